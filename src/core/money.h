@@ -1,0 +1,34 @@
+/* money.h - integer money: minor units, overflow-checked, no floating point.
+ *
+ * Amounts are int64_t minor units (cents) of one ISO 4217 currency. Every
+ * function here returns 0 or ESC_EINVAL on overflow or a bad argument and
+ * leaves *out untouched on failure. */
+#ifndef ESC_MONEY_H
+#define ESC_MONEY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The largest amount escrowd accepts anywhere: 10^15 minor units, so that
+ * sums of many amounts stay far from INT64_MAX. */
+#define ESC_AMOUNT_MAX INT64_C(1000000000000000)
+
+/* Three upper-case ASCII letters plus NUL. */
+#define ESC_CURRENCY_SIZE 4
+
+int esc_money_add(int64_t a, int64_t b, int64_t *out);
+int esc_money_sub(int64_t a, int64_t b, int64_t *out);
+int esc_money_mul(int64_t a, int64_t b, int64_t *out);
+
+/* Fee of `amount` at `basis_points` (1/100 of a percent; 500 = 5 %),
+ * rounded half-even in minor units. amount >= 0, 0 <= basis_points <=
+ * 10000. */
+int esc_money_fee(int64_t amount, int32_t basis_points, int64_t *out);
+
+/* A valid amount: 0 <= amount <= ESC_AMOUNT_MAX. */
+bool esc_amount_valid(int64_t amount);
+
+/* A currency code shaped as ISO 4217: exactly three letters A-Z. */
+bool esc_currency_valid(const char *currency);
+
+#endif

@@ -1,0 +1,292 @@
+/* order.h - the order machine of SPEC §2: types, and one pure decision.
+ *
+ * esc_decide() applies an event, by an actor, at a time, to an order and
+ * returns the new order and the effects (transfers, deadline changes,
+ * refunds, reputation marks, the history and outbox event) as data, or a
+ * refusal with its ESC_E* code. It does no I/O and reads no clock: the
+ * engine loads, calls it, and persists what it returns. */
+#ifndef ESC_ORDER_H
+#define ESC_ORDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/money.h"
+#include "core/policy.h"
+#include "core/reputation.h"
+
+#define ESC_ID_SIZE 48          /* ids: "ord_" + 26 chars, with room */
+#define ESC_ACCOUNT_SIZE 64     /* "escrow:" + an order id */
+#define ESC_TRANSFER_ID_SIZE 80 /* order id + "/refund/2/settle" */
+#define ESC_TEXT_MAX 1000       /* comments, messages: bytes, not counting NUL */
+#define ESC_CARRIER_MAX 64
+#define ESC_TRACKING_MAX 64
+#define ESC_TITLE_MAX 200
+#define ESC_ITEMS_MAX 100
+#define ESC_QUANTITY_MAX 1000000
+#define ESC_REFUNDS_MAX 8       /* refunds on one order */
+
+enum esc_state {
+	ESC_ST_NONE, /* not yet created */
+	ESC_ST_AWAITING_PAYMENT,
+	ESC_ST_AWAITING_SHIPMENT,
+	ESC_ST_CANCELLATION_REQUESTED,
+	ESC_ST_SHIPPED,
+	ESC_ST_DELIVERED,
+	ESC_ST_IN_DISPUTE,
+	ESC_ST_COMPLETED,
+	ESC_ST_CANCELLED,
+	ESC_ST_CLOSED,
+	ESC_ST_COUNT
+};
+
+enum esc_event {
+	ESC_EV_CREATE,
+	ESC_EV_PAY,
+	ESC_EV_CANCEL, /* unpaid: cancels; awaiting shipment: requests */
+	ESC_EV_ACCEPT_CANCELLATION,
+	ESC_EV_REJECT_CANCELLATION,
+	ESC_EV_WITHDRAW_CANCELLATION,
+	ESC_EV_SHIP,
+	ESC_EV_DELIVER,
+	ESC_EV_CONFIRM_RECEIPT,
+	ESC_EV_OPEN_DISPUTE,    /* declared; refused until disputes exist */
+	ESC_EV_RESOLVE_DISPUTE, /* declared; refused until disputes exist */
+	ESC_EV_PAYMENT_DEADLINE,
+	ESC_EV_SHIP_DEADLINE,
+	ESC_EV_RESPONSE_DEADLINE,
+	ESC_EV_PROTECTION_DEADLINE,
+	ESC_EV_CONFIRM_DEADLINE,
+	ESC_EV_REFUND_SETTLED, /* operator: a pending refund arrived */
+	ESC_EV_REFUND_FAILED,  /* operator: it bounced; goes to balance */
+	ESC_EV_REFUND_OVERDUE, /* system: not confirmed within 10 days */
+	ESC_EV_COUNT
+};
+
+enum esc_actor {
+	ESC_ACTOR_OPERATOR,
+	ESC_ACTOR_BUYER,
+	ESC_ACTOR_SELLER,
+	ESC_ACTOR_ARBITER,
+	ESC_ACTOR_SYSTEM,
+	ESC_ACTOR_COUNT
+};
+
+/* The durable deadlines of an order. Each is a due time in the order
+ * (0 = not set) and a row in the store's deadline queue. */
+enum esc_deadline_kind {
+	ESC_DL_PAYMENT,
+	ESC_DL_SHIP,
+	ESC_DL_RESPONSE,
+	ESC_DL_PROTECTION,
+	ESC_DL_CONFIRM,
+	ESC_DL_ORDER_COUNT,           /* the kinds above live in the order */
+	ESC_DL_REFUND = ESC_DL_ORDER_COUNT, /* a refund's alert; ref = refund id */
+	ESC_DL_COUNT
+};
+
+enum esc_refund_to { ESC_REFUND_TO_ORIGINAL, ESC_REFUND_TO_BALANCE };
+enum esc_refund_status { ESC_REFUND_PENDING, ESC_REFUND_SETTLED, ESC_REFUND_FAILED };
+
+const char *esc_state_name(enum esc_state s);
+const char *esc_event_name(enum esc_event e);
+const char *esc_actor_name(enum esc_actor a);
+const char *esc_deadline_name(enum esc_deadline_kind k);
+const char *esc_refund_status_name(enum esc_refund_status s);
+const char *esc_refund_to_name(enum esc_refund_to t);
+int esc_state_parse(const char *name);    /* or -1 */
+int esc_event_parse(const char *name);    /* or -1 */
+int esc_deadline_parse(const char *name); /* or -1 */
+int esc_refund_to_parse(const char *name);
+bool esc_state_final(enum esc_state s);
+
+struct esc_item {
+	char title[ESC_TITLE_MAX + 1];
+	int64_t quantity;
+	int64_t unit_price_minor;
+};
+
+/* A refund of part or all of an order's escrow. */
+struct esc_refund {
+	char id[ESC_ID_SIZE]; /* order id + "-r" + n */
+	char order_id[ESC_ID_SIZE];
+	int64_t amount_minor;
+	enum esc_method method;        /* where it goes: the payment's or balance */
+	enum esc_refund_status status;
+	int64_t created_at_ms;
+	int64_t resolved_at_ms;        /* 0 while pending */
+	int64_t alert_due_ms;          /* 0 once resolved */
+	int32_t settle_days_min, settle_days_max; /* shown to the buyer */
+};
+
+/* An order, as the core sees it. Fixed-size: copied by value. */
+struct esc_order {
+	char id[ESC_ID_SIZE];
+	char buyer_id[ESC_ID_SIZE];
+	char seller_id[ESC_ID_SIZE];
+	char currency[ESC_CURRENCY_SIZE];
+	int64_t total_minor;
+	int64_t paid_minor;     /* funded into escrow */
+	int64_t refunded_minor; /* refunds created so far */
+	int64_t released_minor; /* released to seller and fee */
+	int64_t fee_minor;      /* the fee part of released_minor */
+	enum esc_method method; /* meaningful once paid */
+	enum esc_state state;
+	int64_t version;        /* 1 at creation, +1 per change */
+	int32_t delivery_days;
+	int32_t items_count;
+
+	/* The open or last cancellation request. */
+	int32_t cancel_requests; /* made so far */
+	char cancel_reason[ESC_REASON_CODE_MAX];
+	char cancel_comment[ESC_TEXT_MAX + 1];
+	enum esc_refund_to refund_to;
+	char reject_message[ESC_TEXT_MAX + 1];
+
+	char carrier[ESC_CARRIER_MAX + 1];
+	char tracking[ESC_TRACKING_MAX + 1];
+
+	int64_t created_at_ms;
+	int64_t paid_at_ms;
+	int64_t shipped_at_ms;
+	int64_t promised_at_ms; /* promised delivery date */
+	int64_t delivered_at_ms;
+	int64_t ended_at_ms;    /* completed, cancelled or closed */
+	int64_t due_ms[ESC_DL_ORDER_COUNT]; /* 0 = not set */
+
+	int32_t refunds_count;  /* refund ids are id-r1, id-r2, ... */
+};
+
+/* The arguments an event may carry; each event reads the fields it needs
+ * (see the transition table). Strings are NUL-terminated. */
+struct esc_args {
+	/* create */
+	const char *order_id;   /* chosen by the engine */
+	const char *buyer_id;
+	const char *seller_id;
+	const char *currency;
+	const struct esc_item *items;
+	size_t items_count;
+	int32_t delivery_days;  /* 0 = policy default */
+	/* pay */
+	int64_t amount_minor;
+	int method;             /* enum esc_method, or -1 when missing */
+	int64_t buyer_balance_minor; /* the buyer's store balance, for method balance */
+	/* cancel */
+	const char *reason;
+	const char *comment;
+	int refund_to;          /* enum esc_refund_to; -1 = original */
+	/* reject */
+	const char *message;
+	/* ship */
+	const char *carrier;
+	const char *tracking;
+	/* refund events */
+	const char *refund_id;
+};
+
+/* Who acts, when, and what the engine knows about them. */
+struct esc_context {
+	const struct esc_policy *policy;
+	int64_t now_ms;
+	enum esc_actor actor;
+	const char *actor_id;   /* user id; NULL for operator and system */
+	/* The acting buyer's level, loaded by the engine for the events that
+	 * read it (cancel). */
+	enum esc_buyer_level buyer_level;
+};
+
+/* One double-entry movement: amount_minor > 0 leaves `from` and arrives
+ * in `to`. Applying the same id twice records it once. */
+struct esc_transfer {
+	char id[ESC_TRANSFER_ID_SIZE];
+	char order_id[ESC_ID_SIZE];
+	char kind[16];          /* payment, refund, settle, fail, release, fee */
+	char from[ESC_ACCOUNT_SIZE];
+	char to[ESC_ACCOUNT_SIZE];
+	int64_t amount_minor;
+	char currency[ESC_CURRENCY_SIZE];
+};
+
+/* A change to the deadline queue. */
+struct esc_deadline_op {
+	bool set;               /* true: insert; false: delete */
+	enum esc_deadline_kind kind;
+	int64_t due_ms;
+	char ref[ESC_ID_SIZE];  /* refund id for ESC_DL_REFUND, else "" */
+};
+
+struct esc_mark_op {
+	char user_id[ESC_ID_SIZE];
+	enum esc_mark mark;
+};
+
+#define ESC_EFFECT_TRANSFERS_MAX 4
+#define ESC_EFFECT_DEADLINES_MAX 8
+#define ESC_EFFECT_MARKS_MAX 4
+
+/* What a decision does. Zeroed by esc_decide before filling. */
+struct esc_effects {
+	int refusal;                 /* 0, or the ESC_E* code of the refusal */
+	const char *refusal_message; /* static English text saying why */
+
+	struct esc_order order;      /* the order after the event */
+
+	struct esc_transfer transfers[ESC_EFFECT_TRANSFERS_MAX];
+	size_t transfers_count;
+	struct esc_deadline_op deadlines[ESC_EFFECT_DEADLINES_MAX];
+	size_t deadlines_count;
+	struct esc_mark_op marks[ESC_EFFECT_MARKS_MAX];
+	size_t marks_count;
+
+	bool refund_new;             /* a refund was created ... */
+	bool refund_changed;         /* ... or the refund passed in changed */
+	struct esc_refund refund;    /* the new or changed refund */
+
+	/* The event's name for the history and the webhook outbox
+	 * ("order.paid", "cancellation.requested", "refund.settled", ...).
+	 * Every accepted event bumps the order's version and appends one
+	 * history row and one outbox row. */
+	const char *outbox_type;
+};
+
+/* Apply `event` to `order` (NULL for create) in context `ctx` with `args`.
+ * `refund` is the refund the event names (refund events), else NULL.
+ *
+ * Returns 0 with the new order and effects in *fx, or 0 with fx->refusal
+ * set when a rule refuses (nothing in *fx is to be written then), or
+ * ESC_EINVAL when the arguments are malformed (also set as fx->refusal,
+ * with a message). Never touches anything but *fx. */
+int esc_decide(const struct esc_context *ctx, const struct esc_order *order,
+	       enum esc_event event, const struct esc_args *args,
+	       const struct esc_refund *refund, struct esc_effects *fx);
+
+/* One row of the transition table, for tests and for `actions`: may
+ * `actor` send `event` to an order in `state` at all (ignoring guards)?
+ * Returns 0, or the refusal code the table gives. */
+int esc_transition_allowed(enum esc_state state, enum esc_event event, enum esc_actor actor);
+
+/* The events `actor` (as the party `actor_id`) may send now, each with its
+ * deadline (0 = none): guards included. Writes up to `max` into out and
+ * returns how many. Used for the API's `actions`. */
+struct esc_action {
+	enum esc_event event;
+	int64_t deadline_ms;
+};
+size_t esc_order_actions(const struct esc_context *ctx, const struct esc_order *order,
+			 struct esc_action *out, size_t max);
+
+/* Account names: "escrow:ORDER", "buyer:USER", "seller:USER", and the
+ * fixed ones. */
+#define ESC_ACCOUNT_EXTERNAL "external"
+#define ESC_ACCOUNT_FEES "platform:fees"
+#define ESC_ACCOUNT_IN_TRANSIT "refunds_in_transit"
+void esc_account_escrow(char out[ESC_ACCOUNT_SIZE], const char *order_id);
+void esc_account_buyer(char out[ESC_ACCOUNT_SIZE], const char *user_id);
+void esc_account_seller(char out[ESC_ACCOUNT_SIZE], const char *user_id);
+
+/* Escrow still held for the order: paid - refunded - released. */
+int64_t esc_order_held(const struct esc_order *o);
+
+#endif

@@ -1,0 +1,100 @@
+/* policy.h - every number and table of the SPEC that an operator may change.
+ *
+ * One struct holds the windows, thresholds, fees and the reason table. The
+ * defaults are SPEC's; esc_policy_parse() overrides them from the text of a
+ * configuration file. Pure: parsing takes text, never a path. */
+#ifndef ESC_POLICY_H
+#define ESC_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ESC_MS_PER_HOUR INT64_C(3600000)
+#define ESC_MS_PER_DAY INT64_C(86400000)
+
+enum esc_fault { ESC_FAULT_BUYER, ESC_FAULT_SELLER };
+
+#define ESC_REASON_CODE_MAX 32
+#define ESC_REASON_LABEL_MAX 128
+#define ESC_REASONS_MAX 16
+
+struct esc_reason {
+	char code[ESC_REASON_CODE_MAX];
+	char label[ESC_REASON_LABEL_MAX];
+	enum esc_fault fault;
+	bool recommended;
+};
+
+/* How a payment method settles a refund to it. */
+enum esc_method { ESC_METHOD_CARD, ESC_METHOD_WALLET, ESC_METHOD_BALANCE, ESC_METHOD_COUNT };
+
+struct esc_policy {
+	/* Order deadlines (SPEC §2). */
+	int64_t payment_window_ms;        /* 24 h */
+	int64_t ship_window_ms;           /* handling time, 7 days */
+	int64_t response_window_ms;       /* seller answers a request, 72 h */
+	int32_t delivery_days_default;    /* promised delivery, 60 days */
+	int32_t delivery_days_max;        /* the most an order may promise */
+	int64_t protection_extra_ms;      /* after the promised date, 15 days */
+	int64_t confirm_window_ms;        /* after delivery, 15 days */
+	int64_t dispute_after_completion_ms; /* 15 days */
+	int32_t cancel_requests_max;      /* per order, 2 */
+
+	/* Money (SPEC §4). */
+	int32_t fee_basis_points;         /* 500 = 5 % */
+	int64_t refund_alert_ms;          /* 10 days */
+	int32_t settle_days_min[ESC_METHOD_COUNT]; /* card 3, wallet 1, balance 0 */
+	int32_t settle_days_max[ESC_METHOD_COUNT]; /* card 7, wallet 1, balance 0 */
+
+	/* Buyer reputation (SPEC §6). */
+	int64_t buyer_short_window_ms;    /* 30 days */
+	int64_t buyer_long_window_ms;     /* 90 days */
+	int32_t watch_cancellations;      /* 3 in the short window */
+	int32_t restricted_cancellations; /* 5 in the short window */
+	int32_t restricted_rate_percent;  /* over 30 % ... */
+	int32_t restricted_rate_min_paid; /* ... with 10+ paid orders */
+	int32_t suspended_cancellations;  /* 10 in the long window */
+	int32_t suspended_lost_disputes;  /* 3 in the long window */
+
+	/* Seller score (SPEC §6): 100 minus the weighted faults per order,
+	 * in points per fault per order, over the seller window. */
+	int64_t seller_window_ms;         /* 90 days */
+	int32_t seller_min_orders;        /* denominator floor, 10 */
+	int32_t seller_weight_fault_cancel;   /* 100 points */
+	int32_t seller_weight_missed_ship;    /* 150 */
+	int32_t seller_weight_lost_dispute;   /* 200 */
+	int32_t seller_weight_invalid_tracking; /* 200 */
+
+	/* The reason table (SPEC §3), in display order. */
+	struct esc_reason reasons[ESC_REASONS_MAX];
+	size_t reasons_count;
+};
+
+/* Fill *p with SPEC's defaults. */
+void esc_policy_default(struct esc_policy *p);
+
+/* Apply the configuration text `text` (NUL-terminated) over *p.
+ *
+ * Format: one `key = value` per line; `#` starts a comment; blank lines are
+ * ignored. Durations take a unit: `72h`, `7d`, `30m`, `10s`, `500ms`.
+ * Percentages: `fee = 5%` or `fee = 2.5%` (to basis points). A reason line
+ * `reason.CODE = buyer|seller, Label text` adds or replaces a reason; a line
+ * `reasons = clear` empties the table first. Unknown keys are errors.
+ *
+ * Returns 0, or ESC_EINVAL with a message "line N: ..." in err (err_size
+ * bytes, may be NULL). On error *p is left unchanged. */
+int esc_policy_parse(struct esc_policy *p, const char *text, char *err, size_t err_size);
+
+/* Check the policy is usable (positive windows, thresholds ordered, at
+ * least one reason). Returns 0 or ESC_EINVAL with a message in err. */
+int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size);
+
+/* The reason with this code, or NULL. */
+const struct esc_reason *esc_policy_reason(const struct esc_policy *p, const char *code);
+
+/* Method by name ("card", "wallet", "balance") or -1. */
+int esc_method_parse(const char *name);
+const char *esc_method_name(enum esc_method m);
+
+#endif

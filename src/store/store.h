@@ -1,0 +1,205 @@
+/* store.h - the store interface: domain verbs, one backend each.
+ *
+ * The engine speaks only these verbs; src/store/sqlite/ implements them
+ * (and src/store/pg/ will). Every verb returns 0 or a negative ESC_E*
+ * code: ESC_ENOTFOUND for a missing row, ESC_ECONFLICT for a failed
+ * compare-and-set, ESC_EDUPLICATE for a unique key taken, ESC_EBUSY when
+ * the database is locked, ESC_EIO for anything else.
+ *
+ * Transactions: begin .. commit|rollback brackets one commit; inside it,
+ * savepoint .. release|rollback_to brackets one command, so that several
+ * commands share one durable commit (group commit) and each stays
+ * all-or-nothing. commit returns only once the commit is durable.
+ *
+ * Calls go through the esc_store_* wrappers below, which give tests one
+ * place to inject a failure into any call of any backend. */
+#ifndef ESC_STORE_H
+#define ESC_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/order.h"
+#include "core/reputation.h"
+
+#define ESC_NAME_MAX 128
+#define ESC_EMAIL_MAX 254
+#define ESC_HASH_SIZE 128 /* crypto_pwhash_STRBYTES */
+
+struct esc_user {
+	char id[ESC_ID_SIZE];
+	enum esc_actor role; /* buyer, seller or arbiter */
+	char name[ESC_NAME_MAX + 1];
+	char email[ESC_EMAIL_MAX + 1];
+	char password_hash[ESC_HASH_SIZE];
+	int64_t created_at_ms;
+	int64_t suspension_lifted_at_ms; /* 0 = never lifted */
+};
+
+/* One row of an order's history: who, what, when, before and after. */
+struct esc_history {
+	char order_id[ESC_ID_SIZE];
+	int64_t version;        /* the order's version after: the row's key */
+	int64_t at_ms;
+	enum esc_actor actor;
+	char actor_id[ESC_ID_SIZE]; /* "" for operator and system */
+	enum esc_event event;
+	enum esc_state from, to;
+	char type[48];          /* the outbox type, e.g. "cancellation.accepted" */
+	char detail[ESC_TEXT_MAX + 200]; /* what the event carried, as JSON text */
+};
+
+/* A row of the deadline queue. */
+struct esc_deadline {
+	int64_t due_ms;
+	char order_id[ESC_ID_SIZE];
+	enum esc_deadline_kind kind;
+	char ref[ESC_ID_SIZE];
+};
+
+struct esc_outbox_row {
+	int64_t at_ms;
+	char type[48];
+	char order_id[ESC_ID_SIZE];
+	const char *payload;    /* JSON text */
+};
+
+struct esc_order_filter {
+	const char *buyer_id;   /* NULL = any */
+	const char *seller_id;  /* NULL = any */
+	int state;              /* enum esc_state, or -1 = any */
+	const char *starting_after; /* an order id, or NULL: ids descending */
+};
+
+#define ESC_CHECK_PROBLEMS_MAX 32
+#define ESC_CHECK_PROBLEM_SIZE 256
+
+/* What `escrowd check` reports. Each problem is one line that starts with
+ * the name of the broken invariant:
+ *   transfers_sum_to_zero   a currency's entries do not sum to zero
+ *   transfer_legs           a transfer is not two legs that cancel out
+ *   escrow_not_negative     an escrow account is below zero
+ *   refunds_within_paid     an order refunded more than it was paid
+ *   escrow_matches_order    an escrow balance differs from the order's
+ *   balances_match_entries  a kept user balance differs from its entries */
+struct esc_ledger_report {
+	int64_t transfers_count;
+	int64_t orders_count;
+	size_t problems_count;  /* may exceed what is listed */
+	char problems[ESC_CHECK_PROBLEMS_MAX][ESC_CHECK_PROBLEM_SIZE];
+};
+
+struct esc_store;
+
+struct esc_store_ops {
+	const char *name; /* "sqlite" */
+	void (*close)(struct esc_store *s);
+
+	int (*begin)(struct esc_store *s);
+	int (*commit)(struct esc_store *s);
+	int (*rollback)(struct esc_store *s);
+	int (*savepoint)(struct esc_store *s);
+	int (*savepoint_release)(struct esc_store *s);
+	int (*savepoint_rollback)(struct esc_store *s);
+
+	int (*user_insert)(struct esc_store *s, const struct esc_user *u);
+	int (*user_get)(struct esc_store *s, const char *id, struct esc_user *out);
+	int (*user_by_email)(struct esc_store *s, const char *email, struct esc_user *out);
+	int (*user_update)(struct esc_store *s, const struct esc_user *u);
+	int (*users_list)(struct esc_store *s, const char *starting_after, struct esc_user *out,
+			  size_t max, size_t *n);
+
+	int (*order_insert)(struct esc_store *s, const struct esc_order *o,
+			    const struct esc_item *items, size_t items_count);
+	int (*order_get)(struct esc_store *s, const char *id, struct esc_order *out);
+	/* Write o where the stored version is expected_version; ESC_ECONFLICT
+	 * when it is not. */
+	int (*order_update)(struct esc_store *s, const struct esc_order *o,
+			    int64_t expected_version);
+	int (*order_items)(struct esc_store *s, const char *order_id, struct esc_item *out,
+			   size_t max, size_t *n);
+	/* Orders matching f, newest id first, at most max. *has_more tells
+	 * whether more follow. */
+	int (*orders_list)(struct esc_store *s, const struct esc_order_filter *f,
+			   struct esc_order *out, size_t max, size_t *n, bool *has_more);
+	/* How many orders are in each state. */
+	int (*orders_count)(struct esc_store *s, int64_t counts[ESC_ST_COUNT]);
+
+	int (*history_append)(struct esc_store *s, const struct esc_history *h);
+	/* History rows of an order with version > after_version, oldest first. */
+	int (*history_list)(struct esc_store *s, const char *order_id, int64_t after_version,
+			    struct esc_history *out, size_t max, size_t *n);
+
+	/* Append transfers; a transfer whose id is stored already is skipped
+	 * (ESC_EDUPLICATE is not returned). Keeps buyer: and seller: balances. */
+	int (*transfers_append)(struct esc_store *s, const struct esc_transfer *t, size_t n,
+				int64_t at_ms);
+	/* The balance of an account in a currency (0 when it has none). */
+	int (*balance_get)(struct esc_store *s, const char *account, const char *currency,
+			   int64_t *out);
+
+	int (*refund_insert)(struct esc_store *s, const struct esc_refund *r);
+	int (*refund_update)(struct esc_store *s, const struct esc_refund *r);
+	int (*refund_get)(struct esc_store *s, const char *id, struct esc_refund *out);
+	int (*refunds_list)(struct esc_store *s, const char *order_id, int status,
+			    struct esc_refund *out, size_t max, size_t *n);
+
+	/* Insert (op->set) or delete a row of the deadline queue. */
+	int (*deadline_apply)(struct esc_store *s, const char *order_id,
+			      const struct esc_deadline_op *op);
+	/* Rows due at or before now_ms, soonest first, at most max. */
+	int (*deadlines_due)(struct esc_store *s, int64_t now_ms, struct esc_deadline *out,
+			     size_t max, size_t *n);
+
+	int (*outbox_append)(struct esc_store *s, const struct esc_outbox_row *row);
+	int (*outbox_count)(struct esc_store *s, int64_t *n);
+
+	int (*mark_append)(struct esc_store *s, const char *user_id, enum esc_mark mark,
+			   const char *order_id, int64_t at_ms);
+	/* Count the user's marks with at_ms > short_since_ms and > long_since_ms. */
+	int (*mark_counts)(struct esc_store *s, const char *user_id, int64_t short_since_ms,
+			   int64_t long_since_ms, struct esc_rep_counts *out);
+
+	/* Small durable settings, such as the manual clock's time. */
+	int (*meta_get)(struct esc_store *s, const char *key, int64_t *value);
+	int (*meta_set)(struct esc_store *s, const char *key, int64_t value);
+
+	int (*ledger_check)(struct esc_store *s, struct esc_ledger_report *out);
+};
+
+/* Fault injection for tests: called before every wrapped verb with its
+ * name; a non-zero return is returned instead of calling the backend. */
+typedef int (*esc_store_fault_fn)(void *arg, const char *verb);
+
+struct esc_store {
+	const struct esc_store_ops *ops;
+	esc_store_fault_fn fault;
+	void *fault_arg;
+};
+
+/* Open a store by URL: "sqlite:PATH" or a plain path. Applies migrations.
+ * On success *out is owned by the caller; release with esc_store_close(). */
+int esc_store_open(const char *url, struct esc_store **out, char *err, size_t err_size);
+void esc_store_close(struct esc_store *s);
+
+static inline int esc_store_fault_(struct esc_store *s, const char *verb)
+{
+	return s->fault ? s->fault(s->fault_arg, verb) : 0;
+}
+
+/* rc = the verb's result, or the injected fault's. */
+#define ESC_STORE(rc, s, verb, ...)                                            \
+	do {                                                                   \
+		(rc) = esc_store_fault_((s), #verb);                           \
+		if (!(rc))                                                     \
+			(rc) = (s)->ops->verb((s), __VA_ARGS__);               \
+	} while (0)
+#define ESC_STORE0(rc, s, verb)                                                \
+	do {                                                                   \
+		(rc) = esc_store_fault_((s), #verb);                           \
+		if (!(rc))                                                     \
+			(rc) = (s)->ops->verb((s));                            \
+	} while (0)
+
+#endif

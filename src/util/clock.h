@@ -1,0 +1,26 @@
+/* clock.h - the injectable clock. Real time, or a manual clock that moves
+ * only when told (tests, demos). Everything that needs "now" asks one. */
+#ifndef ESC_CLOCK_H
+#define ESC_CLOCK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct esc_clock {
+	bool manual;
+	_Atomic int64_t manual_now_ms;
+};
+
+/* The system's real time in milliseconds since the Unix epoch, UTC. */
+int64_t esc_time_real_ms(void);
+
+void esc_clock_init_real(struct esc_clock *c);
+/* A manual clock standing at start_ms. */
+void esc_clock_init_manual(struct esc_clock *c, int64_t start_ms);
+int64_t esc_clock_now(const struct esc_clock *c);
+/* Move a manual clock forward by ms (>= 0). Returns the new time, or -1 on
+ * a real clock or a negative step. */
+int64_t esc_clock_advance(struct esc_clock *c, int64_t ms);
+
+#endif

@@ -1,0 +1,63 @@
+/* error.h - escrowd's one list of error codes.
+ *
+ * Every failure and every refusal is a negative ESC_E* code. The list below
+ * gives each its API code string, its HTTP status and a default message, so
+ * C codes and API codes never drift apart (libuv's error map). */
+#ifndef ESC_ERROR_H
+#define ESC_ERROR_H
+
+/* X(NAME, api_code, http_status, message) */
+#define ESC_ERRORS(X)                                                          \
+	X(EINVAL, "invalid_request", 400, "the request is not valid")          \
+	X(ENOTFOUND, "not_found", 404, "no such object")                       \
+	X(EUNAUTH, "unauthenticated", 401, "sign in first")                    \
+	X(EFORBIDDEN, "forbidden", 403, "your role may not do this")           \
+	X(ESTATE, "invalid_state", 409,                                        \
+	  "the order is not in a state that allows this")                      \
+	X(ESHIPPED, "order_shipped", 409,                                      \
+	  "the order has shipped and can no longer be cancelled; "             \
+	  "open a dispute instead")                                            \
+	X(EPENDING, "cancellation_pending", 409,                               \
+	  "a cancellation request is open; answer it first")                   \
+	X(EDEADLINE, "deadline_passed", 409, "the deadline for this has passed") \
+	X(ELIMIT, "limit_reached", 409,                                        \
+	  "the limit for this order has been reached")                         \
+	X(ESUSPENDED, "account_suspended", 403, "the account is suspended")    \
+	X(ECONFLICT, "conflict", 409, "the order changed meanwhile")           \
+	X(EPRECONDITION, "precondition_failed", 412,                           \
+	  "the order's version does not match If-Match")                       \
+	X(EIDEMPOTENCY, "idempotency_mismatch", 422,                           \
+	  "the idempotency key was used with another body")                    \
+	X(EAMOUNT, "amount_mismatch", 422,                                     \
+	  "the amount does not match the order")                               \
+	X(EFUNDS, "insufficient_balance", 409,                                 \
+	  "the store balance is too small")                                    \
+	X(EDUPLICATE, "already_exists", 409, "it exists already")              \
+	X(EUNSUPPORTED, "not_supported", 501,                                  \
+	  "this is not supported by this version of escrowd")                  \
+	X(ENOMEM, "internal", 500, "out of memory")                            \
+	X(EIO, "internal", 500, "the store failed")                            \
+	X(EBUSY, "unavailable", 503, "the store is busy; try again")           \
+	X(EBUG, "internal", 500, "an internal error")
+
+enum esc_error {
+	ESC_OK = 0,
+#define X(name, code, status, msg) ESC_##name,
+	ESC_ERROR_FIRST_ = -1000,
+	ESC_ERRORS(X)
+#undef X
+	ESC_ERROR_END_
+};
+
+/* Codes run from ESC_EINVAL (-999) upward; all are negative. */
+
+/* The API code string ("not_found"); "internal" for unknown codes. */
+const char *esc_error_code(int rc);
+/* The HTTP status of a code; 500 for unknown codes. */
+int esc_error_status(int rc);
+/* The default English message of a code. */
+const char *esc_error_message(int rc);
+/* The C name of a code ("ESC_ENOTFOUND"), for logs and tests. */
+const char *esc_error_name(int rc);
+
+#endif

@@ -1,0 +1,17 @@
+/* id.h - object ids: a prefix, the creation time, and randomness.
+ *
+ * "ord_" + 10 base-32 characters of the time in milliseconds + 10 of
+ * random bits. Ids of one kind sort by creation time, so new rows append
+ * at the end of their b-trees. */
+#ifndef ESC_ID_H
+#define ESC_ID_H
+
+#include <stdint.h>
+
+#include "core/order.h" /* ESC_ID_SIZE */
+
+/* Write a new id with `prefix` (at most 8 bytes, e.g. "ord_") for time
+ * now_ms into out. */
+void esc_id_new(char out[ESC_ID_SIZE], const char *prefix, int64_t now_ms);
+
+#endif
