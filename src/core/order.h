@@ -96,6 +96,8 @@ const char *esc_deadline_name(enum esc_deadline_kind k);
 const char *esc_refund_status_name(enum esc_refund_status s);
 const char *esc_refund_to_name(enum esc_refund_to t);
 int esc_state_parse(const char *name);    /* or -1 */
+int esc_actor_parse(const char *name);    /* or -1 */
+int esc_refund_status_parse(const char *name); /* or -1 */
 int esc_event_parse(const char *name);    /* or -1 */
 int esc_deadline_parse(const char *name); /* or -1 */
 int esc_refund_to_parse(const char *name);
@@ -229,7 +231,7 @@ struct esc_mark_op {
 /* What a decision does. Zeroed by esc_decide before filling. */
 struct esc_effects {
 	int refusal;                 /* 0, or the ESC_E* code of the refusal */
-	const char *refusal_message; /* static English text saying why */
+	char refusal_message[200];   /* English text saying why */
 
 	struct esc_order order;      /* the order after the event */
 
@@ -251,13 +253,14 @@ struct esc_effects {
 	const char *outbox_type;
 };
 
-/* Apply `event` to `order` (NULL for create) in context `ctx` with `args`.
- * `refund` is the refund the event names (refund events), else NULL.
+/* Apply `event` to `order` (NULL for create) in context `ctx` with `args`
+ * (NULL = none). `refund` is the refund the event names (refund events),
+ * else NULL.
  *
- * Returns 0 with the new order and effects in *fx, or 0 with fx->refusal
- * set when a rule refuses (nothing in *fx is to be written then), or
- * ESC_EINVAL when the arguments are malformed (also set as fx->refusal,
- * with a message). Never touches anything but *fx. */
+ * Returns 0 with the new order and effects in *fx; or, when a rule or the
+ * arguments refuse it, the refusal's ESC_E* code, also in fx->refusal with
+ * a message in fx->refusal_message, and nothing else in *fx. Never touches
+ * anything but *fx. */
 int esc_decide(const struct esc_context *ctx, const struct esc_order *order,
 	       enum esc_event event, const struct esc_args *args,
 	       const struct esc_refund *refund, struct esc_effects *fx);

@@ -80,13 +80,17 @@ void esc_policy_default(struct esc_policy *p);
  * ignored. Durations take a unit: `72h`, `7d`, `30m`, `10s`, `500ms`.
  * Percentages: `fee = 5%` or `fee = 2.5%` (to basis points). A reason line
  * `reason.CODE = buyer|seller, Label text` adds or replaces a reason; a line
- * `reasons = clear` empties the table first. Unknown keys are errors.
+ * `reasons = clear` empties the table first; `recommended_reason = CODE`
+ * (or `none`) marks the recommended one. `settle_days.card = 3..7` sets a
+ * method's expected settlement. The keys are listed at the top of
+ * policy.c. Unknown keys are errors.
  *
  * Returns 0, or ESC_EINVAL with a message "line N: ..." in err (err_size
  * bytes, may be NULL). On error *p is left unchanged. */
 int esc_policy_parse(struct esc_policy *p, const char *text, char *err, size_t err_size);
 
-/* Check the policy is usable (positive windows, thresholds ordered, at
+/* Check the policy is usable (positive windows of at most 3650 days, so
+ * that now + window cannot overflow; watch <= restricted <= suspended; at
  * least one reason). Returns 0 or ESC_EINVAL with a message in err. */
 int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size);
 

@@ -6,6 +6,7 @@
 #ifndef ESC_REPUTATION_H
 #define ESC_REPUTATION_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/policy.h"

@@ -1,0 +1,82 @@
+/* money.c - integer money: overflow-checked arithmetic and the half-even
+ * platform fee (SPEC §4). No floating point anywhere on this path. */
+#include "core/money.h"
+
+#include <assert.h>
+#include <stddef.h>
+
+#include "util/error.h"
+
+/* 128-bit products let fee() take any int64_t amount times 10000 basis
+ * points without splitting the multiplication. __extension__ keeps
+ * -Wpedantic quiet should it ever be turned on. */
+__extension__ typedef __int128 wide_t;
+
+#define BASIS_POINTS_WHOLE 10000
+
+int esc_money_add(int64_t a, int64_t b, int64_t *out)
+{
+	int64_t r;
+	assert(out);
+	if (__builtin_add_overflow(a, b, &r))
+		return ESC_EINVAL;
+	*out = r;
+	return 0;
+}
+
+int esc_money_sub(int64_t a, int64_t b, int64_t *out)
+{
+	int64_t r;
+	assert(out);
+	if (__builtin_sub_overflow(a, b, &r))
+		return ESC_EINVAL;
+	*out = r;
+	return 0;
+}
+
+int esc_money_mul(int64_t a, int64_t b, int64_t *out)
+{
+	int64_t r;
+	assert(out);
+	if (__builtin_mul_overflow(a, b, &r))
+		return ESC_EINVAL;
+	*out = r;
+	return 0;
+}
+
+int esc_money_fee(int64_t amount, int32_t basis_points, int64_t *out)
+{
+	assert(out);
+	if (amount < 0 || basis_points < 0 || basis_points > BASIS_POINTS_WHOLE)
+		return ESC_EINVAL;
+	wide_t product = (wide_t)amount * basis_points;
+	wide_t quotient = product / BASIS_POINTS_WHOLE;
+	wide_t remainder = product % BASIS_POINTS_WHOLE;
+	/* Half-even (banker's) rounding: a fee of exactly half a minor unit
+	 * goes to the even neighbour, so rounding does not favour the
+	 * platform over many orders. */
+	if (remainder * 2 > BASIS_POINTS_WHOLE ||
+	    (remainder * 2 == BASIS_POINTS_WHOLE && (quotient & 1) != 0))
+		quotient++;
+	/* The fee never exceeds the amount (basis_points <= 10000), so it
+	 * fits the amount's type. */
+	assert(quotient >= 0 && quotient <= amount);
+	*out = (int64_t)quotient;
+	return 0;
+}
+
+bool esc_amount_valid(int64_t amount)
+{
+	return amount >= 0 && amount <= ESC_AMOUNT_MAX;
+}
+
+bool esc_currency_valid(const char *currency)
+{
+	if (!currency)
+		return false;
+	for (size_t i = 0; i < ESC_CURRENCY_SIZE - 1; i++) {
+		if (currency[i] < 'A' || currency[i] > 'Z')
+			return false;
+	}
+	return currency[ESC_CURRENCY_SIZE - 1] == '\0';
+}

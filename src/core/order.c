@@ -1,0 +1,982 @@
+/* order.c - the order machine of SPEC §2 as one table, and esc_decide().
+ *
+ *                      create
+ *                        |
+ *                        v
+ *               awaiting_payment --cancel / payment deadline--> cancelled
+ *                        | pay
+ *                        v
+ *   +----------> awaiting_shipment --ship deadline (refund)--> cancelled
+ *   | reject,            |    | cancel(reason)
+ *   | withdraw           |    v
+ *   +---------- cancellation_requested --accept / response deadline
+ *                        |                 / ship deadline (refund)--> cancelled
+ *                        | ship (only from awaiting_shipment)
+ *                        v
+ *                     shipped --protection deadline / confirm_receipt--> completed
+ *                        | deliver                                          ^
+ *                        v                                                  |
+ *                    delivered --confirm deadline / confirm_receipt---------+
+ *
+ *   shipped, delivered, completed --open_dispute--> in_dispute --> closed | completed
+ *   (declared here; refused with not_supported until disputes are built)
+ *
+ * Invariants of each state (money: held = paid - refunded - released):
+ *   awaiting_payment        paid = 0; the payment deadline is set.
+ *   awaiting_shipment       held = paid = total; the ship deadline is set.
+ *   cancellation_requested  as awaiting_shipment, plus the response
+ *                           deadline; cancel_requests <= the maximum.
+ *   shipped                 held = total; carrier, tracking and the promised
+ *                           date are set; the protection deadline is set.
+ *   delivered               held = total; the confirm deadline is set.
+ *   completed               held = 0: everything went to seller and fee.
+ *   cancelled               held = 0: everything paid was refunded.
+ *   No final state has a deadline set.
+ *
+ * Pure: no I/O, no clock, no allocation. */
+#include "core/order.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util/error.h"
+
+/* Names. */
+
+static const char *const state_names[ESC_ST_COUNT] = {
+	[ESC_ST_NONE] = "none",
+	[ESC_ST_AWAITING_PAYMENT] = "awaiting_payment",
+	[ESC_ST_AWAITING_SHIPMENT] = "awaiting_shipment",
+	[ESC_ST_CANCELLATION_REQUESTED] = "cancellation_requested",
+	[ESC_ST_SHIPPED] = "shipped",
+	[ESC_ST_DELIVERED] = "delivered",
+	[ESC_ST_IN_DISPUTE] = "in_dispute",
+	[ESC_ST_COMPLETED] = "completed",
+	[ESC_ST_CANCELLED] = "cancelled",
+	[ESC_ST_CLOSED] = "closed",
+};
+
+static const char *const event_names[ESC_EV_COUNT] = {
+	[ESC_EV_CREATE] = "create",
+	[ESC_EV_PAY] = "pay",
+	[ESC_EV_CANCEL] = "cancel",
+	[ESC_EV_ACCEPT_CANCELLATION] = "accept_cancellation",
+	[ESC_EV_REJECT_CANCELLATION] = "reject_cancellation",
+	[ESC_EV_WITHDRAW_CANCELLATION] = "withdraw_cancellation",
+	[ESC_EV_SHIP] = "ship",
+	[ESC_EV_DELIVER] = "deliver",
+	[ESC_EV_CONFIRM_RECEIPT] = "confirm_receipt",
+	[ESC_EV_OPEN_DISPUTE] = "open_dispute",
+	[ESC_EV_RESOLVE_DISPUTE] = "resolve_dispute",
+	[ESC_EV_PAYMENT_DEADLINE] = "payment_deadline",
+	[ESC_EV_SHIP_DEADLINE] = "ship_deadline",
+	[ESC_EV_RESPONSE_DEADLINE] = "response_deadline",
+	[ESC_EV_PROTECTION_DEADLINE] = "protection_deadline",
+	[ESC_EV_CONFIRM_DEADLINE] = "confirm_deadline",
+	[ESC_EV_REFUND_SETTLED] = "refund_settled",
+	[ESC_EV_REFUND_FAILED] = "refund_failed",
+	[ESC_EV_REFUND_OVERDUE] = "refund_overdue",
+};
+
+static const char *const actor_names[ESC_ACTOR_COUNT] = {
+	[ESC_ACTOR_OPERATOR] = "operator", [ESC_ACTOR_BUYER] = "buyer",
+	[ESC_ACTOR_SELLER] = "seller",     [ESC_ACTOR_ARBITER] = "arbiter",
+	[ESC_ACTOR_SYSTEM] = "system",
+};
+
+static const char *const deadline_names[ESC_DL_COUNT] = {
+	[ESC_DL_PAYMENT] = "payment",       [ESC_DL_SHIP] = "ship",
+	[ESC_DL_RESPONSE] = "response",     [ESC_DL_PROTECTION] = "protection",
+	[ESC_DL_CONFIRM] = "confirm",       [ESC_DL_REFUND] = "refund_alert",
+};
+
+static const char *const refund_status_names[] = {"pending", "settled", "failed"};
+static const char *const refund_to_names[] = {"original", "balance"};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+_Static_assert(COUNT(state_names) == ESC_ST_COUNT, "a name per state");
+_Static_assert(COUNT(event_names) == ESC_EV_COUNT, "a name per event");
+_Static_assert(COUNT(actor_names) == ESC_ACTOR_COUNT, "a name per actor");
+_Static_assert(COUNT(deadline_names) == ESC_DL_COUNT, "a name per deadline");
+
+static const char *name_of(const char *const *names, size_t n, int v)
+{
+	return v >= 0 && (size_t)v < n && names[v] ? names[v] : "?";
+}
+
+static int parse_in(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; s && i < n; i++)
+		if (names[i] && !strcmp(names[i], s))
+			return (int)i;
+	return -1;
+}
+
+const char *esc_state_name(enum esc_state s)
+{
+	return name_of(state_names, COUNT(state_names), (int)s);
+}
+const char *esc_event_name(enum esc_event e)
+{
+	return name_of(event_names, COUNT(event_names), (int)e);
+}
+const char *esc_actor_name(enum esc_actor a)
+{
+	return name_of(actor_names, COUNT(actor_names), (int)a);
+}
+const char *esc_deadline_name(enum esc_deadline_kind k)
+{
+	return name_of(deadline_names, COUNT(deadline_names), (int)k);
+}
+const char *esc_refund_status_name(enum esc_refund_status s)
+{
+	return name_of(refund_status_names, COUNT(refund_status_names), (int)s);
+}
+const char *esc_refund_to_name(enum esc_refund_to t)
+{
+	return name_of(refund_to_names, COUNT(refund_to_names), (int)t);
+}
+int esc_state_parse(const char *name)
+{
+	int v = parse_in(state_names, COUNT(state_names), name);
+	return v == ESC_ST_NONE ? -1 : v;
+}
+int esc_event_parse(const char *name)
+{
+	return parse_in(event_names, COUNT(event_names), name);
+}
+int esc_actor_parse(const char *name)
+{
+	return parse_in(actor_names, COUNT(actor_names), name);
+}
+int esc_deadline_parse(const char *name)
+{
+	return parse_in(deadline_names, COUNT(deadline_names), name);
+}
+int esc_refund_status_parse(const char *name)
+{
+	return parse_in(refund_status_names, COUNT(refund_status_names), name);
+}
+int esc_refund_to_parse(const char *name)
+{
+	return parse_in(refund_to_names, COUNT(refund_to_names), name);
+}
+
+bool esc_state_final(enum esc_state s)
+{
+	return s == ESC_ST_COMPLETED || s == ESC_ST_CANCELLED || s == ESC_ST_CLOSED;
+}
+
+/* Accounts. */
+
+void esc_account_escrow(char out[ESC_ACCOUNT_SIZE], const char *order_id)
+{
+	snprintf(out, ESC_ACCOUNT_SIZE, "escrow:%s", order_id);
+}
+void esc_account_buyer(char out[ESC_ACCOUNT_SIZE], const char *user_id)
+{
+	snprintf(out, ESC_ACCOUNT_SIZE, "buyer:%s", user_id);
+}
+void esc_account_seller(char out[ESC_ACCOUNT_SIZE], const char *user_id)
+{
+	snprintf(out, ESC_ACCOUNT_SIZE, "seller:%s", user_id);
+}
+
+int64_t esc_order_held(const struct esc_order *o)
+{
+	return o->paid_minor - o->refunded_minor - o->released_minor;
+}
+
+/* The decision. */
+
+struct decision {
+	const struct esc_context *ctx;
+	const struct esc_order *old; /* NULL for create */
+	const struct esc_args *args; /* NULL when only asking "is it open?" */
+	const struct esc_refund *refund;
+	struct esc_effects *fx;
+	enum esc_event event;
+};
+
+typedef int (*guard_fn)(struct decision *d);
+typedef int (*effect_fn)(struct decision *d);
+
+#define NO_DEADLINE (-1)
+
+/* One row: in state `from`, `actor` may send `event`. Either it is refused
+ * with `refusal` (a row that only names the reason), or the guard runs, the
+ * order moves to `to`, and the effect fills in the rest. `until` names the
+ * deadline that bounds the action (shown in `actions`); when `strict`,
+ * the action is refused with deadline_passed once it has passed. */
+struct transition {
+	enum esc_state from;
+	enum esc_event event;
+	enum esc_actor actor;
+	int refusal;
+	guard_fn guard;
+	enum esc_state to;
+	effect_fn effect;
+	const char *outbox_type;
+	int until;
+	bool strict;
+};
+
+static int refuse(struct decision *d, int code, const char *fmt, const char *arg)
+{
+	d->fx->refusal = code;
+	snprintf(d->fx->refusal_message, sizeof d->fx->refusal_message, fmt, arg ? arg : "");
+	return code;
+}
+
+static bool text_ok(const char *s, size_t max, bool required)
+{
+	if (!s)
+		return !required;
+	size_t n = strlen(s);
+	if (required && n == 0)
+		return false;
+	if (n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 && s[i] != '\n' && s[i] != '\t')
+			return false;
+	return true;
+}
+
+static void copy(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src ? src : "");
+}
+
+static void deadline_set(struct decision *d, enum esc_deadline_kind k, int64_t due_ms)
+{
+	d->fx->order.due_ms[k] = due_ms;
+}
+
+static void deadline_clear_all(struct decision *d)
+{
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+		d->fx->order.due_ms[k] = 0;
+}
+
+static void add_transfer(struct decision *d, const char *id, const char *kind, const char *from,
+			 const char *to, int64_t amount)
+{
+	struct esc_effects *fx = d->fx;
+	if (amount <= 0)
+		return;
+	/* The table never needs more; a bug if it did. */
+	if (fx->transfers_count >= ESC_EFFECT_TRANSFERS_MAX)
+		__builtin_trap();
+	struct esc_transfer *t = &fx->transfers[fx->transfers_count++];
+	copy(t->id, sizeof t->id, id);
+	copy(t->order_id, sizeof t->order_id, fx->order.id);
+	copy(t->kind, sizeof t->kind, kind);
+	copy(t->from, sizeof t->from, from);
+	copy(t->to, sizeof t->to, to);
+	t->amount_minor = amount;
+	copy(t->currency, sizeof t->currency, fx->order.currency);
+}
+
+static void add_mark(struct decision *d, const char *user_id, enum esc_mark m)
+{
+	struct esc_effects *fx = d->fx;
+	if (fx->marks_count >= ESC_EFFECT_MARKS_MAX)
+		__builtin_trap();
+	struct esc_mark_op *op = &fx->marks[fx->marks_count++];
+	copy(op->user_id, sizeof op->user_id, user_id);
+	op->mark = m;
+}
+
+static void add_deadline_op(struct esc_effects *fx, bool set, enum esc_deadline_kind k,
+			    int64_t due_ms, const char *ref)
+{
+	if (fx->deadlines_count >= ESC_EFFECT_DEADLINES_MAX)
+		__builtin_trap();
+	struct esc_deadline_op *op = &fx->deadlines[fx->deadlines_count++];
+	op->set = set;
+	op->kind = k;
+	op->due_ms = due_ms;
+	copy(op->ref, sizeof op->ref, ref);
+}
+
+/* Refund everything still held to the buyer: to the store balance at once
+ * when they asked for it (or paid from it), else to the original method,
+ * pending until the payment integration reports the outcome. */
+static void refund_held(struct decision *d, enum esc_refund_to to)
+{
+	struct esc_effects *fx = d->fx;
+	struct esc_order *o = &fx->order;
+	const struct esc_policy *p = d->ctx->policy;
+	int64_t amount = esc_order_held(o);
+	if (amount <= 0)
+		return;
+	struct esc_refund *r = &fx->refund;
+	memset(r, 0, sizeof *r);
+	o->refunds_count++;
+	snprintf(r->id, sizeof r->id, "%.40s-r%u", o->id, (unsigned)o->refunds_count % 100u);
+	copy(r->order_id, sizeof r->order_id, o->id);
+	r->amount_minor = amount;
+	r->created_at_ms = d->ctx->now_ms;
+	char escrow[ESC_ACCOUNT_SIZE];
+	esc_account_escrow(escrow, o->id);
+	if (to == ESC_REFUND_TO_BALANCE || o->method == ESC_METHOD_BALANCE) {
+		char buyer[ESC_ACCOUNT_SIZE];
+		esc_account_buyer(buyer, o->buyer_id);
+		r->method = ESC_METHOD_BALANCE;
+		r->status = ESC_REFUND_SETTLED;
+		r->resolved_at_ms = d->ctx->now_ms;
+		add_transfer(d, r->id, "refund", escrow, buyer, amount);
+	} else {
+		r->method = o->method;
+		r->status = ESC_REFUND_PENDING;
+		r->alert_due_ms = d->ctx->now_ms + p->refund_alert_ms;
+		add_transfer(d, r->id, "refund", escrow, ESC_ACCOUNT_IN_TRANSIT, amount);
+		add_deadline_op(fx, true, ESC_DL_REFUND, r->alert_due_ms, r->id);
+	}
+	r->settle_days_min = p->settle_days_min[r->method];
+	r->settle_days_max = p->settle_days_max[r->method];
+	o->refunded_minor += amount;
+	fx->refund_new = true;
+}
+
+/* Everything held goes to the seller, less the platform fee. */
+static void release_held(struct decision *d)
+{
+	struct esc_order *o = &d->fx->order;
+	int64_t held = esc_order_held(o), fee = 0;
+	if (held <= 0)
+		return;
+	/* held <= ESC_AMOUNT_MAX and the fee is at most 100 %: cannot fail. */
+	if (esc_money_fee(held, d->ctx->policy->fee_basis_points, &fee))
+		__builtin_trap();
+	char escrow[ESC_ACCOUNT_SIZE], seller[ESC_ACCOUNT_SIZE], id[ESC_TRANSFER_ID_SIZE];
+	esc_account_escrow(escrow, o->id);
+	esc_account_seller(seller, o->seller_id);
+	snprintf(id, sizeof id, "%s/release", o->id);
+	add_transfer(d, id, "release", escrow, seller, held - fee);
+	snprintf(id, sizeof id, "%s/fee", o->id);
+	add_transfer(d, id, "fee", escrow, ESC_ACCOUNT_FEES, fee);
+	o->released_minor += held;
+	o->fee_minor += fee;
+}
+
+/* Guards: 0, or a refusal (set in fx). With d->args NULL only the checks
+ * that do not depend on the request's arguments run. */
+
+static int guard_create(struct decision *d)
+{
+	const struct esc_args *a = d->args;
+	const struct esc_policy *p = d->ctx->policy;
+	int64_t total = 0;
+	if (!a)
+		return 0;
+	if (!a->order_id || !*a->order_id || strlen(a->order_id) >= ESC_ID_SIZE)
+		return refuse(d, ESC_EINVAL, "the order needs an id", NULL);
+	if (!a->buyer_id || !*a->buyer_id || strlen(a->buyer_id) >= ESC_ID_SIZE)
+		return refuse(d, ESC_EINVAL, "buyer_id is required", NULL);
+	if (!a->seller_id || !*a->seller_id || strlen(a->seller_id) >= ESC_ID_SIZE)
+		return refuse(d, ESC_EINVAL, "seller_id is required", NULL);
+	if (!strcmp(a->buyer_id, a->seller_id))
+		return refuse(d, ESC_EINVAL, "the buyer and the seller must differ", NULL);
+	if (!a->currency || !esc_currency_valid(a->currency))
+		return refuse(d, ESC_EINVAL,
+			      "currency must be an ISO 4217 code of three capital letters", NULL);
+	if (a->items_count == 0 || !a->items)
+		return refuse(d, ESC_EINVAL, "an order needs at least one item", NULL);
+	if (a->items_count > ESC_ITEMS_MAX)
+		return refuse(d, ESC_EINVAL, "an order has at most 100 items", NULL);
+	for (size_t i = 0; i < a->items_count; i++) {
+		const struct esc_item *it = &a->items[i];
+		int64_t line;
+		if (!text_ok(it->title, ESC_TITLE_MAX, true))
+			return refuse(d, ESC_EINVAL,
+				      "each item needs a title of 1 to 200 printable bytes", NULL);
+		if (it->quantity < 1 || it->quantity > ESC_QUANTITY_MAX)
+			return refuse(d, ESC_EINVAL,
+				      "each item's quantity must be from 1 to 1000000", NULL);
+		if (!esc_amount_valid(it->unit_price_minor))
+			return refuse(d, ESC_EINVAL,
+				      "unit_price must be a whole number of minor units from 0 "
+				      "to 10^15",
+				      NULL);
+		if (esc_money_mul(it->quantity, it->unit_price_minor, &line) ||
+		    esc_money_add(total, line, &total) || !esc_amount_valid(total))
+			return refuse(d, ESC_EINVAL, "the order's total is too large", NULL);
+	}
+	if (total <= 0)
+		return refuse(d, ESC_EINVAL, "the order's total must be above zero", NULL);
+	if (a->delivery_days < 0 || a->delivery_days > p->delivery_days_max)
+		return refuse(d, ESC_EINVAL, "delivery_days is out of range", NULL);
+	return 0;
+}
+
+static int guard_pay(struct decision *d)
+{
+	const struct esc_args *a = d->args;
+	if (!a)
+		return 0;
+	if (a->method < 0 || a->method >= ESC_METHOD_COUNT)
+		return refuse(d, ESC_EINVAL,
+			      "payment_method must be card, wallet or balance", NULL);
+	if (!esc_amount_valid(a->amount_minor))
+		return refuse(d, ESC_EINVAL, "amount must be from 0 to 10^15 minor units", NULL);
+	if (a->amount_minor != d->old->total_minor)
+		return refuse(d, ESC_EAMOUNT,
+			      "the payment must equal the order's total", NULL);
+	if (a->method == ESC_METHOD_BALANCE && a->buyer_balance_minor < a->amount_minor)
+		return refuse(d, ESC_EFUNDS,
+			      "the buyer's store balance does not cover the order", NULL);
+	return 0;
+}
+
+static int guard_request(struct decision *d)
+{
+	const struct esc_order *o = d->old;
+	const struct esc_args *a = d->args;
+	if (d->ctx->buyer_level == ESC_LEVEL_SUSPENDED)
+		return refuse(d, ESC_ESUSPENDED,
+			      "your account is suspended: you cannot request cancellations", NULL);
+	if (o->cancel_requests >= d->ctx->policy->cancel_requests_max)
+		return refuse(d, ESC_ELIMIT,
+			      "you have asked to cancel this order as many times as allowed",
+			      NULL);
+	if (!a)
+		return 0;
+	if (!a->reason || !esc_policy_reason(d->ctx->policy, a->reason))
+		return refuse(d, ESC_EINVAL,
+			      "reason must be one of GET /v1/cancellation-reasons", NULL);
+	if (!text_ok(a->comment, ESC_TEXT_MAX, false))
+		return refuse(d, ESC_EINVAL, "the comment is at most 1000 printable bytes", NULL);
+	if (a->refund_to > ESC_REFUND_TO_BALANCE)
+		return refuse(d, ESC_EINVAL, "refund_to must be original or balance", NULL);
+	return 0;
+}
+
+static int guard_reject(struct decision *d)
+{
+	if (d->args && !text_ok(d->args->message, ESC_TEXT_MAX, true))
+		return refuse(d, ESC_EINVAL,
+			      "a rejection needs a message of 1 to 1000 printable bytes", NULL);
+	return 0;
+}
+
+static int guard_ship(struct decision *d)
+{
+	const struct esc_args *a = d->args;
+	if (!a)
+		return 0;
+	if (!text_ok(a->carrier, ESC_CARRIER_MAX, true))
+		return refuse(d, ESC_EINVAL, "carrier is required (at most 64 bytes)", NULL);
+	if (!text_ok(a->tracking, ESC_TRACKING_MAX, true))
+		return refuse(d, ESC_EINVAL, "tracking_number is required (at most 64 bytes)",
+			      NULL);
+	return 0;
+}
+
+/* A deadline event fires only when its deadline is set and due. */
+static int guard_due(struct decision *d, enum esc_deadline_kind k)
+{
+	int64_t due = d->old->due_ms[k];
+	if (due == 0 || d->ctx->now_ms < due)
+		return refuse(d, ESC_ESTATE, "the %s deadline is not due", esc_deadline_name(k));
+	return 0;
+}
+static int guard_payment_due(struct decision *d)
+{
+	return guard_due(d, ESC_DL_PAYMENT);
+}
+static int guard_ship_due(struct decision *d)
+{
+	return guard_due(d, ESC_DL_SHIP);
+}
+static int guard_response_due(struct decision *d)
+{
+	return guard_due(d, ESC_DL_RESPONSE);
+}
+static int guard_protection_due(struct decision *d)
+{
+	return guard_due(d, ESC_DL_PROTECTION);
+}
+static int guard_confirm_due(struct decision *d)
+{
+	return guard_due(d, ESC_DL_CONFIRM);
+}
+
+/* Effects: change fx->order and add what the change moves. */
+
+static int effect_create(struct decision *d)
+{
+	const struct esc_args *a = d->args;
+	const struct esc_policy *p = d->ctx->policy;
+	struct esc_order *o = &d->fx->order;
+	int64_t total = 0;
+	for (size_t i = 0; i < a->items_count; i++)
+		total += a->items[i].quantity * a->items[i].unit_price_minor; /* checked */
+	copy(o->id, sizeof o->id, a->order_id);
+	copy(o->buyer_id, sizeof o->buyer_id, a->buyer_id);
+	copy(o->seller_id, sizeof o->seller_id, a->seller_id);
+	copy(o->currency, sizeof o->currency, a->currency);
+	o->total_minor = total;
+	o->items_count = (int32_t)a->items_count;
+	o->delivery_days = a->delivery_days ? a->delivery_days : p->delivery_days_default;
+	o->created_at_ms = d->ctx->now_ms;
+	o->method = ESC_METHOD_CARD;
+	deadline_set(d, ESC_DL_PAYMENT, d->ctx->now_ms + p->payment_window_ms);
+	return 0;
+}
+
+static int effect_pay(struct decision *d)
+{
+	struct esc_order *o = &d->fx->order;
+	char from[ESC_ACCOUNT_SIZE], escrow[ESC_ACCOUNT_SIZE], id[ESC_TRANSFER_ID_SIZE];
+	o->method = (enum esc_method)d->args->method;
+	o->paid_minor = d->args->amount_minor;
+	o->paid_at_ms = d->ctx->now_ms;
+	if (o->method == ESC_METHOD_BALANCE)
+		esc_account_buyer(from, o->buyer_id);
+	else
+		copy(from, sizeof from, ESC_ACCOUNT_EXTERNAL);
+	esc_account_escrow(escrow, o->id);
+	snprintf(id, sizeof id, "%s/payment", o->id);
+	add_transfer(d, id, "payment", from, escrow, o->paid_minor);
+	deadline_set(d, ESC_DL_PAYMENT, 0);
+	deadline_set(d, ESC_DL_SHIP, d->ctx->now_ms + d->ctx->policy->ship_window_ms);
+	add_mark(d, o->buyer_id, ESC_MARK_BUYER_PAID);
+	add_mark(d, o->seller_id, ESC_MARK_SELLER_SOLD);
+	return 0;
+}
+
+static int effect_end(struct decision *d)
+{
+	d->fx->order.ended_at_ms = d->ctx->now_ms;
+	deadline_clear_all(d);
+	return 0;
+}
+
+static int effect_request(struct decision *d)
+{
+	struct esc_order *o = &d->fx->order;
+	const struct esc_args *a = d->args;
+	o->cancel_requests++;
+	copy(o->cancel_reason, sizeof o->cancel_reason, a->reason);
+	copy(o->cancel_comment, sizeof o->cancel_comment, a->comment);
+	o->refund_to = a->refund_to < 0 ? ESC_REFUND_TO_ORIGINAL : (enum esc_refund_to)a->refund_to;
+	o->reject_message[0] = '\0';
+	deadline_set(d, ESC_DL_RESPONSE, d->ctx->now_ms + d->ctx->policy->response_window_ms);
+	return 0;
+}
+
+/* The buyer's cancellation went through: the seller accepted, or did not
+ * answer in time. A full refund; a mark on the buyer; a seller-fault reason
+ * marks the seller too. */
+static int effect_cancellation_done(struct decision *d)
+{
+	struct esc_order *o = &d->fx->order;
+	const struct esc_reason *r = esc_policy_reason(d->ctx->policy, o->cancel_reason);
+	refund_held(d, o->refund_to);
+	add_mark(d, o->buyer_id, ESC_MARK_BUYER_CANCELLED);
+	if (r && r->fault == ESC_FAULT_SELLER)
+		add_mark(d, o->seller_id, ESC_MARK_SELLER_FAULT_CANCEL);
+	return effect_end(d);
+}
+
+static int effect_request_closed(struct decision *d)
+{
+	if (d->event == ESC_EV_REJECT_CANCELLATION)
+		copy(d->fx->order.reject_message, sizeof d->fx->order.reject_message,
+		     d->args->message);
+	deadline_set(d, ESC_DL_RESPONSE, 0);
+	return 0;
+}
+
+static int effect_ship(struct decision *d)
+{
+	struct esc_order *o = &d->fx->order;
+	const struct esc_policy *p = d->ctx->policy;
+	copy(o->carrier, sizeof o->carrier, d->args->carrier);
+	copy(o->tracking, sizeof o->tracking, d->args->tracking);
+	o->shipped_at_ms = d->ctx->now_ms;
+	o->promised_at_ms = d->ctx->now_ms + (int64_t)o->delivery_days * ESC_MS_PER_DAY;
+	deadline_set(d, ESC_DL_SHIP, 0);
+	deadline_set(d, ESC_DL_PROTECTION, o->promised_at_ms + p->protection_extra_ms);
+	return 0;
+}
+
+/* The seller did not ship in time: a full refund, and a mark on the seller.
+ * A request the buyer had open is granted with it (their refund choice is
+ * kept), but the cancellation counts against the seller, not the buyer. */
+static int effect_ship_missed(struct decision *d)
+{
+	struct esc_order *o = &d->fx->order;
+	bool requested = d->old->state == ESC_ST_CANCELLATION_REQUESTED;
+	refund_held(d, requested ? o->refund_to : ESC_REFUND_TO_ORIGINAL);
+	add_mark(d, o->seller_id, ESC_MARK_SELLER_MISSED_SHIP);
+	return effect_end(d);
+}
+
+static int effect_deliver(struct decision *d)
+{
+	struct esc_order *o = &d->fx->order;
+	o->delivered_at_ms = d->ctx->now_ms;
+	deadline_set(d, ESC_DL_PROTECTION, 0);
+	deadline_set(d, ESC_DL_CONFIRM, d->ctx->now_ms + d->ctx->policy->confirm_window_ms);
+	return 0;
+}
+
+static int effect_complete(struct decision *d)
+{
+	release_held(d);
+	return effect_end(d);
+}
+
+/* The table. Rows for the same (from, event) pair are not allowed; every
+ * event has one actor (a test checks both). */
+#define DL(k) ESC_DL_##k
+static const struct transition table[] = {
+	/* from, event, actor, refusal, guard, to, effect, outbox, until, strict */
+	{ESC_ST_NONE, ESC_EV_CREATE, ESC_ACTOR_OPERATOR, 0, guard_create,
+	 ESC_ST_AWAITING_PAYMENT, effect_create, "order.created", NO_DEADLINE, false},
+
+	{ESC_ST_AWAITING_PAYMENT, ESC_EV_PAY, ESC_ACTOR_OPERATOR, 0, guard_pay,
+	 ESC_ST_AWAITING_SHIPMENT, effect_pay, "order.paid", DL(PAYMENT), true},
+	{ESC_ST_AWAITING_PAYMENT, ESC_EV_CANCEL, ESC_ACTOR_BUYER, 0, NULL, ESC_ST_CANCELLED,
+	 effect_end, "order.cancelled", DL(PAYMENT), false},
+	{ESC_ST_AWAITING_PAYMENT, ESC_EV_PAYMENT_DEADLINE, ESC_ACTOR_SYSTEM, 0, guard_payment_due,
+	 ESC_ST_CANCELLED, effect_end, "order.cancelled", NO_DEADLINE, false},
+
+	{ESC_ST_AWAITING_SHIPMENT, ESC_EV_CANCEL, ESC_ACTOR_BUYER, 0, guard_request,
+	 ESC_ST_CANCELLATION_REQUESTED, effect_request, "cancellation.requested", DL(SHIP), true},
+	{ESC_ST_AWAITING_SHIPMENT, ESC_EV_SHIP, ESC_ACTOR_SELLER, 0, guard_ship, ESC_ST_SHIPPED,
+	 effect_ship, "order.shipped", DL(SHIP), true},
+	{ESC_ST_AWAITING_SHIPMENT, ESC_EV_SHIP_DEADLINE, ESC_ACTOR_SYSTEM, 0, guard_ship_due,
+	 ESC_ST_CANCELLED, effect_ship_missed, "order.cancelled", NO_DEADLINE, false},
+	{ESC_ST_AWAITING_SHIPMENT, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, ESC_ESTATE, NULL, 0, NULL,
+	 NULL, NO_DEADLINE, false},
+
+	{ESC_ST_CANCELLATION_REQUESTED, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER, 0, NULL,
+	 ESC_ST_CANCELLED, effect_cancellation_done, "cancellation.accepted", DL(RESPONSE), true},
+	{ESC_ST_CANCELLATION_REQUESTED, ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER, 0,
+	 guard_reject, ESC_ST_AWAITING_SHIPMENT, effect_request_closed, "cancellation.rejected",
+	 DL(RESPONSE), true},
+	{ESC_ST_CANCELLATION_REQUESTED, ESC_EV_WITHDRAW_CANCELLATION, ESC_ACTOR_BUYER, 0, NULL,
+	 ESC_ST_AWAITING_SHIPMENT, effect_request_closed, "cancellation.withdrawn", DL(RESPONSE),
+	 true},
+	{ESC_ST_CANCELLATION_REQUESTED, ESC_EV_RESPONSE_DEADLINE, ESC_ACTOR_SYSTEM, 0,
+	 guard_response_due, ESC_ST_CANCELLED, effect_cancellation_done,
+	 "cancellation.auto_approved", NO_DEADLINE, false},
+	{ESC_ST_CANCELLATION_REQUESTED, ESC_EV_SHIP_DEADLINE, ESC_ACTOR_SYSTEM, 0, guard_ship_due,
+	 ESC_ST_CANCELLED, effect_ship_missed, "order.cancelled", NO_DEADLINE, false},
+	{ESC_ST_CANCELLATION_REQUESTED, ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_EPENDING, NULL, 0, NULL,
+	 NULL, NO_DEADLINE, false},
+	{ESC_ST_CANCELLATION_REQUESTED, ESC_EV_SHIP, ESC_ACTOR_SELLER, ESC_EPENDING, NULL, 0, NULL,
+	 NULL, NO_DEADLINE, false},
+	{ESC_ST_CANCELLATION_REQUESTED, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, ESC_ESTATE, NULL, 0,
+	 NULL, NULL, NO_DEADLINE, false},
+
+	{ESC_ST_SHIPPED, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR, 0, NULL, ESC_ST_DELIVERED,
+	 effect_deliver, "order.delivered", NO_DEADLINE, false},
+	{ESC_ST_SHIPPED, ESC_EV_CONFIRM_RECEIPT, ESC_ACTOR_BUYER, 0, NULL, ESC_ST_COMPLETED,
+	 effect_complete, "order.completed", DL(PROTECTION), false},
+	{ESC_ST_SHIPPED, ESC_EV_PROTECTION_DEADLINE, ESC_ACTOR_SYSTEM, 0, guard_protection_due,
+	 ESC_ST_COMPLETED, effect_complete, "order.completed", NO_DEADLINE, false},
+	{ESC_ST_SHIPPED, ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_ESHIPPED, NULL, 0, NULL, NULL,
+	 NO_DEADLINE, false},
+	{ESC_ST_SHIPPED, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, ESC_EUNSUPPORTED, NULL, 0, NULL, NULL,
+	 NO_DEADLINE, false},
+
+	{ESC_ST_DELIVERED, ESC_EV_CONFIRM_RECEIPT, ESC_ACTOR_BUYER, 0, NULL, ESC_ST_COMPLETED,
+	 effect_complete, "order.completed", DL(CONFIRM), false},
+	{ESC_ST_DELIVERED, ESC_EV_CONFIRM_DEADLINE, ESC_ACTOR_SYSTEM, 0, guard_confirm_due,
+	 ESC_ST_COMPLETED, effect_complete, "order.completed", NO_DEADLINE, false},
+	{ESC_ST_DELIVERED, ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_ESHIPPED, NULL, 0, NULL, NULL,
+	 NO_DEADLINE, false},
+	{ESC_ST_DELIVERED, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, ESC_EUNSUPPORTED, NULL, 0, NULL,
+	 NULL, NO_DEADLINE, false},
+
+	{ESC_ST_IN_DISPUTE, ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_ESHIPPED, NULL, 0, NULL, NULL,
+	 NO_DEADLINE, false},
+	{ESC_ST_IN_DISPUTE, ESC_EV_RESOLVE_DISPUTE, ESC_ACTOR_ARBITER, ESC_EUNSUPPORTED, NULL, 0,
+	 NULL, NULL, NO_DEADLINE, false},
+
+	{ESC_ST_COMPLETED, ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_ESHIPPED, NULL, 0, NULL, NULL,
+	 NO_DEADLINE, false},
+	{ESC_ST_COMPLETED, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, ESC_EUNSUPPORTED, NULL, 0, NULL,
+	 NULL, NO_DEADLINE, false},
+	{ESC_ST_CLOSED, ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_ESHIPPED, NULL, 0, NULL, NULL,
+	 NO_DEADLINE, false},
+};
+#undef DL
+
+/* The refund machine: pending -> settled | failed, and one alert while
+ * pending. The order's state does not change. */
+struct refund_transition {
+	enum esc_event event;
+	enum esc_actor actor;
+	const char *outbox_type;
+};
+static const struct refund_transition refund_table[] = {
+	{ESC_EV_REFUND_SETTLED, ESC_ACTOR_OPERATOR, "refund.settled"},
+	{ESC_EV_REFUND_FAILED, ESC_ACTOR_OPERATOR, "refund.failed"},
+	{ESC_EV_REFUND_OVERDUE, ESC_ACTOR_SYSTEM, "refund.overdue"},
+};
+
+/* The actor of each event: the same in every row that names it. */
+static int event_actor(enum esc_event e)
+{
+	for (size_t i = 0; i < COUNT(table); i++)
+		if (table[i].event == e)
+			return (int)table[i].actor;
+	for (size_t i = 0; i < COUNT(refund_table); i++)
+		if (refund_table[i].event == e)
+			return (int)refund_table[i].actor;
+	return -1;
+}
+
+static const struct transition *find(enum esc_state from, enum esc_event e)
+{
+	for (size_t i = 0; i < COUNT(table); i++)
+		if (table[i].from == from && table[i].event == e)
+			return &table[i];
+	return NULL;
+}
+
+static bool is_refund_event(enum esc_event e)
+{
+	return e == ESC_EV_REFUND_SETTLED || e == ESC_EV_REFUND_FAILED ||
+	       e == ESC_EV_REFUND_OVERDUE;
+}
+
+static const char *refused_message(int code)
+{
+	switch (code) {
+	case ESC_EUNSUPPORTED:
+		return "disputes are not available in this version of escrowd yet";
+	case ESC_ESHIPPED:
+		return "the order has shipped, so it can no longer be cancelled; "
+		       "if something is wrong, open a dispute";
+	case ESC_EPENDING:
+		return "a cancellation request is open on this order; it must be answered "
+		       "first";
+	default:
+		return esc_error_message(code);
+	}
+}
+
+/* Is the actor a party allowed to see this order? Another party's order
+ * answers not_found, so its existence is not revealed. */
+static int check_party(struct decision *d)
+{
+	const struct esc_context *c = d->ctx;
+	const char *id = c->actor_id ? c->actor_id : "";
+	if (c->actor == ESC_ACTOR_BUYER && strcmp(id, d->old->buyer_id))
+		return refuse(d, ESC_ENOTFOUND, "no such order", NULL);
+	if (c->actor == ESC_ACTOR_SELLER && strcmp(id, d->old->seller_id))
+		return refuse(d, ESC_ENOTFOUND, "no such order", NULL);
+	return 0;
+}
+
+/* Run the row's checks: deadline, guard. */
+static int check_row(struct decision *d, const struct transition *t)
+{
+	int rc = 0;
+	if (t->refusal) {
+		rc = refuse(d, t->refusal, "%s", refused_message(t->refusal));
+		goto out;
+	}
+	if (t->strict && t->until != NO_DEADLINE) {
+		int64_t due = d->old->due_ms[t->until];
+		if (due && d->ctx->now_ms >= due) {
+			rc = refuse(d, ESC_EDEADLINE, "the %s deadline has passed",
+				    esc_deadline_name((enum esc_deadline_kind)t->until));
+			goto out;
+		}
+	}
+	if (t->guard)
+		rc = t->guard(d);
+out:
+	return rc;
+}
+
+/* Deadline rows follow the order's due times: delete what changed or
+ * ended, insert what is new. */
+static void diff_deadlines(const struct esc_order *old, struct esc_effects *fx)
+{
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++) {
+		int64_t before = old ? old->due_ms[k] : 0, after = fx->order.due_ms[k];
+		if (before == after)
+			continue;
+		if (before)
+			add_deadline_op(fx, false, (enum esc_deadline_kind)k, before, "");
+		if (after)
+			add_deadline_op(fx, true, (enum esc_deadline_kind)k, after, "");
+	}
+}
+
+static int decide_refund(struct decision *d, enum esc_event event)
+{
+	struct esc_effects *fx = d->fx;
+	const struct esc_refund *r = d->refund;
+	const struct refund_transition *t = NULL;
+	int rc = 0;
+	for (size_t i = 0; i < COUNT(refund_table); i++)
+		if (refund_table[i].event == event)
+			t = &refund_table[i];
+	if (!r || strcmp(r->order_id, d->old->id)) {
+		rc = refuse(d, ESC_ENOTFOUND, "no such refund", NULL);
+		goto out;
+	}
+	if (r->status != ESC_REFUND_PENDING) {
+		rc = refuse(d, ESC_ESTATE, "the refund is %s already",
+			    esc_refund_status_name(r->status));
+		goto out;
+	}
+	fx->refund = *r;
+	fx->refund_changed = true;
+	fx->outbox_type = t->outbox_type;
+	char id[ESC_TRANSFER_ID_SIZE], buyer[ESC_ACCOUNT_SIZE];
+	switch (event) {
+	case ESC_EV_REFUND_OVERDUE:
+		if (!r->alert_due_ms || d->ctx->now_ms < r->alert_due_ms) {
+			rc = refuse(d, ESC_ESTATE, "the refund's alert is not due", NULL);
+			goto out;
+		}
+		/* The alert is raised once: its queue row goes. */
+		add_deadline_op(fx, false, ESC_DL_REFUND, r->alert_due_ms, r->id);
+		fx->refund.alert_due_ms = 0;
+		break;
+	case ESC_EV_REFUND_SETTLED:
+		snprintf(id, sizeof id, "%s/settle", r->id);
+		add_transfer(d, id, "settle", ESC_ACCOUNT_IN_TRANSIT, ESC_ACCOUNT_EXTERNAL,
+			     r->amount_minor);
+		goto resolved;
+	case ESC_EV_REFUND_FAILED:
+		snprintf(id, sizeof id, "%s/fail", r->id);
+		esc_account_buyer(buyer, d->old->buyer_id);
+		add_transfer(d, id, "fail", ESC_ACCOUNT_IN_TRANSIT, buyer, r->amount_minor);
+		goto resolved;
+	default:
+		rc = ESC_EBUG;
+		goto out;
+	}
+	goto out;
+resolved:
+	fx->refund.status =
+		event == ESC_EV_REFUND_SETTLED ? ESC_REFUND_SETTLED : ESC_REFUND_FAILED;
+	fx->refund.resolved_at_ms = d->ctx->now_ms;
+	if (r->alert_due_ms)
+		add_deadline_op(fx, false, ESC_DL_REFUND, r->alert_due_ms, r->id);
+	fx->refund.alert_due_ms = 0;
+out:
+	return rc;
+}
+
+int esc_decide(const struct esc_context *ctx, const struct esc_order *order,
+	       enum esc_event event, const struct esc_args *args,
+	       const struct esc_refund *refund, struct esc_effects *fx)
+{
+	struct decision d = {ctx, order, args, refund, fx, event};
+	const struct transition *t = NULL;
+	enum esc_state from = order ? order->state : ESC_ST_NONE;
+	int rc = 0;
+	static const struct esc_args no_args = {.method = -1, .refund_to = -1};
+
+	memset(fx, 0, sizeof *fx);
+	if (!args)
+		d.args = args = &no_args;
+	if (event < 0 || event >= ESC_EV_COUNT) {
+		rc = refuse(&d, ESC_EINVAL, "unknown event", NULL);
+		goto out;
+	}
+	if (event_actor(event) != (int)ctx->actor) {
+		rc = refuse(&d, ESC_EFORBIDDEN, "only the %s may do this",
+			    esc_actor_name((enum esc_actor)event_actor(event)));
+		goto out;
+	}
+	if ((event == ESC_EV_CREATE) != (order == NULL)) {
+		rc = refuse(&d, event == ESC_EV_CREATE ? ESC_EDUPLICATE : ESC_ENOTFOUND,
+			    event == ESC_EV_CREATE ? "the order exists already" : "no such order",
+			    NULL);
+		goto out;
+	}
+	if (order) {
+		rc = check_party(&d);
+		if (rc)
+			goto out;
+		fx->order = *order;
+	}
+	if (is_refund_event(event)) {
+		rc = decide_refund(&d, event);
+		if (rc)
+			goto out;
+		goto done;
+	}
+	t = find(from, event);
+	if (!t) {
+		char what[120];
+		snprintf(what, sizeof what, "%s is not possible while the order is %s",
+			 esc_event_name(event), esc_state_name(from));
+		rc = refuse(&d, ESC_ESTATE, "%s", what);
+		goto out;
+	}
+	rc = check_row(&d, t);
+	if (rc)
+		goto out;
+	fx->order.state = t->to;
+	rc = t->effect(&d);
+	if (rc)
+		goto out;
+	fx->outbox_type = t->outbox_type;
+	diff_deadlines(order, fx);
+done:
+	fx->order.version = order ? order->version + 1 : 1;
+out:
+	if (rc) {
+		/* A refusal writes nothing: keep only the code and the message. */
+		int code = fx->refusal ? fx->refusal : rc;
+		char message[sizeof fx->refusal_message];
+		memcpy(message, fx->refusal_message, sizeof message);
+		memset(fx, 0, sizeof *fx);
+		fx->refusal = code;
+		memcpy(fx->refusal_message, message, sizeof message);
+		if (!fx->refusal_message[0])
+			snprintf(fx->refusal_message, sizeof fx->refusal_message, "%s",
+				 esc_error_message(code));
+		return code;
+	}
+	return 0;
+}
+
+int esc_transition_allowed(enum esc_state state, enum esc_event event, enum esc_actor actor)
+{
+	if (event_actor(event) != (int)actor)
+		return ESC_EFORBIDDEN;
+	if (is_refund_event(event))
+		return 0;
+	const struct transition *t = find(state, event);
+	if (!t)
+		return ESC_ESTATE;
+	return t->refusal;
+}
+
+size_t esc_order_actions(const struct esc_context *ctx, const struct esc_order *order,
+			 struct esc_action *out, size_t max)
+{
+	size_t n = 0;
+	struct esc_effects fx;
+	for (size_t i = 0; i < COUNT(table) && n < max; i++) {
+		const struct transition *t = &table[i];
+		if (t->from != order->state || t->actor != ctx->actor || t->refusal ||
+		    t->actor == ESC_ACTOR_SYSTEM)
+			continue;
+		struct decision d = {ctx, order, NULL, NULL, &fx, t->event};
+		memset(&fx, 0, sizeof fx);
+		if (check_party(&d) || check_row(&d, t))
+			continue;
+		out[n].event = t->event;
+		out[n].deadline_ms = t->until == NO_DEADLINE ? 0 : order->due_ms[t->until];
+		n++;
+	}
+	return n;
+}
