@@ -372,8 +372,9 @@ static int guard_create(struct decision *d)
 	int64_t total = 0;
 	if (!a)
 		return 0;
-	if (!a->order_id || !*a->order_id || strlen(a->order_id) >= ESC_ID_SIZE)
-		return refuse(d, ESC_EINVAL, "the order needs an id", NULL);
+	/* Refund ids append "-rN" to the order id: keep room for it. */
+	if (!a->order_id || !*a->order_id || strlen(a->order_id) > ESC_ORDER_ID_MAX)
+		return refuse(d, ESC_EINVAL, "the order needs an id of at most 40 bytes", NULL);
 	if (!a->buyer_id || !*a->buyer_id || strlen(a->buyer_id) >= ESC_ID_SIZE)
 		return refuse(d, ESC_EINVAL, "buyer_id is required", NULL);
 	if (!a->seller_id || !*a->seller_id || strlen(a->seller_id) >= ESC_ID_SIZE)
@@ -449,7 +450,7 @@ static int guard_request(struct decision *d)
 			      "reason must be one of GET /v1/cancellation-reasons", NULL);
 	if (!text_ok(a->comment, ESC_TEXT_MAX, false))
 		return refuse(d, ESC_EINVAL, "the comment is at most 1000 printable bytes", NULL);
-	if (a->refund_to > ESC_REFUND_TO_BALANCE)
+	if (a->refund_to < -1 || a->refund_to > ESC_REFUND_TO_BALANCE)
 		return refuse(d, ESC_EINVAL, "refund_to must be original or balance", NULL);
 	return 0;
 }
@@ -604,14 +605,12 @@ static int effect_ship(struct decision *d)
 	return 0;
 }
 
-/* The seller did not ship in time: a full refund, and a mark on the seller.
- * A request the buyer had open is granted with it (their refund choice is
- * kept), but the cancellation counts against the seller, not the buyer. */
+/* The seller did not ship in time: a full refund, and a mark on the
+ * seller. */
 static int effect_ship_missed(struct decision *d)
 {
 	struct esc_order *o = &d->fx->order;
-	bool requested = d->old->state == ESC_ST_CANCELLATION_REQUESTED;
-	refund_held(d, requested ? o->refund_to : ESC_REFUND_TO_ORIGINAL);
+	refund_held(d, ESC_REFUND_TO_ORIGINAL);
 	add_mark(d, o->seller_id, ESC_MARK_SELLER_MISSED_SHIP);
 	return effect_end(d);
 }
@@ -666,8 +665,12 @@ static const struct transition table[] = {
 	{ESC_ST_CANCELLATION_REQUESTED, ESC_EV_RESPONSE_DEADLINE, ESC_ACTOR_SYSTEM, 0,
 	 guard_response_due, ESC_ST_CANCELLED, effect_cancellation_done,
 	 "cancellation.auto_approved", NO_DEADLINE, false},
+	/* The seller cannot ship while a request is open, so the ship deadline
+	 * passing then is not a missed shipment: the seller left the request
+	 * unanswered, and it is granted as if the response deadline passed. */
 	{ESC_ST_CANCELLATION_REQUESTED, ESC_EV_SHIP_DEADLINE, ESC_ACTOR_SYSTEM, 0, guard_ship_due,
-	 ESC_ST_CANCELLED, effect_ship_missed, "order.cancelled", NO_DEADLINE, false},
+	 ESC_ST_CANCELLED, effect_cancellation_done, "cancellation.auto_approved", NO_DEADLINE,
+	 false},
 	{ESC_ST_CANCELLATION_REQUESTED, ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_EPENDING, NULL, 0, NULL,
 	 NULL, NO_DEADLINE, false},
 	{ESC_ST_CANCELLATION_REQUESTED, ESC_EV_SHIP, ESC_ACTOR_SELLER, ESC_EPENDING, NULL, 0, NULL,

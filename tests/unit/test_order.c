@@ -1,0 +1,1784 @@
+/* test_order.c - the order machine of SPEC §2-§4 through esc_decide() with
+ * SPEC's default policy: an expected transition table written from the
+ * SPEC and walked cell by cell, the effects of each event, the money
+ * invariants after every accepted decision, create's validation, and the
+ * `actions` list. Pure: no store, no clock. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/order.h"
+#include "core/policy.h"
+#include "core/reputation.h"
+#include "support.h"
+#include "util/error.h"
+
+#define DAY  ESC_MS_PER_DAY
+#define HOUR ESC_MS_PER_HOUR
+
+#define ORDER_ID "ord_01JTESTORDER"
+#define BUYER    "usr_buyer"
+#define SELLER   "usr_seller"
+#define OTHER    "usr_other"
+#define ESCROW   "escrow:" ORDER_ID
+#define REFUND1  ORDER_ID "-r1"
+
+/* One item of 12345 minor units: 5 % is 617.25, so the fee is 617. */
+#define TOTAL   INT64_C(12345)
+#define TOTAL_S "12345"
+#define FEE_S   "617"
+#define NET_S   "11728"
+
+/* The fixed times of the orders built below. */
+#define T_CREATE  ESC_TEST_T0
+#define T_PAY     (T_CREATE + HOUR)
+#define T_REQUEST (T_PAY + HOUR)
+#define T_SHIP    (T_PAY + DAY)
+#define T_DELIVER (T_SHIP + 3 * DAY)
+#define T_CONFIRM (T_DELIVER + DAY)
+#define SHIP_DUE  (T_PAY + 7 * DAY)
+
+static struct esc_policy policy;
+
+static int setup_policy(void **state)
+{
+	(void)state;
+	esc_policy_default(&policy);
+	return 0;
+}
+
+/* --- The expected table, from SPEC §2 ------------------------------------ */
+
+/* Who sends each event (SPEC §1, §2, §4). The dispute resolution of §5 is
+ * the arbiter's decision (or a timer in §5; the order event is arbiter's). */
+static enum esc_actor spec_actor(enum esc_event e)
+{
+	switch (e) {
+	case ESC_EV_CREATE:
+	case ESC_EV_PAY:
+	case ESC_EV_DELIVER:
+	case ESC_EV_REFUND_SETTLED:
+	case ESC_EV_REFUND_FAILED:
+		return ESC_ACTOR_OPERATOR;
+	case ESC_EV_CANCEL:
+	case ESC_EV_WITHDRAW_CANCELLATION:
+	case ESC_EV_CONFIRM_RECEIPT:
+	case ESC_EV_OPEN_DISPUTE:
+		return ESC_ACTOR_BUYER;
+	case ESC_EV_ACCEPT_CANCELLATION:
+	case ESC_EV_REJECT_CANCELLATION:
+	case ESC_EV_SHIP:
+		return ESC_ACTOR_SELLER;
+	case ESC_EV_RESOLVE_DISPUTE:
+		return ESC_ACTOR_ARBITER;
+	case ESC_EV_PAYMENT_DEADLINE:
+	case ESC_EV_SHIP_DEADLINE:
+	case ESC_EV_RESPONSE_DEADLINE:
+	case ESC_EV_PROTECTION_DEADLINE:
+	case ESC_EV_CONFIRM_DEADLINE:
+	case ESC_EV_REFUND_OVERDUE:
+		return ESC_ACTOR_SYSTEM;
+	case ESC_EV_COUNT:
+		break;
+	}
+	return ESC_ACTOR_COUNT;
+}
+
+static bool is_refund_event(enum esc_event e)
+{
+	return e == ESC_EV_REFUND_SETTLED || e == ESC_EV_REFUND_FAILED ||
+	       e == ESC_EV_REFUND_OVERDUE;
+}
+
+/* The deadline a deadline event fires on, or -1. */
+static int deadline_of(enum esc_event e)
+{
+	switch (e) {
+	case ESC_EV_PAYMENT_DEADLINE:
+		return ESC_DL_PAYMENT;
+	case ESC_EV_SHIP_DEADLINE:
+		return ESC_DL_SHIP;
+	case ESC_EV_RESPONSE_DEADLINE:
+		return ESC_DL_RESPONSE;
+	case ESC_EV_PROTECTION_DEADLINE:
+		return ESC_DL_PROTECTION;
+	case ESC_EV_CONFIRM_DEADLINE:
+		return ESC_DL_CONFIRM;
+	default:
+		return -1;
+	}
+}
+
+/* What one accepted transition moves, as space-separated tokens compared
+ * as multisets: transfers "kind/from>to/amount", deadline ops "+kind" or
+ * "-kind", marks "mark/user". The order is card-paid, refund to the
+ * original method, reason no_longer_needed. */
+#define T_PAYMENT "payment/external>" ESCROW "/" TOTAL_S
+#define T_REFUND  "refund/" ESCROW ">refunds_in_transit/" TOTAL_S
+#define T_RELEASE                                                                                  \
+	"release/" ESCROW ">seller:" SELLER "/" NET_S " fee/" ESCROW ">platform:fees/" FEE_S
+#define M_PAID      "buyer_paid/" BUYER " seller_sold/" SELLER
+#define M_CANCELLED "buyer_cancelled/" BUYER
+#define M_MISSED    "seller_missed_ship/" SELLER
+
+struct spec_row {
+	enum esc_state from;
+	enum esc_event event;
+	int refusal; /* 0: allowed, to `to` with the effects below */
+	enum esc_state to;
+	const char *outbox, *transfers, *deadlines, *marks;
+};
+
+#define NONE          ESC_ST_NONE
+#define AW_PAY        ESC_ST_AWAITING_PAYMENT
+#define AW_SHIP       ESC_ST_AWAITING_SHIPMENT
+#define REQUESTED     ESC_ST_CANCELLATION_REQUESTED
+#define SHIPPED       ESC_ST_SHIPPED
+#define DELIVERED     ESC_ST_DELIVERED
+#define DISPUTE       ESC_ST_IN_DISPUTE
+#define COMPLETED     ESC_ST_COMPLETED
+#define CANCELLED     ESC_ST_CANCELLED
+#define CLOSED        ESC_ST_CLOSED
+#define REFUSED(code) code, ESC_ST_NONE, NULL, NULL, NULL, NULL
+
+/* Every cell of SPEC §2 that is not ESC_ESTATE (for the right actor). */
+static const struct spec_row spec_table[] = {
+    {NONE, ESC_EV_CREATE, 0, AW_PAY, "order.created", "", "+payment", ""},
+
+    {AW_PAY, ESC_EV_PAY, 0, AW_SHIP, "order.paid", T_PAYMENT, "-payment +ship", M_PAID},
+    {AW_PAY, ESC_EV_CANCEL, 0, CANCELLED, "order.cancelled", "", "-payment", ""},
+    {AW_PAY, ESC_EV_PAYMENT_DEADLINE, 0, CANCELLED, "order.cancelled", "", "-payment", ""},
+
+    {AW_SHIP, ESC_EV_CANCEL, 0, REQUESTED, "cancellation.requested", "", "+response", ""},
+    {AW_SHIP, ESC_EV_SHIP, 0, SHIPPED, "order.shipped", "", "-ship +protection", ""},
+    {AW_SHIP, ESC_EV_SHIP_DEADLINE, 0, CANCELLED, "order.cancelled", T_REFUND,
+     "-ship +refund_alert", M_MISSED},
+
+    {REQUESTED, ESC_EV_ACCEPT_CANCELLATION, 0, CANCELLED, "cancellation.accepted", T_REFUND,
+     "-ship -response +refund_alert", M_CANCELLED},
+    {REQUESTED, ESC_EV_REJECT_CANCELLATION, 0, AW_SHIP, "cancellation.rejected", "", "-response",
+     ""},
+    {REQUESTED, ESC_EV_WITHDRAW_CANCELLATION, 0, AW_SHIP, "cancellation.withdrawn", "", "-response",
+     ""},
+    {REQUESTED, ESC_EV_RESPONSE_DEADLINE, 0, CANCELLED, "cancellation.auto_approved", T_REFUND,
+     "-ship -response +refund_alert", M_CANCELLED},
+    /* The ship deadline keeps running while a request is open (reject
+     * leaves it unchanged), but the seller cannot ship meanwhile: its
+     * passing grants the unanswered request, like the response deadline. */
+    {REQUESTED, ESC_EV_SHIP_DEADLINE, 0, CANCELLED, "cancellation.auto_approved", T_REFUND,
+     "-ship -response +refund_alert", M_CANCELLED},
+    {REQUESTED, ESC_EV_CANCEL, REFUSED(ESC_EPENDING)},
+    {REQUESTED, ESC_EV_SHIP, REFUSED(ESC_EPENDING)},
+
+    {SHIPPED, ESC_EV_DELIVER, 0, DELIVERED, "order.delivered", "", "-protection +confirm", ""},
+    {SHIPPED, ESC_EV_CONFIRM_RECEIPT, 0, COMPLETED, "order.completed", T_RELEASE, "-protection",
+     ""},
+    {SHIPPED, ESC_EV_PROTECTION_DEADLINE, 0, COMPLETED, "order.completed", T_RELEASE, "-protection",
+     ""},
+    {SHIPPED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
+    {SHIPPED, ESC_EV_OPEN_DISPUTE, REFUSED(ESC_EUNSUPPORTED)},
+
+    {DELIVERED, ESC_EV_CONFIRM_RECEIPT, 0, COMPLETED, "order.completed", T_RELEASE, "-confirm", ""},
+    {DELIVERED, ESC_EV_CONFIRM_DEADLINE, 0, COMPLETED, "order.completed", T_RELEASE, "-confirm",
+     ""},
+    {DELIVERED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
+    {DELIVERED, ESC_EV_OPEN_DISPUTE, REFUSED(ESC_EUNSUPPORTED)},
+
+    {DISPUTE, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
+    {DISPUTE, ESC_EV_RESOLVE_DISPUTE, REFUSED(ESC_EUNSUPPORTED)},
+
+    {COMPLETED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
+    {COMPLETED, ESC_EV_OPEN_DISPUTE, REFUSED(ESC_EUNSUPPORTED)},
+
+    {CLOSED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The expected answer of the table: 0 (allowed) or a refusal code. */
+static int spec_refusal(enum esc_state s, enum esc_event e, enum esc_actor a)
+{
+	if (a != spec_actor(e))
+		return ESC_EFORBIDDEN;
+	if (is_refund_event(e))
+		return 0; /* refunds have their own machine, in any order state */
+	for (size_t i = 0; i < COUNT(spec_table); i++)
+		if (spec_table[i].from == s && spec_table[i].event == e)
+			return spec_table[i].refusal;
+	return ESC_ESTATE;
+}
+
+static const char *outcome_name(int code)
+{
+	return code ? esc_error_name(code) : "allowed";
+}
+
+/* --- Orders built from real events --------------------------------------- */
+
+static struct esc_context ctx_of(enum esc_actor actor, int64_t now_ms)
+{
+	struct esc_context c = {
+	    .policy = &policy,
+	    .now_ms = now_ms,
+	    .actor = actor,
+	    .actor_id = NULL,
+	    .buyer_level = ESC_LEVEL_GOOD,
+	};
+	if (actor == ESC_ACTOR_BUYER)
+		c.actor_id = BUYER;
+	else if (actor == ESC_ACTOR_SELLER)
+		c.actor_id = SELLER;
+	return c;
+}
+
+static const struct esc_item one_item[] = {{"Blue teapot", 1, TOTAL}};
+
+/* Arguments good for every event: each reads only its own fields. */
+static struct esc_args good_args(void)
+{
+	struct esc_args a = {
+	    .order_id = ORDER_ID,
+	    .buyer_id = BUYER,
+	    .seller_id = SELLER,
+	    .currency = "EUR",
+	    .items = one_item,
+	    .items_count = COUNT(one_item),
+	    .delivery_days = 0,
+	    .amount_minor = TOTAL,
+	    .method = ESC_METHOD_CARD,
+	    .buyer_balance_minor = 0,
+	    .reason = "no_longer_needed",
+	    .comment = NULL,
+	    .refund_to = -1,
+	    .message = "Sorry, it is packed already",
+	    .carrier = "DHL",
+	    .tracking = "JD014600006281230794",
+	    .refund_id = NULL,
+	};
+	return a;
+}
+
+static int64_t transfers_net(const struct esc_effects *fx, const char *account)
+{
+	int64_t net = 0;
+	for (size_t i = 0; i < fx->transfers_count; i++) {
+		if (!strcmp(fx->transfers[i].to, account))
+			net += fx->transfers[i].amount_minor;
+		if (!strcmp(fx->transfers[i].from, account))
+			net -= fx->transfers[i].amount_minor;
+	}
+	return net;
+}
+
+/* SPEC §4's invariants, and the version rule, after an accepted decision. */
+static void check_invariants(const struct esc_order *old, const struct esc_effects *fx)
+{
+	const struct esc_order *o = &fx->order;
+	const char *st = esc_state_name(o->state);
+	int64_t held = esc_order_held(o);
+	char escrow[ESC_ACCOUNT_SIZE];
+
+	for (size_t i = 0; i < fx->transfers_count; i++)
+		if (fx->transfers[i].amount_minor <= 0)
+			fail_msg("%s: transfer %s moves %lld", st, fx->transfers[i].id,
+			         (long long)fx->transfers[i].amount_minor);
+	if (held < 0)
+		fail_msg("%s: held %lld is negative", st, (long long)held);
+	if ((o->state == ESC_ST_COMPLETED || o->state == ESC_ST_CANCELLED) && held != 0)
+		fail_msg("%s: still holds %lld", st, (long long)held);
+	if (o->refunded_minor > o->paid_minor)
+		fail_msg("%s: refunded %lld > paid %lld", st, (long long)o->refunded_minor,
+		         (long long)o->paid_minor);
+	/* The escrow account moves exactly as the order's held amount. */
+	esc_account_escrow(escrow, o->id);
+	if (transfers_net(fx, escrow) != held - (old ? esc_order_held(old) : 0))
+		fail_msg("%s: escrow moved %lld, held changed by %lld", st,
+		         (long long)transfers_net(fx, escrow),
+		         (long long)(held - (old ? esc_order_held(old) : 0)));
+	if (o->version != (old ? old->version + 1 : 1))
+		fail_msg("%s: version %lld after %lld", st, (long long)o->version,
+		         (long long)(old ? old->version : 0));
+	if (esc_state_final(o->state))
+		for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+			if (o->due_ms[k])
+				fail_msg("%s: final, but the %s deadline is set", st,
+				         esc_deadline_name((enum esc_deadline_kind)k));
+	if (!fx->outbox_type)
+		fail_msg("%s: no outbox event", st);
+}
+
+/* Decide; the event must be accepted. Checks the invariants. */
+static void accept_in(const struct esc_context *c, const struct esc_order *o, enum esc_event ev,
+                      const struct esc_args *a, const struct esc_refund *r, struct esc_effects *fx)
+{
+	int rc = esc_decide(c, o, ev, a, r, fx);
+	if (rc)
+		fail_msg("%s by %s on a %s order refused: %s: %s", esc_event_name(ev),
+		         esc_actor_name(c->actor), o ? esc_state_name(o->state) : "new",
+		         esc_error_name(rc), fx->refusal_message);
+	check_invariants(o, fx);
+}
+
+static void accept_at(enum esc_actor actor, int64_t now, const struct esc_order *o,
+                      enum esc_event ev, const struct esc_args *a, struct esc_effects *fx)
+{
+	struct esc_context c = ctx_of(actor, now);
+	accept_in(&c, o, ev, a, NULL, fx);
+}
+
+static struct esc_order apply(const struct esc_order *o, enum esc_actor actor, int64_t now,
+                              enum esc_event ev, const struct esc_args *a)
+{
+	struct esc_effects fx;
+	accept_at(actor, now, o, ev, a, &fx);
+	return fx.order;
+}
+
+/* Decide; returns the refusal code (0 if accepted). A refusal must carry a
+ * message and leave nothing to write. */
+static int refusal_in(const struct esc_context *c, const struct esc_order *o, enum esc_event ev,
+                      const struct esc_args *a, const struct esc_refund *r)
+{
+	struct esc_effects fx;
+	int rc = esc_decide(c, o, ev, a, r, &fx);
+	if (!rc)
+		return 0;
+	assert_int_equal(fx.refusal, rc);
+	if (!fx.refusal_message[0])
+		fail_msg("%s refused with %s but no message", esc_event_name(ev),
+		         esc_error_name(rc));
+	assert_int_equal(fx.transfers_count, 0);
+	assert_int_equal(fx.deadlines_count, 0);
+	assert_int_equal(fx.marks_count, 0);
+	assert_false(fx.refund_new);
+	assert_false(fx.refund_changed);
+	assert_null(fx.outbox_type);
+	return rc;
+}
+
+static void expect_refusal_in(int want, const struct esc_context *c, const struct esc_order *o,
+                              enum esc_event ev, const struct esc_args *a,
+                              const struct esc_refund *r)
+{
+	int got = refusal_in(c, o, ev, a, r);
+	if (got != want)
+		fail_msg("%s by %s at %lld: expected %s, got %s", esc_event_name(ev),
+		         esc_actor_name(c->actor), (long long)c->now_ms, outcome_name(want),
+		         outcome_name(got));
+}
+
+static void expect_refusal(int want, enum esc_actor actor, int64_t now, const struct esc_order *o,
+                           enum esc_event ev, const struct esc_args *a)
+{
+	struct esc_context c = ctx_of(actor, now);
+	expect_refusal_in(want, &c, o, ev, a, NULL);
+}
+
+static struct esc_order created_with(const struct esc_args *a)
+{
+	return apply(NULL, ESC_ACTOR_OPERATOR, T_CREATE, ESC_EV_CREATE, a);
+}
+
+static struct esc_order created(void)
+{
+	struct esc_args a = good_args();
+	return created_with(&a);
+}
+
+static struct esc_order paid_from(const struct esc_order *o, enum esc_method m)
+{
+	struct esc_args a = good_args();
+	a.method = (int)m;
+	a.buyer_balance_minor = m == ESC_METHOD_BALANCE ? o->total_minor : 0;
+	a.amount_minor = o->total_minor;
+	return apply(o, ESC_ACTOR_OPERATOR, T_PAY, ESC_EV_PAY, &a);
+}
+
+static struct esc_order paid_by(enum esc_method m)
+{
+	struct esc_order o = created();
+	return paid_from(&o, m);
+}
+
+static struct esc_order paid(void)
+{
+	return paid_by(ESC_METHOD_CARD);
+}
+
+static struct esc_order request_on(const struct esc_order *o, int64_t at, const char *reason,
+                                   int refund_to)
+{
+	struct esc_args a = good_args();
+	a.reason = reason;
+	a.refund_to = refund_to;
+	return apply(o, ESC_ACTOR_BUYER, at, ESC_EV_CANCEL, &a);
+}
+
+static struct esc_order requested_for(const char *reason, int refund_to)
+{
+	struct esc_order o = paid();
+	return request_on(&o, T_REQUEST, reason, refund_to);
+}
+
+static struct esc_order requested(void)
+{
+	return requested_for("no_longer_needed", -1);
+}
+
+static struct esc_order reject_on(const struct esc_order *o, int64_t at)
+{
+	struct esc_args a = good_args();
+	return apply(o, ESC_ACTOR_SELLER, at, ESC_EV_REJECT_CANCELLATION, &a);
+}
+
+static struct esc_order ship_on(const struct esc_order *o, int64_t at)
+{
+	struct esc_args a = good_args();
+	return apply(o, ESC_ACTOR_SELLER, at, ESC_EV_SHIP, &a);
+}
+
+static struct esc_order shipped(void)
+{
+	struct esc_order o = paid();
+	return ship_on(&o, T_SHIP);
+}
+
+static struct esc_order delivered(void)
+{
+	struct esc_order o = shipped();
+	return apply(&o, ESC_ACTOR_OPERATOR, T_DELIVER, ESC_EV_DELIVER, NULL);
+}
+
+static struct esc_order completed(void)
+{
+	struct esc_order o = delivered();
+	return apply(&o, ESC_ACTOR_BUYER, T_CONFIRM, ESC_EV_CONFIRM_RECEIPT, NULL);
+}
+
+static struct esc_order cancelled_unpaid(void)
+{
+	struct esc_order o = created();
+	return apply(&o, ESC_ACTOR_BUYER, T_CREATE + HOUR, ESC_EV_CANCEL, NULL);
+}
+
+/* An order in `state` for sending `event`, built by real events; *last_ms
+ * is the time of the last. False for the states events cannot reach yet. */
+static bool build_state(enum esc_state s, enum esc_event event, struct esc_order *o,
+                        int64_t *last_ms)
+{
+	struct esc_order p;
+	switch (s) {
+	case ESC_ST_AWAITING_PAYMENT:
+		*o = created();
+		*last_ms = T_CREATE;
+		return true;
+	case ESC_ST_AWAITING_SHIPMENT:
+		*o = paid();
+		*last_ms = T_PAY;
+		return true;
+	case ESC_ST_CANCELLATION_REQUESTED:
+		/* For the ship deadline to pass while it is open, the request
+		 * comes an hour before it. */
+		*last_ms = event == ESC_EV_SHIP_DEADLINE ? SHIP_DUE - HOUR : T_REQUEST;
+		p = paid();
+		*o = request_on(&p, *last_ms, "no_longer_needed", -1);
+		return true;
+	case ESC_ST_SHIPPED:
+		*o = shipped();
+		*last_ms = T_SHIP;
+		return true;
+	case ESC_ST_DELIVERED:
+		*o = delivered();
+		*last_ms = T_DELIVER;
+		return true;
+	case ESC_ST_COMPLETED:
+		*o = completed();
+		*last_ms = T_CONFIRM;
+		return true;
+	case ESC_ST_CANCELLED:
+		*o = cancelled_unpaid();
+		*last_ms = T_CREATE + HOUR;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* --- Effects as tokens --------------------------------------------------- */
+
+#define TOKENS_MAX 16
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Split a copy of `s` into sorted tokens. */
+static size_t tokens(const char *s, char *buf, size_t size, char **out)
+{
+	size_t n = 0;
+	snprintf(buf, size, "%s", s);
+	for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && n < TOKENS_MAX;
+	     t = strtok_r(NULL, " ", &save))
+		out[n++] = t;
+	qsort(out, n, sizeof *out, cmp_str);
+	return n;
+}
+
+static bool same_tokens(const char *want, const char *got)
+{
+	char wb[1024], gb[1024];
+	char *wt[TOKENS_MAX], *gt[TOKENS_MAX];
+	size_t wn = tokens(want, wb, sizeof wb, wt), gn = tokens(got, gb, sizeof gb, gt);
+	if (wn != gn)
+		return false;
+	for (size_t i = 0; i < wn; i++)
+		if (strcmp(wt[i], gt[i]))
+			return false;
+	return true;
+}
+
+static void append(char *buf, size_t size, const char *token)
+{
+	size_t n = strlen(buf);
+	snprintf(buf + n, size - n, "%s%s", n ? " " : "", token);
+}
+
+static void transfers_str(const struct esc_effects *fx, char *buf, size_t size)
+{
+	char t[256];
+	buf[0] = '\0';
+	for (size_t i = 0; i < fx->transfers_count; i++) {
+		const struct esc_transfer *x = &fx->transfers[i];
+		snprintf(t, sizeof t, "%s/%s>%s/%lld", x->kind, x->from, x->to,
+		         (long long)x->amount_minor);
+		append(buf, size, t);
+	}
+}
+
+static void deadlines_str(const struct esc_effects *fx, char *buf, size_t size)
+{
+	char t[64];
+	buf[0] = '\0';
+	for (size_t i = 0; i < fx->deadlines_count; i++) {
+		snprintf(t, sizeof t, "%c%s", fx->deadlines[i].set ? '+' : '-',
+		         esc_deadline_name(fx->deadlines[i].kind));
+		append(buf, size, t);
+	}
+}
+
+static void marks_str(const struct esc_effects *fx, char *buf, size_t size)
+{
+	char t[128];
+	buf[0] = '\0';
+	for (size_t i = 0; i < fx->marks_count; i++) {
+		snprintf(t, sizeof t, "%s/%s", esc_mark_name(fx->marks[i].mark),
+		         fx->marks[i].user_id);
+		append(buf, size, t);
+	}
+}
+
+static void assert_marks(const struct esc_effects *fx, const char *want)
+{
+	char got[512];
+	marks_str(fx, got, sizeof got);
+	if (!same_tokens(want, got))
+		fail_msg("marks: expected [%s], got [%s]", want, got);
+}
+
+static void assert_transfers(const struct esc_effects *fx, const char *want)
+{
+	char got[1024];
+	transfers_str(fx, got, sizeof got);
+	if (!same_tokens(want, got))
+		fail_msg("transfers: expected [%s], got [%s]", want, got);
+}
+
+/* The deadline op of this kind and direction, or NULL. */
+static const struct esc_deadline_op *find_op(const struct esc_effects *fx, enum esc_deadline_kind k,
+                                             bool set)
+{
+	for (size_t i = 0; i < fx->deadlines_count; i++)
+		if (fx->deadlines[i].kind == k && fx->deadlines[i].set == set)
+			return &fx->deadlines[i];
+	return NULL;
+}
+
+/* The transfer with this kind, or fail. */
+static const struct esc_transfer *transfer_of(const struct esc_effects *fx, const char *kind)
+{
+	for (size_t i = 0; i < fx->transfers_count; i++)
+		if (!strcmp(fx->transfers[i].kind, kind))
+			return &fx->transfers[i];
+	fail_msg("no %s transfer", kind);
+	return NULL;
+}
+
+/* --- 1. The table ---------------------------------------------------------- */
+
+static void test_spec_2_table_every_state_event_actor_matches_spec(void **state)
+{
+	(void)state;
+	int mismatches = 0;
+	for (int s = ESC_ST_NONE; s <= ESC_ST_CLOSED; s++)
+		for (int e = 0; e < ESC_EV_COUNT; e++)
+			for (int a = 0; a < ESC_ACTOR_COUNT; a++) {
+				int want = spec_refusal((enum esc_state)s, (enum esc_event)e,
+				                        (enum esc_actor)a);
+				int got = esc_transition_allowed(
+				    (enum esc_state)s, (enum esc_event)e, (enum esc_actor)a);
+				if (want == got)
+					continue;
+				print_message("state %s, event %s, actor %s: expected %s, got %s\n",
+				              esc_state_name((enum esc_state)s),
+				              esc_event_name((enum esc_event)e),
+				              esc_actor_name((enum esc_actor)a), outcome_name(want),
+				              outcome_name(got));
+				mismatches++;
+			}
+	assert_int_equal(mismatches, 0);
+}
+
+/* Every refusal of the table is what esc_decide answers on a real order in
+ * that state, at a time no deadline has passed. */
+static void test_spec_2_decide_refuses_as_the_table_on_real_orders(void **state)
+{
+	(void)state;
+	int mismatches = 0;
+	for (int s = ESC_ST_NONE; s <= ESC_ST_CLOSED; s++)
+		for (int e = 0; e < ESC_EV_COUNT; e++) {
+			struct esc_order o;
+			int64_t last;
+			if (e == ESC_EV_CREATE || is_refund_event((enum esc_event)e) ||
+			    !build_state((enum esc_state)s, (enum esc_event)e, &o, &last))
+				continue;
+			for (int a = 0; a < ESC_ACTOR_COUNT; a++) {
+				int want = spec_refusal((enum esc_state)s, (enum esc_event)e,
+				                        (enum esc_actor)a);
+				if (!want)
+					continue;
+				struct esc_args args = good_args();
+				struct esc_context c = ctx_of((enum esc_actor)a, last + HOUR);
+				int got = refusal_in(&c, &o, (enum esc_event)e, &args, NULL);
+				if (want == got)
+					continue;
+				print_message("state %s, event %s, actor %s: expected %s, got %s\n",
+				              esc_state_name((enum esc_state)s),
+				              esc_event_name((enum esc_event)e),
+				              esc_actor_name((enum esc_actor)a), outcome_name(want),
+				              outcome_name(got));
+				mismatches++;
+			}
+		}
+	assert_int_equal(mismatches, 0);
+}
+
+/* Every allowed transition, from a real order in its state: the new state,
+ * the version, the outbox event, and what it moves. Deadline events fire
+ * exactly when due; the others come an hour after the last event. The
+ * invariants of SPEC §4 are checked after each (accept_in). */
+static void test_spec_2_every_allowed_transition_from_a_real_order(void **state)
+{
+	(void)state;
+	int mismatches = 0;
+	for (size_t i = 0; i < COUNT(spec_table); i++) {
+		const struct spec_row *r = &spec_table[i];
+		struct esc_order o = {0};
+		struct esc_effects fx;
+		struct esc_args a = good_args();
+		int64_t last = T_CREATE - HOUR, now;
+		char t[1024], d[512], m[512];
+		if (r->refusal)
+			continue;
+		if (r->from != ESC_ST_NONE && !build_state(r->from, r->event, &o, &last))
+			fail_msg("cannot build a %s order", esc_state_name(r->from));
+		now = deadline_of(r->event) >= 0 ? o.due_ms[deadline_of(r->event)] : last + HOUR;
+		if (deadline_of(r->event) >= 0 && now == 0)
+			fail_msg("%s: the %s order has no such deadline", esc_event_name(r->event),
+			         esc_state_name(r->from));
+		accept_at(spec_actor(r->event), now, r->from == ESC_ST_NONE ? NULL : &o, r->event,
+		          &a, &fx);
+		transfers_str(&fx, t, sizeof t);
+		deadlines_str(&fx, d, sizeof d);
+		marks_str(&fx, m, sizeof m);
+		if (fx.order.state != r->to || strcmp(fx.outbox_type, r->outbox) ||
+		    !same_tokens(r->transfers, t) || !same_tokens(r->deadlines, d) ||
+		    !same_tokens(r->marks, m)) {
+			print_message("%s --%s--> expected %s %s T[%s] D[%s] M[%s]\n"
+			              "%*s got %s %s T[%s] D[%s] M[%s]\n",
+			              esc_state_name(r->from), esc_event_name(r->event),
+			              esc_state_name(r->to), r->outbox, r->transfers, r->deadlines,
+			              r->marks, 20, "", esc_state_name(fx.order.state),
+			              fx.outbox_type, t, d, m);
+			mismatches++;
+		}
+	}
+	assert_int_equal(mismatches, 0);
+}
+
+/* --- 2. Effects: create and pay -------------------------------------------- */
+
+static void test_spec_2_create_sets_payment_deadline_24h_and_version_1(void **state)
+{
+	(void)state;
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_OPERATOR, T_CREATE, NULL, ESC_EV_CREATE, &a, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_AWAITING_PAYMENT);
+	assert_int_equal(fx.order.version, 1);
+	assert_true(fx.order.total_minor == TOTAL);
+	assert_true(fx.order.paid_minor == 0);
+	assert_true(fx.order.due_ms[ESC_DL_PAYMENT] == T_CREATE + 24 * HOUR);
+	const struct esc_deadline_op *op = find_op(&fx, ESC_DL_PAYMENT, true);
+	assert_non_null(op);
+	assert_true(op->due_ms == T_CREATE + 24 * HOUR);
+	assert_int_equal(fx.deadlines_count, 1);
+	assert_int_equal(fx.transfers_count, 0);
+	assert_string_equal(fx.outbox_type, "order.created");
+}
+
+static void test_spec_4_pay_moves_total_from_external_to_escrow(void **state)
+{
+	(void)state;
+	struct esc_order o = created();
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_OPERATOR, T_PAY, &o, ESC_EV_PAY, &a, &fx);
+	assert_int_equal(fx.transfers_count, 1);
+	assert_string_equal(fx.transfers[0].id, ORDER_ID "/payment");
+	assert_string_equal(fx.transfers[0].from, "external");
+	assert_string_equal(fx.transfers[0].to, ESCROW);
+	assert_true(fx.transfers[0].amount_minor == TOTAL);
+	assert_string_equal(fx.transfers[0].currency, "EUR");
+	assert_true(fx.order.paid_minor == TOTAL);
+	assert_true(esc_order_held(&fx.order) == TOTAL);
+}
+
+static void test_spec_2_pay_clears_payment_deadline_and_sets_ship_deadline_7_days(void **state)
+{
+	(void)state;
+	struct esc_order o = created();
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_OPERATOR, T_PAY, &o, ESC_EV_PAY, &a, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_AWAITING_SHIPMENT);
+	assert_true(fx.order.due_ms[ESC_DL_PAYMENT] == 0);
+	assert_true(fx.order.due_ms[ESC_DL_SHIP] == T_PAY + 7 * DAY);
+	const struct esc_deadline_op *del = find_op(&fx, ESC_DL_PAYMENT, false);
+	const struct esc_deadline_op *set = find_op(&fx, ESC_DL_SHIP, true);
+	assert_non_null(del);
+	assert_true(del->due_ms == T_CREATE + 24 * HOUR);
+	assert_non_null(set);
+	assert_true(set->due_ms == T_PAY + 7 * DAY);
+}
+
+static void test_spec_6_pay_marks_buyer_paid_and_seller_sold(void **state)
+{
+	(void)state;
+	struct esc_order o = created();
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_OPERATOR, T_PAY, &o, ESC_EV_PAY, &a, &fx);
+	assert_marks(&fx, M_PAID);
+}
+
+static void test_spec_4_pay_from_balance_moves_from_buyer_account(void **state)
+{
+	(void)state;
+	struct esc_order o = created();
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	a.method = ESC_METHOD_BALANCE;
+	a.buyer_balance_minor = TOTAL;
+	accept_at(ESC_ACTOR_OPERATOR, T_PAY, &o, ESC_EV_PAY, &a, &fx);
+	assert_transfers(&fx, "payment/buyer:" BUYER ">" ESCROW "/" TOTAL_S);
+	assert_int_equal(fx.order.method, ESC_METHOD_BALANCE);
+}
+
+static void test_spec_4_pay_from_balance_refused_when_balance_short(void **state)
+{
+	(void)state;
+	struct esc_order o = created();
+	struct esc_args a = good_args();
+	a.method = ESC_METHOD_BALANCE;
+	a.buyer_balance_minor = TOTAL - 1;
+	expect_refusal(ESC_EFUNDS, ESC_ACTOR_OPERATOR, T_PAY, &o, ESC_EV_PAY, &a);
+}
+
+static void test_spec_4_pay_of_another_amount_refused(void **state)
+{
+	(void)state;
+	struct esc_order o = created();
+	struct esc_args a = good_args();
+	a.amount_minor = TOTAL - 1;
+	expect_refusal(ESC_EAMOUNT, ESC_ACTOR_OPERATOR, T_PAY, &o, ESC_EV_PAY, &a);
+	a.amount_minor = TOTAL + 1;
+	expect_refusal(ESC_EAMOUNT, ESC_ACTOR_OPERATOR, T_PAY, &o, ESC_EV_PAY, &a);
+}
+
+static void test_spec_2_second_pay_refused_invalid_state(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_args a = good_args();
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_OPERATOR, T_PAY + HOUR, &o, ESC_EV_PAY, &a);
+}
+
+/* --- Cancellation ---------------------------------------------------------- */
+
+static void test_spec_2_unpaid_cancel_cancels_at_once_with_nothing_to_refund(void **state)
+{
+	(void)state;
+	struct esc_order o = created();
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_BUYER, T_CREATE + HOUR, &o, ESC_EV_CANCEL, NULL, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_CANCELLED);
+	assert_int_equal(fx.transfers_count, 0);
+	assert_int_equal(fx.marks_count, 0);
+	assert_false(fx.refund_new);
+	assert_true(fx.order.refunded_minor == 0);
+}
+
+static void test_spec_2_request_sets_response_deadline_72h(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_BUYER, T_REQUEST, &o, ESC_EV_CANCEL, &a, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_CANCELLATION_REQUESTED);
+	assert_true(fx.order.due_ms[ESC_DL_RESPONSE] == T_REQUEST + 72 * HOUR);
+	assert_true(fx.order.due_ms[ESC_DL_SHIP] == SHIP_DUE);
+	assert_int_equal(fx.order.cancel_requests, 1);
+	assert_string_equal(fx.order.cancel_reason, "no_longer_needed");
+	assert_int_equal(fx.transfers_count, 0);
+	assert_int_equal(fx.marks_count, 0);
+	const struct esc_deadline_op *op = find_op(&fx, ESC_DL_RESPONSE, true);
+	assert_non_null(op);
+	assert_true(op->due_ms == T_REQUEST + 72 * HOUR);
+}
+
+static void test_spec_2_second_request_after_a_rejection_allowed(void **state)
+{
+	(void)state;
+	struct esc_order o = requested();
+	o = reject_on(&o, T_REQUEST + HOUR);
+	o = request_on(&o, T_REQUEST + 2 * HOUR, "no_longer_needed", -1);
+	assert_int_equal(o.state, ESC_ST_CANCELLATION_REQUESTED);
+	assert_int_equal(o.cancel_requests, 2);
+}
+
+static void test_spec_2_third_request_after_two_rejections_refused_limit(void **state)
+{
+	(void)state;
+	struct esc_order o = requested();
+	struct esc_args a = good_args();
+	o = reject_on(&o, T_REQUEST + HOUR);
+	o = request_on(&o, T_REQUEST + 2 * HOUR, "no_longer_needed", -1);
+	o = reject_on(&o, T_REQUEST + 3 * HOUR);
+	expect_refusal(ESC_ELIMIT, ESC_ACTOR_BUYER, T_REQUEST + 4 * HOUR, &o, ESC_EV_CANCEL, &a);
+}
+
+static void test_spec_3_request_with_unknown_reason_refused_invalid(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_args a = good_args();
+	a.reason = "changed_my_mind";
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_BUYER, T_REQUEST, &o, ESC_EV_CANCEL, &a);
+	a.reason = NULL;
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_BUYER, T_REQUEST, &o, ESC_EV_CANCEL, &a);
+}
+
+static void test_spec_6_suspended_buyer_cannot_request_cancellation(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_args a = good_args();
+	struct esc_context c = ctx_of(ESC_ACTOR_BUYER, T_REQUEST);
+	c.buyer_level = ESC_LEVEL_SUSPENDED;
+	expect_refusal_in(ESC_ESUSPENDED, &c, &o, ESC_EV_CANCEL, &a, NULL);
+}
+
+static void test_spec_2_open_request_blocks_another_request_pending(void **state)
+{
+	(void)state;
+	struct esc_order o = requested();
+	struct esc_args a = good_args();
+	expect_refusal(ESC_EPENDING, ESC_ACTOR_BUYER, T_REQUEST + HOUR, &o, ESC_EV_CANCEL, &a);
+}
+
+static void test_spec_4_accept_refunds_card_pending_in_transit_with_alert_10_days(void **state)
+{
+	(void)state;
+	struct esc_order o = requested();
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	int64_t now = T_REQUEST + HOUR;
+	accept_at(ESC_ACTOR_SELLER, now, &o, ESC_EV_ACCEPT_CANCELLATION, &a, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_CANCELLED);
+	assert_transfers(&fx, T_REFUND);
+	assert_string_equal(fx.transfers[0].id, REFUND1);
+	assert_true(fx.order.refunded_minor == TOTAL);
+	assert_true(fx.refund_new);
+	assert_string_equal(fx.refund.id, REFUND1);
+	assert_string_equal(fx.refund.order_id, ORDER_ID);
+	assert_true(fx.refund.amount_minor == TOTAL);
+	assert_int_equal(fx.refund.status, ESC_REFUND_PENDING);
+	assert_int_equal(fx.refund.method, ESC_METHOD_CARD);
+	assert_true(fx.refund.alert_due_ms == now + 10 * DAY);
+	assert_int_equal(fx.refund.settle_days_min, 3);
+	assert_int_equal(fx.refund.settle_days_max, 7);
+	const struct esc_deadline_op *op = find_op(&fx, ESC_DL_REFUND, true);
+	assert_non_null(op);
+	assert_true(op->due_ms == now + 10 * DAY);
+	assert_string_equal(op->ref, REFUND1);
+}
+
+static void test_spec_4_accept_with_refund_to_balance_settles_at_once(void **state)
+{
+	(void)state;
+	struct esc_order o = requested_for("no_longer_needed", ESC_REFUND_TO_BALANCE);
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	int64_t now = T_REQUEST + HOUR;
+	accept_at(ESC_ACTOR_SELLER, now, &o, ESC_EV_ACCEPT_CANCELLATION, &a, &fx);
+	assert_transfers(&fx, "refund/" ESCROW ">buyer:" BUYER "/" TOTAL_S);
+	assert_true(fx.refund_new);
+	assert_int_equal(fx.refund.status, ESC_REFUND_SETTLED);
+	assert_int_equal(fx.refund.method, ESC_METHOD_BALANCE);
+	assert_true(fx.refund.resolved_at_ms == now);
+	assert_true(fx.refund.alert_due_ms == 0);
+	assert_null(find_op(&fx, ESC_DL_REFUND, true));
+}
+
+static void test_spec_4_refund_of_a_balance_payment_goes_back_to_balance(void **state)
+{
+	(void)state;
+	struct esc_order o = paid_by(ESC_METHOD_BALANCE);
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	o = request_on(&o, T_REQUEST, "no_longer_needed", -1);
+	accept_at(ESC_ACTOR_SELLER, T_REQUEST + HOUR, &o, ESC_EV_ACCEPT_CANCELLATION, &a, &fx);
+	assert_transfers(&fx, "refund/" ESCROW ">buyer:" BUYER "/" TOTAL_S);
+	assert_int_equal(fx.refund.status, ESC_REFUND_SETTLED);
+}
+
+static void test_spec_4_wallet_refund_is_shown_as_1_day(void **state)
+{
+	(void)state;
+	struct esc_order o = paid_by(ESC_METHOD_WALLET);
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	o = request_on(&o, T_REQUEST, "no_longer_needed", -1);
+	accept_at(ESC_ACTOR_SELLER, T_REQUEST + HOUR, &o, ESC_EV_ACCEPT_CANCELLATION, &a, &fx);
+	assert_int_equal(fx.refund.status, ESC_REFUND_PENDING);
+	assert_int_equal(fx.refund.method, ESC_METHOD_WALLET);
+	assert_int_equal(fx.refund.settle_days_min, 1);
+	assert_int_equal(fx.refund.settle_days_max, 1);
+}
+
+/* SPEC §3's table, written out here: the fault of each reason. */
+static const struct {
+	const char *code;
+	bool seller_fault;
+} spec_3_reasons[] = {
+    {"no_longer_needed", false}, {"change_order", false}, {"better_price", false},
+    {"seller_asked", true},      {"price_changed", true}, {"out_of_stock", true},
+    {"shipping_too_long", true},
+};
+
+static void test_spec_3_completed_cancellation_marks_seller_only_for_seller_fault(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < COUNT(spec_3_reasons); i++) {
+		const char *want = spec_3_reasons[i].seller_fault ? M_CANCELLED
+		                       " seller_fault_cancel/" SELLER
+		                                                  : M_CANCELLED;
+		struct esc_order o = requested_for(spec_3_reasons[i].code, -1);
+		struct esc_effects fx;
+		char got[512];
+		/* Accepted by the seller, or auto-approved: the same marks. */
+		accept_at(ESC_ACTOR_SELLER, T_REQUEST + HOUR, &o, ESC_EV_ACCEPT_CANCELLATION, NULL,
+		          &fx);
+		marks_str(&fx, got, sizeof got);
+		if (!same_tokens(want, got))
+			fail_msg("accepted %s: marks [%s], expected [%s]", spec_3_reasons[i].code,
+			         got, want);
+		accept_at(ESC_ACTOR_SYSTEM, o.due_ms[ESC_DL_RESPONSE], &o, ESC_EV_RESPONSE_DEADLINE,
+		          NULL, &fx);
+		marks_str(&fx, got, sizeof got);
+		if (!same_tokens(want, got))
+			fail_msg("auto-approved %s: marks [%s], expected [%s]",
+			         spec_3_reasons[i].code, got, want);
+	}
+}
+
+static void test_spec_2_reject_requires_a_message(void **state)
+{
+	(void)state;
+	struct esc_order o = requested();
+	struct esc_args a = good_args();
+	a.message = NULL;
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_SELLER, T_REQUEST + HOUR, &o,
+	               ESC_EV_REJECT_CANCELLATION, &a);
+	a.message = "";
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_SELLER, T_REQUEST + HOUR, &o,
+	               ESC_EV_REJECT_CANCELLATION, &a);
+}
+
+/* Reject and withdraw: back to awaiting_shipment, the response deadline
+ * gone, the ship deadline as it was (no op touches it). */
+static void check_back_to_awaiting_shipment(enum esc_actor actor, enum esc_event ev)
+{
+	struct esc_order o = requested();
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	accept_at(actor, T_REQUEST + HOUR, &o, ev, &a, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_AWAITING_SHIPMENT);
+	assert_true(fx.order.due_ms[ESC_DL_SHIP] == SHIP_DUE);
+	assert_true(fx.order.due_ms[ESC_DL_RESPONSE] == 0);
+	assert_int_equal(fx.deadlines_count, 1);
+	const struct esc_deadline_op *op = find_op(&fx, ESC_DL_RESPONSE, false);
+	assert_non_null(op);
+	assert_true(op->due_ms == T_REQUEST + 72 * HOUR);
+	assert_int_equal(fx.transfers_count, 0);
+	assert_int_equal(fx.marks_count, 0);
+	assert_false(fx.refund_new);
+}
+
+static void test_spec_2_reject_returns_to_awaiting_shipment_ship_deadline_unchanged(void **state)
+{
+	(void)state;
+	check_back_to_awaiting_shipment(ESC_ACTOR_SELLER, ESC_EV_REJECT_CANCELLATION);
+}
+
+static void test_spec_2_reject_keeps_the_message_for_the_buyer(void **state)
+{
+	(void)state;
+	struct esc_order o = requested();
+	o = reject_on(&o, T_REQUEST + HOUR);
+	assert_string_equal(o.reject_message, "Sorry, it is packed already");
+}
+
+static void test_spec_2_withdraw_returns_to_awaiting_shipment_ship_deadline_unchanged(void **state)
+{
+	(void)state;
+	check_back_to_awaiting_shipment(ESC_ACTOR_BUYER, ESC_EV_WITHDRAW_CANCELLATION);
+}
+
+static void test_spec_2_response_deadline_fires_when_due_and_auto_approves(void **state)
+{
+	(void)state;
+	struct esc_order o = requested();
+	struct esc_effects fx;
+	int64_t due = o.due_ms[ESC_DL_RESPONSE];
+	assert_true(due == T_REQUEST + 72 * HOUR);
+	accept_at(ESC_ACTOR_SYSTEM, due, &o, ESC_EV_RESPONSE_DEADLINE, NULL, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_CANCELLED);
+	assert_string_equal(fx.outbox_type, "cancellation.auto_approved");
+	assert_transfers(&fx, T_REFUND);
+	assert_true(fx.refund_new);
+	assert_true(fx.order.refunded_minor == TOTAL);
+}
+
+static void test_spec_2_response_deadline_not_due_a_millisecond_early(void **state)
+{
+	(void)state;
+	struct esc_order o = requested();
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_SYSTEM, o.due_ms[ESC_DL_RESPONSE] - 1, &o,
+	               ESC_EV_RESPONSE_DEADLINE, NULL);
+}
+
+static void test_spec_2_answers_at_or_after_response_deadline_refused(void **state)
+{
+	(void)state;
+	static const struct {
+		enum esc_actor actor;
+		enum esc_event event;
+	} answers[] = {
+	    {ESC_ACTOR_SELLER, ESC_EV_ACCEPT_CANCELLATION},
+	    {ESC_ACTOR_SELLER, ESC_EV_REJECT_CANCELLATION},
+	    {ESC_ACTOR_BUYER, ESC_EV_WITHDRAW_CANCELLATION},
+	};
+	struct esc_order o = requested();
+	struct esc_args a = good_args();
+	int64_t due = o.due_ms[ESC_DL_RESPONSE];
+	for (size_t i = 0; i < COUNT(answers); i++) {
+		expect_refusal(ESC_EDEADLINE, answers[i].actor, due, &o, answers[i].event, &a);
+		expect_refusal(ESC_EDEADLINE, answers[i].actor, due + HOUR, &o, answers[i].event,
+		               &a);
+	}
+}
+
+/* --- Shipping ---------------------------------------------------------------- */
+
+static void test_spec_2_ship_requires_carrier_and_tracking(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_args a = good_args();
+	a.carrier = NULL;
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_SELLER, T_SHIP, &o, ESC_EV_SHIP, &a);
+	a.carrier = "";
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_SELLER, T_SHIP, &o, ESC_EV_SHIP, &a);
+	a = good_args();
+	a.tracking = NULL;
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_SELLER, T_SHIP, &o, ESC_EV_SHIP, &a);
+	a.tracking = "";
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_SELLER, T_SHIP, &o, ESC_EV_SHIP, &a);
+}
+
+static void test_spec_2_ship_promises_60_days_and_protects_15_days_more(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_SELLER, T_SHIP, &o, ESC_EV_SHIP, &a, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_SHIPPED);
+	assert_true(fx.order.promised_at_ms == T_SHIP + 60 * DAY);
+	assert_true(fx.order.due_ms[ESC_DL_PROTECTION] == T_SHIP + 75 * DAY);
+	assert_true(fx.order.due_ms[ESC_DL_SHIP] == 0);
+	assert_string_equal(fx.order.carrier, "DHL");
+	assert_string_equal(fx.order.tracking, "JD014600006281230794");
+	assert_non_null(find_op(&fx, ESC_DL_SHIP, false));
+	assert_int_equal(fx.transfers_count, 0);
+}
+
+static void test_spec_2_ship_promises_the_orders_delivery_days(void **state)
+{
+	(void)state;
+	struct esc_args a = good_args();
+	a.delivery_days = 10;
+	struct esc_order o = created_with(&a);
+	o = paid_from(&o, ESC_METHOD_CARD);
+	o = ship_on(&o, T_SHIP);
+	assert_true(o.promised_at_ms == T_SHIP + 10 * DAY);
+	assert_true(o.due_ms[ESC_DL_PROTECTION] == T_SHIP + 25 * DAY);
+}
+
+static void test_spec_2_ship_at_or_after_ship_deadline_refused(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_args a = good_args();
+	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_SELLER, SHIP_DUE, &o, ESC_EV_SHIP, &a);
+	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_SELLER, SHIP_DUE + DAY, &o, ESC_EV_SHIP, &a);
+}
+
+static void test_spec_2_ship_while_cancellation_pending_refused(void **state)
+{
+	(void)state;
+	struct esc_order o = requested();
+	struct esc_args a = good_args();
+	expect_refusal(ESC_EPENDING, ESC_ACTOR_SELLER, T_REQUEST + HOUR, &o, ESC_EV_SHIP, &a);
+}
+
+static void test_spec_2_ship_deadline_cancels_refunds_and_counts_against_seller(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_SYSTEM, SHIP_DUE, &o, ESC_EV_SHIP_DEADLINE, NULL, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_CANCELLED);
+	assert_transfers(&fx, T_REFUND);
+	assert_true(fx.refund_new);
+	assert_marks(&fx, M_MISSED);
+}
+
+/* The seller cannot ship while a request is open: the ship deadline
+ * passing then grants the request (the reason's fault decides the seller's
+ * mark), and is not a missed shipment. */
+static void test_spec_2_ship_deadline_during_open_request_grants_it(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_effects fx;
+	o = request_on(&o, SHIP_DUE - HOUR, "no_longer_needed", -1);
+	accept_at(ESC_ACTOR_SYSTEM, SHIP_DUE, &o, ESC_EV_SHIP_DEADLINE, NULL, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_CANCELLED);
+	assert_string_equal(fx.outbox_type, "cancellation.auto_approved");
+	assert_transfers(&fx, T_REFUND);
+	assert_marks(&fx, M_CANCELLED);
+	assert_true(fx.order.due_ms[ESC_DL_RESPONSE] == 0);
+}
+
+static void test_spec_2_ship_deadline_not_due_a_millisecond_early(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_SYSTEM, SHIP_DUE - 1, &o, ESC_EV_SHIP_DEADLINE, NULL);
+}
+
+/* --- Delivery and completion ------------------------------------------------ */
+
+static void test_spec_2_deliver_sets_confirm_deadline_15_days_and_clears_protection(void **state)
+{
+	(void)state;
+	struct esc_order o = shipped();
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_OPERATOR, T_DELIVER, &o, ESC_EV_DELIVER, NULL, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_DELIVERED);
+	assert_true(fx.order.due_ms[ESC_DL_CONFIRM] == T_DELIVER + 15 * DAY);
+	assert_true(fx.order.due_ms[ESC_DL_PROTECTION] == 0);
+	assert_non_null(find_op(&fx, ESC_DL_PROTECTION, false));
+	assert_non_null(find_op(&fx, ESC_DL_CONFIRM, true));
+}
+
+static void check_release(const struct esc_effects *fx)
+{
+	assert_int_equal(fx->order.state, ESC_ST_COMPLETED);
+	assert_transfers(fx, T_RELEASE);
+	const struct esc_transfer *rel = transfer_of(fx, "release");
+	const struct esc_transfer *fee = transfer_of(fx, "fee");
+	assert_string_equal(rel->to, "seller:" SELLER);
+	assert_true(rel->amount_minor == TOTAL - 617);
+	assert_string_equal(fee->to, "platform:fees");
+	assert_true(fee->amount_minor == 617);
+	assert_string_not_equal(rel->id, fee->id);
+	assert_true(fx->order.released_minor == TOTAL);
+	assert_true(fx->order.fee_minor == 617);
+	assert_true(esc_order_held(&fx->order) == 0);
+}
+
+static void test_spec_4_confirm_receipt_releases_to_seller_less_5_percent_fee(void **state)
+{
+	(void)state;
+	struct esc_order o = delivered();
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_BUYER, T_CONFIRM, &o, ESC_EV_CONFIRM_RECEIPT, NULL, &fx);
+	check_release(&fx);
+}
+
+static void test_spec_2_confirm_receipt_when_shipped_completes(void **state)
+{
+	(void)state;
+	struct esc_order o = shipped();
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_BUYER, T_SHIP + DAY, &o, ESC_EV_CONFIRM_RECEIPT, NULL, &fx);
+	check_release(&fx);
+}
+
+static void test_spec_2_protection_deadline_completes_as_confirm_receipt(void **state)
+{
+	(void)state;
+	struct esc_order o = shipped();
+	struct esc_effects fx;
+	int64_t due = o.due_ms[ESC_DL_PROTECTION];
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_SYSTEM, due - 1, &o, ESC_EV_PROTECTION_DEADLINE, NULL);
+	accept_at(ESC_ACTOR_SYSTEM, due, &o, ESC_EV_PROTECTION_DEADLINE, NULL, &fx);
+	check_release(&fx);
+}
+
+static void test_spec_2_confirm_deadline_completes_as_confirm_receipt(void **state)
+{
+	(void)state;
+	struct esc_order o = delivered();
+	struct esc_effects fx;
+	int64_t due = o.due_ms[ESC_DL_CONFIRM];
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_SYSTEM, due - 1, &o, ESC_EV_CONFIRM_DEADLINE, NULL);
+	accept_at(ESC_ACTOR_SYSTEM, due, &o, ESC_EV_CONFIRM_DEADLINE, NULL, &fx);
+	check_release(&fx);
+}
+
+static void test_spec_4_fee_rounds_half_even(void **state)
+{
+	(void)state;
+	/* 5 % of 12330 is 616.5 -> 616; of 12350 is 617.5 -> 618. */
+	static const struct {
+		int64_t total, fee;
+	} cases[] = {{12330, 616}, {12350, 618}, {10, 0}, {30, 2}};
+	for (size_t i = 0; i < COUNT(cases); i++) {
+		struct esc_item item = {"Teapot", 1, cases[i].total};
+		struct esc_args a = good_args();
+		struct esc_effects fx;
+		a.items = &item;
+		a.items_count = 1;
+		struct esc_order o = created_with(&a);
+		o = paid_from(&o, ESC_METHOD_CARD);
+		o = ship_on(&o, T_SHIP);
+		accept_at(ESC_ACTOR_BUYER, T_SHIP + DAY, &o, ESC_EV_CONFIRM_RECEIPT, NULL, &fx);
+		if (fx.order.fee_minor != cases[i].fee)
+			fail_msg("total %lld: fee %lld, expected %lld", (long long)cases[i].total,
+			         (long long)fx.order.fee_minor, (long long)cases[i].fee);
+	}
+}
+
+static void test_spec_2_final_states_have_no_deadline(void **state)
+{
+	(void)state;
+	struct esc_order o = requested(), finals[4];
+	struct esc_effects fx;
+	finals[0] = completed();
+	finals[1] = cancelled_unpaid();
+	accept_at(ESC_ACTOR_SELLER, T_REQUEST + HOUR, &o, ESC_EV_ACCEPT_CANCELLATION, NULL, &fx);
+	finals[2] = fx.order;
+	o = paid();
+	accept_at(ESC_ACTOR_SYSTEM, SHIP_DUE, &o, ESC_EV_SHIP_DEADLINE, NULL, &fx);
+	finals[3] = fx.order;
+	for (size_t i = 0; i < COUNT(finals); i++)
+		for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+			assert_true(finals[i].due_ms[k] == 0);
+}
+
+/* --- Access (SPEC §1) ------------------------------------------------------- */
+
+static void test_spec_1_another_buyer_gets_not_found(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_args a = good_args();
+	struct esc_context c = ctx_of(ESC_ACTOR_BUYER, T_REQUEST);
+	c.actor_id = OTHER;
+	expect_refusal_in(ESC_ENOTFOUND, &c, &o, ESC_EV_CANCEL, &a, NULL);
+	o = shipped();
+	expect_refusal_in(ESC_ENOTFOUND, &c, &o, ESC_EV_CONFIRM_RECEIPT, &a, NULL);
+}
+
+static void test_spec_1_another_seller_gets_not_found(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_args a = good_args();
+	struct esc_context c = ctx_of(ESC_ACTOR_SELLER, T_SHIP);
+	c.actor_id = OTHER;
+	expect_refusal_in(ESC_ENOTFOUND, &c, &o, ESC_EV_SHIP, &a, NULL);
+	o = requested();
+	expect_refusal_in(ESC_ENOTFOUND, &c, &o, ESC_EV_ACCEPT_CANCELLATION, &a, NULL);
+}
+
+static void test_spec_1_the_seller_is_not_the_buyer_of_their_order(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_args a = good_args();
+	struct esc_context c = ctx_of(ESC_ACTOR_BUYER, T_REQUEST);
+	c.actor_id = SELLER;
+	expect_refusal_in(ESC_ENOTFOUND, &c, &o, ESC_EV_CANCEL, &a, NULL);
+}
+
+/* --- Refunds (SPEC §4) ------------------------------------------------------ */
+
+/* A card-paid order cancelled at T_REQUEST + 1h: the order and its pending
+ * refund. */
+static void accepted_with_refund(struct esc_order *o, struct esc_refund *r)
+{
+	struct esc_order req = requested();
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_SELLER, T_REQUEST + HOUR, &req, ESC_EV_ACCEPT_CANCELLATION, NULL, &fx);
+	assert_true(fx.refund_new);
+	*o = fx.order;
+	*r = fx.refund;
+}
+
+static void refund_event(enum esc_actor actor, int64_t now, const struct esc_order *o,
+                         enum esc_event ev, const struct esc_refund *r, struct esc_effects *fx)
+{
+	struct esc_context c = ctx_of(actor, now);
+	struct esc_args a = good_args();
+	a.refund_id = r->id;
+	accept_in(&c, o, ev, &a, r, fx);
+}
+
+static void test_spec_4_refund_settled_moves_in_transit_to_external(void **state)
+{
+	(void)state;
+	struct esc_order o;
+	struct esc_refund r;
+	struct esc_effects fx;
+	int64_t now = T_REQUEST + 4 * DAY;
+	accepted_with_refund(&o, &r);
+	refund_event(ESC_ACTOR_OPERATOR, now, &o, ESC_EV_REFUND_SETTLED, &r, &fx);
+	assert_transfers(&fx, "settle/refunds_in_transit>external/" TOTAL_S);
+	assert_string_equal(fx.transfers[0].id, REFUND1 "/settle");
+	assert_true(fx.refund_changed);
+	assert_int_equal(fx.refund.status, ESC_REFUND_SETTLED);
+	assert_true(fx.refund.resolved_at_ms == now);
+	assert_true(fx.refund.alert_due_ms == 0);
+	assert_int_equal(fx.order.state, ESC_ST_CANCELLED);
+	assert_string_equal(fx.outbox_type, "refund.settled");
+}
+
+static void test_spec_4_refund_settled_deletes_its_alert(void **state)
+{
+	(void)state;
+	struct esc_order o;
+	struct esc_refund r;
+	struct esc_effects fx;
+	accepted_with_refund(&o, &r);
+	refund_event(ESC_ACTOR_OPERATOR, T_REQUEST + 4 * DAY, &o, ESC_EV_REFUND_SETTLED, &r, &fx);
+	assert_int_equal(fx.deadlines_count, 1);
+	const struct esc_deadline_op *op = find_op(&fx, ESC_DL_REFUND, false);
+	assert_non_null(op);
+	assert_string_equal(op->ref, REFUND1);
+	assert_true(op->due_ms == r.alert_due_ms);
+}
+
+static void test_spec_4_refund_failed_moves_in_transit_to_buyer_balance(void **state)
+{
+	(void)state;
+	struct esc_order o;
+	struct esc_refund r;
+	struct esc_effects fx;
+	accepted_with_refund(&o, &r);
+	refund_event(ESC_ACTOR_OPERATOR, T_REQUEST + 4 * DAY, &o, ESC_EV_REFUND_FAILED, &r, &fx);
+	assert_transfers(&fx, "fail/refunds_in_transit>buyer:" BUYER "/" TOTAL_S);
+	assert_int_equal(fx.refund.status, ESC_REFUND_FAILED);
+	assert_non_null(find_op(&fx, ESC_DL_REFUND, false));
+	assert_string_equal(fx.outbox_type, "refund.failed");
+}
+
+static void test_spec_4_refund_settled_twice_refused(void **state)
+{
+	(void)state;
+	struct esc_order o;
+	struct esc_refund r;
+	struct esc_effects fx;
+	struct esc_context c = ctx_of(ESC_ACTOR_OPERATOR, T_REQUEST + 5 * DAY);
+	accepted_with_refund(&o, &r);
+	refund_event(ESC_ACTOR_OPERATOR, T_REQUEST + 4 * DAY, &o, ESC_EV_REFUND_SETTLED, &r, &fx);
+	expect_refusal_in(ESC_ESTATE, &c, &fx.order, ESC_EV_REFUND_SETTLED, NULL, &fx.refund);
+	expect_refusal_in(ESC_ESTATE, &c, &fx.order, ESC_EV_REFUND_FAILED, NULL, &fx.refund);
+}
+
+static void test_spec_4_refund_overdue_alert_raised_only_when_due(void **state)
+{
+	(void)state;
+	struct esc_order o;
+	struct esc_refund r;
+	struct esc_effects fx;
+	accepted_with_refund(&o, &r);
+	assert_true(r.alert_due_ms == T_REQUEST + HOUR + 10 * DAY);
+	struct esc_context early = ctx_of(ESC_ACTOR_SYSTEM, r.alert_due_ms - 1);
+	expect_refusal_in(ESC_ESTATE, &early, &o, ESC_EV_REFUND_OVERDUE, NULL, &r);
+	refund_event(ESC_ACTOR_SYSTEM, r.alert_due_ms, &o, ESC_EV_REFUND_OVERDUE, &r, &fx);
+	assert_string_equal(fx.outbox_type, "refund.overdue");
+	assert_int_equal(fx.transfers_count, 0);
+	assert_int_equal(fx.refund.status, ESC_REFUND_PENDING);
+	assert_true(fx.refund.alert_due_ms == 0);
+	assert_non_null(find_op(&fx, ESC_DL_REFUND, false));
+}
+
+static void test_spec_4_refund_overdue_alert_raised_once(void **state)
+{
+	(void)state;
+	struct esc_order o;
+	struct esc_refund r;
+	struct esc_effects fx;
+	accepted_with_refund(&o, &r);
+	refund_event(ESC_ACTOR_SYSTEM, r.alert_due_ms, &o, ESC_EV_REFUND_OVERDUE, &r, &fx);
+	struct esc_context later = ctx_of(ESC_ACTOR_SYSTEM, r.alert_due_ms + DAY);
+	expect_refusal_in(ESC_ESTATE, &later, &fx.order, ESC_EV_REFUND_OVERDUE, NULL, &fx.refund);
+}
+
+static void test_spec_4_refund_of_another_order_not_found(void **state)
+{
+	(void)state;
+	struct esc_order o;
+	struct esc_refund r;
+	accepted_with_refund(&o, &r);
+	snprintf(r.order_id, sizeof r.order_id, "%s", "ord_someoneelse");
+	struct esc_context c = ctx_of(ESC_ACTOR_OPERATOR, T_REQUEST + DAY);
+	expect_refusal_in(ESC_ENOTFOUND, &c, &o, ESC_EV_REFUND_SETTLED, NULL, &r);
+	expect_refusal_in(ESC_ENOTFOUND, &c, &o, ESC_EV_REFUND_SETTLED, NULL, NULL);
+}
+
+/* --- 4. Create validation ---------------------------------------------------- */
+
+static void expect_create_invalid(const struct esc_args *a)
+{
+	struct esc_context c = ctx_of(ESC_ACTOR_OPERATOR, T_CREATE);
+	expect_refusal_in(ESC_EINVAL, &c, NULL, ESC_EV_CREATE, a, NULL);
+}
+
+static void test_spec_4_create_with_bad_currency_refused(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {"eur", "EU", "EURO", "", "E1R"};
+	struct esc_args a = good_args();
+	for (size_t i = 0; i < COUNT(bad); i++) {
+		a.currency = bad[i];
+		expect_create_invalid(&a);
+	}
+	a.currency = NULL;
+	expect_create_invalid(&a);
+}
+
+static void test_spec_7_create_with_no_items_refused(void **state)
+{
+	(void)state;
+	struct esc_args a = good_args();
+	a.items_count = 0;
+	expect_create_invalid(&a);
+}
+
+static void test_spec_7_create_with_more_than_100_items_refused(void **state)
+{
+	(void)state;
+	static struct esc_item items[101];
+	for (size_t i = 0; i < COUNT(items); i++) {
+		snprintf(items[i].title, sizeof items[i].title, "Item %zu", i);
+		items[i].quantity = 1;
+		items[i].unit_price_minor = 100;
+	}
+	struct esc_args a = good_args();
+	a.items = items;
+	a.items_count = 100;
+	struct esc_order o = created_with(&a); /* 100 is the most */
+	assert_true(o.total_minor == 10000);
+	a.items_count = 101;
+	expect_create_invalid(&a);
+}
+
+static void test_spec_7_create_with_quantity_0_refused(void **state)
+{
+	(void)state;
+	struct esc_item item = {"Teapot", 0, 100};
+	struct esc_args a = good_args();
+	a.items = &item;
+	a.items_count = 1;
+	expect_create_invalid(&a);
+}
+
+static void test_spec_4_create_with_negative_price_refused(void **state)
+{
+	(void)state;
+	struct esc_item item = {"Teapot", 1, -1};
+	struct esc_args a = good_args();
+	a.items = &item;
+	a.items_count = 1;
+	expect_create_invalid(&a);
+}
+
+static void test_spec_4_create_with_overflowing_total_refused(void **state)
+{
+	(void)state;
+	struct esc_item items[2] = {{"Yacht", 1, ESC_AMOUNT_MAX}, {"Yacht", 1, ESC_AMOUNT_MAX}};
+	struct esc_args a = good_args();
+	a.items = items;
+	a.items_count = 2;
+	expect_create_invalid(&a);
+}
+
+static void test_spec_1_create_with_buyer_as_seller_refused(void **state)
+{
+	(void)state;
+	struct esc_args a = good_args();
+	a.seller_id = BUYER;
+	expect_create_invalid(&a);
+}
+
+/* esc_decide zeroes fx: a refusal after an accepted decision in the same
+ * fx leaves no transfer, deadline or mark of the earlier one. */
+static void test_spec_2_refusal_leaves_nothing_to_write(void **state)
+{
+	(void)state;
+	struct esc_order o = created();
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	struct esc_context c = ctx_of(ESC_ACTOR_OPERATOR, T_PAY);
+	accept_in(&c, &o, ESC_EV_PAY, &a, NULL, &fx);
+	assert_true(fx.transfers_count && fx.deadlines_count && fx.marks_count);
+	a.amount_minor = TOTAL - 1;
+	assert_int_equal(esc_decide(&c, &o, ESC_EV_PAY, &a, NULL, &fx), ESC_EAMOUNT);
+	assert_int_equal(fx.refusal, ESC_EAMOUNT);
+	assert_true(fx.refusal_message[0] != '\0');
+	assert_int_equal(fx.transfers_count, 0);
+	assert_int_equal(fx.deadlines_count, 0);
+	assert_int_equal(fx.marks_count, 0);
+	assert_false(fx.refund_new);
+	assert_null(fx.outbox_type);
+}
+
+/* --- 5. Actions (SPEC §7) ------------------------------------------------- */
+
+#define ACTIONS_MAX 8
+
+static size_t actions_of(const struct esc_context *c, const struct esc_order *o,
+                         struct esc_action *out)
+{
+	return esc_order_actions(c, o, out, ACTIONS_MAX);
+}
+
+static void test_spec_7_buyer_of_awaiting_shipment_may_cancel_until_ship_deadline(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_action out[ACTIONS_MAX];
+	struct esc_context c = ctx_of(ESC_ACTOR_BUYER, T_REQUEST);
+	assert_int_equal(actions_of(&c, &o, out), 1);
+	assert_int_equal(out[0].event, ESC_EV_CANCEL);
+	assert_true(out[0].deadline_ms == SHIP_DUE);
+}
+
+static void test_spec_7_seller_of_awaiting_shipment_may_ship(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_action out[ACTIONS_MAX];
+	struct esc_context c = ctx_of(ESC_ACTOR_SELLER, T_REQUEST);
+	assert_int_equal(actions_of(&c, &o, out), 1);
+	assert_int_equal(out[0].event, ESC_EV_SHIP);
+	assert_true(out[0].deadline_ms == SHIP_DUE);
+}
+
+static void test_spec_7_no_actions_once_ship_deadline_passed(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_action out[ACTIONS_MAX];
+	struct esc_context b = ctx_of(ESC_ACTOR_BUYER, SHIP_DUE);
+	struct esc_context s = ctx_of(ESC_ACTOR_SELLER, SHIP_DUE);
+	assert_int_equal(actions_of(&b, &o, out), 0);
+	assert_int_equal(actions_of(&s, &o, out), 0);
+}
+
+static void test_spec_7_buyer_of_open_request_may_withdraw_until_response_deadline(void **state)
+{
+	(void)state;
+	struct esc_order o = requested();
+	struct esc_action out[ACTIONS_MAX];
+	struct esc_context c = ctx_of(ESC_ACTOR_BUYER, T_REQUEST + HOUR);
+	assert_int_equal(actions_of(&c, &o, out), 1);
+	assert_int_equal(out[0].event, ESC_EV_WITHDRAW_CANCELLATION);
+	assert_true(out[0].deadline_ms == T_REQUEST + 72 * HOUR);
+}
+
+static void test_spec_7_seller_of_open_request_may_accept_or_reject(void **state)
+{
+	(void)state;
+	struct esc_order o = requested();
+	struct esc_action out[ACTIONS_MAX];
+	struct esc_context c = ctx_of(ESC_ACTOR_SELLER, T_REQUEST + HOUR);
+	bool accept = false, reject = false;
+	size_t n = actions_of(&c, &o, out);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		accept |= out[i].event == ESC_EV_ACCEPT_CANCELLATION;
+		reject |= out[i].event == ESC_EV_REJECT_CANCELLATION;
+		assert_true(out[i].deadline_ms == T_REQUEST + 72 * HOUR);
+	}
+	assert_true(accept && reject);
+}
+
+static void test_spec_1_another_buyer_gets_no_actions(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_action out[ACTIONS_MAX];
+	struct esc_context c = ctx_of(ESC_ACTOR_BUYER, T_REQUEST);
+	c.actor_id = OTHER;
+	assert_int_equal(actions_of(&c, &o, out), 0);
+}
+
+static void test_spec_6_suspended_buyer_is_not_offered_cancel(void **state)
+{
+	(void)state;
+	struct esc_order o = paid();
+	struct esc_action out[ACTIONS_MAX];
+	struct esc_context c = ctx_of(ESC_ACTOR_BUYER, T_REQUEST);
+	c.buyer_level = ESC_LEVEL_SUSPENDED;
+	assert_int_equal(actions_of(&c, &o, out), 0);
+}
+
+static void test_spec_2_buyer_with_two_requests_used_is_not_offered_cancel(void **state)
+{
+	(void)state;
+	struct esc_order o = requested();
+	struct esc_action out[ACTIONS_MAX];
+	o = reject_on(&o, T_REQUEST + HOUR);
+	o = request_on(&o, T_REQUEST + 2 * HOUR, "no_longer_needed", -1);
+	o = reject_on(&o, T_REQUEST + 3 * HOUR);
+	struct esc_context c = ctx_of(ESC_ACTOR_BUYER, T_REQUEST + 4 * HOUR);
+	assert_int_equal(actions_of(&c, &o, out), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_spec_2_table_every_state_event_actor_matches_spec),
+	    cmocka_unit_test(test_spec_2_decide_refuses_as_the_table_on_real_orders),
+	    cmocka_unit_test(test_spec_2_every_allowed_transition_from_a_real_order),
+	    cmocka_unit_test(test_spec_2_create_sets_payment_deadline_24h_and_version_1),
+	    cmocka_unit_test(test_spec_4_pay_moves_total_from_external_to_escrow),
+	    cmocka_unit_test(test_spec_2_pay_clears_payment_deadline_and_sets_ship_deadline_7_days),
+	    cmocka_unit_test(test_spec_6_pay_marks_buyer_paid_and_seller_sold),
+	    cmocka_unit_test(test_spec_4_pay_from_balance_moves_from_buyer_account),
+	    cmocka_unit_test(test_spec_4_pay_from_balance_refused_when_balance_short),
+	    cmocka_unit_test(test_spec_4_pay_of_another_amount_refused),
+	    cmocka_unit_test(test_spec_2_second_pay_refused_invalid_state),
+	    cmocka_unit_test(test_spec_2_unpaid_cancel_cancels_at_once_with_nothing_to_refund),
+	    cmocka_unit_test(test_spec_2_request_sets_response_deadline_72h),
+	    cmocka_unit_test(test_spec_2_second_request_after_a_rejection_allowed),
+	    cmocka_unit_test(test_spec_2_third_request_after_two_rejections_refused_limit),
+	    cmocka_unit_test(test_spec_3_request_with_unknown_reason_refused_invalid),
+	    cmocka_unit_test(test_spec_6_suspended_buyer_cannot_request_cancellation),
+	    cmocka_unit_test(test_spec_2_open_request_blocks_another_request_pending),
+	    cmocka_unit_test(test_spec_4_accept_refunds_card_pending_in_transit_with_alert_10_days),
+	    cmocka_unit_test(test_spec_4_accept_with_refund_to_balance_settles_at_once),
+	    cmocka_unit_test(test_spec_4_refund_of_a_balance_payment_goes_back_to_balance),
+	    cmocka_unit_test(test_spec_4_wallet_refund_is_shown_as_1_day),
+	    cmocka_unit_test(test_spec_3_completed_cancellation_marks_seller_only_for_seller_fault),
+	    cmocka_unit_test(test_spec_2_reject_requires_a_message),
+	    cmocka_unit_test(
+	        test_spec_2_reject_returns_to_awaiting_shipment_ship_deadline_unchanged),
+	    cmocka_unit_test(test_spec_2_reject_keeps_the_message_for_the_buyer),
+	    cmocka_unit_test(
+	        test_spec_2_withdraw_returns_to_awaiting_shipment_ship_deadline_unchanged),
+	    cmocka_unit_test(test_spec_2_response_deadline_fires_when_due_and_auto_approves),
+	    cmocka_unit_test(test_spec_2_response_deadline_not_due_a_millisecond_early),
+	    cmocka_unit_test(test_spec_2_answers_at_or_after_response_deadline_refused),
+	    cmocka_unit_test(test_spec_2_ship_requires_carrier_and_tracking),
+	    cmocka_unit_test(test_spec_2_ship_promises_60_days_and_protects_15_days_more),
+	    cmocka_unit_test(test_spec_2_ship_promises_the_orders_delivery_days),
+	    cmocka_unit_test(test_spec_2_ship_at_or_after_ship_deadline_refused),
+	    cmocka_unit_test(test_spec_2_ship_while_cancellation_pending_refused),
+	    cmocka_unit_test(test_spec_2_ship_deadline_cancels_refunds_and_counts_against_seller),
+	    cmocka_unit_test(test_spec_2_ship_deadline_during_open_request_grants_it),
+	    cmocka_unit_test(test_spec_2_ship_deadline_not_due_a_millisecond_early),
+	    cmocka_unit_test(
+	        test_spec_2_deliver_sets_confirm_deadline_15_days_and_clears_protection),
+	    cmocka_unit_test(test_spec_4_confirm_receipt_releases_to_seller_less_5_percent_fee),
+	    cmocka_unit_test(test_spec_2_confirm_receipt_when_shipped_completes),
+	    cmocka_unit_test(test_spec_2_protection_deadline_completes_as_confirm_receipt),
+	    cmocka_unit_test(test_spec_2_confirm_deadline_completes_as_confirm_receipt),
+	    cmocka_unit_test(test_spec_4_fee_rounds_half_even),
+	    cmocka_unit_test(test_spec_2_final_states_have_no_deadline),
+	    cmocka_unit_test(test_spec_1_another_buyer_gets_not_found),
+	    cmocka_unit_test(test_spec_1_another_seller_gets_not_found),
+	    cmocka_unit_test(test_spec_1_the_seller_is_not_the_buyer_of_their_order),
+	    cmocka_unit_test(test_spec_4_refund_settled_moves_in_transit_to_external),
+	    cmocka_unit_test(test_spec_4_refund_settled_deletes_its_alert),
+	    cmocka_unit_test(test_spec_4_refund_failed_moves_in_transit_to_buyer_balance),
+	    cmocka_unit_test(test_spec_4_refund_settled_twice_refused),
+	    cmocka_unit_test(test_spec_4_refund_overdue_alert_raised_only_when_due),
+	    cmocka_unit_test(test_spec_4_refund_overdue_alert_raised_once),
+	    cmocka_unit_test(test_spec_4_refund_of_another_order_not_found),
+	    cmocka_unit_test(test_spec_4_create_with_bad_currency_refused),
+	    cmocka_unit_test(test_spec_7_create_with_no_items_refused),
+	    cmocka_unit_test(test_spec_7_create_with_more_than_100_items_refused),
+	    cmocka_unit_test(test_spec_7_create_with_quantity_0_refused),
+	    cmocka_unit_test(test_spec_4_create_with_negative_price_refused),
+	    cmocka_unit_test(test_spec_4_create_with_overflowing_total_refused),
+	    cmocka_unit_test(test_spec_1_create_with_buyer_as_seller_refused),
+	    cmocka_unit_test(test_spec_2_refusal_leaves_nothing_to_write),
+	    cmocka_unit_test(test_spec_7_buyer_of_awaiting_shipment_may_cancel_until_ship_deadline),
+	    cmocka_unit_test(test_spec_7_seller_of_awaiting_shipment_may_ship),
+	    cmocka_unit_test(test_spec_7_no_actions_once_ship_deadline_passed),
+	    cmocka_unit_test(
+	        test_spec_7_buyer_of_open_request_may_withdraw_until_response_deadline),
+	    cmocka_unit_test(test_spec_7_seller_of_open_request_may_accept_or_reject),
+	    cmocka_unit_test(test_spec_1_another_buyer_gets_no_actions),
+	    cmocka_unit_test(test_spec_6_suspended_buyer_is_not_offered_cancel),
+	    cmocka_unit_test(test_spec_2_buyer_with_two_requests_used_is_not_offered_cancel),
+	};
+	return cmocka_run_group_tests(tests, setup_policy, NULL);
+}
