@@ -10,6 +10,8 @@
 #include <cmocka.h>
 #include <ftw.h>
 
+#include "util/error.h"
+
 void esc_test_tmpdir(char *out, size_t size)
 {
 	const char *base = getenv("TMPDIR");
@@ -37,4 +39,141 @@ void esc_test_path(char *out, size_t size, const char *dir, const char *name)
 {
 	int n = snprintf(out, size, "%s/%s", dir, name);
 	assert_true(n > 0 && (size_t)n < size);
+}
+
+static void open_engine(struct esc_fixture *f)
+{
+	struct esc_engine_options opt = {
+		.manual_clock = true, .manual_start_ms = ESC_TEST_T0, .fast_password_hashing = true};
+	char err[300] = "";
+	int rc = esc_engine_open(&f->e, f->db, NULL, &opt, err, sizeof err);
+	if (rc)
+		fprintf(stderr, "engine open: %s\n", err);
+	assert_int_equal(rc, 0);
+}
+
+void esc_fixture_init(struct esc_fixture *f)
+{
+	memset(f, 0, sizeof *f);
+	esc_test_tmpdir(f->dir, sizeof f->dir);
+	esc_test_path(f->db, sizeof f->db, f->dir, "escrowd.db");
+	open_engine(f);
+	assert_int_equal(esc_engine_user_create(f->e, ESC_ACTOR_BUYER, "Buyer One",
+						"buyer1@example.test", "password-1", &f->buyer),
+			 0);
+	assert_int_equal(esc_engine_user_create(f->e, ESC_ACTOR_BUYER, "Buyer Two",
+						"buyer2@example.test", "password-2", &f->buyer2),
+			 0);
+	assert_int_equal(esc_engine_user_create(f->e, ESC_ACTOR_SELLER, "Seller One",
+						"seller1@example.test", "password-3", &f->seller),
+			 0);
+	assert_int_equal(esc_engine_user_create(f->e, ESC_ACTOR_SELLER, "Seller Two",
+						"seller2@example.test", "password-4", &f->seller2),
+			 0);
+}
+
+void esc_fixture_restart(struct esc_fixture *f)
+{
+	esc_engine_free(f->e);
+	f->e = NULL;
+	open_engine(f);
+}
+
+void esc_fixture_release(struct esc_fixture *f)
+{
+	esc_engine_free(f->e);
+	f->e = NULL;
+	esc_test_rmdir(f->dir);
+}
+
+int esc_fixture_run(struct esc_fixture *f, struct esc_command *c, struct esc_result *r)
+{
+	return esc_engine_exec(f->e, c, r);
+}
+
+struct esc_order esc_fixture_order(struct esc_fixture *f, const struct esc_user *buyer,
+				   const struct esc_user *seller, int64_t total)
+{
+	struct esc_command c;
+	struct esc_result r;
+	struct esc_item item = {.quantity = 1, .unit_price_minor = total};
+	snprintf(item.title, sizeof item.title, "Test item");
+	esc_command_init(&c, ESC_EV_CREATE, ESC_ACTOR_OPERATOR, NULL, NULL);
+	c.args.buyer_id = buyer->id;
+	c.args.seller_id = seller->id;
+	c.args.currency = "EUR";
+	c.args.items = &item;
+	c.args.items_count = 1;
+	int rc = esc_engine_exec(f->e, &c, &r);
+	if (rc)
+		fprintf(stderr, "create: %s\n", r.message);
+	assert_int_equal(rc, 0);
+	return r.order;
+}
+
+static struct esc_order must(struct esc_fixture *f, struct esc_command *c)
+{
+	struct esc_result r;
+	int rc = esc_engine_exec(f->e, c, &r);
+	if (rc)
+		fprintf(stderr, "%s: %s (%s)\n", esc_event_name(c->event), r.message,
+			esc_error_name(rc));
+	assert_int_equal(rc, 0);
+	return r.order;
+}
+
+struct esc_order esc_fixture_pay(struct esc_fixture *f, const struct esc_order *o,
+				 enum esc_method m)
+{
+	struct esc_command c;
+	esc_command_init(&c, ESC_EV_PAY, ESC_ACTOR_OPERATOR, NULL, o->id);
+	c.args.amount_minor = o->total_minor;
+	c.args.method = (int)m;
+	return must(f, &c);
+}
+
+struct esc_order esc_fixture_request(struct esc_fixture *f, const struct esc_order *o,
+				     const char *reason, enum esc_refund_to to)
+{
+	struct esc_command c;
+	esc_command_init(&c, ESC_EV_CANCEL, ESC_ACTOR_BUYER, o->buyer_id, o->id);
+	c.args.reason = reason;
+	c.args.refund_to = (int)to;
+	return must(f, &c);
+}
+
+struct esc_order esc_fixture_as(struct esc_fixture *f, const struct esc_order *o,
+				enum esc_event ev, enum esc_actor who)
+{
+	struct esc_command c;
+	const char *id = who == ESC_ACTOR_BUYER	   ? o->buyer_id
+			 : who == ESC_ACTOR_SELLER ? o->seller_id
+						   : NULL;
+	esc_command_init(&c, ev, who, id, o->id);
+	if (ev == ESC_EV_SHIP) {
+		c.args.carrier = "Posturinn";
+		c.args.tracking = "RR123456789IS";
+	}
+	if (ev == ESC_EV_REJECT_CANCELLATION)
+		c.args.message = "It ships today.";
+	return must(f, &c);
+}
+
+void esc_fixture_check(struct esc_fixture *f)
+{
+	struct esc_ledger_report rep;
+	assert_int_equal(esc_engine_check(f->e, &rep), 0);
+	for (size_t i = 0; i < rep.problems_count && i < ESC_CHECK_PROBLEMS_MAX; i++)
+		fprintf(stderr, "ledger: %s\n", rep.problems[i]);
+	assert_int_equal(rep.problems_count, 0);
+}
+
+size_t esc_fixture_fire(struct esc_fixture *f)
+{
+	size_t total = 0, fired = 0;
+	do {
+		assert_int_equal(esc_engine_fire_due(f->e, 0, &fired), 0);
+		total += fired;
+	} while (fired);
+	return total;
 }

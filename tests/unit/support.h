@@ -18,3 +18,38 @@ void esc_test_path(char *out, size_t size, const char *dir, const char *name);
 #define ESC_TEST_T0 INT64_C(1767614400000)
 
 #endif
+
+/* Engine fixtures: an engine on a new SQLite file in a temporary
+ * directory, with a manual clock at ESC_TEST_T0 and fast password hashing,
+ * and a buyer and a seller. */
+#include "engine/engine.h"
+
+struct esc_fixture {
+	char dir[256];
+	char db[300];
+	struct esc_engine *e;
+	struct esc_user buyer, buyer2, seller, seller2;
+};
+
+void esc_fixture_init(struct esc_fixture *f);
+/* Close and reopen the engine on the same file (a restart). */
+void esc_fixture_restart(struct esc_fixture *f);
+void esc_fixture_release(struct esc_fixture *f);
+
+/* Create an order of `total` EUR minor units from buyer to seller; asserts
+ * success and returns the order. */
+struct esc_order esc_fixture_order(struct esc_fixture *f, const struct esc_user *buyer,
+				   const struct esc_user *seller, int64_t total);
+/* Run a command; returns the result's rc. */
+int esc_fixture_run(struct esc_fixture *f, struct esc_command *c, struct esc_result *r);
+/* Shorthands that assert success and return the order after. */
+struct esc_order esc_fixture_pay(struct esc_fixture *f, const struct esc_order *o,
+				 enum esc_method m);
+struct esc_order esc_fixture_request(struct esc_fixture *f, const struct esc_order *o,
+				     const char *reason, enum esc_refund_to to);
+struct esc_order esc_fixture_as(struct esc_fixture *f, const struct esc_order *o,
+				enum esc_event ev, enum esc_actor who);
+/* Assert the ledger invariants hold. */
+void esc_fixture_check(struct esc_fixture *f);
+/* Fire due deadlines until none is left; returns how many fired. */
+size_t esc_fixture_fire(struct esc_fixture *f);

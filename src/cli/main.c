@@ -1,0 +1,208 @@
+/* main.c - the escrowd command line: one table of subcommands. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/config.h"
+#include "engine/demo.h"
+#include "engine/engine.h"
+#include "util/error.h"
+
+#ifndef ESC_VERSION
+#define ESC_VERSION "0.0.0"
+#endif
+
+/* What every subcommand may take: each flag also comes from the
+ * environment (ESCROWD_DB, ESCROWD_CONFIG). */
+struct options {
+	const char *db;
+	const char *config;
+	struct esc_policy policy;
+};
+
+struct command {
+	const char *name;
+	int (*run)(struct options *o, int argc, char **argv);
+	const char *summary;
+	const char *usage;
+};
+
+static int cmd_demo(struct options *o, int argc, char **argv);
+static int cmd_check(struct options *o, int argc, char **argv);
+static int cmd_deadlines(struct options *o, int argc, char **argv);
+
+static const struct command commands[] = {
+	{"demo", cmd_demo, "fill a store with a small demo marketplace",
+	 "escrowd demo --db PATH [--config FILE]\n"
+	 "  Creates buyers, sellers, an arbiter and orders in every state by running\n"
+	 "  escrowd's own commands, then prints how to sign in. On a store that has\n"
+	 "  the demo already it only prints the sign-in details.\n"},
+	{"check", cmd_check, "verify the ledger invariants of a store",
+	 "escrowd check --db PATH\n"
+	 "  Verifies that each currency's transfers sum to zero, that no escrow\n"
+	 "  account is negative and that no order refunded more than it was paid,\n"
+	 "  with the store's own consistency checks. Exits 1 naming each broken\n"
+	 "  invariant.\n"},
+	{"deadlines", cmd_deadlines, "fire the deadlines that are due, then exit",
+	 "escrowd deadlines --db PATH [--config FILE]\n"
+	 "  Fires every deadline due now (payment, ship, response, protection,\n"
+	 "  confirm, refund alerts) exactly once, and prints how many fired.\n"},
+};
+#define COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+	fprintf(out, "escrowd %s - order protection for online marketplaces\n\n"
+		     "usage: escrowd COMMAND [OPTIONS]\n\ncommands:\n",
+		ESC_VERSION);
+	for (size_t i = 0; i < COMMANDS; i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\noptions (also from the environment):\n"
+		     "  --db PATH        the store: a SQLite file, or sqlite:PATH (ESCROWD_DB)\n"
+		     "  --config FILE    policy settings (ESCROWD_CONFIG)\n"
+		     "  --help           this text; escrowd COMMAND --help for one command\n"
+		     "  --version        the version\n");
+}
+
+/* Parse the common options; returns 0, 1 for --help shown, or 2 on error. */
+static int parse(const struct command *c, struct options *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"db", required_argument, NULL, 'd'},
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	char err[300];
+	int ch;
+	o->db = getenv("ESCROWD_DB");
+	o->config = getenv("ESCROWD_CONFIG");
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			o->db = optarg;
+			break;
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'h':
+			fputs(c->usage, stdout);
+			return 1;
+		default:
+			fputs(c->usage, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "escrowd %s: unexpected argument '%s'\n%s", c->name, argv[optind],
+			c->usage);
+		return 2;
+	}
+	if (!o->db || !*o->db) {
+		fprintf(stderr, "escrowd %s: --db is required (or set ESCROWD_DB)\n%s", c->name,
+			c->usage);
+		return 2;
+	}
+	esc_policy_default(&o->policy);
+	if (o->config && *o->config && esc_config_load(&o->policy, o->config, err, sizeof err)) {
+		fprintf(stderr, "escrowd %s: %s\n", c->name, err);
+		return 2;
+	}
+	return 0;
+}
+
+static int open_engine(const char *name, struct options *o, struct esc_engine **e)
+{
+	char err[300] = "";
+	int rc = esc_engine_open(e, o->db, &o->policy, NULL, err, sizeof err);
+	if (rc)
+		fprintf(stderr, "escrowd %s: cannot open %s: %s\n", name, o->db,
+			err[0] ? err : esc_error_message(rc));
+	return rc;
+}
+
+static int cmd_demo(struct options *o, int argc, char **argv)
+{
+	struct esc_engine *e = NULL;
+	int rc = parse(&commands[0], o, argc, argv);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (open_engine("demo", o, &e))
+		return 1;
+	rc = esc_demo_fill(e, stdout);
+	esc_engine_free(e);
+	return rc && rc != ESC_EDUPLICATE ? 1 : 0;
+}
+
+static int cmd_check(struct options *o, int argc, char **argv)
+{
+	struct esc_engine *e = NULL;
+	struct esc_ledger_report rep;
+	int rc = parse(&commands[1], o, argc, argv);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (open_engine("check", o, &e))
+		return 1;
+	rc = esc_engine_check(e, &rep);
+	esc_engine_free(e);
+	if (rc) {
+		fprintf(stderr, "escrowd check: the store failed: %s\n", esc_error_message(rc));
+		return 1;
+	}
+	for (size_t i = 0; i < rep.problems_count && i < ESC_CHECK_PROBLEMS_MAX; i++)
+		printf("BROKEN %s\n", rep.problems[i]);
+	if (rep.problems_count > ESC_CHECK_PROBLEMS_MAX)
+		printf("... and %zu more\n", rep.problems_count - ESC_CHECK_PROBLEMS_MAX);
+	printf("%lld orders, %lld transfers: %s\n", (long long)rep.orders_count,
+	       (long long)rep.transfers_count,
+	       rep.problems_count ? "the ledger invariants are BROKEN"
+				  : "the ledger invariants hold");
+	return rep.problems_count ? 1 : 0;
+}
+
+static int cmd_deadlines(struct options *o, int argc, char **argv)
+{
+	struct esc_engine *e = NULL;
+	size_t fired = 0, total = 0;
+	int rc = parse(&commands[2], o, argc, argv);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (open_engine("deadlines", o, &e))
+		return 1;
+	do {
+		rc = esc_engine_fire_due(e, 0, &fired);
+		total += fired;
+	} while (!rc && fired);
+	esc_engine_free(e);
+	if (rc) {
+		fprintf(stderr, "escrowd deadlines: %s\n", esc_error_message(rc));
+		return 1;
+	}
+	printf("%zu deadlines fired\n", total);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {0};
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("escrowd %s\n", ESC_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < COMMANDS; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(&o, argc - 1, argv + 1);
+	fprintf(stderr, "escrowd: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,203 @@
+/* demo.c - the demo marketplace: users and orders in every state, made by
+ * running commands, never by writing rows. */
+#include "engine/demo.h"
+
+#include <string.h>
+
+#include "util/error.h"
+
+struct person {
+	enum esc_actor role;
+	const char *name;
+	const char *email;
+};
+
+static const struct person people[] = {
+	{ESC_ACTOR_BUYER, "Ana Buyer", "ana@demo.escrowd.test"},
+	{ESC_ACTOR_BUYER, "Bjorn Buyer", "bjorn@demo.escrowd.test"},
+	{ESC_ACTOR_BUYER, "Chloe Buyer", "chloe@demo.escrowd.test"},
+	{ESC_ACTOR_SELLER, "Nordic Knits", "knits@demo.escrowd.test"},
+	{ESC_ACTOR_SELLER, "Lava Ceramics", "ceramics@demo.escrowd.test"},
+	{ESC_ACTOR_SELLER, "Harbour Records", "records@demo.escrowd.test"},
+	{ESC_ACTOR_ARBITER, "Dora Arbiter", "arbiter@demo.escrowd.test"},
+};
+#define PEOPLE (sizeof people / sizeof people[0])
+
+struct demo {
+	struct esc_engine *e;
+	struct esc_user users[PEOPLE];
+	int rc;
+	int orders;
+};
+
+static void print_signin(FILE *out)
+{
+	fprintf(out, "Sign in with any of these (password: %s):\n", ESC_DEMO_PASSWORD);
+	for (size_t i = 0; i < PEOPLE; i++)
+		fprintf(out, "  %-8s %-28s %s\n", esc_actor_name(people[i].role), people[i].email,
+			people[i].name);
+}
+
+/* Run one command; the first failure stops the demo. */
+static void run(struct demo *d, struct esc_command *c, struct esc_order *o)
+{
+	struct esc_result r;
+	if (d->rc)
+		return;
+	if (o && c->event != ESC_EV_CREATE)
+		c->order_id = o->id;
+	esc_engine_exec(d->e, c, &r);
+	if (r.rc) {
+		fprintf(stderr, "demo: %s failed: %s\n", esc_event_name(c->event), r.message);
+		d->rc = r.rc;
+		return;
+	}
+	if (o) {
+		*o = r.order;
+		if (c->event == ESC_EV_CREATE)
+			d->orders++;
+	}
+}
+
+static void create(struct demo *d, struct esc_order *o, int buyer, int seller,
+		   const char *title, int64_t price)
+{
+	struct esc_command c;
+	struct esc_item item = {.quantity = 1, .unit_price_minor = price};
+	snprintf(item.title, sizeof item.title, "%s", title);
+	esc_command_init(&c, ESC_EV_CREATE, ESC_ACTOR_OPERATOR, NULL, NULL);
+	c.args.buyer_id = d->users[buyer].id;
+	c.args.seller_id = d->users[seller].id;
+	c.args.currency = "EUR";
+	c.args.items = &item;
+	c.args.items_count = 1;
+	run(d, &c, o);
+}
+
+static void pay(struct demo *d, struct esc_order *o, enum esc_method method)
+{
+	struct esc_command c;
+	esc_command_init(&c, ESC_EV_PAY, ESC_ACTOR_OPERATOR, NULL, NULL);
+	c.args.amount_minor = o->total_minor;
+	c.args.method = (int)method;
+	run(d, &c, o);
+}
+
+static void as(struct demo *d, struct esc_order *o, enum esc_event ev, enum esc_actor who)
+{
+	struct esc_command c;
+	const char *id = who == ESC_ACTOR_BUYER ? o->buyer_id : who == ESC_ACTOR_SELLER ? o->seller_id : NULL;
+	esc_command_init(&c, ev, who, id, NULL);
+	if (ev == ESC_EV_SHIP) {
+		c.args.carrier = "Posturinn";
+		c.args.tracking = "RR123456789IS";
+	}
+	run(d, &c, o);
+}
+
+static void request(struct demo *d, struct esc_order *o, const char *reason,
+		    enum esc_refund_to to)
+{
+	struct esc_command c;
+	esc_command_init(&c, ESC_EV_CANCEL, ESC_ACTOR_BUYER, o->buyer_id, NULL);
+	c.args.reason = reason;
+	c.args.refund_to = (int)to;
+	run(d, &c, o);
+}
+
+static void reject(struct demo *d, struct esc_order *o, const char *message)
+{
+	struct esc_command c;
+	esc_command_init(&c, ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER, o->seller_id, NULL);
+	c.args.message = message;
+	run(d, &c, o);
+}
+
+static void settle(struct demo *d, struct esc_order *o, enum esc_event ev)
+{
+	struct esc_command c;
+	char refund_id[ESC_ID_SIZE];
+	snprintf(refund_id, sizeof refund_id, "%.40s-r%u", o->id, (unsigned)o->refunds_count % 100u);
+	esc_command_init(&c, ev, ESC_ACTOR_OPERATOR, NULL, NULL);
+	c.args.refund_id = refund_id;
+	run(d, &c, o);
+}
+
+int esc_demo_fill(struct esc_engine *e, FILE *out)
+{
+	struct demo d = {.e = e};
+	struct esc_order o;
+	enum { ANA, BJORN, CHLOE, KNITS, CERAMICS, RECORDS };
+
+	for (size_t i = 0; i < PEOPLE && !d.rc; i++) {
+		d.rc = esc_engine_user_create(e, people[i].role, people[i].name, people[i].email,
+					      ESC_DEMO_PASSWORD, &d.users[i]);
+		if (d.rc == ESC_EDUPLICATE && i == 0) {
+			fprintf(out, "The store holds the demo marketplace already.\n");
+			print_signin(out);
+			return ESC_EDUPLICATE;
+		}
+	}
+
+	/* awaiting_payment */
+	create(&d, &o, ANA, KNITS, "Lopapeysa wool sweater", 18900);
+	create(&d, &o, BJORN, RECORDS, "Vinyl record, first pressing", 4500);
+	/* awaiting_shipment */
+	create(&d, &o, ANA, CERAMICS, "Stoneware mug, set of 2", 5200);
+	pay(&d, &o, ESC_METHOD_CARD);
+	create(&d, &o, CHLOE, KNITS, "Wool mittens", 3900);
+	pay(&d, &o, ESC_METHOD_WALLET);
+	/* awaiting_shipment after a rejected request: one request left */
+	create(&d, &o, BJORN, CERAMICS, "Serving bowl", 7400);
+	pay(&d, &o, ESC_METHOD_CARD);
+	request(&d, &o, "better_price", ESC_REFUND_TO_ORIGINAL);
+	reject(&d, &o, "The bowl is glazed and packed; it ships tomorrow.");
+	/* cancellation_requested */
+	create(&d, &o, ANA, RECORDS, "Record player needle", 2900);
+	pay(&d, &o, ESC_METHOD_CARD);
+	request(&d, &o, "no_longer_needed", ESC_REFUND_TO_ORIGINAL);
+	create(&d, &o, CHLOE, CERAMICS, "Vase", 6100);
+	pay(&d, &o, ESC_METHOD_CARD);
+	request(&d, &o, "out_of_stock", ESC_REFUND_TO_BALANCE);
+	/* shipped */
+	create(&d, &o, BJORN, KNITS, "Wool socks, 3 pairs", 2700);
+	pay(&d, &o, ESC_METHOD_CARD);
+	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	/* delivered */
+	create(&d, &o, ANA, KNITS, "Wool hat", 3300);
+	pay(&d, &o, ESC_METHOD_WALLET);
+	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	/* completed */
+	create(&d, &o, CHLOE, RECORDS, "Jazz LP box set", 12900);
+	pay(&d, &o, ESC_METHOD_CARD);
+	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	as(&d, &o, ESC_EV_CONFIRM_RECEIPT, ESC_ACTOR_BUYER);
+	/* cancelled: unpaid */
+	create(&d, &o, BJORN, KNITS, "Scarf", 2500);
+	as(&d, &o, ESC_EV_CANCEL, ESC_ACTOR_BUYER);
+	/* cancelled: accepted, card refund pending */
+	create(&d, &o, ANA, CERAMICS, "Teapot", 8800);
+	pay(&d, &o, ESC_METHOD_CARD);
+	request(&d, &o, "seller_asked", ESC_REFUND_TO_ORIGINAL);
+	as(&d, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+	/* cancelled: accepted, refund settled */
+	create(&d, &o, CHLOE, RECORDS, "Cassette tape", 1500);
+	pay(&d, &o, ESC_METHOD_WALLET);
+	request(&d, &o, "change_order", ESC_REFUND_TO_ORIGINAL);
+	as(&d, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+	settle(&d, &o, ESC_EV_REFUND_SETTLED);
+	/* cancelled: card refund failed, so it went to the store balance */
+	create(&d, &o, BJORN, RECORDS, "Poster", 1900);
+	pay(&d, &o, ESC_METHOD_CARD);
+	request(&d, &o, "no_longer_needed", ESC_REFUND_TO_ORIGINAL);
+	as(&d, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+	settle(&d, &o, ESC_EV_REFUND_FAILED);
+
+	if (d.rc)
+		return d.rc;
+	fprintf(out, "Demo marketplace created: %zu users, %d orders.\n", PEOPLE, d.orders);
+	print_signin(out);
+	return 0;
+}

@@ -1,0 +1,709 @@
+/* engine.c - commands: load, decide (core), persist (store), commit. */
+#include "engine/engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "util/error.h"
+#include "util/id.h"
+#include "util/strbuf.h"
+#include "util/timefmt.h"
+
+#define MANUAL_CLOCK_KEY "manual_clock_ms"
+
+static void set_err(char *err, size_t size, const char *msg)
+{
+	if (err && size)
+		snprintf(err, size, "%s", msg);
+}
+
+int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_policy *policy,
+		    const struct esc_engine_options *opt, char *err, size_t err_size)
+{
+	static const struct esc_engine_options defaults = {0};
+	struct esc_engine *e = NULL;
+	int64_t saved = 0;
+	int rc = 0;
+
+	if (!opt)
+		opt = &defaults;
+	if (sodium_init() < 0) {
+		set_err(err, err_size, "libsodium failed to initialize");
+		rc = ESC_EBUG;
+		goto out;
+	}
+	e = calloc(1, sizeof *e);
+	if (!e) {
+		rc = ESC_ENOMEM;
+		goto out;
+	}
+	pthread_mutex_init(&e->lock, NULL);
+	if (policy)
+		e->policy = *policy;
+	else
+		esc_policy_default(&e->policy);
+	rc = esc_policy_validate(&e->policy, err, err_size);
+	if (rc)
+		goto out;
+	e->fast_password_hashing = opt->fast_password_hashing;
+	rc = esc_store_open(url, &e->store, err, err_size);
+	if (rc)
+		goto out;
+	if (!opt->manual_clock) {
+		esc_clock_init_real(&e->clock);
+		goto out;
+	}
+	/* The manual clock's time is kept in the store: a restart does not
+	 * turn time back. */
+	ESC_STORE(rc, e->store, meta_get, MANUAL_CLOCK_KEY, &saved);
+	if (rc == ESC_ENOTFOUND) {
+		saved = opt->manual_start_ms ? opt->manual_start_ms : esc_time_real_ms();
+		ESC_STORE(rc, e->store, meta_set, MANUAL_CLOCK_KEY, saved);
+	}
+	if (rc) {
+		set_err(err, err_size, "cannot read or save the manual clock in the store");
+		goto out;
+	}
+	esc_clock_init_manual(&e->clock, saved);
+out:
+	if (rc && e) {
+		esc_engine_free(e);
+		e = NULL;
+	}
+	*out = e;
+	return rc;
+}
+
+void esc_engine_free(struct esc_engine *e)
+{
+	if (!e)
+		return;
+	if (e->store)
+		esc_store_close(e->store);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
+int64_t esc_engine_now(struct esc_engine *e)
+{
+	return esc_clock_now(&e->clock);
+}
+
+int esc_engine_advance(struct esc_engine *e, int64_t ms)
+{
+	int rc = 0;
+	if (!e->clock.manual || ms < 0)
+		return ESC_EINVAL;
+	pthread_mutex_lock(&e->lock);
+	int64_t next = esc_clock_now(&e->clock) + ms;
+	ESC_STORE(rc, e->store, meta_set, MANUAL_CLOCK_KEY, next);
+	if (!rc)
+		esc_clock_advance(&e->clock, ms);
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+void esc_command_init(struct esc_command *c, enum esc_event event, enum esc_actor actor,
+		      const char *actor_id, const char *order_id)
+{
+	memset(c, 0, sizeof *c);
+	c->event = event;
+	c->actor = actor;
+	c->actor_id = actor_id;
+	c->order_id = order_id;
+	c->args.method = -1;
+	c->args.refund_to = -1;
+}
+
+/* Reputation. */
+
+static int load_counts(struct esc_engine *e, const char *user_id, int64_t now,
+		       struct esc_rep_counts *c)
+{
+	int rc;
+	const struct esc_policy *p = &e->policy;
+	ESC_STORE(rc, e->store, mark_counts, user_id, now - p->buyer_short_window_ms,
+		  now - p->buyer_long_window_ms, c);
+	return rc;
+}
+
+static int buyer_reputation(struct esc_engine *e, const struct esc_user *u, int64_t now,
+			    struct esc_buyer_rep *out)
+{
+	struct esc_rep_counts counts;
+	int rc = load_counts(e, u->id, now, &counts);
+	if (rc)
+		return rc;
+	bool lifted = u->suspension_lifted_at_ms &&
+		      u->suspension_lifted_at_ms > now - e->policy.buyer_long_window_ms;
+	esc_buyer_reputation(&e->policy, &counts, lifted, out);
+	return 0;
+}
+
+static int get_user(struct esc_engine *e, const char *id, struct esc_user *u)
+{
+	int rc;
+	ESC_STORE(rc, e->store, user_get, id, u);
+	return rc;
+}
+
+int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,
+				struct esc_buyer_rep *out)
+{
+	struct esc_user u;
+	int rc = get_user(e, user_id, &u);
+	if (!rc && u.role != ESC_ACTOR_BUYER)
+		rc = ESC_ENOTFOUND;
+	if (!rc)
+		rc = buyer_reputation(e, &u, esc_engine_now(e), out);
+	return rc;
+}
+
+int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
+				 struct esc_seller_rep *out)
+{
+	struct esc_user u;
+	struct esc_rep_counts counts;
+	int64_t now = esc_engine_now(e);
+	int rc = get_user(e, user_id, &u);
+	if (!rc && u.role != ESC_ACTOR_SELLER)
+		rc = ESC_ENOTFOUND;
+	if (rc)
+		return rc;
+	/* The seller's window is the long one of the counts. */
+	ESC_STORE(rc, e->store, mark_counts, user_id, now - e->policy.buyer_short_window_ms,
+		  now - e->policy.seller_window_ms, &counts);
+	if (!rc)
+		esc_seller_reputation(&e->policy, &counts, out);
+	return rc;
+}
+
+/* History detail and outbox payload: small JSON documents. */
+
+static int detail_json(const struct esc_command *cmd, const struct esc_effects *fx,
+		       struct esc_strbuf *sb)
+{
+	const struct esc_args *a = &cmd->args;
+	int rc = esc_strbuf_adds(sb, "{");
+	const char *sep = "";
+#define FIELD_S(name, value)                                                   \
+	do {                                                                   \
+		if (!rc && (value)) {                                          \
+			rc = esc_strbuf_addf(sb, "%s\"%s\":", sep, name);      \
+			if (!rc)                                               \
+				rc = esc_strbuf_add_json(sb, (value));         \
+			sep = ",";                                             \
+		}                                                              \
+	} while (0)
+#define FIELD_I(name, value)                                                   \
+	do {                                                                   \
+		if (!rc) {                                                     \
+			rc = esc_strbuf_addf(sb, "%s\"%s\":%lld", sep, name,   \
+					     (long long)(value));              \
+			sep = ",";                                             \
+		}                                                              \
+	} while (0)
+	switch (cmd->event) {
+	case ESC_EV_CREATE:
+		FIELD_I("total", fx->order.total_minor);
+		FIELD_S("currency", fx->order.currency);
+		break;
+	case ESC_EV_PAY:
+		FIELD_I("amount", a->amount_minor);
+		FIELD_S("payment_method", esc_method_name(fx->order.method));
+		break;
+	case ESC_EV_CANCEL:
+		if (fx->order.state == ESC_ST_CANCELLATION_REQUESTED) {
+			FIELD_S("reason", fx->order.cancel_reason);
+			if (fx->order.cancel_comment[0])
+				FIELD_S("comment", fx->order.cancel_comment);
+			FIELD_S("refund_to", esc_refund_to_name(fx->order.refund_to));
+		}
+		break;
+	case ESC_EV_REJECT_CANCELLATION:
+		FIELD_S("message", fx->order.reject_message);
+		break;
+	case ESC_EV_SHIP:
+		FIELD_S("carrier", fx->order.carrier);
+		FIELD_S("tracking_number", fx->order.tracking);
+		break;
+	default:
+		break;
+	}
+	if (fx->refund_new || fx->refund_changed) {
+		FIELD_S("refund_id", fx->refund.id);
+		FIELD_I("refund_amount", fx->refund.amount_minor);
+		FIELD_S("refund_status", esc_refund_status_name(fx->refund.status));
+	}
+#undef FIELD_S
+#undef FIELD_I
+	if (!rc)
+		rc = esc_strbuf_adds(sb, "}");
+	return rc;
+}
+
+static int payload_json(const struct esc_effects *fx, int64_t now, struct esc_strbuf *sb)
+{
+	char at[ESC_TIME_SIZE];
+	esc_time_format(now, at);
+	int rc = esc_strbuf_addf(sb, "{\"type\":\"%s\",\"created_at\":\"%s\",\"order_id\":",
+				 fx->outbox_type, at);
+	if (!rc)
+		rc = esc_strbuf_add_json(sb, fx->order.id);
+	if (!rc)
+		rc = esc_strbuf_addf(sb, ",\"state\":\"%s\",\"version\":%lld",
+				     esc_state_name(fx->order.state),
+				     (long long)fx->order.version);
+	if (!rc && (fx->refund_new || fx->refund_changed)) {
+		rc = esc_strbuf_adds(sb, ",\"refund_id\":");
+		if (!rc)
+			rc = esc_strbuf_add_json(sb, fx->refund.id);
+		if (!rc)
+			rc = esc_strbuf_addf(sb, ",\"refund_status\":\"%s\",\"amount\":%lld",
+					     esc_refund_status_name(fx->refund.status),
+					     (long long)fx->refund.amount_minor);
+	}
+	if (!rc)
+		rc = esc_strbuf_adds(sb, "}");
+	return rc;
+}
+
+/* One command, inside the caller's savepoint. Returns 0 when there is
+ * something to keep (res->rc may still be a refusal for a deadline row that
+ * was dropped), or the refusal or failure, when the savepoint must be
+ * rolled back. */
+static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res)
+{
+	struct esc_store *s = e->store;
+	struct esc_order order;
+	struct esc_refund refund;
+	struct esc_effects *fx = NULL;
+	struct esc_context ctx = {.policy = &e->policy,
+				  .now_ms = esc_clock_now(&e->clock),
+				  .actor = cmd->actor,
+				  .actor_id = cmd->actor_id,
+				  .buyer_level = ESC_LEVEL_GOOD};
+	struct esc_args args = cmd->args;
+	struct esc_strbuf sb;
+	char order_id[ESC_ID_SIZE];
+	bool have_order = false, have_refund = false;
+	int rc = 0;
+
+	esc_strbuf_init(&sb, 4 * ESC_TEXT_MAX);
+	fx = malloc(sizeof *fx);
+	if (!fx) {
+		rc = ESC_ENOMEM;
+		goto out;
+	}
+
+	if (cmd->event == ESC_EV_CREATE) {
+		struct esc_user u;
+		esc_id_new(order_id, "ord_", ctx.now_ms);
+		args.order_id = order_id;
+		rc = args.buyer_id ? get_user(e, args.buyer_id, &u) : 0;
+		if (!rc && args.buyer_id && u.role != ESC_ACTOR_BUYER)
+			rc = ESC_ENOTFOUND;
+		if (rc == ESC_ENOTFOUND) {
+			snprintf(res->message, sizeof res->message, "no buyer with id %.60s",
+				 args.buyer_id);
+			goto out;
+		}
+		if (!rc && args.seller_id)
+			rc = get_user(e, args.seller_id, &u);
+		if (!rc && args.seller_id && u.role != ESC_ACTOR_SELLER)
+			rc = ESC_ENOTFOUND;
+		if (rc == ESC_ENOTFOUND) {
+			snprintf(res->message, sizeof res->message, "no seller with id %.60s",
+				 args.seller_id);
+			goto out;
+		}
+		if (rc)
+			goto out;
+	} else {
+		if (!cmd->order_id) {
+			rc = ESC_ENOTFOUND;
+			goto out;
+		}
+		ESC_STORE(rc, s, order_get, cmd->order_id, &order);
+		if (rc == ESC_ENOTFOUND && cmd->deadline)
+			goto stale;
+		if (rc)
+			goto out;
+		have_order = true;
+		res->has_order = true;
+		res->order = order;
+	}
+
+	if (cmd->deadline && cmd->deadline->kind < ESC_DL_ORDER_COUNT &&
+	    order.due_ms[cmd->deadline->kind] != cmd->deadline->due_ms)
+		goto stale;
+
+	if (cmd->if_match && have_order && order.version != cmd->if_match) {
+		/* Another party's order stays unknown to them. */
+		const char *party = cmd->actor == ESC_ACTOR_BUYER    ? order.buyer_id
+				    : cmd->actor == ESC_ACTOR_SELLER ? order.seller_id
+								     : NULL;
+		bool mine = !party || (cmd->actor_id && !strcmp(cmd->actor_id, party));
+		rc = mine ? ESC_EPRECONDITION : ESC_ENOTFOUND;
+		if (!mine)
+			res->has_order = false;
+		goto out;
+	}
+
+	/* What the core needs beyond the order. */
+	if (cmd->event == ESC_EV_CANCEL && order.state == ESC_ST_AWAITING_SHIPMENT &&
+	    cmd->actor == ESC_ACTOR_BUYER && cmd->actor_id &&
+	    !strcmp(cmd->actor_id, order.buyer_id)) {
+		struct esc_user u;
+		struct esc_buyer_rep rep;
+		rc = get_user(e, order.buyer_id, &u);
+		if (!rc)
+			rc = buyer_reputation(e, &u, ctx.now_ms, &rep);
+		if (rc)
+			goto out;
+		ctx.buyer_level = rep.level;
+		res->buyer_level = rep.level;
+	}
+	if (cmd->event == ESC_EV_PAY && args.method == ESC_METHOD_BALANCE) {
+		char account[ESC_ACCOUNT_SIZE];
+		esc_account_buyer(account, order.buyer_id);
+		ESC_STORE(rc, s, balance_get, account, order.currency, &args.buyer_balance_minor);
+		if (rc)
+			goto out;
+	}
+	if (cmd->event == ESC_EV_REFUND_SETTLED || cmd->event == ESC_EV_REFUND_FAILED ||
+	    cmd->event == ESC_EV_REFUND_OVERDUE) {
+		const char *rid = cmd->deadline ? cmd->deadline->ref : args.refund_id;
+		rc = rid ? 0 : ESC_ENOTFOUND;
+		if (!rc)
+			ESC_STORE(rc, s, refund_get, rid, &refund);
+		if (rc == ESC_ENOTFOUND && cmd->deadline)
+			goto stale;
+		if (rc)
+			goto out;
+		have_refund = true;
+		if (cmd->deadline && refund.alert_due_ms != cmd->deadline->due_ms)
+			goto stale;
+	}
+
+	rc = esc_decide(&ctx, have_order ? &order : NULL, cmd->event, &args,
+			have_refund ? &refund : NULL, fx);
+	if (rc) {
+		snprintf(res->message, sizeof res->message, "%s", fx->refusal_message);
+		if (cmd->deadline) /* a row that cannot fire: drop it */
+			goto stale;
+		goto out;
+	}
+
+	/* Persist: the order, then everything that hangs off it. */
+	if (have_order) {
+		ESC_STORE(rc, s, order_update, &fx->order, order.version);
+	} else {
+		ESC_STORE(rc, s, order_insert, &fx->order, args.items, args.items_count);
+	}
+	if (rc)
+		goto out;
+	if (fx->transfers_count) {
+		ESC_STORE(rc, s, transfers_append, fx->transfers, fx->transfers_count, ctx.now_ms);
+		if (rc)
+			goto out;
+	}
+	if (fx->refund_new)
+		ESC_STORE(rc, s, refund_insert, &fx->refund);
+	else if (fx->refund_changed)
+		ESC_STORE(rc, s, refund_update, &fx->refund);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < fx->deadlines_count; i++) {
+		ESC_STORE(rc, s, deadline_apply, fx->order.id, &fx->deadlines[i]);
+		if (rc)
+			goto out;
+	}
+	for (size_t i = 0; i < fx->marks_count; i++) {
+		ESC_STORE(rc, s, mark_append, fx->marks[i].user_id, fx->marks[i].mark, fx->order.id,
+			  ctx.now_ms);
+		if (rc)
+			goto out;
+	}
+
+	struct esc_history h = {.version = fx->order.version,
+				.at_ms = ctx.now_ms,
+				.actor = cmd->actor,
+				.event = cmd->event,
+				.from = have_order ? order.state : ESC_ST_NONE,
+				.to = fx->order.state};
+	snprintf(h.order_id, sizeof h.order_id, "%s", fx->order.id);
+	snprintf(h.actor_id, sizeof h.actor_id, "%s", cmd->actor_id ? cmd->actor_id : "");
+	snprintf(h.type, sizeof h.type, "%s", fx->outbox_type);
+	rc = detail_json(cmd, fx, &sb);
+	if (rc)
+		goto out;
+	snprintf(h.detail, sizeof h.detail, "%s", esc_strbuf_str(&sb));
+	ESC_STORE(rc, s, history_append, &h);
+	if (rc)
+		goto out;
+
+	esc_strbuf_release(&sb);
+	rc = payload_json(fx, ctx.now_ms, &sb);
+	if (rc)
+		goto out;
+	struct esc_outbox_row row = {.at_ms = ctx.now_ms, .payload = esc_strbuf_str(&sb)};
+	snprintf(row.type, sizeof row.type, "%s", fx->outbox_type);
+	snprintf(row.order_id, sizeof row.order_id, "%s", fx->order.id);
+	ESC_STORE(rc, s, outbox_append, &row);
+	if (rc)
+		goto out;
+
+	res->has_order = true;
+	res->order = fx->order;
+	res->has_refund = fx->refund_new || fx->refund_changed;
+	if (res->has_refund)
+		res->refund = fx->refund;
+	goto out;
+
+stale:
+	/* A queue row that no longer matches its order or refund: drop it,
+	 * so it never fires. Nothing else changes. */
+	{
+		struct esc_deadline_op op = {.set = false,
+					     .kind = cmd->deadline->kind,
+					     .due_ms = cmd->deadline->due_ms};
+		snprintf(op.ref, sizeof op.ref, "%s", cmd->deadline->ref);
+		int refusal = rc ? rc : ESC_ESTATE;
+		ESC_STORE(rc, s, deadline_apply, cmd->deadline->order_id, &op);
+		if (!rc) {
+			res->rc = refusal;
+			if (!res->message[0])
+				snprintf(res->message, sizeof res->message,
+					 "the deadline no longer applies");
+		}
+	}
+out:
+	if (rc == ESC_ENOTFOUND)
+		res->has_order = false; /* another party's order stays unknown */
+	if (rc && !res->message[0])
+		snprintf(res->message, sizeof res->message, "%s", esc_error_message(rc));
+	esc_strbuf_release(&sb);
+	free(fx);
+	return rc;
+}
+
+static void result_reset(struct esc_result *r)
+{
+	memset(r, 0, sizeof *r);
+}
+
+/* The transaction is gone: what had succeeded fails with rc. Refusals
+ * stand, as they wrote nothing either way. */
+static void fail_all(size_t n, struct esc_result *res, int rc)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (res[i].rc == 0) {
+			res[i].rc = rc;
+			res[i].has_refund = false;
+			snprintf(res[i].message, sizeof res[i].message, "%s",
+				 esc_error_message(rc));
+		}
+	}
+}
+
+/* Already locked. */
+static int exec_batch(struct esc_engine *e, const struct esc_command *cmds, size_t n,
+		      struct esc_result *res)
+{
+	struct esc_store *s = e->store;
+	int rc = 0, undo;
+	size_t ok = 0, refused = 0;
+
+	for (size_t i = 0; i < n; i++)
+		result_reset(&res[i]);
+	ESC_STORE0(rc, s, begin);
+	if (rc) {
+		fail_all(n, res, rc);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		ESC_STORE0(rc, s, savepoint);
+		if (rc) {
+			res[i].rc = rc;
+			snprintf(res[i].message, sizeof res[i].message, "%s",
+				 esc_error_message(rc));
+			rc = 0;
+			continue;
+		}
+		int one = run_one(e, &cmds[i], &res[i]);
+		if (one) {
+			res[i].rc = one;
+			ESC_STORE0(undo, s, savepoint_rollback);
+			if (undo) {
+				/* Cannot undo one command: undo them all. */
+				rc = undo;
+				ESC_STORE0(undo, s, rollback);
+				(void)undo;
+				fail_all(n, res, rc);
+				goto out;
+			}
+			refused++;
+		} else {
+			ESC_STORE0(rc, s, savepoint_release);
+			if (rc) {
+				ESC_STORE0(undo, s, rollback);
+				(void)undo;
+				fail_all(n, res, rc);
+				goto out;
+			}
+			if (res[i].rc == 0)
+				ok++;
+			else
+				refused++;
+		}
+	}
+	ESC_STORE0(rc, s, commit);
+	if (rc) {
+		ESC_STORE0(undo, s, rollback);
+		(void)undo;
+		fail_all(n, res, rc);
+		goto out;
+	}
+	e->commits++;
+	e->commands_ok += (int64_t)ok;
+	e->commands_refused += (int64_t)refused;
+out:
+	return rc;
+}
+
+int esc_engine_exec_batch(struct esc_engine *e, const struct esc_command *cmds, size_t n,
+			  struct esc_result *res)
+{
+	pthread_mutex_lock(&e->lock);
+	int rc = exec_batch(e, cmds, n, res);
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+int esc_engine_exec(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res)
+{
+	esc_engine_exec_batch(e, cmd, 1, res);
+	return res->rc;
+}
+
+static enum esc_event deadline_event(enum esc_deadline_kind k)
+{
+	switch (k) {
+	case ESC_DL_PAYMENT:
+		return ESC_EV_PAYMENT_DEADLINE;
+	case ESC_DL_SHIP:
+		return ESC_EV_SHIP_DEADLINE;
+	case ESC_DL_RESPONSE:
+		return ESC_EV_RESPONSE_DEADLINE;
+	case ESC_DL_PROTECTION:
+		return ESC_EV_PROTECTION_DEADLINE;
+	case ESC_DL_CONFIRM:
+		return ESC_EV_CONFIRM_DEADLINE;
+	default:
+		return ESC_EV_REFUND_OVERDUE;
+	}
+}
+
+#define FIRE_BATCH_MAX 256
+
+int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired)
+{
+	struct esc_deadline *rows = NULL;
+	struct esc_command *cmds = NULL;
+	struct esc_result *res = NULL;
+	size_t n = 0, count = 0;
+	int rc = 0;
+
+	if (max == 0 || max > FIRE_BATCH_MAX)
+		max = FIRE_BATCH_MAX;
+	rows = calloc(max, sizeof *rows);
+	cmds = calloc(max, sizeof *cmds);
+	res = calloc(max, sizeof *res);
+	if (!rows || !cmds || !res) {
+		rc = ESC_ENOMEM;
+		goto out;
+	}
+	pthread_mutex_lock(&e->lock);
+	/* A full batch of stale rows fires nothing but is not the end. */
+	do {
+		ESC_STORE(rc, e->store, deadlines_due, esc_clock_now(&e->clock), rows, max, &n);
+		if (rc || !n)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			esc_command_init(&cmds[i], deadline_event(rows[i].kind), ESC_ACTOR_SYSTEM,
+					 NULL, rows[i].order_id);
+			cmds[i].deadline = &rows[i];
+		}
+		rc = exec_batch(e, cmds, n, res);
+		for (size_t i = 0; !rc && i < n; i++)
+			count += res[i].rc == 0;
+	} while (!rc && count == 0 && n == max);
+	if (!rc)
+		e->deadlines_fired += (int64_t)count;
+	pthread_mutex_unlock(&e->lock);
+out:
+	if (fired)
+		*fired = count;
+	free(rows);
+	free(cmds);
+	free(res);
+	return rc;
+}
+
+/* Users. */
+
+static bool email_ok(const char *s)
+{
+	const char *at = s ? strchr(s, '@') : NULL;
+	if (!at || at == s || !at[1] || strchr(at + 1, '@') || strlen(s) > ESC_EMAIL_MAX)
+		return false;
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+			return false;
+	return true;
+}
+
+int esc_engine_user_create(struct esc_engine *e, enum esc_actor role, const char *name,
+			   const char *email, const char *password, struct esc_user *out)
+{
+	struct esc_user u;
+	int rc = 0;
+	memset(&u, 0, sizeof u);
+	if (role != ESC_ACTOR_BUYER && role != ESC_ACTOR_SELLER && role != ESC_ACTOR_ARBITER)
+		return ESC_EINVAL;
+	if (!name || !*name || strlen(name) > ESC_NAME_MAX || !email_ok(email))
+		return ESC_EINVAL;
+	if (!password || strlen(password) < 8 || strlen(password) > 1024)
+		return ESC_EINVAL;
+	u.role = role;
+	snprintf(u.name, sizeof u.name, "%s", name);
+	for (size_t i = 0; email[i] && i < ESC_EMAIL_MAX; i++)
+		u.email[i] = (char)(email[i] >= 'A' && email[i] <= 'Z' ? email[i] + 32 : email[i]);
+	unsigned long long ops = e->fast_password_hashing ? crypto_pwhash_OPSLIMIT_MIN
+							  : crypto_pwhash_OPSLIMIT_INTERACTIVE;
+	size_t mem = e->fast_password_hashing ? crypto_pwhash_MEMLIMIT_MIN
+					      : crypto_pwhash_MEMLIMIT_INTERACTIVE;
+	if (crypto_pwhash_str(u.password_hash, password, strlen(password), ops, mem))
+		return ESC_ENOMEM;
+	pthread_mutex_lock(&e->lock);
+	u.created_at_ms = esc_clock_now(&e->clock);
+	esc_id_new(u.id, "usr_", u.created_at_ms);
+	ESC_STORE(rc, e->store, user_insert, &u);
+	pthread_mutex_unlock(&e->lock);
+	if (!rc && out)
+		*out = u;
+	return rc;
+}
+
+int esc_engine_check(struct esc_engine *e, struct esc_ledger_report *out)
+{
+	int rc;
+	pthread_mutex_lock(&e->lock);
+	ESC_STORE(rc, e->store, ledger_check, out);
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}

@@ -1,0 +1,111 @@
+/* engine.h - escrowd's use cases: load, let the core decide, persist.
+ *
+ * A command names an event on an order (or creates one). The engine loads
+ * what the core needs, calls esc_decide(), and writes the new order, its
+ * history row, transfers, refund, deadline changes, reputation marks and
+ * outbox row inside one savepoint of one transaction. Several commands may
+ * share a transaction (esc_engine_exec_batch: group commit); each stays
+ * all-or-nothing, and none is acknowledged before the commit is durable.
+ *
+ * Deadlines are rows of the store's queue; esc_engine_fire_due() runs the
+ * due ones through the same path, as commands of the system actor. The
+ * engine is safe to call from several threads: commands are serialized. */
+#ifndef ESC_ENGINE_H
+#define ESC_ENGINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/order.h"
+#include "core/policy.h"
+#include "core/reputation.h"
+#include "store/store.h"
+#include "util/clock.h"
+
+struct esc_engine_options {
+	/* A manual clock (tests, demos). It starts where the store's saved
+	 * manual time stands, else at manual_start_ms, else at real time. */
+	bool manual_clock;
+	int64_t manual_start_ms;
+	/* Cheapest argon2id parameters: for tests only. */
+	bool fast_password_hashing;
+};
+
+struct esc_engine {
+	struct esc_store *store;
+	struct esc_policy policy;
+	struct esc_clock clock;
+	bool fast_password_hashing;
+	pthread_mutex_t lock; /* one command batch at a time */
+	/* Counters since open, for metrics and benchmarks. */
+	int64_t commands_ok, commands_refused, commits, deadlines_fired;
+};
+
+/* Open the store at url and an engine over it. policy may be NULL for the
+ * defaults; it is copied. On failure err says why. Free with
+ * esc_engine_free(). */
+int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_policy *policy,
+		    const struct esc_engine_options *opt, char *err, size_t err_size);
+void esc_engine_free(struct esc_engine *e);
+
+int64_t esc_engine_now(struct esc_engine *e);
+/* Move the manual clock forward by ms, saving its time in the store first.
+ * ESC_EINVAL on a real clock or a negative step. */
+int esc_engine_advance(struct esc_engine *e, int64_t ms);
+
+struct esc_command {
+	enum esc_event event;
+	enum esc_actor actor;
+	const char *actor_id;  /* the buyer's or seller's user id */
+	const char *order_id;  /* NULL for create: the engine picks the id */
+	int64_t if_match;      /* expected version; 0 = any */
+	struct esc_args args;  /* see esc_args; order_id is set by the engine */
+	/* Set by the deadline worker: the queue row that fired. */
+	const struct esc_deadline *deadline;
+};
+
+/* Initialize a command with no arguments (method and refund_to unset). */
+void esc_command_init(struct esc_command *c, enum esc_event event, enum esc_actor actor,
+		      const char *actor_id, const char *order_id);
+
+struct esc_result {
+	int rc;             /* 0, or the ESC_E* refusal or failure */
+	char message[200];  /* why, when rc != 0 */
+	bool has_order;
+	struct esc_order order; /* after the command; on a refusal, as it is */
+	bool has_refund;
+	struct esc_refund refund; /* a refund the command made or changed */
+	enum esc_buyer_level buyer_level; /* for cancel: the buyer's level before */
+};
+
+/* Run one command in its own transaction. Returns res->rc. */
+int esc_engine_exec(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res);
+
+/* Run n commands in one transaction (one durable commit). res[i] is
+ * cmd[i]'s result: a refused or failed command leaves nothing behind and
+ * does not disturb the others. If the commit itself fails, every command
+ * fails with its code. Returns 0, or the commit's failure. */
+int esc_engine_exec_batch(struct esc_engine *e, const struct esc_command *cmds, size_t n,
+			  struct esc_result *res);
+
+/* Fire up to max deadlines due now, in one transaction. *fired counts the
+ * deadlines that changed an order (stale rows are dropped silently). */
+int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired);
+
+/* Users. role is buyer, seller or arbiter; the password is hashed with
+ * argon2id. ESC_EDUPLICATE when the email is taken. */
+int esc_engine_user_create(struct esc_engine *e, enum esc_actor role, const char *name,
+			   const char *email, const char *password, struct esc_user *out);
+
+/* Reputation, now. */
+int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,
+				struct esc_buyer_rep *out);
+int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
+				 struct esc_seller_rep *out);
+
+/* The ledger invariants (escrowd check). */
+int esc_engine_check(struct esc_engine *e, struct esc_ledger_report *out);
+
+#endif

@@ -1,0 +1,23 @@
+/* migrations.h - the SQLite schema as numbered migrations.
+ *
+ * Migration N (1-based) takes a store from schema version N-1 to N; the
+ * version is PRAGMA user_version. esc_sqlite_migrate() applies the missing
+ * ones at open, each inside its own transaction, and refuses a store whose
+ * version is newer than this binary knows. */
+#ifndef ESC_SQLITE_MIGRATIONS_H
+#define ESC_SQLITE_MIGRATIONS_H
+
+#include <stddef.h>
+
+#include <sqlite3.h>
+
+/* The schema version this binary writes: the number of migrations. */
+int esc_sqlite_schema_version(void);
+
+/* Bring db (WAL already set) up to esc_sqlite_schema_version(). Returns 0,
+ * ESC_EUNSUPPORTED when the store is newer than this binary, ESC_EBUSY when
+ * it stays locked, or ESC_EIO; with a message in err (err_size bytes, may
+ * be NULL). */
+int esc_sqlite_migrate(sqlite3 *db, char *err, size_t err_size);
+
+#endif

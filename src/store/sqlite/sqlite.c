@@ -1,0 +1,1899 @@
+/* sqlite.c - the SQLite backend of store.h: every verb as cached, bound
+ * statements over the schema of migrations.c.
+ *
+ * Durability: WAL with synchronous=FULL, so COMMIT returns once the WAL is
+ * synced. Checkpoints never run inside a commit (wal_autocheckpoint=0): a
+ * background thread with its own connection runs a PASSIVE checkpoint
+ * every CHECKPOINT_INTERVAL_MS when something was committed, or at once
+ * when the WAL grows past CHECKPOINT_WAL_PAGES (signalled from the WAL
+ * hook); close stops it and truncates the WAL.
+ *
+ * Atomicity: a verb called outside a transaction runs in its own (BEGIN
+ * IMMEDIATE .. COMMIT). Inside the caller's transaction a verb that fails
+ * may have written part of its rows; the caller rolls back its savepoint
+ * or transaction, as the engine does for every failed command.
+ *
+ * One thread at a time uses a store: statements are cached per verb and
+ * the connection is opened without SQLite's mutexes. */
+#include "store/sqlite/sqlite.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "store/sqlite/migrations.h"
+#include "util/error.h"
+
+#define BUSY_TIMEOUT_MS        5000
+#define CLOSE_BUSY_TIMEOUT_MS  200 /* the final checkpoint is best effort */
+#define CHECKPOINT_INTERVAL_MS 200
+#define CHECKPOINT_WAL_PAGES   4000
+
+/* ---- enums stored as their names ---- */
+
+struct enum_desc {
+	int count;
+	const char *(*name)(int value);
+};
+
+static const char *state_name(int v)
+{
+	return esc_state_name((enum esc_state)v);
+}
+
+static const char *actor_name(int v)
+{
+	return esc_actor_name((enum esc_actor)v);
+}
+
+static const char *event_name(int v)
+{
+	return esc_event_name((enum esc_event)v);
+}
+
+static const char *deadline_name(int v)
+{
+	return esc_deadline_name((enum esc_deadline_kind)v);
+}
+
+static const char *refund_status_name(int v)
+{
+	return esc_refund_status_name((enum esc_refund_status)v);
+}
+
+static const char *refund_to_name(int v)
+{
+	return esc_refund_to_name((enum esc_refund_to)v);
+}
+
+static const char *method_name(int v)
+{
+	return esc_method_name((enum esc_method)v);
+}
+
+static const char *mark_name(int v)
+{
+	return esc_mark_name((enum esc_mark)v);
+}
+
+static const struct enum_desc E_STATE = {ESC_ST_COUNT, state_name};
+static const struct enum_desc E_ACTOR = {ESC_ACTOR_COUNT, actor_name};
+static const struct enum_desc E_EVENT = {ESC_EV_COUNT, event_name};
+static const struct enum_desc E_DEADLINE = {ESC_DL_COUNT, deadline_name};
+static const struct enum_desc E_REFUND_STATUS = {ESC_REFUND_FAILED + 1, refund_status_name};
+static const struct enum_desc E_REFUND_TO = {ESC_REFUND_TO_BALANCE + 1, refund_to_name};
+static const struct enum_desc E_METHOD = {ESC_METHOD_COUNT, method_name};
+static const struct enum_desc E_MARK = {ESC_MARK_COUNT, mark_name};
+
+/* The stored name of value, or NULL when value is out of range. */
+static const char *enum_name(const struct enum_desc *d, int value)
+{
+	const char *name = NULL;
+
+	if (value >= 0 && value < d->count)
+		name = d->name(value);
+	return name && *name ? name : NULL;
+}
+
+/* The value whose name is text, or -1. */
+static int enum_parse(const struct enum_desc *d, const char *text)
+{
+	int value = -1;
+
+	for (int i = 0; text && i < d->count; i++) {
+		const char *name = d->name(i);
+		if (name && strcmp(name, text) == 0) {
+			value = i;
+			break;
+		}
+	}
+	return value;
+}
+
+/* ---- statements ---- */
+
+#define Q5  "?, ?, ?, ?, ?"
+#define Q10 Q5 ", " Q5
+#define Q30 Q10 ", " Q10 ", " Q10
+
+/* The order columns an update writes, in bind and read order. id,
+ * buyer_id and seller_id are written at insert only: the last two are
+ * indexed, and leaving them out of the UPDATE keeps their indexes off the
+ * hot path. */
+#define ORDER_COLS                                                                                 \
+	"currency, total_minor, paid_minor, refunded_minor, released_minor, fee_minor, method, "   \
+	"state, version, delivery_days, items_count, cancel_requests, cancel_reason, "             \
+	"cancel_comment, refund_to, reject_message, carrier, tracking, created_at_ms, "            \
+	"paid_at_ms, shipped_at_ms, promised_at_ms, delivered_at_ms, ended_at_ms, "                \
+	"due_payment_ms, due_ship_ms, due_response_ms, due_protection_ms, due_confirm_ms, "        \
+	"refunds_count"
+#define ORDER_COLS_COUNT 30
+#define ORDER_SELECT     "SELECT id, buyer_id, seller_id, " ORDER_COLS " FROM orders"
+
+_Static_assert(ESC_DL_ORDER_COUNT == 5, "one due_*_ms column per order deadline kind");
+
+#define USER_SELECT                                                                                \
+	"SELECT id, role, name, email, password_hash, created_at_ms, suspension_lifted_at_ms "     \
+	"FROM users"
+#define HISTORY_SELECT                                                                             \
+	"SELECT order_id, version, at_ms, actor, actor_id, event, from_state, to_state, type, "    \
+	"detail FROM history"
+#define REFUND_SELECT                                                                              \
+	"SELECT id, order_id, amount_minor, method, status, created_at_ms, resolved_at_ms, "       \
+	"alert_due_ms, settle_days_min, settle_days_max FROM refunds"
+#define ESCROW_ACCOUNT "substr(account, 1, 7) = 'escrow:'"
+#define KEPT_ACCOUNT   "(substr(account, 1, 6) = 'buyer:' OR substr(account, 1, 7) = 'seller:')"
+
+/* X(ID, SQL): prepared once at open. */
+#define STATEMENTS(X)                                                                              \
+	X(BEGIN, "BEGIN IMMEDIATE")                                                                \
+	X(BEGIN_READ, "BEGIN")                                                                     \
+	X(COMMIT, "COMMIT")                                                                        \
+	X(ROLLBACK, "ROLLBACK")                                                                    \
+	X(SAVEPOINT, "SAVEPOINT cmd")                                                              \
+	X(RELEASE, "RELEASE cmd")                                                                  \
+	X(ROLLBACK_TO, "ROLLBACK TO cmd")                                                          \
+	X(USER_INSERT, "INSERT INTO users (id, role, name, email, password_hash, created_at_ms, "  \
+	               "suspension_lifted_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")             \
+	X(USER_GET, USER_SELECT " WHERE id = ?1")                                                  \
+	X(USER_BY_EMAIL, USER_SELECT " WHERE email = ?1")                                          \
+	X(USER_UPDATE, "UPDATE users SET role = ?2, name = ?3, email = ?4, password_hash = ?5, "   \
+	               "created_at_ms = ?6, suspension_lifted_at_ms = ?7 WHERE id = ?1")           \
+	X(USERS_LIST, USER_SELECT " WHERE id > ?1 ORDER BY id LIMIT ?2")                           \
+	X(ORDER_INSERT, "INSERT INTO orders (" ORDER_COLS                                          \
+	                ", id, buyer_id, seller_id) VALUES (" Q30 ", ?, ?, ?)")                    \
+	X(ORDER_UPDATE,                                                                            \
+	  "UPDATE orders SET (" ORDER_COLS ") = (" Q30 ") WHERE id = ? AND version = ?")           \
+	X(ORDER_GET, ORDER_SELECT " WHERE id = ?1")                                                \
+	X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE id = ?1")                                      \
+	X(ITEM_INSERT, "INSERT INTO order_items (order_id, line, title, quantity, "                \
+	               "unit_price_minor) VALUES (?1, ?2, ?3, ?4, ?5)")                            \
+	X(ITEMS_LIST, "SELECT title, quantity, unit_price_minor FROM order_items "                 \
+	              "WHERE order_id = ?1 ORDER BY line LIMIT ?2")                                \
+	X(ORDERS_COUNT, "SELECT state, COUNT(*) FROM orders GROUP BY state")                       \
+	X(HISTORY_INSERT, "INSERT INTO history (order_id, version, at_ms, actor, actor_id, "       \
+	                  "event, from_state, to_state, type, detail) "                            \
+	                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                      \
+	X(HISTORY_LIST,                                                                            \
+	  HISTORY_SELECT " WHERE order_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3")        \
+	X(ENTRY_FIRST, "INSERT OR IGNORE INTO entries (transfer_id, leg, account, amount_minor, "  \
+	               "currency, order_id, kind, at_ms) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7)")  \
+	X(ENTRY_SECOND, "INSERT INTO entries (transfer_id, leg, account, amount_minor, currency, " \
+	                "order_id, kind, at_ms) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7)")           \
+	X(BALANCE_ADD, "INSERT INTO balances (account, currency, balance_minor) "                  \
+	               "VALUES (?1, ?2, ?3) ON CONFLICT (account, currency) "                      \
+	               "DO UPDATE SET balance_minor = balance_minor + excluded.balance_minor")     \
+	X(BALANCE_KEPT, "SELECT balance_minor FROM balances WHERE account = ?1 AND currency = ?2") \
+	X(BALANCE_ENTRIES, "SELECT COALESCE(SUM(amount_minor), 0) FROM entries "                   \
+	                   "WHERE account = ?1 AND currency = ?2")                                 \
+	X(REFUND_INSERT, "INSERT INTO refunds (id, order_id, amount_minor, method, status, "       \
+	                 "created_at_ms, resolved_at_ms, alert_due_ms, settle_days_min, "          \
+	                 "settle_days_max) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")      \
+	X(REFUND_UPDATE, "UPDATE refunds SET amount_minor = ?3, method = ?4, status = ?5, "        \
+	                 "created_at_ms = ?6, resolved_at_ms = ?7, alert_due_ms = ?8, "            \
+	                 "settle_days_min = ?9, settle_days_max = ?10 "                            \
+	                 "WHERE id = ?1 AND order_id = ?2")                                        \
+	X(REFUND_GET, REFUND_SELECT " WHERE id = ?1")                                              \
+	X(REFUNDS_BY_ORDER, REFUND_SELECT " WHERE order_id = ?1 AND (?2 IS NULL OR status = ?2) "  \
+	                                  "ORDER BY created_at_ms, id LIMIT ?3")                   \
+	X(REFUNDS_ALL, REFUND_SELECT " WHERE (?2 IS NULL OR status = ?2) "                         \
+	                             "ORDER BY created_at_ms, id LIMIT ?3")                        \
+	X(DEADLINE_INSERT, "INSERT OR IGNORE INTO deadlines (due_ms, order_id, kind, ref) "        \
+	                   "VALUES (?1, ?2, ?3, ?4)")                                              \
+	X(DEADLINE_DELETE, "DELETE FROM deadlines WHERE due_ms = ?1 AND order_id = ?2 "            \
+	                   "AND kind = ?3 AND ref = ?4")                                           \
+	X(DEADLINES_DUE, "SELECT due_ms, order_id, kind, ref FROM deadlines WHERE due_ms <= ?1 "   \
+	                 "ORDER BY due_ms, order_id, kind, ref LIMIT ?2")                          \
+	X(OUTBOX_INSERT,                                                                           \
+	  "INSERT INTO outbox (at_ms, type, order_id, payload) VALUES (?1, ?2, ?3, ?4)")           \
+	X(OUTBOX_COUNT, "SELECT COUNT(*) FROM outbox")                                             \
+	X(MARK_INSERT, "INSERT OR IGNORE INTO marks (user_id, at_ms, order_id, mark) "             \
+	               "VALUES (?1, ?2, ?3, ?4)")                                                  \
+	X(MARK_COUNTS, "SELECT mark, SUM(at_ms > ?2), SUM(at_ms > ?3) FROM marks "                 \
+	               "WHERE user_id = ?1 AND at_ms > MIN(?2, ?3) GROUP BY mark")                 \
+	X(META_GET, "SELECT value FROM meta WHERE key = ?1")                                       \
+	X(META_SET, "INSERT INTO meta (key, value) VALUES (?1, ?2) "                               \
+	            "ON CONFLICT (key) DO UPDATE SET value = excluded.value")                      \
+	X(CHECK_TRANSFERS, "SELECT COUNT(DISTINCT transfer_id) FROM entries")                      \
+	X(CHECK_ORDERS, "SELECT COUNT(*) FROM orders")                                             \
+	X(CHECK_CURRENCIES, "SELECT currency, SUM(amount_minor) FROM entries GROUP BY currency "   \
+	                    "HAVING SUM(amount_minor) <> 0 ORDER BY currency")                     \
+	X(CHECK_LEGS, "SELECT transfer_id, COUNT(*), SUM(amount_minor), "                          \
+	              "COUNT(DISTINCT currency) FROM entries GROUP BY transfer_id "                \
+	              "HAVING COUNT(*) <> 2 OR MIN(leg) <> 0 OR MAX(leg) <> 1 "                    \
+	              "OR SUM(amount_minor) <> 0 OR COUNT(DISTINCT currency) <> 1")                \
+	X(CHECK_ESCROW_NEGATIVE, "SELECT account, currency, SUM(amount_minor) FROM entries "       \
+	                         "WHERE " ESCROW_ACCOUNT " GROUP BY account, currency "            \
+	                         "HAVING SUM(amount_minor) < 0")                                   \
+	X(CHECK_REFUNDS, "SELECT order_id, currency, "                                             \
+	                 "SUM(CASE WHEN kind = 'payment' THEN amount_minor ELSE 0 END) AS paid, "  \
+	                 "-SUM(CASE WHEN kind = 'refund' THEN amount_minor ELSE 0 END) AS back "   \
+	                 "FROM entries WHERE account = 'escrow:' || order_id "                     \
+	                 "GROUP BY order_id, currency HAVING back > paid")                         \
+	X(CHECK_ESCROW_ORDERS,                                                                     \
+	  "SELECT o.id, o.currency, o.paid_minor - o.refunded_minor - o.released_minor, "          \
+	  "COALESCE(e.total, 0) FROM orders o LEFT JOIN (SELECT account, currency, "               \
+	  "SUM(amount_minor) AS total FROM entries WHERE " ESCROW_ACCOUNT                          \
+	  " GROUP BY account, currency) e ON e.account = 'escrow:' || o.id "                       \
+	  "AND e.currency = o.currency "                                                           \
+	  "WHERE o.paid_minor - o.refunded_minor - o.released_minor <> COALESCE(e.total, 0) "      \
+	  "ORDER BY o.id")                                                                         \
+	X(CHECK_ESCROW_ORPHANS,                                                                    \
+	  "SELECT account, currency, SUM(amount_minor) FROM entries e WHERE " ESCROW_ACCOUNT       \
+	  " AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = substr(e.account, 8) "             \
+	  "AND o.currency = e.currency) GROUP BY account, currency "                               \
+	  "HAVING SUM(amount_minor) <> 0")                                                         \
+	X(CHECK_BALANCES,                                                                          \
+	  "WITH s AS (SELECT account, currency, SUM(amount_minor) AS total FROM entries "          \
+	  "WHERE " KEPT_ACCOUNT " GROUP BY account, currency) "                                    \
+	  "SELECT b.account, b.currency, b.balance_minor, COALESCE(s.total, 0) "                   \
+	  "FROM balances b LEFT JOIN s ON s.account = b.account AND s.currency = b.currency "      \
+	  "WHERE b.balance_minor <> COALESCE(s.total, 0) "                                         \
+	  "UNION ALL SELECT s.account, s.currency, 0, s.total FROM s WHERE s.total <> 0 "          \
+	  "AND NOT EXISTS (SELECT 1 FROM balances b WHERE b.account = s.account "                  \
+	  "AND b.currency = s.currency) ORDER BY 1, 2")
+
+enum stmt_id {
+#define X(id, sql) S_##id,
+	STATEMENTS(X)
+#undef X
+	    S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+#define X(id, sql) [S_##id] = sql,
+    STATEMENTS(X)
+#undef X
+};
+
+/* orders_list filters; each combination is its own statement so that the
+ * planner picks the index and the id range for it. */
+enum { F_BUYER = 1, F_SELLER = 2, F_STATE = 4, F_AFTER = 8, F_COMBINATIONS = 16 };
+
+struct checkpointer {
+	sqlite3 *db; /* its own connection, used only by its thread */
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;  /* close asks the thread to end */
+	bool wake;  /* the WAL is large: checkpoint now */
+	bool dirty; /* something was committed since the last checkpoint */
+};
+
+struct sq {
+	struct esc_store base; /* first: the interface's view of us */
+	sqlite3 *db;
+	sqlite3_stmt *stmts[S_COUNT];
+	sqlite3_stmt *orders_list[F_COMBINATIONS];
+	bool sync_ready; /* ck.mu and ck.cv are initialised */
+	struct checkpointer ck;
+};
+
+static struct sq *sq_of(struct esc_store *s)
+{
+	return (struct sq *)s;
+}
+
+/* ---- errors ---- */
+
+static int map_rc(int src)
+{
+	int rc = ESC_EIO;
+
+	switch (src & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		rc = ESC_EBUSY;
+		break;
+	case SQLITE_CONSTRAINT:
+		if (src == SQLITE_CONSTRAINT_UNIQUE || src == SQLITE_CONSTRAINT_PRIMARYKEY)
+			rc = ESC_EDUPLICATE;
+		break;
+	case SQLITE_NOMEM:
+		rc = ESC_ENOMEM;
+		break;
+	default:
+		break;
+	}
+	return rc;
+}
+
+static void set_err(char *err, size_t err_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t err_size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !err_size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, err_size, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- binding: the first failure sticks, and is returned by bind_end ---- */
+
+struct bind {
+	sqlite3_stmt *st;
+	int src;      /* the first sqlite3_bind_* failure */
+	bool invalid; /* a value that cannot be stored (enum out of range) */
+};
+
+static void b_i64(struct bind *b, int i, int64_t v)
+{
+	if (b->src == SQLITE_OK)
+		b->src = sqlite3_bind_int64(b->st, i, v);
+}
+
+/* A fixed-size char field: never read past max bytes. */
+static void b_field(struct bind *b, int i, const char *s, size_t max)
+{
+	if (b->src == SQLITE_OK)
+		b->src = sqlite3_bind_text(b->st, i, s, (int)strnlen(s, max), SQLITE_STATIC);
+}
+
+/* A NUL-terminated string, or NULL. */
+static void b_str(struct bind *b, int i, const char *s)
+{
+	if (b->src != SQLITE_OK)
+		return;
+	if (s)
+		b->src = sqlite3_bind_text(b->st, i, s, -1, SQLITE_STATIC);
+	else
+		b->src = sqlite3_bind_null(b->st, i);
+}
+
+static void b_enum(struct bind *b, int i, const struct enum_desc *d, int v)
+{
+	const char *name = enum_name(d, v);
+
+	if (!name)
+		b->invalid = true;
+	else
+		b_str(b, i, name);
+}
+
+#define B_FIELD(b, i, field) b_field((b), (i), (field), sizeof(field))
+
+/* Make a count a LIMIT: SQLite takes int64. */
+static int64_t limit_of(size_t n)
+{
+	return n > (size_t)INT64_MAX ? INT64_MAX : (int64_t)n;
+}
+
+/* Ready a statement for the next call: drop its cursor and bindings. */
+static void finish(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static int bind_end(struct bind *b)
+{
+	int rc = 0;
+
+	if (b->invalid)
+		rc = ESC_EINVAL;
+	else if (b->src != SQLITE_OK)
+		rc = map_rc(b->src);
+	if (rc)
+		finish(b->st);
+	return rc;
+}
+
+/* Run a bound statement that returns no rows, then ready it again. */
+static int run(sqlite3_stmt *st)
+{
+	int src = sqlite3_step(st);
+	int rc = src == SQLITE_DONE ? 0 : map_rc(src);
+
+	finish(st);
+	return rc;
+}
+
+/* Step once: 1 for a row, 0 when done, or a negative code. */
+static int next_row(sqlite3_stmt *st)
+{
+	int src = sqlite3_step(st);
+	int rc = 0;
+
+	if (src == SQLITE_ROW)
+		rc = 1;
+	else if (src != SQLITE_DONE)
+		rc = map_rc(src);
+	return rc;
+}
+
+/* ---- reading ---- */
+
+static const char *col_str(sqlite3_stmt *st, int col)
+{
+	const char *text = (const char *)sqlite3_column_text(st, col);
+	return text ? text : "";
+}
+
+/* Copy a text column into a field of size bytes: bounded, cut at a UTF-8
+ * character boundary, always NUL-terminated. */
+static void col_field(sqlite3_stmt *st, int col, char *dst, size_t size)
+{
+	const unsigned char *text = sqlite3_column_text(st, col);
+	size_t n = text ? (size_t)sqlite3_column_bytes(st, col) : 0;
+
+	assert(size > 0);
+	if (n >= size) {
+		n = size - 1;
+		while (n > 0 && (text[n] & 0xc0) == 0x80)
+			n--;
+	}
+	if (n)
+		memcpy(dst, text, n);
+	dst[n] = '\0';
+}
+
+#define COL_FIELD(st, col, field) col_field((st), (col), (field), sizeof(field))
+
+/* An enum column: its value, or ESC_EIO for a name this binary does not
+ * know (a newer binary wrote it, or the file was damaged). */
+static int col_enum(sqlite3_stmt *st, int col, const struct enum_desc *d, int *out)
+{
+	int v = enum_parse(d, (const char *)sqlite3_column_text(st, col));
+	int rc = 0;
+
+	if (v < 0)
+		rc = ESC_EIO;
+	else
+		*out = v;
+	return rc;
+}
+
+static int read_user(sqlite3_stmt *st, struct esc_user *u)
+{
+	int role = 0;
+	int rc = 0;
+
+	memset(u, 0, sizeof *u);
+	COL_FIELD(st, 0, u->id);
+	rc = col_enum(st, 1, &E_ACTOR, &role);
+	u->role = (enum esc_actor)role;
+	COL_FIELD(st, 2, u->name);
+	COL_FIELD(st, 3, u->email);
+	COL_FIELD(st, 4, u->password_hash);
+	u->created_at_ms = sqlite3_column_int64(st, 5);
+	u->suspension_lifted_at_ms = sqlite3_column_int64(st, 6);
+	return rc;
+}
+
+/* Columns as ORDER_SELECT lists them. */
+static int read_order(sqlite3_stmt *st, struct esc_order *o)
+{
+	int method = 0, state = 0, refund_to = 0;
+	int c = 0;
+	int rc = 0;
+
+	memset(o, 0, sizeof *o);
+	COL_FIELD(st, c++, o->id);
+	COL_FIELD(st, c++, o->buyer_id);
+	COL_FIELD(st, c++, o->seller_id);
+	COL_FIELD(st, c++, o->currency);
+	o->total_minor = sqlite3_column_int64(st, c++);
+	o->paid_minor = sqlite3_column_int64(st, c++);
+	o->refunded_minor = sqlite3_column_int64(st, c++);
+	o->released_minor = sqlite3_column_int64(st, c++);
+	o->fee_minor = sqlite3_column_int64(st, c++);
+	if (!rc)
+		rc = col_enum(st, c, &E_METHOD, &method);
+	c++;
+	if (!rc)
+		rc = col_enum(st, c, &E_STATE, &state);
+	c++;
+	o->version = sqlite3_column_int64(st, c++);
+	o->delivery_days = sqlite3_column_int(st, c++);
+	o->items_count = sqlite3_column_int(st, c++);
+	o->cancel_requests = sqlite3_column_int(st, c++);
+	COL_FIELD(st, c++, o->cancel_reason);
+	COL_FIELD(st, c++, o->cancel_comment);
+	if (!rc)
+		rc = col_enum(st, c, &E_REFUND_TO, &refund_to);
+	c++;
+	COL_FIELD(st, c++, o->reject_message);
+	COL_FIELD(st, c++, o->carrier);
+	COL_FIELD(st, c++, o->tracking);
+	o->created_at_ms = sqlite3_column_int64(st, c++);
+	o->paid_at_ms = sqlite3_column_int64(st, c++);
+	o->shipped_at_ms = sqlite3_column_int64(st, c++);
+	o->promised_at_ms = sqlite3_column_int64(st, c++);
+	o->delivered_at_ms = sqlite3_column_int64(st, c++);
+	o->ended_at_ms = sqlite3_column_int64(st, c++);
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+		o->due_ms[k] = sqlite3_column_int64(st, c++);
+	o->refunds_count = sqlite3_column_int(st, c++);
+	assert(c == 3 + ORDER_COLS_COUNT);
+	o->method = (enum esc_method)method;
+	o->state = (enum esc_state)state;
+	o->refund_to = (enum esc_refund_to)refund_to;
+	return rc;
+}
+
+static int read_history(sqlite3_stmt *st, struct esc_history *h)
+{
+	int actor = 0, event = 0, from = 0, to = 0;
+	int rc = 0;
+
+	memset(h, 0, sizeof *h);
+	COL_FIELD(st, 0, h->order_id);
+	h->version = sqlite3_column_int64(st, 1);
+	h->at_ms = sqlite3_column_int64(st, 2);
+	rc = col_enum(st, 3, &E_ACTOR, &actor);
+	COL_FIELD(st, 4, h->actor_id);
+	if (!rc)
+		rc = col_enum(st, 5, &E_EVENT, &event);
+	if (!rc)
+		rc = col_enum(st, 6, &E_STATE, &from);
+	if (!rc)
+		rc = col_enum(st, 7, &E_STATE, &to);
+	COL_FIELD(st, 8, h->type);
+	COL_FIELD(st, 9, h->detail);
+	h->actor = (enum esc_actor)actor;
+	h->event = (enum esc_event)event;
+	h->from = (enum esc_state)from;
+	h->to = (enum esc_state)to;
+	return rc;
+}
+
+static int read_refund(sqlite3_stmt *st, struct esc_refund *r)
+{
+	int method = 0, status = 0;
+	int rc = 0;
+
+	memset(r, 0, sizeof *r);
+	COL_FIELD(st, 0, r->id);
+	COL_FIELD(st, 1, r->order_id);
+	r->amount_minor = sqlite3_column_int64(st, 2);
+	rc = col_enum(st, 3, &E_METHOD, &method);
+	if (!rc)
+		rc = col_enum(st, 4, &E_REFUND_STATUS, &status);
+	r->created_at_ms = sqlite3_column_int64(st, 5);
+	r->resolved_at_ms = sqlite3_column_int64(st, 6);
+	r->alert_due_ms = sqlite3_column_int64(st, 7);
+	r->settle_days_min = sqlite3_column_int(st, 8);
+	r->settle_days_max = sqlite3_column_int(st, 9);
+	r->method = (enum esc_method)method;
+	r->status = (enum esc_refund_status)status;
+	return rc;
+}
+
+/* ---- transactions ---- */
+
+static int exec_id(struct sq *q, enum stmt_id id)
+{
+	return run(q->stmts[id]);
+}
+
+static int sq_begin(struct esc_store *s)
+{
+	return exec_id(sq_of(s), S_BEGIN);
+}
+
+static int sq_commit(struct esc_store *s)
+{
+	return exec_id(sq_of(s), S_COMMIT);
+}
+
+static int sq_rollback(struct esc_store *s)
+{
+	struct sq *q = sq_of(s);
+	int rc = 0;
+
+	/* SQLite may have rolled back already (after an I/O error, say). */
+	if (!sqlite3_get_autocommit(q->db))
+		rc = exec_id(q, S_ROLLBACK);
+	return rc;
+}
+
+static int sq_savepoint(struct esc_store *s)
+{
+	return exec_id(sq_of(s), S_SAVEPOINT);
+}
+
+static int sq_savepoint_release(struct esc_store *s)
+{
+	return exec_id(sq_of(s), S_RELEASE);
+}
+
+static int sq_savepoint_rollback(struct esc_store *s)
+{
+	struct sq *q = sq_of(s);
+	int rc = exec_id(q, S_ROLLBACK_TO);
+
+	if (!rc)
+		rc = exec_id(q, S_RELEASE);
+	return rc;
+}
+
+/* A verb of several statements gets its own transaction when the caller
+ * has none. *owned tells auto_end whether to end it. */
+static int auto_begin(struct sq *q, enum stmt_id begin, bool *owned)
+{
+	int rc = 0;
+
+	*owned = false;
+	if (sqlite3_get_autocommit(q->db)) {
+		rc = exec_id(q, begin);
+		*owned = !rc;
+	}
+	return rc;
+}
+
+static int auto_end(struct sq *q, bool owned, int rc)
+{
+	if (owned) {
+		if (!rc)
+			rc = exec_id(q, S_COMMIT);
+		/* The verb's own failure is what the caller needs to see. */
+		if (rc && !sqlite3_get_autocommit(q->db))
+			(void)exec_id(q, S_ROLLBACK);
+	}
+	return rc;
+}
+
+/* ---- users ---- */
+
+static void bind_user(struct bind *b, const struct esc_user *u)
+{
+	B_FIELD(b, 1, u->id);
+	b_enum(b, 2, &E_ACTOR, (int)u->role);
+	B_FIELD(b, 3, u->name);
+	B_FIELD(b, 4, u->email);
+	B_FIELD(b, 5, u->password_hash);
+	b_i64(b, 6, u->created_at_ms);
+	b_i64(b, 7, u->suspension_lifted_at_ms);
+}
+
+static int sq_user_insert(struct esc_store *s, const struct esc_user *u)
+{
+	struct bind b = {sq_of(s)->stmts[S_USER_INSERT], SQLITE_OK, false};
+	int rc = 0;
+
+	bind_user(&b, u);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_user_update(struct esc_store *s, const struct esc_user *u)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_USER_UPDATE], SQLITE_OK, false};
+	int rc = 0;
+
+	bind_user(&b, u);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = run(b.st);
+	if (!rc && sqlite3_changes(q->db) == 0)
+		rc = ESC_ENOTFOUND;
+out:
+	return rc;
+}
+
+/* Read the one user a bound statement selects. */
+static int user_one(sqlite3_stmt *st, struct esc_user *out)
+{
+	int rc = next_row(st);
+
+	if (rc == 1)
+		rc = read_user(st, out);
+	else if (rc == 0)
+		rc = ESC_ENOTFOUND;
+	finish(st);
+	return rc;
+}
+
+static int sq_user_get(struct esc_store *s, const char *id, struct esc_user *out)
+{
+	struct bind b = {sq_of(s)->stmts[S_USER_GET], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, id);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = user_one(b.st, out);
+	return rc;
+}
+
+static int sq_user_by_email(struct esc_store *s, const char *email, struct esc_user *out)
+{
+	struct bind b = {sq_of(s)->stmts[S_USER_BY_EMAIL], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, email);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = user_one(b.st, out);
+	return rc;
+}
+
+static int sq_users_list(struct esc_store *s, const char *starting_after, struct esc_user *out,
+                         size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_USERS_LIST], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	/* Every id sorts after "". */
+	b_str(&b, 1, starting_after ? starting_after : "");
+	b_i64(&b, 2, limit_of(max));
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	while (*n < max) {
+		rc = next_row(b.st);
+		if (rc <= 0)
+			break;
+		rc = read_user(b.st, &out[*n]);
+		if (rc)
+			break;
+		(*n)++;
+	}
+	finish(b.st);
+out:
+	return rc;
+}
+
+/* ---- orders ---- */
+
+/* The ORDER_COLS of o, at parameters 1..ORDER_COLS_COUNT. */
+static void bind_order_cols(struct bind *b, const struct esc_order *o)
+{
+	int i = 1;
+
+	B_FIELD(b, i++, o->currency);
+	b_i64(b, i++, o->total_minor);
+	b_i64(b, i++, o->paid_minor);
+	b_i64(b, i++, o->refunded_minor);
+	b_i64(b, i++, o->released_minor);
+	b_i64(b, i++, o->fee_minor);
+	b_enum(b, i++, &E_METHOD, (int)o->method);
+	b_enum(b, i++, &E_STATE, (int)o->state);
+	b_i64(b, i++, o->version);
+	b_i64(b, i++, o->delivery_days);
+	b_i64(b, i++, o->items_count);
+	b_i64(b, i++, o->cancel_requests);
+	B_FIELD(b, i++, o->cancel_reason);
+	B_FIELD(b, i++, o->cancel_comment);
+	b_enum(b, i++, &E_REFUND_TO, (int)o->refund_to);
+	B_FIELD(b, i++, o->reject_message);
+	B_FIELD(b, i++, o->carrier);
+	B_FIELD(b, i++, o->tracking);
+	b_i64(b, i++, o->created_at_ms);
+	b_i64(b, i++, o->paid_at_ms);
+	b_i64(b, i++, o->shipped_at_ms);
+	b_i64(b, i++, o->promised_at_ms);
+	b_i64(b, i++, o->delivered_at_ms);
+	b_i64(b, i++, o->ended_at_ms);
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+		b_i64(b, i++, o->due_ms[k]);
+	b_i64(b, i++, o->refunds_count);
+	assert(i == ORDER_COLS_COUNT + 1);
+}
+
+static int sq_order_insert(struct esc_store *s, const struct esc_order *o,
+                           const struct esc_item *items, size_t items_count)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_ORDER_INSERT], SQLITE_OK, false};
+	bool owned = false;
+	int rc = 0;
+
+	assert(items || !items_count);
+	assert(sqlite3_bind_parameter_count(b.st) == ORDER_COLS_COUNT + 3);
+	bind_order_cols(&b, o);
+	B_FIELD(&b, ORDER_COLS_COUNT + 1, o->id);
+	B_FIELD(&b, ORDER_COLS_COUNT + 2, o->buyer_id);
+	B_FIELD(&b, ORDER_COLS_COUNT + 3, o->seller_id);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = auto_begin(q, S_BEGIN, &owned);
+	if (rc) {
+		finish(b.st);
+		goto out;
+	}
+	rc = run(b.st);
+	for (size_t i = 0; !rc && i < items_count; i++) {
+		struct bind bi = {q->stmts[S_ITEM_INSERT], SQLITE_OK, false};
+		B_FIELD(&bi, 1, o->id);
+		b_i64(&bi, 2, (int64_t)i);
+		B_FIELD(&bi, 3, items[i].title);
+		b_i64(&bi, 4, items[i].quantity);
+		b_i64(&bi, 5, items[i].unit_price_minor);
+		rc = bind_end(&bi);
+		if (!rc)
+			rc = run(bi.st);
+	}
+	rc = auto_end(q, owned, rc);
+out:
+	return rc;
+}
+
+/* Read the one order a bound statement selects. */
+static int order_one(sqlite3_stmt *st, struct esc_order *out)
+{
+	int rc = next_row(st);
+
+	if (rc == 1)
+		rc = read_order(st, out);
+	else if (rc == 0)
+		rc = ESC_ENOTFOUND;
+	finish(st);
+	return rc;
+}
+
+static int sq_order_get(struct esc_store *s, const char *id, struct esc_order *out)
+{
+	struct bind b = {sq_of(s)->stmts[S_ORDER_GET], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, id);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = order_one(b.st, out);
+	return rc;
+}
+
+static int order_exists(struct sq *q, const char *id, bool *exists)
+{
+	struct bind b = {q->stmts[S_ORDER_EXISTS], SQLITE_OK, false};
+	int rc = 0;
+
+	*exists = false;
+	B_FIELD(&b, 1, id);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = next_row(b.st);
+	finish(b.st);
+	if (rc == 1) {
+		*exists = true;
+		rc = 0;
+	}
+out:
+	return rc;
+}
+
+static int sq_order_update(struct esc_store *s, const struct esc_order *o, int64_t expected_version)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_ORDER_UPDATE], SQLITE_OK, false};
+	bool exists = false;
+	int rc = 0;
+
+	assert(sqlite3_bind_parameter_count(b.st) == ORDER_COLS_COUNT + 2);
+	bind_order_cols(&b, o);
+	B_FIELD(&b, ORDER_COLS_COUNT + 1, o->id);
+	b_i64(&b, ORDER_COLS_COUNT + 2, expected_version);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = run(b.st);
+	if (rc || sqlite3_changes(q->db) > 0)
+		goto out;
+	rc = order_exists(q, o->id, &exists);
+	if (!rc)
+		rc = exists ? ESC_ECONFLICT : ESC_ENOTFOUND;
+out:
+	return rc;
+}
+
+static int sq_order_items(struct esc_store *s, const char *order_id, struct esc_item *out,
+                          size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_ITEMS_LIST], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_str(&b, 1, order_id);
+	b_i64(&b, 2, limit_of(max));
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	while (*n < max) {
+		rc = next_row(b.st);
+		if (rc <= 0)
+			break;
+		struct esc_item *it = &out[*n];
+		memset(it, 0, sizeof *it);
+		COL_FIELD(b.st, 0, it->title);
+		it->quantity = sqlite3_column_int64(b.st, 1);
+		it->unit_price_minor = sqlite3_column_int64(b.st, 2);
+		(*n)++;
+		rc = 0;
+	}
+	finish(b.st);
+out:
+	return rc;
+}
+
+/* The cached statement for one combination of orders_list filters. */
+static int orders_list_stmt(struct sq *q, unsigned mask, sqlite3_stmt **out)
+{
+	char sql[1024];
+	int src = SQLITE_OK;
+	int rc = 0;
+
+	assert(mask < F_COMBINATIONS);
+	if (!q->orders_list[mask]) {
+		int len = snprintf(sql, sizeof sql,
+		                   "%s WHERE 1 = 1%s%s%s%s ORDER BY id DESC LIMIT :limit",
+		                   ORDER_SELECT, mask & F_BUYER ? " AND buyer_id = :buyer" : "",
+		                   mask & F_SELLER ? " AND seller_id = :seller" : "",
+		                   mask & F_STATE ? " AND state = :state" : "",
+		                   mask & F_AFTER ? " AND id < :after" : "");
+		assert(len > 0 && (size_t)len < sizeof sql);
+		src = sqlite3_prepare_v3(q->db, sql, len + 1, SQLITE_PREPARE_PERSISTENT,
+		                         &q->orders_list[mask], NULL);
+		if (src != SQLITE_OK) {
+			rc = map_rc(src);
+			goto out;
+		}
+	}
+	*out = q->orders_list[mask];
+out:
+	return rc;
+}
+
+static int bind_named(struct bind *b, const char *name)
+{
+	int i = sqlite3_bind_parameter_index(b->st, name);
+	assert(i > 0);
+	return i;
+}
+
+static int sq_orders_list(struct esc_store *s, const struct esc_order_filter *f,
+                          struct esc_order *out, size_t max, size_t *n, bool *has_more)
+{
+	struct sq *q = sq_of(s);
+	unsigned mask = 0;
+	struct bind b = {NULL, SQLITE_OK, false};
+	int rc = 0;
+
+	assert(f);
+	*n = 0;
+	*has_more = false;
+	if (f->buyer_id)
+		mask |= F_BUYER;
+	if (f->seller_id)
+		mask |= F_SELLER;
+	if (f->state >= 0)
+		mask |= F_STATE;
+	if (f->starting_after)
+		mask |= F_AFTER;
+	rc = orders_list_stmt(q, mask, &b.st);
+	if (rc)
+		goto out;
+	if (mask & F_BUYER)
+		b_str(&b, bind_named(&b, ":buyer"), f->buyer_id);
+	if (mask & F_SELLER)
+		b_str(&b, bind_named(&b, ":seller"), f->seller_id);
+	if (mask & F_STATE)
+		b_enum(&b, bind_named(&b, ":state"), &E_STATE, f->state);
+	if (mask & F_AFTER)
+		b_str(&b, bind_named(&b, ":after"), f->starting_after);
+	/* One more than asked tells whether more follow. */
+	b_i64(&b, bind_named(&b, ":limit"),
+	      limit_of(max) < INT64_MAX ? limit_of(max) + 1 : INT64_MAX);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	for (;;) {
+		rc = next_row(b.st);
+		if (rc <= 0)
+			break;
+		if (*n == max) {
+			*has_more = true;
+			rc = 0;
+			break;
+		}
+		rc = read_order(b.st, &out[*n]);
+		if (rc)
+			break;
+		(*n)++;
+	}
+	finish(b.st);
+out:
+	return rc;
+}
+
+static int sq_orders_count(struct esc_store *s, int64_t counts[ESC_ST_COUNT])
+{
+	sqlite3_stmt *st = sq_of(s)->stmts[S_ORDERS_COUNT];
+	int rc = 0;
+
+	for (int i = 0; i < ESC_ST_COUNT; i++)
+		counts[i] = 0;
+	for (;;) {
+		int state = 0;
+		rc = next_row(st);
+		if (rc <= 0)
+			break;
+		rc = col_enum(st, 0, &E_STATE, &state);
+		if (rc)
+			break;
+		counts[state] = sqlite3_column_int64(st, 1);
+	}
+	finish(st);
+	return rc;
+}
+
+/* ---- history ---- */
+
+static int sq_history_append(struct esc_store *s, const struct esc_history *h)
+{
+	struct bind b = {sq_of(s)->stmts[S_HISTORY_INSERT], SQLITE_OK, false};
+	int rc = 0;
+
+	B_FIELD(&b, 1, h->order_id);
+	b_i64(&b, 2, h->version);
+	b_i64(&b, 3, h->at_ms);
+	b_enum(&b, 4, &E_ACTOR, (int)h->actor);
+	B_FIELD(&b, 5, h->actor_id);
+	b_enum(&b, 6, &E_EVENT, (int)h->event);
+	b_enum(&b, 7, &E_STATE, (int)h->from);
+	b_enum(&b, 8, &E_STATE, (int)h->to);
+	B_FIELD(&b, 9, h->type);
+	B_FIELD(&b, 10, h->detail);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_history_list(struct esc_store *s, const char *order_id, int64_t after_version,
+                           struct esc_history *out, size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_HISTORY_LIST], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_str(&b, 1, order_id);
+	b_i64(&b, 2, after_version);
+	b_i64(&b, 3, limit_of(max));
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	while (*n < max) {
+		rc = next_row(b.st);
+		if (rc <= 0)
+			break;
+		rc = read_history(b.st, &out[*n]);
+		if (rc)
+			break;
+		(*n)++;
+	}
+	finish(b.st);
+out:
+	return rc;
+}
+
+/* ---- ledger ---- */
+
+/* Balances are kept in their own table only for the accounts read on the
+ * hot path; every other account's balance is the sum of its entries. */
+static bool kept_account(const char *account)
+{
+	return strncmp(account, "buyer:", 6) == 0 || strncmp(account, "seller:", 7) == 0;
+}
+
+static int entry_insert(struct sq *q, enum stmt_id id, const struct esc_transfer *t,
+                        const char *account, int64_t amount, int64_t at_ms)
+{
+	struct bind b = {q->stmts[id], SQLITE_OK, false};
+	int rc = 0;
+
+	B_FIELD(&b, 1, t->id);
+	b_field(&b, 2, account, ESC_ACCOUNT_SIZE);
+	b_i64(&b, 3, amount);
+	B_FIELD(&b, 4, t->currency);
+	B_FIELD(&b, 5, t->order_id);
+	B_FIELD(&b, 6, t->kind);
+	b_i64(&b, 7, at_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int balance_add(struct sq *q, const char *account, const char *currency, int64_t amount)
+{
+	struct bind b = {q->stmts[S_BALANCE_ADD], SQLITE_OK, false};
+	int rc = 0;
+
+	b_field(&b, 1, account, ESC_ACCOUNT_SIZE);
+	b_field(&b, 2, currency, ESC_CURRENCY_SIZE);
+	b_i64(&b, 3, amount);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int transfer_append(struct sq *q, const struct esc_transfer *t, int64_t at_ms)
+{
+	int rc = entry_insert(q, S_ENTRY_FIRST, t, t->from, -t->amount_minor, at_ms);
+
+	/* Leg 0 exists already: this transfer was recorded before. */
+	if (rc || sqlite3_changes(q->db) == 0)
+		goto out;
+	rc = entry_insert(q, S_ENTRY_SECOND, t, t->to, t->amount_minor, at_ms);
+	if (!rc && kept_account(t->from))
+		rc = balance_add(q, t->from, t->currency, -t->amount_minor);
+	if (!rc && kept_account(t->to))
+		rc = balance_add(q, t->to, t->currency, t->amount_minor);
+out:
+	return rc;
+}
+
+static int sq_transfers_append(struct esc_store *s, const struct esc_transfer *t, size_t n,
+                               int64_t at_ms)
+{
+	struct sq *q = sq_of(s);
+	bool owned = false;
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (t[i].amount_minor < 0 || !t[i].id[0]) {
+			rc = ESC_EINVAL;
+			goto out;
+		}
+	}
+	rc = auto_begin(q, S_BEGIN, &owned);
+	if (rc)
+		goto out;
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = transfer_append(q, &t[i], at_ms);
+	rc = auto_end(q, owned, rc);
+out:
+	return rc;
+}
+
+static int sq_balance_get(struct esc_store *s, const char *account, const char *currency,
+                          int64_t *out)
+{
+	struct bind b = {NULL, SQLITE_OK, false};
+	int rc = 0;
+
+	*out = 0;
+	b.st = sq_of(s)->stmts[kept_account(account) ? S_BALANCE_KEPT : S_BALANCE_ENTRIES];
+	b_str(&b, 1, account);
+	b_str(&b, 2, currency);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = next_row(b.st);
+	if (rc == 1) {
+		*out = sqlite3_column_int64(b.st, 0);
+		rc = 0;
+	}
+	finish(b.st);
+out:
+	return rc;
+}
+
+/* ---- refunds ---- */
+
+static void bind_refund(struct bind *b, const struct esc_refund *r)
+{
+	B_FIELD(b, 1, r->id);
+	B_FIELD(b, 2, r->order_id);
+	b_i64(b, 3, r->amount_minor);
+	b_enum(b, 4, &E_METHOD, (int)r->method);
+	b_enum(b, 5, &E_REFUND_STATUS, (int)r->status);
+	b_i64(b, 6, r->created_at_ms);
+	b_i64(b, 7, r->resolved_at_ms);
+	b_i64(b, 8, r->alert_due_ms);
+	b_i64(b, 9, r->settle_days_min);
+	b_i64(b, 10, r->settle_days_max);
+}
+
+static int sq_refund_insert(struct esc_store *s, const struct esc_refund *r)
+{
+	struct bind b = {sq_of(s)->stmts[S_REFUND_INSERT], SQLITE_OK, false};
+	int rc = 0;
+
+	bind_refund(&b, r);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_refund_update(struct esc_store *s, const struct esc_refund *r)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_REFUND_UPDATE], SQLITE_OK, false};
+	int rc = 0;
+
+	bind_refund(&b, r);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = run(b.st);
+	if (!rc && sqlite3_changes(q->db) == 0)
+		rc = ESC_ENOTFOUND;
+out:
+	return rc;
+}
+
+static int sq_refund_get(struct esc_store *s, const char *id, struct esc_refund *out)
+{
+	struct bind b = {sq_of(s)->stmts[S_REFUND_GET], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, id);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = next_row(b.st);
+	if (rc == 1)
+		rc = read_refund(b.st, out);
+	else if (rc == 0)
+		rc = ESC_ENOTFOUND;
+	finish(b.st);
+out:
+	return rc;
+}
+
+static int sq_refunds_list(struct esc_store *s, const char *order_id, int status,
+                           struct esc_refund *out, size_t max, size_t *n)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[order_id ? S_REFUNDS_BY_ORDER : S_REFUNDS_ALL], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	if (order_id)
+		b_str(&b, 1, order_id);
+	if (status >= 0)
+		b_enum(&b, 2, &E_REFUND_STATUS, status);
+	b_i64(&b, 3, limit_of(max));
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	while (*n < max) {
+		rc = next_row(b.st);
+		if (rc <= 0)
+			break;
+		rc = read_refund(b.st, &out[*n]);
+		if (rc)
+			break;
+		(*n)++;
+	}
+	finish(b.st);
+out:
+	return rc;
+}
+
+/* ---- deadlines ---- */
+
+/* Setting a row that is there, or deleting one that is not, changes
+ * nothing and succeeds: the queue holds facts, not requests. */
+static int sq_deadline_apply(struct esc_store *s, const char *order_id,
+                             const struct esc_deadline_op *op)
+{
+	struct bind b = {sq_of(s)->stmts[op->set ? S_DEADLINE_INSERT : S_DEADLINE_DELETE],
+	                 SQLITE_OK, false};
+	int rc = 0;
+
+	b_i64(&b, 1, op->due_ms);
+	b_str(&b, 2, order_id);
+	b_enum(&b, 3, &E_DEADLINE, (int)op->kind);
+	B_FIELD(&b, 4, op->ref);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_deadlines_due(struct esc_store *s, int64_t now_ms, struct esc_deadline *out,
+                            size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_DEADLINES_DUE], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, now_ms);
+	b_i64(&b, 2, limit_of(max));
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	while (*n < max) {
+		struct esc_deadline *d = &out[*n];
+		int kind = 0;
+		rc = next_row(b.st);
+		if (rc <= 0)
+			break;
+		memset(d, 0, sizeof *d);
+		d->due_ms = sqlite3_column_int64(b.st, 0);
+		COL_FIELD(b.st, 1, d->order_id);
+		rc = col_enum(b.st, 2, &E_DEADLINE, &kind);
+		if (rc)
+			break;
+		d->kind = (enum esc_deadline_kind)kind;
+		COL_FIELD(b.st, 3, d->ref);
+		(*n)++;
+	}
+	finish(b.st);
+out:
+	return rc;
+}
+
+/* ---- outbox, marks, meta ---- */
+
+static int sq_outbox_append(struct esc_store *s, const struct esc_outbox_row *row)
+{
+	struct bind b = {sq_of(s)->stmts[S_OUTBOX_INSERT], SQLITE_OK, false};
+	int rc = 0;
+
+	b_i64(&b, 1, row->at_ms);
+	B_FIELD(&b, 2, row->type);
+	B_FIELD(&b, 3, row->order_id);
+	b_str(&b, 4, row->payload ? row->payload : "{}");
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+/* The single integer a statement without parameters returns. */
+static int scalar(sqlite3_stmt *st, int64_t *out)
+{
+	int rc = next_row(st);
+
+	*out = 0;
+	if (rc == 1) {
+		*out = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else if (rc == 0) {
+		rc = ESC_EIO;
+	}
+	finish(st);
+	return rc;
+}
+
+static int sq_outbox_count(struct esc_store *s, int64_t *n)
+{
+	return scalar(sq_of(s)->stmts[S_OUTBOX_COUNT], n);
+}
+
+/* The same mark for the same user, order and time is one fact: appending
+ * it again changes nothing. */
+static int sq_mark_append(struct esc_store *s, const char *user_id, enum esc_mark mark,
+                          const char *order_id, int64_t at_ms)
+{
+	struct bind b = {sq_of(s)->stmts[S_MARK_INSERT], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, user_id);
+	b_i64(&b, 2, at_ms);
+	b_str(&b, 3, order_id ? order_id : "");
+	b_enum(&b, 4, &E_MARK, (int)mark);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_mark_counts(struct esc_store *s, const char *user_id, int64_t short_since_ms,
+                          int64_t long_since_ms, struct esc_rep_counts *out)
+{
+	struct bind b = {sq_of(s)->stmts[S_MARK_COUNTS], SQLITE_OK, false};
+	int rc = 0;
+
+	memset(out, 0, sizeof *out);
+	b_str(&b, 1, user_id);
+	b_i64(&b, 2, short_since_ms);
+	b_i64(&b, 3, long_since_ms);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	for (;;) {
+		int mark = 0;
+		rc = next_row(b.st);
+		if (rc <= 0)
+			break;
+		rc = col_enum(b.st, 0, &E_MARK, &mark);
+		if (rc)
+			break;
+		out->short_[mark] = (int32_t)sqlite3_column_int64(b.st, 1);
+		out->long_[mark] = (int32_t)sqlite3_column_int64(b.st, 2);
+	}
+	finish(b.st);
+out:
+	return rc;
+}
+
+static int sq_meta_get(struct esc_store *s, const char *key, int64_t *value)
+{
+	struct bind b = {sq_of(s)->stmts[S_META_GET], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, key);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = next_row(b.st);
+	if (rc == 1) {
+		*value = sqlite3_column_int64(b.st, 0);
+		rc = 0;
+	} else if (rc == 0) {
+		rc = ESC_ENOTFOUND;
+	}
+	finish(b.st);
+out:
+	return rc;
+}
+
+static int sq_meta_set(struct esc_store *s, const char *key, int64_t value)
+{
+	struct bind b = {sq_of(s)->stmts[S_META_SET], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, key);
+	b_i64(&b, 2, value);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+/* ---- ledger_check ---- */
+
+static void problem(struct esc_ledger_report *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void problem(struct esc_ledger_report *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->problems_count < ESC_CHECK_PROBLEMS_MAX) {
+		va_start(ap, fmt);
+		vsnprintf(r->problems[r->problems_count], ESC_CHECK_PROBLEM_SIZE, fmt, ap);
+		va_end(ap);
+	}
+	r->problems_count++;
+}
+
+#define I64(st, col) ((long long)sqlite3_column_int64((st), (col)))
+
+static void say_currency(sqlite3_stmt *st, struct esc_ledger_report *r)
+{
+	problem(r, "transfers_sum_to_zero: %s entries sum to %lld, not 0", col_str(st, 0),
+	        I64(st, 1));
+}
+
+static void say_legs(sqlite3_stmt *st, struct esc_ledger_report *r)
+{
+	if (sqlite3_column_int64(st, 3) != 1)
+		problem(r, "transfer_legs: %s has legs in %lld currencies", col_str(st, 0),
+		        I64(st, 3));
+	else
+		problem(r, "transfer_legs: %s has %lld legs summing to %lld, not 2 summing to 0",
+		        col_str(st, 0), I64(st, 1), I64(st, 2));
+}
+
+static void say_escrow_negative(sqlite3_stmt *st, struct esc_ledger_report *r)
+{
+	problem(r, "escrow_not_negative: %s is %lld %s", col_str(st, 0), I64(st, 2),
+	        col_str(st, 1));
+}
+
+static void say_refunds(sqlite3_stmt *st, struct esc_ledger_report *r)
+{
+	problem(r,
+	        "refunds_within_paid: %s refunded %lld %s out of escrow, more than the %lld paid",
+	        col_str(st, 0), I64(st, 3), col_str(st, 1), I64(st, 2));
+}
+
+static void say_escrow_order(sqlite3_stmt *st, struct esc_ledger_report *r)
+{
+	problem(r,
+	        "escrow_matches_order: escrow:%s holds %lld %s, but the order says "
+	        "paid - refunded - released = %lld",
+	        col_str(st, 0), I64(st, 3), col_str(st, 1), I64(st, 2));
+}
+
+static void say_escrow_orphan(sqlite3_stmt *st, struct esc_ledger_report *r)
+{
+	problem(r, "escrow_matches_order: %s holds %lld %s, but no order in %s has it",
+	        col_str(st, 0), I64(st, 2), col_str(st, 1), col_str(st, 1));
+}
+
+static void say_balance(sqlite3_stmt *st, struct esc_ledger_report *r)
+{
+	problem(r, "balances_match_entries: %s is %lld %s, but its entries sum to %lld",
+	        col_str(st, 0), I64(st, 2), col_str(st, 1), I64(st, 3));
+}
+
+/* Run a check query; each row it returns is a problem. */
+static int check(struct sq *q, enum stmt_id id, struct esc_ledger_report *r,
+                 void (*say)(sqlite3_stmt *, struct esc_ledger_report *))
+{
+	sqlite3_stmt *st = q->stmts[id];
+	int rc = 0;
+
+	for (;;) {
+		rc = next_row(st);
+		if (rc <= 0)
+			break;
+		say(st, r);
+	}
+	finish(st);
+	return rc;
+}
+
+static int sq_ledger_check(struct esc_store *s, struct esc_ledger_report *out)
+{
+	struct sq *q = sq_of(s);
+	bool owned = false;
+	int rc = 0;
+
+	memset(out, 0, sizeof *out);
+	/* One read transaction: every query sees the same snapshot. */
+	rc = auto_begin(q, S_BEGIN_READ, &owned);
+	if (rc)
+		goto out;
+	rc = scalar(q->stmts[S_CHECK_TRANSFERS], &out->transfers_count);
+	if (!rc)
+		rc = scalar(q->stmts[S_CHECK_ORDERS], &out->orders_count);
+	if (!rc)
+		rc = check(q, S_CHECK_CURRENCIES, out, say_currency);
+	if (!rc)
+		rc = check(q, S_CHECK_LEGS, out, say_legs);
+	if (!rc)
+		rc = check(q, S_CHECK_ESCROW_NEGATIVE, out, say_escrow_negative);
+	if (!rc)
+		rc = check(q, S_CHECK_REFUNDS, out, say_refunds);
+	if (!rc)
+		rc = check(q, S_CHECK_ESCROW_ORDERS, out, say_escrow_order);
+	if (!rc)
+		rc = check(q, S_CHECK_ESCROW_ORPHANS, out, say_escrow_orphan);
+	if (!rc)
+		rc = check(q, S_CHECK_BALANCES, out, say_balance);
+	rc = auto_end(q, owned, rc);
+out:
+	return rc;
+}
+
+/* ---- the checkpointer ---- */
+
+/* Called by SQLite on the writing thread after each commit. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct sq *q = arg;
+
+	(void)db;
+	(void)name;
+	pthread_mutex_lock(&q->ck.mu);
+	q->ck.dirty = true;
+	if (pages >= CHECKPOINT_WAL_PAGES && !q->ck.wake) {
+		q->ck.wake = true;
+		pthread_cond_signal(&q->ck.cv);
+	}
+	pthread_mutex_unlock(&q->ck.mu);
+	return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+	struct sq *q = arg;
+	struct checkpointer *ck = &q->ck;
+
+	pthread_mutex_lock(&ck->mu);
+	while (!ck->stop) {
+		if (!ck->wake) {
+			struct timespec until;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += (long)CHECKPOINT_INTERVAL_MS * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&ck->cv, &ck->mu, &until);
+		}
+		if (ck->stop)
+			break;
+		bool work = ck->dirty;
+		ck->dirty = false;
+		ck->wake = false;
+		pthread_mutex_unlock(&ck->mu);
+		/* PASSIVE never waits for the writer and never blocks it;
+		 * SQLITE_BUSY (another checkpoint running) is fine, and the
+		 * next round retries whatever did not get done. */
+		if (work)
+			(void)sqlite3_wal_checkpoint_v2(ck->db, "main", SQLITE_CHECKPOINT_PASSIVE,
+			                                NULL, NULL);
+		pthread_mutex_lock(&ck->mu);
+	}
+	pthread_mutex_unlock(&ck->mu);
+	return NULL;
+}
+
+static int sync_init(struct sq *q)
+{
+	pthread_condattr_t attr;
+	int rc = ESC_EIO;
+
+	if (pthread_condattr_init(&attr))
+		goto out;
+	if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) ||
+	    pthread_cond_init(&q->ck.cv, &attr)) {
+		pthread_condattr_destroy(&attr);
+		goto out;
+	}
+	pthread_condattr_destroy(&attr);
+	if (pthread_mutex_init(&q->ck.mu, NULL)) {
+		pthread_cond_destroy(&q->ck.cv);
+		goto out;
+	}
+	q->sync_ready = true;
+	rc = 0;
+out:
+	return rc;
+}
+
+static int checkpointer_start(struct sq *q, const char *path, char *err, size_t err_size)
+{
+	int src =
+	    sqlite3_open_v2(path, &q->ck.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	int rc = 0;
+
+	if (src == SQLITE_OK)
+		src = sqlite3_exec(q->ck.db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	if (src != SQLITE_OK) {
+		rc = map_rc(src);
+		set_err(err, err_size, "%s: cannot open the checkpoint connection: %s", path,
+		        q->ck.db ? sqlite3_errmsg(q->ck.db) : sqlite3_errstr(src));
+		goto out;
+	}
+	/* Checkpoint what opening (migrations) left in the WAL. */
+	q->ck.dirty = true;
+	if (pthread_create(&q->ck.thread, NULL, checkpointer_main, q)) {
+		rc = ESC_EIO;
+		set_err(err, err_size, "%s: cannot start the checkpoint thread", path);
+		goto out;
+	}
+	q->ck.started = true;
+out:
+	return rc;
+}
+
+/* ---- open and close ---- */
+
+static void sq_close(struct esc_store *s)
+{
+	struct sq *q = sq_of(s);
+	int src = SQLITE_OK;
+
+	if (q->ck.started) {
+		pthread_mutex_lock(&q->ck.mu);
+		q->ck.stop = true;
+		pthread_cond_signal(&q->ck.cv);
+		pthread_mutex_unlock(&q->ck.mu);
+		pthread_join(q->ck.thread, NULL);
+	}
+	if (q->ck.db) {
+		src = sqlite3_close(q->ck.db);
+		assert(src == SQLITE_OK);
+	}
+	if (q->db) {
+		sqlite3_wal_hook(q->db, NULL, NULL);
+		for (int i = 0; i < S_COUNT; i++)
+			if (q->stmts[i])
+				finish(q->stmts[i]);
+		for (int i = 0; i < F_COMBINATIONS; i++)
+			if (q->orders_list[i])
+				finish(q->orders_list[i]);
+		/* A transaction left open by the caller is not committed. */
+		if (!sqlite3_get_autocommit(q->db))
+			(void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+		for (int i = 0; i < S_COUNT; i++)
+			sqlite3_finalize(q->stmts[i]);
+		for (int i = 0; i < F_COMBINATIONS; i++)
+			sqlite3_finalize(q->orders_list[i]);
+		/* Best effort: another process may be reading. */
+		sqlite3_busy_timeout(q->db, CLOSE_BUSY_TIMEOUT_MS);
+		(void)sqlite3_wal_checkpoint_v2(q->db, "main", SQLITE_CHECKPOINT_TRUNCATE, NULL,
+		                                NULL);
+		src = sqlite3_close(q->db);
+		assert(src == SQLITE_OK);
+	}
+	if (q->sync_ready) {
+		pthread_cond_destroy(&q->ck.cv);
+		pthread_mutex_destroy(&q->ck.mu);
+	}
+	(void)src;
+	free(q);
+}
+
+static const struct esc_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .savepoint = sq_savepoint,
+    .savepoint_release = sq_savepoint_release,
+    .savepoint_rollback = sq_savepoint_rollback,
+    .user_insert = sq_user_insert,
+    .user_get = sq_user_get,
+    .user_by_email = sq_user_by_email,
+    .user_update = sq_user_update,
+    .users_list = sq_users_list,
+    .order_insert = sq_order_insert,
+    .order_get = sq_order_get,
+    .order_update = sq_order_update,
+    .order_items = sq_order_items,
+    .orders_list = sq_orders_list,
+    .orders_count = sq_orders_count,
+    .history_append = sq_history_append,
+    .history_list = sq_history_list,
+    .transfers_append = sq_transfers_append,
+    .balance_get = sq_balance_get,
+    .refund_insert = sq_refund_insert,
+    .refund_update = sq_refund_update,
+    .refund_get = sq_refund_get,
+    .refunds_list = sq_refunds_list,
+    .deadline_apply = sq_deadline_apply,
+    .deadlines_due = sq_deadlines_due,
+    .outbox_append = sq_outbox_append,
+    .outbox_count = sq_outbox_count,
+    .mark_append = sq_mark_append,
+    .mark_counts = sq_mark_counts,
+    .meta_get = sq_meta_get,
+    .meta_set = sq_meta_set,
+    .ledger_check = sq_ledger_check,
+};
+
+/* The text of the single row a PRAGMA returns, into out. */
+static int pragma_text(sqlite3 *db, const char *sql, char *out, size_t size)
+{
+	sqlite3_stmt *st = NULL;
+	int src = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	int rc = 0;
+
+	out[0] = '\0';
+	if (src == SQLITE_OK)
+		src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		col_field(st, 0, out, size);
+	else
+		rc = map_rc(src);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int configure(struct sq *q, const char *path, char *err, size_t err_size)
+{
+	char mode[16];
+	int src = SQLITE_OK;
+	int rc = 0;
+
+	sqlite3_extended_result_codes(q->db, 1);
+	sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+	rc = pragma_text(q->db, "PRAGMA journal_mode = WAL", mode, sizeof mode);
+	if (!rc && strcmp(mode, "wal") != 0)
+		rc = ESC_EIO;
+	if (rc) {
+		set_err(err, err_size, "%s: cannot switch the store to WAL mode: %s", path,
+		        sqlite3_errmsg(q->db));
+		goto out;
+	}
+	src = sqlite3_exec(q->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	/* Checkpoints run in the background thread, never inside a commit. */
+	if (src == SQLITE_OK)
+		src = sqlite3_wal_autocheckpoint(q->db, 0);
+	if (src != SQLITE_OK) {
+		rc = map_rc(src);
+		set_err(err, err_size, "%s: cannot configure the store: %s", path,
+		        sqlite3_errmsg(q->db));
+	}
+out:
+	return rc;
+}
+
+static int prepare_all(struct sq *q, const char *path, char *err, size_t err_size)
+{
+	int rc = 0;
+
+	for (int i = 0; i < S_COUNT; i++) {
+		int src = sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		                             &q->stmts[i], NULL);
+		if (src != SQLITE_OK) {
+			rc = map_rc(src);
+			set_err(err, err_size, "%s: cannot prepare statement %d: %s", path, i,
+			        sqlite3_errmsg(q->db));
+			break;
+		}
+	}
+	return rc;
+}
+
+int esc_sqlite_open(const char *path, struct esc_store **out, char *err, size_t err_size)
+{
+	struct sq *q = calloc(1, sizeof *q);
+	int src = SQLITE_OK;
+	int rc = 0;
+
+	*out = NULL;
+	if (!q) {
+		rc = ESC_ENOMEM;
+		set_err(err, err_size, "out of memory");
+		goto out;
+	}
+	q->base.ops = &sqlite_ops;
+	rc = sync_init(q);
+	if (rc) {
+		set_err(err, err_size, "cannot create the checkpoint lock");
+		goto fail;
+	}
+	src = sqlite3_open_v2(
+	    path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (src != SQLITE_OK) {
+		rc = map_rc(src);
+		set_err(err, err_size, "%s: cannot open the store: %s", path,
+		        q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(src));
+		goto fail;
+	}
+	rc = configure(q, path, err, err_size);
+	if (rc)
+		goto fail;
+	rc = esc_sqlite_migrate(q->db, err, err_size);
+	if (rc) {
+		/* Say which file: the message names the problem only. */
+		char why[256];
+		snprintf(why, sizeof why, "%s", err && err_size ? err : "");
+		set_err(err, err_size, "%s: %s", path, why);
+		goto fail;
+	}
+	rc = prepare_all(q, path, err, err_size);
+	if (rc)
+		goto fail;
+	sqlite3_wal_hook(q->db, wal_hook, q);
+	rc = checkpointer_start(q, path, err, err_size);
+	if (rc)
+		goto fail;
+	*out = &q->base;
+	goto out;
+fail:
+	sq_close(&q->base);
+out:
+	return rc;
+}

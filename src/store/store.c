@@ -1,0 +1,52 @@
+/* store.c - open a store by URL and pick its backend. */
+#include "store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "store/sqlite/sqlite.h"
+#include "util/error.h"
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int esc_store_open(const char *url, struct esc_store **out, char *err, size_t err_size)
+{
+	const char *path = url;
+	int rc = 0;
+
+	*out = NULL;
+	if (err && err_size)
+		err[0] = '\0';
+	if (!url) {
+		rc = ESC_EINVAL;
+		if (err && err_size)
+			snprintf(err, err_size, "no store URL given");
+		goto out;
+	}
+	if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://")) {
+		rc = ESC_EUNSUPPORTED;
+		if (err && err_size)
+			snprintf(err, err_size, "PostgreSQL support is not built yet");
+		goto out;
+	}
+	if (has_prefix(url, "sqlite:"))
+		path = url + strlen("sqlite:");
+	if (!*path) {
+		rc = ESC_EINVAL;
+		if (err && err_size)
+			snprintf(err, err_size, "the store URL \"%s\" names no file", url);
+		goto out;
+	}
+	rc = esc_sqlite_open(path, out, err, err_size);
+out:
+	return rc;
+}
+
+void esc_store_close(struct esc_store *s)
+{
+	if (s)
+		s->ops->close(s);
+}

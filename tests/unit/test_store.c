@@ -1,0 +1,1790 @@
+/* test_store.c - the store contract: each verb of store.h, one fact per
+ * test, through the interface only, so the same table runs unchanged
+ * against every backend (run_store_contract). The SQLite-only facts
+ * (migrations, WAL, checkpoints, what ledger_check finds in a file damaged
+ * by hand) follow in their own group. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store/sqlite/migrations.h"
+#include "store/store.h"
+#include "support.h"
+#include "util/error.h"
+#include "util/id.h"
+
+/* ---- fixture: a new, empty store per test ---- */
+
+struct store_fixture {
+	char dir[256];
+	char path[320];
+	char url[340];
+	struct esc_store *s;
+};
+
+struct backend {
+	const char *name;
+	/* Make a new empty store's URL (and whatever it needs) in f. */
+	void (*fresh)(struct store_fixture *f);
+	void (*cleanup)(struct store_fixture *f);
+};
+
+static const struct backend *backend;
+
+static void open_url(struct store_fixture *f)
+{
+	char err[256] = "";
+	int rc = esc_store_open(f->url, &f->s, err, sizeof err);
+
+	if (rc)
+		fprintf(stderr, "open %s: %s\n", f->url, err);
+	assert_int_equal(rc, 0);
+	assert_non_null(f->s);
+}
+
+static void reopen(struct store_fixture *f)
+{
+	esc_store_close(f->s);
+	f->s = NULL;
+	open_url(f);
+}
+
+static int setup(void **state)
+{
+	struct store_fixture *f = calloc(1, sizeof *f);
+
+	assert_non_null(f);
+	backend->fresh(f);
+	open_url(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct store_fixture *f = *state;
+
+	esc_store_close(f->s);
+	backend->cleanup(f);
+	free(f);
+	return 0;
+}
+
+static void sqlite_fresh(struct store_fixture *f)
+{
+	esc_test_tmpdir(f->dir, sizeof f->dir);
+	esc_test_path(f->path, sizeof f->path, f->dir, "store.db");
+	snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
+}
+
+static void sqlite_cleanup(struct store_fixture *f)
+{
+	esc_test_rmdir(f->dir);
+}
+
+static const struct backend sqlite_backend = {"sqlite", sqlite_fresh, sqlite_cleanup};
+
+/* ---- builders ---- */
+
+#define T0 ESC_TEST_T0
+
+static void copy(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src);
+}
+
+#define COPY(field, src) copy((field), sizeof(field), (src))
+
+/* field filled to its last byte with c: the longest value it holds. */
+static void fill(char *dst, size_t size, char c)
+{
+	memset(dst, c, size - 1);
+	dst[size - 1] = '\0';
+}
+
+#define FILL(field, c) fill((field), sizeof(field), (c))
+
+static struct esc_user user(const char *id, const char *email)
+{
+	struct esc_user u;
+
+	memset(&u, 0, sizeof u);
+	COPY(u.id, id);
+	u.role = ESC_ACTOR_BUYER;
+	COPY(u.name, "Alice Example");
+	COPY(u.email, email);
+	COPY(u.password_hash, "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA");
+	u.created_at_ms = T0;
+	return u;
+}
+
+/* An order with every field set to a value of its own. */
+static struct esc_order order(const char *id, const char *buyer, const char *seller)
+{
+	struct esc_order o;
+
+	memset(&o, 0, sizeof o);
+	COPY(o.id, id);
+	COPY(o.buyer_id, buyer);
+	COPY(o.seller_id, seller);
+	COPY(o.currency, "EUR");
+	o.total_minor = 12345;
+	o.paid_minor = 12000;
+	o.refunded_minor = 300;
+	o.released_minor = 500;
+	o.fee_minor = 25;
+	o.method = ESC_METHOD_WALLET;
+	o.state = ESC_ST_SHIPPED;
+	o.version = 7;
+	o.delivery_days = 30;
+	o.items_count = 2;
+	o.cancel_requests = 1;
+	COPY(o.cancel_reason, "out_of_stock");
+	COPY(o.cancel_comment, "Please cancel \xc3\xbc \"quoted\" 'single'");
+	o.refund_to = ESC_REFUND_TO_BALANCE;
+	COPY(o.reject_message, "It ships tomorrow");
+	COPY(o.carrier, "DHL");
+	COPY(o.tracking, "JD014600003SE");
+	o.created_at_ms = T0 + 1;
+	o.paid_at_ms = T0 + 2;
+	o.shipped_at_ms = T0 + 3;
+	o.promised_at_ms = T0 + 4;
+	o.delivered_at_ms = T0 + 5;
+	o.ended_at_ms = T0 + 6;
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+		o.due_ms[k] = T0 + 100 + k;
+	o.refunds_count = 3;
+	return o;
+}
+
+static void assert_order_eq(const struct esc_order *a, const struct esc_order *b)
+{
+	assert_string_equal(a->id, b->id);
+	assert_string_equal(a->buyer_id, b->buyer_id);
+	assert_string_equal(a->seller_id, b->seller_id);
+	assert_string_equal(a->currency, b->currency);
+	assert_int_equal(a->total_minor, b->total_minor);
+	assert_int_equal(a->paid_minor, b->paid_minor);
+	assert_int_equal(a->refunded_minor, b->refunded_minor);
+	assert_int_equal(a->released_minor, b->released_minor);
+	assert_int_equal(a->fee_minor, b->fee_minor);
+	assert_int_equal(a->method, b->method);
+	assert_int_equal(a->state, b->state);
+	assert_int_equal(a->version, b->version);
+	assert_int_equal(a->delivery_days, b->delivery_days);
+	assert_int_equal(a->items_count, b->items_count);
+	assert_int_equal(a->cancel_requests, b->cancel_requests);
+	assert_string_equal(a->cancel_reason, b->cancel_reason);
+	assert_string_equal(a->cancel_comment, b->cancel_comment);
+	assert_int_equal(a->refund_to, b->refund_to);
+	assert_string_equal(a->reject_message, b->reject_message);
+	assert_string_equal(a->carrier, b->carrier);
+	assert_string_equal(a->tracking, b->tracking);
+	assert_int_equal(a->created_at_ms, b->created_at_ms);
+	assert_int_equal(a->paid_at_ms, b->paid_at_ms);
+	assert_int_equal(a->shipped_at_ms, b->shipped_at_ms);
+	assert_int_equal(a->promised_at_ms, b->promised_at_ms);
+	assert_int_equal(a->delivered_at_ms, b->delivered_at_ms);
+	assert_int_equal(a->ended_at_ms, b->ended_at_ms);
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+		assert_int_equal(a->due_ms[k], b->due_ms[k]);
+	assert_int_equal(a->refunds_count, b->refunds_count);
+}
+
+static void insert_order(struct esc_store *s, const struct esc_order *o)
+{
+	struct esc_item items[2];
+	int rc;
+
+	memset(items, 0, sizeof items);
+	COPY(items[0].title, "Blue scarf");
+	items[0].quantity = 2;
+	items[0].unit_price_minor = 1500;
+	COPY(items[1].title, "Red hat");
+	items[1].quantity = 1;
+	items[1].unit_price_minor = 9345;
+	ESC_STORE(rc, s, order_insert, o, items, 2);
+	assert_int_equal(rc, 0);
+}
+
+/* n time-ordered order ids, oldest first. */
+static void order_ids(char ids[][ESC_ID_SIZE], int n)
+{
+	for (int i = 0; i < n; i++)
+		esc_id_new(ids[i], "ord_", T0 + i * 1000);
+}
+
+static struct esc_transfer transfer(const char *id, const char *order_id, const char *kind,
+                                    const char *from, const char *to, int64_t amount)
+{
+	struct esc_transfer t;
+
+	memset(&t, 0, sizeof t);
+	COPY(t.id, id);
+	COPY(t.order_id, order_id);
+	COPY(t.kind, kind);
+	COPY(t.from, from);
+	COPY(t.to, to);
+	t.amount_minor = amount;
+	COPY(t.currency, "EUR");
+	return t;
+}
+
+static void append(struct esc_store *s, struct esc_transfer t)
+{
+	int rc;
+
+	ESC_STORE(rc, s, transfers_append, &t, 1, T0);
+	assert_int_equal(rc, 0);
+}
+
+static int64_t balance(struct esc_store *s, const char *account)
+{
+	int64_t v = -1;
+	int rc;
+
+	ESC_STORE(rc, s, balance_get, account, "EUR", &v);
+	assert_int_equal(rc, 0);
+	return v;
+}
+
+static struct esc_refund refund(const char *id, const char *order_id, int64_t created)
+{
+	struct esc_refund r;
+
+	memset(&r, 0, sizeof r);
+	COPY(r.id, id);
+	COPY(r.order_id, order_id);
+	r.amount_minor = 700;
+	r.method = ESC_METHOD_CARD;
+	r.status = ESC_REFUND_PENDING;
+	r.created_at_ms = created;
+	r.alert_due_ms = created + 10 * ESC_MS_PER_DAY;
+	r.settle_days_min = 3;
+	r.settle_days_max = 7;
+	return r;
+}
+
+static struct esc_history history(const char *order_id, int64_t version)
+{
+	struct esc_history h;
+
+	memset(&h, 0, sizeof h);
+	COPY(h.order_id, order_id);
+	h.version = version;
+	h.at_ms = T0 + version;
+	h.actor = ESC_ACTOR_SELLER;
+	COPY(h.actor_id, "usr_seller");
+	h.event = ESC_EV_SHIP;
+	h.from = ESC_ST_AWAITING_SHIPMENT;
+	h.to = ESC_ST_SHIPPED;
+	COPY(h.type, "order.shipped");
+	COPY(h.detail, "{\"carrier\":\"DHL\",\"tracking\":\"JD1\"}");
+	return h;
+}
+
+static void set_deadline(struct esc_store *s, const char *order_id, enum esc_deadline_kind kind,
+                         int64_t due, bool set)
+{
+	struct esc_deadline_op op;
+	int rc;
+
+	memset(&op, 0, sizeof op);
+	op.set = set;
+	op.kind = kind;
+	op.due_ms = due;
+	ESC_STORE(rc, s, deadline_apply, order_id, &op);
+	assert_int_equal(rc, 0);
+}
+
+static size_t due(struct esc_store *s, int64_t now, struct esc_deadline *out, size_t max)
+{
+	size_t n = 99;
+	int rc;
+
+	ESC_STORE(rc, s, deadlines_due, now, out, max, &n);
+	assert_int_equal(rc, 0);
+	return n;
+}
+
+static struct esc_ledger_report *check_ledger(struct esc_store *s)
+{
+	static struct esc_ledger_report r;
+	int rc;
+
+	ESC_STORE(rc, s, ledger_check, &r);
+	assert_int_equal(rc, 0);
+	return &r;
+}
+
+/* Whether the report lists a problem starting with prefix. */
+static bool has_problem(const struct esc_ledger_report *r, const char *prefix)
+{
+	size_t listed =
+	    r->problems_count < ESC_CHECK_PROBLEMS_MAX ? r->problems_count : ESC_CHECK_PROBLEMS_MAX;
+
+	for (size_t i = 0; i < listed; i++)
+		if (strncmp(r->problems[i], prefix, strlen(prefix)) == 0)
+			return true;
+	return false;
+}
+
+static void print_problems(const struct esc_ledger_report *r)
+{
+	for (size_t i = 0; i < r->problems_count && i < ESC_CHECK_PROBLEMS_MAX; i++)
+		fprintf(stderr, "  problem: %s\n", r->problems[i]);
+}
+
+/* ---- users ---- */
+
+static void user_insert_then_get_returns_every_field(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_user u = user("usr_a", "alice@example.com"), got;
+	int rc;
+
+	u.role = ESC_ACTOR_ARBITER;
+	u.suspension_lifted_at_ms = T0 + 5;
+	FILL(u.name, 'n');
+	ESC_STORE(rc, f->s, user_insert, &u);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, user_get, "usr_a", &got);
+	assert_int_equal(rc, 0);
+	assert_string_equal(got.id, u.id);
+	assert_int_equal(got.role, ESC_ACTOR_ARBITER);
+	assert_string_equal(got.name, u.name);
+	assert_string_equal(got.email, u.email);
+	assert_string_equal(got.password_hash, u.password_hash);
+	assert_int_equal(got.created_at_ms, T0);
+	assert_int_equal(got.suspension_lifted_at_ms, T0 + 5);
+}
+
+static void user_get_of_missing_id_is_not_found(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_user got;
+	int rc;
+
+	ESC_STORE(rc, f->s, user_get, "usr_nobody", &got);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+}
+
+static void user_insert_of_taken_id_is_duplicate(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_user a = user("usr_a", "a@example.com"), b = user("usr_a", "b@example.com");
+	int rc;
+
+	ESC_STORE(rc, f->s, user_insert, &a);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, user_insert, &b);
+	assert_int_equal(rc, ESC_EDUPLICATE);
+}
+
+static void user_insert_of_taken_email_in_any_case_is_duplicate(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_user a = user("usr_a", "same@example.com"),
+	                b = user("usr_b", "SAME@example.com");
+	int rc;
+
+	ESC_STORE(rc, f->s, user_insert, &a);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, user_insert, &b);
+	assert_int_equal(rc, ESC_EDUPLICATE);
+}
+
+static void user_by_email_finds_the_user(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_user a = user("usr_a", "a@example.com"), b = user("usr_b", "b@example.com"), got;
+	int rc;
+
+	ESC_STORE(rc, f->s, user_insert, &a);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, user_insert, &b);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, user_by_email, "b@example.com", &got);
+	assert_int_equal(rc, 0);
+	assert_string_equal(got.id, "usr_b");
+	ESC_STORE(rc, f->s, user_by_email, "c@example.com", &got);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+}
+
+static void user_update_writes_every_field(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_user u = user("usr_a", "a@example.com"), got;
+	int rc;
+
+	ESC_STORE(rc, f->s, user_insert, &u);
+	assert_int_equal(rc, 0);
+	u.role = ESC_ACTOR_SELLER;
+	COPY(u.name, "Alice Renamed");
+	COPY(u.email, "new@example.com");
+	COPY(u.password_hash, "$argon2id$new");
+	u.suspension_lifted_at_ms = T0 + 99;
+	ESC_STORE(rc, f->s, user_update, &u);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, user_get, "usr_a", &got);
+	assert_int_equal(rc, 0);
+	assert_int_equal(got.role, ESC_ACTOR_SELLER);
+	assert_string_equal(got.name, "Alice Renamed");
+	assert_string_equal(got.email, "new@example.com");
+	assert_string_equal(got.password_hash, "$argon2id$new");
+	assert_int_equal(got.suspension_lifted_at_ms, T0 + 99);
+}
+
+static void user_update_of_missing_id_is_not_found(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_user u = user("usr_a", "a@example.com");
+	int rc;
+
+	ESC_STORE(rc, f->s, user_update, &u);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+}
+
+static void users_list_goes_up_by_id_from_the_cursor(void **state)
+{
+	struct store_fixture *f = *state;
+	const char *ids[] = {"usr_c", "usr_a", "usr_d", "usr_b"};
+	struct esc_user got[4];
+	size_t n = 99;
+	int rc;
+
+	for (int i = 0; i < 4; i++) {
+		char email[64];
+		snprintf(email, sizeof email, "%s@example.com", ids[i]);
+		struct esc_user u = user(ids[i], email);
+		ESC_STORE(rc, f->s, user_insert, &u);
+		assert_int_equal(rc, 0);
+	}
+	ESC_STORE(rc, f->s, users_list, NULL, got, 3, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(got[0].id, "usr_a");
+	assert_string_equal(got[1].id, "usr_b");
+	assert_string_equal(got[2].id, "usr_c");
+	ESC_STORE(rc, f->s, users_list, "usr_c", got, 3, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(got[0].id, "usr_d");
+}
+
+/* ---- orders ---- */
+
+static void order_insert_then_get_returns_every_field(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s"), got;
+	int rc;
+
+	insert_order(f->s, &o);
+	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
+	assert_int_equal(rc, 0);
+	assert_order_eq(&got, &o);
+}
+
+static void order_strings_of_full_field_length_read_back_whole(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s"), got;
+	int rc;
+
+	FILL(o.cancel_reason, 'r');
+	FILL(o.cancel_comment, 'c');
+	FILL(o.reject_message, 'm');
+	FILL(o.carrier, 'k');
+	FILL(o.tracking, 't');
+	insert_order(f->s, &o);
+	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
+	assert_int_equal(rc, 0);
+	assert_order_eq(&got, &o);
+}
+
+static void order_insert_of_taken_id_is_duplicate(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s");
+	int rc;
+
+	insert_order(f->s, &o);
+	ESC_STORE(rc, f->s, order_insert, &o, NULL, 0);
+	assert_int_equal(rc, ESC_EDUPLICATE);
+}
+
+static void order_get_of_missing_id_is_not_found(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order got;
+	int rc;
+
+	ESC_STORE(rc, f->s, order_get, "ord_nothing", &got);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+}
+
+static void order_items_come_back_in_line_order(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s");
+	struct esc_item items[3];
+	size_t n = 99;
+	int rc;
+
+	insert_order(f->s, &o);
+	ESC_STORE(rc, f->s, order_items, "ord_1", items, 3, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(items[0].title, "Blue scarf");
+	assert_int_equal(items[0].quantity, 2);
+	assert_int_equal(items[0].unit_price_minor, 1500);
+	assert_string_equal(items[1].title, "Red hat");
+	assert_int_equal(items[1].quantity, 1);
+	assert_int_equal(items[1].unit_price_minor, 9345);
+}
+
+static void order_items_stop_at_max(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s");
+	struct esc_item items[1];
+	size_t n = 99;
+	int rc;
+
+	insert_order(f->s, &o);
+	ESC_STORE(rc, f->s, order_items, "ord_1", items, 1, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(items[0].title, "Blue scarf");
+}
+
+static void order_update_at_the_expected_version_writes_the_order(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s"), got;
+	int rc;
+
+	insert_order(f->s, &o);
+	o.version = 8;
+	o.state = ESC_ST_COMPLETED;
+	o.released_minor = 11700;
+	COPY(o.tracking, "NEW");
+	o.due_ms[ESC_DL_CONFIRM] = 0;
+	ESC_STORE(rc, f->s, order_update, &o, 7);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
+	assert_int_equal(rc, 0);
+	assert_order_eq(&got, &o);
+}
+
+static void order_update_at_a_stale_version_is_conflict(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s"), changed, got;
+	int rc;
+
+	insert_order(f->s, &o);
+	changed = o;
+	changed.version = 9;
+	changed.state = ESC_ST_CLOSED;
+	ESC_STORE(rc, f->s, order_update, &changed, 6);
+	assert_int_equal(rc, ESC_ECONFLICT);
+	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
+	assert_int_equal(rc, 0);
+	assert_order_eq(&got, &o);
+}
+
+static void order_update_of_missing_id_is_not_found(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s");
+	int rc;
+
+	ESC_STORE(rc, f->s, order_update, &o, 7);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+}
+
+/* Five orders: buyers b1 b2 b1 b2 b1, sellers s1 s1 s2 s2 s1, states
+ * alternating awaiting_payment / shipped. */
+static void five_orders(struct store_fixture *f, char ids[5][ESC_ID_SIZE])
+{
+	const char *buyers[] = {"usr_b1", "usr_b2", "usr_b1", "usr_b2", "usr_b1"};
+	const char *sellers[] = {"usr_s1", "usr_s1", "usr_s2", "usr_s2", "usr_s1"};
+
+	order_ids(ids, 5);
+	for (int i = 0; i < 5; i++) {
+		struct esc_order o = order(ids[i], buyers[i], sellers[i]);
+		o.state = i % 2 ? ESC_ST_SHIPPED : ESC_ST_AWAITING_PAYMENT;
+		insert_order(f->s, &o);
+	}
+}
+
+static void orders_list_pages_newest_first_with_has_more(void **state)
+{
+	struct store_fixture *f = *state;
+	char ids[5][ESC_ID_SIZE];
+	struct esc_order got[5];
+	struct esc_order_filter all = {NULL, NULL, -1, NULL};
+	size_t n = 99;
+	bool more = false;
+	int rc;
+
+	five_orders(f, ids);
+	ESC_STORE(rc, f->s, orders_list, &all, got, 2, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_true(more);
+	assert_string_equal(got[0].id, ids[4]);
+	assert_string_equal(got[1].id, ids[3]);
+	all.starting_after = ids[3];
+	ESC_STORE(rc, f->s, orders_list, &all, got, 2, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_true(more);
+	assert_string_equal(got[0].id, ids[2]);
+	assert_string_equal(got[1].id, ids[1]);
+	all.starting_after = ids[1];
+	ESC_STORE(rc, f->s, orders_list, &all, got, 2, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_false(more);
+	assert_string_equal(got[0].id, ids[0]);
+}
+
+static void orders_list_with_exactly_max_left_has_no_more(void **state)
+{
+	struct store_fixture *f = *state;
+	char ids[5][ESC_ID_SIZE];
+	struct esc_order got[5];
+	struct esc_order_filter all = {NULL, NULL, -1, NULL};
+	size_t n = 99;
+	bool more = true;
+	int rc;
+
+	five_orders(f, ids);
+	ESC_STORE(rc, f->s, orders_list, &all, got, 5, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 5);
+	assert_false(more);
+}
+
+static void orders_list_filters_by_buyer(void **state)
+{
+	struct store_fixture *f = *state;
+	char ids[5][ESC_ID_SIZE];
+	struct esc_order got[5];
+	struct esc_order_filter by = {"usr_b1", NULL, -1, NULL};
+	size_t n = 99;
+	bool more = true;
+	int rc;
+
+	five_orders(f, ids);
+	ESC_STORE(rc, f->s, orders_list, &by, got, 5, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 3);
+	assert_false(more);
+	assert_string_equal(got[0].id, ids[4]);
+	assert_string_equal(got[1].id, ids[2]);
+	assert_string_equal(got[2].id, ids[0]);
+	by.starting_after = ids[2];
+	ESC_STORE(rc, f->s, orders_list, &by, got, 5, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(got[0].id, ids[0]);
+}
+
+static void orders_list_filters_by_seller(void **state)
+{
+	struct store_fixture *f = *state;
+	char ids[5][ESC_ID_SIZE];
+	struct esc_order got[5];
+	struct esc_order_filter by = {NULL, "usr_s2", -1, NULL};
+	size_t n = 99;
+	bool more = true;
+	int rc;
+
+	five_orders(f, ids);
+	ESC_STORE(rc, f->s, orders_list, &by, got, 5, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(got[0].id, ids[3]);
+	assert_string_equal(got[1].id, ids[2]);
+}
+
+static void orders_list_filters_by_state(void **state)
+{
+	struct store_fixture *f = *state;
+	char ids[5][ESC_ID_SIZE];
+	struct esc_order got[5];
+	struct esc_order_filter by = {NULL, NULL, ESC_ST_SHIPPED, NULL};
+	size_t n = 99;
+	bool more = true;
+	int rc;
+
+	five_orders(f, ids);
+	ESC_STORE(rc, f->s, orders_list, &by, got, 5, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(got[0].id, ids[3]);
+	assert_string_equal(got[1].id, ids[1]);
+}
+
+static void orders_list_combines_filters(void **state)
+{
+	struct store_fixture *f = *state;
+	char ids[5][ESC_ID_SIZE];
+	struct esc_order got[5];
+	struct esc_order_filter by = {"usr_b1", "usr_s1", ESC_ST_AWAITING_PAYMENT, NULL};
+	size_t n = 99;
+	bool more = true;
+	int rc;
+
+	five_orders(f, ids);
+	ESC_STORE(rc, f->s, orders_list, &by, got, 5, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(got[0].id, ids[4]);
+	assert_string_equal(got[1].id, ids[0]);
+}
+
+static void orders_count_counts_each_state(void **state)
+{
+	struct store_fixture *f = *state;
+	char ids[5][ESC_ID_SIZE];
+	int64_t counts[ESC_ST_COUNT];
+	int rc;
+
+	five_orders(f, ids);
+	ESC_STORE(rc, f->s, orders_count, counts);
+	assert_int_equal(rc, 0);
+	for (int i = 0; i < ESC_ST_COUNT; i++) {
+		int64_t want = i == ESC_ST_AWAITING_PAYMENT ? 3 : i == ESC_ST_SHIPPED ? 2 : 0;
+		assert_int_equal(counts[i], want);
+	}
+}
+
+/* ---- history ---- */
+
+static void history_list_returns_versions_after_oldest_first(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_history got[4];
+	size_t n = 99;
+	int rc;
+
+	for (int v = 3; v >= 1; v--) {
+		struct esc_history h = history("ord_1", v);
+		ESC_STORE(rc, f->s, history_append, &h);
+		assert_int_equal(rc, 0);
+	}
+	struct esc_history other = history("ord_2", 2);
+	ESC_STORE(rc, f->s, history_append, &other);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, history_list, "ord_1", 1, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(got[0].version, 2);
+	assert_int_equal(got[1].version, 3);
+	struct esc_history want = history("ord_1", 2);
+	assert_string_equal(got[0].order_id, want.order_id);
+	assert_int_equal(got[0].at_ms, want.at_ms);
+	assert_int_equal(got[0].actor, want.actor);
+	assert_string_equal(got[0].actor_id, want.actor_id);
+	assert_int_equal(got[0].event, want.event);
+	assert_int_equal(got[0].from, want.from);
+	assert_int_equal(got[0].to, want.to);
+	assert_string_equal(got[0].type, want.type);
+	assert_string_equal(got[0].detail, want.detail);
+}
+
+static void history_append_of_a_taken_version_is_duplicate(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_history h = history("ord_1", 1);
+	int rc;
+
+	ESC_STORE(rc, f->s, history_append, &h);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, history_append, &h);
+	assert_int_equal(rc, ESC_EDUPLICATE);
+}
+
+/* ---- transfers and balances ---- */
+
+static void transfer_moves_the_amount_between_accounts(void **state)
+{
+	struct store_fixture *f = *state;
+
+	append(f->s, transfer("ord_1/pay", "ord_1", "payment", "external", "escrow:ord_1", 100));
+	assert_int_equal(balance(f->s, "external"), -100);
+	assert_int_equal(balance(f->s, "escrow:ord_1"), 100);
+}
+
+static void transfer_with_a_recorded_id_is_recorded_once(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_transfer t[2] = {
+	    transfer("ord_1/pay", "ord_1", "payment", "buyer:usr_b", "escrow:ord_1", 100),
+	    transfer("ord_1/pay", "ord_1", "payment", "buyer:usr_b", "escrow:ord_1", 100),
+	};
+	int rc;
+
+	ESC_STORE(rc, f->s, transfers_append, t, 2, T0);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, transfers_append, t, 1, T0);
+	assert_int_equal(rc, 0);
+	assert_int_equal(balance(f->s, "buyer:usr_b"), -100);
+	assert_int_equal(balance(f->s, "escrow:ord_1"), 100);
+	assert_int_equal(check_ledger(f->s)->transfers_count, 1);
+}
+
+static void transfers_keep_buyer_and_seller_balances(void **state)
+{
+	struct store_fixture *f = *state;
+
+	append(f->s, transfer("t1", "ord_1", "fail", "refunds_in_transit", "buyer:usr_b", 70));
+	append(f->s, transfer("t2", "ord_1", "payment", "buyer:usr_b", "escrow:ord_1", 30));
+	append(f->s, transfer("t3", "ord_1", "release", "escrow:ord_1", "seller:usr_s", 25));
+	append(f->s, transfer("t4", "ord_1", "fee", "escrow:ord_1", "platform:fees", 5));
+	assert_int_equal(balance(f->s, "buyer:usr_b"), 40);
+	assert_int_equal(balance(f->s, "seller:usr_s"), 25);
+	assert_int_equal(balance(f->s, "platform:fees"), 5);
+	assert_int_equal(balance(f->s, "escrow:ord_1"), 0);
+	assert_int_equal(balance(f->s, "refunds_in_transit"), -70);
+}
+
+static void balance_of_an_account_without_entries_is_zero(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t v = -1;
+	int rc;
+
+	assert_int_equal(balance(f->s, "buyer:usr_nobody"), 0);
+	assert_int_equal(balance(f->s, "escrow:ord_nothing"), 0);
+	append(f->s, transfer("t1", "ord_1", "fail", "external", "buyer:usr_b", 70));
+	ESC_STORE(rc, f->s, balance_get, "buyer:usr_b", "USD", &v);
+	assert_int_equal(rc, 0);
+	assert_int_equal(v, 0);
+}
+
+static void transfer_of_a_negative_amount_is_invalid(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_transfer t = transfer("t1", "ord_1", "payment", "external", "escrow:ord_1", -1);
+	int rc;
+
+	ESC_STORE(rc, f->s, transfers_append, &t, 1, T0);
+	assert_int_equal(rc, ESC_EINVAL);
+	assert_int_equal(check_ledger(f->s)->transfers_count, 0);
+}
+
+/* ---- refunds ---- */
+
+static void refund_insert_then_get_returns_every_field(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_refund r = refund("ord_1-r1", "ord_1", T0), got;
+	int rc;
+
+	r.method = ESC_METHOD_BALANCE;
+	ESC_STORE(rc, f->s, refund_insert, &r);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, refund_get, "ord_1-r1", &got);
+	assert_int_equal(rc, 0);
+	assert_string_equal(got.id, r.id);
+	assert_string_equal(got.order_id, r.order_id);
+	assert_int_equal(got.amount_minor, 700);
+	assert_int_equal(got.method, ESC_METHOD_BALANCE);
+	assert_int_equal(got.status, ESC_REFUND_PENDING);
+	assert_int_equal(got.created_at_ms, T0);
+	assert_int_equal(got.resolved_at_ms, 0);
+	assert_int_equal(got.alert_due_ms, r.alert_due_ms);
+	assert_int_equal(got.settle_days_min, 3);
+	assert_int_equal(got.settle_days_max, 7);
+}
+
+static void refund_insert_of_a_taken_id_is_duplicate(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_refund r = refund("ord_1-r1", "ord_1", T0);
+	int rc;
+
+	ESC_STORE(rc, f->s, refund_insert, &r);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, refund_insert, &r);
+	assert_int_equal(rc, ESC_EDUPLICATE);
+}
+
+static void refund_update_writes_status_and_times(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_refund r = refund("ord_1-r1", "ord_1", T0), got;
+	int rc;
+
+	ESC_STORE(rc, f->s, refund_insert, &r);
+	assert_int_equal(rc, 0);
+	r.status = ESC_REFUND_FAILED;
+	r.resolved_at_ms = T0 + 50;
+	r.alert_due_ms = 0;
+	ESC_STORE(rc, f->s, refund_update, &r);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, refund_get, "ord_1-r1", &got);
+	assert_int_equal(rc, 0);
+	assert_int_equal(got.status, ESC_REFUND_FAILED);
+	assert_int_equal(got.resolved_at_ms, T0 + 50);
+	assert_int_equal(got.alert_due_ms, 0);
+}
+
+static void refund_get_and_update_of_missing_id_are_not_found(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_refund r = refund("ord_1-r1", "ord_1", T0), got;
+	int rc;
+
+	ESC_STORE(rc, f->s, refund_get, "ord_1-r1", &got);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	ESC_STORE(rc, f->s, refund_update, &r);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+}
+
+static void refunds_list_filters_by_order_and_status_oldest_first(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_refund rs[4] = {
+	    refund("ord_1-r1", "ord_1", T0 + 1),
+	    refund("ord_2-r1", "ord_2", T0 + 2),
+	    refund("ord_1-r2", "ord_1", T0 + 3),
+	    refund("ord_1-r3", "ord_1", T0 + 4),
+	};
+	struct esc_refund got[4];
+	size_t n = 99;
+	int rc;
+
+	rs[2].status = ESC_REFUND_SETTLED;
+	for (int i = 0; i < 4; i++) {
+		ESC_STORE(rc, f->s, refund_insert, &rs[i]);
+		assert_int_equal(rc, 0);
+	}
+	ESC_STORE(rc, f->s, refunds_list, "ord_1", -1, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(got[0].id, "ord_1-r1");
+	assert_string_equal(got[1].id, "ord_1-r2");
+	assert_string_equal(got[2].id, "ord_1-r3");
+	ESC_STORE(rc, f->s, refunds_list, "ord_1", ESC_REFUND_PENDING, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(got[0].id, "ord_1-r1");
+	assert_string_equal(got[1].id, "ord_1-r3");
+	ESC_STORE(rc, f->s, refunds_list, NULL, ESC_REFUND_PENDING, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(got[1].id, "ord_2-r1");
+	ESC_STORE(rc, f->s, refunds_list, NULL, -1, got, 2, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+}
+
+/* ---- deadlines ---- */
+
+static void deadlines_due_come_soonest_first_up_to_max(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[4];
+
+	set_deadline(f->s, "ord_3", ESC_DL_SHIP, T0 + 30, true);
+	set_deadline(f->s, "ord_1", ESC_DL_PAYMENT, T0 + 10, true);
+	set_deadline(f->s, "ord_2", ESC_DL_CONFIRM, T0 + 20, true);
+	set_deadline(f->s, "ord_4", ESC_DL_PROTECTION, T0 + 40, true);
+	assert_int_equal(due(f->s, T0 + 100, got, 3), 3);
+	assert_string_equal(got[0].order_id, "ord_1");
+	assert_int_equal(got[0].kind, ESC_DL_PAYMENT);
+	assert_int_equal(got[0].due_ms, T0 + 10);
+	assert_string_equal(got[1].order_id, "ord_2");
+	assert_int_equal(got[1].kind, ESC_DL_CONFIRM);
+	assert_string_equal(got[2].order_id, "ord_3");
+}
+
+static void deadline_due_exactly_now_is_due_and_one_later_is_not(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[2];
+
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	assert_int_equal(due(f->s, T0 - 1, got, 2), 0);
+	assert_int_equal(due(f->s, T0, got, 2), 1);
+	assert_int_equal(got[0].due_ms, T0);
+}
+
+static void deadline_delete_removes_only_that_row(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[3];
+
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	set_deadline(f->s, "ord_1", ESC_DL_RESPONSE, T0, true);
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, false);
+	assert_int_equal(due(f->s, T0, got, 3), 1);
+	assert_int_equal(got[0].kind, ESC_DL_RESPONSE);
+}
+
+static void deadline_set_twice_is_one_row(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[3];
+
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	assert_int_equal(due(f->s, T0, got, 3), 1);
+}
+
+static void deadline_of_a_refund_keeps_its_ref(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline_op op = {true, ESC_DL_REFUND, T0, "ord_1-r2"};
+	struct esc_deadline got[2];
+	int rc;
+
+	ESC_STORE(rc, f->s, deadline_apply, "ord_1", &op);
+	assert_int_equal(rc, 0);
+	assert_int_equal(due(f->s, T0, got, 2), 1);
+	assert_int_equal(got[0].kind, ESC_DL_REFUND);
+	assert_string_equal(got[0].ref, "ord_1-r2");
+}
+
+/* ---- outbox, marks, meta ---- */
+
+static void outbox_append_adds_one_row(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_outbox_row row = {T0, "order.paid", "ord_1", "{\"id\":\"ord_1\"}"};
+	int64_t n = -1;
+	int rc;
+
+	ESC_STORE(rc, f->s, outbox_count, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
+	ESC_STORE(rc, f->s, outbox_append, &row);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, outbox_append, &row);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, outbox_count, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+}
+
+static void mark_counts_count_marks_strictly_after_each_window_start(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_rep_counts c;
+	int rc;
+
+	/* at T0-90: in neither window (the start is excluded); T0-50: long
+	 * only; T0-30 (short start, excluded) long only; T0-10: both. */
+	int64_t times[] = {T0 - 90, T0 - 50, T0 - 30, T0 - 10};
+	for (int i = 0; i < 4; i++) {
+		char oid[16];
+		snprintf(oid, sizeof oid, "ord_%d", i);
+		ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_CANCELLED, oid, times[i]);
+		assert_int_equal(rc, 0);
+	}
+	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_9", T0 - 10);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, mark_append, "usr_other", ESC_MARK_BUYER_PAID, "ord_9", T0 - 10);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, mark_counts, "usr_b", T0 - 30, T0 - 90, &c);
+	assert_int_equal(rc, 0);
+	assert_int_equal(c.short_[ESC_MARK_BUYER_CANCELLED], 1);
+	assert_int_equal(c.long_[ESC_MARK_BUYER_CANCELLED], 3);
+	assert_int_equal(c.short_[ESC_MARK_BUYER_PAID], 1);
+	assert_int_equal(c.long_[ESC_MARK_BUYER_PAID], 1);
+	assert_int_equal(c.long_[ESC_MARK_SELLER_SOLD], 0);
+}
+
+static void meta_get_of_a_missing_key_is_not_found(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t v = 0;
+	int rc;
+
+	ESC_STORE(rc, f->s, meta_get, "clock", &v);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+}
+
+static void meta_set_overwrites_the_value(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t v = 0;
+	int rc;
+
+	ESC_STORE(rc, f->s, meta_set, "clock", T0);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, meta_set, "clock", T0 + 5);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, meta_get, "clock", &v);
+	assert_int_equal(rc, 0);
+	assert_int_equal(v, T0 + 5);
+}
+
+/* ---- transactions and durability ---- */
+
+static bool user_exists(struct esc_store *s, const char *id)
+{
+	struct esc_user u;
+	int rc;
+
+	ESC_STORE(rc, s, user_get, id, &u);
+	assert_true(rc == 0 || rc == ESC_ENOTFOUND);
+	return rc == 0;
+}
+
+static void insert_user(struct esc_store *s, const char *id)
+{
+	char email[64];
+	int rc;
+
+	snprintf(email, sizeof email, "%s@example.com", id);
+	struct esc_user u = user(id, email);
+	ESC_STORE(rc, s, user_insert, &u);
+	assert_int_equal(rc, 0);
+}
+
+static void savepoint_rollback_undoes_only_its_command(void **state)
+{
+	struct store_fixture *f = *state;
+	int rc;
+
+	ESC_STORE0(rc, f->s, begin);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, savepoint);
+	assert_int_equal(rc, 0);
+	insert_user(f->s, "usr_kept");
+	ESC_STORE0(rc, f->s, savepoint_release);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, savepoint);
+	assert_int_equal(rc, 0);
+	insert_user(f->s, "usr_undone");
+	append(f->s, transfer("t1", "ord_1", "payment", "buyer:usr_b", "escrow:ord_1", 10));
+	ESC_STORE0(rc, f->s, savepoint_rollback);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, commit);
+	assert_int_equal(rc, 0);
+	reopen(f);
+	assert_true(user_exists(f->s, "usr_kept"));
+	assert_false(user_exists(f->s, "usr_undone"));
+	assert_int_equal(balance(f->s, "buyer:usr_b"), 0);
+}
+
+static void rollback_undoes_the_whole_transaction(void **state)
+{
+	struct store_fixture *f = *state;
+	int rc;
+
+	ESC_STORE0(rc, f->s, begin);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, savepoint);
+	assert_int_equal(rc, 0);
+	insert_user(f->s, "usr_a");
+	ESC_STORE0(rc, f->s, savepoint_release);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, savepoint);
+	assert_int_equal(rc, 0);
+	insert_user(f->s, "usr_b");
+	ESC_STORE0(rc, f->s, savepoint_release);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, rollback);
+	assert_int_equal(rc, 0);
+	assert_false(user_exists(f->s, "usr_a"));
+	assert_false(user_exists(f->s, "usr_b"));
+}
+
+static void transaction_left_open_at_close_is_not_committed(void **state)
+{
+	struct store_fixture *f = *state;
+	int rc;
+
+	ESC_STORE0(rc, f->s, begin);
+	assert_int_equal(rc, 0);
+	insert_user(f->s, "usr_a");
+	reopen(f);
+	assert_false(user_exists(f->s, "usr_a"));
+}
+
+static void everything_written_survives_close_and_reopen(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s"), got;
+	struct esc_refund r = refund("ord_1-r1", "ord_1", T0), rgot;
+	struct esc_history h = history("ord_1", 1), hgot[2];
+	struct esc_outbox_row row = {T0, "order.created", "ord_1", "{}"};
+	struct esc_deadline dl[2];
+	struct esc_rep_counts c;
+	struct esc_item items[2];
+	int64_t v = 0;
+	size_t n = 0;
+	int rc;
+
+	insert_user(f->s, "usr_b");
+	insert_order(f->s, &o);
+	ESC_STORE(rc, f->s, history_append, &h);
+	assert_int_equal(rc, 0);
+	append(f->s, transfer("t1", "ord_1", "payment", "buyer:usr_b", "escrow:ord_1", 10));
+	ESC_STORE(rc, f->s, refund_insert, &r);
+	assert_int_equal(rc, 0);
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	ESC_STORE(rc, f->s, outbox_append, &row);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_1", T0);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, meta_set, "clock", 42);
+	assert_int_equal(rc, 0);
+
+	reopen(f);
+	assert_true(user_exists(f->s, "usr_b"));
+	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
+	assert_int_equal(rc, 0);
+	assert_order_eq(&got, &o);
+	ESC_STORE(rc, f->s, order_items, "ord_1", items, 2, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	ESC_STORE(rc, f->s, history_list, "ord_1", 0, hgot, 2, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(balance(f->s, "buyer:usr_b"), -10);
+	assert_int_equal(balance(f->s, "escrow:ord_1"), 10);
+	ESC_STORE(rc, f->s, refund_get, "ord_1-r1", &rgot);
+	assert_int_equal(rc, 0);
+	assert_int_equal(due(f->s, T0, dl, 2), 1);
+	ESC_STORE(rc, f->s, outbox_count, &v);
+	assert_int_equal(rc, 0);
+	assert_int_equal(v, 1);
+	ESC_STORE(rc, f->s, mark_counts, "usr_b", T0 - 1, T0 - 1, &c);
+	assert_int_equal(rc, 0);
+	assert_int_equal(c.long_[ESC_MARK_BUYER_PAID], 1);
+	ESC_STORE(rc, f->s, meta_get, "clock", &v);
+	assert_int_equal(rc, 0);
+	assert_int_equal(v, 42);
+}
+
+static int fail_order_get(void *arg, const char *verb)
+{
+	(void)arg;
+	return strcmp(verb, "order_get") == 0 ? ESC_EIO : 0;
+}
+
+static void an_injected_fault_is_returned_instead_of_the_verb(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s"), got;
+	int rc;
+
+	insert_order(f->s, &o);
+	f->s->fault = fail_order_get;
+	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
+	f->s->fault = NULL;
+	assert_int_equal(rc, ESC_EIO);
+}
+
+/* ---- ledger_check on a sound ledger ---- */
+
+static void ledger_check_of_a_sound_ledger_finds_nothing(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s");
+	struct esc_ledger_report *r;
+
+	o.paid_minor = 100;
+	o.refunded_minor = 30;
+	o.released_minor = 60;
+	insert_order(f->s, &o);
+	append(f->s, transfer("ord_1/pay", "ord_1", "payment", "external", "escrow:ord_1", 100));
+	append(f->s,
+	       transfer("ord_1/refund/1", "ord_1", "refund", "escrow:ord_1", "buyer:usr_b", 30));
+	append(f->s,
+	       transfer("ord_1/release", "ord_1", "release", "escrow:ord_1", "seller:usr_s", 57));
+	append(f->s, transfer("ord_1/fee", "ord_1", "fee", "escrow:ord_1", "platform:fees", 3));
+	r = check_ledger(f->s);
+	print_problems(r);
+	assert_int_equal(r->problems_count, 0);
+	assert_int_equal(r->transfers_count, 4);
+	assert_int_equal(r->orders_count, 1);
+}
+
+static void ledger_check_finds_a_refund_beyond_what_was_paid(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s");
+	struct esc_ledger_report *r;
+
+	o.paid_minor = 100;
+	o.refunded_minor = 150;
+	o.released_minor = 0;
+	insert_order(f->s, &o);
+	append(f->s, transfer("ord_1/pay", "ord_1", "payment", "external", "escrow:ord_1", 100));
+	append(f->s,
+	       transfer("ord_1/refund/1", "ord_1", "refund", "escrow:ord_1", "buyer:usr_b", 150));
+	r = check_ledger(f->s);
+	assert_true(has_problem(r, "refunds_within_paid: ord_1 refunded 150 EUR"));
+	assert_true(has_problem(r, "escrow_not_negative: escrow:ord_1 is -50 EUR"));
+}
+
+static void ledger_check_finds_escrow_that_differs_from_its_order(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s");
+	struct esc_ledger_report *r;
+
+	o.paid_minor = 100;
+	o.refunded_minor = 0;
+	o.released_minor = 0;
+	insert_order(f->s, &o);
+	append(f->s, transfer("ord_1/pay", "ord_1", "payment", "external", "escrow:ord_1", 90));
+	r = check_ledger(f->s);
+	print_problems(r);
+	assert_int_equal(r->problems_count, 1);
+	assert_true(has_problem(r, "escrow_matches_order: escrow:ord_1 holds 90 EUR"));
+}
+
+static void ledger_check_finds_escrow_without_an_order(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_ledger_report *r;
+
+	append(f->s, transfer("ord_9/pay", "ord_9", "payment", "external", "escrow:ord_9", 10));
+	r = check_ledger(f->s);
+	assert_int_equal(r->problems_count, 1);
+	assert_true(has_problem(r, "escrow_matches_order: escrow:ord_9 holds 10 EUR"));
+}
+
+/* ---- the contract table ---- */
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+static const struct CMUnitTest contract[] = {
+    T(user_insert_then_get_returns_every_field),
+    T(user_get_of_missing_id_is_not_found),
+    T(user_insert_of_taken_id_is_duplicate),
+    T(user_insert_of_taken_email_in_any_case_is_duplicate),
+    T(user_by_email_finds_the_user),
+    T(user_update_writes_every_field),
+    T(user_update_of_missing_id_is_not_found),
+    T(users_list_goes_up_by_id_from_the_cursor),
+    T(order_insert_then_get_returns_every_field),
+    T(order_strings_of_full_field_length_read_back_whole),
+    T(order_insert_of_taken_id_is_duplicate),
+    T(order_get_of_missing_id_is_not_found),
+    T(order_items_come_back_in_line_order),
+    T(order_items_stop_at_max),
+    T(order_update_at_the_expected_version_writes_the_order),
+    T(order_update_at_a_stale_version_is_conflict),
+    T(order_update_of_missing_id_is_not_found),
+    T(orders_list_pages_newest_first_with_has_more),
+    T(orders_list_with_exactly_max_left_has_no_more),
+    T(orders_list_filters_by_buyer),
+    T(orders_list_filters_by_seller),
+    T(orders_list_filters_by_state),
+    T(orders_list_combines_filters),
+    T(orders_count_counts_each_state),
+    T(history_list_returns_versions_after_oldest_first),
+    T(history_append_of_a_taken_version_is_duplicate),
+    T(transfer_moves_the_amount_between_accounts),
+    T(transfer_with_a_recorded_id_is_recorded_once),
+    T(transfers_keep_buyer_and_seller_balances),
+    T(balance_of_an_account_without_entries_is_zero),
+    T(transfer_of_a_negative_amount_is_invalid),
+    T(refund_insert_then_get_returns_every_field),
+    T(refund_insert_of_a_taken_id_is_duplicate),
+    T(refund_update_writes_status_and_times),
+    T(refund_get_and_update_of_missing_id_are_not_found),
+    T(refunds_list_filters_by_order_and_status_oldest_first),
+    T(deadlines_due_come_soonest_first_up_to_max),
+    T(deadline_due_exactly_now_is_due_and_one_later_is_not),
+    T(deadline_delete_removes_only_that_row),
+    T(deadline_set_twice_is_one_row),
+    T(deadline_of_a_refund_keeps_its_ref),
+    T(outbox_append_adds_one_row),
+    T(mark_counts_count_marks_strictly_after_each_window_start),
+    T(meta_get_of_a_missing_key_is_not_found),
+    T(meta_set_overwrites_the_value),
+    T(savepoint_rollback_undoes_only_its_command),
+    T(rollback_undoes_the_whole_transaction),
+    T(transaction_left_open_at_close_is_not_committed),
+    T(everything_written_survives_close_and_reopen),
+    T(an_injected_fault_is_returned_instead_of_the_verb),
+    T(ledger_check_of_a_sound_ledger_finds_nothing),
+    T(ledger_check_finds_a_refund_beyond_what_was_paid),
+    T(ledger_check_finds_escrow_that_differs_from_its_order),
+    T(ledger_check_finds_escrow_without_an_order),
+};
+
+/* Run every contract test against a new store of backend b per test. */
+static int run_store_contract(const struct backend *b)
+{
+	char name[64];
+
+	backend = b;
+	snprintf(name, sizeof name, "store contract (%s)", b->name);
+	return cmocka_run_group_tests_name(name, contract, NULL, NULL);
+}
+
+/* ---- SQLite only: the file itself ---- */
+
+/* Run SQL on the store's file through a connection of its own: the only
+ * way to damage what the interface keeps sound. */
+static void raw_sql(struct store_fixture *f, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+	int rc = sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL);
+
+	assert_int_equal(rc, SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "raw sql: %s\n", msg ? msg : "?");
+	sqlite3_free(msg);
+	assert_int_equal(rc, SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static int64_t raw_int(struct store_fixture *f, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v = 0;
+	int rc = sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL);
+
+	assert_int_equal(rc, SQLITE_OK);
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	assert_int_equal(rc, SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void store_uses_wal_and_the_latest_schema(void **state)
+{
+	struct store_fixture *f = *state;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(raw_int(f, "PRAGMA user_version"), esc_sqlite_schema_version());
+}
+
+static void reopening_applies_no_migration_twice(void **state)
+{
+	struct store_fixture *f = *state;
+
+	insert_user(f->s, "usr_a");
+	reopen(f);
+	reopen(f);
+	assert_int_equal(raw_int(f, "PRAGMA user_version"), esc_sqlite_schema_version());
+	assert_true(user_exists(f->s, "usr_a"));
+}
+
+static void a_store_newer_than_the_binary_is_refused(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_store *s = NULL;
+	char sql[64], err[256] = "";
+	int rc;
+
+	esc_store_close(f->s);
+	f->s = NULL;
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", esc_sqlite_schema_version() + 1);
+	raw_sql(f, sql);
+	rc = esc_store_open(f->url, &s, err, sizeof err);
+	assert_int_equal(rc, ESC_EUNSUPPORTED);
+	assert_null(s);
+	assert_non_null(strstr(err, "newer than this escrowd"));
+	/* Refusing changed nothing. */
+	assert_int_equal(raw_int(f, "PRAGMA user_version"), esc_sqlite_schema_version() + 1);
+	/* Let teardown close something. */
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", esc_sqlite_schema_version());
+	raw_sql(f, sql);
+	open_url(f);
+}
+
+static void a_postgresql_url_is_not_supported_yet(void **state)
+{
+	struct esc_store *s = NULL;
+	char err[128] = "";
+	int rc;
+
+	(void)state;
+	rc = esc_store_open("postgresql://localhost/escrowd", &s, err, sizeof err);
+	assert_int_equal(rc, ESC_EUNSUPPORTED);
+	assert_null(s);
+	assert_string_equal(err, "PostgreSQL support is not built yet");
+	rc = esc_store_open("postgres://localhost/escrowd", &s, err, sizeof err);
+	assert_int_equal(rc, ESC_EUNSUPPORTED);
+}
+
+static void a_plain_path_opens_the_same_store(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_store *s = NULL;
+	struct esc_user u;
+	char err[256] = "";
+	int rc;
+
+	insert_user(f->s, "usr_a");
+	esc_store_close(f->s);
+	f->s = NULL;
+	rc = esc_store_open(f->path, &s, err, sizeof err);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, s, user_get, "usr_a", &u);
+	assert_int_equal(rc, 0);
+	f->s = s;
+}
+
+static void an_unopenable_path_fails_with_a_message(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_store *s = NULL;
+	char path[400], err[512] = "";
+	int rc;
+
+	snprintf(path, sizeof path, "%s/no/such/dir/store.db", f->dir);
+	rc = esc_store_open(path, &s, err, sizeof err);
+	assert_int_not_equal(rc, 0);
+	assert_null(s);
+	assert_non_null(strstr(err, "no/such/dir"));
+}
+
+static void close_leaves_no_wal_behind(void **state)
+{
+	struct store_fixture *f = *state;
+	char wal[400];
+	struct stat st;
+
+	insert_user(f->s, "usr_a");
+	esc_store_close(f->s);
+	f->s = NULL;
+	snprintf(wal, sizeof wal, "%s-wal", f->path);
+	assert_true(stat(wal, &st) != 0 || st.st_size == 0);
+	open_url(f);
+}
+
+static void the_checkpointer_moves_commits_into_the_database_file(void **state)
+{
+	struct store_fixture *f = *state;
+	struct stat before, now;
+	int rc;
+
+	assert_int_equal(stat(f->path, &before), 0);
+	ESC_STORE0(rc, f->s, begin);
+	assert_int_equal(rc, 0);
+	for (int i = 0; i < 200; i++) {
+		char id[ESC_ID_SIZE];
+		esc_id_new(id, "ord_", T0 + i);
+		struct esc_order o = order(id, "usr_b", "usr_s");
+		FILL(o.cancel_comment, 'x');
+		insert_order(f->s, &o);
+	}
+	ESC_STORE0(rc, f->s, commit);
+	assert_int_equal(rc, 0);
+	/* Nothing but the background thread writes the database file while
+	 * the store is open; give it up to 10 s. */
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(stat(f->path, &now), 0);
+		if (now.st_size > before.st_size + 200 * 1000)
+			break;
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+	assert_true(now.st_size > before.st_size + 200 * 1000);
+}
+
+static void an_overlong_stored_string_is_cut_to_its_field(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s"), got;
+	int rc;
+
+	insert_order(f->s, &o);
+	/* 2-byte characters, so the cut must not split one. */
+	raw_sql(f, "UPDATE orders SET carrier = replace(hex(zeroblob(200)), '00', "
+	           "char(252)), tracking = 'abc' || replace(hex(zeroblob(100)), '00', char(252))");
+	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
+	assert_int_equal(rc, 0);
+	assert_int_equal(strlen(got.carrier), ESC_CARRIER_MAX);
+	for (size_t i = 0; i < ESC_CARRIER_MAX; i += 2)
+		assert_memory_equal(got.carrier + i, "\xc3\xbc", 2);
+	/* 3 + 2k bytes: the 64-byte limit falls inside a character. */
+	assert_int_equal(strlen(got.tracking), ESC_TRACKING_MAX - 1);
+	assert_memory_equal(got.tracking + ESC_TRACKING_MAX - 3, "\xc3\xbc", 2);
+}
+
+static void an_unknown_state_name_is_an_io_error(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s"), got;
+	int rc;
+
+	insert_order(f->s, &o);
+	raw_sql(f, "UPDATE orders SET state = 'from_the_future'");
+	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
+	assert_int_equal(rc, ESC_EIO);
+}
+
+/* A paid order whose ledger is sound: each test breaks one thing. */
+static void sound_order(struct store_fixture *f)
+{
+	struct esc_order o = order("ord_1", "usr_b", "usr_s");
+
+	o.paid_minor = 100;
+	o.refunded_minor = 0;
+	o.released_minor = 0;
+	insert_order(f->s, &o);
+	append(f->s, transfer("ord_1/pay", "ord_1", "payment", "buyer:usr_b", "escrow:ord_1", 100));
+	assert_int_equal(check_ledger(f->s)->problems_count, 0);
+}
+
+static void ledger_check_finds_a_currency_that_does_not_sum_to_zero(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_ledger_report *r;
+
+	sound_order(f);
+	raw_sql(f, "UPDATE entries SET amount_minor = amount_minor + 12 "
+	           "WHERE transfer_id = 'ord_1/pay' AND leg = 0");
+	r = check_ledger(f->s);
+	assert_true(has_problem(r, "transfers_sum_to_zero: EUR entries sum to 12, not 0"));
+}
+
+static void ledger_check_finds_a_transfer_with_one_leg(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_ledger_report *r;
+
+	sound_order(f);
+	raw_sql(f, "DELETE FROM entries WHERE transfer_id = 'ord_1/pay' AND leg = 1");
+	r = check_ledger(f->s);
+	assert_true(has_problem(r, "transfer_legs: ord_1/pay has 1 legs"));
+}
+
+static void ledger_check_finds_a_transfer_across_currencies(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_ledger_report *r;
+
+	sound_order(f);
+	raw_sql(f, "UPDATE entries SET currency = 'USD' WHERE leg = 1");
+	r = check_ledger(f->s);
+	assert_true(has_problem(r, "transfer_legs: ord_1/pay has legs in 2 currencies"));
+}
+
+static void ledger_check_finds_a_negative_escrow(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_ledger_report *r;
+
+	sound_order(f);
+	raw_sql(f,
+	        "UPDATE entries SET amount_minor = -amount_minor WHERE transfer_id = 'ord_1/pay'");
+	r = check_ledger(f->s);
+	assert_true(has_problem(r, "escrow_not_negative: escrow:ord_1 is -100 EUR"));
+}
+
+static void ledger_check_finds_an_escrow_that_differs_from_the_order_row(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_ledger_report *r;
+
+	sound_order(f);
+	raw_sql(f, "UPDATE orders SET released_minor = 40");
+	r = check_ledger(f->s);
+	assert_int_equal(r->problems_count, 1);
+	assert_true(has_problem(r, "escrow_matches_order: escrow:ord_1 holds 100 EUR"));
+}
+
+static void ledger_check_finds_a_balance_that_differs_from_its_entries(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_ledger_report *r;
+
+	sound_order(f);
+	raw_sql(f, "UPDATE balances SET balance_minor = balance_minor + 1");
+	r = check_ledger(f->s);
+	assert_int_equal(r->problems_count, 1);
+	assert_true(has_problem(r, "balances_match_entries: buyer:usr_b is -99 EUR, but its "
+	                           "entries sum to -100"));
+}
+
+static void ledger_check_finds_entries_of_a_kept_account_without_a_balance(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_ledger_report *r;
+
+	sound_order(f);
+	raw_sql(f, "DELETE FROM balances");
+	r = check_ledger(f->s);
+	assert_int_equal(r->problems_count, 1);
+	assert_true(has_problem(r, "balances_match_entries: buyer:usr_b is 0 EUR"));
+}
+
+static void ledger_check_counts_problems_beyond_those_it_lists(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_ledger_report *r;
+
+	raw_sql(f, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) "
+	           "INSERT INTO entries SELECT 't' || i, 0, 'external', 1, 'EUR', 'ord_1', "
+	           "'payment', 0 FROM n");
+	r = check_ledger(f->s);
+	/* 40 one-legged transfers and one currency off by 40. */
+	assert_int_equal(r->problems_count, 41);
+	assert_int_equal(r->transfers_count, 40);
+	assert_true(has_problem(r, "transfers_sum_to_zero: EUR entries sum to 40, not 0"));
+	assert_true(strlen(r->problems[ESC_CHECK_PROBLEMS_MAX - 1]) > 0);
+}
+
+#define S(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+static const struct CMUnitTest sqlite_only[] = {
+    S(store_uses_wal_and_the_latest_schema),
+    S(reopening_applies_no_migration_twice),
+    S(a_store_newer_than_the_binary_is_refused),
+    S(a_postgresql_url_is_not_supported_yet),
+    S(a_plain_path_opens_the_same_store),
+    S(an_unopenable_path_fails_with_a_message),
+    S(close_leaves_no_wal_behind),
+    S(the_checkpointer_moves_commits_into_the_database_file),
+    S(an_overlong_stored_string_is_cut_to_its_field),
+    S(an_unknown_state_name_is_an_io_error),
+    S(ledger_check_finds_a_currency_that_does_not_sum_to_zero),
+    S(ledger_check_finds_a_transfer_with_one_leg),
+    S(ledger_check_finds_a_transfer_across_currencies),
+    S(ledger_check_finds_a_negative_escrow),
+    S(ledger_check_finds_an_escrow_that_differs_from_the_order_row),
+    S(ledger_check_finds_a_balance_that_differs_from_its_entries),
+    S(ledger_check_finds_entries_of_a_kept_account_without_a_balance),
+    S(ledger_check_counts_problems_beyond_those_it_lists),
+};
+
+int main(void)
+{
+	int failed = run_store_contract(&sqlite_backend);
+
+	backend = &sqlite_backend;
+	failed += cmocka_run_group_tests_name("store (sqlite only)", sqlite_only, NULL, NULL);
+	return failed;
+}
