@@ -54,6 +54,7 @@ run: deps all
 	./$(BUILD)/escrowd check --db $(DB)
 
 test: deps test-plain test-asan
+	@python3 tests/summary.py $(BUILD)/meson-logs/testlog.json $(ASAN_BUILD)/meson-logs/testlog.json
 
 test-plain: $(BUILD)/build.ninja
 	meson setup --reconfigure $(BUILD) >/dev/null
