@@ -19,8 +19,8 @@
 #include "engine/engine.h"
 #include "util/error.h"
 
-#define BUYERS 50
-#define SELLERS 10
+#define BUYERS 2000
+#define SELLERS 100
 
 struct bench {
 	struct esc_engine *e;

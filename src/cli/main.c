@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/config.h"
 #include "engine/demo.h"
@@ -143,6 +144,12 @@ static int cmd_check(struct options *o, int argc, char **argv)
 	int rc = parse(&commands[1], o, argc, argv);
 	if (rc)
 		return rc == 1 ? 0 : rc;
+	/* Checking a mistyped path must not create an empty store and pass. */
+	const char *path = strncmp(o->db, "sqlite:", 7) ? o->db : o->db + 7;
+	if (access(path, F_OK)) {
+		fprintf(stderr, "escrowd check: no store at %s\n", path);
+		return 1;
+	}
 	if (open_engine("check", o, &e))
 		return 1;
 	rc = esc_engine_check(e, &rep);

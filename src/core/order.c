@@ -18,8 +18,10 @@
  *                        v                                                  |
  *                    delivered --confirm deadline / confirm_receipt---------+
  *
- *   shipped, delivered, completed --open_dispute--> in_dispute --> closed | completed
- *   (declared here; refused with not_supported until disputes are built)
+ *   shipped, delivered, completed (15 days) --open_dispute--> in_dispute
+ *   in_dispute --resolve_dispute--> closed (full refund) | completed (the rest
+ *   released); the dispute's own life of offers and windows is the disputes
+ *   subsystem's, which ends in resolve_dispute.
  *
  * Invariants of each state (money: held = paid - refunded - released):
  *   awaiting_payment        paid = 0; the payment deadline is set.
@@ -29,8 +31,11 @@
  *   shipped                 held = total; carrier, tracking and the promised
  *                           date are set; the protection deadline is set.
  *   delivered               held = total; the confirm deadline is set.
- *   completed               held = 0: everything went to seller and fee.
- *   cancelled               held = 0: everything paid was refunded.
+ *   in_dispute              held > 0; protection and confirm paused (their
+ *                           time left kept); one dispute per order.
+ *   completed               held = 0: everything went to seller and fee,
+ *                           less any refund a dispute decided.
+ *   cancelled, closed       held = 0: everything paid was refunded.
  *   No final state has a deadline set.
  *
  * Pure: no I/O, no clock, no allocation. */
@@ -91,6 +96,15 @@ static const char *const deadline_names[ESC_DL_COUNT] = {
 };
 
 static const char *const refund_status_names[] = {"pending", "settled", "failed"};
+static const char *const ground_names[ESC_GROUND_COUNT] = {
+	[ESC_GROUND_INVALID_TRACKING] = "invalid_tracking",
+	[ESC_GROUND_NOT_AS_DESCRIBED] = "not_as_described",
+	[ESC_GROUND_NOT_DELIVERED] = "not_delivered",
+};
+static const char *const outcome_names[ESC_OUTCOME_COUNT] = {
+	[ESC_OUTCOME_REFUND_ONLY] = "refund_only",
+	[ESC_OUTCOME_RETURN_AND_REFUND] = "return_and_refund",
+};
 static const char *const refund_to_names[] = {"original", "balance"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -161,6 +175,22 @@ int esc_refund_status_parse(const char *name)
 int esc_refund_to_parse(const char *name)
 {
 	return parse_in(refund_to_names, COUNT(refund_to_names), name);
+}
+const char *esc_ground_name(enum esc_ground g)
+{
+	return name_of(ground_names, COUNT(ground_names), (int)g);
+}
+const char *esc_outcome_name(enum esc_outcome o)
+{
+	return name_of(outcome_names, COUNT(outcome_names), (int)o);
+}
+int esc_ground_parse(const char *name)
+{
+	return parse_in(ground_names, COUNT(ground_names), name);
+}
+int esc_outcome_parse(const char *name)
+{
+	return parse_in(outcome_names, COUNT(outcome_names), name);
 }
 
 bool esc_state_final(enum esc_state s)
@@ -304,14 +334,16 @@ static void add_deadline_op(struct esc_effects *fx, bool set, enum esc_deadline_
 /* Refund everything still held to the buyer: to the store balance at once
  * when they asked for it (or paid from it), else to the original method,
  * pending until the payment integration reports the outcome. */
-static void refund_held(struct decision *d, enum esc_refund_to to)
+static void refund(struct decision *d, enum esc_refund_to to, int64_t amount)
 {
 	struct esc_effects *fx = d->fx;
 	struct esc_order *o = &fx->order;
 	const struct esc_policy *p = d->ctx->policy;
-	int64_t amount = esc_order_held(o);
 	if (amount <= 0)
 		return;
+	/* Callers never refund more than is held. */
+	if (amount > esc_order_held(o))
+		__builtin_trap();
 	struct esc_refund *r = &fx->refund;
 	memset(r, 0, sizeof *r);
 	o->refunds_count++;
@@ -341,7 +373,14 @@ static void refund_held(struct decision *d, enum esc_refund_to to)
 	fx->refund_new = true;
 }
 
-/* Everything held goes to the seller, less the platform fee. */
+static void refund_held(struct decision *d, enum esc_refund_to to)
+{
+	refund(d, to, esc_order_held(&d->fx->order));
+}
+
+/* Everything held goes to the seller, less the platform fee. After a
+ * dispute the ids differ from the first release's, which a dispute on a
+ * completed order clawed back. */
 static void release_held(struct decision *d)
 {
 	struct esc_order *o = &d->fx->order;
@@ -354,9 +393,10 @@ static void release_held(struct decision *d)
 	char escrow[ESC_ACCOUNT_SIZE], seller[ESC_ACCOUNT_SIZE], id[ESC_TRANSFER_ID_SIZE];
 	esc_account_escrow(escrow, o->id);
 	esc_account_seller(seller, o->seller_id);
-	snprintf(id, sizeof id, "%s/release", o->id);
+	const char *again = o->disputes_count ? "/after-dispute" : "";
+	snprintf(id, sizeof id, "%s/release%s", o->id, again);
 	add_transfer(d, id, "release", escrow, seller, held - fee);
-	snprintf(id, sizeof id, "%s/fee", o->id);
+	snprintf(id, sizeof id, "%s/fee%s", o->id, again);
 	add_transfer(d, id, "fee", escrow, ESC_ACCOUNT_FEES, fee);
 	o->released_minor += held;
 	o->fee_minor += fee;
@@ -473,6 +513,64 @@ static int guard_ship(struct decision *d)
 	if (!text_ok(a->tracking, ESC_TRACKING_MAX, true))
 		return refuse(d, ESC_EINVAL, "tracking_number is required (at most 64 bytes)",
 			      NULL);
+	return 0;
+}
+
+/* A dispute (SPEC §5): one per order, on a ground open to it now, for at
+ * most what is still held (or, on a completed order, what was released and
+ * comes back). */
+static int guard_open_dispute(struct decision *d)
+{
+	const struct esc_order *o = d->old;
+	const struct esc_args *a = d->args;
+	const struct esc_policy *p = d->ctx->policy;
+	int64_t can_ask = o->paid_minor - o->refunded_minor;
+	if (d->ctx->buyer_level == ESC_LEVEL_SUSPENDED)
+		return refuse(d, ESC_ESUSPENDED,
+			      "your account is suspended: you cannot open disputes", NULL);
+	if (o->disputes_count > 0)
+		return refuse(d, ESC_ELIMIT, "an order has one dispute at most", NULL);
+	if (o->state == ESC_ST_COMPLETED &&
+	    d->ctx->now_ms >= o->ended_at_ms + p->dispute_after_completion_ms)
+		return refuse(d, ESC_EDEADLINE,
+			      "a completed order can be disputed within 15 days of completion",
+			      NULL);
+	if (!a)
+		return 0;
+	int ground = esc_ground_parse(a->ground);
+	if (ground < 0)
+		return refuse(d, ESC_EINVAL,
+			      "ground must be invalid_tracking, not_as_described or not_delivered",
+			      NULL);
+	if (ground == ESC_GROUND_NOT_DELIVERED &&
+	    (o->state != ESC_ST_SHIPPED || d->ctx->now_ms < o->promised_at_ms))
+		return refuse(d, ESC_ESTATE,
+			      "not_delivered can be opened only once the promised delivery date "
+			      "has passed without delivery",
+			      NULL);
+	if (esc_outcome_parse(a->outcome) < 0)
+		return refuse(d, ESC_EINVAL, "outcome must be refund_only or return_and_refund",
+			      NULL);
+	if (a->amount_minor < 1 || a->amount_minor > can_ask)
+		return refuse(d, ESC_EINVAL,
+			      "amount must be at least 1 and at most what was paid for the order",
+			      NULL);
+	if (!text_ok(a->description, ESC_TEXT_MAX, true))
+		return refuse(d, ESC_EINVAL,
+			      "a dispute needs a description of 1 to 1000 printable bytes", NULL);
+	return 0;
+}
+
+static int guard_resolve_dispute(struct decision *d)
+{
+	const struct esc_args *a = d->args;
+	if (!a)
+		return 0;
+	if (a->amount_minor < 0 || a->amount_minor > d->old->dispute_amount_minor)
+		return refuse(d, ESC_EINVAL,
+			      "the refund must be from 0 to the amount the buyer asked for", NULL);
+	if (!text_ok(a->message, ESC_TEXT_MAX, true))
+		return refuse(d, ESC_EINVAL, "a decision needs a written reason", NULL);
 	return 0;
 }
 
@@ -630,6 +728,70 @@ static int effect_complete(struct decision *d)
 	return effect_end(d);
 }
 
+/* Opening a dispute pauses the deadline that would complete the order
+ * (protection or confirm) and keeps what it had left. On a completed order
+ * the release comes back into escrow: the seller's part from their payable
+ * balance, and the platform's fee. */
+static int effect_open_dispute(struct decision *d)
+{
+	struct esc_order *o = &d->fx->order;
+	const struct esc_args *a = d->args;
+	int64_t now = d->ctx->now_ms;
+	for (int k = ESC_DL_PROTECTION; k <= ESC_DL_CONFIRM; k++) {
+		if (o->due_ms[k]) {
+			o->dispute_paused_ms = o->due_ms[k] > now ? o->due_ms[k] - now : 0;
+			o->due_ms[k] = 0;
+		}
+	}
+	if (d->old->state == ESC_ST_COMPLETED) {
+		char escrow[ESC_ACCOUNT_SIZE], seller[ESC_ACCOUNT_SIZE], id[ESC_TRANSFER_ID_SIZE];
+		esc_account_escrow(escrow, o->id);
+		esc_account_seller(seller, o->seller_id);
+		snprintf(id, sizeof id, "%s/clawback", o->id);
+		add_transfer(d, id, "clawback", seller, escrow, o->released_minor - o->fee_minor);
+		snprintf(id, sizeof id, "%s/fee-reversal", o->id);
+		add_transfer(d, id, "fee_reversal", ESC_ACCOUNT_FEES, escrow, o->fee_minor);
+		o->released_minor = 0;
+		o->fee_minor = 0;
+		o->ended_at_ms = 0;
+	}
+	o->disputes_count++;
+	copy(o->dispute_ground, sizeof o->dispute_ground, a->ground);
+	copy(o->dispute_outcome, sizeof o->dispute_outcome, a->outcome);
+	o->dispute_amount_minor = a->amount_minor;
+	o->dispute_opened_at_ms = now;
+	add_mark(d, o->buyer_id, ESC_MARK_BUYER_DISPUTE_OPENED);
+	return 0;
+}
+
+/* The decision: the refund goes to the buyer's original method; a full
+ * refund closes the order, anything less completes it, releasing the rest
+ * to the seller. A dispute the buyer won any money in counts against the
+ * seller (and an invalid tracking number as such); one they won nothing in
+ * counts against the buyer. */
+static int effect_resolve_dispute(struct decision *d)
+{
+	struct esc_order *o = &d->fx->order;
+	int64_t amount = d->args->amount_minor;
+	bool full = amount == esc_order_held(o);
+	o->dispute_refund_minor = amount;
+	o->dispute_paused_ms = 0;
+	refund(d, ESC_REFUND_TO_ORIGINAL, amount);
+	if (full) {
+		o->state = ESC_ST_CLOSED;
+	} else {
+		release_held(d);
+	}
+	if (amount > 0) {
+		add_mark(d, o->seller_id, ESC_MARK_SELLER_DISPUTE_LOST);
+		if (!strcmp(o->dispute_ground, "invalid_tracking"))
+			add_mark(d, o->seller_id, ESC_MARK_SELLER_INVALID_TRACKING);
+	} else {
+		add_mark(d, o->buyer_id, ESC_MARK_BUYER_DISPUTE_LOST);
+	}
+	return effect_end(d);
+}
+
 /* The table. Rows for the same (from, event) pair are not allowed; every
  * event has one actor (a test checks both). */
 #define DL(k) ESC_DL_##k
@@ -686,8 +848,8 @@ static const struct transition table[] = {
 	 ESC_ST_COMPLETED, effect_complete, "order.completed", NO_DEADLINE, false},
 	{ESC_ST_SHIPPED, ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_ESHIPPED, NULL, 0, NULL, NULL,
 	 NO_DEADLINE, false},
-	{ESC_ST_SHIPPED, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, ESC_EUNSUPPORTED, NULL, 0, NULL, NULL,
-	 NO_DEADLINE, false},
+	{ESC_ST_SHIPPED, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, 0, guard_open_dispute,
+	 ESC_ST_IN_DISPUTE, effect_open_dispute, "dispute.opened", DL(PROTECTION), true},
 
 	{ESC_ST_DELIVERED, ESC_EV_CONFIRM_RECEIPT, ESC_ACTOR_BUYER, 0, NULL, ESC_ST_COMPLETED,
 	 effect_complete, "order.completed", DL(CONFIRM), false},
@@ -695,18 +857,20 @@ static const struct transition table[] = {
 	 ESC_ST_COMPLETED, effect_complete, "order.completed", NO_DEADLINE, false},
 	{ESC_ST_DELIVERED, ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_ESHIPPED, NULL, 0, NULL, NULL,
 	 NO_DEADLINE, false},
-	{ESC_ST_DELIVERED, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, ESC_EUNSUPPORTED, NULL, 0, NULL,
-	 NULL, NO_DEADLINE, false},
+	{ESC_ST_DELIVERED, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, 0, guard_open_dispute,
+	 ESC_ST_IN_DISPUTE, effect_open_dispute, "dispute.opened", DL(CONFIRM), true},
 
 	{ESC_ST_IN_DISPUTE, ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_ESHIPPED, NULL, 0, NULL, NULL,
 	 NO_DEADLINE, false},
-	{ESC_ST_IN_DISPUTE, ESC_EV_RESOLVE_DISPUTE, ESC_ACTOR_ARBITER, ESC_EUNSUPPORTED, NULL, 0,
-	 NULL, NULL, NO_DEADLINE, false},
+	/* The arbiter's decision; the dispute's own life (offers, windows)
+	 * leads to the same event. Closed or completed: see the effect. */
+	{ESC_ST_IN_DISPUTE, ESC_EV_RESOLVE_DISPUTE, ESC_ACTOR_ARBITER, 0, guard_resolve_dispute,
+	 ESC_ST_COMPLETED, effect_resolve_dispute, "dispute.resolved", NO_DEADLINE, false},
 
 	{ESC_ST_COMPLETED, ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_ESHIPPED, NULL, 0, NULL, NULL,
 	 NO_DEADLINE, false},
-	{ESC_ST_COMPLETED, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, ESC_EUNSUPPORTED, NULL, 0, NULL,
-	 NULL, NO_DEADLINE, false},
+	{ESC_ST_COMPLETED, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, 0, guard_open_dispute,
+	 ESC_ST_IN_DISPUTE, effect_open_dispute, "dispute.opened", NO_DEADLINE, false},
 	{ESC_ST_CLOSED, ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_ESHIPPED, NULL, 0, NULL, NULL,
 	 NO_DEADLINE, false},
 };
@@ -754,8 +918,6 @@ static bool is_refund_event(enum esc_event e)
 static const char *refused_message(int code)
 {
 	switch (code) {
-	case ESC_EUNSUPPORTED:
-		return "disputes are not available in this version of escrowd yet";
 	case ESC_ESHIPPED:
 		return "the order has shipped, so it can no longer be cancelled; "
 		       "if something is wrong, open a dispute";
@@ -892,6 +1054,13 @@ int esc_decide(const struct esc_context *ctx, const struct esc_order *order,
 		rc = refuse(&d, ESC_EINVAL, "unknown event", NULL);
 		goto out;
 	}
+	/* Another party's order answers not_found before anything else, so
+	 * that no answer reveals it exists. */
+	if (order) {
+		rc = check_party(&d);
+		if (rc)
+			goto out;
+	}
 	if (event_actor(event) != (int)ctx->actor) {
 		rc = refuse(&d, ESC_EFORBIDDEN, "only the %s may do this",
 			    esc_actor_name((enum esc_actor)event_actor(event)));
@@ -903,12 +1072,8 @@ int esc_decide(const struct esc_context *ctx, const struct esc_order *order,
 			    NULL);
 		goto out;
 	}
-	if (order) {
-		rc = check_party(&d);
-		if (rc)
-			goto out;
+	if (order)
 		fx->order = *order;
-	}
 	if (is_refund_event(event)) {
 		rc = decide_refund(&d, event);
 		if (rc)
@@ -979,6 +1144,9 @@ size_t esc_order_actions(const struct esc_context *ctx, const struct esc_order *
 			continue;
 		out[n].event = t->event;
 		out[n].deadline_ms = t->until == NO_DEADLINE ? 0 : order->due_ms[t->until];
+		if (t->event == ESC_EV_OPEN_DISPUTE && order->state == ESC_ST_COMPLETED)
+			out[n].deadline_ms =
+				order->ended_at_ms + ctx->policy->dispute_after_completion_ms;
 		n++;
 	}
 	return n;

@@ -52,8 +52,8 @@ enum esc_event {
 	ESC_EV_SHIP,
 	ESC_EV_DELIVER,
 	ESC_EV_CONFIRM_RECEIPT,
-	ESC_EV_OPEN_DISPUTE,    /* declared; refused until disputes exist */
-	ESC_EV_RESOLVE_DISPUTE, /* declared; refused until disputes exist */
+	ESC_EV_OPEN_DISPUTE,    /* buyer: shipped, delivered, completed (15 days) */
+	ESC_EV_RESOLVE_DISPUTE, /* arbiter: in_dispute -> closed | completed */
 	ESC_EV_PAYMENT_DEADLINE,
 	ESC_EV_SHIP_DEADLINE,
 	ESC_EV_RESPONSE_DEADLINE,
@@ -88,6 +88,20 @@ enum esc_deadline_kind {
 };
 
 enum esc_refund_to { ESC_REFUND_TO_ORIGINAL, ESC_REFUND_TO_BALANCE };
+
+/* The grounds of a dispute (SPEC §5) and the outcome the buyer asks for. */
+enum esc_ground {
+	ESC_GROUND_INVALID_TRACKING,
+	ESC_GROUND_NOT_AS_DESCRIBED,
+	ESC_GROUND_NOT_DELIVERED,
+	ESC_GROUND_COUNT
+};
+enum esc_outcome { ESC_OUTCOME_REFUND_ONLY, ESC_OUTCOME_RETURN_AND_REFUND, ESC_OUTCOME_COUNT };
+#define ESC_GROUND_SIZE 24
+const char *esc_ground_name(enum esc_ground g);
+const char *esc_outcome_name(enum esc_outcome o);
+int esc_ground_parse(const char *name);  /* or -1 */
+int esc_outcome_parse(const char *name); /* or -1 */
 enum esc_refund_status { ESC_REFUND_PENDING, ESC_REFUND_SETTLED, ESC_REFUND_FAILED };
 
 const char *esc_state_name(enum esc_state s);
@@ -159,6 +173,17 @@ struct esc_order {
 	int64_t due_ms[ESC_DL_ORDER_COUNT]; /* 0 = not set */
 
 	int32_t refunds_count;  /* refund ids are id-r1, id-r2, ... */
+
+	/* The dispute: one per order (SPEC §5). Its own life (offers,
+	 * evidence, windows) is the disputes subsystem's; the order keeps
+	 * what the order machine needs. */
+	int32_t disputes_count;
+	char dispute_ground[ESC_GROUND_SIZE];   /* "invalid_tracking", ... */
+	char dispute_outcome[ESC_GROUND_SIZE];  /* "refund_only", "return_and_refund" */
+	int64_t dispute_amount_minor;  /* asked for */
+	int64_t dispute_opened_at_ms;
+	int64_t dispute_paused_ms;     /* what the paused deadline had left */
+	int64_t dispute_refund_minor;  /* decided */
 };
 
 /* The arguments an event may carry; each event reads the fields it needs
@@ -187,6 +212,11 @@ struct esc_args {
 	const char *tracking;
 	/* refund events */
 	const char *refund_id;
+	/* open_dispute: ground, outcome, amount_minor (asked), description;
+	 * resolve_dispute: amount_minor (the refund), message (the reason) */
+	const char *ground;
+	const char *outcome;
+	const char *description;
 };
 
 /* Who acts, when, and what the engine knows about them. */
@@ -196,7 +226,7 @@ struct esc_context {
 	enum esc_actor actor;
 	const char *actor_id;   /* user id; NULL for operator and system */
 	/* The acting buyer's level, loaded by the engine for the events that
-	 * read it (cancel). */
+	 * read it (cancel, open_dispute). */
 	enum esc_buyer_level buyer_level;
 };
 
@@ -205,7 +235,7 @@ struct esc_context {
 struct esc_transfer {
 	char id[ESC_TRANSFER_ID_SIZE];
 	char order_id[ESC_ID_SIZE];
-	char kind[16];          /* payment, refund, settle, fail, release, fee */
+	char kind[16]; /* payment, refund, settle, fail, release, fee, clawback, fee_reversal */
 	char from[ESC_ACCOUNT_SIZE];
 	char to[ESC_ACCOUNT_SIZE];
 	int64_t amount_minor;

@@ -113,6 +113,28 @@ static void reject(struct demo *d, struct esc_order *o, const char *message)
 	run(d, &c, o);
 }
 
+static void dispute(struct demo *d, struct esc_order *o, const char *ground, int64_t amount,
+		    const char *description)
+{
+	struct esc_command c;
+	esc_command_init(&c, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, o->buyer_id, NULL);
+	c.args.ground = ground;
+	c.args.outcome = "refund_only";
+	c.args.amount_minor = amount;
+	c.args.description = description;
+	run(d, &c, o);
+}
+
+static void decide(struct demo *d, struct esc_order *o, const char *arbiter, int64_t refund,
+		   const char *reason)
+{
+	struct esc_command c;
+	esc_command_init(&c, ESC_EV_RESOLVE_DISPUTE, ESC_ACTOR_ARBITER, arbiter, NULL);
+	c.args.amount_minor = refund;
+	c.args.message = reason;
+	run(d, &c, o);
+}
+
 static void settle(struct demo *d, struct esc_order *o, enum esc_event ev)
 {
 	struct esc_command c;
@@ -127,7 +149,7 @@ int esc_demo_fill(struct esc_engine *e, FILE *out)
 {
 	struct demo d = {.e = e};
 	struct esc_order o;
-	enum { ANA, BJORN, CHLOE, KNITS, CERAMICS, RECORDS };
+	enum { ANA, BJORN, CHLOE, KNITS, CERAMICS, RECORDS, ARBITER };
 
 	for (size_t i = 0; i < PEOPLE && !d.rc; i++) {
 		d.rc = esc_engine_user_create(e, people[i].role, people[i].name, people[i].email,
@@ -194,6 +216,29 @@ int esc_demo_fill(struct esc_engine *e, FILE *out)
 	request(&d, &o, "no_longer_needed", ESC_REFUND_TO_ORIGINAL);
 	as(&d, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
 	settle(&d, &o, ESC_EV_REFUND_FAILED);
+
+	/* in_dispute: the mug arrived chipped */
+	create(&d, &o, ANA, CERAMICS, "Espresso cups, set of 4", 6400);
+	pay(&d, &o, ESC_METHOD_CARD);
+	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	dispute(&d, &o, "not_as_described", 1600, "One of the four cups arrived chipped.");
+	/* closed: the tracking number belonged to another parcel; full refund */
+	create(&d, &o, BJORN, RECORDS, "Limited edition LP", 9900);
+	pay(&d, &o, ESC_METHOD_CARD);
+	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	dispute(&d, &o, "invalid_tracking", 9900,
+		"The tracking number shows a parcel delivered to another town.");
+	decide(&d, &o, d.users[ARBITER].id, 9900,
+	       "The carrier confirms the number belongs to another parcel.");
+	/* completed after a dispute: part refunded, the rest released */
+	create(&d, &o, CHLOE, KNITS, "Wool blanket", 15900);
+	pay(&d, &o, ESC_METHOD_CARD);
+	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	dispute(&d, &o, "not_as_described", 8000, "The blanket is smaller than described.");
+	decide(&d, &o, d.users[ARBITER].id, 4000,
+	       "The size differs by 10 cm from the listing; half the asked amount is fair.");
 
 	if (d.rc)
 		return d.rc;

@@ -230,6 +230,16 @@ static int detail_json(const struct esc_command *cmd, const struct esc_effects *
 		FIELD_S("carrier", fx->order.carrier);
 		FIELD_S("tracking_number", fx->order.tracking);
 		break;
+	case ESC_EV_OPEN_DISPUTE:
+		FIELD_S("ground", fx->order.dispute_ground);
+		FIELD_S("outcome", fx->order.dispute_outcome);
+		FIELD_I("amount", fx->order.dispute_amount_minor);
+		FIELD_S("description", a->description);
+		break;
+	case ESC_EV_RESOLVE_DISPUTE:
+		FIELD_I("refund_amount", fx->order.dispute_refund_minor);
+		FIELD_S("reason", a->message);
+		break;
 	default:
 		break;
 	}
@@ -292,7 +302,7 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 	bool have_order = false, have_refund = false;
 	int rc = 0;
 
-	esc_strbuf_init(&sb, 4 * ESC_TEXT_MAX);
+	esc_strbuf_init(&sb, sizeof ((struct esc_history *)0)->detail - 1);
 	fx = malloc(sizeof *fx);
 	if (!fx) {
 		rc = ESC_ENOMEM;
@@ -354,7 +364,8 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 	}
 
 	/* What the core needs beyond the order. */
-	if (cmd->event == ESC_EV_CANCEL && order.state == ESC_ST_AWAITING_SHIPMENT &&
+	if (((cmd->event == ESC_EV_CANCEL && order.state == ESC_ST_AWAITING_SHIPMENT) ||
+	     cmd->event == ESC_EV_OPEN_DISPUTE) &&
 	    cmd->actor == ESC_ACTOR_BUYER && cmd->actor_id &&
 	    !strcmp(cmd->actor_id, order.buyer_id)) {
 		struct esc_user u;
@@ -439,6 +450,8 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 	snprintf(h.actor_id, sizeof h.actor_id, "%s", cmd->actor_id ? cmd->actor_id : "");
 	snprintf(h.type, sizeof h.type, "%s", fx->outbox_type);
 	rc = detail_json(cmd, fx, &sb);
+	if (rc == ESC_EINVAL)
+		rc = ESC_EBUG; /* the detail is sized for what the guards allow */
 	if (rc)
 		goto out;
 	snprintf(h.detail, sizeof h.detail, "%s", esc_strbuf_str(&sb));
@@ -616,7 +629,7 @@ int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired)
 	struct esc_command *cmds = NULL;
 	struct esc_result *res = NULL;
 	size_t n = 0, count = 0;
-	int rc = 0;
+	int rc = 0, failure = 0;
 
 	if (max == 0 || max > FIRE_BATCH_MAX)
 		max = FIRE_BATCH_MAX;
@@ -639,11 +652,18 @@ int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired)
 			cmds[i].deadline = &rows[i];
 		}
 		rc = exec_batch(e, cmds, n, res);
-		for (size_t i = 0; !rc && i < n; i++)
+		for (size_t i = 0; !rc && i < n; i++) {
 			count += res[i].rc == 0;
-	} while (!rc && count == 0 && n == max);
+			/* A refusal drops its row; a failure keeps it for the next
+			 * run and is reported, not retried here. */
+			if (!failure && (res[i].rc == ESC_EIO || res[i].rc == ESC_EBUSY ||
+					 res[i].rc == ESC_ENOMEM))
+				failure = res[i].rc;
+		}
+	} while (!rc && !failure && count == 0 && n == max);
+	e->deadlines_fired += (int64_t)count;
 	if (!rc)
-		e->deadlines_fired += (int64_t)count;
+		rc = failure;
 	pthread_mutex_unlock(&e->lock);
 out:
 	if (fired)

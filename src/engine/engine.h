@@ -90,8 +90,10 @@ int esc_engine_exec(struct esc_engine *e, const struct esc_command *cmd, struct 
 int esc_engine_exec_batch(struct esc_engine *e, const struct esc_command *cmds, size_t n,
 			  struct esc_result *res);
 
-/* Fire up to max deadlines due now, in one transaction. *fired counts the
- * deadlines that changed an order (stale rows are dropped silently). */
+/* Fire the deadlines due now, up to max (0 = 256) per transaction. *fired
+ * counts the deadlines that changed an order; stale rows are dropped. A
+ * deadline that fails on a store error stays queued and its error is
+ * returned. */
 int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired);
 
 /* Users. role is buyer, seller or arbiter; the password is hashed with

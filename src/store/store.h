@@ -47,7 +47,9 @@ struct esc_history {
 	enum esc_event event;
 	enum esc_state from, to;
 	char type[48];          /* the outbox type, e.g. "cancellation.accepted" */
-	char detail[ESC_TEXT_MAX + 200]; /* what the event carried, as JSON text */
+	/* What the event carried, as JSON text: one user text of at most
+	 * ESC_TEXT_MAX bytes, which escaping at most doubles, and short fields. */
+	char detail[2 * ESC_TEXT_MAX + 400];
 };
 
 /* A row of the deadline queue. */

@@ -81,6 +81,10 @@ int esc_strbuf_add_json(struct esc_strbuf *sb, const char *s)
 		if (*p == '"' || *p == '\\') {
 			char e[2] = {'\\', (char)*p};
 			rc = esc_strbuf_add(sb, e, 2);
+		} else if (*p == '\n' || *p == '\t' || *p == '\r') {
+			/* Two bytes, so escaping at most doubles a text. */
+			char e[2] = {'\\', *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r'};
+			rc = esc_strbuf_add(sb, e, 2);
 		} else if (*p < 0x20) {
 			rc = esc_strbuf_addf(sb, "\\u%04x", *p);
 		} else {

@@ -1,8 +1,9 @@
-/* test_order.c - the order machine of SPEC §2-§4 through esc_decide() with
+/* test_order.c - the order machine of SPEC §2-§6 through esc_decide() with
  * SPEC's default policy: an expected transition table written from the
- * SPEC and walked cell by cell, the effects of each event, the money
- * invariants after every accepted decision, create's validation, and the
- * `actions` list. Pure: no store, no clock. */
+ * SPEC and walked cell by cell, the effects of each event (disputes'
+ * order-level part included), the money invariants after every accepted
+ * decision, create's validation, and the `actions` list. Pure: no store,
+ * no clock. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -127,6 +128,13 @@ static int deadline_of(enum esc_event e)
 #define M_PAID      "buyer_paid/" BUYER " seller_sold/" SELLER
 #define M_CANCELLED "buyer_cancelled/" BUYER
 #define M_MISSED    "seller_missed_ship/" SELLER
+/* A dispute on a completed order brings the release back into escrow. */
+#define T_CLAWBACK                                                                                 \
+	"clawback/seller:" SELLER ">" ESCROW "/" NET_S " fee_reversal/platform:fees>" ESCROW       \
+	"/" FEE_S
+#define M_OPENED      "buyer_dispute_opened/" BUYER
+#define M_SELLER_LOST "seller_dispute_lost/" SELLER
+#define M_BUYER_LOST  "buyer_dispute_lost/" BUYER
 
 struct spec_row {
 	enum esc_state from;
@@ -183,19 +191,23 @@ static const struct spec_row spec_table[] = {
     {SHIPPED, ESC_EV_PROTECTION_DEADLINE, 0, COMPLETED, "order.completed", T_RELEASE, "-protection",
      ""},
     {SHIPPED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
-    {SHIPPED, ESC_EV_OPEN_DISPUTE, REFUSED(ESC_EUNSUPPORTED)},
+    {SHIPPED, ESC_EV_OPEN_DISPUTE, 0, DISPUTE, "dispute.opened", "", "-protection", M_OPENED},
 
     {DELIVERED, ESC_EV_CONFIRM_RECEIPT, 0, COMPLETED, "order.completed", T_RELEASE, "-confirm", ""},
     {DELIVERED, ESC_EV_CONFIRM_DEADLINE, 0, COMPLETED, "order.completed", T_RELEASE, "-confirm",
      ""},
     {DELIVERED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
-    {DELIVERED, ESC_EV_OPEN_DISPUTE, REFUSED(ESC_EUNSUPPORTED)},
+    {DELIVERED, ESC_EV_OPEN_DISPUTE, 0, DISPUTE, "dispute.opened", "", "-confirm", M_OPENED},
 
     {DISPUTE, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
-    {DISPUTE, ESC_EV_RESOLVE_DISPUTE, REFUSED(ESC_EUNSUPPORTED)},
+    /* good_args asks for everything and the arbiter grants it: a full
+     * refund closes the order (a smaller one completes it: tests below). */
+    {DISPUTE, ESC_EV_RESOLVE_DISPUTE, 0, CLOSED, "dispute.resolved", T_REFUND, "+refund_alert",
+     M_SELLER_LOST},
 
     {COMPLETED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
-    {COMPLETED, ESC_EV_OPEN_DISPUTE, REFUSED(ESC_EUNSUPPORTED)},
+    /* Within 15 days of completion; the release comes back. */
+    {COMPLETED, ESC_EV_OPEN_DISPUTE, 0, DISPUTE, "dispute.opened", T_CLAWBACK, "", M_OPENED},
 
     {CLOSED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
 };
@@ -261,6 +273,11 @@ static struct esc_args good_args(void)
 	    .carrier = "DHL",
 	    .tracking = "JD014600006281230794",
 	    .refund_id = NULL,
+	    /* open_dispute asks for everything; resolve_dispute grants it
+	     * (amount_minor) with `message` as its reason. */
+	    .ground = "not_as_described",
+	    .outcome = "refund_only",
+	    .description = "The lid arrived cracked",
 	};
 	return a;
 }
@@ -291,8 +308,12 @@ static void check_invariants(const struct esc_order *old, const struct esc_effec
 			         (long long)fx->transfers[i].amount_minor);
 	if (held < 0)
 		fail_msg("%s: held %lld is negative", st, (long long)held);
-	if ((o->state == ESC_ST_COMPLETED || o->state == ESC_ST_CANCELLED) && held != 0)
+	if ((o->state == ESC_ST_COMPLETED || o->state == ESC_ST_CANCELLED ||
+	     o->state == ESC_ST_CLOSED) &&
+	    held != 0)
 		fail_msg("%s: still holds %lld", st, (long long)held);
+	if (o->state == ESC_ST_IN_DISPUTE && held <= 0)
+		fail_msg("%s: holds %lld, nothing to decide on", st, (long long)held);
 	if (o->refunded_minor > o->paid_minor)
 		fail_msg("%s: refunded %lld > paid %lld", st, (long long)o->refunded_minor,
 		         (long long)o->paid_minor);
@@ -468,8 +489,80 @@ static struct esc_order cancelled_unpaid(void)
 	return apply(&o, ESC_ACTOR_BUYER, T_CREATE + HOUR, ESC_EV_CANCEL, NULL);
 }
 
+/* Disputes. Orders of 10000 minor units make the money easy to read: 5 %
+ * is exactly 500. */
+#define T10K      INT64_C(10000)
+#define T_DISPUTE (T_SHIP + 2 * DAY)
+#define T_RESOLVE (T_DISPUTE + 5 * DAY)
+#define DECISION  "The photos show the lid was cracked in transit"
+
+static struct esc_order paid_of(int64_t total, enum esc_method m)
+{
+	struct esc_item item = {"Teapot", 1, total};
+	struct esc_args a = good_args();
+	a.items = &item;
+	a.items_count = 1;
+	struct esc_order o = created_with(&a);
+	return paid_from(&o, m);
+}
+
+static struct esc_order shipped_of(int64_t total)
+{
+	struct esc_order o = paid_of(total, ESC_METHOD_CARD);
+	return ship_on(&o, T_SHIP);
+}
+
+static struct esc_order delivered_of(int64_t total)
+{
+	struct esc_order o = shipped_of(total);
+	return apply(&o, ESC_ACTOR_OPERATOR, T_DELIVER, ESC_EV_DELIVER, NULL);
+}
+
+static struct esc_order completed_of(int64_t total)
+{
+	struct esc_order o = delivered_of(total);
+	return apply(&o, ESC_ACTOR_BUYER, T_CONFIRM, ESC_EV_CONFIRM_RECEIPT, NULL);
+}
+
+static struct esc_args dispute_args(const char *ground, int64_t amount)
+{
+	struct esc_args a = good_args();
+	a.ground = ground;
+	a.amount_minor = amount;
+	return a;
+}
+
+static struct esc_order open_on(const struct esc_order *o, int64_t at, const char *ground,
+                                int64_t amount)
+{
+	struct esc_args a = dispute_args(ground, amount);
+	return apply(o, ESC_ACTOR_BUYER, at, ESC_EV_OPEN_DISPUTE, &a);
+}
+
+/* A shipped order of `total` in dispute since T_DISPUTE, asking `amount`. */
+static struct esc_order disputed_of(int64_t total, const char *ground, int64_t amount)
+{
+	struct esc_order o = shipped_of(total);
+	return open_on(&o, T_DISPUTE, ground, amount);
+}
+
+static struct esc_args decision_args(int64_t refund)
+{
+	struct esc_args a = good_args();
+	a.amount_minor = refund;
+	a.message = DECISION;
+	return a;
+}
+
+/* The arbiter decides a refund of `refund` at T_RESOLVE. */
+static void resolve_in(const struct esc_order *o, int64_t refund, struct esc_effects *fx)
+{
+	struct esc_args a = decision_args(refund);
+	accept_at(ESC_ACTOR_ARBITER, T_RESOLVE, o, ESC_EV_RESOLVE_DISPUTE, &a, fx);
+}
+
 /* An order in `state` for sending `event`, built by real events; *last_ms
- * is the time of the last. False for the states events cannot reach yet. */
+ * is the time of the last. False for ESC_ST_NONE (there is no order). */
 static bool build_state(enum esc_state s, enum esc_event event, struct esc_order *o,
                         int64_t *last_ms)
 {
@@ -506,6 +599,20 @@ static bool build_state(enum esc_state s, enum esc_event event, struct esc_order
 		*o = cancelled_unpaid();
 		*last_ms = T_CREATE + HOUR;
 		return true;
+	case ESC_ST_IN_DISPUTE:
+		p = shipped();
+		*o = open_on(&p, T_DISPUTE, "not_as_described", TOTAL);
+		*last_ms = T_DISPUTE;
+		return true;
+	case ESC_ST_CLOSED: {
+		struct esc_effects fx;
+		p = shipped();
+		p = open_on(&p, T_DISPUTE, "not_as_described", TOTAL);
+		resolve_in(&p, TOTAL, &fx);
+		*o = fx.order;
+		*last_ms = T_RESOLVE;
+		return true;
+	}
 	default:
 		return false;
 	}
@@ -1491,6 +1598,511 @@ static void test_spec_4_refund_of_another_order_not_found(void **state)
 	expect_refusal_in(ESC_ENOTFOUND, &c, &o, ESC_EV_REFUND_SETTLED, NULL, NULL);
 }
 
+/* --- Disputes (SPEC §5) ------------------------------------------------------ */
+
+static void test_spec_5_open_dispute_records_it_and_marks_the_buyer(void **state)
+{
+	(void)state;
+	struct esc_order o = shipped_of(T10K);
+	struct esc_args a = dispute_args("invalid_tracking", 4000);
+	struct esc_effects fx;
+	a.outcome = "return_and_refund";
+	accept_at(ESC_ACTOR_BUYER, T_DISPUTE, &o, ESC_EV_OPEN_DISPUTE, &a, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_IN_DISPUTE);
+	assert_string_equal(fx.outbox_type, "dispute.opened");
+	assert_int_equal(fx.order.disputes_count, 1);
+	assert_string_equal(fx.order.dispute_ground, "invalid_tracking");
+	assert_string_equal(fx.order.dispute_outcome, "return_and_refund");
+	assert_true(fx.order.dispute_amount_minor == 4000);
+	assert_true(fx.order.dispute_opened_at_ms == T_DISPUTE);
+	assert_true(esc_order_held(&fx.order) == T10K);
+	assert_int_equal(fx.transfers_count, 0);
+	assert_false(fx.refund_new);
+	assert_marks(&fx, M_OPENED);
+}
+
+static void test_spec_5_not_delivered_before_the_promised_date_refused(void **state)
+{
+	(void)state;
+	struct esc_order o = shipped();
+	struct esc_args a = dispute_args("not_delivered", TOTAL);
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_BUYER, T_SHIP + HOUR, &o, ESC_EV_OPEN_DISPUTE, &a);
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_BUYER, o.promised_at_ms - 1, &o, ESC_EV_OPEN_DISPUTE,
+	               &a);
+}
+
+static void test_spec_5_not_delivered_at_the_promised_date_allowed(void **state)
+{
+	(void)state;
+	struct esc_order o = shipped();
+	struct esc_args a = dispute_args("not_delivered", TOTAL);
+	struct esc_effects fx;
+	assert_true(o.promised_at_ms == T_SHIP + 60 * DAY);
+	accept_at(ESC_ACTOR_BUYER, o.promised_at_ms, &o, ESC_EV_OPEN_DISPUTE, &a, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_IN_DISPUTE);
+	assert_string_equal(fx.order.dispute_ground, "not_delivered");
+	/* And any time after it, up to the protection deadline. */
+	accept_at(ESC_ACTOR_BUYER, o.due_ms[ESC_DL_PROTECTION] - 1, &o, ESC_EV_OPEN_DISPUTE, &a,
+	          &fx);
+	assert_int_equal(fx.order.state, ESC_ST_IN_DISPUTE);
+}
+
+/* Delivered means it arrived: not_delivered is refused, even when the
+ * delivery came after the promised date, and once that order completed. */
+static void test_spec_5_not_delivered_from_delivered_or_completed_refused(void **state)
+{
+	(void)state;
+	struct esc_args a = dispute_args("not_delivered", TOTAL);
+	struct esc_args c = good_args();
+	struct esc_order o = delivered();
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_BUYER, T_DELIVER + HOUR, &o, ESC_EV_OPEN_DISPUTE, &a);
+	c.delivery_days = 1;
+	o = created_with(&c);
+	o = paid_from(&o, ESC_METHOD_CARD);
+	o = ship_on(&o, T_SHIP);
+	o = apply(&o, ESC_ACTOR_OPERATOR, T_DELIVER, ESC_EV_DELIVER, NULL);
+	assert_true(T_DELIVER > o.promised_at_ms);
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_BUYER, T_DELIVER + HOUR, &o, ESC_EV_OPEN_DISPUTE, &a);
+	o = completed();
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_BUYER, T_CONFIRM + HOUR, &o, ESC_EV_OPEN_DISPUTE, &a);
+}
+
+static void
+test_spec_5_invalid_tracking_and_not_as_described_open_from_shipped_and_delivered(void **state)
+{
+	(void)state;
+	static const char *const grounds[] = {"invalid_tracking", "not_as_described"};
+	for (size_t i = 0; i < COUNT(grounds); i++) {
+		struct esc_args a = dispute_args(grounds[i], TOTAL);
+		struct esc_order from[2];
+		int64_t at[2] = {T_SHIP + HOUR, T_DELIVER + HOUR};
+		from[0] = shipped();
+		from[1] = delivered();
+		for (size_t j = 0; j < COUNT(from); j++) {
+			struct esc_effects fx;
+			accept_at(ESC_ACTOR_BUYER, at[j], &from[j], ESC_EV_OPEN_DISPUTE, &a, &fx);
+			assert_int_equal(fx.order.state, ESC_ST_IN_DISPUTE);
+			assert_string_equal(fx.order.dispute_ground, grounds[i]);
+		}
+	}
+}
+
+static void test_spec_5_unknown_ground_refused_invalid(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {"lost_in_post", "", "NOT_DELIVERED"};
+	struct esc_order o = shipped();
+	for (size_t i = 0; i < COUNT(bad); i++) {
+		struct esc_args a = dispute_args(bad[i], TOTAL);
+		expect_refusal(ESC_EINVAL, ESC_ACTOR_BUYER, T_DISPUTE, &o, ESC_EV_OPEN_DISPUTE, &a);
+	}
+	struct esc_args a = dispute_args(NULL, TOTAL);
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_BUYER, T_DISPUTE, &o, ESC_EV_OPEN_DISPUTE, &a);
+}
+
+static void test_spec_5_outcome_must_be_refund_only_or_return_and_refund(void **state)
+{
+	(void)state;
+	struct esc_order o = shipped();
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	a.outcome = "replacement";
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_BUYER, T_DISPUTE, &o, ESC_EV_OPEN_DISPUTE, &a);
+	a.outcome = NULL;
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_BUYER, T_DISPUTE, &o, ESC_EV_OPEN_DISPUTE, &a);
+	a.outcome = "return_and_refund";
+	accept_at(ESC_ACTOR_BUYER, T_DISPUTE, &o, ESC_EV_OPEN_DISPUTE, &a, &fx);
+	a.outcome = "refund_only";
+	accept_at(ESC_ACTOR_BUYER, T_DISPUTE, &o, ESC_EV_OPEN_DISPUTE, &a, &fx);
+}
+
+static void test_spec_5_dispute_requires_a_description(void **state)
+{
+	(void)state;
+	struct esc_order o = shipped();
+	struct esc_args a = good_args();
+	a.description = NULL;
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_BUYER, T_DISPUTE, &o, ESC_EV_OPEN_DISPUTE, &a);
+	a.description = "";
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_BUYER, T_DISPUTE, &o, ESC_EV_OPEN_DISPUTE, &a);
+}
+
+/* Up to what is still in escrow; on a completed order, what was paid (the
+ * release comes back). */
+static void test_spec_5_dispute_amount_from_1_to_what_was_paid(void **state)
+{
+	(void)state;
+	static const int64_t bad[] = {0, -1, T10K + 1};
+	struct esc_order from[2];
+	int64_t at[2] = {T_DISPUTE, T_CONFIRM + HOUR};
+	from[0] = shipped_of(T10K);
+	from[1] = completed_of(T10K);
+	for (size_t j = 0; j < COUNT(from); j++) {
+		struct esc_effects fx;
+		for (size_t i = 0; i < COUNT(bad); i++) {
+			struct esc_args a = dispute_args("not_as_described", bad[i]);
+			expect_refusal(ESC_EINVAL, ESC_ACTOR_BUYER, at[j], &from[j],
+			               ESC_EV_OPEN_DISPUTE, &a);
+		}
+		struct esc_args a = dispute_args("not_as_described", 1);
+		accept_at(ESC_ACTOR_BUYER, at[j], &from[j], ESC_EV_OPEN_DISPUTE, &a, &fx);
+		assert_true(fx.order.dispute_amount_minor == 1);
+		a.amount_minor = T10K;
+		accept_at(ESC_ACTOR_BUYER, at[j], &from[j], ESC_EV_OPEN_DISPUTE, &a, &fx);
+		assert_true(fx.order.dispute_amount_minor == T10K);
+	}
+}
+
+/* A second dispute cannot follow a resolution (the order is final, and a
+ * completed order that had one answers limit_reached); a shipped or
+ * delivered order that says it had one is refused too. */
+static void test_spec_5_one_dispute_per_order(void **state)
+{
+	(void)state;
+	struct esc_order o = shipped();
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	o.disputes_count = 1;
+	expect_refusal(ESC_ELIMIT, ESC_ACTOR_BUYER, T_DISPUTE, &o, ESC_EV_OPEN_DISPUTE, &a);
+	o = delivered();
+	o.disputes_count = 1;
+	expect_refusal(ESC_ELIMIT, ESC_ACTOR_BUYER, T_DELIVER + HOUR, &o, ESC_EV_OPEN_DISPUTE, &a);
+	/* Resolved with a partial refund: completed, but not open to another. */
+	o = disputed_of(T10K, "not_as_described", 4000);
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_BUYER, T_DISPUTE + HOUR, &o, ESC_EV_OPEN_DISPUTE, &a);
+	resolve_in(&o, 1000, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_COMPLETED);
+	a.amount_minor = 1;
+	expect_refusal(ESC_ELIMIT, ESC_ACTOR_BUYER, T_RESOLVE + HOUR, &fx.order,
+	               ESC_EV_OPEN_DISPUTE, &a);
+}
+
+static void test_spec_6_suspended_buyer_cannot_open_a_dispute(void **state)
+{
+	(void)state;
+	struct esc_order from[3];
+	int64_t at[3] = {T_DISPUTE, T_DELIVER + HOUR, T_CONFIRM + HOUR};
+	struct esc_args a = good_args();
+	from[0] = shipped();
+	from[1] = delivered();
+	from[2] = completed();
+	for (size_t i = 0; i < COUNT(from); i++) {
+		struct esc_context c = ctx_of(ESC_ACTOR_BUYER, at[i]);
+		c.buyer_level = ESC_LEVEL_SUSPENDED;
+		expect_refusal_in(ESC_ESUSPENDED, &c, &from[i], ESC_EV_OPEN_DISPUTE, &a, NULL);
+	}
+}
+
+static void test_spec_2_open_dispute_at_or_after_the_protection_deadline_refused(void **state)
+{
+	(void)state;
+	static const char *const grounds[] = {"invalid_tracking", "not_as_described",
+	                                      "not_delivered"};
+	struct esc_order o = shipped();
+	int64_t due = o.due_ms[ESC_DL_PROTECTION];
+	for (size_t i = 0; i < COUNT(grounds); i++) {
+		struct esc_args a = dispute_args(grounds[i], TOTAL);
+		struct esc_effects fx;
+		expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, due, &o, ESC_EV_OPEN_DISPUTE, &a);
+		expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, due + DAY, &o, ESC_EV_OPEN_DISPUTE,
+		               &a);
+		accept_at(ESC_ACTOR_BUYER, due - 1, &o, ESC_EV_OPEN_DISPUTE, &a, &fx);
+	}
+}
+
+static void test_spec_2_open_dispute_at_or_after_the_confirm_deadline_refused(void **state)
+{
+	(void)state;
+	struct esc_order o = delivered();
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	int64_t due = o.due_ms[ESC_DL_CONFIRM];
+	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, due, &o, ESC_EV_OPEN_DISPUTE, &a);
+	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, due + DAY, &o, ESC_EV_OPEN_DISPUTE, &a);
+	accept_at(ESC_ACTOR_BUYER, due - 1, &o, ESC_EV_OPEN_DISPUTE, &a, &fx);
+}
+
+static void test_spec_2_open_dispute_pauses_protection_keeping_the_time_left(void **state)
+{
+	(void)state;
+	struct esc_order o = shipped();
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	int64_t due = o.due_ms[ESC_DL_PROTECTION];
+	accept_at(ESC_ACTOR_BUYER, T_DISPUTE, &o, ESC_EV_OPEN_DISPUTE, &a, &fx);
+	assert_true(fx.order.due_ms[ESC_DL_PROTECTION] == 0);
+	assert_true(fx.order.dispute_paused_ms == due - T_DISPUTE);
+	assert_int_equal(fx.deadlines_count, 1);
+	const struct esc_deadline_op *op = find_op(&fx, ESC_DL_PROTECTION, false);
+	assert_non_null(op);
+	assert_true(op->due_ms == due);
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+		assert_true(fx.order.due_ms[k] == 0);
+}
+
+static void test_spec_2_open_dispute_pauses_confirm_keeping_the_time_left(void **state)
+{
+	(void)state;
+	struct esc_order o = delivered();
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	int64_t due = o.due_ms[ESC_DL_CONFIRM], now = T_DELIVER + 2 * DAY;
+	accept_at(ESC_ACTOR_BUYER, now, &o, ESC_EV_OPEN_DISPUTE, &a, &fx);
+	assert_true(fx.order.due_ms[ESC_DL_CONFIRM] == 0);
+	assert_true(fx.order.dispute_paused_ms == due - now);
+	assert_true(fx.order.dispute_paused_ms == 13 * DAY);
+	assert_int_equal(fx.deadlines_count, 1);
+	const struct esc_deadline_op *op = find_op(&fx, ESC_DL_CONFIRM, false);
+	assert_non_null(op);
+	assert_true(op->due_ms == due);
+}
+
+/* 10000 released as 9500 to the seller and 500 fee: both come back. */
+static void test_spec_2_completed_order_disputed_within_15_days_claws_back_the_release(void **state)
+{
+	(void)state;
+	struct esc_order o = completed_of(T10K);
+	struct esc_args a = dispute_args("not_as_described", T10K);
+	struct esc_effects fx;
+	assert_true(o.ended_at_ms == T_CONFIRM);
+	assert_true(o.released_minor == T10K && o.fee_minor == 500);
+	accept_at(ESC_ACTOR_BUYER, T_CONFIRM + 15 * DAY - 1, &o, ESC_EV_OPEN_DISPUTE, &a, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_IN_DISPUTE);
+	assert_transfers(&fx, "clawback/seller:" SELLER ">" ESCROW "/9500"
+	                      " fee_reversal/platform:fees>" ESCROW "/500");
+	const struct esc_transfer *back = transfer_of(&fx, "clawback");
+	const struct esc_transfer *fee = transfer_of(&fx, "fee_reversal");
+	assert_string_equal(back->id, ORDER_ID "/clawback");
+	assert_string_equal(fee->id, ORDER_ID "/fee-reversal");
+	assert_string_equal(back->currency, "EUR");
+	assert_true(fx.order.released_minor == 0);
+	assert_true(fx.order.fee_minor == 0);
+	assert_true(esc_order_held(&fx.order) == T10K);
+	assert_true(fx.order.ended_at_ms == 0);
+	assert_int_equal(fx.deadlines_count, 0);
+	assert_marks(&fx, M_OPENED);
+}
+
+static void test_spec_2_completed_order_dispute_at_15_days_refused(void **state)
+{
+	(void)state;
+	struct esc_order o = completed_of(T10K);
+	struct esc_args a = dispute_args("not_as_described", T10K);
+	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, T_CONFIRM + 15 * DAY, &o,
+	               ESC_EV_OPEN_DISPUTE, &a);
+	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, T_CONFIRM + 30 * DAY, &o,
+	               ESC_EV_OPEN_DISPUTE, &a);
+}
+
+static void test_spec_5_full_refund_closes_the_order(void **state)
+{
+	(void)state;
+	struct esc_order o = disputed_of(T10K, "not_as_described", T10K);
+	struct esc_effects fx;
+	resolve_in(&o, T10K, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_CLOSED);
+	assert_string_equal(fx.outbox_type, "dispute.resolved");
+	assert_transfers(&fx, "refund/" ESCROW ">refunds_in_transit/10000");
+	assert_true(fx.refund_new);
+	assert_true(fx.refund.amount_minor == T10K);
+	assert_int_equal(fx.refund.status, ESC_REFUND_PENDING);
+	assert_int_equal(fx.refund.method, ESC_METHOD_CARD);
+	assert_true(fx.order.refunded_minor == T10K);
+	assert_true(fx.order.released_minor == 0);
+	assert_true(fx.order.fee_minor == 0);
+	assert_true(fx.order.dispute_refund_minor == T10K);
+	assert_true(esc_order_held(&fx.order) == 0);
+	assert_true(fx.order.ended_at_ms == T_RESOLVE);
+	assert_marks(&fx, M_SELLER_LOST);
+}
+
+static void test_spec_5_partial_refund_completes_and_releases_the_rest_less_the_fee(void **state)
+{
+	(void)state;
+	struct esc_order o = disputed_of(T10K, "not_as_described", T10K);
+	struct esc_effects fx;
+	resolve_in(&o, 4000, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_COMPLETED);
+	assert_string_equal(fx.outbox_type, "dispute.resolved");
+	assert_transfers(&fx, "refund/" ESCROW ">refunds_in_transit/4000"
+	                      " release/" ESCROW ">seller:" SELLER "/5700"
+	                      " fee/" ESCROW ">platform:fees/300");
+	assert_string_equal(transfer_of(&fx, "refund")->id, REFUND1);
+	assert_string_equal(transfer_of(&fx, "release")->id, ORDER_ID "/release/after-dispute");
+	assert_string_equal(transfer_of(&fx, "fee")->id, ORDER_ID "/fee/after-dispute");
+	/* The refund goes to the card, pending, with its alert. */
+	assert_true(fx.refund_new);
+	assert_string_equal(fx.refund.id, REFUND1);
+	assert_true(fx.refund.amount_minor == 4000);
+	assert_int_equal(fx.refund.method, ESC_METHOD_CARD);
+	assert_int_equal(fx.refund.status, ESC_REFUND_PENDING);
+	assert_true(fx.refund.alert_due_ms == T_RESOLVE + 10 * DAY);
+	const struct esc_deadline_op *op = find_op(&fx, ESC_DL_REFUND, true);
+	assert_non_null(op);
+	assert_string_equal(op->ref, REFUND1);
+	assert_true(op->due_ms == T_RESOLVE + 10 * DAY);
+	assert_true(fx.order.refunded_minor == 4000);
+	assert_true(fx.order.released_minor == 6000);
+	assert_true(fx.order.fee_minor == 300);
+	assert_true(fx.order.dispute_refund_minor == 4000);
+	assert_true(esc_order_held(&fx.order) == 0);
+	assert_marks(&fx, M_SELLER_LOST);
+}
+
+static void test_spec_4_fee_on_the_rest_after_a_dispute_rounds_half_even(void **state)
+{
+	(void)state;
+	/* 5 % of 6990 is 349.5 -> 350; of 6970 is 348.5 -> 348. */
+	static const struct {
+		int64_t refund, fee;
+	} cases[] = {{3010, 350}, {3030, 348}, {9990, 0}, {9970, 2}};
+	for (size_t i = 0; i < COUNT(cases); i++) {
+		struct esc_order o = disputed_of(T10K, "not_as_described", T10K);
+		struct esc_effects fx;
+		resolve_in(&o, cases[i].refund, &fx);
+		if (fx.order.fee_minor != cases[i].fee)
+			fail_msg("refund %lld: fee %lld, expected %lld", (long long)cases[i].refund,
+			         (long long)fx.order.fee_minor, (long long)cases[i].fee);
+		if (transfer_of(&fx, "release")->amount_minor !=
+		    T10K - cases[i].refund - cases[i].fee)
+			fail_msg("refund %lld: the seller gets %lld", (long long)cases[i].refund,
+			         (long long)transfer_of(&fx, "release")->amount_minor);
+	}
+}
+
+static void
+test_spec_5_zero_refund_completes_with_full_release_and_counts_against_buyer(void **state)
+{
+	(void)state;
+	struct esc_order o = disputed_of(T10K, "invalid_tracking", T10K);
+	struct esc_effects fx;
+	resolve_in(&o, 0, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_COMPLETED);
+	assert_transfers(&fx, "release/" ESCROW ">seller:" SELLER "/9500"
+	                      " fee/" ESCROW ">platform:fees/500");
+	assert_false(fx.refund_new);
+	assert_null(find_op(&fx, ESC_DL_REFUND, true));
+	assert_true(fx.order.refunded_minor == 0);
+	assert_true(fx.order.released_minor == T10K);
+	assert_true(fx.order.dispute_refund_minor == 0);
+	/* Lost on invalid_tracking: nothing against the seller. */
+	assert_marks(&fx, M_BUYER_LOST);
+}
+
+/* Any refund is a dispute the seller lost; on invalid_tracking it also
+ * counts as an invalid tracking number (SPEC §6). */
+static void test_spec_6_dispute_lost_on_invalid_tracking_counts_invalid_tracking(void **state)
+{
+	(void)state;
+	static const int64_t refunds[] = {1, 4000, T10K};
+	for (size_t i = 0; i < COUNT(refunds); i++) {
+		struct esc_order o = disputed_of(T10K, "invalid_tracking", T10K);
+		struct esc_effects fx;
+		resolve_in(&o, refunds[i], &fx);
+		assert_marks(&fx, M_SELLER_LOST " seller_invalid_tracking/" SELLER);
+		o = disputed_of(T10K, "not_as_described", T10K);
+		resolve_in(&o, refunds[i], &fx);
+		assert_marks(&fx, M_SELLER_LOST);
+	}
+}
+
+static void test_spec_5_resolution_refund_above_the_amount_asked_refused(void **state)
+{
+	(void)state;
+	struct esc_order o = disputed_of(T10K, "not_as_described", 4000);
+	struct esc_effects fx;
+	struct esc_args a = decision_args(4001);
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_ARBITER, T_RESOLVE, &o, ESC_EV_RESOLVE_DISPUTE, &a);
+	a = decision_args(-1);
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_ARBITER, T_RESOLVE, &o, ESC_EV_RESOLVE_DISPUTE, &a);
+	/* All that was asked, less than held: the rest is released. */
+	resolve_in(&o, 4000, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_COMPLETED);
+	assert_true(fx.order.released_minor == 6000);
+}
+
+static void test_spec_5_resolution_requires_a_written_reason(void **state)
+{
+	(void)state;
+	struct esc_order o = disputed_of(T10K, "not_as_described", T10K);
+	struct esc_args a = decision_args(4000);
+	a.message = NULL;
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_ARBITER, T_RESOLVE, &o, ESC_EV_RESOLVE_DISPUTE, &a);
+	a.message = "";
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_ARBITER, T_RESOLVE, &o, ESC_EV_RESOLVE_DISPUTE, &a);
+}
+
+/* The first release's transfer ids are recorded already (applying an id
+ * twice records it once), so the release after a clawback needs its own. */
+static void test_spec_5_completed_order_resolved_releases_again_under_new_ids(void **state)
+{
+	(void)state;
+	struct esc_order o = completed_of(T10K);
+	struct esc_effects fx;
+	o = open_on(&o, T_CONFIRM + DAY, "not_as_described", T10K);
+	resolve_in(&o, 4000, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_COMPLETED);
+	assert_string_equal(transfer_of(&fx, "release")->id, ORDER_ID "/release/after-dispute");
+	assert_string_equal(transfer_of(&fx, "fee")->id, ORDER_ID "/fee/after-dispute");
+	assert_true(transfer_of(&fx, "release")->amount_minor == 5700);
+	assert_true(fx.order.ended_at_ms == T_RESOLVE);
+}
+
+/* SPEC §4's invariants (checked by accept_in) after every open and every
+ * resolution: each state a dispute opens from, each ground open there,
+ * card and balance payments, asked amounts and refunds at the bounds. */
+static void test_spec_4_invariants_hold_after_every_accepted_dispute_decision(void **state)
+{
+	(void)state;
+	static const char *const grounds[] = {"invalid_tracking", "not_as_described",
+	                                      "not_delivered"};
+	static const enum esc_method methods[] = {ESC_METHOD_CARD, ESC_METHOD_BALANCE};
+	static const int64_t asks[] = {1, 4000, T10K};
+	int decisions = 0;
+	for (size_t m = 0; m < COUNT(methods); m++)
+		for (int s = ESC_ST_SHIPPED; s <= ESC_ST_COMPLETED; s++)
+			for (size_t g = 0; g < COUNT(grounds); g++)
+				for (size_t k = 0; k < COUNT(asks); k++) {
+					struct esc_order o = paid_of(T10K, methods[m]);
+					int64_t at;
+					if (s == ESC_ST_IN_DISPUTE)
+						continue;
+					o = ship_on(&o, T_SHIP);
+					at = T_DISPUTE;
+					if (s >= ESC_ST_DELIVERED) {
+						o = apply(&o, ESC_ACTOR_OPERATOR, T_DELIVER,
+						          ESC_EV_DELIVER, NULL);
+						at = T_DELIVER + HOUR;
+					}
+					if (s == ESC_ST_COMPLETED) {
+						o = apply(&o, ESC_ACTOR_BUYER, T_CONFIRM,
+						          ESC_EV_CONFIRM_RECEIPT, NULL);
+						at = T_CONFIRM + HOUR;
+					}
+					if (g == 2) {
+						if (s != ESC_ST_SHIPPED)
+							continue;
+						at = o.promised_at_ms;
+					}
+					o = open_on(&o, at, grounds[g], asks[k]);
+					decisions++;
+					int64_t refunds[] = {0, 1, asks[k] / 2, asks[k]};
+					for (size_t r = 0; r < COUNT(refunds); r++) {
+						struct esc_effects fx;
+						struct esc_args a = decision_args(refunds[r]);
+						accept_at(ESC_ACTOR_ARBITER, at + DAY, &o,
+						          ESC_EV_RESOLVE_DISPUTE, &a, &fx);
+						assert_int_equal(fx.order.state,
+						                 refunds[r] == T10K
+						                     ? ESC_ST_CLOSED
+						                     : ESC_ST_COMPLETED);
+						assert_true(fx.order.refunded_minor == refunds[r]);
+						decisions++;
+					}
+				}
+	assert_int_equal(decisions, 2 * (3 * 2 * 3 + 3) * 5);
+}
+
 /* --- 4. Create validation ---------------------------------------------------- */
 
 static void expect_create_invalid(const struct esc_args *a)
@@ -1701,6 +2313,105 @@ static void test_spec_2_buyer_with_two_requests_used_is_not_offered_cancel(void 
 	assert_int_equal(actions_of(&c, &o, out), 0);
 }
 
+/* The action for `event` in out[0..n), or NULL. */
+static const struct esc_action *action_of(const struct esc_action *out, size_t n,
+                                          enum esc_event event)
+{
+	for (size_t i = 0; i < n; i++)
+		if (out[i].event == event)
+			return &out[i];
+	return NULL;
+}
+
+static void
+test_spec_7_buyer_of_shipped_order_may_open_dispute_until_protection_deadline(void **state)
+{
+	(void)state;
+	struct esc_order o = shipped();
+	struct esc_action out[ACTIONS_MAX];
+	struct esc_context c = ctx_of(ESC_ACTOR_BUYER, T_DISPUTE);
+	size_t n = actions_of(&c, &o, out);
+	const struct esc_action *a = action_of(out, n, ESC_EV_OPEN_DISPUTE);
+	assert_int_equal(n, 2);
+	assert_non_null(action_of(out, n, ESC_EV_CONFIRM_RECEIPT));
+	assert_non_null(a);
+	assert_true(a->deadline_ms == o.due_ms[ESC_DL_PROTECTION]);
+	c.now_ms = o.due_ms[ESC_DL_PROTECTION];
+	n = actions_of(&c, &o, out);
+	assert_null(action_of(out, n, ESC_EV_OPEN_DISPUTE));
+}
+
+static void
+test_spec_7_buyer_of_delivered_order_may_open_dispute_until_confirm_deadline(void **state)
+{
+	(void)state;
+	struct esc_order o = delivered();
+	struct esc_action out[ACTIONS_MAX];
+	struct esc_context c = ctx_of(ESC_ACTOR_BUYER, T_DELIVER + HOUR);
+	size_t n = actions_of(&c, &o, out);
+	const struct esc_action *a = action_of(out, n, ESC_EV_OPEN_DISPUTE);
+	assert_int_equal(n, 2);
+	assert_non_null(a);
+	assert_true(a->deadline_ms == T_DELIVER + 15 * DAY);
+	c.now_ms = o.due_ms[ESC_DL_CONFIRM];
+	n = actions_of(&c, &o, out);
+	assert_null(action_of(out, n, ESC_EV_OPEN_DISPUTE));
+}
+
+static void test_spec_7_buyer_of_completed_order_may_open_dispute_for_15_days(void **state)
+{
+	(void)state;
+	struct esc_order o = completed();
+	struct esc_action out[ACTIONS_MAX];
+	struct esc_context c = ctx_of(ESC_ACTOR_BUYER, T_CONFIRM + HOUR);
+	assert_int_equal(actions_of(&c, &o, out), 1);
+	assert_int_equal(out[0].event, ESC_EV_OPEN_DISPUTE);
+	assert_true(out[0].deadline_ms == T_CONFIRM + 15 * DAY);
+	c.now_ms = T_CONFIRM + 15 * DAY;
+	assert_int_equal(actions_of(&c, &o, out), 0);
+}
+
+static void test_spec_7_arbiter_of_disputed_order_may_resolve_it(void **state)
+{
+	(void)state;
+	struct esc_order o = disputed_of(T10K, "not_as_described", T10K);
+	struct esc_action out[ACTIONS_MAX];
+	struct esc_context c = ctx_of(ESC_ACTOR_ARBITER, T_RESOLVE);
+	assert_int_equal(actions_of(&c, &o, out), 1);
+	assert_int_equal(out[0].event, ESC_EV_RESOLVE_DISPUTE);
+	assert_true(out[0].deadline_ms == 0);
+	/* The parties wait for the decision. */
+	c = ctx_of(ESC_ACTOR_BUYER, T_RESOLVE);
+	assert_int_equal(actions_of(&c, &o, out), 0);
+	c = ctx_of(ESC_ACTOR_SELLER, T_RESOLVE);
+	assert_int_equal(actions_of(&c, &o, out), 0);
+}
+
+static void test_spec_6_suspended_buyer_is_not_offered_open_dispute(void **state)
+{
+	(void)state;
+	struct esc_order o = shipped();
+	struct esc_action out[ACTIONS_MAX];
+	struct esc_context c = ctx_of(ESC_ACTOR_BUYER, T_DISPUTE);
+	c.buyer_level = ESC_LEVEL_SUSPENDED;
+	assert_int_equal(actions_of(&c, &o, out), 1);
+	assert_int_equal(out[0].event, ESC_EV_CONFIRM_RECEIPT);
+	o = completed();
+	c.now_ms = T_CONFIRM + HOUR;
+	assert_int_equal(actions_of(&c, &o, out), 0);
+}
+
+static void test_spec_5_buyer_of_order_resolved_after_dispute_is_not_offered_another(void **state)
+{
+	(void)state;
+	struct esc_order o = disputed_of(T10K, "not_as_described", T10K);
+	struct esc_action out[ACTIONS_MAX];
+	struct esc_effects fx;
+	resolve_in(&o, 1000, &fx);
+	struct esc_context c = ctx_of(ESC_ACTOR_BUYER, T_RESOLVE + HOUR);
+	assert_int_equal(actions_of(&c, &fx.order, out), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1762,6 +2473,36 @@ int main(void)
 	    cmocka_unit_test(test_spec_4_refund_overdue_alert_raised_only_when_due),
 	    cmocka_unit_test(test_spec_4_refund_overdue_alert_raised_once),
 	    cmocka_unit_test(test_spec_4_refund_of_another_order_not_found),
+	    cmocka_unit_test(test_spec_5_open_dispute_records_it_and_marks_the_buyer),
+	    cmocka_unit_test(test_spec_5_not_delivered_before_the_promised_date_refused),
+	    cmocka_unit_test(test_spec_5_not_delivered_at_the_promised_date_allowed),
+	    cmocka_unit_test(test_spec_5_not_delivered_from_delivered_or_completed_refused),
+	    cmocka_unit_test(
+	        test_spec_5_invalid_tracking_and_not_as_described_open_from_shipped_and_delivered),
+	    cmocka_unit_test(test_spec_5_unknown_ground_refused_invalid),
+	    cmocka_unit_test(test_spec_5_outcome_must_be_refund_only_or_return_and_refund),
+	    cmocka_unit_test(test_spec_5_dispute_requires_a_description),
+	    cmocka_unit_test(test_spec_5_dispute_amount_from_1_to_what_was_paid),
+	    cmocka_unit_test(test_spec_5_one_dispute_per_order),
+	    cmocka_unit_test(test_spec_6_suspended_buyer_cannot_open_a_dispute),
+	    cmocka_unit_test(test_spec_2_open_dispute_at_or_after_the_protection_deadline_refused),
+	    cmocka_unit_test(test_spec_2_open_dispute_at_or_after_the_confirm_deadline_refused),
+	    cmocka_unit_test(test_spec_2_open_dispute_pauses_protection_keeping_the_time_left),
+	    cmocka_unit_test(test_spec_2_open_dispute_pauses_confirm_keeping_the_time_left),
+	    cmocka_unit_test(
+	        test_spec_2_completed_order_disputed_within_15_days_claws_back_the_release),
+	    cmocka_unit_test(test_spec_2_completed_order_dispute_at_15_days_refused),
+	    cmocka_unit_test(test_spec_5_full_refund_closes_the_order),
+	    cmocka_unit_test(
+	        test_spec_5_partial_refund_completes_and_releases_the_rest_less_the_fee),
+	    cmocka_unit_test(test_spec_4_fee_on_the_rest_after_a_dispute_rounds_half_even),
+	    cmocka_unit_test(
+	        test_spec_5_zero_refund_completes_with_full_release_and_counts_against_buyer),
+	    cmocka_unit_test(test_spec_6_dispute_lost_on_invalid_tracking_counts_invalid_tracking),
+	    cmocka_unit_test(test_spec_5_resolution_refund_above_the_amount_asked_refused),
+	    cmocka_unit_test(test_spec_5_resolution_requires_a_written_reason),
+	    cmocka_unit_test(test_spec_5_completed_order_resolved_releases_again_under_new_ids),
+	    cmocka_unit_test(test_spec_4_invariants_hold_after_every_accepted_dispute_decision),
 	    cmocka_unit_test(test_spec_4_create_with_bad_currency_refused),
 	    cmocka_unit_test(test_spec_7_create_with_no_items_refused),
 	    cmocka_unit_test(test_spec_7_create_with_more_than_100_items_refused),
@@ -1779,6 +2520,15 @@ int main(void)
 	    cmocka_unit_test(test_spec_1_another_buyer_gets_no_actions),
 	    cmocka_unit_test(test_spec_6_suspended_buyer_is_not_offered_cancel),
 	    cmocka_unit_test(test_spec_2_buyer_with_two_requests_used_is_not_offered_cancel),
+	    cmocka_unit_test(
+	        test_spec_7_buyer_of_shipped_order_may_open_dispute_until_protection_deadline),
+	    cmocka_unit_test(
+	        test_spec_7_buyer_of_delivered_order_may_open_dispute_until_confirm_deadline),
+	    cmocka_unit_test(test_spec_7_buyer_of_completed_order_may_open_dispute_for_15_days),
+	    cmocka_unit_test(test_spec_7_arbiter_of_disputed_order_may_resolve_it),
+	    cmocka_unit_test(test_spec_6_suspended_buyer_is_not_offered_open_dispute),
+	    cmocka_unit_test(
+	        test_spec_5_buyer_of_order_resolved_after_dispute_is_not_offered_another),
 	};
 	return cmocka_run_group_tests(tests, setup_policy, NULL);
 }

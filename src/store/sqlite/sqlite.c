@@ -120,7 +120,7 @@ static int enum_parse(const struct enum_desc *d, const char *text)
 
 #define Q5  "?, ?, ?, ?, ?"
 #define Q10 Q5 ", " Q5
-#define Q30 Q10 ", " Q10 ", " Q10
+#define Q37 Q10 ", " Q10 ", " Q10 ", " Q5 ", ?, ?"
 
 /* The order columns an update writes, in bind and read order. id,
  * buyer_id and seller_id are written at insert only: the last two are
@@ -132,8 +132,9 @@ static int enum_parse(const struct enum_desc *d, const char *text)
 	"cancel_comment, refund_to, reject_message, carrier, tracking, created_at_ms, "            \
 	"paid_at_ms, shipped_at_ms, promised_at_ms, delivered_at_ms, ended_at_ms, "                \
 	"due_payment_ms, due_ship_ms, due_response_ms, due_protection_ms, due_confirm_ms, "        \
-	"refunds_count"
-#define ORDER_COLS_COUNT 30
+	"refunds_count, disputes_count, dispute_ground, dispute_outcome, dispute_amount_minor, "   \
+	"dispute_opened_at_ms, dispute_paused_ms, dispute_refund_minor"
+#define ORDER_COLS_COUNT 37
 #define ORDER_SELECT     "SELECT id, buyer_id, seller_id, " ORDER_COLS " FROM orders"
 
 _Static_assert(ESC_DL_ORDER_COUNT == 5, "one due_*_ms column per order deadline kind");
@@ -167,9 +168,9 @@ _Static_assert(ESC_DL_ORDER_COUNT == 5, "one due_*_ms column per order deadline 
 	               "created_at_ms = ?6, suspension_lifted_at_ms = ?7 WHERE id = ?1")           \
 	X(USERS_LIST, USER_SELECT " WHERE id > ?1 ORDER BY id LIMIT ?2")                           \
 	X(ORDER_INSERT, "INSERT INTO orders (" ORDER_COLS                                          \
-	                ", id, buyer_id, seller_id) VALUES (" Q30 ", ?, ?, ?)")                    \
+	                ", id, buyer_id, seller_id) VALUES (" Q37 ", ?, ?, ?)")                    \
 	X(ORDER_UPDATE,                                                                            \
-	  "UPDATE orders SET (" ORDER_COLS ") = (" Q30 ") WHERE id = ? AND version = ?")           \
+	  "UPDATE orders SET (" ORDER_COLS ") = (" Q37 ") WHERE id = ? AND version = ?")           \
 	X(ORDER_GET, ORDER_SELECT " WHERE id = ?1")                                                \
 	X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE id = ?1")                                      \
 	X(ITEM_INSERT, "INSERT INTO order_items (order_id, line, title, quantity, "                \
@@ -535,6 +536,13 @@ static int read_order(sqlite3_stmt *st, struct esc_order *o)
 	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
 		o->due_ms[k] = sqlite3_column_int64(st, c++);
 	o->refunds_count = sqlite3_column_int(st, c++);
+	o->disputes_count = sqlite3_column_int(st, c++);
+	COL_FIELD(st, c++, o->dispute_ground);
+	COL_FIELD(st, c++, o->dispute_outcome);
+	o->dispute_amount_minor = sqlite3_column_int64(st, c++);
+	o->dispute_opened_at_ms = sqlite3_column_int64(st, c++);
+	o->dispute_paused_ms = sqlite3_column_int64(st, c++);
+	o->dispute_refund_minor = sqlite3_column_int64(st, c++);
 	assert(c == 3 + ORDER_COLS_COUNT);
 	o->method = (enum esc_method)method;
 	o->state = (enum esc_state)state;
@@ -804,6 +812,13 @@ static void bind_order_cols(struct bind *b, const struct esc_order *o)
 	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
 		b_i64(b, i++, o->due_ms[k]);
 	b_i64(b, i++, o->refunds_count);
+	b_i64(b, i++, o->disputes_count);
+	B_FIELD(b, i++, o->dispute_ground);
+	B_FIELD(b, i++, o->dispute_outcome);
+	b_i64(b, i++, o->dispute_amount_minor);
+	b_i64(b, i++, o->dispute_opened_at_ms);
+	b_i64(b, i++, o->dispute_paused_ms);
+	b_i64(b, i++, o->dispute_refund_minor);
 	assert(i == ORDER_COLS_COUNT + 1);
 }
 

@@ -1,0 +1,378 @@
+/* test_cli.c - the escrowd binary as an operator runs it (SPEC §7, command
+ * line): exit codes, what it prints, and what demo, check and deadlines do
+ * to a real store file. The binary is $ESC_BUILD_DIR/escrowd. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <sqlite3.h>
+
+#include "engine/demo.h"
+#include "engine/engine.h"
+#include "store/store.h"
+#include "support.h"
+#include "util/error.h"
+
+#define OUTPUT_MAX 16384
+
+static char binary[512];
+
+/* One demo store, made once by `escrowd demo` for the tests that read it. */
+static char demo_dir[256], demo_db[300];
+static int demo_status;
+static char demo_output[OUTPUT_MAX];
+
+/* Run `escrowd ARGS` through the shell with ESCROWD_DB and ESCROWD_CONFIG
+ * unset unless env sets them; stdout and stderr go to out. Returns the
+ * exit status. */
+static int run(const char *env, const char *args, char *out, size_t size)
+{
+	char cmd[2048];
+	size_t len = 0;
+	int n = snprintf(cmd, sizeof cmd, "env -u ESCROWD_DB -u ESCROWD_CONFIG %s '%s' %s 2>&1",
+	                 env ? env : "", binary, args);
+	assert_true(n > 0 && (size_t)n < sizeof cmd);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	out[0] = '\0';
+	while (len + 1 < size) {
+		size_t got = fread(out + len, 1, size - 1 - len, p);
+		if (!got)
+			break;
+		len += got;
+	}
+	out[len] = '\0';
+	int status = pclose(p);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* printf-style args. */
+static int runf(const char *env, char *out, size_t size, const char *fmt, ...)
+{
+	char args[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(args, sizeof args, fmt, ap);
+	va_end(ap);
+	assert_true(n > 0 && (size_t)n < sizeof args);
+	return run(env, args, out, size);
+}
+
+static void contains(const char *out, const char *what)
+{
+	if (!strstr(out, what))
+		fail_msg("expected \"%s\" in the output:\n%s", what, out);
+}
+
+static int group_setup(void **state)
+{
+	const char *dir = getenv("ESC_BUILD_DIR");
+	(void)state;
+	if (!dir || !*dir) {
+		fprintf(stderr, "ESC_BUILD_DIR is not set: run through meson test\n");
+		return -1;
+	}
+	snprintf(binary, sizeof binary, "%s/escrowd", dir);
+	esc_test_tmpdir(demo_dir, sizeof demo_dir);
+	esc_test_path(demo_db, sizeof demo_db, demo_dir, "demo.db");
+	demo_status = runf(NULL, demo_output, sizeof demo_output, "demo --db '%s'", demo_db);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	if (demo_dir[0])
+		esc_test_rmdir(demo_dir);
+	return 0;
+}
+
+/* ---- version, help, unknown commands ---- */
+
+static void version_prints_the_name_and_exits_0(void **state)
+{
+	char out[OUTPUT_MAX];
+	(void)state;
+	assert_int_equal(run(NULL, "--version", out, sizeof out), 0);
+	assert_memory_equal(out, "escrowd ", 8);
+}
+
+static void help_lists_demo_and_check(void **state)
+{
+	char out[OUTPUT_MAX];
+	(void)state;
+	assert_int_equal(run(NULL, "--help", out, sizeof out), 0);
+	contains(out, "demo");
+	contains(out, "check");
+	contains(out, "deadlines");
+}
+
+static void command_help_shows_its_usage_and_exits_0(void **state)
+{
+	char out[OUTPUT_MAX];
+	(void)state;
+	assert_int_equal(run(NULL, "check --help", out, sizeof out), 0);
+	contains(out, "escrowd check --db");
+}
+
+static void unknown_command_exits_2(void **state)
+{
+	char out[OUTPUT_MAX];
+	(void)state;
+	assert_int_equal(run(NULL, "frobnicate", out, sizeof out), 2);
+	contains(out, "unknown command 'frobnicate'");
+}
+
+static void no_command_exits_2(void **state)
+{
+	char out[OUTPUT_MAX];
+	(void)state;
+	assert_int_equal(run(NULL, "", out, sizeof out), 2);
+	contains(out, "usage");
+}
+
+/* ---- demo ---- */
+
+static void demo_exits_0_and_prints_how_to_sign_in(void **state)
+{
+	(void)state;
+	if (demo_status)
+		fail_msg("demo exited %d:\n%s", demo_status, demo_output);
+	contains(demo_output, "password: " ESC_DEMO_PASSWORD);
+	contains(demo_output, "ana@demo.escrowd.test");
+	contains(demo_output, "knits@demo.escrowd.test");
+	contains(demo_output, "arbiter@demo.escrowd.test");
+}
+
+static void check_after_demo_says_the_invariants_hold(void **state)
+{
+	char out[OUTPUT_MAX];
+	(void)state;
+	assert_int_equal(demo_status, 0);
+	int status = runf(NULL, out, sizeof out, "check --db '%s'", demo_db);
+	if (status)
+		fail_msg("check exited %d:\n%s", status, out);
+	contains(out, "the ledger invariants hold");
+}
+
+static void demo_store_holds_every_state(void **state)
+{
+	static const enum esc_state reachable[] = {
+	    ESC_ST_AWAITING_PAYMENT, ESC_ST_AWAITING_SHIPMENT, ESC_ST_CANCELLATION_REQUESTED,
+	    ESC_ST_SHIPPED,          ESC_ST_DELIVERED,         ESC_ST_IN_DISPUTE,
+	    ESC_ST_COMPLETED,        ESC_ST_CANCELLED,         ESC_ST_CLOSED,
+	};
+	_Static_assert(sizeof reachable / sizeof reachable[0] == ESC_ST_COUNT - 1,
+		       "every state but none");
+	int64_t counts[ESC_ST_COUNT] = {0};
+	struct esc_store *s = NULL;
+	char err[300] = "";
+	int rc;
+	(void)state;
+	assert_int_equal(demo_status, 0);
+	rc = esc_store_open(demo_db, &s, err, sizeof err);
+	if (rc)
+		fail_msg("open %s: %s", demo_db, err);
+	ESC_STORE(rc, s, orders_count, counts);
+	esc_store_close(s);
+	assert_int_equal(rc, 0);
+	for (size_t i = 0; i < sizeof reachable / sizeof reachable[0]; i++)
+		if (counts[reachable[i]] < 1)
+			fail_msg("the demo has no order in state %s", esc_state_name(reachable[i]));
+}
+
+static void demo_twice_says_it_holds_the_demo_already(void **state)
+{
+	char out[OUTPUT_MAX];
+	(void)state;
+	assert_int_equal(demo_status, 0);
+	int status = runf(NULL, out, sizeof out, "demo --db '%s'", demo_db);
+	if (status)
+		fail_msg("second demo exited %d:\n%s", status, out);
+	contains(out, "holds the demo marketplace already");
+	contains(out, "password: " ESC_DEMO_PASSWORD);
+}
+
+/* ---- options ---- */
+
+static void escrowd_db_in_the_environment_replaces_db(void **state)
+{
+	char out[OUTPUT_MAX], env[400];
+	(void)state;
+	assert_int_equal(demo_status, 0);
+	snprintf(env, sizeof env, "ESCROWD_DB='%s'", demo_db);
+	int status = run(env, "check", out, sizeof out);
+	if (status)
+		fail_msg("check with ESCROWD_DB exited %d:\n%s", status, out);
+	contains(out, "the ledger invariants hold");
+}
+
+static void check_without_db_exits_2_naming_db(void **state)
+{
+	char out[OUTPUT_MAX];
+	(void)state;
+	assert_int_equal(run(NULL, "check", out, sizeof out), 2);
+	contains(out, "--db");
+}
+
+static void config_with_a_bad_line_exits_2_naming_the_line(void **state)
+{
+	char dir[256], config[300], db[300], out[OUTPUT_MAX];
+	(void)state;
+	esc_test_tmpdir(dir, sizeof dir);
+	esc_test_path(config, sizeof config, dir, "escrowd.conf");
+	esc_test_path(db, sizeof db, dir, "escrowd.db");
+	FILE *f = fopen(config, "w");
+	assert_non_null(f);
+	fputs("# windows\nresponse_window = 72h\nthis line has no equals sign\n", f);
+	assert_int_equal(fclose(f), 0);
+	int status = runf(NULL, out, sizeof out, "check --db '%s' --config '%s'", db, config);
+	esc_test_rmdir(dir);
+	if (status != 2)
+		fail_msg("check with a bad config exited %d:\n%s", status, out);
+	contains(out, "line 3");
+}
+
+static void db_takes_a_sqlite_url(void **state)
+{
+	char out[OUTPUT_MAX];
+	(void)state;
+	assert_int_equal(demo_status, 0);
+	int status = runf(NULL, out, sizeof out, "check --db 'sqlite:%s'", demo_db);
+	if (status)
+		fail_msg("check --db sqlite:PATH exited %d:\n%s", status, out);
+	contains(out, "the ledger invariants hold");
+}
+
+/* ---- check on a missing or damaged store ---- */
+
+/* A mistyped path is not a store whose invariants hold: check says there
+ * is no store there, exits non-zero, and leaves no new file behind. */
+static void check_on_a_missing_store_fails_and_creates_nothing(void **state)
+{
+	char dir[256], path[300], out[OUTPUT_MAX];
+	(void)state;
+	esc_test_tmpdir(dir, sizeof dir);
+	esc_test_path(path, sizeof path, dir, "typo.db");
+	int status = runf(NULL, out, sizeof out, "check --db '%s'", path);
+	FILE *f = fopen(path, "rb");
+	bool created = f != NULL;
+	if (f)
+		fclose(f);
+	esc_test_rmdir(dir);
+	if (status == 0 || created)
+		fail_msg("check on a missing store exited %d and %s the file:\n%s", status,
+		         created ? "created" : "did not create", out);
+}
+
+static void check_on_a_broken_ledger_exits_1_naming_the_invariant(void **state)
+{
+	struct esc_fixture f;
+	sqlite3 *db = NULL;
+	char *why = NULL, out[OUTPUT_MAX];
+	(void)state;
+	esc_fixture_init(&f);
+	struct esc_order o = esc_fixture_order(&f, &f.buyer, &f.seller, 4200);
+	esc_fixture_pay(&f, &o, ESC_METHOD_CARD);
+	esc_engine_free(f.e);
+	f.e = NULL;
+
+	/* One leg of the payment grows by 1: the currency no longer sums to 0. */
+	assert_int_equal(sqlite3_open(f.db, &db), SQLITE_OK);
+	int rc = sqlite3_exec(db,
+	                      "UPDATE entries SET amount_minor = amount_minor + 1 WHERE "
+	                      "(transfer_id, leg) = (SELECT transfer_id, leg FROM entries "
+	                      "ORDER BY transfer_id, leg LIMIT 1)",
+	                      NULL, NULL, &why);
+	if (rc != SQLITE_OK)
+		fail_msg("update: %s", why ? why : "?");
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_close(db);
+
+	int status = runf(NULL, out, sizeof out, "check --db '%s'", f.db);
+	esc_test_rmdir(f.dir);
+	if (status != 1)
+		fail_msg("check on a broken ledger exited %d:\n%s", status, out);
+	contains(out, "BROKEN transfers_sum_to_zero");
+	contains(out, "the ledger invariants are BROKEN");
+}
+
+/* ---- deadlines ---- */
+
+/* 2020-01-01T00:00:00Z: an order created then is long past its payment
+ * deadline on the real clock that the command line uses. */
+#define LONG_AGO INT64_C(1577836800000)
+
+static void deadlines_prints_how_many_fired(void **state)
+{
+	struct esc_engine_options opt = {
+	    .manual_clock = true, .manual_start_ms = LONG_AGO, .fast_password_hashing = true};
+	char dir[256], path[300], err[300] = "", out[OUTPUT_MAX];
+	struct esc_engine *e = NULL;
+	struct esc_user buyer, seller;
+	struct esc_command c;
+	struct esc_result r;
+	struct esc_item item = {.quantity = 1, .unit_price_minor = 990};
+	(void)state;
+
+	esc_test_tmpdir(dir, sizeof dir);
+	esc_test_path(path, sizeof path, dir, "escrowd.db");
+	assert_int_equal(esc_engine_open(&e, path, NULL, &opt, err, sizeof err), 0);
+	assert_int_equal(
+	    esc_engine_user_create(e, ESC_ACTOR_BUYER, "B", "b@example.test", "password-1", &buyer),
+	    0);
+	assert_int_equal(esc_engine_user_create(e, ESC_ACTOR_SELLER, "S", "s@example.test",
+	                                        "password-2", &seller),
+	                 0);
+	snprintf(item.title, sizeof item.title, "Old order");
+	esc_command_init(&c, ESC_EV_CREATE, ESC_ACTOR_OPERATOR, NULL, NULL);
+	c.args.buyer_id = buyer.id;
+	c.args.seller_id = seller.id;
+	c.args.currency = "EUR";
+	c.args.items = &item;
+	c.args.items_count = 1;
+	assert_int_equal(esc_engine_exec(e, &c, &r), 0);
+	esc_engine_free(e);
+
+	int status = runf(NULL, out, sizeof out, "deadlines --db '%s'", path);
+	if (status)
+		fail_msg("deadlines exited %d:\n%s", status, out);
+	contains(out, "1 deadlines fired");
+	/* Fired once, never twice. */
+	status = runf(NULL, out, sizeof out, "deadlines --db '%s'", path);
+	esc_test_rmdir(dir);
+	assert_int_equal(status, 0);
+	contains(out, "0 deadlines fired");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(version_prints_the_name_and_exits_0),
+	    cmocka_unit_test(help_lists_demo_and_check),
+	    cmocka_unit_test(command_help_shows_its_usage_and_exits_0),
+	    cmocka_unit_test(unknown_command_exits_2),
+	    cmocka_unit_test(no_command_exits_2),
+	    cmocka_unit_test(demo_exits_0_and_prints_how_to_sign_in),
+	    cmocka_unit_test(check_after_demo_says_the_invariants_hold),
+	    cmocka_unit_test(demo_store_holds_every_state),
+	    cmocka_unit_test(demo_twice_says_it_holds_the_demo_already),
+	    cmocka_unit_test(escrowd_db_in_the_environment_replaces_db),
+	    cmocka_unit_test(check_without_db_exits_2_naming_db),
+	    cmocka_unit_test(config_with_a_bad_line_exits_2_naming_the_line),
+	    cmocka_unit_test(db_takes_a_sqlite_url),
+	    cmocka_unit_test(check_on_a_missing_store_fails_and_creates_nothing),
+	    cmocka_unit_test(check_on_a_broken_ledger_exits_1_naming_the_invariant),
+	    cmocka_unit_test(deadlines_prints_how_many_fired),
+	};
+	return cmocka_run_group_tests_name("cli", tests, group_setup, group_teardown);
+}

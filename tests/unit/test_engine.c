@@ -1,0 +1,1410 @@
+/* test_engine.c - the engine's use cases on a real SQLite file: the
+ * cancellation flow of SPEC §2-§3, refusals that write nothing (§7), buyer
+ * levels (§6), group commit and durability. Each test looks at the rows
+ * the store kept, not only at the result, and checks the ledger. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "store/store.h"
+#include "support.h"
+#include "util/error.h"
+
+#define DAY  ESC_MS_PER_DAY
+#define HOUR ESC_MS_PER_HOUR
+
+#define TOTAL       INT64_C(12345)
+#define HISTORY_MAX 64
+#define FAR_FUTURE  (ESC_TEST_T0 + 3650 * DAY)
+
+/* --- fixture and helpers ------------------------------------------------- */
+
+static int setup(void **state)
+{
+	struct esc_fixture *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	esc_fixture_init(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct esc_fixture *f = *state;
+	esc_fixture_release(f);
+	free(f);
+	return 0;
+}
+
+static struct esc_store *store(struct esc_fixture *f)
+{
+	return f->e->store;
+}
+
+static struct esc_order order_get(struct esc_fixture *f, const char *id)
+{
+	struct esc_order o;
+	int rc;
+	ESC_STORE(rc, store(f), order_get, id, &o);
+	assert_int_equal(rc, 0);
+	return o;
+}
+
+/* The order's history rows, oldest first, into a buffer the caller frees. */
+static struct esc_history *history(struct esc_fixture *f, const char *order_id, size_t *n)
+{
+	struct esc_history *h = calloc(HISTORY_MAX, sizeof *h);
+	int rc;
+	assert_non_null(h);
+	ESC_STORE(rc, store(f), history_list, order_id, 0, h, HISTORY_MAX, n);
+	assert_int_equal(rc, 0);
+	return h;
+}
+
+static size_t history_count(struct esc_fixture *f, const char *order_id)
+{
+	size_t n = 0;
+	free(history(f, order_id, &n));
+	return n;
+}
+
+static int64_t outbox_count(struct esc_fixture *f)
+{
+	int64_t n = 0;
+	int rc;
+	ESC_STORE(rc, store(f), outbox_count, &n);
+	assert_int_equal(rc, 0);
+	return n;
+}
+
+static int64_t transfers_count(struct esc_fixture *f)
+{
+	struct esc_ledger_report rep;
+	assert_int_equal(esc_engine_check(f->e, &rep), 0);
+	return rep.transfers_count;
+}
+
+static int64_t orders_total(struct esc_fixture *f)
+{
+	int64_t counts[ESC_ST_COUNT], total = 0;
+	int rc;
+	ESC_STORE(rc, store(f), orders_count, counts);
+	assert_int_equal(rc, 0);
+	for (int i = 0; i < ESC_ST_COUNT; i++)
+		total += counts[i];
+	return total;
+}
+
+static int64_t balance(struct esc_fixture *f, const char *account)
+{
+	int64_t b = 0;
+	int rc;
+	ESC_STORE(rc, store(f), balance_get, account, "EUR", &b);
+	assert_int_equal(rc, 0);
+	return b;
+}
+
+static int64_t escrow_balance(struct esc_fixture *f, const char *order_id)
+{
+	char account[ESC_ACCOUNT_SIZE];
+	esc_account_escrow(account, order_id);
+	return balance(f, account);
+}
+
+/* Every mark the user has, whenever it was made. */
+static struct esc_rep_counts marks(struct esc_fixture *f, const char *user_id)
+{
+	struct esc_rep_counts c;
+	int rc;
+	ESC_STORE(rc, store(f), mark_counts, user_id, 0, 0, &c);
+	assert_int_equal(rc, 0);
+	return c;
+}
+
+static size_t refunds_of(struct esc_fixture *f, const char *order_id, struct esc_refund *out,
+                         size_t max)
+{
+	size_t n = 0;
+	int rc;
+	ESC_STORE(rc, store(f), refunds_list, order_id, -1, out, max, &n);
+	assert_int_equal(rc, 0);
+	return n;
+}
+
+static size_t refunds_all(struct esc_fixture *f)
+{
+	struct esc_refund r[16];
+	size_t n = 0;
+	int rc;
+	ESC_STORE(rc, store(f), refunds_list, NULL, -1, r, 16, &n);
+	assert_int_equal(rc, 0);
+	return n;
+}
+
+/* The queue rows of an order, whenever due. */
+static size_t deadlines_of(struct esc_fixture *f, const char *order_id, struct esc_deadline *out,
+                           size_t max)
+{
+	struct esc_deadline rows[64];
+	size_t n = 0, k = 0;
+	int rc;
+	ESC_STORE(rc, store(f), deadlines_due, FAR_FUTURE, rows, 64, &n);
+	assert_int_equal(rc, 0);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(rows[i].order_id, order_id) && k < max)
+			out[k++] = rows[i];
+	return k;
+}
+
+/* What a refused command must leave as it was. */
+struct snapshot {
+	int64_t version; /* 0 when there is no order */
+	size_t history;
+	int64_t outbox;
+	int64_t transfers;
+	int64_t orders;
+	size_t refunds;
+	int64_t buyer_cancelled;
+};
+
+static struct snapshot snap(struct esc_fixture *f, const char *order_id)
+{
+	struct snapshot s = {0};
+	if (order_id) {
+		s.version = order_get(f, order_id).version;
+		s.history = history_count(f, order_id);
+	}
+	s.outbox = outbox_count(f);
+	s.transfers = transfers_count(f);
+	s.orders = orders_total(f);
+	s.refunds = refunds_all(f);
+	s.buyer_cancelled = marks(f, f->buyer.id).long_[ESC_MARK_BUYER_CANCELLED];
+	return s;
+}
+
+static void assert_nothing_written(struct esc_fixture *f, const char *order_id,
+                                   const struct snapshot *before)
+{
+	struct snapshot after = snap(f, order_id);
+	assert_int_equal(after.version, before->version);
+	assert_int_equal(after.history, before->history);
+	assert_int_equal(after.outbox, before->outbox);
+	assert_int_equal(after.transfers, before->transfers);
+	assert_int_equal(after.orders, before->orders);
+	assert_int_equal(after.refunds, before->refunds);
+	assert_int_equal(after.buyer_cancelled, before->buyer_cancelled);
+}
+
+static void cmd_init(struct esc_command *c, enum esc_event ev, enum esc_actor who,
+                     const struct esc_order *o)
+{
+	const char *id = who == ESC_ACTOR_BUYER    ? o->buyer_id
+	                 : who == ESC_ACTOR_SELLER ? o->seller_id
+	                                           : NULL;
+	esc_command_init(c, ev, who, id, o->id);
+}
+
+static int run(struct esc_fixture *f, struct esc_command *c, struct esc_result *r)
+{
+	memset(r, 0, sizeof *r);
+	return esc_fixture_run(f, c, r);
+}
+
+static struct esc_order paid(struct esc_fixture *f, const struct esc_user *buyer)
+{
+	struct esc_order o = esc_fixture_order(f, buyer, &f->seller, TOTAL);
+	return esc_fixture_pay(f, &o, ESC_METHOD_CARD);
+}
+
+static struct esc_order requested(struct esc_fixture *f, const char *reason)
+{
+	struct esc_order o = paid(f, &f->buyer);
+	return esc_fixture_request(f, &o, reason, ESC_REFUND_TO_ORIGINAL);
+}
+
+/* A cancellation after payment, accepted by the seller. */
+static struct esc_order cancelled_after_payment(struct esc_fixture *f)
+{
+	struct esc_order o = requested(f, "no_longer_needed");
+	return esc_fixture_as(f, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+}
+
+static int request_cancel(struct esc_fixture *f, const struct esc_order *o, const char *reason,
+                          struct esc_result *r)
+{
+	struct esc_command c;
+	cmd_init(&c, ESC_EV_CANCEL, ESC_ACTOR_BUYER, o);
+	c.args.reason = reason;
+	return run(f, &c, r);
+}
+
+static struct esc_order shipped(struct esc_fixture *f)
+{
+	struct esc_order o = paid(f, &f->buyer);
+	return esc_fixture_as(f, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+}
+
+static enum esc_buyer_level buyer_level(struct esc_fixture *f)
+{
+	struct esc_buyer_rep rep;
+	assert_int_equal(esc_engine_buyer_reputation(f->e, f->buyer.id, &rep), 0);
+	return rep.level;
+}
+
+/* --- the cancellation flow (SPEC §2, §3) --------------------------------- */
+
+static void test_spec_2_seller_accepts_cancellation_order_cancelled(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = requested(f, "no_longer_needed");
+	struct esc_command c;
+	struct esc_result r;
+
+	cmd_init(&c, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER, &o);
+	assert_int_equal(run(f, &c, &r), 0);
+	assert_int_equal(r.order.state, ESC_ST_CANCELLED);
+	assert_int_equal(order_get(f, o.id).state, ESC_ST_CANCELLED);
+	assert_int_equal(order_get(f, o.id).ended_at_ms, esc_engine_now(f->e));
+	esc_fixture_check(f);
+}
+
+static void test_spec_2_seller_accepts_cancellation_full_refund_to_card_pending(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = cancelled_after_payment(f);
+	struct esc_refund rf[4];
+
+	assert_int_equal(refunds_of(f, o.id, rf, 4), 1);
+	assert_int_equal(rf[0].amount_minor, TOTAL);
+	assert_int_equal(rf[0].method, ESC_METHOD_CARD);
+	assert_int_equal(rf[0].status, ESC_REFUND_PENDING);
+	assert_int_equal(o.refunded_minor, TOTAL);
+	assert_int_equal(escrow_balance(f, o.id), 0);
+	assert_int_equal(balance(f, ESC_ACCOUNT_IN_TRANSIT), TOTAL);
+	esc_fixture_check(f);
+}
+
+static void test_spec_2_accepted_cancellation_result_carries_the_refund(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = requested(f, "no_longer_needed");
+	struct esc_command c;
+	struct esc_result r;
+	struct esc_refund rf[4];
+
+	cmd_init(&c, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER, &o);
+	assert_int_equal(run(f, &c, &r), 0);
+	assert_true(r.has_refund);
+	assert_int_equal(refunds_of(f, o.id, rf, 4), 1);
+	assert_string_equal(r.refund.id, rf[0].id);
+	assert_int_equal(r.refund.amount_minor, TOTAL);
+	assert_int_equal(r.refund.status, ESC_REFUND_PENDING);
+	esc_fixture_check(f);
+}
+
+static void test_spec_7_history_has_one_row_per_command_with_states_and_actor(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = cancelled_after_payment(f);
+	size_t n = 0;
+	struct esc_history *h = history(f, o.id, &n);
+
+	assert_int_equal(n, 4);
+	static const struct {
+		enum esc_event event;
+		enum esc_actor actor;
+		enum esc_state from, to;
+		const char *type;
+	} want[] = {
+	    {ESC_EV_CREATE, ESC_ACTOR_OPERATOR, ESC_ST_NONE, ESC_ST_AWAITING_PAYMENT,
+	     "order.created"},
+	    {ESC_EV_PAY, ESC_ACTOR_OPERATOR, ESC_ST_AWAITING_PAYMENT, ESC_ST_AWAITING_SHIPMENT,
+	     "order.paid"},
+	    {ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_ST_AWAITING_SHIPMENT,
+	     ESC_ST_CANCELLATION_REQUESTED, "cancellation.requested"},
+	    {ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER, ESC_ST_CANCELLATION_REQUESTED,
+	     ESC_ST_CANCELLED, "cancellation.accepted"},
+	};
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(h[i].version, (int64_t)i + 1);
+		assert_int_equal(h[i].event, want[i].event);
+		assert_int_equal(h[i].actor, want[i].actor);
+		assert_int_equal(h[i].from, want[i].from);
+		assert_int_equal(h[i].to, want[i].to);
+		assert_string_equal(h[i].type, want[i].type);
+		assert_int_equal(h[i].at_ms, ESC_TEST_T0);
+	}
+	assert_string_equal(h[0].actor_id, "");
+	assert_string_equal(h[2].actor_id, f->buyer.id);
+	assert_string_equal(h[3].actor_id, f->seller.id);
+	assert_non_null(strstr(h[2].detail, "no_longer_needed"));
+	free(h);
+	esc_fixture_check(f);
+}
+
+static void test_spec_7_outbox_has_one_row_per_command(void **state)
+{
+	struct esc_fixture *f = *state;
+	int64_t before = outbox_count(f);
+	struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+	assert_int_equal(outbox_count(f), before + 1);
+	o = esc_fixture_pay(f, &o, ESC_METHOD_CARD);
+	assert_int_equal(outbox_count(f), before + 2);
+	o = esc_fixture_request(f, &o, "no_longer_needed", ESC_REFUND_TO_ORIGINAL);
+	assert_int_equal(outbox_count(f), before + 3);
+	esc_fixture_as(f, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+	assert_int_equal(outbox_count(f), before + 4);
+	esc_fixture_check(f);
+}
+
+static void test_spec_6_accepted_cancellation_marks_buyer_cancelled(void **state)
+{
+	struct esc_fixture *f = *state;
+	cancelled_after_payment(f);
+	assert_int_equal(marks(f, f->buyer.id).long_[ESC_MARK_BUYER_CANCELLED], 1);
+	assert_int_equal(marks(f, f->buyer2.id).long_[ESC_MARK_BUYER_CANCELLED], 0);
+	esc_fixture_check(f);
+}
+
+static void test_spec_3_seller_fault_reason_marks_seller_and_lowers_score(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_seller_rep rep;
+	struct esc_order o = requested(f, "out_of_stock");
+
+	assert_int_equal(esc_engine_seller_reputation(f->e, f->seller.id, &rep), 0);
+	assert_int_equal(rep.score, 100);
+	esc_fixture_as(f, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+	assert_int_equal(marks(f, f->seller.id).long_[ESC_MARK_SELLER_FAULT_CANCEL], 1);
+	assert_int_equal(marks(f, f->buyer.id).long_[ESC_MARK_BUYER_CANCELLED], 1);
+	assert_int_equal(esc_engine_seller_reputation(f->e, f->seller.id, &rep), 0);
+	assert_int_equal(rep.fault_cancels, 1);
+	assert_true(rep.score < 100);
+	esc_fixture_check(f);
+}
+
+static void test_spec_3_buyer_fault_reason_leaves_seller_score(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_seller_rep rep;
+	cancelled_after_payment(f); /* no_longer_needed: the buyer's fault */
+
+	assert_int_equal(marks(f, f->seller.id).long_[ESC_MARK_SELLER_FAULT_CANCEL], 0);
+	assert_int_equal(esc_engine_seller_reputation(f->e, f->seller.id, &rep), 0);
+	assert_int_equal(rep.fault_cancels, 0);
+	assert_int_equal(rep.score, 100);
+	esc_fixture_check(f);
+}
+
+static void test_spec_2_request_sets_response_deadline_72_hours(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = requested(f, "no_longer_needed");
+	struct esc_deadline d[8];
+	size_t n = deadlines_of(f, o.id, d, 8);
+	bool found = false;
+
+	assert_int_equal(o.state, ESC_ST_CANCELLATION_REQUESTED);
+	assert_int_equal(o.due_ms[ESC_DL_RESPONSE], ESC_TEST_T0 + 72 * HOUR);
+	for (size_t i = 0; i < n; i++)
+		found |= d[i].kind == ESC_DL_RESPONSE && d[i].due_ms == ESC_TEST_T0 + 72 * HOUR;
+	assert_true(found);
+	esc_fixture_check(f);
+}
+
+static void test_spec_2_seller_rejects_with_message_back_to_awaiting_shipment(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	int64_t ship_due = o.due_ms[ESC_DL_SHIP];
+	struct esc_command c;
+	struct esc_result r;
+
+	o = esc_fixture_request(f, &o, "better_price", ESC_REFUND_TO_ORIGINAL);
+	assert_int_equal(esc_engine_advance(f->e, HOUR), 0);
+	cmd_init(&c, ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER, &o);
+	c.args.message = "Already packed, it ships today.";
+	assert_int_equal(run(f, &c, &r), 0);
+
+	struct esc_order got = order_get(f, o.id);
+	assert_int_equal(got.state, ESC_ST_AWAITING_SHIPMENT);
+	assert_string_equal(got.reject_message, "Already packed, it ships today.");
+	assert_int_equal(got.due_ms[ESC_DL_SHIP], ship_due);
+	assert_int_equal(got.due_ms[ESC_DL_RESPONSE], 0);
+	assert_int_equal(got.paid_minor, TOTAL);
+	assert_int_equal(escrow_balance(f, o.id), TOTAL);
+	assert_int_equal(refunds_all(f), 0);
+
+	struct esc_deadline d[8];
+	size_t n = deadlines_of(f, o.id, d, 8);
+	assert_int_equal(n, 1);
+	assert_int_equal(d[0].kind, ESC_DL_SHIP);
+	assert_int_equal(d[0].due_ms, ship_due);
+	esc_fixture_check(f);
+}
+
+static void test_spec_2_rejection_leaves_no_reputation_mark(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = requested(f, "out_of_stock");
+	esc_fixture_as(f, &o, ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER);
+	assert_int_equal(marks(f, f->buyer.id).long_[ESC_MARK_BUYER_CANCELLED], 0);
+	assert_int_equal(marks(f, f->seller.id).long_[ESC_MARK_SELLER_FAULT_CANCEL], 0);
+	esc_fixture_check(f);
+}
+
+static void test_spec_2_second_request_after_rejection_allowed(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = requested(f, "no_longer_needed");
+	struct esc_result r;
+
+	o = esc_fixture_as(f, &o, ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER);
+	assert_int_equal(request_cancel(f, &o, "change_order", &r), 0);
+	assert_int_equal(r.order.state, ESC_ST_CANCELLATION_REQUESTED);
+	assert_int_equal(r.order.cancel_requests, 2);
+	assert_string_equal(order_get(f, o.id).cancel_reason, "change_order");
+	esc_fixture_check(f);
+}
+
+static void test_spec_2_third_request_refused_limit_reached_writes_nothing(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = requested(f, "no_longer_needed");
+	struct esc_result r;
+
+	o = esc_fixture_as(f, &o, ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER);
+	o = esc_fixture_request(f, &o, "change_order", ESC_REFUND_TO_ORIGINAL);
+	o = esc_fixture_as(f, &o, ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER);
+	struct snapshot before = snap(f, o.id);
+	assert_int_equal(request_cancel(f, &o, "no_longer_needed", &r), ESC_ELIMIT);
+	assert_string_equal(esc_error_code(r.rc), "limit_reached");
+	assert_nothing_written(f, o.id, &before);
+	assert_int_equal(order_get(f, o.id).state, ESC_ST_AWAITING_SHIPMENT);
+	esc_fixture_check(f);
+}
+
+static void test_spec_2_buyer_withdraws_request_back_to_awaiting_shipment(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = requested(f, "no_longer_needed");
+	int64_t ship_due = o.due_ms[ESC_DL_SHIP];
+
+	o = esc_fixture_as(f, &o, ESC_EV_WITHDRAW_CANCELLATION, ESC_ACTOR_BUYER);
+	struct esc_order got = order_get(f, o.id);
+	assert_int_equal(got.state, ESC_ST_AWAITING_SHIPMENT);
+	assert_int_equal(got.due_ms[ESC_DL_RESPONSE], 0);
+	assert_int_equal(got.due_ms[ESC_DL_SHIP], ship_due);
+	assert_int_equal(escrow_balance(f, o.id), TOTAL);
+	assert_int_equal(refunds_all(f), 0);
+	assert_int_equal(marks(f, f->buyer.id).long_[ESC_MARK_BUYER_CANCELLED], 0);
+	esc_fixture_check(f);
+}
+
+static void test_spec_2_ship_while_request_open_refused_cancellation_pending(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = requested(f, "no_longer_needed");
+	struct esc_command c;
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	cmd_init(&c, ESC_EV_SHIP, ESC_ACTOR_SELLER, &o);
+	c.args.carrier = "Posturinn";
+	c.args.tracking = "RR123456789IS";
+	assert_int_equal(run(f, &c, &r), ESC_EPENDING);
+	assert_string_equal(esc_error_code(r.rc), "cancellation_pending");
+	assert_nothing_written(f, o.id, &before);
+	assert_int_equal(order_get(f, o.id).state, ESC_ST_CANCELLATION_REQUESTED);
+	esc_fixture_check(f);
+}
+
+static void assert_cancel_refused_order_shipped(struct esc_fixture *f, const struct esc_order *o)
+{
+	struct esc_result r;
+	struct snapshot before = snap(f, o->id);
+	assert_int_equal(request_cancel(f, o, "no_longer_needed", &r), ESC_ESHIPPED);
+	assert_string_equal(esc_error_code(r.rc), "order_shipped");
+	assert_int_equal(esc_error_status(r.rc), 409);
+	assert_non_null(strstr(r.message, "dispute"));
+	assert_nothing_written(f, o->id, &before);
+	esc_fixture_check(f);
+}
+
+static void test_spec_2_cancel_shipped_refused_order_shipped_points_to_dispute(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = shipped(f);
+	assert_cancel_refused_order_shipped(f, &o);
+}
+
+static void test_spec_2_cancel_delivered_refused_order_shipped_points_to_dispute(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = shipped(f);
+	o = esc_fixture_as(f, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	assert_int_equal(o.state, ESC_ST_DELIVERED);
+	assert_cancel_refused_order_shipped(f, &o);
+}
+
+static void test_spec_2_cancel_completed_refused_order_shipped_points_to_dispute(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = shipped(f);
+	o = esc_fixture_as(f, &o, ESC_EV_CONFIRM_RECEIPT, ESC_ACTOR_BUYER);
+	assert_int_equal(o.state, ESC_ST_COMPLETED);
+	assert_cancel_refused_order_shipped(f, &o);
+}
+
+static void test_spec_2_unpaid_cancel_cancels_at_once_without_transfers_or_marks(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+	int64_t transfers = transfers_count(f);
+	struct esc_result r;
+
+	assert_int_equal(request_cancel(f, &o, NULL, &r), 0);
+	assert_int_equal(r.order.state, ESC_ST_CANCELLED);
+	assert_false(r.has_refund);
+	struct esc_order got = order_get(f, o.id);
+	assert_int_equal(got.state, ESC_ST_CANCELLED);
+	assert_int_equal(got.due_ms[ESC_DL_PAYMENT], 0);
+	assert_int_equal(transfers_count(f), transfers);
+	assert_int_equal(refunds_all(f), 0);
+	struct esc_rep_counts b = marks(f, f->buyer.id), s = marks(f, f->seller.id);
+	for (int m = 0; m < ESC_MARK_COUNT; m++) {
+		assert_int_equal(b.long_[m], 0);
+		assert_int_equal(s.long_[m], 0);
+	}
+	struct esc_deadline d[4];
+	assert_int_equal(deadlines_of(f, o.id, d, 4), 0);
+	esc_fixture_check(f);
+}
+
+/* --- bad input: refused with its code, nothing written (SPEC §7) --------- */
+
+static void test_spec_7_unknown_order_refused_not_found(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_command c;
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	esc_command_init(&c, ESC_EV_CANCEL, ESC_ACTOR_BUYER, f->buyer.id, "ord_NOSUCHORDER");
+	c.args.reason = "no_longer_needed";
+	assert_int_equal(run(f, &c, &r), ESC_ENOTFOUND);
+	assert_false(r.has_order);
+	assert_nothing_written(f, o.id, &before);
+	esc_fixture_check(f);
+}
+
+static void test_spec_3_unknown_reason_refused_invalid_request(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	assert_int_equal(request_cancel(f, &o, "changed_my_mind", &r), ESC_EINVAL);
+	assert_nothing_written(f, o.id, &before);
+	assert_int_equal(request_cancel(f, &o, NULL, &r), ESC_EINVAL);
+	assert_nothing_written(f, o.id, &before);
+	esc_fixture_check(f);
+}
+
+static int pay_amount(struct esc_fixture *f, const struct esc_order *o, int64_t amount,
+                      enum esc_method m, struct esc_result *r)
+{
+	struct esc_command c;
+	cmd_init(&c, ESC_EV_PAY, ESC_ACTOR_OPERATOR, o);
+	c.args.amount_minor = amount;
+	c.args.method = (int)m;
+	return run(f, &c, r);
+}
+
+static void test_spec_4_negative_payment_refused_invalid_request(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	assert_int_equal(pay_amount(f, &o, -TOTAL, ESC_METHOD_CARD, &r), ESC_EINVAL);
+	assert_nothing_written(f, o.id, &before);
+	assert_int_equal(order_get(f, o.id).state, ESC_ST_AWAITING_PAYMENT);
+	esc_fixture_check(f);
+}
+
+static void test_spec_4_overflowing_payment_refused_invalid_request(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	assert_int_equal(pay_amount(f, &o, INT64_MAX, ESC_METHOD_CARD, &r), ESC_EINVAL);
+	assert_nothing_written(f, o.id, &before);
+	esc_fixture_check(f);
+}
+
+static void test_spec_4_payment_not_equal_to_total_refused_amount_mismatch(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	assert_int_equal(pay_amount(f, &o, TOTAL - 1, ESC_METHOD_CARD, &r), ESC_EAMOUNT);
+	assert_nothing_written(f, o.id, &before);
+	assert_int_equal(pay_amount(f, &o, TOTAL + 1, ESC_METHOD_CARD, &r), ESC_EAMOUNT);
+	assert_nothing_written(f, o.id, &before);
+	esc_fixture_check(f);
+}
+
+static void test_spec_4_payment_without_method_refused_invalid_request(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+	struct esc_command c;
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	cmd_init(&c, ESC_EV_PAY, ESC_ACTOR_OPERATOR, &o);
+	c.args.amount_minor = TOTAL; /* method left at -1 */
+	assert_int_equal(run(f, &c, &r), ESC_EINVAL);
+	assert_nothing_written(f, o.id, &before);
+	esc_fixture_check(f);
+}
+
+static void test_spec_2_second_payment_refused_invalid_state(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	assert_int_equal(pay_amount(f, &o, TOTAL, ESC_METHOD_CARD, &r), ESC_ESTATE);
+	assert_true(r.has_order);
+	assert_int_equal(r.order.state, ESC_ST_AWAITING_SHIPMENT);
+	assert_nothing_written(f, o.id, &before);
+	assert_int_equal(escrow_balance(f, o.id), TOTAL);
+	esc_fixture_check(f);
+}
+
+static void test_spec_7_create_for_unknown_buyer_refused_not_found(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_command c;
+	struct esc_result r;
+	struct esc_item item = {.quantity = 1, .unit_price_minor = TOTAL};
+	snprintf(item.title, sizeof item.title, "Test item");
+
+	struct snapshot before = snap(f, NULL);
+	esc_command_init(&c, ESC_EV_CREATE, ESC_ACTOR_OPERATOR, NULL, NULL);
+	c.args.buyer_id = "usr_NOSUCHBUYER";
+	c.args.seller_id = f->seller.id;
+	c.args.currency = "EUR";
+	c.args.items = &item;
+	c.args.items_count = 1;
+	assert_int_equal(run(f, &c, &r), ESC_ENOTFOUND);
+	assert_false(r.has_order);
+	assert_nothing_written(f, NULL, &before);
+	esc_fixture_check(f);
+}
+
+static void test_spec_7_create_with_seller_as_buyer_refused_not_found(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_command c;
+	struct esc_result r;
+	struct esc_item item = {.quantity = 1, .unit_price_minor = TOTAL};
+	snprintf(item.title, sizeof item.title, "Test item");
+
+	struct snapshot before = snap(f, NULL);
+	esc_command_init(&c, ESC_EV_CREATE, ESC_ACTOR_OPERATOR, NULL, NULL);
+	c.args.buyer_id = f->seller2.id;
+	c.args.seller_id = f->seller.id;
+	c.args.currency = "EUR";
+	c.args.items = &item;
+	c.args.items_count = 1;
+	assert_int_equal(run(f, &c, &r), ESC_ENOTFOUND);
+	assert_nothing_written(f, NULL, &before);
+	esc_fixture_check(f);
+}
+
+static void test_spec_1_another_buyer_refused_not_found_without_the_order(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_command c;
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	esc_command_init(&c, ESC_EV_CANCEL, ESC_ACTOR_BUYER, f->buyer2.id, o.id);
+	c.args.reason = "no_longer_needed";
+	assert_int_equal(run(f, &c, &r), ESC_ENOTFOUND);
+	assert_false(r.has_order);
+	assert_null(strstr(r.message, o.id));
+	assert_nothing_written(f, o.id, &before);
+	esc_fixture_check(f);
+}
+
+static void test_spec_1_another_seller_refused_not_found_without_the_order(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_command c;
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	esc_command_init(&c, ESC_EV_SHIP, ESC_ACTOR_SELLER, f->seller2.id, o.id);
+	c.args.carrier = "Posturinn";
+	c.args.tracking = "RR123456789IS";
+	assert_int_equal(run(f, &c, &r), ESC_ENOTFOUND);
+	assert_false(r.has_order);
+	assert_nothing_written(f, o.id, &before);
+	esc_fixture_check(f);
+}
+
+static void test_spec_1_another_buyer_with_if_match_refused_not_found(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_command c;
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	esc_command_init(&c, ESC_EV_CANCEL, ESC_ACTOR_BUYER, f->buyer2.id, o.id);
+	c.args.reason = "no_longer_needed";
+	c.if_match = o.version + 7;
+	assert_int_equal(run(f, &c, &r), ESC_ENOTFOUND);
+	assert_false(r.has_order);
+	assert_nothing_written(f, o.id, &before);
+	esc_fixture_check(f);
+}
+
+static void test_spec_1_seller_sending_cancel_refused_forbidden(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_command c;
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	cmd_init(&c, ESC_EV_CANCEL, ESC_ACTOR_SELLER, &o);
+	c.args.reason = "no_longer_needed";
+	assert_int_equal(run(f, &c, &r), ESC_EFORBIDDEN);
+	assert_nothing_written(f, o.id, &before);
+	esc_fixture_check(f);
+}
+
+static void test_spec_7_stale_if_match_refused_precondition_failed(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_command c;
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	cmd_init(&c, ESC_EV_CANCEL, ESC_ACTOR_BUYER, &o);
+	c.args.reason = "no_longer_needed";
+	c.if_match = o.version - 1;
+	assert_int_equal(run(f, &c, &r), ESC_EPRECONDITION);
+	assert_int_equal(esc_error_status(r.rc), 412);
+	assert_true(r.has_order);
+	assert_int_equal(r.order.version, o.version);
+	assert_nothing_written(f, o.id, &before);
+	esc_fixture_check(f);
+}
+
+static void test_spec_7_current_if_match_accepted(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_command c;
+	struct esc_result r;
+
+	cmd_init(&c, ESC_EV_CANCEL, ESC_ACTOR_BUYER, &o);
+	c.args.reason = "no_longer_needed";
+	c.if_match = o.version;
+	assert_int_equal(run(f, &c, &r), 0);
+	assert_int_equal(r.order.version, o.version + 1);
+	esc_fixture_check(f);
+}
+
+static void test_spec_7_ship_with_empty_carrier_refused_invalid_request(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_command c;
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	cmd_init(&c, ESC_EV_SHIP, ESC_ACTOR_SELLER, &o);
+	c.args.carrier = "";
+	c.args.tracking = "RR123456789IS";
+	assert_int_equal(run(f, &c, &r), ESC_EINVAL);
+	assert_nothing_written(f, o.id, &before);
+	assert_int_equal(order_get(f, o.id).state, ESC_ST_AWAITING_SHIPMENT);
+	esc_fixture_check(f);
+}
+
+static void test_spec_7_reject_without_message_refused_invalid_request(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = requested(f, "no_longer_needed");
+	struct esc_command c;
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	cmd_init(&c, ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER, &o);
+	assert_int_equal(run(f, &c, &r), ESC_EINVAL);
+	assert_nothing_written(f, o.id, &before);
+	c.args.message = "";
+	assert_int_equal(run(f, &c, &r), ESC_EINVAL);
+	assert_nothing_written(f, o.id, &before);
+	assert_int_equal(order_get(f, o.id).state, ESC_ST_CANCELLATION_REQUESTED);
+	esc_fixture_check(f);
+}
+
+static void test_spec_7_comment_over_1000_bytes_refused_invalid_request(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_command c;
+	struct esc_result r;
+	char comment[ESC_TEXT_MAX + 2];
+
+	memset(comment, 'a', ESC_TEXT_MAX + 1);
+	comment[ESC_TEXT_MAX + 1] = '\0';
+	struct snapshot before = snap(f, o.id);
+	cmd_init(&c, ESC_EV_CANCEL, ESC_ACTOR_BUYER, &o);
+	c.args.reason = "no_longer_needed";
+	c.args.comment = comment;
+	assert_int_equal(run(f, &c, &r), ESC_EINVAL);
+	assert_nothing_written(f, o.id, &before);
+	esc_fixture_check(f);
+}
+
+static void test_spec_7_comment_of_1000_bytes_kept(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_command c;
+	struct esc_result r;
+	char comment[ESC_TEXT_MAX + 1];
+
+	memset(comment, 'a', ESC_TEXT_MAX);
+	comment[ESC_TEXT_MAX] = '\0';
+	cmd_init(&c, ESC_EV_CANCEL, ESC_ACTOR_BUYER, &o);
+	c.args.reason = "no_longer_needed";
+	c.args.comment = comment;
+	assert_int_equal(run(f, &c, &r), 0);
+	assert_string_equal(order_get(f, o.id).cancel_comment, comment);
+	esc_fixture_check(f);
+}
+
+/* Text the rules accept is kept whole in the history: JSON escaping may
+ * make it several times longer than its 1000 bytes. */
+static void test_spec_7_history_keeps_a_1000_byte_comment_of_quotes_whole(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_command c;
+	struct esc_result r;
+	char comment[ESC_TEXT_MAX + 1];
+	char *want = calloc(1, 3 * ESC_TEXT_MAX + 200);
+	size_t n = 0;
+
+	assert_non_null(want);
+	memset(comment, '"', ESC_TEXT_MAX);
+	comment[ESC_TEXT_MAX] = '\0';
+	cmd_init(&c, ESC_EV_CANCEL, ESC_ACTOR_BUYER, &o);
+	c.args.reason = "no_longer_needed";
+	c.args.comment = comment;
+	assert_int_equal(run(f, &c, &r), 0);
+	strcpy(want, "{\"reason\":\"no_longer_needed\",\"comment\":\"");
+	for (size_t i = 0; i < ESC_TEXT_MAX; i++)
+		strcat(want, "\\\"");
+	strcat(want, "\",\"refund_to\":\"original\"}");
+
+	struct esc_history *h = history(f, o.id, &n);
+	assert_int_equal(n, 3);
+	assert_int_equal(h[2].event, ESC_EV_CANCEL);
+	assert_int_equal(strlen(h[2].detail), strlen(want)); /* not cut short */
+	assert_string_equal(h[2].detail, want);
+	free(h);
+	free(want);
+	esc_fixture_check(f);
+}
+
+static void test_spec_7_comment_of_1000_line_breaks_accepted(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_command c;
+	struct esc_result r;
+	char comment[ESC_TEXT_MAX + 1];
+
+	memset(comment, '\n', ESC_TEXT_MAX);
+	comment[ESC_TEXT_MAX] = '\0';
+	cmd_init(&c, ESC_EV_CANCEL, ESC_ACTOR_BUYER, &o);
+	c.args.reason = "no_longer_needed";
+	c.args.comment = comment;
+	assert_int_equal(run(f, &c, &r), 0);
+	assert_int_equal(order_get(f, o.id).state, ESC_ST_CANCELLATION_REQUESTED);
+	assert_int_equal(history_count(f, o.id), 3);
+	esc_fixture_check(f);
+}
+
+static void test_spec_1_non_party_with_wrong_role_refused_not_found(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_command c;
+	struct esc_result r;
+
+	struct snapshot before = snap(f, o.id);
+	/* Another shop's seller sends the buyer's event: answered as for an
+	 * order that does not exist, so its existence is not revealed. */
+	esc_command_init(&c, ESC_EV_CANCEL, ESC_ACTOR_SELLER, f->seller2.id, o.id);
+	c.args.reason = "no_longer_needed";
+	assert_int_equal(run(f, &c, &r), ESC_ENOTFOUND);
+	assert_false(r.has_order);
+	assert_nothing_written(f, o.id, &before);
+	esc_fixture_check(f);
+}
+
+/* --- buyer levels through the engine (SPEC §6) --------------------------- */
+
+static void cancel_after_payment_times(struct esc_fixture *f, int n)
+{
+	for (int i = 0; i < n; i++)
+		cancelled_after_payment(f);
+}
+
+static void test_spec_6_three_cancellations_in_30_days_put_buyer_on_watch(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_result r;
+
+	cancel_after_payment_times(f, 2);
+	struct esc_order o = paid(f, &f->buyer);
+	assert_int_equal(request_cancel(f, &o, "no_longer_needed", &r), 0);
+	assert_int_equal(r.buyer_level, ESC_LEVEL_GOOD);
+	esc_fixture_as(f, &r.order, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+
+	assert_int_equal(buyer_level(f), ESC_LEVEL_WATCH);
+	o = paid(f, &f->buyer);
+	assert_int_equal(request_cancel(f, &o, "no_longer_needed", &r), 0);
+	assert_int_equal(r.buyer_level, ESC_LEVEL_WATCH);
+	esc_fixture_check(f);
+}
+
+static void test_spec_6_five_cancellations_in_30_days_restrict_buyer(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_result r;
+
+	cancel_after_payment_times(f, 4);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_WATCH);
+	cancel_after_payment_times(f, 1);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_RESTRICTED);
+	struct esc_order o = paid(f, &f->buyer);
+	assert_int_equal(request_cancel(f, &o, "no_longer_needed", &r), 0);
+	assert_int_equal(r.buyer_level, ESC_LEVEL_RESTRICTED);
+	esc_fixture_check(f);
+}
+
+static void test_spec_6_ten_cancellations_in_90_days_suspend_requests(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_result r;
+
+	cancel_after_payment_times(f, 9);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_RESTRICTED);
+	cancel_after_payment_times(f, 1);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_SUSPENDED);
+
+	struct esc_order o = paid(f, &f->buyer);
+	struct snapshot before = snap(f, o.id);
+	assert_int_equal(request_cancel(f, &o, "no_longer_needed", &r), ESC_ESUSPENDED);
+	assert_string_equal(esc_error_code(r.rc), "account_suspended");
+	assert_nothing_written(f, o.id, &before);
+	assert_int_equal(order_get(f, o.id).state, ESC_ST_AWAITING_SHIPMENT);
+	esc_fixture_check(f);
+}
+
+static void test_spec_6_ten_cancellations_spread_over_90_days_suspend(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_result r;
+	struct esc_buyer_rep rep;
+
+	cancel_after_payment_times(f, 5);
+	assert_int_equal(esc_engine_advance(f->e, 40 * DAY), 0);
+	cancel_after_payment_times(f, 5);
+	assert_int_equal(esc_engine_buyer_reputation(f->e, f->buyer.id, &rep), 0);
+	assert_int_equal(rep.cancellations_short, 5);
+	assert_int_equal(rep.cancellations_long, 10);
+	assert_int_equal(rep.level, ESC_LEVEL_SUSPENDED);
+	struct esc_order o = paid(f, &f->buyer);
+	assert_int_equal(request_cancel(f, &o, "no_longer_needed", &r), ESC_ESUSPENDED);
+	esc_fixture_check(f);
+}
+
+static void test_spec_6_restricted_buyer_recovers_after_30_days(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_result r;
+
+	cancel_after_payment_times(f, 5);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_RESTRICTED);
+	assert_int_equal(esc_engine_advance(f->e, 30 * DAY - 1), 0);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_RESTRICTED);
+	assert_int_equal(esc_engine_advance(f->e, 1), 0);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_GOOD);
+	struct esc_order o = paid(f, &f->buyer);
+	assert_int_equal(request_cancel(f, &o, "no_longer_needed", &r), 0);
+	assert_int_equal(r.buyer_level, ESC_LEVEL_GOOD);
+	esc_fixture_check(f);
+}
+
+static void test_spec_6_suspended_buyer_recovers_after_90_days(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_result r;
+
+	cancel_after_payment_times(f, 10);
+	assert_int_equal(esc_engine_advance(f->e, 31 * DAY), 0);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_SUSPENDED);
+	assert_int_equal(esc_engine_advance(f->e, 59 * DAY), 0);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_GOOD);
+	struct esc_order o = paid(f, &f->buyer);
+	assert_int_equal(request_cancel(f, &o, "no_longer_needed", &r), 0);
+	assert_int_equal(r.buyer_level, ESC_LEVEL_GOOD);
+	esc_fixture_check(f);
+}
+
+static void test_spec_6_cancellation_rate_over_30_percent_of_10_paid_restricts(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_result r;
+	struct esc_buyer_rep rep;
+
+	cancel_after_payment_times(f, 4);
+	assert_int_equal(esc_engine_advance(f->e, 31 * DAY), 0); /* out of the 30 days */
+	for (int i = 0; i < 5; i++)
+		paid(f, &f->buyer);
+	assert_int_equal(esc_engine_buyer_reputation(f->e, f->buyer.id, &rep), 0);
+	assert_int_equal(rep.paid_long, 9);
+	assert_int_equal(rep.level, ESC_LEVEL_GOOD); /* 4 of 9: fewer than 10 paid */
+
+	struct esc_order o = paid(f, &f->buyer);
+	assert_int_equal(esc_engine_buyer_reputation(f->e, f->buyer.id, &rep), 0);
+	assert_int_equal(rep.cancellations_short, 0);
+	assert_int_equal(rep.rate_percent, 40);
+	assert_int_equal(rep.level, ESC_LEVEL_RESTRICTED);
+	assert_int_equal(request_cancel(f, &o, "no_longer_needed", &r), 0);
+	assert_int_equal(r.buyer_level, ESC_LEVEL_RESTRICTED);
+	esc_fixture_check(f);
+}
+
+static void test_spec_6_unpaid_cancellations_do_not_count(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_result r;
+
+	for (int i = 0; i < 10; i++) {
+		struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+		assert_int_equal(request_cancel(f, &o, NULL, &r), 0);
+		assert_int_equal(r.order.state, ESC_ST_CANCELLED);
+	}
+	assert_int_equal(marks(f, f->buyer.id).long_[ESC_MARK_BUYER_CANCELLED], 0);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_GOOD);
+	struct esc_order o = paid(f, &f->buyer);
+	assert_int_equal(request_cancel(f, &o, "no_longer_needed", &r), 0);
+	assert_int_equal(r.buyer_level, ESC_LEVEL_GOOD);
+	esc_fixture_check(f);
+}
+
+static void test_spec_6_another_buyers_cancellations_do_not_count(void **state)
+{
+	struct esc_fixture *f = *state;
+	for (int i = 0; i < 5; i++) {
+		struct esc_order o = paid(f, &f->buyer2);
+		o = esc_fixture_request(f, &o, "no_longer_needed", ESC_REFUND_TO_ORIGINAL);
+		esc_fixture_as(f, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+	}
+	assert_int_equal(buyer_level(f), ESC_LEVEL_GOOD);
+	esc_fixture_check(f);
+}
+
+/* --- group commit -------------------------------------------------------- */
+
+static void test_engine_batch_refused_command_leaves_nothing_others_persist(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order a = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+	struct esc_order b = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+	struct esc_order c = esc_fixture_order(f, &f->buyer2, &f->seller, TOTAL);
+	struct esc_command cmds[3];
+	struct esc_result res[3];
+	int64_t outbox = outbox_count(f), transfers = transfers_count(f);
+
+	cmd_init(&cmds[0], ESC_EV_PAY, ESC_ACTOR_OPERATOR, &a);
+	cmds[0].args.amount_minor = TOTAL;
+	cmds[0].args.method = ESC_METHOD_CARD;
+	cmd_init(&cmds[1], ESC_EV_PAY, ESC_ACTOR_OPERATOR, &b);
+	cmds[1].args.amount_minor = TOTAL + 1; /* refused */
+	cmds[1].args.method = ESC_METHOD_CARD;
+	cmd_init(&cmds[2], ESC_EV_PAY, ESC_ACTOR_OPERATOR, &c);
+	cmds[2].args.amount_minor = TOTAL;
+	cmds[2].args.method = ESC_METHOD_WALLET;
+	assert_int_equal(esc_engine_exec_batch(f->e, cmds, 3, res), 0);
+
+	assert_int_equal(res[0].rc, 0);
+	assert_int_equal(res[1].rc, ESC_EAMOUNT);
+	assert_int_equal(res[2].rc, 0);
+	assert_int_equal(order_get(f, a.id).state, ESC_ST_AWAITING_SHIPMENT);
+	assert_int_equal(order_get(f, c.id).state, ESC_ST_AWAITING_SHIPMENT);
+	assert_int_equal(history_count(f, a.id), 2);
+	assert_int_equal(history_count(f, c.id), 2);
+	struct esc_order got = order_get(f, b.id);
+	assert_int_equal(got.state, ESC_ST_AWAITING_PAYMENT);
+	assert_int_equal(got.version, 1);
+	assert_int_equal(got.paid_minor, 0);
+	assert_int_equal(history_count(f, b.id), 1);
+	assert_int_equal(escrow_balance(f, b.id), 0);
+	assert_int_equal(escrow_balance(f, a.id), TOTAL);
+	assert_int_equal(escrow_balance(f, c.id), TOTAL);
+	assert_int_equal(outbox_count(f), outbox + 2);
+	assert_int_equal(transfers_count(f), transfers + 2);
+	assert_int_equal(marks(f, f->buyer.id).long_[ESC_MARK_BUYER_PAID], 1);
+	assert_int_equal(marks(f, f->buyer2.id).long_[ESC_MARK_BUYER_PAID], 1);
+	esc_fixture_check(f);
+}
+
+static void test_engine_batch_commands_on_one_order_see_each_other(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+	struct esc_command cmds[2];
+	struct esc_result res[2];
+
+	cmd_init(&cmds[0], ESC_EV_PAY, ESC_ACTOR_OPERATOR, &o);
+	cmds[0].args.amount_minor = TOTAL;
+	cmds[0].args.method = ESC_METHOD_CARD;
+	cmd_init(&cmds[1], ESC_EV_CANCEL, ESC_ACTOR_BUYER, &o);
+	cmds[1].args.reason = "no_longer_needed";
+	assert_int_equal(esc_engine_exec_batch(f->e, cmds, 2, res), 0);
+
+	assert_int_equal(res[0].rc, 0);
+	assert_int_equal(res[1].rc, 0);
+	assert_int_equal(res[0].order.version, 2);
+	assert_int_equal(res[1].order.version, 3);
+	assert_int_equal(res[1].order.state, ESC_ST_CANCELLATION_REQUESTED);
+	struct esc_order got = order_get(f, o.id);
+	assert_int_equal(got.state, ESC_ST_CANCELLATION_REQUESTED);
+	assert_int_equal(got.version, 3);
+	assert_int_equal(got.paid_minor, TOTAL);
+	assert_int_equal(history_count(f, o.id), 3);
+	esc_fixture_check(f);
+}
+
+static void test_engine_batch_second_command_refused_keeps_first_on_same_order(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+	struct esc_command cmds[2];
+	struct esc_result res[2];
+
+	cmd_init(&cmds[0], ESC_EV_PAY, ESC_ACTOR_OPERATOR, &o);
+	cmds[0].args.amount_minor = TOTAL;
+	cmds[0].args.method = ESC_METHOD_CARD;
+	cmd_init(&cmds[1], ESC_EV_PAY, ESC_ACTOR_OPERATOR, &o); /* second payment */
+	cmds[1].args.amount_minor = TOTAL;
+	cmds[1].args.method = ESC_METHOD_CARD;
+	assert_int_equal(esc_engine_exec_batch(f->e, cmds, 2, res), 0);
+
+	assert_int_equal(res[0].rc, 0);
+	assert_int_equal(res[1].rc, ESC_ESTATE);
+	assert_int_equal(order_get(f, o.id).version, 2);
+	assert_int_equal(history_count(f, o.id), 2);
+	assert_int_equal(escrow_balance(f, o.id), TOTAL);
+	esc_fixture_check(f);
+}
+
+/* --- versions and durability --------------------------------------------- */
+
+static void test_spec_7_version_increments_by_one_per_command(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+	assert_int_equal(o.version, 1);
+	o = esc_fixture_pay(f, &o, ESC_METHOD_CARD);
+	assert_int_equal(o.version, 2);
+	o = esc_fixture_request(f, &o, "no_longer_needed", ESC_REFUND_TO_ORIGINAL);
+	assert_int_equal(o.version, 3);
+	o = esc_fixture_as(f, &o, ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER);
+	assert_int_equal(o.version, 4);
+	o = esc_fixture_as(f, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	assert_int_equal(o.version, 5);
+	o = esc_fixture_as(f, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	assert_int_equal(o.version, 6);
+	o = esc_fixture_as(f, &o, ESC_EV_CONFIRM_RECEIPT, ESC_ACTOR_BUYER);
+	assert_int_equal(o.version, 7);
+	assert_int_equal(order_get(f, o.id).version, 7);
+	assert_int_equal(history_count(f, o.id), 7);
+	esc_fixture_check(f);
+}
+
+static void assert_orders_equal(const struct esc_order *a, const struct esc_order *b)
+{
+	assert_string_equal(a->id, b->id);
+	assert_string_equal(a->buyer_id, b->buyer_id);
+	assert_string_equal(a->seller_id, b->seller_id);
+	assert_string_equal(a->currency, b->currency);
+	assert_int_equal(a->total_minor, b->total_minor);
+	assert_int_equal(a->paid_minor, b->paid_minor);
+	assert_int_equal(a->refunded_minor, b->refunded_minor);
+	assert_int_equal(a->released_minor, b->released_minor);
+	assert_int_equal(a->fee_minor, b->fee_minor);
+	assert_int_equal(a->method, b->method);
+	assert_int_equal(a->state, b->state);
+	assert_int_equal(a->version, b->version);
+	assert_int_equal(a->delivery_days, b->delivery_days);
+	assert_int_equal(a->items_count, b->items_count);
+	assert_int_equal(a->cancel_requests, b->cancel_requests);
+	assert_string_equal(a->cancel_reason, b->cancel_reason);
+	assert_string_equal(a->cancel_comment, b->cancel_comment);
+	assert_int_equal(a->refund_to, b->refund_to);
+	assert_string_equal(a->reject_message, b->reject_message);
+	assert_string_equal(a->carrier, b->carrier);
+	assert_string_equal(a->tracking, b->tracking);
+	assert_int_equal(a->created_at_ms, b->created_at_ms);
+	assert_int_equal(a->paid_at_ms, b->paid_at_ms);
+	assert_int_equal(a->shipped_at_ms, b->shipped_at_ms);
+	assert_int_equal(a->promised_at_ms, b->promised_at_ms);
+	assert_int_equal(a->delivered_at_ms, b->delivered_at_ms);
+	assert_int_equal(a->ended_at_ms, b->ended_at_ms);
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+		assert_int_equal(a->due_ms[k], b->due_ms[k]);
+	assert_int_equal(a->refunds_count, b->refunds_count);
+}
+
+static void test_engine_order_after_restart_is_the_same(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct esc_command c;
+	struct esc_result r;
+
+	assert_int_equal(esc_engine_advance(f->e, HOUR), 0);
+	cmd_init(&c, ESC_EV_CANCEL, ESC_ACTOR_BUYER, &o);
+	c.args.reason = "price_changed";
+	c.args.comment = "It was 10 EUR cheaper yesterday.";
+	c.args.refund_to = ESC_REFUND_TO_BALANCE;
+	assert_int_equal(run(f, &c, &r), 0);
+	o = esc_fixture_as(f, &r.order, ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER);
+	o = esc_fixture_as(f, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	int64_t now = esc_engine_now(f->e);
+
+	esc_fixture_restart(f);
+	assert_int_equal(esc_engine_now(f->e), now);
+	struct esc_order got = order_get(f, o.id);
+	assert_orders_equal(&got, &o);
+	assert_int_equal(history_count(f, o.id), 5);
+	esc_fixture_check(f);
+}
+
+static void test_engine_cancelled_order_after_restart_is_the_same(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = cancelled_after_payment(f);
+	struct esc_refund before[4], after[4];
+
+	assert_int_equal(refunds_of(f, o.id, before, 4), 1);
+	esc_fixture_restart(f);
+	struct esc_order got = order_get(f, o.id);
+	assert_orders_equal(&got, &o);
+	assert_int_equal(refunds_of(f, o.id, after, 4), 1);
+	assert_string_equal(after[0].id, before[0].id);
+	assert_int_equal(after[0].status, ESC_REFUND_PENDING);
+	assert_int_equal(after[0].alert_due_ms, before[0].alert_due_ms);
+	esc_fixture_check(f);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+	    T(test_spec_2_seller_accepts_cancellation_order_cancelled),
+	    T(test_spec_2_seller_accepts_cancellation_full_refund_to_card_pending),
+	    T(test_spec_2_accepted_cancellation_result_carries_the_refund),
+	    T(test_spec_7_history_has_one_row_per_command_with_states_and_actor),
+	    T(test_spec_7_outbox_has_one_row_per_command),
+	    T(test_spec_6_accepted_cancellation_marks_buyer_cancelled),
+	    T(test_spec_3_seller_fault_reason_marks_seller_and_lowers_score),
+	    T(test_spec_3_buyer_fault_reason_leaves_seller_score),
+	    T(test_spec_2_request_sets_response_deadline_72_hours),
+	    T(test_spec_2_seller_rejects_with_message_back_to_awaiting_shipment),
+	    T(test_spec_2_rejection_leaves_no_reputation_mark),
+	    T(test_spec_2_second_request_after_rejection_allowed),
+	    T(test_spec_2_third_request_refused_limit_reached_writes_nothing),
+	    T(test_spec_2_buyer_withdraws_request_back_to_awaiting_shipment),
+	    T(test_spec_2_ship_while_request_open_refused_cancellation_pending),
+	    T(test_spec_2_cancel_shipped_refused_order_shipped_points_to_dispute),
+	    T(test_spec_2_cancel_delivered_refused_order_shipped_points_to_dispute),
+	    T(test_spec_2_cancel_completed_refused_order_shipped_points_to_dispute),
+	    T(test_spec_2_unpaid_cancel_cancels_at_once_without_transfers_or_marks),
+	    T(test_spec_7_unknown_order_refused_not_found),
+	    T(test_spec_3_unknown_reason_refused_invalid_request),
+	    T(test_spec_4_negative_payment_refused_invalid_request),
+	    T(test_spec_4_overflowing_payment_refused_invalid_request),
+	    T(test_spec_4_payment_not_equal_to_total_refused_amount_mismatch),
+	    T(test_spec_4_payment_without_method_refused_invalid_request),
+	    T(test_spec_2_second_payment_refused_invalid_state),
+	    T(test_spec_7_create_for_unknown_buyer_refused_not_found),
+	    T(test_spec_7_create_with_seller_as_buyer_refused_not_found),
+	    T(test_spec_1_another_buyer_refused_not_found_without_the_order),
+	    T(test_spec_1_another_seller_refused_not_found_without_the_order),
+	    T(test_spec_1_another_buyer_with_if_match_refused_not_found),
+	    T(test_spec_1_seller_sending_cancel_refused_forbidden),
+	    T(test_spec_7_stale_if_match_refused_precondition_failed),
+	    T(test_spec_7_current_if_match_accepted),
+	    T(test_spec_7_ship_with_empty_carrier_refused_invalid_request),
+	    T(test_spec_7_reject_without_message_refused_invalid_request),
+	    T(test_spec_7_comment_over_1000_bytes_refused_invalid_request),
+	    T(test_spec_7_comment_of_1000_bytes_kept),
+	    T(test_spec_7_history_keeps_a_1000_byte_comment_of_quotes_whole),
+	    T(test_spec_7_comment_of_1000_line_breaks_accepted),
+	    T(test_spec_1_non_party_with_wrong_role_refused_not_found),
+	    T(test_spec_6_three_cancellations_in_30_days_put_buyer_on_watch),
+	    T(test_spec_6_five_cancellations_in_30_days_restrict_buyer),
+	    T(test_spec_6_ten_cancellations_in_90_days_suspend_requests),
+	    T(test_spec_6_ten_cancellations_spread_over_90_days_suspend),
+	    T(test_spec_6_restricted_buyer_recovers_after_30_days),
+	    T(test_spec_6_suspended_buyer_recovers_after_90_days),
+	    T(test_spec_6_cancellation_rate_over_30_percent_of_10_paid_restricts),
+	    T(test_spec_6_unpaid_cancellations_do_not_count),
+	    T(test_spec_6_another_buyers_cancellations_do_not_count),
+	    T(test_engine_batch_refused_command_leaves_nothing_others_persist),
+	    T(test_engine_batch_commands_on_one_order_see_each_other),
+	    T(test_engine_batch_second_command_refused_keeps_first_on_same_order),
+	    T(test_spec_7_version_increments_by_one_per_command),
+	    T(test_engine_order_after_restart_is_the_same),
+	    T(test_engine_cancelled_order_after_restart_is_the_same),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
