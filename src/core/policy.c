@@ -163,18 +163,6 @@ static const struct key keys[] = {
 #define SETTLE_PREFIX "settle_days."
 #define REASON_PREFIX "reason."
 
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || err_size == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_size, fmt, ap);
-	va_end(ap);
-}
 
 static bool is_space(char c)
 {
@@ -328,14 +316,14 @@ static int parse_reason(struct esc_policy *p, int line, const char *code, char *
 	enum esc_fault fault;
 	char *comma = strchr(value, ',');
 	if (!reason_code_valid(code)) {
-		set_err(err, err_size,
+		esc_set_err(err, err_size,
 		        "line %d: reason code '%s' must be 1 to %d of a-z, 0-9 and _", line, code,
 		        ESC_REASON_CODE_MAX - 1);
 		rc = ESC_EINVAL;
 		goto out;
 	}
 	if (!comma) {
-		set_err(err, err_size, "line %d: reason.%s: expected 'buyer|seller, Label'", line,
+		esc_set_err(err, err_size, "line %d: reason.%s: expected 'buyer|seller, Label'", line,
 		        code);
 		rc = ESC_EINVAL;
 		goto out;
@@ -348,13 +336,13 @@ static int parse_reason(struct esc_policy *p, int line, const char *code, char *
 	} else if (strcmp(who, "seller") == 0) {
 		fault = ESC_FAULT_SELLER;
 	} else {
-		set_err(err, err_size, "line %d: reason.%s: fault '%s' is not buyer or seller",
+		esc_set_err(err, err_size, "line %d: reason.%s: fault '%s' is not buyer or seller",
 		        line, code, who);
 		rc = ESC_EINVAL;
 		goto out;
 	}
 	if (label[0] == '\0' || strlen(label) >= ESC_REASON_LABEL_MAX) {
-		set_err(err, err_size, "line %d: reason.%s: the label must be 1 to %d bytes", line,
+		esc_set_err(err, err_size, "line %d: reason.%s: the label must be 1 to %d bytes", line,
 		        code, ESC_REASON_LABEL_MAX - 1);
 		rc = ESC_EINVAL;
 		goto out;
@@ -362,7 +350,7 @@ static int parse_reason(struct esc_policy *p, int line, const char *code, char *
 	struct esc_reason *r = find_reason(p, code);
 	if (!r) {
 		if (p->reasons_count >= ESC_REASONS_MAX) {
-			set_err(err, err_size, "line %d: reason.%s: at most %d reasons", line, code,
+			esc_set_err(err, err_size, "line %d: reason.%s: at most %d reasons", line, code,
 			        ESC_REASONS_MAX);
 			rc = ESC_EINVAL;
 			goto out;
@@ -384,7 +372,7 @@ static int parse_recommended(struct esc_policy *p, int line, const char *value, 
 	if (strcmp(value, "none") != 0) {
 		r = find_reason(p, value);
 		if (!r) {
-			set_err(err, err_size,
+			esc_set_err(err, err_size,
 			        "line %d: recommended_reason: no reason '%s' is defined above",
 			        line, value);
 			return ESC_EINVAL;
@@ -406,7 +394,7 @@ static int parse_plain(struct esc_policy *p, int line, const char *name, const c
 		}
 	}
 	if (!k) {
-		set_err(err, err_size, "line %d: unknown key '%s'", line, name);
+		esc_set_err(err, err_size, "line %d: unknown key '%s'", line, name);
 		return ESC_EINVAL;
 	}
 	char *field = (char *)p + k->offset;
@@ -414,20 +402,20 @@ static int parse_plain(struct esc_policy *p, int line, const char *name, const c
 	case KIND_DURATION:
 		if (parse_duration(value, (int64_t *)(void *)field) == 0)
 			return 0;
-		set_err(err, err_size,
+		esc_set_err(err, err_size,
 		        "line %d: %s: '%s' is not a duration (a whole number and ms, s, m, h or d)",
 		        line, name, value);
 		return ESC_EINVAL;
 	case KIND_COUNT:
 		if (parse_count(value, (int32_t *)(void *)field) == 0)
 			return 0;
-		set_err(err, err_size, "line %d: %s: '%s' is not a whole number", line, name,
+		esc_set_err(err, err_size, "line %d: %s: '%s' is not a whole number", line, name,
 		        value);
 		return ESC_EINVAL;
 	case KIND_BASIS_POINTS:
 		if (parse_basis_points(value, (int32_t *)(void *)field) == 0)
 			return 0;
-		set_err(err, err_size,
+		esc_set_err(err, err_size,
 		        "line %d: %s: '%s' is not a percentage from 0%% to 100%% with at most two "
 		        "decimals",
 		        line, name, value);
@@ -435,7 +423,7 @@ static int parse_plain(struct esc_policy *p, int line, const char *name, const c
 	case KIND_PERCENT:
 		if (parse_percent(value, (int32_t *)(void *)field) == 0)
 			return 0;
-		set_err(err, err_size,
+		esc_set_err(err, err_size,
 		        "line %d: %s: '%s' is not a whole percentage from 0%% to 100%%", line, name,
 		        value);
 		return ESC_EINVAL;
@@ -455,25 +443,25 @@ static int parse_line(struct esc_policy *p, int line, char *text, char *err, siz
 		return 0;
 	char *eq = strchr(s, '=');
 	if (!eq) {
-		set_err(err, err_size, "line %d: expected 'key = value'", line);
+		esc_set_err(err, err_size, "line %d: expected 'key = value'", line);
 		return ESC_EINVAL;
 	}
 	*eq = '\0';
 	char *name = trim(s);
 	char *value = trim(eq + 1);
 	if (*name == '\0') {
-		set_err(err, err_size, "line %d: expected a key before '='", line);
+		esc_set_err(err, err_size, "line %d: expected a key before '='", line);
 		return ESC_EINVAL;
 	}
 	if (*value == '\0') {
-		set_err(err, err_size, "line %d: %s: expected a value after '='", line, name);
+		esc_set_err(err, err_size, "line %d: %s: expected a value after '='", line, name);
 		return ESC_EINVAL;
 	}
 	if (strncmp(name, REASON_PREFIX, strlen(REASON_PREFIX)) == 0)
 		return parse_reason(p, line, name + strlen(REASON_PREFIX), value, err, err_size);
 	if (strcmp(name, "reasons") == 0) {
 		if (strcmp(value, "clear") != 0) {
-			set_err(err, err_size, "line %d: reasons: the only value is 'clear'", line);
+			esc_set_err(err, err_size, "line %d: reasons: the only value is 'clear'", line);
 			return ESC_EINVAL;
 		}
 		p->reasons_count = 0;
@@ -485,12 +473,12 @@ static int parse_line(struct esc_policy *p, int line, char *text, char *err, siz
 	if (strncmp(name, SETTLE_PREFIX, strlen(SETTLE_PREFIX)) == 0) {
 		int m = esc_method_parse(name + strlen(SETTLE_PREFIX));
 		if (m < 0) {
-			set_err(err, err_size, "line %d: unknown payment method in '%s'", line,
+			esc_set_err(err, err_size, "line %d: unknown payment method in '%s'", line,
 			        name);
 			return ESC_EINVAL;
 		}
 		if (parse_day_range(value, &p->settle_days_min[m], &p->settle_days_max[m]) != 0) {
-			set_err(
+			esc_set_err(
 			    err, err_size,
 			    "line %d: %s: '%s' is not a day range like 3..7 (0 to %d, min first)",
 			    line, name, value, DAYS_MAX);
@@ -518,7 +506,7 @@ int esc_policy_parse(struct esc_policy *p, const char *text, char *err, size_t e
 		size_t n = nl ? (size_t)(nl - s) : strlen(s);
 		line++;
 		if (n >= sizeof buf) {
-			set_err(err, err_size, "line %d: longer than %d bytes", line,
+			esc_set_err(err, err_size, "line %d: longer than %d bytes", line,
 			        LINE_MAX_BYTES - 1);
 			rc = ESC_EINVAL;
 			goto out;
@@ -565,37 +553,37 @@ int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size)
 		int64_t ms;
 		memcpy(&ms, (const char *)p + windows[i].offset, sizeof ms);
 		if (!window_ok(ms)) {
-			set_err(err, err_size, "%s must be more than 0 and at most %d days",
+			esc_set_err(err, err_size, "%s must be more than 0 and at most %d days",
 			        windows[i].name, DAYS_MAX);
 			goto out;
 		}
 	}
 	if (p->buyer_short_window_ms > p->buyer_long_window_ms) {
-		set_err(err, err_size,
+		esc_set_err(err, err_size,
 		        "buyer_short_window must not be longer than buyer_long_window");
 		goto out;
 	}
 	if (p->delivery_days_max < 1 || p->delivery_days_max > DAYS_MAX) {
-		set_err(err, err_size, "delivery_days_max must be 1 to %d", DAYS_MAX);
+		esc_set_err(err, err_size, "delivery_days_max must be 1 to %d", DAYS_MAX);
 		goto out;
 	}
 	if (p->delivery_days_default < 1 || p->delivery_days_default > p->delivery_days_max) {
-		set_err(err, err_size, "delivery_days_default must be 1 to delivery_days_max (%d)",
+		esc_set_err(err, err_size, "delivery_days_default must be 1 to delivery_days_max (%d)",
 		        p->delivery_days_max);
 		goto out;
 	}
 	if (p->cancel_requests_max < 1) {
-		set_err(err, err_size, "cancel_requests_max must be at least 1");
+		esc_set_err(err, err_size, "cancel_requests_max must be at least 1");
 		goto out;
 	}
 	if (p->fee_basis_points < 0 || p->fee_basis_points > 10000) {
-		set_err(err, err_size, "fee must be 0%% to 100%%");
+		esc_set_err(err, err_size, "fee must be 0%% to 100%%");
 		goto out;
 	}
 	for (int m = 0; m < ESC_METHOD_COUNT; m++) {
 		if (p->settle_days_min[m] < 0 || p->settle_days_min[m] > p->settle_days_max[m] ||
 		    p->settle_days_max[m] > DAYS_MAX) {
-			set_err(err, err_size,
+			esc_set_err(err, err_size,
 			        "settle_days.%s must be a range min..max within 0..%d",
 			        method_names[m], DAYS_MAX);
 			goto out;
@@ -605,47 +593,47 @@ int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size)
 	 * would make a level unreachable. */
 	if (p->watch_cancellations < 1 || p->restricted_cancellations < p->watch_cancellations ||
 	    p->suspended_cancellations < p->restricted_cancellations) {
-		set_err(err, err_size,
+		esc_set_err(err, err_size,
 		        "cancellation thresholds must satisfy 1 <= watch_cancellations <= "
 		        "restricted_cancellations <= suspended_cancellations");
 		goto out;
 	}
 	if (p->restricted_rate_percent < 0 || p->restricted_rate_percent > 100) {
-		set_err(err, err_size, "restricted_rate must be 0%% to 100%%");
+		esc_set_err(err, err_size, "restricted_rate must be 0%% to 100%%");
 		goto out;
 	}
 	if (p->restricted_rate_min_paid < 1) {
-		set_err(err, err_size, "restricted_rate_min_paid must be at least 1");
+		esc_set_err(err, err_size, "restricted_rate_min_paid must be at least 1");
 		goto out;
 	}
 	if (p->suspended_lost_disputes < 1) {
-		set_err(err, err_size, "suspended_lost_disputes must be at least 1");
+		esc_set_err(err, err_size, "suspended_lost_disputes must be at least 1");
 		goto out;
 	}
 	if (p->seller_min_orders < 1) {
-		set_err(err, err_size, "seller_min_orders must be at least 1");
+		esc_set_err(err, err_size, "seller_min_orders must be at least 1");
 		goto out;
 	}
 	if (p->seller_weight_fault_cancel < 0 || p->seller_weight_missed_ship < 0 ||
 	    p->seller_weight_lost_dispute < 0 || p->seller_weight_invalid_tracking < 0) {
-		set_err(err, err_size, "seller weights must not be negative");
+		esc_set_err(err, err_size, "seller weights must not be negative");
 		goto out;
 	}
 	if (p->reasons_count < 1 || p->reasons_count > ESC_REASONS_MAX) {
-		set_err(err, err_size, "there must be 1 to %d cancellation reasons",
+		esc_set_err(err, err_size, "there must be 1 to %d cancellation reasons",
 		        ESC_REASONS_MAX);
 		goto out;
 	}
 	for (size_t i = 0; i < p->reasons_count; i++) {
 		const struct esc_reason *r = &p->reasons[i];
 		if (!reason_code_valid(r->code) || r->label[0] == '\0') {
-			set_err(err, err_size, "reason %zu needs a code of a-z, 0-9, _ and a label",
+			esc_set_err(err, err_size, "reason %zu needs a code of a-z, 0-9, _ and a label",
 			        i + 1);
 			goto out;
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(p->reasons[j].code, r->code) == 0) {
-				set_err(err, err_size, "reason '%s' is listed twice", r->code);
+				esc_set_err(err, err_size, "reason '%s' is listed twice", r->code);
 				goto out;
 			}
 		}

@@ -14,12 +14,6 @@
 
 #define MANUAL_CLOCK_KEY "manual_clock_ms"
 
-static void set_err(char *err, size_t size, const char *msg)
-{
-	if (err && size)
-		snprintf(err, size, "%s", msg);
-}
-
 int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_policy *policy,
 		    const struct esc_engine_options *opt, char *err, size_t err_size)
 {
@@ -31,7 +25,7 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	if (!opt)
 		opt = &defaults;
 	if (sodium_init() < 0) {
-		set_err(err, err_size, "libsodium failed to initialize");
+		esc_set_err(err, err_size, "libsodium failed to initialize");
 		rc = ESC_EBUG;
 		goto out;
 	}
@@ -64,7 +58,7 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 		ESC_STORE(rc, e->store, meta_set, MANUAL_CLOCK_KEY, saved);
 	}
 	if (rc) {
-		set_err(err, err_size, "cannot read or save the manual clock in the store");
+		esc_set_err(err, err_size, "cannot read or save the manual clock in the store");
 		goto out;
 	}
 	esc_clock_init_manual(&e->clock, saved);

@@ -1,7 +1,9 @@
 /* error.c - lookups into the error list of error.h. */
 #include "util/error.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct entry {
 	const char *name;
@@ -51,4 +53,14 @@ const char *esc_error_name(int rc)
 	if (rc == 0)
 		return "ESC_OK";
 	return e ? e->name : "ESC_E?";
+}
+
+void esc_set_err(char *err, size_t err_size, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || !err_size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, err_size, fmt, ap);
+	va_end(ap);
 }

@@ -60,4 +60,11 @@ const char *esc_error_message(int rc);
 /* The C name of a code ("ESC_ENOTFOUND"), for logs and tests. */
 const char *esc_error_name(int rc);
 
+#include <stddef.h>
+
+/* Write a message into a caller's error buffer (err may be NULL or
+ * err_size 0: then nothing is written). */
+void esc_set_err(char *err, size_t err_size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif

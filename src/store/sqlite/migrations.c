@@ -168,19 +168,6 @@ int esc_sqlite_schema_version(void)
 	return MIGRATIONS_COUNT;
 }
 
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !err_size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_size, fmt, ap);
-	va_end(ap);
-}
 
 static int map_rc(int src)
 {
@@ -222,13 +209,13 @@ static int apply_one(sqlite3 *db, int index, char *err, size_t err_size)
 
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
-		set_err(err, err_size, "cannot lock the store to migrate it: %s",
+		esc_set_err(err, err_size, "cannot lock the store to migrate it: %s",
 		        sqlite3_errmsg(db));
 		goto out;
 	}
 	rc = user_version(db, &version);
 	if (rc) {
-		set_err(err, err_size, "cannot read the schema version: %s", sqlite3_errmsg(db));
+		esc_set_err(err, err_size, "cannot read the schema version: %s", sqlite3_errmsg(db));
 		goto rollback;
 	}
 	if (version > index)
@@ -236,7 +223,7 @@ static int apply_one(sqlite3 *db, int index, char *err, size_t err_size)
 	src = sqlite3_exec(db, migrations[index], NULL, NULL, NULL);
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
-		set_err(err, err_size, "migration %d failed: %s", index + 1, sqlite3_errmsg(db));
+		esc_set_err(err, err_size, "migration %d failed: %s", index + 1, sqlite3_errmsg(db));
 		goto rollback;
 	}
 	/* PRAGMA takes no parameters; the value is our own integer. */
@@ -244,7 +231,7 @@ static int apply_one(sqlite3 *db, int index, char *err, size_t err_size)
 	src = sqlite3_exec(db, sql, NULL, NULL, NULL);
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
-		set_err(err, err_size, "cannot record schema version %d: %s", index + 1,
+		esc_set_err(err, err_size, "cannot record schema version %d: %s", index + 1,
 		        sqlite3_errmsg(db));
 		goto rollback;
 	}
@@ -252,7 +239,7 @@ commit:
 	src = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
-		set_err(err, err_size, "cannot commit migration %d: %s", index + 1,
+		esc_set_err(err, err_size, "cannot commit migration %d: %s", index + 1,
 		        sqlite3_errmsg(db));
 		goto rollback;
 	}
@@ -270,17 +257,17 @@ int esc_sqlite_migrate(sqlite3 *db, char *err, size_t err_size)
 	int rc = user_version(db, &version);
 
 	if (rc) {
-		set_err(err, err_size, "cannot read the schema version: %s", sqlite3_errmsg(db));
+		esc_set_err(err, err_size, "cannot read the schema version: %s", sqlite3_errmsg(db));
 		goto out;
 	}
 	if (version < 0) {
 		rc = ESC_EIO;
-		set_err(err, err_size, "the store's schema version %d is not valid", version);
+		esc_set_err(err, err_size, "the store's schema version %d is not valid", version);
 		goto out;
 	}
 	if (version > MIGRATIONS_COUNT) {
 		rc = ESC_EUNSUPPORTED;
-		set_err(err, err_size,
+		esc_set_err(err, err_size,
 		        "the store has schema version %d, newer than this escrowd knows (%d); "
 		        "use a newer escrowd",
 		        version, MIGRATIONS_COUNT);

@@ -326,19 +326,6 @@ static int map_rc(int src)
 	return rc;
 }
 
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !err_size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_size, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- binding: the first failure sticks, and is returned by bind_end ---- */
 
@@ -1694,7 +1681,7 @@ static int checkpointer_start(struct sq *q, const char *path, char *err, size_t 
 		src = sqlite3_exec(q->ck.db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
-		set_err(err, err_size, "%s: cannot open the checkpoint connection: %s", path,
+		esc_set_err(err, err_size, "%s: cannot open the checkpoint connection: %s", path,
 		        q->ck.db ? sqlite3_errmsg(q->ck.db) : sqlite3_errstr(src));
 		goto out;
 	}
@@ -1702,7 +1689,7 @@ static int checkpointer_start(struct sq *q, const char *path, char *err, size_t 
 	q->ck.dirty = true;
 	if (pthread_create(&q->ck.thread, NULL, checkpointer_main, q)) {
 		rc = ESC_EIO;
-		set_err(err, err_size, "%s: cannot start the checkpoint thread", path);
+		esc_set_err(err, err_size, "%s: cannot start the checkpoint thread", path);
 		goto out;
 	}
 	q->ck.started = true;
@@ -1827,7 +1814,7 @@ static int configure(struct sq *q, const char *path, char *err, size_t err_size)
 	if (!rc && strcmp(mode, "wal") != 0)
 		rc = ESC_EIO;
 	if (rc) {
-		set_err(err, err_size, "%s: cannot switch the store to WAL mode: %s", path,
+		esc_set_err(err, err_size, "%s: cannot switch the store to WAL mode: %s", path,
 		        sqlite3_errmsg(q->db));
 		goto out;
 	}
@@ -1837,7 +1824,7 @@ static int configure(struct sq *q, const char *path, char *err, size_t err_size)
 		src = sqlite3_wal_autocheckpoint(q->db, 0);
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
-		set_err(err, err_size, "%s: cannot configure the store: %s", path,
+		esc_set_err(err, err_size, "%s: cannot configure the store: %s", path,
 		        sqlite3_errmsg(q->db));
 	}
 out:
@@ -1853,7 +1840,7 @@ static int prepare_all(struct sq *q, const char *path, char *err, size_t err_siz
 		                             &q->stmts[i], NULL);
 		if (src != SQLITE_OK) {
 			rc = map_rc(src);
-			set_err(err, err_size, "%s: cannot prepare statement %d: %s", path, i,
+			esc_set_err(err, err_size, "%s: cannot prepare statement %d: %s", path, i,
 			        sqlite3_errmsg(q->db));
 			break;
 		}
@@ -1870,20 +1857,20 @@ int esc_sqlite_open(const char *path, struct esc_store **out, char *err, size_t 
 	*out = NULL;
 	if (!q) {
 		rc = ESC_ENOMEM;
-		set_err(err, err_size, "out of memory");
+		esc_set_err(err, err_size, "out of memory");
 		goto out;
 	}
 	q->base.ops = &sqlite_ops;
 	rc = sync_init(q);
 	if (rc) {
-		set_err(err, err_size, "cannot create the checkpoint lock");
+		esc_set_err(err, err_size, "cannot create the checkpoint lock");
 		goto fail;
 	}
 	src = sqlite3_open_v2(
 	    path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
-		set_err(err, err_size, "%s: cannot open the store: %s", path,
+		esc_set_err(err, err_size, "%s: cannot open the store: %s", path,
 		        q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(src));
 		goto fail;
 	}
@@ -1895,7 +1882,7 @@ int esc_sqlite_open(const char *path, struct esc_store **out, char *err, size_t 
 		/* Say which file: the message names the problem only. */
 		char why[256];
 		snprintf(why, sizeof why, "%s", err && err_size ? err : "");
-		set_err(err, err_size, "%s: %s", path, why);
+		esc_set_err(err, err_size, "%s: %s", path, why);
 		goto fail;
 	}
 	rc = prepare_all(q, path, err, err_size);
