@@ -1,0 +1,598 @@
+/* test_deadlines.c - SPEC §2 and §8 deadlines through the engine: each one
+ * a millisecond before and when it passes, exactly once, made obsolete by a
+ * command, across restarts, and many at once. Time moves only with
+ * esc_engine_advance (the manual clock); nothing sleeps. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine/engine.h"
+#include "store/store.h"
+#include "support.h"
+#include "util/error.h"
+
+#define HOUR ESC_MS_PER_HOUR
+#define DAY  ESC_MS_PER_DAY
+
+#define TOTAL INT64_C(10000) /* 100.00 EUR: a 5 % fee of 500 */
+
+/* ---- helpers ---- */
+
+static int setup(void **state)
+{
+	struct esc_fixture *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	esc_fixture_init(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct esc_fixture *f = *state;
+	if (f->e)
+		esc_fixture_check(f);
+	esc_fixture_release(f);
+	free(f);
+	return 0;
+}
+
+static struct esc_order get(struct esc_fixture *f, const char *id)
+{
+	struct esc_order o;
+	int rc;
+	ESC_STORE(rc, f->e->store, order_get, id, &o);
+	assert_int_equal(rc, 0);
+	return o;
+}
+
+static void advance(struct esc_fixture *f, int64_t ms)
+{
+	assert_int_equal(esc_engine_advance(f->e, ms), 0);
+}
+
+/* Move the clock to exactly `at`. */
+static void advance_to(struct esc_fixture *f, int64_t at)
+{
+	int64_t now = esc_engine_now(f->e);
+	assert_true(at >= now);
+	advance(f, at - now);
+}
+
+static size_t refunds_of(struct esc_fixture *f, const char *order_id, struct esc_refund *out,
+			 size_t max)
+{
+	size_t n = 0;
+	int rc;
+	ESC_STORE(rc, f->e->store, refunds_list, order_id, -1, out, max, &n);
+	assert_int_equal(rc, 0);
+	return n;
+}
+
+/* The type of the order's latest history row (the outbox row's type). */
+static void last_type(struct esc_fixture *f, const char *order_id, char *out, size_t size)
+{
+	struct esc_history *h = calloc(32, sizeof *h);
+	size_t n = 0;
+	int rc;
+	assert_non_null(h);
+	ESC_STORE(rc, f->e->store, history_list, order_id, 0, h, 32, &n);
+	assert_int_equal(rc, 0);
+	assert_true(n > 0);
+	snprintf(out, size, "%s", h[n - 1].type);
+	free(h);
+}
+
+static size_t history_count(struct esc_fixture *f, const char *order_id)
+{
+	struct esc_history *h = calloc(32, sizeof *h);
+	size_t n = 0;
+	int rc;
+	assert_non_null(h);
+	ESC_STORE(rc, f->e->store, history_list, order_id, 0, h, 32, &n);
+	assert_int_equal(rc, 0);
+	free(h);
+	return n;
+}
+
+static int64_t balance(struct esc_fixture *f, const char *account)
+{
+	int64_t b = 0;
+	int rc;
+	ESC_STORE(rc, f->e->store, balance_get, account, "EUR", &b);
+	assert_int_equal(rc, 0);
+	return b;
+}
+
+static struct esc_seller_rep seller_rep(struct esc_fixture *f)
+{
+	struct esc_seller_rep r;
+	assert_int_equal(esc_engine_seller_reputation(f->e, f->seller.id, &r), 0);
+	return r;
+}
+
+static struct esc_buyer_rep buyer_rep(struct esc_fixture *f)
+{
+	struct esc_buyer_rep r;
+	assert_int_equal(esc_engine_buyer_reputation(f->e, f->buyer.id, &r), 0);
+	return r;
+}
+
+static struct esc_order new_order(struct esc_fixture *f)
+{
+	return esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+}
+
+static struct esc_order paid_order(struct esc_fixture *f)
+{
+	struct esc_order o = new_order(f);
+	return esc_fixture_pay(f, &o, ESC_METHOD_CARD);
+}
+
+static struct esc_order shipped_order(struct esc_fixture *f)
+{
+	struct esc_order o = paid_order(f);
+	return esc_fixture_as(f, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+}
+
+static struct esc_order delivered_order(struct esc_fixture *f)
+{
+	struct esc_order o = shipped_order(f);
+	return esc_fixture_as(f, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+}
+
+/* ---- payment: 24 h ---- */
+
+static void spec_2_payment_deadline_does_not_fire_a_millisecond_early(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = new_order(f);
+	advance_to(f, o.created_at_ms + 24 * HOUR - 1);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	assert_int_equal(get(f, o.id).state, ESC_ST_AWAITING_PAYMENT);
+}
+
+static void spec_2_payment_deadline_cancels_the_order_at_24_hours(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = new_order(f);
+	advance_to(f, o.created_at_ms + 24 * HOUR);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	struct esc_order after = get(f, o.id);
+	assert_int_equal(after.state, ESC_ST_CANCELLED);
+	assert_int_equal(after.paid_minor, 0);
+	assert_int_equal(after.refunded_minor, 0);
+}
+
+/* ---- ship: 7 days after payment ---- */
+
+static void spec_2_ship_deadline_does_not_fire_a_millisecond_early(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid_order(f);
+	advance_to(f, o.paid_at_ms + 7 * DAY - 1);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	assert_int_equal(get(f, o.id).state, ESC_ST_AWAITING_SHIPMENT);
+}
+
+static void spec_2_ship_deadline_cancels_with_a_full_refund_at_7_days(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_refund r[4];
+	struct esc_order o = paid_order(f);
+	advance_to(f, o.paid_at_ms + 7 * DAY);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	struct esc_order after = get(f, o.id);
+	assert_int_equal(after.state, ESC_ST_CANCELLED);
+	assert_int_equal(after.refunded_minor, TOTAL);
+	assert_int_equal(esc_order_held(&after), 0);
+	assert_int_equal(refunds_of(f, o.id, r, 4), 1);
+	assert_int_equal(r[0].amount_minor, TOTAL);
+}
+
+static void spec_2_ship_deadline_marks_the_seller_missed_ship(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid_order(f);
+	assert_int_equal(seller_rep(f).missed_ships, 0);
+	advance_to(f, o.paid_at_ms + 7 * DAY);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	assert_int_equal(seller_rep(f).missed_ships, 1);
+}
+
+/* ---- seller response: 72 h after the request ---- */
+
+static struct esc_order requested_order(struct esc_fixture *f, enum esc_refund_to to)
+{
+	struct esc_order o = paid_order(f);
+	advance(f, HOUR);
+	return esc_fixture_request(f, &o, "no_longer_needed", to);
+}
+
+static void spec_2_response_deadline_does_not_fire_a_millisecond_early(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = requested_order(f, ESC_REFUND_TO_ORIGINAL);
+	int64_t requested_at = esc_engine_now(f->e);
+	advance_to(f, requested_at + 72 * HOUR - 1);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	assert_int_equal(get(f, o.id).state, ESC_ST_CANCELLATION_REQUESTED);
+}
+
+static void spec_2_response_deadline_auto_approves_with_a_refund_at_72_hours(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_refund r[4];
+	char type[48];
+	struct esc_order o = requested_order(f, ESC_REFUND_TO_ORIGINAL);
+	int64_t requested_at = esc_engine_now(f->e);
+	advance_to(f, requested_at + 72 * HOUR);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	struct esc_order after = get(f, o.id);
+	assert_int_equal(after.state, ESC_ST_CANCELLED);
+	assert_int_equal(after.refunded_minor, TOTAL);
+	assert_int_equal(refunds_of(f, o.id, r, 4), 1);
+	assert_int_equal(r[0].amount_minor, TOTAL);
+	last_type(f, o.id, type, sizeof type);
+	assert_string_equal(type, "cancellation.auto_approved");
+}
+
+/* ---- protection: promised date (60 days) + 15 days after shipping ---- */
+
+static void spec_2_protection_deadline_does_not_fire_a_millisecond_early(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = shipped_order(f);
+	assert_int_equal(o.promised_at_ms, o.shipped_at_ms + 60 * DAY);
+	advance_to(f, o.shipped_at_ms + 75 * DAY - 1);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	assert_int_equal(get(f, o.id).state, ESC_ST_SHIPPED);
+}
+
+static void spec_2_protection_deadline_releases_to_the_seller_less_5_percent(void **state)
+{
+	struct esc_fixture *f = *state;
+	char seller[ESC_ACCOUNT_SIZE];
+	struct esc_order o = shipped_order(f);
+	esc_account_seller(seller, f->seller.id);
+	advance_to(f, o.shipped_at_ms + 75 * DAY);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	struct esc_order after = get(f, o.id);
+	assert_int_equal(after.state, ESC_ST_COMPLETED);
+	assert_int_equal(after.released_minor, TOTAL);
+	assert_int_equal(after.fee_minor, 500);
+	assert_int_equal(balance(f, seller), TOTAL - 500);
+	assert_int_equal(balance(f, ESC_ACCOUNT_FEES), 500);
+}
+
+static void spec_2_delivery_days_sets_the_promised_date_and_protection(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_command c;
+	struct esc_result r;
+	struct esc_item item = {.quantity = 1, .unit_price_minor = TOTAL};
+	snprintf(item.title, sizeof item.title, "Quick item");
+	esc_command_init(&c, ESC_EV_CREATE, ESC_ACTOR_OPERATOR, NULL, NULL);
+	c.args.buyer_id = f->buyer.id;
+	c.args.seller_id = f->seller.id;
+	c.args.currency = "EUR";
+	c.args.items = &item;
+	c.args.items_count = 1;
+	c.args.delivery_days = 10;
+	assert_int_equal(esc_fixture_run(f, &c, &r), 0);
+	struct esc_order o = esc_fixture_pay(f, &r.order, ESC_METHOD_CARD);
+	o = esc_fixture_as(f, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	assert_int_equal(o.promised_at_ms, o.shipped_at_ms + 10 * DAY);
+	advance_to(f, o.shipped_at_ms + 25 * DAY - 1);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	advance(f, 1);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	assert_int_equal(get(f, o.id).state, ESC_ST_COMPLETED);
+}
+
+/* ---- confirm: 15 days after delivery ---- */
+
+static void spec_2_confirm_deadline_does_not_fire_a_millisecond_early(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = delivered_order(f);
+	advance_to(f, o.delivered_at_ms + 15 * DAY - 1);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	assert_int_equal(get(f, o.id).state, ESC_ST_DELIVERED);
+}
+
+static void spec_2_confirm_deadline_completes_the_order_at_15_days(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = delivered_order(f);
+	advance_to(f, o.delivered_at_ms + 15 * DAY);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	struct esc_order after = get(f, o.id);
+	assert_int_equal(after.state, ESC_ST_COMPLETED);
+	assert_int_equal(after.released_minor, TOTAL);
+	assert_int_equal(after.fee_minor, 500);
+}
+
+/* ---- refund alert: 10 days ---- */
+
+static struct esc_refund pending_refund(struct esc_fixture *f, struct esc_order *o)
+{
+	struct esc_refund r[4];
+	*o = requested_order(f, ESC_REFUND_TO_ORIGINAL);
+	*o = esc_fixture_as(f, o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+	assert_int_equal(refunds_of(f, o->id, r, 4), 1);
+	assert_int_equal(r[0].status, ESC_REFUND_PENDING);
+	return r[0];
+}
+
+static void spec_4_refund_alert_does_not_fire_a_millisecond_early(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o;
+	struct esc_refund r = pending_refund(f, &o);
+	assert_int_equal(r.alert_due_ms, r.created_at_ms + 10 * DAY);
+	advance_to(f, r.created_at_ms + 10 * DAY - 1);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	assert_int_equal(get(f, o.id).version, o.version);
+}
+
+static void spec_4_refund_alert_raises_refund_overdue_at_10_days(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o;
+	struct esc_refund after[4];
+	char type[48];
+	struct esc_refund r = pending_refund(f, &o);
+	advance_to(f, r.created_at_ms + 10 * DAY);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	last_type(f, o.id, type, sizeof type);
+	assert_string_equal(type, "refund.overdue");
+	assert_int_equal(refunds_of(f, o.id, after, 4), 1);
+	assert_int_equal(after[0].status, ESC_REFUND_PENDING);
+	assert_int_equal(after[0].alert_due_ms, 0);
+}
+
+/* ---- exactly once ---- */
+
+static void spec_8_a_fired_deadline_never_fires_again(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = new_order(f);
+	advance_to(f, o.created_at_ms + 24 * HOUR);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	int64_t version = get(f, o.id).version;
+	assert_int_equal(esc_fixture_fire(f), 0);
+	advance(f, 30 * DAY);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	assert_int_equal(get(f, o.id).version, version);
+}
+
+static void spec_8_a_raised_refund_alert_never_fires_again(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o;
+	struct esc_refund r = pending_refund(f, &o);
+	advance_to(f, r.created_at_ms + 10 * DAY);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	advance(f, 30 * DAY);
+	assert_int_equal(esc_fixture_fire(f), 0);
+}
+
+static void spec_2_response_deadline_never_fires_after_the_seller_answers(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = requested_order(f, ESC_REFUND_TO_ORIGINAL);
+	int64_t requested_at = esc_engine_now(f->e);
+	advance(f, 71 * HOUR);
+	o = esc_fixture_as(f, &o, ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER);
+	advance_to(f, requested_at + 72 * HOUR + HOUR);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	struct esc_order after = get(f, o.id);
+	assert_int_equal(after.state, ESC_ST_AWAITING_SHIPMENT);
+	assert_int_equal(after.version, o.version);
+}
+
+static void spec_2_ship_deadline_never_fires_after_shipping(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid_order(f);
+	advance(f, 6 * DAY);
+	o = esc_fixture_as(f, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	advance_to(f, o.paid_at_ms + 8 * DAY);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	struct esc_order after = get(f, o.id);
+	assert_int_equal(after.state, ESC_ST_SHIPPED);
+	assert_int_equal(after.version, o.version);
+	assert_int_equal(seller_rep(f).missed_ships, 0);
+}
+
+/* ---- restarts (SPEC §8) ---- */
+
+static void spec_8_the_manual_clock_survives_a_restart(void **state)
+{
+	struct esc_fixture *f = *state;
+	advance(f, 5 * DAY + 123);
+	int64_t before = esc_engine_now(f->e);
+	esc_fixture_restart(f);
+	assert_int_equal(esc_engine_now(f->e), before);
+	assert_int_equal(before, ESC_TEST_T0 + 5 * DAY + 123);
+}
+
+static void spec_8_a_deadline_due_across_a_restart_fires_once(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_refund r[4];
+	struct esc_order o = requested_order(f, ESC_REFUND_TO_ORIGINAL);
+	int64_t requested_at = esc_engine_now(f->e);
+	esc_fixture_restart(f);
+	assert_int_equal(esc_engine_now(f->e), requested_at);
+	advance(f, 72 * HOUR + 1);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	assert_int_equal(refunds_of(f, o.id, r, 4), 1);
+	assert_int_equal(get(f, o.id).state, ESC_ST_CANCELLED);
+	esc_fixture_restart(f);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	assert_int_equal(refunds_of(f, o.id, r, 4), 1);
+	assert_int_equal(get(f, o.id).refunded_minor, TOTAL);
+}
+
+static void spec_8_a_deadline_passed_while_down_fires_after_the_restart(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_refund r[4];
+	struct esc_order o = requested_order(f, ESC_REFUND_TO_ORIGINAL);
+	advance(f, 72 * HOUR + 1);
+	esc_fixture_restart(f);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	assert_int_equal(refunds_of(f, o.id, r, 4), 1);
+	esc_fixture_restart(f);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	assert_int_equal(refunds_of(f, o.id, r, 4), 1);
+}
+
+/* ---- the ship deadline while a cancellation request is open ---- */
+
+/* Paid at T0, asked to cancel 6 days later: the ship deadline (7 days)
+ * comes before the response deadline (9 days). */
+static struct esc_order late_request(struct esc_fixture *f, enum esc_refund_to to)
+{
+	struct esc_order o = paid_order(f);
+	advance(f, 6 * DAY);
+	o = esc_fixture_request(f, &o, "no_longer_needed", to);
+	assert_true(o.due_ms[ESC_DL_SHIP] < o.due_ms[ESC_DL_RESPONSE]);
+	advance_to(f, o.due_ms[ESC_DL_SHIP]);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	return get(f, o.id);
+}
+
+static void spec_2_ship_deadline_during_a_request_cancels_with_a_full_refund(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_refund r[4];
+	struct esc_order o = late_request(f, ESC_REFUND_TO_ORIGINAL);
+	assert_int_equal(o.state, ESC_ST_CANCELLED);
+	assert_int_equal(o.refunded_minor, TOTAL);
+	assert_int_equal(refunds_of(f, o.id, r, 4), 1);
+	assert_int_equal(r[0].amount_minor, TOTAL);
+}
+
+static void spec_2_ship_deadline_during_a_request_keeps_the_buyers_refund_to(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_refund r[4];
+	char buyer[ESC_ACCOUNT_SIZE];
+	struct esc_order o = late_request(f, ESC_REFUND_TO_BALANCE);
+	esc_account_buyer(buyer, f->buyer.id);
+	assert_int_equal(refunds_of(f, o.id, r, 4), 1);
+	assert_int_equal(r[0].method, ESC_METHOD_BALANCE);
+	assert_int_equal(r[0].status, ESC_REFUND_SETTLED);
+	assert_int_equal(balance(f, buyer), TOTAL);
+}
+
+/* The seller cannot ship while a request is open, so the ship deadline
+ * passing then grants the request as the response deadline would: the
+ * cancellation counts for the buyer, and against the seller only for a
+ * seller-fault reason, never as a missed shipment. */
+static void spec_2_ship_deadline_during_a_request_grants_it_not_a_missed_shipment(void **state)
+{
+	struct esc_fixture *f = *state;
+	late_request(f, ESC_REFUND_TO_ORIGINAL);
+	struct esc_seller_rep s = seller_rep(f);
+	assert_int_equal(s.missed_ships, 0);
+	assert_int_equal(s.fault_cancels, 0); /* no_longer_needed is the buyer's */
+}
+
+static void spec_2_ship_deadline_during_a_request_counts_as_the_buyers_cancellation(void **state)
+{
+	struct esc_fixture *f = *state;
+	late_request(f, ESC_REFUND_TO_ORIGINAL);
+	struct esc_buyer_rep b = buyer_rep(f);
+	assert_int_equal(b.cancellations_short, 1);
+	assert_int_equal(b.cancellations_long, 1);
+}
+
+/* ---- many at once ---- */
+
+#define MANY 300
+
+static void spec_8_many_deadlines_due_at_once_all_fire_once(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_command *c = calloc(MANY, sizeof *c);
+	struct esc_result *r = calloc(MANY, sizeof *r);
+	char(*ids)[ESC_ID_SIZE] = calloc(MANY, sizeof *ids);
+	struct esc_item item = {.quantity = 1, .unit_price_minor = TOTAL};
+	size_t fired = 0, total = 0, rounds = 0;
+	assert_true(c && r && ids);
+	snprintf(item.title, sizeof item.title, "Bulk item");
+	for (size_t i = 0; i < MANY; i++) {
+		esc_command_init(&c[i], ESC_EV_CREATE, ESC_ACTOR_OPERATOR, NULL, NULL);
+		c[i].args.buyer_id = i % 2 ? f->buyer.id : f->buyer2.id;
+		c[i].args.seller_id = i % 3 ? f->seller.id : f->seller2.id;
+		c[i].args.currency = "EUR";
+		c[i].args.items = &item;
+		c[i].args.items_count = 1;
+	}
+	assert_int_equal(esc_engine_exec_batch(f->e, c, MANY, r), 0);
+	for (size_t i = 0; i < MANY; i++) {
+		assert_int_equal(r[i].rc, 0);
+		snprintf(ids[i], sizeof ids[i], "%s", r[i].order.id);
+	}
+	advance(f, 24 * HOUR);
+	do {
+		assert_int_equal(esc_engine_fire_due(f->e, 0, &fired), 0);
+		total += fired;
+		rounds += fired > 0;
+	} while (fired);
+	assert_int_equal(total, MANY);
+	assert_true(rounds > 1);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	for (size_t i = 0; i < MANY; i++) {
+		assert_int_equal(get(f, ids[i]).state, ESC_ST_CANCELLED);
+		assert_int_equal(history_count(f, ids[i]), 2); /* created, cancelled */
+	}
+	free(c);
+	free(r);
+	free(ids);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	static const struct CMUnitTest tests[] = {
+	    T(spec_2_payment_deadline_does_not_fire_a_millisecond_early),
+	    T(spec_2_payment_deadline_cancels_the_order_at_24_hours),
+	    T(spec_2_ship_deadline_does_not_fire_a_millisecond_early),
+	    T(spec_2_ship_deadline_cancels_with_a_full_refund_at_7_days),
+	    T(spec_2_ship_deadline_marks_the_seller_missed_ship),
+	    T(spec_2_response_deadline_does_not_fire_a_millisecond_early),
+	    T(spec_2_response_deadline_auto_approves_with_a_refund_at_72_hours),
+	    T(spec_2_protection_deadline_does_not_fire_a_millisecond_early),
+	    T(spec_2_protection_deadline_releases_to_the_seller_less_5_percent),
+	    T(spec_2_delivery_days_sets_the_promised_date_and_protection),
+	    T(spec_2_confirm_deadline_does_not_fire_a_millisecond_early),
+	    T(spec_2_confirm_deadline_completes_the_order_at_15_days),
+	    T(spec_4_refund_alert_does_not_fire_a_millisecond_early),
+	    T(spec_4_refund_alert_raises_refund_overdue_at_10_days),
+	    T(spec_8_a_fired_deadline_never_fires_again),
+	    T(spec_8_a_raised_refund_alert_never_fires_again),
+	    T(spec_2_response_deadline_never_fires_after_the_seller_answers),
+	    T(spec_2_ship_deadline_never_fires_after_shipping),
+	    T(spec_8_the_manual_clock_survives_a_restart),
+	    T(spec_8_a_deadline_due_across_a_restart_fires_once),
+	    T(spec_8_a_deadline_passed_while_down_fires_after_the_restart),
+	    T(spec_2_ship_deadline_during_a_request_cancels_with_a_full_refund),
+	    T(spec_2_ship_deadline_during_a_request_keeps_the_buyers_refund_to),
+	    T(spec_2_ship_deadline_during_a_request_grants_it_not_a_missed_shipment),
+	    T(spec_2_ship_deadline_during_a_request_counts_as_the_buyers_cancellation),
+	    T(spec_8_many_deadlines_due_at_once_all_fire_once),
+	};
+	return cmocka_run_group_tests_name("deadlines", tests, NULL, NULL);
+}
