@@ -19,7 +19,7 @@
 #include "engine/engine.h"
 #include "util/error.h"
 
-#define BUYERS 2000
+#define BUYERS  2000
 #define SELLERS 100
 
 struct bench {
@@ -186,8 +186,7 @@ static void prefill(struct bench *b, size_t orders)
 	fprintf(stderr, "\n");
 }
 
-static void measure(struct bench *b, const char *store, size_t flows, size_t batch,
-		    size_t base)
+static void measure(struct bench *b, const char *store, size_t flows, size_t batch, size_t base)
 {
 	b->lat_n = 0;
 	double t0 = now_s();
@@ -196,8 +195,8 @@ static void measure(struct bench *b, const char *store, size_t flows, size_t bat
 	qsort(b->lat_ms, b->lat_n, sizeof *b->lat_ms, cmp_double);
 	double p50 = b->lat_n ? b->lat_ms[b->lat_n / 2] : 0;
 	double p99 = b->lat_n ? b->lat_ms[(size_t)((double)b->lat_n * 0.99)] : 0;
-	printf("%-16s %4zu/commit %9.0f %9.3f %9.3f %9zu\n", store, batch,
-	       (double)commands / secs, p50, p99, commands);
+	printf("%-16s %4zu/commit %9.0f %9.3f %9.3f %9zu\n", store, batch, (double)commands / secs,
+	       p50, p99, commands);
 	fflush(stdout);
 }
 

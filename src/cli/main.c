@@ -54,8 +54,9 @@ static const struct command commands[] = {
 
 static void usage(FILE *out)
 {
-	fprintf(out, "escrowd %s - order protection for online marketplaces\n\n"
-		     "usage: escrowd COMMAND [OPTIONS]\n\ncommands:\n",
+	fprintf(out,
+		"escrowd %s - order protection for online marketplaces\n\n"
+		"usage: escrowd COMMAND [OPTIONS]\n\ncommands:\n",
 		ESC_VERSION);
 	for (size_t i = 0; i < COMMANDS; i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);

@@ -90,9 +90,9 @@ static const char *const actor_names[ESC_ACTOR_COUNT] = {
 };
 
 static const char *const deadline_names[ESC_DL_COUNT] = {
-	[ESC_DL_PAYMENT] = "payment",       [ESC_DL_SHIP] = "ship",
-	[ESC_DL_RESPONSE] = "response",     [ESC_DL_PROTECTION] = "protection",
-	[ESC_DL_CONFIRM] = "confirm",       [ESC_DL_REFUND] = "refund_alert",
+	[ESC_DL_PAYMENT] = "payment",   [ESC_DL_SHIP] = "ship",
+	[ESC_DL_RESPONSE] = "response", [ESC_DL_PROTECTION] = "protection",
+	[ESC_DL_CONFIRM] = "confirm",   [ESC_DL_REFUND] = "refund_alert",
 };
 
 static const char *const refund_status_names[] = {"pending", "settled", "failed"};
@@ -459,16 +459,15 @@ static int guard_pay(struct decision *d)
 	if (!a)
 		return 0;
 	if (a->method < 0 || a->method >= ESC_METHOD_COUNT)
-		return refuse(d, ESC_EINVAL,
-			      "payment_method must be card, wallet or balance", NULL);
+		return refuse(d, ESC_EINVAL, "payment_method must be card, wallet or balance",
+			      NULL);
 	if (!esc_amount_valid(a->amount_minor))
 		return refuse(d, ESC_EINVAL, "amount must be from 0 to 10^15 minor units", NULL);
 	if (a->amount_minor != d->old->total_minor)
-		return refuse(d, ESC_EAMOUNT,
-			      "the payment must equal the order's total", NULL);
+		return refuse(d, ESC_EAMOUNT, "the payment must equal the order's total", NULL);
 	if (a->method == ESC_METHOD_BALANCE && a->buyer_balance_minor < a->amount_minor)
-		return refuse(d, ESC_EFUNDS,
-			      "the buyer's store balance does not cover the order", NULL);
+		return refuse(d, ESC_EFUNDS, "the buyer's store balance does not cover the order",
+			      NULL);
 	return 0;
 }
 
@@ -481,13 +480,12 @@ static int guard_request(struct decision *d)
 			      "your account is suspended: you cannot request cancellations", NULL);
 	if (o->cancel_requests >= d->ctx->policy->cancel_requests_max)
 		return refuse(d, ESC_ELIMIT,
-			      "you have asked to cancel this order as many times as allowed",
-			      NULL);
+			      "you have asked to cancel this order as many times as allowed", NULL);
 	if (!a)
 		return 0;
 	if (!a->reason || !esc_policy_reason(d->ctx->policy, a->reason))
-		return refuse(d, ESC_EINVAL,
-			      "reason must be one of GET /v1/cancellation-reasons", NULL);
+		return refuse(d, ESC_EINVAL, "reason must be one of GET /v1/cancellation-reasons",
+			      NULL);
 	if (!text_ok(a->comment, ESC_TEXT_MAX, false))
 		return refuse(d, ESC_EINVAL, "the comment is at most 1000 printable bytes", NULL);
 	if (a->refund_to < -1 || a->refund_to > ESC_REFUND_TO_BALANCE)
@@ -797,8 +795,8 @@ static int effect_resolve_dispute(struct decision *d)
 #define DL(k) ESC_DL_##k
 static const struct transition table[] = {
 	/* from, event, actor, refusal, guard, to, effect, outbox, until, strict */
-	{ESC_ST_NONE, ESC_EV_CREATE, ESC_ACTOR_OPERATOR, 0, guard_create,
-	 ESC_ST_AWAITING_PAYMENT, effect_create, "order.created", NO_DEADLINE, false},
+	{ESC_ST_NONE, ESC_EV_CREATE, ESC_ACTOR_OPERATOR, 0, guard_create, ESC_ST_AWAITING_PAYMENT,
+	 effect_create, "order.created", NO_DEADLINE, false},
 
 	{ESC_ST_AWAITING_PAYMENT, ESC_EV_PAY, ESC_ACTOR_OPERATOR, 0, guard_pay,
 	 ESC_ST_AWAITING_SHIPMENT, effect_pay, "order.paid", DL(PAYMENT), true},
@@ -1027,8 +1025,7 @@ static int decide_refund(struct decision *d, enum esc_event event)
 	}
 	goto out;
 resolved:
-	fx->refund.status =
-		event == ESC_EV_REFUND_SETTLED ? ESC_REFUND_SETTLED : ESC_REFUND_FAILED;
+	fx->refund.status = event == ESC_EV_REFUND_SETTLED ? ESC_REFUND_SETTLED : ESC_REFUND_FAILED;
 	fx->refund.resolved_at_ms = d->ctx->now_ms;
 	if (r->alert_due_ms)
 		add_deadline_op(fx, false, ESC_DL_REFUND, r->alert_due_ms, r->id);
@@ -1037,9 +1034,8 @@ out:
 	return rc;
 }
 
-int esc_decide(const struct esc_context *ctx, const struct esc_order *order,
-	       enum esc_event event, const struct esc_args *args,
-	       const struct esc_refund *refund, struct esc_effects *fx)
+int esc_decide(const struct esc_context *ctx, const struct esc_order *order, enum esc_event event,
+	       const struct esc_args *args, const struct esc_refund *refund, struct esc_effects *fx)
 {
 	struct decision d = {ctx, order, args, refund, fx, event};
 	const struct transition *t = NULL;

@@ -16,17 +16,17 @@
 #include "core/policy.h"
 #include "core/reputation.h"
 
-#define ESC_ID_SIZE 48          /* ids: "ord_" + 20 chars, with room */
-#define ESC_ORDER_ID_MAX 40     /* room for a refund id's "-rN" */
-#define ESC_ACCOUNT_SIZE 64     /* "escrow:" + an order id */
-#define ESC_TRANSFER_ID_SIZE 80 /* order id + "/refund/2/settle" */
-#define ESC_TEXT_MAX 1000       /* comments, messages: bytes, not counting NUL */
-#define ESC_CARRIER_MAX 64
-#define ESC_TRACKING_MAX 64
-#define ESC_TITLE_MAX 200
-#define ESC_ITEMS_MAX 100
-#define ESC_QUANTITY_MAX 1000000
-#define ESC_REFUNDS_MAX 8       /* refunds on one order */
+#define ESC_ID_SIZE          48   /* ids: "ord_" + 20 chars, with room */
+#define ESC_ORDER_ID_MAX     40   /* room for a refund id's "-rN" */
+#define ESC_ACCOUNT_SIZE     64   /* "escrow:" + an order id */
+#define ESC_TRANSFER_ID_SIZE 80   /* order id + "/refund/2/settle" */
+#define ESC_TEXT_MAX         1000 /* comments, messages: bytes, not counting NUL */
+#define ESC_CARRIER_MAX      64
+#define ESC_TRACKING_MAX     64
+#define ESC_TITLE_MAX        200
+#define ESC_ITEMS_MAX        100
+#define ESC_QUANTITY_MAX     1000000
+#define ESC_REFUNDS_MAX      8 /* refunds on one order */
 
 enum esc_state {
 	ESC_ST_NONE, /* not yet created */
@@ -82,7 +82,7 @@ enum esc_deadline_kind {
 	ESC_DL_RESPONSE,
 	ESC_DL_PROTECTION,
 	ESC_DL_CONFIRM,
-	ESC_DL_ORDER_COUNT,           /* the kinds above live in the order */
+	ESC_DL_ORDER_COUNT,                 /* the kinds above live in the order */
 	ESC_DL_REFUND = ESC_DL_ORDER_COUNT, /* a refund's alert; ref = refund id */
 	ESC_DL_COUNT
 };
@@ -110,11 +110,11 @@ const char *esc_actor_name(enum esc_actor a);
 const char *esc_deadline_name(enum esc_deadline_kind k);
 const char *esc_refund_status_name(enum esc_refund_status s);
 const char *esc_refund_to_name(enum esc_refund_to t);
-int esc_state_parse(const char *name);    /* or -1 */
-int esc_actor_parse(const char *name);    /* or -1 */
+int esc_state_parse(const char *name);         /* or -1 */
+int esc_actor_parse(const char *name);         /* or -1 */
 int esc_refund_status_parse(const char *name); /* or -1 */
-int esc_event_parse(const char *name);    /* or -1 */
-int esc_deadline_parse(const char *name); /* or -1 */
+int esc_event_parse(const char *name);         /* or -1 */
+int esc_deadline_parse(const char *name);      /* or -1 */
 int esc_refund_to_parse(const char *name);
 bool esc_state_final(enum esc_state s);
 
@@ -129,11 +129,11 @@ struct esc_refund {
 	char id[ESC_ID_SIZE]; /* order id + "-r" + n */
 	char order_id[ESC_ID_SIZE];
 	int64_t amount_minor;
-	enum esc_method method;        /* where it goes: the payment's or balance */
+	enum esc_method method; /* where it goes: the payment's or balance */
 	enum esc_refund_status status;
 	int64_t created_at_ms;
-	int64_t resolved_at_ms;        /* 0 while pending */
-	int64_t alert_due_ms;          /* 0 once resolved */
+	int64_t resolved_at_ms;                   /* 0 while pending */
+	int64_t alert_due_ms;                     /* 0 once resolved */
 	int32_t settle_days_min, settle_days_max; /* shown to the buyer */
 };
 
@@ -150,7 +150,7 @@ struct esc_order {
 	int64_t fee_minor;      /* the fee part of released_minor */
 	enum esc_method method; /* meaningful once paid */
 	enum esc_state state;
-	int64_t version;        /* 1 at creation, +1 per change */
+	int64_t version; /* 1 at creation, +1 per change */
 	int32_t delivery_days;
 	int32_t items_count;
 
@@ -169,42 +169,42 @@ struct esc_order {
 	int64_t shipped_at_ms;
 	int64_t promised_at_ms; /* promised delivery date */
 	int64_t delivered_at_ms;
-	int64_t ended_at_ms;    /* completed, cancelled or closed */
+	int64_t ended_at_ms;                /* completed, cancelled or closed */
 	int64_t due_ms[ESC_DL_ORDER_COUNT]; /* 0 = not set */
 
-	int32_t refunds_count;  /* refund ids are id-r1, id-r2, ... */
+	int32_t refunds_count; /* refund ids are id-r1, id-r2, ... */
 
 	/* The dispute: one per order (SPEC §5). Its own life (offers,
 	 * evidence, windows) is the disputes subsystem's; the order keeps
 	 * what the order machine needs. */
 	int32_t disputes_count;
-	char dispute_ground[ESC_GROUND_SIZE];   /* "invalid_tracking", ... */
-	char dispute_outcome[ESC_GROUND_SIZE];  /* "refund_only", "return_and_refund" */
-	int64_t dispute_amount_minor;  /* asked for */
+	char dispute_ground[ESC_GROUND_SIZE];  /* "invalid_tracking", ... */
+	char dispute_outcome[ESC_GROUND_SIZE]; /* "refund_only", "return_and_refund" */
+	int64_t dispute_amount_minor;          /* asked for */
 	int64_t dispute_opened_at_ms;
-	int64_t dispute_paused_ms;     /* what the paused deadline had left */
-	int64_t dispute_refund_minor;  /* decided */
+	int64_t dispute_paused_ms;    /* what the paused deadline had left */
+	int64_t dispute_refund_minor; /* decided */
 };
 
 /* The arguments an event may carry; each event reads the fields it needs
  * (see the transition table). Strings are NUL-terminated. */
 struct esc_args {
 	/* create */
-	const char *order_id;   /* chosen by the engine */
+	const char *order_id; /* chosen by the engine */
 	const char *buyer_id;
 	const char *seller_id;
 	const char *currency;
 	const struct esc_item *items;
 	size_t items_count;
-	int32_t delivery_days;  /* 0 = policy default */
+	int32_t delivery_days; /* 0 = policy default */
 	/* pay */
 	int64_t amount_minor;
-	int method;             /* enum esc_method, or -1 when missing */
+	int method;                  /* enum esc_method, or -1 when missing */
 	int64_t buyer_balance_minor; /* the buyer's store balance, for method balance */
 	/* cancel */
 	const char *reason;
 	const char *comment;
-	int refund_to;          /* enum esc_refund_to; -1 = original */
+	int refund_to; /* enum esc_refund_to; -1 = original */
 	/* reject */
 	const char *message;
 	/* ship */
@@ -224,7 +224,7 @@ struct esc_context {
 	const struct esc_policy *policy;
 	int64_t now_ms;
 	enum esc_actor actor;
-	const char *actor_id;   /* user id; NULL for operator and system */
+	const char *actor_id; /* user id; NULL for operator and system */
 	/* The acting buyer's level, loaded by the engine for the events that
 	 * read it (cancel, open_dispute). */
 	enum esc_buyer_level buyer_level;
@@ -244,10 +244,10 @@ struct esc_transfer {
 
 /* A change to the deadline queue. */
 struct esc_deadline_op {
-	bool set;               /* true: insert; false: delete */
+	bool set; /* true: insert; false: delete */
 	enum esc_deadline_kind kind;
 	int64_t due_ms;
-	char ref[ESC_ID_SIZE];  /* refund id for ESC_DL_REFUND, else "" */
+	char ref[ESC_ID_SIZE]; /* refund id for ESC_DL_REFUND, else "" */
 };
 
 struct esc_mark_op {
@@ -257,14 +257,14 @@ struct esc_mark_op {
 
 #define ESC_EFFECT_TRANSFERS_MAX 4
 #define ESC_EFFECT_DEADLINES_MAX 8
-#define ESC_EFFECT_MARKS_MAX 4
+#define ESC_EFFECT_MARKS_MAX     4
 
 /* What a decision does. Zeroed by esc_decide before filling. */
 struct esc_effects {
-	int refusal;                 /* 0, or the ESC_E* code of the refusal */
-	char refusal_message[200];   /* English text saying why */
+	int refusal;               /* 0, or the ESC_E* code of the refusal */
+	char refusal_message[200]; /* English text saying why */
 
-	struct esc_order order;      /* the order after the event */
+	struct esc_order order; /* the order after the event */
 
 	struct esc_transfer transfers[ESC_EFFECT_TRANSFERS_MAX];
 	size_t transfers_count;
@@ -273,9 +273,9 @@ struct esc_effects {
 	struct esc_mark_op marks[ESC_EFFECT_MARKS_MAX];
 	size_t marks_count;
 
-	bool refund_new;             /* a refund was created ... */
-	bool refund_changed;         /* ... or the refund passed in changed */
-	struct esc_refund refund;    /* the new or changed refund */
+	bool refund_new;          /* a refund was created ... */
+	bool refund_changed;      /* ... or the refund passed in changed */
+	struct esc_refund refund; /* the new or changed refund */
 
 	/* The event's name for the history and the webhook outbox
 	 * ("order.paid", "cancellation.requested", "refund.settled", ...).
@@ -292,9 +292,9 @@ struct esc_effects {
  * arguments refuse it, the refusal's ESC_E* code, also in fx->refusal with
  * a message in fx->refusal_message, and nothing else in *fx. Never touches
  * anything but *fx. */
-int esc_decide(const struct esc_context *ctx, const struct esc_order *order,
-	       enum esc_event event, const struct esc_args *args,
-	       const struct esc_refund *refund, struct esc_effects *fx);
+int esc_decide(const struct esc_context *ctx, const struct esc_order *order, enum esc_event event,
+	       const struct esc_args *args, const struct esc_refund *refund,
+	       struct esc_effects *fx);
 
 /* One row of the transition table, for tests and for `actions`: may
  * `actor` send `event` to an order in `state` at all (ignoring guards)?
@@ -313,8 +313,8 @@ size_t esc_order_actions(const struct esc_context *ctx, const struct esc_order *
 
 /* Account names: "escrow:ORDER", "buyer:USER", "seller:USER", and the
  * fixed ones. */
-#define ESC_ACCOUNT_EXTERNAL "external"
-#define ESC_ACCOUNT_FEES "platform:fees"
+#define ESC_ACCOUNT_EXTERNAL   "external"
+#define ESC_ACCOUNT_FEES       "platform:fees"
 #define ESC_ACCOUNT_IN_TRANSIT "refunds_in_transit"
 void esc_account_escrow(char out[ESC_ACCOUNT_SIZE], const char *order_id);
 void esc_account_buyer(char out[ESC_ACCOUNT_SIZE], const char *user_id);

@@ -56,23 +56,24 @@
 #define DAYS_MAX      3650
 
 static const char *const method_names[ESC_METHOD_COUNT] = {
-    [ESC_METHOD_CARD] = "card",
-    [ESC_METHOD_WALLET] = "wallet",
-    [ESC_METHOD_BALANCE] = "balance",
+	[ESC_METHOD_CARD] = "card",
+	[ESC_METHOD_WALLET] = "wallet",
+	[ESC_METHOD_BALANCE] = "balance",
 };
 
 static const struct esc_reason default_reasons[] = {
-    {"no_longer_needed", "I no longer need this order", ESC_FAULT_BUYER, true},
-    {"change_order", "I want to change the order (size, colour, address)", ESC_FAULT_BUYER, false},
-    {"better_price", "I found a better price elsewhere", ESC_FAULT_BUYER, false},
-    {"seller_asked", "The seller asked me to cancel", ESC_FAULT_SELLER, false},
-    {"price_changed", "The seller changed the price", ESC_FAULT_SELLER, false},
-    {"out_of_stock", "The seller says the item is out of stock", ESC_FAULT_SELLER, false},
-    {"shipping_too_long", "The seller has not shipped in time", ESC_FAULT_SELLER, false},
+	{"no_longer_needed", "I no longer need this order", ESC_FAULT_BUYER, true},
+	{"change_order", "I want to change the order (size, colour, address)", ESC_FAULT_BUYER,
+	 false},
+	{"better_price", "I found a better price elsewhere", ESC_FAULT_BUYER, false},
+	{"seller_asked", "The seller asked me to cancel", ESC_FAULT_SELLER, false},
+	{"price_changed", "The seller changed the price", ESC_FAULT_SELLER, false},
+	{"out_of_stock", "The seller says the item is out of stock", ESC_FAULT_SELLER, false},
+	{"shipping_too_long", "The seller has not shipped in time", ESC_FAULT_SELLER, false},
 };
 
 _Static_assert(sizeof default_reasons / sizeof default_reasons[0] <= ESC_REASONS_MAX,
-               "the default reasons fit the table");
+	       "the default reasons fit the table");
 
 void esc_policy_default(struct esc_policy *p)
 {
@@ -133,36 +134,35 @@ struct key {
 	}
 
 static const struct key keys[] = {
-    KEY("payment_window", KIND_DURATION, payment_window_ms),
-    KEY("ship_window", KIND_DURATION, ship_window_ms),
-    KEY("response_window", KIND_DURATION, response_window_ms),
-    KEY("delivery_days_default", KIND_COUNT, delivery_days_default),
-    KEY("delivery_days_max", KIND_COUNT, delivery_days_max),
-    KEY("protection_extra", KIND_DURATION, protection_extra_ms),
-    KEY("confirm_window", KIND_DURATION, confirm_window_ms),
-    KEY("dispute_after_completion", KIND_DURATION, dispute_after_completion_ms),
-    KEY("cancel_requests_max", KIND_COUNT, cancel_requests_max),
-    KEY("fee", KIND_BASIS_POINTS, fee_basis_points),
-    KEY("refund_alert", KIND_DURATION, refund_alert_ms),
-    KEY("buyer_short_window", KIND_DURATION, buyer_short_window_ms),
-    KEY("buyer_long_window", KIND_DURATION, buyer_long_window_ms),
-    KEY("watch_cancellations", KIND_COUNT, watch_cancellations),
-    KEY("restricted_cancellations", KIND_COUNT, restricted_cancellations),
-    KEY("restricted_rate", KIND_PERCENT, restricted_rate_percent),
-    KEY("restricted_rate_min_paid", KIND_COUNT, restricted_rate_min_paid),
-    KEY("suspended_cancellations", KIND_COUNT, suspended_cancellations),
-    KEY("suspended_lost_disputes", KIND_COUNT, suspended_lost_disputes),
-    KEY("seller_window", KIND_DURATION, seller_window_ms),
-    KEY("seller_min_orders", KIND_COUNT, seller_min_orders),
-    KEY("seller_weight_fault_cancel", KIND_COUNT, seller_weight_fault_cancel),
-    KEY("seller_weight_missed_ship", KIND_COUNT, seller_weight_missed_ship),
-    KEY("seller_weight_lost_dispute", KIND_COUNT, seller_weight_lost_dispute),
-    KEY("seller_weight_invalid_tracking", KIND_COUNT, seller_weight_invalid_tracking),
+	KEY("payment_window", KIND_DURATION, payment_window_ms),
+	KEY("ship_window", KIND_DURATION, ship_window_ms),
+	KEY("response_window", KIND_DURATION, response_window_ms),
+	KEY("delivery_days_default", KIND_COUNT, delivery_days_default),
+	KEY("delivery_days_max", KIND_COUNT, delivery_days_max),
+	KEY("protection_extra", KIND_DURATION, protection_extra_ms),
+	KEY("confirm_window", KIND_DURATION, confirm_window_ms),
+	KEY("dispute_after_completion", KIND_DURATION, dispute_after_completion_ms),
+	KEY("cancel_requests_max", KIND_COUNT, cancel_requests_max),
+	KEY("fee", KIND_BASIS_POINTS, fee_basis_points),
+	KEY("refund_alert", KIND_DURATION, refund_alert_ms),
+	KEY("buyer_short_window", KIND_DURATION, buyer_short_window_ms),
+	KEY("buyer_long_window", KIND_DURATION, buyer_long_window_ms),
+	KEY("watch_cancellations", KIND_COUNT, watch_cancellations),
+	KEY("restricted_cancellations", KIND_COUNT, restricted_cancellations),
+	KEY("restricted_rate", KIND_PERCENT, restricted_rate_percent),
+	KEY("restricted_rate_min_paid", KIND_COUNT, restricted_rate_min_paid),
+	KEY("suspended_cancellations", KIND_COUNT, suspended_cancellations),
+	KEY("suspended_lost_disputes", KIND_COUNT, suspended_lost_disputes),
+	KEY("seller_window", KIND_DURATION, seller_window_ms),
+	KEY("seller_min_orders", KIND_COUNT, seller_min_orders),
+	KEY("seller_weight_fault_cancel", KIND_COUNT, seller_weight_fault_cancel),
+	KEY("seller_weight_missed_ship", KIND_COUNT, seller_weight_missed_ship),
+	KEY("seller_weight_lost_dispute", KIND_COUNT, seller_weight_lost_dispute),
+	KEY("seller_weight_invalid_tracking", KIND_COUNT, seller_weight_invalid_tracking),
 };
 
 #define SETTLE_PREFIX "settle_days."
 #define REASON_PREFIX "reason."
-
 
 static bool is_space(char c)
 {
@@ -218,8 +218,11 @@ static int parse_duration(const char *s, int64_t *out_ms)
 	static const struct {
 		const char *name;
 		int64_t ms;
-	} units[] = {
-	    {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", ESC_MS_PER_HOUR}, {"d", ESC_MS_PER_DAY}};
+	} units[] = {{"ms", 1},
+		     {"s", 1000},
+		     {"m", 60000},
+		     {"h", ESC_MS_PER_HOUR},
+		     {"d", ESC_MS_PER_DAY}};
 	int64_t v;
 	if (parse_digits(&s, INT64_MAX, &v))
 		return ESC_EINVAL;
@@ -310,21 +313,21 @@ static struct esc_reason *find_reason(struct esc_policy *p, const char *code)
 
 /* `reason.CODE = buyer|seller, Label`. */
 static int parse_reason(struct esc_policy *p, int line, const char *code, char *value, char *err,
-                        size_t err_size)
+			size_t err_size)
 {
 	int rc = 0;
 	enum esc_fault fault;
 	char *comma = strchr(value, ',');
 	if (!reason_code_valid(code)) {
 		esc_set_err(err, err_size,
-		        "line %d: reason code '%s' must be 1 to %d of a-z, 0-9 and _", line, code,
-		        ESC_REASON_CODE_MAX - 1);
+			    "line %d: reason code '%s' must be 1 to %d of a-z, 0-9 and _", line,
+			    code, ESC_REASON_CODE_MAX - 1);
 		rc = ESC_EINVAL;
 		goto out;
 	}
 	if (!comma) {
-		esc_set_err(err, err_size, "line %d: reason.%s: expected 'buyer|seller, Label'", line,
-		        code);
+		esc_set_err(err, err_size, "line %d: reason.%s: expected 'buyer|seller, Label'",
+			    line, code);
 		rc = ESC_EINVAL;
 		goto out;
 	}
@@ -337,21 +340,21 @@ static int parse_reason(struct esc_policy *p, int line, const char *code, char *
 		fault = ESC_FAULT_SELLER;
 	} else {
 		esc_set_err(err, err_size, "line %d: reason.%s: fault '%s' is not buyer or seller",
-		        line, code, who);
+			    line, code, who);
 		rc = ESC_EINVAL;
 		goto out;
 	}
 	if (label[0] == '\0' || strlen(label) >= ESC_REASON_LABEL_MAX) {
-		esc_set_err(err, err_size, "line %d: reason.%s: the label must be 1 to %d bytes", line,
-		        code, ESC_REASON_LABEL_MAX - 1);
+		esc_set_err(err, err_size, "line %d: reason.%s: the label must be 1 to %d bytes",
+			    line, code, ESC_REASON_LABEL_MAX - 1);
 		rc = ESC_EINVAL;
 		goto out;
 	}
 	struct esc_reason *r = find_reason(p, code);
 	if (!r) {
 		if (p->reasons_count >= ESC_REASONS_MAX) {
-			esc_set_err(err, err_size, "line %d: reason.%s: at most %d reasons", line, code,
-			        ESC_REASONS_MAX);
+			esc_set_err(err, err_size, "line %d: reason.%s: at most %d reasons", line,
+				    code, ESC_REASONS_MAX);
 			rc = ESC_EINVAL;
 			goto out;
 		}
@@ -366,15 +369,15 @@ out:
 }
 
 static int parse_recommended(struct esc_policy *p, int line, const char *value, char *err,
-                             size_t err_size)
+			     size_t err_size)
 {
 	struct esc_reason *r = NULL;
 	if (strcmp(value, "none") != 0) {
 		r = find_reason(p, value);
 		if (!r) {
 			esc_set_err(err, err_size,
-			        "line %d: recommended_reason: no reason '%s' is defined above",
-			        line, value);
+				    "line %d: recommended_reason: no reason '%s' is defined above",
+				    line, value);
 			return ESC_EINVAL;
 		}
 	}
@@ -384,7 +387,7 @@ static int parse_recommended(struct esc_policy *p, int line, const char *value, 
 }
 
 static int parse_plain(struct esc_policy *p, int line, const char *name, const char *value,
-                       char *err, size_t err_size)
+		       char *err, size_t err_size)
 {
 	const struct key *k = NULL;
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -402,30 +405,32 @@ static int parse_plain(struct esc_policy *p, int line, const char *name, const c
 	case KIND_DURATION:
 		if (parse_duration(value, (int64_t *)(void *)field) == 0)
 			return 0;
-		esc_set_err(err, err_size,
-		        "line %d: %s: '%s' is not a duration (a whole number and ms, s, m, h or d)",
-		        line, name, value);
+		esc_set_err(
+			err, err_size,
+			"line %d: %s: '%s' is not a duration (a whole number and ms, s, m, h or d)",
+			line, name, value);
 		return ESC_EINVAL;
 	case KIND_COUNT:
 		if (parse_count(value, (int32_t *)(void *)field) == 0)
 			return 0;
 		esc_set_err(err, err_size, "line %d: %s: '%s' is not a whole number", line, name,
-		        value);
+			    value);
 		return ESC_EINVAL;
 	case KIND_BASIS_POINTS:
 		if (parse_basis_points(value, (int32_t *)(void *)field) == 0)
 			return 0;
-		esc_set_err(err, err_size,
-		        "line %d: %s: '%s' is not a percentage from 0%% to 100%% with at most two "
-		        "decimals",
-		        line, name, value);
+		esc_set_err(
+			err, err_size,
+			"line %d: %s: '%s' is not a percentage from 0%% to 100%% with at most two "
+			"decimals",
+			line, name, value);
 		return ESC_EINVAL;
 	case KIND_PERCENT:
 		if (parse_percent(value, (int32_t *)(void *)field) == 0)
 			return 0;
 		esc_set_err(err, err_size,
-		        "line %d: %s: '%s' is not a whole percentage from 0%% to 100%%", line, name,
-		        value);
+			    "line %d: %s: '%s' is not a whole percentage from 0%% to 100%%", line,
+			    name, value);
 		return ESC_EINVAL;
 	}
 	assert(!"unreachable: every value kind is handled");
@@ -461,7 +466,8 @@ static int parse_line(struct esc_policy *p, int line, char *text, char *err, siz
 		return parse_reason(p, line, name + strlen(REASON_PREFIX), value, err, err_size);
 	if (strcmp(name, "reasons") == 0) {
 		if (strcmp(value, "clear") != 0) {
-			esc_set_err(err, err_size, "line %d: reasons: the only value is 'clear'", line);
+			esc_set_err(err, err_size, "line %d: reasons: the only value is 'clear'",
+				    line);
 			return ESC_EINVAL;
 		}
 		p->reasons_count = 0;
@@ -474,14 +480,14 @@ static int parse_line(struct esc_policy *p, int line, char *text, char *err, siz
 		int m = esc_method_parse(name + strlen(SETTLE_PREFIX));
 		if (m < 0) {
 			esc_set_err(err, err_size, "line %d: unknown payment method in '%s'", line,
-			        name);
+				    name);
 			return ESC_EINVAL;
 		}
 		if (parse_day_range(value, &p->settle_days_min[m], &p->settle_days_max[m]) != 0) {
-			esc_set_err(
-			    err, err_size,
-			    "line %d: %s: '%s' is not a day range like 3..7 (0 to %d, min first)",
-			    line, name, value, DAYS_MAX);
+			esc_set_err(err, err_size,
+				    "line %d: %s: '%s' is not a day range like 3..7 (0 to %d, min "
+				    "first)",
+				    line, name, value, DAYS_MAX);
 			return ESC_EINVAL;
 		}
 		return 0;
@@ -507,7 +513,7 @@ int esc_policy_parse(struct esc_policy *p, const char *text, char *err, size_t e
 		line++;
 		if (n >= sizeof buf) {
 			esc_set_err(err, err_size, "line %d: longer than %d bytes", line,
-			        LINE_MAX_BYTES - 1);
+				    LINE_MAX_BYTES - 1);
 			rc = ESC_EINVAL;
 			goto out;
 		}
@@ -536,16 +542,17 @@ int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size)
 		const char *name;
 		size_t offset;
 	} windows[] = {
-	    {"payment_window", offsetof(struct esc_policy, payment_window_ms)},
-	    {"ship_window", offsetof(struct esc_policy, ship_window_ms)},
-	    {"response_window", offsetof(struct esc_policy, response_window_ms)},
-	    {"protection_extra", offsetof(struct esc_policy, protection_extra_ms)},
-	    {"confirm_window", offsetof(struct esc_policy, confirm_window_ms)},
-	    {"dispute_after_completion", offsetof(struct esc_policy, dispute_after_completion_ms)},
-	    {"refund_alert", offsetof(struct esc_policy, refund_alert_ms)},
-	    {"buyer_short_window", offsetof(struct esc_policy, buyer_short_window_ms)},
-	    {"buyer_long_window", offsetof(struct esc_policy, buyer_long_window_ms)},
-	    {"seller_window", offsetof(struct esc_policy, seller_window_ms)},
+		{"payment_window", offsetof(struct esc_policy, payment_window_ms)},
+		{"ship_window", offsetof(struct esc_policy, ship_window_ms)},
+		{"response_window", offsetof(struct esc_policy, response_window_ms)},
+		{"protection_extra", offsetof(struct esc_policy, protection_extra_ms)},
+		{"confirm_window", offsetof(struct esc_policy, confirm_window_ms)},
+		{"dispute_after_completion",
+		 offsetof(struct esc_policy, dispute_after_completion_ms)},
+		{"refund_alert", offsetof(struct esc_policy, refund_alert_ms)},
+		{"buyer_short_window", offsetof(struct esc_policy, buyer_short_window_ms)},
+		{"buyer_long_window", offsetof(struct esc_policy, buyer_long_window_ms)},
+		{"seller_window", offsetof(struct esc_policy, seller_window_ms)},
 	};
 	int rc = ESC_EINVAL;
 	assert(p);
@@ -554,13 +561,13 @@ int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size)
 		memcpy(&ms, (const char *)p + windows[i].offset, sizeof ms);
 		if (!window_ok(ms)) {
 			esc_set_err(err, err_size, "%s must be more than 0 and at most %d days",
-			        windows[i].name, DAYS_MAX);
+				    windows[i].name, DAYS_MAX);
 			goto out;
 		}
 	}
 	if (p->buyer_short_window_ms > p->buyer_long_window_ms) {
 		esc_set_err(err, err_size,
-		        "buyer_short_window must not be longer than buyer_long_window");
+			    "buyer_short_window must not be longer than buyer_long_window");
 		goto out;
 	}
 	if (p->delivery_days_max < 1 || p->delivery_days_max > DAYS_MAX) {
@@ -568,8 +575,9 @@ int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size)
 		goto out;
 	}
 	if (p->delivery_days_default < 1 || p->delivery_days_default > p->delivery_days_max) {
-		esc_set_err(err, err_size, "delivery_days_default must be 1 to delivery_days_max (%d)",
-		        p->delivery_days_max);
+		esc_set_err(err, err_size,
+			    "delivery_days_default must be 1 to delivery_days_max (%d)",
+			    p->delivery_days_max);
 		goto out;
 	}
 	if (p->cancel_requests_max < 1) {
@@ -584,8 +592,8 @@ int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size)
 		if (p->settle_days_min[m] < 0 || p->settle_days_min[m] > p->settle_days_max[m] ||
 		    p->settle_days_max[m] > DAYS_MAX) {
 			esc_set_err(err, err_size,
-			        "settle_days.%s must be a range min..max within 0..%d",
-			        method_names[m], DAYS_MAX);
+				    "settle_days.%s must be a range min..max within 0..%d",
+				    method_names[m], DAYS_MAX);
 			goto out;
 		}
 	}
@@ -594,8 +602,8 @@ int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size)
 	if (p->watch_cancellations < 1 || p->restricted_cancellations < p->watch_cancellations ||
 	    p->suspended_cancellations < p->restricted_cancellations) {
 		esc_set_err(err, err_size,
-		        "cancellation thresholds must satisfy 1 <= watch_cancellations <= "
-		        "restricted_cancellations <= suspended_cancellations");
+			    "cancellation thresholds must satisfy 1 <= watch_cancellations <= "
+			    "restricted_cancellations <= suspended_cancellations");
 		goto out;
 	}
 	if (p->restricted_rate_percent < 0 || p->restricted_rate_percent > 100) {
@@ -621,14 +629,14 @@ int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size)
 	}
 	if (p->reasons_count < 1 || p->reasons_count > ESC_REASONS_MAX) {
 		esc_set_err(err, err_size, "there must be 1 to %d cancellation reasons",
-		        ESC_REASONS_MAX);
+			    ESC_REASONS_MAX);
 		goto out;
 	}
 	for (size_t i = 0; i < p->reasons_count; i++) {
 		const struct esc_reason *r = &p->reasons[i];
 		if (!reason_code_valid(r->code) || r->label[0] == '\0') {
-			esc_set_err(err, err_size, "reason %zu needs a code of a-z, 0-9, _ and a label",
-			        i + 1);
+			esc_set_err(err, err_size,
+				    "reason %zu needs a code of a-z, 0-9, _ and a label", i + 1);
 			goto out;
 		}
 		for (size_t j = 0; j < i; j++) {

@@ -11,13 +11,13 @@
 #include <stdint.h>
 
 #define ESC_MS_PER_HOUR INT64_C(3600000)
-#define ESC_MS_PER_DAY INT64_C(86400000)
+#define ESC_MS_PER_DAY  INT64_C(86400000)
 
 enum esc_fault { ESC_FAULT_BUYER, ESC_FAULT_SELLER };
 
-#define ESC_REASON_CODE_MAX 32
+#define ESC_REASON_CODE_MAX  32
 #define ESC_REASON_LABEL_MAX 128
-#define ESC_REASONS_MAX 16
+#define ESC_REASONS_MAX      16
 
 struct esc_reason {
 	char code[ESC_REASON_CODE_MAX];
@@ -31,19 +31,19 @@ enum esc_method { ESC_METHOD_CARD, ESC_METHOD_WALLET, ESC_METHOD_BALANCE, ESC_ME
 
 struct esc_policy {
 	/* Order deadlines (SPEC §2). */
-	int64_t payment_window_ms;        /* 24 h */
-	int64_t ship_window_ms;           /* handling time, 7 days */
-	int64_t response_window_ms;       /* seller answers a request, 72 h */
-	int32_t delivery_days_default;    /* promised delivery, 60 days */
-	int32_t delivery_days_max;        /* the most an order may promise */
-	int64_t protection_extra_ms;      /* after the promised date, 15 days */
-	int64_t confirm_window_ms;        /* after delivery, 15 days */
+	int64_t payment_window_ms;           /* 24 h */
+	int64_t ship_window_ms;              /* handling time, 7 days */
+	int64_t response_window_ms;          /* seller answers a request, 72 h */
+	int32_t delivery_days_default;       /* promised delivery, 60 days */
+	int32_t delivery_days_max;           /* the most an order may promise */
+	int64_t protection_extra_ms;         /* after the promised date, 15 days */
+	int64_t confirm_window_ms;           /* after delivery, 15 days */
 	int64_t dispute_after_completion_ms; /* 15 days */
-	int32_t cancel_requests_max;      /* per order, 2 */
+	int32_t cancel_requests_max;         /* per order, 2 */
 
 	/* Money (SPEC §4). */
-	int32_t fee_basis_points;         /* 500 = 5 % */
-	int64_t refund_alert_ms;          /* 10 days */
+	int32_t fee_basis_points;                  /* 500 = 5 % */
+	int64_t refund_alert_ms;                   /* 10 days */
 	int32_t settle_days_min[ESC_METHOD_COUNT]; /* card 3, wallet 1, balance 0 */
 	int32_t settle_days_max[ESC_METHOD_COUNT]; /* card 7, wallet 1, balance 0 */
 
@@ -59,11 +59,11 @@ struct esc_policy {
 
 	/* Seller score (SPEC §6): 100 minus the weighted faults per order,
 	 * in points per fault per order, over the seller window. */
-	int64_t seller_window_ms;         /* 90 days */
-	int32_t seller_min_orders;        /* denominator floor, 10 */
-	int32_t seller_weight_fault_cancel;   /* 100 points */
-	int32_t seller_weight_missed_ship;    /* 150 */
-	int32_t seller_weight_lost_dispute;   /* 200 */
+	int64_t seller_window_ms;               /* 90 days */
+	int32_t seller_min_orders;              /* denominator floor, 10 */
+	int32_t seller_weight_fault_cancel;     /* 100 points */
+	int32_t seller_weight_missed_ship;      /* 150 */
+	int32_t seller_weight_lost_dispute;     /* 200 */
 	int32_t seller_weight_invalid_tracking; /* 200 */
 
 	/* The reason table (SPEC §3), in display order. */

@@ -7,28 +7,28 @@
 #include <string.h>
 
 static const char *const mark_names[] = {
-    [ESC_MARK_BUYER_PAID] = "buyer_paid",
-    [ESC_MARK_BUYER_CANCELLED] = "buyer_cancelled",
-    [ESC_MARK_BUYER_DISPUTE_OPENED] = "buyer_dispute_opened",
-    [ESC_MARK_BUYER_DISPUTE_LOST] = "buyer_dispute_lost",
-    [ESC_MARK_SELLER_SOLD] = "seller_sold",
-    [ESC_MARK_SELLER_FAULT_CANCEL] = "seller_fault_cancel",
-    [ESC_MARK_SELLER_MISSED_SHIP] = "seller_missed_ship",
-    [ESC_MARK_SELLER_DISPUTE_LOST] = "seller_dispute_lost",
-    [ESC_MARK_SELLER_INVALID_TRACKING] = "seller_invalid_tracking",
+	[ESC_MARK_BUYER_PAID] = "buyer_paid",
+	[ESC_MARK_BUYER_CANCELLED] = "buyer_cancelled",
+	[ESC_MARK_BUYER_DISPUTE_OPENED] = "buyer_dispute_opened",
+	[ESC_MARK_BUYER_DISPUTE_LOST] = "buyer_dispute_lost",
+	[ESC_MARK_SELLER_SOLD] = "seller_sold",
+	[ESC_MARK_SELLER_FAULT_CANCEL] = "seller_fault_cancel",
+	[ESC_MARK_SELLER_MISSED_SHIP] = "seller_missed_ship",
+	[ESC_MARK_SELLER_DISPUTE_LOST] = "seller_dispute_lost",
+	[ESC_MARK_SELLER_INVALID_TRACKING] = "seller_invalid_tracking",
 };
 
 _Static_assert(sizeof mark_names / sizeof mark_names[0] == ESC_MARK_COUNT, "every mark has a name");
 
 static const char *const level_names[] = {
-    [ESC_LEVEL_GOOD] = "good",
-    [ESC_LEVEL_WATCH] = "watch",
-    [ESC_LEVEL_RESTRICTED] = "restricted",
-    [ESC_LEVEL_SUSPENDED] = "suspended",
+	[ESC_LEVEL_GOOD] = "good",
+	[ESC_LEVEL_WATCH] = "watch",
+	[ESC_LEVEL_RESTRICTED] = "restricted",
+	[ESC_LEVEL_SUSPENDED] = "suspended",
 };
 
 _Static_assert(sizeof level_names / sizeof level_names[0] == ESC_LEVEL_COUNT,
-               "every level has a name");
+	       "every level has a name");
 
 const char *esc_mark_name(enum esc_mark m)
 {
@@ -62,14 +62,14 @@ static void window_words(int64_t ms, char *out, size_t size)
 		int64_t ms;
 		const char *one, *many;
 	} units[] = {{ESC_MS_PER_DAY, "day", "days"},
-	             {ESC_MS_PER_HOUR, "hour", "hours"},
-	             {60000, "minute", "minutes"},
-	             {1000, "second", "seconds"}};
+		     {ESC_MS_PER_HOUR, "hour", "hours"},
+		     {60000, "minute", "minutes"},
+		     {1000, "second", "seconds"}};
 	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
 		if (ms > 0 && ms % units[i].ms == 0) {
 			int64_t n = ms / units[i].ms;
 			snprintf(out, size, "%lld %s", (long long)n,
-			         n == 1 ? units[i].one : units[i].many);
+				 n == 1 ? units[i].one : units[i].many);
 			return;
 		}
 	}
@@ -82,7 +82,7 @@ static const char *plural(int64_t n, const char *one, const char *many)
 }
 
 void esc_buyer_reputation(const struct esc_policy *p, const struct esc_rep_counts *c, bool lifted,
-                          struct esc_buyer_rep *out)
+			  struct esc_buyer_rep *out)
 {
 	char short_w[32], long_w[32];
 	assert(p && c && out);
@@ -108,39 +108,39 @@ void esc_buyer_reputation(const struct esc_policy *p, const struct esc_rep_count
 	if (cancelled >= p->suspended_cancellations) {
 		out->level = suspended;
 		snprintf(out->why, sizeof out->why,
-		         "%s%lld %s after payment in %s (suspended at %d)", lift_note,
-		         (long long)cancelled, plural(cancelled, "cancellation", "cancellations"),
-		         long_w, p->suspended_cancellations);
+			 "%s%lld %s after payment in %s (suspended at %d)", lift_note,
+			 (long long)cancelled, plural(cancelled, "cancellation", "cancellations"),
+			 long_w, p->suspended_cancellations);
 	} else if (lost >= p->suspended_lost_disputes) {
 		out->level = suspended;
 		snprintf(out->why, sizeof out->why, "%s%d %s lost in %s (suspended at %d)",
-		         lift_note, lost, plural(lost, "dispute", "disputes"), long_w,
-		         p->suspended_lost_disputes);
+			 lift_note, lost, plural(lost, "dispute", "disputes"), long_w,
+			 p->suspended_lost_disputes);
 	} else if (cs >= p->restricted_cancellations) {
 		out->level = ESC_LEVEL_RESTRICTED;
 		snprintf(out->why, sizeof out->why, "%d %s after payment in %s (restricted at %d)",
-		         cs, plural(cs, "cancellation", "cancellations"), short_w,
-		         p->restricted_cancellations);
+			 cs, plural(cs, "cancellation", "cancellations"), short_w,
+			 p->restricted_cancellations);
 	} else if (paid >= p->restricted_rate_min_paid &&
-	           cancelled * 100 > (int64_t)p->restricted_rate_percent * paid) {
+		   cancelled * 100 > (int64_t)p->restricted_rate_percent * paid) {
 		/* Compared as cross products, so 30.5 % is over 30 % even
 		 * though rate_percent shows 30. */
 		out->level = ESC_LEVEL_RESTRICTED;
 		snprintf(out->why, sizeof out->why,
-		         "%lld of %lld paid orders cancelled after payment in %s, over %d %% "
-		         "(restricted with %d+ paid)",
-		         (long long)cancelled, (long long)paid, long_w, p->restricted_rate_percent,
-		         p->restricted_rate_min_paid);
+			 "%lld of %lld paid orders cancelled after payment in %s, over %d %% "
+			 "(restricted with %d+ paid)",
+			 (long long)cancelled, (long long)paid, long_w, p->restricted_rate_percent,
+			 p->restricted_rate_min_paid);
 	} else if (cs >= p->watch_cancellations) {
 		out->level = ESC_LEVEL_WATCH;
 		snprintf(out->why, sizeof out->why, "%d %s after payment in %s (watch at %d)", cs,
-		         plural(cs, "cancellation", "cancellations"), short_w,
-		         p->watch_cancellations);
+			 plural(cs, "cancellation", "cancellations"), short_w,
+			 p->watch_cancellations);
 	} else {
 		out->level = ESC_LEVEL_GOOD;
 		snprintf(out->why, sizeof out->why, "%d %s after payment in %s (below watch at %d)",
-		         cs, plural(cs, "cancellation", "cancellations"), short_w,
-		         p->watch_cancellations);
+			 cs, plural(cs, "cancellation", "cancellations"), short_w,
+			 p->watch_cancellations);
 	}
 }
 
@@ -154,7 +154,7 @@ static void add_fault(char *why, size_t size, int32_t n, const char *one, const 
 }
 
 void esc_seller_reputation(const struct esc_policy *p, const struct esc_rep_counts *c,
-                           struct esc_seller_rep *out)
+			   struct esc_seller_rep *out)
 {
 	char window[32];
 	assert(p && c && out);
@@ -171,9 +171,9 @@ void esc_seller_reputation(const struct esc_policy *p, const struct esc_rep_coun
 	 * costs the weight; the floor on orders keeps a new seller's one
 	 * mishap from sinking the score. int64_t: int32 x int32 fits. */
 	int64_t penalty = (int64_t)p->seller_weight_fault_cancel * out->fault_cancels +
-	                  (int64_t)p->seller_weight_missed_ship * out->missed_ships +
-	                  (int64_t)p->seller_weight_lost_dispute * out->disputes_lost +
-	                  (int64_t)p->seller_weight_invalid_tracking * out->invalid_tracking;
+			  (int64_t)p->seller_weight_missed_ship * out->missed_ships +
+			  (int64_t)p->seller_weight_lost_dispute * out->disputes_lost +
+			  (int64_t)p->seller_weight_invalid_tracking * out->invalid_tracking;
 	int64_t orders = out->orders_long;
 	if (orders < p->seller_min_orders)
 		orders = p->seller_min_orders;
@@ -190,12 +190,12 @@ void esc_seller_reputation(const struct esc_policy *p, const struct esc_rep_coun
 	window_words(p->seller_window_ms, window, sizeof window);
 	out->why[0] = '\0';
 	add_fault(out->why, sizeof out->why, out->fault_cancels, "seller-fault cancellation",
-	          "seller-fault cancellations");
+		  "seller-fault cancellations");
 	add_fault(out->why, sizeof out->why, out->missed_ships, "missed ship deadline",
-	          "missed ship deadlines");
+		  "missed ship deadlines");
 	add_fault(out->why, sizeof out->why, out->disputes_lost, "lost dispute", "lost disputes");
 	add_fault(out->why, sizeof out->why, out->invalid_tracking, "invalid tracking number",
-	          "invalid tracking numbers");
+		  "invalid tracking numbers");
 	size_t len = strlen(out->why);
 	if (len == 0)
 		snprintf(out->why, sizeof out->why, "no faults in %s", window);

@@ -14,8 +14,8 @@
 /* What an order event leaves on a user's record. Stored with the user,
  * the order and the time; counted over windows. */
 enum esc_mark {
-	ESC_MARK_BUYER_PAID,          /* the buyer paid an order */
-	ESC_MARK_BUYER_CANCELLED,     /* a cancellation after payment */
+	ESC_MARK_BUYER_PAID,      /* the buyer paid an order */
+	ESC_MARK_BUYER_CANCELLED, /* a cancellation after payment */
 	ESC_MARK_BUYER_DISPUTE_OPENED,
 	ESC_MARK_BUYER_DISPUTE_LOST,
 	ESC_MARK_SELLER_SOLD,         /* an order of the seller's was paid */
@@ -61,8 +61,8 @@ struct esc_buyer_rep {
 /* The buyer's level from their counts. `lifted` is true when an arbiter
  * lifted a suspension that the counts would still impose; the level is
  * then at most restricted. */
-void esc_buyer_reputation(const struct esc_policy *p, const struct esc_rep_counts *c,
-			  bool lifted, struct esc_buyer_rep *out);
+void esc_buyer_reputation(const struct esc_policy *p, const struct esc_rep_counts *c, bool lifted,
+			  struct esc_buyer_rep *out);
 
 struct esc_seller_rep {
 	int32_t score; /* 0..100 */

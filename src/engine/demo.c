@@ -59,8 +59,8 @@ static void run(struct demo *d, struct esc_command *c, struct esc_order *o)
 	}
 }
 
-static void create(struct demo *d, struct esc_order *o, int buyer, int seller,
-		   const char *title, int64_t price)
+static void create(struct demo *d, struct esc_order *o, int buyer, int seller, const char *title,
+		   int64_t price)
 {
 	struct esc_command c;
 	struct esc_item item = {.quantity = 1, .unit_price_minor = price};
@@ -86,7 +86,9 @@ static void pay(struct demo *d, struct esc_order *o, enum esc_method method)
 static void as(struct demo *d, struct esc_order *o, enum esc_event ev, enum esc_actor who)
 {
 	struct esc_command c;
-	const char *id = who == ESC_ACTOR_BUYER ? o->buyer_id : who == ESC_ACTOR_SELLER ? o->seller_id : NULL;
+	const char *id = who == ESC_ACTOR_BUYER    ? o->buyer_id
+			 : who == ESC_ACTOR_SELLER ? o->seller_id
+						   : NULL;
 	esc_command_init(&c, ev, who, id, NULL);
 	if (ev == ESC_EV_SHIP) {
 		c.args.carrier = "Posturinn";
@@ -95,8 +97,7 @@ static void as(struct demo *d, struct esc_order *o, enum esc_event ev, enum esc_
 	run(d, &c, o);
 }
 
-static void request(struct demo *d, struct esc_order *o, const char *reason,
-		    enum esc_refund_to to)
+static void request(struct demo *d, struct esc_order *o, const char *reason, enum esc_refund_to to)
 {
 	struct esc_command c;
 	esc_command_init(&c, ESC_EV_CANCEL, ESC_ACTOR_BUYER, o->buyer_id, NULL);
@@ -139,7 +140,8 @@ static void settle(struct demo *d, struct esc_order *o, enum esc_event ev)
 {
 	struct esc_command c;
 	char refund_id[ESC_ID_SIZE];
-	snprintf(refund_id, sizeof refund_id, "%.40s-r%u", o->id, (unsigned)o->refunds_count % 100u);
+	snprintf(refund_id, sizeof refund_id, "%.40s-r%u", o->id,
+		 (unsigned)o->refunds_count % 100u);
 	esc_command_init(&c, ev, ESC_ACTOR_OPERATOR, NULL, NULL);
 	c.args.refund_id = refund_id;
 	run(d, &c, o);

@@ -183,22 +183,21 @@ static int detail_json(const struct esc_command *cmd, const struct esc_effects *
 	const struct esc_args *a = &cmd->args;
 	int rc = esc_strbuf_adds(sb, "{");
 	const char *sep = "";
-#define FIELD_S(name, value)                                                   \
-	do {                                                                   \
-		if (!rc && (value)) {                                          \
-			rc = esc_strbuf_addf(sb, "%s\"%s\":", sep, name);      \
-			if (!rc)                                               \
-				rc = esc_strbuf_add_json(sb, (value));         \
-			sep = ",";                                             \
-		}                                                              \
+#define FIELD_S(name, value)                                                                       \
+	do {                                                                                       \
+		if (!rc && (value)) {                                                              \
+			rc = esc_strbuf_addf(sb, "%s\"%s\":", sep, name);                          \
+			if (!rc)                                                                   \
+				rc = esc_strbuf_add_json(sb, (value));                             \
+			sep = ",";                                                                 \
+		}                                                                                  \
 	} while (0)
-#define FIELD_I(name, value)                                                   \
-	do {                                                                   \
-		if (!rc) {                                                     \
-			rc = esc_strbuf_addf(sb, "%s\"%s\":%lld", sep, name,   \
-					     (long long)(value));              \
-			sep = ",";                                             \
-		}                                                              \
+#define FIELD_I(name, value)                                                                       \
+	do {                                                                                       \
+		if (!rc) {                                                                         \
+			rc = esc_strbuf_addf(sb, "%s\"%s\":%lld", sep, name, (long long)(value));  \
+			sep = ",";                                                                 \
+		}                                                                                  \
 	} while (0)
 	switch (cmd->event) {
 	case ESC_EV_CREATE:
@@ -253,14 +252,13 @@ static int payload_json(const struct esc_effects *fx, int64_t now, struct esc_st
 {
 	char at[ESC_TIME_SIZE];
 	esc_time_format(now, at);
-	int rc = esc_strbuf_addf(sb, "{\"type\":\"%s\",\"created_at\":\"%s\",\"order_id\":",
-				 fx->outbox_type, at);
+	int rc = esc_strbuf_addf(
+		sb, "{\"type\":\"%s\",\"created_at\":\"%s\",\"order_id\":", fx->outbox_type, at);
 	if (!rc)
 		rc = esc_strbuf_add_json(sb, fx->order.id);
 	if (!rc)
 		rc = esc_strbuf_addf(sb, ",\"state\":\"%s\",\"version\":%lld",
-				     esc_state_name(fx->order.state),
-				     (long long)fx->order.version);
+				     esc_state_name(fx->order.state), (long long)fx->order.version);
 	if (!rc && (fx->refund_new || fx->refund_changed)) {
 		rc = esc_strbuf_adds(sb, ",\"refund_id\":");
 		if (!rc)
@@ -296,7 +294,7 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 	bool have_order = false, have_refund = false;
 	int rc = 0;
 
-	esc_strbuf_init(&sb, sizeof ((struct esc_history *)0)->detail - 1);
+	esc_strbuf_init(&sb, sizeof((struct esc_history *)0)->detail - 1);
 	fx = malloc(sizeof *fx);
 	if (!fx) {
 		rc = ESC_ENOMEM;
@@ -475,9 +473,8 @@ stale:
 	/* A queue row that no longer matches its order or refund: drop it,
 	 * so it never fires. Nothing else changes. */
 	{
-		struct esc_deadline_op op = {.set = false,
-					     .kind = cmd->deadline->kind,
-					     .due_ms = cmd->deadline->due_ms};
+		struct esc_deadline_op op = {
+			.set = false, .kind = cmd->deadline->kind, .due_ms = cmd->deadline->due_ms};
 		snprintf(op.ref, sizeof op.ref, "%s", cmd->deadline->ref);
 		int refusal = rc ? rc : ESC_ESTATE;
 		ESC_STORE(rc, s, deadline_apply, cmd->deadline->order_id, &op);

@@ -58,10 +58,10 @@ int esc_engine_advance(struct esc_engine *e, int64_t ms);
 struct esc_command {
 	enum esc_event event;
 	enum esc_actor actor;
-	const char *actor_id;  /* the buyer's or seller's user id */
-	const char *order_id;  /* NULL for create: the engine picks the id */
-	int64_t if_match;      /* expected version; 0 = any */
-	struct esc_args args;  /* see esc_args; order_id is set by the engine */
+	const char *actor_id; /* the buyer's or seller's user id */
+	const char *order_id; /* NULL for create: the engine picks the id */
+	int64_t if_match;     /* expected version; 0 = any */
+	struct esc_args args; /* see esc_args; order_id is set by the engine */
 	/* Set by the deadline worker: the queue row that fired. */
 	const struct esc_deadline *deadline;
 };
@@ -71,12 +71,12 @@ void esc_command_init(struct esc_command *c, enum esc_event event, enum esc_acto
 		      const char *actor_id, const char *order_id);
 
 struct esc_result {
-	int rc;             /* 0, or the ESC_E* refusal or failure */
-	char message[200];  /* why, when rc != 0 */
+	int rc;            /* 0, or the ESC_E* refusal or failure */
+	char message[200]; /* why, when rc != 0 */
 	bool has_order;
 	struct esc_order order; /* after the command; on a refusal, as it is */
 	bool has_refund;
-	struct esc_refund refund; /* a refund the command made or changed */
+	struct esc_refund refund;         /* a refund the command made or changed */
 	enum esc_buyer_level buyer_level; /* for cancel: the buyer's level before */
 };
 

@@ -23,7 +23,7 @@
 #include "core/order.h"
 #include "core/reputation.h"
 
-#define ESC_NAME_MAX 128
+#define ESC_NAME_MAX  128
 #define ESC_EMAIL_MAX 254
 #define ESC_HASH_SIZE 128 /* crypto_pwhash_STRBYTES */
 
@@ -40,13 +40,13 @@ struct esc_user {
 /* One row of an order's history: who, what, when, before and after. */
 struct esc_history {
 	char order_id[ESC_ID_SIZE];
-	int64_t version;        /* the order's version after: the row's key */
+	int64_t version; /* the order's version after: the row's key */
 	int64_t at_ms;
 	enum esc_actor actor;
 	char actor_id[ESC_ID_SIZE]; /* "" for operator and system */
 	enum esc_event event;
 	enum esc_state from, to;
-	char type[48];          /* the outbox type, e.g. "cancellation.accepted" */
+	char type[48]; /* the outbox type, e.g. "cancellation.accepted" */
 	/* What the event carried, as JSON text: one user text of at most
 	 * ESC_TEXT_MAX bytes, which escaping at most doubles, and short fields. */
 	char detail[2 * ESC_TEXT_MAX + 400];
@@ -64,13 +64,13 @@ struct esc_outbox_row {
 	int64_t at_ms;
 	char type[48];
 	char order_id[ESC_ID_SIZE];
-	const char *payload;    /* JSON text */
+	const char *payload; /* JSON text */
 };
 
 struct esc_order_filter {
-	const char *buyer_id;   /* NULL = any */
-	const char *seller_id;  /* NULL = any */
-	int state;              /* enum esc_state, or -1 = any */
+	const char *buyer_id;       /* NULL = any */
+	const char *seller_id;      /* NULL = any */
+	int state;                  /* enum esc_state, or -1 = any */
 	const char *starting_after; /* an order id, or NULL: ids descending */
 };
 
@@ -88,7 +88,7 @@ struct esc_order_filter {
 struct esc_ledger_report {
 	int64_t transfers_count;
 	int64_t orders_count;
-	size_t problems_count;  /* may exceed what is listed */
+	size_t problems_count; /* may exceed what is listed */
 	char problems[ESC_CHECK_PROBLEMS_MAX][ESC_CHECK_PROBLEM_SIZE];
 };
 
@@ -191,17 +191,17 @@ static inline int esc_store_fault_(struct esc_store *s, const char *verb)
 }
 
 /* rc = the verb's result, or the injected fault's. */
-#define ESC_STORE(rc, s, verb, ...)                                            \
-	do {                                                                   \
-		(rc) = esc_store_fault_((s), #verb);                           \
-		if (!(rc))                                                     \
-			(rc) = (s)->ops->verb((s), __VA_ARGS__);               \
+#define ESC_STORE(rc, s, verb, ...)                                                                \
+	do {                                                                                       \
+		(rc) = esc_store_fault_((s), #verb);                                               \
+		if (!(rc))                                                                         \
+			(rc) = (s)->ops->verb((s), __VA_ARGS__);                                   \
 	} while (0)
-#define ESC_STORE0(rc, s, verb)                                                \
-	do {                                                                   \
-		(rc) = esc_store_fault_((s), #verb);                           \
-		if (!(rc))                                                     \
-			(rc) = (s)->ops->verb((s));                            \
+#define ESC_STORE0(rc, s, verb)                                                                    \
+	do {                                                                                       \
+		(rc) = esc_store_fault_((s), #verb);                                               \
+		if (!(rc))                                                                         \
+			(rc) = (s)->ops->verb((s));                                                \
 	} while (0)
 
 #endif

@@ -7,37 +7,32 @@
 #define ESC_ERROR_H
 
 /* X(NAME, api_code, http_status, message) */
-#define ESC_ERRORS(X)                                                          \
-	X(EINVAL, "invalid_request", 400, "the request is not valid")          \
-	X(ENOTFOUND, "not_found", 404, "no such object")                       \
-	X(EUNAUTH, "unauthenticated", 401, "sign in first")                    \
-	X(EFORBIDDEN, "forbidden", 403, "your role may not do this")           \
-	X(ESTATE, "invalid_state", 409,                                        \
-	  "the order is not in a state that allows this")                      \
-	X(ESHIPPED, "order_shipped", 409,                                      \
-	  "the order has shipped and can no longer be cancelled; "             \
-	  "open a dispute instead")                                            \
-	X(EPENDING, "cancellation_pending", 409,                               \
-	  "a cancellation request is open; answer it first")                   \
-	X(EDEADLINE, "deadline_passed", 409, "the deadline for this has passed") \
-	X(ELIMIT, "limit_reached", 409,                                        \
-	  "the limit for this order has been reached")                         \
-	X(ESUSPENDED, "account_suspended", 403, "the account is suspended")    \
-	X(ECONFLICT, "conflict", 409, "the order changed meanwhile")           \
-	X(EPRECONDITION, "precondition_failed", 412,                           \
-	  "the order's version does not match If-Match")                       \
-	X(EIDEMPOTENCY, "idempotency_mismatch", 422,                           \
-	  "the idempotency key was used with another body")                    \
-	X(EAMOUNT, "amount_mismatch", 422,                                     \
-	  "the amount does not match the order")                               \
-	X(EFUNDS, "insufficient_balance", 409,                                 \
-	  "the store balance is too small")                                    \
-	X(EDUPLICATE, "already_exists", 409, "it exists already")              \
-	X(EUNSUPPORTED, "not_supported", 501,                                  \
-	  "this is not supported by this version of escrowd")                  \
-	X(ENOMEM, "internal", 500, "out of memory")                            \
-	X(EIO, "internal", 500, "the store failed")                            \
-	X(EBUSY, "unavailable", 503, "the store is busy; try again")           \
+#define ESC_ERRORS(X)                                                                              \
+	X(EINVAL, "invalid_request", 400, "the request is not valid")                              \
+	X(ENOTFOUND, "not_found", 404, "no such object")                                           \
+	X(EUNAUTH, "unauthenticated", 401, "sign in first")                                        \
+	X(EFORBIDDEN, "forbidden", 403, "your role may not do this")                               \
+	X(ESTATE, "invalid_state", 409, "the order is not in a state that allows this")            \
+	X(ESHIPPED, "order_shipped", 409,                                                          \
+	  "the order has shipped and can no longer be cancelled; "                                 \
+	  "open a dispute instead")                                                                \
+	X(EPENDING, "cancellation_pending", 409,                                                   \
+	  "a cancellation request is open; answer it first")                                       \
+	X(EDEADLINE, "deadline_passed", 409, "the deadline for this has passed")                   \
+	X(ELIMIT, "limit_reached", 409, "the limit for this order has been reached")               \
+	X(ESUSPENDED, "account_suspended", 403, "the account is suspended")                        \
+	X(ECONFLICT, "conflict", 409, "the order changed meanwhile")                               \
+	X(EPRECONDITION, "precondition_failed", 412,                                               \
+	  "the order's version does not match If-Match")                                           \
+	X(EIDEMPOTENCY, "idempotency_mismatch", 422,                                               \
+	  "the idempotency key was used with another body")                                        \
+	X(EAMOUNT, "amount_mismatch", 422, "the amount does not match the order")                  \
+	X(EFUNDS, "insufficient_balance", 409, "the store balance is too small")                   \
+	X(EDUPLICATE, "already_exists", 409, "it exists already")                                  \
+	X(EUNSUPPORTED, "not_supported", 501, "this is not supported by this version of escrowd")  \
+	X(ENOMEM, "internal", 500, "out of memory")                                                \
+	X(EIO, "internal", 500, "the store failed")                                                \
+	X(EBUSY, "unavailable", 503, "the store is busy; try again")                               \
 	X(EBUG, "internal", 500, "an internal error")
 
 enum esc_error {
@@ -46,7 +41,7 @@ enum esc_error {
 	ESC_ERROR_FIRST_ = -1000,
 	ESC_ERRORS(X)
 #undef X
-	ESC_ERROR_END_
+		ESC_ERROR_END_
 };
 
 /* Codes run from ESC_EINVAL (-999) upward; all are negative. */

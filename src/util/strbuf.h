@@ -8,10 +8,10 @@
 #include <stddef.h>
 
 struct esc_strbuf {
-	char *buf;      /* always NUL-terminated once anything is added */
+	char *buf; /* always NUL-terminated once anything is added */
 	size_t len;
 	size_t alloc;
-	size_t max;     /* most bytes it may hold, not counting the NUL */
+	size_t max; /* most bytes it may hold, not counting the NUL */
 };
 
 void esc_strbuf_init(struct esc_strbuf *sb, size_t max);

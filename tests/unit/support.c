@@ -43,8 +43,9 @@ void esc_test_path(char *out, size_t size, const char *dir, const char *name)
 
 static void open_engine(struct esc_fixture *f)
 {
-	struct esc_engine_options opt = {
-		.manual_clock = true, .manual_start_ms = ESC_TEST_T0, .fast_password_hashing = true};
+	struct esc_engine_options opt = {.manual_clock = true,
+					 .manual_start_ms = ESC_TEST_T0,
+					 .fast_password_hashing = true};
 	char err[300] = "";
 	int rc = esc_engine_open(&f->e, f->db, NULL, &opt, err, sizeof err);
 	if (rc)
@@ -142,11 +143,11 @@ struct esc_order esc_fixture_request(struct esc_fixture *f, const struct esc_ord
 	return must(f, &c);
 }
 
-struct esc_order esc_fixture_as(struct esc_fixture *f, const struct esc_order *o,
-				enum esc_event ev, enum esc_actor who)
+struct esc_order esc_fixture_as(struct esc_fixture *f, const struct esc_order *o, enum esc_event ev,
+				enum esc_actor who)
 {
 	struct esc_command c;
-	const char *id = who == ESC_ACTOR_BUYER	   ? o->buyer_id
+	const char *id = who == ESC_ACTOR_BUYER    ? o->buyer_id
 			 : who == ESC_ACTOR_SELLER ? o->seller_id
 						   : NULL;
 	esc_command_init(&c, ev, who, id, o->id);

@@ -47,8 +47,8 @@ struct esc_order esc_fixture_pay(struct esc_fixture *f, const struct esc_order *
 				 enum esc_method m);
 struct esc_order esc_fixture_request(struct esc_fixture *f, const struct esc_order *o,
 				     const char *reason, enum esc_refund_to to);
-struct esc_order esc_fixture_as(struct esc_fixture *f, const struct esc_order *o,
-				enum esc_event ev, enum esc_actor who);
+struct esc_order esc_fixture_as(struct esc_fixture *f, const struct esc_order *o, enum esc_event ev,
+				enum esc_actor who);
 /* Assert the ledger invariants hold. */
 void esc_fixture_check(struct esc_fixture *f);
 /* Fire due deadlines until none is left; returns how many fired. */

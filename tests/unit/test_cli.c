@@ -38,7 +38,7 @@ static int run(const char *env, const char *args, char *out, size_t size)
 	char cmd[2048];
 	size_t len = 0;
 	int n = snprintf(cmd, sizeof cmd, "env -u ESCROWD_DB -u ESCROWD_CONFIG %s '%s' %s 2>&1",
-	                 env ? env : "", binary, args);
+			 env ? env : "", binary, args);
 	assert_true(n > 0 && (size_t)n < sizeof cmd);
 	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
@@ -167,9 +167,9 @@ static void check_after_demo_says_the_invariants_hold(void **state)
 static void demo_store_holds_every_state(void **state)
 {
 	static const enum esc_state reachable[] = {
-	    ESC_ST_AWAITING_PAYMENT, ESC_ST_AWAITING_SHIPMENT, ESC_ST_CANCELLATION_REQUESTED,
-	    ESC_ST_SHIPPED,          ESC_ST_DELIVERED,         ESC_ST_IN_DISPUTE,
-	    ESC_ST_COMPLETED,        ESC_ST_CANCELLED,         ESC_ST_CLOSED,
+		ESC_ST_AWAITING_PAYMENT, ESC_ST_AWAITING_SHIPMENT, ESC_ST_CANCELLATION_REQUESTED,
+		ESC_ST_SHIPPED,          ESC_ST_DELIVERED,         ESC_ST_IN_DISPUTE,
+		ESC_ST_COMPLETED,        ESC_ST_CANCELLED,         ESC_ST_CLOSED,
 	};
 	_Static_assert(sizeof reachable / sizeof reachable[0] == ESC_ST_COUNT - 1,
 		       "every state but none");
@@ -271,7 +271,7 @@ static void check_on_a_missing_store_fails_and_creates_nothing(void **state)
 	esc_test_rmdir(dir);
 	if (status == 0 || created)
 		fail_msg("check on a missing store exited %d and %s the file:\n%s", status,
-		         created ? "created" : "did not create", out);
+			 created ? "created" : "did not create", out);
 }
 
 static void check_on_a_broken_ledger_exits_1_naming_the_invariant(void **state)
@@ -289,10 +289,10 @@ static void check_on_a_broken_ledger_exits_1_naming_the_invariant(void **state)
 	/* One leg of the payment grows by 1: the currency no longer sums to 0. */
 	assert_int_equal(sqlite3_open(f.db, &db), SQLITE_OK);
 	int rc = sqlite3_exec(db,
-	                      "UPDATE entries SET amount_minor = amount_minor + 1 WHERE "
-	                      "(transfer_id, leg) = (SELECT transfer_id, leg FROM entries "
-	                      "ORDER BY transfer_id, leg LIMIT 1)",
-	                      NULL, NULL, &why);
+			      "UPDATE entries SET amount_minor = amount_minor + 1 WHERE "
+			      "(transfer_id, leg) = (SELECT transfer_id, leg FROM entries "
+			      "ORDER BY transfer_id, leg LIMIT 1)",
+			      NULL, NULL, &why);
 	if (rc != SQLITE_OK)
 		fail_msg("update: %s", why ? why : "?");
 	assert_int_equal(sqlite3_changes(db), 1);
@@ -315,7 +315,7 @@ static void check_on_a_broken_ledger_exits_1_naming_the_invariant(void **state)
 static void deadlines_prints_how_many_fired(void **state)
 {
 	struct esc_engine_options opt = {
-	    .manual_clock = true, .manual_start_ms = LONG_AGO, .fast_password_hashing = true};
+		.manual_clock = true, .manual_start_ms = LONG_AGO, .fast_password_hashing = true};
 	char dir[256], path[300], err[300] = "", out[OUTPUT_MAX];
 	struct esc_engine *e = NULL;
 	struct esc_user buyer, seller;
@@ -327,12 +327,12 @@ static void deadlines_prints_how_many_fired(void **state)
 	esc_test_tmpdir(dir, sizeof dir);
 	esc_test_path(path, sizeof path, dir, "escrowd.db");
 	assert_int_equal(esc_engine_open(&e, path, NULL, &opt, err, sizeof err), 0);
-	assert_int_equal(
-	    esc_engine_user_create(e, ESC_ACTOR_BUYER, "B", "b@example.test", "password-1", &buyer),
-	    0);
+	assert_int_equal(esc_engine_user_create(e, ESC_ACTOR_BUYER, "B", "b@example.test",
+						"password-1", &buyer),
+			 0);
 	assert_int_equal(esc_engine_user_create(e, ESC_ACTOR_SELLER, "S", "s@example.test",
-	                                        "password-2", &seller),
-	                 0);
+						"password-2", &seller),
+			 0);
 	snprintf(item.title, sizeof item.title, "Old order");
 	esc_command_init(&c, ESC_EV_CREATE, ESC_ACTOR_OPERATOR, NULL, NULL);
 	c.args.buyer_id = buyer.id;
@@ -357,22 +357,22 @@ static void deadlines_prints_how_many_fired(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(version_prints_the_name_and_exits_0),
-	    cmocka_unit_test(help_lists_demo_and_check),
-	    cmocka_unit_test(command_help_shows_its_usage_and_exits_0),
-	    cmocka_unit_test(unknown_command_exits_2),
-	    cmocka_unit_test(no_command_exits_2),
-	    cmocka_unit_test(demo_exits_0_and_prints_how_to_sign_in),
-	    cmocka_unit_test(check_after_demo_says_the_invariants_hold),
-	    cmocka_unit_test(demo_store_holds_every_state),
-	    cmocka_unit_test(demo_twice_says_it_holds_the_demo_already),
-	    cmocka_unit_test(escrowd_db_in_the_environment_replaces_db),
-	    cmocka_unit_test(check_without_db_exits_2_naming_db),
-	    cmocka_unit_test(config_with_a_bad_line_exits_2_naming_the_line),
-	    cmocka_unit_test(db_takes_a_sqlite_url),
-	    cmocka_unit_test(check_on_a_missing_store_fails_and_creates_nothing),
-	    cmocka_unit_test(check_on_a_broken_ledger_exits_1_naming_the_invariant),
-	    cmocka_unit_test(deadlines_prints_how_many_fired),
+		cmocka_unit_test(version_prints_the_name_and_exits_0),
+		cmocka_unit_test(help_lists_demo_and_check),
+		cmocka_unit_test(command_help_shows_its_usage_and_exits_0),
+		cmocka_unit_test(unknown_command_exits_2),
+		cmocka_unit_test(no_command_exits_2),
+		cmocka_unit_test(demo_exits_0_and_prints_how_to_sign_in),
+		cmocka_unit_test(check_after_demo_says_the_invariants_hold),
+		cmocka_unit_test(demo_store_holds_every_state),
+		cmocka_unit_test(demo_twice_says_it_holds_the_demo_already),
+		cmocka_unit_test(escrowd_db_in_the_environment_replaces_db),
+		cmocka_unit_test(check_without_db_exits_2_naming_db),
+		cmocka_unit_test(config_with_a_bad_line_exits_2_naming_the_line),
+		cmocka_unit_test(db_takes_a_sqlite_url),
+		cmocka_unit_test(check_on_a_missing_store_fails_and_creates_nothing),
+		cmocka_unit_test(check_on_a_broken_ledger_exits_1_naming_the_invariant),
+		cmocka_unit_test(deadlines_prints_how_many_fired),
 	};
 	return cmocka_run_group_tests_name("cli", tests, group_setup, group_teardown);
 }

@@ -130,7 +130,7 @@ static struct esc_rep_counts marks(struct esc_fixture *f, const char *user_id)
 }
 
 static size_t refunds_of(struct esc_fixture *f, const char *order_id, struct esc_refund *out,
-                         size_t max)
+			 size_t max)
 {
 	size_t n = 0;
 	int rc;
@@ -151,7 +151,7 @@ static size_t refunds_all(struct esc_fixture *f)
 
 /* The queue rows of an order, whenever due. */
 static size_t deadlines_of(struct esc_fixture *f, const char *order_id, struct esc_deadline *out,
-                           size_t max)
+			   size_t max)
 {
 	struct esc_deadline rows[64];
 	size_t n = 0, k = 0;
@@ -191,7 +191,7 @@ static struct snapshot snap(struct esc_fixture *f, const char *order_id)
 }
 
 static void assert_nothing_written(struct esc_fixture *f, const char *order_id,
-                                   const struct snapshot *before)
+				   const struct snapshot *before)
 {
 	struct snapshot after = snap(f, order_id);
 	assert_int_equal(after.version, before->version);
@@ -204,11 +204,11 @@ static void assert_nothing_written(struct esc_fixture *f, const char *order_id,
 }
 
 static void cmd_init(struct esc_command *c, enum esc_event ev, enum esc_actor who,
-                     const struct esc_order *o)
+		     const struct esc_order *o)
 {
 	const char *id = who == ESC_ACTOR_BUYER    ? o->buyer_id
-	                 : who == ESC_ACTOR_SELLER ? o->seller_id
-	                                           : NULL;
+			 : who == ESC_ACTOR_SELLER ? o->seller_id
+						   : NULL;
 	esc_command_init(c, ev, who, id, o->id);
 }
 
@@ -238,7 +238,7 @@ static struct esc_order cancelled_after_payment(struct esc_fixture *f)
 }
 
 static int request_cancel(struct esc_fixture *f, const struct esc_order *o, const char *reason,
-                          struct esc_result *r)
+			  struct esc_result *r)
 {
 	struct esc_command c;
 	cmd_init(&c, ESC_EV_CANCEL, ESC_ACTOR_BUYER, o);
@@ -324,14 +324,14 @@ static void test_spec_7_history_has_one_row_per_command_with_states_and_actor(vo
 		enum esc_state from, to;
 		const char *type;
 	} want[] = {
-	    {ESC_EV_CREATE, ESC_ACTOR_OPERATOR, ESC_ST_NONE, ESC_ST_AWAITING_PAYMENT,
-	     "order.created"},
-	    {ESC_EV_PAY, ESC_ACTOR_OPERATOR, ESC_ST_AWAITING_PAYMENT, ESC_ST_AWAITING_SHIPMENT,
-	     "order.paid"},
-	    {ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_ST_AWAITING_SHIPMENT,
-	     ESC_ST_CANCELLATION_REQUESTED, "cancellation.requested"},
-	    {ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER, ESC_ST_CANCELLATION_REQUESTED,
-	     ESC_ST_CANCELLED, "cancellation.accepted"},
+		{ESC_EV_CREATE, ESC_ACTOR_OPERATOR, ESC_ST_NONE, ESC_ST_AWAITING_PAYMENT,
+		 "order.created"},
+		{ESC_EV_PAY, ESC_ACTOR_OPERATOR, ESC_ST_AWAITING_PAYMENT, ESC_ST_AWAITING_SHIPMENT,
+		 "order.paid"},
+		{ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_ST_AWAITING_SHIPMENT,
+		 ESC_ST_CANCELLATION_REQUESTED, "cancellation.requested"},
+		{ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER, ESC_ST_CANCELLATION_REQUESTED,
+		 ESC_ST_CANCELLED, "cancellation.accepted"},
 	};
 	for (size_t i = 0; i < n; i++) {
 		assert_int_equal(h[i].version, (int64_t)i + 1);
@@ -622,7 +622,7 @@ static void test_spec_3_unknown_reason_refused_invalid_request(void **state)
 }
 
 static int pay_amount(struct esc_fixture *f, const struct esc_order *o, int64_t amount,
-                      enum esc_method m, struct esc_result *r)
+		      enum esc_method m, struct esc_result *r)
 {
 	struct esc_command c;
 	cmd_init(&c, ESC_EV_PAY, ESC_ACTOR_OPERATOR, o);
@@ -1348,62 +1348,62 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_spec_2_seller_accepts_cancellation_order_cancelled),
-	    T(test_spec_2_seller_accepts_cancellation_full_refund_to_card_pending),
-	    T(test_spec_2_accepted_cancellation_result_carries_the_refund),
-	    T(test_spec_7_history_has_one_row_per_command_with_states_and_actor),
-	    T(test_spec_7_outbox_has_one_row_per_command),
-	    T(test_spec_6_accepted_cancellation_marks_buyer_cancelled),
-	    T(test_spec_3_seller_fault_reason_marks_seller_and_lowers_score),
-	    T(test_spec_3_buyer_fault_reason_leaves_seller_score),
-	    T(test_spec_2_request_sets_response_deadline_72_hours),
-	    T(test_spec_2_seller_rejects_with_message_back_to_awaiting_shipment),
-	    T(test_spec_2_rejection_leaves_no_reputation_mark),
-	    T(test_spec_2_second_request_after_rejection_allowed),
-	    T(test_spec_2_third_request_refused_limit_reached_writes_nothing),
-	    T(test_spec_2_buyer_withdraws_request_back_to_awaiting_shipment),
-	    T(test_spec_2_ship_while_request_open_refused_cancellation_pending),
-	    T(test_spec_2_cancel_shipped_refused_order_shipped_points_to_dispute),
-	    T(test_spec_2_cancel_delivered_refused_order_shipped_points_to_dispute),
-	    T(test_spec_2_cancel_completed_refused_order_shipped_points_to_dispute),
-	    T(test_spec_2_unpaid_cancel_cancels_at_once_without_transfers_or_marks),
-	    T(test_spec_7_unknown_order_refused_not_found),
-	    T(test_spec_3_unknown_reason_refused_invalid_request),
-	    T(test_spec_4_negative_payment_refused_invalid_request),
-	    T(test_spec_4_overflowing_payment_refused_invalid_request),
-	    T(test_spec_4_payment_not_equal_to_total_refused_amount_mismatch),
-	    T(test_spec_4_payment_without_method_refused_invalid_request),
-	    T(test_spec_2_second_payment_refused_invalid_state),
-	    T(test_spec_7_create_for_unknown_buyer_refused_not_found),
-	    T(test_spec_7_create_with_seller_as_buyer_refused_not_found),
-	    T(test_spec_1_another_buyer_refused_not_found_without_the_order),
-	    T(test_spec_1_another_seller_refused_not_found_without_the_order),
-	    T(test_spec_1_another_buyer_with_if_match_refused_not_found),
-	    T(test_spec_1_seller_sending_cancel_refused_forbidden),
-	    T(test_spec_7_stale_if_match_refused_precondition_failed),
-	    T(test_spec_7_current_if_match_accepted),
-	    T(test_spec_7_ship_with_empty_carrier_refused_invalid_request),
-	    T(test_spec_7_reject_without_message_refused_invalid_request),
-	    T(test_spec_7_comment_over_1000_bytes_refused_invalid_request),
-	    T(test_spec_7_comment_of_1000_bytes_kept),
-	    T(test_spec_7_history_keeps_a_1000_byte_comment_of_quotes_whole),
-	    T(test_spec_7_comment_of_1000_line_breaks_accepted),
-	    T(test_spec_1_non_party_with_wrong_role_refused_not_found),
-	    T(test_spec_6_three_cancellations_in_30_days_put_buyer_on_watch),
-	    T(test_spec_6_five_cancellations_in_30_days_restrict_buyer),
-	    T(test_spec_6_ten_cancellations_in_90_days_suspend_requests),
-	    T(test_spec_6_ten_cancellations_spread_over_90_days_suspend),
-	    T(test_spec_6_restricted_buyer_recovers_after_30_days),
-	    T(test_spec_6_suspended_buyer_recovers_after_90_days),
-	    T(test_spec_6_cancellation_rate_over_30_percent_of_10_paid_restricts),
-	    T(test_spec_6_unpaid_cancellations_do_not_count),
-	    T(test_spec_6_another_buyers_cancellations_do_not_count),
-	    T(test_engine_batch_refused_command_leaves_nothing_others_persist),
-	    T(test_engine_batch_commands_on_one_order_see_each_other),
-	    T(test_engine_batch_second_command_refused_keeps_first_on_same_order),
-	    T(test_spec_7_version_increments_by_one_per_command),
-	    T(test_engine_order_after_restart_is_the_same),
-	    T(test_engine_cancelled_order_after_restart_is_the_same),
+		T(test_spec_2_seller_accepts_cancellation_order_cancelled),
+		T(test_spec_2_seller_accepts_cancellation_full_refund_to_card_pending),
+		T(test_spec_2_accepted_cancellation_result_carries_the_refund),
+		T(test_spec_7_history_has_one_row_per_command_with_states_and_actor),
+		T(test_spec_7_outbox_has_one_row_per_command),
+		T(test_spec_6_accepted_cancellation_marks_buyer_cancelled),
+		T(test_spec_3_seller_fault_reason_marks_seller_and_lowers_score),
+		T(test_spec_3_buyer_fault_reason_leaves_seller_score),
+		T(test_spec_2_request_sets_response_deadline_72_hours),
+		T(test_spec_2_seller_rejects_with_message_back_to_awaiting_shipment),
+		T(test_spec_2_rejection_leaves_no_reputation_mark),
+		T(test_spec_2_second_request_after_rejection_allowed),
+		T(test_spec_2_third_request_refused_limit_reached_writes_nothing),
+		T(test_spec_2_buyer_withdraws_request_back_to_awaiting_shipment),
+		T(test_spec_2_ship_while_request_open_refused_cancellation_pending),
+		T(test_spec_2_cancel_shipped_refused_order_shipped_points_to_dispute),
+		T(test_spec_2_cancel_delivered_refused_order_shipped_points_to_dispute),
+		T(test_spec_2_cancel_completed_refused_order_shipped_points_to_dispute),
+		T(test_spec_2_unpaid_cancel_cancels_at_once_without_transfers_or_marks),
+		T(test_spec_7_unknown_order_refused_not_found),
+		T(test_spec_3_unknown_reason_refused_invalid_request),
+		T(test_spec_4_negative_payment_refused_invalid_request),
+		T(test_spec_4_overflowing_payment_refused_invalid_request),
+		T(test_spec_4_payment_not_equal_to_total_refused_amount_mismatch),
+		T(test_spec_4_payment_without_method_refused_invalid_request),
+		T(test_spec_2_second_payment_refused_invalid_state),
+		T(test_spec_7_create_for_unknown_buyer_refused_not_found),
+		T(test_spec_7_create_with_seller_as_buyer_refused_not_found),
+		T(test_spec_1_another_buyer_refused_not_found_without_the_order),
+		T(test_spec_1_another_seller_refused_not_found_without_the_order),
+		T(test_spec_1_another_buyer_with_if_match_refused_not_found),
+		T(test_spec_1_seller_sending_cancel_refused_forbidden),
+		T(test_spec_7_stale_if_match_refused_precondition_failed),
+		T(test_spec_7_current_if_match_accepted),
+		T(test_spec_7_ship_with_empty_carrier_refused_invalid_request),
+		T(test_spec_7_reject_without_message_refused_invalid_request),
+		T(test_spec_7_comment_over_1000_bytes_refused_invalid_request),
+		T(test_spec_7_comment_of_1000_bytes_kept),
+		T(test_spec_7_history_keeps_a_1000_byte_comment_of_quotes_whole),
+		T(test_spec_7_comment_of_1000_line_breaks_accepted),
+		T(test_spec_1_non_party_with_wrong_role_refused_not_found),
+		T(test_spec_6_three_cancellations_in_30_days_put_buyer_on_watch),
+		T(test_spec_6_five_cancellations_in_30_days_restrict_buyer),
+		T(test_spec_6_ten_cancellations_in_90_days_suspend_requests),
+		T(test_spec_6_ten_cancellations_spread_over_90_days_suspend),
+		T(test_spec_6_restricted_buyer_recovers_after_30_days),
+		T(test_spec_6_suspended_buyer_recovers_after_90_days),
+		T(test_spec_6_cancellation_rate_over_30_percent_of_10_paid_restricts),
+		T(test_spec_6_unpaid_cancellations_do_not_count),
+		T(test_spec_6_another_buyers_cancellations_do_not_count),
+		T(test_engine_batch_refused_command_leaves_nothing_others_persist),
+		T(test_engine_batch_commands_on_one_order_see_each_other),
+		T(test_engine_batch_second_command_refused_keeps_first_on_same_order),
+		T(test_spec_7_version_increments_by_one_per_command),
+		T(test_engine_order_after_restart_is_the_same),
+		T(test_engine_cancelled_order_after_restart_is_the_same),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

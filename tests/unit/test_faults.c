@@ -291,11 +291,11 @@ static int cmd_pay_balance(struct state *st)
 
 /* The event by the party it belongs to, on order i. */
 static void command_on(struct esc_command *c, const struct esc_order *o, enum esc_event ev,
-                       enum esc_actor who)
+		       enum esc_actor who)
 {
 	const char *id = who == ESC_ACTOR_BUYER    ? o->buyer_id
-	                 : who == ESC_ACTOR_SELLER ? o->seller_id
-	                                           : NULL;
+			 : who == ESC_ACTOR_SELLER ? o->seller_id
+						   : NULL;
 	esc_command_init(c, ev, who, id, o->id);
 	if (ev == ESC_EV_CANCEL) {
 		c->args.reason = "out_of_stock";
@@ -413,27 +413,27 @@ struct fault_case {
 };
 
 static const struct fault_case cases[] = {
-    {"create", setup_users, cmd_create},
-    {"pay by card", setup_created, cmd_pay_card},
-    {"pay from the store balance", setup_created_with_balance, cmd_pay_balance},
-    {"request cancellation", setup_paid, cmd_request},
-    {"accept cancellation (card refund)", setup_requested, cmd_accept},
-    {"reject cancellation", setup_requested, cmd_reject},
-    {"withdraw cancellation", setup_requested, cmd_withdraw},
-    {"ship", setup_paid, cmd_ship},
-    {"deliver", setup_shipped, cmd_deliver},
-    {"confirm receipt (release with fee)", setup_delivered, cmd_confirm},
-    {"refund settled", setup_accepted, cmd_refund_settle},
-    {"refund failed (to the store balance)", setup_accepted, cmd_refund_fail},
-    {"payment deadline fires", setup_payment_due, cmd_fire},
-    {"ship deadline fires", setup_ship_due, cmd_fire},
-    {"response deadline fires (72 h)", setup_response_due, cmd_fire},
-    {"protection deadline fires", setup_protection_due, cmd_fire},
-    {"confirm deadline fires", setup_confirm_due, cmd_fire},
-    {"refund alert fires", setup_refund_alert_due, cmd_fire},
-    {"open a dispute (pauses protection)", setup_shipped, cmd_open_dispute},
-    {"open a dispute on a completed order (clawback)", setup_completed, cmd_open_dispute},
-    {"resolve a dispute (partial refund, release)", setup_in_dispute, cmd_resolve_dispute},
+	{"create", setup_users, cmd_create},
+	{"pay by card", setup_created, cmd_pay_card},
+	{"pay from the store balance", setup_created_with_balance, cmd_pay_balance},
+	{"request cancellation", setup_paid, cmd_request},
+	{"accept cancellation (card refund)", setup_requested, cmd_accept},
+	{"reject cancellation", setup_requested, cmd_reject},
+	{"withdraw cancellation", setup_requested, cmd_withdraw},
+	{"ship", setup_paid, cmd_ship},
+	{"deliver", setup_shipped, cmd_deliver},
+	{"confirm receipt (release with fee)", setup_delivered, cmd_confirm},
+	{"refund settled", setup_accepted, cmd_refund_settle},
+	{"refund failed (to the store balance)", setup_accepted, cmd_refund_fail},
+	{"payment deadline fires", setup_payment_due, cmd_fire},
+	{"ship deadline fires", setup_ship_due, cmd_fire},
+	{"response deadline fires (72 h)", setup_response_due, cmd_fire},
+	{"protection deadline fires", setup_protection_due, cmd_fire},
+	{"confirm deadline fires", setup_confirm_due, cmd_fire},
+	{"refund alert fires", setup_refund_alert_due, cmd_fire},
+	{"open a dispute (pauses protection)", setup_shipped, cmd_open_dispute},
+	{"open a dispute on a completed order (clawback)", setup_completed, cmd_open_dispute},
+	{"resolve a dispute (partial refund, release)", setup_in_dispute, cmd_resolve_dispute},
 };
 #define CASES (sizeof cases / sizeof cases[0])
 
@@ -443,7 +443,7 @@ static const struct fault_case cases[] = {
 #define DEADLINES_MAX 64
 
 static const char *const fixed_accounts[] = {ESC_ACCOUNT_EXTERNAL, ESC_ACCOUNT_FEES,
-                                             ESC_ACCOUNT_IN_TRANSIT};
+					     ESC_ACCOUNT_IN_TRANSIT};
 #define FIXED_ACCOUNTS (sizeof fixed_accounts / sizeof fixed_accounts[0])
 #define USERS          4
 
@@ -474,7 +474,7 @@ static void take_snapshot(struct state *st, struct snapshot *sn)
 {
 	struct esc_store *s = st->f.e->store;
 	const struct esc_user *users[USERS] = {&st->f.buyer, &st->f.buyer2, &st->f.seller,
-	                                       &st->f.seller2};
+					       &st->f.seller2};
 	char account[ESC_ACCOUNT_SIZE];
 	struct esc_ledger_report rep;
 	int rc;
@@ -489,10 +489,10 @@ static void take_snapshot(struct state *st, struct snapshot *sn)
 		assert_int_equal(rc, 0);
 		os->exists = true;
 		ESC_STORE(rc, s, history_list, st->o[i].id, 0, history_buf, HISTORY_MAX,
-		          &os->history);
+			  &os->history);
 		assert_int_equal(rc, 0);
 		ESC_STORE(rc, s, refunds_list, st->o[i].id, -1, os->refunds, ESC_REFUNDS_MAX,
-		          &os->refunds_count);
+			  &os->refunds_count);
 		assert_int_equal(rc, 0);
 		esc_account_escrow(account, st->o[i].id);
 		ESC_STORE(rc, s, balance_get, account, "EUR", &os->escrow_balance);
@@ -501,7 +501,7 @@ static void take_snapshot(struct state *st, struct snapshot *sn)
 	ESC_STORE(rc, s, outbox_count, &sn->outbox);
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, s, deadlines_due, INT64_MAX, sn->deadlines, DEADLINES_MAX,
-	          &sn->deadlines_count);
+		  &sn->deadlines_count);
 	assert_int_equal(rc, 0);
 	assert_true(sn->deadlines_count < DEADLINES_MAX);
 	for (size_t u = 0; u < USERS; u++) {
@@ -589,7 +589,7 @@ static void same_deadlines(const struct snapshot *a, const struct snapshot *b)
 
 /* The deadline rows of one order are the same in a and b. */
 static void same_deadlines_of(const struct snapshot *a, const struct snapshot *b,
-                              const char *order_id)
+			      const char *order_id)
 {
 	size_t i = 0, j = 0;
 	for (;;) {
@@ -672,8 +672,8 @@ static void every_failed_call_leaves_nothing_behind(void **cmstate)
 		hook_remove(&st.f);
 		if (h.failed != 1 || rc == 0)
 			fail_msg("%s: failing call %d of %d (%s) %s", c->name, k, count,
-			         counted.verbs[k - 1],
-			         h.failed != 1 ? "was never made" : "still reported success");
+				 counted.verbs[k - 1],
+				 h.failed != 1 ? "was never made" : "still reported success");
 
 		take_snapshot(&st, &after);
 		same_snapshot(&before, &after);
@@ -681,7 +681,7 @@ static void every_failed_call_leaves_nothing_behind(void **cmstate)
 		rc = c->command(&st);
 		if (rc)
 			fail_msg("%s: after failing call %d (%s), the retry fails: %d", c->name, k,
-			         counted.verbs[k - 1], rc);
+				 counted.verbs[k - 1], rc);
 		esc_fixture_check(&st.f);
 		release_state(&st);
 	}
@@ -707,7 +707,7 @@ static void batch_commands(struct state *st, struct esc_command cmds[3])
 }
 
 static const enum esc_state batch_after[3] = {ESC_ST_SHIPPED, ESC_ST_CANCELLED,
-                                              ESC_ST_CANCELLATION_REQUESTED};
+					      ESC_ST_CANCELLATION_REQUESTED};
 
 static int run_batch(struct state *st, struct esc_result res[3])
 {
@@ -767,7 +767,7 @@ static void failure_inside_a_batch_spares_the_other_commands(void **cmstate)
 		assert_int_equal(h.failed, 1);
 		if (rc || res[0].rc || !res[1].rc || res[2].rc)
 			fail_msg("failing call %d (%s): batch %d, results %d %d %d", k,
-			         counted.verbs[k - 1], rc, res[0].rc, res[1].rc, res[2].rc);
+				 counted.verbs[k - 1], rc, res[0].rc, res[1].rc, res[2].rc);
 		take_snapshot(&st, &after);
 		/* The 2nd is absent ... */
 		same_order_snapshot(&before.orders[1], &after.orders[1]);
@@ -778,7 +778,7 @@ static void failure_inside_a_batch_spares_the_other_commands(void **cmstate)
 		for (size_t i = 0; i < 3; i += 2) {
 			assert_int_equal(after.orders[i].order.state, batch_after[i]);
 			assert_int_equal(after.orders[i].order.version,
-			                 before.orders[i].order.version + 1);
+					 before.orders[i].order.version + 1);
 			assert_int_equal(after.orders[i].history, before.orders[i].history + 1);
 		}
 		assert_int_equal(after.outbox, before.outbox + 2);
@@ -876,8 +876,8 @@ static void fire_due_reports_a_failed_deadline(void **cmstate)
 	assert_int_equal(fired, 0);
 	if (rc != ESC_EIO)
 		fail_msg("esc_engine_fire_due returned %d, not ESC_EIO, when the due deadline's "
-		         "order_update failed",
-		         rc);
+			 "order_update failed",
+			 rc);
 	release_state(&st);
 }
 
@@ -904,8 +904,8 @@ static void fire_due_does_not_spin_on_failing_deadlines(void **cmstate)
 	assert_int_not_equal(rc, 0);
 	if (h.due_calls != 1)
 		fail_msg("deadlines_due was called %d times for the same 2 failing rows "
-		         "(stopped by the test at 5)",
-		         h.due_calls);
+			 "(stopped by the test at 5)",
+			 h.due_calls);
 	release_state(&st);
 }
 
@@ -916,26 +916,26 @@ int main(void)
 	for (size_t i = 0; i < CASES; i++) {
 		snprintf(names[i], sizeof names[i], "every failed store call: %s", cases[i].name);
 		torture[i] =
-		    (struct CMUnitTest){.name = names[i],
-		                        .test_func = every_failed_call_leaves_nothing_behind,
-		                        .initial_state = (void *)&cases[i]};
+			(struct CMUnitTest){.name = names[i],
+					    .test_func = every_failed_call_leaves_nothing_behind,
+					    .initial_state = (void *)&cases[i]};
 	}
 	const struct CMUnitTest batch[] = {
-	    cmocka_unit_test(failure_inside_a_batch_spares_the_other_commands),
-	    cmocka_unit_test(failing_commit_fails_the_whole_batch),
-	    cmocka_unit_test(failing_begin_fails_the_whole_batch),
-	    cmocka_unit_test(failing_release_fails_the_whole_batch),
-	    cmocka_unit_test(fire_due_reports_a_failed_deadline),
-	    cmocka_unit_test(fire_due_does_not_spin_on_failing_deadlines),
+		cmocka_unit_test(failure_inside_a_batch_spares_the_other_commands),
+		cmocka_unit_test(failing_commit_fails_the_whole_batch),
+		cmocka_unit_test(failing_begin_fails_the_whole_batch),
+		cmocka_unit_test(failing_release_fails_the_whole_batch),
+		cmocka_unit_test(fire_due_reports_a_failed_deadline),
+		cmocka_unit_test(fire_due_does_not_spin_on_failing_deadlines),
 	};
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int failed =
-	    cmocka_run_group_tests_name("faults: each store call in turn", torture, NULL, NULL);
+		cmocka_run_group_tests_name("faults: each store call in turn", torture, NULL, NULL);
 	failed += cmocka_run_group_tests_name("faults: batches and the deadline worker", batch,
-	                                      NULL, NULL);
+					      NULL, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	fprintf(stderr, "faults: %.1f s\n",
-	        (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	return failed;
 }

@@ -158,58 +158,59 @@ struct spec_row {
 
 /* Every cell of SPEC §2 that is not ESC_ESTATE (for the right actor). */
 static const struct spec_row spec_table[] = {
-    {NONE, ESC_EV_CREATE, 0, AW_PAY, "order.created", "", "+payment", ""},
+	{NONE, ESC_EV_CREATE, 0, AW_PAY, "order.created", "", "+payment", ""},
 
-    {AW_PAY, ESC_EV_PAY, 0, AW_SHIP, "order.paid", T_PAYMENT, "-payment +ship", M_PAID},
-    {AW_PAY, ESC_EV_CANCEL, 0, CANCELLED, "order.cancelled", "", "-payment", ""},
-    {AW_PAY, ESC_EV_PAYMENT_DEADLINE, 0, CANCELLED, "order.cancelled", "", "-payment", ""},
+	{AW_PAY, ESC_EV_PAY, 0, AW_SHIP, "order.paid", T_PAYMENT, "-payment +ship", M_PAID},
+	{AW_PAY, ESC_EV_CANCEL, 0, CANCELLED, "order.cancelled", "", "-payment", ""},
+	{AW_PAY, ESC_EV_PAYMENT_DEADLINE, 0, CANCELLED, "order.cancelled", "", "-payment", ""},
 
-    {AW_SHIP, ESC_EV_CANCEL, 0, REQUESTED, "cancellation.requested", "", "+response", ""},
-    {AW_SHIP, ESC_EV_SHIP, 0, SHIPPED, "order.shipped", "", "-ship +protection", ""},
-    {AW_SHIP, ESC_EV_SHIP_DEADLINE, 0, CANCELLED, "order.cancelled", T_REFUND,
-     "-ship +refund_alert", M_MISSED},
+	{AW_SHIP, ESC_EV_CANCEL, 0, REQUESTED, "cancellation.requested", "", "+response", ""},
+	{AW_SHIP, ESC_EV_SHIP, 0, SHIPPED, "order.shipped", "", "-ship +protection", ""},
+	{AW_SHIP, ESC_EV_SHIP_DEADLINE, 0, CANCELLED, "order.cancelled", T_REFUND,
+	 "-ship +refund_alert", M_MISSED},
 
-    {REQUESTED, ESC_EV_ACCEPT_CANCELLATION, 0, CANCELLED, "cancellation.accepted", T_REFUND,
-     "-ship -response +refund_alert", M_CANCELLED},
-    {REQUESTED, ESC_EV_REJECT_CANCELLATION, 0, AW_SHIP, "cancellation.rejected", "", "-response",
-     ""},
-    {REQUESTED, ESC_EV_WITHDRAW_CANCELLATION, 0, AW_SHIP, "cancellation.withdrawn", "", "-response",
-     ""},
-    {REQUESTED, ESC_EV_RESPONSE_DEADLINE, 0, CANCELLED, "cancellation.auto_approved", T_REFUND,
-     "-ship -response +refund_alert", M_CANCELLED},
-    /* The ship deadline keeps running while a request is open (reject
-     * leaves it unchanged), but the seller cannot ship meanwhile: its
-     * passing grants the unanswered request, like the response deadline. */
-    {REQUESTED, ESC_EV_SHIP_DEADLINE, 0, CANCELLED, "cancellation.auto_approved", T_REFUND,
-     "-ship -response +refund_alert", M_CANCELLED},
-    {REQUESTED, ESC_EV_CANCEL, REFUSED(ESC_EPENDING)},
-    {REQUESTED, ESC_EV_SHIP, REFUSED(ESC_EPENDING)},
+	{REQUESTED, ESC_EV_ACCEPT_CANCELLATION, 0, CANCELLED, "cancellation.accepted", T_REFUND,
+	 "-ship -response +refund_alert", M_CANCELLED},
+	{REQUESTED, ESC_EV_REJECT_CANCELLATION, 0, AW_SHIP, "cancellation.rejected", "",
+	 "-response", ""},
+	{REQUESTED, ESC_EV_WITHDRAW_CANCELLATION, 0, AW_SHIP, "cancellation.withdrawn", "",
+	 "-response", ""},
+	{REQUESTED, ESC_EV_RESPONSE_DEADLINE, 0, CANCELLED, "cancellation.auto_approved", T_REFUND,
+	 "-ship -response +refund_alert", M_CANCELLED},
+	/* The ship deadline keeps running while a request is open (reject
+	 * leaves it unchanged), but the seller cannot ship meanwhile: its
+	 * passing grants the unanswered request, like the response deadline. */
+	{REQUESTED, ESC_EV_SHIP_DEADLINE, 0, CANCELLED, "cancellation.auto_approved", T_REFUND,
+	 "-ship -response +refund_alert", M_CANCELLED},
+	{REQUESTED, ESC_EV_CANCEL, REFUSED(ESC_EPENDING)},
+	{REQUESTED, ESC_EV_SHIP, REFUSED(ESC_EPENDING)},
 
-    {SHIPPED, ESC_EV_DELIVER, 0, DELIVERED, "order.delivered", "", "-protection +confirm", ""},
-    {SHIPPED, ESC_EV_CONFIRM_RECEIPT, 0, COMPLETED, "order.completed", T_RELEASE, "-protection",
-     ""},
-    {SHIPPED, ESC_EV_PROTECTION_DEADLINE, 0, COMPLETED, "order.completed", T_RELEASE, "-protection",
-     ""},
-    {SHIPPED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
-    {SHIPPED, ESC_EV_OPEN_DISPUTE, 0, DISPUTE, "dispute.opened", "", "-protection", M_OPENED},
+	{SHIPPED, ESC_EV_DELIVER, 0, DELIVERED, "order.delivered", "", "-protection +confirm", ""},
+	{SHIPPED, ESC_EV_CONFIRM_RECEIPT, 0, COMPLETED, "order.completed", T_RELEASE, "-protection",
+	 ""},
+	{SHIPPED, ESC_EV_PROTECTION_DEADLINE, 0, COMPLETED, "order.completed", T_RELEASE,
+	 "-protection", ""},
+	{SHIPPED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
+	{SHIPPED, ESC_EV_OPEN_DISPUTE, 0, DISPUTE, "dispute.opened", "", "-protection", M_OPENED},
 
-    {DELIVERED, ESC_EV_CONFIRM_RECEIPT, 0, COMPLETED, "order.completed", T_RELEASE, "-confirm", ""},
-    {DELIVERED, ESC_EV_CONFIRM_DEADLINE, 0, COMPLETED, "order.completed", T_RELEASE, "-confirm",
-     ""},
-    {DELIVERED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
-    {DELIVERED, ESC_EV_OPEN_DISPUTE, 0, DISPUTE, "dispute.opened", "", "-confirm", M_OPENED},
+	{DELIVERED, ESC_EV_CONFIRM_RECEIPT, 0, COMPLETED, "order.completed", T_RELEASE, "-confirm",
+	 ""},
+	{DELIVERED, ESC_EV_CONFIRM_DEADLINE, 0, COMPLETED, "order.completed", T_RELEASE, "-confirm",
+	 ""},
+	{DELIVERED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
+	{DELIVERED, ESC_EV_OPEN_DISPUTE, 0, DISPUTE, "dispute.opened", "", "-confirm", M_OPENED},
 
-    {DISPUTE, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
-    /* good_args asks for everything and the arbiter grants it: a full
-     * refund closes the order (a smaller one completes it: tests below). */
-    {DISPUTE, ESC_EV_RESOLVE_DISPUTE, 0, CLOSED, "dispute.resolved", T_REFUND, "+refund_alert",
-     M_SELLER_LOST},
+	{DISPUTE, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
+	/* good_args asks for everything and the arbiter grants it: a full
+	 * refund closes the order (a smaller one completes it: tests below). */
+	{DISPUTE, ESC_EV_RESOLVE_DISPUTE, 0, CLOSED, "dispute.resolved", T_REFUND, "+refund_alert",
+	 M_SELLER_LOST},
 
-    {COMPLETED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
-    /* Within 15 days of completion; the release comes back. */
-    {COMPLETED, ESC_EV_OPEN_DISPUTE, 0, DISPUTE, "dispute.opened", T_CLAWBACK, "", M_OPENED},
+	{COMPLETED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
+	/* Within 15 days of completion; the release comes back. */
+	{COMPLETED, ESC_EV_OPEN_DISPUTE, 0, DISPUTE, "dispute.opened", T_CLAWBACK, "", M_OPENED},
 
-    {CLOSED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
+	{CLOSED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -237,11 +238,11 @@ static const char *outcome_name(int code)
 static struct esc_context ctx_of(enum esc_actor actor, int64_t now_ms)
 {
 	struct esc_context c = {
-	    .policy = &policy,
-	    .now_ms = now_ms,
-	    .actor = actor,
-	    .actor_id = NULL,
-	    .buyer_level = ESC_LEVEL_GOOD,
+		.policy = &policy,
+		.now_ms = now_ms,
+		.actor = actor,
+		.actor_id = NULL,
+		.buyer_level = ESC_LEVEL_GOOD,
 	};
 	if (actor == ESC_ACTOR_BUYER)
 		c.actor_id = BUYER;
@@ -256,28 +257,28 @@ static const struct esc_item one_item[] = {{"Blue teapot", 1, TOTAL}};
 static struct esc_args good_args(void)
 {
 	struct esc_args a = {
-	    .order_id = ORDER_ID,
-	    .buyer_id = BUYER,
-	    .seller_id = SELLER,
-	    .currency = "EUR",
-	    .items = one_item,
-	    .items_count = COUNT(one_item),
-	    .delivery_days = 0,
-	    .amount_minor = TOTAL,
-	    .method = ESC_METHOD_CARD,
-	    .buyer_balance_minor = 0,
-	    .reason = "no_longer_needed",
-	    .comment = NULL,
-	    .refund_to = -1,
-	    .message = "Sorry, it is packed already",
-	    .carrier = "DHL",
-	    .tracking = "JD014600006281230794",
-	    .refund_id = NULL,
-	    /* open_dispute asks for everything; resolve_dispute grants it
-	     * (amount_minor) with `message` as its reason. */
-	    .ground = "not_as_described",
-	    .outcome = "refund_only",
-	    .description = "The lid arrived cracked",
+		.order_id = ORDER_ID,
+		.buyer_id = BUYER,
+		.seller_id = SELLER,
+		.currency = "EUR",
+		.items = one_item,
+		.items_count = COUNT(one_item),
+		.delivery_days = 0,
+		.amount_minor = TOTAL,
+		.method = ESC_METHOD_CARD,
+		.buyer_balance_minor = 0,
+		.reason = "no_longer_needed",
+		.comment = NULL,
+		.refund_to = -1,
+		.message = "Sorry, it is packed already",
+		.carrier = "DHL",
+		.tracking = "JD014600006281230794",
+		.refund_id = NULL,
+		/* open_dispute asks for everything; resolve_dispute grants it
+		 * (amount_minor) with `message` as its reason. */
+		.ground = "not_as_described",
+		.outcome = "refund_only",
+		.description = "The lid arrived cracked",
 	};
 	return a;
 }
@@ -305,7 +306,7 @@ static void check_invariants(const struct esc_order *old, const struct esc_effec
 	for (size_t i = 0; i < fx->transfers_count; i++)
 		if (fx->transfers[i].amount_minor <= 0)
 			fail_msg("%s: transfer %s moves %lld", st, fx->transfers[i].id,
-			         (long long)fx->transfers[i].amount_minor);
+				 (long long)fx->transfers[i].amount_minor);
 	if (held < 0)
 		fail_msg("%s: held %lld is negative", st, (long long)held);
 	if ((o->state == ESC_ST_COMPLETED || o->state == ESC_ST_CANCELLED ||
@@ -316,46 +317,46 @@ static void check_invariants(const struct esc_order *old, const struct esc_effec
 		fail_msg("%s: holds %lld, nothing to decide on", st, (long long)held);
 	if (o->refunded_minor > o->paid_minor)
 		fail_msg("%s: refunded %lld > paid %lld", st, (long long)o->refunded_minor,
-		         (long long)o->paid_minor);
+			 (long long)o->paid_minor);
 	/* The escrow account moves exactly as the order's held amount. */
 	esc_account_escrow(escrow, o->id);
 	if (transfers_net(fx, escrow) != held - (old ? esc_order_held(old) : 0))
 		fail_msg("%s: escrow moved %lld, held changed by %lld", st,
-		         (long long)transfers_net(fx, escrow),
-		         (long long)(held - (old ? esc_order_held(old) : 0)));
+			 (long long)transfers_net(fx, escrow),
+			 (long long)(held - (old ? esc_order_held(old) : 0)));
 	if (o->version != (old ? old->version + 1 : 1))
 		fail_msg("%s: version %lld after %lld", st, (long long)o->version,
-		         (long long)(old ? old->version : 0));
+			 (long long)(old ? old->version : 0));
 	if (esc_state_final(o->state))
 		for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
 			if (o->due_ms[k])
 				fail_msg("%s: final, but the %s deadline is set", st,
-				         esc_deadline_name((enum esc_deadline_kind)k));
+					 esc_deadline_name((enum esc_deadline_kind)k));
 	if (!fx->outbox_type)
 		fail_msg("%s: no outbox event", st);
 }
 
 /* Decide; the event must be accepted. Checks the invariants. */
 static void accept_in(const struct esc_context *c, const struct esc_order *o, enum esc_event ev,
-                      const struct esc_args *a, const struct esc_refund *r, struct esc_effects *fx)
+		      const struct esc_args *a, const struct esc_refund *r, struct esc_effects *fx)
 {
 	int rc = esc_decide(c, o, ev, a, r, fx);
 	if (rc)
 		fail_msg("%s by %s on a %s order refused: %s: %s", esc_event_name(ev),
-		         esc_actor_name(c->actor), o ? esc_state_name(o->state) : "new",
-		         esc_error_name(rc), fx->refusal_message);
+			 esc_actor_name(c->actor), o ? esc_state_name(o->state) : "new",
+			 esc_error_name(rc), fx->refusal_message);
 	check_invariants(o, fx);
 }
 
 static void accept_at(enum esc_actor actor, int64_t now, const struct esc_order *o,
-                      enum esc_event ev, const struct esc_args *a, struct esc_effects *fx)
+		      enum esc_event ev, const struct esc_args *a, struct esc_effects *fx)
 {
 	struct esc_context c = ctx_of(actor, now);
 	accept_in(&c, o, ev, a, NULL, fx);
 }
 
 static struct esc_order apply(const struct esc_order *o, enum esc_actor actor, int64_t now,
-                              enum esc_event ev, const struct esc_args *a)
+			      enum esc_event ev, const struct esc_args *a)
 {
 	struct esc_effects fx;
 	accept_at(actor, now, o, ev, a, &fx);
@@ -365,7 +366,7 @@ static struct esc_order apply(const struct esc_order *o, enum esc_actor actor, i
 /* Decide; returns the refusal code (0 if accepted). A refusal must carry a
  * message and leave nothing to write. */
 static int refusal_in(const struct esc_context *c, const struct esc_order *o, enum esc_event ev,
-                      const struct esc_args *a, const struct esc_refund *r)
+		      const struct esc_args *a, const struct esc_refund *r)
 {
 	struct esc_effects fx;
 	int rc = esc_decide(c, o, ev, a, r, &fx);
@@ -374,7 +375,7 @@ static int refusal_in(const struct esc_context *c, const struct esc_order *o, en
 	assert_int_equal(fx.refusal, rc);
 	if (!fx.refusal_message[0])
 		fail_msg("%s refused with %s but no message", esc_event_name(ev),
-		         esc_error_name(rc));
+			 esc_error_name(rc));
 	assert_int_equal(fx.transfers_count, 0);
 	assert_int_equal(fx.deadlines_count, 0);
 	assert_int_equal(fx.marks_count, 0);
@@ -385,18 +386,18 @@ static int refusal_in(const struct esc_context *c, const struct esc_order *o, en
 }
 
 static void expect_refusal_in(int want, const struct esc_context *c, const struct esc_order *o,
-                              enum esc_event ev, const struct esc_args *a,
-                              const struct esc_refund *r)
+			      enum esc_event ev, const struct esc_args *a,
+			      const struct esc_refund *r)
 {
 	int got = refusal_in(c, o, ev, a, r);
 	if (got != want)
 		fail_msg("%s by %s at %lld: expected %s, got %s", esc_event_name(ev),
-		         esc_actor_name(c->actor), (long long)c->now_ms, outcome_name(want),
-		         outcome_name(got));
+			 esc_actor_name(c->actor), (long long)c->now_ms, outcome_name(want),
+			 outcome_name(got));
 }
 
 static void expect_refusal(int want, enum esc_actor actor, int64_t now, const struct esc_order *o,
-                           enum esc_event ev, const struct esc_args *a)
+			   enum esc_event ev, const struct esc_args *a)
 {
 	struct esc_context c = ctx_of(actor, now);
 	expect_refusal_in(want, &c, o, ev, a, NULL);
@@ -434,7 +435,7 @@ static struct esc_order paid(void)
 }
 
 static struct esc_order request_on(const struct esc_order *o, int64_t at, const char *reason,
-                                   int refund_to)
+				   int refund_to)
 {
 	struct esc_args a = good_args();
 	a.reason = reason;
@@ -533,7 +534,7 @@ static struct esc_args dispute_args(const char *ground, int64_t amount)
 }
 
 static struct esc_order open_on(const struct esc_order *o, int64_t at, const char *ground,
-                                int64_t amount)
+				int64_t amount)
 {
 	struct esc_args a = dispute_args(ground, amount);
 	return apply(o, ESC_ACTOR_BUYER, at, ESC_EV_OPEN_DISPUTE, &a);
@@ -564,7 +565,7 @@ static void resolve_in(const struct esc_order *o, int64_t refund, struct esc_eff
 /* An order in `state` for sending `event`, built by real events; *last_ms
  * is the time of the last. False for ESC_ST_NONE (there is no order). */
 static bool build_state(enum esc_state s, enum esc_event event, struct esc_order *o,
-                        int64_t *last_ms)
+			int64_t *last_ms)
 {
 	struct esc_order p;
 	switch (s) {
@@ -665,7 +666,7 @@ static void transfers_str(const struct esc_effects *fx, char *buf, size_t size)
 	for (size_t i = 0; i < fx->transfers_count; i++) {
 		const struct esc_transfer *x = &fx->transfers[i];
 		snprintf(t, sizeof t, "%s/%s>%s/%lld", x->kind, x->from, x->to,
-		         (long long)x->amount_minor);
+			 (long long)x->amount_minor);
 		append(buf, size, t);
 	}
 }
@@ -676,7 +677,7 @@ static void deadlines_str(const struct esc_effects *fx, char *buf, size_t size)
 	buf[0] = '\0';
 	for (size_t i = 0; i < fx->deadlines_count; i++) {
 		snprintf(t, sizeof t, "%c%s", fx->deadlines[i].set ? '+' : '-',
-		         esc_deadline_name(fx->deadlines[i].kind));
+			 esc_deadline_name(fx->deadlines[i].kind));
 		append(buf, size, t);
 	}
 }
@@ -687,7 +688,7 @@ static void marks_str(const struct esc_effects *fx, char *buf, size_t size)
 	buf[0] = '\0';
 	for (size_t i = 0; i < fx->marks_count; i++) {
 		snprintf(t, sizeof t, "%s/%s", esc_mark_name(fx->marks[i].mark),
-		         fx->marks[i].user_id);
+			 fx->marks[i].user_id);
 		append(buf, size, t);
 	}
 }
@@ -710,7 +711,7 @@ static void assert_transfers(const struct esc_effects *fx, const char *want)
 
 /* The deadline op of this kind and direction, or NULL. */
 static const struct esc_deadline_op *find_op(const struct esc_effects *fx, enum esc_deadline_kind k,
-                                             bool set)
+					     bool set)
 {
 	for (size_t i = 0; i < fx->deadlines_count; i++)
 		if (fx->deadlines[i].kind == k && fx->deadlines[i].set == set)
@@ -738,16 +739,16 @@ static void test_spec_2_table_every_state_event_actor_matches_spec(void **state)
 		for (int e = 0; e < ESC_EV_COUNT; e++)
 			for (int a = 0; a < ESC_ACTOR_COUNT; a++) {
 				int want = spec_refusal((enum esc_state)s, (enum esc_event)e,
-				                        (enum esc_actor)a);
+							(enum esc_actor)a);
 				int got = esc_transition_allowed(
-				    (enum esc_state)s, (enum esc_event)e, (enum esc_actor)a);
+					(enum esc_state)s, (enum esc_event)e, (enum esc_actor)a);
 				if (want == got)
 					continue;
 				print_message("state %s, event %s, actor %s: expected %s, got %s\n",
-				              esc_state_name((enum esc_state)s),
-				              esc_event_name((enum esc_event)e),
-				              esc_actor_name((enum esc_actor)a), outcome_name(want),
-				              outcome_name(got));
+					      esc_state_name((enum esc_state)s),
+					      esc_event_name((enum esc_event)e),
+					      esc_actor_name((enum esc_actor)a), outcome_name(want),
+					      outcome_name(got));
 				mismatches++;
 			}
 	assert_int_equal(mismatches, 0);
@@ -768,7 +769,7 @@ static void test_spec_2_decide_refuses_as_the_table_on_real_orders(void **state)
 				continue;
 			for (int a = 0; a < ESC_ACTOR_COUNT; a++) {
 				int want = spec_refusal((enum esc_state)s, (enum esc_event)e,
-				                        (enum esc_actor)a);
+							(enum esc_actor)a);
 				if (!want)
 					continue;
 				struct esc_args args = good_args();
@@ -777,10 +778,10 @@ static void test_spec_2_decide_refuses_as_the_table_on_real_orders(void **state)
 				if (want == got)
 					continue;
 				print_message("state %s, event %s, actor %s: expected %s, got %s\n",
-				              esc_state_name((enum esc_state)s),
-				              esc_event_name((enum esc_event)e),
-				              esc_actor_name((enum esc_actor)a), outcome_name(want),
-				              outcome_name(got));
+					      esc_state_name((enum esc_state)s),
+					      esc_event_name((enum esc_event)e),
+					      esc_actor_name((enum esc_actor)a), outcome_name(want),
+					      outcome_name(got));
 				mismatches++;
 			}
 		}
@@ -809,9 +810,9 @@ static void test_spec_2_every_allowed_transition_from_a_real_order(void **state)
 		now = deadline_of(r->event) >= 0 ? o.due_ms[deadline_of(r->event)] : last + HOUR;
 		if (deadline_of(r->event) >= 0 && now == 0)
 			fail_msg("%s: the %s order has no such deadline", esc_event_name(r->event),
-			         esc_state_name(r->from));
+				 esc_state_name(r->from));
 		accept_at(spec_actor(r->event), now, r->from == ESC_ST_NONE ? NULL : &o, r->event,
-		          &a, &fx);
+			  &a, &fx);
 		transfers_str(&fx, t, sizeof t);
 		deadlines_str(&fx, d, sizeof d);
 		marks_str(&fx, m, sizeof m);
@@ -819,11 +820,11 @@ static void test_spec_2_every_allowed_transition_from_a_real_order(void **state)
 		    !same_tokens(r->transfers, t) || !same_tokens(r->deadlines, d) ||
 		    !same_tokens(r->marks, m)) {
 			print_message("%s --%s--> expected %s %s T[%s] D[%s] M[%s]\n"
-			              "%*s got %s %s T[%s] D[%s] M[%s]\n",
-			              esc_state_name(r->from), esc_event_name(r->event),
-			              esc_state_name(r->to), r->outbox, r->transfers, r->deadlines,
-			              r->marks, 20, "", esc_state_name(fx.order.state),
-			              fx.outbox_type, t, d, m);
+				      "%*s got %s %s T[%s] D[%s] M[%s]\n",
+				      esc_state_name(r->from), esc_event_name(r->event),
+				      esc_state_name(r->to), r->outbox, r->transfers, r->deadlines,
+				      r->marks, 20, "", esc_state_name(fx.order.state),
+				      fx.outbox_type, t, d, m);
 			mismatches++;
 		}
 	}
@@ -1097,9 +1098,9 @@ static const struct {
 	const char *code;
 	bool seller_fault;
 } spec_3_reasons[] = {
-    {"no_longer_needed", false}, {"change_order", false}, {"better_price", false},
-    {"seller_asked", true},      {"price_changed", true}, {"out_of_stock", true},
-    {"shipping_too_long", true},
+	{"no_longer_needed", false}, {"change_order", false}, {"better_price", false},
+	{"seller_asked", true},      {"price_changed", true}, {"out_of_stock", true},
+	{"shipping_too_long", true},
 };
 
 static void test_spec_3_completed_cancellation_marks_seller_only_for_seller_fault(void **state)
@@ -1107,24 +1108,24 @@ static void test_spec_3_completed_cancellation_marks_seller_only_for_seller_faul
 	(void)state;
 	for (size_t i = 0; i < COUNT(spec_3_reasons); i++) {
 		const char *want = spec_3_reasons[i].seller_fault ? M_CANCELLED
-		                       " seller_fault_cancel/" SELLER
-		                                                  : M_CANCELLED;
+					   " seller_fault_cancel/" SELLER
+								  : M_CANCELLED;
 		struct esc_order o = requested_for(spec_3_reasons[i].code, -1);
 		struct esc_effects fx;
 		char got[512];
 		/* Accepted by the seller, or auto-approved: the same marks. */
 		accept_at(ESC_ACTOR_SELLER, T_REQUEST + HOUR, &o, ESC_EV_ACCEPT_CANCELLATION, NULL,
-		          &fx);
+			  &fx);
 		marks_str(&fx, got, sizeof got);
 		if (!same_tokens(want, got))
 			fail_msg("accepted %s: marks [%s], expected [%s]", spec_3_reasons[i].code,
-			         got, want);
+				 got, want);
 		accept_at(ESC_ACTOR_SYSTEM, o.due_ms[ESC_DL_RESPONSE], &o, ESC_EV_RESPONSE_DEADLINE,
-		          NULL, &fx);
+			  NULL, &fx);
 		marks_str(&fx, got, sizeof got);
 		if (!same_tokens(want, got))
 			fail_msg("auto-approved %s: marks [%s], expected [%s]",
-			         spec_3_reasons[i].code, got, want);
+				 spec_3_reasons[i].code, got, want);
 	}
 }
 
@@ -1135,10 +1136,10 @@ static void test_spec_2_reject_requires_a_message(void **state)
 	struct esc_args a = good_args();
 	a.message = NULL;
 	expect_refusal(ESC_EINVAL, ESC_ACTOR_SELLER, T_REQUEST + HOUR, &o,
-	               ESC_EV_REJECT_CANCELLATION, &a);
+		       ESC_EV_REJECT_CANCELLATION, &a);
 	a.message = "";
 	expect_refusal(ESC_EINVAL, ESC_ACTOR_SELLER, T_REQUEST + HOUR, &o,
-	               ESC_EV_REJECT_CANCELLATION, &a);
+		       ESC_EV_REJECT_CANCELLATION, &a);
 }
 
 /* Reject and withdraw: back to awaiting_shipment, the response deadline
@@ -1201,7 +1202,7 @@ static void test_spec_2_response_deadline_not_due_a_millisecond_early(void **sta
 	(void)state;
 	struct esc_order o = requested();
 	expect_refusal(ESC_ESTATE, ESC_ACTOR_SYSTEM, o.due_ms[ESC_DL_RESPONSE] - 1, &o,
-	               ESC_EV_RESPONSE_DEADLINE, NULL);
+		       ESC_EV_RESPONSE_DEADLINE, NULL);
 }
 
 static void test_spec_2_answers_at_or_after_response_deadline_refused(void **state)
@@ -1211,9 +1212,9 @@ static void test_spec_2_answers_at_or_after_response_deadline_refused(void **sta
 		enum esc_actor actor;
 		enum esc_event event;
 	} answers[] = {
-	    {ESC_ACTOR_SELLER, ESC_EV_ACCEPT_CANCELLATION},
-	    {ESC_ACTOR_SELLER, ESC_EV_REJECT_CANCELLATION},
-	    {ESC_ACTOR_BUYER, ESC_EV_WITHDRAW_CANCELLATION},
+		{ESC_ACTOR_SELLER, ESC_EV_ACCEPT_CANCELLATION},
+		{ESC_ACTOR_SELLER, ESC_EV_REJECT_CANCELLATION},
+		{ESC_ACTOR_BUYER, ESC_EV_WITHDRAW_CANCELLATION},
 	};
 	struct esc_order o = requested();
 	struct esc_args a = good_args();
@@ -1221,7 +1222,7 @@ static void test_spec_2_answers_at_or_after_response_deadline_refused(void **sta
 	for (size_t i = 0; i < COUNT(answers); i++) {
 		expect_refusal(ESC_EDEADLINE, answers[i].actor, due, &o, answers[i].event, &a);
 		expect_refusal(ESC_EDEADLINE, answers[i].actor, due + HOUR, &o, answers[i].event,
-		               &a);
+			       &a);
 	}
 }
 
@@ -1415,7 +1416,7 @@ static void test_spec_4_fee_rounds_half_even(void **state)
 		accept_at(ESC_ACTOR_BUYER, T_SHIP + DAY, &o, ESC_EV_CONFIRM_RECEIPT, NULL, &fx);
 		if (fx.order.fee_minor != cases[i].fee)
 			fail_msg("total %lld: fee %lld, expected %lld", (long long)cases[i].total,
-			         (long long)fx.order.fee_minor, (long long)cases[i].fee);
+				 (long long)fx.order.fee_minor, (long long)cases[i].fee);
 	}
 }
 
@@ -1487,7 +1488,7 @@ static void accepted_with_refund(struct esc_order *o, struct esc_refund *r)
 }
 
 static void refund_event(enum esc_actor actor, int64_t now, const struct esc_order *o,
-                         enum esc_event ev, const struct esc_refund *r, struct esc_effects *fx)
+			 enum esc_event ev, const struct esc_refund *r, struct esc_effects *fx)
 {
 	struct esc_context c = ctx_of(actor, now);
 	struct esc_args a = good_args();
@@ -1628,7 +1629,7 @@ static void test_spec_5_not_delivered_before_the_promised_date_refused(void **st
 	struct esc_args a = dispute_args("not_delivered", TOTAL);
 	expect_refusal(ESC_ESTATE, ESC_ACTOR_BUYER, T_SHIP + HOUR, &o, ESC_EV_OPEN_DISPUTE, &a);
 	expect_refusal(ESC_ESTATE, ESC_ACTOR_BUYER, o.promised_at_ms - 1, &o, ESC_EV_OPEN_DISPUTE,
-	               &a);
+		       &a);
 }
 
 static void test_spec_5_not_delivered_at_the_promised_date_allowed(void **state)
@@ -1643,7 +1644,7 @@ static void test_spec_5_not_delivered_at_the_promised_date_allowed(void **state)
 	assert_string_equal(fx.order.dispute_ground, "not_delivered");
 	/* And any time after it, up to the protection deadline. */
 	accept_at(ESC_ACTOR_BUYER, o.due_ms[ESC_DL_PROTECTION] - 1, &o, ESC_EV_OPEN_DISPUTE, &a,
-	          &fx);
+		  &fx);
 	assert_int_equal(fx.order.state, ESC_ST_IN_DISPUTE);
 }
 
@@ -1742,7 +1743,7 @@ static void test_spec_5_dispute_amount_from_1_to_what_was_paid(void **state)
 		for (size_t i = 0; i < COUNT(bad); i++) {
 			struct esc_args a = dispute_args("not_as_described", bad[i]);
 			expect_refusal(ESC_EINVAL, ESC_ACTOR_BUYER, at[j], &from[j],
-			               ESC_EV_OPEN_DISPUTE, &a);
+				       ESC_EV_OPEN_DISPUTE, &a);
 		}
 		struct esc_args a = dispute_args("not_as_described", 1);
 		accept_at(ESC_ACTOR_BUYER, at[j], &from[j], ESC_EV_OPEN_DISPUTE, &a, &fx);
@@ -1774,7 +1775,7 @@ static void test_spec_5_one_dispute_per_order(void **state)
 	assert_int_equal(fx.order.state, ESC_ST_COMPLETED);
 	a.amount_minor = 1;
 	expect_refusal(ESC_ELIMIT, ESC_ACTOR_BUYER, T_RESOLVE + HOUR, &fx.order,
-	               ESC_EV_OPEN_DISPUTE, &a);
+		       ESC_EV_OPEN_DISPUTE, &a);
 }
 
 static void test_spec_6_suspended_buyer_cannot_open_a_dispute(void **state)
@@ -1797,7 +1798,7 @@ static void test_spec_2_open_dispute_at_or_after_the_protection_deadline_refused
 {
 	(void)state;
 	static const char *const grounds[] = {"invalid_tracking", "not_as_described",
-	                                      "not_delivered"};
+					      "not_delivered"};
 	struct esc_order o = shipped();
 	int64_t due = o.due_ms[ESC_DL_PROTECTION];
 	for (size_t i = 0; i < COUNT(grounds); i++) {
@@ -1805,7 +1806,7 @@ static void test_spec_2_open_dispute_at_or_after_the_protection_deadline_refused
 		struct esc_effects fx;
 		expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, due, &o, ESC_EV_OPEN_DISPUTE, &a);
 		expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, due + DAY, &o, ESC_EV_OPEN_DISPUTE,
-		               &a);
+			       &a);
 		accept_at(ESC_ACTOR_BUYER, due - 1, &o, ESC_EV_OPEN_DISPUTE, &a, &fx);
 	}
 }
@@ -1869,7 +1870,7 @@ static void test_spec_2_completed_order_disputed_within_15_days_claws_back_the_r
 	accept_at(ESC_ACTOR_BUYER, T_CONFIRM + 15 * DAY - 1, &o, ESC_EV_OPEN_DISPUTE, &a, &fx);
 	assert_int_equal(fx.order.state, ESC_ST_IN_DISPUTE);
 	assert_transfers(&fx, "clawback/seller:" SELLER ">" ESCROW "/9500"
-	                      " fee_reversal/platform:fees>" ESCROW "/500");
+			      " fee_reversal/platform:fees>" ESCROW "/500");
 	const struct esc_transfer *back = transfer_of(&fx, "clawback");
 	const struct esc_transfer *fee = transfer_of(&fx, "fee_reversal");
 	assert_string_equal(back->id, ORDER_ID "/clawback");
@@ -1889,9 +1890,9 @@ static void test_spec_2_completed_order_dispute_at_15_days_refused(void **state)
 	struct esc_order o = completed_of(T10K);
 	struct esc_args a = dispute_args("not_as_described", T10K);
 	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, T_CONFIRM + 15 * DAY, &o,
-	               ESC_EV_OPEN_DISPUTE, &a);
+		       ESC_EV_OPEN_DISPUTE, &a);
 	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, T_CONFIRM + 30 * DAY, &o,
-	               ESC_EV_OPEN_DISPUTE, &a);
+		       ESC_EV_OPEN_DISPUTE, &a);
 }
 
 static void test_spec_5_full_refund_closes_the_order(void **state)
@@ -1925,8 +1926,8 @@ static void test_spec_5_partial_refund_completes_and_releases_the_rest_less_the_
 	assert_int_equal(fx.order.state, ESC_ST_COMPLETED);
 	assert_string_equal(fx.outbox_type, "dispute.resolved");
 	assert_transfers(&fx, "refund/" ESCROW ">refunds_in_transit/4000"
-	                      " release/" ESCROW ">seller:" SELLER "/5700"
-	                      " fee/" ESCROW ">platform:fees/300");
+			      " release/" ESCROW ">seller:" SELLER "/5700"
+			      " fee/" ESCROW ">platform:fees/300");
 	assert_string_equal(transfer_of(&fx, "refund")->id, REFUND1);
 	assert_string_equal(transfer_of(&fx, "release")->id, ORDER_ID "/release/after-dispute");
 	assert_string_equal(transfer_of(&fx, "fee")->id, ORDER_ID "/fee/after-dispute");
@@ -1962,11 +1963,11 @@ static void test_spec_4_fee_on_the_rest_after_a_dispute_rounds_half_even(void **
 		resolve_in(&o, cases[i].refund, &fx);
 		if (fx.order.fee_minor != cases[i].fee)
 			fail_msg("refund %lld: fee %lld, expected %lld", (long long)cases[i].refund,
-			         (long long)fx.order.fee_minor, (long long)cases[i].fee);
+				 (long long)fx.order.fee_minor, (long long)cases[i].fee);
 		if (transfer_of(&fx, "release")->amount_minor !=
 		    T10K - cases[i].refund - cases[i].fee)
 			fail_msg("refund %lld: the seller gets %lld", (long long)cases[i].refund,
-			         (long long)transfer_of(&fx, "release")->amount_minor);
+				 (long long)transfer_of(&fx, "release")->amount_minor);
 	}
 }
 
@@ -1979,7 +1980,7 @@ test_spec_5_zero_refund_completes_with_full_release_and_counts_against_buyer(voi
 	resolve_in(&o, 0, &fx);
 	assert_int_equal(fx.order.state, ESC_ST_COMPLETED);
 	assert_transfers(&fx, "release/" ESCROW ">seller:" SELLER "/9500"
-	                      " fee/" ESCROW ">platform:fees/500");
+			      " fee/" ESCROW ">platform:fees/500");
 	assert_false(fx.refund_new);
 	assert_null(find_op(&fx, ESC_DL_REFUND, true));
 	assert_true(fx.order.refunded_minor == 0);
@@ -2055,7 +2056,7 @@ static void test_spec_4_invariants_hold_after_every_accepted_dispute_decision(vo
 {
 	(void)state;
 	static const char *const grounds[] = {"invalid_tracking", "not_as_described",
-	                                      "not_delivered"};
+					      "not_delivered"};
 	static const enum esc_method methods[] = {ESC_METHOD_CARD, ESC_METHOD_BALANCE};
 	static const int64_t asks[] = {1, 4000, T10K};
 	int decisions = 0;
@@ -2071,12 +2072,12 @@ static void test_spec_4_invariants_hold_after_every_accepted_dispute_decision(vo
 					at = T_DISPUTE;
 					if (s >= ESC_ST_DELIVERED) {
 						o = apply(&o, ESC_ACTOR_OPERATOR, T_DELIVER,
-						          ESC_EV_DELIVER, NULL);
+							  ESC_EV_DELIVER, NULL);
 						at = T_DELIVER + HOUR;
 					}
 					if (s == ESC_ST_COMPLETED) {
 						o = apply(&o, ESC_ACTOR_BUYER, T_CONFIRM,
-						          ESC_EV_CONFIRM_RECEIPT, NULL);
+							  ESC_EV_CONFIRM_RECEIPT, NULL);
 						at = T_CONFIRM + HOUR;
 					}
 					if (g == 2) {
@@ -2091,11 +2092,11 @@ static void test_spec_4_invariants_hold_after_every_accepted_dispute_decision(vo
 						struct esc_effects fx;
 						struct esc_args a = decision_args(refunds[r]);
 						accept_at(ESC_ACTOR_ARBITER, at + DAY, &o,
-						          ESC_EV_RESOLVE_DISPUTE, &a, &fx);
+							  ESC_EV_RESOLVE_DISPUTE, &a, &fx);
 						assert_int_equal(fx.order.state,
-						                 refunds[r] == T10K
-						                     ? ESC_ST_CLOSED
-						                     : ESC_ST_COMPLETED);
+								 refunds[r] == T10K
+									 ? ESC_ST_CLOSED
+									 : ESC_ST_COMPLETED);
 						assert_true(fx.order.refunded_minor == refunds[r]);
 						decisions++;
 					}
@@ -2215,7 +2216,7 @@ static void test_spec_2_refusal_leaves_nothing_to_write(void **state)
 #define ACTIONS_MAX 8
 
 static size_t actions_of(const struct esc_context *c, const struct esc_order *o,
-                         struct esc_action *out)
+			 struct esc_action *out)
 {
 	return esc_order_actions(c, o, out, ACTIONS_MAX);
 }
@@ -2315,7 +2316,7 @@ static void test_spec_2_buyer_with_two_requests_used_is_not_offered_cancel(void 
 
 /* The action for `event` in out[0..n), or NULL. */
 static const struct esc_action *action_of(const struct esc_action *out, size_t n,
-                                          enum esc_event event)
+					  enum esc_event event)
 {
 	for (size_t i = 0; i < n; i++)
 		if (out[i].event == event)
@@ -2415,120 +2416,127 @@ static void test_spec_5_buyer_of_order_resolved_after_dispute_is_not_offered_ano
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_spec_2_table_every_state_event_actor_matches_spec),
-	    cmocka_unit_test(test_spec_2_decide_refuses_as_the_table_on_real_orders),
-	    cmocka_unit_test(test_spec_2_every_allowed_transition_from_a_real_order),
-	    cmocka_unit_test(test_spec_2_create_sets_payment_deadline_24h_and_version_1),
-	    cmocka_unit_test(test_spec_4_pay_moves_total_from_external_to_escrow),
-	    cmocka_unit_test(test_spec_2_pay_clears_payment_deadline_and_sets_ship_deadline_7_days),
-	    cmocka_unit_test(test_spec_6_pay_marks_buyer_paid_and_seller_sold),
-	    cmocka_unit_test(test_spec_4_pay_from_balance_moves_from_buyer_account),
-	    cmocka_unit_test(test_spec_4_pay_from_balance_refused_when_balance_short),
-	    cmocka_unit_test(test_spec_4_pay_of_another_amount_refused),
-	    cmocka_unit_test(test_spec_2_second_pay_refused_invalid_state),
-	    cmocka_unit_test(test_spec_2_unpaid_cancel_cancels_at_once_with_nothing_to_refund),
-	    cmocka_unit_test(test_spec_2_request_sets_response_deadline_72h),
-	    cmocka_unit_test(test_spec_2_second_request_after_a_rejection_allowed),
-	    cmocka_unit_test(test_spec_2_third_request_after_two_rejections_refused_limit),
-	    cmocka_unit_test(test_spec_3_request_with_unknown_reason_refused_invalid),
-	    cmocka_unit_test(test_spec_6_suspended_buyer_cannot_request_cancellation),
-	    cmocka_unit_test(test_spec_2_open_request_blocks_another_request_pending),
-	    cmocka_unit_test(test_spec_4_accept_refunds_card_pending_in_transit_with_alert_10_days),
-	    cmocka_unit_test(test_spec_4_accept_with_refund_to_balance_settles_at_once),
-	    cmocka_unit_test(test_spec_4_refund_of_a_balance_payment_goes_back_to_balance),
-	    cmocka_unit_test(test_spec_4_wallet_refund_is_shown_as_1_day),
-	    cmocka_unit_test(test_spec_3_completed_cancellation_marks_seller_only_for_seller_fault),
-	    cmocka_unit_test(test_spec_2_reject_requires_a_message),
-	    cmocka_unit_test(
-	        test_spec_2_reject_returns_to_awaiting_shipment_ship_deadline_unchanged),
-	    cmocka_unit_test(test_spec_2_reject_keeps_the_message_for_the_buyer),
-	    cmocka_unit_test(
-	        test_spec_2_withdraw_returns_to_awaiting_shipment_ship_deadline_unchanged),
-	    cmocka_unit_test(test_spec_2_response_deadline_fires_when_due_and_auto_approves),
-	    cmocka_unit_test(test_spec_2_response_deadline_not_due_a_millisecond_early),
-	    cmocka_unit_test(test_spec_2_answers_at_or_after_response_deadline_refused),
-	    cmocka_unit_test(test_spec_2_ship_requires_carrier_and_tracking),
-	    cmocka_unit_test(test_spec_2_ship_promises_60_days_and_protects_15_days_more),
-	    cmocka_unit_test(test_spec_2_ship_promises_the_orders_delivery_days),
-	    cmocka_unit_test(test_spec_2_ship_at_or_after_ship_deadline_refused),
-	    cmocka_unit_test(test_spec_2_ship_while_cancellation_pending_refused),
-	    cmocka_unit_test(test_spec_2_ship_deadline_cancels_refunds_and_counts_against_seller),
-	    cmocka_unit_test(test_spec_2_ship_deadline_during_open_request_grants_it),
-	    cmocka_unit_test(test_spec_2_ship_deadline_not_due_a_millisecond_early),
-	    cmocka_unit_test(
-	        test_spec_2_deliver_sets_confirm_deadline_15_days_and_clears_protection),
-	    cmocka_unit_test(test_spec_4_confirm_receipt_releases_to_seller_less_5_percent_fee),
-	    cmocka_unit_test(test_spec_2_confirm_receipt_when_shipped_completes),
-	    cmocka_unit_test(test_spec_2_protection_deadline_completes_as_confirm_receipt),
-	    cmocka_unit_test(test_spec_2_confirm_deadline_completes_as_confirm_receipt),
-	    cmocka_unit_test(test_spec_4_fee_rounds_half_even),
-	    cmocka_unit_test(test_spec_2_final_states_have_no_deadline),
-	    cmocka_unit_test(test_spec_1_another_buyer_gets_not_found),
-	    cmocka_unit_test(test_spec_1_another_seller_gets_not_found),
-	    cmocka_unit_test(test_spec_1_the_seller_is_not_the_buyer_of_their_order),
-	    cmocka_unit_test(test_spec_4_refund_settled_moves_in_transit_to_external),
-	    cmocka_unit_test(test_spec_4_refund_settled_deletes_its_alert),
-	    cmocka_unit_test(test_spec_4_refund_failed_moves_in_transit_to_buyer_balance),
-	    cmocka_unit_test(test_spec_4_refund_settled_twice_refused),
-	    cmocka_unit_test(test_spec_4_refund_overdue_alert_raised_only_when_due),
-	    cmocka_unit_test(test_spec_4_refund_overdue_alert_raised_once),
-	    cmocka_unit_test(test_spec_4_refund_of_another_order_not_found),
-	    cmocka_unit_test(test_spec_5_open_dispute_records_it_and_marks_the_buyer),
-	    cmocka_unit_test(test_spec_5_not_delivered_before_the_promised_date_refused),
-	    cmocka_unit_test(test_spec_5_not_delivered_at_the_promised_date_allowed),
-	    cmocka_unit_test(test_spec_5_not_delivered_from_delivered_or_completed_refused),
-	    cmocka_unit_test(
-	        test_spec_5_invalid_tracking_and_not_as_described_open_from_shipped_and_delivered),
-	    cmocka_unit_test(test_spec_5_unknown_ground_refused_invalid),
-	    cmocka_unit_test(test_spec_5_outcome_must_be_refund_only_or_return_and_refund),
-	    cmocka_unit_test(test_spec_5_dispute_requires_a_description),
-	    cmocka_unit_test(test_spec_5_dispute_amount_from_1_to_what_was_paid),
-	    cmocka_unit_test(test_spec_5_one_dispute_per_order),
-	    cmocka_unit_test(test_spec_6_suspended_buyer_cannot_open_a_dispute),
-	    cmocka_unit_test(test_spec_2_open_dispute_at_or_after_the_protection_deadline_refused),
-	    cmocka_unit_test(test_spec_2_open_dispute_at_or_after_the_confirm_deadline_refused),
-	    cmocka_unit_test(test_spec_2_open_dispute_pauses_protection_keeping_the_time_left),
-	    cmocka_unit_test(test_spec_2_open_dispute_pauses_confirm_keeping_the_time_left),
-	    cmocka_unit_test(
-	        test_spec_2_completed_order_disputed_within_15_days_claws_back_the_release),
-	    cmocka_unit_test(test_spec_2_completed_order_dispute_at_15_days_refused),
-	    cmocka_unit_test(test_spec_5_full_refund_closes_the_order),
-	    cmocka_unit_test(
-	        test_spec_5_partial_refund_completes_and_releases_the_rest_less_the_fee),
-	    cmocka_unit_test(test_spec_4_fee_on_the_rest_after_a_dispute_rounds_half_even),
-	    cmocka_unit_test(
-	        test_spec_5_zero_refund_completes_with_full_release_and_counts_against_buyer),
-	    cmocka_unit_test(test_spec_6_dispute_lost_on_invalid_tracking_counts_invalid_tracking),
-	    cmocka_unit_test(test_spec_5_resolution_refund_above_the_amount_asked_refused),
-	    cmocka_unit_test(test_spec_5_resolution_requires_a_written_reason),
-	    cmocka_unit_test(test_spec_5_completed_order_resolved_releases_again_under_new_ids),
-	    cmocka_unit_test(test_spec_4_invariants_hold_after_every_accepted_dispute_decision),
-	    cmocka_unit_test(test_spec_4_create_with_bad_currency_refused),
-	    cmocka_unit_test(test_spec_7_create_with_no_items_refused),
-	    cmocka_unit_test(test_spec_7_create_with_more_than_100_items_refused),
-	    cmocka_unit_test(test_spec_7_create_with_quantity_0_refused),
-	    cmocka_unit_test(test_spec_4_create_with_negative_price_refused),
-	    cmocka_unit_test(test_spec_4_create_with_overflowing_total_refused),
-	    cmocka_unit_test(test_spec_1_create_with_buyer_as_seller_refused),
-	    cmocka_unit_test(test_spec_2_refusal_leaves_nothing_to_write),
-	    cmocka_unit_test(test_spec_7_buyer_of_awaiting_shipment_may_cancel_until_ship_deadline),
-	    cmocka_unit_test(test_spec_7_seller_of_awaiting_shipment_may_ship),
-	    cmocka_unit_test(test_spec_7_no_actions_once_ship_deadline_passed),
-	    cmocka_unit_test(
-	        test_spec_7_buyer_of_open_request_may_withdraw_until_response_deadline),
-	    cmocka_unit_test(test_spec_7_seller_of_open_request_may_accept_or_reject),
-	    cmocka_unit_test(test_spec_1_another_buyer_gets_no_actions),
-	    cmocka_unit_test(test_spec_6_suspended_buyer_is_not_offered_cancel),
-	    cmocka_unit_test(test_spec_2_buyer_with_two_requests_used_is_not_offered_cancel),
-	    cmocka_unit_test(
-	        test_spec_7_buyer_of_shipped_order_may_open_dispute_until_protection_deadline),
-	    cmocka_unit_test(
-	        test_spec_7_buyer_of_delivered_order_may_open_dispute_until_confirm_deadline),
-	    cmocka_unit_test(test_spec_7_buyer_of_completed_order_may_open_dispute_for_15_days),
-	    cmocka_unit_test(test_spec_7_arbiter_of_disputed_order_may_resolve_it),
-	    cmocka_unit_test(test_spec_6_suspended_buyer_is_not_offered_open_dispute),
-	    cmocka_unit_test(
-	        test_spec_5_buyer_of_order_resolved_after_dispute_is_not_offered_another),
+		cmocka_unit_test(test_spec_2_table_every_state_event_actor_matches_spec),
+		cmocka_unit_test(test_spec_2_decide_refuses_as_the_table_on_real_orders),
+		cmocka_unit_test(test_spec_2_every_allowed_transition_from_a_real_order),
+		cmocka_unit_test(test_spec_2_create_sets_payment_deadline_24h_and_version_1),
+		cmocka_unit_test(test_spec_4_pay_moves_total_from_external_to_escrow),
+		cmocka_unit_test(
+			test_spec_2_pay_clears_payment_deadline_and_sets_ship_deadline_7_days),
+		cmocka_unit_test(test_spec_6_pay_marks_buyer_paid_and_seller_sold),
+		cmocka_unit_test(test_spec_4_pay_from_balance_moves_from_buyer_account),
+		cmocka_unit_test(test_spec_4_pay_from_balance_refused_when_balance_short),
+		cmocka_unit_test(test_spec_4_pay_of_another_amount_refused),
+		cmocka_unit_test(test_spec_2_second_pay_refused_invalid_state),
+		cmocka_unit_test(test_spec_2_unpaid_cancel_cancels_at_once_with_nothing_to_refund),
+		cmocka_unit_test(test_spec_2_request_sets_response_deadline_72h),
+		cmocka_unit_test(test_spec_2_second_request_after_a_rejection_allowed),
+		cmocka_unit_test(test_spec_2_third_request_after_two_rejections_refused_limit),
+		cmocka_unit_test(test_spec_3_request_with_unknown_reason_refused_invalid),
+		cmocka_unit_test(test_spec_6_suspended_buyer_cannot_request_cancellation),
+		cmocka_unit_test(test_spec_2_open_request_blocks_another_request_pending),
+		cmocka_unit_test(
+			test_spec_4_accept_refunds_card_pending_in_transit_with_alert_10_days),
+		cmocka_unit_test(test_spec_4_accept_with_refund_to_balance_settles_at_once),
+		cmocka_unit_test(test_spec_4_refund_of_a_balance_payment_goes_back_to_balance),
+		cmocka_unit_test(test_spec_4_wallet_refund_is_shown_as_1_day),
+		cmocka_unit_test(
+			test_spec_3_completed_cancellation_marks_seller_only_for_seller_fault),
+		cmocka_unit_test(test_spec_2_reject_requires_a_message),
+		cmocka_unit_test(
+			test_spec_2_reject_returns_to_awaiting_shipment_ship_deadline_unchanged),
+		cmocka_unit_test(test_spec_2_reject_keeps_the_message_for_the_buyer),
+		cmocka_unit_test(
+			test_spec_2_withdraw_returns_to_awaiting_shipment_ship_deadline_unchanged),
+		cmocka_unit_test(test_spec_2_response_deadline_fires_when_due_and_auto_approves),
+		cmocka_unit_test(test_spec_2_response_deadline_not_due_a_millisecond_early),
+		cmocka_unit_test(test_spec_2_answers_at_or_after_response_deadline_refused),
+		cmocka_unit_test(test_spec_2_ship_requires_carrier_and_tracking),
+		cmocka_unit_test(test_spec_2_ship_promises_60_days_and_protects_15_days_more),
+		cmocka_unit_test(test_spec_2_ship_promises_the_orders_delivery_days),
+		cmocka_unit_test(test_spec_2_ship_at_or_after_ship_deadline_refused),
+		cmocka_unit_test(test_spec_2_ship_while_cancellation_pending_refused),
+		cmocka_unit_test(
+			test_spec_2_ship_deadline_cancels_refunds_and_counts_against_seller),
+		cmocka_unit_test(test_spec_2_ship_deadline_during_open_request_grants_it),
+		cmocka_unit_test(test_spec_2_ship_deadline_not_due_a_millisecond_early),
+		cmocka_unit_test(
+			test_spec_2_deliver_sets_confirm_deadline_15_days_and_clears_protection),
+		cmocka_unit_test(test_spec_4_confirm_receipt_releases_to_seller_less_5_percent_fee),
+		cmocka_unit_test(test_spec_2_confirm_receipt_when_shipped_completes),
+		cmocka_unit_test(test_spec_2_protection_deadline_completes_as_confirm_receipt),
+		cmocka_unit_test(test_spec_2_confirm_deadline_completes_as_confirm_receipt),
+		cmocka_unit_test(test_spec_4_fee_rounds_half_even),
+		cmocka_unit_test(test_spec_2_final_states_have_no_deadline),
+		cmocka_unit_test(test_spec_1_another_buyer_gets_not_found),
+		cmocka_unit_test(test_spec_1_another_seller_gets_not_found),
+		cmocka_unit_test(test_spec_1_the_seller_is_not_the_buyer_of_their_order),
+		cmocka_unit_test(test_spec_4_refund_settled_moves_in_transit_to_external),
+		cmocka_unit_test(test_spec_4_refund_settled_deletes_its_alert),
+		cmocka_unit_test(test_spec_4_refund_failed_moves_in_transit_to_buyer_balance),
+		cmocka_unit_test(test_spec_4_refund_settled_twice_refused),
+		cmocka_unit_test(test_spec_4_refund_overdue_alert_raised_only_when_due),
+		cmocka_unit_test(test_spec_4_refund_overdue_alert_raised_once),
+		cmocka_unit_test(test_spec_4_refund_of_another_order_not_found),
+		cmocka_unit_test(test_spec_5_open_dispute_records_it_and_marks_the_buyer),
+		cmocka_unit_test(test_spec_5_not_delivered_before_the_promised_date_refused),
+		cmocka_unit_test(test_spec_5_not_delivered_at_the_promised_date_allowed),
+		cmocka_unit_test(test_spec_5_not_delivered_from_delivered_or_completed_refused),
+		cmocka_unit_test(
+			test_spec_5_invalid_tracking_and_not_as_described_open_from_shipped_and_delivered),
+		cmocka_unit_test(test_spec_5_unknown_ground_refused_invalid),
+		cmocka_unit_test(test_spec_5_outcome_must_be_refund_only_or_return_and_refund),
+		cmocka_unit_test(test_spec_5_dispute_requires_a_description),
+		cmocka_unit_test(test_spec_5_dispute_amount_from_1_to_what_was_paid),
+		cmocka_unit_test(test_spec_5_one_dispute_per_order),
+		cmocka_unit_test(test_spec_6_suspended_buyer_cannot_open_a_dispute),
+		cmocka_unit_test(
+			test_spec_2_open_dispute_at_or_after_the_protection_deadline_refused),
+		cmocka_unit_test(test_spec_2_open_dispute_at_or_after_the_confirm_deadline_refused),
+		cmocka_unit_test(test_spec_2_open_dispute_pauses_protection_keeping_the_time_left),
+		cmocka_unit_test(test_spec_2_open_dispute_pauses_confirm_keeping_the_time_left),
+		cmocka_unit_test(
+			test_spec_2_completed_order_disputed_within_15_days_claws_back_the_release),
+		cmocka_unit_test(test_spec_2_completed_order_dispute_at_15_days_refused),
+		cmocka_unit_test(test_spec_5_full_refund_closes_the_order),
+		cmocka_unit_test(
+			test_spec_5_partial_refund_completes_and_releases_the_rest_less_the_fee),
+		cmocka_unit_test(test_spec_4_fee_on_the_rest_after_a_dispute_rounds_half_even),
+		cmocka_unit_test(
+			test_spec_5_zero_refund_completes_with_full_release_and_counts_against_buyer),
+		cmocka_unit_test(
+			test_spec_6_dispute_lost_on_invalid_tracking_counts_invalid_tracking),
+		cmocka_unit_test(test_spec_5_resolution_refund_above_the_amount_asked_refused),
+		cmocka_unit_test(test_spec_5_resolution_requires_a_written_reason),
+		cmocka_unit_test(test_spec_5_completed_order_resolved_releases_again_under_new_ids),
+		cmocka_unit_test(test_spec_4_invariants_hold_after_every_accepted_dispute_decision),
+		cmocka_unit_test(test_spec_4_create_with_bad_currency_refused),
+		cmocka_unit_test(test_spec_7_create_with_no_items_refused),
+		cmocka_unit_test(test_spec_7_create_with_more_than_100_items_refused),
+		cmocka_unit_test(test_spec_7_create_with_quantity_0_refused),
+		cmocka_unit_test(test_spec_4_create_with_negative_price_refused),
+		cmocka_unit_test(test_spec_4_create_with_overflowing_total_refused),
+		cmocka_unit_test(test_spec_1_create_with_buyer_as_seller_refused),
+		cmocka_unit_test(test_spec_2_refusal_leaves_nothing_to_write),
+		cmocka_unit_test(
+			test_spec_7_buyer_of_awaiting_shipment_may_cancel_until_ship_deadline),
+		cmocka_unit_test(test_spec_7_seller_of_awaiting_shipment_may_ship),
+		cmocka_unit_test(test_spec_7_no_actions_once_ship_deadline_passed),
+		cmocka_unit_test(
+			test_spec_7_buyer_of_open_request_may_withdraw_until_response_deadline),
+		cmocka_unit_test(test_spec_7_seller_of_open_request_may_accept_or_reject),
+		cmocka_unit_test(test_spec_1_another_buyer_gets_no_actions),
+		cmocka_unit_test(test_spec_6_suspended_buyer_is_not_offered_cancel),
+		cmocka_unit_test(test_spec_2_buyer_with_two_requests_used_is_not_offered_cancel),
+		cmocka_unit_test(
+			test_spec_7_buyer_of_shipped_order_may_open_dispute_until_protection_deadline),
+		cmocka_unit_test(
+			test_spec_7_buyer_of_delivered_order_may_open_dispute_until_confirm_deadline),
+		cmocka_unit_test(test_spec_7_buyer_of_completed_order_may_open_dispute_for_15_days),
+		cmocka_unit_test(test_spec_7_arbiter_of_disputed_order_may_resolve_it),
+		cmocka_unit_test(test_spec_6_suspended_buyer_is_not_offered_open_dispute),
+		cmocka_unit_test(
+			test_spec_5_buyer_of_order_resolved_after_dispute_is_not_offered_another),
 	};
 	return cmocka_run_group_tests(tests, setup_policy, NULL);
 }

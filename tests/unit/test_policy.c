@@ -114,13 +114,14 @@ static void test_default_reasons_are_spec_3_in_order_with_faults(void **state)
 		const char *code, *label;
 		enum esc_fault fault;
 	} want[] = {
-	    {"no_longer_needed", "I no longer need this order", ESC_FAULT_BUYER},
-	    {"change_order", "I want to change the order (size, colour, address)", ESC_FAULT_BUYER},
-	    {"better_price", "I found a better price elsewhere", ESC_FAULT_BUYER},
-	    {"seller_asked", "The seller asked me to cancel", ESC_FAULT_SELLER},
-	    {"price_changed", "The seller changed the price", ESC_FAULT_SELLER},
-	    {"out_of_stock", "The seller says the item is out of stock", ESC_FAULT_SELLER},
-	    {"shipping_too_long", "The seller has not shipped in time", ESC_FAULT_SELLER},
+		{"no_longer_needed", "I no longer need this order", ESC_FAULT_BUYER},
+		{"change_order", "I want to change the order (size, colour, address)",
+		 ESC_FAULT_BUYER},
+		{"better_price", "I found a better price elsewhere", ESC_FAULT_BUYER},
+		{"seller_asked", "The seller asked me to cancel", ESC_FAULT_SELLER},
+		{"price_changed", "The seller changed the price", ESC_FAULT_SELLER},
+		{"out_of_stock", "The seller says the item is out of stock", ESC_FAULT_SELLER},
+		{"shipping_too_long", "The seller has not shipped in time", ESC_FAULT_SELLER},
 	};
 	struct esc_policy p;
 	esc_policy_default(&p);
@@ -167,15 +168,15 @@ static void test_parse_every_duration_key(void **state)
 	(void)state;
 	struct esc_policy p;
 	parse_ok(&p, "payment_window = 2h\n"
-	             "ship_window = 3d\n"
-	             "response_window = 48h\n"
-	             "protection_extra = 20d\n"
-	             "confirm_window = 10d\n"
-	             "dispute_after_completion = 5d\n"
-	             "refund_alert = 12d\n"
-	             "buyer_short_window = 14d\n"
-	             "buyer_long_window = 60d\n"
-	             "seller_window = 30d\n");
+		     "ship_window = 3d\n"
+		     "response_window = 48h\n"
+		     "protection_extra = 20d\n"
+		     "confirm_window = 10d\n"
+		     "dispute_after_completion = 5d\n"
+		     "refund_alert = 12d\n"
+		     "buyer_short_window = 14d\n"
+		     "buyer_long_window = 60d\n"
+		     "seller_window = 30d\n");
 	assert_true(p.payment_window_ms == 2 * HOUR);
 	assert_true(p.ship_window_ms == 3 * DAY);
 	assert_true(p.response_window_ms == 48 * HOUR);
@@ -209,18 +210,18 @@ static void test_parse_every_count_key(void **state)
 	(void)state;
 	struct esc_policy p;
 	parse_ok(&p, "delivery_days_default = 30\n"
-	             "delivery_days_max = 90\n"
-	             "cancel_requests_max = 4\n"
-	             "watch_cancellations = 2\n"
-	             "restricted_cancellations = 6\n"
-	             "restricted_rate_min_paid = 20\n"
-	             "suspended_cancellations = 12\n"
-	             "suspended_lost_disputes = 4\n"
-	             "seller_min_orders = 25\n"
-	             "seller_weight_fault_cancel = 110\n"
-	             "seller_weight_missed_ship = 160\n"
-	             "seller_weight_lost_dispute = 210\n"
-	             "seller_weight_invalid_tracking = 220\n");
+		     "delivery_days_max = 90\n"
+		     "cancel_requests_max = 4\n"
+		     "watch_cancellations = 2\n"
+		     "restricted_cancellations = 6\n"
+		     "restricted_rate_min_paid = 20\n"
+		     "suspended_cancellations = 12\n"
+		     "suspended_lost_disputes = 4\n"
+		     "seller_min_orders = 25\n"
+		     "seller_weight_fault_cancel = 110\n"
+		     "seller_weight_missed_ship = 160\n"
+		     "seller_weight_lost_dispute = 210\n"
+		     "seller_weight_invalid_tracking = 220\n");
 	assert_int_equal(p.delivery_days_default, 30);
 	assert_int_equal(p.delivery_days_max, 90);
 	assert_int_equal(p.cancel_requests_max, 4);
@@ -279,8 +280,8 @@ static void test_parse_settle_days_range_per_method(void **state)
 	(void)state;
 	struct esc_policy p;
 	parse_ok(&p, "settle_days.card = 2..10\n"
-	             "settle_days.wallet = 0..2\n"
-	             "settle_days.balance = 1\n");
+		     "settle_days.wallet = 0..2\n"
+		     "settle_days.balance = 1\n");
 	assert_int_equal(p.settle_days_min[ESC_METHOD_CARD], 2);
 	assert_int_equal(p.settle_days_max[ESC_METHOD_CARD], 10);
 	assert_int_equal(p.settle_days_min[ESC_METHOD_WALLET], 0);
@@ -294,11 +295,11 @@ static void test_parse_ignores_comments_blank_lines_and_spaces(void **state)
 	(void)state;
 	struct esc_policy p;
 	parse_ok(&p, "# escrowd policy\n"
-	             "\n"
-	             "   \t\n"
-	             "  ship_window\t=   5d   # a shorter handling time\r\n"
-	             "# fee = 9%\n"
-	             "fee=4%");
+		     "\n"
+		     "   \t\n"
+		     "  ship_window\t=   5d   # a shorter handling time\r\n"
+		     "# fee = 9%\n"
+		     "fee=4%");
 	assert_true(p.ship_window_ms == 5 * DAY);
 	assert_int_equal(p.fee_basis_points, 400);
 }
@@ -340,7 +341,7 @@ static void test_parse_reason_replaces_in_place_keeping_recommendation(void **st
 	(void)state;
 	struct esc_policy p;
 	parse_ok(&p, "reason.no_longer_needed = buyer, I changed my mind\n"
-	             "reason.better_price = seller, Cheaper elsewhere\n");
+		     "reason.better_price = seller, Cheaper elsewhere\n");
 	assert_int_equal(p.reasons_count, 7);
 	assert_string_equal(p.reasons[0].code, "no_longer_needed");
 	assert_string_equal(p.reasons[0].label, "I changed my mind");
@@ -362,9 +363,9 @@ static void test_parse_reasons_clear_empties_the_table_first(void **state)
 	(void)state;
 	struct esc_policy p;
 	parse_ok(&p, "reasons = clear\n"
-	             "reason.mistake = buyer, I ordered by mistake\n"
-	             "reason.late = seller, The seller is late\n"
-	             "recommended_reason = mistake\n");
+		     "reason.mistake = buyer, I ordered by mistake\n"
+		     "reason.late = seller, The seller is late\n"
+		     "recommended_reason = mistake\n");
 	assert_int_equal(p.reasons_count, 2);
 	assert_string_equal(p.reasons[0].code, "mistake");
 	assert_true(p.reasons[0].recommended);
@@ -672,7 +673,7 @@ static void test_validate_accepts_a_full_custom_policy(void **state)
 	struct esc_policy p;
 	char err[256] = "";
 	parse_ok(&p, "payment_window = 1h\nship_window = 2d\nfee = 3.5%\n"
-	             "reasons = clear\nreason.only = buyer, The only reason\n");
+		     "reasons = clear\nreason.only = buyer, The only reason\n");
 	assert_int_equal(esc_policy_validate(&p, err, sizeof err), 0);
 }
 
@@ -712,72 +713,72 @@ static void test_method_parse_unknown_is_minus_one(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_default_order_windows_are_spec_2),
-	    cmocka_unit_test(test_default_money_is_spec_4_fee_5_percent_refund_alert_10_days),
-	    cmocka_unit_test(test_default_settlement_is_spec_4_card_3_to_7_wallet_1_balance_0),
-	    cmocka_unit_test(test_default_buyer_thresholds_are_spec_6),
-	    cmocka_unit_test(test_default_seller_score_is_90_days_weights_100_150_200_200),
-	    cmocka_unit_test(test_default_reasons_are_spec_3_in_order_with_faults),
-	    cmocka_unit_test(test_default_reason_no_longer_needed_alone_is_recommended_spec_3),
-	    cmocka_unit_test(test_default_policy_validates),
-	    cmocka_unit_test(test_parse_empty_text_changes_nothing),
-	    cmocka_unit_test(test_parse_every_duration_key),
-	    cmocka_unit_test(test_parse_duration_units_ms_s_m_h_d),
-	    cmocka_unit_test(test_parse_every_count_key),
-	    cmocka_unit_test(test_parse_count_accepts_int32_max),
-	    cmocka_unit_test(test_parse_fee_whole_percent_to_basis_points),
-	    cmocka_unit_test(test_parse_fee_decimal_percent_to_basis_points),
-	    cmocka_unit_test(test_parse_restricted_rate_whole_percent),
-	    cmocka_unit_test(test_parse_settle_days_range_per_method),
-	    cmocka_unit_test(test_parse_ignores_comments_blank_lines_and_spaces),
-	    cmocka_unit_test(test_parse_later_line_wins),
-	    cmocka_unit_test(test_parse_leaves_other_keys_at_their_values),
-	    cmocka_unit_test(test_parse_reason_adds_at_the_end),
-	    cmocka_unit_test(test_parse_reason_replaces_in_place_keeping_recommendation),
-	    cmocka_unit_test(test_parse_reason_label_may_contain_commas),
-	    cmocka_unit_test(test_parse_reasons_clear_empties_the_table_first),
-	    cmocka_unit_test(test_parse_recommended_reason_moves_the_recommendation),
-	    cmocka_unit_test(test_parse_reason_fills_table_to_16),
-	    cmocka_unit_test(test_parse_reason_past_16_fails),
-	    cmocka_unit_test(test_parse_unknown_key_fails_with_line_number),
-	    cmocka_unit_test(test_parse_bad_line_late_leaves_earlier_lines_unapplied),
-	    cmocka_unit_test(test_parse_line_without_equals_fails),
-	    cmocka_unit_test(test_parse_empty_value_fails),
-	    cmocka_unit_test(test_parse_duration_without_unit_fails),
-	    cmocka_unit_test(test_parse_duration_with_unknown_unit_fails),
-	    cmocka_unit_test(test_parse_negative_duration_fails),
-	    cmocka_unit_test(test_parse_duration_overflow_fails),
-	    cmocka_unit_test(test_parse_count_with_junk_fails),
-	    cmocka_unit_test(test_parse_negative_count_fails),
-	    cmocka_unit_test(test_parse_count_past_int32_max_fails),
-	    cmocka_unit_test(test_parse_fee_without_percent_sign_fails),
-	    cmocka_unit_test(test_parse_fee_above_100_percent_fails),
-	    cmocka_unit_test(test_parse_fee_with_three_decimals_fails),
-	    cmocka_unit_test(test_parse_restricted_rate_with_decimals_fails),
-	    cmocka_unit_test(test_parse_settle_days_for_unknown_method_fails),
-	    cmocka_unit_test(test_parse_settle_days_min_above_max_fails),
-	    cmocka_unit_test(test_parse_reason_with_bad_fault_fails),
-	    cmocka_unit_test(test_parse_reason_without_label_fails),
-	    cmocka_unit_test(test_parse_reason_with_bad_code_fails),
-	    cmocka_unit_test(test_parse_reasons_with_value_other_than_clear_fails),
-	    cmocka_unit_test(test_parse_recommended_reason_must_exist),
-	    cmocka_unit_test(test_parse_overlong_line_fails),
-	    cmocka_unit_test(test_parse_error_with_null_err_still_fails),
-	    cmocka_unit_test(test_validate_refuses_zero_window),
-	    cmocka_unit_test(test_validate_refuses_window_over_3650_days),
-	    cmocka_unit_test(test_validate_refuses_short_buyer_window_longer_than_long),
-	    cmocka_unit_test(test_validate_refuses_delivery_default_above_max),
-	    cmocka_unit_test(test_validate_refuses_zero_cancel_requests),
-	    cmocka_unit_test(test_validate_refuses_unordered_buyer_thresholds),
-	    cmocka_unit_test(test_validate_refuses_zero_seller_min_orders),
-	    cmocka_unit_test(test_validate_refuses_zero_lost_dispute_threshold),
-	    cmocka_unit_test(test_validate_refuses_empty_reason_table),
-	    cmocka_unit_test(test_validate_refuses_settle_range_set_backwards_in_code),
-	    cmocka_unit_test(test_validate_refuses_duplicate_reason_codes),
-	    cmocka_unit_test(test_validate_accepts_a_full_custom_policy),
-	    cmocka_unit_test(test_policy_reason_finds_by_code),
-	    cmocka_unit_test(test_method_names_round_trip),
-	    cmocka_unit_test(test_method_parse_unknown_is_minus_one),
+		cmocka_unit_test(test_default_order_windows_are_spec_2),
+		cmocka_unit_test(test_default_money_is_spec_4_fee_5_percent_refund_alert_10_days),
+		cmocka_unit_test(test_default_settlement_is_spec_4_card_3_to_7_wallet_1_balance_0),
+		cmocka_unit_test(test_default_buyer_thresholds_are_spec_6),
+		cmocka_unit_test(test_default_seller_score_is_90_days_weights_100_150_200_200),
+		cmocka_unit_test(test_default_reasons_are_spec_3_in_order_with_faults),
+		cmocka_unit_test(test_default_reason_no_longer_needed_alone_is_recommended_spec_3),
+		cmocka_unit_test(test_default_policy_validates),
+		cmocka_unit_test(test_parse_empty_text_changes_nothing),
+		cmocka_unit_test(test_parse_every_duration_key),
+		cmocka_unit_test(test_parse_duration_units_ms_s_m_h_d),
+		cmocka_unit_test(test_parse_every_count_key),
+		cmocka_unit_test(test_parse_count_accepts_int32_max),
+		cmocka_unit_test(test_parse_fee_whole_percent_to_basis_points),
+		cmocka_unit_test(test_parse_fee_decimal_percent_to_basis_points),
+		cmocka_unit_test(test_parse_restricted_rate_whole_percent),
+		cmocka_unit_test(test_parse_settle_days_range_per_method),
+		cmocka_unit_test(test_parse_ignores_comments_blank_lines_and_spaces),
+		cmocka_unit_test(test_parse_later_line_wins),
+		cmocka_unit_test(test_parse_leaves_other_keys_at_their_values),
+		cmocka_unit_test(test_parse_reason_adds_at_the_end),
+		cmocka_unit_test(test_parse_reason_replaces_in_place_keeping_recommendation),
+		cmocka_unit_test(test_parse_reason_label_may_contain_commas),
+		cmocka_unit_test(test_parse_reasons_clear_empties_the_table_first),
+		cmocka_unit_test(test_parse_recommended_reason_moves_the_recommendation),
+		cmocka_unit_test(test_parse_reason_fills_table_to_16),
+		cmocka_unit_test(test_parse_reason_past_16_fails),
+		cmocka_unit_test(test_parse_unknown_key_fails_with_line_number),
+		cmocka_unit_test(test_parse_bad_line_late_leaves_earlier_lines_unapplied),
+		cmocka_unit_test(test_parse_line_without_equals_fails),
+		cmocka_unit_test(test_parse_empty_value_fails),
+		cmocka_unit_test(test_parse_duration_without_unit_fails),
+		cmocka_unit_test(test_parse_duration_with_unknown_unit_fails),
+		cmocka_unit_test(test_parse_negative_duration_fails),
+		cmocka_unit_test(test_parse_duration_overflow_fails),
+		cmocka_unit_test(test_parse_count_with_junk_fails),
+		cmocka_unit_test(test_parse_negative_count_fails),
+		cmocka_unit_test(test_parse_count_past_int32_max_fails),
+		cmocka_unit_test(test_parse_fee_without_percent_sign_fails),
+		cmocka_unit_test(test_parse_fee_above_100_percent_fails),
+		cmocka_unit_test(test_parse_fee_with_three_decimals_fails),
+		cmocka_unit_test(test_parse_restricted_rate_with_decimals_fails),
+		cmocka_unit_test(test_parse_settle_days_for_unknown_method_fails),
+		cmocka_unit_test(test_parse_settle_days_min_above_max_fails),
+		cmocka_unit_test(test_parse_reason_with_bad_fault_fails),
+		cmocka_unit_test(test_parse_reason_without_label_fails),
+		cmocka_unit_test(test_parse_reason_with_bad_code_fails),
+		cmocka_unit_test(test_parse_reasons_with_value_other_than_clear_fails),
+		cmocka_unit_test(test_parse_recommended_reason_must_exist),
+		cmocka_unit_test(test_parse_overlong_line_fails),
+		cmocka_unit_test(test_parse_error_with_null_err_still_fails),
+		cmocka_unit_test(test_validate_refuses_zero_window),
+		cmocka_unit_test(test_validate_refuses_window_over_3650_days),
+		cmocka_unit_test(test_validate_refuses_short_buyer_window_longer_than_long),
+		cmocka_unit_test(test_validate_refuses_delivery_default_above_max),
+		cmocka_unit_test(test_validate_refuses_zero_cancel_requests),
+		cmocka_unit_test(test_validate_refuses_unordered_buyer_thresholds),
+		cmocka_unit_test(test_validate_refuses_zero_seller_min_orders),
+		cmocka_unit_test(test_validate_refuses_zero_lost_dispute_threshold),
+		cmocka_unit_test(test_validate_refuses_empty_reason_table),
+		cmocka_unit_test(test_validate_refuses_settle_range_set_backwards_in_code),
+		cmocka_unit_test(test_validate_refuses_duplicate_reason_codes),
+		cmocka_unit_test(test_validate_accepts_a_full_custom_policy),
+		cmocka_unit_test(test_policy_reason_finds_by_code),
+		cmocka_unit_test(test_method_names_round_trip),
+		cmocka_unit_test(test_method_parse_unknown_is_minus_one),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,8 +25,8 @@
 
 #define STEPS_DEFAULT 3000
 #define STEPS_QUICK   800
-#define POOL          40   /* orders in play at once */
-#define BATCH_MAX     6    /* commands in one group commit */
+#define POOL          40 /* orders in play at once */
+#define BATCH_MAX     6  /* commands in one group commit */
 #define BUYERS        6
 #define SELLERS       3
 #define ROWS_MAX      4096 /* deadline rows looked at by the queue check */
@@ -124,12 +124,12 @@ static void report(struct sim *s, const char *fmt, ...)
 		(unsigned long long)s->seed, (unsigned long long)s->seed);
 }
 
-#define REQUIRE(s, cond, ...)                                                  \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			report((s), __VA_ARGS__);                              \
-			fail_msg("%s", #cond);                                 \
-		}                                                              \
+#define REQUIRE(s, cond, ...)                                                                      \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			report((s), __VA_ARGS__);                                                  \
+			fail_msg("%s", #cond);                                                     \
+		}                                                                                  \
 	} while (0)
 
 static struct esc_engine *E(struct sim *s)
@@ -339,9 +339,11 @@ static void check_queue(struct sim *s, bool fired)
 				continue;
 			for (size_t j = 0; j < n && !found; j++)
 				found = rows[j].kind == (enum esc_deadline_kind)k &&
-					rows[j].due_ms == o.due_ms[k] && !strcmp(rows[j].order_id, o.id);
+					rows[j].due_ms == o.due_ms[k] &&
+					!strcmp(rows[j].order_id, o.id);
 			REQUIRE(s, found, "%s (%s): its %s deadline at %lld is not queued", o.id,
-				esc_state_name(o.state), esc_deadline_name((enum esc_deadline_kind)k),
+				esc_state_name(o.state),
+				esc_deadline_name((enum esc_deadline_kind)k),
 				(long long)o.due_ms[k]);
 		}
 	}
@@ -349,7 +351,8 @@ static void check_queue(struct sim *s, bool fired)
 	for (size_t i = 0; i < np; i++) {
 		bool found = !pending[i].alert_due_ms;
 		for (size_t j = 0; j < n && !found; j++)
-			found = rows[j].kind == ESC_DL_REFUND && !strcmp(rows[j].ref, pending[i].id) &&
+			found = rows[j].kind == ESC_DL_REFUND &&
+				!strcmp(rows[j].ref, pending[i].id) &&
 				rows[j].due_ms == pending[i].alert_due_ms;
 		REQUIRE(s, found, "pending refund %s: its alert is not queued", pending[i].id);
 	}
@@ -385,25 +388,25 @@ static void check_ledger(struct sim *s)
 /* ---- random commands ---- */
 
 static const enum esc_actor event_actor[ESC_EV_COUNT] = {
-    [ESC_EV_CREATE] = ESC_ACTOR_OPERATOR,
-    [ESC_EV_PAY] = ESC_ACTOR_OPERATOR,
-    [ESC_EV_CANCEL] = ESC_ACTOR_BUYER,
-    [ESC_EV_ACCEPT_CANCELLATION] = ESC_ACTOR_SELLER,
-    [ESC_EV_REJECT_CANCELLATION] = ESC_ACTOR_SELLER,
-    [ESC_EV_WITHDRAW_CANCELLATION] = ESC_ACTOR_BUYER,
-    [ESC_EV_SHIP] = ESC_ACTOR_SELLER,
-    [ESC_EV_DELIVER] = ESC_ACTOR_OPERATOR,
-    [ESC_EV_CONFIRM_RECEIPT] = ESC_ACTOR_BUYER,
-    [ESC_EV_OPEN_DISPUTE] = ESC_ACTOR_BUYER,
-    [ESC_EV_RESOLVE_DISPUTE] = ESC_ACTOR_ARBITER,
-    [ESC_EV_PAYMENT_DEADLINE] = ESC_ACTOR_SYSTEM,
-    [ESC_EV_SHIP_DEADLINE] = ESC_ACTOR_SYSTEM,
-    [ESC_EV_RESPONSE_DEADLINE] = ESC_ACTOR_SYSTEM,
-    [ESC_EV_PROTECTION_DEADLINE] = ESC_ACTOR_SYSTEM,
-    [ESC_EV_CONFIRM_DEADLINE] = ESC_ACTOR_SYSTEM,
-    [ESC_EV_REFUND_SETTLED] = ESC_ACTOR_OPERATOR,
-    [ESC_EV_REFUND_FAILED] = ESC_ACTOR_OPERATOR,
-    [ESC_EV_REFUND_OVERDUE] = ESC_ACTOR_SYSTEM,
+	[ESC_EV_CREATE] = ESC_ACTOR_OPERATOR,
+	[ESC_EV_PAY] = ESC_ACTOR_OPERATOR,
+	[ESC_EV_CANCEL] = ESC_ACTOR_BUYER,
+	[ESC_EV_ACCEPT_CANCELLATION] = ESC_ACTOR_SELLER,
+	[ESC_EV_REJECT_CANCELLATION] = ESC_ACTOR_SELLER,
+	[ESC_EV_WITHDRAW_CANCELLATION] = ESC_ACTOR_BUYER,
+	[ESC_EV_SHIP] = ESC_ACTOR_SELLER,
+	[ESC_EV_DELIVER] = ESC_ACTOR_OPERATOR,
+	[ESC_EV_CONFIRM_RECEIPT] = ESC_ACTOR_BUYER,
+	[ESC_EV_OPEN_DISPUTE] = ESC_ACTOR_BUYER,
+	[ESC_EV_RESOLVE_DISPUTE] = ESC_ACTOR_ARBITER,
+	[ESC_EV_PAYMENT_DEADLINE] = ESC_ACTOR_SYSTEM,
+	[ESC_EV_SHIP_DEADLINE] = ESC_ACTOR_SYSTEM,
+	[ESC_EV_RESPONSE_DEADLINE] = ESC_ACTOR_SYSTEM,
+	[ESC_EV_PROTECTION_DEADLINE] = ESC_ACTOR_SYSTEM,
+	[ESC_EV_CONFIRM_DEADLINE] = ESC_ACTOR_SYSTEM,
+	[ESC_EV_REFUND_SETTLED] = ESC_ACTOR_OPERATOR,
+	[ESC_EV_REFUND_FAILED] = ESC_ACTOR_OPERATOR,
+	[ESC_EV_REFUND_OVERDUE] = ESC_ACTOR_SYSTEM,
 };
 
 /* Events that fit a state, weighted towards moving the order on. */
@@ -413,7 +416,7 @@ struct weighted {
 };
 
 static const struct weighted fit_awaiting_payment[] = {
-    {ESC_EV_PAY, 70}, {ESC_EV_CANCEL, 20}, {ESC_EV_PAYMENT_DEADLINE, 5}, {ESC_EV_SHIP, 5}};
+	{ESC_EV_PAY, 70}, {ESC_EV_CANCEL, 20}, {ESC_EV_PAYMENT_DEADLINE, 5}, {ESC_EV_SHIP, 5}};
 static const struct weighted fit_awaiting_shipment[] = {{ESC_EV_SHIP, 45},
 							{ESC_EV_CANCEL, 40},
 							{ESC_EV_SHIP_DEADLINE, 5},
@@ -435,27 +438,30 @@ static const struct weighted fit_delivered[] = {{ESC_EV_CONFIRM_RECEIPT, 45},
 						{ESC_EV_CANCEL, 15},
 						{ESC_EV_CONFIRM_DEADLINE, 15}};
 static const struct weighted fit_dispute[] = {
-    {ESC_EV_RESOLVE_DISPUTE, 80}, {ESC_EV_CANCEL, 10}, {ESC_EV_CONFIRM_RECEIPT, 10}};
+	{ESC_EV_RESOLVE_DISPUTE, 80}, {ESC_EV_CANCEL, 10}, {ESC_EV_CONFIRM_RECEIPT, 10}};
 static const struct weighted fit_final[] = {{ESC_EV_OPEN_DISPUTE, 40},
 					    {ESC_EV_CANCEL, 20},
 					    {ESC_EV_PAY, 15},
 					    {ESC_EV_SHIP, 15},
 					    {ESC_EV_RESOLVE_DISPUTE, 10}};
 
-#define FIT(a) {a, sizeof(a) / sizeof((a)[0])}
+#define FIT(a)                                                                                     \
+	{                                                                                          \
+		a, sizeof(a) / sizeof((a)[0])                                                      \
+	}
 static const struct {
 	const struct weighted *w;
 	size_t n;
 } fits[ESC_ST_COUNT] = {
-    [ESC_ST_AWAITING_PAYMENT] = FIT(fit_awaiting_payment),
-    [ESC_ST_AWAITING_SHIPMENT] = FIT(fit_awaiting_shipment),
-    [ESC_ST_CANCELLATION_REQUESTED] = FIT(fit_requested),
-    [ESC_ST_SHIPPED] = FIT(fit_shipped),
-    [ESC_ST_DELIVERED] = FIT(fit_delivered),
-    [ESC_ST_IN_DISPUTE] = FIT(fit_dispute),
-    [ESC_ST_COMPLETED] = FIT(fit_final),
-    [ESC_ST_CANCELLED] = FIT(fit_final),
-    [ESC_ST_CLOSED] = FIT(fit_final),
+	[ESC_ST_AWAITING_PAYMENT] = FIT(fit_awaiting_payment),
+	[ESC_ST_AWAITING_SHIPMENT] = FIT(fit_awaiting_shipment),
+	[ESC_ST_CANCELLATION_REQUESTED] = FIT(fit_requested),
+	[ESC_ST_SHIPPED] = FIT(fit_shipped),
+	[ESC_ST_DELIVERED] = FIT(fit_delivered),
+	[ESC_ST_IN_DISPUTE] = FIT(fit_dispute),
+	[ESC_ST_COMPLETED] = FIT(fit_final),
+	[ESC_ST_CANCELLED] = FIT(fit_final),
+	[ESC_ST_CLOSED] = FIT(fit_final),
 };
 
 static enum esc_event pick_event(struct sim *s, enum esc_state st)
@@ -480,8 +486,8 @@ static const char *const reasons_ok[] = {"no_longer_needed", "change_order",  "b
 static const char *const reasons_bad[] = {NULL, "", "NO_LONGER_NEEDED", "because",
 					  "no_longer_needed "};
 static const char *const carriers[] = {"Posturinn", "DHL", "UPS", "La Poste", "PostNord"};
-static const char *const trackings[] = {"RR123456789IS", "1Z999AA10123456784",
-					"JJD000390007200000", "00340434161094042557"};
+static const char *const trackings[] = {"RR123456789IS", "1Z999AA10123456784", "JJD000390007200000",
+					"00340434161094042557"};
 static const char *const grounds[] = {"invalid_tracking", "not_as_described", "not_delivered"};
 static const char *const outcomes[] = {"refund_only", "return_and_refund"};
 
@@ -543,13 +549,14 @@ static void fill_create(struct sim *s, struct esc_command *c, int k)
 	c->args.buyer_id = s->buyers[below(&s->rng, BUYERS)].id;
 	c->args.seller_id = s->sellers[below(&s->rng, SELLERS)].id;
 	if (chance(&s->rng, 3))
-		c->args.buyer_id = PICK(&s->rng, ((const char *[]){s->sellers[0].id, "usr_nobody",
-								    NULL}));
+		c->args.buyer_id =
+			PICK(&s->rng, ((const char *[]){s->sellers[0].id, "usr_nobody", NULL}));
 	if (chance(&s->rng, 3))
-		c->args.seller_id = PICK(&s->rng, ((const char *[]){s->buyers[0].id, "usr_nobody",
-								     NULL}));
-	c->args.currency = chance(&s->rng, 95) ? "EUR" : PICK(&s->rng, ((const char *[]){
-								     "USD", "eur", "EURO", NULL}));
+		c->args.seller_id =
+			PICK(&s->rng, ((const char *[]){s->buyers[0].id, "usr_nobody", NULL}));
+	c->args.currency = chance(&s->rng, 95)
+				   ? "EUR"
+				   : PICK(&s->rng, ((const char *[]){"USD", "eur", "EURO", NULL}));
 	if (chance(&s->rng, 30))
 		c->args.delivery_days = (int32_t)between(&s->rng, 1, 120);
 	if (chance(&s->rng, 3))
@@ -565,10 +572,11 @@ static void fill_args(struct sim *s, struct esc_command *c, const struct esc_ord
 		fill_create(s, c, k);
 		break;
 	case ESC_EV_PAY:
-		a->amount_minor = chance(&s->rng, 85)
-				      ? total
-				      : PICK(&s->rng, ((int64_t[]){total + 1, total - 1, 0, -5,
-								   INT64_MAX, ESC_AMOUNT_MAX + 1}));
+		a->amount_minor =
+			chance(&s->rng, 85)
+				? total
+				: PICK(&s->rng, ((int64_t[]){total + 1, total - 1, 0, -5, INT64_MAX,
+							     ESC_AMOUNT_MAX + 1}));
 		a->method = chance(&s->rng, 95) ? (int)PICK(&s->rng, ((int[]){0, 0, 0, 1, 1, 2}))
 						: PICK(&s->rng, ((int[]){-1, 3, 99}));
 		break;
@@ -577,7 +585,8 @@ static void fill_args(struct sim *s, struct esc_command *c, const struct esc_ord
 						: PICK(&s->rng, reasons_bad);
 		a->refund_to = chance(&s->rng, 95) ? PICK(&s->rng, ((int[]){-1, 0, 1, 1}))
 						   : PICK(&s->rng, ((int[]){2, -7, 100}));
-		a->comment = chance(&s->rng, 50) ? NULL : text_arg(s, "Changed my mind.", long_text);
+		a->comment =
+			chance(&s->rng, 50) ? NULL : text_arg(s, "Changed my mind.", long_text);
 		break;
 	case ESC_EV_REJECT_CANCELLATION:
 		a->message = text_arg(s, "It is packed and ships today.", long_text);
@@ -589,17 +598,18 @@ static void fill_args(struct sim *s, struct esc_command *c, const struct esc_ord
 	case ESC_EV_OPEN_DISPUTE:
 		a->ground = chance(&s->rng, 90) ? PICK(&s->rng, grounds) : "broken";
 		a->outcome = chance(&s->rng, 90) ? PICK(&s->rng, outcomes) : NULL;
-		a->amount_minor = chance(&s->rng, 40)	? total
-				  : chance(&s->rng, 75) ? between(&s->rng, 1, total)
-							: PICK(&s->rng, ((int64_t[]){0, -1, total + 1}));
+		a->amount_minor = chance(&s->rng, 40) ? total
+				  : chance(&s->rng, 75)
+					  ? between(&s->rng, 1, total)
+					  : PICK(&s->rng, ((int64_t[]){0, -1, total + 1}));
 		a->description = text_arg(s, "It is not what the listing showed.", long_text);
 		break;
 	case ESC_EV_RESOLVE_DISPUTE: {
 		int64_t asked = o && o->dispute_amount_minor ? o->dispute_amount_minor : total;
 		a->amount_minor = chance(&s->rng, 90)
-				      ? PICK(&s->rng, ((int64_t[]){0, asked, asked / 2,
-								   between(&s->rng, 0, asked)}))
-				      : PICK(&s->rng, ((int64_t[]){-1, asked + 1}));
+					  ? PICK(&s->rng, ((int64_t[]){0, asked, asked / 2,
+								       between(&s->rng, 0, asked)}))
+					  : PICK(&s->rng, ((int64_t[]){-1, asked + 1}));
 		a->message = text_arg(s, "Decided on the evidence.", long_text);
 		break;
 	}
@@ -658,8 +668,9 @@ static void random_command(struct sim *s, struct esc_command *c, int k, int *slo
 	}
 	enum esc_event ev = pick_event(s, o.state);
 	if (chance(&s->rng, o.refunds_count ? 12 : 1))
-		ev = PICK(&s->rng, ((enum esc_event[]){ESC_EV_REFUND_SETTLED, ESC_EV_REFUND_FAILED,
-						       ESC_EV_REFUND_SETTLED, ESC_EV_REFUND_OVERDUE}));
+		ev = PICK(&s->rng,
+			  ((enum esc_event[]){ESC_EV_REFUND_SETTLED, ESC_EV_REFUND_FAILED,
+					      ESC_EV_REFUND_SETTLED, ESC_EV_REFUND_OVERDUE}));
 	if (chance(&s->rng, 1)) {
 		make_command(s, c, ev, NULL, k); /* an order that does not exist */
 		return;
@@ -681,7 +692,7 @@ static bool refund_command(struct sim *s, struct esc_command *c, int k)
 	free(r);
 	snprintf(s->refund_ids[k], ESC_ID_SIZE, "%s", pick.id);
 	snprintf(s->refund_orders[k], ESC_ID_SIZE, "%s", pick.order_id);
-	enum esc_event ev = chance(&s->rng, 60)	  ? ESC_EV_REFUND_SETTLED
+	enum esc_event ev = chance(&s->rng, 60)   ? ESC_EV_REFUND_SETTLED
 			    : chance(&s->rng, 90) ? ESC_EV_REFUND_FAILED
 						  : ESC_EV_REFUND_OVERDUE;
 	enum esc_actor actor = chance(&s->rng, 95) ? event_actor[ev] : ESC_ACTOR_BUYER;
@@ -773,8 +784,9 @@ static void run_commands(struct sim *s, const struct esc_command *cmds, size_t n
 			REQUIRE(s, !res[i].has_refund, "a refused command reports a refund");
 			if (res[i].has_order && bi)
 				REQUIRE(s, res[i].order.version == bi->running,
-					"command %zu (%s) refused (%s) shows version %lld, not %lld", i,
-					what, esc_error_name(res[i].rc),
+					"command %zu (%s) refused (%s) shows version %lld, not "
+					"%lld",
+					i, what, esc_error_name(res[i].rc),
 					(long long)res[i].order.version, (long long)bi->running);
 			if (res[i].rc == ESC_ENOTFOUND)
 				REQUIRE(s, !res[i].has_order, "not_found shows the order");
@@ -823,10 +835,10 @@ static void run_commands(struct sim *s, const struct esc_command *cmds, size_t n
 			const struct esc_order *o = &b[j].order;
 			REQUIRE(s,
 				now.state == o->state && now.paid_minor == o->paid_minor &&
-				    now.refunded_minor == o->refunded_minor &&
-				    now.released_minor == o->released_minor &&
-				    now.refunds_count == o->refunds_count &&
-				    !memcmp(now.due_ms, o->due_ms, sizeof now.due_ms),
+					now.refunded_minor == o->refunded_minor &&
+					now.released_minor == o->released_minor &&
+					now.refunds_count == o->refunds_count &&
+					!memcmp(now.due_ms, o->due_ms, sizeof now.due_ms),
 				"%s changed without a new version", b[j].id);
 		}
 		check_order(s, &now);
@@ -1086,8 +1098,8 @@ static int teardown(void **state)
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(ledger_and_orders_stay_valid_under_random_commands,
-					    setup, teardown),
+		cmocka_unit_test_setup_teardown(ledger_and_orders_stay_valid_under_random_commands,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests_name("random", tests, NULL, NULL);
 }

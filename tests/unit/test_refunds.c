@@ -69,7 +69,7 @@ static struct esc_refund refund_get(struct esc_fixture *f, const char *id)
 }
 
 static size_t refunds_of(struct esc_fixture *f, const char *order_id, struct esc_refund *out,
-                         size_t max)
+			 size_t max)
 {
 	size_t n = 0;
 	int rc;
@@ -185,18 +185,18 @@ struct snapshot {
 static struct snapshot snap(struct esc_fixture *f, const char *order_id)
 {
 	struct snapshot s = {
-	    .version = order_get(f, order_id).version,
-	    .history = history_count(f, order_id),
-	    .outbox = outbox_count(f),
-	    .transfers = transfers_count(f),
-	    .buyer_balance = buyer_balance(f, &f->buyer),
-	    .in_transit = balance(f, ESC_ACCOUNT_IN_TRANSIT),
+		.version = order_get(f, order_id).version,
+		.history = history_count(f, order_id),
+		.outbox = outbox_count(f),
+		.transfers = transfers_count(f),
+		.buyer_balance = buyer_balance(f, &f->buyer),
+		.in_transit = balance(f, ESC_ACCOUNT_IN_TRANSIT),
 	};
 	return s;
 }
 
 static void assert_nothing_written(struct esc_fixture *f, const char *order_id,
-                                   const struct snapshot *before)
+				   const struct snapshot *before)
 {
 	struct snapshot after = snap(f, order_id);
 	assert_int_equal(after.version, before->version);
@@ -216,7 +216,7 @@ static int run(struct esc_fixture *f, struct esc_command *c, struct esc_result *
 /* An order of `total` paid with `m`, its cancellation requested with
  * refund_to `to` and accepted by the seller. */
 static struct esc_order cancelled(struct esc_fixture *f, int64_t total, enum esc_method m,
-                                  enum esc_refund_to to)
+				  enum esc_refund_to to)
 {
 	struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, total);
 	o = esc_fixture_pay(f, &o, m);
@@ -231,7 +231,7 @@ static struct esc_order cancelled_card(struct esc_fixture *f)
 
 /* The operator reports a refund's outcome. */
 static int report(struct esc_fixture *f, enum esc_event ev, const char *order_id,
-                  const char *refund_id, struct esc_result *r)
+		  const char *refund_id, struct esc_result *r)
 {
 	struct esc_command c;
 	esc_command_init(&c, ev, ESC_ACTOR_OPERATOR, NULL, order_id);
@@ -240,7 +240,7 @@ static int report(struct esc_fixture *f, enum esc_event ev, const char *order_id
 }
 
 static int pay(struct esc_fixture *f, const struct esc_order *o, int64_t amount, enum esc_method m,
-               struct esc_result *r)
+	       struct esc_result *r)
 {
 	struct esc_command c;
 	esc_command_init(&c, ESC_EV_PAY, ESC_ACTOR_OPERATOR, NULL, o->id);
@@ -530,10 +530,10 @@ static void test_spec_4_settling_unknown_refund_refused_not_found(void **state)
 
 	struct snapshot before = snap(f, o.id);
 	assert_int_equal(report(f, ESC_EV_REFUND_SETTLED, o.id, "ref_NOSUCHREFUND", &r),
-	                 ESC_ENOTFOUND);
+			 ESC_ENOTFOUND);
 	assert_nothing_written(f, o.id, &before);
 	assert_int_equal(report(f, ESC_EV_REFUND_FAILED, o.id, "ref_NOSUCHREFUND", &r),
-	                 ESC_ENOTFOUND);
+			 ESC_ENOTFOUND);
 	assert_nothing_written(f, o.id, &before);
 	assert_int_equal(report(f, ESC_EV_REFUND_SETTLED, o.id, NULL, &r), ESC_ENOTFOUND);
 	assert_nothing_written(f, o.id, &before);
@@ -760,35 +760,35 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_spec_4_card_refund_pending_in_refunds_in_transit),
-	    T(test_spec_4_card_refund_shows_settle_days_3_to_7),
-	    T(test_spec_4_wallet_refund_shows_settle_days_1_to_1),
-	    T(test_spec_4_pending_refund_sets_alert_10_days_out),
-	    T(test_spec_4_operator_settles_card_refund_money_to_external),
-	    T(test_spec_7_refund_settled_appends_one_history_and_outbox_row),
-	    T(test_spec_4_failed_card_refund_goes_to_buyer_store_balance),
-	    T(test_spec_4_refund_to_balance_settled_at_once_buyer_credited),
-	    T(test_spec_4_order_paid_from_balance_refunded_to_balance_at_once),
-	    T(test_spec_4_paying_more_than_store_balance_refused_insufficient_balance),
-	    T(test_spec_4_paying_from_empty_store_balance_refused_insufficient_balance),
-	    T(test_spec_4_paying_exactly_the_store_balance_accepted),
-	    T(test_spec_4_another_buyers_store_balance_does_not_pay),
-	    T(test_spec_4_settling_twice_refused_invalid_state),
-	    T(test_spec_4_failing_a_settled_refund_refused_invalid_state),
-	    T(test_spec_4_settling_a_balance_refund_refused_invalid_state),
-	    T(test_spec_4_settling_unknown_refund_refused_not_found),
-	    T(test_spec_4_settling_refund_of_another_order_refused_not_found),
-	    T(test_spec_1_buyer_settling_a_refund_refused_forbidden),
-	    T(test_spec_4_refund_alert_not_raised_before_10_days),
-	    T(test_spec_4_refund_alert_raised_once_after_10_days),
-	    T(test_spec_4_refund_alert_leaves_refund_pending_and_money_in_transit),
-	    T(test_spec_4_refund_settled_after_its_alert),
-	    T(test_spec_4_settled_refund_raises_no_alert),
-	    T(test_spec_4_failed_refund_raises_no_alert),
-	    T(test_spec_8_refund_alert_due_while_down_fires_once_after_restart),
-	    T(test_spec_4_auto_approved_cancellation_refunds_as_requested),
-	    T(test_spec_4_missed_ship_deadline_refunds_to_card_pending),
-	    T(test_spec_4_refund_never_exceeds_what_was_paid),
+		T(test_spec_4_card_refund_pending_in_refunds_in_transit),
+		T(test_spec_4_card_refund_shows_settle_days_3_to_7),
+		T(test_spec_4_wallet_refund_shows_settle_days_1_to_1),
+		T(test_spec_4_pending_refund_sets_alert_10_days_out),
+		T(test_spec_4_operator_settles_card_refund_money_to_external),
+		T(test_spec_7_refund_settled_appends_one_history_and_outbox_row),
+		T(test_spec_4_failed_card_refund_goes_to_buyer_store_balance),
+		T(test_spec_4_refund_to_balance_settled_at_once_buyer_credited),
+		T(test_spec_4_order_paid_from_balance_refunded_to_balance_at_once),
+		T(test_spec_4_paying_more_than_store_balance_refused_insufficient_balance),
+		T(test_spec_4_paying_from_empty_store_balance_refused_insufficient_balance),
+		T(test_spec_4_paying_exactly_the_store_balance_accepted),
+		T(test_spec_4_another_buyers_store_balance_does_not_pay),
+		T(test_spec_4_settling_twice_refused_invalid_state),
+		T(test_spec_4_failing_a_settled_refund_refused_invalid_state),
+		T(test_spec_4_settling_a_balance_refund_refused_invalid_state),
+		T(test_spec_4_settling_unknown_refund_refused_not_found),
+		T(test_spec_4_settling_refund_of_another_order_refused_not_found),
+		T(test_spec_1_buyer_settling_a_refund_refused_forbidden),
+		T(test_spec_4_refund_alert_not_raised_before_10_days),
+		T(test_spec_4_refund_alert_raised_once_after_10_days),
+		T(test_spec_4_refund_alert_leaves_refund_pending_and_money_in_transit),
+		T(test_spec_4_refund_settled_after_its_alert),
+		T(test_spec_4_settled_refund_raises_no_alert),
+		T(test_spec_4_failed_refund_raises_no_alert),
+		T(test_spec_8_refund_alert_due_while_down_fires_once_after_restart),
+		T(test_spec_4_auto_approved_cancellation_refunds_as_requested),
+		T(test_spec_4_missed_ship_deadline_refunds_to_card_pending),
+		T(test_spec_4_refund_never_exceeds_what_was_paid),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

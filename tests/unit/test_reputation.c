@@ -22,7 +22,7 @@ static int setup(void **state)
 /* Counts where the short window's marks are also in the long window, as
  * they are in life (30 days lie inside 90). */
 static struct esc_rep_counts buyer_counts(int32_t cancelled_30, int32_t cancelled_90,
-                                          int32_t paid_90, int32_t lost_90)
+					  int32_t paid_90, int32_t lost_90)
 {
 	struct esc_rep_counts c;
 	memset(&c, 0, sizeof c);
@@ -36,7 +36,7 @@ static struct esc_rep_counts buyer_counts(int32_t cancelled_30, int32_t cancelle
 }
 
 static struct esc_buyer_rep buyer(int32_t cancelled_30, int32_t cancelled_90, int32_t paid_90,
-                                  int32_t lost_90, bool lifted)
+				  int32_t lost_90, bool lifted)
 {
 	struct esc_rep_counts c = buyer_counts(cancelled_30, cancelled_90, paid_90, lost_90);
 	struct esc_buyer_rep r;
@@ -128,7 +128,7 @@ static void test_buyer_restricted_at_rate_31_percent_with_10_paid_in_90_days(voi
 	assert_int_equal(r.level, ESC_LEVEL_RESTRICTED);
 	assert_int_equal(r.rate_percent, 31);
 	assert_string_equal(r.why, "31 of 100 paid orders cancelled after payment in 90 days, "
-	                           "over 30 % (restricted with 10+ paid)");
+				   "over 30 % (restricted with 10+ paid)");
 }
 
 static void test_buyer_not_restricted_at_rate_30_percent_with_100_paid(void **state)
@@ -222,7 +222,7 @@ static void test_buyer_suspension_lifted_by_arbiter_is_restricted(void **state)
 	struct esc_buyer_rep r = buyer(0, 10, 100, 0, true);
 	assert_int_equal(r.level, ESC_LEVEL_RESTRICTED);
 	assert_string_equal(r.why, "suspension lifted by an arbiter; 10 cancellations after "
-	                           "payment in 90 days (suspended at 10)");
+				   "payment in 90 days (suspended at 10)");
 	r = buyer(0, 0, 10, 3, true);
 	assert_int_equal(r.level, ESC_LEVEL_RESTRICTED);
 }
@@ -248,7 +248,7 @@ static void test_buyer_levels_follow_configured_thresholds(void **state)
 /* --- seller score -------------------------------------------------------- */
 
 static struct esc_seller_rep seller(int32_t sold, int32_t fault_cancels, int32_t missed,
-                                    int32_t lost, int32_t invalid)
+				    int32_t lost, int32_t invalid)
 {
 	struct esc_rep_counts c;
 	struct esc_seller_rep r;
@@ -323,7 +323,7 @@ static void test_seller_faults_add_up_and_are_all_named(void **state)
 	struct esc_seller_rep r = seller(40, 2, 1, 1, 3);
 	assert_int_equal(r.score, 71);
 	assert_string_equal(r.why, "2 seller-fault cancellations, 1 missed ship deadline, 1 lost "
-	                           "dispute, 3 invalid tracking numbers in 90 days");
+				   "dispute, 3 invalid tracking numbers in 90 days");
 }
 
 static void test_seller_orders_floor_at_10_min_orders(void **state)
@@ -370,37 +370,37 @@ static void test_seller_score_follows_configured_weights(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_mark_names_round_trip),
-	    T(test_level_names_are_good_watch_restricted_suspended),
-	    T(test_buyer_good_with_no_marks),
-	    T(test_buyer_good_at_2_cancellations_in_30_days),
-	    T(test_buyer_watch_at_3_cancellations_in_30_days),
-	    T(test_buyer_watch_counts_the_30_day_window_not_90),
-	    T(test_buyer_watch_not_restricted_at_4_cancellations_in_30_days),
-	    T(test_buyer_restricted_at_5_cancellations_in_30_days),
-	    T(test_buyer_restricted_at_rate_31_percent_with_10_paid_in_90_days),
-	    T(test_buyer_not_restricted_at_rate_30_percent_with_100_paid),
-	    T(test_buyer_restricted_at_rate_40_percent_with_exactly_10_paid),
-	    T(test_buyer_restricted_at_rate_just_over_30_percent),
-	    T(test_buyer_not_restricted_at_rate_exactly_30_percent),
-	    T(test_buyer_not_restricted_by_rate_with_9_paid_orders),
-	    T(test_buyer_not_suspended_at_9_cancellations_in_90_days),
-	    T(test_buyer_suspended_at_10_cancellations_in_90_days),
-	    T(test_buyer_not_suspended_at_2_lost_disputes_in_90_days),
-	    T(test_buyer_suspended_at_3_lost_disputes_in_90_days),
-	    T(test_buyer_suspension_lifted_by_arbiter_is_restricted),
-	    T(test_buyer_lift_does_not_change_lower_levels),
-	    T(test_buyer_levels_follow_configured_thresholds),
-	    T(test_seller_score_100_with_no_faults_in_90_days),
-	    T(test_seller_fault_cancel_weighs_100_per_order),
-	    T(test_seller_missed_ship_weighs_150_per_order),
-	    T(test_seller_lost_dispute_weighs_200_per_order),
-	    T(test_seller_invalid_tracking_weighs_200_per_order),
-	    T(test_seller_deduction_rounds_up),
-	    T(test_seller_faults_add_up_and_are_all_named),
-	    T(test_seller_orders_floor_at_10_min_orders),
-	    T(test_seller_score_clamps_at_0),
-	    T(test_seller_score_follows_configured_weights),
+		T(test_mark_names_round_trip),
+		T(test_level_names_are_good_watch_restricted_suspended),
+		T(test_buyer_good_with_no_marks),
+		T(test_buyer_good_at_2_cancellations_in_30_days),
+		T(test_buyer_watch_at_3_cancellations_in_30_days),
+		T(test_buyer_watch_counts_the_30_day_window_not_90),
+		T(test_buyer_watch_not_restricted_at_4_cancellations_in_30_days),
+		T(test_buyer_restricted_at_5_cancellations_in_30_days),
+		T(test_buyer_restricted_at_rate_31_percent_with_10_paid_in_90_days),
+		T(test_buyer_not_restricted_at_rate_30_percent_with_100_paid),
+		T(test_buyer_restricted_at_rate_40_percent_with_exactly_10_paid),
+		T(test_buyer_restricted_at_rate_just_over_30_percent),
+		T(test_buyer_not_restricted_at_rate_exactly_30_percent),
+		T(test_buyer_not_restricted_by_rate_with_9_paid_orders),
+		T(test_buyer_not_suspended_at_9_cancellations_in_90_days),
+		T(test_buyer_suspended_at_10_cancellations_in_90_days),
+		T(test_buyer_not_suspended_at_2_lost_disputes_in_90_days),
+		T(test_buyer_suspended_at_3_lost_disputes_in_90_days),
+		T(test_buyer_suspension_lifted_by_arbiter_is_restricted),
+		T(test_buyer_lift_does_not_change_lower_levels),
+		T(test_buyer_levels_follow_configured_thresholds),
+		T(test_seller_score_100_with_no_faults_in_90_days),
+		T(test_seller_fault_cancel_weighs_100_per_order),
+		T(test_seller_missed_ship_weighs_150_per_order),
+		T(test_seller_lost_dispute_weighs_200_per_order),
+		T(test_seller_invalid_tracking_weighs_200_per_order),
+		T(test_seller_deduction_rounds_up),
+		T(test_seller_faults_add_up_and_are_all_named),
+		T(test_seller_orders_floor_at_10_min_orders),
+		T(test_seller_score_clamps_at_0),
+		T(test_seller_score_follows_configured_weights),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

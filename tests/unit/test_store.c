@@ -224,7 +224,7 @@ static void order_ids(char ids[][ESC_ID_SIZE], int n)
 }
 
 static struct esc_transfer transfer(const char *id, const char *order_id, const char *kind,
-                                    const char *from, const char *to, int64_t amount)
+				    const char *from, const char *to, int64_t amount)
 {
 	struct esc_transfer t;
 
@@ -293,7 +293,7 @@ static struct esc_history history(const char *order_id, int64_t version)
 }
 
 static void set_deadline(struct esc_store *s, const char *order_id, enum esc_deadline_kind kind,
-                         int64_t due, bool set)
+			 int64_t due, bool set)
 {
 	struct esc_deadline_op op;
 	int rc;
@@ -329,8 +329,8 @@ static struct esc_ledger_report *check_ledger(struct esc_store *s)
 /* Whether the report lists a problem starting with prefix. */
 static bool has_problem(const struct esc_ledger_report *r, const char *prefix)
 {
-	size_t listed =
-	    r->problems_count < ESC_CHECK_PROBLEMS_MAX ? r->problems_count : ESC_CHECK_PROBLEMS_MAX;
+	size_t listed = r->problems_count < ESC_CHECK_PROBLEMS_MAX ? r->problems_count
+								   : ESC_CHECK_PROBLEMS_MAX;
 
 	for (size_t i = 0; i < listed; i++)
 		if (strncmp(r->problems[i], prefix, strlen(prefix)) == 0)
@@ -394,7 +394,7 @@ static void user_insert_of_taken_email_in_any_case_is_duplicate(void **state)
 {
 	struct store_fixture *f = *state;
 	struct esc_user a = user("usr_a", "same@example.com"),
-	                b = user("usr_b", "SAME@example.com");
+			b = user("usr_b", "SAME@example.com");
 	int rc;
 
 	ESC_STORE(rc, f->s, user_insert, &a);
@@ -834,8 +834,8 @@ static void transfer_with_a_recorded_id_is_recorded_once(void **state)
 {
 	struct store_fixture *f = *state;
 	struct esc_transfer t[2] = {
-	    transfer("ord_1/pay", "ord_1", "payment", "buyer:usr_b", "escrow:ord_1", 100),
-	    transfer("ord_1/pay", "ord_1", "payment", "buyer:usr_b", "escrow:ord_1", 100),
+		transfer("ord_1/pay", "ord_1", "payment", "buyer:usr_b", "escrow:ord_1", 100),
+		transfer("ord_1/pay", "ord_1", "payment", "buyer:usr_b", "escrow:ord_1", 100),
 	};
 	int rc;
 
@@ -961,10 +961,10 @@ static void refunds_list_filters_by_order_and_status_oldest_first(void **state)
 {
 	struct store_fixture *f = *state;
 	struct esc_refund rs[4] = {
-	    refund("ord_1-r1", "ord_1", T0 + 1),
-	    refund("ord_2-r1", "ord_2", T0 + 2),
-	    refund("ord_1-r2", "ord_1", T0 + 3),
-	    refund("ord_1-r3", "ord_1", T0 + 4),
+		refund("ord_1-r1", "ord_1", T0 + 1),
+		refund("ord_2-r1", "ord_2", T0 + 2),
+		refund("ord_1-r2", "ord_1", T0 + 3),
+		refund("ord_1-r3", "ord_1", T0 + 4),
 	};
 	struct esc_refund got[4];
 	size_t n = 99;
@@ -1371,60 +1371,60 @@ static void ledger_check_finds_escrow_without_an_order(void **state)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 static const struct CMUnitTest contract[] = {
-    T(user_insert_then_get_returns_every_field),
-    T(user_get_of_missing_id_is_not_found),
-    T(user_insert_of_taken_id_is_duplicate),
-    T(user_insert_of_taken_email_in_any_case_is_duplicate),
-    T(user_by_email_finds_the_user),
-    T(user_update_writes_every_field),
-    T(user_update_of_missing_id_is_not_found),
-    T(users_list_goes_up_by_id_from_the_cursor),
-    T(order_insert_then_get_returns_every_field),
-    T(order_strings_of_full_field_length_read_back_whole),
-    T(order_insert_of_taken_id_is_duplicate),
-    T(order_get_of_missing_id_is_not_found),
-    T(order_items_come_back_in_line_order),
-    T(order_items_stop_at_max),
-    T(order_update_at_the_expected_version_writes_the_order),
-    T(order_update_at_a_stale_version_is_conflict),
-    T(order_update_of_missing_id_is_not_found),
-    T(orders_list_pages_newest_first_with_has_more),
-    T(orders_list_with_exactly_max_left_has_no_more),
-    T(orders_list_filters_by_buyer),
-    T(orders_list_filters_by_seller),
-    T(orders_list_filters_by_state),
-    T(orders_list_combines_filters),
-    T(orders_count_counts_each_state),
-    T(history_list_returns_versions_after_oldest_first),
-    T(history_append_of_a_taken_version_is_duplicate),
-    T(transfer_moves_the_amount_between_accounts),
-    T(transfer_with_a_recorded_id_is_recorded_once),
-    T(transfers_keep_buyer_and_seller_balances),
-    T(balance_of_an_account_without_entries_is_zero),
-    T(transfer_of_a_negative_amount_is_invalid),
-    T(refund_insert_then_get_returns_every_field),
-    T(refund_insert_of_a_taken_id_is_duplicate),
-    T(refund_update_writes_status_and_times),
-    T(refund_get_and_update_of_missing_id_are_not_found),
-    T(refunds_list_filters_by_order_and_status_oldest_first),
-    T(deadlines_due_come_soonest_first_up_to_max),
-    T(deadline_due_exactly_now_is_due_and_one_later_is_not),
-    T(deadline_delete_removes_only_that_row),
-    T(deadline_set_twice_is_one_row),
-    T(deadline_of_a_refund_keeps_its_ref),
-    T(outbox_append_adds_one_row),
-    T(mark_counts_count_marks_strictly_after_each_window_start),
-    T(meta_get_of_a_missing_key_is_not_found),
-    T(meta_set_overwrites_the_value),
-    T(savepoint_rollback_undoes_only_its_command),
-    T(rollback_undoes_the_whole_transaction),
-    T(transaction_left_open_at_close_is_not_committed),
-    T(everything_written_survives_close_and_reopen),
-    T(an_injected_fault_is_returned_instead_of_the_verb),
-    T(ledger_check_of_a_sound_ledger_finds_nothing),
-    T(ledger_check_finds_a_refund_beyond_what_was_paid),
-    T(ledger_check_finds_escrow_that_differs_from_its_order),
-    T(ledger_check_finds_escrow_without_an_order),
+	T(user_insert_then_get_returns_every_field),
+	T(user_get_of_missing_id_is_not_found),
+	T(user_insert_of_taken_id_is_duplicate),
+	T(user_insert_of_taken_email_in_any_case_is_duplicate),
+	T(user_by_email_finds_the_user),
+	T(user_update_writes_every_field),
+	T(user_update_of_missing_id_is_not_found),
+	T(users_list_goes_up_by_id_from_the_cursor),
+	T(order_insert_then_get_returns_every_field),
+	T(order_strings_of_full_field_length_read_back_whole),
+	T(order_insert_of_taken_id_is_duplicate),
+	T(order_get_of_missing_id_is_not_found),
+	T(order_items_come_back_in_line_order),
+	T(order_items_stop_at_max),
+	T(order_update_at_the_expected_version_writes_the_order),
+	T(order_update_at_a_stale_version_is_conflict),
+	T(order_update_of_missing_id_is_not_found),
+	T(orders_list_pages_newest_first_with_has_more),
+	T(orders_list_with_exactly_max_left_has_no_more),
+	T(orders_list_filters_by_buyer),
+	T(orders_list_filters_by_seller),
+	T(orders_list_filters_by_state),
+	T(orders_list_combines_filters),
+	T(orders_count_counts_each_state),
+	T(history_list_returns_versions_after_oldest_first),
+	T(history_append_of_a_taken_version_is_duplicate),
+	T(transfer_moves_the_amount_between_accounts),
+	T(transfer_with_a_recorded_id_is_recorded_once),
+	T(transfers_keep_buyer_and_seller_balances),
+	T(balance_of_an_account_without_entries_is_zero),
+	T(transfer_of_a_negative_amount_is_invalid),
+	T(refund_insert_then_get_returns_every_field),
+	T(refund_insert_of_a_taken_id_is_duplicate),
+	T(refund_update_writes_status_and_times),
+	T(refund_get_and_update_of_missing_id_are_not_found),
+	T(refunds_list_filters_by_order_and_status_oldest_first),
+	T(deadlines_due_come_soonest_first_up_to_max),
+	T(deadline_due_exactly_now_is_due_and_one_later_is_not),
+	T(deadline_delete_removes_only_that_row),
+	T(deadline_set_twice_is_one_row),
+	T(deadline_of_a_refund_keeps_its_ref),
+	T(outbox_append_adds_one_row),
+	T(mark_counts_count_marks_strictly_after_each_window_start),
+	T(meta_get_of_a_missing_key_is_not_found),
+	T(meta_set_overwrites_the_value),
+	T(savepoint_rollback_undoes_only_its_command),
+	T(rollback_undoes_the_whole_transaction),
+	T(transaction_left_open_at_close_is_not_committed),
+	T(everything_written_survives_close_and_reopen),
+	T(an_injected_fault_is_returned_instead_of_the_verb),
+	T(ledger_check_of_a_sound_ledger_finds_nothing),
+	T(ledger_check_finds_a_refund_beyond_what_was_paid),
+	T(ledger_check_finds_escrow_that_differs_from_its_order),
+	T(ledger_check_finds_escrow_without_an_order),
 };
 
 /* Run every contract test against a new store of backend b per test. */
@@ -1622,7 +1622,7 @@ static void an_overlong_stored_string_is_cut_to_its_field(void **state)
 	insert_order(f->s, &o);
 	/* 2-byte characters, so the cut must not split one. */
 	raw_sql(f, "UPDATE orders SET carrier = replace(hex(zeroblob(200)), '00', "
-	           "char(252)), tracking = 'abc' || replace(hex(zeroblob(100)), '00', char(252))");
+		   "char(252)), tracking = 'abc' || replace(hex(zeroblob(100)), '00', char(252))");
 	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
 	assert_int_equal(rc, 0);
 	assert_int_equal(strlen(got.carrier), ESC_CARRIER_MAX);
@@ -1665,7 +1665,7 @@ static void ledger_check_finds_a_currency_that_does_not_sum_to_zero(void **state
 
 	sound_order(f);
 	raw_sql(f, "UPDATE entries SET amount_minor = amount_minor + 12 "
-	           "WHERE transfer_id = 'ord_1/pay' AND leg = 0");
+		   "WHERE transfer_id = 'ord_1/pay' AND leg = 0");
 	r = check_ledger(f->s);
 	assert_true(has_problem(r, "transfers_sum_to_zero: EUR entries sum to 12, not 0"));
 }
@@ -1699,7 +1699,7 @@ static void ledger_check_finds_a_negative_escrow(void **state)
 
 	sound_order(f);
 	raw_sql(f,
-	        "UPDATE entries SET amount_minor = -amount_minor WHERE transfer_id = 'ord_1/pay'");
+		"UPDATE entries SET amount_minor = -amount_minor WHERE transfer_id = 'ord_1/pay'");
 	r = check_ledger(f->s);
 	assert_true(has_problem(r, "escrow_not_negative: escrow:ord_1 is -100 EUR"));
 }
@@ -1726,7 +1726,7 @@ static void ledger_check_finds_a_balance_that_differs_from_its_entries(void **st
 	r = check_ledger(f->s);
 	assert_int_equal(r->problems_count, 1);
 	assert_true(has_problem(r, "balances_match_entries: buyer:usr_b is -99 EUR, but its "
-	                           "entries sum to -100"));
+				   "entries sum to -100"));
 }
 
 static void ledger_check_finds_entries_of_a_kept_account_without_a_balance(void **state)
@@ -1747,8 +1747,8 @@ static void ledger_check_counts_problems_beyond_those_it_lists(void **state)
 	struct esc_ledger_report *r;
 
 	raw_sql(f, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) "
-	           "INSERT INTO entries SELECT 't' || i, 0, 'external', 1, 'EUR', 'ord_1', "
-	           "'payment', 0 FROM n");
+		   "INSERT INTO entries SELECT 't' || i, 0, 'external', 1, 'EUR', 'ord_1', "
+		   "'payment', 0 FROM n");
 	r = check_ledger(f->s);
 	/* 40 one-legged transfers and one currency off by 40. */
 	assert_int_equal(r->problems_count, 41);
@@ -1760,24 +1760,24 @@ static void ledger_check_counts_problems_beyond_those_it_lists(void **state)
 #define S(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 static const struct CMUnitTest sqlite_only[] = {
-    S(store_uses_wal_and_the_latest_schema),
-    S(reopening_applies_no_migration_twice),
-    S(a_store_newer_than_the_binary_is_refused),
-    S(a_postgresql_url_is_not_supported_yet),
-    S(a_plain_path_opens_the_same_store),
-    S(an_unopenable_path_fails_with_a_message),
-    S(close_leaves_no_wal_behind),
-    S(the_checkpointer_moves_commits_into_the_database_file),
-    S(an_overlong_stored_string_is_cut_to_its_field),
-    S(an_unknown_state_name_is_an_io_error),
-    S(ledger_check_finds_a_currency_that_does_not_sum_to_zero),
-    S(ledger_check_finds_a_transfer_with_one_leg),
-    S(ledger_check_finds_a_transfer_across_currencies),
-    S(ledger_check_finds_a_negative_escrow),
-    S(ledger_check_finds_an_escrow_that_differs_from_the_order_row),
-    S(ledger_check_finds_a_balance_that_differs_from_its_entries),
-    S(ledger_check_finds_entries_of_a_kept_account_without_a_balance),
-    S(ledger_check_counts_problems_beyond_those_it_lists),
+	S(store_uses_wal_and_the_latest_schema),
+	S(reopening_applies_no_migration_twice),
+	S(a_store_newer_than_the_binary_is_refused),
+	S(a_postgresql_url_is_not_supported_yet),
+	S(a_plain_path_opens_the_same_store),
+	S(an_unopenable_path_fails_with_a_message),
+	S(close_leaves_no_wal_behind),
+	S(the_checkpointer_moves_commits_into_the_database_file),
+	S(an_overlong_stored_string_is_cut_to_its_field),
+	S(an_unknown_state_name_is_an_io_error),
+	S(ledger_check_finds_a_currency_that_does_not_sum_to_zero),
+	S(ledger_check_finds_a_transfer_with_one_leg),
+	S(ledger_check_finds_a_transfer_across_currencies),
+	S(ledger_check_finds_a_negative_escrow),
+	S(ledger_check_finds_an_escrow_that_differs_from_the_order_row),
+	S(ledger_check_finds_a_balance_that_differs_from_its_entries),
+	S(ledger_check_finds_entries_of_a_kept_account_without_a_balance),
+	S(ledger_check_counts_problems_beyond_those_it_lists),
 };
 
 int main(void)

@@ -13,152 +13,152 @@
 #include "util/error.h"
 
 static const char *const migrations[] = {
-    /* 1: the first schema. */
-    "CREATE TABLE users (\n"
-    "  id TEXT NOT NULL PRIMARY KEY,\n"
-    "  role TEXT NOT NULL,\n"
-    "  name TEXT NOT NULL,\n"
-    "  email TEXT NOT NULL COLLATE NOCASE UNIQUE,\n"
-    "  password_hash TEXT NOT NULL,\n"
-    "  created_at_ms INTEGER NOT NULL,\n"
-    "  suspension_lifted_at_ms INTEGER NOT NULL\n"
-    ") WITHOUT ROWID;\n"
+	/* 1: the first schema. */
+	"CREATE TABLE users (\n"
+	"  id TEXT NOT NULL PRIMARY KEY,\n"
+	"  role TEXT NOT NULL,\n"
+	"  name TEXT NOT NULL,\n"
+	"  email TEXT NOT NULL COLLATE NOCASE UNIQUE,\n"
+	"  password_hash TEXT NOT NULL,\n"
+	"  created_at_ms INTEGER NOT NULL,\n"
+	"  suspension_lifted_at_ms INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n"
 
-    /* buyer_id and seller_id are written only at insert, so their
-     * indexes cost nothing on the update path. */
-    "CREATE TABLE orders (\n"
-    "  id TEXT NOT NULL PRIMARY KEY,\n"
-    "  buyer_id TEXT NOT NULL,\n"
-    "  seller_id TEXT NOT NULL,\n"
-    "  currency TEXT NOT NULL,\n"
-    "  total_minor INTEGER NOT NULL,\n"
-    "  paid_minor INTEGER NOT NULL,\n"
-    "  refunded_minor INTEGER NOT NULL,\n"
-    "  released_minor INTEGER NOT NULL,\n"
-    "  fee_minor INTEGER NOT NULL,\n"
-    "  method TEXT NOT NULL,\n"
-    "  state TEXT NOT NULL,\n"
-    "  version INTEGER NOT NULL,\n"
-    "  delivery_days INTEGER NOT NULL,\n"
-    "  items_count INTEGER NOT NULL,\n"
-    "  cancel_requests INTEGER NOT NULL,\n"
-    "  cancel_reason TEXT NOT NULL,\n"
-    "  cancel_comment TEXT NOT NULL,\n"
-    "  refund_to TEXT NOT NULL,\n"
-    "  reject_message TEXT NOT NULL,\n"
-    "  carrier TEXT NOT NULL,\n"
-    "  tracking TEXT NOT NULL,\n"
-    "  created_at_ms INTEGER NOT NULL,\n"
-    "  paid_at_ms INTEGER NOT NULL,\n"
-    "  shipped_at_ms INTEGER NOT NULL,\n"
-    "  promised_at_ms INTEGER NOT NULL,\n"
-    "  delivered_at_ms INTEGER NOT NULL,\n"
-    "  ended_at_ms INTEGER NOT NULL,\n"
-    "  due_payment_ms INTEGER NOT NULL,\n"
-    "  due_ship_ms INTEGER NOT NULL,\n"
-    "  due_response_ms INTEGER NOT NULL,\n"
-    "  due_protection_ms INTEGER NOT NULL,\n"
-    "  due_confirm_ms INTEGER NOT NULL,\n"
-    "  refunds_count INTEGER NOT NULL,\n"
-    "  disputes_count INTEGER NOT NULL,\n"
-    "  dispute_ground TEXT NOT NULL,\n"
-    "  dispute_outcome TEXT NOT NULL,\n"
-    "  dispute_amount_minor INTEGER NOT NULL,\n"
-    "  dispute_opened_at_ms INTEGER NOT NULL,\n"
-    "  dispute_paused_ms INTEGER NOT NULL,\n"
-    "  dispute_refund_minor INTEGER NOT NULL\n"
-    ") WITHOUT ROWID;\n"
-    "CREATE INDEX orders_buyer ON orders (buyer_id, id);\n"
-    "CREATE INDEX orders_seller ON orders (seller_id, id);\n"
+	/* buyer_id and seller_id are written only at insert, so their
+	 * indexes cost nothing on the update path. */
+	"CREATE TABLE orders (\n"
+	"  id TEXT NOT NULL PRIMARY KEY,\n"
+	"  buyer_id TEXT NOT NULL,\n"
+	"  seller_id TEXT NOT NULL,\n"
+	"  currency TEXT NOT NULL,\n"
+	"  total_minor INTEGER NOT NULL,\n"
+	"  paid_minor INTEGER NOT NULL,\n"
+	"  refunded_minor INTEGER NOT NULL,\n"
+	"  released_minor INTEGER NOT NULL,\n"
+	"  fee_minor INTEGER NOT NULL,\n"
+	"  method TEXT NOT NULL,\n"
+	"  state TEXT NOT NULL,\n"
+	"  version INTEGER NOT NULL,\n"
+	"  delivery_days INTEGER NOT NULL,\n"
+	"  items_count INTEGER NOT NULL,\n"
+	"  cancel_requests INTEGER NOT NULL,\n"
+	"  cancel_reason TEXT NOT NULL,\n"
+	"  cancel_comment TEXT NOT NULL,\n"
+	"  refund_to TEXT NOT NULL,\n"
+	"  reject_message TEXT NOT NULL,\n"
+	"  carrier TEXT NOT NULL,\n"
+	"  tracking TEXT NOT NULL,\n"
+	"  created_at_ms INTEGER NOT NULL,\n"
+	"  paid_at_ms INTEGER NOT NULL,\n"
+	"  shipped_at_ms INTEGER NOT NULL,\n"
+	"  promised_at_ms INTEGER NOT NULL,\n"
+	"  delivered_at_ms INTEGER NOT NULL,\n"
+	"  ended_at_ms INTEGER NOT NULL,\n"
+	"  due_payment_ms INTEGER NOT NULL,\n"
+	"  due_ship_ms INTEGER NOT NULL,\n"
+	"  due_response_ms INTEGER NOT NULL,\n"
+	"  due_protection_ms INTEGER NOT NULL,\n"
+	"  due_confirm_ms INTEGER NOT NULL,\n"
+	"  refunds_count INTEGER NOT NULL,\n"
+	"  disputes_count INTEGER NOT NULL,\n"
+	"  dispute_ground TEXT NOT NULL,\n"
+	"  dispute_outcome TEXT NOT NULL,\n"
+	"  dispute_amount_minor INTEGER NOT NULL,\n"
+	"  dispute_opened_at_ms INTEGER NOT NULL,\n"
+	"  dispute_paused_ms INTEGER NOT NULL,\n"
+	"  dispute_refund_minor INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX orders_buyer ON orders (buyer_id, id);\n"
+	"CREATE INDEX orders_seller ON orders (seller_id, id);\n"
 
-    "CREATE TABLE order_items (\n"
-    "  order_id TEXT NOT NULL,\n"
-    "  line INTEGER NOT NULL,\n"
-    "  title TEXT NOT NULL,\n"
-    "  quantity INTEGER NOT NULL,\n"
-    "  unit_price_minor INTEGER NOT NULL,\n"
-    "  PRIMARY KEY (order_id, line)\n"
-    ") WITHOUT ROWID;\n"
+	"CREATE TABLE order_items (\n"
+	"  order_id TEXT NOT NULL,\n"
+	"  line INTEGER NOT NULL,\n"
+	"  title TEXT NOT NULL,\n"
+	"  quantity INTEGER NOT NULL,\n"
+	"  unit_price_minor INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (order_id, line)\n"
+	") WITHOUT ROWID;\n"
 
-    "CREATE TABLE history (\n"
-    "  order_id TEXT NOT NULL,\n"
-    "  version INTEGER NOT NULL,\n"
-    "  at_ms INTEGER NOT NULL,\n"
-    "  actor TEXT NOT NULL,\n"
-    "  actor_id TEXT NOT NULL,\n"
-    "  event TEXT NOT NULL,\n"
-    "  from_state TEXT NOT NULL,\n"
-    "  to_state TEXT NOT NULL,\n"
-    "  type TEXT NOT NULL,\n"
-    "  detail TEXT NOT NULL,\n"
-    "  PRIMARY KEY (order_id, version)\n"
-    ") WITHOUT ROWID;\n"
+	"CREATE TABLE history (\n"
+	"  order_id TEXT NOT NULL,\n"
+	"  version INTEGER NOT NULL,\n"
+	"  at_ms INTEGER NOT NULL,\n"
+	"  actor TEXT NOT NULL,\n"
+	"  actor_id TEXT NOT NULL,\n"
+	"  event TEXT NOT NULL,\n"
+	"  from_state TEXT NOT NULL,\n"
+	"  to_state TEXT NOT NULL,\n"
+	"  type TEXT NOT NULL,\n"
+	"  detail TEXT NOT NULL,\n"
+	"  PRIMARY KEY (order_id, version)\n"
+	") WITHOUT ROWID;\n"
 
-    /* Two rows per transfer: leg 0 takes the amount from `from`
-     * (negative), leg 1 puts it on `to` (positive). */
-    "CREATE TABLE entries (\n"
-    "  transfer_id TEXT NOT NULL,\n"
-    "  leg INTEGER NOT NULL,\n"
-    "  account TEXT NOT NULL,\n"
-    "  amount_minor INTEGER NOT NULL,\n"
-    "  currency TEXT NOT NULL,\n"
-    "  order_id TEXT NOT NULL,\n"
-    "  kind TEXT NOT NULL,\n"
-    "  at_ms INTEGER NOT NULL,\n"
-    "  PRIMARY KEY (transfer_id, leg)\n"
-    ") WITHOUT ROWID;\n"
+	/* Two rows per transfer: leg 0 takes the amount from `from`
+	 * (negative), leg 1 puts it on `to` (positive). */
+	"CREATE TABLE entries (\n"
+	"  transfer_id TEXT NOT NULL,\n"
+	"  leg INTEGER NOT NULL,\n"
+	"  account TEXT NOT NULL,\n"
+	"  amount_minor INTEGER NOT NULL,\n"
+	"  currency TEXT NOT NULL,\n"
+	"  order_id TEXT NOT NULL,\n"
+	"  kind TEXT NOT NULL,\n"
+	"  at_ms INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (transfer_id, leg)\n"
+	") WITHOUT ROWID;\n"
 
-    /* Kept only for buyer: and seller: accounts, which are read on the
-     * hot path (paying from the store balance). */
-    "CREATE TABLE balances (\n"
-    "  account TEXT NOT NULL,\n"
-    "  currency TEXT NOT NULL,\n"
-    "  balance_minor INTEGER NOT NULL,\n"
-    "  PRIMARY KEY (account, currency)\n"
-    ") WITHOUT ROWID;\n"
+	/* Kept only for buyer: and seller: accounts, which are read on the
+	 * hot path (paying from the store balance). */
+	"CREATE TABLE balances (\n"
+	"  account TEXT NOT NULL,\n"
+	"  currency TEXT NOT NULL,\n"
+	"  balance_minor INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (account, currency)\n"
+	") WITHOUT ROWID;\n"
 
-    "CREATE TABLE refunds (\n"
-    "  id TEXT NOT NULL PRIMARY KEY,\n"
-    "  order_id TEXT NOT NULL,\n"
-    "  amount_minor INTEGER NOT NULL,\n"
-    "  method TEXT NOT NULL,\n"
-    "  status TEXT NOT NULL,\n"
-    "  created_at_ms INTEGER NOT NULL,\n"
-    "  resolved_at_ms INTEGER NOT NULL,\n"
-    "  alert_due_ms INTEGER NOT NULL,\n"
-    "  settle_days_min INTEGER NOT NULL,\n"
-    "  settle_days_max INTEGER NOT NULL\n"
-    ") WITHOUT ROWID;\n"
-    "CREATE INDEX refunds_order ON refunds (order_id, id);\n"
+	"CREATE TABLE refunds (\n"
+	"  id TEXT NOT NULL PRIMARY KEY,\n"
+	"  order_id TEXT NOT NULL,\n"
+	"  amount_minor INTEGER NOT NULL,\n"
+	"  method TEXT NOT NULL,\n"
+	"  status TEXT NOT NULL,\n"
+	"  created_at_ms INTEGER NOT NULL,\n"
+	"  resolved_at_ms INTEGER NOT NULL,\n"
+	"  alert_due_ms INTEGER NOT NULL,\n"
+	"  settle_days_min INTEGER NOT NULL,\n"
+	"  settle_days_max INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX refunds_order ON refunds (order_id, id);\n"
 
-    "CREATE TABLE deadlines (\n"
-    "  due_ms INTEGER NOT NULL,\n"
-    "  order_id TEXT NOT NULL,\n"
-    "  kind TEXT NOT NULL,\n"
-    "  ref TEXT NOT NULL,\n"
-    "  PRIMARY KEY (due_ms, order_id, kind, ref)\n"
-    ") WITHOUT ROWID;\n"
+	"CREATE TABLE deadlines (\n"
+	"  due_ms INTEGER NOT NULL,\n"
+	"  order_id TEXT NOT NULL,\n"
+	"  kind TEXT NOT NULL,\n"
+	"  ref TEXT NOT NULL,\n"
+	"  PRIMARY KEY (due_ms, order_id, kind, ref)\n"
+	") WITHOUT ROWID;\n"
 
-    "CREATE TABLE outbox (\n"
-    "  seq INTEGER PRIMARY KEY,\n"
-    "  at_ms INTEGER NOT NULL,\n"
-    "  type TEXT NOT NULL,\n"
-    "  order_id TEXT NOT NULL,\n"
-    "  payload TEXT NOT NULL\n"
-    ");\n"
+	"CREATE TABLE outbox (\n"
+	"  seq INTEGER PRIMARY KEY,\n"
+	"  at_ms INTEGER NOT NULL,\n"
+	"  type TEXT NOT NULL,\n"
+	"  order_id TEXT NOT NULL,\n"
+	"  payload TEXT NOT NULL\n"
+	");\n"
 
-    "CREATE TABLE marks (\n"
-    "  user_id TEXT NOT NULL,\n"
-    "  at_ms INTEGER NOT NULL,\n"
-    "  order_id TEXT NOT NULL,\n"
-    "  mark TEXT NOT NULL,\n"
-    "  PRIMARY KEY (user_id, at_ms, order_id, mark)\n"
-    ") WITHOUT ROWID;\n"
+	"CREATE TABLE marks (\n"
+	"  user_id TEXT NOT NULL,\n"
+	"  at_ms INTEGER NOT NULL,\n"
+	"  order_id TEXT NOT NULL,\n"
+	"  mark TEXT NOT NULL,\n"
+	"  PRIMARY KEY (user_id, at_ms, order_id, mark)\n"
+	") WITHOUT ROWID;\n"
 
-    "CREATE TABLE meta (\n"
-    "  key TEXT NOT NULL PRIMARY KEY,\n"
-    "  value INTEGER NOT NULL\n"
-    ") WITHOUT ROWID;\n",
+	"CREATE TABLE meta (\n"
+	"  key TEXT NOT NULL PRIMARY KEY,\n"
+	"  value INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n",
 };
 
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -167,7 +167,6 @@ int esc_sqlite_schema_version(void)
 {
 	return MIGRATIONS_COUNT;
 }
-
 
 static int map_rc(int src)
 {
@@ -210,12 +209,13 @@ static int apply_one(sqlite3 *db, int index, char *err, size_t err_size)
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
 		esc_set_err(err, err_size, "cannot lock the store to migrate it: %s",
-		        sqlite3_errmsg(db));
+			    sqlite3_errmsg(db));
 		goto out;
 	}
 	rc = user_version(db, &version);
 	if (rc) {
-		esc_set_err(err, err_size, "cannot read the schema version: %s", sqlite3_errmsg(db));
+		esc_set_err(err, err_size, "cannot read the schema version: %s",
+			    sqlite3_errmsg(db));
 		goto rollback;
 	}
 	if (version > index)
@@ -223,7 +223,8 @@ static int apply_one(sqlite3 *db, int index, char *err, size_t err_size)
 	src = sqlite3_exec(db, migrations[index], NULL, NULL, NULL);
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
-		esc_set_err(err, err_size, "migration %d failed: %s", index + 1, sqlite3_errmsg(db));
+		esc_set_err(err, err_size, "migration %d failed: %s", index + 1,
+			    sqlite3_errmsg(db));
 		goto rollback;
 	}
 	/* PRAGMA takes no parameters; the value is our own integer. */
@@ -232,7 +233,7 @@ static int apply_one(sqlite3 *db, int index, char *err, size_t err_size)
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
 		esc_set_err(err, err_size, "cannot record schema version %d: %s", index + 1,
-		        sqlite3_errmsg(db));
+			    sqlite3_errmsg(db));
 		goto rollback;
 	}
 commit:
@@ -240,7 +241,7 @@ commit:
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
 		esc_set_err(err, err_size, "cannot commit migration %d: %s", index + 1,
-		        sqlite3_errmsg(db));
+			    sqlite3_errmsg(db));
 		goto rollback;
 	}
 	goto out;
@@ -257,7 +258,8 @@ int esc_sqlite_migrate(sqlite3 *db, char *err, size_t err_size)
 	int rc = user_version(db, &version);
 
 	if (rc) {
-		esc_set_err(err, err_size, "cannot read the schema version: %s", sqlite3_errmsg(db));
+		esc_set_err(err, err_size, "cannot read the schema version: %s",
+			    sqlite3_errmsg(db));
 		goto out;
 	}
 	if (version < 0) {
@@ -268,9 +270,9 @@ int esc_sqlite_migrate(sqlite3 *db, char *err, size_t err_size)
 	if (version > MIGRATIONS_COUNT) {
 		rc = ESC_EUNSUPPORTED;
 		esc_set_err(err, err_size,
-		        "the store has schema version %d, newer than this escrowd knows (%d); "
-		        "use a newer escrowd",
-		        version, MIGRATIONS_COUNT);
+			    "the store has schema version %d, newer than this escrowd knows (%d); "
+			    "use a newer escrowd",
+			    version, MIGRATIONS_COUNT);
 		goto out;
 	}
 	for (int i = version; i < MIGRATIONS_COUNT; i++) {

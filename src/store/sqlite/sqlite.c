@@ -161,82 +161,82 @@ _Static_assert(ESC_DL_ORDER_COUNT == 5, "one due_*_ms column per order deadline 
 	X(RELEASE, "RELEASE cmd")                                                                  \
 	X(ROLLBACK_TO, "ROLLBACK TO cmd")                                                          \
 	X(USER_INSERT, "INSERT INTO users (id, role, name, email, password_hash, created_at_ms, "  \
-	               "suspension_lifted_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")             \
+		       "suspension_lifted_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")             \
 	X(USER_GET, USER_SELECT " WHERE id = ?1")                                                  \
 	X(USER_BY_EMAIL, USER_SELECT " WHERE email = ?1")                                          \
 	X(USER_UPDATE, "UPDATE users SET role = ?2, name = ?3, email = ?4, password_hash = ?5, "   \
-	               "created_at_ms = ?6, suspension_lifted_at_ms = ?7 WHERE id = ?1")           \
+		       "created_at_ms = ?6, suspension_lifted_at_ms = ?7 WHERE id = ?1")           \
 	X(USERS_LIST, USER_SELECT " WHERE id > ?1 ORDER BY id LIMIT ?2")                           \
 	X(ORDER_INSERT, "INSERT INTO orders (" ORDER_COLS                                          \
-	                ", id, buyer_id, seller_id) VALUES (" Q37 ", ?, ?, ?)")                    \
+			", id, buyer_id, seller_id) VALUES (" Q37 ", ?, ?, ?)")                    \
 	X(ORDER_UPDATE,                                                                            \
 	  "UPDATE orders SET (" ORDER_COLS ") = (" Q37 ") WHERE id = ? AND version = ?")           \
 	X(ORDER_GET, ORDER_SELECT " WHERE id = ?1")                                                \
 	X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE id = ?1")                                      \
 	X(ITEM_INSERT, "INSERT INTO order_items (order_id, line, title, quantity, "                \
-	               "unit_price_minor) VALUES (?1, ?2, ?3, ?4, ?5)")                            \
+		       "unit_price_minor) VALUES (?1, ?2, ?3, ?4, ?5)")                            \
 	X(ITEMS_LIST, "SELECT title, quantity, unit_price_minor FROM order_items "                 \
-	              "WHERE order_id = ?1 ORDER BY line LIMIT ?2")                                \
+		      "WHERE order_id = ?1 ORDER BY line LIMIT ?2")                                \
 	X(ORDERS_COUNT, "SELECT state, COUNT(*) FROM orders GROUP BY state")                       \
 	X(HISTORY_INSERT, "INSERT INTO history (order_id, version, at_ms, actor, actor_id, "       \
-	                  "event, from_state, to_state, type, detail) "                            \
-	                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                      \
+			  "event, from_state, to_state, type, detail) "                            \
+			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                      \
 	X(HISTORY_LIST,                                                                            \
 	  HISTORY_SELECT " WHERE order_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3")        \
 	X(ENTRY_FIRST, "INSERT OR IGNORE INTO entries (transfer_id, leg, account, amount_minor, "  \
-	               "currency, order_id, kind, at_ms) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7)")  \
+		       "currency, order_id, kind, at_ms) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7)")  \
 	X(ENTRY_SECOND, "INSERT INTO entries (transfer_id, leg, account, amount_minor, currency, " \
-	                "order_id, kind, at_ms) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7)")           \
+			"order_id, kind, at_ms) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7)")           \
 	X(BALANCE_ADD, "INSERT INTO balances (account, currency, balance_minor) "                  \
-	               "VALUES (?1, ?2, ?3) ON CONFLICT (account, currency) "                      \
-	               "DO UPDATE SET balance_minor = balance_minor + excluded.balance_minor")     \
+		       "VALUES (?1, ?2, ?3) ON CONFLICT (account, currency) "                      \
+		       "DO UPDATE SET balance_minor = balance_minor + excluded.balance_minor")     \
 	X(BALANCE_KEPT, "SELECT balance_minor FROM balances WHERE account = ?1 AND currency = ?2") \
 	X(BALANCE_ENTRIES, "SELECT COALESCE(SUM(amount_minor), 0) FROM entries "                   \
-	                   "WHERE account = ?1 AND currency = ?2")                                 \
+			   "WHERE account = ?1 AND currency = ?2")                                 \
 	X(REFUND_INSERT, "INSERT INTO refunds (id, order_id, amount_minor, method, status, "       \
-	                 "created_at_ms, resolved_at_ms, alert_due_ms, settle_days_min, "          \
-	                 "settle_days_max) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")      \
+			 "created_at_ms, resolved_at_ms, alert_due_ms, settle_days_min, "          \
+			 "settle_days_max) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")      \
 	X(REFUND_UPDATE, "UPDATE refunds SET amount_minor = ?3, method = ?4, status = ?5, "        \
-	                 "created_at_ms = ?6, resolved_at_ms = ?7, alert_due_ms = ?8, "            \
-	                 "settle_days_min = ?9, settle_days_max = ?10 "                            \
-	                 "WHERE id = ?1 AND order_id = ?2")                                        \
+			 "created_at_ms = ?6, resolved_at_ms = ?7, alert_due_ms = ?8, "            \
+			 "settle_days_min = ?9, settle_days_max = ?10 "                            \
+			 "WHERE id = ?1 AND order_id = ?2")                                        \
 	X(REFUND_GET, REFUND_SELECT " WHERE id = ?1")                                              \
 	X(REFUNDS_BY_ORDER, REFUND_SELECT " WHERE order_id = ?1 AND (?2 IS NULL OR status = ?2) "  \
-	                                  "ORDER BY created_at_ms, id LIMIT ?3")                   \
+					  "ORDER BY created_at_ms, id LIMIT ?3")                   \
 	X(REFUNDS_ALL, REFUND_SELECT " WHERE (?2 IS NULL OR status = ?2) "                         \
-	                             "ORDER BY created_at_ms, id LIMIT ?3")                        \
+				     "ORDER BY created_at_ms, id LIMIT ?3")                        \
 	X(DEADLINE_INSERT, "INSERT OR IGNORE INTO deadlines (due_ms, order_id, kind, ref) "        \
-	                   "VALUES (?1, ?2, ?3, ?4)")                                              \
+			   "VALUES (?1, ?2, ?3, ?4)")                                              \
 	X(DEADLINE_DELETE, "DELETE FROM deadlines WHERE due_ms = ?1 AND order_id = ?2 "            \
-	                   "AND kind = ?3 AND ref = ?4")                                           \
+			   "AND kind = ?3 AND ref = ?4")                                           \
 	X(DEADLINES_DUE, "SELECT due_ms, order_id, kind, ref FROM deadlines WHERE due_ms <= ?1 "   \
-	                 "ORDER BY due_ms, order_id, kind, ref LIMIT ?2")                          \
+			 "ORDER BY due_ms, order_id, kind, ref LIMIT ?2")                          \
 	X(OUTBOX_INSERT,                                                                           \
 	  "INSERT INTO outbox (at_ms, type, order_id, payload) VALUES (?1, ?2, ?3, ?4)")           \
 	X(OUTBOX_COUNT, "SELECT COUNT(*) FROM outbox")                                             \
 	X(MARK_INSERT, "INSERT OR IGNORE INTO marks (user_id, at_ms, order_id, mark) "             \
-	               "VALUES (?1, ?2, ?3, ?4)")                                                  \
+		       "VALUES (?1, ?2, ?3, ?4)")                                                  \
 	X(MARK_COUNTS, "SELECT mark, SUM(at_ms > ?2), SUM(at_ms > ?3) FROM marks "                 \
-	               "WHERE user_id = ?1 AND at_ms > MIN(?2, ?3) GROUP BY mark")                 \
+		       "WHERE user_id = ?1 AND at_ms > MIN(?2, ?3) GROUP BY mark")                 \
 	X(META_GET, "SELECT value FROM meta WHERE key = ?1")                                       \
 	X(META_SET, "INSERT INTO meta (key, value) VALUES (?1, ?2) "                               \
-	            "ON CONFLICT (key) DO UPDATE SET value = excluded.value")                      \
+		    "ON CONFLICT (key) DO UPDATE SET value = excluded.value")                      \
 	X(CHECK_TRANSFERS, "SELECT COUNT(DISTINCT transfer_id) FROM entries")                      \
 	X(CHECK_ORDERS, "SELECT COUNT(*) FROM orders")                                             \
 	X(CHECK_CURRENCIES, "SELECT currency, SUM(amount_minor) FROM entries GROUP BY currency "   \
-	                    "HAVING SUM(amount_minor) <> 0 ORDER BY currency")                     \
+			    "HAVING SUM(amount_minor) <> 0 ORDER BY currency")                     \
 	X(CHECK_LEGS, "SELECT transfer_id, COUNT(*), SUM(amount_minor), "                          \
-	              "COUNT(DISTINCT currency) FROM entries GROUP BY transfer_id "                \
-	              "HAVING COUNT(*) <> 2 OR MIN(leg) <> 0 OR MAX(leg) <> 1 "                    \
-	              "OR SUM(amount_minor) <> 0 OR COUNT(DISTINCT currency) <> 1")                \
+		      "COUNT(DISTINCT currency) FROM entries GROUP BY transfer_id "                \
+		      "HAVING COUNT(*) <> 2 OR MIN(leg) <> 0 OR MAX(leg) <> 1 "                    \
+		      "OR SUM(amount_minor) <> 0 OR COUNT(DISTINCT currency) <> 1")                \
 	X(CHECK_ESCROW_NEGATIVE, "SELECT account, currency, SUM(amount_minor) FROM entries "       \
-	                         "WHERE " ESCROW_ACCOUNT " GROUP BY account, currency "            \
-	                         "HAVING SUM(amount_minor) < 0")                                   \
+				 "WHERE " ESCROW_ACCOUNT " GROUP BY account, currency "            \
+				 "HAVING SUM(amount_minor) < 0")                                   \
 	X(CHECK_REFUNDS, "SELECT order_id, currency, "                                             \
-	                 "SUM(CASE WHEN kind = 'payment' THEN amount_minor ELSE 0 END) AS paid, "  \
-	                 "-SUM(CASE WHEN kind = 'refund' THEN amount_minor ELSE 0 END) AS back "   \
-	                 "FROM entries WHERE account = 'escrow:' || order_id "                     \
-	                 "GROUP BY order_id, currency HAVING back > paid")                         \
+			 "SUM(CASE WHEN kind = 'payment' THEN amount_minor ELSE 0 END) AS paid, "  \
+			 "-SUM(CASE WHEN kind = 'refund' THEN amount_minor ELSE 0 END) AS back "   \
+			 "FROM entries WHERE account = 'escrow:' || order_id "                     \
+			 "GROUP BY order_id, currency HAVING back > paid")                         \
 	X(CHECK_ESCROW_ORDERS,                                                                     \
 	  "SELECT o.id, o.currency, o.paid_minor - o.refunded_minor - o.released_minor, "          \
 	  "COALESCE(e.total, 0) FROM orders o LEFT JOIN (SELECT account, currency, "               \
@@ -264,12 +264,12 @@ enum stmt_id {
 #define X(id, sql) S_##id,
 	STATEMENTS(X)
 #undef X
-	    S_COUNT
+		S_COUNT
 };
 
 static const char *const stmt_sql[S_COUNT] = {
 #define X(id, sql) [S_##id] = sql,
-    STATEMENTS(X)
+	STATEMENTS(X)
 #undef X
 };
 
@@ -325,7 +325,6 @@ static int map_rc(int src)
 	}
 	return rc;
 }
-
 
 /* ---- binding: the first failure sticks, and is returned by bind_end ---- */
 
@@ -739,7 +738,7 @@ static int sq_user_by_email(struct esc_store *s, const char *email, struct esc_u
 }
 
 static int sq_users_list(struct esc_store *s, const char *starting_after, struct esc_user *out,
-                         size_t max, size_t *n)
+			 size_t max, size_t *n)
 {
 	struct bind b = {sq_of(s)->stmts[S_USERS_LIST], SQLITE_OK, false};
 	int rc = 0;
@@ -810,7 +809,7 @@ static void bind_order_cols(struct bind *b, const struct esc_order *o)
 }
 
 static int sq_order_insert(struct esc_store *s, const struct esc_order *o,
-                           const struct esc_item *items, size_t items_count)
+			   const struct esc_item *items, size_t items_count)
 {
 	struct sq *q = sq_of(s);
 	struct bind b = {q->stmts[S_ORDER_INSERT], SQLITE_OK, false};
@@ -918,7 +917,7 @@ out:
 }
 
 static int sq_order_items(struct esc_store *s, const char *order_id, struct esc_item *out,
-                          size_t max, size_t *n)
+			  size_t max, size_t *n)
 {
 	struct bind b = {sq_of(s)->stmts[S_ITEMS_LIST], SQLITE_OK, false};
 	int rc = 0;
@@ -956,14 +955,14 @@ static int orders_list_stmt(struct sq *q, unsigned mask, sqlite3_stmt **out)
 	assert(mask < F_COMBINATIONS);
 	if (!q->orders_list[mask]) {
 		int len = snprintf(sql, sizeof sql,
-		                   "%s WHERE 1 = 1%s%s%s%s ORDER BY id DESC LIMIT :limit",
-		                   ORDER_SELECT, mask & F_BUYER ? " AND buyer_id = :buyer" : "",
-		                   mask & F_SELLER ? " AND seller_id = :seller" : "",
-		                   mask & F_STATE ? " AND state = :state" : "",
-		                   mask & F_AFTER ? " AND id < :after" : "");
+				   "%s WHERE 1 = 1%s%s%s%s ORDER BY id DESC LIMIT :limit",
+				   ORDER_SELECT, mask & F_BUYER ? " AND buyer_id = :buyer" : "",
+				   mask & F_SELLER ? " AND seller_id = :seller" : "",
+				   mask & F_STATE ? " AND state = :state" : "",
+				   mask & F_AFTER ? " AND id < :after" : "");
 		assert(len > 0 && (size_t)len < sizeof sql);
 		src = sqlite3_prepare_v3(q->db, sql, len + 1, SQLITE_PREPARE_PERSISTENT,
-		                         &q->orders_list[mask], NULL);
+					 &q->orders_list[mask], NULL);
 		if (src != SQLITE_OK) {
 			rc = map_rc(src);
 			goto out;
@@ -982,7 +981,7 @@ static int bind_named(struct bind *b, const char *name)
 }
 
 static int sq_orders_list(struct esc_store *s, const struct esc_order_filter *f,
-                          struct esc_order *out, size_t max, size_t *n, bool *has_more)
+			  struct esc_order *out, size_t max, size_t *n, bool *has_more)
 {
 	struct sq *q = sq_of(s);
 	unsigned mask = 0;
@@ -1081,7 +1080,7 @@ static int sq_history_append(struct esc_store *s, const struct esc_history *h)
 }
 
 static int sq_history_list(struct esc_store *s, const char *order_id, int64_t after_version,
-                           struct esc_history *out, size_t max, size_t *n)
+			   struct esc_history *out, size_t max, size_t *n)
 {
 	struct bind b = {sq_of(s)->stmts[S_HISTORY_LIST], SQLITE_OK, false};
 	int rc = 0;
@@ -1117,7 +1116,7 @@ static bool kept_account(const char *account)
 }
 
 static int entry_insert(struct sq *q, enum stmt_id id, const struct esc_transfer *t,
-                        const char *account, int64_t amount, int64_t at_ms)
+			const char *account, int64_t amount, int64_t at_ms)
 {
 	struct bind b = {q->stmts[id], SQLITE_OK, false};
 	int rc = 0;
@@ -1166,7 +1165,7 @@ out:
 }
 
 static int sq_transfers_append(struct esc_store *s, const struct esc_transfer *t, size_t n,
-                               int64_t at_ms)
+			       int64_t at_ms)
 {
 	struct sq *q = sq_of(s);
 	bool owned = false;
@@ -1189,7 +1188,7 @@ out:
 }
 
 static int sq_balance_get(struct esc_store *s, const char *account, const char *currency,
-                          int64_t *out)
+			  int64_t *out)
 {
 	struct bind b = {NULL, SQLITE_OK, false};
 	int rc = 0;
@@ -1276,7 +1275,7 @@ out:
 }
 
 static int sq_refunds_list(struct esc_store *s, const char *order_id, int status,
-                           struct esc_refund *out, size_t max, size_t *n)
+			   struct esc_refund *out, size_t max, size_t *n)
 {
 	struct sq *q = sq_of(s);
 	struct bind b = {q->stmts[order_id ? S_REFUNDS_BY_ORDER : S_REFUNDS_ALL], SQLITE_OK, false};
@@ -1310,10 +1309,10 @@ out:
 /* Setting a row that is there, or deleting one that is not, changes
  * nothing and succeeds: the queue holds facts, not requests. */
 static int sq_deadline_apply(struct esc_store *s, const char *order_id,
-                             const struct esc_deadline_op *op)
+			     const struct esc_deadline_op *op)
 {
 	struct bind b = {sq_of(s)->stmts[op->set ? S_DEADLINE_INSERT : S_DEADLINE_DELETE],
-	                 SQLITE_OK, false};
+			 SQLITE_OK, false};
 	int rc = 0;
 
 	b_i64(&b, 1, op->due_ms);
@@ -1327,7 +1326,7 @@ static int sq_deadline_apply(struct esc_store *s, const char *order_id,
 }
 
 static int sq_deadlines_due(struct esc_store *s, int64_t now_ms, struct esc_deadline *out,
-                            size_t max, size_t *n)
+			    size_t max, size_t *n)
 {
 	struct bind b = {sq_of(s)->stmts[S_DEADLINES_DUE], SQLITE_OK, false};
 	int rc = 0;
@@ -1400,7 +1399,7 @@ static int sq_outbox_count(struct esc_store *s, int64_t *n)
 /* The same mark for the same user, order and time is one fact: appending
  * it again changes nothing. */
 static int sq_mark_append(struct esc_store *s, const char *user_id, enum esc_mark mark,
-                          const char *order_id, int64_t at_ms)
+			  const char *order_id, int64_t at_ms)
 {
 	struct bind b = {sq_of(s)->stmts[S_MARK_INSERT], SQLITE_OK, false};
 	int rc = 0;
@@ -1416,7 +1415,7 @@ static int sq_mark_append(struct esc_store *s, const char *user_id, enum esc_mar
 }
 
 static int sq_mark_counts(struct esc_store *s, const char *user_id, int64_t short_since_ms,
-                          int64_t long_since_ms, struct esc_rep_counts *out)
+			  int64_t long_since_ms, struct esc_rep_counts *out)
 {
 	struct bind b = {sq_of(s)->stmts[S_MARK_COUNTS], SQLITE_OK, false};
 	int rc = 0;
@@ -1481,7 +1480,7 @@ static int sq_meta_set(struct esc_store *s, const char *key, int64_t value)
 /* ---- ledger_check ---- */
 
 static void problem(struct esc_ledger_report *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+	__attribute__((format(printf, 2, 3)));
 
 static void problem(struct esc_ledger_report *r, const char *fmt, ...)
 {
@@ -1500,55 +1499,55 @@ static void problem(struct esc_ledger_report *r, const char *fmt, ...)
 static void say_currency(sqlite3_stmt *st, struct esc_ledger_report *r)
 {
 	problem(r, "transfers_sum_to_zero: %s entries sum to %lld, not 0", col_str(st, 0),
-	        I64(st, 1));
+		I64(st, 1));
 }
 
 static void say_legs(sqlite3_stmt *st, struct esc_ledger_report *r)
 {
 	if (sqlite3_column_int64(st, 3) != 1)
 		problem(r, "transfer_legs: %s has legs in %lld currencies", col_str(st, 0),
-		        I64(st, 3));
+			I64(st, 3));
 	else
 		problem(r, "transfer_legs: %s has %lld legs summing to %lld, not 2 summing to 0",
-		        col_str(st, 0), I64(st, 1), I64(st, 2));
+			col_str(st, 0), I64(st, 1), I64(st, 2));
 }
 
 static void say_escrow_negative(sqlite3_stmt *st, struct esc_ledger_report *r)
 {
 	problem(r, "escrow_not_negative: %s is %lld %s", col_str(st, 0), I64(st, 2),
-	        col_str(st, 1));
+		col_str(st, 1));
 }
 
 static void say_refunds(sqlite3_stmt *st, struct esc_ledger_report *r)
 {
 	problem(r,
-	        "refunds_within_paid: %s refunded %lld %s out of escrow, more than the %lld paid",
-	        col_str(st, 0), I64(st, 3), col_str(st, 1), I64(st, 2));
+		"refunds_within_paid: %s refunded %lld %s out of escrow, more than the %lld paid",
+		col_str(st, 0), I64(st, 3), col_str(st, 1), I64(st, 2));
 }
 
 static void say_escrow_order(sqlite3_stmt *st, struct esc_ledger_report *r)
 {
 	problem(r,
-	        "escrow_matches_order: escrow:%s holds %lld %s, but the order says "
-	        "paid - refunded - released = %lld",
-	        col_str(st, 0), I64(st, 3), col_str(st, 1), I64(st, 2));
+		"escrow_matches_order: escrow:%s holds %lld %s, but the order says "
+		"paid - refunded - released = %lld",
+		col_str(st, 0), I64(st, 3), col_str(st, 1), I64(st, 2));
 }
 
 static void say_escrow_orphan(sqlite3_stmt *st, struct esc_ledger_report *r)
 {
 	problem(r, "escrow_matches_order: %s holds %lld %s, but no order in %s has it",
-	        col_str(st, 0), I64(st, 2), col_str(st, 1), col_str(st, 1));
+		col_str(st, 0), I64(st, 2), col_str(st, 1), col_str(st, 1));
 }
 
 static void say_balance(sqlite3_stmt *st, struct esc_ledger_report *r)
 {
 	problem(r, "balances_match_entries: %s is %lld %s, but its entries sum to %lld",
-	        col_str(st, 0), I64(st, 2), col_str(st, 1), I64(st, 3));
+		col_str(st, 0), I64(st, 2), col_str(st, 1), I64(st, 3));
 }
 
 /* Run a check query; each row it returns is a problem. */
 static int check(struct sq *q, enum stmt_id id, struct esc_ledger_report *r,
-                 void (*say)(sqlite3_stmt *, struct esc_ledger_report *))
+		 void (*say)(sqlite3_stmt *, struct esc_ledger_report *))
 {
 	sqlite3_stmt *st = q->stmts[id];
 	int rc = 0;
@@ -1641,7 +1640,7 @@ static void *checkpointer_main(void *arg)
 		 * next round retries whatever did not get done. */
 		if (work)
 			(void)sqlite3_wal_checkpoint_v2(ck->db, "main", SQLITE_CHECKPOINT_PASSIVE,
-			                                NULL, NULL);
+							NULL, NULL);
 		pthread_mutex_lock(&ck->mu);
 	}
 	pthread_mutex_unlock(&ck->mu);
@@ -1674,7 +1673,7 @@ out:
 static int checkpointer_start(struct sq *q, const char *path, char *err, size_t err_size)
 {
 	int src =
-	    sqlite3_open_v2(path, &q->ck.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+		sqlite3_open_v2(path, &q->ck.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	int rc = 0;
 
 	if (src == SQLITE_OK)
@@ -1682,7 +1681,7 @@ static int checkpointer_start(struct sq *q, const char *path, char *err, size_t 
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
 		esc_set_err(err, err_size, "%s: cannot open the checkpoint connection: %s", path,
-		        q->ck.db ? sqlite3_errmsg(q->ck.db) : sqlite3_errstr(src));
+			    q->ck.db ? sqlite3_errmsg(q->ck.db) : sqlite3_errstr(src));
 		goto out;
 	}
 	/* Checkpoint what opening (migrations) left in the WAL. */
@@ -1733,7 +1732,7 @@ static void sq_close(struct esc_store *s)
 		/* Best effort: another process may be reading. */
 		sqlite3_busy_timeout(q->db, CLOSE_BUSY_TIMEOUT_MS);
 		(void)sqlite3_wal_checkpoint_v2(q->db, "main", SQLITE_CHECKPOINT_TRUNCATE, NULL,
-		                                NULL);
+						NULL);
 		src = sqlite3_close(q->db);
 		assert(src == SQLITE_OK);
 	}
@@ -1746,42 +1745,42 @@ static void sq_close(struct esc_store *s)
 }
 
 static const struct esc_store_ops sqlite_ops = {
-    .name = "sqlite",
-    .close = sq_close,
-    .begin = sq_begin,
-    .commit = sq_commit,
-    .rollback = sq_rollback,
-    .savepoint = sq_savepoint,
-    .savepoint_release = sq_savepoint_release,
-    .savepoint_rollback = sq_savepoint_rollback,
-    .user_insert = sq_user_insert,
-    .user_get = sq_user_get,
-    .user_by_email = sq_user_by_email,
-    .user_update = sq_user_update,
-    .users_list = sq_users_list,
-    .order_insert = sq_order_insert,
-    .order_get = sq_order_get,
-    .order_update = sq_order_update,
-    .order_items = sq_order_items,
-    .orders_list = sq_orders_list,
-    .orders_count = sq_orders_count,
-    .history_append = sq_history_append,
-    .history_list = sq_history_list,
-    .transfers_append = sq_transfers_append,
-    .balance_get = sq_balance_get,
-    .refund_insert = sq_refund_insert,
-    .refund_update = sq_refund_update,
-    .refund_get = sq_refund_get,
-    .refunds_list = sq_refunds_list,
-    .deadline_apply = sq_deadline_apply,
-    .deadlines_due = sq_deadlines_due,
-    .outbox_append = sq_outbox_append,
-    .outbox_count = sq_outbox_count,
-    .mark_append = sq_mark_append,
-    .mark_counts = sq_mark_counts,
-    .meta_get = sq_meta_get,
-    .meta_set = sq_meta_set,
-    .ledger_check = sq_ledger_check,
+	.name = "sqlite",
+	.close = sq_close,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.savepoint = sq_savepoint,
+	.savepoint_release = sq_savepoint_release,
+	.savepoint_rollback = sq_savepoint_rollback,
+	.user_insert = sq_user_insert,
+	.user_get = sq_user_get,
+	.user_by_email = sq_user_by_email,
+	.user_update = sq_user_update,
+	.users_list = sq_users_list,
+	.order_insert = sq_order_insert,
+	.order_get = sq_order_get,
+	.order_update = sq_order_update,
+	.order_items = sq_order_items,
+	.orders_list = sq_orders_list,
+	.orders_count = sq_orders_count,
+	.history_append = sq_history_append,
+	.history_list = sq_history_list,
+	.transfers_append = sq_transfers_append,
+	.balance_get = sq_balance_get,
+	.refund_insert = sq_refund_insert,
+	.refund_update = sq_refund_update,
+	.refund_get = sq_refund_get,
+	.refunds_list = sq_refunds_list,
+	.deadline_apply = sq_deadline_apply,
+	.deadlines_due = sq_deadlines_due,
+	.outbox_append = sq_outbox_append,
+	.outbox_count = sq_outbox_count,
+	.mark_append = sq_mark_append,
+	.mark_counts = sq_mark_counts,
+	.meta_get = sq_meta_get,
+	.meta_set = sq_meta_set,
+	.ledger_check = sq_ledger_check,
 };
 
 /* The text of the single row a PRAGMA returns, into out. */
@@ -1815,7 +1814,7 @@ static int configure(struct sq *q, const char *path, char *err, size_t err_size)
 		rc = ESC_EIO;
 	if (rc) {
 		esc_set_err(err, err_size, "%s: cannot switch the store to WAL mode: %s", path,
-		        sqlite3_errmsg(q->db));
+			    sqlite3_errmsg(q->db));
 		goto out;
 	}
 	src = sqlite3_exec(q->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
@@ -1825,7 +1824,7 @@ static int configure(struct sq *q, const char *path, char *err, size_t err_size)
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
 		esc_set_err(err, err_size, "%s: cannot configure the store: %s", path,
-		        sqlite3_errmsg(q->db));
+			    sqlite3_errmsg(q->db));
 	}
 out:
 	return rc;
@@ -1837,11 +1836,11 @@ static int prepare_all(struct sq *q, const char *path, char *err, size_t err_siz
 
 	for (int i = 0; i < S_COUNT; i++) {
 		int src = sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-		                             &q->stmts[i], NULL);
+					     &q->stmts[i], NULL);
 		if (src != SQLITE_OK) {
 			rc = map_rc(src);
 			esc_set_err(err, err_size, "%s: cannot prepare statement %d: %s", path, i,
-			        sqlite3_errmsg(q->db));
+				    sqlite3_errmsg(q->db));
 			break;
 		}
 	}
@@ -1866,12 +1865,13 @@ int esc_sqlite_open(const char *path, struct esc_store **out, char *err, size_t 
 		esc_set_err(err, err_size, "cannot create the checkpoint lock");
 		goto fail;
 	}
-	src = sqlite3_open_v2(
-	    path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	src = sqlite3_open_v2(path, &q->db,
+			      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			      NULL);
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
 		esc_set_err(err, err_size, "%s: cannot open the store: %s", path,
-		        q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(src));
+			    q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(src));
 		goto fail;
 	}
 	rc = configure(q, path, err, err_size);
