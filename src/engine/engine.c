@@ -273,6 +273,21 @@ static int payload_json(const struct esc_effects *fx, int64_t now, struct esc_st
 	return rc;
 }
 
+/* The user named on a new order must exist in that role (a missing id is
+ * the core's to refuse). */
+static int expect_user(struct esc_engine *e, const char *id, enum esc_actor role,
+		       struct esc_result *res)
+{
+	struct esc_user u;
+	int rc = id ? get_user(e, id, &u) : 0;
+	if (!rc && id && u.role != role)
+		rc = ESC_ENOTFOUND;
+	if (rc == ESC_ENOTFOUND)
+		snprintf(res->message, sizeof res->message, "no %s with id %.60s",
+			 esc_actor_name(role), id);
+	return rc;
+}
+
 /* One command, inside the caller's savepoint. Returns 0 when there is
  * something to keep (res->rc may still be a refusal for a deadline row that
  * was dropped), or the refusal or failure, when the savepoint must be
@@ -302,26 +317,11 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 	}
 
 	if (cmd->event == ESC_EV_CREATE) {
-		struct esc_user u;
 		esc_id_new(order_id, "ord_", ctx.now_ms);
 		args.order_id = order_id;
-		rc = args.buyer_id ? get_user(e, args.buyer_id, &u) : 0;
-		if (!rc && args.buyer_id && u.role != ESC_ACTOR_BUYER)
-			rc = ESC_ENOTFOUND;
-		if (rc == ESC_ENOTFOUND) {
-			snprintf(res->message, sizeof res->message, "no buyer with id %.60s",
-				 args.buyer_id);
-			goto out;
-		}
-		if (!rc && args.seller_id)
-			rc = get_user(e, args.seller_id, &u);
-		if (!rc && args.seller_id && u.role != ESC_ACTOR_SELLER)
-			rc = ESC_ENOTFOUND;
-		if (rc == ESC_ENOTFOUND) {
-			snprintf(res->message, sizeof res->message, "no seller with id %.60s",
-				 args.seller_id);
-			goto out;
-		}
+		rc = expect_user(e, args.buyer_id, ESC_ACTOR_BUYER, res);
+		if (!rc)
+			rc = expect_user(e, args.seller_id, ESC_ACTOR_SELLER, res);
 		if (rc)
 			goto out;
 	} else {
