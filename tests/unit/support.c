@@ -87,6 +87,25 @@ void esc_fixture_release(struct esc_fixture *f)
 	esc_test_rmdir(f->dir);
 }
 
+int esc_fixture_setup(void **state)
+{
+	struct esc_fixture *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	esc_fixture_init(f);
+	*state = f;
+	return 0;
+}
+
+int esc_fixture_teardown(void **state)
+{
+	struct esc_fixture *f = *state;
+	if (f->e)
+		esc_fixture_check(f);
+	esc_fixture_release(f);
+	free(f);
+	return 0;
+}
+
 int esc_fixture_run(struct esc_fixture *f, struct esc_command *c, struct esc_result *r)
 {
 	return esc_engine_exec(f->e, c, r);

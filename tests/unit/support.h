@@ -35,6 +35,10 @@ void esc_fixture_init(struct esc_fixture *f);
 /* Close and reopen the engine on the same file (a restart). */
 void esc_fixture_restart(struct esc_fixture *f);
 void esc_fixture_release(struct esc_fixture *f);
+/* cmocka group hooks: a new fixture in *state; at the end the ledger
+ * invariants are checked and the fixture released. */
+int esc_fixture_setup(void **state);
+int esc_fixture_teardown(void **state);
 
 /* Create an order of `total` EUR minor units from buyer to seller; asserts
  * success and returns the order. */

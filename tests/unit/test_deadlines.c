@@ -24,25 +24,6 @@
 
 /* ---- helpers ---- */
 
-static int setup(void **state)
-{
-	struct esc_fixture *f = calloc(1, sizeof *f);
-	assert_non_null(f);
-	esc_fixture_init(f);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct esc_fixture *f = *state;
-	if (f->e)
-		esc_fixture_check(f);
-	esc_fixture_release(f);
-	free(f);
-	return 0;
-}
-
 static struct esc_order get(struct esc_fixture *f, const char *id)
 {
 	struct esc_order o;
@@ -562,7 +543,7 @@ static void spec_8_many_deadlines_due_at_once_all_fire_once(void **state)
 	free(ids);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, esc_fixture_setup, esc_fixture_teardown)
 
 int main(void)
 {

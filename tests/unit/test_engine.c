@@ -27,23 +27,6 @@
 
 /* --- fixture and helpers ------------------------------------------------- */
 
-static int setup(void **state)
-{
-	struct esc_fixture *f = calloc(1, sizeof *f);
-	assert_non_null(f);
-	esc_fixture_init(f);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct esc_fixture *f = *state;
-	esc_fixture_release(f);
-	free(f);
-	return 0;
-}
-
 static struct esc_store *store(struct esc_fixture *f)
 {
 	return f->e->store;
@@ -1346,7 +1329,7 @@ static void test_engine_cancelled_order_after_restart_is_the_same(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, esc_fixture_setup, esc_fixture_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_spec_2_seller_accepts_cancellation_order_cancelled),
 		T(test_spec_2_seller_accepts_cancellation_full_refund_to_card_pending),

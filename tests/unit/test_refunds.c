@@ -28,23 +28,6 @@
 
 /* --- fixture and helpers ------------------------------------------------- */
 
-static int setup(void **state)
-{
-	struct esc_fixture *f = calloc(1, sizeof *f);
-	assert_non_null(f);
-	esc_fixture_init(f);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct esc_fixture *f = *state;
-	esc_fixture_release(f);
-	free(f);
-	return 0;
-}
-
 static struct esc_store *store(struct esc_fixture *f)
 {
 	return f->e->store;
@@ -758,7 +741,7 @@ static void test_spec_4_refund_never_exceeds_what_was_paid(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, esc_fixture_setup, esc_fixture_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_spec_4_card_refund_pending_in_refunds_in_transit),
 		T(test_spec_4_card_refund_shows_settle_days_3_to_7),
