@@ -41,6 +41,47 @@ void esc_test_path(char *out, size_t size, const char *dir, const char *name)
 	assert_true(n > 0 && (size_t)n < size);
 }
 
+void esc_assert_orders_equal(const struct esc_order *a, const struct esc_order *b)
+{
+	assert_string_equal(a->id, b->id);
+	assert_string_equal(a->buyer_id, b->buyer_id);
+	assert_string_equal(a->seller_id, b->seller_id);
+	assert_string_equal(a->currency, b->currency);
+	assert_int_equal(a->total_minor, b->total_minor);
+	assert_int_equal(a->paid_minor, b->paid_minor);
+	assert_int_equal(a->refunded_minor, b->refunded_minor);
+	assert_int_equal(a->released_minor, b->released_minor);
+	assert_int_equal(a->fee_minor, b->fee_minor);
+	assert_int_equal(a->method, b->method);
+	assert_int_equal(a->state, b->state);
+	assert_int_equal(a->version, b->version);
+	assert_int_equal(a->delivery_days, b->delivery_days);
+	assert_int_equal(a->items_count, b->items_count);
+	assert_int_equal(a->cancel_requests, b->cancel_requests);
+	assert_string_equal(a->cancel_reason, b->cancel_reason);
+	assert_string_equal(a->cancel_comment, b->cancel_comment);
+	assert_int_equal(a->refund_to, b->refund_to);
+	assert_string_equal(a->reject_message, b->reject_message);
+	assert_string_equal(a->carrier, b->carrier);
+	assert_string_equal(a->tracking, b->tracking);
+	assert_int_equal(a->created_at_ms, b->created_at_ms);
+	assert_int_equal(a->paid_at_ms, b->paid_at_ms);
+	assert_int_equal(a->shipped_at_ms, b->shipped_at_ms);
+	assert_int_equal(a->promised_at_ms, b->promised_at_ms);
+	assert_int_equal(a->delivered_at_ms, b->delivered_at_ms);
+	assert_int_equal(a->ended_at_ms, b->ended_at_ms);
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+		assert_int_equal(a->due_ms[k], b->due_ms[k]);
+	assert_int_equal(a->refunds_count, b->refunds_count);
+	assert_int_equal(a->disputes_count, b->disputes_count);
+	assert_string_equal(a->dispute_ground, b->dispute_ground);
+	assert_string_equal(a->dispute_outcome, b->dispute_outcome);
+	assert_int_equal(a->dispute_amount_minor, b->dispute_amount_minor);
+	assert_int_equal(a->dispute_opened_at_ms, b->dispute_opened_at_ms);
+	assert_int_equal(a->dispute_paused_ms, b->dispute_paused_ms);
+	assert_int_equal(a->dispute_refund_minor, b->dispute_refund_minor);
+}
+
 static void open_engine(struct esc_fixture *f)
 {
 	struct esc_engine_options opt = {.manual_clock = true,

@@ -19,6 +19,10 @@ void esc_test_path(char *out, size_t size, const char *dir, const char *name);
 
 #endif
 
+/* Assert that two orders agree in every field. */
+struct esc_order;
+void esc_assert_orders_equal(const struct esc_order *a, const struct esc_order *b);
+
 /* Engine fixtures: an engine on a new SQLite file in a temporary
  * directory, with a manual clock at ESC_TEST_T0 and fast password hashing,
  * and a buyer and a seller. */

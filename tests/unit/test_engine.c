@@ -1251,40 +1251,6 @@ static void test_spec_7_version_increments_by_one_per_command(void **state)
 	esc_fixture_check(f);
 }
 
-static void assert_orders_equal(const struct esc_order *a, const struct esc_order *b)
-{
-	assert_string_equal(a->id, b->id);
-	assert_string_equal(a->buyer_id, b->buyer_id);
-	assert_string_equal(a->seller_id, b->seller_id);
-	assert_string_equal(a->currency, b->currency);
-	assert_int_equal(a->total_minor, b->total_minor);
-	assert_int_equal(a->paid_minor, b->paid_minor);
-	assert_int_equal(a->refunded_minor, b->refunded_minor);
-	assert_int_equal(a->released_minor, b->released_minor);
-	assert_int_equal(a->fee_minor, b->fee_minor);
-	assert_int_equal(a->method, b->method);
-	assert_int_equal(a->state, b->state);
-	assert_int_equal(a->version, b->version);
-	assert_int_equal(a->delivery_days, b->delivery_days);
-	assert_int_equal(a->items_count, b->items_count);
-	assert_int_equal(a->cancel_requests, b->cancel_requests);
-	assert_string_equal(a->cancel_reason, b->cancel_reason);
-	assert_string_equal(a->cancel_comment, b->cancel_comment);
-	assert_int_equal(a->refund_to, b->refund_to);
-	assert_string_equal(a->reject_message, b->reject_message);
-	assert_string_equal(a->carrier, b->carrier);
-	assert_string_equal(a->tracking, b->tracking);
-	assert_int_equal(a->created_at_ms, b->created_at_ms);
-	assert_int_equal(a->paid_at_ms, b->paid_at_ms);
-	assert_int_equal(a->shipped_at_ms, b->shipped_at_ms);
-	assert_int_equal(a->promised_at_ms, b->promised_at_ms);
-	assert_int_equal(a->delivered_at_ms, b->delivered_at_ms);
-	assert_int_equal(a->ended_at_ms, b->ended_at_ms);
-	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
-		assert_int_equal(a->due_ms[k], b->due_ms[k]);
-	assert_int_equal(a->refunds_count, b->refunds_count);
-}
-
 static void test_engine_order_after_restart_is_the_same(void **state)
 {
 	struct esc_fixture *f = *state;
@@ -1305,7 +1271,7 @@ static void test_engine_order_after_restart_is_the_same(void **state)
 	esc_fixture_restart(f);
 	assert_int_equal(esc_engine_now(f->e), now);
 	struct esc_order got = order_get(f, o.id);
-	assert_orders_equal(&got, &o);
+	esc_assert_orders_equal(&got, &o);
 	assert_int_equal(history_count(f, o.id), 5);
 	esc_fixture_check(f);
 }
@@ -1319,7 +1285,7 @@ static void test_engine_cancelled_order_after_restart_is_the_same(void **state)
 	assert_int_equal(refunds_of(f, o.id, before, 4), 1);
 	esc_fixture_restart(f);
 	struct esc_order got = order_get(f, o.id);
-	assert_orders_equal(&got, &o);
+	esc_assert_orders_equal(&got, &o);
 	assert_int_equal(refunds_of(f, o.id, after, 4), 1);
 	assert_string_equal(after[0].id, before[0].id);
 	assert_int_equal(after[0].status, ESC_REFUND_PENDING);

@@ -525,34 +525,6 @@ static void take_snapshot(struct state *st, struct snapshot *sn)
 	sn->transfers = rep.transfers_count;
 }
 
-static void same_order(const struct esc_order *a, const struct esc_order *b)
-{
-	assert_string_equal(a->id, b->id);
-	assert_int_equal(a->version, b->version);
-	assert_int_equal(a->state, b->state);
-	assert_int_equal(a->total_minor, b->total_minor);
-	assert_int_equal(a->paid_minor, b->paid_minor);
-	assert_int_equal(a->refunded_minor, b->refunded_minor);
-	assert_int_equal(a->released_minor, b->released_minor);
-	assert_int_equal(a->fee_minor, b->fee_minor);
-	assert_int_equal(a->method, b->method);
-	assert_int_equal(a->cancel_requests, b->cancel_requests);
-	assert_string_equal(a->cancel_reason, b->cancel_reason);
-	assert_string_equal(a->cancel_comment, b->cancel_comment);
-	assert_int_equal(a->refund_to, b->refund_to);
-	assert_string_equal(a->reject_message, b->reject_message);
-	assert_string_equal(a->carrier, b->carrier);
-	assert_string_equal(a->tracking, b->tracking);
-	assert_int_equal(a->paid_at_ms, b->paid_at_ms);
-	assert_int_equal(a->shipped_at_ms, b->shipped_at_ms);
-	assert_int_equal(a->promised_at_ms, b->promised_at_ms);
-	assert_int_equal(a->delivered_at_ms, b->delivered_at_ms);
-	assert_int_equal(a->ended_at_ms, b->ended_at_ms);
-	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
-		assert_int_equal(a->due_ms[k], b->due_ms[k]);
-	assert_int_equal(a->refunds_count, b->refunds_count);
-}
-
 static void same_refund(const struct esc_refund *a, const struct esc_refund *b)
 {
 	assert_string_equal(a->id, b->id);
@@ -568,7 +540,7 @@ static void same_order_snapshot(const struct order_snapshot *a, const struct ord
 	assert_int_equal(a->exists, b->exists);
 	if (!a->exists)
 		return;
-	same_order(&a->order, &b->order);
+	esc_assert_orders_equal(&a->order, &b->order);
 	assert_int_equal(a->history, b->history);
 	assert_int_equal(a->refunds_count, b->refunds_count);
 	for (size_t i = 0; i < a->refunds_count; i++)

@@ -163,41 +163,14 @@ static struct esc_order order(const char *id, const char *buyer, const char *sel
 	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
 		o.due_ms[k] = T0 + 100 + k;
 	o.refunds_count = 3;
+	o.disputes_count = 1;
+	COPY(o.dispute_ground, "not_as_described");
+	COPY(o.dispute_outcome, "return_and_refund");
+	o.dispute_amount_minor = 4000;
+	o.dispute_opened_at_ms = T0 + 7;
+	o.dispute_paused_ms = 86400000;
+	o.dispute_refund_minor = 2000;
 	return o;
-}
-
-static void assert_order_eq(const struct esc_order *a, const struct esc_order *b)
-{
-	assert_string_equal(a->id, b->id);
-	assert_string_equal(a->buyer_id, b->buyer_id);
-	assert_string_equal(a->seller_id, b->seller_id);
-	assert_string_equal(a->currency, b->currency);
-	assert_int_equal(a->total_minor, b->total_minor);
-	assert_int_equal(a->paid_minor, b->paid_minor);
-	assert_int_equal(a->refunded_minor, b->refunded_minor);
-	assert_int_equal(a->released_minor, b->released_minor);
-	assert_int_equal(a->fee_minor, b->fee_minor);
-	assert_int_equal(a->method, b->method);
-	assert_int_equal(a->state, b->state);
-	assert_int_equal(a->version, b->version);
-	assert_int_equal(a->delivery_days, b->delivery_days);
-	assert_int_equal(a->items_count, b->items_count);
-	assert_int_equal(a->cancel_requests, b->cancel_requests);
-	assert_string_equal(a->cancel_reason, b->cancel_reason);
-	assert_string_equal(a->cancel_comment, b->cancel_comment);
-	assert_int_equal(a->refund_to, b->refund_to);
-	assert_string_equal(a->reject_message, b->reject_message);
-	assert_string_equal(a->carrier, b->carrier);
-	assert_string_equal(a->tracking, b->tracking);
-	assert_int_equal(a->created_at_ms, b->created_at_ms);
-	assert_int_equal(a->paid_at_ms, b->paid_at_ms);
-	assert_int_equal(a->shipped_at_ms, b->shipped_at_ms);
-	assert_int_equal(a->promised_at_ms, b->promised_at_ms);
-	assert_int_equal(a->delivered_at_ms, b->delivered_at_ms);
-	assert_int_equal(a->ended_at_ms, b->ended_at_ms);
-	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
-		assert_int_equal(a->due_ms[k], b->due_ms[k]);
-	assert_int_equal(a->refunds_count, b->refunds_count);
 }
 
 static void insert_order(struct esc_store *s, const struct esc_order *o)
@@ -492,7 +465,7 @@ static void order_insert_then_get_returns_every_field(void **state)
 	insert_order(f->s, &o);
 	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
 	assert_int_equal(rc, 0);
-	assert_order_eq(&got, &o);
+	esc_assert_orders_equal(&got, &o);
 }
 
 static void order_strings_of_full_field_length_read_back_whole(void **state)
@@ -509,7 +482,7 @@ static void order_strings_of_full_field_length_read_back_whole(void **state)
 	insert_order(f->s, &o);
 	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
 	assert_int_equal(rc, 0);
-	assert_order_eq(&got, &o);
+	esc_assert_orders_equal(&got, &o);
 }
 
 static void order_insert_of_taken_id_is_duplicate(void **state)
@@ -584,7 +557,7 @@ static void order_update_at_the_expected_version_writes_the_order(void **state)
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
 	assert_int_equal(rc, 0);
-	assert_order_eq(&got, &o);
+	esc_assert_orders_equal(&got, &o);
 }
 
 static void order_update_at_a_stale_version_is_conflict(void **state)
@@ -601,7 +574,7 @@ static void order_update_at_a_stale_version_is_conflict(void **state)
 	assert_int_equal(rc, ESC_ECONFLICT);
 	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
 	assert_int_equal(rc, 0);
-	assert_order_eq(&got, &o);
+	esc_assert_orders_equal(&got, &o);
 }
 
 static void order_update_of_missing_id_is_not_found(void **state)
@@ -1253,7 +1226,7 @@ static void everything_written_survives_close_and_reopen(void **state)
 	assert_true(user_exists(f->s, "usr_b"));
 	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
 	assert_int_equal(rc, 0);
-	assert_order_eq(&got, &o);
+	esc_assert_orders_equal(&got, &o);
 	ESC_STORE(rc, f->s, order_items, "ord_1", items, 2, &n);
 	assert_int_equal(rc, 0);
 	assert_int_equal(n, 2);
