@@ -92,6 +92,18 @@ struct esc_ledger_report {
 	char problems[ESC_CHECK_PROBLEMS_MAX][ESC_CHECK_PROBLEM_SIZE];
 };
 
+/* A signed-in session. The token itself is never stored: only its hash
+ * (hex of a 32-byte BLAKE2b), so a copy of the store signs no one in. */
+#define ESC_HASH_HEX_SIZE 65
+#define ESC_CSRF_SIZE 48
+struct esc_session {
+	char token_hash[ESC_HASH_HEX_SIZE];
+	char user_id[ESC_ID_SIZE];
+	char csrf[ESC_CSRF_SIZE]; /* the CSRF token, for cookie-authenticated POSTs */
+	int64_t created_at_ms;
+	int64_t last_seen_ms;     /* idle expiry counts from here */
+};
+
 struct esc_store;
 
 struct esc_store_ops {
@@ -168,6 +180,16 @@ struct esc_store_ops {
 	int (*meta_set)(struct esc_store *s, const char *key, int64_t value);
 
 	int (*ledger_check)(struct esc_store *s, struct esc_ledger_report *out);
+
+	/* Sessions, by token hash. session_touch moves last_seen_ms. */
+	int (*session_insert)(struct esc_store *s, const struct esc_session *session);
+	int (*session_get)(struct esc_store *s, const char *token_hash, struct esc_session *out);
+	int (*session_touch)(struct esc_store *s, const char *token_hash, int64_t last_seen_ms);
+	int (*session_delete)(struct esc_store *s, const char *token_hash);
+	/* Operator API keys, by hash (ESC_EDUPLICATE when stored already). */
+	int (*api_key_insert)(struct esc_store *s, const char *key_hash, int64_t created_at_ms);
+	int (*api_key_exists)(struct esc_store *s, const char *key_hash); /* 0 or ENOTFOUND */
+	int (*api_keys_count)(struct esc_store *s, int64_t *n);
 };
 
 /* Fault injection for tests: called before every wrapped verb with its

@@ -1109,6 +1109,196 @@ static void meta_set_overwrites_the_value(void **state)
 	assert_int_equal(v, T0 + 5);
 }
 
+/* ---- sessions and API keys ---- */
+
+/* A 64-character hex hash made of c. */
+static void hash_hex(char out[ESC_HASH_HEX_SIZE], char c)
+{
+	memset(out, c, ESC_HASH_HEX_SIZE - 1);
+	out[ESC_HASH_HEX_SIZE - 1] = '\0';
+}
+
+/* A session with every field set, csrf to its full length. */
+static struct esc_session session(char c)
+{
+	struct esc_session se;
+
+	memset(&se, 0, sizeof se);
+	hash_hex(se.token_hash, c);
+	COPY(se.user_id, "usr_a");
+	FILL(se.csrf, 'x');
+	se.csrf[0] = c;
+	se.created_at_ms = T0;
+	se.last_seen_ms = T0 + 1;
+	return se;
+}
+
+static void insert_session(struct esc_store *s, const struct esc_session *se)
+{
+	int rc;
+
+	ESC_STORE(rc, s, session_insert, se);
+	assert_int_equal(rc, 0);
+}
+
+static void session_insert_then_get_returns_every_field(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_session se = session('a'), got;
+	int rc;
+
+	insert_session(f->s, &se);
+	ESC_STORE(rc, f->s, session_get, se.token_hash, &got);
+	assert_int_equal(rc, 0);
+	assert_string_equal(got.token_hash, se.token_hash);
+	assert_string_equal(got.user_id, "usr_a");
+	assert_string_equal(got.csrf, se.csrf);
+	assert_int_equal(got.created_at_ms, T0);
+	assert_int_equal(got.last_seen_ms, T0 + 1);
+}
+
+static void session_get_of_missing_hash_is_not_found(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_session se = session('a'), got;
+	int rc;
+
+	insert_session(f->s, &se);
+	se = session('b');
+	ESC_STORE(rc, f->s, session_get, se.token_hash, &got);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+}
+
+static void session_insert_of_taken_hash_is_duplicate(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_session se = session('a');
+	int rc;
+
+	insert_session(f->s, &se);
+	COPY(se.user_id, "usr_b");
+	ESC_STORE(rc, f->s, session_insert, &se);
+	assert_int_equal(rc, ESC_EDUPLICATE);
+}
+
+static void session_touch_moves_last_seen_only(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_session se = session('a'), other = session('b'), got;
+	int rc;
+
+	insert_session(f->s, &se);
+	insert_session(f->s, &other);
+	ESC_STORE(rc, f->s, session_touch, se.token_hash, T0 + 60000);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, session_get, se.token_hash, &got);
+	assert_int_equal(rc, 0);
+	assert_int_equal(got.last_seen_ms, T0 + 60000);
+	assert_int_equal(got.created_at_ms, T0);
+	assert_string_equal(got.user_id, "usr_a");
+	assert_string_equal(got.csrf, se.csrf);
+	ESC_STORE(rc, f->s, session_get, other.token_hash, &got);
+	assert_int_equal(rc, 0);
+	assert_int_equal(got.last_seen_ms, T0 + 1);
+}
+
+static void session_touch_of_missing_hash_is_not_found(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_session se = session('a');
+	int rc;
+
+	ESC_STORE(rc, f->s, session_touch, se.token_hash, T0 + 60000);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+}
+
+static void session_delete_then_get_is_not_found(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_session se = session('a'), other = session('b'), got;
+	int rc;
+
+	insert_session(f->s, &se);
+	insert_session(f->s, &other);
+	ESC_STORE(rc, f->s, session_delete, se.token_hash);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, session_get, se.token_hash, &got);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	ESC_STORE(rc, f->s, session_get, other.token_hash, &got);
+	assert_int_equal(rc, 0);
+}
+
+static void session_delete_of_missing_hash_is_not_found(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_session se = session('a');
+	int rc;
+
+	ESC_STORE(rc, f->s, session_delete, se.token_hash);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+}
+
+static void api_key_exists_once_inserted(void **state)
+{
+	struct store_fixture *f = *state;
+	char key[ESC_HASH_HEX_SIZE];
+	int rc;
+
+	hash_hex(key, 'k');
+	ESC_STORE(rc, f->s, api_key_insert, key, T0);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, api_key_exists, key);
+	assert_int_equal(rc, 0);
+}
+
+static void api_key_exists_of_unknown_hash_is_not_found(void **state)
+{
+	struct store_fixture *f = *state;
+	char key[ESC_HASH_HEX_SIZE], other[ESC_HASH_HEX_SIZE];
+	int rc;
+
+	hash_hex(key, 'k');
+	hash_hex(other, 'j');
+	ESC_STORE(rc, f->s, api_key_insert, key, T0);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, api_key_exists, other);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+}
+
+static void api_key_insert_of_taken_hash_is_duplicate(void **state)
+{
+	struct store_fixture *f = *state;
+	char key[ESC_HASH_HEX_SIZE];
+	int rc;
+
+	hash_hex(key, 'k');
+	ESC_STORE(rc, f->s, api_key_insert, key, T0);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, api_key_insert, key, T0 + 1);
+	assert_int_equal(rc, ESC_EDUPLICATE);
+}
+
+static void api_keys_count_counts_each_key(void **state)
+{
+	struct store_fixture *f = *state;
+	char a[ESC_HASH_HEX_SIZE], b[ESC_HASH_HEX_SIZE];
+	int64_t n = -1;
+	int rc;
+
+	ESC_STORE(rc, f->s, api_keys_count, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
+	hash_hex(a, 'a');
+	hash_hex(b, 'b');
+	ESC_STORE(rc, f->s, api_key_insert, a, T0);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, api_key_insert, b, T0);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, api_keys_count, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+}
+
 /* ---- transactions and durability ---- */
 
 static bool user_exists(struct esc_store *s, const char *id)
@@ -1200,6 +1390,8 @@ static void everything_written_survives_close_and_reopen(void **state)
 	struct esc_refund r = refund("ord_1-r1", "ord_1", T0), rgot;
 	struct esc_history h = history("ord_1", 1), hgot[2];
 	struct esc_outbox_row row = {T0, "order.created", "ord_1", "{}"};
+	struct esc_session se = session('a'), sgot;
+	char key[ESC_HASH_HEX_SIZE];
 	struct esc_deadline dl[2];
 	struct esc_rep_counts c;
 	struct esc_item items[2];
@@ -1207,6 +1399,7 @@ static void everything_written_survives_close_and_reopen(void **state)
 	size_t n = 0;
 	int rc;
 
+	hash_hex(key, 'k');
 	insert_user(f->s, "usr_b");
 	insert_order(f->s, &o);
 	ESC_STORE(rc, f->s, history_append, &h);
@@ -1220,6 +1413,9 @@ static void everything_written_survives_close_and_reopen(void **state)
 	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_1", T0);
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, meta_set, "clock", 42);
+	assert_int_equal(rc, 0);
+	insert_session(f->s, &se);
+	ESC_STORE(rc, f->s, api_key_insert, key, T0);
 	assert_int_equal(rc, 0);
 
 	reopen(f);
@@ -1247,6 +1443,15 @@ static void everything_written_survives_close_and_reopen(void **state)
 	ESC_STORE(rc, f->s, meta_get, "clock", &v);
 	assert_int_equal(rc, 0);
 	assert_int_equal(v, 42);
+	ESC_STORE(rc, f->s, session_get, se.token_hash, &sgot);
+	assert_int_equal(rc, 0);
+	assert_string_equal(sgot.csrf, se.csrf);
+	assert_int_equal(sgot.last_seen_ms, se.last_seen_ms);
+	ESC_STORE(rc, f->s, api_key_exists, key);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, api_keys_count, &v);
+	assert_int_equal(rc, 0);
+	assert_int_equal(v, 1);
 }
 
 static int fail_order_get(void *arg, const char *verb)
@@ -1389,6 +1594,17 @@ static const struct CMUnitTest contract[] = {
 	T(mark_counts_count_marks_strictly_after_each_window_start),
 	T(meta_get_of_a_missing_key_is_not_found),
 	T(meta_set_overwrites_the_value),
+	T(session_insert_then_get_returns_every_field),
+	T(session_get_of_missing_hash_is_not_found),
+	T(session_insert_of_taken_hash_is_duplicate),
+	T(session_touch_moves_last_seen_only),
+	T(session_touch_of_missing_hash_is_not_found),
+	T(session_delete_then_get_is_not_found),
+	T(session_delete_of_missing_hash_is_not_found),
+	T(api_key_exists_once_inserted),
+	T(api_key_exists_of_unknown_hash_is_not_found),
+	T(api_key_insert_of_taken_hash_is_duplicate),
+	T(api_keys_count_counts_each_key),
 	T(savepoint_rollback_undoes_only_its_command),
 	T(rollback_undoes_the_whole_transaction),
 	T(transaction_left_open_at_close_is_not_committed),

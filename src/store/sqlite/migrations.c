@@ -158,6 +158,20 @@ static const char *const migrations[] = {
 	"CREATE TABLE meta (\n"
 	"  key TEXT NOT NULL PRIMARY KEY,\n"
 	"  value INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n"
+
+	/* Keyed by the hex hash of the token or key: neither is stored. */
+	"CREATE TABLE sessions (\n"
+	"  token_hash TEXT PRIMARY KEY,\n"
+	"  user_id TEXT NOT NULL,\n"
+	"  csrf TEXT NOT NULL,\n"
+	"  created_at_ms INTEGER NOT NULL,\n"
+	"  last_seen_ms INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n"
+
+	"CREATE TABLE api_keys (\n"
+	"  key_hash TEXT PRIMARY KEY,\n"
+	"  created_at_ms INTEGER NOT NULL\n"
 	") WITHOUT ROWID;\n",
 };
 

@@ -221,6 +221,15 @@ _Static_assert(ESC_DL_ORDER_COUNT == 5, "one due_*_ms column per order deadline 
 	X(META_GET, "SELECT value FROM meta WHERE key = ?1")                                       \
 	X(META_SET, "INSERT INTO meta (key, value) VALUES (?1, ?2) "                               \
 		    "ON CONFLICT (key) DO UPDATE SET value = excluded.value")                      \
+	X(SESSION_INSERT, "INSERT INTO sessions (token_hash, user_id, csrf, created_at_ms, "       \
+			  "last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5)")                             \
+	X(SESSION_GET, "SELECT token_hash, user_id, csrf, created_at_ms, last_seen_ms "            \
+		       "FROM sessions WHERE token_hash = ?1")                                      \
+	X(SESSION_TOUCH, "UPDATE sessions SET last_seen_ms = ?2 WHERE token_hash = ?1")            \
+	X(SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = ?1")                            \
+	X(API_KEY_INSERT, "INSERT INTO api_keys (key_hash, created_at_ms) VALUES (?1, ?2)")        \
+	X(API_KEY_EXISTS, "SELECT 1 FROM api_keys WHERE key_hash = ?1")                            \
+	X(API_KEYS_COUNT, "SELECT COUNT(*) FROM api_keys")                                         \
 	X(CHECK_TRANSFERS, "SELECT COUNT(DISTINCT transfer_id) FROM entries")                      \
 	X(CHECK_ORDERS, "SELECT COUNT(*) FROM orders")                                             \
 	X(CHECK_CURRENCIES, "SELECT currency, SUM(amount_minor) FROM entries GROUP BY currency "   \
@@ -1477,6 +1486,125 @@ static int sq_meta_set(struct esc_store *s, const char *key, int64_t value)
 	return rc;
 }
 
+/* ---- sessions and API keys ---- */
+
+static int sq_session_insert(struct esc_store *s, const struct esc_session *session)
+{
+	struct bind b = {sq_of(s)->stmts[S_SESSION_INSERT], SQLITE_OK, false};
+	int rc = 0;
+
+	B_FIELD(&b, 1, session->token_hash);
+	B_FIELD(&b, 2, session->user_id);
+	B_FIELD(&b, 3, session->csrf);
+	b_i64(&b, 4, session->created_at_ms);
+	b_i64(&b, 5, session->last_seen_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_session_get(struct esc_store *s, const char *token_hash, struct esc_session *out)
+{
+	struct bind b = {sq_of(s)->stmts[S_SESSION_GET], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, token_hash);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = next_row(b.st);
+	if (rc == 1) {
+		memset(out, 0, sizeof *out);
+		COL_FIELD(b.st, 0, out->token_hash);
+		COL_FIELD(b.st, 1, out->user_id);
+		COL_FIELD(b.st, 2, out->csrf);
+		out->created_at_ms = sqlite3_column_int64(b.st, 3);
+		out->last_seen_ms = sqlite3_column_int64(b.st, 4);
+		rc = 0;
+	} else if (rc == 0) {
+		rc = ESC_ENOTFOUND;
+	}
+	finish(b.st);
+out:
+	return rc;
+}
+
+/* Run a bound statement that writes at most one row: ESC_ENOTFOUND when
+ * it wrote none. */
+static int run_one(struct sq *q, sqlite3_stmt *st)
+{
+	int rc = run(st);
+
+	if (!rc && sqlite3_changes(q->db) == 0)
+		rc = ESC_ENOTFOUND;
+	return rc;
+}
+
+static int sq_session_touch(struct esc_store *s, const char *token_hash, int64_t last_seen_ms)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_SESSION_TOUCH], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, token_hash);
+	b_i64(&b, 2, last_seen_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run_one(q, b.st);
+	return rc;
+}
+
+static int sq_session_delete(struct esc_store *s, const char *token_hash)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_SESSION_DELETE], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, token_hash);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run_one(q, b.st);
+	return rc;
+}
+
+static int sq_api_key_insert(struct esc_store *s, const char *key_hash, int64_t created_at_ms)
+{
+	struct bind b = {sq_of(s)->stmts[S_API_KEY_INSERT], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, key_hash);
+	b_i64(&b, 2, created_at_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_api_key_exists(struct esc_store *s, const char *key_hash)
+{
+	struct bind b = {sq_of(s)->stmts[S_API_KEY_EXISTS], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, key_hash);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = next_row(b.st);
+	if (rc == 1)
+		rc = 0;
+	else if (rc == 0)
+		rc = ESC_ENOTFOUND;
+	finish(b.st);
+out:
+	return rc;
+}
+
+static int sq_api_keys_count(struct esc_store *s, int64_t *n)
+{
+	return scalar(sq_of(s)->stmts[S_API_KEYS_COUNT], n);
+}
+
 /* ---- ledger_check ---- */
 
 static void problem(struct esc_ledger_report *r, const char *fmt, ...)
@@ -1781,6 +1909,13 @@ static const struct esc_store_ops sqlite_ops = {
 	.meta_get = sq_meta_get,
 	.meta_set = sq_meta_set,
 	.ledger_check = sq_ledger_check,
+	.session_insert = sq_session_insert,
+	.session_get = sq_session_get,
+	.session_touch = sq_session_touch,
+	.session_delete = sq_session_delete,
+	.api_key_insert = sq_api_key_insert,
+	.api_key_exists = sq_api_key_exists,
+	.api_keys_count = sq_api_keys_count,
 };
 
 /* The text of the single row a PRAGMA returns, into out. */
