@@ -13,7 +13,8 @@ BENCH_BUILD ?= build-release
 DB         ?= escrowd.db
 
 # Debian 12 packages the build and the tests need.
-DEBS = gcc make meson ninja-build pkg-config libsqlite3-dev libsodium-dev libcmocka-dev
+DEBS = gcc make meson ninja-build pkg-config libsqlite3-dev libsodium-dev libcmocka-dev \
+       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
 
 .PHONY: all deps run test test-plain test-asan bench clean format
 
@@ -47,11 +48,15 @@ $(BENCH_BUILD)/build.ninja:
 	meson setup $(BENCH_BUILD) --buildtype=release -Db_ndebug=false
 
 # The demo creates escrowd.db, or finds it there and only prints how to
-# sign in.
+# sign in; then the daemon serves it until Ctrl-C.
+OPERATOR_KEY ?= demo-operator-key-change-me
+LISTEN ?= 127.0.0.1:8080
 run: deps all
 	./$(BUILD)/escrowd demo --db $(DB)
-	./$(BUILD)/escrowd deadlines --db $(DB)
 	./$(BUILD)/escrowd check --db $(DB)
+	@echo "Operator API key: $(OPERATOR_KEY)"
+	@echo "Open http://$(LISTEN)/v1/cancellation-reasons, or sign in with POST /v1/sessions."
+	./$(BUILD)/escrowd serve --db $(DB) --listen $(LISTEN) --operator-key $(OPERATOR_KEY)
 
 test: deps test-plain test-asan
 	@python3 tests/summary.py $(BUILD)/meson-logs/testlog.json $(ASAN_BUILD)/meson-logs/testlog.json

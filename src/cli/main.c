@@ -1,5 +1,6 @@
 /* main.c - the escrowd command line: one table of subcommands. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "engine/config.h"
 #include "engine/demo.h"
 #include "engine/engine.h"
+#include "http/server.h"
 #include "util/error.h"
 
 #ifndef ESC_VERSION
@@ -19,21 +21,34 @@
 struct options {
 	const char *db;
 	const char *config;
+	const char *listen;
+	const char *clock;
+	const char *operator_key;
 	struct esc_policy policy;
 };
 
 struct command {
 	const char *name;
-	int (*run)(struct options *o, int argc, char **argv);
+	int (*run)(const struct command *c, struct options *o, int argc, char **argv);
 	const char *summary;
 	const char *usage;
 };
 
-static int cmd_demo(struct options *o, int argc, char **argv);
-static int cmd_check(struct options *o, int argc, char **argv);
-static int cmd_deadlines(struct options *o, int argc, char **argv);
+struct command;
+static int cmd_demo(const struct command *c, struct options *o, int argc, char **argv);
+static int cmd_check(const struct command *c, struct options *o, int argc, char **argv);
+static int cmd_deadlines(const struct command *c, struct options *o, int argc, char **argv);
+static int cmd_serve(const struct command *c, struct options *o, int argc, char **argv);
 
 static const struct command commands[] = {
+	{"serve", cmd_serve, "run the HTTP/JSON API daemon",
+	 "escrowd serve --db PATH [--listen HOST:PORT] [--config FILE] [--clock manual]\n"
+	 "              [--operator-key KEY]\n"
+	 "  Serves the API on HOST:PORT (127.0.0.1:8080; ESCROWD_LISTEN). --operator-key\n"
+	 "  (ESCROWD_OPERATOR_KEY, at least 16 characters) installs an operator API key.\n"
+	 "  --clock manual (ESCROWD_CLOCK) starts a manual clock that moves only through\n"
+	 "  POST /v1/clock/advance: for tests and demos only. SIGTERM or SIGINT finish\n"
+	 "  the requests in flight and stop.\n"},
 	{"demo", cmd_demo, "fill a store with a small demo marketplace",
 	 "escrowd demo --db PATH [--config FILE]\n"
 	 "  Creates buyers, sellers, an arbiter and orders in every state by running\n"
@@ -73,6 +88,9 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, 'd'},
 		{"config", required_argument, NULL, 'c'},
+		{"listen", required_argument, NULL, 'l'},
+		{"clock", required_argument, NULL, 'k'},
+		{"operator-key", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -80,6 +98,9 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 	int ch;
 	o->db = getenv("ESCROWD_DB");
 	o->config = getenv("ESCROWD_CONFIG");
+	o->listen = getenv("ESCROWD_LISTEN");
+	o->clock = getenv("ESCROWD_CLOCK");
+	o->operator_key = getenv("ESCROWD_OPERATOR_KEY");
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -88,6 +109,15 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 			break;
 		case 'c':
 			o->config = optarg;
+			break;
+		case 'l':
+			o->listen = optarg;
+			break;
+		case 'k':
+			o->clock = optarg;
+			break;
+		case 'o':
+			o->operator_key = optarg;
 			break;
 		case 'h':
 			fputs(c->usage, stdout);
@@ -125,10 +155,10 @@ static int open_engine(const char *name, struct options *o, struct esc_engine **
 	return rc;
 }
 
-static int cmd_demo(struct options *o, int argc, char **argv)
+static int cmd_demo(const struct command *c, struct options *o, int argc, char **argv)
 {
 	struct esc_engine *e = NULL;
-	int rc = parse(&commands[0], o, argc, argv);
+	int rc = parse(c, o, argc, argv);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (open_engine("demo", o, &e))
@@ -138,11 +168,11 @@ static int cmd_demo(struct options *o, int argc, char **argv)
 	return rc && rc != ESC_EDUPLICATE ? 1 : 0;
 }
 
-static int cmd_check(struct options *o, int argc, char **argv)
+static int cmd_check(const struct command *c, struct options *o, int argc, char **argv)
 {
 	struct esc_engine *e = NULL;
 	struct esc_ledger_report rep;
-	int rc = parse(&commands[1], o, argc, argv);
+	int rc = parse(c, o, argc, argv);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	/* Checking a mistyped path must not create an empty store and pass. */
@@ -170,11 +200,11 @@ static int cmd_check(struct options *o, int argc, char **argv)
 	return rep.problems_count ? 1 : 0;
 }
 
-static int cmd_deadlines(struct options *o, int argc, char **argv)
+static int cmd_deadlines(const struct command *c, struct options *o, int argc, char **argv)
 {
 	struct esc_engine *e = NULL;
 	size_t fired = 0, total = 0;
-	int rc = parse(&commands[2], o, argc, argv);
+	int rc = parse(c, o, argc, argv);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (open_engine("deadlines", o, &e))
@@ -190,6 +220,54 @@ static int cmd_deadlines(struct options *o, int argc, char **argv)
 	}
 	printf("%zu deadlines fired\n", total);
 	return 0;
+}
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static int cmd_serve(const struct command *c, struct options *o, int argc, char **argv)
+{
+	struct esc_engine *e = NULL;
+	struct esc_engine_options eo = {0};
+	struct esc_http_options ho;
+	struct sigaction sa;
+	char err[300] = "";
+	int rc = parse(c, o, argc, argv);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (o->clock && *o->clock && strcmp(o->clock, "manual") && strcmp(o->clock, "real")) {
+		fprintf(stderr, "escrowd serve: --clock takes manual or real\n");
+		return 2;
+	}
+	eo.manual_clock = o->clock && !strcmp(o->clock, "manual");
+	rc = esc_engine_open(&e, o->db, &o->policy, &eo, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "escrowd serve: cannot open %s: %s\n", o->db,
+			err[0] ? err : esc_error_message(rc));
+		return 1;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	esc_http_options_default(&ho);
+	if (o->listen && *o->listen)
+		ho.listen = o->listen;
+	ho.operator_key = o->operator_key;
+	if (eo.manual_clock)
+		fprintf(stderr, "escrowd: manual clock: time moves only through "
+				"POST /v1/clock/advance\n");
+	rc = esc_http_serve(e, &ho, &stopping, NULL, err, sizeof err);
+	if (rc)
+		fprintf(stderr, "escrowd serve: %s\n", err[0] ? err : esc_error_message(rc));
+	esc_engine_free(e);
+	return rc ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -209,7 +287,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < COMMANDS; i++)
 		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].run(&o, argc - 1, argv + 1);
+			return commands[i].run(&commands[i], &o, argc - 1, argv + 1);
 	fprintf(stderr, "escrowd: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return 2;

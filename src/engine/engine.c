@@ -710,6 +710,17 @@ int esc_engine_user_create(struct esc_engine *e, enum esc_actor role, const char
 	return rc;
 }
 
+struct esc_store *esc_engine_store_acquire(struct esc_engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	return e->store;
+}
+
+void esc_engine_store_release(struct esc_engine *e)
+{
+	pthread_mutex_unlock(&e->lock);
+}
+
 int esc_engine_check(struct esc_engine *e, struct esc_ledger_report *out)
 {
 	int rc;

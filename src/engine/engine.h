@@ -107,6 +107,11 @@ int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,
 int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
 				 struct esc_seller_rep *out);
 
+/* Reads for the API: the store under the engine's lock, so that they see
+ * only committed commands. Call esc_engine_store_release() after. */
+struct esc_store *esc_engine_store_acquire(struct esc_engine *e);
+void esc_engine_store_release(struct esc_engine *e);
+
 /* The ledger invariants (escrowd check). */
 int esc_engine_check(struct esc_engine *e, struct esc_ledger_report *out);
 

@@ -29,6 +29,8 @@
 	X(EAMOUNT, "amount_mismatch", 422, "the amount does not match the order")                  \
 	X(EFUNDS, "insufficient_balance", 409, "the store balance is too small")                   \
 	X(EDUPLICATE, "already_exists", 409, "it exists already")                                  \
+	X(ETOOLARGE, "payload_too_large", 413, "the request body is too large")                    \
+	X(EMETHOD, "method_not_allowed", 405, "this path does not take that method")               \
 	X(EUNSUPPORTED, "not_supported", 501, "this is not supported by this version of escrowd")  \
 	X(ENOMEM, "internal", 500, "out of memory")                                                \
 	X(EIO, "internal", 500, "the store failed")                                                \

@@ -1,0 +1,895 @@
+/* routes.c - the route table and its handlers: JSON in, engine commands,
+ * JSON out. Nothing here decides a rule; the core does. */
+#include "http/routes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "util/error.h"
+#include "util/timefmt.h"
+
+#define PAGE_DEFAULT 20
+#define PAGE_MAX     100
+#define ACTIONS_MAX  8
+#define HISTORY_PAGE 200
+
+/* ---- JSON helpers ---- */
+
+static json_t *time_or_null(int64_t ms)
+{
+	char s[ESC_TIME_SIZE];
+	if (!ms)
+		return json_null();
+	esc_time_format(ms, s);
+	return json_string(s);
+}
+
+static int fail(struct esc_http_call *call, int rc, const char *fmt, const char *arg)
+{
+	char msg[300];
+	snprintf(msg, sizeof msg, fmt, arg ? arg : "");
+	json_decref(call->out);
+	call->out =
+		json_pack("{s:{s:s, s:s}}", "error", "code", esc_error_code(rc), "message", msg);
+	return rc;
+}
+
+/* Refuse fields the route does not know: a typo must not pass silently. */
+static int only_fields(struct esc_http_call *call, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(call->body, key, v)
+	{
+		bool known = false;
+		for (const char *const *a = allowed; *a && !known; a++)
+			known = !strcmp(*a, key);
+		if (!known)
+			return fail(call, ESC_EINVAL, "unknown field '%s'", key);
+	}
+	return 0;
+}
+
+/* A string field: NULL when absent and optional. */
+static int get_string(struct esc_http_call *call, const char *name, bool required, const char **out)
+{
+	json_t *v = json_object_get(call->body, name);
+	*out = NULL;
+	if (!v || json_is_null(v)) {
+		if (required)
+			return fail(call, ESC_EINVAL, "'%s' is required", name);
+		return 0;
+	}
+	if (!json_is_string(v))
+		return fail(call, ESC_EINVAL, "'%s' must be a string", name);
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return fail(call, ESC_EINVAL, "'%s' must not contain NUL", name);
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* An integer field (amounts in minor units). */
+static int get_int(struct esc_http_call *call, const char *name, bool required, int64_t *out)
+{
+	json_t *v = json_object_get(call->body, name);
+	if (!v) {
+		if (required)
+			return fail(call, ESC_EINVAL, "'%s' is required", name);
+		return 0;
+	}
+	if (!json_is_integer(v))
+		return fail(call, ESC_EINVAL, "'%s' must be a whole number (minor units)", name);
+	*out = (int64_t)json_integer_value(v);
+	return 0;
+}
+
+/* ---- orders as JSON ---- */
+
+static const char *action_name(enum esc_event e)
+{
+	switch (e) {
+	case ESC_EV_PAY:
+		return "pay";
+	case ESC_EV_CANCEL:
+		return "cancel";
+	case ESC_EV_ACCEPT_CANCELLATION:
+		return "cancellation/accept";
+	case ESC_EV_REJECT_CANCELLATION:
+		return "cancellation/reject";
+	case ESC_EV_WITHDRAW_CANCELLATION:
+		return "cancellation/withdraw";
+	case ESC_EV_SHIP:
+		return "ship";
+	case ESC_EV_DELIVER:
+		return "deliver";
+	case ESC_EV_CONFIRM_RECEIPT:
+		return "confirm-receipt";
+	case ESC_EV_OPEN_DISPUTE:
+		return "disputes";
+	default:
+		return NULL;
+	}
+}
+
+static json_t *refund_json(const struct esc_refund *r)
+{
+	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:o, s:{s:i, s:i}}", "id", r->id,
+			 "order_id", r->order_id, "amount", (json_int_t)r->amount_minor, "method",
+			 esc_method_name(r->method), "status", esc_refund_status_name(r->status),
+			 "created_at", time_or_null(r->created_at_ms), "resolved_at",
+			 time_or_null(r->resolved_at_ms), "expected_days", "min",
+			 (int)r->settle_days_min, "max", (int)r->settle_days_max);
+}
+
+/* The order as the caller may see it, with what they may do now. Reads
+ * the refunds and, for a buyer, their level; takes the store itself. */
+static json_t *order_json(struct esc_http_call *call, const struct esc_order *o)
+{
+	struct esc_engine *e = call->e;
+	struct esc_context ctx = {.policy = &e->policy, .now_ms = esc_engine_now(e)};
+	struct esc_action actions[ACTIONS_MAX];
+	struct esc_refund refunds[ESC_REFUNDS_MAX];
+	size_t n_refunds = 0, n_actions = 0;
+	int rc;
+
+	if (call->caller.kind == ESC_CALLER_OPERATOR) {
+		ctx.actor = ESC_ACTOR_OPERATOR;
+	} else {
+		ctx.actor = call->caller.user.role;
+		ctx.actor_id = call->caller.user.id;
+		if (ctx.actor == ESC_ACTOR_BUYER) {
+			struct esc_buyer_rep rep;
+			if (!esc_engine_buyer_reputation(e, call->caller.user.id, &rep))
+				ctx.buyer_level = rep.level;
+		}
+	}
+	n_actions = esc_order_actions(&ctx, o, actions, ACTIONS_MAX);
+	struct esc_store *s = esc_engine_store_acquire(e);
+	ESC_STORE(rc, s, refunds_list, o->id, -1, refunds, ESC_REFUNDS_MAX, &n_refunds);
+	esc_engine_store_release(e);
+	if (rc)
+		n_refunds = 0;
+
+	json_t *j = json_pack(
+		"{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i}", "id", o->id,
+		"version", (json_int_t)o->version, "state", esc_state_name(o->state), "buyer_id",
+		o->buyer_id, "seller_id", o->seller_id, "currency", o->currency, "total",
+		(json_int_t)o->total_minor, "paid", (json_int_t)o->paid_minor, "refunded",
+		(json_int_t)o->refunded_minor, "released", (json_int_t)o->released_minor, "fee",
+		(json_int_t)o->fee_minor, "delivery_days", (int)o->delivery_days);
+	json_object_set_new(j, "payment_method",
+			    o->paid_at_ms ? json_string(esc_method_name(o->method)) : json_null());
+	json_object_set_new(j, "created_at", time_or_null(o->created_at_ms));
+	json_object_set_new(j, "paid_at", time_or_null(o->paid_at_ms));
+	json_object_set_new(j, "shipped_at", time_or_null(o->shipped_at_ms));
+	json_object_set_new(j, "promised_delivery_at", time_or_null(o->promised_at_ms));
+	json_object_set_new(j, "delivered_at", time_or_null(o->delivered_at_ms));
+	json_object_set_new(j, "ended_at", time_or_null(o->ended_at_ms));
+	json_t *deadlines = json_object();
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+		json_object_set_new(deadlines, esc_deadline_name((enum esc_deadline_kind)k),
+				    time_or_null(o->due_ms[k]));
+	json_object_set_new(j, "deadlines", deadlines);
+	if (o->cancel_requests) {
+		json_t *c =
+			json_pack("{s:i, s:i, s:s, s:s}", "requests_made", (int)o->cancel_requests,
+				  "requests_allowed", (int)e->policy.cancel_requests_max, "reason",
+				  o->cancel_reason, "refund_to", esc_refund_to_name(o->refund_to));
+		json_object_set_new(c, "open",
+				    json_boolean(o->state == ESC_ST_CANCELLATION_REQUESTED));
+		json_object_set_new(c, "comment",
+				    o->cancel_comment[0] ? json_string(o->cancel_comment)
+							 : json_null());
+		json_object_set_new(c, "rejection_message",
+				    o->reject_message[0] ? json_string(o->reject_message)
+							 : json_null());
+		json_object_set_new(j, "cancellation", c);
+	} else {
+		json_object_set_new(j, "cancellation", json_null());
+	}
+	json_object_set_new(j, "shipment",
+			    o->carrier[0] ? json_pack("{s:s, s:s}", "carrier", o->carrier,
+						      "tracking_number", o->tracking)
+					  : json_null());
+	json_object_set_new(j, "dispute",
+			    o->disputes_count
+				    ? json_pack("{s:s, s:s, s:I, s:o}", "ground", o->dispute_ground,
+						"outcome", o->dispute_outcome, "amount",
+						(json_int_t)o->dispute_amount_minor, "opened_at",
+						time_or_null(o->dispute_opened_at_ms))
+				    : json_null());
+	json_t *rs = json_array();
+	for (size_t i = 0; i < n_refunds; i++)
+		json_array_append_new(rs, refund_json(&refunds[i]));
+	json_object_set_new(j, "refunds", rs);
+	json_t *as = json_array();
+	for (size_t i = 0; i < n_actions; i++) {
+		const char *name = action_name(actions[i].event);
+		if (name)
+			json_array_append_new(as, json_pack("{s:s, s:o}", "name", name, "deadline",
+							    time_or_null(actions[i].deadline_ms)));
+	}
+	json_object_set_new(j, "actions", as);
+	return j;
+}
+
+/* A command's result: the order, or the refusal with what the caller may
+ * know (the current order on a conflict). */
+static int command_reply(struct esc_http_call *call, struct esc_command *cmd, int created)
+{
+	struct esc_result res;
+	const char *match = esc_http_header(call, "If-Match");
+	if (match) {
+		/* A version, bare or quoted as an entity tag. */
+		char *end;
+		const char *v = match[0] == '"' ? match + 1 : match;
+		long long version = strtoll(v, &end, 10);
+		if (end == v || version < 1 || (*end && !(*end == '"' && !end[1])))
+			return fail(call, ESC_EINVAL, "If-Match must be the order's version", NULL);
+		cmd->if_match = version;
+	}
+	int rc = esc_engine_exec(call->e, cmd, &res);
+	if (!rc) {
+		call->status = created ? 201 : 200;
+		call->out = order_json(call, &res.order);
+		if (cmd->event == ESC_EV_CANCEL && res.order.state == ESC_ST_CANCELLATION_REQUESTED)
+			json_object_set_new(call->out, "buyer_level",
+					    json_string(esc_level_name(res.buyer_level)));
+		return 0;
+	}
+	fail(call, rc, "%s", res.message);
+	json_t *err = json_object_get(call->out, "error");
+	if (rc == ESC_ESHIPPED && cmd->order_id) {
+		char hint[120];
+		snprintf(hint, sizeof hint, "open a dispute: POST /v1/orders/%s/disputes",
+			 cmd->order_id);
+		json_object_set_new(err, "hint", json_string(hint));
+	}
+	if (res.has_order &&
+	    (rc == ESC_ECONFLICT || rc == ESC_EPRECONDITION || esc_error_status(rc) == 409))
+		json_object_set_new(call->out, "order", order_json(call, &res.order));
+	return rc;
+}
+
+static void command_for(struct esc_http_call *call, struct esc_command *cmd, enum esc_event ev)
+{
+	enum esc_actor actor = call->caller.kind == ESC_CALLER_OPERATOR ? ESC_ACTOR_OPERATOR
+									: call->caller.user.role;
+	esc_command_init(cmd, ev, actor,
+			 call->caller.kind == ESC_CALLER_USER ? call->caller.user.id : NULL,
+			 call->param);
+}
+
+/* ---- handlers ---- */
+
+static int h_health(struct esc_http_call *call)
+{
+	call->out = json_pack("{s:s}", "status", "ok");
+	return 0;
+}
+
+static int h_ready(struct esc_http_call *call)
+{
+	int64_t n = 0;
+	int rc;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, api_keys_count, &n);
+	esc_engine_store_release(call->e);
+	if (rc)
+		return fail(call, ESC_EBUSY, "the store does not answer", NULL);
+	call->out = json_pack("{s:s}", "status", "ready");
+	return 0;
+}
+
+static json_t *user_json(const struct esc_user *u)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", u->id, "role", esc_actor_name(u->role),
+			 "name", u->name, "email", u->email, "created_at",
+			 time_or_null(u->created_at_ms));
+}
+
+static int h_user_create(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"role", "name", "email", "password", NULL};
+	const char *role, *name, *email, *password;
+	struct esc_user u;
+	int rc = only_fields(call, fields);
+	if (!rc)
+		rc = get_string(call, "role", true, &role);
+	if (!rc)
+		rc = get_string(call, "name", true, &name);
+	if (!rc)
+		rc = get_string(call, "email", true, &email);
+	if (!rc)
+		rc = get_string(call, "password", true, &password);
+	if (rc)
+		return rc;
+	int r = esc_actor_parse(role);
+	if (r != ESC_ACTOR_BUYER && r != ESC_ACTOR_SELLER && r != ESC_ACTOR_ARBITER)
+		return fail(call, ESC_EINVAL, "role must be buyer, seller or arbiter", NULL);
+	rc = esc_engine_user_create(call->e, (enum esc_actor)r, name, email, password, &u);
+	if (rc == ESC_EDUPLICATE)
+		return fail(call, rc, "a user with this email exists already", NULL);
+	if (rc == ESC_EINVAL)
+		return fail(call, rc,
+			    "name (1 to 128 bytes), email (name@host) and password (8 to 1024 "
+			    "bytes) are required",
+			    NULL);
+	if (rc)
+		return rc;
+	call->status = 201;
+	call->out = user_json(&u);
+	return 0;
+}
+
+static int h_session_create(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"email", "password", NULL};
+	const char *email, *password;
+	struct esc_user u;
+	struct esc_session session;
+	unsigned char raw[32], csrf_raw[24];
+	char token[ESC_HASH_HEX_SIZE];
+	int rc = only_fields(call, fields);
+	if (!rc)
+		rc = get_string(call, "email", true, &email);
+	if (!rc)
+		rc = get_string(call, "password", true, &password);
+	if (rc)
+		return rc;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, user_by_email, email, &u);
+	esc_engine_store_release(call->e);
+	/* The same answer for an unknown email and a wrong password. */
+	if (rc == ESC_ENOTFOUND ||
+	    (!rc && crypto_pwhash_str_verify(u.password_hash, password, strlen(password))))
+		return fail(call, ESC_EUNAUTH, "the email or the password is wrong", NULL);
+	if (rc)
+		return rc;
+	randombytes_buf(raw, sizeof raw);
+	randombytes_buf(csrf_raw, sizeof csrf_raw);
+	sodium_bin2hex(token, sizeof token, raw, sizeof raw);
+	memset(&session, 0, sizeof session);
+	crypto_generichash((unsigned char *)raw, sizeof raw, (const unsigned char *)token,
+			   strlen(token), NULL, 0);
+	sodium_bin2hex(session.token_hash, sizeof session.token_hash, raw, sizeof raw);
+	sodium_bin2base64(session.csrf, sizeof session.csrf, csrf_raw, sizeof csrf_raw,
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	snprintf(session.user_id, sizeof session.user_id, "%s", u.id);
+	session.created_at_ms = session.last_seen_ms = esc_engine_now(call->e);
+	s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, session_insert, &session);
+	esc_engine_store_release(call->e);
+	if (rc)
+		return rc;
+	snprintf(call->set_cookie, sizeof call->set_cookie,
+		 "escrowd_session=%s; Path=/; HttpOnly; SameSite=Strict", token);
+	call->status = 201;
+	call->out = json_pack("{s:s, s:s, s:o}", "token", token, "csrf_token", session.csrf, "user",
+			      user_json(&u));
+	return 0;
+}
+
+static int h_session_delete(struct esc_http_call *call)
+{
+	int rc;
+	if (call->caller.kind != ESC_CALLER_USER)
+		return fail(call, ESC_EINVAL, "only a session can sign out", NULL);
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, session_delete, call->caller.token_hash);
+	esc_engine_store_release(call->e);
+	if (rc)
+		return rc;
+	snprintf(call->set_cookie, sizeof call->set_cookie,
+		 "escrowd_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+	call->out = json_pack("{s:b}", "signed_out", 1);
+	return 0;
+}
+
+static int h_me(struct esc_http_call *call)
+{
+	if (call->caller.kind == ESC_CALLER_OPERATOR) {
+		call->out = json_pack("{s:s}", "role", "operator");
+		return 0;
+	}
+	call->out = user_json(&call->caller.user);
+	return 0;
+}
+
+static int h_reasons(struct esc_http_call *call)
+{
+	const struct esc_policy *p = &call->e->policy;
+	json_t *data = json_array();
+	for (size_t i = 0; i < p->reasons_count; i++) {
+		const struct esc_reason *r = &p->reasons[i];
+		json_array_append_new(
+			data, json_pack("{s:s, s:s, s:s, s:b}", "code", r->code, "label", r->label,
+					"fault", r->fault == ESC_FAULT_SELLER ? "seller" : "buyer",
+					"recommended", r->recommended));
+	}
+	call->out = json_pack("{s:o, s:b}", "data", data, "has_more", 0);
+	return 0;
+}
+
+#define ITEMS_JSON_MAX ESC_ITEMS_MAX
+
+static int h_order_create(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"buyer_id", "seller_id",     "currency",
+					     "items",    "delivery_days", NULL};
+	static const char *const item_fields[] = {"title", "quantity", "unit_price", NULL};
+	struct esc_command cmd;
+	struct esc_item *items = NULL;
+	int64_t days = 0;
+	int rc = only_fields(call, fields);
+	command_for(call, &cmd, ESC_EV_CREATE);
+	if (!rc)
+		rc = get_string(call, "buyer_id", true, &cmd.args.buyer_id);
+	if (!rc)
+		rc = get_string(call, "seller_id", true, &cmd.args.seller_id);
+	if (!rc)
+		rc = get_string(call, "currency", true, &cmd.args.currency);
+	if (!rc)
+		rc = get_int(call, "delivery_days", false, &days);
+	if (rc)
+		return rc;
+	if (days < 0 || days > call->e->policy.delivery_days_max)
+		return fail(call, ESC_EINVAL, "delivery_days is out of range", NULL);
+	cmd.args.delivery_days = (int32_t)days;
+	json_t *list = json_object_get(call->body, "items");
+	if (!json_is_array(list) || json_array_size(list) == 0 ||
+	    json_array_size(list) > ITEMS_JSON_MAX)
+		return fail(call, ESC_EINVAL, "items must be a list of 1 to 100 items", NULL);
+	items = calloc(json_array_size(list), sizeof *items);
+	if (!items)
+		return ESC_ENOMEM;
+	size_t i;
+	json_t *it;
+	json_array_foreach(list, i, it)
+	{
+		json_t *title = json_object_get(it, "title"),
+		       *qty = json_object_get(it, "quantity"),
+		       *price = json_object_get(it, "unit_price");
+		const char *key;
+		json_t *v;
+		if (!json_is_object(it)) {
+			rc = fail(call, ESC_EINVAL, "each item must be an object", NULL);
+			goto out;
+		}
+		json_object_foreach(it, key, v)
+		{
+			bool known = false;
+			for (const char *const *a = item_fields; *a && !known; a++)
+				known = !strcmp(*a, key);
+			if (!known) {
+				rc = fail(call, ESC_EINVAL, "unknown item field '%s'", key);
+				goto out;
+			}
+		}
+		if (!json_is_string(title) || json_string_length(title) > ESC_TITLE_MAX ||
+		    !json_is_integer(qty) || !json_is_integer(price)) {
+			rc = fail(
+				call, ESC_EINVAL,
+				"each item needs a title (at most 200 bytes), a whole quantity and "
+				"a whole unit_price in minor units",
+				NULL);
+			goto out;
+		}
+		snprintf(items[i].title, sizeof items[i].title, "%s", json_string_value(title));
+		items[i].quantity = (int64_t)json_integer_value(qty);
+		items[i].unit_price_minor = (int64_t)json_integer_value(price);
+	}
+	cmd.args.items = items;
+	cmd.args.items_count = json_array_size(list);
+	rc = command_reply(call, &cmd, 1);
+out:
+	free(items);
+	return rc;
+}
+
+static int h_pay(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"amount", "payment_method", NULL};
+	struct esc_command cmd;
+	const char *method;
+	int rc = only_fields(call, fields);
+	command_for(call, &cmd, ESC_EV_PAY);
+	if (!rc)
+		rc = get_int(call, "amount", true, &cmd.args.amount_minor);
+	if (!rc)
+		rc = get_string(call, "payment_method", true, &method);
+	if (rc)
+		return rc;
+	cmd.args.method = esc_method_parse(method);
+	return command_reply(call, &cmd, 0);
+}
+
+static int h_cancel(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"reason", "comment", "refund_to", NULL};
+	struct esc_command cmd;
+	const char *refund_to = NULL;
+	int rc = only_fields(call, fields);
+	command_for(call, &cmd, ESC_EV_CANCEL);
+	if (!rc)
+		rc = get_string(call, "reason", false, &cmd.args.reason);
+	if (!rc)
+		rc = get_string(call, "comment", false, &cmd.args.comment);
+	if (!rc)
+		rc = get_string(call, "refund_to", false, &refund_to);
+	if (rc)
+		return rc;
+	if (refund_to) {
+		cmd.args.refund_to = esc_refund_to_parse(refund_to);
+		if (cmd.args.refund_to < 0)
+			return fail(call, ESC_EINVAL, "refund_to must be original or balance",
+				    NULL);
+	}
+	return command_reply(call, &cmd, 0);
+}
+
+static int h_simple(struct esc_http_call *call, enum esc_event ev)
+{
+	static const char *const none[] = {NULL};
+	struct esc_command cmd;
+	int rc = only_fields(call, none);
+	if (rc)
+		return rc;
+	command_for(call, &cmd, ev);
+	return command_reply(call, &cmd, 0);
+}
+
+static int h_accept(struct esc_http_call *call)
+{
+	return h_simple(call, ESC_EV_ACCEPT_CANCELLATION);
+}
+static int h_withdraw(struct esc_http_call *call)
+{
+	return h_simple(call, ESC_EV_WITHDRAW_CANCELLATION);
+}
+static int h_deliver(struct esc_http_call *call)
+{
+	return h_simple(call, ESC_EV_DELIVER);
+}
+static int h_confirm(struct esc_http_call *call)
+{
+	return h_simple(call, ESC_EV_CONFIRM_RECEIPT);
+}
+
+static int h_reject(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"message", NULL};
+	struct esc_command cmd;
+	int rc = only_fields(call, fields);
+	command_for(call, &cmd, ESC_EV_REJECT_CANCELLATION);
+	if (!rc)
+		rc = get_string(call, "message", true, &cmd.args.message);
+	return rc ? rc : command_reply(call, &cmd, 0);
+}
+
+static int h_ship(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"carrier", "tracking_number", NULL};
+	struct esc_command cmd;
+	int rc = only_fields(call, fields);
+	command_for(call, &cmd, ESC_EV_SHIP);
+	if (!rc)
+		rc = get_string(call, "carrier", true, &cmd.args.carrier);
+	if (!rc)
+		rc = get_string(call, "tracking_number", true, &cmd.args.tracking);
+	return rc ? rc : command_reply(call, &cmd, 0);
+}
+
+/* The order, if the caller may see it: another party's order is not
+ * found, so its existence is not revealed. */
+static int visible_order(struct esc_http_call *call, struct esc_order *o)
+{
+	int rc;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, order_get, call->param, o);
+	esc_engine_store_release(call->e);
+	if (!rc && call->caller.kind == ESC_CALLER_USER) {
+		const struct esc_user *u = &call->caller.user;
+		if ((u->role == ESC_ACTOR_BUYER && strcmp(u->id, o->buyer_id)) ||
+		    (u->role == ESC_ACTOR_SELLER && strcmp(u->id, o->seller_id)) ||
+		    (u->role == ESC_ACTOR_ARBITER && o->state != ESC_ST_IN_DISPUTE))
+			rc = ESC_ENOTFOUND;
+	}
+	if (rc == ESC_ENOTFOUND)
+		return fail(call, rc, "no such order", NULL);
+	return rc;
+}
+
+static int h_order_get(struct esc_http_call *call)
+{
+	struct esc_order o;
+	int rc = visible_order(call, &o);
+	if (rc)
+		return rc;
+	call->out = order_json(call, &o);
+	return 0;
+}
+
+static int h_order_events(struct esc_http_call *call)
+{
+	struct esc_order o;
+	struct esc_history *h = NULL;
+	size_t n = 0;
+	int rc = visible_order(call, &o);
+	if (rc)
+		return rc;
+	h = calloc(HISTORY_PAGE, sizeof *h);
+	if (!h)
+		return ESC_ENOMEM;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, history_list, o.id, 0, h, HISTORY_PAGE, &n);
+	esc_engine_store_release(call->e);
+	if (!rc) {
+		json_t *data = json_array();
+		for (size_t i = 0; i < n; i++) {
+			json_error_t jerr;
+			json_t *detail = json_loads(h[i].detail, 0, &jerr);
+			json_array_append_new(
+				data, json_pack("{s:I, s:o, s:s, s:o, s:s, s:s, s:s, s:s, s:o}",
+						"version", (json_int_t)h[i].version, "at",
+						time_or_null(h[i].at_ms), "actor",
+						esc_actor_name(h[i].actor), "actor_id",
+						h[i].actor_id[0] ? json_string(h[i].actor_id)
+								 : json_null(),
+						"event", esc_event_name(h[i].event), "type",
+						h[i].type, "from", esc_state_name(h[i].from), "to",
+						esc_state_name(h[i].to), "detail",
+						detail ? detail : json_object()));
+		}
+		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", n == HISTORY_PAGE);
+	}
+	free(h);
+	return rc;
+}
+
+static int h_orders_list(struct esc_http_call *call)
+{
+	struct esc_order_filter f = {.state = -1};
+	struct esc_order *orders = NULL;
+	const char *v;
+	size_t n = 0;
+	bool more = false;
+	long limit = PAGE_DEFAULT;
+	int rc = 0;
+
+	if ((v = esc_http_query(call, "limit"))) {
+		char *end;
+		limit = strtol(v, &end, 10);
+		if (!*v || *end || limit < 1 || limit > PAGE_MAX)
+			return fail(call, ESC_EINVAL, "limit must be from 1 to 100", NULL);
+	}
+	if ((v = esc_http_query(call, "status"))) {
+		f.state = esc_state_parse(v);
+		if (f.state < 0)
+			return fail(call, ESC_EINVAL, "unknown status '%s'", v);
+	}
+	f.starting_after = esc_http_query(call, "starting_after");
+	if (call->caller.kind == ESC_CALLER_USER) {
+		if (call->caller.user.role == ESC_ACTOR_BUYER)
+			f.buyer_id = call->caller.user.id;
+		else if (call->caller.user.role == ESC_ACTOR_SELLER)
+			f.seller_id = call->caller.user.id;
+		else
+			f.state = ESC_ST_IN_DISPUTE;
+	}
+	orders = calloc((size_t)limit, sizeof *orders);
+	if (!orders)
+		return ESC_ENOMEM;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, orders_list, &f, orders, (size_t)limit, &n, &more);
+	esc_engine_store_release(call->e);
+	if (!rc) {
+		json_t *data = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(data, order_json(call, &orders[i]));
+		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
+	}
+	free(orders);
+	return rc;
+}
+
+static int h_refunds_list(struct esc_http_call *call)
+{
+	struct esc_refund r[ESC_REFUNDS_MAX * 8];
+	const char *order_id = esc_http_query(call, "order_id"),
+		   *status = esc_http_query(call, "status");
+	int st = -1;
+	size_t n = 0;
+	int rc;
+	if (status && (st = esc_refund_status_parse(status)) < 0)
+		return fail(call, ESC_EINVAL, "status must be pending, settled or failed", NULL);
+	if (call->caller.kind == ESC_CALLER_USER) {
+		struct esc_order o;
+		if (!order_id)
+			return fail(call, ESC_EINVAL, "order_id is required", NULL);
+		call->param = order_id;
+		rc = visible_order(call, &o);
+		if (rc)
+			return rc;
+	}
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, refunds_list, order_id, st, r, sizeof r / sizeof r[0], &n);
+	esc_engine_store_release(call->e);
+	if (rc)
+		return rc;
+	json_t *data = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(data, refund_json(&r[i]));
+	call->out = json_pack("{s:o, s:b}", "data", data, "has_more", n == sizeof r / sizeof r[0]);
+	return 0;
+}
+
+static int refund_event(struct esc_http_call *call, enum esc_event ev)
+{
+	static const char *const none[] = {NULL};
+	struct esc_refund r;
+	struct esc_command cmd;
+	int rc = only_fields(call, none);
+	if (rc)
+		return rc;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, refund_get, call->param, &r);
+	esc_engine_store_release(call->e);
+	if (rc == ESC_ENOTFOUND)
+		return fail(call, rc, "no such refund", NULL);
+	if (rc)
+		return rc;
+	esc_command_init(&cmd, ev, ESC_ACTOR_OPERATOR, NULL, r.order_id);
+	cmd.args.refund_id = r.id;
+	struct esc_result res;
+	rc = esc_engine_exec(call->e, &cmd, &res);
+	if (rc)
+		return fail(call, rc, "%s", res.message);
+	call->out = refund_json(&res.refund);
+	return 0;
+}
+
+static int h_refund_settle(struct esc_http_call *call)
+{
+	return refund_event(call, ESC_EV_REFUND_SETTLED);
+}
+static int h_refund_fail(struct esc_http_call *call)
+{
+	return refund_event(call, ESC_EV_REFUND_FAILED);
+}
+
+static int h_ledger_check(struct esc_http_call *call)
+{
+	struct esc_ledger_report rep;
+	int rc = esc_engine_check(call->e, &rep);
+	if (rc)
+		return rc;
+	json_t *problems = json_array();
+	for (size_t i = 0; i < rep.problems_count && i < ESC_CHECK_PROBLEMS_MAX; i++)
+		json_array_append_new(problems, json_string(rep.problems[i]));
+	call->out = json_pack("{s:b, s:I, s:I, s:I, s:o}", "ok", rep.problems_count == 0, "orders",
+			      (json_int_t)rep.orders_count, "transfers",
+			      (json_int_t)rep.transfers_count, "problems_count",
+			      (json_int_t)rep.problems_count, "problems", problems);
+	return 0;
+}
+
+static int h_clock_advance(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"seconds", NULL};
+	int64_t seconds = 0;
+	size_t fired = 0, total = 0;
+	int rc = only_fields(call, fields);
+	if (!rc)
+		rc = get_int(call, "seconds", true, &seconds);
+	if (rc)
+		return rc;
+	if (!call->e->clock.manual)
+		return fail(call, ESC_ENOTFOUND, "the clock is real: start with --clock manual",
+			    NULL);
+	if (seconds < 0 || seconds > 10LL * 365 * 86400)
+		return fail(call, ESC_EINVAL, "seconds must be from 0 to ten years", NULL);
+	rc = esc_engine_advance(call->e, seconds * 1000);
+	do {
+		if (!rc)
+			rc = esc_engine_fire_due(call->e, 0, &fired);
+		total += fired;
+	} while (!rc && fired);
+	if (rc)
+		return rc;
+	call->out = json_pack("{s:o, s:I}", "now", time_or_null(esc_engine_now(call->e)),
+			      "deadlines_fired", (json_int_t)total);
+	return 0;
+}
+
+/* ---- the table ---- */
+
+#define P      ESC_WHO_OPERATOR
+#define B      ESC_WHO_BUYER
+#define S      ESC_WHO_SELLER
+#define U      ESC_WHO_USER
+#define ANY    ESC_WHO_ANYONE
+#define SIGNED ESC_WHO_SIGNED_IN
+
+const struct esc_route esc_routes[] = {
+	{"GET", "/healthz", h_health, ANY, false},
+	{"GET", "/readyz", h_ready, ANY, false},
+	{"POST", "/v1/users", h_user_create, P, true},
+	{"POST", "/v1/sessions", h_session_create, ANY, true},
+	{"DELETE", "/v1/sessions/current", h_session_delete, U, false},
+	{"GET", "/v1/me", h_me, SIGNED, false},
+	{"GET", "/v1/cancellation-reasons", h_reasons, ANY, false},
+	{"POST", "/v1/orders", h_order_create, P, true},
+	{"GET", "/v1/orders", h_orders_list, SIGNED, false},
+	{"GET", "/v1/orders/{id}", h_order_get, SIGNED, false},
+	{"GET", "/v1/orders/{id}/events", h_order_events, SIGNED, false},
+	{"POST", "/v1/orders/{id}/pay", h_pay, P, true},
+	{"POST", "/v1/orders/{id}/cancel", h_cancel, B, true},
+	{"POST", "/v1/orders/{id}/cancellation/accept", h_accept, S, true},
+	{"POST", "/v1/orders/{id}/cancellation/reject", h_reject, S, true},
+	{"POST", "/v1/orders/{id}/cancellation/withdraw", h_withdraw, B, true},
+	{"POST", "/v1/orders/{id}/ship", h_ship, S, true},
+	{"POST", "/v1/orders/{id}/deliver", h_deliver, P, true},
+	{"POST", "/v1/orders/{id}/confirm-receipt", h_confirm, B, true},
+	{"GET", "/v1/refunds", h_refunds_list, P | B | S, false},
+	{"POST", "/v1/refunds/{id}/settle", h_refund_settle, P, true},
+	{"POST", "/v1/refunds/{id}/fail", h_refund_fail, P, true},
+	{"GET", "/v1/ledger/check", h_ledger_check, P, false},
+	{"POST", "/v1/clock/advance", h_clock_advance, P, true},
+};
+const size_t esc_routes_count = sizeof esc_routes / sizeof esc_routes[0];
+
+/* Compare path segments; "{id}" takes one non-empty segment. */
+static bool match(const char *pattern, const char *path, const char **param, char *buf,
+		  size_t buf_size)
+{
+	size_t n = strlen(path);
+	if (n >= buf_size)
+		return false;
+	memcpy(buf, path, n + 1);
+	char *p = buf;
+	const char *q = pattern;
+	*param = NULL;
+	while (*q && *p) {
+		if (!strncmp(q, "{id}", 4)) {
+			char *end = strchr(p, '/');
+			if (end == p)
+				return false;
+			*param = p;
+			if (end) {
+				*end = '\0';
+				p = end + 1;
+			} else {
+				p += strlen(p);
+			}
+			q += 4;
+			if (*q == '/')
+				q++;
+			else if (*q || *p)
+				return false;
+			continue;
+		}
+		if (*q != *p)
+			return false;
+		q++;
+		p++;
+	}
+	return !*q && !*p;
+}
+
+const struct esc_route *esc_route_find(const char *method, const char *path, char *buf,
+				       size_t buf_size, const char **param, bool *path_known)
+{
+	*path_known = false;
+	for (size_t i = 0; i < esc_routes_count; i++) {
+		if (!match(esc_routes[i].path, path, param, buf, buf_size))
+			continue;
+		if (!strcmp(esc_routes[i].method, method))
+			return &esc_routes[i];
+		*path_known = true;
+	}
+	return NULL;
+}

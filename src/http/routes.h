@@ -1,0 +1,38 @@
+/* routes.h - the one table of the API's routes (SPEC §7). */
+#ifndef ESC_HTTP_ROUTES_H
+#define ESC_HTTP_ROUTES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http/server.h"
+
+/* Who may call a route: a mask of these. */
+enum {
+	ESC_WHO_ANYONE = 1 << 0,
+	ESC_WHO_OPERATOR = 1 << 1,
+	ESC_WHO_BUYER = 1 << 2,
+	ESC_WHO_SELLER = 1 << 3,
+	ESC_WHO_ARBITER = 1 << 4,
+	ESC_WHO_USER = ESC_WHO_BUYER | ESC_WHO_SELLER | ESC_WHO_ARBITER,
+	ESC_WHO_SIGNED_IN = ESC_WHO_OPERATOR | ESC_WHO_USER,
+};
+
+struct esc_route {
+	const char *method;
+	const char *path; /* segments; "{id}" matches one segment */
+	int (*handler)(struct esc_http_call *call);
+	unsigned who;
+	bool body; /* takes a JSON object */
+};
+
+extern const struct esc_route esc_routes[];
+extern const size_t esc_routes_count;
+
+/* Find the route for method and path; *param gets the {id} segment (a
+ * pointer into buf, which holds a copy of path). Returns the route, or
+ * NULL with *path_known telling whether another method would match. */
+const struct esc_route *esc_route_find(const char *method, const char *path, char *buf,
+				       size_t buf_size, const char **param, bool *path_known);
+
+#endif

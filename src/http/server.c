@@ -1,0 +1,425 @@
+/* server.c - libmicrohttpd glue: bodies, limits, authentication, routing,
+ * JSON responses, the deadline ticker and a clean stop. */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "http/routes.h"
+#include "util/error.h"
+#include "util/strbuf.h"
+
+#define JSON_DEPTH_MAX 32
+#define COOKIE_NAME    "escrowd_session"
+
+struct server {
+	struct esc_engine *e;
+	struct esc_http_options opt;
+};
+
+struct request {
+	struct esc_strbuf body;
+	bool too_large;
+	bool seen; /* the handler ran once: the response goes on the next call */
+};
+
+void esc_http_options_default(struct esc_http_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->listen = "127.0.0.1:8080";
+	o->body_bytes_max = 1024 * 1024;
+	o->connections_max = 256;
+	o->timeout_s = 30;
+	o->session_idle_ms = 12 * ESC_MS_PER_HOUR;
+	o->threads = 4;
+}
+
+const char *esc_http_query(const struct esc_http_call *call, const char *name)
+{
+	return MHD_lookup_connection_value((struct MHD_Connection *)call->connection,
+					   MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *esc_http_header(const struct esc_http_call *call, const char *name)
+{
+	return MHD_lookup_connection_value((struct MHD_Connection *)call->connection,
+					   MHD_HEADER_KIND, name);
+}
+
+/* The hex BLAKE2b-256 of a token: what the store keeps. */
+static void token_hash(const char *token, char out[ESC_HASH_HEX_SIZE])
+{
+	unsigned char h[32];
+	crypto_generichash(h, sizeof h, (const unsigned char *)token, strlen(token), NULL, 0);
+	sodium_bin2hex(out, ESC_HASH_HEX_SIZE, h, sizeof h);
+}
+
+static int json_depth(const json_t *j)
+{
+	int deepest = 0;
+	if (json_is_object(j)) {
+		const char *k;
+		json_t *v;
+		json_object_foreach((json_t *)j, k, v)
+		{
+			int d = json_depth(v);
+			if (d > deepest)
+				deepest = d;
+		}
+		return deepest + 1;
+	}
+	if (json_is_array(j)) {
+		size_t i;
+		json_t *v;
+		json_array_foreach(j, i, v)
+		{
+			int d = json_depth(v);
+			if (d > deepest)
+				deepest = d;
+		}
+		return deepest + 1;
+	}
+	return 0;
+}
+
+static json_t *error_doc(int rc, const char *message, const char *hint)
+{
+	json_t *err = json_pack("{s:s, s:s}", "code", esc_error_code(rc), "message",
+				message && *message ? message : esc_error_message(rc));
+	if (hint)
+		json_object_set_new(err, "hint", json_string(hint));
+	return json_pack("{s:o}", "error", err);
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, int status, json_t *doc,
+			       const char *set_cookie)
+{
+	char *text = json_dumps(doc, JSON_COMPACT);
+	size_t len = text ? strlen(text) : 0;
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(len, text ? text : "", MHD_RESPMEM_MUST_COPY);
+	free(text);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	if (set_cookie && *set_cookie)
+		MHD_add_response_header(r, "Set-Cookie", set_cookie);
+	enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ok;
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, int rc, const char *message)
+{
+	json_t *doc = error_doc(rc, message, NULL);
+	enum MHD_Result ok = respond(c, esc_error_status(rc), doc, NULL);
+	json_decref(doc);
+	return ok;
+}
+
+/* The session token from a Bearer header, or else from the cookie. */
+static const char *find_token(struct MHD_Connection *c, bool *by_cookie)
+{
+	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	*by_cookie = false;
+	if (auth && !strncmp(auth, "Bearer ", 7) && auth[7])
+		return auth + 7;
+	const char *cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, COOKIE_NAME);
+	if (cookie && *cookie) {
+		*by_cookie = true;
+		return cookie;
+	}
+	return NULL;
+}
+
+/* Who is calling: an operator key, a live session, or no one. A cookie
+ * session must send its CSRF token with a POST. */
+static int authenticate(struct server *srv, struct MHD_Connection *c, const char *method,
+			struct esc_caller *who)
+{
+	struct esc_session session;
+	const char *token = find_token(c, &who->by_cookie);
+	int64_t now = esc_engine_now(srv->e);
+	int rc = 0;
+
+	who->kind = ESC_CALLER_ANONYMOUS;
+	if (!token)
+		return 0;
+	if (strlen(token) > 200)
+		return ESC_EUNAUTH;
+	token_hash(token, who->token_hash);
+	struct esc_store *s = esc_engine_store_acquire(srv->e);
+	if (!who->by_cookie) {
+		ESC_STORE(rc, s, api_key_exists, who->token_hash);
+		if (!rc) {
+			who->kind = ESC_CALLER_OPERATOR;
+			goto out;
+		}
+		if (rc != ESC_ENOTFOUND)
+			goto out;
+	}
+	ESC_STORE(rc, s, session_get, who->token_hash, &session);
+	if (rc == ESC_ENOTFOUND) {
+		rc = ESC_EUNAUTH;
+		goto out;
+	}
+	if (rc)
+		goto out;
+	if (now - session.last_seen_ms > srv->opt.session_idle_ms) {
+		ESC_STORE(rc, s, session_delete, who->token_hash);
+		rc = ESC_EUNAUTH;
+		goto out;
+	}
+	if (who->by_cookie && strcmp(method, "GET")) {
+		const char *csrf = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
+		if (!csrf || strlen(csrf) != strlen(session.csrf) ||
+		    sodium_memcmp(csrf, session.csrf, strlen(session.csrf)) != 0) {
+			rc = ESC_EFORBIDDEN;
+			goto out;
+		}
+	}
+	ESC_STORE(rc, s, user_get, session.user_id, &who->user);
+	if (rc == ESC_ENOTFOUND)
+		rc = ESC_EUNAUTH;
+	if (rc)
+		goto out;
+	/* Touch at most once a minute: a read stays a read. */
+	if (now - session.last_seen_ms > 60 * 1000)
+		ESC_STORE(rc, s, session_touch, who->token_hash, now);
+	who->kind = ESC_CALLER_USER;
+out:
+	esc_engine_store_release(srv->e);
+	return rc;
+}
+
+static unsigned caller_mask(const struct esc_caller *who)
+{
+	if (who->kind == ESC_CALLER_OPERATOR)
+		return ESC_WHO_OPERATOR;
+	if (who->kind != ESC_CALLER_USER)
+		return 0;
+	switch (who->user.role) {
+	case ESC_ACTOR_BUYER:
+		return ESC_WHO_BUYER;
+	case ESC_ACTOR_SELLER:
+		return ESC_WHO_SELLER;
+	case ESC_ACTOR_ARBITER:
+		return ESC_WHO_ARBITER;
+	default:
+		return 0;
+	}
+}
+
+static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, const char *url,
+				const char *method, struct request *req)
+{
+	struct esc_http_call call = {
+		.e = srv->e, .opt = &srv->opt, .method = method, .connection = c};
+	char buf[512];
+	bool path_known = false;
+	json_error_t jerr;
+	enum MHD_Result ok;
+	int rc;
+
+	const struct esc_route *route =
+		esc_route_find(method, url, buf, sizeof buf, &call.param, &path_known);
+	if (!route)
+		return respond_error(c, path_known ? ESC_EMETHOD : ESC_ENOTFOUND,
+				     path_known ? NULL : "no such path");
+	rc = authenticate(srv, c, method, &call.caller);
+	if (rc)
+		return respond_error(
+			c, rc,
+			rc == ESC_EFORBIDDEN
+				? "a cookie-authenticated POST needs the X-CSRF-Token header"
+			: rc == ESC_EUNAUTH ? "the session is unknown or has expired"
+					    : NULL);
+	if (!(route->who & ESC_WHO_ANYONE)) {
+		unsigned mask = caller_mask(&call.caller);
+		if (!mask)
+			return respond_error(c, ESC_EUNAUTH, "sign in first");
+		if (!(route->who & mask))
+			return respond_error(c, ESC_EFORBIDDEN, "your role may not do this");
+	}
+	if (req->too_large) {
+		char m[100];
+		snprintf(m, sizeof m, "the request body is larger than %zu bytes",
+			 srv->opt.body_bytes_max);
+		return respond_error(c, ESC_ETOOLARGE, m);
+	}
+	if (route->body && req->body.len) {
+		call.body = json_loadb(req->body.buf, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
+		if (!call.body) {
+			snprintf(buf, sizeof buf, "the body is not valid JSON: %s (line %d)",
+				 jerr.text, jerr.line);
+			return respond_error(c, ESC_EINVAL, buf);
+		}
+		if (!json_is_object(call.body) || json_depth(call.body) > JSON_DEPTH_MAX) {
+			const char *why = json_is_object(call.body)
+						  ? "the body is nested too deeply"
+						  : "the body must be a JSON object";
+			json_decref(call.body);
+			return respond_error(c, ESC_EINVAL, why);
+		}
+	} else if (req->body.len) {
+		return respond_error(c, ESC_EINVAL, "this route takes no body");
+	}
+	if (!call.body)
+		call.body = json_object();
+	call.status = 200;
+	rc = route->handler(&call);
+	if (rc && !call.out)
+		call.out = error_doc(rc, NULL, NULL);
+	if (rc)
+		call.status = esc_error_status(rc);
+	ok = respond(c, call.status, call.out ? call.out : json_object(), call.set_cookie);
+	json_decref(call.out);
+	json_decref(call.body);
+	return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct server *srv = cls;
+	struct request *req = *con_cls;
+	(void)version;
+	if (!req) {
+		req = calloc(1, sizeof *req);
+		if (!req)
+			return MHD_NO;
+		esc_strbuf_init(&req->body, srv->opt.body_bytes_max);
+		*con_cls = req;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!req->too_large && esc_strbuf_add(&req->body, upload, *upload_size))
+			req->too_large = true;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	return dispatch(srv, c, url, method, req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct request *req = *con_cls;
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (req) {
+		esc_strbuf_release(&req->body);
+		free(req);
+		*con_cls = NULL;
+	}
+}
+
+static int parse_listen(const char *listen, struct sockaddr_in *sa)
+{
+	char host[64];
+	const char *colon = strrchr(listen, ':');
+	if (!colon || (size_t)(colon - listen) >= sizeof host)
+		return ESC_EINVAL;
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	char *end = NULL;
+	long port = strtol(colon + 1, &end, 10);
+	if (!*(colon + 1) || *end || port < 0 || port > 65535)
+		return ESC_EINVAL;
+	memset(sa, 0, sizeof *sa);
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	if (!strcmp(host, "localhost"))
+		snprintf(host, sizeof host, "127.0.0.1");
+	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+		return ESC_EINVAL;
+	return 0;
+}
+
+/* Install the operator key given at start (kept hashed). */
+static int install_key(struct esc_engine *e, const char *key, char *err, size_t err_size)
+{
+	char hash[ESC_HASH_HEX_SIZE];
+	int rc;
+	if (strlen(key) < 16) {
+		esc_set_err(err, err_size, "--operator-key must be at least 16 characters");
+		return ESC_EINVAL;
+	}
+	token_hash(key, hash);
+	struct esc_store *s = esc_engine_store_acquire(e);
+	ESC_STORE(rc, s, api_key_insert, hash, esc_engine_now(e));
+	esc_engine_store_release(e);
+	if (rc == ESC_EDUPLICATE)
+		rc = 0;
+	if (rc)
+		esc_set_err(err, err_size, "cannot store the operator key: %s",
+			    esc_error_message(rc));
+	return rc;
+}
+
+int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
+		   volatile sig_atomic_t *stop, uint16_t *port, char *err, size_t err_size)
+{
+	struct server srv = {.e = e, .opt = *opt};
+	struct sockaddr_in sa;
+	struct MHD_Daemon *d = NULL;
+	int rc = 0;
+
+	if (parse_listen(opt->listen, &sa)) {
+		esc_set_err(err, err_size, "--listen must be HOST:PORT with an IPv4 host, not '%s'",
+			    opt->listen);
+		return ESC_EINVAL;
+	}
+	if (opt->operator_key && *opt->operator_key) {
+		rc = install_key(e, opt->operator_key, err, err_size);
+		if (rc)
+			return rc;
+	}
+	d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0,
+			     NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR,
+			     (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+			     (unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT,
+			     (unsigned)opt->connections_max, MHD_OPTION_CONNECTION_TIMEOUT,
+			     (unsigned)opt->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+			     NULL, MHD_OPTION_END);
+	if (!d) {
+		esc_set_err(err, err_size, "cannot listen on %s", opt->listen);
+		return ESC_EIO;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	uint16_t bound = info ? info->port : ntohs(sa.sin_port);
+	if (port)
+		*port = bound;
+	char host[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
+	fprintf(stderr, "escrowd: listening on http://%s:%u\n", host, (unsigned)bound);
+
+	/* The deadline worker: fire what is due about once a second. A manual
+	 * clock fires when it is advanced, in the request that moved it. */
+	while (!*stop) {
+		size_t fired = 0;
+		if (!e->clock.manual) {
+			int frc = esc_engine_fire_due(e, 0, &fired);
+			if (frc)
+				fprintf(stderr, "escrowd: deadlines: %s\n", esc_error_message(frc));
+		}
+		for (int i = 0; i < 10 && !*stop; i++)
+			usleep(100 * 1000);
+	}
+	/* Stop accepting, let the requests in flight finish, then stop. */
+	MHD_quiesce_daemon(d);
+	MHD_stop_daemon(d);
+	fprintf(stderr, "escrowd: stopped\n");
+	return 0;
+}

@@ -1,0 +1,67 @@
+/* server.h - escrowd serve: the HTTP/JSON API over the engine.
+ *
+ * libmicrohttpd accepts and parses; the route table (routes.c) says which
+ * handler serves a method and path, who may call it and whether it takes a
+ * body. Authentication and limits are applied here, once, for every route.
+ * Handlers turn JSON into engine commands and results back into JSON. */
+#ifndef ESC_HTTP_SERVER_H
+#define ESC_HTTP_SERVER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "engine/engine.h"
+
+struct esc_http_options {
+	const char *listen;       /* "HOST:PORT", IPv4; port 0 picks one */
+	const char *operator_key; /* installed at start when set */
+	size_t body_bytes_max;    /* 1 MiB */
+	unsigned connections_max; /* 256 */
+	unsigned timeout_s;       /* idle connection timeout, 30 s */
+	int64_t session_idle_ms;  /* 12 hours */
+	unsigned threads;         /* worker threads, 4 */
+};
+
+void esc_http_options_default(struct esc_http_options *o);
+
+/* Serve until *stop becomes non-zero (SIGTERM, SIGINT), then finish the
+ * requests in flight and return 0. On a start failure err says why. The
+ * bound port is written to *port when port is not NULL, and "listening on
+ * http://HOST:PORT" goes to stderr once the socket is open. */
+int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
+		   volatile sig_atomic_t *stop, uint16_t *port, char *err, size_t err_size);
+
+/* Who is calling. */
+enum esc_caller_kind { ESC_CALLER_ANONYMOUS, ESC_CALLER_OPERATOR, ESC_CALLER_USER };
+
+struct esc_caller {
+	enum esc_caller_kind kind;
+	struct esc_user user; /* when kind is ESC_CALLER_USER */
+	bool by_cookie;
+	char token_hash[ESC_HASH_HEX_SIZE];
+};
+
+/* One call of a handler: what came in, and what goes out. */
+struct esc_http_call {
+	struct esc_engine *e;
+	const struct esc_http_options *opt;
+	struct esc_caller caller;
+	const char *method;
+	const char *param; /* the {id} of the path, or NULL */
+	json_t *body;      /* an object ({} when the route takes none) */
+	void *connection;  /* for query arguments */
+	/* Out. */
+	int status;
+	json_t *out;          /* owned: the response document */
+	char set_cookie[200]; /* a Set-Cookie header, when not empty */
+};
+
+/* A query argument or a request header of the call, or NULL. */
+const char *esc_http_query(const struct esc_http_call *call, const char *name);
+const char *esc_http_header(const struct esc_http_call *call, const char *name);
+
+#endif

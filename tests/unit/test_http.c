@@ -1,0 +1,524 @@
+/* test_http.c - scenarios over HTTP: the real escrowd daemon on a loopback
+ * port with a temporary store and a manual clock, driven with libcurl as a
+ * client would. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support.h"
+
+#define KEY "scenario-operator-key-0001"
+
+struct daemon {
+	char dir[256];
+	char db[300];
+	pid_t pid;
+	int port;
+};
+
+static struct daemon d;
+
+static void start(void)
+{
+	int fds[2];
+	char exe[512], listen_arg[] = "127.0.0.1:0";
+	const char *build = getenv("ESC_BUILD_DIR");
+	snprintf(exe, sizeof exe, "%s/escrowd", build ? build : "build");
+	assert_int_equal(pipe(fds), 0);
+	d.pid = fork();
+	assert_true(d.pid >= 0);
+	if (d.pid == 0) {
+		dup2(fds[1], 2);
+		close(fds[0]);
+		execl(exe, exe, "serve", "--db", d.db, "--listen", listen_arg, "--clock", "manual",
+		      "--operator-key", KEY, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	/* Wait for "listening on http://127.0.0.1:PORT"; keep reading the rest
+	 * in the child's lifetime is not needed: the pipe stays open. */
+	FILE *f = fdopen(fds[0], "r");
+	char line[256];
+	d.port = 0;
+	while (fgets(line, sizeof line, f)) {
+		const char *p = strstr(line, "listening on http://127.0.0.1:");
+		if (p) {
+			d.port = atoi(p + strlen("listening on http://127.0.0.1:"));
+			break;
+		}
+	}
+	/* The pipe's read end stays open (leaked to the end of the test) so
+	 * that the daemon's later log lines do not kill it with SIGPIPE. */
+	assert_true(d.port > 0);
+}
+
+/* SIGTERM: the daemon finishes what is in flight and exits 0. */
+static void stop(void)
+{
+	int status = 0;
+	kill(d.pid, SIGTERM);
+	assert_int_equal(waitpid(d.pid, &status, 0), d.pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	esc_test_tmpdir(d.dir, sizeof d.dir);
+	esc_test_path(d.db, sizeof d.db, d.dir, "escrowd.db");
+	start();
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	stop();
+	esc_test_rmdir(d.dir);
+	curl_global_cleanup();
+	return 0;
+}
+
+struct reply {
+	long status;
+	char *body;
+	size_t len;
+	json_t *json;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
+{
+	struct reply *r = arg;
+	char *p = realloc(r->body, r->len + size * n + 1);
+	assert_non_null(p);
+	memcpy(p + r->len, ptr, size * n);
+	r->len += size * n;
+	p[r->len] = '\0';
+	r->body = p;
+	return size * n;
+}
+
+/* One request; token may be NULL; body may be NULL. extra is one more
+ * header line or NULL. */
+static struct reply call(const char *method, const char *path, const char *token, const char *body,
+			 const char *extra)
+{
+	struct reply r = {0};
+	char url[512], auth[300];
+	struct curl_slist *h = NULL;
+	CURL *c = curl_easy_init();
+	assert_non_null(c);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", d.port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	if (token) {
+		snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+		h = curl_slist_append(h, auth);
+	}
+	if (extra)
+		h = curl_slist_append(h, extra);
+	if (body) {
+		h = curl_slist_append(h, "Content-Type: application/json");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	json_error_t err;
+	r.json = r.body ? json_loads(r.body, 0, &err) : NULL;
+	if (!r.json)
+		fail_msg("%s %s: not JSON: %s", method, path, r.body ? r.body : "(empty)");
+	return r;
+}
+
+static void drop(struct reply *r)
+{
+	json_decref(r->json);
+	free(r->body);
+}
+
+static const char *str(json_t *j, const char *key)
+{
+	const char *s = json_string_value(json_object_get(j, key));
+	return s ? s : "";
+}
+
+static const char *err_code(const struct reply *r)
+{
+	return str(json_object_get(r->json, "error"), "code");
+}
+
+static void expect(const struct reply *r, long status)
+{
+	if (r->status != status)
+		fail_msg("expected %ld, got %ld: %s", status, r->status, r->body);
+}
+
+/* Users and sign-in. */
+
+static char buyer_id[64], seller_id[64], other_id[64];
+static char buyer_token[80], seller_token[80], other_token[80];
+
+static void sign_in(const char *email, char *token)
+{
+	char body[300];
+	snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"password-1\"}", email);
+	struct reply r = call("POST", "/v1/sessions", NULL, body, NULL);
+	expect(&r, 201);
+	snprintf(token, 80, "%s", str(r.json, "token"));
+	drop(&r);
+}
+
+static void make_user(const char *role, const char *name, const char *email, char *id, char *token)
+{
+	char body[300];
+	snprintf(body, sizeof body,
+		 "{\"role\":\"%s\",\"name\":\"%s\",\"email\":\"%s\",\"password\":\"password-1\"}",
+		 role, name, email);
+	struct reply r = call("POST", "/v1/users", KEY, body, NULL);
+	expect(&r, 201);
+	snprintf(id, 64, "%s", str(r.json, "id"));
+	drop(&r);
+	sign_in(email, token);
+}
+
+static void ensure_users(void)
+{
+	if (buyer_id[0])
+		return;
+	make_user("buyer", "Ana", "ana@http.test", buyer_id, buyer_token);
+	make_user("seller", "Shop", "shop@http.test", seller_id, seller_token);
+	make_user("buyer", "Other", "other@http.test", other_id, other_token);
+}
+
+/* An order of 5000 EUR minor units, paid by card; returns its id. */
+static void paid_order(char id[64])
+{
+	char body[400];
+	ensure_users();
+	snprintf(body, sizeof body,
+		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
+		 "\"items\":[{\"title\":\"Mug\",\"quantity\":2,\"unit_price\":2500}]}",
+		 buyer_id, seller_id);
+	struct reply r = call("POST", "/v1/orders", KEY, body, NULL);
+	expect(&r, 201);
+	snprintf(id, 64, "%s", str(r.json, "id"));
+	drop(&r);
+	char path[128];
+	snprintf(path, sizeof path, "/v1/orders/%s/pay", id);
+	r = call("POST", path, KEY, "{\"amount\":5000,\"payment_method\":\"card\"}", NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "state"), "awaiting_shipment");
+	drop(&r);
+}
+
+static bool has_action(json_t *order, const char *name)
+{
+	size_t i;
+	json_t *a;
+	json_array_foreach(json_object_get(order, "actions"), i,
+			   a) if (!strcmp(str(a, "name"), name)) return true;
+	return false;
+}
+
+static void ledger_holds(void)
+{
+	struct reply r = call("GET", "/v1/ledger/check", KEY, NULL, NULL);
+	expect(&r, 200);
+	if (!json_is_true(json_object_get(r.json, "ok")))
+		fail_msg("ledger broken: %s", r.body);
+	drop(&r);
+}
+
+/* ---- tests ---- */
+
+static void health_and_readiness_answer(void **state)
+{
+	(void)state;
+	struct reply r = call("GET", "/healthz", NULL, NULL, NULL);
+	expect(&r, 200);
+	drop(&r);
+	r = call("GET", "/readyz", NULL, NULL, NULL);
+	expect(&r, 200);
+	drop(&r);
+}
+
+static void sign_in_with_a_wrong_password_is_refused(void **state)
+{
+	(void)state;
+	ensure_users();
+	struct reply r =
+		call("POST", "/v1/sessions", NULL,
+		     "{\"email\":\"ana@http.test\",\"password\":\"wrong-password\"}", NULL);
+	expect(&r, 401);
+	assert_string_equal(err_code(&r), "unauthenticated");
+	drop(&r);
+	r = call("GET", "/v1/me", buyer_token, NULL, NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "role"), "buyer");
+	drop(&r);
+}
+
+static void spec_2_seller_accepts_a_request_and_the_card_refund_settles(void **state)
+{
+	char id[64], path[160], refund_path[200];
+	(void)state;
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s", id);
+	struct reply r = call("GET", path, buyer_token, NULL, NULL);
+	expect(&r, 200);
+	assert_true(has_action(r.json, "cancel"));
+	drop(&r);
+
+	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
+	r = call("POST", path, buyer_token, "{\"reason\":\"no_longer_needed\"}", NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "state"), "cancellation_requested");
+	assert_true(has_action(r.json, "cancellation/withdraw"));
+	drop(&r);
+
+	snprintf(path, sizeof path, "/v1/orders/%s/cancellation/accept", id);
+	r = call("POST", path, seller_token, "{}", NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "state"), "cancelled");
+	json_t *refund = json_array_get(json_object_get(r.json, "refunds"), 0);
+	assert_string_equal(str(refund, "status"), "pending");
+	assert_int_equal(json_integer_value(json_object_get(refund, "amount")), 5000);
+	snprintf(refund_path, sizeof refund_path, "/v1/refunds/%s/settle", str(refund, "id"));
+	drop(&r);
+
+	r = call("POST", refund_path, KEY, "{}", NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "status"), "settled");
+	drop(&r);
+	r = call("POST", refund_path, KEY, "{}", NULL);
+	expect(&r, 409);
+	drop(&r);
+	ledger_holds();
+}
+
+static void spec_2_shipped_order_refuses_cancel_and_points_to_a_dispute(void **state)
+{
+	char id[64], path[160];
+	(void)state;
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s/ship", id);
+	struct reply r = call("POST", path, seller_token,
+			      "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR1IS\"}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
+	r = call("POST", path, buyer_token, "{\"reason\":\"no_longer_needed\"}", NULL);
+	expect(&r, 409);
+	assert_string_equal(err_code(&r), "order_shipped");
+	assert_non_null(strstr(str(json_object_get(r.json, "error"), "hint"), "disputes"));
+	drop(&r);
+}
+
+static void spec_1_another_buyer_gets_404_and_a_wrong_role_403(void **state)
+{
+	char id[64], path[160];
+	(void)state;
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s", id);
+	struct reply r = call("GET", path, other_token, NULL, NULL);
+	expect(&r, 404);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
+	r = call("POST", path, other_token, "{\"reason\":\"no_longer_needed\"}", NULL);
+	expect(&r, 404);
+	drop(&r);
+	r = call("POST", path, seller_token, "{\"reason\":\"no_longer_needed\"}", NULL);
+	expect(&r, 403);
+	drop(&r);
+	r = call("POST", path, NULL, "{\"reason\":\"no_longer_needed\"}", NULL);
+	expect(&r, 401);
+	drop(&r);
+	r = call("GET", path, buyer_token, NULL, NULL);
+	expect(&r, 405);
+	drop(&r);
+}
+
+static void spec_7_bad_input_is_a_clear_error_and_writes_nothing(void **state)
+{
+	char id[64], path[160];
+	(void)state;
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
+	struct reply r = call("POST", path, buyer_token, "{\"reason\":", NULL);
+	expect(&r, 400);
+	assert_string_equal(err_code(&r), "invalid_request");
+	drop(&r);
+	r = call("POST", path, buyer_token, "{\"reason\":\"no_longer_needed\",\"colour\":1}", NULL);
+	expect(&r, 400);
+	assert_non_null(strstr(r.body, "colour"));
+	drop(&r);
+	r = call("POST", path, buyer_token, "{\"reason\":7}", NULL);
+	expect(&r, 400);
+	drop(&r);
+	r = call("POST", path, buyer_token, "[1,2]", NULL);
+	expect(&r, 400);
+	drop(&r);
+	r = call("POST", path, buyer_token, "{\"reason\":\"no_such_reason\"}", NULL);
+	expect(&r, 400);
+	drop(&r);
+	/* Over the 1 MiB body limit. */
+	size_t big = 1024 * 1024 + 100;
+	char *huge = malloc(big + 20);
+	assert_non_null(huge);
+	memcpy(huge, "{\"comment\":\"", 12);
+	memset(huge + 12, 'a', big);
+	memcpy(huge + 12 + big, "\"}", 3);
+	r = call("POST", path, buyer_token, huge, NULL);
+	free(huge);
+	expect(&r, 413);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/orders/%s/pay", id);
+	r = call("POST", path, KEY,
+		 "{\"amount\":99999999999999999999999,\"payment_method\":\"card\"}", NULL);
+	expect(&r, 400);
+	drop(&r);
+	/* Nothing was written: still awaiting shipment at version 2. */
+	snprintf(path, sizeof path, "/v1/orders/%s", id);
+	r = call("GET", path, buyer_token, NULL, NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "state"), "awaiting_shipment");
+	assert_int_equal(json_integer_value(json_object_get(r.json, "version")), 2);
+	drop(&r);
+}
+
+static void spec_7_if_match_with_a_stale_version_is_412(void **state)
+{
+	char id[64], path[160];
+	(void)state;
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
+	struct reply r = call("POST", path, buyer_token, "{\"reason\":\"no_longer_needed\"}",
+			      "If-Match: \"1\"");
+	expect(&r, 412);
+	drop(&r);
+	r = call("POST", path, buyer_token, "{\"reason\":\"no_longer_needed\"}", "If-Match: \"2\"");
+	expect(&r, 200);
+	drop(&r);
+}
+
+static void spec_7_cookie_posts_need_the_csrf_token(void **state)
+{
+	char id[64], path[160], cookie[200];
+	(void)state;
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
+	snprintf(cookie, sizeof cookie, "Cookie: escrowd_session=%s", buyer_token);
+	struct reply r = call("POST", path, NULL, "{\"reason\":\"no_longer_needed\"}", cookie);
+	expect(&r, 403);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/orders/%s", id);
+	r = call("GET", path, NULL, NULL, cookie);
+	expect(&r, 200);
+	drop(&r);
+}
+
+/* The seller stays silent for 72 hours, with a restart of the daemon in
+ * between: the request is granted, with exactly one refund. */
+static void spec_2_silent_seller_72_hours_across_a_restart_one_refund(void **state)
+{
+	char id[64], path[160];
+	(void)state;
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
+	struct reply r = call("POST", path, buyer_token, "{\"reason\":\"out_of_stock\"}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	r = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":3600}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	stop();
+	start();
+	r = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":259200}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	/* 72 idle hours outlast the 12-hour sessions: sign in again. */
+	snprintf(path, sizeof path, "/v1/orders/%s", id);
+	r = call("GET", path, buyer_token, NULL, NULL);
+	expect(&r, 401);
+	drop(&r);
+	sign_in("ana@http.test", buyer_token);
+	sign_in("shop@http.test", seller_token);
+	sign_in("other@http.test", other_token);
+	r = call("GET", path, buyer_token, NULL, NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "state"), "cancelled");
+	assert_int_equal(json_array_size(json_object_get(r.json, "refunds")), 1);
+	drop(&r);
+	r = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":60}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/refunds?order_id=%s", id);
+	r = call("GET", path, KEY, NULL, NULL);
+	expect(&r, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
+	drop(&r);
+	ledger_holds();
+}
+
+static void spec_7_lists_are_paged_by_cursor(void **state)
+{
+	char id[64];
+	(void)state;
+	paid_order(id);
+	paid_order(id);
+	struct reply r = call("GET", "/v1/orders?limit=1", buyer_token, NULL, NULL);
+	expect(&r, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
+	assert_true(json_is_true(json_object_get(r.json, "has_more")));
+	char path[200];
+	snprintf(path, sizeof path, "/v1/orders?limit=1&starting_after=%s",
+		 str(json_array_get(json_object_get(r.json, "data"), 0), "id"));
+	drop(&r);
+	r = call("GET", path, buyer_token, NULL, NULL);
+	expect(&r, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
+	drop(&r);
+	r = call("GET", "/v1/orders?limit=101", buyer_token, NULL, NULL);
+	expect(&r, 400);
+	drop(&r);
+	r = call("GET", "/v1/orders", other_token, NULL, NULL);
+	expect(&r, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "data")), 0);
+	drop(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(health_and_readiness_answer),
+		cmocka_unit_test(sign_in_with_a_wrong_password_is_refused),
+		cmocka_unit_test(spec_2_seller_accepts_a_request_and_the_card_refund_settles),
+		cmocka_unit_test(spec_2_shipped_order_refuses_cancel_and_points_to_a_dispute),
+		cmocka_unit_test(spec_1_another_buyer_gets_404_and_a_wrong_role_403),
+		cmocka_unit_test(spec_7_bad_input_is_a_clear_error_and_writes_nothing),
+		cmocka_unit_test(spec_7_if_match_with_a_stale_version_is_412),
+		cmocka_unit_test(spec_7_cookie_posts_need_the_csrf_token),
+		cmocka_unit_test(spec_2_silent_seller_72_hours_across_a_restart_one_refund),
+		cmocka_unit_test(spec_7_lists_are_paged_by_cursor),
+	};
+	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
+}
