@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
 #include <sodium.h>
 
 #include "util/error.h"
@@ -325,6 +326,26 @@ static int h_user_create(struct esc_http_call *call)
 	return 0;
 }
 
+/* The hash of a random password, made once, for unknown emails. */
+static char dummy[crypto_pwhash_STRBYTES];
+
+static void make_dummy_hash(void)
+{
+	unsigned char pw[16];
+	randombytes_buf(pw, sizeof pw);
+	if (crypto_pwhash_str(dummy, (const char *)pw, sizeof pw,
+			      crypto_pwhash_OPSLIMIT_INTERACTIVE,
+			      crypto_pwhash_MEMLIMIT_INTERACTIVE))
+		dummy[0] = '\0';
+}
+
+static const char *dummy_hash(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, make_dummy_hash);
+	return dummy;
+}
+
 static int h_session_create(struct esc_http_call *call)
 {
 	static const char *const fields[] = {"email", "password", NULL};
@@ -340,15 +361,34 @@ static int h_session_create(struct esc_http_call *call)
 		rc = get_string(call, "password", true, &password);
 	if (rc)
 		return rc;
+	/* Attempts are limited per address and per account, found or not. */
+	int64_t now = esc_engine_now(call->e), retry = 0;
+	char account[ESC_RATELIMIT_KEY_MAX];
+	snprintf(account, sizeof account, "%s", email);
+	for (char *p = account; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + 32);
+	if (esc_ratelimit_hit(&call->limits->by_address, call->address, now, &retry) ||
+	    esc_ratelimit_hit(&call->limits->by_account, account, now, &retry)) {
+		snprintf(call->retry_after, sizeof call->retry_after, "%lld",
+			 (long long)((retry + 999) / 1000));
+		return fail(call, ESC_ERATE, "too many sign-in attempts; try again in %s seconds",
+			    call->retry_after);
+	}
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	ESC_STORE(rc, s, user_by_email, email, &u);
 	esc_engine_store_release(call->e);
-	/* The same answer for an unknown email and a wrong password. */
-	if (rc == ESC_ENOTFOUND ||
-	    (!rc && crypto_pwhash_str_verify(u.password_hash, password, strlen(password))))
-		return fail(call, ESC_EUNAUTH, "the email or the password is wrong", NULL);
-	if (rc)
+	if (rc && rc != ESC_ENOTFOUND)
 		return rc;
+	/* argon2id is slow by design: a bounded number run at once. An
+	 * unknown email is checked against a hash too, so that the answer's
+	 * time does not tell which emails exist. */
+	sem_wait(&call->limits->hashing);
+	bool bad = crypto_pwhash_str_verify(rc ? dummy_hash() : u.password_hash, password,
+					    strlen(password)) != 0;
+	sem_post(&call->limits->hashing);
+	if (rc || bad)
+		return fail(call, ESC_EUNAUTH, "the email or the password is wrong", NULL);
 	randombytes_buf(raw, sizeof raw);
 	randombytes_buf(csrf_raw, sizeof csrf_raw);
 	sodium_bin2hex(token, sizeof token, raw, sizeof raw);

@@ -23,6 +23,7 @@
 struct server {
 	struct esc_engine *e;
 	struct esc_http_options opt;
+	struct esc_http_limits *limits;
 };
 
 struct request {
@@ -40,6 +41,9 @@ void esc_http_options_default(struct esc_http_options *o)
 	o->timeout_s = 30;
 	o->session_idle_ms = 12 * ESC_MS_PER_HOUR;
 	o->threads = 4;
+	o->signin_per_account = 10;
+	o->signin_per_address = 30;
+	o->hashing_max = 2;
 }
 
 const char *esc_http_query(const struct esc_http_call *call, const char *name)
@@ -100,7 +104,7 @@ static json_t *error_doc(int rc, const char *message, const char *hint)
 }
 
 static enum MHD_Result respond(struct MHD_Connection *c, int status, json_t *doc,
-			       const char *set_cookie)
+			       const char *set_cookie, const char *retry_after)
 {
 	char *text = json_dumps(doc, JSON_COMPACT);
 	size_t len = text ? strlen(text) : 0;
@@ -113,6 +117,8 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, json_t *doc
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	if (set_cookie && *set_cookie)
 		MHD_add_response_header(r, "Set-Cookie", set_cookie);
+	if (retry_after && *retry_after)
+		MHD_add_response_header(r, "Retry-After", retry_after);
 	enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
 	MHD_destroy_response(r);
 	return ok;
@@ -121,7 +127,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, json_t *doc
 static enum MHD_Result respond_error(struct MHD_Connection *c, int rc, const char *message)
 {
 	json_t *doc = error_doc(rc, message, NULL);
-	enum MHD_Result ok = respond(c, esc_error_status(rc), doc, NULL);
+	enum MHD_Result ok = respond(c, esc_error_status(rc), doc, NULL, NULL);
 	json_decref(doc);
 	return ok;
 }
@@ -222,8 +228,11 @@ static unsigned caller_mask(const struct esc_caller *who)
 static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, const char *url,
 				const char *method, struct request *req)
 {
-	struct esc_http_call call = {
-		.e = srv->e, .opt = &srv->opt, .method = method, .connection = c};
+	struct esc_http_call call = {.e = srv->e,
+				     .opt = &srv->opt,
+				     .method = method,
+				     .connection = c,
+				     .limits = srv->limits};
 	char buf[512];
 	bool path_known = false;
 	json_error_t jerr;
@@ -275,13 +284,19 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 	}
 	if (!call.body)
 		call.body = json_object();
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
+			  call.address, sizeof call.address);
 	call.status = 200;
 	rc = route->handler(&call);
 	if (rc && !call.out)
 		call.out = error_doc(rc, NULL, NULL);
 	if (rc)
 		call.status = esc_error_status(rc);
-	ok = respond(c, call.status, call.out ? call.out : json_object(), call.set_cookie);
+	ok = respond(c, call.status, call.out ? call.out : json_object(), call.set_cookie,
+		     call.retry_after);
 	json_decref(call.out);
 	json_decref(call.body);
 	return ok;
@@ -368,10 +383,35 @@ static int install_key(struct esc_engine *e, const char *key, char *err, size_t 
 	return rc;
 }
 
+static int serve(struct server *srv, volatile sig_atomic_t *stop, uint16_t *port, char *err,
+		 size_t err_size);
+
 int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 		   volatile sig_atomic_t *stop, uint16_t *port, char *err, size_t err_size)
 {
 	struct server srv = {.e = e, .opt = *opt};
+	int rc;
+
+	srv.limits = calloc(1, sizeof *srv.limits);
+	if (!srv.limits)
+		return ESC_ENOMEM;
+	esc_ratelimit_init(&srv.limits->by_account, opt->signin_per_account, 15 * 60 * 1000);
+	esc_ratelimit_init(&srv.limits->by_address, opt->signin_per_address, 60 * 1000);
+	sem_init(&srv.limits->hashing, 0, opt->hashing_max ? opt->hashing_max : 1);
+	rc = serve(&srv, stop, port, err, err_size);
+	sem_destroy(&srv.limits->hashing);
+	esc_ratelimit_release(&srv.limits->by_account);
+	esc_ratelimit_release(&srv.limits->by_address);
+	free(srv.limits);
+	return rc;
+}
+
+/* Run the daemon until *stop; srv outlives it. */
+static int serve(struct server *srv, volatile sig_atomic_t *stop, uint16_t *port, char *err,
+		 size_t err_size)
+{
+	struct esc_engine *e = srv->e;
+	const struct esc_http_options *opt = &srv->opt;
 	struct sockaddr_in sa;
 	struct MHD_Daemon *d = NULL;
 	int rc = 0;
@@ -387,7 +427,7 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 			return rc;
 	}
 	d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0,
-			     NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR,
+			     NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
 			     (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
 			     (unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT,
 			     (unsigned)opt->connections_max, MHD_OPTION_CONNECTION_TIMEOUT,

@@ -13,8 +13,10 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <semaphore.h>
 
 #include "engine/engine.h"
+#include "http/ratelimit.h"
 
 struct esc_http_options {
 	const char *listen;       /* "HOST:PORT", IPv4; port 0 picks one */
@@ -24,6 +26,16 @@ struct esc_http_options {
 	unsigned timeout_s;       /* idle connection timeout, 30 s */
 	int64_t session_idle_ms;  /* 12 hours */
 	unsigned threads;         /* worker threads, 4 */
+	int signin_per_account;   /* attempts per account per 15 minutes, 10 */
+	int signin_per_address;   /* attempts per address per minute, 30 */
+	unsigned hashing_max;     /* argon2id hashes running at once, 2 */
+};
+
+/* Shared by all requests: sign-in limits and the bound on hashing. */
+struct esc_http_limits {
+	struct esc_ratelimit by_account;
+	struct esc_ratelimit by_address;
+	sem_t hashing;
 };
 
 void esc_http_options_default(struct esc_http_options *o);
@@ -54,10 +66,13 @@ struct esc_http_call {
 	const char *param; /* the {id} of the path, or NULL */
 	json_t *body;      /* an object ({} when the route takes none) */
 	void *connection;  /* for query arguments */
+	struct esc_http_limits *limits;
+	char address[64]; /* the client's IP address */
 	/* Out. */
 	int status;
 	json_t *out;          /* owned: the response document */
 	char set_cookie[200]; /* a Set-Cookie header, when not empty */
+	char retry_after[24]; /* a Retry-After header (seconds), when not empty */
 };
 
 /* A query argument or a request header of the call, or NULL. */

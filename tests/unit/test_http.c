@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -98,7 +99,18 @@ struct reply {
 	char *body;
 	size_t len;
 	json_t *json;
+	char retry_after[32];
 };
+
+static size_t on_header(char *ptr, size_t size, size_t n, void *arg)
+{
+	struct reply *r = arg;
+	size_t len = size * n;
+	if (len > 13 && !strncasecmp(ptr, "Retry-After: ", 13))
+		snprintf(r->retry_after, sizeof r->retry_after, "%.*s",
+			 (int)strcspn(ptr + 13, "\r\n"), ptr + 13);
+	return len;
+}
 
 static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
 {
@@ -127,6 +139,8 @@ static struct reply call(const char *method, const char *path, const char *token
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
 	if (token) {
 		snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
 		h = curl_slist_append(h, auth);
@@ -506,6 +520,37 @@ static void spec_7_lists_are_paged_by_cursor(void **state)
 	drop(&r);
 }
 
+/* Sign-in attempts are limited per account: the eleventh in 15 minutes
+ * answers 429 with Retry-After, and the window passing lets them in. */
+static void spec_7_sign_in_attempts_are_rate_limited(void **state)
+{
+	char id[64], token[80];
+	(void)state;
+	ensure_users();
+	make_user("buyer", "Rate", "rate@http.test", id, token);
+	for (int i = 0; i < 9; i++) {
+		struct reply r =
+			call("POST", "/v1/sessions", NULL,
+			     "{\"email\":\"rate@http.test\",\"password\":\"wrong-one\"}", NULL);
+		expect(&r, 401);
+		drop(&r);
+	}
+	struct reply r = call("POST", "/v1/sessions", NULL,
+			      "{\"email\":\"RATE@http.test\",\"password\":\"password-1\"}", NULL);
+	expect(&r, 429);
+	assert_string_equal(err_code(&r), "rate_limited");
+	assert_true(atoi(r.retry_after) > 0 && atoi(r.retry_after) <= 900);
+	drop(&r);
+	r = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":900}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	sign_in("rate@http.test", token);
+	/* The others' sessions are still young enough. */
+	r = call("GET", "/v1/me", buyer_token, NULL, NULL);
+	expect(&r, 200);
+	drop(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -519,6 +564,7 @@ int main(void)
 		cmocka_unit_test(spec_7_cookie_posts_need_the_csrf_token),
 		cmocka_unit_test(spec_2_silent_seller_72_hours_across_a_restart_one_refund),
 		cmocka_unit_test(spec_7_lists_are_paged_by_cursor),
+		cmocka_unit_test(spec_7_sign_in_attempts_are_rate_limited),
 	};
 	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
 }
