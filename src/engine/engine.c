@@ -573,6 +573,9 @@ static int exec_batch(struct esc_engine *e, const struct esc_command *cmds, size
 		goto out;
 	}
 	e->commits++;
+	for (size_t i = 0; i < n; i++)
+		if (res[i].rc == 0)
+			e->events_ok[cmds[i].event]++;
 	e->commands_ok += (int64_t)ok;
 	e->commands_refused += (int64_t)refused;
 out:

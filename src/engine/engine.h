@@ -41,6 +41,7 @@ struct esc_engine {
 	pthread_mutex_t lock; /* one command batch at a time */
 	/* Counters since open, for metrics and benchmarks. */
 	int64_t commands_ok, commands_refused, commits, deadlines_fired;
+	int64_t events_ok[ESC_EV_COUNT]; /* accepted commands by event */
 };
 
 /* Open the store at url and an engine over it. policy may be NULL for the

@@ -272,6 +272,12 @@ static int h_health(struct esc_http_call *call)
 	return 0;
 }
 
+static int h_metrics(struct esc_http_call *call)
+{
+	call->text = esc_http_metrics(call);
+	return call->text ? 0 : ESC_ENOMEM;
+}
+
 static int h_ready(struct esc_http_call *call)
 {
 	int64_t n = 0;
@@ -857,6 +863,7 @@ static int h_clock_advance(struct esc_http_call *call)
 const struct esc_route esc_routes[] = {
 	{"GET", "/healthz", h_health, ANY, false},
 	{"GET", "/readyz", h_ready, ANY, false},
+	{"GET", "/metrics", h_metrics, ANY, false},
 	{"POST", "/v1/users", h_user_create, P, true},
 	{"POST", "/v1/sessions", h_session_create, ANY, true},
 	{"DELETE", "/v1/sessions/current", h_session_delete, U, false},

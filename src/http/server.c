@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,18 +17,40 @@
 #include "http/routes.h"
 #include "util/error.h"
 #include "util/strbuf.h"
+#include "util/timefmt.h"
 
 #define JSON_DEPTH_MAX 32
 #define COOKIE_NAME    "escrowd_session"
+
+/* Prometheus counters: requests by route and status, and one latency
+ * histogram. Updated with relaxed atomics from the worker threads. */
+static const int statuses[] = {200, 201, 400, 401, 403, 404, 405,
+			       409, 412, 413, 422, 429, 500, 503};
+#define STATUSES (sizeof statuses / sizeof statuses[0])
+static const double buckets_ms[] = {0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
+#define BUCKETS    (sizeof buckets_ms / sizeof buckets_ms[0])
+#define ROUTES_MAX 64
+
+struct metrics {
+	_Atomic uint64_t requests[ROUTES_MAX + 1][STATUSES + 1]; /* last row: no route */
+	_Atomic uint64_t latency[BUCKETS + 1];
+	_Atomic uint64_t latency_sum_us;
+	_Atomic uint64_t latency_count;
+};
 
 struct server {
 	struct esc_engine *e;
 	struct esc_http_options opt;
 	struct esc_http_limits *limits;
+	struct metrics *metrics;
 };
 
 struct request {
 	struct esc_strbuf body;
+	int64_t started_us;
+	char id[20]; /* the request id, in the log and X-Request-Id */
+	int route;   /* index into esc_routes, or -1 */
+	int status;
 	bool too_large;
 	bool seen; /* the handler ran once: the response goes on the next call */
 };
@@ -103,18 +126,19 @@ static json_t *error_doc(int rc, const char *message, const char *hint)
 	return json_pack("{s:o}", "error", err);
 }
 
-static enum MHD_Result respond(struct MHD_Connection *c, int status, json_t *doc,
-			       const char *set_cookie, const char *retry_after)
+static enum MHD_Result respond_text(struct MHD_Connection *c, struct request *req, int status,
+				    char *text, const char *type, const char *set_cookie,
+				    const char *retry_after)
 {
-	char *text = json_dumps(doc, JSON_COMPACT);
 	size_t len = text ? strlen(text) : 0;
 	struct MHD_Response *r =
 		MHD_create_response_from_buffer(len, text ? text : "", MHD_RESPMEM_MUST_COPY);
-	free(text);
+	req->status = status;
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "Content-Type", type);
 	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "X-Request-Id", req->id);
 	if (set_cookie && *set_cookie)
 		MHD_add_response_header(r, "Set-Cookie", set_cookie);
 	if (retry_after && *retry_after)
@@ -124,10 +148,21 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, json_t *doc
 	return ok;
 }
 
-static enum MHD_Result respond_error(struct MHD_Connection *c, int rc, const char *message)
+static enum MHD_Result respond(struct MHD_Connection *c, struct request *req, int status,
+			       json_t *doc, const char *set_cookie, const char *retry_after)
+{
+	char *text = json_dumps(doc, JSON_COMPACT);
+	enum MHD_Result ok =
+		respond_text(c, req, status, text, "application/json", set_cookie, retry_after);
+	free(text);
+	return ok;
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, struct request *req, int rc,
+				     const char *message)
 {
 	json_t *doc = error_doc(rc, message, NULL);
-	enum MHD_Result ok = respond(c, esc_error_status(rc), doc, NULL, NULL);
+	enum MHD_Result ok = respond(c, req, esc_error_status(rc), doc, NULL, NULL);
 	json_decref(doc);
 	return ok;
 }
@@ -232,7 +267,8 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 				     .opt = &srv->opt,
 				     .method = method,
 				     .connection = c,
-				     .limits = srv->limits};
+				     .limits = srv->limits,
+				     .server = srv};
 	char buf[512];
 	bool path_known = false;
 	json_error_t jerr;
@@ -241,13 +277,14 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 
 	const struct esc_route *route =
 		esc_route_find(method, url, buf, sizeof buf, &call.param, &path_known);
+	req->route = route ? (int)(route - esc_routes) : -1;
 	if (!route)
-		return respond_error(c, path_known ? ESC_EMETHOD : ESC_ENOTFOUND,
+		return respond_error(c, req, path_known ? ESC_EMETHOD : ESC_ENOTFOUND,
 				     path_known ? NULL : "no such path");
 	rc = authenticate(srv, c, method, &call.caller);
 	if (rc)
 		return respond_error(
-			c, rc,
+			c, req, rc,
 			rc == ESC_EFORBIDDEN
 				? "a cookie-authenticated POST needs the X-CSRF-Token header"
 			: rc == ESC_EUNAUTH ? "the session is unknown or has expired"
@@ -255,32 +292,32 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 	if (!(route->who & ESC_WHO_ANYONE)) {
 		unsigned mask = caller_mask(&call.caller);
 		if (!mask)
-			return respond_error(c, ESC_EUNAUTH, "sign in first");
+			return respond_error(c, req, ESC_EUNAUTH, "sign in first");
 		if (!(route->who & mask))
-			return respond_error(c, ESC_EFORBIDDEN, "your role may not do this");
+			return respond_error(c, req, ESC_EFORBIDDEN, "your role may not do this");
 	}
 	if (req->too_large) {
 		char m[100];
 		snprintf(m, sizeof m, "the request body is larger than %zu bytes",
 			 srv->opt.body_bytes_max);
-		return respond_error(c, ESC_ETOOLARGE, m);
+		return respond_error(c, req, ESC_ETOOLARGE, m);
 	}
 	if (route->body && req->body.len) {
 		call.body = json_loadb(req->body.buf, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
 		if (!call.body) {
 			snprintf(buf, sizeof buf, "the body is not valid JSON: %s (line %d)",
 				 jerr.text, jerr.line);
-			return respond_error(c, ESC_EINVAL, buf);
+			return respond_error(c, req, ESC_EINVAL, buf);
 		}
 		if (!json_is_object(call.body) || json_depth(call.body) > JSON_DEPTH_MAX) {
 			const char *why = json_is_object(call.body)
 						  ? "the body is nested too deeply"
 						  : "the body must be a JSON object";
 			json_decref(call.body);
-			return respond_error(c, ESC_EINVAL, why);
+			return respond_error(c, req, ESC_EINVAL, why);
 		}
 	} else if (req->body.len) {
-		return respond_error(c, ESC_EINVAL, "this route takes no body");
+		return respond_error(c, req, ESC_EINVAL, "this route takes no body");
 	}
 	if (!call.body)
 		call.body = json_object();
@@ -295,11 +332,129 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 		call.out = error_doc(rc, NULL, NULL);
 	if (rc)
 		call.status = esc_error_status(rc);
-	ok = respond(c, call.status, call.out ? call.out : json_object(), call.set_cookie,
-		     call.retry_after);
+	if (call.text)
+		ok = respond_text(c, req, call.status, call.text, "text/plain; version=0.0.4", NULL,
+				  NULL);
+	else
+		ok = respond(c, req, call.status, call.out ? call.out : json_object(),
+			     call.set_cookie, call.retry_after);
+	free(call.text);
 	json_decref(call.out);
 	json_decref(call.body);
 	return ok;
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Count the request, and log it as one JSON line on stderr. */
+static void record(struct server *srv, struct request *req, const char *url, const char *method)
+{
+	struct metrics *m = srv->metrics;
+	int64_t us = now_us() - req->started_us;
+	size_t st = STATUSES;
+	for (size_t i = 0; i < STATUSES; i++)
+		if (statuses[i] == req->status)
+			st = i;
+	int route = req->route >= 0 && req->route < ROUTES_MAX ? req->route : ROUTES_MAX;
+	atomic_fetch_add_explicit(&m->requests[route][st], 1, memory_order_relaxed);
+	size_t b = 0;
+	while (b < BUCKETS && (double)us / 1000.0 > buckets_ms[b])
+		b++;
+	atomic_fetch_add_explicit(&m->latency[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->latency_sum_us, (uint64_t)us, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->latency_count, 1, memory_order_relaxed);
+	if (srv->opt.quiet)
+		return;
+	char ts[ESC_TIME_SIZE];
+	esc_time_format(esc_time_real_ms(), ts);
+	json_t *line =
+		json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:f}", "ts", ts, "level",
+			  req->status >= 500 ? "error" : "info", "request_id", req->id, "method",
+			  method, "path", url, "status", req->status, "ms", (double)us / 1000.0);
+	char *text = json_dumps(line, JSON_COMPACT);
+	if (text)
+		fprintf(stderr, "%s\n", text);
+	free(text);
+	json_decref(line);
+}
+
+char *esc_http_metrics(const struct esc_http_call *call)
+{
+	const struct server *srv = call->server;
+	struct metrics *m = srv->metrics;
+	struct esc_engine *e = srv->e;
+	struct esc_strbuf sb;
+	esc_strbuf_init(&sb, 4 * 1024 * 1024);
+	esc_strbuf_adds(&sb,
+			"# HELP escrowd_http_requests_total HTTP requests by route and status.\n"
+			"# TYPE escrowd_http_requests_total counter\n");
+	for (size_t r = 0; r <= ROUTES_MAX && r <= esc_routes_count; r++) {
+		const char *path = r < esc_routes_count ? esc_routes[r].path : "unmatched";
+		const char *method = r < esc_routes_count ? esc_routes[r].method : "";
+		if (r == esc_routes_count)
+			r = ROUTES_MAX;
+		for (size_t st = 0; st <= STATUSES; st++) {
+			uint64_t v =
+				atomic_load_explicit(&m->requests[r][st], memory_order_relaxed);
+			if (v)
+				esc_strbuf_addf(
+					&sb,
+					"escrowd_http_requests_total{method=\"%s\",route=\"%s\","
+					"status=\"%s%d\"} %llu\n",
+					method, path, st < STATUSES ? "" : "other",
+					st < STATUSES ? statuses[st] : 0, (unsigned long long)v);
+		}
+	}
+	esc_strbuf_adds(&sb, "# HELP escrowd_http_request_duration_seconds Request latency.\n"
+			     "# TYPE escrowd_http_request_duration_seconds histogram\n");
+	uint64_t cumulative = 0;
+	for (size_t b = 0; b <= BUCKETS; b++) {
+		cumulative += atomic_load_explicit(&m->latency[b], memory_order_relaxed);
+		if (b < BUCKETS)
+			esc_strbuf_addf(&sb,
+					"escrowd_http_request_duration_seconds_bucket{le=\"%g\"} "
+					"%llu\n",
+					buckets_ms[b] / 1000.0, (unsigned long long)cumulative);
+		else
+			esc_strbuf_addf(&sb,
+					"escrowd_http_request_duration_seconds_bucket{le=\"+Inf\"} "
+					"%llu\n",
+					(unsigned long long)cumulative);
+	}
+	esc_strbuf_addf(&sb,
+			"escrowd_http_request_duration_seconds_sum %.6f\n"
+			"escrowd_http_request_duration_seconds_count %llu\n",
+			(double)atomic_load(&m->latency_sum_us) / 1e6,
+			(unsigned long long)atomic_load(&m->latency_count));
+	esc_strbuf_adds(&sb, "# HELP escrowd_commands_total Accepted commands by event.\n"
+			     "# TYPE escrowd_commands_total counter\n");
+	struct esc_store *s = esc_engine_store_acquire(e);
+	(void)s;
+	for (int ev = 0; ev < ESC_EV_COUNT; ev++)
+		esc_strbuf_addf(&sb, "escrowd_commands_total{event=\"%s\"} %lld\n",
+				esc_event_name((enum esc_event)ev), (long long)e->events_ok[ev]);
+	esc_strbuf_addf(
+		&sb,
+		"# HELP escrowd_commands_refused_total Commands refused by a rule or input.\n"
+		"# TYPE escrowd_commands_refused_total counter\n"
+		"escrowd_commands_refused_total %lld\n"
+		"# HELP escrowd_commits_total Durable commits.\n"
+		"# TYPE escrowd_commits_total counter\n"
+		"escrowd_commits_total %lld\n"
+		"# HELP escrowd_deadlines_fired_total Deadlines that fired.\n"
+		"# TYPE escrowd_deadlines_fired_total counter\n"
+		"escrowd_deadlines_fired_total %lld\n",
+		(long long)e->commands_refused, (long long)e->commits,
+		(long long)e->deadlines_fired);
+	esc_engine_store_release(e);
+	char *out = strdup(esc_strbuf_str(&sb));
+	esc_strbuf_release(&sb);
+	return out;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -314,6 +469,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!req)
 			return MHD_NO;
 		esc_strbuf_init(&req->body, srv->opt.body_bytes_max);
+		req->started_us = now_us();
+		req->route = -1;
+		unsigned char rnd[8];
+		randombytes_buf(rnd, sizeof rnd);
+		sodium_bin2hex(req->id, sizeof req->id, rnd, sizeof rnd);
 		*con_cls = req;
 		return MHD_YES;
 	}
@@ -323,7 +483,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	return dispatch(srv, c, url, method, req);
+	enum MHD_Result ok = dispatch(srv, c, url, method, req);
+	record(srv, req, url, method);
+	return ok;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -393,8 +555,12 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 	int rc;
 
 	srv.limits = calloc(1, sizeof *srv.limits);
-	if (!srv.limits)
+	srv.metrics = calloc(1, sizeof *srv.metrics);
+	if (!srv.limits || !srv.metrics) {
+		free(srv.limits);
+		free(srv.metrics);
 		return ESC_ENOMEM;
+	}
 	esc_ratelimit_init(&srv.limits->by_account, opt->signin_per_account, 15 * 60 * 1000);
 	esc_ratelimit_init(&srv.limits->by_address, opt->signin_per_address, 60 * 1000);
 	sem_init(&srv.limits->hashing, 0, opt->hashing_max ? opt->hashing_max : 1);
@@ -403,6 +569,7 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 	esc_ratelimit_release(&srv.limits->by_account);
 	esc_ratelimit_release(&srv.limits->by_address);
 	free(srv.limits);
+	free(srv.metrics);
 	return rc;
 }
 

@@ -29,6 +29,7 @@ struct esc_http_options {
 	int signin_per_account;   /* attempts per account per 15 minutes, 10 */
 	int signin_per_address;   /* attempts per address per minute, 30 */
 	unsigned hashing_max;     /* argon2id hashes running at once, 2 */
+	bool quiet;               /* no request log lines */
 };
 
 /* Shared by all requests: sign-in limits and the bound on hashing. */
@@ -67,13 +68,18 @@ struct esc_http_call {
 	json_t *body;      /* an object ({} when the route takes none) */
 	void *connection;  /* for query arguments */
 	struct esc_http_limits *limits;
-	char address[64]; /* the client's IP address */
+	const void *server; /* the server, for metrics */
+	char address[64];   /* the client's IP address */
 	/* Out. */
 	int status;
 	json_t *out;          /* owned: the response document */
 	char set_cookie[200]; /* a Set-Cookie header, when not empty */
 	char retry_after[24]; /* a Retry-After header (seconds), when not empty */
+	char *text;           /* a text/plain response instead of out (owned) */
 };
+
+/* The Prometheus text of the daemon's counters (malloc'd). */
+char *esc_http_metrics(const struct esc_http_call *call);
 
 /* A query argument or a request header of the call, or NULL. */
 const char *esc_http_query(const struct esc_http_call *call, const char *name);

@@ -1,0 +1,10 @@
+/* openapi.h - the OpenAPI 3.1 document of the API (SPEC §7), served at
+ * GET /v1/openapi.json. It describes esc_routes[] (routes.c) path by path
+ * and method by method; tests/unit/test_openapi.c keeps the two in step. */
+#ifndef ESC_HTTP_OPENAPI_H
+#define ESC_HTTP_OPENAPI_H
+
+/* The document as JSON text, NUL-terminated. */
+extern const char esc_openapi_json[];
+
+#endif
