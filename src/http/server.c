@@ -260,6 +260,81 @@ static unsigned caller_mask(const struct esc_caller *who)
 	}
 }
 
+#define IDEMPOTENCY_KEEP_MS (24 * ESC_MS_PER_HOUR)
+
+/* Claim an Idempotency-Key for this request (SPEC §7): ESC_EDUPLICATE with
+ * the first answer in *seen when the same request came before;
+ * ESC_EIDEMPOTENCY for the key with another request; ESC_ECONFLICT while
+ * the first is still running; ESC_EINVAL for a malformed key. Keys are
+ * the caller's own and kept 24 hours. */
+static int idempotency_start(struct server *srv, const struct esc_http_call *call, const char *key,
+			     const char *url, const struct esc_strbuf *body,
+			     struct esc_idempotency *idem, struct esc_idempotency *seen)
+{
+	int64_t now = esc_engine_now(srv->e);
+	crypto_generichash_state st;
+	unsigned char h[32];
+	size_t n = strlen(key);
+	int rc = 0;
+
+	if (n == 0 || n > ESC_IDEM_KEY_MAX)
+		return ESC_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)key[i] < 0x21 || (unsigned char)key[i] > 0x7e)
+			return ESC_EINVAL;
+	if (call->caller.kind == ESC_CALLER_USER)
+		snprintf(idem->scope, sizeof idem->scope, "user:%s", call->caller.user.id);
+	else if (call->caller.kind == ESC_CALLER_OPERATOR)
+		snprintf(idem->scope, sizeof idem->scope, "operator:%.16s",
+			 call->caller.token_hash);
+	else
+		snprintf(idem->scope, sizeof idem->scope, "address:%s", call->address);
+	snprintf(idem->key, sizeof idem->key, "%s", key);
+	crypto_generichash_init(&st, NULL, 0, sizeof h);
+	crypto_generichash_update(&st, (const unsigned char *)url, strlen(url) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)esc_strbuf_str(body), body->len);
+	crypto_generichash_final(&st, h, sizeof h);
+	sodium_bin2hex(idem->request_hash, sizeof idem->request_hash, h, sizeof h);
+	idem->created_at_ms = now;
+
+	struct esc_store *s = esc_engine_store_acquire(srv->e);
+	ESC_STORE(rc, s, idempotency_get, idem->scope, idem->key, seen);
+	if (!rc && seen->created_at_ms < now - IDEMPOTENCY_KEEP_MS) {
+		/* Expired: forget it and the others as old. */
+		free(seen->response);
+		seen->response = NULL;
+		ESC_STORE(rc, s, idempotency_purge, now - IDEMPOTENCY_KEEP_MS);
+		if (!rc)
+			rc = ESC_ENOTFOUND;
+	}
+	if (rc == ESC_ENOTFOUND) {
+		ESC_STORE(rc, s, idempotency_begin, idem);
+		if (rc == ESC_EDUPLICATE)
+			rc = ESC_ECONFLICT;
+	} else if (!rc) {
+		if (strcmp(seen->request_hash, idem->request_hash))
+			rc = ESC_EIDEMPOTENCY;
+		else if (seen->status == 0)
+			rc = ESC_ECONFLICT;
+		else
+			rc = ESC_EDUPLICATE;
+	}
+	esc_engine_store_release(srv->e);
+	return rc;
+}
+
+static void idempotency_finish(struct server *srv, const struct esc_idempotency *idem, int status,
+			       const char *response)
+{
+	int rc;
+	struct esc_store *s = esc_engine_store_acquire(srv->e);
+	ESC_STORE(rc, s, idempotency_finish, idem->scope, idem->key, status, response);
+	esc_engine_store_release(srv->e);
+	if (rc)
+		fprintf(stderr, "escrowd: cannot store an idempotent answer: %s\n",
+			esc_error_message(rc));
+}
+
 static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, const char *url,
 				const char *method, struct request *req)
 {
@@ -326,18 +401,53 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
 			  call.address, sizeof call.address);
+	struct esc_idempotency idem = {0};
+	const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+	if (key && !strcmp(method, "POST")) {
+		struct esc_idempotency seen = {0};
+		rc = idempotency_start(srv, &call, key, url, &req->body, &idem, &seen);
+		if (rc == ESC_EDUPLICATE) {
+			/* The same key and body: the first answer again. */
+			ok = respond_text(c, req, seen.status, seen.response, "application/json",
+					  NULL, NULL);
+			free(seen.response);
+			json_decref(call.body);
+			return ok;
+		}
+		free(seen.response);
+		if (rc) {
+			json_decref(call.body);
+			return respond_error(
+				c, req, rc,
+				rc == ESC_ECONFLICT ? "the first request with this Idempotency-Key "
+						      "is still running"
+				: rc == ESC_EIDEMPOTENCY
+					? "this Idempotency-Key was used with another "
+					  "request"
+					: "Idempotency-Key must be 1 to 255 printable "
+					  "characters");
+		}
+	}
 	call.status = 200;
 	rc = route->handler(&call);
 	if (rc && !call.out)
 		call.out = error_doc(rc, NULL, NULL);
 	if (rc)
 		call.status = esc_error_status(rc);
-	if (call.text)
+	if (call.text) {
 		ok = respond_text(c, req, call.status, call.text, "text/plain; version=0.0.4", NULL,
 				  NULL);
-	else
-		ok = respond(c, req, call.status, call.out ? call.out : json_object(),
-			     call.set_cookie, call.retry_after);
+	} else {
+		json_t *doc = call.out ? call.out : json_object();
+		char *text = json_dumps(doc, JSON_COMPACT);
+		if (idem.key[0])
+			idempotency_finish(srv, &idem, call.status, text ? text : "{}");
+		ok = respond_text(c, req, call.status, text, "application/json", call.set_cookie,
+				  call.retry_after);
+		free(text);
+		if (!call.out)
+			json_decref(doc);
+	}
 	free(call.text);
 	json_decref(call.out);
 	json_decref(call.body);

@@ -95,13 +95,26 @@ struct esc_ledger_report {
 /* A signed-in session. The token itself is never stored: only its hash
  * (hex of a 32-byte BLAKE2b), so a copy of the store signs no one in. */
 #define ESC_HASH_HEX_SIZE 65
-#define ESC_CSRF_SIZE 48
+#define ESC_CSRF_SIZE     48
 struct esc_session {
 	char token_hash[ESC_HASH_HEX_SIZE];
 	char user_id[ESC_ID_SIZE];
 	char csrf[ESC_CSRF_SIZE]; /* the CSRF token, for cookie-authenticated POSTs */
 	int64_t created_at_ms;
-	int64_t last_seen_ms;     /* idle expiry counts from here */
+	int64_t last_seen_ms; /* idle expiry counts from here */
+};
+
+/* An Idempotency-Key's record: who sent it, the hash of the request, and
+ * once answered, the answer to replay. */
+#define ESC_IDEM_SCOPE_SIZE 96
+#define ESC_IDEM_KEY_MAX    255
+struct esc_idempotency {
+	char scope[ESC_IDEM_SCOPE_SIZE]; /* the caller: keys are theirs alone */
+	char key[ESC_IDEM_KEY_MAX + 1];
+	char request_hash[ESC_HASH_HEX_SIZE];
+	int status;     /* 0 while the first request runs */
+	char *response; /* the answer's body; malloc'd by idempotency_get */
+	int64_t created_at_ms;
 };
 
 struct esc_store;
@@ -190,6 +203,17 @@ struct esc_store_ops {
 	int (*api_key_insert)(struct esc_store *s, const char *key_hash, int64_t created_at_ms);
 	int (*api_key_exists)(struct esc_store *s, const char *key_hash); /* 0 or ENOTFOUND */
 	int (*api_keys_count)(struct esc_store *s, int64_t *n);
+
+	/* Idempotency keys: begin records a running request (ESC_EDUPLICATE
+	 * when the scope has the key already); get reads one (its response is
+	 * the caller's to free); finish stores the answer; purge drops those
+	 * created before a time. */
+	int (*idempotency_begin)(struct esc_store *s, const struct esc_idempotency *rec);
+	int (*idempotency_get)(struct esc_store *s, const char *scope, const char *key,
+			       struct esc_idempotency *out);
+	int (*idempotency_finish)(struct esc_store *s, const char *scope, const char *key,
+				  int status, const char *response);
+	int (*idempotency_purge)(struct esc_store *s, int64_t before_ms);
 };
 
 /* Fault injection for tests: called before every wrapped verb with its

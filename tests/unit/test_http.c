@@ -580,6 +580,54 @@ static void metrics_count_requests_and_commands(void **state)
 	drop(&r);
 }
 
+/* SPEC §7: the same Idempotency-Key with the same body replays the first
+ * answer; with another body it answers 422; keys are the caller's own and
+ * kept 24 hours. */
+static void spec_7_idempotency_keys_replay_and_refuse_another_body(void **state)
+{
+	char body[400], again[400];
+	(void)state;
+	ensure_users();
+	snprintf(body, sizeof body,
+		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
+		 "\"items\":[{\"title\":\"Lamp\",\"quantity\":1,\"unit_price\":900}]}",
+		 buyer_id, seller_id);
+	struct reply a = call("POST", "/v1/orders", KEY, body, "Idempotency-Key: order-lamp-1");
+	expect(&a, 201);
+	struct reply b = call("POST", "/v1/orders", KEY, body, "Idempotency-Key: order-lamp-1");
+	expect(&b, 201);
+	assert_string_equal(str(a.json, "id"), str(b.json, "id"));
+	drop(&b);
+	/* The same with a unit price of 901: another request. */
+	snprintf(again, sizeof again, "%s", body);
+	again[strlen(again) - 4] = '1';
+	b = call("POST", "/v1/orders", KEY, again, "Idempotency-Key: order-lamp-1");
+	expect(&b, 422);
+	assert_string_equal(err_code(&b), "idempotency_mismatch");
+	drop(&b);
+	/* Another caller's key of the same name is theirs alone. */
+	b = call("POST", "/v1/sessions", NULL,
+		 "{\"email\":\"other@http.test\",\"password\":\"password-1\"}",
+		 "Idempotency-Key: order-lamp-1");
+	expect(&b, 201);
+	drop(&b);
+	/* A day later the key is forgotten. */
+	b = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":86401}", NULL);
+	expect(&b, 200);
+	drop(&b);
+	b = call("POST", "/v1/orders", KEY, again, "Idempotency-Key: order-lamp-1");
+	expect(&b, 201);
+	assert_string_not_equal(str(a.json, "id"), str(b.json, "id"));
+	drop(&b);
+	drop(&a);
+	sign_in("ana@http.test", buyer_token);
+	sign_in("shop@http.test", seller_token);
+	sign_in("other@http.test", other_token);
+	b = call("POST", "/v1/orders", KEY, body, "Idempotency-Key: has space");
+	expect(&b, 400);
+	drop(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -595,6 +643,7 @@ int main(void)
 		cmocka_unit_test(spec_7_lists_are_paged_by_cursor),
 		cmocka_unit_test(spec_7_sign_in_attempts_are_rate_limited),
 		cmocka_unit_test(metrics_count_requests_and_commands),
+		cmocka_unit_test(spec_7_idempotency_keys_replay_and_refuse_another_body),
 	};
 	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
 }

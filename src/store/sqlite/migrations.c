@@ -172,6 +172,15 @@ static const char *const migrations[] = {
 	"CREATE TABLE api_keys (\n"
 	"  key_hash TEXT PRIMARY KEY,\n"
 	"  created_at_ms INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE idempotency (\n"
+	"  scope TEXT NOT NULL,\n"
+	"  key TEXT NOT NULL,\n"
+	"  request_hash TEXT NOT NULL,\n"
+	"  status INTEGER NOT NULL,\n"
+	"  response TEXT NOT NULL,\n"
+	"  created_at_ms INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (scope, key)\n"
 	") WITHOUT ROWID;\n",
 };
 

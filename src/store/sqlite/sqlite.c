@@ -230,6 +230,13 @@ _Static_assert(ESC_DL_ORDER_COUNT == 5, "one due_*_ms column per order deadline 
 	X(API_KEY_INSERT, "INSERT INTO api_keys (key_hash, created_at_ms) VALUES (?1, ?2)")        \
 	X(API_KEY_EXISTS, "SELECT 1 FROM api_keys WHERE key_hash = ?1")                            \
 	X(API_KEYS_COUNT, "SELECT COUNT(*) FROM api_keys")                                         \
+	X(IDEM_BEGIN, "INSERT INTO idempotency (scope, key, request_hash, status, response, "      \
+		      "created_at_ms) VALUES (?1, ?2, ?3, 0, '', ?4)")                             \
+	X(IDEM_GET, "SELECT request_hash, status, response, created_at_ms FROM idempotency "       \
+		    "WHERE scope = ?1 AND key = ?2")                                               \
+	X(IDEM_FINISH, "UPDATE idempotency SET status = ?3, response = ?4 "                        \
+		       "WHERE scope = ?1 AND key = ?2")                                            \
+	X(IDEM_PURGE, "DELETE FROM idempotency WHERE created_at_ms < ?1")                          \
 	X(CHECK_TRANSFERS, "SELECT COUNT(DISTINCT transfer_id) FROM entries")                      \
 	X(CHECK_ORDERS, "SELECT COUNT(*) FROM orders")                                             \
 	X(CHECK_CURRENCIES, "SELECT currency, SUM(amount_minor) FROM entries GROUP BY currency "   \
@@ -1600,6 +1607,80 @@ out:
 	return rc;
 }
 
+static int sq_idempotency_begin(struct esc_store *s, const struct esc_idempotency *rec)
+{
+	struct bind b = {sq_of(s)->stmts[S_IDEM_BEGIN], SQLITE_OK, false};
+	int rc = 0;
+
+	B_FIELD(&b, 1, rec->scope);
+	B_FIELD(&b, 2, rec->key);
+	B_FIELD(&b, 3, rec->request_hash);
+	b_i64(&b, 4, rec->created_at_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_idempotency_get(struct esc_store *s, const char *scope, const char *key,
+			      struct esc_idempotency *out)
+{
+	struct bind b = {sq_of(s)->stmts[S_IDEM_GET], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, scope);
+	b_str(&b, 2, key);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = next_row(b.st);
+	if (rc == 1) {
+		memset(out, 0, sizeof *out);
+		snprintf(out->scope, sizeof out->scope, "%s", scope);
+		snprintf(out->key, sizeof out->key, "%s", key);
+		COL_FIELD(b.st, 0, out->request_hash);
+		out->status = sqlite3_column_int(b.st, 1);
+		const char *text = (const char *)sqlite3_column_text(b.st, 2);
+		out->response = strdup(text ? text : "");
+		out->created_at_ms = sqlite3_column_int64(b.st, 3);
+		rc = out->response ? 0 : ESC_ENOMEM;
+	} else if (rc == 0) {
+		rc = ESC_ENOTFOUND;
+	}
+	finish(b.st);
+out:
+	return rc;
+}
+
+static int sq_idempotency_finish(struct esc_store *s, const char *scope, const char *key,
+				 int status, const char *response)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_IDEM_FINISH], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, scope);
+	b_str(&b, 2, key);
+	b_i64(&b, 3, status);
+	b_str(&b, 4, response);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run_one(q, b.st);
+	return rc;
+}
+
+static int sq_idempotency_purge(struct esc_store *s, int64_t before_ms)
+{
+	struct bind b = {sq_of(s)->stmts[S_IDEM_PURGE], SQLITE_OK, false};
+	int rc = 0;
+
+	b_i64(&b, 1, before_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
 static int sq_api_keys_count(struct esc_store *s, int64_t *n)
 {
 	return scalar(sq_of(s)->stmts[S_API_KEYS_COUNT], n);
@@ -1916,6 +1997,10 @@ static const struct esc_store_ops sqlite_ops = {
 	.api_key_insert = sq_api_key_insert,
 	.api_key_exists = sq_api_key_exists,
 	.api_keys_count = sq_api_keys_count,
+	.idempotency_begin = sq_idempotency_begin,
+	.idempotency_get = sq_idempotency_get,
+	.idempotency_finish = sq_idempotency_finish,
+	.idempotency_purge = sq_idempotency_purge,
 };
 
 /* The text of the single row a PRAGMA returns, into out. */
