@@ -148,11 +148,13 @@ int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,
 				struct esc_buyer_rep *out)
 {
 	struct esc_user u;
+	pthread_mutex_lock(&e->lock);
 	int rc = get_user(e, user_id, &u);
 	if (!rc && u.role != ESC_ACTOR_BUYER)
 		rc = ESC_ENOTFOUND;
 	if (!rc)
 		rc = buyer_reputation(e, &u, esc_engine_now(e), out);
+	pthread_mutex_unlock(&e->lock);
 	return rc;
 }
 
@@ -162,14 +164,15 @@ int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
 	struct esc_user u;
 	struct esc_rep_counts counts;
 	int64_t now = esc_engine_now(e);
+	pthread_mutex_lock(&e->lock);
 	int rc = get_user(e, user_id, &u);
 	if (!rc && u.role != ESC_ACTOR_SELLER)
 		rc = ESC_ENOTFOUND;
-	if (rc)
-		return rc;
 	/* The seller's window is the long one of the counts. */
-	ESC_STORE(rc, e->store, mark_counts, user_id, now - e->policy.buyer_short_window_ms,
-		  now - e->policy.seller_window_ms, &counts);
+	if (!rc)
+		ESC_STORE(rc, e->store, mark_counts, user_id, now - e->policy.buyer_short_window_ms,
+			  now - e->policy.seller_window_ms, &counts);
+	pthread_mutex_unlock(&e->lock);
 	if (!rc)
 		esc_seller_reputation(&e->policy, &counts, out);
 	return rc;

@@ -102,7 +102,7 @@ int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired);
 int esc_engine_user_create(struct esc_engine *e, enum esc_actor role, const char *name,
 			   const char *email, const char *password, struct esc_user *out);
 
-/* Reputation, now. */
+/* Reputation, now. Like every esc_engine_* call, safe from any thread. */
 int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,
 				struct esc_buyer_rep *out);
 int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,

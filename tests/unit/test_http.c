@@ -628,6 +628,72 @@ static void spec_7_idempotency_keys_replay_and_refuse_another_body(void **state)
 	drop(&b);
 }
 
+struct racer {
+	const char *path;
+	const char *token;
+	long status;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	struct reply rep = call("POST", r->path, r->token, "{}", NULL);
+	r->status = rep.status;
+	drop(&rep);
+	return NULL;
+}
+
+/* SPEC §7: concurrent conflicting commands: one wins, the other gets 409
+ * with the current state. The seller accepts while the buyer withdraws, on
+ * many orders at once: exactly one of each pair wins, refunds match the
+ * cancellations, and the ledger holds. */
+static void spec_7_accept_and_withdraw_race_one_wins(void **state)
+{
+	enum { ORDERS = 12 };
+	char ids[ORDERS][64], accept[ORDERS][200], withdraw[ORDERS][200], path[200];
+	struct racer racers[2 * ORDERS];
+	pthread_t threads[2 * ORDERS];
+	(void)state;
+	for (int i = 0; i < ORDERS; i++) {
+		paid_order(ids[i]);
+		snprintf(path, sizeof path, "/v1/orders/%.63s/cancel", ids[i]);
+		struct reply r =
+			call("POST", path, buyer_token, "{\"reason\":\"no_longer_needed\"}", NULL);
+		expect(&r, 200);
+		drop(&r);
+		snprintf(accept[i], sizeof accept[i], "/v1/orders/%.63s/cancellation/accept",
+			 ids[i]);
+		snprintf(withdraw[i], sizeof withdraw[i], "/v1/orders/%.63s/cancellation/withdraw",
+			 ids[i]);
+		racers[2 * i] = (struct racer){accept[i], seller_token, 0};
+		racers[2 * i + 1] = (struct racer){withdraw[i], buyer_token, 0};
+	}
+	for (int i = 0; i < 2 * ORDERS; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, race, &racers[i]), 0);
+	for (int i = 0; i < 2 * ORDERS; i++)
+		pthread_join(threads[i], NULL);
+	int cancelled = 0;
+	for (int i = 0; i < ORDERS; i++) {
+		long a = racers[2 * i].status, w = racers[2 * i + 1].status;
+		if (!((a == 200 && w == 409) || (a == 409 && w == 200)))
+			fail_msg("order %d: accept %ld, withdraw %ld", i, a, w);
+		snprintf(path, sizeof path, "/v1/orders/%.63s", ids[i]);
+		struct reply r = call("GET", path, buyer_token, NULL, NULL);
+		size_t refunds = json_array_size(json_object_get(r.json, "refunds"));
+		if (a == 200) {
+			cancelled++;
+			assert_string_equal(str(r.json, "state"), "cancelled");
+			assert_int_equal(refunds, 1);
+		} else {
+			assert_string_equal(str(r.json, "state"), "awaiting_shipment");
+			assert_int_equal(refunds, 0);
+		}
+		drop(&r);
+	}
+	print_message("%d of %d races won by the seller's accept\n", cancelled, ORDERS);
+	ledger_holds();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -644,6 +710,7 @@ int main(void)
 		cmocka_unit_test(spec_7_sign_in_attempts_are_rate_limited),
 		cmocka_unit_test(metrics_count_requests_and_commands),
 		cmocka_unit_test(spec_7_idempotency_keys_replay_and_refuse_another_body),
+		cmocka_unit_test(spec_7_accept_and_withdraw_race_one_wins),
 	};
 	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
 }
