@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sodium.h>
 
+#include "http/openapi.h"
 #include "util/error.h"
 #include "util/timefmt.h"
 
@@ -270,6 +271,13 @@ static int h_health(struct esc_http_call *call)
 {
 	call->out = json_pack("{s:s}", "status", "ok");
 	return 0;
+}
+
+static int h_openapi(struct esc_http_call *call)
+{
+	json_error_t jerr;
+	call->out = json_loads(esc_openapi_json, 0, &jerr);
+	return call->out ? 0 : ESC_EBUG;
 }
 
 static int h_metrics(struct esc_http_call *call)
@@ -861,31 +869,33 @@ static int h_clock_advance(struct esc_http_call *call)
 #define SIGNED ESC_WHO_SIGNED_IN
 
 const struct esc_route esc_routes[] = {
-	{"GET", "/healthz", h_health, ANY, false},
-	{"GET", "/readyz", h_ready, ANY, false},
-	{"GET", "/metrics", h_metrics, ANY, false},
-	{"POST", "/v1/users", h_user_create, P, true},
-	{"POST", "/v1/sessions", h_session_create, ANY, true},
-	{"DELETE", "/v1/sessions/current", h_session_delete, U, false},
-	{"GET", "/v1/me", h_me, SIGNED, false},
-	{"GET", "/v1/cancellation-reasons", h_reasons, ANY, false},
-	{"POST", "/v1/orders", h_order_create, P, true},
-	{"GET", "/v1/orders", h_orders_list, SIGNED, false},
-	{"GET", "/v1/orders/{id}", h_order_get, SIGNED, false},
-	{"GET", "/v1/orders/{id}/events", h_order_events, SIGNED, false},
-	{"POST", "/v1/orders/{id}/pay", h_pay, P, true},
-	{"POST", "/v1/orders/{id}/cancel", h_cancel, B, true},
-	{"POST", "/v1/orders/{id}/cancellation/accept", h_accept, S, true},
-	{"POST", "/v1/orders/{id}/cancellation/reject", h_reject, S, true},
-	{"POST", "/v1/orders/{id}/cancellation/withdraw", h_withdraw, B, true},
-	{"POST", "/v1/orders/{id}/ship", h_ship, S, true},
-	{"POST", "/v1/orders/{id}/deliver", h_deliver, P, true},
-	{"POST", "/v1/orders/{id}/confirm-receipt", h_confirm, B, true},
-	{"GET", "/v1/refunds", h_refunds_list, P | B | S, false},
-	{"POST", "/v1/refunds/{id}/settle", h_refund_settle, P, true},
-	{"POST", "/v1/refunds/{id}/fail", h_refund_fail, P, true},
-	{"GET", "/v1/ledger/check", h_ledger_check, P, false},
-	{"POST", "/v1/clock/advance", h_clock_advance, P, true},
+	{"GET", "/healthz", h_health, ANY, false, false},
+	{"GET", "/readyz", h_ready, ANY, false, false},
+	{"GET", "/metrics", h_metrics, ANY, false, false},
+	{"GET", "/v1/openapi.json", h_openapi, ANY, false, false},
+	{"POST", "/v1/users", h_user_create, P, true, false},
+	/* Its answer holds the session token: never kept for a replay. */
+	{"POST", "/v1/sessions", h_session_create, ANY, true, true},
+	{"DELETE", "/v1/sessions/current", h_session_delete, U, false, false},
+	{"GET", "/v1/me", h_me, SIGNED, false, false},
+	{"GET", "/v1/cancellation-reasons", h_reasons, ANY, false, false},
+	{"POST", "/v1/orders", h_order_create, P, true, false},
+	{"GET", "/v1/orders", h_orders_list, SIGNED, false, false},
+	{"GET", "/v1/orders/{id}", h_order_get, SIGNED, false, false},
+	{"GET", "/v1/orders/{id}/events", h_order_events, SIGNED, false, false},
+	{"POST", "/v1/orders/{id}/pay", h_pay, P, true, false},
+	{"POST", "/v1/orders/{id}/cancel", h_cancel, B, true, false},
+	{"POST", "/v1/orders/{id}/cancellation/accept", h_accept, S, true, false},
+	{"POST", "/v1/orders/{id}/cancellation/reject", h_reject, S, true, false},
+	{"POST", "/v1/orders/{id}/cancellation/withdraw", h_withdraw, B, true, false},
+	{"POST", "/v1/orders/{id}/ship", h_ship, S, true, false},
+	{"POST", "/v1/orders/{id}/deliver", h_deliver, P, true, false},
+	{"POST", "/v1/orders/{id}/confirm-receipt", h_confirm, B, true, false},
+	{"GET", "/v1/refunds", h_refunds_list, P | B | S, false, false},
+	{"POST", "/v1/refunds/{id}/settle", h_refund_settle, P, true, false},
+	{"POST", "/v1/refunds/{id}/fail", h_refund_fail, P, true, false},
+	{"GET", "/v1/ledger/check", h_ledger_check, P, false, false},
+	{"POST", "/v1/clock/advance", h_clock_advance, P, true, false},
 };
 const size_t esc_routes_count = sizeof esc_routes / sizeof esc_routes[0];
 

@@ -23,7 +23,8 @@ struct esc_route {
 	const char *path; /* segments; "{id}" matches one segment */
 	int (*handler)(struct esc_http_call *call);
 	unsigned who;
-	bool body; /* takes a JSON object */
+	bool body;   /* takes a JSON object */
+	bool secret; /* the answer holds a secret: Idempotency-Key is ignored */
 };
 
 extern const struct esc_route esc_routes[];

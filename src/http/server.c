@@ -361,7 +361,7 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 		return respond_error(
 			c, req, rc,
 			rc == ESC_EFORBIDDEN
-				? "a cookie-authenticated POST needs the X-CSRF-Token header"
+				? "a cookie-authenticated change needs the X-CSRF-Token header"
 			: rc == ESC_EUNAUTH ? "the session is unknown or has expired"
 					    : NULL);
 	if (!(route->who & ESC_WHO_ANYONE)) {
@@ -403,7 +403,7 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 			  call.address, sizeof call.address);
 	struct esc_idempotency idem = {0};
 	const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
-	if (key && !strcmp(method, "POST")) {
+	if (key && !strcmp(method, "POST") && !route->secret) {
 		struct esc_idempotency seen = {0};
 		rc = idempotency_start(srv, &call, key, url, &req->body, &idem, &seen);
 		if (rc == ESC_EDUPLICATE) {

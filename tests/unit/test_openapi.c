@@ -1,0 +1,399 @@
+/* test_openapi.c - the OpenAPI document (SPEC §7) and the route table
+ * describe the same API: every route is documented, every documented
+ * operation is routed, and the document holds together. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "http/openapi.h"
+#include "http/routes.h"
+#include "util/error.h"
+
+static const char *const http_methods[] = {"get",     "put",  "post",  "delete",
+					   "options", "head", "patch", "trace"};
+#define HTTP_METHODS (sizeof http_methods / sizeof http_methods[0])
+
+static int setup(void **state)
+{
+	json_error_t err;
+	json_t *doc = json_loads(esc_openapi_json, JSON_REJECT_DUPLICATES, &err);
+	if (!doc) {
+		print_error("esc_openapi_json is not valid JSON: %s (line %d, column %d)\n",
+			    err.text, err.line, err.column);
+		return -1;
+	}
+	*state = doc;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	json_decref(*state);
+	return 0;
+}
+
+static void lower(const char *s, char *out, size_t size)
+{
+	size_t i = 0;
+	for (; s[i] && i + 1 < size; i++)
+		out[i] = (char)tolower((unsigned char)s[i]);
+	out[i] = '\0';
+}
+
+/* Is v the string s? */
+static bool is_str(const json_t *v, const char *s)
+{
+	return json_is_string(v) && !strcmp(json_string_value(v), s);
+}
+
+static bool is_http_method(const char *key)
+{
+	for (size_t i = 0; i < HTTP_METHODS; i++)
+		if (!strcmp(key, http_methods[i]))
+			return true;
+	return false;
+}
+
+static const struct esc_route *route_of(const char *method, const char *path)
+{
+	for (size_t i = 0; i < esc_routes_count; i++) {
+		char m[16];
+		lower(esc_routes[i].method, m, sizeof m);
+		if (!strcmp(m, method) && !strcmp(esc_routes[i].path, path))
+			return &esc_routes[i];
+	}
+	return NULL;
+}
+
+/* Resolve a local reference ("#/components/schemas/Order"), or NULL. */
+static json_t *resolve(json_t *doc, const char *ref)
+{
+	char token[256];
+	json_t *at = doc;
+	if (strncmp(ref, "#/", 2))
+		return NULL;
+	const char *p = ref + 2;
+	while (at && *p) {
+		size_t n = 0;
+		for (; *p && *p != '/'; p++) {
+			char c = *p;
+			if (c == '~' && (p[1] == '0' || p[1] == '1'))
+				c = *++p == '0' ? '~' : '/';
+			if (n + 1 >= sizeof token)
+				return NULL;
+			token[n++] = c;
+		}
+		token[n] = '\0';
+		if (*p == '/')
+			p++;
+		if (json_is_object(at)) {
+			at = json_object_get(at, token);
+		} else if (json_is_array(at)) {
+			char *end;
+			long i = strtol(token, &end, 10);
+			at = (*token && !*end && i >= 0) ? json_array_get(at, (size_t)i) : NULL;
+		} else {
+			at = NULL;
+		}
+	}
+	return at;
+}
+
+/* A $ref object is replaced by what it points to. */
+static json_t *deref(json_t *doc, json_t *v)
+{
+	json_t *ref = json_object_get(v, "$ref");
+	return json_is_string(ref) ? resolve(doc, json_string_value(ref)) : v;
+}
+
+static void test_is_openapi_3_1(void **state)
+{
+	json_t *doc = *state;
+	json_t *info = json_object_get(doc, "info");
+	assert_string_equal(json_string_value(json_object_get(doc, "openapi")), "3.1.0");
+	assert_non_null(info);
+	assert_string_equal(json_string_value(json_object_get(info, "title")), "escrowd");
+	assert_non_null(json_string_value(json_object_get(info, "version")));
+#ifdef ESC_VERSION
+	assert_string_equal(json_string_value(json_object_get(info, "version")), ESC_VERSION);
+#endif
+	assert_true(json_is_object(json_object_get(doc, "paths")));
+	json_t *schemes = json_object_get(json_object_get(doc, "components"), "securitySchemes");
+	json_t *bearer = json_object_get(schemes, "bearer"),
+	       *cookie = json_object_get(schemes, "cookie");
+	assert_string_equal(json_string_value(json_object_get(bearer, "type")), "http");
+	assert_string_equal(json_string_value(json_object_get(bearer, "scheme")), "bearer");
+	assert_string_equal(json_string_value(json_object_get(cookie, "type")), "apiKey");
+	assert_string_equal(json_string_value(json_object_get(cookie, "in")), "cookie");
+	assert_string_equal(json_string_value(json_object_get(cookie, "name")), "escrowd_session");
+}
+
+static void test_every_route_is_documented(void **state)
+{
+	json_t *paths = json_object_get(*state, "paths");
+	int missing = 0;
+	for (size_t i = 0; i < esc_routes_count; i++) {
+		char m[16];
+		lower(esc_routes[i].method, m, sizeof m);
+		if (!json_object_get(json_object_get(paths, esc_routes[i].path), m)) {
+			print_error("route %s %s is not in the OpenAPI document\n",
+				    esc_routes[i].method, esc_routes[i].path);
+			missing++;
+		}
+	}
+	assert_int_equal(missing, 0);
+}
+
+static void test_every_operation_is_routed(void **state)
+{
+	json_t *paths = json_object_get(*state, "paths");
+	const char *path, *key;
+	json_t *item, *v;
+	int unknown = 0;
+	json_object_foreach(paths, path, item)
+	{
+		json_object_foreach(item, key, v)
+		{
+			if (!is_http_method(key)) {
+				/* A path item's other fields; anything else is a typo. */
+				if (strcmp(key, "summary") && strcmp(key, "description") &&
+				    strcmp(key, "parameters") && strcmp(key, "servers")) {
+					print_error("%s: '%s' is not an HTTP method\n", path, key);
+					unknown++;
+				}
+				continue;
+			}
+			if (!route_of(key, path)) {
+				print_error("%s %s is documented but not in esc_routes\n", key,
+					    path);
+				unknown++;
+			}
+		}
+	}
+	assert_int_equal(unknown, 0);
+}
+
+/* Say what is wrong with a route's operation, and count it. */
+static void bad_route(int *bad, const struct esc_route *r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void bad_route(int *bad, const struct esc_route *r, const char *fmt, ...)
+{
+	va_list ap;
+	print_error("%s %s: ", r->method, r->path);
+	va_start(ap, fmt);
+	vprint_error(fmt, ap);
+	va_end(ap);
+	print_error("\n");
+	(*bad)++;
+}
+
+/* The JSON schema of a request body. */
+static json_t *body_schema(json_t *doc, json_t *body)
+{
+	json_t *content = json_object_get(deref(doc, body), "content");
+	return deref(doc, json_object_get(json_object_get(content, "application/json"), "schema"));
+}
+
+/* Each route's operation: a unique operationId, a 2xx answer, who may
+ * call it as the table says, a request body exactly when the route takes
+ * one (no unknown fields), the {id} parameter when the path has one, and
+ * the Idempotency-Key of every POST. */
+static void test_operations_match_their_routes(void **state)
+{
+	json_t *doc = *state;
+	json_t *paths = json_object_get(doc, "paths");
+	json_t *ids = json_object();
+	int bad = 0;
+	for (size_t i = 0; i < esc_routes_count; i++) {
+		const struct esc_route *r = &esc_routes[i];
+		char m[16];
+		lower(r->method, m, sizeof m);
+		json_t *op = json_object_get(json_object_get(paths, r->path), m);
+		if (!op)
+			continue; /* test_every_route_is_documented says so */
+
+		/* A unique operationId. */
+		const char *op_id = json_string_value(json_object_get(op, "operationId"));
+		if (!op_id)
+			bad_route(&bad, r, "no operationId");
+		else if (json_object_get(ids, op_id))
+			bad_route(&bad, r, "operationId %s is used twice", op_id);
+		else
+			json_object_set_new(ids, op_id, json_true());
+
+		/* At least one 2xx response. */
+		const char *status;
+		json_t *resp;
+		bool success = false;
+		json_object_foreach(json_object_get(op, "responses"), status, resp)
+		{
+			if (status[0] == '2')
+				success = true;
+		}
+		if (!success)
+			bad_route(&bad, r, "no 2xx response");
+
+		/* x-escrowd-who: the roles of the table's mask. */
+		static const struct {
+			unsigned bit;
+			const char *name;
+		} roles[] = {{ESC_WHO_ANYONE, "anyone"},
+			     {ESC_WHO_OPERATOR, "operator"},
+			     {ESC_WHO_BUYER, "buyer"},
+			     {ESC_WHO_SELLER, "seller"},
+			     {ESC_WHO_ARBITER, "arbiter"}};
+		unsigned want = r->who & ESC_WHO_ANYONE ? ESC_WHO_ANYONE : r->who, got = 0;
+		size_t k;
+		json_t *role;
+		json_t *who = json_object_get(op, "x-escrowd-who");
+		if (!json_is_array(who))
+			bad_route(&bad, r, "no x-escrowd-who list");
+		json_array_foreach(who, k, role)
+		{
+			bool known = false;
+			for (size_t j = 0; j < sizeof roles / sizeof roles[0]; j++) {
+				if (is_str(role, roles[j].name)) {
+					got |= roles[j].bit;
+					known = true;
+				}
+			}
+			if (!known)
+				bad_route(&bad, r, "x-escrowd-who has an unknown role");
+		}
+		if (got != want)
+			bad_route(&bad, r, "x-escrowd-who does not match the route's roles");
+
+		/* A request body exactly when the route takes one. */
+		json_t *body = json_object_get(op, "requestBody");
+		if (!!body != r->body)
+			bad_route(&bad, r, "requestBody %s but the route %s one",
+				  body ? "documented" : "missing", r->body ? "takes" : "takes no");
+		if (body) {
+			json_t *schema = body_schema(doc, body);
+			if (!json_is_false(json_object_get(schema, "additionalProperties")))
+				bad_route(&bad, r, "the request body schema allows unknown fields");
+		}
+
+		/* The {id} path parameter; the Idempotency-Key of every POST. */
+		bool id_found = false, key_found = false;
+		json_t *p;
+		json_array_foreach(json_object_get(op, "parameters"), k, p)
+		{
+			json_t *param = deref(doc, p), *in = json_object_get(param, "in"),
+			       *name = json_object_get(param, "name");
+			if (is_str(in, "path") && is_str(name, "id") &&
+			    json_is_true(json_object_get(param, "required")))
+				id_found = true;
+			if (is_str(in, "header") && is_str(name, "Idempotency-Key"))
+				key_found = true;
+		}
+		if (strstr(r->path, "{id}") && !id_found)
+			bad_route(&bad, r, "no required path parameter id");
+		if (!strcmp(r->method, "POST") && !key_found)
+			bad_route(&bad, r, "no Idempotency-Key header parameter");
+	}
+	json_decref(ids);
+	assert_int_equal(bad, 0);
+}
+
+/* Every $ref in the document points to an existing component. */
+static int check_refs(json_t *doc, json_t *v, const char *where)
+{
+	int bad = 0;
+	const char *key;
+	json_t *x;
+	size_t i;
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, x)
+		{
+			if (!strcmp(key, "$ref")) {
+				const char *ref = json_string_value(x);
+				if (!ref || strncmp(ref, "#/components/", 13) ||
+				    !resolve(doc, ref)) {
+					print_error("%s: $ref %s points to no component\n", where,
+						    ref ? ref : "(not a string)");
+					bad++;
+				}
+				continue;
+			}
+			bad += check_refs(doc, x, key);
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+		{
+			bad += check_refs(doc, x, where);
+		}
+	}
+	return bad;
+}
+
+static void test_every_ref_resolves(void **state)
+{
+	json_t *doc = *state;
+	assert_int_equal(check_refs(doc, doc, "document"), 0);
+	/* And the schemas the routes return are there. */
+	const char *names[] = {"Error", "Order", "Refund", "User", "Action", "Reason"};
+	json_t *schemas = json_object_get(json_object_get(doc, "components"), "schemas");
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		assert_non_null(json_object_get(schemas, names[i]));
+}
+
+/* The documented error codes are error.h's, no more, no fewer. */
+static void test_error_codes_match_error_h(void **state)
+{
+	json_t *doc = *state;
+	json_t *codes = json_object_get(resolve(doc, "#/components/schemas/ErrorCode"), "enum");
+	static const char *const ours[] = {
+#define X(name, code, status, msg) code,
+		ESC_ERRORS(X)
+#undef X
+	};
+	size_t i;
+	json_t *c;
+	assert_true(json_is_array(codes));
+	for (i = 0; i < sizeof ours / sizeof ours[0]; i++) {
+		bool found = false;
+		size_t j;
+		json_array_foreach(codes, j, c)
+		{
+			if (is_str(c, ours[i]))
+				found = true;
+		}
+		if (!found)
+			fail_msg("error code %s is not in the ErrorCode schema", ours[i]);
+	}
+	json_array_foreach(codes, i, c)
+	{
+		bool found = false;
+		for (size_t j = 0; j < sizeof ours / sizeof ours[0]; j++)
+			if (is_str(c, ours[j]))
+				found = true;
+		if (!found)
+			fail_msg("ErrorCode %s is not a code of error.h",
+				 json_is_string(c) ? json_string_value(c) : "(not a string)");
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_is_openapi_3_1),
+		cmocka_unit_test(test_every_route_is_documented),
+		cmocka_unit_test(test_every_operation_is_routed),
+		cmocka_unit_test(test_operations_match_their_routes),
+		cmocka_unit_test(test_every_ref_resolves),
+		cmocka_unit_test(test_error_codes_match_error_h),
+	};
+	return cmocka_run_group_tests_name("openapi", tests, setup, teardown);
+}
