@@ -704,6 +704,123 @@ static int h_order_events(struct esc_http_call *call)
 	return rc;
 }
 
+#define MESSAGES_PAGE 100
+
+static int h_messages_list(struct esc_http_call *call)
+{
+	struct esc_order o;
+	struct esc_message *m = NULL;
+	size_t n = 0;
+	int64_t after = 0;
+	const char *v = esc_http_query(call, "starting_after");
+	int rc = visible_order(call, &o);
+	if (rc)
+		return rc;
+	if (v) {
+		char *end;
+		after = strtoll(v, &end, 10);
+		if (!*v || *end || after < 0)
+			return fail(call, ESC_EINVAL, "starting_after must be a message's seq",
+				    NULL);
+	}
+	m = calloc(MESSAGES_PAGE, sizeof *m);
+	if (!m)
+		return ESC_ENOMEM;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, messages_list, o.id, after, m, MESSAGES_PAGE, &n);
+	esc_engine_store_release(call->e);
+	if (!rc) {
+		json_t *data = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(data, json_pack("{s:I, s:o, s:s, s:s, s:s}", "seq",
+							      (json_int_t)m[i].seq, "at",
+							      time_or_null(m[i].at_ms), "author_id",
+							      m[i].author_id, "role",
+							      esc_actor_name(m[i].role), "body",
+							      m[i].body));
+		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", n == MESSAGES_PAGE);
+	}
+	free(m);
+	return rc;
+}
+
+/* A message from the buyer or the seller to the other. */
+static int h_message_post(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"body", NULL};
+	struct esc_order o;
+	struct esc_message m;
+	const char *body;
+	int rc = only_fields(call, fields);
+	if (!rc)
+		rc = get_string(call, "body", true, &body);
+	if (!rc)
+		rc = visible_order(call, &o);
+	if (rc)
+		return rc;
+	size_t len = strlen(body);
+	bool printable = len > 0 && len <= ESC_TEXT_MAX;
+	for (size_t i = 0; printable && i < len; i++)
+		printable = (unsigned char)body[i] >= 0x20 || body[i] == '\n' || body[i] == '\t';
+	if (!printable)
+		return fail(call, ESC_EINVAL, "a message is 1 to 1000 printable bytes", NULL);
+	memset(&m, 0, sizeof m);
+	snprintf(m.order_id, sizeof m.order_id, "%s", o.id);
+	snprintf(m.author_id, sizeof m.author_id, "%s", call->caller.user.id);
+	snprintf(m.body, sizeof m.body, "%s", body);
+	m.role = call->caller.user.role;
+	m.at_ms = esc_engine_now(call->e);
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, message_append, &m);
+	esc_engine_store_release(call->e);
+	if (rc)
+		return rc;
+	call->status = 201;
+	call->out = json_pack("{s:I, s:o, s:s, s:s, s:s}", "seq", (json_int_t)m.seq, "at",
+			      time_or_null(m.at_ms), "author_id", m.author_id, "role",
+			      esc_actor_name(m.role), "body", m.body);
+	return 0;
+}
+
+/* A buyer's level or a seller's score, with the counts behind it. */
+static int h_reputation(struct esc_http_call *call)
+{
+	struct esc_user u;
+	int rc;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, user_get, call->param, &u);
+	esc_engine_store_release(call->e);
+	if (rc == ESC_ENOTFOUND || (!rc && u.role == ESC_ACTOR_ARBITER))
+		return fail(call, ESC_ENOTFOUND, "no buyer or seller with this id", NULL);
+	if (rc)
+		return rc;
+	if (u.role == ESC_ACTOR_BUYER) {
+		struct esc_buyer_rep r;
+		rc = esc_engine_buyer_reputation(call->e, u.id, &r);
+		if (rc)
+			return rc;
+		call->out = json_pack(
+			"{s:s, s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i}}", "user_id", u.id,
+			"role", "buyer", "level", esc_level_name(r.level), "why", r.why, "counts",
+			"cancellations_30_days", (int)r.cancellations_short,
+			"cancellations_90_days", (int)r.cancellations_long, "paid_orders_90_days",
+			(int)r.paid_long, "cancellation_rate_percent", (int)r.rate_percent,
+			"disputes_lost_90_days", (int)r.disputes_lost_long);
+		return 0;
+	}
+	struct esc_seller_rep r;
+	rc = esc_engine_seller_reputation(call->e, u.id, &r);
+	if (rc)
+		return rc;
+	call->out = json_pack("{s:s, s:s, s:i, s:s, s:{s:i, s:i, s:i, s:i, s:i}}", "user_id", u.id,
+			      "role", "seller", "score", (int)r.score, "why", r.why, "counts",
+			      "orders_90_days", (int)r.orders_long, "seller_fault_cancellations",
+			      (int)r.fault_cancels, "missed_ship_deadlines", (int)r.missed_ships,
+			      "disputes_lost", (int)r.disputes_lost, "invalid_tracking_numbers",
+			      (int)r.invalid_tracking);
+	return 0;
+}
+
 static int h_orders_list(struct esc_http_call *call)
 {
 	struct esc_order_filter f = {.state = -1};
@@ -883,6 +1000,9 @@ const struct esc_route esc_routes[] = {
 	{"GET", "/v1/orders", h_orders_list, SIGNED, false, false},
 	{"GET", "/v1/orders/{id}", h_order_get, SIGNED, false, false},
 	{"GET", "/v1/orders/{id}/events", h_order_events, SIGNED, false, false},
+	{"GET", "/v1/orders/{id}/messages", h_messages_list, SIGNED, false, false},
+	{"POST", "/v1/orders/{id}/messages", h_message_post, B | S, true, false},
+	{"GET", "/v1/users/{id}/reputation", h_reputation, SIGNED, false, false},
 	{"POST", "/v1/orders/{id}/pay", h_pay, P, true, false},
 	{"POST", "/v1/orders/{id}/cancel", h_cancel, B, true, false},
 	{"POST", "/v1/orders/{id}/cancellation/accept", h_accept, S, true, false},

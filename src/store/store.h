@@ -104,6 +104,16 @@ struct esc_session {
 	int64_t last_seen_ms; /* idle expiry counts from here */
 };
 
+/* A message between the parties of an order. */
+struct esc_message {
+	char order_id[ESC_ID_SIZE];
+	int64_t seq; /* 1, 2, ... per order; set by message_append */
+	int64_t at_ms;
+	char author_id[ESC_ID_SIZE];
+	enum esc_actor role;
+	char body[ESC_TEXT_MAX + 1];
+};
+
 /* An Idempotency-Key's record: who sent it, the hash of the request, and
  * once answered, the answer to replay. */
 #define ESC_IDEM_SCOPE_SIZE 96
@@ -214,6 +224,12 @@ struct esc_store_ops {
 	int (*idempotency_finish)(struct esc_store *s, const char *scope, const char *key,
 				  int status, const char *response);
 	int (*idempotency_purge)(struct esc_store *s, int64_t before_ms);
+
+	/* Messages: append numbers the message (m->seq); list gives those with
+	 * seq > after_seq, oldest first. */
+	int (*message_append)(struct esc_store *s, struct esc_message *m);
+	int (*messages_list)(struct esc_store *s, const char *order_id, int64_t after_seq,
+			     struct esc_message *out, size_t max, size_t *n);
 };
 
 /* Fault injection for tests: called before every wrapped verb with its

@@ -694,6 +694,74 @@ static void spec_7_accept_and_withdraw_race_one_wins(void **state)
 	ledger_holds();
 }
 
+/* SPEC §5, §7: messages between the parties are kept with the order, as
+ * written; others do not see them. */
+static void spec_7_messages_between_the_parties(void **state)
+{
+	char id[64], path[160];
+	(void)state;
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s/messages", id);
+	struct reply r = call("POST", path, buyer_token,
+			      "{\"body\":\"Could you ship <b>today</b>?\"}", NULL);
+	expect(&r, 201);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "seq")), 1);
+	drop(&r);
+	r = call("POST", path, seller_token, "{\"body\":\"Yes, this afternoon.\"}", NULL);
+	expect(&r, 201);
+	drop(&r);
+	r = call("GET", path, seller_token, NULL, NULL);
+	expect(&r, 200);
+	json_t *data = json_object_get(r.json, "data");
+	assert_int_equal(json_array_size(data), 2);
+	assert_string_equal(str(json_array_get(data, 0), "body"), "Could you ship <b>today</b>?");
+	assert_string_equal(str(json_array_get(data, 1), "role"), "seller");
+	drop(&r);
+	r = call("GET", path, other_token, NULL, NULL);
+	expect(&r, 404);
+	drop(&r);
+	r = call("POST", path, buyer_token, "{\"body\":\"\"}", NULL);
+	expect(&r, 400);
+	drop(&r);
+	r = call("POST", path, KEY, "{\"body\":\"hi\"}", NULL);
+	expect(&r, 403);
+	drop(&r);
+}
+
+/* SPEC §6: reputations are visible with the counts behind them; a
+ * seller-fault cancellation lowers the seller's score. */
+static void spec_6_reputation_shows_level_score_and_counts(void **state)
+{
+	char id[64], path[160];
+	(void)state;
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
+	struct reply r = call("POST", path, buyer_token, "{\"reason\":\"price_changed\"}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/orders/%s/cancellation/accept", id);
+	r = call("POST", path, seller_token, "{}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/users/%s/reputation", seller_id);
+	r = call("GET", path, other_token, NULL, NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "role"), "seller");
+	assert_true(json_integer_value(json_object_get(r.json, "score")) < 100);
+	assert_true(json_integer_value(json_object_get(json_object_get(r.json, "counts"),
+						       "seller_fault_cancellations")) >= 1);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/users/%s/reputation", buyer_id);
+	r = call("GET", path, seller_token, NULL, NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "role"), "buyer");
+	assert_true(json_is_string(json_object_get(r.json, "level")));
+	drop(&r);
+	r = call("GET", "/v1/users/usr_nobody/reputation", buyer_token, NULL, NULL);
+	expect(&r, 404);
+	drop(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -711,6 +779,8 @@ int main(void)
 		cmocka_unit_test(metrics_count_requests_and_commands),
 		cmocka_unit_test(spec_7_idempotency_keys_replay_and_refuse_another_body),
 		cmocka_unit_test(spec_7_accept_and_withdraw_race_one_wins),
+		cmocka_unit_test(spec_7_messages_between_the_parties),
+		cmocka_unit_test(spec_6_reputation_shows_level_score_and_counts),
 	};
 	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
 }

@@ -346,6 +346,10 @@ static const struct setup setups[] = {
 	{"GET", "/v1/refunds", PREP_REFUND, NULL, NULL, "?order_id={order}", 200, false},
 	{"POST", "/v1/refunds/{id}/settle", PREP_REFUND, "{}", "{refund}", NULL, 200, false},
 	{"POST", "/v1/refunds/{id}/fail", PREP_REFUND, "{}", "{refund}", NULL, 200, false},
+	{"POST", "/v1/orders/{id}/messages", PREP_PAID, "{\"body\":\"Hello {n}\"}", NULL, NULL, 201,
+	 false},
+	/* A user's reputation is visible to everyone signed in. */
+	{"GET", "/v1/users/{id}/reputation", PREP_NONE, NULL, "{seller}", NULL, 200, false},
 	/* Only its status is checked: the clock moving is its effect. */
 	{"POST", "/v1/clock/advance", PREP_NONE, "{\"seconds\":60}", NULL, NULL, 200, false},
 };
@@ -366,7 +370,9 @@ static struct setup setup_for(const struct esc_route *rt)
 /* Does the request name an order, so that the order-party rule applies? */
 static bool on_order(const struct esc_route *rt, const struct setup *su)
 {
-	return strstr(rt->path, "{id}") || (su->query && strstr(su->query, "{order}"));
+	bool names_user = su->id && (!strcmp(su->id, "{buyer}") || !strcmp(su->id, "{seller}"));
+	return (strstr(rt->path, "{id}") && !names_user) ||
+	       (su->query && strstr(su->query, "{order}"));
 }
 
 /* The status a caller gets: the route table's role check first (anyone

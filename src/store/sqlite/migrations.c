@@ -181,6 +181,15 @@ static const char *const migrations[] = {
 	"  response TEXT NOT NULL,\n"
 	"  created_at_ms INTEGER NOT NULL,\n"
 	"  PRIMARY KEY (scope, key)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE messages (\n"
+	"  order_id TEXT NOT NULL,\n"
+	"  seq INTEGER NOT NULL,\n"
+	"  at_ms INTEGER NOT NULL,\n"
+	"  author_id TEXT NOT NULL,\n"
+	"  role TEXT NOT NULL,\n"
+	"  body TEXT NOT NULL,\n"
+	"  PRIMARY KEY (order_id, seq)\n"
 	") WITHOUT ROWID;\n",
 };
 

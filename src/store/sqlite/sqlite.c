@@ -237,6 +237,11 @@ _Static_assert(ESC_DL_ORDER_COUNT == 5, "one due_*_ms column per order deadline 
 	X(IDEM_FINISH, "UPDATE idempotency SET status = ?3, response = ?4 "                        \
 		       "WHERE scope = ?1 AND key = ?2")                                            \
 	X(IDEM_PURGE, "DELETE FROM idempotency WHERE created_at_ms < ?1")                          \
+	X(MESSAGE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE order_id = ?1")      \
+	X(MESSAGE_INSERT, "INSERT INTO messages (order_id, seq, at_ms, author_id, role, body) "    \
+			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                       \
+	X(MESSAGES_LIST, "SELECT seq, at_ms, author_id, role, body FROM messages "                 \
+			 "WHERE order_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")                 \
 	X(CHECK_TRANSFERS, "SELECT COUNT(DISTINCT transfer_id) FROM entries")                      \
 	X(CHECK_ORDERS, "SELECT COUNT(*) FROM orders")                                             \
 	X(CHECK_CURRENCIES, "SELECT currency, SUM(amount_minor) FROM entries GROUP BY currency "   \
@@ -1681,6 +1686,79 @@ static int sq_idempotency_purge(struct esc_store *s, int64_t before_ms)
 	return rc;
 }
 
+static int sq_message_append(struct esc_store *s, struct esc_message *m)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_MESSAGE_NEXT], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, m->order_id);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = next_row(b.st);
+	if (rc == 1) {
+		m->seq = sqlite3_column_int64(b.st, 0);
+		rc = 0;
+	} else if (rc == 0) {
+		rc = ESC_EIO;
+	}
+	finish(b.st);
+	if (rc)
+		goto out;
+	struct bind ins = {q->stmts[S_MESSAGE_INSERT], SQLITE_OK, false};
+	B_FIELD(&ins, 1, m->order_id);
+	b_i64(&ins, 2, m->seq);
+	b_i64(&ins, 3, m->at_ms);
+	B_FIELD(&ins, 4, m->author_id);
+	b_str(&ins, 5, esc_actor_name(m->role));
+	B_FIELD(&ins, 6, m->body);
+	rc = bind_end(&ins);
+	if (!rc)
+		rc = run(ins.st);
+out:
+	return rc;
+}
+
+static int sq_messages_list(struct esc_store *s, const char *order_id, int64_t after_seq,
+			    struct esc_message *out, size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_MESSAGES_LIST], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_str(&b, 1, order_id);
+	b_i64(&b, 2, after_seq);
+	b_i64(&b, 3, (int64_t)max);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	while (*n < max) {
+		rc = next_row(b.st);
+		if (rc <= 0)
+			break;
+		struct esc_message *m = &out[*n];
+		memset(m, 0, sizeof *m);
+		snprintf(m->order_id, sizeof m->order_id, "%s", order_id);
+		m->seq = sqlite3_column_int64(b.st, 0);
+		m->at_ms = sqlite3_column_int64(b.st, 1);
+		COL_FIELD(b.st, 2, m->author_id);
+		const char *role = (const char *)sqlite3_column_text(b.st, 3);
+		int r = esc_actor_parse(role);
+		if (r < 0) {
+			rc = ESC_EIO;
+			break;
+		}
+		m->role = (enum esc_actor)r;
+		COL_FIELD(b.st, 4, m->body);
+		rc = 0;
+		(*n)++;
+	}
+	finish(b.st);
+out:
+	return rc < 0 ? rc : 0;
+}
+
 static int sq_api_keys_count(struct esc_store *s, int64_t *n)
 {
 	return scalar(sq_of(s)->stmts[S_API_KEYS_COUNT], n);
@@ -2001,6 +2079,8 @@ static const struct esc_store_ops sqlite_ops = {
 	.idempotency_get = sq_idempotency_get,
 	.idempotency_finish = sq_idempotency_finish,
 	.idempotency_purge = sq_idempotency_purge,
+	.message_append = sq_message_append,
+	.messages_list = sq_messages_list,
 };
 
 /* The text of the single row a PRAGMA returns, into out. */
