@@ -771,6 +771,138 @@ static void spec_6_reputation_shows_level_score_and_counts(void **state)
 	drop(&r);
 }
 
+static struct reply post(const char *id, const char *what, const char *token, const char *body)
+{
+	char path[200];
+	snprintf(path, sizeof path, "/v1/orders/%s/%s", id, what);
+	return call("POST", path, token, body, NULL);
+}
+
+static const char *state_of(const char *id)
+{
+	static char st[40];
+	char path[160];
+	snprintf(path, sizeof path, "/v1/orders/%s", id);
+	struct reply r = call("GET", path, KEY, NULL, NULL);
+	expect(&r, 200);
+	snprintf(st, sizeof st, "%s", str(r.json, "state"));
+	drop(&r);
+	return st;
+}
+
+/* SPEC §2: a rejection with a message, a second request, a second
+ * rejection, then limit_reached. */
+static void spec_2_two_requests_then_limit_reached(void **state)
+{
+	char id[64], buyer[64], token[80];
+	(void)state;
+	make_user("buyer", "Twice", "twice@http.test", buyer, token);
+	paid_order_for(buyer, id);
+	for (int i = 0; i < 2; i++) {
+		struct reply r = post(id, "cancel", token, "{\"reason\":\"change_order\"}");
+		expect(&r, 200);
+		drop(&r);
+		r = post(id, "cancellation/reject", seller_token,
+			 "{\"message\":\"Already packed\"}");
+		expect(&r, 200);
+		assert_string_equal(
+			str(json_object_get(r.json, "cancellation"), "rejection_message"),
+			"Already packed");
+		drop(&r);
+	}
+	struct reply r = post(id, "cancel", token, "{\"reason\":\"change_order\"}");
+	expect(&r, 409);
+	assert_string_equal(err_code(&r), "limit_reached");
+	drop(&r);
+	r = post(id, "cancellation/reject", seller_token, "{}");
+	expect(&r, 400);
+	drop(&r);
+}
+
+/* SPEC §2: an unpaid order is cancelled at once; the payment and ship
+ * deadlines close orders by themselves, the second with a refund. */
+static void spec_2_unpaid_cancel_and_the_payment_and_ship_deadlines(void **state)
+{
+	char body[400], unpaid[64], late[64], unshipped[64], buyer[64], token[80];
+	(void)state;
+	make_user("buyer", "Late", "late@http.test", buyer, token);
+	snprintf(body, sizeof body,
+		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
+		 "\"items\":[{\"title\":\"Pen\",\"quantity\":1,\"unit_price\":300}]}",
+		 buyer, seller_id);
+	struct reply r = call("POST", "/v1/orders", KEY, body, NULL);
+	expect(&r, 201);
+	snprintf(unpaid, sizeof unpaid, "%s", str(r.json, "id"));
+	assert_true(has_action(r.json, "pay"));
+	drop(&r);
+	r = post(unpaid, "cancel", token, "{}");
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "state"), "cancelled");
+	drop(&r);
+	r = call("POST", "/v1/orders", KEY, body, NULL);
+	expect(&r, 201);
+	snprintf(late, sizeof late, "%s", str(r.json, "id"));
+	drop(&r);
+	paid_order_for(buyer, unshipped);
+	r = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":86400}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	assert_string_equal(state_of(late), "cancelled");
+	assert_string_equal(state_of(unshipped), "awaiting_shipment");
+	r = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":518400}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	assert_string_equal(state_of(unshipped), "cancelled");
+	char path[200];
+	snprintf(path, sizeof path, "/v1/refunds?order_id=%s", unshipped);
+	r = call("GET", path, KEY, NULL, NULL);
+	expect(&r, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
+	drop(&r);
+	/* A week passed: sign in again. */
+	sign_in("ana@http.test", buyer_token);
+	sign_in("shop@http.test", seller_token);
+	sign_in("other@http.test", other_token);
+}
+
+/* SPEC §4: a refund to the store balance is settled at once; a card refund
+ * that fails moves to the balance. */
+static void spec_4_balance_refund_and_a_failed_card_refund(void **state)
+{
+	char id[64], card[64], buyer[64], token[80], path[200];
+	(void)state;
+	make_user("buyer", "Wallet", "wallet@http.test", buyer, token);
+	paid_order_for(buyer, id);
+	struct reply r = post(id, "cancel", token,
+			      "{\"reason\":\"no_longer_needed\",\"refund_to\":\"balance\"}");
+	expect(&r, 200);
+	drop(&r);
+	r = post(id, "cancellation/accept", seller_token, "{}");
+	expect(&r, 200);
+	json_t *refund = json_array_get(json_object_get(r.json, "refunds"), 0);
+	assert_string_equal(str(refund, "status"), "settled");
+	assert_string_equal(str(refund, "method"), "balance");
+	drop(&r);
+	paid_order_for(buyer, card);
+	r = post(card, "cancel", token, "{\"reason\":\"no_longer_needed\"}");
+	expect(&r, 200);
+	drop(&r);
+	r = post(card, "cancellation/accept", seller_token, "{}");
+	expect(&r, 200);
+	refund = json_array_get(json_object_get(r.json, "refunds"), 0);
+	assert_string_equal(str(refund, "status"), "pending");
+	assert_int_equal(json_integer_value(
+				 json_object_get(json_object_get(refund, "expected_days"), "max")),
+			 7);
+	snprintf(path, sizeof path, "/v1/refunds/%s/fail", str(refund, "id"));
+	drop(&r);
+	r = call("POST", path, KEY, "{}", NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "status"), "failed");
+	drop(&r);
+	ledger_holds();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -790,6 +922,9 @@ int main(void)
 		cmocka_unit_test(spec_7_accept_and_withdraw_race_one_wins),
 		cmocka_unit_test(spec_7_messages_between_the_parties),
 		cmocka_unit_test(spec_6_reputation_shows_level_score_and_counts),
+		cmocka_unit_test(spec_2_two_requests_then_limit_reached),
+		cmocka_unit_test(spec_2_unpaid_cancel_and_the_payment_and_ship_deadlines),
+		cmocka_unit_test(spec_4_balance_refund_and_a_failed_card_refund),
 	};
 	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
 }
