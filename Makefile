@@ -76,6 +76,7 @@ bench: deps $(BENCH_BUILD)/build.ninja
 	meson setup --reconfigure $(BENCH_BUILD) >/dev/null
 	ninja -C $(BENCH_BUILD)
 	./$(BENCH_BUILD)/bench_engine
+	./$(BENCH_BUILD)/bench_http $(BENCH_BUILD)/escrowd
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1,5 +1,6 @@
 /* main.c - the escrowd command line: one table of subcommands. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@ struct options {
 	const char *listen;
 	const char *clock;
 	const char *operator_key;
+	bool quiet;
 	struct esc_policy policy;
 };
 
@@ -43,12 +45,13 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 static const struct command commands[] = {
 	{"serve", cmd_serve, "run the HTTP/JSON API daemon",
 	 "escrowd serve --db PATH [--listen HOST:PORT] [--config FILE] [--clock manual]\n"
-	 "              [--operator-key KEY]\n"
+	 "              [--operator-key KEY] [--quiet]\n"
 	 "  Serves the API on HOST:PORT (127.0.0.1:8080; ESCROWD_LISTEN). --operator-key\n"
 	 "  (ESCROWD_OPERATOR_KEY, at least 16 characters) installs an operator API key.\n"
 	 "  --clock manual (ESCROWD_CLOCK) starts a manual clock that moves only through\n"
 	 "  POST /v1/clock/advance: for tests and demos only. SIGTERM or SIGINT finish\n"
-	 "  the requests in flight and stop.\n"},
+	 "  the requests in flight and stop. Each request is logged as a JSON line on\n"
+	 "  stderr unless --quiet (ESCROWD_QUIET).\n"},
 	{"demo", cmd_demo, "fill a store with a small demo marketplace",
 	 "escrowd demo --db PATH [--config FILE]\n"
 	 "  Creates buyers, sellers, an arbiter and orders in every state by running\n"
@@ -91,6 +94,7 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 		{"listen", required_argument, NULL, 'l'},
 		{"clock", required_argument, NULL, 'k'},
 		{"operator-key", required_argument, NULL, 'o'},
+		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -101,6 +105,7 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 	o->listen = getenv("ESCROWD_LISTEN");
 	o->clock = getenv("ESCROWD_CLOCK");
 	o->operator_key = getenv("ESCROWD_OPERATOR_KEY");
+	o->quiet = getenv("ESCROWD_QUIET") && *getenv("ESCROWD_QUIET");
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -118,6 +123,9 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 			break;
 		case 'o':
 			o->operator_key = optarg;
+			break;
+		case 'q':
+			o->quiet = true;
 			break;
 		case 'h':
 			fputs(c->usage, stdout);
@@ -260,6 +268,7 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	if (o->listen && *o->listen)
 		ho.listen = o->listen;
 	ho.operator_key = o->operator_key;
+	ho.quiet = o->quiet;
 	if (eo.manual_clock)
 		fprintf(stderr, "escrowd: manual clock: time moves only through "
 				"POST /v1/clock/advance\n");
