@@ -35,6 +35,8 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 		goto out;
 	}
 	pthread_mutex_init(&e->lock, NULL);
+	pthread_mutex_init(&e->queue_lock, NULL);
+	pthread_cond_init(&e->queue_done, NULL);
 	if (policy)
 		e->policy = *policy;
 	else
@@ -78,6 +80,8 @@ void esc_engine_free(struct esc_engine *e)
 	if (e->store)
 		esc_store_close(e->store);
 	pthread_mutex_destroy(&e->lock);
+	pthread_mutex_destroy(&e->queue_lock);
+	pthread_cond_destroy(&e->queue_done);
 	free(e);
 }
 
@@ -592,6 +596,74 @@ int esc_engine_exec_batch(struct esc_engine *e, const struct esc_command *cmds, 
 	int rc = exec_batch(e, cmds, n, res);
 	pthread_mutex_unlock(&e->lock);
 	return rc;
+}
+
+/* A command waiting in the group-commit queue; it lives on its caller's
+ * stack, which waits until done. */
+struct esc_submission {
+	const struct esc_command *cmd;
+	struct esc_result *res;
+	struct esc_submission *next;
+	bool done;
+};
+
+#define GROUP_MAX 256
+
+int esc_engine_submit(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res)
+{
+	struct esc_submission me = {.cmd = cmd, .res = res};
+	struct esc_command *cmds = NULL;
+	struct esc_result *results = NULL;
+
+	pthread_mutex_lock(&e->queue_lock);
+	if (e->queue_tail)
+		e->queue_tail->next = &me;
+	else
+		e->queue_head = &me;
+	e->queue_tail = &me;
+	while (!me.done) {
+		if (e->leading) {
+			pthread_cond_wait(&e->queue_done, &e->queue_lock);
+			continue;
+		}
+		/* Lead: take what is queued, commit it as one batch. */
+		struct esc_submission *batch[GROUP_MAX];
+		size_t n = 0;
+		while (e->queue_head && n < GROUP_MAX) {
+			batch[n++] = e->queue_head;
+			e->queue_head = e->queue_head->next;
+		}
+		if (!e->queue_head)
+			e->queue_tail = NULL;
+		e->leading = true;
+		pthread_mutex_unlock(&e->queue_lock);
+
+		if (!cmds) {
+			cmds = malloc(GROUP_MAX * sizeof *cmds);
+			results = malloc(GROUP_MAX * sizeof *results);
+		}
+		if (cmds && results) {
+			for (size_t i = 0; i < n; i++)
+				cmds[i] = *batch[i]->cmd;
+			esc_engine_exec_batch(e, cmds, n, results);
+		}
+		pthread_mutex_lock(&e->queue_lock);
+		for (size_t i = 0; i < n; i++) {
+			if (cmds && results) {
+				*batch[i]->res = results[i];
+			} else {
+				memset(batch[i]->res, 0, sizeof *batch[i]->res);
+				batch[i]->res->rc = ESC_ENOMEM;
+			}
+			batch[i]->done = true;
+		}
+		e->leading = false;
+		pthread_cond_broadcast(&e->queue_done);
+	}
+	pthread_mutex_unlock(&e->queue_lock);
+	free(cmds);
+	free(results);
+	return res->rc;
 }
 
 int esc_engine_exec(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res)

@@ -39,6 +39,12 @@ struct esc_engine {
 	struct esc_clock clock;
 	bool fast_password_hashing;
 	pthread_mutex_t lock; /* one command batch at a time */
+	/* Group commit: callers of esc_engine_submit queue here; one of them
+	 * at a time leads, running the queue as one batch. */
+	pthread_mutex_t queue_lock;
+	pthread_cond_t queue_done;
+	struct esc_submission *queue_head, *queue_tail;
+	bool leading;
 	/* Counters since open, for metrics and benchmarks. */
 	int64_t commands_ok, commands_refused, commits, deadlines_fired;
 	int64_t events_ok[ESC_EV_COUNT]; /* accepted commands by event */
@@ -90,6 +96,14 @@ int esc_engine_exec(struct esc_engine *e, const struct esc_command *cmd, struct 
  * fails with its code. Returns 0, or the commit's failure. */
 int esc_engine_exec_batch(struct esc_engine *e, const struct esc_command *cmds, size_t n,
 			  struct esc_result *res);
+
+/* Run one command from one of many threads, sharing a durable commit with
+ * the commands other threads submit meanwhile (group commit): the first
+ * caller to find no batch running leads, taking every command queued (up
+ * to 256) into one esc_engine_exec_batch, while the others wait. Each
+ * command stays all-or-nothing and is acknowledged after its commit.
+ * Returns res->rc. */
+int esc_engine_submit(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res);
 
 /* Fire the deadlines due now, up to max (0 = 256) per transaction. *fired
  * counts the deadlines that changed an order; stale rows are dropped. A

@@ -233,7 +233,7 @@ static int command_reply(struct esc_http_call *call, struct esc_command *cmd, in
 			return fail(call, ESC_EINVAL, "If-Match must be the order's version", NULL);
 		cmd->if_match = version;
 	}
-	int rc = esc_engine_exec(call->e, cmd, &res);
+	int rc = esc_engine_submit(call->e, cmd, &res);
 	if (!rc) {
 		call->status = created ? 201 : 200;
 		call->out = order_json(call, &res.order);
@@ -916,7 +916,7 @@ static int refund_event(struct esc_http_call *call, enum esc_event ev)
 	esc_command_init(&cmd, ev, ESC_ACTOR_OPERATOR, NULL, r.order_id);
 	cmd.args.refund_id = r.id;
 	struct esc_result res;
-	rc = esc_engine_exec(call->e, &cmd, &res);
+	rc = esc_engine_submit(call->e, &cmd, &res);
 	if (rc)
 		return fail(call, rc, "%s", res.message);
 	call->out = refund_json(&res.refund);

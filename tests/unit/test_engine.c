@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "engine/engine.h"
 #include "store/store.h"
 #include "support.h"
@@ -1293,11 +1295,60 @@ static void test_engine_cancelled_order_after_restart_is_the_same(void **state)
 	esc_fixture_check(f);
 }
 
+/* Group commit: commands submitted from many threads share commits, and
+ * each is acknowledged with its own result after its commit. */
+struct submitter {
+	struct esc_fixture *f;
+	int ok;
+};
+
+static void *submit_creates(void *arg)
+{
+	struct submitter *sub = arg;
+	for (int i = 0; i < 40; i++) {
+		struct esc_command c;
+		struct esc_result r;
+		struct esc_item item = {.quantity = 1, .unit_price_minor = 100 + i};
+		snprintf(item.title, sizeof item.title, "Thread item");
+		esc_command_init(&c, ESC_EV_CREATE, ESC_ACTOR_OPERATOR, NULL, NULL);
+		c.args.buyer_id = sub->f->buyer.id;
+		c.args.seller_id = sub->f->seller.id;
+		c.args.currency = "EUR";
+		c.args.items = &item;
+		c.args.items_count = 1;
+		if (esc_engine_submit(sub->f->e, &c, &r) == 0 && r.order.total_minor == 100 + i)
+			sub->ok++;
+	}
+	return NULL;
+}
+
+static void test_engine_submit_from_threads_shares_commits(void **state)
+{
+	struct esc_fixture *f = *state;
+	enum { THREADS = 8 };
+	struct submitter subs[THREADS];
+	pthread_t t[THREADS];
+	int64_t commits = f->e->commits, before = orders_total(f);
+	for (int i = 0; i < THREADS; i++) {
+		subs[i] = (struct submitter){f, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, submit_creates, &subs[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(subs[i].ok, 40);
+	}
+	assert_int_equal(orders_total(f) - before, THREADS * 40);
+	assert_true(f->e->commits - commits <= THREADS * 40);
+	print_message("%d commands in %lld commits\n", THREADS * 40,
+		      (long long)(f->e->commits - commits));
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, esc_fixture_setup, esc_fixture_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_spec_2_seller_accepts_cancellation_order_cancelled),
+		T(test_engine_submit_from_threads_shares_commits),
 		T(test_spec_2_seller_accepts_cancellation_full_refund_to_card_pending),
 		T(test_spec_2_accepted_cancellation_result_carries_the_refund),
 		T(test_spec_7_history_has_one_row_per_command_with_states_and_actor),
