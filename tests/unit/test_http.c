@@ -638,12 +638,13 @@ struct racer {
 	const char *path;
 	const char *token;
 	long status;
+	const char *body; /* "{}" when NULL */
 };
 
 static void *race(void *arg)
 {
 	struct racer *r = arg;
-	struct reply rep = call("POST", r->path, r->token, "{}", NULL);
+	struct reply rep = call("POST", r->path, r->token, r->body ? r->body : "{}", NULL);
 	r->status = rep.status;
 	drop(&rep);
 	return NULL;
@@ -674,8 +675,8 @@ static void spec_7_accept_and_withdraw_race_one_wins(void **state)
 			 ids[i]);
 		snprintf(withdraw[i], sizeof withdraw[i], "/v1/orders/%.63s/cancellation/withdraw",
 			 ids[i]);
-		racers[2 * i] = (struct racer){accept[i], seller_token, 0};
-		racers[2 * i + 1] = (struct racer){withdraw[i], racer_token, 0};
+		racers[2 * i] = (struct racer){accept[i], seller_token, 0, NULL};
+		racers[2 * i + 1] = (struct racer){withdraw[i], racer_token, 0, NULL};
 	}
 	for (int i = 0; i < 2 * ORDERS; i++)
 		assert_int_equal(pthread_create(&threads[i], NULL, race, &racers[i]), 0);
@@ -903,6 +904,45 @@ static void spec_4_balance_refund_and_a_failed_card_refund(void **state)
 	ledger_holds();
 }
 
+/* The buyer's cancellation request and the seller's shipment race: one
+ * wins. A shipped order has no request; a requested one is not shipped. */
+static void spec_7_cancel_and_ship_race_one_wins(void **state)
+{
+	enum { ORDERS = 10 };
+	char ids[ORDERS][64], cancel[ORDERS][200], ship[ORDERS][200], buyer[64], token[80];
+	struct racer racers[2 * ORDERS];
+	pthread_t threads[2 * ORDERS];
+	(void)state;
+	make_user("buyer", "Shipper", "shiprace@http.test", buyer, token);
+	for (int i = 0; i < ORDERS; i++) {
+		paid_order_for(buyer, ids[i]);
+		snprintf(cancel[i], sizeof cancel[i], "/v1/orders/%.63s/cancel", ids[i]);
+		snprintf(ship[i], sizeof ship[i], "/v1/orders/%.63s/ship", ids[i]);
+	}
+	for (int i = 0; i < ORDERS; i++) {
+		racers[2 * i] =
+			(struct racer){cancel[i], token, 0, "{\"reason\":\"change_order\"}"};
+		racers[2 * i + 1] =
+			(struct racer){ship[i], seller_token, 0,
+				       "{\"carrier\":\"DHL\",\"tracking_number\":\"T1\"}"};
+	}
+	for (int i = 0; i < 2 * ORDERS; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, race, &racers[i]), 0);
+	for (int i = 0; i < 2 * ORDERS; i++)
+		pthread_join(threads[i], NULL);
+	for (int i = 0; i < ORDERS; i++) {
+		long c = racers[2 * i].status, sh = racers[2 * i + 1].status;
+		const char *st = state_of(ids[i]);
+		if (c == 200 && sh == 409)
+			assert_string_equal(st, "cancellation_requested");
+		else if (c == 409 && sh == 200)
+			assert_string_equal(st, "shipped");
+		else
+			fail_msg("order %d: cancel %ld, ship %ld", i, c, sh);
+	}
+	ledger_holds();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -925,6 +965,7 @@ int main(void)
 		cmocka_unit_test(spec_2_two_requests_then_limit_reached),
 		cmocka_unit_test(spec_2_unpaid_cancel_and_the_payment_and_ship_deadlines),
 		cmocka_unit_test(spec_4_balance_refund_and_a_failed_card_refund),
+		cmocka_unit_test(spec_7_cancel_and_ship_race_one_wins),
 	};
 	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
 }
