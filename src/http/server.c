@@ -148,21 +148,14 @@ static enum MHD_Result respond_text(struct MHD_Connection *c, struct request *re
 	return ok;
 }
 
-static enum MHD_Result respond(struct MHD_Connection *c, struct request *req, int status,
-			       json_t *doc, const char *set_cookie, const char *retry_after)
-{
-	char *text = json_dumps(doc, JSON_COMPACT);
-	enum MHD_Result ok =
-		respond_text(c, req, status, text, "application/json", set_cookie, retry_after);
-	free(text);
-	return ok;
-}
-
 static enum MHD_Result respond_error(struct MHD_Connection *c, struct request *req, int rc,
 				     const char *message)
 {
 	json_t *doc = error_doc(rc, message, NULL);
-	enum MHD_Result ok = respond(c, req, esc_error_status(rc), doc, NULL, NULL);
+	char *text = json_dumps(doc, JSON_COMPACT);
+	enum MHD_Result ok =
+		respond_text(c, req, esc_error_status(rc), text, "application/json", NULL, NULL);
+	free(text);
 	json_decref(doc);
 	return ok;
 }
