@@ -536,8 +536,12 @@ char *esc_http_metrics(const struct esc_http_call *call)
 			(unsigned long long)atomic_load(&m->latency_count));
 	esc_strbuf_adds(&sb, "# HELP escrowd_commands_total Accepted commands by event.\n"
 			     "# TYPE escrowd_commands_total counter\n");
+	int64_t pending = 0;
+	int rc;
 	struct esc_store *s = esc_engine_store_acquire(e);
-	(void)s;
+	ESC_STORE(rc, s, refunds_count, ESC_REFUND_PENDING, &pending);
+	if (rc)
+		pending = -1;
 	for (int ev = 0; ev < ESC_EV_COUNT; ev++)
 		esc_strbuf_addf(&sb, "escrowd_commands_total{event=\"%s\"} %lld\n",
 				esc_event_name((enum esc_event)ev), (long long)e->events_ok[ev]);
@@ -551,9 +555,13 @@ char *esc_http_metrics(const struct esc_http_call *call)
 		"escrowd_commits_total %lld\n"
 		"# HELP escrowd_deadlines_fired_total Deadlines that fired.\n"
 		"# TYPE escrowd_deadlines_fired_total counter\n"
-		"escrowd_deadlines_fired_total %lld\n",
+		"escrowd_deadlines_fired_total %lld\n"
+		"# HELP escrowd_refunds_pending Refunds waiting for the payment integration "
+		"(-1: the store did not answer).\n"
+		"# TYPE escrowd_refunds_pending gauge\n"
+		"escrowd_refunds_pending %lld\n",
 		(long long)e->commands_refused, (long long)e->commits,
-		(long long)e->deadlines_fired);
+		(long long)e->deadlines_fired, (long long)pending);
 	esc_engine_store_release(e);
 	char *out = strdup(esc_strbuf_str(&sb));
 	esc_strbuf_release(&sb);

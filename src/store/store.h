@@ -181,6 +181,8 @@ struct esc_store_ops {
 	int (*refund_get)(struct esc_store *s, const char *id, struct esc_refund *out);
 	int (*refunds_list)(struct esc_store *s, const char *order_id, int status,
 			    struct esc_refund *out, size_t max, size_t *n);
+	/* How many refunds are in a status (for the pending gauge). */
+	int (*refunds_count)(struct esc_store *s, enum esc_refund_status status, int64_t *n);
 
 	/* Insert (op->set) or delete a row of the deadline queue. */
 	int (*deadline_apply)(struct esc_store *s, const char *order_id,

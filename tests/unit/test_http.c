@@ -581,6 +581,7 @@ static void metrics_count_requests_and_commands(void **state)
 	assert_non_null(strstr(r.body, "escrowd_http_requests_total{method=\"POST\",route=\"/v1/"
 				       "orders/{id}/pay\",status=\"200\"}"));
 	assert_non_null(strstr(r.body, "escrowd_commands_total{event=\"pay\"}"));
+	assert_non_null(strstr(r.body, "escrowd_refunds_pending "));
 	assert_non_null(
 		strstr(r.body, "escrowd_http_request_duration_seconds_bucket{le=\"+Inf\"}"));
 	drop(&r);

@@ -229,6 +229,7 @@ _Static_assert(ESC_DL_ORDER_COUNT == 5, "one due_*_ms column per order deadline 
 	X(SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = ?1")                            \
 	X(API_KEY_INSERT, "INSERT INTO api_keys (key_hash, created_at_ms) VALUES (?1, ?2)")        \
 	X(API_KEY_EXISTS, "SELECT 1 FROM api_keys WHERE key_hash = ?1")                            \
+	X(REFUNDS_COUNT, "SELECT COUNT(*) FROM refunds WHERE status = ?1")                         \
 	X(API_KEYS_COUNT, "SELECT COUNT(*) FROM api_keys")                                         \
 	X(IDEM_BEGIN, "INSERT INTO idempotency (scope, key, request_hash, status, response, "      \
 		      "created_at_ms) VALUES (?1, ?2, ?3, 0, '', ?4)")                             \
@@ -1759,6 +1760,18 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
+static int sq_refunds_count(struct esc_store *s, enum esc_refund_status status, int64_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_REFUNDS_COUNT], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, esc_refund_status_name(status));
+	rc = bind_end(&b);
+	if (!rc)
+		rc = scalar(b.st, n);
+	return rc;
+}
+
 static int sq_api_keys_count(struct esc_store *s, int64_t *n)
 {
 	return scalar(sq_of(s)->stmts[S_API_KEYS_COUNT], n);
@@ -2075,6 +2088,7 @@ static const struct esc_store_ops sqlite_ops = {
 	.api_key_insert = sq_api_key_insert,
 	.api_key_exists = sq_api_key_exists,
 	.api_keys_count = sq_api_keys_count,
+	.refunds_count = sq_refunds_count,
 	.idempotency_begin = sq_idempotency_begin,
 	.idempotency_get = sq_idempotency_get,
 	.idempotency_finish = sq_idempotency_finish,
