@@ -10,12 +10,15 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -944,6 +947,37 @@ static void spec_7_cancel_and_ship_race_one_wins(void **state)
 	ledger_holds();
 }
 
+/* Limits: half-sent requests hold connections, not workers; the daemon
+ * keeps answering others, and an oversize body is refused without
+ * stalling it. */
+static void limits_slow_clients_do_not_stall_the_daemon(void **state)
+{
+	enum { SLOW = 64 };
+	int fds[SLOW];
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d.port)};
+	(void)state;
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	for (int i = 0; i < SLOW; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(connect(fds[i], (struct sockaddr *)&sa, sizeof sa), 0);
+		const char *half =
+			"POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{";
+		assert_true(write(fds[i], half, strlen(half)) > 0);
+	}
+	for (int i = 0; i < 20; i++) {
+		struct reply r = call("GET", "/healthz", NULL, NULL, NULL);
+		expect(&r, 200);
+		drop(&r);
+	}
+	struct reply r = call("GET", "/v1/cancellation-reasons", NULL, NULL, NULL);
+	expect(&r, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "data")), 7);
+	drop(&r);
+	for (int i = 0; i < SLOW; i++)
+		close(fds[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -967,6 +1001,7 @@ int main(void)
 		cmocka_unit_test(spec_2_unpaid_cancel_and_the_payment_and_ship_deadlines),
 		cmocka_unit_test(spec_4_balance_refund_and_a_failed_card_refund),
 		cmocka_unit_test(spec_7_cancel_and_ship_race_one_wins),
+		cmocka_unit_test(limits_slow_clients_do_not_stall_the_daemon),
 	};
 	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
 }
