@@ -9,6 +9,10 @@
 
 #include <cmocka.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "util/error.h"
 
@@ -237,4 +241,60 @@ size_t esc_fixture_fire(struct esc_fixture *f)
 		total += fired;
 	} while (fired);
 	return total;
+}
+
+/* Read the daemon's log to its end (its exit closes the pipe). */
+static void *drain_log(void *arg)
+{
+	FILE *f = arg;
+	char line[1024];
+	while (fgets(line, sizeof line, f))
+		if (getenv("ESC_TEST_VERBOSE"))
+			fputs(line, stderr);
+	fclose(f);
+	return NULL;
+}
+
+void esc_test_daemon_start(struct esc_test_daemon *d, const char *operator_key)
+{
+	int fds[2];
+	char exe[512], listen_arg[] = "127.0.0.1:0";
+	const char *build = getenv("ESC_BUILD_DIR");
+	const char *mark = "listening on http://127.0.0.1:";
+	snprintf(exe, sizeof exe, "%s/escrowd", build ? build : "build");
+	assert_int_equal(pipe(fds), 0);
+	d->pid = fork();
+	assert_true(d->pid >= 0);
+	if (d->pid == 0) {
+		dup2(fds[1], 2);
+		close(fds[0]);
+		execl(exe, exe, "serve", "--db", d->db, "--listen", listen_arg, "--clock", "manual",
+		      "--operator-key", operator_key, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	/* Wait for the port, then keep draining the log lines. */
+	FILE *f = fdopen(fds[0], "r");
+	char line[256];
+	d->port = 0;
+	while (fgets(line, sizeof line, f)) {
+		const char *p = strstr(line, mark);
+		if (p) {
+			d->port = atoi(p + strlen(mark));
+			break;
+		}
+	}
+	assert_true(d->port > 0);
+	pthread_t drain;
+	assert_int_equal(pthread_create(&drain, NULL, drain_log, f), 0);
+	pthread_detach(drain);
+}
+
+void esc_test_daemon_stop(struct esc_test_daemon *d)
+{
+	int status = 0;
+	kill(d->pid, SIGTERM);
+	assert_int_equal(waitpid(d->pid, &status, 0), d->pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }

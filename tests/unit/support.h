@@ -23,6 +23,20 @@ void esc_test_path(char *out, size_t size, const char *dir, const char *name);
 struct esc_order;
 void esc_assert_orders_equal(const struct esc_order *a, const struct esc_order *b);
 
+/* The real daemon for HTTP tests: `escrowd serve` (from $ESC_BUILD_DIR) on
+ * 127.0.0.1 with a port of its choosing, a manual clock and the operator
+ * key given, on the store at db (set dir and db first). Its log is drained
+ * in a thread (shown with ESC_TEST_VERBOSE=1), so it never blocks. stop
+ * sends SIGTERM and asserts a clean exit, leaks included under ASan. */
+struct esc_test_daemon {
+	char dir[256];
+	char db[300];
+	int pid;
+	int port;
+};
+void esc_test_daemon_start(struct esc_test_daemon *d, const char *operator_key);
+void esc_test_daemon_stop(struct esc_test_daemon *d);
+
 /* Engine fixtures: an engine on a new SQLite file in a temporary
  * directory, with a manual clock at ESC_TEST_T0 and fast password hashing,
  * and a buyer and a seller. */

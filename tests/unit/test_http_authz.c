@@ -35,71 +35,9 @@
 #define KEY      "authz-operator-key-000001"
 #define PASSWORD "password-1"
 
-/* ---- the daemon (as in test_http.c) ---- */
+/* ---- the daemon (support.c) ---- */
 
-struct daemon {
-	char dir[256];
-	char db[300];
-	pid_t pid;
-	int port;
-};
-
-static struct daemon d;
-
-/* Read the daemon's log (a line per request) to its end, so that it never
- * blocks on a full pipe; ESC_TEST_VERBOSE shows it. */
-static void *drain_log(void *arg)
-{
-	FILE *f = arg;
-	char line[1024];
-	while (fgets(line, sizeof line, f))
-		if (getenv("ESC_TEST_VERBOSE"))
-			fputs(line, stderr);
-	fclose(f);
-	return NULL;
-}
-
-static void start(void)
-{
-	int fds[2];
-	char exe[512], listen_arg[] = "127.0.0.1:0";
-	const char *build = getenv("ESC_BUILD_DIR");
-	snprintf(exe, sizeof exe, "%s/escrowd", build ? build : "build");
-	assert_int_equal(pipe(fds), 0);
-	d.pid = fork();
-	assert_true(d.pid >= 0);
-	if (d.pid == 0) {
-		dup2(fds[1], 2);
-		close(fds[0]);
-		execl(exe, exe, "serve", "--db", d.db, "--listen", listen_arg, "--clock", "manual",
-		      "--operator-key", KEY, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	FILE *f = fdopen(fds[0], "r");
-	char line[256];
-	d.port = 0;
-	while (fgets(line, sizeof line, f)) {
-		const char *p = strstr(line, "listening on http://127.0.0.1:");
-		if (p) {
-			d.port = atoi(p + strlen("listening on http://127.0.0.1:"));
-			break;
-		}
-	}
-	assert_true(d.port > 0);
-	pthread_t drain;
-	assert_int_equal(pthread_create(&drain, NULL, drain_log, f), 0);
-	pthread_detach(drain);
-}
-
-static void stop(void)
-{
-	int status = 0;
-	kill(d.pid, SIGTERM);
-	assert_int_equal(waitpid(d.pid, &status, 0), d.pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-}
+static struct esc_test_daemon d;
 
 /* ---- requests ---- */
 
@@ -663,7 +601,7 @@ static int group_setup(void **state)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	esc_test_tmpdir(d.dir, sizeof d.dir);
 	esc_test_path(d.db, sizeof d.db, d.dir, "escrowd.db");
-	start();
+	esc_test_daemon_start(&d, KEY);
 	for (size_t i = 0; i < sizeof with_user / sizeof with_user[0]; i++) {
 		enum caller c = with_user[i];
 		snprintf(users[c].email, sizeof users[c].email, "caller%zu@authz.test", i);
@@ -678,7 +616,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	stop();
+	esc_test_daemon_stop(&d);
 	esc_test_rmdir(d.dir);
 	curl_global_cleanup();
 	return 0;
