@@ -224,6 +224,66 @@ struct esc_order esc_fixture_as(struct esc_fixture *f, const struct esc_order *o
 	return must(f, &c);
 }
 
+struct esc_order esc_fixture_get(struct esc_fixture *f, const char *order_id)
+{
+	struct esc_order o;
+	int rc;
+	ESC_STORE(rc, f->e->store, order_get, order_id, &o);
+	assert_int_equal(rc, 0);
+	return o;
+}
+
+#define HISTORY_ROWS_MAX 64
+
+struct esc_history *esc_fixture_history(struct esc_fixture *f, const char *order_id, size_t *n)
+{
+	struct esc_history *h = calloc(HISTORY_ROWS_MAX, sizeof *h);
+	int rc;
+	assert_non_null(h);
+	ESC_STORE(rc, f->e->store, history_list, order_id, 0, h, HISTORY_ROWS_MAX, n);
+	assert_int_equal(rc, 0);
+	return h;
+}
+
+size_t esc_fixture_history_count(struct esc_fixture *f, const char *order_id)
+{
+	size_t n = 0;
+	free(esc_fixture_history(f, order_id, &n));
+	return n;
+}
+
+int64_t esc_fixture_outbox_count(struct esc_fixture *f)
+{
+	int64_t n = 0;
+	int rc;
+	ESC_STORE(rc, f->e->store, outbox_count, &n);
+	assert_int_equal(rc, 0);
+	return n;
+}
+
+int64_t esc_fixture_transfers_count(struct esc_fixture *f)
+{
+	struct esc_ledger_report rep;
+	assert_int_equal(esc_engine_check(f->e, &rep), 0);
+	return rep.transfers_count;
+}
+
+int64_t esc_fixture_balance(struct esc_fixture *f, const char *account)
+{
+	int64_t b = 0;
+	int rc;
+	ESC_STORE(rc, f->e->store, balance_get, account, "EUR", &b);
+	assert_int_equal(rc, 0);
+	return b;
+}
+
+int64_t esc_fixture_escrow_balance(struct esc_fixture *f, const char *order_id)
+{
+	char account[ESC_ACCOUNT_SIZE];
+	esc_account_escrow(account, order_id);
+	return esc_fixture_balance(f, account);
+}
+
 void esc_fixture_check(struct esc_fixture *f)
 {
 	struct esc_ledger_report rep;

@@ -71,6 +71,17 @@ struct esc_order esc_fixture_request(struct esc_fixture *f, const struct esc_ord
 				     const char *reason, enum esc_refund_to to);
 struct esc_order esc_fixture_as(struct esc_fixture *f, const struct esc_order *o, enum esc_event ev,
 				enum esc_actor who);
+/* Reads that assert success. */
+struct esc_order esc_fixture_get(struct esc_fixture *f, const char *order_id);
+/* The order's history rows, oldest first (at most 64), in a buffer the
+ * caller frees. */
+struct esc_history *esc_fixture_history(struct esc_fixture *f, const char *order_id, size_t *n);
+size_t esc_fixture_history_count(struct esc_fixture *f, const char *order_id);
+int64_t esc_fixture_outbox_count(struct esc_fixture *f);
+int64_t esc_fixture_transfers_count(struct esc_fixture *f);
+/* An account's EUR balance; escrow_balance: that of the order's escrow. */
+int64_t esc_fixture_balance(struct esc_fixture *f, const char *account);
+int64_t esc_fixture_escrow_balance(struct esc_fixture *f, const char *order_id);
 /* Assert the ledger invariants hold. */
 void esc_fixture_check(struct esc_fixture *f);
 /* Fire due deadlines until none is left; returns how many fired. */

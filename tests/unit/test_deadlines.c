@@ -24,15 +24,6 @@
 
 /* ---- helpers ---- */
 
-static struct esc_order get(struct esc_fixture *f, const char *id)
-{
-	struct esc_order o;
-	int rc;
-	ESC_STORE(rc, f->e->store, order_get, id, &o);
-	assert_int_equal(rc, 0);
-	return o;
-}
-
 static void advance(struct esc_fixture *f, int64_t ms)
 {
 	assert_int_equal(esc_engine_advance(f->e, ms), 0);
@@ -68,27 +59,6 @@ static void last_type(struct esc_fixture *f, const char *order_id, char *out, si
 	assert_true(n > 0);
 	snprintf(out, size, "%s", h[n - 1].type);
 	free(h);
-}
-
-static size_t history_count(struct esc_fixture *f, const char *order_id)
-{
-	struct esc_history *h = calloc(32, sizeof *h);
-	size_t n = 0;
-	int rc;
-	assert_non_null(h);
-	ESC_STORE(rc, f->e->store, history_list, order_id, 0, h, 32, &n);
-	assert_int_equal(rc, 0);
-	free(h);
-	return n;
-}
-
-static int64_t balance(struct esc_fixture *f, const char *account)
-{
-	int64_t b = 0;
-	int rc;
-	ESC_STORE(rc, f->e->store, balance_get, account, "EUR", &b);
-	assert_int_equal(rc, 0);
-	return b;
 }
 
 static struct esc_seller_rep seller_rep(struct esc_fixture *f)
@@ -136,7 +106,7 @@ static void spec_2_payment_deadline_does_not_fire_a_millisecond_early(void **sta
 	struct esc_order o = new_order(f);
 	advance_to(f, o.created_at_ms + 24 * HOUR - 1);
 	assert_int_equal(esc_fixture_fire(f), 0);
-	assert_int_equal(get(f, o.id).state, ESC_ST_AWAITING_PAYMENT);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_AWAITING_PAYMENT);
 }
 
 static void spec_2_payment_deadline_cancels_the_order_at_24_hours(void **state)
@@ -145,7 +115,7 @@ static void spec_2_payment_deadline_cancels_the_order_at_24_hours(void **state)
 	struct esc_order o = new_order(f);
 	advance_to(f, o.created_at_ms + 24 * HOUR);
 	assert_int_equal(esc_fixture_fire(f), 1);
-	struct esc_order after = get(f, o.id);
+	struct esc_order after = esc_fixture_get(f, o.id);
 	assert_int_equal(after.state, ESC_ST_CANCELLED);
 	assert_int_equal(after.paid_minor, 0);
 	assert_int_equal(after.refunded_minor, 0);
@@ -159,7 +129,7 @@ static void spec_2_ship_deadline_does_not_fire_a_millisecond_early(void **state)
 	struct esc_order o = paid_order(f);
 	advance_to(f, o.paid_at_ms + 7 * DAY - 1);
 	assert_int_equal(esc_fixture_fire(f), 0);
-	assert_int_equal(get(f, o.id).state, ESC_ST_AWAITING_SHIPMENT);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_AWAITING_SHIPMENT);
 }
 
 static void spec_2_ship_deadline_cancels_with_a_full_refund_at_7_days(void **state)
@@ -169,7 +139,7 @@ static void spec_2_ship_deadline_cancels_with_a_full_refund_at_7_days(void **sta
 	struct esc_order o = paid_order(f);
 	advance_to(f, o.paid_at_ms + 7 * DAY);
 	assert_int_equal(esc_fixture_fire(f), 1);
-	struct esc_order after = get(f, o.id);
+	struct esc_order after = esc_fixture_get(f, o.id);
 	assert_int_equal(after.state, ESC_ST_CANCELLED);
 	assert_int_equal(after.refunded_minor, TOTAL);
 	assert_int_equal(esc_order_held(&after), 0);
@@ -203,7 +173,7 @@ static void spec_2_response_deadline_does_not_fire_a_millisecond_early(void **st
 	int64_t requested_at = esc_engine_now(f->e);
 	advance_to(f, requested_at + 72 * HOUR - 1);
 	assert_int_equal(esc_fixture_fire(f), 0);
-	assert_int_equal(get(f, o.id).state, ESC_ST_CANCELLATION_REQUESTED);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_CANCELLATION_REQUESTED);
 }
 
 static void spec_2_response_deadline_auto_approves_with_a_refund_at_72_hours(void **state)
@@ -215,7 +185,7 @@ static void spec_2_response_deadline_auto_approves_with_a_refund_at_72_hours(voi
 	int64_t requested_at = esc_engine_now(f->e);
 	advance_to(f, requested_at + 72 * HOUR);
 	assert_int_equal(esc_fixture_fire(f), 1);
-	struct esc_order after = get(f, o.id);
+	struct esc_order after = esc_fixture_get(f, o.id);
 	assert_int_equal(after.state, ESC_ST_CANCELLED);
 	assert_int_equal(after.refunded_minor, TOTAL);
 	assert_int_equal(refunds_of(f, o.id, r, 4), 1);
@@ -233,7 +203,7 @@ static void spec_2_protection_deadline_does_not_fire_a_millisecond_early(void **
 	assert_int_equal(o.promised_at_ms, o.shipped_at_ms + 60 * DAY);
 	advance_to(f, o.shipped_at_ms + 75 * DAY - 1);
 	assert_int_equal(esc_fixture_fire(f), 0);
-	assert_int_equal(get(f, o.id).state, ESC_ST_SHIPPED);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_SHIPPED);
 }
 
 static void spec_2_protection_deadline_releases_to_the_seller_less_5_percent(void **state)
@@ -244,12 +214,12 @@ static void spec_2_protection_deadline_releases_to_the_seller_less_5_percent(voi
 	esc_account_seller(seller, f->seller.id);
 	advance_to(f, o.shipped_at_ms + 75 * DAY);
 	assert_int_equal(esc_fixture_fire(f), 1);
-	struct esc_order after = get(f, o.id);
+	struct esc_order after = esc_fixture_get(f, o.id);
 	assert_int_equal(after.state, ESC_ST_COMPLETED);
 	assert_int_equal(after.released_minor, TOTAL);
 	assert_int_equal(after.fee_minor, 500);
-	assert_int_equal(balance(f, seller), TOTAL - 500);
-	assert_int_equal(balance(f, ESC_ACCOUNT_FEES), 500);
+	assert_int_equal(esc_fixture_balance(f, seller), TOTAL - 500);
+	assert_int_equal(esc_fixture_balance(f, ESC_ACCOUNT_FEES), 500);
 }
 
 static void spec_2_delivery_days_sets_the_promised_date_and_protection(void **state)
@@ -274,7 +244,7 @@ static void spec_2_delivery_days_sets_the_promised_date_and_protection(void **st
 	assert_int_equal(esc_fixture_fire(f), 0);
 	advance(f, 1);
 	assert_int_equal(esc_fixture_fire(f), 1);
-	assert_int_equal(get(f, o.id).state, ESC_ST_COMPLETED);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_COMPLETED);
 }
 
 /* ---- confirm: 15 days after delivery ---- */
@@ -285,7 +255,7 @@ static void spec_2_confirm_deadline_does_not_fire_a_millisecond_early(void **sta
 	struct esc_order o = delivered_order(f);
 	advance_to(f, o.delivered_at_ms + 15 * DAY - 1);
 	assert_int_equal(esc_fixture_fire(f), 0);
-	assert_int_equal(get(f, o.id).state, ESC_ST_DELIVERED);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_DELIVERED);
 }
 
 static void spec_2_confirm_deadline_completes_the_order_at_15_days(void **state)
@@ -294,7 +264,7 @@ static void spec_2_confirm_deadline_completes_the_order_at_15_days(void **state)
 	struct esc_order o = delivered_order(f);
 	advance_to(f, o.delivered_at_ms + 15 * DAY);
 	assert_int_equal(esc_fixture_fire(f), 1);
-	struct esc_order after = get(f, o.id);
+	struct esc_order after = esc_fixture_get(f, o.id);
 	assert_int_equal(after.state, ESC_ST_COMPLETED);
 	assert_int_equal(after.released_minor, TOTAL);
 	assert_int_equal(after.fee_minor, 500);
@@ -320,7 +290,7 @@ static void spec_4_refund_alert_does_not_fire_a_millisecond_early(void **state)
 	assert_int_equal(r.alert_due_ms, r.created_at_ms + 10 * DAY);
 	advance_to(f, r.created_at_ms + 10 * DAY - 1);
 	assert_int_equal(esc_fixture_fire(f), 0);
-	assert_int_equal(get(f, o.id).version, o.version);
+	assert_int_equal(esc_fixture_get(f, o.id).version, o.version);
 }
 
 static void spec_4_refund_alert_raises_refund_overdue_at_10_days(void **state)
@@ -347,11 +317,11 @@ static void spec_8_a_fired_deadline_never_fires_again(void **state)
 	struct esc_order o = new_order(f);
 	advance_to(f, o.created_at_ms + 24 * HOUR);
 	assert_int_equal(esc_fixture_fire(f), 1);
-	int64_t version = get(f, o.id).version;
+	int64_t version = esc_fixture_get(f, o.id).version;
 	assert_int_equal(esc_fixture_fire(f), 0);
 	advance(f, 30 * DAY);
 	assert_int_equal(esc_fixture_fire(f), 0);
-	assert_int_equal(get(f, o.id).version, version);
+	assert_int_equal(esc_fixture_get(f, o.id).version, version);
 }
 
 static void spec_8_a_raised_refund_alert_never_fires_again(void **state)
@@ -374,7 +344,7 @@ static void spec_2_response_deadline_never_fires_after_the_seller_answers(void *
 	o = esc_fixture_as(f, &o, ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER);
 	advance_to(f, requested_at + 72 * HOUR + HOUR);
 	assert_int_equal(esc_fixture_fire(f), 0);
-	struct esc_order after = get(f, o.id);
+	struct esc_order after = esc_fixture_get(f, o.id);
 	assert_int_equal(after.state, ESC_ST_AWAITING_SHIPMENT);
 	assert_int_equal(after.version, o.version);
 }
@@ -387,7 +357,7 @@ static void spec_2_ship_deadline_never_fires_after_shipping(void **state)
 	o = esc_fixture_as(f, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
 	advance_to(f, o.paid_at_ms + 8 * DAY);
 	assert_int_equal(esc_fixture_fire(f), 0);
-	struct esc_order after = get(f, o.id);
+	struct esc_order after = esc_fixture_get(f, o.id);
 	assert_int_equal(after.state, ESC_ST_SHIPPED);
 	assert_int_equal(after.version, o.version);
 	assert_int_equal(seller_rep(f).missed_ships, 0);
@@ -416,11 +386,11 @@ static void spec_8_a_deadline_due_across_a_restart_fires_once(void **state)
 	advance(f, 72 * HOUR + 1);
 	assert_int_equal(esc_fixture_fire(f), 1);
 	assert_int_equal(refunds_of(f, o.id, r, 4), 1);
-	assert_int_equal(get(f, o.id).state, ESC_ST_CANCELLED);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_CANCELLED);
 	esc_fixture_restart(f);
 	assert_int_equal(esc_fixture_fire(f), 0);
 	assert_int_equal(refunds_of(f, o.id, r, 4), 1);
-	assert_int_equal(get(f, o.id).refunded_minor, TOTAL);
+	assert_int_equal(esc_fixture_get(f, o.id).refunded_minor, TOTAL);
 }
 
 static void spec_8_a_deadline_passed_while_down_fires_after_the_restart(void **state)
@@ -449,7 +419,7 @@ static struct esc_order late_request(struct esc_fixture *f, enum esc_refund_to t
 	assert_true(o.due_ms[ESC_DL_SHIP] < o.due_ms[ESC_DL_RESPONSE]);
 	advance_to(f, o.due_ms[ESC_DL_SHIP]);
 	assert_int_equal(esc_fixture_fire(f), 1);
-	return get(f, o.id);
+	return esc_fixture_get(f, o.id);
 }
 
 static void spec_2_ship_deadline_during_a_request_cancels_with_a_full_refund(void **state)
@@ -473,7 +443,7 @@ static void spec_2_ship_deadline_during_a_request_keeps_the_buyers_refund_to(voi
 	assert_int_equal(refunds_of(f, o.id, r, 4), 1);
 	assert_int_equal(r[0].method, ESC_METHOD_BALANCE);
 	assert_int_equal(r[0].status, ESC_REFUND_SETTLED);
-	assert_int_equal(balance(f, buyer), TOTAL);
+	assert_int_equal(esc_fixture_balance(f, buyer), TOTAL);
 }
 
 /* The seller cannot ship while a request is open, so the ship deadline
@@ -535,8 +505,8 @@ static void spec_8_many_deadlines_due_at_once_all_fire_once(void **state)
 	assert_true(rounds > 1);
 	assert_int_equal(esc_fixture_fire(f), 0);
 	for (size_t i = 0; i < MANY; i++) {
-		assert_int_equal(get(f, ids[i]).state, ESC_ST_CANCELLED);
-		assert_int_equal(history_count(f, ids[i]), 2); /* created, cancelled */
+		assert_int_equal(esc_fixture_get(f, ids[i]).state, ESC_ST_CANCELLED);
+		assert_int_equal(esc_fixture_history_count(f, ids[i]), 2); /* created, cancelled */
 	}
 	free(c);
 	free(r);

@@ -24,7 +24,6 @@
 #define HOUR ESC_MS_PER_HOUR
 
 #define TOTAL       INT64_C(12345)
-#define HISTORY_MAX 64
 #define FAR_FUTURE  (ESC_TEST_T0 + 3650 * DAY)
 
 /* --- fixture and helpers ------------------------------------------------- */
@@ -32,49 +31,6 @@
 static struct esc_store *store(struct esc_fixture *f)
 {
 	return f->e->store;
-}
-
-static struct esc_order order_get(struct esc_fixture *f, const char *id)
-{
-	struct esc_order o;
-	int rc;
-	ESC_STORE(rc, store(f), order_get, id, &o);
-	assert_int_equal(rc, 0);
-	return o;
-}
-
-/* The order's history rows, oldest first, into a buffer the caller frees. */
-static struct esc_history *history(struct esc_fixture *f, const char *order_id, size_t *n)
-{
-	struct esc_history *h = calloc(HISTORY_MAX, sizeof *h);
-	int rc;
-	assert_non_null(h);
-	ESC_STORE(rc, store(f), history_list, order_id, 0, h, HISTORY_MAX, n);
-	assert_int_equal(rc, 0);
-	return h;
-}
-
-static size_t history_count(struct esc_fixture *f, const char *order_id)
-{
-	size_t n = 0;
-	free(history(f, order_id, &n));
-	return n;
-}
-
-static int64_t outbox_count(struct esc_fixture *f)
-{
-	int64_t n = 0;
-	int rc;
-	ESC_STORE(rc, store(f), outbox_count, &n);
-	assert_int_equal(rc, 0);
-	return n;
-}
-
-static int64_t transfers_count(struct esc_fixture *f)
-{
-	struct esc_ledger_report rep;
-	assert_int_equal(esc_engine_check(f->e, &rep), 0);
-	return rep.transfers_count;
 }
 
 static int64_t orders_total(struct esc_fixture *f)
@@ -86,22 +42,6 @@ static int64_t orders_total(struct esc_fixture *f)
 	for (int i = 0; i < ESC_ST_COUNT; i++)
 		total += counts[i];
 	return total;
-}
-
-static int64_t balance(struct esc_fixture *f, const char *account)
-{
-	int64_t b = 0;
-	int rc;
-	ESC_STORE(rc, store(f), balance_get, account, "EUR", &b);
-	assert_int_equal(rc, 0);
-	return b;
-}
-
-static int64_t escrow_balance(struct esc_fixture *f, const char *order_id)
-{
-	char account[ESC_ACCOUNT_SIZE];
-	esc_account_escrow(account, order_id);
-	return balance(f, account);
 }
 
 /* Every mark the user has, whenever it was made. */
@@ -164,11 +104,11 @@ static struct snapshot snap(struct esc_fixture *f, const char *order_id)
 {
 	struct snapshot s = {0};
 	if (order_id) {
-		s.version = order_get(f, order_id).version;
-		s.history = history_count(f, order_id);
+		s.version = esc_fixture_get(f, order_id).version;
+		s.history = esc_fixture_history_count(f, order_id);
 	}
-	s.outbox = outbox_count(f);
-	s.transfers = transfers_count(f);
+	s.outbox = esc_fixture_outbox_count(f);
+	s.transfers = esc_fixture_transfers_count(f);
 	s.orders = orders_total(f);
 	s.refunds = refunds_all(f);
 	s.buyer_cancelled = marks(f, f->buyer.id).long_[ESC_MARK_BUYER_CANCELLED];
@@ -256,8 +196,8 @@ static void test_spec_2_seller_accepts_cancellation_order_cancelled(void **state
 	cmd_init(&c, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER, &o);
 	assert_int_equal(run(f, &c, &r), 0);
 	assert_int_equal(r.order.state, ESC_ST_CANCELLED);
-	assert_int_equal(order_get(f, o.id).state, ESC_ST_CANCELLED);
-	assert_int_equal(order_get(f, o.id).ended_at_ms, esc_engine_now(f->e));
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_CANCELLED);
+	assert_int_equal(esc_fixture_get(f, o.id).ended_at_ms, esc_engine_now(f->e));
 	esc_fixture_check(f);
 }
 
@@ -272,8 +212,8 @@ static void test_spec_2_seller_accepts_cancellation_full_refund_to_card_pending(
 	assert_int_equal(rf[0].method, ESC_METHOD_CARD);
 	assert_int_equal(rf[0].status, ESC_REFUND_PENDING);
 	assert_int_equal(o.refunded_minor, TOTAL);
-	assert_int_equal(escrow_balance(f, o.id), 0);
-	assert_int_equal(balance(f, ESC_ACCOUNT_IN_TRANSIT), TOTAL);
+	assert_int_equal(esc_fixture_escrow_balance(f, o.id), 0);
+	assert_int_equal(esc_fixture_balance(f, ESC_ACCOUNT_IN_TRANSIT), TOTAL);
 	esc_fixture_check(f);
 }
 
@@ -300,7 +240,7 @@ static void test_spec_7_history_has_one_row_per_command_with_states_and_actor(vo
 	struct esc_fixture *f = *state;
 	struct esc_order o = cancelled_after_payment(f);
 	size_t n = 0;
-	struct esc_history *h = history(f, o.id, &n);
+	struct esc_history *h = esc_fixture_history(f, o.id, &n);
 
 	assert_int_equal(n, 4);
 	static const struct {
@@ -338,15 +278,15 @@ static void test_spec_7_history_has_one_row_per_command_with_states_and_actor(vo
 static void test_spec_7_outbox_has_one_row_per_command(void **state)
 {
 	struct esc_fixture *f = *state;
-	int64_t before = outbox_count(f);
+	int64_t before = esc_fixture_outbox_count(f);
 	struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
-	assert_int_equal(outbox_count(f), before + 1);
+	assert_int_equal(esc_fixture_outbox_count(f), before + 1);
 	o = esc_fixture_pay(f, &o, ESC_METHOD_CARD);
-	assert_int_equal(outbox_count(f), before + 2);
+	assert_int_equal(esc_fixture_outbox_count(f), before + 2);
 	o = esc_fixture_request(f, &o, "no_longer_needed", ESC_REFUND_TO_ORIGINAL);
-	assert_int_equal(outbox_count(f), before + 3);
+	assert_int_equal(esc_fixture_outbox_count(f), before + 3);
 	esc_fixture_as(f, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
-	assert_int_equal(outbox_count(f), before + 4);
+	assert_int_equal(esc_fixture_outbox_count(f), before + 4);
 	esc_fixture_check(f);
 }
 
@@ -419,13 +359,13 @@ static void test_spec_2_seller_rejects_with_message_back_to_awaiting_shipment(vo
 	c.args.message = "Already packed, it ships today.";
 	assert_int_equal(run(f, &c, &r), 0);
 
-	struct esc_order got = order_get(f, o.id);
+	struct esc_order got = esc_fixture_get(f, o.id);
 	assert_int_equal(got.state, ESC_ST_AWAITING_SHIPMENT);
 	assert_string_equal(got.reject_message, "Already packed, it ships today.");
 	assert_int_equal(got.due_ms[ESC_DL_SHIP], ship_due);
 	assert_int_equal(got.due_ms[ESC_DL_RESPONSE], 0);
 	assert_int_equal(got.paid_minor, TOTAL);
-	assert_int_equal(escrow_balance(f, o.id), TOTAL);
+	assert_int_equal(esc_fixture_escrow_balance(f, o.id), TOTAL);
 	assert_int_equal(refunds_all(f), 0);
 
 	struct esc_deadline d[8];
@@ -456,7 +396,7 @@ static void test_spec_2_second_request_after_rejection_allowed(void **state)
 	assert_int_equal(request_cancel(f, &o, "change_order", &r), 0);
 	assert_int_equal(r.order.state, ESC_ST_CANCELLATION_REQUESTED);
 	assert_int_equal(r.order.cancel_requests, 2);
-	assert_string_equal(order_get(f, o.id).cancel_reason, "change_order");
+	assert_string_equal(esc_fixture_get(f, o.id).cancel_reason, "change_order");
 	esc_fixture_check(f);
 }
 
@@ -473,7 +413,7 @@ static void test_spec_2_third_request_refused_limit_reached_writes_nothing(void 
 	assert_int_equal(request_cancel(f, &o, "no_longer_needed", &r), ESC_ELIMIT);
 	assert_string_equal(esc_error_code(r.rc), "limit_reached");
 	assert_nothing_written(f, o.id, &before);
-	assert_int_equal(order_get(f, o.id).state, ESC_ST_AWAITING_SHIPMENT);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_AWAITING_SHIPMENT);
 	esc_fixture_check(f);
 }
 
@@ -484,11 +424,11 @@ static void test_spec_2_buyer_withdraws_request_back_to_awaiting_shipment(void *
 	int64_t ship_due = o.due_ms[ESC_DL_SHIP];
 
 	o = esc_fixture_as(f, &o, ESC_EV_WITHDRAW_CANCELLATION, ESC_ACTOR_BUYER);
-	struct esc_order got = order_get(f, o.id);
+	struct esc_order got = esc_fixture_get(f, o.id);
 	assert_int_equal(got.state, ESC_ST_AWAITING_SHIPMENT);
 	assert_int_equal(got.due_ms[ESC_DL_RESPONSE], 0);
 	assert_int_equal(got.due_ms[ESC_DL_SHIP], ship_due);
-	assert_int_equal(escrow_balance(f, o.id), TOTAL);
+	assert_int_equal(esc_fixture_escrow_balance(f, o.id), TOTAL);
 	assert_int_equal(refunds_all(f), 0);
 	assert_int_equal(marks(f, f->buyer.id).long_[ESC_MARK_BUYER_CANCELLED], 0);
 	esc_fixture_check(f);
@@ -508,7 +448,7 @@ static void test_spec_2_ship_while_request_open_refused_cancellation_pending(voi
 	assert_int_equal(run(f, &c, &r), ESC_EPENDING);
 	assert_string_equal(esc_error_code(r.rc), "cancellation_pending");
 	assert_nothing_written(f, o.id, &before);
-	assert_int_equal(order_get(f, o.id).state, ESC_ST_CANCELLATION_REQUESTED);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_CANCELLATION_REQUESTED);
 	esc_fixture_check(f);
 }
 
@@ -553,16 +493,16 @@ static void test_spec_2_unpaid_cancel_cancels_at_once_without_transfers_or_marks
 {
 	struct esc_fixture *f = *state;
 	struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
-	int64_t transfers = transfers_count(f);
+	int64_t transfers = esc_fixture_transfers_count(f);
 	struct esc_result r;
 
 	assert_int_equal(request_cancel(f, &o, NULL, &r), 0);
 	assert_int_equal(r.order.state, ESC_ST_CANCELLED);
 	assert_false(r.has_refund);
-	struct esc_order got = order_get(f, o.id);
+	struct esc_order got = esc_fixture_get(f, o.id);
 	assert_int_equal(got.state, ESC_ST_CANCELLED);
 	assert_int_equal(got.due_ms[ESC_DL_PAYMENT], 0);
-	assert_int_equal(transfers_count(f), transfers);
+	assert_int_equal(esc_fixture_transfers_count(f), transfers);
 	assert_int_equal(refunds_all(f), 0);
 	struct esc_rep_counts b = marks(f, f->buyer.id), s = marks(f, f->seller.id);
 	for (int m = 0; m < ESC_MARK_COUNT; m++) {
@@ -625,7 +565,7 @@ static void test_spec_4_negative_payment_refused_invalid_request(void **state)
 	struct snapshot before = snap(f, o.id);
 	assert_int_equal(pay_amount(f, &o, -TOTAL, ESC_METHOD_CARD, &r), ESC_EINVAL);
 	assert_nothing_written(f, o.id, &before);
-	assert_int_equal(order_get(f, o.id).state, ESC_ST_AWAITING_PAYMENT);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_AWAITING_PAYMENT);
 	esc_fixture_check(f);
 }
 
@@ -681,7 +621,7 @@ static void test_spec_2_second_payment_refused_invalid_state(void **state)
 	assert_true(r.has_order);
 	assert_int_equal(r.order.state, ESC_ST_AWAITING_SHIPMENT);
 	assert_nothing_written(f, o.id, &before);
-	assert_int_equal(escrow_balance(f, o.id), TOTAL);
+	assert_int_equal(esc_fixture_escrow_balance(f, o.id), TOTAL);
 	esc_fixture_check(f);
 }
 
@@ -839,7 +779,7 @@ static void test_spec_7_ship_with_empty_carrier_refused_invalid_request(void **s
 	c.args.tracking = "RR123456789IS";
 	assert_int_equal(run(f, &c, &r), ESC_EINVAL);
 	assert_nothing_written(f, o.id, &before);
-	assert_int_equal(order_get(f, o.id).state, ESC_ST_AWAITING_SHIPMENT);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_AWAITING_SHIPMENT);
 	esc_fixture_check(f);
 }
 
@@ -857,7 +797,7 @@ static void test_spec_7_reject_without_message_refused_invalid_request(void **st
 	c.args.message = "";
 	assert_int_equal(run(f, &c, &r), ESC_EINVAL);
 	assert_nothing_written(f, o.id, &before);
-	assert_int_equal(order_get(f, o.id).state, ESC_ST_CANCELLATION_REQUESTED);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_CANCELLATION_REQUESTED);
 	esc_fixture_check(f);
 }
 
@@ -894,7 +834,7 @@ static void test_spec_7_comment_of_1000_bytes_kept(void **state)
 	c.args.reason = "no_longer_needed";
 	c.args.comment = comment;
 	assert_int_equal(run(f, &c, &r), 0);
-	assert_string_equal(order_get(f, o.id).cancel_comment, comment);
+	assert_string_equal(esc_fixture_get(f, o.id).cancel_comment, comment);
 	esc_fixture_check(f);
 }
 
@@ -922,7 +862,7 @@ static void test_spec_7_history_keeps_a_1000_byte_comment_of_quotes_whole(void *
 		strcat(want, "\\\"");
 	strcat(want, "\",\"refund_to\":\"original\"}");
 
-	struct esc_history *h = history(f, o.id, &n);
+	struct esc_history *h = esc_fixture_history(f, o.id, &n);
 	assert_int_equal(n, 3);
 	assert_int_equal(h[2].event, ESC_EV_CANCEL);
 	assert_int_equal(strlen(h[2].detail), strlen(want)); /* not cut short */
@@ -946,8 +886,8 @@ static void test_spec_7_comment_of_1000_line_breaks_accepted(void **state)
 	c.args.reason = "no_longer_needed";
 	c.args.comment = comment;
 	assert_int_equal(run(f, &c, &r), 0);
-	assert_int_equal(order_get(f, o.id).state, ESC_ST_CANCELLATION_REQUESTED);
-	assert_int_equal(history_count(f, o.id), 3);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_CANCELLATION_REQUESTED);
+	assert_int_equal(esc_fixture_history_count(f, o.id), 3);
 	esc_fixture_check(f);
 }
 
@@ -1025,7 +965,7 @@ static void test_spec_6_ten_cancellations_in_90_days_suspend_requests(void **sta
 	assert_int_equal(request_cancel(f, &o, "no_longer_needed", &r), ESC_ESUSPENDED);
 	assert_string_equal(esc_error_code(r.rc), "account_suspended");
 	assert_nothing_written(f, o.id, &before);
-	assert_int_equal(order_get(f, o.id).state, ESC_ST_AWAITING_SHIPMENT);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_AWAITING_SHIPMENT);
 	esc_fixture_check(f);
 }
 
@@ -1144,7 +1084,7 @@ static void test_engine_batch_refused_command_leaves_nothing_others_persist(void
 	struct esc_order c = esc_fixture_order(f, &f->buyer2, &f->seller, TOTAL);
 	struct esc_command cmds[3];
 	struct esc_result res[3];
-	int64_t outbox = outbox_count(f), transfers = transfers_count(f);
+	int64_t outbox = esc_fixture_outbox_count(f), transfers = esc_fixture_transfers_count(f);
 
 	cmd_init(&cmds[0], ESC_EV_PAY, ESC_ACTOR_OPERATOR, &a);
 	cmds[0].args.amount_minor = TOTAL;
@@ -1160,20 +1100,20 @@ static void test_engine_batch_refused_command_leaves_nothing_others_persist(void
 	assert_int_equal(res[0].rc, 0);
 	assert_int_equal(res[1].rc, ESC_EAMOUNT);
 	assert_int_equal(res[2].rc, 0);
-	assert_int_equal(order_get(f, a.id).state, ESC_ST_AWAITING_SHIPMENT);
-	assert_int_equal(order_get(f, c.id).state, ESC_ST_AWAITING_SHIPMENT);
-	assert_int_equal(history_count(f, a.id), 2);
-	assert_int_equal(history_count(f, c.id), 2);
-	struct esc_order got = order_get(f, b.id);
+	assert_int_equal(esc_fixture_get(f, a.id).state, ESC_ST_AWAITING_SHIPMENT);
+	assert_int_equal(esc_fixture_get(f, c.id).state, ESC_ST_AWAITING_SHIPMENT);
+	assert_int_equal(esc_fixture_history_count(f, a.id), 2);
+	assert_int_equal(esc_fixture_history_count(f, c.id), 2);
+	struct esc_order got = esc_fixture_get(f, b.id);
 	assert_int_equal(got.state, ESC_ST_AWAITING_PAYMENT);
 	assert_int_equal(got.version, 1);
 	assert_int_equal(got.paid_minor, 0);
-	assert_int_equal(history_count(f, b.id), 1);
-	assert_int_equal(escrow_balance(f, b.id), 0);
-	assert_int_equal(escrow_balance(f, a.id), TOTAL);
-	assert_int_equal(escrow_balance(f, c.id), TOTAL);
-	assert_int_equal(outbox_count(f), outbox + 2);
-	assert_int_equal(transfers_count(f), transfers + 2);
+	assert_int_equal(esc_fixture_history_count(f, b.id), 1);
+	assert_int_equal(esc_fixture_escrow_balance(f, b.id), 0);
+	assert_int_equal(esc_fixture_escrow_balance(f, a.id), TOTAL);
+	assert_int_equal(esc_fixture_escrow_balance(f, c.id), TOTAL);
+	assert_int_equal(esc_fixture_outbox_count(f), outbox + 2);
+	assert_int_equal(esc_fixture_transfers_count(f), transfers + 2);
 	assert_int_equal(marks(f, f->buyer.id).long_[ESC_MARK_BUYER_PAID], 1);
 	assert_int_equal(marks(f, f->buyer2.id).long_[ESC_MARK_BUYER_PAID], 1);
 	esc_fixture_check(f);
@@ -1198,11 +1138,11 @@ static void test_engine_batch_commands_on_one_order_see_each_other(void **state)
 	assert_int_equal(res[0].order.version, 2);
 	assert_int_equal(res[1].order.version, 3);
 	assert_int_equal(res[1].order.state, ESC_ST_CANCELLATION_REQUESTED);
-	struct esc_order got = order_get(f, o.id);
+	struct esc_order got = esc_fixture_get(f, o.id);
 	assert_int_equal(got.state, ESC_ST_CANCELLATION_REQUESTED);
 	assert_int_equal(got.version, 3);
 	assert_int_equal(got.paid_minor, TOTAL);
-	assert_int_equal(history_count(f, o.id), 3);
+	assert_int_equal(esc_fixture_history_count(f, o.id), 3);
 	esc_fixture_check(f);
 }
 
@@ -1223,9 +1163,9 @@ static void test_engine_batch_second_command_refused_keeps_first_on_same_order(v
 
 	assert_int_equal(res[0].rc, 0);
 	assert_int_equal(res[1].rc, ESC_ESTATE);
-	assert_int_equal(order_get(f, o.id).version, 2);
-	assert_int_equal(history_count(f, o.id), 2);
-	assert_int_equal(escrow_balance(f, o.id), TOTAL);
+	assert_int_equal(esc_fixture_get(f, o.id).version, 2);
+	assert_int_equal(esc_fixture_history_count(f, o.id), 2);
+	assert_int_equal(esc_fixture_escrow_balance(f, o.id), TOTAL);
 	esc_fixture_check(f);
 }
 
@@ -1248,8 +1188,8 @@ static void test_spec_7_version_increments_by_one_per_command(void **state)
 	assert_int_equal(o.version, 6);
 	o = esc_fixture_as(f, &o, ESC_EV_CONFIRM_RECEIPT, ESC_ACTOR_BUYER);
 	assert_int_equal(o.version, 7);
-	assert_int_equal(order_get(f, o.id).version, 7);
-	assert_int_equal(history_count(f, o.id), 7);
+	assert_int_equal(esc_fixture_get(f, o.id).version, 7);
+	assert_int_equal(esc_fixture_history_count(f, o.id), 7);
 	esc_fixture_check(f);
 }
 
@@ -1272,9 +1212,9 @@ static void test_engine_order_after_restart_is_the_same(void **state)
 
 	esc_fixture_restart(f);
 	assert_int_equal(esc_engine_now(f->e), now);
-	struct esc_order got = order_get(f, o.id);
+	struct esc_order got = esc_fixture_get(f, o.id);
 	esc_assert_orders_equal(&got, &o);
-	assert_int_equal(history_count(f, o.id), 5);
+	assert_int_equal(esc_fixture_history_count(f, o.id), 5);
 	esc_fixture_check(f);
 }
 
@@ -1286,7 +1226,7 @@ static void test_engine_cancelled_order_after_restart_is_the_same(void **state)
 
 	assert_int_equal(refunds_of(f, o.id, before, 4), 1);
 	esc_fixture_restart(f);
-	struct esc_order got = order_get(f, o.id);
+	struct esc_order got = esc_fixture_get(f, o.id);
 	esc_assert_orders_equal(&got, &o);
 	assert_int_equal(refunds_of(f, o.id, after, 4), 1);
 	assert_string_equal(after[0].id, before[0].id);

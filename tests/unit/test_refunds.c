@@ -23,7 +23,6 @@
 #define HOUR ESC_MS_PER_HOUR
 
 #define TOTAL       INT64_C(12345)
-#define HISTORY_MAX 64
 #define FAR_FUTURE  (ESC_TEST_T0 + 3650 * DAY)
 
 /* --- fixture and helpers ------------------------------------------------- */
@@ -31,15 +30,6 @@
 static struct esc_store *store(struct esc_fixture *f)
 {
 	return f->e->store;
-}
-
-static struct esc_order order_get(struct esc_fixture *f, const char *id)
-{
-	struct esc_order o;
-	int rc;
-	ESC_STORE(rc, store(f), order_get, id, &o);
-	assert_int_equal(rc, 0);
-	return o;
 }
 
 static struct esc_refund refund_get(struct esc_fixture *f, const char *id)
@@ -69,72 +59,22 @@ static struct esc_refund the_refund(struct esc_fixture *f, const char *order_id)
 	return r[0];
 }
 
-/* The order's history rows, oldest first, into a buffer the caller frees. */
-static struct esc_history *history(struct esc_fixture *f, const char *order_id, size_t *n)
-{
-	struct esc_history *h = calloc(HISTORY_MAX, sizeof *h);
-	int rc;
-	assert_non_null(h);
-	ESC_STORE(rc, store(f), history_list, order_id, 0, h, HISTORY_MAX, n);
-	assert_int_equal(rc, 0);
-	return h;
-}
-
 /* How many history rows of the order have this type. */
 static size_t history_typed(struct esc_fixture *f, const char *order_id, const char *type)
 {
 	size_t n = 0, k = 0;
-	struct esc_history *h = history(f, order_id, &n);
+	struct esc_history *h = esc_fixture_history(f, order_id, &n);
 	for (size_t i = 0; i < n; i++)
 		k += !strcmp(h[i].type, type);
 	free(h);
 	return k;
 }
 
-static size_t history_count(struct esc_fixture *f, const char *order_id)
-{
-	size_t n = 0;
-	free(history(f, order_id, &n));
-	return n;
-}
-
-static int64_t outbox_count(struct esc_fixture *f)
-{
-	int64_t n = 0;
-	int rc;
-	ESC_STORE(rc, store(f), outbox_count, &n);
-	assert_int_equal(rc, 0);
-	return n;
-}
-
-static int64_t transfers_count(struct esc_fixture *f)
-{
-	struct esc_ledger_report rep;
-	assert_int_equal(esc_engine_check(f->e, &rep), 0);
-	return rep.transfers_count;
-}
-
-static int64_t balance(struct esc_fixture *f, const char *account)
-{
-	int64_t b = 0;
-	int rc;
-	ESC_STORE(rc, store(f), balance_get, account, "EUR", &b);
-	assert_int_equal(rc, 0);
-	return b;
-}
-
 static int64_t buyer_balance(struct esc_fixture *f, const struct esc_user *u)
 {
 	char account[ESC_ACCOUNT_SIZE];
 	esc_account_buyer(account, u->id);
-	return balance(f, account);
-}
-
-static int64_t escrow_balance(struct esc_fixture *f, const char *order_id)
-{
-	char account[ESC_ACCOUNT_SIZE];
-	esc_account_escrow(account, order_id);
-	return balance(f, account);
+	return esc_fixture_balance(f, account);
 }
 
 /* The refund alert rows in the queue for this refund, whenever due. */
@@ -168,12 +108,12 @@ struct snapshot {
 static struct snapshot snap(struct esc_fixture *f, const char *order_id)
 {
 	struct snapshot s = {
-		.version = order_get(f, order_id).version,
-		.history = history_count(f, order_id),
-		.outbox = outbox_count(f),
-		.transfers = transfers_count(f),
+		.version = esc_fixture_get(f, order_id).version,
+		.history = esc_fixture_history_count(f, order_id),
+		.outbox = esc_fixture_outbox_count(f),
+		.transfers = esc_fixture_transfers_count(f),
 		.buyer_balance = buyer_balance(f, &f->buyer),
-		.in_transit = balance(f, ESC_ACCOUNT_IN_TRANSIT),
+		.in_transit = esc_fixture_balance(f, ESC_ACCOUNT_IN_TRANSIT),
 	};
 	return s;
 }
@@ -255,9 +195,9 @@ static void test_spec_4_card_refund_pending_in_refunds_in_transit(void **state)
 	assert_int_equal(rf.amount_minor, TOTAL);
 	assert_string_equal(rf.order_id, o.id);
 	assert_int_equal(rf.resolved_at_ms, 0);
-	assert_int_equal(balance(f, ESC_ACCOUNT_IN_TRANSIT), TOTAL);
-	assert_int_equal(escrow_balance(f, o.id), 0);
-	assert_int_equal(balance(f, ESC_ACCOUNT_EXTERNAL), -TOTAL);
+	assert_int_equal(esc_fixture_balance(f, ESC_ACCOUNT_IN_TRANSIT), TOTAL);
+	assert_int_equal(esc_fixture_escrow_balance(f, o.id), 0);
+	assert_int_equal(esc_fixture_balance(f, ESC_ACCOUNT_EXTERNAL), -TOTAL);
 	assert_int_equal(buyer_balance(f, &f->buyer), 0);
 	esc_fixture_check(f);
 }
@@ -283,7 +223,7 @@ static void test_spec_4_wallet_refund_shows_settle_days_1_to_1(void **state)
 	assert_int_equal(rf.status, ESC_REFUND_PENDING);
 	assert_int_equal(rf.settle_days_min, 1);
 	assert_int_equal(rf.settle_days_max, 1);
-	assert_int_equal(balance(f, ESC_ACCOUNT_IN_TRANSIT), TOTAL);
+	assert_int_equal(esc_fixture_balance(f, ESC_ACCOUNT_IN_TRANSIT), TOTAL);
 	esc_fixture_check(f);
 }
 
@@ -317,10 +257,10 @@ static void test_spec_4_operator_settles_card_refund_money_to_external(void **st
 	assert_int_equal(got.resolved_at_ms, ESC_TEST_T0 + 4 * DAY);
 	assert_int_equal(got.alert_due_ms, 0);
 	assert_int_equal(got.amount_minor, TOTAL);
-	assert_int_equal(balance(f, ESC_ACCOUNT_IN_TRANSIT), 0);
-	assert_int_equal(balance(f, ESC_ACCOUNT_EXTERNAL), 0);
+	assert_int_equal(esc_fixture_balance(f, ESC_ACCOUNT_IN_TRANSIT), 0);
+	assert_int_equal(esc_fixture_balance(f, ESC_ACCOUNT_EXTERNAL), 0);
 	assert_int_equal(buyer_balance(f, &f->buyer), 0);
-	assert_int_equal(escrow_balance(f, o.id), 0);
+	assert_int_equal(esc_fixture_escrow_balance(f, o.id), 0);
 	esc_fixture_check(f);
 }
 
@@ -330,14 +270,14 @@ static void test_spec_7_refund_settled_appends_one_history_and_outbox_row(void *
 	struct esc_order o = cancelled_card(f);
 	struct esc_refund rf = the_refund(f, o.id);
 	struct esc_result r;
-	int64_t outbox = outbox_count(f);
-	size_t rows = history_count(f, o.id);
+	int64_t outbox = esc_fixture_outbox_count(f);
+	size_t rows = esc_fixture_history_count(f, o.id);
 
 	assert_int_equal(report(f, ESC_EV_REFUND_SETTLED, o.id, rf.id, &r), 0);
-	assert_int_equal(outbox_count(f), outbox + 1);
-	assert_int_equal(history_count(f, o.id), rows + 1);
+	assert_int_equal(esc_fixture_outbox_count(f), outbox + 1);
+	assert_int_equal(esc_fixture_history_count(f, o.id), rows + 1);
 	assert_int_equal(history_typed(f, o.id, "refund.settled"), 1);
-	struct esc_order got = order_get(f, o.id);
+	struct esc_order got = esc_fixture_get(f, o.id);
 	assert_int_equal(got.state, ESC_ST_CANCELLED);
 	assert_int_equal(got.version, o.version + 1);
 	esc_fixture_check(f);
@@ -355,8 +295,8 @@ static void test_spec_4_failed_card_refund_goes_to_buyer_store_balance(void **st
 	assert_int_equal(got.status, ESC_REFUND_FAILED);
 	assert_int_equal(got.alert_due_ms, 0);
 	assert_int_equal(buyer_balance(f, &f->buyer), TOTAL);
-	assert_int_equal(balance(f, ESC_ACCOUNT_IN_TRANSIT), 0);
-	assert_int_equal(balance(f, ESC_ACCOUNT_EXTERNAL), -TOTAL);
+	assert_int_equal(esc_fixture_balance(f, ESC_ACCOUNT_IN_TRANSIT), 0);
+	assert_int_equal(esc_fixture_balance(f, ESC_ACCOUNT_EXTERNAL), -TOTAL);
 	assert_int_equal(history_typed(f, o.id, "refund.failed"), 1);
 	esc_fixture_check(f);
 }
@@ -376,8 +316,8 @@ static void test_spec_4_refund_to_balance_settled_at_once_buyer_credited(void **
 	assert_int_equal(rf.settle_days_min, 0);
 	assert_int_equal(rf.settle_days_max, 0);
 	assert_int_equal(buyer_balance(f, &f->buyer), TOTAL);
-	assert_int_equal(balance(f, ESC_ACCOUNT_IN_TRANSIT), 0);
-	assert_int_equal(escrow_balance(f, o.id), 0);
+	assert_int_equal(esc_fixture_balance(f, ESC_ACCOUNT_IN_TRANSIT), 0);
+	assert_int_equal(esc_fixture_escrow_balance(f, o.id), 0);
 	assert_int_equal(alerts_of(f, rf.id, NULL), 0);
 	esc_fixture_check(f);
 }
@@ -386,13 +326,13 @@ static void test_spec_4_order_paid_from_balance_refunded_to_balance_at_once(void
 {
 	struct esc_fixture *f = *state;
 	fund_buyer_balance(f);
-	int64_t in_transit = balance(f, ESC_ACCOUNT_IN_TRANSIT);
+	int64_t in_transit = esc_fixture_balance(f, ESC_ACCOUNT_IN_TRANSIT);
 
 	struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL - 45);
 	o = esc_fixture_pay(f, &o, ESC_METHOD_BALANCE);
 	assert_int_equal(o.method, ESC_METHOD_BALANCE);
 	assert_int_equal(buyer_balance(f, &f->buyer), 45);
-	assert_int_equal(escrow_balance(f, o.id), TOTAL - 45);
+	assert_int_equal(esc_fixture_escrow_balance(f, o.id), TOTAL - 45);
 
 	o = esc_fixture_request(f, &o, "no_longer_needed", ESC_REFUND_TO_ORIGINAL);
 	o = esc_fixture_as(f, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
@@ -402,8 +342,8 @@ static void test_spec_4_order_paid_from_balance_refunded_to_balance_at_once(void
 	assert_int_equal(rf.amount_minor, TOTAL - 45);
 	assert_int_equal(alerts_of(f, rf.id, NULL), 0);
 	assert_int_equal(buyer_balance(f, &f->buyer), TOTAL);
-	assert_int_equal(balance(f, ESC_ACCOUNT_IN_TRANSIT), in_transit);
-	assert_int_equal(escrow_balance(f, o.id), 0);
+	assert_int_equal(esc_fixture_balance(f, ESC_ACCOUNT_IN_TRANSIT), in_transit);
+	assert_int_equal(esc_fixture_escrow_balance(f, o.id), 0);
 	esc_fixture_check(f);
 }
 
@@ -418,7 +358,7 @@ static void test_spec_4_paying_more_than_store_balance_refused_insufficient_bala
 	assert_int_equal(pay(f, &o, TOTAL + 1, ESC_METHOD_BALANCE, &r), ESC_EFUNDS);
 	assert_string_equal(esc_error_code(r.rc), "insufficient_balance");
 	assert_nothing_written(f, o.id, &before);
-	assert_int_equal(order_get(f, o.id).state, ESC_ST_AWAITING_PAYMENT);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_AWAITING_PAYMENT);
 	assert_int_equal(buyer_balance(f, &f->buyer), TOTAL);
 	esc_fixture_check(f);
 }
@@ -444,7 +384,7 @@ static void test_spec_4_paying_exactly_the_store_balance_accepted(void **state)
 
 	assert_int_equal(pay(f, &o, TOTAL, ESC_METHOD_BALANCE, &r), 0);
 	assert_int_equal(buyer_balance(f, &f->buyer), 0);
-	assert_int_equal(escrow_balance(f, o.id), TOTAL);
+	assert_int_equal(esc_fixture_escrow_balance(f, o.id), TOTAL);
 	esc_fixture_check(f);
 }
 
@@ -473,7 +413,7 @@ static void test_spec_4_settling_twice_refused_invalid_state(void **state)
 	struct snapshot before = snap(f, o.id);
 	assert_int_equal(report(f, ESC_EV_REFUND_SETTLED, o.id, rf.id, &r), ESC_ESTATE);
 	assert_nothing_written(f, o.id, &before);
-	assert_int_equal(balance(f, ESC_ACCOUNT_EXTERNAL), 0);
+	assert_int_equal(esc_fixture_balance(f, ESC_ACCOUNT_EXTERNAL), 0);
 	esc_fixture_check(f);
 }
 
@@ -560,11 +500,11 @@ static void test_spec_4_refund_alert_not_raised_before_10_days(void **state)
 {
 	struct esc_fixture *f = *state;
 	struct esc_order o = cancelled_card(f);
-	int64_t outbox = outbox_count(f);
+	int64_t outbox = esc_fixture_outbox_count(f);
 
 	assert_int_equal(esc_engine_advance(f->e, 10 * DAY - 1), 0);
 	assert_int_equal(esc_fixture_fire(f), 0);
-	assert_int_equal(outbox_count(f), outbox);
+	assert_int_equal(esc_fixture_outbox_count(f), outbox);
 	assert_int_equal(history_typed(f, o.id, "refund.overdue"), 0);
 	esc_fixture_check(f);
 }
@@ -574,17 +514,17 @@ static void test_spec_4_refund_alert_raised_once_after_10_days(void **state)
 	struct esc_fixture *f = *state;
 	struct esc_order o = cancelled_card(f);
 	struct esc_refund rf = the_refund(f, o.id);
-	int64_t outbox = outbox_count(f);
+	int64_t outbox = esc_fixture_outbox_count(f);
 
 	assert_int_equal(esc_engine_advance(f->e, 10 * DAY), 0);
 	assert_int_equal(esc_fixture_fire(f), 1);
-	assert_int_equal(outbox_count(f), outbox + 1);
+	assert_int_equal(esc_fixture_outbox_count(f), outbox + 1);
 	assert_int_equal(history_typed(f, o.id, "refund.overdue"), 1);
 	assert_int_equal(alerts_of(f, rf.id, NULL), 0);
 
 	assert_int_equal(esc_engine_advance(f->e, 30 * DAY), 0);
 	assert_int_equal(esc_fixture_fire(f), 0);
-	assert_int_equal(outbox_count(f), outbox + 1);
+	assert_int_equal(esc_fixture_outbox_count(f), outbox + 1);
 	assert_int_equal(history_typed(f, o.id, "refund.overdue"), 1);
 	esc_fixture_check(f);
 }
@@ -599,8 +539,8 @@ static void test_spec_4_refund_alert_leaves_refund_pending_and_money_in_transit(
 	assert_int_equal(esc_fixture_fire(f), 1);
 	struct esc_refund got = refund_get(f, rf.id);
 	assert_int_equal(got.status, ESC_REFUND_PENDING);
-	assert_int_equal(balance(f, ESC_ACCOUNT_IN_TRANSIT), TOTAL);
-	assert_int_equal(order_get(f, o.id).state, ESC_ST_CANCELLED);
+	assert_int_equal(esc_fixture_balance(f, ESC_ACCOUNT_IN_TRANSIT), TOTAL);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_CANCELLED);
 	esc_fixture_check(f);
 }
 
@@ -615,7 +555,7 @@ static void test_spec_4_refund_settled_after_its_alert(void **state)
 	assert_int_equal(esc_fixture_fire(f), 1);
 	assert_int_equal(report(f, ESC_EV_REFUND_SETTLED, o.id, rf.id, &r), 0);
 	assert_int_equal(refund_get(f, rf.id).status, ESC_REFUND_SETTLED);
-	assert_int_equal(balance(f, ESC_ACCOUNT_IN_TRANSIT), 0);
+	assert_int_equal(esc_fixture_balance(f, ESC_ACCOUNT_IN_TRANSIT), 0);
 	esc_fixture_check(f);
 }
 
@@ -629,10 +569,10 @@ static void test_spec_4_settled_refund_raises_no_alert(void **state)
 	assert_int_equal(esc_engine_advance(f->e, 5 * DAY), 0);
 	assert_int_equal(report(f, ESC_EV_REFUND_SETTLED, o.id, rf.id, &r), 0);
 	assert_int_equal(alerts_of(f, rf.id, NULL), 0);
-	int64_t outbox = outbox_count(f);
+	int64_t outbox = esc_fixture_outbox_count(f);
 	assert_int_equal(esc_engine_advance(f->e, 30 * DAY), 0);
 	assert_int_equal(esc_fixture_fire(f), 0);
-	assert_int_equal(outbox_count(f), outbox);
+	assert_int_equal(esc_fixture_outbox_count(f), outbox);
 	assert_int_equal(history_typed(f, o.id, "refund.overdue"), 0);
 	esc_fixture_check(f);
 }
@@ -645,10 +585,10 @@ static void test_spec_4_failed_refund_raises_no_alert(void **state)
 	struct esc_result r;
 
 	assert_int_equal(report(f, ESC_EV_REFUND_FAILED, o.id, rf.id, &r), 0);
-	int64_t outbox = outbox_count(f);
+	int64_t outbox = esc_fixture_outbox_count(f);
 	assert_int_equal(esc_engine_advance(f->e, 30 * DAY), 0);
 	assert_int_equal(esc_fixture_fire(f), 0);
-	assert_int_equal(outbox_count(f), outbox);
+	assert_int_equal(esc_fixture_outbox_count(f), outbox);
 	assert_int_equal(history_typed(f, o.id, "refund.overdue"), 0);
 	esc_fixture_check(f);
 }
@@ -678,7 +618,7 @@ static void test_spec_4_auto_approved_cancellation_refunds_as_requested(void **s
 
 	assert_int_equal(esc_engine_advance(f->e, 72 * HOUR), 0);
 	assert_int_equal(esc_fixture_fire(f), 1);
-	assert_int_equal(order_get(f, o.id).state, ESC_ST_CANCELLED);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_CANCELLED);
 	struct esc_refund rf = the_refund(f, o.id);
 	assert_int_equal(rf.method, ESC_METHOD_BALANCE);
 	assert_int_equal(rf.status, ESC_REFUND_SETTLED);
@@ -694,12 +634,12 @@ static void test_spec_4_missed_ship_deadline_refunds_to_card_pending(void **stat
 
 	assert_int_equal(esc_engine_advance(f->e, 7 * DAY), 0);
 	assert_int_equal(esc_fixture_fire(f), 1);
-	assert_int_equal(order_get(f, o.id).state, ESC_ST_CANCELLED);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_CANCELLED);
 	struct esc_refund rf = the_refund(f, o.id);
 	assert_int_equal(rf.method, ESC_METHOD_CARD);
 	assert_int_equal(rf.status, ESC_REFUND_PENDING);
 	assert_int_equal(rf.amount_minor, TOTAL);
-	assert_int_equal(balance(f, ESC_ACCOUNT_IN_TRANSIT), TOTAL);
+	assert_int_equal(esc_fixture_balance(f, ESC_ACCOUNT_IN_TRANSIT), TOTAL);
 	esc_fixture_check(f);
 }
 
@@ -728,11 +668,11 @@ static void test_spec_4_refund_never_exceeds_what_was_paid(void **state)
 	int64_t refunded = 0;
 	for (size_t i = 0; i < n; i++)
 		refunded += rf[i].amount_minor;
-	struct esc_order got = order_get(f, o.id);
+	struct esc_order got = esc_fixture_get(f, o.id);
 	assert_int_equal(n, 1);
 	assert_int_equal(refunded, TOTAL);
 	assert_int_equal(got.refunded_minor, got.paid_minor);
-	assert_int_equal(escrow_balance(f, o.id), 0);
+	assert_int_equal(esc_fixture_escrow_balance(f, o.id), 0);
 	struct esc_ledger_report rep;
 	assert_int_equal(esc_engine_check(f->e, &rep), 0);
 	assert_int_equal(rep.problems_count, 0);
