@@ -142,11 +142,14 @@ static json_t *order_json(struct esc_http_call *call, const struct esc_order *o)
 	} else {
 		ctx.actor = call->caller.user.role;
 		ctx.actor_id = call->caller.user.id;
-		if (ctx.actor == ESC_ACTOR_BUYER) {
+		/* Read once per request: a list shows many orders. */
+		if (ctx.actor == ESC_ACTOR_BUYER && call->buyer_level < 0) {
 			struct esc_buyer_rep rep;
 			if (!esc_engine_buyer_reputation(e, call->caller.user.id, &rep))
-				ctx.buyer_level = rep.level;
+				call->buyer_level = (int)rep.level;
 		}
+		if (call->buyer_level >= 0)
+			ctx.buyer_level = (enum esc_buyer_level)call->buyer_level;
 	}
 	n_actions = esc_order_actions(&ctx, o, actions, ACTIONS_MAX);
 	struct esc_store *s = esc_engine_store_acquire(e);

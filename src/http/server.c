@@ -336,6 +336,7 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 				     .method = method,
 				     .connection = c,
 				     .limits = srv->limits,
+				     .buyer_level = -1,
 				     .server = srv};
 	char buf[512];
 	bool path_known = false;

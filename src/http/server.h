@@ -70,6 +70,7 @@ struct esc_http_call {
 	struct esc_http_limits *limits;
 	const void *server; /* the server, for metrics */
 	char address[64];   /* the client's IP address */
+	int buyer_level;    /* the calling buyer's level, read once: -1 until then */
 	/* Out. */
 	int status;
 	json_t *out;          /* owned: the response document */
