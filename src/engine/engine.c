@@ -148,16 +148,23 @@ static int get_user(struct esc_engine *e, const char *id, struct esc_user *u)
 	return rc;
 }
 
-int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,
-				struct esc_buyer_rep *out)
+int esc_engine_buyer_reputation_held(struct esc_engine *e, const char *user_id,
+				     struct esc_buyer_rep *out)
 {
 	struct esc_user u;
-	pthread_mutex_lock(&e->lock);
 	int rc = get_user(e, user_id, &u);
 	if (!rc && u.role != ESC_ACTOR_BUYER)
 		rc = ESC_ENOTFOUND;
 	if (!rc)
 		rc = buyer_reputation(e, &u, esc_engine_now(e), out);
+	return rc;
+}
+
+int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,
+				struct esc_buyer_rep *out)
+{
+	pthread_mutex_lock(&e->lock);
+	int rc = esc_engine_buyer_reputation_held(e, user_id, out);
 	pthread_mutex_unlock(&e->lock);
 	return rc;
 }
@@ -474,6 +481,14 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 	res->has_refund = fx->refund_new || fx->refund_changed;
 	if (res->has_refund)
 		res->refund = fx->refund;
+	if (cmd->reply) {
+		rc = cmd->reply->build(cmd->reply->arg, e, res);
+		if (!rc && cmd->reply->record)
+			ESC_STORE(rc, s, idempotency_put, cmd->reply->record);
+		if (rc == ESC_EDUPLICATE)
+			snprintf(res->message, sizeof res->message,
+				 "the Idempotency-Key was answered meanwhile");
+	}
 	goto out;
 
 stale:

@@ -62,6 +62,22 @@ int64_t esc_engine_now(struct esc_engine *e);
  * ESC_EINVAL on a real clock or a negative step. */
 int esc_engine_advance(struct esc_engine *e, int64_t ms);
 
+struct esc_result;
+
+/* What a command's issuer answers, built inside the command's transaction.
+ * build() runs after the command succeeded, under the engine's lock: it
+ * may read e->store and call esc_engine_*_held(), never a locking
+ * esc_engine_* function. When record is set, build() fills its status and
+ * response (malloc'd; the issuer frees it) and the engine keeps the record
+ * with the command, so that the answer to an Idempotency-Key exists
+ * exactly when the command does. If the key was answered meanwhile, the
+ * command is undone with ESC_EDUPLICATE. */
+struct esc_reply {
+	int (*build)(void *arg, struct esc_engine *e, const struct esc_result *res);
+	void *arg;
+	struct esc_idempotency *record;
+};
+
 struct esc_command {
 	enum esc_event event;
 	enum esc_actor actor;
@@ -71,6 +87,7 @@ struct esc_command {
 	struct esc_args args; /* see esc_args; order_id is set by the engine */
 	/* Set by the deadline worker: the queue row that fired. */
 	const struct esc_deadline *deadline;
+	const struct esc_reply *reply; /* optional */
 };
 
 /* Initialize a command with no arguments (method and refund_to unset). */
@@ -119,6 +136,10 @@ int esc_engine_user_create(struct esc_engine *e, enum esc_actor role, const char
 /* Reputation, now. Like every esc_engine_* call, safe from any thread. */
 int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,
 				struct esc_buyer_rep *out);
+/* The same for a caller that holds the store: between
+ * esc_engine_store_acquire() and release, or in an esc_reply's build(). */
+int esc_engine_buyer_reputation_held(struct esc_engine *e, const char *user_id,
+				     struct esc_buyer_rep *out);
 int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
 				 struct esc_seller_rep *out);
 

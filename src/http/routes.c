@@ -127,8 +127,10 @@ static json_t *refund_json(const struct esc_refund *r)
 }
 
 /* The order as the caller may see it, with what they may do now. Reads
- * the refunds and, for a buyer, their level; takes the store itself. */
-static json_t *order_json(struct esc_http_call *call, const struct esc_order *o)
+ * the refunds and, for a buyer, their level: the caller holds the store
+ * (esc_engine_store_acquire, or inside a command's reply). */
+static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
+			  const struct esc_order *o)
 {
 	struct esc_engine *e = call->e;
 	struct esc_context ctx = {.policy = &e->policy, .now_ms = esc_engine_now(e)};
@@ -145,16 +147,14 @@ static json_t *order_json(struct esc_http_call *call, const struct esc_order *o)
 		/* Read once per request: a list shows many orders. */
 		if (ctx.actor == ESC_ACTOR_BUYER && call->buyer_level < 0) {
 			struct esc_buyer_rep rep;
-			if (!esc_engine_buyer_reputation(e, call->caller.user.id, &rep))
+			if (!esc_engine_buyer_reputation_held(e, call->caller.user.id, &rep))
 				call->buyer_level = (int)rep.level;
 		}
 		if (call->buyer_level >= 0)
 			ctx.buyer_level = (enum esc_buyer_level)call->buyer_level;
 	}
 	n_actions = esc_order_actions(&ctx, o, actions, ACTIONS_MAX);
-	struct esc_store *s = esc_engine_store_acquire(e);
 	ESC_STORE(rc, s, refunds_list, o->id, -1, refunds, ESC_REFUNDS_MAX, &n_refunds);
-	esc_engine_store_release(e);
 	if (rc)
 		n_refunds = 0;
 
@@ -221,6 +221,63 @@ static json_t *order_json(struct esc_http_call *call, const struct esc_order *o)
 	return j;
 }
 
+/* The answer to a command that succeeded, built inside its transaction
+ * (esc_reply): the order or the refund as it is now, kept with the
+ * command when the request has an Idempotency-Key. */
+static int reply_build(void *arg, struct esc_engine *e, const struct esc_result *res)
+{
+	struct esc_http_call *call = arg;
+	enum esc_event ev = call->command->event;
+	json_decref(call->out);
+	if (ev == ESC_EV_REFUND_SETTLED || ev == ESC_EV_REFUND_FAILED)
+		call->out = refund_json(&res->refund);
+	else
+		call->out = order_json(call, e->store, &res->order);
+	if (!call->out)
+		return ESC_ENOMEM;
+	if (ev == ESC_EV_CANCEL && res->order.state == ESC_ST_CANCELLATION_REQUESTED)
+		json_object_set_new(call->out, "buyer_level",
+				    json_string(esc_level_name(res->buyer_level)));
+	call->reply_built = true;
+	if (call->idem) {
+		free(call->idem->response);
+		call->idem->status = call->status;
+		call->idem->response = json_dumps(call->out, JSON_COMPACT);
+		if (!call->idem->response)
+			return ESC_ENOMEM;
+	}
+	return 0;
+}
+
+/* Run a command; on success call->out is its answer, with call->status.
+ * On a refusal call->out is NULL, unless the Idempotency-Key was answered
+ * meanwhile (call->idem_answered). */
+static int submit(struct esc_http_call *call, struct esc_command *cmd, int status,
+		  struct esc_result *res)
+{
+	struct esc_reply reply = {.build = reply_build, .arg = call, .record = call->idem};
+	call->status = status;
+	call->command = cmd;
+	call->reply_built = false;
+	cmd->reply = &reply;
+	int rc = esc_engine_submit(call->e, cmd, res);
+	cmd->reply = NULL;
+	call->command = NULL;
+	if (!rc) {
+		call->idem_kept = call->idem != NULL;
+		return 0;
+	}
+	/* A reply built before the commit failed is not the answer. */
+	json_decref(call->out);
+	call->out = NULL;
+	if (call->idem) {
+		free(call->idem->response);
+		call->idem->response = NULL;
+		call->idem_answered = rc == ESC_EDUPLICATE && call->reply_built;
+	}
+	return rc;
+}
+
 /* A command's result: the order, or the refusal with what the caller may
  * know (the current order on a conflict). */
 static int command_reply(struct esc_http_call *call, struct esc_command *cmd, int created)
@@ -236,15 +293,9 @@ static int command_reply(struct esc_http_call *call, struct esc_command *cmd, in
 			return fail(call, ESC_EINVAL, "If-Match must be the order's version", NULL);
 		cmd->if_match = version;
 	}
-	int rc = esc_engine_submit(call->e, cmd, &res);
-	if (!rc) {
-		call->status = created ? 201 : 200;
-		call->out = order_json(call, &res.order);
-		if (cmd->event == ESC_EV_CANCEL && res.order.state == ESC_ST_CANCELLATION_REQUESTED)
-			json_object_set_new(call->out, "buyer_level",
-					    json_string(esc_level_name(res.buyer_level)));
-		return 0;
-	}
+	int rc = submit(call, cmd, created ? 201 : 200, &res);
+	if (!rc || call->idem_answered)
+		return rc;
 	fail(call, rc, "%s", res.message);
 	json_t *err = json_object_get(call->out, "error");
 	if (rc == ESC_ESHIPPED && cmd->order_id) {
@@ -254,8 +305,11 @@ static int command_reply(struct esc_http_call *call, struct esc_command *cmd, in
 		json_object_set_new(err, "hint", json_string(hint));
 	}
 	if (res.has_order &&
-	    (rc == ESC_ECONFLICT || rc == ESC_EPRECONDITION || esc_error_status(rc) == 409))
-		json_object_set_new(call->out, "order", order_json(call, &res.order));
+	    (rc == ESC_ECONFLICT || rc == ESC_EPRECONDITION || esc_error_status(rc) == 409)) {
+		struct esc_store *s = esc_engine_store_acquire(call->e);
+		json_object_set_new(call->out, "order", order_json(call, s, &res.order));
+		esc_engine_store_release(call->e);
+	}
 	return rc;
 }
 
@@ -641,13 +695,11 @@ static int h_ship(struct esc_http_call *call)
 }
 
 /* The order, if the caller may see it: another party's order is not
- * found, so its existence is not revealed. */
-static int visible_order(struct esc_http_call *call, struct esc_order *o)
+ * found, so its existence is not revealed. The caller holds the store. */
+static int visible_order_held(struct esc_http_call *call, struct esc_store *s, struct esc_order *o)
 {
 	int rc;
-	struct esc_store *s = esc_engine_store_acquire(call->e);
 	ESC_STORE(rc, s, order_get, call->param, o);
-	esc_engine_store_release(call->e);
 	if (!rc && call->caller.kind == ESC_CALLER_USER) {
 		const struct esc_user *u = &call->caller.user;
 		if ((u->role == ESC_ACTOR_BUYER && strcmp(u->id, o->buyer_id)) ||
@@ -660,14 +712,23 @@ static int visible_order(struct esc_http_call *call, struct esc_order *o)
 	return rc;
 }
 
+static int visible_order(struct esc_http_call *call, struct esc_order *o)
+{
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	int rc = visible_order_held(call, s, o);
+	esc_engine_store_release(call->e);
+	return rc;
+}
+
 static int h_order_get(struct esc_http_call *call)
 {
 	struct esc_order o;
-	int rc = visible_order(call, &o);
-	if (rc)
-		return rc;
-	call->out = order_json(call, &o);
-	return 0;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	int rc = visible_order_held(call, s, &o);
+	if (!rc)
+		call->out = order_json(call, s, &o);
+	esc_engine_store_release(call->e);
+	return rc;
 }
 
 static int h_order_events(struct esc_http_call *call)
@@ -859,13 +920,13 @@ static int h_orders_list(struct esc_http_call *call)
 		return ESC_ENOMEM;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	ESC_STORE(rc, s, orders_list, &f, orders, (size_t)limit, &n, &more);
-	esc_engine_store_release(call->e);
 	if (!rc) {
 		json_t *data = json_array();
 		for (size_t i = 0; i < n; i++)
-			json_array_append_new(data, order_json(call, &orders[i]));
+			json_array_append_new(data, order_json(call, s, &orders[i]));
 		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
 	}
+	esc_engine_store_release(call->e);
 	free(orders);
 	return rc;
 }
@@ -919,11 +980,10 @@ static int refund_event(struct esc_http_call *call, enum esc_event ev)
 	esc_command_init(&cmd, ev, ESC_ACTOR_OPERATOR, NULL, r.order_id);
 	cmd.args.refund_id = r.id;
 	struct esc_result res;
-	rc = esc_engine_submit(call->e, &cmd, &res);
-	if (rc)
+	rc = submit(call, &cmd, 200, &res);
+	if (rc && !call->idem_answered)
 		return fail(call, rc, "%s", res.message);
-	call->out = refund_json(&res.refund);
-	return 0;
+	return rc;
 }
 
 static int h_refund_settle(struct esc_http_call *call)

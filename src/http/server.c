@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,11 +39,19 @@ struct metrics {
 	_Atomic uint64_t latency_count;
 };
 
+/* An Idempotency-Key whose first request is running in this process. */
+struct running_key {
+	const struct esc_idempotency *idem;
+	struct running_key *next;
+};
+
 struct server {
 	struct esc_engine *e;
 	struct esc_http_options opt;
 	struct esc_http_limits *limits;
 	struct metrics *metrics;
+	pthread_mutex_t running_lock;
+	struct running_key *running; /* at most one per connection */
 };
 
 struct request {
@@ -256,13 +265,19 @@ static unsigned caller_mask(const struct esc_caller *who)
 #define IDEMPOTENCY_KEEP_MS (24 * ESC_MS_PER_HOUR)
 
 /* Claim an Idempotency-Key for this request (SPEC §7): ESC_EDUPLICATE with
- * the first answer in *seen when the same request came before;
+ * the first answer in *seen when the same request was answered before;
  * ESC_EIDEMPOTENCY for the key with another request; ESC_ECONFLICT while
  * the first is still running; ESC_EINVAL for a malformed key. Keys are
- * the caller's own and kept 24 hours. */
+ * the caller's own and kept 24 hours.
+ *
+ * A running request is known to this process only (*claim), never written:
+ * the answer is written once, with the command it answers (esc_reply), so
+ * a crash cannot leave a key stuck as running, and a request that another
+ * process answered meanwhile is undone and replayed. */
 static int idempotency_start(struct server *srv, const struct esc_http_call *call, const char *key,
 			     const char *url, const struct esc_strbuf *body,
-			     struct esc_idempotency *idem, struct esc_idempotency *seen)
+			     struct esc_idempotency *idem, struct esc_idempotency *seen,
+			     struct running_key *claim)
 {
 	int64_t now = esc_engine_now(srv->e);
 	crypto_generichash_state st;
@@ -290,6 +305,21 @@ static int idempotency_start(struct server *srv, const struct esc_http_call *cal
 	sodium_bin2hex(idem->request_hash, sizeof idem->request_hash, h, sizeof h);
 	idem->created_at_ms = now;
 
+	/* Claim first, so that no answer lands between the read and the claim
+	 * unseen. */
+	pthread_mutex_lock(&srv->running_lock);
+	for (struct running_key *r = srv->running; r; r = r->next)
+		if (!strcmp(r->idem->scope, idem->scope) && !strcmp(r->idem->key, idem->key))
+			rc = ESC_ECONFLICT;
+	if (!rc) {
+		claim->idem = idem;
+		claim->next = srv->running;
+		srv->running = claim;
+	}
+	pthread_mutex_unlock(&srv->running_lock);
+	if (rc)
+		return rc;
+
 	struct esc_store *s = esc_engine_store_acquire(srv->e);
 	ESC_STORE(rc, s, idempotency_get, idem->scope, idem->key, seen);
 	if (!rc && seen->created_at_ms < now - IDEMPOTENCY_KEEP_MS) {
@@ -300,32 +330,63 @@ static int idempotency_start(struct server *srv, const struct esc_http_call *cal
 		if (!rc)
 			rc = ESC_ENOTFOUND;
 	}
-	if (rc == ESC_ENOTFOUND) {
-		ESC_STORE(rc, s, idempotency_begin, idem);
-		if (rc == ESC_EDUPLICATE)
-			rc = ESC_ECONFLICT;
-	} else if (!rc) {
-		if (strcmp(seen->request_hash, idem->request_hash))
-			rc = ESC_EIDEMPOTENCY;
-		else if (seen->status == 0)
-			rc = ESC_ECONFLICT;
-		else
-			rc = ESC_EDUPLICATE;
-	}
 	esc_engine_store_release(srv->e);
+	if (rc == ESC_ENOTFOUND)
+		return 0;
+	if (!rc)
+		rc = strcmp(seen->request_hash, idem->request_hash) ? ESC_EIDEMPOTENCY
+								    : ESC_EDUPLICATE;
 	return rc;
 }
 
-static void idempotency_finish(struct server *srv, const struct esc_idempotency *idem, int status,
-			       const char *response)
+static void idempotency_release(struct server *srv, struct running_key *claim)
+{
+	if (!claim->idem)
+		return;
+	pthread_mutex_lock(&srv->running_lock);
+	for (struct running_key **p = &srv->running; *p; p = &(*p)->next) {
+		if (*p == claim) {
+			*p = claim->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&srv->running_lock);
+	claim->idem = NULL;
+}
+
+/* Keep the answer of a request whose handler did not keep it with a
+ * command: refusals, which changed nothing, and the routes that run no
+ * command. Failures of the daemon and rate limits are not kept: a retry
+ * may succeed. */
+static void idempotency_keep(struct server *srv, struct esc_idempotency *idem, int status,
+			     const char *response)
 {
 	int rc;
+	if (status >= 500 || status == 429)
+		return;
+	idem->status = status;
+	idem->response = (char *)response;
 	struct esc_store *s = esc_engine_store_acquire(srv->e);
-	ESC_STORE(rc, s, idempotency_finish, idem->scope, idem->key, status, response);
+	ESC_STORE(rc, s, idempotency_put, idem);
+	esc_engine_store_release(srv->e);
+	idem->response = NULL;
+	if (rc && rc != ESC_EDUPLICATE)
+		fprintf(stderr, "escrowd: cannot keep an idempotent answer: %s\n",
+			esc_error_message(rc));
+}
+
+/* The kept answer for idem, or NULL (malloc'd; *status set). */
+static char *idempotency_kept(struct server *srv, const struct esc_idempotency *idem, int *status)
+{
+	struct esc_idempotency seen = {0};
+	int rc;
+	struct esc_store *s = esc_engine_store_acquire(srv->e);
+	ESC_STORE(rc, s, idempotency_get, idem->scope, idem->key, &seen);
 	esc_engine_store_release(srv->e);
 	if (rc)
-		fprintf(stderr, "escrowd: cannot store an idempotent answer: %s\n",
-			esc_error_message(rc));
+		return NULL;
+	*status = seen.status;
+	return seen.response;
 }
 
 static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, const char *url,
@@ -396,12 +457,14 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
 			  call.address, sizeof call.address);
 	struct esc_idempotency idem = {0};
+	struct running_key claim = {0};
 	const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
 	if (key && !strcmp(method, "POST") && !route->secret) {
 		struct esc_idempotency seen = {0};
-		rc = idempotency_start(srv, &call, key, url, &req->body, &idem, &seen);
+		rc = idempotency_start(srv, &call, key, url, &req->body, &idem, &seen, &claim);
 		if (rc == ESC_EDUPLICATE) {
 			/* The same key and body: the first answer again. */
+			idempotency_release(srv, &claim);
 			ok = respond_text(c, req, seen.status, seen.response, "application/json",
 					  NULL, NULL);
 			free(seen.response);
@@ -410,6 +473,7 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 		}
 		free(seen.response);
 		if (rc) {
+			idempotency_release(srv, &claim);
 			json_decref(call.body);
 			return respond_error(
 				c, req, rc,
@@ -418,12 +482,27 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 				: rc == ESC_EIDEMPOTENCY
 					? "this Idempotency-Key was used with another "
 					  "request"
-					: "Idempotency-Key must be 1 to 255 printable "
-					  "characters");
+				: rc == ESC_EINVAL ? "Idempotency-Key must be 1 to 255 printable "
+						     "characters"
+						   : NULL);
 		}
+		call.idem = &idem;
 	}
 	call.status = 200;
 	rc = route->handler(&call);
+	if (call.idem_answered) {
+		/* Another process answered the key meanwhile: replay its answer. */
+		int status = 0;
+		char *kept = idempotency_kept(srv, &idem, &status);
+		idempotency_release(srv, &claim);
+		ok = kept ? respond_text(c, req, status, kept, "application/json", NULL, NULL)
+			  : respond_error(c, req, ESC_ECONFLICT, NULL);
+		free(kept);
+		free(idem.response);
+		json_decref(call.out);
+		json_decref(call.body);
+		return ok;
+	}
 	if (rc && !call.out)
 		call.out = error_doc(rc, NULL, NULL);
 	if (rc)
@@ -434,14 +513,16 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 	} else {
 		json_t *doc = call.out ? call.out : json_object();
 		char *text = json_dumps(doc, JSON_COMPACT);
-		if (idem.key[0])
-			idempotency_finish(srv, &idem, call.status, text ? text : "{}");
+		if (call.idem && !call.idem_kept)
+			idempotency_keep(srv, &idem, call.status, text ? text : "{}");
 		ok = respond_text(c, req, call.status, text, "application/json", call.set_cookie,
 				  call.retry_after);
 		free(text);
 		if (!call.out)
 			json_decref(doc);
 	}
+	idempotency_release(srv, &claim);
+	free(idem.response);
 	free(call.text);
 	json_decref(call.out);
 	json_decref(call.body);
@@ -666,11 +747,13 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 	struct server srv = {.e = e, .opt = *opt};
 	int rc;
 
+	pthread_mutex_init(&srv.running_lock, NULL);
 	srv.limits = calloc(1, sizeof *srv.limits);
 	srv.metrics = calloc(1, sizeof *srv.metrics);
 	if (!srv.limits || !srv.metrics) {
 		free(srv.limits);
 		free(srv.metrics);
+		pthread_mutex_destroy(&srv.running_lock);
 		return ESC_ENOMEM;
 	}
 	esc_ratelimit_init(&srv.limits->by_account, opt->signin_per_account, 15 * 60 * 1000);
@@ -682,6 +765,7 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 	esc_ratelimit_release(&srv.limits->by_address);
 	free(srv.limits);
 	free(srv.metrics);
+	pthread_mutex_destroy(&srv.running_lock);
 	return rc;
 }
 

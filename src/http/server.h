@@ -71,6 +71,13 @@ struct esc_http_call {
 	const void *server; /* the server, for metrics */
 	char address[64];   /* the client's IP address */
 	int buyer_level;    /* the calling buyer's level, read once: -1 until then */
+	/* The request's Idempotency-Key, or NULL. A handler whose command
+	 * keeps the answer (esc_reply) sets idem_kept; idem_answered when the
+	 * key was answered meanwhile, so the kept answer is replayed. */
+	struct esc_idempotency *idem;
+	bool idem_kept, idem_answered;
+	const struct esc_command *command; /* running, for its reply */
+	bool reply_built;
 	/* Out. */
 	int status;
 	json_t *out;          /* owned: the response document */

@@ -115,14 +115,14 @@ struct esc_message {
 };
 
 /* An Idempotency-Key's record: who sent it, the hash of the request, and
- * once answered, the answer to replay. */
+ * the answer to replay. */
 #define ESC_IDEM_SCOPE_SIZE 96
 #define ESC_IDEM_KEY_MAX    255
 struct esc_idempotency {
 	char scope[ESC_IDEM_SCOPE_SIZE]; /* the caller: keys are theirs alone */
 	char key[ESC_IDEM_KEY_MAX + 1];
 	char request_hash[ESC_HASH_HEX_SIZE];
-	int status;     /* 0 while the first request runs */
+	int status;     /* the answer's HTTP status */
 	char *response; /* the answer's body; malloc'd by idempotency_get */
 	int64_t created_at_ms;
 };
@@ -216,15 +216,12 @@ struct esc_store_ops {
 	int (*api_key_exists)(struct esc_store *s, const char *key_hash); /* 0 or ENOTFOUND */
 	int (*api_keys_count)(struct esc_store *s, int64_t *n);
 
-	/* Idempotency keys: begin records a running request (ESC_EDUPLICATE
+	/* Idempotency keys: put keeps a request's answer (ESC_EDUPLICATE
 	 * when the scope has the key already); get reads one (its response is
-	 * the caller's to free); finish stores the answer; purge drops those
-	 * created before a time. */
-	int (*idempotency_begin)(struct esc_store *s, const struct esc_idempotency *rec);
+	 * the caller's to free); purge drops those created before a time. */
+	int (*idempotency_put)(struct esc_store *s, const struct esc_idempotency *rec);
 	int (*idempotency_get)(struct esc_store *s, const char *scope, const char *key,
 			       struct esc_idempotency *out);
-	int (*idempotency_finish)(struct esc_store *s, const char *scope, const char *key,
-				  int status, const char *response);
 	int (*idempotency_purge)(struct esc_store *s, int64_t before_ms);
 
 	/* Messages: append numbers the message (m->seq); list gives those with

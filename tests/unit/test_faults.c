@@ -327,6 +327,45 @@ static int cmd_accept(struct state *st)
 	return as(st, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
 }
 
+/* The answer an API request keeps with its command (Idempotency-Key):
+ * the new state and version, as text. */
+static int kept_build(void *arg, struct esc_engine *e, const struct esc_result *res)
+{
+	struct esc_idempotency *rec = arg;
+	char text[64];
+	(void)e;
+	snprintf(text, sizeof text, "{\"state\":\"%s\",\"version\":%lld}",
+		 esc_state_name(res->order.state), (long long)res->order.version);
+	free(rec->response);
+	rec->response = strdup(text);
+	rec->status = 200;
+	return rec->response ? 0 : ESC_ENOMEM;
+}
+
+static void kept_record(struct esc_idempotency *rec, const char *key)
+{
+	memset(rec, 0, sizeof *rec);
+	snprintf(rec->scope, sizeof rec->scope, "user:test");
+	snprintf(rec->key, sizeof rec->key, "%s", key);
+	memset(rec->request_hash, 'a', ESC_HASH_HEX_SIZE - 1);
+	rec->created_at_ms = 1;
+}
+
+/* Accept with an Idempotency-Key: a failed call must leave no record
+ * either, or the retry (same key) would be refused as answered. */
+static int cmd_accept_kept(struct state *st)
+{
+	struct esc_idempotency rec;
+	kept_record(&rec, "accept-1");
+	struct esc_reply reply = {.build = kept_build, .arg = &rec, .record = &rec};
+	struct esc_command c;
+	command_on(&c, &st->o[0], ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+	c.reply = &reply;
+	int rc = exec(st, &c);
+	free(rec.response);
+	return rc;
+}
+
 static int cmd_reject(struct state *st)
 {
 	return as(st, ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER);
@@ -418,6 +457,8 @@ static const struct fault_case cases[] = {
 	{"pay from the store balance", setup_created_with_balance, cmd_pay_balance},
 	{"request cancellation", setup_paid, cmd_request},
 	{"accept cancellation (card refund)", setup_requested, cmd_accept},
+	{"accept cancellation keeping the answer to its Idempotency-Key", setup_requested,
+	 cmd_accept_kept},
 	{"reject cancellation", setup_requested, cmd_reject},
 	{"withdraw cancellation", setup_requested, cmd_withdraw},
 	{"ship", setup_paid, cmd_ship},
@@ -825,6 +866,45 @@ static void failing_release_fails_the_whole_batch(void **cmstate)
 	batch_fails_whole("savepoint_release", 2);
 }
 
+/* The kept answer is there exactly when the command is: a second command
+ * with the same key is undone, and the first answer stays. */
+static void a_kept_answer_is_kept_once(void **cmstate)
+{
+	struct state st;
+	struct esc_idempotency rec, got;
+	struct esc_order o;
+	int rc;
+	(void)cmstate;
+
+	setup_requested(&st);
+	add_order(&st, requested(&st, 500));
+	assert_int_equal(cmd_accept_kept(&st), 0);
+	ESC_STORE(rc, st.f.e->store, idempotency_get, "user:test", "accept-1", &got);
+	assert_int_equal(rc, 0);
+	assert_int_equal(got.status, 200);
+	assert_string_equal(got.response, "{\"state\":\"cancelled\",\"version\":4}");
+	free(got.response);
+
+	/* The same key on the other order: that command is undone. */
+	kept_record(&rec, "accept-1");
+	struct esc_reply reply = {.build = kept_build, .arg = &rec, .record = &rec};
+	struct esc_command c;
+	struct esc_result res;
+	command_on(&c, &st.o[1], ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+	c.reply = &reply;
+	assert_int_equal(esc_engine_exec(st.f.e, &c, &res), ESC_EDUPLICATE);
+	free(rec.response);
+	order_now(&st, 1, &o);
+	assert_int_equal(o.state, ESC_ST_CANCELLATION_REQUESTED);
+	assert_true(o.version == st.o[1].version);
+	ESC_STORE(rc, st.f.e->store, idempotency_get, "user:test", "accept-1", &got);
+	assert_int_equal(rc, 0);
+	assert_string_equal(got.response, "{\"state\":\"cancelled\",\"version\":4}");
+	free(got.response);
+	esc_fixture_check(&st.f);
+	release_state(&st);
+}
+
 /* ---- the deadline worker under faults ---- */
 
 /* A due deadline whose store write fails is reported by
@@ -897,6 +977,7 @@ int main(void)
 		cmocka_unit_test(failing_commit_fails_the_whole_batch),
 		cmocka_unit_test(failing_begin_fails_the_whole_batch),
 		cmocka_unit_test(failing_release_fails_the_whole_batch),
+		cmocka_unit_test(a_kept_answer_is_kept_once),
 		cmocka_unit_test(fire_due_reports_a_failed_deadline),
 		cmocka_unit_test(fire_due_does_not_spin_on_failing_deadlines),
 	};

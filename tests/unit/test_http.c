@@ -526,6 +526,66 @@ static void metrics_count_requests_and_commands(void **state)
 	drop(&r);
 }
 
+struct keyed_call {
+	const char *body;
+	struct reply r;
+};
+
+static void *post_user_keyed(void *arg)
+{
+	struct keyed_call *k = arg;
+	k->r = call("POST", "/v1/users", KEY, k->body, "Idempotency-Key: user-slow-1");
+	return NULL;
+}
+
+/* Issue 3: the same Idempotency-Key while its first request runs answers
+ * 409; once answered, the answer is replayed. Creating a user hashes its
+ * password with argon2id, so the first request runs long enough for the
+ * others, sent at once on their own connections, to overlap it. */
+static void idempotency_key_answers_409_while_its_first_request_runs(void **state)
+{
+	enum { SENDERS = 8 };
+	static const char body[] =
+		"{\"role\":\"buyer\",\"name\":\"Slow\",\"email\":\"slow@http.test\","
+		"\"password\":\"password-1\"}";
+	struct keyed_call k[SENDERS];
+	pthread_t t[SENDERS];
+	int conflicts = 0, answers = 0;
+	const char *answer = NULL;
+	(void)state;
+	for (int i = 0; i < SENDERS; i++) {
+		k[i].body = body;
+		assert_int_equal(pthread_create(&t[i], NULL, post_user_keyed, &k[i]), 0);
+	}
+	for (int i = 0; i < SENDERS; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < SENDERS; i++) {
+		if (k[i].r.status == 409) {
+			assert_string_equal(err_code(&k[i].r), "conflict");
+			conflicts++;
+			continue;
+		}
+		expect(&k[i].r, 201);
+		/* The one that ran, or a replay of its answer. */
+		if (answer)
+			assert_string_equal(k[i].r.body, answer);
+		answer = k[i].r.body;
+		answers++;
+	}
+	assert_true(conflicts >= 1 && answers >= 1);
+	struct reply again = call("POST", "/v1/users", KEY, body, "Idempotency-Key: user-slow-1");
+	expect(&again, 201);
+	assert_string_equal(again.body, answer);
+	drop(&again);
+	/* One user: under another key the email is taken. */
+	again = call("POST", "/v1/users", KEY, body, "Idempotency-Key: user-slow-2");
+	expect(&again, 409);
+	assert_string_equal(err_code(&again), "already_exists");
+	drop(&again);
+	for (int i = 0; i < SENDERS; i++)
+		drop(&k[i].r);
+}
+
 /* SPEC §7: the same Idempotency-Key with the same body replays the first
  * answer; with another body it answers 422; keys are the caller's own and
  * kept 24 hours. */
@@ -930,6 +990,7 @@ int main(void)
 		cmocka_unit_test(spec_7_sign_in_attempts_are_rate_limited),
 		cmocka_unit_test(metrics_count_requests_and_commands),
 		cmocka_unit_test(spec_7_idempotency_keys_replay_and_refuse_another_body),
+		cmocka_unit_test(idempotency_key_answers_409_while_its_first_request_runs),
 		cmocka_unit_test(spec_7_accept_and_withdraw_race_one_wins),
 		cmocka_unit_test(spec_7_messages_between_the_parties),
 		cmocka_unit_test(spec_6_reputation_shows_level_score_and_counts),

@@ -1278,29 +1278,27 @@ static void api_key_insert_of_taken_hash_is_duplicate(void **state)
 	assert_int_equal(rc, ESC_EDUPLICATE);
 }
 
-static void idempotency_key_runs_then_keeps_its_answer(void **state)
+static void idempotency_key_keeps_its_first_answer(void **state)
 {
 	struct store_fixture *f = *state;
-	struct esc_idempotency rec = {.created_at_ms = T0}, got;
+	struct esc_idempotency rec = {.created_at_ms = T0, .status = 201}, got;
 	int rc;
 
 	snprintf(rec.scope, sizeof rec.scope, "user:usr_1");
 	snprintf(rec.key, sizeof rec.key, "key-1");
 	hash_hex(rec.request_hash, 'r');
-	ESC_STORE(rc, f->s, idempotency_begin, &rec);
+	rec.response = "{\"id\":\"x\"}";
+	ESC_STORE(rc, f->s, idempotency_put, &rec);
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, idempotency_begin, &rec);
+	/* A second answer for the key is refused; the first stays. */
+	rec.status = 200;
+	rec.response = "{}";
+	ESC_STORE(rc, f->s, idempotency_put, &rec);
 	assert_int_equal(rc, ESC_EDUPLICATE);
 	ESC_STORE(rc, f->s, idempotency_get, "user:usr_1", "key-1", &got);
 	assert_int_equal(rc, 0);
-	assert_int_equal(got.status, 0);
-	assert_string_equal(got.request_hash, rec.request_hash);
-	free(got.response);
-	ESC_STORE(rc, f->s, idempotency_finish, "user:usr_1", "key-1", 201, "{\"id\":\"x\"}");
-	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, idempotency_get, "user:usr_1", "key-1", &got);
-	assert_int_equal(rc, 0);
 	assert_int_equal(got.status, 201);
+	assert_string_equal(got.request_hash, rec.request_hash);
 	assert_string_equal(got.response, "{\"id\":\"x\"}");
 	assert_true(got.created_at_ms == T0);
 	free(got.response);
@@ -1640,7 +1638,7 @@ static const struct CMUnitTest contract[] = {
 	T(api_key_exists_of_unknown_hash_is_not_found),
 	T(api_key_insert_of_taken_hash_is_duplicate),
 	T(api_keys_count_counts_each_key),
-	T(idempotency_key_runs_then_keeps_its_answer),
+	T(idempotency_key_keeps_its_first_answer),
 	T(savepoint_rollback_undoes_only_its_command),
 	T(rollback_undoes_the_whole_transaction),
 	T(transaction_left_open_at_close_is_not_committed),

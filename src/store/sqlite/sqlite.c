@@ -231,12 +231,10 @@ _Static_assert(ESC_DL_ORDER_COUNT == 5, "one due_*_ms column per order deadline 
 	X(API_KEY_EXISTS, "SELECT 1 FROM api_keys WHERE key_hash = ?1")                            \
 	X(REFUNDS_COUNT, "SELECT COUNT(*) FROM refunds WHERE status = ?1")                         \
 	X(API_KEYS_COUNT, "SELECT COUNT(*) FROM api_keys")                                         \
-	X(IDEM_BEGIN, "INSERT INTO idempotency (scope, key, request_hash, status, response, "      \
-		      "created_at_ms) VALUES (?1, ?2, ?3, 0, '', ?4)")                             \
+	X(IDEM_PUT, "INSERT INTO idempotency (scope, key, request_hash, status, response, "        \
+		    "created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                              \
 	X(IDEM_GET, "SELECT request_hash, status, response, created_at_ms FROM idempotency "       \
 		    "WHERE scope = ?1 AND key = ?2")                                               \
-	X(IDEM_FINISH, "UPDATE idempotency SET status = ?3, response = ?4 "                        \
-		       "WHERE scope = ?1 AND key = ?2")                                            \
 	X(IDEM_PURGE, "DELETE FROM idempotency WHERE created_at_ms < ?1")                          \
 	X(MESSAGE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE order_id = ?1")      \
 	X(MESSAGE_INSERT, "INSERT INTO messages (order_id, seq, at_ms, author_id, role, body) "    \
@@ -1613,15 +1611,17 @@ out:
 	return rc;
 }
 
-static int sq_idempotency_begin(struct esc_store *s, const struct esc_idempotency *rec)
+static int sq_idempotency_put(struct esc_store *s, const struct esc_idempotency *rec)
 {
-	struct bind b = {sq_of(s)->stmts[S_IDEM_BEGIN], SQLITE_OK, false};
+	struct bind b = {sq_of(s)->stmts[S_IDEM_PUT], SQLITE_OK, false};
 	int rc = 0;
 
 	B_FIELD(&b, 1, rec->scope);
 	B_FIELD(&b, 2, rec->key);
 	B_FIELD(&b, 3, rec->request_hash);
-	b_i64(&b, 4, rec->created_at_ms);
+	b_i64(&b, 4, rec->status);
+	b_str(&b, 5, rec->response ? rec->response : "");
+	b_i64(&b, 6, rec->created_at_ms);
 	rc = bind_end(&b);
 	if (!rc)
 		rc = run(b.st);
@@ -1655,23 +1655,6 @@ static int sq_idempotency_get(struct esc_store *s, const char *scope, const char
 	}
 	finish(b.st);
 out:
-	return rc;
-}
-
-static int sq_idempotency_finish(struct esc_store *s, const char *scope, const char *key,
-				 int status, const char *response)
-{
-	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_IDEM_FINISH], SQLITE_OK, false};
-	int rc = 0;
-
-	b_str(&b, 1, scope);
-	b_str(&b, 2, key);
-	b_i64(&b, 3, status);
-	b_str(&b, 4, response);
-	rc = bind_end(&b);
-	if (!rc)
-		rc = run_one(q, b.st);
 	return rc;
 }
 
@@ -2089,9 +2072,8 @@ static const struct esc_store_ops sqlite_ops = {
 	.api_key_exists = sq_api_key_exists,
 	.api_keys_count = sq_api_keys_count,
 	.refunds_count = sq_refunds_count,
-	.idempotency_begin = sq_idempotency_begin,
+	.idempotency_put = sq_idempotency_put,
 	.idempotency_get = sq_idempotency_get,
-	.idempotency_finish = sq_idempotency_finish,
 	.idempotency_purge = sq_idempotency_purge,
 	.message_append = sq_message_append,
 	.messages_list = sq_messages_list,
