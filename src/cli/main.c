@@ -27,6 +27,7 @@ struct options {
 	const char *operator_key;
 	bool quiet;
 	struct esc_policy policy;
+	struct esc_http_options http; /* the config file's http. keys */
 };
 
 struct command {
@@ -51,7 +52,15 @@ static const struct command commands[] = {
 	 "  --clock manual (ESCROWD_CLOCK) starts a manual clock that moves only through\n"
 	 "  POST /v1/clock/advance: for tests and demos only. SIGTERM or SIGINT finish\n"
 	 "  the requests in flight and stop. Each request is logged as a JSON line on\n"
-	 "  stderr unless --quiet (ESCROWD_QUIET).\n"},
+	 "  stderr unless --quiet (ESCROWD_QUIET).\n"
+	 "  The config file's http. keys set the daemon's limits (defaults shown):\n"
+	 "    http.listen = 127.0.0.1:8080     http.threads = 4\n"
+	 "    http.connections_max = 256       http.timeout = 30s (idle connections)\n"
+	 "    http.body_max = 1MiB             http.session_idle = 12h\n"
+	 "    http.signin_per_account = 10 (per 15 minutes)\n"
+	 "    http.signin_per_address = 30 (per minute)\n"
+	 "    http.hashing_max = 2 (argon2id hashes at once)\n"
+	 "  --listen, when given, wins over http.listen.\n"},
 	{"demo", cmd_demo, "fill a store with a small demo marketplace",
 	 "escrowd demo --db PATH [--config FILE]\n"
 	 "  Creates buyers, sellers, an arbiter and orders in every state by running\n"
@@ -83,6 +92,11 @@ static void usage(FILE *out)
 		     "  --config FILE    policy settings (ESCROWD_CONFIG)\n"
 		     "  --help           this text; escrowd COMMAND --help for one command\n"
 		     "  --version        the version\n");
+}
+
+static int set_http(void *arg, const char *key, const char *value, char *err, size_t err_size)
+{
+	return esc_http_option_set(arg, key, value, err, err_size);
 }
 
 /* Parse the common options; returns 0, 1 for --help shown, or 2 on error. */
@@ -146,7 +160,10 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 		return 2;
 	}
 	esc_policy_default(&o->policy);
-	if (o->config && *o->config && esc_config_load(&o->policy, o->config, err, sizeof err)) {
+	esc_http_options_default(&o->http);
+	struct esc_config_section http = {.prefix = "http.", .set = set_http, .arg = &o->http};
+	if (o->config && *o->config &&
+	    esc_config_load(&o->policy, o->config, &http, err, sizeof err)) {
 		fprintf(stderr, "escrowd %s: %s\n", c->name, err);
 		return 2;
 	}
@@ -242,7 +259,6 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 {
 	struct esc_engine *e = NULL;
 	struct esc_engine_options eo = {0};
-	struct esc_http_options ho;
 	struct sigaction sa;
 	char err[300] = "";
 	int rc = parse(c, o, argc, argv);
@@ -264,9 +280,15 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	esc_http_options_default(&ho);
-	if (o->listen && *o->listen)
-		ho.listen = o->listen;
+	struct esc_http_options ho = o->http;
+	if (o->listen && *o->listen) {
+		if (strlen(o->listen) >= sizeof ho.listen) {
+			fprintf(stderr, "escrowd serve: --listen '%s' is too long\n", o->listen);
+			esc_engine_free(e);
+			return 2;
+		}
+		snprintf(ho.listen, sizeof ho.listen, "%s", o->listen);
+	}
 	ho.operator_key = o->operator_key;
 	ho.quiet = o->quiet;
 	if (eo.manual_clock)

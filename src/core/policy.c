@@ -213,7 +213,7 @@ static int parse_count(const char *s, int32_t *out)
 	return 0;
 }
 
-static int parse_duration(const char *s, int64_t *out_ms)
+int esc_duration_parse(const char *s, int64_t *out_ms)
 {
 	static const struct {
 		const char *name;
@@ -403,7 +403,7 @@ static int parse_plain(struct esc_policy *p, int line, const char *name, const c
 	char *field = (char *)p + k->offset;
 	switch (k->kind) {
 	case KIND_DURATION:
-		if (parse_duration(value, (int64_t *)(void *)field) == 0)
+		if (esc_duration_parse(value, (int64_t *)(void *)field) == 0)
 			return 0;
 		esc_set_err(
 			err, err_size,

@@ -99,6 +99,9 @@ const struct esc_reason *esc_policy_reason(const struct esc_policy *p, const cha
 
 /* Method by name ("card", "wallet", "balance") or -1. */
 int esc_method_parse(const char *name);
+/* A duration as in the configuration: digits and a unit, ms s m h or d
+ * ("72h"). ESC_EINVAL otherwise. */
+int esc_duration_parse(const char *s, int64_t *out_ms);
 const char *esc_method_name(enum esc_method m);
 
 #endif

@@ -10,7 +10,57 @@
 
 #define CONFIG_BYTES_MAX (1024 * 1024)
 
-int esc_config_load(struct esc_policy *p, const char *path, char *err, size_t err_size)
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t' || *s == '\r')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+	return s;
+}
+
+/* Hand the section's lines to it and blank them in text, so that the
+ * policy parser sees the rest with its line numbers unchanged. */
+static int take_section(char *text, const struct esc_config_section *section, char *why,
+			size_t why_size)
+{
+	size_t plen = strlen(section->prefix);
+	int line = 0;
+	for (char *s = text; *s;) {
+		char *nl = strchr(s, '\n');
+		size_t n = nl ? (size_t)(nl - s) : strlen(s);
+		char buf[512];
+		line++;
+		if (n < sizeof buf) {
+			memcpy(buf, s, n);
+			buf[n] = '\0';
+			char *hash = strchr(buf, '#');
+			if (hash)
+				*hash = '\0';
+			char *key = trim(buf);
+			char *eq = strchr(key, '=');
+			if (!strncmp(key, section->prefix, plen) && eq) {
+				*eq = '\0';
+				char why_line[200] = "";
+				int rc = section->set(section->arg, trim(key) + plen, trim(eq + 1),
+						      why_line, sizeof why_line);
+				if (rc) {
+					snprintf(why, why_size, "line %d: %s", line, why_line);
+					return rc;
+				}
+				memset(s, ' ', n);
+			}
+		}
+		s += n;
+		if (*s == '\n')
+			s++;
+	}
+	return 0;
+}
+
+int esc_config_load(struct esc_policy *p, const char *path,
+		    const struct esc_config_section *section, char *err, size_t err_size)
 {
 	char *text = NULL, why[200] = "";
 	size_t len = 0;
@@ -35,7 +85,9 @@ int esc_config_load(struct esc_policy *p, const char *path, char *err, size_t er
 	}
 	text[len] = '\0';
 	struct esc_policy next = *p;
-	rc = esc_policy_parse(&next, text, why, sizeof why);
+	rc = section ? take_section(text, section, why, sizeof why) : 0;
+	if (!rc)
+		rc = esc_policy_parse(&next, text, why, sizeof why);
 	if (!rc)
 		rc = esc_policy_validate(&next, why, sizeof why);
 	if (rc) {

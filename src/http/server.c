@@ -3,6 +3,8 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +69,7 @@ struct request {
 void esc_http_options_default(struct esc_http_options *o)
 {
 	memset(o, 0, sizeof *o);
-	o->listen = "127.0.0.1:8080";
+	snprintf(o->listen, sizeof o->listen, "127.0.0.1:8080");
 	o->body_bytes_max = 1024 * 1024;
 	o->connections_max = 256;
 	o->timeout_s = 30;
@@ -76,6 +78,102 @@ void esc_http_options_default(struct esc_http_options *o)
 	o->signin_per_account = 10;
 	o->signin_per_address = 30;
 	o->hashing_max = 2;
+}
+
+static int parse_listen(const char *listen, struct sockaddr_in *sa);
+
+/* A whole number from min to max, with an optional KiB or MiB unit when
+ * bytes. */
+static int parse_number(const char *value, bool bytes, int64_t min, int64_t max, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(value, &end, 10);
+	if (end == value || *value == '-' || *value == '+' || errno)
+		return ESC_EINVAL;
+	while (*end == ' ')
+		end++;
+	if (bytes && !strcmp(end, "KiB"))
+		v = v > INT64_MAX / 1024 ? INT64_MAX : v * 1024;
+	else if (bytes && !strcmp(end, "MiB"))
+		v = v > INT64_MAX / (1024 * 1024) ? INT64_MAX : v * 1024 * 1024;
+	else if (*end)
+		return ESC_EINVAL;
+	if (v < min || v > max)
+		return ESC_EINVAL;
+	*out = v;
+	return 0;
+}
+
+int esc_http_option_set(struct esc_http_options *o, const char *key, const char *value, char *err,
+			size_t err_size)
+{
+	/* What each key sets: u an unsigned number, i an int, z a size in
+	 * bytes, m a duration in ms, s a duration in whole seconds. */
+	static const struct {
+		const char *key;
+		char kind;
+		size_t offset;
+		int64_t min, max;
+		const char *expect;
+	} keys[] = {
+		{"threads", 'u', offsetof(struct esc_http_options, threads), 1, 256,
+		 "a number of threads from 1 to 256"},
+		{"connections_max", 'u', offsetof(struct esc_http_options, connections_max), 1,
+		 65536, "a number of connections from 1 to 65536"},
+		{"timeout", 's', offsetof(struct esc_http_options, timeout_s), 1000, ESC_MS_PER_DAY,
+		 "a duration from 1s to 1d, like 30s"},
+		{"body_max", 'z', offsetof(struct esc_http_options, body_bytes_max), 1024,
+		 64 * 1024 * 1024, "a size from 1 KiB to 64 MiB, like 1MiB or 65536"},
+		{"session_idle", 'm', offsetof(struct esc_http_options, session_idle_ms), 60000,
+		 365 * ESC_MS_PER_DAY, "a duration from 1m to 365d, like 12h"},
+		{"signin_per_account", 'i', offsetof(struct esc_http_options, signin_per_account),
+		 1, 1000000, "a number of attempts from 1 to 1000000"},
+		{"signin_per_address", 'i', offsetof(struct esc_http_options, signin_per_address),
+		 1, 1000000, "a number of attempts from 1 to 1000000"},
+		{"hashing_max", 'u', offsetof(struct esc_http_options, hashing_max), 1, 64,
+		 "a number of hashes from 1 to 64"},
+	};
+	if (!strcmp(key, "listen")) {
+		struct sockaddr_in sa;
+		if (strlen(value) >= sizeof o->listen || parse_listen(value, &sa)) {
+			esc_set_err(err, err_size, "http.listen: '%s' is not HOST:PORT (IPv4)",
+				    value);
+			return ESC_EINVAL;
+		}
+		snprintf(o->listen, sizeof o->listen, "%s", value);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		if (strcmp(key, keys[i].key))
+			continue;
+		char kind = keys[i].kind;
+		int64_t v = 0;
+		int rc = kind == 'm' || kind == 's'
+				 ? esc_duration_parse(value, &v)
+				 : parse_number(value, kind == 'z', keys[i].min, keys[i].max, &v);
+		if (!rc && (v < keys[i].min || v > keys[i].max))
+			rc = ESC_EINVAL;
+		if (rc) {
+			esc_set_err(err, err_size, "http.%s: '%s' is not %s", key, value,
+				    keys[i].expect);
+			return ESC_EINVAL;
+		}
+		char *field = (char *)o + keys[i].offset;
+		if (kind == 'u')
+			*(unsigned *)(void *)field = (unsigned)v;
+		else if (kind == 'i')
+			*(int *)(void *)field = (int)v;
+		else if (kind == 'z')
+			*(size_t *)(void *)field = (size_t)v;
+		else if (kind == 'm')
+			*(int64_t *)(void *)field = v;
+		else
+			*(unsigned *)(void *)field = (unsigned)((v + 999) / 1000);
+		return 0;
+	}
+	esc_set_err(err, err_size, "unknown key 'http.%s'", key);
+	return ESC_EINVAL;
 }
 
 const char *esc_http_query(const struct esc_http_call *call, const char *name)

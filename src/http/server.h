@@ -19,7 +19,7 @@
 #include "http/ratelimit.h"
 
 struct esc_http_options {
-	const char *listen;       /* "HOST:PORT", IPv4; port 0 picks one */
+	char listen[64];          /* "HOST:PORT", IPv4; port 0 picks one */
 	const char *operator_key; /* installed at start when set */
 	size_t body_bytes_max;    /* 1 MiB */
 	unsigned connections_max; /* 256 */
@@ -40,6 +40,13 @@ struct esc_http_limits {
 };
 
 void esc_http_options_default(struct esc_http_options *o);
+
+/* One setting from the configuration file's http. keys (the key without
+ * its prefix): listen, threads, connections_max, timeout, body_max,
+ * session_idle, signin_per_account, signin_per_address, hashing_max.
+ * ESC_EINVAL with why in err for an unknown key or a bad value. */
+int esc_http_option_set(struct esc_http_options *o, const char *key, const char *value, char *err,
+			size_t err_size);
 
 /* Serve until *stop becomes non-zero (SIGTERM, SIGINT), then finish the
  * requests in flight and return 0. On a start failure err says why. The

@@ -328,8 +328,13 @@ void esc_test_daemon_start(struct esc_test_daemon *d, const char *operator_key)
 	if (d->pid == 0) {
 		dup2(fds[1], 2);
 		close(fds[0]);
-		execl(exe, exe, "serve", "--db", d->db, "--listen", listen_arg, "--clock", "manual",
-		      "--operator-key", operator_key, (char *)NULL);
+		if (d->config[0])
+			execl(exe, exe, "serve", "--db", d->db, "--listen", listen_arg, "--clock",
+			      "manual", "--operator-key", operator_key, "--config", d->config,
+			      (char *)NULL);
+		else
+			execl(exe, exe, "serve", "--db", d->db, "--listen", listen_arg, "--clock",
+			      "manual", "--operator-key", operator_key, (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);

@@ -31,6 +31,7 @@ void esc_assert_orders_equal(const struct esc_order *a, const struct esc_order *
 struct esc_test_daemon {
 	char dir[256];
 	char db[300];
+	char config[300]; /* --config, when not empty */
 	int pid;
 	int port;
 };

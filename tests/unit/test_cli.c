@@ -242,6 +242,39 @@ static void config_with_a_bad_line_exits_2_naming_the_line(void **state)
 	contains(out, "line 3");
 }
 
+/* The daemon's http. keys: an unknown key or a bad value names its line
+ * and what it expects, and the policy lines around it keep their numbers. */
+static void config_http_keys_are_checked(void **state)
+{
+	static const struct {
+		const char *text, *expect;
+	} cases[] = {
+		{"fee = 5%\nhttp.threads = 0\n", "line 2: http.threads: '0' is not a number"},
+		{"http.timeout = 30\n", "line 1: http.timeout: '30' is not a duration"},
+		{"http.body_max = 2GiB\n", "http.body_max: '2GiB' is not a size"},
+		{"http.listen = nowhere\n", "http.listen: 'nowhere' is not HOST:PORT"},
+		{"http.connection_max = 4\n", "line 1: unknown key 'http.connection_max'"},
+		{"http.connections_max = 4 # fewer\nfee = 101%\n", "line 2"},
+	};
+	char dir[256], config[300], db[300], out[OUTPUT_MAX];
+	(void)state;
+	esc_test_tmpdir(dir, sizeof dir);
+	esc_test_path(config, sizeof config, dir, "escrowd.conf");
+	esc_test_path(db, sizeof db, dir, "escrowd.db");
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		FILE *f = fopen(config, "w");
+		assert_non_null(f);
+		fputs(cases[i].text, f);
+		assert_int_equal(fclose(f), 0);
+		int status =
+			runf(NULL, out, sizeof out, "serve --db '%s' --config '%s'", db, config);
+		if (status != 2 || !strstr(out, cases[i].expect))
+			fail_msg("%s: exited %d, expected 2 and '%s':\n%s", cases[i].text, status,
+				 cases[i].expect, out);
+	}
+	esc_test_rmdir(dir);
+}
+
 static void db_takes_a_sqlite_url(void **state)
 {
 	char out[OUTPUT_MAX];
@@ -369,6 +402,7 @@ int main(void)
 		cmocka_unit_test(escrowd_db_in_the_environment_replaces_db),
 		cmocka_unit_test(check_without_db_exits_2_naming_db),
 		cmocka_unit_test(config_with_a_bad_line_exits_2_naming_the_line),
+		cmocka_unit_test(config_http_keys_are_checked),
 		cmocka_unit_test(db_takes_a_sqlite_url),
 		cmocka_unit_test(check_on_a_missing_store_fails_and_creates_nothing),
 		cmocka_unit_test(check_on_a_broken_ledger_exits_1_naming_the_invariant),

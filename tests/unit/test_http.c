@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,15 +80,25 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
 
 /* One request; token may be NULL; body may be NULL. extra is one more
  * header line or NULL. */
+static struct reply call_at(int port, const char *method, const char *path, const char *token,
+			    const char *body, const char *extra);
+
 static struct reply call(const char *method, const char *path, const char *token, const char *body,
 			 const char *extra)
+{
+	return call_at(d.port, method, path, token, body, extra);
+}
+
+/* The same to the daemon on another port. */
+static struct reply call_at(int port, const char *method, const char *path, const char *token,
+			    const char *body, const char *extra)
 {
 	struct reply r = {0};
 	char url[512], auth[300];
 	struct curl_slist *h = NULL;
 	CURL *c = curl_easy_init();
 	assert_non_null(c);
-	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", d.port, path);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
@@ -974,6 +985,81 @@ static void limits_slow_clients_do_not_stall_the_daemon(void **state)
 		close(fds[i]);
 }
 
+static int connect_to(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	struct timeval tv = {.tv_sec = 20};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	return fd;
+}
+
+/* Issue 3: the limits come from the config file's http. keys, and the
+ * daemon stays responsive at each: an oversize body is refused with 413;
+ * at the connection limit a new connection waits until the idle ones
+ * time out, then is served. The idle timeout is a socket's real time, so
+ * this test waits for it (1 s), on events, never on a fixed sleep. */
+static void limits_from_the_config_file_hold_and_the_daemon_answers(void **state)
+{
+	enum { LIMIT = 4 };
+	struct esc_test_daemon ld = {0};
+	char body[3000];
+	int idle[LIMIT];
+	(void)state;
+	esc_test_tmpdir(ld.dir, sizeof ld.dir);
+	esc_test_path(ld.db, sizeof ld.db, ld.dir, "escrowd.db");
+	esc_test_path(ld.config, sizeof ld.config, ld.dir, "escrowd.conf");
+	FILE *f = fopen(ld.config, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"# the daemon's limits\nhttp.connections_max = %d\nhttp.timeout = 1s\n"
+		"http.body_max = 2KiB\nhttp.threads = 2\n",
+		LIMIT);
+	fclose(f);
+	esc_test_daemon_start(&ld, KEY);
+
+	/* The body: 2 KiB + 1 byte is too large; 2 KiB is read. */
+	memset(body, ' ', sizeof body);
+	memcpy(body, "{\"x\":1", 6);
+	body[2048] = '}';
+	body[2049] = '\0';
+	struct reply r = call_at(ld.port, "POST", "/v1/orders", KEY, body, NULL);
+	expect(&r, 413);
+	assert_non_null(strstr(str(json_object_get(r.json, "error"), "message"), "2048 bytes"));
+	drop(&r);
+	body[2047] = '}';
+	body[2048] = '\0';
+	r = call_at(ld.port, "POST", "/v1/orders", KEY, body, NULL);
+	expect(&r, 400);
+	drop(&r);
+
+	/* The connections: LIMIT idle ones hold every slot. */
+	for (int i = 0; i < LIMIT; i++)
+		idle[i] = connect_to(ld.port);
+	int late = connect_to(ld.port);
+	const char *get = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	assert_true(write(late, get, strlen(get)) == (ssize_t)strlen(get));
+	char buf[512];
+	ssize_t n = recv(late, buf, sizeof buf - 1, 0);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_true(!strncmp(buf, "HTTP/1.1 200", 12));
+	/* It was served once the idle ones timed out: they are closed. */
+	for (int i = 0; i < LIMIT; i++) {
+		assert_int_equal(recv(idle[i], buf, sizeof buf, 0), 0);
+		close(idle[i]);
+	}
+	close(late);
+	r = call_at(ld.port, "GET", "/readyz", NULL, NULL, NULL);
+	expect(&r, 200);
+	drop(&r);
+	esc_test_daemon_stop(&ld);
+	esc_test_rmdir(ld.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -999,6 +1085,7 @@ int main(void)
 		cmocka_unit_test(spec_4_balance_refund_and_a_failed_card_refund),
 		cmocka_unit_test(spec_7_cancel_and_ship_race_one_wins),
 		cmocka_unit_test(limits_slow_clients_do_not_stall_the_daemon),
+		cmocka_unit_test(limits_from_the_config_file_hold_and_the_daemon_answers),
 	};
 	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
 }
