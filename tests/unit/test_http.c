@@ -802,6 +802,62 @@ static const char *state_of(const char *id)
 	return st;
 }
 
+static const char *level_of(const char *buyer)
+{
+	static char level[32];
+	char path[160];
+	snprintf(path, sizeof path, "/v1/users/%s/reputation", buyer);
+	struct reply r = call("GET", path, KEY, NULL, NULL);
+	expect(&r, 200);
+	snprintf(level, sizeof level, "%s", str(r.json, "level"));
+	drop(&r);
+	return level;
+}
+
+/* SPEC §6: a buyer's levels at their thresholds, over HTTP. Each cancel
+ * answers with the level the buyer had when asking (watch: the warning
+ * the interface shows before the next one); at 10 cancellations the
+ * buyer is suspended: no cancel action, and a request answers 403
+ * account_suspended. */
+static void spec_6_buyer_levels_watch_restricted_suspended(void **state)
+{
+	static const char *const before[10] = {
+		"good",       "good",       "good",       "watch",      "watch",
+		"restricted", "restricted", "restricted", "restricted", "restricted"};
+	char buyer[64], token[80], id[64], path[160];
+	(void)state;
+	make_user("buyer", "Often", "often@http.test", buyer, token);
+	for (int i = 0; i < 10; i++) {
+		paid_order_for(buyer, id);
+		struct reply r = post(id, "cancel", token, "{\"reason\":\"no_longer_needed\"}");
+		expect(&r, 200);
+		if (strcmp(str(r.json, "buyer_level"), before[i]))
+			fail_msg("cancellation %d: level %s, expected %s", i + 1,
+				 str(r.json, "buyer_level"), before[i]);
+		drop(&r);
+		r = post(id, "cancellation/accept", seller_token, "{}");
+		expect(&r, 200);
+		drop(&r);
+		if (i == 2)
+			assert_string_equal(level_of(buyer), "watch");
+		if (i == 4)
+			assert_string_equal(level_of(buyer), "restricted");
+	}
+	assert_string_equal(level_of(buyer), "suspended");
+	paid_order_for(buyer, id);
+	snprintf(path, sizeof path, "/v1/orders/%s", id);
+	struct reply r = call("GET", path, token, NULL, NULL);
+	expect(&r, 200);
+	assert_false(has_action(r.json, "cancel"));
+	drop(&r);
+	r = post(id, "cancel", token, "{\"reason\":\"no_longer_needed\"}");
+	expect(&r, 403);
+	assert_string_equal(err_code(&r), "account_suspended");
+	drop(&r);
+	assert_string_equal(state_of(id), "awaiting_shipment");
+	ledger_holds();
+}
+
 /* SPEC §2: a rejection with a message, a second request, a second
  * rejection, then limit_reached. */
 static void spec_2_two_requests_then_limit_reached(void **state)
@@ -1080,6 +1136,7 @@ int main(void)
 		cmocka_unit_test(spec_7_accept_and_withdraw_race_one_wins),
 		cmocka_unit_test(spec_7_messages_between_the_parties),
 		cmocka_unit_test(spec_6_reputation_shows_level_score_and_counts),
+		cmocka_unit_test(spec_6_buyer_levels_watch_restricted_suspended),
 		cmocka_unit_test(spec_2_two_requests_then_limit_reached),
 		cmocka_unit_test(spec_2_unpaid_cancel_and_the_payment_and_ship_deadlines),
 		cmocka_unit_test(spec_4_balance_refund_and_a_failed_card_refund),
