@@ -927,15 +927,24 @@ static const char *refused_message(int code)
 	}
 }
 
-/* Is the actor a party allowed to see this order? Another party's order
- * answers not_found, so its existence is not revealed. */
+bool esc_order_visible(enum esc_actor actor, const char *actor_id, const struct esc_order *o)
+{
+	const char *id = actor_id ? actor_id : "";
+	switch (actor) {
+	case ESC_ACTOR_BUYER:
+		return !strcmp(id, o->buyer_id);
+	case ESC_ACTOR_SELLER:
+		return !strcmp(id, o->seller_id);
+	case ESC_ACTOR_ARBITER:
+		return o->disputes_count > 0;
+	default:
+		return true;
+	}
+}
+
 static int check_party(struct decision *d)
 {
-	const struct esc_context *c = d->ctx;
-	const char *id = c->actor_id ? c->actor_id : "";
-	if (c->actor == ESC_ACTOR_BUYER && strcmp(id, d->old->buyer_id))
-		return refuse(d, ESC_ENOTFOUND, "no such order", NULL);
-	if (c->actor == ESC_ACTOR_SELLER && strcmp(id, d->old->seller_id))
+	if (!esc_order_visible(d->ctx->actor, d->ctx->actor_id, d->old))
 		return refuse(d, ESC_ENOTFOUND, "no such order", NULL);
 	return 0;
 }

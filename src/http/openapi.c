@@ -417,7 +417,7 @@ const char esc_openapi_json[] =
 	"          \"401\": {\"$ref\": \"#/components/responses/Unauthenticated\"},\n"
 	"          \"404\": {\n"
 	"            \"description\": \"not_found: no such order, or not visible to the caller "
-	"(another party's order; for an arbiter, an order not in dispute)\",\n"
+	"(another party's order; for an arbiter, an order that never had a dispute)\",\n"
 	"            \"content\": {\n"
 	"              \"application/json\": {\n"
 	"                \"schema\": {\"$ref\": \"#/components/schemas/Error\"}\n"

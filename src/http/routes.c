@@ -700,13 +700,9 @@ static int visible_order_held(struct esc_http_call *call, struct esc_store *s, s
 {
 	int rc;
 	ESC_STORE(rc, s, order_get, call->param, o);
-	if (!rc && call->caller.kind == ESC_CALLER_USER) {
-		const struct esc_user *u = &call->caller.user;
-		if ((u->role == ESC_ACTOR_BUYER && strcmp(u->id, o->buyer_id)) ||
-		    (u->role == ESC_ACTOR_SELLER && strcmp(u->id, o->seller_id)) ||
-		    (u->role == ESC_ACTOR_ARBITER && o->state != ESC_ST_IN_DISPUTE))
-			rc = ESC_ENOTFOUND;
-	}
+	if (!rc && call->caller.kind == ESC_CALLER_USER &&
+	    !esc_order_visible(call->caller.user.role, call->caller.user.id, o))
+		rc = ESC_ENOTFOUND;
 	if (rc == ESC_ENOTFOUND)
 		return fail(call, rc, "no such order", NULL);
 	return rc;

@@ -754,6 +754,28 @@ static void test_spec_2_table_every_state_event_actor_matches_spec(void **state)
 	assert_int_equal(mismatches, 0);
 }
 
+/* One rule says who may see an order, for reads and commands alike. */
+static void test_visibility_parties_arbiters_with_a_dispute_operator_all(void **state)
+{
+	struct esc_order o;
+	(void)state;
+	memset(&o, 0, sizeof o);
+	snprintf(o.buyer_id, sizeof o.buyer_id, "usr_b");
+	snprintf(o.seller_id, sizeof o.seller_id, "usr_s");
+	assert_true(esc_order_visible(ESC_ACTOR_BUYER, "usr_b", &o));
+	assert_false(esc_order_visible(ESC_ACTOR_BUYER, "usr_x", &o));
+	assert_false(esc_order_visible(ESC_ACTOR_BUYER, NULL, &o));
+	assert_true(esc_order_visible(ESC_ACTOR_SELLER, "usr_s", &o));
+	assert_false(esc_order_visible(ESC_ACTOR_SELLER, "usr_b", &o));
+	assert_false(esc_order_visible(ESC_ACTOR_ARBITER, "usr_a", &o));
+	assert_true(esc_order_visible(ESC_ACTOR_OPERATOR, NULL, &o));
+	assert_true(esc_order_visible(ESC_ACTOR_SYSTEM, NULL, &o));
+	/* A dispute, open or resolved, makes it the arbiters'. */
+	o.disputes_count = 1;
+	o.state = ESC_ST_COMPLETED;
+	assert_true(esc_order_visible(ESC_ACTOR_ARBITER, "usr_a", &o));
+}
+
 /* Every refusal of the table is what esc_decide answers on a real order in
  * that state, at a time no deadline has passed. */
 static void test_spec_2_decide_refuses_as_the_table_on_real_orders(void **state)
@@ -770,6 +792,10 @@ static void test_spec_2_decide_refuses_as_the_table_on_real_orders(void **state)
 			for (int a = 0; a < ESC_ACTOR_COUNT; a++) {
 				int want = spec_refusal((enum esc_state)s, (enum esc_event)e,
 							(enum esc_actor)a);
+				/* An order that never had a dispute is not an
+				 * arbiter's: not found, before the table. */
+				if (a == ESC_ACTOR_ARBITER && !o.disputes_count)
+					want = ESC_ENOTFOUND;
 				if (!want)
 					continue;
 				struct esc_args args = good_args();
@@ -2417,6 +2443,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spec_2_table_every_state_event_actor_matches_spec),
+		cmocka_unit_test(test_visibility_parties_arbiters_with_a_dispute_operator_all),
 		cmocka_unit_test(test_spec_2_decide_refuses_as_the_table_on_real_orders),
 		cmocka_unit_test(test_spec_2_every_allowed_transition_from_a_real_order),
 		cmocka_unit_test(test_spec_2_create_sets_payment_deadline_24h_and_version_1),
