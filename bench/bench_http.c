@@ -145,6 +145,8 @@ static void start_daemon(const char *exe)
 		   "restricted_cancellations = 1000000000\n"
 		   "suspended_cancellations = 1000000000\n"
 		   "restricted_rate = 100%%\n");
+	if (getenv("ESC_BENCH_THREADS"))
+		fprintf(c, "http.threads = %s\n", getenv("ESC_BENCH_THREADS"));
 	fclose(c);
 	if (access(exe, X_OK))
 		die("cannot run %s: %s (build it: ninja -C build-release)", exe, strerror(errno));

@@ -54,7 +54,7 @@ static const struct command commands[] = {
 	 "  the requests in flight and stop. Each request is logged as a JSON line on\n"
 	 "  stderr unless --quiet (ESCROWD_QUIET).\n"
 	 "  The config file's http. keys set the daemon's limits (defaults shown):\n"
-	 "    http.listen = 127.0.0.1:8080     http.threads = 4\n"
+	 "    http.listen = 127.0.0.1:8080     http.threads = 32\n"
 	 "    http.connections_max = 256       http.timeout = 30s (idle connections)\n"
 	 "    http.body_max = 1MiB             http.session_idle = 12h\n"
 	 "    http.signin_per_account = 10 (per 15 minutes)\n"

@@ -74,7 +74,7 @@ void esc_http_options_default(struct esc_http_options *o)
 	o->connections_max = 256;
 	o->timeout_s = 30;
 	o->session_idle_ms = 12 * ESC_MS_PER_HOUR;
-	o->threads = 4;
+	o->threads = 32;
 	o->signin_per_account = 10;
 	o->signin_per_address = 30;
 	o->hashing_max = 2;

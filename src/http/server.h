@@ -25,7 +25,7 @@ struct esc_http_options {
 	unsigned connections_max; /* 256 */
 	unsigned timeout_s;       /* idle connection timeout, 30 s */
 	int64_t session_idle_ms;  /* 12 hours */
-	unsigned threads;         /* worker threads, 4 */
+	unsigned threads;         /* worker threads, 32: each waits out its commit */
 	int signin_per_account;   /* attempts per account per 15 minutes, 10 */
 	int signin_per_address;   /* attempts per address per minute, 30 */
 	unsigned hashing_max;     /* argon2id hashes running at once, 2 */
