@@ -18,16 +18,18 @@
 #endif
 
 /* What every subcommand may take: each flag also comes from the
- * environment (ESCROWD_DB, ESCROWD_CONFIG). */
+ * environment (ESCROWD_DB, ...) and the configuration file (db = ...), in
+ * that order of precedence. */
 struct options {
 	const char *db;
 	const char *config;
 	const char *listen;
 	const char *clock;
 	const char *operator_key;
-	bool quiet;
+	bool quiet, quiet_set;
 	struct esc_policy policy;
 	struct esc_http_options http; /* the config file's http. keys */
+	char *from_config[4];         /* values read from the file, owned */
 };
 
 struct command {
@@ -53,14 +55,15 @@ static const struct command commands[] = {
 	 "  POST /v1/clock/advance: for tests and demos only. SIGTERM or SIGINT finish\n"
 	 "  the requests in flight and stop. Each request is logged as a JSON line on\n"
 	 "  stderr unless --quiet (ESCROWD_QUIET).\n"
-	 "  The config file's http. keys set the daemon's limits (defaults shown):\n"
-	 "    http.listen = 127.0.0.1:8080     http.threads = 32\n"
-	 "    http.connections_max = 256       http.timeout = 30s (idle connections)\n"
-	 "    http.body_max = 1MiB             http.session_idle = 12h\n"
+	 "  Every option may also be a line of the config file (db = PATH, listen =,\n"
+	 "  clock =, operator_key =, quiet = true); a flag wins over the environment,\n"
+	 "  which wins over the file. The file's http. keys set the daemon's limits\n"
+	 "  (defaults shown):\n"
+	 "    http.threads = 32                http.connections_max = 256\n"
+	 "    http.timeout = 30s (idle)        http.body_max = 1MiB\n"
+	 "    http.session_idle = 12h          http.hashing_max = 2 (argon2id at once)\n"
 	 "    http.signin_per_account = 10 (per 15 minutes)\n"
-	 "    http.signin_per_address = 30 (per minute)\n"
-	 "    http.hashing_max = 2 (argon2id hashes at once)\n"
-	 "  --listen, when given, wins over http.listen.\n"},
+	 "    http.signin_per_address = 30 (per minute)\n"},
 	{"demo", cmd_demo, "fill a store with a small demo marketplace",
 	 "escrowd demo --db PATH [--config FILE]\n"
 	 "  Creates buyers, sellers, an arbiter and orders in every state by running\n"
@@ -89,7 +92,7 @@ static void usage(FILE *out)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\noptions (also from the environment):\n"
 		     "  --db PATH        the store: a SQLite file, or sqlite:PATH (ESCROWD_DB)\n"
-		     "  --config FILE    policy settings (ESCROWD_CONFIG)\n"
+		     "  --config FILE    policy, limits and these options (ESCROWD_CONFIG)\n"
 		     "  --help           this text; escrowd COMMAND --help for one command\n"
 		     "  --version        the version\n");
 }
@@ -97,6 +100,46 @@ static void usage(FILE *out)
 static int set_http(void *arg, const char *key, const char *value, char *err, size_t err_size)
 {
 	return esc_http_option_set(arg, key, value, err, err_size);
+}
+
+static const char *const option_keys[] = {"db", "listen", "clock", "operator_key", "quiet", NULL};
+
+/* An option from the configuration file, unless a flag or the environment
+ * gave it already. */
+static int set_option(void *arg, const char *key, const char *value, char *err, size_t err_size)
+{
+	struct options *o = arg;
+	const char **fields[] = {&o->db, &o->listen, &o->clock, &o->operator_key};
+	if (!strcmp(key, "quiet")) {
+		bool on = !strcmp(value, "true"), off = !strcmp(value, "false");
+		if (!on && !off) {
+			snprintf(err, err_size, "quiet: '%s' is not true or false", value);
+			return ESC_EINVAL;
+		}
+		if (!o->quiet_set)
+			o->quiet = on;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		if (strcmp(key, option_keys[i]))
+			continue;
+		if (*fields[i] && *fields[i] != o->from_config[i])
+			return 0; /* a flag or the environment wins */
+		free(o->from_config[i]);
+		o->from_config[i] = strdup(value);
+		if (!o->from_config[i])
+			return ESC_ENOMEM;
+		*fields[i] = o->from_config[i];
+		return 0;
+	}
+	snprintf(err, err_size, "unknown option '%s'", key);
+	return ESC_EINVAL;
+}
+
+static void options_release(struct options *o)
+{
+	for (size_t i = 0; i < sizeof o->from_config / sizeof o->from_config[0]; i++)
+		free(o->from_config[i]);
 }
 
 /* Parse the common options; returns 0, 1 for --help shown, or 2 on error. */
@@ -120,6 +163,7 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 	o->clock = getenv("ESCROWD_CLOCK");
 	o->operator_key = getenv("ESCROWD_OPERATOR_KEY");
 	o->quiet = getenv("ESCROWD_QUIET") && *getenv("ESCROWD_QUIET");
+	o->quiet_set = o->quiet;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -139,7 +183,7 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 			o->operator_key = optarg;
 			break;
 		case 'q':
-			o->quiet = true;
+			o->quiet = o->quiet_set = true;
 			break;
 		case 'h':
 			fputs(c->usage, stdout);
@@ -154,17 +198,22 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 			c->usage);
 		return 2;
 	}
-	if (!o->db || !*o->db) {
-		fprintf(stderr, "escrowd %s: --db is required (or set ESCROWD_DB)\n%s", c->name,
-			c->usage);
-		return 2;
-	}
 	esc_policy_default(&o->policy);
 	esc_http_options_default(&o->http);
-	struct esc_config_section http = {.prefix = "http.", .set = set_http, .arg = &o->http};
+	const struct esc_config_section sections[] = {
+		{.keys = option_keys, .set = set_option, .arg = o},
+		{.prefix = "http.", .set = set_http, .arg = &o->http},
+		{0},
+	};
 	if (o->config && *o->config &&
-	    esc_config_load(&o->policy, o->config, &http, err, sizeof err)) {
+	    esc_config_load(&o->policy, o->config, sections, err, sizeof err)) {
 		fprintf(stderr, "escrowd %s: %s\n", c->name, err);
+		return 2;
+	}
+	if (!o->db || !*o->db) {
+		fprintf(stderr,
+			"escrowd %s: --db is required (or ESCROWD_DB, or db = in the config)\n%s",
+			c->name, c->usage);
 		return 2;
 	}
 	return 0;
@@ -316,9 +365,13 @@ int main(int argc, char **argv)
 		printf("escrowd %s\n", ESC_VERSION);
 		return 0;
 	}
-	for (size_t i = 0; i < COMMANDS; i++)
-		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].run(&commands[i], &o, argc - 1, argv + 1);
+	for (size_t i = 0; i < COMMANDS; i++) {
+		if (!strcmp(argv[1], commands[i].name)) {
+			int rc = commands[i].run(&commands[i], &o, argc - 1, argv + 1);
+			options_release(&o);
+			return rc;
+		}
+	}
 	fprintf(stderr, "escrowd: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return 2;

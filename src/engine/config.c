@@ -20,12 +20,30 @@ static char *trim(char *s)
 	return s;
 }
 
-/* Hand the section's lines to it and blank them in text, so that the
- * policy parser sees the rest with its line numbers unchanged. */
-static int take_section(char *text, const struct esc_config_section *section, char *why,
-			size_t why_size)
+/* The section a key belongs to, with the key it is given, or NULL. */
+static const struct esc_config_section *section_of(const struct esc_config_section *sections,
+						   const char *key, const char **given)
 {
-	size_t plen = strlen(section->prefix);
+	for (const struct esc_config_section *c = sections; c && c->set; c++) {
+		if (c->prefix && !strncmp(key, c->prefix, strlen(c->prefix))) {
+			*given = key + strlen(c->prefix);
+			return c;
+		}
+		for (const char *const *k = c->keys; k && *k; k++) {
+			if (!strcmp(key, *k)) {
+				*given = key;
+				return c;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Hand the sections' lines to them and blank those lines in text, so that
+ * the policy parser sees the rest with its line numbers unchanged. */
+static int take_sections(char *text, const struct esc_config_section *sections, char *why,
+			 size_t why_size)
+{
 	int line = 0;
 	for (char *s = text; *s;) {
 		char *nl = strchr(s, '\n');
@@ -38,13 +56,17 @@ static int take_section(char *text, const struct esc_config_section *section, ch
 			char *hash = strchr(buf, '#');
 			if (hash)
 				*hash = '\0';
-			char *key = trim(buf);
-			char *eq = strchr(key, '=');
-			if (!strncmp(key, section->prefix, plen) && eq) {
+			char *eq = strchr(buf, '=');
+			const char *given = NULL;
+			const struct esc_config_section *c = NULL;
+			if (eq) {
 				*eq = '\0';
+				c = section_of(sections, trim(buf), &given);
+			}
+			if (c) {
 				char why_line[200] = "";
-				int rc = section->set(section->arg, trim(key) + plen, trim(eq + 1),
-						      why_line, sizeof why_line);
+				int rc = c->set(c->arg, given, trim(eq + 1), why_line,
+						sizeof why_line);
 				if (rc) {
 					snprintf(why, why_size, "line %d: %s", line, why_line);
 					return rc;
@@ -60,7 +82,7 @@ static int take_section(char *text, const struct esc_config_section *section, ch
 }
 
 int esc_config_load(struct esc_policy *p, const char *path,
-		    const struct esc_config_section *section, char *err, size_t err_size)
+		    const struct esc_config_section *sections, char *err, size_t err_size)
 {
 	char *text = NULL, why[200] = "";
 	size_t len = 0;
@@ -85,7 +107,7 @@ int esc_config_load(struct esc_policy *p, const char *path,
 	}
 	text[len] = '\0';
 	struct esc_policy next = *p;
-	rc = section ? take_section(text, section, why, sizeof why) : 0;
+	rc = sections ? take_sections(text, sections, why, sizeof why) : 0;
 	if (!rc)
 		rc = esc_policy_parse(&next, text, why, sizeof why);
 	if (!rc)

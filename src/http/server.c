@@ -80,8 +80,6 @@ void esc_http_options_default(struct esc_http_options *o)
 	o->hashing_max = 2;
 }
 
-static int parse_listen(const char *listen, struct sockaddr_in *sa);
-
 /* A whole number from min to max, with an optional KiB or MiB unit when
  * bytes. */
 static int parse_number(const char *value, bool bytes, int64_t min, int64_t max, int64_t *out)
@@ -134,16 +132,6 @@ int esc_http_option_set(struct esc_http_options *o, const char *key, const char 
 		{"hashing_max", 'u', offsetof(struct esc_http_options, hashing_max), 1, 64,
 		 "a number of hashes from 1 to 64"},
 	};
-	if (!strcmp(key, "listen")) {
-		struct sockaddr_in sa;
-		if (strlen(value) >= sizeof o->listen || parse_listen(value, &sa)) {
-			esc_set_err(err, err_size, "http.listen: '%s' is not HOST:PORT (IPv4)",
-				    value);
-			return ESC_EINVAL;
-		}
-		snprintf(o->listen, sizeof o->listen, "%s", value);
-		return 0;
-	}
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		if (strcmp(key, keys[i].key))
 			continue;

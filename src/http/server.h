@@ -42,7 +42,7 @@ struct esc_http_limits {
 void esc_http_options_default(struct esc_http_options *o);
 
 /* One setting from the configuration file's http. keys (the key without
- * its prefix): listen, threads, connections_max, timeout, body_max,
+ * its prefix): threads, connections_max, timeout, body_max,
  * session_idle, signin_per_account, signin_per_address, hashing_max.
  * ESC_EINVAL with why in err for an unknown key or a bad value. */
 int esc_http_option_set(struct esc_http_options *o, const char *key, const char *value, char *err,

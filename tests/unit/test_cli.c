@@ -252,7 +252,7 @@ static void config_http_keys_are_checked(void **state)
 		{"fee = 5%\nhttp.threads = 0\n", "line 2: http.threads: '0' is not a number"},
 		{"http.timeout = 30\n", "line 1: http.timeout: '30' is not a duration"},
 		{"http.body_max = 2GiB\n", "http.body_max: '2GiB' is not a size"},
-		{"http.listen = nowhere\n", "http.listen: 'nowhere' is not HOST:PORT"},
+		{"quiet = yes\n", "line 1: quiet: 'yes' is not true or false"},
 		{"http.connection_max = 4\n", "line 1: unknown key 'http.connection_max'"},
 		{"http.connections_max = 4 # fewer\nfee = 101%\n", "line 2"},
 	};
@@ -272,6 +272,33 @@ static void config_http_keys_are_checked(void **state)
 			fail_msg("%s: exited %d, expected 2 and '%s':\n%s", cases[i].text, status,
 				 cases[i].expect, out);
 	}
+	esc_test_rmdir(dir);
+}
+
+/* SPEC §7: each option also comes from the configuration file; a flag
+ * wins over it. */
+static void config_gives_the_options_and_flags_win(void **state)
+{
+	char dir[256], config[300], db[300], other[300], out[OUTPUT_MAX];
+	(void)state;
+	esc_test_tmpdir(dir, sizeof dir);
+	esc_test_path(config, sizeof config, dir, "escrowd.conf");
+	esc_test_path(db, sizeof db, dir, "from-config.db");
+	esc_test_path(other, sizeof other, dir, "from-flag.db");
+	FILE *f = fopen(config, "w");
+	assert_non_null(f);
+	fprintf(f, "db = %s\nquiet = true\n", db);
+	assert_int_equal(fclose(f), 0);
+	int status = runf(NULL, out, sizeof out, "demo --config '%s'", config);
+	if (status != 0)
+		fail_msg("demo with db from the config exited %d:\n%s", status, out);
+	assert_int_equal(access(db, F_OK), 0);
+	status = runf(NULL, out, sizeof out, "check --config '%s' --db '%s'", config, other);
+	assert_int_equal(status, 1); /* the flag's store, which does not exist */
+	contains(out, "from-flag.db");
+	status = runf(NULL, out, sizeof out, "check --config '%s'", config);
+	assert_int_equal(status, 0);
+	contains(out, "the ledger invariants hold");
 	esc_test_rmdir(dir);
 }
 
@@ -403,6 +430,7 @@ int main(void)
 		cmocka_unit_test(check_without_db_exits_2_naming_db),
 		cmocka_unit_test(config_with_a_bad_line_exits_2_naming_the_line),
 		cmocka_unit_test(config_http_keys_are_checked),
+		cmocka_unit_test(config_gives_the_options_and_flags_win),
 		cmocka_unit_test(db_takes_a_sqlite_url),
 		cmocka_unit_test(check_on_a_missing_store_fails_and_creates_nothing),
 		cmocka_unit_test(check_on_a_broken_ledger_exits_1_naming_the_invariant),
