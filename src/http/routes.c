@@ -16,7 +16,6 @@
 #define PAGE_DEFAULT 20
 #define PAGE_MAX     100
 #define ACTIONS_MAX  8
-#define HISTORY_PAGE 200
 
 /* ---- JSON helpers ---- */
 
@@ -90,6 +89,36 @@ static int get_int(struct esc_http_call *call, const char *name, bool required, 
 
 /* ---- orders as JSON ---- */
 
+/* A list's page size: limit, 1 to 100, 20 when absent (SPEC §7). */
+static int page_limit(struct esc_http_call *call, size_t *limit)
+{
+	const char *v = esc_http_query(call, "limit");
+	*limit = PAGE_DEFAULT;
+	if (!v)
+		return 0;
+	char *end;
+	long n = strtol(v, &end, 10);
+	if (!*v || *end || n < 1 || n > PAGE_MAX)
+		return fail(call, ESC_EINVAL, "limit must be from 1 to 100", NULL);
+	*limit = (size_t)n;
+	return 0;
+}
+
+/* starting_after for lists numbered within an order (a version, a seq). */
+static int page_after_number(struct esc_http_call *call, const char *what, int64_t *after)
+{
+	const char *v = esc_http_query(call, "starting_after");
+	*after = 0;
+	if (!v)
+		return 0;
+	char *end;
+	long long n = strtoll(v, &end, 10);
+	if (!*v || *end || n < 0)
+		return fail(call, ESC_EINVAL, "starting_after must be %s", what);
+	*after = n;
+	return 0;
+}
+
 static const char *action_name(enum esc_event e)
 {
 	switch (e) {
@@ -154,7 +183,7 @@ static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 			ctx.buyer_level = (enum esc_buyer_level)call->buyer_level;
 	}
 	n_actions = esc_order_actions(&ctx, o, actions, ACTIONS_MAX);
-	ESC_STORE(rc, s, refunds_list, o->id, -1, refunds, ESC_REFUNDS_MAX, &n_refunds);
+	ESC_STORE(rc, s, refunds_list, o->id, -1, NULL, refunds, ESC_REFUNDS_MAX, &n_refunds);
 	if (rc)
 		n_refunds = 0;
 
@@ -731,18 +760,25 @@ static int h_order_events(struct esc_http_call *call)
 {
 	struct esc_order o;
 	struct esc_history *h = NULL;
-	size_t n = 0;
-	int rc = visible_order(call, &o);
+	size_t n = 0, limit;
+	int64_t after;
+	int rc = page_limit(call, &limit);
+	if (!rc)
+		rc = page_after_number(call, "a version of the order", &after);
+	if (!rc)
+		rc = visible_order(call, &o);
 	if (rc)
 		return rc;
-	h = calloc(HISTORY_PAGE, sizeof *h);
+	h = calloc(limit + 1, sizeof *h);
 	if (!h)
 		return ESC_ENOMEM;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
-	ESC_STORE(rc, s, history_list, o.id, 0, h, HISTORY_PAGE, &n);
+	ESC_STORE(rc, s, history_list, o.id, after, h, limit + 1, &n);
 	esc_engine_store_release(call->e);
 	if (!rc) {
 		json_t *data = json_array();
+		bool more = n > limit;
+		n = more ? limit : n;
 		for (size_t i = 0; i < n; i++) {
 			json_error_t jerr;
 			json_t *detail = json_loads(h[i].detail, 0, &jerr);
@@ -758,39 +794,35 @@ static int h_order_events(struct esc_http_call *call)
 						esc_state_name(h[i].to), "detail",
 						detail ? detail : json_object()));
 		}
-		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", n == HISTORY_PAGE);
+		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
 	}
 	free(h);
 	return rc;
 }
 
-#define MESSAGES_PAGE 100
-
 static int h_messages_list(struct esc_http_call *call)
 {
 	struct esc_order o;
 	struct esc_message *m = NULL;
-	size_t n = 0;
-	int64_t after = 0;
-	const char *v = esc_http_query(call, "starting_after");
-	int rc = visible_order(call, &o);
+	size_t n = 0, limit;
+	int64_t after;
+	int rc = page_limit(call, &limit);
+	if (!rc)
+		rc = page_after_number(call, "a message's seq", &after);
+	if (!rc)
+		rc = visible_order(call, &o);
 	if (rc)
 		return rc;
-	if (v) {
-		char *end;
-		after = strtoll(v, &end, 10);
-		if (!*v || *end || after < 0)
-			return fail(call, ESC_EINVAL, "starting_after must be a message's seq",
-				    NULL);
-	}
-	m = calloc(MESSAGES_PAGE, sizeof *m);
+	m = calloc(limit + 1, sizeof *m);
 	if (!m)
 		return ESC_ENOMEM;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
-	ESC_STORE(rc, s, messages_list, o.id, after, m, MESSAGES_PAGE, &n);
+	ESC_STORE(rc, s, messages_list, o.id, after, m, limit + 1, &n);
 	esc_engine_store_release(call->e);
 	if (!rc) {
 		json_t *data = json_array();
+		bool more = n > limit;
+		n = more ? limit : n;
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(data, json_pack("{s:I, s:o, s:s, s:s, s:s}", "seq",
 							      (json_int_t)m[i].seq, "at",
@@ -798,7 +830,7 @@ static int h_messages_list(struct esc_http_call *call)
 							      m[i].author_id, "role",
 							      esc_actor_name(m[i].role), "body",
 							      m[i].body));
-		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", n == MESSAGES_PAGE);
+		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
 	}
 	free(m);
 	return rc;
@@ -888,15 +920,10 @@ static int h_orders_list(struct esc_http_call *call)
 	const char *v;
 	size_t n = 0;
 	bool more = false;
-	long limit = PAGE_DEFAULT;
-	int rc = 0;
-
-	if ((v = esc_http_query(call, "limit"))) {
-		char *end;
-		limit = strtol(v, &end, 10);
-		if (!*v || *end || limit < 1 || limit > PAGE_MAX)
-			return fail(call, ESC_EINVAL, "limit must be from 1 to 100", NULL);
-	}
+	size_t limit;
+	int rc = page_limit(call, &limit);
+	if (rc)
+		return rc;
 	if ((v = esc_http_query(call, "status"))) {
 		f.state = esc_state_parse(v);
 		if (f.state < 0)
@@ -911,11 +938,11 @@ static int h_orders_list(struct esc_http_call *call)
 		else
 			f.state = ESC_ST_IN_DISPUTE;
 	}
-	orders = calloc((size_t)limit, sizeof *orders);
+	orders = calloc(limit, sizeof *orders);
 	if (!orders)
 		return ESC_ENOMEM;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
-	ESC_STORE(rc, s, orders_list, &f, orders, (size_t)limit, &n, &more);
+	ESC_STORE(rc, s, orders_list, &f, orders, limit, &n, &more);
 	if (!rc) {
 		json_t *data = json_array();
 		for (size_t i = 0; i < n; i++)
@@ -929,12 +956,15 @@ static int h_orders_list(struct esc_http_call *call)
 
 static int h_refunds_list(struct esc_http_call *call)
 {
-	struct esc_refund r[ESC_REFUNDS_MAX * 8];
+	struct esc_refund r[PAGE_MAX + 1];
 	const char *order_id = esc_http_query(call, "order_id"),
-		   *status = esc_http_query(call, "status");
+		   *status = esc_http_query(call, "status"),
+		   *after = esc_http_query(call, "starting_after");
 	int st = -1;
-	size_t n = 0;
-	int rc;
+	size_t n = 0, limit;
+	int rc = page_limit(call, &limit);
+	if (rc)
+		return rc;
 	if (status && (st = esc_refund_status_parse(status)) < 0)
 		return fail(call, ESC_EINVAL, "status must be pending, settled or failed", NULL);
 	if (call->caller.kind == ESC_CALLER_USER) {
@@ -947,14 +977,16 @@ static int h_refunds_list(struct esc_http_call *call)
 			return rc;
 	}
 	struct esc_store *s = esc_engine_store_acquire(call->e);
-	ESC_STORE(rc, s, refunds_list, order_id, st, r, sizeof r / sizeof r[0], &n);
+	ESC_STORE(rc, s, refunds_list, order_id, st, after, r, limit + 1, &n);
 	esc_engine_store_release(call->e);
 	if (rc)
 		return rc;
+	bool more = n > limit;
+	n = more ? limit : n;
 	json_t *data = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(data, refund_json(&r[i]));
-	call->out = json_pack("{s:o, s:b}", "data", data, "has_more", n == sizeof r / sizeof r[0]);
+	call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
 	return 0;
 }
 

@@ -179,8 +179,11 @@ struct esc_store_ops {
 	int (*refund_insert)(struct esc_store *s, const struct esc_refund *r);
 	int (*refund_update)(struct esc_store *s, const struct esc_refund *r);
 	int (*refund_get)(struct esc_store *s, const char *id, struct esc_refund *out);
+	/* Refunds oldest first, of one order or all (order_id NULL), in a
+	 * status or all (-1), after the refund after_id (a cursor) or from the
+	 * first (NULL). An unknown after_id gives none. */
 	int (*refunds_list)(struct esc_store *s, const char *order_id, int status,
-			    struct esc_refund *out, size_t max, size_t *n);
+			    const char *after_id, struct esc_refund *out, size_t max, size_t *n);
 	/* How many refunds are in a status (for the pending gauge). */
 	int (*refunds_count)(struct esc_store *s, enum esc_refund_status status, int64_t *n);
 

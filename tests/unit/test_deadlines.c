@@ -42,7 +42,7 @@ static size_t refunds_of(struct esc_fixture *f, const char *order_id, struct esc
 {
 	size_t n = 0;
 	int rc;
-	ESC_STORE(rc, f->e->store, refunds_list, order_id, -1, out, max, &n);
+	ESC_STORE(rc, f->e->store, refunds_list, order_id, -1, NULL, out, max, &n);
 	assert_int_equal(rc, 0);
 	return n;
 }

@@ -23,8 +23,8 @@
 #define DAY  ESC_MS_PER_DAY
 #define HOUR ESC_MS_PER_HOUR
 
-#define TOTAL       INT64_C(12345)
-#define FAR_FUTURE  (ESC_TEST_T0 + 3650 * DAY)
+#define TOTAL      INT64_C(12345)
+#define FAR_FUTURE (ESC_TEST_T0 + 3650 * DAY)
 
 /* --- fixture and helpers ------------------------------------------------- */
 
@@ -59,7 +59,7 @@ static size_t refunds_of(struct esc_fixture *f, const char *order_id, struct esc
 {
 	size_t n = 0;
 	int rc;
-	ESC_STORE(rc, store(f), refunds_list, order_id, -1, out, max, &n);
+	ESC_STORE(rc, store(f), refunds_list, order_id, -1, NULL, out, max, &n);
 	assert_int_equal(rc, 0);
 	return n;
 }
@@ -69,7 +69,7 @@ static size_t refunds_all(struct esc_fixture *f)
 	struct esc_refund r[16];
 	size_t n = 0;
 	int rc;
-	ESC_STORE(rc, store(f), refunds_list, NULL, -1, r, 16, &n);
+	ESC_STORE(rc, store(f), refunds_list, NULL, -1, NULL, r, 16, &n);
 	assert_int_equal(rc, 0);
 	return n;
 }

@@ -532,7 +532,7 @@ static void take_snapshot(struct state *st, struct snapshot *sn)
 		ESC_STORE(rc, s, history_list, st->o[i].id, 0, history_buf, HISTORY_MAX,
 			  &os->history);
 		assert_int_equal(rc, 0);
-		ESC_STORE(rc, s, refunds_list, st->o[i].id, -1, os->refunds, ESC_REFUNDS_MAX,
+		ESC_STORE(rc, s, refunds_list, st->o[i].id, -1, NULL, os->refunds, ESC_REFUNDS_MAX,
 			  &os->refunds_count);
 		assert_int_equal(rc, 0);
 		esc_account_escrow(account, st->o[i].id);

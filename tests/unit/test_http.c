@@ -490,6 +490,88 @@ static void spec_7_lists_are_paged_by_cursor(void **state)
 	drop(&r);
 }
 
+static struct reply post(const char *id, const char *what, const char *token, const char *body);
+
+/* Walk a list page by page (limit 1) with its cursor field; returns how
+ * many items came, each once. */
+static size_t walk_pages(const char *base, const char *token, const char *cursor_field)
+{
+	char path[300], after[64] = "";
+	size_t seen = 0;
+	for (;;) {
+		snprintf(path, sizeof path, "%s%slimit=1%s%s", base, strchr(base, '?') ? "&" : "?",
+			 after[0] ? "&starting_after=" : "", after);
+		struct reply r = call("GET", path, token, NULL, NULL);
+		expect(&r, 200);
+		json_t *data = json_object_get(r.json, "data");
+		bool more = json_is_true(json_object_get(r.json, "has_more"));
+		if (json_array_size(data) == 1) {
+			json_t *v = json_object_get(json_array_get(data, 0), cursor_field);
+			if (json_is_integer(v))
+				snprintf(after, sizeof after, "%lld",
+					 (long long)json_integer_value(v));
+			else
+				snprintf(after, sizeof after, "%s", json_string_value(v));
+			seen++;
+		}
+		drop(&r);
+		assert_true(more ? seen > 0 : true);
+		if (!more)
+			return seen;
+		assert_true(seen < 1000);
+	}
+}
+
+static size_t count_all(const char *path, const char *token)
+{
+	struct reply r = call("GET", path, token, NULL, NULL);
+	expect(&r, 200);
+	assert_false(json_is_true(json_object_get(r.json, "has_more")));
+	size_t n = json_array_size(json_object_get(r.json, "data"));
+	drop(&r);
+	return n;
+}
+
+/* SPEC §7: every list pages by cursor: the history by version, messages
+ * by seq, refunds by id; limit is 1 to 100. */
+static void spec_7_history_messages_and_refunds_page_by_cursor(void **state)
+{
+	char id[64], path[200];
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		paid_order(id);
+		struct reply r = post(id, "cancel", buyer_token, "{\"reason\":\"price_changed\"}");
+		expect(&r, 200);
+		drop(&r);
+		r = post(id, "cancellation/accept", seller_token, "{}");
+		expect(&r, 200);
+		drop(&r);
+	}
+	for (int k = 0; k < 3; k++) {
+		struct reply r = post(id, "messages", k % 2 ? seller_token : buyer_token,
+				      "{\"body\":\"About the mug\"}");
+		expect(&r, 201);
+		drop(&r);
+	}
+	snprintf(path, sizeof path, "/v1/orders/%s/events", id);
+	assert_int_equal(walk_pages(path, buyer_token, "version"), 4);
+	assert_int_equal(count_all(path, buyer_token), 4);
+	snprintf(path, sizeof path, "/v1/orders/%s/messages", id);
+	assert_int_equal(walk_pages(path, seller_token, "seq"), 3);
+	snprintf(path, sizeof path, "/v1/refunds?order_id=%s", id);
+	assert_int_equal(walk_pages(path, buyer_token, "id"), 1);
+	size_t all = count_all("/v1/refunds?limit=100", KEY);
+	assert_true(all >= 2);
+	assert_int_equal(walk_pages("/v1/refunds", KEY, "id"), all);
+	snprintf(path, sizeof path, "/v1/orders/%s/events?starting_after=v2", id);
+	struct reply r = call("GET", path, buyer_token, NULL, NULL);
+	expect(&r, 400);
+	drop(&r);
+	r = call("GET", "/v1/refunds?limit=0", KEY, NULL, NULL);
+	expect(&r, 400);
+	drop(&r);
+}
+
 /* Sign-in attempts are limited per account: the eleventh in 15 minutes
  * answers 429 with Retry-After, and the window passing lets them in. */
 static void spec_7_sign_in_attempts_are_rate_limited(void **state)
@@ -1142,6 +1224,7 @@ int main(void)
 		cmocka_unit_test(spec_7_cookie_posts_need_the_csrf_token),
 		cmocka_unit_test(spec_2_silent_seller_72_hours_across_a_restart_one_refund),
 		cmocka_unit_test(spec_7_lists_are_paged_by_cursor),
+		cmocka_unit_test(spec_7_history_messages_and_refunds_page_by_cursor),
 		cmocka_unit_test(spec_7_sign_in_attempts_are_rate_limited),
 		cmocka_unit_test(metrics_count_requests_and_commands),
 		cmocka_unit_test(spec_7_idempotency_keys_replay_and_refuse_another_body),

@@ -179,7 +179,7 @@ static struct esc_refund *list_refunds(struct sim *s, int status, size_t *n)
 	struct esc_refund *r = calloc(REFUNDS_SEEN, sizeof *r);
 	int rc;
 	assert_non_null(r);
-	ESC_STORE(rc, E(s)->store, refunds_list, NULL, status, r, REFUNDS_SEEN, n);
+	ESC_STORE(rc, E(s)->store, refunds_list, NULL, status, NULL, r, REFUNDS_SEEN, n);
 	REQUIRE(s, rc == 0, "refunds_list: %s", esc_error_name(rc));
 	REQUIRE(s, *n < REFUNDS_SEEN, "more than %d refunds", REFUNDS_SEEN);
 	/* Insertion sort: the list is short and mostly sorted already. */
@@ -295,7 +295,7 @@ static void check_order_store(struct sim *s, const struct esc_order *o)
 	size_t n = 0;
 	int64_t sum = 0;
 	int rc;
-	ESC_STORE(rc, E(s)->store, refunds_list, o->id, -1, r, ESC_REFUNDS_MAX + 2, &n);
+	ESC_STORE(rc, E(s)->store, refunds_list, o->id, -1, NULL, r, ESC_REFUNDS_MAX + 2, &n);
 	REQUIRE(s, rc == 0, "refunds_list: %s", esc_error_name(rc));
 	for (size_t i = 0; i < n; i++) {
 		REQUIRE(s, r[i].amount_minor > 0, "%s: refund of %lld", r[i].id,
@@ -622,7 +622,8 @@ static void fill_args(struct sim *s, struct esc_command *c, const struct esc_ord
 			struct esc_refund r[ESC_REFUNDS_MAX];
 			size_t n = 0;
 			int rc;
-			ESC_STORE(rc, E(s)->store, refunds_list, o->id, -1, r, ESC_REFUNDS_MAX, &n);
+			ESC_STORE(rc, E(s)->store, refunds_list, o->id, -1, NULL, r,
+				  ESC_REFUNDS_MAX, &n);
 			REQUIRE(s, rc == 0, "refunds_list: %s", esc_error_name(rc));
 			if (n)
 				snprintf(s->refund_ids[k], ESC_ID_SIZE, "%s",

@@ -22,8 +22,8 @@
 #define DAY  ESC_MS_PER_DAY
 #define HOUR ESC_MS_PER_HOUR
 
-#define TOTAL       INT64_C(12345)
-#define FAR_FUTURE  (ESC_TEST_T0 + 3650 * DAY)
+#define TOTAL      INT64_C(12345)
+#define FAR_FUTURE (ESC_TEST_T0 + 3650 * DAY)
 
 /* --- fixture and helpers ------------------------------------------------- */
 
@@ -46,7 +46,7 @@ static size_t refunds_of(struct esc_fixture *f, const char *order_id, struct esc
 {
 	size_t n = 0;
 	int rc;
-	ESC_STORE(rc, store(f), refunds_list, order_id, -1, out, max, &n);
+	ESC_STORE(rc, store(f), refunds_list, order_id, -1, NULL, out, max, &n);
 	assert_int_equal(rc, 0);
 	return n;
 }

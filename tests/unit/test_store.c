@@ -948,24 +948,37 @@ static void refunds_list_filters_by_order_and_status_oldest_first(void **state)
 		ESC_STORE(rc, f->s, refund_insert, &rs[i]);
 		assert_int_equal(rc, 0);
 	}
-	ESC_STORE(rc, f->s, refunds_list, "ord_1", -1, got, 4, &n);
+	ESC_STORE(rc, f->s, refunds_list, "ord_1", -1, NULL, got, 4, &n);
 	assert_int_equal(rc, 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(got[0].id, "ord_1-r1");
 	assert_string_equal(got[1].id, "ord_1-r2");
 	assert_string_equal(got[2].id, "ord_1-r3");
-	ESC_STORE(rc, f->s, refunds_list, "ord_1", ESC_REFUND_PENDING, got, 4, &n);
+	ESC_STORE(rc, f->s, refunds_list, "ord_1", ESC_REFUND_PENDING, NULL, got, 4, &n);
 	assert_int_equal(rc, 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(got[0].id, "ord_1-r1");
 	assert_string_equal(got[1].id, "ord_1-r3");
-	ESC_STORE(rc, f->s, refunds_list, NULL, ESC_REFUND_PENDING, got, 4, &n);
+	ESC_STORE(rc, f->s, refunds_list, NULL, ESC_REFUND_PENDING, NULL, got, 4, &n);
 	assert_int_equal(rc, 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(got[1].id, "ord_2-r1");
-	ESC_STORE(rc, f->s, refunds_list, NULL, -1, got, 2, &n);
+	ESC_STORE(rc, f->s, refunds_list, NULL, -1, NULL, got, 2, &n);
 	assert_int_equal(rc, 0);
 	assert_int_equal(n, 2);
+	/* A cursor: the ones after a refund, in the same order. */
+	ESC_STORE(rc, f->s, refunds_list, NULL, -1, "ord_2-r1", got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(got[0].id, "ord_1-r2");
+	assert_string_equal(got[1].id, "ord_1-r3");
+	ESC_STORE(rc, f->s, refunds_list, "ord_1", ESC_REFUND_PENDING, "ord_1-r1", got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(got[0].id, "ord_1-r3");
+	ESC_STORE(rc, f->s, refunds_list, NULL, -1, "ref_unknown", got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
 }
 
 /* ---- deadlines ---- */

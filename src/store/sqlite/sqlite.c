@@ -145,6 +145,10 @@ _Static_assert(ESC_DL_ORDER_COUNT == 5, "one due_*_ms column per order deadline 
 #define HISTORY_SELECT                                                                             \
 	"SELECT order_id, version, at_ms, actor, actor_id, event, from_state, to_state, type, "    \
 	"detail FROM history"
+/* After the refund ?4 in (created_at_ms, id) order, or from the first. */
+#define REFUNDS_AFTER                                                                              \
+	"(?4 IS NULL OR (created_at_ms, id) > "                                                    \
+	"(SELECT created_at_ms, id FROM refunds WHERE id = ?4))"
 #define REFUND_SELECT                                                                              \
 	"SELECT id, order_id, amount_minor, method, status, created_at_ms, resolved_at_ms, "       \
 	"alert_due_ms, settle_days_min, settle_days_max FROM refunds"
@@ -201,10 +205,11 @@ _Static_assert(ESC_DL_ORDER_COUNT == 5, "one due_*_ms column per order deadline 
 			 "settle_days_min = ?9, settle_days_max = ?10 "                            \
 			 "WHERE id = ?1 AND order_id = ?2")                                        \
 	X(REFUND_GET, REFUND_SELECT " WHERE id = ?1")                                              \
-	X(REFUNDS_BY_ORDER, REFUND_SELECT " WHERE order_id = ?1 AND (?2 IS NULL OR status = ?2) "  \
-					  "ORDER BY created_at_ms, id LIMIT ?3")                   \
-	X(REFUNDS_ALL, REFUND_SELECT " WHERE (?2 IS NULL OR status = ?2) "                         \
-				     "ORDER BY created_at_ms, id LIMIT ?3")                        \
+	X(REFUNDS_BY_ORDER,                                                                        \
+	  REFUND_SELECT " WHERE order_id = ?1 AND (?2 IS NULL OR status = ?2) "                    \
+			"AND " REFUNDS_AFTER " ORDER BY created_at_ms, id LIMIT ?3")               \
+	X(REFUNDS_ALL, REFUND_SELECT " WHERE (?2 IS NULL OR status = ?2) AND " REFUNDS_AFTER       \
+				     " ORDER BY created_at_ms, id LIMIT ?3")                       \
 	X(DEADLINE_INSERT, "INSERT OR IGNORE INTO deadlines (due_ms, order_id, kind, ref) "        \
 			   "VALUES (?1, ?2, ?3, ?4)")                                              \
 	X(DEADLINE_DELETE, "DELETE FROM deadlines WHERE due_ms = ?1 AND order_id = ?2 "            \
@@ -1295,7 +1300,7 @@ out:
 }
 
 static int sq_refunds_list(struct esc_store *s, const char *order_id, int status,
-			   struct esc_refund *out, size_t max, size_t *n)
+			   const char *after_id, struct esc_refund *out, size_t max, size_t *n)
 {
 	struct sq *q = sq_of(s);
 	struct bind b = {q->stmts[order_id ? S_REFUNDS_BY_ORDER : S_REFUNDS_ALL], SQLITE_OK, false};
@@ -1307,6 +1312,8 @@ static int sq_refunds_list(struct esc_store *s, const char *order_id, int status
 	if (status >= 0)
 		b_enum(&b, 2, &E_REFUND_STATUS, status);
 	b_i64(&b, 3, limit_of(max));
+	if (after_id)
+		b_str(&b, 4, after_id);
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
