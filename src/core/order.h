@@ -301,9 +301,6 @@ int esc_decide(const struct esc_context *ctx, const struct esc_order *order, enu
  * Returns 0, or the refusal code the table gives. */
 int esc_transition_allowed(enum esc_state state, enum esc_event event, enum esc_actor actor);
 
-/* The events `actor` (as the party `actor_id`) may send now, each with its
- * deadline (0 = none): guards included. Writes up to `max` into out and
- * returns how many. Used for the API's `actions`. */
 /* May this actor see the order, and so act on it? Buyers and sellers see
  * their own orders; arbiters those that have or had a dispute; the
  * operator and the system every order. Another's order answers
@@ -311,6 +308,9 @@ int esc_transition_allowed(enum esc_state state, enum esc_event event, enum esc_
  * revealed. */
 bool esc_order_visible(enum esc_actor actor, const char *actor_id, const struct esc_order *o);
 
+/* The events `actor` (as the party `actor_id`) may send now, each with its
+ * deadline (0 = none): guards included. Writes up to `max` into out and
+ * returns how many. Used for the API's `actions`. */
 struct esc_action {
 	enum esc_event event;
 	int64_t deadline_ms;
