@@ -72,12 +72,21 @@ static const char *const event_names[ESC_EV_COUNT] = {
 	[ESC_EV_DELIVER] = "deliver",
 	[ESC_EV_CONFIRM_RECEIPT] = "confirm_receipt",
 	[ESC_EV_OPEN_DISPUTE] = "open_dispute",
+	[ESC_EV_ACCEPT_DISPUTE] = "accept_dispute",
+	[ESC_EV_COUNTER_OFFER] = "counter_offer",
+	[ESC_EV_REJECT_DISPUTE] = "reject_dispute",
+	[ESC_EV_ACCEPT_OFFER] = "accept_offer",
+	[ESC_EV_ESCALATE] = "escalate",
+	[ESC_EV_WITHDRAW_DISPUTE] = "withdraw_dispute",
+	[ESC_EV_RETURN_SHIPMENT] = "return_shipment",
+	[ESC_EV_RETURN_RECEIVED] = "return_received",
 	[ESC_EV_RESOLVE_DISPUTE] = "resolve_dispute",
 	[ESC_EV_PAYMENT_DEADLINE] = "payment_deadline",
 	[ESC_EV_SHIP_DEADLINE] = "ship_deadline",
 	[ESC_EV_RESPONSE_DEADLINE] = "response_deadline",
 	[ESC_EV_PROTECTION_DEADLINE] = "protection_deadline",
 	[ESC_EV_CONFIRM_DEADLINE] = "confirm_deadline",
+	[ESC_EV_DISPUTE_DEADLINE] = "dispute_deadline",
 	[ESC_EV_REFUND_SETTLED] = "refund_settled",
 	[ESC_EV_REFUND_FAILED] = "refund_failed",
 	[ESC_EV_REFUND_OVERDUE] = "refund_overdue",
@@ -90,9 +99,20 @@ static const char *const actor_names[ESC_ACTOR_COUNT] = {
 };
 
 static const char *const deadline_names[ESC_DL_COUNT] = {
-	[ESC_DL_PAYMENT] = "payment",   [ESC_DL_SHIP] = "ship",
-	[ESC_DL_RESPONSE] = "response", [ESC_DL_PROTECTION] = "protection",
-	[ESC_DL_CONFIRM] = "confirm",   [ESC_DL_REFUND] = "refund_alert",
+	[ESC_DL_PAYMENT] = "payment",     [ESC_DL_SHIP] = "ship",
+	[ESC_DL_RESPONSE] = "response",   [ESC_DL_PROTECTION] = "protection",
+	[ESC_DL_CONFIRM] = "confirm",     [ESC_DL_DISPUTE] = "dispute",
+	[ESC_DL_REFUND] = "refund_alert",
+};
+
+static const char *const dispute_state_names[ESC_DS_COUNT] = {
+	[ESC_DS_NONE] = "none",
+	[ESC_DS_AWAITING_SELLER] = "awaiting_seller",
+	[ESC_DS_COUNTER_OFFERED] = "counter_offered",
+	[ESC_DS_REJECTED] = "rejected",
+	[ESC_DS_ESCALATED] = "escalated",
+	[ESC_DS_AWAITING_RETURN] = "awaiting_return",
+	[ESC_DS_RESOLVED] = "resolved",
 };
 
 static const char *const refund_status_names[] = {"pending", "settled", "failed"};
@@ -113,6 +133,7 @@ _Static_assert(COUNT(state_names) == ESC_ST_COUNT, "a name per state");
 _Static_assert(COUNT(event_names) == ESC_EV_COUNT, "a name per event");
 _Static_assert(COUNT(actor_names) == ESC_ACTOR_COUNT, "a name per actor");
 _Static_assert(COUNT(deadline_names) == ESC_DL_COUNT, "a name per deadline");
+_Static_assert(COUNT(dispute_state_names) == ESC_DS_COUNT, "a name per dispute state");
 
 static const char *name_of(const char *const *names, size_t n, int v)
 {
@@ -176,6 +197,16 @@ int esc_refund_to_parse(const char *name)
 {
 	return parse_in(refund_to_names, COUNT(refund_to_names), name);
 }
+const char *esc_dispute_state_name(enum esc_dispute_state s)
+{
+	return name_of(dispute_state_names, COUNT(dispute_state_names), (int)s);
+}
+
+int esc_dispute_state_parse(const char *name)
+{
+	return parse_in(dispute_state_names, COUNT(dispute_state_names), name);
+}
+
 const char *esc_ground_name(enum esc_ground g)
 {
 	return name_of(ground_names, COUNT(ground_names), (int)g);
@@ -756,38 +787,206 @@ static int effect_open_dispute(struct decision *d)
 	o->disputes_count++;
 	copy(o->dispute_ground, sizeof o->dispute_ground, a->ground);
 	copy(o->dispute_outcome, sizeof o->dispute_outcome, a->outcome);
+	copy(o->dispute_description, sizeof o->dispute_description, a->description);
 	o->dispute_amount_minor = a->amount_minor;
 	o->dispute_opened_at_ms = now;
+	o->dispute_state = ESC_DS_AWAITING_SELLER;
+	o->dispute_from = d->old->state;
+	deadline_set(d, ESC_DL_DISPUTE, now + d->ctx->policy->dispute_seller_window_ms);
 	add_mark(d, o->buyer_id, ESC_MARK_BUYER_DISPUTE_OPENED);
 	return 0;
 }
 
-/* The decision: the refund goes to the buyer's original method; a full
- * refund closes the order, anything less completes it, releasing the rest
- * to the seller. A dispute the buyer won any money in counts against the
- * seller (and an invalid tracking number as such); one they won nothing in
- * counts against the buyer. */
-static int effect_resolve_dispute(struct decision *d)
+/* The dispute ends: `amount` goes back to the buyer's original method; a
+ * full refund closes the order, anything less completes it, releasing the
+ * rest to the seller (SPEC §5). A dispute the buyer won money in counts
+ * against the seller (and an invalid tracking number as such); one the
+ * buyer lost counts against the buyer; a withdrawn one against no one. */
+static int dispute_resolve(struct decision *d, int64_t amount, const char *resolution)
 {
 	struct esc_order *o = &d->fx->order;
-	int64_t amount = d->args->amount_minor;
 	bool full = amount == esc_order_held(o);
 	o->dispute_refund_minor = amount;
 	o->dispute_paused_ms = 0;
+	o->dispute_state = ESC_DS_RESOLVED;
+	o->dispute_resolved_at_ms = d->ctx->now_ms;
+	copy(o->dispute_resolution, sizeof o->dispute_resolution, resolution);
 	refund(d, ESC_REFUND_TO_ORIGINAL, amount);
-	if (full) {
-		o->state = ESC_ST_CLOSED;
-	} else {
+	if (!full)
 		release_held(d);
-	}
+	o->state = full ? ESC_ST_CLOSED : ESC_ST_COMPLETED;
 	if (amount > 0) {
 		add_mark(d, o->seller_id, ESC_MARK_SELLER_DISPUTE_LOST);
 		if (!strcmp(o->dispute_ground, "invalid_tracking"))
 			add_mark(d, o->seller_id, ESC_MARK_SELLER_INVALID_TRACKING);
-	} else {
+	} else if (strcmp(resolution, "withdrawn")) {
 		add_mark(d, o->buyer_id, ESC_MARK_BUYER_DISPUTE_LOST);
 	}
+	d->fx->outbox_type = "dispute.resolved";
 	return effect_end(d);
+}
+
+/* A refund is agreed (the seller accepted, or the buyer took an offer):
+ * paid at once, or once the goods are back for a return_and_refund. */
+static int dispute_agree(struct decision *d, int64_t amount, const char *resolution)
+{
+	struct esc_order *o = &d->fx->order;
+	if (strcmp(o->dispute_outcome, "return_and_refund") || amount == 0)
+		return dispute_resolve(d, amount, resolution);
+	o->dispute_state = ESC_DS_AWAITING_RETURN;
+	o->dispute_agreed_minor = amount;
+	copy(o->dispute_resolution, sizeof o->dispute_resolution, resolution);
+	deadline_set(d, ESC_DL_DISPUTE, d->ctx->now_ms + d->ctx->policy->return_ship_window_ms);
+	return 0;
+}
+
+static int guard_counter_offer(struct decision *d)
+{
+	const struct esc_args *a = d->args;
+	if (!a)
+		return 0;
+	if (a->amount_minor < 1 || a->amount_minor >= d->old->dispute_amount_minor)
+		return refuse(d, ESC_EINVAL,
+			      "a counter-offer is at least 1 and less than the amount asked for",
+			      NULL);
+	if (!text_ok(a->message, ESC_TEXT_MAX, false))
+		return refuse(d, ESC_EINVAL, "the message is at most 1000 printable bytes", NULL);
+	return 0;
+}
+
+static int guard_reject_dispute(struct decision *d)
+{
+	if (!d->args)
+		return 0;
+	if (!text_ok(d->args->message, ESC_TEXT_MAX, true))
+		return refuse(d, ESC_EINVAL,
+			      "a rejection needs a message of 1 to 1000 printable bytes", NULL);
+	return 0;
+}
+
+static int guard_return_shipment(struct decision *d)
+{
+	if (d->old->return_shipped_at_ms)
+		return refuse(d, ESC_ESTATE, "the goods have been shipped back already", NULL);
+	return guard_ship(d);
+}
+
+static int guard_return_received(struct decision *d)
+{
+	if (!d->old->return_shipped_at_ms)
+		return refuse(d, ESC_ESTATE, "the goods have not been shipped back yet", NULL);
+	return 0;
+}
+
+static int guard_dispute_due(struct decision *d)
+{
+	return guard_due(d, ESC_DL_DISPUTE);
+}
+
+static int effect_accept_dispute(struct decision *d)
+{
+	return dispute_agree(d, d->old->dispute_amount_minor, "accepted");
+}
+
+static int effect_counter_offer(struct decision *d)
+{
+	struct esc_order *o = &d->fx->order;
+	o->dispute_state = ESC_DS_COUNTER_OFFERED;
+	o->dispute_offer_minor = d->args->amount_minor;
+	copy(o->dispute_message, sizeof o->dispute_message, d->args->message);
+	deadline_set(d, ESC_DL_DISPUTE, d->ctx->now_ms + d->ctx->policy->dispute_buyer_window_ms);
+	return 0;
+}
+
+static int effect_reject_dispute(struct decision *d)
+{
+	struct esc_order *o = &d->fx->order;
+	o->dispute_state = ESC_DS_REJECTED;
+	copy(o->dispute_message, sizeof o->dispute_message, d->args->message);
+	deadline_set(d, ESC_DL_DISPUTE, d->ctx->now_ms + d->ctx->policy->dispute_buyer_window_ms);
+	return 0;
+}
+
+static int effect_accept_offer(struct decision *d)
+{
+	return dispute_agree(d, d->old->dispute_offer_minor, "offer_accepted");
+}
+
+static int effect_escalate(struct decision *d)
+{
+	struct esc_order *o = &d->fx->order;
+	o->dispute_state = ESC_DS_ESCALATED;
+	o->dispute_escalated_at_ms = d->ctx->now_ms;
+	deadline_set(d, ESC_DL_DISPUTE, 0);
+	return 0;
+}
+
+/* The buyer gives the dispute up: nothing is refunded. An order disputed
+ * while shipped or delivered goes back there, its paused deadline running
+ * again from where it stopped; one disputed after completion completes
+ * again, released anew. */
+static int effect_withdraw_dispute(struct decision *d)
+{
+	struct esc_order *o = &d->fx->order;
+	int64_t now = d->ctx->now_ms;
+	if (o->dispute_from == ESC_ST_COMPLETED)
+		return dispute_resolve(d, 0, "withdrawn");
+	o->dispute_state = ESC_DS_RESOLVED;
+	o->dispute_resolved_at_ms = now;
+	o->dispute_refund_minor = 0;
+	copy(o->dispute_resolution, sizeof o->dispute_resolution, "withdrawn");
+	o->state = o->dispute_from;
+	deadline_set(d, ESC_DL_DISPUTE, 0);
+	deadline_set(d, o->state == ESC_ST_DELIVERED ? ESC_DL_CONFIRM : ESC_DL_PROTECTION,
+		     now + o->dispute_paused_ms);
+	o->dispute_paused_ms = 0;
+	return 0;
+}
+
+static int effect_return_shipment(struct decision *d)
+{
+	struct esc_order *o = &d->fx->order;
+	copy(o->return_carrier, sizeof o->return_carrier, d->args->carrier);
+	copy(o->return_tracking, sizeof o->return_tracking, d->args->tracking);
+	o->return_shipped_at_ms = d->ctx->now_ms;
+	deadline_set(d, ESC_DL_DISPUTE, d->ctx->now_ms + d->ctx->policy->return_receive_window_ms);
+	return 0;
+}
+
+static int effect_return_received(struct decision *d)
+{
+	return dispute_resolve(d, d->old->dispute_agreed_minor, "return_received");
+}
+
+static int effect_decide(struct decision *d)
+{
+	struct esc_order *o = &d->fx->order;
+	copy(o->dispute_reason, sizeof o->dispute_reason, d->args->message);
+	return dispute_resolve(d, d->args->amount_minor, "decided");
+}
+
+/* A window passed in silence (SPEC §5): the seller's, and the buyer is
+ * granted what they asked; the buyer's after an offer, and it is taken;
+ * after a rejection, and the seller wins; the buyer's to ship the goods
+ * back, and the buyer loses; the seller's to confirm them, and they are
+ * taken as received. */
+static int effect_dispute_deadline(struct decision *d)
+{
+	const struct esc_order *o = d->old;
+	switch (o->dispute_state) {
+	case ESC_DS_AWAITING_SELLER:
+		return dispute_agree(d, o->dispute_amount_minor, "seller_silent");
+	case ESC_DS_COUNTER_OFFERED:
+		return dispute_agree(d, o->dispute_offer_minor, "offer_lapsed");
+	case ESC_DS_REJECTED:
+		return dispute_resolve(d, 0, "rejection_lapsed");
+	case ESC_DS_AWAITING_RETURN:
+		if (!o->return_shipped_at_ms)
+			return dispute_resolve(d, 0, "return_not_shipped");
+		return dispute_resolve(d, o->dispute_agreed_minor, "return_receipt_lapsed");
+	default:
+		return refuse(d, ESC_ESTATE, "the dispute has no window open", NULL);
+	}
 }
 
 /* The table. Rows for the same (from, event) pair are not allowed; every
@@ -860,10 +1059,7 @@ static const struct transition table[] = {
 
 	{ESC_ST_IN_DISPUTE, ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_ESHIPPED, NULL, 0, NULL, NULL,
 	 NO_DEADLINE, false},
-	/* The arbiter's decision; the dispute's own life (offers, windows)
-	 * leads to the same event. Closed or completed: see the effect. */
-	{ESC_ST_IN_DISPUTE, ESC_EV_RESOLVE_DISPUTE, ESC_ACTOR_ARBITER, 0, guard_resolve_dispute,
-	 ESC_ST_COMPLETED, effect_resolve_dispute, "dispute.resolved", NO_DEADLINE, false},
+	/* The dispute's own events: see dispute_table. */
 
 	{ESC_ST_COMPLETED, ESC_EV_CANCEL, ESC_ACTOR_BUYER, ESC_ESHIPPED, NULL, 0, NULL, NULL,
 	 NO_DEADLINE, false},
@@ -873,6 +1069,79 @@ static const struct transition table[] = {
 	 NO_DEADLINE, false},
 };
 #undef DL
+
+/* The dispute machine (SPEC §5), for an order in dispute: in dispute state
+ * `from`, `actor` may send `event`. The parties' answers are bounded by the
+ * dispute's window (ESC_DL_DISPUTE) and refused once it has passed; the
+ * window's own event runs its silent outcome. An effect that ends the
+ * dispute moves the order to closed or completed (or, withdrawn, back to
+ * where it was) and names the outbox event "dispute.resolved". */
+struct dispute_transition {
+	enum esc_dispute_state from;
+	enum esc_event event;
+	enum esc_actor actor;
+	guard_fn guard;
+	effect_fn effect;
+	const char *outbox_type;
+};
+#define DS(s) ESC_DS_##s
+static const struct dispute_transition dispute_table[] = {
+	{DS(AWAITING_SELLER), ESC_EV_ACCEPT_DISPUTE, ESC_ACTOR_SELLER, NULL, effect_accept_dispute,
+	 "dispute.accepted"},
+	{DS(AWAITING_SELLER), ESC_EV_COUNTER_OFFER, ESC_ACTOR_SELLER, guard_counter_offer,
+	 effect_counter_offer, "dispute.counter_offered"},
+	{DS(AWAITING_SELLER), ESC_EV_REJECT_DISPUTE, ESC_ACTOR_SELLER, guard_reject_dispute,
+	 effect_reject_dispute, "dispute.rejected"},
+	{DS(AWAITING_SELLER), ESC_EV_WITHDRAW_DISPUTE, ESC_ACTOR_BUYER, NULL,
+	 effect_withdraw_dispute, "dispute.resolved"},
+	{DS(AWAITING_SELLER), ESC_EV_DISPUTE_DEADLINE, ESC_ACTOR_SYSTEM, guard_dispute_due,
+	 effect_dispute_deadline, "dispute.accepted"},
+
+	{DS(COUNTER_OFFERED), ESC_EV_ACCEPT_OFFER, ESC_ACTOR_BUYER, NULL, effect_accept_offer,
+	 "dispute.offer_accepted"},
+	{DS(COUNTER_OFFERED), ESC_EV_ESCALATE, ESC_ACTOR_BUYER, NULL, effect_escalate,
+	 "dispute.escalated"},
+	{DS(COUNTER_OFFERED), ESC_EV_WITHDRAW_DISPUTE, ESC_ACTOR_BUYER, NULL,
+	 effect_withdraw_dispute, "dispute.resolved"},
+	{DS(COUNTER_OFFERED), ESC_EV_DISPUTE_DEADLINE, ESC_ACTOR_SYSTEM, guard_dispute_due,
+	 effect_dispute_deadline, "dispute.offer_accepted"},
+
+	{DS(REJECTED), ESC_EV_ESCALATE, ESC_ACTOR_BUYER, NULL, effect_escalate,
+	 "dispute.escalated"},
+	{DS(REJECTED), ESC_EV_WITHDRAW_DISPUTE, ESC_ACTOR_BUYER, NULL, effect_withdraw_dispute,
+	 "dispute.resolved"},
+	{DS(REJECTED), ESC_EV_DISPUTE_DEADLINE, ESC_ACTOR_SYSTEM, guard_dispute_due,
+	 effect_dispute_deadline, "dispute.resolved"},
+
+	{DS(ESCALATED), ESC_EV_RESOLVE_DISPUTE, ESC_ACTOR_ARBITER, guard_resolve_dispute,
+	 effect_decide, "dispute.resolved"},
+	{DS(ESCALATED), ESC_EV_WITHDRAW_DISPUTE, ESC_ACTOR_BUYER, NULL, effect_withdraw_dispute,
+	 "dispute.resolved"},
+
+	{DS(AWAITING_RETURN), ESC_EV_RETURN_SHIPMENT, ESC_ACTOR_BUYER, guard_return_shipment,
+	 effect_return_shipment, "dispute.return_shipped"},
+	{DS(AWAITING_RETURN), ESC_EV_RETURN_RECEIVED, ESC_ACTOR_SELLER, guard_return_received,
+	 effect_return_received, "dispute.resolved"},
+	{DS(AWAITING_RETURN), ESC_EV_DISPUTE_DEADLINE, ESC_ACTOR_SYSTEM, guard_dispute_due,
+	 effect_dispute_deadline, "dispute.resolved"},
+};
+#undef DS
+
+bool esc_event_is_dispute(enum esc_event e)
+{
+	for (size_t i = 0; i < COUNT(dispute_table); i++)
+		if (dispute_table[i].event == e)
+			return true;
+	return false;
+}
+
+static const struct dispute_transition *find_dispute(enum esc_dispute_state from, enum esc_event e)
+{
+	for (size_t i = 0; i < COUNT(dispute_table); i++)
+		if (dispute_table[i].from == from && dispute_table[i].event == e)
+			return &dispute_table[i];
+	return NULL;
+}
 
 /* The refund machine: pending -> settled | failed, and one alert while
  * pending. The order's state does not change. */
@@ -896,6 +1165,9 @@ static int event_actor(enum esc_event e)
 	for (size_t i = 0; i < COUNT(refund_table); i++)
 		if (refund_table[i].event == e)
 			return (int)refund_table[i].actor;
+	for (size_t i = 0; i < COUNT(dispute_table); i++)
+		if (dispute_table[i].event == e)
+			return (int)dispute_table[i].actor;
 	return -1;
 }
 
@@ -1043,6 +1315,36 @@ out:
 	return rc;
 }
 
+/* A party's answer is refused once the dispute's window has passed. */
+static int check_dispute_row(struct decision *d, const struct dispute_transition *t)
+{
+	int64_t due = d->old->due_ms[ESC_DL_DISPUTE];
+	if (t->actor != ESC_ACTOR_SYSTEM && due && d->ctx->now_ms >= due)
+		return refuse(d, ESC_EDEADLINE, "the dispute's window has passed", NULL);
+	return t->guard ? t->guard(d) : 0;
+}
+
+static int decide_dispute(struct decision *d, enum esc_event event)
+{
+	const struct esc_order *o = d->old;
+	struct esc_effects *fx = d->fx;
+	if (o->state != ESC_ST_IN_DISPUTE)
+		return refuse(d, ESC_ESTATE, "the order has no open dispute", NULL);
+	const struct dispute_transition *t = find_dispute(o->dispute_state, event);
+	if (!t) {
+		char what[120];
+		snprintf(what, sizeof what, "%s is not possible while the dispute is %s",
+			 esc_event_name(event), esc_dispute_state_name(o->dispute_state));
+		return refuse(d, ESC_ESTATE, "%s", what);
+	}
+	int rc = check_dispute_row(d, t);
+	if (!rc)
+		rc = t->effect(d);
+	if (!rc && !fx->outbox_type)
+		fx->outbox_type = t->outbox_type;
+	return rc;
+}
+
 int esc_decide(const struct esc_context *ctx, const struct esc_order *order, enum esc_event event,
 	       const struct esc_args *args, const struct esc_refund *refund, struct esc_effects *fx)
 {
@@ -1083,6 +1385,13 @@ int esc_decide(const struct esc_context *ctx, const struct esc_order *order, enu
 		rc = decide_refund(&d, event);
 		if (rc)
 			goto out;
+		goto done;
+	}
+	if (esc_event_is_dispute(event)) {
+		rc = decide_dispute(&d, event);
+		if (rc)
+			goto out;
+		diff_deadlines(order, fx);
 		goto done;
 	}
 	t = find(from, event);
@@ -1127,6 +1436,8 @@ int esc_transition_allowed(enum esc_state state, enum esc_event event, enum esc_
 		return ESC_EFORBIDDEN;
 	if (is_refund_event(event))
 		return 0;
+	if (esc_event_is_dispute(event)) /* then the dispute machine decides */
+		return state == ESC_ST_IN_DISPUTE ? 0 : ESC_ESTATE;
 	const struct transition *t = find(state, event);
 	if (!t)
 		return ESC_ESTATE;
@@ -1152,6 +1463,19 @@ size_t esc_order_actions(const struct esc_context *ctx, const struct esc_order *
 		if (t->event == ESC_EV_OPEN_DISPUTE && order->state == ESC_ST_COMPLETED)
 			out[n].deadline_ms =
 				order->ended_at_ms + ctx->policy->dispute_after_completion_ms;
+		n++;
+	}
+	for (size_t i = 0; i < COUNT(dispute_table) && n < max; i++) {
+		const struct dispute_transition *t = &dispute_table[i];
+		if (order->state != ESC_ST_IN_DISPUTE || t->from != order->dispute_state ||
+		    t->actor != ctx->actor || t->actor == ESC_ACTOR_SYSTEM)
+			continue;
+		struct decision d = {ctx, order, NULL, NULL, &fx, t->event};
+		memset(&fx, 0, sizeof fx);
+		if (check_party(&d) || check_dispute_row(&d, t))
+			continue;
+		out[n].event = t->event;
+		out[n].deadline_ms = order->due_ms[ESC_DL_DISPUTE];
 		n++;
 	}
 	return n;

@@ -52,16 +52,27 @@ enum esc_event {
 	ESC_EV_SHIP,
 	ESC_EV_DELIVER,
 	ESC_EV_CONFIRM_RECEIPT,
-	ESC_EV_OPEN_DISPUTE,    /* buyer: shipped, delivered, completed (15 days) */
-	ESC_EV_RESOLVE_DISPUTE, /* arbiter: in_dispute -> closed | completed */
+	ESC_EV_OPEN_DISPUTE, /* buyer: shipped, delivered, completed (15 days) */
+	/* The dispute's life (SPEC §5): events of an order in dispute, run by
+	 * the dispute machine on its own state (enum esc_dispute_state). */
+	ESC_EV_ACCEPT_DISPUTE,   /* seller: refund as asked */
+	ESC_EV_COUNTER_OFFER,    /* seller: a smaller amount */
+	ESC_EV_REJECT_DISPUTE,   /* seller: with a message */
+	ESC_EV_ACCEPT_OFFER,     /* buyer: takes the counter-offer */
+	ESC_EV_ESCALATE,         /* buyer: to an arbiter */
+	ESC_EV_WITHDRAW_DISPUTE, /* buyer: gives it up */
+	ESC_EV_RETURN_SHIPMENT,  /* buyer: the goods are on their way back */
+	ESC_EV_RETURN_RECEIVED,  /* seller: they arrived */
+	ESC_EV_RESOLVE_DISPUTE,  /* arbiter: decides an escalated dispute */
 	ESC_EV_PAYMENT_DEADLINE,
 	ESC_EV_SHIP_DEADLINE,
 	ESC_EV_RESPONSE_DEADLINE,
 	ESC_EV_PROTECTION_DEADLINE,
 	ESC_EV_CONFIRM_DEADLINE,
-	ESC_EV_REFUND_SETTLED, /* operator: a pending refund arrived */
-	ESC_EV_REFUND_FAILED,  /* operator: it bounced; goes to balance */
-	ESC_EV_REFUND_OVERDUE, /* system: not confirmed within 10 days */
+	ESC_EV_DISPUTE_DEADLINE, /* system: the dispute's window passed */
+	ESC_EV_REFUND_SETTLED,   /* operator: a pending refund arrived */
+	ESC_EV_REFUND_FAILED,    /* operator: it bounced; goes to balance */
+	ESC_EV_REFUND_OVERDUE,   /* system: not confirmed within 10 days */
 	ESC_EV_COUNT
 };
 
@@ -82,6 +93,7 @@ enum esc_deadline_kind {
 	ESC_DL_RESPONSE,
 	ESC_DL_PROTECTION,
 	ESC_DL_CONFIRM,
+	ESC_DL_DISPUTE,                     /* the open dispute's current window */
 	ESC_DL_ORDER_COUNT,                 /* the kinds above live in the order */
 	ESC_DL_REFUND = ESC_DL_ORDER_COUNT, /* a refund's alert; ref = refund id */
 	ESC_DL_COUNT
@@ -97,6 +109,25 @@ enum esc_ground {
 	ESC_GROUND_COUNT
 };
 enum esc_outcome { ESC_OUTCOME_REFUND_ONLY, ESC_OUTCOME_RETURN_AND_REFUND, ESC_OUTCOME_COUNT };
+
+/* A dispute's state (SPEC §5). The seller's accept, and the buyer's
+ * acceptance of an offer, agree a refund: it is paid at once (refund_only)
+ * or once the goods are back (awaiting_return). */
+enum esc_dispute_state {
+	ESC_DS_NONE, /* the order has no dispute */
+	ESC_DS_AWAITING_SELLER,
+	ESC_DS_COUNTER_OFFERED,
+	ESC_DS_REJECTED,
+	ESC_DS_ESCALATED,
+	ESC_DS_AWAITING_RETURN,
+	ESC_DS_RESOLVED,
+	ESC_DS_COUNT
+};
+const char *esc_dispute_state_name(enum esc_dispute_state s);
+/* Is the event one of the dispute machine's (accept_dispute ... the
+ * dispute deadline), run on an order in dispute? */
+bool esc_event_is_dispute(enum esc_event e);
+int esc_dispute_state_parse(const char *name); /* or -1 */
 #define ESC_GROUND_SIZE 24
 const char *esc_ground_name(enum esc_ground g);
 const char *esc_outcome_name(enum esc_outcome o);
@@ -183,7 +214,20 @@ struct esc_order {
 	int64_t dispute_amount_minor;          /* asked for */
 	int64_t dispute_opened_at_ms;
 	int64_t dispute_paused_ms;    /* what the paused deadline had left */
-	int64_t dispute_refund_minor; /* decided */
+	int64_t dispute_refund_minor; /* paid when it was resolved */
+	enum esc_dispute_state dispute_state;
+	enum esc_state dispute_from; /* the order's state when it opened */
+	char dispute_description[ESC_TEXT_MAX + 1];
+	int64_t dispute_offer_minor;              /* the seller's counter-offer */
+	int64_t dispute_agreed_minor;             /* agreed, paid once the goods are back */
+	char dispute_message[ESC_TEXT_MAX + 1];   /* the seller's, with an offer or rejection */
+	char dispute_resolution[ESC_GROUND_SIZE]; /* how it ended: "accepted", "decided", ... */
+	char dispute_reason[ESC_TEXT_MAX + 1];    /* the arbiter's written reason */
+	int64_t dispute_escalated_at_ms;
+	int64_t dispute_resolved_at_ms;
+	char return_carrier[ESC_CARRIER_MAX + 1];
+	char return_tracking[ESC_TRACKING_MAX + 1];
+	int64_t return_shipped_at_ms;
 };
 
 /* The arguments an event may carry; each event reads the fields it needs
@@ -213,6 +257,8 @@ struct esc_args {
 	/* refund events */
 	const char *refund_id;
 	/* open_dispute: ground, outcome, amount_minor (asked), description;
+	 * counter_offer: amount_minor, message; reject_dispute: message;
+	 * return_shipment: carrier, tracking;
 	 * resolve_dispute: amount_minor (the refund), message (the reason) */
 	const char *ground;
 	const char *outcome;

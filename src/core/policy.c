@@ -9,6 +9,8 @@
  *     payment_window              ship_window
  *     response_window             protection_extra
  *     confirm_window              dispute_after_completion
+ *     dispute_seller_window       dispute_buyer_window
+ *     return_ship_window          return_receive_window
  *     refund_alert                buyer_short_window
  *     buyer_long_window           seller_window
  *   whole numbers (0 .. 2147483647)
@@ -87,6 +89,10 @@ void esc_policy_default(struct esc_policy *p)
 	p->protection_extra_ms = 15 * ESC_MS_PER_DAY;
 	p->confirm_window_ms = 15 * ESC_MS_PER_DAY;
 	p->dispute_after_completion_ms = 15 * ESC_MS_PER_DAY;
+	p->dispute_seller_window_ms = 5 * ESC_MS_PER_DAY;
+	p->dispute_buyer_window_ms = 5 * ESC_MS_PER_DAY;
+	p->return_ship_window_ms = 10 * ESC_MS_PER_DAY;
+	p->return_receive_window_ms = 10 * ESC_MS_PER_DAY;
 	p->cancel_requests_max = 2;
 
 	p->fee_basis_points = 500;
@@ -142,6 +148,10 @@ static const struct key keys[] = {
 	KEY("protection_extra", KIND_DURATION, protection_extra_ms),
 	KEY("confirm_window", KIND_DURATION, confirm_window_ms),
 	KEY("dispute_after_completion", KIND_DURATION, dispute_after_completion_ms),
+	KEY("dispute_seller_window", KIND_DURATION, dispute_seller_window_ms),
+	KEY("dispute_buyer_window", KIND_DURATION, dispute_buyer_window_ms),
+	KEY("return_ship_window", KIND_DURATION, return_ship_window_ms),
+	KEY("return_receive_window", KIND_DURATION, return_receive_window_ms),
 	KEY("cancel_requests_max", KIND_COUNT, cancel_requests_max),
 	KEY("fee", KIND_BASIS_POINTS, fee_basis_points),
 	KEY("refund_alert", KIND_DURATION, refund_alert_ms),
@@ -549,6 +559,10 @@ int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size)
 		{"confirm_window", offsetof(struct esc_policy, confirm_window_ms)},
 		{"dispute_after_completion",
 		 offsetof(struct esc_policy, dispute_after_completion_ms)},
+		{"dispute_seller_window", offsetof(struct esc_policy, dispute_seller_window_ms)},
+		{"dispute_buyer_window", offsetof(struct esc_policy, dispute_buyer_window_ms)},
+		{"return_ship_window", offsetof(struct esc_policy, return_ship_window_ms)},
+		{"return_receive_window", offsetof(struct esc_policy, return_receive_window_ms)},
 		{"refund_alert", offsetof(struct esc_policy, refund_alert_ms)},
 		{"buyer_short_window", offsetof(struct esc_policy, buyer_short_window_ms)},
 		{"buyer_long_window", offsetof(struct esc_policy, buyer_long_window_ms)},

@@ -41,6 +41,12 @@ struct esc_policy {
 	int64_t dispute_after_completion_ms; /* 15 days */
 	int32_t cancel_requests_max;         /* per order, 2 */
 
+	/* Dispute windows (SPEC §5). */
+	int64_t dispute_seller_window_ms; /* the seller answers, 5 days */
+	int64_t dispute_buyer_window_ms;  /* the buyer answers an offer or rejection, 5 days */
+	int64_t return_ship_window_ms;    /* the buyer ships the goods back, 10 days */
+	int64_t return_receive_window_ms; /* the seller confirms receipt, 10 days */
+
 	/* Money (SPEC §4). */
 	int32_t fee_basis_points;                  /* 500 = 5 % */
 	int64_t refund_alert_ms;                   /* 10 days */

@@ -114,16 +114,44 @@ static void reject(struct demo *d, struct esc_order *o, const char *message)
 	run(d, &c, o);
 }
 
-static void dispute(struct demo *d, struct esc_order *o, const char *ground, int64_t amount,
-		    const char *description)
+static void dispute_as(struct demo *d, struct esc_order *o, const char *ground, const char *outcome,
+		       int64_t amount, const char *description)
 {
 	struct esc_command c;
 	esc_command_init(&c, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, o->buyer_id, NULL);
 	c.args.ground = ground;
-	c.args.outcome = "refund_only";
+	c.args.outcome = outcome;
 	c.args.amount_minor = amount;
 	c.args.description = description;
 	run(d, &c, o);
+}
+
+static void dispute(struct demo *d, struct esc_order *o, const char *ground, int64_t amount,
+		    const char *description)
+{
+	dispute_as(d, o, ground, "refund_only", amount, description);
+}
+
+/* A party's answer in the dispute: an amount and a message as it takes. */
+static void answer(struct demo *d, struct esc_order *o, enum esc_event ev, enum esc_actor who,
+		   int64_t amount, const char *message)
+{
+	struct esc_command c;
+	esc_command_init(&c, ev, who, who == ESC_ACTOR_BUYER ? o->buyer_id : o->seller_id, NULL);
+	c.args.amount_minor = amount;
+	c.args.message = message;
+	if (ev == ESC_EV_RETURN_SHIPMENT) {
+		c.args.carrier = "Posturinn";
+		c.args.tracking = "RR987654321IS";
+	}
+	run(d, &c, o);
+}
+
+/* The seller rejects, the buyer escalates: the arbiter's to decide. */
+static void escalate(struct demo *d, struct esc_order *o, const char *why)
+{
+	answer(d, o, ESC_EV_REJECT_DISPUTE, ESC_ACTOR_SELLER, 0, why);
+	answer(d, o, ESC_EV_ESCALATE, ESC_ACTOR_BUYER, 0, NULL);
 }
 
 static void decide(struct demo *d, struct esc_order *o, const char *arbiter, int64_t refund,
@@ -219,18 +247,50 @@ int esc_demo_fill(struct esc_engine *e, FILE *out)
 	as(&d, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
 	settle(&d, &o, ESC_EV_REFUND_FAILED);
 
-	/* in_dispute: the mug arrived chipped */
+	/* in_dispute, awaiting the seller: a cup arrived chipped */
 	create(&d, &o, ANA, CERAMICS, "Espresso cups, set of 4", 6400);
 	pay(&d, &o, ESC_METHOD_CARD);
 	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
 	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
 	dispute(&d, &o, "not_as_described", 1600, "One of the four cups arrived chipped.");
+	/* in_dispute, counter-offered: the buyer has 5 days to take it */
+	create(&d, &o, BJORN, KNITS, "Cardigan", 11900);
+	pay(&d, &o, ESC_METHOD_CARD);
+	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	dispute(&d, &o, "not_as_described", 6000, "The colour is grey, not the blue shown.");
+	answer(&d, &o, ESC_EV_COUNTER_OFFER, ESC_ACTOR_SELLER, 3000,
+	       "The photo was taken in daylight; I can refund half of what you ask.");
+	/* in_dispute, rejected: the buyer may escalate within 5 days */
+	create(&d, &o, CHLOE, RECORDS, "Signed poster", 4900);
+	pay(&d, &o, ESC_METHOD_CARD);
+	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	dispute(&d, &o, "not_as_described", 4900, "The signature looks printed.");
+	answer(&d, &o, ESC_EV_REJECT_DISPUTE, ESC_ACTOR_SELLER, 0,
+	       "It was signed at the 2019 concert; the certificate is in the tube.");
+	/* in_dispute, escalated: in the arbiters' queue */
+	create(&d, &o, ANA, RECORDS, "Box of 45s", 7700);
+	pay(&d, &o, ESC_METHOD_CARD);
+	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	dispute(&d, &o, "not_as_described", 3500, "Five of the records are warped.");
+	escalate(&d, &o, "They were flat when I packed them.");
+	/* in_dispute, awaiting the return: the seller accepted a return */
+	create(&d, &o, BJORN, CERAMICS, "Teacup", 3200);
+	pay(&d, &o, ESC_METHOD_CARD);
+	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	dispute_as(&d, &o, "not_as_described", "return_and_refund", 3200,
+		   "The cup leaks at the handle.");
+	answer(&d, &o, ESC_EV_ACCEPT_DISPUTE, ESC_ACTOR_SELLER, 0, NULL);
 	/* closed: the tracking number belonged to another parcel; full refund */
 	create(&d, &o, BJORN, RECORDS, "Limited edition LP", 9900);
 	pay(&d, &o, ESC_METHOD_CARD);
 	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
 	dispute(&d, &o, "invalid_tracking", 9900,
 		"The tracking number shows a parcel delivered to another town.");
+	escalate(&d, &o, "I gave the parcel to the carrier myself.");
 	decide(&d, &o, d.users[ARBITER].id, 9900,
 	       "The carrier confirms the number belongs to another parcel.");
 	/* completed after a dispute: part refunded, the rest released */
@@ -239,6 +299,7 @@ int esc_demo_fill(struct esc_engine *e, FILE *out)
 	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
 	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
 	dispute(&d, &o, "not_as_described", 8000, "The blanket is smaller than described.");
+	escalate(&d, &o, "The size is in the listing.");
 	decide(&d, &o, d.users[ARBITER].id, 4000,
 	       "The size differs by 10 cm from the listing; half the asked amount is fair.");
 

@@ -243,12 +243,32 @@ static int detail_json(const struct esc_command *cmd, const struct esc_effects *
 		FIELD_I("amount", fx->order.dispute_amount_minor);
 		FIELD_S("description", a->description);
 		break;
+	case ESC_EV_COUNTER_OFFER:
+		FIELD_I("amount", fx->order.dispute_offer_minor);
+		if (fx->order.dispute_message[0])
+			FIELD_S("message", fx->order.dispute_message);
+		break;
+	case ESC_EV_REJECT_DISPUTE:
+		FIELD_S("message", fx->order.dispute_message);
+		break;
+	case ESC_EV_RETURN_SHIPMENT:
+		FIELD_S("carrier", fx->order.return_carrier);
+		FIELD_S("tracking_number", fx->order.return_tracking);
+		break;
 	case ESC_EV_RESOLVE_DISPUTE:
-		FIELD_I("refund_amount", fx->order.dispute_refund_minor);
 		FIELD_S("reason", a->message);
 		break;
 	default:
 		break;
+	}
+	if (esc_event_is_dispute(cmd->event)) {
+		FIELD_S("dispute_state", esc_dispute_state_name(fx->order.dispute_state));
+		if (fx->order.dispute_state == ESC_DS_AWAITING_RETURN)
+			FIELD_I("agreed_amount", fx->order.dispute_agreed_minor);
+		if (fx->order.dispute_state == ESC_DS_RESOLVED) {
+			FIELD_S("resolution", fx->order.dispute_resolution);
+			FIELD_I("dispute_refund", fx->order.dispute_refund_minor);
+		}
 	}
 	if (fx->refund_new || fx->refund_changed) {
 		FIELD_S("refund_id", fx->refund.id);
@@ -700,6 +720,8 @@ static enum esc_event deadline_event(enum esc_deadline_kind k)
 		return ESC_EV_PROTECTION_DEADLINE;
 	case ESC_DL_CONFIRM:
 		return ESC_EV_CONFIRM_DEADLINE;
+	case ESC_DL_DISPUTE:
+		return ESC_EV_DISPUTE_DEADLINE;
 	default:
 		return ESC_EV_REFUND_OVERDUE;
 	}

@@ -84,6 +84,19 @@ void esc_assert_orders_equal(const struct esc_order *a, const struct esc_order *
 	assert_int_equal(a->dispute_opened_at_ms, b->dispute_opened_at_ms);
 	assert_int_equal(a->dispute_paused_ms, b->dispute_paused_ms);
 	assert_int_equal(a->dispute_refund_minor, b->dispute_refund_minor);
+	assert_int_equal(a->dispute_state, b->dispute_state);
+	assert_int_equal(a->dispute_from, b->dispute_from);
+	assert_string_equal(a->dispute_description, b->dispute_description);
+	assert_int_equal(a->dispute_offer_minor, b->dispute_offer_minor);
+	assert_int_equal(a->dispute_agreed_minor, b->dispute_agreed_minor);
+	assert_string_equal(a->dispute_message, b->dispute_message);
+	assert_string_equal(a->dispute_resolution, b->dispute_resolution);
+	assert_string_equal(a->dispute_reason, b->dispute_reason);
+	assert_int_equal(a->dispute_escalated_at_ms, b->dispute_escalated_at_ms);
+	assert_int_equal(a->dispute_resolved_at_ms, b->dispute_resolved_at_ms);
+	assert_string_equal(a->return_carrier, b->return_carrier);
+	assert_string_equal(a->return_tracking, b->return_tracking);
+	assert_int_equal(a->return_shipped_at_ms, b->return_shipped_at_ms);
 }
 
 static void open_engine(struct esc_fixture *f)

@@ -208,6 +208,44 @@ static void setup_in_dispute(struct state *st)
 	assert_int_equal(cmd_open_dispute(st), 0);
 }
 
+static int dispute_answer(struct state *st, enum esc_event ev, enum esc_actor who, int64_t amount,
+			  const char *message);
+static int exec(struct state *st, struct esc_command *c);
+
+/* The seller rejected the dispute and the buyer escalated it. */
+static void setup_escalated(struct state *st)
+{
+	setup_in_dispute(st);
+	assert_int_equal(dispute_answer(st, ESC_EV_REJECT_DISPUTE, ESC_ACTOR_SELLER, 0, "No."), 0);
+	assert_int_equal(dispute_answer(st, ESC_EV_ESCALATE, ESC_ACTOR_BUYER, 0, NULL), 0);
+}
+
+/* A return_and_refund the seller accepted: the goods are to come back. */
+static void setup_awaiting_return(struct state *st)
+{
+	setup_shipped(st);
+	struct esc_command c;
+	esc_command_init(&c, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, st->o[0].buyer_id, st->o[0].id);
+	c.args.ground = "not_as_described";
+	c.args.outcome = "return_and_refund";
+	c.args.amount_minor = 2000;
+	c.args.description = "It arrived broken.";
+	assert_int_equal(exec(st, &c), 0);
+	assert_int_equal(dispute_answer(st, ESC_EV_ACCEPT_DISPUTE, ESC_ACTOR_SELLER, 0, NULL), 0);
+}
+
+static void setup_returned(struct state *st)
+{
+	setup_awaiting_return(st);
+	assert_int_equal(dispute_answer(st, ESC_EV_RETURN_SHIPMENT, ESC_ACTOR_BUYER, 0, NULL), 0);
+}
+
+static void setup_seller_silent(struct state *st)
+{
+	setup_in_dispute(st);
+	advance(st, 5 * 24 * HOUR);
+}
+
 static void setup_accepted(struct state *st)
 {
 	begin_state(st);
@@ -402,6 +440,40 @@ static int cmd_open_dispute(struct state *st)
 	return exec(st, &c);
 }
 
+static int dispute_answer(struct state *st, enum esc_event ev, enum esc_actor who, int64_t amount,
+			  const char *message)
+{
+	struct esc_command c;
+	esc_command_init(&c, ev, who,
+			 who == ESC_ACTOR_BUYER ? st->o[0].buyer_id : st->o[0].seller_id,
+			 st->o[0].id);
+	c.args.amount_minor = amount;
+	c.args.message = message;
+	c.args.carrier = "Posturinn";
+	c.args.tracking = "RR987654321IS";
+	return exec(st, &c);
+}
+
+static int cmd_counter_offer(struct state *st)
+{
+	return dispute_answer(st, ESC_EV_COUNTER_OFFER, ESC_ACTOR_SELLER, 500, "Half, then.");
+}
+
+static int cmd_accept_dispute(struct state *st)
+{
+	return dispute_answer(st, ESC_EV_ACCEPT_DISPUTE, ESC_ACTOR_SELLER, 0, NULL);
+}
+
+static int cmd_return_shipment(struct state *st)
+{
+	return dispute_answer(st, ESC_EV_RETURN_SHIPMENT, ESC_ACTOR_BUYER, 0, NULL);
+}
+
+static int cmd_return_received(struct state *st)
+{
+	return dispute_answer(st, ESC_EV_RETURN_RECEIVED, ESC_ACTOR_SELLER, 0, NULL);
+}
+
 static int cmd_resolve_dispute(struct state *st)
 {
 	struct esc_command c;
@@ -474,7 +546,13 @@ static const struct fault_case cases[] = {
 	{"refund alert fires", setup_refund_alert_due, cmd_fire},
 	{"open a dispute (pauses protection)", setup_shipped, cmd_open_dispute},
 	{"open a dispute on a completed order (clawback)", setup_completed, cmd_open_dispute},
-	{"resolve a dispute (partial refund, release)", setup_in_dispute, cmd_resolve_dispute},
+	{"counter-offer in a dispute", setup_in_dispute, cmd_counter_offer},
+	{"accept a dispute (refund, release)", setup_in_dispute, cmd_accept_dispute},
+	{"the seller's dispute window fires (refund as asked)", setup_seller_silent, cmd_fire},
+	{"ship the goods back", setup_awaiting_return, cmd_return_shipment},
+	{"returned goods received (refund, release)", setup_returned, cmd_return_received},
+	{"resolve an escalated dispute (partial refund, release)", setup_escalated,
+	 cmd_resolve_dispute},
 };
 #define CASES (sizeof cases / sizeof cases[0])
 

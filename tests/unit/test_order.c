@@ -72,10 +72,18 @@ static enum esc_actor spec_actor(enum esc_event e)
 	case ESC_EV_WITHDRAW_CANCELLATION:
 	case ESC_EV_CONFIRM_RECEIPT:
 	case ESC_EV_OPEN_DISPUTE:
+	case ESC_EV_ACCEPT_OFFER:
+	case ESC_EV_ESCALATE:
+	case ESC_EV_WITHDRAW_DISPUTE:
+	case ESC_EV_RETURN_SHIPMENT:
 		return ESC_ACTOR_BUYER;
 	case ESC_EV_ACCEPT_CANCELLATION:
 	case ESC_EV_REJECT_CANCELLATION:
 	case ESC_EV_SHIP:
+	case ESC_EV_ACCEPT_DISPUTE:
+	case ESC_EV_COUNTER_OFFER:
+	case ESC_EV_REJECT_DISPUTE:
+	case ESC_EV_RETURN_RECEIVED:
 		return ESC_ACTOR_SELLER;
 	case ESC_EV_RESOLVE_DISPUTE:
 		return ESC_ACTOR_ARBITER;
@@ -84,6 +92,7 @@ static enum esc_actor spec_actor(enum esc_event e)
 	case ESC_EV_RESPONSE_DEADLINE:
 	case ESC_EV_PROTECTION_DEADLINE:
 	case ESC_EV_CONFIRM_DEADLINE:
+	case ESC_EV_DISPUTE_DEADLINE:
 	case ESC_EV_REFUND_OVERDUE:
 		return ESC_ACTOR_SYSTEM;
 	case ESC_EV_COUNT:
@@ -96,6 +105,27 @@ static bool is_refund_event(enum esc_event e)
 {
 	return e == ESC_EV_REFUND_SETTLED || e == ESC_EV_REFUND_FAILED ||
 	       e == ESC_EV_REFUND_OVERDUE;
+}
+
+/* SPEC §5's events of an order in dispute: the dispute machine's, tested
+ * on their own below. */
+static bool is_dispute_event(enum esc_event e)
+{
+	switch (e) {
+	case ESC_EV_ACCEPT_DISPUTE:
+	case ESC_EV_COUNTER_OFFER:
+	case ESC_EV_REJECT_DISPUTE:
+	case ESC_EV_ACCEPT_OFFER:
+	case ESC_EV_ESCALATE:
+	case ESC_EV_WITHDRAW_DISPUTE:
+	case ESC_EV_RETURN_SHIPMENT:
+	case ESC_EV_RETURN_RECEIVED:
+	case ESC_EV_RESOLVE_DISPUTE:
+	case ESC_EV_DISPUTE_DEADLINE:
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* The deadline a deadline event fires on, or -1. */
@@ -191,24 +221,25 @@ static const struct spec_row spec_table[] = {
 	{SHIPPED, ESC_EV_PROTECTION_DEADLINE, 0, COMPLETED, "order.completed", T_RELEASE,
 	 "-protection", ""},
 	{SHIPPED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
-	{SHIPPED, ESC_EV_OPEN_DISPUTE, 0, DISPUTE, "dispute.opened", "", "-protection", M_OPENED},
+	{SHIPPED, ESC_EV_OPEN_DISPUTE, 0, DISPUTE, "dispute.opened", "", "-protection +dispute",
+	 M_OPENED},
 
 	{DELIVERED, ESC_EV_CONFIRM_RECEIPT, 0, COMPLETED, "order.completed", T_RELEASE, "-confirm",
 	 ""},
 	{DELIVERED, ESC_EV_CONFIRM_DEADLINE, 0, COMPLETED, "order.completed", T_RELEASE, "-confirm",
 	 ""},
 	{DELIVERED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
-	{DELIVERED, ESC_EV_OPEN_DISPUTE, 0, DISPUTE, "dispute.opened", "", "-confirm", M_OPENED},
+	/* The dispute's window opens: the seller's 5 days. */
+	{DELIVERED, ESC_EV_OPEN_DISPUTE, 0, DISPUTE, "dispute.opened", "", "-confirm +dispute",
+	 M_OPENED},
 
 	{DISPUTE, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
-	/* good_args asks for everything and the arbiter grants it: a full
-	 * refund closes the order (a smaller one completes it: tests below). */
-	{DISPUTE, ESC_EV_RESOLVE_DISPUTE, 0, CLOSED, "dispute.resolved", T_REFUND, "+refund_alert",
-	 M_SELLER_LOST},
+	/* The dispute's own events: the dispute machine, tested below. */
 
 	{COMPLETED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
 	/* Within 15 days of completion; the release comes back. */
-	{COMPLETED, ESC_EV_OPEN_DISPUTE, 0, DISPUTE, "dispute.opened", T_CLAWBACK, "", M_OPENED},
+	{COMPLETED, ESC_EV_OPEN_DISPUTE, 0, DISPUTE, "dispute.opened", T_CLAWBACK, "+dispute",
+	 M_OPENED},
 
 	{CLOSED, ESC_EV_CANCEL, REFUSED(ESC_ESHIPPED)},
 };
@@ -221,7 +252,9 @@ static int spec_refusal(enum esc_state s, enum esc_event e, enum esc_actor a)
 	if (a != spec_actor(e))
 		return ESC_EFORBIDDEN;
 	if (is_refund_event(e))
-		return 0; /* refunds have their own machine, in any order state */
+		return 0;        /* refunds have their own machine, in any order state */
+	if (is_dispute_event(e)) /* the dispute machine's, in dispute only */
+		return s == ESC_ST_IN_DISPUTE ? 0 : ESC_ESTATE;
 	for (size_t i = 0; i < COUNT(spec_table); i++)
 		if (spec_table[i].from == s && spec_table[i].event == e)
 			return spec_table[i].refusal;
@@ -555,11 +588,22 @@ static struct esc_args decision_args(int64_t refund)
 	return a;
 }
 
-/* The arbiter decides a refund of `refund` at T_RESOLVE. */
+/* The seller rejects the dispute an hour after it opened, the buyer
+ * escalates it an hour later: the arbiter's to decide. */
+static struct esc_order escalated_from(const struct esc_order *o)
+{
+	struct esc_args a = good_args();
+	struct esc_order r = apply(o, ESC_ACTOR_SELLER, o->dispute_opened_at_ms + HOUR,
+				   ESC_EV_REJECT_DISPUTE, &a);
+	return apply(&r, ESC_ACTOR_BUYER, o->dispute_opened_at_ms + 2 * HOUR, ESC_EV_ESCALATE, &a);
+}
+
+/* Escalated, the arbiter decides a refund of `refund` at T_RESOLVE. */
 static void resolve_in(const struct esc_order *o, int64_t refund, struct esc_effects *fx)
 {
 	struct esc_args a = decision_args(refund);
-	accept_at(ESC_ACTOR_ARBITER, T_RESOLVE, o, ESC_EV_RESOLVE_DISPUTE, &a, fx);
+	struct esc_order e = escalated_from(o);
+	accept_at(ESC_ACTOR_ARBITER, T_RESOLVE, &e, ESC_EV_RESOLVE_DISPUTE, &a, fx);
 }
 
 /* An order in `state` for sending `event`, built by real events; *last_ms
@@ -1859,12 +1903,16 @@ static void test_spec_2_open_dispute_pauses_protection_keeping_the_time_left(voi
 	accept_at(ESC_ACTOR_BUYER, T_DISPUTE, &o, ESC_EV_OPEN_DISPUTE, &a, &fx);
 	assert_true(fx.order.due_ms[ESC_DL_PROTECTION] == 0);
 	assert_true(fx.order.dispute_paused_ms == due - T_DISPUTE);
-	assert_int_equal(fx.deadlines_count, 1);
+	assert_int_equal(fx.deadlines_count, 2);
 	const struct esc_deadline_op *op = find_op(&fx, ESC_DL_PROTECTION, false);
 	assert_non_null(op);
 	assert_true(op->due_ms == due);
+	/* The seller's window opens instead. */
+	op = find_op(&fx, ESC_DL_DISPUTE, true);
+	assert_non_null(op);
+	assert_true(op->due_ms == T_DISPUTE + 5 * DAY);
 	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
-		assert_true(fx.order.due_ms[k] == 0);
+		assert_true(fx.order.due_ms[k] == (k == ESC_DL_DISPUTE ? op->due_ms : 0));
 }
 
 static void test_spec_2_open_dispute_pauses_confirm_keeping_the_time_left(void **state)
@@ -1878,7 +1926,7 @@ static void test_spec_2_open_dispute_pauses_confirm_keeping_the_time_left(void *
 	assert_true(fx.order.due_ms[ESC_DL_CONFIRM] == 0);
 	assert_true(fx.order.dispute_paused_ms == due - now);
 	assert_true(fx.order.dispute_paused_ms == 13 * DAY);
-	assert_int_equal(fx.deadlines_count, 1);
+	assert_int_equal(fx.deadlines_count, 2);
 	const struct esc_deadline_op *op = find_op(&fx, ESC_DL_CONFIRM, false);
 	assert_non_null(op);
 	assert_true(op->due_ms == due);
@@ -1906,7 +1954,7 @@ static void test_spec_2_completed_order_disputed_within_15_days_claws_back_the_r
 	assert_true(fx.order.fee_minor == 0);
 	assert_true(esc_order_held(&fx.order) == T10K);
 	assert_true(fx.order.ended_at_ms == 0);
-	assert_int_equal(fx.deadlines_count, 0);
+	assert_int_equal(fx.deadlines_count, 1); /* the seller's window */
 	assert_marks(&fx, M_OPENED);
 }
 
@@ -2037,11 +2085,12 @@ static void test_spec_5_resolution_refund_above_the_amount_asked_refused(void **
 {
 	(void)state;
 	struct esc_order o = disputed_of(T10K, "not_as_described", 4000);
+	struct esc_order e = escalated_from(&o);
 	struct esc_effects fx;
 	struct esc_args a = decision_args(4001);
-	expect_refusal(ESC_EINVAL, ESC_ACTOR_ARBITER, T_RESOLVE, &o, ESC_EV_RESOLVE_DISPUTE, &a);
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_ARBITER, T_RESOLVE, &e, ESC_EV_RESOLVE_DISPUTE, &a);
 	a = decision_args(-1);
-	expect_refusal(ESC_EINVAL, ESC_ACTOR_ARBITER, T_RESOLVE, &o, ESC_EV_RESOLVE_DISPUTE, &a);
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_ARBITER, T_RESOLVE, &e, ESC_EV_RESOLVE_DISPUTE, &a);
 	/* All that was asked, less than held: the rest is released. */
 	resolve_in(&o, 4000, &fx);
 	assert_int_equal(fx.order.state, ESC_ST_COMPLETED);
@@ -2051,12 +2100,182 @@ static void test_spec_5_resolution_refund_above_the_amount_asked_refused(void **
 static void test_spec_5_resolution_requires_a_written_reason(void **state)
 {
 	(void)state;
-	struct esc_order o = disputed_of(T10K, "not_as_described", T10K);
+	struct esc_order d = disputed_of(T10K, "not_as_described", T10K);
+	struct esc_order o = escalated_from(&d);
 	struct esc_args a = decision_args(4000);
 	a.message = NULL;
 	expect_refusal(ESC_EINVAL, ESC_ACTOR_ARBITER, T_RESOLVE, &o, ESC_EV_RESOLVE_DISPUTE, &a);
 	a.message = "";
 	expect_refusal(ESC_EINVAL, ESC_ACTOR_ARBITER, T_RESOLVE, &o, ESC_EV_RESOLVE_DISPUTE, &a);
+}
+
+/* --- The dispute's life (SPEC §5) ------------------------------------------ */
+
+static struct esc_order answer_at(const struct esc_order *o, enum esc_actor who, int64_t at,
+				  enum esc_event ev, int64_t amount)
+{
+	struct esc_args a = good_args();
+	a.amount_minor = amount;
+	return apply(o, who, at, ev, &a);
+}
+
+static struct esc_order return_disputed(int64_t amount)
+{
+	struct esc_order o = shipped_of(T10K);
+	struct esc_args a = dispute_args("not_as_described", amount);
+	a.outcome = "return_and_refund";
+	return apply(&o, ESC_ACTOR_BUYER, T_DISPUTE, ESC_EV_OPEN_DISPUTE, &a);
+}
+
+static void expect_resolved(const struct esc_effects *fx, int64_t refund, const char *resolution)
+{
+	const struct esc_order *o = &fx->order;
+	assert_int_equal(o->dispute_state, ESC_DS_RESOLVED);
+	assert_string_equal(o->dispute_resolution, resolution);
+	assert_true(o->dispute_refund_minor == refund);
+	assert_true(o->refunded_minor == refund);
+	assert_int_equal(o->state, refund == T10K ? ESC_ST_CLOSED : ESC_ST_COMPLETED);
+	assert_true(esc_order_held(o) == 0);
+	assert_string_equal(fx->outbox_type, "dispute.resolved");
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+		assert_true(o->due_ms[k] == 0);
+}
+
+/* The seller accepts a refund_only: the refund is paid at once and the
+ * rest released, less the fee on it. */
+static void test_spec_5_seller_accepts_and_the_refund_is_paid_at_once(void **state)
+{
+	(void)state;
+	struct esc_order o = disputed_of(T10K, "not_as_described", 4000);
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_SELLER, T_DISPUTE + HOUR, &o, ESC_EV_ACCEPT_DISPUTE, NULL, &fx);
+	expect_resolved(&fx, 4000, "accepted");
+	assert_transfers(&fx, "refund/" ESCROW ">refunds_in_transit/4000"
+			      " release/" ESCROW ">seller:" SELLER "/5700"
+			      " fee/" ESCROW ">platform:fees/300");
+	assert_marks(&fx, M_SELLER_LOST);
+}
+
+/* A counter-offer is less than asked; the buyer takes it, or lets the 5
+ * days pass, which takes it too. */
+static void test_spec_5_counter_offer_taken_or_lapsed(void **state)
+{
+	(void)state;
+	struct esc_order o = disputed_of(T10K, "not_as_described", 4000);
+	struct esc_effects fx;
+	int64_t at = T_DISPUTE + HOUR;
+	struct esc_args a = good_args();
+	a.amount_minor = 4000;
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_SELLER, at, &o, ESC_EV_COUNTER_OFFER, &a);
+	a.amount_minor = 0;
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_SELLER, at, &o, ESC_EV_COUNTER_OFFER, &a);
+	expect_refusal(ESC_EFORBIDDEN, ESC_ACTOR_BUYER, at, &o, ESC_EV_COUNTER_OFFER, &a);
+	struct esc_order c = answer_at(&o, ESC_ACTOR_SELLER, at, ESC_EV_COUNTER_OFFER, 1500);
+	assert_int_equal(c.dispute_state, ESC_DS_COUNTER_OFFERED);
+	assert_true(c.dispute_offer_minor == 1500);
+	assert_true(c.due_ms[ESC_DL_DISPUTE] == at + 5 * DAY);
+	accept_at(ESC_ACTOR_BUYER, at + DAY, &c, ESC_EV_ACCEPT_OFFER, NULL, &fx);
+	expect_resolved(&fx, 1500, "offer_accepted");
+	/* Silence: not a millisecond early, then the offer stands. */
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_SYSTEM, at + 5 * DAY - 1, &c, ESC_EV_DISPUTE_DEADLINE,
+		       NULL);
+	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, at + 5 * DAY, &c, ESC_EV_ACCEPT_OFFER, NULL);
+	accept_at(ESC_ACTOR_SYSTEM, at + 5 * DAY, &c, ESC_EV_DISPUTE_DEADLINE, NULL, &fx);
+	expect_resolved(&fx, 1500, "offer_lapsed");
+}
+
+/* The seller's 5 days pass in silence: the buyer gets what they asked. */
+static void test_spec_5_seller_silent_for_5_days_refunds_as_asked(void **state)
+{
+	(void)state;
+	struct esc_order o = disputed_of(T10K, "invalid_tracking", T10K);
+	struct esc_effects fx;
+	int64_t due = T_DISPUTE + 5 * DAY;
+	assert_true(o.due_ms[ESC_DL_DISPUTE] == due);
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_SYSTEM, due - 1, &o, ESC_EV_DISPUTE_DEADLINE, NULL);
+	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_SELLER, due, &o, ESC_EV_ACCEPT_DISPUTE, NULL);
+	accept_at(ESC_ACTOR_SYSTEM, due, &o, ESC_EV_DISPUTE_DEADLINE, NULL, &fx);
+	expect_resolved(&fx, T10K, "seller_silent");
+	assert_marks(&fx, M_SELLER_LOST " seller_invalid_tracking/" SELLER);
+}
+
+/* After a rejection the buyer may escalate within 5 days; silence resolves
+ * for the seller, and the buyer lost. */
+static void test_spec_5_rejection_then_escalation_or_silence(void **state)
+{
+	(void)state;
+	struct esc_order o = disputed_of(T10K, "not_as_described", 4000);
+	struct esc_effects fx;
+	int64_t at = T_DISPUTE + HOUR;
+	struct esc_args a = good_args();
+	a.message = NULL;
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_SELLER, at, &o, ESC_EV_REJECT_DISPUTE, &a);
+	struct esc_order r = answer_at(&o, ESC_ACTOR_SELLER, at, ESC_EV_REJECT_DISPUTE, 0);
+	assert_int_equal(r.dispute_state, ESC_DS_REJECTED);
+	assert_string_equal(r.dispute_message, "Sorry, it is packed already");
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_BUYER, at + HOUR, &r, ESC_EV_ACCEPT_OFFER, NULL);
+	struct esc_order e = answer_at(&r, ESC_ACTOR_BUYER, at + 5 * DAY - 1, ESC_EV_ESCALATE, 0);
+	assert_int_equal(e.dispute_state, ESC_DS_ESCALATED);
+	assert_true(e.due_ms[ESC_DL_DISPUTE] == 0);
+	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, at + 5 * DAY, &r, ESC_EV_ESCALATE, NULL);
+	accept_at(ESC_ACTOR_SYSTEM, at + 5 * DAY, &r, ESC_EV_DISPUTE_DEADLINE, NULL, &fx);
+	expect_resolved(&fx, 0, "rejection_lapsed");
+	assert_marks(&fx, M_BUYER_LOST);
+}
+
+/* return_and_refund: the agreed refund waits for the goods; the buyer has
+ * 10 days to ship them back, the seller 10 days to confirm them. */
+static void test_spec_5_return_and_refund_ships_back_then_refunds(void **state)
+{
+	(void)state;
+	struct esc_order o = return_disputed(T10K);
+	struct esc_effects fx;
+	int64_t at = T_DISPUTE + HOUR;
+	struct esc_order w = answer_at(&o, ESC_ACTOR_SELLER, at, ESC_EV_ACCEPT_DISPUTE, 0);
+	assert_int_equal(w.state, ESC_ST_IN_DISPUTE);
+	assert_int_equal(w.dispute_state, ESC_DS_AWAITING_RETURN);
+	assert_true(w.dispute_agreed_minor == T10K);
+	assert_true(w.refunded_minor == 0);
+	assert_true(w.due_ms[ESC_DL_DISPUTE] == at + 10 * DAY);
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_SELLER, at + DAY, &w, ESC_EV_RETURN_RECEIVED, NULL);
+	struct esc_order s = answer_at(&w, ESC_ACTOR_BUYER, at + DAY, ESC_EV_RETURN_SHIPMENT, 0);
+	assert_string_equal(s.return_tracking, "JD014600006281230794");
+	assert_true(s.due_ms[ESC_DL_DISPUTE] == at + 11 * DAY);
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_BUYER, at + DAY, &s, ESC_EV_RETURN_SHIPMENT, NULL);
+	accept_at(ESC_ACTOR_SELLER, at + 2 * DAY, &s, ESC_EV_RETURN_RECEIVED, NULL, &fx);
+	expect_resolved(&fx, T10K, "return_received");
+	/* The seller silent for 10 days: taken as received. */
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_SYSTEM, at + 11 * DAY - 1, &s, ESC_EV_DISPUTE_DEADLINE,
+		       NULL);
+	accept_at(ESC_ACTOR_SYSTEM, at + 11 * DAY, &s, ESC_EV_DISPUTE_DEADLINE, NULL, &fx);
+	expect_resolved(&fx, T10K, "return_receipt_lapsed");
+	/* The buyer silent for 10 days: they lose. */
+	accept_at(ESC_ACTOR_SYSTEM, at + 10 * DAY, &w, ESC_EV_DISPUTE_DEADLINE, NULL, &fx);
+	expect_resolved(&fx, 0, "return_not_shipped");
+	assert_marks(&fx, M_BUYER_LOST);
+}
+
+/* Withdrawn, the order goes back to shipped with the protection deadline
+ * running from where it was paused; no mark on anyone; no second dispute. */
+static void test_spec_5_withdrawn_dispute_resumes_the_paused_deadline(void **state)
+{
+	(void)state;
+	struct esc_order s = shipped_of(T10K);
+	int64_t left = s.due_ms[ESC_DL_PROTECTION] - T_DISPUTE;
+	struct esc_order o = open_on(&s, T_DISPUTE, "not_as_described", 4000);
+	struct esc_effects fx;
+	int64_t at = T_DISPUTE + 3 * DAY;
+	accept_at(ESC_ACTOR_BUYER, at, &o, ESC_EV_WITHDRAW_DISPUTE, NULL, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_SHIPPED);
+	assert_int_equal(fx.order.dispute_state, ESC_DS_RESOLVED);
+	assert_string_equal(fx.order.dispute_resolution, "withdrawn");
+	assert_true(fx.order.due_ms[ESC_DL_PROTECTION] == at + left);
+	assert_true(fx.order.due_ms[ESC_DL_DISPUTE] == 0);
+	assert_int_equal(fx.transfers_count, 0);
+	assert_int_equal(fx.marks_count, 0);
+	assert_string_equal(fx.outbox_type, "dispute.resolved");
+	struct esc_args a = dispute_args("not_as_described", 100);
+	expect_refusal(ESC_ELIMIT, ESC_ACTOR_BUYER, at + HOUR, &fx.order, ESC_EV_OPEN_DISPUTE, &a);
 }
 
 /* The first release's transfer ids are recorded already (applying an id
@@ -2112,6 +2331,7 @@ static void test_spec_4_invariants_hold_after_every_accepted_dispute_decision(vo
 						at = o.promised_at_ms;
 					}
 					o = open_on(&o, at, grounds[g], asks[k]);
+					o = escalated_from(&o);
 					decisions++;
 					int64_t refunds[] = {0, 1, asks[k] / 2, asks[k]};
 					for (size_t r = 0; r < COUNT(refunds); r++) {
@@ -2398,18 +2618,41 @@ static void test_spec_7_buyer_of_completed_order_may_open_dispute_for_15_days(vo
 	assert_int_equal(actions_of(&c, &o, out), 0);
 }
 
+/* Each party's actions follow the dispute's state, with its window. */
+static void test_spec_7_dispute_actions_follow_its_state(void **state)
+{
+	(void)state;
+	struct esc_order o = disputed_of(T10K, "not_as_described", 4000);
+	struct esc_action out[ACTIONS_MAX];
+	struct esc_context c = ctx_of(ESC_ACTOR_SELLER, T_DISPUTE + HOUR);
+	assert_int_equal(actions_of(&c, &o, out), 3);
+	assert_int_equal(out[0].event, ESC_EV_ACCEPT_DISPUTE);
+	assert_int_equal(out[1].event, ESC_EV_COUNTER_OFFER);
+	assert_int_equal(out[2].event, ESC_EV_REJECT_DISPUTE);
+	assert_true(out[0].deadline_ms == T_DISPUTE + 5 * DAY);
+	c = ctx_of(ESC_ACTOR_BUYER, T_DISPUTE + HOUR);
+	assert_int_equal(actions_of(&c, &o, out), 1);
+	assert_int_equal(out[0].event, ESC_EV_WITHDRAW_DISPUTE);
+	c = ctx_of(ESC_ACTOR_SELLER, T_DISPUTE + 5 * DAY);
+	assert_int_equal(actions_of(&c, &o, out), 0);
+}
+
 static void test_spec_7_arbiter_of_disputed_order_may_resolve_it(void **state)
 {
 	(void)state;
-	struct esc_order o = disputed_of(T10K, "not_as_described", T10K);
+	struct esc_order d = disputed_of(T10K, "not_as_described", T10K);
 	struct esc_action out[ACTIONS_MAX];
 	struct esc_context c = ctx_of(ESC_ACTOR_ARBITER, T_RESOLVE);
+	/* Not before it is escalated. */
+	assert_int_equal(actions_of(&c, &d, out), 0);
+	struct esc_order o = escalated_from(&d);
 	assert_int_equal(actions_of(&c, &o, out), 1);
 	assert_int_equal(out[0].event, ESC_EV_RESOLVE_DISPUTE);
 	assert_true(out[0].deadline_ms == 0);
-	/* The parties wait for the decision. */
+	/* The seller waits for the decision; the buyer may still withdraw. */
 	c = ctx_of(ESC_ACTOR_BUYER, T_RESOLVE);
-	assert_int_equal(actions_of(&c, &o, out), 0);
+	assert_int_equal(actions_of(&c, &o, out), 1);
+	assert_int_equal(out[0].event, ESC_EV_WITHDRAW_DISPUTE);
 	c = ctx_of(ESC_ACTOR_SELLER, T_RESOLVE);
 	assert_int_equal(actions_of(&c, &o, out), 0);
 }
@@ -2561,6 +2804,13 @@ int main(void)
 			test_spec_7_buyer_of_delivered_order_may_open_dispute_until_confirm_deadline),
 		cmocka_unit_test(test_spec_7_buyer_of_completed_order_may_open_dispute_for_15_days),
 		cmocka_unit_test(test_spec_7_arbiter_of_disputed_order_may_resolve_it),
+		cmocka_unit_test(test_spec_5_seller_accepts_and_the_refund_is_paid_at_once),
+		cmocka_unit_test(test_spec_5_counter_offer_taken_or_lapsed),
+		cmocka_unit_test(test_spec_5_seller_silent_for_5_days_refunds_as_asked),
+		cmocka_unit_test(test_spec_5_rejection_then_escalation_or_silence),
+		cmocka_unit_test(test_spec_5_return_and_refund_ships_back_then_refunds),
+		cmocka_unit_test(test_spec_5_withdrawn_dispute_resumes_the_paused_deadline),
+		cmocka_unit_test(test_spec_7_dispute_actions_follow_its_state),
 		cmocka_unit_test(test_spec_6_suspended_buyer_is_not_offered_open_dispute),
 		cmocka_unit_test(
 			test_spec_5_buyer_of_order_resolved_after_dispute_is_not_offered_another),

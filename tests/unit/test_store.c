@@ -169,6 +169,19 @@ static struct esc_order order(const char *id, const char *buyer, const char *sel
 	o.dispute_amount_minor = 4000;
 	o.dispute_opened_at_ms = T0 + 7;
 	o.dispute_paused_ms = 86400000;
+	o.dispute_state = ESC_DS_AWAITING_RETURN;
+	o.dispute_from = ESC_ST_DELIVERED;
+	COPY(o.dispute_description, "The lid is cracked");
+	o.dispute_offer_minor = 1500;
+	o.dispute_agreed_minor = 2500;
+	COPY(o.dispute_message, "Half, as it still works");
+	COPY(o.dispute_resolution, "offer_accepted");
+	COPY(o.dispute_reason, "The photos show the crack");
+	o.dispute_escalated_at_ms = T0 + 8;
+	o.dispute_resolved_at_ms = T0 + 9;
+	COPY(o.return_carrier, "Posturinn");
+	COPY(o.return_tracking, "RR987654321IS");
+	o.return_shipped_at_ms = T0 + 10;
 	o.dispute_refund_minor = 2000;
 	return o;
 }
@@ -479,6 +492,10 @@ static void order_strings_of_full_field_length_read_back_whole(void **state)
 	FILL(o.reject_message, 'm');
 	FILL(o.carrier, 'k');
 	FILL(o.tracking, 't');
+	FILL(o.dispute_description, 'd');
+	FILL(o.dispute_message, 's');
+	FILL(o.dispute_reason, 'a');
+	FILL(o.return_tracking, 'u');
 	insert_order(f->s, &o);
 	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
 	assert_int_equal(rc, 0);

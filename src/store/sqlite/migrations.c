@@ -191,6 +191,28 @@ static const char *const migrations[] = {
 	"  body TEXT NOT NULL,\n"
 	"  PRIMARY KEY (order_id, seq)\n"
 	") WITHOUT ROWID;\n",
+
+	/* 2: the dispute's own life (SPEC §5) in the order row: its state and
+	 * window, the seller's answer, the return, how it ended. */
+	"ALTER TABLE orders ADD COLUMN due_dispute_ms INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE orders ADD COLUMN dispute_state TEXT NOT NULL DEFAULT 'none';\n"
+	"ALTER TABLE orders ADD COLUMN dispute_from TEXT NOT NULL DEFAULT 'none';\n"
+	"ALTER TABLE orders ADD COLUMN dispute_description TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE orders ADD COLUMN dispute_offer_minor INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE orders ADD COLUMN dispute_agreed_minor INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE orders ADD COLUMN dispute_message TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE orders ADD COLUMN dispute_resolution TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE orders ADD COLUMN dispute_reason TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE orders ADD COLUMN dispute_escalated_at_ms INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE orders ADD COLUMN dispute_resolved_at_ms INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE orders ADD COLUMN return_carrier TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE orders ADD COLUMN return_tracking TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE orders ADD COLUMN return_shipped_at_ms INTEGER NOT NULL DEFAULT 0;\n"
+	/* Orders in dispute were decided by an arbiter before: escalated. */
+	"UPDATE orders SET dispute_state = 'escalated', dispute_from = 'shipped' "
+	"WHERE state = 'in_dispute';\n"
+	"UPDATE orders SET dispute_state = 'resolved', dispute_resolution = 'decided' "
+	"WHERE disputes_count > 0 AND state <> 'in_dispute';\n",
 };
 
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

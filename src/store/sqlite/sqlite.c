@@ -82,6 +82,11 @@ static const char *mark_name(int v)
 	return esc_mark_name((enum esc_mark)v);
 }
 
+static const char *dispute_state_name(int v)
+{
+	return esc_dispute_state_name((enum esc_dispute_state)v);
+}
+
 static const struct enum_desc E_STATE = {ESC_ST_COUNT, state_name};
 static const struct enum_desc E_ACTOR = {ESC_ACTOR_COUNT, actor_name};
 static const struct enum_desc E_EVENT = {ESC_EV_COUNT, event_name};
@@ -90,6 +95,7 @@ static const struct enum_desc E_REFUND_STATUS = {ESC_REFUND_FAILED + 1, refund_s
 static const struct enum_desc E_REFUND_TO = {ESC_REFUND_TO_BALANCE + 1, refund_to_name};
 static const struct enum_desc E_METHOD = {ESC_METHOD_COUNT, method_name};
 static const struct enum_desc E_MARK = {ESC_MARK_COUNT, mark_name};
+static const struct enum_desc E_DISPUTE_STATE = {ESC_DS_COUNT, dispute_state_name};
 
 /* The stored name of value, or NULL when value is out of range. */
 static const char *enum_name(const struct enum_desc *d, int value)
@@ -120,7 +126,7 @@ static int enum_parse(const struct enum_desc *d, const char *text)
 
 #define Q5  "?, ?, ?, ?, ?"
 #define Q10 Q5 ", " Q5
-#define Q37 Q10 ", " Q10 ", " Q10 ", " Q5 ", ?, ?"
+#define Q51 Q10 ", " Q10 ", " Q10 ", " Q10 ", " Q10 ", ?"
 
 /* The order columns an update writes, in bind and read order. id,
  * buyer_id and seller_id are written at insert only: the last two are
@@ -132,12 +138,16 @@ static int enum_parse(const struct enum_desc *d, const char *text)
 	"cancel_comment, refund_to, reject_message, carrier, tracking, created_at_ms, "            \
 	"paid_at_ms, shipped_at_ms, promised_at_ms, delivered_at_ms, ended_at_ms, "                \
 	"due_payment_ms, due_ship_ms, due_response_ms, due_protection_ms, due_confirm_ms, "        \
-	"refunds_count, disputes_count, dispute_ground, dispute_outcome, dispute_amount_minor, "   \
-	"dispute_opened_at_ms, dispute_paused_ms, dispute_refund_minor"
-#define ORDER_COLS_COUNT 37
+	"due_dispute_ms, refunds_count, disputes_count, dispute_ground, dispute_outcome, "         \
+	"dispute_amount_minor, dispute_opened_at_ms, dispute_paused_ms, dispute_refund_minor, "    \
+	"dispute_state, dispute_from, dispute_description, dispute_offer_minor, "                  \
+	"dispute_agreed_minor, dispute_message, dispute_resolution, dispute_reason, "              \
+	"dispute_escalated_at_ms, dispute_resolved_at_ms, return_carrier, return_tracking, "       \
+	"return_shipped_at_ms"
+#define ORDER_COLS_COUNT 51
 #define ORDER_SELECT     "SELECT id, buyer_id, seller_id, " ORDER_COLS " FROM orders"
 
-_Static_assert(ESC_DL_ORDER_COUNT == 5, "one due_*_ms column per order deadline kind");
+_Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline kind");
 
 #define USER_SELECT                                                                                \
 	"SELECT id, role, name, email, password_hash, created_at_ms, suspension_lifted_at_ms "     \
@@ -172,9 +182,9 @@ _Static_assert(ESC_DL_ORDER_COUNT == 5, "one due_*_ms column per order deadline 
 		       "created_at_ms = ?6, suspension_lifted_at_ms = ?7 WHERE id = ?1")           \
 	X(USERS_LIST, USER_SELECT " WHERE id > ?1 ORDER BY id LIMIT ?2")                           \
 	X(ORDER_INSERT, "INSERT INTO orders (" ORDER_COLS                                          \
-			", id, buyer_id, seller_id) VALUES (" Q37 ", ?, ?, ?)")                    \
+			", id, buyer_id, seller_id) VALUES (" Q51 ", ?, ?, ?)")                    \
 	X(ORDER_UPDATE,                                                                            \
-	  "UPDATE orders SET (" ORDER_COLS ") = (" Q37 ") WHERE id = ? AND version = ?")           \
+	  "UPDATE orders SET (" ORDER_COLS ") = (" Q51 ") WHERE id = ? AND version = ?")           \
 	X(ORDER_GET, ORDER_SELECT " WHERE id = ?1")                                                \
 	X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE id = ?1")                                      \
 	X(ITEM_INSERT, "INSERT INTO order_items (order_id, line, title, quantity, "                \
@@ -506,7 +516,7 @@ static int read_user(sqlite3_stmt *st, struct esc_user *u)
 /* Columns as ORDER_SELECT lists them. */
 static int read_order(sqlite3_stmt *st, struct esc_order *o)
 {
-	int method = 0, state = 0, refund_to = 0;
+	int method = 0, state = 0, refund_to = 0, dispute_state = 0, dispute_from = 0;
 	int c = 0;
 	int rc = 0;
 
@@ -554,7 +564,26 @@ static int read_order(sqlite3_stmt *st, struct esc_order *o)
 	o->dispute_opened_at_ms = sqlite3_column_int64(st, c++);
 	o->dispute_paused_ms = sqlite3_column_int64(st, c++);
 	o->dispute_refund_minor = sqlite3_column_int64(st, c++);
+	if (!rc)
+		rc = col_enum(st, c, &E_DISPUTE_STATE, &dispute_state);
+	c++;
+	if (!rc)
+		rc = col_enum(st, c, &E_STATE, &dispute_from);
+	c++;
+	COL_FIELD(st, c++, o->dispute_description);
+	o->dispute_offer_minor = sqlite3_column_int64(st, c++);
+	o->dispute_agreed_minor = sqlite3_column_int64(st, c++);
+	COL_FIELD(st, c++, o->dispute_message);
+	COL_FIELD(st, c++, o->dispute_resolution);
+	COL_FIELD(st, c++, o->dispute_reason);
+	o->dispute_escalated_at_ms = sqlite3_column_int64(st, c++);
+	o->dispute_resolved_at_ms = sqlite3_column_int64(st, c++);
+	COL_FIELD(st, c++, o->return_carrier);
+	COL_FIELD(st, c++, o->return_tracking);
+	o->return_shipped_at_ms = sqlite3_column_int64(st, c++);
 	assert(c == 3 + ORDER_COLS_COUNT);
+	o->dispute_state = (enum esc_dispute_state)dispute_state;
+	o->dispute_from = (enum esc_state)dispute_from;
 	o->method = (enum esc_method)method;
 	o->state = (enum esc_state)state;
 	o->refund_to = (enum esc_refund_to)refund_to;
@@ -830,6 +859,19 @@ static void bind_order_cols(struct bind *b, const struct esc_order *o)
 	b_i64(b, i++, o->dispute_opened_at_ms);
 	b_i64(b, i++, o->dispute_paused_ms);
 	b_i64(b, i++, o->dispute_refund_minor);
+	b_enum(b, i++, &E_DISPUTE_STATE, (int)o->dispute_state);
+	b_enum(b, i++, &E_STATE, (int)o->dispute_from);
+	B_FIELD(b, i++, o->dispute_description);
+	b_i64(b, i++, o->dispute_offer_minor);
+	b_i64(b, i++, o->dispute_agreed_minor);
+	B_FIELD(b, i++, o->dispute_message);
+	B_FIELD(b, i++, o->dispute_resolution);
+	B_FIELD(b, i++, o->dispute_reason);
+	b_i64(b, i++, o->dispute_escalated_at_ms);
+	b_i64(b, i++, o->dispute_resolved_at_ms);
+	B_FIELD(b, i++, o->return_carrier);
+	B_FIELD(b, i++, o->return_tracking);
+	b_i64(b, i++, o->return_shipped_at_ms);
 	assert(i == ORDER_COLS_COUNT + 1);
 }
 
