@@ -207,6 +207,20 @@ int esc_dispute_state_parse(const char *name)
 	return parse_in(dispute_state_names, COUNT(dispute_state_names), name);
 }
 
+void esc_dispute_id(char out[ESC_ID_SIZE], const char *order_id)
+{
+	const char *own = strncmp(order_id, "ord_", 4) ? order_id : order_id + 4;
+	snprintf(out, ESC_ID_SIZE, "dsp_%.*s", ESC_ID_SIZE - 5, own);
+}
+
+bool esc_dispute_order_id(char out[ESC_ID_SIZE], const char *dispute_id)
+{
+	if (strncmp(dispute_id, "dsp_", 4) || !dispute_id[4] || strlen(dispute_id) >= ESC_ID_SIZE)
+		return false;
+	snprintf(out, ESC_ID_SIZE, "ord_%s", dispute_id + 4);
+	return true;
+}
+
 const char *esc_ground_name(enum esc_ground g)
 {
 	return name_of(ground_names, COUNT(ground_names), (int)g);

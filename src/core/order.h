@@ -124,6 +124,10 @@ enum esc_dispute_state {
 	ESC_DS_COUNT
 };
 const char *esc_dispute_state_name(enum esc_dispute_state s);
+/* A dispute's id: "dsp_" and the order id's own part (one dispute per
+ * order); and back, false when dispute_id is not one. */
+void esc_dispute_id(char out[ESC_ID_SIZE], const char *order_id);
+bool esc_dispute_order_id(char out[ESC_ID_SIZE], const char *dispute_id);
 /* Is the event one of the dispute machine's (accept_dispute ... the
  * dispute deadline), run on an order in dispute? */
 bool esc_event_is_dispute(enum esc_event e);

@@ -155,19 +155,13 @@ static json_t *refund_json(const struct esc_refund *r)
 			 (int)r->settle_days_min, "max", (int)r->settle_days_max);
 }
 
-/* The order as the caller may see it, with what they may do now. Reads
- * the refunds and, for a buyer, their level: the caller holds the store
- * (esc_engine_store_acquire, or inside a command's reply). */
-static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
-			  const struct esc_order *o)
+/* What the caller may do now on the order and its dispute. Reads, for a
+ * buyer, their level once per request: the caller holds the store. */
+static size_t actions_of(struct esc_http_call *call, const struct esc_order *o,
+			 struct esc_action actions[ACTIONS_MAX])
 {
 	struct esc_engine *e = call->e;
 	struct esc_context ctx = {.policy = &e->policy, .now_ms = esc_engine_now(e)};
-	struct esc_action actions[ACTIONS_MAX];
-	struct esc_refund refunds[ESC_REFUNDS_MAX];
-	size_t n_refunds = 0, n_actions = 0;
-	int rc;
-
 	if (call->caller.kind == ESC_CALLER_OPERATOR) {
 		ctx.actor = ESC_ACTOR_OPERATOR;
 	} else {
@@ -182,7 +176,101 @@ static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 		if (call->buyer_level >= 0)
 			ctx.buyer_level = (enum esc_buyer_level)call->buyer_level;
 	}
-	n_actions = esc_order_actions(&ctx, o, actions, ACTIONS_MAX);
+	return esc_order_actions(&ctx, o, actions, ACTIONS_MAX);
+}
+
+static const char *dispute_action_name(enum esc_event e)
+{
+	switch (e) {
+	case ESC_EV_ACCEPT_DISPUTE:
+		return "accept";
+	case ESC_EV_COUNTER_OFFER:
+		return "counter-offer";
+	case ESC_EV_REJECT_DISPUTE:
+		return "reject";
+	case ESC_EV_ACCEPT_OFFER:
+		return "accept-offer";
+	case ESC_EV_ESCALATE:
+		return "escalate";
+	case ESC_EV_WITHDRAW_DISPUTE:
+		return "withdraw";
+	case ESC_EV_RETURN_SHIPMENT:
+		return "return-shipment";
+	case ESC_EV_RETURN_RECEIVED:
+		return "return-received";
+	case ESC_EV_RESOLVE_DISPUTE:
+		return "decide";
+	default:
+		return NULL;
+	}
+}
+
+static json_t *amount_or_null(bool set, int64_t amount)
+{
+	return set ? json_integer((json_int_t)amount) : json_null();
+}
+
+static json_t *text_or_null(const char *s)
+{
+	return s[0] ? json_string(s) : json_null();
+}
+
+/* The order's dispute (SPEC §5), with the actions the caller may send to
+ * /v1/disputes/{id}/ACTION now, each with the window that bounds it. */
+static json_t *dispute_json(const struct esc_order *o, const struct esc_action *actions,
+			    size_t n_actions)
+{
+	char id[ESC_ID_SIZE];
+	enum esc_dispute_state st = o->dispute_state;
+	esc_dispute_id(id, o->id);
+	json_t *j = json_pack(
+		"{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:o}", "id", id, "order_id", o->id, "state",
+		esc_dispute_state_name(st), "ground", o->dispute_ground, "outcome",
+		o->dispute_outcome, "amount", (json_int_t)o->dispute_amount_minor, "description",
+		o->dispute_description, "opened_at", time_or_null(o->dispute_opened_at_ms));
+	json_object_set_new(j, "deadline", time_or_null(o->due_ms[ESC_DL_DISPUTE]));
+	json_object_set_new(j, "offer",
+			    amount_or_null(o->dispute_offer_minor > 0, o->dispute_offer_minor));
+	json_object_set_new(j, "seller_message", text_or_null(o->dispute_message));
+	json_object_set_new(j, "agreed_amount",
+			    amount_or_null(o->dispute_agreed_minor > 0, o->dispute_agreed_minor));
+	json_object_set_new(j, "return_shipment",
+			    o->return_shipped_at_ms
+				    ? json_pack("{s:s, s:s, s:o}", "carrier", o->return_carrier,
+						"tracking_number", o->return_tracking, "shipped_at",
+						time_or_null(o->return_shipped_at_ms))
+				    : json_null());
+	json_object_set_new(j, "escalated_at", time_or_null(o->dispute_escalated_at_ms));
+	json_object_set_new(j, "resolved_at", time_or_null(o->dispute_resolved_at_ms));
+	json_object_set_new(j, "resolution", text_or_null(o->dispute_resolution));
+	json_object_set_new(j, "refund_amount",
+			    amount_or_null(st == ESC_DS_RESOLVED, o->dispute_refund_minor));
+	json_object_set_new(j, "decision_reason", text_or_null(o->dispute_reason));
+	json_object_set_new(j, "order_state", json_string(esc_state_name(o->state)));
+	json_object_set_new(j, "order_version", json_integer((json_int_t)o->version));
+	json_t *as = json_array();
+	for (size_t i = 0; i < n_actions; i++) {
+		const char *name = dispute_action_name(actions[i].event);
+		if (name)
+			json_array_append_new(as, json_pack("{s:s, s:o}", "name", name, "deadline",
+							    time_or_null(actions[i].deadline_ms)));
+	}
+	json_object_set_new(j, "actions", as);
+	return j;
+}
+
+/* The order as the caller may see it, with what they may do now. Reads
+ * the refunds and, for a buyer, their level: the caller holds the store
+ * (esc_engine_store_acquire, or inside a command's reply). */
+static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
+			  const struct esc_order *o)
+{
+	struct esc_engine *e = call->e;
+	struct esc_action actions[ACTIONS_MAX];
+	struct esc_refund refunds[ESC_REFUNDS_MAX];
+	size_t n_refunds = 0, n_actions = actions_of(call, o, actions);
+	int rc;
+
 	ESC_STORE(rc, s, refunds_list, o->id, -1, NULL, refunds, ESC_REFUNDS_MAX, &n_refunds);
 	if (rc)
 		n_refunds = 0;
@@ -229,12 +317,7 @@ static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 						      "tracking_number", o->tracking)
 					  : json_null());
 	json_object_set_new(j, "dispute",
-			    o->disputes_count
-				    ? json_pack("{s:s, s:s, s:I, s:o}", "ground", o->dispute_ground,
-						"outcome", o->dispute_outcome, "amount",
-						(json_int_t)o->dispute_amount_minor, "opened_at",
-						time_or_null(o->dispute_opened_at_ms))
-				    : json_null());
+			    o->disputes_count ? dispute_json(o, actions, n_actions) : json_null());
 	json_t *rs = json_array();
 	for (size_t i = 0; i < n_refunds; i++)
 		json_array_append_new(rs, refund_json(&refunds[i]));
@@ -258,10 +341,15 @@ static int reply_build(void *arg, struct esc_engine *e, const struct esc_result 
 	struct esc_http_call *call = arg;
 	enum esc_event ev = call->command->event;
 	json_decref(call->out);
-	if (ev == ESC_EV_REFUND_SETTLED || ev == ESC_EV_REFUND_FAILED)
+	if (ev == ESC_EV_REFUND_SETTLED || ev == ESC_EV_REFUND_FAILED) {
 		call->out = refund_json(&res->refund);
-	else
+	} else if (ev == ESC_EV_OPEN_DISPUTE || esc_event_is_dispute(ev)) {
+		struct esc_action actions[ACTIONS_MAX];
+		size_t n = actions_of(call, &res->order, actions);
+		call->out = dispute_json(&res->order, actions, n);
+	} else {
 		call->out = order_json(call, e->store, &res->order);
+	}
 	if (!call->out)
 		return ESC_ENOMEM;
 	if (ev == ESC_EV_CANCEL && res->order.state == ESC_ST_CANCELLATION_REQUESTED)
@@ -954,6 +1042,191 @@ static int h_orders_list(struct esc_http_call *call)
 	return rc;
 }
 
+/* ---- disputes (SPEC §5) ---- */
+
+/* The order of the dispute named by call->param, if the caller may see
+ * it; another party's, or an order without a dispute, is not found. The
+ * caller holds the store. */
+static int visible_dispute_held(struct esc_http_call *call, struct esc_store *s,
+				struct esc_order *o, char order_id[ESC_ID_SIZE])
+{
+	const char *param = call->param;
+	if (!esc_dispute_order_id(order_id, param))
+		return fail(call, ESC_ENOTFOUND, "no such dispute", NULL);
+	call->param = order_id;
+	int rc = visible_order_held(call, s, o);
+	call->param = param;
+	if (rc == ESC_ENOTFOUND || (!rc && !o->disputes_count)) {
+		json_decref(call->out);
+		call->out = NULL;
+		return fail(call, ESC_ENOTFOUND, "no such dispute", NULL);
+	}
+	return rc;
+}
+
+static int h_dispute_get(struct esc_http_call *call)
+{
+	struct esc_order o;
+	struct esc_action actions[ACTIONS_MAX];
+	char order_id[ESC_ID_SIZE];
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	int rc = visible_dispute_held(call, s, &o, order_id);
+	if (!rc)
+		call->out = dispute_json(&o, actions, actions_of(call, &o, actions));
+	esc_engine_store_release(call->e);
+	return rc;
+}
+
+static int h_dispute_open(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"ground", "outcome", "amount", "description", NULL};
+	struct esc_command cmd;
+	int rc = only_fields(call, fields);
+	command_for(call, &cmd, ESC_EV_OPEN_DISPUTE);
+	if (!rc)
+		rc = get_string(call, "ground", true, &cmd.args.ground);
+	if (!rc)
+		rc = get_string(call, "outcome", true, &cmd.args.outcome);
+	if (!rc)
+		rc = get_int(call, "amount", true, &cmd.args.amount_minor);
+	if (!rc)
+		rc = get_string(call, "description", true, &cmd.args.description);
+	return rc ? rc : command_reply(call, &cmd, 1);
+}
+
+/* An answer in the dispute: its fields, then the command on its order. */
+static int dispute_command(struct esc_http_call *call, enum esc_event ev)
+{
+	static const char *const none[] = {NULL};
+	static const char *const offer[] = {"amount", "message", NULL};
+	static const char *const message[] = {"message", NULL};
+	static const char *const shipment[] = {"carrier", "tracking_number", NULL};
+	static const char *const decision[] = {"refund_amount", "reason", NULL};
+	const char *const *fields = ev == ESC_EV_COUNTER_OFFER     ? offer
+				    : ev == ESC_EV_REJECT_DISPUTE  ? message
+				    : ev == ESC_EV_RETURN_SHIPMENT ? shipment
+				    : ev == ESC_EV_RESOLVE_DISPUTE ? decision
+								   : none;
+	char order_id[ESC_ID_SIZE];
+	struct esc_order o;
+	struct esc_command cmd;
+	int rc = only_fields(call, fields);
+	if (rc)
+		return rc;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	rc = visible_dispute_held(call, s, &o, order_id);
+	esc_engine_store_release(call->e);
+	if (rc)
+		return rc;
+	command_for(call, &cmd, ev);
+	cmd.order_id = order_id;
+	switch (ev) {
+	case ESC_EV_COUNTER_OFFER:
+		rc = get_int(call, "amount", true, &cmd.args.amount_minor);
+		if (!rc)
+			rc = get_string(call, "message", false, &cmd.args.message);
+		break;
+	case ESC_EV_REJECT_DISPUTE:
+		rc = get_string(call, "message", true, &cmd.args.message);
+		break;
+	case ESC_EV_RETURN_SHIPMENT:
+		rc = get_string(call, "carrier", true, &cmd.args.carrier);
+		if (!rc)
+			rc = get_string(call, "tracking_number", true, &cmd.args.tracking);
+		break;
+	case ESC_EV_RESOLVE_DISPUTE:
+		rc = get_int(call, "refund_amount", true, &cmd.args.amount_minor);
+		if (!rc)
+			rc = get_string(call, "reason", true, &cmd.args.message);
+		break;
+	default:
+		break;
+	}
+	return rc ? rc : command_reply(call, &cmd, 0);
+}
+
+static int h_dispute_accept(struct esc_http_call *call)
+{
+	return dispute_command(call, ESC_EV_ACCEPT_DISPUTE);
+}
+static int h_dispute_counter(struct esc_http_call *call)
+{
+	return dispute_command(call, ESC_EV_COUNTER_OFFER);
+}
+static int h_dispute_reject(struct esc_http_call *call)
+{
+	return dispute_command(call, ESC_EV_REJECT_DISPUTE);
+}
+static int h_dispute_accept_offer(struct esc_http_call *call)
+{
+	return dispute_command(call, ESC_EV_ACCEPT_OFFER);
+}
+static int h_dispute_escalate(struct esc_http_call *call)
+{
+	return dispute_command(call, ESC_EV_ESCALATE);
+}
+static int h_dispute_withdraw(struct esc_http_call *call)
+{
+	return dispute_command(call, ESC_EV_WITHDRAW_DISPUTE);
+}
+static int h_dispute_return_shipment(struct esc_http_call *call)
+{
+	return dispute_command(call, ESC_EV_RETURN_SHIPMENT);
+}
+static int h_dispute_return_received(struct esc_http_call *call)
+{
+	return dispute_command(call, ESC_EV_RETURN_RECEIVED);
+}
+static int h_dispute_decide(struct esc_http_call *call)
+{
+	return dispute_command(call, ESC_EV_RESOLVE_DISPUTE);
+}
+
+/* The arbiter's queue: disputes in a state (escalated unless status says
+ * otherwise), newest first, paged by dispute id. */
+static int h_disputes_list(struct esc_http_call *call)
+{
+	struct esc_order_filter f = {.state = -1, .dispute_state = ESC_DS_ESCALATED};
+	struct esc_order *orders = NULL;
+	char after[ESC_ID_SIZE];
+	const char *v;
+	size_t n = 0, limit;
+	bool more = false;
+	int rc = page_limit(call, &limit);
+	if (rc)
+		return rc;
+	if ((v = esc_http_query(call, "status"))) {
+		f.dispute_state = esc_dispute_state_parse(v);
+		if (f.dispute_state <= ESC_DS_NONE)
+			return fail(call, ESC_EINVAL,
+				    "status must be awaiting_seller, counter_offered, rejected, "
+				    "escalated, awaiting_return or resolved",
+				    NULL);
+	}
+	if ((v = esc_http_query(call, "starting_after"))) {
+		if (!esc_dispute_order_id(after, v))
+			return fail(call, ESC_EINVAL, "starting_after must be a dispute id", NULL);
+		f.starting_after = after;
+	}
+	orders = calloc(limit, sizeof *orders);
+	if (!orders)
+		return ESC_ENOMEM;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, orders_list, &f, orders, limit, &n, &more);
+	if (!rc) {
+		json_t *data = json_array();
+		for (size_t i = 0; i < n; i++) {
+			struct esc_action actions[ACTIONS_MAX];
+			size_t na = actions_of(call, &orders[i], actions);
+			json_array_append_new(data, dispute_json(&orders[i], actions, na));
+		}
+		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
+	}
+	esc_engine_store_release(call->e);
+	free(orders);
+	return rc;
+}
+
 static int h_refunds_list(struct esc_http_call *call)
 {
 	struct esc_refund r[PAGE_MAX + 1];
@@ -1073,6 +1346,7 @@ static int h_clock_advance(struct esc_http_call *call)
 #define B      ESC_WHO_BUYER
 #define S      ESC_WHO_SELLER
 #define U      ESC_WHO_USER
+#define A      ESC_WHO_ARBITER
 #define ANY    ESC_WHO_ANYONE
 #define SIGNED ESC_WHO_SIGNED_IN
 
@@ -1102,6 +1376,18 @@ const struct esc_route esc_routes[] = {
 	{"POST", "/v1/orders/{id}/ship", h_ship, S, true, false},
 	{"POST", "/v1/orders/{id}/deliver", h_deliver, P, true, false},
 	{"POST", "/v1/orders/{id}/confirm-receipt", h_confirm, B, true, false},
+	{"POST", "/v1/orders/{id}/disputes", h_dispute_open, B, true, false},
+	{"GET", "/v1/disputes", h_disputes_list, A, false, false},
+	{"GET", "/v1/disputes/{id}", h_dispute_get, B | S | A, false, false},
+	{"POST", "/v1/disputes/{id}/accept", h_dispute_accept, S, true, false},
+	{"POST", "/v1/disputes/{id}/counter-offer", h_dispute_counter, S, true, false},
+	{"POST", "/v1/disputes/{id}/reject", h_dispute_reject, S, true, false},
+	{"POST", "/v1/disputes/{id}/accept-offer", h_dispute_accept_offer, B, true, false},
+	{"POST", "/v1/disputes/{id}/escalate", h_dispute_escalate, B, true, false},
+	{"POST", "/v1/disputes/{id}/withdraw", h_dispute_withdraw, B, true, false},
+	{"POST", "/v1/disputes/{id}/return-shipment", h_dispute_return_shipment, B, true, false},
+	{"POST", "/v1/disputes/{id}/return-received", h_dispute_return_received, S, true, false},
+	{"POST", "/v1/disputes/{id}/decide", h_dispute_decide, A, true, false},
 	{"GET", "/v1/refunds", h_refunds_list, P | B | S, false, false},
 	{"POST", "/v1/refunds/{id}/settle", h_refund_settle, P, true, false},
 	{"POST", "/v1/refunds/{id}/fail", h_refund_fail, P, true, false},

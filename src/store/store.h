@@ -71,6 +71,7 @@ struct esc_order_filter {
 	const char *buyer_id;       /* NULL = any */
 	const char *seller_id;      /* NULL = any */
 	int state;                  /* enum esc_state, or -1 = any */
+	int dispute_state;          /* enum esc_dispute_state; ESC_DS_NONE (0) = any */
 	const char *starting_after; /* an order id, or NULL: ids descending */
 };
 

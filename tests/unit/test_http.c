@@ -953,6 +953,179 @@ static void spec_6_buyer_levels_watch_restricted_suspended(void **state)
 	ledger_holds();
 }
 
+/* ---- disputes (SPEC §5) ---- */
+
+static char arbiter_id[64], arbiter_token[80];
+
+static void ensure_arbiter(void)
+{
+	if (!arbiter_id[0])
+		make_user("arbiter", "Dora", "dora@http.test", arbiter_id, arbiter_token);
+}
+
+/* A paid order of the test buyer, shipped; returns its id. */
+static void shipped_order(char id[64])
+{
+	paid_order(id);
+	struct reply r = post(id, "ship", seller_token,
+			      "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR1IS\"}");
+	expect(&r, 200);
+	drop(&r);
+}
+
+/* Open a dispute on the order; its id in dsp. */
+static void open_dispute(const char *id, const char *outcome, int64_t amount, char dsp[64])
+{
+	char body[300];
+	snprintf(body, sizeof body,
+		 "{\"ground\":\"not_as_described\",\"outcome\":\"%s\",\"amount\":%lld,"
+		 "\"description\":\"The handle came off\"}",
+		 outcome, (long long)amount);
+	struct reply r = post(id, "disputes", buyer_token, body);
+	expect(&r, 201);
+	assert_string_equal(str(r.json, "state"), "awaiting_seller");
+	snprintf(dsp, 64, "%s", str(r.json, "id"));
+	drop(&r);
+}
+
+/* POST /v1/disputes/{dsp}/{what}, which must be among the caller's actions
+ * on the dispute first: the API guides the way. Returns the answer. */
+static struct reply answer(const char *dsp, const char *what, const char *token, const char *body)
+{
+	char path[200];
+	snprintf(path, sizeof path, "/v1/disputes/%s", dsp);
+	struct reply g = call("GET", path, token, NULL, NULL);
+	expect(&g, 200);
+	if (!has_action(g.json, what))
+		fail_msg("%s is not among the actions: %s", what, g.body);
+	drop(&g);
+	snprintf(path, sizeof path, "/v1/disputes/%s/%s", dsp, what);
+	return call("POST", path, token, body, NULL);
+}
+
+static json_t *order_now(const char *id)
+{
+	char path[160];
+	snprintf(path, sizeof path, "/v1/orders/%s", id);
+	struct reply r = call("GET", path, KEY, NULL, NULL);
+	expect(&r, 200);
+	json_t *j = json_incref(r.json);
+	drop(&r);
+	return j;
+}
+
+/* SPEC §5 from the buyer's first step: a shipped order points to a
+ * dispute; the seller counter-offers; the buyer escalates; the arbiter
+ * finds it in the queue and decides; the refund is paid and the rest
+ * released. Each step is one of the caller's actions. */
+static void spec_5_dispute_counter_offer_escalated_and_decided(void **state)
+{
+	char id[64], dsp[64], path[160];
+	(void)state;
+	ensure_arbiter();
+	shipped_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s", id);
+	struct reply r = call("GET", path, buyer_token, NULL, NULL);
+	assert_true(has_action(r.json, "disputes"));
+	assert_false(has_action(r.json, "cancel"));
+	drop(&r);
+	open_dispute(id, "refund_only", 3000, dsp);
+	/* The order shows the dispute and its actions for the caller. */
+	r = call("GET", path, seller_token, NULL, NULL);
+	assert_string_equal(str(r.json, "state"), "in_dispute");
+	json_t *dj = json_object_get(r.json, "dispute");
+	assert_string_equal(str(dj, "id"), dsp);
+	assert_true(has_action(dj, "counter-offer"));
+	drop(&r);
+	/* Not the arbiter's yet; not another buyer's ever. */
+	snprintf(path, sizeof path, "/v1/disputes/%s", dsp);
+	r = call("GET", path, other_token, NULL, NULL);
+	expect(&r, 404);
+	drop(&r);
+	r = call("GET", "/v1/disputes/dsp_nothing", buyer_token, NULL, NULL);
+	expect(&r, 404);
+	drop(&r);
+	r = answer(dsp, "counter-offer", seller_token,
+		   "{\"amount\":1200,\"message\":\"The rest of the mug is fine\"}");
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "state"), "counter_offered");
+	assert_true(json_integer_value(json_object_get(r.json, "offer")) == 1200);
+	drop(&r);
+	r = answer(dsp, "escalate", buyer_token, "{}");
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "state"), "escalated");
+	drop(&r);
+	/* The arbiter's queue holds it. */
+	r = call("GET", "/v1/disputes?limit=100", arbiter_token, NULL, NULL);
+	expect(&r, 200);
+	bool queued = false;
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(r.json, "data"), i, v) if (!strcmp(str(v, "id"), dsp))
+		queued = true;
+	assert_true(queued);
+	drop(&r);
+	r = answer(dsp, "decide", arbiter_token,
+		   "{\"refund_amount\":2000,\"reason\":\"The photos show more than a chip\"}");
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "state"), "resolved");
+	assert_string_equal(str(r.json, "resolution"), "decided");
+	assert_true(json_integer_value(json_object_get(r.json, "refund_amount")) == 2000);
+	drop(&r);
+	json_t *o = order_now(id);
+	assert_string_equal(str(o, "state"), "completed");
+	assert_true(json_integer_value(json_object_get(o, "refunded")) == 2000);
+	assert_true(json_integer_value(json_object_get(o, "released")) == 3000);
+	json_decref(o);
+	/* Final: no second decision. */
+	snprintf(path, sizeof path, "/v1/disputes/%s/decide", dsp);
+	r = call("POST", path, arbiter_token, "{\"refund_amount\":0,\"reason\":\"Again\"}", NULL);
+	expect(&r, 409);
+	drop(&r);
+	ledger_holds();
+}
+
+/* The seller silent for 5 days, across the manual clock: refunded as
+ * asked; and a return_and_refund through the return. */
+static void spec_5_silent_seller_and_a_return(void **state)
+{
+	char id[64], dsp[64];
+	(void)state;
+	shipped_order(id);
+	open_dispute(id, "refund_only", 5000, dsp);
+	struct reply r = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":432000}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	/* Five days idle ended the sessions. */
+	sign_in("ana@http.test", buyer_token);
+	sign_in("shop@http.test", seller_token);
+	json_t *o = order_now(id);
+	assert_string_equal(str(o, "state"), "closed");
+	assert_string_equal(str(json_object_get(o, "dispute"), "resolution"), "seller_silent");
+	assert_int_equal(json_array_size(json_object_get(o, "refunds")), 1);
+	json_decref(o);
+
+	shipped_order(id);
+	open_dispute(id, "return_and_refund", 5000, dsp);
+	r = answer(dsp, "accept", seller_token, "{}");
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "state"), "awaiting_return");
+	assert_false(has_action(r.json, "return-received"));
+	drop(&r);
+	r = answer(dsp, "return-shipment", buyer_token,
+		   "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR9IS\"}");
+	expect(&r, 200);
+	assert_string_equal(str(json_object_get(r.json, "return_shipment"), "tracking_number"),
+			    "RR9IS");
+	drop(&r);
+	r = answer(dsp, "return-received", seller_token, "{}");
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "resolution"), "return_received");
+	assert_string_equal(str(r.json, "order_state"), "closed");
+	drop(&r);
+	ledger_holds();
+}
+
 /* SPEC §2: a rejection with a message, a second request, a second
  * rejection, then limit_reached. */
 static void spec_2_two_requests_then_limit_reached(void **state)
@@ -1234,6 +1407,8 @@ int main(void)
 		cmocka_unit_test(spec_6_reputation_shows_level_score_and_counts),
 		cmocka_unit_test(spec_6_buyer_levels_watch_restricted_suspended),
 		cmocka_unit_test(spec_2_two_requests_then_limit_reached),
+		cmocka_unit_test(spec_5_dispute_counter_offer_escalated_and_decided),
+		cmocka_unit_test(spec_5_silent_seller_and_a_return),
 		cmocka_unit_test(spec_2_unpaid_cancel_and_the_payment_and_ship_deadlines),
 		cmocka_unit_test(spec_4_balance_refund_and_a_failed_card_refund),
 		cmocka_unit_test(spec_7_cancel_and_ship_race_one_wins),

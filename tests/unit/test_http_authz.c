@@ -152,8 +152,8 @@ struct caller_info {
 	bool party;       /* a party to the orders made here */
 };
 
-/* The arbiter is no party: it sees an order only while it is in dispute,
- * and none of the orders made here is. */
+/* The arbiter is no party: it sees only orders that have had a dispute
+ * (the dispute routes' orders here). */
 static const struct caller_info callers[C_COUNT] = {
 	[C_ANONYMOUS] = {"anonymous", NULL, 0, false},
 	[C_OTHER_BUYER] = {"other buyer", "buyer", ESC_WHO_BUYER, false},
@@ -237,7 +237,21 @@ static void choose_buyer(void)
 
 /* ---- what each route needs to succeed ---- */
 
-enum prep { PREP_NONE, PREP_UNPAID, PREP_PAID, PREP_REQUESTED, PREP_SHIPPED, PREP_REFUND };
+enum prep {
+	PREP_NONE,
+	PREP_UNPAID,
+	PREP_PAID,
+	PREP_REQUESTED,
+	PREP_SHIPPED,
+	PREP_REFUND,
+	/* A shipped order in dispute, its dispute brought to: */
+	PREP_DISPUTED, /* awaiting_seller */
+	PREP_COUNTERED,
+	PREP_REJECTED,
+	PREP_ESCALATED,
+	PREP_RETURN_AGREED, /* awaiting_return, not yet shipped back */
+	PREP_RETURN_SHIPPED,
+};
 
 /* A route's preconditions. Routes not listed get the defaults: a paid
  * order when the path has an {id} (the order's id), "{}" when the route
@@ -288,6 +302,28 @@ static const struct setup setups[] = {
 	 false},
 	/* A user's reputation is visible to everyone signed in. */
 	{"GET", "/v1/users/{id}/reputation", PREP_NONE, NULL, "{seller}", NULL, 200, false},
+	{"POST", "/v1/orders/{id}/disputes", PREP_SHIPPED,
+	 "{\"ground\":\"not_as_described\",\"outcome\":\"refund_only\",\"amount\":1000,"
+	 "\"description\":\"Broken {n}\"}",
+	 NULL, NULL, 201, false},
+	{"GET", "/v1/disputes", PREP_ESCALATED, NULL, NULL, NULL, 200, false},
+	{"GET", "/v1/disputes/{id}", PREP_DISPUTED, NULL, "{dispute}", NULL, 200, false},
+	{"POST", "/v1/disputes/{id}/accept", PREP_DISPUTED, "{}", "{dispute}", NULL, 200, false},
+	{"POST", "/v1/disputes/{id}/counter-offer", PREP_DISPUTED,
+	 "{\"amount\":500,\"message\":\"Half {n}\"}", "{dispute}", NULL, 200, false},
+	{"POST", "/v1/disputes/{id}/reject", PREP_DISPUTED, "{\"message\":\"No {n}\"}", "{dispute}",
+	 NULL, 200, false},
+	{"POST", "/v1/disputes/{id}/accept-offer", PREP_COUNTERED, "{}", "{dispute}", NULL, 200,
+	 false},
+	{"POST", "/v1/disputes/{id}/escalate", PREP_REJECTED, "{}", "{dispute}", NULL, 200, false},
+	{"POST", "/v1/disputes/{id}/withdraw", PREP_DISPUTED, "{}", "{dispute}", NULL, 200, false},
+	{"POST", "/v1/disputes/{id}/return-shipment", PREP_RETURN_AGREED,
+	 "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR{n}IS\"}", "{dispute}", NULL, 200,
+	 false},
+	{"POST", "/v1/disputes/{id}/return-received", PREP_RETURN_SHIPPED, "{}", "{dispute}", NULL,
+	 200, false},
+	{"POST", "/v1/disputes/{id}/decide", PREP_ESCALATED,
+	 "{\"refund_amount\":500,\"reason\":\"Half is fair {n}\"}", "{dispute}", NULL, 200, false},
 	/* Only its status is checked: the clock moving is its effect. */
 	{"POST", "/v1/clock/advance", PREP_NONE, "{\"seconds\":60}", NULL, NULL, 200, false},
 };
@@ -316,8 +352,10 @@ static bool on_order(const struct esc_route *rt, const struct setup *su)
 /* The status a caller gets: the route table's role check first (anyone
  * passes an ANYONE route; no one signed in is 401; a role outside the
  * mask is 403), then the order-party rule of SPEC §1 (another party's
- * order is 404, not 403), else the route's success. */
-static long expected_status(const struct esc_route *rt, bool about_order, enum caller c, long ok)
+ * order is 404, not 403; an arbiter sees the orders with a dispute), else
+ * the route's success. */
+static long expected_status(const struct esc_route *rt, const struct setup *su, bool about_order,
+			    enum caller c, long ok)
 {
 	if (rt->who & ESC_WHO_ANYONE)
 		return ok;
@@ -325,7 +363,7 @@ static long expected_status(const struct esc_route *rt, bool about_order, enum c
 		return 401;
 	if (!(rt->who & callers[c].mask))
 		return 403;
-	if (about_order && !callers[c].party)
+	if (about_order && !callers[c].party && !(c == C_ARBITER && su->prep >= PREP_DISPUTED))
 		return 404;
 	return ok;
 }
@@ -335,6 +373,7 @@ static long expected_status(const struct esc_route *rt, bool about_order, enum c
 struct cell {
 	char order[64];
 	char refund[64];
+	char dispute[64];
 };
 
 static unsigned long serial;
@@ -352,6 +391,8 @@ static void expand(const char *t, const struct cell *x, unsigned long n, char *o
 			v = x->order, skip = 7;
 		else if (!strncmp(t, "{refund}", 8))
 			v = x->refund, skip = 8;
+		else if (!strncmp(t, "{dispute}", 9))
+			v = x->dispute, skip = 9;
 		else if (!strncmp(t, "{buyer}", 7))
 			v = users[C_BUYER].id, skip = 7;
 		else if (!strncmp(t, "{seller}", 8))
@@ -373,6 +414,51 @@ static void expand(const char *t, const struct cell *x, unsigned long n, char *o
 	assert_true(!*t);
 }
 
+/* A party's step in the setup, which must succeed. */
+static json_t *step(enum caller c, const char *path, const char *body, long status)
+{
+	struct cred cr = {.bearer = users[c].s.token};
+	struct reply r = call("POST", path, &cr, body);
+	if (r.status != status)
+		fail_msg("setup: %s: %ld: %s", path, r.status, r.body);
+	json_t *j = json_incref(r.json);
+	drop(&r);
+	return j;
+}
+
+/* Open a dispute on the shipped order and bring it to `prep`. */
+static void dispute_to(enum prep prep, struct cell *x)
+{
+	char path[200];
+	bool ret = prep >= PREP_RETURN_AGREED;
+	snprintf(path, sizeof path, "/v1/orders/%s/disputes", x->order);
+	json_t *j = step(C_BUYER, path,
+			 ret ? "{\"ground\":\"not_as_described\",\"outcome\":\"return_and_refund\","
+			       "\"amount\":1000,\"description\":\"Broken\"}"
+			     : "{\"ground\":\"not_as_described\",\"outcome\":\"refund_only\","
+			       "\"amount\":1000,\"description\":\"Broken\"}",
+			 201);
+	snprintf(x->dispute, sizeof x->dispute, "%s", str(j, "id"));
+	json_decref(j);
+#define DSTEP(c, what, body)                                                                       \
+	do {                                                                                       \
+		snprintf(path, sizeof path, "/v1/disputes/%s/%s", x->dispute, what);               \
+		json_decref(step(c, path, body, 200));                                             \
+	} while (0)
+	if (prep == PREP_COUNTERED)
+		DSTEP(C_SELLER, "counter-offer", "{\"amount\":500}");
+	if (prep == PREP_REJECTED || prep == PREP_ESCALATED)
+		DSTEP(C_SELLER, "reject", "{\"message\":\"No\"}");
+	if (prep == PREP_ESCALATED)
+		DSTEP(C_BUYER, "escalate", "{}");
+	if (ret)
+		DSTEP(C_SELLER, "accept", "{}");
+	if (prep == PREP_RETURN_SHIPPED)
+		DSTEP(C_BUYER, "return-shipment",
+		      "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR2IS\"}");
+#undef DSTEP
+}
+
 /* A fresh order of the order's buyer and seller, brought to `prep`. */
 static void prepare(enum prep prep, struct cell *x)
 {
@@ -389,7 +475,7 @@ static void prepare(enum prep prep, struct cell *x)
 		return;
 	snprintf(path, sizeof path, "/v1/orders/%s/pay", x->order);
 	json_decref(op("POST", path, "{\"amount\":5000,\"payment_method\":\"card\"}", 200));
-	if (prep == PREP_SHIPPED) {
+	if (prep == PREP_SHIPPED || prep >= PREP_DISPUTED) {
 		struct cred seller = {.bearer = users[C_SELLER].s.token};
 		snprintf(path, sizeof path, "/v1/orders/%s/ship", x->order);
 		struct reply r = call("POST", path, &seller,
@@ -397,6 +483,8 @@ static void prepare(enum prep prep, struct cell *x)
 		if (r.status != 200)
 			fail_msg("setup: ship: %ld: %s", r.status, r.body);
 		drop(&r);
+		if (prep >= PREP_DISPUTED)
+			dispute_to(prep, x);
 		return;
 	}
 	if (prep == PREP_PAID)
@@ -518,7 +606,7 @@ static void check_refusal(const struct esc_route *rt, const struct setup *su, bo
 	}
 	for (int k = C_OPERATOR; k >= 0; k--) {
 		enum caller rightful = (enum caller)k;
-		if (expected_status(rt, about_order, rightful, su->ok) != su->ok)
+		if (expected_status(rt, su, about_order, rightful, su->ok) != su->ok)
 			continue;
 		credentials(rightful, by_cookie, su->signs_out, &fresh, &cr);
 		r = call(rt->method, path, &cr, su->body ? body : NULL);
@@ -549,7 +637,7 @@ static void run_cell(const struct esc_route *rt, enum caller c, bool by_cookie)
 {
 	const struct setup su = setup_for(rt);
 	const bool about_order = on_order(rt, &su);
-	const long want = expected_status(rt, about_order, c, su.ok);
+	const long want = expected_status(rt, &su, about_order, c, su.ok);
 	char id[64], path[400], body[512] = "", query[200], exp_text[32], got[64];
 	struct cell x;
 	struct print before;

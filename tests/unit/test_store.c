@@ -624,7 +624,7 @@ static void orders_list_pages_newest_first_with_has_more(void **state)
 	struct store_fixture *f = *state;
 	char ids[5][ESC_ID_SIZE];
 	struct esc_order got[5];
-	struct esc_order_filter all = {NULL, NULL, -1, NULL};
+	struct esc_order_filter all = {NULL, NULL, -1, 0, NULL};
 	size_t n = 99;
 	bool more = false;
 	int rc;
@@ -656,7 +656,7 @@ static void orders_list_with_exactly_max_left_has_no_more(void **state)
 	struct store_fixture *f = *state;
 	char ids[5][ESC_ID_SIZE];
 	struct esc_order got[5];
-	struct esc_order_filter all = {NULL, NULL, -1, NULL};
+	struct esc_order_filter all = {NULL, NULL, -1, 0, NULL};
 	size_t n = 99;
 	bool more = true;
 	int rc;
@@ -673,7 +673,7 @@ static void orders_list_filters_by_buyer(void **state)
 	struct store_fixture *f = *state;
 	char ids[5][ESC_ID_SIZE];
 	struct esc_order got[5];
-	struct esc_order_filter by = {"usr_b1", NULL, -1, NULL};
+	struct esc_order_filter by = {"usr_b1", NULL, -1, 0, NULL};
 	size_t n = 99;
 	bool more = true;
 	int rc;
@@ -698,7 +698,7 @@ static void orders_list_filters_by_seller(void **state)
 	struct store_fixture *f = *state;
 	char ids[5][ESC_ID_SIZE];
 	struct esc_order got[5];
-	struct esc_order_filter by = {NULL, "usr_s2", -1, NULL};
+	struct esc_order_filter by = {NULL, "usr_s2", -1, 0, NULL};
 	size_t n = 99;
 	bool more = true;
 	int rc;
@@ -716,7 +716,7 @@ static void orders_list_filters_by_state(void **state)
 	struct store_fixture *f = *state;
 	char ids[5][ESC_ID_SIZE];
 	struct esc_order got[5];
-	struct esc_order_filter by = {NULL, NULL, ESC_ST_SHIPPED, NULL};
+	struct esc_order_filter by = {NULL, NULL, ESC_ST_SHIPPED, 0, NULL};
 	size_t n = 99;
 	bool more = true;
 	int rc;
@@ -734,7 +734,7 @@ static void orders_list_combines_filters(void **state)
 	struct store_fixture *f = *state;
 	char ids[5][ESC_ID_SIZE];
 	struct esc_order got[5];
-	struct esc_order_filter by = {"usr_b1", "usr_s1", ESC_ST_AWAITING_PAYMENT, NULL};
+	struct esc_order_filter by = {"usr_b1", "usr_s1", ESC_ST_AWAITING_PAYMENT, 0, NULL};
 	size_t n = 99;
 	bool more = true;
 	int rc;

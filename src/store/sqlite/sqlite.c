@@ -310,7 +310,7 @@ static const char *const stmt_sql[S_COUNT] = {
 
 /* orders_list filters; each combination is its own statement so that the
  * planner picks the index and the id range for it. */
-enum { F_BUYER = 1, F_SELLER = 2, F_STATE = 4, F_AFTER = 8, F_COMBINATIONS = 16 };
+enum { F_BUYER = 1, F_SELLER = 2, F_STATE = 4, F_AFTER = 8, F_DISPUTE = 16, F_COMBINATIONS = 32 };
 
 struct checkpointer {
 	sqlite3 *db; /* its own connection, used only by its thread */
@@ -1022,10 +1022,11 @@ static int orders_list_stmt(struct sq *q, unsigned mask, sqlite3_stmt **out)
 	assert(mask < F_COMBINATIONS);
 	if (!q->orders_list[mask]) {
 		int len = snprintf(sql, sizeof sql,
-				   "%s WHERE 1 = 1%s%s%s%s ORDER BY id DESC LIMIT :limit",
+				   "%s WHERE 1 = 1%s%s%s%s%s ORDER BY id DESC LIMIT :limit",
 				   ORDER_SELECT, mask & F_BUYER ? " AND buyer_id = :buyer" : "",
 				   mask & F_SELLER ? " AND seller_id = :seller" : "",
 				   mask & F_STATE ? " AND state = :state" : "",
+				   mask & F_DISPUTE ? " AND dispute_state = :dispute" : "",
 				   mask & F_AFTER ? " AND id < :after" : "");
 		assert(len > 0 && (size_t)len < sizeof sql);
 		src = sqlite3_prepare_v3(q->db, sql, len + 1, SQLITE_PREPARE_PERSISTENT,
@@ -1066,6 +1067,8 @@ static int sq_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 		mask |= F_STATE;
 	if (f->starting_after)
 		mask |= F_AFTER;
+	if (f->dispute_state > ESC_DS_NONE)
+		mask |= F_DISPUTE;
 	rc = orders_list_stmt(q, mask, &b.st);
 	if (rc)
 		goto out;
@@ -1077,6 +1080,8 @@ static int sq_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 		b_enum(&b, bind_named(&b, ":state"), &E_STATE, f->state);
 	if (mask & F_AFTER)
 		b_str(&b, bind_named(&b, ":after"), f->starting_after);
+	if (mask & F_DISPUTE)
+		b_enum(&b, bind_named(&b, ":dispute"), &E_DISPUTE_STATE, f->dispute_state);
 	/* One more than asked tells whether more follow. */
 	b_i64(&b, bind_named(&b, ":limit"),
 	      limit_of(max) < INT64_MAX ? limit_of(max) + 1 : INT64_MAX);
