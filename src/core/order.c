@@ -221,6 +221,41 @@ bool esc_dispute_order_id(char out[ESC_ID_SIZE], const char *dispute_id)
 	return true;
 }
 
+const char *esc_evidence_sniff(const unsigned char *data, size_t len)
+{
+	static const struct {
+		const char *type;
+		const char *magic;
+		size_t n;
+	} kinds[] = {
+		{"image/jpeg", "\xff\xd8\xff", 3},
+		{"image/png", "\x89PNG\r\n\x1a\n", 8},
+		{"application/pdf", "%PDF-", 5},
+	};
+	for (size_t i = 0; i < COUNT(kinds); i++)
+		if (len >= kinds[i].n && !memcmp(data, kinds[i].magic, kinds[i].n))
+			return kinds[i].type;
+	return NULL;
+}
+
+int esc_evidence_allowed(const struct esc_order *o, enum esc_actor actor, const char *actor_id,
+			 size_t have, char *why, size_t why_size)
+{
+	int rc = 0;
+	const char *text = NULL;
+	if (!esc_order_visible(actor, actor_id, o) || !o->disputes_count)
+		rc = ESC_ENOTFOUND, text = "no such dispute";
+	else if (actor != ESC_ACTOR_BUYER && actor != ESC_ACTOR_SELLER)
+		rc = ESC_EFORBIDDEN, text = "only the buyer and the seller add evidence";
+	else if (o->dispute_state == ESC_DS_RESOLVED)
+		rc = ESC_ESTATE, text = "the dispute is resolved";
+	else if (have >= ESC_EVIDENCE_MAX)
+		rc = ESC_ELIMIT, text = "a dispute holds 10 files at most";
+	if (rc)
+		snprintf(why, why_size, "%s", text);
+	return rc;
+}
+
 const char *esc_ground_name(enum esc_ground g)
 {
 	return name_of(ground_names, COUNT(ground_names), (int)g);

@@ -351,6 +351,18 @@ int esc_decide(const struct esc_context *ctx, const struct esc_order *order, enu
  * Returns 0, or the refusal code the table gives. */
 int esc_transition_allowed(enum esc_state state, enum esc_event event, enum esc_actor actor);
 
+/* Evidence for a dispute (SPEC §5): JPEG, PNG or PDF, the type told by
+ * the bytes, at most 5 MiB each and 10 per dispute. */
+#define ESC_EVIDENCE_BYTES_MAX (5 * 1024 * 1024)
+#define ESC_EVIDENCE_MAX       10
+/* The MIME type the bytes are ("image/jpeg", "image/png",
+ * "application/pdf"), or NULL. */
+const char *esc_evidence_sniff(const unsigned char *data, size_t len);
+/* May this party add evidence now, `have` being already there? 0, or the
+ * refusal (not_found, forbidden, invalid_state, limit_reached) with why. */
+int esc_evidence_allowed(const struct esc_order *o, enum esc_actor actor, const char *actor_id,
+			 size_t have, char *why, size_t why_size);
+
 /* May this actor see the order, and so act on it? Buyers and sellers see
  * their own orders; arbiters those that have or had a dispute; the
  * operator and the system every order. Another's order answers

@@ -825,6 +825,61 @@ int esc_engine_user_create(struct esc_engine *e, enum esc_actor role, const char
 	return rc;
 }
 
+int esc_engine_evidence_add(struct esc_engine *e, enum esc_actor actor, const char *actor_id,
+			    const char *order_id, const char *declared, const char *filename,
+			    const void *data, size_t len, struct esc_evidence *out, char *why,
+			    size_t why_size)
+{
+	struct esc_order o;
+	struct esc_evidence *have = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	why[0] = '\0';
+	if (len > ESC_EVIDENCE_BYTES_MAX) {
+		snprintf(why, why_size, "a file is 5 MiB at most");
+		return ESC_ETOOLARGE;
+	}
+	const char *type = esc_evidence_sniff(data, len);
+	if (!type) {
+		snprintf(why, why_size, "the file is not a JPEG, PNG or PDF");
+		return ESC_EMEDIA;
+	}
+	if (!declared || strcmp(declared, type)) {
+		snprintf(why, why_size, "the file is %s, not %s as declared", type,
+			 declared ? declared : "(none)");
+		return ESC_EMEDIA;
+	}
+	have = calloc(ESC_EVIDENCE_MAX, sizeof *have);
+	if (!have)
+		return ESC_ENOMEM;
+	pthread_mutex_lock(&e->lock);
+	ESC_STORE(rc, e->store, order_get, order_id, &o);
+	if (rc == ESC_ENOTFOUND)
+		snprintf(why, why_size, "no such dispute");
+	if (!rc)
+		ESC_STORE(rc, e->store, evidence_list, order_id, have, ESC_EVIDENCE_MAX, &n);
+	if (!rc)
+		rc = esc_evidence_allowed(&o, actor, actor_id, n, why, why_size);
+	if (!rc) {
+		unsigned char h[crypto_hash_sha256_BYTES];
+		memset(out, 0, sizeof *out);
+		snprintf(out->order_id, sizeof out->order_id, "%s", order_id);
+		out->at_ms = esc_clock_now(&e->clock);
+		snprintf(out->author_id, sizeof out->author_id, "%s", actor_id ? actor_id : "");
+		out->role = actor;
+		snprintf(out->content_type, sizeof out->content_type, "%s", type);
+		snprintf(out->filename, sizeof out->filename, "%s", filename ? filename : "");
+		out->size = (int64_t)len;
+		crypto_hash_sha256(h, data, len);
+		sodium_bin2hex(out->sha256, sizeof out->sha256, h, sizeof h);
+		ESC_STORE(rc, e->store, evidence_append, out, data);
+	}
+	pthread_mutex_unlock(&e->lock);
+	free(have);
+	return rc;
+}
+
 struct esc_store *esc_engine_store_acquire(struct esc_engine *e)
 {
 	pthread_mutex_lock(&e->lock);

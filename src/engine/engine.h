@@ -128,6 +128,17 @@ int esc_engine_submit(struct esc_engine *e, const struct esc_command *cmd, struc
  * returned. */
 int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired);
 
+/* Add a file of evidence to an order's open dispute, by its buyer or
+ * seller. declared is the Content-Type the file came with: it must be
+ * the type its bytes are (JPEG, PNG or PDF); at most 5 MiB, 10 per
+ * dispute. *out describes the kept file. Refusals: ESC_ENOTFOUND,
+ * ESC_EFORBIDDEN, ESC_ESTATE, ESC_ELIMIT, ESC_ETOOLARGE, ESC_EMEDIA, with
+ * why in why. */
+int esc_engine_evidence_add(struct esc_engine *e, enum esc_actor actor, const char *actor_id,
+			    const char *order_id, const char *declared, const char *filename,
+			    const void *data, size_t len, struct esc_evidence *out, char *why,
+			    size_t why_size);
+
 /* Users. role is buyer, seller or arbiter; the password is hashed with
  * argon2id. ESC_EDUPLICATE when the email is taken. */
 int esc_engine_user_create(struct esc_engine *e, enum esc_actor role, const char *name,

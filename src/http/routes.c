@@ -1044,6 +1044,43 @@ static int h_orders_list(struct esc_http_call *call)
 
 /* ---- disputes (SPEC §5) ---- */
 
+/* Evidence: "evd_" and the order id's own part, "-", its number. */
+static void evidence_id(char out[ESC_ID_SIZE + 8], const struct esc_evidence *ev)
+{
+	char dsp[ESC_ID_SIZE];
+	esc_dispute_id(dsp, ev->order_id);
+	snprintf(out, ESC_ID_SIZE + 8, "evd_%s-%lld", dsp + 4, (long long)ev->seq);
+}
+
+static bool evidence_parse(const char *id, char order_id[ESC_ID_SIZE], int64_t *seq)
+{
+	const char *dash = strrchr(id, '-');
+	char dsp[ESC_ID_SIZE];
+	if (strncmp(id, "evd_", 4) || !dash || dash - id - 4 < 1 ||
+	    (size_t)(dash - id) >= sizeof dsp)
+		return false;
+	snprintf(dsp, sizeof dsp, "dsp_%.*s", (int)(dash - id - 4), id + 4);
+	char *end;
+	long long n = strtoll(dash + 1, &end, 10);
+	if (!dash[1] || *end || n < 1 || n > ESC_EVIDENCE_MAX)
+		return false;
+	*seq = n;
+	return esc_dispute_order_id(order_id, dsp);
+}
+
+static json_t *evidence_json(const struct esc_evidence *ev)
+{
+	char id[ESC_ID_SIZE + 8], url[ESC_ID_SIZE + 32];
+	evidence_id(id, ev);
+	snprintf(url, sizeof url, "/v1/evidence/%s", id);
+	return json_pack("{s:s, s:I, s:s, s:o, s:I, s:s, s:s, s:s, s:o, s:s}", "id", id, "seq",
+			 (json_int_t)ev->seq, "content_type", ev->content_type, "filename",
+			 ev->filename[0] ? json_string(ev->filename) : json_null(), "size",
+			 (json_int_t)ev->size, "sha256", ev->sha256, "author_id", ev->author_id,
+			 "role", esc_actor_name(ev->role), "at", time_or_null(ev->at_ms), "url",
+			 url);
+}
+
 /* The order of the dispute named by call->param, if the caller may see
  * it; another party's, or an order without a dispute, is not found. The
  * caller holds the store. */
@@ -1069,10 +1106,19 @@ static int h_dispute_get(struct esc_http_call *call)
 	struct esc_order o;
 	struct esc_action actions[ACTIONS_MAX];
 	char order_id[ESC_ID_SIZE];
+	struct esc_evidence ev[ESC_EVIDENCE_MAX];
+	size_t n = 0;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	int rc = visible_dispute_held(call, s, &o, order_id);
 	if (!rc)
+		ESC_STORE(rc, s, evidence_list, order_id, ev, ESC_EVIDENCE_MAX, &n);
+	if (!rc) {
 		call->out = dispute_json(&o, actions, actions_of(call, &o, actions));
+		json_t *list = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(list, evidence_json(&ev[i]));
+		json_object_set_new(call->out, "evidence", list);
+	}
 	esc_engine_store_release(call->e);
 	return rc;
 }
@@ -1180,6 +1226,82 @@ static int h_dispute_return_received(struct esc_http_call *call)
 static int h_dispute_decide(struct esc_http_call *call)
 {
 	return dispute_command(call, ESC_EV_RESOLVE_DISPUTE);
+}
+
+/* A file name as the uploader gave it, to show: printable, no quotes,
+ * slashes or backslashes, at most 100 bytes; else refused. */
+static bool filename_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > ESC_FILENAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '/' || ch == '\\')
+			return false;
+	}
+	return true;
+}
+
+/* POST /v1/disputes/{id}/evidence: the file's bytes as the body, its type
+ * in Content-Type, its name in ?filename=. */
+static int h_evidence_add(struct esc_http_call *call)
+{
+	char order_id[ESC_ID_SIZE], why[200];
+	struct esc_order o;
+	struct esc_evidence ev;
+	const char *name = esc_http_query(call, "filename");
+	if (name && !filename_ok(name))
+		return fail(call, ESC_EINVAL,
+			    "filename is 1 to 100 printable bytes without quotes or slashes", NULL);
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	int rc = visible_dispute_held(call, s, &o, order_id);
+	esc_engine_store_release(call->e);
+	if (rc)
+		return rc;
+	const char *type = esc_http_header(call, "Content-Type");
+	char declared[64] = "";
+	if (type) /* without parameters such as "; charset=" */
+		snprintf(declared, sizeof declared, "%.*s", (int)strcspn(type, "; "), type);
+	rc = esc_engine_evidence_add(call->e, call->caller.user.role, call->caller.user.id,
+				     order_id, declared, name, call->file, call->file_len, &ev, why,
+				     sizeof why);
+	if (rc)
+		return fail(call, rc, "%s", why[0] ? why : esc_error_message(rc));
+	call->status = 201;
+	call->out = evidence_json(&ev);
+	return 0;
+}
+
+/* GET /v1/evidence/{id}: the file, to the parties and arbiters. */
+static int h_evidence_get(struct esc_http_call *call)
+{
+	char order_id[ESC_ID_SIZE];
+	int64_t seq;
+	struct esc_order o;
+	struct esc_evidence ev;
+	void *data = NULL;
+	int rc;
+	if (!evidence_parse(call->param, order_id, &seq))
+		return fail(call, ESC_ENOTFOUND, "no such evidence", NULL);
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, order_get, order_id, &o);
+	if (!rc && (call->caller.kind != ESC_CALLER_USER ||
+		    !esc_order_visible(call->caller.user.role, call->caller.user.id, &o)))
+		rc = ESC_ENOTFOUND;
+	if (!rc)
+		ESC_STORE(rc, s, evidence_get, order_id, seq, &ev, &data);
+	esc_engine_store_release(call->e);
+	if (rc == ESC_ENOTFOUND)
+		return fail(call, rc, "no such evidence", NULL);
+	if (rc)
+		return rc;
+	call->raw = data;
+	call->raw_len = (size_t)ev.size;
+	snprintf(call->raw_type, sizeof call->raw_type, "%s", ev.content_type);
+	snprintf(call->raw_disposition, sizeof call->raw_disposition, "attachment; filename=\"%s\"",
+		 ev.filename[0] ? ev.filename : "evidence");
+	return 0;
 }
 
 /* The arbiter's queue: disputes in a state (escalated unless status says
@@ -1388,6 +1510,8 @@ const struct esc_route esc_routes[] = {
 	{"POST", "/v1/disputes/{id}/return-shipment", h_dispute_return_shipment, B, true, false},
 	{"POST", "/v1/disputes/{id}/return-received", h_dispute_return_received, S, true, false},
 	{"POST", "/v1/disputes/{id}/decide", h_dispute_decide, A, true, false},
+	{"POST", "/v1/disputes/{id}/evidence", h_evidence_add, B | S, ESC_BODY_FILE, false},
+	{"GET", "/v1/evidence/{id}", h_evidence_get, B | S | A, false, false},
 	{"GET", "/v1/refunds", h_refunds_list, P | B | S, false, false},
 	{"POST", "/v1/refunds/{id}/settle", h_refund_settle, P, true, false},
 	{"POST", "/v1/refunds/{id}/fail", h_refund_fail, P, true, false},

@@ -18,12 +18,19 @@ enum {
 	ESC_WHO_SIGNED_IN = ESC_WHO_OPERATOR | ESC_WHO_USER,
 };
 
+/* What a route's request carries. */
+enum esc_body {
+	ESC_BODY_NONE = 0,
+	ESC_BODY_JSON = 1, /* a JSON object (the table writes true) */
+	ESC_BODY_FILE = 2, /* a file's bytes, its type in Content-Type, up to 5 MiB */
+};
+
 struct esc_route {
 	const char *method;
 	const char *path; /* segments; "{id}" matches one segment */
 	int (*handler)(struct esc_http_call *call);
 	unsigned who;
-	bool body;   /* takes a JSON object */
+	enum esc_body body;
 	bool secret; /* the answer holds a secret: Idempotency-Key is ignored */
 };
 

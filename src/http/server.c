@@ -27,8 +27,8 @@
 
 /* Prometheus counters: requests by route and status, and one latency
  * histogram. Updated with relaxed atomics from the worker threads. */
-static const int statuses[] = {200, 201, 400, 401, 403, 404, 405,
-			       409, 412, 413, 422, 429, 500, 503};
+static const int statuses[] = {200, 201, 400, 401, 403, 404, 405, 409,
+			       412, 413, 415, 422, 429, 500, 501, 503};
 #define STATUSES (sizeof statuses / sizeof statuses[0])
 static const double buckets_ms[] = {0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
 #define BUCKETS    (sizeof buckets_ms / sizeof buckets_ms[0])
@@ -238,6 +238,26 @@ static enum MHD_Result respond_text(struct MHD_Connection *c, struct request *re
 		MHD_add_response_header(r, "Set-Cookie", set_cookie);
 	if (retry_after && *retry_after)
 		MHD_add_response_header(r, "Retry-After", retry_after);
+	enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ok;
+}
+
+/* A file's bytes, as a download the browser does not interpret. */
+static enum MHD_Result respond_raw(struct MHD_Connection *c, struct request *req, int status,
+				   const struct esc_http_call *call)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(call->raw_len, call->raw, MHD_RESPMEM_MUST_COPY);
+	req->status = status;
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", call->raw_type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "X-Request-Id", req->id);
+	if (call->raw_disposition[0])
+		MHD_add_response_header(r, "Content-Disposition", call->raw_disposition);
 	enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
 	MHD_destroy_response(r);
 	return ok;
@@ -515,10 +535,14 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 	if (req->too_large) {
 		char m[100];
 		snprintf(m, sizeof m, "the request body is larger than %zu bytes",
-			 srv->opt.body_bytes_max);
+			 route->body == ESC_BODY_FILE ? (size_t)ESC_EVIDENCE_BYTES_MAX
+						      : srv->opt.body_bytes_max);
 		return respond_error(c, req, ESC_ETOOLARGE, m);
 	}
-	if (route->body && req->body.len) {
+	if (route->body == ESC_BODY_FILE) {
+		call.file = req->body.buf;
+		call.file_len = req->body.len;
+	} else if (route->body && req->body.len) {
 		call.body = json_loadb(req->body.buf, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
 		if (!call.body) {
 			snprintf(buf, sizeof buf, "the body is not valid JSON: %s (line %d)",
@@ -593,7 +617,9 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 		call.out = error_doc(rc, NULL, NULL);
 	if (rc)
 		call.status = esc_error_status(rc);
-	if (call.text) {
+	if (call.raw && !rc) {
+		ok = respond_raw(c, req, call.status, &call);
+	} else if (call.text) {
 		ok = respond_text(c, req, call.status, call.text, "text/plain; version=0.0.4", NULL,
 				  NULL);
 	} else {
@@ -610,6 +636,7 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 	idempotency_release(srv, &claim);
 	free(idem.response);
 	free(call.text);
+	free(call.raw);
 	json_decref(call.out);
 	json_decref(call.body);
 	return ok;
@@ -747,7 +774,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		req = calloc(1, sizeof *req);
 		if (!req)
 			return MHD_NO;
-		esc_strbuf_init(&req->body, srv->opt.body_bytes_max);
+		/* A file upload may be larger than a JSON body. */
+		char buf[512];
+		const char *param;
+		bool known;
+		const struct esc_route *route =
+			esc_route_find(method, url, buf, sizeof buf, &param, &known);
+		esc_strbuf_init(&req->body, route && route->body == ESC_BODY_FILE
+						    ? (size_t)ESC_EVIDENCE_BYTES_MAX
+						    : srv->opt.body_bytes_max);
 		req->started_us = now_us();
 		req->route = -1;
 		unsigned char rnd[8];

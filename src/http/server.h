@@ -73,7 +73,9 @@ struct esc_http_call {
 	const char *method;
 	const char *param; /* the {id} of the path, or NULL */
 	json_t *body;      /* an object ({} when the route takes none) */
-	void *connection;  /* for query arguments */
+	const void *file;  /* an ESC_BODY_FILE route's bytes */
+	size_t file_len;
+	void *connection; /* for query arguments */
 	struct esc_http_limits *limits;
 	const void *server; /* the server, for metrics */
 	char address[64];   /* the client's IP address */
@@ -91,6 +93,10 @@ struct esc_http_call {
 	char set_cookie[200]; /* a Set-Cookie header, when not empty */
 	char retry_after[24]; /* a Retry-After header (seconds), when not empty */
 	char *text;           /* a text/plain response instead of out (owned) */
+	void *raw;            /* or these bytes (owned) ... */
+	size_t raw_len;
+	char raw_type[32];         /* ... of this Content-Type */
+	char raw_disposition[160]; /* and this Content-Disposition */
 };
 
 /* The Prometheus text of the daemon's counters (malloc'd). */

@@ -105,6 +105,20 @@ struct esc_session {
 	int64_t last_seen_ms; /* idle expiry counts from here */
 };
 
+/* A file of evidence for an order's dispute; its bytes travel apart. */
+#define ESC_FILENAME_MAX 100
+struct esc_evidence {
+	char order_id[ESC_ID_SIZE];
+	int64_t seq; /* 1, 2, ... per order; set by evidence_append */
+	int64_t at_ms;
+	char author_id[ESC_ID_SIZE];
+	enum esc_actor role;
+	char content_type[32];
+	char filename[ESC_FILENAME_MAX + 1];
+	int64_t size;
+	char sha256[65]; /* hex */
+};
+
 /* A message between the parties of an order. */
 struct esc_message {
 	char order_id[ESC_ID_SIZE];
@@ -233,6 +247,15 @@ struct esc_store_ops {
 	int (*message_append)(struct esc_store *s, struct esc_message *m);
 	int (*messages_list)(struct esc_store *s, const char *order_id, int64_t after_seq,
 			     struct esc_message *out, size_t max, size_t *n);
+
+	/* Evidence: append numbers the file (ev->seq) and keeps its bytes
+	 * (ev->size of them); list gives an order's files, oldest first;
+	 * get reads one with its bytes (*data malloc'd, the caller's). */
+	int (*evidence_append)(struct esc_store *s, struct esc_evidence *ev, const void *data);
+	int (*evidence_list)(struct esc_store *s, const char *order_id, struct esc_evidence *out,
+			     size_t max, size_t *n);
+	int (*evidence_get)(struct esc_store *s, const char *order_id, int64_t seq,
+			    struct esc_evidence *out, void **data);
 };
 
 /* Fault injection for tests: called before every wrapped verb with its

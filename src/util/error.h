@@ -30,6 +30,7 @@
 	X(EFUNDS, "insufficient_balance", 409, "the store balance is too small")                   \
 	X(EDUPLICATE, "already_exists", 409, "it exists already")                                  \
 	X(ETOOLARGE, "payload_too_large", 413, "the request body is too large")                    \
+	X(EMEDIA, "unsupported_media_type", 415, "the file is not a JPEG, PNG or PDF")             \
 	X(ERATE, "rate_limited", 429, "too many attempts; try again later")                        \
 	X(EMETHOD, "method_not_allowed", 405, "this path does not take that method")               \
 	X(EUNSUPPORTED, "not_supported", 501, "this is not supported by this version of escrowd")  \

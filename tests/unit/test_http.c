@@ -127,6 +127,63 @@ static struct reply call_at(int port, const char *method, const char *path, cons
 	return r;
 }
 
+/* POST len bytes of a file with its Content-Type; the answer's JSON if
+ * it is JSON. */
+static struct reply post_file(const char *path, const char *token, const void *data, size_t len,
+			      const char *type)
+{
+	struct reply r = {0};
+	char url[512], auth[300], ct[100];
+	struct curl_slist *h = NULL;
+	CURL *c = curl_easy_init();
+	assert_non_null(c);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", d.port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, data);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+	h = curl_slist_append(h, auth);
+	snprintf(ct, sizeof ct, "Content-Type: %s", type);
+	h = curl_slist_append(h, ct);
+	h = curl_slist_append(h, "Expect:");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	json_error_t err;
+	r.json = r.body ? json_loads(r.body, 0, &err) : NULL;
+	return r;
+}
+
+/* GET raw bytes; their Content-Type in type. */
+static struct reply get_file(const char *path, const char *token, char type[64])
+{
+	struct reply r = {0};
+	char url[512], auth[300];
+	struct curl_slist *h = NULL;
+	char *ct = NULL;
+	CURL *c = curl_easy_init();
+	assert_non_null(c);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", d.port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+	h = curl_slist_append(h, auth);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+	curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+	snprintf(type, 64, "%s", ct ? ct : "");
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return r;
+}
+
 static void drop(struct reply *r)
 {
 	json_decref(r->json);
@@ -957,10 +1014,13 @@ static void spec_6_buyer_levels_watch_restricted_suspended(void **state)
 
 static char arbiter_id[64], arbiter_token[80];
 
+/* The arbiter, signed in now (the clock may have moved past a session). */
 static void ensure_arbiter(void)
 {
 	if (!arbiter_id[0])
 		make_user("arbiter", "Dora", "dora@http.test", arbiter_id, arbiter_token);
+	else
+		sign_in("dora@http.test", arbiter_token);
 }
 
 /* A paid order of the test buyer, shipped; returns its id. */
@@ -1099,6 +1159,7 @@ static void spec_5_silent_seller_and_a_return(void **state)
 	/* Five days idle ended the sessions. */
 	sign_in("ana@http.test", buyer_token);
 	sign_in("shop@http.test", seller_token);
+	sign_in("other@http.test", other_token);
 	json_t *o = order_now(id);
 	assert_string_equal(str(o, "state"), "closed");
 	assert_string_equal(str(json_object_get(o, "dispute"), "resolution"), "seller_silent");
@@ -1124,6 +1185,90 @@ static void spec_5_silent_seller_and_a_return(void **state)
 	assert_string_equal(str(r.json, "order_state"), "closed");
 	drop(&r);
 	ledger_holds();
+}
+
+/* SPEC §5: evidence is a JPEG, PNG or PDF told by its bytes, 5 MiB at
+ * most, 10 per dispute, downloadable by the parties and arbiters only. */
+static void spec_5_evidence_types_sizes_and_who_may_download(void **state)
+{
+	static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0,
+					    0,    13,  'I', 'H', 'D',  'R',  0,    0,    0, 1};
+	static const unsigned char jpeg[] = {0xff, 0xd8, 0xff, 0xe0, 0, 16, 'J', 'F', 'I', 'F'};
+	static const char gif[] = "GIF89a, named crack.png";
+	static const char pdf[] = "%PDF-1.4\n% a receipt\n";
+	char id[64], dsp[64], path[200], type[64];
+	(void)state;
+	ensure_arbiter();
+	shipped_order(id);
+	open_dispute(id, "refund_only", 1000, dsp);
+	snprintf(path, sizeof path, "/v1/disputes/%s/evidence?filename=crack.png", dsp);
+	struct reply r = post_file(path, buyer_token, png, sizeof png, "image/png");
+	expect(&r, 201);
+	char url[160];
+	snprintf(url, sizeof url, "%s", str(r.json, "url"));
+	assert_int_equal(json_integer_value(json_object_get(r.json, "size")), sizeof png);
+	drop(&r);
+	/* Named .png, declared a PNG, but its bytes are a GIF: refused. */
+	r = post_file(path, buyer_token, gif, strlen(gif), "image/png");
+	expect(&r, 415);
+	assert_string_equal(err_code(&r), "unsupported_media_type");
+	drop(&r);
+	/* A JPEG declared a PNG: refused, saying what it is. */
+	r = post_file(path, buyer_token, jpeg, sizeof jpeg, "image/png");
+	expect(&r, 415);
+	assert_non_null(strstr(r.body, "image/jpeg"));
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/disputes/%s/evidence?filename=receipt.pdf", dsp);
+	r = post_file(path, seller_token, pdf, strlen(pdf), "application/pdf");
+	expect(&r, 201);
+	assert_string_equal(str(r.json, "role"), "seller");
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/disputes/%s/evidence?filename=a%%22b.png", dsp);
+	r = post_file(path, buyer_token, png, sizeof png, "image/png");
+	expect(&r, 400);
+	drop(&r);
+	/* 5 MiB is the most. */
+	size_t big = ESC_EVIDENCE_BYTES_MAX + 1;
+	unsigned char *blob = calloc(1, big);
+	assert_non_null(blob);
+	memcpy(blob, png, sizeof png);
+	snprintf(path, sizeof path, "/v1/disputes/%s/evidence", dsp);
+	r = post_file(path, buyer_token, blob, big, "image/png");
+	expect(&r, 413);
+	drop(&r);
+	r = post_file(path, buyer_token, blob, big - 1, "image/png");
+	expect(&r, 201);
+	drop(&r);
+	free(blob);
+	/* The parties and arbiters download the bytes as they were. */
+	const char *tokens[] = {buyer_token, seller_token, arbiter_token};
+	for (size_t i = 0; i < 3; i++) {
+		r = get_file(url, tokens[i], type);
+		expect(&r, 200);
+		assert_string_equal(type, "image/png");
+		assert_int_equal(r.len, sizeof png);
+		assert_memory_equal(r.body, png, sizeof png);
+		drop(&r);
+	}
+	r = get_file(url, other_token, type);
+	expect(&r, 404);
+	drop(&r);
+	/* The dispute lists them; ten at most. */
+	snprintf(path, sizeof path, "/v1/disputes/%s", dsp);
+	r = call("GET", path, seller_token, NULL, NULL);
+	expect(&r, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "evidence")), 3);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/disputes/%s/evidence", dsp);
+	for (int i = 3; i < 10; i++) {
+		r = post_file(path, buyer_token, png, sizeof png, "image/png");
+		expect(&r, 201);
+		drop(&r);
+	}
+	r = post_file(path, buyer_token, png, sizeof png, "image/png");
+	expect(&r, 409);
+	assert_string_equal(err_code(&r), "limit_reached");
+	drop(&r);
 }
 
 /* SPEC §2: a rejection with a message, a second request, a second
@@ -1409,6 +1554,7 @@ int main(void)
 		cmocka_unit_test(spec_2_two_requests_then_limit_reached),
 		cmocka_unit_test(spec_5_dispute_counter_offer_escalated_and_decided),
 		cmocka_unit_test(spec_5_silent_seller_and_a_return),
+		cmocka_unit_test(spec_5_evidence_types_sizes_and_who_may_download),
 		cmocka_unit_test(spec_2_unpaid_cancel_and_the_payment_and_ship_deadlines),
 		cmocka_unit_test(spec_4_balance_refund_and_a_failed_card_refund),
 		cmocka_unit_test(spec_7_cancel_and_ship_race_one_wins),

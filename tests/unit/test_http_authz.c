@@ -68,8 +68,18 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+static struct reply call_typed(const char *method, const char *path, const struct cred *cr,
+			       const char *body, const char *type);
+
 static struct reply call(const char *method, const char *path, const struct cred *cr,
 			 const char *body)
+{
+	return call_typed(method, path, cr, body, NULL);
+}
+
+/* The same with a body of another Content-Type than JSON (NULL: JSON). */
+static struct reply call_typed(const char *method, const char *path, const struct cred *cr,
+			       const char *body, const char *type)
 {
 	struct reply r = {0};
 	char url[512], line[300];
@@ -92,7 +102,8 @@ static struct reply call(const char *method, const char *path, const struct cred
 		h = curl_slist_append(h, line);
 	}
 	if (body) {
-		h = curl_slist_append(h, "Content-Type: application/json");
+		snprintf(line, sizeof line, "Content-Type: %s", type ? type : "application/json");
+		h = curl_slist_append(h, line);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -251,7 +262,11 @@ enum prep {
 	PREP_ESCALATED,
 	PREP_RETURN_AGREED, /* awaiting_return, not yet shipped back */
 	PREP_RETURN_SHIPPED,
+	PREP_EVIDENCE, /* awaiting_seller, with a PNG from the buyer */
 };
+
+/* The smallest file the type check takes for a PNG: its signature. */
+#define PNG_BODY "\x89PNG\r\n\x1a\nnot really an image"
 
 /* A route's preconditions. Routes not listed get the defaults: a paid
  * order when the path has an {id} (the order's id), "{}" when the route
@@ -265,6 +280,7 @@ struct setup {
 	const char *query; /* appended to the path */
 	long ok;           /* the status of a success: 200 by default */
 	bool signs_out;    /* users call it with a session of their own */
+	const char *type;  /* the body's Content-Type when not JSON */
 };
 
 #define ORDER_BODY                                                                                 \
@@ -275,57 +291,67 @@ static const struct setup setups[] = {
 	{"POST", "/v1/users", PREP_NONE,
 	 "{\"role\":\"buyer\",\"name\":\"U{n}\",\"email\":\"u{n}@authz.test\",\"password\":"
 	 "\"" PASSWORD "\"}",
-	 NULL, NULL, 201, false},
+	 NULL, NULL, 201, false, NULL},
 	{"POST", "/v1/sessions", PREP_NONE,
-	 "{\"email\":\"visitor@authz.test\",\"password\":\"" PASSWORD "\"}", NULL, NULL, 201,
-	 false},
-	{"DELETE", "/v1/sessions/current", PREP_NONE, NULL, NULL, NULL, 200, true},
-	{"POST", "/v1/orders", PREP_NONE, ORDER_BODY, NULL, NULL, 201, false},
+	 "{\"email\":\"visitor@authz.test\",\"password\":\"" PASSWORD "\"}", NULL, NULL, 201, false,
+	 NULL},
+	{"DELETE", "/v1/sessions/current", PREP_NONE, NULL, NULL, NULL, 200, true, NULL},
+	{"POST", "/v1/orders", PREP_NONE, ORDER_BODY, NULL, NULL, 201, false, NULL},
 	{"POST", "/v1/orders/{id}/pay", PREP_UNPAID,
-	 "{\"amount\":5000,\"payment_method\":\"card\"}", NULL, NULL, 200, false},
+	 "{\"amount\":5000,\"payment_method\":\"card\"}", NULL, NULL, 200, false, NULL},
 	{"POST", "/v1/orders/{id}/cancel", PREP_PAID,
-	 "{\"reason\":\"no_longer_needed\",\"refund_to\":\"original\"}", NULL, NULL, 200, false},
+	 "{\"reason\":\"no_longer_needed\",\"refund_to\":\"original\"}", NULL, NULL, 200, false,
+	 NULL},
 	{"POST", "/v1/orders/{id}/cancellation/accept", PREP_REQUESTED, "{}", NULL, NULL, 200,
-	 false},
+	 false, NULL},
 	{"POST", "/v1/orders/{id}/cancellation/reject", PREP_REQUESTED,
-	 "{\"message\":\"It is packed already\"}", NULL, NULL, 200, false},
+	 "{\"message\":\"It is packed already\"}", NULL, NULL, 200, false, NULL},
 	{"POST", "/v1/orders/{id}/cancellation/withdraw", PREP_REQUESTED, "{}", NULL, NULL, 200,
-	 false},
+	 false, NULL},
 	{"POST", "/v1/orders/{id}/ship", PREP_PAID,
-	 "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR{n}IS\"}", NULL, NULL, 200, false},
-	{"POST", "/v1/orders/{id}/deliver", PREP_SHIPPED, "{}", NULL, NULL, 200, false},
-	{"POST", "/v1/orders/{id}/confirm-receipt", PREP_SHIPPED, "{}", NULL, NULL, 200, false},
-	{"GET", "/v1/refunds", PREP_REFUND, NULL, NULL, "?order_id={order}", 200, false},
-	{"POST", "/v1/refunds/{id}/settle", PREP_REFUND, "{}", "{refund}", NULL, 200, false},
-	{"POST", "/v1/refunds/{id}/fail", PREP_REFUND, "{}", "{refund}", NULL, 200, false},
+	 "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR{n}IS\"}", NULL, NULL, 200, false,
+	 NULL},
+	{"POST", "/v1/orders/{id}/deliver", PREP_SHIPPED, "{}", NULL, NULL, 200, false, NULL},
+	{"POST", "/v1/orders/{id}/confirm-receipt", PREP_SHIPPED, "{}", NULL, NULL, 200, false,
+	 NULL},
+	{"GET", "/v1/refunds", PREP_REFUND, NULL, NULL, "?order_id={order}", 200, false, NULL},
+	{"POST", "/v1/refunds/{id}/settle", PREP_REFUND, "{}", "{refund}", NULL, 200, false, NULL},
+	{"POST", "/v1/refunds/{id}/fail", PREP_REFUND, "{}", "{refund}", NULL, 200, false, NULL},
 	{"POST", "/v1/orders/{id}/messages", PREP_PAID, "{\"body\":\"Hello {n}\"}", NULL, NULL, 201,
-	 false},
+	 false, NULL},
 	/* A user's reputation is visible to everyone signed in. */
-	{"GET", "/v1/users/{id}/reputation", PREP_NONE, NULL, "{seller}", NULL, 200, false},
+	{"GET", "/v1/users/{id}/reputation", PREP_NONE, NULL, "{seller}", NULL, 200, false, NULL},
 	{"POST", "/v1/orders/{id}/disputes", PREP_SHIPPED,
 	 "{\"ground\":\"not_as_described\",\"outcome\":\"refund_only\",\"amount\":1000,"
 	 "\"description\":\"Broken {n}\"}",
-	 NULL, NULL, 201, false},
-	{"GET", "/v1/disputes", PREP_ESCALATED, NULL, NULL, NULL, 200, false},
-	{"GET", "/v1/disputes/{id}", PREP_DISPUTED, NULL, "{dispute}", NULL, 200, false},
-	{"POST", "/v1/disputes/{id}/accept", PREP_DISPUTED, "{}", "{dispute}", NULL, 200, false},
+	 NULL, NULL, 201, false, NULL},
+	{"GET", "/v1/disputes", PREP_ESCALATED, NULL, NULL, NULL, 200, false, NULL},
+	{"GET", "/v1/disputes/{id}", PREP_DISPUTED, NULL, "{dispute}", NULL, 200, false, NULL},
+	{"POST", "/v1/disputes/{id}/accept", PREP_DISPUTED, "{}", "{dispute}", NULL, 200, false,
+	 NULL},
 	{"POST", "/v1/disputes/{id}/counter-offer", PREP_DISPUTED,
-	 "{\"amount\":500,\"message\":\"Half {n}\"}", "{dispute}", NULL, 200, false},
+	 "{\"amount\":500,\"message\":\"Half {n}\"}", "{dispute}", NULL, 200, false, NULL},
 	{"POST", "/v1/disputes/{id}/reject", PREP_DISPUTED, "{\"message\":\"No {n}\"}", "{dispute}",
-	 NULL, 200, false},
+	 NULL, 200, false, NULL},
 	{"POST", "/v1/disputes/{id}/accept-offer", PREP_COUNTERED, "{}", "{dispute}", NULL, 200,
-	 false},
-	{"POST", "/v1/disputes/{id}/escalate", PREP_REJECTED, "{}", "{dispute}", NULL, 200, false},
-	{"POST", "/v1/disputes/{id}/withdraw", PREP_DISPUTED, "{}", "{dispute}", NULL, 200, false},
+	 false, NULL},
+	{"POST", "/v1/disputes/{id}/escalate", PREP_REJECTED, "{}", "{dispute}", NULL, 200, false,
+	 NULL},
+	{"POST", "/v1/disputes/{id}/withdraw", PREP_DISPUTED, "{}", "{dispute}", NULL, 200, false,
+	 NULL},
 	{"POST", "/v1/disputes/{id}/return-shipment", PREP_RETURN_AGREED,
 	 "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR{n}IS\"}", "{dispute}", NULL, 200,
-	 false},
+	 false, NULL},
 	{"POST", "/v1/disputes/{id}/return-received", PREP_RETURN_SHIPPED, "{}", "{dispute}", NULL,
-	 200, false},
+	 200, false, NULL},
+	{"POST", "/v1/disputes/{id}/evidence", PREP_DISPUTED, PNG_BODY, "{dispute}", NULL, 201,
+	 false, "image/png"},
+	{"GET", "/v1/evidence/{id}", PREP_EVIDENCE, NULL, "{evidence}", NULL, 200, false, NULL},
 	{"POST", "/v1/disputes/{id}/decide", PREP_ESCALATED,
-	 "{\"refund_amount\":500,\"reason\":\"Half is fair {n}\"}", "{dispute}", NULL, 200, false},
+	 "{\"refund_amount\":500,\"reason\":\"Half is fair {n}\"}", "{dispute}", NULL, 200, false,
+	 NULL},
 	/* Only its status is checked: the clock moving is its effect. */
-	{"POST", "/v1/clock/advance", PREP_NONE, "{\"seconds\":60}", NULL, NULL, 200, false},
+	{"POST", "/v1/clock/advance", PREP_NONE, "{\"seconds\":60}", NULL, NULL, 200, false, NULL},
 };
 
 static struct setup setup_for(const struct esc_route *rt)
@@ -374,6 +400,7 @@ struct cell {
 	char order[64];
 	char refund[64];
 	char dispute[64];
+	char evidence[80];
 };
 
 static unsigned long serial;
@@ -393,6 +420,8 @@ static void expand(const char *t, const struct cell *x, unsigned long n, char *o
 			v = x->refund, skip = 8;
 		else if (!strncmp(t, "{dispute}", 9))
 			v = x->dispute, skip = 9;
+		else if (!strncmp(t, "{evidence}", 10))
+			v = x->evidence, skip = 10;
 		else if (!strncmp(t, "{buyer}", 7))
 			v = users[C_BUYER].id, skip = 7;
 		else if (!strncmp(t, "{seller}", 8))
@@ -456,6 +485,16 @@ static void dispute_to(enum prep prep, struct cell *x)
 	if (prep == PREP_RETURN_SHIPPED)
 		DSTEP(C_BUYER, "return-shipment",
 		      "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR2IS\"}");
+	if (prep == PREP_EVIDENCE) {
+		struct cred buyer = {.bearer = users[C_BUYER].s.token};
+		snprintf(path, sizeof path, "/v1/disputes/%s/evidence?filename=crack.png",
+			 x->dispute);
+		struct reply r = call_typed("POST", path, &buyer, PNG_BODY, "image/png");
+		if (r.status != 201)
+			fail_msg("setup: evidence: %ld: %s", r.status, r.body);
+		snprintf(x->evidence, sizeof x->evidence, "%s", str(r.json, "id"));
+		drop(&r);
+	}
 #undef DSTEP
 }
 
@@ -609,7 +648,7 @@ static void check_refusal(const struct esc_route *rt, const struct setup *su, bo
 		if (expected_status(rt, su, about_order, rightful, su->ok) != su->ok)
 			continue;
 		credentials(rightful, by_cookie, su->signs_out, &fresh, &cr);
-		r = call(rt->method, path, &cr, su->body ? body : NULL);
+		r = call_typed(rt->method, path, &cr, su->body ? body : NULL, su->type);
 		if (r.status != su->ok) {
 			snprintf(exp_text, sizeof exp_text, "%ld after refusal", su->ok);
 			got_text(&r, got, sizeof got);
@@ -667,7 +706,7 @@ static void run_cell(const struct esc_route *rt, enum caller c, bool by_cookie)
 
 	fingerprint(&x, &before);
 	credentials(c, by_cookie, su.signs_out, &fresh, &cr);
-	struct reply r = call(rt->method, path, &cr, su.body ? body : NULL);
+	struct reply r = call_typed(rt->method, path, &cr, su.body ? body : NULL, su.type);
 	snprintf(exp_text, sizeof exp_text, "%ld", want);
 	if (r.status != want) {
 		got_text(&r, got, sizeof got);

@@ -213,6 +213,22 @@ static const char *const migrations[] = {
 	"WHERE state = 'in_dispute';\n"
 	"UPDATE orders SET dispute_state = 'resolved', dispute_resolution = 'decided' "
 	"WHERE disputes_count > 0 AND state <> 'in_dispute';\n",
+
+	/* 3: evidence files, their bytes in the store so that a backup holds
+	 * them. A rowid table: its rows are large. */
+	"CREATE TABLE evidence (\n"
+	"  order_id TEXT NOT NULL,\n"
+	"  seq INTEGER NOT NULL,\n"
+	"  at_ms INTEGER NOT NULL,\n"
+	"  author_id TEXT NOT NULL,\n"
+	"  role TEXT NOT NULL,\n"
+	"  content_type TEXT NOT NULL,\n"
+	"  filename TEXT NOT NULL,\n"
+	"  size INTEGER NOT NULL,\n"
+	"  sha256 TEXT NOT NULL,\n"
+	"  data BLOB NOT NULL,\n"
+	"  UNIQUE (order_id, seq)\n"
+	");\n",
 };
 
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -149,6 +149,8 @@ static int enum_parse(const struct enum_desc *d, const char *text)
 
 _Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline kind");
 
+#define EVIDENCE_COLS "order_id, seq, at_ms, author_id, role, content_type, filename, size, sha256"
+
 #define USER_SELECT                                                                                \
 	"SELECT id, role, name, email, password_hash, created_at_ms, suspension_lifted_at_ms "     \
 	"FROM users"
@@ -256,6 +258,14 @@ _Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline 
 			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                       \
 	X(MESSAGES_LIST, "SELECT seq, at_ms, author_id, role, body FROM messages "                 \
 			 "WHERE order_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")                 \
+	X(EVIDENCE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM evidence WHERE order_id = ?1")     \
+	X(EVIDENCE_INSERT, "INSERT INTO evidence (order_id, seq, at_ms, author_id, role, "         \
+			   "content_type, filename, size, sha256, data) "                          \
+			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                     \
+	X(EVIDENCE_LIST, "SELECT " EVIDENCE_COLS " FROM evidence WHERE order_id = ?1 "             \
+			 "ORDER BY seq LIMIT ?2")                                                  \
+	X(EVIDENCE_GET, "SELECT " EVIDENCE_COLS ", data FROM evidence "                            \
+			"WHERE order_id = ?1 AND seq = ?2")                                        \
 	X(CHECK_TRANSFERS, "SELECT COUNT(DISTINCT transfer_id) FROM entries")                      \
 	X(CHECK_ORDERS, "SELECT COUNT(*) FROM orders")                                             \
 	X(CHECK_CURRENCIES, "SELECT currency, SUM(amount_minor) FROM entries GROUP BY currency "   \
@@ -1797,6 +1807,124 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
+static int sq_evidence_append(struct esc_store *s, struct esc_evidence *ev, const void *data)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_EVIDENCE_NEXT], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, ev->order_id);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = next_row(b.st);
+	if (rc == 1) {
+		ev->seq = sqlite3_column_int64(b.st, 0);
+		rc = 0;
+	} else if (rc == 0) {
+		rc = ESC_EIO;
+	}
+	finish(b.st);
+	if (rc)
+		goto out;
+	struct bind ins = {q->stmts[S_EVIDENCE_INSERT], SQLITE_OK, false};
+	B_FIELD(&ins, 1, ev->order_id);
+	b_i64(&ins, 2, ev->seq);
+	b_i64(&ins, 3, ev->at_ms);
+	B_FIELD(&ins, 4, ev->author_id);
+	b_enum(&ins, 5, &E_ACTOR, (int)ev->role);
+	B_FIELD(&ins, 6, ev->content_type);
+	B_FIELD(&ins, 7, ev->filename);
+	b_i64(&ins, 8, ev->size);
+	B_FIELD(&ins, 9, ev->sha256);
+	if (ins.src == SQLITE_OK)
+		ins.src = sqlite3_bind_blob64(ins.st, 10, data, (sqlite3_uint64)ev->size,
+					      SQLITE_STATIC);
+	rc = bind_end(&ins);
+	if (!rc)
+		rc = run(ins.st);
+out:
+	return rc;
+}
+
+/* Columns as EVIDENCE_COLS lists them. */
+static int read_evidence(sqlite3_stmt *st, struct esc_evidence *ev)
+{
+	int role = 0;
+	memset(ev, 0, sizeof *ev);
+	COL_FIELD(st, 0, ev->order_id);
+	ev->seq = sqlite3_column_int64(st, 1);
+	ev->at_ms = sqlite3_column_int64(st, 2);
+	COL_FIELD(st, 3, ev->author_id);
+	int rc = col_enum(st, 4, &E_ACTOR, &role);
+	ev->role = (enum esc_actor)role;
+	COL_FIELD(st, 5, ev->content_type);
+	COL_FIELD(st, 6, ev->filename);
+	ev->size = sqlite3_column_int64(st, 7);
+	COL_FIELD(st, 8, ev->sha256);
+	return rc;
+}
+
+static int sq_evidence_list(struct esc_store *s, const char *order_id, struct esc_evidence *out,
+			    size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_EVIDENCE_LIST], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_str(&b, 1, order_id);
+	b_i64(&b, 2, limit_of(max));
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	while (*n < max) {
+		rc = next_row(b.st);
+		if (rc <= 0)
+			break;
+		rc = read_evidence(b.st, &out[*n]);
+		if (rc)
+			break;
+		(*n)++;
+	}
+	finish(b.st);
+out:
+	return rc < 0 ? rc : 0;
+}
+
+static int sq_evidence_get(struct esc_store *s, const char *order_id, int64_t seq,
+			   struct esc_evidence *out, void **data)
+{
+	struct bind b = {sq_of(s)->stmts[S_EVIDENCE_GET], SQLITE_OK, false};
+	int rc = 0;
+
+	*data = NULL;
+	b_str(&b, 1, order_id);
+	b_i64(&b, 2, seq);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = next_row(b.st);
+	if (rc == 1) {
+		rc = read_evidence(b.st, out);
+		int len = sqlite3_column_bytes(b.st, 9);
+		const void *blob = sqlite3_column_blob(b.st, 9);
+		if (!rc && (len < 0 || (int64_t)len != out->size))
+			rc = ESC_EIO;
+		if (!rc) {
+			*data = malloc(len ? (size_t)len : 1);
+			if (!*data)
+				rc = ESC_ENOMEM;
+			else if (len)
+				memcpy(*data, blob, (size_t)len);
+		}
+	} else if (rc == 0) {
+		rc = ESC_ENOTFOUND;
+	}
+	finish(b.st);
+out:
+	return rc;
+}
+
 static int sq_refunds_count(struct esc_store *s, enum esc_refund_status status, int64_t *n)
 {
 	struct bind b = {sq_of(s)->stmts[S_REFUNDS_COUNT], SQLITE_OK, false};
@@ -2131,6 +2259,9 @@ static const struct esc_store_ops sqlite_ops = {
 	.idempotency_purge = sq_idempotency_purge,
 	.message_append = sq_message_append,
 	.messages_list = sq_messages_list,
+	.evidence_append = sq_evidence_append,
+	.evidence_list = sq_evidence_list,
+	.evidence_get = sq_evidence_get,
 };
 
 /* The text of the single row a PRAGMA returns, into out. */
