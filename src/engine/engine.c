@@ -169,13 +169,12 @@ int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,
 	return rc;
 }
 
-int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
-				 struct esc_seller_rep *out)
+int esc_engine_seller_reputation_held(struct esc_engine *e, const char *user_id,
+				      struct esc_seller_rep *out)
 {
 	struct esc_user u;
 	struct esc_rep_counts counts;
 	int64_t now = esc_engine_now(e);
-	pthread_mutex_lock(&e->lock);
 	int rc = get_user(e, user_id, &u);
 	if (!rc && u.role != ESC_ACTOR_SELLER)
 		rc = ESC_ENOTFOUND;
@@ -183,9 +182,17 @@ int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
 	if (!rc)
 		ESC_STORE(rc, e->store, mark_counts, user_id, now - e->policy.buyer_short_window_ms,
 			  now - e->policy.seller_window_ms, &counts);
-	pthread_mutex_unlock(&e->lock);
 	if (!rc)
 		esc_seller_reputation(&e->policy, &counts, out);
+	return rc;
+}
+
+int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
+				 struct esc_seller_rep *out)
+{
+	pthread_mutex_lock(&e->lock);
+	int rc = esc_engine_seller_reputation_held(e, user_id, out);
+	pthread_mutex_unlock(&e->lock);
 	return rc;
 }
 

@@ -153,6 +153,8 @@ int esc_engine_buyer_reputation_held(struct esc_engine *e, const char *user_id,
 				     struct esc_buyer_rep *out);
 int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
 				 struct esc_seller_rep *out);
+int esc_engine_seller_reputation_held(struct esc_engine *e, const char *user_id,
+				      struct esc_seller_rep *out);
 
 /* Reads for the API: the store under the engine's lock, so that they see
  * only committed commands. Call esc_engine_store_release() after. */

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sodium.h>
 
+#include "core/recommend.h"
 #include "http/openapi.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -1112,12 +1113,42 @@ static int h_dispute_get(struct esc_http_call *call)
 	int rc = visible_dispute_held(call, s, &o, order_id);
 	if (!rc)
 		ESC_STORE(rc, s, evidence_list, order_id, ev, ESC_EVIDENCE_MAX, &n);
+	struct esc_dispute_facts facts = {0};
+	if (!rc)
+		rc = esc_engine_buyer_reputation_held(call->e, o.buyer_id, &facts.buyer);
+	if (!rc)
+		rc = esc_engine_seller_reputation_held(call->e, o.seller_id, &facts.seller);
 	if (!rc) {
 		call->out = dispute_json(&o, actions, actions_of(call, &o, actions));
 		json_t *list = json_array();
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			json_array_append_new(list, evidence_json(&ev[i]));
+			if (ev[i].role == ESC_ACTOR_BUYER)
+				facts.buyer_evidence++;
+			else
+				facts.seller_evidence++;
+		}
 		json_object_set_new(call->out, "evidence", list);
+		/* Both reputations, to the parties too (SPEC §6). */
+		json_object_set_new(call->out, "buyer_reputation",
+				    json_pack("{s:s, s:s, s:s}", "user_id", o.buyer_id, "level",
+					      esc_level_name(facts.buyer.level), "why",
+					      facts.buyer.why));
+		json_object_set_new(call->out, "seller_reputation",
+				    json_pack("{s:s, s:i, s:s}", "user_id", o.seller_id, "score",
+					      (int)facts.seller.score, "why", facts.seller.why));
+		if (call->caller.kind == ESC_CALLER_USER &&
+		    call->caller.user.role == ESC_ACTOR_ARBITER) {
+			struct esc_recommendation rec;
+			esc_dispute_recommend(&o, &facts, &rec);
+			json_t *why = json_array();
+			for (size_t i = 0; i < rec.reasons_count; i++)
+				json_array_append_new(why, json_string(rec.reasons[i]));
+			json_object_set_new(call->out, "recommendation",
+					    json_pack("{s:I, s:o}", "refund_amount",
+						      (json_int_t)rec.refund_minor, "reasons",
+						      why));
+		}
 	}
 	esc_engine_store_release(call->e);
 	return rc;

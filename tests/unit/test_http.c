@@ -1125,6 +1125,25 @@ static void spec_5_dispute_counter_offer_escalated_and_decided(void **state)
 		queued = true;
 	assert_true(queued);
 	drop(&r);
+	/* The arbiter sees both reputations and a recommendation: no evidence,
+	 * but the seller offered 1200 themselves, so not less, whatever the
+	 * buyer's level. The parties see no recommendation. */
+	snprintf(path, sizeof path, "/v1/disputes/%s", dsp);
+	r = call("GET", path, arbiter_token, NULL, NULL);
+	expect(&r, 200);
+	json_t *rec = json_object_get(r.json, "recommendation");
+	if (json_integer_value(json_object_get(rec, "refund_amount")) != 1200)
+		fail_msg("recommendation: %s", r.body);
+	assert_true(json_array_size(json_object_get(rec, "reasons")) >= 2);
+	assert_true(*str(json_object_get(r.json, "buyer_reputation"), "level"));
+	assert_true(json_is_integer(
+		json_object_get(json_object_get(r.json, "seller_reputation"), "score")));
+	drop(&r);
+	r = call("GET", path, buyer_token, NULL, NULL);
+	expect(&r, 200);
+	assert_null(json_object_get(r.json, "recommendation"));
+	assert_non_null(json_object_get(r.json, "seller_reputation"));
+	drop(&r);
 	r = answer(dsp, "decide", arbiter_token,
 		   "{\"refund_amount\":2000,\"reason\":\"The photos show more than a chip\"}");
 	expect(&r, 200);

@@ -1,0 +1,79 @@
+/* recommend.c - the arbiter's recommendation: see recommend.h. */
+#include "core/recommend.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SELLER_POOR_SCORE 60
+
+static void reason(struct esc_recommendation *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void reason(struct esc_recommendation *r, const char *fmt, ...)
+{
+	va_list ap;
+	if (r->reasons_count >= ESC_RECOMMEND_REASONS_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->reasons[r->reasons_count++], sizeof r->reasons[0], fmt, ap);
+	va_end(ap);
+}
+
+void esc_dispute_recommend(const struct esc_order *o, const struct esc_dispute_facts *f,
+			   struct esc_recommendation *out)
+{
+	int64_t asked = o->dispute_amount_minor, amount = 0;
+	bool delivered = o->delivered_at_ms != 0;
+	memset(out, 0, sizeof *out);
+
+	/* 1. The ground. */
+	if (!strcmp(o->dispute_ground, "not_delivered") ||
+	    !strcmp(o->dispute_ground, "invalid_tracking")) {
+		if (delivered) {
+			reason(out,
+			       "The carrier reported the parcel delivered (%s %s): the "
+			       "claim is not borne out.",
+			       o->carrier, o->tracking);
+		} else {
+			amount = asked;
+			reason(out,
+			       "The carrier never reported delivery of %s %s: the buyer "
+			       "has nothing to show for the order.",
+			       o->carrier, o->tracking);
+		}
+	} else if (f->buyer_evidence == 0) {
+		reason(out, "The buyer gave no evidence that the goods are not as described.");
+	} else if (f->seller_evidence == 0) {
+		amount = asked;
+		reason(out, "The buyer gave %zu file(s) of evidence and the seller none.",
+		       f->buyer_evidence);
+	} else {
+		amount = asked / 2;
+		reason(out,
+		       "Both gave evidence (buyer %zu, seller %zu): half of the amount "
+		       "asked.",
+		       f->buyer_evidence, f->seller_evidence);
+	}
+	/* 2. A seller with a poor record. */
+	if (f->seller.score < SELLER_POOR_SCORE && amount > 0 && amount < asked) {
+		amount = asked;
+		reason(out, "The seller's score is %d (under %d): the doubt goes to the buyer.",
+		       (int)f->seller.score, SELLER_POOR_SCORE);
+	}
+	/* 3. A buyer whose record weighs against them. */
+	if ((f->buyer.level == ESC_LEVEL_RESTRICTED || f->buyer.level == ESC_LEVEL_SUSPENDED) &&
+	    amount > 0) {
+		amount /= 2;
+		reason(out, "The buyer is %s (%s): weighted towards the seller, halved.",
+		       esc_level_name(f->buyer.level), f->buyer.why);
+	}
+	/* 4. What the seller conceded, whatever the records say. */
+	if (o->dispute_offer_minor > amount) {
+		amount = o->dispute_offer_minor;
+		reason(out, "The seller offered %lld themselves: not less than that.",
+		       (long long)o->dispute_offer_minor);
+	}
+	if (amount > asked)
+		amount = asked;
+	out->refund_minor = amount;
+}

@@ -1,0 +1,46 @@
+/* recommend.h - the arbiter's recommendation for a dispute (SPEC §5, §6).
+ *
+ * A pure function of the order and its dispute, the evidence each party
+ * gave, the tracking and both reputations: a refund amount from 0 to what
+ * the buyer asked, with the reasons that led to it, in words an arbiter
+ * reads. It advises; the arbiter decides. */
+#ifndef ESC_RECOMMEND_H
+#define ESC_RECOMMEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/order.h"
+#include "core/reputation.h"
+
+#define ESC_RECOMMEND_REASONS_MAX 6
+
+struct esc_recommendation {
+	int64_t refund_minor;
+	char reasons[ESC_RECOMMEND_REASONS_MAX][200];
+	size_t reasons_count;
+};
+
+/* What the recommendation reads beyond the order. */
+struct esc_dispute_facts {
+	size_t buyer_evidence;  /* files the buyer added */
+	size_t seller_evidence; /* files the seller added */
+	struct esc_buyer_rep buyer;
+	struct esc_seller_rep seller;
+};
+
+/* The rules, in order:
+ *  1. The ground sets the start. not_delivered and invalid_tracking: the
+ *     amount asked when the carrier never reported delivery, nothing when
+ *     it did. not_as_described: the amount asked when only the buyer gave
+ *     evidence, half when both did, nothing when the buyer gave none.
+ *  2. A seller scoring under 60 tilts it to the buyer: half becomes all.
+ *  3. A restricted or suspended buyer's recommendation is weighted towards
+ *     the seller (SPEC §6): it is halved.
+ *  4. A seller's counter-offer is what the seller conceded: never less,
+ *     whatever the records say.
+ * Amounts are rounded down to the minor unit. */
+void esc_dispute_recommend(const struct esc_order *o, const struct esc_dispute_facts *f,
+			   struct esc_recommendation *out);
+
+#endif
