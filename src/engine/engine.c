@@ -832,6 +832,51 @@ int esc_engine_user_create(struct esc_engine *e, enum esc_actor role, const char
 	return rc;
 }
 
+int esc_engine_lift_suspension(struct esc_engine *e, const char *arbiter_id, const char *user_id,
+			       const char *reason, struct esc_buyer_rep *after)
+{
+	struct esc_user u;
+	struct esc_buyer_rep rep;
+	int rc, undo;
+	size_t n = reason ? strlen(reason) : 0;
+	if (n == 0 || n > ESC_TEXT_MAX)
+		return ESC_EINVAL;
+	pthread_mutex_lock(&e->lock);
+	int64_t now = esc_clock_now(&e->clock);
+	rc = get_user(e, user_id, &u);
+	if (!rc && u.role != ESC_ACTOR_BUYER)
+		rc = ESC_ENOTFOUND;
+	if (!rc)
+		rc = buyer_reputation(e, &u, now, &rep);
+	if (!rc && rep.level != ESC_LEVEL_SUSPENDED)
+		rc = ESC_ESTATE;
+	if (rc)
+		goto out;
+	struct esc_lift l = {.at_ms = now};
+	snprintf(l.user_id, sizeof l.user_id, "%s", user_id);
+	snprintf(l.arbiter_id, sizeof l.arbiter_id, "%s", arbiter_id ? arbiter_id : "");
+	snprintf(l.reason, sizeof l.reason, "%s", reason);
+	u.suspension_lifted_at_ms = now;
+	/* The user and the record of why, together. */
+	ESC_STORE0(rc, e->store, begin);
+	if (rc)
+		goto out;
+	ESC_STORE(rc, e->store, user_update, &u);
+	if (!rc)
+		ESC_STORE(rc, e->store, lift_insert, &l);
+	if (!rc)
+		ESC_STORE0(rc, e->store, commit);
+	if (rc) {
+		ESC_STORE0(undo, e->store, rollback);
+		(void)undo;
+		goto out;
+	}
+	rc = buyer_reputation(e, &u, now, after);
+out:
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
 int esc_engine_evidence_add(struct esc_engine *e, enum esc_actor actor, const char *actor_id,
 			    const char *order_id, const char *declared, const char *filename,
 			    const void *data, size_t len, struct esc_evidence *out, char *why,

@@ -156,6 +156,14 @@ int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
 int esc_engine_seller_reputation_held(struct esc_engine *e, const char *user_id,
 				      struct esc_seller_rep *out);
 
+/* An arbiter lifts a buyer's suspension (SPEC §6), with a written reason
+ * kept in the user's record: the buyer is then at most restricted for the
+ * rest of the long window. ESC_ENOTFOUND for no such buyer, ESC_ESTATE
+ * when not suspended, ESC_EINVAL without a reason; *after is the level
+ * then. */
+int esc_engine_lift_suspension(struct esc_engine *e, const char *arbiter_id, const char *user_id,
+			       const char *reason, struct esc_buyer_rep *after);
+
 /* Reads for the API: the store under the engine's lock, so that they see
  * only committed commands. Call esc_engine_store_release() after. */
 struct esc_store *esc_engine_store_acquire(struct esc_engine *e);

@@ -963,43 +963,119 @@ static int h_message_post(struct esc_http_call *call)
 	return 0;
 }
 
-/* A buyer's level or a seller's score, with the counts behind it. */
+#define REP_EVENTS_MAX 50
+
+/* The marks that moved a reputation, newest first, over its window. */
+static json_t *rep_events_json(struct esc_store *s, const char *user_id, int64_t since_ms)
+{
+	struct esc_mark_row m[REP_EVENTS_MAX];
+	size_t n = 0;
+	int rc;
+	ESC_STORE(rc, s, marks_list, user_id, since_ms, m, REP_EVENTS_MAX, &n);
+	json_t *list = json_array();
+	for (size_t i = 0; !rc && i < n; i++)
+		json_array_append_new(
+			list,
+			json_pack("{s:o, s:s, s:o}", "at", time_or_null(m[i].at_ms), "event",
+				  esc_mark_name(m[i].mark), "order_id",
+				  m[i].order_id[0] ? json_string(m[i].order_id) : json_null()));
+	return list;
+}
+
+/* A buyer's level or a seller's score, with the counts behind it and the
+ * events that moved it; a buyer's lifted suspensions with their reasons.
+ * The caller holds the store. */
+static int reputation_json(struct esc_http_call *call, struct esc_store *s,
+			   const struct esc_user *u)
+{
+	int64_t now = esc_engine_now(call->e);
+	const struct esc_policy *p = &call->e->policy;
+	int rc;
+	if (u->role == ESC_ACTOR_BUYER) {
+		struct esc_buyer_rep r;
+		struct esc_lift lifts[8];
+		size_t n = 0;
+		rc = esc_engine_buyer_reputation_held(call->e, u->id, &r);
+		if (!rc)
+			ESC_STORE(rc, s, lifts_list, u->id, lifts, 8, &n);
+		if (rc)
+			return rc;
+		call->out = json_pack(
+			"{s:s, s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i}}", "user_id", u->id,
+			"role", "buyer", "level", esc_level_name(r.level), "why", r.why, "counts",
+			"cancellations_30_days", (int)r.cancellations_short,
+			"cancellations_90_days", (int)r.cancellations_long, "paid_orders_90_days",
+			(int)r.paid_long, "cancellation_rate_percent", (int)r.rate_percent,
+			"disputes_lost_90_days", (int)r.disputes_lost_long);
+		json_object_set_new(call->out, "events",
+				    rep_events_json(s, u->id, now - p->buyer_long_window_ms));
+		json_t *ls = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(ls, json_pack("{s:o, s:s, s:s}", "at",
+							    time_or_null(lifts[i].at_ms),
+							    "arbiter_id", lifts[i].arbiter_id,
+							    "reason", lifts[i].reason));
+		json_object_set_new(call->out, "suspensions_lifted", ls);
+		return 0;
+	}
+	struct esc_seller_rep r;
+	rc = esc_engine_seller_reputation_held(call->e, u->id, &r);
+	if (rc)
+		return rc;
+	call->out = json_pack("{s:s, s:s, s:i, s:s, s:{s:i, s:i, s:i, s:i, s:i}}", "user_id", u->id,
+			      "role", "seller", "score", (int)r.score, "why", r.why, "counts",
+			      "orders_90_days", (int)r.orders_long, "seller_fault_cancellations",
+			      (int)r.fault_cancels, "missed_ship_deadlines", (int)r.missed_ships,
+			      "disputes_lost", (int)r.disputes_lost, "invalid_tracking_numbers",
+			      (int)r.invalid_tracking);
+	json_object_set_new(call->out, "events",
+			    rep_events_json(s, u->id, now - p->seller_window_ms));
+	return 0;
+}
+
+/* A buyer's level or a seller's score: visible to everyone signed in. */
 static int h_reputation(struct esc_http_call *call)
 {
 	struct esc_user u;
 	int rc;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	ESC_STORE(rc, s, user_get, call->param, &u);
-	esc_engine_store_release(call->e);
 	if (rc == ESC_ENOTFOUND || (!rc && u.role == ESC_ACTOR_ARBITER))
-		return fail(call, ESC_ENOTFOUND, "no buyer or seller with this id", NULL);
+		rc = fail(call, ESC_ENOTFOUND, "no buyer or seller with this id", NULL);
+	else if (!rc)
+		rc = reputation_json(call, s, &u);
+	esc_engine_store_release(call->e);
+	return rc;
+}
+
+/* POST /v1/users/{id}/suspension/lift: an arbiter lifts a buyer's
+ * suspension, with a written reason (SPEC §6). */
+static int h_lift_suspension(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"reason", NULL};
+	const char *reason;
+	struct esc_buyer_rep after;
+	int rc = only_fields(call, fields);
+	if (!rc)
+		rc = get_string(call, "reason", true, &reason);
 	if (rc)
 		return rc;
-	if (u.role == ESC_ACTOR_BUYER) {
-		struct esc_buyer_rep r;
-		rc = esc_engine_buyer_reputation(call->e, u.id, &r);
-		if (rc)
-			return rc;
-		call->out = json_pack(
-			"{s:s, s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i}}", "user_id", u.id,
-			"role", "buyer", "level", esc_level_name(r.level), "why", r.why, "counts",
-			"cancellations_30_days", (int)r.cancellations_short,
-			"cancellations_90_days", (int)r.cancellations_long, "paid_orders_90_days",
-			(int)r.paid_long, "cancellation_rate_percent", (int)r.rate_percent,
-			"disputes_lost_90_days", (int)r.disputes_lost_long);
-		return 0;
-	}
-	struct esc_seller_rep r;
-	rc = esc_engine_seller_reputation(call->e, u.id, &r);
+	if (!*reason || strlen(reason) > ESC_TEXT_MAX)
+		return fail(call, ESC_EINVAL, "a reason of 1 to 1000 bytes is required", NULL);
+	rc = esc_engine_lift_suspension(call->e, call->caller.user.id, call->param, reason, &after);
+	if (rc == ESC_ENOTFOUND)
+		return fail(call, rc, "no buyer with this id", NULL);
+	if (rc == ESC_ESTATE)
+		return fail(call, rc, "the buyer is not suspended", NULL);
 	if (rc)
 		return rc;
-	call->out = json_pack("{s:s, s:s, s:i, s:s, s:{s:i, s:i, s:i, s:i, s:i}}", "user_id", u.id,
-			      "role", "seller", "score", (int)r.score, "why", r.why, "counts",
-			      "orders_90_days", (int)r.orders_long, "seller_fault_cancellations",
-			      (int)r.fault_cancels, "missed_ship_deadlines", (int)r.missed_ships,
-			      "disputes_lost", (int)r.disputes_lost, "invalid_tracking_numbers",
-			      (int)r.invalid_tracking);
-	return 0;
+	struct esc_user u;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, user_get, call->param, &u);
+	if (!rc)
+		rc = reputation_json(call, s, &u);
+	esc_engine_store_release(call->e);
+	return rc;
 }
 
 static int h_orders_list(struct esc_http_call *call)
@@ -1521,6 +1597,7 @@ const struct esc_route esc_routes[] = {
 	{"GET", "/v1/orders/{id}/messages", h_messages_list, SIGNED, false, false},
 	{"POST", "/v1/orders/{id}/messages", h_message_post, B | S, true, false},
 	{"GET", "/v1/users/{id}/reputation", h_reputation, SIGNED, false, false},
+	{"POST", "/v1/users/{id}/suspension/lift", h_lift_suspension, A, true, false},
 	{"POST", "/v1/orders/{id}/pay", h_pay, P, true, false},
 	{"POST", "/v1/orders/{id}/cancel", h_cancel, B, true, false},
 	{"POST", "/v1/orders/{id}/cancellation/accept", h_accept, S, true, false},

@@ -119,6 +119,21 @@ struct esc_evidence {
 	char sha256[65]; /* hex */
 };
 
+/* A mark on a user's record, as listed. */
+struct esc_mark_row {
+	int64_t at_ms;
+	char order_id[ESC_ID_SIZE];
+	enum esc_mark mark;
+};
+
+/* An arbiter lifted a buyer's suspension, and why. */
+struct esc_lift {
+	char user_id[ESC_ID_SIZE];
+	int64_t at_ms;
+	char arbiter_id[ESC_ID_SIZE];
+	char reason[ESC_TEXT_MAX + 1];
+};
+
 /* A message between the parties of an order. */
 struct esc_message {
 	char order_id[ESC_ID_SIZE];
@@ -217,6 +232,13 @@ struct esc_store_ops {
 	/* Count the user's marks with at_ms > short_since_ms and > long_since_ms. */
 	int (*mark_counts)(struct esc_store *s, const char *user_id, int64_t short_since_ms,
 			   int64_t long_since_ms, struct esc_rep_counts *out);
+	/* The user's marks with at_ms > since_ms, newest first. */
+	int (*marks_list)(struct esc_store *s, const char *user_id, int64_t since_ms,
+			  struct esc_mark_row *out, size_t max, size_t *n);
+	/* Suspensions lifted: record one; list a user's, newest first. */
+	int (*lift_insert)(struct esc_store *s, const struct esc_lift *l);
+	int (*lifts_list)(struct esc_store *s, const char *user_id, struct esc_lift *out,
+			  size_t max, size_t *n);
 
 	/* Small durable settings, such as the manual clock's time. */
 	int (*meta_get)(struct esc_store *s, const char *key, int64_t *value);

@@ -1206,6 +1206,109 @@ static void spec_5_silent_seller_and_a_return(void **state)
 	ledger_holds();
 }
 
+/* A dispute on a new shipped order of `buyer` that the buyer loses: the
+ * seller rejects, the buyer escalates, the arbiter refunds nothing. */
+static void lose_a_dispute(const char *buyer, const char *token)
+{
+	char id[64], dsp[64], path[200];
+	paid_order_for(buyer, id);
+	struct reply r = post(id, "ship", seller_token,
+			      "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR7IS\"}");
+	expect(&r, 200);
+	drop(&r);
+	r = post(id, "disputes", token,
+		 "{\"ground\":\"invalid_tracking\",\"outcome\":\"refund_only\",\"amount\":100,"
+		 "\"description\":\"No such parcel\"}");
+	expect(&r, 201);
+	snprintf(dsp, sizeof dsp, "%s", str(r.json, "id"));
+	drop(&r);
+	const char *steps[][3] = {
+		{"reject", seller_token, "{\"message\":\"It is on its way\"}"},
+		{"escalate", token, "{}"},
+		{"decide", arbiter_token, "{\"refund_amount\":0,\"reason\":\"It was delivered\"}"},
+	};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof path, "/v1/disputes/%s/%s", dsp, steps[i][0]);
+		r = call("POST", path, steps[i][1], steps[i][2], NULL);
+		expect(&r, 200);
+		drop(&r);
+	}
+}
+
+/* SPEC §6: three lost disputes in 90 days suspend a buyer, who then cannot
+ * open a dispute; an arbiter lifts it with a reason, which the buyer's
+ * record keeps; the events that moved it are listed. */
+static void spec_6_lost_disputes_suspend_and_an_arbiter_lifts_it(void **state)
+{
+	char buyer[64], token[80], id[64], path[160];
+	(void)state;
+	ensure_arbiter();
+	make_user("buyer", "Loser", "loser@http.test", buyer, token);
+	for (int i = 0; i < 3; i++)
+		lose_a_dispute(buyer, token);
+	snprintf(path, sizeof path, "/v1/users/%s/reputation", buyer);
+	struct reply r = call("GET", path, seller_token, NULL, NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "level"), "suspended");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "counts"),
+							    "disputes_lost_90_days")),
+			 3);
+	size_t lost = 0, i;
+	json_t *ev;
+	json_array_foreach(json_object_get(r.json, "events"), i,
+			   ev) if (!strcmp(str(ev, "event"), "buyer_dispute_lost")) lost++;
+	assert_int_equal(lost, 3);
+	drop(&r);
+	/* Suspended: no dispute, and the order says so by offering none. */
+	paid_order_for(buyer, id);
+	r = post(id, "ship", seller_token,
+		 "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR8IS\"}");
+	expect(&r, 200);
+	assert_false(has_action(r.json, "disputes"));
+	drop(&r);
+	r = post(id, "disputes", token,
+		 "{\"ground\":\"not_as_described\",\"outcome\":\"refund_only\",\"amount\":100,"
+		 "\"description\":\"Scratched\"}");
+	expect(&r, 403);
+	assert_string_equal(err_code(&r), "account_suspended");
+	drop(&r);
+	/* Only an arbiter lifts it, with a reason. */
+	snprintf(path, sizeof path, "/v1/users/%s/suspension/lift", buyer);
+	r = call("POST", path, seller_token, "{\"reason\":\"Please\"}", NULL);
+	expect(&r, 403);
+	drop(&r);
+	r = call("POST", path, arbiter_token, "{\"reason\":\"\"}", NULL);
+	expect(&r, 400);
+	drop(&r);
+	r = call("POST", path, arbiter_token,
+		 "{\"reason\":\"The three parcels were lost by one carrier's depot\"}", NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "level"), "restricted");
+	json_t *lift = json_array_get(json_object_get(r.json, "suspensions_lifted"), 0);
+	assert_string_equal(str(lift, "reason"),
+			    "The three parcels were lost by one carrier's depot");
+	assert_string_equal(str(lift, "arbiter_id"), arbiter_id);
+	drop(&r);
+	r = call("POST", path, arbiter_token, "{\"reason\":\"Again\"}", NULL);
+	expect(&r, 409);
+	drop(&r);
+	r = post(id, "disputes", token,
+		 "{\"ground\":\"not_as_described\",\"outcome\":\"refund_only\",\"amount\":100,"
+		 "\"description\":\"Scratched\"}");
+	expect(&r, 201);
+	drop(&r);
+	/* A seller's record lists the events that moved it too. */
+	snprintf(path, sizeof path, "/v1/users/%s/reputation", seller_id);
+	r = call("GET", path, token, NULL, NULL);
+	expect(&r, 200);
+	bool sold = false;
+	json_array_foreach(json_object_get(r.json, "events"), i,
+			   ev) if (!strcmp(str(ev, "event"), "seller_sold")) sold = true;
+	assert_true(sold);
+	drop(&r);
+	ledger_holds();
+}
+
 /* SPEC §5: evidence is a JPEG, PNG or PDF told by its bytes, 5 MiB at
  * most, 10 per dispute, downloadable by the parties and arbiters only. */
 static void spec_5_evidence_types_sizes_and_who_may_download(void **state)
@@ -1574,6 +1677,7 @@ int main(void)
 		cmocka_unit_test(spec_5_dispute_counter_offer_escalated_and_decided),
 		cmocka_unit_test(spec_5_silent_seller_and_a_return),
 		cmocka_unit_test(spec_5_evidence_types_sizes_and_who_may_download),
+		cmocka_unit_test(spec_6_lost_disputes_suspend_and_an_arbiter_lifts_it),
 		cmocka_unit_test(spec_2_unpaid_cancel_and_the_payment_and_ship_deadlines),
 		cmocka_unit_test(spec_4_balance_refund_and_a_failed_card_refund),
 		cmocka_unit_test(spec_7_cancel_and_ship_race_one_wins),

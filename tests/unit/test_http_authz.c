@@ -262,7 +262,8 @@ enum prep {
 	PREP_ESCALATED,
 	PREP_RETURN_AGREED, /* awaiting_return, not yet shipped back */
 	PREP_RETURN_SHIPPED,
-	PREP_EVIDENCE, /* awaiting_seller, with a PNG from the buyer */
+	PREP_EVIDENCE,  /* awaiting_seller, with a PNG from the buyer */
+	PREP_SUSPENDED, /* no order: a new buyer who lost 3 disputes */
 };
 
 /* The smallest file the type check takes for a PNG: its signature. */
@@ -346,6 +347,8 @@ static const struct setup setups[] = {
 	 200, false, NULL},
 	{"POST", "/v1/disputes/{id}/evidence", PREP_DISPUTED, PNG_BODY, "{dispute}", NULL, 201,
 	 false, "image/png"},
+	{"POST", "/v1/users/{id}/suspension/lift", PREP_SUSPENDED,
+	 "{\"reason\":\"Lost parcels {n}\"}", "{suspended}", NULL, 200, false, NULL},
 	{"GET", "/v1/evidence/{id}", PREP_EVIDENCE, NULL, "{evidence}", NULL, 200, false, NULL},
 	{"POST", "/v1/disputes/{id}/decide", PREP_ESCALATED,
 	 "{\"refund_amount\":500,\"reason\":\"Half is fair {n}\"}", "{dispute}", NULL, 200, false,
@@ -370,7 +373,8 @@ static struct setup setup_for(const struct esc_route *rt)
 /* Does the request name an order, so that the order-party rule applies? */
 static bool on_order(const struct esc_route *rt, const struct setup *su)
 {
-	bool names_user = su->id && (!strcmp(su->id, "{buyer}") || !strcmp(su->id, "{seller}"));
+	bool names_user = su->id && (!strcmp(su->id, "{buyer}") || !strcmp(su->id, "{seller}") ||
+				     !strcmp(su->id, "{suspended}"));
 	return (strstr(rt->path, "{id}") && !names_user) ||
 	       (su->query && strstr(su->query, "{order}"));
 }
@@ -401,6 +405,7 @@ struct cell {
 	char refund[64];
 	char dispute[64];
 	char evidence[80];
+	char suspended[64]; /* a suspended buyer's id */
 };
 
 static unsigned long serial;
@@ -422,6 +427,8 @@ static void expand(const char *t, const struct cell *x, unsigned long n, char *o
 			v = x->dispute, skip = 9;
 		else if (!strncmp(t, "{evidence}", 10))
 			v = x->evidence, skip = 10;
+		else if (!strncmp(t, "{suspended}", 11))
+			v = x->suspended, skip = 11;
 		else if (!strncmp(t, "{buyer}", 7))
 			v = users[C_BUYER].id, skip = 7;
 		else if (!strncmp(t, "{seller}", 8))
@@ -498,6 +505,67 @@ static void dispute_to(enum prep prep, struct cell *x)
 #undef DSTEP
 }
 
+/* A new buyer who lost three disputes in a row: suspended (SPEC §6). */
+static void suspended_buyer(struct cell *x)
+{
+	static int made;
+	char email[80], body[512], path[200];
+	struct session s;
+	snprintf(email, sizeof email, "suspended%d@authz.test", made++);
+	make_user("buyer", email, x->suspended);
+	sign_in(email, &s);
+	const struct cred buyer = {.bearer = s.token}, seller = {.bearer = users[C_SELLER].s.token},
+			  arbiter = {.bearer = users[C_ARBITER].s.token};
+	for (int i = 0; i < 3; i++) {
+		snprintf(body, sizeof body,
+			 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
+			 "\"items\":[{\"title\":\"Mug\",\"quantity\":1,\"unit_price\":900}]}",
+			 x->suspended, users[C_SELLER].id);
+		json_t *j = op("POST", "/v1/orders", body, 201);
+		char order[64], dsp[64];
+		snprintf(order, sizeof order, "%s", str(j, "id"));
+		json_decref(j);
+		struct {
+			const struct cred *who;
+			const char *what, *body;
+			long status;
+		} steps[] = {
+			{&operator_cred, "pay", "{\"amount\":900,\"payment_method\":\"card\"}",
+			 200},
+			{&seller, "ship",
+			 "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR3IS\"}", 200},
+			{&buyer, "disputes",
+			 "{\"ground\":\"not_as_described\",\"outcome\":\"refund_only\",\"amount\":"
+			 "100,\"description\":\"Scratched\"}",
+			 201},
+		};
+		for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+			snprintf(path, sizeof path, "/v1/orders/%s/%s", order, steps[k].what);
+			struct reply r = call("POST", path, steps[k].who, steps[k].body);
+			if (r.status != steps[k].status)
+				fail_msg("setup: %s: %ld: %s", path, r.status, r.body);
+			if (k == 2)
+				snprintf(dsp, sizeof dsp, "%s", str(r.json, "id"));
+			drop(&r);
+		}
+		struct {
+			const struct cred *who;
+			const char *what, *body;
+		} answers[] = {
+			{&seller, "reject", "{\"message\":\"No\"}"},
+			{&buyer, "escalate", "{}"},
+			{&arbiter, "decide", "{\"refund_amount\":0,\"reason\":\"Not shown\"}"},
+		};
+		for (size_t k = 0; k < sizeof answers / sizeof answers[0]; k++) {
+			snprintf(path, sizeof path, "/v1/disputes/%s/%s", dsp, answers[k].what);
+			struct reply r = call("POST", path, answers[k].who, answers[k].body);
+			if (r.status != 200)
+				fail_msg("setup: %s: %ld: %s", path, r.status, r.body);
+			drop(&r);
+		}
+	}
+}
+
 /* A fresh order of the order's buyer and seller, brought to `prep`. */
 static void prepare(enum prep prep, struct cell *x)
 {
@@ -506,6 +574,10 @@ static void prepare(enum prep prep, struct cell *x)
 	memset(x, 0, sizeof *x);
 	if (prep == PREP_NONE)
 		return;
+	if (prep == PREP_SUSPENDED) {
+		suspended_buyer(x);
+		return;
+	}
 	expand(ORDER_BODY, x, 0, body, sizeof body);
 	j = op("POST", "/v1/orders", body, 201);
 	snprintf(x->order, sizeof x->order, "%s", str(j, "id"));

@@ -215,7 +215,7 @@ static const char *const migrations[] = {
 	"WHERE disputes_count > 0 AND state <> 'in_dispute';\n",
 
 	/* 3: evidence files, their bytes in the store so that a backup holds
-	 * them. A rowid table: its rows are large. */
+	 * them (a rowid table: its rows are large); lifted suspensions. */
 	"CREATE TABLE evidence (\n"
 	"  order_id TEXT NOT NULL,\n"
 	"  seq INTEGER NOT NULL,\n"
@@ -228,7 +228,15 @@ static const char *const migrations[] = {
 	"  sha256 TEXT NOT NULL,\n"
 	"  data BLOB NOT NULL,\n"
 	"  UNIQUE (order_id, seq)\n"
-	");\n",
+	");\n"
+	/* Suspensions an arbiter lifted, with the reason (SPEC §6). */
+	"CREATE TABLE suspension_lifts (\n"
+	"  user_id TEXT NOT NULL,\n"
+	"  at_ms INTEGER NOT NULL,\n"
+	"  arbiter_id TEXT NOT NULL,\n"
+	"  reason TEXT NOT NULL,\n"
+	"  PRIMARY KEY (user_id, at_ms)\n"
+	") WITHOUT ROWID;\n",
 };
 
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -235,6 +235,12 @@ _Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline 
 		       "VALUES (?1, ?2, ?3, ?4)")                                                  \
 	X(MARK_COUNTS, "SELECT mark, SUM(at_ms > ?2), SUM(at_ms > ?3) FROM marks "                 \
 		       "WHERE user_id = ?1 AND at_ms > MIN(?2, ?3) GROUP BY mark")                 \
+	X(MARKS_LIST, "SELECT at_ms, order_id, mark FROM marks WHERE user_id = ?1 AND at_ms > ?2 " \
+		      "ORDER BY at_ms DESC, order_id DESC, mark DESC LIMIT ?3")                    \
+	X(LIFT_INSERT, "INSERT INTO suspension_lifts (user_id, at_ms, arbiter_id, reason) "        \
+		       "VALUES (?1, ?2, ?3, ?4)")                                                  \
+	X(LIFTS_LIST, "SELECT at_ms, arbiter_id, reason FROM suspension_lifts WHERE user_id = ?1 " \
+		      "ORDER BY at_ms DESC LIMIT ?2")                                              \
 	X(META_GET, "SELECT value FROM meta WHERE key = ?1")                                       \
 	X(META_SET, "INSERT INTO meta (key, value) VALUES (?1, ?2) "                               \
 		    "ON CONFLICT (key) DO UPDATE SET value = excluded.value")                      \
@@ -1527,6 +1533,84 @@ out:
 	return rc;
 }
 
+static int sq_marks_list(struct esc_store *s, const char *user_id, int64_t since_ms,
+			 struct esc_mark_row *out, size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_MARKS_LIST], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_str(&b, 1, user_id);
+	b_i64(&b, 2, since_ms);
+	b_i64(&b, 3, limit_of(max));
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	while (*n < max) {
+		int mark = 0;
+		rc = next_row(b.st);
+		if (rc <= 0)
+			break;
+		struct esc_mark_row *m = &out[*n];
+		memset(m, 0, sizeof *m);
+		m->at_ms = sqlite3_column_int64(b.st, 0);
+		COL_FIELD(b.st, 1, m->order_id);
+		rc = col_enum(b.st, 2, &E_MARK, &mark);
+		if (rc)
+			break;
+		m->mark = (enum esc_mark)mark;
+		(*n)++;
+	}
+	finish(b.st);
+out:
+	return rc < 0 ? rc : 0;
+}
+
+static int sq_lift_insert(struct esc_store *s, const struct esc_lift *l)
+{
+	struct bind b = {sq_of(s)->stmts[S_LIFT_INSERT], SQLITE_OK, false};
+	int rc = 0;
+
+	B_FIELD(&b, 1, l->user_id);
+	b_i64(&b, 2, l->at_ms);
+	B_FIELD(&b, 3, l->arbiter_id);
+	B_FIELD(&b, 4, l->reason);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_lifts_list(struct esc_store *s, const char *user_id, struct esc_lift *out, size_t max,
+			 size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_LIFTS_LIST], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_str(&b, 1, user_id);
+	b_i64(&b, 2, limit_of(max));
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	while (*n < max) {
+		rc = next_row(b.st);
+		if (rc <= 0)
+			break;
+		struct esc_lift *l = &out[*n];
+		memset(l, 0, sizeof *l);
+		snprintf(l->user_id, sizeof l->user_id, "%s", user_id);
+		l->at_ms = sqlite3_column_int64(b.st, 0);
+		COL_FIELD(b.st, 1, l->arbiter_id);
+		COL_FIELD(b.st, 2, l->reason);
+		rc = 0;
+		(*n)++;
+	}
+	finish(b.st);
+out:
+	return rc < 0 ? rc : 0;
+}
+
 static int sq_meta_get(struct esc_store *s, const char *key, int64_t *value)
 {
 	struct bind b = {sq_of(s)->stmts[S_META_GET], SQLITE_OK, false};
@@ -2243,6 +2327,9 @@ static const struct esc_store_ops sqlite_ops = {
 	.outbox_count = sq_outbox_count,
 	.mark_append = sq_mark_append,
 	.mark_counts = sq_mark_counts,
+	.marks_list = sq_marks_list,
+	.lift_insert = sq_lift_insert,
+	.lifts_list = sq_lifts_list,
 	.meta_get = sq_meta_get,
 	.meta_set = sq_meta_set,
 	.ledger_check = sq_ledger_check,
