@@ -261,9 +261,25 @@ static void check_order(struct sim *s, const struct esc_order *o)
 			"%s (%s): held %lld, paid %lld, total %lld", o->id, st, (long long)held,
 			(long long)o->paid_minor, (long long)o->total_minor);
 		break;
-	case ESC_ST_IN_DISPUTE:
+	case ESC_ST_IN_DISPUTE: {
+		enum esc_dispute_state ds = o->dispute_state;
+		bool windowed = ds == ESC_DS_AWAITING_SELLER || ds == ESC_DS_COUNTER_OFFERED ||
+				ds == ESC_DS_REJECTED || ds == ESC_DS_AWAITING_RETURN;
 		REQUIRE(s, held > 0, "%s: in dispute with nothing held", o->id);
+		REQUIRE(s, ds != ESC_DS_NONE && ds != ESC_DS_RESOLVED, "%s: in dispute, dispute %s",
+			o->id, esc_dispute_state_name(ds));
+		REQUIRE(s, (o->due_ms[ESC_DL_DISPUTE] != 0) == windowed,
+			"%s: dispute %s with its window %s", o->id, esc_dispute_state_name(ds),
+			o->due_ms[ESC_DL_DISPUTE] ? "set" : "unset");
+		/* Amounts never exceed what is still held (SPEC §5). */
+		REQUIRE(s,
+			o->dispute_amount_minor <= held && o->dispute_offer_minor <= held &&
+				o->dispute_agreed_minor <= o->dispute_amount_minor,
+			"%s: asked %lld, offered %lld, agreed %lld, held %lld", o->id,
+			(long long)o->dispute_amount_minor, (long long)o->dispute_offer_minor,
+			(long long)o->dispute_agreed_minor, (long long)held);
 		break;
+	}
 	case ESC_ST_COMPLETED:
 	case ESC_ST_CANCELLED:
 	case ESC_ST_CLOSED:
@@ -272,6 +288,12 @@ static void check_order(struct sim *s, const struct esc_order *o)
 			REQUIRE(s, o->due_ms[k] == 0, "%s (%s): %s deadline still set", o->id, st,
 				esc_deadline_name((enum esc_deadline_kind)k));
 		REQUIRE(s, o->ended_at_ms != 0, "%s (%s): no end time", o->id, st);
+		REQUIRE(s, !o->disputes_count || o->dispute_state == ESC_DS_RESOLVED,
+			"%s (%s): dispute still %s", o->id, st,
+			esc_dispute_state_name(o->dispute_state));
+		REQUIRE(s, o->dispute_refund_minor <= o->dispute_amount_minor,
+			"%s: refunded %lld of %lld asked in its dispute", o->id,
+			(long long)o->dispute_refund_minor, (long long)o->dispute_amount_minor);
 		break;
 	default:
 		REQUIRE(s, false, "%s: state %d", o->id, (int)o->state);
@@ -399,7 +421,16 @@ static const enum esc_actor event_actor[ESC_EV_COUNT] = {
 	[ESC_EV_DELIVER] = ESC_ACTOR_OPERATOR,
 	[ESC_EV_CONFIRM_RECEIPT] = ESC_ACTOR_BUYER,
 	[ESC_EV_OPEN_DISPUTE] = ESC_ACTOR_BUYER,
+	[ESC_EV_ACCEPT_DISPUTE] = ESC_ACTOR_SELLER,
+	[ESC_EV_COUNTER_OFFER] = ESC_ACTOR_SELLER,
+	[ESC_EV_REJECT_DISPUTE] = ESC_ACTOR_SELLER,
+	[ESC_EV_ACCEPT_OFFER] = ESC_ACTOR_BUYER,
+	[ESC_EV_ESCALATE] = ESC_ACTOR_BUYER,
+	[ESC_EV_WITHDRAW_DISPUTE] = ESC_ACTOR_BUYER,
+	[ESC_EV_RETURN_SHIPMENT] = ESC_ACTOR_BUYER,
+	[ESC_EV_RETURN_RECEIVED] = ESC_ACTOR_SELLER,
 	[ESC_EV_RESOLVE_DISPUTE] = ESC_ACTOR_ARBITER,
+	[ESC_EV_DISPUTE_DEADLINE] = ESC_ACTOR_SYSTEM,
 	[ESC_EV_PAYMENT_DEADLINE] = ESC_ACTOR_SYSTEM,
 	[ESC_EV_SHIP_DEADLINE] = ESC_ACTOR_SYSTEM,
 	[ESC_EV_RESPONSE_DEADLINE] = ESC_ACTOR_SYSTEM,
@@ -429,17 +460,32 @@ static const struct weighted fit_requested[] = {{ESC_EV_ACCEPT_CANCELLATION, 30}
 						{ESC_EV_RESPONSE_DEADLINE, 5},
 						{ESC_EV_SHIP, 5},
 						{ESC_EV_CANCEL, 5}};
-static const struct weighted fit_shipped[] = {{ESC_EV_DELIVER, 40},
-					      {ESC_EV_CONFIRM_RECEIPT, 25},
-					      {ESC_EV_OPEN_DISPUTE, 15},
+static const struct weighted fit_shipped[] = {{ESC_EV_DELIVER, 35},
+					      {ESC_EV_CONFIRM_RECEIPT, 15},
+					      {ESC_EV_OPEN_DISPUTE, 30},
 					      {ESC_EV_CANCEL, 10},
 					      {ESC_EV_PROTECTION_DEADLINE, 10}};
 static const struct weighted fit_delivered[] = {{ESC_EV_CONFIRM_RECEIPT, 45},
 						{ESC_EV_OPEN_DISPUTE, 25},
 						{ESC_EV_CANCEL, 15},
 						{ESC_EV_CONFIRM_DEADLINE, 15}};
-static const struct weighted fit_dispute[] = {
-	{ESC_EV_RESOLVE_DISPUTE, 80}, {ESC_EV_CANCEL, 10}, {ESC_EV_CONFIRM_RECEIPT, 10}};
+/* In dispute, by the dispute's state: mostly what it takes, a little of
+ * what it refuses. */
+static const struct weighted fit_awaiting_seller[] = {
+	{ESC_EV_ACCEPT_DISPUTE, 25},  {ESC_EV_COUNTER_OFFER, 30},  {ESC_EV_REJECT_DISPUTE, 30},
+	{ESC_EV_WITHDRAW_DISPUTE, 5}, {ESC_EV_RESOLVE_DISPUTE, 5}, {ESC_EV_CANCEL, 5}};
+static const struct weighted fit_countered[] = {{ESC_EV_ACCEPT_OFFER, 40},
+						{ESC_EV_ESCALATE, 40},
+						{ESC_EV_WITHDRAW_DISPUTE, 10},
+						{ESC_EV_ACCEPT_DISPUTE, 10}};
+static const struct weighted fit_rejected[] = {
+	{ESC_EV_ESCALATE, 70}, {ESC_EV_WITHDRAW_DISPUTE, 15}, {ESC_EV_ACCEPT_OFFER, 15}};
+static const struct weighted fit_escalated[] = {
+	{ESC_EV_RESOLVE_DISPUTE, 80}, {ESC_EV_WITHDRAW_DISPUTE, 10}, {ESC_EV_ESCALATE, 10}};
+static const struct weighted fit_awaiting_return[] = {{ESC_EV_RETURN_SHIPMENT, 45},
+						      {ESC_EV_RETURN_RECEIVED, 45},
+						      {ESC_EV_DISPUTE_DEADLINE, 5},
+						      {ESC_EV_RESOLVE_DISPUTE, 5}};
 static const struct weighted fit_final[] = {{ESC_EV_OPEN_DISPUTE, 40},
 					    {ESC_EV_CANCEL, 20},
 					    {ESC_EV_PAY, 15},
@@ -459,24 +505,44 @@ static const struct {
 	[ESC_ST_CANCELLATION_REQUESTED] = FIT(fit_requested),
 	[ESC_ST_SHIPPED] = FIT(fit_shipped),
 	[ESC_ST_DELIVERED] = FIT(fit_delivered),
-	[ESC_ST_IN_DISPUTE] = FIT(fit_dispute),
 	[ESC_ST_COMPLETED] = FIT(fit_final),
 	[ESC_ST_CANCELLED] = FIT(fit_final),
 	[ESC_ST_CLOSED] = FIT(fit_final),
 };
 
-static enum esc_event pick_event(struct sim *s, enum esc_state st)
+static const struct {
+	const struct weighted *w;
+	size_t n;
+} dispute_fits[ESC_DS_COUNT] = {
+	[ESC_DS_AWAITING_SELLER] = FIT(fit_awaiting_seller),
+	[ESC_DS_COUNTER_OFFERED] = FIT(fit_countered),
+	[ESC_DS_REJECTED] = FIT(fit_rejected),
+	[ESC_DS_ESCALATED] = FIT(fit_escalated),
+	[ESC_DS_AWAITING_RETURN] = FIT(fit_awaiting_return),
+};
+
+static enum esc_event pick_event(struct sim *s, const struct esc_order *o)
 {
 	int total = 0, x;
-	if (st <= ESC_ST_NONE || st >= ESC_ST_COUNT || !fits[st].n || chance(&s->rng, 20))
+	enum esc_state st = o->state;
+	const struct weighted *w = NULL;
+	size_t n = 0;
+	if (st == ESC_ST_IN_DISPUTE && o->dispute_state < ESC_DS_COUNT) {
+		w = dispute_fits[o->dispute_state].w;
+		n = dispute_fits[o->dispute_state].n;
+	} else if (st > ESC_ST_NONE && st < ESC_ST_COUNT) {
+		w = fits[st].w;
+		n = fits[st].n;
+	}
+	if (!n || chance(&s->rng, 20))
 		return (enum esc_event)below(&s->rng, ESC_EV_COUNT);
-	for (size_t i = 0; i < fits[st].n; i++)
-		total += fits[st].w[i].weight;
+	for (size_t i = 0; i < n; i++)
+		total += w[i].weight;
 	x = (int)below(&s->rng, (uint64_t)total);
-	for (size_t i = 0; i < fits[st].n; i++) {
-		x -= fits[st].w[i].weight;
+	for (size_t i = 0; i < n; i++) {
+		x -= w[i].weight;
 		if (x < 0)
-			return fits[st].w[i].event;
+			return w[i].event;
 	}
 	return fits[st].w[0].event;
 }
@@ -605,6 +671,21 @@ static void fill_args(struct sim *s, struct esc_command *c, const struct esc_ord
 					  : PICK(&s->rng, ((int64_t[]){0, -1, total + 1}));
 		a->description = text_arg(s, "It is not what the listing showed.", long_text);
 		break;
+	case ESC_EV_COUNTER_OFFER: {
+		int64_t asked = o && o->dispute_amount_minor ? o->dispute_amount_minor : total;
+		a->amount_minor = chance(&s->rng, 85) && asked > 1
+					  ? between(&s->rng, 1, asked - 1)
+					  : PICK(&s->rng, ((int64_t[]){0, asked, -3}));
+		a->message = chance(&s->rng, 50) ? NULL : text_arg(s, "Half, then.", long_text);
+		break;
+	}
+	case ESC_EV_REJECT_DISPUTE:
+		a->message = text_arg(s, "It left here whole.", long_text);
+		break;
+	case ESC_EV_RETURN_SHIPMENT:
+		a->carrier = text_arg(s, PICK(&s->rng, carriers), long_carrier);
+		a->tracking = text_arg(s, PICK(&s->rng, trackings), long_carrier);
+		break;
 	case ESC_EV_RESOLVE_DISPUTE: {
 		int64_t asked = o && o->dispute_amount_minor ? o->dispute_amount_minor : total;
 		a->amount_minor = chance(&s->rng, 90)
@@ -668,7 +749,7 @@ static void random_command(struct sim *s, struct esc_command *c, int k, int *slo
 		make_command(s, c, ESC_EV_CREATE, NULL, k);
 		return;
 	}
-	enum esc_event ev = pick_event(s, o.state);
+	enum esc_event ev = pick_event(s, &o);
 	if (chance(&s->rng, o.refunds_count ? 12 : 1))
 		ev = PICK(&s->rng,
 			  ((enum esc_event[]){ESC_EV_REFUND_SETTLED, ESC_EV_REFUND_FAILED,
