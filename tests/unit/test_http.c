@@ -1206,6 +1206,119 @@ static void spec_5_silent_seller_and_a_return(void **state)
 	ledger_holds();
 }
 
+/* Move the manual clock, and sign the parties in again (idle sessions
+ * end after 12 hours). */
+static void days_pass(int days)
+{
+	char body[64];
+	snprintf(body, sizeof body, "{\"seconds\":%d}", days * 86400);
+	struct reply r = call("POST", "/v1/clock/advance", KEY, body, NULL);
+	expect(&r, 200);
+	drop(&r);
+	sign_in("ana@http.test", buyer_token);
+	sign_in("shop@http.test", seller_token);
+	sign_in("other@http.test", other_token);
+	ensure_arbiter();
+}
+
+/* Issue 4's acceptance: a user follows a dispute from its opening to each
+ * of its outcomes through the API alone, each step one of the caller's
+ * actions on the dispute (or days passing). */
+static void spec_5_every_outcome_guided_by_actions(void **state)
+{
+	enum { B, S, A, DAYS };
+	struct step {
+		int who; /* B, S, A, or DAYS: days pass */
+		const char *action, *body;
+		int days;
+	};
+	static const struct {
+		const char *outcome, *resolution, *order_state;
+		int64_t refund;
+		struct step steps[4];
+	} cases[] = {
+		{"refund_only", "accepted", "closed", 5000, {{S, "accept", "{}", 0}}},
+		{"refund_only", "seller_silent", "closed", 5000, {{DAYS, NULL, NULL, 5}}},
+		{"refund_only",
+		 "offer_accepted",
+		 "completed",
+		 2000,
+		 {{S, "counter-offer", "{\"amount\":2000}", 0}, {B, "accept-offer", "{}", 0}}},
+		{"refund_only",
+		 "offer_lapsed",
+		 "completed",
+		 2000,
+		 {{S, "counter-offer", "{\"amount\":2000}", 0}, {DAYS, NULL, NULL, 5}}},
+		{"refund_only",
+		 "rejection_lapsed",
+		 "completed",
+		 0,
+		 {{S, "reject", "{\"message\":\"It was whole\"}", 0}, {DAYS, NULL, NULL, 5}}},
+		{"refund_only",
+		 "decided",
+		 "completed",
+		 1000,
+		 {{S, "reject", "{\"message\":\"It was whole\"}", 0},
+		  {B, "escalate", "{}", 0},
+		  {A, "decide", "{\"refund_amount\":1000,\"reason\":\"A chip, not a crack\"}", 0}}},
+		{"refund_only", "withdrawn", "shipped", 0, {{B, "withdraw", "{}", 0}}},
+		{"return_and_refund",
+		 "return_received",
+		 "closed",
+		 5000,
+		 {{S, "accept", "{}", 0},
+		  {B, "return-shipment", "{\"carrier\":\"DHL\",\"tracking_number\":\"JD1\"}", 0},
+		  {S, "return-received", "{}", 0}}},
+		{"return_and_refund",
+		 "return_receipt_lapsed",
+		 "closed",
+		 5000,
+		 {{S, "accept", "{}", 0},
+		  {B, "return-shipment", "{\"carrier\":\"DHL\",\"tracking_number\":\"JD1\"}", 0},
+		  {DAYS, NULL, NULL, 10}}},
+		{"return_and_refund",
+		 "return_not_shipped",
+		 "completed",
+		 0,
+		 {{S, "accept", "{}", 0}, {DAYS, NULL, NULL, 10}}},
+	};
+	(void)state;
+	ensure_arbiter();
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char id[64], dsp[64], path[160];
+		shipped_order(id);
+		open_dispute(id, cases[i].outcome, 5000, dsp);
+		for (size_t k = 0; k < 4 && (cases[i].steps[k].action || cases[i].steps[k].days);
+		     k++) {
+			const struct step *st = &cases[i].steps[k];
+			if (st->who == DAYS) {
+				days_pass(st->days);
+				continue;
+			}
+			const char *token = st->who == B   ? buyer_token
+					    : st->who == S ? seller_token
+							   : arbiter_token;
+			struct reply r = answer(dsp, st->action, token, st->body);
+			if (r.status != 200)
+				fail_msg("%s: %s: %ld %s", cases[i].resolution, st->action,
+					 r.status, r.body);
+			drop(&r);
+		}
+		snprintf(path, sizeof path, "/v1/disputes/%s", dsp);
+		struct reply r = call("GET", path, buyer_token, NULL, NULL);
+		expect(&r, 200);
+		if (strcmp(str(r.json, "state"), "resolved") ||
+		    strcmp(str(r.json, "resolution"), cases[i].resolution) ||
+		    strcmp(str(r.json, "order_state"), cases[i].order_state) ||
+		    json_integer_value(json_object_get(r.json, "refund_amount")) !=
+			    cases[i].refund ||
+		    json_array_size(json_object_get(r.json, "actions")))
+			fail_msg("%s: %s", cases[i].resolution, r.body);
+		drop(&r);
+	}
+	ledger_holds();
+}
+
 /* A dispute on a new shipped order of `buyer` that the buyer loses: the
  * seller rejects, the buyer escalates, the arbiter refunds nothing. */
 static void lose_a_dispute(const char *buyer, const char *token)
@@ -1676,6 +1789,7 @@ int main(void)
 		cmocka_unit_test(spec_2_two_requests_then_limit_reached),
 		cmocka_unit_test(spec_5_dispute_counter_offer_escalated_and_decided),
 		cmocka_unit_test(spec_5_silent_seller_and_a_return),
+		cmocka_unit_test(spec_5_every_outcome_guided_by_actions),
 		cmocka_unit_test(spec_5_evidence_types_sizes_and_who_may_download),
 		cmocka_unit_test(spec_6_lost_disputes_suspend_and_an_arbiter_lifts_it),
 		cmocka_unit_test(spec_2_unpaid_cancel_and_the_payment_and_ship_deadlines),
