@@ -620,8 +620,10 @@ static int guard_open_dispute(struct decision *d)
 		return refuse(d, ESC_EINVAL,
 			      "ground must be invalid_tracking, not_as_described or not_delivered",
 			      NULL);
+	/* Never delivered: shipped, or completed by the protection deadline
+	 * (a confirmed receipt counts as delivered). */
 	if (ground == ESC_GROUND_NOT_DELIVERED &&
-	    (o->state != ESC_ST_SHIPPED || d->ctx->now_ms < o->promised_at_ms))
+	    (o->delivered_at_ms || d->ctx->now_ms < o->promised_at_ms))
 		return refuse(d, ESC_ESTATE,
 			      "not_delivered can be opened only once the promised delivery date "
 			      "has passed without delivery",
@@ -802,6 +804,9 @@ static int effect_deliver(struct decision *d)
 
 static int effect_complete(struct decision *d)
 {
+	/* The buyer confirming receipt says it was delivered. */
+	if (d->event == ESC_EV_CONFIRM_RECEIPT && !d->fx->order.delivered_at_ms)
+		d->fx->order.delivered_at_ms = d->ctx->now_ms;
 	release_held(d);
 	return effect_end(d);
 }

@@ -1736,6 +1736,33 @@ static void test_spec_5_not_delivered_from_delivered_or_completed_refused(void *
 	expect_refusal(ESC_ESTATE, ESC_ACTOR_BUYER, T_DELIVER + HOUR, &o, ESC_EV_OPEN_DISPUTE, &a);
 	o = completed();
 	expect_refusal(ESC_ESTATE, ESC_ACTOR_BUYER, T_CONFIRM + HOUR, &o, ESC_EV_OPEN_DISPUTE, &a);
+	/* Confirmed straight from shipped, after the promised date: the
+	 * buyer said it arrived. */
+	o = created_with(&c);
+	o = paid_from(&o, ESC_METHOD_CARD);
+	o = ship_on(&o, T_SHIP);
+	o = apply(&o, ESC_ACTOR_BUYER, T_SHIP + 2 * DAY, ESC_EV_CONFIRM_RECEIPT, NULL);
+	assert_true(o.delivered_at_ms == T_SHIP + 2 * DAY);
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_BUYER, T_SHIP + 2 * DAY + HOUR, &o,
+		       ESC_EV_OPEN_DISPUTE, &a);
+}
+
+/* Completed by the protection deadline without a delivery: the parcel
+ * never came, and within 15 days the buyer may still say so. */
+static void test_spec_5_not_delivered_on_an_order_completed_without_delivery(void **state)
+{
+	(void)state;
+	struct esc_args a = dispute_args("not_delivered", TOTAL);
+	struct esc_order o = shipped();
+	int64_t due = o.due_ms[ESC_DL_PROTECTION];
+	o = apply(&o, ESC_ACTOR_SYSTEM, due, ESC_EV_PROTECTION_DEADLINE, NULL);
+	assert_int_equal(o.state, ESC_ST_COMPLETED);
+	assert_true(o.delivered_at_ms == 0);
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_BUYER, due + DAY, &o, ESC_EV_OPEN_DISPUTE, &a, &fx);
+	assert_int_equal(fx.order.state, ESC_ST_IN_DISPUTE);
+	assert_true(esc_order_held(&fx.order) == TOTAL); /* clawed back */
+	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, due + 15 * DAY, &o, ESC_EV_OPEN_DISPUTE, &a);
 }
 
 static void
@@ -2752,6 +2779,7 @@ int main(void)
 		cmocka_unit_test(test_spec_5_not_delivered_before_the_promised_date_refused),
 		cmocka_unit_test(test_spec_5_not_delivered_at_the_promised_date_allowed),
 		cmocka_unit_test(test_spec_5_not_delivered_from_delivered_or_completed_refused),
+		cmocka_unit_test(test_spec_5_not_delivered_on_an_order_completed_without_delivery),
 		cmocka_unit_test(
 			test_spec_5_invalid_tracking_and_not_as_described_open_from_shipped_and_delivered),
 		cmocka_unit_test(test_spec_5_unknown_ground_refused_invalid),
