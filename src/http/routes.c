@@ -845,6 +845,25 @@ static int h_order_get(struct esc_http_call *call)
 	return rc;
 }
 
+static json_t *history_json(const struct esc_history *h)
+{
+	json_error_t jerr;
+	json_t *detail = json_loads(h->detail, 0, &jerr);
+	return json_pack("{s:I, s:o, s:s, s:o, s:s, s:s, s:s, s:s, s:o}", "version",
+			 (json_int_t)h->version, "at", time_or_null(h->at_ms), "actor",
+			 esc_actor_name(h->actor), "actor_id",
+			 h->actor_id[0] ? json_string(h->actor_id) : json_null(), "event",
+			 esc_event_name(h->event), "type", h->type, "from", esc_state_name(h->from),
+			 "to", esc_state_name(h->to), "detail", detail ? detail : json_object());
+}
+
+static json_t *message_json(const struct esc_message *m)
+{
+	return json_pack("{s:I, s:o, s:s, s:s, s:s}", "seq", (json_int_t)m->seq, "at",
+			 time_or_null(m->at_ms), "author_id", m->author_id, "role",
+			 esc_actor_name(m->role), "body", m->body);
+}
+
 static int h_order_events(struct esc_http_call *call)
 {
 	struct esc_order o;
@@ -868,21 +887,8 @@ static int h_order_events(struct esc_http_call *call)
 		json_t *data = json_array();
 		bool more = n > limit;
 		n = more ? limit : n;
-		for (size_t i = 0; i < n; i++) {
-			json_error_t jerr;
-			json_t *detail = json_loads(h[i].detail, 0, &jerr);
-			json_array_append_new(
-				data, json_pack("{s:I, s:o, s:s, s:o, s:s, s:s, s:s, s:s, s:o}",
-						"version", (json_int_t)h[i].version, "at",
-						time_or_null(h[i].at_ms), "actor",
-						esc_actor_name(h[i].actor), "actor_id",
-						h[i].actor_id[0] ? json_string(h[i].actor_id)
-								 : json_null(),
-						"event", esc_event_name(h[i].event), "type",
-						h[i].type, "from", esc_state_name(h[i].from), "to",
-						esc_state_name(h[i].to), "detail",
-						detail ? detail : json_object()));
-		}
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(data, history_json(&h[i]));
 		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
 	}
 	free(h);
@@ -913,12 +919,7 @@ static int h_messages_list(struct esc_http_call *call)
 		bool more = n > limit;
 		n = more ? limit : n;
 		for (size_t i = 0; i < n; i++)
-			json_array_append_new(data, json_pack("{s:I, s:o, s:s, s:s, s:s}", "seq",
-							      (json_int_t)m[i].seq, "at",
-							      time_or_null(m[i].at_ms), "author_id",
-							      m[i].author_id, "role",
-							      esc_actor_name(m[i].role), "body",
-							      m[i].body));
+			json_array_append_new(data, message_json(&m[i]));
 		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
 	}
 	free(m);
@@ -957,9 +958,7 @@ static int h_message_post(struct esc_http_call *call)
 	if (rc)
 		return rc;
 	call->status = 201;
-	call->out = json_pack("{s:I, s:o, s:s, s:s, s:s}", "seq", (json_int_t)m.seq, "at",
-			      time_or_null(m.at_ms), "author_id", m.author_id, "role",
-			      esc_actor_name(m.role), "body", m.body);
+	call->out = message_json(&m);
 	return 0;
 }
 
@@ -1178,6 +1177,38 @@ static int visible_dispute_held(struct esc_http_call *call, struct esc_store *s,
 	return rc;
 }
 
+#define DISPUTE_LIST_MAX 100
+
+/* The order's history (first 100 events), for the dispute's view. */
+static json_t *dispute_history(struct esc_store *s, const char *order_id)
+{
+	struct esc_history *h = calloc(DISPUTE_LIST_MAX, sizeof *h);
+	size_t n = 0;
+	int rc = h ? 0 : ESC_ENOMEM;
+	json_t *list = json_array();
+	if (!rc)
+		ESC_STORE(rc, s, history_list, order_id, 0, h, DISPUTE_LIST_MAX, &n);
+	for (size_t i = 0; !rc && i < n; i++)
+		json_array_append_new(list, history_json(&h[i]));
+	free(h);
+	return list;
+}
+
+/* The messages between the parties (first 100), kept with the dispute. */
+static json_t *dispute_messages(struct esc_store *s, const char *order_id)
+{
+	struct esc_message *m = calloc(DISPUTE_LIST_MAX, sizeof *m);
+	size_t n = 0;
+	int rc = m ? 0 : ESC_ENOMEM;
+	json_t *list = json_array();
+	if (!rc)
+		ESC_STORE(rc, s, messages_list, order_id, 0, m, DISPUTE_LIST_MAX, &n);
+	for (size_t i = 0; !rc && i < n; i++)
+		json_array_append_new(list, message_json(&m[i]));
+	free(m);
+	return list;
+}
+
 static int h_dispute_get(struct esc_http_call *call)
 {
 	struct esc_order o;
@@ -1205,6 +1236,8 @@ static int h_dispute_get(struct esc_http_call *call)
 				facts.seller_evidence++;
 		}
 		json_object_set_new(call->out, "evidence", list);
+		json_object_set_new(call->out, "history", dispute_history(s, order_id));
+		json_object_set_new(call->out, "messages", dispute_messages(s, order_id));
 		/* Both reputations, to the parties too (SPEC §6). */
 		json_object_set_new(call->out, "buyer_reputation",
 				    json_pack("{s:s, s:s, s:s}", "user_id", o.buyer_id, "level",

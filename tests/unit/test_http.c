@@ -1136,6 +1136,8 @@ static void spec_5_dispute_counter_offer_escalated_and_decided(void **state)
 		fail_msg("recommendation: %s", r.body);
 	assert_true(json_array_size(json_object_get(rec, "reasons")) >= 2);
 	assert_true(*str(json_object_get(r.json, "buyer_reputation"), "level"));
+	assert_true(json_array_size(json_object_get(r.json, "history")) >= 6);
+	assert_true(json_is_array(json_object_get(r.json, "messages")));
 	assert_true(json_is_integer(
 		json_object_get(json_object_get(r.json, "seller_reputation"), "score")));
 	drop(&r);
