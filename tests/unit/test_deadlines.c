@@ -407,6 +407,71 @@ static void spec_8_a_deadline_passed_while_down_fires_after_the_restart(void **s
 	assert_int_equal(refunds_of(f, o.id, r, 4), 1);
 }
 
+/* ---- the dispute's windows (SPEC §5) ---- */
+
+static struct esc_order disputed_order(struct esc_fixture *f, const char *outcome)
+{
+	struct esc_order o = shipped_order(f);
+	struct esc_command c;
+	struct esc_result res;
+	esc_command_init(&c, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, o.buyer_id, o.id);
+	c.args.ground = "not_as_described";
+	c.args.outcome = outcome;
+	c.args.amount_minor = 4000;
+	c.args.description = "The lid is cracked";
+	assert_int_equal(esc_engine_exec(f->e, &c, &res), 0);
+	return res.order;
+}
+
+/* The seller's 5 days run across a restart; the window fires once, not a
+ * millisecond early, granting what was asked. */
+static void spec_5_seller_window_across_a_restart_fires_once(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_refund r[4];
+	char type[64];
+	struct esc_order o = disputed_order(f, "refund_only");
+	int64_t due = o.due_ms[ESC_DL_DISPUTE];
+	assert_true(due == esc_engine_now(f->e) + 5 * DAY);
+	esc_fixture_restart(f);
+	advance_to(f, due - 1);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	advance(f, 1);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	o = esc_fixture_get(f, o.id);
+	assert_int_equal(o.state, ESC_ST_COMPLETED);
+	assert_string_equal(o.dispute_resolution, "seller_silent");
+	last_type(f, o.id, type, sizeof type);
+	assert_string_equal(type, "dispute.resolved");
+	assert_int_equal(refunds_of(f, o.id, r, 4), 1);
+	assert_true(r[0].amount_minor == 4000);
+	esc_fixture_restart(f);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	assert_int_equal(refunds_of(f, o.id, r, 4), 1);
+}
+
+/* Answered, the seller's window is replaced by the buyer's: the old row
+ * never fires. */
+static void spec_5_an_answered_window_never_fires(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = disputed_order(f, "return_and_refund");
+	int64_t seller_due = o.due_ms[ESC_DL_DISPUTE];
+	advance(f, DAY);
+	o = esc_fixture_as(f, &o, ESC_EV_ACCEPT_DISPUTE, ESC_ACTOR_SELLER);
+	assert_int_equal(o.dispute_state, ESC_DS_AWAITING_RETURN);
+	assert_true(o.due_ms[ESC_DL_DISPUTE] == esc_engine_now(f->e) + 10 * DAY);
+	advance_to(f, seller_due);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	/* The buyer's 10 days to ship it back pass: they lose. */
+	advance_to(f, o.due_ms[ESC_DL_DISPUTE]);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	o = esc_fixture_get(f, o.id);
+	assert_string_equal(o.dispute_resolution, "return_not_shipped");
+	assert_true(o.refunded_minor == 0);
+	assert_int_equal(o.state, ESC_ST_COMPLETED);
+}
+
 /* ---- the ship deadline while a cancellation request is open ---- */
 
 /* Paid at T0, asked to cancel 6 days later: the ship deadline (7 days)
@@ -539,6 +604,8 @@ int main(void)
 		T(spec_8_the_manual_clock_survives_a_restart),
 		T(spec_8_a_deadline_due_across_a_restart_fires_once),
 		T(spec_8_a_deadline_passed_while_down_fires_after_the_restart),
+		T(spec_5_seller_window_across_a_restart_fires_once),
+		T(spec_5_an_answered_window_never_fires),
 		T(spec_2_ship_deadline_during_a_request_cancels_with_a_full_refund),
 		T(spec_2_ship_deadline_during_a_request_keeps_the_buyers_refund_to),
 		T(spec_2_ship_deadline_during_a_request_grants_it_not_a_missed_shipment),
