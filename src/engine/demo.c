@@ -147,6 +147,28 @@ static void answer(struct demo *d, struct esc_order *o, enum esc_event ev, enum 
 	run(d, &c, o);
 }
 
+/* A 1x1 PNG, red: a photo of the damage, as evidence. */
+static const unsigned char photo_png[] = {
+	0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48,
+	0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00,
+	0x00, 0x90, 0x77, 0x53, 0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x78,
+	0x9c, 0x63, 0x38, 0x63, 0x6c, 0x0c, 0x00, 0x03, 0x01, 0x01, 0x33, 0xc4, 0xc2, 0x7b,
+	0x13, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
+
+static void evidence(struct demo *d, const struct esc_order *o, enum esc_actor who,
+		     const char *name)
+{
+	struct esc_evidence ev;
+	char why[200];
+	if (d->rc)
+		return;
+	d->rc = esc_engine_evidence_add(
+		d->e, who, who == ESC_ACTOR_BUYER ? o->buyer_id : o->seller_id, o->id, "image/png",
+		name, photo_png, sizeof photo_png, &ev, why, sizeof why);
+	if (d->rc)
+		fprintf(stderr, "demo: evidence: %s\n", why[0] ? why : esc_error_message(d->rc));
+}
+
 /* The seller rejects, the buyer escalates: the arbiter's to decide. */
 static void escalate(struct demo *d, struct esc_order *o, const char *why)
 {
@@ -275,7 +297,9 @@ int esc_demo_fill(struct esc_engine *e, FILE *out)
 	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
 	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
 	dispute(&d, &o, "not_as_described", 3500, "Five of the records are warped.");
+	evidence(&d, &o, ESC_ACTOR_BUYER, "warped-records.png");
 	escalate(&d, &o, "They were flat when I packed them.");
+	evidence(&d, &o, ESC_ACTOR_SELLER, "packed-flat.png");
 	/* in_dispute, awaiting the return: the seller accepted a return */
 	create(&d, &o, BJORN, CERAMICS, "Teacup", 3200);
 	pay(&d, &o, ESC_METHOD_CARD);
