@@ -356,6 +356,17 @@ static int reply_build(void *arg, struct esc_engine *e, const struct esc_result 
 	if (ev == ESC_EV_CANCEL && res->order.state == ESC_ST_CANCELLATION_REQUESTED)
 		json_object_set_new(call->out, "buyer_level",
 				    json_string(esc_level_name(res->buyer_level)));
+	/* SPEC §6: a restricted buyer is told that arbiters' recommendations
+	 * lean towards the seller. */
+	if (ev == ESC_EV_OPEN_DISPUTE) {
+		json_object_set_new(call->out, "buyer_level",
+				    json_string(esc_level_name(res->buyer_level)));
+		if (res->buyer_level == ESC_LEVEL_RESTRICTED)
+			json_object_set_new(call->out, "notice",
+					    json_string("Your account is restricted: if an arbiter "
+							"decides this dispute, the recommendation "
+							"is weighted towards the seller."));
+	}
 	call->reply_built = true;
 	if (call->idem) {
 		free(call->idem->response);

@@ -992,8 +992,24 @@ static void spec_6_buyer_levels_watch_restricted_suspended(void **state)
 		drop(&r);
 		if (i == 2)
 			assert_string_equal(level_of(buyer), "watch");
-		if (i == 4)
+		if (i == 4) {
 			assert_string_equal(level_of(buyer), "restricted");
+			/* Restricted, a dispute tells the buyer how it weighs. */
+			char shipped[64];
+			paid_order_for(buyer, shipped);
+			r = post(shipped, "ship", seller_token,
+				 "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR5IS\"}");
+			expect(&r, 200);
+			drop(&r);
+			r = post(shipped, "disputes", token,
+				 "{\"ground\":\"not_as_described\",\"outcome\":\"refund_only\","
+				 "\"amount\":100,\"description\":\"Scratched\"}");
+			expect(&r, 201);
+			assert_string_equal(str(r.json, "buyer_level"), "restricted");
+			assert_non_null(
+				strstr(str(r.json, "notice"), "weighted towards the seller"));
+			drop(&r);
+		}
 	}
 	assert_string_equal(level_of(buyer), "suspended");
 	paid_order_for(buyer, id);
