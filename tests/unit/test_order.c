@@ -2245,6 +2245,8 @@ static void test_spec_5_rejection_then_escalation_or_silence(void **state)
 	assert_int_equal(e.dispute_state, ESC_DS_ESCALATED);
 	assert_true(e.due_ms[ESC_DL_DISPUTE] == 0);
 	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, at + 5 * DAY, &r, ESC_EV_ESCALATE, NULL);
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_SYSTEM, at + 5 * DAY - 1, &r, ESC_EV_DISPUTE_DEADLINE,
+		       NULL);
 	accept_at(ESC_ACTOR_SYSTEM, at + 5 * DAY, &r, ESC_EV_DISPUTE_DEADLINE, NULL, &fx);
 	expect_resolved(&fx, 0, "rejection_lapsed");
 	assert_marks(&fx, M_BUYER_LOST);
@@ -2274,9 +2276,15 @@ static void test_spec_5_return_and_refund_ships_back_then_refunds(void **state)
 	/* The seller silent for 10 days: taken as received. */
 	expect_refusal(ESC_ESTATE, ESC_ACTOR_SYSTEM, at + 11 * DAY - 1, &s, ESC_EV_DISPUTE_DEADLINE,
 		       NULL);
+	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_SELLER, at + 11 * DAY, &s, ESC_EV_RETURN_RECEIVED,
+		       NULL);
 	accept_at(ESC_ACTOR_SYSTEM, at + 11 * DAY, &s, ESC_EV_DISPUTE_DEADLINE, NULL, &fx);
 	expect_resolved(&fx, T10K, "return_receipt_lapsed");
 	/* The buyer silent for 10 days: they lose. */
+	expect_refusal(ESC_ESTATE, ESC_ACTOR_SYSTEM, at + 10 * DAY - 1, &w, ESC_EV_DISPUTE_DEADLINE,
+		       NULL);
+	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, at + 10 * DAY, &w, ESC_EV_RETURN_SHIPMENT,
+		       NULL);
 	accept_at(ESC_ACTOR_SYSTEM, at + 10 * DAY, &w, ESC_EV_DISPUTE_DEADLINE, NULL, &fx);
 	expect_resolved(&fx, 0, "return_not_shipped");
 	assert_marks(&fx, M_BUYER_LOST);
