@@ -17,6 +17,8 @@
 #define PAGE_DEFAULT 20
 #define PAGE_MAX     100
 #define ACTIONS_MAX  8
+/* Items shown with an order (an order holds up to 100; items_count says). */
+#define ORDER_ITEMS_SHOWN 10
 
 /* ---- JSON helpers ---- */
 
@@ -275,6 +277,11 @@ static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 	ESC_STORE(rc, s, refunds_list, o->id, -1, NULL, refunds, ESC_REFUNDS_MAX, &n_refunds);
 	if (rc)
 		n_refunds = 0;
+	struct esc_item items[ORDER_ITEMS_SHOWN];
+	size_t n_items = 0;
+	ESC_STORE(rc, s, order_items, o->id, items, ORDER_ITEMS_SHOWN, &n_items);
+	if (rc)
+		n_items = 0;
 
 	json_t *j = json_pack(
 		"{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i}", "id", o->id,
@@ -323,6 +330,13 @@ static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 	for (size_t i = 0; i < n_refunds; i++)
 		json_array_append_new(rs, refund_json(&refunds[i]));
 	json_object_set_new(j, "refunds", rs);
+	json_t *is = json_array();
+	for (size_t i = 0; i < n_items; i++)
+		json_array_append_new(is, json_pack("{s:s, s:I, s:I}", "title", items[i].title,
+						    "quantity", (json_int_t)items[i].quantity,
+						    "unit_price",
+						    (json_int_t)items[i].unit_price_minor));
+	json_object_set_new(j, "items", is);
 	json_t *as = json_array();
 	for (size_t i = 0; i < n_actions; i++) {
 		const char *name = action_name(actions[i].event);
@@ -629,13 +643,18 @@ static int h_session_delete(struct esc_http_call *call)
 	return 0;
 }
 
+/* The caller; for a session, its CSRF token (a page that reloads keeps
+ * its cookie but not its memory), and escrowd's time (deadlines count down
+ * from it, manual clock or not). */
 static int h_me(struct esc_http_call *call)
 {
-	if (call->caller.kind == ESC_CALLER_OPERATOR) {
+	if (call->caller.kind == ESC_CALLER_OPERATOR)
 		call->out = json_pack("{s:s}", "role", "operator");
-		return 0;
-	}
-	call->out = user_json(&call->caller.user);
+	else
+		call->out = user_json(&call->caller.user);
+	if (call->caller.kind == ESC_CALLER_USER)
+		json_object_set_new(call->out, "csrf_token", json_string(call->caller.csrf));
+	json_object_set_new(call->out, "now", time_or_null(esc_engine_now(call->e)));
 	return 0;
 }
 

@@ -336,6 +336,7 @@ static int authenticate(struct server *srv, struct MHD_Connection *c, const char
 			goto out;
 		}
 	}
+	snprintf(who->csrf, sizeof who->csrf, "%s", session.csrf);
 	ESC_STORE(rc, s, user_get, session.user_id, &who->user);
 	if (rc == ESC_ENOTFOUND)
 		rc = ESC_EUNAUTH;

@@ -63,6 +63,7 @@ struct esc_caller {
 	struct esc_user user; /* when kind is ESC_CALLER_USER */
 	bool by_cookie;
 	char token_hash[ESC_HASH_HEX_SIZE];
+	char csrf[64]; /* the session's CSRF token, for GET /v1/me */
 };
 
 /* One call of a handler: what came in, and what goes out. */
