@@ -12,11 +12,12 @@ ASAN_BUILD ?= build-asan
 BENCH_BUILD ?= build-release
 DB         ?= escrowd.db
 
-# Debian 12 packages the build and the tests need.
+# Debian 12 packages the build and the tests need; Node.js (for the
+# browser tests' runner) is installed from Debian when there is none.
 DEBS = gcc make meson ninja-build pkg-config libsqlite3-dev libsodium-dev libcmocka-dev \
-       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
+       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev chromium
 
-.PHONY: all deps run test test-plain test-asan bench clean format
+.PHONY: all deps run test test-plain test-web test-asan bench screenshots clean format
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -27,6 +28,8 @@ deps:
 	@missing=""; for p in $(DEBS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
@@ -55,16 +58,35 @@ run: deps all
 	./$(BUILD)/escrowd demo --db $(DB)
 	./$(BUILD)/escrowd check --db $(DB)
 	@echo "Operator API key: $(OPERATOR_KEY)"
-	@echo "Open http://$(LISTEN)/v1/cancellation-reasons, or sign in with POST /v1/sessions."
+	@echo "Open http://$(LISTEN)/ and sign in with the details above; the API is under /v1."
 	./$(BUILD)/escrowd serve --db $(DB) --listen $(LISTEN) --operator-key $(OPERATOR_KEY)
 
-test: deps test-plain test-asan
-	@python3 tests/summary.py $(BUILD)/meson-logs/testlog.json $(ASAN_BUILD)/meson-logs/testlog.json
+test: deps test-plain test-web test-asan
+	@python3 tests/summary.py $(BUILD)/meson-logs/testlog.json $(ASAN_BUILD)/meson-logs/testlog.json \
+	  $(BUILD)/web-tests.tap
 
 test-plain: $(BUILD)/build.ninja
 	meson setup --reconfigure $(BUILD) >/dev/null
 	ninja -C $(BUILD)
 	meson test -C $(BUILD) --print-errorlogs
+
+# The web interface in Debian's chromium, driven by playwright-core from the
+# npm registry (tests/web/package-lock.json pins it).
+WEB_TESTS = tests/web/ui.test.mjs
+tests/web/node_modules: tests/web/package.json tests/web/package-lock.json
+	cd tests/web && npm ci --no-audit --no-fund
+	touch $@
+
+test-web: $(BUILD)/build.ninja tests/web/node_modules
+	ninja -C $(BUILD)
+	@ESC_BUILD_DIR=$(abspath $(BUILD)) node --test --test-reporter=tap $(WEB_TESTS) \
+	  > $(BUILD)/web-tests.tap; status=$$?; cat $(BUILD)/web-tests.tap; exit $$status
+
+# The README's screenshots, from the same browser tests.
+screenshots: $(BUILD)/build.ninja tests/web/node_modules
+	ninja -C $(BUILD)
+	ESC_BUILD_DIR=$(abspath $(BUILD)) ESC_SCREENSHOTS=$(abspath docs/screenshots) \
+	  node --test $(WEB_TESTS)
 
 test-asan: $(ASAN_BUILD)/build.ninja
 	meson setup --reconfigure $(ASAN_BUILD) >/dev/null

@@ -1,11 +1,20 @@
 #!/usr/bin/env python3
-"""Sum the cmocka cases of meson test logs into one closing line."""
+"""Sum the cmocka cases of meson test logs, and the browser tests' TAP, into one closing line."""
 import json
 import re
 import sys
 
 passed = failed = 0
 for path in sys.argv[1:]:
+    if path.endswith(".tap"):
+        # Node's test runner: one top-level "ok N" or "not ok N" per test.
+        with open(path) as f:
+            for line in f:
+                if re.match(r"^ok \d+", line) and "# SKIP" not in line:
+                    passed += 1
+                elif re.match(r"^not ok \d+", line):
+                    failed += 1
+        continue
     with open(path) as f:
         for line in f:
             t = json.loads(line)

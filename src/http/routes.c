@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "core/recommend.h"
+#include "http/assets.h"
 #include "http/openapi.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -471,6 +472,40 @@ static int h_health(struct esc_http_call *call)
 {
 	call->out = json_pack("{s:s}", "status", "ok");
 	return 0;
+}
+
+/* ---- the web interface (issue 5): files embedded in the binary ---- */
+
+const struct esc_asset *esc_asset_find(const char *name)
+{
+	for (size_t i = 0; i < esc_assets_count; i++)
+		if (!strcmp(esc_assets[i].name, name))
+			return &esc_assets[i];
+	return NULL;
+}
+
+static int serve_asset(struct esc_http_call *call, const char *name)
+{
+	const struct esc_asset *a = esc_asset_find(name);
+	if (!a)
+		return fail(call, ESC_ENOTFOUND, "no such file", NULL);
+	call->raw_static = a->data;
+	call->raw_len = a->len;
+	snprintf(call->raw_type, sizeof call->raw_type, "%s", a->type);
+	return 0;
+}
+
+static int h_page(struct esc_http_call *call)
+{
+	return serve_asset(call, "index.html");
+}
+
+static int h_static(struct esc_http_call *call)
+{
+	/* index.html is the page at /; the rest are its files. */
+	if (!strcmp(call->param, "index.html"))
+		return fail(call, ESC_ENOTFOUND, "no such file", NULL);
+	return serve_asset(call, call->param);
 }
 
 static int h_openapi(struct esc_http_call *call)
@@ -1643,6 +1678,8 @@ static int h_clock_advance(struct esc_http_call *call)
 #define SIGNED ESC_WHO_SIGNED_IN
 
 const struct esc_route esc_routes[] = {
+	{"GET", "/", h_page, ANY, false, false},
+	{"GET", "/static/{id}", h_static, ANY, false, false},
 	{"GET", "/healthz", h_health, ANY, false, false},
 	{"GET", "/readyz", h_ready, ANY, false, false},
 	{"GET", "/metrics", h_metrics, ANY, false, false},

@@ -248,13 +248,25 @@ static enum MHD_Result respond_raw(struct MHD_Connection *c, struct request *req
 				   const struct esc_http_call *call)
 {
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(call->raw_len, call->raw, MHD_RESPMEM_MUST_COPY);
+		call->raw ? MHD_create_response_from_buffer(call->raw_len, call->raw,
+							    MHD_RESPMEM_MUST_COPY)
+			  : MHD_create_response_from_buffer(call->raw_len, (void *)call->raw_static,
+							    MHD_RESPMEM_PERSISTENT);
 	req->status = status;
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", call->raw_type);
-	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "Cache-Control", "no-cache");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	/* The web interface runs no inline script and loads nothing from
+	 * elsewhere (issue 5); a file of evidence cannot run at all. */
+	MHD_add_response_header(
+		r, "Content-Security-Policy",
+		"default-src 'none'; script-src 'self'; style-src 'self'; "
+		"img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; "
+		"frame-ancestors 'none'; base-uri 'none'");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(r, "X-Request-Id", req->id);
 	if (call->raw_disposition[0])
 		MHD_add_response_header(r, "Content-Disposition", call->raw_disposition);
@@ -519,6 +531,13 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 		return respond_error(c, req, path_known ? ESC_EMETHOD : ESC_ENOTFOUND,
 				     path_known ? NULL : "no such path");
 	rc = authenticate(srv, c, method, &call.caller);
+	if (rc && (route->who & ESC_WHO_ANYONE)) {
+		/* A stale or half-sent credential does not lock anyone out of
+		 * what anyone may do: the page, signing in again. */
+		memset(&call.caller, 0, sizeof call.caller);
+		call.caller.kind = ESC_CALLER_ANONYMOUS;
+		rc = 0;
+	}
 	if (rc)
 		return respond_error(
 			c, req, rc,
@@ -618,7 +637,7 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 		call.out = error_doc(rc, NULL, NULL);
 	if (rc)
 		call.status = esc_error_status(rc);
-	if (call.raw && !rc) {
+	if ((call.raw || call.raw_static) && !rc) {
 		ok = respond_raw(c, req, call.status, &call);
 	} else if (call.text) {
 		ok = respond_text(c, req, call.status, call.text, "text/plain; version=0.0.4", NULL,

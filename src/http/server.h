@@ -90,13 +90,14 @@ struct esc_http_call {
 	bool reply_built;
 	/* Out. */
 	int status;
-	json_t *out;          /* owned: the response document */
-	char set_cookie[200]; /* a Set-Cookie header, when not empty */
-	char retry_after[24]; /* a Retry-After header (seconds), when not empty */
-	char *text;           /* a text/plain response instead of out (owned) */
-	void *raw;            /* or these bytes (owned) ... */
+	json_t *out;            /* owned: the response document */
+	char set_cookie[200];   /* a Set-Cookie header, when not empty */
+	char retry_after[24];   /* a Retry-After header (seconds), when not empty */
+	char *text;             /* a text/plain response instead of out (owned) */
+	void *raw;              /* or these bytes (owned) ... */
+	const void *raw_static; /* ... or these, which outlive the call */
 	size_t raw_len;
-	char raw_type[32];         /* ... of this Content-Type */
+	char raw_type[48];         /* ... of this Content-Type */
 	char raw_disposition[160]; /* and this Content-Disposition */
 };
 

@@ -302,6 +302,25 @@ static void health_and_readiness_answer(void **state)
 	drop(&r);
 }
 
+/* A stale session (expired, or signed out) does not lock its browser out
+ * of what anyone may do: the page, the reasons, signing in again. */
+static void a_stale_session_still_reaches_the_open_routes(void **state)
+{
+	(void)state;
+	struct reply r =
+		call("GET", "/v1/cancellation-reasons", "no-such-session-token", NULL, NULL);
+	expect(&r, 200);
+	drop(&r);
+	r = call("GET", "/v1/me", "no-such-session-token", NULL, NULL);
+	expect(&r, 401);
+	drop(&r);
+	ensure_users();
+	r = call("POST", "/v1/sessions", "no-such-session-token",
+		 "{\"email\":\"ana@http.test\",\"password\":\"password-1\"}", NULL);
+	expect(&r, 201);
+	drop(&r);
+}
+
 static void sign_in_with_a_wrong_password_is_refused(void **state)
 {
 	(void)state;
@@ -1787,6 +1806,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(health_and_readiness_answer),
 		cmocka_unit_test(sign_in_with_a_wrong_password_is_refused),
+		cmocka_unit_test(a_stale_session_still_reaches_the_open_routes),
 		cmocka_unit_test(spec_2_seller_accepts_a_request_and_the_card_refund_settles),
 		cmocka_unit_test(spec_2_shipped_order_refuses_cancel_and_points_to_a_dispute),
 		cmocka_unit_test(spec_1_another_buyer_gets_404_and_a_wrong_role_403),

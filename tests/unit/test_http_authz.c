@@ -353,6 +353,8 @@ static const struct setup setups[] = {
 	{"POST", "/v1/disputes/{id}/decide", PREP_ESCALATED,
 	 "{\"refund_amount\":500,\"reason\":\"Half is fair {n}\"}", "{dispute}", NULL, 200, false,
 	 NULL},
+	/* The web interface's files are anyone's. */
+	{"GET", "/static/{id}", PREP_NONE, NULL, "app.js", NULL, 200, false, NULL},
 	/* Only its status is checked: the clock moving is its effect. */
 	{"POST", "/v1/clock/advance", PREP_NONE, "{\"seconds\":60}", NULL, NULL, 200, false, NULL},
 };

@@ -1,0 +1,217 @@
+// ui.test.mjs - the web interface in a real browser (issue 5): Node's test
+// runner with playwright-core driving Debian's chromium against the real
+// daemon, started with a manual clock on a temporary store filled by
+// `escrowd demo`. Time moves through the operator's /v1/clock/advance,
+// never by sleeping. ESC_SCREENSHOTS=DIR saves the main screens there.
+import {test, before, after} from 'node:test';
+import assert from 'node:assert/strict';
+import {spawn, execFileSync} from 'node:child_process';
+import {mkdtempSync, rmSync, mkdirSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join, resolve} from 'node:path';
+import {chromium} from 'playwright-core';
+
+const KEY = 'web-test-operator-key-0001';
+const PASSWORD = 'escrowd-demo';
+const build = resolve(process.env.ESC_BUILD_DIR || 'build');
+const shots = process.env.ESC_SCREENSHOTS ? resolve(process.env.ESC_SCREENSHOTS) : null;
+const DESKTOP = {width: 1280, height: 800};
+const MOBILE = {width: 390, height: 844};
+
+let dir, daemon, base, browser;
+
+function startDaemon(db) {
+	return new Promise((ok, fail) => {
+		const p = spawn(join(build, 'escrowd'), ['serve', '--db', db, '--listen', '127.0.0.1:0',
+			'--clock', 'manual', '--operator-key', KEY, '--quiet'],
+		{stdio: ['ignore', 'ignore', 'pipe']});
+		let seen = '';
+		p.stderr.on('data', (chunk) => {
+			seen += chunk;
+			const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(seen);
+			if (m && !base) {
+				base = m[1];
+				ok(p);
+			}
+		});
+		p.on('exit', (code) => { if (!base) fail(new Error('escrowd exited ' + code + ': ' + seen)); });
+	});
+}
+
+async function operator(method, path, body) {
+	const r = await fetch(base + path, {
+		method,
+		headers: {'Authorization': 'Bearer ' + KEY, 'Content-Type': 'application/json'},
+		body: body === undefined ? undefined : JSON.stringify(body),
+	});
+	const j = await r.json();
+	assert.ok(r.ok, method + ' ' + path + ': ' + JSON.stringify(j));
+	return j;
+}
+
+before(async () => {
+	dir = mkdtempSync(join(tmpdir(), 'escrowd-web-'));
+	const db = join(dir, 'escrowd.db');
+	execFileSync(join(build, 'escrowd'), ['demo', '--db', db], {stdio: 'ignore'});
+	daemon = await startDaemon(db);
+	browser = await chromium.launch({
+		executablePath: process.env.ESC_CHROMIUM || '/usr/bin/chromium',
+		args: ['--no-sandbox'],
+	});
+	if (shots)
+		mkdirSync(shots, {recursive: true});
+});
+
+after(async () => {
+	if (browser)
+		await browser.close();
+	if (daemon)
+		daemon.kill('SIGTERM');
+	if (dir)
+		rmSync(dir, {recursive: true, force: true});
+});
+
+/* A page signed in as `email`, at `size`, in English unless told. */
+async function signedIn(email, size, lang = 'en') {
+	const context = await browser.newContext({viewport: size, locale: lang === 'is' ? 'is-IS' : 'en-GB'});
+	const page = await context.newPage();
+	const problems = [];
+	page.on('pageerror', (e) => problems.push(e.message));
+	// Script errors, not the network's (a 401 before signing in is expected).
+	page.on('console', (m) => {
+		if (m.type() === 'error' && !m.text().startsWith('Failed to load resource'))
+			problems.push(m.text());
+	});
+	page.problems = problems;
+	await page.goto(base + '/');
+	await page.getByLabel(lang === 'is' ? 'Netfang' : 'Email').fill(email);
+	await page.getByLabel(lang === 'is' ? 'Lykilorð' : 'Password').fill(PASSWORD);
+	await page.getByRole('button', {name: lang === 'is' ? 'Skrá inn' : 'Sign in'}).click();
+	await page.getByRole('heading', {level: 1}).filter({hasNotText: /Sign in|Innskráning/}).waitFor();
+	return page;
+}
+
+async function shot(page, name) {
+	if (shots)
+		await page.screenshot({path: join(shots, name + '.png'), fullPage: true});
+}
+
+function cardOf(page, title) {
+	return page.locator('li.card').filter({has: page.getByRole('link', {name: title})});
+}
+
+async function chooseReason(page, label) {
+	const select = page.getByLabel('Reason');
+	assert.equal(await select.locator('option').first().textContent(), 'Select here');
+	assert.match(await select.locator('option').nth(1).textContent(), /\(recommended\)/);
+	await select.selectOption({label});
+}
+
+test('desktop: the buyer requests a cancellation, the seller accepts, the refund shows', async () => {
+	const buyer = await signedIn('ana@demo.escrowd.test', DESKTOP);
+	await buyer.getByRole('tab', {name: /Awaiting shipment/}).click();
+	await shot(buyer, 'desktop-buyer-orders');
+	const card = cardOf(buyer, 'Stoneware mug, set of 2');
+	await card.getByRole('button', {name: 'More'}).click();
+	await card.getByRole('button', {name: 'Request cancellation'}).click();
+	await chooseReason(buyer, 'I no longer need this order (recommended)');
+	await shot(buyer, 'desktop-buyer-cancel');
+	await buyer.getByRole('button', {name: 'OK'}).click();
+	await card.getByText('Cancellation requested. The seller has this long to answer:').waitFor();
+	assert.match(await card.locator('.countdown').textContent(), /^2 d 23 h 59 min$/);
+	assert.deepEqual(buyer.problems, []);
+
+	const seller = await signedIn('ceramics@demo.escrowd.test', DESKTOP);
+	const waiting = seller.locator('#waiting li.card').filter({hasText: 'Stoneware mug, set of 2'});
+	await waiting.getByText('I no longer need this order').waitFor();
+	await shot(seller, 'desktop-seller-requests');
+	await waiting.getByRole('button', {name: 'More'}).click();
+	await waiting.getByRole('button', {name: 'Accept cancellation'}).click();
+	await seller.getByText('The order is cancelled and the buyer refunded.').waitFor();
+
+	await buyer.reload();
+	await buyer.getByRole('tab', {name: /Cancelled/}).click();
+	const done = cardOf(buyer, 'Stoneware mug, set of 2');
+	await done.getByText('It usually takes 3–7 days to reach your card.').waitFor();
+	assert.equal(await done.locator('.state').textContent(), 'Cancelled');
+	await shot(buyer, 'desktop-buyer-refund');
+	await buyer.context().close();
+	await seller.context().close();
+});
+
+test('mobile: Profile, Awaiting shipment, the order, Cancel order, a reason, OK', async () => {
+	const page = await signedIn('chloe@demo.escrowd.test', MOBILE);
+	await page.getByRole('link', {name: 'Profile'}).click();
+	await shot(page, 'mobile-profile');
+	await page.getByRole('link', {name: /Awaiting shipment/}).click();
+	await page.getByRole('link', {name: 'Wool mittens'}).click();
+	await page.getByRole('heading', {name: 'Wool mittens'}).waitFor();
+	const cancel = page.getByRole('button', {name: 'Cancel order'});
+	const box = await cancel.boundingBox();
+	assert.ok(box.height >= 44, 'a touch-sized button');
+	await cancel.click();
+	await chooseReason(page, 'I want to change the order (size, colour, address)');
+	await shot(page, 'mobile-cancel');
+	await page.getByRole('button', {name: 'OK'}).click();
+	await page.getByText('Cancellation requested. The seller has this long to answer:').waitFor();
+	assert.deepEqual(page.problems, []);
+	await page.context().close();
+});
+
+test('the seller silent for 72 hours: the order cancels itself and the refund shows', async () => {
+	const page = await signedIn('bjorn@demo.escrowd.test', DESKTOP);
+	// The demo's bowl: a rejected request, so one left.
+	const card = cardOf(page, 'Serving bowl');
+	await card.getByRole('button', {name: 'More'}).click();
+	await card.getByRole('button', {name: 'Request cancellation'}).click();
+	await chooseReason(page, 'I found a better price elsewhere');
+	await page.getByRole('button', {name: 'OK'}).click();
+	await card.getByText('Cancellation requested.', {exact: false}).waitFor();
+	await operator('POST', '/v1/clock/advance', {seconds: 72 * 3600});
+	await page.reload();
+	await page.getByLabel('Email').fill('bjorn@demo.escrowd.test'); // idle sessions end after 12 h
+	await page.getByLabel('Password').fill(PASSWORD);
+	await page.getByRole('button', {name: 'Sign in'}).click();
+	await page.getByRole('tab', {name: /Cancelled/}).click();
+	const done = cardOf(page, 'Serving bowl');
+	await done.getByText(/Refund of .*: on its way\./).waitFor();
+	await page.context().close();
+});
+
+test('a comment with markup shows as text to the seller', async () => {
+	const markup = '<b>bold</b><img src=x onerror="window.pwned=1">';
+	const buyer = await signedIn('bjorn@demo.escrowd.test', DESKTOP);
+	const order = await operator('POST', '/v1/orders', {
+		buyer_id: (await (await buyer.request.get(base + '/v1/me')).json()).id,
+		seller_id: (await operator('GET', '/v1/orders?limit=100')).data
+			.find((o) => o.items[0].title === 'Wool socks, 3 pairs').seller_id,
+		currency: 'EUR', items: [{title: 'Knitted hat <i>', quantity: 1, unit_price: 2000}],
+	});
+	await operator('POST', '/v1/orders/' + order.id + '/pay', {amount: 2000, payment_method: 'card'});
+	await buyer.reload();
+	const card = cardOf(buyer, 'Knitted hat <i>');
+	await card.getByRole('button', {name: 'More'}).click();
+	await card.getByRole('button', {name: 'Request cancellation'}).click();
+	await chooseReason(buyer, 'I no longer need this order (recommended)');
+	await buyer.getByLabel('Comment for the seller (optional)').fill(markup);
+	await buyer.getByRole('button', {name: 'OK'}).click();
+	await card.getByText('Cancellation requested.', {exact: false}).waitFor();
+
+	const seller = await signedIn('knits@demo.escrowd.test', DESKTOP);
+	const waiting = seller.locator('#waiting li.card').filter({hasText: 'Knitted hat <i>'});
+	assert.equal(await waiting.locator('q').textContent(), markup);
+	assert.equal(await waiting.locator('b, img, i').count(), 0);
+	assert.equal(await seller.evaluate(() => window.pwned), undefined);
+	await buyer.context().close();
+	await seller.context().close();
+});
+
+test('Icelandic, from the browser or the switch', async () => {
+	const page = await signedIn('ana@demo.escrowd.test', DESKTOP, 'is');
+	await page.getByRole('heading', {name: 'Pantanirnar mínar'}).waitFor();
+	await page.getByRole('tab', {name: /Bíða sendingar/}).waitFor();
+	await shot(page, 'desktop-buyer-orders-is');
+	await page.locator('#lang').selectOption('en');
+	await page.getByRole('heading', {name: 'My orders'}).waitFor();
+	await page.context().close();
+});
