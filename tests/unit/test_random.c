@@ -784,8 +784,11 @@ static bool refund_command(struct sim *s, struct esc_command *c, int k)
 	if (chance(&s->rng, 5)) {
 		/* Named on another order. */
 		int slot = (int)below(&s->rng, POOL);
-		if (s->pool[slot][0])
-			c->order_id = s->pool[slot];
+		/* A copy: the batch may put a new order in the slot meanwhile. */
+		if (s->pool[slot][0]) {
+			memcpy(s->refund_orders[k], s->pool[slot], sizeof s->refund_orders[k]);
+			c->order_id = s->refund_orders[k];
+		}
 	}
 	return true;
 }
