@@ -206,6 +206,59 @@ test('a comment with markup shows as text to the seller', async () => {
 	await seller.context().close();
 });
 
+// A 1x1 PNG: a photo of the damage.
+const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108020000009077' +
+	'53de0000000c49444154789c6338636c0c0003010133c4c27b130000000049454e44ae426082', 'hex');
+
+test('a shipped order: no cancellation, a dispute with a PNG, the seller rejects, an arbiter decides', async () => {
+	const buyer = await signedIn('bjorn@demo.escrowd.test', DESKTOP);
+	await buyer.getByRole('tab', {name: /Shipped/}).click();
+	const card = cardOf(buyer, 'Wool socks, 3 pairs');
+	await card.getByText('This order has shipped, so it can no longer be cancelled.', {exact: false}).waitFor();
+	await card.getByRole('button', {name: 'More'}).click();
+	assert.equal(await card.getByRole('button', {name: 'Request cancellation'}).count(), 0);
+	await card.getByRole('button', {name: 'Open dispute'}).click();
+	const grounds = await buyer.getByLabel('What is wrong').locator('option').allTextContents();
+	assert.deepEqual(grounds, ['Invalid tracking number', 'Not as described']); // not yet not_delivered
+	await buyer.getByLabel('What is wrong').selectOption({label: 'Not as described'});
+	await buyer.getByLabel('Amount', {exact: false}).fill('10.00');
+	await buyer.getByLabel('Describe the problem').fill('Two of the socks have holes.');
+	await buyer.getByLabel('Photos or documents', {exact: false}).setInputFiles(
+		{name: 'holes.png', mimeType: 'image/png', buffer: PNG});
+	await shot(buyer, 'desktop-buyer-dispute');
+	await buyer.getByRole('button', {name: 'OK'}).click();
+	await buyer.getByRole('heading', {name: 'Dispute: Wool socks, 3 pairs'}).waitFor();
+	await buyer.getByRole('img', {name: 'holes.png, from the buyer'}).waitFor();
+	const disputeUrl = buyer.url();
+
+	const seller = await signedIn('knits@demo.escrowd.test', DESKTOP);
+	await seller.goto(disputeUrl);
+	await seller.getByRole('button', {name: 'Reject'}).click();
+	await seller.getByLabel('Message').fill('They left here whole.');
+	await seller.getByRole('button', {name: 'OK'}).click();
+	await seller.getByText('Dispute: the seller rejected it.').waitFor();
+
+	await buyer.reload();
+	await buyer.getByRole('button', {name: 'Ask an arbiter'}).click();
+	await buyer.getByText('Dispute: with an arbiter.').waitFor();
+
+	const arbiter = await signedIn('arbiter@demo.escrowd.test', DESKTOP);
+	await arbiter.getByRole('heading', {name: 'Escalated disputes'}).waitFor();
+	await arbiter.locator('#disputes li.card').filter({hasText: 'Two of the socks have holes.'})
+		.getByRole('link').click();
+	await arbiter.getByRole('heading', {name: /Recommended refund/}).waitFor();
+	await arbiter.getByRole('img', {name: 'holes.png, from the buyer'}).waitFor();
+	await shot(arbiter, 'desktop-arbiter-dispute');
+	await arbiter.getByRole('button', {name: 'Decide'}).click();
+	await arbiter.getByLabel('Refund amount').fill('5.00');
+	await arbiter.getByLabel('Written reason').fill('One pair of three is damaged.');
+	await arbiter.getByRole('button', {name: 'OK'}).click();
+	await arbiter.getByText('Dispute resolved.').waitFor();
+	assert.deepEqual(buyer.problems.concat(seller.problems, arbiter.problems), []);
+	for (const p of [buyer, seller, arbiter])
+		await p.context().close();
+});
+
 test('Icelandic, from the browser or the switch', async () => {
 	const page = await signedIn('ana@demo.escrowd.test', DESKTOP, 'is');
 	await page.getByRole('heading', {name: 'Pantanirnar mínar'}).waitFor();
