@@ -2617,6 +2617,7 @@ const char esc_openapi_json[] =
 	"        \"properties\": {\n"
 	"          \"id\": {\"type\": \"string\"},\n"
 	"          \"order_id\": {\"type\": \"string\"},\n"
+	"          \"currency\": {\"type\": \"string\", \"description\": \"The order's, of every amount here\"},\n"
 	"          \"state\": {\"$ref\": \"#/components/schemas/DisputeState\"},\n"
 	"          \"ground\": {\n"
 	"            \"type\": \"string\",\n"
