@@ -456,8 +456,20 @@
 	/* The narrow screens' way in: the order tabs as a list. */
 	async function viewProfile() {
 		const list = await allOrders();
+		const rep = await api('GET', '/v1/users/' + encodeURIComponent(S.me.id) + '/reputation');
+		const standing = rep.role === 'buyer'
+			? t('profile.level', {level: t('level.' + rep.level)})
+			: t('profile.score', {score: rep.score});
 		page(t('profile.title'),
 			h('p', {text: S.me.name + ' · ' + S.me.email}),
+			h('section', {'aria-labelledby': 'rep-h'},
+				h('h2', {id: 'rep-h', text: standing}),
+				h('p', {text: rep.why}),
+				h('h3', {text: t('profile.events')}),
+				(rep.events || []).length
+					? h('ul', {id: 'rep-events'}, rep.events.slice(0, 20).map((e) =>
+						h('li', {text: when(e.at) + ' · ' + t('mark.' + e.event)})))
+					: h('p', {text: t('profile.no_events')})),
 			h('ul', {class: 'cards'}, TABS.slice(1).map((x) => h('li', {},
 				h('a', {class: 'button', href: '#/orders?tab=' + x.id},
 					t('tab.' + x.id), h('span', {class: 'count', text: '(' + list.filter((o) => inTab(x, o)).length + ')'}))))));
@@ -720,8 +732,23 @@
 				}, text: t('dispute.add_evidence')}));
 		}
 		parts.push(h('h2', {text: t('dispute.messages')}), (d.messages || []).length
-			? h('ul', {}, d.messages.map((m) => h('li', {}, t('role.' + m.role) + ': ', h('q', {text: m.body}))))
+			? h('ul', {id: 'messages'}, d.messages.map((m) => h('li', {}, t('role.' + m.role) + ': ', h('q', {text: m.body}))))
 			: h('p', {text: t('dispute.no_messages')}));
+		if (S.me.role !== 'arbiter') {
+			const box = h('textarea', {id: 'new-message', maxlength: '1000'});
+			parts.push(h('label', {for: 'new-message', text: t('dispute.write')}), box,
+				h('button', {type: 'button', onclick: async () => {
+					if (!box.value.trim())
+						return;
+					try {
+						await api('POST', '/v1/orders/' + encodeURIComponent(d.order_id) + '/messages',
+							{body: box.value});
+						route();
+					} catch (e) {
+						toast(problem(e));
+					}
+				}, text: t('dispute.send')}));
+		}
 		parts.push(h('div', {class: 'actions'}, d.actions.map((a) => h('button', {
 			type: 'button', class: a.name === 'decide' ? 'primary' : null,
 			onclick: () => disputeAnswer(d, a.name), text: t(DISPUTE_ACTIONS[a.name]),

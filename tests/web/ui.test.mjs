@@ -233,12 +233,18 @@ test('a shipped order: no cancellation, a dispute with a PNG, the seller rejects
 
 	const seller = await signedIn('knits@demo.escrowd.test', DESKTOP);
 	await seller.goto(disputeUrl);
+	// A message with markup, shown to the buyer as text.
+	await seller.getByLabel('Message to the other party').fill('<b>No</b> holes here');
+	await seller.getByRole('button', {name: 'Send'}).click();
+	await seller.locator('#messages q').filter({hasText: '<b>No</b> holes here'}).waitFor();
 	await seller.getByRole('button', {name: 'Reject'}).click();
-	await seller.getByLabel('Message').fill('They left here whole.');
+	await seller.getByLabel('Message', {exact: true}).fill('They left here whole.');
 	await seller.getByRole('button', {name: 'OK'}).click();
 	await seller.getByText('Dispute: the seller rejected it.').waitFor();
 
 	await buyer.reload();
+	assert.equal(await buyer.locator('#messages q').first().textContent(), '<b>No</b> holes here');
+	assert.equal(await buyer.locator('#messages b').count(), 0);
 	await buyer.getByRole('button', {name: 'Ask an arbiter'}).click();
 	await buyer.getByText('Dispute: with an arbiter.').waitFor();
 
@@ -254,6 +260,11 @@ test('a shipped order: no cancellation, a dispute with a PNG, the seller rejects
 	await arbiter.getByLabel('Written reason').fill('One pair of three is damaged.');
 	await arbiter.getByRole('button', {name: 'OK'}).click();
 	await arbiter.getByText('Dispute resolved.').waitFor();
+	// The seller's profile: the score and what moved it.
+	await seller.getByRole('link', {name: 'Profile'}).click();
+	await seller.getByRole('heading', {name: /Your score: \d+ of 100/}).waitFor();
+	await seller.locator('#rep-events li').filter({hasText: 'a dispute lost'}).first().waitFor();
+	await shot(seller, 'desktop-seller-profile');
 	assert.deepEqual(buyer.problems.concat(seller.problems, arbiter.problems), []);
 	for (const p of [buyer, seller, arbiter])
 		await p.context().close();
