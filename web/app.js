@@ -749,14 +749,31 @@
 					}
 				}, text: t('dispute.send')}));
 		}
-		parts.push(h('div', {class: 'actions'}, d.actions.map((a) => h('button', {
+		const buttons = d.actions.map((a) => h('button', {
 			type: 'button', class: a.name === 'decide' ? 'primary' : null,
 			onclick: () => disputeAnswer(d, a.name), text: t(DISPUTE_ACTIONS[a.name]),
-		}))));
+		}));
+		/* An arbiter may lift a suspended buyer's suspension (SPEC §6). */
+		if (S.me.role === 'arbiter' && d.buyer_reputation.level === 'suspended')
+			buttons.push(h('button', {type: 'button', onclick: () => liftDialog(d.buyer_reputation.user_id),
+				text: t('lift.title')}));
+		parts.push(h('div', {class: 'actions'}, buttons));
 		page(t('dispute.title_page', {title: titleOf(o)}), parts);
 	}
 
 	/* ---- arbiters ---- */
+
+	function liftDialog(userId) {
+		dialog(t('lift.title'), [
+			h('p', {text: t('lift.explain')}),
+			h('label', {for: 'f-lift', text: t('field.reason')}),
+			h('textarea', {id: 'f-lift', name: 'reason', required: true, maxlength: '1000'}),
+		], t('dialog.ok'), async (form) => {
+			await api('POST', '/v1/users/' + encodeURIComponent(userId) + '/suspension/lift',
+				{reason: form.reason.value});
+			toast(t('lift.done'));
+		});
+	}
 
 	async function viewDisputes() {
 		const r = await api('GET', '/v1/disputes?limit=100');

@@ -6,7 +6,7 @@
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawn, execFileSync} from 'node:child_process';
-import {mkdtempSync, rmSync, mkdirSync} from 'node:fs';
+import {mkdtempSync, rmSync, mkdirSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
 import {chromium} from 'playwright-core';
@@ -20,10 +20,10 @@ const MOBILE = {width: 390, height: 844};
 
 let dir, daemon, base, browser;
 
-function startDaemon(db) {
+function startDaemon(db, config) {
 	return new Promise((ok, fail) => {
 		const p = spawn(join(build, 'escrowd'), ['serve', '--db', db, '--listen', '127.0.0.1:0',
-			'--clock', 'manual', '--operator-key', KEY, '--quiet'],
+			'--clock', 'manual', '--operator-key', KEY, '--quiet', '--config', config],
 		{stdio: ['ignore', 'ignore', 'pipe']});
 		let seen = '';
 		p.stderr.on('data', (chunk) => {
@@ -49,11 +49,48 @@ async function operator(method, path, body) {
 	return j;
 }
 
+/* A user's bearer token, and a request with it. */
+async function token(email) {
+	const r = await fetch(base + '/v1/sessions', {method: 'POST',
+		headers: {'Content-Type': 'application/json'}, body: JSON.stringify({email, password: PASSWORD})});
+	const j = await r.json();
+	assert.ok(r.ok, 'sign-in of ' + email + ': ' + JSON.stringify(j));
+	return j.token;
+}
+
+async function as(tok, method, path, body) {
+	const r = await fetch(base + path, {method,
+		headers: {'Authorization': 'Bearer ' + tok, 'Content-Type': 'application/json'},
+		body: body === undefined ? undefined : JSON.stringify(body)});
+	const j = await r.json();
+	assert.ok(r.ok, method + ' ' + path + ': ' + JSON.stringify(j));
+	return j;
+}
+
+/* A new buyer, with a paid order from the knits shop. */
+async function newBuyer(email) {
+	const u = await operator('POST', '/v1/users', {role: 'buyer', name: email, email, password: PASSWORD});
+	return u.id;
+}
+
+async function paidOrder(buyerId, title) {
+	const knits = (await operator('GET', '/v1/orders?limit=100')).data
+		.find((o) => o.items[0].title === 'Wool socks, 3 pairs').seller_id;
+	const o = await operator('POST', '/v1/orders', {buyer_id: buyerId, seller_id: knits, currency: 'EUR',
+		items: [{title, quantity: 1, unit_price: 1000}]});
+	await operator('POST', '/v1/orders/' + o.id + '/pay', {amount: 1000, payment_method: 'card'});
+	return o.id;
+}
+
 before(async () => {
 	dir = mkdtempSync(join(tmpdir(), 'escrowd-web-'));
 	const db = join(dir, 'escrowd.db');
 	execFileSync(join(build, 'escrowd'), ['demo', '--db', db], {stdio: 'ignore'});
-	daemon = await startDaemon(db);
+	// Every sign-in comes from 127.0.0.1 while the manual clock stands
+	// still: the per-address limit would soon refuse them.
+	const config = join(dir, 'escrowd.conf');
+	writeFileSync(config, 'http.signin_per_address = 1000\n');
+	daemon = await startDaemon(db, config);
 	browser = await chromium.launch({
 		executablePath: process.env.ESC_CHROMIUM || '/usr/bin/chromium',
 		args: ['--no-sandbox'],
@@ -155,6 +192,74 @@ test('mobile: Profile, Awaiting shipment, the order, Cancel order, a reason, OK'
 	await page.getByRole('button', {name: 'OK'}).click();
 	await page.getByText('Cancellation requested. The seller has this long to answer:').waitFor();
 	assert.deepEqual(page.problems, []);
+	await page.context().close();
+});
+
+test('mobile: the seller rejects a request with a message, then ships', async () => {
+	const page = await signedIn('records@demo.escrowd.test', MOBILE);
+	const waiting = page.locator('#waiting li.card').filter({hasText: 'Record player needle'});
+	await waiting.getByRole('button', {name: 'More'}).click();
+	await waiting.getByRole('button', {name: 'Reject cancellation'}).click();
+	await page.getByLabel('Message to the buyer').fill('It is packed and leaves today.');
+	await page.getByRole('button', {name: 'OK'}).click();
+	await page.getByText('The request was rejected.').waitFor();
+	const card = page.locator('#orders li.card').filter({hasText: 'Record player needle'});
+	await card.getByText('You rejected the cancellation request:').waitFor();
+	await card.getByRole('button', {name: 'More'}).click();
+	await card.getByRole('button', {name: 'Ship'}).click();
+	await page.getByLabel('Carrier').fill('Posturinn');
+	await page.getByLabel('Tracking number').fill('RR555IS');
+	await page.getByRole('button', {name: 'OK'}).click();
+	await page.getByText('The order is marked shipped.').waitFor();
+	assert.equal(await card.locator('.state').textContent(), 'Shipped');
+	assert.deepEqual(page.problems, []);
+	await page.context().close();
+});
+
+test('a buyer at the watch level is warned before confirming another cancellation', async () => {
+	const id = await newBuyer('watched@demo.escrowd.test');
+	const buyer = await token('watched@demo.escrowd.test');
+	const seller = await token('knits@demo.escrowd.test');
+	for (let i = 0; i < 3; i++) {
+		const o = await paidOrder(id, 'Yarn ' + i);
+		await as(buyer, 'POST', '/v1/orders/' + o + '/cancel', {reason: 'no_longer_needed'});
+		await as(seller, 'POST', '/v1/orders/' + o + '/cancellation/accept', {});
+	}
+	await paidOrder(id, 'Needles');
+	const page = await signedIn('watched@demo.escrowd.test', MOBILE);
+	await page.getByRole('link', {name: 'Needles'}).click();
+	await page.getByRole('button', {name: 'Cancel order'}).click();
+	const warning = page.locator('#level-warning');
+	await warning.waitFor();
+	assert.match(await warning.textContent(), /watched for frequent cancellations \(3 cancellations/);
+	await page.context().close();
+});
+
+test('an arbiter lifts a buyer\'s suspension, with a reason', async () => {
+	const id = await newBuyer('suspended@demo.escrowd.test');
+	const buyer = await token('suspended@demo.escrowd.test');
+	const seller = await token('knits@demo.escrowd.test');
+	const arbiter = await token('arbiter@demo.escrowd.test');
+	let dsp;
+	for (let i = 0; i < 3; i++) {
+		const o = await paidOrder(id, 'Scarf ' + i);
+		await as(seller, 'POST', '/v1/orders/' + o + '/ship', {carrier: 'Posturinn', tracking_number: 'RR9IS'});
+		dsp = (await as(buyer, 'POST', '/v1/orders/' + o + '/disputes', {ground: 'not_as_described',
+			outcome: 'refund_only', amount: 500, description: 'Too short'})).id;
+		await as(seller, 'POST', '/v1/disputes/' + dsp + '/reject', {message: 'It is as listed'});
+		await as(buyer, 'POST', '/v1/disputes/' + dsp + '/escalate', {});
+		await as(arbiter, 'POST', '/v1/disputes/' + dsp + '/decide', {refund_amount: 0, reason: 'As listed'});
+	}
+	assert.equal((await operator('GET', '/v1/users/' + id + '/reputation')).level, 'suspended');
+	const page = await signedIn('arbiter@demo.escrowd.test', DESKTOP);
+	await page.goto(base + '/#/dispute/' + dsp);
+	await page.getByRole('button', {name: 'Lift the buyer\'s suspension'}).click();
+	await page.getByLabel('Written reason').fill('The shop\'s size chart was wrong at the time.');
+	await page.getByRole('button', {name: 'OK'}).click();
+	await page.getByText('The suspension is lifted.').waitFor();
+	const rep = await operator('GET', '/v1/users/' + id + '/reputation');
+	assert.equal(rep.level, 'restricted');
+	assert.equal(rep.suspensions_lifted[0].reason, 'The shop\'s size chart was wrong at the time.');
 	await page.context().close();
 });
 
