@@ -425,8 +425,18 @@
 			await loadLevel();
 		const tabs = h('div', {class: 'tabs', role: 'tablist', 'aria-label': t('orders.tabs')},
 			TABS.map((x) => h('button', {
-				type: 'button', role: 'tab', 'aria-selected': String(x === tab),
+				type: 'button', role: 'tab', id: 'tab-' + x.id, 'aria-selected': String(x === tab),
+				'aria-controls': 'tabpanel', tabindex: x === tab ? '0' : '-1',
 				onclick: () => { location.hash = '#/orders?tab=' + x.id; },
+				onkeydown: (ev) => {
+					/* Arrow keys move between the tabs (WAI-ARIA tabs). */
+					const i = TABS.indexOf(x), step = ev.key === 'ArrowRight' ? 1 : ev.key === 'ArrowLeft' ? -1 : 0;
+					if (step) {
+						const next = TABS[(i + step + TABS.length) % TABS.length];
+						S.focusTab = true;
+						location.hash = '#/orders?tab=' + next.id;
+					}
+				},
 			}, t('tab.' + x.id), h('span', {class: 'count', text: '(' + list.filter((o) => inTab(x, o)).length + ')'}))));
 		const shown = list.filter((o) => inTab(tab, o));
 		const parts = [];
@@ -438,9 +448,14 @@
 				waiting.length ? h('ul', {class: 'cards', id: 'waiting'}, waiting.map(card))
 					: h('p', {text: t('seller.none_waiting')})));
 		}
-		parts.push(tabs, shown.length ? h('ul', {class: 'cards', id: 'orders'}, shown.map(card))
-			: h('p', {text: t('orders.none')}));
+		parts.push(tabs, h('div', {role: 'tabpanel', id: 'tabpanel', 'aria-labelledby': 'tab-' + tab.id},
+			shown.length ? h('ul', {class: 'cards', id: 'orders'}, shown.map(card))
+				: h('p', {text: t('orders.none')})));
 		page(S.me.role === 'seller' ? t('orders.title_seller') : t('orders.title'), parts);
+		if (S.focusTab) {
+			S.focusTab = false;
+			$('tab-' + tab.id).focus();
+		}
 	}
 
 	async function loadLevel() {
@@ -731,6 +746,8 @@
 					}
 				}, text: t('dispute.add_evidence')}));
 		}
+		parts.push(h('h2', {text: t('dispute.history')}), h('ol', {id: 'history'}, (d.history || []).map((e) =>
+			h('li', {text: when(e.at) + ' · ' + t('role.' + e.actor) + ' · ' + t('event.' + e.event)}))));
 		parts.push(h('h2', {text: t('dispute.messages')}), (d.messages || []).length
 			? h('ul', {id: 'messages'}, d.messages.map((m) => h('li', {}, t('role.' + m.role) + ': ', h('q', {text: m.body}))))
 			: h('p', {text: t('dispute.no_messages')}));

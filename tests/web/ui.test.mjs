@@ -263,6 +263,37 @@ test('an arbiter lifts a buyer\'s suspension, with a reason', async () => {
 	await page.context().close();
 });
 
+test('mobile: a delivered order, Open dispute, the dispute page with its history', async () => {
+	const page = await signedIn('ana@demo.escrowd.test', MOBILE);
+	await page.getByRole('link', {name: 'Profile'}).click();
+	await page.getByRole('link', {name: /Shipped/}).click();
+	await page.getByRole('link', {name: 'Wool hat'}).click();
+	await page.getByRole('button', {name: 'Open dispute'}).click();
+	await page.getByLabel('What is wrong').selectOption({label: 'Not as described'});
+	await page.getByLabel('Return the goods for a refund').check();
+	await page.getByLabel('Describe the problem').fill('It is two sizes too small.');
+	await shot(page, 'mobile-dispute');
+	await page.getByRole('button', {name: 'OK'}).click();
+	await page.getByRole('heading', {name: 'Dispute: Wool hat'}).waitFor();
+	await page.locator('#history li').filter({hasText: 'dispute opened'}).waitFor();
+	const withdraw = page.getByRole('button', {name: 'Withdraw the dispute'});
+	assert.ok((await withdraw.boundingBox()).height >= 44);
+	assert.deepEqual(page.problems, []);
+	await page.context().close();
+});
+
+test('the order tabs answer the arrow keys', async () => {
+	const page = await signedIn('chloe@demo.escrowd.test', DESKTOP);
+	await page.getByRole('tab', {name: /^All/}).focus();
+	await page.keyboard.press('ArrowRight');
+	await page.getByRole('tab', {name: /Awaiting payment/, selected: true}).waitFor();
+	assert.equal(await page.evaluate(() => document.activeElement.id), 'tab-awaiting_payment');
+	await page.keyboard.press('ArrowLeft');
+	await page.getByRole('tab', {name: /^All/, selected: true}).waitFor();
+	await page.getByRole('tabpanel').waitFor();
+	await page.context().close();
+});
+
 test('the seller silent for 72 hours: the order cancels itself and the refund shows', async () => {
 	const page = await signedIn('bjorn@demo.escrowd.test', DESKTOP);
 	// The demo's bowl: a rejected request, so one left.
