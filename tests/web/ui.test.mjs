@@ -211,7 +211,8 @@ test('mobile: the seller rejects a request with a message, then ships', async ()
 	await page.getByLabel('Tracking number').fill('RR555IS');
 	await page.getByRole('button', {name: 'OK'}).click();
 	await page.getByText('The order is marked shipped.').waitFor();
-	assert.equal(await card.locator('.state').textContent(), 'Shipped');
+	// The list is drawn again after the answer: wait for the new card.
+	await card.locator('.state').filter({hasText: /^Shipped$/}).waitFor();
 	assert.deepEqual(page.problems, []);
 	await page.context().close();
 });
