@@ -448,7 +448,8 @@ static int parse_plain(struct esc_policy *p, int line, const char *name, const c
 }
 
 /* One line, without its newline, into p. */
-static int parse_line(struct esc_policy *p, int line, char *text, char *err, size_t err_size)
+static int parse_line(struct esc_policy *p, const struct esc_policy_other *other, int line,
+		      char *text, char *err, size_t err_size)
 {
 	char *hash = strchr(text, '#');
 	if (hash)
@@ -471,6 +472,15 @@ static int parse_line(struct esc_policy *p, int line, char *text, char *err, siz
 	if (*value == '\0') {
 		esc_set_err(err, err_size, "line %d: %s: expected a value after '='", line, name);
 		return ESC_EINVAL;
+	}
+	if (other) {
+		char why[200] = "";
+		int rc = other->set(other->arg, name, value, why, sizeof why);
+		if (rc != ESC_ENOTFOUND) {
+			if (rc)
+				esc_set_err(err, err_size, "line %d: %s", line, why);
+			return rc;
+		}
 	}
 	if (strncmp(name, REASON_PREFIX, strlen(REASON_PREFIX)) == 0)
 		return parse_reason(p, line, name + strlen(REASON_PREFIX), value, err, err_size);
@@ -507,6 +517,12 @@ static int parse_line(struct esc_policy *p, int line, char *text, char *err, siz
 
 int esc_policy_parse(struct esc_policy *p, const char *text, char *err, size_t err_size)
 {
+	return esc_policy_parse_with(p, text, NULL, err, err_size);
+}
+
+int esc_policy_parse_with(struct esc_policy *p, const char *text,
+			  const struct esc_policy_other *other, char *err, size_t err_size)
+{
 	int rc = 0;
 	/* Parse into a copy so that a bad line anywhere leaves *p as it was;
 	 * memcpy rather than assignment so padding bytes are kept too, and a
@@ -529,7 +545,7 @@ int esc_policy_parse(struct esc_policy *p, const char *text, char *err, size_t e
 		}
 		memcpy(buf, s, n);
 		buf[n] = '\0';
-		rc = parse_line(&copy, line, buf, err, err_size);
+		rc = parse_line(&copy, other, line, buf, err, err_size);
 		if (rc)
 			goto out;
 		s += n;

@@ -95,6 +95,18 @@ void esc_policy_default(struct esc_policy *p);
  * bytes, may be NULL). On error *p is left unchanged. */
 int esc_policy_parse(struct esc_policy *p, const char *text, char *err, size_t err_size);
 
+/* Keys that another layer owns in the same text (a daemon's settings):
+ * set() is given each line's key and value first, and answers
+ * ESC_ENOTFOUND for a key that is not its own, which the policy then reads;
+ * any other failure is the line's error, with why. set() runs as the lines
+ * are read, so it may have taken some when a later line fails. */
+struct esc_policy_other {
+	int (*set)(void *arg, const char *key, const char *value, char *why, size_t why_size);
+	void *arg;
+};
+int esc_policy_parse_with(struct esc_policy *p, const char *text,
+			  const struct esc_policy_other *other, char *err, size_t err_size);
+
 /* Check the policy is usable (positive windows of at most 3650 days, so
  * that now + window cannot overflow; watch <= restricted <= suspended; at
  * least one reason). Returns 0 or ESC_EINVAL with a message in err. */

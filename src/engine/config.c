@@ -10,16 +10,6 @@
 
 #define CONFIG_BYTES_MAX (1024 * 1024)
 
-static char *trim(char *s)
-{
-	while (*s == ' ' || *s == '\t' || *s == '\r')
-		s++;
-	size_t n = strlen(s);
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-		s[--n] = '\0';
-	return s;
-}
-
 /* The section a key belongs to, with the key it is given, or NULL. */
 static const struct esc_config_section *section_of(const struct esc_config_section *sections,
 						   const char *key, const char **given)
@@ -39,46 +29,12 @@ static const struct esc_config_section *section_of(const struct esc_config_secti
 	return NULL;
 }
 
-/* Hand the sections' lines to them and blank those lines in text, so that
- * the policy parser sees the rest with its line numbers unchanged. */
-static int take_sections(char *text, const struct esc_config_section *sections, char *why,
-			 size_t why_size)
+/* A line for one of the sections, or ESC_ENOTFOUND for the policy's. */
+static int set_in_section(void *arg, const char *key, const char *value, char *why, size_t why_size)
 {
-	int line = 0;
-	for (char *s = text; *s;) {
-		char *nl = strchr(s, '\n');
-		size_t n = nl ? (size_t)(nl - s) : strlen(s);
-		char buf[512];
-		line++;
-		if (n < sizeof buf) {
-			memcpy(buf, s, n);
-			buf[n] = '\0';
-			char *hash = strchr(buf, '#');
-			if (hash)
-				*hash = '\0';
-			char *eq = strchr(buf, '=');
-			const char *given = NULL;
-			const struct esc_config_section *c = NULL;
-			if (eq) {
-				*eq = '\0';
-				c = section_of(sections, trim(buf), &given);
-			}
-			if (c) {
-				char why_line[200] = "";
-				int rc = c->set(c->arg, given, trim(eq + 1), why_line,
-						sizeof why_line);
-				if (rc) {
-					snprintf(why, why_size, "line %d: %s", line, why_line);
-					return rc;
-				}
-				memset(s, ' ', n);
-			}
-		}
-		s += n;
-		if (*s == '\n')
-			s++;
-	}
-	return 0;
+	const char *given = NULL;
+	const struct esc_config_section *c = section_of(arg, key, &given);
+	return c ? c->set(c->arg, given, value, why, why_size) : ESC_ENOTFOUND;
 }
 
 int esc_config_load(struct esc_policy *p, const char *path,
@@ -107,9 +63,8 @@ int esc_config_load(struct esc_policy *p, const char *path,
 	}
 	text[len] = '\0';
 	struct esc_policy next = *p;
-	rc = sections ? take_sections(text, sections, why, sizeof why) : 0;
-	if (!rc)
-		rc = esc_policy_parse(&next, text, why, sizeof why);
+	const struct esc_policy_other other = {.set = set_in_section, .arg = (void *)sections};
+	rc = esc_policy_parse_with(&next, text, sections ? &other : NULL, why, sizeof why);
 	if (!rc)
 		rc = esc_policy_validate(&next, why, sizeof why);
 	if (rc) {

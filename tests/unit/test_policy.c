@@ -710,6 +710,43 @@ static void test_method_parse_unknown_is_minus_one(void **state)
 	assert_int_equal(esc_method_parse(NULL), -1);
 }
 
+/* Another layer's keys in the same text: given to it first, its errors
+ * named by line, the rest read as the policy's. */
+static int take_http(void *arg, const char *key, const char *value, char *why, size_t why_size)
+{
+	int *taken = arg;
+	if (strncmp(key, "http.", 5))
+		return ESC_ENOTFOUND;
+	if (strcmp(value, "4")) {
+		snprintf(why, why_size, "%s: '%s' is not 4", key, value);
+		return ESC_EINVAL;
+	}
+	(*taken)++;
+	return 0;
+}
+
+static void test_parse_with_gives_another_layer_its_keys(void **state)
+{
+	struct esc_policy p;
+	char err[200];
+	int taken = 0;
+	const struct esc_policy_other other = {.set = take_http, .arg = &taken};
+	(void)state;
+	esc_policy_default(&p);
+	assert_int_equal(esc_policy_parse_with(&p, "fee = 3%\nhttp.threads = 4 # workers\n", &other,
+					       err, sizeof err),
+			 0);
+	assert_int_equal(taken, 1);
+	assert_int_equal(p.fee_basis_points, 300);
+	assert_int_equal(esc_policy_parse_with(&p, "fee = 4%\n\nhttp.threads = 5\n", &other, err,
+					       sizeof err),
+			 ESC_EINVAL);
+	assert_string_equal(err, "line 3: http.threads: '5' is not 4");
+	assert_int_equal(p.fee_basis_points, 300); /* unchanged on failure */
+	/* Without the other layer, its keys are unknown. */
+	assert_int_equal(esc_policy_parse(&p, "http.threads = 4\n", err, sizeof err), ESC_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -741,6 +778,7 @@ int main(void)
 		cmocka_unit_test(test_parse_reason_fills_table_to_16),
 		cmocka_unit_test(test_parse_reason_past_16_fails),
 		cmocka_unit_test(test_parse_unknown_key_fails_with_line_number),
+		cmocka_unit_test(test_parse_with_gives_another_layer_its_keys),
 		cmocka_unit_test(test_parse_bad_line_late_leaves_earlier_lines_unapplied),
 		cmocka_unit_test(test_parse_line_without_equals_fails),
 		cmocka_unit_test(test_parse_empty_value_fails),

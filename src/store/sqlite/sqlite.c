@@ -1818,24 +1818,32 @@ static int sq_idempotency_purge(struct esc_store *s, int64_t before_ms)
 	return rc;
 }
 
-static int sq_message_append(struct esc_store *s, struct esc_message *m)
+/* The next number of an order's messages or files: what statement id
+ * (SELECT COALESCE(MAX(seq), 0) + 1 ... WHERE order_id = ?1) answers. */
+static int next_seq(struct sq *q, enum stmt_id id, const char *order_id, int64_t *seq)
 {
-	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_MESSAGE_NEXT], SQLITE_OK, false};
+	struct bind b = {q->stmts[id], SQLITE_OK, false};
 	int rc = 0;
 
-	b_str(&b, 1, m->order_id);
+	b_str(&b, 1, order_id);
 	rc = bind_end(&b);
 	if (rc)
-		goto out;
+		return rc;
 	rc = next_row(b.st);
 	if (rc == 1) {
-		m->seq = sqlite3_column_int64(b.st, 0);
+		*seq = sqlite3_column_int64(b.st, 0);
 		rc = 0;
 	} else if (rc == 0) {
 		rc = ESC_EIO;
 	}
 	finish(b.st);
+	return rc;
+}
+
+static int sq_message_append(struct esc_store *s, struct esc_message *m)
+{
+	struct sq *q = sq_of(s);
+	int rc = next_seq(q, S_MESSAGE_NEXT, m->order_id, &m->seq);
 	if (rc)
 		goto out;
 	struct bind ins = {q->stmts[S_MESSAGE_INSERT], SQLITE_OK, false};
@@ -1894,21 +1902,7 @@ out:
 static int sq_evidence_append(struct esc_store *s, struct esc_evidence *ev, const void *data)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_EVIDENCE_NEXT], SQLITE_OK, false};
-	int rc = 0;
-
-	b_str(&b, 1, ev->order_id);
-	rc = bind_end(&b);
-	if (rc)
-		goto out;
-	rc = next_row(b.st);
-	if (rc == 1) {
-		ev->seq = sqlite3_column_int64(b.st, 0);
-		rc = 0;
-	} else if (rc == 0) {
-		rc = ESC_EIO;
-	}
-	finish(b.st);
+	int rc = next_seq(q, S_EVIDENCE_NEXT, ev->order_id, &ev->seq);
 	if (rc)
 		goto out;
 	struct bind ins = {q->stmts[S_EVIDENCE_INSERT], SQLITE_OK, false};
