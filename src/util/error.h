@@ -37,6 +37,7 @@
 	X(ENOMEM, "internal", 500, "out of memory")                                                \
 	X(EIO, "internal", 500, "the store failed")                                                \
 	X(EBUSY, "unavailable", 503, "the store is busy; try again")                               \
+	X(ERETRY, "unavailable", 503, "the transaction met a concurrent one; try again")           \
 	X(EBUG, "internal", 500, "an internal error")
 
 enum esc_error {
