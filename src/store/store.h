@@ -1,10 +1,12 @@
 /* store.h - the store interface: domain verbs, one backend each.
  *
- * The engine speaks only these verbs; src/store/sqlite/ implements them
- * (and src/store/pg/ will). Every verb returns 0 or a negative ESC_E*
- * code: ESC_ENOTFOUND for a missing row, ESC_ECONFLICT for a failed
+ * The engine speaks only these verbs; src/store/sqlite/ and src/store/pg/
+ * implement them. Every verb returns 0 or a negative ESC_E* code:
+ * ESC_ENOTFOUND for a missing row, ESC_ECONFLICT for a failed
  * compare-and-set, ESC_EDUPLICATE for a unique key taken, ESC_EBUSY when
- * the database is locked, ESC_EIO for anything else.
+ * the database is locked, ESC_ERETRY when a concurrent transaction forced
+ * this one to abort (roll back and run the whole transaction again),
+ * ESC_EIO for anything else.
  *
  * Transactions: begin .. commit|rollback brackets one commit; inside it,
  * savepoint .. release|rollback_to brackets one command, so that several
@@ -160,7 +162,7 @@ struct esc_idempotency {
 struct esc_store;
 
 struct esc_store_ops {
-	const char *name; /* "sqlite" */
+	const char *name; /* "sqlite", "postgresql" */
 	void (*close)(struct esc_store *s);
 
 	int (*begin)(struct esc_store *s);
@@ -223,6 +225,13 @@ struct esc_store_ops {
 	/* Rows due at or before now_ms, soonest first, at most max. */
 	int (*deadlines_due)(struct esc_store *s, int64_t now_ms, struct esc_deadline *out,
 			     size_t max, size_t *n);
+	/* Claim up to max deadline rows due at or before now_ms that no one
+	 * holds (never claimed, or their claim ended: claim_until_ms <= now_ms),
+	 * for owner until until_ms, soonest first; out lists those claimed.
+	 * Several processes may call it at once: a row goes to one of them.
+	 * Setting a row again (deadline_apply) drops its claim. */
+	int (*deadlines_claim)(struct esc_store *s, int64_t now_ms, const char *owner,
+			       int64_t until_ms, struct esc_deadline *out, size_t max, size_t *n);
 
 	int (*outbox_append)(struct esc_store *s, const struct esc_outbox_row *row);
 	int (*outbox_count)(struct esc_store *s, int64_t *n);
@@ -278,6 +287,14 @@ struct esc_store_ops {
 			     size_t max, size_t *n);
 	int (*evidence_get)(struct esc_store *s, const char *order_id, int64_t seq,
 			    struct esc_evidence *out, void **data);
+
+	/* Count one attempt on a rate-limit key in the fixed window that
+	 * starts at window_start_ms; *count is the window's attempts with
+	 * this one. A key's older window is forgotten when a new one starts;
+	 * an attempt naming a window older than the key's current one (a
+	 * process whose clock lags) counts in the current one. */
+	int (*rate_hit)(struct esc_store *s, const char *key, int64_t window_start_ms,
+			int64_t *count);
 };
 
 /* Fault injection for tests: called before every wrapped verb with its

@@ -113,6 +113,13 @@ static void fill(char *dst, size_t size, char c)
 
 #define FILL(field, c) fill((field), sizeof(field), (c))
 
+/* A 64-character hex hash made of c. */
+static void hash_hex(char out[ESC_HASH_HEX_SIZE], char c)
+{
+	memset(out, c, ESC_HASH_HEX_SIZE - 1);
+	out[ESC_HASH_HEX_SIZE - 1] = '\0';
+}
+
 static struct esc_user user(const char *id, const char *email)
 {
 	struct esc_user u;
@@ -1065,6 +1072,144 @@ static void deadline_of_a_refund_keeps_its_ref(void **state)
 	assert_string_equal(got[0].ref, "ord_1-r2");
 }
 
+static size_t claim(struct esc_store *s, int64_t now, const char *owner, int64_t until,
+		    struct esc_deadline *out, size_t max)
+{
+	size_t n = 99;
+	int rc;
+
+	ESC_STORE(rc, s, deadlines_claim, now, owner, until, out, max, &n);
+	assert_int_equal(rc, 0);
+	return n;
+}
+
+static void deadlines_claim_takes_due_rows_soonest_first_up_to_max(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[4];
+
+	set_deadline(f->s, "ord_3", ESC_DL_SHIP, T0 + 30, true);
+	set_deadline(f->s, "ord_1", ESC_DL_PAYMENT, T0 + 10, true);
+	set_deadline(f->s, "ord_2", ESC_DL_CONFIRM, T0 + 20, true);
+	set_deadline(f->s, "ord_4", ESC_DL_PROTECTION, T0 + 51, true);
+	assert_int_equal(claim(f->s, T0 + 50, "worker-a", T0 + 1000, got, 2), 2);
+	assert_string_equal(got[0].order_id, "ord_1");
+	assert_int_equal(got[0].kind, ESC_DL_PAYMENT);
+	assert_int_equal(got[0].due_ms, T0 + 10);
+	assert_string_equal(got[1].order_id, "ord_2");
+	assert_int_equal(got[1].kind, ESC_DL_CONFIRM);
+	/* What a holds is not handed out again; ord_4 is not due yet. */
+	assert_int_equal(claim(f->s, T0 + 50, "worker-b", T0 + 1000, got, 4), 1);
+	assert_string_equal(got[0].order_id, "ord_3");
+	assert_int_equal(claim(f->s, T0 + 50, "worker-c", T0 + 1000, got, 4), 0);
+}
+
+static void a_claim_that_ended_hands_the_row_to_another_owner(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[2];
+
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	assert_int_equal(claim(f->s, T0, "worker-a", T0 + 60, got, 2), 1);
+	assert_int_equal(claim(f->s, T0 + 59, "worker-b", T0 + 120, got, 2), 0);
+	/* The claim ends at its until time. */
+	assert_int_equal(claim(f->s, T0 + 60, "worker-b", T0 + 120, got, 2), 1);
+	assert_string_equal(got[0].order_id, "ord_1");
+	assert_int_equal(got[0].kind, ESC_DL_SHIP);
+	assert_int_equal(claim(f->s, T0 + 60, "worker-a", T0 + 180, got, 2), 0);
+}
+
+static void a_deadline_set_again_drops_its_claim(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[2];
+
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	assert_int_equal(claim(f->s, T0, "worker-a", T0 + 60, got, 2), 1);
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	assert_int_equal(claim(f->s, T0, "worker-b", T0 + 60, got, 2), 1);
+}
+
+static void a_claimed_deadline_is_deleted_like_any_other(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[2];
+
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	assert_int_equal(claim(f->s, T0, "worker-a", T0 + 60, got, 2), 1);
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, false);
+	assert_int_equal(due(f->s, T0 + 1000, got, 2), 0);
+	assert_int_equal(claim(f->s, T0 + 1000, "worker-b", T0 + 2000, got, 2), 0);
+}
+
+static void a_row_claimed_through_one_store_is_not_claimed_through_another(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[2];
+	struct esc_store *other = NULL;
+	char err[256] = "";
+	int rc;
+
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	set_deadline(f->s, "ord_2", ESC_DL_SHIP, T0 + 1, true);
+	rc = esc_store_open(f->url, &other, err, sizeof err);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, begin);
+	assert_int_equal(rc, 0);
+	assert_int_equal(claim(f->s, T0 + 5, "worker-a", T0 + 60, got, 1), 1);
+	ESC_STORE0(rc, f->s, commit);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, other, begin);
+	assert_int_equal(rc, 0);
+	assert_int_equal(claim(other, T0 + 5, "worker-b", T0 + 60, got, 2), 1);
+	assert_string_equal(got[0].order_id, "ord_2");
+	ESC_STORE0(rc, other, commit);
+	assert_int_equal(rc, 0);
+	esc_store_close(other);
+}
+
+static int64_t rate_hit(struct esc_store *s, const char *key, int64_t window_start)
+{
+	int64_t count = -1;
+	int rc;
+
+	ESC_STORE(rc, s, rate_hit, key, window_start, &count);
+	assert_int_equal(rc, 0);
+	return count;
+}
+
+static void rate_hit_counts_the_attempts_of_a_window_per_key(void **state)
+{
+	struct store_fixture *f = *state;
+
+	assert_int_equal(rate_hit(f->s, "login:1.2.3.4", T0), 1);
+	assert_int_equal(rate_hit(f->s, "login:1.2.3.4", T0), 2);
+	assert_int_equal(rate_hit(f->s, "login:5.6.7.8", T0), 1);
+	assert_int_equal(rate_hit(f->s, "login:1.2.3.4", T0), 3);
+}
+
+static void rate_hit_in_a_new_window_starts_from_one(void **state)
+{
+	struct store_fixture *f = *state;
+
+	assert_int_equal(rate_hit(f->s, "login:1.2.3.4", T0), 1);
+	assert_int_equal(rate_hit(f->s, "login:1.2.3.4", T0), 2);
+	assert_int_equal(rate_hit(f->s, "login:1.2.3.4", T0 + 60000), 1);
+	assert_int_equal(rate_hit(f->s, "login:1.2.3.4", T0 + 60000), 2);
+	/* A lagging caller's attempt counts in the key's current window. */
+	assert_int_equal(rate_hit(f->s, "login:1.2.3.4", T0), 3);
+	assert_int_equal(rate_hit(f->s, "login:1.2.3.4", T0 + 120000), 1);
+}
+
+static void rate_hits_survive_close_and_reopen(void **state)
+{
+	struct store_fixture *f = *state;
+
+	assert_int_equal(rate_hit(f->s, "login:1.2.3.4", T0), 1);
+	reopen(f);
+	assert_int_equal(rate_hit(f->s, "login:1.2.3.4", T0), 2);
+}
+
 /* ---- outbox, marks, meta ---- */
 
 static void outbox_append_adds_one_row(void **state)
@@ -1114,6 +1259,187 @@ static void mark_counts_count_marks_strictly_after_each_window_start(void **stat
 	assert_int_equal(c.long_[ESC_MARK_SELLER_SOLD], 0);
 }
 
+static void marks_list_gives_marks_after_a_time_newest_first(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_mark_row got[4];
+	size_t n = 99;
+	int rc;
+
+	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_1", T0 - 30);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_CANCELLED, "ord_2", T0 - 10);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_0", T0 - 90);
+	assert_int_equal(rc, 0);
+	/* The same fact again is one mark. */
+	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_1", T0 - 30);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, mark_append, "usr_x", ESC_MARK_BUYER_PAID, "ord_3", T0 - 5);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, marks_list, "usr_b", T0 - 90, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(got[0].at_ms, T0 - 10);
+	assert_string_equal(got[0].order_id, "ord_2");
+	assert_int_equal(got[0].mark, ESC_MARK_BUYER_CANCELLED);
+	assert_int_equal(got[1].at_ms, T0 - 30);
+	assert_int_equal(got[1].mark, ESC_MARK_BUYER_PAID);
+}
+
+static void lifts_list_gives_a_users_lifts_newest_first(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_lift a = {"usr_b", T0, "usr_arb", "Paid back"}, b = a, got[3];
+	size_t n = 99;
+	int rc;
+
+	b.at_ms = T0 + 10;
+	FILL(b.reason, 'w');
+	ESC_STORE(rc, f->s, lift_insert, &a);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, lift_insert, &b);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, lifts_list, "usr_b", got, 3, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(got[0].user_id, "usr_b");
+	assert_int_equal(got[0].at_ms, T0 + 10);
+	assert_string_equal(got[0].reason, b.reason);
+	assert_string_equal(got[1].arbiter_id, "usr_arb");
+	assert_string_equal(got[1].reason, "Paid back");
+	ESC_STORE(rc, f->s, lifts_list, "usr_other", got, 3, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
+}
+
+static struct esc_message message(const char *order_id, const char *body)
+{
+	struct esc_message m;
+
+	memset(&m, 0, sizeof m);
+	COPY(m.order_id, order_id);
+	m.at_ms = T0;
+	COPY(m.author_id, "usr_b");
+	m.role = ESC_ACTOR_BUYER;
+	COPY(m.body, body);
+	return m;
+}
+
+static void messages_are_numbered_per_order_and_listed_after_a_seq(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_message m, got[4];
+	size_t n = 99;
+	int rc;
+
+	for (int i = 0; i < 3; i++) {
+		m = message("ord_1", "Where is it?");
+		m.at_ms = T0 + i;
+		ESC_STORE(rc, f->s, message_append, &m);
+		assert_int_equal(rc, 0);
+		assert_int_equal(m.seq, i + 1);
+	}
+	m = message("ord_2", "Hello");
+	m.role = ESC_ACTOR_SELLER;
+	FILL(m.body, 'b');
+	ESC_STORE(rc, f->s, message_append, &m);
+	assert_int_equal(rc, 0);
+	assert_int_equal(m.seq, 1);
+	ESC_STORE(rc, f->s, messages_list, "ord_1", 1, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(got[0].seq, 2);
+	assert_int_equal(got[0].at_ms, T0 + 1);
+	assert_string_equal(got[0].order_id, "ord_1");
+	assert_string_equal(got[0].author_id, "usr_b");
+	assert_int_equal(got[0].role, ESC_ACTOR_BUYER);
+	assert_string_equal(got[0].body, "Where is it?");
+	assert_int_equal(got[1].seq, 3);
+	ESC_STORE(rc, f->s, messages_list, "ord_2", 0, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(got[0].role, ESC_ACTOR_SELLER);
+	assert_string_equal(got[0].body, m.body);
+}
+
+static struct esc_evidence evidence(const char *order_id, int64_t size)
+{
+	struct esc_evidence ev;
+
+	memset(&ev, 0, sizeof ev);
+	COPY(ev.order_id, order_id);
+	ev.at_ms = T0;
+	COPY(ev.author_id, "usr_b");
+	ev.role = ESC_ACTOR_BUYER;
+	COPY(ev.content_type, "image/png");
+	FILL(ev.filename, 'f');
+	ev.size = size;
+	hash_hex(ev.sha256, 'e');
+	return ev;
+}
+
+static void evidence_keeps_every_byte_and_is_numbered_per_order(void **state)
+{
+	struct store_fixture *f = *state;
+	unsigned char bytes[300];
+	struct esc_evidence ev, got[3];
+	void *data = NULL;
+	size_t n = 99;
+	int rc;
+
+	/* Every byte value, NUL and invalid UTF-8 included. */
+	for (size_t i = 0; i < sizeof bytes; i++)
+		bytes[i] = (unsigned char)(i * 7);
+	ev = evidence("ord_1", 3);
+	ESC_STORE(rc, f->s, evidence_append, &ev, "abc");
+	assert_int_equal(rc, 0);
+	assert_int_equal(ev.seq, 1);
+	ev = evidence("ord_1", sizeof bytes);
+	ev.role = ESC_ACTOR_SELLER;
+	ESC_STORE(rc, f->s, evidence_append, &ev, bytes);
+	assert_int_equal(rc, 0);
+	assert_int_equal(ev.seq, 2);
+	ESC_STORE(rc, f->s, evidence_list, "ord_1", got, 3, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(got[0].seq, 1);
+	assert_int_equal(got[0].size, 3);
+	assert_int_equal(got[1].seq, 2);
+	assert_int_equal(got[1].role, ESC_ACTOR_SELLER);
+	ESC_STORE(rc, f->s, evidence_get, "ord_1", 2, &got[2], &data);
+	assert_int_equal(rc, 0);
+	assert_string_equal(got[2].order_id, "ord_1");
+	assert_int_equal(got[2].at_ms, T0);
+	assert_string_equal(got[2].author_id, "usr_b");
+	assert_string_equal(got[2].content_type, "image/png");
+	assert_string_equal(got[2].filename, ev.filename);
+	assert_int_equal(got[2].size, sizeof bytes);
+	assert_string_equal(got[2].sha256, ev.sha256);
+	assert_memory_equal(data, bytes, sizeof bytes);
+	free(data);
+	data = NULL;
+	ESC_STORE(rc, f->s, evidence_get, "ord_1", 3, &got[2], &data);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	assert_null(data);
+}
+
+static void evidence_of_no_bytes_reads_back_empty(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_evidence ev = evidence("ord_1", 0), got;
+	void *data = NULL;
+	int rc;
+
+	ESC_STORE(rc, f->s, evidence_append, &ev, "");
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, evidence_get, "ord_1", 1, &got, &data);
+	assert_int_equal(rc, 0);
+	assert_int_equal(got.size, 0);
+	assert_non_null(data);
+	free(data);
+}
+
 static void meta_get_of_a_missing_key_is_not_found(void **state)
 {
 	struct store_fixture *f = *state;
@@ -1140,13 +1466,6 @@ static void meta_set_overwrites_the_value(void **state)
 }
 
 /* ---- sessions and API keys ---- */
-
-/* A 64-character hex hash made of c. */
-static void hash_hex(char out[ESC_HASH_HEX_SIZE], char c)
-{
-	memset(out, c, ESC_HASH_HEX_SIZE - 1);
-	out[ESC_HASH_HEX_SIZE - 1] = '\0';
-}
 
 /* A session with every field set, csrf to its full length. */
 static struct esc_session session(char c)
@@ -1411,6 +1730,61 @@ static void savepoint_rollback_undoes_only_its_command(void **state)
 	assert_int_equal(balance(f->s, "buyer:usr_b"), 0);
 }
 
+static void a_failed_verb_in_a_savepoint_is_undone_and_the_transaction_goes_on(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_user dup = user("usr_kept", "other@example.com");
+	int rc;
+
+	ESC_STORE0(rc, f->s, begin);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, savepoint);
+	assert_int_equal(rc, 0);
+	insert_user(f->s, "usr_kept");
+	ESC_STORE0(rc, f->s, savepoint_release);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, savepoint);
+	assert_int_equal(rc, 0);
+	insert_user(f->s, "usr_undone");
+	ESC_STORE(rc, f->s, user_insert, &dup);
+	assert_int_equal(rc, ESC_EDUPLICATE);
+	ESC_STORE0(rc, f->s, savepoint_rollback);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, savepoint);
+	assert_int_equal(rc, 0);
+	insert_user(f->s, "usr_after");
+	ESC_STORE0(rc, f->s, savepoint_release);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, commit);
+	assert_int_equal(rc, 0);
+	reopen(f);
+	assert_true(user_exists(f->s, "usr_kept"));
+	assert_false(user_exists(f->s, "usr_undone"));
+	assert_true(user_exists(f->s, "usr_after"));
+}
+
+static void rollback_after_a_failed_verb_leaves_a_usable_store(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_user dup = user("usr_a", "other@example.com");
+	int rc;
+
+	insert_user(f->s, "usr_a");
+	ESC_STORE0(rc, f->s, begin);
+	assert_int_equal(rc, 0);
+	insert_user(f->s, "usr_undone");
+	ESC_STORE(rc, f->s, user_insert, &dup);
+	assert_int_equal(rc, ESC_EDUPLICATE);
+	ESC_STORE0(rc, f->s, rollback);
+	assert_int_equal(rc, 0);
+	/* Twice is harmless: the engine rolls back whatever failed. */
+	ESC_STORE0(rc, f->s, rollback);
+	assert_int_equal(rc, 0);
+	assert_false(user_exists(f->s, "usr_undone"));
+	insert_user(f->s, "usr_b");
+	assert_true(user_exists(f->s, "usr_b"));
+}
+
 static void rollback_undoes_the_whole_transaction(void **state)
 {
 	struct store_fixture *f = *state;
@@ -1653,8 +2027,21 @@ static const struct CMUnitTest contract[] = {
 	T(deadline_delete_removes_only_that_row),
 	T(deadline_set_twice_is_one_row),
 	T(deadline_of_a_refund_keeps_its_ref),
+	T(deadlines_claim_takes_due_rows_soonest_first_up_to_max),
+	T(a_claim_that_ended_hands_the_row_to_another_owner),
+	T(a_deadline_set_again_drops_its_claim),
+	T(a_claimed_deadline_is_deleted_like_any_other),
+	T(a_row_claimed_through_one_store_is_not_claimed_through_another),
+	T(rate_hit_counts_the_attempts_of_a_window_per_key),
+	T(rate_hit_in_a_new_window_starts_from_one),
+	T(rate_hits_survive_close_and_reopen),
 	T(outbox_append_adds_one_row),
 	T(mark_counts_count_marks_strictly_after_each_window_start),
+	T(marks_list_gives_marks_after_a_time_newest_first),
+	T(lifts_list_gives_a_users_lifts_newest_first),
+	T(messages_are_numbered_per_order_and_listed_after_a_seq),
+	T(evidence_keeps_every_byte_and_is_numbered_per_order),
+	T(evidence_of_no_bytes_reads_back_empty),
 	T(meta_get_of_a_missing_key_is_not_found),
 	T(meta_set_overwrites_the_value),
 	T(session_insert_then_get_returns_every_field),
@@ -1670,6 +2057,8 @@ static const struct CMUnitTest contract[] = {
 	T(api_keys_count_counts_each_key),
 	T(idempotency_key_keeps_its_first_answer),
 	T(savepoint_rollback_undoes_only_its_command),
+	T(a_failed_verb_in_a_savepoint_is_undone_and_the_transaction_goes_on),
+	T(rollback_after_a_failed_verb_leaves_a_usable_store),
 	T(rollback_undoes_the_whole_transaction),
 	T(transaction_left_open_at_close_is_not_committed),
 	T(everything_written_survives_close_and_reopen),

@@ -237,6 +237,16 @@ static const char *const migrations[] = {
 	"  reason TEXT NOT NULL,\n"
 	"  PRIMARY KEY (user_id, at_ms)\n"
 	") WITHOUT ROWID;\n",
+
+	/* 4: deadline claims, so that of several processes on one store each
+	 * row fires in one; counters of rate-limit windows, shared by them. */
+	"ALTER TABLE deadlines ADD COLUMN claim_owner TEXT;\n"
+	"ALTER TABLE deadlines ADD COLUMN claim_until_ms INTEGER NOT NULL DEFAULT 0;\n"
+	"CREATE TABLE rate_limits (\n"
+	"  key TEXT NOT NULL PRIMARY KEY,\n"
+	"  window_start_ms INTEGER NOT NULL,\n"
+	"  count INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n",
 };
 
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

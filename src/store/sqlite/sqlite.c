@@ -222,12 +222,23 @@ _Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline 
 			"AND " REFUNDS_AFTER " ORDER BY created_at_ms, id LIMIT ?3")               \
 	X(REFUNDS_ALL, REFUND_SELECT " WHERE (?2 IS NULL OR status = ?2) AND " REFUNDS_AFTER       \
 				     " ORDER BY created_at_ms, id LIMIT ?3")                       \
-	X(DEADLINE_INSERT, "INSERT OR IGNORE INTO deadlines (due_ms, order_id, kind, ref) "        \
-			   "VALUES (?1, ?2, ?3, ?4)")                                              \
+	X(DEADLINE_INSERT, "INSERT INTO deadlines (due_ms, order_id, kind, ref) "                  \
+			   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (due_ms, order_id, kind, ref) "    \
+			   "DO UPDATE SET claim_owner = NULL, claim_until_ms = 0")                 \
 	X(DEADLINE_DELETE, "DELETE FROM deadlines WHERE due_ms = ?1 AND order_id = ?2 "            \
 			   "AND kind = ?3 AND ref = ?4")                                           \
 	X(DEADLINES_DUE, "SELECT due_ms, order_id, kind, ref FROM deadlines WHERE due_ms <= ?1 "   \
 			 "ORDER BY due_ms, order_id, kind, ref LIMIT ?2")                          \
+	X(DEADLINES_CLAIM,                                                                         \
+	  "UPDATE deadlines SET claim_owner = ?3, claim_until_ms = ?4 "                            \
+	  "WHERE (due_ms, order_id, kind, ref) IN (SELECT due_ms, order_id, kind, ref "            \
+	  "FROM deadlines WHERE due_ms <= ?1 AND claim_until_ms <= ?1 "                            \
+	  "ORDER BY due_ms, order_id, kind, ref LIMIT ?2) RETURNING due_ms, order_id, kind, ref")  \
+	X(RATE_HIT, "INSERT INTO rate_limits (key, window_start_ms, count) VALUES (?1, ?2, 1) "    \
+		    "ON CONFLICT (key) DO UPDATE SET count = CASE WHEN excluded.window_start_ms "  \
+		    "> window_start_ms THEN 1 ELSE count + 1 END, "                                \
+		    "window_start_ms = max(window_start_ms, excluded.window_start_ms) "            \
+		    "RETURNING count")                                                             \
 	X(OUTBOX_INSERT,                                                                           \
 	  "INSERT INTO outbox (at_ms, type, order_id, payload) VALUES (?1, ?2, ?3, ?4)")           \
 	X(OUTBOX_COUNT, "SELECT COUNT(*) FROM outbox")                                             \
@@ -1448,6 +1459,63 @@ out:
 	return rc;
 }
 
+/* Claimed rows in the order deadlines_due lists them: RETURNING keeps no
+ * order of its own. */
+static int deadline_cmp(const void *a, const void *b)
+{
+	const struct esc_deadline *x = a, *y = b;
+	int c = (x->due_ms > y->due_ms) - (x->due_ms < y->due_ms);
+
+	if (!c)
+		c = strcmp(x->order_id, y->order_id);
+	if (!c)
+		c = strcmp(esc_deadline_name(x->kind), esc_deadline_name(y->kind));
+	if (!c)
+		c = strcmp(x->ref, y->ref);
+	return c;
+}
+
+/* SQLite runs one writer at a time, so the UPDATE alone hands each row to
+ * one caller; the subquery picks the soonest. */
+static int sq_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *owner,
+			      int64_t until_ms, struct esc_deadline *out, size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_DEADLINES_CLAIM], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, now_ms);
+	b_i64(&b, 2, limit_of(max));
+	b_str(&b, 3, owner);
+	b_i64(&b, 4, until_ms);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	for (;;) {
+		struct esc_deadline d;
+		int kind = 0;
+		rc = next_row(b.st);
+		if (rc <= 0)
+			break;
+		/* The LIMIT holds the rows to max; a row beyond it is a bug. */
+		assert(*n < max);
+		memset(&d, 0, sizeof d);
+		d.due_ms = sqlite3_column_int64(b.st, 0);
+		COL_FIELD(b.st, 1, d.order_id);
+		rc = col_enum(b.st, 2, &E_DEADLINE, &kind);
+		if (rc)
+			break;
+		d.kind = (enum esc_deadline_kind)kind;
+		COL_FIELD(b.st, 3, d.ref);
+		out[(*n)++] = d;
+	}
+	finish(b.st);
+	if (!rc)
+		qsort(out, *n, sizeof *out, deadline_cmp);
+out:
+	return rc;
+}
+
 /* ---- outbox, marks, meta ---- */
 
 static int sq_outbox_append(struct esc_store *s, const struct esc_outbox_row *row)
@@ -1642,6 +1710,21 @@ static int sq_meta_set(struct esc_store *s, const char *key, int64_t value)
 	rc = bind_end(&b);
 	if (!rc)
 		rc = run(b.st);
+	return rc;
+}
+
+static int sq_rate_hit(struct esc_store *s, const char *key, int64_t window_start_ms,
+		       int64_t *count)
+{
+	struct bind b = {sq_of(s)->stmts[S_RATE_HIT], SQLITE_OK, false};
+	int rc = 0;
+
+	*count = 0;
+	b_str(&b, 1, key);
+	b_i64(&b, 2, window_start_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = scalar(b.st, count);
 	return rc;
 }
 
@@ -2317,6 +2400,7 @@ static const struct esc_store_ops sqlite_ops = {
 	.refunds_list = sq_refunds_list,
 	.deadline_apply = sq_deadline_apply,
 	.deadlines_due = sq_deadlines_due,
+	.deadlines_claim = sq_deadlines_claim,
 	.outbox_append = sq_outbox_append,
 	.outbox_count = sq_outbox_count,
 	.mark_append = sq_mark_append,
@@ -2343,6 +2427,7 @@ static const struct esc_store_ops sqlite_ops = {
 	.evidence_append = sq_evidence_append,
 	.evidence_list = sq_evidence_list,
 	.evidence_get = sq_evidence_get,
+	.rate_hit = sq_rate_hit,
 };
 
 /* The text of the single row a PRAGMA returns, into out. */
