@@ -101,27 +101,52 @@
 			{dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC'}) + ' UTC';
 	}
 
-	/* Time left until a deadline, as "2 d 23 h 59 min". */
-	function left(ms) {
+	/* Time left until a deadline: its parts, or null when it is up. */
+	function parts(ms) {
 		let d = ms - now();
 		if (d <= 0)
-			return t('time.passed');
+			return null;
 		const days = Math.floor(d / 86400000);
 		d -= days * 86400000;
 		const hours = Math.floor(d / 3600000);
 		d -= hours * 3600000;
-		const mins = Math.floor(d / 60000);
-		return t('time.left', {d: days, h: hours, m: mins});
+		return {d: days, h: hours, m: Math.floor(d / 60000)};
 	}
 
+	/* "2 d 23 h 59 min", as shown. */
+	function left(ms) {
+		const p = parts(ms);
+		return p ? t('time.left', p) : t('time.passed');
+	}
+
+	/* The same in words, for screen readers: "2 days, 23 hours and 59
+	 * minutes left". Icelandic counts 1, 21, 31... as singular. */
+	function plural(n) {
+		return S.lang === 'is' ? n % 10 === 1 && n % 100 !== 11 : n === 1;
+	}
+
+	function leftWords(ms) {
+		const p = parts(ms);
+		if (!p)
+			return t('time.passed');
+		const w = (n, unit) => t('time.' + unit + (plural(n) ? '_one' : '_many'), {n: n});
+		return t('time.left_words', {d: w(p.d, 'day'), h: w(p.h, 'hour'), m: w(p.m, 'minute')});
+	}
+
+	/* A live countdown: the short form is shown, the words are read. It
+	 * is not a live region, which would speak every minute. */
 	function countdown(iso) {
 		const ms = Date.parse(iso);
-		return h('span', {class: 'countdown', 'data-deadline': String(ms)}, left(ms));
+		return h('span', {class: 'countdown', 'data-deadline': String(ms)},
+			h('span', {'aria-hidden': 'true', class: 'short', text: left(ms)}),
+			h('span', {class: 'visually-hidden words', text: leftWords(ms)}));
 	}
 
 	setInterval(() => {
-		for (const el of document.querySelectorAll('[data-deadline]'))
-			el.textContent = left(Number(el.dataset.deadline));
+		for (const el of document.querySelectorAll('[data-deadline]')) {
+			el.querySelector('.short').textContent = left(Number(el.dataset.deadline));
+			el.querySelector('.words').textContent = leftWords(Number(el.dataset.deadline));
+		}
 	}, 1000);
 
 	/* ---- the API ---- */
@@ -404,6 +429,7 @@
 				acts.map((a) => h('li', {}, h('button', {type: 'button', onclick: () => {
 					menu.hidden = true;
 					more.setAttribute('aria-expanded', 'false');
+					more.focus(); /* the item is hidden: a dialog returns here */
 					runAction(o, a.name);
 				}, text: t(mine[a.name])}))));
 			const more = h('button', {type: 'button', 'aria-expanded': 'false', 'aria-controls': menuId,
@@ -517,7 +543,22 @@
 
 	/* ---- dialogs ---- */
 
+	/* Focus after a dialog: back where it was opened from, or, when the
+	 * page was drawn again meanwhile, on the page's heading. */
+	function refocus(opener) {
+		if (opener && opener.isConnected && !opener.closest('[hidden]')) {
+			opener.focus();
+			return;
+		}
+		const title = document.querySelector('#main h1');
+		if (title) {
+			title.tabIndex = -1;
+			title.focus();
+		}
+	}
+
 	function dialog(title, body, okText, onOk) {
+		const opener = document.activeElement;
 		const error = h('p', {class: 'error', role: 'alert'});
 		const form = h('form', {method: 'dialog'});
 		const dlg = h('dialog', {'aria-labelledby': 'dlg-title'},
@@ -531,12 +572,16 @@
 			try {
 				await onOk(form);
 				dlg.close();
-				route();
+				await route();
+				refocus(opener);
 			} catch (e) {
 				error.textContent = e instanceof ApiError ? problem(e) : e.message;
 			}
 		});
-		dlg.addEventListener('close', () => dlg.remove());
+		dlg.addEventListener('close', () => {
+			dlg.remove();
+			refocus(opener);
+		});
 		document.body.append(dlg);
 		dlg.showModal();
 		return dlg;

@@ -6,7 +6,8 @@
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawn, execFileSync} from 'node:child_process';
-import {mkdtempSync, rmSync, mkdirSync, writeFileSync} from 'node:fs';
+import {mkdtempSync, rmSync, mkdirSync, writeFileSync, readFileSync} from 'node:fs';
+import {createRequire} from 'node:module';
 import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
 import {chromium} from 'playwright-core';
@@ -15,6 +16,7 @@ const KEY = 'web-test-operator-key-0001';
 const PASSWORD = 'escrowd-demo';
 const build = resolve(process.env.ESC_BUILD_DIR || 'build');
 const shots = process.env.ESC_SCREENSHOTS ? resolve(process.env.ESC_SCREENSHOTS) : null;
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const DESKTOP = {width: 1280, height: 800};
 const MOBILE = {width: 390, height: 844};
 
@@ -133,6 +135,14 @@ async function shot(page, name) {
 		await page.screenshot({path: join(shots, name + '.png'), fullPage: true});
 }
 
+/* The narrow screens' way to an order: Profile, the tab, the order. */
+async function openOnPhone(page, tab, title) {
+	await page.getByRole('link', {name: 'Profile'}).click();
+	await page.getByRole('link', {name: new RegExp('^' + tab)}).click();
+	await page.getByRole('link', {name: title}).click();
+	await page.getByRole('heading', {name: title}).waitFor();
+}
+
 function cardOf(page, title) {
 	return page.locator('li.card').filter({has: page.getByRole('link', {name: title})});
 }
@@ -155,7 +165,8 @@ test('desktop: the buyer requests a cancellation, the seller accepts, the refund
 	await shot(buyer, 'desktop-buyer-cancel');
 	await buyer.getByRole('button', {name: 'OK'}).click();
 	await card.getByText('Cancellation requested. The seller has this long to answer:').waitFor();
-	assert.match(await card.locator('.countdown').textContent(), /^2 d 23 h 59 min$/);
+	assert.match(await card.locator('.countdown .short').textContent(), /^2 d 23 h 59 min$/);
+	assert.equal(await card.locator('.countdown .words').textContent(), '2 days, 23 hours and 59 minutes left');
 	assert.deepEqual(buyer.problems, []);
 
 	const seller = await signedIn('ceramics@demo.escrowd.test', DESKTOP);
@@ -191,8 +202,18 @@ test('mobile: Profile, Awaiting shipment, the order, Cancel order, a reason, OK'
 	await shot(page, 'mobile-cancel');
 	await page.getByRole('button', {name: 'OK'}).click();
 	await page.getByText('Cancellation requested. The seller has this long to answer:').waitFor();
-	assert.deepEqual(page.problems, []);
+
+	// The seller, on a phone too: tap the waiting request, accept.
+	const seller = await signedIn('knits@demo.escrowd.test', MOBILE);
+	await seller.locator('#waiting').getByRole('link', {name: 'Wool mittens'}).click();
+	await seller.getByRole('button', {name: 'Accept cancellation'}).click();
+	await seller.getByText('The order is cancelled and the buyer refunded.').waitFor();
+	await page.reload();
+	await page.getByText(/Refund of .*: on its way\./).waitFor();
+	await shot(page, 'mobile-refund');
+	assert.deepEqual(page.problems.concat(seller.problems), []);
 	await page.context().close();
+	await seller.context().close();
 });
 
 test('mobile: the seller rejects a request with a message, then ships', async () => {
@@ -252,6 +273,19 @@ test('an arbiter lifts a buyer\'s suspension, with a reason', async () => {
 		await as(arbiter, 'POST', '/v1/disputes/' + dsp + '/decide', {refund_amount: 0, reason: 'As listed'});
 	}
 	assert.equal((await operator('GET', '/v1/users/' + id + '/reputation')).level, 'suspended');
+	// The buyer is told why there is no cancellation, on both sizes.
+	await paidOrder(id, 'Gloves');
+	const desk = await signedIn('suspended@demo.escrowd.test', DESKTOP);
+	const gloves = cardOf(desk, 'Gloves');
+	await gloves.getByText('Your account is suspended, so you cannot request cancellations.', {exact: false}).waitFor();
+	assert.equal(await gloves.getByRole('button', {name: 'Request cancellation', includeHidden: true}).count(), 0);
+	await desk.context().close();
+	const phone = await signedIn('suspended@demo.escrowd.test', MOBILE);
+	await openOnPhone(phone, 'Awaiting shipment', 'Gloves');
+	await phone.getByText('Your account is suspended, so you cannot request cancellations.', {exact: false}).waitFor();
+	assert.equal(await phone.getByRole('button', {name: 'Cancel order'}).count(), 0);
+	await phone.context().close();
+
 	const page = await signedIn('arbiter@demo.escrowd.test', DESKTOP);
 	await page.goto(base + '/#/dispute/' + dsp);
 	await page.getByRole('button', {name: 'Lift the buyer\'s suspension'}).click();
@@ -295,24 +329,41 @@ test('the order tabs answer the arrow keys', async () => {
 	await page.context().close();
 });
 
-test('the seller silent for 72 hours: the order cancels itself and the refund shows', async () => {
-	const page = await signedIn('bjorn@demo.escrowd.test', DESKTOP);
-	// The demo's bowl: a rejected request, so one left.
-	const card = cardOf(page, 'Serving bowl');
+test('the seller silent for 72 hours, at both sizes: the order cancels itself and the refund shows', async () => {
+	// A request from a desktop (the demo's bowl: a rejected request, so
+	// one left) and one from a phone, then one clock move for both.
+	const desk = await signedIn('bjorn@demo.escrowd.test', DESKTOP);
+	const card = cardOf(desk, 'Serving bowl');
 	await card.getByRole('button', {name: 'More'}).click();
 	await card.getByRole('button', {name: 'Request cancellation'}).click();
-	await chooseReason(page, 'I found a better price elsewhere');
-	await page.getByRole('button', {name: 'OK'}).click();
+	await chooseReason(desk, 'I found a better price elsewhere');
+	await desk.getByRole('button', {name: 'OK'}).click();
 	await card.getByText('Cancellation requested.', {exact: false}).waitFor();
+
+	await paidOrder(await newBuyer('silent@demo.escrowd.test'), 'Tea cosy');
+	const phone = await signedIn('silent@demo.escrowd.test', MOBILE);
+	await openOnPhone(phone, 'Awaiting shipment', 'Tea cosy');
+	await phone.getByRole('button', {name: 'Cancel order'}).click();
+	await chooseReason(phone, 'I found a better price elsewhere');
+	await phone.getByRole('button', {name: 'OK'}).click();
+	await phone.getByText('Cancellation requested.', {exact: false}).waitFor();
+
 	await operator('POST', '/v1/clock/advance', {seconds: 72 * 3600});
-	await page.reload();
-	await page.getByLabel('Email').fill('bjorn@demo.escrowd.test'); // idle sessions end after 12 h
-	await page.getByLabel('Password').fill(PASSWORD);
-	await page.getByRole('button', {name: 'Sign in'}).click();
-	await page.getByRole('tab', {name: /Cancelled/}).click();
-	const done = cardOf(page, 'Serving bowl');
-	await done.getByText(/Refund of .*: on its way\./).waitFor();
-	await page.context().close();
+	for (const [page, email] of [[desk, 'bjorn@demo.escrowd.test'], [phone, 'silent@demo.escrowd.test']]) {
+		await page.reload();
+		await page.getByLabel('Email').fill(email); // idle sessions end after 12 h
+		await page.getByLabel('Password').fill(PASSWORD);
+		await page.getByRole('button', {name: 'Sign in'}).click();
+		await page.getByRole('heading', {name: 'My orders'}).waitFor();
+	}
+	await desk.getByRole('tab', {name: /Cancelled/}).click();
+	await cardOf(desk, 'Serving bowl').getByText(/Refund of .*: on its way\./).waitFor();
+	await openOnPhone(phone, 'Cancelled', 'Tea cosy');
+	await phone.getByText(/Refund of .*: on its way\./).waitFor();
+	await phone.getByText('It usually takes 3–7 days to reach your card.').waitFor();
+	assert.deepEqual(desk.problems.concat(phone.problems), []);
+	await desk.context().close();
+	await phone.context().close();
 });
 
 test('a comment with markup shows as text to the seller', async () => {
@@ -407,7 +458,7 @@ test('a shipped order: no cancellation, a dispute with a PNG, the seller rejects
 		await p.context().close();
 });
 
-test('Icelandic, from the browser or the switch', async () => {
+test('Icelandic, from the browser or the switch, at both sizes', async () => {
 	const page = await signedIn('ana@demo.escrowd.test', DESKTOP, 'is');
 	await page.getByRole('heading', {name: 'Pantanirnar mínar'}).waitFor();
 	await page.getByRole('tab', {name: /Bíða sendingar/}).waitFor();
@@ -415,4 +466,182 @@ test('Icelandic, from the browser or the switch', async () => {
 	await page.locator('#lang').selectOption('en');
 	await page.getByRole('heading', {name: 'My orders'}).waitFor();
 	await page.context().close();
+
+	const phone = await signedIn('ana@demo.escrowd.test', MOBILE, 'is');
+	await phone.getByRole('link', {name: 'Prófíll'}).click();
+	await phone.getByRole('link', {name: /^Bíða sendingar/}).click();
+	await phone.getByRole('heading', {name: 'Pantanirnar mínar'}).waitFor();
+	await shot(phone, 'mobile-buyer-orders-is');
+	assert.deepEqual(phone.problems, []);
+	await phone.context().close();
+});
+
+test('desktop: the seller rejects a request with a message, then ships', async () => {
+	const id = await newBuyer('asks@demo.escrowd.test');
+	const o = await paidOrder(id, 'Cable-knit jumper');
+	await as(await token('asks@demo.escrowd.test'), 'POST', '/v1/orders/' + o + '/cancel', {reason: 'no_longer_needed'});
+	const page = await signedIn('knits@demo.escrowd.test', DESKTOP);
+	const waiting = page.locator('#waiting li.card').filter({hasText: 'Cable-knit jumper'});
+	await waiting.locator('.countdown').waitFor();
+	await waiting.getByRole('button', {name: 'More'}).click();
+	assert.equal(await waiting.getByRole('button', {name: 'Ship'}).count(), 0, 'no shipping while a request is open');
+	await waiting.getByRole('button', {name: 'Reject cancellation'}).click();
+	await page.getByLabel('Message to the buyer').fill('Knitted and ready: it leaves today.');
+	await page.getByRole('button', {name: 'OK'}).click();
+	await page.getByText('The request was rejected.').waitFor();
+	const card = page.locator('#orders li.card').filter({hasText: 'Cable-knit jumper'});
+	await card.getByText('You rejected the cancellation request:').waitFor();
+	await card.getByRole('button', {name: 'More'}).click();
+	await card.getByRole('button', {name: 'Ship'}).click();
+	await page.getByLabel('Carrier').fill('Posturinn');
+	await page.getByLabel('Tracking number').fill('RR777IS');
+	await page.getByRole('button', {name: 'OK'}).click();
+	await page.getByText('The order is marked shipped.').waitFor();
+	await card.locator('.state').filter({hasText: /^Shipped$/}).waitFor();
+	const after = await operator('GET', '/v1/orders/' + o);
+	assert.equal(after.state, 'shipped');
+	assert.equal(after.shipment.tracking_number, 'RR777IS');
+	assert.deepEqual(page.problems, []);
+	await page.context().close();
+});
+
+test('mobile: a shipped order, a dispute with a PNG, a message with markup, an arbiter decides on a phone', async () => {
+	const id = await newBuyer('phone-dispute@demo.escrowd.test');
+	const o = await paidOrder(id, 'Felted slippers');
+	await as(await token('knits@demo.escrowd.test'), 'POST', '/v1/orders/' + o + '/ship',
+		{carrier: 'Posturinn', tracking_number: 'RR321IS'});
+	const buyer = await signedIn('phone-dispute@demo.escrowd.test', MOBILE);
+	await openOnPhone(buyer, 'Shipped', 'Felted slippers');
+	await buyer.getByText('This order has shipped, so it can no longer be cancelled.', {exact: false}).waitFor();
+	assert.equal(await buyer.getByRole('button', {name: 'Cancel order'}).count(), 0);
+	await buyer.getByRole('button', {name: 'Open dispute'}).click();
+	await buyer.getByLabel('What is wrong').selectOption({label: 'Not as described'});
+	await buyer.getByLabel('Amount', {exact: false}).fill('10.00');
+	await buyer.getByLabel('Describe the problem').fill('The soles came apart.');
+	await buyer.getByLabel('Photos or documents', {exact: false}).setInputFiles(
+		{name: 'soles.png', mimeType: 'image/png', buffer: PNG});
+	await buyer.getByRole('button', {name: 'OK'}).click();
+	await buyer.getByRole('heading', {name: 'Dispute: Felted slippers'}).waitFor();
+	await buyer.getByRole('img', {name: 'soles.png, from the buyer'}).waitFor();
+	await shot(buyer, 'mobile-dispute-page');
+
+	const seller = await signedIn('knits@demo.escrowd.test', MOBILE);
+	await openOnPhone(seller, 'Disputes', 'Felted slippers');
+	await seller.getByRole('link', {name: 'See the dispute'}).click();
+	await seller.getByLabel('Message to the other party').fill('<script>alert(1)</script> Soles are glued');
+	await seller.getByRole('button', {name: 'Send'}).click();
+	await seller.locator('#messages q').filter({hasText: '<script>alert(1)</script> Soles are glued'}).waitFor();
+	await seller.getByRole('button', {name: 'Reject'}).click();
+	await seller.getByLabel('Message', {exact: true}).fill('They were whole when sent.');
+	await seller.getByRole('button', {name: 'OK'}).click();
+	await seller.getByText('Dispute: the seller rejected it.').waitFor();
+
+	await buyer.reload();
+	assert.equal(await buyer.locator('#messages q').first().textContent(), '<script>alert(1)</script> Soles are glued');
+	assert.equal(await buyer.locator('#messages script').count(), 0);
+	await buyer.getByRole('button', {name: 'Ask an arbiter'}).click();
+	await buyer.getByText('Dispute: with an arbiter.').waitFor();
+
+	const arbiter = await signedIn('arbiter@demo.escrowd.test', MOBILE);
+	await arbiter.locator('#disputes li.card').filter({hasText: 'The soles came apart.'}).getByRole('link').click();
+	await arbiter.getByRole('heading', {name: /Recommended refund/}).waitFor();
+	await arbiter.getByRole('img', {name: 'soles.png, from the buyer'}).waitFor();
+	await shot(arbiter, 'mobile-arbiter-dispute');
+	const decide = arbiter.getByRole('button', {name: 'Decide'});
+	assert.ok((await decide.boundingBox()).height >= 44, 'a touch-sized button');
+	await decide.click();
+	await arbiter.getByLabel('Refund amount').fill('10.00');
+	await arbiter.getByLabel('Written reason').fill('The photo shows the soles apart.');
+	await arbiter.getByRole('button', {name: 'OK'}).click();
+	await arbiter.getByText('Dispute resolved.').waitFor();
+	const after = await operator('GET', '/v1/orders/' + o);
+	assert.equal(after.refunded, 1000);
+	assert.deepEqual(buyer.problems.concat(seller.problems, arbiter.problems), []);
+	for (const p of [buyer, seller, arbiter])
+		await p.context().close();
+});
+
+test('dialogs take the focus, keep the tab order, and give it back', async () => {
+	await paidOrder(await newBuyer('keys@demo.escrowd.test'), 'Mohair shawl');
+	const page = await signedIn('keys@demo.escrowd.test', DESKTOP);
+	const card = cardOf(page, 'Mohair shawl');
+	const more = card.getByRole('button', {name: 'More'});
+	await more.focus();
+	await page.keyboard.press('Enter');
+	await page.keyboard.press('Tab');
+	assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Request cancellation');
+	await page.keyboard.press('Enter');
+	await page.getByRole('dialog', {name: 'Request cancellation'}).waitFor();
+	const order = [];
+	for (let i = 0; i < 5; i++) {
+		order.push(await page.evaluate(() => {
+			const el = document.activeElement;
+			return el.labels && el.labels.length ? el.labels[0].textContent.trim() : el.textContent;
+		}));
+		await page.keyboard.press('Tab');
+	}
+	assert.deepEqual(order, ['Reason', 'Comment for the seller (optional)', 'Back to how I paid (usually 3–7 days to a card)', 'OK', 'Back']);
+	await page.keyboard.press('Escape');
+	await page.getByRole('dialog').waitFor({state: 'detached'});
+	assert.equal(await page.evaluate(() => document.activeElement.textContent), 'More');
+	await page.context().close();
+});
+
+/* WCAG 2.1 A and AA rules, checked by axe-core in the page as it stands
+ * (contrast measured from the computed colours, names, labels, roles). */
+async function wcag(page, what) {
+	await page.evaluate(AXE);
+	const found = await page.evaluate(async () => {
+		const r = await window.axe.run(document, {runOnly: {type: 'tag',
+			values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+		return r.violations.map((v) => v.id + ': ' + v.help + ' [' +
+			v.nodes.map((n) => n.target.join(' ') + (n.failureSummary ? ' ' + n.failureSummary.replace(/\s+/g, ' ') : '')).join('; ') + ']');
+	});
+	assert.deepEqual(found, [], what);
+}
+
+test('WCAG 2.1 AA on the main screens, at both sizes', async () => {
+	for (const size of [DESKTOP, MOBILE]) {
+		const at = size === DESKTOP ? 'desktop' : 'mobile';
+		const context = await browser.newContext({viewport: size, locale: 'en-GB'});
+		const anon = await context.newPage();
+		await anon.goto(base + '/');
+		await anon.getByLabel('Email').waitFor();
+		await wcag(anon, at + ': sign in');
+		await context.close();
+
+		const email = 'a11y-' + at + '@demo.escrowd.test';
+		await paidOrder(await newBuyer(email), 'Lambswool blanket');
+		const buyer = await signedIn(email, size);
+		await wcag(buyer, at + ': orders');
+		await buyer.getByRole('link', {name: 'Profile'}).click();
+		await buyer.getByRole('heading', {name: 'Profile'}).waitFor();
+		await wcag(buyer, at + ': profile');
+		await buyer.goto(base + '/#/orders?tab=awaiting_shipment');
+		const card = cardOf(buyer, 'Lambswool blanket');
+		await card.getByRole('button', {name: 'More'}).click();
+		await wcag(buyer, at + ': an order\'s menu');
+		await card.getByRole('button', {name: 'Request cancellation'}).click();
+		await buyer.getByLabel('Reason').waitFor();
+		await wcag(buyer, at + ': the cancellation dialog');
+		await buyer.keyboard.press('Escape');
+		await card.getByRole('link').click();
+		await buyer.getByRole('button', {name: 'Cancel order'}).waitFor();
+		await wcag(buyer, at + ': an order');
+		await buyer.context().close();
+
+		const arbiter = await signedIn('arbiter@demo.escrowd.test', size);
+		await wcag(arbiter, at + ': the escalated disputes');
+		await arbiter.locator('#disputes li.card a').first().click();
+		await arbiter.getByRole('heading', {name: /Recommended refund/}).waitFor();
+		await wcag(arbiter, at + ': a dispute, for the arbiter');
+		await arbiter.getByRole('button', {name: 'Decide'}).click();
+		await arbiter.getByLabel('Refund amount').waitFor();
+		await wcag(arbiter, at + ': the decision dialog');
+		await arbiter.context().close();
+
+		const seller = await signedIn('knits@demo.escrowd.test', size, 'is');
+		await wcag(seller, at + ': the seller\'s orders, in Icelandic');
+		await seller.context().close();
+	}
 });
