@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -563,9 +564,12 @@ static void fail_all(size_t n, struct esc_result *res, int rc)
 	}
 }
 
-/* Already locked. */
-static int exec_batch(struct esc_engine *e, const struct esc_command *cmds, size_t n,
-		      struct esc_result *res)
+/* One attempt at a batch. A command that meets a concurrent transaction
+ * (ESC_ERETRY: PostgreSQL's serialization failure or deadlock) dooms the
+ * whole transaction: it is rolled back and every command fails with
+ * ESC_ERETRY, for the caller to run the batch again. */
+static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds, size_t n,
+			   struct esc_result *res)
 {
 	struct esc_store *s = e->store;
 	int rc = 0, undo;
@@ -588,6 +592,14 @@ static int exec_batch(struct esc_engine *e, const struct esc_command *cmds, size
 			continue;
 		}
 		int one = run_one(e, &cmds[i], &res[i]);
+		if (one == ESC_ERETRY) {
+			rc = one;
+			ESC_STORE0(undo, s, rollback);
+			(void)undo;
+			fail_all(n, res, rc);
+			res[i].rc = rc;
+			goto out;
+		}
 		if (one) {
 			res[i].rc = one;
 			ESC_STORE0(undo, s, savepoint_rollback);
@@ -628,6 +640,46 @@ static int exec_batch(struct esc_engine *e, const struct esc_command *cmds, size
 	e->commands_ok += (int64_t)ok;
 	e->commands_refused += (int64_t)refused;
 out:
+	return rc;
+}
+
+/* Whether an attempt lost to a concurrent transaction. */
+static bool lost_race(int rc, const struct esc_result *res, size_t n)
+{
+	if (rc == ESC_ERETRY)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (res[i].rc == ESC_ERETRY)
+			return true;
+	return false;
+}
+
+/* Capped exponential backoff with full jitter: 0 .. min(2^attempt, 64) ms,
+ * so that processes that collided do not collide again in step. */
+static void backoff(int attempt)
+{
+	uint32_t cap_us = 1000u << (attempt < 6 ? attempt : 6);
+	uint32_t us = randombytes_uniform(cap_us) + 1;
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)us * 1000};
+	nanosleep(&ts, NULL);
+}
+
+/* Already locked. Runs the batch again while it loses to concurrent
+ * transactions, up to ESC_RETRY_MAX attempts; the core decides afresh on
+ * what each attempt reads, so a retry is the same commands, not a replay
+ * of their effects. */
+static int exec_batch(struct esc_engine *e, const struct esc_command *cmds, size_t n,
+		      struct esc_result *res)
+{
+	int rc = 0;
+
+	for (int attempt = 0;; attempt++) {
+		rc = exec_batch_once(e, cmds, n, res);
+		if (!lost_race(rc, res, n) || attempt + 1 >= ESC_RETRY_MAX)
+			break;
+		e->retries++;
+		backoff(attempt);
+	}
 	return rc;
 }
 
@@ -787,6 +839,38 @@ out:
 	return rc;
 }
 
+/* Already locked. fn in a transaction of its own, run again while it
+ * loses to a concurrent one. */
+static int transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg), void *arg)
+{
+	int rc, undo;
+
+	for (int attempt = 0;; attempt++) {
+		ESC_STORE0(rc, e->store, begin);
+		if (!rc) {
+			rc = fn(e->store, arg);
+			if (!rc)
+				ESC_STORE0(rc, e->store, commit);
+			if (rc) {
+				ESC_STORE0(undo, e->store, rollback);
+				(void)undo;
+			}
+		}
+		if (rc != ESC_ERETRY || attempt + 1 >= ESC_RETRY_MAX)
+			return rc;
+		e->retries++;
+		backoff(attempt);
+	}
+}
+
+int esc_engine_transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg), void *arg)
+{
+	pthread_mutex_lock(&e->lock);
+	int rc = transact(e, fn, arg);
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
 /* Users. */
 
 static bool email_ok(const char *s)
@@ -832,48 +916,81 @@ int esc_engine_user_create(struct esc_engine *e, enum esc_actor role, const char
 	return rc;
 }
 
+struct lift {
+	struct esc_engine *e;
+	const char *user_id;
+	struct esc_lift l;
+	struct esc_user u;
+};
+
+static int lift_tx(struct esc_store *s, void *arg)
+{
+	struct lift *x = arg;
+	struct esc_buyer_rep rep;
+	int rc = get_user(x->e, x->user_id, &x->u);
+	if (!rc && x->u.role != ESC_ACTOR_BUYER)
+		rc = ESC_ENOTFOUND;
+	if (!rc)
+		rc = buyer_reputation(x->e, &x->u, x->l.at_ms, &rep);
+	if (!rc && rep.level != ESC_LEVEL_SUSPENDED)
+		rc = ESC_ESTATE;
+	if (rc)
+		return rc;
+	/* The user and the record of why, together. */
+	x->u.suspension_lifted_at_ms = x->l.at_ms;
+	ESC_STORE(rc, s, user_update, &x->u);
+	if (!rc)
+		ESC_STORE(rc, s, lift_insert, &x->l);
+	return rc;
+}
+
 int esc_engine_lift_suspension(struct esc_engine *e, const char *arbiter_id, const char *user_id,
 			       const char *reason, struct esc_buyer_rep *after)
 {
-	struct esc_user u;
-	struct esc_buyer_rep rep;
-	int rc, undo;
+	struct lift x = {.e = e, .user_id = user_id};
 	size_t n = reason ? strlen(reason) : 0;
 	if (n == 0 || n > ESC_TEXT_MAX)
 		return ESC_EINVAL;
 	pthread_mutex_lock(&e->lock);
-	int64_t now = esc_clock_now(&e->clock);
-	rc = get_user(e, user_id, &u);
-	if (!rc && u.role != ESC_ACTOR_BUYER)
-		rc = ESC_ENOTFOUND;
+	x.l.at_ms = esc_clock_now(&e->clock);
+	snprintf(x.l.user_id, sizeof x.l.user_id, "%s", user_id);
+	snprintf(x.l.arbiter_id, sizeof x.l.arbiter_id, "%s", arbiter_id ? arbiter_id : "");
+	snprintf(x.l.reason, sizeof x.l.reason, "%s", reason);
+	int rc = transact(e, lift_tx, &x);
 	if (!rc)
-		rc = buyer_reputation(e, &u, now, &rep);
-	if (!rc && rep.level != ESC_LEVEL_SUSPENDED)
-		rc = ESC_ESTATE;
-	if (rc)
-		goto out;
-	struct esc_lift l = {.at_ms = now};
-	snprintf(l.user_id, sizeof l.user_id, "%s", user_id);
-	snprintf(l.arbiter_id, sizeof l.arbiter_id, "%s", arbiter_id ? arbiter_id : "");
-	snprintf(l.reason, sizeof l.reason, "%s", reason);
-	u.suspension_lifted_at_ms = now;
-	/* The user and the record of why, together. */
-	ESC_STORE0(rc, e->store, begin);
-	if (rc)
-		goto out;
-	ESC_STORE(rc, e->store, user_update, &u);
-	if (!rc)
-		ESC_STORE(rc, e->store, lift_insert, &l);
-	if (!rc)
-		ESC_STORE0(rc, e->store, commit);
-	if (rc) {
-		ESC_STORE0(undo, e->store, rollback);
-		(void)undo;
-		goto out;
-	}
-	rc = buyer_reputation(e, &u, now, after);
-out:
+		rc = buyer_reputation(e, &x.u, x.l.at_ms, after);
 	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+struct evidence {
+	struct esc_evidence *ev;
+	const void *data;
+	struct esc_evidence *have; /* room for ESC_EVIDENCE_MAX */
+	char *why;
+	size_t why_size;
+};
+
+/* The count of files and the new one in one transaction: two uploads at
+ * once cannot both be the tenth. */
+static int evidence_tx(struct esc_store *s, void *arg)
+{
+	struct evidence *x = arg;
+	struct esc_order o;
+	size_t n = 0;
+	int rc;
+
+	x->why[0] = '\0';
+	ESC_STORE(rc, s, order_get, x->ev->order_id, &o);
+	if (rc == ESC_ENOTFOUND)
+		snprintf(x->why, x->why_size, "no such dispute");
+	if (!rc)
+		ESC_STORE(rc, s, evidence_list, x->ev->order_id, x->have, ESC_EVIDENCE_MAX, &n);
+	if (!rc)
+		rc = esc_evidence_allowed(&o, x->ev->role, x->ev->author_id[0] ? x->ev->author_id : NULL,
+					  n, x->why, x->why_size);
+	if (!rc)
+		ESC_STORE(rc, s, evidence_append, x->ev, x->data);
 	return rc;
 }
 
@@ -882,11 +999,6 @@ int esc_engine_evidence_add(struct esc_engine *e, enum esc_actor actor, const ch
 			    const void *data, size_t len, struct esc_evidence *out, char *why,
 			    size_t why_size)
 {
-	struct esc_order o;
-	struct esc_evidence *have = NULL;
-	size_t n = 0;
-	int rc = 0;
-
 	why[0] = '\0';
 	if (len > ESC_EVIDENCE_BYTES_MAX) {
 		snprintf(why, why_size, "a file is 5 MiB at most");
@@ -902,33 +1014,25 @@ int esc_engine_evidence_add(struct esc_engine *e, enum esc_actor actor, const ch
 			 declared ? declared : "(none)");
 		return ESC_EMEDIA;
 	}
-	have = calloc(ESC_EVIDENCE_MAX, sizeof *have);
-	if (!have)
+	memset(out, 0, sizeof *out);
+	snprintf(out->order_id, sizeof out->order_id, "%s", order_id);
+	snprintf(out->author_id, sizeof out->author_id, "%s", actor_id ? actor_id : "");
+	out->role = actor;
+	snprintf(out->content_type, sizeof out->content_type, "%s", type);
+	snprintf(out->filename, sizeof out->filename, "%s", filename ? filename : "");
+	out->size = (int64_t)len;
+	unsigned char h[crypto_hash_sha256_BYTES];
+	crypto_hash_sha256(h, data, len);
+	sodium_bin2hex(out->sha256, sizeof out->sha256, h, sizeof h);
+	struct evidence x = {.ev = out, .data = data, .why = why, .why_size = why_size};
+	x.have = calloc(ESC_EVIDENCE_MAX, sizeof *x.have);
+	if (!x.have)
 		return ESC_ENOMEM;
 	pthread_mutex_lock(&e->lock);
-	ESC_STORE(rc, e->store, order_get, order_id, &o);
-	if (rc == ESC_ENOTFOUND)
-		snprintf(why, why_size, "no such dispute");
-	if (!rc)
-		ESC_STORE(rc, e->store, evidence_list, order_id, have, ESC_EVIDENCE_MAX, &n);
-	if (!rc)
-		rc = esc_evidence_allowed(&o, actor, actor_id, n, why, why_size);
-	if (!rc) {
-		unsigned char h[crypto_hash_sha256_BYTES];
-		memset(out, 0, sizeof *out);
-		snprintf(out->order_id, sizeof out->order_id, "%s", order_id);
-		out->at_ms = esc_clock_now(&e->clock);
-		snprintf(out->author_id, sizeof out->author_id, "%s", actor_id ? actor_id : "");
-		out->role = actor;
-		snprintf(out->content_type, sizeof out->content_type, "%s", type);
-		snprintf(out->filename, sizeof out->filename, "%s", filename ? filename : "");
-		out->size = (int64_t)len;
-		crypto_hash_sha256(h, data, len);
-		sodium_bin2hex(out->sha256, sizeof out->sha256, h, sizeof h);
-		ESC_STORE(rc, e->store, evidence_append, out, data);
-	}
+	out->at_ms = esc_clock_now(&e->clock);
+	int rc = transact(e, evidence_tx, &x);
 	pthread_mutex_unlock(&e->lock);
-	free(have);
+	free(x.have);
 	return rc;
 }
 

@@ -24,6 +24,10 @@
 #include "store/store.h"
 #include "util/clock.h"
 
+/* A batch that loses to a concurrent transaction (ESC_ERETRY) is run
+ * again, at most this many times in all, with jittered backoff. */
+#define ESC_RETRY_MAX 12
+
 struct esc_engine_options {
 	/* A manual clock (tests, demos). It starts where the store's saved
 	 * manual time stands, else at manual_start_ms, else at real time. */
@@ -47,6 +51,7 @@ struct esc_engine {
 	bool leading;
 	/* Counters since open, for metrics and benchmarks. */
 	int64_t commands_ok, commands_refused, commits, deadlines_fired;
+	int64_t retries; /* batches run again after losing to another process */
 	int64_t events_ok[ESC_EV_COUNT]; /* accepted commands by event */
 };
 
@@ -163,6 +168,12 @@ int esc_engine_seller_reputation_held(struct esc_engine *e, const char *user_id,
  * then. */
 int esc_engine_lift_suspension(struct esc_engine *e, const char *arbiter_id, const char *user_id,
 			       const char *reason, struct esc_buyer_rep *after);
+
+/* fn in a transaction of its own, under the engine's lock, run again
+ * (with backoff) while it loses to a concurrent transaction: for writes
+ * that are not commands, such as a message. fn returns 0 to commit. */
+int esc_engine_transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg),
+			void *arg);
 
 /* Reads for the API: the store under the engine's lock, so that they see
  * only committed commands. Call esc_engine_store_release() after. */

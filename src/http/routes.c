@@ -993,6 +993,13 @@ static int h_messages_list(struct esc_http_call *call)
 }
 
 /* A message from the buyer or the seller to the other. */
+static int message_tx(struct esc_store *s, void *arg)
+{
+	int rc;
+	ESC_STORE(rc, s, message_append, arg);
+	return rc;
+}
+
 static int h_message_post(struct esc_http_call *call)
 {
 	static const char *const fields[] = {"body", NULL};
@@ -1018,9 +1025,7 @@ static int h_message_post(struct esc_http_call *call)
 	snprintf(m.body, sizeof m.body, "%s", body);
 	m.role = call->caller.user.role;
 	m.at_ms = esc_engine_now(call->e);
-	struct esc_store *s = esc_engine_store_acquire(call->e);
-	ESC_STORE(rc, s, message_append, &m);
-	esc_engine_store_release(call->e);
+	rc = esc_engine_transact(call->e, message_tx, &m);
 	if (rc)
 		return rc;
 	call->status = 201;

@@ -34,6 +34,7 @@ struct hook {
 	int fail_verb_nth;     /* ... only its nth (1-based), 0 = every one */
 	int verb_seen;         /* calls of fail_verb so far */
 	int failed;            /* faults injected */
+	int code;              /* the fault: ESC_EIO unless set */
 	char failed_verb[32];  /* the verb of the first injected fault */
 	/* Break a loop: fail deadlines_due from this call of it on (0 = never). */
 	int due_calls, due_fail_from;
@@ -73,7 +74,7 @@ static int hook_fn(void *arg, const char *verb)
 		return 0;
 	if (!h->failed++)
 		snprintf(h->failed_verb, sizeof h->failed_verb, "%s", verb);
-	return ESC_EIO;
+	return h->code ? h->code : ESC_EIO;
 }
 
 static void hook_install(struct esc_fixture *f, struct hook *h)
@@ -922,6 +923,82 @@ static void batch_fails_whole(const char *verb, int nth)
 	release_state(&st);
 }
 
+/* A batch that loses to a concurrent transaction (PostgreSQL's 40001 at
+ * verb's nth call) is run again, whole, and then succeeds once. */
+static void batch_retried(const char *verb, int nth)
+{
+	static struct hook h;
+	struct esc_result res[3];
+	struct state st;
+
+	setup_batch(&st);
+	memset(&h, 0, sizeof h);
+	h.fail_verb = verb;
+	h.fail_verb_nth = nth;
+	h.code = ESC_ERETRY;
+	hook_install(&st.f, &h);
+	int64_t retries = st.f.e->retries, commits = st.f.e->commits;
+	int rc = run_batch(&st, res);
+	hook_remove(&st.f);
+	assert_int_equal(h.failed, 1);
+	assert_int_equal(rc, 0);
+	assert_int_equal(st.f.e->retries, retries + 1);
+	assert_int_equal(st.f.e->commits, commits + 1);
+	for (size_t i = 0; i < 3; i++) {
+		struct esc_order o;
+		struct esc_history hist[8];
+		size_t n = 0;
+		assert_int_equal(res[i].rc, 0);
+		order_now(&st, i, &o);
+		assert_int_equal(o.state, batch_after[i]);
+		/* Once: the first attempt left no row behind. */
+		ESC_STORE(rc, st.f.e->store, history_list, o.id, o.version - 1, hist, 8, &n);
+		assert_int_equal(rc, 0);
+		assert_int_equal(n, 1);
+	}
+	esc_fixture_check(&st.f);
+	release_state(&st);
+}
+
+static void a_batch_that_loses_at_commit_runs_again(void **cmstate)
+{
+	(void)cmstate;
+	batch_retried("commit", 1);
+}
+
+static void a_batch_that_loses_inside_a_command_runs_again(void **cmstate)
+{
+	(void)cmstate;
+	batch_retried("order_update", 2);
+}
+
+/* A batch that loses every time gives up after ESC_RETRY_MAX attempts,
+ * each command failing with ESC_ERETRY (503), and keeps nothing. */
+static void a_batch_that_always_loses_gives_up(void **cmstate)
+{
+	static struct hook h;
+	static struct snapshot before, after;
+	struct esc_result res[3];
+	struct state st;
+	(void)cmstate;
+
+	setup_batch(&st);
+	take_snapshot(&st, &before);
+	memset(&h, 0, sizeof h);
+	h.fail_verb = "commit";
+	h.code = ESC_ERETRY;
+	hook_install(&st.f, &h);
+	int rc = run_batch(&st, res);
+	hook_remove(&st.f);
+	assert_int_equal(rc, ESC_ERETRY);
+	assert_int_equal(h.failed, ESC_RETRY_MAX);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(res[i].rc, ESC_ERETRY);
+	take_snapshot(&st, &after);
+	same_snapshot(&before, &after);
+	release_state(&st);
+}
+
 /* A failing commit fails every command of the batch and keeps none. */
 static void failing_commit_fails_the_whole_batch(void **cmstate)
 {
@@ -1056,6 +1133,9 @@ int main(void)
 		cmocka_unit_test(failing_begin_fails_the_whole_batch),
 		cmocka_unit_test(failing_release_fails_the_whole_batch),
 		cmocka_unit_test(a_kept_answer_is_kept_once),
+		cmocka_unit_test(a_batch_that_loses_at_commit_runs_again),
+		cmocka_unit_test(a_batch_that_loses_inside_a_command_runs_again),
+		cmocka_unit_test(a_batch_that_always_loses_gives_up),
 		cmocka_unit_test(fire_due_reports_a_failed_deadline),
 		cmocka_unit_test(fire_due_does_not_spin_on_failing_deadlines),
 	};
