@@ -46,6 +46,11 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	if (rc)
 		goto out;
 	e->fast_password_hashing = opt->fast_password_hashing;
+	/* This process's name on the deadlines it claims. */
+	unsigned char r[8];
+	randombytes_buf(r, sizeof r);
+	memcpy(e->owner, "prc_", 4);
+	sodium_bin2hex(e->owner + 4, sizeof e->owner - 4, r, sizeof r);
 	rc = esc_store_open(url, &e->store, err, err_size);
 	if (rc)
 		goto out;
@@ -788,44 +793,87 @@ static enum esc_event deadline_event(enum esc_deadline_kind k)
 
 #define FIRE_BATCH_MAX 256
 
+static int transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg), void *arg);
+
+struct claim {
+	const char *owner;
+	int64_t now_ms, until_ms;
+	struct esc_deadline *rows;
+	size_t max, n;
+};
+
+static int claim_tx(struct esc_store *s, void *arg)
+{
+	struct claim *c = arg;
+	int rc;
+	ESC_STORE(rc, s, deadlines_claim, c->now_ms, c->owner, c->until_ms, c->rows, c->max, &c->n);
+	return rc;
+}
+
+/* Give a claimed row back, so that the next run may fire it at once:
+ * setting a row again drops its claim. Best effort: otherwise the claim
+ * runs out. */
+static int unclaim_tx(struct esc_store *s, void *arg)
+{
+	const struct esc_deadline *d = arg;
+	struct esc_deadline_op op = {.set = true, .kind = d->kind, .due_ms = d->due_ms};
+	int rc;
+	snprintf(op.ref, sizeof op.ref, "%s", d->ref);
+	ESC_STORE(rc, s, deadline_apply, d->order_id, &op);
+	return rc;
+}
+
+static bool store_failure(int rc)
+{
+	return rc == ESC_EIO || rc == ESC_EBUSY || rc == ESC_ENOMEM || rc == ESC_ERETRY;
+}
+
 int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired)
 {
-	struct esc_deadline *rows = NULL;
+	struct claim c = {.owner = e->owner};
 	struct esc_command *cmds = NULL;
 	struct esc_result *res = NULL;
-	size_t n = 0, count = 0;
+	size_t count = 0;
 	int rc = 0, failure = 0;
 
 	if (max == 0 || max > FIRE_BATCH_MAX)
 		max = FIRE_BATCH_MAX;
-	rows = calloc(max, sizeof *rows);
+	c.max = max;
+	c.rows = calloc(max, sizeof *c.rows);
 	cmds = calloc(max, sizeof *cmds);
 	res = calloc(max, sizeof *res);
-	if (!rows || !cmds || !res) {
+	if (!c.rows || !cmds || !res) {
 		rc = ESC_ENOMEM;
 		goto out;
 	}
 	pthread_mutex_lock(&e->lock);
 	/* A full batch of stale rows fires nothing but is not the end. */
 	do {
-		ESC_STORE(rc, e->store, deadlines_due, esc_clock_now(&e->clock), rows, max, &n);
-		if (rc || !n)
+		/* Rows are claimed first, in a transaction of their own, so that
+		 * of several processes one fires each; a process that dies
+		 * holding a claim loses it when the claim runs out. */
+		c.now_ms = esc_clock_now(&e->clock);
+		c.until_ms = c.now_ms + ESC_CLAIM_MS;
+		rc = transact(e, claim_tx, &c);
+		if (rc || !c.n)
 			break;
-		for (size_t i = 0; i < n; i++) {
-			esc_command_init(&cmds[i], deadline_event(rows[i].kind), ESC_ACTOR_SYSTEM,
-					 NULL, rows[i].order_id);
-			cmds[i].deadline = &rows[i];
+		for (size_t i = 0; i < c.n; i++) {
+			esc_command_init(&cmds[i], deadline_event(c.rows[i].kind), ESC_ACTOR_SYSTEM,
+					 NULL, c.rows[i].order_id);
+			cmds[i].deadline = &c.rows[i];
 		}
-		rc = exec_batch(e, cmds, n, res);
-		for (size_t i = 0; !rc && i < n; i++) {
-			count += res[i].rc == 0;
+		rc = exec_batch(e, cmds, c.n, res);
+		for (size_t i = 0; i < c.n; i++) {
+			count += !rc && res[i].rc == 0;
 			/* A refusal drops its row; a failure keeps it for the next
 			 * run and is reported, not retried here. */
-			if (!failure && (res[i].rc == ESC_EIO || res[i].rc == ESC_EBUSY ||
-					 res[i].rc == ESC_ENOMEM))
-				failure = res[i].rc;
+			if (rc || store_failure(res[i].rc)) {
+				if (!failure)
+					failure = rc ? rc : res[i].rc;
+				(void)transact(e, unclaim_tx, &c.rows[i]);
+			}
 		}
-	} while (!rc && !failure && count == 0 && n == max);
+	} while (!rc && !failure && count == 0 && c.n == max);
 	e->deadlines_fired += (int64_t)count;
 	if (!rc)
 		rc = failure;
@@ -833,7 +881,7 @@ int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired)
 out:
 	if (fired)
 		*fired = count;
-	free(rows);
+	free(c.rows);
 	free(cmds);
 	free(res);
 	return rc;

@@ -28,6 +28,10 @@
  * again, at most this many times in all, with jittered backoff. */
 #define ESC_RETRY_MAX 12
 
+/* How long a process holds the deadlines it claimed to fire: one that
+ * dies holding them leaves them to the others after this. */
+#define ESC_CLAIM_MS 30000
+
 struct esc_engine_options {
 	/* A manual clock (tests, demos). It starts where the store's saved
 	 * manual time stands, else at manual_start_ms, else at real time. */
@@ -42,6 +46,7 @@ struct esc_engine {
 	struct esc_policy policy;
 	struct esc_clock clock;
 	bool fast_password_hashing;
+	char owner[ESC_ID_SIZE]; /* "prc_" and 16 hex: claims deadlines */
 	pthread_mutex_t lock; /* one command batch at a time */
 	/* Group commit: callers of esc_engine_submit queue here; one of them
 	 * at a time leads, running the queue as one batch. */

@@ -578,6 +578,86 @@ static void spec_8_many_deadlines_due_at_once_all_fire_once(void **state)
 	free(ids);
 }
 
+/* ---- several processes on one store ---- */
+
+/* A second engine on the fixture's store, as another process would be,
+ * its manual clock where the first one's stands. */
+static struct esc_engine *second_engine(struct esc_fixture *f)
+{
+	struct esc_engine_options opt = {.manual_clock = true, .fast_password_hashing = true};
+	struct esc_engine *e = NULL;
+	char err[300] = "";
+	int rc = esc_engine_open(&e, f->db, NULL, &opt, err, sizeof err);
+	if (rc)
+		fail_msg("second engine: %s", err);
+	assert_int_equal(esc_engine_now(e), esc_engine_now(f->e));
+	return e;
+}
+
+/* A process that claimed deadlines and died holds them until its claim
+ * runs out; then another fires each of them, once. */
+static void spec_9_a_dead_process_claim_passes_to_another_when_it_ends(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_deadline rows[8];
+	size_t n = 0, fired = 0;
+	int rc;
+	struct esc_order a = new_order(f), b = new_order(f);
+	advance(f, 24 * HOUR);
+	struct esc_engine *other = second_engine(f);
+
+	/* The dead process: it claimed both and never fired them. */
+	int64_t now = esc_engine_now(f->e);
+	ESC_STORE(rc, f->e->store, deadlines_claim, now, "prc_dead", now + ESC_CLAIM_MS, rows, 8,
+		  &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
+	assert_int_equal(fired, 0);
+	assert_int_equal(esc_fixture_get(f, a.id).state, ESC_ST_AWAITING_PAYMENT);
+
+	/* A millisecond before the claim ends, still held; at its end, free. */
+	assert_int_equal(esc_engine_advance(other, ESC_CLAIM_MS - 1), 0);
+	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
+	assert_int_equal(fired, 0);
+	assert_int_equal(esc_engine_advance(other, 1), 0);
+	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
+	assert_int_equal(fired, 2);
+	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
+	assert_int_equal(fired, 0);
+	esc_engine_free(other);
+
+	/* The first process, its clock moved on too, finds nothing left. */
+	advance(f, ESC_CLAIM_MS);
+	assert_int_equal(esc_engine_fire_due(f->e, 0, &fired), 0);
+	assert_int_equal(fired, 0);
+	assert_int_equal(esc_fixture_get(f, a.id).state, ESC_ST_CANCELLED);
+	assert_int_equal(esc_fixture_get(f, b.id).state, ESC_ST_CANCELLED);
+	assert_int_equal(esc_fixture_history_count(f, a.id), 2);
+	assert_int_equal(esc_fixture_history_count(f, b.id), 2);
+}
+
+/* Two processes firing the same due deadlines: each fires once. */
+static void spec_9_two_processes_fire_each_deadline_once(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o[6];
+	size_t one = 0, two = 0;
+	for (size_t i = 0; i < 6; i++)
+		o[i] = new_order(f);
+	advance(f, 24 * HOUR);
+	struct esc_engine *other = second_engine(f);
+	assert_int_equal(esc_engine_fire_due(other, 3, &one), 0);
+	assert_int_equal(esc_engine_fire_due(f->e, 0, &two), 0);
+	assert_int_equal(one, 3);
+	assert_int_equal(two, 3);
+	assert_int_equal(esc_engine_fire_due(other, 0, &one), 0);
+	assert_int_equal(one, 0);
+	for (size_t i = 0; i < 6; i++)
+		assert_int_equal(esc_fixture_history_count(f, o[i].id), 2);
+	esc_engine_free(other);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, esc_fixture_setup, esc_fixture_teardown)
 
 int main(void)
@@ -611,6 +691,8 @@ int main(void)
 		T(spec_2_ship_deadline_during_a_request_grants_it_not_a_missed_shipment),
 		T(spec_2_ship_deadline_during_a_request_counts_as_the_buyers_cancellation),
 		T(spec_8_many_deadlines_due_at_once_all_fire_once),
+		T(spec_9_a_dead_process_claim_passes_to_another_when_it_ends),
+		T(spec_9_two_processes_fire_each_deadline_once),
 	};
 	return cmocka_run_group_tests_name("deadlines", tests, NULL, NULL);
 }

@@ -36,7 +36,7 @@ struct hook {
 	int failed;            /* faults injected */
 	int code;              /* the fault: ESC_EIO unless set */
 	char failed_verb[32];  /* the verb of the first injected fault */
-	/* Break a loop: fail deadlines_due from this call of it on (0 = never). */
+	/* Break a loop: fail deadlines_claim from this call of it on (0 = never). */
 	int due_calls, due_fail_from;
 	char verbs[VERBS_MAX][32]; /* the verbs called, in order */
 };
@@ -58,7 +58,7 @@ static int hook_fn(void *arg, const char *verb)
 	h->calls++;
 	if (h->calls <= VERBS_MAX)
 		snprintf(h->verbs[h->calls - 1], sizeof h->verbs[0], "%s", verb);
-	if (!strcmp(verb, "deadlines_due")) {
+	if (!strcmp(verb, "deadlines_claim")) {
 		h->due_calls++;
 		if (h->due_fail_from && h->due_calls >= h->due_fail_from)
 			fail = true;
@@ -1110,7 +1110,7 @@ static void fire_due_does_not_spin_on_failing_deadlines(void **cmstate)
 	hook_remove(&st.f);
 	assert_int_not_equal(rc, 0);
 	if (h.due_calls != 1)
-		fail_msg("deadlines_due was called %d times for the same 2 failing rows "
+		fail_msg("deadlines_claim was called %d times for the same 2 failing rows "
 			 "(stopped by the test at 5)",
 			 h.due_calls);
 	release_state(&st);
