@@ -618,13 +618,17 @@ static int h_session_create(struct esc_http_call *call)
 	for (char *p = account; *p; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p + 32);
-	if (esc_ratelimit_hit(&call->limits->by_address, call->address, now, &retry) ||
-	    esc_ratelimit_hit(&call->limits->by_account, account, now, &retry)) {
+	rc = esc_ratelimit_hit(call->e, &call->limits->by_address, call->address, now, &retry);
+	if (!rc)
+		rc = esc_ratelimit_hit(call->e, &call->limits->by_account, account, now, &retry);
+	if (rc == ESC_ERATE) {
 		snprintf(call->retry_after, sizeof call->retry_after, "%lld",
 			 (long long)((retry + 999) / 1000));
 		return fail(call, ESC_ERATE, "too many sign-in attempts; try again in %s seconds",
 			    call->retry_after);
 	}
+	if (rc)
+		return rc;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	ESC_STORE(rc, s, user_by_email, email, &u);
 	esc_engine_store_release(call->e);

@@ -897,13 +897,13 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 		pthread_mutex_destroy(&srv.running_lock);
 		return ESC_ENOMEM;
 	}
-	esc_ratelimit_init(&srv.limits->by_account, opt->signin_per_account, 15 * 60 * 1000);
-	esc_ratelimit_init(&srv.limits->by_address, opt->signin_per_address, 60 * 1000);
+	srv.limits->by_account = (struct esc_ratelimit){"signin.account", 15 * 60 * 1000,
+							  opt->signin_per_account};
+	srv.limits->by_address = (struct esc_ratelimit){"signin.address", 60 * 1000,
+							  opt->signin_per_address};
 	sem_init(&srv.limits->hashing, 0, opt->hashing_max ? opt->hashing_max : 1);
 	rc = serve(&srv, stop, port, err, err_size);
 	sem_destroy(&srv.limits->hashing);
-	esc_ratelimit_release(&srv.limits->by_account);
-	esc_ratelimit_release(&srv.limits->by_address);
 	free(srv.limits);
 	free(srv.metrics);
 	pthread_mutex_destroy(&srv.running_lock);

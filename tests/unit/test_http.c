@@ -648,6 +648,37 @@ static void spec_7_history_messages_and_refunds_page_by_cursor(void **state)
 	drop(&r);
 }
 
+/* Two daemons on one store count the same attempts: five wrong
+ * passwords at each, then the eleventh attempt is refused by either. */
+static void spec_9_sign_in_limits_are_shared_by_the_daemons(void **state)
+{
+	struct esc_test_daemon d2 = {0};
+	char id[64], token[80];
+	(void)state;
+	ensure_users();
+	make_user("buyer", "Shared", "shared-rate@http.test", id, token); /* the 1st */
+	snprintf(d2.db, sizeof d2.db, "%s", d.db);
+	esc_test_daemon_start(&d2, KEY);
+	for (int i = 0; i < 9; i++) {
+		struct reply r = call_at(i % 2 ? d.port : d2.port, "POST", "/v1/sessions", NULL,
+					 "{\"email\":\"shared-rate@http.test\","
+					 "\"password\":\"wrong-one\"}",
+					 NULL);
+		expect(&r, 401);
+		drop(&r);
+	}
+	struct reply r = call_at(d2.port, "POST", "/v1/sessions", NULL,
+				 "{\"email\":\"shared-rate@http.test\",\"password\":\"password-1\"}",
+				 NULL);
+	expect(&r, 429);
+	drop(&r);
+	r = call("POST", "/v1/sessions", NULL,
+		 "{\"email\":\"shared-rate@http.test\",\"password\":\"password-1\"}", NULL);
+	expect(&r, 429);
+	drop(&r);
+	esc_test_daemon_stop(&d2);
+}
+
 /* Sign-in attempts are limited per account: the eleventh in 15 minutes
  * answers 429 with Retry-After, and the window passing lets them in. */
 static void spec_7_sign_in_attempts_are_rate_limited(void **state)
@@ -1817,6 +1848,7 @@ int main(void)
 		cmocka_unit_test(spec_7_lists_are_paged_by_cursor),
 		cmocka_unit_test(spec_7_history_messages_and_refunds_page_by_cursor),
 		cmocka_unit_test(spec_7_sign_in_attempts_are_rate_limited),
+		cmocka_unit_test(spec_9_sign_in_limits_are_shared_by_the_daemons),
 		cmocka_unit_test(metrics_count_requests_and_commands),
 		cmocka_unit_test(spec_7_idempotency_keys_replay_and_refuse_another_body),
 		cmocka_unit_test(idempotency_key_answers_409_while_its_first_request_runs),
