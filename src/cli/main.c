@@ -43,6 +43,7 @@ struct command;
 static int cmd_demo(const struct command *c, struct options *o, int argc, char **argv);
 static int cmd_check(const struct command *c, struct options *o, int argc, char **argv);
 static int cmd_deadlines(const struct command *c, struct options *o, int argc, char **argv);
+static int cmd_migrate(const struct command *c, struct options *o, int argc, char **argv);
 static int cmd_serve(const struct command *c, struct options *o, int argc, char **argv);
 
 static const struct command commands[] = {
@@ -75,6 +76,11 @@ static const struct command commands[] = {
 	 "  account is negative and that no order refunded more than it was paid,\n"
 	 "  with the store's own consistency checks. Exits 1 naming each broken\n"
 	 "  invariant.\n"},
+	{"migrate", cmd_migrate, "bring a store's schema up to this version, then exit",
+	 "escrowd migrate --db URL [--config FILE]\n"
+	 "  Applies the migrations the store lacks, in one transaction each, and\n"
+	 "  exits. Every command does this when it opens a store; run it alone to\n"
+	 "  migrate before starting several daemons on one PostgreSQL database.\n"},
 	{"deadlines", cmd_deadlines, "fire the deadlines that are due, then exit",
 	 "escrowd deadlines --db PATH [--config FILE]\n"
 	 "  Fires every deadline due now (payment, ship, response, protection,\n"
@@ -91,7 +97,8 @@ static void usage(FILE *out)
 	for (size_t i = 0; i < COMMANDS; i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\noptions (also from the environment):\n"
-		     "  --db PATH        the store: a SQLite file, or sqlite:PATH (ESCROWD_DB)\n"
+		     "  --db URL         the store: a SQLite file, sqlite:PATH, or\n"
+		     "                   postgresql://USER@HOST:PORT/DB (ESCROWD_DB)\n"
 		     "  --config FILE    policy, limits and these options (ESCROWD_CONFIG)\n"
 		     "  --help           this text; escrowd COMMAND --help for one command\n"
 		     "  --version        the version\n");
@@ -242,6 +249,29 @@ static int cmd_demo(const struct command *c, struct options *o, int argc, char *
 	return rc && rc != ESC_EDUPLICATE ? 1 : 0;
 }
 
+static bool is_postgresql(const char *url)
+{
+	return !strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11);
+}
+
+static int cmd_migrate(const struct command *c, struct options *o, int argc, char **argv)
+{
+	struct esc_store *s = NULL;
+	char err[300] = "";
+	int rc = parse(c, o, argc, argv);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	rc = esc_store_open(o->db, &s, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "escrowd migrate: cannot migrate %s: %s\n", o->db,
+			err[0] ? err : esc_error_message(rc));
+		return 1;
+	}
+	printf("the %s store is at this version's schema\n", s->ops->name);
+	esc_store_close(s);
+	return 0;
+}
+
 static int cmd_check(const struct command *c, struct options *o, int argc, char **argv)
 {
 	struct esc_engine *e = NULL;
@@ -251,7 +281,7 @@ static int cmd_check(const struct command *c, struct options *o, int argc, char 
 		return rc == 1 ? 0 : rc;
 	/* Checking a mistyped path must not create an empty store and pass. */
 	const char *path = strncmp(o->db, "sqlite:", 7) ? o->db : o->db + 7;
-	if (access(path, F_OK)) {
+	if (!is_postgresql(o->db) && access(path, F_OK)) {
 		fprintf(stderr, "escrowd check: no store at %s\n", path);
 		return 1;
 	}

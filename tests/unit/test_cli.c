@@ -317,6 +317,28 @@ static void db_takes_a_sqlite_url(void **state)
 
 /* A mistyped path is not a store whose invariants hold: check says there
  * is no store there, exits non-zero, and leaves no new file behind. */
+/* migrate creates or brings a store to this version's schema, and says
+ * why when it cannot reach one. */
+static void migrate_prepares_a_store_and_names_a_failure(void **state)
+{
+	char dir[256], db[300], out[OUTPUT_MAX];
+	(void)state;
+	esc_test_tmpdir(dir, sizeof dir);
+	esc_test_path(db, sizeof db, dir, "escrowd.db");
+	int status = runf(NULL, out, sizeof out, "migrate --db '%s'", db);
+	if (status != 0)
+		fail_msg("migrate exited %d:\n%s", status, out);
+	contains(out, "the sqlite store is at this version's schema");
+	status = runf(NULL, out, sizeof out, "migrate --db '%s'", db); /* again: nothing to do */
+	assert_int_equal(status, 0);
+	status = runf(NULL, out, sizeof out, "check --db '%s'", db);
+	assert_int_equal(status, 0);
+	status = runf(NULL, out, sizeof out, "migrate --db '%s/no/such/dir/x.db'", dir);
+	esc_test_rmdir(dir);
+	assert_int_equal(status, 1);
+	contains(out, "escrowd migrate: cannot migrate");
+}
+
 static void check_on_a_missing_store_fails_and_creates_nothing(void **state)
 {
 	char dir[256], path[300], out[OUTPUT_MAX];
@@ -433,6 +455,7 @@ int main(void)
 		cmocka_unit_test(config_gives_the_options_and_flags_win),
 		cmocka_unit_test(db_takes_a_sqlite_url),
 		cmocka_unit_test(check_on_a_missing_store_fails_and_creates_nothing),
+		cmocka_unit_test(migrate_prepares_a_store_and_names_a_failure),
 		cmocka_unit_test(check_on_a_broken_ledger_exits_1_naming_the_invariant),
 		cmocka_unit_test(deadlines_prints_how_many_fired),
 	};
