@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/pg/pg.h"
 #include "store/sqlite/sqlite.h"
 #include "util/error.h"
 
@@ -26,10 +27,9 @@ int esc_store_open(const char *url, struct esc_store **out, char *err, size_t er
 			snprintf(err, err_size, "no store URL given");
 		goto out;
 	}
+	/* libpq takes both URI prefixes; the URL goes to it whole. */
 	if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://")) {
-		rc = ESC_EUNSUPPORTED;
-		if (err && err_size)
-			snprintf(err, err_size, "PostgreSQL support is not built yet");
+		rc = esc_pg_open(url, out, err, err_size);
 		goto out;
 	}
 	if (has_prefix(url, "sqlite:"))

@@ -222,7 +222,8 @@ struct esc_store_ops {
 	/* Insert (op->set) or delete a row of the deadline queue. */
 	int (*deadline_apply)(struct esc_store *s, const char *order_id,
 			      const struct esc_deadline_op *op);
-	/* Rows due at or before now_ms, soonest first, at most max. */
+	/* Rows due at or before now_ms, claimed or not, soonest first, at
+	 * most max. */
 	int (*deadlines_due)(struct esc_store *s, int64_t now_ms, struct esc_deadline *out,
 			     size_t max, size_t *n);
 	/* Claim up to max deadline rows due at or before now_ms that no one
@@ -307,8 +308,10 @@ struct esc_store {
 	void *fault_arg;
 };
 
-/* Open a store by URL: "sqlite:PATH" or a plain path. Applies migrations.
- * On success *out is owned by the caller; release with esc_store_close(). */
+/* Open a store by URL: "sqlite:PATH" or a plain path (SQLite), or a
+ * "postgresql://" or "postgres://" libpq URI (PostgreSQL, one connection
+ * per store; see store/pg/pg.h). Applies migrations. On success *out is
+ * owned by the caller; release with esc_store_close(). */
 int esc_store_open(const char *url, struct esc_store **out, char *err, size_t err_size);
 void esc_store_close(struct esc_store *s);
 

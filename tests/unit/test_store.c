@@ -1,8 +1,8 @@
 /* test_store.c - the store contract: each verb of store.h, one fact per
  * test, through the interface only, so the same table runs unchanged
- * against every backend (run_store_contract). The SQLite-only facts
- * (migrations, WAL, checkpoints, what ledger_check finds in a file damaged
- * by hand) follow in their own group. */
+ * against every backend (run_store_contract). What ledger_check finds in
+ * a store damaged by hand runs per backend too; the SQLite-only facts
+ * (migrations, WAL, checkpoints) follow in their own group. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,6 +36,9 @@ struct backend {
 	/* Make a new empty store's URL (and whatever it needs) in f. */
 	void (*fresh)(struct store_fixture *f);
 	void (*cleanup)(struct store_fixture *f);
+	/* Run SQL on the store through a connection of its own: the only way
+	 * to damage what the interface keeps sound. */
+	void (*raw_sql)(struct store_fixture *f, const char *sql);
 };
 
 static const struct backend *backend;
@@ -91,7 +94,29 @@ static void sqlite_cleanup(struct store_fixture *f)
 	esc_test_rmdir(f->dir);
 }
 
-static const struct backend sqlite_backend = {"sqlite", sqlite_fresh, sqlite_cleanup};
+static void sqlite_raw_sql(struct store_fixture *f, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+	int rc = sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL);
+
+	assert_int_equal(rc, SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "raw sql: %s\n", msg ? msg : "?");
+	sqlite3_free(msg);
+	assert_int_equal(rc, SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static const struct backend sqlite_backend = {"sqlite", sqlite_fresh, sqlite_cleanup,
+					      sqlite_raw_sql};
+
+static void raw_sql(struct store_fixture *f, const char *sql)
+{
+	backend->raw_sql(f, sql);
+}
 
 /* ---- builders ---- */
 
@@ -2081,24 +2106,6 @@ static int run_store_contract(const struct backend *b)
 
 /* ---- SQLite only: the file itself ---- */
 
-/* Run SQL on the store's file through a connection of its own: the only
- * way to damage what the interface keeps sound. */
-static void raw_sql(struct store_fixture *f, const char *sql)
-{
-	sqlite3 *db = NULL;
-	char *msg = NULL;
-	int rc = sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL);
-
-	assert_int_equal(rc, SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-	if (rc != SQLITE_OK)
-		fprintf(stderr, "raw sql: %s\n", msg ? msg : "?");
-	sqlite3_free(msg);
-	assert_int_equal(rc, SQLITE_OK);
-	sqlite3_close(db);
-}
-
 static int64_t raw_int(struct store_fixture *f, const char *sql)
 {
 	sqlite3 *db = NULL;
@@ -2163,21 +2170,6 @@ static void a_store_newer_than_the_binary_is_refused(void **state)
 	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", esc_sqlite_schema_version());
 	raw_sql(f, sql);
 	open_url(f);
-}
-
-static void a_postgresql_url_is_not_supported_yet(void **state)
-{
-	struct esc_store *s = NULL;
-	char err[128] = "";
-	int rc;
-
-	(void)state;
-	rc = esc_store_open("postgresql://localhost/escrowd", &s, err, sizeof err);
-	assert_int_equal(rc, ESC_EUNSUPPORTED);
-	assert_null(s);
-	assert_string_equal(err, "PostgreSQL support is not built yet");
-	rc = esc_store_open("postgres://localhost/escrowd", &s, err, sizeof err);
-	assert_int_equal(rc, ESC_EUNSUPPORTED);
 }
 
 static void a_plain_path_opens_the_same_store(void **state)
@@ -2274,6 +2266,8 @@ static void an_overlong_stored_string_is_cut_to_its_field(void **state)
 	assert_int_equal(strlen(got.tracking), ESC_TRACKING_MAX - 1);
 	assert_memory_equal(got.tracking + ESC_TRACKING_MAX - 3, "\xc3\xbc", 2);
 }
+
+/* ---- any backend: what ledger_check finds in a store damaged by hand ---- */
 
 static void an_unknown_state_name_is_an_io_error(void **state)
 {
@@ -2405,12 +2399,14 @@ static const struct CMUnitTest sqlite_only[] = {
 	S(store_uses_wal_and_the_latest_schema),
 	S(reopening_applies_no_migration_twice),
 	S(a_store_newer_than_the_binary_is_refused),
-	S(a_postgresql_url_is_not_supported_yet),
 	S(a_plain_path_opens_the_same_store),
 	S(an_unopenable_path_fails_with_a_message),
 	S(close_leaves_no_wal_behind),
 	S(the_checkpointer_moves_commits_into_the_database_file),
 	S(an_overlong_stored_string_is_cut_to_its_field),
+};
+
+static const struct CMUnitTest damaged[] = {
 	S(an_unknown_state_name_is_an_io_error),
 	S(ledger_check_finds_a_currency_that_does_not_sum_to_zero),
 	S(ledger_check_finds_a_transfer_with_one_leg),
@@ -2422,11 +2418,67 @@ static const struct CMUnitTest sqlite_only[] = {
 	S(ledger_check_counts_problems_beyond_those_it_lists),
 };
 
+/* Run the damage tests against a new store of backend b per test. */
+static int run_damaged(const struct backend *b)
+{
+	char name[64];
+
+	backend = b;
+	snprintf(name, sizeof name, "store damaged by hand (%s)", b->name);
+	return cmocka_run_group_tests_name(name, damaged, NULL, NULL);
+}
+
+/* ---- opening by URL, with no server needed ---- */
+
+static void a_postgresql_server_that_cannot_be_reached_fails_with_a_message(void **state)
+{
+	struct esc_store *s = NULL;
+	char err[512] = "";
+	int rc;
+
+	(void)state;
+	/* Port 1 on loopback: refused at once. */
+	rc = esc_store_open("postgresql://escrowd@127.0.0.1:1/escrowd?connect_timeout=5", &s, err,
+			    sizeof err);
+	assert_int_equal(rc, ESC_EIO);
+	assert_null(s);
+	assert_non_null(strstr(err, "cannot connect to PostgreSQL: "));
+	assert_non_null(strstr(err, "127.0.0.1"));
+	assert_null(strchr(err, '\n'));
+	rc = esc_store_open("postgres://escrowd@127.0.0.1:1/escrowd?connect_timeout=5", &s, err,
+			    sizeof err);
+	assert_int_equal(rc, ESC_EIO);
+	assert_null(s);
+}
+
+/* The URL goes to libpq whole: a parameter it does not know is refused
+ * by name, before any connection. */
+static void a_postgresql_url_parameter_libpq_does_not_know_is_refused(void **state)
+{
+	struct esc_store *s = NULL;
+	char err[512] = "";
+	int rc;
+
+	(void)state;
+	rc = esc_store_open("postgresql://escrowd@127.0.0.1:1/escrowd?pool=8", &s, err, sizeof err);
+	assert_int_equal(rc, ESC_EIO);
+	assert_null(s);
+	assert_non_null(strstr(err, "pool"));
+}
+
+static const struct CMUnitTest urls[] = {
+	cmocka_unit_test(a_postgresql_server_that_cannot_be_reached_fails_with_a_message),
+	cmocka_unit_test(a_postgresql_url_parameter_libpq_does_not_know_is_refused),
+};
+
+
 int main(void)
 {
 	int failed = run_store_contract(&sqlite_backend);
 
 	backend = &sqlite_backend;
 	failed += cmocka_run_group_tests_name("store (sqlite only)", sqlite_only, NULL, NULL);
+	failed += run_damaged(&sqlite_backend);
+	failed += cmocka_run_group_tests_name("store URLs", urls, NULL, NULL);
 	return failed;
 }

@@ -1,0 +1,24 @@
+/* migrations.h - the PostgreSQL schema as numbered migrations.
+ *
+ * Migration N (1-based) takes a database from schema version N-1 to N; the
+ * versions applied are the rows of schema_migrations. esc_pg_migrate()
+ * applies the missing ones at open, each in its own transaction that first
+ * records its number, so that of several processes opening one database at
+ * once exactly one applies each; it refuses a database whose version is
+ * newer than this binary knows. */
+#ifndef ESC_PG_MIGRATIONS_H
+#define ESC_PG_MIGRATIONS_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+/* The schema version this binary writes: the number of migrations. */
+int esc_pg_schema_version(void);
+
+/* Bring the database of conn up to esc_pg_schema_version(). Returns 0,
+ * ESC_EUNSUPPORTED when the database is newer than this binary, or ESC_EIO;
+ * with a message in err (err_size bytes, may be NULL). */
+int esc_pg_migrate(PGconn *conn, char *err, size_t err_size);
+
+#endif
