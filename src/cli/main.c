@@ -27,6 +27,7 @@ struct options {
 	const char *clock;
 	const char *operator_key;
 	bool quiet, quiet_set;
+	unsigned pool; /* db_pool: store connections, 0 = the default */
 	struct esc_policy policy;
 	struct esc_http_options http; /* the config file's http. keys */
 	char *from_config[4];         /* values read from the file, owned */
@@ -58,8 +59,9 @@ static const struct command commands[] = {
 	 "  stderr unless --quiet (ESCROWD_QUIET).\n"
 	 "  Every option may also be a line of the config file (db = PATH, listen =,\n"
 	 "  clock =, operator_key =, quiet = true); a flag wins over the environment,\n"
-	 "  which wins over the file. The file's http. keys set the daemon's limits\n"
-	 "  (defaults shown):\n"
+	 "  which wins over the file. db_pool = 8 is the file's alone: store\n"
+	 "  connections in all, one for writes and the rest for reads. The file's\n"
+	 "  http. keys set the daemon's limits (defaults shown):\n"
 	 "    http.threads = 32                http.connections_max = 256\n"
 	 "    http.timeout = 30s (idle)        http.body_max = 1MiB\n"
 	 "    http.session_idle = 12h          http.hashing_max = 2 (argon2id at once)\n"
@@ -109,7 +111,8 @@ static int set_http(void *arg, const char *key, const char *value, char *err, si
 	return esc_http_option_set(arg, key, value, err, err_size);
 }
 
-static const char *const option_keys[] = {"db", "listen", "clock", "operator_key", "quiet", NULL};
+static const char *const option_keys[] = {"db",    "listen",  "clock", "operator_key",
+					   "quiet", "db_pool", NULL};
 
 /* An option from the configuration file, unless a flag or the environment
  * gave it already. */
@@ -125,6 +128,17 @@ static int set_option(void *arg, const char *key, const char *value, char *err, 
 		}
 		if (!o->quiet_set)
 			o->quiet = on;
+		return 0;
+	}
+	if (!strcmp(key, "db_pool")) {
+		char *end = NULL;
+		unsigned long n = strtoul(value, &end, 10);
+		if (!*value || *end || n < 1 || n > ESC_POOL_MAX) {
+			snprintf(err, err_size, "db_pool: '%s' is not a number from 1 to %d", value,
+				 ESC_POOL_MAX);
+			return ESC_EINVAL;
+		}
+		o->pool = (unsigned)n;
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
@@ -348,6 +362,7 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 		return 2;
 	}
 	eo.manual_clock = o->clock && !strcmp(o->clock, "manual");
+	eo.pool = o->pool ? o->pool : 8;
 	rc = esc_engine_open(&e, o->db, &o->policy, &eo, err, sizeof err);
 	if (rc) {
 		fprintf(stderr, "escrowd serve: cannot open %s: %s\n", o->db,

@@ -36,6 +36,8 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 		goto out;
 	}
 	pthread_mutex_init(&e->lock, NULL);
+	pthread_mutex_init(&e->pool_lock, NULL);
+	pthread_cond_init(&e->pool_free, NULL);
 	pthread_mutex_init(&e->queue_lock, NULL);
 	pthread_cond_init(&e->queue_done, NULL);
 	if (policy)
@@ -54,6 +56,16 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	rc = esc_store_open(url, &e->store, err, err_size);
 	if (rc)
 		goto out;
+	/* The pool: the writer above, and connections for reads, which then
+	 * wait for no commit. */
+	size_t pool = opt->pool ? opt->pool : 1;
+	if (pool > ESC_POOL_MAX)
+		pool = ESC_POOL_MAX;
+	for (; e->readers_count + 1 < pool; e->readers_count++) {
+		rc = esc_store_open(url, &e->readers[e->readers_count], err, err_size);
+		if (rc)
+			goto out;
+	}
 	if (!opt->manual_clock) {
 		esc_clock_init_real(&e->clock);
 		goto out;
@@ -85,7 +97,11 @@ void esc_engine_free(struct esc_engine *e)
 		return;
 	if (e->store)
 		esc_store_close(e->store);
+	for (size_t i = 0; i < e->readers_count; i++)
+		esc_store_close(e->readers[i]);
 	pthread_mutex_destroy(&e->lock);
+	pthread_mutex_destroy(&e->pool_lock);
+	pthread_cond_destroy(&e->pool_free);
 	pthread_mutex_destroy(&e->queue_lock);
 	pthread_cond_destroy(&e->queue_done);
 	free(e);
@@ -124,21 +140,21 @@ void esc_command_init(struct esc_command *c, enum esc_event event, enum esc_acto
 
 /* Reputation. */
 
-static int load_counts(struct esc_engine *e, const char *user_id, int64_t now,
-		       struct esc_rep_counts *c)
+static int load_counts(struct esc_engine *e, struct esc_store *s, const char *user_id,
+		       int64_t now, struct esc_rep_counts *c)
 {
 	int rc;
 	const struct esc_policy *p = &e->policy;
-	ESC_STORE(rc, e->store, mark_counts, user_id, now - p->buyer_short_window_ms,
+	ESC_STORE(rc, s, mark_counts, user_id, now - p->buyer_short_window_ms,
 		  now - p->buyer_long_window_ms, c);
 	return rc;
 }
 
-static int buyer_reputation(struct esc_engine *e, const struct esc_user *u, int64_t now,
-			    struct esc_buyer_rep *out)
+static int buyer_reputation(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
+			    int64_t now, struct esc_buyer_rep *out)
 {
 	struct esc_rep_counts counts;
-	int rc = load_counts(e, u->id, now, &counts);
+	int rc = load_counts(e, s, u->id, now, &counts);
 	if (rc)
 		return rc;
 	bool lifted = u->suspension_lifted_at_ms &&
@@ -147,46 +163,46 @@ static int buyer_reputation(struct esc_engine *e, const struct esc_user *u, int6
 	return 0;
 }
 
-static int get_user(struct esc_engine *e, const char *id, struct esc_user *u)
+static int get_user(struct esc_store *s, const char *id, struct esc_user *u)
 {
 	int rc;
-	ESC_STORE(rc, e->store, user_get, id, u);
+	ESC_STORE(rc, s, user_get, id, u);
 	return rc;
 }
 
-int esc_engine_buyer_reputation_held(struct esc_engine *e, const char *user_id,
-				     struct esc_buyer_rep *out)
+int esc_engine_buyer_reputation_held(struct esc_engine *e, struct esc_store *s,
+				     const char *user_id, struct esc_buyer_rep *out)
 {
 	struct esc_user u;
-	int rc = get_user(e, user_id, &u);
+	int rc = get_user(s, user_id, &u);
 	if (!rc && u.role != ESC_ACTOR_BUYER)
 		rc = ESC_ENOTFOUND;
 	if (!rc)
-		rc = buyer_reputation(e, &u, esc_engine_now(e), out);
+		rc = buyer_reputation(e, s, &u, esc_engine_now(e), out);
 	return rc;
 }
 
 int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,
 				struct esc_buyer_rep *out)
 {
-	pthread_mutex_lock(&e->lock);
-	int rc = esc_engine_buyer_reputation_held(e, user_id, out);
-	pthread_mutex_unlock(&e->lock);
+	struct esc_store *s = esc_engine_store_acquire(e);
+	int rc = esc_engine_buyer_reputation_held(e, s, user_id, out);
+	esc_engine_store_release(e, s);
 	return rc;
 }
 
-int esc_engine_seller_reputation_held(struct esc_engine *e, const char *user_id,
-				      struct esc_seller_rep *out)
+int esc_engine_seller_reputation_held(struct esc_engine *e, struct esc_store *s,
+				      const char *user_id, struct esc_seller_rep *out)
 {
 	struct esc_user u;
 	struct esc_rep_counts counts;
 	int64_t now = esc_engine_now(e);
-	int rc = get_user(e, user_id, &u);
+	int rc = get_user(s, user_id, &u);
 	if (!rc && u.role != ESC_ACTOR_SELLER)
 		rc = ESC_ENOTFOUND;
 	/* The seller's window is the long one of the counts. */
 	if (!rc)
-		ESC_STORE(rc, e->store, mark_counts, user_id, now - e->policy.buyer_short_window_ms,
+		ESC_STORE(rc, s, mark_counts, user_id, now - e->policy.buyer_short_window_ms,
 			  now - e->policy.seller_window_ms, &counts);
 	if (!rc)
 		esc_seller_reputation(&e->policy, &counts, out);
@@ -196,9 +212,9 @@ int esc_engine_seller_reputation_held(struct esc_engine *e, const char *user_id,
 int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
 				 struct esc_seller_rep *out)
 {
-	pthread_mutex_lock(&e->lock);
-	int rc = esc_engine_seller_reputation_held(e, user_id, out);
-	pthread_mutex_unlock(&e->lock);
+	struct esc_store *s = esc_engine_store_acquire(e);
+	int rc = esc_engine_seller_reputation_held(e, s, user_id, out);
+	esc_engine_store_release(e, s);
 	return rc;
 }
 
@@ -326,7 +342,7 @@ static int expect_user(struct esc_engine *e, const char *id, enum esc_actor role
 		       struct esc_result *res)
 {
 	struct esc_user u;
-	int rc = id ? get_user(e, id, &u) : 0;
+	int rc = id ? get_user(e->store, id, &u) : 0;
 	if (!rc && id && u.role != role)
 		rc = ESC_ENOTFOUND;
 	if (rc == ESC_ENOTFOUND)
@@ -409,9 +425,9 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 	    !strcmp(cmd->actor_id, order.buyer_id)) {
 		struct esc_user u;
 		struct esc_buyer_rep rep;
-		rc = get_user(e, order.buyer_id, &u);
+		rc = get_user(s, order.buyer_id, &u);
 		if (!rc)
-			rc = buyer_reputation(e, &u, ctx.now_ms, &rep);
+			rc = buyer_reputation(e, s, &u, ctx.now_ms, &rep);
 		if (rc)
 			goto out;
 		ctx.buyer_level = rep.level;
@@ -975,11 +991,11 @@ static int lift_tx(struct esc_store *s, void *arg)
 {
 	struct lift *x = arg;
 	struct esc_buyer_rep rep;
-	int rc = get_user(x->e, x->user_id, &x->u);
+	int rc = get_user(s, x->user_id, &x->u);
 	if (!rc && x->u.role != ESC_ACTOR_BUYER)
 		rc = ESC_ENOTFOUND;
 	if (!rc)
-		rc = buyer_reputation(x->e, &x->u, x->l.at_ms, &rep);
+		rc = buyer_reputation(x->e, s, &x->u, x->l.at_ms, &rep);
 	if (!rc && rep.level != ESC_LEVEL_SUSPENDED)
 		rc = ESC_ESTATE;
 	if (rc)
@@ -1006,7 +1022,7 @@ int esc_engine_lift_suspension(struct esc_engine *e, const char *arbiter_id, con
 	snprintf(x.l.reason, sizeof x.l.reason, "%s", reason);
 	int rc = transact(e, lift_tx, &x);
 	if (!rc)
-		rc = buyer_reputation(e, &x.u, x.l.at_ms, after);
+		rc = buyer_reputation(e, e->store, &x.u, x.l.at_ms, after);
 	pthread_mutex_unlock(&e->lock);
 	return rc;
 }
@@ -1086,13 +1102,35 @@ int esc_engine_evidence_add(struct esc_engine *e, enum esc_actor actor, const ch
 
 struct esc_store *esc_engine_store_acquire(struct esc_engine *e)
 {
-	pthread_mutex_lock(&e->lock);
-	return e->store;
+	if (!e->readers_count) {
+		pthread_mutex_lock(&e->lock);
+		return e->store;
+	}
+	pthread_mutex_lock(&e->pool_lock);
+	for (;;) {
+		for (size_t i = 0; i < e->readers_count; i++) {
+			if (!e->reader_busy[i]) {
+				e->reader_busy[i] = true;
+				pthread_mutex_unlock(&e->pool_lock);
+				return e->readers[i];
+			}
+		}
+		pthread_cond_wait(&e->pool_free, &e->pool_lock);
+	}
 }
 
-void esc_engine_store_release(struct esc_engine *e)
+void esc_engine_store_release(struct esc_engine *e, struct esc_store *s)
 {
-	pthread_mutex_unlock(&e->lock);
+	if (s == e->store) {
+		pthread_mutex_unlock(&e->lock);
+		return;
+	}
+	pthread_mutex_lock(&e->pool_lock);
+	for (size_t i = 0; i < e->readers_count; i++)
+		if (e->readers[i] == s)
+			e->reader_busy[i] = false;
+	pthread_cond_signal(&e->pool_free);
+	pthread_mutex_unlock(&e->pool_lock);
 }
 
 int esc_engine_check(struct esc_engine *e, struct esc_ledger_report *out)

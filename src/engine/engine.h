@@ -39,7 +39,12 @@ struct esc_engine_options {
 	int64_t manual_start_ms;
 	/* Cheapest argon2id parameters: for tests only. */
 	bool fast_password_hashing;
+	/* Store connections in all (0 = 1): one writes, the others serve
+	 * esc_engine_store_acquire() for reads. */
+	size_t pool;
 };
+
+#define ESC_POOL_MAX 64
 
 struct esc_engine {
 	struct esc_store *store;
@@ -48,6 +53,12 @@ struct esc_engine {
 	bool fast_password_hashing;
 	char owner[ESC_ID_SIZE]; /* "prc_" and 16 hex: claims deadlines */
 	pthread_mutex_t lock; /* one command batch at a time */
+	/* Read connections, each lent to one caller at a time. */
+	struct esc_store *readers[ESC_POOL_MAX];
+	bool reader_busy[ESC_POOL_MAX];
+	size_t readers_count;
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_free;
 	/* Group commit: callers of esc_engine_submit queue here; one of them
 	 * at a time leads, running the queue as one batch. */
 	pthread_mutex_t queue_lock;
@@ -157,14 +168,15 @@ int esc_engine_user_create(struct esc_engine *e, enum esc_actor role, const char
 /* Reputation, now. Like every esc_engine_* call, safe from any thread. */
 int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,
 				struct esc_buyer_rep *out);
-/* The same for a caller that holds the store: between
- * esc_engine_store_acquire() and release, or in an esc_reply's build(). */
-int esc_engine_buyer_reputation_held(struct esc_engine *e, const char *user_id,
-				     struct esc_buyer_rep *out);
+/* The same for a caller that holds a store s: between
+ * esc_engine_store_acquire() and release, or e->store in an esc_reply's
+ * build(). */
+int esc_engine_buyer_reputation_held(struct esc_engine *e, struct esc_store *s,
+				     const char *user_id, struct esc_buyer_rep *out);
 int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
 				 struct esc_seller_rep *out);
-int esc_engine_seller_reputation_held(struct esc_engine *e, const char *user_id,
-				      struct esc_seller_rep *out);
+int esc_engine_seller_reputation_held(struct esc_engine *e, struct esc_store *s,
+				      const char *user_id, struct esc_seller_rep *out);
 
 /* An arbiter lifts a buyer's suspension (SPEC §6), with a written reason
  * kept in the user's record: the buyer is then at most restricted for the
@@ -180,10 +192,11 @@ int esc_engine_lift_suspension(struct esc_engine *e, const char *arbiter_id, con
 int esc_engine_transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg),
 			void *arg);
 
-/* Reads for the API: the store under the engine's lock, so that they see
- * only committed commands. Call esc_engine_store_release() after. */
+/* Reads for the API: a connection of the pool's, or with a pool of one
+ * the writer's under the engine's lock, so that reads see only committed
+ * commands. Give it back with esc_engine_store_release(). */
 struct esc_store *esc_engine_store_acquire(struct esc_engine *e);
-void esc_engine_store_release(struct esc_engine *e);
+void esc_engine_store_release(struct esc_engine *e, struct esc_store *s);
 
 /* The ledger invariants (escrowd check). */
 int esc_engine_check(struct esc_engine *e, struct esc_ledger_report *out);

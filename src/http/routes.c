@@ -161,7 +161,7 @@ static json_t *refund_json(const struct esc_refund *r)
 
 /* What the caller may do now on the order and its dispute. Reads, for a
  * buyer, their level once per request: the caller holds the store. */
-static size_t actions_of(struct esc_http_call *call, const struct esc_order *o,
+static size_t actions_of(struct esc_http_call *call, struct esc_store *s, const struct esc_order *o,
 			 struct esc_action actions[ACTIONS_MAX])
 {
 	struct esc_engine *e = call->e;
@@ -174,7 +174,7 @@ static size_t actions_of(struct esc_http_call *call, const struct esc_order *o,
 		/* Read once per request: a list shows many orders. */
 		if (ctx.actor == ESC_ACTOR_BUYER && call->buyer_level < 0) {
 			struct esc_buyer_rep rep;
-			if (!esc_engine_buyer_reputation_held(e, call->caller.user.id, &rep))
+			if (!esc_engine_buyer_reputation_held(e, s, call->caller.user.id, &rep))
 				call->buyer_level = (int)rep.level;
 		}
 		if (call->buyer_level >= 0)
@@ -273,7 +273,7 @@ static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 	struct esc_engine *e = call->e;
 	struct esc_action actions[ACTIONS_MAX];
 	struct esc_refund refunds[ESC_REFUNDS_MAX];
-	size_t n_refunds = 0, n_actions = actions_of(call, o, actions);
+	size_t n_refunds = 0, n_actions = actions_of(call, s, o, actions);
 	int rc;
 
 	ESC_STORE(rc, s, refunds_list, o->id, -1, NULL, refunds, ESC_REFUNDS_MAX, &n_refunds);
@@ -362,7 +362,7 @@ static int reply_build(void *arg, struct esc_engine *e, const struct esc_result 
 		call->out = refund_json(&res->refund);
 	} else if (ev == ESC_EV_OPEN_DISPUTE || esc_event_is_dispute(ev)) {
 		struct esc_action actions[ACTIONS_MAX];
-		size_t n = actions_of(call, &res->order, actions);
+		size_t n = actions_of(call, e->store, &res->order, actions);
 		call->out = dispute_json(&res->order, actions, n);
 	} else {
 		call->out = order_json(call, e->store, &res->order);
@@ -453,7 +453,7 @@ static int command_reply(struct esc_http_call *call, struct esc_command *cmd, in
 	    (rc == ESC_ECONFLICT || rc == ESC_EPRECONDITION || esc_error_status(rc) == 409)) {
 		struct esc_store *s = esc_engine_store_acquire(call->e);
 		json_object_set_new(call->out, "order", order_json(call, s, &res.order));
-		esc_engine_store_release(call->e);
+		esc_engine_store_release(call->e, s);
 	}
 	return rc;
 }
@@ -528,7 +528,7 @@ static int h_ready(struct esc_http_call *call)
 	int rc;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	ESC_STORE(rc, s, api_keys_count, &n);
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	if (rc)
 		return fail(call, ESC_EBUSY, "the store does not answer", NULL);
 	call->out = json_pack("{s:s}", "status", "ready");
@@ -631,7 +631,7 @@ static int h_session_create(struct esc_http_call *call)
 		return rc;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	ESC_STORE(rc, s, user_by_email, email, &u);
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	if (rc && rc != ESC_ENOTFOUND)
 		return rc;
 	/* argon2id is slow by design: a bounded number run at once. An
@@ -656,7 +656,7 @@ static int h_session_create(struct esc_http_call *call)
 	session.created_at_ms = session.last_seen_ms = esc_engine_now(call->e);
 	s = esc_engine_store_acquire(call->e);
 	ESC_STORE(rc, s, session_insert, &session);
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	if (rc)
 		return rc;
 	snprintf(call->set_cookie, sizeof call->set_cookie,
@@ -674,7 +674,7 @@ static int h_session_delete(struct esc_http_call *call)
 		return fail(call, ESC_EINVAL, "only a session can sign out", NULL);
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	ESC_STORE(rc, s, session_delete, call->caller.token_hash);
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	if (rc)
 		return rc;
 	snprintf(call->set_cookie, sizeof call->set_cookie,
@@ -900,7 +900,7 @@ static int visible_order(struct esc_http_call *call, struct esc_order *o)
 {
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	int rc = visible_order_held(call, s, o);
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	return rc;
 }
 
@@ -911,7 +911,7 @@ static int h_order_get(struct esc_http_call *call)
 	int rc = visible_order_held(call, s, &o);
 	if (!rc)
 		call->out = order_json(call, s, &o);
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	return rc;
 }
 
@@ -952,7 +952,7 @@ static int h_order_events(struct esc_http_call *call)
 		return ESC_ENOMEM;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	ESC_STORE(rc, s, history_list, o.id, after, h, limit + 1, &n);
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	if (!rc) {
 		json_t *data = json_array();
 		bool more = n > limit;
@@ -983,7 +983,7 @@ static int h_messages_list(struct esc_http_call *call)
 		return ESC_ENOMEM;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	ESC_STORE(rc, s, messages_list, o.id, after, m, limit + 1, &n);
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	if (!rc) {
 		json_t *data = json_array();
 		bool more = n > limit;
@@ -1069,7 +1069,7 @@ static int reputation_json(struct esc_http_call *call, struct esc_store *s,
 		struct esc_buyer_rep r;
 		struct esc_lift lifts[8];
 		size_t n = 0;
-		rc = esc_engine_buyer_reputation_held(call->e, u->id, &r);
+		rc = esc_engine_buyer_reputation_held(call->e, s, u->id, &r);
 		if (!rc)
 			ESC_STORE(rc, s, lifts_list, u->id, lifts, 8, &n);
 		if (rc)
@@ -1093,7 +1093,7 @@ static int reputation_json(struct esc_http_call *call, struct esc_store *s,
 		return 0;
 	}
 	struct esc_seller_rep r;
-	rc = esc_engine_seller_reputation_held(call->e, u->id, &r);
+	rc = esc_engine_seller_reputation_held(call->e, s, u->id, &r);
 	if (rc)
 		return rc;
 	call->out = json_pack("{s:s, s:s, s:i, s:s, s:{s:i, s:i, s:i, s:i, s:i}}", "user_id", u->id,
@@ -1118,7 +1118,7 @@ static int h_reputation(struct esc_http_call *call)
 		rc = fail(call, ESC_ENOTFOUND, "no buyer or seller with this id", NULL);
 	else if (!rc)
 		rc = reputation_json(call, s, &u);
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	return rc;
 }
 
@@ -1148,7 +1148,7 @@ static int h_lift_suspension(struct esc_http_call *call)
 	ESC_STORE(rc, s, user_get, call->param, &u);
 	if (!rc)
 		rc = reputation_json(call, s, &u);
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	return rc;
 }
 
@@ -1188,7 +1188,7 @@ static int h_orders_list(struct esc_http_call *call)
 			json_array_append_new(data, order_json(call, s, &orders[i]));
 		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
 	}
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	free(orders);
 	return rc;
 }
@@ -1297,11 +1297,11 @@ static int h_dispute_get(struct esc_http_call *call)
 		ESC_STORE(rc, s, evidence_list, order_id, ev, ESC_EVIDENCE_MAX, &n);
 	struct esc_dispute_facts facts = {0};
 	if (!rc)
-		rc = esc_engine_buyer_reputation_held(call->e, o.buyer_id, &facts.buyer);
+		rc = esc_engine_buyer_reputation_held(call->e, s, o.buyer_id, &facts.buyer);
 	if (!rc)
-		rc = esc_engine_seller_reputation_held(call->e, o.seller_id, &facts.seller);
+		rc = esc_engine_seller_reputation_held(call->e, s, o.seller_id, &facts.seller);
 	if (!rc) {
-		call->out = dispute_json(&o, actions, actions_of(call, &o, actions));
+		call->out = dispute_json(&o, actions, actions_of(call, s, &o, actions));
 		json_t *list = json_array();
 		for (size_t i = 0; i < n; i++) {
 			json_array_append_new(list, evidence_json(&ev[i]));
@@ -1334,7 +1334,7 @@ static int h_dispute_get(struct esc_http_call *call)
 						      why));
 		}
 	}
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	return rc;
 }
 
@@ -1376,7 +1376,7 @@ static int dispute_command(struct esc_http_call *call, enum esc_event ev)
 		return rc;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	rc = visible_dispute_held(call, s, &o, order_id);
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	if (rc)
 		return rc;
 	command_for(call, &cmd, ev);
@@ -1471,7 +1471,7 @@ static int h_evidence_add(struct esc_http_call *call)
 			    "filename is 1 to 100 printable bytes without quotes or slashes", NULL);
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	int rc = visible_dispute_held(call, s, &o, order_id);
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	if (rc)
 		return rc;
 	const char *type = esc_http_header(call, "Content-Type");
@@ -1506,7 +1506,7 @@ static int h_evidence_get(struct esc_http_call *call)
 		rc = ESC_ENOTFOUND;
 	if (!rc)
 		ESC_STORE(rc, s, evidence_get, order_id, seq, &ev, &data);
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	if (rc == ESC_ENOTFOUND)
 		return fail(call, rc, "no such evidence", NULL);
 	if (rc)
@@ -1554,12 +1554,12 @@ static int h_disputes_list(struct esc_http_call *call)
 		json_t *data = json_array();
 		for (size_t i = 0; i < n; i++) {
 			struct esc_action actions[ACTIONS_MAX];
-			size_t na = actions_of(call, &orders[i], actions);
+			size_t na = actions_of(call, s, &orders[i], actions);
 			json_array_append_new(data, dispute_json(&orders[i], actions, na));
 		}
 		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
 	}
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	free(orders);
 	return rc;
 }
@@ -1588,7 +1588,7 @@ static int h_refunds_list(struct esc_http_call *call)
 	}
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	ESC_STORE(rc, s, refunds_list, order_id, st, after, r, limit + 1, &n);
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	if (rc)
 		return rc;
 	bool more = n > limit;
@@ -1610,7 +1610,7 @@ static int refund_event(struct esc_http_call *call, enum esc_event ev)
 		return rc;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	ESC_STORE(rc, s, refund_get, call->param, &r);
-	esc_engine_store_release(call->e);
+	esc_engine_store_release(call->e, s);
 	if (rc == ESC_ENOTFOUND)
 		return fail(call, rc, "no such refund", NULL);
 	if (rc)

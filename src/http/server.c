@@ -359,7 +359,7 @@ static int authenticate(struct server *srv, struct MHD_Connection *c, const char
 		ESC_STORE(rc, s, session_touch, who->token_hash, now);
 	who->kind = ESC_CALLER_USER;
 out:
-	esc_engine_store_release(srv->e);
+	esc_engine_store_release(srv->e, s);
 	return rc;
 }
 
@@ -449,7 +449,7 @@ static int idempotency_start(struct server *srv, const struct esc_http_call *cal
 		if (!rc)
 			rc = ESC_ENOTFOUND;
 	}
-	esc_engine_store_release(srv->e);
+	esc_engine_store_release(srv->e, s);
 	if (rc == ESC_ENOTFOUND)
 		return 0;
 	if (!rc)
@@ -487,7 +487,7 @@ static void idempotency_keep(struct server *srv, struct esc_idempotency *idem, i
 	idem->response = (char *)response;
 	struct esc_store *s = esc_engine_store_acquire(srv->e);
 	ESC_STORE(rc, s, idempotency_put, idem);
-	esc_engine_store_release(srv->e);
+	esc_engine_store_release(srv->e, s);
 	idem->response = NULL;
 	if (rc && rc != ESC_EDUPLICATE)
 		fprintf(stderr, "escrowd: cannot keep an idempotent answer: %s\n",
@@ -501,7 +501,7 @@ static char *idempotency_kept(struct server *srv, const struct esc_idempotency *
 	int rc;
 	struct esc_store *s = esc_engine_store_acquire(srv->e);
 	ESC_STORE(rc, s, idempotency_get, idem->scope, idem->key, &seen);
-	esc_engine_store_release(srv->e);
+	esc_engine_store_release(srv->e, s);
 	if (rc)
 		return NULL;
 	*status = seen.status;
@@ -777,7 +777,7 @@ char *esc_http_metrics(const struct esc_http_call *call)
 		"escrowd_refunds_pending %lld\n",
 		(long long)e->commands_refused, (long long)e->commits,
 		(long long)e->deadlines_fired, (long long)pending);
-	esc_engine_store_release(e);
+	esc_engine_store_release(e, s);
 	char *out = strdup(esc_strbuf_str(&sb));
 	esc_strbuf_release(&sb);
 	return out;
@@ -870,7 +870,7 @@ static int install_key(struct esc_engine *e, const char *key, char *err, size_t 
 	token_hash(key, hash);
 	struct esc_store *s = esc_engine_store_acquire(e);
 	ESC_STORE(rc, s, api_key_insert, hash, esc_engine_now(e));
-	esc_engine_store_release(e);
+	esc_engine_store_release(e, s);
 	if (rc == ESC_EDUPLICATE)
 		rc = 0;
 	if (rc)

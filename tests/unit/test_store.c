@@ -1,9 +1,13 @@
 /* test_store.c - the store contract: each verb of store.h, one fact per
  * test, through the interface only, so the same table runs unchanged
- * against every backend (run_store_contract). What ledger_check finds in
- * a store damaged by hand runs per backend too; the SQLite-only facts
- * (migrations, WAL, checkpoints) follow in their own group. */
+ * against every backend (run_store_contract): SQLite always, PostgreSQL
+ * when ESC_TEST_PG names a server (tests/pg/server start prints one).
+ * What ledger_check finds in a store damaged by hand runs on both too;
+ * the facts of one backend (SQLite's file, WAL and checkpoints;
+ * PostgreSQL's serialization failures and lost connections) follow in
+ * groups of their own. */
 #include <setjmp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,8 +18,11 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "pgtest.h"
+#include "store/pg/migrations.h"
 #include "store/sqlite/migrations.h"
 #include "store/store.h"
 #include "support.h"
@@ -112,6 +119,52 @@ static void sqlite_raw_sql(struct store_fixture *f, const char *sql)
 
 static const struct backend sqlite_backend = {"sqlite", sqlite_fresh, sqlite_cleanup,
 					      sqlite_raw_sql};
+
+static void pg_fresh(struct store_fixture *f)
+{
+	assert_int_equal(esc_test_pg_fresh(f->url, sizeof f->url), 0);
+}
+
+static void pg_cleanup(struct store_fixture *f)
+{
+	esc_test_pg_drop(f->url);
+}
+
+/* The result of SQL on a connection of its own to f's database; the
+ * caller PQclears it. */
+static PGresult *pg_raw(struct store_fixture *f, const char *sql)
+{
+	PGconn *conn = PQconnectdb(f->url);
+	PGresult *res = NULL;
+	ExecStatusType st;
+
+	if (PQstatus(conn) != CONNECTION_OK)
+		fail_msg("raw sql: %s", PQerrorMessage(conn));
+	res = PQexec(conn, sql);
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		fail_msg("raw sql: %s", PQerrorMessage(conn));
+	PQfinish(conn);
+	return res;
+}
+
+static void pg_raw_sql(struct store_fixture *f, const char *sql)
+{
+	PQclear(pg_raw(f, sql));
+}
+
+static int64_t pg_raw_int(struct store_fixture *f, const char *sql)
+{
+	PGresult *res = pg_raw(f, sql);
+	int64_t v = 0;
+
+	assert_int_equal(PQntuples(res), 1);
+	v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return v;
+}
+
+static const struct backend pg_backend = {"postgresql", pg_fresh, pg_cleanup, pg_raw_sql};
 
 static void raw_sql(struct store_fixture *f, const char *sql)
 {
@@ -2471,6 +2524,310 @@ static const struct CMUnitTest urls[] = {
 	cmocka_unit_test(a_postgresql_url_parameter_libpq_does_not_know_is_refused),
 };
 
+/* ---- PostgreSQL only: schema, serialization failures, connections ---- */
+
+static struct esc_store *open_other(struct store_fixture *f)
+{
+	struct esc_store *s = NULL;
+	char err[256] = "";
+	int rc = esc_store_open(f->url, &s, err, sizeof err);
+
+	if (rc)
+		fprintf(stderr, "open %s: %s\n", f->url, err);
+	assert_int_equal(rc, 0);
+	return s;
+}
+
+static void pg_store_records_each_migration_once(void **state)
+{
+	struct store_fixture *f = *state;
+
+	assert_int_equal(pg_raw_int(f, "SELECT MAX(version) FROM schema_migrations"),
+			 esc_pg_schema_version());
+	insert_user(f->s, "usr_a");
+	reopen(f);
+	reopen(f);
+	assert_int_equal(pg_raw_int(f, "SELECT COUNT(*) FROM schema_migrations"),
+			 esc_pg_schema_version());
+	assert_true(user_exists(f->s, "usr_a"));
+}
+
+struct opener {
+	const char *url;
+	struct esc_store *s;
+	int rc;
+	char err[256];
+};
+
+static void *open_one(void *arg)
+{
+	struct opener *o = arg;
+
+	o->rc = esc_store_open(o->url, &o->s, o->err, sizeof o->err);
+	return NULL;
+}
+
+static void pg_stores_opened_at_once_migrate_once(void **state)
+{
+	struct store_fixture *f = *state;
+	struct store_fixture other;
+	struct opener o[4];
+	pthread_t t[4];
+
+	/* A new database that several processes open at the same moment. */
+	memset(&other, 0, sizeof other);
+	pg_fresh(&other);
+	for (int i = 0; i < 4; i++) {
+		memset(&o[i], 0, sizeof o[i]);
+		o[i].url = other.url;
+		assert_int_equal(pthread_create(&t[i], NULL, open_one, &o[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+	for (int i = 0; i < 4; i++) {
+		if (o[i].rc)
+			fprintf(stderr, "open: %s\n", o[i].err);
+		assert_int_equal(o[i].rc, 0);
+	}
+	insert_user(o[3].s, "usr_a");
+	assert_true(user_exists(o[0].s, "usr_a"));
+	for (int i = 0; i < 4; i++)
+		esc_store_close(o[i].s);
+	assert_int_equal(pg_raw_int(&other, "SELECT COUNT(*) FROM schema_migrations"),
+			 esc_pg_schema_version());
+	pg_cleanup(&other);
+	(void)f;
+}
+
+static void pg_database_newer_than_the_binary_is_refused(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_store *s = NULL;
+	char sql[128], err[256] = "";
+	int rc;
+
+	esc_store_close(f->s);
+	f->s = NULL;
+	snprintf(sql, sizeof sql, "INSERT INTO schema_migrations (version) VALUES (%d)",
+		 esc_pg_schema_version() + 1);
+	raw_sql(f, sql);
+	rc = esc_store_open(f->url, &s, err, sizeof err);
+	assert_int_equal(rc, ESC_EUNSUPPORTED);
+	assert_null(s);
+	assert_non_null(strstr(err, "newer than this escrowd"));
+	snprintf(sql, sizeof sql, "DELETE FROM schema_migrations WHERE version = %d",
+		 esc_pg_schema_version() + 1);
+	raw_sql(f, sql);
+	open_url(f);
+}
+
+static void pg_text_sorts_byte_by_byte_whatever_the_locale(void **state)
+{
+	struct store_fixture *f = *state;
+	const char *ids[] = {"usr_B", "usr_a", "usr_-", "usr__"};
+	struct esc_user got[4];
+	size_t n = 0;
+	int rc;
+
+	for (int i = 0; i < 4; i++)
+		insert_user(f->s, ids[i]);
+	ESC_STORE(rc, f->s, users_list, NULL, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 4);
+	/* '-' < 'B' < '_' < 'a' in ASCII. */
+	assert_string_equal(got[0].id, "usr_-");
+	assert_string_equal(got[1].id, "usr_B");
+	assert_string_equal(got[2].id, "usr__");
+	assert_string_equal(got[3].id, "usr_a");
+}
+
+static void pg_emails_fold_ascii_case_only(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_user a = user("usr_a", "\xc3\x89lise@example.com"), b, got;
+	int rc;
+
+	ESC_STORE(rc, f->s, user_insert, &a);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, user_by_email, "\xc3\x89LISE@EXAMPLE.COM", &got);
+	assert_int_equal(rc, 0);
+	assert_string_equal(got.id, "usr_a");
+	/* As SQLite's NOCASE: é and É are two letters. */
+	b = user("usr_b", "\xc3\xa9lise@example.com");
+	ESC_STORE(rc, f->s, user_insert, &b);
+	assert_int_equal(rc, 0);
+}
+
+/* Two transactions read one order; the first writes it and commits; the
+ * second's write would lose that update, so PostgreSQL aborts it. */
+static void pg_a_concurrent_update_makes_the_later_transaction_retry(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s"), a_view, b_view;
+	struct esc_store *b = open_other(f);
+	int rc;
+
+	insert_order(f->s, &o);
+	ESC_STORE0(rc, f->s, begin);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, order_get, "ord_1", &a_view);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, b, begin);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, b, savepoint);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, b, order_get, "ord_1", &b_view);
+	assert_int_equal(rc, 0);
+	a_view.version = 8;
+	ESC_STORE(rc, f->s, order_update, &a_view, 7);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, commit);
+	assert_int_equal(rc, 0);
+	b_view.version = 8;
+	ESC_STORE(rc, b, order_update, &b_view, 7);
+	assert_int_equal(rc, ESC_ERETRY);
+	/* Doomed: neither the savepoint nor the commit can save it. */
+	ESC_STORE0(rc, b, savepoint_rollback);
+	assert_int_equal(rc, ESC_ERETRY);
+	ESC_STORE0(rc, b, commit);
+	assert_int_equal(rc, ESC_ERETRY);
+	ESC_STORE0(rc, b, rollback);
+	assert_int_equal(rc, 0);
+	/* Run again, it sees the first one's write and takes its turn. */
+	ESC_STORE0(rc, b, begin);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, b, order_get, "ord_1", &b_view);
+	assert_int_equal(rc, 0);
+	assert_int_equal(b_view.version, 8);
+	b_view.version = 9;
+	ESC_STORE(rc, b, order_update, &b_view, 8);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, b, commit);
+	assert_int_equal(rc, 0);
+	esc_store_close(b);
+}
+
+static void pg_a_claim_racing_a_committed_claim_is_retried_not_doubled(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_store *b = open_other(f);
+	struct esc_deadline got[2];
+	size_t n = 99;
+	int rc;
+
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	ESC_STORE0(rc, b, begin);
+	assert_int_equal(rc, 0);
+	/* b's snapshot: the row unclaimed. */
+	assert_int_equal(due(b, T0, got, 2), 1);
+	assert_int_equal(claim(f->s, T0, "worker-a", T0 + 60, got, 2), 1);
+	ESC_STORE(rc, b, deadlines_claim, T0, "worker-b", T0 + 60, got, 2, &n);
+	assert_int_equal(rc, ESC_ERETRY);
+	ESC_STORE0(rc, b, rollback);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, b, begin);
+	assert_int_equal(rc, 0);
+	assert_int_equal(claim(b, T0, "worker-b", T0 + 60, got, 2), 0);
+	ESC_STORE0(rc, b, commit);
+	assert_int_equal(rc, 0);
+	esc_store_close(b);
+}
+
+static void pg_a_message_numbered_meanwhile_makes_the_transaction_retry(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_store *b = open_other(f);
+	struct esc_message m = message("ord_1", "first"), late = message("ord_1", "second");
+	struct esc_message got[2];
+	size_t n = 99;
+	int rc;
+
+	ESC_STORE0(rc, b, begin);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, b, messages_list, "ord_1", 0, got, 2, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
+	ESC_STORE(rc, f->s, message_append, &m);
+	assert_int_equal(rc, 0);
+	assert_int_equal(m.seq, 1);
+	/* b numbers from its snapshot: 1 again, taken meanwhile. */
+	ESC_STORE(rc, b, message_append, &late);
+	assert_int_equal(rc, ESC_ERETRY);
+	ESC_STORE0(rc, b, rollback);
+	assert_int_equal(rc, 0);
+	/* Outside a transaction the verb runs again by itself. */
+	ESC_STORE(rc, b, message_append, &late);
+	assert_int_equal(rc, 0);
+	assert_int_equal(late.seq, 2);
+	esc_store_close(b);
+}
+
+/* Ends every other connection to f's database, as a server restart or a
+ * network failure would. */
+static void drop_connections(struct store_fixture *f)
+{
+	raw_sql(f, "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+		   "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+}
+
+static void pg_a_lost_connection_fails_the_transaction_then_comes_back(void **state)
+{
+	struct store_fixture *f = *state;
+	int rc;
+
+	ESC_STORE0(rc, f->s, begin);
+	assert_int_equal(rc, 0);
+	insert_user(f->s, "usr_lost");
+	drop_connections(f);
+	struct esc_user u = user("usr_b", "b@example.com");
+	ESC_STORE(rc, f->s, user_insert, &u);
+	assert_int_equal(rc, ESC_EIO);
+	/* The transaction is gone: nothing else works until rollback. */
+	ESC_STORE(rc, f->s, user_insert, &u);
+	assert_int_equal(rc, ESC_EIO);
+	ESC_STORE0(rc, f->s, commit);
+	assert_int_not_equal(rc, 0);
+	ESC_STORE0(rc, f->s, rollback);
+	assert_int_equal(rc, 0);
+	assert_false(user_exists(f->s, "usr_lost"));
+	insert_user(f->s, "usr_c");
+	assert_true(user_exists(f->s, "usr_c"));
+}
+
+static void pg_a_lost_connection_between_transactions_is_made_again(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_user u;
+	int rc;
+
+	insert_user(f->s, "usr_a");
+	drop_connections(f);
+	/* The call that finds the connection gone fails: a write's outcome
+	 * would be unknown. The next one connects again. */
+	ESC_STORE(rc, f->s, user_get, "usr_a", &u);
+	assert_int_equal(rc, ESC_EIO);
+	ESC_STORE(rc, f->s, user_get, "usr_a", &u);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, begin);
+	assert_int_equal(rc, 0);
+	insert_user(f->s, "usr_b");
+	ESC_STORE0(rc, f->s, commit);
+	assert_int_equal(rc, 0);
+	assert_true(user_exists(f->s, "usr_b"));
+}
+
+static const struct CMUnitTest pg_only[] = {
+	S(pg_store_records_each_migration_once),
+	S(pg_stores_opened_at_once_migrate_once),
+	S(pg_database_newer_than_the_binary_is_refused),
+	S(pg_text_sorts_byte_by_byte_whatever_the_locale),
+	S(pg_emails_fold_ascii_case_only),
+	S(pg_a_concurrent_update_makes_the_later_transaction_retry),
+	S(pg_a_claim_racing_a_committed_claim_is_retried_not_doubled),
+	S(pg_a_message_numbered_meanwhile_makes_the_transaction_retry),
+	S(pg_a_lost_connection_fails_the_transaction_then_comes_back),
+	S(pg_a_lost_connection_between_transactions_is_made_again),
+};
 
 int main(void)
 {
@@ -2480,5 +2837,15 @@ int main(void)
 	failed += cmocka_run_group_tests_name("store (sqlite only)", sqlite_only, NULL, NULL);
 	failed += run_damaged(&sqlite_backend);
 	failed += cmocka_run_group_tests_name("store URLs", urls, NULL, NULL);
+	if (getenv("ESC_TEST_PG") && *getenv("ESC_TEST_PG")) {
+		failed += run_store_contract(&pg_backend);
+		failed += run_damaged(&pg_backend);
+		backend = &pg_backend;
+		failed +=
+			cmocka_run_group_tests_name("store (postgresql only)", pg_only, NULL, NULL);
+	} else {
+		printf("store contract (postgresql): skipped, ESC_TEST_PG is not set "
+		       "(tests/pg/server start DIR prints a URL for it)\n");
+	}
 	return failed;
 }
