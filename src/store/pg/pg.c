@@ -33,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -40,12 +42,15 @@
 #include "util/error.h"
 
 /* How often a verb's own transaction is run when concurrent ones keep
- * forcing it to abort, before ESC_ERETRY reaches the caller. */
-#define OWN_TX_TRIES  5
-#define PARAMS_MAX    54 /* order_insert's */
-#define ERROR_SIZE    256
-#define TEXT_FORMAT   0
-#define BINARY_FORMAT 1
+ * forcing it to abort, before ESC_ERETRY reaches the caller; between
+ * tries it waits up to BACKOFF_MAX_MS, at random, so that the writers
+ * that collided do not collide again in step. */
+#define OWN_TX_TRIES   8
+#define BACKOFF_MAX_MS 64
+#define PARAMS_MAX     54 /* order_insert's */
+#define ERROR_SIZE     256
+#define TEXT_FORMAT    0
+#define BINARY_FORMAT  1
 
 /* ---- enums stored as their names ---- */
 
@@ -991,6 +996,22 @@ static int pg_savepoint_rollback(struct esc_store *s)
 	return rc;
 }
 
+/* Wait 0 .. min(2^tries, BACKOFF_MAX_MS) ms, full jitter. */
+static void backoff(int tries)
+{
+	uint32_t cap_us = 1000u << (tries < 6 ? tries : 6);
+	uint32_t r = 0;
+	struct timespec ts;
+
+	if (cap_us > BACKOFF_MAX_MS * 1000u)
+		cap_us = BACKOFF_MAX_MS * 1000u;
+	if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+		r = (uint32_t)tries * 2654435761u;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)(r % cap_us + 1) * 1000L;
+	nanosleep(&ts, NULL);
+}
+
 /* A verb of several statements: inside the caller's transaction as it
  * is; outside, in a transaction of its own, run again when a concurrent
  * one forced it to abort (body starts its output afresh each time). */
@@ -1011,6 +1032,7 @@ static int atomically(struct pg *p, const char *begin, int (*body)(struct pg *, 
 			rc = tx_commit(p);
 		if (rc != ESC_ERETRY || tries == OWN_TX_TRIES)
 			break;
+		backoff(tries);
 	}
 	return rc;
 }
