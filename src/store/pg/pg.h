@@ -15,8 +15,10 @@
  * reached. The message never repeats the URL, which may hold a password.
  *
  * A store is one connection, used by one thread at a time; for several,
- * open several stores. Outside a transaction, a lost connection is made
- * again at the next call. */
+ * open several stores. The call that finds the connection lost fails
+ * (ESC_EIO: a write's outcome is unknown then), and so does everything in
+ * its transaction until rollback; the next call outside a transaction
+ * connects again. */
 int esc_pg_open(const char *url, struct esc_store **out, char *err, size_t err_size);
 
 /* The last error PostgreSQL reported on this store's connection, on one
