@@ -3,8 +3,10 @@
 #   make          build build/escrowd
 #   make run      install what is missing (as root), build, fill escrowd.db
 #                 with the demo marketplace and show how to use it
-#   make test     install what is missing, build, run the whole suite, then
-#                 run it again under AddressSanitizer and UBSan
+#   make test     install what is missing, build, run the whole suite (on
+#                 SQLite and on a private PostgreSQL server it starts and
+#                 stops), the browser tests, then the suite again under
+#                 AddressSanitizer and UBSan
 #   make bench    build optimized and print the benchmark figures
 
 BUILD      ?= build
@@ -12,12 +14,14 @@ ASAN_BUILD ?= build-asan
 BENCH_BUILD ?= build-release
 DB         ?= escrowd.db
 
-# Debian 12 packages the build and the tests need; Node.js (for the
-# browser tests' runner) is installed from Debian when there is none.
+# Debian 12 packages the build needs, and those only the tests need:
+# Debian's chromium (browser tests), postgresql (a private server for the
+# PostgreSQL runs) and Node.js with npm when there is none.
 DEBS = gcc make meson ninja-build pkg-config libsqlite3-dev libsodium-dev libcmocka-dev \
-       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev chromium
+       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev
+TEST_DEBS = chromium postgresql node
 
-.PHONY: all deps run test test-plain test-web test-asan bench screenshots clean format
+.PHONY: all deps test-deps run test test-plain test-web test-asan bench screenshots clean format
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -25,20 +29,10 @@ all: $(BUILD)/build.ninja
 # Install missing packages when root (a fresh Debian 12 machine); otherwise
 # only say what is missing.
 deps:
-	@missing=""; for p in $(DEBS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
-	done; \
-	command -v node >/dev/null || missing="$$missing nodejs"; \
-	command -v npm >/dev/null || missing="$$missing npm"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
-	  else \
-	    echo "missing Debian packages:$$missing (run as root, or apt-get install them)"; exit 1; \
-	  fi; \
-	fi
+	@tools/install-debs $(DEBS)
+
+test-deps:
+	@tools/install-debs $(DEBS) $(TEST_DEBS)
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
@@ -61,14 +55,14 @@ run: deps all
 	@echo "Open http://$(LISTEN)/ and sign in with the details above; the API is under /v1."
 	./$(BUILD)/escrowd serve --db $(DB) --listen $(LISTEN) --operator-key $(OPERATOR_KEY)
 
-test: deps test-plain test-web test-asan
+test: test-deps test-plain test-web test-asan
 	@python3 tests/summary.py $(BUILD)/meson-logs/testlog.json $(ASAN_BUILD)/meson-logs/testlog.json \
 	  $(BUILD)/web-tests.tap
 
 test-plain: $(BUILD)/build.ninja
 	meson setup --reconfigure $(BUILD) >/dev/null
 	ninja -C $(BUILD)
-	meson test -C $(BUILD) --print-errorlogs
+	tests/pg/with-server meson test -C $(BUILD) --print-errorlogs
 
 # The web interface in Debian's chromium, driven by playwright-core from the
 # npm registry (tests/web/package-lock.json pins it).
@@ -92,7 +86,8 @@ test-asan: $(ASAN_BUILD)/build.ninja
 	meson setup --reconfigure $(ASAN_BUILD) >/dev/null
 	ninja -C $(ASAN_BUILD)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ESC_TEST_QUICK=1 meson test -C $(ASAN_BUILD) --print-errorlogs
+	  ESC_TEST_QUICK=1 tests/pg/with-server meson test -C $(ASAN_BUILD) --no-suite postgresql \
+	  --print-errorlogs
 
 bench: deps $(BENCH_BUILD)/build.ninja
 	meson setup --reconfigure $(BENCH_BUILD) >/dev/null

@@ -21,8 +21,12 @@ for path in sys.argv[1:]:
             out = (t.get("stdout", "") or "") + (t.get("stderr", "") or "")
             p = len(re.findall(r"^\[       OK \]", out, re.M))
             x = sum(int(n) for n in re.findall(r"\[  FAILED  \] (\d+) test", out))
+            if t.get("result") == "SKIP":
+                continue
             if t.get("result") != "OK" and x == 0:
                 x = 1
+            if t.get("result") == "OK" and p == 0:
+                p = 1  # a test that is not cmocka's: one case
             passed += p
             failed += x
 print(f"{passed} passed, {failed} failed")

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pgtest.h"
 #include "util/error.h"
 
 void esc_test_tmpdir(char *out, size_t size)
@@ -43,6 +44,37 @@ void esc_test_path(char *out, size_t size, const char *dir, const char *name)
 {
 	int n = snprintf(out, size, "%s/%s", dir, name);
 	assert_true(n > 0 && (size_t)n < size);
+}
+
+static bool on_postgresql(void)
+{
+	const char *which = getenv("ESC_TEST_STORE");
+	return which && !strcmp(which, "postgresql");
+}
+
+void esc_test_store(char *out, size_t size, const char *dir)
+{
+	if (!on_postgresql()) {
+		esc_test_path(out, size, dir, "escrowd.db");
+		return;
+	}
+	if (esc_test_pg_fresh(out, size))
+		fail_msg("ESC_TEST_STORE=postgresql needs ESC_TEST_PG, the server's admin URL");
+}
+
+void esc_test_store_drop(const char *url)
+{
+	if (!strncmp(url, "postgresql://", 13))
+		esc_test_pg_drop(url);
+}
+
+void esc_test_store_or_skip(const char *name)
+{
+	if (on_postgresql() && !getenv("ESC_TEST_PG")) {
+		printf("%s: skipped: no PostgreSQL server (ESC_TEST_PG); make test starts one\n",
+		       name);
+		exit(77);
+	}
 }
 
 void esc_assert_orders_equal(const struct esc_order *a, const struct esc_order *b)
@@ -115,7 +147,7 @@ void esc_fixture_init(struct esc_fixture *f)
 {
 	memset(f, 0, sizeof *f);
 	esc_test_tmpdir(f->dir, sizeof f->dir);
-	esc_test_path(f->db, sizeof f->db, f->dir, "escrowd.db");
+	esc_test_store(f->db, sizeof f->db, f->dir);
 	open_engine(f);
 	assert_int_equal(esc_engine_user_create(f->e, ESC_ACTOR_BUYER, "Buyer One",
 						"buyer1@example.test", "password-1", &f->buyer),
@@ -142,6 +174,7 @@ void esc_fixture_release(struct esc_fixture *f)
 {
 	esc_engine_free(f->e);
 	f->e = NULL;
+	esc_test_store_drop(f->db);
 	esc_test_rmdir(f->dir);
 }
 

@@ -23,6 +23,16 @@ void esc_test_path(char *out, size_t size, const char *dir, const char *name);
 struct esc_order;
 void esc_assert_orders_equal(const struct esc_order *a, const struct esc_order *b);
 
+/* The store of one test: a new SQLite file in dir, or, when the test runs
+ * on PostgreSQL (ESC_TEST_STORE=postgresql, as meson's "-pg" tests do), a
+ * new database on ESC_TEST_PG's server. esc_test_store_drop forgets it
+ * (the directory is the caller's to remove). */
+void esc_test_store(char *out, size_t size, const char *dir);
+void esc_test_store_drop(const char *url);
+/* For main(): exit 77 (skipped) when the test should run on PostgreSQL
+ * but no server was given, and say so. */
+void esc_test_store_or_skip(const char *name);
+
 /* The real daemon for HTTP tests: `escrowd serve` (from $ESC_BUILD_DIR) on
  * 127.0.0.1 with a port of its choosing, a manual clock and the operator
  * key given, on the store at db (set dir and db first). Its log is drained
@@ -38,8 +48,7 @@ struct esc_test_daemon {
 void esc_test_daemon_start(struct esc_test_daemon *d, const char *operator_key);
 void esc_test_daemon_stop(struct esc_test_daemon *d);
 
-/* Engine fixtures: an engine on a new SQLite file in a temporary
- * directory, with a manual clock at ESC_TEST_T0 and fast password hashing,
+/* Engine fixtures: an engine on a new store (esc_test_store), with a manual clock at ESC_TEST_T0 and fast password hashing,
  * and a buyer and a seller. */
 #include "engine/engine.h"
 

@@ -662,6 +662,7 @@ static void spec_9_two_processes_fire_each_deadline_once(void **state)
 
 int main(void)
 {
+	esc_test_store_or_skip("deadlines");
 	static const struct CMUnitTest tests[] = {
 		T(spec_2_payment_deadline_does_not_fire_a_millisecond_early),
 		T(spec_2_payment_deadline_cancels_the_order_at_24_hours),

@@ -1285,6 +1285,7 @@ static void test_engine_submit_from_threads_shares_commits(void **state)
 
 int main(void)
 {
+	esc_test_store_or_skip("engine");
 #define T(name) cmocka_unit_test_setup_teardown(name, esc_fixture_setup, esc_fixture_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_spec_2_seller_accepts_cancellation_order_cancelled),

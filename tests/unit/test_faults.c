@@ -1118,6 +1118,7 @@ static void fire_due_does_not_spin_on_failing_deadlines(void **cmstate)
 
 int main(void)
 {
+	esc_test_store_or_skip("faults");
 	struct CMUnitTest torture[CASES];
 	char names[CASES][96];
 	for (size_t i = 0; i < CASES; i++) {

@@ -34,7 +34,7 @@ static int group_setup(void **state)
 	(void)state;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	esc_test_tmpdir(d.dir, sizeof d.dir);
-	esc_test_path(d.db, sizeof d.db, d.dir, "escrowd.db");
+	esc_test_store(d.db, sizeof d.db, d.dir);
 	esc_test_daemon_start(&d, KEY);
 	return 0;
 }
@@ -43,6 +43,7 @@ static int group_teardown(void **state)
 {
 	(void)state;
 	esc_test_daemon_stop(&d);
+	esc_test_store_drop(d.db);
 	esc_test_rmdir(d.dir);
 	curl_global_cleanup();
 	return 0;
@@ -1782,7 +1783,7 @@ static void limits_from_the_config_file_hold_and_the_daemon_answers(void **state
 	int idle[LIMIT];
 	(void)state;
 	esc_test_tmpdir(ld.dir, sizeof ld.dir);
-	esc_test_path(ld.db, sizeof ld.db, ld.dir, "escrowd.db");
+	esc_test_store(ld.db, sizeof ld.db, ld.dir);
 	esc_test_path(ld.config, sizeof ld.config, ld.dir, "escrowd.conf");
 	FILE *f = fopen(ld.config, "w");
 	assert_non_null(f);
@@ -1829,11 +1830,13 @@ static void limits_from_the_config_file_hold_and_the_daemon_answers(void **state
 	expect(&r, 200);
 	drop(&r);
 	esc_test_daemon_stop(&ld);
+	esc_test_store_drop(ld.db);
 	esc_test_rmdir(ld.dir);
 }
 
 int main(void)
 {
+	esc_test_store_or_skip("http");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(health_and_readiness_answer),
 		cmocka_unit_test(sign_in_with_a_wrong_password_is_refused),

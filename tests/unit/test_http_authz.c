@@ -801,7 +801,7 @@ static int group_setup(void **state)
 	(void)state;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	esc_test_tmpdir(d.dir, sizeof d.dir);
-	esc_test_path(d.db, sizeof d.db, d.dir, "escrowd.db");
+	esc_test_store(d.db, sizeof d.db, d.dir);
 	esc_test_daemon_start(&d, KEY);
 	for (size_t i = 0; i < sizeof with_user / sizeof with_user[0]; i++) {
 		enum caller c = with_user[i];
@@ -818,6 +818,7 @@ static int group_teardown(void **state)
 {
 	(void)state;
 	esc_test_daemon_stop(&d);
+	esc_test_store_drop(d.db);
 	esc_test_rmdir(d.dir);
 	curl_global_cleanup();
 	return 0;
@@ -855,6 +856,7 @@ static void spec_1_every_route_by_every_caller_with_session_cookies(void **state
 
 int main(void)
 {
+	esc_test_store_or_skip("http_authz");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(spec_1_every_route_by_every_caller_with_bearer_tokens),
 		cmocka_unit_test(spec_1_every_route_by_every_caller_with_session_cookies),

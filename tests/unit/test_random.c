@@ -1190,6 +1190,7 @@ static int teardown(void **state)
 
 int main(void)
 {
+	esc_test_store_or_skip("random");
 	static const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(ledger_and_orders_stay_valid_under_random_commands,
 						setup, teardown),

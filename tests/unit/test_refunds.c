@@ -681,6 +681,7 @@ static void test_spec_4_refund_never_exceeds_what_was_paid(void **state)
 
 int main(void)
 {
+	esc_test_store_or_skip("refunds");
 #define T(name) cmocka_unit_test_setup_teardown(name, esc_fixture_setup, esc_fixture_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_spec_4_card_refund_pending_in_refunds_in_transit),
