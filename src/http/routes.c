@@ -997,10 +997,31 @@ static int h_messages_list(struct esc_http_call *call)
 }
 
 /* A message from the buyer or the seller to the other. */
+struct message_post {
+	struct esc_http_call *call;
+	struct esc_message m;
+	bool built; /* the key's answer was built, so EDUPLICATE means answered */
+};
+
+/* The message and its Idempotency-Key's answer, in one transaction: a
+ * retry after a crash finds both or neither. */
 static int message_tx(struct esc_store *s, void *arg)
 {
+	struct message_post *x = arg;
+	struct esc_idempotency *idem = x->call->idem;
 	int rc;
-	ESC_STORE(rc, s, message_append, arg);
+	ESC_STORE(rc, s, message_append, &x->m);
+	if (rc || !idem)
+		return rc;
+	json_t *doc = message_json(&x->m);
+	free(idem->response);
+	idem->status = 201;
+	idem->response = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (!idem->response)
+		return ESC_ENOMEM;
+	x->built = true;
+	ESC_STORE(rc, s, idempotency_put, idem);
 	return rc;
 }
 
@@ -1008,7 +1029,8 @@ static int h_message_post(struct esc_http_call *call)
 {
 	static const char *const fields[] = {"body", NULL};
 	struct esc_order o;
-	struct esc_message m;
+	struct message_post x = {.call = call};
+	struct esc_message *m = &x.m;
 	const char *body;
 	int rc = only_fields(call, fields);
 	if (!rc)
@@ -1023,17 +1045,23 @@ static int h_message_post(struct esc_http_call *call)
 		printable = (unsigned char)body[i] >= 0x20 || body[i] == '\n' || body[i] == '\t';
 	if (!printable)
 		return fail(call, ESC_EINVAL, "a message is 1 to 1000 printable bytes", NULL);
-	memset(&m, 0, sizeof m);
-	snprintf(m.order_id, sizeof m.order_id, "%s", o.id);
-	snprintf(m.author_id, sizeof m.author_id, "%s", call->caller.user.id);
-	snprintf(m.body, sizeof m.body, "%s", body);
-	m.role = call->caller.user.role;
-	m.at_ms = esc_engine_now(call->e);
-	rc = esc_engine_transact(call->e, message_tx, &m);
+	snprintf(m->order_id, sizeof m->order_id, "%s", o.id);
+	snprintf(m->author_id, sizeof m->author_id, "%s", call->caller.user.id);
+	snprintf(m->body, sizeof m->body, "%s", body);
+	m->role = call->caller.user.role;
+	m->at_ms = esc_engine_now(call->e);
+	rc = esc_engine_transact(call->e, message_tx, &x);
+	if (rc && call->idem) {
+		free(call->idem->response);
+		call->idem->response = NULL;
+		/* Another process answered the key meanwhile: its answer. */
+		call->idem_answered = rc == ESC_EDUPLICATE && x.built;
+	}
 	if (rc)
 		return rc;
+	call->idem_kept = call->idem != NULL;
 	call->status = 201;
-	call->out = message_json(&m);
+	call->out = message_json(m);
 	return 0;
 }
 

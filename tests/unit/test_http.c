@@ -931,9 +931,14 @@ static void spec_7_messages_between_the_parties(void **state)
 	expect(&r, 201);
 	assert_int_equal(json_integer_value(json_object_get(r.json, "seq")), 1);
 	drop(&r);
-	r = call("POST", path, seller_token, "{\"body\":\"Yes, this afternoon.\"}", NULL);
-	expect(&r, 201);
-	drop(&r);
+	/* Sent twice with one Idempotency-Key: kept once, answered the same. */
+	for (int i = 0; i < 2; i++) {
+		r = call("POST", path, seller_token, "{\"body\":\"Yes, this afternoon.\"}",
+			 "Idempotency-Key: message-afternoon");
+		expect(&r, 201);
+		assert_int_equal(json_integer_value(json_object_get(r.json, "seq")), 2);
+		drop(&r);
+	}
 	r = call("GET", path, seller_token, NULL, NULL);
 	expect(&r, 200);
 	json_t *data = json_object_get(r.json, "data");
