@@ -164,7 +164,7 @@ static void evidence(struct demo *d, const struct esc_order *o, enum esc_actor w
 		return;
 	d->rc = esc_engine_evidence_add(
 		d->e, who, who == ESC_ACTOR_BUYER ? o->buyer_id : o->seller_id, o->id, "image/png",
-		name, photo_png, sizeof photo_png, &ev, why, sizeof why);
+		name, photo_png, sizeof photo_png, &ev, why, sizeof why, NULL);
 	if (d->rc)
 		fprintf(stderr, "demo: evidence: %s\n", why[0] ? why : esc_error_message(d->rc));
 }

@@ -948,8 +948,30 @@ static bool email_ok(const char *s)
 	return true;
 }
 
+struct user_insert {
+	const struct esc_user *u;
+	const struct esc_tx_hook *after;
+};
+
+static int user_tx(struct esc_store *s, void *arg)
+{
+	struct user_insert *x = arg;
+	int rc;
+	ESC_STORE(rc, s, user_insert, x->u);
+	if (!rc && x->after)
+		rc = x->after->run(x->after->arg, s);
+	return rc;
+}
+
 int esc_engine_user_create(struct esc_engine *e, enum esc_actor role, const char *name,
 			   const char *email, const char *password, struct esc_user *out)
+{
+	return esc_engine_user_create_with(e, role, name, email, password, out, NULL);
+}
+
+int esc_engine_user_create_with(struct esc_engine *e, enum esc_actor role, const char *name,
+				const char *email, const char *password, struct esc_user *out,
+				const struct esc_tx_hook *after)
 {
 	struct esc_user u;
 	int rc = 0;
@@ -973,10 +995,11 @@ int esc_engine_user_create(struct esc_engine *e, enum esc_actor role, const char
 	pthread_mutex_lock(&e->lock);
 	u.created_at_ms = esc_clock_now(&e->clock);
 	esc_id_new(u.id, "usr_", u.created_at_ms);
-	ESC_STORE(rc, e->store, user_insert, &u);
+	if (out)
+		*out = u; /* for after->run, which may answer with it */
+	struct user_insert x = {.u = &u, .after = after};
+	rc = transact(e, user_tx, &x);
 	pthread_mutex_unlock(&e->lock);
-	if (!rc && out)
-		*out = u;
 	return rc;
 }
 
@@ -1030,6 +1053,7 @@ int esc_engine_lift_suspension(struct esc_engine *e, const char *arbiter_id, con
 struct evidence {
 	struct esc_evidence *ev;
 	const void *data;
+	const struct esc_tx_hook *after;
 	struct esc_evidence *have; /* room for ESC_EVIDENCE_MAX */
 	char *why;
 	size_t why_size;
@@ -1055,13 +1079,15 @@ static int evidence_tx(struct esc_store *s, void *arg)
 					  n, x->why, x->why_size);
 	if (!rc)
 		ESC_STORE(rc, s, evidence_append, x->ev, x->data);
+	if (!rc && x->after)
+		rc = x->after->run(x->after->arg, s);
 	return rc;
 }
 
 int esc_engine_evidence_add(struct esc_engine *e, enum esc_actor actor, const char *actor_id,
 			    const char *order_id, const char *declared, const char *filename,
 			    const void *data, size_t len, struct esc_evidence *out, char *why,
-			    size_t why_size)
+			    size_t why_size, const struct esc_tx_hook *after)
 {
 	why[0] = '\0';
 	if (len > ESC_EVIDENCE_BYTES_MAX) {
@@ -1088,7 +1114,8 @@ int esc_engine_evidence_add(struct esc_engine *e, enum esc_actor actor, const ch
 	unsigned char h[crypto_hash_sha256_BYTES];
 	crypto_hash_sha256(h, data, len);
 	sodium_bin2hex(out->sha256, sizeof out->sha256, h, sizeof h);
-	struct evidence x = {.ev = out, .data = data, .why = why, .why_size = why_size};
+	struct evidence x = {
+		.ev = out, .data = data, .after = after, .why = why, .why_size = why_size};
 	x.have = calloc(ESC_EVIDENCE_MAX, sizeof *x.have);
 	if (!x.have)
 		return ESC_ENOMEM;

@@ -149,21 +149,36 @@ int esc_engine_submit(struct esc_engine *e, const struct esc_command *cmd, struc
  * returned. */
 int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired);
 
+/* Work for the transaction of a write that is not a command, after the
+ * write and before its commit: an HTTP request keeps its Idempotency-Key's
+ * answer there, so that the key and the write exist together. A non-zero
+ * return undoes the write and is returned. It may run more than once (a
+ * transaction that lost a race runs again). */
+struct esc_tx_hook {
+	int (*run)(void *arg, struct esc_store *s);
+	void *arg;
+};
+
 /* Add a file of evidence to an order's open dispute, by its buyer or
  * seller. declared is the Content-Type the file came with: it must be
  * the type its bytes are (JPEG, PNG or PDF); at most 5 MiB, 10 per
  * dispute. *out describes the kept file. Refusals: ESC_ENOTFOUND,
  * ESC_EFORBIDDEN, ESC_ESTATE, ESC_ELIMIT, ESC_ETOOLARGE, ESC_EMEDIA, with
- * why in why. */
+ * why in why. after (or NULL) runs in the same transaction. */
 int esc_engine_evidence_add(struct esc_engine *e, enum esc_actor actor, const char *actor_id,
 			    const char *order_id, const char *declared, const char *filename,
 			    const void *data, size_t len, struct esc_evidence *out, char *why,
-			    size_t why_size);
+			    size_t why_size, const struct esc_tx_hook *after);
 
 /* Users. role is buyer, seller or arbiter; the password is hashed with
  * argon2id. ESC_EDUPLICATE when the email is taken. */
 int esc_engine_user_create(struct esc_engine *e, enum esc_actor role, const char *name,
 			   const char *email, const char *password, struct esc_user *out);
+/* The same with after (or NULL) in the user's transaction; *out is the
+ * new user already when it runs. */
+int esc_engine_user_create_with(struct esc_engine *e, enum esc_actor role, const char *name,
+				const char *email, const char *password, struct esc_user *out,
+				const struct esc_tx_hook *after);
 
 /* Reputation, now. Like every esc_engine_* call, safe from any thread. */
 int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,

@@ -542,6 +542,58 @@ static json_t *user_json(const struct esc_user *u)
 			 time_or_null(u->created_at_ms));
 }
 
+/* An Idempotency-Key's answer kept in the transaction of a write that is
+ * not a command (a user, a message, a file), so that a retry after a
+ * crash, or at another daemon, finds the write and its answer both or
+ * neither. */
+struct keep {
+	struct esc_http_call *call;
+	int status;
+	json_t *(*doc)(const void *obj);
+	const void *obj;
+	bool built; /* the answer was built: EDUPLICATE then means answered */
+};
+
+static int keep_run(void *arg, struct esc_store *s)
+{
+	struct keep *k = arg;
+	struct esc_idempotency *idem = k->call->idem;
+	int rc;
+	if (!idem)
+		return 0;
+	json_t *doc = k->doc(k->obj);
+	free(idem->response);
+	idem->status = k->status;
+	idem->response = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (!idem->response)
+		return ESC_ENOMEM;
+	k->built = true;
+	ESC_STORE(rc, s, idempotency_put, idem);
+	return rc;
+}
+
+/* After the write: kept, or not the answer; a key that another process
+ * answered meanwhile is replayed by the server (call->idem_answered). */
+static void keep_done(struct keep *k, int rc)
+{
+	struct esc_http_call *call = k->call;
+	if (!call->idem)
+		return;
+	if (!rc) {
+		call->idem_kept = true;
+		return;
+	}
+	free(call->idem->response);
+	call->idem->response = NULL;
+	call->idem_answered = rc == ESC_EDUPLICATE && k->built;
+}
+
+static json_t *user_doc(const void *u)
+{
+	return user_json(u);
+}
+
 static int h_user_create(struct esc_http_call *call)
 {
 	static const char *const fields[] = {"role", "name", "email", "password", NULL};
@@ -561,7 +613,13 @@ static int h_user_create(struct esc_http_call *call)
 	int r = esc_actor_parse(role);
 	if (r != ESC_ACTOR_BUYER && r != ESC_ACTOR_SELLER && r != ESC_ACTOR_ARBITER)
 		return fail(call, ESC_EINVAL, "role must be buyer, seller or arbiter", NULL);
-	rc = esc_engine_user_create(call->e, (enum esc_actor)r, name, email, password, &u);
+	struct keep k = {.call = call, .status = 201, .doc = user_doc, .obj = &u};
+	struct esc_tx_hook hook = {.run = keep_run, .arg = &k};
+	rc = esc_engine_user_create_with(call->e, (enum esc_actor)r, name, email, password, &u,
+					 &hook);
+	keep_done(&k, rc);
+	if (call->idem_answered)
+		return rc;
 	if (rc == ESC_EDUPLICATE)
 		return fail(call, rc, "a user with this email exists already", NULL);
 	if (rc == ESC_EINVAL)
@@ -997,31 +1055,23 @@ static int h_messages_list(struct esc_http_call *call)
 }
 
 /* A message from the buyer or the seller to the other. */
+static json_t *message_doc(const void *m)
+{
+	return message_json(m);
+}
+
 struct message_post {
-	struct esc_http_call *call;
 	struct esc_message m;
-	bool built; /* the key's answer was built, so EDUPLICATE means answered */
+	struct keep k;
 };
 
-/* The message and its Idempotency-Key's answer, in one transaction: a
- * retry after a crash finds both or neither. */
 static int message_tx(struct esc_store *s, void *arg)
 {
 	struct message_post *x = arg;
-	struct esc_idempotency *idem = x->call->idem;
 	int rc;
 	ESC_STORE(rc, s, message_append, &x->m);
-	if (rc || !idem)
-		return rc;
-	json_t *doc = message_json(&x->m);
-	free(idem->response);
-	idem->status = 201;
-	idem->response = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	json_decref(doc);
-	if (!idem->response)
-		return ESC_ENOMEM;
-	x->built = true;
-	ESC_STORE(rc, s, idempotency_put, idem);
+	if (!rc)
+		rc = keep_run(&x->k, s);
 	return rc;
 }
 
@@ -1029,8 +1079,9 @@ static int h_message_post(struct esc_http_call *call)
 {
 	static const char *const fields[] = {"body", NULL};
 	struct esc_order o;
-	struct message_post x = {.call = call};
+	struct message_post x = {.k = {.call = call, .status = 201, .doc = message_doc}};
 	struct esc_message *m = &x.m;
+	x.k.obj = m;
 	const char *body;
 	int rc = only_fields(call, fields);
 	if (!rc)
@@ -1051,15 +1102,9 @@ static int h_message_post(struct esc_http_call *call)
 	m->role = call->caller.user.role;
 	m->at_ms = esc_engine_now(call->e);
 	rc = esc_engine_transact(call->e, message_tx, &x);
-	if (rc && call->idem) {
-		free(call->idem->response);
-		call->idem->response = NULL;
-		/* Another process answered the key meanwhile: its answer. */
-		call->idem_answered = rc == ESC_EDUPLICATE && x.built;
-	}
+	keep_done(&x.k, rc);
 	if (rc)
 		return rc;
-	call->idem_kept = call->idem != NULL;
 	call->status = 201;
 	call->out = message_json(m);
 	return 0;
@@ -1488,6 +1533,11 @@ static bool filename_ok(const char *name)
 
 /* POST /v1/disputes/{id}/evidence: the file's bytes as the body, its type
  * in Content-Type, its name in ?filename=. */
+static json_t *evidence_doc(const void *ev)
+{
+	return evidence_json(ev);
+}
+
 static int h_evidence_add(struct esc_http_call *call)
 {
 	char order_id[ESC_ID_SIZE], why[200];
@@ -1506,9 +1556,14 @@ static int h_evidence_add(struct esc_http_call *call)
 	char declared[64] = "";
 	if (type) /* without parameters such as "; charset=" */
 		snprintf(declared, sizeof declared, "%.*s", (int)strcspn(type, "; "), type);
+	struct keep k = {.call = call, .status = 201, .doc = evidence_doc, .obj = &ev};
+	struct esc_tx_hook hook = {.run = keep_run, .arg = &k};
 	rc = esc_engine_evidence_add(call->e, call->caller.user.role, call->caller.user.id,
 				     order_id, declared, name, call->file, call->file_len, &ev, why,
-				     sizeof why);
+				     sizeof why, &hook);
+	keep_done(&k, rc);
+	if (call->idem_answered)
+		return rc;
 	if (rc)
 		return fail(call, rc, "%s", why[0] ? why : esc_error_message(rc));
 	call->status = 201;

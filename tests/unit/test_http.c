@@ -131,7 +131,7 @@ static struct reply call_at(int port, const char *method, const char *path, cons
 /* POST len bytes of a file with its Content-Type; the answer's JSON if
  * it is JSON. */
 static struct reply post_file(const char *path, const char *token, const void *data, size_t len,
-			      const char *type)
+			      const char *type, const char *extra)
 {
 	struct reply r = {0};
 	char url[512], auth[300], ct[100];
@@ -150,6 +150,8 @@ static struct reply post_file(const char *path, const char *token, const void *d
 	snprintf(ct, sizeof ct, "Content-Type: %s", type);
 	h = curl_slist_append(h, ct);
 	h = curl_slist_append(h, "Expect:");
+	if (extra)
+		h = curl_slist_append(h, extra);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	assert_int_equal(curl_easy_perform(c), CURLE_OK);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
@@ -1511,29 +1513,37 @@ static void spec_5_evidence_types_sizes_and_who_may_download(void **state)
 	shipped_order(id);
 	open_dispute(id, "refund_only", 1000, dsp);
 	snprintf(path, sizeof path, "/v1/disputes/%s/evidence?filename=crack.png", dsp);
-	struct reply r = post_file(path, buyer_token, png, sizeof png, "image/png");
+	struct reply r = post_file(path, buyer_token, png, sizeof png, "image/png", NULL);
 	expect(&r, 201);
 	char url[160];
 	snprintf(url, sizeof url, "%s", str(r.json, "url"));
 	assert_int_equal(json_integer_value(json_object_get(r.json, "size")), sizeof png);
 	drop(&r);
 	/* Named .png, declared a PNG, but its bytes are a GIF: refused. */
-	r = post_file(path, buyer_token, gif, strlen(gif), "image/png");
+	r = post_file(path, buyer_token, gif, strlen(gif), "image/png", NULL);
 	expect(&r, 415);
 	assert_string_equal(err_code(&r), "unsupported_media_type");
 	drop(&r);
 	/* A JPEG declared a PNG: refused, saying what it is. */
-	r = post_file(path, buyer_token, jpeg, sizeof jpeg, "image/png");
+	r = post_file(path, buyer_token, jpeg, sizeof jpeg, "image/png", NULL);
 	expect(&r, 415);
 	assert_non_null(strstr(r.body, "image/jpeg"));
 	drop(&r);
 	snprintf(path, sizeof path, "/v1/disputes/%s/evidence?filename=receipt.pdf", dsp);
-	r = post_file(path, seller_token, pdf, strlen(pdf), "application/pdf");
-	expect(&r, 201);
-	assert_string_equal(str(r.json, "role"), "seller");
-	drop(&r);
+	/* Sent twice with one Idempotency-Key: one file, the same answer. */
+	char first[64] = "";
+	for (int i = 0; i < 2; i++) {
+		r = post_file(path, seller_token, pdf, strlen(pdf), "application/pdf",
+			      "Idempotency-Key: receipt-once");
+		expect(&r, 201);
+		assert_string_equal(str(r.json, "role"), "seller");
+		if (i)
+			assert_string_equal(str(r.json, "id"), first);
+		snprintf(first, sizeof first, "%s", str(r.json, "id"));
+		drop(&r);
+	}
 	snprintf(path, sizeof path, "/v1/disputes/%s/evidence?filename=a%%22b.png", dsp);
-	r = post_file(path, buyer_token, png, sizeof png, "image/png");
+	r = post_file(path, buyer_token, png, sizeof png, "image/png", NULL);
 	expect(&r, 400);
 	drop(&r);
 	/* 5 MiB is the most. */
@@ -1542,10 +1552,10 @@ static void spec_5_evidence_types_sizes_and_who_may_download(void **state)
 	assert_non_null(blob);
 	memcpy(blob, png, sizeof png);
 	snprintf(path, sizeof path, "/v1/disputes/%s/evidence", dsp);
-	r = post_file(path, buyer_token, blob, big, "image/png");
+	r = post_file(path, buyer_token, blob, big, "image/png", NULL);
 	expect(&r, 413);
 	drop(&r);
-	r = post_file(path, buyer_token, blob, big - 1, "image/png");
+	r = post_file(path, buyer_token, blob, big - 1, "image/png", NULL);
 	expect(&r, 201);
 	drop(&r);
 	free(blob);
@@ -1570,11 +1580,11 @@ static void spec_5_evidence_types_sizes_and_who_may_download(void **state)
 	drop(&r);
 	snprintf(path, sizeof path, "/v1/disputes/%s/evidence", dsp);
 	for (int i = 3; i < 10; i++) {
-		r = post_file(path, buyer_token, png, sizeof png, "image/png");
+		r = post_file(path, buyer_token, png, sizeof png, "image/png", NULL);
 		expect(&r, 201);
 		drop(&r);
 	}
-	r = post_file(path, buyer_token, png, sizeof png, "image/png");
+	r = post_file(path, buyer_token, png, sizeof png, "image/png", NULL);
 	expect(&r, 409);
 	assert_string_equal(err_code(&r), "limit_reached");
 	drop(&r);
