@@ -4,23 +4,34 @@
  * order's buyer, and the cancellation flow (create, pay, cancel, accept,
  * settle the refund), each request acknowledged after its durable commit.
  *
- * It starts the daemon (argv[1], or ESC_BENCH_ESCROWD, or
- * build-release/escrowd) with `serve --listen 127.0.0.1:0 --clock manual`
- * on a temporary SQLite store, with a configuration that lifts the buyer
- * reputation thresholds (the benchmark's buyers cancel everything), creates
- * its buyers and sellers through the API and signs each in once (30 at a
- * time, moving the manual clock past the per-address sign-in window between
- * batches). Each client thread reuses one libcurl handle; new connections
- * are counted to show that keep-alive holds. Prints figures; asserts
- * nothing about speed.
+ * It runs `escrowd migrate` on the store once, then starts the daemon
+ * (argv[1], or ESC_BENCH_ESCROWD, or build-release/escrowd) with `serve
+ * --listen 127.0.0.1:0 --clock manual`, with a configuration that lifts the
+ * buyer reputation thresholds (the benchmark's buyers cancel everything),
+ * creates its buyers and sellers through the API and signs each in once (30
+ * at a time, moving the manual clock past the per-address sign-in window
+ * between batches). With several daemons on one store, the others start
+ * after this setup: a daemon reads the manual clock's time from the store
+ * when it starts, and only its own /v1/clock/advance moves it later. Client
+ * thread i then talks to daemon i % N. Each client thread reuses one libcurl
+ * handle; new connections are counted to show that keep-alive holds. Prints
+ * figures; asserts nothing about speed.
  *
- * Environment: ESC_BENCH_CLIENTS (8), ESC_BENCH_REQUESTS (20000 requests
- * of each GET), ESC_BENCH_FLOWS (ESC_BENCH_REQUESTS / 10), ESC_BENCH_DIR (a
- * new directory under /tmp), ESC_BENCH_VERBOSE (copy the daemon's log to
- * stderr). */
+ * The store: a new SQLite file (the default); the URL in ESC_BENCH_DB; or,
+ * with ESC_BENCH_PG (a PostgreSQL admin URL, postgresql://USER@HOST:PORT/DB),
+ * a new database made on that server for this run and dropped at its end,
+ * so that every run starts empty.
+ *
+ * Environment: ESC_BENCH_CLIENTS (8), ESC_BENCH_DAEMONS (1),
+ * ESC_BENCH_REQUESTS (20000 requests of each GET), ESC_BENCH_FLOWS
+ * (ESC_BENCH_REQUESTS / 10), ESC_BENCH_DIR (a new directory under /tmp),
+ * ESC_BENCH_SUMMARY (a file to which one line of the cancellation flow's
+ * figures is appended, under a header when the file is empty),
+ * ESC_BENCH_VERBOSE (copy the daemons' logs to stderr). */
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -35,11 +46,11 @@
 
 #define KEY           "bench-operator-key-0123456789"
 #define PASSWORD      "bench-password-1"
-#define BUYERS        240
-#define SELLERS       60
-#define SIGNIN_BATCH  30 /* sign-ins per address per minute */
-#define SIGNIN_WINDOW 61 /* seconds the clock moves between batches */
+#define BUYERS_MAX    240 /* the default; sellers are a quarter of the buyers */
+#define SIGNIN_BATCH  30  /* sign-ins per address per minute */
+#define SIGNIN_WINDOW 61  /* seconds the clock moves between batches */
 #define FLOW_STEPS    5
+#define DAEMONS_MAX   16
 
 static const char *const step_names[FLOW_STEPS] = {"create", "pay", "cancel", "accept", "settle"};
 
@@ -54,14 +65,26 @@ struct order {
 	int buyer;
 };
 
-struct bench {
-	char dir[256];
+struct daemon {
 	pid_t pid;
 	int port;
+};
+
+struct bench {
+	char dir[256];
+	char db[600];       /* the store's URL */
+	char store[200];    /* what it is, for the header */
+	bool pg;            /* PostgreSQL */
+	char pg_admin[600]; /* the server's admin URL, when db was made here */
+	char pg_name[64];   /* the database made here, dropped at the end */
+	bool pg_made;
+	struct daemon daemons[DAEMONS_MAX];
+	int daemons_count; /* started, so far */
 	int clients;
 	struct curl_slist *op_auth;  /* the operator's headers */
 	struct curl_slist *json_hdr; /* no Authorization */
-	struct user buyers[BUYERS], sellers[SELLERS];
+	struct user buyers[BUYERS_MAX], sellers[BUYERS_MAX / 4];
+	size_t buyers_count, sellers_count;
 	struct order *orders; /* paid, read by the GET test */
 	size_t orders_count;
 };
@@ -81,12 +104,87 @@ static long env_long(const char *name, long def)
 	return v && *v ? strtol(v, NULL, 10) : def;
 }
 
+/* ---- PostgreSQL: a database of its own for each run ---- */
+
+static bool is_pg_url(const char *url)
+{
+	return !strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11);
+}
+
+/* url with its database name replaced by name: the path after the host, up
+ * to the parameters after '?'. Returns 0, or -1 when out is too small. */
+static int url_with_database(char *out, size_t size, const char *url, const char *name)
+{
+	const char *host = strstr(url, "://");
+	host = host ? host + 3 : url;
+	const char *params = strchr(host, '?');
+	if (!params)
+		params = host + strlen(host);
+	const char *path = memchr(host, '/', (size_t)(params - host));
+	if (!path)
+		path = params;
+	int n = snprintf(out, size, "%.*s/%s%s", (int)(path - url), url, name, params);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/* libpq's message, without its last newline. */
+static void copy_message(char *err, size_t err_size, const char *msg)
+{
+	snprintf(err, err_size, "%s", msg);
+	size_t n = strlen(err);
+	while (n && err[n - 1] == '\n')
+		err[--n] = '\0';
+}
+
+/* CREATE DATABASE B.pg_name, or DROP it, on the server of B.pg_admin.
+ * Returns 0, or -1 with the reason in err. Never dies: cleanup calls it. */
+static int pg_database(bool create, char *err, size_t err_size)
+{
+	int rc = -1;
+	char sql[300];
+	char *name = NULL;
+	PGresult *res = NULL;
+	PGconn *conn = PQconnectdb(B.pg_admin);
+	if (PQstatus(conn) != CONNECTION_OK)
+		goto out;
+	name = PQescapeIdentifier(conn, B.pg_name, strlen(B.pg_name));
+	if (!name)
+		goto out;
+	/* FORCE: the daemons of a failed run may still be connected. */
+	snprintf(sql, sizeof sql,
+		 create ? "CREATE DATABASE %s" : "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK)
+		rc = 0;
+out:
+	if (rc)
+		copy_message(err, err_size, res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+	PQfreemem(name);
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
+/* ---- the end of a run ---- */
+
+/* Stop the daemons, drop the database made here and remove the
+ * directory. */
 static void cleanup(void)
 {
-	if (B.pid > 0) {
-		kill(B.pid, SIGTERM);
-		waitpid(B.pid, NULL, 0);
-		B.pid = 0;
+	char err[300];
+	for (int k = 0; k < B.daemons_count; k++)
+		if (B.daemons[k].pid > 0)
+			kill(B.daemons[k].pid, SIGTERM);
+	for (int k = 0; k < B.daemons_count; k++)
+		if (B.daemons[k].pid > 0) {
+			waitpid(B.daemons[k].pid, NULL, 0);
+			B.daemons[k].pid = 0;
+		}
+	if (B.pg_made) {
+		if (pg_database(false, err, sizeof err))
+			fprintf(stderr, "bench: could not drop the database %s: %s\n", B.pg_name,
+				err);
+		B.pg_made = false;
 	}
 	if (B.dir[0]) {
 		char cmd[300];
@@ -97,9 +195,30 @@ static void cleanup(void)
 	}
 }
 
+/* The last lines of each daemon's log, to say why a run failed. */
+static void log_tails(void)
+{
+	for (int k = 0; k < B.daemons_count; k++) {
+		char buf[4096], path[300];
+		snprintf(path, sizeof path, "%s/daemon-%d.log", B.dir, k);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		fseek(f, 0, SEEK_END);
+		long size = ftell(f);
+		fseek(f, size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0, SEEK_SET);
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		if (n)
+			fprintf(stderr, "bench: the end of daemon %d's log:\n%s%s", k, buf,
+				buf[n - 1] == '\n' ? "" : "\n");
+	}
+}
+
 static pthread_mutex_t dying = PTHREAD_MUTEX_INITIALIZER;
 
-/* Stop the daemon, remove the store and exit; a second client thread
+/* Stop the daemons, remove the store and exit; a second client thread
  * failing meanwhile waits here for the exit. */
 __attribute__((format(printf, 1, 2))) static _Noreturn void die(const char *fmt, ...)
 {
@@ -110,33 +229,106 @@ __attribute__((format(printf, 1, 2))) static _Noreturn void die(const char *fmt,
 	vfprintf(stderr, fmt, ap);
 	fprintf(stderr, "\n");
 	va_end(ap);
+	log_tails();
 	cleanup();
 	exit(1);
 }
 
-/* ---- the daemon ---- */
+/* ---- PostgreSQL: what the server says ---- */
 
-/* Read the daemon's log to its end (its exit closes the pipe), so that it
- * never blocks on a full pipe. */
+/* One row of a query without parameters on the store's database, its
+ * values copied into row[0 .. n-1]; -1 with the reason in err. */
+static int pg_row(const char *sql, char row[][32], int n, char *err, size_t err_size)
+{
+	int rc = -1;
+	PGresult *res = NULL;
+	PGconn *conn = PQconnectdb(B.db);
+	if (PQstatus(conn) != CONNECTION_OK)
+		goto out;
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < n)
+		goto out;
+	for (int i = 0; i < n; i++)
+		snprintf(row[i], sizeof row[i], "%s", PQgetvalue(res, 0, i));
+	rc = 0;
+out:
+	if (rc)
+		copy_message(err, err_size, res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
+/* The server's version and the settings that make its commits durable,
+ * read from the server itself, for the header. */
+static void pg_describe(void)
+{
+	char row[3][32], err[300];
+	if (pg_row("SELECT current_setting('server_version'), current_setting('fsync'), "
+		   "current_setting('synchronous_commit')",
+		   row, 3, err, sizeof err))
+		die("cannot read the PostgreSQL server's settings: %s", err);
+	row[0][strcspn(row[0], " ")] = '\0'; /* "15.18", not its packager's words */
+	snprintf(B.store, sizeof B.store, "PostgreSQL %s (fsync=%s, synchronous_commit=%s%s)",
+		 row[0], row[1], row[2], B.pg_made ? ", a new database" : "");
+}
+
+/* The database's transaction counters once the daemons are gone; its
+ * rollbacks are mostly transactions that lost to a concurrent one (a
+ * serialization failure or a deadlock) and ran again. */
+static void pg_counters(void)
+{
+	char row[3][32], err[300];
+	/* A backend reports its counters as it exits, which may be a moment
+	 * after its daemon closed the connection. */
+	for (int i = 0; i < 50; i++) {
+		if (pg_row("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+			   "current_database() AND pid <> pg_backend_pid()",
+			   row, 1, err, sizeof err))
+			die("cannot read pg_stat_activity: %s", err);
+		if (!strcmp(row[0], "0"))
+			break;
+		usleep(100 * 1000);
+	}
+	if (pg_row("SELECT xact_commit, xact_rollback, deadlocks FROM pg_stat_database WHERE "
+		   "datname = current_database()",
+		   row, 3, err, sizeof err))
+		die("cannot read pg_stat_database: %s", err);
+	printf("PostgreSQL, this database%s: %s transactions committed, %s rolled back, "
+	       "%s deadlocks.\n",
+	       B.pg_made ? "" : " since its counters were reset", row[0], row[1], row[2]);
+}
+
+/* ---- the daemons ---- */
+
+struct drain {
+	FILE *from, *to;
+};
+
+/* Copy a daemon's log to its file to the end (its exit closes the pipe),
+ * so that it never blocks on a full pipe. */
 static void *drain_log(void *arg)
 {
-	FILE *f = arg;
+	struct drain *d = arg;
 	char buf[65536];
 	bool verbose = getenv("ESC_BENCH_VERBOSE") != NULL;
 	size_t n;
-	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+	while ((n = fread(buf, 1, sizeof buf, d->from)) > 0) {
+		fwrite(buf, 1, n, d->to);
+		fflush(d->to);
 		if (verbose)
 			fwrite(buf, 1, n, stderr);
-	fclose(f);
+	}
+	fclose(d->from);
+	fclose(d->to);
+	free(d);
 	return NULL;
 }
 
-static void start_daemon(const char *exe)
+/* The configuration every daemon reads; its path into conf. */
+static void write_config(char *conf, size_t size)
 {
-	char db[300], conf[300], line[512];
-	int fds[2];
-	snprintf(db, sizeof db, "%s/escrowd.db", B.dir);
-	snprintf(conf, sizeof conf, "%s/bench.conf", B.dir);
+	snprintf(conf, size, "%s/bench.conf", B.dir);
 	FILE *c = fopen(conf, "w");
 	if (!c)
 		die("cannot write %s: %s", conf, strerror(errno));
@@ -148,53 +340,102 @@ static void start_daemon(const char *exe)
 	if (getenv("ESC_BENCH_THREADS"))
 		fprintf(c, "http.threads = %s\n", getenv("ESC_BENCH_THREADS"));
 	fclose(c);
+}
+
+/* escrowd migrate, once, before any daemon starts: daemons starting
+ * together on a new database would race to migrate it. */
+static void migrate(const char *exe, const char *conf)
+{
+	int status = 0;
 	if (access(exe, X_OK))
 		die("cannot run %s: %s (build it: ninja -C build-release)", exe, strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* Its line on stdout says the schema is current; errors stay. */
+		if (!freopen("/dev/null", "w", stdout))
+			_exit(127);
+		execl(exe, exe, "migrate", "--db", B.db, "--config", conf, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		die("%s migrate --db %s failed (wait status %d)", exe, B.db, status);
+}
+
+/* Start the next daemon on the store and wait until it listens. */
+static void start_daemon(const char *exe, const char *conf)
+{
+	if (B.daemons_count >= DAEMONS_MAX)
+		die("at most %d daemons", DAEMONS_MAX);
+	int k = B.daemons_count;
+	struct daemon *d = &B.daemons[k];
+	char line[512], path[300];
+	int fds[2];
+	snprintf(path, sizeof path, "%s/daemon-%d.log", B.dir, k);
+	FILE *log = fopen(path, "w");
+	if (!log)
+		die("cannot write %s: %s", path, strerror(errno));
+	setvbuf(log, NULL, _IOLBF, 0);
 	if (pipe(fds))
 		die("pipe: %s", strerror(errno));
-	B.pid = fork();
-	if (B.pid < 0)
+	d->pid = fork();
+	if (d->pid < 0)
 		die("fork: %s", strerror(errno));
-	if (B.pid == 0) {
+	if (d->pid == 0) {
 		dup2(fds[1], 2);
 		close(fds[0]);
 		close(fds[1]);
-		execl(exe, exe, "serve", "--db", db, "--config", conf, "--listen", "127.0.0.1:0",
+		execl(exe, exe, "serve", "--db", B.db, "--config", conf, "--listen", "127.0.0.1:0",
 		      "--clock", "manual", "--operator-key", KEY, "--quiet", (char *)NULL);
 		_exit(127);
 	}
+	B.daemons_count++;
 	close(fds[1]);
 	FILE *f = fdopen(fds[0], "r");
 	const char *mark = "listening on http://127.0.0.1:";
-	while (!B.port && fgets(line, sizeof line, f)) {
+	while (!d->port && fgets(line, sizeof line, f)) {
 		const char *p = strstr(line, mark);
+		fputs(line, log);
 		if (p)
-			B.port = atoi(p + strlen(mark));
+			d->port = atoi(p + strlen(mark));
 		else if (getenv("ESC_BENCH_VERBOSE") || !strstr(line, "manual clock"))
 			fputs(line, stderr);
 	}
-	if (!B.port)
-		die("%s did not start listening", exe);
+	if (!d->port)
+		die("%s (daemon %d) did not start listening", exe, k);
+	struct drain *dr = malloc(sizeof *dr);
+	if (!dr)
+		die("memory");
+	dr->from = f;
+	dr->to = log;
 	pthread_t t;
-	if (pthread_create(&t, NULL, drain_log, f))
+	if (pthread_create(&t, NULL, drain_log, dr))
 		die("cannot start a thread");
 	pthread_detach(t);
 }
 
-/* SIGTERM: the daemon finishes what is in flight and exits 0. */
-static void stop_daemon(void)
+/* SIGTERM: each daemon finishes what is in flight and exits 0. */
+static void stop_daemons(void)
 {
-	int status = 0;
-	kill(B.pid, SIGTERM);
-	if (waitpid(B.pid, &status, 0) != B.pid || !WIFEXITED(status) || WEXITSTATUS(status))
-		fprintf(stderr, "bench: the daemon did not exit cleanly (status %d)\n", status);
-	B.pid = 0;
+	for (int k = 0; k < B.daemons_count; k++)
+		kill(B.daemons[k].pid, SIGTERM);
+	for (int k = 0; k < B.daemons_count; k++) {
+		int status = 0;
+		struct daemon *d = &B.daemons[k];
+		if (waitpid(d->pid, &status, 0) != d->pid || !WIFEXITED(status) ||
+		    WEXITSTATUS(status))
+			fprintf(stderr, "bench: daemon %d did not exit cleanly (status %d)\n", k,
+				status);
+		d->pid = 0;
+	}
 }
 
 /* ---- one client: a libcurl handle kept for a whole test ---- */
 
 struct client {
 	CURL *h;
+	int port; /* its daemon's */
 	char *buf;
 	size_t len, cap;
 	long conns; /* new connections made */
@@ -219,9 +460,11 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
 	return len;
 }
 
-static void client_open(struct client *c)
+/* A client of daemon k % (the daemons started). */
+static void client_open(struct client *c, int k)
 {
 	memset(c, 0, sizeof *c);
+	c->port = B.daemons[k % B.daemons_count].port;
 	c->h = curl_easy_init();
 	if (!c->h)
 		die("curl_easy_init failed");
@@ -243,7 +486,7 @@ static double request(struct client *c, const char *path, struct curl_slist *hdr
 		      long expect)
 {
 	long status = 0, conns = 0;
-	snprintf(c->url, sizeof c->url, "http://127.0.0.1:%d%s", B.port, path);
+	snprintf(c->url, sizeof c->url, "http://127.0.0.1:%d%s", c->port, path);
 	curl_easy_setopt(c->h, CURLOPT_URL, c->url);
 	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hdr);
 	if (body)
@@ -302,11 +545,17 @@ struct test {
 	pthread_mutex_t mu;
 };
 
+struct worker {
+	struct test *t;
+	int k; /* the client's number */
+};
+
 static void *worker(void *arg)
 {
-	struct test *t = arg;
+	struct worker *w = arg;
+	struct test *t = w->t;
 	struct client c;
-	client_open(&c);
+	client_open(&c, w->k);
 	for (;;) {
 		size_t i = atomic_fetch_add(&t->next, 1);
 		if (i >= t->count)
@@ -320,24 +569,29 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-/* Run the items of t on `clients` threads, each with its own handle. */
+/* Run the items of t on `clients` threads, each with its own handle on a
+ * connection to daemon k % N for client k. */
 static void run(struct test *t, int clients)
 {
 	pthread_t *th = calloc((size_t)clients, sizeof *th);
-	if (!th)
+	struct worker *w = calloc((size_t)clients, sizeof *w);
+	if (!th || !w)
 		die("memory");
 	atomic_store(&t->next, 0);
 	t->conns = 0;
 	pthread_mutex_init(&t->mu, NULL);
 	double t0 = now_s();
-	for (int k = 0; k < clients; k++)
-		if (pthread_create(&th[k], NULL, worker, t))
+	for (int k = 0; k < clients; k++) {
+		w[k] = (struct worker){.t = t, .k = k};
+		if (pthread_create(&th[k], NULL, worker, &w[k]))
 			die("cannot start a thread");
+	}
 	for (int k = 0; k < clients; k++)
 		pthread_join(th[k], NULL);
 	t->secs = now_s() - t0;
 	pthread_mutex_destroy(&t->mu);
 	free(th);
+	free(w);
 }
 
 /* ---- setup: users, sessions and paid orders through the API ---- */
@@ -357,17 +611,17 @@ static struct curl_slist *auth_headers(const char *token)
 
 static struct user *user_at(size_t i)
 {
-	return i < BUYERS ? &B.buyers[i] : &B.sellers[i - BUYERS];
+	return i < B.buyers_count ? &B.buyers[i] : &B.sellers[i - B.buyers_count];
 }
 
 static void item_user_create(struct client *c, size_t i, double *lat)
 {
 	struct user *u = user_at(i);
-	bool buyer = i < BUYERS;
+	bool buyer = i < B.buyers_count;
 	char body[400];
 	(void)lat;
 	snprintf(u->email, sizeof u->email, "%s%zu@bench.test", buyer ? "buyer" : "seller",
-		 buyer ? i : i - BUYERS);
+		 buyer ? i : i - B.buyers_count);
 	snprintf(body, sizeof body,
 		 "{\"role\":\"%s\",\"name\":\"%s %zu\",\"email\":\"%s\",\"password\":\"" PASSWORD
 		 "\"}",
@@ -403,7 +657,7 @@ static void create_and_pay(struct client *c, size_t n, size_t buyer, char *id, s
 	snprintf(body, sizeof body,
 		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
 		 "\"items\":[{\"title\":\"Item %zu\",\"quantity\":1,\"unit_price\":%lld}]}",
-		 B.buyers[buyer].id, B.sellers[n % SELLERS].id, n, price);
+		 B.buyers[buyer].id, B.sellers[n % B.sellers_count].id, n, price);
 	double ms = request(c, "/v1/orders", B.op_auth, body, 201);
 	if (lat)
 		lat[0] = ms;
@@ -421,13 +675,13 @@ static void create_and_pay(struct client *c, size_t n, size_t buyer, char *id, s
 static void item_paid_order(struct client *c, size_t i, double *lat)
 {
 	(void)lat;
-	B.orders[i].buyer = (int)(i % BUYERS);
-	create_and_pay(c, i, i % BUYERS, B.orders[i].id, sizeof B.orders[i].id, NULL);
+	B.orders[i].buyer = (int)(i % B.buyers_count);
+	create_and_pay(c, i, i % B.buyers_count, B.orders[i].id, sizeof B.orders[i].id, NULL);
 }
 
 static void setup(int clients)
 {
-	struct test t = {.item = item_user_create, .count = BUYERS + SELLERS};
+	struct test t = {.item = item_user_create, .count = B.buyers_count + B.sellers_count};
 	double t0 = now_s();
 	B.op_auth = auth_headers(KEY);
 	B.json_hdr = curl_slist_append(NULL, "Content-Type: application/json");
@@ -435,8 +689,8 @@ static void setup(int clients)
 	if (!B.json_hdr)
 		die("memory");
 	run(&t, clients);
-	fprintf(stderr, "  %d buyers and %d sellers created (%.1f s)\n", BUYERS, SELLERS,
-		now_s() - t0);
+	fprintf(stderr, "  %zu buyers and %zu sellers created (%.1f s)\n", B.buyers_count,
+		B.sellers_count, now_s() - t0);
 
 	/* Sign-in allows 30 attempts per address per minute: batches of 30,
 	 * the manual clock moved past the minute between them. */
@@ -444,21 +698,24 @@ static void setup(int clients)
 	struct client c;
 	char advance[64];
 	snprintf(advance, sizeof advance, "{\"seconds\":%d}", SIGNIN_WINDOW);
-	client_open(&c);
-	for (signin_base = 0; signin_base < BUYERS + SELLERS; signin_base += SIGNIN_BATCH) {
+	client_open(&c, 0);
+	for (signin_base = 0; signin_base < B.buyers_count + B.sellers_count;
+	     signin_base += SIGNIN_BATCH) {
 		if (signin_base)
 			request(&c, "/v1/clock/advance", B.op_auth, advance, 200);
 		struct test s = {.item = item_sign_in,
-				 .count = BUYERS + SELLERS - signin_base < SIGNIN_BATCH
-						  ? BUYERS + SELLERS - signin_base
+				 .count = B.buyers_count + B.sellers_count - signin_base <
+							  SIGNIN_BATCH
+						  ? B.buyers_count + B.sellers_count - signin_base
 						  : SIGNIN_BATCH};
 		run(&s, clients);
 	}
 	client_close(&c);
-	fprintf(stderr, "  %d sessions opened (%.1f s)\n", BUYERS + SELLERS, now_s() - t0);
+	fprintf(stderr, "  %zu sessions opened (%.1f s)\n", B.buyers_count + B.sellers_count,
+		now_s() - t0);
 
 	t0 = now_s();
-	B.orders_count = BUYERS * 2;
+	B.orders_count = B.buyers_count * 2;
 	B.orders = calloc(B.orders_count, sizeof *B.orders);
 	if (!B.orders)
 		die("memory");
@@ -486,13 +743,13 @@ static void item_get_order(struct client *c, size_t i, double *lat)
 static void item_flow(struct client *c, size_t i, double *lat)
 {
 	/* Numbered after the GET test's orders; buyers and sellers in turn. */
-	size_t n = B.orders_count + i, buyer = n % BUYERS;
+	size_t n = B.orders_count + i, buyer = n % B.buyers_count;
 	char id[64], path[200], refund[96];
 	create_and_pay(c, n, buyer, id, sizeof id, lat);
 	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
 	lat[2] = request(c, path, B.buyers[buyer].auth, "{\"reason\":\"no_longer_needed\"}", 200);
 	snprintf(path, sizeof path, "/v1/orders/%s/cancellation/accept", id);
-	lat[3] = request(c, path, B.sellers[n % SELLERS].auth, "{}", 200);
+	lat[3] = request(c, path, B.sellers[n % B.sellers_count].auth, "{}", 200);
 	json_t *j = answer(c);
 	json_t *r = json_array_get(json_object_get(j, "refunds"), 0);
 	if (!r)
@@ -580,7 +837,7 @@ static void keepalive_check(const struct test *t, int clients)
 static void ledger_check(void)
 {
 	struct client c;
-	client_open(&c);
+	client_open(&c, 0);
 	request(&c, "/v1/ledger/check", B.op_auth, NULL, 200);
 	json_t *j = answer(&c);
 	if (!json_is_true(json_object_get(j, "ok")))
@@ -589,20 +846,118 @@ static void ledger_check(void)
 	client_close(&c);
 }
 
+/* Accepted commands and commits of one daemon since it started. */
+struct counters {
+	long long commands, commits;
+};
+
+static struct counters daemon_counters(int k)
+{
+	struct client c;
+	struct counters n = {0};
+	client_open(&c, k);
+	request(&c, "/metrics", NULL, NULL, 200);
+	for (const char *line = c.buf; line && *line;) {
+		const char *brace = strchr(line, '}'), *end = strchr(line, '\n');
+		if (!strncmp(line, "escrowd_commands_total{", 23) && brace && (!end || brace < end))
+			n.commands += strtoll(brace + 1, NULL, 10);
+		else if (!strncmp(line, "escrowd_commits_total ", 22))
+			n.commits = strtoll(line + 22, NULL, 10);
+		line = end ? end + 1 : NULL;
+	}
+	client_close(&c);
+	return n;
+}
+
+/* How the flows' commands shared commits in each daemon (group commit). */
+static void commit_rows(const struct counters *before, const struct counters *after)
+{
+	for (int k = 0; k < B.daemons_count; k++) {
+		long long commands = after[k].commands - before[k].commands;
+		long long commits = after[k].commits - before[k].commits;
+		printf("%s daemon %d: %lld commands in %lld commits (%.1f a commit).\n",
+		       k ? "      " : "Flows:", k, commands, commits,
+		       commits ? (double)commands / (double)commits : 0.0);
+	}
+}
+
+/* The flow's figures as one line of the file in ESC_BENCH_SUMMARY, under a
+ * header when the file is empty: a table that compares runs. */
+static void summary_line(const struct figures *f, size_t flows, double flows_per_s)
+{
+	const char *path = getenv("ESC_BENCH_SUMMARY");
+	if (!path || !*path)
+		return;
+	FILE *s = fopen(path, "a");
+	if (!s)
+		die("cannot write %s: %s", path, strerror(errno));
+	fseek(s, 0, SEEK_END);
+	if (ftell(s) == 0)
+		fprintf(s, "%-12s %7s %7s %8s %8s %9s %9s\n", "store", "daemons", "flows",
+			"flows/s", "req/s", "p50 ms", "p99 ms");
+	fprintf(s, "%-12s %7d %7zu %8.0f %8.0f %9.3f %9.3f\n", B.pg ? "PostgreSQL" : "SQLite",
+		B.daemons_count, flows, flows_per_s, f->rate, f->p50, f->p99);
+	if (fclose(s))
+		die("cannot write %s: %s", path, strerror(errno));
+}
+
+/* The store of this run: a new database on ESC_BENCH_PG's server, the URL
+ * in ESC_BENCH_DB, or a new SQLite file in B.dir. */
+static void choose_store(const char *db, const char *pg_admin)
+{
+	char err[300];
+	int n;
+	if (pg_admin && *pg_admin) {
+		if (!is_pg_url(pg_admin))
+			die("ESC_BENCH_PG is not a postgresql:// URL: %s", pg_admin);
+		n = snprintf(B.pg_admin, sizeof B.pg_admin, "%s", pg_admin);
+		snprintf(B.pg_name, sizeof B.pg_name, "escrowd_bench_%ld", (long)getpid());
+		if (n < 0 || (size_t)n >= sizeof B.pg_admin ||
+		    url_with_database(B.db, sizeof B.db, pg_admin, B.pg_name))
+			die("ESC_BENCH_PG is too long");
+		if (pg_database(true, err, sizeof err))
+			die("cannot create the database %s: %s", B.pg_name, err);
+		B.pg_made = true;
+	} else if (db && *db) {
+		n = snprintf(B.db, sizeof B.db, "%s", db);
+		if (n < 0 || (size_t)n >= sizeof B.db)
+			die("ESC_BENCH_DB is too long");
+	} else {
+		snprintf(B.db, sizeof B.db, "%s/escrowd.db", B.dir);
+	}
+	B.pg = is_pg_url(B.db);
+	if (B.pg)
+		pg_describe();
+	else
+		snprintf(B.store, sizeof B.store, "SQLite (WAL, synchronous=FULL)");
+}
+
 int main(int argc, char **argv)
 {
 	const char *exe = argc > 1 ? argv[1] : getenv("ESC_BENCH_ESCROWD");
 	long clients_l = env_long("ESC_BENCH_CLIENTS", 8);
+	long daemons_l = env_long("ESC_BENCH_DAEMONS", 1);
+	long buyers_l = env_long("ESC_BENCH_BUYERS", BUYERS_MAX);
 	long requests_l = env_long("ESC_BENCH_REQUESTS", 20000);
 	long flows_l = env_long("ESC_BENCH_FLOWS", requests_l / 10 > 0 ? requests_l / 10 : 1);
 	const char *tmp = getenv("ESC_BENCH_DIR");
+	const char *db = getenv("ESC_BENCH_DB"), *pg_admin = getenv("ESC_BENCH_PG");
+	char conf[300];
 	if (!exe || !*exe)
 		exe = "build-release/escrowd";
 	if (clients_l < 1 || clients_l > 200 || requests_l < 1 || flows_l < 1)
 		die("ESC_BENCH_CLIENTS (1 to 200), ESC_BENCH_REQUESTS and ESC_BENCH_FLOWS must "
 		    "be positive");
-	int clients = (int)clients_l;
+	if (daemons_l < 1 || daemons_l > DAEMONS_MAX)
+		die("ESC_BENCH_DAEMONS must be 1 to %d", DAEMONS_MAX);
+	if (buyers_l < 4 || buyers_l > BUYERS_MAX)
+		die("ESC_BENCH_BUYERS must be 4 to %d", BUYERS_MAX);
+	if (db && *db && pg_admin && *pg_admin)
+		die("ESC_BENCH_DB names a store, ESC_BENCH_PG a server to make one on: give one");
+	int clients = (int)clients_l, daemons = (int)daemons_l;
 	size_t requests = (size_t)requests_l, flows = (size_t)flows_l;
+	B.buyers_count = (size_t)buyers_l;
+	B.sellers_count = B.buyers_count / 4;
 	snprintf(B.dir, sizeof B.dir, "%s/escrowd-bench-http-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(B.dir)) {
 		perror("mkdtemp");
@@ -611,16 +966,29 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	start_daemon(exe);
-	fprintf(stderr, "setting up through the API on port %d...\n", B.port);
+	choose_store(db, pg_admin);
+	write_config(conf, sizeof conf);
+	migrate(exe, conf);
+	start_daemon(exe, conf);
+	fprintf(stderr, "setting up through the API on port %d...\n", B.daemons[0].port);
 	setup(clients);
+	while (B.daemons_count < daemons)
+		start_daemon(exe, conf);
 
-	printf("escrowd HTTP benchmark: %s on 127.0.0.1, SQLite (WAL, synchronous=FULL);\n"
-	       "%d client threads on keep-alive connections, %ld cores (clients and daemon "
-	       "share them).\n"
+	char spread[64] = "";
+	if (daemons > 1)
+		snprintf(spread, sizeof spread, " (client i to daemon i mod %d)", daemons);
+
+	printf("escrowd HTTP benchmark: %s on 127.0.0.1, %s;\n"
+	       "%d daemon%s on the store, %d client threads on keep-alive connections%s,\n"
+	       "%zu buyers and %zu sellers; %ld cores, shared by the clients%s.\n"
 	       "Latency is per request, from send to the whole answer; the /hz columns divide "
 	       "by GET /healthz's.\n\n",
-	       exe, clients, sysconf(_SC_NPROCESSORS_ONLN));
+	       exe, B.store, daemons, daemons > 1 ? "s" : "", clients, spread, B.buyers_count,
+	       B.sellers_count, sysconf(_SC_NPROCESSORS_ONLN),
+	       B.pg ? (daemons > 1 ? ", the daemons and the PostgreSQL server"
+				   : ", the daemon and the PostgreSQL server")
+		    : (daemons > 1 ? " and the daemons" : " and the daemon"));
 	printf("%-22s %8s %9s %9s %9s %6s %9s %8s %8s\n", "test", "req/s", "p50 ms", "p99 ms",
 	       "requests", "conns", "req/s/hz", "p50/hz", "p99/hz");
 
@@ -636,6 +1004,9 @@ int main(int argc, char **argv)
 	struct figures f = measure(&get, clients);
 	row(get.name, &f, requests, get.conns);
 
+	struct counters before[DAEMONS_MAX], after[DAEMONS_MAX];
+	for (int k = 0; k < B.daemons_count; k++)
+		before[k] = daemon_counters(k);
 	struct test flow = {.name = "cancellation flow",
 			    .count = flows,
 			    .per_item = FLOW_STEPS,
@@ -643,21 +1014,28 @@ int main(int argc, char **argv)
 	f = measure(&flow, clients);
 	row(flow.name, &f, flows * FLOW_STEPS, flow.conns);
 	step_rows(&flow);
+	for (int k = 0; k < B.daemons_count; k++)
+		after[k] = daemon_counters(k);
+	double flows_per_s = (double)flows / flow.secs;
 	printf("\n%zu cancellation flows of %d requests: %.0f flows/s.\n", flows, FLOW_STEPS,
-	       (double)flows / flow.secs);
+	       flows_per_s);
+	commit_rows(before, after);
 	ledger_check();
 	keepalive_check(&health, clients);
 	keepalive_check(&get, clients);
 	keepalive_check(&flow, clients);
 
-	stop_daemon();
+	stop_daemons();
+	if (B.pg)
+		pg_counters();
+	summary_line(&f, flows, flows_per_s);
 	cleanup();
 	free(health.lat_ms);
 	free(get.lat_ms);
 	free(flow.lat_ms);
 	free(B.orders);
 	curl_slist_free_all(B.op_auth);
-	for (size_t i = 0; i < BUYERS + SELLERS; i++)
+	for (size_t i = 0; i < B.buyers_count + B.sellers_count; i++)
 		curl_slist_free_all(user_at(i)->auth);
 	curl_slist_free_all(B.json_hdr);
 	curl_global_cleanup();
