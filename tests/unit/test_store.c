@@ -1518,6 +1518,22 @@ static void evidence_of_no_bytes_reads_back_empty(void **state)
 	free(data);
 }
 
+/* A file that says it has bytes but brings none is refused, not read from
+ * wherever its pointer falls. */
+static void evidence_of_bytes_without_data_is_refused(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_evidence ev = evidence("ord_1", 64), got[1];
+	size_t n = 99;
+	int rc;
+
+	ESC_STORE(rc, f->s, evidence_append, &ev, NULL);
+	assert_int_not_equal(rc, 0);
+	ESC_STORE(rc, f->s, evidence_list, "ord_1", got, 1, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
+}
+
 static void meta_get_of_a_missing_key_is_not_found(void **state)
 {
 	struct store_fixture *f = *state;
@@ -2120,6 +2136,7 @@ static const struct CMUnitTest contract[] = {
 	T(messages_are_numbered_per_order_and_listed_after_a_seq),
 	T(evidence_keeps_every_byte_and_is_numbered_per_order),
 	T(evidence_of_no_bytes_reads_back_empty),
+	T(evidence_of_bytes_without_data_is_refused),
 	T(meta_get_of_a_missing_key_is_not_found),
 	T(meta_set_overwrites_the_value),
 	T(session_insert_then_get_returns_every_field),

@@ -479,7 +479,9 @@ static void b_str(struct bind *b, int i, const char *s)
 
 static void b_bytes(struct bind *b, int i, const void *data, int64_t size)
 {
-	if (size < 0) {
+	/* Bytes promised but no pointer to them: libpq would read size bytes
+	 * from wherever "" lies. */
+	if (size < 0 || (!data && size > 0)) {
 		b->invalid = true;
 		size = 0;
 	}
