@@ -89,11 +89,34 @@ test-asan: $(ASAN_BUILD)/build.ninja
 	  ESC_TEST_QUICK=1 tests/pg/with-server meson test -C $(ASAN_BUILD) --no-suite postgresql \
 	  --print-errorlogs
 
+# bench_http runs on SQLite, then on a private PostgreSQL server with fsync
+# on, as in production, with one daemon and with three on one database (a
+# new database each), on fewer users and requests than SQLite's to keep
+# make bench short; the server is stopped however the runs end. Each run
+# adds a line to BENCH_FLOWS, the table printed last.
+BENCH_DEBS = postgresql
+BENCH_PG_ENV = ESC_BENCH_BUYERS=64 ESC_BENCH_REQUESTS=10000
+BENCH_FLOWS = $(BENCH_BUILD)/bench-flows.txt
 bench: deps $(BENCH_BUILD)/build.ninja
+	@tools/install-debs $(BENCH_DEBS)
 	meson setup --reconfigure $(BENCH_BUILD) >/dev/null
 	ninja -C $(BENCH_BUILD)
 	./$(BENCH_BUILD)/bench_engine
-	./$(BENCH_BUILD)/bench_http $(BENCH_BUILD)/escrowd
+	rm -f $(BENCH_FLOWS)
+	ESC_BENCH_SUMMARY=$(BENCH_FLOWS) ./$(BENCH_BUILD)/bench_http $(BENCH_BUILD)/escrowd
+	@dir=/tmp/escrowd-bench-pg-$$$$; \
+	url=$$(tests/pg/server start $$dir) || exit 1; \
+	trap 'tests/pg/server stop "$$dir"' EXIT; \
+	trap 'exit 130' INT TERM; \
+	status=0; \
+	for n in 1 3; do \
+		echo; \
+		echo "ESC_BENCH_PG=$$url ESC_BENCH_DAEMONS=$$n $(BENCH_PG_ENV) ./$(BENCH_BUILD)/bench_http"; \
+		ESC_BENCH_PG=$$url ESC_BENCH_DAEMONS=$$n ESC_BENCH_SUMMARY=$(BENCH_FLOWS) \
+		  $(BENCH_PG_ENV) ./$(BENCH_BUILD)/bench_http $(BENCH_BUILD)/escrowd || status=1; \
+	done; \
+	exit $$status
+	@echo; echo "The cancellation flow over HTTP, from the runs above:"; cat $(BENCH_FLOWS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
