@@ -2675,6 +2675,39 @@ static void pg_emails_fold_ascii_case_only(void **state)
 	assert_int_equal(rc, 0);
 }
 
+/* A daemon's role may read and write rows without the right to create
+ * tables (PostgreSQL 15 gives no one but the owner CREATE on public): it
+ * opens a database that `escrowd migrate` brought up to date. */
+static void pg_a_role_that_cannot_create_opens_a_migrated_database(void **state)
+{
+	struct store_fixture *f = *state;
+	struct store_fixture other;
+	PGresult *res = pg_raw(f, "SELECT current_database()");
+	char role[80], sql[512];
+	int n;
+
+	assert_int_equal(PQntuples(res), 1);
+	snprintf(role, sizeof role, "%s_rows", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	snprintf(sql, sizeof sql,
+		 "CREATE ROLE %s NOLOGIN; REVOKE CREATE ON SCHEMA public FROM PUBLIC; "
+		 "GRANT USAGE ON SCHEMA public TO %s; "
+		 "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %s",
+		 role, role, role);
+	raw_sql(f, sql);
+	/* Connected as the test's superuser, acting as that role. */
+	memset(&other, 0, sizeof other);
+	n = snprintf(other.url, sizeof other.url, "%s%soptions=-crole%%3D%s", f->url,
+		     strchr(f->url, '?') ? "&" : "?", role);
+	assert_true(n > 0 && (size_t)n < sizeof other.url);
+	open_url(&other);
+	insert_user(other.s, "usr_a");
+	assert_true(user_exists(other.s, "usr_a"));
+	esc_store_close(other.s);
+	snprintf(sql, sizeof sql, "DROP OWNED BY %s; DROP ROLE %s", role, role);
+	raw_sql(f, sql);
+}
+
 /* Two transactions read one order; the first writes it and commits; the
  * second's write would lose that update, so PostgreSQL aborts it. */
 static void pg_a_concurrent_update_makes_the_later_transaction_retry(void **state)
@@ -2837,6 +2870,7 @@ static const struct CMUnitTest pg_only[] = {
 	S(pg_store_records_each_migration_once),
 	S(pg_stores_opened_at_once_migrate_once),
 	S(pg_database_newer_than_the_binary_is_refused),
+	S(pg_a_role_that_cannot_create_opens_a_migrated_database),
 	S(pg_text_sorts_byte_by_byte_whatever_the_locale),
 	S(pg_emails_fold_ascii_case_only),
 	S(pg_a_concurrent_update_makes_the_later_transaction_retry),

@@ -354,11 +354,18 @@ out:
 	return rc;
 }
 
-static int read_version(PGconn *conn, int *version, char *err, size_t err_size)
+/* *missing (when not NULL) tells that schema_migrations is not there yet
+ * (42P01): a new database. */
+static int read_version(PGconn *conn, int *version, bool *missing, char *err, size_t err_size)
 {
 	PGresult *res = PQexec(conn, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	int rc = 0;
 
+	if (missing && state && strcmp(state, "42P01") == 0) {
+		*missing = true;
+		goto out;
+	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		rc = ESC_EIO;
 		say(conn, res, err, err_size, "cannot read the schema version");
@@ -426,11 +433,16 @@ out:
 int esc_pg_migrate(PGconn *conn, char *err, size_t err_size)
 {
 	int version = 0;
-	bool applied = false;
-	int rc = ensure_table(conn, err, err_size);
+	bool applied = false, missing = false;
+	int rc = read_version(conn, &version, &missing, err, err_size);
 
+	/* CREATE TABLE IF NOT EXISTS needs the right to create in the schema
+	 * even when the table is there: a role that may only read and write
+	 * rows must still open a database migrated already. */
+	if (!rc && missing)
+		rc = ensure_table(conn, err, err_size);
 	for (int round = 0; !rc; round++) {
-		rc = read_version(conn, &version, err, err_size);
+		rc = read_version(conn, &version, NULL, err, err_size);
 		if (rc)
 			break;
 		if (version < 0) {
