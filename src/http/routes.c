@@ -1518,6 +1518,8 @@ static int h_dispute_decide(struct esc_http_call *call)
 
 /* A file name as the uploader gave it, to show: printable, no quotes,
  * slashes or backslashes, at most 100 bytes; else refused. */
+/* A file's name: printable UTF-8 (it is stored as text and listed in
+ * JSON), without quotes or slashes. */
 static bool filename_ok(const char *name)
 {
 	size_t n = strlen(name);
@@ -1528,7 +1530,10 @@ static bool filename_ok(const char *name)
 		if (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '/' || ch == '\\')
 			return false;
 	}
-	return true;
+	json_t *probe = json_string(name); /* NULL unless valid UTF-8 */
+	bool utf8 = probe != NULL;
+	json_decref(probe);
+	return utf8;
 }
 
 /* POST /v1/disputes/{id}/evidence: the file's bytes as the body, its type

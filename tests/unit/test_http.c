@@ -1546,6 +1546,16 @@ static void spec_5_evidence_types_sizes_and_who_may_download(void **state)
 	r = post_file(path, buyer_token, png, sizeof png, "image/png", NULL);
 	expect(&r, 400);
 	drop(&r);
+	/* A name that is not UTF-8 (Latin-1's é): a clear 400, not the store's 500. */
+	snprintf(path, sizeof path, "/v1/disputes/%s/evidence?filename=caf%%E9.png", dsp);
+	r = post_file(path, buyer_token, png, sizeof png, "image/png", NULL);
+	expect(&r, 400);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/disputes/%s/evidence?filename=caf%%C3%%A9.png", dsp);
+	r = post_file(path, buyer_token, png, sizeof png, "image/png", NULL);
+	expect(&r, 201);
+	assert_string_equal(str(r.json, "filename"), "caf\xc3\xa9.png");
+	drop(&r);
 	/* 5 MiB is the most. */
 	size_t big = ESC_EVIDENCE_BYTES_MAX + 1;
 	unsigned char *blob = calloc(1, big);
@@ -1576,10 +1586,10 @@ static void spec_5_evidence_types_sizes_and_who_may_download(void **state)
 	snprintf(path, sizeof path, "/v1/disputes/%s", dsp);
 	r = call("GET", path, seller_token, NULL, NULL);
 	expect(&r, 200);
-	assert_int_equal(json_array_size(json_object_get(r.json, "evidence")), 3);
+	assert_int_equal(json_array_size(json_object_get(r.json, "evidence")), 4);
 	drop(&r);
 	snprintf(path, sizeof path, "/v1/disputes/%s/evidence", dsp);
-	for (int i = 3; i < 10; i++) {
+	for (int i = 4; i < 10; i++) {
 		r = post_file(path, buyer_token, png, sizeof png, "image/png", NULL);
 		expect(&r, 201);
 		drop(&r);

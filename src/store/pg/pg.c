@@ -898,6 +898,14 @@ static int tx_begin(struct pg *p, const char *sql)
 		rc = ESC_EIO;
 		goto out;
 	}
+	/* The server must agree that none is open: a COMMIT or ROLLBACK that
+	 * failed on a live connection could leave one, and BEGIN there only
+	 * warns, so that this transaction's writes would join the old one. */
+	if (PQstatus(p->conn) == CONNECTION_OK && PQtransactionStatus(p->conn) != PQTRANS_IDLE &&
+	    (exec_plain(p, "ROLLBACK") || PQtransactionStatus(p->conn) != PQTRANS_IDLE)) {
+		rc = ESC_EIO;
+		goto out;
+	}
 	rc = exec_plain(p, sql);
 	if (!rc) {
 		p->in_tx = true;
