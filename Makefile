@@ -93,7 +93,8 @@ test-asan: $(ASAN_BUILD)/build.ninja
 # on, as in production, with one daemon and with three on one database (a
 # new database each), on fewer users and requests than SQLite's to keep
 # make bench short; the server is stopped however the runs end. Each run
-# adds a line to BENCH_FLOWS, the table printed last.
+# that completes adds a line to BENCH_FLOWS, the table printed last (also
+# when a PostgreSQL run failed).
 BENCH_DEBS = postgresql
 BENCH_PG_ENV = ESC_BENCH_BUYERS=64 ESC_BENCH_REQUESTS=10000
 BENCH_FLOWS = $(BENCH_BUILD)/bench-flows.txt
@@ -115,8 +116,8 @@ bench: deps $(BENCH_BUILD)/build.ninja
 		ESC_BENCH_PG=$$url ESC_BENCH_DAEMONS=$$n ESC_BENCH_SUMMARY=$(BENCH_FLOWS) \
 		  $(BENCH_PG_ENV) ./$(BENCH_BUILD)/bench_http $(BENCH_BUILD)/escrowd || status=1; \
 	done; \
+	echo; echo "The cancellation flow over HTTP, from the runs above:"; cat $(BENCH_FLOWS); \
 	exit $$status
-	@echo; echo "The cancellation flow over HTTP, from the runs above:"; cat $(BENCH_FLOWS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
