@@ -686,9 +686,12 @@ static void backoff(int attempt)
 }
 
 /* Already locked. Runs the batch again while it loses to concurrent
- * transactions, up to ESC_RETRY_MAX attempts; the core decides afresh on
- * what each attempt reads, so a retry is the same commands, not a replay
- * of their effects. */
+ * transactions; the core decides afresh on what each attempt reads, so a
+ * retry is the same commands, not a replay of their effects. A batch of
+ * several commands that lost runs again as two halves, each a transaction
+ * of its own: the more a transaction reads and writes, the likelier it
+ * meets another, and under SERIALIZABLE a big batch could lose every
+ * time. One command runs again up to ESC_RETRY_MAX times in all. */
 static int exec_batch(struct esc_engine *e, const struct esc_command *cmds, size_t n,
 		      struct esc_result *res)
 {
@@ -696,9 +699,17 @@ static int exec_batch(struct esc_engine *e, const struct esc_command *cmds, size
 
 	for (int attempt = 0;; attempt++) {
 		rc = exec_batch_once(e, cmds, n, res);
-		if (!lost_race(rc, res, n) || attempt + 1 >= ESC_RETRY_MAX)
+		if (!lost_race(rc, res, n))
 			break;
 		e->retries++;
+		if (n > 1) {
+			size_t half = n / 2;
+			int first = exec_batch(e, cmds, half, res);
+			int second = exec_batch(e, cmds + half, n - half, res + half);
+			return first ? first : second;
+		}
+		if (attempt + 1 >= ESC_RETRY_MAX)
+			break;
 		backoff(attempt);
 	}
 	return rc;

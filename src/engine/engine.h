@@ -25,7 +25,8 @@
 #include "util/clock.h"
 
 /* A batch that loses to a concurrent transaction (ESC_ERETRY) is run
- * again, at most this many times in all, with jittered backoff. */
+ * again in halves; one command at most this many times in all, with
+ * jittered backoff. */
 #define ESC_RETRY_MAX 12
 
 /* How long a process holds the deadlines it claimed to fire: one that
