@@ -57,8 +57,9 @@ def fresh_database(admin):
 
 
 def drop_database(admin, name):
-    subprocess.run(["psql", "-q", admin, "-c",
-                    "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name], check=False)
+    subprocess.run(["psql", "-q", "-v", "VERBOSITY=terse", admin, "-c",
+                    "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name], check=False,
+                   stderr=subprocess.DEVNULL)
 
 
 class Daemon:
@@ -313,6 +314,16 @@ def main():
         r = subprocess.run([exe, "check", "--db", url], capture_output=True, text=True)
         log(r.stdout.strip())
         assert r.returncode == 0, r.stdout + r.stderr
+
+        # /readyz follows the database: ready now, not once it is gone.
+        for d in cluster.live():
+            status, j = call(d.port, "GET", "/readyz")
+            assert status == 200, (status, j)
+        drop_database(admin, name)
+        for d in cluster.live():
+            statuses = [call(d.port, "GET", "/readyz")[0] for _ in range(3)]
+            assert statuses[-1] == 503, statuses
+        log("/readyz: 200 with the database, 503 once it was dropped")
         return 0
     finally:
         for d in daemons:
