@@ -890,13 +890,15 @@ int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired)
 			cmds[i].deadline = &c.rows[i];
 		}
 		rc = exec_batch(e, cmds, c.n, res);
+		/* Each command's own result: a batch run again in halves may
+		 * commit one half and fail the other. */
 		for (size_t i = 0; i < c.n; i++) {
-			count += !rc && res[i].rc == 0;
+			count += res[i].rc == 0;
 			/* A refusal drops its row; a failure keeps it for the next
 			 * run and is reported, not retried here. */
-			if (rc || store_failure(res[i].rc)) {
+			if (store_failure(res[i].rc)) {
 				if (!failure)
-					failure = rc ? rc : res[i].rc;
+					failure = res[i].rc;
 				(void)transact(e, unclaim_tx, &c.rows[i]);
 			}
 		}
