@@ -135,6 +135,13 @@ async function shot(page, name) {
 		await page.screenshot({path: join(shots, name + '.png'), fullPage: true});
 }
 
+/* A tab of My orders, once the list is drawn again for it: until then the
+ * old list's cards are still on the page. */
+async function openTab(page, name) {
+	await page.getByRole('tab', {name}).click();
+	await page.getByRole('tab', {name, selected: true}).waitFor();
+}
+
 /* The narrow screens' way to an order: Profile, the tab, the order. */
 async function openOnPhone(page, tab, title) {
 	await page.getByRole('link', {name: 'Profile'}).click();
@@ -156,7 +163,7 @@ async function chooseReason(page, label) {
 
 test('desktop: the buyer requests a cancellation, the seller accepts, the refund shows', async () => {
 	const buyer = await signedIn('ana@demo.escrowd.test', DESKTOP);
-	await buyer.getByRole('tab', {name: /Awaiting shipment/}).click();
+	await openTab(buyer, /Awaiting shipment/);
 	await shot(buyer, 'desktop-buyer-orders');
 	const card = cardOf(buyer, 'Stoneware mug, set of 2');
 	await card.getByRole('button', {name: 'More'}).click();
@@ -178,7 +185,7 @@ test('desktop: the buyer requests a cancellation, the seller accepts, the refund
 	await seller.getByText('The order is cancelled and the buyer refunded.').waitFor();
 
 	await buyer.reload();
-	await buyer.getByRole('tab', {name: /Cancelled/}).click();
+	await openTab(buyer, /Cancelled/);
 	const done = cardOf(buyer, 'Stoneware mug, set of 2');
 	await done.getByText('It usually takes 3–7 days to reach your card.').waitFor();
 	assert.equal(await done.locator('.state').textContent(), 'Cancelled');
@@ -356,7 +363,7 @@ test('the seller silent for 72 hours, at both sizes: the order cancels itself an
 		await page.getByRole('button', {name: 'Sign in'}).click();
 		await page.getByRole('heading', {name: 'My orders'}).waitFor();
 	}
-	await desk.getByRole('tab', {name: /Cancelled/}).click();
+	await openTab(desk, /Cancelled/);
 	await cardOf(desk, 'Serving bowl').getByText(/Refund of .*: on its way\./).waitFor();
 	await openOnPhone(phone, 'Cancelled', 'Tea cosy');
 	await phone.getByText(/Refund of .*: on its way\./).waitFor();
@@ -400,7 +407,7 @@ const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010802000
 
 test('a shipped order: no cancellation, a dispute with a PNG, the seller rejects, an arbiter decides', async () => {
 	const buyer = await signedIn('bjorn@demo.escrowd.test', DESKTOP);
-	await buyer.getByRole('tab', {name: /Shipped/}).click();
+	await openTab(buyer, /Shipped/);
 	const card = cardOf(buyer, 'Wool socks, 3 pairs');
 	await card.getByText('This order has shipped, so it can no longer be cancelled.', {exact: false}).waitFor();
 	await card.getByRole('button', {name: 'More'}).click();
