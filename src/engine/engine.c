@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 
@@ -675,16 +674,6 @@ static bool lost_race(int rc, const struct esc_result *res, size_t n)
 	return false;
 }
 
-/* Capped exponential backoff with full jitter: 0 .. min(2^attempt, 64) ms,
- * so that processes that collided do not collide again in step. */
-static void backoff(int attempt)
-{
-	uint32_t cap_us = 1000u << (attempt < 6 ? attempt : 6);
-	uint32_t us = randombytes_uniform(cap_us) + 1;
-	struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)us * 1000};
-	nanosleep(&ts, NULL);
-}
-
 /* Already locked. Runs the batch again while it loses to concurrent
  * transactions; the core decides afresh on what each attempt reads, so a
  * retry is the same commands, not a replay of their effects. A batch of
@@ -710,7 +699,7 @@ static int exec_batch(struct esc_engine *e, const struct esc_command *cmds, size
 		}
 		if (attempt + 1 >= ESC_RETRY_MAX)
 			break;
-		backoff(attempt);
+		esc_backoff_sleep(attempt);
 	}
 	return rc;
 }
@@ -936,7 +925,7 @@ static int transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *a
 		if (rc != ESC_ERETRY || attempt + 1 >= ESC_RETRY_MAX)
 			return rc;
 		e->retries++;
-		backoff(attempt);
+		esc_backoff_sleep(attempt);
 	}
 }
 

@@ -1,6 +1,7 @@
 /* clock.c - real and manual clocks. */
 #include "util/clock.h"
 
+#include <sys/random.h>
 #include <time.h>
 
 int64_t esc_time_real_ms(void)
@@ -34,4 +35,14 @@ int64_t esc_clock_advance(struct esc_clock *c, int64_t ms)
 	if (!c->manual || ms < 0)
 		return -1;
 	return atomic_fetch_add(&c->manual_now_ms, ms) + ms;
+}
+
+void esc_backoff_sleep(int attempt)
+{
+	uint32_t cap_us = 1000u << (attempt < 0 ? 0 : attempt < 6 ? attempt : 6);
+	uint32_t r = 0;
+	if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+		r = (uint32_t)attempt * 2654435761u;
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(r % cap_us + 1) * 1000L};
+	nanosleep(&ts, NULL);
 }

@@ -19,6 +19,13 @@ void esc_clock_init_real(struct esc_clock *c);
 /* A manual clock standing at start_ms. */
 void esc_clock_init_manual(struct esc_clock *c, int64_t start_ms);
 int64_t esc_clock_now(const struct esc_clock *c);
+/* Sleep, in real time, before running again a transaction that lost to a
+ * concurrent one: 0 .. min(2^attempt, 64) ms at random (capped exponential
+ * backoff with full jitter), so that the writers that collided do not
+ * collide again in step. Not the injectable clock: this is the machine's
+ * time between two tries, which no deadline reads. */
+void esc_backoff_sleep(int attempt);
+
 /* Move a manual clock forward by ms (>= 0). Returns the new time, or -1 on
  * a real clock or a negative step. */
 int64_t esc_clock_advance(struct esc_clock *c, int64_t ms);

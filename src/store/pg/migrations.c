@@ -285,7 +285,7 @@ static bool lost_race(const PGresult *res)
 
 /* Put a libpq message on one line: PostgreSQL's end in a newline and
  * may continue on indented lines. */
-static void one_line(char *dst, size_t size, const char *msg)
+void esc_pg_one_line(char *dst, size_t size, const char *msg)
 {
 	size_t n = 0;
 	bool space = false;
@@ -310,7 +310,7 @@ static void say(PGconn *conn, const PGresult *res, char *err, size_t err_size, c
 	char msg[256];
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
-	one_line(msg, sizeof msg, primary ? primary : PQerrorMessage(conn));
+	esc_pg_one_line(msg, sizeof msg, primary ? primary : PQerrorMessage(conn));
 	esc_set_err(err, err_size, "%s: %s", what, msg);
 }
 

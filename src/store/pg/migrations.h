@@ -21,4 +21,9 @@ int esc_pg_schema_version(void);
  * with a message in err (err_size bytes, may be NULL). */
 int esc_pg_migrate(PGconn *conn, char *err, size_t err_size);
 
+/* A libpq message on one line in dst (size bytes, cut to fit): PostgreSQL's
+ * end in a newline and may go on over indented lines. For both files of
+ * the backend. */
+void esc_pg_one_line(char *dst, size_t size, const char *msg);
+
 #endif

@@ -33,20 +33,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include <libpq-fe.h>
 
 #include "store/pg/migrations.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 /* How often a verb's own transaction is run when concurrent ones keep
  * forcing it to abort, before ESC_ERETRY reaches the caller; between
- * tries it waits up to BACKOFF_MAX_MS, at random, so that the writers
- * that collided do not collide again in step. */
+ * tries it waits as esc_backoff_sleep() says. */
 #define OWN_TX_TRIES   8
-#define BACKOFF_MAX_MS 64
 #define PARAMS_MAX     54 /* order_insert's */
 #define ERROR_SIZE     256
 #define TEXT_FORMAT    0
@@ -381,27 +378,6 @@ static struct pg *pg_of(struct esc_store *s)
 
 /* ---- errors ---- */
 
-/* Put a libpq message on one line: PostgreSQL's end in a newline and may
- * go on over indented lines. */
-static void one_line(char *dst, size_t size, const char *msg)
-{
-	size_t n = 0;
-	bool space = false;
-
-	assert(size > 0);
-	for (const char *c = msg ? msg : ""; *c && n + 1 < size; c++) {
-		if (*c == '\n' || *c == '\t' || *c == '\r' || *c == ' ') {
-			space = n > 0;
-			continue;
-		}
-		if (space && n + 2 < size)
-			dst[n++] = ' ';
-		space = false;
-		dst[n++] = *c;
-	}
-	dst[n] = '\0';
-}
-
 static bool sqlstate_is(const char *state, const char *want)
 {
 	return state && strcmp(state, want) == 0;
@@ -415,7 +391,7 @@ static int fail(struct pg *p, const PGresult *res)
 	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	int rc = ESC_EIO;
 
-	one_line(p->error, sizeof p->error, msg ? msg : PQerrorMessage(p->conn));
+	esc_pg_one_line(p->error, sizeof p->error, msg ? msg : PQerrorMessage(p->conn));
 	if (sqlstate_is(state, "40001") || sqlstate_is(state, "40P01"))
 		rc = ESC_ERETRY;
 	else if (sqlstate_is(state, "23505"))
@@ -526,7 +502,7 @@ static int ready(struct pg *p)
 		goto out;
 	if (p->in_tx) {
 		rc = ESC_EIO;
-		one_line(p->error, sizeof p->error, PQerrorMessage(p->conn));
+		esc_pg_one_line(p->error, sizeof p->error, PQerrorMessage(p->conn));
 		goto out;
 	}
 	PQreset(p->conn);
@@ -534,7 +510,7 @@ static int ready(struct pg *p)
 	memset(p->orders_list_prepared, 0, sizeof p->orders_list_prepared);
 	if (PQstatus(p->conn) != CONNECTION_OK) {
 		rc = ESC_EIO;
-		one_line(p->error, sizeof p->error, PQerrorMessage(p->conn));
+		esc_pg_one_line(p->error, sizeof p->error, PQerrorMessage(p->conn));
 		goto out;
 	}
 	PQsetNoticeProcessor(p->conn, quiet, NULL);
@@ -1006,22 +982,6 @@ static int pg_savepoint_rollback(struct esc_store *s)
 	return rc;
 }
 
-/* Wait 0 .. min(2^tries, BACKOFF_MAX_MS) ms, full jitter. */
-static void backoff(int tries)
-{
-	uint32_t cap_us = 1000u << (tries < 6 ? tries : 6);
-	uint32_t r = 0;
-	struct timespec ts;
-
-	if (cap_us > BACKOFF_MAX_MS * 1000u)
-		cap_us = BACKOFF_MAX_MS * 1000u;
-	if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
-		r = (uint32_t)tries * 2654435761u;
-	ts.tv_sec = 0;
-	ts.tv_nsec = (long)(r % cap_us + 1) * 1000L;
-	nanosleep(&ts, NULL);
-}
-
 /* A verb of several statements: inside the caller's transaction as it
  * is; outside, in a transaction of its own, run again when a concurrent
  * one forced it to abort (body starts its output afresh each time). */
@@ -1042,7 +1002,7 @@ static int atomically(struct pg *p, const char *begin, int (*body)(struct pg *, 
 			rc = tx_commit(p);
 		if (rc != ESC_ERETRY || tries == OWN_TX_TRIES)
 			break;
-		backoff(tries);
+		esc_backoff_sleep(tries);
 	}
 	return rc;
 }
@@ -2434,7 +2394,7 @@ int esc_pg_open(const char *url, struct esc_store **out, char *err, size_t err_s
 	}
 	if (PQstatus(p->conn) != CONNECTION_OK) {
 		rc = ESC_EIO;
-		one_line(msg, sizeof msg, PQerrorMessage(p->conn));
+		esc_pg_one_line(msg, sizeof msg, PQerrorMessage(p->conn));
 		esc_set_err(err, err_size, "cannot connect to PostgreSQL: %s", msg);
 		goto fail;
 	}
