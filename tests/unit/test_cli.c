@@ -253,6 +253,8 @@ static void config_http_keys_are_checked(void **state)
 		{"http.timeout = 30\n", "line 1: http.timeout: '30' is not a duration"},
 		{"http.body_max = 2GiB\n", "http.body_max: '2GiB' is not a size"},
 		{"quiet = yes\n", "line 1: quiet: 'yes' is not true or false"},
+		{"db_pool = 0\n", "line 1: db_pool: '0' is not a number from 1 to 64"},
+		{"db_pool = 8x\n", "line 1: db_pool: '8x' is not a number from 1 to 64"},
 		{"http.connection_max = 4\n", "line 1: unknown key 'http.connection_max'"},
 		{"http.connections_max = 4 # fewer\nfee = 101%\n", "line 2"},
 	};
