@@ -1,0 +1,95 @@
+/* The API client: fetch with the CSRF token and errors as ApiError, the
+ * caller, the reason table, every order, and evidence uploads. */
+
+import {S} from './state.js';
+import {t} from './text.js';
+
+export class ApiError extends Error {
+	constructor(status, code, message) {
+		super(message);
+		this.status = status;
+		this.code = code;
+	}
+}
+
+export async function api(method, path, body) {
+	const opt = {method: method, credentials: 'same-origin', headers: {}};
+	if (body !== undefined) {
+		opt.headers['Content-Type'] = 'application/json';
+		opt.body = JSON.stringify(body);
+	}
+	if (method !== 'GET' && S.csrf)
+		opt.headers['X-CSRF-Token'] = S.csrf;
+	const r = await fetch(path, opt);
+	let j = null;
+	try {
+		j = await r.json();
+	} catch (e) {
+		j = null;
+	}
+	if (!r.ok) {
+		const err = (j && j.error) || {};
+		throw new ApiError(r.status, err.code || 'http_' + r.status,
+			err.message || r.statusText);
+	}
+	return j;
+}
+
+/* An API error in words: the catalogue's, else the API's own message. */
+export function problem(e) {
+	if (e instanceof ApiError) {
+		const key = 'error.' + e.code;
+		return Object.prototype.hasOwnProperty.call(S.T, key) ? t(key) : e.message;
+	}
+	return t('error.network');
+}
+
+export async function loadMe() {
+	try {
+		S.me = await api('GET', '/v1/me');
+	} catch (e) {
+		S.me = null;
+		return;
+	}
+	if (S.me.csrf_token) {
+		S.csrf = S.me.csrf_token;
+		sessionStorage.setItem('escrowd.csrf', S.csrf);
+	}
+	if (S.me.now)
+		S.offset = Date.parse(S.me.now) - Date.now();
+}
+
+export async function reasons() {
+	if (!S.reasons)
+		S.reasons = (await api('GET', '/v1/cancellation-reasons')).data;
+	return S.reasons;
+}
+
+export async function allOrders() {
+	let list = [], after = '';
+	for (let page = 0; page < 10; page++) {
+		const q = '/v1/orders?limit=100' + (after ? '&starting_after=' + encodeURIComponent(after) : '');
+		const r = await api('GET', q);
+		list = list.concat(r.data);
+		if (!r.has_more || !r.data.length)
+			break;
+		after = r.data[r.data.length - 1].id;
+	}
+	return list;
+}
+
+export async function upload(disputeId, files) {
+	for (const f of files || []) {
+		const r = await fetch('/v1/disputes/' + encodeURIComponent(disputeId) + '/evidence?filename=' +
+			encodeURIComponent(f.name), {
+			method: 'POST', credentials: 'same-origin',
+			headers: {'Content-Type': f.type || 'application/octet-stream', 'X-CSRF-Token': S.csrf},
+			body: f,
+		});
+		if (!r.ok) {
+			const j = await r.json().catch(() => ({}));
+			const err = j.error || {};
+			throw new ApiError(r.status, err.code, err.message || r.statusText);
+		}
+	}
+}

@@ -1,0 +1,195 @@
+/* Disputes: opening one, its page with evidence, messages and answers,
+ * and the arbiters' queue. */
+
+import {S} from './state.js';
+import {h, toast, page} from './dom.js';
+import {t, money, when, now, countdown, titleOf} from './text.js';
+import {api, problem, upload} from './api.js';
+import {dialog} from './dialogs.js';
+import {route} from './router.js';
+
+/* The grounds open now (SPEC §5): not_delivered only after the
+ * promised date, and only without a delivery. */
+export function groundsOpen(o) {
+	const grounds = ['invalid_tracking', 'not_as_described'];
+	if (!o.delivered_at && o.promised_delivery_at && Date.parse(o.promised_delivery_at) <= now())
+		grounds.push('not_delivered');
+	return grounds;
+}
+
+export function disputeDialog(o) {
+	const held = o.paid - o.refunded;
+	const body = [
+		h('label', {for: 'ground', text: t('dispute.ground')}),
+		h('select', {id: 'ground', name: 'ground', required: true},
+			groundsOpen(o).map((g) => h('option', {value: g, text: t('ground.' + g)}))),
+		h('fieldset', {},
+			h('legend', {text: t('dispute.outcome')}),
+			h('label', {}, h('input', {type: 'radio', name: 'outcome', value: 'refund_only', checked: true}), ' ', t('outcome.refund_only')),
+			h('label', {}, h('input', {type: 'radio', name: 'outcome', value: 'return_and_refund'}), ' ', t('outcome.return_and_refund'))),
+		h('label', {for: 'amount', text: t('dispute.amount', {max: money(held, o.currency)})}),
+		h('input', {id: 'amount', name: 'amount', type: 'number', min: '0.01', step: '0.01', required: true,
+			value: (held / 100).toFixed(2)}),
+		h('label', {for: 'description', text: t('dispute.description')}),
+		h('textarea', {id: 'description', name: 'description', required: true, maxlength: '1000'}),
+		h('label', {for: 'evidence', text: t('dispute.evidence')}),
+		h('input', {id: 'evidence', name: 'evidence', type: 'file', multiple: true,
+			accept: 'image/jpeg,image/png,application/pdf'}),
+	];
+	dialog(t('dispute.title'), body, t('dialog.ok'), async (form) => {
+		const d = await api('POST', '/v1/orders/' + encodeURIComponent(o.id) + '/disputes', {
+			ground: form.ground.value,
+			outcome: form.outcome.value,
+			amount: Math.round(Number(form.amount.value) * 100),
+			description: form.description.value,
+		});
+		await upload(d.id, form.evidence.files);
+		toast(d.notice || t('done.disputes'));
+		location.hash = '#/dispute/' + d.id;
+	});
+}
+
+/* What each role may answer on the dispute page. */
+export const DISPUTE_ACTIONS = {
+	'accept': 'dispute.accept',
+	'counter-offer': 'dispute.counter',
+	'reject': 'dispute.reject',
+	'accept-offer': 'dispute.accept_offer',
+	'escalate': 'dispute.escalate',
+	'withdraw': 'dispute.withdraw',
+	'return-shipment': 'dispute.return_shipment',
+	'return-received': 'dispute.return_received',
+	'decide': 'dispute.decide',
+};
+
+export function disputeAnswer(d, name) {
+	const path = '/v1/disputes/' + encodeURIComponent(d.id) + '/' + name;
+	const fields = {
+		'counter-offer': [['amount', 'number'], ['message', 'textarea', false]],
+		'reject': [['message', 'textarea', true]],
+		'return-shipment': [['carrier', 'text'], ['tracking_number', 'text']],
+		'decide': [['refund_amount', 'number'], ['reason', 'textarea', true]],
+	}[name];
+	if (!fields)
+		return api('POST', path, {}).then(() => { toast(t('done.dispute')); route(); },
+			(e) => toast(problem(e)));
+	const body = [];
+	for (const [f, kind, required] of fields) {
+		body.push(h('label', {for: 'f-' + f, text: t('field.' + f)}));
+		body.push(kind === 'textarea'
+			? h('textarea', {id: 'f-' + f, name: f, required: required !== false, maxlength: '1000'})
+			: h('input', {id: 'f-' + f, name: f, type: kind, required: true,
+				step: kind === 'number' ? '0.01' : null, min: kind === 'number' ? '0' : null}));
+	}
+	dialog(t(DISPUTE_ACTIONS[name]), body, t('dialog.ok'), async (form) => {
+		const payload = {};
+		for (const [f, kind] of fields) {
+			const v = form[f].value;
+			if (kind === 'number')
+				payload[f] = Math.round(Number(v) * 100);
+			else if (v.trim())
+				payload[f] = v;
+		}
+		await api('POST', path, payload);
+		toast(t('done.dispute'));
+	});
+}
+
+export async function viewDispute(id) {
+	const d = await api('GET', '/v1/disputes/' + encodeURIComponent(id));
+	const o = await api('GET', '/v1/orders/' + encodeURIComponent(d.order_id));
+	const cur = o.currency;
+	const facts = h('dl', {class: 'facts'},
+		h('dt', {text: t('dispute.state')}), h('dd', {text: t('dispute.state.' + d.state)}),
+		h('dt', {text: t('dispute.ground')}), h('dd', {text: t('ground.' + d.ground)}),
+		h('dt', {text: t('dispute.outcome')}), h('dd', {text: t('outcome.' + d.outcome)}),
+		h('dt', {text: t('dispute.asked_label')}), h('dd', {text: money(d.amount, cur)}),
+		d.offer !== null ? [h('dt', {text: t('dispute.offer')}), h('dd', {text: money(d.offer, cur)})] : null,
+		d.deadline ? [h('dt', {text: t('dispute.deadline')}), h('dd', {}, countdown(d.deadline))] : null,
+		d.refund_amount !== null ? [h('dt', {text: t('dispute.refunded')}), h('dd', {text: money(d.refund_amount, cur)})] : null,
+		h('dt', {text: t('dispute.buyer')}), h('dd', {text: t('level.' + d.buyer_reputation.level)}),
+		h('dt', {text: t('dispute.seller')}), h('dd', {text: t('dispute.score', {score: d.seller_reputation.score})}));
+	const parts = [facts, h('p', {}, h('q', {text: d.description}))];
+	if (d.seller_message)
+		parts.push(h('p', {}, t('dispute.seller_wrote') + ' ', h('q', {text: d.seller_message})));
+	if (d.decision_reason)
+		parts.push(h('p', {}, t('dispute.decision_reason') + ' ', h('q', {text: d.decision_reason})));
+	if (d.recommendation)
+		parts.push(h('section', {class: 'note', 'aria-labelledby': 'rec-h'},
+			h('h2', {id: 'rec-h', text: t('dispute.recommendation', {amount: money(d.recommendation.refund_amount, cur)})}),
+			h('ul', {}, d.recommendation.reasons.map((r) => h('li', {text: r})))));
+	parts.push(h('h2', {text: t('dispute.evidence_list')}),
+		d.evidence.length ? h('ul', {class: 'evidence'}, d.evidence.map((e) => h('li', {},
+			e.content_type.startsWith('image/')
+				? h('img', {src: e.url, alt: t('dispute.photo', {name: e.filename || e.id, role: t('role.' + e.role)}),
+					width: '160'})
+				: null,
+			' ', h('a', {href: e.url, text: (e.filename || e.id) + ' (' + t('role.' + e.role) + ')'}))))
+			: h('p', {text: t('dispute.no_evidence')}));
+	if (d.state !== 'resolved' && S.me.role !== 'arbiter') {
+		const input = h('input', {id: 'more-evidence', type: 'file', accept: 'image/jpeg,image/png,application/pdf'});
+		parts.push(h('label', {for: 'more-evidence', text: t('dispute.evidence')}), input,
+			h('button', {type: 'button', onclick: async () => {
+				try {
+					await upload(d.id, input.files);
+					route();
+				} catch (e) {
+					toast(problem(e));
+				}
+			}, text: t('dispute.add_evidence')}));
+	}
+	parts.push(h('h2', {text: t('dispute.history')}), h('ol', {id: 'history'}, (d.history || []).map((e) =>
+		h('li', {text: when(e.at) + ' · ' + t('role.' + e.actor) + ' · ' + t('event.' + e.event)}))));
+	parts.push(h('h2', {text: t('dispute.messages')}), (d.messages || []).length
+		? h('ul', {id: 'messages'}, d.messages.map((m) => h('li', {}, t('role.' + m.role) + ': ', h('q', {text: m.body}))))
+		: h('p', {text: t('dispute.no_messages')}));
+	if (S.me.role !== 'arbiter') {
+		const box = h('textarea', {id: 'new-message', maxlength: '1000'});
+		parts.push(h('label', {for: 'new-message', text: t('dispute.write')}), box,
+			h('button', {type: 'button', onclick: async () => {
+				if (!box.value.trim())
+					return;
+				try {
+					await api('POST', '/v1/orders/' + encodeURIComponent(d.order_id) + '/messages',
+						{body: box.value});
+					route();
+				} catch (e) {
+					toast(problem(e));
+				}
+			}, text: t('dispute.send')}));
+	}
+	const buttons = d.actions.map((a) => h('button', {
+		type: 'button', class: a.name === 'decide' ? 'primary' : null,
+		onclick: () => disputeAnswer(d, a.name), text: t(DISPUTE_ACTIONS[a.name]),
+	}));
+	/* An arbiter may lift a suspended buyer's suspension (SPEC §6). */
+	if (S.me.role === 'arbiter' && d.buyer_reputation.level === 'suspended')
+		buttons.push(h('button', {type: 'button', onclick: () => liftDialog(d.buyer_reputation.user_id),
+			text: t('lift.title')}));
+	parts.push(h('div', {class: 'actions'}, buttons));
+	page(t('dispute.title_page', {title: titleOf(o)}), parts);
+}
+
+export function liftDialog(userId) {
+	dialog(t('lift.title'), [
+		h('p', {text: t('lift.explain')}),
+		h('label', {for: 'f-lift', text: t('field.reason')}),
+		h('textarea', {id: 'f-lift', name: 'reason', required: true, maxlength: '1000'}),
+	], t('dialog.ok'), async (form) => {
+		await api('POST', '/v1/users/' + encodeURIComponent(userId) + '/suspension/lift',
+			{reason: form.reason.value});
+		toast(t('lift.done'));
+	});
+}
+
+export async function viewDisputes() {
+	const r = await api('GET', '/v1/disputes?limit=100');
+	page(t('disputes.title'), r.data.length
+		? h('ul', {class: 'cards', id: 'disputes'}, r.data.map((d) => h('li', {class: 'card'},
+			h('div', {class: 'head'},
+				h('span', {class: 'title', text: t('ground.' + d.ground)}),
+				h('span', {class: 'state', text: t('dispute.state.' + d.state)})),
+			h('p', {}, h('a', {href: '#/dispute/' + d.id, text: t('dispute.asked', {amount: money(d.amount, d.currency)})}),
+				' · ', h('q', {text: d.description})))))
+		: h('p', {text: t('disputes.none')}));
+}

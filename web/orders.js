@@ -1,0 +1,226 @@
+/* The orders: tabs, cards, the profile and one order's page. */
+
+import {S} from './state.js';
+import {h, $, toast, page} from './dom.js';
+import {t, money, when, countdown, titleOf, hasAction, reasonLabel} from './text.js';
+import {api, problem, reasons, allOrders} from './api.js';
+import {cancelDialog, rejectDialog, shipDialog} from './dialogs.js';
+import {disputeDialog} from './disputes.js';
+import {route} from './router.js';
+
+export const TABS = [
+	{id: 'all', states: null},
+	{id: 'awaiting_payment', states: ['awaiting_payment']},
+	{id: 'awaiting_shipment', states: ['awaiting_shipment', 'cancellation_requested']},
+	{id: 'shipped', states: ['shipped', 'delivered']},
+	{id: 'disputes', states: ['in_dispute']},
+	{id: 'completed', states: ['completed']},
+	{id: 'cancelled', states: ['cancelled', 'closed']},
+];
+
+export function inTab(tab, o) {
+	return !tab.states || tab.states.includes(o.state);
+}
+
+/* What a card or the order's page says about the order now. */
+export function statusLines(o) {
+	const lines = [];
+	const buyer = S.me.role === 'buyer';
+	const c = o.cancellation;
+	if (c && c.open) {
+		const due = o.deadlines.response;
+		lines.push(h('p', {class: 'note'},
+			buyer ? t('cancel.waiting') : t('cancel.asked', {reason: reasonLabel(c.reason)}),
+			' ', due ? countdown(due) : null));
+		if (!buyer && c.comment)
+			lines.push(h('p', {}, t('cancel.comment') + ' ', h('q', {text: c.comment})));
+	} else if (c && c.rejection_message && o.state === 'awaiting_shipment') {
+		lines.push(h('p', {class: 'note'}, t(buyer ? 'cancel.rejected' : 'cancel.you_rejected') + ' ',
+			h('q', {text: c.rejection_message})));
+	}
+	for (const r of o.refunds || []) {
+		const line = h('p', {class: r.status === 'failed' ? 'note warn' : 'note'},
+			t('refund.' + r.status, {amount: money(r.amount, o.currency)}));
+		if (r.status === 'pending')
+			line.append(' ', t('refund.expected.' + r.method, {min: r.expected_days.min, max: r.expected_days.max}));
+		lines.push(line);
+	}
+	if (buyer && ['shipped', 'delivered'].includes(o.state))
+		lines.push(h('p', {class: 'note'}, t('order.shipped_no_cancel')));
+	if (buyer && o.state === 'awaiting_shipment' && !hasAction(o, 'cancel') && o.cancellation &&
+	    o.cancellation.requests_made >= o.cancellation.requests_allowed)
+		lines.push(h('p', {class: 'note warn'}, t('cancel.limit')));
+	if (buyer && S.level === 'suspended' && o.state === 'awaiting_shipment' && !hasAction(o, 'cancel'))
+		lines.push(h('p', {class: 'note warn'}, t('cancel.suspended')));
+	if (o.dispute)
+		lines.push(h('p', {class: 'note'}, t('dispute.state.' + o.dispute.state), ' ',
+			h('a', {href: '#/dispute/' + o.dispute.id, text: t('dispute.open_page')})));
+	return lines;
+}
+
+/* The labels of the order's actions this interface carries out. */
+export const ACTIONS = {
+	buyer: {
+		'cancel': 'action.cancel',
+		'cancellation/withdraw': 'action.withdraw',
+		'confirm-receipt': 'action.confirm',
+		'disputes': 'action.dispute',
+	},
+	seller: {
+		'cancellation/accept': 'action.accept',
+		'cancellation/reject': 'action.reject',
+		'ship': 'action.ship',
+	},
+};
+
+export function runAction(o, name) {
+	switch (name) {
+	case 'cancel':
+		return cancelDialog(o);
+	case 'cancellation/reject':
+		return rejectDialog(o);
+	case 'ship':
+		return shipDialog(o);
+	case 'disputes':
+		return disputeDialog(o);
+	default:
+		return simple(o, name);
+	}
+}
+
+export async function simple(o, name) {
+	try {
+		await api('POST', '/v1/orders/' + encodeURIComponent(o.id) + '/' + name, {});
+		toast(t('done.' + name));
+		route();
+	} catch (e) {
+		toast(problem(e));
+	}
+}
+
+export function card(o) {
+	const mine = ACTIONS[S.me.role] || {};
+	const acts = (o.actions || []).filter((a) => mine[a.name]);
+	const li = h('li', {class: 'card', 'data-order': o.id},
+		h('div', {class: 'head'},
+			h('a', {class: 'title', href: '#/order/' + o.id, text: titleOf(o)}),
+			h('span', {class: 'state', text: t('state.' + o.state)})),
+		h('p', {}, money(o.total, o.currency)),
+		statusLines(o));
+	if (acts.length) {
+		const menuId = 'menu-' + o.id;
+		const menu = h('ul', {class: 'menu', id: menuId, hidden: true},
+			acts.map((a) => h('li', {}, h('button', {type: 'button', onclick: () => {
+				menu.hidden = true;
+				more.setAttribute('aria-expanded', 'false');
+				more.focus(); /* the item is hidden: a dialog returns here */
+				runAction(o, a.name);
+			}, text: t(mine[a.name])}))));
+		const more = h('button', {type: 'button', 'aria-expanded': 'false', 'aria-controls': menuId,
+			onclick: () => {
+				menu.hidden = !menu.hidden;
+				more.setAttribute('aria-expanded', String(!menu.hidden));
+			}, text: t('action.more')});
+		li.append(h('div', {class: 'actions'}, more), menu);
+	}
+	return li;
+}
+
+export async function viewOrders(query) {
+	const list = await allOrders();
+	const tabId = query.get('tab') || 'all';
+	const tab = TABS.find((x) => x.id === tabId) || TABS[0];
+	await reasons();
+	if (S.me.role === 'buyer')
+		await loadLevel();
+	const tabs = h('div', {class: 'tabs', role: 'tablist', 'aria-label': t('orders.tabs')},
+		TABS.map((x) => h('button', {
+			type: 'button', role: 'tab', id: 'tab-' + x.id, 'aria-selected': String(x === tab),
+			'aria-controls': 'tabpanel', tabindex: x === tab ? '0' : '-1',
+			onclick: () => { location.hash = '#/orders?tab=' + x.id; },
+			onkeydown: (ev) => {
+				/* Arrow keys move between the tabs (WAI-ARIA tabs). */
+				const i = TABS.indexOf(x), step = ev.key === 'ArrowRight' ? 1 : ev.key === 'ArrowLeft' ? -1 : 0;
+				if (step) {
+					const next = TABS[(i + step + TABS.length) % TABS.length];
+					S.focusTab = true;
+					location.hash = '#/orders?tab=' + next.id;
+				}
+			},
+		}, t('tab.' + x.id), h('span', {class: 'count', text: '(' + list.filter((o) => inTab(x, o)).length + ')'}))));
+	const shown = list.filter((o) => inTab(tab, o));
+	const parts = [];
+	if (S.me.role === 'seller') {
+		const waiting = list.filter((o) => o.cancellation && o.cancellation.open)
+			.sort((a, b) => Date.parse(a.deadlines.response) - Date.parse(b.deadlines.response));
+		parts.push(h('section', {'aria-labelledby': 'waiting-h'},
+			h('h2', {id: 'waiting-h', text: t('seller.waiting', {n: waiting.length})}),
+			waiting.length ? h('ul', {class: 'cards', id: 'waiting'}, waiting.map(card))
+				: h('p', {text: t('seller.none_waiting')})));
+	}
+	parts.push(tabs, h('div', {role: 'tabpanel', id: 'tabpanel', 'aria-labelledby': 'tab-' + tab.id},
+		shown.length ? h('ul', {class: 'cards', id: 'orders'}, shown.map(card))
+			: h('p', {text: t('orders.none')})));
+	page(S.me.role === 'seller' ? t('orders.title_seller') : t('orders.title'), parts);
+	if (S.focusTab) {
+		S.focusTab = false;
+		$('tab-' + tab.id).focus();
+	}
+}
+
+export async function loadLevel() {
+	try {
+		const r = await api('GET', '/v1/users/' + encodeURIComponent(S.me.id) + '/reputation');
+		S.level = r.level;
+		S.levelWhy = r.why;
+	} catch (e) {
+		S.level = null;
+	}
+}
+
+/* The narrow screens' way in: the order tabs as a list. */
+export async function viewProfile() {
+	const list = await allOrders();
+	const rep = await api('GET', '/v1/users/' + encodeURIComponent(S.me.id) + '/reputation');
+	const standing = rep.role === 'buyer'
+		? t('profile.level', {level: t('level.' + rep.level)})
+		: t('profile.score', {score: rep.score});
+	page(t('profile.title'),
+		h('p', {text: S.me.name + ' · ' + S.me.email}),
+		h('section', {'aria-labelledby': 'rep-h'},
+			h('h2', {id: 'rep-h', text: standing}),
+			h('p', {text: rep.why}),
+			h('h3', {text: t('profile.events')}),
+			(rep.events || []).length
+				? h('ul', {id: 'rep-events'}, rep.events.slice(0, 20).map((e) =>
+					h('li', {text: when(e.at) + ' · ' + t('mark.' + e.event)})))
+				: h('p', {text: t('profile.no_events')})),
+		h('ul', {class: 'cards'}, TABS.slice(1).map((x) => h('li', {},
+			h('a', {class: 'button', href: '#/orders?tab=' + x.id},
+				t('tab.' + x.id), h('span', {class: 'count', text: '(' + list.filter((o) => inTab(x, o)).length + ')'}))))));
+}
+
+export async function viewOrder(id) {
+	const o = await api('GET', '/v1/orders/' + encodeURIComponent(id));
+	await reasons();
+	if (S.me.role === 'buyer')
+		await loadLevel();
+	const mine = ACTIONS[S.me.role] || {};
+	const acts = (o.actions || []).filter((a) => mine[a.name]);
+	const facts = h('dl', {class: 'facts'},
+		h('dt', {text: t('order.state')}), h('dd', {text: t('state.' + o.state)}),
+		h('dt', {text: t('order.total')}), h('dd', {text: money(o.total, o.currency)}),
+		h('dt', {text: t('order.created')}), h('dd', {text: when(o.created_at)}),
+		o.shipment ? [h('dt', {text: t('order.shipment')}),
+			h('dd', {text: o.shipment.carrier + ' ' + o.shipment.tracking_number})] : null,
+		o.promised_delivery_at ? [h('dt', {text: t('order.promised')}),
+			h('dd', {text: when(o.promised_delivery_at)})] : null);
+	const items = h('ul', {}, (o.items || []).map((i) =>
+		h('li', {text: i.quantity + ' × ' + i.title + ' · ' + money(i.unit_price, o.currency)})));
+	const buttons = h('div', {class: 'actions'}, acts.map((a) => h('button', {
+		type: 'button', class: a.name === 'cancel' ? 'primary' : null,
+		onclick: () => runAction(o, a.name),
+		text: a.name === 'cancel' ? t('action.cancel_order') : t(mine[a.name]),
+	})));
+	page(titleOf(o), facts, items, statusLines(o), buttons);
+}

@@ -1,0 +1,11 @@
+/* The interface's state, shared by its modules: who is signed in, the
+ * CSRF token, escrowd's clock offset, the language and its catalogue. */
+
+export const S = {
+	me: null,
+	csrf: sessionStorage.getItem('escrowd.csrf') || '',
+	offset: 0, /* escrowd's clock minus this browser's */
+	lang: 'en',
+	T: {},
+	reasons: null,
+};
