@@ -66,7 +66,7 @@ test-plain: $(BUILD)/build.ninja
 
 # The web interface in Debian's chromium, driven by playwright-core from the
 # npm registry (tests/web/package-lock.json pins it).
-WEB_TESTS = tests/web/ui.test.mjs
+WEB_TESTS = $(wildcard tests/web/*.test.mjs)
 tests/web/node_modules: tests/web/package.json tests/web/package-lock.json
 	cd tests/web && npm ci --no-audit --no-fund
 	touch $@

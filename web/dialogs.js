@@ -1,10 +1,9 @@
-/* Dialogs: the frame every dialog shares, and the order's own (request
- * a cancellation, reject one, ship). */
+/* The frame every dialog shares, and the seller's own dialogs (reject a
+ * request, ship). */
 
-import {S} from './state.js';
 import {h, toast, refocus} from './dom.js';
-import {t, reasonLabel} from './text.js';
-import {api, ApiError, problem, reasons} from './api.js';
+import {t} from './text.js';
+import {api, ApiError, problem} from './api.js';
 import {route} from './router.js';
 
 export function dialog(title, body, okText, onOk) {
@@ -35,38 +34,6 @@ export function dialog(title, body, okText, onOk) {
 	document.body.append(dlg);
 	dlg.showModal();
 	return dlg;
-}
-
-export async function cancelDialog(o) {
-	const list = (await reasons()).slice().sort((a, b) => (b.recommended ? 1 : 0) - (a.recommended ? 1 : 0));
-	const note = h('p', {class: 'note warn', id: 'fault-note', hidden: true, text: t('cancel.seller_fault_note')});
-	const select = h('select', {id: 'reason', name: 'reason', required: true, onchange: () => {
-		const r = list.find((x) => x.code === select.value);
-		note.hidden = !(r && r.fault === 'seller');
-	}},
-	h('option', {value: '', disabled: true, selected: true, text: t('cancel.select_here')}),
-	list.map((r) => h('option', {value: r.code, text: reasonLabel(r.code) +
-		(r.recommended ? ' ' + t('cancel.recommended') : '') +
-		(r.fault === 'seller' ? ' ' + t('cancel.seller_fault_short') : '')})));
-	const body = [];
-	if (S.level === 'watch' || S.level === 'restricted')
-		body.push(h('p', {class: 'note warn', id: 'level-warning'}, t('cancel.warn_' + S.level, {why: S.levelWhy || ''})));
-	body.push(h('label', {for: 'reason', text: t('cancel.reason')}), select, note,
-		h('label', {for: 'comment', text: t('cancel.comment_label')}),
-		h('textarea', {id: 'comment', name: 'comment', maxlength: '1000'}),
-		h('fieldset', {},
-			h('legend', {text: t('cancel.refund_to')}),
-			h('label', {}, h('input', {type: 'radio', name: 'refund_to', value: 'original', checked: true}), ' ', t('cancel.to_original')),
-			h('label', {}, h('input', {type: 'radio', name: 'refund_to', value: 'balance'}), ' ', t('cancel.to_balance'))));
-	dialog(t('cancel.title'), body, t('dialog.ok'), async (form) => {
-		if (!select.value)
-			throw new Error(t('cancel.choose'));
-		const payload = {reason: select.value, refund_to: form.refund_to.value};
-		if (form.comment.value.trim())
-			payload.comment = form.comment.value.trim();
-		await api('POST', '/v1/orders/' + encodeURIComponent(o.id) + '/cancel', payload);
-		toast(t('done.cancel'));
-	});
 }
 
 export function rejectDialog(o) {

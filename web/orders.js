@@ -2,10 +2,12 @@
 
 import {S} from './state.js';
 import {h, $, toast, page} from './dom.js';
-import {t, money, when, countdown, titleOf, hasAction, reasonLabel} from './text.js';
+import {t, money, when, titleOf} from './text.js';
 import {api, problem, reasons, allOrders} from './api.js';
-import {cancelDialog, rejectDialog, shipDialog} from './dialogs.js';
-import {disputeDialog} from './disputes.js';
+import {rejectDialog, shipDialog} from './dialogs.js';
+import {cancelDialog} from './cancel.js';
+import {statusLines} from './order-status.js';
+import {disputeDialog} from './dispute-open.js';
 import {route} from './router.js';
 
 export const TABS = [
@@ -20,42 +22,6 @@ export const TABS = [
 
 export function inTab(tab, o) {
 	return !tab.states || tab.states.includes(o.state);
-}
-
-/* What a card or the order's page says about the order now. */
-export function statusLines(o) {
-	const lines = [];
-	const buyer = S.me.role === 'buyer';
-	const c = o.cancellation;
-	if (c && c.open) {
-		const due = o.deadlines.response;
-		lines.push(h('p', {class: 'note'},
-			buyer ? t('cancel.waiting') : t('cancel.asked', {reason: reasonLabel(c.reason)}),
-			' ', due ? countdown(due) : null));
-		if (!buyer && c.comment)
-			lines.push(h('p', {}, t('cancel.comment') + ' ', h('q', {text: c.comment})));
-	} else if (c && c.rejection_message && o.state === 'awaiting_shipment') {
-		lines.push(h('p', {class: 'note'}, t(buyer ? 'cancel.rejected' : 'cancel.you_rejected') + ' ',
-			h('q', {text: c.rejection_message})));
-	}
-	for (const r of o.refunds || []) {
-		const line = h('p', {class: r.status === 'failed' ? 'note warn' : 'note'},
-			t('refund.' + r.status, {amount: money(r.amount, o.currency)}));
-		if (r.status === 'pending')
-			line.append(' ', t('refund.expected.' + r.method, {min: r.expected_days.min, max: r.expected_days.max}));
-		lines.push(line);
-	}
-	if (buyer && ['shipped', 'delivered'].includes(o.state))
-		lines.push(h('p', {class: 'note'}, t('order.shipped_no_cancel')));
-	if (buyer && o.state === 'awaiting_shipment' && !hasAction(o, 'cancel') && o.cancellation &&
-	    o.cancellation.requests_made >= o.cancellation.requests_allowed)
-		lines.push(h('p', {class: 'note warn'}, t('cancel.limit')));
-	if (buyer && S.level === 'suspended' && o.state === 'awaiting_shipment' && !hasAction(o, 'cancel'))
-		lines.push(h('p', {class: 'note warn'}, t('cancel.suspended')));
-	if (o.dispute)
-		lines.push(h('p', {class: 'note'}, t('dispute.state.' + o.dispute.state), ' ',
-			h('a', {href: '#/dispute/' + o.dispute.id, text: t('dispute.open_page')})));
-	return lines;
 }
 
 /* The labels of the order's actions this interface carries out. */

@@ -1,0 +1,165 @@
+// harness.mjs - what every browser test file shares: the real daemon,
+// started with a manual clock on a temporary store filled by `escrowd
+// demo`, Debian's chromium driven by playwright-core, signing in, and the
+// operator's and users' API calls. Importing it registers the daemon's and
+// the browser's start and stop with the file's tests.
+import {before, after} from 'node:test';
+import assert from 'node:assert/strict';
+import {spawn, execFileSync} from 'node:child_process';
+import {mkdtempSync, rmSync, mkdirSync, writeFileSync, readFileSync} from 'node:fs';
+import {createRequire} from 'node:module';
+import {tmpdir} from 'node:os';
+import {join, resolve} from 'node:path';
+import {chromium} from 'playwright-core';
+
+export const KEY = 'web-test-operator-key-0001';
+export const PASSWORD = 'escrowd-demo';
+export const build = resolve(process.env.ESC_BUILD_DIR || 'build');
+export const shots = process.env.ESC_SCREENSHOTS ? resolve(process.env.ESC_SCREENSHOTS) : null;
+export const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+export const DESKTOP = {width: 1280, height: 800};
+export const MOBILE = {width: 390, height: 844};
+
+let dir, daemon;
+export let base, browser;
+
+export function startDaemon(db, config) {
+	return new Promise((ok, fail) => {
+		const p = spawn(join(build, 'escrowd'), ['serve', '--db', db, '--listen', '127.0.0.1:0',
+			'--clock', 'manual', '--operator-key', KEY, '--quiet', '--config', config],
+		{stdio: ['ignore', 'ignore', 'pipe']});
+		let seen = '';
+		p.stderr.on('data', (chunk) => {
+			seen += chunk;
+			const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(seen);
+			if (m && !base) {
+				base = m[1];
+				ok(p);
+			}
+		});
+		p.on('exit', (code) => { if (!base) fail(new Error('escrowd exited ' + code + ': ' + seen)); });
+	});
+}
+
+export async function operator(method, path, body) {
+	const r = await fetch(base + path, {
+		method,
+		headers: {'Authorization': 'Bearer ' + KEY, 'Content-Type': 'application/json'},
+		body: body === undefined ? undefined : JSON.stringify(body),
+	});
+	const j = await r.json();
+	assert.ok(r.ok, method + ' ' + path + ': ' + JSON.stringify(j));
+	return j;
+}
+
+/* A user's bearer token, and a request with it. */
+export async function token(email) {
+	const r = await fetch(base + '/v1/sessions', {method: 'POST',
+		headers: {'Content-Type': 'application/json'}, body: JSON.stringify({email, password: PASSWORD})});
+	const j = await r.json();
+	assert.ok(r.ok, 'sign-in of ' + email + ': ' + JSON.stringify(j));
+	return j.token;
+}
+
+export async function as(tok, method, path, body) {
+	const r = await fetch(base + path, {method,
+		headers: {'Authorization': 'Bearer ' + tok, 'Content-Type': 'application/json'},
+		body: body === undefined ? undefined : JSON.stringify(body)});
+	const j = await r.json();
+	assert.ok(r.ok, method + ' ' + path + ': ' + JSON.stringify(j));
+	return j;
+}
+
+/* A new buyer, with a paid order from the knits shop. */
+export async function newBuyer(email) {
+	const u = await operator('POST', '/v1/users', {role: 'buyer', name: email, email, password: PASSWORD});
+	return u.id;
+}
+
+export async function paidOrder(buyerId, title) {
+	const knits = (await operator('GET', '/v1/orders?limit=100')).data
+		.find((o) => o.items[0].title === 'Wool socks, 3 pairs').seller_id;
+	const o = await operator('POST', '/v1/orders', {buyer_id: buyerId, seller_id: knits, currency: 'EUR',
+		items: [{title, quantity: 1, unit_price: 1000}]});
+	await operator('POST', '/v1/orders/' + o.id + '/pay', {amount: 1000, payment_method: 'card'});
+	return o.id;
+}
+
+/* Each test file has its own daemon on a temporary demo store, and its
+ * own browser. */
+before(async () => {
+	dir = mkdtempSync(join(tmpdir(), 'escrowd-web-'));
+	const db = join(dir, 'escrowd.db');
+	execFileSync(join(build, 'escrowd'), ['demo', '--db', db], {stdio: 'ignore'});
+	// Every sign-in comes from 127.0.0.1 while the manual clock stands
+	// still: the per-address limit would soon refuse them.
+	const config = join(dir, 'escrowd.conf');
+	writeFileSync(config, 'http.signin_per_address = 1000\n');
+	daemon = await startDaemon(db, config);
+	browser = await chromium.launch({
+		executablePath: process.env.ESC_CHROMIUM || '/usr/bin/chromium',
+		args: ['--no-sandbox'],
+	});
+	if (shots)
+		mkdirSync(shots, {recursive: true});
+});
+
+after(async () => {
+	if (browser)
+		await browser.close();
+	if (daemon)
+		daemon.kill('SIGTERM');
+	if (dir)
+		rmSync(dir, {recursive: true, force: true});
+});
+
+/* A page signed in as `email`, at `size`, in English unless told. */
+export async function signedIn(email, size, lang = 'en') {
+	const context = await browser.newContext({viewport: size, locale: lang === 'is' ? 'is-IS' : 'en-GB'});
+	const page = await context.newPage();
+	const problems = [];
+	page.on('pageerror', (e) => problems.push(e.message));
+	// Script errors, not the network's (a 401 before signing in is expected).
+	page.on('console', (m) => {
+		if (m.type() === 'error' && !m.text().startsWith('Failed to load resource'))
+			problems.push(m.text());
+	});
+	page.problems = problems;
+	await page.goto(base + '/');
+	await page.getByLabel(lang === 'is' ? 'Netfang' : 'Email').fill(email);
+	await page.getByLabel(lang === 'is' ? 'Lykilorð' : 'Password').fill(PASSWORD);
+	await page.getByRole('button', {name: lang === 'is' ? 'Skrá inn' : 'Sign in'}).click();
+	await page.getByRole('heading', {level: 1}).filter({hasNotText: /Sign in|Innskráning/}).waitFor();
+	return page;
+}
+
+export async function shot(page, name) {
+	if (shots)
+		await page.screenshot({path: join(shots, name + '.png'), fullPage: true});
+}
+
+/* A tab of My orders, once the list is drawn again for it: until then the
+ * old list's cards are still on the page. */
+export async function openTab(page, name) {
+	await page.getByRole('tab', {name}).click();
+	await page.getByRole('tab', {name, selected: true}).waitFor();
+}
+
+/* The narrow screens' way to an order: Profile, the tab, the order. */
+export async function openOnPhone(page, tab, title) {
+	await page.getByRole('link', {name: 'Profile'}).click();
+	await page.getByRole('link', {name: new RegExp('^' + tab)}).click();
+	await page.getByRole('link', {name: title}).click();
+	await page.getByRole('heading', {name: title}).waitFor();
+}
+
+export function cardOf(page, title) {
+	return page.locator('li.card').filter({has: page.getByRole('link', {name: title})});
+}
+
+export async function chooseReason(page, label) {
+	const select = page.getByLabel('Reason');
+	assert.equal(await select.locator('option').first().textContent(), 'Select here');
+	assert.match(await select.locator('option').nth(1).textContent(), /\(recommended\)/);
+	await select.selectOption({label});
+}

@@ -1,0 +1,40 @@
+/* The buyer's cancellation: the dialog that asks for a reason, a comment
+ * and where the refund goes. */
+
+import {S} from './state.js';
+import {h, toast} from './dom.js';
+import {t, reasonLabel} from './text.js';
+import {api, reasons} from './api.js';
+import {dialog} from './dialogs.js';
+
+export async function cancelDialog(o) {
+	const list = (await reasons()).slice().sort((a, b) => (b.recommended ? 1 : 0) - (a.recommended ? 1 : 0));
+	const note = h('p', {class: 'note warn', id: 'fault-note', hidden: true, text: t('cancel.seller_fault_note')});
+	const select = h('select', {id: 'reason', name: 'reason', required: true, onchange: () => {
+		const r = list.find((x) => x.code === select.value);
+		note.hidden = !(r && r.fault === 'seller');
+	}},
+	h('option', {value: '', disabled: true, selected: true, text: t('cancel.select_here')}),
+	list.map((r) => h('option', {value: r.code, text: reasonLabel(r.code) +
+		(r.recommended ? ' ' + t('cancel.recommended') : '') +
+		(r.fault === 'seller' ? ' ' + t('cancel.seller_fault_short') : '')})));
+	const body = [];
+	if (S.level === 'watch' || S.level === 'restricted')
+		body.push(h('p', {class: 'note warn', id: 'level-warning'}, t('cancel.warn_' + S.level, {why: S.levelWhy || ''})));
+	body.push(h('label', {for: 'reason', text: t('cancel.reason')}), select, note,
+		h('label', {for: 'comment', text: t('cancel.comment_label')}),
+		h('textarea', {id: 'comment', name: 'comment', maxlength: '1000'}),
+		h('fieldset', {},
+			h('legend', {text: t('cancel.refund_to')}),
+			h('label', {}, h('input', {type: 'radio', name: 'refund_to', value: 'original', checked: true}), ' ', t('cancel.to_original')),
+			h('label', {}, h('input', {type: 'radio', name: 'refund_to', value: 'balance'}), ' ', t('cancel.to_balance'))));
+	dialog(t('cancel.title'), body, t('dialog.ok'), async (form) => {
+		if (!select.value)
+			throw new Error(t('cancel.choose'));
+		const payload = {reason: select.value, refund_to: form.refund_to.value};
+		if (form.comment.value.trim())
+			payload.comment = form.comment.value.trim();
+		await api('POST', '/v1/orders/' + encodeURIComponent(o.id) + '/cancel', payload);
+		toast(t('done.cancel'));
+	});
+}
