@@ -50,6 +50,15 @@ export function when(iso) {
 		{dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC'}) + ' UTC';
 }
 
+/* A day, without the time: "4 Dec 2026", "4. des. 2026". `at` is an
+ * RFC 3339 string or milliseconds. */
+export function day(at) {
+	if (at === null || at === undefined || at === '')
+		return '';
+	return new Date(at).toLocaleDateString(S.lang === 'is' ? 'is-IS' : 'en-GB',
+		{dateStyle: 'medium', timeZone: 'UTC'});
+}
+
 /* Time left until a deadline: its parts, or null when it is up. */
 export function parts(ms) {
 	let d = ms - now();
