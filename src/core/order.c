@@ -399,6 +399,16 @@ static void add_mark(struct decision *d, const char *user_id, enum esc_mark m)
 	op->mark = m;
 }
 
+static void add_message(struct decision *d, enum esc_actor role, const char *author_id,
+			const char *body)
+{
+	struct esc_effects *fx = d->fx;
+	fx->message_new = true;
+	fx->message.role = role;
+	copy(fx->message.author_id, sizeof fx->message.author_id, author_id);
+	copy(fx->message.body, sizeof fx->message.body, body);
+}
+
 static void add_deadline_op(struct esc_effects *fx, bool set, enum esc_deadline_kind k,
 			    int64_t due_ms, const char *ref)
 {
@@ -743,6 +753,9 @@ static int effect_request(struct decision *d)
 	copy(o->cancel_comment, sizeof o->cancel_comment, a->comment);
 	o->refund_to = a->refund_to < 0 ? ESC_REFUND_TO_ORIGINAL : (enum esc_refund_to)a->refund_to;
 	o->reject_message[0] = '\0';
+	/* The comment is the buyer's word to the seller: in the conversation. */
+	if (o->cancel_comment[0])
+		add_message(d, ESC_ACTOR_BUYER, o->buyer_id, o->cancel_comment);
 	deadline_set(d, ESC_DL_RESPONSE, d->ctx->now_ms + d->ctx->policy->response_window_ms);
 	return 0;
 }
@@ -763,9 +776,12 @@ static int effect_cancellation_done(struct decision *d)
 
 static int effect_request_closed(struct decision *d)
 {
-	if (d->event == ESC_EV_REJECT_CANCELLATION)
-		copy(d->fx->order.reject_message, sizeof d->fx->order.reject_message,
-		     d->args->message);
+	struct esc_order *o = &d->fx->order;
+	if (d->event == ESC_EV_REJECT_CANCELLATION) {
+		copy(o->reject_message, sizeof o->reject_message, d->args->message);
+		/* SPEC §2: "message to buyer", in the order's conversation. */
+		add_message(d, ESC_ACTOR_SELLER, o->seller_id, o->reject_message);
+	}
 	deadline_set(d, ESC_DL_RESPONSE, 0);
 	return 0;
 }

@@ -2,7 +2,8 @@
  *
  * esc_decide() applies an event, by an actor, at a time, to an order and
  * returns the new order and the effects (transfers, deadline changes,
- * refunds, reputation marks, the history and outbox event) as data, or a
+ * refunds, reputation marks, a message to the other party, the history and
+ * outbox event) as data, or a
  * refusal with its ESC_E* code. It does no I/O and reads no clock: the
  * engine loads, calls it, and persists what it returns. */
 #ifndef ESC_ORDER_H
@@ -305,6 +306,13 @@ struct esc_mark_op {
 	enum esc_mark mark;
 };
 
+/* A message from one party to the other that an event carries. */
+struct esc_message_op {
+	enum esc_actor role; /* buyer or seller */
+	char author_id[ESC_ID_SIZE];
+	char body[ESC_TEXT_MAX + 1];
+};
+
 #define ESC_EFFECT_TRANSFERS_MAX 4
 #define ESC_EFFECT_DEADLINES_MAX 8
 #define ESC_EFFECT_MARKS_MAX     4
@@ -322,6 +330,12 @@ struct esc_effects {
 	size_t deadlines_count;
 	struct esc_mark_op marks[ESC_EFFECT_MARKS_MAX];
 	size_t marks_count;
+
+	/* The seller's rejection message, or the buyer's cancellation
+	 * comment: it joins the order's conversation (SPEC §2: "message to
+	 * buyer"), written with the event. */
+	bool message_new;
+	struct esc_message_op message;
 
 	bool refund_new;          /* a refund was created ... */
 	bool refund_changed;      /* ... or the refund passed in changed */

@@ -493,6 +493,16 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 		if (rc)
 			goto out;
 	}
+	if (fx->message_new) {
+		/* As if its author had posted it: one conversation per order. */
+		struct esc_message m = {.at_ms = ctx.now_ms, .role = fx->message.role};
+		snprintf(m.order_id, sizeof m.order_id, "%s", fx->order.id);
+		snprintf(m.author_id, sizeof m.author_id, "%s", fx->message.author_id);
+		snprintf(m.body, sizeof m.body, "%s", fx->message.body);
+		ESC_STORE(rc, s, message_append, &m);
+		if (rc)
+			goto out;
+	}
 
 	struct esc_history h = {.version = fx->order.version,
 				.at_ms = ctx.now_ms,

@@ -2,10 +2,11 @@
  *
  * A command names an event on an order (or creates one). The engine loads
  * what the core needs, calls esc_decide(), and writes the new order, its
- * history row, transfers, refund, deadline changes, reputation marks and
- * outbox row inside one savepoint of one transaction. Several commands may
- * share a transaction (esc_engine_exec_batch: group commit); each stays
- * all-or-nothing, and none is acknowledged before the commit is durable.
+ * history row, transfers, refund, deadline changes, reputation marks, the
+ * message the event carries and outbox row inside one savepoint of one
+ * transaction. Several commands may share a transaction
+ * (esc_engine_exec_batch: group commit); each stays all-or-nothing, and
+ * none is acknowledged before the commit is durable.
  *
  * Deadlines are rows of the store's queue; esc_engine_fire_due() runs the
  * due ones through the same path, as commands of the system actor. The

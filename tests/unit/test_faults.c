@@ -528,11 +528,11 @@ static const struct fault_case cases[] = {
 	{"create", setup_users, cmd_create},
 	{"pay by card", setup_created, cmd_pay_card},
 	{"pay from the store balance", setup_created_with_balance, cmd_pay_balance},
-	{"request cancellation", setup_paid, cmd_request},
+	{"request cancellation (a comment: a message)", setup_paid, cmd_request},
 	{"accept cancellation (card refund)", setup_requested, cmd_accept},
 	{"accept cancellation keeping the answer to its Idempotency-Key", setup_requested,
 	 cmd_accept_kept},
-	{"reject cancellation", setup_requested, cmd_reject},
+	{"reject cancellation (a message)", setup_requested, cmd_reject},
 	{"withdraw cancellation", setup_requested, cmd_withdraw},
 	{"ship", setup_paid, cmd_ship},
 	{"deliver", setup_shipped, cmd_deliver},
@@ -557,6 +557,14 @@ static const struct fault_case cases[] = {
 };
 #define CASES (sizeof cases / sizeof cases[0])
 
+/* The messages a case's command adds to the conversation: the buyer's
+ * comment and the seller's rejection (issue 11 item 1), kept with the
+ * command or not at all. */
+static size_t messages_added(const struct fault_case *c)
+{
+	return c->command == cmd_request || c->command == cmd_reject ? 1 : 0;
+}
+
 /* ---- snapshots: everything a command may touch ---- */
 
 #define HISTORY_MAX   32
@@ -571,6 +579,7 @@ struct order_snapshot {
 	bool exists;
 	struct esc_order order;
 	size_t history;
+	size_t messages;
 	size_t refunds_count;
 	struct esc_refund refunds[ESC_REFUNDS_MAX];
 	int64_t escrow_balance;
@@ -589,6 +598,8 @@ struct snapshot {
 };
 
 static struct esc_history history_buf[HISTORY_MAX];
+#define MESSAGES_MAX 8
+static struct esc_message messages_buf[MESSAGES_MAX];
 
 static void take_snapshot(struct state *st, struct snapshot *sn)
 {
@@ -610,6 +621,9 @@ static void take_snapshot(struct state *st, struct snapshot *sn)
 		os->exists = true;
 		ESC_STORE(rc, s, history_list, st->o[i].id, 0, history_buf, HISTORY_MAX,
 			  &os->history);
+		assert_int_equal(rc, 0);
+		ESC_STORE(rc, s, messages_list, st->o[i].id, 0, messages_buf, MESSAGES_MAX,
+			  &os->messages);
 		assert_int_equal(rc, 0);
 		ESC_STORE(rc, s, refunds_list, st->o[i].id, -1, NULL, os->refunds, ESC_REFUNDS_MAX,
 			  &os->refunds_count);
@@ -662,6 +676,7 @@ static void same_order_snapshot(const struct order_snapshot *a, const struct ord
 		return;
 	esc_assert_orders_equal(&a->order, &b->order);
 	assert_int_equal(a->history, b->history);
+	assert_int_equal(a->messages, b->messages);
 	assert_int_equal(a->refunds_count, b->refunds_count);
 	for (size_t i = 0; i < a->refunds_count; i++)
 		same_refund(&a->refunds[i], &b->refunds[i]);
@@ -774,6 +789,12 @@ static void every_failed_call_leaves_nothing_behind(void **cmstate)
 		if (rc)
 			fail_msg("%s: after failing call %d (%s), the retry fails: %d", c->name, k,
 				 counted.verbs[k - 1], rc);
+		/* The retry's messages once: the failed call left none. */
+		take_snapshot(&st, &after);
+		for (size_t i = 0; i < st.orders; i++)
+			assert_int_equal(after.orders[i].messages,
+					 before.orders[i].messages +
+						 (i == 0 ? messages_added(c) : 0));
 		esc_fixture_check(&st.f);
 		release_state(&st);
 	}

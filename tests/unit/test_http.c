@@ -1629,6 +1629,69 @@ static void spec_2_two_requests_then_limit_reached(void **state)
 	drop(&r);
 }
 
+/* Issue 11 item 1 (SPEC §2, "message to buyer"): the seller's rejection
+ * message and the buyer's cancellation comment join the order's
+ * conversation, each as its author's message, like one posted to
+ * /messages. A request without a comment, and a withdrawal, add none. */
+static void issue_11_item_1_rejection_and_comment_join_the_conversation(void **state)
+{
+	char id[64], path[160];
+	(void)state;
+	paid_order(id);
+	struct reply r = post(id, "cancel", buyer_token,
+			      "{\"reason\":\"change_order\",\"comment\":\"Wrong size, sorry\"}");
+	expect(&r, 200);
+	drop(&r);
+	r = post(id, "cancellation/reject", seller_token,
+		 "{\"message\":\"Already packed, ships today\"}");
+	expect(&r, 200);
+	drop(&r);
+	r = post(id, "messages", seller_token, "{\"body\":\"Tracking follows\"}");
+	expect(&r, 201);
+	json_t *posted = json_incref(r.json);
+	drop(&r);
+	r = post(id, "cancel", buyer_token, "{\"reason\":\"change_order\"}");
+	expect(&r, 200);
+	drop(&r);
+	r = post(id, "cancellation/withdraw", buyer_token, "{}");
+	expect(&r, 200);
+	drop(&r);
+
+	snprintf(path, sizeof path, "/v1/orders/%s/messages", id);
+	r = call("GET", path, buyer_token, NULL, NULL);
+	expect(&r, 200);
+	json_t *data = json_object_get(r.json, "data");
+	if (json_array_size(data) != 3)
+		fail_msg("expected the comment, the rejection and the posted message: %s", r.body);
+	json_t *comment = json_array_get(data, 0), *rejection = json_array_get(data, 1);
+	assert_int_equal(json_integer_value(json_object_get(comment, "seq")), 1);
+	assert_string_equal(str(comment, "role"), "buyer");
+	assert_string_equal(str(comment, "author_id"), buyer_id);
+	assert_string_equal(str(comment, "body"), "Wrong size, sorry");
+	assert_int_equal(json_integer_value(json_object_get(rejection, "seq")), 2);
+	assert_string_equal(str(rejection, "role"), "seller");
+	assert_string_equal(str(rejection, "author_id"), seller_id);
+	assert_string_equal(str(rejection, "body"), "Already packed, ships today");
+	assert_true(json_is_string(json_object_get(rejection, "at")));
+	/* The same shape as the message the seller posted. */
+	const char *key;
+	json_t *v;
+	assert_int_equal(json_object_size(rejection), json_object_size(posted));
+	json_object_foreach(posted, key, v)
+	{
+		if (!json_object_get(rejection, key))
+			fail_msg("the rejection's message lacks '%s'", key);
+	}
+	assert_string_equal(str(json_array_get(data, 2), "body"), "Tracking follows");
+	json_decref(posted);
+	drop(&r);
+	/* The seller reads the same conversation. */
+	r = call("GET", path, seller_token, NULL, NULL);
+	expect(&r, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "data")), 3);
+	drop(&r);
+}
+
 /* SPEC §2: an unpaid order is cancelled at once; the payment and ship
  * deadlines close orders by themselves, the second with a refund. */
 static void spec_2_unpaid_cancel_and_the_payment_and_ship_deadlines(void **state)
@@ -1885,6 +1948,7 @@ int main(void)
 		cmocka_unit_test(spec_6_reputation_shows_level_score_and_counts),
 		cmocka_unit_test(spec_6_buyer_levels_watch_restricted_suspended),
 		cmocka_unit_test(spec_2_two_requests_then_limit_reached),
+		cmocka_unit_test(issue_11_item_1_rejection_and_comment_join_the_conversation),
 		cmocka_unit_test(spec_5_dispute_counter_offer_escalated_and_decided),
 		cmocka_unit_test(spec_5_silent_seller_and_a_return),
 		cmocka_unit_test(spec_5_every_outcome_guided_by_actions),

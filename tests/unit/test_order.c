@@ -1246,6 +1246,35 @@ static void test_spec_2_reject_keeps_the_message_for_the_buyer(void **state)
 	assert_string_equal(o.reject_message, "Sorry, it is packed already");
 }
 
+/* Issue 11 item 1: the rejection's message and the request's comment are
+ * messages of the order's conversation, by the seller and the buyer; a
+ * request without a comment and a withdrawal carry none. */
+static void test_issue_11_item_1_reject_and_comment_carry_a_message(void **state)
+{
+	(void)state;
+	struct esc_order o = requested();
+	struct esc_args a = good_args();
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_SELLER, T_REQUEST + HOUR, &o, ESC_EV_REJECT_CANCELLATION, &a, &fx);
+	assert_true(fx.message_new);
+	assert_int_equal(fx.message.role, ESC_ACTOR_SELLER);
+	assert_string_equal(fx.message.author_id, SELLER);
+	assert_string_equal(fx.message.body, "Sorry, it is packed already");
+
+	accept_at(ESC_ACTOR_BUYER, T_REQUEST + HOUR, &o, ESC_EV_WITHDRAW_CANCELLATION, &a, &fx);
+	assert_false(fx.message_new);
+
+	o = paid();
+	accept_at(ESC_ACTOR_BUYER, T_REQUEST, &o, ESC_EV_CANCEL, &a, &fx);
+	assert_false(fx.message_new);
+	a.comment = "Wrong size, sorry";
+	accept_at(ESC_ACTOR_BUYER, T_REQUEST, &o, ESC_EV_CANCEL, &a, &fx);
+	assert_true(fx.message_new);
+	assert_int_equal(fx.message.role, ESC_ACTOR_BUYER);
+	assert_string_equal(fx.message.author_id, BUYER);
+	assert_string_equal(fx.message.body, "Wrong size, sorry");
+}
+
 static void test_spec_2_withdraw_returns_to_awaiting_shipment_ship_deadline_unchanged(void **state)
 {
 	(void)state;
@@ -2751,6 +2780,7 @@ int main(void)
 		cmocka_unit_test(
 			test_spec_2_reject_returns_to_awaiting_shipment_ship_deadline_unchanged),
 		cmocka_unit_test(test_spec_2_reject_keeps_the_message_for_the_buyer),
+		cmocka_unit_test(test_issue_11_item_1_reject_and_comment_carry_a_message),
 		cmocka_unit_test(
 			test_spec_2_withdraw_returns_to_awaiting_shipment_ship_deadline_unchanged),
 		cmocka_unit_test(test_spec_2_response_deadline_fires_when_due_and_auto_approves),
