@@ -44,6 +44,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/recommend.h"
+
 #include "util/error.h"
 
 /* Names. */
@@ -1032,6 +1034,13 @@ static int effect_decide(struct decision *d)
 {
 	struct esc_order *o = &d->fx->order;
 	copy(o->dispute_reason, sizeof o->dispute_reason, d->args->message);
+	/* The recommendation the arbiter decided beside, from the dispute as
+	 * it was: the decision's marks will move the reputations it reads. */
+	if (d->ctx->dispute_facts) {
+		struct esc_recommendation rec;
+		esc_dispute_recommend(d->old, d->ctx->dispute_facts, &rec);
+		esc_recommendation_keep(&rec, o);
+	}
 	return dispute_resolve(d, d->args->amount_minor, "decided");
 }
 

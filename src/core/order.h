@@ -28,6 +28,8 @@
 #define ESC_ITEMS_MAX        100
 #define ESC_QUANTITY_MAX     1000000
 #define ESC_REFUNDS_MAX      8 /* refunds on one order */
+/* A kept recommendation's reasons, one a line (see core/recommend.h). */
+#define ESC_RECOMMENDATION_MAX 1200
 
 enum esc_state {
 	ESC_ST_NONE, /* not yet created */
@@ -228,6 +230,11 @@ struct esc_order {
 	char dispute_message[ESC_TEXT_MAX + 1];   /* the seller's, with an offer or rejection */
 	char dispute_resolution[ESC_GROUND_SIZE]; /* how it ended: "accepted", "decided", ... */
 	char dispute_reason[ESC_TEXT_MAX + 1];    /* the arbiter's written reason */
+	/* The arbiter's recommendation as it stood when they decided: the
+	 * decision moves the reputations it reads, so it is kept, not
+	 * computed again. Kept when its reasons are not empty. */
+	int64_t dispute_recommended_minor;
+	char dispute_recommendation[ESC_RECOMMENDATION_MAX + 1]; /* its reasons, one a line */
 	int64_t dispute_escalated_at_ms;
 	int64_t dispute_resolved_at_ms;
 	char return_carrier[ESC_CARRIER_MAX + 1];
@@ -270,6 +277,8 @@ struct esc_args {
 	const char *description;
 };
 
+struct esc_dispute_facts; /* core/recommend.h */
+
 /* Who acts, when, and what the engine knows about them. */
 struct esc_context {
 	const struct esc_policy *policy;
@@ -279,6 +288,10 @@ struct esc_context {
 	/* The acting buyer's level, loaded by the engine for the events that
 	 * read it (cancel, open_dispute). */
 	enum esc_buyer_level buyer_level;
+	/* What the arbiter's recommendation reads, loaded by the engine for
+	 * resolve_dispute: the decision keeps the recommendation it was made
+	 * beside. NULL: none is kept. */
+	const struct esc_dispute_facts *dispute_facts;
 };
 
 /* One double-entry movement: amount_minor > 0 leaves `from` and arrives

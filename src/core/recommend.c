@@ -77,3 +77,35 @@ void esc_dispute_recommend(const struct esc_order *o, const struct esc_dispute_f
 		amount = asked;
 	out->refund_minor = amount;
 }
+
+void esc_recommendation_keep(const struct esc_recommendation *r, struct esc_order *o)
+{
+	size_t at = 0, size = sizeof o->dispute_recommendation;
+	o->dispute_recommended_minor = r->refund_minor;
+	o->dispute_recommendation[0] = '\0';
+	for (size_t i = 0; i < r->reasons_count; i++) {
+		if (i && at + 1 < size)
+			o->dispute_recommendation[at++] = '\n';
+		for (const char *p = r->reasons[i]; *p && at + 1 < size; p++)
+			o->dispute_recommendation[at++] = *p == '\n' ? ' ' : *p;
+		o->dispute_recommendation[at] = '\0';
+	}
+}
+
+bool esc_recommendation_kept(const struct esc_order *o, struct esc_recommendation *out)
+{
+	const char *p = o->dispute_recommendation;
+	memset(out, 0, sizeof *out);
+	if (!*p)
+		return false;
+	out->refund_minor = o->dispute_recommended_minor;
+	while (*p && out->reasons_count < ESC_RECOMMEND_REASONS_MAX) {
+		size_t n = strcspn(p, "\n");
+		snprintf(out->reasons[out->reasons_count++], sizeof out->reasons[0], "%.*s", (int)n,
+			 p);
+		p += n;
+		if (*p)
+			p++;
+	}
+	return true;
+}

@@ -7,6 +7,7 @@
 #ifndef ESC_RECOMMEND_H
 #define ESC_RECOMMEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,5 +43,15 @@ struct esc_dispute_facts {
  * Amounts are rounded down to the minor unit. */
 void esc_dispute_recommend(const struct esc_order *o, const struct esc_dispute_facts *f,
 			   struct esc_recommendation *out);
+
+/* Keep r in o (dispute_recommended_minor and dispute_recommendation, its
+ * reasons one a line; a line break inside a reason becomes a space). */
+void esc_recommendation_keep(const struct esc_recommendation *r, struct esc_order *o);
+/* The recommendation kept in o; false when none is. */
+bool esc_recommendation_kept(const struct esc_order *o, struct esc_recommendation *out);
+
+_Static_assert(ESC_RECOMMEND_REASONS_MAX * sizeof((struct esc_recommendation *)0)->reasons[0] <=
+		       ESC_RECOMMENDATION_MAX + 1,
+	       "every reason, one a line, fits the order's dispute_recommendation");
 
 #endif

@@ -217,6 +217,27 @@ int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
 	return rc;
 }
 
+int esc_engine_dispute_facts_held(struct esc_engine *e, struct esc_store *s,
+				  const struct esc_order *o, struct esc_dispute_facts *out)
+{
+	struct esc_evidence ev[ESC_EVIDENCE_MAX];
+	size_t n = 0;
+	int rc;
+	memset(out, 0, sizeof *out);
+	ESC_STORE(rc, s, evidence_list, o->id, ev, ESC_EVIDENCE_MAX, &n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (ev[i].role == ESC_ACTOR_BUYER)
+			out->buyer_evidence++;
+		else
+			out->seller_evidence++;
+	}
+	if (!rc)
+		rc = esc_engine_buyer_reputation_held(e, s, o->buyer_id, &out->buyer);
+	if (!rc)
+		rc = esc_engine_seller_reputation_held(e, s, o->seller_id, &out->seller);
+	return rc;
+}
+
 /* History detail and outbox payload: small JSON documents. */
 
 static int detail_json(const struct esc_command *cmd, const struct esc_effects *fx,
@@ -366,6 +387,7 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 				  .actor_id = cmd->actor_id,
 				  .buyer_level = ESC_LEVEL_GOOD};
 	struct esc_args args = cmd->args;
+	struct esc_dispute_facts facts;
 	struct esc_strbuf sb;
 	char order_id[ESC_ID_SIZE];
 	bool have_order = false, have_refund = false;
@@ -452,6 +474,16 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 		have_refund = true;
 		if (cmd->deadline && refund.alert_due_ms != cmd->deadline->due_ms)
 			goto stale;
+	}
+
+	/* An arbiter's decision keeps the recommendation it was made beside,
+	 * read as the arbiter's view reads it (GET /v1/disputes/{id}). */
+	if (cmd->event == ESC_EV_RESOLVE_DISPUTE && cmd->actor == ESC_ACTOR_ARBITER &&
+	    order.disputes_count) {
+		rc = esc_engine_dispute_facts_held(e, s, &order, &facts);
+		if (rc)
+			goto out;
+		ctx.dispute_facts = &facts;
 	}
 
 	rc = esc_decide(&ctx, have_order ? &order : NULL, cmd->event, &args,

@@ -21,6 +21,7 @@
 
 #include "core/order.h"
 #include "core/policy.h"
+#include "core/recommend.h"
 #include "core/reputation.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -194,6 +195,12 @@ int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
 				 struct esc_seller_rep *out);
 int esc_engine_seller_reputation_held(struct esc_engine *e, struct esc_store *s,
 				      const char *user_id, struct esc_seller_rep *out);
+
+/* What the arbiter's recommendation for o's dispute reads now: the
+ * evidence each party gave and both reputations. The caller holds s, as
+ * for the *_held reputations above; the decide command reads the same. */
+int esc_engine_dispute_facts_held(struct esc_engine *e, struct esc_store *s,
+				  const struct esc_order *o, struct esc_dispute_facts *out);
 
 /* An arbiter lifts a buyer's suspension (SPEC §6), with a written reason
  * kept in the user's record: the buyer is then at most restricted for the

@@ -264,6 +264,37 @@ static json_t *dispute_json(const struct esc_order *o, const struct esc_action *
 	return j;
 }
 
+static bool caller_is_arbiter(const struct esc_http_call *call)
+{
+	return call->caller.kind == ESC_CALLER_USER && call->caller.user.role == ESC_ACTOR_ARBITER;
+}
+
+/* The arbiter's recommendation (SPEC §5). An arbiter's decision keeps it
+ * as it stood then (issue 11 item 14): the decision lowers the seller's
+ * score or marks the buyer, and a recommendation computed again would
+ * contradict the decision beside it. An undecided dispute's is computed
+ * from facts (those of now_ms); a decision made before escrowd kept it
+ * has none (null). */
+static json_t *recommendation_json(const struct esc_order *o, const struct esc_dispute_facts *facts,
+				   int64_t now_ms)
+{
+	struct esc_recommendation rec;
+	int64_t as_of = o->dispute_resolved_at_ms;
+	if (!esc_recommendation_kept(o, &rec)) {
+		bool decided = o->dispute_state == ESC_DS_RESOLVED &&
+			       !strcmp(o->dispute_resolution, "decided");
+		if (decided || !facts)
+			return json_null();
+		esc_dispute_recommend(o, facts, &rec);
+		as_of = now_ms;
+	}
+	json_t *why = json_array();
+	for (size_t i = 0; i < rec.reasons_count; i++)
+		json_array_append_new(why, json_string(rec.reasons[i]));
+	return json_pack("{s:I, s:o, s:o}", "refund_amount", (json_int_t)rec.refund_minor,
+			 "reasons", why, "as_of", time_or_null(as_of));
+}
+
 /* The order as the caller may see it, with what they may do now. Reads
  * the refunds and, for a buyer, their level: the caller holds the store
  * (esc_engine_store_acquire, or inside a command's reply). */
@@ -369,6 +400,10 @@ static int reply_build(void *arg, struct esc_engine *e, const struct esc_result 
 	}
 	if (!call->out)
 		return ESC_ENOMEM;
+	/* The decision with the recommendation it kept, as GET shows them. */
+	if (ev == ESC_EV_RESOLVE_DISPUTE && caller_is_arbiter(call))
+		json_object_set_new(call->out, "recommendation",
+				    recommendation_json(&res->order, NULL, 0));
 	if (ev == ESC_EV_CANCEL && res->order.state == ESC_ST_CANCELLATION_REQUESTED)
 		json_object_set_new(call->out, "buyer_level",
 				    json_string(esc_level_name(res->buyer_level)));
@@ -1363,26 +1398,20 @@ static int h_dispute_get(struct esc_http_call *call)
 	struct esc_action actions[ACTIONS_MAX];
 	char order_id[ESC_ID_SIZE];
 	struct esc_evidence ev[ESC_EVIDENCE_MAX];
+	struct esc_dispute_facts facts;
 	size_t n = 0;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	int rc = visible_dispute_held(call, s, &o, order_id);
 	if (!rc)
 		ESC_STORE(rc, s, evidence_list, order_id, ev, ESC_EVIDENCE_MAX, &n);
-	struct esc_dispute_facts facts = {0};
+	/* What the recommendation reads, as the decide command reads it. */
 	if (!rc)
-		rc = esc_engine_buyer_reputation_held(call->e, s, o.buyer_id, &facts.buyer);
-	if (!rc)
-		rc = esc_engine_seller_reputation_held(call->e, s, o.seller_id, &facts.seller);
+		rc = esc_engine_dispute_facts_held(call->e, s, &o, &facts);
 	if (!rc) {
 		call->out = dispute_json(&o, actions, actions_of(call, s, &o, actions));
 		json_t *list = json_array();
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n; i++)
 			json_array_append_new(list, evidence_json(&ev[i]));
-			if (ev[i].role == ESC_ACTOR_BUYER)
-				facts.buyer_evidence++;
-			else
-				facts.seller_evidence++;
-		}
 		json_object_set_new(call->out, "evidence", list);
 		json_object_set_new(call->out, "history", dispute_history(s, order_id));
 		json_object_set_new(call->out, "messages", dispute_messages(s, order_id));
@@ -1394,18 +1423,10 @@ static int h_dispute_get(struct esc_http_call *call)
 		json_object_set_new(call->out, "seller_reputation",
 				    json_pack("{s:s, s:i, s:s}", "user_id", o.seller_id, "score",
 					      (int)facts.seller.score, "why", facts.seller.why));
-		if (call->caller.kind == ESC_CALLER_USER &&
-		    call->caller.user.role == ESC_ACTOR_ARBITER) {
-			struct esc_recommendation rec;
-			esc_dispute_recommend(&o, &facts, &rec);
-			json_t *why = json_array();
-			for (size_t i = 0; i < rec.reasons_count; i++)
-				json_array_append_new(why, json_string(rec.reasons[i]));
-			json_object_set_new(call->out, "recommendation",
-					    json_pack("{s:I, s:o}", "refund_amount",
-						      (json_int_t)rec.refund_minor, "reasons",
-						      why));
-		}
+		if (caller_is_arbiter(call))
+			json_object_set_new(
+				call->out, "recommendation",
+				recommendation_json(&o, &facts, esc_engine_now(call->e)));
 	}
 	esc_engine_store_release(call->e, s);
 	return rc;

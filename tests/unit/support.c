@@ -129,6 +129,8 @@ void esc_assert_orders_equal(const struct esc_order *a, const struct esc_order *
 	assert_string_equal(a->return_carrier, b->return_carrier);
 	assert_string_equal(a->return_tracking, b->return_tracking);
 	assert_int_equal(a->return_shipped_at_ms, b->return_shipped_at_ms);
+	assert_int_equal(a->dispute_recommended_minor, b->dispute_recommended_minor);
+	assert_string_equal(a->dispute_recommendation, b->dispute_recommendation);
 }
 
 static void open_engine(struct esc_fixture *f)

@@ -247,16 +247,16 @@ static void ensure_users(void)
 	make_user("buyer", "Other", "other@http.test", other_id, other_token);
 }
 
-/* An order of 5000 EUR minor units from buyer to the seller, paid by
- * card; returns its id. */
-static void paid_order_for(const char *buyer, char id[64])
+/* An order of 5000 EUR minor units from buyer to seller, paid by card;
+ * returns its id. */
+static void paid_order_between(const char *buyer, const char *seller, char id[64])
 {
 	char body[400];
 	ensure_users();
 	snprintf(body, sizeof body,
 		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
 		 "\"items\":[{\"title\":\"Mug\",\"quantity\":2,\"unit_price\":2500}]}",
-		 buyer, seller_id);
+		 buyer, seller);
 	struct reply r = call("POST", "/v1/orders", KEY, body, NULL);
 	expect(&r, 201);
 	snprintf(id, 64, "%s", str(r.json, "id"));
@@ -267,6 +267,12 @@ static void paid_order_for(const char *buyer, char id[64])
 	expect(&r, 200);
 	assert_string_equal(str(r.json, "state"), "awaiting_shipment");
 	drop(&r);
+}
+
+/* The same from buyer to the test seller. */
+static void paid_order_for(const char *buyer, char id[64])
+{
+	paid_order_between(buyer, seller_id, id);
 }
 
 static void paid_order(char id[64])
@@ -1240,6 +1246,102 @@ static void spec_5_dispute_counter_offer_escalated_and_decided(void **state)
 	ledger_holds();
 }
 
+/* Issue 11 item 14: a decided dispute shows the recommendation as it
+ * stood when the arbiter decided. A new seller with four seller-fault
+ * cancellations scores 60; both parties gave evidence, so the arbiter is
+ * advised half of the 35.00 asked. Deciding 17.50 marks a lost dispute
+ * and the score falls to 40, under which a recommendation computed again
+ * would say all of it; the arbiter still reads 17.50 and its reasons,
+ * beside the decision and its reason. */
+static void issue_11_item_14_a_decided_dispute_keeps_its_recommendation(void **state)
+{
+	static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0};
+	char seller[64], seller_tok[80], buyer[64], buyer_tok[80], canceller[64], canceller_tok[80];
+	char id[64], dsp[64], path[200];
+	(void)state;
+	ensure_arbiter();
+	make_user("seller", "Kept", "kept-seller@http.test", seller, seller_tok);
+	make_user("buyer", "Kept", "kept-buyer@http.test", buyer, buyer_tok);
+	make_user("buyer", "Four", "kept-canceller@http.test", canceller, canceller_tok);
+	for (int i = 0; i < 4; i++) {
+		paid_order_between(canceller, seller, id);
+		struct reply r = post(id, "cancel", canceller_tok, "{\"reason\":\"out_of_stock\"}");
+		expect(&r, 200);
+		drop(&r);
+		r = post(id, "cancellation/accept", seller_tok, "{}");
+		expect(&r, 200);
+		drop(&r);
+	}
+	paid_order_between(buyer, seller, id);
+	struct reply r = post(id, "ship", seller_tok,
+			      "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR14IS\"}");
+	expect(&r, 200);
+	drop(&r);
+	r = post(id, "disputes", buyer_tok,
+		 "{\"ground\":\"not_as_described\",\"outcome\":\"refund_only\",\"amount\":3500,"
+		 "\"description\":\"One of the two mugs is chipped\"}");
+	expect(&r, 201);
+	snprintf(dsp, sizeof dsp, "%s", str(r.json, "id"));
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/disputes/%s/evidence", dsp);
+	r = post_file(path, buyer_tok, png, sizeof png, "image/png", NULL);
+	expect(&r, 201);
+	drop(&r);
+	r = post_file(path, seller_tok, png, sizeof png, "image/png", NULL);
+	expect(&r, 201);
+	drop(&r);
+	r = answer(dsp, "reject", seller_tok, "{\"message\":\"It left here whole\"}");
+	expect(&r, 200);
+	drop(&r);
+	r = answer(dsp, "escalate", buyer_tok, "{}");
+	expect(&r, 200);
+	drop(&r);
+
+	/* Before: half of what was asked, the seller at 60. */
+	snprintf(path, sizeof path, "/v1/disputes/%s", dsp);
+	r = call("GET", path, arbiter_token, NULL, NULL);
+	expect(&r, 200);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(r.json, "seller_reputation"), "score")),
+			 60);
+	json_t *before = json_incref(json_object_get(r.json, "recommendation"));
+	if (json_integer_value(json_object_get(before, "refund_amount")) != 1750)
+		fail_msg("the recommendation before the decision: %s", r.body);
+	drop(&r);
+
+	r = answer(dsp, "decide", arbiter_token,
+		   "{\"refund_amount\":1750,\"reason\":\"One mug of two is chipped\"}");
+	expect(&r, 200);
+	json_t *kept = json_object_get(r.json, "recommendation");
+	assert_int_equal(json_integer_value(json_object_get(kept, "refund_amount")), 1750);
+	assert_true(
+		json_equal(json_object_get(kept, "reasons"), json_object_get(before, "reasons")));
+	drop(&r);
+
+	/* After: the seller at 40, the recommendation as it was. */
+	r = call("GET", path, arbiter_token, NULL, NULL);
+	expect(&r, 200);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(r.json, "seller_reputation"), "score")),
+			 40);
+	assert_string_equal(str(r.json, "resolution"), "decided");
+	assert_int_equal(json_integer_value(json_object_get(r.json, "refund_amount")), 1750);
+	assert_string_equal(str(r.json, "decision_reason"), "One mug of two is chipped");
+	json_t *after = json_object_get(r.json, "recommendation");
+	if (json_integer_value(json_object_get(after, "refund_amount")) != 1750 ||
+	    !json_equal(json_object_get(after, "reasons"), json_object_get(before, "reasons")))
+		fail_msg("the recommendation after the decision changed: %s", r.body);
+	assert_string_equal(str(after, "as_of"), str(r.json, "resolved_at"));
+	drop(&r);
+	/* The parties still see none. */
+	r = call("GET", path, buyer_tok, NULL, NULL);
+	expect(&r, 200);
+	assert_null(json_object_get(r.json, "recommendation"));
+	drop(&r);
+	json_decref(before);
+	ledger_holds();
+}
+
 /* The seller silent for 5 days, across the manual clock: refunded as
  * asked; and a return_and_refund through the return. */
 static void spec_5_silent_seller_and_a_return(void **state)
@@ -1950,6 +2052,7 @@ int main(void)
 		cmocka_unit_test(spec_2_two_requests_then_limit_reached),
 		cmocka_unit_test(issue_11_item_1_rejection_and_comment_join_the_conversation),
 		cmocka_unit_test(spec_5_dispute_counter_offer_escalated_and_decided),
+		cmocka_unit_test(issue_11_item_14_a_decided_dispute_keeps_its_recommendation),
 		cmocka_unit_test(spec_5_silent_seller_and_a_return),
 		cmocka_unit_test(spec_5_every_outcome_guided_by_actions),
 		cmocka_unit_test(spec_5_evidence_types_sizes_and_who_may_download),

@@ -17,6 +17,7 @@
 
 #include "core/order.h"
 #include "core/policy.h"
+#include "core/recommend.h"
 #include "core/reputation.h"
 #include "support.h"
 #include "util/error.h"
@@ -2165,6 +2166,39 @@ static void test_spec_5_resolution_requires_a_written_reason(void **state)
 	expect_refusal(ESC_EINVAL, ESC_ACTOR_ARBITER, T_RESOLVE, &o, ESC_EV_RESOLVE_DISPUTE, &a);
 }
 
+/* Issue 11 item 14: given the facts the arbiter's view reads, the decision
+ * keeps the recommendation of the dispute as it stood before it; without
+ * them it keeps none. */
+static void test_issue_11_item_14_the_decision_keeps_its_recommendation(void **state)
+{
+	(void)state;
+	struct esc_order d = disputed_of(T10K, "not_as_described", 4000);
+	struct esc_order e = escalated_from(&d);
+	struct esc_args a = decision_args(1000);
+	struct esc_dispute_facts facts;
+	struct esc_recommendation advised, kept;
+	struct esc_effects fx;
+	memset(&facts, 0, sizeof facts);
+	facts.buyer_evidence = 1;
+	facts.seller_evidence = 1;
+	facts.seller.score = 60;
+	esc_dispute_recommend(&e, &facts, &advised);
+	assert_true(advised.refund_minor == 2000);
+
+	struct esc_context c = ctx_of(ESC_ACTOR_ARBITER, T_RESOLVE);
+	c.dispute_facts = &facts;
+	accept_in(&c, &e, ESC_EV_RESOLVE_DISPUTE, &a, NULL, &fx);
+	assert_true(esc_recommendation_kept(&fx.order, &kept));
+	assert_true(kept.refund_minor == 2000);
+	assert_int_equal(kept.reasons_count, advised.reasons_count);
+	assert_string_equal(kept.reasons[0], advised.reasons[0]);
+	assert_true(fx.order.dispute_refund_minor == 1000);
+
+	c.dispute_facts = NULL;
+	accept_in(&c, &e, ESC_EV_RESOLVE_DISPUTE, &a, NULL, &fx);
+	assert_false(esc_recommendation_kept(&fx.order, &kept));
+}
+
 /* --- The dispute's life (SPEC §5) ------------------------------------------ */
 
 static struct esc_order answer_at(const struct esc_order *o, enum esc_actor who, int64_t at,
@@ -2844,6 +2878,7 @@ int main(void)
 			test_spec_6_dispute_lost_on_invalid_tracking_counts_invalid_tracking),
 		cmocka_unit_test(test_spec_5_resolution_refund_above_the_amount_asked_refused),
 		cmocka_unit_test(test_spec_5_resolution_requires_a_written_reason),
+		cmocka_unit_test(test_issue_11_item_14_the_decision_keeps_its_recommendation),
 		cmocka_unit_test(test_spec_5_completed_order_resolved_releases_again_under_new_ids),
 		cmocka_unit_test(test_spec_4_invariants_hold_after_every_accepted_dispute_decision),
 		cmocka_unit_test(test_spec_4_create_with_bad_currency_refused),

@@ -126,6 +126,48 @@ static void spec_6_restricted_buyer_is_weighted_towards_the_seller(void **state)
 	assert_true(recommend(&o, &f, &r) == 2000);
 }
 
+/* Issue 11 item 14: the recommendation kept in the order reads back as it
+ * was, its reasons one a line (a line break inside one is a space); an
+ * order without one keeps none. */
+static void a_kept_recommendation_reads_back_whole(void **state)
+{
+	struct esc_recommendation r, back;
+	struct esc_order o = disputed("not_as_described", 3500);
+	struct esc_dispute_facts f = facts(1, 1);
+	(void)state;
+	assert_false(esc_recommendation_kept(&o, &back));
+	f.seller.score = 40;
+	snprintf(o.carrier, sizeof o.carrier, "Post\nurinn");
+	recommend(&o, &f, &r);
+	assert_true(r.reasons_count == 2);
+	esc_recommendation_keep(&r, &o);
+	assert_true(esc_recommendation_kept(&o, &back));
+	assert_true(back.refund_minor == 3500);
+	assert_int_equal(back.reasons_count, r.reasons_count);
+	for (size_t i = 0; i < r.reasons_count; i++)
+		assert_string_equal(back.reasons[i], r.reasons[i]);
+
+	o = disputed("invalid_tracking", 3500);
+	snprintf(o.carrier, sizeof o.carrier, "Post\nurinn");
+	recommend(&o, &f, &r);
+	esc_recommendation_keep(&r, &o);
+	assert_true(esc_recommendation_kept(&o, &back));
+	assert_int_equal(back.reasons_count, 1);
+	assert_non_null(strstr(back.reasons[0], "Post urinn"));
+	assert_null(strchr(back.reasons[0], '\n'));
+
+	/* Every reason at its longest fits. */
+	memset(&r, 0, sizeof r);
+	r.reasons_count = ESC_RECOMMEND_REASONS_MAX;
+	for (size_t i = 0; i < r.reasons_count; i++)
+		memset(r.reasons[i], 'a' + (int)i, sizeof r.reasons[i] - 1);
+	esc_recommendation_keep(&r, &o);
+	assert_true(esc_recommendation_kept(&o, &back));
+	assert_int_equal(back.reasons_count, ESC_RECOMMEND_REASONS_MAX);
+	for (size_t i = 0; i < r.reasons_count; i++)
+		assert_string_equal(back.reasons[i], r.reasons[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -134,6 +176,7 @@ int main(void)
 		cmocka_unit_test(a_counter_offer_is_the_least),
 		cmocka_unit_test(a_poor_seller_tilts_half_to_all),
 		cmocka_unit_test(spec_6_restricted_buyer_is_weighted_towards_the_seller),
+		cmocka_unit_test(a_kept_recommendation_reads_back_whole),
 	};
 	return cmocka_run_group_tests_name("recommend", tests, NULL, NULL);
 }

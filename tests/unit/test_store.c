@@ -268,6 +268,8 @@ static struct esc_order order(const char *id, const char *buyer, const char *sel
 	COPY(o.return_tracking, "RR987654321IS");
 	o.return_shipped_at_ms = T0 + 10;
 	o.dispute_refund_minor = 2000;
+	o.dispute_recommended_minor = 1750;
+	COPY(o.dispute_recommendation, "Both gave evidence.\nThe seller's score is 40.");
 	return o;
 }
 
@@ -580,6 +582,7 @@ static void order_strings_of_full_field_length_read_back_whole(void **state)
 	FILL(o.dispute_description, 'd');
 	FILL(o.dispute_message, 's');
 	FILL(o.dispute_reason, 'a');
+	FILL(o.dispute_recommendation, 'w');
 	FILL(o.return_tracking, 'u');
 	insert_order(f->s, &o);
 	ESC_STORE(rc, f->s, order_get, "ord_1", &got);

@@ -256,6 +256,11 @@ static const char *const migrations[] = {
 	"  window_start_ms " INT ",\n"
 	"  count " INT "\n"
 	");\n",
+
+	/* 2: the arbiter's recommendation kept with the decision (issue 11
+	 * item 14), as SQLite's migration 5. */
+	"ALTER TABLE orders ADD COLUMN dispute_recommended_minor " INT " DEFAULT 0;\n"
+	"ALTER TABLE orders ADD COLUMN dispute_recommendation " TXT " DEFAULT '';\n",
 };
 
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

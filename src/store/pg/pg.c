@@ -44,7 +44,7 @@
  * forcing it to abort, before ESC_ERETRY reaches the caller; between
  * tries it waits as esc_backoff_sleep() says. */
 #define OWN_TX_TRIES   8
-#define PARAMS_MAX     54 /* order_insert's */
+#define PARAMS_MAX     56 /* order_insert's */
 #define ERROR_SIZE     256
 #define TEXT_FORMAT    0
 #define BINARY_FORMAT  1
@@ -151,12 +151,13 @@ static int enum_parse(const struct enum_desc *d, const char *text)
 	"dispute_state, dispute_from, dispute_description, dispute_offer_minor, "                  \
 	"dispute_agreed_minor, dispute_message, dispute_resolution, dispute_reason, "              \
 	"dispute_escalated_at_ms, dispute_resolved_at_ms, return_carrier, return_tracking, "       \
-	"return_shipped_at_ms"
-#define ORDER_COLS_COUNT 51
+	"return_shipped_at_ms, dispute_recommended_minor, dispute_recommendation"
+#define ORDER_COLS_COUNT 53
 #define ORDER_PARAMS                                                                               \
 	"$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "        \
 	"$19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, "    \
-	"$36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50, $51"
+	"$36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50, $51, $52, "    \
+	"$53"
 #define ORDER_SELECT "SELECT id, buyer_id, seller_id, " ORDER_COLS " FROM orders"
 
 _Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline kind");
@@ -192,9 +193,9 @@ _Static_assert(ORDER_COLS_COUNT + 3 <= PARAMS_MAX, "order_insert's parameters fi
 		       "created_at_ms = $6, suspension_lifted_at_ms = $7 WHERE id = $1")           \
 	X(USERS_LIST, USER_SELECT " WHERE id > $1 ORDER BY id LIMIT $2")                           \
 	X(ORDER_INSERT, "INSERT INTO orders (" ORDER_COLS ", id, buyer_id, seller_id) "            \
-			"VALUES (" ORDER_PARAMS ", $52, $53, $54)")                                \
+			"VALUES (" ORDER_PARAMS ", $54, $55, $56)")                                \
 	X(ORDER_UPDATE, "UPDATE orders SET (" ORDER_COLS ") = (" ORDER_PARAMS ") "                 \
-			"WHERE id = $52 AND version = $53")                                        \
+			"WHERE id = $54 AND version = $55")                                        \
 	X(ORDER_GET, ORDER_SELECT " WHERE id = $1")                                                \
 	X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE id = $1")                                      \
 	X(ITEM_INSERT, "INSERT INTO order_items (order_id, line, title, quantity, "                \
@@ -784,6 +785,8 @@ static int read_order(const PGresult *res, int row, struct esc_order *o)
 	COL_FIELD(res, row, c++, o->return_carrier);
 	COL_FIELD(res, row, c++, o->return_tracking);
 	o->return_shipped_at_ms = col_i64(res, row, c++);
+	o->dispute_recommended_minor = col_i64(res, row, c++);
+	COL_FIELD(res, row, c++, o->dispute_recommendation);
 	assert(c == 3 + ORDER_COLS_COUNT);
 	o->dispute_state = (enum esc_dispute_state)dispute_state;
 	o->dispute_from = (enum esc_state)dispute_from;
@@ -1136,6 +1139,8 @@ static void bind_order_cols(struct bind *b, const struct esc_order *o)
 	B_FIELD(b, i++, o->return_carrier);
 	B_FIELD(b, i++, o->return_tracking);
 	b_i64(b, i++, o->return_shipped_at_ms);
+	b_i64(b, i++, o->dispute_recommended_minor);
+	B_FIELD(b, i++, o->dispute_recommendation);
 	assert(i == ORDER_COLS_COUNT + 1);
 }
 

@@ -247,6 +247,11 @@ static const char *const migrations[] = {
 	"  window_start_ms INTEGER NOT NULL,\n"
 	"  count INTEGER NOT NULL\n"
 	") WITHOUT ROWID;\n",
+
+	/* 5: the arbiter's recommendation kept with the decision (issue 11
+	 * item 14): its amount and its reasons, one a line. */
+	"ALTER TABLE orders ADD COLUMN dispute_recommended_minor INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE orders ADD COLUMN dispute_recommendation TEXT NOT NULL DEFAULT '';\n",
 };
 
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -126,7 +126,7 @@ static int enum_parse(const struct enum_desc *d, const char *text)
 
 #define Q5  "?, ?, ?, ?, ?"
 #define Q10 Q5 ", " Q5
-#define Q51 Q10 ", " Q10 ", " Q10 ", " Q10 ", " Q10 ", ?"
+#define Q53 Q10 ", " Q10 ", " Q10 ", " Q10 ", " Q10 ", ?, ?, ?"
 
 /* The order columns an update writes, in bind and read order. id,
  * buyer_id and seller_id are written at insert only: the last two are
@@ -143,8 +143,8 @@ static int enum_parse(const struct enum_desc *d, const char *text)
 	"dispute_state, dispute_from, dispute_description, dispute_offer_minor, "                  \
 	"dispute_agreed_minor, dispute_message, dispute_resolution, dispute_reason, "              \
 	"dispute_escalated_at_ms, dispute_resolved_at_ms, return_carrier, return_tracking, "       \
-	"return_shipped_at_ms"
-#define ORDER_COLS_COUNT 51
+	"return_shipped_at_ms, dispute_recommended_minor, dispute_recommendation"
+#define ORDER_COLS_COUNT 53
 #define ORDER_SELECT     "SELECT id, buyer_id, seller_id, " ORDER_COLS " FROM orders"
 
 _Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline kind");
@@ -184,9 +184,9 @@ _Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline 
 		       "created_at_ms = ?6, suspension_lifted_at_ms = ?7 WHERE id = ?1")           \
 	X(USERS_LIST, USER_SELECT " WHERE id > ?1 ORDER BY id LIMIT ?2")                           \
 	X(ORDER_INSERT, "INSERT INTO orders (" ORDER_COLS                                          \
-			", id, buyer_id, seller_id) VALUES (" Q51 ", ?, ?, ?)")                    \
+			", id, buyer_id, seller_id) VALUES (" Q53 ", ?, ?, ?)")                    \
 	X(ORDER_UPDATE,                                                                            \
-	  "UPDATE orders SET (" ORDER_COLS ") = (" Q51 ") WHERE id = ? AND version = ?")           \
+	  "UPDATE orders SET (" ORDER_COLS ") = (" Q53 ") WHERE id = ? AND version = ?")           \
 	X(ORDER_GET, ORDER_SELECT " WHERE id = ?1")                                                \
 	X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE id = ?1")                                      \
 	X(ITEM_INSERT, "INSERT INTO order_items (order_id, line, title, quantity, "                \
@@ -608,6 +608,8 @@ static int read_order(sqlite3_stmt *st, struct esc_order *o)
 	COL_FIELD(st, c++, o->return_carrier);
 	COL_FIELD(st, c++, o->return_tracking);
 	o->return_shipped_at_ms = sqlite3_column_int64(st, c++);
+	o->dispute_recommended_minor = sqlite3_column_int64(st, c++);
+	COL_FIELD(st, c++, o->dispute_recommendation);
 	assert(c == 3 + ORDER_COLS_COUNT);
 	o->dispute_state = (enum esc_dispute_state)dispute_state;
 	o->dispute_from = (enum esc_state)dispute_from;
@@ -899,6 +901,8 @@ static void bind_order_cols(struct bind *b, const struct esc_order *o)
 	B_FIELD(b, i++, o->return_carrier);
 	B_FIELD(b, i++, o->return_tracking);
 	b_i64(b, i++, o->return_shipped_at_ms);
+	b_i64(b, i++, o->dispute_recommended_minor);
+	B_FIELD(b, i++, o->dispute_recommendation);
 	assert(i == ORDER_COLS_COUNT + 1);
 }
 
