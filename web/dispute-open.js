@@ -1,8 +1,9 @@
-/* Opening a dispute on a shipped order: the grounds open now, the
- * outcome, the amount and evidence. */
+/* Opening a dispute on a shipped order: the ground (each shown, those not
+ * open yet disabled with the day they open), the outcome, the amount up
+ * to what is still held, and evidence. */
 
 import {h, toast} from './dom.js';
-import {t, money, now} from './text.js';
+import {t, money, day, now} from './text.js';
 import {api, upload} from './api.js';
 import {dialog} from './dialogs.js';
 
@@ -15,19 +16,52 @@ export function groundsOpen(o) {
 	return grounds;
 }
 
+/* The ground list: the buyer chooses; not_delivered is shown before the
+ * promised date, disabled, with the day it opens. */
+function groundSelect(o) {
+	const open = groundsOpen(o);
+	const options = [h('option', {value: '', disabled: true, selected: true, text: t('cancel.select_here')})];
+	for (const g of ['invalid_tracking', 'not_as_described', 'not_delivered']) {
+		if (open.includes(g))
+			options.push(h('option', {value: g, text: t('ground.' + g)}));
+		else if (g === 'not_delivered' && !o.delivered_at && o.promised_delivery_at)
+			options.push(h('option', {value: g, disabled: true,
+				text: t('ground.not_delivered_from', {date: day(o.promised_delivery_at)})}));
+	}
+	return h('select', {id: 'ground', name: 'ground', required: true}, options);
+}
+
+/* Minor units per major unit of the currency (ISO 4217, as Intl knows
+ * it): 100 for EUR, 1 for ISK. */
+function unit(currency) {
+	try {
+		return 10 ** new Intl.NumberFormat('en', {style: 'currency', currency: currency})
+			.resolvedOptions().maximumFractionDigits;
+	} catch (e) {
+		return 100;
+	}
+}
+
+/* Minor units as the number field's value: 1050 -> "10.50". */
+function decimal(minor, currency) {
+	return (minor / unit(currency)).toFixed(Math.round(Math.log10(unit(currency))));
+}
+
 export function disputeDialog(o) {
 	const held = o.paid - o.refunded;
 	const body = [
 		h('label', {for: 'ground', text: t('dispute.ground')}),
-		h('select', {id: 'ground', name: 'ground', required: true},
-			groundsOpen(o).map((g) => h('option', {value: g, text: t('ground.' + g)}))),
+		groundSelect(o),
 		h('fieldset', {},
 			h('legend', {text: t('dispute.outcome')}),
 			h('label', {}, h('input', {type: 'radio', name: 'outcome', value: 'refund_only', checked: true}), ' ', t('outcome.refund_only')),
 			h('label', {}, h('input', {type: 'radio', name: 'outcome', value: 'return_and_refund'}), ' ', t('outcome.return_and_refund'))),
 		h('label', {for: 'amount', text: t('dispute.amount', {max: money(held, o.currency)})}),
-		h('input', {id: 'amount', name: 'amount', type: 'number', min: '0.01', step: '0.01', required: true,
-			value: (held / 100).toFixed(2)}),
+		h('div', {class: 'amount'},
+			h('input', {id: 'amount', name: 'amount', type: 'number', min: decimal(1, o.currency),
+				max: decimal(held, o.currency), step: decimal(1, o.currency), required: true, inputmode: 'decimal',
+				value: decimal(held, o.currency), 'aria-describedby': 'amount-currency'}),
+			h('span', {id: 'amount-currency', class: 'currency', text: o.currency})),
 		h('label', {for: 'description', text: t('dispute.description')}),
 		h('textarea', {id: 'description', name: 'description', required: true, maxlength: '1000'}),
 		h('label', {for: 'evidence', text: t('dispute.evidence')}),
@@ -38,7 +72,7 @@ export function disputeDialog(o) {
 		const d = await api('POST', '/v1/orders/' + encodeURIComponent(o.id) + '/disputes', {
 			ground: form.ground.value,
 			outcome: form.outcome.value,
-			amount: Math.round(Number(form.amount.value) * 100),
+			amount: Math.round(Number(form.amount.value) * unit(o.currency)),
 			description: form.description.value,
 		});
 		await upload(d.id, form.evidence.files);

@@ -6,7 +6,7 @@
 // its own orders; the tests that move the clock sign in after moving it.
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
-import {DESKTOP, MOBILE, base, operator, token, as, newBuyer, signedIn, cardOf, openTab, chooseReason}
+import {DESKTOP, MOBILE, AXE, base, operator, token, as, newBuyer, signedIn, cardOf, openTab, chooseReason}
 	from './harness.mjs';
 
 const DAY = 86400000;
@@ -39,11 +39,62 @@ async function refunded(email, title, method) {
 	return operator('GET', '/v1/orders/' + id);
 }
 
+/* WCAG 2.1 A and AA, by axe-core, on the page as it stands. */
+async function wcag(page, what) {
+	await page.evaluate(AXE);
+	const found = await page.evaluate(async () => (await window.axe.run(document, {runOnly: {type: 'tag',
+		values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})).violations.map((v) => v.id + ': ' +
+		v.nodes.map((n) => n.target.join(' ')).join('; ')));
+	assert.deepEqual(found, [], what);
+}
+
 /* A day as the page itself writes it (text.js's day(), in the page's
  * language), for the sentences that name one. */
 function day(page, ms) {
 	return page.evaluate(async (at) => (await import('/static/text.js')).day(at), ms);
 }
+
+test('issue 11 item 7: the dispute dialog makes the buyer choose a ground and keeps the amount to what is held', async () => {
+	const email = 'dispute-form@demo.escrowd.test';
+	const o = await order(await newBuyer(email), 'Ceramic jug');
+	await as(await token('knits@demo.escrowd.test'), 'POST', '/v1/orders/' + o + '/ship',
+		{carrier: 'Posturinn', tracking_number: 'RR100IS'});
+	const page = await signedIn(email, DESKTOP);
+	const c = cardOf(page, 'Ceramic jug');
+	await c.getByRole('button', {name: 'More'}).click();
+	await c.getByRole('button', {name: 'Open dispute'}).click();
+	const ground = page.getByLabel('What is wrong');
+	const first = ground.locator('option').first();
+	assert.equal(await first.textContent(), 'Select here');
+	assert.equal(await first.isDisabled(), true);
+	assert.equal(await ground.inputValue(), '');
+	const amount = page.getByLabel('Amount', {exact: false});
+	assert.equal(await amount.getAttribute('max'), '10.00');
+	assert.equal(await page.locator('#amount-currency').textContent(), 'EUR');
+	await wcag(page, 'the dispute dialog');
+	await page.getByLabel('Describe the problem').fill('The handle came off.');
+
+	// No ground chosen: the browser stops the form, nothing is sent.
+	await page.getByRole('button', {name: 'OK'}).click();
+	assert.equal(await ground.evaluate((el) => el.validity.valueMissing), true);
+
+	// Over the maximum: the field catches it, not the server.
+	await ground.selectOption({label: 'Not as described'});
+	await amount.fill('999');
+	await page.getByRole('button', {name: 'OK'}).click();
+	assert.equal(await amount.evaluate((el) => el.validity.rangeOverflow), true);
+	assert.equal(await page.locator('dialog .error').textContent(), '');
+	assert.equal((await operator('GET', '/v1/orders/' + o)).dispute, null);
+
+	await amount.fill('10.00');
+	await page.getByRole('button', {name: 'OK'}).click();
+	await page.getByRole('heading', {name: 'Dispute: Ceramic jug'}).waitFor();
+	const d = (await operator('GET', '/v1/orders/' + o)).dispute;
+	assert.equal(d.ground, 'not_as_described');
+	assert.equal(d.amount, 1000);
+	assert.deepEqual(page.problems, []);
+	await page.context().close();
+});
 
 test('issue 11 item 8: a long word in an item title wraps on a 390 px phone', async () => {
 	const email = 'longword@demo.escrowd.test';
@@ -64,4 +115,40 @@ test('issue 11 item 8: a long word in an item title wraps on a 390 px phone', as
 	await phone.getByRole('heading', {name: title}).waitFor();
 	assert.ok(await width() <= 390);
 	await phone.context().close();
+});
+
+/* The tests below move the clock: each signs in after its move (idle
+ * sessions end after 12 hours). */
+
+
+test('issue 11 item 6: "Not delivered" shows disabled with the day it opens, then opens on that day', async () => {
+	const email = 'not-delivered@demo.escrowd.test';
+	const o = await order(await newBuyer(email), 'Clay planter', {deliveryDays: 3});
+	await as(await token('knits@demo.escrowd.test'), 'POST', '/v1/orders/' + o + '/ship',
+		{carrier: 'Posturinn', tracking_number: 'RR300IS'});
+	const promised = (await operator('GET', '/v1/orders/' + o)).promised_delivery_at;
+	const page = await signedIn(email, DESKTOP);
+	const from = await day(page, Date.parse(promised));
+	const c = cardOf(page, 'Clay planter');
+	await c.getByRole('button', {name: 'More'}).click();
+	await c.getByRole('button', {name: 'Open dispute'}).click();
+	const options = page.getByLabel('What is wrong').locator('option');
+	assert.deepEqual(await options.allTextContents(), ['Select here', 'Invalid tracking number', 'Not as described',
+		'Not delivered (from ' + from + ')']);
+	assert.equal(await options.nth(3).isDisabled(), true);
+	await page.keyboard.press('Escape');
+	await page.context().close();
+
+	const shipped = (await operator('GET', '/v1/orders/' + o)).shipped_at; // the clock stands still
+	await operator('POST', '/v1/clock/advance', {seconds: (Date.parse(promised) - Date.parse(shipped)) / 1000 + 60});
+	const later = await signedIn(email, DESKTOP);
+	const again = cardOf(later, 'Clay planter');
+	await again.getByRole('button', {name: 'More'}).click();
+	await again.getByRole('button', {name: 'Open dispute'}).click();
+	const open = later.getByLabel('What is wrong').locator('option');
+	assert.deepEqual(await open.allTextContents(), ['Select here', 'Invalid tracking number', 'Not as described',
+		'Not delivered']);
+	assert.equal(await open.nth(3).isDisabled(), false);
+	assert.deepEqual(later.problems, []);
+	await later.context().close();
 });
