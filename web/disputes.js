@@ -59,7 +59,7 @@ export async function viewDispute(id) {
 	const o = await api('GET', '/v1/orders/' + encodeURIComponent(d.order_id));
 	const cur = o.currency;
 	const facts = h('dl', {class: 'facts'},
-		h('dt', {text: t('dispute.state')}), h('dd', {text: t('dispute.state.' + d.state)}),
+		h('dt', {text: t('dispute.state')}), h('dd', {text: t('dispute.state.' + d.status)}),
 		h('dt', {text: t('dispute.ground')}), h('dd', {text: t('ground.' + d.ground)}),
 		h('dt', {text: t('dispute.outcome')}), h('dd', {text: t('outcome.' + d.outcome)}),
 		h('dt', {text: t('dispute.asked_label')}), h('dd', {text: money(d.amount, cur)}),
@@ -85,7 +85,7 @@ export async function viewDispute(id) {
 				: null,
 			' ', h('a', {href: e.url, text: (e.filename || e.id) + ' (' + t('role.' + e.role) + ')'}))))
 			: h('p', {text: t('dispute.no_evidence')}));
-	if (d.state !== 'resolved' && S.me.role !== 'arbiter') {
+	if (d.status !== 'resolved' && S.me.role !== 'arbiter') {
 		const input = h('input', {id: 'more-evidence', type: 'file', accept: 'image/jpeg,image/png,application/pdf'});
 		parts.push(h('label', {for: 'more-evidence', text: t('dispute.evidence')}), input,
 			h('button', {type: 'button', onclick: async () => {
@@ -147,7 +147,7 @@ export async function viewDisputes() {
 		? h('ul', {class: 'cards', id: 'disputes'}, r.data.map((d) => h('li', {class: 'card'},
 			h('div', {class: 'head'},
 				h('span', {class: 'title', text: t('ground.' + d.ground)}),
-				h('span', {class: 'state', text: t('dispute.state.' + d.state)})),
+				h('span', {class: 'state', text: t('dispute.state.' + d.status)})),
 			h('p', {}, h('a', {href: '#/dispute/' + d.id, text: t('dispute.asked', {amount: money(d.amount, d.currency)})}),
 				' · ', h('q', {text: d.description})))))
 		: h('p', {text: t('disputes.none')}));

@@ -17,7 +17,7 @@ export function statusLines(o) {
 			' ', due ? countdown(due) : null));
 		if (!buyer && c.comment)
 			lines.push(h('p', {}, t('cancel.comment') + ' ', h('q', {text: c.comment})));
-	} else if (c && c.rejection_message && o.state === 'awaiting_shipment') {
+	} else if (c && c.rejection_message && o.status === 'awaiting_shipment') {
 		lines.push(h('p', {class: 'note'}, t(buyer ? 'cancel.rejected' : 'cancel.you_rejected') + ' ',
 			h('q', {text: c.rejection_message})));
 	}
@@ -28,15 +28,15 @@ export function statusLines(o) {
 			line.append(' ', t('refund.expected.' + r.method, {min: r.expected_days.min, max: r.expected_days.max}));
 		lines.push(line);
 	}
-	if (buyer && ['shipped', 'delivered'].includes(o.state))
+	if (buyer && ['shipped', 'delivered'].includes(o.status))
 		lines.push(h('p', {class: 'note'}, t('order.shipped_no_cancel')));
-	if (buyer && o.state === 'awaiting_shipment' && !hasAction(o, 'cancel') && o.cancellation &&
+	if (buyer && o.status === 'awaiting_shipment' && !hasAction(o, 'cancel') && o.cancellation &&
 	    o.cancellation.requests_made >= o.cancellation.requests_allowed)
 		lines.push(h('p', {class: 'note warn'}, t('cancel.limit')));
-	if (buyer && S.level === 'suspended' && o.state === 'awaiting_shipment' && !hasAction(o, 'cancel'))
+	if (buyer && S.level === 'suspended' && o.status === 'awaiting_shipment' && !hasAction(o, 'cancel'))
 		lines.push(h('p', {class: 'note warn'}, t('cancel.suspended')));
 	if (o.dispute)
-		lines.push(h('p', {class: 'note'}, t('dispute.state.' + o.dispute.state), ' ',
+		lines.push(h('p', {class: 'note'}, t('dispute.state.' + o.dispute.status), ' ',
 			h('a', {href: '#/dispute/' + o.dispute.id, text: t('dispute.open_page')})));
 	return lines;
 }

@@ -21,7 +21,7 @@ export const TABS = [
 ];
 
 export function inTab(tab, o) {
-	return !tab.states || tab.states.includes(o.state);
+	return !tab.states || tab.states.includes(o.status);
 }
 
 /* The labels of the order's actions this interface carries out. */
@@ -70,7 +70,7 @@ export function card(o) {
 	const li = h('li', {class: 'card', 'data-order': o.id},
 		h('div', {class: 'head'},
 			h('a', {class: 'title', href: '#/order/' + o.id, text: titleOf(o)}),
-			h('span', {class: 'state', text: t('state.' + o.state)})),
+			h('span', {class: 'state', text: t('state.' + o.status)})),
 		h('p', {}, money(o.total, o.currency)),
 		statusLines(o));
 	if (acts.length) {
@@ -174,7 +174,7 @@ export async function viewOrder(id) {
 	const mine = ACTIONS[S.me.role] || {};
 	const acts = (o.actions || []).filter((a) => mine[a.name]);
 	const facts = h('dl', {class: 'facts'},
-		h('dt', {text: t('order.state')}), h('dd', {text: t('state.' + o.state)}),
+		h('dt', {text: t('order.state')}), h('dd', {text: t('state.' + o.status)}),
 		h('dt', {text: t('order.total')}), h('dd', {text: money(o.total, o.currency)}),
 		h('dt', {text: t('order.created')}), h('dd', {text: when(o.created_at)}),
 		o.shipment ? [h('dt', {text: t('order.shipment')}),

@@ -311,7 +311,7 @@ static int detail_json(const struct esc_command *cmd, const struct esc_effects *
 		break;
 	}
 	if (esc_event_is_dispute(cmd->event)) {
-		FIELD_S("dispute_state", esc_dispute_state_name(fx->order.dispute_state));
+		FIELD_S("dispute_status", esc_dispute_state_name(fx->order.dispute_state));
 		if (fx->order.dispute_state == ESC_DS_AWAITING_RETURN)
 			FIELD_I("agreed_amount", fx->order.dispute_agreed_minor);
 		if (fx->order.dispute_state == ESC_DS_RESOLVED) {
@@ -340,7 +340,7 @@ static int payload_json(const struct esc_effects *fx, int64_t now, struct esc_st
 	if (!rc)
 		rc = esc_strbuf_add_json(sb, fx->order.id);
 	if (!rc)
-		rc = esc_strbuf_addf(sb, ",\"state\":\"%s\",\"version\":%lld",
+		rc = esc_strbuf_addf(sb, ",\"status\":\"%s\",\"version\":%lld",
 				     esc_state_name(fx->order.state), (long long)fx->order.version);
 	if (!rc && (fx->refund_new || fx->refund_changed)) {
 		rc = esc_strbuf_adds(sb, ",\"refund_id\":");

@@ -228,7 +228,7 @@ static json_t *dispute_json(const struct esc_order *o, const struct esc_action *
 	enum esc_dispute_state st = o->dispute_state;
 	esc_dispute_id(id, o->id);
 	json_t *j = json_pack(
-		"{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:o}", "id", id, "order_id", o->id, "state",
+		"{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:o}", "id", id, "order_id", o->id, "status",
 		esc_dispute_state_name(st), "ground", o->dispute_ground, "outcome",
 		o->dispute_outcome, "amount", (json_int_t)o->dispute_amount_minor, "description",
 		o->dispute_description, "opened_at", time_or_null(o->dispute_opened_at_ms));
@@ -251,7 +251,7 @@ static json_t *dispute_json(const struct esc_order *o, const struct esc_action *
 	json_object_set_new(j, "refund_amount",
 			    amount_or_null(st == ESC_DS_RESOLVED, o->dispute_refund_minor));
 	json_object_set_new(j, "decision_reason", text_or_null(o->dispute_reason));
-	json_object_set_new(j, "order_state", json_string(esc_state_name(o->state)));
+	json_object_set_new(j, "order_status", json_string(esc_state_name(o->state)));
 	json_object_set_new(j, "order_version", json_integer((json_int_t)o->version));
 	json_t *as = json_array();
 	for (size_t i = 0; i < n_actions; i++) {
@@ -295,6 +295,26 @@ static json_t *recommendation_json(const struct esc_order *o, const struct esc_d
 			 "reasons", why, "as_of", time_or_null(as_of));
 }
 
+/* A user's name, for an order's parties: read once per answer. A user
+ * that cannot be read has no name (null), which hides nothing the order
+ * does not already say (its ids). */
+static json_t *user_name(struct esc_http_call *call, struct esc_store *s, const char *id)
+{
+	const size_t n = sizeof call->names / sizeof call->names[0];
+	for (size_t i = 0; i < n; i++)
+		if (call->names[i].id[0] && !strcmp(call->names[i].id, id))
+			return json_string(call->names[i].name);
+	struct esc_user u;
+	int rc;
+	ESC_STORE(rc, s, user_get, id, &u);
+	if (rc)
+		return json_null();
+	size_t slot = call->names_next++ % n;
+	snprintf(call->names[slot].id, sizeof call->names[slot].id, "%s", u.id);
+	snprintf(call->names[slot].name, sizeof call->names[slot].name, "%s", u.name);
+	return json_string(u.name);
+}
+
 /* The order as the caller may see it, with what they may do now. Reads
  * the refunds and, for a buyer, their level: the caller holds the store
  * (esc_engine_store_acquire, or inside a command's reply). */
@@ -318,13 +338,23 @@ static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 
 	json_t *j = json_pack(
 		"{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i}", "id", o->id,
-		"version", (json_int_t)o->version, "state", esc_state_name(o->state), "buyer_id",
+		"version", (json_int_t)o->version, "status", esc_state_name(o->state), "buyer_id",
 		o->buyer_id, "seller_id", o->seller_id, "currency", o->currency, "total",
 		(json_int_t)o->total_minor, "paid", (json_int_t)o->paid_minor, "refunded",
 		(json_int_t)o->refunded_minor, "released", (json_int_t)o->released_minor, "fee",
 		(json_int_t)o->fee_minor, "delivery_days", (int)o->delivery_days);
 	json_object_set_new(j, "payment_method",
 			    o->paid_at_ms ? json_string(esc_method_name(o->method)) : json_null());
+	/* What a refund to the way the buyer paid takes to arrive (SPEC §4),
+	 * so that an interface promises it before asking. */
+	json_object_set_new(j, "refund_expected_days",
+			    o->paid_at_ms ? json_pack("{s:i, s:i}", "min",
+						      (int)e->policy.settle_days_min[o->method],
+						      "max",
+						      (int)e->policy.settle_days_max[o->method])
+					  : json_null());
+	json_object_set_new(j, "buyer_name", user_name(call, s, o->buyer_id));
+	json_object_set_new(j, "seller_name", user_name(call, s, o->seller_id));
 	json_object_set_new(j, "created_at", time_or_null(o->created_at_ms));
 	json_object_set_new(j, "paid_at", time_or_null(o->paid_at_ms));
 	json_object_set_new(j, "shipped_at", time_or_null(o->shipped_at_ms));
@@ -1260,6 +1290,18 @@ static int h_lift_suspension(struct esc_http_call *call)
 	return rc;
 }
 
+/* A list's status filter: ?status=, or ?state= as its alias (issue 11
+ * item 2: every lifecycle field is "status"; "state" was the order's and
+ * the dispute's). NULL when neither is given; both must then agree. */
+static int status_filter(struct esc_http_call *call, const char **out)
+{
+	const char *status = esc_http_query(call, "status"), *state = esc_http_query(call, "state");
+	*out = status ? status : state;
+	if (status && state && strcmp(status, state))
+		return fail(call, ESC_EINVAL, "status and its alias state differ: give one", NULL);
+	return 0;
+}
+
 static int h_orders_list(struct esc_http_call *call)
 {
 	struct esc_order_filter f = {.state = -1};
@@ -1269,9 +1311,11 @@ static int h_orders_list(struct esc_http_call *call)
 	bool more = false;
 	size_t limit;
 	int rc = page_limit(call, &limit);
+	if (!rc)
+		rc = status_filter(call, &v);
 	if (rc)
 		return rc;
-	if ((v = esc_http_query(call, "status"))) {
+	if (v) {
 		f.state = esc_state_parse(v);
 		if (f.state < 0)
 			return fail(call, ESC_EINVAL, "unknown status '%s'", v);
@@ -1628,8 +1672,8 @@ static int h_evidence_get(struct esc_http_call *call)
 	return 0;
 }
 
-/* The arbiter's queue: disputes in a state (escalated unless status says
- * otherwise), newest first, paged by dispute id. */
+/* The arbiter's queue: disputes by status (escalated unless status, or
+ * its alias state, says otherwise), newest first, paged by dispute id. */
 static int h_disputes_list(struct esc_http_call *call)
 {
 	struct esc_order_filter f = {.state = -1, .dispute_state = ESC_DS_ESCALATED};
@@ -1639,9 +1683,11 @@ static int h_disputes_list(struct esc_http_call *call)
 	size_t n = 0, limit;
 	bool more = false;
 	int rc = page_limit(call, &limit);
+	if (!rc)
+		rc = status_filter(call, &v);
 	if (rc)
 		return rc;
-	if ((v = esc_http_query(call, "status"))) {
+	if (v) {
 		f.dispute_state = esc_dispute_state_parse(v);
 		if (f.dispute_state <= ESC_DS_NONE)
 			return fail(call, ESC_EINVAL,

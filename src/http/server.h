@@ -81,6 +81,13 @@ struct esc_http_call {
 	const void *server; /* the server, for metrics */
 	char address[64];   /* the client's IP address */
 	int buyer_level;    /* the calling buyer's level, read once: -1 until then */
+	/* Users' names already read for this answer (a list names the same
+	 * parties again and again). */
+	struct {
+		char id[ESC_ID_SIZE];
+		char name[ESC_NAME_MAX + 1];
+	} names[4];
+	unsigned names_next;
 	/* The request's Idempotency-Key, or NULL. A handler whose command
 	 * keeps the answer (esc_reply) sets idem_kept; idem_answered when the
 	 * key was answered meanwhile, so the kept answer is replayed. */

@@ -12,7 +12,7 @@
 	X(ENOTFOUND, "not_found", 404, "no such object")                                           \
 	X(EUNAUTH, "unauthenticated", 401, "sign in first")                                        \
 	X(EFORBIDDEN, "forbidden", 403, "your role may not do this")                               \
-	X(ESTATE, "invalid_state", 409, "the order is not in a state that allows this")            \
+	X(ESTATE, "invalid_state", 409, "the order's status does not allow this")                  \
 	X(ESHIPPED, "order_shipped", 409,                                                          \
 	  "the order has shipped and can no longer be cancelled; "                                 \
 	  "open a dispute instead")                                                                \

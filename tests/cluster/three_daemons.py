@@ -276,7 +276,7 @@ def main():
             for oid, plan in cluster.orders:
                 status, o = call(port, "GET", "/v1/orders/" + oid, KEY)
                 assert status == 200, (status, o)
-                if o["state"] in ("awaiting_payment", "cancellation_requested"):
+                if o["status"] in ("awaiting_payment", "cancellation_requested"):
                     waiting += 1
             if not waiting:
                 break

@@ -367,13 +367,13 @@ static int cmd_accept(struct state *st)
 }
 
 /* The answer an API request keeps with its command (Idempotency-Key):
- * the new state and version, as text. */
+ * the new status and version, as text. */
 static int kept_build(void *arg, struct esc_engine *e, const struct esc_result *res)
 {
 	struct esc_idempotency *rec = arg;
 	char text[64];
 	(void)e;
-	snprintf(text, sizeof text, "{\"state\":\"%s\",\"version\":%lld}",
+	snprintf(text, sizeof text, "{\"status\":\"%s\",\"version\":%lld}",
 		 esc_state_name(res->order.state), (long long)res->order.version);
 	free(rec->response);
 	rec->response = strdup(text);
@@ -1061,7 +1061,7 @@ static void a_kept_answer_is_kept_once(void **cmstate)
 	ESC_STORE(rc, st.f.e->store, idempotency_get, "user:test", "accept-1", &got);
 	assert_int_equal(rc, 0);
 	assert_int_equal(got.status, 200);
-	assert_string_equal(got.response, "{\"state\":\"cancelled\",\"version\":4}");
+	assert_string_equal(got.response, "{\"status\":\"cancelled\",\"version\":4}");
 	free(got.response);
 
 	/* The same key on the other order: that command is undone. */
@@ -1078,7 +1078,7 @@ static void a_kept_answer_is_kept_once(void **cmstate)
 	assert_true(o.version == st.o[1].version);
 	ESC_STORE(rc, st.f.e->store, idempotency_get, "user:test", "accept-1", &got);
 	assert_int_equal(rc, 0);
-	assert_string_equal(got.response, "{\"state\":\"cancelled\",\"version\":4}");
+	assert_string_equal(got.response, "{\"status\":\"cancelled\",\"version\":4}");
 	free(got.response);
 	esc_fixture_check(&st.f);
 	release_state(&st);

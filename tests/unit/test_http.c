@@ -265,7 +265,7 @@ static void paid_order_between(const char *buyer, const char *seller, char id[64
 	snprintf(path, sizeof path, "/v1/orders/%s/pay", id);
 	r = call("POST", path, KEY, "{\"amount\":5000,\"payment_method\":\"card\"}", NULL);
 	expect(&r, 200);
-	assert_string_equal(str(r.json, "state"), "awaiting_shipment");
+	assert_string_equal(str(r.json, "status"), "awaiting_shipment");
 	drop(&r);
 }
 
@@ -360,14 +360,14 @@ static void spec_2_seller_accepts_a_request_and_the_card_refund_settles(void **s
 	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
 	r = call("POST", path, buyer_token, "{\"reason\":\"no_longer_needed\"}", NULL);
 	expect(&r, 200);
-	assert_string_equal(str(r.json, "state"), "cancellation_requested");
+	assert_string_equal(str(r.json, "status"), "cancellation_requested");
 	assert_true(has_action(r.json, "cancellation/withdraw"));
 	drop(&r);
 
 	snprintf(path, sizeof path, "/v1/orders/%s/cancellation/accept", id);
 	r = call("POST", path, seller_token, "{}", NULL);
 	expect(&r, 200);
-	assert_string_equal(str(r.json, "state"), "cancelled");
+	assert_string_equal(str(r.json, "status"), "cancelled");
 	json_t *refund = json_array_get(json_object_get(r.json, "refunds"), 0);
 	assert_string_equal(str(refund, "status"), "pending");
 	assert_int_equal(json_integer_value(json_object_get(refund, "amount")), 5000);
@@ -469,7 +469,7 @@ static void spec_7_bad_input_is_a_clear_error_and_writes_nothing(void **state)
 	snprintf(path, sizeof path, "/v1/orders/%s", id);
 	r = call("GET", path, buyer_token, NULL, NULL);
 	expect(&r, 200);
-	assert_string_equal(str(r.json, "state"), "awaiting_shipment");
+	assert_string_equal(str(r.json, "status"), "awaiting_shipment");
 	assert_int_equal(json_integer_value(json_object_get(r.json, "version")), 2);
 	drop(&r);
 }
@@ -534,7 +534,7 @@ static void spec_2_silent_seller_72_hours_across_a_restart_one_refund(void **sta
 	sign_in("other@http.test", other_token);
 	r = call("GET", path, buyer_token, NULL, NULL);
 	expect(&r, 200);
-	assert_string_equal(str(r.json, "state"), "cancelled");
+	assert_string_equal(str(r.json, "status"), "cancelled");
 	assert_int_equal(json_array_size(json_object_get(r.json, "refunds")), 1);
 	drop(&r);
 	r = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":60}", NULL);
@@ -914,10 +914,10 @@ static void spec_7_accept_and_withdraw_race_one_wins(void **state)
 		size_t refunds = json_array_size(json_object_get(r.json, "refunds"));
 		if (a == 200) {
 			cancelled++;
-			assert_string_equal(str(r.json, "state"), "cancelled");
+			assert_string_equal(str(r.json, "status"), "cancelled");
 			assert_int_equal(refunds, 1);
 		} else {
-			assert_string_equal(str(r.json, "state"), "awaiting_shipment");
+			assert_string_equal(str(r.json, "status"), "awaiting_shipment");
 			assert_int_equal(refunds, 0);
 		}
 		drop(&r);
@@ -1013,7 +1013,7 @@ static const char *state_of(const char *id)
 	snprintf(path, sizeof path, "/v1/orders/%s", id);
 	struct reply r = call("GET", path, KEY, NULL, NULL);
 	expect(&r, 200);
-	snprintf(st, sizeof st, "%s", str(r.json, "state"));
+	snprintf(st, sizeof st, "%s", str(r.json, "status"));
 	drop(&r);
 	return st;
 }
@@ -1123,7 +1123,7 @@ static void open_dispute(const char *id, const char *outcome, int64_t amount, ch
 		 outcome, (long long)amount);
 	struct reply r = post(id, "disputes", buyer_token, body);
 	expect(&r, 201);
-	assert_string_equal(str(r.json, "state"), "awaiting_seller");
+	assert_string_equal(str(r.json, "status"), "awaiting_seller");
 	snprintf(dsp, 64, "%s", str(r.json, "id"));
 	drop(&r);
 }
@@ -1172,7 +1172,7 @@ static void spec_5_dispute_counter_offer_escalated_and_decided(void **state)
 	open_dispute(id, "refund_only", 3000, dsp);
 	/* The order shows the dispute and its actions for the caller. */
 	r = call("GET", path, seller_token, NULL, NULL);
-	assert_string_equal(str(r.json, "state"), "in_dispute");
+	assert_string_equal(str(r.json, "status"), "in_dispute");
 	json_t *dj = json_object_get(r.json, "dispute");
 	assert_string_equal(str(dj, "id"), dsp);
 	assert_true(has_action(dj, "counter-offer"));
@@ -1188,12 +1188,12 @@ static void spec_5_dispute_counter_offer_escalated_and_decided(void **state)
 	r = answer(dsp, "counter-offer", seller_token,
 		   "{\"amount\":1200,\"message\":\"The rest of the mug is fine\"}");
 	expect(&r, 200);
-	assert_string_equal(str(r.json, "state"), "counter_offered");
+	assert_string_equal(str(r.json, "status"), "counter_offered");
 	assert_true(json_integer_value(json_object_get(r.json, "offer")) == 1200);
 	drop(&r);
 	r = answer(dsp, "escalate", buyer_token, "{}");
 	expect(&r, 200);
-	assert_string_equal(str(r.json, "state"), "escalated");
+	assert_string_equal(str(r.json, "status"), "escalated");
 	drop(&r);
 	/* The arbiter's queue holds it. */
 	r = call("GET", "/v1/disputes?limit=100", arbiter_token, NULL, NULL);
@@ -1229,12 +1229,12 @@ static void spec_5_dispute_counter_offer_escalated_and_decided(void **state)
 	r = answer(dsp, "decide", arbiter_token,
 		   "{\"refund_amount\":2000,\"reason\":\"The photos show more than a chip\"}");
 	expect(&r, 200);
-	assert_string_equal(str(r.json, "state"), "resolved");
+	assert_string_equal(str(r.json, "status"), "resolved");
 	assert_string_equal(str(r.json, "resolution"), "decided");
 	assert_true(json_integer_value(json_object_get(r.json, "refund_amount")) == 2000);
 	drop(&r);
 	json_t *o = order_now(id);
-	assert_string_equal(str(o, "state"), "completed");
+	assert_string_equal(str(o, "status"), "completed");
 	assert_true(json_integer_value(json_object_get(o, "refunded")) == 2000);
 	assert_true(json_integer_value(json_object_get(o, "released")) == 3000);
 	json_decref(o);
@@ -1342,6 +1342,214 @@ static void issue_11_item_14_a_decided_dispute_keeps_its_recommendation(void **s
 	ledger_holds();
 }
 
+/* Whether j, or anything inside it, has a member named key. */
+static bool has_key_anywhere(json_t *j, const char *key)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+	if (json_is_array(j)) {
+		json_array_foreach(j, i, v) if (has_key_anywhere(v, key)) return true;
+		return false;
+	}
+	if (!json_is_object(j))
+		return false;
+	json_object_foreach(j, k, v)
+	{
+		if (!strcmp(k, key) || has_key_anywhere(v, key))
+			return true;
+	}
+	return false;
+}
+
+/* The ids of a list's data, comma-joined, for comparing two answers. */
+static void list_ids(const char *path, const char *token, long status, char *out, size_t size)
+{
+	struct reply r = call("GET", path, token, NULL, NULL);
+	size_t i, at = 0;
+	json_t *v;
+	expect(&r, status);
+	out[0] = '\0';
+	json_array_foreach(json_object_get(r.json, "data"), i, v)
+	{
+		int n = snprintf(out + at, size - at, "%s,", str(v, "id"));
+		assert_true(n > 0 && (size_t)n < size - at);
+		at += (size_t)n;
+	}
+	drop(&r);
+}
+
+static bool listed(const char *ids, const char *id)
+{
+	char item[96];
+	snprintf(item, sizeof item, "%s,", id);
+	return strstr(ids, item) != NULL;
+}
+
+/* Issue 11 item 2: one word for a lifecycle. Orders, disputes and refunds
+ * all carry status, and nothing they hold says state (nor order_state,
+ * dispute_state); each list filters with ?status=, and ?state= is its
+ * alias on orders and disputes. */
+/* Issue 11 items 3 and 13: an order names its parties and says what a
+ * refund to the way the buyer paid takes, from the configuration, so that
+ * an interface promises it before the buyer asks. */
+static void issue_11_items_3_and_13_parties_and_the_refund_promise(void **state)
+{
+	char buyer[64], token[80], card[64], wallet[64], unpaid[64], path[128], body[400];
+	(void)state;
+	make_user("buyer", "Promise Buyer", "promise@http.test", buyer, token);
+	paid_order_for(buyer, card);
+	snprintf(body, sizeof body,
+		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
+		 "\"items\":[{\"title\":\"Cup\",\"quantity\":1,\"unit_price\":900}]}",
+		 buyer, seller_id);
+	struct reply r = call("POST", "/v1/orders", KEY, body, NULL);
+	expect(&r, 201);
+	snprintf(unpaid, sizeof unpaid, "%s", str(r.json, "id"));
+	assert_true(json_is_null(json_object_get(r.json, "refund_expected_days")));
+	assert_string_equal(str(r.json, "buyer_name"), "Promise Buyer");
+	assert_string_equal(str(r.json, "seller_name"), "Shop");
+	drop(&r);
+	r = call("POST", "/v1/orders", KEY, body, NULL);
+	expect(&r, 201);
+	snprintf(wallet, sizeof wallet, "%s", str(r.json, "id"));
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/orders/%s/pay", wallet);
+	r = call("POST", path, KEY, "{\"amount\":900,\"payment_method\":\"wallet\"}", NULL);
+	expect(&r, 200);
+	drop(&r);
+
+	const struct {
+		const char *id;
+		int min, max;
+	} want[] = {{card, 3, 7}, {wallet, 1, 1}};
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(path, sizeof path, "/v1/orders/%s", want[i].id);
+		r = call("GET", path, token, NULL, NULL);
+		expect(&r, 200);
+		json_t *d = json_object_get(r.json, "refund_expected_days");
+		assert_int_equal(json_integer_value(json_object_get(d, "min")), want[i].min);
+		assert_int_equal(json_integer_value(json_object_get(d, "max")), want[i].max);
+		assert_string_equal(str(r.json, "buyer_name"), "Promise Buyer");
+		assert_string_equal(str(r.json, "seller_name"), "Shop");
+		drop(&r);
+	}
+	/* The seller's list names each buyer. */
+	r = call("GET", "/v1/orders?limit=100", seller_token, NULL, NULL);
+	expect(&r, 200);
+	size_t i, named = 0;
+	json_t *o;
+	json_array_foreach(json_object_get(r.json, "data"), i, o)
+	{
+		if (!strcmp(str(o, "buyer_id"), buyer)) {
+			assert_string_equal(str(o, "buyer_name"), "Promise Buyer");
+			named++;
+		}
+	}
+	assert_int_equal(named, 3);
+	drop(&r);
+}
+
+static void issue_11_item_2_every_lifecycle_is_status(void **state)
+{
+	char buyer[64], token[80], cancelled[64], disputed[64], dsp[64], path[256];
+	char a[2048], b[2048];
+	static const char *const old_names[] = {"state", "order_state", "dispute_state"};
+	(void)state;
+	ensure_arbiter();
+	make_user("buyer", "Status", "status@http.test", buyer, token);
+	paid_order_for(buyer, cancelled);
+	struct reply r = post(cancelled, "cancel", token, "{\"reason\":\"no_longer_needed\"}");
+	expect(&r, 200);
+	drop(&r);
+	r = post(cancelled, "cancellation/accept", seller_token, "{}");
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "status"), "cancelled");
+	json_t *refund = json_array_get(json_object_get(r.json, "refunds"), 0);
+	assert_string_equal(str(refund, "status"), "pending");
+	char refund_id[80];
+	snprintf(refund_id, sizeof refund_id, "%s", str(refund, "id"));
+	drop(&r);
+	paid_order_for(buyer, disputed);
+	r = post(disputed, "ship", seller_token,
+		 "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR2IS\"}");
+	expect(&r, 200);
+	drop(&r);
+	r = post(disputed, "disputes", token,
+		 "{\"ground\":\"not_as_described\",\"outcome\":\"refund_only\",\"amount\":1000,"
+		 "\"description\":\"Chipped\"}");
+	expect(&r, 201);
+	assert_string_equal(str(r.json, "status"), "awaiting_seller");
+	assert_string_equal(str(r.json, "order_status"), "in_dispute");
+	snprintf(dsp, sizeof dsp, "%s", str(r.json, "id"));
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/disputes/%s/reject", dsp);
+	r = call("POST", path, seller_token, "{\"message\":\"Not chipped here\"}", NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "status"), "rejected");
+	drop(&r);
+
+	/* The objects: an order with its refund, an order with its dispute,
+	 * the dispute with its history, the refunds list. */
+	const char *reads[][2] = {
+		{"/v1/orders/%s", cancelled},
+		{"/v1/orders/%s", disputed},
+		{"/v1/disputes/%s", dsp},
+		{"/v1/orders/%s/events", disputed},
+		{"/v1/refunds?order_id=%s", cancelled},
+	};
+	for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+		snprintf(path, sizeof path, reads[i][0], reads[i][1]);
+		r = call("GET", path, token, NULL, NULL);
+		expect(&r, 200);
+		for (size_t k = 0; k < sizeof old_names / sizeof old_names[0]; k++)
+			if (has_key_anywhere(r.json, old_names[k]))
+				fail_msg("GET %s has '%s': %s", path, old_names[k], r.body);
+		if (i < 2)
+			assert_string_equal(str(r.json, "status"), i ? "in_dispute" : "cancelled");
+		if (i == 1) {
+			json_t *dj = json_object_get(r.json, "dispute");
+			assert_string_equal(str(dj, "status"), "rejected");
+			assert_string_equal(str(dj, "order_status"), "in_dispute");
+		}
+		if (i == 3) {
+			json_t *last = json_array_get(
+				json_object_get(r.json, "data"),
+				json_array_size(json_object_get(r.json, "data")) - 1);
+			assert_string_equal(str(json_object_get(last, "detail"), "dispute_status"),
+					    "rejected");
+		}
+		if (i == 4)
+			assert_string_equal(
+				str(json_array_get(json_object_get(r.json, "data"), 0), "status"),
+				"pending");
+		drop(&r);
+	}
+
+	/* The filters, and the alias: the same list either way. */
+	list_ids("/v1/orders?status=cancelled", token, 200, a, sizeof a);
+	list_ids("/v1/orders?state=cancelled", token, 200, b, sizeof b);
+	assert_string_equal(a, b);
+	assert_true(listed(a, cancelled) && !listed(a, disputed));
+	list_ids("/v1/orders?status=in_dispute&state=in_dispute", token, 200, a, sizeof a);
+	assert_true(listed(a, disputed) && !listed(a, cancelled));
+	list_ids("/v1/orders?status=cancelled&state=shipped", token, 400, a, sizeof a);
+	list_ids("/v1/orders?state=lost", token, 400, a, sizeof a);
+	list_ids("/v1/disputes?status=rejected&limit=100", arbiter_token, 200, a, sizeof a);
+	list_ids("/v1/disputes?state=rejected&limit=100", arbiter_token, 200, b, sizeof b);
+	assert_string_equal(a, b);
+	assert_true(listed(a, dsp));
+	list_ids("/v1/disputes?status=resolved&limit=100", arbiter_token, 200, a, sizeof a);
+	assert_false(listed(a, dsp));
+	list_ids("/v1/disputes?state=escalated&status=resolved", arbiter_token, 400, a, sizeof a);
+	snprintf(path, sizeof path, "/v1/refunds?order_id=%s&status=pending", cancelled);
+	list_ids(path, token, 200, a, sizeof a);
+	assert_true(listed(a, refund_id));
+	snprintf(path, sizeof path, "/v1/refunds?order_id=%s&status=settled", cancelled);
+	list_ids(path, token, 200, a, sizeof a);
+	assert_false(listed(a, refund_id));
+}
+
 /* The seller silent for 5 days, across the manual clock: refunded as
  * asked; and a return_and_refund through the return. */
 static void spec_5_silent_seller_and_a_return(void **state)
@@ -1358,7 +1566,7 @@ static void spec_5_silent_seller_and_a_return(void **state)
 	sign_in("shop@http.test", seller_token);
 	sign_in("other@http.test", other_token);
 	json_t *o = order_now(id);
-	assert_string_equal(str(o, "state"), "closed");
+	assert_string_equal(str(o, "status"), "closed");
 	assert_string_equal(str(json_object_get(o, "dispute"), "resolution"), "seller_silent");
 	assert_int_equal(json_array_size(json_object_get(o, "refunds")), 1);
 	json_decref(o);
@@ -1367,7 +1575,7 @@ static void spec_5_silent_seller_and_a_return(void **state)
 	open_dispute(id, "return_and_refund", 5000, dsp);
 	r = answer(dsp, "accept", seller_token, "{}");
 	expect(&r, 200);
-	assert_string_equal(str(r.json, "state"), "awaiting_return");
+	assert_string_equal(str(r.json, "status"), "awaiting_return");
 	assert_false(has_action(r.json, "return-received"));
 	drop(&r);
 	r = answer(dsp, "return-shipment", buyer_token,
@@ -1379,7 +1587,7 @@ static void spec_5_silent_seller_and_a_return(void **state)
 	r = answer(dsp, "return-received", seller_token, "{}");
 	expect(&r, 200);
 	assert_string_equal(str(r.json, "resolution"), "return_received");
-	assert_string_equal(str(r.json, "order_state"), "closed");
+	assert_string_equal(str(r.json, "order_status"), "closed");
 	drop(&r);
 	ledger_holds();
 }
@@ -1411,7 +1619,7 @@ static void spec_5_every_outcome_guided_by_actions(void **state)
 		int days;
 	};
 	static const struct {
-		const char *outcome, *resolution, *order_state;
+		const char *outcome, *resolution, *order_status;
 		int64_t refund;
 		struct step steps[4];
 	} cases[] = {
@@ -1485,9 +1693,9 @@ static void spec_5_every_outcome_guided_by_actions(void **state)
 		snprintf(path, sizeof path, "/v1/disputes/%s", dsp);
 		struct reply r = call("GET", path, buyer_token, NULL, NULL);
 		expect(&r, 200);
-		if (strcmp(str(r.json, "state"), "resolved") ||
+		if (strcmp(str(r.json, "status"), "resolved") ||
 		    strcmp(str(r.json, "resolution"), cases[i].resolution) ||
-		    strcmp(str(r.json, "order_state"), cases[i].order_state) ||
+		    strcmp(str(r.json, "order_status"), cases[i].order_status) ||
 		    json_integer_value(json_object_get(r.json, "refund_amount")) !=
 			    cases[i].refund ||
 		    json_array_size(json_object_get(r.json, "actions")))
@@ -1812,7 +2020,7 @@ static void spec_2_unpaid_cancel_and_the_payment_and_ship_deadlines(void **state
 	drop(&r);
 	r = post(unpaid, "cancel", token, "{}");
 	expect(&r, 200);
-	assert_string_equal(str(r.json, "state"), "cancelled");
+	assert_string_equal(str(r.json, "status"), "cancelled");
 	drop(&r);
 	r = call("POST", "/v1/orders", KEY, body, NULL);
 	expect(&r, 201);
@@ -2053,6 +2261,8 @@ int main(void)
 		cmocka_unit_test(issue_11_item_1_rejection_and_comment_join_the_conversation),
 		cmocka_unit_test(spec_5_dispute_counter_offer_escalated_and_decided),
 		cmocka_unit_test(issue_11_item_14_a_decided_dispute_keeps_its_recommendation),
+		cmocka_unit_test(issue_11_item_2_every_lifecycle_is_status),
+		cmocka_unit_test(issue_11_items_3_and_13_parties_and_the_refund_promise),
 		cmocka_unit_test(spec_5_silent_seller_and_a_return),
 		cmocka_unit_test(spec_5_every_outcome_guided_by_actions),
 		cmocka_unit_test(spec_5_evidence_types_sizes_and_who_may_download),

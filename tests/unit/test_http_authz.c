@@ -741,7 +741,8 @@ static void count_cancellation(const struct cell *x)
 		return;
 	snprintf(path, sizeof path, "/v1/orders/%s", x->order);
 	json_t *j = op("GET", path, NULL, 200);
-	if (!strcmp(str(j, "state"), "cancelled") && json_integer_value(json_object_get(j, "paid")))
+	if (!strcmp(str(j, "status"), "cancelled") &&
+	    json_integer_value(json_object_get(j, "paid")))
 		pool[pool_cur].cancels++;
 	json_decref(j);
 }

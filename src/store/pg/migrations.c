@@ -261,6 +261,11 @@ static const char *const migrations[] = {
 	 * item 14), as SQLite's migration 5. */
 	"ALTER TABLE orders ADD COLUMN dispute_recommended_minor " INT " DEFAULT 0;\n"
 	"ALTER TABLE orders ADD COLUMN dispute_recommendation " TXT " DEFAULT '';\n",
+
+	/* 3: "status" for every lifecycle in the history detail too (issue 11
+	 * item 2), as SQLite's migration 6. */
+	"UPDATE history SET detail = replace(detail, '\"dispute_state\":', '\"dispute_status\":') "
+	"WHERE detail LIKE '%\"dispute_state\":%';\n",
 };
 
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -252,6 +252,12 @@ static const char *const migrations[] = {
 	 * item 14): its amount and its reasons, one a line. */
 	"ALTER TABLE orders ADD COLUMN dispute_recommended_minor INTEGER NOT NULL DEFAULT 0;\n"
 	"ALTER TABLE orders ADD COLUMN dispute_recommendation TEXT NOT NULL DEFAULT '';\n",
+
+	/* 6: the API says "status" for every lifecycle (issue 11 item 2):
+	 * the dispute events' history detail too. A user's text in a detail
+	 * is a JSON string, its quotes escaped, so it cannot match. */
+	"UPDATE history SET detail = replace(detail, '\"dispute_state\":', '\"dispute_status\":') "
+	"WHERE detail LIKE '%\"dispute_state\":%';\n",
 };
 
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
