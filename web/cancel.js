@@ -1,5 +1,6 @@
-/* The buyer's cancellation: the dialog that asks for a reason, a comment
- * and where the refund goes. */
+/* The buyer's cancellation: an unpaid order is cancelled at once after
+ * one confirmation; a paid one gets the dialog that asks for a reason, a
+ * comment and where the refund goes. */
 
 import {S} from './state.js';
 import {h, toast} from './dom.js';
@@ -7,7 +8,21 @@ import {t, reasonLabel} from './text.js';
 import {api, reasons} from './api.js';
 import {dialog} from './dialogs.js';
 
+function cancel(o, payload) {
+	return api('POST', '/v1/orders/' + encodeURIComponent(o.id) + '/cancel', payload);
+}
+
+/* Nothing was paid: nothing to refund, no reason to give (SPEC §2). */
+function unpaidDialog(o) {
+	dialog(t('cancel.title_unpaid'), [h('p', {text: t('cancel.unpaid_note')})], t('action.cancel_order'), async () => {
+		await cancel(o, {});
+		toast(t('done.cancel_unpaid'));
+	});
+}
+
 export async function cancelDialog(o) {
+	if (o.status === 'awaiting_payment')
+		return unpaidDialog(o);
 	const list = (await reasons()).slice().sort((a, b) => (b.recommended ? 1 : 0) - (a.recommended ? 1 : 0));
 	const note = h('p', {class: 'note warn', id: 'fault-note', hidden: true, text: t('cancel.seller_fault_note')});
 	const select = h('select', {id: 'reason', name: 'reason', required: true, onchange: () => {
@@ -34,7 +49,7 @@ export async function cancelDialog(o) {
 		const payload = {reason: select.value, refund_to: form.refund_to.value};
 		if (form.comment.value.trim())
 			payload.comment = form.comment.value.trim();
-		await api('POST', '/v1/orders/' + encodeURIComponent(o.id) + '/cancel', payload);
+		await cancel(o, payload);
 		toast(t('done.cancel'));
 	});
 }

@@ -54,6 +54,42 @@ function day(page, ms) {
 	return page.evaluate(async (at) => (await import('/static/text.js')).day(at), ms);
 }
 
+test('issue 11 item 5: an unpaid order is cancelled at once, after one confirmation', async () => {
+	const email = 'unpaid@demo.escrowd.test';
+	const id = await newBuyer(email);
+	const first = await order(id, 'Unpaid lamp', {method: null});
+	const second = await order(id, 'Unpaid shade', {method: null});
+
+	const page = await signedIn(email, DESKTOP);
+	await openTab(page, /Awaiting payment/);
+	await cardOf(page, 'Unpaid lamp').getByRole('link', {name: 'Unpaid lamp'}).click();
+	await page.getByRole('button', {name: 'Cancel order'}).click();
+	const dialog = page.getByRole('dialog', {name: 'Cancel order'});
+	await dialog.waitFor();
+	// No reason, no refund destination: nothing was paid.
+	assert.equal(await dialog.getByLabel('Reason').count(), 0);
+	assert.equal(await dialog.getByRole('radio').count(), 0);
+	await dialog.getByText('Nothing has been paid yet, so the order is cancelled at once.', {exact: false}).waitFor();
+	await wcag(page, 'the unpaid order\'s confirmation');
+	await dialog.getByRole('button', {name: 'Cancel order'}).click();
+	await page.getByText('The order is cancelled.', {exact: true}).waitFor();
+	assert.equal(await page.getByText('Your request was sent.').count(), 0);
+	await page.locator('dd').filter({hasText: /^Cancelled$/}).waitFor();
+	assert.equal((await operator('GET', '/v1/orders/' + first)).status, 'cancelled');
+	await page.context().close();
+
+	// On a phone, from the order's page.
+	const phone = await signedIn(email, MOBILE);
+	await phone.getByRole('link', {name: 'Unpaid shade'}).click();
+	await phone.getByRole('button', {name: 'Cancel order'}).click();
+	await phone.getByRole('dialog', {name: 'Cancel order'}).getByRole('button', {name: 'Cancel order'}).click();
+	await phone.getByText('The order is cancelled.', {exact: true}).waitFor();
+	await phone.locator('dd').filter({hasText: /^Cancelled$/}).waitFor();
+	assert.equal((await operator('GET', '/v1/orders/' + second)).status, 'cancelled');
+	assert.deepEqual(page.problems.concat(phone.problems), []);
+	await phone.context().close();
+});
+
 test('issue 11 item 7: the dispute dialog makes the buyer choose a ground and keeps the amount to what is held', async () => {
 	const email = 'dispute-form@demo.escrowd.test';
 	const o = await order(await newBuyer(email), 'Ceramic jug');

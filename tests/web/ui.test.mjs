@@ -354,7 +354,7 @@ test('desktop: the seller rejects a request with a message, then ships', async (
 	await page.getByText('The order is marked shipped.').waitFor();
 	await card.locator('.state').filter({hasText: /^Shipped$/}).waitFor();
 	const after = await operator('GET', '/v1/orders/' + o);
-	assert.equal(after.state, 'shipped');
+	assert.equal(after.status, 'shipped');
 	assert.equal(after.shipment.tracking_number, 'RR777IS');
 	assert.deepEqual(page.problems, []);
 	await page.context().close();
