@@ -48,11 +48,50 @@ async function wcag(page, what) {
 	assert.deepEqual(found, [], what);
 }
 
-/* A day as the page itself writes it (text.js's day(), in the page's
- * language), for the sentences that name one. */
+/* A day and an amount as the page itself writes them (text.js's day()
+ * and money(), in the page's language), for the sentences that name one. */
 function day(page, ms) {
 	return page.evaluate(async (at) => (await import('/static/text.js')).day(at), ms);
 }
+
+function money(page, minor, currency) {
+	return page.evaluate(async ([m, c]) => (await import('/static/text.js')).money(m, c), [minor, currency]);
+}
+
+test('issue 11 item 3: a pending refund says the days it should arrive between, from its own payment method', async () => {
+	const card = await refunded('refund-card@demo.escrowd.test', 'Linen apron', 'card');
+	const wallet = await refunded('refund-wallet@demo.escrowd.test', 'Linen napkins', 'wallet');
+	const [rc, rw] = [card.refunds[0], wallet.refunds[0]];
+	const at = (r, days) => Date.parse(r.created_at) + days * DAY;
+
+	const page = await signedIn('refund-card@demo.escrowd.test', DESKTOP);
+	const line = cardOf(page, 'Linen apron').locator('p.note').filter({hasText: 'Refund of'});
+	await line.waitFor();
+	assert.equal(await line.textContent(), 'Refund of €10.00: on its way. It should reach your card between ' +
+		await day(page, at(rc, rc.expected_days.min)) + ' and ' + await day(page, at(rc, rc.expected_days.max)) + '.');
+	assert.match(await day(page, at(rc, 0)), /^\d+ \w+ \d{4}$/);
+	await page.context().close();
+
+	// A wallet's one day is one date, never "1–1 days".
+	assert.equal(rw.expected_days.min, rw.expected_days.max);
+	const phone = await signedIn('refund-wallet@demo.escrowd.test', MOBILE);
+	await phone.getByRole('link', {name: 'Linen napkins'}).click();
+	const text = phone.locator('p.note').filter({hasText: 'Refund of'});
+	await text.waitFor();
+	assert.equal(await text.textContent(), 'Refund of €10.00: on its way. It should reach your wallet by ' +
+		await day(phone, at(rw, rw.expected_days.max)) + '.');
+	assert.doesNotMatch(await phone.locator('main').textContent(), /1–1|your card/);
+	await phone.context().close();
+
+	// In Icelandic, with the dates as the page writes them in Icelandic.
+	const is = await signedIn('refund-card@demo.escrowd.test', DESKTOP, 'is');
+	const isLine = cardOf(is, 'Linen apron').locator('p.note').filter({hasText: 'Endurgreiðsla'});
+	await isLine.waitFor();
+	const [from, to] = [await day(is, at(rc, rc.expected_days.min)), await day(is, at(rc, rc.expected_days.max))];
+	assert.equal(await isLine.textContent(), 'Endurgreiðsla ' + await money(is, 1000, 'EUR') + ': á leiðinni. Hún ætti að berast á kortið þitt milli ' +
+		from + ' og ' + to + '.');
+	await is.context().close();
+});
 
 test('issue 11 item 5: an unpaid order is cancelled at once, after one confirmation', async () => {
 	const email = 'unpaid@demo.escrowd.test';
@@ -151,6 +190,49 @@ test('issue 11 item 8: a long word in an item title wraps on a 390 px phone', as
 	await phone.getByRole('heading', {name: title}).waitFor();
 	assert.ok(await width() <= 390);
 	await phone.context().close();
+});
+
+test('issue 11 item 12: the seller and the arbiter read their own sentences about a refund', async () => {
+	const pending = await refunded('refund-words1@demo.escrowd.test', 'Linen tablecloth', 'card');
+	const settled = await refunded('refund-words2@demo.escrowd.test', 'Linen runner', 'card');
+	const failed = await refunded('refund-words3@demo.escrowd.test', 'Linen towel', 'card');
+	await operator('POST', '/v1/refunds/' + settled.refunds[0].id + '/settle', {});
+	await operator('POST', '/v1/refunds/' + failed.refunds[0].id + '/fail', {});
+
+	const seller = await signedIn('knits@demo.escrowd.test', DESKTOP);
+	await openTab(seller, /Cancelled/);
+	const line = (title) => cardOf(seller, title).locator('p.note').filter({hasText: /refund/i});
+	await line('Linen tablecloth').getByText('The buyer\'s refund of €10.00 is on its way.', {exact: true}).waitFor();
+	await line('Linen runner').getByText('The buyer\'s refund of €10.00 has arrived.', {exact: true}).waitFor();
+	await line('Linen towel').getByText('The buyer\'s refund of €10.00 bounced and went to the buyer\'s store balance.',
+		{exact: true}).waitFor();
+	assert.doesNotMatch(await seller.locator('main').textContent(), /your card|your wallet|your store balance/);
+	await seller.context().close();
+
+	// The buyer of the bounced one reads their own.
+	const buyer = await signedIn('refund-words3@demo.escrowd.test', DESKTOP);
+	await cardOf(buyer, 'Linen towel')
+		.getByText('Refund of €10.00: it bounced, so it went to your store balance.', {exact: true}).waitFor();
+	await buyer.context().close();
+
+	// An arbiter's decided dispute: a neutral sentence.
+	const email = 'refund-words4@demo.escrowd.test';
+	const o = await order(await newBuyer(email), 'Linen shirt');
+	await as(await token('knits@demo.escrowd.test'), 'POST', '/v1/orders/' + o + '/ship',
+		{carrier: 'Posturinn', tracking_number: 'RR200IS'});
+	const b = await token(email), s = await token('knits@demo.escrowd.test');
+	const d = await as(b, 'POST', '/v1/orders/' + o + '/disputes',
+		{ground: 'not_as_described', outcome: 'refund_only', amount: 400, description: 'A torn sleeve'});
+	await as(s, 'POST', '/v1/disputes/' + d.id + '/reject', {message: 'It left whole'});
+	await as(b, 'POST', '/v1/disputes/' + d.id + '/escalate', {});
+	await as(await token('arbiter@demo.escrowd.test'), 'POST', '/v1/disputes/' + d.id + '/decide',
+		{refund_amount: 400, reason: 'The photo shows the tear'});
+	const arbiter = await signedIn('arbiter@demo.escrowd.test', DESKTOP);
+	await arbiter.goto(base + '/#/order/' + o);
+	await arbiter.getByText('The refund of €4.00 to the buyer is on its way.', {exact: true}).waitFor();
+	assert.doesNotMatch(await arbiter.locator('main').textContent(), /your card|buyer's refund/);
+	assert.deepEqual(seller.problems.concat(buyer.problems, arbiter.problems), []);
+	await arbiter.context().close();
 });
 
 /* The tests below move the clock: each signs in after its move (idle
