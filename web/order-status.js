@@ -1,12 +1,13 @@
 /* What a card or an order's page says about the order now: the open
- * request, the refunds and when they arrive, each in the words of the
- * party reading it, and why a button is gone. */
+ * request, why an order closed itself, the refunds and when they arrive,
+ * each in the words of the party reading it, and why a button is gone. */
 
 import {S} from './state.js';
 import {h} from './dom.js';
-import {t, money, day, countdown, hasAction, reasonLabel} from './text.js';
+import {t, money, day, countdown, hasAction, reasonLabel, plural} from './text.js';
+import {api} from './api.js';
 
-const DAY_MS = 86400000;
+const DAY_MS = 86400000, HOUR_MS = 3600000;
 
 /* Whose words: the buyer's, the seller's, or a third party's. */
 function party() {
@@ -43,6 +44,67 @@ function refundLine(o, r) {
 	return line;
 }
 
+/* An ended order's history does not change: fetched once a session. */
+const histories = new Map();
+
+function history(id) {
+	if (!histories.has(id)) {
+		histories.set(id, api('GET', '/v1/orders/' + encodeURIComponent(id) + '/events?limit=100')
+			.then((r) => r.data)
+			.catch((e) => {
+				histories.delete(id);
+				throw e;
+			}));
+	}
+	return histories.get(id);
+}
+
+/* A window as long as it was: "72 hours", "24 hours", "7 days". The
+ * deadline fired at its end, so its length is the time from what opened
+ * it to the system's event. */
+function span(ms) {
+	const hours = Math.max(1, Math.round(ms / HOUR_MS));
+	if (hours > 72 && hours % 24 === 0)
+		return t(plural(hours / 24) ? 'span.day_one' : 'span.day_many', {n: hours / 24});
+	return t(plural(hours) ? 'span.hour_one' : 'span.hour_many', {n: hours});
+}
+
+/* Why the system cancelled the order, from its history: the deadline
+ * that passed and how long it had run. Null when a person ended it. */
+function closedBecause(o, events) {
+	const end = events.find((e) => e.to === 'cancelled' && e.from !== 'cancelled');
+	if (!end || end.actor !== 'system')
+		return null;
+	const before = events.filter((e) => e.version < end.version);
+	let opened = null;
+	if (end.event === 'payment_deadline')
+		opened = o.created_at;
+	else if (end.event === 'ship_deadline')
+		opened = o.paid_at;
+	else if (end.event === 'response_deadline') {
+		const asked = before.filter((e) => e.event === 'cancel' && e.to === 'cancellation_requested').pop();
+		opened = asked ? asked.at : null;
+	}
+	const key = 'closed.' + end.event + '.' + party();
+	if (!opened || !Object.prototype.hasOwnProperty.call(S.T, key))
+		return null;
+	return t(key, {span: span(Date.parse(end.at) - Date.parse(opened))});
+}
+
+/* The line that says why a cancelled order closed itself: drawn empty,
+ * filled once its history is read. */
+function closedLine(o) {
+	const line = h('p', {class: 'note closed-why', hidden: true});
+	history(o.id).then((events) => {
+		const why = closedBecause(o, events);
+		if (why) {
+			line.textContent = why;
+			line.hidden = false;
+		}
+	}, () => {});
+	return line;
+}
+
 /* What a card or the order's page says about the order now. */
 export function statusLines(o) {
 	const lines = [];
@@ -59,6 +121,8 @@ export function statusLines(o) {
 		lines.push(h('p', {class: 'note'}, t(buyer ? 'cancel.rejected' : 'cancel.you_rejected') + ' ',
 			h('q', {text: c.rejection_message})));
 	}
+	if (o.status === 'cancelled')
+		lines.push(closedLine(o));
 	for (const r of o.refunds || [])
 		lines.push(refundLine(o, r));
 	if (buyer && ['shipped', 'delivered'].includes(o.status))

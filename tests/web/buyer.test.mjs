@@ -270,3 +270,47 @@ test('issue 11 item 6: "Not delivered" shows disabled with the day it opens, the
 	assert.deepEqual(later.problems, []);
 	await later.context().close();
 });
+
+test('issue 11 item 4: an order the system cancelled says why, to the buyer and to the seller', async () => {
+	const email = 'closed-itself@demo.escrowd.test';
+	const id = await newBuyer(email);
+	const silent = await order(id, 'Unanswered kettle');
+	const unpaid = await order(id, 'Never-paid kettle', {method: null});
+	await as(await token(email), 'POST', '/v1/orders/' + silent + '/cancel', {reason: 'better_price'});
+	// As a running daemon sees it: the payment deadline passes at 24
+	// hours, the seller's at 72.
+	await operator('POST', '/v1/clock/advance', {seconds: 24 * 3600});
+	await operator('POST', '/v1/clock/advance', {seconds: 48 * 3600});
+	for (const o of [silent, unpaid])
+		assert.equal((await operator('GET', '/v1/orders/' + o)).status, 'cancelled');
+
+	const page = await signedIn(email, DESKTOP);
+	await openTab(page, /Cancelled/);
+	await cardOf(page, 'Unanswered kettle').getByText('The seller did not answer your cancellation request within ' +
+		'72 hours, so the order was cancelled automatically.', {exact: true}).waitFor();
+	await cardOf(page, 'Never-paid kettle').getByText('The order was not paid within 24 hours, so it was ' +
+		'cancelled automatically.', {exact: true}).waitFor();
+	await page.context().close();
+
+	const phone = await signedIn(email, MOBILE, 'is');
+	await phone.getByRole('link', {name: 'Unanswered kettle'}).click();
+	await phone.getByText('Seljandinn svaraði ekki beiðni þinni um afturköllun innan 72 klukkustunda, svo ' +
+		'pöntunin var afturkölluð sjálfkrafa.', {exact: true}).waitFor();
+	await phone.context().close();
+
+	const seller = await signedIn('knits@demo.escrowd.test', DESKTOP);
+	await openTab(seller, /Cancelled/);
+	await cardOf(seller, 'Unanswered kettle').getByText('You did not answer the buyer\'s cancellation request ' +
+		'within 72 hours, so the order was cancelled automatically.', {exact: true}).waitFor();
+	// An order a person cancelled says nothing of the kind.
+	const accepted = await refunded('closed-by-person@demo.escrowd.test', 'Accepted kettle', 'card');
+	assert.equal(accepted.status, 'cancelled');
+	await seller.reload();
+	await openTab(seller, /Cancelled/);
+	const card = cardOf(seller, 'Accepted kettle');
+	await card.getByText('The buyer\'s refund', {exact: false}).waitFor();
+	await seller.waitForLoadState('networkidle');
+	assert.equal(await card.getByText('automatically', {exact: false}).count(), 0);
+	assert.deepEqual(page.problems.concat(phone.problems, seller.problems), []);
+	await seller.context().close();
+});
