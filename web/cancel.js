@@ -7,6 +7,7 @@ import {h, toast} from './dom.js';
 import {t, reasonLabel} from './text.js';
 import {api, reasons} from './api.js';
 import {dialog} from './dialogs.js';
+import {days} from './order-status.js';
 
 function cancel(o, payload) {
 	return api('POST', '/v1/orders/' + encodeURIComponent(o.id) + '/cancel', payload);
@@ -18,6 +19,22 @@ function unpaidDialog(o) {
 		await cancel(o, {});
 		toast(t('done.cancel_unpaid'));
 	});
+}
+
+/* Where the refund may go, with what the order's own payment method
+ * promises (the API's refund_expected_days); paid from the store
+ * balance, there is only the balance. */
+function refundChoice(o) {
+	const expected = o.refund_expected_days;
+	if (o.payment_method === 'balance')
+		return h('p', {class: 'note', id: 'refund-to-note', text: t('cancel.to_balance_only')});
+	let original = t('cancel.to_original');
+	if (expected && expected.max > 0 && ['card', 'wallet'].includes(o.payment_method))
+		original = t('cancel.to_original.' + o.payment_method, {days: days(expected)});
+	return h('fieldset', {},
+		h('legend', {text: t('cancel.refund_to')}),
+		h('label', {}, h('input', {type: 'radio', name: 'refund_to', value: 'original', checked: true}), ' ', original),
+		h('label', {}, h('input', {type: 'radio', name: 'refund_to', value: 'balance'}), ' ', t('cancel.to_balance')));
 }
 
 export async function cancelDialog(o) {
@@ -39,14 +56,11 @@ export async function cancelDialog(o) {
 	body.push(h('label', {for: 'reason', text: t('cancel.reason')}), select, note,
 		h('label', {for: 'comment', text: t('cancel.comment_label')}),
 		h('textarea', {id: 'comment', name: 'comment', maxlength: '1000'}),
-		h('fieldset', {},
-			h('legend', {text: t('cancel.refund_to')}),
-			h('label', {}, h('input', {type: 'radio', name: 'refund_to', value: 'original', checked: true}), ' ', t('cancel.to_original')),
-			h('label', {}, h('input', {type: 'radio', name: 'refund_to', value: 'balance'}), ' ', t('cancel.to_balance'))));
+		refundChoice(o));
 	dialog(t('cancel.title'), body, t('dialog.ok'), async (form) => {
 		if (!select.value)
 			throw new Error(t('cancel.choose'));
-		const payload = {reason: select.value, refund_to: form.refund_to.value};
+		const payload = {reason: select.value, refund_to: form.refund_to ? form.refund_to.value : 'original'};
 		if (form.comment.value.trim())
 			payload.comment = form.comment.value.trim();
 		await cancel(o, payload);

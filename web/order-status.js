@@ -15,6 +15,13 @@ function party() {
 	return role === 'buyer' || role === 'seller' ? role : 'other';
 }
 
+/* A number of days as the interface says it: "1 day", "3–7 days". */
+export function days(range) {
+	if (range.min === range.max)
+		return t(plural(range.min) ? 'days.one' : 'days.many', {n: range.min});
+	return t('days.range', {min: range.min, max: range.max});
+}
+
 /* When a pending refund should arrive: its creation plus the payment
  * method's settle days (SPEC §4). */
 function refundDue(r) {

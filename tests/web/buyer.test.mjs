@@ -17,6 +17,22 @@ async function knits() {
 		.find((o) => o.items[0].title === 'Wool socks, 3 pairs').seller_id;
 }
 
+/* The shop's bearer token, signed in once until the clock moves: the
+ * daemon allows an account ten sign-ins in 15 minutes. */
+let shop = null;
+
+async function seller() {
+	if (!shop)
+		shop = await token('knits@demo.escrowd.test');
+	return shop;
+}
+
+/* Time passes: idle sessions end after 12 hours. */
+async function advance(seconds) {
+	await operator('POST', '/v1/clock/advance', {seconds});
+	shop = null;
+}
+
 /* An order of one item at €10.00 for `buyerId`, paid by `method` unless
  * method is null. */
 async function order(buyerId, title, {method = 'card', deliveryDays} = {}) {
@@ -35,7 +51,7 @@ async function order(buyerId, title, {method = 'card', deliveryDays} = {}) {
 async function refunded(email, title, method) {
 	const id = await order(await newBuyer(email), title, {method});
 	await as(await token(email), 'POST', '/v1/orders/' + id + '/cancel', {reason: 'no_longer_needed'});
-	await as(await token('knits@demo.escrowd.test'), 'POST', '/v1/orders/' + id + '/cancellation/accept', {});
+	await as(await seller(), 'POST', '/v1/orders/' + id + '/cancellation/accept', {});
 	return operator('GET', '/v1/orders/' + id);
 }
 
@@ -93,6 +109,62 @@ test('issue 11 item 3: a pending refund says the days it should arrive between, 
 	await is.context().close();
 });
 
+test('issue 11 item 3: the cancellation dialog promises what the order\'s own payment method does', async () => {
+	const email = 'promise@demo.escrowd.test';
+	const id = await newBuyer(email);
+	const byCard = await order(id, 'Card-paid teapot', {method: 'card'});
+	const byWallet = await order(id, 'Wallet-paid teapot', {method: 'wallet'});
+	const expected = {};
+	for (const o of [byCard, byWallet]) {
+		const got = await operator('GET', '/v1/orders/' + o);
+		assert.ok(got.refund_expected_days, 'the API gives the order\'s refund_expected_days');
+		expected[got.payment_method] = got.refund_expected_days;
+	}
+	const span = (d) => d.min === d.max ? d.min + (d.min === 1 ? ' day' : ' days') : d.min + '–' + d.max + ' days';
+	const page = await signedIn(email, DESKTOP);
+	for (const [title, method] of [['Card-paid teapot', 'card'], ['Wallet-paid teapot', 'wallet']]) {
+		const c = cardOf(page, title);
+		await c.getByRole('button', {name: 'More'}).click();
+		await c.getByRole('button', {name: 'Request cancellation'}).click();
+		const dialog = page.getByRole('dialog', {name: 'Request cancellation'});
+		await dialog.getByLabel('My store balance (at once)').waitFor();
+		const label = 'Back to my ' + method + ' (usually ' + span(expected[method]) + ')';
+		await dialog.getByLabel(label, {exact: true}).waitFor();
+		assert.doesNotMatch(await dialog.textContent(), /1–1|3–7 days to a card/);
+		await page.keyboard.press('Escape');
+		await dialog.waitFor({state: 'detached'});
+	}
+	// The wallet order, cancelled to the wallet: the request goes with
+	// refund_to original.
+	const c = cardOf(page, 'Wallet-paid teapot');
+	await c.getByRole('button', {name: 'More'}).click();
+	await c.getByRole('button', {name: 'Request cancellation'}).click();
+	await chooseReason(page, 'I no longer need this order (recommended)');
+	await page.getByRole('button', {name: 'OK'}).click();
+	await c.getByText('Cancellation requested.', {exact: false}).waitFor();
+	assert.equal((await operator('GET', '/v1/orders/' + byWallet)).cancellation.refund_to, 'original');
+	assert.deepEqual(page.problems, []);
+	await page.context().close();
+
+	// Paid from the store balance: the refund can only go back there, at once.
+	const tok = await token(email);
+	await as(tok, 'POST', '/v1/orders/' + byCard + '/cancel', {reason: 'no_longer_needed', refund_to: 'balance'});
+	await as(await seller(), 'POST', '/v1/orders/' + byCard + '/cancellation/accept', {});
+	await order(id, 'Balance-paid teapot', {method: 'balance'});
+	const again = await signedIn(email, DESKTOP);
+	const b = cardOf(again, 'Balance-paid teapot');
+	await b.getByRole('button', {name: 'More'}).click();
+	await b.getByRole('button', {name: 'Request cancellation'}).click();
+	const dialog = again.getByRole('dialog', {name: 'Request cancellation'});
+	await dialog.getByText('You paid from your store balance: the refund goes back there at once.').waitFor();
+	assert.equal(await dialog.getByRole('radio').count(), 0);
+	await chooseReason(again, 'I no longer need this order (recommended)');
+	await again.getByRole('button', {name: 'OK'}).click();
+	await b.getByText('Cancellation requested.', {exact: false}).waitFor();
+	assert.deepEqual(again.problems, []);
+	await again.context().close();
+});
+
 test('issue 11 item 5: an unpaid order is cancelled at once, after one confirmation', async () => {
 	const email = 'unpaid@demo.escrowd.test';
 	const id = await newBuyer(email);
@@ -132,7 +204,7 @@ test('issue 11 item 5: an unpaid order is cancelled at once, after one confirmat
 test('issue 11 item 7: the dispute dialog makes the buyer choose a ground and keeps the amount to what is held', async () => {
 	const email = 'dispute-form@demo.escrowd.test';
 	const o = await order(await newBuyer(email), 'Ceramic jug');
-	await as(await token('knits@demo.escrowd.test'), 'POST', '/v1/orders/' + o + '/ship',
+	await as(await seller(), 'POST', '/v1/orders/' + o + '/ship',
 		{carrier: 'Posturinn', tracking_number: 'RR100IS'});
 	const page = await signedIn(email, DESKTOP);
 	const c = cardOf(page, 'Ceramic jug');
@@ -199,15 +271,15 @@ test('issue 11 item 12: the seller and the arbiter read their own sentences abou
 	await operator('POST', '/v1/refunds/' + settled.refunds[0].id + '/settle', {});
 	await operator('POST', '/v1/refunds/' + failed.refunds[0].id + '/fail', {});
 
-	const seller = await signedIn('knits@demo.escrowd.test', DESKTOP);
-	await openTab(seller, /Cancelled/);
-	const line = (title) => cardOf(seller, title).locator('p.note').filter({hasText: /refund/i});
+	const shopPage = await signedIn('knits@demo.escrowd.test', DESKTOP);
+	await openTab(shopPage, /Cancelled/);
+	const line = (title) => cardOf(shopPage, title).locator('p.note').filter({hasText: /refund/i});
 	await line('Linen tablecloth').getByText('The buyer\'s refund of €10.00 is on its way.', {exact: true}).waitFor();
 	await line('Linen runner').getByText('The buyer\'s refund of €10.00 has arrived.', {exact: true}).waitFor();
 	await line('Linen towel').getByText('The buyer\'s refund of €10.00 bounced and went to the buyer\'s store balance.',
 		{exact: true}).waitFor();
-	assert.doesNotMatch(await seller.locator('main').textContent(), /your card|your wallet|your store balance/);
-	await seller.context().close();
+	assert.doesNotMatch(await shopPage.locator('main').textContent(), /your card|your wallet|your store balance/);
+	await shopPage.context().close();
 
 	// The buyer of the bounced one reads their own.
 	const buyer = await signedIn('refund-words3@demo.escrowd.test', DESKTOP);
@@ -218,9 +290,9 @@ test('issue 11 item 12: the seller and the arbiter read their own sentences abou
 	// An arbiter's decided dispute: a neutral sentence.
 	const email = 'refund-words4@demo.escrowd.test';
 	const o = await order(await newBuyer(email), 'Linen shirt');
-	await as(await token('knits@demo.escrowd.test'), 'POST', '/v1/orders/' + o + '/ship',
+	await as(await seller(), 'POST', '/v1/orders/' + o + '/ship',
 		{carrier: 'Posturinn', tracking_number: 'RR200IS'});
-	const b = await token(email), s = await token('knits@demo.escrowd.test');
+	const b = await token(email), s = await seller();
 	const d = await as(b, 'POST', '/v1/orders/' + o + '/disputes',
 		{ground: 'not_as_described', outcome: 'refund_only', amount: 400, description: 'A torn sleeve'});
 	await as(s, 'POST', '/v1/disputes/' + d.id + '/reject', {message: 'It left whole'});
@@ -231,7 +303,7 @@ test('issue 11 item 12: the seller and the arbiter read their own sentences abou
 	await arbiter.goto(base + '/#/order/' + o);
 	await arbiter.getByText('The refund of €4.00 to the buyer is on its way.', {exact: true}).waitFor();
 	assert.doesNotMatch(await arbiter.locator('main').textContent(), /your card|buyer's refund/);
-	assert.deepEqual(seller.problems.concat(buyer.problems, arbiter.problems), []);
+	assert.deepEqual(shopPage.problems.concat(buyer.problems, arbiter.problems), []);
 	await arbiter.context().close();
 });
 
@@ -242,7 +314,7 @@ test('issue 11 item 12: the seller and the arbiter read their own sentences abou
 test('issue 11 item 6: "Not delivered" shows disabled with the day it opens, then opens on that day', async () => {
 	const email = 'not-delivered@demo.escrowd.test';
 	const o = await order(await newBuyer(email), 'Clay planter', {deliveryDays: 3});
-	await as(await token('knits@demo.escrowd.test'), 'POST', '/v1/orders/' + o + '/ship',
+	await as(await seller(), 'POST', '/v1/orders/' + o + '/ship',
 		{carrier: 'Posturinn', tracking_number: 'RR300IS'});
 	const promised = (await operator('GET', '/v1/orders/' + o)).promised_delivery_at;
 	const page = await signedIn(email, DESKTOP);
@@ -258,7 +330,7 @@ test('issue 11 item 6: "Not delivered" shows disabled with the day it opens, the
 	await page.context().close();
 
 	const shipped = (await operator('GET', '/v1/orders/' + o)).shipped_at; // the clock stands still
-	await operator('POST', '/v1/clock/advance', {seconds: (Date.parse(promised) - Date.parse(shipped)) / 1000 + 60});
+	await advance((Date.parse(promised) - Date.parse(shipped)) / 1000 + 60);
 	const later = await signedIn(email, DESKTOP);
 	const again = cardOf(later, 'Clay planter');
 	await again.getByRole('button', {name: 'More'}).click();
@@ -279,8 +351,8 @@ test('issue 11 item 4: an order the system cancelled says why, to the buyer and 
 	await as(await token(email), 'POST', '/v1/orders/' + silent + '/cancel', {reason: 'better_price'});
 	// As a running daemon sees it: the payment deadline passes at 24
 	// hours, the seller's at 72.
-	await operator('POST', '/v1/clock/advance', {seconds: 24 * 3600});
-	await operator('POST', '/v1/clock/advance', {seconds: 48 * 3600});
+	await advance(24 * 3600);
+	await advance(48 * 3600);
 	for (const o of [silent, unpaid])
 		assert.equal((await operator('GET', '/v1/orders/' + o)).status, 'cancelled');
 
@@ -298,19 +370,19 @@ test('issue 11 item 4: an order the system cancelled says why, to the buyer and 
 		'pöntunin var afturkölluð sjálfkrafa.', {exact: true}).waitFor();
 	await phone.context().close();
 
-	const seller = await signedIn('knits@demo.escrowd.test', DESKTOP);
-	await openTab(seller, /Cancelled/);
-	await cardOf(seller, 'Unanswered kettle').getByText('You did not answer the buyer\'s cancellation request ' +
+	const shopPage = await signedIn('knits@demo.escrowd.test', DESKTOP);
+	await openTab(shopPage, /Cancelled/);
+	await cardOf(shopPage, 'Unanswered kettle').getByText('You did not answer the buyer\'s cancellation request ' +
 		'within 72 hours, so the order was cancelled automatically.', {exact: true}).waitFor();
 	// An order a person cancelled says nothing of the kind.
 	const accepted = await refunded('closed-by-person@demo.escrowd.test', 'Accepted kettle', 'card');
 	assert.equal(accepted.status, 'cancelled');
-	await seller.reload();
-	await openTab(seller, /Cancelled/);
-	const card = cardOf(seller, 'Accepted kettle');
+	await shopPage.reload();
+	await openTab(shopPage, /Cancelled/);
+	const card = cardOf(shopPage, 'Accepted kettle');
 	await card.getByText('The buyer\'s refund', {exact: false}).waitFor();
-	await seller.waitForLoadState('networkidle');
+	await shopPage.waitForLoadState('networkidle');
 	assert.equal(await card.getByText('automatically', {exact: false}).count(), 0);
-	assert.deepEqual(page.problems.concat(phone.problems, seller.problems), []);
-	await seller.context().close();
+	assert.deepEqual(page.problems.concat(phone.problems, shopPage.problems), []);
+	await shopPage.context().close();
 });

@@ -435,7 +435,7 @@ test('dialogs take the focus, keep the tab order, and give it back', async () =>
 		}));
 		await page.keyboard.press('Tab');
 	}
-	assert.deepEqual(order, ['Reason', 'Comment for the seller (optional)', 'Back to how I paid (usually 3–7 days to a card)', 'OK', 'Back']);
+	assert.deepEqual(order, ['Reason', 'Comment for the seller (optional)', 'Back to my card (usually 3–7 days)', 'OK', 'Back']);
 	await page.keyboard.press('Escape');
 	await page.getByRole('dialog').waitFor({state: 'detached'});
 	assert.equal(await page.evaluate(() => document.activeElement.textContent), 'More');
