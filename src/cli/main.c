@@ -28,6 +28,7 @@ struct options {
 	const char *operator_key;
 	bool quiet, quiet_set;
 	unsigned pool; /* db_pool: store connections, 0 = the default */
+	int64_t lease_ms; /* deadline_lease, 0 = the engine's default */
 	struct esc_policy policy;
 	struct esc_http_options http; /* the config file's http. keys */
 	char *from_config[4];         /* values read from the file, owned */
@@ -60,8 +61,10 @@ static const struct command commands[] = {
 	 "  Every option may also be a line of the config file (db = PATH, listen =,\n"
 	 "  clock =, operator_key =, quiet = true); a flag wins over the environment,\n"
 	 "  which wins over the file. db_pool = 8 is the file's alone: store\n"
-	 "  connections in all, one for writes and the rest for reads. The file's\n"
-	 "  http. keys set the daemon's limits (defaults shown):\n"
+	 "  connections in all, one for writes and the rest for reads. So is\n"
+	 "  deadline_lease = 15s: a daemon killed while firing deadlines holds them\n"
+	 "  this long, in real time, before another takes them (1s to 1h). The\n"
+	 "  file's http. keys set the daemon's limits (defaults shown):\n"
 	 "    http.threads = 32                http.connections_max = 256\n"
 	 "    http.timeout = 30s (idle)        http.body_max = 1MiB\n"
 	 "    http.session_idle = 12h          http.hashing_max = 2 (argon2id at once)\n"
@@ -111,8 +114,12 @@ static int set_http(void *arg, const char *key, const char *value, char *err, si
 	return esc_http_option_set(arg, key, value, err, err_size);
 }
 
-static const char *const option_keys[] = {"db",    "listen",  "clock", "operator_key",
-					   "quiet", "db_pool", NULL};
+static const char *const option_keys[] = {"db",    "listen",  "clock",          "operator_key",
+					  "quiet", "db_pool", "deadline_lease", NULL};
+
+#define LEASE_MS_MIN 1000
+#define LEASE_MS_MAX (3600 * 1000)
+_Static_assert(ESC_LEASE_MS_DEFAULT == 15000, "serve --help says deadline_lease = 15s");
 
 /* An option from the configuration file, unless a flag or the environment
  * gave it already. */
@@ -139,6 +146,16 @@ static int set_option(void *arg, const char *key, const char *value, char *err, 
 			return ESC_EINVAL;
 		}
 		o->pool = (unsigned)n;
+		return 0;
+	}
+	if (!strcmp(key, "deadline_lease")) {
+		int64_t ms = 0;
+		if (esc_duration_parse(value, &ms) || ms < LEASE_MS_MIN || ms > LEASE_MS_MAX) {
+			snprintf(err, err_size, "deadline_lease: '%s' is not a time from 1s to 1h",
+				 value);
+			return ESC_EINVAL;
+		}
+		o->lease_ms = ms;
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
@@ -243,7 +260,8 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 static int open_engine(const char *name, struct options *o, struct esc_engine **e)
 {
 	char err[300] = "";
-	int rc = esc_engine_open(e, o->db, &o->policy, NULL, err, sizeof err);
+	struct esc_engine_options eo = {.lease_ms = o->lease_ms};
+	int rc = esc_engine_open(e, o->db, &o->policy, &eo, err, sizeof err);
 	if (rc)
 		fprintf(stderr, "escrowd %s: cannot open %s: %s\n", name, o->db,
 			err[0] ? err : esc_error_message(rc));
@@ -363,11 +381,25 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	}
 	eo.manual_clock = o->clock && !strcmp(o->clock, "manual");
 	eo.pool = o->pool ? o->pool : 8;
+	eo.lease_ms = o->lease_ms;
 	rc = esc_engine_open(&e, o->db, &o->policy, &eo, err, sizeof err);
 	if (rc) {
 		fprintf(stderr, "escrowd serve: cannot open %s: %s\n", o->db,
 			err[0] ? err : esc_error_message(rc));
 		return 1;
+	}
+	/* SPEC §8: what is due at start fires now. The real clock's worker
+	 * does it as soon as the daemon listens; a manual clock fires only
+	 * when advanced, so a daemon killed after moving it and before firing
+	 * would otherwise leave what was due until the next move. */
+	if (eo.manual_clock) {
+		size_t fired = 0;
+		do
+			rc = esc_engine_fire_due(e, 0, &fired);
+		while (!rc && fired);
+		if (rc)
+			fprintf(stderr, "escrowd: deadlines: %s\n", esc_error_message(rc));
+		rc = 0;
 	}
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;

@@ -47,11 +47,20 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	if (rc)
 		goto out;
 	e->fast_password_hashing = opt->fast_password_hashing;
+	if (opt->lease_ms < 0) {
+		esc_set_err(err, err_size, "the deadline lease must not be negative");
+		rc = ESC_EINVAL;
+		goto out;
+	}
+	esc_clock_init_real(&e->real_own);
+	e->real = opt->real_clock ? opt->real_clock : &e->real_own;
 	/* This process's name on the deadlines it claims. */
 	unsigned char r[8];
 	randombytes_buf(r, sizeof r);
-	memcpy(e->owner, "prc_", 4);
-	sodium_bin2hex(e->owner + 4, sizeof e->owner - 4, r, sizeof r);
+	memcpy(e->process.id, "prc_", 4);
+	sodium_bin2hex(e->process.id + 4, sizeof e->process.id - 4, r, sizeof r);
+	e->process.started_ms = esc_clock_now(e->real);
+	e->process.lease_ms = opt->lease_ms ? opt->lease_ms : ESC_LEASE_MS_DEFAULT;
 	rc = esc_store_open(url, &e->store, err, err_size);
 	if (rc)
 		goto out;
@@ -90,10 +99,30 @@ out:
 	return rc;
 }
 
+static int transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg), void *arg);
+
+/* A worker that stops gives its claims back and ends its lease, so that
+ * another process fires them at once, not when the lease ends. */
+static int end_tx(struct esc_store *s, void *arg)
+{
+	const struct esc_process *p = arg;
+	int rc;
+	ESC_STORE(rc, s, deadlines_release, p->id);
+	if (!rc)
+		ESC_STORE(rc, s, process_end, p->id);
+	return rc;
+}
+
 void esc_engine_free(struct esc_engine *e)
 {
 	if (!e)
 		return;
+	if (e->store && e->working) {
+		pthread_mutex_lock(&e->lock);
+		/* Best effort: otherwise the lease ends by itself. */
+		(void)transact(e, end_tx, &e->process);
+		pthread_mutex_unlock(&e->lock);
+	}
 	if (e->store)
 		esc_store_close(e->store);
 	for (size_t i = 0; i < e->readers_count; i++)
@@ -109,6 +138,11 @@ void esc_engine_free(struct esc_engine *e)
 int64_t esc_engine_now(struct esc_engine *e)
 {
 	return esc_clock_now(&e->clock);
+}
+
+int64_t esc_engine_real_ms(struct esc_engine *e)
+{
+	return esc_clock_now(e->real);
 }
 
 int esc_engine_advance(struct esc_engine *e, int64_t ms)
@@ -851,26 +885,44 @@ static enum esc_event deadline_event(enum esc_deadline_kind k)
 
 #define FIRE_BATCH_MAX 256
 
-static int transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg), void *arg);
-
 struct claim {
-	const char *owner;
-	int64_t now_ms, until_ms;
+	struct esc_process *process;
+	bool first; /* this process's first claim */
+	bool take_all;
+	int64_t now_ms; /* escrowd's clock: what is due */
 	struct esc_deadline *rows;
 	size_t max, n;
 };
 
+/* Renew this process's lease and claim under it, in one transaction, so
+ * that every claim starts with a whole lease. The first claim also
+ * forgets the processes whose lease has ended and, on a store that one
+ * process serves, takes back every claim there: whoever held them is
+ * gone. (A second daemon on the same SQLite file, if any, loses its
+ * claims too; SQLite runs one writer at a time, so each row it then fires
+ * after us finds its order moved on, and is dropped: each deadline still
+ * fires once.) */
 static int claim_tx(struct esc_store *s, void *arg)
 {
 	struct claim *c = arg;
-	int rc;
-	ESC_STORE(rc, s, deadlines_claim, c->now_ms, c->owner, c->until_ms, c->rows, c->max, &c->n);
+	int64_t real = c->process->heartbeat_ms;
+	int rc = 0;
+	if (c->first)
+		ESC_STORE(rc, s, processes_purge, real);
+	if (!rc && c->take_all)
+		ESC_STORE(rc, s, deadlines_release, NULL);
+	if (!rc)
+		ESC_STORE(rc, s, process_beat, c->process);
+	if (!rc)
+		ESC_STORE(rc, s, deadlines_claim, c->now_ms, c->process->id, real, c->rows, c->max,
+			  &c->n);
 	return rc;
 }
 
-/* Give a claimed row back, so that the next run may fire it at once:
- * setting a row again drops its claim. Best effort: otherwise the claim
- * runs out. */
+/* Give a claimed row back, so that any process may fire it at once:
+ * setting a row again drops its claim. Best effort: otherwise this
+ * process takes it again at its next claim, or the others when its lease
+ * ends. */
 static int unclaim_tx(struct esc_store *s, void *arg)
 {
 	const struct esc_deadline *d = arg;
@@ -888,7 +940,7 @@ static bool store_failure(int rc)
 
 int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired)
 {
-	struct claim c = {.owner = e->owner};
+	struct claim c = {.process = &e->process};
 	struct esc_command *cmds = NULL;
 	struct esc_result *res = NULL;
 	size_t count = 0;
@@ -909,10 +961,14 @@ int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired)
 	do {
 		/* Rows are claimed first, in a transaction of their own, so that
 		 * of several processes one fires each; a process that dies
-		 * holding a claim loses it when the claim runs out. */
+		 * holding claims loses them when its lease ends. */
 		c.now_ms = esc_clock_now(&e->clock);
-		c.until_ms = c.now_ms + ESC_CLAIM_MS;
+		c.first = !e->working;
+		c.take_all = c.first && !e->store->ops->shared;
+		e->process.heartbeat_ms = esc_clock_now(e->real);
 		rc = transact(e, claim_tx, &c);
+		if (!rc)
+			e->working = true;
 		if (rc || !c.n)
 			break;
 		for (size_t i = 0; i < c.n; i++) {

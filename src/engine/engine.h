@@ -31,9 +31,13 @@
  * jittered backoff. */
 #define ESC_RETRY_MAX 12
 
-/* How long a process holds the deadlines it claimed to fire: one that
- * dies holding them leaves them to the others after this. */
-#define ESC_CLAIM_MS 30000
+/* A process holds the deadlines it claimed to fire by a lease, in real
+ * time, that each claim renews: one that dies holding them leaves them to
+ * the others when its lease ends, this long after its last claim unless
+ * configured (deadline_lease). A process that ends cleanly gives its
+ * claims back at once; on a store one process serves (SQLite), a new
+ * process takes every claim it finds at its first claim. */
+#define ESC_LEASE_MS_DEFAULT 15000
 
 struct esc_engine_options {
 	/* A manual clock (tests, demos). It starts where the store's saved
@@ -45,6 +49,12 @@ struct esc_engine_options {
 	/* Store connections in all (0 = 1): one writes, the others serve
 	 * esc_engine_store_acquire() for reads. */
 	size_t pool;
+	/* The lease on claimed deadlines (0 = ESC_LEASE_MS_DEFAULT). */
+	int64_t lease_ms;
+	/* The real time that leases run on, whatever the clock above: NULL
+	 * for the machine's. Tests give a manual clock and move it, so that
+	 * none sleeps; it must outlive the engine. */
+	struct esc_clock *real_clock;
 };
 
 #define ESC_POOL_MAX 64
@@ -54,7 +64,13 @@ struct esc_engine {
 	struct esc_policy policy;
 	struct esc_clock clock;
 	bool fast_password_hashing;
-	char owner[ESC_ID_SIZE]; /* "prc_" and 16 hex: claims deadlines */
+	/* This process as a deadline worker: id ("prc_" and 16 hex) names
+	 * it on the deadlines it claims; its row is written at its first
+	 * claim (working), renewed by every claim, deleted at free. */
+	struct esc_process process;
+	bool working;
+	struct esc_clock real_own;
+	struct esc_clock *real; /* real_own or the options' real_clock */
 	pthread_mutex_t lock; /* one command batch at a time */
 	/* Read connections, each lent to one caller at a time. */
 	struct esc_store *readers[ESC_POOL_MAX];
@@ -82,6 +98,10 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 void esc_engine_free(struct esc_engine *e);
 
 int64_t esc_engine_now(struct esc_engine *e);
+/* Real time (the options' real_clock, or the machine's), whatever
+ * esc_engine_now() says: what leases run on, so that moving a manual
+ * clock does not end one. */
+int64_t esc_engine_real_ms(struct esc_engine *e);
 /* Move the manual clock forward by ms, saving its time in the store first.
  * ESC_EINVAL on a real clock or a negative step. */
 int esc_engine_advance(struct esc_engine *e, int64_t ms);
@@ -149,7 +169,8 @@ int esc_engine_submit(struct esc_engine *e, const struct esc_command *cmd, struc
 /* Fire the deadlines due now, up to max (0 = 256) per transaction. *fired
  * counts the deadlines that changed an order; stale rows are dropped. A
  * deadline that fails on a store error stays queued and its error is
- * returned. */
+ * returned. Rows are claimed first under this process's lease (see
+ * ESC_LEASE_MS_DEFAULT), which the claim renews. */
 int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired);
 
 /* Work for the transaction of a write that is not a command, after the

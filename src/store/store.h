@@ -54,6 +54,16 @@ struct esc_history {
 	char detail[2 * ESC_TEXT_MAX + 400];
 };
 
+/* A process that fires deadlines, and its lease on what it claims. Times
+ * are real time (the machine's clock, never a manual one), so that a
+ * lease ends on time whatever escrowd's clock says. */
+struct esc_process {
+	char id[ESC_ID_SIZE];
+	int64_t started_ms;   /* real time */
+	int64_t heartbeat_ms; /* real time: the lease runs from here ... */
+	int64_t lease_ms;     /* ... for this long */
+};
+
 /* A row of the deadline queue. */
 struct esc_deadline {
 	int64_t due_ms;
@@ -163,6 +173,10 @@ struct esc_store;
 
 struct esc_store_ops {
 	const char *name; /* "sqlite", "postgresql" */
+	/* Several processes share the store as a rule (PostgreSQL: the
+	 * scale-out store). Otherwise one process serves it (SQLite), and
+	 * the claims a new process finds there are a dead one's. */
+	bool shared;
 	void (*close)(struct esc_store *s);
 
 	int (*begin)(struct esc_store *s);
@@ -226,13 +240,28 @@ struct esc_store_ops {
 	 * most max. */
 	int (*deadlines_due)(struct esc_store *s, int64_t now_ms, struct esc_deadline *out,
 			     size_t max, size_t *n);
-	/* Claim up to max deadline rows due at or before now_ms that no one
-	 * holds (never claimed, or their claim ended: claim_until_ms <= now_ms),
-	 * for owner until until_ms, soonest first; out lists those claimed.
-	 * Several processes may call it at once: a row goes to one of them.
-	 * Setting a row again (deadline_apply) drops its claim. */
+	/* Claim for owner up to max deadline rows due at or before now_ms
+	 * that no live process holds, soonest first; out lists those claimed.
+	 * A row is free when it was never claimed, or owner holds it
+	 * already, or its holder has no lease at real_ms (real time): no
+	 * process row, or heartbeat_ms + lease_ms <= real_ms. Several
+	 * processes may call it at once: a row goes to one of them. Setting a
+	 * row again (deadline_apply) drops its claim. */
 	int (*deadlines_claim)(struct esc_store *s, int64_t now_ms, const char *owner,
-			       int64_t until_ms, struct esc_deadline *out, size_t max, size_t *n);
+			       int64_t real_ms, struct esc_deadline *out, size_t max, size_t *n);
+	/* Give back the claims of owner, or with owner NULL every claim. */
+	int (*deadlines_release)(struct esc_store *s, const char *owner);
+
+	/* Deadline workers' leases. process_beat writes p: a new row, or the
+	 * heartbeat and lease of its row (started_ms stays). process_end
+	 * deletes a process's row, if it is there.
+	 * processes_purge deletes the rows whose lease ended at or before
+	 * real_ms: their claims are free already. */
+	int (*process_beat)(struct esc_store *s, const struct esc_process *p);
+	int (*process_end)(struct esc_store *s, const char *id);
+	int (*processes_purge)(struct esc_store *s, int64_t real_ms);
+	/* The process row of id (ESC_ENOTFOUND when none). */
+	int (*process_get)(struct esc_store *s, const char *id, struct esc_process *out);
 
 	int (*outbox_append)(struct esc_store *s, const struct esc_outbox_row *row);
 	int (*outbox_count)(struct esc_store *s, int64_t *n);

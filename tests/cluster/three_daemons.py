@@ -7,10 +7,11 @@ spread orders across them: some are never paid (the 2 s payment deadline
 cancels them), some are paid and then a cancellation is asked and left
 unanswered (the 5 s response deadline grants it), some are paid and
 shipped. One daemon is killed with SIGKILL halfway through. Ten of the
-unpaid orders' deadlines are claimed for a process that then "dies" (an
-UPDATE through psql, as its claim would be), so that they must wait for
-its claim to run out and then fire at another daemon. Then, once every
-deadline is due and the dead claims have run out:
+unpaid orders' deadlines are claimed for a process that then "dies" (its
+process row and its claims written through psql, as its claim would
+write them), so that they must wait for its lease to end, in real time,
+and then fire at another daemon. Then, once every deadline is due and the
+dead leases have ended:
 
   - every deadline fired exactly once (one system event of its kind per
     order, and none left due),
@@ -19,8 +20,9 @@ deadline is due and the dead claims have run out:
   - `escrowd check` finds the ledger invariants hold.
 
 Real time passes here, because the daemons run on the real clock, as they
-would in production: about 40 s, most of it the killed daemon's claims
-(held 30 s) running out. Exits 77 (skipped) without ESC_TEST_PG.
+would in production; the leases are short (deadline_lease = 2s), so that
+the killed daemon's claims and the dead ones pass to the others within
+seconds. Exits 77 (skipped) without ESC_TEST_PG.
 """
 import datetime
 import json
@@ -42,7 +44,7 @@ PASSWORD = "cluster-password"
 DAEMONS = 3
 CLIENTS = 6
 ORDERS_PER_CLIENT = 40
-CLAIM_S = 30  # ESC_CLAIM_MS
+LEASE_MS = 2000  # deadline_lease in the daemons' config, and the dead process's
 
 
 def log(*args):
@@ -214,7 +216,8 @@ def main():
     config = os.path.join(tmp, "escrowd.conf")
     with open(config, "w") as f:
         f.write("payment_window = 5s\nresponse_window = 5s\nship_window = 1h\n"
-                "http.signin_per_address = 1000\ndb_pool = 4\n")
+                "http.signin_per_address = 1000\ndb_pool = 4\n"
+                "deadline_lease = %dms\n" % LEASE_MS)
     name, url = fresh_database(admin)
     daemons = []
     try:
@@ -259,17 +262,21 @@ def main():
             "the killed daemon" % (len(cluster.orders), len(cluster.acked), took,
                                     cluster.unanswered))
 
-        # A process that claimed ten deadlines, not yet due, and died.
+        # A process that claimed ten deadlines, not yet due, and died: its
+        # last heartbeat now, so its lease ends LEASE_MS from now.
         unpaid = [oid for oid, plan in cluster.orders if plan == "unpaid"][-10:]
-        claim_end = int(time.time() * 1000) + CLAIM_S * 1000
+        beat = int(time.time() * 1000)
+        lease_end = beat + LEASE_MS
         subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c",
-                        "UPDATE deadlines SET claim_owner = 'prc_dead', claim_until_ms = %d "
-                        "WHERE order_id IN (%s)" % (claim_end, ",".join(
+                        "BEGIN; INSERT INTO processes (id, started_real_ms, heartbeat_real_ms, "
+                        "lease_ms) VALUES ('prc_dead', %d, %d, %d); "
+                        "UPDATE deadlines SET claim_owner = 'prc_dead' WHERE order_id IN (%s); "
+                        "COMMIT" % (beat, beat, LEASE_MS, ",".join(
                             "'%s'" % oid for oid in unpaid))], check=True)
 
-        # Every deadline is due 5 s after its order; the dead claims run
-        # out 30 s after they were taken.
-        deadline = time.time() + CLAIM_S + 20
+        # Every deadline is due 5 s after its order; the dead lease ends
+        # LEASE_MS after its heartbeat, and the killed daemon's too.
+        deadline = time.time() + LEASE_MS / 1000 + 20
         port = daemons[0].port
         while True:
             waiting = 0
@@ -305,7 +312,7 @@ def main():
             if oid in unpaid:
                 at = [r["at"] for r in rows if r.get("actor") == "system"][0]
                 at_ms = datetime.datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp() * 1000
-                assert at_ms >= claim_end, (oid, at, "fired before the dead claim ended")
+                assert at_ms >= lease_end, (oid, at, "fired before the dead lease ended")
             assert len(types) == len(set(r["version"] for r in rows)), (oid, types)
         log("%d deadlines fired, each once; %d acknowledged commands all kept" %
             (fired, len(cluster.acked)))

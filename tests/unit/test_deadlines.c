@@ -594,47 +594,185 @@ static struct esc_engine *second_engine(struct esc_fixture *f)
 	return e;
 }
 
-/* A process that claimed deadlines and died holds them until its claim
- * runs out; then another fires each of them, once. */
-static void spec_9_a_dead_process_claim_passes_to_another_when_it_ends(void **state)
+/* Real time for leases, moved by hand: a day after the manual clock's
+ * start, as the machine's clock is not escrowd's. */
+#define REAL0 (ESC_TEST_T0 + DAY)
+
+/* An engine on the fixture's store, as another process would be, whose
+ * leases (lease_ms, 0 for the default) run on the clock real. */
+static struct esc_engine *process_on(struct esc_fixture *f, struct esc_clock *real,
+				     int64_t lease_ms)
+{
+	struct esc_engine_options opt = {.manual_clock = true,
+					 .fast_password_hashing = true,
+					 .lease_ms = lease_ms,
+					 .real_clock = real};
+	struct esc_engine *e = NULL;
+	char err[300] = "";
+	int rc = esc_engine_open(&e, f->db, NULL, &opt, err, sizeof err);
+	if (rc)
+		fail_msg("another engine: %s", err);
+	return e;
+}
+
+/* SIGKILL, as an engine sees it: from the commit of its first claim on,
+ * nothing it asks of the store happens, its release at the end included. */
+struct kill {
+	bool claimed, dead;
+};
+
+static int kill_after_claim(void *arg, const char *verb)
+{
+	struct kill *k = arg;
+	if (k->dead)
+		return ESC_EIO;
+	if (!strcmp(verb, "deadlines_claim"))
+		k->claimed = true;
+	else if (k->claimed && !strcmp(verb, "commit"))
+		k->dead = true; /* this commit is the last thing it does */
+	return 0;
+}
+
+/* The issue's scenario: the clock moved past n response deadlines, and
+ * the process firing them killed once it had claimed them. Fills o with
+ * the orders and returns the time the killed process stopped at; the
+ * killed engine is gone, its claims and its lease left behind. */
+#define KILLED_MAX 10
+static int64_t kill_mid_firing(struct esc_fixture *f, struct esc_clock *real, int64_t lease_ms,
+			       struct esc_order *o, size_t n)
+{
+	static struct kill k;
+	size_t fired = 99;
+	for (size_t i = 0; i < n; i++)
+		o[i] = requested_order(f, ESC_REFUND_TO_ORIGINAL);
+	struct esc_engine *killed = process_on(f, real, lease_ms);
+	memset(&k, 0, sizeof k);
+	killed->store->fault = kill_after_claim;
+	killed->store->fault_arg = &k;
+	assert_int_equal(esc_engine_advance(killed, 72 * HOUR), 0);
+	assert_int_not_equal(esc_engine_fire_due(killed, 0, &fired), 0);
+	assert_int_equal(fired, 0);
+	assert_true(k.dead);
+	int64_t now = esc_engine_now(killed);
+	esc_engine_free(killed);
+	/* Its rows are still queued, claimed. */
+	struct esc_deadline rows[KILLED_MAX + 1];
+	size_t due = 0;
+	int rc;
+	ESC_STORE(rc, f->e->store, deadlines_due, now, rows, KILLED_MAX + 1, &due);
+	assert_int_equal(rc, 0);
+	assert_int_equal(due, n);
+	return now;
+}
+
+static void assert_granted_once(struct esc_fixture *f, const struct esc_order *o, size_t n)
+{
+	char type[48];
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(esc_fixture_get(f, o[i].id).state, ESC_ST_CANCELLED);
+		last_type(f, o[i].id, type, sizeof type);
+		assert_string_equal(type, "cancellation.auto_approved");
+		/* created, paid, requested, granted */
+		assert_int_equal(esc_fixture_history_count(f, o[i].id), 4);
+	}
+}
+
+/* SPEC §8 and §9: what a process held when it was killed fires at
+ * another process as soon as the killed one's lease ends, in real time,
+ * with escrowd's clock where it stands; not a millisecond before. */
+static void spec_9_a_killed_process_claims_fire_elsewhere_when_its_lease_ends(void **state)
 {
 	struct esc_fixture *f = *state;
-	struct esc_deadline rows[8];
-	size_t n = 0, fired = 0;
-	int rc;
-	struct esc_order a = new_order(f), b = new_order(f);
-	advance(f, 24 * HOUR);
-	struct esc_engine *other = second_engine(f);
+	struct esc_order o[KILLED_MAX];
+	struct esc_clock real;
+	size_t fired = 99;
+	esc_clock_init_manual(&real, REAL0);
+	/* A process that was running already (it made its first claim). */
+	struct esc_engine *other = process_on(f, &real, 0);
+	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
+	assert_int_equal(fired, 0);
 
-	/* The dead process: it claimed both and never fired them. */
-	int64_t now = esc_engine_now(f->e);
-	ESC_STORE(rc, f->e->store, deadlines_claim, now, "prc_dead", now + ESC_CLAIM_MS, rows, 8,
-		  &n);
-	assert_int_equal(rc, 0);
-	assert_int_equal(n, 2);
+	int64_t now = kill_mid_firing(f, &real, 2000, o, KILLED_MAX);
+	assert_int_equal(esc_engine_advance(other, now - esc_engine_now(other)), 0);
 	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
 	assert_int_equal(fired, 0);
-	assert_int_equal(esc_fixture_get(f, a.id).state, ESC_ST_AWAITING_PAYMENT);
-
-	/* A millisecond before the claim ends, still held; at its end, free. */
-	assert_int_equal(esc_engine_advance(other, ESC_CLAIM_MS - 1), 0);
+	esc_clock_advance(&real, 2000 - 1);
 	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
 	assert_int_equal(fired, 0);
-	assert_int_equal(esc_engine_advance(other, 1), 0);
+	esc_clock_advance(&real, 1);
 	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
-	assert_int_equal(fired, 2);
+	assert_int_equal(fired, KILLED_MAX);
 	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
 	assert_int_equal(fired, 0);
+	assert_int_equal(esc_engine_now(other), now);
 	esc_engine_free(other);
+	assert_granted_once(f, o, KILLED_MAX);
+}
 
-	/* The first process, its clock moved on too, finds nothing left. */
-	advance(f, ESC_CLAIM_MS);
-	assert_int_equal(esc_engine_fire_due(f->e, 0, &fired), 0);
+/* SPEC §8: after a SIGKILL mid-firing, the restarted daemon fires what
+ * the killed one held as soon as it may, escrowd's clock unmoved: at
+ * once on SQLite, which one process serves, so that whoever held a claim
+ * there is gone; on PostgreSQL, where the holder may be a live daemon on
+ * another machine, when the killed process's lease ends. */
+static void spec_8_a_restart_fires_what_a_killed_process_held(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o[KILLED_MAX];
+	struct esc_clock real;
+	size_t fired = 99;
+	esc_clock_init_manual(&real, REAL0);
+	kill_mid_firing(f, &real, 0, o, KILLED_MAX);
+
+	struct esc_engine *restarted = process_on(f, &real, 0);
+	int64_t now = esc_engine_now(restarted);
+	if (restarted->store->ops->shared) {
+		assert_int_equal(esc_engine_fire_due(restarted, 0, &fired), 0);
+		assert_int_equal(fired, 0);
+		esc_clock_advance(&real, ESC_LEASE_MS_DEFAULT);
+	}
+	assert_int_equal(esc_engine_fire_due(restarted, 0, &fired), 0);
+	assert_int_equal(fired, KILLED_MAX);
+	assert_int_equal(esc_engine_fire_due(restarted, 0, &fired), 0);
 	assert_int_equal(fired, 0);
-	assert_int_equal(esc_fixture_get(f, a.id).state, ESC_ST_CANCELLED);
-	assert_int_equal(esc_fixture_get(f, b.id).state, ESC_ST_CANCELLED);
-	assert_int_equal(esc_fixture_history_count(f, a.id), 2);
-	assert_int_equal(esc_fixture_history_count(f, b.id), 2);
+	assert_int_equal(esc_engine_now(restarted), now);
+	esc_engine_free(restarted);
+	assert_granted_once(f, o, KILLED_MAX);
+}
+
+/* A process that stops cleanly gives back what it claimed and could not
+ * fire, so that another fires it at once, its lease notwithstanding. */
+static int fail_firing(void *arg, const char *verb)
+{
+	(void)arg;
+	/* The command, and the row's release after it, fail. */
+	return !strcmp(verb, "order_update") || !strcmp(verb, "deadline_apply") ? ESC_EIO : 0;
+}
+
+static void spec_9_a_process_that_stops_gives_its_claims_back(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_clock real;
+	size_t fired = 99;
+	esc_clock_init_manual(&real, REAL0);
+	struct esc_engine *other = process_on(f, &real, 0);
+	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
+	struct esc_order o = requested_order(f, ESC_REFUND_TO_ORIGINAL);
+	struct esc_engine *stopping = process_on(f, &real, 0);
+	assert_int_equal(esc_engine_advance(stopping, 72 * HOUR), 0);
+	assert_int_equal(
+		esc_engine_advance(other, esc_engine_now(stopping) - esc_engine_now(other)), 0);
+	stopping->store->fault = fail_firing;
+	assert_int_equal(esc_engine_fire_due(stopping, 0, &fired), ESC_EIO);
+	assert_int_equal(fired, 0);
+	/* Held: the other may not fire it. */
+	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
+	assert_int_equal(fired, 0);
+	stopping->store->fault = NULL;
+	esc_engine_free(stopping);
+	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
+	assert_int_equal(fired, 1);
+	esc_engine_free(other);
+	assert_granted_once(f, &o, 1);
 }
 
 /* Two processes firing the same due deadlines: each fires once. */
@@ -692,7 +830,9 @@ int main(void)
 		T(spec_2_ship_deadline_during_a_request_grants_it_not_a_missed_shipment),
 		T(spec_2_ship_deadline_during_a_request_counts_as_the_buyers_cancellation),
 		T(spec_8_many_deadlines_due_at_once_all_fire_once),
-		T(spec_9_a_dead_process_claim_passes_to_another_when_it_ends),
+		T(spec_9_a_killed_process_claims_fire_elsewhere_when_its_lease_ends),
+		T(spec_8_a_restart_fires_what_a_killed_process_held),
+		T(spec_9_a_process_that_stops_gives_its_claims_back),
 		T(spec_9_two_processes_fire_each_deadline_once),
 	};
 	return cmocka_run_group_tests_name("deadlines", tests, NULL, NULL);

@@ -1153,15 +1153,30 @@ static void deadline_of_a_refund_keeps_its_ref(void **state)
 	assert_string_equal(got[0].ref, "ord_1-r2");
 }
 
-static size_t claim(struct esc_store *s, int64_t now, const char *owner, int64_t until,
+static size_t claim(struct esc_store *s, int64_t now, const char *owner, int64_t real,
 		    struct esc_deadline *out, size_t max)
 {
 	size_t n = 99;
 	int rc;
 
-	ESC_STORE(rc, s, deadlines_claim, now, owner, until, out, max, &n);
+	ESC_STORE(rc, s, deadlines_claim, now, owner, real, out, max, &n);
 	assert_int_equal(rc, 0);
 	return n;
+}
+
+/* Real time, for leases: another day than T0, as the machine's clock is
+ * not escrowd's. */
+#define R0 (T0 + 1000 * INT64_C(86400) * 3)
+
+/* Process id's lease: lease_ms from its heartbeat at real. */
+static void beat(struct esc_store *s, const char *id, int64_t real, int64_t lease_ms)
+{
+	struct esc_process p = {.started_ms = R0, .heartbeat_ms = real, .lease_ms = lease_ms};
+	int rc;
+
+	copy(p.id, sizeof p.id, id);
+	ESC_STORE(rc, s, process_beat, &p);
+	assert_int_equal(rc, 0);
 }
 
 static void deadlines_claim_takes_due_rows_soonest_first_up_to_max(void **state)
@@ -1173,31 +1188,73 @@ static void deadlines_claim_takes_due_rows_soonest_first_up_to_max(void **state)
 	set_deadline(f->s, "ord_1", ESC_DL_PAYMENT, T0 + 10, true);
 	set_deadline(f->s, "ord_2", ESC_DL_CONFIRM, T0 + 20, true);
 	set_deadline(f->s, "ord_4", ESC_DL_PROTECTION, T0 + 51, true);
-	assert_int_equal(claim(f->s, T0 + 50, "worker-a", T0 + 1000, got, 2), 2);
+	beat(f->s, "worker-a", R0, 1000);
+	beat(f->s, "worker-b", R0, 1000);
+	assert_int_equal(claim(f->s, T0 + 50, "worker-a", R0, got, 2), 2);
 	assert_string_equal(got[0].order_id, "ord_1");
 	assert_int_equal(got[0].kind, ESC_DL_PAYMENT);
 	assert_int_equal(got[0].due_ms, T0 + 10);
 	assert_string_equal(got[1].order_id, "ord_2");
 	assert_int_equal(got[1].kind, ESC_DL_CONFIRM);
 	/* What a holds is not handed out again; ord_4 is not due yet. */
-	assert_int_equal(claim(f->s, T0 + 50, "worker-b", T0 + 1000, got, 4), 1);
+	assert_int_equal(claim(f->s, T0 + 50, "worker-b", R0, got, 4), 1);
 	assert_string_equal(got[0].order_id, "ord_3");
-	assert_int_equal(claim(f->s, T0 + 50, "worker-c", T0 + 1000, got, 4), 0);
+	assert_int_equal(claim(f->s, T0 + 50, "worker-c", R0, got, 4), 0);
 }
 
-static void a_claim_that_ended_hands_the_row_to_another_owner(void **state)
+/* The lease is real time: escrowd's clock (a manual one, say) moving on
+ * does not end it, and it ends on time whatever that clock says. */
+static void a_claim_passes_to_another_owner_when_its_lease_ends(void **state)
 {
 	struct store_fixture *f = *state;
 	struct esc_deadline got[2];
 
 	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
-	assert_int_equal(claim(f->s, T0, "worker-a", T0 + 60, got, 2), 1);
-	assert_int_equal(claim(f->s, T0 + 59, "worker-b", T0 + 120, got, 2), 0);
-	/* The claim ends at its until time. */
-	assert_int_equal(claim(f->s, T0 + 60, "worker-b", T0 + 120, got, 2), 1);
+	beat(f->s, "worker-a", R0, 60);
+	assert_int_equal(claim(f->s, T0, "worker-a", R0, got, 2), 1);
+	assert_int_equal(claim(f->s, T0 + 1000 * INT64_C(86400), "worker-b", R0 + 59, got, 2), 0);
+	assert_int_equal(claim(f->s, T0, "worker-b", R0 + 60, got, 2), 1);
 	assert_string_equal(got[0].order_id, "ord_1");
 	assert_int_equal(got[0].kind, ESC_DL_SHIP);
-	assert_int_equal(claim(f->s, T0 + 60, "worker-a", T0 + 180, got, 2), 0);
+	/* Now b's, which has no lease either: a may take it back. */
+	assert_int_equal(claim(f->s, T0, "worker-a", R0 + 60, got, 2), 1);
+}
+
+static void a_heartbeat_renews_the_lease_of_every_claim_of_its_process(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[2];
+
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	beat(f->s, "worker-a", R0, 60);
+	assert_int_equal(claim(f->s, T0, "worker-a", R0, got, 2), 1);
+	beat(f->s, "worker-a", R0 + 50, 60);
+	assert_int_equal(claim(f->s, T0, "worker-b", R0 + 109, got, 2), 0);
+	assert_int_equal(claim(f->s, T0, "worker-b", R0 + 110, got, 2), 1);
+}
+
+static void a_claim_of_a_process_without_a_row_is_free(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[2];
+
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	assert_int_equal(claim(f->s, T0, "worker-a", R0, got, 2), 1);
+	assert_int_equal(claim(f->s, T0, "worker-b", R0, got, 2), 1);
+}
+
+/* A row a worker claimed but could not fire (and could not give back) is
+ * its to take again, while its lease holds the others off. */
+static void an_owner_claims_its_own_rows_again(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[2];
+
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	beat(f->s, "worker-a", R0, 60);
+	assert_int_equal(claim(f->s, T0, "worker-a", R0, got, 2), 1);
+	assert_int_equal(claim(f->s, T0, "worker-a", R0 + 1, got, 2), 1);
+	assert_int_equal(claim(f->s, T0, "worker-b", R0 + 1, got, 2), 0);
 }
 
 static void a_deadline_set_again_drops_its_claim(void **state)
@@ -1206,9 +1263,10 @@ static void a_deadline_set_again_drops_its_claim(void **state)
 	struct esc_deadline got[2];
 
 	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
-	assert_int_equal(claim(f->s, T0, "worker-a", T0 + 60, got, 2), 1);
+	beat(f->s, "worker-a", R0, 60);
+	assert_int_equal(claim(f->s, T0, "worker-a", R0, got, 2), 1);
 	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
-	assert_int_equal(claim(f->s, T0, "worker-b", T0 + 60, got, 2), 1);
+	assert_int_equal(claim(f->s, T0, "worker-b", R0, got, 2), 1);
 }
 
 static void a_claimed_deadline_is_deleted_like_any_other(void **state)
@@ -1217,10 +1275,99 @@ static void a_claimed_deadline_is_deleted_like_any_other(void **state)
 	struct esc_deadline got[2];
 
 	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
-	assert_int_equal(claim(f->s, T0, "worker-a", T0 + 60, got, 2), 1);
+	beat(f->s, "worker-a", R0, 60);
+	assert_int_equal(claim(f->s, T0, "worker-a", R0, got, 2), 1);
 	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, false);
 	assert_int_equal(due(f->s, T0 + 1000, got, 2), 0);
-	assert_int_equal(claim(f->s, T0 + 1000, "worker-b", T0 + 2000, got, 2), 0);
+	assert_int_equal(claim(f->s, T0 + 1000, "worker-b", R0 + 2000, got, 2), 0);
+}
+
+static void deadlines_release_gives_back_one_owners_claims(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[2];
+	int rc;
+
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	set_deadline(f->s, "ord_2", ESC_DL_SHIP, T0, true);
+	beat(f->s, "worker-a", R0, 60);
+	beat(f->s, "worker-b", R0, 60);
+	assert_int_equal(claim(f->s, T0, "worker-a", R0, got, 1), 1);
+	assert_int_equal(claim(f->s, T0, "worker-b", R0, got, 1), 1);
+	ESC_STORE(rc, f->s, deadlines_release, "worker-a");
+	assert_int_equal(rc, 0);
+	assert_int_equal(claim(f->s, T0, "worker-c", R0, got, 2), 1);
+	assert_string_equal(got[0].order_id, "ord_1");
+}
+
+static void deadlines_release_of_no_owner_gives_back_every_claim(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[2];
+	int rc;
+
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	set_deadline(f->s, "ord_2", ESC_DL_SHIP, T0, true);
+	beat(f->s, "worker-a", R0, 60);
+	beat(f->s, "worker-b", R0, 60);
+	assert_int_equal(claim(f->s, T0, "worker-a", R0, got, 1), 1);
+	assert_int_equal(claim(f->s, T0, "worker-b", R0, got, 1), 1);
+	ESC_STORE(rc, f->s, deadlines_release, NULL);
+	assert_int_equal(rc, 0);
+	assert_int_equal(claim(f->s, T0, "worker-c", R0, got, 2), 2);
+}
+
+static void process_beat_moves_the_heartbeat_and_keeps_the_start(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_process p = {.started_ms = R0, .heartbeat_ms = R0, .lease_ms = 15000}, got;
+	int rc;
+
+	copy(p.id, sizeof p.id, "prc_0123456789abcdef");
+	ESC_STORE(rc, f->s, process_beat, &p);
+	assert_int_equal(rc, 0);
+	p.started_ms = R0 + 7; /* not the row's to change */
+	p.heartbeat_ms = R0 + 5000;
+	p.lease_ms = 2000;
+	ESC_STORE(rc, f->s, process_beat, &p);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, process_get, p.id, &got);
+	assert_int_equal(rc, 0);
+	assert_string_equal(got.id, p.id);
+	assert_int_equal(got.started_ms, R0);
+	assert_int_equal(got.heartbeat_ms, R0 + 5000);
+	assert_int_equal(got.lease_ms, 2000);
+}
+
+static void process_end_deletes_the_row_once(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_process got;
+	int rc;
+
+	beat(f->s, "worker-a", R0, 60);
+	ESC_STORE(rc, f->s, process_end, "worker-a");
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, process_get, "worker-a", &got);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	ESC_STORE(rc, f->s, process_end, "worker-a");
+	assert_int_equal(rc, 0);
+}
+
+static void processes_purge_forgets_only_ended_leases(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_process got;
+	int rc;
+
+	beat(f->s, "worker-a", R0, 60);
+	beat(f->s, "worker-b", R0, 61);
+	ESC_STORE(rc, f->s, processes_purge, R0 + 60);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, process_get, "worker-a", &got);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	ESC_STORE(rc, f->s, process_get, "worker-b", &got);
+	assert_int_equal(rc, 0);
 }
 
 static void a_row_claimed_through_one_store_is_not_claimed_through_another(void **state)
@@ -1237,12 +1384,14 @@ static void a_row_claimed_through_one_store_is_not_claimed_through_another(void 
 	assert_int_equal(rc, 0);
 	ESC_STORE0(rc, f->s, begin);
 	assert_int_equal(rc, 0);
-	assert_int_equal(claim(f->s, T0 + 5, "worker-a", T0 + 60, got, 1), 1);
+	beat(f->s, "worker-a", R0, 60);
+	assert_int_equal(claim(f->s, T0 + 5, "worker-a", R0, got, 1), 1);
 	ESC_STORE0(rc, f->s, commit);
 	assert_int_equal(rc, 0);
 	ESC_STORE0(rc, other, begin);
 	assert_int_equal(rc, 0);
-	assert_int_equal(claim(other, T0 + 5, "worker-b", T0 + 60, got, 2), 1);
+	beat(other, "worker-b", R0, 60);
+	assert_int_equal(claim(other, T0 + 5, "worker-b", R0, got, 2), 1);
 	assert_string_equal(got[0].order_id, "ord_2");
 	ESC_STORE0(rc, other, commit);
 	assert_int_equal(rc, 0);
@@ -2125,9 +2274,17 @@ static const struct CMUnitTest contract[] = {
 	T(deadline_set_twice_is_one_row),
 	T(deadline_of_a_refund_keeps_its_ref),
 	T(deadlines_claim_takes_due_rows_soonest_first_up_to_max),
-	T(a_claim_that_ended_hands_the_row_to_another_owner),
+	T(a_claim_passes_to_another_owner_when_its_lease_ends),
+	T(a_heartbeat_renews_the_lease_of_every_claim_of_its_process),
+	T(a_claim_of_a_process_without_a_row_is_free),
+	T(an_owner_claims_its_own_rows_again),
 	T(a_deadline_set_again_drops_its_claim),
 	T(a_claimed_deadline_is_deleted_like_any_other),
+	T(deadlines_release_gives_back_one_owners_claims),
+	T(deadlines_release_of_no_owner_gives_back_every_claim),
+	T(process_beat_moves_the_heartbeat_and_keeps_the_start),
+	T(process_end_deletes_the_row_once),
+	T(processes_purge_forgets_only_ended_leases),
 	T(a_row_claimed_through_one_store_is_not_claimed_through_another),
 	T(rate_hit_counts_the_attempts_of_a_window_per_key),
 	T(rate_hit_in_a_new_window_starts_from_one),
@@ -2769,18 +2926,19 @@ static void pg_a_claim_racing_a_committed_claim_is_retried_not_doubled(void **st
 	int rc;
 
 	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	beat(f->s, "worker-a", R0, 60);
 	ESC_STORE0(rc, b, begin);
 	assert_int_equal(rc, 0);
 	/* b's snapshot: the row unclaimed. */
 	assert_int_equal(due(b, T0, got, 2), 1);
-	assert_int_equal(claim(f->s, T0, "worker-a", T0 + 60, got, 2), 1);
-	ESC_STORE(rc, b, deadlines_claim, T0, "worker-b", T0 + 60, got, 2, &n);
+	assert_int_equal(claim(f->s, T0, "worker-a", R0, got, 2), 1);
+	ESC_STORE(rc, b, deadlines_claim, T0, "worker-b", R0, got, 2, &n);
 	assert_int_equal(rc, ESC_ERETRY);
 	ESC_STORE0(rc, b, rollback);
 	assert_int_equal(rc, 0);
 	ESC_STORE0(rc, b, begin);
 	assert_int_equal(rc, 0);
-	assert_int_equal(claim(b, T0, "worker-b", T0 + 60, got, 2), 0);
+	assert_int_equal(claim(b, T0, "worker-b", R0, got, 2), 0);
 	ESC_STORE0(rc, b, commit);
 	assert_int_equal(rc, 0);
 	esc_store_close(b);

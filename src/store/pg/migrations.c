@@ -266,6 +266,18 @@ static const char *const migrations[] = {
 	 * item 2), as SQLite's migration 6. */
 	"UPDATE history SET detail = replace(detail, '\"dispute_state\":', '\"dispute_status\":') "
 	"WHERE detail LIKE '%\"dispute_state\":%';\n",
+
+	/* 4: deadline claims held by a process's lease, in real time (issue
+	 * 12 item 2), as SQLite's migration 7. claim_until_ms stays, unread,
+	 * for daemons of the version before during an upgrade. */
+	"CREATE TABLE processes (\n"
+	"  id " TXT " PRIMARY KEY,\n"
+	"  started_real_ms " INT ",\n"
+	"  heartbeat_real_ms " INT ",\n"
+	"  lease_ms " INT "\n"
+	");\n"
+	"CREATE INDEX deadlines_claimed ON deadlines (claim_owner) "
+	"WHERE claim_owner IS NOT NULL;\n",
 };
 
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -183,6 +183,12 @@ _Static_assert(ORDER_COLS_COUNT + 3 <= PARAMS_MAX, "order_insert's parameters fi
 #define ESCROW_ACCOUNT "substr(account, 1, 7) = 'escrow:'"
 #define KEPT_ACCOUNT   "(substr(account, 1, 6) = 'buyer:' OR substr(account, 1, 7) = 'seller:')"
 
+/* A deadline row that the owner $3 may claim at the real time $4:
+ * unclaimed, its own already, or held by a process without a lease then. */
+#define CLAIM_FREE                                                                                 \
+	"(claim_owner IS NULL OR claim_owner = $3 OR NOT EXISTS (SELECT 1 FROM processes p "       \
+	"WHERE p.id = deadlines.claim_owner AND p.heartbeat_real_ms + p.lease_ms > $4))"
+
 /* X(ID, SQL): prepared on first use on each connection. */
 #define STATEMENTS(X)                                                                              \
 	X(USER_INSERT, "INSERT INTO users (id, role, name, email, password_hash, created_at_ms, "  \
@@ -241,11 +247,21 @@ _Static_assert(ORDER_COLS_COUNT + 3 <= PARAMS_MAX, "order_insert's parameters fi
 	X(DEADLINES_DUE, "SELECT due_ms, order_id, kind, ref FROM deadlines WHERE due_ms <= $1 "   \
 			 "ORDER BY due_ms, order_id, kind, ref LIMIT $2")                          \
 	X(DEADLINES_CLAIM,                                                                         \
-	  "UPDATE deadlines SET claim_owner = $3, claim_until_ms = $4 "                            \
+	  "UPDATE deadlines SET claim_owner = $3 "                                                 \
 	  "WHERE (due_ms, order_id, kind, ref) IN (SELECT due_ms, order_id, kind, ref "            \
-	  "FROM deadlines WHERE due_ms <= $1 AND claim_until_ms <= $1 "                            \
-	  "ORDER BY due_ms, order_id, kind, ref LIMIT $2) AND claim_until_ms <= $1 "               \
+	  "FROM deadlines WHERE due_ms <= $1 AND " CLAIM_FREE " "                                  \
+	  "ORDER BY due_ms, order_id, kind, ref LIMIT $2) AND " CLAIM_FREE " "                     \
 	  "RETURNING due_ms, order_id, kind, ref")                                                 \
+	X(DEADLINES_RELEASE, "UPDATE deadlines SET claim_owner = NULL WHERE claim_owner IS NOT "   \
+			     "NULL AND ($1::text IS NULL OR claim_owner = $1)")                    \
+	X(PROCESS_BEAT,                                                                            \
+	  "INSERT INTO processes (id, started_real_ms, heartbeat_real_ms, lease_ms) "              \
+	  "VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET "                                \
+	  "heartbeat_real_ms = excluded.heartbeat_real_ms, lease_ms = excluded.lease_ms")          \
+	X(PROCESS_END, "DELETE FROM processes WHERE id = $1")                                      \
+	X(PROCESSES_PURGE, "DELETE FROM processes WHERE heartbeat_real_ms + lease_ms <= $1")       \
+	X(PROCESS_GET, "SELECT started_real_ms, heartbeat_real_ms, lease_ms FROM processes "       \
+		       "WHERE id = $1")                                                            \
 	X(OUTBOX_INSERT,                                                                           \
 	  "INSERT INTO outbox (at_ms, type, order_id, payload) VALUES ($1, $2, $3, $4)")           \
 	X(OUTBOX_COUNT, "SELECT COUNT(*) FROM outbox")                                             \
@@ -1648,10 +1664,12 @@ static int deadline_cmp(const void *a, const void *b)
 
 /* Under SERIALIZABLE two callers that pick the same row cannot both
  * commit: one gets ESC_ERETRY. Outside a transaction (READ COMMITTED by
- * default) the outer claim_until_ms test is checked again on the row's
- * newest version, so a row claimed meanwhile is skipped, not taken twice. */
+ * default) the outer test of the claim is checked again on the row's
+ * newest version, so a row claimed meanwhile is skipped, not taken twice
+ * (unless its new holder's lease is newer than the statement's snapshot:
+ * then the order, moved on, drops the second firing). */
 static int pg_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *owner,
-			      int64_t until_ms, struct esc_deadline *out, size_t max, size_t *n)
+			      int64_t real_ms, struct esc_deadline *out, size_t max, size_t *n)
 {
 	struct bind b = {0};
 	PGresult *res = NULL;
@@ -1661,7 +1679,7 @@ static int pg_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *o
 	b_i64(&b, 1, now_ms);
 	b_i64(&b, 2, limit_of(max));
 	b_str(&b, 3, owner);
-	b_i64(&b, 4, until_ms);
+	b_i64(&b, 4, real_ms);
 	rc = query(pg_of(s), S_DEADLINES_CLAIM, &b, &res);
 	/* The LIMIT holds the rows to max; a row beyond it is a bug. */
 	assert(rc || (size_t)PQntuples(res) <= max);
@@ -1669,6 +1687,64 @@ static int pg_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *o
 		rc = deadlines_read(res, out, max, n);
 	if (!rc)
 		qsort(out, *n, sizeof *out, deadline_cmp);
+	PQclear(res);
+	return rc;
+}
+
+static int pg_deadlines_release(struct esc_store *s, const char *owner)
+{
+	struct bind b = {0};
+
+	b_str(&b, 1, owner);
+	return run(pg_of(s), S_DEADLINES_RELEASE, &b);
+}
+
+/* ---- deadline workers' leases ---- */
+
+static int pg_process_beat(struct esc_store *s, const struct esc_process *p)
+{
+	struct bind b = {0};
+
+	B_FIELD(&b, 1, p->id);
+	b_i64(&b, 2, p->started_ms);
+	b_i64(&b, 3, p->heartbeat_ms);
+	b_i64(&b, 4, p->lease_ms);
+	return run(pg_of(s), S_PROCESS_BEAT, &b);
+}
+
+static int pg_process_end(struct esc_store *s, const char *id)
+{
+	struct bind b = {0};
+
+	b_str(&b, 1, id);
+	return run(pg_of(s), S_PROCESS_END, &b);
+}
+
+static int pg_processes_purge(struct esc_store *s, int64_t real_ms)
+{
+	struct bind b = {0};
+
+	b_i64(&b, 1, real_ms);
+	return run(pg_of(s), S_PROCESSES_PURGE, &b);
+}
+
+static int pg_process_get(struct esc_store *s, const char *id, struct esc_process *out)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc = 0;
+
+	b_str(&b, 1, id);
+	rc = query(pg_of(s), S_PROCESS_GET, &b, &res);
+	if (!rc && PQntuples(res) > 0) {
+		memset(out, 0, sizeof *out);
+		snprintf(out->id, sizeof out->id, "%s", id);
+		out->started_ms = col_i64(res, 0, 0);
+		out->heartbeat_ms = col_i64(res, 0, 1);
+		out->lease_ms = col_i64(res, 0, 2);
+	} else if (!rc) {
+		rc = ESC_ENOTFOUND;
+	}
 	PQclear(res);
 	return rc;
 }
@@ -2309,6 +2385,7 @@ static void pg_close(struct esc_store *s)
 
 static const struct esc_store_ops pg_ops = {
 	.name = "postgresql",
+	.shared = true,
 	.close = pg_close,
 	.begin = pg_begin,
 	.commit = pg_commit,
@@ -2339,6 +2416,11 @@ static const struct esc_store_ops pg_ops = {
 	.deadline_apply = pg_deadline_apply,
 	.deadlines_due = pg_deadlines_due,
 	.deadlines_claim = pg_deadlines_claim,
+	.deadlines_release = pg_deadlines_release,
+	.process_beat = pg_process_beat,
+	.process_end = pg_process_end,
+	.processes_purge = pg_processes_purge,
+	.process_get = pg_process_get,
 	.outbox_append = pg_outbox_append,
 	.outbox_count = pg_outbox_count,
 	.mark_append = pg_mark_append,

@@ -258,6 +258,20 @@ static const char *const migrations[] = {
 	 * is a JSON string, its quotes escaped, so it cannot match. */
 	"UPDATE history SET detail = replace(detail, '\"dispute_state\":', '\"dispute_status\":') "
 	"WHERE detail LIKE '%\"dispute_state\":%';\n",
+
+	/* 7: a claim on a deadline belongs to a process and lasts as long as
+	 * that process's lease, in real time (issue 12 item 2), no longer
+	 * until a time on escrowd's clock. claim_until_ms stays, unread, for
+	 * a daemon of the version before during an upgrade. Only claimed
+	 * rows are in the index, so setting a deadline does not write it. */
+	"CREATE TABLE processes (\n"
+	"  id TEXT NOT NULL PRIMARY KEY,\n"
+	"  started_real_ms INTEGER NOT NULL,\n"
+	"  heartbeat_real_ms INTEGER NOT NULL,\n"
+	"  lease_ms INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX deadlines_claimed ON deadlines (claim_owner) "
+	"WHERE claim_owner IS NOT NULL;\n",
 };
 
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

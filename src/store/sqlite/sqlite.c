@@ -167,6 +167,12 @@ _Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline 
 #define ESCROW_ACCOUNT "substr(account, 1, 7) = 'escrow:'"
 #define KEPT_ACCOUNT   "(substr(account, 1, 6) = 'buyer:' OR substr(account, 1, 7) = 'seller:')"
 
+/* A deadline row that the owner ?3 may claim at the real time ?4:
+ * unclaimed, its own already, or held by a process without a lease then. */
+#define CLAIM_FREE                                                                                 \
+	"(claim_owner IS NULL OR claim_owner = ?3 OR NOT EXISTS (SELECT 1 FROM processes p "       \
+	"WHERE p.id = deadlines.claim_owner AND p.heartbeat_real_ms + p.lease_ms > ?4))"
+
 /* X(ID, SQL): prepared once at open. */
 #define STATEMENTS(X)                                                                              \
 	X(BEGIN, "BEGIN IMMEDIATE")                                                                \
@@ -230,10 +236,20 @@ _Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline 
 	X(DEADLINES_DUE, "SELECT due_ms, order_id, kind, ref FROM deadlines WHERE due_ms <= ?1 "   \
 			 "ORDER BY due_ms, order_id, kind, ref LIMIT ?2")                          \
 	X(DEADLINES_CLAIM,                                                                         \
-	  "UPDATE deadlines SET claim_owner = ?3, claim_until_ms = ?4 "                            \
+	  "UPDATE deadlines SET claim_owner = ?3 "                                                 \
 	  "WHERE (due_ms, order_id, kind, ref) IN (SELECT due_ms, order_id, kind, ref "            \
-	  "FROM deadlines WHERE due_ms <= ?1 AND claim_until_ms <= ?1 "                            \
+	  "FROM deadlines WHERE due_ms <= ?1 AND " CLAIM_FREE " "                                  \
 	  "ORDER BY due_ms, order_id, kind, ref LIMIT ?2) RETURNING due_ms, order_id, kind, ref")  \
+	X(DEADLINES_RELEASE, "UPDATE deadlines SET claim_owner = NULL "                            \
+			     "WHERE claim_owner IS NOT NULL AND (?1 IS NULL OR claim_owner = ?1)") \
+	X(PROCESS_BEAT,                                                                            \
+	  "INSERT INTO processes (id, started_real_ms, heartbeat_real_ms, lease_ms) "              \
+	  "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET "                                \
+	  "heartbeat_real_ms = excluded.heartbeat_real_ms, lease_ms = excluded.lease_ms")          \
+	X(PROCESS_END, "DELETE FROM processes WHERE id = ?1")                                      \
+	X(PROCESSES_PURGE, "DELETE FROM processes WHERE heartbeat_real_ms + lease_ms <= ?1")       \
+	X(PROCESS_GET, "SELECT started_real_ms, heartbeat_real_ms, lease_ms FROM processes "       \
+		       "WHERE id = ?1")                                                            \
 	X(RATE_HIT, "INSERT INTO rate_limits (key, window_start_ms, count) VALUES (?1, ?2, 1) "    \
 		    "ON CONFLICT (key) DO UPDATE SET count = CASE WHEN excluded.window_start_ms "  \
 		    "> window_start_ms THEN 1 ELSE count + 1 END, "                                \
@@ -1482,7 +1498,7 @@ static int deadline_cmp(const void *a, const void *b)
 /* SQLite runs one writer at a time, so the UPDATE alone hands each row to
  * one caller; the subquery picks the soonest. */
 static int sq_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *owner,
-			      int64_t until_ms, struct esc_deadline *out, size_t max, size_t *n)
+			      int64_t real_ms, struct esc_deadline *out, size_t max, size_t *n)
 {
 	struct bind b = {sq_of(s)->stmts[S_DEADLINES_CLAIM], SQLITE_OK, false};
 	int rc = 0;
@@ -1491,7 +1507,7 @@ static int sq_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *o
 	b_i64(&b, 1, now_ms);
 	b_i64(&b, 2, limit_of(max));
 	b_str(&b, 3, owner);
-	b_i64(&b, 4, until_ms);
+	b_i64(&b, 4, real_ms);
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
@@ -1516,6 +1532,84 @@ static int sq_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *o
 	finish(b.st);
 	if (!rc)
 		qsort(out, *n, sizeof *out, deadline_cmp);
+out:
+	return rc;
+}
+
+static int sq_deadlines_release(struct esc_store *s, const char *owner)
+{
+	struct bind b = {sq_of(s)->stmts[S_DEADLINES_RELEASE], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, owner);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+/* ---- deadline workers' leases ---- */
+
+static int sq_process_beat(struct esc_store *s, const struct esc_process *p)
+{
+	struct bind b = {sq_of(s)->stmts[S_PROCESS_BEAT], SQLITE_OK, false};
+	int rc = 0;
+
+	B_FIELD(&b, 1, p->id);
+	b_i64(&b, 2, p->started_ms);
+	b_i64(&b, 3, p->heartbeat_ms);
+	b_i64(&b, 4, p->lease_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_process_end(struct esc_store *s, const char *id)
+{
+	struct bind b = {sq_of(s)->stmts[S_PROCESS_END], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, id);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_processes_purge(struct esc_store *s, int64_t real_ms)
+{
+	struct bind b = {sq_of(s)->stmts[S_PROCESSES_PURGE], SQLITE_OK, false};
+	int rc = 0;
+
+	b_i64(&b, 1, real_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_process_get(struct esc_store *s, const char *id, struct esc_process *out)
+{
+	struct bind b = {sq_of(s)->stmts[S_PROCESS_GET], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, id);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = next_row(b.st);
+	if (rc == 1) {
+		memset(out, 0, sizeof *out);
+		snprintf(out->id, sizeof out->id, "%s", id);
+		out->started_ms = sqlite3_column_int64(b.st, 0);
+		out->heartbeat_ms = sqlite3_column_int64(b.st, 1);
+		out->lease_ms = sqlite3_column_int64(b.st, 2);
+		rc = 0;
+	} else if (rc == 0) {
+		rc = ESC_ENOTFOUND;
+	}
+	finish(b.st);
 out:
 	return rc;
 }
@@ -2376,6 +2470,7 @@ static void sq_close(struct esc_store *s)
 
 static const struct esc_store_ops sqlite_ops = {
 	.name = "sqlite",
+	.shared = false,
 	.close = sq_close,
 	.begin = sq_begin,
 	.commit = sq_commit,
@@ -2405,6 +2500,11 @@ static const struct esc_store_ops sqlite_ops = {
 	.deadline_apply = sq_deadline_apply,
 	.deadlines_due = sq_deadlines_due,
 	.deadlines_claim = sq_deadlines_claim,
+	.deadlines_release = sq_deadlines_release,
+	.process_beat = sq_process_beat,
+	.process_end = sq_process_end,
+	.processes_purge = sq_processes_purge,
+	.process_get = sq_process_get,
 	.outbox_append = sq_outbox_append,
 	.outbox_count = sq_outbox_count,
 	.mark_append = sq_mark_append,
