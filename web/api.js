@@ -1,5 +1,6 @@
-/* The API client: fetch with the CSRF token and errors as ApiError, the
- * caller, the reason table, every order, and evidence uploads. */
+/* The API client: fetch with the CSRF token, an Idempotency-Key on every
+ * POST and errors as ApiError; the session's end; the caller, the reason
+ * table, every order, and evidence uploads. */
 
 import {S} from './state.js';
 import {t} from './text.js';
@@ -12,6 +13,51 @@ export class ApiError extends Error {
 	}
 }
 
+/* The Idempotency-Key of a POST. Inside attempt() the same request (the
+ * same path and body) gets the same key each time, so that sending it
+ * again after a lost answer replays the first answer instead of acting
+ * twice or failing with 409; a changed body is a new request, with a new
+ * key. Outside attempt() every request has a key of its own. */
+let keys = null;
+
+function keyFor(what) {
+	if (keys && keys.has(what))
+		return keys.get(what);
+	const key = crypto.randomUUID();
+	if (keys)
+		keys.set(what, key);
+	return key;
+}
+
+/* Run `fn` with the keys of `scope` (a Map, kept by a dialog or a button
+ * for as long as it is on the screen). */
+export async function attempt(scope, fn) {
+	const before = keys;
+	keys = scope;
+	try {
+		return await fn();
+	} finally {
+		keys = before;
+	}
+}
+
+/* The session ended (idle too long, or signed out elsewhere): close what
+ * is open, remember where the person was, and say so on the sign-in
+ * page, which returns them there. */
+function sessionEnded() {
+	if (!S.me)
+		return;
+	S.me = null;
+	S.csrf = '';
+	sessionStorage.removeItem('escrowd.csrf');
+	sessionStorage.setItem('escrowd.ended', '1');
+	if (location.hash && !location.hash.startsWith('#/signin'))
+		sessionStorage.setItem('escrowd.return', location.hash);
+	for (const d of document.querySelectorAll('dialog[open]'))
+		d.close();
+	location.hash = '#/signin';
+}
+
 export async function api(method, path, body) {
 	const opt = {method: method, credentials: 'same-origin', headers: {}};
 	if (body !== undefined) {
@@ -20,7 +66,11 @@ export async function api(method, path, body) {
 	}
 	if (method !== 'GET' && S.csrf)
 		opt.headers['X-CSRF-Token'] = S.csrf;
+	if (method === 'POST')
+		opt.headers['Idempotency-Key'] = keyFor(path + ' ' + (opt.body || ''));
 	const r = await fetch(path, opt);
+	if (r.status === 401 && path !== '/v1/sessions' && path !== '/v1/me')
+		sessionEnded();
 	let j = null;
 	try {
 		j = await r.json();
@@ -83,9 +133,12 @@ export async function upload(disputeId, files) {
 		const r = await fetch('/v1/disputes/' + encodeURIComponent(disputeId) + '/evidence?filename=' +
 			encodeURIComponent(f.name), {
 			method: 'POST', credentials: 'same-origin',
-			headers: {'Content-Type': f.type || 'application/octet-stream', 'X-CSRF-Token': S.csrf},
+			headers: {'Content-Type': f.type || 'application/octet-stream', 'X-CSRF-Token': S.csrf,
+				'Idempotency-Key': keyFor('evidence ' + disputeId + ' ' + f.name + ' ' + f.size + ' ' + f.lastModified)},
 			body: f,
 		});
+		if (r.status === 401)
+			sessionEnded();
 		if (!r.ok) {
 			const j = await r.json().catch(() => ({}));
 			const err = j.error || {};

@@ -19,7 +19,31 @@ import {viewOrders, viewOrder, viewProfile} from './orders.js';
 import {viewDispute, viewDisputes} from './disputes.js';
 import {route, setRoute} from './router.js';
 
+/* Drawing a page waits for the API: after a moment without an answer the
+ * page says that it is loading, and the main region is busy. */
+let drawing = 0;
+
 async function draw() {
+	const mine = ++drawing;
+	const main = document.getElementById('main');
+	const note = document.getElementById('loading');
+	main.setAttribute('aria-busy', 'true');
+	const timer = setTimeout(() => {
+		if (mine === drawing)
+			note.hidden = false;
+	}, 300);
+	try {
+		await drawPage();
+	} finally {
+		clearTimeout(timer);
+		if (mine === drawing) {
+			note.hidden = true;
+			main.removeAttribute('aria-busy');
+		}
+	}
+}
+
+async function drawPage() {
 	renderBar();
 	const [path, qs] = (location.hash.slice(1) || '/').split('?');
 	const query = new URLSearchParams(qs || '');
@@ -48,8 +72,7 @@ async function draw() {
 		}
 	} catch (e) {
 		if (e instanceof ApiError && e.status === 401) {
-			S.me = null;
-			location.hash = '#/signin';
+			/* api() said that the session ended and went to the sign-in page. */
 			return;
 		}
 		page(t('error.title'), h('p', {class: 'error', role: 'alert', text: problem(e)}));

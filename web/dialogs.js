@@ -1,10 +1,36 @@
-/* The frame every dialog shares, and the seller's own dialogs (reject a
- * request, ship). */
+/* The frame every dialog shares, a button that shows its request is
+ * under way, and the seller's own dialogs (reject a request, ship). */
 
 import {h, toast, refocus} from './dom.js';
 import {t} from './text.js';
-import {api, ApiError, problem} from './api.js';
+import {api, ApiError, problem, attempt} from './api.js';
 import {route} from './router.js';
+
+/* Run `fn` for `button`: the button is disabled and says that work is
+ * under way until fn ends, so a double click sends one request; the
+ * requests fn makes keep their Idempotency-Keys for as long as the
+ * button is on the screen, so that pressing it again after a lost answer
+ * replays the first answer. Returns fn's result; a press while fn runs
+ * returns undefined. */
+export async function busy(button, fn) {
+	if (button.disabled)
+		return undefined;
+	const label = button.textContent;
+	if (!button.idempotencyKeys)
+		button.idempotencyKeys = new Map();
+	button.disabled = true;
+	button.setAttribute('aria-busy', 'true');
+	button.classList.add('busy');
+	button.textContent = t('busy.working');
+	try {
+		return await attempt(button.idempotencyKeys, fn);
+	} finally {
+		button.disabled = false;
+		button.removeAttribute('aria-busy');
+		button.classList.remove('busy');
+		button.textContent = label;
+	}
+}
 
 export function dialog(title, body, okText, onOk) {
 	const opener = document.activeElement;
@@ -12,20 +38,28 @@ export function dialog(title, body, okText, onOk) {
 	const form = h('form', {method: 'dialog'});
 	const dlg = h('dialog', {'aria-labelledby': 'dlg-title'},
 		h('h2', {id: 'dlg-title', text: title}), form);
+	const ok = h('button', {class: 'primary', type: 'submit', value: 'ok', text: okText});
 	form.append(...body, error, h('div', {class: 'actions'},
-		h('button', {class: 'primary', type: 'submit', value: 'ok', text: okText}),
-		h('button', {type: 'button', onclick: () => dlg.close(), text: t('dialog.back')})));
+		ok, h('button', {type: 'button', onclick: () => dlg.close(), text: t('dialog.back')})));
 	form.addEventListener('submit', async (ev) => {
 		ev.preventDefault();
+		if (ok.disabled)
+			return;
 		error.textContent = '';
-		try {
-			await onOk(form);
-			dlg.close();
-			await route();
-			refocus(opener);
-		} catch (e) {
-			error.textContent = e instanceof ApiError ? problem(e) : e.message;
-		}
+		let done = false;
+		await busy(ok, async () => {
+			try {
+				await onOk(form);
+				done = true;
+			} catch (e) {
+				error.textContent = e instanceof ApiError ? problem(e) : e.message;
+			}
+		});
+		if (!done || !dlg.open)
+			return;
+		dlg.close();
+		await route();
+		refocus(opener);
 	});
 	dlg.addEventListener('close', () => {
 		dlg.remove();

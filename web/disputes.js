@@ -3,9 +3,9 @@
 
 import {S} from './state.js';
 import {h, toast, page} from './dom.js';
-import {t, money, when, countdown, titleOf} from './text.js';
+import {t, money, minorPerUnit, when, countdown, titleOf} from './text.js';
 import {api, problem, upload} from './api.js';
-import {dialog} from './dialogs.js';
+import {dialog, busy} from './dialogs.js';
 import {route} from './router.js';
 
 /* What each role may answer on the dispute page. */
@@ -21,8 +21,24 @@ export const DISPUTE_ACTIONS = {
 	'decide': 'dispute.decide',
 };
 
-export function disputeAnswer(d, name) {
+/* An amount field in the currency's major units, with its bounds shown
+ * beside it and kept by the browser. */
+function amountField(name, label, currency, min, max, value) {
+	const per = minorPerUnit(currency), digits = Math.round(Math.log10(per));
+	const major = (minor) => (minor / per).toFixed(digits);
+	return [
+		h('label', {for: 'f-' + name, text: label + ' ' + t('field.range', {min: money(min, currency), max: money(max, currency)})}),
+		h('div', {class: 'amount'},
+			h('input', {id: 'f-' + name, name: name, type: 'number', required: true, inputmode: 'decimal',
+				step: (1 / per).toFixed(digits), min: major(min), max: major(max),
+				value: value === null || value === undefined ? null : major(value)}),
+			h('span', {class: 'currency', text: currency})),
+	];
+}
+
+export function disputeAnswer(d, name, button) {
 	const path = '/v1/disputes/' + encodeURIComponent(d.id) + '/' + name;
+	const cur = d.currency, per = minorPerUnit(cur);
 	const fields = {
 		'counter-offer': [['amount', 'number'], ['message', 'textarea', false]],
 		'reject': [['message', 'textarea', true]],
@@ -30,22 +46,30 @@ export function disputeAnswer(d, name) {
 		'decide': [['refund_amount', 'number'], ['reason', 'textarea', true]],
 	}[name];
 	if (!fields)
-		return api('POST', path, {}).then(() => { toast(t('done.dispute')); route(); },
-			(e) => toast(problem(e)));
+		return busy(button, () => api('POST', path, {}).then(() => { toast(t('done.dispute')); route(); },
+			(e) => toast(problem(e))));
 	const body = [];
 	for (const [f, kind, required] of fields) {
+		if (kind === 'number') {
+			/* An offer is smaller than what was asked; a decision is 0 up
+			 * to it, starting at the recommendation. */
+			const rec = d.recommendation ? d.recommendation.refund_amount : null;
+			body.push(...(f === 'amount'
+				? amountField(f, t('field.' + f), cur, 1, d.amount - 1, null)
+				: amountField(f, t('field.' + f), cur, 0, d.amount, rec)));
+			continue;
+		}
 		body.push(h('label', {for: 'f-' + f, text: t('field.' + f)}));
 		body.push(kind === 'textarea'
 			? h('textarea', {id: 'f-' + f, name: f, required: required !== false, maxlength: '1000'})
-			: h('input', {id: 'f-' + f, name: f, type: kind, required: true,
-				step: kind === 'number' ? '0.01' : null, min: kind === 'number' ? '0' : null}));
+			: h('input', {id: 'f-' + f, name: f, type: kind, required: true, maxlength: '64'}));
 	}
 	dialog(t(DISPUTE_ACTIONS[name]), body, t('dialog.ok'), async (form) => {
 		const payload = {};
 		for (const [f, kind] of fields) {
 			const v = form[f].value;
 			if (kind === 'number')
-				payload[f] = Math.round(Number(v) * 100);
+				payload[f] = Math.round(Number(v) * per);
 			else if (v.trim())
 				payload[f] = v;
 		}
@@ -71,11 +95,18 @@ export async function viewDispute(id) {
 	const parts = [facts, h('p', {}, h('q', {text: d.description}))];
 	if (d.seller_message)
 		parts.push(h('p', {}, t('dispute.seller_wrote') + ' ', h('q', {text: d.seller_message})));
-	if (d.decision_reason)
-		parts.push(h('p', {}, t('dispute.decision_reason') + ' ', h('q', {text: d.decision_reason})));
+	/* A decided dispute shows the decision with its reason, beside the
+	 * recommendation as it stood when the arbiter decided (the decision
+	 * itself moves the reputations that a new one would be drawn from). */
+	const decided = d.status === 'resolved' && d.decision_reason;
+	if (decided)
+		parts.push(h('section', {class: 'note', id: 'decision', 'aria-labelledby': 'decision-h'},
+			h('h2', {id: 'decision-h', text: t('dispute.decision', {amount: money(d.refund_amount, cur)})}),
+			h('p', {}, t('dispute.decision_reason') + ' ', h('q', {text: d.decision_reason}))));
 	if (d.recommendation)
-		parts.push(h('section', {class: 'note', 'aria-labelledby': 'rec-h'},
-			h('h2', {id: 'rec-h', text: t('dispute.recommendation', {amount: money(d.recommendation.refund_amount, cur)})}),
+		parts.push(h('section', {class: 'note', id: 'recommendation', 'aria-labelledby': 'rec-h'},
+			h('h2', {id: 'rec-h', text: t(decided ? 'dispute.recommendation_then' : 'dispute.recommendation',
+				{amount: money(d.recommendation.refund_amount, cur)})}),
 			h('ul', {}, d.recommendation.reasons.map((r) => h('li', {text: r})))));
 	parts.push(h('h2', {text: t('dispute.evidence_list')}),
 		d.evidence.length ? h('ul', {class: 'evidence'}, d.evidence.map((e) => h('li', {},
@@ -88,14 +119,14 @@ export async function viewDispute(id) {
 	if (d.status !== 'resolved' && S.me.role !== 'arbiter') {
 		const input = h('input', {id: 'more-evidence', type: 'file', accept: 'image/jpeg,image/png,application/pdf'});
 		parts.push(h('label', {for: 'more-evidence', text: t('dispute.evidence')}), input,
-			h('button', {type: 'button', onclick: async () => {
+			h('button', {type: 'button', onclick: (ev) => busy(ev.currentTarget, async () => {
 				try {
 					await upload(d.id, input.files);
-					route();
+					await route();
 				} catch (e) {
 					toast(problem(e));
 				}
-			}, text: t('dispute.add_evidence')}));
+			}), text: t('dispute.add_evidence')}));
 	}
 	parts.push(h('h2', {text: t('dispute.history')}), h('ol', {id: 'history'}, (d.history || []).map((e) =>
 		h('li', {text: when(e.at) + ' · ' + t('role.' + e.actor) + ' · ' + t('event.' + e.event)}))));
@@ -105,21 +136,23 @@ export async function viewDispute(id) {
 	if (S.me.role !== 'arbiter') {
 		const box = h('textarea', {id: 'new-message', maxlength: '1000'});
 		parts.push(h('label', {for: 'new-message', text: t('dispute.write')}), box,
-			h('button', {type: 'button', onclick: async () => {
+			h('button', {type: 'button', onclick: (ev) => {
 				if (!box.value.trim())
 					return;
-				try {
-					await api('POST', '/v1/orders/' + encodeURIComponent(d.order_id) + '/messages',
-						{body: box.value});
-					route();
-				} catch (e) {
-					toast(problem(e));
-				}
+				busy(ev.currentTarget, async () => {
+					try {
+						await api('POST', '/v1/orders/' + encodeURIComponent(d.order_id) + '/messages',
+							{body: box.value});
+						await route();
+					} catch (e) {
+						toast(problem(e));
+					}
+				});
 			}, text: t('dispute.send')}));
 	}
 	const buttons = d.actions.map((a) => h('button', {
 		type: 'button', class: a.name === 'decide' ? 'primary' : null,
-		onclick: () => disputeAnswer(d, a.name), text: t(DISPUTE_ACTIONS[a.name]),
+		onclick: (ev) => disputeAnswer(d, a.name, ev.currentTarget), text: t(DISPUTE_ACTIONS[a.name]),
 	}));
 	/* An arbiter may lift a suspended buyer's suspension (SPEC §6). */
 	if (S.me.role === 'arbiter' && d.buyer_reputation.level === 'suspended')

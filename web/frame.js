@@ -15,7 +15,8 @@ export function renderBar() {
 		if (S.me.role === 'arbiter')
 			nav.append(h('a', {class: 'button', href: '#/disputes', text: t('nav.disputes')}));
 		else
-			nav.append(h('a', {class: 'button', href: '#/orders', text: t('nav.orders')}),
+			nav.append(h('a', {class: 'button', href: '#/orders',
+				text: t(S.me.role === 'seller' ? 'nav.sales' : 'nav.orders')}),
 				h('a', {class: 'button', href: '#/profile', text: t('nav.profile')}));
 		nav.append(h('button', {type: 'button', onclick: signOut, text: t('nav.signout')}));
 		bar.append(h('span', {class: 'who', text: S.me.name + ' (' + t('role.' + S.me.role) + ')'}), nav);
@@ -23,7 +24,18 @@ export function renderBar() {
 	const sel = h('select', {id: 'lang', onchange: async (ev) => {
 		localStorage.setItem('escrowd.lang', ev.target.value);
 		await loadLang(ev.target.value);
-		route();
+		/* The page is drawn again in the new language: what was typed
+		 * in it stays. */
+		const typed = [...document.querySelectorAll('#main input[id], #main textarea[id]')]
+			.filter((el) => el.type !== 'file' && el.type !== 'radio' && el.type !== 'checkbox' && el.value)
+			.map((el) => [el.id, el.value]);
+		await route();
+		for (const [id, value] of typed) {
+			const el = $(id);
+			if (el && !el.value)
+				el.value = value;
+		}
+		$('lang').focus();
 	}}, h('option', {value: 'en', text: 'English', selected: S.lang === 'en'}),
 	h('option', {value: 'is', text: 'Íslenska', selected: S.lang === 'is'}));
 	bar.append(h('div', {class: 'lang'}, h('label', {for: 'lang', class: 'visually-hidden', text: t('nav.language')}), sel));
@@ -41,8 +53,19 @@ export async function signOut() {
 	location.hash = '#/signin';
 }
 
+/* Where a person goes once signed in: back where their session ended, or
+ * their own start page. */
+function afterSignin() {
+	const back = sessionStorage.getItem('escrowd.return');
+	sessionStorage.removeItem('escrowd.return');
+	if (back && back.startsWith('#/') && !back.startsWith('#/signin'))
+		return back;
+	return S.me && S.me.role === 'arbiter' ? '#/disputes' : '#/orders';
+}
+
 export function viewSignin() {
 	const error = h('p', {class: 'error', role: 'alert'});
+	const ended = sessionStorage.getItem('escrowd.ended') === '1';
 	const form = h('form', {class: 'form', onsubmit: async (ev) => {
 		ev.preventDefault();
 		error.textContent = '';
@@ -54,11 +77,13 @@ export function viewSignin() {
 			S.csrf = r.csrf_token;
 			sessionStorage.setItem('escrowd.csrf', S.csrf);
 			await loadMe();
-			location.hash = S.me && S.me.role === 'arbiter' ? '#/disputes' : '#/orders';
+			sessionStorage.removeItem('escrowd.ended');
+			location.hash = afterSignin();
 		} catch (e) {
 			error.textContent = problem(e);
 		}
 	}},
+	ended ? h('p', {class: 'note warn', id: 'session-ended', role: 'status', text: t('signin.ended')}) : null,
 	h('label', {for: 'email', text: t('signin.email')}),
 	h('input', {id: 'email', name: 'email', type: 'email', autocomplete: 'username', required: true}),
 	h('label', {for: 'password', text: t('signin.password')}),

@@ -2,9 +2,9 @@
 
 import {S} from './state.js';
 import {h, $, toast, page} from './dom.js';
-import {t, money, when, titleOf} from './text.js';
+import {t, money, when, titleOf, repWhy} from './text.js';
 import {api, problem, reasons, allOrders} from './api.js';
-import {rejectDialog, shipDialog} from './dialogs.js';
+import {dialog, rejectDialog, shipDialog} from './dialogs.js';
 import {cancelDialog} from './cancel.js';
 import {statusLines} from './order-status.js';
 import {disputeDialog} from './dispute-open.js';
@@ -39,10 +39,21 @@ export const ACTIONS = {
 	},
 };
 
+/* An action's label on this order: an unpaid order is cancelled at once,
+ * a paid one asks the seller. */
+export function actionLabel(o, name) {
+	if (name === 'cancel')
+		return t(o.status === 'awaiting_payment' ? 'action.cancel_order' : 'action.cancel');
+	return t((ACTIONS[S.me.role] || {})[name]);
+}
+
 export function runAction(o, name) {
 	switch (name) {
 	case 'cancel':
 		return cancelDialog(o);
+	case 'cancellation/accept':
+	case 'confirm-receipt':
+		return moneyDialog(o, name);
 	case 'cancellation/reject':
 		return rejectDialog(o);
 	case 'ship':
@@ -54,14 +65,48 @@ export function runAction(o, name) {
 	}
 }
 
+/* Accepting a cancellation refunds the buyer, confirming receipt pays the
+ * seller: both are final, so each asks once, naming the order and the
+ * amount. */
+function moneyDialog(o, name) {
+	const held = o.paid - o.refunded - o.released;
+	const key = name === 'confirm-receipt' ? 'confirm' : 'accept';
+	const vars = {title: titleOf(o), id: o.id, amount: money(held, o.currency)};
+	dialog(t('sure.' + key + '.title'), [
+		h('p', {id: 'sure-text', text: t('sure.' + key + '.text', vars)}),
+		h('p', {class: 'note', text: t('sure.final')}),
+	], t('sure.' + key + '.ok'), async () => {
+		await api('POST', '/v1/orders/' + encodeURIComponent(o.id) + '/' + name, {});
+		toast(t('done.' + name));
+	});
+}
+
+/* An action without a dialog; pressed again while it runs, nothing. */
+const running = new Set();
+
 export async function simple(o, name) {
+	const what = o.id + ' ' + name;
+	if (running.has(what))
+		return;
+	running.add(what);
 	try {
 		await api('POST', '/v1/orders/' + encodeURIComponent(o.id) + '/' + name, {});
 		toast(t('done.' + name));
 		route();
 	} catch (e) {
 		toast(problem(e));
+	} finally {
+		running.delete(what);
 	}
+}
+
+/* Who is on the other side of the order, for the card and the page. */
+function party(o) {
+	if (S.me.role === 'seller' && o.buyer_name)
+		return t('order.buyer_is', {name: o.buyer_name});
+	if (S.me.role !== 'seller' && o.seller_name)
+		return t('order.seller_is', {name: o.seller_name});
+	return null;
 }
 
 export function card(o) {
@@ -71,7 +116,8 @@ export function card(o) {
 		h('div', {class: 'head'},
 			h('a', {class: 'title', href: '#/order/' + o.id, text: titleOf(o)}),
 			h('span', {class: 'state', text: t('state.' + o.status)})),
-		h('p', {}, money(o.total, o.currency)),
+		h('p', {}, money(o.total, o.currency),
+			party(o) ? [' · ', h('span', {class: 'party', text: party(o)})] : null),
 		statusLines(o));
 	if (acts.length) {
 		const menuId = 'menu-' + o.id;
@@ -81,7 +127,7 @@ export function card(o) {
 				more.setAttribute('aria-expanded', 'false');
 				more.focus(); /* the item is hidden: a dialog returns here */
 				runAction(o, a.name);
-			}, text: t(mine[a.name])}))));
+			}, text: actionLabel(o, a.name)}))));
 		const more = h('button', {type: 'button', 'aria-expanded': 'false', 'aria-controls': menuId,
 			onclick: () => {
 				menu.hidden = !menu.hidden;
@@ -114,19 +160,25 @@ export async function viewOrders(query) {
 				}
 			},
 		}, t('tab.' + x.id), h('span', {class: 'count', text: '(' + list.filter((o) => inTab(x, o)).length + ')'}))));
-	const shown = list.filter((o) => inTab(tab, o));
+	let shown = list.filter((o) => inTab(tab, o));
 	const parts = [];
+	let above = 0;
 	if (S.me.role === 'seller') {
+		/* A seller's waiting requests are listed once, at the top, soonest
+		 * first; the tab below says they are there. */
 		const waiting = list.filter((o) => o.cancellation && o.cancellation.open)
 			.sort((a, b) => Date.parse(a.deadlines.response) - Date.parse(b.deadlines.response));
 		parts.push(h('section', {'aria-labelledby': 'waiting-h'},
 			h('h2', {id: 'waiting-h', text: t('seller.waiting', {n: waiting.length})}),
 			waiting.length ? h('ul', {class: 'cards', id: 'waiting'}, waiting.map(card))
 				: h('p', {text: t('seller.none_waiting')})));
+		above = shown.filter((o) => waiting.includes(o)).length;
+		shown = shown.filter((o) => !waiting.includes(o));
 	}
 	parts.push(tabs, h('div', {role: 'tabpanel', id: 'tabpanel', 'aria-labelledby': 'tab-' + tab.id},
+		above ? h('p', {class: 'note', id: 'waiting-above', text: t('seller.waiting_above', {n: above})}) : null,
 		shown.length ? h('ul', {class: 'cards', id: 'orders'}, shown.map(card))
-			: h('p', {text: t('orders.none')})));
+			: above ? null : h('p', {text: t('orders.none')})));
 	page(S.me.role === 'seller' ? t('orders.title_seller') : t('orders.title'), parts);
 	if (S.focusTab) {
 		S.focusTab = false;
@@ -138,7 +190,7 @@ export async function loadLevel() {
 	try {
 		const r = await api('GET', '/v1/users/' + encodeURIComponent(S.me.id) + '/reputation');
 		S.level = r.level;
-		S.levelWhy = r.why;
+		S.levelWhy = repWhy(r);
 	} catch (e) {
 		S.level = null;
 	}
@@ -155,7 +207,7 @@ export async function viewProfile() {
 		h('p', {text: S.me.name + ' · ' + S.me.email}),
 		h('section', {'aria-labelledby': 'rep-h'},
 			h('h2', {id: 'rep-h', text: standing}),
-			h('p', {text: rep.why}),
+			h('p', {id: 'rep-why', text: repWhy(rep)}),
 			h('h3', {text: t('profile.events')}),
 			(rep.events || []).length
 				? h('ul', {id: 'rep-events'}, rep.events.slice(0, 20).map((e) =>
@@ -175,6 +227,8 @@ export async function viewOrder(id) {
 	const acts = (o.actions || []).filter((a) => mine[a.name]);
 	const facts = h('dl', {class: 'facts'},
 		h('dt', {text: t('order.state')}), h('dd', {text: t('state.' + o.status)}),
+		party(o) ? [h('dt', {text: t(S.me.role === 'seller' ? 'order.buyer' : 'order.seller')}),
+			h('dd', {text: S.me.role === 'seller' ? o.buyer_name : o.seller_name})] : null,
 		h('dt', {text: t('order.total')}), h('dd', {text: money(o.total, o.currency)}),
 		h('dt', {text: t('order.created')}), h('dd', {text: when(o.created_at)}),
 		o.shipment ? [h('dt', {text: t('order.shipment')}),
@@ -186,7 +240,7 @@ export async function viewOrder(id) {
 	const buttons = h('div', {class: 'actions'}, acts.map((a) => h('button', {
 		type: 'button', class: a.name === 'cancel' ? 'primary' : null,
 		onclick: () => runAction(o, a.name),
-		text: a.name === 'cancel' ? t('action.cancel_order') : t(mine[a.name]),
+		text: a.name === 'cancel' ? t('action.cancel_order') : actionLabel(o, a.name),
 	})));
 	page(titleOf(o), facts, items, statusLines(o), buttons);
 }

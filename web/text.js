@@ -24,19 +24,81 @@ export async function loadLang(lang) {
 	S.T = await r.json();
 	S.lang = lang;
 	document.documentElement.lang = lang;
+	/* The page's own words, outside what the screens draw. */
+	document.querySelector('.skip').textContent = t('nav.skip');
+	document.getElementById('loading').textContent = t('loading');
 }
 
+/* The locale of the interface's language, for Intl. */
+export function locale() {
+	return S.lang === 'is' ? 'is-IS' : 'en-GB';
+}
+
+/* Does this browser's Intl know the interface's locale? Some builds of
+ * Chromium carry only a few locales' data (Debian's has no Icelandic),
+ * and then Intl falls back to a root style ("€ 29.00", "Dec 4, 2026")
+ * that no Icelandic reader writes. The catalogue's `format.*` entries
+ * then say how the language writes numbers and dates. */
+function intlKnows() {
+	return Intl.NumberFormat.supportedLocalesOf([locale()]).length > 0;
+}
+
+function group(digits) {
+	return digits.replace(/\B(?=(\d{3})+(?!\d))/g, t('format.group'));
+}
+
+/* An amount in minor units, in the interface's language: "€29.00",
+ * "29,00 €". The currency's own minor unit (ISO 4217, as Intl knows it)
+ * says where the point goes: 2 for EUR, 0 for ISK or JPY. */
 export function money(minor, currency) {
 	try {
-		return new Intl.NumberFormat(S.lang === 'is' ? 'is-IS' : 'en-GB', {
+		const f = new Intl.NumberFormat(intlKnows() ? locale() : 'en', {
 			style: 'currency',
 			currency: currency,
-			minimumFractionDigits: 2,
-			maximumFractionDigits: 2,
-		}).format(minor / 100);
+			currencyDisplay: 'narrowSymbol',
+		});
+		const digits = f.resolvedOptions().maximumFractionDigits;
+		const value = minor / 10 ** digits;
+		if (intlKnows())
+			return f.format(value);
+		const abs = Math.abs(minor).toString().padStart(digits + 1, '0');
+		const whole = abs.slice(0, abs.length - digits), frac = abs.slice(abs.length - digits);
+		const n = (minor < 0 ? '-' : '') + group(whole) + (digits ? t('format.decimal') + frac : '');
+		const symbol = f.formatToParts(value).find((p) => p.type === 'currency').value;
+		return t('format.money', {n: n, symbol: symbol});
 	} catch (e) {
 		return (minor / 100).toFixed(2) + ' ' + currency;
 	}
+}
+
+/* A date's parts in UTC, for the catalogue's formats. */
+function dateParts(at) {
+	const d = new Date(at);
+	return {
+		d: d.getUTCDate(), m: d.getUTCMonth() + 1, y: d.getUTCFullYear(),
+		mon: t('format.months').split(',')[d.getUTCMonth()],
+		H: String(d.getUTCHours()).padStart(2, '0'), M: String(d.getUTCMinutes()).padStart(2, '0'),
+	};
+}
+
+/* Minor units per major unit of a currency (100 for EUR, 1 for ISK), for
+ * amount fields. */
+export function minorPerUnit(currency) {
+	try {
+		return 10 ** new Intl.NumberFormat('en', {style: 'currency', currency: currency})
+			.resolvedOptions().maximumFractionDigits;
+	} catch (e) {
+		return 100;
+	}
+}
+
+/* Why a user's reputation is what it is. escrowd's own sentence names the
+ * rule and the numbers, in English; in another language the counts
+ * behind it are said from the catalogue. */
+export function repWhy(rep) {
+	if (S.lang === 'en' || !rep.counts)
+		return rep.why;
+	return t('rep.' + rep.role + '_counts', rep.counts);
 }
 
 export function now() {
@@ -46,7 +108,9 @@ export function now() {
 export function when(iso) {
 	if (!iso)
 		return '';
-	return new Date(iso).toLocaleString(S.lang === 'is' ? 'is-IS' : 'en-GB',
+	if (!intlKnows())
+		return t('format.datetime', dateParts(iso)) + ' UTC';
+	return new Date(iso).toLocaleString(locale(),
 		{dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC'}) + ' UTC';
 }
 
@@ -55,7 +119,9 @@ export function when(iso) {
 export function day(at) {
 	if (at === null || at === undefined || at === '')
 		return '';
-	return new Date(at).toLocaleDateString(S.lang === 'is' ? 'is-IS' : 'en-GB',
+	if (!intlKnows())
+		return t('format.date', dateParts(at));
+	return new Date(at).toLocaleDateString(locale(),
 		{dateStyle: 'medium', timeZone: 'UTC'});
 }
 

@@ -201,6 +201,22 @@ test('issue 11 item 5: an unpaid order is cancelled at once, after one confirmat
 	await phone.context().close();
 });
 
+test('issue 11 item 5: an unpaid order\'s menu says "Cancel order", and asks once', async () => {
+	const email = 'unpaid-menu@demo.escrowd.test';
+	const o = await order(await newBuyer(email), 'Unpaid vase', {method: null});
+	const page = await signedIn(email, DESKTOP);
+	await openTab(page, /Awaiting payment/);
+	const c = cardOf(page, 'Unpaid vase');
+	await c.getByRole('button', {name: 'More'}).click();
+	assert.equal(await c.getByRole('button', {name: 'Request cancellation'}).count(), 0);
+	await c.getByRole('button', {name: 'Cancel order'}).click();
+	await page.getByRole('dialog', {name: 'Cancel order'}).getByRole('button', {name: 'Cancel order'}).click();
+	await page.getByText('The order is cancelled.', {exact: true}).waitFor();
+	assert.equal((await operator('GET', '/v1/orders/' + o)).status, 'cancelled');
+	assert.deepEqual(page.problems, []);
+	await page.context().close();
+});
+
 test('issue 11 item 7: the dispute dialog makes the buyer choose a ground and keeps the amount to what is held', async () => {
 	const email = 'dispute-form@demo.escrowd.test';
 	const o = await order(await newBuyer(email), 'Ceramic jug');
@@ -309,7 +325,6 @@ test('issue 11 item 12: the seller and the arbiter read their own sentences abou
 
 /* The tests below move the clock: each signs in after its move (idle
  * sessions end after 12 hours). */
-
 
 test('issue 11 item 6: "Not delivered" shows disabled with the day it opens, then opens on that day', async () => {
 	const email = 'not-delivered@demo.escrowd.test';

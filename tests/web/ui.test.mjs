@@ -29,6 +29,8 @@ test('desktop: the buyer requests a cancellation, the seller accepts, the refund
 	await shot(seller, 'desktop-seller-requests');
 	await waiting.getByRole('button', {name: 'More'}).click();
 	await waiting.getByRole('button', {name: 'Accept cancellation'}).click();
+	// Money moves: asked once (issue 11 item 11).
+	await seller.getByRole('button', {name: 'Accept and refund'}).click();
 	await seller.getByText('The order is cancelled and the buyer refunded.').waitFor();
 
 	await buyer.reload();
@@ -61,6 +63,7 @@ test('mobile: Profile, Awaiting shipment, the order, Cancel order, a reason, OK'
 	const seller = await signedIn('knits@demo.escrowd.test', MOBILE);
 	await seller.locator('#waiting').getByRole('link', {name: 'Wool mittens'}).click();
 	await seller.getByRole('button', {name: 'Accept cancellation'}).click();
+	await seller.getByRole('button', {name: 'Accept and refund'}).click();
 	await seller.getByText('The order is cancelled and the buyer refunded.').waitFor();
 	await page.reload();
 	await page.getByText(/Refund of .*: on its way\./).waitFor();
