@@ -6,7 +6,7 @@
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import {DESKTOP, MOBILE, PASSWORD, base, browser, operator, token, as, newBuyer, signedIn, cardOf,
-	chooseReason} from './harness.mjs';
+	chooseReason, shot} from './harness.mjs';
 
 /* A paid order of `amount` minor units from the knits shop. */
 async function paidOrder(buyerId, title, amount = 1000, method = 'card') {
@@ -66,6 +66,7 @@ test('issue 11 item 11: accepting a cancellation and confirming receipt ask once
 	assert.equal((await operator('GET', '/v1/orders/' + id)).refunded, 0);
 	await waiting.getByRole('button', {name: 'More'}).click();
 	await waiting.getByRole('button', {name: 'Accept cancellation'}).click();
+	await shot(seller, 'desktop-seller-accept-confirm');
 	await seller.getByRole('button', {name: 'Accept and refund'}).click();
 	await seller.getByText('The order is cancelled and the buyer refunded.').waitFor();
 	assert.equal((await operator('GET', '/v1/orders/' + id)).refunded, 2900);
@@ -152,6 +153,7 @@ test('issue 11 items 14 and 15: the decision dialog starts at the recommendation
 	assert.equal(await arbiter.locator('#recommendation h2').textContent(),
 		'Recommended when the arbiter decided: ' + recommended);
 	assert.deepEqual(await arbiter.locator('#recommendation li').allTextContents(), reasonsBefore);
+	await shot(arbiter, 'desktop-arbiter-decided');
 	assert.deepEqual(arbiter.problems, []);
 	await arbiter.context().close();
 });
