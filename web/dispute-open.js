@@ -3,7 +3,7 @@
  * to what is still held, and evidence. */
 
 import {h, toast} from './dom.js';
-import {t, money, day, now} from './text.js';
+import {t, money, day, now, minorPerUnit, decimalOf} from './text.js';
 import {api, upload} from './api.js';
 import {dialog} from './dialogs.js';
 
@@ -31,22 +31,6 @@ function groundSelect(o) {
 	return h('select', {id: 'ground', name: 'ground', required: true}, options);
 }
 
-/* Minor units per major unit of the currency (ISO 4217, as Intl knows
- * it): 100 for EUR, 1 for ISK. */
-function unit(currency) {
-	try {
-		return 10 ** new Intl.NumberFormat('en', {style: 'currency', currency: currency})
-			.resolvedOptions().maximumFractionDigits;
-	} catch (e) {
-		return 100;
-	}
-}
-
-/* Minor units as the number field's value: 1050 -> "10.50". */
-function decimal(minor, currency) {
-	return (minor / unit(currency)).toFixed(Math.round(Math.log10(unit(currency))));
-}
-
 export function disputeDialog(o) {
 	const held = o.paid - o.refunded;
 	const body = [
@@ -58,9 +42,9 @@ export function disputeDialog(o) {
 			h('label', {}, h('input', {type: 'radio', name: 'outcome', value: 'return_and_refund'}), ' ', t('outcome.return_and_refund'))),
 		h('label', {for: 'amount', text: t('dispute.amount', {max: money(held, o.currency)})}),
 		h('div', {class: 'amount'},
-			h('input', {id: 'amount', name: 'amount', type: 'number', min: decimal(1, o.currency),
-				max: decimal(held, o.currency), step: decimal(1, o.currency), required: true, inputmode: 'decimal',
-				value: decimal(held, o.currency), 'aria-describedby': 'amount-currency'}),
+			h('input', {id: 'amount', name: 'amount', type: 'number', min: decimalOf(1, o.currency),
+				max: decimalOf(held, o.currency), step: decimalOf(1, o.currency), required: true, inputmode: 'decimal',
+				value: decimalOf(held, o.currency), 'aria-describedby': 'amount-currency'}),
 			h('span', {id: 'amount-currency', class: 'currency', text: o.currency})),
 		h('label', {for: 'description', text: t('dispute.description')}),
 		h('textarea', {id: 'description', name: 'description', required: true, maxlength: '1000'}),
@@ -72,7 +56,7 @@ export function disputeDialog(o) {
 		const d = await api('POST', '/v1/orders/' + encodeURIComponent(o.id) + '/disputes', {
 			ground: form.ground.value,
 			outcome: form.outcome.value,
-			amount: Math.round(Number(form.amount.value) * unit(o.currency)),
+			amount: Math.round(Number(form.amount.value) * minorPerUnit(o.currency)),
 			description: form.description.value,
 		});
 		await upload(d.id, form.evidence.files);

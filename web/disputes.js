@@ -3,7 +3,7 @@
 
 import {S} from './state.js';
 import {h, toast, page} from './dom.js';
-import {t, money, minorPerUnit, when, countdown, titleOf} from './text.js';
+import {t, money, minorPerUnit, decimalOf, when, countdown, titleOf} from './text.js';
 import {api, problem, upload} from './api.js';
 import {dialog, busy} from './dialogs.js';
 import {route} from './router.js';
@@ -24,13 +24,12 @@ export const DISPUTE_ACTIONS = {
 /* An amount field in the currency's major units, with its bounds shown
  * beside it and kept by the browser. */
 function amountField(name, label, currency, min, max, value) {
-	const per = minorPerUnit(currency), digits = Math.round(Math.log10(per));
-	const major = (minor) => (minor / per).toFixed(digits);
+	const major = (minor) => decimalOf(minor, currency);
 	return [
 		h('label', {for: 'f-' + name, text: label + ' ' + t('field.range', {min: money(min, currency), max: money(max, currency)})}),
 		h('div', {class: 'amount'},
 			h('input', {id: 'f-' + name, name: name, type: 'number', required: true, inputmode: 'decimal',
-				step: (1 / per).toFixed(digits), min: major(min), max: major(max),
+				step: major(1), min: major(min), max: major(max),
 				value: value === null || value === undefined ? null : major(value)}),
 			h('span', {class: 'currency', text: currency})),
 	];

@@ -92,6 +92,13 @@ export function minorPerUnit(currency) {
 	}
 }
 
+/* Minor units as a number field's value: 1050 EUR -> "10.50", 1050 ISK
+ * -> "1050". */
+export function decimalOf(minor, currency) {
+	const per = minorPerUnit(currency);
+	return (minor / per).toFixed(Math.round(Math.log10(per)));
+}
+
 /* Why a user's reputation is what it is. escrowd's own sentence names the
  * rule and the numbers, in English; in another language the counts
  * behind it are said from the catalogue. */
