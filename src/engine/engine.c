@@ -145,17 +145,97 @@ int64_t esc_engine_real_ms(struct esc_engine *e)
 	return esc_clock_now(e->real);
 }
 
+int esc_engine_idempotency_get(struct esc_engine *e, struct esc_store *s, const char *scope,
+			       const char *key, struct esc_idempotency *out)
+{
+	int64_t before = esc_engine_real_ms(e) - ESC_IDEMPOTENCY_KEEP_MS;
+	int rc;
+	ESC_STORE(rc, s, idempotency_get, scope, key, out);
+	if (!rc && out->created_at_ms < before) {
+		free(out->response);
+		out->response = NULL;
+		ESC_STORE(rc, s, idempotency_purge, before);
+		if (!rc)
+			rc = ESC_ENOTFOUND;
+	}
+	return rc;
+}
+
+struct move {
+	int64_t next_ms;
+	const struct esc_advance_reply *reply;
+};
+
+/* The clock's new time and the answer to the move, together. */
+static int move_tx(struct esc_store *s, void *arg)
+{
+	const struct move *m = arg;
+	const struct esc_advance_reply *r = m->reply;
+	int rc;
+	ESC_STORE(rc, s, meta_set, MANUAL_CLOCK_KEY, m->next_ms);
+	if (!rc && r)
+		rc = r->build(r->arg, m->next_ms, 0, r->record);
+	if (!rc && r && r->record)
+		ESC_STORE(rc, s, idempotency_put, r->record);
+	return rc;
+}
+
+/* Already locked. */
+static int move(struct esc_engine *e, int64_t ms, const struct esc_advance_reply *reply)
+{
+	struct move m = {.next_ms = esc_clock_now(&e->clock) + ms, .reply = reply};
+	int rc = transact(e, move_tx, &m);
+	if (!rc)
+		esc_clock_advance(&e->clock, ms);
+	return rc;
+}
+
 int esc_engine_advance(struct esc_engine *e, int64_t ms)
 {
+	if (!e->clock.manual || ms < 0)
+		return ESC_EINVAL;
+	pthread_mutex_lock(&e->lock);
+	int rc = move(e, ms, NULL);
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+static int answer_tx(struct esc_store *s, void *arg)
+{
+	const struct esc_idempotency *record = arg;
+	int rc;
+	ESC_STORE(rc, s, idempotency_answer, record);
+	return rc;
+}
+
+int esc_engine_advance_and_fire(struct esc_engine *e, int64_t ms,
+				const struct esc_advance_reply *reply, size_t *fired)
+{
+	size_t count = 0, total = 0;
 	int rc = 0;
 	if (!e->clock.manual || ms < 0)
 		return ESC_EINVAL;
 	pthread_mutex_lock(&e->lock);
-	int64_t next = esc_clock_now(&e->clock) + ms;
-	ESC_STORE(rc, e->store, meta_set, MANUAL_CLOCK_KEY, next);
-	if (!rc)
-		esc_clock_advance(&e->clock, ms);
+	rc = move(e, ms, reply);
+	int64_t now = esc_clock_now(&e->clock);
 	pthread_mutex_unlock(&e->lock);
+	while (!rc) {
+		rc = esc_engine_fire_due(e, 0, &count);
+		total += count;
+		if (!count)
+			break;
+	}
+	if (!rc && reply && total) {
+		/* The answer with the count, in place of the one kept with the
+		 * move. */
+		pthread_mutex_lock(&e->lock);
+		rc = reply->build(reply->arg, now, total, reply->record);
+		if (!rc && reply->record)
+			rc = transact(e, answer_tx, reply->record);
+		pthread_mutex_unlock(&e->lock);
+	}
+	if (fired)
+		*fired = total;
 	return rc;
 }
 

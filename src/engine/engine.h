@@ -51,9 +51,10 @@ struct esc_engine_options {
 	size_t pool;
 	/* The lease on claimed deadlines (0 = ESC_LEASE_MS_DEFAULT). */
 	int64_t lease_ms;
-	/* The real time that leases run on, whatever the clock above: NULL
-	 * for the machine's. Tests give a manual clock and move it, so that
-	 * none sleeps; it must outlive the engine. */
+	/* The real time that leases run on and Idempotency-Keys age by,
+	 * whatever the clock above: NULL for the machine's. Tests give a
+	 * manual clock and move it, so that none sleeps; it must outlive the
+	 * engine. */
 	struct esc_clock *real_clock;
 };
 
@@ -99,12 +100,51 @@ void esc_engine_free(struct esc_engine *e);
 
 int64_t esc_engine_now(struct esc_engine *e);
 /* Real time (the options' real_clock, or the machine's), whatever
- * esc_engine_now() says: what leases run on, so that moving a manual
- * clock does not end one. */
+ * esc_engine_now() says: what leases run on and Idempotency-Keys age by,
+ * so that moving a manual clock neither ends a lease nor forgets a key. */
 int64_t esc_engine_real_ms(struct esc_engine *e);
 /* Move the manual clock forward by ms, saving its time in the store first.
  * ESC_EINVAL on a real clock or a negative step. */
 int esc_engine_advance(struct esc_engine *e, int64_t ms);
+
+/* Idempotency-Keys are kept 24 hours (SPEC §7) of real time: a manual
+ * clock's moves do not age them, so that an answered 72 h advance sent
+ * again is replayed, not applied again. A new record's created_at_ms is
+ * esc_engine_real_ms(). */
+#define ESC_IDEMPOTENCY_KEEP_MS (24 * ESC_MS_PER_HOUR)
+
+/* The answer kept for scope's key (out->response malloc'd, the caller's),
+ * or ESC_ENOTFOUND when there is none or it was kept more than
+ * ESC_IDEMPOTENCY_KEEP_MS ago in real time: then it, and every other that
+ * old, is forgotten. The caller holds s, from esc_engine_store_acquire(). */
+int esc_engine_idempotency_get(struct esc_engine *e, struct esc_store *s, const char *scope,
+			       const char *key, struct esc_idempotency *out);
+
+/* The answer to a move of the clock (POST /v1/clock/advance), kept with
+ * it. build() fills record's status and response (malloc'd, replacing
+ * what it held; the issuer frees the last) for the clock at now_ms with
+ * fired deadlines fired, and whatever else the issuer answers with; record
+ * may be NULL (no Idempotency-Key). It runs under the engine's lock and
+ * may be called several times: the last call's answer is the answer. */
+struct esc_advance_reply {
+	int (*build)(void *arg, int64_t now_ms, size_t fired, struct esc_idempotency *record);
+	void *arg;
+	struct esc_idempotency *record;
+};
+
+/* Move the manual clock forward by ms, then fire what is due, as often as
+ * needed; *fired (or NULL) counts what fired. The clock's new time and
+ * reply's record commit in one transaction, so that the key's answer
+ * exists exactly when the move does: a request run again after a crash
+ * replays it instead of moving the clock twice. If the key was answered
+ * meanwhile, nothing moves and ESC_EDUPLICATE is returned. Once the
+ * deadlines fired, build() runs again with their count, which the record
+ * keeps too (a crash before leaves the count 0 there; the daemon fires
+ * what is due when it starts). A failure to fire is returned, the move
+ * standing. ESC_EINVAL on a real clock or a negative step; reply may be
+ * NULL. */
+int esc_engine_advance_and_fire(struct esc_engine *e, int64_t ms,
+				const struct esc_advance_reply *reply, size_t *fired);
 
 struct esc_result;
 

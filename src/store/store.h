@@ -296,9 +296,13 @@ struct esc_store_ops {
 	int (*api_keys_count)(struct esc_store *s, int64_t *n);
 
 	/* Idempotency keys: put keeps a request's answer (ESC_EDUPLICATE
-	 * when the scope has the key already); get reads one (its response is
-	 * the caller's to free); purge drops those created before a time. */
+	 * when the scope has the key already); answer writes a kept key's
+	 * status and response anew (ESC_ENOTFOUND when it is not kept), for a
+	 * request whose answer grows after the write it was kept with; get
+	 * reads one (its response is the caller's to free); purge drops those
+	 * created before a time. */
 	int (*idempotency_put)(struct esc_store *s, const struct esc_idempotency *rec);
+	int (*idempotency_answer)(struct esc_store *s, const struct esc_idempotency *rec);
 	int (*idempotency_get)(struct esc_store *s, const char *scope, const char *key,
 			       struct esc_idempotency *out);
 	int (*idempotency_purge)(struct esc_store *s, int64_t before_ms);

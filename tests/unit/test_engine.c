@@ -1283,6 +1283,231 @@ static void test_engine_submit_from_threads_shares_commits(void **state)
 		      (long long)(f->e->commits - commits));
 }
 
+/* --- the manual clock's move and its Idempotency-Key (issue 12, defect 3) */
+
+/* An issuer's answer to a move: "NOW FIRED", counted in *calls. */
+static int answer(void *arg, int64_t now, size_t fired, struct esc_idempotency *record)
+{
+	int *calls = arg;
+	char text[64];
+	(*calls)++;
+	if (!record)
+		return 0;
+	snprintf(text, sizeof text, "%lld %zu", (long long)now, fired);
+	free(record->response);
+	record->status = 200;
+	record->response = strdup(text);
+	return record->response ? 0 : ESC_ENOMEM;
+}
+
+/* A fault: every call of the verb named by arg fails. */
+static int fail_verb(void *arg, const char *verb)
+{
+	return strcmp(verb, arg) ? 0 : ESC_EIO;
+}
+
+static struct esc_idempotency advance_key(const char *key)
+{
+	struct esc_idempotency r = {.created_at_ms = ESC_TEST_T0};
+	snprintf(r.scope, sizeof r.scope, "operator:test");
+	snprintf(r.key, sizeof r.key, "%s", key);
+	snprintf(r.request_hash, sizeof r.request_hash, "%064d", 7);
+	return r;
+}
+
+/* The record of key as the store keeps it, or its absence. */
+static int kept(struct esc_fixture *f, const char *key, char *response, size_t size)
+{
+	struct esc_idempotency got;
+	int rc;
+	ESC_STORE(rc, store(f), idempotency_get, "operator:test", key, &got);
+	if (!rc) {
+		snprintf(response, size, "%s", got.response);
+		free(got.response);
+	}
+	return rc;
+}
+
+static void issue_12_a_move_keeps_its_answer_in_its_transaction(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_idempotency record = advance_key("k1");
+	int calls = 0;
+	char text[64], want[64];
+	int64_t at = esc_engine_now(f->e);
+	struct esc_advance_reply reply = {.build = answer, .arg = &calls, .record = &record};
+	assert_int_equal(esc_engine_advance_and_fire(f->e, HOUR, &reply, NULL), 0);
+	free(record.response);
+	snprintf(want, sizeof want, "%lld 0", (long long)(at + HOUR));
+	assert_int_equal(kept(f, "k1", text, sizeof text), 0);
+	assert_string_equal(text, want);
+	assert_int_equal(calls, 1);
+	esc_fixture_restart(f);
+	assert_int_equal(esc_engine_now(f->e), at + HOUR);
+}
+
+static void issue_12_a_move_whose_answer_is_not_kept_does_not_move(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_idempotency record = advance_key("k1");
+	int calls = 0;
+	char text[64];
+	int64_t at = esc_engine_now(f->e);
+	struct esc_advance_reply reply = {.build = answer, .arg = &calls, .record = &record};
+	f->e->store->fault = fail_verb;
+	f->e->store->fault_arg = (void *)"idempotency_put";
+	assert_int_equal(esc_engine_advance_and_fire(f->e, HOUR, &reply, NULL), ESC_EIO);
+	f->e->store->fault = NULL;
+	free(record.response);
+	assert_int_equal(esc_engine_now(f->e), at);
+	assert_int_equal(kept(f, "k1", text, sizeof text), ESC_ENOTFOUND);
+	esc_fixture_restart(f);
+	assert_int_equal(esc_engine_now(f->e), at);
+}
+
+/* Two daemons ran one key at once: the one that commits second moves
+ * nothing, and its request replays the first one's answer. */
+static void issue_12_a_move_whose_key_was_answered_meanwhile_does_not_move(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_idempotency first = advance_key("k1"), record = advance_key("k1");
+	int calls = 0, rc;
+	char text[64];
+	int64_t at = esc_engine_now(f->e);
+	first.status = 200;
+	first.response = (char *)"the first answer";
+	ESC_STORE(rc, store(f), idempotency_put, &first);
+	assert_int_equal(rc, 0);
+	struct esc_advance_reply reply = {.build = answer, .arg = &calls, .record = &record};
+	assert_int_equal(esc_engine_advance_and_fire(f->e, HOUR, &reply, NULL), ESC_EDUPLICATE);
+	free(record.response);
+	assert_int_equal(esc_engine_now(f->e), at);
+	assert_int_equal(kept(f, "k1", text, sizeof text), 0);
+	assert_string_equal(text, "the first answer");
+	esc_fixture_restart(f);
+	assert_int_equal(esc_engine_now(f->e), at);
+}
+
+/* SIGKILL, as an engine sees it: nothing it asks of the store happens
+ * after the first commit (the move's). */
+static int dead_after_commit(void *arg, const char *verb)
+{
+	bool *dead = arg;
+	if (*dead)
+		return ESC_EIO;
+	if (!strcmp(verb, "commit"))
+		*dead = true;
+	return 0;
+}
+
+/* The issue's case: killed after the move, the same request sent again
+ * (to the restarted daemon) finds the answer and moves nothing: one hour,
+ * not two. */
+static void issue_12_a_move_sent_again_after_a_crash_moves_the_clock_once(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_idempotency record = advance_key("k1");
+	int calls = 0;
+	bool dead = false;
+	char text[64], want[64];
+	int64_t at = esc_engine_now(f->e);
+	struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+	struct esc_advance_reply reply = {.build = answer, .arg = &calls, .record = &record};
+	f->e->store->fault = dead_after_commit;
+	f->e->store->fault_arg = &dead;
+	assert_int_equal(esc_engine_advance_and_fire(f->e, 24 * HOUR, &reply, NULL), ESC_EIO);
+	assert_true(dead);
+	free(record.response);
+	record.response = NULL;
+	esc_fixture_restart(f);
+	assert_int_equal(esc_engine_now(f->e), at + 24 * HOUR);
+	snprintf(want, sizeof want, "%lld 0", (long long)(at + 24 * HOUR));
+	assert_int_equal(kept(f, "k1", text, sizeof text), 0);
+	assert_string_equal(text, want);
+	assert_int_equal(esc_engine_advance_and_fire(f->e, 24 * HOUR, &reply, NULL),
+			 ESC_EDUPLICATE);
+	free(record.response);
+	assert_int_equal(esc_engine_now(f->e), at + 24 * HOUR);
+	/* What the move made due fires at the next firing, once. */
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_AWAITING_PAYMENT);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_CANCELLED);
+}
+
+static void issue_12_a_moves_answer_counts_the_deadlines_it_fired(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_idempotency record = advance_key("k1");
+	int calls = 0;
+	size_t fired = 0;
+	char text[64], want[64];
+	for (int i = 0; i < 3; i++)
+		esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+	int64_t at = esc_engine_now(f->e);
+	struct esc_advance_reply reply = {.build = answer, .arg = &calls, .record = &record};
+	assert_int_equal(esc_engine_advance_and_fire(f->e, 24 * HOUR, &reply, &fired), 0);
+	assert_int_equal(fired, 3);
+	assert_int_equal(calls, 2);
+	snprintf(want, sizeof want, "%lld 3", (long long)(at + 24 * HOUR));
+	assert_string_equal(record.response, want);
+	free(record.response);
+	assert_int_equal(kept(f, "k1", text, sizeof text), 0);
+	assert_string_equal(text, want);
+}
+
+static void issue_12_a_move_without_a_key_is_answered_too(void **state)
+{
+	struct esc_fixture *f = *state;
+	int calls = 0;
+	int64_t at = esc_engine_now(f->e);
+	esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
+	struct esc_advance_reply reply = {.build = answer, .arg = &calls};
+	assert_int_equal(esc_engine_advance_and_fire(f->e, 24 * HOUR, &reply, NULL), 0);
+	assert_int_equal(calls, 2);
+	assert_int_equal(esc_engine_now(f->e), at + 24 * HOUR);
+}
+
+/* SPEC §7's 24 hours are real ones: the manual clock's 72 h leave a key
+ * kept; a day of real time and a millisecond forget it, and the others as
+ * old with it. */
+static void issue_12_idempotency_keys_age_by_real_time_not_the_manual_clock(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_clock real;
+	struct esc_engine_options opt = {
+		.manual_clock = true, .fast_password_hashing = true, .real_clock = &real};
+	struct esc_engine *e = NULL;
+	struct esc_idempotency first = advance_key("k1"), other = advance_key("k2"), got;
+	char err[300] = "";
+	int rc;
+	esc_clock_init_manual(&real, ESC_TEST_T0 + DAY);
+	assert_int_equal(esc_engine_open(&e, f->db, NULL, &opt, err, sizeof err), 0);
+	first.created_at_ms = esc_engine_real_ms(e);
+	first.status = 200;
+	first.response = (char *)"the answer";
+	other.created_at_ms = first.created_at_ms + 1;
+	other.response = (char *)"";
+	ESC_STORE(rc, e->store, idempotency_put, &first);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, e->store, idempotency_put, &other);
+	assert_int_equal(rc, 0);
+
+	assert_int_equal(esc_engine_advance(e, 72 * HOUR), 0);
+	esc_clock_advance(&real, ESC_IDEMPOTENCY_KEEP_MS);
+	assert_int_equal(esc_engine_idempotency_get(e, e->store, "operator:test", "k1", &got), 0);
+	assert_string_equal(got.response, "the answer");
+	free(got.response);
+	esc_clock_advance(&real, 1);
+	assert_int_equal(esc_engine_idempotency_get(e, e->store, "operator:test", "k1", &got),
+			 ESC_ENOTFOUND);
+	ESC_STORE(rc, e->store, idempotency_get, "operator:test", "k1", &got);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	/* A millisecond younger: kept. */
+	assert_int_equal(esc_engine_idempotency_get(e, e->store, "operator:test", "k2", &got), 0);
+	free(got.response);
+	esc_engine_free(e);
+}
+
 int main(void)
 {
 	esc_test_store_or_skip("engine");
@@ -1345,6 +1570,13 @@ int main(void)
 		T(test_spec_7_version_increments_by_one_per_command),
 		T(test_engine_order_after_restart_is_the_same),
 		T(test_engine_cancelled_order_after_restart_is_the_same),
+		T(issue_12_a_move_keeps_its_answer_in_its_transaction),
+		T(issue_12_a_move_whose_answer_is_not_kept_does_not_move),
+		T(issue_12_a_move_whose_key_was_answered_meanwhile_does_not_move),
+		T(issue_12_a_move_sent_again_after_a_crash_moves_the_clock_once),
+		T(issue_12_a_moves_answer_counts_the_deadlines_it_fired),
+		T(issue_12_a_move_without_a_key_is_answered_too),
+		T(issue_12_idempotency_keys_age_by_real_time_not_the_manual_clock),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1906,6 +1906,44 @@ static void idempotency_key_keeps_its_first_answer(void **state)
 	assert_int_equal(rc, ESC_ENOTFOUND);
 }
 
+/* A kept answer written anew: its status and response, nothing else. */
+static void idempotency_answer_rewrites_a_kept_keys_answer(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_idempotency rec = {.created_at_ms = T0, .status = 200}, got;
+	int rc;
+
+	snprintf(rec.scope, sizeof rec.scope, "operator:op");
+	snprintf(rec.key, sizeof rec.key, "key-1");
+	hash_hex(rec.request_hash, 'r');
+	rec.response = "{\"deadlines_fired\":0}";
+	ESC_STORE(rc, f->s, idempotency_put, &rec);
+	assert_int_equal(rc, 0);
+	rec.status = 201;
+	rec.response = "{\"deadlines_fired\":3}";
+	rec.created_at_ms = T0 + 5;
+	ESC_STORE(rc, f->s, idempotency_answer, &rec);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, idempotency_get, "operator:op", "key-1", &got);
+	assert_int_equal(rc, 0);
+	assert_int_equal(got.status, 201);
+	assert_string_equal(got.response, "{\"deadlines_fired\":3}");
+	assert_true(got.created_at_ms == T0);
+	free(got.response);
+}
+
+static void idempotency_answer_of_a_key_not_kept_is_not_found(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_idempotency rec = {.created_at_ms = T0, .status = 200, .response = "{}"};
+	int rc;
+
+	snprintf(rec.scope, sizeof rec.scope, "operator:op");
+	snprintf(rec.key, sizeof rec.key, "key-1");
+	ESC_STORE(rc, f->s, idempotency_answer, &rec);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+}
+
 static void api_keys_count_counts_each_key(void **state)
 {
 	struct store_fixture *f = *state;
@@ -2311,6 +2349,8 @@ static const struct CMUnitTest contract[] = {
 	T(api_key_insert_of_taken_hash_is_duplicate),
 	T(api_keys_count_counts_each_key),
 	T(idempotency_key_keeps_its_first_answer),
+	T(idempotency_answer_rewrites_a_kept_keys_answer),
+	T(idempotency_answer_of_a_key_not_kept_is_not_found),
 	T(savepoint_rollback_undoes_only_its_command),
 	T(a_failed_verb_in_a_savepoint_is_undone_and_the_transaction_goes_on),
 	T(rollback_after_a_failed_verb_leaves_a_usable_store),

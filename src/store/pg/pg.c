@@ -295,6 +295,8 @@ _Static_assert(ORDER_COLS_COUNT + 3 <= PARAMS_MAX, "order_insert's parameters fi
 	X(IDEM_GET, "SELECT request_hash, status, response, created_at_ms FROM idempotency "       \
 		    "WHERE scope = $1 AND key = $2")                                               \
 	X(IDEM_PURGE, "DELETE FROM idempotency WHERE created_at_ms < $1")                          \
+	X(IDEM_ANSWER, "UPDATE idempotency SET status = $3, response = $4 "                        \
+		       "WHERE scope = $1 AND key = $2")                                            \
 	X(MESSAGE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE order_id = $1")      \
 	X(MESSAGE_INSERT, "INSERT INTO messages (order_id, seq, at_ms, author_id, role, body) "    \
 			  "VALUES ($1, $2, $3, $4, $5, $6)")                                       \
@@ -2017,6 +2019,17 @@ static int pg_idempotency_put(struct esc_store *s, const struct esc_idempotency 
 	return run(pg_of(s), S_IDEM_PUT, &b);
 }
 
+static int pg_idempotency_answer(struct esc_store *s, const struct esc_idempotency *rec)
+{
+	struct bind b = {0};
+
+	B_FIELD(&b, 1, rec->scope);
+	B_FIELD(&b, 2, rec->key);
+	b_i64(&b, 3, rec->status);
+	b_str(&b, 4, rec->response ? rec->response : "");
+	return run_one(pg_of(s), S_IDEM_ANSWER, &b);
+}
+
 static int pg_idempotency_get(struct esc_store *s, const char *scope, const char *key,
 			      struct esc_idempotency *out)
 {
@@ -2439,6 +2452,7 @@ static const struct esc_store_ops pg_ops = {
 	.api_key_exists = pg_api_key_exists,
 	.api_keys_count = pg_api_keys_count,
 	.idempotency_put = pg_idempotency_put,
+	.idempotency_answer = pg_idempotency_answer,
 	.idempotency_get = pg_idempotency_get,
 	.idempotency_purge = pg_idempotency_purge,
 	.message_append = pg_message_append,

@@ -286,6 +286,8 @@ _Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline 
 	X(IDEM_GET, "SELECT request_hash, status, response, created_at_ms FROM idempotency "       \
 		    "WHERE scope = ?1 AND key = ?2")                                               \
 	X(IDEM_PURGE, "DELETE FROM idempotency WHERE created_at_ms < ?1")                          \
+	X(IDEM_ANSWER, "UPDATE idempotency SET status = ?3, response = ?4 "                        \
+		       "WHERE scope = ?1 AND key = ?2")                                            \
 	X(MESSAGE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE order_id = ?1")      \
 	X(MESSAGE_INSERT, "INSERT INTO messages (order_id, seq, at_ms, author_id, role, body) "    \
 			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                       \
@@ -1957,6 +1959,22 @@ static int sq_idempotency_put(struct esc_store *s, const struct esc_idempotency 
 	return rc;
 }
 
+static int sq_idempotency_answer(struct esc_store *s, const struct esc_idempotency *rec)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_IDEM_ANSWER], SQLITE_OK, false};
+	int rc = 0;
+
+	B_FIELD(&b, 1, rec->scope);
+	B_FIELD(&b, 2, rec->key);
+	b_i64(&b, 3, rec->status);
+	b_str(&b, 4, rec->response ? rec->response : "");
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run_one(q, b.st);
+	return rc;
+}
+
 static int sq_idempotency_get(struct esc_store *s, const char *scope, const char *key,
 			      struct esc_idempotency *out)
 {
@@ -2524,6 +2542,7 @@ static const struct esc_store_ops sqlite_ops = {
 	.api_keys_count = sq_api_keys_count,
 	.refunds_count = sq_refunds_count,
 	.idempotency_put = sq_idempotency_put,
+	.idempotency_answer = sq_idempotency_answer,
 	.idempotency_get = sq_idempotency_get,
 	.idempotency_purge = sq_idempotency_purge,
 	.message_append = sq_message_append,
