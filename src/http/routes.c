@@ -1804,11 +1804,26 @@ static int h_ledger_check(struct esc_http_call *call)
 	return 0;
 }
 
+/* The answer to an advance, and its Idempotency-Key's record, which the
+ * engine keeps with the move (esc_advance_reply). */
+static int clock_answer(void *arg, int64_t now, size_t fired, struct esc_idempotency *record)
+{
+	struct esc_http_call *call = arg;
+	json_decref(call->out);
+	call->out = json_pack("{s:o, s:I}", "now", time_or_null(now), "deadlines_fired",
+			      (json_int_t)fired);
+	if (!call->out || !record)
+		return call->out ? 0 : ESC_ENOMEM;
+	free(record->response);
+	record->status = 200;
+	record->response = json_dumps(call->out, JSON_COMPACT);
+	return record->response ? 0 : ESC_ENOMEM;
+}
+
 static int h_clock_advance(struct esc_http_call *call)
 {
 	static const char *const fields[] = {"seconds", NULL};
 	int64_t seconds = 0;
-	size_t fired = 0, total = 0;
 	int rc = only_fields(call, fields);
 	if (!rc)
 		rc = get_int(call, "seconds", true, &seconds);
@@ -1819,17 +1834,17 @@ static int h_clock_advance(struct esc_http_call *call)
 			    NULL);
 	if (seconds < 0 || seconds > 10LL * 365 * 86400)
 		return fail(call, ESC_EINVAL, "seconds must be from 0 to ten years", NULL);
-	rc = esc_engine_advance(call->e, seconds * 1000);
-	do {
-		if (!rc)
-			rc = esc_engine_fire_due(call->e, 0, &fired);
-		total += fired;
-	} while (!rc && fired);
-	if (rc)
-		return rc;
-	call->out = json_pack("{s:o, s:I}", "now", time_or_null(esc_engine_now(call->e)),
-			      "deadlines_fired", (json_int_t)total);
-	return 0;
+	struct esc_advance_reply reply = {.build = clock_answer, .arg = call, .record = call->idem};
+	rc = esc_engine_advance_and_fire(call->e, seconds * 1000, &reply, NULL);
+	/* Kept with the move, or answered meanwhile: replayed. An answer
+	 * that failed otherwise is a 5xx, which is never kept. */
+	call->idem_kept = call->idem && rc != ESC_EDUPLICATE;
+	call->idem_answered = call->idem && rc == ESC_EDUPLICATE;
+	if (rc) {
+		json_decref(call->out);
+		call->out = NULL;
+	}
+	return rc;
 }
 
 /* ---- the table ---- */
