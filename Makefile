@@ -8,6 +8,7 @@
 #                 stops), the browser tests, then the suite again under
 #                 AddressSanitizer and UBSan
 #   make bench    build optimized and print the benchmark figures
+#   make fuzz     run each libFuzzer target for FUZZ_SECONDS (tests/fuzz/)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -16,12 +17,15 @@ DB         ?= escrowd.db
 
 # Debian 12 packages the build needs, and those only the tests need:
 # Debian's chromium (browser tests), postgresql (a private server for the
-# PostgreSQL runs) and Node.js with npm when there is none.
+# PostgreSQL runs), Node.js with npm when there is none, and clang with its
+# runtimes (libclang-rt-14-dev holds libFuzzer and the sanitizers).
 DEBS = gcc make meson ninja-build pkg-config libsqlite3-dev libsodium-dev libcmocka-dev \
        libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev
-TEST_DEBS = chromium postgresql node
+TEST_DEBS = chromium postgresql node $(FUZZ_DEBS)
+FUZZ_DEBS = clang libclang-rt-14-dev
 
-.PHONY: all deps test-deps run test test-plain test-web test-asan bench screenshots clean format
+.PHONY: all deps test-deps run test test-plain test-web test-asan test-fuzz fuzz fuzz-deps fuzz-build \
+	bench screenshots clean format
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -55,9 +59,10 @@ run: deps all
 	@echo "Open http://$(LISTEN)/ and sign in with the details above; the API is under /v1."
 	./$(BUILD)/escrowd serve --db $(DB) --listen $(LISTEN) --operator-key $(OPERATOR_KEY)
 
-test: test-deps test-plain test-web test-asan
+test: test-deps test-plain test-web test-asan test-fuzz
 	@python3 tests/summary.py $(BUILD)/meson-logs/testlog.json $(ASAN_BUILD)/meson-logs/testlog.json \
 	  $(BUILD)/web-tests.tap
+	@cat $(FUZZ_BUILD)/fuzz-summary.txt
 
 test-plain: $(BUILD)/build.ninja
 	meson setup --reconfigure $(BUILD) >/dev/null
@@ -88,6 +93,62 @@ test-asan: $(ASAN_BUILD)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ESC_TEST_QUICK=1 tests/pg/with-server meson test -C $(ASAN_BUILD) --no-suite postgresql \
 	  --print-errorlogs
+
+# libFuzzer targets (tests/fuzz/README.md), built by clang with ASan and
+# UBSan over the library's sources: make test runs each for
+# FUZZ_TEST_SECONDS on its seed corpus, make fuzz for FUZZ_SECONDS; new
+# inputs go to a temporary directory, a crash's input to
+# $(FUZZ_BUILD)/crashes/ and fails the run.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_TEST_SECONDS ?= 15
+FUZZ_TARGETS = config evidence request body
+FUZZ_PKGS = sqlite3 libpq libsodium libmicrohttpd jansson
+FUZZ_FLAGS = -std=c17 -D_GNU_SOURCE -DESC_VERSION='"fuzz"' -g -O1 -fno-omit-frame-pointer \
+  -fsanitize=address,undefined -fno-sanitize-recover=all -Wall -Wextra -Isrc \
+  $(shell pkg-config --cflags $(FUZZ_PKGS) 2>/dev/null)
+FUZZ_LIB = $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(filter-out src/cli/%,$(wildcard src/*/*.c src/*/*/*.c)))
+WEB_FILES = $(wildcard web/*.html web/*.css web/*.js web/*.json)
+
+$(FUZZ_BUILD)/src/%.o: src/%.c
+	@mkdir -p $(@D)
+	@echo "fuzz: CC $<"
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/embed: tools/embed.c
+	@mkdir -p $(@D)
+	cc -O1 -o $@ $<
+
+$(FUZZ_BUILD)/assets.o: $(FUZZ_BUILD)/embed $(WEB_FILES)
+	@$(FUZZ_BUILD)/embed $(FUZZ_BUILD)/assets.c $(WEB_FILES)
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -c $(FUZZ_BUILD)/assets.c -o $@
+
+$(FUZZ_BUILD)/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(@D)
+	@echo "fuzz: CC $<"
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -Werror -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/tests/fuzz/harness.o \
+		      $(FUZZ_LIB) $(FUZZ_BUILD)/assets.o
+	@echo "fuzz: LINK $@"
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ \
+	  $(shell pkg-config --libs $(FUZZ_PKGS) 2>/dev/null) -lpthread
+
+.PRECIOUS: $(FUZZ_BUILD)/%.o
+
+-include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+test-fuzz: fuzz-build
+	tests/fuzz/run $(FUZZ_TEST_SECONDS) $(FUZZ_BUILD) $(FUZZ_TARGETS)
+
+fuzz-deps:
+	@tools/install-debs $(DEBS) $(FUZZ_DEBS)
+
+fuzz: fuzz-deps fuzz-build
+	tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BUILD) $(FUZZ_TARGETS)
 
 # bench_http runs on SQLite, then on a private PostgreSQL server with fsync
 # on, as in production, with one daemon and with three on one database (a
@@ -123,4 +184,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD) $(FUZZ_BUILD)
