@@ -66,9 +66,10 @@ function history(id) {
 	return histories.get(id);
 }
 
-/* A window as long as it was: "72 hours", "24 hours", "7 days". The
- * deadline fired at its end, so its length is the time from what opened
- * it to the system's event. */
+/* A window as long as it was: "72 hours", "24 hours", "7 days": from
+ * what opened it to the deadline's due time, which the system's event
+ * carries (it may have fired later, after a restart or a jump of the
+ * clock). */
 function span(ms) {
 	const hours = Math.max(1, Math.round(ms / HOUR_MS));
 	if (hours > 72 && hours % 24 === 0)
@@ -95,7 +96,9 @@ function closedBecause(o, events) {
 	const key = 'closed.' + end.event + '.' + party();
 	if (!opened || !Object.prototype.hasOwnProperty.call(S.T, key))
 		return null;
-	return t(key, {span: span(Date.parse(end.at) - Date.parse(opened))});
+	/* The deadline's due time, not when it fired: it may fire late. */
+	const due = end.detail && end.detail.due_at ? end.detail.due_at : end.at;
+	return t(key, {span: span(Date.parse(due) - Date.parse(opened))});
 }
 
 /* The line that says why a cancelled order closed itself: drawn empty,

@@ -354,8 +354,30 @@ int esc_engine_dispute_facts_held(struct esc_engine *e, struct esc_store *s,
 
 /* History detail and outbox payload: small JSON documents. */
 
-static int detail_json(const struct esc_command *cmd, const struct esc_effects *fx,
-		       struct esc_strbuf *sb)
+/* The order deadline whose passing is this system event, or -1. */
+static int deadline_of(enum esc_event ev)
+{
+	switch (ev) {
+	case ESC_EV_PAYMENT_DEADLINE:
+		return ESC_DL_PAYMENT;
+	case ESC_EV_SHIP_DEADLINE:
+		return ESC_DL_SHIP;
+	case ESC_EV_RESPONSE_DEADLINE:
+		return ESC_DL_RESPONSE;
+	case ESC_EV_PROTECTION_DEADLINE:
+		return ESC_DL_PROTECTION;
+	case ESC_EV_CONFIRM_DEADLINE:
+		return ESC_DL_CONFIRM;
+	case ESC_EV_DISPUTE_DEADLINE:
+		return ESC_DL_DISPUTE;
+	default:
+		return -1;
+	}
+}
+
+/* `before` is the order before the event (NULL for create). */
+static int detail_json(const struct esc_command *cmd, const struct esc_order *before,
+		       const struct esc_effects *fx, struct esc_strbuf *sb)
 {
 	const struct esc_args *a = &cmd->args;
 	int rc = esc_strbuf_adds(sb, "{");
@@ -376,6 +398,15 @@ static int detail_json(const struct esc_command *cmd, const struct esc_effects *
 			sep = ",";                                                                 \
 		}                                                                                  \
 	} while (0)
+	/* A deadline that passed says when it was due: it may fire later (the
+	 * daemon was down), and a reader tells the window from it. */
+	int dl = deadline_of(cmd->event);
+	if (dl >= 0 && before && before->due_ms[dl]) {
+		char due_at[ESC_TIME_SIZE];
+		const char *due = due_at;
+		esc_time_format(before->due_ms[dl], due_at);
+		FIELD_S("due_at", due);
+	}
 	switch (cmd->event) {
 	case ESC_EV_CREATE:
 		FIELD_I("total", fx->order.total_minor);
@@ -659,7 +690,7 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 	snprintf(h.order_id, sizeof h.order_id, "%s", fx->order.id);
 	snprintf(h.actor_id, sizeof h.actor_id, "%s", cmd->actor_id ? cmd->actor_id : "");
 	snprintf(h.type, sizeof h.type, "%s", fx->outbox_type);
-	rc = detail_json(cmd, fx, &sb);
+	rc = detail_json(cmd, have_order ? &order : NULL, fx, &sb);
 	if (rc == ESC_EINVAL)
 		rc = ESC_EBUG; /* the detail is sized for what the guards allow */
 	if (rc)

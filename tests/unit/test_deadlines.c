@@ -16,6 +16,7 @@
 #include "store/store.h"
 #include "support.h"
 #include "util/error.h"
+#include "util/timefmt.h"
 
 #define HOUR ESC_MS_PER_HOUR
 #define DAY  ESC_MS_PER_DAY
@@ -192,6 +193,29 @@ static void spec_2_response_deadline_auto_approves_with_a_refund_at_72_hours(voi
 	assert_int_equal(r[0].amount_minor, TOTAL);
 	last_type(f, o.id, type, sizeof type);
 	assert_string_equal(type, "cancellation.auto_approved");
+}
+
+/* Issue 11 item 4: a deadline that fires late (the daemon was down, or
+ * the clock jumped) says in its history when it was due, so a reader
+ * tells how long the window was, not how long it took to fire. */
+static void issue_11_item_4_a_late_deadline_says_when_it_was_due(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = requested_order(f, ESC_REFUND_TO_ORIGINAL);
+	int64_t due = esc_engine_now(f->e) + 72 * HOUR;
+	char want[ESC_TIME_SIZE + 16], at[ESC_TIME_SIZE];
+	advance_to(f, due + 5 * HOUR);
+	assert_int_equal(esc_fixture_fire(f), 1);
+	size_t n = 0;
+	struct esc_history *h = esc_fixture_history(f, o.id, &n);
+	assert_true(n > 0);
+	assert_int_equal(h[n - 1].event, ESC_EV_RESPONSE_DEADLINE);
+	assert_int_equal(h[n - 1].at_ms, due + 5 * HOUR);
+	esc_time_format(due, at);
+	snprintf(want, sizeof want, "\"due_at\":\"%s\"", at);
+	if (!strstr(h[n - 1].detail, want))
+		fail_msg("%s not in %s", want, h[n - 1].detail);
+	free(h);
 }
 
 /* ---- protection: promised date (60 days) + 15 days after shipping ---- */
@@ -809,6 +833,7 @@ int main(void)
 		T(spec_2_ship_deadline_marks_the_seller_missed_ship),
 		T(spec_2_response_deadline_does_not_fire_a_millisecond_early),
 		T(spec_2_response_deadline_auto_approves_with_a_refund_at_72_hours),
+	T(issue_11_item_4_a_late_deadline_says_when_it_was_due),
 		T(spec_2_protection_deadline_does_not_fire_a_millisecond_early),
 		T(spec_2_protection_deadline_releases_to_the_seller_less_5_percent),
 		T(spec_2_delivery_days_sets_the_promised_date_and_protection),
