@@ -4,6 +4,8 @@
 
 #include <assert.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "util/error.h"
 
@@ -70,13 +72,38 @@ bool esc_amount_valid(int64_t amount)
 	return amount >= 0 && amount <= ESC_AMOUNT_MAX;
 }
 
+/* The active currencies of ISO 4217's list one, sorted: every code a
+ * payment can be made in. Not the codes that are no currency (XXX), for
+ * tests (XTS), of precious metals (XAU, XAG, XPD, XPT), of units of
+ * account (XDR, XSU, XUA, XBA to XBD) or of funds (BOV, CHE, CHW, CLF,
+ * COU, MXV, USN, UYI, UYW), nor withdrawn ones (HRK, CUC, SLL, ZWL).
+ * ANG stays while XCG replaces it. */
+static const char active_currencies[][ESC_CURRENCY_SIZE] = {
+	"AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+	"BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD",
+	"CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD",
+	"EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ",
+	"GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD",
+	"JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR",
+	"LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR",
+	"MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN",
+	"PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR",
+	"SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB",
+	"TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS",
+	"VED", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW",
+	"ZWG",
+};
+
+static int currency_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
 bool esc_currency_valid(const char *currency)
 {
-	if (!currency)
+	if (!currency || strlen(currency) != ESC_CURRENCY_SIZE - 1)
 		return false;
-	for (size_t i = 0; i < ESC_CURRENCY_SIZE - 1; i++) {
-		if (currency[i] < 'A' || currency[i] > 'Z')
-			return false;
-	}
-	return currency[ESC_CURRENCY_SIZE - 1] == '\0';
+	return bsearch(currency, active_currencies,
+		       sizeof active_currencies / sizeof active_currencies[0],
+		       sizeof active_currencies[0], currency_cmp) != NULL;
 }

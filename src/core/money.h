@@ -28,7 +28,8 @@ int esc_money_fee(int64_t amount, int32_t basis_points, int64_t *out);
 /* A valid amount: 0 <= amount <= ESC_AMOUNT_MAX. */
 bool esc_amount_valid(int64_t amount);
 
-/* A currency code shaped as ISO 4217: exactly three letters A-Z. */
+/* An active ISO 4217 currency code ("EUR"); not XXX, XTS, metals,
+ * funds or withdrawn codes (the table is in money.c). */
 bool esc_currency_valid(const char *currency);
 
 #endif

@@ -13,6 +13,7 @@
 #include "http/assets.h"
 #include "http/openapi.h"
 #include "util/error.h"
+#include "util/text.h"
 #include "util/timefmt.h"
 
 #define PAGE_DEFAULT 20
@@ -74,6 +75,29 @@ static int get_string(struct esc_http_call *call, const char *name, bool require
 		return fail(call, ESC_EINVAL, "'%s' must not contain NUL", name);
 	*out = json_string_value(v);
 	return 0;
+}
+
+/* Text a person wrote, refused with the field's name when it holds what
+ * would disguise it (issue 12 defect 7; util/text.h): a field may be
+ * "items[2].title". */
+static int text_ok(struct esc_http_call *call, const char *field, const char *s,
+		   enum esc_text_kind kind)
+{
+	char why[120], msg[200];
+	if (!s || !esc_text_check(s, strlen(s), kind, why, sizeof why))
+		return 0;
+	snprintf(msg, sizeof msg, "'%s' must not hold %s", field, why);
+	return fail(call, ESC_EINVAL, "%s", msg);
+}
+
+/* A string field of text: get_string, then text_ok. */
+static int get_text(struct esc_http_call *call, const char *name, bool required,
+		    enum esc_text_kind kind, const char **out)
+{
+	int rc = get_string(call, name, required, out);
+	if (!rc)
+		rc = text_ok(call, name, *out, kind);
+	return rc;
 }
 
 /* An integer field (amounts in minor units). */
@@ -668,9 +692,9 @@ static int h_user_create(struct esc_http_call *call)
 	if (!rc)
 		rc = get_string(call, "role", true, &role);
 	if (!rc)
-		rc = get_string(call, "name", true, &name);
+		rc = get_text(call, "name", true, ESC_TEXT_LINE, &name);
 	if (!rc)
-		rc = get_string(call, "email", true, &email);
+		rc = get_text(call, "email", true, ESC_TEXT_LINE, &email);
 	if (!rc)
 		rc = get_string(call, "password", true, &password);
 	if (rc)
@@ -858,6 +882,11 @@ static int h_order_create(struct esc_http_call *call)
 		rc = get_int(call, "delivery_days", false, &days);
 	if (rc)
 		return rc;
+	if (!esc_currency_valid(cmd.args.currency))
+		return fail(call, ESC_EINVAL,
+			    "'currency' must be an active ISO 4217 code such as EUR, USD or ISK, "
+			    "not '%.8s'",
+			    cmd.args.currency);
 	if (days < 0 || days > call->e->policy.delivery_days_max)
 		return fail(call, ESC_EINVAL, "delivery_days is out of range", NULL);
 	cmd.args.delivery_days = (int32_t)days;
@@ -900,6 +929,11 @@ static int h_order_create(struct esc_http_call *call)
 				NULL);
 			goto out;
 		}
+		char field[48];
+		snprintf(field, sizeof field, "items[%zu].title", i);
+		rc = text_ok(call, field, json_string_value(title), ESC_TEXT_LINE);
+		if (rc)
+			goto out;
 		snprintf(items[i].title, sizeof items[i].title, "%s", json_string_value(title));
 		items[i].quantity = (int64_t)json_integer_value(qty);
 		items[i].unit_price_minor = (int64_t)json_integer_value(price);
@@ -939,7 +973,7 @@ static int h_cancel(struct esc_http_call *call)
 	if (!rc)
 		rc = get_string(call, "reason", false, &cmd.args.reason);
 	if (!rc)
-		rc = get_string(call, "comment", false, &cmd.args.comment);
+		rc = get_text(call, "comment", false, ESC_TEXT_LINES, &cmd.args.comment);
 	if (!rc)
 		rc = get_string(call, "refund_to", false, &refund_to);
 	if (rc)
@@ -988,7 +1022,7 @@ static int h_reject(struct esc_http_call *call)
 	int rc = only_fields(call, fields);
 	command_for(call, &cmd, ESC_EV_REJECT_CANCELLATION);
 	if (!rc)
-		rc = get_string(call, "message", true, &cmd.args.message);
+		rc = get_text(call, "message", true, ESC_TEXT_LINES, &cmd.args.message);
 	return rc ? rc : command_reply(call, &cmd, 0);
 }
 
@@ -999,9 +1033,9 @@ static int h_ship(struct esc_http_call *call)
 	int rc = only_fields(call, fields);
 	command_for(call, &cmd, ESC_EV_SHIP);
 	if (!rc)
-		rc = get_string(call, "carrier", true, &cmd.args.carrier);
+		rc = get_text(call, "carrier", true, ESC_TEXT_LINE, &cmd.args.carrier);
 	if (!rc)
-		rc = get_string(call, "tracking_number", true, &cmd.args.tracking);
+		rc = get_text(call, "tracking_number", true, ESC_TEXT_LINE, &cmd.args.tracking);
 	return rc ? rc : command_reply(call, &cmd, 0);
 }
 
@@ -1150,7 +1184,7 @@ static int h_message_post(struct esc_http_call *call)
 	const char *body;
 	int rc = only_fields(call, fields);
 	if (!rc)
-		rc = get_string(call, "body", true, &body);
+		rc = get_text(call, "body", true, ESC_TEXT_LINES, &body);
 	if (!rc)
 		rc = visible_order(call, &o);
 	if (rc)
@@ -1269,7 +1303,7 @@ static int h_lift_suspension(struct esc_http_call *call)
 	struct esc_buyer_rep after;
 	int rc = only_fields(call, fields);
 	if (!rc)
-		rc = get_string(call, "reason", true, &reason);
+		rc = get_text(call, "reason", true, ESC_TEXT_LINES, &reason);
 	if (rc)
 		return rc;
 	if (!*reason || strlen(reason) > ESC_TEXT_MAX)
@@ -1489,7 +1523,7 @@ static int h_dispute_open(struct esc_http_call *call)
 	if (!rc)
 		rc = get_int(call, "amount", true, &cmd.args.amount_minor);
 	if (!rc)
-		rc = get_string(call, "description", true, &cmd.args.description);
+		rc = get_text(call, "description", true, ESC_TEXT_LINES, &cmd.args.description);
 	return rc ? rc : command_reply(call, &cmd, 1);
 }
 
@@ -1523,20 +1557,21 @@ static int dispute_command(struct esc_http_call *call, enum esc_event ev)
 	case ESC_EV_COUNTER_OFFER:
 		rc = get_int(call, "amount", true, &cmd.args.amount_minor);
 		if (!rc)
-			rc = get_string(call, "message", false, &cmd.args.message);
+			rc = get_text(call, "message", false, ESC_TEXT_LINES, &cmd.args.message);
 		break;
 	case ESC_EV_REJECT_DISPUTE:
-		rc = get_string(call, "message", true, &cmd.args.message);
+		rc = get_text(call, "message", true, ESC_TEXT_LINES, &cmd.args.message);
 		break;
 	case ESC_EV_RETURN_SHIPMENT:
-		rc = get_string(call, "carrier", true, &cmd.args.carrier);
+		rc = get_text(call, "carrier", true, ESC_TEXT_LINE, &cmd.args.carrier);
 		if (!rc)
-			rc = get_string(call, "tracking_number", true, &cmd.args.tracking);
+			rc = get_text(call, "tracking_number", true, ESC_TEXT_LINE,
+				      &cmd.args.tracking);
 		break;
 	case ESC_EV_RESOLVE_DISPUTE:
 		rc = get_int(call, "refund_amount", true, &cmd.args.amount_minor);
 		if (!rc)
-			rc = get_string(call, "reason", true, &cmd.args.message);
+			rc = get_text(call, "reason", true, ESC_TEXT_LINES, &cmd.args.message);
 		break;
 	default:
 		break;
@@ -1584,7 +1619,8 @@ static int h_dispute_decide(struct esc_http_call *call)
 /* A file name as the uploader gave it, to show: printable, no quotes,
  * slashes or backslashes, at most 100 bytes; else refused. */
 /* A file's name: printable UTF-8 (it is stored as text and listed in
- * JSON), without quotes or slashes. */
+ * JSON), without quotes or slashes, and one line without bidirectional
+ * controls ("invoice\u202Efdp.exe" shows as "invoiceexe.pdf"). */
 static bool filename_ok(const char *name)
 {
 	size_t n = strlen(name);
@@ -1595,10 +1631,7 @@ static bool filename_ok(const char *name)
 		if (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '/' || ch == '\\')
 			return false;
 	}
-	json_t *probe = json_string(name); /* NULL unless valid UTF-8 */
-	bool utf8 = probe != NULL;
-	json_decref(probe);
-	return utf8;
+	return esc_text_check(name, n, ESC_TEXT_LINE, NULL, 0) == 0;
 }
 
 /* POST /v1/disputes/{id}/evidence: the file's bytes as the body, its type
@@ -1616,7 +1649,9 @@ static int h_evidence_add(struct esc_http_call *call)
 	const char *name = esc_http_query(call, "filename");
 	if (name && !filename_ok(name))
 		return fail(call, ESC_EINVAL,
-			    "filename is 1 to 100 printable bytes without quotes or slashes", NULL);
+			    "filename is 1 to 100 bytes of UTF-8 text without quotes, slashes, "
+			    "control or bidirectional control characters",
+			    NULL);
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	int rc = visible_dispute_held(call, s, &o, order_id);
 	esc_engine_store_release(call->e, s);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -275,16 +276,22 @@ static enum MHD_Result respond_raw(struct MHD_Connection *c, struct request *req
 	return ok;
 }
 
-static enum MHD_Result respond_error(struct MHD_Connection *c, struct request *req, int rc,
-				     const char *message)
+static enum MHD_Result respond_error_hint(struct MHD_Connection *c, struct request *req, int rc,
+					  const char *message, const char *hint)
 {
-	json_t *doc = error_doc(rc, message, NULL);
+	json_t *doc = error_doc(rc, message, hint);
 	char *text = json_dumps(doc, JSON_COMPACT);
 	enum MHD_Result ok =
 		respond_text(c, req, esc_error_status(rc), text, "application/json", NULL, NULL);
 	free(text);
 	json_decref(doc);
 	return ok;
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, struct request *req, int rc,
+				     const char *message)
+{
+	return respond_error_hint(c, req, rc, message, NULL);
 }
 
 /* The session token from a Bearer header, or else from the cookie. */
@@ -508,9 +515,30 @@ static char *idempotency_kept(struct server *srv, const struct esc_idempotency *
 	return seen.response;
 }
 
+/* The method a route is found by: HEAD is GET without the body, which
+ * libmicrohttpd leaves out. */
+static const char *route_method(const char *method)
+{
+	return strcmp(method, "HEAD") ? method : "GET";
+}
+
+/* Is a Content-Type JSON's ("application/json", any case, with or
+ * without parameters such as charset)? */
+static bool is_json_media_type(const char *type)
+{
+	static const char json[] = "application/json";
+	if (!type || strncasecmp(type, json, sizeof json - 1))
+		return false;
+	type += sizeof json - 1;
+	while (*type == ' ' || *type == '\t')
+		type++;
+	return !*type || *type == ';';
+}
+
 static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, const char *url,
 				const char *method, struct request *req)
 {
+	method = route_method(method);
 	struct esc_http_call call = {.e = srv->e,
 				     .opt = &srv->opt,
 				     .method = method,
@@ -558,6 +586,20 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 			 route->body == ESC_BODY_FILE ? (size_t)ESC_EVIDENCE_BYTES_MAX
 						      : srv->opt.body_bytes_max);
 		return respond_error(c, req, ESC_ETOOLARGE, m);
+	}
+	if (route->body == ESC_BODY_JSON && req->body.len) {
+		/* Issue 12 defect 7: only JSON is read as JSON. A form or text
+		 * body is what a page of another site can send without asking
+		 * (a CORS "simple request"), and it is not what was meant. */
+		const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+		if (!is_json_media_type(type)) {
+			snprintf(buf, sizeof buf,
+				 "the body is sent as %.60s, and this route reads JSON only",
+				 type ? type : "no Content-Type");
+			return respond_error_hint(c, req, ESC_EMEDIA, buf,
+						  "send the body with Content-Type: "
+						  "application/json");
+		}
 	}
 	if (route->body == ESC_BODY_FILE) {
 		call.file = req->body.buf;
@@ -799,7 +841,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		const char *param;
 		bool known;
 		const struct esc_route *route =
-			esc_route_find(method, url, buf, sizeof buf, &param, &known);
+			esc_route_find(route_method(method), url, buf, sizeof buf, &param, &known);
 		esc_strbuf_init(&req->body, route && route->body == ESC_BODY_FILE
 						    ? (size_t)ESC_EVIDENCE_BYTES_MAX
 						    : srv->opt.body_bytes_max);

@@ -1,0 +1,80 @@
+/* text.c - refusing the characters that disguise user-written text. */
+#include "util/text.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+/* The next code point of s (n bytes left), or -1 when the bytes are not
+ * UTF-8 (overlong forms, surrogates and values above U+10FFFF too). */
+static int32_t next_code_point(const unsigned char *s, size_t n, size_t *used)
+{
+	static const int32_t min_of[] = {0, 0, 0x80, 0x800, 0x10000};
+	unsigned char b = s[0];
+	size_t len = b < 0x80             ? 1
+		     : (b & 0xe0) == 0xc0 ? 2
+		     : (b & 0xf0) == 0xe0 ? 3
+		     : (b & 0xf8) == 0xf0 ? 4
+					  : 0;
+	if (!len || len > n)
+		return -1;
+	int32_t cp = len == 1 ? b : b & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return -1;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if (cp < min_of[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return -1;
+	*used = len;
+	return cp;
+}
+
+static bool is_control(int32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
+}
+
+/* Unicode's Bidi_Control characters. */
+static bool is_bidi_control(int32_t cp)
+{
+	return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069);
+}
+
+int esc_text_check(const char *s, size_t n, enum esc_text_kind kind, char *why, size_t why_size)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, used = 0;
+	while (i < n) {
+		int32_t cp = next_code_point(p + i, n - i, &used);
+		if (cp < 0) {
+			esc_set_err(why, why_size, "bytes that are not UTF-8");
+			return ESC_EINVAL;
+		}
+		bool line_break = cp == '\n' || cp == '\r' || cp == 0x2028 || cp == 0x2029;
+		if (kind == ESC_TEXT_LINES && (cp == '\t' || line_break)) {
+			i += used;
+			continue;
+		}
+		if (line_break) {
+			esc_set_err(why, why_size, "a line break (U+%04X): it is one line",
+				    (unsigned)cp);
+			return ESC_EINVAL;
+		}
+		if (is_control(cp)) {
+			esc_set_err(why, why_size, "U+%04X, a control character", (unsigned)cp);
+			return ESC_EINVAL;
+		}
+		if (kind == ESC_TEXT_LINE && is_bidi_control(cp)) {
+			esc_set_err(why, why_size,
+				    "U+%04X, a bidirectional control, which can make the text "
+				    "look like other text",
+				    (unsigned)cp);
+			return ESC_EINVAL;
+		}
+		i += used;
+	}
+	return 0;
+}

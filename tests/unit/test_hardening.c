@@ -1,0 +1,588 @@
+/* test_hardening.c - issue 12: the daemon under hostile clients, over raw
+ * sockets on loopback (a client that lies about its body, trickles bytes,
+ * hides a NUL, or holds hundreds of connections), since a well-behaved
+ * client library cannot send what these tests send. Every 127.0.0.0/8
+ * address routes to loopback on Linux: "another client" connects from
+ * 127.0.0.2. Waits are bounded and generous (the CI machine has 2 slow
+ * cores); the deadlines under test are made short in the daemon's
+ * configuration, never slept out. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/money.h"
+#include "http/openapi.h"
+#include "http/routes.h"
+#include "support.h"
+#include "util/error.h"
+#include "util/text.h"
+
+#define KEY "hardening-operator-key-0001"
+
+/* The daemon of most tests. */
+static struct esc_test_daemon d;
+
+static void daemon_with(struct esc_test_daemon *x, const char *config)
+{
+	memset(x, 0, sizeof *x);
+	esc_test_tmpdir(x->dir, sizeof x->dir);
+	esc_test_store(x->db, sizeof x->db, x->dir);
+	if (config) {
+		esc_test_path(x->config, sizeof x->config, x->dir, "escrowd.conf");
+		FILE *f = fopen(x->config, "w");
+		assert_non_null(f);
+		fputs(config, f);
+		fclose(f);
+	}
+	esc_test_daemon_start(x, KEY);
+}
+
+static void daemon_done(struct esc_test_daemon *x)
+{
+	esc_test_daemon_stop(x);
+	esc_test_store_drop(x->db);
+	esc_test_rmdir(x->dir);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	daemon_with(&d, NULL);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	daemon_done(&d);
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A connection to the daemon on 127.0.0.1:port from the address source. */
+static int connect_from(const char *source, int port)
+{
+	struct sockaddr_in src = {.sin_family = AF_INET};
+	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	assert_int_equal(inet_pton(AF_INET, source, &src.sin_addr), 1);
+	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr), 1);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	struct timeval tv = {.tv_sec = 10}; /* bounds connect() too */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof src), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&dst, sizeof dst), 0);
+	return fd;
+}
+
+/* Send all of it; false when the server has closed the connection. */
+static bool send_bytes(int fd, const void *p, size_t n)
+{
+	const char *b = p;
+	while (n) {
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		b += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* What came back on one connection. */
+struct answer {
+	int status; /* of the first response; 0 when none came */
+	int responses;
+	bool closed; /* the server closed the connection */
+	char *raw;   /* everything received, NUL-terminated */
+	size_t len;
+	const char *body; /* the first response's body, in raw */
+	json_t *json;     /* that body, when it is JSON */
+};
+
+static void answer_free(struct answer *a)
+{
+	json_decref(a->json);
+	free(a->raw);
+}
+
+/* Read until the server closes the connection or seconds pass, then
+ * take the first response apart. */
+static struct answer read_answer(int fd, double seconds)
+{
+	struct answer a = {0};
+	size_t cap = 1 << 16;
+	double end = now_s() + seconds;
+	a.raw = malloc(cap + 1);
+	assert_non_null(a.raw);
+	while (!a.closed) {
+		double left = end - now_s();
+		if (left <= 0)
+			break;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, (int)(left * 1000) + 1) <= 0)
+			continue;
+		if (a.len == cap) {
+			cap *= 2;
+			a.raw = realloc(a.raw, cap + 1);
+			assert_non_null(a.raw);
+		}
+		ssize_t n = recv(fd, a.raw + a.len, cap - a.len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			a.closed = true;
+		else
+			a.len += (size_t)n;
+	}
+	a.raw[a.len] = '\0';
+	/* Responses one after another, each as long as it says. */
+	for (const char *p = a.raw; p < a.raw + a.len && !strncmp(p, "HTTP/1.", 7);) {
+		const char *end = strstr(p, "\r\n\r\n");
+		const char *cl = strcasestr(p, "\r\nContent-Length:");
+		a.responses++;
+		if (!end)
+			break;
+		p = end + 4 + (cl && cl < end ? atol(cl + 17) : 0);
+	}
+	if (a.len > 12 && !strncmp(a.raw, "HTTP/1.", 7))
+		a.status = atoi(a.raw + 9);
+	const char *head_end = strstr(a.raw, "\r\n\r\n");
+	if (head_end) {
+		a.body = head_end + 4;
+		json_error_t err;
+		const char *cl = strcasestr(a.raw, "\r\nContent-Length:");
+		size_t n = cl && cl < head_end ? (size_t)atol(cl + 17) : strlen(a.body);
+		if (n > strlen(a.body))
+			n = strlen(a.body);
+		a.json = json_loadb(a.body, n, 0, &err);
+	}
+	return a;
+}
+
+/* Send request (len bytes, NUL-terminated when len is 0) from source and
+ * read the answer, waiting at most seconds. */
+static struct answer exchange_from(const char *source, int port, const char *request, size_t len,
+				   double seconds)
+{
+	int fd = connect_from(source, port);
+	if (!len)
+		len = strlen(request);
+	send_bytes(fd, request, len);
+	struct answer a = read_answer(fd, seconds);
+	close(fd);
+	return a;
+}
+
+static struct answer exchange(const char *request, size_t len)
+{
+	return exchange_from("127.0.0.1", d.port, request, len, 20);
+}
+
+/* A request with a JSON body (or none), its Content-Type given, closing
+ * the connection after the answer. headers: more lines, each ending in
+ * \r\n, or "". */
+static struct answer request_typed(const char *method, const char *path, const char *headers,
+				   const char *type, const char *body)
+{
+	char *req = NULL;
+	char ct[200] = "";
+	if (type)
+		snprintf(ct, sizeof ct, "Content-Type: %s\r\n", type);
+	int n = asprintf(&req,
+			 "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s%s"
+			 "Content-Length: %zu\r\n\r\n%s",
+			 method, path, headers, ct, body ? strlen(body) : 0, body ? body : "");
+	assert_true(n > 0);
+	struct answer a = exchange(req, 0);
+	free(req);
+	return a;
+}
+
+static struct answer request(const char *method, const char *path, const char *token,
+			     const char *body)
+{
+	char auth[200] = "";
+	if (token)
+		snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
+	return request_typed(method, path, auth, body ? "application/json" : NULL, body);
+}
+
+static const char *str(json_t *j, const char *key)
+{
+	const char *s = json_string_value(json_object_get(j, key));
+	return s ? s : "";
+}
+
+static const char *err_code(const struct answer *a)
+{
+	return str(json_object_get(a->json, "error"), "code");
+}
+
+static const char *err_message(const struct answer *a)
+{
+	return str(json_object_get(a->json, "error"), "message");
+}
+
+static void expect(const struct answer *a, int status)
+{
+	if (a->status != status)
+		fail_msg("expected %d, got %d: %s", status, a->status, a->raw);
+}
+
+/* ---- users and an order, for the tests that need them ---- */
+
+static char buyer_id[64], seller_id[64], buyer_token[80], seller_token[80];
+
+static void make_user(const char *role, const char *name, const char *email, char *id, char *token)
+{
+	char body[400];
+	snprintf(body, sizeof body,
+		 "{\"role\":\"%s\",\"name\":\"%s\",\"email\":\"%s\",\"password\":\"password-1\"}",
+		 role, name, email);
+	struct answer a = request("POST", "/v1/users", KEY, body);
+	expect(&a, 201);
+	snprintf(id, 64, "%s", str(a.json, "id"));
+	answer_free(&a);
+	snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"password-1\"}", email);
+	a = request("POST", "/v1/sessions", NULL, body);
+	expect(&a, 201);
+	snprintf(token, 80, "%s", str(a.json, "token"));
+	answer_free(&a);
+}
+
+static void ensure_users(void)
+{
+	if (buyer_id[0])
+		return;
+	make_user("buyer", "Ana", "ana@hardening.test", buyer_id, buyer_token);
+	make_user("seller", "Shop", "shop@hardening.test", seller_id, seller_token);
+}
+
+/* An order's body with this currency and item title (JSON-escaped). */
+static char *order_body(const char *currency, const char *title)
+{
+	char *body = NULL;
+	ensure_users();
+	int n = asprintf(&body,
+			 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"%s\","
+			 "\"items\":[{\"title\":\"%s\",\"quantity\":1,\"unit_price\":2500}]}",
+			 buyer_id, seller_id, currency, title);
+	assert_true(n > 0);
+	return body;
+}
+
+/* A paid order from the buyer to the seller; its id in id. */
+static void paid_order(char id[64])
+{
+	char *body = order_body("EUR", "Mug");
+	struct answer a = request("POST", "/v1/orders", KEY, body);
+	free(body);
+	expect(&a, 201);
+	snprintf(id, 64, "%s", str(a.json, "id"));
+	answer_free(&a);
+	char path[128];
+	snprintf(path, sizeof path, "/v1/orders/%s/pay", id);
+	a = request("POST", path, KEY, "{\"amount\":2500,\"payment_method\":\"card\"}");
+	expect(&a, 200);
+	answer_free(&a);
+}
+
+/* ---- issue 12 defect 7: content types and text ---- */
+
+/* A JSON route reads only JSON: a body of another type, or of none, is
+ * refused with 415 and a hint, before anything runs. */
+static void issue_12_defect_7_a_json_route_refuses_another_content_type(void **state)
+{
+	(void)state;
+	char *body = order_body("EUR", "Mug");
+	char auth[200];
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", KEY);
+	static const char *const refused[] = {"text/plain", "application/x-www-form-urlencoded",
+					      "multipart/form-data; boundary=x",
+					      "application/jsonx", NULL /* none */};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		struct answer a = request_typed("POST", "/v1/orders", auth, refused[i], body);
+		if (a.status != 415)
+			fail_msg("Content-Type %s: expected 415, got %d: %s",
+				 refused[i] ? refused[i] : "(none)", a.status, a.raw);
+		assert_string_equal(err_code(&a), "unsupported_media_type");
+		assert_non_null(strstr(a.body, "application/json"));
+		answer_free(&a);
+	}
+	static const char *const accepted[] = {"application/json",
+					       "application/json; charset=utf-8",
+					       "Application/JSON;charset=UTF-8"};
+	for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+		struct answer a = request_typed("POST", "/v1/orders", auth, accepted[i], body);
+		expect(&a, 201);
+		answer_free(&a);
+	}
+	free(body);
+	/* A route without a body needs no type. */
+	struct answer a = request_typed("POST", "/v1/clock/advance", auth, NULL, NULL);
+	expect(&a, 400); /* seconds is required */
+	assert_non_null(strstr(err_message(&a), "seconds"));
+	answer_free(&a);
+}
+
+/* SPEC §4: a currency is an active ISO 4217 code; "XXX" (no currency)
+ * and a made-up code are refused with 400 naming the field. */
+static void issue_12_defect_7_currency_is_an_active_iso_4217_code(void **state)
+{
+	(void)state;
+	static const char *const refused[] = {"XXX", "XTS", "XAU", "ABC", "eur", "EURO"};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		char *body = order_body(refused[i], "Mug");
+		struct answer a = request("POST", "/v1/orders", KEY, body);
+		free(body);
+		if (a.status != 400 || !strstr(err_message(&a), "currency"))
+			fail_msg("currency %s: expected 400 naming currency, got %d: %s",
+				 refused[i], a.status, a.raw);
+		answer_free(&a);
+	}
+	static const char *const active[] = {"EUR", "ISK", "JPY", "USD", "KWD", "XOF"};
+	for (size_t i = 0; i < sizeof active / sizeof active[0]; i++) {
+		char *body = order_body(active[i], "Mug");
+		struct answer a = request("POST", "/v1/orders", KEY, body);
+		free(body);
+		expect(&a, 201);
+		answer_free(&a);
+	}
+}
+
+/* A name, a title, a carrier or a tracking number with a bidirectional
+ * control (which can show one shop's name as another's) or any other
+ * control character is refused with 400 naming the field; letters of
+ * every script are welcome. */
+static void issue_12_defect_7_names_and_titles_refuse_control_and_bidi_characters(void **state)
+{
+	(void)state;
+	static const char *const sneaky[] = {
+		"\\u202e", /* RIGHT-TO-LEFT OVERRIDE */
+		"\\u202a", /* LEFT-TO-RIGHT EMBEDDING */
+		"\\u2066", /* LEFT-TO-RIGHT ISOLATE */
+		"\\u2069", /* POP DIRECTIONAL ISOLATE */
+		"\\u200f", /* RIGHT-TO-LEFT MARK */
+		"\\u061c", /* ARABIC LETTER MARK */
+		"\\u0007", /* BEL */
+		"\\n",     /* a line break in one line */
+		"\\u0085", /* NEXT LINE, a C1 control */
+		"\\u2028", /* LINE SEPARATOR */
+	};
+	char body[600], path[160], id[64];
+	ensure_users();
+	for (size_t i = 0; i < sizeof sneaky / sizeof sneaky[0]; i++) {
+		snprintf(body, sizeof body,
+			 "{\"role\":\"seller\",\"name\":\"Shop%sgpj.exe\",\"email\":"
+			 "\"sneaky%zu@hardening.test\",\"password\":\"password-1\"}",
+			 sneaky[i], i);
+		struct answer a = request("POST", "/v1/users", KEY, body);
+		if (a.status != 400 || !strstr(err_message(&a), "name"))
+			fail_msg("name with %s: expected 400 naming name, got %d: %s", sneaky[i],
+				 a.status, a.raw);
+		answer_free(&a);
+		char title[64];
+		snprintf(title, sizeof title, "Mug%s", sneaky[i]);
+		char *ob = order_body("EUR", title);
+		a = request("POST", "/v1/orders", KEY, ob);
+		free(ob);
+		if (a.status != 400 || !strstr(err_message(&a), "title"))
+			fail_msg("title with %s: expected 400 naming title, got %d: %s", sneaky[i],
+				 a.status, a.raw);
+		answer_free(&a);
+	}
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s/ship", id);
+	struct answer a =
+		request("POST", path, seller_token,
+			"{\"carrier\":\"Post\\u202eurinn\",\"tracking_number\":\"RR1IS\"}");
+	expect(&a, 400);
+	assert_non_null(strstr(err_message(&a), "carrier"));
+	answer_free(&a);
+	a = request("POST", path, seller_token,
+		    "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR1\\u0001IS\"}");
+	expect(&a, 400);
+	assert_non_null(strstr(err_message(&a), "tracking_number"));
+	answer_free(&a);
+	a = request("POST", path, seller_token,
+		    "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR\\u200e1IS\"}");
+	expect(&a, 400);
+	assert_non_null(strstr(err_message(&a), "tracking_number"));
+	answer_free(&a);
+	/* An evidence file's name, as the RLO trick of old: it showed
+	 * "invoice\u202Efdp.exe" as "invoiceexe.pdf". */
+	char head[300];
+	snprintf(head, sizeof head, "Authorization: Bearer %s\r\n", buyer_token);
+	a = request_typed("POST",
+			  "/v1/disputes/dsp_nothing/evidence?filename=invoice%E2%80%AEfdp.exe",
+			  head, "image/png", "\x89PNG\r\n\x1a\nnot really");
+	expect(&a, 400);
+	assert_non_null(strstr(err_message(&a), "filename"));
+	answer_free(&a);
+	/* Letters of any script, and a multi-line message's line breaks. */
+	a = request("POST", path, seller_token,
+		    "{\"carrier\":\"P\\u00f3sturinn \\u0627\\u0644\\u0628\\u0631\\u064a\\u062f\","
+		    "\"tracking_number\":\"RR1IS\"}");
+	expect(&a, 200);
+	answer_free(&a);
+	snprintf(path, sizeof path, "/v1/orders/%s/messages", id);
+	a = request("POST", path, buyer_token, "{\"body\":\"Takk!\\nKve\\u00f0ja, Ana\"}");
+	expect(&a, 201);
+	answer_free(&a);
+	a = request("POST", path, buyer_token, "{\"body\":\"Takk!\\u001b[2J\"}");
+	expect(&a, 400);
+	answer_free(&a);
+	a = request("POST", "/v1/users", KEY,
+		    "{\"role\":\"buyer\",\"name\":\"J\\u00f3n \\u05d3\\u05d5\\u05d3 \\u674e\","
+		    "\"email\":\"jon@hardening.test\",\"password\":\"password-1\"}");
+	expect(&a, 201);
+	answer_free(&a);
+}
+
+/* The checks under those answers, at their edges. */
+static void issue_12_defect_7_the_text_and_currency_checks(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		enum esc_text_kind kind;
+		bool ok;
+	} cases[] = {
+		{"Ana", ESC_TEXT_LINE, true},
+		{"J\xc3\xb3n \xd7\x93\xd7\x95\xd7\x93 \xe6\x9d\x8e", ESC_TEXT_LINE, true},
+		{"emoji \xf0\x9f\x93\xa6", ESC_TEXT_LINE, true},
+		{"tab\tin a name", ESC_TEXT_LINE, false},
+		{"tab\tin a message\r\n", ESC_TEXT_LINES, true},
+		{"\x7f", ESC_TEXT_LINES, false},
+		{"\xc2\x85", ESC_TEXT_LINE, false},     /* U+0085 */
+		{"\xe2\x80\xae", ESC_TEXT_LINE, false}, /* U+202E */
+		{"\xe2\x80\xae", ESC_TEXT_LINES, true}, /* prose may need it */
+		{"\xe2\x81\xa9", ESC_TEXT_LINE, false}, /* U+2069 */
+		{"\xe2\x81\xaa", ESC_TEXT_LINE, true},  /* U+206A: not a bidi control */
+		{"\xd8\x9c", ESC_TEXT_LINE, false},     /* U+061C */
+		{"\xe2\x80\xa8", ESC_TEXT_LINE, false}, /* U+2028 */
+		{"\xe2\x80\xa8", ESC_TEXT_LINES, true},
+		{"\xc0\xaf", ESC_TEXT_LINES, false},         /* overlong "/" */
+		{"\xed\xa0\x80", ESC_TEXT_LINES, false},     /* a surrogate */
+		{"\xf4\x90\x80\x80", ESC_TEXT_LINES, false}, /* above U+10FFFF */
+		{"\xe2\x80", ESC_TEXT_LINES, false},         /* cut short */
+		{"\xff", ESC_TEXT_LINES, false},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char why[120] = "";
+		int rc = esc_text_check(cases[i].s, strlen(cases[i].s), cases[i].kind, why,
+					sizeof why);
+		if ((rc == 0) != cases[i].ok)
+			fail_msg("case %zu: expected %s, got %s (%s)", i,
+				 cases[i].ok ? "accepted" : "refused", rc ? "refused" : "accepted",
+				 why);
+		assert_true(rc == 0 || rc == ESC_EINVAL);
+		assert_true(rc == 0 || why[0]);
+	}
+	/* A NUL is not text either (the JSON layer refuses it first). */
+	assert_int_equal(esc_text_check("a\0b", 3, ESC_TEXT_LINES, NULL, 0), ESC_EINVAL);
+	assert_true(esc_currency_valid("EUR"));
+	assert_true(esc_currency_valid("AED"));
+	assert_true(esc_currency_valid("ZWG"));
+	assert_false(esc_currency_valid("XXX"));
+	assert_false(esc_currency_valid("XTS"));
+	assert_false(esc_currency_valid("HRK"));
+	assert_false(esc_currency_valid("EURO"));
+	assert_false(esc_currency_valid("EU"));
+	assert_false(esc_currency_valid(""));
+	assert_false(esc_currency_valid(NULL));
+}
+
+/* The OpenAPI document says so: every route with a JSON body answers
+ * 415 for another type. */
+static void issue_12_defect_7_the_openapi_document_lists_415(void **state)
+{
+	(void)state;
+	json_error_t err;
+	json_t *doc = json_loads(esc_openapi_json, 0, &err);
+	assert_non_null(doc);
+	json_t *paths = json_object_get(doc, "paths");
+	for (size_t i = 0; i < esc_routes_count; i++) {
+		const struct esc_route *r = &esc_routes[i];
+		if (r->body != ESC_BODY_JSON)
+			continue;
+		json_t *op = json_object_get(json_object_get(paths, r->path), "post");
+		if (!json_object_get(json_object_get(op, "responses"), "415"))
+			fail_msg("POST %s does not document 415", r->path);
+	}
+	json_decref(doc);
+}
+
+/* HEAD answers as GET does, without the body, where GET works. */
+static void issue_12_defect_7_head_answers_like_get_without_a_body(void **state)
+{
+	char id[64], path[160], req[400];
+	(void)state;
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s", id);
+	const char *paths[] = {"/healthz", "/static/app.js", "/v1/openapi.json", path};
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		snprintf(req, sizeof req,
+			 "HEAD %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+			 "Authorization: Bearer %s\r\n\r\n",
+			 paths[i], buyer_token);
+		struct answer a = exchange(req, 0);
+		if (a.status != 200)
+			fail_msg("HEAD %s: expected 200, got %d: %s", paths[i], a.status, a.raw);
+		assert_non_null(a.body);
+		assert_int_equal(strlen(a.body), 0);
+		assert_int_equal(a.responses, 1);
+		answer_free(&a);
+	}
+	/* Without a session HEAD is refused as GET is. */
+	snprintf(req, sizeof req, "HEAD %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
+	struct answer a = exchange(req, 0);
+	expect(&a, 401);
+	answer_free(&a);
+	/* A path without GET still answers 405. */
+	a = exchange("HEAD /v1/clock/advance HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 0);
+	expect(&a, 405);
+	answer_free(&a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(issue_12_defect_7_a_json_route_refuses_another_content_type),
+		cmocka_unit_test(issue_12_defect_7_currency_is_an_active_iso_4217_code),
+		cmocka_unit_test(
+			issue_12_defect_7_names_and_titles_refuse_control_and_bidi_characters),
+		cmocka_unit_test(issue_12_defect_7_head_answers_like_get_without_a_body),
+		cmocka_unit_test(issue_12_defect_7_the_text_and_currency_checks),
+		cmocka_unit_test(issue_12_defect_7_the_openapi_document_lists_415),
+	};
+	esc_test_store_or_skip("hardening");
+	return cmocka_run_group_tests_name("hardening", tests, group_setup, group_teardown);
+}
