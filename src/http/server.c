@@ -3,6 +3,7 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <netinet/in.h>
@@ -64,7 +65,14 @@ struct request {
 	int route;   /* index into esc_routes, or -1 */
 	int status;
 	bool too_large;
-	bool seen; /* the handler ran once: the response goes on the next call */
+	bool head_read; /* the handler saw the line and headers */
+	bool answered;  /* a response is queued: later calls do nothing */
+	bool close;     /* answer with Connection: close */
+	/* The request's target as received, before libmicrohttpd decodes
+	 * it in place; uri_bad says why it is refused, when it is. */
+	const char *uri_at;
+	size_t uri_len;
+	char uri_bad[120];
 };
 
 void esc_http_options_default(struct esc_http_options *o)
@@ -235,6 +243,8 @@ static enum MHD_Result respond_text(struct MHD_Connection *c, struct request *re
 	MHD_add_response_header(r, "Content-Type", type);
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	MHD_add_response_header(r, "X-Request-Id", req->id);
+	if (req->close)
+		MHD_add_response_header(r, "Connection", "close");
 	if (set_cookie && *set_cookie)
 		MHD_add_response_header(r, "Set-Cookie", set_cookie);
 	if (retry_after && *retry_after)
@@ -825,40 +835,222 @@ char *esc_http_metrics(const struct esc_http_call *call)
 	return out;
 }
 
+/* ---- a request's head, checked before its body is read ---- */
+
+/* Why a target (path and query, as received) is refused, or NULL: a
+ * control byte, raw or %-escaped (issue 12 defect 6: "app.js%00.png"
+ * was decoded to "app.js" and served it). */
+static bool uri_refused(const char *uri, char *why, size_t why_size)
+{
+	for (const unsigned char *p = (const unsigned char *)uri; *p; p++) {
+		if (*p < 0x21 || *p == 0x7f) {
+			esc_set_err(why, why_size, "the path holds the control byte 0x%02x", *p);
+			return true;
+		}
+		if (*p == '%' && isxdigit(p[1]) && isxdigit(p[2])) {
+			char hex[3] = {(char)p[1], (char)p[2], '\0'};
+			long v = strtol(hex, NULL, 16);
+			if (v < 0x20 || v == 0x7f) {
+				esc_set_err(why, why_size,
+					    "the path holds %%%s, an escaped control byte", hex);
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* libmicrohttpd (0.9.75) parses a request's head where it received it,
+ * ending each string (method, target, version, each header's name and
+ * value) with a NUL written over the separator after it. A NUL sent by
+ * the client ends a string early and hides what follows ("abc\0one" is
+ * read as "abc"): the next string then starts further on than one
+ * separator (or a line break, CR LF or LF) explains. head_scan walks the
+ * strings in order and measures those gaps. A header libmicrohttpd copied
+ * elsewhere (a line folded onto the next, obsolete since RFC 7230) is
+ * refused as well. tests/unit/test_hardening.c "issue 12 defect 6" fails
+ * if a libmicrohttpd parses otherwise. */
+struct head_scan {
+	uintptr_t end;    /* one past the head's last byte */
+	uintptr_t cursor; /* one past the last string seen */
+	const char *prev; /* its header's name ("" for the request line) */
+	size_t prev_size;
+	int content_lengths;  /* Content-Length headers */
+	int transfer_codings; /* Transfer-Encoding headers */
+	bool chunked_only;    /* each of them says "chunked" alone */
+	char why[160];        /* the first fault */
+};
+
+static bool is_token_char(unsigned char ch)
+{
+	return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				   size_t key_size, const char *value, size_t value_size)
+{
+	struct head_scan *h = cls;
+	uintptr_t k = (uintptr_t)key, v = (uintptr_t)value;
+	(void)kind;
+	if (!value)
+		v = k + key_size + 1;
+	if (k < h->cursor + 1 || v < k + key_size + 1 || v + value_size > h->end) {
+		snprintf(h->why, sizeof h->why, "the header %.*s is folded onto a second line",
+			 (int)(key_size > 40 ? 40 : key_size), key);
+		return MHD_NO;
+	}
+	if (k > h->cursor + 2) {
+		snprintf(h->why, sizeof h->why, "%s%.*s holds a NUL byte",
+			 h->prev_size ? "the header " : "the request line",
+			 (int)(h->prev_size > 40 ? 40 : h->prev_size), h->prev);
+		return MHD_NO;
+	}
+	for (size_t i = 0; i < key_size; i++) {
+		if (!is_token_char((unsigned char)key[i])) {
+			snprintf(h->why, sizeof h->why, "a header's name holds the byte 0x%02x",
+				 (unsigned char)key[i]);
+			return MHD_NO;
+		}
+	}
+	for (size_t i = 0; i < value_size; i++) {
+		unsigned char ch = (unsigned char)value[i];
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+			snprintf(h->why, sizeof h->why,
+				 "the header %.*s holds the control byte 0x%02x",
+				 (int)(key_size > 40 ? 40 : key_size), key, ch);
+			return MHD_NO;
+		}
+	}
+	if (key_size == 14 && !strncasecmp(key, "Content-Length", 14))
+		h->content_lengths++;
+	if (key_size == 17 && !strncasecmp(key, "Transfer-Encoding", 17)) {
+		size_t n = value_size;
+		while (n && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+			n--;
+		h->transfer_codings++;
+		if (n != 7 || strncasecmp(value, "chunked", 7))
+			h->chunked_only = false;
+	}
+	h->cursor = v + value_size;
+	h->prev = key;
+	h->prev_size = key_size;
+	return MHD_YES;
+}
+
+/* 0, or ESC_EINVAL with why when the head is refused: a NUL or control
+ * byte anywhere (defect 6), or a length that two headers could disagree
+ * on (defect 5, RFC 9112 section 6.3: the answer closes the connection,
+ * so that no body is read as a second request). */
+static int check_head(struct MHD_Connection *c, const char *method, const char *version,
+		      const struct request *req, char *why, size_t why_size)
+{
+	if (req->uri_bad[0]) {
+		esc_set_err(why, why_size, "%s", req->uri_bad);
+		return ESC_EINVAL;
+	}
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	uintptr_t start = (uintptr_t)method, uri = (uintptr_t)req->uri_at;
+	if (!ci || uri != start + strlen(method) + 1 ||
+	    (uintptr_t)version != uri + req->uri_len + 1) {
+		esc_set_err(why, why_size, "the request line holds a NUL byte");
+		return ESC_EINVAL;
+	}
+	struct head_scan h = {.end = start + ci->header_size,
+			      .cursor = (uintptr_t)version + strlen(version),
+			      .prev = "",
+			      .chunked_only = true};
+	MHD_get_connection_values_n(c, MHD_HEADER_KIND, scan_header, &h);
+	/* After the last string: its line break and the empty line's. */
+	if (!h.why[0] && (h.end < h.cursor + 2 || h.end > h.cursor + 4))
+		snprintf(h.why, sizeof h.why, "%s%.*s holds a NUL byte",
+			 h.prev_size ? "the header " : "the request line",
+			 (int)(h.prev_size > 40 ? 40 : h.prev_size), h.prev);
+	if (!h.why[0] && h.content_lengths > 1)
+		snprintf(h.why, sizeof h.why, "Content-Length is sent more than once");
+	if (!h.why[0] && h.content_lengths && h.transfer_codings)
+		snprintf(h.why, sizeof h.why, "Content-Length and Transfer-Encoding are both sent");
+	if (!h.why[0] && h.transfer_codings && (h.transfer_codings > 1 || !h.chunked_only))
+		snprintf(h.why, sizeof h.why, "Transfer-Encoding may only be chunked, once");
+	if (!h.why[0] && h.transfer_codings && strcmp(version, "HTTP/1.1"))
+		snprintf(h.why, sizeof h.why, "Transfer-Encoding needs HTTP/1.1");
+	if (!h.why[0])
+		return 0;
+	esc_set_err(why, why_size, "%s", h.why);
+	return ESC_EINVAL;
+}
+
+/* libmicrohttpd's call once a request's line is in, before its headers:
+ * the request begins here, with its target as received. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)cls;
+	(void)c;
+	struct request *req = calloc(1, sizeof *req);
+	if (!req)
+		return NULL;
+	req->started_us = now_us();
+	req->route = -1;
+	unsigned char rnd[8];
+	randombytes_buf(rnd, sizeof rnd);
+	sodium_bin2hex(req->id, sizeof req->id, rnd, sizeof rnd);
+	req->uri_at = uri;
+	req->uri_len = strlen(uri);
+	uri_refused(uri, req->uri_bad, sizeof req->uri_bad);
+	return req;
+}
+
+/* The first call, with the line and headers: refuse what must not be
+ * read on (the connection is closed after the answer, as a body may
+ * follow). */
+static enum MHD_Result on_head(struct server *srv, struct MHD_Connection *c, const char *url,
+			       const char *method, const char *version, struct request *req)
+{
+	char buf[512], why[200];
+	const char *param;
+	bool known;
+	enum MHD_Result ok;
+	req->head_read = true;
+	const struct esc_route *route =
+		esc_route_find(route_method(method), url, buf, sizeof buf, &param, &known);
+	/* A file upload may be larger than a JSON body. */
+	size_t limit = route && route->body == ESC_BODY_FILE ? (size_t)ESC_EVIDENCE_BYTES_MAX
+							     : srv->opt.body_bytes_max;
+	esc_strbuf_init(&req->body, limit);
+	req->route = route ? (int)(route - esc_routes) : -1;
+	int rc = check_head(c, method, version, req, why, sizeof why);
+	if (rc) {
+		req->close = req->answered = true;
+		ok = respond_error_hint(c, req, rc, why,
+					"send each header once, with visible characters only, "
+					"and a path without control bytes");
+		record(srv, req, url, method);
+		return ok;
+	}
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {
 	struct server *srv = cls;
 	struct request *req = *con_cls;
-	(void)version;
-	if (!req) {
-		req = calloc(1, sizeof *req);
-		if (!req)
-			return MHD_NO;
-		/* A file upload may be larger than a JSON body. */
-		char buf[512];
-		const char *param;
-		bool known;
-		const struct esc_route *route =
-			esc_route_find(route_method(method), url, buf, sizeof buf, &param, &known);
-		esc_strbuf_init(&req->body, route && route->body == ESC_BODY_FILE
-						    ? (size_t)ESC_EVIDENCE_BYTES_MAX
-						    : srv->opt.body_bytes_max);
-		req->started_us = now_us();
-		req->route = -1;
-		unsigned char rnd[8];
-		randombytes_buf(rnd, sizeof rnd);
-		sodium_bin2hex(req->id, sizeof req->id, rnd, sizeof rnd);
-		*con_cls = req;
+	if (!req)
+		return MHD_NO; /* on_uri found no memory */
+	if (req->answered) {
+		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (!req->head_read)
+		return on_head(srv, c, url, method, version, req);
 	if (*upload_size) {
 		if (!req->too_large && esc_strbuf_add(&req->body, upload, *upload_size))
 			req->too_large = true;
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	req->answered = true;
 	enum MHD_Result ok = dispatch(srv, c, url, method, req);
 	record(srv, req, url, method);
 	return ok;
@@ -978,7 +1170,7 @@ static int serve(struct server *srv, volatile sig_atomic_t *stop, uint16_t *port
 			     (unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT,
 			     (unsigned)opt->connections_max, MHD_OPTION_CONNECTION_TIMEOUT,
 			     (unsigned)opt->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-			     NULL, MHD_OPTION_END);
+			     NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_END);
 	if (!d) {
 		esc_set_err(err, err_size, "cannot listen on %s", opt->listen);
 		return ESC_EIO;

@@ -314,6 +314,197 @@ static void paid_order(char id[64])
 	answer_free(&a);
 }
 
+/* ---- issue 12 defect 5: request smuggling's precondition ---- */
+
+/* RFC 9112 section 6.3: a request whose length two headers disagree on
+ * is refused with 400 and its connection closed, so that what follows is
+ * never read as a second request. */
+static void issue_12_defect_5_an_ambiguous_length_is_refused_and_the_connection_closed(void **state)
+{
+	(void)state;
+	static const char *const smuggling[] = {
+		/* Two Content-Lengths. */
+		"POST /v1/sessions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+		"Content-Length: 5\r\nContent-Length: 40\r\n\r\n"
+		"helloGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+		/* Two equal ones: refused too, as nginx does. */
+		"POST /v1/sessions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+		"Content-Length: 2\r\nContent-Length: 2\r\n\r\n"
+		"{}GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+		/* Content-Length with chunked. */
+		"POST /v1/sessions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+		"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+		/* The same the other way round, in another case. */
+		"POST /v1/sessions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+		"transfer-encoding: chunked\r\ncontent-length: 4\r\n\r\n"
+		"0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+		/* A coding other than chunked, or chunked not last. */
+		"POST /v1/sessions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+		"Transfer-Encoding: chunked, gzip\r\n\r\n"
+		"0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+		/* Transfer-Encoding in an HTTP/1.0 request. */
+		"POST /v1/sessions HTTP/1.0\r\nHost: t\r\nContent-Type: application/json\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n"
+		"0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof smuggling / sizeof smuggling[0]; i++) {
+		struct answer a = exchange(smuggling[i], 0);
+		if (a.status != 400 || a.responses != 1 || !a.closed)
+			fail_msg("request %zu: expected one 400 and the connection closed, got %d "
+				 "responses%s: %s",
+				 i, a.responses, a.closed ? "" : " and it stayed open", a.raw);
+		assert_string_equal(err_code(&a), "invalid_request");
+		answer_free(&a);
+	}
+	/* A chunked body alone is read as it should be. */
+	const char *part1 = "{\"email\":\"nobody@hardening.test\",",
+		   *part2 = "\"password\":\"password-1\"}";
+	char chunked[400];
+	snprintf(chunked, sizeof chunked,
+		 "POST /v1/sessions HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+		 "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+		 "%zx\r\n%s\r\n%zx\r\n%s\r\n0\r\n\r\n",
+		 strlen(part1), part1, strlen(part2), part2);
+	struct answer a = exchange(chunked, 0);
+	expect(&a, 401);
+	assert_int_equal(a.responses, 1);
+	answer_free(&a);
+}
+
+/* ---- issue 12 defect 6: NUL and control bytes ---- */
+
+/* Bytes that may hold a NUL, with their length. */
+struct bytes {
+	const char *p;
+	size_t len;
+};
+#define BYTES(s)                                                                                   \
+	{                                                                                          \
+		s, sizeof s - 1                                                                    \
+	}
+
+/* A clock advance with this Idempotency-Key line (its bytes, len) and
+ * body. */
+static struct answer advance_with_key(const char *key_line, size_t key_len, const char *body)
+{
+	char req[600];
+	int n = snprintf(req, sizeof req,
+			 "POST /v1/clock/advance HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+			 "Authorization: Bearer " KEY "\r\nContent-Type: application/json\r\n"
+			 "Content-Length: %zu\r\n",
+			 strlen(body));
+	assert_true(n > 0 && (size_t)n + key_len + strlen(body) + 4 < sizeof req);
+	memcpy(req + n, key_line, key_len);
+	n += (int)key_len;
+	n += snprintf(req + n, sizeof req - (size_t)n, "\r\n%s", body);
+	return exchange(req, (size_t)n);
+}
+
+/* "Idempotency-Key: abc\0one" was kept as "abc", so that "abc\0two"
+ * collided with it: every header value with a NUL or another control
+ * byte is refused with 400 instead, and nothing is kept. */
+static void issue_12_defect_6_a_nul_or_control_byte_in_a_header_is_refused(void **state)
+{
+	(void)state;
+	static const char one[] = "Idempotency-Key: abc\0one\r\n";
+	struct answer a = advance_with_key(one, sizeof one - 1, "{\"seconds\":0}");
+	expect(&a, 400);
+	assert_string_equal(err_code(&a), "invalid_request");
+	assert_non_null(strstr(err_message(&a), "Idempotency-Key"));
+	answer_free(&a);
+	/* "abc" itself is free: nothing was kept under it. */
+	static const char plain[] = "Idempotency-Key: abc\r\n";
+	a = advance_with_key(plain, sizeof plain - 1, "{\"seconds\":1}");
+	expect(&a, 200);
+	answer_free(&a);
+	static const char two[] = "Idempotency-Key: abc\0two\r\n";
+	a = advance_with_key(two, sizeof two - 1, "{\"seconds\":2}");
+	expect(&a, 400);
+	answer_free(&a);
+
+	/* Any header, any control byte but a tab. */
+	static const struct bytes bad[] = {
+		BYTES("X-Note: a\0b\r\n"),
+		BYTES("X-Note: a\x01"
+		      "b\r\n"),
+		BYTES("X-Note: a\x1b[31mb\r\n"),
+		BYTES("X-Note: a\x7f"
+		      "b\r\n"),
+		BYTES("X-Note: a\0\r\n"),
+		BYTES("X-Note:\0a\r\n"),
+		BYTES("Authorization: Bearer " KEY "\0junk\r\n"),
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char req[300];
+		int n = snprintf(req, sizeof req,
+				 "GET /v1/ledger/check HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+				 "Authorization: Bearer " KEY "\r\n");
+		memcpy(req + n, bad[i].p, bad[i].len);
+		n += (int)bad[i].len;
+		n += snprintf(req + n, sizeof req - (size_t)n, "\r\n");
+		a = exchange(req, (size_t)n);
+		if (a.status != 400)
+			fail_msg("header %zu: expected 400, got %d: %s", i, a.status, a.raw);
+		assert_string_equal(err_code(&a), "invalid_request");
+		answer_free(&a);
+	}
+	a = exchange("GET /v1/ledger/check HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+		     "Authorization: Bearer " KEY "\r\nX-Note: a\tb\r\n\r\n",
+		     0);
+	expect(&a, 200);
+	answer_free(&a);
+	/* A NUL in a header's name leaves it without a colon: libmicrohttpd
+	 * answers 400 itself (in its own words, not the API's). */
+	static const char nameless[] = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+				       "X-No\0te: a\r\n\r\n";
+	a = exchange(nameless, sizeof nameless - 1);
+	expect(&a, 400);
+	answer_free(&a);
+}
+
+/* "/static/app.js%00.png" served app.js: a path or query with a NUL or
+ * another control byte, escaped or raw, is refused with 400. */
+static void issue_12_defect_6_a_nul_or_control_byte_in_the_path_is_refused(void **state)
+{
+	(void)state;
+	static const struct bytes bad[] = {
+		BYTES("GET /static/app.js%00.png HTTP/1.1"),
+		BYTES("GET /static/app.js%00 HTTP/1.1"),
+		BYTES("GET /healthz%0a HTTP/1.1"),
+		BYTES("GET /healthz%7F HTTP/1.1"),
+		BYTES("GET /static/app.js\0.png HTTP/1.1"),
+		BYTES("GET /healthz\x01 HTTP/1.1"),
+		BYTES("GE\0T /healthz HTTP/1.1"),
+		BYTES("GET /v1/cancellation-reasons?x=%00 HTTP/1.1"),
+		BYTES("GET /v1/cancellation-reasons?x=a%0d%0aSet-Cookie:%20a=b HTTP/1.1"),
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char req[300];
+		memcpy(req, bad[i].p, bad[i].len);
+		int n = (int)bad[i].len;
+		n += snprintf(req + n, sizeof req - (size_t)n,
+			      "\r\nHost: t\r\nConnection: close\r\n\r\n");
+		struct answer a = exchange(req, (size_t)n);
+		if (a.status != 400)
+			fail_msg("request line %zu: expected 400, got %d: %.200s", i, a.status,
+				 a.raw);
+		assert_string_equal(err_code(&a), "invalid_request");
+		answer_free(&a);
+	}
+	/* Escapes of printable bytes are still fine. */
+	struct answer a = exchange("GET /static/app%2Ejs HTTP/1.1\r\nHost: t\r\n"
+				   "Connection: close\r\n\r\n",
+				   0);
+	expect(&a, 200);
+	answer_free(&a);
+	a = exchange("GET /v1/cancellation-reasons?x=%41%20b HTTP/1.1\r\nHost: t\r\n"
+		     "Connection: close\r\n\r\n",
+		     0);
+	expect(&a, 200);
+	answer_free(&a);
+}
+
 /* ---- issue 12 defect 7: content types and text ---- */
 
 /* A JSON route reads only JSON: a body of another type, or of none, is
@@ -575,6 +766,10 @@ static void issue_12_defect_7_head_answers_like_get_without_a_body(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(
+			issue_12_defect_5_an_ambiguous_length_is_refused_and_the_connection_closed),
+		cmocka_unit_test(issue_12_defect_6_a_nul_or_control_byte_in_a_header_is_refused),
+		cmocka_unit_test(issue_12_defect_6_a_nul_or_control_byte_in_the_path_is_refused),
 		cmocka_unit_test(issue_12_defect_7_a_json_route_refuses_another_content_type),
 		cmocka_unit_test(issue_12_defect_7_currency_is_an_active_iso_4217_code),
 		cmocka_unit_test(
