@@ -65,8 +65,12 @@ static const struct command commands[] = {
 	 "  deadline_lease = 15s: a daemon killed while firing deadlines holds them\n"
 	 "  this long, in real time, before another takes them (1s to 1h). The\n"
 	 "  file's http. keys set the daemon's limits (defaults shown):\n"
-	 "    http.threads = 32                http.connections_max = 256\n"
+	 "    http.threads = 32                http.connections_max = 1024\n"
+	 "    http.connections_per_address = 64 (0: no limit, as behind a proxy)\n"
 	 "    http.timeout = 30s (idle)        http.body_max = 1MiB\n"
+	 "    http.header_timeout = 10s (a request's line and headers, in all)\n"
+	 "    http.body_timeout = 10s          http.body_rate_min = 1KiB (per second,\n"
+	 "      after body_timeout: a slower body is cut off)\n"
 	 "    http.session_idle = 12h          http.hashing_max = 2 (argon2id at once)\n"
 	 "    http.signin_per_account = 10 (per 15 minutes)\n"
 	 "    http.signin_per_address = 30 (per minute)\n"},

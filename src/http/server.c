@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@
 #include <strings.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +44,24 @@ struct metrics {
 	_Atomic uint64_t latency[BUCKETS + 1];
 	_Atomic uint64_t latency_sum_us;
 	_Atomic uint64_t latency_count;
+	_Atomic uint64_t connections_cut; /* past a head's or a body's deadline */
+};
+
+/* A connection from its accept to its close (issue 12 defect 1), and the
+ * time by which its client must have sent what it owes: the next
+ * request's line and headers, or the body being read. libmicrohttpd's
+ * own timeout restarts with every byte, so a client trickling a byte at a
+ * time would hold the connection for ever; the reaper thread shuts down
+ * the socket of a connection past its deadline, and libmicrohttpd then
+ * closes it as closed by the client. The socket is shut down under
+ * conns_lock, and libmicrohttpd reports a connection closed (unlinking it
+ * under the same lock) before it closes its socket, so the reaper never
+ * touches a descriptor that another connection has taken. */
+struct conn {
+	int fd;
+	int64_t deadline_us; /* 0: none, the daemon is answering */
+	bool reaped;         /* shut down, or about to be dropped */
+	struct conn *prev, *next;
 };
 
 /* An Idempotency-Key whose first request is running in this process. */
@@ -56,6 +77,11 @@ struct server {
 	struct metrics *metrics;
 	pthread_mutex_t running_lock;
 	struct running_key *running; /* at most one per connection */
+	pthread_mutex_t conns_lock;  /* conns and every conn's fields */
+	pthread_cond_t conns_wake;   /* the reaper's stop */
+	struct conn *conns;
+	size_t conns_count;
+	bool reaper_stop;
 };
 
 struct request {
@@ -68,11 +94,14 @@ struct request {
 	bool head_read; /* the handler saw the line and headers */
 	bool answered;  /* a response is queued: later calls do nothing */
 	bool close;     /* answer with Connection: close */
+	struct conn *conn;
 	/* The request's target as received, before libmicrohttpd decodes
 	 * it in place; uri_bad says why it is refused, when it is. */
 	const char *uri_at;
 	size_t uri_len;
 	char uri_bad[120];
+	int64_t body_started_us;
+	uint64_t body_received;
 };
 
 void esc_http_options_default(struct esc_http_options *o)
@@ -80,8 +109,12 @@ void esc_http_options_default(struct esc_http_options *o)
 	memset(o, 0, sizeof *o);
 	snprintf(o->listen, sizeof o->listen, "127.0.0.1:8080");
 	o->body_bytes_max = 1024 * 1024;
-	o->connections_max = 256;
+	o->connections_max = 1024;
+	o->connections_per_address = 64;
 	o->timeout_s = 30;
+	o->header_timeout_ms = 10 * 1000;
+	o->body_timeout_ms = 10 * 1000;
+	o->body_rate_min = 1024;
 	o->session_idle_ms = 12 * ESC_MS_PER_HOUR;
 	o->threads = 32;
 	o->signin_per_account = 10;
@@ -128,8 +161,17 @@ int esc_http_option_set(struct esc_http_options *o, const char *key, const char 
 		 "a number of threads from 1 to 256"},
 		{"connections_max", 'u', offsetof(struct esc_http_options, connections_max), 1,
 		 65536, "a number of connections from 1 to 65536"},
+		{"connections_per_address", 'u',
+		 offsetof(struct esc_http_options, connections_per_address), 0, 65536,
+		 "a number of connections from 0 (no limit) to 65536"},
 		{"timeout", 's', offsetof(struct esc_http_options, timeout_s), 1000, ESC_MS_PER_DAY,
 		 "a duration from 1s to 1d, like 30s"},
+		{"header_timeout", 'm', offsetof(struct esc_http_options, header_timeout_ms), 100,
+		 ESC_MS_PER_HOUR, "a duration from 100ms to 1h, like 10s"},
+		{"body_timeout", 'm', offsetof(struct esc_http_options, body_timeout_ms), 100,
+		 ESC_MS_PER_HOUR, "a duration from 100ms to 1h, like 10s"},
+		{"body_rate_min", 'z', offsetof(struct esc_http_options, body_rate_min), 1,
+		 64 * 1024 * 1024, "a size per second from 1 byte to 64 MiB, like 1KiB"},
 		{"body_max", 'z', offsetof(struct esc_http_options, body_bytes_max), 1024,
 		 64 * 1024 * 1024, "a size from 1 KiB to 64 MiB, like 1MiB or 65536"},
 		{"session_idle", 'm', offsetof(struct esc_http_options, session_idle_ms), 60000,
@@ -801,6 +843,18 @@ char *esc_http_metrics(const struct esc_http_call *call)
 			"escrowd_http_request_duration_seconds_count %llu\n",
 			(double)atomic_load(&m->latency_sum_us) / 1e6,
 			(unsigned long long)atomic_load(&m->latency_count));
+	pthread_mutex_lock((pthread_mutex_t *)&srv->conns_lock);
+	size_t open = srv->conns_count;
+	pthread_mutex_unlock((pthread_mutex_t *)&srv->conns_lock);
+	esc_strbuf_addf(&sb,
+			"# HELP escrowd_http_connections Open client connections.\n"
+			"# TYPE escrowd_http_connections gauge\n"
+			"escrowd_http_connections %zu\n"
+			"# HELP escrowd_http_connections_cut_total Connections closed because "
+			"their client was too slow to send a request's head or body.\n"
+			"# TYPE escrowd_http_connections_cut_total counter\n"
+			"escrowd_http_connections_cut_total %llu\n",
+			open, (unsigned long long)atomic_load(&m->connections_cut));
 	esc_strbuf_adds(&sb, "# HELP escrowd_commands_total Accepted commands by event.\n"
 			     "# TYPE escrowd_commands_total counter\n");
 	int64_t pending = 0;
@@ -833,6 +887,105 @@ char *esc_http_metrics(const struct esc_http_call *call)
 	char *out = strdup(esc_strbuf_str(&sb));
 	esc_strbuf_release(&sb);
 	return out;
+}
+
+/* ---- connections and their deadlines (issue 12 defect 1) ---- */
+
+/* Set a connection's deadline (0: none) unless the reaper cut it off;
+ * false when it did. With enforce, a deadline that passed before the
+ * reaper saw it counts too: the request is dropped. */
+static bool conn_deadline(struct server *srv, struct conn *k, int64_t deadline_us, bool enforce)
+{
+	bool ok = true;
+	if (!k)
+		return true;
+	pthread_mutex_lock(&srv->conns_lock);
+	if (!k->reaped && enforce && k->deadline_us && now_us() > k->deadline_us) {
+		k->reaped = true;
+		atomic_fetch_add_explicit(&srv->metrics->connections_cut, 1, memory_order_relaxed);
+	}
+	if (k->reaped)
+		ok = false;
+	else
+		k->deadline_us = deadline_us;
+	pthread_mutex_unlock(&srv->conns_lock);
+	return ok;
+}
+
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct server *srv = cls;
+	struct conn *k = *socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		k = calloc(1, sizeof *k);
+		if (!k || !ci) {
+			free(k); /* untracked: only the idle timeout applies */
+			return;
+		}
+		k->fd = ci->connect_fd;
+		k->deadline_us = now_us() + srv->opt.header_timeout_ms * 1000;
+		pthread_mutex_lock(&srv->conns_lock);
+		k->next = srv->conns;
+		if (srv->conns)
+			srv->conns->prev = k;
+		srv->conns = k;
+		srv->conns_count++;
+		pthread_mutex_unlock(&srv->conns_lock);
+		*socket_context = k;
+		return;
+	}
+	if (code != MHD_CONNECTION_NOTIFY_CLOSED || !k)
+		return;
+	pthread_mutex_lock(&srv->conns_lock);
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		srv->conns = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	srv->conns_count--;
+	pthread_mutex_unlock(&srv->conns_lock);
+	free(k);
+	*socket_context = NULL;
+}
+
+/* Shut down the connections past their deadline, ten times a second,
+ * until reaper_stop. */
+static void *reaper_main(void *arg)
+{
+	struct server *srv = arg;
+	pthread_mutex_lock(&srv->conns_lock);
+	while (!srv->reaper_stop) {
+		int64_t now = now_us();
+		for (struct conn *k = srv->conns; k; k = k->next) {
+			if (k->reaped || !k->deadline_us || now <= k->deadline_us)
+				continue;
+			shutdown(k->fd, SHUT_RDWR);
+			k->reaped = true;
+			atomic_fetch_add_explicit(&srv->metrics->connections_cut, 1,
+						  memory_order_relaxed);
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 100 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000 * 1000 * 1000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000 * 1000 * 1000;
+		}
+		pthread_cond_timedwait(&srv->conns_wake, &srv->conns_lock, &ts);
+	}
+	pthread_mutex_unlock(&srv->conns_lock);
+	return NULL;
 }
 
 /* ---- a request's head, checked before its body is read ---- */
@@ -985,7 +1138,6 @@ static int check_head(struct MHD_Connection *c, const char *method, const char *
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	(void)cls;
-	(void)c;
 	struct request *req = calloc(1, sizeof *req);
 	if (!req)
 		return NULL;
@@ -997,12 +1149,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	req->uri_at = uri;
 	req->uri_len = strlen(uri);
 	uri_refused(uri, req->uri_bad, sizeof req->uri_bad);
+	req->conn = conn_of(c);
 	return req;
 }
 
 /* The first call, with the line and headers: refuse what must not be
  * read on (the connection is closed after the answer, as a body may
- * follow). */
+ * follow), else start the body's clock. */
 static enum MHD_Result on_head(struct server *srv, struct MHD_Connection *c, const char *url,
 			       const char *method, const char *version, struct request *req)
 {
@@ -1027,6 +1180,40 @@ static enum MHD_Result on_head(struct server *srv, struct MHD_Connection *c, con
 		record(srv, req, url, method);
 		return ok;
 	}
+	/* A body announced larger than the limit is refused before it is
+	 * sent (issue 12 defect 1), also to a client that waits for 100
+	 * Continue. */
+	const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	if (length && strtoull(length, NULL, 10) > limit) {
+		req->close = req->answered = true;
+		snprintf(why, sizeof why, "the request body is larger than %zu bytes", limit);
+		ok = respond_error_hint(c, req, ESC_ETOOLARGE, why,
+					route && route->body == ESC_BODY_FILE
+						? "evidence files are at most 5 MiB each"
+						: "send a smaller body");
+		record(srv, req, url, method);
+		return ok;
+	}
+	req->body_started_us = now_us();
+	if (!conn_deadline(srv, req->conn, req->body_started_us + srv->opt.body_timeout_ms * 1000,
+			   false))
+		return MHD_NO;
+	return MHD_YES;
+}
+
+/* Some of the body: kept, and the body's deadline moved by what came, so
+ * that a body slower than body_rate_min on average is cut off. */
+static enum MHD_Result on_body(struct server *srv, struct request *req, const char *upload,
+			       size_t *upload_size)
+{
+	req->body_received += *upload_size;
+	int64_t deadline = req->body_started_us + srv->opt.body_timeout_ms * 1000 +
+			   (int64_t)(req->body_received * 1000000 / srv->opt.body_rate_min);
+	if (!conn_deadline(srv, req->conn, deadline, true))
+		return MHD_NO;
+	if (!req->too_large && esc_strbuf_add(&req->body, upload, *upload_size))
+		req->too_large = true;
+	*upload_size = 0;
 	return MHD_YES;
 }
 
@@ -1044,12 +1231,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (!req->head_read)
 		return on_head(srv, c, url, method, version, req);
-	if (*upload_size) {
-		if (!req->too_large && esc_strbuf_add(&req->body, upload, *upload_size))
-			req->too_large = true;
-		*upload_size = 0;
-		return MHD_YES;
-	}
+	if (*upload_size)
+		return on_body(srv, req, upload, upload_size);
+	/* The whole request is in: from here the daemon owes the answer,
+	 * and no deadline runs (a command may wait for its commit). */
+	if (!conn_deadline(srv, req->conn, 0, false))
+		return MHD_NO;
 	req->answered = true;
 	enum MHD_Result ok = dispatch(srv, c, url, method, req);
 	record(srv, req, url, method);
@@ -1059,10 +1246,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct server *srv = cls;
 	struct request *req = *con_cls;
-	(void)cls;
-	(void)c;
 	(void)toe;
+	/* Kept alive, the connection now waits for the next request's head. */
+	conn_deadline(srv, conn_of(c), now_us() + srv->opt.header_timeout_ms * 1000, false);
 	if (req) {
 		esc_strbuf_release(&req->body);
 		free(req);
@@ -1123,12 +1311,20 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 	int rc;
 
 	pthread_mutex_init(&srv.running_lock, NULL);
+	pthread_mutex_init(&srv.conns_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv.conns_wake, &ca);
+	pthread_condattr_destroy(&ca);
 	srv.limits = calloc(1, sizeof *srv.limits);
 	srv.metrics = calloc(1, sizeof *srv.metrics);
 	if (!srv.limits || !srv.metrics) {
 		free(srv.limits);
 		free(srv.metrics);
 		pthread_mutex_destroy(&srv.running_lock);
+		pthread_mutex_destroy(&srv.conns_lock);
+		pthread_cond_destroy(&srv.conns_wake);
 		return ESC_ENOMEM;
 	}
 	srv.limits->by_account = (struct esc_ratelimit){"signin.account", 15 * 60 * 1000,
@@ -1141,7 +1337,56 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 	free(srv.limits);
 	free(srv.metrics);
 	pthread_mutex_destroy(&srv.running_lock);
+	pthread_mutex_destroy(&srv.conns_lock);
+	pthread_cond_destroy(&srv.conns_wake);
 	return rc;
+}
+
+/* epoll takes as many connections as the process may open files: make
+ * room for connections_max and the store's files (soft limit up to the
+ * hard one), or say what to change. */
+static void make_room_for_connections(unsigned connections)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)connections + 256;
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < want)
+		fprintf(stderr,
+			"escrowd: at most %llu files may be open, and http.connections_max = %u "
+			"needs %llu: raise the limit (ulimit -n, or LimitNOFILE= for systemd) or "
+			"lower http.connections_max\n",
+			(unsigned long long)rl.rlim_cur, connections, (unsigned long long)want);
+}
+
+/* libmicrohttpd's messages, one line each; at most ten a second, since
+ * a client can cause one per connection (an address over its limit). */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t second;
+	static unsigned lines, dropped;
+	char line[300];
+	(void)cls;
+	vsnprintf(line, sizeof line, fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	int64_t now = now_us() / 1000000;
+	pthread_mutex_lock(&lock);
+	if (now != second) {
+		if (dropped)
+			fprintf(stderr, "escrowd: http: %u more messages left out\n", dropped);
+		second = now;
+		lines = dropped = 0;
+	}
+	if (lines < 10) {
+		lines++;
+		fprintf(stderr, "escrowd: http: %s\n", line);
+	} else {
+		dropped++;
+	}
+	pthread_mutex_unlock(&lock);
 }
 
 /* Run the daemon until *stop; srv outlives it. */
@@ -1164,16 +1409,28 @@ static int serve(struct server *srv, volatile sig_atomic_t *stop, uint16_t *port
 		if (rc)
 			return rc;
 	}
-	d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0,
-			     NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-			     (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
-			     (unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT,
-			     (unsigned)opt->connections_max, MHD_OPTION_CONNECTION_TIMEOUT,
-			     (unsigned)opt->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-			     NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_END);
+	make_room_for_connections(opt->connections_max);
+	/* epoll in each of the pool's threads: idle connections cost no
+	 * thread, and a request waits for its commit in the thread that
+	 * read it (so the pool's size bounds the commands in one commit). */
+	d = MHD_start_daemon(
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_SOCK_ADDR,
+		(struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opt->threads,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt->connections_max,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)opt->connections_per_address,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+		on_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_END);
 	if (!d) {
 		esc_set_err(err, err_size, "cannot listen on %s", opt->listen);
 		return ESC_EIO;
+	}
+	pthread_t reaper;
+	if (pthread_create(&reaper, NULL, reaper_main, srv)) {
+		MHD_stop_daemon(d);
+		esc_set_err(err, err_size, "cannot start a thread");
+		return ESC_ENOMEM;
 	}
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	uint16_t bound = info ? info->port : ntohs(sa.sin_port);
@@ -1198,6 +1455,11 @@ static int serve(struct server *srv, volatile sig_atomic_t *stop, uint16_t *port
 	/* Stop accepting, let the requests in flight finish, then stop. */
 	MHD_quiesce_daemon(d);
 	MHD_stop_daemon(d);
+	pthread_mutex_lock(&srv->conns_lock);
+	srv->reaper_stop = true;
+	pthread_cond_signal(&srv->conns_wake);
+	pthread_mutex_unlock(&srv->conns_lock);
+	pthread_join(reaper, NULL);
 	fprintf(stderr, "escrowd: stopped\n");
 	return 0;
 }

@@ -22,8 +22,19 @@ struct esc_http_options {
 	char listen[64];          /* "HOST:PORT", IPv4; port 0 picks one */
 	const char *operator_key; /* installed at start when set */
 	size_t body_bytes_max;    /* 1 MiB */
-	unsigned connections_max; /* 256 */
+	unsigned connections_max; /* 1024: epoll holds idle ones cheaply */
+	/* From one client address, 64; 0: no limit (behind a proxy, every
+	 * client has the proxy's address). */
+	unsigned connections_per_address;
 	unsigned timeout_s;       /* idle connection timeout, 30 s */
+	/* A request's line and headers must all arrive within this of the
+	 * connection's start or of the previous answer on it, 10 s. */
+	int64_t header_timeout_ms;
+	/* A body may take body_timeout_ms, 10 s, and a second more for each
+	 * body_rate_min bytes (1 KiB) that arrived: a body slower than that
+	 * on average is cut off. */
+	int64_t body_timeout_ms;
+	size_t body_rate_min;
 	int64_t session_idle_ms;  /* 12 hours */
 	unsigned threads;         /* worker threads, 32: each waits out its commit */
 	int signin_per_account;   /* attempts per account per 15 minutes, 10 */
@@ -42,7 +53,8 @@ struct esc_http_limits {
 void esc_http_options_default(struct esc_http_options *o);
 
 /* One setting from the configuration file's http. keys (the key without
- * its prefix): threads, connections_max, timeout, body_max,
+ * its prefix): threads, connections_max, connections_per_address,
+ * timeout, header_timeout, body_timeout, body_rate_min, body_max,
  * session_idle, signin_per_account, signin_per_address, hashing_max.
  * ESC_EINVAL with why in err for an unknown key or a bad value. */
 int esc_http_option_set(struct esc_http_options *o, const char *key, const char *value, char *err,

@@ -37,7 +37,8 @@
 
 #define KEY "hardening-operator-key-0001"
 
-/* The daemon of most tests. */
+/* The daemon of most tests: its deadlines short (1 s), so that a test
+ * sees them pass in about a second. */
 static struct esc_test_daemon d;
 
 static void daemon_with(struct esc_test_daemon *x, const char *config)
@@ -65,7 +66,8 @@ static void daemon_done(struct esc_test_daemon *x)
 static int group_setup(void **state)
 {
 	(void)state;
-	daemon_with(&d, NULL);
+	daemon_with(&d, "http.header_timeout = 1s\nhttp.body_timeout = 1s\n"
+			"http.body_rate_min = 1KiB\n");
 	return 0;
 }
 
@@ -113,6 +115,22 @@ static bool send_bytes(int fd, const void *p, size_t n)
 		n -= (size_t)w;
 	}
 	return true;
+}
+
+/* Has the server closed fd? Waits up to ms for it to say something. */
+static bool closed_by_server(int fd, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char buf[4096];
+	if (poll(&p, 1, ms) <= 0)
+		return false;
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return true;
+		if (n < 0)
+			return false;
+	}
 }
 
 /* What came back on one connection. */
@@ -312,6 +330,157 @@ static void paid_order(char id[64])
 	a = request("POST", path, KEY, "{\"amount\":2500,\"payment_method\":\"card\"}");
 	expect(&a, 200);
 	answer_free(&a);
+}
+
+/* ---- issue 12 defect 1: connection exhaustion ---- */
+
+enum { HOSTILE = 500, PER_ADDRESS_DEFAULT = 64 };
+
+/* With the defaults, 500 connections from one address, half of them
+ * idle and half with a request's head half sent, leave room for another
+ * client: its GET /healthz is answered (within seconds, where it waited
+ * for the 30 s idle timeout), and the connections beyond the address's
+ * share are closed at once. */
+static void issue_12_defect_1_500_connections_from_one_address_leave_room_for_another(void **state)
+{
+	struct esc_test_daemon x;
+	static int fds[HOSTILE];
+	(void)state;
+	daemon_with(&x, NULL);
+	for (int i = 0; i < HOSTILE; i++) {
+		fds[i] = connect_from("127.0.0.1", x.port);
+		if (i % 2)
+			send_bytes(fds[i], "GET /healthz HTTP/1.1\r\nHost: t\r\n", 32);
+	}
+	for (int probe = 0; probe < 3; probe++) {
+		double t0 = now_s();
+		struct answer a = exchange_from(
+			"127.0.0.2", x.port,
+			"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 0, 10);
+		double took = now_s() - t0;
+		if (a.status != 200)
+			fail_msg("probe %d from 127.0.0.2: no answer in %.1f s (%s)", probe, took,
+				 a.raw);
+		answer_free(&a);
+	}
+	/* Only the address's share is kept: the rest were closed. */
+	int open = HOSTILE;
+	bool gone[HOSTILE] = {0};
+	for (double end = now_s() + 10; open > PER_ADDRESS_DEFAULT && now_s() < end;) {
+		for (int i = 0; i < HOSTILE; i++) {
+			if (!gone[i] && closed_by_server(fds[i], 0)) {
+				gone[i] = true;
+				open--;
+			}
+		}
+		if (open > PER_ADDRESS_DEFAULT)
+			poll(NULL, 0, 50);
+	}
+	for (int i = 0; i < HOSTILE; i++)
+		close(fds[i]);
+	if (open > PER_ADDRESS_DEFAULT)
+		fail_msg("%d connections from one address are still open (at most %d)", open,
+			 PER_ADDRESS_DEFAULT);
+	daemon_done(&x);
+}
+
+/* Trickle one byte every 100 ms after prefix until the server closes the
+ * connection; the seconds that took, or -1 when it stayed open for
+ * seconds_max. */
+static double trickle(const char *prefix, double seconds_max)
+{
+	int fd = connect_from("127.0.0.1", d.port);
+	double t0 = now_s();
+	bool closed = !send_bytes(fd, prefix, strlen(prefix));
+	while (!closed && now_s() - t0 < seconds_max) {
+		closed = closed_by_server(fd, 100);
+		if (!closed)
+			closed = !send_bytes(fd, "a", 1);
+	}
+	close(fd);
+	return closed ? now_s() - t0 : -1;
+}
+
+/* A request's head trickled a byte at a time never ends its idle timeout
+ * (each byte restarts it); the head's own deadline (1 s here) ends it. */
+static void issue_12_defect_1_a_trickled_head_is_cut_off_at_its_deadline(void **state)
+{
+	(void)state;
+	double took = trickle("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ", 20);
+	if (took < 0)
+		fail_msg("a head trickled for 20 s was not cut off");
+	/* A connection that sends nothing waits no longer than a head may. */
+	int fd = connect_from("127.0.0.1", d.port);
+	bool closed = false;
+	for (double end = now_s() + 20; !closed && now_s() < end;)
+		closed = closed_by_server(fd, 200);
+	close(fd);
+	assert_true(closed);
+}
+
+/* A body trickled a byte at a time is cut off once it falls behind the
+ * minimum rate (1 KiB/s after its first second, here); a body that keeps
+ * up is read in full even when it takes longer than that second. */
+static void issue_12_defect_1_a_trickled_body_is_cut_off_and_a_steady_one_is_not(void **state)
+{
+	(void)state;
+	double took = trickle("POST /v1/sessions HTTP/1.1\r\nHost: t\r\n"
+			      "Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{",
+			      20);
+	if (took < 0)
+		fail_msg("a body trickled for 20 s was not cut off");
+
+	/* 8 KiB in 2 KiB pieces, 4 KiB/s: 1.5 s in all. */
+	enum { PIECE = 2048, PIECES = 4 };
+	static char body[PIECE * PIECES + 1];
+	memset(body, ' ', sizeof body - 1);
+	const char *start = "{\"email\":\"nobody@hardening.test\",\"password\":\"password-1\"";
+	memcpy(body, start, strlen(start));
+	body[sizeof body - 2] = '}';
+	int fd = connect_from("127.0.0.1", d.port);
+	char head[300];
+	snprintf(head, sizeof head,
+		 "POST /v1/sessions HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+		 "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+		 PIECE * PIECES);
+	assert_true(send_bytes(fd, head, strlen(head)));
+	for (int i = 0; i < PIECES; i++) {
+		if (i)
+			poll(NULL, 0, 500);
+		assert_true(send_bytes(fd, body + i * PIECE, PIECE));
+	}
+	struct answer a = read_answer(fd, 20);
+	close(fd);
+	expect(&a, 401); /* read in full, and refused for what it says */
+	answer_free(&a);
+}
+
+/* A Content-Length above the limit is refused before the body is sent:
+ * 413 with the API's error, and the connection closed, since the body
+ * would follow. Also when the client waits for 100 Continue. */
+static void issue_12_defect_1_a_content_length_above_the_limit_is_refused_at_once(void **state)
+{
+	(void)state;
+	static const char *const heads[] = {
+		/* 10 MiB of JSON, where 1 MiB is the limit. */
+		"POST /v1/orders HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " KEY "\r\n"
+		"Content-Type: application/json\r\nContent-Length: 10485760\r\n\r\n",
+		/* The same, asking for 100 Continue first. */
+		"POST /v1/orders HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " KEY "\r\n"
+		"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+		"Content-Length: 10485760\r\n\r\n",
+		/* 6 MiB of evidence, where 5 MiB is the limit. */
+		"POST /v1/disputes/dsp_nothing/evidence HTTP/1.1\r\nHost: t\r\n"
+		"Content-Type: image/png\r\nContent-Length: 6291456\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+		struct answer a = exchange_from("127.0.0.1", d.port, heads[i], 0, 20);
+		expect(&a, 413);
+		assert_string_equal(err_code(&a), "payload_too_large");
+		assert_null(strstr(a.raw, "100 Continue"));
+		assert_true(a.closed);
+		answer_free(&a);
+	}
 }
 
 /* ---- issue 12 defect 5: request smuggling's precondition ---- */
@@ -766,6 +935,13 @@ static void issue_12_defect_7_head_answers_like_get_without_a_body(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(
+			issue_12_defect_1_500_connections_from_one_address_leave_room_for_another),
+		cmocka_unit_test(issue_12_defect_1_a_trickled_head_is_cut_off_at_its_deadline),
+		cmocka_unit_test(
+			issue_12_defect_1_a_trickled_body_is_cut_off_and_a_steady_one_is_not),
+		cmocka_unit_test(
+			issue_12_defect_1_a_content_length_above_the_limit_is_refused_at_once),
 		cmocka_unit_test(
 			issue_12_defect_5_an_ambiguous_length_is_refused_and_the_connection_closed),
 		cmocka_unit_test(issue_12_defect_6_a_nul_or_control_byte_in_a_header_is_refused),
