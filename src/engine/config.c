@@ -62,6 +62,17 @@ int esc_config_load(struct esc_policy *p, const char *path,
 		goto out;
 	}
 	text[len] = '\0';
+	/* The parser reads a C string: a NUL would end the file there, and
+	 * whatever follows it would be ignored without a word. */
+	const char *nul = memchr(text, '\0', len);
+	if (nul) {
+		int line = 1;
+		for (const char *c = text; c < nul; c++)
+			line += *c == '\n';
+		snprintf(err, err_size, "%s: line %d: a NUL byte: a configuration file is text", path, line);
+		rc = ESC_EINVAL;
+		goto out;
+	}
 	struct esc_policy next = *p;
 	const struct esc_policy_other other = {.set = set_in_section, .arg = (void *)sections};
 	rc = esc_policy_parse_with(&next, text, sections ? &other : NULL, why, sizeof why);

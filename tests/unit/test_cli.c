@@ -242,6 +242,28 @@ static void config_with_a_bad_line_exits_2_naming_the_line(void **state)
 	contains(out, "line 3");
 }
 
+/* A NUL byte would end the parser's text early, and the lines after it
+ * would be ignored without a word: the file is refused, naming the line
+ * (found by tests/fuzz's config target's review, issue 12). */
+static void config_with_a_nul_byte_exits_2_naming_the_line(void **state)
+{
+	char dir[256], config[300], db[300], out[OUTPUT_MAX];
+	static const char text[] = "fee = 5%\n\0fee = nonsense\n";
+	(void)state;
+	esc_test_tmpdir(dir, sizeof dir);
+	esc_test_path(config, sizeof config, dir, "escrowd.conf");
+	esc_test_path(db, sizeof db, dir, "escrowd.db");
+	FILE *f = fopen(config, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, sizeof text - 1, f), sizeof text - 1);
+	assert_int_equal(fclose(f), 0);
+	int status = runf(NULL, out, sizeof out, "check --db '%s' --config '%s'", db, config);
+	esc_test_rmdir(dir);
+	if (status != 2)
+		fail_msg("check with a NUL in its config exited %d:\n%s", status, out);
+	contains(out, "line 2: a NUL byte");
+}
+
 /* The daemon's http. keys: an unknown key or a bad value names its line
  * and what it expects, and the policy lines around it keep their numbers. */
 static void config_http_keys_are_checked(void **state)
@@ -453,6 +475,7 @@ int main(void)
 		cmocka_unit_test(escrowd_db_in_the_environment_replaces_db),
 		cmocka_unit_test(check_without_db_exits_2_naming_db),
 		cmocka_unit_test(config_with_a_bad_line_exits_2_naming_the_line),
+		cmocka_unit_test(config_with_a_nul_byte_exits_2_naming_the_line),
 		cmocka_unit_test(config_http_keys_are_checked),
 		cmocka_unit_test(config_gives_the_options_and_flags_win),
 		cmocka_unit_test(db_takes_a_sqlite_url),
