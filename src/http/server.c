@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <netinet/in.h>
@@ -61,7 +62,23 @@ struct conn {
 	int fd;
 	int64_t deadline_us; /* 0: none, the daemon is answering */
 	bool reaped;         /* shut down, or about to be dropped */
+	bool linger;         /* answered before its body: drain it at the close */
 	struct conn *prev, *next;
+};
+
+/* A connection answered before its body was read (a 413 for a body too
+ * large, a 400 for a bad head) is closed with the client perhaps still
+ * sending. Closed with unread bytes, a socket resets, and the client's
+ * system may drop the answer unread: so its socket is kept (a duplicate
+ * of libmicrohttpd's descriptor) and drained for up to LINGER_US, until
+ * the client, having read the answer, closes (Apache's and nginx's
+ * lingering close). */
+#define LINGER_MAX 256
+#define LINGER_US  (2 * 1000 * 1000)
+
+struct lingering {
+	int fd;
+	int64_t until_us;
 };
 
 /* An Idempotency-Key whose first request is running in this process. */
@@ -82,6 +99,8 @@ struct server {
 	struct conn *conns;
 	size_t conns_count;
 	bool reaper_stop;
+	struct lingering lingering[LINGER_MAX];
+	size_t lingering_count;
 };
 
 struct request {
@@ -912,6 +931,16 @@ static bool conn_deadline(struct server *srv, struct conn *k, int64_t deadline_u
 	return ok;
 }
 
+/* Drain the connection after its answer, at its close. */
+static void conn_linger(struct server *srv, struct conn *k)
+{
+	if (!k)
+		return;
+	pthread_mutex_lock(&srv->conns_lock);
+	k->linger = true;
+	pthread_mutex_unlock(&srv->conns_lock);
+}
+
 static struct conn *conn_of(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -954,13 +983,47 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	if (k->next)
 		k->next->prev = k->prev;
 	srv->conns_count--;
+	/* libmicrohttpd has sent the answer and shut down its side; it
+	 * closes its descriptor next, the duplicate keeps the socket. */
+	if (k->linger && !k->reaped && srv->lingering_count < LINGER_MAX) {
+		int fd = fcntl(k->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd >= 0)
+			srv->lingering[srv->lingering_count++] =
+				(struct lingering){fd, now_us() + LINGER_US};
+	}
 	pthread_mutex_unlock(&srv->conns_lock);
 	free(k);
 	*socket_context = NULL;
 }
 
-/* Shut down the connections past their deadline, ten times a second,
- * until reaper_stop. */
+/* Read and drop what the lingering sockets received; close those whose
+ * client closed, or whose time is up. Called with conns_lock held. */
+static void drain_lingering(struct server *srv, int64_t now, bool all)
+{
+	char sink[16384];
+	for (size_t i = 0; i < srv->lingering_count;) {
+		struct lingering *l = &srv->lingering[i];
+		bool done = all || now > l->until_us;
+		/* At most 1 MiB a socket a turn: the lock is held. */
+		for (int turn = 0; !done && turn < 64; turn++) {
+			ssize_t n = recv(l->fd, sink, sizeof sink, MSG_DONTWAIT);
+			if (n > 0)
+				continue;
+			done = n == 0 ||
+			       (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+			break;
+		}
+		if (!done) {
+			i++;
+			continue;
+		}
+		close(l->fd);
+		*l = srv->lingering[--srv->lingering_count];
+	}
+}
+
+/* Shut down the connections past their deadline and drain the lingering
+ * ones, ten times a second, until reaper_stop. */
 static void *reaper_main(void *arg)
 {
 	struct server *srv = arg;
@@ -975,6 +1038,7 @@ static void *reaper_main(void *arg)
 			atomic_fetch_add_explicit(&srv->metrics->connections_cut, 1,
 						  memory_order_relaxed);
 		}
+		drain_lingering(srv, now, false);
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += 100 * 1000 * 1000;
@@ -984,6 +1048,7 @@ static void *reaper_main(void *arg)
 		}
 		pthread_cond_timedwait(&srv->conns_wake, &srv->conns_lock, &ts);
 	}
+	drain_lingering(srv, now_us(), true);
 	pthread_mutex_unlock(&srv->conns_lock);
 	return NULL;
 }
@@ -1174,6 +1239,7 @@ static enum MHD_Result on_head(struct server *srv, struct MHD_Connection *c, con
 	int rc = check_head(c, method, version, req, why, sizeof why);
 	if (rc) {
 		req->close = req->answered = true;
+		conn_linger(srv, req->conn);
 		ok = respond_error_hint(c, req, rc, why,
 					"send each header once, with visible characters only, "
 					"and a path without control bytes");
@@ -1186,6 +1252,7 @@ static enum MHD_Result on_head(struct server *srv, struct MHD_Connection *c, con
 	const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 	if (length && strtoull(length, NULL, 10) > limit) {
 		req->close = req->answered = true;
+		conn_linger(srv, req->conn);
 		snprintf(why, sizeof why, "the request body is larger than %zu bytes", limit);
 		ok = respond_error_hint(c, req, ESC_ETOOLARGE, why,
 					route && route->body == ESC_BODY_FILE

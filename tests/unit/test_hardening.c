@@ -483,6 +483,51 @@ static void issue_12_defect_1_a_content_length_above_the_limit_is_refused_at_onc
 	}
 }
 
+/* Once it has answered 413 before the body, the daemon takes what the
+ * client still sends for a while instead of resetting the connection:
+ * a client that sends its body at once (curl without Expect: 100-continue)
+ * and writes on after the answer came would fail with "connection reset"
+ * and never read the 413. */
+static void issue_12_defect_1_an_early_413_lets_a_client_still_sending_read_it(void **state)
+{
+	static char chunk[64 * 1024];
+	char head[300], answer[2048];
+	(void)state;
+	memset(chunk, 'x', sizeof chunk);
+	int fd = connect_from("127.0.0.1", d.port);
+	snprintf(head, sizeof head,
+		 "POST /v1/disputes/dsp_nothing/evidence HTTP/1.1\r\nHost: t\r\n"
+		 "Content-Type: image/png\r\nContent-Length: %d\r\n\r\n",
+		 6 * 1024 * 1024);
+	assert_true(send_bytes(fd, head, strlen(head)));
+	/* The answer, in full: its head and its JSON body. */
+	size_t got = 0;
+	for (double end = now_s() + 20; now_s() < end && got < sizeof answer - 1;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		ssize_t n = recv(fd, answer + got, sizeof answer - 1 - got, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		answer[got] = '\0';
+		if (strstr(answer, "\r\n\r\n") && strchr(strstr(answer, "\r\n\r\n"), '}'))
+			break;
+	}
+	answer[got] = '\0';
+	assert_true(!strncmp(answer, "HTTP/1.1 413", 12));
+	/* 1 MiB more of the body, as a client that has not looked yet. */
+	for (int i = 0; i < 16; i++) {
+		if (!send_bytes(fd, chunk, sizeof chunk))
+			fail_msg("the connection was reset after %d KiB more", i * 64);
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		poll(&p, 1, 20);
+		if (p.revents & POLLERR)
+			fail_msg("the connection was reset after %d KiB more", (i + 1) * 64);
+	}
+	close(fd);
+}
+
 /* ---- issue 12 defect 5: request smuggling's precondition ---- */
 
 /* RFC 9112 section 6.3: a request whose length two headers disagree on
@@ -942,6 +987,8 @@ int main(void)
 			issue_12_defect_1_a_trickled_body_is_cut_off_and_a_steady_one_is_not),
 		cmocka_unit_test(
 			issue_12_defect_1_a_content_length_above_the_limit_is_refused_at_once),
+		cmocka_unit_test(
+			issue_12_defect_1_an_early_413_lets_a_client_still_sending_read_it),
 		cmocka_unit_test(
 			issue_12_defect_5_an_ambiguous_length_is_refused_and_the_connection_closed),
 		cmocka_unit_test(issue_12_defect_6_a_nul_or_control_byte_in_a_header_is_refused),
