@@ -26,7 +26,9 @@ struct esc_http_options {
 	/* From one client address, 64; 0: no limit (behind a proxy, every
 	 * client has the proxy's address). */
 	unsigned connections_per_address;
-	unsigned timeout_s;       /* idle connection timeout, 30 s */
+	/* A connection silent this long is closed, 30 s (a body or an
+	 * answer on its way; before a request, header_timeout_ms is shorter). */
+	unsigned timeout_s;
 	/* A request's line and headers must all arrive within this of the
 	 * connection's start or of the previous answer on it, 10 s. */
 	int64_t header_timeout_ms;
