@@ -459,13 +459,12 @@ static unsigned caller_mask(const struct esc_caller *who)
 	}
 }
 
-#define IDEMPOTENCY_KEEP_MS (24 * ESC_MS_PER_HOUR)
-
 /* Claim an Idempotency-Key for this request (SPEC §7): ESC_EDUPLICATE with
  * the first answer in *seen when the same request was answered before;
  * ESC_EIDEMPOTENCY for the key with another request; ESC_ECONFLICT while
  * the first is still running; ESC_EINVAL for a malformed key. Keys are
- * the caller's own and kept 24 hours.
+ * the caller's own and kept 24 hours of real time, however a manual clock
+ * moves (esc_engine_idempotency_get).
  *
  * A running request is known to this process only (*claim), never written:
  * the answer is written once, with the command it answers (esc_reply), so
@@ -476,7 +475,7 @@ static int idempotency_start(struct server *srv, const struct esc_http_call *cal
 			     struct esc_idempotency *idem, struct esc_idempotency *seen,
 			     struct running_key *claim)
 {
-	int64_t now = esc_engine_now(srv->e);
+	int64_t now = esc_engine_real_ms(srv->e);
 	crypto_generichash_state st;
 	unsigned char h[32];
 	size_t n = strlen(key);
@@ -518,15 +517,7 @@ static int idempotency_start(struct server *srv, const struct esc_http_call *cal
 		return rc;
 
 	struct esc_store *s = esc_engine_store_acquire(srv->e);
-	ESC_STORE(rc, s, idempotency_get, idem->scope, idem->key, seen);
-	if (!rc && seen->created_at_ms < now - IDEMPOTENCY_KEEP_MS) {
-		/* Expired: forget it and the others as old. */
-		free(seen->response);
-		seen->response = NULL;
-		ESC_STORE(rc, s, idempotency_purge, now - IDEMPOTENCY_KEEP_MS);
-		if (!rc)
-			rc = ESC_ENOTFOUND;
-	}
+	rc = esc_engine_idempotency_get(srv->e, s, idem->scope, idem->key, seen);
 	esc_engine_store_release(srv->e, s);
 	if (rc == ESC_ENOTFOUND)
 		return 0;
