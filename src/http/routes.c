@@ -37,6 +37,9 @@ static int fail(struct esc_http_call *call, int rc, const char *fmt, const char 
 {
 	char msg[300];
 	snprintf(msg, sizeof msg, fmt, arg ? arg : "");
+	/* A value cut at a byte count ("%.8s", or msg's own size) may end
+	 * inside a character: JSON holds whole ones only. */
+	esc_utf8_mend(msg);
 	json_decref(call->out);
 	call->out =
 		json_pack("{s:{s:s, s:s}}", "error", "code", esc_error_code(rc), "message", msg);

@@ -28,4 +28,9 @@ enum esc_text_kind {
  * why ("U+202E, a bidirectional control"; why may be NULL). */
 int esc_text_check(const char *s, size_t n, enum esc_text_kind kind, char *why, size_t why_size);
 
+/* Drop from s, in place, every byte that is not part of a whole, valid
+ * UTF-8 character: a text cut at a byte count ("%.60s", a fixed buffer)
+ * may end inside a character, and JSON must hold UTF-8 only. */
+void esc_utf8_mend(char *s);
+
 #endif

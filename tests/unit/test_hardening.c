@@ -872,6 +872,30 @@ static void issue_12_defect_7_names_and_titles_refuse_control_and_bidi_character
 }
 
 /* The checks under those answers, at their edges. */
+/* A message cut at a byte count keeps whole characters only (found by
+ * tests/fuzz: the refusal then lost its document). */
+static void issue_12_a_cut_message_keeps_whole_characters(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"caf\xc3\xa9", "caf\xc3\xa9"},
+		{"caf\xc3", "caf"},                     /* cut inside é */
+		{"\xe2\x82\xac\xe2\x82", "\xe2\x82\xac"}, /* € and two thirds of another */
+		{"a\xf0\x9f\x98\x80z", "a\xf0\x9f\x98\x80z"},
+		{"a\xf0\x9f\x98z", "az"},
+		{"\xc0\xaf\xed\xa0\x80x", "x"}, /* overlong, surrogate */
+		{"\xff\xfe", ""},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char buf[32];
+		snprintf(buf, sizeof buf, "%s", cases[i].in);
+		esc_utf8_mend(buf);
+		assert_string_equal(buf, cases[i].out);
+	}
+}
+
 static void issue_12_defect_7_the_text_and_currency_checks(void **state)
 {
 	(void)state;
@@ -999,6 +1023,7 @@ int main(void)
 			issue_12_defect_7_names_and_titles_refuse_control_and_bidi_characters),
 		cmocka_unit_test(issue_12_defect_7_head_answers_like_get_without_a_body),
 		cmocka_unit_test(issue_12_defect_7_the_text_and_currency_checks),
+		cmocka_unit_test(issue_12_a_cut_message_keeps_whole_characters),
 		cmocka_unit_test(issue_12_defect_7_the_openapi_document_lists_415),
 	};
 	esc_test_store_or_skip("hardening");

@@ -1468,6 +1468,26 @@ static void issue_11_items_3_and_13_parties_and_the_refund_promise(void **state)
 	drop(&r);
 }
 
+/* A refusal quoting a value cut inside a character still answers with
+ * its own message (tests/fuzz/corpus/request/currency-utf8). */
+static void issue_12_a_refusal_quoting_a_cut_value_keeps_its_message(void **state)
+{
+	char body[400];
+	(void)state;
+	ensure_users();
+	snprintf(body, sizeof body,
+		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\","
+		 "\"items\":[{\"title\":\"Cup\",\"quantity\":1,\"unit_price\":900}]}",
+		 buyer_id, seller_id);
+	struct reply r = call("POST", "/v1/orders", KEY, body, NULL);
+	expect(&r, 400);
+	json_t *e = json_object_get(r.json, "error");
+	const char *m = json_string_value(json_object_get(e, "message"));
+	if (!m || !strstr(m, "currency"))
+		fail_msg("the message is not the handler's own: %s", r.body);
+	drop(&r);
+}
+
 static void issue_11_item_2_every_lifecycle_is_status(void **state)
 {
 	char buyer[64], token[80], cancelled[64], disputed[64], dsp[64], path[256];
@@ -2284,6 +2304,7 @@ int main(void)
 		cmocka_unit_test(spec_5_dispute_counter_offer_escalated_and_decided),
 		cmocka_unit_test(issue_11_item_14_a_decided_dispute_keeps_its_recommendation),
 		cmocka_unit_test(issue_11_item_2_every_lifecycle_is_status),
+		cmocka_unit_test(issue_12_a_refusal_quoting_a_cut_value_keeps_its_message),
 		cmocka_unit_test(issue_11_items_3_and_13_parties_and_the_refund_promise),
 		cmocka_unit_test(spec_5_silent_seller_and_a_return),
 		cmocka_unit_test(spec_5_every_outcome_guided_by_actions),
