@@ -55,9 +55,11 @@ export function dialog(title, body, okText, onOk) {
 				error.textContent = e instanceof ApiError ? problem(e) : e.message;
 			}
 		});
-		if (!done || !dlg.open)
+		if (!done)
 			return;
-		dlg.close();
+		/* Closed with Back while the request ran: it was still done. */
+		if (dlg.open)
+			dlg.close();
 		await route();
 		refocus(opener);
 	});
