@@ -352,28 +352,38 @@ int esc_engine_dispute_facts_held(struct esc_engine *e, struct esc_store *s,
 	return rc;
 }
 
-/* History detail and outbox payload: small JSON documents. */
+/* The system event that a deadline's passing is (a refund's alert for
+ * ESC_DL_REFUND). */
+static enum esc_event deadline_event(enum esc_deadline_kind k)
+{
+	switch (k) {
+	case ESC_DL_PAYMENT:
+		return ESC_EV_PAYMENT_DEADLINE;
+	case ESC_DL_SHIP:
+		return ESC_EV_SHIP_DEADLINE;
+	case ESC_DL_RESPONSE:
+		return ESC_EV_RESPONSE_DEADLINE;
+	case ESC_DL_PROTECTION:
+		return ESC_EV_PROTECTION_DEADLINE;
+	case ESC_DL_CONFIRM:
+		return ESC_EV_CONFIRM_DEADLINE;
+	case ESC_DL_DISPUTE:
+		return ESC_EV_DISPUTE_DEADLINE;
+	default:
+		return ESC_EV_REFUND_OVERDUE;
+	}
+}
 
 /* The order deadline whose passing is this system event, or -1. */
 static int deadline_of(enum esc_event ev)
 {
-	switch (ev) {
-	case ESC_EV_PAYMENT_DEADLINE:
-		return ESC_DL_PAYMENT;
-	case ESC_EV_SHIP_DEADLINE:
-		return ESC_DL_SHIP;
-	case ESC_EV_RESPONSE_DEADLINE:
-		return ESC_DL_RESPONSE;
-	case ESC_EV_PROTECTION_DEADLINE:
-		return ESC_DL_PROTECTION;
-	case ESC_EV_CONFIRM_DEADLINE:
-		return ESC_DL_CONFIRM;
-	case ESC_EV_DISPUTE_DEADLINE:
-		return ESC_DL_DISPUTE;
-	default:
-		return -1;
-	}
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+		if (deadline_event((enum esc_deadline_kind)k) == ev)
+			return k;
+	return -1;
 }
+
+/* History detail and outbox payload: small JSON documents. */
 
 /* `before` is the order before the event (NULL for create). */
 static int detail_json(const struct esc_command *cmd, const struct esc_order *before,
@@ -972,26 +982,6 @@ int esc_engine_exec(struct esc_engine *e, const struct esc_command *cmd, struct 
 {
 	esc_engine_exec_batch(e, cmd, 1, res);
 	return res->rc;
-}
-
-static enum esc_event deadline_event(enum esc_deadline_kind k)
-{
-	switch (k) {
-	case ESC_DL_PAYMENT:
-		return ESC_EV_PAYMENT_DEADLINE;
-	case ESC_DL_SHIP:
-		return ESC_EV_SHIP_DEADLINE;
-	case ESC_DL_RESPONSE:
-		return ESC_EV_RESPONSE_DEADLINE;
-	case ESC_DL_PROTECTION:
-		return ESC_EV_PROTECTION_DEADLINE;
-	case ESC_DL_CONFIRM:
-		return ESC_EV_CONFIRM_DEADLINE;
-	case ESC_DL_DISPUTE:
-		return ESC_EV_DISPUTE_DEADLINE;
-	default:
-		return ESC_EV_REFUND_OVERDUE;
-	}
 }
 
 #define FIRE_BATCH_MAX 256
