@@ -102,8 +102,8 @@ test-asan: $(ASAN_BUILD)/build.ninja
 FUZZ_BUILD ?= build-fuzz
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 300
-FUZZ_TEST_SECONDS ?= 15
-FUZZ_TARGETS = config evidence request body
+FUZZ_TEST_SECONDS ?= 12
+FUZZ_TARGETS = config evidence request body http
 FUZZ_PKGS = sqlite3 libpq libsodium libmicrohttpd jansson
 FUZZ_FLAGS = -std=c17 -D_GNU_SOURCE -DESC_VERSION='"fuzz"' -g -O1 -fno-omit-frame-pointer \
   -fsanitize=address,undefined -fno-sanitize-recover=all -Wall -Wextra -Isrc \

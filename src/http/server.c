@@ -25,6 +25,7 @@
 
 #include "http/routes.h"
 #include "util/error.h"
+#include "util/text.h"
 #include "util/strbuf.h"
 #include "util/timefmt.h"
 
@@ -284,8 +285,13 @@ static int json_depth(const json_t *j)
 
 static json_t *error_doc(int rc, const char *message, const char *hint)
 {
-	json_t *err = json_pack("{s:s, s:s}", "code", esc_error_code(rc), "message",
-				message && *message ? message : esc_error_message(rc));
+	/* A message may quote what the client sent (its Content-Type, say),
+	 * which need not be UTF-8: JSON holds whole characters only, and a
+	 * refusal without its document would say nothing. */
+	char text[400];
+	snprintf(text, sizeof text, "%s", message && *message ? message : esc_error_message(rc));
+	esc_utf8_mend(text);
+	json_t *err = json_pack("{s:s, s:s}", "code", esc_error_code(rc), "message", text);
 	if (hint)
 		json_object_set_new(err, "hint", json_string(hint));
 	return json_pack("{s:o}", "error", err);
