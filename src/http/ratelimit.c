@@ -14,7 +14,7 @@ static int hit_tx(struct esc_store *s, void *arg)
 {
 	struct hit *h = arg;
 	int rc;
-	ESC_STORE(rc, s, rate_hit, h->key, h->window_start_ms, &h->count);
+	ESC_STORE(rc, s, rate_hit, h->key, h->window_start_ms, 1, &h->count);
 	return rc;
 }
 

@@ -322,13 +322,16 @@ struct esc_store_ops {
 	int (*evidence_get)(struct esc_store *s, const char *order_id, int64_t seq,
 			    struct esc_evidence *out, void **data);
 
-	/* Count one attempt on a rate-limit key in the fixed window that
-	 * starts at window_start_ms; *count is the window's attempts with
-	 * this one. A key's older window is forgotten when a new one starts;
-	 * an attempt naming a window older than the key's current one (a
-	 * process whose clock lags) counts in the current one. */
+	/* Add delta (not 0) to a rate-limit key's count in the fixed window
+	 * that starts at window_start_ms; *count is the window's count after
+	 * it. A key's older window is forgotten when a new one starts. A
+	 * positive delta naming a window older than the key's current one (a
+	 * process whose clock lags) counts in the current one; a negative
+	 * delta takes back only from the window it names, never below 0, so
+	 * that what was counted in a window now gone is not taken from the
+	 * next. */
 	int (*rate_hit)(struct esc_store *s, const char *key, int64_t window_start_ms,
-			int64_t *count);
+			int64_t delta, int64_t *count);
 };
 
 /* Fault injection for tests: called before every wrapped verb with its

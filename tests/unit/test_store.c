@@ -1398,14 +1398,19 @@ static void a_row_claimed_through_one_store_is_not_claimed_through_another(void 
 	esc_store_close(other);
 }
 
-static int64_t rate_hit(struct esc_store *s, const char *key, int64_t window_start)
+static int64_t rate_add(struct esc_store *s, const char *key, int64_t window_start, int64_t delta)
 {
 	int64_t count = -1;
 	int rc;
 
-	ESC_STORE(rc, s, rate_hit, key, window_start, &count);
+	ESC_STORE(rc, s, rate_hit, key, window_start, delta, &count);
 	assert_int_equal(rc, 0);
 	return count;
+}
+
+static int64_t rate_hit(struct esc_store *s, const char *key, int64_t window_start)
+{
+	return rate_add(s, key, window_start, 1);
 }
 
 static void rate_hit_counts_the_attempts_of_a_window_per_key(void **state)
@@ -1429,6 +1434,29 @@ static void rate_hit_in_a_new_window_starts_from_one(void **state)
 	/* A lagging caller's attempt counts in the key's current window. */
 	assert_int_equal(rate_hit(f->s, "login:1.2.3.4", T0), 3);
 	assert_int_equal(rate_hit(f->s, "login:1.2.3.4", T0 + 120000), 1);
+}
+
+/* A sign-in found right takes back the failure counted in advance: only
+ * from the window it was counted in, and never below nothing. */
+static void rate_hit_takes_back_only_from_the_window_named(void **state)
+{
+	struct store_fixture *f = *state;
+
+	assert_int_equal(rate_add(f->s, "login:1.2.3.4", T0, 3), 3);
+	assert_int_equal(rate_add(f->s, "login:1.2.3.4", T0, -1), 2);
+	assert_int_equal(rate_add(f->s, "login:1.2.3.4", T0, -5), 0);
+	assert_int_equal(rate_hit(f->s, "login:1.2.3.4", T0), 1);
+	/* The window has moved on: what the old one counted is not taken
+	 * from the new one. */
+	assert_int_equal(rate_hit(f->s, "login:1.2.3.4", T0 + 60000), 1);
+	assert_int_equal(rate_add(f->s, "login:1.2.3.4", T0, -1), 1);
+	assert_int_equal(rate_add(f->s, "login:1.2.3.4", T0 + 60000, -1), 0);
+	/* Taking back from a key never counted leaves it at nothing. */
+	assert_int_equal(rate_add(f->s, "login:5.6.7.8", T0, -1), 0);
+	assert_int_equal(rate_hit(f->s, "login:5.6.7.8", T0), 1);
+	/* Taking back in a window newer than the key's starts it empty. */
+	assert_int_equal(rate_add(f->s, "login:5.6.7.8", T0 + 60000, -1), 0);
+	assert_int_equal(rate_hit(f->s, "login:5.6.7.8", T0), 1);
 }
 
 static void rate_hits_survive_close_and_reopen(void **state)
@@ -2326,6 +2354,7 @@ static const struct CMUnitTest contract[] = {
 	T(a_row_claimed_through_one_store_is_not_claimed_through_another),
 	T(rate_hit_counts_the_attempts_of_a_window_per_key),
 	T(rate_hit_in_a_new_window_starts_from_one),
+	T(rate_hit_takes_back_only_from_the_window_named),
 	T(rate_hits_survive_close_and_reopen),
 	T(outbox_append_adds_one_row),
 	T(mark_counts_count_marks_strictly_after_each_window_start),

@@ -310,9 +310,13 @@ _Static_assert(ORDER_COLS_COUNT + 3 <= PARAMS_MAX, "order_insert's parameters fi
 			 "ORDER BY seq LIMIT $2")                                                  \
 	X(EVIDENCE_GET, "SELECT " EVIDENCE_COLS ", data FROM evidence "                            \
 			"WHERE order_id = $1 AND seq = $2")                                        \
-	X(RATE_HIT, "INSERT INTO rate_limits (key, window_start_ms, count) VALUES ($1, $2, 1) "    \
-		    "ON CONFLICT (key) DO UPDATE SET count = CASE WHEN excluded.window_start_ms "  \
-		    "> rate_limits.window_start_ms THEN 1 ELSE rate_limits.count + 1 END, "        \
+	X(RATE_HIT, "INSERT INTO rate_limits (key, window_start_ms, count) "                       \
+		    "VALUES ($1, $2, GREATEST($3::bigint, 0)) ON CONFLICT (key) DO UPDATE SET "    \
+		    "count = CASE WHEN excluded.window_start_ms > rate_limits.window_start_ms "    \
+		    "THEN GREATEST($3::bigint, 0) "                                                \
+		    "WHEN excluded.window_start_ms = rate_limits.window_start_ms "                 \
+		    "OR $3::bigint > 0 THEN GREATEST(rate_limits.count + $3::bigint, 0) "          \
+		    "ELSE rate_limits.count END, "                                                 \
 		    "window_start_ms = GREATEST(rate_limits.window_start_ms, "                     \
 		    "excluded.window_start_ms) RETURNING count")                                   \
 	X(CHECK_TRANSFERS, "SELECT COUNT(DISTINCT transfer_id) FROM entries")                      \
@@ -1913,13 +1917,15 @@ static int pg_meta_set(struct esc_store *s, const char *key, int64_t value)
 
 /* One statement: the upsert keeps concurrent hits from several processes
  * apart (the row lock orders them), and returns the count with this one. */
-static int pg_rate_hit(struct esc_store *s, const char *key, int64_t window_start_ms,
+static int pg_rate_hit(struct esc_store *s, const char *key, int64_t window_start_ms, int64_t delta,
 		       int64_t *count)
 {
 	struct bind b = {0};
 
+	assert(delta != 0);
 	b_str(&b, 1, key);
 	b_i64(&b, 2, window_start_ms);
+	b_i64(&b, 3, delta);
 	return scalar(pg_of(s), S_RATE_HIT, &b, count);
 }
 

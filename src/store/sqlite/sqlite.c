@@ -250,9 +250,11 @@ _Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline 
 	X(PROCESSES_PURGE, "DELETE FROM processes WHERE heartbeat_real_ms + lease_ms <= ?1")       \
 	X(PROCESS_GET, "SELECT started_real_ms, heartbeat_real_ms, lease_ms FROM processes "       \
 		       "WHERE id = ?1")                                                            \
-	X(RATE_HIT, "INSERT INTO rate_limits (key, window_start_ms, count) VALUES (?1, ?2, 1) "    \
-		    "ON CONFLICT (key) DO UPDATE SET count = CASE WHEN excluded.window_start_ms "  \
-		    "> window_start_ms THEN 1 ELSE count + 1 END, "                                \
+	X(RATE_HIT, "INSERT INTO rate_limits (key, window_start_ms, count) "                       \
+		    "VALUES (?1, ?2, max(?3, 0)) ON CONFLICT (key) DO UPDATE SET count = CASE "    \
+		    "WHEN excluded.window_start_ms > window_start_ms THEN max(?3, 0) "             \
+		    "WHEN excluded.window_start_ms = window_start_ms OR ?3 > 0 "                   \
+		    "THEN max(count + ?3, 0) ELSE count END, "                                     \
 		    "window_start_ms = max(window_start_ms, excluded.window_start_ms) "            \
 		    "RETURNING count")                                                             \
 	X(OUTBOX_INSERT,                                                                           \
@@ -1813,15 +1815,17 @@ static int sq_meta_set(struct esc_store *s, const char *key, int64_t value)
 	return rc;
 }
 
-static int sq_rate_hit(struct esc_store *s, const char *key, int64_t window_start_ms,
+static int sq_rate_hit(struct esc_store *s, const char *key, int64_t window_start_ms, int64_t delta,
 		       int64_t *count)
 {
 	struct bind b = {sq_of(s)->stmts[S_RATE_HIT], SQLITE_OK, false};
 	int rc = 0;
 
+	assert(delta != 0);
 	*count = 0;
 	b_str(&b, 1, key);
 	b_i64(&b, 2, window_start_ms);
+	b_i64(&b, 3, delta);
 	rc = bind_end(&b);
 	if (!rc)
 		rc = scalar(b.st, count);
