@@ -761,16 +761,14 @@ static int h_session_create(struct esc_http_call *call)
 		rc = get_string(call, "password", true, &password);
 	if (rc)
 		return rc;
-	/* Attempts are limited per address and per account, found or not. */
-	int64_t now = esc_engine_now(call->e), retry = 0;
-	char account[ESC_RATELIMIT_KEY_MAX];
-	snprintf(account, sizeof account, "%s", email);
-	for (char *p = account; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p + 32);
-	rc = esc_ratelimit_hit(call->e, &call->limits->by_address, call->address, now, &retry);
-	if (!rc)
-		rc = esc_ratelimit_hit(call->e, &call->limits->by_account, account, now, &retry);
+	/* Failures are limited per account and address, per account (found
+	 * or not) and per address; the rule is in ratelimit.h. The attempt
+	 * counts as a failure until its password is found right. */
+	struct esc_signin_attempt attempt;
+	int64_t retry = 0;
+	rc = esc_ratelimit_signin_begin(call->e, &call->limits->by_account,
+					&call->limits->by_address, email, call->address,
+					esc_engine_now(call->e), &attempt, &retry);
 	if (rc == ESC_ERATE) {
 		snprintf(call->retry_after, sizeof call->retry_after, "%lld",
 			 (long long)((retry + 999) / 1000));
@@ -793,6 +791,9 @@ static int h_session_create(struct esc_http_call *call)
 	sem_post(&call->limits->hashing);
 	if (rc || bad)
 		return fail(call, ESC_EUNAUTH, "the email or the password is wrong", NULL);
+	rc = esc_ratelimit_signin_succeeded(call->e, &attempt);
+	if (rc)
+		return rc;
 	randombytes_buf(raw, sizeof raw);
 	randombytes_buf(csrf_raw, sizeof csrf_raw);
 	sodium_bin2hex(token, sizeof token, raw, sizeof raw);

@@ -39,8 +39,8 @@ struct esc_http_options {
 	size_t body_rate_min;
 	int64_t session_idle_ms;  /* 12 hours */
 	unsigned threads;         /* worker threads, 32: each waits out its commit */
-	int signin_per_account;   /* attempts per account per 15 minutes, 10 */
-	int signin_per_address;   /* attempts per address per minute, 30 */
+	int signin_per_account;   /* failures per account per 15 minutes, 10 (ratelimit.h) */
+	int signin_per_address;   /* failures per address per minute, 30 */
 	unsigned hashing_max;     /* argon2id hashes running at once, 2 */
 	bool quiet;               /* no request log lines */
 };

@@ -1001,6 +1001,259 @@ static void issue_12_defect_7_head_answers_like_get_without_a_body(void **state)
 	answer_free(&a);
 }
 
+/* ---- issue 12 defect 4: sign-in limits that lock out the owner ---- */
+
+/* The limits' defaults: http.signin_per_account (10 failures per account
+ * per 15 minutes, from all addresses together) was 10 attempts per
+ * account, right or wrong, before; http.signin_per_address is 30 a
+ * minute. One address may spend half the account's failures. */
+enum { ACCOUNT_FAILURES = 10, PAIR_FAILURES = 5, ADDRESS_FAILURES = 30 };
+
+/* A sign-in's answer: its status, and Retry-After's seconds (0 without). */
+struct signin {
+	int status;
+	int retry_after_s;
+};
+
+static struct signin sign_in_from(const char *address, const char *email, const char *password)
+{
+	char body[400], *req = NULL;
+	snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\"}", email, password);
+	int n = asprintf(&req,
+			 "POST /v1/sessions HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			 strlen(body), body);
+	assert_true(n > 0);
+	struct answer a = exchange_from(address, d.port, req, 0, 20);
+	free(req);
+	struct signin s = {.status = a.status};
+	const char *head_end = strstr(a.raw, "\r\n\r\n");
+	const char *ra = strcasestr(a.raw, "\r\nRetry-After:");
+	if (ra && head_end && ra < head_end)
+		s.retry_after_s = atoi(ra + 14);
+	if (s.status == 429) {
+		/* The refusal says how long to wait, as Retry-After does. */
+		char said[120];
+		snprintf(said, sizeof said, "too many sign-in attempts; try again in %d seconds",
+			 s.retry_after_s);
+		assert_string_equal(err_code(&a), "rate_limited");
+		assert_string_equal(err_message(&a), said);
+		assert_true(s.retry_after_s > 0);
+	} else if (s.status != 201 && s.status != 401) {
+		fail_msg("sign-in of %s from %s: %d: %s", email, address, a.status, a.raw);
+	}
+	answer_free(&a);
+	return s;
+}
+
+/* A user with the password "password-1", made by the operator (which
+ * signs nobody in). */
+static void make_account(const char *email)
+{
+	char body[400];
+	snprintf(body, sizeof body,
+		 "{\"role\":\"buyer\",\"name\":\"Owner\",\"email\":\"%s\","
+		 "\"password\":\"password-1\"}",
+		 email);
+	struct answer a = request("POST", "/v1/users", KEY, body);
+	expect(&a, 201);
+	answer_free(&a);
+}
+
+/* Every limit's window starts afresh: 15 minutes is a whole number of
+ * each window (they start at multiples of their length). */
+static void fresh_windows(void)
+{
+	struct answer a = request("POST", "/v1/clock/advance", KEY, "{\"seconds\":900}");
+	expect(&a, 200);
+	answer_free(&a);
+}
+
+/* Wrong passwords from address until refused; the guesses answered. */
+static int guess_until_refused(const char *address, const char *email, int max)
+{
+	int guesses = 0;
+	for (int i = 0; i < max; i++) {
+		struct signin s = sign_in_from(address, email, "guess-123");
+		if (s.status == 429)
+			return guesses;
+		assert_int_equal(s.status, 401);
+		guesses++;
+	}
+	fail_msg("%s was never refused after %d guesses at %s", address, max, email);
+	return guesses;
+}
+
+/* Ten wrong passwords from one address, then the owner from another with
+ * the right one: signed in. Before, the owner got 429 for 15 minutes. */
+static void issue_12_defect_4_the_owner_signs_in_after_ten_wrong_passwords_elsewhere(void **state)
+{
+	(void)state;
+	fresh_windows();
+	make_account("owner-a@hardening.test");
+	int answered = 0;
+	for (int i = 0; i < 10; i++) {
+		struct signin s = sign_in_from("127.0.0.2", "owner-a@hardening.test", "guess-123");
+		answered += s.status == 401;
+	}
+	struct signin s = sign_in_from("127.0.0.3", "owner-a@hardening.test", "password-1");
+	if (s.status != 201)
+		fail_msg("the owner got %d, Retry-After %d s", s.status, s.retry_after_s);
+	/* Of the ten, five were answered, five refused. */
+	assert_int_equal(answered, PAIR_FAILURES);
+	/* The attacker's address is still refused, right password or not. */
+	s = sign_in_from("127.0.0.2", "owner-a@hardening.test", "password-1");
+	assert_int_equal(s.status, 429);
+	assert_true(s.retry_after_s <= 900);
+}
+
+/* Correct sign-ins count nothing: twelve in a row from one address, more
+ * than the account's ten, all answered 201. */
+static void issue_12_defect_4_correct_sign_ins_never_count(void **state)
+{
+	(void)state;
+	fresh_windows();
+	make_account("owner-b@hardening.test");
+	for (int i = 0; i < 12; i++) {
+		struct signin s = sign_in_from("127.0.0.4", "owner-b@hardening.test", "password-1");
+		if (s.status != 201)
+			fail_msg("correct sign-in %d: %d, Retry-After %d s", i + 1, s.status,
+				 s.retry_after_s);
+	}
+	/* Nor do they hide failures: the same address still has its five. */
+	assert_int_equal(guess_until_refused("127.0.0.4", "owner-b@hardening.test", 20),
+			 PAIR_FAILURES);
+}
+
+/* An attacker at one address gets exactly five guesses per 15 minutes
+ * (before, ten): the sixth attempt is refused even with the right
+ * password, so that a refusal tells nothing; the next window gives five
+ * more. */
+static void issue_12_defect_4_one_address_gets_five_guesses_per_account(void **state)
+{
+	(void)state;
+	fresh_windows();
+	make_account("owner-c@hardening.test");
+	assert_int_equal(guess_until_refused("127.0.0.5", "owner-c@hardening.test", 20),
+			 PAIR_FAILURES);
+	struct signin s = sign_in_from("127.0.0.5", "owner-c@hardening.test", "password-1");
+	assert_int_equal(s.status, 429);
+	assert_true(s.retry_after_s <= 900);
+	fresh_windows();
+	assert_int_equal(guess_until_refused("127.0.0.5", "owner-c@hardening.test", 20),
+			 PAIR_FAILURES);
+}
+
+/* An attacker with as many addresses as it likes gets no more guesses
+ * than before: ten per account per 15-minute window. The first address
+ * spends five; once the account has five failures, an address that
+ * failed on it is refused and one that has not may try, so each later
+ * address gets one guess, until the account's tenth failure refuses
+ * everyone, the owner too, until the window ends. */
+static void issue_12_defect_4_rotating_addresses_get_ten_guesses_per_window(void **state)
+{
+	static const int expected[] = {5, 1, 1, 1, 1, 1, 0};
+	char address[32];
+	int total = 0;
+	(void)state;
+	fresh_windows();
+	make_account("owner-d@hardening.test");
+	for (int i = 0; i < 7; i++) {
+		snprintf(address, sizeof address, "127.0.0.%d", 10 + i);
+		int got = guess_until_refused(address, "owner-d@hardening.test", 20);
+		if (got != expected[i])
+			fail_msg("%s got %d guesses, expected %d", address, got, expected[i]);
+		total += got;
+	}
+	assert_int_equal(total, ACCOUNT_FAILURES);
+	struct signin s = sign_in_from("127.0.0.30", "owner-d@hardening.test", "password-1");
+	assert_int_equal(s.status, 429);
+	assert_true(s.retry_after_s <= 900);
+	/* The next window: the owner signs in from anywhere. */
+	fresh_windows();
+	s = sign_in_from("127.0.0.30", "owner-d@hardening.test", "password-1");
+	assert_int_equal(s.status, 201);
+}
+
+/* One address guessing at many accounts is held to thirty failures a
+ * minute, as before; a correct password from it waits too. */
+static void issue_12_defect_4_one_address_gets_thirty_failures_a_minute(void **state)
+{
+	char email[80];
+	(void)state;
+	fresh_windows();
+	make_account("owner-e@hardening.test");
+	for (int i = 0; i < ADDRESS_FAILURES; i++) {
+		snprintf(email, sizeof email, "nobody-%d@hardening.test", i);
+		struct signin s = sign_in_from("127.0.0.40", email, "guess-123");
+		if (s.status != 401)
+			fail_msg("guess %d: %d", i + 1, s.status);
+	}
+	struct signin s = sign_in_from("127.0.0.40", "nobody-x@hardening.test", "guess-123");
+	assert_int_equal(s.status, 429);
+	assert_true(s.retry_after_s <= 60);
+	s = sign_in_from("127.0.0.40", "owner-e@hardening.test", "password-1");
+	assert_int_equal(s.status, 429);
+	/* Another address is not held by it. */
+	s = sign_in_from("127.0.0.41", "owner-e@hardening.test", "password-1");
+	assert_int_equal(s.status, 201);
+	struct answer a = request("POST", "/v1/clock/advance", KEY, "{\"seconds\":60}");
+	expect(&a, 200);
+	answer_free(&a);
+	s = sign_in_from("127.0.0.40", "owner-e@hardening.test", "password-1");
+	assert_int_equal(s.status, 201);
+}
+
+/* Twenty guesses sent at once from one address still get five answers:
+ * each attempt is counted before its password is checked, so that
+ * concurrent ones cannot all pass the limit before any has failed. A
+ * daemon of its own, with the default deadlines: the attempts wait for
+ * each other's argon2id, longer than the group daemon's 1 s for a head. */
+static void issue_12_defect_4_concurrent_guesses_from_one_address_get_five(void **state)
+{
+	enum { AT_ONCE = 20 };
+	struct esc_test_daemon x;
+	int fds[AT_ONCE], answered = 0, refused = 0;
+	char *req = NULL;
+	(void)state;
+	daemon_with(&x, NULL);
+	const char *user = "{\"role\":\"buyer\",\"name\":\"Owner\",\"email\":"
+			   "\"owner-f@hardening.test\",\"password\":\"password-1\"}";
+	int n = asprintf(&req,
+			 "POST /v1/users HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+			 "Authorization: Bearer " KEY "\r\nContent-Type: application/json\r\n"
+			 "Content-Length: %zu\r\n\r\n%s",
+			 strlen(user), user);
+	assert_true(n > 0);
+	struct answer a = exchange_from("127.0.0.1", x.port, req, 0, 20);
+	expect(&a, 201);
+	answer_free(&a);
+	free(req);
+	const char *body = "{\"email\":\"owner-f@hardening.test\",\"password\":\"guess-123\"}";
+	n = asprintf(&req,
+		     "POST /v1/sessions HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+		     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+		     strlen(body), body);
+	assert_true(n > 0);
+	for (int i = 0; i < AT_ONCE; i++)
+		fds[i] = connect_from("127.0.0.6", x.port);
+	for (int i = 0; i < AT_ONCE; i++)
+		assert_true(send_bytes(fds[i], req, strlen(req)));
+	for (int i = 0; i < AT_ONCE; i++) {
+		a = read_answer(fds[i], 60);
+		close(fds[i]);
+		if (a.status != 401 && a.status != 429)
+			fail_msg("guess %d: %d: %s", i + 1, a.status, a.raw);
+		answered += a.status == 401;
+		refused += a.status == 429;
+		answer_free(&a);
+	}
+	free(req);
+	daemon_done(&x);
+	assert_int_equal(answered, PAIR_FAILURES);
+	assert_int_equal(refused, AT_ONCE - PAIR_FAILURES);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1025,6 +1278,13 @@ int main(void)
 		cmocka_unit_test(issue_12_defect_7_the_text_and_currency_checks),
 		cmocka_unit_test(issue_12_a_cut_message_keeps_whole_characters),
 		cmocka_unit_test(issue_12_defect_7_the_openapi_document_lists_415),
+		cmocka_unit_test(
+			issue_12_defect_4_the_owner_signs_in_after_ten_wrong_passwords_elsewhere),
+		cmocka_unit_test(issue_12_defect_4_correct_sign_ins_never_count),
+		cmocka_unit_test(issue_12_defect_4_one_address_gets_five_guesses_per_account),
+		cmocka_unit_test(issue_12_defect_4_rotating_addresses_get_ten_guesses_per_window),
+		cmocka_unit_test(issue_12_defect_4_one_address_gets_thirty_failures_a_minute),
+		cmocka_unit_test(issue_12_defect_4_concurrent_guesses_from_one_address_get_five),
 	};
 	esc_test_store_or_skip("hardening");
 	return cmocka_run_group_tests_name("hardening", tests, group_setup, group_teardown);
