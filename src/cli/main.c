@@ -73,8 +73,9 @@ static const struct command commands[] = {
 	 "    http.body_timeout = 10s          http.body_rate_min = 1KiB (per second,\n"
 	 "      after body_timeout: a slower body is cut off)\n"
 	 "    http.session_idle = 12h          http.hashing_max = 2 (argon2id at once)\n"
-	 "    http.signin_per_account = 10 (per 15 minutes)\n"
-	 "    http.signin_per_address = 30 (per minute)\n"},
+	 "    http.signin_per_account = 10 (failed sign-ins per account per 15 minutes;\n"
+	 "      one address gets half)\n"
+	 "    http.signin_per_address = 30 (failed sign-ins per address per minute)\n"},
 	{"demo", cmd_demo, "fill a store with a small demo marketplace",
 	 "escrowd demo --db PATH [--config FILE]\n"
 	 "  Creates buyers, sellers, an arbiter and orders in every state by running\n"
