@@ -124,13 +124,18 @@ $(FUZZ_BUILD)/assets.o: $(FUZZ_BUILD)/embed $(WEB_FILES)
 	@$(FUZZ_BUILD)/embed $(FUZZ_BUILD)/assets.c $(WEB_FILES)
 	@$(FUZZ_CC) $(FUZZ_FLAGS) -c $(FUZZ_BUILD)/assets.c -o $@
 
+$(FUZZ_BUILD)/openapi.o: $(FUZZ_BUILD)/embed src/http/openapi.json
+	@sed 's/@VERSION@/fuzz/' src/http/openapi.json > $(FUZZ_BUILD)/openapi.json
+	@$(FUZZ_BUILD)/embed --string esc_openapi_json $(FUZZ_BUILD)/openapi.c $(FUZZ_BUILD)/openapi.json
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -c $(FUZZ_BUILD)/openapi.c -o $@
+
 $(FUZZ_BUILD)/tests/fuzz/%.o: tests/fuzz/%.c
 	@mkdir -p $(@D)
 	@echo "fuzz: CC $<"
 	@$(FUZZ_CC) $(FUZZ_FLAGS) -Werror -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/tests/fuzz/harness.o \
-		      $(FUZZ_LIB) $(FUZZ_BUILD)/assets.o
+		      $(FUZZ_LIB) $(FUZZ_BUILD)/assets.o $(FUZZ_BUILD)/openapi.o
 	@echo "fuzz: LINK $@"
 	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ \
 	  $(shell pkg-config --libs $(FUZZ_PKGS) 2>/dev/null) -lpthread
