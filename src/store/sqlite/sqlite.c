@@ -13,6 +13,13 @@
  * may have written part of its rows; the caller rolls back its savepoint
  * or transaction, as the engine does for every failed command.
  *
+ * A full disk or an I/O error (SQLITE_FULL, SQLITE_IOERR) fails with
+ * ESC_EBUSY: nothing of the transaction is kept, and the same command may
+ * well succeed once the disk has room or works again (503, not 500).
+ * SQLite may have rolled back the whole transaction by itself then; the
+ * verbs that continue one (savepoints, commit, a verb's own) fail with
+ * ESC_EBUSY too instead of running outside it.
+ *
  * One thread at a time uses a store: statements are cached per verb and
  * the connection is opened without SQLite's mutexes. */
 #include "store/sqlite/sqlite.h"
@@ -375,6 +382,7 @@ struct sq {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[S_COUNT];
 	sqlite3_stmt *orders_list[F_COMBINATIONS];
+	bool in_tx;      /* the caller's begin succeeded, and it has not ended it */
 	bool sync_ready; /* ck.mu and ck.cv are initialised */
 	struct checkpointer ck;
 };
@@ -393,6 +401,8 @@ static int map_rc(int src)
 	switch (src & 0xff) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
 		rc = ESC_EBUSY;
 		break;
 	case SQLITE_CONSTRAINT:
@@ -694,14 +704,37 @@ static int exec_id(struct sq *q, enum stmt_id id)
 	return run(q->stmts[id]);
 }
 
+/* The caller's transaction is gone: SQLite rolled it back by itself after
+ * a full disk or an I/O error. */
+static bool tx_lost(const struct sq *q)
+{
+	return q->in_tx && sqlite3_get_autocommit(q->db);
+}
+
+/* Run a statement that continues the caller's transaction, unless that is
+ * gone: then it would run on its own, outside it. */
+static int exec_in_tx(struct sq *q, enum stmt_id id)
+{
+	return tx_lost(q) ? ESC_EBUSY : exec_id(q, id);
+}
+
 static int sq_begin(struct esc_store *s)
 {
-	return exec_id(sq_of(s), S_BEGIN);
+	struct sq *q = sq_of(s);
+	int rc = exec_id(q, S_BEGIN);
+
+	q->in_tx = !rc;
+	return rc;
 }
 
 static int sq_commit(struct esc_store *s)
 {
-	return exec_id(sq_of(s), S_COMMIT);
+	struct sq *q = sq_of(s);
+	int rc = exec_in_tx(q, S_COMMIT);
+
+	if (!rc)
+		q->in_tx = false;
+	return rc;
 }
 
 static int sq_rollback(struct esc_store *s)
@@ -709,6 +742,7 @@ static int sq_rollback(struct esc_store *s)
 	struct sq *q = sq_of(s);
 	int rc = 0;
 
+	q->in_tx = false;
 	/* SQLite may have rolled back already (after an I/O error, say). */
 	if (!sqlite3_get_autocommit(q->db))
 		rc = exec_id(q, S_ROLLBACK);
@@ -717,18 +751,18 @@ static int sq_rollback(struct esc_store *s)
 
 static int sq_savepoint(struct esc_store *s)
 {
-	return exec_id(sq_of(s), S_SAVEPOINT);
+	return exec_in_tx(sq_of(s), S_SAVEPOINT);
 }
 
 static int sq_savepoint_release(struct esc_store *s)
 {
-	return exec_id(sq_of(s), S_RELEASE);
+	return exec_in_tx(sq_of(s), S_RELEASE);
 }
 
 static int sq_savepoint_rollback(struct esc_store *s)
 {
 	struct sq *q = sq_of(s);
-	int rc = exec_id(q, S_ROLLBACK_TO);
+	int rc = exec_in_tx(q, S_ROLLBACK_TO);
 
 	if (!rc)
 		rc = exec_id(q, S_RELEASE);
@@ -742,7 +776,9 @@ static int auto_begin(struct sq *q, enum stmt_id begin, bool *owned)
 	int rc = 0;
 
 	*owned = false;
-	if (sqlite3_get_autocommit(q->db)) {
+	if (tx_lost(q)) {
+		rc = ESC_EBUSY;
+	} else if (sqlite3_get_autocommit(q->db)) {
 		rc = exec_id(q, begin);
 		*owned = !rc;
 	}
