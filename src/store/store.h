@@ -5,9 +5,10 @@
  * ESC_ENOTFOUND for a missing row, ESC_ECONFLICT for a failed
  * compare-and-set, ESC_EDUPLICATE for a unique key taken, ESC_EBUSY when
  * the database is locked or cannot be used for now (a full or failing
- * disk: roll back, and try again later), ESC_ERETRY when a concurrent
- * transaction forced this one to abort (roll back and run the whole
- * transaction again), ESC_EIO for anything else.
+ * disk, the connection to the server lost: roll back, and try again
+ * later), ESC_ERETRY when a concurrent transaction forced this one to
+ * abort (roll back and run the whole transaction again), ESC_EIO for
+ * anything else.
  *
  * Transactions: begin .. commit|rollback brackets one commit; inside it,
  * savepoint .. release|rollback_to brackets one command, so that several

@@ -11,6 +11,13 @@
  * Durability: COMMIT returns once the server has flushed its WAL (the
  * default synchronous_commit); nothing here turns that off.
  *
+ * Unavailability: a lost connection, a server shutting down or starting,
+ * a full or failing disk or memory or connections used up on its side
+ * fail with ESC_EBUSY, which the caller may try again later (503, not
+ * 500): nothing of the transaction is kept, except that a COMMIT whose
+ * answer was lost may have committed (a retry by the request's
+ * Idempotency-Key finds its answer then).
+ *
  * Atomicity: a verb of several statements called outside a transaction
  * runs in its own, which it runs again itself on ESC_ERETRY (a few times:
  * nothing of the caller's is in it). A failed statement aborts
@@ -406,6 +413,21 @@ static bool sqlstate_is(const char *state, const char *want)
 	return state && strcmp(state, want) == 0;
 }
 
+/* Whether the server is gone or short of something it needs: the
+ * connection lost (class 08, or no connection left), the server shutting
+ * down or starting (57P01..57P03), out of disk, memory or connections
+ * (class 53), an I/O error (58030). */
+static bool unavailable(const struct pg *p, const char *state)
+{
+	if (PQstatus(p->conn) != CONNECTION_OK)
+		return true;
+	if (!state)
+		return false;
+	return !strncmp(state, "08", 2) || !strncmp(state, "53", 2) ||
+	       sqlstate_is(state, "57P01") || sqlstate_is(state, "57P02") ||
+	       sqlstate_is(state, "57P03") || sqlstate_is(state, "58030");
+}
+
 /* The code of a failed statement (res NULL: libpq had no result). Once a
  * transaction met a concurrent one, everything in it fails: say ERETRY. */
 static int fail(struct pg *p, const PGresult *res)
@@ -421,6 +443,8 @@ static int fail(struct pg *p, const PGresult *res)
 		rc = ESC_EDUPLICATE;
 	else if (sqlstate_is(state, "55P03") || sqlstate_is(state, "57014"))
 		rc = ESC_EBUSY; /* lock_timeout, statement_timeout */
+	else if (unavailable(p, state))
+		rc = ESC_EBUSY;
 	else if (p->doomed)
 		rc = ESC_ERETRY;
 	if (rc == ESC_ERETRY && p->in_tx)
@@ -524,7 +548,7 @@ static int ready(struct pg *p)
 	if (PQstatus(p->conn) == CONNECTION_OK)
 		goto out;
 	if (p->in_tx) {
-		rc = ESC_EIO;
+		rc = ESC_EBUSY;
 		esc_pg_one_line(p->error, sizeof p->error, PQerrorMessage(p->conn));
 		goto out;
 	}
@@ -532,7 +556,7 @@ static int ready(struct pg *p)
 	memset(p->prepared, 0, sizeof p->prepared);
 	memset(p->orders_list_prepared, 0, sizeof p->orders_list_prepared);
 	if (PQstatus(p->conn) != CONNECTION_OK) {
-		rc = ESC_EIO;
+		rc = ESC_EBUSY;
 		esc_pg_one_line(p->error, sizeof p->error, PQerrorMessage(p->conn));
 		goto out;
 	}
@@ -947,6 +971,8 @@ static int tx_commit(struct pg *p)
 	 * back: say why it failed instead of pretending. */
 	if (p->doomed)
 		rc = ESC_ERETRY;
+	else if (PQstatus(p->conn) != CONNECTION_OK)
+		rc = ESC_EBUSY; /* lost before COMMIT: the server rolled back */
 	else if (PQtransactionStatus(p->conn) != PQTRANS_INTRANS)
 		rc = ESC_EIO;
 	if (rc) {

@@ -16,9 +16,9 @@
  *
  * A store is one connection, used by one thread at a time; for several,
  * open several stores. The call that finds the connection lost fails
- * (ESC_EIO: a write's outcome is unknown then), and so does everything in
- * its transaction until rollback; the next call outside a transaction
- * connects again. */
+ * with ESC_EBUSY (a COMMIT's outcome is unknown then), and so does
+ * everything in its transaction until rollback; the next call outside a
+ * transaction connects again. */
 int esc_pg_open(const char *url, struct esc_store **out, char *err, size_t err_size);
 
 /* The last error PostgreSQL reported on this store's connection, on one
