@@ -16,7 +16,8 @@
  * fail with ESC_EBUSY, which the caller may try again later (503, not
  * 500): nothing of the transaction is kept, except that a COMMIT whose
  * answer was lost may have committed (a retry by the request's
- * Idempotency-Key finds its answer then).
+ * Idempotency-Key finds its answer then). A connection found closed
+ * between transactions is made anew at once, without failing anything.
  *
  * Atomicity: a verb of several statements called outside a transaction
  * runs in its own, which it runs again itself on ESC_ERETRY (a few times:
@@ -36,6 +37,7 @@
 
 #include <assert.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -538,6 +540,20 @@ static void quiet(void *arg, const char *message)
 	(void)message;
 }
 
+/* Read what the server sent unasked while the connection sat idle: only
+ * its reason for closing it (a restart, pg_terminate_backend, an idle
+ * timeout), then the end. libpq marks the connection lost once it has
+ * read both, so that the next statement does not fail on it. */
+static void read_idle_input(struct pg *p)
+{
+	struct pollfd pfd = {.fd = PQsocket(p->conn), .events = POLLIN};
+
+	for (int i = 0; i < 4 && PQstatus(p->conn) == CONNECTION_OK; i++) {
+		if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0 || !PQconsumeInput(p->conn))
+			break;
+	}
+}
+
 /* The connection, made anew when it was lost, but only between
  * transactions: one that lost its connection is gone, and the caller must
  * roll back before anything else. */
@@ -545,6 +561,8 @@ static int ready(struct pg *p)
 {
 	int rc = 0;
 
+	if (!p->in_tx)
+		read_idle_input(p);
 	if (PQstatus(p->conn) == CONNECTION_OK)
 		goto out;
 	if (p->in_tx) {
