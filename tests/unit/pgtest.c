@@ -79,7 +79,7 @@ static void create_database(const char *admin, const char *name)
 		if (ok)
 			return;
 	}
-	create_database(admin, name);
+	admin_exec(admin, "CREATE DATABASE", name, "");
 }
 
 int esc_test_pg_fresh(char *url, size_t size)
