@@ -39,6 +39,7 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	pthread_cond_init(&e->pool_free, NULL);
 	pthread_mutex_init(&e->queue_lock, NULL);
 	pthread_cond_init(&e->queue_done, NULL);
+	pthread_mutex_init(&e->counters_lock, NULL);
 	if (policy)
 		e->policy = *policy;
 	else
@@ -132,12 +133,33 @@ void esc_engine_free(struct esc_engine *e)
 	pthread_cond_destroy(&e->pool_free);
 	pthread_mutex_destroy(&e->queue_lock);
 	pthread_cond_destroy(&e->queue_done);
+	pthread_mutex_destroy(&e->counters_lock);
 	free(e);
 }
 
 int64_t esc_engine_now(struct esc_engine *e)
 {
 	return esc_clock_now(&e->clock);
+}
+
+void esc_engine_counters(struct esc_engine *e, struct esc_engine_counters *out)
+{
+	pthread_mutex_lock(&e->counters_lock);
+	out->commands_ok = e->commands_ok;
+	out->commands_refused = e->commands_refused;
+	out->commits = e->commits;
+	out->deadlines_fired = e->deadlines_fired;
+	out->retries = e->retries;
+	memcpy(out->events_ok, e->events_ok, sizeof out->events_ok);
+	pthread_mutex_unlock(&e->counters_lock);
+}
+
+/* Already locked: add n to one of the counters. */
+static void counter_add(struct esc_engine *e, int64_t *counter, int64_t n)
+{
+	pthread_mutex_lock(&e->counters_lock);
+	*counter += n;
+	pthread_mutex_unlock(&e->counters_lock);
 }
 
 int64_t esc_engine_real_ms(struct esc_engine *e)
@@ -850,12 +872,14 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 		fail_all(n, res, rc);
 		goto out;
 	}
+	pthread_mutex_lock(&e->counters_lock);
 	e->commits++;
 	for (size_t i = 0; i < n; i++)
 		if (res[i].rc == 0)
 			e->events_ok[cmds[i].event]++;
 	e->commands_ok += (int64_t)ok;
 	e->commands_refused += (int64_t)refused;
+	pthread_mutex_unlock(&e->counters_lock);
 out:
 	return rc;
 }
@@ -887,7 +911,7 @@ static int exec_batch(struct esc_engine *e, const struct esc_command *cmds, size
 		rc = exec_batch_once(e, cmds, n, res);
 		if (!lost_race(rc, res, n))
 			break;
-		e->retries++;
+		counter_add(e, &e->retries, 1);
 		if (n > 1) {
 			size_t half = n / 2;
 			int first = exec_batch(e, cmds, half, res);
@@ -1091,7 +1115,7 @@ int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired)
 			}
 		}
 	} while (!rc && !failure && count == 0 && c.n == max);
-	e->deadlines_fired += (int64_t)count;
+	counter_add(e, &e->deadlines_fired, (int64_t)count);
 	if (!rc)
 		rc = failure;
 	pthread_mutex_unlock(&e->lock);
@@ -1123,7 +1147,7 @@ static int transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *a
 		}
 		if (rc != ESC_ERETRY || attempt + 1 >= ESC_RETRY_MAX)
 			return rc;
-		e->retries++;
+		counter_add(e, &e->retries, 1);
 		esc_backoff_sleep(attempt);
 	}
 }

@@ -85,10 +85,20 @@ struct esc_engine {
 	pthread_cond_t queue_done;
 	struct esc_submission *queue_head, *queue_tail;
 	bool leading;
-	/* Counters since open, for metrics and benchmarks. */
+	/* Counters since open, for metrics and benchmarks: written under
+	 * lock and counters_lock together, so that another thread reads
+	 * them through esc_engine_counters() only. */
+	pthread_mutex_t counters_lock;
 	int64_t commands_ok, commands_refused, commits, deadlines_fired;
 	int64_t retries; /* batches run again after losing to another process */
 	int64_t events_ok[ESC_EV_COUNT]; /* accepted commands by event */
+};
+
+/* The engine's counters at one moment (commands_ok is the sum of
+ * events_ok, as of the same commits). */
+struct esc_engine_counters {
+	int64_t commands_ok, commands_refused, commits, deadlines_fired, retries;
+	int64_t events_ok[ESC_EV_COUNT];
 };
 
 /* Open the store at url and an engine over it. policy may be NULL for the
@@ -99,6 +109,10 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 void esc_engine_free(struct esc_engine *e);
 
 int64_t esc_engine_now(struct esc_engine *e);
+/* Copy the counters into *out, from any thread. It waits for no command
+ * or commit (a lock of their own), so /metrics answers while a commit
+ * hangs. */
+void esc_engine_counters(struct esc_engine *e, struct esc_engine_counters *out);
 /* Real time (the options' real_clock, or the machine's), whatever
  * esc_engine_now() says: what leases run on and Idempotency-Keys age by,
  * so that moving a manual clock neither ends a lease nor forgets a key. */

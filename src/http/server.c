@@ -873,6 +873,8 @@ char *esc_http_metrics(const struct esc_http_call *call)
 			open, (unsigned long long)atomic_load(&m->connections_cut));
 	esc_strbuf_adds(&sb, "# HELP escrowd_commands_total Accepted commands by event.\n"
 			     "# TYPE escrowd_commands_total counter\n");
+	struct esc_engine_counters n;
+	esc_engine_counters(e, &n);
 	int64_t pending = 0;
 	int rc;
 	struct esc_store *s = esc_engine_store_acquire(e);
@@ -881,7 +883,7 @@ char *esc_http_metrics(const struct esc_http_call *call)
 		pending = -1;
 	for (int ev = 0; ev < ESC_EV_COUNT; ev++)
 		esc_strbuf_addf(&sb, "escrowd_commands_total{event=\"%s\"} %lld\n",
-				esc_event_name((enum esc_event)ev), (long long)e->events_ok[ev]);
+				esc_event_name((enum esc_event)ev), (long long)n.events_ok[ev]);
 	esc_strbuf_addf(
 		&sb,
 		"# HELP escrowd_commands_refused_total Commands refused by a rule or input.\n"
@@ -897,8 +899,8 @@ char *esc_http_metrics(const struct esc_http_call *call)
 		"(-1: the store did not answer).\n"
 		"# TYPE escrowd_refunds_pending gauge\n"
 		"escrowd_refunds_pending %lld\n",
-		(long long)e->commands_refused, (long long)e->commits,
-		(long long)e->deadlines_fired, (long long)pending);
+		(long long)n.commands_refused, (long long)n.commits, (long long)n.deadlines_fired,
+		(long long)pending);
 	esc_engine_store_release(e, s);
 	char *out = strdup(esc_strbuf_str(&sb));
 	esc_strbuf_release(&sb);

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -735,6 +736,74 @@ static void metrics_count_requests_and_commands(void **state)
 	assert_non_null(strstr(r.body, "escrowd_refunds_pending "));
 	assert_non_null(
 		strstr(r.body, "escrowd_http_request_duration_seconds_bucket{le=\"+Inf\"}"));
+	drop(&r);
+}
+
+/* A counter's value in a /metrics text: the number after name. */
+static long long metric(const char *text, const char *name)
+{
+	const char *p = strstr(text, name);
+	if (!p)
+		fail_msg("no %s in /metrics", name);
+	return strtoll(p + strlen(name), NULL, 10);
+}
+
+struct scraper {
+	atomic_bool stop;
+	int scrapes, commits_went_back;
+};
+
+static void *scrape_metrics(void *arg)
+{
+	struct scraper *sc = arg;
+	long long commits = 0;
+	while (!atomic_load(&sc->stop)) {
+		struct reply r = call("GET", "/metrics", NULL, NULL, NULL);
+		long long now = r.status == 200 ? metric(r.body, "escrowd_commits_total ") : -1;
+		sc->commits_went_back += now < commits;
+		commits = now;
+		sc->scrapes++;
+		drop(&r);
+	}
+	return NULL;
+}
+
+static void *pay_orders(void *arg)
+{
+	char id[64];
+	for (int i = 0; i < 10; i++)
+		paid_order(id);
+	(void)arg;
+	return NULL;
+}
+
+/* Issue 12: /metrics read while commands commit on other threads. It
+ * copies the engine's counters under their lock (esc_engine_counters):
+ * commits never go back from one scrape to the next, and the count of
+ * payments ends where the commands did. Under ThreadSanitizer (make
+ * test-tsan) the counters read without the lock were a data race. */
+static void metrics_read_while_commands_commit(void **state)
+{
+	enum { PAYERS = 4 };
+	pthread_t payers[PAYERS], scraper;
+	struct scraper sc = {.stop = false};
+	(void)state;
+	ensure_users();
+	struct reply r = call("GET", "/metrics", NULL, NULL, NULL);
+	long long paid = metric(r.body, "escrowd_commands_total{event=\"pay\"} ");
+	drop(&r);
+	assert_int_equal(pthread_create(&scraper, NULL, scrape_metrics, &sc), 0);
+	for (int i = 0; i < PAYERS; i++)
+		assert_int_equal(pthread_create(&payers[i], NULL, pay_orders, NULL), 0);
+	for (int i = 0; i < PAYERS; i++)
+		pthread_join(payers[i], NULL);
+	atomic_store(&sc.stop, true);
+	pthread_join(scraper, NULL);
+	assert_true(sc.scrapes > 0);
+	assert_int_equal(sc.commits_went_back, 0);
+	r = call("GET", "/metrics", NULL, NULL, NULL);
+	assert_int_equal(metric(r.body, "escrowd_commands_total{event=\"pay\"} "),
+			 paid + PAYERS * 10);
 	drop(&r);
 }
 
@@ -2296,6 +2365,7 @@ int main(void)
 		cmocka_unit_test(spec_7_sign_in_attempts_are_rate_limited),
 		cmocka_unit_test(spec_9_sign_in_limits_are_shared_by_the_daemons),
 		cmocka_unit_test(metrics_count_requests_and_commands),
+		cmocka_unit_test(metrics_read_while_commands_commit),
 		cmocka_unit_test(spec_7_idempotency_keys_replay_and_refuse_another_body),
 		cmocka_unit_test(idempotency_key_answers_409_while_its_first_request_runs),
 		cmocka_unit_test(spec_7_accept_and_withdraw_race_one_wins),
