@@ -82,37 +82,139 @@ static void create_database(const char *admin, const char *name)
 	admin_exec(admin, "CREATE DATABASE", name, "");
 }
 
-int esc_test_pg_fresh(char *url, size_t size)
+/* A database name of this process's own. */
+static void new_name(char *name, size_t size)
 {
-	const char *admin = getenv("ESC_TEST_PG");
-	char name[64];
 	uint32_t rnd = 0;
+
+	assert_int_equal(getrandom(&rnd, sizeof rnd, 0), (ssize_t)sizeof rnd);
+	snprintf(name, size, "esc_test_%ld_%u_%08x", (long)getpid(), ++databases_made,
+		 (unsigned)rnd);
+}
+
+/* ESC_TEST_PG's URL naming the database name instead. */
+static void url_of(char *url, size_t size, const char *admin, const char *name)
+{
 	size_t start = 0, end = 0;
 	int n = 0;
 
-	if (!admin || !*admin)
-		return -1;
-	assert_int_equal(getrandom(&rnd, sizeof rnd, 0), (ssize_t)sizeof rnd);
-	snprintf(name, sizeof name, "esc_test_%ld_%u_%08x", (long)getpid(), ++databases_made,
-		 (unsigned)rnd);
-	create_database(admin, name);
 	dbname_span(admin, &start, &end);
 	n = snprintf(url, size, "%.*s%s%s%s", (int)start, admin, admin[start - 1] == '/' ? "" : "/",
 		     name, admin + end);
 	assert_true(n > 0 && (size_t)n < size);
+}
+
+/* The database name of a URL made here. */
+static void name_of(char *name, size_t size, const char *url)
+{
+	size_t start = 0, end = 0;
+
+	dbname_span(url, &start, &end);
+	assert_true(end > start && end - start < size);
+	snprintf(name, size, "%.*s", (int)(end - start), url + start);
+}
+
+int esc_test_pg_fresh(char *url, size_t size)
+{
+	const char *admin = getenv("ESC_TEST_PG");
+	char name[64];
+
+	if (!admin || !*admin)
+		return -1;
+	new_name(name, sizeof name);
+	create_database(admin, name);
+	url_of(url, size, admin, name);
 	return 0;
+}
+
+struct esc_test_pg_copier {
+	PGconn *conn;   /* ESC_TEST_PG's, making the next copy */
+	char sql[256];  /* CREATE DATABASE "%s" TEMPLATE "template" */
+	char ahead[64]; /* the copy being made */
+	char admin[512];
+};
+
+/* Start making the next copy, and return. */
+static void copy_ahead(struct esc_test_pg_copier *c)
+{
+	char sql[512], *ident = NULL;
+
+	new_name(c->ahead, sizeof c->ahead);
+	ident = PQescapeIdentifier(c->conn, c->ahead, strlen(c->ahead));
+	assert_non_null(ident);
+	snprintf(sql, sizeof sql, c->sql, ident);
+	PQfreemem(ident);
+	if (!PQsendQuery(c->conn, sql))
+		fail_msg("CREATE DATABASE ... TEMPLATE: %s", PQerrorMessage(c->conn));
+}
+
+/* Wait for the copy being made; its name stays in c->ahead. */
+static void copy_wait(struct esc_test_pg_copier *c)
+{
+	PGresult *res = NULL;
+	bool ok = true;
+
+	while ((res = PQgetResult(c->conn))) {
+		ok &= PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+	}
+	if (!ok)
+		fail_msg("CREATE DATABASE %s failed: %s", c->ahead, PQerrorMessage(c->conn));
+}
+
+struct esc_test_pg_copier *esc_test_pg_copier_new(const char *template_url)
+{
+	const char *admin = getenv("ESC_TEST_PG");
+	struct esc_test_pg_copier *c = NULL;
+	char template_name[64], *ident = NULL;
+
+	if (!admin || !*admin)
+		return NULL;
+	c = calloc(1, sizeof *c);
+	assert_non_null(c);
+	snprintf(c->admin, sizeof c->admin, "%s", admin);
+	name_of(template_name, sizeof template_name, template_url);
+	c->conn = PQconnectdb(admin);
+	if (PQstatus(c->conn) != CONNECTION_OK)
+		fail_msg("cannot connect to ESC_TEST_PG: %s", PQerrorMessage(c->conn));
+	ident = PQescapeIdentifier(c->conn, template_name, strlen(template_name));
+	assert_non_null(ident);
+	/* PostgreSQL 15's default strategy, WAL_LOG, copies the blocks through
+	 * the WAL, where FILE_COPY would checkpoint twice: what all the tests
+	 * sharing the server have written, each time. */
+	snprintf(c->sql, sizeof c->sql, "CREATE DATABASE %%s TEMPLATE %s", ident);
+	PQfreemem(ident);
+	copy_ahead(c);
+	return c;
+}
+
+void esc_test_pg_copy(struct esc_test_pg_copier *c, char *url, size_t size)
+{
+	copy_wait(c);
+	url_of(url, size, c->admin, c->ahead);
+	copy_ahead(c);
+}
+
+void esc_test_pg_copier_free(struct esc_test_pg_copier *c)
+{
+	char name[64];
+
+	if (!c)
+		return;
+	copy_wait(c);
+	snprintf(name, sizeof name, "%s", c->ahead);
+	PQfinish(c->conn);
+	admin_exec(c->admin, "DROP DATABASE IF EXISTS", name, "");
+	free(c);
 }
 
 void esc_test_pg_drop(const char *url)
 {
 	const char *admin = getenv("ESC_TEST_PG");
 	char name[64];
-	size_t start = 0, end = 0;
 
 	assert_non_null(admin);
-	dbname_span(url, &start, &end);
-	assert_true(end > start && end - start < sizeof name);
-	snprintf(name, sizeof name, "%.*s", (int)(end - start), url + start);
+	name_of(name, sizeof name, url);
 	/* FORCE (PostgreSQL 13): a test that failed may have left a store open. */
 	admin_exec(admin, "DROP DATABASE IF EXISTS", name, " WITH (FORCE)");
 }
