@@ -768,10 +768,12 @@ static void *scrape_metrics(void *arg)
 	return NULL;
 }
 
+#define ORDERS_PER_PAYER 25
+
 static void *pay_orders(void *arg)
 {
 	char id[64];
-	for (int i = 0; i < 10; i++)
+	for (int i = 0; i < ORDERS_PER_PAYER; i++)
 		paid_order(id);
 	(void)arg;
 	return NULL;
@@ -784,26 +786,29 @@ static void *pay_orders(void *arg)
  * test-tsan) the counters read without the lock were a data race. */
 static void metrics_read_while_commands_commit(void **state)
 {
-	enum { PAYERS = 4 };
-	pthread_t payers[PAYERS], scraper;
-	struct scraper sc = {.stop = false};
+	enum { PAYERS = 4, SCRAPERS = 2 };
+	pthread_t payers[PAYERS], scrapers[SCRAPERS];
+	struct scraper sc[SCRAPERS] = {0};
 	(void)state;
 	ensure_users();
 	struct reply r = call("GET", "/metrics", NULL, NULL, NULL);
 	long long paid = metric(r.body, "escrowd_commands_total{event=\"pay\"} ");
 	drop(&r);
-	assert_int_equal(pthread_create(&scraper, NULL, scrape_metrics, &sc), 0);
+	for (int i = 0; i < SCRAPERS; i++)
+		assert_int_equal(pthread_create(&scrapers[i], NULL, scrape_metrics, &sc[i]), 0);
 	for (int i = 0; i < PAYERS; i++)
 		assert_int_equal(pthread_create(&payers[i], NULL, pay_orders, NULL), 0);
 	for (int i = 0; i < PAYERS; i++)
 		pthread_join(payers[i], NULL);
-	atomic_store(&sc.stop, true);
-	pthread_join(scraper, NULL);
-	assert_true(sc.scrapes > 0);
-	assert_int_equal(sc.commits_went_back, 0);
+	for (int i = 0; i < SCRAPERS; i++) {
+		atomic_store(&sc[i].stop, true);
+		pthread_join(scrapers[i], NULL);
+		assert_true(sc[i].scrapes > 0);
+		assert_int_equal(sc[i].commits_went_back, 0);
+	}
 	r = call("GET", "/metrics", NULL, NULL, NULL);
 	assert_int_equal(metric(r.body, "escrowd_commands_total{event=\"pay\"} "),
-			 paid + PAYERS * 10);
+			 paid + PAYERS * ORDERS_PER_PAYER);
 	drop(&r);
 }
 
