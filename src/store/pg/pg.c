@@ -47,6 +47,7 @@
 
 #include "store/pg/migrations.h"
 #include "util/clock.h"
+#include "store/common.h"
 #include "util/error.h"
 
 /* How often a verb's own transaction is run when concurrent ones keep
@@ -57,93 +58,6 @@
 #define ERROR_SIZE     256
 #define TEXT_FORMAT    0
 #define BINARY_FORMAT  1
-
-/* ---- enums stored as their names ---- */
-
-struct enum_desc {
-	int count;
-	const char *(*name)(int value);
-};
-
-static const char *state_name(int v)
-{
-	return esc_state_name((enum esc_state)v);
-}
-
-static const char *actor_name(int v)
-{
-	return esc_actor_name((enum esc_actor)v);
-}
-
-static const char *event_name(int v)
-{
-	return esc_event_name((enum esc_event)v);
-}
-
-static const char *deadline_name(int v)
-{
-	return esc_deadline_name((enum esc_deadline_kind)v);
-}
-
-static const char *refund_status_name(int v)
-{
-	return esc_refund_status_name((enum esc_refund_status)v);
-}
-
-static const char *refund_to_name(int v)
-{
-	return esc_refund_to_name((enum esc_refund_to)v);
-}
-
-static const char *method_name(int v)
-{
-	return esc_method_name((enum esc_method)v);
-}
-
-static const char *mark_name(int v)
-{
-	return esc_mark_name((enum esc_mark)v);
-}
-
-static const char *dispute_state_name(int v)
-{
-	return esc_dispute_state_name((enum esc_dispute_state)v);
-}
-
-static const struct enum_desc E_STATE = {ESC_ST_COUNT, state_name};
-static const struct enum_desc E_ACTOR = {ESC_ACTOR_COUNT, actor_name};
-static const struct enum_desc E_EVENT = {ESC_EV_COUNT, event_name};
-static const struct enum_desc E_DEADLINE = {ESC_DL_COUNT, deadline_name};
-static const struct enum_desc E_REFUND_STATUS = {ESC_REFUND_FAILED + 1, refund_status_name};
-static const struct enum_desc E_REFUND_TO = {ESC_REFUND_TO_BALANCE + 1, refund_to_name};
-static const struct enum_desc E_METHOD = {ESC_METHOD_COUNT, method_name};
-static const struct enum_desc E_MARK = {ESC_MARK_COUNT, mark_name};
-static const struct enum_desc E_DISPUTE_STATE = {ESC_DS_COUNT, dispute_state_name};
-
-/* The stored name of value, or NULL when value is out of range. */
-static const char *enum_name(const struct enum_desc *d, int value)
-{
-	const char *name = NULL;
-
-	if (value >= 0 && value < d->count)
-		name = d->name(value);
-	return name && *name ? name : NULL;
-}
-
-/* The value whose name is text, or -1. */
-static int enum_parse(const struct enum_desc *d, const char *text)
-{
-	int value = -1;
-
-	for (int i = 0; text && i < d->count; i++) {
-		const char *name = d->name(i);
-		if (name && strcmp(name, text) == 0) {
-			value = i;
-			break;
-		}
-	}
-	return value;
-}
 
 /* ---- statements ---- */
 
@@ -375,6 +289,8 @@ enum stmt_id {
 #undef X
 		S_COUNT
 };
+_Static_assert(S_CHECK_BALANCES - S_CHECK_CURRENCIES + 1 == ESC_CHECKS_COUNT,
+	       "the CHECK_* statements run in enum esc_check's order");
 
 static const char *const stmt_sql[S_COUNT] = {
 #define X(id, sql) [S_##id] = sql,
@@ -514,9 +430,9 @@ static void b_bytes(struct bind *b, int i, const void *data, int64_t size)
 	b_set(b, i, data ? data : "", (size_t)size, BINARY_FORMAT);
 }
 
-static void b_enum(struct bind *b, int i, const struct enum_desc *d, int v)
+static void b_enum(struct bind *b, int i, const struct esc_enum *d, int v)
 {
-	const char *name = enum_name(d, v);
+	const char *name = esc_enum_name(d, v);
 
 	if (!name)
 		b->invalid = true;
@@ -727,36 +643,42 @@ static int col_int(const PGresult *res, int row, int col)
 	return v > INT_MAX ? INT_MAX : v < INT_MIN ? INT_MIN : (int)v;
 }
 
+/* Row index of res, for the readers of common.h. */
+static int64_t row_i64(const struct esc_row *row, int col)
+{
+	return col_i64(row->src, row->index, col);
+}
+
+static const char *row_text(const struct esc_row *row, int col, size_t *bytes)
+{
+	const PGresult *res = row->src;
+	bool null = PQgetisnull(res, row->index, col);
+
+	*bytes = null ? 0 : (size_t)PQgetlength(res, row->index, col);
+	return null ? NULL : PQgetvalue(res, row->index, col);
+}
+
+#define ROW_OF(res, i) {row_i64, row_text, (res), (i)}
+
 /* Copy a text column into a field of size bytes: bounded, cut at a UTF-8
  * character boundary, always NUL-terminated. */
 static void col_field(const PGresult *res, int row, int col, char *dst, size_t size)
 {
-	const unsigned char *text = (const unsigned char *)PQgetvalue(res, row, col);
-	size_t n = (size_t)PQgetlength(res, row, col);
-
-	assert(size > 0);
-	if (n >= size) {
-		n = size - 1;
-		while (n > 0 && (text[n] & 0xc0) == 0x80)
-			n--;
-	}
-	if (n)
-		memcpy(dst, text, n);
-	dst[n] = '\0';
+	esc_field_copy(dst, size, PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col));
 }
 
 #define COL_FIELD(res, row, col, field) col_field((res), (row), (col), (field), sizeof(field))
 
 /* An enum column: its value, or ESC_EIO for a name this binary does not
  * know (a newer binary wrote it, or someone changed the row by hand). */
-static int col_enum(const PGresult *res, int row, int col, const struct enum_desc *d, int *out)
+static int col_enum(const PGresult *res, int row, int col, const struct esc_enum *d, int *out)
 {
 	char name[64];
 	int v = 0;
 	int rc = 0;
 
 	col_field(res, row, col, name, sizeof name);
-	v = enum_parse(d, name);
+	v = esc_enum_parse(d, name);
 	if (v < 0)
 		rc = ESC_EIO;
 	else
@@ -771,7 +693,7 @@ static int read_user(const PGresult *res, int row, struct esc_user *u)
 
 	memset(u, 0, sizeof *u);
 	COL_FIELD(res, row, 0, u->id);
-	rc = col_enum(res, row, 1, &E_ACTOR, &role);
+	rc = col_enum(res, row, 1, &esc_enum_actor, &role);
 	u->role = (enum esc_actor)role;
 	COL_FIELD(res, row, 2, u->name);
 	COL_FIELD(res, row, 3, u->email);
@@ -799,10 +721,10 @@ static int read_order(const PGresult *res, int row, struct esc_order *o)
 	o->released_minor = col_i64(res, row, c++);
 	o->fee_minor = col_i64(res, row, c++);
 	if (!rc)
-		rc = col_enum(res, row, c, &E_METHOD, &method);
+		rc = col_enum(res, row, c, &esc_enum_method, &method);
 	c++;
 	if (!rc)
-		rc = col_enum(res, row, c, &E_STATE, &state);
+		rc = col_enum(res, row, c, &esc_enum_state, &state);
 	c++;
 	o->version = col_i64(res, row, c++);
 	o->delivery_days = col_int(res, row, c++);
@@ -811,7 +733,7 @@ static int read_order(const PGresult *res, int row, struct esc_order *o)
 	COL_FIELD(res, row, c++, o->cancel_reason);
 	COL_FIELD(res, row, c++, o->cancel_comment);
 	if (!rc)
-		rc = col_enum(res, row, c, &E_REFUND_TO, &refund_to);
+		rc = col_enum(res, row, c, &esc_enum_refund_to, &refund_to);
 	c++;
 	COL_FIELD(res, row, c++, o->reject_message);
 	COL_FIELD(res, row, c++, o->carrier);
@@ -833,10 +755,10 @@ static int read_order(const PGresult *res, int row, struct esc_order *o)
 	o->dispute_paused_ms = col_i64(res, row, c++);
 	o->dispute_refund_minor = col_i64(res, row, c++);
 	if (!rc)
-		rc = col_enum(res, row, c, &E_DISPUTE_STATE, &dispute_state);
+		rc = col_enum(res, row, c, &esc_enum_dispute_state, &dispute_state);
 	c++;
 	if (!rc)
-		rc = col_enum(res, row, c, &E_STATE, &dispute_from);
+		rc = col_enum(res, row, c, &esc_enum_state, &dispute_from);
 	c++;
 	COL_FIELD(res, row, c++, o->dispute_description);
 	o->dispute_offer_minor = col_i64(res, row, c++);
@@ -869,14 +791,14 @@ static int read_history(const PGresult *res, int row, struct esc_history *h)
 	COL_FIELD(res, row, 0, h->order_id);
 	h->version = col_i64(res, row, 1);
 	h->at_ms = col_i64(res, row, 2);
-	rc = col_enum(res, row, 3, &E_ACTOR, &actor);
+	rc = col_enum(res, row, 3, &esc_enum_actor, &actor);
 	COL_FIELD(res, row, 4, h->actor_id);
 	if (!rc)
-		rc = col_enum(res, row, 5, &E_EVENT, &event);
+		rc = col_enum(res, row, 5, &esc_enum_event, &event);
 	if (!rc)
-		rc = col_enum(res, row, 6, &E_STATE, &from);
+		rc = col_enum(res, row, 6, &esc_enum_state, &from);
 	if (!rc)
-		rc = col_enum(res, row, 7, &E_STATE, &to);
+		rc = col_enum(res, row, 7, &esc_enum_state, &to);
 	COL_FIELD(res, row, 8, h->type);
 	COL_FIELD(res, row, 9, h->detail);
 	h->actor = (enum esc_actor)actor;
@@ -895,9 +817,9 @@ static int read_refund(const PGresult *res, int row, struct esc_refund *r)
 	COL_FIELD(res, row, 0, r->id);
 	COL_FIELD(res, row, 1, r->order_id);
 	r->amount_minor = col_i64(res, row, 2);
-	rc = col_enum(res, row, 3, &E_METHOD, &method);
+	rc = col_enum(res, row, 3, &esc_enum_method, &method);
 	if (!rc)
-		rc = col_enum(res, row, 4, &E_REFUND_STATUS, &status);
+		rc = col_enum(res, row, 4, &esc_enum_refund_status, &status);
 	r->created_at_ms = col_i64(res, row, 5);
 	r->resolved_at_ms = col_i64(res, row, 6);
 	r->alert_due_ms = col_i64(res, row, 7);
@@ -917,7 +839,7 @@ static int read_deadline(const PGresult *res, int row, struct esc_deadline *d)
 	memset(d, 0, sizeof *d);
 	d->due_ms = col_i64(res, row, 0);
 	COL_FIELD(res, row, 1, d->order_id);
-	rc = col_enum(res, row, 2, &E_DEADLINE, &kind);
+	rc = col_enum(res, row, 2, &esc_enum_deadline, &kind);
 	d->kind = (enum esc_deadline_kind)kind;
 	COL_FIELD(res, row, 3, d->ref);
 	return rc;
@@ -1081,7 +1003,7 @@ static int atomically(struct pg *p, const char *begin, int (*body)(struct pg *, 
 static void bind_user(struct bind *b, const struct esc_user *u)
 {
 	B_FIELD(b, 1, u->id);
-	b_enum(b, 2, &E_ACTOR, (int)u->role);
+	b_enum(b, 2, &esc_enum_actor, (int)u->role);
 	B_FIELD(b, 3, u->name);
 	B_FIELD(b, 4, u->email);
 	B_FIELD(b, 5, u->password_hash);
@@ -1164,15 +1086,15 @@ static void bind_order_cols(struct bind *b, const struct esc_order *o)
 	b_i64(b, i++, o->refunded_minor);
 	b_i64(b, i++, o->released_minor);
 	b_i64(b, i++, o->fee_minor);
-	b_enum(b, i++, &E_METHOD, (int)o->method);
-	b_enum(b, i++, &E_STATE, (int)o->state);
+	b_enum(b, i++, &esc_enum_method, (int)o->method);
+	b_enum(b, i++, &esc_enum_state, (int)o->state);
 	b_i64(b, i++, o->version);
 	b_i64(b, i++, o->delivery_days);
 	b_i64(b, i++, o->items_count);
 	b_i64(b, i++, o->cancel_requests);
 	B_FIELD(b, i++, o->cancel_reason);
 	B_FIELD(b, i++, o->cancel_comment);
-	b_enum(b, i++, &E_REFUND_TO, (int)o->refund_to);
+	b_enum(b, i++, &esc_enum_refund_to, (int)o->refund_to);
 	B_FIELD(b, i++, o->reject_message);
 	B_FIELD(b, i++, o->carrier);
 	B_FIELD(b, i++, o->tracking);
@@ -1192,8 +1114,8 @@ static void bind_order_cols(struct bind *b, const struct esc_order *o)
 	b_i64(b, i++, o->dispute_opened_at_ms);
 	b_i64(b, i++, o->dispute_paused_ms);
 	b_i64(b, i++, o->dispute_refund_minor);
-	b_enum(b, i++, &E_DISPUTE_STATE, (int)o->dispute_state);
-	b_enum(b, i++, &E_STATE, (int)o->dispute_from);
+	b_enum(b, i++, &esc_enum_dispute_state, (int)o->dispute_state);
+	b_enum(b, i++, &esc_enum_state, (int)o->dispute_from);
 	B_FIELD(b, i++, o->dispute_description);
 	b_i64(b, i++, o->dispute_offer_minor);
 	b_i64(b, i++, o->dispute_agreed_minor);
@@ -1386,10 +1308,10 @@ static int pg_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 			b_str(&b, k++, f->seller_id);
 			break;
 		case F_STATE:
-			b_enum(&b, k++, &E_STATE, f->state);
+			b_enum(&b, k++, &esc_enum_state, f->state);
 			break;
 		case F_DISPUTE:
-			b_enum(&b, k++, &E_DISPUTE_STATE, f->dispute_state);
+			b_enum(&b, k++, &esc_enum_dispute_state, f->dispute_state);
 			break;
 		case F_AFTER:
 			b_str(&b, k++, f->starting_after);
@@ -1427,7 +1349,7 @@ static int pg_orders_count(struct esc_store *s, int64_t counts[ESC_ST_COUNT])
 	rc = query(pg_of(s), S_ORDERS_COUNT, &b, &res);
 	for (int row = 0; !rc && row < PQntuples(res); row++) {
 		int state = 0;
-		rc = col_enum(res, row, 0, &E_STATE, &state);
+		rc = col_enum(res, row, 0, &esc_enum_state, &state);
 		if (!rc)
 			counts[state] = col_i64(res, row, 1);
 	}
@@ -1444,11 +1366,11 @@ static int pg_history_append(struct esc_store *s, const struct esc_history *h)
 	B_FIELD(&b, 1, h->order_id);
 	b_i64(&b, 2, h->version);
 	b_i64(&b, 3, h->at_ms);
-	b_enum(&b, 4, &E_ACTOR, (int)h->actor);
+	b_enum(&b, 4, &esc_enum_actor, (int)h->actor);
 	B_FIELD(&b, 5, h->actor_id);
-	b_enum(&b, 6, &E_EVENT, (int)h->event);
-	b_enum(&b, 7, &E_STATE, (int)h->from);
-	b_enum(&b, 8, &E_STATE, (int)h->to);
+	b_enum(&b, 6, &esc_enum_event, (int)h->event);
+	b_enum(&b, 7, &esc_enum_state, (int)h->from);
+	b_enum(&b, 8, &esc_enum_state, (int)h->to);
 	B_FIELD(&b, 9, h->type);
 	B_FIELD(&b, 10, h->detail);
 	return run(pg_of(s), S_HISTORY_INSERT, &b);
@@ -1476,13 +1398,6 @@ static int pg_history_list(struct esc_store *s, const char *order_id, int64_t af
 }
 
 /* ---- ledger ---- */
-
-/* Balances are kept in their own table only for the accounts read on the
- * hot path; every other account's balance is the sum of its entries. */
-static bool kept_account(const char *account)
-{
-	return strncmp(account, "buyer:", 6) == 0 || strncmp(account, "seller:", 7) == 0;
-}
 
 static int entry_insert(struct pg *p, enum stmt_id id, const struct esc_transfer *t,
 			const char *account, int64_t amount, int64_t at_ms, int64_t *changes)
@@ -1518,9 +1433,9 @@ static int transfer_append(struct pg *p, const struct esc_transfer *t, int64_t a
 	if (rc || changes == 0)
 		goto out;
 	rc = entry_insert(p, S_ENTRY_SECOND, t, t->to, t->amount_minor, at_ms, &changes);
-	if (!rc && kept_account(t->from))
+	if (!rc && esc_kept_account(t->from))
 		rc = balance_add(p, t->from, t->currency, -t->amount_minor);
-	if (!rc && kept_account(t->to))
+	if (!rc && esc_kept_account(t->to))
 		rc = balance_add(p, t->to, t->currency, t->amount_minor);
 out:
 	return rc;
@@ -1569,7 +1484,7 @@ static int pg_balance_get(struct esc_store *s, const char *account, const char *
 	*out = 0;
 	b_str(&b, 1, account);
 	b_str(&b, 2, currency);
-	rc = query(pg_of(s), kept_account(account) ? S_BALANCE_KEPT : S_BALANCE_ENTRIES, &b, &res);
+	rc = query(pg_of(s), esc_kept_account(account) ? S_BALANCE_KEPT : S_BALANCE_ENTRIES, &b, &res);
 	if (!rc && PQntuples(res) > 0)
 		*out = col_i64(res, 0, 0);
 	PQclear(res);
@@ -1583,8 +1498,8 @@ static void bind_refund(struct bind *b, const struct esc_refund *r)
 	B_FIELD(b, 1, r->id);
 	B_FIELD(b, 2, r->order_id);
 	b_i64(b, 3, r->amount_minor);
-	b_enum(b, 4, &E_METHOD, (int)r->method);
-	b_enum(b, 5, &E_REFUND_STATUS, (int)r->status);
+	b_enum(b, 4, &esc_enum_method, (int)r->method);
+	b_enum(b, 5, &esc_enum_refund_status, (int)r->status);
 	b_i64(b, 6, r->created_at_ms);
 	b_i64(b, 7, r->resolved_at_ms);
 	b_i64(b, 8, r->alert_due_ms);
@@ -1636,7 +1551,7 @@ static int pg_refunds_list(struct esc_store *s, const char *order_id, int status
 	if (order_id)
 		b_str(&b, i++, order_id);
 	if (status >= 0)
-		b_enum(&b, i++, &E_REFUND_STATUS, status);
+		b_enum(&b, i++, &esc_enum_refund_status, status);
 	else
 		b_str(&b, i++, NULL);
 	b_i64(&b, i++, limit_of(max));
@@ -1662,7 +1577,7 @@ static int pg_deadline_apply(struct esc_store *s, const char *order_id,
 
 	b_i64(&b, 1, op->due_ms);
 	b_str(&b, 2, order_id);
-	b_enum(&b, 3, &E_DEADLINE, (int)op->kind);
+	b_enum(&b, 3, &esc_enum_deadline, (int)op->kind);
 	B_FIELD(&b, 4, op->ref);
 	return run(pg_of(s), op->set ? S_DEADLINE_INSERT : S_DEADLINE_DELETE, &b);
 }
@@ -1696,22 +1611,6 @@ static int pg_deadlines_due(struct esc_store *s, int64_t now_ms, struct esc_dead
 	return rc;
 }
 
-/* Claimed rows in the order deadlines_due lists them: RETURNING keeps no
- * order of its own. */
-static int deadline_cmp(const void *a, const void *b)
-{
-	const struct esc_deadline *x = a, *y = b;
-	int c = (x->due_ms > y->due_ms) - (x->due_ms < y->due_ms);
-
-	if (!c)
-		c = strcmp(x->order_id, y->order_id);
-	if (!c)
-		c = strcmp(esc_deadline_name(x->kind), esc_deadline_name(y->kind));
-	if (!c)
-		c = strcmp(x->ref, y->ref);
-	return c;
-}
-
 /* Under SERIALIZABLE two callers that pick the same row cannot both
  * commit: one gets ESC_ERETRY. Outside a transaction (READ COMMITTED by
  * default) the outer test of the claim is checked again on the row's
@@ -1736,7 +1635,7 @@ static int pg_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *o
 	if (!rc)
 		rc = deadlines_read(res, out, max, n);
 	if (!rc)
-		qsort(out, *n, sizeof *out, deadline_cmp);
+		qsort(out, *n, sizeof *out, esc_deadline_cmp);
 	PQclear(res);
 	return rc;
 }
@@ -1844,7 +1743,7 @@ static int pg_mark_append(struct esc_store *s, const char *user_id, enum esc_mar
 	b_str(&b, 1, user_id);
 	b_i64(&b, 2, at_ms);
 	b_str(&b, 3, order_id ? order_id : "");
-	b_enum(&b, 4, &E_MARK, (int)mark);
+	b_enum(&b, 4, &esc_enum_mark, (int)mark);
 	return run(pg_of(s), S_MARK_INSERT, &b);
 }
 
@@ -1862,7 +1761,7 @@ static int pg_mark_counts(struct esc_store *s, const char *user_id, int64_t shor
 	rc = query(pg_of(s), S_MARK_COUNTS, &b, &res);
 	for (int row = 0; !rc && row < PQntuples(res); row++) {
 		int mark = 0;
-		rc = col_enum(res, row, 0, &E_MARK, &mark);
+		rc = col_enum(res, row, 0, &esc_enum_mark, &mark);
 		if (rc)
 			break;
 		out->short_[mark] = (int32_t)col_i64(res, row, 1);
@@ -1890,7 +1789,7 @@ static int pg_marks_list(struct esc_store *s, const char *user_id, int64_t since
 		memset(m, 0, sizeof *m);
 		m->at_ms = col_i64(res, row, 0);
 		COL_FIELD(res, row, 1, m->order_id);
-		rc = col_enum(res, row, 2, &E_MARK, &mark);
+		rc = col_enum(res, row, 2, &esc_enum_mark, &mark);
 		m->mark = (enum esc_mark)mark;
 		if (!rc)
 			(*n)++;
@@ -2154,7 +2053,7 @@ static int message_append_body(struct pg *p, void *arg)
 	b_i64(&b, 2, m->seq);
 	b_i64(&b, 3, m->at_ms);
 	B_FIELD(&b, 4, m->author_id);
-	b_enum(&b, 5, &E_ACTOR, (int)m->role);
+	b_enum(&b, 5, &esc_enum_actor, (int)m->role);
 	B_FIELD(&b, 6, m->body);
 	rc = insert_numbered(p, S_MESSAGE_INSERT, &b);
 out:
@@ -2186,7 +2085,7 @@ static int pg_messages_list(struct esc_store *s, const char *order_id, int64_t a
 		m->seq = col_i64(res, row, 0);
 		m->at_ms = col_i64(res, row, 1);
 		COL_FIELD(res, row, 2, m->author_id);
-		rc = col_enum(res, row, 3, &E_ACTOR, &role);
+		rc = col_enum(res, row, 3, &esc_enum_actor, &role);
 		m->role = (enum esc_actor)role;
 		COL_FIELD(res, row, 4, m->body);
 		if (!rc)
@@ -2214,7 +2113,7 @@ static int evidence_append_body(struct pg *p, void *arg)
 	b_i64(&b, 2, ev->seq);
 	b_i64(&b, 3, ev->at_ms);
 	B_FIELD(&b, 4, ev->author_id);
-	b_enum(&b, 5, &E_ACTOR, (int)ev->role);
+	b_enum(&b, 5, &esc_enum_actor, (int)ev->role);
 	B_FIELD(&b, 6, ev->content_type);
 	B_FIELD(&b, 7, ev->filename);
 	b_i64(&b, 8, ev->size);
@@ -2243,7 +2142,7 @@ static int read_evidence(const PGresult *res, int row, struct esc_evidence *ev)
 	ev->seq = col_i64(res, row, 1);
 	ev->at_ms = col_i64(res, row, 2);
 	COL_FIELD(res, row, 3, ev->author_id);
-	rc = col_enum(res, row, 4, &E_ACTOR, &role);
+	rc = col_enum(res, row, 4, &esc_enum_actor, &role);
 	ev->role = (enum esc_actor)role;
 	COL_FIELD(res, row, 5, ev->content_type);
 	COL_FIELD(res, row, 6, ev->filename);
@@ -2311,88 +2210,23 @@ static int pg_refunds_count(struct esc_store *s, enum esc_refund_status status, 
 {
 	struct bind b = {0};
 
-	b_enum(&b, 1, &E_REFUND_STATUS, (int)status);
+	b_enum(&b, 1, &esc_enum_refund_status, (int)status);
 	return scalar(pg_of(s), S_REFUNDS_COUNT, &b, n);
 }
 
 /* ---- ledger_check ---- */
 
-static void problem(struct esc_ledger_report *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void problem(struct esc_ledger_report *r, const char *fmt, ...)
+/* Run check which: each row of its result is a problem. */
+static int check(struct pg *p, enum esc_check which, struct esc_ledger_report *r)
 {
-	va_list ap;
-
-	if (r->problems_count < ESC_CHECK_PROBLEMS_MAX) {
-		va_start(ap, fmt);
-		vsnprintf(r->problems[r->problems_count], ESC_CHECK_PROBLEM_SIZE, fmt, ap);
-		va_end(ap);
-	}
-	r->problems_count++;
-}
-
-#define I64(res, row, col) ((long long)col_i64((res), (row), (col)))
-
-static void say_currency(const PGresult *res, int row, struct esc_ledger_report *r)
-{
-	problem(r, "transfers_sum_to_zero: %s entries sum to %lld, not 0", col_str(res, row, 0),
-		I64(res, row, 1));
-}
-
-static void say_legs(const PGresult *res, int row, struct esc_ledger_report *r)
-{
-	if (col_i64(res, row, 3) != 1)
-		problem(r, "transfer_legs: %s has legs in %lld currencies", col_str(res, row, 0),
-			I64(res, row, 3));
-	else
-		problem(r, "transfer_legs: %s has %lld legs summing to %lld, not 2 summing to 0",
-			col_str(res, row, 0), I64(res, row, 1), I64(res, row, 2));
-}
-
-static void say_escrow_negative(const PGresult *res, int row, struct esc_ledger_report *r)
-{
-	problem(r, "escrow_not_negative: %s is %lld %s", col_str(res, row, 0), I64(res, row, 2),
-		col_str(res, row, 1));
-}
-
-static void say_refunds(const PGresult *res, int row, struct esc_ledger_report *r)
-{
-	problem(r,
-		"refunds_within_paid: %s refunded %lld %s out of escrow, more than the %lld paid",
-		col_str(res, row, 0), I64(res, row, 3), col_str(res, row, 1), I64(res, row, 2));
-}
-
-static void say_escrow_order(const PGresult *res, int row, struct esc_ledger_report *r)
-{
-	problem(r,
-		"escrow_matches_order: escrow:%s holds %lld %s, but the order says "
-		"paid - refunded - released = %lld",
-		col_str(res, row, 0), I64(res, row, 3), col_str(res, row, 1), I64(res, row, 2));
-}
-
-static void say_escrow_orphan(const PGresult *res, int row, struct esc_ledger_report *r)
-{
-	problem(r, "escrow_matches_order: %s holds %lld %s, but no order in %s has it",
-		col_str(res, row, 0), I64(res, row, 2), col_str(res, row, 1), col_str(res, row, 1));
-}
-
-static void say_balance(const PGresult *res, int row, struct esc_ledger_report *r)
-{
-	problem(r, "balances_match_entries: %s is %lld %s, but its entries sum to %lld",
-		col_str(res, row, 0), I64(res, row, 2), col_str(res, row, 1), I64(res, row, 3));
-}
-
-/* Run a check query; each row it returns is a problem. */
-static int check(struct pg *p, enum stmt_id id, struct esc_ledger_report *r,
-		 void (*say)(const PGresult *, int, struct esc_ledger_report *))
-{
-	struct bind b = {0};
+	struct bind none = {0};
 	PGresult *res = NULL;
-	int rc = query(p, id, &b, &res);
+	int rc = query(p, (enum stmt_id)(S_CHECK_CURRENCIES + which), &none, &res);
 
-	for (int row = 0; !rc && row < PQntuples(res); row++)
-		say(res, row, r);
+	for (int i = 0; !rc && i < PQntuples(res); i++) {
+		struct esc_row row = ROW_OF(res, i);
+		esc_check_say(which, &row, r);
+	}
 	PQclear(res);
 	return rc;
 }
@@ -2407,20 +2241,8 @@ static int ledger_check_body(struct pg *p, void *arg)
 	rc = scalar(p, S_CHECK_TRANSFERS, &none, &out->transfers_count);
 	if (!rc)
 		rc = scalar(p, S_CHECK_ORDERS, &none, &out->orders_count);
-	if (!rc)
-		rc = check(p, S_CHECK_CURRENCIES, out, say_currency);
-	if (!rc)
-		rc = check(p, S_CHECK_LEGS, out, say_legs);
-	if (!rc)
-		rc = check(p, S_CHECK_ESCROW_NEGATIVE, out, say_escrow_negative);
-	if (!rc)
-		rc = check(p, S_CHECK_REFUNDS, out, say_refunds);
-	if (!rc)
-		rc = check(p, S_CHECK_ESCROW_ORDERS, out, say_escrow_order);
-	if (!rc)
-		rc = check(p, S_CHECK_ESCROW_ORPHANS, out, say_escrow_orphan);
-	if (!rc)
-		rc = check(p, S_CHECK_BALANCES, out, say_balance);
+	for (int k = 0; !rc && k < ESC_CHECKS_COUNT; k++)
+		rc = check(p, (enum esc_check)k, out);
 	return rc;
 }
 

@@ -35,99 +35,13 @@
 #include <sqlite3.h>
 
 #include "store/sqlite/migrations.h"
+#include "store/common.h"
 #include "util/error.h"
 
 #define BUSY_TIMEOUT_MS        5000
 #define CLOSE_BUSY_TIMEOUT_MS  200 /* the final checkpoint is best effort */
 #define CHECKPOINT_INTERVAL_MS 200
 #define CHECKPOINT_WAL_PAGES   4000
-
-/* ---- enums stored as their names ---- */
-
-struct enum_desc {
-	int count;
-	const char *(*name)(int value);
-};
-
-static const char *state_name(int v)
-{
-	return esc_state_name((enum esc_state)v);
-}
-
-static const char *actor_name(int v)
-{
-	return esc_actor_name((enum esc_actor)v);
-}
-
-static const char *event_name(int v)
-{
-	return esc_event_name((enum esc_event)v);
-}
-
-static const char *deadline_name(int v)
-{
-	return esc_deadline_name((enum esc_deadline_kind)v);
-}
-
-static const char *refund_status_name(int v)
-{
-	return esc_refund_status_name((enum esc_refund_status)v);
-}
-
-static const char *refund_to_name(int v)
-{
-	return esc_refund_to_name((enum esc_refund_to)v);
-}
-
-static const char *method_name(int v)
-{
-	return esc_method_name((enum esc_method)v);
-}
-
-static const char *mark_name(int v)
-{
-	return esc_mark_name((enum esc_mark)v);
-}
-
-static const char *dispute_state_name(int v)
-{
-	return esc_dispute_state_name((enum esc_dispute_state)v);
-}
-
-static const struct enum_desc E_STATE = {ESC_ST_COUNT, state_name};
-static const struct enum_desc E_ACTOR = {ESC_ACTOR_COUNT, actor_name};
-static const struct enum_desc E_EVENT = {ESC_EV_COUNT, event_name};
-static const struct enum_desc E_DEADLINE = {ESC_DL_COUNT, deadline_name};
-static const struct enum_desc E_REFUND_STATUS = {ESC_REFUND_FAILED + 1, refund_status_name};
-static const struct enum_desc E_REFUND_TO = {ESC_REFUND_TO_BALANCE + 1, refund_to_name};
-static const struct enum_desc E_METHOD = {ESC_METHOD_COUNT, method_name};
-static const struct enum_desc E_MARK = {ESC_MARK_COUNT, mark_name};
-static const struct enum_desc E_DISPUTE_STATE = {ESC_DS_COUNT, dispute_state_name};
-
-/* The stored name of value, or NULL when value is out of range. */
-static const char *enum_name(const struct enum_desc *d, int value)
-{
-	const char *name = NULL;
-
-	if (value >= 0 && value < d->count)
-		name = d->name(value);
-	return name && *name ? name : NULL;
-}
-
-/* The value whose name is text, or -1. */
-static int enum_parse(const struct enum_desc *d, const char *text)
-{
-	int value = -1;
-
-	for (int i = 0; text && i < d->count; i++) {
-		const char *name = d->name(i);
-		if (name && strcmp(name, text) == 0) {
-			value = i;
-			break;
-		}
-	}
-	return value;
-}
 
 /* ---- statements ---- */
 
@@ -355,6 +269,8 @@ enum stmt_id {
 #undef X
 		S_COUNT
 };
+_Static_assert(S_CHECK_BALANCES - S_CHECK_CURRENCIES + 1 == ESC_CHECKS_COUNT,
+	       "the CHECK_* statements run in enum esc_check's order");
 
 static const char *const stmt_sql[S_COUNT] = {
 #define X(id, sql) [S_##id] = sql,
@@ -450,9 +366,9 @@ static void b_str(struct bind *b, int i, const char *s)
 		b->src = sqlite3_bind_null(b->st, i);
 }
 
-static void b_enum(struct bind *b, int i, const struct enum_desc *d, int v)
+static void b_enum(struct bind *b, int i, const struct esc_enum *d, int v)
 {
-	const char *name = enum_name(d, v);
+	const char *name = esc_enum_name(d, v);
 
 	if (!name)
 		b->invalid = true;
@@ -513,37 +429,39 @@ static int next_row(sqlite3_stmt *st)
 
 /* ---- reading ---- */
 
-static const char *col_str(sqlite3_stmt *st, int col)
+/* The row st is on, for the readers of common.h. */
+static int64_t row_i64(const struct esc_row *row, int col)
 {
-	const char *text = (const char *)sqlite3_column_text(st, col);
-	return text ? text : "";
+	return sqlite3_column_int64((sqlite3_stmt *)row->src, col);
 }
+
+static const char *row_text(const struct esc_row *row, int col, size_t *bytes)
+{
+	sqlite3_stmt *st = (sqlite3_stmt *)row->src;
+	const char *text = (const char *)sqlite3_column_text(st, col);
+
+	*bytes = text ? (size_t)sqlite3_column_bytes(st, col) : 0;
+	return text;
+}
+
+#define ROW_OF(st) {row_i64, row_text, (st), 0}
 
 /* Copy a text column into a field of size bytes: bounded, cut at a UTF-8
  * character boundary, always NUL-terminated. */
 static void col_field(sqlite3_stmt *st, int col, char *dst, size_t size)
 {
-	const unsigned char *text = sqlite3_column_text(st, col);
-	size_t n = text ? (size_t)sqlite3_column_bytes(st, col) : 0;
+	const char *text = (const char *)sqlite3_column_text(st, col);
 
-	assert(size > 0);
-	if (n >= size) {
-		n = size - 1;
-		while (n > 0 && (text[n] & 0xc0) == 0x80)
-			n--;
-	}
-	if (n)
-		memcpy(dst, text, n);
-	dst[n] = '\0';
+	esc_field_copy(dst, size, text, text ? (size_t)sqlite3_column_bytes(st, col) : 0);
 }
 
 #define COL_FIELD(st, col, field) col_field((st), (col), (field), sizeof(field))
 
 /* An enum column: its value, or ESC_EIO for a name this binary does not
  * know (a newer binary wrote it, or the file was damaged). */
-static int col_enum(sqlite3_stmt *st, int col, const struct enum_desc *d, int *out)
+static int col_enum(sqlite3_stmt *st, int col, const struct esc_enum *d, int *out)
 {
-	int v = enum_parse(d, (const char *)sqlite3_column_text(st, col));
+	int v = esc_enum_parse(d, (const char *)sqlite3_column_text(st, col));
 	int rc = 0;
 
 	if (v < 0)
@@ -560,7 +478,7 @@ static int read_user(sqlite3_stmt *st, struct esc_user *u)
 
 	memset(u, 0, sizeof *u);
 	COL_FIELD(st, 0, u->id);
-	rc = col_enum(st, 1, &E_ACTOR, &role);
+	rc = col_enum(st, 1, &esc_enum_actor, &role);
 	u->role = (enum esc_actor)role;
 	COL_FIELD(st, 2, u->name);
 	COL_FIELD(st, 3, u->email);
@@ -588,10 +506,10 @@ static int read_order(sqlite3_stmt *st, struct esc_order *o)
 	o->released_minor = sqlite3_column_int64(st, c++);
 	o->fee_minor = sqlite3_column_int64(st, c++);
 	if (!rc)
-		rc = col_enum(st, c, &E_METHOD, &method);
+		rc = col_enum(st, c, &esc_enum_method, &method);
 	c++;
 	if (!rc)
-		rc = col_enum(st, c, &E_STATE, &state);
+		rc = col_enum(st, c, &esc_enum_state, &state);
 	c++;
 	o->version = sqlite3_column_int64(st, c++);
 	o->delivery_days = sqlite3_column_int(st, c++);
@@ -600,7 +518,7 @@ static int read_order(sqlite3_stmt *st, struct esc_order *o)
 	COL_FIELD(st, c++, o->cancel_reason);
 	COL_FIELD(st, c++, o->cancel_comment);
 	if (!rc)
-		rc = col_enum(st, c, &E_REFUND_TO, &refund_to);
+		rc = col_enum(st, c, &esc_enum_refund_to, &refund_to);
 	c++;
 	COL_FIELD(st, c++, o->reject_message);
 	COL_FIELD(st, c++, o->carrier);
@@ -622,10 +540,10 @@ static int read_order(sqlite3_stmt *st, struct esc_order *o)
 	o->dispute_paused_ms = sqlite3_column_int64(st, c++);
 	o->dispute_refund_minor = sqlite3_column_int64(st, c++);
 	if (!rc)
-		rc = col_enum(st, c, &E_DISPUTE_STATE, &dispute_state);
+		rc = col_enum(st, c, &esc_enum_dispute_state, &dispute_state);
 	c++;
 	if (!rc)
-		rc = col_enum(st, c, &E_STATE, &dispute_from);
+		rc = col_enum(st, c, &esc_enum_state, &dispute_from);
 	c++;
 	COL_FIELD(st, c++, o->dispute_description);
 	o->dispute_offer_minor = sqlite3_column_int64(st, c++);
@@ -658,14 +576,14 @@ static int read_history(sqlite3_stmt *st, struct esc_history *h)
 	COL_FIELD(st, 0, h->order_id);
 	h->version = sqlite3_column_int64(st, 1);
 	h->at_ms = sqlite3_column_int64(st, 2);
-	rc = col_enum(st, 3, &E_ACTOR, &actor);
+	rc = col_enum(st, 3, &esc_enum_actor, &actor);
 	COL_FIELD(st, 4, h->actor_id);
 	if (!rc)
-		rc = col_enum(st, 5, &E_EVENT, &event);
+		rc = col_enum(st, 5, &esc_enum_event, &event);
 	if (!rc)
-		rc = col_enum(st, 6, &E_STATE, &from);
+		rc = col_enum(st, 6, &esc_enum_state, &from);
 	if (!rc)
-		rc = col_enum(st, 7, &E_STATE, &to);
+		rc = col_enum(st, 7, &esc_enum_state, &to);
 	COL_FIELD(st, 8, h->type);
 	COL_FIELD(st, 9, h->detail);
 	h->actor = (enum esc_actor)actor;
@@ -684,9 +602,9 @@ static int read_refund(sqlite3_stmt *st, struct esc_refund *r)
 	COL_FIELD(st, 0, r->id);
 	COL_FIELD(st, 1, r->order_id);
 	r->amount_minor = sqlite3_column_int64(st, 2);
-	rc = col_enum(st, 3, &E_METHOD, &method);
+	rc = col_enum(st, 3, &esc_enum_method, &method);
 	if (!rc)
-		rc = col_enum(st, 4, &E_REFUND_STATUS, &status);
+		rc = col_enum(st, 4, &esc_enum_refund_status, &status);
 	r->created_at_ms = sqlite3_column_int64(st, 5);
 	r->resolved_at_ms = sqlite3_column_int64(st, 6);
 	r->alert_due_ms = sqlite3_column_int64(st, 7);
@@ -802,7 +720,7 @@ static int auto_end(struct sq *q, bool owned, int rc)
 static void bind_user(struct bind *b, const struct esc_user *u)
 {
 	B_FIELD(b, 1, u->id);
-	b_enum(b, 2, &E_ACTOR, (int)u->role);
+	b_enum(b, 2, &esc_enum_actor, (int)u->role);
 	B_FIELD(b, 3, u->name);
 	B_FIELD(b, 4, u->email);
 	B_FIELD(b, 5, u->password_hash);
@@ -916,15 +834,15 @@ static void bind_order_cols(struct bind *b, const struct esc_order *o)
 	b_i64(b, i++, o->refunded_minor);
 	b_i64(b, i++, o->released_minor);
 	b_i64(b, i++, o->fee_minor);
-	b_enum(b, i++, &E_METHOD, (int)o->method);
-	b_enum(b, i++, &E_STATE, (int)o->state);
+	b_enum(b, i++, &esc_enum_method, (int)o->method);
+	b_enum(b, i++, &esc_enum_state, (int)o->state);
 	b_i64(b, i++, o->version);
 	b_i64(b, i++, o->delivery_days);
 	b_i64(b, i++, o->items_count);
 	b_i64(b, i++, o->cancel_requests);
 	B_FIELD(b, i++, o->cancel_reason);
 	B_FIELD(b, i++, o->cancel_comment);
-	b_enum(b, i++, &E_REFUND_TO, (int)o->refund_to);
+	b_enum(b, i++, &esc_enum_refund_to, (int)o->refund_to);
 	B_FIELD(b, i++, o->reject_message);
 	B_FIELD(b, i++, o->carrier);
 	B_FIELD(b, i++, o->tracking);
@@ -944,8 +862,8 @@ static void bind_order_cols(struct bind *b, const struct esc_order *o)
 	b_i64(b, i++, o->dispute_opened_at_ms);
 	b_i64(b, i++, o->dispute_paused_ms);
 	b_i64(b, i++, o->dispute_refund_minor);
-	b_enum(b, i++, &E_DISPUTE_STATE, (int)o->dispute_state);
-	b_enum(b, i++, &E_STATE, (int)o->dispute_from);
+	b_enum(b, i++, &esc_enum_dispute_state, (int)o->dispute_state);
+	b_enum(b, i++, &esc_enum_state, (int)o->dispute_from);
 	B_FIELD(b, i++, o->dispute_description);
 	b_i64(b, i++, o->dispute_offer_minor);
 	b_i64(b, i++, o->dispute_agreed_minor);
@@ -1164,11 +1082,11 @@ static int sq_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 	if (mask & F_SELLER)
 		b_str(&b, bind_named(&b, ":seller"), f->seller_id);
 	if (mask & F_STATE)
-		b_enum(&b, bind_named(&b, ":state"), &E_STATE, f->state);
+		b_enum(&b, bind_named(&b, ":state"), &esc_enum_state, f->state);
 	if (mask & F_AFTER)
 		b_str(&b, bind_named(&b, ":after"), f->starting_after);
 	if (mask & F_DISPUTE)
-		b_enum(&b, bind_named(&b, ":dispute"), &E_DISPUTE_STATE, f->dispute_state);
+		b_enum(&b, bind_named(&b, ":dispute"), &esc_enum_dispute_state, f->dispute_state);
 	/* One more than asked tells whether more follow. */
 	b_i64(&b, bind_named(&b, ":limit"),
 	      limit_of(max) < INT64_MAX ? limit_of(max) + 1 : INT64_MAX);
@@ -1206,7 +1124,7 @@ static int sq_orders_count(struct esc_store *s, int64_t counts[ESC_ST_COUNT])
 		rc = next_row(st);
 		if (rc <= 0)
 			break;
-		rc = col_enum(st, 0, &E_STATE, &state);
+		rc = col_enum(st, 0, &esc_enum_state, &state);
 		if (rc)
 			break;
 		counts[state] = sqlite3_column_int64(st, 1);
@@ -1225,11 +1143,11 @@ static int sq_history_append(struct esc_store *s, const struct esc_history *h)
 	B_FIELD(&b, 1, h->order_id);
 	b_i64(&b, 2, h->version);
 	b_i64(&b, 3, h->at_ms);
-	b_enum(&b, 4, &E_ACTOR, (int)h->actor);
+	b_enum(&b, 4, &esc_enum_actor, (int)h->actor);
 	B_FIELD(&b, 5, h->actor_id);
-	b_enum(&b, 6, &E_EVENT, (int)h->event);
-	b_enum(&b, 7, &E_STATE, (int)h->from);
-	b_enum(&b, 8, &E_STATE, (int)h->to);
+	b_enum(&b, 6, &esc_enum_event, (int)h->event);
+	b_enum(&b, 7, &esc_enum_state, (int)h->from);
+	b_enum(&b, 8, &esc_enum_state, (int)h->to);
 	B_FIELD(&b, 9, h->type);
 	B_FIELD(&b, 10, h->detail);
 	rc = bind_end(&b);
@@ -1266,13 +1184,6 @@ out:
 }
 
 /* ---- ledger ---- */
-
-/* Balances are kept in their own table only for the accounts read on the
- * hot path; every other account's balance is the sum of its entries. */
-static bool kept_account(const char *account)
-{
-	return strncmp(account, "buyer:", 6) == 0 || strncmp(account, "seller:", 7) == 0;
-}
 
 static int entry_insert(struct sq *q, enum stmt_id id, const struct esc_transfer *t,
 			const char *account, int64_t amount, int64_t at_ms)
@@ -1315,9 +1226,9 @@ static int transfer_append(struct sq *q, const struct esc_transfer *t, int64_t a
 	if (rc || sqlite3_changes(q->db) == 0)
 		goto out;
 	rc = entry_insert(q, S_ENTRY_SECOND, t, t->to, t->amount_minor, at_ms);
-	if (!rc && kept_account(t->from))
+	if (!rc && esc_kept_account(t->from))
 		rc = balance_add(q, t->from, t->currency, -t->amount_minor);
-	if (!rc && kept_account(t->to))
+	if (!rc && esc_kept_account(t->to))
 		rc = balance_add(q, t->to, t->currency, t->amount_minor);
 out:
 	return rc;
@@ -1353,7 +1264,7 @@ static int sq_balance_get(struct esc_store *s, const char *account, const char *
 	int rc = 0;
 
 	*out = 0;
-	b.st = sq_of(s)->stmts[kept_account(account) ? S_BALANCE_KEPT : S_BALANCE_ENTRIES];
+	b.st = sq_of(s)->stmts[esc_kept_account(account) ? S_BALANCE_KEPT : S_BALANCE_ENTRIES];
 	b_str(&b, 1, account);
 	b_str(&b, 2, currency);
 	rc = bind_end(&b);
@@ -1376,8 +1287,8 @@ static void bind_refund(struct bind *b, const struct esc_refund *r)
 	B_FIELD(b, 1, r->id);
 	B_FIELD(b, 2, r->order_id);
 	b_i64(b, 3, r->amount_minor);
-	b_enum(b, 4, &E_METHOD, (int)r->method);
-	b_enum(b, 5, &E_REFUND_STATUS, (int)r->status);
+	b_enum(b, 4, &esc_enum_method, (int)r->method);
+	b_enum(b, 5, &esc_enum_refund_status, (int)r->status);
 	b_i64(b, 6, r->created_at_ms);
 	b_i64(b, 7, r->resolved_at_ms);
 	b_i64(b, 8, r->alert_due_ms);
@@ -1444,7 +1355,7 @@ static int sq_refunds_list(struct esc_store *s, const char *order_id, int status
 	if (order_id)
 		b_str(&b, 1, order_id);
 	if (status >= 0)
-		b_enum(&b, 2, &E_REFUND_STATUS, status);
+		b_enum(&b, 2, &esc_enum_refund_status, status);
 	b_i64(&b, 3, limit_of(max));
 	if (after_id)
 		b_str(&b, 4, after_id);
@@ -1478,7 +1389,7 @@ static int sq_deadline_apply(struct esc_store *s, const char *order_id,
 
 	b_i64(&b, 1, op->due_ms);
 	b_str(&b, 2, order_id);
-	b_enum(&b, 3, &E_DEADLINE, (int)op->kind);
+	b_enum(&b, 3, &esc_enum_deadline, (int)op->kind);
 	B_FIELD(&b, 4, op->ref);
 	rc = bind_end(&b);
 	if (!rc)
@@ -1507,7 +1418,7 @@ static int sq_deadlines_due(struct esc_store *s, int64_t now_ms, struct esc_dead
 		memset(d, 0, sizeof *d);
 		d->due_ms = sqlite3_column_int64(b.st, 0);
 		COL_FIELD(b.st, 1, d->order_id);
-		rc = col_enum(b.st, 2, &E_DEADLINE, &kind);
+		rc = col_enum(b.st, 2, &esc_enum_deadline, &kind);
 		if (rc)
 			break;
 		d->kind = (enum esc_deadline_kind)kind;
@@ -1517,22 +1428,6 @@ static int sq_deadlines_due(struct esc_store *s, int64_t now_ms, struct esc_dead
 	finish(b.st);
 out:
 	return rc;
-}
-
-/* Claimed rows in the order deadlines_due lists them: RETURNING keeps no
- * order of its own. */
-static int deadline_cmp(const void *a, const void *b)
-{
-	const struct esc_deadline *x = a, *y = b;
-	int c = (x->due_ms > y->due_ms) - (x->due_ms < y->due_ms);
-
-	if (!c)
-		c = strcmp(x->order_id, y->order_id);
-	if (!c)
-		c = strcmp(esc_deadline_name(x->kind), esc_deadline_name(y->kind));
-	if (!c)
-		c = strcmp(x->ref, y->ref);
-	return c;
 }
 
 /* SQLite runs one writer at a time, so the UPDATE alone hands each row to
@@ -1562,7 +1457,7 @@ static int sq_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *o
 		memset(&d, 0, sizeof d);
 		d.due_ms = sqlite3_column_int64(b.st, 0);
 		COL_FIELD(b.st, 1, d.order_id);
-		rc = col_enum(b.st, 2, &E_DEADLINE, &kind);
+		rc = col_enum(b.st, 2, &esc_enum_deadline, &kind);
 		if (rc)
 			break;
 		d.kind = (enum esc_deadline_kind)kind;
@@ -1571,7 +1466,7 @@ static int sq_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *o
 	}
 	finish(b.st);
 	if (!rc)
-		qsort(out, *n, sizeof *out, deadline_cmp);
+		qsort(out, *n, sizeof *out, esc_deadline_cmp);
 out:
 	return rc;
 }
@@ -1703,7 +1598,7 @@ static int sq_mark_append(struct esc_store *s, const char *user_id, enum esc_mar
 	b_str(&b, 1, user_id);
 	b_i64(&b, 2, at_ms);
 	b_str(&b, 3, order_id ? order_id : "");
-	b_enum(&b, 4, &E_MARK, (int)mark);
+	b_enum(&b, 4, &esc_enum_mark, (int)mark);
 	rc = bind_end(&b);
 	if (!rc)
 		rc = run(b.st);
@@ -1728,7 +1623,7 @@ static int sq_mark_counts(struct esc_store *s, const char *user_id, int64_t shor
 		rc = next_row(b.st);
 		if (rc <= 0)
 			break;
-		rc = col_enum(b.st, 0, &E_MARK, &mark);
+		rc = col_enum(b.st, 0, &esc_enum_mark, &mark);
 		if (rc)
 			break;
 		out->short_[mark] = (int32_t)sqlite3_column_int64(b.st, 1);
@@ -1761,7 +1656,7 @@ static int sq_marks_list(struct esc_store *s, const char *user_id, int64_t since
 		memset(m, 0, sizeof *m);
 		m->at_ms = sqlite3_column_int64(b.st, 0);
 		COL_FIELD(b.st, 1, m->order_id);
-		rc = col_enum(b.st, 2, &E_MARK, &mark);
+		rc = col_enum(b.st, 2, &esc_enum_mark, &mark);
 		if (rc)
 			break;
 		m->mark = (enum esc_mark)mark;
@@ -2149,7 +2044,7 @@ static int sq_evidence_append(struct esc_store *s, struct esc_evidence *ev, cons
 	b_i64(&ins, 2, ev->seq);
 	b_i64(&ins, 3, ev->at_ms);
 	B_FIELD(&ins, 4, ev->author_id);
-	b_enum(&ins, 5, &E_ACTOR, (int)ev->role);
+	b_enum(&ins, 5, &esc_enum_actor, (int)ev->role);
 	B_FIELD(&ins, 6, ev->content_type);
 	B_FIELD(&ins, 7, ev->filename);
 	b_i64(&ins, 8, ev->size);
@@ -2173,7 +2068,7 @@ static int read_evidence(sqlite3_stmt *st, struct esc_evidence *ev)
 	ev->seq = sqlite3_column_int64(st, 1);
 	ev->at_ms = sqlite3_column_int64(st, 2);
 	COL_FIELD(st, 3, ev->author_id);
-	int rc = col_enum(st, 4, &E_ACTOR, &role);
+	int rc = col_enum(st, 4, &esc_enum_actor, &role);
 	ev->role = (enum esc_actor)role;
 	COL_FIELD(st, 5, ev->content_type);
 	COL_FIELD(st, 6, ev->filename);
@@ -2261,84 +2156,18 @@ static int sq_api_keys_count(struct esc_store *s, int64_t *n)
 
 /* ---- ledger_check ---- */
 
-static void problem(struct esc_ledger_report *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void problem(struct esc_ledger_report *r, const char *fmt, ...)
+/* Run check which; each row it returns is a problem. */
+static int check(struct sq *q, enum esc_check which, struct esc_ledger_report *r)
 {
-	va_list ap;
-
-	if (r->problems_count < ESC_CHECK_PROBLEMS_MAX) {
-		va_start(ap, fmt);
-		vsnprintf(r->problems[r->problems_count], ESC_CHECK_PROBLEM_SIZE, fmt, ap);
-		va_end(ap);
-	}
-	r->problems_count++;
-}
-
-#define I64(st, col) ((long long)sqlite3_column_int64((st), (col)))
-
-static void say_currency(sqlite3_stmt *st, struct esc_ledger_report *r)
-{
-	problem(r, "transfers_sum_to_zero: %s entries sum to %lld, not 0", col_str(st, 0),
-		I64(st, 1));
-}
-
-static void say_legs(sqlite3_stmt *st, struct esc_ledger_report *r)
-{
-	if (sqlite3_column_int64(st, 3) != 1)
-		problem(r, "transfer_legs: %s has legs in %lld currencies", col_str(st, 0),
-			I64(st, 3));
-	else
-		problem(r, "transfer_legs: %s has %lld legs summing to %lld, not 2 summing to 0",
-			col_str(st, 0), I64(st, 1), I64(st, 2));
-}
-
-static void say_escrow_negative(sqlite3_stmt *st, struct esc_ledger_report *r)
-{
-	problem(r, "escrow_not_negative: %s is %lld %s", col_str(st, 0), I64(st, 2),
-		col_str(st, 1));
-}
-
-static void say_refunds(sqlite3_stmt *st, struct esc_ledger_report *r)
-{
-	problem(r,
-		"refunds_within_paid: %s refunded %lld %s out of escrow, more than the %lld paid",
-		col_str(st, 0), I64(st, 3), col_str(st, 1), I64(st, 2));
-}
-
-static void say_escrow_order(sqlite3_stmt *st, struct esc_ledger_report *r)
-{
-	problem(r,
-		"escrow_matches_order: escrow:%s holds %lld %s, but the order says "
-		"paid - refunded - released = %lld",
-		col_str(st, 0), I64(st, 3), col_str(st, 1), I64(st, 2));
-}
-
-static void say_escrow_orphan(sqlite3_stmt *st, struct esc_ledger_report *r)
-{
-	problem(r, "escrow_matches_order: %s holds %lld %s, but no order in %s has it",
-		col_str(st, 0), I64(st, 2), col_str(st, 1), col_str(st, 1));
-}
-
-static void say_balance(sqlite3_stmt *st, struct esc_ledger_report *r)
-{
-	problem(r, "balances_match_entries: %s is %lld %s, but its entries sum to %lld",
-		col_str(st, 0), I64(st, 2), col_str(st, 1), I64(st, 3));
-}
-
-/* Run a check query; each row it returns is a problem. */
-static int check(struct sq *q, enum stmt_id id, struct esc_ledger_report *r,
-		 void (*say)(sqlite3_stmt *, struct esc_ledger_report *))
-{
-	sqlite3_stmt *st = q->stmts[id];
+	sqlite3_stmt *st = q->stmts[S_CHECK_CURRENCIES + which];
+	struct esc_row row = ROW_OF(st);
 	int rc = 0;
 
 	for (;;) {
 		rc = next_row(st);
 		if (rc <= 0)
 			break;
-		say(st, r);
+		esc_check_say(which, &row, r);
 	}
 	finish(st);
 	return rc;
@@ -2358,20 +2187,8 @@ static int sq_ledger_check(struct esc_store *s, struct esc_ledger_report *out)
 	rc = scalar(q->stmts[S_CHECK_TRANSFERS], &out->transfers_count);
 	if (!rc)
 		rc = scalar(q->stmts[S_CHECK_ORDERS], &out->orders_count);
-	if (!rc)
-		rc = check(q, S_CHECK_CURRENCIES, out, say_currency);
-	if (!rc)
-		rc = check(q, S_CHECK_LEGS, out, say_legs);
-	if (!rc)
-		rc = check(q, S_CHECK_ESCROW_NEGATIVE, out, say_escrow_negative);
-	if (!rc)
-		rc = check(q, S_CHECK_REFUNDS, out, say_refunds);
-	if (!rc)
-		rc = check(q, S_CHECK_ESCROW_ORDERS, out, say_escrow_order);
-	if (!rc)
-		rc = check(q, S_CHECK_ESCROW_ORPHANS, out, say_escrow_orphan);
-	if (!rc)
-		rc = check(q, S_CHECK_BALANCES, out, say_balance);
+	for (int k = 0; !rc && k < ESC_CHECKS_COUNT; k++)
+		rc = check(q, (enum esc_check)k, out);
 	rc = auto_end(q, owned, rc);
 out:
 	return rc;
