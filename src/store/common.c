@@ -2,6 +2,7 @@
 #include "store/common.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -124,6 +125,336 @@ int esc_row_enum(const struct esc_row *row, int col, const struct esc_enum *e, i
 	return rc;
 }
 
+/* ---- records ---- */
+
+#define COL(kind, T, f, name, names)                                                               \
+	{                                                                                          \
+		name, kind, offsetof(T, f), sizeof(((T *)0)->f), names                             \
+	}
+#define INT(T, f)     COL(ESC_COL_INT, T, f, #f, NULL)
+#define TEXT(T, f)    COL(ESC_COL_TEXT, T, f, #f, NULL)
+#define ENUM(T, f, e) COL(ESC_COL_ENUM, T, f, #f, &e)
+#define RECORD(T, cols)                                                                            \
+	{                                                                                          \
+		cols, (int)(sizeof cols / sizeof cols[0]), sizeof(T)                               \
+	}
+
+/* The due_*_ms column of the order deadline kind k. */
+#define DUE(k, name)                                                                               \
+	{                                                                                          \
+		name, ESC_COL_INT, offsetof(struct esc_order, due_ms) + (k) * sizeof(int64_t),     \
+			sizeof(int64_t), NULL                                                      \
+	}
+
+/* ESC_COL_ENUM fields are read and written as int. */
+_Static_assert(sizeof(enum esc_state) == sizeof(int) && sizeof(enum esc_actor) == sizeof(int) &&
+		       sizeof(enum esc_event) == sizeof(int) &&
+		       sizeof(enum esc_deadline_kind) == sizeof(int) &&
+		       sizeof(enum esc_refund_status) == sizeof(int) &&
+		       sizeof(enum esc_refund_to) == sizeof(int) &&
+		       sizeof(enum esc_method) == sizeof(int) &&
+		       sizeof(enum esc_mark) == sizeof(int) &&
+		       sizeof(enum esc_dispute_state) == sizeof(int),
+	       "enums are int-sized");
+
+_Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline kind");
+
+#define O struct esc_order
+static const struct esc_col order_cols[] = {
+	TEXT(O, id),
+	TEXT(O, buyer_id),
+	TEXT(O, seller_id),
+	TEXT(O, currency),
+	INT(O, total_minor),
+	INT(O, paid_minor),
+	INT(O, refunded_minor),
+	INT(O, released_minor),
+	INT(O, fee_minor),
+	ENUM(O, method, esc_enum_method),
+	ENUM(O, state, esc_enum_state),
+	INT(O, version),
+	INT(O, delivery_days),
+	INT(O, items_count),
+	INT(O, cancel_requests),
+	TEXT(O, cancel_reason),
+	TEXT(O, cancel_comment),
+	ENUM(O, refund_to, esc_enum_refund_to),
+	TEXT(O, reject_message),
+	TEXT(O, carrier),
+	TEXT(O, tracking),
+	INT(O, created_at_ms),
+	INT(O, paid_at_ms),
+	INT(O, shipped_at_ms),
+	INT(O, promised_at_ms),
+	INT(O, delivered_at_ms),
+	INT(O, ended_at_ms),
+	DUE(0, "due_payment_ms"),
+	DUE(1, "due_ship_ms"),
+	DUE(2, "due_response_ms"),
+	DUE(3, "due_protection_ms"),
+	DUE(4, "due_confirm_ms"),
+	DUE(5, "due_dispute_ms"),
+	INT(O, refunds_count),
+	INT(O, disputes_count),
+	TEXT(O, dispute_ground),
+	TEXT(O, dispute_outcome),
+	INT(O, dispute_amount_minor),
+	INT(O, dispute_opened_at_ms),
+	INT(O, dispute_paused_ms),
+	INT(O, dispute_refund_minor),
+	ENUM(O, dispute_state, esc_enum_dispute_state),
+	ENUM(O, dispute_from, esc_enum_state),
+	TEXT(O, dispute_description),
+	INT(O, dispute_offer_minor),
+	INT(O, dispute_agreed_minor),
+	TEXT(O, dispute_message),
+	TEXT(O, dispute_resolution),
+	TEXT(O, dispute_reason),
+	INT(O, dispute_escalated_at_ms),
+	INT(O, dispute_resolved_at_ms),
+	TEXT(O, return_carrier),
+	TEXT(O, return_tracking),
+	INT(O, return_shipped_at_ms),
+	INT(O, dispute_recommended_minor),
+	TEXT(O, dispute_recommendation),
+};
+#undef O
+_Static_assert(sizeof order_cols / sizeof order_cols[0] == ESC_ORDER_KEYS + ESC_ORDER_COLUMNS_COUNT,
+	       "ESC_ORDER_COLUMNS_COUNT counts the order columns");
+const struct esc_record esc_order_record = RECORD(struct esc_order, order_cols);
+
+#define U struct esc_user
+static const struct esc_col user_cols[] = {
+	TEXT(U, id),
+	ENUM(U, role, esc_enum_actor),
+	TEXT(U, name),
+	TEXT(U, email),
+	TEXT(U, password_hash),
+	INT(U, created_at_ms),
+	INT(U, suspension_lifted_at_ms),
+};
+#undef U
+const struct esc_record esc_user_record = RECORD(struct esc_user, user_cols);
+
+#define H struct esc_history
+static const struct esc_col history_cols[] = {
+	TEXT(H, order_id),
+	INT(H, version),
+	INT(H, at_ms),
+	ENUM(H, actor, esc_enum_actor),
+	TEXT(H, actor_id),
+	ENUM(H, event, esc_enum_event),
+	COL(ESC_COL_ENUM, H, from, "from_state", &esc_enum_state),
+	COL(ESC_COL_ENUM, H, to, "to_state", &esc_enum_state),
+	TEXT(H, type),
+	TEXT(H, detail),
+};
+#undef H
+const struct esc_record esc_history_record = RECORD(struct esc_history, history_cols);
+
+#define R struct esc_refund
+static const struct esc_col refund_cols[] = {
+	TEXT(R, id),
+	TEXT(R, order_id),
+	INT(R, amount_minor),
+	ENUM(R, method, esc_enum_method),
+	ENUM(R, status, esc_enum_refund_status),
+	INT(R, created_at_ms),
+	INT(R, resolved_at_ms),
+	INT(R, alert_due_ms),
+	INT(R, settle_days_min),
+	INT(R, settle_days_max),
+};
+#undef R
+const struct esc_record esc_refund_record = RECORD(struct esc_refund, refund_cols);
+
+#define D struct esc_deadline
+static const struct esc_col deadline_cols[] = {
+	INT(D, due_ms),
+	TEXT(D, order_id),
+	ENUM(D, kind, esc_enum_deadline),
+	TEXT(D, ref),
+};
+#undef D
+const struct esc_record esc_deadline_record = RECORD(struct esc_deadline, deadline_cols);
+
+unsigned esc_order_filter_mask(const struct esc_order_filter *f)
+{
+	unsigned mask = 0;
+
+	if (f->buyer_id)
+		mask |= ESC_F_BUYER;
+	if (f->seller_id)
+		mask |= ESC_F_SELLER;
+	if (f->state >= 0)
+		mask |= ESC_F_STATE;
+	if (f->starting_after)
+		mask |= ESC_F_AFTER;
+	if (f->dispute_state > ESC_DS_NONE)
+		mask |= ESC_F_DISPUTE;
+	assert(mask < ESC_F_COMBINATIONS);
+	return mask;
+}
+
+#define I struct esc_item
+static const struct esc_col item_cols[] = {
+	TEXT(I, title),
+	INT(I, quantity),
+	INT(I, unit_price_minor),
+};
+#undef I
+const struct esc_record esc_item_record = RECORD(struct esc_item, item_cols);
+
+#define S struct esc_session
+static const struct esc_col session_cols[] = {
+	TEXT(S, token_hash),   TEXT(S, user_id),     TEXT(S, csrf),
+	INT(S, created_at_ms), INT(S, last_seen_ms),
+};
+#undef S
+const struct esc_record esc_session_record = RECORD(struct esc_session, session_cols);
+
+#define M struct esc_mark_row
+static const struct esc_col mark_cols[] = {
+	INT(M, at_ms),
+	TEXT(M, order_id),
+	ENUM(M, mark, esc_enum_mark),
+};
+#undef M
+const struct esc_record esc_mark_record = RECORD(struct esc_mark_row, mark_cols);
+
+#define L struct esc_lift
+static const struct esc_col lift_cols[] = {
+	TEXT(L, user_id),
+	INT(L, at_ms),
+	TEXT(L, arbiter_id),
+	TEXT(L, reason),
+};
+#undef L
+const struct esc_record esc_lift_record = RECORD(struct esc_lift, lift_cols);
+
+#define M struct esc_message
+static const struct esc_col message_cols[] = {
+	TEXT(M, order_id),
+	INT(M, seq),
+	INT(M, at_ms),
+	TEXT(M, author_id),
+	ENUM(M, role, esc_enum_actor),
+	TEXT(M, body),
+};
+#undef M
+const struct esc_record esc_message_record = RECORD(struct esc_message, message_cols);
+
+#define E struct esc_evidence
+static const struct esc_col evidence_cols[] = {
+	TEXT(E, order_id),
+	INT(E, seq),
+	INT(E, at_ms),
+	TEXT(E, author_id),
+	ENUM(E, role, esc_enum_actor),
+	TEXT(E, content_type),
+	TEXT(E, filename),
+	INT(E, size),
+	TEXT(E, sha256),
+};
+#undef E
+const struct esc_record esc_evidence_record = RECORD(struct esc_evidence, evidence_cols);
+
+bool esc_record_names(const struct esc_record *r, int first, const char *list)
+{
+	bool same = true;
+
+	for (int i = first; same && i < r->count; i++) {
+		size_t n = strlen(r->cols[i].name);
+		if (i > first) {
+			same = strncmp(list, ", ", 2) == 0;
+			list += same ? 2 : 0;
+		}
+		same = same && strncmp(list, r->cols[i].name, n) == 0;
+		list += same ? n : 0;
+	}
+	return same && *list == '\0';
+}
+
+int esc_record_read(const struct esc_record *r, const struct esc_row *row, void *out)
+{
+	unsigned char *base = out;
+	int rc = 0;
+
+	memset(out, 0, r->size);
+	for (int i = 0; i < r->count; i++) {
+		const struct esc_col *c = &r->cols[i];
+		void *field = base + c->offset;
+		const char *text = NULL;
+		size_t bytes = 0;
+		int64_t v = 0;
+		int small = 0;
+
+		assert(c->kind != ESC_COL_INT || c->size == sizeof v || c->size == sizeof small);
+		switch (c->kind) {
+		case ESC_COL_INT:
+			v = row->i64(row, i);
+			small = v > INT_MAX ? INT_MAX : v < INT_MIN ? INT_MIN : (int)v;
+			if (c->size == sizeof v)
+				memcpy(field, &v, sizeof v);
+			else
+				memcpy(field, &small, sizeof small);
+			break;
+		case ESC_COL_TEXT:
+			text = row->text(row, i, &bytes);
+			esc_field_copy(field, c->size, text, bytes);
+			break;
+		case ESC_COL_ENUM:
+			small = esc_enum_parse(c->names, row->text(row, i, &bytes));
+			if (small < 0 && !rc)
+				rc = ESC_EIO;
+			if (small >= 0)
+				memcpy(field, &small, sizeof small);
+			break;
+		}
+	}
+	return rc;
+}
+
+int esc_record_bind(const struct esc_record *r, int first, int count, const void *in, int param,
+		    const struct esc_binder *b, void *bind)
+{
+	const unsigned char *base = in;
+	int rc = 0;
+
+	assert(first >= 0 && count >= 0 && first + count <= r->count);
+	for (int i = first; i < first + count; i++, param++) {
+		const struct esc_col *c = &r->cols[i];
+		const void *field = base + c->offset;
+		const char *name = NULL;
+		int64_t v = 0;
+		int small = 0;
+
+		switch (c->kind) {
+		case ESC_COL_INT:
+			if (c->size == sizeof v) {
+				memcpy(&v, field, sizeof v);
+			} else {
+				memcpy(&small, field, sizeof small);
+				v = small;
+			}
+			b->i64(bind, param, v);
+			break;
+		case ESC_COL_TEXT:
+			b->text(bind, param, field, strnlen(field, c->size));
+			break;
+		case ESC_COL_ENUM:
+			memcpy(&small, field, sizeof small);
+			name = esc_enum_name(c->names, small);
+			if (name)
+				b->text(bind, param, name, strlen(name));
+			else
+				rc = ESC_EINVAL;
+			break;
+		}
+	}
+	return rc;
+}
+
 /* ---- the ledger ---- */
 
 bool esc_kept_account(const char *account)
@@ -173,7 +504,8 @@ void esc_check_say(enum esc_check which, const struct esc_row *row, struct esc_l
 			problem(r, "transfer_legs: %s has legs in %lld currencies", S(0), I(3));
 		else
 			problem(r,
-				"transfer_legs: %s has %lld legs summing to %lld, not 2 summing to 0",
+				"transfer_legs: %s has %lld legs summing to %lld, not 2 summing to "
+				"0",
 				S(0), I(1), I(2));
 		break;
 	case ESC_CHECK_ESCROW_NEGATIVE:

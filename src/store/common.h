@@ -1,11 +1,14 @@
 /* common.h - what the two store backends share: the stored names of the
- * enums, which accounts keep a balance row, the order of claimed
- * deadlines, and the wording of the ledger check's problems.
+ * enums, each record's columns (declared once: name, kind, place in the
+ * struct, enum names) with the one code that binds and reads them, which
+ * accounts keep a balance row, the order of claimed deadlines, the ledger
+ * check's queries and the wording of its problems, and the verbs of the
+ * ops table.
  *
- * A backend reads a row through struct esc_row, a small adapter over its
- * own statement or result, so that what is said about a row is written
- * once. Each backend keeps what is its own: its SQL, its placeholders,
- * its transactions, retries and error codes, its migrations. */
+ * A backend binds through struct esc_binder and reads through struct
+ * esc_row, two small adapters over its own statement or result. Each
+ * backend keeps what is its own: its SQL and placeholders, its
+ * transactions, retries and error codes, its migrations. */
 #ifndef ESC_STORE_COMMON_H
 #define ESC_STORE_COMMON_H
 
@@ -55,11 +58,127 @@ void esc_field_copy(char *dst, size_t size, const char *text, size_t n);
  * know (a newer binary wrote it, or the row was changed by hand). */
 int esc_row_enum(const struct esc_row *row, int col, const struct esc_enum *e, int *out);
 
+/* ---- records: each one's columns, declared once ---- */
+
+enum esc_col_kind {
+	ESC_COL_INT,  /* int64_t, or int (clamped when read) */
+	ESC_COL_TEXT, /* a char array: bound up to its NUL, read cut to fit */
+	ESC_COL_ENUM, /* an enum, stored as its name */
+};
+
+struct esc_col {
+	const char *name; /* the column's */
+	enum esc_col_kind kind;
+	size_t offset;                /* of the field in the record */
+	size_t size;                  /* of the field */
+	const struct esc_enum *names; /* ESC_COL_ENUM's */
+};
+
+/* A record's columns, in the order the backends select and insert them. */
+struct esc_record {
+	const struct esc_col *cols;
+	int count;
+	size_t size; /* of the struct */
+};
+
+/* orders: id, buyer_id, seller_id, then ESC_ORDER_COLUMNS, the columns an
+ * update writes (the first three are written at insert only: the last two
+ * are indexed, and leaving them out of the UPDATE keeps their indexes off
+ * the hot path). */
+#define ESC_ORDER_KEYS          3
+#define ESC_ORDER_COLUMNS_COUNT 53
+#define ESC_ORDER_COLUMNS                                                                          \
+	"currency, total_minor, paid_minor, refunded_minor, released_minor, fee_minor, method, "   \
+	"state, version, delivery_days, items_count, cancel_requests, cancel_reason, "             \
+	"cancel_comment, refund_to, reject_message, carrier, tracking, created_at_ms, "            \
+	"paid_at_ms, shipped_at_ms, promised_at_ms, delivered_at_ms, ended_at_ms, "                \
+	"due_payment_ms, due_ship_ms, due_response_ms, due_protection_ms, due_confirm_ms, "        \
+	"due_dispute_ms, refunds_count, disputes_count, dispute_ground, dispute_outcome, "         \
+	"dispute_amount_minor, dispute_opened_at_ms, dispute_paused_ms, dispute_refund_minor, "    \
+	"dispute_state, dispute_from, dispute_description, dispute_offer_minor, "                  \
+	"dispute_agreed_minor, dispute_message, dispute_resolution, dispute_reason, "              \
+	"dispute_escalated_at_ms, dispute_resolved_at_ms, return_carrier, return_tracking, "       \
+	"return_shipped_at_ms, dispute_recommended_minor, dispute_recommendation"
+#define ESC_ORDER_SELECT "SELECT id, buyer_id, seller_id, " ESC_ORDER_COLUMNS " FROM orders"
+extern const struct esc_record esc_order_record;
+
+#define ESC_USER_COLUMNS                                                                           \
+	"id, role, name, email, password_hash, created_at_ms, suspension_lifted_at_ms"
+extern const struct esc_record esc_user_record;
+
+#define ESC_HISTORY_COLUMNS                                                                        \
+	"order_id, version, at_ms, actor, actor_id, event, from_state, to_state, type, detail"
+extern const struct esc_record esc_history_record;
+
+#define ESC_REFUND_COLUMNS                                                                         \
+	"id, order_id, amount_minor, method, status, created_at_ms, resolved_at_ms, "              \
+	"alert_due_ms, settle_days_min, settle_days_max"
+extern const struct esc_record esc_refund_record;
+
+#define ESC_DEADLINE_COLUMNS "due_ms, order_id, kind, ref"
+extern const struct esc_record esc_deadline_record;
+
+#define ESC_ITEM_COLUMNS "title, quantity, unit_price_minor"
+extern const struct esc_record esc_item_record;
+
+#define ESC_SESSION_COLUMNS "token_hash, user_id, csrf, created_at_ms, last_seen_ms"
+extern const struct esc_record esc_session_record;
+
+#define ESC_MARK_COLUMNS "at_ms, order_id, mark"
+extern const struct esc_record esc_mark_record;
+
+#define ESC_LIFT_COLUMNS "user_id, at_ms, arbiter_id, reason"
+extern const struct esc_record esc_lift_record;
+
+#define ESC_MESSAGE_COLUMNS "order_id, seq, at_ms, author_id, role, body"
+extern const struct esc_record esc_message_record;
+
+#define ESC_EVIDENCE_COLUMNS                                                                       \
+	"order_id, seq, at_ms, author_id, role, content_type, filename, size, sha256"
+extern const struct esc_record esc_evidence_record;
+
+/* orders_list's filters; each combination is its own statement so that
+ * the planner picks the index and the id range for it. */
+enum {
+	ESC_F_BUYER = 1,
+	ESC_F_SELLER = 2,
+	ESC_F_STATE = 4,
+	ESC_F_AFTER = 8,
+	ESC_F_DISPUTE = 16,
+	ESC_F_COMBINATIONS = 32
+};
+
+/* The ESC_F_* filters f sets. */
+unsigned esc_order_filter_mask(const struct esc_order_filter *f);
+
+/* Whether the names of r's columns from first on, joined by ", ", are
+ * list: the SQL and the mapping name the same columns. */
+bool esc_record_names(const struct esc_record *r, int first, const char *list);
+
+/* Read a row whose columns are r's, in its order, into out (cleared
+ * first): 0, or ESC_EIO for an enum name this binary does not know. */
+int esc_record_read(const struct esc_record *r, const struct esc_row *row, void *out);
+
+/* How a backend binds a value to parameter param (1 for the first). */
+struct esc_binder {
+	void (*i64)(void *bind, int param, int64_t value);
+	void (*text)(void *bind, int param, const char *text, size_t bytes);
+};
+
+/* Bind count columns of in, r's from first on, to the parameters from
+ * param on: 0, or ESC_EINVAL for an enum value with no name (the others
+ * are bound all the same). */
+int esc_record_bind(const struct esc_record *r, int first, int count, const void *in, int param,
+		    const struct esc_binder *b, void *bind);
+
 /* ---- the ledger ---- */
 
 /* Balances are kept in their own table only for the accounts read on the
  * hot path; every other account's balance is the sum of its entries. */
 bool esc_kept_account(const char *account);
+#define ESC_SQL_KEPT_ACCOUNT                                                                       \
+	"(substr(account, 1, 6) = 'buyer:' OR substr(account, 1, 7) = 'seller:')"
+#define ESC_SQL_ESCROW_ACCOUNT "substr(account, 1, 7) = 'escrow:'"
 
 /* qsort order of claimed deadlines: the order deadlines_due lists them,
  * since RETURNING keeps no order of its own. */
@@ -79,7 +198,113 @@ enum esc_check {
 	ESC_CHECKS_COUNT
 };
 
+/* The ledger check's queries, the same SQL in both dialects: two counts,
+ * then one per enum esc_check. */
+#define ESC_SQL_CHECK_TRANSFERS "SELECT COUNT(DISTINCT transfer_id) FROM entries"
+#define ESC_SQL_CHECK_ORDERS    "SELECT COUNT(*) FROM orders"
+#define ESC_SQL_CHECK_CURRENCIES                                                                   \
+	"SELECT currency, SUM(amount_minor) FROM entries GROUP BY currency "                       \
+	"HAVING SUM(amount_minor) <> 0 ORDER BY currency"
+#define ESC_SQL_CHECK_LEGS                                                                         \
+	"SELECT transfer_id, COUNT(*), SUM(amount_minor), "                                        \
+	"COUNT(DISTINCT currency) FROM entries GROUP BY transfer_id "                              \
+	"HAVING COUNT(*) <> 2 OR MIN(leg) <> 0 OR MAX(leg) <> 1 "                                  \
+	"OR SUM(amount_minor) <> 0 OR COUNT(DISTINCT currency) <> 1 "                              \
+	"ORDER BY transfer_id"
+#define ESC_SQL_CHECK_ESCROW_NEGATIVE                                                              \
+	"SELECT account, currency, SUM(amount_minor) FROM entries "                                \
+	"WHERE " ESC_SQL_ESCROW_ACCOUNT " GROUP BY account, currency "                             \
+	"HAVING SUM(amount_minor) < 0 ORDER BY account, currency"
+#define ESC_SQL_CHECK_REFUNDS                                                                      \
+	"SELECT order_id, currency, paid, back FROM (SELECT order_id, currency, "                  \
+	"SUM(CASE WHEN kind = 'payment' THEN amount_minor ELSE 0 END) AS paid, "                   \
+	"-SUM(CASE WHEN kind = 'refund' THEN amount_minor ELSE 0 END) AS back "                    \
+	"FROM entries WHERE account = 'escrow:' || order_id GROUP BY order_id, currency) t "       \
+	"WHERE back > paid ORDER BY order_id, currency"
+#define ESC_SQL_CHECK_ESCROW_ORDERS                                                                \
+	"SELECT o.id, o.currency, o.paid_minor - o.refunded_minor - o.released_minor, "            \
+	"COALESCE(e.total, 0) FROM orders o LEFT JOIN (SELECT account, currency, "                 \
+	"SUM(amount_minor) AS total FROM entries WHERE " ESC_SQL_ESCROW_ACCOUNT                    \
+	" GROUP BY account, currency) e ON e.account = 'escrow:' || o.id "                         \
+	"AND e.currency = o.currency "                                                             \
+	"WHERE o.paid_minor - o.refunded_minor - o.released_minor <> COALESCE(e.total, 0) "        \
+	"ORDER BY o.id"
+#define ESC_SQL_CHECK_ESCROW_ORPHANS                                                               \
+	"SELECT account, currency, SUM(amount_minor) FROM entries e WHERE " ESC_SQL_ESCROW_ACCOUNT \
+	" AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = substr(e.account, 8) "               \
+	"AND o.currency = e.currency) GROUP BY account, currency "                                 \
+	"HAVING SUM(amount_minor) <> 0 ORDER BY account, currency"
+#define ESC_SQL_CHECK_BALANCES                                                                     \
+	"WITH s AS (SELECT account, currency, SUM(amount_minor) AS total FROM entries "            \
+	"WHERE " ESC_SQL_KEPT_ACCOUNT " GROUP BY account, currency) "                              \
+	"SELECT b.account, b.currency, b.balance_minor, COALESCE(s.total, 0) "                     \
+	"FROM balances b LEFT JOIN s ON s.account = b.account AND s.currency = b.currency "        \
+	"WHERE b.balance_minor <> COALESCE(s.total, 0) "                                           \
+	"UNION ALL SELECT s.account, s.currency, 0, s.total FROM s WHERE s.total <> 0 "            \
+	"AND NOT EXISTS (SELECT 1 FROM balances b WHERE b.account = s.account "                    \
+	"AND b.currency = s.currency) ORDER BY 1, 2"
+
+/* X(ID, SQL) for every query of the ledger check, for a backend's list of
+ * statements. */
+#define ESC_SQL_CHECKS(X)                                                                          \
+	X(CHECK_TRANSFERS, ESC_SQL_CHECK_TRANSFERS)                                                \
+	X(CHECK_ORDERS, ESC_SQL_CHECK_ORDERS)                                                      \
+	X(CHECK_CURRENCIES, ESC_SQL_CHECK_CURRENCIES)                                              \
+	X(CHECK_LEGS, ESC_SQL_CHECK_LEGS)                                                          \
+	X(CHECK_ESCROW_NEGATIVE, ESC_SQL_CHECK_ESCROW_NEGATIVE)                                    \
+	X(CHECK_REFUNDS, ESC_SQL_CHECK_REFUNDS)                                                    \
+	X(CHECK_ESCROW_ORDERS, ESC_SQL_CHECK_ESCROW_ORDERS)                                        \
+	X(CHECK_ESCROW_ORPHANS, ESC_SQL_CHECK_ESCROW_ORPHANS)                                      \
+	X(CHECK_BALANCES, ESC_SQL_CHECK_BALANCES)
+
+/* enum stmt_id (S_ID for each X(ID, SQL) of list, then S_COUNT) and
+ * stmt_sql[], the SQL of each, from a backend's list of statements, which
+ * holds ESC_SQL_CHECKS in enum esc_check's order. */
+#define ESC_STMT_ID(id, sql)  S_##id,
+#define ESC_STMT_SQL(id, sql) [S_##id] = sql,
+#define ESC_STATEMENTS_TABLE(list)                                                                 \
+	enum stmt_id { list(ESC_STMT_ID) S_COUNT };                                                \
+	_Static_assert(S_CHECK_BALANCES - S_CHECK_CURRENCIES + 1 == ESC_CHECKS_COUNT,              \
+		       "the CHECK_* statements run in enum esc_check's order");                    \
+	static const char *const stmt_sql[S_COUNT] = {list(ESC_STMT_SQL)}
+
 /* Add the problem a row of check which says to r. */
 void esc_check_say(enum esc_check which, const struct esc_row *row, struct esc_ledger_report *r);
+
+/* The verbs of struct esc_store_ops, each given by the backend's function
+ * prefix_verb (close and the flags are the backend's to set). */
+#define ESC_STORE_VERBS(prefix)                                                                    \
+	.begin = prefix##_begin, .commit = prefix##_commit, .rollback = prefix##_rollback,         \
+	.savepoint = prefix##_savepoint, .savepoint_release = prefix##_savepoint_release,          \
+	.savepoint_rollback = prefix##_savepoint_rollback, .user_insert = prefix##_user_insert,    \
+	.user_get = prefix##_user_get, .user_by_email = prefix##_user_by_email,                    \
+	.user_update = prefix##_user_update, .users_list = prefix##_users_list,                    \
+	.order_insert = prefix##_order_insert, .order_get = prefix##_order_get,                    \
+	.order_update = prefix##_order_update, .order_items = prefix##_order_items,                \
+	.orders_list = prefix##_orders_list, .orders_count = prefix##_orders_count,                \
+	.history_append = prefix##_history_append, .history_list = prefix##_history_list,          \
+	.transfers_append = prefix##_transfers_append, .balance_get = prefix##_balance_get,        \
+	.refund_insert = prefix##_refund_insert, .refund_update = prefix##_refund_update,          \
+	.refund_get = prefix##_refund_get, .refunds_list = prefix##_refunds_list,                  \
+	.deadline_apply = prefix##_deadline_apply, .deadlines_due = prefix##_deadlines_due,        \
+	.deadlines_claim = prefix##_deadlines_claim,                                               \
+	.deadlines_release = prefix##_deadlines_release, .process_beat = prefix##_process_beat,    \
+	.process_end = prefix##_process_end, .processes_purge = prefix##_processes_purge,          \
+	.process_get = prefix##_process_get, .outbox_append = prefix##_outbox_append,              \
+	.outbox_count = prefix##_outbox_count, .mark_append = prefix##_mark_append,                \
+	.mark_counts = prefix##_mark_counts, .marks_list = prefix##_marks_list,                    \
+	.lift_insert = prefix##_lift_insert, .lifts_list = prefix##_lifts_list,                    \
+	.meta_get = prefix##_meta_get, .meta_set = prefix##_meta_set,                              \
+	.ledger_check = prefix##_ledger_check, .session_insert = prefix##_session_insert,          \
+	.session_get = prefix##_session_get, .session_touch = prefix##_session_touch,              \
+	.session_delete = prefix##_session_delete, .api_key_insert = prefix##_api_key_insert,      \
+	.api_key_exists = prefix##_api_key_exists, .api_keys_count = prefix##_api_keys_count,      \
+	.refunds_count = prefix##_refunds_count, .idempotency_put = prefix##_idempotency_put,      \
+	.idempotency_answer = prefix##_idempotency_answer,                                         \
+	.idempotency_get = prefix##_idempotency_get,                                               \
+	.idempotency_purge = prefix##_idempotency_purge,                                           \
+	.message_append = prefix##_message_append, .messages_list = prefix##_messages_list,        \
+	.evidence_append = prefix##_evidence_append, .evidence_list = prefix##_evidence_list,      \
+	.evidence_get = prefix##_evidence_get, .rate_hit = prefix##_rate_hit
 
 #endif

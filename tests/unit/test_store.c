@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "pgtest.h"
+#include "store/common.h"
 #include "store/pg/migrations.h"
 #include "store/sqlite/migrations.h"
 #include "store/store.h"
@@ -2765,7 +2766,33 @@ static void a_postgresql_url_parameter_libpq_does_not_know_is_refused(void **sta
 	assert_non_null(strstr(err, "pool"));
 }
 
+/* ---- the mapping both backends share ---- */
+
+/* The SQL's column lists and the records' mappings name the same columns,
+ * in the same order. */
+static void each_records_columns_are_the_ones_its_sql_lists(void **state)
+{
+	(void)state;
+	assert_true(esc_record_names(&esc_order_record, 0,
+				     "id, buyer_id, seller_id, " ESC_ORDER_COLUMNS));
+	assert_true(esc_record_names(&esc_order_record, ESC_ORDER_KEYS, ESC_ORDER_COLUMNS));
+	assert_int_equal(esc_order_record.count, ESC_ORDER_KEYS + ESC_ORDER_COLUMNS_COUNT);
+	assert_true(esc_record_names(&esc_user_record, 0, ESC_USER_COLUMNS));
+	assert_true(esc_record_names(&esc_history_record, 0, ESC_HISTORY_COLUMNS));
+	assert_true(esc_record_names(&esc_refund_record, 0, ESC_REFUND_COLUMNS));
+	assert_true(esc_record_names(&esc_deadline_record, 0, ESC_DEADLINE_COLUMNS));
+	assert_true(esc_record_names(&esc_item_record, 0, ESC_ITEM_COLUMNS));
+	assert_true(esc_record_names(&esc_session_record, 0, ESC_SESSION_COLUMNS));
+	assert_true(esc_record_names(&esc_mark_record, 0, ESC_MARK_COLUMNS));
+	assert_true(esc_record_names(&esc_lift_record, 0, ESC_LIFT_COLUMNS));
+	assert_true(esc_record_names(&esc_message_record, 0, ESC_MESSAGE_COLUMNS));
+	assert_true(esc_record_names(&esc_evidence_record, 0, ESC_EVIDENCE_COLUMNS));
+	assert_false(esc_record_names(&esc_user_record, 0, "id, role"));
+	assert_false(esc_record_names(&esc_user_record, 1, ESC_USER_COLUMNS));
+}
+
 static const struct CMUnitTest urls[] = {
+	cmocka_unit_test(each_records_columns_are_the_ones_its_sql_lists),
 	cmocka_unit_test(a_postgresql_server_that_cannot_be_reached_fails_with_a_message),
 	cmocka_unit_test(a_postgresql_url_parameter_libpq_does_not_know_is_refused),
 };

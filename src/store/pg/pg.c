@@ -53,58 +53,31 @@
 /* How often a verb's own transaction is run when concurrent ones keep
  * forcing it to abort, before ESC_ERETRY reaches the caller; between
  * tries it waits as esc_backoff_sleep() says. */
-#define OWN_TX_TRIES   8
-#define PARAMS_MAX     56 /* order_insert's */
-#define ERROR_SIZE     256
-#define TEXT_FORMAT    0
-#define BINARY_FORMAT  1
+#define OWN_TX_TRIES  8
+#define PARAMS_MAX    56 /* order_insert's */
+#define ERROR_SIZE    256
+#define TEXT_FORMAT   0
+#define BINARY_FORMAT 1
 
 /* ---- statements ---- */
 
-/* The order columns an update writes, in bind and read order (as in
- * sqlite.c): id, buyer_id and seller_id are written at insert only. */
-#define ORDER_COLS                                                                                 \
-	"currency, total_minor, paid_minor, refunded_minor, released_minor, fee_minor, method, "   \
-	"state, version, delivery_days, items_count, cancel_requests, cancel_reason, "             \
-	"cancel_comment, refund_to, reject_message, carrier, tracking, created_at_ms, "            \
-	"paid_at_ms, shipped_at_ms, promised_at_ms, delivered_at_ms, ended_at_ms, "                \
-	"due_payment_ms, due_ship_ms, due_response_ms, due_protection_ms, due_confirm_ms, "        \
-	"due_dispute_ms, refunds_count, disputes_count, dispute_ground, dispute_outcome, "         \
-	"dispute_amount_minor, dispute_opened_at_ms, dispute_paused_ms, dispute_refund_minor, "    \
-	"dispute_state, dispute_from, dispute_description, dispute_offer_minor, "                  \
-	"dispute_agreed_minor, dispute_message, dispute_resolution, dispute_reason, "              \
-	"dispute_escalated_at_ms, dispute_resolved_at_ms, return_carrier, return_tracking, "       \
-	"return_shipped_at_ms, dispute_recommended_minor, dispute_recommendation"
-#define ORDER_COLS_COUNT 53
 #define ORDER_PARAMS                                                                               \
 	"$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "        \
 	"$19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, "    \
 	"$36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50, $51, $52, "    \
 	"$53"
-#define ORDER_SELECT "SELECT id, buyer_id, seller_id, " ORDER_COLS " FROM orders"
 
-_Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline kind");
-_Static_assert(ORDER_COLS_COUNT + 3 <= PARAMS_MAX, "order_insert's parameters fit a bind");
+_Static_assert(ESC_ORDER_COLUMNS_COUNT + 3 <= PARAMS_MAX, "order_insert's parameters fit a bind");
 
-#define EVIDENCE_COLS "order_id, seq, at_ms, author_id, role, content_type, filename, size, sha256"
-
-#define USER_SELECT                                                                                \
-	"SELECT id, role, name, email, password_hash, created_at_ms, suspension_lifted_at_ms "     \
-	"FROM users"
-#define HISTORY_SELECT                                                                             \
-	"SELECT order_id, version, at_ms, actor, actor_id, event, from_state, to_state, type, "    \
-	"detail FROM history"
+#define USER_SELECT    "SELECT " ESC_USER_COLUMNS " FROM users"
+#define HISTORY_SELECT "SELECT " ESC_HISTORY_COLUMNS " FROM history"
 /* After the refund named by parameter p in (created_at_ms, id) order, or
  * from the first when it is NULL; an unknown refund compares as NULL,
  * which gives none. */
 #define REFUNDS_AFTER(p)                                                                           \
 	"(" p "::text IS NULL OR (created_at_ms, id) > "                                           \
 	"(SELECT created_at_ms, id FROM refunds WHERE id = " p "))"
-#define REFUND_SELECT                                                                              \
-	"SELECT id, order_id, amount_minor, method, status, created_at_ms, resolved_at_ms, "       \
-	"alert_due_ms, settle_days_min, settle_days_max FROM refunds"
-#define ESCROW_ACCOUNT "substr(account, 1, 7) = 'escrow:'"
-#define KEPT_ACCOUNT   "(substr(account, 1, 6) = 'buyer:' OR substr(account, 1, 7) = 'seller:')"
+#define REFUND_SELECT "SELECT " ESC_REFUND_COLUMNS " FROM refunds"
 
 /* A deadline row that the owner $3 may claim at the real time $4:
  * unclaimed, its own already, or held by a process without a lease then. */
@@ -121,15 +94,15 @@ _Static_assert(ORDER_COLS_COUNT + 3 <= PARAMS_MAX, "order_insert's parameters fi
 	X(USER_UPDATE, "UPDATE users SET role = $2, name = $3, email = $4, password_hash = $5, "   \
 		       "created_at_ms = $6, suspension_lifted_at_ms = $7 WHERE id = $1")           \
 	X(USERS_LIST, USER_SELECT " WHERE id > $1 ORDER BY id LIMIT $2")                           \
-	X(ORDER_INSERT, "INSERT INTO orders (" ORDER_COLS ", id, buyer_id, seller_id) "            \
+	X(ORDER_INSERT, "INSERT INTO orders (" ESC_ORDER_COLUMNS ", id, buyer_id, seller_id) "     \
 			"VALUES (" ORDER_PARAMS ", $54, $55, $56)")                                \
-	X(ORDER_UPDATE, "UPDATE orders SET (" ORDER_COLS ") = (" ORDER_PARAMS ") "                 \
+	X(ORDER_UPDATE, "UPDATE orders SET (" ESC_ORDER_COLUMNS ") = (" ORDER_PARAMS ") "          \
 			"WHERE id = $54 AND version = $55")                                        \
-	X(ORDER_GET, ORDER_SELECT " WHERE id = $1")                                                \
+	X(ORDER_GET, ESC_ORDER_SELECT " WHERE id = $1")                                            \
 	X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE id = $1")                                      \
 	X(ITEM_INSERT, "INSERT INTO order_items (order_id, line, title, quantity, "                \
 		       "unit_price_minor) VALUES ($1, $2, $3, $4, $5)")                            \
-	X(ITEMS_LIST, "SELECT title, quantity, unit_price_minor FROM order_items "                 \
+	X(ITEMS_LIST, "SELECT " ESC_ITEM_COLUMNS " FROM order_items "                              \
 		      "WHERE order_id = $1 ORDER BY line LIMIT $2")                                \
 	X(ORDERS_COUNT, "SELECT state, COUNT(*) FROM orders GROUP BY state")                       \
 	X(HISTORY_INSERT, "INSERT INTO history (order_id, version, at_ms, actor, actor_id, "       \
@@ -194,18 +167,18 @@ _Static_assert(ORDER_COLS_COUNT + 3 <= PARAMS_MAX, "order_insert's parameters fi
 		       "SUM(CASE WHEN at_ms > $3 THEN 1 ELSE 0 END) FROM marks "                   \
 		       "WHERE user_id = $1 AND at_ms > LEAST($2::bigint, $3::bigint) "             \
 		       "GROUP BY mark")                                                            \
-	X(MARKS_LIST, "SELECT at_ms, order_id, mark FROM marks WHERE user_id = $1 AND at_ms > $2 " \
+	X(MARKS_LIST, "SELECT " ESC_MARK_COLUMNS " FROM marks WHERE user_id = $1 AND at_ms > $2 "  \
 		      "ORDER BY at_ms DESC, order_id DESC, mark DESC LIMIT $3")                    \
 	X(LIFT_INSERT, "INSERT INTO suspension_lifts (user_id, at_ms, arbiter_id, reason) "        \
 		       "VALUES ($1, $2, $3, $4)")                                                  \
-	X(LIFTS_LIST, "SELECT at_ms, arbiter_id, reason FROM suspension_lifts WHERE user_id = $1 " \
+	X(LIFTS_LIST, "SELECT " ESC_LIFT_COLUMNS " FROM suspension_lifts WHERE user_id = $1 "      \
 		      "ORDER BY at_ms DESC LIMIT $2")                                              \
 	X(META_GET, "SELECT value FROM meta WHERE key = $1")                                       \
 	X(META_SET, "INSERT INTO meta (key, value) VALUES ($1, $2) "                               \
 		    "ON CONFLICT (key) DO UPDATE SET value = excluded.value")                      \
 	X(SESSION_INSERT, "INSERT INTO sessions (token_hash, user_id, csrf, created_at_ms, "       \
 			  "last_seen_ms) VALUES ($1, $2, $3, $4, $5)")                             \
-	X(SESSION_GET, "SELECT token_hash, user_id, csrf, created_at_ms, last_seen_ms "            \
+	X(SESSION_GET, "SELECT " ESC_SESSION_COLUMNS " "                                           \
 		       "FROM sessions WHERE token_hash = $1")                                      \
 	X(SESSION_TOUCH, "UPDATE sessions SET last_seen_ms = $2 WHERE token_hash = $1")            \
 	X(SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = $1")                            \
@@ -223,15 +196,15 @@ _Static_assert(ORDER_COLS_COUNT + 3 <= PARAMS_MAX, "order_insert's parameters fi
 	X(MESSAGE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE order_id = $1")      \
 	X(MESSAGE_INSERT, "INSERT INTO messages (order_id, seq, at_ms, author_id, role, body) "    \
 			  "VALUES ($1, $2, $3, $4, $5, $6)")                                       \
-	X(MESSAGES_LIST, "SELECT seq, at_ms, author_id, role, body FROM messages "                 \
+	X(MESSAGES_LIST, "SELECT " ESC_MESSAGE_COLUMNS " FROM messages "                           \
 			 "WHERE order_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")                 \
 	X(EVIDENCE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM evidence WHERE order_id = $1")     \
 	X(EVIDENCE_INSERT, "INSERT INTO evidence (order_id, seq, at_ms, author_id, role, "         \
 			   "content_type, filename, size, sha256, data) "                          \
 			   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")                     \
-	X(EVIDENCE_LIST, "SELECT " EVIDENCE_COLS " FROM evidence WHERE order_id = $1 "             \
+	X(EVIDENCE_LIST, "SELECT " ESC_EVIDENCE_COLUMNS " FROM evidence WHERE order_id = $1 "      \
 			 "ORDER BY seq LIMIT $2")                                                  \
-	X(EVIDENCE_GET, "SELECT " EVIDENCE_COLS ", data FROM evidence "                            \
+	X(EVIDENCE_GET, "SELECT " ESC_EVIDENCE_COLUMNS ", data FROM evidence "                     \
 			"WHERE order_id = $1 AND seq = $2")                                        \
 	X(RATE_HIT, "INSERT INTO rate_limits (key, window_start_ms, count) "                       \
 		    "VALUES ($1, $2, GREATEST($3::bigint, 0)) ON CONFLICT (key) DO UPDATE SET "    \
@@ -242,61 +215,9 @@ _Static_assert(ORDER_COLS_COUNT + 3 <= PARAMS_MAX, "order_insert's parameters fi
 		    "ELSE rate_limits.count END, "                                                 \
 		    "window_start_ms = GREATEST(rate_limits.window_start_ms, "                     \
 		    "excluded.window_start_ms) RETURNING count")                                   \
-	X(CHECK_TRANSFERS, "SELECT COUNT(DISTINCT transfer_id) FROM entries")                      \
-	X(CHECK_ORDERS, "SELECT COUNT(*) FROM orders")                                             \
-	X(CHECK_CURRENCIES, "SELECT currency, SUM(amount_minor) FROM entries GROUP BY currency "   \
-			    "HAVING SUM(amount_minor) <> 0 ORDER BY currency")                     \
-	X(CHECK_LEGS, "SELECT transfer_id, COUNT(*), SUM(amount_minor), "                          \
-		      "COUNT(DISTINCT currency) FROM entries GROUP BY transfer_id "                \
-		      "HAVING COUNT(*) <> 2 OR MIN(leg) <> 0 OR MAX(leg) <> 1 "                    \
-		      "OR SUM(amount_minor) <> 0 OR COUNT(DISTINCT currency) <> 1 "                \
-		      "ORDER BY transfer_id")                                                      \
-	X(CHECK_ESCROW_NEGATIVE, "SELECT account, currency, SUM(amount_minor) FROM entries "       \
-				 "WHERE " ESCROW_ACCOUNT " GROUP BY account, currency "            \
-				 "HAVING SUM(amount_minor) < 0 ORDER BY account, currency")        \
-	X(CHECK_REFUNDS,                                                                           \
-	  "SELECT order_id, currency, paid, back FROM (SELECT order_id, currency, "                \
-	  "SUM(CASE WHEN kind = 'payment' THEN amount_minor ELSE 0 END) AS paid, "                 \
-	  "-SUM(CASE WHEN kind = 'refund' THEN amount_minor ELSE 0 END) AS back "                  \
-	  "FROM entries WHERE account = 'escrow:' || order_id GROUP BY order_id, currency) t "     \
-	  "WHERE back > paid ORDER BY order_id, currency")                                         \
-	X(CHECK_ESCROW_ORDERS,                                                                     \
-	  "SELECT o.id, o.currency, o.paid_minor - o.refunded_minor - o.released_minor, "          \
-	  "COALESCE(e.total, 0) FROM orders o LEFT JOIN (SELECT account, currency, "               \
-	  "SUM(amount_minor) AS total FROM entries WHERE " ESCROW_ACCOUNT                          \
-	  " GROUP BY account, currency) e ON e.account = 'escrow:' || o.id "                       \
-	  "AND e.currency = o.currency "                                                           \
-	  "WHERE o.paid_minor - o.refunded_minor - o.released_minor <> COALESCE(e.total, 0) "      \
-	  "ORDER BY o.id")                                                                         \
-	X(CHECK_ESCROW_ORPHANS,                                                                    \
-	  "SELECT account, currency, SUM(amount_minor) FROM entries e WHERE " ESCROW_ACCOUNT       \
-	  " AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = substr(e.account, 8) "             \
-	  "AND o.currency = e.currency) GROUP BY account, currency "                               \
-	  "HAVING SUM(amount_minor) <> 0 ORDER BY account, currency")                              \
-	X(CHECK_BALANCES,                                                                          \
-	  "WITH s AS (SELECT account, currency, SUM(amount_minor) AS total FROM entries "          \
-	  "WHERE " KEPT_ACCOUNT " GROUP BY account, currency) "                                    \
-	  "SELECT b.account, b.currency, b.balance_minor, COALESCE(s.total, 0) "                   \
-	  "FROM balances b LEFT JOIN s ON s.account = b.account AND s.currency = b.currency "      \
-	  "WHERE b.balance_minor <> COALESCE(s.total, 0) "                                         \
-	  "UNION ALL SELECT s.account, s.currency, 0, s.total FROM s WHERE s.total <> 0 "          \
-	  "AND NOT EXISTS (SELECT 1 FROM balances b WHERE b.account = s.account "                  \
-	  "AND b.currency = s.currency) ORDER BY 1, 2")
+	ESC_SQL_CHECKS(X)
 
-enum stmt_id {
-#define X(id, sql) S_##id,
-	STATEMENTS(X)
-#undef X
-		S_COUNT
-};
-_Static_assert(S_CHECK_BALANCES - S_CHECK_CURRENCIES + 1 == ESC_CHECKS_COUNT,
-	       "the CHECK_* statements run in enum esc_check's order");
-
-static const char *const stmt_sql[S_COUNT] = {
-#define X(id, sql) [S_##id] = sql,
-	STATEMENTS(X)
-#undef X
-};
+ESC_STATEMENTS_TABLE(STATEMENTS);
 
 /* Transactions take no values: their SQL is sent as it is. */
 #define SQL_BEGIN       "BEGIN ISOLATION LEVEL SERIALIZABLE"
@@ -305,15 +226,11 @@ static const char *const stmt_sql[S_COUNT] = {
 #define SQL_RELEASE     "RELEASE SAVEPOINT cmd"
 #define SQL_ROLLBACK_TO "ROLLBACK TO SAVEPOINT cmd"
 
-/* orders_list filters; each combination is its own statement so that the
- * planner picks the index and the id range for it. */
-enum { F_BUYER = 1, F_SELLER = 2, F_STATE = 4, F_AFTER = 8, F_DISPUTE = 16, F_COMBINATIONS = 32 };
-
 struct pg {
 	struct esc_store base; /* first: the interface's view of us */
 	PGconn *conn;
 	bool prepared[S_COUNT];
-	bool orders_list_prepared[F_COMBINATIONS];
+	bool orders_list_prepared[ESC_F_COMBINATIONS];
 	bool in_tx;  /* a transaction is open: the caller's or a verb's own */
 	bool doomed; /* it met a concurrent one: only a rollback helps */
 	char error[ERROR_SIZE];
@@ -437,6 +354,33 @@ static void b_enum(struct bind *b, int i, const struct esc_enum *d, int v)
 	if (!name)
 		b->invalid = true;
 	b_str(b, i, name ? name : "");
+}
+
+static void bind_i64(void *b, int i, int64_t v)
+{
+	b_i64(b, i, v);
+}
+
+static void bind_text(void *b, int i, const char *s, size_t bytes)
+{
+	b_set(b, i, s, bytes, BINARY_FORMAT);
+}
+
+static const struct esc_binder binder = {bind_i64, bind_text};
+
+/* count columns of record r of in, its column first the first, bound from
+ * parameter i on. */
+static void b_cols(struct bind *b, const struct esc_record *r, int first, int count, const void *in,
+		   int i)
+{
+	if (esc_record_bind(r, first, count, in, i, &binder, b))
+		b->invalid = true;
+}
+
+/* The whole record r of in, as $1, $2, ... */
+static void b_record(struct bind *b, const struct esc_record *r, const void *in)
+{
+	b_cols(b, r, 0, r->count, in, 1);
 }
 
 #define B_FIELD(b, i, field) b_field((b), (i), (field), sizeof(field))
@@ -658,7 +602,41 @@ static const char *row_text(const struct esc_row *row, int col, size_t *bytes)
 	return null ? NULL : PQgetvalue(res, row->index, col);
 }
 
-#define ROW_OF(res, i) {row_i64, row_text, (res), (i)}
+static struct esc_row row_of(const PGresult *res, int i)
+{
+	struct esc_row row = {row_i64, row_text, res, i};
+
+	return row;
+}
+
+/* Row i of res, whose columns are record r's, into out. */
+static int read_record(const PGresult *res, int i, const struct esc_record *r, void *out)
+{
+	struct esc_row row = row_of(res, i);
+
+	return esc_record_read(r, &row, out);
+}
+
+/* How many rows of res a list may take. */
+static int rows_max(const PGresult *res, size_t max)
+{
+	int rows = PQntuples(res);
+	return (size_t)rows > max ? (int)max : rows;
+}
+
+/* The rows of res, each a record r, into out (at most max): *n of them. */
+static int read_rows(const PGresult *res, const struct esc_record *r, void *out, size_t max,
+		     size_t *n)
+{
+	int rc = 0;
+
+	for (int i = 0; !rc && i < rows_max(res, max); i++) {
+		rc = read_record(res, i, r, (char *)out + *n * r->size);
+		if (!rc)
+			(*n)++;
+	}
+	return rc;
+}
 
 /* Copy a text column into a field of size bytes: bounded, cut at a UTF-8
  * character boundary, always NUL-terminated. */
@@ -684,172 +662,6 @@ static int col_enum(const PGresult *res, int row, int col, const struct esc_enum
 	else
 		*out = v;
 	return rc;
-}
-
-static int read_user(const PGresult *res, int row, struct esc_user *u)
-{
-	int role = 0;
-	int rc = 0;
-
-	memset(u, 0, sizeof *u);
-	COL_FIELD(res, row, 0, u->id);
-	rc = col_enum(res, row, 1, &esc_enum_actor, &role);
-	u->role = (enum esc_actor)role;
-	COL_FIELD(res, row, 2, u->name);
-	COL_FIELD(res, row, 3, u->email);
-	COL_FIELD(res, row, 4, u->password_hash);
-	u->created_at_ms = col_i64(res, row, 5);
-	u->suspension_lifted_at_ms = col_i64(res, row, 6);
-	return rc;
-}
-
-/* Columns as ORDER_SELECT lists them. */
-static int read_order(const PGresult *res, int row, struct esc_order *o)
-{
-	int method = 0, state = 0, refund_to = 0, dispute_state = 0, dispute_from = 0;
-	int c = 0;
-	int rc = 0;
-
-	memset(o, 0, sizeof *o);
-	COL_FIELD(res, row, c++, o->id);
-	COL_FIELD(res, row, c++, o->buyer_id);
-	COL_FIELD(res, row, c++, o->seller_id);
-	COL_FIELD(res, row, c++, o->currency);
-	o->total_minor = col_i64(res, row, c++);
-	o->paid_minor = col_i64(res, row, c++);
-	o->refunded_minor = col_i64(res, row, c++);
-	o->released_minor = col_i64(res, row, c++);
-	o->fee_minor = col_i64(res, row, c++);
-	if (!rc)
-		rc = col_enum(res, row, c, &esc_enum_method, &method);
-	c++;
-	if (!rc)
-		rc = col_enum(res, row, c, &esc_enum_state, &state);
-	c++;
-	o->version = col_i64(res, row, c++);
-	o->delivery_days = col_int(res, row, c++);
-	o->items_count = col_int(res, row, c++);
-	o->cancel_requests = col_int(res, row, c++);
-	COL_FIELD(res, row, c++, o->cancel_reason);
-	COL_FIELD(res, row, c++, o->cancel_comment);
-	if (!rc)
-		rc = col_enum(res, row, c, &esc_enum_refund_to, &refund_to);
-	c++;
-	COL_FIELD(res, row, c++, o->reject_message);
-	COL_FIELD(res, row, c++, o->carrier);
-	COL_FIELD(res, row, c++, o->tracking);
-	o->created_at_ms = col_i64(res, row, c++);
-	o->paid_at_ms = col_i64(res, row, c++);
-	o->shipped_at_ms = col_i64(res, row, c++);
-	o->promised_at_ms = col_i64(res, row, c++);
-	o->delivered_at_ms = col_i64(res, row, c++);
-	o->ended_at_ms = col_i64(res, row, c++);
-	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
-		o->due_ms[k] = col_i64(res, row, c++);
-	o->refunds_count = col_int(res, row, c++);
-	o->disputes_count = col_int(res, row, c++);
-	COL_FIELD(res, row, c++, o->dispute_ground);
-	COL_FIELD(res, row, c++, o->dispute_outcome);
-	o->dispute_amount_minor = col_i64(res, row, c++);
-	o->dispute_opened_at_ms = col_i64(res, row, c++);
-	o->dispute_paused_ms = col_i64(res, row, c++);
-	o->dispute_refund_minor = col_i64(res, row, c++);
-	if (!rc)
-		rc = col_enum(res, row, c, &esc_enum_dispute_state, &dispute_state);
-	c++;
-	if (!rc)
-		rc = col_enum(res, row, c, &esc_enum_state, &dispute_from);
-	c++;
-	COL_FIELD(res, row, c++, o->dispute_description);
-	o->dispute_offer_minor = col_i64(res, row, c++);
-	o->dispute_agreed_minor = col_i64(res, row, c++);
-	COL_FIELD(res, row, c++, o->dispute_message);
-	COL_FIELD(res, row, c++, o->dispute_resolution);
-	COL_FIELD(res, row, c++, o->dispute_reason);
-	o->dispute_escalated_at_ms = col_i64(res, row, c++);
-	o->dispute_resolved_at_ms = col_i64(res, row, c++);
-	COL_FIELD(res, row, c++, o->return_carrier);
-	COL_FIELD(res, row, c++, o->return_tracking);
-	o->return_shipped_at_ms = col_i64(res, row, c++);
-	o->dispute_recommended_minor = col_i64(res, row, c++);
-	COL_FIELD(res, row, c++, o->dispute_recommendation);
-	assert(c == 3 + ORDER_COLS_COUNT);
-	o->dispute_state = (enum esc_dispute_state)dispute_state;
-	o->dispute_from = (enum esc_state)dispute_from;
-	o->method = (enum esc_method)method;
-	o->state = (enum esc_state)state;
-	o->refund_to = (enum esc_refund_to)refund_to;
-	return rc;
-}
-
-static int read_history(const PGresult *res, int row, struct esc_history *h)
-{
-	int actor = 0, event = 0, from = 0, to = 0;
-	int rc = 0;
-
-	memset(h, 0, sizeof *h);
-	COL_FIELD(res, row, 0, h->order_id);
-	h->version = col_i64(res, row, 1);
-	h->at_ms = col_i64(res, row, 2);
-	rc = col_enum(res, row, 3, &esc_enum_actor, &actor);
-	COL_FIELD(res, row, 4, h->actor_id);
-	if (!rc)
-		rc = col_enum(res, row, 5, &esc_enum_event, &event);
-	if (!rc)
-		rc = col_enum(res, row, 6, &esc_enum_state, &from);
-	if (!rc)
-		rc = col_enum(res, row, 7, &esc_enum_state, &to);
-	COL_FIELD(res, row, 8, h->type);
-	COL_FIELD(res, row, 9, h->detail);
-	h->actor = (enum esc_actor)actor;
-	h->event = (enum esc_event)event;
-	h->from = (enum esc_state)from;
-	h->to = (enum esc_state)to;
-	return rc;
-}
-
-static int read_refund(const PGresult *res, int row, struct esc_refund *r)
-{
-	int method = 0, status = 0;
-	int rc = 0;
-
-	memset(r, 0, sizeof *r);
-	COL_FIELD(res, row, 0, r->id);
-	COL_FIELD(res, row, 1, r->order_id);
-	r->amount_minor = col_i64(res, row, 2);
-	rc = col_enum(res, row, 3, &esc_enum_method, &method);
-	if (!rc)
-		rc = col_enum(res, row, 4, &esc_enum_refund_status, &status);
-	r->created_at_ms = col_i64(res, row, 5);
-	r->resolved_at_ms = col_i64(res, row, 6);
-	r->alert_due_ms = col_i64(res, row, 7);
-	r->settle_days_min = col_int(res, row, 8);
-	r->settle_days_max = col_int(res, row, 9);
-	r->method = (enum esc_method)method;
-	r->status = (enum esc_refund_status)status;
-	return rc;
-}
-
-/* Columns: due_ms, order_id, kind, ref. */
-static int read_deadline(const PGresult *res, int row, struct esc_deadline *d)
-{
-	int kind = 0;
-	int rc = 0;
-
-	memset(d, 0, sizeof *d);
-	d->due_ms = col_i64(res, row, 0);
-	COL_FIELD(res, row, 1, d->order_id);
-	rc = col_enum(res, row, 2, &esc_enum_deadline, &kind);
-	d->kind = (enum esc_deadline_kind)kind;
-	COL_FIELD(res, row, 3, d->ref);
-	return rc;
-}
-
-/* How many rows of res a list may take. */
-static int rows_max(const PGresult *res, size_t max)
-{
-	int rows = PQntuples(res);
-	return (size_t)rows > max ? (int)max : rows;
 }
 
 /* ---- transactions ---- */
@@ -1000,22 +812,11 @@ static int atomically(struct pg *p, const char *begin, int (*body)(struct pg *, 
 
 /* ---- users ---- */
 
-static void bind_user(struct bind *b, const struct esc_user *u)
-{
-	B_FIELD(b, 1, u->id);
-	b_enum(b, 2, &esc_enum_actor, (int)u->role);
-	B_FIELD(b, 3, u->name);
-	B_FIELD(b, 4, u->email);
-	B_FIELD(b, 5, u->password_hash);
-	b_i64(b, 6, u->created_at_ms);
-	b_i64(b, 7, u->suspension_lifted_at_ms);
-}
-
 static int pg_user_insert(struct esc_store *s, const struct esc_user *u)
 {
 	struct bind b = {0};
 
-	bind_user(&b, u);
+	b_record(&b, &esc_user_record, u);
 	return run(pg_of(s), S_USER_INSERT, &b);
 }
 
@@ -1023,7 +824,7 @@ static int pg_user_update(struct esc_store *s, const struct esc_user *u)
 {
 	struct bind b = {0};
 
-	bind_user(&b, u);
+	b_record(&b, &esc_user_record, u);
 	return run_one(pg_of(s), S_USER_UPDATE, &b);
 }
 
@@ -1037,7 +838,8 @@ static int user_one(struct pg *p, enum stmt_id id, const char *key, struct esc_u
 	b_str(&b, 1, key);
 	rc = query(p, id, &b, &res);
 	if (!rc)
-		rc = PQntuples(res) > 0 ? read_user(res, 0, out) : ESC_ENOTFOUND;
+		rc = PQntuples(res) > 0 ? read_record(res, 0, &esc_user_record, out)
+					: ESC_ENOTFOUND;
 	PQclear(res);
 	return rc;
 }
@@ -1064,73 +866,13 @@ static int pg_users_list(struct esc_store *s, const char *starting_after, struct
 	b_str(&b, 1, starting_after ? starting_after : "");
 	b_i64(&b, 2, limit_of(max));
 	rc = query(pg_of(s), S_USERS_LIST, &b, &res);
-	for (int row = 0; !rc && row < rows_max(res, max); row++) {
-		rc = read_user(res, row, &out[*n]);
-		if (!rc)
-			(*n)++;
-	}
+	if (!rc)
+		rc = read_rows(res, &esc_user_record, out, max, n);
 	PQclear(res);
 	return rc;
 }
 
 /* ---- orders ---- */
-
-/* The ORDER_COLS of o, at parameters 1..ORDER_COLS_COUNT. */
-static void bind_order_cols(struct bind *b, const struct esc_order *o)
-{
-	int i = 1;
-
-	B_FIELD(b, i++, o->currency);
-	b_i64(b, i++, o->total_minor);
-	b_i64(b, i++, o->paid_minor);
-	b_i64(b, i++, o->refunded_minor);
-	b_i64(b, i++, o->released_minor);
-	b_i64(b, i++, o->fee_minor);
-	b_enum(b, i++, &esc_enum_method, (int)o->method);
-	b_enum(b, i++, &esc_enum_state, (int)o->state);
-	b_i64(b, i++, o->version);
-	b_i64(b, i++, o->delivery_days);
-	b_i64(b, i++, o->items_count);
-	b_i64(b, i++, o->cancel_requests);
-	B_FIELD(b, i++, o->cancel_reason);
-	B_FIELD(b, i++, o->cancel_comment);
-	b_enum(b, i++, &esc_enum_refund_to, (int)o->refund_to);
-	B_FIELD(b, i++, o->reject_message);
-	B_FIELD(b, i++, o->carrier);
-	B_FIELD(b, i++, o->tracking);
-	b_i64(b, i++, o->created_at_ms);
-	b_i64(b, i++, o->paid_at_ms);
-	b_i64(b, i++, o->shipped_at_ms);
-	b_i64(b, i++, o->promised_at_ms);
-	b_i64(b, i++, o->delivered_at_ms);
-	b_i64(b, i++, o->ended_at_ms);
-	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
-		b_i64(b, i++, o->due_ms[k]);
-	b_i64(b, i++, o->refunds_count);
-	b_i64(b, i++, o->disputes_count);
-	B_FIELD(b, i++, o->dispute_ground);
-	B_FIELD(b, i++, o->dispute_outcome);
-	b_i64(b, i++, o->dispute_amount_minor);
-	b_i64(b, i++, o->dispute_opened_at_ms);
-	b_i64(b, i++, o->dispute_paused_ms);
-	b_i64(b, i++, o->dispute_refund_minor);
-	b_enum(b, i++, &esc_enum_dispute_state, (int)o->dispute_state);
-	b_enum(b, i++, &esc_enum_state, (int)o->dispute_from);
-	B_FIELD(b, i++, o->dispute_description);
-	b_i64(b, i++, o->dispute_offer_minor);
-	b_i64(b, i++, o->dispute_agreed_minor);
-	B_FIELD(b, i++, o->dispute_message);
-	B_FIELD(b, i++, o->dispute_resolution);
-	B_FIELD(b, i++, o->dispute_reason);
-	b_i64(b, i++, o->dispute_escalated_at_ms);
-	b_i64(b, i++, o->dispute_resolved_at_ms);
-	B_FIELD(b, i++, o->return_carrier);
-	B_FIELD(b, i++, o->return_tracking);
-	b_i64(b, i++, o->return_shipped_at_ms);
-	b_i64(b, i++, o->dispute_recommended_minor);
-	B_FIELD(b, i++, o->dispute_recommendation);
-	assert(i == ORDER_COLS_COUNT + 1);
-}
 
 struct order_insert {
 	const struct esc_order *o;
@@ -1145,10 +887,8 @@ static int order_insert_body(struct pg *p, void *arg)
 	struct bind b = {0};
 	int rc = 0;
 
-	bind_order_cols(&b, o);
-	B_FIELD(&b, ORDER_COLS_COUNT + 1, o->id);
-	B_FIELD(&b, ORDER_COLS_COUNT + 2, o->buyer_id);
-	B_FIELD(&b, ORDER_COLS_COUNT + 3, o->seller_id);
+	b_cols(&b, &esc_order_record, ESC_ORDER_KEYS, ESC_ORDER_COLUMNS_COUNT, o, 1);
+	b_cols(&b, &esc_order_record, 0, ESC_ORDER_KEYS, o, ESC_ORDER_COLUMNS_COUNT + 1);
 	rc = run(p, S_ORDER_INSERT, &b);
 	for (size_t i = 0; !rc && i < a->items_count; i++) {
 		struct bind bi = {0};
@@ -1180,7 +920,8 @@ static int pg_order_get(struct esc_store *s, const char *id, struct esc_order *o
 	b_str(&b, 1, id);
 	rc = query(pg_of(s), S_ORDER_GET, &b, &res);
 	if (!rc)
-		rc = PQntuples(res) > 0 ? read_order(res, 0, out) : ESC_ENOTFOUND;
+		rc = PQntuples(res) > 0 ? read_record(res, 0, &esc_order_record, out)
+					: ESC_ENOTFOUND;
 	PQclear(res);
 	return rc;
 }
@@ -1209,9 +950,9 @@ static int pg_order_update(struct esc_store *s, const struct esc_order *o, int64
 	int64_t changes = 0;
 	int rc = 0;
 
-	bind_order_cols(&b, o);
-	B_FIELD(&b, ORDER_COLS_COUNT + 1, o->id);
-	b_i64(&b, ORDER_COLS_COUNT + 2, expected_version);
+	b_cols(&b, &esc_order_record, ESC_ORDER_KEYS, ESC_ORDER_COLUMNS_COUNT, o, 1);
+	B_FIELD(&b, ESC_ORDER_COLUMNS_COUNT + 1, o->id);
+	b_i64(&b, ESC_ORDER_COLUMNS_COUNT + 2, expected_version);
 	rc = run_changes(p, S_ORDER_UPDATE, &b, &changes);
 	if (rc || changes > 0)
 		goto out;
@@ -1233,14 +974,8 @@ static int pg_order_items(struct esc_store *s, const char *order_id, struct esc_
 	b_str(&b, 1, order_id);
 	b_i64(&b, 2, limit_of(max));
 	rc = query(pg_of(s), S_ITEMS_LIST, &b, &res);
-	for (int row = 0; !rc && row < rows_max(res, max); row++) {
-		struct esc_item *it = &out[*n];
-		memset(it, 0, sizeof *it);
-		COL_FIELD(res, row, 0, it->title);
-		it->quantity = col_i64(res, row, 1);
-		it->unit_price_minor = col_i64(res, row, 2);
-		(*n)++;
-	}
+	if (!rc)
+		rc = read_rows(res, &esc_item_record, out, max, n);
 	PQclear(res);
 	return rc;
 }
@@ -1251,16 +986,16 @@ static const struct {
 	unsigned flag;
 	const char *cond; /* with the parameter's number */
 } order_filters[] = {
-	{F_BUYER, " AND buyer_id = $%d"}, {F_SELLER, " AND seller_id = $%d"},
-	{F_STATE, " AND state = $%d"},    {F_DISPUTE, " AND dispute_state = $%d"},
-	{F_AFTER, " AND id < $%d"},
+	{ESC_F_BUYER, " AND buyer_id = $%d"}, {ESC_F_SELLER, " AND seller_id = $%d"},
+	{ESC_F_STATE, " AND state = $%d"},    {ESC_F_DISPUTE, " AND dispute_state = $%d"},
+	{ESC_F_AFTER, " AND id < $%d"},
 };
 
 #define ORDER_FILTERS_COUNT (sizeof order_filters / sizeof order_filters[0])
 
 static void orders_list_sql(unsigned mask, char *sql, size_t size)
 {
-	int len = snprintf(sql, size, "%s WHERE TRUE", ORDER_SELECT);
+	int len = snprintf(sql, size, "%s WHERE TRUE", ESC_ORDER_SELECT);
 	int k = 1;
 
 	for (size_t i = 0; i < ORDER_FILTERS_COUNT; i++) {
@@ -1288,32 +1023,22 @@ static int pg_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 	assert(f);
 	*n = 0;
 	*has_more = false;
-	if (f->buyer_id)
-		mask |= F_BUYER;
-	if (f->seller_id)
-		mask |= F_SELLER;
-	if (f->state >= 0)
-		mask |= F_STATE;
-	if (f->starting_after)
-		mask |= F_AFTER;
-	if (f->dispute_state > ESC_DS_NONE)
-		mask |= F_DISPUTE;
-	assert(mask < F_COMBINATIONS);
+	mask = esc_order_filter_mask(f);
 	for (size_t i = 0; i < ORDER_FILTERS_COUNT; i++) {
 		switch (mask & order_filters[i].flag) {
-		case F_BUYER:
+		case ESC_F_BUYER:
 			b_str(&b, k++, f->buyer_id);
 			break;
-		case F_SELLER:
+		case ESC_F_SELLER:
 			b_str(&b, k++, f->seller_id);
 			break;
-		case F_STATE:
+		case ESC_F_STATE:
 			b_enum(&b, k++, &esc_enum_state, f->state);
 			break;
-		case F_DISPUTE:
+		case ESC_F_DISPUTE:
 			b_enum(&b, k++, &esc_enum_dispute_state, f->dispute_state);
 			break;
-		case F_AFTER:
+		case ESC_F_AFTER:
 			b_str(&b, k++, f->starting_after);
 			break;
 		default:
@@ -1329,7 +1054,7 @@ static int pg_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 		goto out;
 	*has_more = (size_t)PQntuples(res) > max;
 	for (int row = 0; !rc && row < rows_max(res, max); row++) {
-		rc = read_order(res, row, &out[*n]);
+		rc = read_record(res, row, &esc_order_record, &out[*n]);
 		if (!rc)
 			(*n)++;
 	}
@@ -1363,16 +1088,7 @@ static int pg_history_append(struct esc_store *s, const struct esc_history *h)
 {
 	struct bind b = {0};
 
-	B_FIELD(&b, 1, h->order_id);
-	b_i64(&b, 2, h->version);
-	b_i64(&b, 3, h->at_ms);
-	b_enum(&b, 4, &esc_enum_actor, (int)h->actor);
-	B_FIELD(&b, 5, h->actor_id);
-	b_enum(&b, 6, &esc_enum_event, (int)h->event);
-	b_enum(&b, 7, &esc_enum_state, (int)h->from);
-	b_enum(&b, 8, &esc_enum_state, (int)h->to);
-	B_FIELD(&b, 9, h->type);
-	B_FIELD(&b, 10, h->detail);
+	b_record(&b, &esc_history_record, h);
 	return run(pg_of(s), S_HISTORY_INSERT, &b);
 }
 
@@ -1388,11 +1104,8 @@ static int pg_history_list(struct esc_store *s, const char *order_id, int64_t af
 	b_i64(&b, 2, after_version);
 	b_i64(&b, 3, limit_of(max));
 	rc = query(pg_of(s), S_HISTORY_LIST, &b, &res);
-	for (int row = 0; !rc && row < rows_max(res, max); row++) {
-		rc = read_history(res, row, &out[*n]);
-		if (!rc)
-			(*n)++;
-	}
+	if (!rc)
+		rc = read_rows(res, &esc_history_record, out, max, n);
 	PQclear(res);
 	return rc;
 }
@@ -1484,7 +1197,8 @@ static int pg_balance_get(struct esc_store *s, const char *account, const char *
 	*out = 0;
 	b_str(&b, 1, account);
 	b_str(&b, 2, currency);
-	rc = query(pg_of(s), esc_kept_account(account) ? S_BALANCE_KEPT : S_BALANCE_ENTRIES, &b, &res);
+	rc = query(pg_of(s), esc_kept_account(account) ? S_BALANCE_KEPT : S_BALANCE_ENTRIES, &b,
+		   &res);
 	if (!rc && PQntuples(res) > 0)
 		*out = col_i64(res, 0, 0);
 	PQclear(res);
@@ -1493,25 +1207,11 @@ static int pg_balance_get(struct esc_store *s, const char *account, const char *
 
 /* ---- refunds ---- */
 
-static void bind_refund(struct bind *b, const struct esc_refund *r)
-{
-	B_FIELD(b, 1, r->id);
-	B_FIELD(b, 2, r->order_id);
-	b_i64(b, 3, r->amount_minor);
-	b_enum(b, 4, &esc_enum_method, (int)r->method);
-	b_enum(b, 5, &esc_enum_refund_status, (int)r->status);
-	b_i64(b, 6, r->created_at_ms);
-	b_i64(b, 7, r->resolved_at_ms);
-	b_i64(b, 8, r->alert_due_ms);
-	b_i64(b, 9, r->settle_days_min);
-	b_i64(b, 10, r->settle_days_max);
-}
-
 static int pg_refund_insert(struct esc_store *s, const struct esc_refund *r)
 {
 	struct bind b = {0};
 
-	bind_refund(&b, r);
+	b_record(&b, &esc_refund_record, r);
 	return run(pg_of(s), S_REFUND_INSERT, &b);
 }
 
@@ -1519,7 +1219,7 @@ static int pg_refund_update(struct esc_store *s, const struct esc_refund *r)
 {
 	struct bind b = {0};
 
-	bind_refund(&b, r);
+	b_record(&b, &esc_refund_record, r);
 	return run_one(pg_of(s), S_REFUND_UPDATE, &b);
 }
 
@@ -1532,7 +1232,8 @@ static int pg_refund_get(struct esc_store *s, const char *id, struct esc_refund 
 	b_str(&b, 1, id);
 	rc = query(pg_of(s), S_REFUND_GET, &b, &res);
 	if (!rc)
-		rc = PQntuples(res) > 0 ? read_refund(res, 0, out) : ESC_ENOTFOUND;
+		rc = PQntuples(res) > 0 ? read_record(res, 0, &esc_refund_record, out)
+					: ESC_ENOTFOUND;
 	PQclear(res);
 	return rc;
 }
@@ -1557,11 +1258,8 @@ static int pg_refunds_list(struct esc_store *s, const char *order_id, int status
 	b_i64(&b, i++, limit_of(max));
 	b_str(&b, i++, after_id);
 	rc = query(pg_of(s), order_id ? S_REFUNDS_BY_ORDER : S_REFUNDS_ALL, &b, &res);
-	for (int row = 0; !rc && row < rows_max(res, max); row++) {
-		rc = read_refund(res, row, &out[*n]);
-		if (!rc)
-			(*n)++;
-	}
+	if (!rc)
+		rc = read_rows(res, &esc_refund_record, out, max, n);
 	PQclear(res);
 	return rc;
 }
@@ -1582,18 +1280,6 @@ static int pg_deadline_apply(struct esc_store *s, const char *order_id,
 	return run(pg_of(s), op->set ? S_DEADLINE_INSERT : S_DEADLINE_DELETE, &b);
 }
 
-static int deadlines_read(const PGresult *res, struct esc_deadline *out, size_t max, size_t *n)
-{
-	int rc = 0;
-
-	for (int row = 0; !rc && row < rows_max(res, max); row++) {
-		rc = read_deadline(res, row, &out[*n]);
-		if (!rc)
-			(*n)++;
-	}
-	return rc;
-}
-
 static int pg_deadlines_due(struct esc_store *s, int64_t now_ms, struct esc_deadline *out,
 			    size_t max, size_t *n)
 {
@@ -1606,7 +1292,7 @@ static int pg_deadlines_due(struct esc_store *s, int64_t now_ms, struct esc_dead
 	b_i64(&b, 2, limit_of(max));
 	rc = query(pg_of(s), S_DEADLINES_DUE, &b, &res);
 	if (!rc)
-		rc = deadlines_read(res, out, max, n);
+		rc = read_rows(res, &esc_deadline_record, out, max, n);
 	PQclear(res);
 	return rc;
 }
@@ -1633,7 +1319,7 @@ static int pg_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *o
 	/* The LIMIT holds the rows to max; a row beyond it is a bug. */
 	assert(rc || (size_t)PQntuples(res) <= max);
 	if (!rc)
-		rc = deadlines_read(res, out, max, n);
+		rc = read_rows(res, &esc_deadline_record, out, max, n);
 	if (!rc)
 		qsort(out, *n, sizeof *out, esc_deadline_cmp);
 	PQclear(res);
@@ -1783,17 +1469,8 @@ static int pg_marks_list(struct esc_store *s, const char *user_id, int64_t since
 	b_i64(&b, 2, since_ms);
 	b_i64(&b, 3, limit_of(max));
 	rc = query(pg_of(s), S_MARKS_LIST, &b, &res);
-	for (int row = 0; !rc && row < rows_max(res, max); row++) {
-		struct esc_mark_row *m = &out[*n];
-		int mark = 0;
-		memset(m, 0, sizeof *m);
-		m->at_ms = col_i64(res, row, 0);
-		COL_FIELD(res, row, 1, m->order_id);
-		rc = col_enum(res, row, 2, &esc_enum_mark, &mark);
-		m->mark = (enum esc_mark)mark;
-		if (!rc)
-			(*n)++;
-	}
+	if (!rc)
+		rc = read_rows(res, &esc_mark_record, out, max, n);
 	PQclear(res);
 	return rc;
 }
@@ -1802,10 +1479,7 @@ static int pg_lift_insert(struct esc_store *s, const struct esc_lift *l)
 {
 	struct bind b = {0};
 
-	B_FIELD(&b, 1, l->user_id);
-	b_i64(&b, 2, l->at_ms);
-	B_FIELD(&b, 3, l->arbiter_id);
-	B_FIELD(&b, 4, l->reason);
+	b_record(&b, &esc_lift_record, l);
 	return run(pg_of(s), S_LIFT_INSERT, &b);
 }
 
@@ -1820,15 +1494,8 @@ static int pg_lifts_list(struct esc_store *s, const char *user_id, struct esc_li
 	b_str(&b, 1, user_id);
 	b_i64(&b, 2, limit_of(max));
 	rc = query(pg_of(s), S_LIFTS_LIST, &b, &res);
-	for (int row = 0; !rc && row < rows_max(res, max); row++) {
-		struct esc_lift *l = &out[*n];
-		memset(l, 0, sizeof *l);
-		snprintf(l->user_id, sizeof l->user_id, "%s", user_id);
-		l->at_ms = col_i64(res, row, 0);
-		COL_FIELD(res, row, 1, l->arbiter_id);
-		COL_FIELD(res, row, 2, l->reason);
-		(*n)++;
-	}
+	if (!rc)
+		rc = read_rows(res, &esc_lift_record, out, max, n);
 	PQclear(res);
 	return rc;
 }
@@ -1878,11 +1545,7 @@ static int pg_session_insert(struct esc_store *s, const struct esc_session *sess
 {
 	struct bind b = {0};
 
-	B_FIELD(&b, 1, session->token_hash);
-	B_FIELD(&b, 2, session->user_id);
-	B_FIELD(&b, 3, session->csrf);
-	b_i64(&b, 4, session->created_at_ms);
-	b_i64(&b, 5, session->last_seen_ms);
+	b_record(&b, &esc_session_record, session);
 	return run(pg_of(s), S_SESSION_INSERT, &b);
 }
 
@@ -1894,16 +1557,9 @@ static int pg_session_get(struct esc_store *s, const char *token_hash, struct es
 
 	b_str(&b, 1, token_hash);
 	rc = query(pg_of(s), S_SESSION_GET, &b, &res);
-	if (!rc && PQntuples(res) > 0) {
-		memset(out, 0, sizeof *out);
-		COL_FIELD(res, 0, 0, out->token_hash);
-		COL_FIELD(res, 0, 1, out->user_id);
-		COL_FIELD(res, 0, 2, out->csrf);
-		out->created_at_ms = col_i64(res, 0, 3);
-		out->last_seen_ms = col_i64(res, 0, 4);
-	} else if (!rc) {
-		rc = ESC_ENOTFOUND;
-	}
+	if (!rc)
+		rc = PQntuples(res) > 0 ? read_record(res, 0, &esc_session_record, out)
+					: ESC_ENOTFOUND;
 	PQclear(res);
 	return rc;
 }
@@ -2049,12 +1705,7 @@ static int message_append_body(struct pg *p, void *arg)
 
 	if (rc)
 		goto out;
-	B_FIELD(&b, 1, m->order_id);
-	b_i64(&b, 2, m->seq);
-	b_i64(&b, 3, m->at_ms);
-	B_FIELD(&b, 4, m->author_id);
-	b_enum(&b, 5, &esc_enum_actor, (int)m->role);
-	B_FIELD(&b, 6, m->body);
+	b_record(&b, &esc_message_record, m);
 	rc = insert_numbered(p, S_MESSAGE_INSERT, &b);
 out:
 	return rc;
@@ -2077,20 +1728,8 @@ static int pg_messages_list(struct esc_store *s, const char *order_id, int64_t a
 	b_i64(&b, 2, after_seq);
 	b_i64(&b, 3, limit_of(max));
 	rc = query(pg_of(s), S_MESSAGES_LIST, &b, &res);
-	for (int row = 0; !rc && row < rows_max(res, max); row++) {
-		struct esc_message *m = &out[*n];
-		int role = 0;
-		memset(m, 0, sizeof *m);
-		snprintf(m->order_id, sizeof m->order_id, "%s", order_id);
-		m->seq = col_i64(res, row, 0);
-		m->at_ms = col_i64(res, row, 1);
-		COL_FIELD(res, row, 2, m->author_id);
-		rc = col_enum(res, row, 3, &esc_enum_actor, &role);
-		m->role = (enum esc_actor)role;
-		COL_FIELD(res, row, 4, m->body);
-		if (!rc)
-			(*n)++;
-	}
+	if (!rc)
+		rc = read_rows(res, &esc_message_record, out, max, n);
 	PQclear(res);
 	return rc;
 }
@@ -2109,15 +1748,7 @@ static int evidence_append_body(struct pg *p, void *arg)
 
 	if (rc)
 		goto out;
-	B_FIELD(&b, 1, ev->order_id);
-	b_i64(&b, 2, ev->seq);
-	b_i64(&b, 3, ev->at_ms);
-	B_FIELD(&b, 4, ev->author_id);
-	b_enum(&b, 5, &esc_enum_actor, (int)ev->role);
-	B_FIELD(&b, 6, ev->content_type);
-	B_FIELD(&b, 7, ev->filename);
-	b_i64(&b, 8, ev->size);
-	B_FIELD(&b, 9, ev->sha256);
+	b_record(&b, &esc_evidence_record, ev);
 	b_bytes(&b, 10, a->data, ev->size);
 	rc = insert_numbered(p, S_EVIDENCE_INSERT, &b);
 out:
@@ -2131,26 +1762,7 @@ static int pg_evidence_append(struct esc_store *s, struct esc_evidence *ev, cons
 	return atomically(pg_of(s), SQL_BEGIN, evidence_append_body, &a);
 }
 
-/* Columns as EVIDENCE_COLS lists them, in text or in binary. */
-static int read_evidence(const PGresult *res, int row, struct esc_evidence *ev)
-{
-	int role = 0;
-	int rc = 0;
-
-	memset(ev, 0, sizeof *ev);
-	COL_FIELD(res, row, 0, ev->order_id);
-	ev->seq = col_i64(res, row, 1);
-	ev->at_ms = col_i64(res, row, 2);
-	COL_FIELD(res, row, 3, ev->author_id);
-	rc = col_enum(res, row, 4, &esc_enum_actor, &role);
-	ev->role = (enum esc_actor)role;
-	COL_FIELD(res, row, 5, ev->content_type);
-	COL_FIELD(res, row, 6, ev->filename);
-	ev->size = col_i64(res, row, 7);
-	COL_FIELD(res, row, 8, ev->sha256);
-	return rc;
-}
-
+/* Columns as ESC_EVIDENCE_COLUMNS lists them, in text or in binary. */
 static int pg_evidence_list(struct esc_store *s, const char *order_id, struct esc_evidence *out,
 			    size_t max, size_t *n)
 {
@@ -2162,11 +1774,8 @@ static int pg_evidence_list(struct esc_store *s, const char *order_id, struct es
 	b_str(&b, 1, order_id);
 	b_i64(&b, 2, limit_of(max));
 	rc = query(pg_of(s), S_EVIDENCE_LIST, &b, &res);
-	for (int row = 0; !rc && row < rows_max(res, max); row++) {
-		rc = read_evidence(res, row, &out[*n]);
-		if (!rc)
-			(*n)++;
-	}
+	if (!rc)
+		rc = read_rows(res, &esc_evidence_record, out, max, n);
 	PQclear(res);
 	return rc;
 }
@@ -2190,7 +1799,7 @@ static int pg_evidence_get(struct esc_store *s, const char *order_id, int64_t se
 		rc = ESC_ENOTFOUND;
 		goto out;
 	}
-	rc = read_evidence(res, 0, out);
+	rc = read_record(res, 0, &esc_evidence_record, out);
 	len = PQgetlength(res, 0, 9);
 	if (!rc && (int64_t)len != out->size)
 		rc = ESC_EIO;
@@ -2224,7 +1833,7 @@ static int check(struct pg *p, enum esc_check which, struct esc_ledger_report *r
 	int rc = query(p, (enum stmt_id)(S_CHECK_CURRENCIES + which), &none, &res);
 
 	for (int i = 0; !rc && i < PQntuples(res); i++) {
-		struct esc_row row = ROW_OF(res, i);
+		struct esc_row row = row_of(res, i);
 		esc_check_say(which, &row, r);
 	}
 	PQclear(res);
@@ -2272,67 +1881,7 @@ static const struct esc_store_ops pg_ops = {
 	.name = "postgresql",
 	.shared = true,
 	.close = pg_close,
-	.begin = pg_begin,
-	.commit = pg_commit,
-	.rollback = pg_rollback,
-	.savepoint = pg_savepoint,
-	.savepoint_release = pg_savepoint_release,
-	.savepoint_rollback = pg_savepoint_rollback,
-	.user_insert = pg_user_insert,
-	.user_get = pg_user_get,
-	.user_by_email = pg_user_by_email,
-	.user_update = pg_user_update,
-	.users_list = pg_users_list,
-	.order_insert = pg_order_insert,
-	.order_get = pg_order_get,
-	.order_update = pg_order_update,
-	.order_items = pg_order_items,
-	.orders_list = pg_orders_list,
-	.orders_count = pg_orders_count,
-	.history_append = pg_history_append,
-	.history_list = pg_history_list,
-	.transfers_append = pg_transfers_append,
-	.balance_get = pg_balance_get,
-	.refund_insert = pg_refund_insert,
-	.refund_update = pg_refund_update,
-	.refund_get = pg_refund_get,
-	.refunds_list = pg_refunds_list,
-	.refunds_count = pg_refunds_count,
-	.deadline_apply = pg_deadline_apply,
-	.deadlines_due = pg_deadlines_due,
-	.deadlines_claim = pg_deadlines_claim,
-	.deadlines_release = pg_deadlines_release,
-	.process_beat = pg_process_beat,
-	.process_end = pg_process_end,
-	.processes_purge = pg_processes_purge,
-	.process_get = pg_process_get,
-	.outbox_append = pg_outbox_append,
-	.outbox_count = pg_outbox_count,
-	.mark_append = pg_mark_append,
-	.mark_counts = pg_mark_counts,
-	.marks_list = pg_marks_list,
-	.lift_insert = pg_lift_insert,
-	.lifts_list = pg_lifts_list,
-	.meta_get = pg_meta_get,
-	.meta_set = pg_meta_set,
-	.ledger_check = pg_ledger_check,
-	.session_insert = pg_session_insert,
-	.session_get = pg_session_get,
-	.session_touch = pg_session_touch,
-	.session_delete = pg_session_delete,
-	.api_key_insert = pg_api_key_insert,
-	.api_key_exists = pg_api_key_exists,
-	.api_keys_count = pg_api_keys_count,
-	.idempotency_put = pg_idempotency_put,
-	.idempotency_answer = pg_idempotency_answer,
-	.idempotency_get = pg_idempotency_get,
-	.idempotency_purge = pg_idempotency_purge,
-	.message_append = pg_message_append,
-	.messages_list = pg_messages_list,
-	.evidence_append = pg_evidence_append,
-	.evidence_list = pg_evidence_list,
-	.evidence_get = pg_evidence_get,
-	.rate_hit = pg_rate_hit,
+	ESC_STORE_VERBS(pg),
 };
 
 const char *esc_pg_last_error(const struct esc_store *s)

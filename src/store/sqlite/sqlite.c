@@ -49,44 +49,13 @@
 #define Q10 Q5 ", " Q5
 #define Q53 Q10 ", " Q10 ", " Q10 ", " Q10 ", " Q10 ", ?, ?, ?"
 
-/* The order columns an update writes, in bind and read order. id,
- * buyer_id and seller_id are written at insert only: the last two are
- * indexed, and leaving them out of the UPDATE keeps their indexes off the
- * hot path. */
-#define ORDER_COLS                                                                                 \
-	"currency, total_minor, paid_minor, refunded_minor, released_minor, fee_minor, method, "   \
-	"state, version, delivery_days, items_count, cancel_requests, cancel_reason, "             \
-	"cancel_comment, refund_to, reject_message, carrier, tracking, created_at_ms, "            \
-	"paid_at_ms, shipped_at_ms, promised_at_ms, delivered_at_ms, ended_at_ms, "                \
-	"due_payment_ms, due_ship_ms, due_response_ms, due_protection_ms, due_confirm_ms, "        \
-	"due_dispute_ms, refunds_count, disputes_count, dispute_ground, dispute_outcome, "         \
-	"dispute_amount_minor, dispute_opened_at_ms, dispute_paused_ms, dispute_refund_minor, "    \
-	"dispute_state, dispute_from, dispute_description, dispute_offer_minor, "                  \
-	"dispute_agreed_minor, dispute_message, dispute_resolution, dispute_reason, "              \
-	"dispute_escalated_at_ms, dispute_resolved_at_ms, return_carrier, return_tracking, "       \
-	"return_shipped_at_ms, dispute_recommended_minor, dispute_recommendation"
-#define ORDER_COLS_COUNT 53
-#define ORDER_SELECT     "SELECT id, buyer_id, seller_id, " ORDER_COLS " FROM orders"
-
-_Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline kind");
-
-#define EVIDENCE_COLS "order_id, seq, at_ms, author_id, role, content_type, filename, size, sha256"
-
-#define USER_SELECT                                                                                \
-	"SELECT id, role, name, email, password_hash, created_at_ms, suspension_lifted_at_ms "     \
-	"FROM users"
-#define HISTORY_SELECT                                                                             \
-	"SELECT order_id, version, at_ms, actor, actor_id, event, from_state, to_state, type, "    \
-	"detail FROM history"
+#define USER_SELECT    "SELECT " ESC_USER_COLUMNS " FROM users"
+#define HISTORY_SELECT "SELECT " ESC_HISTORY_COLUMNS " FROM history"
 /* After the refund ?4 in (created_at_ms, id) order, or from the first. */
 #define REFUNDS_AFTER                                                                              \
 	"(?4 IS NULL OR (created_at_ms, id) > "                                                    \
 	"(SELECT created_at_ms, id FROM refunds WHERE id = ?4))"
-#define REFUND_SELECT                                                                              \
-	"SELECT id, order_id, amount_minor, method, status, created_at_ms, resolved_at_ms, "       \
-	"alert_due_ms, settle_days_min, settle_days_max FROM refunds"
-#define ESCROW_ACCOUNT "substr(account, 1, 7) = 'escrow:'"
-#define KEPT_ACCOUNT   "(substr(account, 1, 6) = 'buyer:' OR substr(account, 1, 7) = 'seller:')"
+#define REFUND_SELECT "SELECT " ESC_REFUND_COLUMNS " FROM refunds"
 
 /* A deadline row that the owner ?3 may claim at the real time ?4:
  * unclaimed, its own already, or held by a process without a lease then. */
@@ -110,15 +79,15 @@ _Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline 
 	X(USER_UPDATE, "UPDATE users SET role = ?2, name = ?3, email = ?4, password_hash = ?5, "   \
 		       "created_at_ms = ?6, suspension_lifted_at_ms = ?7 WHERE id = ?1")           \
 	X(USERS_LIST, USER_SELECT " WHERE id > ?1 ORDER BY id LIMIT ?2")                           \
-	X(ORDER_INSERT, "INSERT INTO orders (" ORDER_COLS                                          \
+	X(ORDER_INSERT, "INSERT INTO orders (" ESC_ORDER_COLUMNS                                   \
 			", id, buyer_id, seller_id) VALUES (" Q53 ", ?, ?, ?)")                    \
 	X(ORDER_UPDATE,                                                                            \
-	  "UPDATE orders SET (" ORDER_COLS ") = (" Q53 ") WHERE id = ? AND version = ?")           \
-	X(ORDER_GET, ORDER_SELECT " WHERE id = ?1")                                                \
+	  "UPDATE orders SET (" ESC_ORDER_COLUMNS ") = (" Q53 ") WHERE id = ? AND version = ?")    \
+	X(ORDER_GET, ESC_ORDER_SELECT " WHERE id = ?1")                                            \
 	X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE id = ?1")                                      \
 	X(ITEM_INSERT, "INSERT INTO order_items (order_id, line, title, quantity, "                \
 		       "unit_price_minor) VALUES (?1, ?2, ?3, ?4, ?5)")                            \
-	X(ITEMS_LIST, "SELECT title, quantity, unit_price_minor FROM order_items "                 \
+	X(ITEMS_LIST, "SELECT " ESC_ITEM_COLUMNS " FROM order_items "                              \
 		      "WHERE order_id = ?1 ORDER BY line LIMIT ?2")                                \
 	X(ORDERS_COUNT, "SELECT state, COUNT(*) FROM orders GROUP BY state")                       \
 	X(HISTORY_INSERT, "INSERT INTO history (order_id, version, at_ms, actor, actor_id, "       \
@@ -185,18 +154,18 @@ _Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline 
 		       "VALUES (?1, ?2, ?3, ?4)")                                                  \
 	X(MARK_COUNTS, "SELECT mark, SUM(at_ms > ?2), SUM(at_ms > ?3) FROM marks "                 \
 		       "WHERE user_id = ?1 AND at_ms > MIN(?2, ?3) GROUP BY mark")                 \
-	X(MARKS_LIST, "SELECT at_ms, order_id, mark FROM marks WHERE user_id = ?1 AND at_ms > ?2 " \
+	X(MARKS_LIST, "SELECT " ESC_MARK_COLUMNS " FROM marks WHERE user_id = ?1 AND at_ms > ?2 "  \
 		      "ORDER BY at_ms DESC, order_id DESC, mark DESC LIMIT ?3")                    \
 	X(LIFT_INSERT, "INSERT INTO suspension_lifts (user_id, at_ms, arbiter_id, reason) "        \
 		       "VALUES (?1, ?2, ?3, ?4)")                                                  \
-	X(LIFTS_LIST, "SELECT at_ms, arbiter_id, reason FROM suspension_lifts WHERE user_id = ?1 " \
+	X(LIFTS_LIST, "SELECT " ESC_LIFT_COLUMNS " FROM suspension_lifts WHERE user_id = ?1 "      \
 		      "ORDER BY at_ms DESC LIMIT ?2")                                              \
 	X(META_GET, "SELECT value FROM meta WHERE key = ?1")                                       \
 	X(META_SET, "INSERT INTO meta (key, value) VALUES (?1, ?2) "                               \
 		    "ON CONFLICT (key) DO UPDATE SET value = excluded.value")                      \
 	X(SESSION_INSERT, "INSERT INTO sessions (token_hash, user_id, csrf, created_at_ms, "       \
 			  "last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5)")                             \
-	X(SESSION_GET, "SELECT token_hash, user_id, csrf, created_at_ms, last_seen_ms "            \
+	X(SESSION_GET, "SELECT " ESC_SESSION_COLUMNS " "                                           \
 		       "FROM sessions WHERE token_hash = ?1")                                      \
 	X(SESSION_TOUCH, "UPDATE sessions SET last_seen_ms = ?2 WHERE token_hash = ?1")            \
 	X(SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = ?1")                            \
@@ -214,73 +183,19 @@ _Static_assert(ESC_DL_ORDER_COUNT == 6, "one due_*_ms column per order deadline 
 	X(MESSAGE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE order_id = ?1")      \
 	X(MESSAGE_INSERT, "INSERT INTO messages (order_id, seq, at_ms, author_id, role, body) "    \
 			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                       \
-	X(MESSAGES_LIST, "SELECT seq, at_ms, author_id, role, body FROM messages "                 \
+	X(MESSAGES_LIST, "SELECT " ESC_MESSAGE_COLUMNS " FROM messages "                           \
 			 "WHERE order_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")                 \
 	X(EVIDENCE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM evidence WHERE order_id = ?1")     \
 	X(EVIDENCE_INSERT, "INSERT INTO evidence (order_id, seq, at_ms, author_id, role, "         \
 			   "content_type, filename, size, sha256, data) "                          \
 			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                     \
-	X(EVIDENCE_LIST, "SELECT " EVIDENCE_COLS " FROM evidence WHERE order_id = ?1 "             \
+	X(EVIDENCE_LIST, "SELECT " ESC_EVIDENCE_COLUMNS " FROM evidence WHERE order_id = ?1 "      \
 			 "ORDER BY seq LIMIT ?2")                                                  \
-	X(EVIDENCE_GET, "SELECT " EVIDENCE_COLS ", data FROM evidence "                            \
+	X(EVIDENCE_GET, "SELECT " ESC_EVIDENCE_COLUMNS ", data FROM evidence "                     \
 			"WHERE order_id = ?1 AND seq = ?2")                                        \
-	X(CHECK_TRANSFERS, "SELECT COUNT(DISTINCT transfer_id) FROM entries")                      \
-	X(CHECK_ORDERS, "SELECT COUNT(*) FROM orders")                                             \
-	X(CHECK_CURRENCIES, "SELECT currency, SUM(amount_minor) FROM entries GROUP BY currency "   \
-			    "HAVING SUM(amount_minor) <> 0 ORDER BY currency")                     \
-	X(CHECK_LEGS, "SELECT transfer_id, COUNT(*), SUM(amount_minor), "                          \
-		      "COUNT(DISTINCT currency) FROM entries GROUP BY transfer_id "                \
-		      "HAVING COUNT(*) <> 2 OR MIN(leg) <> 0 OR MAX(leg) <> 1 "                    \
-		      "OR SUM(amount_minor) <> 0 OR COUNT(DISTINCT currency) <> 1")                \
-	X(CHECK_ESCROW_NEGATIVE, "SELECT account, currency, SUM(amount_minor) FROM entries "       \
-				 "WHERE " ESCROW_ACCOUNT " GROUP BY account, currency "            \
-				 "HAVING SUM(amount_minor) < 0")                                   \
-	X(CHECK_REFUNDS, "SELECT order_id, currency, "                                             \
-			 "SUM(CASE WHEN kind = 'payment' THEN amount_minor ELSE 0 END) AS paid, "  \
-			 "-SUM(CASE WHEN kind = 'refund' THEN amount_minor ELSE 0 END) AS back "   \
-			 "FROM entries WHERE account = 'escrow:' || order_id "                     \
-			 "GROUP BY order_id, currency HAVING back > paid")                         \
-	X(CHECK_ESCROW_ORDERS,                                                                     \
-	  "SELECT o.id, o.currency, o.paid_minor - o.refunded_minor - o.released_minor, "          \
-	  "COALESCE(e.total, 0) FROM orders o LEFT JOIN (SELECT account, currency, "               \
-	  "SUM(amount_minor) AS total FROM entries WHERE " ESCROW_ACCOUNT                          \
-	  " GROUP BY account, currency) e ON e.account = 'escrow:' || o.id "                       \
-	  "AND e.currency = o.currency "                                                           \
-	  "WHERE o.paid_minor - o.refunded_minor - o.released_minor <> COALESCE(e.total, 0) "      \
-	  "ORDER BY o.id")                                                                         \
-	X(CHECK_ESCROW_ORPHANS,                                                                    \
-	  "SELECT account, currency, SUM(amount_minor) FROM entries e WHERE " ESCROW_ACCOUNT       \
-	  " AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = substr(e.account, 8) "             \
-	  "AND o.currency = e.currency) GROUP BY account, currency "                               \
-	  "HAVING SUM(amount_minor) <> 0")                                                         \
-	X(CHECK_BALANCES,                                                                          \
-	  "WITH s AS (SELECT account, currency, SUM(amount_minor) AS total FROM entries "          \
-	  "WHERE " KEPT_ACCOUNT " GROUP BY account, currency) "                                    \
-	  "SELECT b.account, b.currency, b.balance_minor, COALESCE(s.total, 0) "                   \
-	  "FROM balances b LEFT JOIN s ON s.account = b.account AND s.currency = b.currency "      \
-	  "WHERE b.balance_minor <> COALESCE(s.total, 0) "                                         \
-	  "UNION ALL SELECT s.account, s.currency, 0, s.total FROM s WHERE s.total <> 0 "          \
-	  "AND NOT EXISTS (SELECT 1 FROM balances b WHERE b.account = s.account "                  \
-	  "AND b.currency = s.currency) ORDER BY 1, 2")
+	ESC_SQL_CHECKS(X)
 
-enum stmt_id {
-#define X(id, sql) S_##id,
-	STATEMENTS(X)
-#undef X
-		S_COUNT
-};
-_Static_assert(S_CHECK_BALANCES - S_CHECK_CURRENCIES + 1 == ESC_CHECKS_COUNT,
-	       "the CHECK_* statements run in enum esc_check's order");
-
-static const char *const stmt_sql[S_COUNT] = {
-#define X(id, sql) [S_##id] = sql,
-	STATEMENTS(X)
-#undef X
-};
-
-/* orders_list filters; each combination is its own statement so that the
- * planner picks the index and the id range for it. */
-enum { F_BUYER = 1, F_SELLER = 2, F_STATE = 4, F_AFTER = 8, F_DISPUTE = 16, F_COMBINATIONS = 32 };
+ESC_STATEMENTS_TABLE(STATEMENTS);
 
 struct checkpointer {
 	sqlite3 *db; /* its own connection, used only by its thread */
@@ -297,7 +212,7 @@ struct sq {
 	struct esc_store base; /* first: the interface's view of us */
 	sqlite3 *db;
 	sqlite3_stmt *stmts[S_COUNT];
-	sqlite3_stmt *orders_list[F_COMBINATIONS];
+	sqlite3_stmt *orders_list[ESC_F_COMBINATIONS];
 	bool in_tx;      /* the caller's begin succeeded, and it has not ended it */
 	bool sync_ready; /* ck.mu and ck.cv are initialised */
 	struct checkpointer ck;
@@ -376,6 +291,33 @@ static void b_enum(struct bind *b, int i, const struct esc_enum *d, int v)
 		b_str(b, i, name);
 }
 
+static void bind_i64(void *b, int i, int64_t v)
+{
+	b_i64(b, i, v);
+}
+
+static void bind_text(void *arg, int i, const char *s, size_t bytes)
+{
+	struct bind *b = arg;
+
+	if (b->src == SQLITE_OK)
+		b->src = sqlite3_bind_text(b->st, i, s, (int)bytes, SQLITE_STATIC);
+}
+
+static const struct esc_binder binder = {bind_i64, bind_text};
+
+/* count columns of record r of in, from its column first on, at the
+ * parameters from i on. */
+static void b_cols(struct bind *b, const struct esc_record *r, int first, int count, const void *in,
+		   int i)
+{
+	if (esc_record_bind(r, first, count, in, i, &binder, b))
+		b->invalid = true;
+}
+
+/* All of record r of in, at parameters 1.. */
+#define B_RECORD(b, r, in) b_cols((b), (r), 0, (r)->count, (in), 1)
+
 #define B_FIELD(b, i, field) b_field((b), (i), (field), sizeof(field))
 
 /* Make a count a LIMIT: SQLite takes int64. */
@@ -444,7 +386,41 @@ static const char *row_text(const struct esc_row *row, int col, size_t *bytes)
 	return text;
 }
 
-#define ROW_OF(st) {row_i64, row_text, (st), 0}
+static struct esc_row row_of(sqlite3_stmt *st)
+{
+	struct esc_row row = {row_i64, row_text, st, 0};
+
+	return row;
+}
+
+/* A row whose columns are record r's, into out. */
+static int read_record(sqlite3_stmt *st, const struct esc_record *r, void *out)
+{
+	struct esc_row row = row_of(st);
+
+	return esc_record_read(r, &row, out);
+}
+
+/* The rows of a bound statement, each a record r, into out (at most max):
+ * *n of them. Readies the statement again. */
+static int read_rows(sqlite3_stmt *st, const struct esc_record *r, void *out, size_t max, size_t *n)
+{
+	struct esc_row row = row_of(st);
+	int rc = 0;
+
+	*n = 0;
+	while (*n < max) {
+		rc = next_row(st);
+		if (rc <= 0)
+			break;
+		rc = esc_record_read(r, &row, (char *)out + *n * r->size);
+		if (rc)
+			break;
+		(*n)++;
+	}
+	finish(st);
+	return rc < 0 ? rc : 0;
+}
 
 /* Copy a text column into a field of size bytes: bounded, cut at a UTF-8
  * character boundary, always NUL-terminated. */
@@ -468,150 +444,6 @@ static int col_enum(sqlite3_stmt *st, int col, const struct esc_enum *d, int *ou
 		rc = ESC_EIO;
 	else
 		*out = v;
-	return rc;
-}
-
-static int read_user(sqlite3_stmt *st, struct esc_user *u)
-{
-	int role = 0;
-	int rc = 0;
-
-	memset(u, 0, sizeof *u);
-	COL_FIELD(st, 0, u->id);
-	rc = col_enum(st, 1, &esc_enum_actor, &role);
-	u->role = (enum esc_actor)role;
-	COL_FIELD(st, 2, u->name);
-	COL_FIELD(st, 3, u->email);
-	COL_FIELD(st, 4, u->password_hash);
-	u->created_at_ms = sqlite3_column_int64(st, 5);
-	u->suspension_lifted_at_ms = sqlite3_column_int64(st, 6);
-	return rc;
-}
-
-/* Columns as ORDER_SELECT lists them. */
-static int read_order(sqlite3_stmt *st, struct esc_order *o)
-{
-	int method = 0, state = 0, refund_to = 0, dispute_state = 0, dispute_from = 0;
-	int c = 0;
-	int rc = 0;
-
-	memset(o, 0, sizeof *o);
-	COL_FIELD(st, c++, o->id);
-	COL_FIELD(st, c++, o->buyer_id);
-	COL_FIELD(st, c++, o->seller_id);
-	COL_FIELD(st, c++, o->currency);
-	o->total_minor = sqlite3_column_int64(st, c++);
-	o->paid_minor = sqlite3_column_int64(st, c++);
-	o->refunded_minor = sqlite3_column_int64(st, c++);
-	o->released_minor = sqlite3_column_int64(st, c++);
-	o->fee_minor = sqlite3_column_int64(st, c++);
-	if (!rc)
-		rc = col_enum(st, c, &esc_enum_method, &method);
-	c++;
-	if (!rc)
-		rc = col_enum(st, c, &esc_enum_state, &state);
-	c++;
-	o->version = sqlite3_column_int64(st, c++);
-	o->delivery_days = sqlite3_column_int(st, c++);
-	o->items_count = sqlite3_column_int(st, c++);
-	o->cancel_requests = sqlite3_column_int(st, c++);
-	COL_FIELD(st, c++, o->cancel_reason);
-	COL_FIELD(st, c++, o->cancel_comment);
-	if (!rc)
-		rc = col_enum(st, c, &esc_enum_refund_to, &refund_to);
-	c++;
-	COL_FIELD(st, c++, o->reject_message);
-	COL_FIELD(st, c++, o->carrier);
-	COL_FIELD(st, c++, o->tracking);
-	o->created_at_ms = sqlite3_column_int64(st, c++);
-	o->paid_at_ms = sqlite3_column_int64(st, c++);
-	o->shipped_at_ms = sqlite3_column_int64(st, c++);
-	o->promised_at_ms = sqlite3_column_int64(st, c++);
-	o->delivered_at_ms = sqlite3_column_int64(st, c++);
-	o->ended_at_ms = sqlite3_column_int64(st, c++);
-	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
-		o->due_ms[k] = sqlite3_column_int64(st, c++);
-	o->refunds_count = sqlite3_column_int(st, c++);
-	o->disputes_count = sqlite3_column_int(st, c++);
-	COL_FIELD(st, c++, o->dispute_ground);
-	COL_FIELD(st, c++, o->dispute_outcome);
-	o->dispute_amount_minor = sqlite3_column_int64(st, c++);
-	o->dispute_opened_at_ms = sqlite3_column_int64(st, c++);
-	o->dispute_paused_ms = sqlite3_column_int64(st, c++);
-	o->dispute_refund_minor = sqlite3_column_int64(st, c++);
-	if (!rc)
-		rc = col_enum(st, c, &esc_enum_dispute_state, &dispute_state);
-	c++;
-	if (!rc)
-		rc = col_enum(st, c, &esc_enum_state, &dispute_from);
-	c++;
-	COL_FIELD(st, c++, o->dispute_description);
-	o->dispute_offer_minor = sqlite3_column_int64(st, c++);
-	o->dispute_agreed_minor = sqlite3_column_int64(st, c++);
-	COL_FIELD(st, c++, o->dispute_message);
-	COL_FIELD(st, c++, o->dispute_resolution);
-	COL_FIELD(st, c++, o->dispute_reason);
-	o->dispute_escalated_at_ms = sqlite3_column_int64(st, c++);
-	o->dispute_resolved_at_ms = sqlite3_column_int64(st, c++);
-	COL_FIELD(st, c++, o->return_carrier);
-	COL_FIELD(st, c++, o->return_tracking);
-	o->return_shipped_at_ms = sqlite3_column_int64(st, c++);
-	o->dispute_recommended_minor = sqlite3_column_int64(st, c++);
-	COL_FIELD(st, c++, o->dispute_recommendation);
-	assert(c == 3 + ORDER_COLS_COUNT);
-	o->dispute_state = (enum esc_dispute_state)dispute_state;
-	o->dispute_from = (enum esc_state)dispute_from;
-	o->method = (enum esc_method)method;
-	o->state = (enum esc_state)state;
-	o->refund_to = (enum esc_refund_to)refund_to;
-	return rc;
-}
-
-static int read_history(sqlite3_stmt *st, struct esc_history *h)
-{
-	int actor = 0, event = 0, from = 0, to = 0;
-	int rc = 0;
-
-	memset(h, 0, sizeof *h);
-	COL_FIELD(st, 0, h->order_id);
-	h->version = sqlite3_column_int64(st, 1);
-	h->at_ms = sqlite3_column_int64(st, 2);
-	rc = col_enum(st, 3, &esc_enum_actor, &actor);
-	COL_FIELD(st, 4, h->actor_id);
-	if (!rc)
-		rc = col_enum(st, 5, &esc_enum_event, &event);
-	if (!rc)
-		rc = col_enum(st, 6, &esc_enum_state, &from);
-	if (!rc)
-		rc = col_enum(st, 7, &esc_enum_state, &to);
-	COL_FIELD(st, 8, h->type);
-	COL_FIELD(st, 9, h->detail);
-	h->actor = (enum esc_actor)actor;
-	h->event = (enum esc_event)event;
-	h->from = (enum esc_state)from;
-	h->to = (enum esc_state)to;
-	return rc;
-}
-
-static int read_refund(sqlite3_stmt *st, struct esc_refund *r)
-{
-	int method = 0, status = 0;
-	int rc = 0;
-
-	memset(r, 0, sizeof *r);
-	COL_FIELD(st, 0, r->id);
-	COL_FIELD(st, 1, r->order_id);
-	r->amount_minor = sqlite3_column_int64(st, 2);
-	rc = col_enum(st, 3, &esc_enum_method, &method);
-	if (!rc)
-		rc = col_enum(st, 4, &esc_enum_refund_status, &status);
-	r->created_at_ms = sqlite3_column_int64(st, 5);
-	r->resolved_at_ms = sqlite3_column_int64(st, 6);
-	r->alert_due_ms = sqlite3_column_int64(st, 7);
-	r->settle_days_min = sqlite3_column_int(st, 8);
-	r->settle_days_max = sqlite3_column_int(st, 9);
-	r->method = (enum esc_method)method;
-	r->status = (enum esc_refund_status)status;
 	return rc;
 }
 
@@ -717,23 +549,12 @@ static int auto_end(struct sq *q, bool owned, int rc)
 
 /* ---- users ---- */
 
-static void bind_user(struct bind *b, const struct esc_user *u)
-{
-	B_FIELD(b, 1, u->id);
-	b_enum(b, 2, &esc_enum_actor, (int)u->role);
-	B_FIELD(b, 3, u->name);
-	B_FIELD(b, 4, u->email);
-	B_FIELD(b, 5, u->password_hash);
-	b_i64(b, 6, u->created_at_ms);
-	b_i64(b, 7, u->suspension_lifted_at_ms);
-}
-
 static int sq_user_insert(struct esc_store *s, const struct esc_user *u)
 {
 	struct bind b = {sq_of(s)->stmts[S_USER_INSERT], SQLITE_OK, false};
 	int rc = 0;
 
-	bind_user(&b, u);
+	B_RECORD(&b, &esc_user_record, u);
 	rc = bind_end(&b);
 	if (!rc)
 		rc = run(b.st);
@@ -746,7 +567,7 @@ static int sq_user_update(struct esc_store *s, const struct esc_user *u)
 	struct bind b = {q->stmts[S_USER_UPDATE], SQLITE_OK, false};
 	int rc = 0;
 
-	bind_user(&b, u);
+	B_RECORD(&b, &esc_user_record, u);
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
@@ -763,7 +584,7 @@ static int user_one(sqlite3_stmt *st, struct esc_user *out)
 	int rc = next_row(st);
 
 	if (rc == 1)
-		rc = read_user(st, out);
+		rc = read_record(st, &esc_user_record, out);
 	else if (rc == 0)
 		rc = ESC_ENOTFOUND;
 	finish(st);
@@ -807,78 +628,12 @@ static int sq_users_list(struct esc_store *s, const char *starting_after, struct
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
-	while (*n < max) {
-		rc = next_row(b.st);
-		if (rc <= 0)
-			break;
-		rc = read_user(b.st, &out[*n]);
-		if (rc)
-			break;
-		(*n)++;
-	}
-	finish(b.st);
+	rc = read_rows(b.st, &esc_user_record, out, max, n);
 out:
 	return rc;
 }
 
 /* ---- orders ---- */
-
-/* The ORDER_COLS of o, at parameters 1..ORDER_COLS_COUNT. */
-static void bind_order_cols(struct bind *b, const struct esc_order *o)
-{
-	int i = 1;
-
-	B_FIELD(b, i++, o->currency);
-	b_i64(b, i++, o->total_minor);
-	b_i64(b, i++, o->paid_minor);
-	b_i64(b, i++, o->refunded_minor);
-	b_i64(b, i++, o->released_minor);
-	b_i64(b, i++, o->fee_minor);
-	b_enum(b, i++, &esc_enum_method, (int)o->method);
-	b_enum(b, i++, &esc_enum_state, (int)o->state);
-	b_i64(b, i++, o->version);
-	b_i64(b, i++, o->delivery_days);
-	b_i64(b, i++, o->items_count);
-	b_i64(b, i++, o->cancel_requests);
-	B_FIELD(b, i++, o->cancel_reason);
-	B_FIELD(b, i++, o->cancel_comment);
-	b_enum(b, i++, &esc_enum_refund_to, (int)o->refund_to);
-	B_FIELD(b, i++, o->reject_message);
-	B_FIELD(b, i++, o->carrier);
-	B_FIELD(b, i++, o->tracking);
-	b_i64(b, i++, o->created_at_ms);
-	b_i64(b, i++, o->paid_at_ms);
-	b_i64(b, i++, o->shipped_at_ms);
-	b_i64(b, i++, o->promised_at_ms);
-	b_i64(b, i++, o->delivered_at_ms);
-	b_i64(b, i++, o->ended_at_ms);
-	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
-		b_i64(b, i++, o->due_ms[k]);
-	b_i64(b, i++, o->refunds_count);
-	b_i64(b, i++, o->disputes_count);
-	B_FIELD(b, i++, o->dispute_ground);
-	B_FIELD(b, i++, o->dispute_outcome);
-	b_i64(b, i++, o->dispute_amount_minor);
-	b_i64(b, i++, o->dispute_opened_at_ms);
-	b_i64(b, i++, o->dispute_paused_ms);
-	b_i64(b, i++, o->dispute_refund_minor);
-	b_enum(b, i++, &esc_enum_dispute_state, (int)o->dispute_state);
-	b_enum(b, i++, &esc_enum_state, (int)o->dispute_from);
-	B_FIELD(b, i++, o->dispute_description);
-	b_i64(b, i++, o->dispute_offer_minor);
-	b_i64(b, i++, o->dispute_agreed_minor);
-	B_FIELD(b, i++, o->dispute_message);
-	B_FIELD(b, i++, o->dispute_resolution);
-	B_FIELD(b, i++, o->dispute_reason);
-	b_i64(b, i++, o->dispute_escalated_at_ms);
-	b_i64(b, i++, o->dispute_resolved_at_ms);
-	B_FIELD(b, i++, o->return_carrier);
-	B_FIELD(b, i++, o->return_tracking);
-	b_i64(b, i++, o->return_shipped_at_ms);
-	b_i64(b, i++, o->dispute_recommended_minor);
-	B_FIELD(b, i++, o->dispute_recommendation);
-	assert(i == ORDER_COLS_COUNT + 1);
-}
 
 static int sq_order_insert(struct esc_store *s, const struct esc_order *o,
 			   const struct esc_item *items, size_t items_count)
@@ -889,11 +644,9 @@ static int sq_order_insert(struct esc_store *s, const struct esc_order *o,
 	int rc = 0;
 
 	assert(items || !items_count);
-	assert(sqlite3_bind_parameter_count(b.st) == ORDER_COLS_COUNT + 3);
-	bind_order_cols(&b, o);
-	B_FIELD(&b, ORDER_COLS_COUNT + 1, o->id);
-	B_FIELD(&b, ORDER_COLS_COUNT + 2, o->buyer_id);
-	B_FIELD(&b, ORDER_COLS_COUNT + 3, o->seller_id);
+	assert(sqlite3_bind_parameter_count(b.st) == ESC_ORDER_COLUMNS_COUNT + 3);
+	b_cols(&b, &esc_order_record, ESC_ORDER_KEYS, ESC_ORDER_COLUMNS_COUNT, o, 1);
+	b_cols(&b, &esc_order_record, 0, ESC_ORDER_KEYS, o, ESC_ORDER_COLUMNS_COUNT + 1);
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
@@ -925,7 +678,7 @@ static int order_one(sqlite3_stmt *st, struct esc_order *out)
 	int rc = next_row(st);
 
 	if (rc == 1)
-		rc = read_order(st, out);
+		rc = read_record(st, &esc_order_record, out);
 	else if (rc == 0)
 		rc = ESC_ENOTFOUND;
 	finish(st);
@@ -971,10 +724,10 @@ static int sq_order_update(struct esc_store *s, const struct esc_order *o, int64
 	bool exists = false;
 	int rc = 0;
 
-	assert(sqlite3_bind_parameter_count(b.st) == ORDER_COLS_COUNT + 2);
-	bind_order_cols(&b, o);
-	B_FIELD(&b, ORDER_COLS_COUNT + 1, o->id);
-	b_i64(&b, ORDER_COLS_COUNT + 2, expected_version);
+	assert(sqlite3_bind_parameter_count(b.st) == ESC_ORDER_COLUMNS_COUNT + 2);
+	b_cols(&b, &esc_order_record, ESC_ORDER_KEYS, ESC_ORDER_COLUMNS_COUNT, o, 1);
+	B_FIELD(&b, ESC_ORDER_COLUMNS_COUNT + 1, o->id);
+	b_i64(&b, ESC_ORDER_COLUMNS_COUNT + 2, expected_version);
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
@@ -1000,19 +753,7 @@ static int sq_order_items(struct esc_store *s, const char *order_id, struct esc_
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
-	while (*n < max) {
-		rc = next_row(b.st);
-		if (rc <= 0)
-			break;
-		struct esc_item *it = &out[*n];
-		memset(it, 0, sizeof *it);
-		COL_FIELD(b.st, 0, it->title);
-		it->quantity = sqlite3_column_int64(b.st, 1);
-		it->unit_price_minor = sqlite3_column_int64(b.st, 2);
-		(*n)++;
-		rc = 0;
-	}
-	finish(b.st);
+	rc = read_rows(b.st, &esc_item_record, out, max, n);
 out:
 	return rc;
 }
@@ -1024,15 +765,14 @@ static int orders_list_stmt(struct sq *q, unsigned mask, sqlite3_stmt **out)
 	int src = SQLITE_OK;
 	int rc = 0;
 
-	assert(mask < F_COMBINATIONS);
 	if (!q->orders_list[mask]) {
-		int len = snprintf(sql, sizeof sql,
-				   "%s WHERE 1 = 1%s%s%s%s%s ORDER BY id DESC LIMIT :limit",
-				   ORDER_SELECT, mask & F_BUYER ? " AND buyer_id = :buyer" : "",
-				   mask & F_SELLER ? " AND seller_id = :seller" : "",
-				   mask & F_STATE ? " AND state = :state" : "",
-				   mask & F_DISPUTE ? " AND dispute_state = :dispute" : "",
-				   mask & F_AFTER ? " AND id < :after" : "");
+		int len = snprintf(
+			sql, sizeof sql, "%s WHERE 1 = 1%s%s%s%s%s ORDER BY id DESC LIMIT :limit",
+			ESC_ORDER_SELECT, mask & ESC_F_BUYER ? " AND buyer_id = :buyer" : "",
+			mask & ESC_F_SELLER ? " AND seller_id = :seller" : "",
+			mask & ESC_F_STATE ? " AND state = :state" : "",
+			mask & ESC_F_DISPUTE ? " AND dispute_state = :dispute" : "",
+			mask & ESC_F_AFTER ? " AND id < :after" : "");
 		assert(len > 0 && (size_t)len < sizeof sql);
 		src = sqlite3_prepare_v3(q->db, sql, len + 1, SQLITE_PREPARE_PERSISTENT,
 					 &q->orders_list[mask], NULL);
@@ -1064,28 +804,19 @@ static int sq_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 	assert(f);
 	*n = 0;
 	*has_more = false;
-	if (f->buyer_id)
-		mask |= F_BUYER;
-	if (f->seller_id)
-		mask |= F_SELLER;
-	if (f->state >= 0)
-		mask |= F_STATE;
-	if (f->starting_after)
-		mask |= F_AFTER;
-	if (f->dispute_state > ESC_DS_NONE)
-		mask |= F_DISPUTE;
+	mask = esc_order_filter_mask(f);
 	rc = orders_list_stmt(q, mask, &b.st);
 	if (rc)
 		goto out;
-	if (mask & F_BUYER)
+	if (mask & ESC_F_BUYER)
 		b_str(&b, bind_named(&b, ":buyer"), f->buyer_id);
-	if (mask & F_SELLER)
+	if (mask & ESC_F_SELLER)
 		b_str(&b, bind_named(&b, ":seller"), f->seller_id);
-	if (mask & F_STATE)
+	if (mask & ESC_F_STATE)
 		b_enum(&b, bind_named(&b, ":state"), &esc_enum_state, f->state);
-	if (mask & F_AFTER)
+	if (mask & ESC_F_AFTER)
 		b_str(&b, bind_named(&b, ":after"), f->starting_after);
-	if (mask & F_DISPUTE)
+	if (mask & ESC_F_DISPUTE)
 		b_enum(&b, bind_named(&b, ":dispute"), &esc_enum_dispute_state, f->dispute_state);
 	/* One more than asked tells whether more follow. */
 	b_i64(&b, bind_named(&b, ":limit"),
@@ -1102,7 +833,7 @@ static int sq_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 			rc = 0;
 			break;
 		}
-		rc = read_order(b.st, &out[*n]);
+		rc = read_record(b.st, &esc_order_record, &out[*n]);
 		if (rc)
 			break;
 		(*n)++;
@@ -1140,16 +871,7 @@ static int sq_history_append(struct esc_store *s, const struct esc_history *h)
 	struct bind b = {sq_of(s)->stmts[S_HISTORY_INSERT], SQLITE_OK, false};
 	int rc = 0;
 
-	B_FIELD(&b, 1, h->order_id);
-	b_i64(&b, 2, h->version);
-	b_i64(&b, 3, h->at_ms);
-	b_enum(&b, 4, &esc_enum_actor, (int)h->actor);
-	B_FIELD(&b, 5, h->actor_id);
-	b_enum(&b, 6, &esc_enum_event, (int)h->event);
-	b_enum(&b, 7, &esc_enum_state, (int)h->from);
-	b_enum(&b, 8, &esc_enum_state, (int)h->to);
-	B_FIELD(&b, 9, h->type);
-	B_FIELD(&b, 10, h->detail);
+	B_RECORD(&b, &esc_history_record, h);
 	rc = bind_end(&b);
 	if (!rc)
 		rc = run(b.st);
@@ -1169,16 +891,7 @@ static int sq_history_list(struct esc_store *s, const char *order_id, int64_t af
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
-	while (*n < max) {
-		rc = next_row(b.st);
-		if (rc <= 0)
-			break;
-		rc = read_history(b.st, &out[*n]);
-		if (rc)
-			break;
-		(*n)++;
-	}
-	finish(b.st);
+	rc = read_rows(b.st, &esc_history_record, out, max, n);
 out:
 	return rc;
 }
@@ -1282,26 +995,12 @@ out:
 
 /* ---- refunds ---- */
 
-static void bind_refund(struct bind *b, const struct esc_refund *r)
-{
-	B_FIELD(b, 1, r->id);
-	B_FIELD(b, 2, r->order_id);
-	b_i64(b, 3, r->amount_minor);
-	b_enum(b, 4, &esc_enum_method, (int)r->method);
-	b_enum(b, 5, &esc_enum_refund_status, (int)r->status);
-	b_i64(b, 6, r->created_at_ms);
-	b_i64(b, 7, r->resolved_at_ms);
-	b_i64(b, 8, r->alert_due_ms);
-	b_i64(b, 9, r->settle_days_min);
-	b_i64(b, 10, r->settle_days_max);
-}
-
 static int sq_refund_insert(struct esc_store *s, const struct esc_refund *r)
 {
 	struct bind b = {sq_of(s)->stmts[S_REFUND_INSERT], SQLITE_OK, false};
 	int rc = 0;
 
-	bind_refund(&b, r);
+	B_RECORD(&b, &esc_refund_record, r);
 	rc = bind_end(&b);
 	if (!rc)
 		rc = run(b.st);
@@ -1314,7 +1013,7 @@ static int sq_refund_update(struct esc_store *s, const struct esc_refund *r)
 	struct bind b = {q->stmts[S_REFUND_UPDATE], SQLITE_OK, false};
 	int rc = 0;
 
-	bind_refund(&b, r);
+	B_RECORD(&b, &esc_refund_record, r);
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
@@ -1336,7 +1035,7 @@ static int sq_refund_get(struct esc_store *s, const char *id, struct esc_refund 
 		goto out;
 	rc = next_row(b.st);
 	if (rc == 1)
-		rc = read_refund(b.st, out);
+		rc = read_record(b.st, &esc_refund_record, out);
 	else if (rc == 0)
 		rc = ESC_ENOTFOUND;
 	finish(b.st);
@@ -1362,16 +1061,7 @@ static int sq_refunds_list(struct esc_store *s, const char *order_id, int status
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
-	while (*n < max) {
-		rc = next_row(b.st);
-		if (rc <= 0)
-			break;
-		rc = read_refund(b.st, &out[*n]);
-		if (rc)
-			break;
-		(*n)++;
-	}
-	finish(b.st);
+	rc = read_rows(b.st, &esc_refund_record, out, max, n);
 out:
 	return rc;
 }
@@ -1409,23 +1099,7 @@ static int sq_deadlines_due(struct esc_store *s, int64_t now_ms, struct esc_dead
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
-	while (*n < max) {
-		struct esc_deadline *d = &out[*n];
-		int kind = 0;
-		rc = next_row(b.st);
-		if (rc <= 0)
-			break;
-		memset(d, 0, sizeof *d);
-		d->due_ms = sqlite3_column_int64(b.st, 0);
-		COL_FIELD(b.st, 1, d->order_id);
-		rc = col_enum(b.st, 2, &esc_enum_deadline, &kind);
-		if (rc)
-			break;
-		d->kind = (enum esc_deadline_kind)kind;
-		COL_FIELD(b.st, 3, d->ref);
-		(*n)++;
-	}
-	finish(b.st);
+	rc = read_rows(b.st, &esc_deadline_record, out, max, n);
 out:
 	return rc;
 }
@@ -1447,22 +1121,15 @@ static int sq_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *o
 	if (rc)
 		goto out;
 	for (;;) {
-		struct esc_deadline d;
-		int kind = 0;
 		rc = next_row(b.st);
 		if (rc <= 0)
 			break;
 		/* The LIMIT holds the rows to max; a row beyond it is a bug. */
 		assert(*n < max);
-		memset(&d, 0, sizeof d);
-		d.due_ms = sqlite3_column_int64(b.st, 0);
-		COL_FIELD(b.st, 1, d.order_id);
-		rc = col_enum(b.st, 2, &esc_enum_deadline, &kind);
+		rc = read_record(b.st, &esc_deadline_record, &out[*n]);
 		if (rc)
 			break;
-		d.kind = (enum esc_deadline_kind)kind;
-		COL_FIELD(b.st, 3, d.ref);
-		out[(*n)++] = d;
+		(*n)++;
 	}
 	finish(b.st);
 	if (!rc)
@@ -1647,22 +1314,7 @@ static int sq_marks_list(struct esc_store *s, const char *user_id, int64_t since
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
-	while (*n < max) {
-		int mark = 0;
-		rc = next_row(b.st);
-		if (rc <= 0)
-			break;
-		struct esc_mark_row *m = &out[*n];
-		memset(m, 0, sizeof *m);
-		m->at_ms = sqlite3_column_int64(b.st, 0);
-		COL_FIELD(b.st, 1, m->order_id);
-		rc = col_enum(b.st, 2, &esc_enum_mark, &mark);
-		if (rc)
-			break;
-		m->mark = (enum esc_mark)mark;
-		(*n)++;
-	}
-	finish(b.st);
+	rc = read_rows(b.st, &esc_mark_record, out, max, n);
 out:
 	return rc < 0 ? rc : 0;
 }
@@ -1672,10 +1324,7 @@ static int sq_lift_insert(struct esc_store *s, const struct esc_lift *l)
 	struct bind b = {sq_of(s)->stmts[S_LIFT_INSERT], SQLITE_OK, false};
 	int rc = 0;
 
-	B_FIELD(&b, 1, l->user_id);
-	b_i64(&b, 2, l->at_ms);
-	B_FIELD(&b, 3, l->arbiter_id);
-	B_FIELD(&b, 4, l->reason);
+	B_RECORD(&b, &esc_lift_record, l);
 	rc = bind_end(&b);
 	if (!rc)
 		rc = run(b.st);
@@ -1694,20 +1343,7 @@ static int sq_lifts_list(struct esc_store *s, const char *user_id, struct esc_li
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
-	while (*n < max) {
-		rc = next_row(b.st);
-		if (rc <= 0)
-			break;
-		struct esc_lift *l = &out[*n];
-		memset(l, 0, sizeof *l);
-		snprintf(l->user_id, sizeof l->user_id, "%s", user_id);
-		l->at_ms = sqlite3_column_int64(b.st, 0);
-		COL_FIELD(b.st, 1, l->arbiter_id);
-		COL_FIELD(b.st, 2, l->reason);
-		rc = 0;
-		(*n)++;
-	}
-	finish(b.st);
+	rc = read_rows(b.st, &esc_lift_record, out, max, n);
 out:
 	return rc < 0 ? rc : 0;
 }
@@ -1770,11 +1406,7 @@ static int sq_session_insert(struct esc_store *s, const struct esc_session *sess
 	struct bind b = {sq_of(s)->stmts[S_SESSION_INSERT], SQLITE_OK, false};
 	int rc = 0;
 
-	B_FIELD(&b, 1, session->token_hash);
-	B_FIELD(&b, 2, session->user_id);
-	B_FIELD(&b, 3, session->csrf);
-	b_i64(&b, 4, session->created_at_ms);
-	b_i64(&b, 5, session->last_seen_ms);
+	B_RECORD(&b, &esc_session_record, session);
 	rc = bind_end(&b);
 	if (!rc)
 		rc = run(b.st);
@@ -1791,17 +1423,10 @@ static int sq_session_get(struct esc_store *s, const char *token_hash, struct es
 	if (rc)
 		goto out;
 	rc = next_row(b.st);
-	if (rc == 1) {
-		memset(out, 0, sizeof *out);
-		COL_FIELD(b.st, 0, out->token_hash);
-		COL_FIELD(b.st, 1, out->user_id);
-		COL_FIELD(b.st, 2, out->csrf);
-		out->created_at_ms = sqlite3_column_int64(b.st, 3);
-		out->last_seen_ms = sqlite3_column_int64(b.st, 4);
-		rc = 0;
-	} else if (rc == 0) {
+	if (rc == 1)
+		rc = read_record(b.st, &esc_session_record, out);
+	else if (rc == 0)
 		rc = ESC_ENOTFOUND;
-	}
 	finish(b.st);
 out:
 	return rc;
@@ -1981,12 +1606,7 @@ static int sq_message_append(struct esc_store *s, struct esc_message *m)
 	if (rc)
 		goto out;
 	struct bind ins = {q->stmts[S_MESSAGE_INSERT], SQLITE_OK, false};
-	B_FIELD(&ins, 1, m->order_id);
-	b_i64(&ins, 2, m->seq);
-	b_i64(&ins, 3, m->at_ms);
-	B_FIELD(&ins, 4, m->author_id);
-	b_str(&ins, 5, esc_actor_name(m->role));
-	B_FIELD(&ins, 6, m->body);
+	B_RECORD(&ins, &esc_message_record, m);
 	rc = bind_end(&ins);
 	if (!rc)
 		rc = run(ins.st);
@@ -2007,28 +1627,7 @@ static int sq_messages_list(struct esc_store *s, const char *order_id, int64_t a
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
-	while (*n < max) {
-		rc = next_row(b.st);
-		if (rc <= 0)
-			break;
-		struct esc_message *m = &out[*n];
-		memset(m, 0, sizeof *m);
-		snprintf(m->order_id, sizeof m->order_id, "%s", order_id);
-		m->seq = sqlite3_column_int64(b.st, 0);
-		m->at_ms = sqlite3_column_int64(b.st, 1);
-		COL_FIELD(b.st, 2, m->author_id);
-		const char *role = (const char *)sqlite3_column_text(b.st, 3);
-		int r = esc_actor_parse(role);
-		if (r < 0) {
-			rc = ESC_EIO;
-			break;
-		}
-		m->role = (enum esc_actor)r;
-		COL_FIELD(b.st, 4, m->body);
-		rc = 0;
-		(*n)++;
-	}
-	finish(b.st);
+	rc = read_rows(b.st, &esc_message_record, out, max, n);
 out:
 	return rc < 0 ? rc : 0;
 }
@@ -2040,15 +1639,7 @@ static int sq_evidence_append(struct esc_store *s, struct esc_evidence *ev, cons
 	if (rc)
 		goto out;
 	struct bind ins = {q->stmts[S_EVIDENCE_INSERT], SQLITE_OK, false};
-	B_FIELD(&ins, 1, ev->order_id);
-	b_i64(&ins, 2, ev->seq);
-	b_i64(&ins, 3, ev->at_ms);
-	B_FIELD(&ins, 4, ev->author_id);
-	b_enum(&ins, 5, &esc_enum_actor, (int)ev->role);
-	B_FIELD(&ins, 6, ev->content_type);
-	B_FIELD(&ins, 7, ev->filename);
-	b_i64(&ins, 8, ev->size);
-	B_FIELD(&ins, 9, ev->sha256);
+	B_RECORD(&ins, &esc_evidence_record, ev);
 	if (ins.src == SQLITE_OK)
 		ins.src = sqlite3_bind_blob64(ins.st, 10, data, (sqlite3_uint64)ev->size,
 					      SQLITE_STATIC);
@@ -2059,24 +1650,7 @@ out:
 	return rc;
 }
 
-/* Columns as EVIDENCE_COLS lists them. */
-static int read_evidence(sqlite3_stmt *st, struct esc_evidence *ev)
-{
-	int role = 0;
-	memset(ev, 0, sizeof *ev);
-	COL_FIELD(st, 0, ev->order_id);
-	ev->seq = sqlite3_column_int64(st, 1);
-	ev->at_ms = sqlite3_column_int64(st, 2);
-	COL_FIELD(st, 3, ev->author_id);
-	int rc = col_enum(st, 4, &esc_enum_actor, &role);
-	ev->role = (enum esc_actor)role;
-	COL_FIELD(st, 5, ev->content_type);
-	COL_FIELD(st, 6, ev->filename);
-	ev->size = sqlite3_column_int64(st, 7);
-	COL_FIELD(st, 8, ev->sha256);
-	return rc;
-}
-
+/* Columns as ESC_EVIDENCE_COLUMNS lists them. */
 static int sq_evidence_list(struct esc_store *s, const char *order_id, struct esc_evidence *out,
 			    size_t max, size_t *n)
 {
@@ -2089,16 +1663,7 @@ static int sq_evidence_list(struct esc_store *s, const char *order_id, struct es
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
-	while (*n < max) {
-		rc = next_row(b.st);
-		if (rc <= 0)
-			break;
-		rc = read_evidence(b.st, &out[*n]);
-		if (rc)
-			break;
-		(*n)++;
-	}
-	finish(b.st);
+	rc = read_rows(b.st, &esc_evidence_record, out, max, n);
 out:
 	return rc < 0 ? rc : 0;
 }
@@ -2117,7 +1682,7 @@ static int sq_evidence_get(struct esc_store *s, const char *order_id, int64_t se
 		goto out;
 	rc = next_row(b.st);
 	if (rc == 1) {
-		rc = read_evidence(b.st, out);
+		rc = read_record(b.st, &esc_evidence_record, out);
 		int len = sqlite3_column_bytes(b.st, 9);
 		const void *blob = sqlite3_column_blob(b.st, 9);
 		if (!rc && (len < 0 || (int64_t)len != out->size))
@@ -2160,7 +1725,7 @@ static int sq_api_keys_count(struct esc_store *s, int64_t *n)
 static int check(struct sq *q, enum esc_check which, struct esc_ledger_report *r)
 {
 	sqlite3_stmt *st = q->stmts[S_CHECK_CURRENCIES + which];
-	struct esc_row row = ROW_OF(st);
+	struct esc_row row = row_of(st);
 	int rc = 0;
 
 	for (;;) {
@@ -2318,7 +1883,7 @@ static void sq_close(struct esc_store *s)
 		for (int i = 0; i < S_COUNT; i++)
 			if (q->stmts[i])
 				finish(q->stmts[i]);
-		for (int i = 0; i < F_COMBINATIONS; i++)
+		for (int i = 0; i < ESC_F_COMBINATIONS; i++)
 			if (q->orders_list[i])
 				finish(q->orders_list[i]);
 		/* A transaction left open by the caller is not committed. */
@@ -2326,7 +1891,7 @@ static void sq_close(struct esc_store *s)
 			(void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 		for (int i = 0; i < S_COUNT; i++)
 			sqlite3_finalize(q->stmts[i]);
-		for (int i = 0; i < F_COMBINATIONS; i++)
+		for (int i = 0; i < ESC_F_COMBINATIONS; i++)
 			sqlite3_finalize(q->orders_list[i]);
 		/* Best effort: another process may be reading. */
 		sqlite3_busy_timeout(q->db, CLOSE_BUSY_TIMEOUT_MS);
@@ -2347,67 +1912,7 @@ static const struct esc_store_ops sqlite_ops = {
 	.name = "sqlite",
 	.shared = false,
 	.close = sq_close,
-	.begin = sq_begin,
-	.commit = sq_commit,
-	.rollback = sq_rollback,
-	.savepoint = sq_savepoint,
-	.savepoint_release = sq_savepoint_release,
-	.savepoint_rollback = sq_savepoint_rollback,
-	.user_insert = sq_user_insert,
-	.user_get = sq_user_get,
-	.user_by_email = sq_user_by_email,
-	.user_update = sq_user_update,
-	.users_list = sq_users_list,
-	.order_insert = sq_order_insert,
-	.order_get = sq_order_get,
-	.order_update = sq_order_update,
-	.order_items = sq_order_items,
-	.orders_list = sq_orders_list,
-	.orders_count = sq_orders_count,
-	.history_append = sq_history_append,
-	.history_list = sq_history_list,
-	.transfers_append = sq_transfers_append,
-	.balance_get = sq_balance_get,
-	.refund_insert = sq_refund_insert,
-	.refund_update = sq_refund_update,
-	.refund_get = sq_refund_get,
-	.refunds_list = sq_refunds_list,
-	.deadline_apply = sq_deadline_apply,
-	.deadlines_due = sq_deadlines_due,
-	.deadlines_claim = sq_deadlines_claim,
-	.deadlines_release = sq_deadlines_release,
-	.process_beat = sq_process_beat,
-	.process_end = sq_process_end,
-	.processes_purge = sq_processes_purge,
-	.process_get = sq_process_get,
-	.outbox_append = sq_outbox_append,
-	.outbox_count = sq_outbox_count,
-	.mark_append = sq_mark_append,
-	.mark_counts = sq_mark_counts,
-	.marks_list = sq_marks_list,
-	.lift_insert = sq_lift_insert,
-	.lifts_list = sq_lifts_list,
-	.meta_get = sq_meta_get,
-	.meta_set = sq_meta_set,
-	.ledger_check = sq_ledger_check,
-	.session_insert = sq_session_insert,
-	.session_get = sq_session_get,
-	.session_touch = sq_session_touch,
-	.session_delete = sq_session_delete,
-	.api_key_insert = sq_api_key_insert,
-	.api_key_exists = sq_api_key_exists,
-	.api_keys_count = sq_api_keys_count,
-	.refunds_count = sq_refunds_count,
-	.idempotency_put = sq_idempotency_put,
-	.idempotency_answer = sq_idempotency_answer,
-	.idempotency_get = sq_idempotency_get,
-	.idempotency_purge = sq_idempotency_purge,
-	.message_append = sq_message_append,
-	.messages_list = sq_messages_list,
-	.evidence_append = sq_evidence_append,
-	.evidence_list = sq_evidence_list,
-	.evidence_get = sq_evidence_get,
-	.rate_hit = sq_rate_hit,
+	ESC_STORE_VERBS(sq),
 };
 
 /* The text of the single row a PRAGMA returns, into out. */
