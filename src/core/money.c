@@ -2,11 +2,11 @@
  * platform fee (SPEC §4). No floating point anywhere on this path. */
 #include "core/money.h"
 
-#include <assert.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bug.h"
 #include "util/error.h"
 
 /* 128-bit products let fee() take any int64_t amount times 10000 basis
@@ -19,7 +19,7 @@ __extension__ typedef __int128 wide_t;
 int esc_money_add(int64_t a, int64_t b, int64_t *out)
 {
 	int64_t r;
-	assert(out);
+	ESC_ASSERT(out, "no place for the sum");
 	if (__builtin_add_overflow(a, b, &r))
 		return ESC_EINVAL;
 	*out = r;
@@ -29,7 +29,7 @@ int esc_money_add(int64_t a, int64_t b, int64_t *out)
 int esc_money_sub(int64_t a, int64_t b, int64_t *out)
 {
 	int64_t r;
-	assert(out);
+	ESC_ASSERT(out, "no place for the difference");
 	if (__builtin_sub_overflow(a, b, &r))
 		return ESC_EINVAL;
 	*out = r;
@@ -39,7 +39,7 @@ int esc_money_sub(int64_t a, int64_t b, int64_t *out)
 int esc_money_mul(int64_t a, int64_t b, int64_t *out)
 {
 	int64_t r;
-	assert(out);
+	ESC_ASSERT(out, "no place for the product");
 	if (__builtin_mul_overflow(a, b, &r))
 		return ESC_EINVAL;
 	*out = r;
@@ -48,7 +48,7 @@ int esc_money_mul(int64_t a, int64_t b, int64_t *out)
 
 int esc_money_fee(int64_t amount, int32_t basis_points, int64_t *out)
 {
-	assert(out);
+	ESC_ASSERT(out, "no place for the fee");
 	if (amount < 0 || basis_points < 0 || basis_points > BASIS_POINTS_WHOLE)
 		return ESC_EINVAL;
 	wide_t product = (wide_t)amount * basis_points;
@@ -62,7 +62,8 @@ int esc_money_fee(int64_t amount, int32_t basis_points, int64_t *out)
 		quotient++;
 	/* The fee never exceeds the amount (basis_points <= 10000), so it
 	 * fits the amount's type. */
-	assert(quotient >= 0 && quotient <= amount);
+	ESC_ASSERT(quotient >= 0 && quotient <= amount, "a fee of %lld on %lld",
+		   (long long)quotient, (long long)amount);
 	*out = (int64_t)quotient;
 	return 0;
 }

@@ -46,6 +46,7 @@
 
 #include "core/recommend.h"
 
+#include "util/bug.h"
 #include "util/error.h"
 
 /* Names. */
@@ -379,8 +380,8 @@ static void add_transfer(struct decision *d, const char *id, const char *kind, c
 	if (amount <= 0)
 		return;
 	/* The table never needs more; a bug if it did. */
-	if (fx->transfers_count >= ESC_EFFECT_TRANSFERS_MAX)
-		__builtin_trap();
+	ESC_ASSERT(fx->transfers_count < ESC_EFFECT_TRANSFERS_MAX,
+		   "a %s transfer on %s is one too many", kind, fx->order.id);
 	struct esc_transfer *t = &fx->transfers[fx->transfers_count++];
 	copy(t->id, sizeof t->id, id);
 	copy(t->order_id, sizeof t->order_id, fx->order.id);
@@ -394,8 +395,8 @@ static void add_transfer(struct decision *d, const char *id, const char *kind, c
 static void add_mark(struct decision *d, const char *user_id, enum esc_mark m)
 {
 	struct esc_effects *fx = d->fx;
-	if (fx->marks_count >= ESC_EFFECT_MARKS_MAX)
-		__builtin_trap();
+	ESC_ASSERT(fx->marks_count < ESC_EFFECT_MARKS_MAX, "mark %s on %s is one too many",
+		   esc_mark_name(m), fx->order.id);
 	struct esc_mark_op *op = &fx->marks[fx->marks_count++];
 	copy(op->user_id, sizeof op->user_id, user_id);
 	op->mark = m;
@@ -414,8 +415,8 @@ static void add_message(struct decision *d, enum esc_actor role, const char *aut
 static void add_deadline_op(struct esc_effects *fx, bool set, enum esc_deadline_kind k,
 			    int64_t due_ms, const char *ref)
 {
-	if (fx->deadlines_count >= ESC_EFFECT_DEADLINES_MAX)
-		__builtin_trap();
+	ESC_ASSERT(fx->deadlines_count < ESC_EFFECT_DEADLINES_MAX,
+		   "deadline change %s on %s is one too many", esc_deadline_name(k), fx->order.id);
 	struct esc_deadline_op *op = &fx->deadlines[fx->deadlines_count++];
 	op->set = set;
 	op->kind = k;
@@ -434,8 +435,8 @@ static void refund(struct decision *d, enum esc_refund_to to, int64_t amount)
 	if (amount <= 0)
 		return;
 	/* Callers never refund more than is held. */
-	if (amount > esc_order_held(o))
-		__builtin_trap();
+	ESC_ASSERT(amount <= esc_order_held(o), "a refund of %lld on %s, which holds %lld",
+		   (long long)amount, o->id, (long long)esc_order_held(o));
 	struct esc_refund *r = &fx->refund;
 	memset(r, 0, sizeof *r);
 	o->refunds_count++;
@@ -480,8 +481,9 @@ static void release_held(struct decision *d)
 	if (held <= 0)
 		return;
 	/* held <= ESC_AMOUNT_MAX and the fee is at most 100 %: cannot fail. */
-	if (esc_money_fee(held, d->ctx->policy->fee_basis_points, &fee))
-		__builtin_trap();
+	int fee_rc = esc_money_fee(held, d->ctx->policy->fee_basis_points, &fee);
+	ESC_ASSERT(fee_rc == 0, "no fee at %d basis points on %lld",
+		   (int)d->ctx->policy->fee_basis_points, (long long)held);
 	char escrow[ESC_ACCOUNT_SIZE], seller[ESC_ACCOUNT_SIZE], id[ESC_TRANSFER_ID_SIZE];
 	esc_account_escrow(escrow, o->id);
 	esc_account_seller(seller, o->seller_id);
@@ -1380,8 +1382,7 @@ static int decide_refund(struct decision *d, enum esc_event event)
 		add_transfer(d, id, "fail", ESC_ACCOUNT_IN_TRANSIT, buyer, r->amount_minor);
 		goto resolved;
 	default:
-		rc = ESC_EBUG;
-		goto out;
+		ESC_BUG("%s is not a refund event", esc_event_name(event));
 	}
 	goto out;
 resolved:

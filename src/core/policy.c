@@ -41,11 +41,11 @@
  * fit together. */
 #include "core/policy.h"
 
-#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "util/bug.h"
 #include "util/error.h"
 
 /* Long enough for any sensible line; longer ones are refused rather than
@@ -79,7 +79,7 @@ _Static_assert(sizeof default_reasons / sizeof default_reasons[0] <= ESC_REASONS
 
 void esc_policy_default(struct esc_policy *p)
 {
-	assert(p);
+	ESC_ASSERT(p, "no policy to fill");
 	memset(p, 0, sizeof *p);
 	p->payment_window_ms = 24 * ESC_MS_PER_HOUR;
 	p->ship_window_ms = 7 * ESC_MS_PER_DAY;
@@ -443,8 +443,7 @@ static int parse_plain(struct esc_policy *p, int line, const char *name, const c
 			    name, value);
 		return ESC_EINVAL;
 	}
-	assert(!"unreachable: every value kind is handled");
-	return ESC_EBUG;
+	ESC_BUG("key '%s' has value kind %d, which no case handles", name, (int)k->kind);
 }
 
 /* One line, without its newline, into p. */
@@ -530,7 +529,7 @@ int esc_policy_parse_with(struct esc_policy *p, const char *text,
 	struct esc_policy copy;
 	char buf[LINE_MAX_BYTES];
 	int line = 0;
-	assert(p && text);
+	ESC_ASSERT(p && text, "parsing needs a policy and a text");
 	memcpy(&copy, p, sizeof copy);
 	const char *s = text;
 	while (*s) {
@@ -585,7 +584,7 @@ int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size)
 		{"seller_window", offsetof(struct esc_policy, seller_window_ms)},
 	};
 	int rc = ESC_EINVAL;
-	assert(p);
+	ESC_ASSERT(p, "no policy to validate");
 	for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
 		int64_t ms;
 		memcpy(&ms, (const char *)p + windows[i].offset, sizeof ms);

@@ -2,9 +2,10 @@
  * each with a sentence naming the rule that decided it. Integer math only. */
 #include "core/reputation.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "util/bug.h"
 
 static const char *const mark_names[] = {
 	[ESC_MARK_BUYER_PAID] = "buyer_paid",
@@ -85,14 +86,15 @@ void esc_buyer_reputation(const struct esc_policy *p, const struct esc_rep_count
 			  struct esc_buyer_rep *out)
 {
 	char short_w[32], long_w[32];
-	assert(p && c && out);
+	ESC_ASSERT(p && c && out, "a buyer's reputation needs a policy, counts and a place");
 	memset(out, 0, sizeof *out);
 	out->cancellations_short = c->short_[ESC_MARK_BUYER_CANCELLED];
 	out->cancellations_long = c->long_[ESC_MARK_BUYER_CANCELLED];
 	out->paid_long = c->long_[ESC_MARK_BUYER_PAID];
 	out->disputes_lost_long = c->long_[ESC_MARK_BUYER_DISPUTE_LOST];
-	assert(out->cancellations_short >= 0 && out->cancellations_long >= 0 &&
-	       out->paid_long >= 0 && out->disputes_lost_long >= 0);
+	ESC_ASSERT(out->cancellations_short >= 0 && out->cancellations_long >= 0 &&
+			   out->paid_long >= 0 && out->disputes_lost_long >= 0,
+		   "negative mark counts for a buyer");
 	/* int64_t: cancellations * 100 must not overflow int32_t. */
 	int64_t cancelled = out->cancellations_long, paid = out->paid_long;
 	if (paid > 0)
@@ -157,15 +159,16 @@ void esc_seller_reputation(const struct esc_policy *p, const struct esc_rep_coun
 			   struct esc_seller_rep *out)
 {
 	char window[32];
-	assert(p && c && out);
+	ESC_ASSERT(p && c && out, "a seller's reputation needs a policy, counts and a place");
 	memset(out, 0, sizeof *out);
 	out->orders_long = c->long_[ESC_MARK_SELLER_SOLD];
 	out->fault_cancels = c->long_[ESC_MARK_SELLER_FAULT_CANCEL];
 	out->missed_ships = c->long_[ESC_MARK_SELLER_MISSED_SHIP];
 	out->disputes_lost = c->long_[ESC_MARK_SELLER_DISPUTE_LOST];
 	out->invalid_tracking = c->long_[ESC_MARK_SELLER_INVALID_TRACKING];
-	assert(out->orders_long >= 0 && out->fault_cancels >= 0 && out->missed_ships >= 0 &&
-	       out->disputes_lost >= 0 && out->invalid_tracking >= 0);
+	ESC_ASSERT(out->orders_long >= 0 && out->fault_cancels >= 0 && out->missed_ships >= 0 &&
+			   out->disputes_lost >= 0 && out->invalid_tracking >= 0,
+		   "negative mark counts for a seller");
 
 	/* Weights are points per fault per order: a fault on every order
 	 * costs the weight; the floor on orders keeps a new seller's one

@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "util/bug.h"
 #include "util/error.h"
 #include "util/id.h"
 #include "util/strbuf.h"
@@ -25,6 +26,8 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	if (!opt)
 		opt = &defaults;
 	if (sodium_init() < 0) {
+		/* Not a bug of ours: the system gave it no randomness. An
+		 * internal error, which err names. */
 		esc_set_err(err, err_size, "libsodium failed to initialize");
 		rc = ESC_EBUG;
 		goto out;
@@ -723,8 +726,10 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 	snprintf(h.actor_id, sizeof h.actor_id, "%s", cmd->actor_id ? cmd->actor_id : "");
 	snprintf(h.type, sizeof h.type, "%s", fx->outbox_type);
 	rc = detail_json(cmd, have_order ? &order : NULL, fx, &sb);
-	if (rc == ESC_EINVAL)
-		rc = ESC_EBUG; /* the detail is sized for what the guards allow */
+	/* The detail is sized for what the guards allow: every text at most
+	 * doubles when escaped. Only running out of memory may fail it. */
+	ESC_ASSERT(rc != ESC_EINVAL, "the history detail of %s on %s outgrew %zu bytes",
+		   esc_event_name(cmd->event), fx->order.id, sizeof h.detail - 1);
 	if (rc)
 		goto out;
 	snprintf(h.detail, sizeof h.detail, "%s", esc_strbuf_str(&sb));

@@ -2,7 +2,12 @@
  *
  * Every failure and every refusal is a negative ESC_E* code. The list below
  * gives each its API code string, its HTTP status and a default message, so
- * C codes and API codes never drift apart (libuv's error map). */
+ * C codes and API codes never drift apart (libuv's error map).
+ *
+ * These are failures the world can cause (input, the store, memory, the
+ * system). A bug of our own aborts instead (util/bug.h); EBUG, despite
+ * its name, is what is left: an internal failure that is no one's input,
+ * such as libsodium finding no randomness at start. */
 #ifndef ESC_ERROR_H
 #define ESC_ERROR_H
 

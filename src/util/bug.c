@@ -1,0 +1,32 @@
+/* bug.c - ESC_BUG and ESC_ASSERT's one way out. */
+#include "util/bug.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void esc_bug_at(const char *file, int line, const char *func, const char *cond, const char *fmt,
+		...)
+{
+	char message[1024];
+	va_list ap;
+	size_t n;
+
+	/* The build passes sources as "../src/...": say "src/...". */
+	while (!strncmp(file, "../", 3))
+		file += 3;
+	n = (size_t)snprintf(message, sizeof message, "escrowd: BUG at %s:%d in %s: ", file, line,
+			     func);
+	if (n < sizeof message) {
+		va_start(ap, fmt);
+		n += (size_t)vsnprintf(message + n, sizeof message - n, fmt, ap);
+		va_end(ap);
+	}
+	if (cond && n < sizeof message)
+		n += (size_t)snprintf(message + n, sizeof message - n, " (failed: %s)", cond);
+	/* One write, so the line stays whole among other threads' lines. */
+	fprintf(stderr, "%.*s\n", (int)(sizeof message - 1), message);
+	fflush(stderr);
+	abort();
+}
