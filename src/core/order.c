@@ -38,6 +38,17 @@
  *   cancelled, closed       held = 0: everything paid was refunded.
  *   No final state has a deadline set.
  *
+ * In every state: 0 < total <= ESC_AMOUNT_MAX; paid is 0 or total, and 0
+ * only before payment (or cancelled unpaid); 0 <= refunded + released <=
+ * paid; 0 <= fee <= released; no deadline is set but the state's own
+ * (above; in dispute, the dispute's window, cleared while escalated);
+ * once shipped, the carrier, tracking and promised date stay set; a
+ * cancellation request has a reason. One dispute at most: the dispute's
+ * state is none without one, open while in dispute (from shipped,
+ * delivered or completed, asking 1 to held), resolved after, and only an
+ * open dispute keeps paused time. esc_order_check() checks all of this
+ * after every decision and after every read from a store.
+ *
  * Pure: no I/O, no clock, no allocation. */
 #include "core/order.h"
 
@@ -299,6 +310,174 @@ void esc_account_seller(char out[ESC_ACCOUNT_SIZE], const char *user_id)
 int64_t esc_order_held(const struct esc_order *o)
 {
 	return o->paid_minor - o->refunded_minor - o->released_minor;
+}
+
+/* The invariants of the diagram at the top of this file. */
+
+#define DL_BIT(k) (1u << ESC_DL_##k)
+
+/* The deadlines each state keeps: all of them set, and no other. */
+static const unsigned state_deadlines[ESC_ST_COUNT] = {
+	[ESC_ST_AWAITING_PAYMENT] = DL_BIT(PAYMENT),
+	[ESC_ST_AWAITING_SHIPMENT] = DL_BIT(SHIP),
+	[ESC_ST_CANCELLATION_REQUESTED] = DL_BIT(SHIP) | DL_BIT(RESPONSE),
+	[ESC_ST_SHIPPED] = DL_BIT(PROTECTION),
+	[ESC_ST_DELIVERED] = DL_BIT(CONFIRM),
+	[ESC_ST_IN_DISPUTE] = DL_BIT(DISPUTE), /* but none while escalated */
+};
+
+static const char *const deadline_missing[ESC_DL_ORDER_COUNT] = {
+	[ESC_DL_PAYMENT] = "awaiting payment, the payment deadline must be set",
+	[ESC_DL_SHIP] = "awaiting shipment, the ship deadline must be set",
+	[ESC_DL_RESPONSE] = "with a cancellation requested, the response deadline must be set",
+	[ESC_DL_PROTECTION] = "shipped, the protection deadline must be set",
+	[ESC_DL_CONFIRM] = "delivered, the confirm deadline must be set",
+	[ESC_DL_DISPUTE] = "in an open dispute not escalated, the dispute deadline must be set",
+};
+static const char *const deadline_stray[ESC_DL_ORDER_COUNT] = {
+	[ESC_DL_PAYMENT] = "the payment deadline is set outside awaiting_payment",
+	[ESC_DL_SHIP] = "the ship deadline is set outside awaiting_shipment and "
+			"cancellation_requested",
+	[ESC_DL_RESPONSE] = "the response deadline is set outside cancellation_requested",
+	[ESC_DL_PROTECTION] = "the protection deadline is set outside shipped",
+	[ESC_DL_CONFIRM] = "the confirm deadline is set outside delivered",
+	[ESC_DL_DISPUTE] = "the dispute deadline is set outside an open dispute's window",
+};
+_Static_assert(COUNT(deadline_missing) == ESC_DL_ORDER_COUNT, "a sentence per deadline");
+_Static_assert(COUNT(deadline_stray) == ESC_DL_ORDER_COUNT, "a sentence per deadline");
+
+static bool dispute_open(enum esc_dispute_state s)
+{
+	return s > ESC_DS_NONE && s < ESC_DS_RESOLVED;
+}
+
+static const char *check_money(const struct esc_order *o)
+{
+	int64_t held = esc_order_held(o);
+	enum esc_state s = o->state;
+	if (o->total_minor <= 0 || o->total_minor > ESC_AMOUNT_MAX)
+		return "the total is from 1 to ESC_AMOUNT_MAX";
+	if (o->paid_minor != 0 && o->paid_minor != o->total_minor)
+		return "paid is 0 or the total";
+	if (o->refunded_minor < 0 || o->released_minor < 0 ||
+	    o->refunded_minor > o->paid_minor - o->released_minor)
+		return "refunded and released are not negative and together at most paid";
+	if (o->fee_minor < 0 || o->fee_minor > o->released_minor)
+		return "the fee is from 0 to what was released";
+	if (o->refunded_minor > 0 && o->refunds_count < 1)
+		return "a refunded amount has a refund";
+	switch (s) {
+	case ESC_ST_AWAITING_PAYMENT:
+		if (o->paid_minor != 0)
+			return "awaiting payment, paid is 0";
+		break;
+	case ESC_ST_AWAITING_SHIPMENT:
+	case ESC_ST_CANCELLATION_REQUESTED:
+	case ESC_ST_SHIPPED:
+	case ESC_ST_DELIVERED:
+		if (o->paid_minor != o->total_minor || held != o->total_minor)
+			return "from payment to delivery, held = paid = total";
+		break;
+	case ESC_ST_IN_DISPUTE:
+		if (o->paid_minor != o->total_minor || held <= 0)
+			return "in dispute, paid = total and held > 0";
+		break;
+	case ESC_ST_COMPLETED:
+		if (o->paid_minor != o->total_minor || held != 0)
+			return "completed, paid = total and held = 0";
+		break;
+	case ESC_ST_CANCELLED:
+	case ESC_ST_CLOSED:
+		if (held != 0 || o->refunded_minor != o->paid_minor)
+			return "cancelled or closed, everything paid was refunded";
+		break;
+	default:
+		break;
+	}
+	return NULL;
+}
+
+static const char *check_deadlines(const struct esc_order *o)
+{
+	unsigned keep = state_deadlines[o->state];
+	if (o->state == ESC_ST_IN_DISPUTE && o->dispute_state == ESC_DS_ESCALATED)
+		keep = 0;
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++) {
+		bool set = o->due_ms[k] != 0, kept = keep & (1u << k);
+		if (o->due_ms[k] < 0)
+			return "a deadline is not negative";
+		if (kept && !set)
+			return deadline_missing[k];
+		if (!kept && set)
+			return deadline_stray[k];
+	}
+	return NULL;
+}
+
+static const char *check_dispute(const struct esc_order *o)
+{
+	enum esc_dispute_state ds = o->dispute_state;
+	if (o->disputes_count < 0 || o->disputes_count > 1)
+		return "an order has one dispute at most";
+	if ((int)ds < 0 || ds >= ESC_DS_COUNT)
+		return "the dispute's state is a known one";
+	if ((ds == ESC_DS_NONE) != (o->disputes_count == 0))
+		return "the dispute's state is none exactly when there is no dispute";
+	if (o->state == ESC_ST_IN_DISPUTE) {
+		if (!dispute_open(ds))
+			return "in dispute, the dispute is open";
+		if (o->dispute_from != ESC_ST_SHIPPED && o->dispute_from != ESC_ST_DELIVERED &&
+		    o->dispute_from != ESC_ST_COMPLETED)
+			return "in dispute, it was opened from shipped, delivered or completed";
+		if (o->dispute_amount_minor < 1 || o->dispute_amount_minor > esc_order_held(o))
+			return "in dispute, the amount asked is from 1 to what is held";
+		if (o->dispute_paused_ms < 0)
+			return "in dispute, the paused time left is not negative";
+	} else {
+		if (dispute_open(ds))
+			return "a dispute is open only while the order is in dispute";
+		if (o->dispute_paused_ms != 0)
+			return "only an open dispute keeps paused time";
+	}
+	return NULL;
+}
+
+const char *esc_order_check(const struct esc_order *o)
+{
+	const char *why = NULL;
+	enum esc_state s = o->state;
+	if (s <= ESC_ST_NONE || s >= ESC_ST_COUNT)
+		return "the state is a known one, not none";
+	if (o->version < 1)
+		return "the version is at least 1";
+	if (!o->id[0] || !o->buyer_id[0] || !o->seller_id[0])
+		return "the order, its buyer and its seller have ids";
+	if ((int)o->method < 0 || o->method >= ESC_METHOD_COUNT)
+		return "the payment method is a known one";
+	if (o->cancel_requests < 0 || o->refunds_count < 0)
+		return "counts are not negative";
+	why = check_money(o);
+	if (!why)
+		why = check_deadlines(o);
+	if (!why)
+		why = check_dispute(o);
+	if (why)
+		return why;
+	if (s == ESC_ST_CANCELLATION_REQUESTED && (o->cancel_requests < 1 || !o->cancel_reason[0]))
+		return "with a cancellation requested, there is a request with a reason";
+	if ((s == ESC_ST_SHIPPED || s == ESC_ST_DELIVERED || s == ESC_ST_IN_DISPUTE ||
+	     s == ESC_ST_COMPLETED) &&
+	    (!o->carrier[0] || !o->tracking[0] || !o->promised_at_ms))
+		return "once shipped, the carrier, tracking and promised date are set";
+	return NULL;
+}
+
+void esc_order_assert(const struct esc_order *o, const char *when)
+{
+	const char *why = esc_order_check(o);
+	if (why)
+		ESC_BUG("order %s (%s, version %lld) %s breaks an invariant: %s", o->id,
+			esc_state_name(o->state), (long long)o->version, when, why);
 }
 
 /* The decision. */
@@ -1493,6 +1672,13 @@ int esc_decide(const struct esc_context *ctx, const struct esc_order *order, enu
 	diff_deadlines(order, fx);
 done:
 	fx->order.version = order ? order->version + 1 : 1;
+	/* Every order the machine makes keeps the diagram's invariants. */
+	const char *broken = esc_order_check(&fx->order);
+	if (broken)
+		ESC_BUG("%s took order %s from %s to %s (version %lld), which breaks an "
+			"invariant: %s",
+			esc_event_name(event), fx->order.id, esc_state_name(from),
+			esc_state_name(fx->order.state), (long long)fx->order.version, broken);
 out:
 	if (rc) {
 		/* A refusal writes nothing: keep only the code and the message. */

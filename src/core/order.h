@@ -419,4 +419,15 @@ void esc_account_seller(char out[ESC_ACCOUNT_SIZE], const char *user_id);
 /* Escrow still held for the order: paid - refunded - released. */
 int64_t esc_order_held(const struct esc_order *o);
 
+/* The invariants of the state diagram at the top of order.c, checked on
+ * one order: NULL when it keeps them all, else a sentence (static) naming
+ * the first it breaks. Pure and cheap (a few dozen comparisons, no
+ * allocation), for the hot path. */
+const char *esc_order_check(const struct esc_order *o);
+/* esc_order_check(), and ESC_BUG (util/bug.h) naming the order, `when`
+ * ("as decided", "as read from the store") and the broken invariant. The
+ * order machine writes only orders that pass, so one that fails is a bug
+ * of ours, not bad input. */
+void esc_order_assert(const struct esc_order *o, const char *when);
+
 #endif

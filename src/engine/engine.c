@@ -598,6 +598,7 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 			goto stale;
 		if (rc)
 			goto out;
+		esc_order_assert(&order, "as read from the store");
 		have_order = true;
 		res->has_order = true;
 		res->order = order;
@@ -1302,6 +1303,8 @@ static int evidence_tx(struct esc_store *s, void *arg)
 	ESC_STORE(rc, s, order_get, x->ev->order_id, &o);
 	if (rc == ESC_ENOTFOUND)
 		snprintf(x->why, x->why_size, "no such dispute");
+	if (!rc)
+		esc_order_assert(&o, "as read from the store");
 	if (!rc)
 		ESC_STORE(rc, s, evidence_list, x->ev->order_id, x->have, ESC_EVIDENCE_MAX, &n);
 	if (!rc)

@@ -14,12 +14,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/order.h"
 #include "core/policy.h"
 #include "core/recommend.h"
 #include "core/reputation.h"
 #include "support.h"
+#include "util/bug.h"
 #include "util/error.h"
 
 #define DAY  ESC_MS_PER_DAY
@@ -368,6 +373,8 @@ static void check_invariants(const struct esc_order *old, const struct esc_effec
 					 esc_deadline_name((enum esc_deadline_kind)k));
 	if (!fx->outbox_type)
 		fail_msg("%s: no outbox event", st);
+	if (esc_order_check(o))
+		fail_msg("%s: breaks an invariant: %s", st, esc_order_check(o));
 }
 
 /* Decide; the event must be accepted. Checks the invariants. */
@@ -2780,6 +2787,225 @@ static void test_spec_5_buyer_of_order_resolved_after_dispute_is_not_offered_ano
 	assert_int_equal(actions_of(&c, &fx.order, out), 0);
 }
 
+/* --- The state diagram's invariants (esc_order_check) --------------------- */
+
+/* Every order the machine makes, one per state and the dispute's own
+ * states, keeps them. */
+static void test_issue_13_item_5_orders_the_machine_makes_pass_the_check(void **state)
+{
+	(void)state;
+	struct esc_order o;
+	int64_t last = 0;
+	for (int s = ESC_ST_NONE + 1; s < ESC_ST_COUNT; s++) {
+		assert_true(build_state((enum esc_state)s, ESC_EV_CREATE, &o, &last));
+		assert_int_equal(o.state, s);
+		if (esc_order_check(&o))
+			fail_msg("%s: %s", esc_state_name(o.state), esc_order_check(&o));
+	}
+	struct esc_order d = disputed_of(T10K, "not_as_described", 4000);
+	assert_null(esc_order_check(&d));
+	o = escalated_from(&d);
+	assert_int_equal(o.dispute_state, ESC_DS_ESCALATED);
+	assert_null(esc_order_check(&o));
+	o = cancelled_unpaid();
+	assert_null(esc_order_check(&o));
+}
+
+/* One broken field each: the check names the invariant it breaks. */
+static void expect_broken(const struct esc_order *o, const char *want)
+{
+	const char *got = esc_order_check(o);
+	if (!got || strcmp(got, want))
+		fail_msg("%s: wanted \"%s\", got \"%s\"", esc_state_name(o->state), want,
+			 got ? got : "(keeps them all)");
+}
+
+static void test_issue_13_item_5_check_names_each_broken_invariant(void **state)
+{
+	(void)state;
+	const struct esc_order created_o = created(), paid_o = paid(), requested_o = requested(),
+			       shipped_o = shipped(), delivered_o = delivered(),
+			       completed_o = completed();
+	struct esc_order disputed_o = shipped(), closed_o, escalated_o, o;
+	int64_t last = 0;
+	disputed_o = open_on(&disputed_o, T_DISPUTE, "not_as_described", TOTAL / 2);
+	escalated_o = escalated_from(&disputed_o);
+	assert_true(build_state(ESC_ST_CLOSED, ESC_EV_CREATE, &closed_o, &last));
+
+#define BROKEN(from, change, want)                                                                 \
+	do {                                                                                       \
+		o = (from);                                                                        \
+		change;                                                                            \
+		expect_broken(&o, want);                                                           \
+	} while (0)
+
+	/* Every order. */
+	BROKEN(created_o, o.state = ESC_ST_NONE, "the state is a known one, not none");
+	BROKEN(created_o, o.state = ESC_ST_COUNT, "the state is a known one, not none");
+	BROKEN(paid_o, o.version = 0, "the version is at least 1");
+	BROKEN(paid_o, o.seller_id[0] = '\0', "the order, its buyer and its seller have ids");
+	BROKEN(paid_o, o.method = ESC_METHOD_COUNT, "the payment method is a known one");
+	BROKEN(paid_o, o.refunds_count = -1, "counts are not negative");
+
+	/* Money. */
+	BROKEN(created_o, o.total_minor = 0, "the total is from 1 to ESC_AMOUNT_MAX");
+	BROKEN(created_o, o.total_minor = ESC_AMOUNT_MAX + 1,
+	       "the total is from 1 to ESC_AMOUNT_MAX");
+	BROKEN(paid_o, o.paid_minor = TOTAL - 1, "paid is 0 or the total");
+	BROKEN(completed_o, o.refunded_minor = 1,
+	       "refunded and released are not negative and together at most paid");
+	BROKEN(paid_o, o.released_minor = -1,
+	       "refunded and released are not negative and together at most paid");
+	BROKEN(completed_o, o.fee_minor = o.released_minor + 1,
+	       "the fee is from 0 to what was released");
+	BROKEN(closed_o, o.refunds_count = 0, "a refunded amount has a refund");
+	BROKEN(created_o, o.paid_minor = TOTAL, "awaiting payment, paid is 0");
+	BROKEN(paid_o, o.paid_minor = 0, "from payment to delivery, held = paid = total");
+	BROKEN(requested_o, (o.refunded_minor = 1, o.refunds_count = 1),
+	       "from payment to delivery, held = paid = total");
+	BROKEN(shipped_o, o.released_minor = 1, "from payment to delivery, held = paid = total");
+	BROKEN(delivered_o, o.released_minor = TOTAL,
+	       "from payment to delivery, held = paid = total");
+	BROKEN(disputed_o, o.released_minor = TOTAL, "in dispute, paid = total and held > 0");
+	BROKEN(completed_o, o.released_minor -= 1, "completed, paid = total and held = 0");
+	BROKEN(closed_o, o.refunded_minor -= 1,
+	       "cancelled or closed, everything paid was refunded");
+
+	/* Deadlines: each state's own set, and no other. */
+	BROKEN(created_o, o.due_ms[ESC_DL_SHIP] = -1, "a deadline is not negative");
+	BROKEN(created_o, o.due_ms[ESC_DL_PAYMENT] = 0,
+	       "awaiting payment, the payment deadline must be set");
+	BROKEN(paid_o, o.due_ms[ESC_DL_SHIP] = 0,
+	       "awaiting shipment, the ship deadline must be set");
+	BROKEN(requested_o, o.due_ms[ESC_DL_SHIP] = 0,
+	       "awaiting shipment, the ship deadline must be set");
+	BROKEN(requested_o, o.due_ms[ESC_DL_RESPONSE] = 0,
+	       "with a cancellation requested, the response deadline must be set");
+	BROKEN(shipped_o, o.due_ms[ESC_DL_PROTECTION] = 0,
+	       "shipped, the protection deadline must be set");
+	BROKEN(delivered_o, o.due_ms[ESC_DL_CONFIRM] = 0,
+	       "delivered, the confirm deadline must be set");
+	BROKEN(disputed_o, o.due_ms[ESC_DL_DISPUTE] = 0,
+	       "in an open dispute not escalated, the dispute deadline must be set");
+	BROKEN(paid_o, o.due_ms[ESC_DL_PAYMENT] = T_PAY,
+	       "the payment deadline is set outside awaiting_payment");
+	BROKEN(shipped_o, o.due_ms[ESC_DL_SHIP] = SHIP_DUE,
+	       "the ship deadline is set outside awaiting_shipment and cancellation_requested");
+	BROKEN(paid_o, o.due_ms[ESC_DL_RESPONSE] = SHIP_DUE,
+	       "the response deadline is set outside cancellation_requested");
+	BROKEN(delivered_o, o.due_ms[ESC_DL_PROTECTION] = SHIP_DUE,
+	       "the protection deadline is set outside shipped");
+	BROKEN(disputed_o, o.due_ms[ESC_DL_CONFIRM] = SHIP_DUE,
+	       "the confirm deadline is set outside delivered");
+	BROKEN(escalated_o, o.due_ms[ESC_DL_DISPUTE] = T_RESOLVE,
+	       "the dispute deadline is set outside an open dispute's window");
+	BROKEN(completed_o, o.due_ms[ESC_DL_DISPUTE] = T_RESOLVE,
+	       "the dispute deadline is set outside an open dispute's window");
+	BROKEN(closed_o, o.due_ms[ESC_DL_CONFIRM] = T_RESOLVE,
+	       "the confirm deadline is set outside delivered");
+
+	/* The dispute. */
+	BROKEN(disputed_o, o.disputes_count = 2, "an order has one dispute at most");
+	BROKEN(disputed_o, o.dispute_state = ESC_DS_COUNT, "the dispute's state is a known one");
+	BROKEN(shipped_o, o.disputes_count = 1,
+	       "the dispute's state is none exactly when there is no dispute");
+	BROKEN(closed_o, (o.disputes_count = 0),
+	       "the dispute's state is none exactly when there is no dispute");
+	BROKEN(disputed_o, o.dispute_state = ESC_DS_RESOLVED, "in dispute, the dispute is open");
+	BROKEN(disputed_o, o.dispute_from = ESC_ST_AWAITING_SHIPMENT,
+	       "in dispute, it was opened from shipped, delivered or completed");
+	BROKEN(disputed_o, o.dispute_amount_minor = TOTAL + 1,
+	       "in dispute, the amount asked is from 1 to what is held");
+	BROKEN(disputed_o, o.dispute_amount_minor = 0,
+	       "in dispute, the amount asked is from 1 to what is held");
+	BROKEN(disputed_o, o.dispute_paused_ms = -1,
+	       "in dispute, the paused time left is not negative");
+	BROKEN(shipped_o, (o.disputes_count = 1, o.dispute_state = ESC_DS_AWAITING_SELLER),
+	       "a dispute is open only while the order is in dispute");
+	BROKEN(shipped_o, o.dispute_paused_ms = HOUR, "only an open dispute keeps paused time");
+
+	/* The rest. */
+	BROKEN(requested_o, o.cancel_reason[0] = '\0',
+	       "with a cancellation requested, there is a request with a reason");
+	BROKEN(requested_o, o.cancel_requests = 0,
+	       "with a cancellation requested, there is a request with a reason");
+	BROKEN(shipped_o, o.carrier[0] = '\0',
+	       "once shipped, the carrier, tracking and promised date are set");
+	BROKEN(delivered_o, o.tracking[0] = '\0',
+	       "once shipped, the carrier, tracking and promised date are set");
+	BROKEN(completed_o, o.promised_at_ms = 0,
+	       "once shipped, the carrier, tracking and promised date are set");
+#undef BROKEN
+}
+
+/* Run `fn` in a child; it must die of SIGABRT, having written `want` (a
+ * part of its stderr). */
+static void expect_abort(void (*fn)(void), const char *want)
+{
+	int fds[2];
+	char out[2048];
+	size_t n = 0;
+	int status = 0;
+	assert_int_equal(pipe(fds), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit none = {0, 0};
+		setrlimit(RLIMIT_CORE, &none); /* no core file */
+		dup2(fds[1], STDERR_FILENO);
+		close(fds[0]);
+		fn();
+		_exit(0); /* not reached when fn aborts */
+	}
+	close(fds[1]);
+	while (n < sizeof out - 1) {
+		ssize_t got = read(fds[0], out + n, sizeof out - 1 - n);
+		if (got <= 0)
+			break;
+		n += (size_t)got;
+	}
+	out[n] = '\0';
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
+		fail_msg("the child did not abort (status %d): %s", status, out);
+	if (!strstr(out, want))
+		fail_msg("wanted \"%s\" in \"%s\"", want, out);
+}
+
+static void bug_now(void)
+{
+	ESC_BUG("the %s is %d", "answer", 42);
+}
+
+static void assert_false_now(void)
+{
+	int two = 2;
+	ESC_ASSERT(two + two == 5, "two and two make %d", two + two);
+}
+
+static void broken_order_now(void)
+{
+	struct esc_order o = shipped();
+	o.carrier[0] = '\0';
+	esc_order_assert(&o, "in a test");
+}
+
+/* One way to fail on a bug, in every build: where, why, then abort. */
+static void test_issue_13_item_5_a_bug_aborts_saying_where_and_why(void **state)
+{
+	(void)state;
+	expect_abort(bug_now, "escrowd: BUG at tests/unit/test_order.c:");
+	expect_abort(bug_now, " in bug_now: the answer is 42\n");
+	expect_abort(assert_false_now,
+		     " in assert_false_now: two and two make 4 (failed: two + two == 5)\n");
+	expect_abort(broken_order_now, "BUG at src/core/order.c:");
+	expect_abort(broken_order_now,
+		     "order " ORDER_ID " (shipped, version 3) in a test breaks an invariant: once "
+		     "shipped, the carrier, tracking and promised date are set\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2915,6 +3141,9 @@ int main(void)
 		cmocka_unit_test(test_spec_6_suspended_buyer_is_not_offered_open_dispute),
 		cmocka_unit_test(
 			test_spec_5_buyer_of_order_resolved_after_dispute_is_not_offered_another),
+		cmocka_unit_test(test_issue_13_item_5_orders_the_machine_makes_pass_the_check),
+		cmocka_unit_test(test_issue_13_item_5_check_names_each_broken_invariant),
+		cmocka_unit_test(test_issue_13_item_5_a_bug_aborts_saying_where_and_why),
 	};
 	return cmocka_run_group_tests(tests, setup_policy, NULL);
 }

@@ -232,6 +232,8 @@ static void check_order(struct sim *s, const struct esc_order *o)
 	int64_t held = esc_order_held(o);
 	const char *st = esc_state_name(o->state);
 	REQUIRE(s, o->version >= 1, "%s: version %lld", o->id, (long long)o->version);
+	REQUIRE(s, !esc_order_check(o), "%s (%s): breaks an invariant: %s", o->id, st,
+		esc_order_check(o));
 	REQUIRE(s, o->paid_minor >= 0 && o->refunded_minor >= 0 && o->released_minor >= 0,
 		"%s: negative money: paid %lld refunded %lld released %lld", o->id,
 		(long long)o->paid_minor, (long long)o->refunded_minor,
