@@ -399,7 +399,7 @@ static void slot_to(const struct market *m, const char *run, int index, struct s
 static size_t events_seen(const struct market *m, const char *order_id)
 {
 	char path[160];
-	snprintf(path, sizeof path, "/v1/orders/%s/events?limit=100", order_id);
+	snprintf(path, sizeof path, "/v1/orders/%.100s/events?limit=100", order_id);
 	struct reply r = request(m->port, "GET", path, m->buyer_token, NULL, NULL);
 	if (r.status != 200)
 		fail_msg("GET %s: %ld %s", path, r.status, r.body ? r.body : "");
