@@ -1,13 +1,13 @@
 /* common.c - what the two store backends share; see common.h. */
 #include "store/common.h"
 
-#include <assert.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "util/error.h"
+#include "util/bug.h"
 
 /* ---- enums stored as their names ---- */
 
@@ -101,7 +101,7 @@ const char *esc_row_str(const struct esc_row *row, int col)
 
 void esc_field_copy(char *dst, size_t size, const char *text, size_t n)
 {
-	assert(size > 0);
+	ESC_ASSERT(size > 0, "a field copied into no room");
 	if (n >= size) {
 		n = size - 1;
 		while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
@@ -292,7 +292,7 @@ unsigned esc_order_filter_mask(const struct esc_order_filter *f)
 		mask |= ESC_F_AFTER;
 	if (f->dispute_state > ESC_DS_NONE)
 		mask |= ESC_F_DISPUTE;
-	assert(mask < ESC_F_COMBINATIONS);
+	ESC_ASSERT(mask < ESC_F_COMBINATIONS, "an order filter mask out of range");
 	return mask;
 }
 
@@ -389,7 +389,8 @@ int esc_record_read(const struct esc_record *r, const struct esc_row *row, void 
 		int64_t v = 0;
 		int small = 0;
 
-		assert(c->kind != ESC_COL_INT || c->size == sizeof v || c->size == sizeof small);
+		ESC_ASSERT(c->kind != ESC_COL_INT || c->size == sizeof v || c->size == sizeof small,
+			   "an integer column of an odd size in its record table");
 		switch (c->kind) {
 		case ESC_COL_INT:
 			v = row->i64(row, i);
@@ -421,7 +422,8 @@ int esc_record_bind(const struct esc_record *r, int first, int count, const void
 	const unsigned char *base = in;
 	int rc = 0;
 
-	assert(first >= 0 && count >= 0 && first + count <= r->count);
+	ESC_ASSERT(first >= 0 && count >= 0 && first + count <= r->count,
+		   "columns bound beyond the record table");
 	for (int i = first; i < first + count; i++, param++) {
 		const struct esc_col *c = &r->cols[i];
 		const void *field = base + c->offset;
@@ -532,7 +534,7 @@ void esc_check_say(enum esc_check which, const struct esc_row *row, struct esc_l
 			S(0), I(2), S(1), I(3));
 		break;
 	case ESC_CHECKS_COUNT:
-		assert(0 && "not a check");
+		ESC_BUG("not a check");
 		break;
 	}
 #undef S

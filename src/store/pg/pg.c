@@ -35,7 +35,6 @@
  * are prepared on first use and again after the connection is made anew. */
 #include "store/pg/pg.h"
 
-#include <assert.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -49,6 +48,7 @@
 #include "util/clock.h"
 #include "store/common.h"
 #include "util/error.h"
+#include "util/bug.h"
 
 /* How often a verb's own transaction is run when concurrent ones keep
  * forcing it to abort, before ESC_ERETRY reaches the caller; between
@@ -300,7 +300,7 @@ struct bind {
 
 static void b_set(struct bind *b, int i, const char *value, size_t length, int format)
 {
-	assert(i >= 1 && i <= PARAMS_MAX);
+	ESC_ASSERT(i >= 1 && i <= PARAMS_MAX, "a parameter numbered beyond PARAMS_MAX");
 	if (length > INT_MAX) {
 		b->invalid = true;
 		length = 0;
@@ -314,7 +314,7 @@ static void b_set(struct bind *b, int i, const char *value, size_t length, int f
 
 static void b_i64(struct bind *b, int i, int64_t v)
 {
-	assert(i >= 1 && i <= PARAMS_MAX);
+	ESC_ASSERT(i >= 1 && i <= PARAMS_MAX, "a parameter numbered beyond PARAMS_MAX");
 	snprintf(b->ints[i - 1], sizeof b->ints[i - 1], "%lld", (long long)v);
 	b_set(b, i, b->ints[i - 1], 0, TEXT_FORMAT);
 }
@@ -570,7 +570,8 @@ static int64_t col_i64(const PGresult *res, int row, int col)
 	if (PQfformat(res, col) == BINARY_FORMAT) {
 		int len = PQgetlength(res, row, col);
 		uint64_t u = 0;
-		assert(len == 8 || len == 4);
+		ESC_ASSERT(len == 8 || len == 4,
+			   "an integer column that is neither int4 nor int8 in our own schema");
 		for (int i = 0; i < len; i++)
 			u = u << 8 | (unsigned char)v[i];
 		out = len == 4 ? (int32_t)(uint32_t)u : (int64_t)u;
@@ -907,7 +908,7 @@ static int pg_order_insert(struct esc_store *s, const struct esc_order *o,
 {
 	struct order_insert a = {o, items, items_count};
 
-	assert(items || !items_count);
+	ESC_ASSERT(items || !items_count, "items counted but not given");
 	return atomically(pg_of(s), SQL_BEGIN, order_insert_body, &a);
 }
 
@@ -1000,13 +1001,16 @@ static void orders_list_sql(unsigned mask, char *sql, size_t size)
 
 	for (size_t i = 0; i < ORDER_FILTERS_COUNT; i++) {
 		if (mask & order_filters[i].flag) {
-			assert(len > 0 && (size_t)len < size);
+			ESC_ASSERT(len > 0 && (size_t)len < size,
+				   "an orders_list statement longer than its buffer");
 			len += snprintf(sql + len, size - (size_t)len, order_filters[i].cond, k++);
 		}
 	}
-	assert(len > 0 && (size_t)len < size);
+	ESC_ASSERT(len > 0 && (size_t)len < size,
+		   "an orders_list statement longer than its buffer");
 	len += snprintf(sql + len, size - (size_t)len, " ORDER BY id DESC LIMIT $%d", k);
-	assert(len > 0 && (size_t)len < size);
+	ESC_ASSERT(len > 0 && (size_t)len < size,
+		   "an orders_list statement longer than its buffer");
 }
 
 static int pg_orders_list(struct esc_store *s, const struct esc_order_filter *f,
@@ -1020,7 +1024,7 @@ static int pg_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 	int k = 1;
 	int rc = 0;
 
-	assert(f);
+	ESC_ASSERT(f, "orders_list without a filter");
 	*n = 0;
 	*has_more = false;
 	mask = esc_order_filter_mask(f);
@@ -1317,7 +1321,7 @@ static int pg_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *o
 	b_i64(&b, 4, real_ms);
 	rc = query(pg_of(s), S_DEADLINES_CLAIM, &b, &res);
 	/* The LIMIT holds the rows to max; a row beyond it is a bug. */
-	assert(rc || (size_t)PQntuples(res) <= max);
+	ESC_ASSERT(rc || (size_t)PQntuples(res) <= max, "more claimed deadlines than the LIMIT");
 	if (!rc)
 		rc = read_rows(res, &esc_deadline_record, out, max, n);
 	if (!rc)
@@ -1532,7 +1536,7 @@ static int pg_rate_hit(struct esc_store *s, const char *key, int64_t window_star
 {
 	struct bind b = {0};
 
-	assert(delta != 0);
+	ESC_ASSERT(delta != 0, "rate_hit with no delta");
 	b_str(&b, 1, key);
 	b_i64(&b, 2, window_start_ms);
 	b_i64(&b, 3, delta);

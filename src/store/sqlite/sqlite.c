@@ -24,7 +24,6 @@
  * the connection is opened without SQLite's mutexes. */
 #include "store/sqlite/sqlite.h"
 
-#include <assert.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,6 +36,7 @@
 #include "store/sqlite/migrations.h"
 #include "store/common.h"
 #include "util/error.h"
+#include "util/bug.h"
 
 #define BUSY_TIMEOUT_MS        5000
 #define CLOSE_BUSY_TIMEOUT_MS  200 /* the final checkpoint is best effort */
@@ -643,8 +643,9 @@ static int sq_order_insert(struct esc_store *s, const struct esc_order *o,
 	bool owned = false;
 	int rc = 0;
 
-	assert(items || !items_count);
-	assert(sqlite3_bind_parameter_count(b.st) == ESC_ORDER_COLUMNS_COUNT + 3);
+	ESC_ASSERT(items || !items_count, "items counted but not given");
+	ESC_ASSERT(sqlite3_bind_parameter_count(b.st) == ESC_ORDER_COLUMNS_COUNT + 3,
+		   "order_insert's statement and the order columns disagree");
 	b_cols(&b, &esc_order_record, ESC_ORDER_KEYS, ESC_ORDER_COLUMNS_COUNT, o, 1);
 	b_cols(&b, &esc_order_record, 0, ESC_ORDER_KEYS, o, ESC_ORDER_COLUMNS_COUNT + 1);
 	rc = bind_end(&b);
@@ -724,7 +725,8 @@ static int sq_order_update(struct esc_store *s, const struct esc_order *o, int64
 	bool exists = false;
 	int rc = 0;
 
-	assert(sqlite3_bind_parameter_count(b.st) == ESC_ORDER_COLUMNS_COUNT + 2);
+	ESC_ASSERT(sqlite3_bind_parameter_count(b.st) == ESC_ORDER_COLUMNS_COUNT + 2,
+		   "order_update's statement and the order columns disagree");
 	b_cols(&b, &esc_order_record, ESC_ORDER_KEYS, ESC_ORDER_COLUMNS_COUNT, o, 1);
 	B_FIELD(&b, ESC_ORDER_COLUMNS_COUNT + 1, o->id);
 	b_i64(&b, ESC_ORDER_COLUMNS_COUNT + 2, expected_version);
@@ -773,7 +775,8 @@ static int orders_list_stmt(struct sq *q, unsigned mask, sqlite3_stmt **out)
 			mask & ESC_F_STATE ? " AND state = :state" : "",
 			mask & ESC_F_DISPUTE ? " AND dispute_state = :dispute" : "",
 			mask & ESC_F_AFTER ? " AND id < :after" : "");
-		assert(len > 0 && (size_t)len < sizeof sql);
+		ESC_ASSERT(len > 0 && (size_t)len < sizeof sql,
+			   "an orders_list statement longer than its buffer");
 		src = sqlite3_prepare_v3(q->db, sql, len + 1, SQLITE_PREPARE_PERSISTENT,
 					 &q->orders_list[mask], NULL);
 		if (src != SQLITE_OK) {
@@ -789,7 +792,7 @@ out:
 static int bind_named(struct bind *b, const char *name)
 {
 	int i = sqlite3_bind_parameter_index(b->st, name);
-	assert(i > 0);
+	ESC_ASSERT(i > 0, "a named parameter the statement lacks");
 	return i;
 }
 
@@ -801,7 +804,7 @@ static int sq_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 	struct bind b = {NULL, SQLITE_OK, false};
 	int rc = 0;
 
-	assert(f);
+	ESC_ASSERT(f, "orders_list without a filter");
 	*n = 0;
 	*has_more = false;
 	mask = esc_order_filter_mask(f);
@@ -1125,7 +1128,7 @@ static int sq_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *o
 		if (rc <= 0)
 			break;
 		/* The LIMIT holds the rows to max; a row beyond it is a bug. */
-		assert(*n < max);
+		ESC_ASSERT(*n < max, "more claimed deadlines than the LIMIT");
 		rc = read_record(b.st, &esc_deadline_record, &out[*n]);
 		if (rc)
 			break;
@@ -1388,7 +1391,7 @@ static int sq_rate_hit(struct esc_store *s, const char *key, int64_t window_star
 	struct bind b = {sq_of(s)->stmts[S_RATE_HIT], SQLITE_OK, false};
 	int rc = 0;
 
-	assert(delta != 0);
+	ESC_ASSERT(delta != 0, "rate_hit with no delta");
 	*count = 0;
 	b_str(&b, 1, key);
 	b_i64(&b, 2, window_start_ms);
@@ -1876,7 +1879,7 @@ static void sq_close(struct esc_store *s)
 	}
 	if (q->ck.db) {
 		src = sqlite3_close(q->ck.db);
-		assert(src == SQLITE_OK);
+		ESC_ASSERT(src == SQLITE_OK, "a connection closed with statements not finalized");
 	}
 	if (q->db) {
 		sqlite3_wal_hook(q->db, NULL, NULL);
@@ -1898,7 +1901,7 @@ static void sq_close(struct esc_store *s)
 		(void)sqlite3_wal_checkpoint_v2(q->db, "main", SQLITE_CHECKPOINT_TRUNCATE, NULL,
 						NULL);
 		src = sqlite3_close(q->db);
-		assert(src == SQLITE_OK);
+		ESC_ASSERT(src == SQLITE_OK, "a connection closed with statements not finalized");
 	}
 	if (q->sync_ready) {
 		pthread_cond_destroy(&q->ck.cv);
