@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -59,10 +60,20 @@ struct metrics {
  * closes it as closed by the client. The socket is shut down under
  * conns_lock, and libmicrohttpd reports a connection closed (unlinking it
  * under the same lock) before it closes its socket, so the reaper never
- * touches a descriptor that another connection has taken. */
+ * touches a descriptor that another connection has taken.
+ *
+ * A pool thread busy with one request (an argon2id hash waiting its turn,
+ * a command waiting for its commit) reads none of its other connections:
+ * what their clients sent waits in the socket. A connection past its
+ * deadline whose socket still holds unread bytes is behind through the
+ * server's fault, not its client's: it is given the deadline's span again
+ * instead of being cut. A slow client cannot use this: an idle thread
+ * reads what arrives at once, so its bytes never wait unread, and once the
+ * busy thread has read them the new deadline runs as any other. */
 struct conn {
 	int fd;
 	int64_t deadline_us; /* 0: none, the daemon is answering */
+	int64_t span_us;     /* the deadline's length, given again when behind */
 	bool reaped;         /* shut down, or about to be dropped */
 	bool linger;         /* answered before its body: drain it at the close */
 	struct conn *prev, *next;
@@ -123,6 +134,7 @@ struct request {
 	char uri_bad[120];
 	int64_t body_started_us;
 	uint64_t body_received;
+	uint64_t body_length; /* by Content-Length; UINT64_MAX when chunked */
 };
 
 void esc_http_options_default(struct esc_http_options *o)
@@ -910,23 +922,36 @@ char *esc_http_metrics(const struct esc_http_call *call)
 
 /* ---- connections and their deadlines (issue 12 defect 1) ---- */
 
-/* Set a connection's deadline (0: none) unless the reaper cut it off;
- * false when it did. With enforce, a deadline that passed before the
- * reaper saw it counts too: the request is dropped. */
-static bool conn_deadline(struct server *srv, struct conn *k, int64_t deadline_us, bool enforce)
+/* Whether the connection's socket holds bytes not yet read: then the
+ * server is behind, not its client. */
+static bool conn_unread(const struct conn *k)
+{
+	int n = 0;
+	return ioctl(k->fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* Set a connection's deadline (0: none), span_us after now or after the
+ * moment it is found behind, unless the reaper cut it off; false when it
+ * did. With enforce, a deadline that passed before the reaper saw it
+ * counts too, unless the server is behind: the request is dropped. */
+static bool conn_deadline(struct server *srv, struct conn *k, int64_t deadline_us,
+			  int64_t span_us, bool enforce)
 {
 	bool ok = true;
 	if (!k)
 		return true;
 	pthread_mutex_lock(&srv->conns_lock);
-	if (!k->reaped && enforce && k->deadline_us && now_us() > k->deadline_us) {
+	if (!k->reaped && enforce && k->deadline_us && now_us() > k->deadline_us &&
+	    !conn_unread(k)) {
 		k->reaped = true;
 		atomic_fetch_add_explicit(&srv->metrics->connections_cut, 1, memory_order_relaxed);
 	}
-	if (k->reaped)
+	if (k->reaped) {
 		ok = false;
-	else
+	} else {
 		k->deadline_us = deadline_us;
+		k->span_us = span_us;
+	}
 	pthread_mutex_unlock(&srv->conns_lock);
 	return ok;
 }
@@ -962,7 +987,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			return;
 		}
 		k->fd = ci->connect_fd;
-		k->deadline_us = now_us() + srv->opt.header_timeout_ms * 1000;
+		k->span_us = srv->opt.header_timeout_ms * 1000;
+		k->deadline_us = now_us() + k->span_us;
 		pthread_mutex_lock(&srv->conns_lock);
 		k->next = srv->conns;
 		if (srv->conns)
@@ -1033,6 +1059,10 @@ static void *reaper_main(void *arg)
 		for (struct conn *k = srv->conns; k; k = k->next) {
 			if (k->reaped || !k->deadline_us || now <= k->deadline_us)
 				continue;
+			if (conn_unread(k)) {
+				k->deadline_us = now + k->span_us;
+				continue;
+			}
 			shutdown(k->fd, SHUT_RDWR);
 			k->reaped = true;
 			atomic_fetch_add_explicit(&srv->metrics->connections_cut, 1,
@@ -1281,22 +1311,26 @@ static enum MHD_Result on_head(struct server *srv, struct MHD_Connection *c, con
 	}
 	if (length)
 		body_reserve(&req->body, strtoull(length, NULL, 10));
+	req->body_length = length ? strtoull(length, NULL, 10) : UINT64_MAX;
 	req->body_started_us = now_us();
 	if (!conn_deadline(srv, req->conn, req->body_started_us + srv->opt.body_timeout_ms * 1000,
-			   false))
+			   srv->opt.body_timeout_ms * 1000, false))
 		return MHD_NO;
 	return MHD_YES;
 }
 
 /* Some of the body: kept, and the body's deadline moved by what came, so
- * that a body slower than body_rate_min on average is cut off. */
+ * that a body slower than body_rate_min on average is cut off. Its last
+ * bytes are not: read late by a busy thread, they came in time for all
+ * the server knows. */
 static enum MHD_Result on_body(struct server *srv, struct request *req, const char *upload,
 			       size_t *upload_size)
 {
 	req->body_received += *upload_size;
 	int64_t deadline = req->body_started_us + srv->opt.body_timeout_ms * 1000 +
 			   (int64_t)(req->body_received * 1000000 / srv->opt.body_rate_min);
-	if (!conn_deadline(srv, req->conn, deadline, true))
+	if (!conn_deadline(srv, req->conn, deadline, srv->opt.body_timeout_ms * 1000,
+			   req->body_received < req->body_length))
 		return MHD_NO;
 	if (!req->too_large && esc_strbuf_add(&req->body, upload, *upload_size))
 		req->too_large = true;
@@ -1322,7 +1356,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return on_body(srv, req, upload, upload_size);
 	/* The whole request is in: from here the daemon owes the answer,
 	 * and no deadline runs (a command may wait for its commit). */
-	if (!conn_deadline(srv, req->conn, 0, false))
+	if (!conn_deadline(srv, req->conn, 0, 0, false))
 		return MHD_NO;
 	req->answered = true;
 	enum MHD_Result ok = dispatch(srv, c, url, method, req);
@@ -1337,7 +1371,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct request *req = *con_cls;
 	(void)toe;
 	/* Kept alive, the connection now waits for the next request's head. */
-	conn_deadline(srv, conn_of(c), now_us() + srv->opt.header_timeout_ms * 1000, false);
+	conn_deadline(srv, conn_of(c), now_us() + srv->opt.header_timeout_ms * 1000,
+		      srv->opt.header_timeout_ms * 1000, false);
 	if (req) {
 		esc_strbuf_release(&req->body);
 		free(req);

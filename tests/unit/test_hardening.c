@@ -1254,6 +1254,78 @@ static void issue_12_defect_4_concurrent_guesses_from_one_address_get_five(void 
 	assert_int_equal(refused, AT_ONCE - PAIR_FAILURES);
 }
 
+/* A pool thread busy with one request (a sign-in's argon2id, waiting its
+ * turn at http.hashing_max) does not read its other connections: their
+ * heads wait in the socket, through no fault of their clients. Such a
+ * connection is not cut at its head's deadline: 48 sign-ins sent at once,
+ * each whole, to 2 threads hashing one at a time with 1 s for a head, are
+ * all answered. Before, those queued behind the first second of hashing
+ * were shut down unanswered (with 20, one was; here most). A client that
+ * is itself slow is still cut: a head trickled meanwhile on another
+ * connection. */
+static void issue_12_defect_1_a_busy_thread_does_not_cut_a_client_that_sent_its_head(void **state)
+{
+	enum { AT_ONCE = 48 };
+	struct esc_test_daemon x;
+	int fds[AT_ONCE], signed_in = 0, cut = 0;
+	char *req = NULL;
+	(void)state;
+	daemon_with(&x, "http.header_timeout = 1s\nhttp.body_timeout = 1s\n"
+			"http.threads = 2\nhttp.hashing_max = 1\n");
+	const char *user = "{\"role\":\"buyer\",\"name\":\"Busy\",\"email\":"
+			   "\"busy@hardening.test\",\"password\":\"password-1\"}";
+	int n = asprintf(&req,
+			 "POST /v1/users HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+			 "Authorization: Bearer " KEY "\r\nContent-Type: application/json\r\n"
+			 "Content-Length: %zu\r\n\r\n%s",
+			 strlen(user), user);
+	assert_true(n > 0);
+	struct answer a = exchange_from("127.0.0.1", x.port, req, 0, 20);
+	expect(&a, 201);
+	answer_free(&a);
+	free(req);
+	/* The right password: correct sign-ins count against no limit. */
+	const char *body = "{\"email\":\"busy@hardening.test\",\"password\":\"password-1\"}";
+	n = asprintf(&req,
+		     "POST /v1/sessions HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+		     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+		     strlen(body), body);
+	assert_true(n > 0);
+	for (int i = 0; i < AT_ONCE; i++)
+		fds[i] = connect_from("127.0.0.7", x.port);
+	for (int i = 0; i < AT_ONCE; i++)
+		assert_true(send_bytes(fds[i], req, strlen(req)));
+	/* Meanwhile a slow client: a head trickled on its own connection. */
+	int slow = connect_from("127.0.0.8", x.port);
+	bool slow_closed = !send_bytes(slow, "GET /healthz HTTP/1.1\r\nX-Slow: ", 31);
+	for (int i = 0; i < AT_ONCE; i++) {
+		a = read_answer(fds[i], 120);
+		close(fds[i]);
+		if (a.status == 201)
+			signed_in++;
+		else if (a.status)
+			fail_msg("sign-in %d of %d: %s", i + 1, AT_ONCE, a.raw);
+		else
+			cut += a.closed;
+		answer_free(&a);
+		if (!slow_closed)
+			slow_closed = closed_by_server(slow, 0) || !send_bytes(slow, "a", 1);
+	}
+	for (double end = now_s() + 20; !slow_closed && now_s() < end;) {
+		slow_closed = closed_by_server(slow, 100);
+		if (!slow_closed)
+			slow_closed = !send_bytes(slow, "a", 1);
+	}
+	close(slow);
+	free(req);
+	daemon_done(&x);
+	if (signed_in != AT_ONCE)
+		fail_msg("%d of %d sign-ins answered, %d closed unanswered", signed_in, AT_ONCE,
+			 cut);
+	if (!slow_closed)
+		fail_msg("a head trickled for 20 s after the sign-ins was not cut off");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1266,6 +1338,8 @@ int main(void)
 			issue_12_defect_1_a_content_length_above_the_limit_is_refused_at_once),
 		cmocka_unit_test(
 			issue_12_defect_1_an_early_413_lets_a_client_still_sending_read_it),
+		cmocka_unit_test(
+			issue_12_defect_1_a_busy_thread_does_not_cut_a_client_that_sent_its_head),
 		cmocka_unit_test(
 			issue_12_defect_5_an_ambiguous_length_is_refused_and_the_connection_closed),
 		cmocka_unit_test(issue_12_defect_6_a_nul_or_control_byte_in_a_header_is_refused),
