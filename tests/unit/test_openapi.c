@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "core/order.h"
 #include "http/openapi.h"
 #include "http/routes.h"
 #include "util/error.h"
@@ -396,6 +397,32 @@ static void test_error_codes_match_error_h(void **state)
 	}
 }
 
+/* A history event's names are the order machine's, no more, no fewer. */
+static void test_history_events_match_the_machine(void **state)
+{
+	json_t *doc = *state;
+	json_t *names = json_object_get(
+		json_object_get(json_object_get(resolve(doc, "#/components/schemas/HistoryEvent"),
+						"properties"),
+				"event"),
+		"enum");
+	assert_true(json_is_array(names));
+	for (int e = 0; e < ESC_EV_COUNT; e++) {
+		bool found = false;
+		size_t j;
+		json_t *c;
+		json_array_foreach(names, j, c)
+		{
+			if (is_str(c, esc_event_name((enum esc_event)e)))
+				found = true;
+		}
+		if (!found)
+			fail_msg("event %s is not in HistoryEvent's enum",
+				 esc_event_name((enum esc_event)e));
+	}
+	assert_int_equal(json_array_size(names), ESC_EV_COUNT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -405,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_operations_match_their_routes),
 		cmocka_unit_test(test_every_ref_resolves),
 		cmocka_unit_test(test_error_codes_match_error_h),
+		cmocka_unit_test(test_history_events_match_the_machine),
 	};
 	return cmocka_run_group_tests_name("openapi", tests, setup, teardown);
 }
