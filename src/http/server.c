@@ -67,11 +67,17 @@ struct metrics {
  * what their clients sent waits in the socket. A connection past its
  * deadline whose socket still holds unread bytes is behind through the
  * server's fault, not its client's: it is given the deadline's span again
- * instead of being cut. A slow client cannot use this: an idle thread
- * reads what arrives at once, so its bytes never wait unread, and once the
- * busy thread has read them the new deadline runs as any other. */
+ * instead of being cut. So is one whose own thread is busy right now:
+ * libmicrohttpd may have read its head already and not yet looked at it
+ * (it reads every ready connection, then processes each). A slow client
+ * cannot use this: an idle thread reads what arrives at once, so its
+ * bytes never wait unread, and once the busy thread is free the new
+ * deadline runs as any other. */
+#define THREAD_SLOTS 256
+
 struct conn {
 	int fd;
+	int slot;            /* its pool thread's slot in server.busy */
 	int64_t deadline_us; /* 0: none, the daemon is answering */
 	int64_t span_us;     /* the deadline's length, given again when behind */
 	bool reaped;         /* shut down, or about to be dropped */
@@ -114,6 +120,9 @@ struct server {
 	bool reaper_stop;
 	struct lingering lingering[LINGER_MAX];
 	size_t lingering_count;
+	/* Per pool thread (by slot): requests it is answering right now. */
+	atomic_int busy[THREAD_SLOTS];
+	atomic_int slots_given;
 };
 
 struct request {
@@ -922,11 +931,22 @@ char *esc_http_metrics(const struct esc_http_call *call)
 
 /* ---- connections and their deadlines (issue 12 defect 1) ---- */
 
-/* Whether the connection's socket holds bytes not yet read: then the
- * server is behind, not its client. */
-static bool conn_unread(const struct conn *k)
+/* The calling thread's slot in srv->busy, given on its first call. */
+static int thread_slot(struct server *srv)
+{
+	static _Thread_local int slot = -1;
+	if (slot < 0)
+		slot = atomic_fetch_add(&srv->slots_given, 1) % THREAD_SLOTS;
+	return slot;
+}
+
+/* Whether the server is behind on the connection, not its client: its
+ * socket holds bytes not yet read, or its thread is busy answering. */
+static bool conn_unread(struct server *srv, const struct conn *k)
 {
 	int n = 0;
+	if (k->slot >= 0 && atomic_load(&srv->busy[k->slot]) > 0)
+		return true;
 	return ioctl(k->fd, FIONREAD, &n) == 0 && n > 0;
 }
 
@@ -942,7 +962,7 @@ static bool conn_deadline(struct server *srv, struct conn *k, int64_t deadline_u
 		return true;
 	pthread_mutex_lock(&srv->conns_lock);
 	if (!k->reaped && enforce && k->deadline_us && now_us() > k->deadline_us &&
-	    !conn_unread(k)) {
+	    !conn_unread(srv, k)) {
 		k->reaped = true;
 		atomic_fetch_add_explicit(&srv->metrics->connections_cut, 1, memory_order_relaxed);
 	}
@@ -987,6 +1007,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			return;
 		}
 		k->fd = ci->connect_fd;
+		k->slot = thread_slot(srv);
 		k->span_us = srv->opt.header_timeout_ms * 1000;
 		k->deadline_us = now_us() + k->span_us;
 		pthread_mutex_lock(&srv->conns_lock);
@@ -1059,7 +1080,7 @@ static void *reaper_main(void *arg)
 		for (struct conn *k = srv->conns; k; k = k->next) {
 			if (k->reaped || !k->deadline_us || now <= k->deadline_us)
 				continue;
-			if (conn_unread(k)) {
+			if (conn_unread(srv, k)) {
 				k->deadline_us = now + k->span_us;
 				continue;
 			}
@@ -1359,7 +1380,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!conn_deadline(srv, req->conn, 0, 0, false))
 		return MHD_NO;
 	req->answered = true;
+	int slot = thread_slot(srv);
+	atomic_fetch_add(&srv->busy[slot], 1);
 	enum MHD_Result ok = dispatch(srv, c, url, method, req);
+	atomic_fetch_sub(&srv->busy[slot], 1);
 	record(srv, req, url, method);
 	return ok;
 }
