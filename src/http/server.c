@@ -954,8 +954,8 @@ static bool conn_unread(struct server *srv, const struct conn *k)
  * moment it is found behind, unless the reaper cut it off; false when it
  * did. With enforce, a deadline that passed before the reaper saw it
  * counts too, unless the server is behind: the request is dropped. */
-static bool conn_deadline(struct server *srv, struct conn *k, int64_t deadline_us,
-			  int64_t span_us, bool enforce)
+static bool conn_deadline(struct server *srv, struct conn *k, int64_t deadline_us, int64_t span_us,
+			  bool enforce)
 {
 	bool ok = true;
 	if (!k)
@@ -1473,10 +1473,10 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 		pthread_cond_destroy(&srv.conns_wake);
 		return ESC_ENOMEM;
 	}
-	srv.limits->by_account = (struct esc_ratelimit){"signin.account", 15 * 60 * 1000,
-							  opt->signin_per_account};
-	srv.limits->by_address = (struct esc_ratelimit){"signin.address", 60 * 1000,
-							  opt->signin_per_address};
+	srv.limits->by_account =
+		(struct esc_ratelimit){"signin.account", 15 * 60 * 1000, opt->signin_per_account};
+	srv.limits->by_address =
+		(struct esc_ratelimit){"signin.address", 60 * 1000, opt->signin_per_address};
 	sem_init(&srv.limits->hashing, 0, opt->hashing_max ? opt->hashing_max : 1);
 	rc = serve(&srv, stop, port, err, err_size);
 	sem_destroy(&srv.limits->hashing);

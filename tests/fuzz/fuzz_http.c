@@ -16,7 +16,8 @@
  *   POST /v1/orders/@1/cancel HTTP/1.1\r\nAuthorization: Bearer @S\r\n
  *   Content-Type: application/json\r\nContent-Length: @L\r\n\r\n{"reason":...}
  *
- * Then the client's side is closed, and the first answer read to its end. What must hold: the server answers or closes within a few
+ * Then the client's side is closed, and the first answer read to its
+ * end. What must hold: the server answers or closes within a few
  * seconds and goes on serving; no answer is a 5xx; every answer of the API
  * that refuses (4xx) is a JSON document {"error":{"code","message"}} with
  * both non-empty, except libmicrohttpd's own few pages for a request it
@@ -42,10 +43,10 @@
 #include "harness.h"
 #include "http/server.h"
 
-#define OPERATOR_KEY  "fuzz-http-operator-key-0001"
-#define SENT_MAX      (64 * 1024)
-#define ANSWER_MAX    (8 * 1024 * 1024)
-#define WAIT_MS       5000
+#define OPERATOR_KEY "fuzz-http-operator-key-0001"
+#define SENT_MAX     (64 * 1024)
+#define ANSWER_MAX   (8 * 1024 * 1024)
+#define WAIT_MS      5000
 
 static struct {
 	pthread_t thread;
@@ -232,8 +233,9 @@ static char *expand(const uint8_t *data, size_t size, size_t *out_len)
 
 static void broken(const char *what, const char *sent, size_t sent_len, const char *answer)
 {
-	fprintf(stderr, "fuzz_http: %s\n--- sent (%zu bytes) ---\n%.2000s\n--- answer ---\n%.2000s\n",
-		what, sent_len, sent, answer ? answer : "(none)");
+	fprintf(stderr,
+		"fuzz_http: %s\n--- sent (%zu bytes) ---\n%.2000s\n--- answer ---\n%.2000s\n", what,
+		sent_len, sent, answer ? answer : "(none)");
 	abort();
 }
 
@@ -353,8 +355,10 @@ static void say_counts(void)
 		fprintf(stderr, "fuzz_http: %lu answers with libmicrohttpd's doubled 400 head\n",
 			mhd_doubled_heads);
 	if (unanswered)
-		fprintf(stderr, "fuzz_http: %lu connections neither answered nor closed in 5 s "
-			"(the server answered the next)\n", unanswered);
+		fprintf(stderr,
+			"fuzz_http: %lu connections neither answered nor closed in 5 s "
+			"(the server answered the next)\n",
+			unanswered);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
