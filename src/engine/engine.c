@@ -157,7 +157,7 @@ void esc_engine_counters(struct esc_engine *e, struct esc_engine_counters *out)
 	pthread_mutex_unlock(&e->counters_lock);
 }
 
-/* Already locked: add n to one of the counters. */
+/* Add n to one of the counters, under their lock. */
 static void counter_add(struct esc_engine *e, int64_t *counter, int64_t n)
 {
 	pthread_mutex_lock(&e->counters_lock);
