@@ -351,11 +351,10 @@ size_t esc_fixture_fire(struct esc_fixture *f)
 	return total;
 }
 
-/* Read the daemon's log to its end (its exit closes the pipe). */
-static void *drain_log(void *arg)
+void *esc_test_drain_log(void *arg)
 {
 	FILE *f = arg;
-	char line[1024];
+	char line[2048];
 	while (fgets(line, sizeof line, f))
 		if (getenv("ESC_TEST_VERBOSE"))
 			fputs(line, stderr);
@@ -399,7 +398,7 @@ void esc_test_daemon_start(struct esc_test_daemon *d, const char *operator_key)
 	}
 	assert_true(d->port > 0);
 	pthread_t drain;
-	assert_int_equal(pthread_create(&drain, NULL, drain_log, f), 0);
+	assert_int_equal(pthread_create(&drain, NULL, esc_test_drain_log, f), 0);
 	pthread_detach(drain);
 }
 

@@ -45,6 +45,9 @@ struct esc_test_daemon {
 	int pid;
 	int port;
 };
+/* A thread's body: read a daemon's log (a FILE * on its stderr) to its
+ * end, which its exit brings, echoing it when ESC_TEST_VERBOSE is set. */
+void *esc_test_drain_log(void *arg);
 void esc_test_daemon_start(struct esc_test_daemon *d, const char *operator_key);
 void esc_test_daemon_stop(struct esc_test_daemon *d);
 

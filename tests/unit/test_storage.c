@@ -152,17 +152,6 @@ static struct {
 	char dir[256];     /* a temporary directory */
 } live;
 
-static void *drain_log(void *arg)
-{
-	FILE *f = arg;
-	char line[2048];
-	while (fgets(line, sizeof line, f))
-		if (getenv("ESC_TEST_VERBOSE"))
-			fputs(line, stderr);
-	fclose(f);
-	return NULL;
-}
-
 static const char *build_dir(void)
 {
 	const char *build = getenv("ESC_BUILD_DIR");
@@ -221,7 +210,7 @@ static void daemon_start(struct daemon *d, const char *db, const char *const *ex
 		waitpid(d->pid, NULL, 0);
 		fail_msg("escrowd serve --db %s did not start", db);
 	}
-	assert_int_equal(pthread_create(&d->drain, NULL, drain_log, f), 0);
+	assert_int_equal(pthread_create(&d->drain, NULL, esc_test_drain_log, f), 0);
 	live.daemon = d;
 }
 
