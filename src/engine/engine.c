@@ -140,6 +140,16 @@ void esc_engine_free(struct esc_engine *e)
 	free(e);
 }
 
+const struct esc_policy *esc_engine_policy(const struct esc_engine *e)
+{
+	return &e->policy;
+}
+
+bool esc_engine_clock_manual(const struct esc_engine *e)
+{
+	return e->clock.manual;
+}
+
 int64_t esc_engine_now(struct esc_engine *e)
 {
 	return esc_clock_now(&e->clock);
@@ -755,7 +765,7 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 	if (res->has_refund)
 		res->refund = fx->refund;
 	if (cmd->reply) {
-		rc = cmd->reply->build(cmd->reply->arg, e, res);
+		rc = cmd->reply->build(cmd->reply->arg, e, e->store, res);
 		if (!rc && cmd->reply->record)
 			ESC_STORE(rc, s, idempotency_put, cmd->reply->record);
 		if (rc == ESC_EDUPLICATE)

@@ -109,6 +109,11 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 void esc_engine_free(struct esc_engine *e);
 
 int64_t esc_engine_now(struct esc_engine *e);
+/* The policy the engine decides by (fixed for its life). */
+const struct esc_policy *esc_engine_policy(const struct esc_engine *e);
+/* Whether the clock is manual: tests and demos move it
+ * (esc_engine_advance); a real clock cannot be moved. */
+bool esc_engine_clock_manual(const struct esc_engine *e);
 /* Copy the counters into *out, from any thread. It waits for no command
  * or commit (a lock of their own), so /metrics answers while a commit
  * hangs. */
@@ -164,14 +169,15 @@ struct esc_result;
 
 /* What a command's issuer answers, built inside the command's transaction.
  * build() runs after the command succeeded, under the engine's lock: it
- * may read e->store and call esc_engine_*_held(), never a locking
- * esc_engine_* function. When record is set, build() fills its status and
+ * may read s (the command's store, inside its transaction) and call
+ * esc_engine_*_held() with it, never a locking esc_engine_* function. When record is set, build() fills its status and
  * response (malloc'd; the issuer frees it) and the engine keeps the record
  * with the command, so that the answer to an Idempotency-Key exists
  * exactly when the command does. If the key was answered meanwhile, the
  * command is undone with ESC_EDUPLICATE. */
 struct esc_reply {
-	int (*build)(void *arg, struct esc_engine *e, const struct esc_result *res);
+	int (*build)(void *arg, struct esc_engine *e, struct esc_store *s,
+		     const struct esc_result *res);
 	void *arg;
 	struct esc_idempotency *record;
 };

@@ -193,7 +193,7 @@ static size_t actions_of(struct esc_http_call *call, struct esc_store *s, const 
 			 struct esc_action actions[ACTIONS_MAX])
 {
 	struct esc_engine *e = call->e;
-	struct esc_context ctx = {.policy = &e->policy, .now_ms = esc_engine_now(e)};
+	struct esc_context ctx = {.policy = esc_engine_policy(e), .now_ms = esc_engine_now(e)};
 	if (call->caller.kind == ESC_CALLER_OPERATOR) {
 		ctx.actor = ESC_ACTOR_OPERATOR;
 	} else {
@@ -377,9 +377,9 @@ static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 	 * so that an interface promises it before asking. */
 	json_object_set_new(j, "refund_expected_days",
 			    o->paid_at_ms ? json_pack("{s:i, s:i}", "min",
-						      (int)e->policy.settle_days_min[o->method],
+						      (int)esc_engine_policy(e)->settle_days_min[o->method],
 						      "max",
-						      (int)e->policy.settle_days_max[o->method])
+						      (int)esc_engine_policy(e)->settle_days_max[o->method])
 					  : json_null());
 	json_object_set_new(j, "buyer_name", user_name(call, s, o->buyer_id));
 	json_object_set_new(j, "seller_name", user_name(call, s, o->seller_id));
@@ -397,7 +397,7 @@ static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 	if (o->cancel_requests) {
 		json_t *c =
 			json_pack("{s:i, s:i, s:s, s:s}", "requests_made", (int)o->cancel_requests,
-				  "requests_allowed", (int)e->policy.cancel_requests_max, "reason",
+				  "requests_allowed", (int)esc_engine_policy(e)->cancel_requests_max, "reason",
 				  o->cancel_reason, "refund_to", esc_refund_to_name(o->refund_to));
 		json_object_set_new(c, "open",
 				    json_boolean(o->state == ESC_ST_CANCELLATION_REQUESTED));
@@ -442,19 +442,21 @@ static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 /* The answer to a command that succeeded, built inside its transaction
  * (esc_reply): the order or the refund as it is now, kept with the
  * command when the request has an Idempotency-Key. */
-static int reply_build(void *arg, struct esc_engine *e, const struct esc_result *res)
+static int reply_build(void *arg, struct esc_engine *e, struct esc_store *s,
+		       const struct esc_result *res)
 {
 	struct esc_http_call *call = arg;
 	enum esc_event ev = call->command->event;
+	(void)e;
 	json_decref(call->out);
 	if (ev == ESC_EV_REFUND_SETTLED || ev == ESC_EV_REFUND_FAILED) {
 		call->out = refund_json(&res->refund);
 	} else if (ev == ESC_EV_OPEN_DISPUTE || esc_event_is_dispute(ev)) {
 		struct esc_action actions[ACTIONS_MAX];
-		size_t n = actions_of(call, e->store, &res->order, actions);
+		size_t n = actions_of(call, s, &res->order, actions);
 		call->out = dispute_json(&res->order, actions, n);
 	} else {
-		call->out = order_json(call, e->store, &res->order);
+		call->out = order_json(call, s, &res->order);
 	}
 	if (!call->out)
 		return ESC_ENOMEM;
@@ -857,7 +859,7 @@ static int h_me(struct esc_http_call *call)
 
 static int h_reasons(struct esc_http_call *call)
 {
-	const struct esc_policy *p = &call->e->policy;
+	const struct esc_policy *p = esc_engine_policy(call->e);
 	json_t *data = json_array();
 	for (size_t i = 0; i < p->reasons_count; i++) {
 		const struct esc_reason *r = &p->reasons[i];
@@ -897,7 +899,7 @@ static int h_order_create(struct esc_http_call *call)
 			    "'currency' must be an active ISO 4217 code such as EUR, USD or ISK, "
 			    "not '%.8s'",
 			    cmd.args.currency);
-	if (days < 0 || days > call->e->policy.delivery_days_max)
+	if (days < 0 || days > esc_engine_policy(call->e)->delivery_days_max)
 		return fail(call, ESC_EINVAL, "delivery_days is out of range", NULL);
 	cmd.args.delivery_days = (int32_t)days;
 	json_t *list = json_object_get(call->body, "items");
@@ -1245,7 +1247,7 @@ static int reputation_json(struct esc_http_call *call, struct esc_store *s,
 			   const struct esc_user *u)
 {
 	int64_t now = esc_engine_now(call->e);
-	const struct esc_policy *p = &call->e->policy;
+	const struct esc_policy *p = esc_engine_policy(call->e);
 	int rc;
 	if (u->role == ESC_ACTOR_BUYER) {
 		struct esc_buyer_rep r;
@@ -1874,7 +1876,7 @@ static int h_clock_advance(struct esc_http_call *call)
 		rc = get_int(call, "seconds", true, &seconds);
 	if (rc)
 		return rc;
-	if (!call->e->clock.manual)
+	if (!esc_engine_clock_manual(call->e))
 		return fail(call, ESC_ENOTFOUND, "the clock is real: start with --clock manual",
 			    NULL);
 	if (seconds < 0 || seconds > 10LL * 365 * 86400)

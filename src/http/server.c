@@ -1609,7 +1609,7 @@ static int serve(struct server *srv, volatile sig_atomic_t *stop, uint16_t *port
 	 * clock fires when it is advanced, in the request that moved it. */
 	while (!*stop) {
 		size_t fired = 0;
-		if (!e->clock.manual) {
+		if (!esc_engine_clock_manual(e)) {
 			int frc = esc_engine_fire_due(e, 0, &fired);
 			if (frc)
 				fprintf(stderr, "escrowd: deadlines: %s\n", esc_error_message(frc));

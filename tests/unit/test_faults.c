@@ -377,11 +377,13 @@ static int cmd_accept(struct state *st)
 
 /* The answer an API request keeps with its command (Idempotency-Key):
  * the new status and version, as text. */
-static int kept_build(void *arg, struct esc_engine *e, const struct esc_result *res)
+static int kept_build(void *arg, struct esc_engine *e, struct esc_store *s,
+		      const struct esc_result *res)
 {
 	struct esc_idempotency *rec = arg;
 	char text[64];
 	(void)e;
+	(void)s;
 	snprintf(text, sizeof text, "{\"status\":\"%s\",\"version\":%lld}",
 		 esc_state_name(res->order.state), (long long)res->order.version);
 	free(rec->response);
