@@ -1710,6 +1710,20 @@ int esc_transition_allowed(enum esc_state state, enum esc_event event, enum esc_
 	return t->refusal;
 }
 
+const char *esc_transition_outbox(enum esc_event event, size_t i)
+{
+	for (size_t j = 0; j < COUNT(table); j++)
+		if (table[j].event == event && !table[j].refusal && i-- == 0)
+			return table[j].outbox_type;
+	for (size_t j = 0; j < COUNT(dispute_table); j++)
+		if (dispute_table[j].event == event && i-- == 0)
+			return dispute_table[j].outbox_type;
+	for (size_t j = 0; j < COUNT(refund_table); j++)
+		if (refund_table[j].event == event && i-- == 0)
+			return refund_table[j].outbox_type;
+	return NULL;
+}
+
 size_t esc_order_actions(const struct esc_context *ctx, const struct esc_order *order,
 			 struct esc_action *out, size_t max)
 {

@@ -378,6 +378,13 @@ int esc_decide(const struct esc_context *ctx, const struct esc_order *order, enu
  * Returns 0, or the refusal code the table gives. */
 int esc_transition_allowed(enum esc_state state, enum esc_event event, enum esc_actor actor);
 
+/* The outbox type of the i-th row of the transition tables (order, dispute,
+ * refund) that lets `event` through, refusal rows left out; NULL past the
+ * last. Some effects name their own instead ("dispute.resolved" when a
+ * dispute ends); core/event.h lists both. For the tests that check the
+ * table of events against the transition tables. */
+const char *esc_transition_outbox(enum esc_event event, size_t i);
+
 /* Evidence for a dispute (SPEC §5): JPEG, PNG or PDF, the type told by
  * the bytes, at most 5 MiB each and 10 per dispute. */
 #define ESC_EVIDENCE_BYTES_MAX (5 * 1024 * 1024)
