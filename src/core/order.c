@@ -55,6 +55,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/event.h"
 #include "core/recommend.h"
 
 #include "util/bug.h"
@@ -73,37 +74,6 @@ static const char *const state_names[ESC_ST_COUNT] = {
 	[ESC_ST_COMPLETED] = "completed",
 	[ESC_ST_CANCELLED] = "cancelled",
 	[ESC_ST_CLOSED] = "closed",
-};
-
-static const char *const event_names[ESC_EV_COUNT] = {
-	[ESC_EV_CREATE] = "create",
-	[ESC_EV_PAY] = "pay",
-	[ESC_EV_CANCEL] = "cancel",
-	[ESC_EV_ACCEPT_CANCELLATION] = "accept_cancellation",
-	[ESC_EV_REJECT_CANCELLATION] = "reject_cancellation",
-	[ESC_EV_WITHDRAW_CANCELLATION] = "withdraw_cancellation",
-	[ESC_EV_SHIP] = "ship",
-	[ESC_EV_DELIVER] = "deliver",
-	[ESC_EV_CONFIRM_RECEIPT] = "confirm_receipt",
-	[ESC_EV_OPEN_DISPUTE] = "open_dispute",
-	[ESC_EV_ACCEPT_DISPUTE] = "accept_dispute",
-	[ESC_EV_COUNTER_OFFER] = "counter_offer",
-	[ESC_EV_REJECT_DISPUTE] = "reject_dispute",
-	[ESC_EV_ACCEPT_OFFER] = "accept_offer",
-	[ESC_EV_ESCALATE] = "escalate",
-	[ESC_EV_WITHDRAW_DISPUTE] = "withdraw_dispute",
-	[ESC_EV_RETURN_SHIPMENT] = "return_shipment",
-	[ESC_EV_RETURN_RECEIVED] = "return_received",
-	[ESC_EV_RESOLVE_DISPUTE] = "resolve_dispute",
-	[ESC_EV_PAYMENT_DEADLINE] = "payment_deadline",
-	[ESC_EV_SHIP_DEADLINE] = "ship_deadline",
-	[ESC_EV_RESPONSE_DEADLINE] = "response_deadline",
-	[ESC_EV_PROTECTION_DEADLINE] = "protection_deadline",
-	[ESC_EV_CONFIRM_DEADLINE] = "confirm_deadline",
-	[ESC_EV_DISPUTE_DEADLINE] = "dispute_deadline",
-	[ESC_EV_REFUND_SETTLED] = "refund_settled",
-	[ESC_EV_REFUND_FAILED] = "refund_failed",
-	[ESC_EV_REFUND_OVERDUE] = "refund_overdue",
 };
 
 static const char *const actor_names[ESC_ACTOR_COUNT] = {
@@ -144,7 +114,6 @@ static const char *const refund_to_names[] = {"original", "balance"};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 _Static_assert(COUNT(state_names) == ESC_ST_COUNT, "a name per state");
-_Static_assert(COUNT(event_names) == ESC_EV_COUNT, "a name per event");
 _Static_assert(COUNT(actor_names) == ESC_ACTOR_COUNT, "a name per actor");
 _Static_assert(COUNT(deadline_names) == ESC_DL_COUNT, "a name per deadline");
 _Static_assert(COUNT(dispute_state_names) == ESC_DS_COUNT, "a name per dispute state");
@@ -166,9 +135,11 @@ const char *esc_state_name(enum esc_state s)
 {
 	return name_of(state_names, COUNT(state_names), (int)s);
 }
+/* An event's name is its row's in the table of events (core/event.h). */
 const char *esc_event_name(enum esc_event e)
 {
-	return name_of(event_names, COUNT(event_names), (int)e);
+	const struct esc_event_spec *s = esc_event_spec(e);
+	return s ? s->name : "?";
 }
 const char *esc_actor_name(enum esc_actor a)
 {
@@ -193,7 +164,10 @@ int esc_state_parse(const char *name)
 }
 int esc_event_parse(const char *name)
 {
-	return parse_in(event_names, COUNT(event_names), name);
+	for (int e = 0; name && e < ESC_EV_COUNT; e++)
+		if (!strcmp(esc_event_spec((enum esc_event)e)->name, name))
+			return e;
+	return -1;
 }
 int esc_actor_parse(const char *name)
 {
@@ -1389,10 +1363,8 @@ static const struct dispute_transition dispute_table[] = {
 
 bool esc_event_is_dispute(enum esc_event e)
 {
-	for (size_t i = 0; i < COUNT(dispute_table); i++)
-		if (dispute_table[i].event == e)
-			return true;
-	return false;
+	const struct esc_event_spec *s = esc_event_spec(e);
+	return s && s->machine == ESC_MACHINE_DISPUTE;
 }
 
 static const struct dispute_transition *find_dispute(enum esc_dispute_state from, enum esc_event e)
@@ -1441,8 +1413,8 @@ static const struct transition *find(enum esc_state from, enum esc_event e)
 
 static bool is_refund_event(enum esc_event e)
 {
-	return e == ESC_EV_REFUND_SETTLED || e == ESC_EV_REFUND_FAILED ||
-	       e == ESC_EV_REFUND_OVERDUE;
+	const struct esc_event_spec *s = esc_event_spec(e);
+	return s && s->machine == ESC_MACHINE_REFUND;
 }
 
 static const char *refused_message(int code)
@@ -1604,96 +1576,120 @@ static int decide_dispute(struct decision *d, enum esc_event event)
 	return rc;
 }
 
-int esc_decide(const struct esc_context *ctx, const struct esc_order *order, enum esc_event event,
-	       const struct esc_args *args, const struct esc_refund *refund, struct esc_effects *fx)
+/* The checks every event passes before its machine's: a known event, the
+ * caller's own order (another party's answers not_found before anything
+ * else, so that no answer reveals it exists), the event's actor, and an
+ * order to act on (none for create). */
+static int check_entry(struct decision *d)
 {
-	struct decision d = {ctx, order, args, refund, fx, event};
-	const struct transition *t = NULL;
-	enum esc_state from = order ? order->state : ESC_ST_NONE;
-	int rc = 0;
-	static const struct esc_args no_args = {.method = -1, .refund_to = -1};
+	enum esc_event event = d->event;
+	int actor = 0;
+	if ((int)event < 0 || event >= ESC_EV_COUNT)
+		return refuse(d, ESC_EINVAL, "unknown event", NULL);
+	if (d->old) {
+		int rc = check_party(d);
+		if (rc)
+			return rc;
+	}
+	actor = event_actor(event);
+	if (actor != (int)d->ctx->actor)
+		return refuse(d, ESC_EFORBIDDEN, "only the %s may do this",
+			      esc_actor_name((enum esc_actor)actor));
+	if ((event == ESC_EV_CREATE) != (d->old == NULL))
+		return refuse(d, event == ESC_EV_CREATE ? ESC_EDUPLICATE : ESC_ENOTFOUND,
+			      event == ESC_EV_CREATE ? "the order exists already" : "no such order",
+			      NULL);
+	return 0;
+}
 
-	memset(fx, 0, sizeof *fx);
-	if (!args)
-		d.args = args = &no_args;
-	if (event < 0 || event >= ESC_EV_COUNT) {
-		rc = refuse(&d, ESC_EINVAL, "unknown event", NULL);
-		goto out;
-	}
-	/* Another party's order answers not_found before anything else, so
-	 * that no answer reveals it exists. */
-	if (order) {
-		rc = check_party(&d);
-		if (rc)
-			goto out;
-	}
-	if (event_actor(event) != (int)ctx->actor) {
-		rc = refuse(&d, ESC_EFORBIDDEN, "only the %s may do this",
-			    esc_actor_name((enum esc_actor)event_actor(event)));
-		goto out;
-	}
-	if ((event == ESC_EV_CREATE) != (order == NULL)) {
-		rc = refuse(&d, event == ESC_EV_CREATE ? ESC_EDUPLICATE : ESC_ENOTFOUND,
-			    event == ESC_EV_CREATE ? "the order exists already" : "no such order",
-			    NULL);
-		goto out;
-	}
-	if (order)
-		fx->order = *order;
-	if (is_refund_event(event)) {
-		rc = decide_refund(&d, event);
-		if (rc)
-			goto out;
-		goto done;
-	}
-	if (esc_event_is_dispute(event)) {
-		rc = decide_dispute(&d, event);
-		if (rc)
-			goto out;
-		diff_deadlines(order, fx);
-		goto done;
-	}
-	t = find(from, event);
+/* The order machine's row for the order's state: its checks, the move,
+ * its effect. */
+static int decide_order(struct decision *d)
+{
+	struct esc_effects *fx = d->fx;
+	enum esc_state from = d->old ? d->old->state : ESC_ST_NONE;
+	const struct transition *t = find(from, d->event);
+	int rc = 0;
 	if (!t) {
 		char what[120];
 		snprintf(what, sizeof what, "%s is not possible while the order is %s",
-			 esc_event_name(event), esc_state_name(from));
-		rc = refuse(&d, ESC_ESTATE, "%s", what);
-		goto out;
+			 esc_event_name(d->event), esc_state_name(from));
+		return refuse(d, ESC_ESTATE, "%s", what);
 	}
-	rc = check_row(&d, t);
+	rc = check_row(d, t);
 	if (rc)
-		goto out;
+		return rc;
 	fx->order.state = t->to;
-	rc = t->effect(&d);
+	rc = t->effect(d);
 	if (rc)
-		goto out;
+		return rc;
 	fx->outbox_type = t->outbox_type;
-	diff_deadlines(order, fx);
-done:
+	return 0;
+}
+
+/* What every accepted decision ends with: the next version, and the
+ * promises the tables keep checked. */
+static void decided(struct decision *d)
+{
+	struct esc_effects *fx = d->fx;
+	const struct esc_order *order = d->old;
 	fx->order.version = order ? order->version + 1 : 1;
+	/* The table of events lists what each event may write (core/event.h). */
+	ESC_ASSERT(esc_event_writes(d->event, fx->outbox_type), "%s wrote %s, which its row omits",
+		   esc_event_name(d->event), fx->outbox_type ? fx->outbox_type : "nothing");
 	/* Every order the machine makes keeps the diagram's invariants. */
 	const char *broken = esc_order_check(&fx->order);
 	if (broken)
 		ESC_BUG("%s took order %s from %s to %s (version %lld), which breaks an "
 			"invariant: %s",
-			esc_event_name(event), fx->order.id, esc_state_name(from),
+			esc_event_name(d->event), fx->order.id,
+			esc_state_name(order ? order->state : ESC_ST_NONE),
 			esc_state_name(fx->order.state), (long long)fx->order.version, broken);
-out:
-	if (rc) {
-		/* A refusal writes nothing: keep only the code and the message. */
-		int code = fx->refusal ? fx->refusal : rc;
-		char message[sizeof fx->refusal_message];
-		memcpy(message, fx->refusal_message, sizeof message);
-		memset(fx, 0, sizeof *fx);
-		fx->refusal = code;
-		memcpy(fx->refusal_message, message, sizeof message);
-		if (!fx->refusal_message[0])
-			snprintf(fx->refusal_message, sizeof fx->refusal_message, "%s",
-				 esc_error_message(code));
-		return code;
+}
+
+/* A refusal writes nothing: keep only the code and the message. */
+static int refused(struct esc_effects *fx, int rc)
+{
+	int code = fx->refusal ? fx->refusal : rc;
+	char message[sizeof fx->refusal_message];
+	memcpy(message, fx->refusal_message, sizeof message);
+	memset(fx, 0, sizeof *fx);
+	fx->refusal = code;
+	memcpy(fx->refusal_message, message, sizeof message);
+	if (!fx->refusal_message[0])
+		snprintf(fx->refusal_message, sizeof fx->refusal_message, "%s",
+			 esc_error_message(code));
+	return code;
+}
+
+int esc_decide(const struct esc_context *ctx, const struct esc_order *order, enum esc_event event,
+	       const struct esc_args *args, const struct esc_refund *refund, struct esc_effects *fx)
+{
+	static const struct esc_args no_args = {.method = -1, .refund_to = -1};
+	struct decision d = {ctx, order, args ? args : &no_args, refund, fx, event};
+	int rc = 0;
+
+	memset(fx, 0, sizeof *fx);
+	rc = check_entry(&d);
+	if (rc)
+		goto out;
+	if (order)
+		fx->order = *order;
+	if (is_refund_event(event)) {
+		rc = decide_refund(&d, event);
+	} else if (esc_event_is_dispute(event)) {
+		rc = decide_dispute(&d, event);
+		if (!rc)
+			diff_deadlines(order, fx);
+	} else {
+		rc = decide_order(&d);
+		if (!rc)
+			diff_deadlines(order, fx);
 	}
-	return 0;
+	if (!rc)
+		decided(&d);
+out:
+	return rc ? refused(fx, rc) : 0;
 }
 
 int esc_transition_allowed(enum esc_state state, enum esc_event event, enum esc_actor actor)

@@ -142,6 +142,7 @@ static void test_every_event_has_its_row_and_name(void **state)
 		assert_non_null(s);
 		assert_int_equal(s->event, e);
 		assert_string_equal(s->name, esc_event_name((enum esc_event)e));
+		assert_int_equal(esc_event_parse(s->name), e);
 	}
 	assert_null(esc_event_spec(ESC_EV_COUNT));
 	assert_null(esc_event_spec((enum esc_event) - 1));
