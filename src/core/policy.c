@@ -561,7 +561,10 @@ static bool window_ok(int64_t ms)
 	return ms > 0 && ms <= WINDOW_MAX_MS;
 }
 
-int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size)
+/* The checks of esc_policy_validate(), by part: each returns 0, or
+ * ESC_EINVAL with the first broken rule in err. */
+
+static int validate_windows(const struct esc_policy *p, char *err, size_t err_size)
 {
 	static const struct {
 		const char *name;
@@ -583,39 +586,43 @@ int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size)
 		{"buyer_long_window", offsetof(struct esc_policy, buyer_long_window_ms)},
 		{"seller_window", offsetof(struct esc_policy, seller_window_ms)},
 	};
-	int rc = ESC_EINVAL;
-	ESC_ASSERT(p, "no policy to validate");
 	for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
 		int64_t ms;
 		memcpy(&ms, (const char *)p + windows[i].offset, sizeof ms);
 		if (!window_ok(ms)) {
 			esc_set_err(err, err_size, "%s must be more than 0 and at most %d days",
 				    windows[i].name, DAYS_MAX);
-			goto out;
+			return ESC_EINVAL;
 		}
 	}
 	if (p->buyer_short_window_ms > p->buyer_long_window_ms) {
 		esc_set_err(err, err_size,
 			    "buyer_short_window must not be longer than buyer_long_window");
-		goto out;
+		return ESC_EINVAL;
 	}
+	return 0;
+}
+
+/* Delivery, requests, the fee and the refunds' settling days. */
+static int validate_orders(const struct esc_policy *p, char *err, size_t err_size)
+{
 	if (p->delivery_days_max < 1 || p->delivery_days_max > DAYS_MAX) {
 		esc_set_err(err, err_size, "delivery_days_max must be 1 to %d", DAYS_MAX);
-		goto out;
+		return ESC_EINVAL;
 	}
 	if (p->delivery_days_default < 1 || p->delivery_days_default > p->delivery_days_max) {
 		esc_set_err(err, err_size,
 			    "delivery_days_default must be 1 to delivery_days_max (%d)",
 			    p->delivery_days_max);
-		goto out;
+		return ESC_EINVAL;
 	}
 	if (p->cancel_requests_max < 1) {
 		esc_set_err(err, err_size, "cancel_requests_max must be at least 1");
-		goto out;
+		return ESC_EINVAL;
 	}
 	if (p->fee_basis_points < 0 || p->fee_basis_points > 10000) {
 		esc_set_err(err, err_size, "fee must be 0%% to 100%%");
-		goto out;
+		return ESC_EINVAL;
 	}
 	for (int m = 0; m < ESC_METHOD_COUNT; m++) {
 		if (p->settle_days_min[m] < 0 || p->settle_days_min[m] > p->settle_days_max[m] ||
@@ -623,9 +630,15 @@ int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size)
 			esc_set_err(err, err_size,
 				    "settle_days.%s must be a range min..max within 0..%d",
 				    method_names[m], DAYS_MAX);
-			goto out;
+			return ESC_EINVAL;
 		}
 	}
+	return 0;
+}
+
+/* The buyer levels' thresholds and the seller score's weights. */
+static int validate_reputation(const struct esc_policy *p, char *err, size_t err_size)
+{
 	/* The buyer levels escalate: a threshold below the one under it
 	 * would make a level unreachable. */
 	if (p->watch_cancellations < 1 || p->restricted_cancellations < p->watch_cancellations ||
@@ -633,50 +646,66 @@ int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size)
 		esc_set_err(err, err_size,
 			    "cancellation thresholds must satisfy 1 <= watch_cancellations <= "
 			    "restricted_cancellations <= suspended_cancellations");
-		goto out;
+		return ESC_EINVAL;
 	}
 	if (p->restricted_rate_percent < 0 || p->restricted_rate_percent > 100) {
 		esc_set_err(err, err_size, "restricted_rate must be 0%% to 100%%");
-		goto out;
+		return ESC_EINVAL;
 	}
 	if (p->restricted_rate_min_paid < 1) {
 		esc_set_err(err, err_size, "restricted_rate_min_paid must be at least 1");
-		goto out;
+		return ESC_EINVAL;
 	}
 	if (p->suspended_lost_disputes < 1) {
 		esc_set_err(err, err_size, "suspended_lost_disputes must be at least 1");
-		goto out;
+		return ESC_EINVAL;
 	}
 	if (p->seller_min_orders < 1) {
 		esc_set_err(err, err_size, "seller_min_orders must be at least 1");
-		goto out;
+		return ESC_EINVAL;
 	}
 	if (p->seller_weight_fault_cancel < 0 || p->seller_weight_missed_ship < 0 ||
 	    p->seller_weight_lost_dispute < 0 || p->seller_weight_invalid_tracking < 0) {
 		esc_set_err(err, err_size, "seller weights must not be negative");
-		goto out;
+		return ESC_EINVAL;
 	}
+	return 0;
+}
+
+static int validate_reasons(const struct esc_policy *p, char *err, size_t err_size)
+{
 	if (p->reasons_count < 1 || p->reasons_count > ESC_REASONS_MAX) {
 		esc_set_err(err, err_size, "there must be 1 to %d cancellation reasons",
 			    ESC_REASONS_MAX);
-		goto out;
+		return ESC_EINVAL;
 	}
 	for (size_t i = 0; i < p->reasons_count; i++) {
 		const struct esc_reason *r = &p->reasons[i];
 		if (!reason_code_valid(r->code) || r->label[0] == '\0') {
 			esc_set_err(err, err_size,
 				    "reason %zu needs a code of a-z, 0-9, _ and a label", i + 1);
-			goto out;
+			return ESC_EINVAL;
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(p->reasons[j].code, r->code) == 0) {
 				esc_set_err(err, err_size, "reason '%s' is listed twice", r->code);
-				goto out;
+				return ESC_EINVAL;
 			}
 		}
 	}
-	rc = 0;
-out:
+	return 0;
+}
+
+int esc_policy_validate(const struct esc_policy *p, char *err, size_t err_size)
+{
+	ESC_ASSERT(p, "no policy to validate");
+	int rc = validate_windows(p, err, err_size);
+	if (!rc)
+		rc = validate_orders(p, err, err_size);
+	if (!rc)
+		rc = validate_reputation(p, err, err_size);
+	if (!rc)
+		rc = validate_reasons(p, err, err_size);
 	return rc;
 }
 
