@@ -16,8 +16,8 @@
 #include "core/money.h"
 #include "core/policy.h"
 #include "core/reputation.h"
+#include "util/id.h" /* ESC_ID_SIZE */
 
-#define ESC_ID_SIZE          48   /* ids: "ord_" + 20 chars, with room */
 #define ESC_ORDER_ID_MAX     40   /* room for a refund id's "-rN" */
 #define ESC_ACCOUNT_SIZE     64   /* "escrow:" + an order id */
 #define ESC_TRANSFER_ID_SIZE 80   /* order id + "/refund/2/settle" */

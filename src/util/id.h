@@ -8,7 +8,9 @@
 
 #include <stdint.h>
 
-#include "core/order.h" /* ESC_ID_SIZE */
+/* The size of an id buffer, NUL included: "ord_" + 20 characters, with
+ * room for a suffix ("-r1" of a refund's id). */
+#define ESC_ID_SIZE 48
 
 /* Write a new id with `prefix` (at most 8 bytes, e.g. "ord_") for time
  * now_ms into out. */
