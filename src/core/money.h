@@ -9,9 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The largest amount escrowd accepts anywhere: 10^15 minor units, so that
- * sums of many amounts stay far from INT64_MAX. */
-#define ESC_AMOUNT_MAX INT64_C(1000000000000000)
+#include "core/limits.h" /* ESC_AMOUNT_MAX: the largest amount, 10^15 minor units */
 
 /* Three upper-case ASCII letters plus NUL. */
 #define ESC_CURRENCY_SIZE 4

@@ -13,23 +13,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/limits.h"
 #include "core/money.h"
 #include "core/policy.h"
 #include "core/reputation.h"
 #include "util/id.h" /* ESC_ID_SIZE */
 
-#define ESC_ORDER_ID_MAX     40   /* room for a refund id's "-rN" */
-#define ESC_ACCOUNT_SIZE     64   /* "escrow:" + an order id */
-#define ESC_TRANSFER_ID_SIZE 80   /* order id + "/refund/2/settle" */
-#define ESC_TEXT_MAX         1000 /* comments, messages: bytes, not counting NUL */
-#define ESC_CARRIER_MAX      64
-#define ESC_TRACKING_MAX     64
-#define ESC_TITLE_MAX        200
-#define ESC_ITEMS_MAX        100
-#define ESC_QUANTITY_MAX     1000000
-#define ESC_REFUNDS_MAX      8 /* refunds on one order */
-/* A kept recommendation's reasons, one a line (see core/recommend.h). */
-#define ESC_RECOMMENDATION_MAX 1200
+/* The API's limits (text, items, amounts, evidence, ...): core/limits.h. */
+#define ESC_ORDER_ID_MAX     40 /* room for a refund id's "-rN" */
+#define ESC_ACCOUNT_SIZE     64 /* "escrow:" + an order id */
+#define ESC_TRANSFER_ID_SIZE 80 /* order id + "/refund/2/settle" */
 
 enum esc_state {
 	ESC_ST_NONE, /* not yet created */
@@ -386,9 +379,8 @@ int esc_transition_allowed(enum esc_state state, enum esc_event event, enum esc_
 const char *esc_transition_outbox(enum esc_event event, size_t i);
 
 /* Evidence for a dispute (SPEC §5): JPEG, PNG or PDF, the type told by
- * the bytes, at most 5 MiB each and 10 per dispute. */
-#define ESC_EVIDENCE_BYTES_MAX (5 * 1024 * 1024)
-#define ESC_EVIDENCE_MAX       10
+ * the bytes, at most ESC_EVIDENCE_BYTES_MAX each and ESC_EVIDENCE_MAX per
+ * dispute (core/limits.h). */
 /* The MIME type the bytes are ("image/jpeg", "image/png",
  * "application/pdf"), or NULL. */
 const char *esc_evidence_sniff(const unsigned char *data, size_t len);

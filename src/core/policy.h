@@ -10,14 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/limits.h" /* ESC_REASON_CODE_MAX, ESC_REASON_LABEL_MAX, ESC_REASONS_MAX */
+
 #define ESC_MS_PER_HOUR INT64_C(3600000)
 #define ESC_MS_PER_DAY  INT64_C(86400000)
 
 enum esc_fault { ESC_FAULT_BUYER, ESC_FAULT_SELLER };
-
-#define ESC_REASON_CODE_MAX  32
-#define ESC_REASON_LABEL_MAX 128
-#define ESC_REASONS_MAX      16
 
 struct esc_reason {
 	char code[ESC_REASON_CODE_MAX];

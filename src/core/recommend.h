@@ -11,14 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/limits.h"
 #include "core/order.h"
 #include "core/reputation.h"
 
-#define ESC_RECOMMEND_REASONS_MAX 6
-
 struct esc_recommendation {
 	int64_t refund_minor;
-	char reasons[ESC_RECOMMEND_REASONS_MAX][200];
+	char reasons[ESC_RECOMMEND_REASONS_MAX][ESC_RECOMMEND_REASON_SIZE];
 	size_t reasons_count;
 };
 
