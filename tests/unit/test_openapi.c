@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "core/event.h"
 #include "core/order.h"
 #include "http/openapi.h"
 #include "http/routes.h"
@@ -423,6 +424,83 @@ static void test_history_events_match_the_machine(void **state)
 	assert_int_equal(json_array_size(names), ESC_EV_COUNT);
 }
 
+static bool in_list(const json_t *list, const char *name)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(list, i, v)
+	{
+		if (is_str(v, name))
+			return true;
+	}
+	return false;
+}
+
+/* One event's operation against its row: the body's properties are the
+ * row's fields, no more, no fewer, each of its JSON type; `required`
+ * lists exactly the required ones. Returns how many disagree. */
+static int check_event_body(json_t *doc, const struct esc_event_spec *ev)
+{
+	char path[128];
+	int bad = 0;
+	snprintf(path, sizeof path, "%s%s", esc_machine_route(ev->machine), ev->path);
+	json_t *op = json_object_get(json_object_get(json_object_get(doc, "paths"), path), "post");
+	if (!op) {
+		print_error("%s: POST %s is not documented\n", ev->name, path);
+		return 1;
+	}
+	json_t *body = json_object_get(op, "requestBody");
+	json_t *schema = body ? body_schema(doc, body) : NULL;
+	json_t *props = json_object_get(schema, "properties");
+	json_t *required = json_object_get(schema, "required");
+	size_t fields = 0, required_fields = 0;
+	for (; ev->fields[fields].name; fields++) {
+		const struct esc_field *f = &ev->fields[fields];
+		json_t *prop = deref(doc, json_object_get(props, f->name));
+		const char *type = f->kind == ESC_FIELD_INT ? "integer" : "string";
+		if (!prop) {
+			print_error("%s: POST %s does not document field %s\n", ev->name, path,
+				    f->name);
+			bad++;
+		} else if (!is_str(json_object_get(prop, "type"), type)) {
+			print_error("%s: POST %s documents %s as another type than %s\n", ev->name,
+				    path, f->name, type);
+			bad++;
+		}
+		if (f->required != in_list(required, f->name)) {
+			print_error("%s: POST %s documents %s as %s\n", ev->name, path, f->name,
+				    f->required ? "optional" : "required");
+			bad++;
+		}
+		required_fields += f->required;
+	}
+	if (json_object_size(props) != fields) {
+		print_error("%s: POST %s documents %zu fields, the event takes %zu\n", ev->name,
+			    path, json_object_size(props), fields);
+		bad++;
+	}
+	if (json_array_size(required) != required_fields) {
+		print_error("%s: POST %s requires %zu fields, the event %zu\n", ev->name, path,
+			    json_array_size(required), required_fields);
+		bad++;
+	}
+	return bad;
+}
+
+/* Every event a request sends (core/event.h) is documented at its path,
+ * with a body of exactly its fields. */
+static void test_event_operations_match_the_table_of_events(void **state)
+{
+	json_t *doc = *state;
+	int bad = 0;
+	for (int e = 0; e < ESC_EV_COUNT; e++) {
+		const struct esc_event_spec *ev = esc_event_spec((enum esc_event)e);
+		if (ev->path)
+			bad += check_event_body(doc, ev);
+	}
+	assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -433,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_every_ref_resolves),
 		cmocka_unit_test(test_error_codes_match_error_h),
 		cmocka_unit_test(test_history_events_match_the_machine),
+		cmocka_unit_test(test_event_operations_match_the_table_of_events),
 	};
 	return cmocka_run_group_tests_name("openapi", tests, setup, teardown);
 }
