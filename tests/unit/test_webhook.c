@@ -1,6 +1,7 @@
 /* test_webhook.c - webhooks' first parts: the signature against a fixed
  * vector and an independent Python computation, the URL guard on literal
- * addresses, the multi sender against a real receiver on a loopback port. */
+ * addresses, the multi sender against a real receiver on a loopback port,
+ * and the Python and Node snippets of docs/webhooks.md run on the vector. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,7 +31,7 @@
 
 extern char **environ;
 
-/* A fixed test vector, computed once with Python's hmac. */
+/* The test vector of docs/webhooks.md, computed once with Python's hmac. */
 #define VECTOR_SECRET     "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
 #define VECTOR_SECRET_NEW "whsec_ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8"
 #define VECTOR_T          INT64_C(1767614400)
@@ -1111,6 +1112,181 @@ static void test_sender_wakeup_ends_a_runs_wait(void **state)
 	esc_webhook_sender_free(s);
 }
 
+/* ---- docs/webhooks.md ------------------------------------------------ */
+
+static char *read_docs(void)
+{
+	const char *source = getenv("ESC_SOURCE_DIR");
+	char path[512];
+	FILE *f;
+	char *text;
+	long size;
+
+	if (source == NULL)
+		fail_msg("ESC_SOURCE_DIR is not set (meson sets it)");
+	snprintf(path, sizeof path, "%s/docs/webhooks.md", source);
+	f = fopen(path, "rb");
+	if (f == NULL)
+		fail_msg("cannot open %s", path);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	size = ftell(f);
+	assert_true(size > 0);
+	rewind(f);
+	text = malloc((size_t)size + 1);
+	assert_non_null(text);
+	assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
+	text[size] = '\0';
+	fclose(f);
+	return text;
+}
+
+static void test_docs_show_the_vector_the_code_computes(void **state)
+{
+	(void)state;
+	char *docs = read_docs();
+	char header[ESC_WEBHOOK_SIGNATURE_SIZE];
+	char line[300];
+
+	esc_webhook_signature_header(header, sizeof header, VECTOR_T, VECTOR_BODY,
+				     strlen(VECTOR_BODY), VECTOR_SECRET, NULL);
+	snprintf(line, sizeof line, "| header | `%s` |", header);
+	assert_non_null(strstr(docs, line));
+	assert_non_null(strstr(docs, "| secret | `" VECTOR_SECRET "`"));
+	assert_non_null(strstr(docs, "| t | `1767614400`"));
+	assert_non_null(strstr(docs, "\n" VECTOR_BODY "\n"));
+	assert_int_equal(strlen(VECTOR_BODY), 179);
+	assert_non_null(strstr(docs, "the 179 bytes below"));
+	esc_webhook_signature_header(header, sizeof header, VECTOR_T, VECTOR_BODY,
+				     strlen(VECTOR_BODY), VECTOR_SECRET_NEW, VECTOR_SECRET);
+	snprintf(line, sizeof line, "\n%s\n", header);
+	assert_non_null(strstr(docs, line));
+	assert_non_null(strstr(docs, "300 seconds"));
+	assert_non_null(strstr(docs, "24 hours"));
+	free(docs);
+}
+
+/* Write the fenced block after "<!-- test_webhook: NAME -->" in the docs
+ * to dir/NAME, followed by tail. */
+static void extract_snippet(const char *docs, const char *name, const char *tail, char *path,
+			    size_t path_size, const char *dir)
+{
+	char marker[100];
+	const char *p, *start, *end;
+	FILE *f;
+
+	snprintf(marker, sizeof marker, "<!-- test_webhook: %s -->\n```", name);
+	p = strstr(docs, marker);
+	if (p == NULL)
+		fail_msg("docs/webhooks.md has no \"<!-- test_webhook: %s -->\" block", name);
+	start = strchr(p + strlen(marker), '\n');
+	assert_non_null(start);
+	start++;
+	end = strstr(start, "\n```\n");
+	assert_non_null(end);
+	esc_test_path(path, path_size, dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fwrite(start, 1, (size_t)(end - start) + 1, f);
+	fputs(tail, f);
+	fclose(f);
+}
+
+struct snippet_case {
+	const char *what;
+	const char *secret;
+	const char *header;
+	const char *body;
+	int64_t now_s;
+	bool accepted;
+};
+
+static void run_snippet(const char *interpreter, const char *name, const char *tail)
+{
+	char dir[256], path[300], cases_path[300];
+	char *docs = read_docs();
+	char rotation[ESC_WEBHOOK_SIGNATURE_SIZE], fresh[ESC_WEBHOOK_SIGNATURE_SIZE];
+	char secret[ESC_WEBHOOK_SECRET_SIZE];
+	char expected[400] = "ok\n", out[400];
+	const char *other_body = "{\"note\":\"vi\xc3\xb0 sendum \xe2\x82\xac 12\"}";
+	FILE *f;
+
+	assert_int_equal(esc_webhook_secret_new(secret), 0);
+	esc_webhook_signature_header(rotation, sizeof rotation, VECTOR_T, VECTOR_BODY,
+				     strlen(VECTOR_BODY), VECTOR_SECRET_NEW, VECTOR_SECRET);
+	esc_webhook_signature_header(fresh, sizeof fresh, 1800000000, other_body,
+				     strlen(other_body), secret, NULL);
+	const struct snippet_case cases[] = {
+		{"the vector", VECTOR_SECRET, VECTOR_HEADER, VECTOR_BODY, VECTOR_T, true},
+		{"a rotation, old secret", VECTOR_SECRET, rotation, VECTOR_BODY, VECTOR_T, true},
+		{"a rotation, new secret", VECTOR_SECRET_NEW, rotation, VECTOR_BODY, VECTOR_T,
+		 true},
+		{"a new secret, a non-ASCII body", secret, fresh, other_body, 1800000000 + 299,
+		 true},
+		{"a tampered body", secret, fresh,
+		 "{\"note\":\"vi\xc3\xb0 sendum \xe2\x82\xac 13\"}", 1800000000, false},
+		{"301 seconds late", secret, fresh, other_body, 1800000000 + 301, false},
+		{"a wrong secret", VECTOR_SECRET_NEW, VECTOR_HEADER, VECTOR_BODY, VECTOR_T, false},
+		{"a malformed header", VECTOR_SECRET, "v1=" VECTOR_V1, VECTOR_BODY, VECTOR_T,
+		 false},
+	};
+
+	esc_test_tmpdir(dir, sizeof dir);
+	extract_snippet(docs, name, tail, path, sizeof path, dir);
+	/* One case a line: secret, header, the body in hex, now; tab-separated. */
+	esc_test_path(cases_path, sizeof cases_path, dir, "cases.txt");
+	f = fopen(cases_path, "w");
+	assert_non_null(f);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		fprintf(f, "%s\t%s\t", cases[i].secret, cases[i].header);
+		for (const unsigned char *b = (const unsigned char *)cases[i].body; *b; b++)
+			fprintf(f, "%02x", *b);
+		fprintf(f, "\t%lld\n", (long long)cases[i].now_s);
+		strcat(expected, cases[i].accepted ? "accepted\n" : "refused\n");
+	}
+	fclose(f);
+	const char *argv[] = {interpreter, path, cases_path, NULL};
+	int status = run_program(argv, NULL, out, sizeof out);
+	if (status != 0 || strcmp(out, expected) != 0) {
+		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+			print_message("case %zu: %s\n", i + 1, cases[i].what);
+		fail_msg("the %s snippet of docs/webhooks.md: exit %d, \"%s\"; expected \"%s\"",
+			 interpreter, status, out, expected);
+	}
+	esc_test_rmdir(dir);
+	free(docs);
+}
+
+static void test_docs_python_snippet_verifies_what_escrowd_signs(void **state)
+{
+	(void)state;
+	run_snippet("python3", "verify.py",
+		    "\nimport sys\n"
+		    "for line in open(sys.argv[1], encoding='ascii'):\n"
+		    "    secret, header, body, now = line.rstrip('\\n').split('\\t')\n"
+		    "    try:\n"
+		    "        verify_signature(secret, header, bytes.fromhex(body), int(now))\n"
+		    "        print('accepted')\n"
+		    "    except ValueError:\n"
+		    "        print('refused')\n");
+}
+
+static void test_docs_node_snippet_verifies_what_escrowd_signs(void **state)
+{
+	(void)state;
+	run_snippet("node", "verify.js",
+		    "\nconst lines = require('node:fs').readFileSync(process.argv[2], 'ascii');\n"
+		    "for (const line of lines.split('\\n')) {\n"
+		    "  if (line === '') continue;\n"
+		    "  const [secret, header, body, now] = line.split('\\t');\n"
+		    "  try {\n"
+		    "    verifySignature(secret, header, Buffer.from(body, 'hex'), Number(now));\n"
+		    "    console.log('accepted');\n"
+		    "  } catch (error) {\n"
+		    "    console.log('refused');\n"
+		    "  }\n"
+		    "}\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest pure[] = {
@@ -1134,6 +1310,9 @@ int main(void)
 		cmocka_unit_test(test_url_check_refuses_a_private_address_in_the_operators_words),
 		cmocka_unit_test(test_url_check_judges_every_kind_of_address),
 		cmocka_unit_test(test_url_check_refuses_a_host_that_does_not_resolve),
+		cmocka_unit_test(test_docs_show_the_vector_the_code_computes),
+		cmocka_unit_test(test_docs_python_snippet_verifies_what_escrowd_signs),
+		cmocka_unit_test(test_docs_node_snippet_verifies_what_escrowd_signs),
 	};
 	const struct CMUnitTest sender[] = {
 		cmocka_unit_test(test_sender_posts_a_signed_event_the_receiver_verifies),
@@ -1150,7 +1329,8 @@ int main(void)
 		cmocka_unit_test(test_sender_add_refuses_bad_requests_and_a_full_sender),
 		cmocka_unit_test(test_sender_wakeup_ends_a_runs_wait),
 	};
-	int failed = cmocka_run_group_tests_name("webhook signatures, URLs", pure, NULL, NULL);
+	int failed =
+		cmocka_run_group_tests_name("webhook signatures, URLs, docs", pure, NULL, NULL);
 	failed += cmocka_run_group_tests_name("webhook sender", sender, receiver_setup,
 					      receiver_teardown);
 	return failed;
