@@ -436,8 +436,29 @@ static bool in_list(const json_t *list, const char *name)
 	return false;
 }
 
+/* An enumerated field's documented values are those its parse accepts,
+ * as the error names them ("card, wallet or balance"). */
+static bool enum_matches(json_t *prop, const struct esc_field *f)
+{
+	json_t *values = json_object_get(prop, "enum"), *v;
+	size_t i, n = json_array_size(values);
+	char said[200] = "";
+	if (!n)
+		return false;
+	json_array_foreach(values, i, v)
+	{
+		if (!json_is_string(v) || f->parse(json_string_value(v)) < 0)
+			return false;
+		const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+		size_t len = strlen(said);
+		snprintf(said + len, sizeof said - len, "%s%s", sep, json_string_value(v));
+	}
+	return !strcmp(said, f->expected);
+}
+
 /* One event's operation against its row: the body's properties are the
- * row's fields, no more, no fewer, each of its JSON type; `required`
+ * row's fields, no more, no fewer, each of its JSON type (an enumerated
+ * one with the values its row names); `required`
  * lists exactly the required ones. Returns how many disagree. */
 static int check_event_body(json_t *doc, const struct esc_event_spec *ev)
 {
@@ -465,6 +486,11 @@ static int check_event_body(json_t *doc, const struct esc_event_spec *ev)
 		} else if (!is_str(json_object_get(prop, "type"), type)) {
 			print_error("%s: POST %s documents %s as another type than %s\n", ev->name,
 				    path, f->name, type);
+			bad++;
+		}
+		if (prop && f->kind == ESC_FIELD_ENUM && !enum_matches(prop, f)) {
+			print_error("%s: POST %s documents other values of %s than \"%s\"\n",
+				    ev->name, path, f->name, f->expected);
 			bad++;
 		}
 		if (f->required != in_list(required, f->name)) {
