@@ -393,6 +393,14 @@ int esc_event_by_path(enum esc_machine machine, const char *path)
 	return -1;
 }
 
+int esc_event_of_deadline(enum esc_deadline_kind k)
+{
+	for (size_t i = 0; i < COUNT(specs); i++)
+		if (specs[i].deadline >= 0 && specs[i].deadline == (int)k)
+			return (int)i;
+	return -1;
+}
+
 bool esc_event_sent_by(enum esc_event e, enum esc_actor actor)
 {
 	const struct esc_event_spec *s = esc_event_spec(e);

@@ -94,6 +94,10 @@ const char *esc_machine_route(enum esc_machine machine);
 /* The event whose action path under machine's route is path, or -1. */
 int esc_event_by_path(enum esc_machine machine, const char *path);
 
+/* The system event that deadline k's passing is (refund_overdue for
+ * ESC_DL_REFUND), or -1: the inverse of the rows' `deadline`. */
+int esc_event_of_deadline(enum esc_deadline_kind k);
+
 /* May actor send event e at all (its row's actors)? */
 bool esc_event_sent_by(enum esc_event e, enum esc_actor actor);
 

@@ -322,6 +322,26 @@ static void test_only_system_events_and_create_have_no_path(void **state)
 	}
 }
 
+/* Every deadline kind has its event, as the deadline worker fires it. */
+static void test_every_deadline_has_its_event(void **state)
+{
+	(void)state;
+	static const enum esc_event want[ESC_DL_COUNT] = {
+		[ESC_DL_PAYMENT] = ESC_EV_PAYMENT_DEADLINE,
+		[ESC_DL_SHIP] = ESC_EV_SHIP_DEADLINE,
+		[ESC_DL_RESPONSE] = ESC_EV_RESPONSE_DEADLINE,
+		[ESC_DL_PROTECTION] = ESC_EV_PROTECTION_DEADLINE,
+		[ESC_DL_CONFIRM] = ESC_EV_CONFIRM_DEADLINE,
+		[ESC_DL_DISPUTE] = ESC_EV_DISPUTE_DEADLINE,
+		[ESC_DL_REFUND] = ESC_EV_REFUND_OVERDUE,
+	};
+	for (int k = 0; k < ESC_DL_COUNT; k++) {
+		assert_int_equal(esc_event_of_deadline((enum esc_deadline_kind)k), want[k]);
+		assert_int_equal(esc_event_spec(want[k])->deadline, k);
+	}
+	assert_int_equal(esc_event_of_deadline(ESC_DL_COUNT), -1);
+}
+
 static void test_fields_are_well_formed(void **state)
 {
 	(void)state;
@@ -559,6 +579,7 @@ int main(void)
 		cmocka_unit_test(test_by_path_inverts_path),
 		cmocka_unit_test(test_action_names_are_the_paths_of_order_and_dispute_actions),
 		cmocka_unit_test(test_only_system_events_and_create_have_no_path),
+		cmocka_unit_test(test_every_deadline_has_its_event),
 		cmocka_unit_test(test_fields_are_well_formed),
 		cmocka_unit_test(test_fields_of_a_few_events),
 		cmocka_unit_test(test_loads_as_the_engine_read_them),
