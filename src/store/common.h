@@ -305,6 +305,7 @@ void esc_check_say(enum esc_check which, const struct esc_row *row, struct esc_l
 	.idempotency_purge = prefix##_idempotency_purge,                                           \
 	.message_append = prefix##_message_append, .messages_list = prefix##_messages_list,        \
 	.evidence_append = prefix##_evidence_append, .evidence_list = prefix##_evidence_list,      \
-	.evidence_get = prefix##_evidence_get, .rate_hit = prefix##_rate_hit
+	.evidence_get = prefix##_evidence_get, .rate_hit = prefix##_rate_hit,                      \
+	.read_only = prefix##_read_only
 
 #endif

@@ -7,7 +7,8 @@
  * the database is locked or cannot be used for now (a full or failing
  * disk, the connection to the server lost: roll back, and try again
  * later), ESC_ERETRY when a concurrent transaction forced this one to
- * abort (roll back and run the whole transaction again), ESC_EIO for
+ * abort (roll back and run the whole transaction again), ESC_EBUG for a
+ * write through a connection made read-only (read_only), ESC_EIO for
  * anything else.
  *
  * Transactions: begin .. commit|rollback brackets one commit; inside it,
@@ -187,6 +188,15 @@ struct esc_store_ops {
 	int (*savepoint)(struct esc_store *s);
 	int (*savepoint_release)(struct esc_store *s);
 	int (*savepoint_rollback)(struct esc_store *s);
+
+	/* Make this connection refuse writes from now on, for a pool that
+	 * serves reads. Call it outside a transaction. It lasts as long as
+	 * the store does (PostgreSQL: a connection made anew refuses them
+	 * too). A verb that writes then fails with ESC_EBUG, since writing
+	 * through such a connection is a bug, and changes nothing; begin
+	 * opens a transaction that reads only. SQLite: PRAGMA query_only;
+	 * PostgreSQL: every transaction of the session READ ONLY. */
+	int (*read_only)(struct esc_store *s);
 
 	int (*user_insert)(struct esc_store *s, const struct esc_user *u);
 	int (*user_get)(struct esc_store *s, const char *id, struct esc_user *out);

@@ -2210,6 +2210,65 @@ static int fail_order_get(void *arg, const char *verb)
 	return strcmp(verb, "order_get") == 0 ? ESC_EIO : 0;
 }
 
+/* A second connection to f's store, made read-only as the engine's read
+ * pool makes its own. */
+static struct esc_store *open_read_only(struct store_fixture *f)
+{
+	struct esc_store *s = NULL;
+	char err[256] = "";
+	int rc = esc_store_open(f->url, &s, err, sizeof err);
+
+	if (rc)
+		fprintf(stderr, "open %s: %s\n", f->url, err);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, s, read_only);
+	assert_int_equal(rc, 0);
+	return s;
+}
+
+/* A read-only connection reads what was committed; a write through it,
+ * on its own or in a transaction, fails as a bug and changes nothing. */
+static void a_read_only_connection_reads_and_refuses_writes(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_store *ro = open_read_only(f);
+	struct esc_order o = order("ord_1", "usr_b", "usr_s"), got;
+	struct esc_user u = user("usr_b", "b@example.com"), seen;
+	struct esc_user all[4];
+	size_t n = 0;
+	int rc;
+
+	insert_user(f->s, "usr_a");
+	ESC_STORE(rc, ro, user_get, "usr_a", &seen);
+	assert_int_equal(rc, 0);
+	assert_string_equal(seen.id, "usr_a");
+	ESC_STORE(rc, ro, user_insert, &u);
+	assert_int_equal(rc, ESC_EBUG);
+	/* A verb of several statements, in a transaction of its own. */
+	ESC_STORE(rc, ro, order_insert, &o, NULL, 0);
+	assert_int_equal(rc, ESC_EBUG);
+	/* In the caller's transaction: it reads, and a write fails. */
+	ESC_STORE0(rc, ro, begin);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, ro, user_get, "usr_a", &seen);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, ro, user_insert, &u);
+	assert_int_equal(rc, ESC_EBUG);
+	ESC_STORE0(rc, ro, rollback);
+	assert_int_equal(rc, 0);
+	/* The data is as it was, and the connection still reads. */
+	ESC_STORE(rc, f->s, users_list, NULL, all, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(all[0].id, "usr_a");
+	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	ESC_STORE(rc, ro, users_list, NULL, all, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	esc_store_close(ro);
+}
+
 static void an_injected_fault_is_returned_instead_of_the_verb(void **state)
 {
 	struct store_fixture *f = *state;
@@ -2387,6 +2446,7 @@ static const struct CMUnitTest contract[] = {
 	T(rollback_undoes_the_whole_transaction),
 	T(transaction_left_open_at_close_is_not_committed),
 	T(everything_written_survives_close_and_reopen),
+	T(a_read_only_connection_reads_and_refuses_writes),
 	T(an_injected_fault_is_returned_instead_of_the_verb),
 	T(ledger_check_of_a_sound_ledger_finds_nothing),
 	T(ledger_check_finds_a_refund_beyond_what_was_paid),
@@ -3123,6 +3183,24 @@ static void pg_a_lost_connection_between_transactions_is_made_again(void **state
 	assert_true(user_exists(f->s, "usr_b"));
 }
 
+/* The session's READ ONLY is set again on a connection made anew. */
+static void pg_a_read_only_connection_made_again_still_refuses_writes(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_store *ro = open_read_only(f);
+	struct esc_user u = user("usr_b", "b@example.com"), seen;
+	int rc;
+
+	insert_user(f->s, "usr_a");
+	drop_connections(f);
+	ESC_STORE(rc, ro, user_get, "usr_a", &seen);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, ro, user_insert, &u);
+	assert_int_equal(rc, ESC_EBUG);
+	assert_false(user_exists(f->s, "usr_b"));
+	esc_store_close(ro);
+}
+
 static const struct CMUnitTest pg_only[] = {
 	S(pg_store_records_each_migration_once),
 	S(pg_stores_opened_at_once_migrate_once),
@@ -3135,6 +3213,7 @@ static const struct CMUnitTest pg_only[] = {
 	S(pg_a_message_numbered_meanwhile_makes_the_transaction_retry),
 	S(pg_a_lost_connection_fails_the_transaction_then_comes_back),
 	S(pg_a_lost_connection_between_transactions_is_made_again),
+	S(pg_a_read_only_connection_made_again_still_refuses_writes),
 };
 
 int main(void)

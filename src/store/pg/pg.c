@@ -225,14 +225,16 @@ ESC_STATEMENTS_TABLE(STATEMENTS);
 #define SQL_SAVEPOINT   "SAVEPOINT cmd"
 #define SQL_RELEASE     "RELEASE SAVEPOINT cmd"
 #define SQL_ROLLBACK_TO "ROLLBACK TO SAVEPOINT cmd"
+#define SQL_READ_ONLY   "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
 
 struct pg {
 	struct esc_store base; /* first: the interface's view of us */
 	PGconn *conn;
 	bool prepared[S_COUNT];
 	bool orders_list_prepared[ESC_F_COMBINATIONS];
-	bool in_tx;  /* a transaction is open: the caller's or a verb's own */
-	bool doomed; /* it met a concurrent one: only a rollback helps */
+	bool in_tx;     /* a transaction is open: the caller's or a verb's own */
+	bool doomed;    /* it met a concurrent one: only a rollback helps */
+	bool read_only; /* read_only was called: every transaction is READ ONLY */
 	char error[ERROR_SIZE];
 };
 
@@ -276,6 +278,8 @@ static int fail(struct pg *p, const PGresult *res)
 		rc = ESC_ERETRY;
 	else if (sqlstate_is(state, "23505"))
 		rc = ESC_EDUPLICATE;
+	else if (sqlstate_is(state, "25006") && p->read_only)
+		rc = ESC_EBUG; /* a write sent through a connection made for reads */
 	else if (sqlstate_is(state, "55P03") || sqlstate_is(state, "57014"))
 		rc = ESC_EBUSY; /* lock_timeout, statement_timeout */
 	else if (unavailable(p, state))
@@ -414,6 +418,18 @@ static void read_idle_input(struct pg *p)
 	}
 }
 
+/* Make every transaction of this session READ ONLY from the next on. */
+static int set_read_only(struct pg *p)
+{
+	PGresult *res = PQexec(p->conn, SQL_READ_ONLY);
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = fail(p, res);
+	PQclear(res);
+	return rc;
+}
+
 /* The connection, made anew when it was lost, but only between
  * transactions: one that lost its connection is gone, and the caller must
  * roll back before anything else. */
@@ -439,6 +455,9 @@ static int ready(struct pg *p)
 		goto out;
 	}
 	PQsetNoticeProcessor(p->conn, quiet, NULL);
+	/* A session's settings go with it: the new one refuses writes too. */
+	if (p->read_only)
+		rc = set_read_only(p);
 out:
 	return rc;
 }
@@ -783,6 +802,20 @@ static int pg_savepoint_rollback(struct esc_store *s)
 
 	if (!rc)
 		rc = exec_plain(p, SQL_RELEASE);
+	return rc;
+}
+
+static int pg_read_only(struct esc_store *s)
+{
+	struct pg *p = pg_of(s);
+	int rc = 0;
+
+	ESC_ASSERT(!p->in_tx, "read_only called inside a transaction");
+	rc = ready(p);
+	if (!rc)
+		rc = set_read_only(p);
+	if (!rc)
+		p->read_only = true;
 	return rc;
 }
 

@@ -214,6 +214,7 @@ struct sq {
 	sqlite3_stmt *stmts[S_COUNT];
 	sqlite3_stmt *orders_list[ESC_F_COMBINATIONS];
 	bool in_tx;      /* the caller's begin succeeded, and it has not ended it */
+	bool read_only;  /* read_only was called: PRAGMA query_only is on */
 	bool sync_ready; /* ck.mu and ck.cv are initialised */
 	struct checkpointer ck;
 };
@@ -246,6 +247,19 @@ static int map_rc(int src)
 	default:
 		break;
 	}
+	return rc;
+}
+
+/* The code of a statement that failed to step. SQLITE_READONLY from a
+ * file SQLite could open only for reading keeps map_rc's ESC_EIO; from a
+ * connection made read-only (PRAGMA query_only) it is a write sent
+ * through a connection meant for reads: a bug. */
+static int step_rc(sqlite3_stmt *st, int src)
+{
+	int rc = map_rc(src);
+
+	if (src == SQLITE_READONLY && sqlite3_db_readonly(sqlite3_db_handle(st), "main") == 0)
+		rc = ESC_EBUG;
 	return rc;
 }
 
@@ -350,7 +364,7 @@ static int bind_end(struct bind *b)
 static int run(sqlite3_stmt *st)
 {
 	int src = sqlite3_step(st);
-	int rc = src == SQLITE_DONE ? 0 : map_rc(src);
+	int rc = src == SQLITE_DONE ? 0 : step_rc(st, src);
 
 	finish(st);
 	return rc;
@@ -365,7 +379,7 @@ static int next_row(sqlite3_stmt *st)
 	if (src == SQLITE_ROW)
 		rc = 1;
 	else if (src != SQLITE_DONE)
-		rc = map_rc(src);
+		rc = step_rc(st, src);
 	return rc;
 }
 
@@ -468,10 +482,12 @@ static int exec_in_tx(struct sq *q, enum stmt_id id)
 	return tx_lost(q) ? ESC_EBUSY : exec_id(q, id);
 }
 
+/* A read-only connection's transaction reads: BEGIN IMMEDIATE would ask
+ * for the write lock, which query_only refuses. */
 static int sq_begin(struct esc_store *s)
 {
 	struct sq *q = sq_of(s);
-	int rc = exec_id(q, S_BEGIN);
+	int rc = exec_id(q, q->read_only ? S_BEGIN_READ : S_BEGIN);
 
 	q->in_tx = !rc;
 	return rc;
@@ -517,6 +533,18 @@ static int sq_savepoint_rollback(struct esc_store *s)
 	if (!rc)
 		rc = exec_id(q, S_RELEASE);
 	return rc;
+}
+
+static int sq_read_only(struct esc_store *s)
+{
+	struct sq *q = sq_of(s);
+	int src = SQLITE_OK;
+
+	ESC_ASSERT(sqlite3_get_autocommit(q->db), "read_only called inside a transaction");
+	src = sqlite3_exec(q->db, "PRAGMA query_only = ON", NULL, NULL, NULL);
+	if (src == SQLITE_OK)
+		q->read_only = true;
+	return src == SQLITE_OK ? 0 : map_rc(src);
 }
 
 /* A verb of several statements gets its own transaction when the caller
