@@ -78,6 +78,12 @@ void esc_dispute_recommend(const struct esc_order *o, const struct esc_dispute_f
 	out->refund_minor = amount;
 }
 
+/* Every reason (at most ESC_RECOMMEND_REASON_SIZE - 1 bytes) and the
+ * newlines between them fit in the order's copy: nothing kept is cut. */
+_Static_assert((ESC_RECOMMEND_REASONS_MAX * ESC_RECOMMEND_REASON_SIZE) - 1 <=
+		       ESC_RECOMMENDATION_MAX,
+	       "a kept recommendation holds all its reasons");
+
 void esc_recommendation_keep(const struct esc_recommendation *r, struct esc_order *o)
 {
 	size_t at = 0, size = sizeof o->dispute_recommendation;
