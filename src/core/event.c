@@ -35,6 +35,7 @@ static const struct esc_event_spec specs[ESC_EV_COUNT] = {
 			.loads = ESC_LOAD_PARTIES,
 			.deadline = -1,
 			.custom_request = true, /* its items: routes.c's h_order_create */
+			.creates = true,
 			.outbox_types = {"order.created"},
 		},
 	[ESC_EV_PAY] =
@@ -158,6 +159,7 @@ static const struct esc_event_spec specs[ESC_EV_COUNT] = {
 					LINES("description", description, true),
 				},
 			.path = "disputes",
+			.creates = true,
 			.action_name = "disputes",
 			.outbox_types = {"dispute.opened"},
 		},

@@ -70,6 +70,9 @@ struct esc_event_spec {
 	 * none and set custom_request. */
 	struct esc_field fields[ESC_EVENT_FIELDS_MAX + 1];
 	bool custom_request;
+	/* It makes something new, an order or a dispute: the API answers 201
+	 * Created (else 200). */
+	bool creates;
 	/* The action's path segment, under the route of its machine:
 	 * /v1/orders/{id}/ (ORDER), /v1/disputes/{id}/ (DISPUTE), or
 	 * /v1/refunds/{id}/ (REFUND, the operator's settle and fail):

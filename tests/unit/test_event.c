@@ -319,6 +319,7 @@ static void test_only_system_events_and_create_have_no_path(void **state)
 		assert_int_equal(system, s->deadline >= 0);
 		assert_int_equal(s->path == NULL, system || e == ESC_EV_CREATE);
 		assert_int_equal(s->custom_request, e == ESC_EV_CREATE);
+		assert_int_equal(s->creates, e == ESC_EV_CREATE || e == ESC_EV_OPEN_DISPUTE);
 	}
 }
 
