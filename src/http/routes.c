@@ -375,12 +375,13 @@ static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 			    o->paid_at_ms ? json_string(esc_method_name(o->method)) : json_null());
 	/* What a refund to the way the buyer paid takes to arrive (SPEC §4),
 	 * so that an interface promises it before asking. */
-	json_object_set_new(j, "refund_expected_days",
-			    o->paid_at_ms ? json_pack("{s:i, s:i}", "min",
-						      (int)esc_engine_policy(e)->settle_days_min[o->method],
-						      "max",
-						      (int)esc_engine_policy(e)->settle_days_max[o->method])
-					  : json_null());
+	json_object_set_new(
+		j, "refund_expected_days",
+		o->paid_at_ms
+			? json_pack("{s:i, s:i}", "min",
+				    (int)esc_engine_policy(e)->settle_days_min[o->method], "max",
+				    (int)esc_engine_policy(e)->settle_days_max[o->method])
+			: json_null());
 	json_object_set_new(j, "buyer_name", user_name(call, s, o->buyer_id));
 	json_object_set_new(j, "seller_name", user_name(call, s, o->seller_id));
 	json_object_set_new(j, "created_at", time_or_null(o->created_at_ms));
@@ -395,10 +396,10 @@ static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 				    time_or_null(o->due_ms[k]));
 	json_object_set_new(j, "deadlines", deadlines);
 	if (o->cancel_requests) {
-		json_t *c =
-			json_pack("{s:i, s:i, s:s, s:s}", "requests_made", (int)o->cancel_requests,
-				  "requests_allowed", (int)esc_engine_policy(e)->cancel_requests_max, "reason",
-				  o->cancel_reason, "refund_to", esc_refund_to_name(o->refund_to));
+		json_t *c = json_pack(
+			"{s:i, s:i, s:s, s:s}", "requests_made", (int)o->cancel_requests,
+			"requests_allowed", (int)esc_engine_policy(e)->cancel_requests_max,
+			"reason", o->cancel_reason, "refund_to", esc_refund_to_name(o->refund_to));
 		json_object_set_new(c, "open",
 				    json_boolean(o->state == ESC_ST_CANCELLATION_REQUESTED));
 		json_object_set_new(c, "comment",
@@ -754,6 +755,14 @@ static const char *dummy_hash(void)
 	return dummy;
 }
 
+static int session_insert_tx(struct esc_store *s, void *arg)
+{
+	const struct esc_session *session = arg;
+	int rc;
+	ESC_STORE(rc, s, session_insert, session);
+	return rc;
+}
+
 static int h_session_create(struct esc_http_call *call)
 {
 	static const char *const fields[] = {"email", "password", NULL};
@@ -813,9 +822,7 @@ static int h_session_create(struct esc_http_call *call)
 			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	snprintf(session.user_id, sizeof session.user_id, "%s", u.id);
 	session.created_at_ms = session.last_seen_ms = esc_engine_now(call->e);
-	s = esc_engine_store_acquire(call->e);
-	ESC_STORE(rc, s, session_insert, &session);
-	esc_engine_store_release(call->e, s);
+	rc = esc_engine_transact(call->e, session_insert_tx, &session);
 	if (rc)
 		return rc;
 	snprintf(call->set_cookie, sizeof call->set_cookie,
@@ -831,9 +838,7 @@ static int h_session_delete(struct esc_http_call *call)
 	int rc;
 	if (call->caller.kind != ESC_CALLER_USER)
 		return fail(call, ESC_EINVAL, "only a session can sign out", NULL);
-	struct esc_store *s = esc_engine_store_acquire(call->e);
-	ESC_STORE(rc, s, session_delete, call->caller.token_hash);
-	esc_engine_store_release(call->e, s);
+	rc = esc_http_session_delete(call->e, call->caller.token_hash);
 	if (rc)
 		return rc;
 	snprintf(call->set_cookie, sizeof call->set_cookie,

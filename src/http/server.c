@@ -408,14 +408,44 @@ static const char *find_token(struct MHD_Connection *c, bool *by_cookie)
 	return NULL;
 }
 
+static int session_delete_tx(struct esc_store *s, void *arg)
+{
+	const char *token_hash = arg;
+	int rc;
+	ESC_STORE(rc, s, session_delete, token_hash);
+	return rc;
+}
+
+int esc_http_session_delete(struct esc_engine *e, const char *token_hash)
+{
+	return esc_engine_transact(e, session_delete_tx, (void *)token_hash);
+}
+
+struct session_touch {
+	const char *token_hash;
+	int64_t now_ms;
+};
+
+static int session_touch_tx(struct esc_store *s, void *arg)
+{
+	const struct session_touch *t = arg;
+	int rc;
+	ESC_STORE(rc, s, session_touch, t->token_hash, t->now_ms);
+	return rc;
+}
+
 /* Who is calling: an operator key, a live session, or no one. A cookie
- * session must send its CSRF token with a POST. */
+ * session must send its CSRF token with a POST. The reads use a
+ * connection of the read pool; an expired session's deletion and a
+ * session's touch go through the engine's door for writes
+ * (esc_engine_transact), once the read connection is given back. */
 static int authenticate(struct server *srv, struct MHD_Connection *c, const char *method,
 			struct esc_caller *who)
 {
 	struct esc_session session;
 	const char *token = find_token(c, &who->by_cookie);
 	int64_t now = esc_engine_now(srv->e);
+	bool expired = false, touch = false;
 	int rc = 0;
 
 	who->kind = ESC_CALLER_ANONYMOUS;
@@ -442,7 +472,7 @@ static int authenticate(struct server *srv, struct MHD_Connection *c, const char
 	if (rc)
 		goto out;
 	if (now - session.last_seen_ms > srv->opt.session_idle_ms) {
-		ESC_STORE(rc, s, session_delete, who->token_hash);
+		expired = true;
 		rc = ESC_EUNAUTH;
 		goto out;
 	}
@@ -461,11 +491,19 @@ static int authenticate(struct server *srv, struct MHD_Connection *c, const char
 	if (rc)
 		goto out;
 	/* Touch at most once a minute: a read stays a read. */
-	if (now - session.last_seen_ms > 60 * 1000)
-		ESC_STORE(rc, s, session_touch, who->token_hash, now);
+	touch = now - session.last_seen_ms > 60 * 1000;
 	who->kind = ESC_CALLER_USER;
 out:
 	esc_engine_store_release(srv->e, s);
+	/* The expired session goes, whether or not its deletion succeeds:
+	 * the caller is refused either way. A failed touch fails the
+	 * request, as a failed read does. */
+	if (expired)
+		(void)esc_http_session_delete(srv->e, who->token_hash);
+	if (touch) {
+		struct session_touch t = {.token_hash = who->token_hash, .now_ms = now};
+		rc = esc_engine_transact(srv->e, session_touch_tx, &t);
+	}
 	return rc;
 }
 
@@ -570,6 +608,14 @@ static void idempotency_release(struct server *srv, struct running_key *claim)
 	claim->idem = NULL;
 }
 
+static int idempotency_put_tx(struct esc_store *s, void *arg)
+{
+	const struct esc_idempotency *idem = arg;
+	int rc;
+	ESC_STORE(rc, s, idempotency_put, idem);
+	return rc;
+}
+
 /* Keep the answer of a request whose handler did not keep it with a
  * command: refusals, which changed nothing, and the routes that run no
  * command. Failures of the daemon and rate limits are not kept: a retry
@@ -582,9 +628,7 @@ static void idempotency_keep(struct server *srv, struct esc_idempotency *idem, i
 		return;
 	idem->status = status;
 	idem->response = (char *)response;
-	struct esc_store *s = esc_engine_store_acquire(srv->e);
-	ESC_STORE(rc, s, idempotency_put, idem);
-	esc_engine_store_release(srv->e, s);
+	rc = esc_engine_transact(srv->e, idempotency_put_tx, idem);
 	idem->response = NULL;
 	if (rc && rc != ESC_EDUPLICATE)
 		fprintf(stderr, "escrowd: cannot keep an idempotent answer: %s\n",
@@ -1426,19 +1470,31 @@ static int parse_listen(const char *listen, struct sockaddr_in *sa)
 	return 0;
 }
 
+struct api_key {
+	char hash[ESC_HASH_HEX_SIZE];
+	int64_t created_at_ms;
+};
+
+static int api_key_insert_tx(struct esc_store *s, void *arg)
+{
+	const struct api_key *k = arg;
+	int rc;
+	ESC_STORE(rc, s, api_key_insert, k->hash, k->created_at_ms);
+	return rc;
+}
+
 /* Install the operator key given at start (kept hashed). */
 static int install_key(struct esc_engine *e, const char *key, char *err, size_t err_size)
 {
-	char hash[ESC_HASH_HEX_SIZE];
+	struct api_key k;
 	int rc;
 	if (strlen(key) < 16) {
 		esc_set_err(err, err_size, "--operator-key must be at least 16 characters");
 		return ESC_EINVAL;
 	}
-	token_hash(key, hash);
-	struct esc_store *s = esc_engine_store_acquire(e);
-	ESC_STORE(rc, s, api_key_insert, hash, esc_engine_now(e));
-	esc_engine_store_release(e, s);
+	token_hash(key, k.hash);
+	k.created_at_ms = esc_engine_now(e);
+	rc = esc_engine_transact(e, api_key_insert_tx, &k);
 	if (rc == ESC_EDUPLICATE)
 		rc = 0;
 	if (rc)

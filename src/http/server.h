@@ -37,12 +37,12 @@ struct esc_http_options {
 	 * on average is cut off. */
 	int64_t body_timeout_ms;
 	size_t body_rate_min;
-	int64_t session_idle_ms;  /* 12 hours */
-	unsigned threads;         /* worker threads, 32: each waits out its commit */
-	int signin_per_account;   /* failures per account per 15 minutes, 10 (ratelimit.h) */
-	int signin_per_address;   /* failures per address per minute, 30 */
-	unsigned hashing_max;     /* argon2id hashes running at once, 2 */
-	bool quiet;               /* no request log lines */
+	int64_t session_idle_ms; /* 12 hours */
+	unsigned threads;        /* worker threads, 32: each waits out its commit */
+	int signin_per_account;  /* failures per account per 15 minutes, 10 (ratelimit.h) */
+	int signin_per_address;  /* failures per address per minute, 30 */
+	unsigned hashing_max;    /* argon2id hashes running at once, 2 */
+	bool quiet;              /* no request log lines */
 };
 
 /* Shared by all requests: sign-in limits and the bound on hashing. */
@@ -124,6 +124,10 @@ struct esc_http_call {
 
 /* The Prometheus text of the daemon's counters (malloc'd). */
 char *esc_http_metrics(const struct esc_http_call *call);
+
+/* End the session whose token hashes to token_hash, through the engine's
+ * door for writes (esc_engine_transact): 0 or the store's failure. */
+int esc_http_session_delete(struct esc_engine *e, const char *token_hash);
 
 /* A query argument or a request header of the call, or NULL. */
 const char *esc_http_query(const struct esc_http_call *call, const char *name);
