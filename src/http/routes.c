@@ -11,6 +11,7 @@
 
 #include "core/recommend.h"
 #include "http/assets.h"
+#include "http/idempotency.h"
 #include "http/openapi.h"
 #include "util/bug.h"
 #include "util/error.h"
@@ -247,6 +248,21 @@ static json_t *text_or_null(const char *s)
 	return s[0] ? json_string(s) : json_null();
 }
 
+/* The actions a list of them names (by name(), NULL for those not
+ * listed), each with the window that bounds it. */
+static json_t *actions_json(const struct esc_action *actions, size_t n,
+			    const char *(*name)(enum esc_event e))
+{
+	json_t *as = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const char *nm = name(actions[i].event);
+		if (nm)
+			json_array_append_new(as, json_pack("{s:s, s:o}", "name", nm, "deadline",
+							    time_or_null(actions[i].deadline_ms)));
+	}
+	return as;
+}
+
 /* The order's dispute (SPEC §5), with the actions the caller may send to
  * /v1/disputes/{id}/ACTION now, each with the window that bounds it. */
 static json_t *dispute_json(const struct esc_order *o, const struct esc_action *actions,
@@ -281,14 +297,7 @@ static json_t *dispute_json(const struct esc_order *o, const struct esc_action *
 	json_object_set_new(j, "decision_reason", text_or_null(o->dispute_reason));
 	json_object_set_new(j, "order_status", json_string(esc_state_name(o->state)));
 	json_object_set_new(j, "order_version", json_integer((json_int_t)o->version));
-	json_t *as = json_array();
-	for (size_t i = 0; i < n_actions; i++) {
-		const char *name = dispute_action_name(actions[i].event);
-		if (name)
-			json_array_append_new(as, json_pack("{s:s, s:o}", "name", name, "deadline",
-							    time_or_null(actions[i].deadline_ms)));
-	}
-	json_object_set_new(j, "actions", as);
+	json_object_set_new(j, "actions", actions_json(actions, n_actions, dispute_action_name));
 	return j;
 }
 
@@ -343,26 +352,78 @@ static json_t *user_name(struct esc_http_call *call, struct esc_store *s, const 
 	return json_string(u.name);
 }
 
+/* The order's refunds (none when the store does not answer). */
+static json_t *order_refunds_json(struct esc_store *s, const char *order_id)
+{
+	struct esc_refund refunds[ESC_REFUNDS_MAX];
+	size_t n = 0;
+	int rc;
+	json_t *rs = json_array();
+	ESC_STORE(rc, s, refunds_list, order_id, -1, NULL, refunds, ESC_REFUNDS_MAX, &n);
+	for (size_t i = 0; !rc && i < n; i++)
+		json_array_append_new(rs, refund_json(&refunds[i]));
+	return rs;
+}
+
+/* The order's first items (ORDER_ITEMS_SHOWN; none when the store does
+ * not answer). */
+static json_t *order_items_json(struct esc_store *s, const char *order_id)
+{
+	struct esc_item items[ORDER_ITEMS_SHOWN];
+	size_t n = 0;
+	int rc;
+	json_t *is = json_array();
+	ESC_STORE(rc, s, order_items, order_id, items, ORDER_ITEMS_SHOWN, &n);
+	for (size_t i = 0; !rc && i < n; i++)
+		json_array_append_new(is, json_pack("{s:s, s:I, s:I}", "title", items[i].title,
+						    "quantity", (json_int_t)items[i].quantity,
+						    "unit_price",
+						    (json_int_t)items[i].unit_price_minor));
+	return is;
+}
+
+/* The order's times and deadlines, set in j. */
+static void order_times(json_t *j, const struct esc_order *o)
+{
+	json_object_set_new(j, "created_at", time_or_null(o->created_at_ms));
+	json_object_set_new(j, "paid_at", time_or_null(o->paid_at_ms));
+	json_object_set_new(j, "shipped_at", time_or_null(o->shipped_at_ms));
+	json_object_set_new(j, "promised_delivery_at", time_or_null(o->promised_at_ms));
+	json_object_set_new(j, "delivered_at", time_or_null(o->delivered_at_ms));
+	json_object_set_new(j, "ended_at", time_or_null(o->ended_at_ms));
+	json_t *deadlines = json_object();
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+		json_object_set_new(deadlines, esc_deadline_name((enum esc_deadline_kind)k),
+				    time_or_null(o->due_ms[k]));
+	json_object_set_new(j, "deadlines", deadlines);
+}
+
+/* The buyer's cancellation requests (SPEC §3), or null when none was made. */
+static json_t *cancellation_json(const struct esc_policy *p, const struct esc_order *o)
+{
+	if (!o->cancel_requests)
+		return json_null();
+	json_t *c = json_pack("{s:i, s:i, s:s, s:s}", "requests_made", (int)o->cancel_requests,
+			      "requests_allowed", (int)p->cancel_requests_max, "reason",
+			      o->cancel_reason, "refund_to", esc_refund_to_name(o->refund_to));
+	json_object_set_new(c, "open", json_boolean(o->state == ESC_ST_CANCELLATION_REQUESTED));
+	json_object_set_new(c, "comment",
+			    o->cancel_comment[0] ? json_string(o->cancel_comment) : json_null());
+	json_object_set_new(c, "rejection_message",
+			    o->reject_message[0] ? json_string(o->reject_message) : json_null());
+	return c;
+}
+
 /* The order as the caller may see it, with what they may do now. Reads
  * the refunds and, for a buyer, their level: the caller holds the store
  * (esc_engine_store_acquire, or inside a command's reply). */
 static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 			  const struct esc_order *o)
 {
-	struct esc_engine *e = call->e;
+	const struct esc_policy *p = esc_engine_policy(call->e);
 	struct esc_action actions[ACTIONS_MAX];
-	struct esc_refund refunds[ESC_REFUNDS_MAX];
-	size_t n_refunds = 0, n_actions = actions_of(call, s, o, actions);
-	int rc;
-
-	ESC_STORE(rc, s, refunds_list, o->id, -1, NULL, refunds, ESC_REFUNDS_MAX, &n_refunds);
-	if (rc)
-		n_refunds = 0;
-	struct esc_item items[ORDER_ITEMS_SHOWN];
-	size_t n_items = 0;
-	ESC_STORE(rc, s, order_items, o->id, items, ORDER_ITEMS_SHOWN, &n_items);
-	if (rc)
-		n_items = 0;
+	size_t n_actions = actions_of(call, s, o, actions);
+	json_t *refunds = order_refunds_json(s, o->id), *items = order_items_json(s, o->id);
 
 	json_t *j = json_pack(
 		"{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i}", "id", o->id,
@@ -375,68 +436,24 @@ static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 			    o->paid_at_ms ? json_string(esc_method_name(o->method)) : json_null());
 	/* What a refund to the way the buyer paid takes to arrive (SPEC §4),
 	 * so that an interface promises it before asking. */
-	json_object_set_new(
-		j, "refund_expected_days",
-		o->paid_at_ms
-			? json_pack("{s:i, s:i}", "min",
-				    (int)esc_engine_policy(e)->settle_days_min[o->method], "max",
-				    (int)esc_engine_policy(e)->settle_days_max[o->method])
-			: json_null());
+	json_object_set_new(j, "refund_expected_days",
+			    o->paid_at_ms ? json_pack("{s:i, s:i}", "min",
+						      (int)p->settle_days_min[o->method], "max",
+						      (int)p->settle_days_max[o->method])
+					  : json_null());
 	json_object_set_new(j, "buyer_name", user_name(call, s, o->buyer_id));
 	json_object_set_new(j, "seller_name", user_name(call, s, o->seller_id));
-	json_object_set_new(j, "created_at", time_or_null(o->created_at_ms));
-	json_object_set_new(j, "paid_at", time_or_null(o->paid_at_ms));
-	json_object_set_new(j, "shipped_at", time_or_null(o->shipped_at_ms));
-	json_object_set_new(j, "promised_delivery_at", time_or_null(o->promised_at_ms));
-	json_object_set_new(j, "delivered_at", time_or_null(o->delivered_at_ms));
-	json_object_set_new(j, "ended_at", time_or_null(o->ended_at_ms));
-	json_t *deadlines = json_object();
-	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
-		json_object_set_new(deadlines, esc_deadline_name((enum esc_deadline_kind)k),
-				    time_or_null(o->due_ms[k]));
-	json_object_set_new(j, "deadlines", deadlines);
-	if (o->cancel_requests) {
-		json_t *c = json_pack(
-			"{s:i, s:i, s:s, s:s}", "requests_made", (int)o->cancel_requests,
-			"requests_allowed", (int)esc_engine_policy(e)->cancel_requests_max,
-			"reason", o->cancel_reason, "refund_to", esc_refund_to_name(o->refund_to));
-		json_object_set_new(c, "open",
-				    json_boolean(o->state == ESC_ST_CANCELLATION_REQUESTED));
-		json_object_set_new(c, "comment",
-				    o->cancel_comment[0] ? json_string(o->cancel_comment)
-							 : json_null());
-		json_object_set_new(c, "rejection_message",
-				    o->reject_message[0] ? json_string(o->reject_message)
-							 : json_null());
-		json_object_set_new(j, "cancellation", c);
-	} else {
-		json_object_set_new(j, "cancellation", json_null());
-	}
+	order_times(j, o);
+	json_object_set_new(j, "cancellation", cancellation_json(p, o));
 	json_object_set_new(j, "shipment",
 			    o->carrier[0] ? json_pack("{s:s, s:s}", "carrier", o->carrier,
 						      "tracking_number", o->tracking)
 					  : json_null());
 	json_object_set_new(j, "dispute",
 			    o->disputes_count ? dispute_json(o, actions, n_actions) : json_null());
-	json_t *rs = json_array();
-	for (size_t i = 0; i < n_refunds; i++)
-		json_array_append_new(rs, refund_json(&refunds[i]));
-	json_object_set_new(j, "refunds", rs);
-	json_t *is = json_array();
-	for (size_t i = 0; i < n_items; i++)
-		json_array_append_new(is, json_pack("{s:s, s:I, s:I}", "title", items[i].title,
-						    "quantity", (json_int_t)items[i].quantity,
-						    "unit_price",
-						    (json_int_t)items[i].unit_price_minor));
-	json_object_set_new(j, "items", is);
-	json_t *as = json_array();
-	for (size_t i = 0; i < n_actions; i++) {
-		const char *name = action_name(actions[i].event);
-		if (name)
-			json_array_append_new(as, json_pack("{s:s, s:o}", "name", name, "deadline",
-							    time_or_null(actions[i].deadline_ms)));
-	}
-	json_object_set_new(j, "actions", as);
+	json_object_set_new(j, "refunds", refunds);
+	json_object_set_new(j, "items", items);
+	json_object_set_new(j, "actions", actions_json(actions, n_actions, action_name));
 	return j;
 }
 
@@ -480,14 +497,8 @@ static int reply_build(void *arg, struct esc_engine *e, struct esc_store *s,
 							"is weighted towards the seller."));
 	}
 	call->reply_built = true;
-	if (call->idem) {
-		free(call->idem->response);
-		call->idem->status = call->status;
-		call->idem->response = json_dumps(call->out, JSON_COMPACT);
-		if (!call->idem->response)
-			return ESC_ENOMEM;
-	}
-	return 0;
+	/* Kept with the command (idempotency.h step 2). */
+	return call->idem ? esc_idem_answer(call->idem, call->status, call->out) : 0;
 }
 
 /* Run a command; on success call->out is its answer, with call->status.
@@ -504,17 +515,11 @@ static int submit(struct esc_http_call *call, struct esc_command *cmd, int statu
 	int rc = esc_engine_submit(call->e, cmd, res);
 	cmd->reply = NULL;
 	call->command = NULL;
-	if (!rc) {
-		call->idem_kept = call->idem != NULL;
-		return 0;
-	}
-	/* A reply built before the commit failed is not the answer. */
-	json_decref(call->out);
-	call->out = NULL;
-	if (call->idem) {
-		free(call->idem->response);
-		call->idem->response = NULL;
-		call->idem_answered = rc == ESC_EDUPLICATE && call->reply_built;
+	esc_idem_done(call, rc, call->reply_built);
+	if (rc) {
+		/* A reply built before the commit failed is not the answer. */
+		json_decref(call->out);
+		call->out = NULL;
 	}
 	return rc;
 }
@@ -643,53 +648,6 @@ static json_t *user_json(const struct esc_user *u)
 			 time_or_null(u->created_at_ms));
 }
 
-/* An Idempotency-Key's answer kept in the transaction of a write that is
- * not a command (a user, a message, a file), so that a retry after a
- * crash, or at another daemon, finds the write and its answer both or
- * neither. */
-struct keep {
-	struct esc_http_call *call;
-	int status;
-	json_t *(*doc)(const void *obj);
-	const void *obj;
-	bool built; /* the answer was built: EDUPLICATE then means answered */
-};
-
-static int keep_run(void *arg, struct esc_store *s)
-{
-	struct keep *k = arg;
-	struct esc_idempotency *idem = k->call->idem;
-	int rc;
-	if (!idem)
-		return 0;
-	json_t *doc = k->doc(k->obj);
-	free(idem->response);
-	idem->status = k->status;
-	idem->response = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	json_decref(doc);
-	if (!idem->response)
-		return ESC_ENOMEM;
-	k->built = true;
-	ESC_STORE(rc, s, idempotency_put, idem);
-	return rc;
-}
-
-/* After the write: kept, or not the answer; a key that another process
- * answered meanwhile is replayed by the server (call->idem_answered). */
-static void keep_done(struct keep *k, int rc)
-{
-	struct esc_http_call *call = k->call;
-	if (!call->idem)
-		return;
-	if (!rc) {
-		call->idem_kept = true;
-		return;
-	}
-	free(call->idem->response);
-	call->idem->response = NULL;
-	call->idem_answered = rc == ESC_EDUPLICATE && k->built;
-}
-
 static json_t *user_doc(const void *u)
 {
 	return user_json(u);
@@ -714,11 +672,11 @@ static int h_user_create(struct esc_http_call *call)
 	int r = esc_actor_parse(role);
 	if (r != ESC_ACTOR_BUYER && r != ESC_ACTOR_SELLER && r != ESC_ACTOR_ARBITER)
 		return fail(call, ESC_EINVAL, "role must be buyer, seller or arbiter", NULL);
-	struct keep k = {.call = call, .status = 201, .doc = user_doc, .obj = &u};
-	struct esc_tx_hook hook = {.run = keep_run, .arg = &k};
+	struct esc_idem_tx k = {.call = call, .status = 201, .doc = user_doc, .obj = &u};
+	struct esc_tx_hook hook = {.run = esc_idem_tx_run, .arg = &k};
 	rc = esc_engine_user_create_with(call->e, (enum esc_actor)r, name, email, password, &u,
 					 &hook);
-	keep_done(&k, rc);
+	esc_idem_done(call, rc, k.built);
 	if (call->idem_answered)
 		return rc;
 	if (rc == ESC_EDUPLICATE)
@@ -879,11 +837,53 @@ static int h_reasons(struct esc_http_call *call)
 
 #define ITEMS_JSON_MAX ESC_ITEMS_MAX
 
+/* An order's items (SPEC §7: 1 to 100, each a title, a whole quantity and
+ * a whole unit_price) into items, which holds json_array_size(list). */
+static int items_from_json(struct esc_http_call *call, json_t *list, struct esc_item *items)
+{
+	static const char *const item_fields[] = {"title", "quantity", "unit_price", NULL};
+	size_t i;
+	json_t *it;
+	json_array_foreach(list, i, it)
+	{
+		json_t *title = json_object_get(it, "title"),
+		       *qty = json_object_get(it, "quantity"),
+		       *price = json_object_get(it, "unit_price");
+		const char *key;
+		json_t *v;
+		if (!json_is_object(it))
+			return fail(call, ESC_EINVAL, "each item must be an object", NULL);
+		json_object_foreach(it, key, v)
+		{
+			bool known = false;
+			for (const char *const *a = item_fields; *a && !known; a++)
+				known = !strcmp(*a, key);
+			if (!known)
+				return fail(call, ESC_EINVAL, "unknown item field '%s'", key);
+		}
+		if (!json_is_string(title) || json_string_length(title) > ESC_TITLE_MAX ||
+		    !json_is_integer(qty) || !json_is_integer(price))
+			return fail(
+				call, ESC_EINVAL,
+				"each item needs a title (at most 200 bytes), a whole quantity and "
+				"a whole unit_price in minor units",
+				NULL);
+		char field[48];
+		snprintf(field, sizeof field, "items[%zu].title", i);
+		int rc = text_ok(call, field, json_string_value(title), ESC_TEXT_LINE);
+		if (rc)
+			return rc;
+		snprintf(items[i].title, sizeof items[i].title, "%s", json_string_value(title));
+		items[i].quantity = (int64_t)json_integer_value(qty);
+		items[i].unit_price_minor = (int64_t)json_integer_value(price);
+	}
+	return 0;
+}
+
 static int h_order_create(struct esc_http_call *call)
 {
 	static const char *const fields[] = {"buyer_id", "seller_id",     "currency",
 					     "items",    "delivery_days", NULL};
-	static const char *const item_fields[] = {"title", "quantity", "unit_price", NULL};
 	struct esc_command cmd;
 	struct esc_item *items = NULL;
 	int64_t days = 0;
@@ -914,51 +914,12 @@ static int h_order_create(struct esc_http_call *call)
 	items = calloc(json_array_size(list), sizeof *items);
 	if (!items)
 		return ESC_ENOMEM;
-	size_t i;
-	json_t *it;
-	json_array_foreach(list, i, it)
-	{
-		json_t *title = json_object_get(it, "title"),
-		       *qty = json_object_get(it, "quantity"),
-		       *price = json_object_get(it, "unit_price");
-		const char *key;
-		json_t *v;
-		if (!json_is_object(it)) {
-			rc = fail(call, ESC_EINVAL, "each item must be an object", NULL);
-			goto out;
-		}
-		json_object_foreach(it, key, v)
-		{
-			bool known = false;
-			for (const char *const *a = item_fields; *a && !known; a++)
-				known = !strcmp(*a, key);
-			if (!known) {
-				rc = fail(call, ESC_EINVAL, "unknown item field '%s'", key);
-				goto out;
-			}
-		}
-		if (!json_is_string(title) || json_string_length(title) > ESC_TITLE_MAX ||
-		    !json_is_integer(qty) || !json_is_integer(price)) {
-			rc = fail(
-				call, ESC_EINVAL,
-				"each item needs a title (at most 200 bytes), a whole quantity and "
-				"a whole unit_price in minor units",
-				NULL);
-			goto out;
-		}
-		char field[48];
-		snprintf(field, sizeof field, "items[%zu].title", i);
-		rc = text_ok(call, field, json_string_value(title), ESC_TEXT_LINE);
-		if (rc)
-			goto out;
-		snprintf(items[i].title, sizeof items[i].title, "%s", json_string_value(title));
-		items[i].quantity = (int64_t)json_integer_value(qty);
-		items[i].unit_price_minor = (int64_t)json_integer_value(price);
+	rc = items_from_json(call, list, items);
+	if (!rc) {
+		cmd.args.items = items;
+		cmd.args.items_count = json_array_size(list);
+		rc = command_reply(call, &cmd, 1);
 	}
-	cmd.args.items = items;
-	cmd.args.items_count = json_array_size(list);
-	rc = command_reply(call, &cmd, 1);
-out:
 	free(items);
 	return rc;
 }
@@ -1178,7 +1139,7 @@ static json_t *message_doc(const void *m)
 
 struct message_post {
 	struct esc_message m;
-	struct keep k;
+	struct esc_idem_tx k;
 };
 
 static int message_tx(struct esc_store *s, void *arg)
@@ -1187,7 +1148,7 @@ static int message_tx(struct esc_store *s, void *arg)
 	int rc;
 	ESC_STORE(rc, s, message_append, &x->m);
 	if (!rc)
-		rc = keep_run(&x->k, s);
+		rc = esc_idem_tx_run(&x->k, s);
 	return rc;
 }
 
@@ -1218,7 +1179,7 @@ static int h_message_post(struct esc_http_call *call)
 	m->role = call->caller.user.role;
 	m->at_ms = esc_engine_now(call->e);
 	rc = esc_engine_transact(call->e, message_tx, &x);
-	keep_done(&x.k, rc);
+	esc_idem_done(call, rc, x.k.built);
 	if (rc)
 		return rc;
 	call->status = 201;
@@ -1678,12 +1639,12 @@ static int h_evidence_add(struct esc_http_call *call)
 	char declared[64] = "";
 	if (type) /* without parameters such as "; charset=" */
 		snprintf(declared, sizeof declared, "%.*s", (int)strcspn(type, "; "), type);
-	struct keep k = {.call = call, .status = 201, .doc = evidence_doc, .obj = &ev};
-	struct esc_tx_hook hook = {.run = keep_run, .arg = &k};
+	struct esc_idem_tx k = {.call = call, .status = 201, .doc = evidence_doc, .obj = &ev};
+	struct esc_tx_hook hook = {.run = esc_idem_tx_run, .arg = &k};
 	rc = esc_engine_evidence_add(call->e, call->caller.user.role, call->caller.user.id,
 				     order_id, declared, name, call->file, call->file_len, &ev, why,
 				     sizeof why, &hook);
-	keep_done(&k, rc);
+	esc_idem_done(call, rc, k.built);
 	if (call->idem_answered)
 		return rc;
 	if (rc)
@@ -1866,10 +1827,7 @@ static int clock_answer(void *arg, int64_t now, size_t fired, struct esc_idempot
 			      (json_int_t)fired);
 	if (!call->out || !record)
 		return call->out ? 0 : ESC_ENOMEM;
-	free(record->response);
-	record->status = 200;
-	record->response = json_dumps(call->out, JSON_COMPACT);
-	return record->response ? 0 : ESC_ENOMEM;
+	return esc_idem_answer(record, 200, call->out);
 }
 
 static int h_clock_advance(struct esc_http_call *call)
@@ -1890,8 +1848,7 @@ static int h_clock_advance(struct esc_http_call *call)
 	rc = esc_engine_advance_and_fire(call->e, seconds * 1000, &reply, NULL);
 	/* Kept with the move, or answered meanwhile: replayed. An answer
 	 * that failed otherwise is a 5xx, which is never kept. */
-	call->idem_kept = call->idem && rc != ESC_EDUPLICATE;
-	call->idem_answered = call->idem && rc == ESC_EDUPLICATE;
+	esc_idem_advance_done(call, rc);
 	if (rc) {
 		json_decref(call->out);
 		call->out = NULL;

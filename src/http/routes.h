@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "http/server.h"
+#include "http/handler.h"
 
 /* Who may call a route: a mask of these. */
 enum {

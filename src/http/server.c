@@ -25,6 +25,8 @@
 #include <microhttpd.h>
 #include <sodium.h>
 
+#include "http/handler.h"
+#include "http/idempotency.h"
 #include "http/routes.h"
 #include "util/error.h"
 #include "util/text.h"
@@ -100,21 +102,16 @@ struct lingering {
 	int64_t until_us;
 };
 
-/* An Idempotency-Key whose first request is running in this process. */
-struct running_key {
-	const struct esc_idempotency *idem;
-	struct running_key *next;
-};
-
-struct server {
+/* The server (handler.h names it for esc_http_metrics; its members are
+ * this file's). */
+struct esc_http_server {
 	struct esc_engine *e;
 	struct esc_http_options opt;
 	struct esc_http_limits *limits;
 	struct metrics *metrics;
-	pthread_mutex_t running_lock;
-	struct running_key *running; /* at most one per connection */
-	pthread_mutex_t conns_lock;  /* conns and every conn's fields */
-	pthread_cond_t conns_wake;   /* the reaper's stop */
+	struct esc_idem_running running; /* Idempotency-Keys running here */
+	pthread_mutex_t conns_lock;      /* conns and every conn's fields */
+	pthread_cond_t conns_wake;       /* the reaper's stop */
 	struct conn *conns;
 	size_t conns_count;
 	bool reaper_stop;
@@ -439,7 +436,7 @@ static int session_touch_tx(struct esc_store *s, void *arg)
  * connection of the read pool; an expired session's deletion and a
  * session's touch go through the engine's door for writes
  * (esc_engine_transact), once the read connection is given back. */
-static int authenticate(struct server *srv, struct MHD_Connection *c, const char *method,
+static int authenticate(struct esc_http_server *srv, struct MHD_Connection *c, const char *method,
 			struct esc_caller *who)
 {
 	struct esc_session session;
@@ -525,130 +522,6 @@ static unsigned caller_mask(const struct esc_caller *who)
 	}
 }
 
-/* Claim an Idempotency-Key for this request (SPEC §7): ESC_EDUPLICATE with
- * the first answer in *seen when the same request was answered before;
- * ESC_EIDEMPOTENCY for the key with another request; ESC_ECONFLICT while
- * the first is still running; ESC_EINVAL for a malformed key. Keys are
- * the caller's own and kept 24 hours of real time, however a manual clock
- * moves (esc_engine_idempotency_get).
- *
- * A running request is known to this process only (*claim), never written:
- * the answer is written once, with the command it answers (esc_reply), so
- * a crash cannot leave a key stuck as running, and a request that another
- * process answered meanwhile is undone and replayed. */
-static int idempotency_start(struct server *srv, const struct esc_http_call *call, const char *key,
-			     const char *url, const struct esc_strbuf *body,
-			     struct esc_idempotency *idem, struct esc_idempotency *seen,
-			     struct running_key *claim)
-{
-	int64_t now = esc_engine_real_ms(srv->e);
-	crypto_generichash_state st;
-	unsigned char h[32];
-	size_t n = strlen(key);
-	int rc = 0;
-
-	if (n == 0 || n > ESC_IDEM_KEY_MAX)
-		return ESC_EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)key[i] < 0x21 || (unsigned char)key[i] > 0x7e)
-			return ESC_EINVAL;
-	if (call->caller.kind == ESC_CALLER_USER)
-		snprintf(idem->scope, sizeof idem->scope, "user:%s", call->caller.user.id);
-	else if (call->caller.kind == ESC_CALLER_OPERATOR)
-		snprintf(idem->scope, sizeof idem->scope, "operator:%.16s",
-			 call->caller.token_hash);
-	else
-		snprintf(idem->scope, sizeof idem->scope, "address:%s", call->address);
-	snprintf(idem->key, sizeof idem->key, "%s", key);
-	crypto_generichash_init(&st, NULL, 0, sizeof h);
-	crypto_generichash_update(&st, (const unsigned char *)url, strlen(url) + 1);
-	crypto_generichash_update(&st, (const unsigned char *)esc_strbuf_str(body), body->len);
-	crypto_generichash_final(&st, h, sizeof h);
-	sodium_bin2hex(idem->request_hash, sizeof idem->request_hash, h, sizeof h);
-	idem->created_at_ms = now;
-
-	/* Claim first, so that no answer lands between the read and the claim
-	 * unseen. */
-	pthread_mutex_lock(&srv->running_lock);
-	for (struct running_key *r = srv->running; r; r = r->next)
-		if (!strcmp(r->idem->scope, idem->scope) && !strcmp(r->idem->key, idem->key))
-			rc = ESC_ECONFLICT;
-	if (!rc) {
-		claim->idem = idem;
-		claim->next = srv->running;
-		srv->running = claim;
-	}
-	pthread_mutex_unlock(&srv->running_lock);
-	if (rc)
-		return rc;
-
-	struct esc_store *s = esc_engine_store_acquire(srv->e);
-	rc = esc_engine_idempotency_get(srv->e, s, idem->scope, idem->key, seen);
-	esc_engine_store_release(srv->e, s);
-	if (rc == ESC_ENOTFOUND)
-		return 0;
-	if (!rc)
-		rc = strcmp(seen->request_hash, idem->request_hash) ? ESC_EIDEMPOTENCY
-								    : ESC_EDUPLICATE;
-	return rc;
-}
-
-static void idempotency_release(struct server *srv, struct running_key *claim)
-{
-	if (!claim->idem)
-		return;
-	pthread_mutex_lock(&srv->running_lock);
-	for (struct running_key **p = &srv->running; *p; p = &(*p)->next) {
-		if (*p == claim) {
-			*p = claim->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&srv->running_lock);
-	claim->idem = NULL;
-}
-
-static int idempotency_put_tx(struct esc_store *s, void *arg)
-{
-	const struct esc_idempotency *idem = arg;
-	int rc;
-	ESC_STORE(rc, s, idempotency_put, idem);
-	return rc;
-}
-
-/* Keep the answer of a request whose handler did not keep it with a
- * command: refusals, which changed nothing, and the routes that run no
- * command. Failures of the daemon and rate limits are not kept: a retry
- * may succeed. */
-static void idempotency_keep(struct server *srv, struct esc_idempotency *idem, int status,
-			     const char *response)
-{
-	int rc;
-	if (status >= 500 || status == 429)
-		return;
-	idem->status = status;
-	idem->response = (char *)response;
-	rc = esc_engine_transact(srv->e, idempotency_put_tx, idem);
-	idem->response = NULL;
-	if (rc && rc != ESC_EDUPLICATE)
-		fprintf(stderr, "escrowd: cannot keep an idempotent answer: %s\n",
-			esc_error_message(rc));
-}
-
-/* The kept answer for idem, or NULL (malloc'd; *status set). */
-static char *idempotency_kept(struct server *srv, const struct esc_idempotency *idem, int *status)
-{
-	struct esc_idempotency seen = {0};
-	int rc;
-	struct esc_store *s = esc_engine_store_acquire(srv->e);
-	ESC_STORE(rc, s, idempotency_get, idem->scope, idem->key, &seen);
-	esc_engine_store_release(srv->e, s);
-	if (rc)
-		return NULL;
-	*status = seen.status;
-	return seen.response;
-}
-
 /* The method a route is found by: HEAD is GET without the body, which
  * libmicrohttpd leaves out. */
 static const char *route_method(const char *method)
@@ -669,57 +542,55 @@ static bool is_json_media_type(const char *type)
 	return !*type || *type == ';';
 }
 
-static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, const char *url,
-				const char *method, struct request *req)
+/* Authenticate the caller into call->caller, then check that its role may
+ * call the route: 0, or the refusal with its message in *why. */
+static int admit(struct esc_http_server *srv, struct MHD_Connection *c,
+		 const struct esc_route *route, struct esc_http_call *call, const char **why)
 {
-	method = route_method(method);
-	struct esc_http_call call = {.e = srv->e,
-				     .opt = &srv->opt,
-				     .method = method,
-				     .connection = c,
-				     .limits = srv->limits,
-				     .buyer_level = -1,
-				     .server = srv};
-	char buf[512];
-	bool path_known = false;
-	json_error_t jerr;
-	enum MHD_Result ok;
-	int rc;
-
-	const struct esc_route *route =
-		esc_route_find(method, url, buf, sizeof buf, &call.param, &path_known);
-	req->route = route ? (int)(route - esc_routes) : -1;
-	if (!route)
-		return respond_error(c, req, path_known ? ESC_EMETHOD : ESC_ENOTFOUND,
-				     path_known ? NULL : "no such path");
-	rc = authenticate(srv, c, method, &call.caller);
+	int rc = authenticate(srv, c, call->method, &call->caller);
+	*why = NULL;
 	if (rc && (route->who & ESC_WHO_ANYONE)) {
 		/* A stale or half-sent credential does not lock anyone out of
 		 * what anyone may do: the page, signing in again. */
-		memset(&call.caller, 0, sizeof call.caller);
-		call.caller.kind = ESC_CALLER_ANONYMOUS;
+		memset(&call->caller, 0, sizeof call->caller);
+		call->caller.kind = ESC_CALLER_ANONYMOUS;
 		rc = 0;
 	}
-	if (rc)
-		return respond_error(
-			c, req, rc,
-			rc == ESC_EFORBIDDEN
-				? "a cookie-authenticated change needs the X-CSRF-Token header"
-			: rc == ESC_EUNAUTH ? "the session is unknown or has expired"
-					    : NULL);
-	if (!(route->who & ESC_WHO_ANYONE)) {
-		unsigned mask = caller_mask(&call.caller);
-		if (!mask)
-			return respond_error(c, req, ESC_EUNAUTH, "sign in first");
-		if (!(route->who & mask))
-			return respond_error(c, req, ESC_EFORBIDDEN, "your role may not do this");
+	if (rc) {
+		*why = rc == ESC_EFORBIDDEN
+			       ? "a cookie-authenticated change needs the X-CSRF-Token header"
+		       : rc == ESC_EUNAUTH ? "the session is unknown or has expired"
+					   : NULL;
+		return rc;
 	}
+	if (route->who & ESC_WHO_ANYONE)
+		return 0;
+	unsigned mask = caller_mask(&call->caller);
+	if (!mask) {
+		*why = "sign in first";
+		return ESC_EUNAUTH;
+	}
+	if (!(route->who & mask)) {
+		*why = "your role may not do this";
+		return ESC_EFORBIDDEN;
+	}
+	return 0;
+}
+
+/* The request's body into call: a file's bytes for an ESC_BODY_FILE
+ * route, else a JSON object ({} when there is none). 0, or the refusal
+ * with its message in why and perhaps a hint. */
+static int read_body(struct esc_http_server *srv, struct MHD_Connection *c,
+		     const struct esc_route *route, const struct request *req,
+		     struct esc_http_call *call, char *why, size_t why_size, const char **hint)
+{
+	json_error_t jerr;
+	*hint = NULL;
 	if (req->too_large) {
-		char m[100];
-		snprintf(m, sizeof m, "the request body is larger than %zu bytes",
+		snprintf(why, why_size, "the request body is larger than %zu bytes",
 			 route->body == ESC_BODY_FILE ? (size_t)ESC_EVIDENCE_BYTES_MAX
 						      : srv->opt.body_bytes_max);
-		return respond_error(c, req, ESC_ETOOLARGE, m);
+		return ESC_ETOOLARGE;
 	}
 	if (route->body == ESC_BODY_JSON && req->body.len) {
 		/* Issue 12 defect 7: only JSON is read as JSON. A form or text
@@ -727,109 +598,150 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *c, co
 		 * (a CORS "simple request"), and it is not what was meant. */
 		const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
 		if (!is_json_media_type(type)) {
-			snprintf(buf, sizeof buf,
+			snprintf(why, why_size,
 				 "the body is sent as %.60s, and this route reads JSON only",
 				 type ? type : "no Content-Type");
-			return respond_error_hint(c, req, ESC_EMEDIA, buf,
-						  "send the body with Content-Type: "
-						  "application/json");
+			*hint = "send the body with Content-Type: application/json";
+			return ESC_EMEDIA;
 		}
 	}
 	if (route->body == ESC_BODY_FILE) {
-		call.file = req->body.buf;
-		call.file_len = req->body.len;
+		call->file = req->body.buf;
+		call->file_len = req->body.len;
 	} else if (route->body && req->body.len) {
-		call.body = json_loadb(req->body.buf, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
-		if (!call.body) {
-			snprintf(buf, sizeof buf, "the body is not valid JSON: %s (line %d)",
+		call->body =
+			json_loadb(req->body.buf, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
+		if (!call->body) {
+			snprintf(why, why_size, "the body is not valid JSON: %s (line %d)",
 				 jerr.text, jerr.line);
-			return respond_error(c, req, ESC_EINVAL, buf);
+			return ESC_EINVAL;
 		}
-		if (!json_is_object(call.body) || json_depth(call.body) > JSON_DEPTH_MAX) {
-			const char *why = json_is_object(call.body)
-						  ? "the body is nested too deeply"
-						  : "the body must be a JSON object";
-			json_decref(call.body);
-			return respond_error(c, req, ESC_EINVAL, why);
+		if (!json_is_object(call->body) || json_depth(call->body) > JSON_DEPTH_MAX) {
+			snprintf(why, why_size, "%s",
+				 json_is_object(call->body) ? "the body is nested too deeply"
+							    : "the body must be a JSON object");
+			json_decref(call->body);
+			call->body = NULL;
+			return ESC_EINVAL;
 		}
 	} else if (req->body.len) {
-		return respond_error(c, req, ESC_EINVAL, "this route takes no body");
+		snprintf(why, why_size, "this route takes no body");
+		return ESC_EINVAL;
 	}
-	if (!call.body)
-		call.body = json_object();
+	if (!call->body)
+		call->body = json_object();
+	return 0;
+}
+
+static void client_address(struct MHD_Connection *c, char *out, size_t out_size)
+{
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
-			  call.address, sizeof call.address);
-	struct esc_idempotency idem = {0};
-	struct running_key claim = {0};
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out,
+			  (socklen_t)out_size);
+}
+
+/* Step 1 of idempotency.h, for a POST that sends a key to a route whose
+ * answer may be kept: true when that answered the request already (*ok),
+ * replaying the first answer or refusing the key; else call->idem is set
+ * when a key is to be kept. */
+static bool idem_begin(struct esc_http_server *srv, struct MHD_Connection *c, const char *url,
+		       const struct esc_route *route, struct request *req,
+		       struct esc_http_call *call, struct esc_idempotency *idem,
+		       struct esc_idem_claim *claim, enum MHD_Result *ok)
+{
 	const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
-	if (key && !strcmp(method, "POST") && !route->secret) {
-		struct esc_idempotency seen = {0};
-		rc = idempotency_start(srv, &call, key, url, &req->body, &idem, &seen, &claim);
-		if (rc == ESC_EDUPLICATE) {
-			/* The same key and body: the first answer again. */
-			idempotency_release(srv, &claim);
-			ok = respond_text(c, req, seen.status, seen.response, "application/json",
-					  NULL, NULL);
-			free(seen.response);
-			json_decref(call.body);
-			return ok;
-		}
-		free(seen.response);
-		if (rc) {
-			idempotency_release(srv, &claim);
-			json_decref(call.body);
-			return respond_error(
-				c, req, rc,
-				rc == ESC_ECONFLICT ? "the first request with this Idempotency-Key "
-						      "is still running"
-				: rc == ESC_EIDEMPOTENCY
-					? "this Idempotency-Key was used with another "
-					  "request"
-				: rc == ESC_EINVAL ? "Idempotency-Key must be 1 to 255 printable "
-						     "characters"
-						   : NULL);
-		}
-		call.idem = &idem;
-	}
-	call.status = 200;
-	rc = route->handler(&call);
-	if (call.idem_answered) {
-		/* Another process answered the key meanwhile: replay its answer. */
+	struct esc_idempotency seen = {0};
+	if (!key || strcmp(call->method, "POST") || route->secret)
+		return false;
+	int rc = esc_idem_start(srv->e, &srv->running, call, key, url, req->body.buf, req->body.len,
+				idem, &seen, claim);
+	if (rc == ESC_EDUPLICATE) /* the same key and body: the first answer again */
+		*ok = respond_text(c, req, seen.status, seen.response, "application/json", NULL,
+				   NULL);
+	else if (rc)
+		*ok = respond_error(c, req, rc, esc_idem_refusal(rc));
+	else
+		call->idem = idem;
+	free(seen.response);
+	return rc != 0;
+}
+
+/* What the handler left in call, sent; rc is what it returned. An answer
+ * no write kept is kept for the request's key (idempotency.h step 4); a
+ * key that another process answered meanwhile gets that answer (step 3). */
+static enum MHD_Result answer(struct esc_http_server *srv, struct MHD_Connection *c,
+			      struct request *req, struct esc_http_call *call, int rc)
+{
+	enum MHD_Result ok;
+	if (call->idem_answered) {
 		int status = 0;
-		char *kept = idempotency_kept(srv, &idem, &status);
-		idempotency_release(srv, &claim);
+		char *kept = esc_idem_kept(srv->e, call->idem, &status);
 		ok = kept ? respond_text(c, req, status, kept, "application/json", NULL, NULL)
 			  : respond_error(c, req, ESC_ECONFLICT, NULL);
 		free(kept);
-		free(idem.response);
-		json_decref(call.out);
-		json_decref(call.body);
 		return ok;
 	}
-	if (rc && !call.out)
-		call.out = error_doc(rc, NULL, NULL);
+	if (rc && !call->out)
+		call->out = error_doc(rc, NULL, NULL);
 	if (rc)
-		call.status = esc_error_status(rc);
-	if ((call.raw || call.raw_static) && !rc) {
-		ok = respond_raw(c, req, call.status, &call);
-	} else if (call.text) {
-		ok = respond_text(c, req, call.status, call.text, "text/plain; version=0.0.4", NULL,
-				  NULL);
-	} else {
-		json_t *doc = call.out ? call.out : json_object();
-		char *text = json_dumps(doc, JSON_COMPACT);
-		if (call.idem && !call.idem_kept)
-			idempotency_keep(srv, &idem, call.status, text ? text : "{}");
-		ok = respond_text(c, req, call.status, text, "application/json", call.set_cookie,
-				  call.retry_after);
-		free(text);
-		if (!call.out)
-			json_decref(doc);
+		call->status = esc_error_status(rc);
+	if ((call->raw || call->raw_static) && !rc)
+		return respond_raw(c, req, call->status, call);
+	if (call->text)
+		return respond_text(c, req, call->status, call->text, "text/plain; version=0.0.4",
+				    NULL, NULL);
+	json_t *doc = call->out ? call->out : json_object();
+	char *text = json_dumps(doc, JSON_COMPACT);
+	if (call->idem && !call->idem_kept)
+		esc_idem_keep(srv->e, call->idem, call->status, text ? text : "{}");
+	ok = respond_text(c, req, call->status, text, "application/json", call->set_cookie,
+			  call->retry_after);
+	free(text);
+	if (!call->out)
+		json_decref(doc);
+	return ok;
+}
+
+/* A whole request: its route, its caller, its body and its key, then its
+ * handler and its answer. */
+static enum MHD_Result dispatch(struct esc_http_server *srv, struct MHD_Connection *c,
+				const char *url, const char *method, struct request *req)
+{
+	struct esc_http_call call = {.e = srv->e,
+				     .opt = &srv->opt,
+				     .method = route_method(method),
+				     .connection = c,
+				     .limits = srv->limits,
+				     .buyer_level = -1,
+				     .server = srv};
+	struct esc_idempotency idem = {0};
+	struct esc_idem_claim claim = {0};
+	char buf[512], why[512];
+	const char *hint = NULL;
+	bool path_known = false;
+	enum MHD_Result ok;
+
+	const struct esc_route *route =
+		esc_route_find(call.method, url, buf, sizeof buf, &call.param, &path_known);
+	req->route = route ? (int)(route - esc_routes) : -1;
+	if (!route)
+		return respond_error(c, req, path_known ? ESC_EMETHOD : ESC_ENOTFOUND,
+				     path_known ? NULL : "no such path");
+	int rc = admit(srv, c, route, &call, &hint);
+	if (rc)
+		return respond_error(c, req, rc, hint);
+	rc = read_body(srv, c, route, req, &call, why, sizeof why, &hint);
+	if (rc)
+		return respond_error_hint(c, req, rc, why, hint);
+	client_address(c, call.address, sizeof call.address);
+	if (!idem_begin(srv, c, url, route, req, &call, &idem, &claim, &ok)) {
+		call.status = 200;
+		rc = route->handler(&call);
+		ok = answer(srv, c, req, &call, rc);
 	}
-	idempotency_release(srv, &claim);
+	esc_idem_release(&srv->running, &claim);
 	free(idem.response);
 	free(call.text);
 	free(call.raw);
@@ -846,7 +758,8 @@ static int64_t now_us(void)
 }
 
 /* Count the request, and log it as one JSON line on stderr. */
-static void record(struct server *srv, struct request *req, const char *url, const char *method)
+static void record(struct esc_http_server *srv, struct request *req, const char *url,
+		   const char *method)
 {
 	struct metrics *m = srv->metrics;
 	int64_t us = now_us() - req->started_us;
@@ -877,14 +790,10 @@ static void record(struct server *srv, struct request *req, const char *url, con
 	json_decref(line);
 }
 
-char *esc_http_metrics(const struct esc_http_call *call)
+/* Requests by route and status. */
+static void metrics_requests(struct esc_strbuf *sb, const struct metrics *m)
 {
-	const struct server *srv = call->server;
-	struct metrics *m = srv->metrics;
-	struct esc_engine *e = srv->e;
-	struct esc_strbuf sb;
-	esc_strbuf_init(&sb, 4 * 1024 * 1024);
-	esc_strbuf_adds(&sb,
+	esc_strbuf_adds(sb,
 			"# HELP escrowd_http_requests_total HTTP requests by route and status.\n"
 			"# TYPE escrowd_http_requests_total counter\n");
 	for (size_t r = 0; r <= ROUTES_MAX && r <= esc_routes_count; r++) {
@@ -897,38 +806,48 @@ char *esc_http_metrics(const struct esc_http_call *call)
 				atomic_load_explicit(&m->requests[r][st], memory_order_relaxed);
 			if (v)
 				esc_strbuf_addf(
-					&sb,
+					sb,
 					"escrowd_http_requests_total{method=\"%s\",route=\"%s\","
 					"status=\"%s%d\"} %llu\n",
 					method, path, st < STATUSES ? "" : "other",
 					st < STATUSES ? statuses[st] : 0, (unsigned long long)v);
 		}
 	}
-	esc_strbuf_adds(&sb, "# HELP escrowd_http_request_duration_seconds Request latency.\n"
-			     "# TYPE escrowd_http_request_duration_seconds histogram\n");
+}
+
+/* The latency histogram. */
+static void metrics_latency(struct esc_strbuf *sb, const struct metrics *m)
+{
 	uint64_t cumulative = 0;
+	esc_strbuf_adds(sb, "# HELP escrowd_http_request_duration_seconds Request latency.\n"
+			    "# TYPE escrowd_http_request_duration_seconds histogram\n");
 	for (size_t b = 0; b <= BUCKETS; b++) {
 		cumulative += atomic_load_explicit(&m->latency[b], memory_order_relaxed);
 		if (b < BUCKETS)
-			esc_strbuf_addf(&sb,
+			esc_strbuf_addf(sb,
 					"escrowd_http_request_duration_seconds_bucket{le=\"%g\"} "
 					"%llu\n",
 					buckets_ms[b] / 1000.0, (unsigned long long)cumulative);
 		else
-			esc_strbuf_addf(&sb,
+			esc_strbuf_addf(sb,
 					"escrowd_http_request_duration_seconds_bucket{le=\"+Inf\"} "
 					"%llu\n",
 					(unsigned long long)cumulative);
 	}
-	esc_strbuf_addf(&sb,
+	esc_strbuf_addf(sb,
 			"escrowd_http_request_duration_seconds_sum %.6f\n"
 			"escrowd_http_request_duration_seconds_count %llu\n",
 			(double)atomic_load(&m->latency_sum_us) / 1e6,
 			(unsigned long long)atomic_load(&m->latency_count));
+}
+
+/* Open connections, and those cut for slowness. */
+static void metrics_connections(struct esc_strbuf *sb, const struct esc_http_server *srv)
+{
 	pthread_mutex_lock((pthread_mutex_t *)&srv->conns_lock);
 	size_t open = srv->conns_count;
 	pthread_mutex_unlock((pthread_mutex_t *)&srv->conns_lock);
-	esc_strbuf_addf(&sb,
+	esc_strbuf_addf(sb,
 			"# HELP escrowd_http_connections Open client connections.\n"
 			"# TYPE escrowd_http_connections gauge\n"
 			"escrowd_http_connections %zu\n"
@@ -936,22 +855,28 @@ char *esc_http_metrics(const struct esc_http_call *call)
 			"their client was too slow to send a request's head or body.\n"
 			"# TYPE escrowd_http_connections_cut_total counter\n"
 			"escrowd_http_connections_cut_total %llu\n",
-			open, (unsigned long long)atomic_load(&m->connections_cut));
-	esc_strbuf_adds(&sb, "# HELP escrowd_commands_total Accepted commands by event.\n"
-			     "# TYPE escrowd_commands_total counter\n");
+			open, (unsigned long long)atomic_load(&srv->metrics->connections_cut));
+}
+
+/* The engine's counters, and the refunds pending in the store. */
+static void metrics_engine(struct esc_strbuf *sb, struct esc_engine *e)
+{
 	struct esc_engine_counters n;
-	esc_engine_counters(e, &n);
 	int64_t pending = 0;
 	int rc;
+	esc_strbuf_adds(sb, "# HELP escrowd_commands_total Accepted commands by event.\n"
+			    "# TYPE escrowd_commands_total counter\n");
+	esc_engine_counters(e, &n);
 	struct esc_store *s = esc_engine_store_acquire(e);
 	ESC_STORE(rc, s, refunds_count, ESC_REFUND_PENDING, &pending);
+	esc_engine_store_release(e, s);
 	if (rc)
 		pending = -1;
 	for (int ev = 0; ev < ESC_EV_COUNT; ev++)
-		esc_strbuf_addf(&sb, "escrowd_commands_total{event=\"%s\"} %lld\n",
+		esc_strbuf_addf(sb, "escrowd_commands_total{event=\"%s\"} %lld\n",
 				esc_event_name((enum esc_event)ev), (long long)n.events_ok[ev]);
 	esc_strbuf_addf(
-		&sb,
+		sb,
 		"# HELP escrowd_commands_refused_total Commands refused by a rule or input.\n"
 		"# TYPE escrowd_commands_refused_total counter\n"
 		"escrowd_commands_refused_total %lld\n"
@@ -967,7 +892,17 @@ char *esc_http_metrics(const struct esc_http_call *call)
 		"escrowd_refunds_pending %lld\n",
 		(long long)n.commands_refused, (long long)n.commits, (long long)n.deadlines_fired,
 		(long long)pending);
-	esc_engine_store_release(e, s);
+}
+
+char *esc_http_metrics(const struct esc_http_call *call)
+{
+	const struct esc_http_server *srv = call->server;
+	struct esc_strbuf sb;
+	esc_strbuf_init(&sb, 4 * 1024 * 1024);
+	metrics_requests(&sb, srv->metrics);
+	metrics_latency(&sb, srv->metrics);
+	metrics_connections(&sb, srv);
+	metrics_engine(&sb, srv->e);
 	char *out = strdup(esc_strbuf_str(&sb));
 	esc_strbuf_release(&sb);
 	return out;
@@ -976,7 +911,7 @@ char *esc_http_metrics(const struct esc_http_call *call)
 /* ---- connections and their deadlines (issue 12 defect 1) ---- */
 
 /* The calling thread's slot in srv->busy, given on its first call. */
-static int thread_slot(struct server *srv)
+static int thread_slot(struct esc_http_server *srv)
 {
 	static _Thread_local int slot = -1;
 	if (slot < 0)
@@ -986,7 +921,7 @@ static int thread_slot(struct server *srv)
 
 /* Whether the server is behind on the connection, not its client: its
  * socket holds bytes not yet read, or its thread is busy answering. */
-static bool conn_unread(struct server *srv, const struct conn *k)
+static bool conn_unread(struct esc_http_server *srv, const struct conn *k)
 {
 	int n = 0;
 	if (k->slot >= 0 && atomic_load(&srv->busy[k->slot]) > 0)
@@ -998,8 +933,8 @@ static bool conn_unread(struct server *srv, const struct conn *k)
  * moment it is found behind, unless the reaper cut it off; false when it
  * did. With enforce, a deadline that passed before the reaper saw it
  * counts too, unless the server is behind: the request is dropped. */
-static bool conn_deadline(struct server *srv, struct conn *k, int64_t deadline_us, int64_t span_us,
-			  bool enforce)
+static bool conn_deadline(struct esc_http_server *srv, struct conn *k, int64_t deadline_us,
+			  int64_t span_us, bool enforce)
 {
 	bool ok = true;
 	if (!k)
@@ -1021,7 +956,7 @@ static bool conn_deadline(struct server *srv, struct conn *k, int64_t deadline_u
 }
 
 /* Drain the connection after its answer, at its close. */
-static void conn_linger(struct server *srv, struct conn *k)
+static void conn_linger(struct esc_http_server *srv, struct conn *k)
 {
 	if (!k)
 		return;
@@ -1040,7 +975,7 @@ static struct conn *conn_of(struct MHD_Connection *c)
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code)
 {
-	struct server *srv = cls;
+	struct esc_http_server *srv = cls;
 	struct conn *k = *socket_context;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
@@ -1089,7 +1024,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 /* Read and drop what the lingering sockets received; close those whose
  * client closed, or whose time is up. Called with conns_lock held. */
-static void drain_lingering(struct server *srv, int64_t now, bool all)
+static void drain_lingering(struct esc_http_server *srv, int64_t now, bool all)
 {
 	char sink[16384];
 	for (size_t i = 0; i < srv->lingering_count;) {
@@ -1117,7 +1052,7 @@ static void drain_lingering(struct server *srv, int64_t now, bool all)
  * ones, ten times a second, until reaper_stop. */
 static void *reaper_main(void *arg)
 {
-	struct server *srv = arg;
+	struct esc_http_server *srv = arg;
 	pthread_mutex_lock(&srv->conns_lock);
 	while (!srv->reaper_stop) {
 		int64_t now = now_us();
@@ -1334,8 +1269,9 @@ static void body_reserve(struct esc_strbuf *body, unsigned long long length)
 /* The first call, with the line and headers: refuse what must not be
  * read on (the connection is closed after the answer, as a body may
  * follow), else start the body's clock. */
-static enum MHD_Result on_head(struct server *srv, struct MHD_Connection *c, const char *url,
-			       const char *method, const char *version, struct request *req)
+static enum MHD_Result on_head(struct esc_http_server *srv, struct MHD_Connection *c,
+			       const char *url, const char *method, const char *version,
+			       struct request *req)
 {
 	char buf[512], why[200];
 	const char *param;
@@ -1388,7 +1324,7 @@ static enum MHD_Result on_head(struct server *srv, struct MHD_Connection *c, con
  * that a body slower than body_rate_min on average is cut off. Its last
  * bytes are not: read late by a busy thread, they came in time for all
  * the server knows. */
-static enum MHD_Result on_body(struct server *srv, struct request *req, const char *upload,
+static enum MHD_Result on_body(struct esc_http_server *srv, struct request *req, const char *upload,
 			       size_t *upload_size)
 {
 	req->body_received += *upload_size;
@@ -1407,7 +1343,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {
-	struct server *srv = cls;
+	struct esc_http_server *srv = cls;
 	struct request *req = *con_cls;
 	if (!req)
 		return MHD_NO; /* on_uri found no memory */
@@ -1435,7 +1371,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	struct server *srv = cls;
+	struct esc_http_server *srv = cls;
 	struct request *req = *con_cls;
 	(void)toe;
 	/* Kept alive, the connection now waits for the next request's head. */
@@ -1503,16 +1439,16 @@ static int install_key(struct esc_engine *e, const char *key, char *err, size_t 
 	return rc;
 }
 
-static int serve(struct server *srv, volatile sig_atomic_t *stop, uint16_t *port, char *err,
-		 size_t err_size);
+static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint16_t *port,
+		 char *err, size_t err_size);
 
 int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 		   volatile sig_atomic_t *stop, uint16_t *port, char *err, size_t err_size)
 {
-	struct server srv = {.e = e, .opt = *opt};
+	struct esc_http_server srv = {.e = e, .opt = *opt};
 	int rc;
 
-	pthread_mutex_init(&srv.running_lock, NULL);
+	esc_idem_running_init(&srv.running);
 	pthread_mutex_init(&srv.conns_lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -1524,7 +1460,7 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 	if (!srv.limits || !srv.metrics) {
 		free(srv.limits);
 		free(srv.metrics);
-		pthread_mutex_destroy(&srv.running_lock);
+		esc_idem_running_release(&srv.running);
 		pthread_mutex_destroy(&srv.conns_lock);
 		pthread_cond_destroy(&srv.conns_wake);
 		return ESC_ENOMEM;
@@ -1538,7 +1474,7 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 	sem_destroy(&srv.limits->hashing);
 	free(srv.limits);
 	free(srv.metrics);
-	pthread_mutex_destroy(&srv.running_lock);
+	esc_idem_running_release(&srv.running);
 	pthread_mutex_destroy(&srv.conns_lock);
 	pthread_cond_destroy(&srv.conns_wake);
 	return rc;
@@ -1610,8 +1546,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* Run the daemon until *stop; srv outlives it. */
-static int serve(struct server *srv, volatile sig_atomic_t *stop, uint16_t *port, char *err,
-		 size_t err_size)
+static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint16_t *port,
+		 char *err, size_t err_size)
 {
 	struct esc_engine *e = srv->e;
 	const struct esc_http_options *opt = &srv->opt;

@@ -1,0 +1,99 @@
+/* handler.h - the contract between the server and a route's handler: the
+ * call (what came in: its caller, its path parameter, its body), and its
+ * answer (a status and a JSON document, text or bytes, and headers).
+ *
+ * server.c (libmicrohttpd's side) fills a call, runs the route's handler
+ * and sends what the handler left in it; routes.c (the table and its
+ * handlers) reads the call and answers in it. Neither includes the
+ * other's header: this one is their only door. */
+#ifndef ESC_HTTP_HANDLER_H
+#define ESC_HTTP_HANDLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <semaphore.h>
+
+#include "engine/engine.h"
+#include "http/ratelimit.h"
+
+struct esc_http_options; /* server.h: the daemon's settings */
+struct esc_http_server;  /* server.c: the server serving the call */
+
+/* Shared by all requests: sign-in limits and the bound on hashing. */
+struct esc_http_limits {
+	struct esc_ratelimit by_account;
+	struct esc_ratelimit by_address;
+	sem_t hashing;
+};
+
+/* Who is calling. */
+enum esc_caller_kind { ESC_CALLER_ANONYMOUS, ESC_CALLER_OPERATOR, ESC_CALLER_USER };
+
+struct esc_caller {
+	enum esc_caller_kind kind;
+	struct esc_user user; /* when kind is ESC_CALLER_USER */
+	bool by_cookie;
+	char token_hash[ESC_HASH_HEX_SIZE];
+	char csrf[64]; /* the session's CSRF token, for GET /v1/me */
+};
+
+/* One call of a handler: what came in, and what goes out. */
+struct esc_http_call {
+	struct esc_engine *e;
+	const struct esc_http_options *opt;
+	struct esc_caller caller;
+	const char *method;
+	const char *param; /* the {id} of the path, or NULL */
+	json_t *body;      /* an object ({} when the route takes none) */
+	const void *file;  /* an ESC_BODY_FILE route's bytes */
+	size_t file_len;
+	void *connection; /* for query arguments */
+	struct esc_http_limits *limits;
+	/* The server, for its metrics (esc_http_metrics); NULL when a
+	 * handler runs without one (the fuzzers). */
+	const struct esc_http_server *server;
+	char address[64]; /* the client's IP address */
+	int buyer_level;  /* the calling buyer's level, read once: -1 until then */
+	/* Users' names already read for this answer (a list names the same
+	 * parties again and again). */
+	struct {
+		char id[ESC_ID_SIZE];
+		char name[ESC_NAME_MAX + 1];
+	} names[4];
+	unsigned names_next;
+	/* The request's Idempotency-Key, or NULL (idempotency.h). A handler
+	 * whose write keeps the answer sets idem_kept; idem_answered when
+	 * the key was answered meanwhile, so the kept answer is replayed. */
+	struct esc_idempotency *idem;
+	bool idem_kept, idem_answered;
+	const struct esc_command *command; /* running, for its reply */
+	bool reply_built;
+	/* Out. */
+	int status;
+	json_t *out;            /* owned: the response document */
+	char set_cookie[200];   /* a Set-Cookie header, when not empty */
+	char retry_after[24];   /* a Retry-After header (seconds), when not empty */
+	char *text;             /* a text/plain response instead of out (owned) */
+	void *raw;              /* or these bytes (owned) ... */
+	const void *raw_static; /* ... or these, which outlive the call */
+	size_t raw_len;
+	char raw_type[48];         /* ... of this Content-Type */
+	char raw_disposition[160]; /* and this Content-Disposition */
+};
+
+/* A query argument or a request header of the call, or NULL. */
+const char *esc_http_query(const struct esc_http_call *call, const char *name);
+const char *esc_http_header(const struct esc_http_call *call, const char *name);
+
+/* The Prometheus text of the daemon's counters (malloc'd), from
+ * call->server. */
+char *esc_http_metrics(const struct esc_http_call *call);
+
+/* End the session whose token hashes to token_hash, through the engine's
+ * door for writes (esc_engine_transact): 0 or the store's failure. */
+int esc_http_session_delete(struct esc_engine *e, const char *token_hash);
+
+#endif

@@ -1,0 +1,215 @@
+/* idempotency.c - Idempotency-Key: claimed, kept with its write, replayed;
+ * the protocol is in idempotency.h. */
+#include "http/idempotency.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "util/error.h"
+
+void esc_idem_running_init(struct esc_idem_running *r)
+{
+	pthread_mutex_init(&r->lock, NULL);
+	r->head = NULL;
+}
+
+void esc_idem_running_release(struct esc_idem_running *r)
+{
+	pthread_mutex_destroy(&r->lock);
+}
+
+/* The key's scope: the caller's own. */
+static void scope_of(const struct esc_http_call *call, struct esc_idempotency *idem)
+{
+	if (call->caller.kind == ESC_CALLER_USER)
+		snprintf(idem->scope, sizeof idem->scope, "user:%s", call->caller.user.id);
+	else if (call->caller.kind == ESC_CALLER_OPERATOR)
+		snprintf(idem->scope, sizeof idem->scope, "operator:%.16s",
+			 call->caller.token_hash);
+	else
+		snprintf(idem->scope, sizeof idem->scope, "address:%s", call->address);
+}
+
+/* The request a key names: its path and body, hashed. */
+static void request_hash(const char *url, const void *body, size_t body_len,
+			 struct esc_idempotency *idem)
+{
+	crypto_generichash_state st;
+	unsigned char h[32];
+	crypto_generichash_init(&st, NULL, 0, sizeof h);
+	crypto_generichash_update(&st, (const unsigned char *)url, strlen(url) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)(body ? body : ""), body_len);
+	crypto_generichash_final(&st, h, sizeof h);
+	sodium_bin2hex(idem->request_hash, sizeof idem->request_hash, h, sizeof h);
+}
+
+static bool key_ok(const char *key)
+{
+	size_t n = strlen(key);
+	if (n == 0 || n > ESC_IDEM_KEY_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)key[i] < 0x21 || (unsigned char)key[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* Claim idem's key in r: ESC_ECONFLICT when a request running here holds
+ * it already. */
+static int claim_key(struct esc_idem_running *r, const struct esc_idempotency *idem,
+		     struct esc_idem_claim *claim)
+{
+	int rc = 0;
+	pthread_mutex_lock(&r->lock);
+	for (struct esc_idem_claim *c = r->head; c; c = c->next)
+		if (!strcmp(c->idem->scope, idem->scope) && !strcmp(c->idem->key, idem->key))
+			rc = ESC_ECONFLICT;
+	if (!rc) {
+		claim->idem = idem;
+		claim->next = r->head;
+		r->head = claim;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+int esc_idem_start(struct esc_engine *e, struct esc_idem_running *r,
+		   const struct esc_http_call *call, const char *key, const char *url,
+		   const void *body, size_t body_len, struct esc_idempotency *idem,
+		   struct esc_idempotency *seen, struct esc_idem_claim *claim)
+{
+	int rc;
+	if (!key_ok(key))
+		return ESC_EINVAL;
+	scope_of(call, idem);
+	snprintf(idem->key, sizeof idem->key, "%s", key);
+	request_hash(url, body, body_len, idem);
+	idem->created_at_ms = esc_engine_real_ms(e);
+
+	/* Claim first, so that no answer lands between the read and the claim
+	 * unseen. */
+	rc = claim_key(r, idem, claim);
+	if (rc)
+		return rc;
+	struct esc_store *s = esc_engine_store_acquire(e);
+	rc = esc_engine_idempotency_get(e, s, idem->scope, idem->key, seen);
+	esc_engine_store_release(e, s);
+	if (rc == ESC_ENOTFOUND)
+		return 0;
+	if (!rc)
+		rc = strcmp(seen->request_hash, idem->request_hash) ? ESC_EIDEMPOTENCY
+								    : ESC_EDUPLICATE;
+	return rc;
+}
+
+const char *esc_idem_refusal(int rc)
+{
+	switch (rc) {
+	case ESC_ECONFLICT:
+		return "the first request with this Idempotency-Key is still running";
+	case ESC_EIDEMPOTENCY:
+		return "this Idempotency-Key was used with another request";
+	case ESC_EINVAL:
+		return "Idempotency-Key must be 1 to 255 printable characters";
+	default:
+		return NULL;
+	}
+}
+
+void esc_idem_release(struct esc_idem_running *r, struct esc_idem_claim *claim)
+{
+	if (!claim->idem)
+		return;
+	pthread_mutex_lock(&r->lock);
+	for (struct esc_idem_claim **p = &r->head; *p; p = &(*p)->next) {
+		if (*p == claim) {
+			*p = claim->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	claim->idem = NULL;
+}
+
+static int put_tx(struct esc_store *s, void *arg)
+{
+	const struct esc_idempotency *idem = arg;
+	int rc;
+	ESC_STORE(rc, s, idempotency_put, idem);
+	return rc;
+}
+
+void esc_idem_keep(struct esc_engine *e, struct esc_idempotency *idem, int status,
+		   const char *response)
+{
+	int rc;
+	if (status >= 500 || status == 429)
+		return;
+	idem->status = status;
+	idem->response = (char *)response;
+	rc = esc_engine_transact(e, put_tx, idem);
+	idem->response = NULL;
+	if (rc && rc != ESC_EDUPLICATE)
+		fprintf(stderr, "escrowd: cannot keep an idempotent answer: %s\n",
+			esc_error_message(rc));
+}
+
+char *esc_idem_kept(struct esc_engine *e, const struct esc_idempotency *idem, int *status)
+{
+	struct esc_idempotency seen = {0};
+	int rc;
+	struct esc_store *s = esc_engine_store_acquire(e);
+	ESC_STORE(rc, s, idempotency_get, idem->scope, idem->key, &seen);
+	esc_engine_store_release(e, s);
+	if (rc)
+		return NULL;
+	*status = seen.status;
+	return seen.response;
+}
+
+int esc_idem_answer(struct esc_idempotency *idem, int status, const json_t *doc)
+{
+	free(idem->response);
+	idem->status = status;
+	idem->response = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	return idem->response ? 0 : ESC_ENOMEM;
+}
+
+int esc_idem_tx_run(void *arg, struct esc_store *s)
+{
+	struct esc_idem_tx *k = arg;
+	struct esc_idempotency *idem = k->call->idem;
+	int rc;
+	if (!idem)
+		return 0;
+	json_t *doc = k->doc(k->obj);
+	rc = esc_idem_answer(idem, k->status, doc);
+	json_decref(doc);
+	if (rc)
+		return rc;
+	k->built = true;
+	ESC_STORE(rc, s, idempotency_put, idem);
+	return rc;
+}
+
+void esc_idem_done(struct esc_http_call *call, int rc, bool built)
+{
+	if (!call->idem)
+		return;
+	if (!rc) {
+		call->idem_kept = true;
+		return;
+	}
+	free(call->idem->response);
+	call->idem->response = NULL;
+	call->idem_answered = rc == ESC_EDUPLICATE && built;
+}
+
+void esc_idem_advance_done(struct esc_http_call *call, int rc)
+{
+	call->idem_kept = call->idem && rc != ESC_EDUPLICATE;
+	call->idem_answered = call->idem && rc == ESC_EDUPLICATE;
+}
