@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sodium.h>
 
+#include "core/event.h"
 #include "core/recommend.h"
 #include "http/assets.h"
 #include "http/idempotency.h"
@@ -152,30 +153,11 @@ static int page_after_number(struct esc_http_call *call, const char *what, int64
 	return 0;
 }
 
+/* The name an order's `actions` lists e by (core/event.h), or NULL. */
 static const char *action_name(enum esc_event e)
 {
-	switch (e) {
-	case ESC_EV_PAY:
-		return "pay";
-	case ESC_EV_CANCEL:
-		return "cancel";
-	case ESC_EV_ACCEPT_CANCELLATION:
-		return "cancellation/accept";
-	case ESC_EV_REJECT_CANCELLATION:
-		return "cancellation/reject";
-	case ESC_EV_WITHDRAW_CANCELLATION:
-		return "cancellation/withdraw";
-	case ESC_EV_SHIP:
-		return "ship";
-	case ESC_EV_DELIVER:
-		return "deliver";
-	case ESC_EV_CONFIRM_RECEIPT:
-		return "confirm-receipt";
-	case ESC_EV_OPEN_DISPUTE:
-		return "disputes";
-	default:
-		return NULL;
-	}
+	const struct esc_event_spec *spec = esc_event_spec(e);
+	return spec && spec->machine == ESC_MACHINE_ORDER ? spec->action_name : NULL;
 }
 
 static json_t *refund_json(const struct esc_refund *r)
@@ -212,30 +194,11 @@ static size_t actions_of(struct esc_http_call *call, struct esc_store *s, const 
 	return esc_order_actions(&ctx, o, actions, ACTIONS_MAX);
 }
 
+/* The name a dispute's `actions` lists e by (core/event.h), or NULL. */
 static const char *dispute_action_name(enum esc_event e)
 {
-	switch (e) {
-	case ESC_EV_ACCEPT_DISPUTE:
-		return "accept";
-	case ESC_EV_COUNTER_OFFER:
-		return "counter-offer";
-	case ESC_EV_REJECT_DISPUTE:
-		return "reject";
-	case ESC_EV_ACCEPT_OFFER:
-		return "accept-offer";
-	case ESC_EV_ESCALATE:
-		return "escalate";
-	case ESC_EV_WITHDRAW_DISPUTE:
-		return "withdraw";
-	case ESC_EV_RETURN_SHIPMENT:
-		return "return-shipment";
-	case ESC_EV_RETURN_RECEIVED:
-		return "return-received";
-	case ESC_EV_RESOLVE_DISPUTE:
-		return "decide";
-	default:
-		return NULL;
-	}
+	const struct esc_event_spec *spec = esc_event_spec(e);
+	return spec && spec->machine == ESC_MACHINE_DISPUTE ? spec->action_name : NULL;
 }
 
 static json_t *amount_or_null(bool set, int64_t amount)
@@ -918,103 +881,10 @@ static int h_order_create(struct esc_http_call *call)
 	if (!rc) {
 		cmd.args.items = items;
 		cmd.args.items_count = json_array_size(list);
-		rc = command_reply(call, &cmd, 1);
+		rc = command_reply(call, &cmd, esc_event_spec(ESC_EV_CREATE)->creates);
 	}
 	free(items);
 	return rc;
-}
-
-static int h_pay(struct esc_http_call *call)
-{
-	static const char *const fields[] = {"amount", "payment_method", NULL};
-	struct esc_command cmd;
-	const char *method;
-	int rc = only_fields(call, fields);
-	command_for(call, &cmd, ESC_EV_PAY);
-	if (!rc)
-		rc = get_int(call, "amount", true, &cmd.args.amount_minor);
-	if (!rc)
-		rc = get_string(call, "payment_method", true, &method);
-	if (rc)
-		return rc;
-	cmd.args.method = esc_method_parse(method);
-	return command_reply(call, &cmd, 0);
-}
-
-static int h_cancel(struct esc_http_call *call)
-{
-	static const char *const fields[] = {"reason", "comment", "refund_to", NULL};
-	struct esc_command cmd;
-	const char *refund_to = NULL;
-	int rc = only_fields(call, fields);
-	command_for(call, &cmd, ESC_EV_CANCEL);
-	if (!rc)
-		rc = get_string(call, "reason", false, &cmd.args.reason);
-	if (!rc)
-		rc = get_text(call, "comment", false, ESC_TEXT_LINES, &cmd.args.comment);
-	if (!rc)
-		rc = get_string(call, "refund_to", false, &refund_to);
-	if (rc)
-		return rc;
-	if (refund_to) {
-		cmd.args.refund_to = esc_refund_to_parse(refund_to);
-		if (cmd.args.refund_to < 0)
-			return fail(call, ESC_EINVAL, "refund_to must be original or balance",
-				    NULL);
-	}
-	return command_reply(call, &cmd, 0);
-}
-
-static int h_simple(struct esc_http_call *call, enum esc_event ev)
-{
-	static const char *const none[] = {NULL};
-	struct esc_command cmd;
-	int rc = only_fields(call, none);
-	if (rc)
-		return rc;
-	command_for(call, &cmd, ev);
-	return command_reply(call, &cmd, 0);
-}
-
-static int h_accept(struct esc_http_call *call)
-{
-	return h_simple(call, ESC_EV_ACCEPT_CANCELLATION);
-}
-static int h_withdraw(struct esc_http_call *call)
-{
-	return h_simple(call, ESC_EV_WITHDRAW_CANCELLATION);
-}
-static int h_deliver(struct esc_http_call *call)
-{
-	return h_simple(call, ESC_EV_DELIVER);
-}
-static int h_confirm(struct esc_http_call *call)
-{
-	return h_simple(call, ESC_EV_CONFIRM_RECEIPT);
-}
-
-static int h_reject(struct esc_http_call *call)
-{
-	static const char *const fields[] = {"message", NULL};
-	struct esc_command cmd;
-	int rc = only_fields(call, fields);
-	command_for(call, &cmd, ESC_EV_REJECT_CANCELLATION);
-	if (!rc)
-		rc = get_text(call, "message", true, ESC_TEXT_LINES, &cmd.args.message);
-	return rc ? rc : command_reply(call, &cmd, 0);
-}
-
-static int h_ship(struct esc_http_call *call)
-{
-	static const char *const fields[] = {"carrier", "tracking_number", NULL};
-	struct esc_command cmd;
-	int rc = only_fields(call, fields);
-	command_for(call, &cmd, ESC_EV_SHIP);
-	if (!rc)
-		rc = get_text(call, "carrier", true, ESC_TEXT_LINE, &cmd.args.carrier);
-	if (!rc)
-		rc = get_text(call, "tracking_number", true, ESC_TEXT_LINE, &cmd.args.tracking);
-	return rc ? rc : command_reply(call, &cmd, 0);
 }
 
 /* The order, if the caller may see it: another party's order is not
@@ -1488,112 +1358,6 @@ static int h_dispute_get(struct esc_http_call *call)
 	return rc;
 }
 
-static int h_dispute_open(struct esc_http_call *call)
-{
-	static const char *const fields[] = {"ground", "outcome", "amount", "description", NULL};
-	struct esc_command cmd;
-	int rc = only_fields(call, fields);
-	command_for(call, &cmd, ESC_EV_OPEN_DISPUTE);
-	if (!rc)
-		rc = get_string(call, "ground", true, &cmd.args.ground);
-	if (!rc)
-		rc = get_string(call, "outcome", true, &cmd.args.outcome);
-	if (!rc)
-		rc = get_int(call, "amount", true, &cmd.args.amount_minor);
-	if (!rc)
-		rc = get_text(call, "description", true, ESC_TEXT_LINES, &cmd.args.description);
-	return rc ? rc : command_reply(call, &cmd, 1);
-}
-
-/* An answer in the dispute: its fields, then the command on its order. */
-static int dispute_command(struct esc_http_call *call, enum esc_event ev)
-{
-	static const char *const none[] = {NULL};
-	static const char *const offer[] = {"amount", "message", NULL};
-	static const char *const message[] = {"message", NULL};
-	static const char *const shipment[] = {"carrier", "tracking_number", NULL};
-	static const char *const decision[] = {"refund_amount", "reason", NULL};
-	const char *const *fields = ev == ESC_EV_COUNTER_OFFER     ? offer
-				    : ev == ESC_EV_REJECT_DISPUTE  ? message
-				    : ev == ESC_EV_RETURN_SHIPMENT ? shipment
-				    : ev == ESC_EV_RESOLVE_DISPUTE ? decision
-								   : none;
-	char order_id[ESC_ID_SIZE];
-	struct esc_order o;
-	struct esc_command cmd;
-	int rc = only_fields(call, fields);
-	if (rc)
-		return rc;
-	struct esc_store *s = esc_engine_store_acquire(call->e);
-	rc = visible_dispute_held(call, s, &o, order_id);
-	esc_engine_store_release(call->e, s);
-	if (rc)
-		return rc;
-	command_for(call, &cmd, ev);
-	cmd.order_id = order_id;
-	switch (ev) {
-	case ESC_EV_COUNTER_OFFER:
-		rc = get_int(call, "amount", true, &cmd.args.amount_minor);
-		if (!rc)
-			rc = get_text(call, "message", false, ESC_TEXT_LINES, &cmd.args.message);
-		break;
-	case ESC_EV_REJECT_DISPUTE:
-		rc = get_text(call, "message", true, ESC_TEXT_LINES, &cmd.args.message);
-		break;
-	case ESC_EV_RETURN_SHIPMENT:
-		rc = get_text(call, "carrier", true, ESC_TEXT_LINE, &cmd.args.carrier);
-		if (!rc)
-			rc = get_text(call, "tracking_number", true, ESC_TEXT_LINE,
-				      &cmd.args.tracking);
-		break;
-	case ESC_EV_RESOLVE_DISPUTE:
-		rc = get_int(call, "refund_amount", true, &cmd.args.amount_minor);
-		if (!rc)
-			rc = get_text(call, "reason", true, ESC_TEXT_LINES, &cmd.args.message);
-		break;
-	default:
-		break;
-	}
-	return rc ? rc : command_reply(call, &cmd, 0);
-}
-
-static int h_dispute_accept(struct esc_http_call *call)
-{
-	return dispute_command(call, ESC_EV_ACCEPT_DISPUTE);
-}
-static int h_dispute_counter(struct esc_http_call *call)
-{
-	return dispute_command(call, ESC_EV_COUNTER_OFFER);
-}
-static int h_dispute_reject(struct esc_http_call *call)
-{
-	return dispute_command(call, ESC_EV_REJECT_DISPUTE);
-}
-static int h_dispute_accept_offer(struct esc_http_call *call)
-{
-	return dispute_command(call, ESC_EV_ACCEPT_OFFER);
-}
-static int h_dispute_escalate(struct esc_http_call *call)
-{
-	return dispute_command(call, ESC_EV_ESCALATE);
-}
-static int h_dispute_withdraw(struct esc_http_call *call)
-{
-	return dispute_command(call, ESC_EV_WITHDRAW_DISPUTE);
-}
-static int h_dispute_return_shipment(struct esc_http_call *call)
-{
-	return dispute_command(call, ESC_EV_RETURN_SHIPMENT);
-}
-static int h_dispute_return_received(struct esc_http_call *call)
-{
-	return dispute_command(call, ESC_EV_RETURN_RECEIVED);
-}
-static int h_dispute_decide(struct esc_http_call *call)
-{
-	return dispute_command(call, ESC_EV_RESOLVE_DISPUTE);
-}
-
 /* A file name as the uploader gave it, to show: printable, no quotes,
  * slashes or backslashes, at most 100 bytes; else refused. */
 /* A file's name: printable UTF-8 (it is stored as text and listed in
@@ -1768,14 +1532,72 @@ static int h_refunds_list(struct esc_http_call *call)
 	return 0;
 }
 
-static int refund_event(struct esc_http_call *call, enum esc_event ev)
+/* ---- commands: one handler for the events core/event.h describes ---- */
+
+/* Refuse the fields ev's request does not take. */
+static int event_only_fields(struct esc_http_call *call, const struct esc_event_spec *spec)
 {
-	static const char *const none[] = {NULL};
+	const char *names[ESC_EVENT_FIELDS_MAX + 1];
+	size_t n = 0;
+	for (const struct esc_field *f = spec->fields; f->name && n < ESC_EVENT_FIELDS_MAX; f++)
+		names[n++] = f->name;
+	names[n] = NULL;
+	return only_fields(call, names);
+}
+
+/* The fields of ev's request into args, read in the table's order: the
+ * first missing or malformed is the one the refusal names. An enum's
+ * value is parsed once all are read; an unknown one is refused here,
+ * unless the core refuses it in its own order of checks. */
+static int event_fields(struct esc_http_call *call, const struct esc_event_spec *spec,
+			struct esc_args *args)
+{
+	const char *values[ESC_EVENT_FIELDS_MAX] = {0};
+	char *base = (char *)args;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < ESC_EVENT_FIELDS_MAX && spec->fields[i].name; i++) {
+		const struct esc_field *f = &spec->fields[i];
+		void *at = base + f->offset;
+		switch (f->kind) {
+		case ESC_FIELD_INT:
+			rc = get_int(call, f->name, f->required, at);
+			break;
+		case ESC_FIELD_NAME:
+			rc = get_string(call, f->name, f->required, at);
+			break;
+		case ESC_FIELD_LINE:
+			rc = get_text(call, f->name, f->required, ESC_TEXT_LINE, at);
+			break;
+		case ESC_FIELD_LINES:
+			rc = get_text(call, f->name, f->required, ESC_TEXT_LINES, at);
+			break;
+		case ESC_FIELD_ENUM:
+			rc = get_string(call, f->name, f->required, &values[i]);
+			break;
+		}
+	}
+	for (size_t i = 0; !rc && i < ESC_EVENT_FIELDS_MAX && spec->fields[i].name; i++) {
+		const struct esc_field *f = &spec->fields[i];
+		if (f->kind != ESC_FIELD_ENUM || !values[i])
+			continue;
+		int v = f->parse(values[i]);
+		if (v < 0 && !f->core_refuses) {
+			char msg[160];
+			snprintf(msg, sizeof msg, "%s must be %s", f->name, f->expected);
+			return fail(call, ESC_EINVAL, "%s", msg);
+		}
+		*(int *)(void *)(base + f->offset) = v;
+	}
+	return rc;
+}
+
+/* The operator's word on a refund (settle, fail): the command on the
+ * refund's order. */
+static int refund_command(struct esc_http_call *call, enum esc_event ev)
+{
 	struct esc_refund r;
 	struct esc_command cmd;
-	int rc = only_fields(call, none);
-	if (rc)
-		return rc;
+	int rc;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	ESC_STORE(rc, s, refund_get, call->param, &r);
 	esc_engine_store_release(call->e, s);
@@ -1792,14 +1614,61 @@ static int refund_event(struct esc_http_call *call, enum esc_event ev)
 	return rc;
 }
 
-static int h_refund_settle(struct esc_http_call *call)
+/* A command route's request (core/event.h's row of ev): its fields, then
+ * the command on the order the path names (an order, a dispute's, a
+ * refund's). The engine decides; an event that creates answers 201. */
+static int h_event(struct esc_http_call *call, enum esc_event ev)
 {
-	return refund_event(call, ESC_EV_REFUND_SETTLED);
+	const struct esc_event_spec *spec = esc_event_spec(ev);
+	char order_id[ESC_ID_SIZE];
+	struct esc_command cmd;
+	int rc = event_only_fields(call, spec);
+	if (rc)
+		return rc;
+	if (spec->machine == ESC_MACHINE_REFUND)
+		return refund_command(call, ev);
+	command_for(call, &cmd, ev);
+	if (spec->machine == ESC_MACHINE_DISPUTE) {
+		/* An answer in the dispute: the command runs on its order. */
+		struct esc_order o;
+		struct esc_store *s = esc_engine_store_acquire(call->e);
+		rc = visible_dispute_held(call, s, &o, order_id);
+		esc_engine_store_release(call->e, s);
+		if (rc)
+			return rc;
+		cmd.order_id = order_id;
+	}
+	rc = event_fields(call, spec, &cmd.args);
+	return rc ? rc : command_reply(call, &cmd, spec->creates);
 }
-static int h_refund_fail(struct esc_http_call *call)
-{
-	return refund_event(call, ESC_EV_REFUND_FAILED);
-}
+
+/* A route's handler gets the call alone (server.c and the fuzzers call it
+ * so): each command route names its event's one line here. */
+#define EVENT_HANDLER(ev)                                                                          \
+	static int h_##ev(struct esc_http_call *call)                                              \
+	{                                                                                          \
+		return h_event(call, ESC_EV_##ev);                                                 \
+	}
+EVENT_HANDLER(PAY)
+EVENT_HANDLER(CANCEL)
+EVENT_HANDLER(ACCEPT_CANCELLATION)
+EVENT_HANDLER(REJECT_CANCELLATION)
+EVENT_HANDLER(WITHDRAW_CANCELLATION)
+EVENT_HANDLER(SHIP)
+EVENT_HANDLER(DELIVER)
+EVENT_HANDLER(CONFIRM_RECEIPT)
+EVENT_HANDLER(OPEN_DISPUTE)
+EVENT_HANDLER(ACCEPT_DISPUTE)
+EVENT_HANDLER(COUNTER_OFFER)
+EVENT_HANDLER(REJECT_DISPUTE)
+EVENT_HANDLER(ACCEPT_OFFER)
+EVENT_HANDLER(ESCALATE)
+EVENT_HANDLER(WITHDRAW_DISPUTE)
+EVENT_HANDLER(RETURN_SHIPMENT)
+EVENT_HANDLER(RETURN_RECEIVED)
+EVENT_HANDLER(RESOLVE_DISPUTE)
+EVENT_HANDLER(REFUND_SETTLED)
+EVENT_HANDLER(REFUND_FAILED)
 
 static int h_ledger_check(struct esc_http_call *call)
 {
@@ -1866,54 +1735,60 @@ static int h_clock_advance(struct esc_http_call *call)
 #define ANY    ESC_WHO_ANYONE
 #define SIGNED ESC_WHO_SIGNED_IN
 
+/* A command's row: its event's handler, a JSON body, its event. */
+#define EVENT(ev, path, who)                                                                       \
+	{                                                                                          \
+		"POST", path, h_##ev, who, ESC_BODY_JSON, false, ESC_EV_##ev                       \
+	}
+
 const struct esc_route esc_routes[] = {
-	{"GET", "/", h_page, ANY, false, false},
-	{"GET", "/static/{id}", h_static, ANY, false, false},
-	{"GET", "/healthz", h_health, ANY, false, false},
-	{"GET", "/readyz", h_ready, ANY, false, false},
-	{"GET", "/metrics", h_metrics, ANY, false, false},
-	{"GET", "/v1/openapi.json", h_openapi, ANY, false, false},
-	{"POST", "/v1/users", h_user_create, P, true, false},
+	{"GET", "/", h_page, ANY, false, false, -1},
+	{"GET", "/static/{id}", h_static, ANY, false, false, -1},
+	{"GET", "/healthz", h_health, ANY, false, false, -1},
+	{"GET", "/readyz", h_ready, ANY, false, false, -1},
+	{"GET", "/metrics", h_metrics, ANY, false, false, -1},
+	{"GET", "/v1/openapi.json", h_openapi, ANY, false, false, -1},
+	{"POST", "/v1/users", h_user_create, P, true, false, -1},
 	/* Its answer holds the session token: never kept for a replay. */
-	{"POST", "/v1/sessions", h_session_create, ANY, true, true},
-	{"DELETE", "/v1/sessions/current", h_session_delete, U, false, false},
-	{"GET", "/v1/me", h_me, SIGNED, false, false},
-	{"GET", "/v1/cancellation-reasons", h_reasons, ANY, false, false},
-	{"POST", "/v1/orders", h_order_create, P, true, false},
-	{"GET", "/v1/orders", h_orders_list, SIGNED, false, false},
-	{"GET", "/v1/orders/{id}", h_order_get, SIGNED, false, false},
-	{"GET", "/v1/orders/{id}/events", h_order_events, SIGNED, false, false},
-	{"GET", "/v1/orders/{id}/messages", h_messages_list, SIGNED, false, false},
-	{"POST", "/v1/orders/{id}/messages", h_message_post, B | S, true, false},
-	{"GET", "/v1/users/{id}/reputation", h_reputation, SIGNED, false, false},
-	{"POST", "/v1/users/{id}/suspension/lift", h_lift_suspension, A, true, false},
-	{"POST", "/v1/orders/{id}/pay", h_pay, P, true, false},
-	{"POST", "/v1/orders/{id}/cancel", h_cancel, B, true, false},
-	{"POST", "/v1/orders/{id}/cancellation/accept", h_accept, S, true, false},
-	{"POST", "/v1/orders/{id}/cancellation/reject", h_reject, S, true, false},
-	{"POST", "/v1/orders/{id}/cancellation/withdraw", h_withdraw, B, true, false},
-	{"POST", "/v1/orders/{id}/ship", h_ship, S, true, false},
-	{"POST", "/v1/orders/{id}/deliver", h_deliver, P, true, false},
-	{"POST", "/v1/orders/{id}/confirm-receipt", h_confirm, B, true, false},
-	{"POST", "/v1/orders/{id}/disputes", h_dispute_open, B, true, false},
-	{"GET", "/v1/disputes", h_disputes_list, A, false, false},
-	{"GET", "/v1/disputes/{id}", h_dispute_get, B | S | A, false, false},
-	{"POST", "/v1/disputes/{id}/accept", h_dispute_accept, S, true, false},
-	{"POST", "/v1/disputes/{id}/counter-offer", h_dispute_counter, S, true, false},
-	{"POST", "/v1/disputes/{id}/reject", h_dispute_reject, S, true, false},
-	{"POST", "/v1/disputes/{id}/accept-offer", h_dispute_accept_offer, B, true, false},
-	{"POST", "/v1/disputes/{id}/escalate", h_dispute_escalate, B, true, false},
-	{"POST", "/v1/disputes/{id}/withdraw", h_dispute_withdraw, B, true, false},
-	{"POST", "/v1/disputes/{id}/return-shipment", h_dispute_return_shipment, B, true, false},
-	{"POST", "/v1/disputes/{id}/return-received", h_dispute_return_received, S, true, false},
-	{"POST", "/v1/disputes/{id}/decide", h_dispute_decide, A, true, false},
-	{"POST", "/v1/disputes/{id}/evidence", h_evidence_add, B | S, ESC_BODY_FILE, false},
-	{"GET", "/v1/evidence/{id}", h_evidence_get, B | S | A, false, false},
-	{"GET", "/v1/refunds", h_refunds_list, P | B | S, false, false},
-	{"POST", "/v1/refunds/{id}/settle", h_refund_settle, P, true, false},
-	{"POST", "/v1/refunds/{id}/fail", h_refund_fail, P, true, false},
-	{"GET", "/v1/ledger/check", h_ledger_check, P, false, false},
-	{"POST", "/v1/clock/advance", h_clock_advance, P, true, false},
+	{"POST", "/v1/sessions", h_session_create, ANY, true, true, -1},
+	{"DELETE", "/v1/sessions/current", h_session_delete, U, false, false, -1},
+	{"GET", "/v1/me", h_me, SIGNED, false, false, -1},
+	{"GET", "/v1/cancellation-reasons", h_reasons, ANY, false, false, -1},
+	{"POST", "/v1/orders", h_order_create, P, true, false, -1},
+	{"GET", "/v1/orders", h_orders_list, SIGNED, false, false, -1},
+	{"GET", "/v1/orders/{id}", h_order_get, SIGNED, false, false, -1},
+	{"GET", "/v1/orders/{id}/events", h_order_events, SIGNED, false, false, -1},
+	{"GET", "/v1/orders/{id}/messages", h_messages_list, SIGNED, false, false, -1},
+	{"POST", "/v1/orders/{id}/messages", h_message_post, B | S, true, false, -1},
+	{"GET", "/v1/users/{id}/reputation", h_reputation, SIGNED, false, false, -1},
+	{"POST", "/v1/users/{id}/suspension/lift", h_lift_suspension, A, true, false, -1},
+	EVENT(PAY, "/v1/orders/{id}/pay", P),
+	EVENT(CANCEL, "/v1/orders/{id}/cancel", B),
+	EVENT(ACCEPT_CANCELLATION, "/v1/orders/{id}/cancellation/accept", S),
+	EVENT(REJECT_CANCELLATION, "/v1/orders/{id}/cancellation/reject", S),
+	EVENT(WITHDRAW_CANCELLATION, "/v1/orders/{id}/cancellation/withdraw", B),
+	EVENT(SHIP, "/v1/orders/{id}/ship", S),
+	EVENT(DELIVER, "/v1/orders/{id}/deliver", P),
+	EVENT(CONFIRM_RECEIPT, "/v1/orders/{id}/confirm-receipt", B),
+	EVENT(OPEN_DISPUTE, "/v1/orders/{id}/disputes", B),
+	{"GET", "/v1/disputes", h_disputes_list, A, false, false, -1},
+	{"GET", "/v1/disputes/{id}", h_dispute_get, B | S | A, false, false, -1},
+	EVENT(ACCEPT_DISPUTE, "/v1/disputes/{id}/accept", S),
+	EVENT(COUNTER_OFFER, "/v1/disputes/{id}/counter-offer", S),
+	EVENT(REJECT_DISPUTE, "/v1/disputes/{id}/reject", S),
+	EVENT(ACCEPT_OFFER, "/v1/disputes/{id}/accept-offer", B),
+	EVENT(ESCALATE, "/v1/disputes/{id}/escalate", B),
+	EVENT(WITHDRAW_DISPUTE, "/v1/disputes/{id}/withdraw", B),
+	EVENT(RETURN_SHIPMENT, "/v1/disputes/{id}/return-shipment", B),
+	EVENT(RETURN_RECEIVED, "/v1/disputes/{id}/return-received", S),
+	EVENT(RESOLVE_DISPUTE, "/v1/disputes/{id}/decide", A),
+	{"POST", "/v1/disputes/{id}/evidence", h_evidence_add, B | S, ESC_BODY_FILE, false, -1},
+	{"GET", "/v1/evidence/{id}", h_evidence_get, B | S | A, false, false, -1},
+	{"GET", "/v1/refunds", h_refunds_list, P | B | S, false, false, -1},
+	EVENT(REFUND_SETTLED, "/v1/refunds/{id}/settle", P),
+	EVENT(REFUND_FAILED, "/v1/refunds/{id}/fail", P),
+	{"GET", "/v1/ledger/check", h_ledger_check, P, false, false, -1},
+	{"POST", "/v1/clock/advance", h_clock_advance, P, true, false, -1},
 };
 const size_t esc_routes_count = sizeof esc_routes / sizeof esc_routes[0];
 

@@ -32,6 +32,10 @@ struct esc_route {
 	unsigned who;
 	enum esc_body body;
 	bool secret; /* the answer holds a secret: Idempotency-Key is ignored */
+	/* A command's route: the event it sends (enum esc_event), whose row
+	 * in core/event.h says its fields, its path under its machine's
+	 * route and the name its action is listed by; -1 for other routes. */
+	int event;
 };
 
 extern const struct esc_route esc_routes[];

@@ -24,6 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/event.h"
+#include "http/routes.h"
 #include "support.h"
 
 #define KEY "scenario-operator-key-0001"
@@ -678,9 +680,9 @@ static void spec_9_sign_in_limits_are_shared_by_the_daemons(void **state)
 		expect(&r, 401);
 		drop(&r);
 	}
-	struct reply r = call_at(d2.port, "POST", "/v1/sessions", NULL,
-				 "{\"email\":\"shared-rate@http.test\",\"password\":\"password-1\"}",
-				 NULL);
+	struct reply r =
+		call_at(d2.port, "POST", "/v1/sessions", NULL,
+			"{\"email\":\"shared-rate@http.test\",\"password\":\"password-1\"}", NULL);
 	expect(&r, 429);
 	drop(&r);
 	r = call("POST", "/v1/sessions", NULL,
@@ -932,9 +934,11 @@ static void spec_7_idempotency_keys_replay_and_refuse_another_body(void **state)
 	drop(&b);
 	drop(&a);
 	/* An answered 72 h advance sent again is replayed, not applied again. */
-	a = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":259200}", "Idempotency-Key: jump-72h");
+	a = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":259200}",
+		 "Idempotency-Key: jump-72h");
 	expect(&a, 200);
-	b = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":259200}", "Idempotency-Key: jump-72h");
+	b = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":259200}",
+		 "Idempotency-Key: jump-72h");
 	expect(&b, 200);
 	assert_string_equal(str(a.json, "now"), str(b.json, "now"));
 	drop(&b);
@@ -1553,7 +1557,8 @@ static void issue_12_a_refusal_quoting_a_cut_value_keeps_its_message(void **stat
 	(void)state;
 	ensure_users();
 	snprintf(body, sizeof body,
-		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\","
+		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":"
+		 "\"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\","
 		 "\"items\":[{\"title\":\"Cup\",\"quantity\":1,\"unit_price\":900}]}",
 		 buyer_id, seller_id);
 	struct reply r = call("POST", "/v1/orders", KEY, body, NULL);
@@ -2351,6 +2356,52 @@ static void limits_from_the_config_file_hold_and_the_daemon_answers(void **state
 	esc_test_rmdir(ld.dir);
 }
 
+/* Issue 13 item 4: a command's route is its event's row in core/event.h:
+ * its path is the row's path under its machine's route, its callers are
+ * the row's actors, and every event a request sends has one route. */
+static void issue_13_item_4_each_event_route_is_its_row(void **state)
+{
+	bool routed[ESC_EV_COUNT] = {false};
+	(void)state;
+	for (size_t i = 0; i < esc_routes_count; i++) {
+		const struct esc_route *r = &esc_routes[i];
+		if (r->event < 0)
+			continue;
+		const struct esc_event_spec *spec = esc_event_spec((enum esc_event)r->event);
+		assert_non_null(spec);
+		if (!spec->path)
+			fail_msg("%s %s sends %s, which no request sends", r->method, r->path,
+				 spec->name);
+		char path[200];
+		snprintf(path, sizeof path, "%s%s", esc_machine_route(spec->machine), spec->path);
+		if (strcmp(r->path, path))
+			fail_msg("%s %s sends %s, whose path is %s", r->method, r->path, spec->name,
+				 path);
+		assert_string_equal(r->method, "POST");
+		assert_int_equal(r->body, ESC_BODY_JSON);
+		unsigned who = 0;
+		if (spec->actors & (1u << ESC_ACTOR_OPERATOR))
+			who |= ESC_WHO_OPERATOR;
+		if (spec->actors & (1u << ESC_ACTOR_BUYER))
+			who |= ESC_WHO_BUYER;
+		if (spec->actors & (1u << ESC_ACTOR_SELLER))
+			who |= ESC_WHO_SELLER;
+		if (spec->actors & (1u << ESC_ACTOR_ARBITER))
+			who |= ESC_WHO_ARBITER;
+		if (r->who != who)
+			fail_msg("%s %s: its callers are not %s's actors", r->method, r->path,
+				 spec->name);
+		if (routed[r->event])
+			fail_msg("%s has two routes", spec->name);
+		routed[r->event] = true;
+	}
+	for (int ev = 0; ev < ESC_EV_COUNT; ev++) {
+		const struct esc_event_spec *spec = esc_event_spec((enum esc_event)ev);
+		if (spec->path && !routed[ev])
+			fail_msg("%s has a path and no route", spec->name);
+	}
+}
+
 int main(void)
 {
 	esc_test_store_or_skip("http");
@@ -2393,6 +2444,7 @@ int main(void)
 		cmocka_unit_test(spec_7_cancel_and_ship_race_one_wins),
 		cmocka_unit_test(limits_slow_clients_do_not_stall_the_daemon),
 		cmocka_unit_test(limits_from_the_config_file_hold_and_the_daemon_answers),
+		cmocka_unit_test(issue_13_item_4_each_event_route_is_its_row),
 	};
 	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
 }
