@@ -278,24 +278,6 @@ static const struct esc_col deadline_cols[] = {
 #undef D
 const struct esc_record esc_deadline_record = RECORD(struct esc_deadline, deadline_cols);
 
-unsigned esc_order_filter_mask(const struct esc_order_filter *f)
-{
-	unsigned mask = 0;
-
-	if (f->buyer_id)
-		mask |= ESC_F_BUYER;
-	if (f->seller_id)
-		mask |= ESC_F_SELLER;
-	if (f->state >= 0)
-		mask |= ESC_F_STATE;
-	if (f->starting_after)
-		mask |= ESC_F_AFTER;
-	if (f->dispute_state > ESC_DS_NONE)
-		mask |= ESC_F_DISPUTE;
-	ESC_ASSERT(mask < ESC_F_COMBINATIONS, "an order filter mask out of range");
-	return mask;
-}
-
 #define I struct esc_item
 static const struct esc_col item_cols[] = {
 	TEXT(I, title),
@@ -455,6 +437,137 @@ int esc_record_bind(const struct esc_record *r, int first, int count, const void
 		}
 	}
 	return rc;
+}
+
+/* ---- orders_list ---- */
+
+unsigned esc_order_filter_mask(const struct esc_order_filter *f)
+{
+	unsigned mask = 0;
+
+	if (f->buyer_id)
+		mask |= ESC_F_BUYER;
+	if (f->seller_id)
+		mask |= ESC_F_SELLER;
+	if (f->state >= 0)
+		mask |= ESC_F_STATE;
+	if (f->starting_after)
+		mask |= ESC_F_AFTER;
+	if (f->dispute_state > ESC_DS_NONE)
+		mask |= ESC_F_DISPUTE;
+	ESC_ASSERT(mask < ESC_F_COMBINATIONS, "an order filter mask out of range");
+	return mask;
+}
+
+/* The filters in parameter order: a statement and its values both follow
+ * this table. */
+static const struct {
+	unsigned flag;
+	const char *cond; /* with the parameter's number */
+} order_filters[] = {
+	{ESC_F_BUYER, " AND buyer_id = ?%d"}, {ESC_F_SELLER, " AND seller_id = ?%d"},
+	{ESC_F_STATE, " AND state = ?%d"},    {ESC_F_DISPUTE, " AND dispute_state = ?%d"},
+	{ESC_F_AFTER, " AND id < ?%d"},
+};
+
+#define ORDER_FILTERS_COUNT (sizeof order_filters / sizeof order_filters[0])
+
+/* Append to sql (size bytes, len of them used) what fmt says of k. */
+static int sql_add(char *sql, size_t size, int len, const char *fmt, int k)
+	__attribute__((format(printf, 4, 0)));
+
+static int sql_add(char *sql, size_t size, int len, const char *fmt, int k)
+{
+	ESC_ASSERT(len > 0 && (size_t)len < size,
+		   "an orders_list statement longer than its buffer");
+	len += snprintf(sql + len, size - (size_t)len, fmt, k);
+	ESC_ASSERT(len > 0 && (size_t)len < size,
+		   "an orders_list statement longer than its buffer");
+	return len;
+}
+
+void esc_orders_list_sql(unsigned mask, char *sql, size_t size)
+{
+	int len = snprintf(sql, size, "%s WHERE TRUE", ESC_ORDER_SELECT);
+	int k = 1;
+
+	for (size_t i = 0; i < ORDER_FILTERS_COUNT; i++)
+		if (mask & order_filters[i].flag)
+			len = sql_add(sql, size, len, order_filters[i].cond, k++);
+	(void)sql_add(sql, size, len, " ORDER BY id DESC LIMIT ?%d", k);
+}
+
+/* An enum's name bound as text: false when value has none. */
+static bool bind_enum(const struct esc_binder *b, void *bind, int param, const struct esc_enum *e,
+		      int value)
+{
+	const char *name = esc_enum_name(e, value);
+
+	if (name)
+		b->text(bind, param, name, strlen(name));
+	return name != NULL;
+}
+
+static void bind_str(const struct esc_binder *b, void *bind, int param, const char *s)
+{
+	b->text(bind, param, s, strlen(s));
+}
+
+int esc_orders_list_bind(const struct esc_order_filter *f, size_t max, const struct esc_binder *b,
+			 void *bind)
+{
+	unsigned mask = esc_order_filter_mask(f);
+	bool valid = true;
+	int k = 1;
+
+	for (size_t i = 0; i < ORDER_FILTERS_COUNT; i++) {
+		switch (mask & order_filters[i].flag) {
+		case ESC_F_BUYER:
+			bind_str(b, bind, k++, f->buyer_id);
+			break;
+		case ESC_F_SELLER:
+			bind_str(b, bind, k++, f->seller_id);
+			break;
+		case ESC_F_STATE:
+			valid = bind_enum(b, bind, k++, &esc_enum_state, f->state) && valid;
+			break;
+		case ESC_F_DISPUTE:
+			valid = bind_enum(b, bind, k++, &esc_enum_dispute_state,
+					  f->dispute_state) &&
+				valid;
+			break;
+		case ESC_F_AFTER:
+			bind_str(b, bind, k++, f->starting_after);
+			break;
+		default:
+			break;
+		}
+	}
+	/* One more than asked tells whether more follow. */
+	b->i64(bind, k, max < (size_t)INT64_MAX ? (int64_t)max + 1 : INT64_MAX);
+	return valid ? 0 : ESC_EINVAL;
+}
+
+/* ---- the SQL both dialects share ---- */
+
+void esc_sql_dollars(const char *sql, char *out, size_t size)
+{
+	char quote = 0;
+	size_t n = 0;
+
+	for (; *sql; sql++) {
+		char c = *sql;
+		if (quote && c == quote)
+			quote = 0;
+		else if (!quote && (c == '\'' || c == '"'))
+			quote = c;
+		else if (!quote && c == '?' && sql[1] >= '0' && sql[1] <= '9')
+			c = '$';
+		ESC_ASSERT(n + 1 < size, "a statement longer than its buffer");
+		out[n++] = c;
+	}
+	ESC_ASSERT(size > 0, "a statement copied into no room");
+	out[n] = '\0';
 }
 
 /* ---- the ledger ---- */

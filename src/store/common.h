@@ -151,6 +151,10 @@ enum {
 /* The ESC_F_* filters f sets. */
 unsigned esc_order_filter_mask(const struct esc_order_filter *f);
 
+/* orders_list's statement for the filters of mask, with ?N placeholders,
+ * into sql (size bytes; a statement longer than that is a bug). */
+void esc_orders_list_sql(unsigned mask, char *sql, size_t size);
+
 /* Whether the names of r's columns from first on, joined by ", ", are
  * list: the SQL and the mapping name the same columns. */
 bool esc_record_names(const struct esc_record *r, int first, const char *list);
@@ -170,6 +174,152 @@ struct esc_binder {
  * are bound all the same). */
 int esc_record_bind(const struct esc_record *r, int first, int count, const void *in, int param,
 		    const struct esc_binder *b, void *bind);
+
+/* ---- the SQL both dialects share ---- */
+
+/* Statements are written once, with ?N placeholders: SQLite takes them
+ * as they are, and PostgreSQL's backend writes each $N when it prepares
+ * it (esc_sql_dollars). A statement whose SQL differs in more than its
+ * placeholders stays in its backend's own list. */
+
+/* Copy sql into out (size bytes) with each ?N placeholder written $N;
+ * quoted text and quoted names are copied as they are. A statement
+ * longer than out is a bug. */
+void esc_sql_dollars(const char *sql, char *out, size_t size);
+
+#define ESC_SQL_ORDER_PARAMS                                                                       \
+	"?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "        \
+	"?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, "    \
+	"?36, ?37, ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45, ?46, ?47, ?48, ?49, ?50, ?51, ?52, "    \
+	"?53"
+_Static_assert(ESC_ORDER_COLUMNS_COUNT == 53, "ESC_SQL_ORDER_PARAMS numbers the order columns");
+
+#define ESC_SQL_USER_SELECT    "SELECT " ESC_USER_COLUMNS " FROM users"
+#define ESC_SQL_HISTORY_SELECT "SELECT " ESC_HISTORY_COLUMNS " FROM history"
+#define ESC_SQL_REFUND_SELECT  "SELECT " ESC_REFUND_COLUMNS " FROM refunds"
+/* After the refund named by parameter p in (created_at_ms, id) order, or
+ * from the first when it is NULL; an unknown refund compares as NULL,
+ * which gives none. (PostgreSQL needs the CAST to type a NULL.) */
+#define ESC_SQL_REFUNDS_AFTER(p)                                                                   \
+	"(CAST(" p " AS TEXT) IS NULL OR (created_at_ms, id) > "                                   \
+	"(SELECT created_at_ms, id FROM refunds WHERE id = " p "))"
+
+/* A deadline row that the owner ?3 may claim at the real time ?4:
+ * unclaimed, its own already, or held by a process without a lease then. */
+#define ESC_SQL_CLAIM_FREE                                                                         \
+	"(claim_owner IS NULL OR claim_owner = ?3 OR NOT EXISTS (SELECT 1 FROM processes p "       \
+	"WHERE p.id = deadlines.claim_owner AND p.heartbeat_real_ms + p.lease_ms > ?4))"
+
+/* X(ID, SQL) for every statement both backends run as it is written here,
+ * for a backend's list of statements. */
+#define ESC_SQL_STATEMENTS(X)                                                                      \
+	X(USER_INSERT,                                                                             \
+	  "INSERT INTO users (" ESC_USER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")          \
+	X(USER_GET, ESC_SQL_USER_SELECT " WHERE id = ?1")                                          \
+	X(USER_UPDATE, "UPDATE users SET role = ?2, name = ?3, email = ?4, password_hash = ?5, "   \
+		       "created_at_ms = ?6, suspension_lifted_at_ms = ?7 WHERE id = ?1")           \
+	X(USERS_LIST, ESC_SQL_USER_SELECT " WHERE id > ?1 ORDER BY id LIMIT ?2")                   \
+	X(ORDER_INSERT, "INSERT INTO orders (" ESC_ORDER_COLUMNS ", id, buyer_id, seller_id) "     \
+			"VALUES (" ESC_SQL_ORDER_PARAMS ", ?54, ?55, ?56)")                        \
+	X(ORDER_UPDATE, "UPDATE orders SET (" ESC_ORDER_COLUMNS ") = (" ESC_SQL_ORDER_PARAMS ") "  \
+			"WHERE id = ?54 AND version = ?55")                                        \
+	X(ORDER_GET, ESC_ORDER_SELECT " WHERE id = ?1")                                            \
+	X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE id = ?1")                                      \
+	X(ITEM_INSERT, "INSERT INTO order_items (order_id, line, title, quantity, "                \
+		       "unit_price_minor) VALUES (?1, ?2, ?3, ?4, ?5)")                            \
+	X(ITEMS_LIST, "SELECT " ESC_ITEM_COLUMNS " FROM order_items "                              \
+		      "WHERE order_id = ?1 ORDER BY line LIMIT ?2")                                \
+	X(ORDERS_COUNT, "SELECT state, COUNT(*) FROM orders GROUP BY state")                       \
+	X(HISTORY_INSERT, "INSERT INTO history (" ESC_HISTORY_COLUMNS ") "                         \
+			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                      \
+	X(HISTORY_LIST, ESC_SQL_HISTORY_SELECT " WHERE order_id = ?1 AND version > ?2 "            \
+					       "ORDER BY version LIMIT ?3")                        \
+	X(ENTRY_SECOND, "INSERT INTO entries (transfer_id, leg, account, amount_minor, currency, " \
+			"order_id, kind, at_ms) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7)")           \
+	X(BALANCE_ADD, "INSERT INTO balances (account, currency, balance_minor) "                  \
+		       "VALUES (?1, ?2, ?3) ON CONFLICT (account, currency) DO UPDATE "            \
+		       "SET balance_minor = balances.balance_minor + excluded.balance_minor")      \
+	X(BALANCE_KEPT, "SELECT balance_minor FROM balances WHERE account = ?1 AND currency = ?2") \
+	X(BALANCE_ENTRIES, "SELECT COALESCE(SUM(amount_minor), 0) FROM entries "                   \
+			   "WHERE account = ?1 AND currency = ?2")                                 \
+	X(REFUND_INSERT, "INSERT INTO refunds (" ESC_REFUND_COLUMNS ") "                           \
+			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                       \
+	X(REFUND_UPDATE, "UPDATE refunds SET amount_minor = ?3, method = ?4, status = ?5, "        \
+			 "created_at_ms = ?6, resolved_at_ms = ?7, alert_due_ms = ?8, "            \
+			 "settle_days_min = ?9, settle_days_max = ?10 "                            \
+			 "WHERE id = ?1 AND order_id = ?2")                                        \
+	X(REFUND_GET, ESC_SQL_REFUND_SELECT " WHERE id = ?1")                                      \
+	X(REFUNDS_BY_ORDER, ESC_SQL_REFUND_SELECT                                                  \
+	  " WHERE order_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR "                                 \
+	  "status = ?2) AND " ESC_SQL_REFUNDS_AFTER("?4") " "                                      \
+							  "ORDER BY created_at_ms, id LIMIT ?3")   \
+	X(REFUNDS_ALL, ESC_SQL_REFUND_SELECT                                                       \
+	  " WHERE (CAST(?1 AS TEXT) IS NULL OR status = ?1) "                                      \
+	  "AND " ESC_SQL_REFUNDS_AFTER("?3") " "                                                   \
+					     "ORDER BY created_at_ms, id LIMIT ?2")                \
+	X(REFUNDS_COUNT, "SELECT COUNT(*) FROM refunds WHERE status = ?1")                         \
+	X(DEADLINE_INSERT, "INSERT INTO deadlines (" ESC_DEADLINE_COLUMNS ") "                     \
+			   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (" ESC_DEADLINE_COLUMNS ") "       \
+			   "DO UPDATE SET claim_owner = NULL, claim_until_ms = 0")                 \
+	X(DEADLINE_DELETE, "DELETE FROM deadlines WHERE due_ms = ?1 AND order_id = ?2 "            \
+			   "AND kind = ?3 AND ref = ?4")                                           \
+	X(DEADLINES_DUE, "SELECT " ESC_DEADLINE_COLUMNS " FROM deadlines WHERE due_ms <= ?1 "      \
+			 "ORDER BY " ESC_DEADLINE_COLUMNS " LIMIT ?2")                             \
+	X(DEADLINES_RELEASE, "UPDATE deadlines SET claim_owner = NULL WHERE claim_owner IS NOT "   \
+			     "NULL AND (CAST(?1 AS TEXT) IS NULL OR claim_owner = ?1)")            \
+	X(PROCESS_BEAT,                                                                            \
+	  "INSERT INTO processes (id, started_real_ms, heartbeat_real_ms, lease_ms) "              \
+	  "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET "                                \
+	  "heartbeat_real_ms = excluded.heartbeat_real_ms, lease_ms = excluded.lease_ms")          \
+	X(PROCESS_END, "DELETE FROM processes WHERE id = ?1")                                      \
+	X(PROCESSES_PURGE, "DELETE FROM processes WHERE heartbeat_real_ms + lease_ms <= ?1")       \
+	X(PROCESS_GET, "SELECT started_real_ms, heartbeat_real_ms, lease_ms FROM processes "       \
+		       "WHERE id = ?1")                                                            \
+	X(OUTBOX_INSERT,                                                                           \
+	  "INSERT INTO outbox (at_ms, type, order_id, payload) VALUES (?1, ?2, ?3, ?4)")           \
+	X(OUTBOX_COUNT, "SELECT COUNT(*) FROM outbox")                                             \
+	X(MARKS_LIST, "SELECT " ESC_MARK_COLUMNS " FROM marks WHERE user_id = ?1 AND at_ms > ?2 "  \
+		      "ORDER BY at_ms DESC, order_id DESC, mark DESC LIMIT ?3")                    \
+	X(LIFT_INSERT, "INSERT INTO suspension_lifts (" ESC_LIFT_COLUMNS ") "                      \
+		       "VALUES (?1, ?2, ?3, ?4)")                                                  \
+	X(LIFTS_LIST, "SELECT " ESC_LIFT_COLUMNS " FROM suspension_lifts WHERE user_id = ?1 "      \
+		      "ORDER BY at_ms DESC LIMIT ?2")                                              \
+	X(META_GET, "SELECT value FROM meta WHERE key = ?1")                                       \
+	X(META_SET, "INSERT INTO meta (key, value) VALUES (?1, ?2) "                               \
+		    "ON CONFLICT (key) DO UPDATE SET value = excluded.value")                      \
+	X(SESSION_INSERT,                                                                          \
+	  "INSERT INTO sessions (" ESC_SESSION_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5)")            \
+	X(SESSION_GET, "SELECT " ESC_SESSION_COLUMNS " FROM sessions WHERE token_hash = ?1")       \
+	X(SESSION_TOUCH, "UPDATE sessions SET last_seen_ms = ?2 WHERE token_hash = ?1")            \
+	X(SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = ?1")                            \
+	X(API_KEY_INSERT, "INSERT INTO api_keys (key_hash, created_at_ms) VALUES (?1, ?2)")        \
+	X(API_KEY_EXISTS, "SELECT 1 FROM api_keys WHERE key_hash = ?1")                            \
+	X(API_KEYS_COUNT, "SELECT COUNT(*) FROM api_keys")                                         \
+	X(IDEM_PUT, "INSERT INTO idempotency (scope, key, request_hash, status, response, "        \
+		    "created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                              \
+	X(IDEM_GET, "SELECT request_hash, status, response, created_at_ms FROM idempotency "       \
+		    "WHERE scope = ?1 AND key = ?2")                                               \
+	X(IDEM_PURGE, "DELETE FROM idempotency WHERE created_at_ms < ?1")                          \
+	X(IDEM_ANSWER, "UPDATE idempotency SET status = ?3, response = ?4 "                        \
+		       "WHERE scope = ?1 AND key = ?2")                                            \
+	X(MESSAGE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE order_id = ?1")      \
+	X(MESSAGE_INSERT, "INSERT INTO messages (" ESC_MESSAGE_COLUMNS ") "                        \
+			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                       \
+	X(MESSAGES_LIST, "SELECT " ESC_MESSAGE_COLUMNS " FROM messages "                           \
+			 "WHERE order_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")                 \
+	X(EVIDENCE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM evidence WHERE order_id = ?1")     \
+	X(EVIDENCE_INSERT, "INSERT INTO evidence (" ESC_EVIDENCE_COLUMNS ", data) "                \
+			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                     \
+	X(EVIDENCE_LIST, "SELECT " ESC_EVIDENCE_COLUMNS " FROM evidence WHERE order_id = ?1 "      \
+			 "ORDER BY seq LIMIT ?2")                                                  \
+	X(EVIDENCE_GET, "SELECT " ESC_EVIDENCE_COLUMNS ", data FROM evidence "                     \
+			"WHERE order_id = ?1 AND seq = ?2")
+
+/* Bind f's values and the LIMIT (one more than max: whether more follow)
+ * to the parameters of esc_orders_list_sql's statement for f: 0, or
+ * ESC_EINVAL for an enum value with no name. */
+int esc_orders_list_bind(const struct esc_order_filter *f, size_t max, const struct esc_binder *b,
+			 void *bind);
 
 /* ---- the ledger ---- */
 

@@ -2851,8 +2851,24 @@ static void each_records_columns_are_the_ones_its_sql_lists(void **state)
 	assert_false(esc_record_names(&esc_user_record, 1, ESC_USER_COLUMNS));
 }
 
+/* PostgreSQL's dialect of the shared SQL: each ?N placeholder becomes $N,
+ * and nothing else changes, quoted text and names included. */
+static void shared_sql_gets_dollar_placeholders_for_postgresql(void **state)
+{
+	char out[128];
+
+	(void)state;
+	esc_sql_dollars("SELECT a FROM t WHERE id = ?1 AND n > ?12", out, sizeof out);
+	assert_string_equal(out, "SELECT a FROM t WHERE id = $1 AND n > $12");
+	esc_sql_dollars("SELECT '?1', \"?2\", 'it''s ?3' WHERE x = ?4", out, sizeof out);
+	assert_string_equal(out, "SELECT '?1', \"?2\", 'it''s ?3' WHERE x = $4");
+	esc_sql_dollars("SELECT ? FROM t", out, sizeof out);
+	assert_string_equal(out, "SELECT ? FROM t");
+}
+
 static const struct CMUnitTest urls[] = {
 	cmocka_unit_test(each_records_columns_are_the_ones_its_sql_lists),
+	cmocka_unit_test(shared_sql_gets_dollar_placeholders_for_postgresql),
 	cmocka_unit_test(a_postgresql_server_that_cannot_be_reached_fails_with_a_message),
 	cmocka_unit_test(a_postgresql_url_parameter_libpq_does_not_know_is_refused),
 };

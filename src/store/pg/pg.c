@@ -56,165 +56,43 @@
 #define OWN_TX_TRIES  8
 #define PARAMS_MAX    56 /* order_insert's */
 #define ERROR_SIZE    256
+#define SQL_SIZE      4096 /* a statement's, with $N placeholders */
 #define TEXT_FORMAT   0
 #define BINARY_FORMAT 1
 
 /* ---- statements ---- */
 
-#define ORDER_PARAMS                                                                               \
-	"$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "        \
-	"$19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, "    \
-	"$36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50, $51, $52, "    \
-	"$53"
-
 _Static_assert(ESC_ORDER_COLUMNS_COUNT + 3 <= PARAMS_MAX, "order_insert's parameters fit a bind");
 
-#define USER_SELECT    "SELECT " ESC_USER_COLUMNS " FROM users"
-#define HISTORY_SELECT "SELECT " ESC_HISTORY_COLUMNS " FROM history"
-/* After the refund named by parameter p in (created_at_ms, id) order, or
- * from the first when it is NULL; an unknown refund compares as NULL,
- * which gives none. */
-#define REFUNDS_AFTER(p)                                                                           \
-	"(" p "::text IS NULL OR (created_at_ms, id) > "                                           \
-	"(SELECT created_at_ms, id FROM refunds WHERE id = " p "))"
-#define REFUND_SELECT "SELECT " ESC_REFUND_COLUMNS " FROM refunds"
-
-/* A deadline row that the owner $3 may claim at the real time $4:
- * unclaimed, its own already, or held by a process without a lease then. */
-#define CLAIM_FREE                                                                                 \
-	"(claim_owner IS NULL OR claim_owner = $3 OR NOT EXISTS (SELECT 1 FROM processes p "       \
-	"WHERE p.id = deadlines.claim_owner AND p.heartbeat_real_ms + p.lease_ms > $4))"
-
-/* X(ID, SQL): prepared on first use on each connection. */
+/* X(ID, SQL): prepared on first use on each connection, each ?N written
+ * $N then (esc_sql_dollars); the shared ones are common.h's. */
 #define STATEMENTS(X)                                                                              \
-	X(USER_INSERT, "INSERT INTO users (id, role, name, email, password_hash, created_at_ms, "  \
-		       "suspension_lifted_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")             \
-	X(USER_GET, USER_SELECT " WHERE id = $1")                                                  \
-	X(USER_BY_EMAIL, USER_SELECT " WHERE lower(email) = lower($1 COLLATE \"C\")")              \
-	X(USER_UPDATE, "UPDATE users SET role = $2, name = $3, email = $4, password_hash = $5, "   \
-		       "created_at_ms = $6, suspension_lifted_at_ms = $7 WHERE id = $1")           \
-	X(USERS_LIST, USER_SELECT " WHERE id > $1 ORDER BY id LIMIT $2")                           \
-	X(ORDER_INSERT, "INSERT INTO orders (" ESC_ORDER_COLUMNS ", id, buyer_id, seller_id) "     \
-			"VALUES (" ORDER_PARAMS ", $54, $55, $56)")                                \
-	X(ORDER_UPDATE, "UPDATE orders SET (" ESC_ORDER_COLUMNS ") = (" ORDER_PARAMS ") "          \
-			"WHERE id = $54 AND version = $55")                                        \
-	X(ORDER_GET, ESC_ORDER_SELECT " WHERE id = $1")                                            \
-	X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE id = $1")                                      \
-	X(ITEM_INSERT, "INSERT INTO order_items (order_id, line, title, quantity, "                \
-		       "unit_price_minor) VALUES ($1, $2, $3, $4, $5)")                            \
-	X(ITEMS_LIST, "SELECT " ESC_ITEM_COLUMNS " FROM order_items "                              \
-		      "WHERE order_id = $1 ORDER BY line LIMIT $2")                                \
-	X(ORDERS_COUNT, "SELECT state, COUNT(*) FROM orders GROUP BY state")                       \
-	X(HISTORY_INSERT, "INSERT INTO history (order_id, version, at_ms, actor, actor_id, "       \
-			  "event, from_state, to_state, type, detail) "                            \
-			  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")                      \
-	X(HISTORY_LIST,                                                                            \
-	  HISTORY_SELECT " WHERE order_id = $1 AND version > $2 ORDER BY version LIMIT $3")        \
+	X(USER_BY_EMAIL, ESC_SQL_USER_SELECT " WHERE lower(email) = lower(?1 COLLATE \"C\")")      \
 	X(ENTRY_FIRST, "INSERT INTO entries (transfer_id, leg, account, amount_minor, currency, "  \
-		       "order_id, kind, at_ms) VALUES ($1, 0, $2, $3, $4, $5, $6, $7) "            \
+		       "order_id, kind, at_ms) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7) "            \
 		       "ON CONFLICT DO NOTHING")                                                   \
-	X(ENTRY_SECOND, "INSERT INTO entries (transfer_id, leg, account, amount_minor, currency, " \
-			"order_id, kind, at_ms) VALUES ($1, 1, $2, $3, $4, $5, $6, $7)")           \
-	X(BALANCE_ADD, "INSERT INTO balances (account, currency, balance_minor) "                  \
-		       "VALUES ($1, $2, $3) ON CONFLICT (account, currency) DO UPDATE "            \
-		       "SET balance_minor = balances.balance_minor + excluded.balance_minor")      \
-	X(BALANCE_KEPT, "SELECT balance_minor FROM balances WHERE account = $1 AND currency = $2") \
-	X(BALANCE_ENTRIES, "SELECT COALESCE(SUM(amount_minor), 0) FROM entries "                   \
-			   "WHERE account = $1 AND currency = $2")                                 \
-	X(REFUND_INSERT, "INSERT INTO refunds (id, order_id, amount_minor, method, status, "       \
-			 "created_at_ms, resolved_at_ms, alert_due_ms, settle_days_min, "          \
-			 "settle_days_max) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")      \
-	X(REFUND_UPDATE, "UPDATE refunds SET amount_minor = $3, method = $4, status = $5, "        \
-			 "created_at_ms = $6, resolved_at_ms = $7, alert_due_ms = $8, "            \
-			 "settle_days_min = $9, settle_days_max = $10 "                            \
-			 "WHERE id = $1 AND order_id = $2")                                        \
-	X(REFUND_GET, REFUND_SELECT " WHERE id = $1")                                              \
-	X(REFUNDS_BY_ORDER,                                                                        \
-	  REFUND_SELECT " WHERE order_id = $1 AND ($2::text IS NULL OR status = $2) "              \
-			"AND " REFUNDS_AFTER("$4") " ORDER BY created_at_ms, id LIMIT $3")         \
-	X(REFUNDS_ALL, REFUND_SELECT " WHERE ($1::text IS NULL OR status = $1) "                   \
-				     "AND " REFUNDS_AFTER("$3") " ORDER BY created_at_ms, id "     \
-								"LIMIT $2")                        \
-	X(DEADLINE_INSERT, "INSERT INTO deadlines (due_ms, order_id, kind, ref) "                  \
-			   "VALUES ($1, $2, $3, $4) ON CONFLICT (due_ms, order_id, kind, ref) "    \
-			   "DO UPDATE SET claim_owner = NULL, claim_until_ms = 0")                 \
-	X(DEADLINE_DELETE, "DELETE FROM deadlines WHERE due_ms = $1 AND order_id = $2 "            \
-			   "AND kind = $3 AND ref = $4")                                           \
-	X(DEADLINES_DUE, "SELECT due_ms, order_id, kind, ref FROM deadlines WHERE due_ms <= $1 "   \
-			 "ORDER BY due_ms, order_id, kind, ref LIMIT $2")                          \
 	X(DEADLINES_CLAIM,                                                                         \
-	  "UPDATE deadlines SET claim_owner = $3 "                                                 \
+	  "UPDATE deadlines SET claim_owner = ?3 "                                                 \
 	  "WHERE (due_ms, order_id, kind, ref) IN (SELECT due_ms, order_id, kind, ref "            \
-	  "FROM deadlines WHERE due_ms <= $1 AND " CLAIM_FREE " "                                  \
-	  "ORDER BY due_ms, order_id, kind, ref LIMIT $2) AND " CLAIM_FREE " "                     \
+	  "FROM deadlines WHERE due_ms <= ?1 AND " ESC_SQL_CLAIM_FREE " "                          \
+	  "ORDER BY due_ms, order_id, kind, ref LIMIT ?2) AND " ESC_SQL_CLAIM_FREE " "             \
 	  "RETURNING due_ms, order_id, kind, ref")                                                 \
-	X(DEADLINES_RELEASE, "UPDATE deadlines SET claim_owner = NULL WHERE claim_owner IS NOT "   \
-			     "NULL AND ($1::text IS NULL OR claim_owner = $1)")                    \
-	X(PROCESS_BEAT,                                                                            \
-	  "INSERT INTO processes (id, started_real_ms, heartbeat_real_ms, lease_ms) "              \
-	  "VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET "                                \
-	  "heartbeat_real_ms = excluded.heartbeat_real_ms, lease_ms = excluded.lease_ms")          \
-	X(PROCESS_END, "DELETE FROM processes WHERE id = $1")                                      \
-	X(PROCESSES_PURGE, "DELETE FROM processes WHERE heartbeat_real_ms + lease_ms <= $1")       \
-	X(PROCESS_GET, "SELECT started_real_ms, heartbeat_real_ms, lease_ms FROM processes "       \
-		       "WHERE id = $1")                                                            \
-	X(OUTBOX_INSERT,                                                                           \
-	  "INSERT INTO outbox (at_ms, type, order_id, payload) VALUES ($1, $2, $3, $4)")           \
-	X(OUTBOX_COUNT, "SELECT COUNT(*) FROM outbox")                                             \
 	X(MARK_INSERT, "INSERT INTO marks (user_id, at_ms, order_id, mark) "                       \
-		       "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")                           \
-	X(MARK_COUNTS, "SELECT mark, SUM(CASE WHEN at_ms > $2 THEN 1 ELSE 0 END), "                \
-		       "SUM(CASE WHEN at_ms > $3 THEN 1 ELSE 0 END) FROM marks "                   \
-		       "WHERE user_id = $1 AND at_ms > LEAST($2::bigint, $3::bigint) "             \
+		       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")                           \
+	X(MARK_COUNTS, "SELECT mark, SUM(CASE WHEN at_ms > ?2 THEN 1 ELSE 0 END), "                \
+		       "SUM(CASE WHEN at_ms > ?3 THEN 1 ELSE 0 END) FROM marks "                   \
+		       "WHERE user_id = ?1 AND at_ms > LEAST(?2::bigint, ?3::bigint) "             \
 		       "GROUP BY mark")                                                            \
-	X(MARKS_LIST, "SELECT " ESC_MARK_COLUMNS " FROM marks WHERE user_id = $1 AND at_ms > $2 "  \
-		      "ORDER BY at_ms DESC, order_id DESC, mark DESC LIMIT $3")                    \
-	X(LIFT_INSERT, "INSERT INTO suspension_lifts (user_id, at_ms, arbiter_id, reason) "        \
-		       "VALUES ($1, $2, $3, $4)")                                                  \
-	X(LIFTS_LIST, "SELECT " ESC_LIFT_COLUMNS " FROM suspension_lifts WHERE user_id = $1 "      \
-		      "ORDER BY at_ms DESC LIMIT $2")                                              \
-	X(META_GET, "SELECT value FROM meta WHERE key = $1")                                       \
-	X(META_SET, "INSERT INTO meta (key, value) VALUES ($1, $2) "                               \
-		    "ON CONFLICT (key) DO UPDATE SET value = excluded.value")                      \
-	X(SESSION_INSERT, "INSERT INTO sessions (token_hash, user_id, csrf, created_at_ms, "       \
-			  "last_seen_ms) VALUES ($1, $2, $3, $4, $5)")                             \
-	X(SESSION_GET, "SELECT " ESC_SESSION_COLUMNS " "                                           \
-		       "FROM sessions WHERE token_hash = $1")                                      \
-	X(SESSION_TOUCH, "UPDATE sessions SET last_seen_ms = $2 WHERE token_hash = $1")            \
-	X(SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = $1")                            \
-	X(API_KEY_INSERT, "INSERT INTO api_keys (key_hash, created_at_ms) VALUES ($1, $2)")        \
-	X(API_KEY_EXISTS, "SELECT 1 FROM api_keys WHERE key_hash = $1")                            \
-	X(REFUNDS_COUNT, "SELECT COUNT(*) FROM refunds WHERE status = $1")                         \
-	X(API_KEYS_COUNT, "SELECT COUNT(*) FROM api_keys")                                         \
-	X(IDEM_PUT, "INSERT INTO idempotency (scope, key, request_hash, status, response, "        \
-		    "created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)")                              \
-	X(IDEM_GET, "SELECT request_hash, status, response, created_at_ms FROM idempotency "       \
-		    "WHERE scope = $1 AND key = $2")                                               \
-	X(IDEM_PURGE, "DELETE FROM idempotency WHERE created_at_ms < $1")                          \
-	X(IDEM_ANSWER, "UPDATE idempotency SET status = $3, response = $4 "                        \
-		       "WHERE scope = $1 AND key = $2")                                            \
-	X(MESSAGE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE order_id = $1")      \
-	X(MESSAGE_INSERT, "INSERT INTO messages (order_id, seq, at_ms, author_id, role, body) "    \
-			  "VALUES ($1, $2, $3, $4, $5, $6)")                                       \
-	X(MESSAGES_LIST, "SELECT " ESC_MESSAGE_COLUMNS " FROM messages "                           \
-			 "WHERE order_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")                 \
-	X(EVIDENCE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM evidence WHERE order_id = $1")     \
-	X(EVIDENCE_INSERT, "INSERT INTO evidence (order_id, seq, at_ms, author_id, role, "         \
-			   "content_type, filename, size, sha256, data) "                          \
-			   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")                     \
-	X(EVIDENCE_LIST, "SELECT " ESC_EVIDENCE_COLUMNS " FROM evidence WHERE order_id = $1 "      \
-			 "ORDER BY seq LIMIT $2")                                                  \
-	X(EVIDENCE_GET, "SELECT " ESC_EVIDENCE_COLUMNS ", data FROM evidence "                     \
-			"WHERE order_id = $1 AND seq = $2")                                        \
 	X(RATE_HIT, "INSERT INTO rate_limits (key, window_start_ms, count) "                       \
-		    "VALUES ($1, $2, GREATEST($3::bigint, 0)) ON CONFLICT (key) DO UPDATE SET "    \
+		    "VALUES (?1, ?2, GREATEST(?3::bigint, 0)) ON CONFLICT (key) DO UPDATE SET "    \
 		    "count = CASE WHEN excluded.window_start_ms > rate_limits.window_start_ms "    \
-		    "THEN GREATEST($3::bigint, 0) "                                                \
+		    "THEN GREATEST(?3::bigint, 0) "                                                \
 		    "WHEN excluded.window_start_ms = rate_limits.window_start_ms "                 \
-		    "OR $3::bigint > 0 THEN GREATEST(rate_limits.count + $3::bigint, 0) "          \
+		    "OR ?3::bigint > 0 THEN GREATEST(rate_limits.count + ?3::bigint, 0) "          \
 		    "ELSE rate_limits.count END, "                                                 \
 		    "window_start_ms = GREATEST(rate_limits.window_start_ms, "                     \
 		    "excluded.window_start_ms) RETURNING count")                                   \
+	ESC_SQL_STATEMENTS(X)                                                                      \
 	ESC_SQL_CHECKS(X)
 
 ESC_STATEMENTS_TABLE(STATEMENTS);
@@ -478,11 +356,12 @@ out:
 	return rc;
 }
 
-/* Run a statement with b's values, preparing it first if this connection
- * has not; *out (when not NULL) gets its result, the caller's to PQclear. */
+/* Run a statement with b's values, preparing it first (its ?N written
+ * $N) if this connection has not; *out (when not NULL) gets its result, the caller's to PQclear. */
 static int exec_stmt(struct pg *p, const char *name, const char *sql, bool *prepared,
 		     const struct bind *b, int result_format, PGresult **out)
 {
+	char text[SQL_SIZE];
 	PGresult *res = NULL;
 	ExecStatusType st;
 	int rc = 0;
@@ -502,7 +381,8 @@ static int exec_stmt(struct pg *p, const char *name, const char *sql, bool *prep
 	if (rc)
 		goto out;
 	if (!*prepared) {
-		res = PQprepare(p->conn, name, sql, 0, NULL);
+		esc_sql_dollars(sql, text, sizeof text);
+		res = PQprepare(p->conn, name, text, 0, NULL);
 		/* 42P05: prepared already, though we did not hear back. */
 		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
 		    !sqlstate_is(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42P05")) {
@@ -1014,38 +894,6 @@ static int pg_order_items(struct esc_store *s, const char *order_id, struct esc_
 	return rc;
 }
 
-/* The orders_list filters in parameter order: a statement and its values
- * both follow this table. */
-static const struct {
-	unsigned flag;
-	const char *cond; /* with the parameter's number */
-} order_filters[] = {
-	{ESC_F_BUYER, " AND buyer_id = $%d"}, {ESC_F_SELLER, " AND seller_id = $%d"},
-	{ESC_F_STATE, " AND state = $%d"},    {ESC_F_DISPUTE, " AND dispute_state = $%d"},
-	{ESC_F_AFTER, " AND id < $%d"},
-};
-
-#define ORDER_FILTERS_COUNT (sizeof order_filters / sizeof order_filters[0])
-
-static void orders_list_sql(unsigned mask, char *sql, size_t size)
-{
-	int len = snprintf(sql, size, "%s WHERE TRUE", ESC_ORDER_SELECT);
-	int k = 1;
-
-	for (size_t i = 0; i < ORDER_FILTERS_COUNT; i++) {
-		if (mask & order_filters[i].flag) {
-			ESC_ASSERT(len > 0 && (size_t)len < size,
-				   "an orders_list statement longer than its buffer");
-			len += snprintf(sql + len, size - (size_t)len, order_filters[i].cond, k++);
-		}
-	}
-	ESC_ASSERT(len > 0 && (size_t)len < size,
-		   "an orders_list statement longer than its buffer");
-	len += snprintf(sql + len, size - (size_t)len, " ORDER BY id DESC LIMIT $%d", k);
-	ESC_ASSERT(len > 0 && (size_t)len < size,
-		   "an orders_list statement longer than its buffer");
-}
-
 static int pg_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 			  struct esc_order *out, size_t max, size_t *n, bool *has_more)
 {
@@ -1054,47 +902,21 @@ static int pg_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 	struct bind b = {0};
 	PGresult *res = NULL;
 	char sql[1024], name[16];
-	int k = 1;
 	int rc = 0;
 
 	ESC_ASSERT(f, "orders_list without a filter");
 	*n = 0;
 	*has_more = false;
 	mask = esc_order_filter_mask(f);
-	for (size_t i = 0; i < ORDER_FILTERS_COUNT; i++) {
-		switch (mask & order_filters[i].flag) {
-		case ESC_F_BUYER:
-			b_str(&b, k++, f->buyer_id);
-			break;
-		case ESC_F_SELLER:
-			b_str(&b, k++, f->seller_id);
-			break;
-		case ESC_F_STATE:
-			b_enum(&b, k++, &esc_enum_state, f->state);
-			break;
-		case ESC_F_DISPUTE:
-			b_enum(&b, k++, &esc_enum_dispute_state, f->dispute_state);
-			break;
-		case ESC_F_AFTER:
-			b_str(&b, k++, f->starting_after);
-			break;
-		default:
-			break;
-		}
-	}
-	/* One more than asked tells whether more follow. */
-	b_i64(&b, k, limit_of(max) < INT64_MAX ? limit_of(max) + 1 : INT64_MAX);
-	orders_list_sql(mask, sql, sizeof sql);
+	if (esc_orders_list_bind(f, max, &binder, &b))
+		b.invalid = true;
+	esc_orders_list_sql(mask, sql, sizeof sql);
 	snprintf(name, sizeof name, "l%u", mask);
 	rc = exec_stmt(p, name, sql, &p->orders_list_prepared[mask], &b, TEXT_FORMAT, &res);
 	if (rc)
 		goto out;
 	*has_more = (size_t)PQntuples(res) > max;
-	for (int row = 0; !rc && row < rows_max(res, max); row++) {
-		rc = read_record(res, row, &esc_order_record, &out[*n]);
-		if (!rc)
-			(*n)++;
-	}
+	rc = read_rows(res, &esc_order_record, out, max, n);
 out:
 	PQclear(res);
 	return rc;

@@ -45,25 +45,7 @@
 
 /* ---- statements ---- */
 
-#define Q5  "?, ?, ?, ?, ?"
-#define Q10 Q5 ", " Q5
-#define Q53 Q10 ", " Q10 ", " Q10 ", " Q10 ", " Q10 ", ?, ?, ?"
-
-#define USER_SELECT    "SELECT " ESC_USER_COLUMNS " FROM users"
-#define HISTORY_SELECT "SELECT " ESC_HISTORY_COLUMNS " FROM history"
-/* After the refund ?4 in (created_at_ms, id) order, or from the first. */
-#define REFUNDS_AFTER                                                                              \
-	"(?4 IS NULL OR (created_at_ms, id) > "                                                    \
-	"(SELECT created_at_ms, id FROM refunds WHERE id = ?4))"
-#define REFUND_SELECT "SELECT " ESC_REFUND_COLUMNS " FROM refunds"
-
-/* A deadline row that the owner ?3 may claim at the real time ?4:
- * unclaimed, its own already, or held by a process without a lease then. */
-#define CLAIM_FREE                                                                                 \
-	"(claim_owner IS NULL OR claim_owner = ?3 OR NOT EXISTS (SELECT 1 FROM processes p "       \
-	"WHERE p.id = deadlines.claim_owner AND p.heartbeat_real_ms + p.lease_ms > ?4))"
-
-/* X(ID, SQL): prepared once at open. */
+/* X(ID, SQL): prepared once at open; the shared ones are common.h's. */
 #define STATEMENTS(X)                                                                              \
 	X(BEGIN, "BEGIN IMMEDIATE")                                                                \
 	X(BEGIN_READ, "BEGIN")                                                                     \
@@ -72,74 +54,14 @@
 	X(SAVEPOINT, "SAVEPOINT cmd")                                                              \
 	X(RELEASE, "RELEASE cmd")                                                                  \
 	X(ROLLBACK_TO, "ROLLBACK TO cmd")                                                          \
-	X(USER_INSERT, "INSERT INTO users (id, role, name, email, password_hash, created_at_ms, "  \
-		       "suspension_lifted_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")             \
-	X(USER_GET, USER_SELECT " WHERE id = ?1")                                                  \
-	X(USER_BY_EMAIL, USER_SELECT " WHERE email = ?1")                                          \
-	X(USER_UPDATE, "UPDATE users SET role = ?2, name = ?3, email = ?4, password_hash = ?5, "   \
-		       "created_at_ms = ?6, suspension_lifted_at_ms = ?7 WHERE id = ?1")           \
-	X(USERS_LIST, USER_SELECT " WHERE id > ?1 ORDER BY id LIMIT ?2")                           \
-	X(ORDER_INSERT, "INSERT INTO orders (" ESC_ORDER_COLUMNS                                   \
-			", id, buyer_id, seller_id) VALUES (" Q53 ", ?, ?, ?)")                    \
-	X(ORDER_UPDATE,                                                                            \
-	  "UPDATE orders SET (" ESC_ORDER_COLUMNS ") = (" Q53 ") WHERE id = ? AND version = ?")    \
-	X(ORDER_GET, ESC_ORDER_SELECT " WHERE id = ?1")                                            \
-	X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE id = ?1")                                      \
-	X(ITEM_INSERT, "INSERT INTO order_items (order_id, line, title, quantity, "                \
-		       "unit_price_minor) VALUES (?1, ?2, ?3, ?4, ?5)")                            \
-	X(ITEMS_LIST, "SELECT " ESC_ITEM_COLUMNS " FROM order_items "                              \
-		      "WHERE order_id = ?1 ORDER BY line LIMIT ?2")                                \
-	X(ORDERS_COUNT, "SELECT state, COUNT(*) FROM orders GROUP BY state")                       \
-	X(HISTORY_INSERT, "INSERT INTO history (order_id, version, at_ms, actor, actor_id, "       \
-			  "event, from_state, to_state, type, detail) "                            \
-			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                      \
-	X(HISTORY_LIST,                                                                            \
-	  HISTORY_SELECT " WHERE order_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3")        \
+	X(USER_BY_EMAIL, ESC_SQL_USER_SELECT " WHERE email = ?1")                                  \
 	X(ENTRY_FIRST, "INSERT OR IGNORE INTO entries (transfer_id, leg, account, amount_minor, "  \
 		       "currency, order_id, kind, at_ms) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7)")  \
-	X(ENTRY_SECOND, "INSERT INTO entries (transfer_id, leg, account, amount_minor, currency, " \
-			"order_id, kind, at_ms) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7)")           \
-	X(BALANCE_ADD, "INSERT INTO balances (account, currency, balance_minor) "                  \
-		       "VALUES (?1, ?2, ?3) ON CONFLICT (account, currency) "                      \
-		       "DO UPDATE SET balance_minor = balance_minor + excluded.balance_minor")     \
-	X(BALANCE_KEPT, "SELECT balance_minor FROM balances WHERE account = ?1 AND currency = ?2") \
-	X(BALANCE_ENTRIES, "SELECT COALESCE(SUM(amount_minor), 0) FROM entries "                   \
-			   "WHERE account = ?1 AND currency = ?2")                                 \
-	X(REFUND_INSERT, "INSERT INTO refunds (id, order_id, amount_minor, method, status, "       \
-			 "created_at_ms, resolved_at_ms, alert_due_ms, settle_days_min, "          \
-			 "settle_days_max) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")      \
-	X(REFUND_UPDATE, "UPDATE refunds SET amount_minor = ?3, method = ?4, status = ?5, "        \
-			 "created_at_ms = ?6, resolved_at_ms = ?7, alert_due_ms = ?8, "            \
-			 "settle_days_min = ?9, settle_days_max = ?10 "                            \
-			 "WHERE id = ?1 AND order_id = ?2")                                        \
-	X(REFUND_GET, REFUND_SELECT " WHERE id = ?1")                                              \
-	X(REFUNDS_BY_ORDER,                                                                        \
-	  REFUND_SELECT " WHERE order_id = ?1 AND (?2 IS NULL OR status = ?2) "                    \
-			"AND " REFUNDS_AFTER " ORDER BY created_at_ms, id LIMIT ?3")               \
-	X(REFUNDS_ALL, REFUND_SELECT " WHERE (?2 IS NULL OR status = ?2) AND " REFUNDS_AFTER       \
-				     " ORDER BY created_at_ms, id LIMIT ?3")                       \
-	X(DEADLINE_INSERT, "INSERT INTO deadlines (due_ms, order_id, kind, ref) "                  \
-			   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (due_ms, order_id, kind, ref) "    \
-			   "DO UPDATE SET claim_owner = NULL, claim_until_ms = 0")                 \
-	X(DEADLINE_DELETE, "DELETE FROM deadlines WHERE due_ms = ?1 AND order_id = ?2 "            \
-			   "AND kind = ?3 AND ref = ?4")                                           \
-	X(DEADLINES_DUE, "SELECT due_ms, order_id, kind, ref FROM deadlines WHERE due_ms <= ?1 "   \
-			 "ORDER BY due_ms, order_id, kind, ref LIMIT ?2")                          \
 	X(DEADLINES_CLAIM,                                                                         \
 	  "UPDATE deadlines SET claim_owner = ?3 "                                                 \
 	  "WHERE (due_ms, order_id, kind, ref) IN (SELECT due_ms, order_id, kind, ref "            \
-	  "FROM deadlines WHERE due_ms <= ?1 AND " CLAIM_FREE " "                                  \
+	  "FROM deadlines WHERE due_ms <= ?1 AND " ESC_SQL_CLAIM_FREE " "                          \
 	  "ORDER BY due_ms, order_id, kind, ref LIMIT ?2) RETURNING due_ms, order_id, kind, ref")  \
-	X(DEADLINES_RELEASE, "UPDATE deadlines SET claim_owner = NULL "                            \
-			     "WHERE claim_owner IS NOT NULL AND (?1 IS NULL OR claim_owner = ?1)") \
-	X(PROCESS_BEAT,                                                                            \
-	  "INSERT INTO processes (id, started_real_ms, heartbeat_real_ms, lease_ms) "              \
-	  "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET "                                \
-	  "heartbeat_real_ms = excluded.heartbeat_real_ms, lease_ms = excluded.lease_ms")          \
-	X(PROCESS_END, "DELETE FROM processes WHERE id = ?1")                                      \
-	X(PROCESSES_PURGE, "DELETE FROM processes WHERE heartbeat_real_ms + lease_ms <= ?1")       \
-	X(PROCESS_GET, "SELECT started_real_ms, heartbeat_real_ms, lease_ms FROM processes "       \
-		       "WHERE id = ?1")                                                            \
 	X(RATE_HIT, "INSERT INTO rate_limits (key, window_start_ms, count) "                       \
 		    "VALUES (?1, ?2, max(?3, 0)) ON CONFLICT (key) DO UPDATE SET count = CASE "    \
 		    "WHEN excluded.window_start_ms > window_start_ms THEN max(?3, 0) "             \
@@ -147,52 +69,11 @@
 		    "THEN max(count + ?3, 0) ELSE count END, "                                     \
 		    "window_start_ms = max(window_start_ms, excluded.window_start_ms) "            \
 		    "RETURNING count")                                                             \
-	X(OUTBOX_INSERT,                                                                           \
-	  "INSERT INTO outbox (at_ms, type, order_id, payload) VALUES (?1, ?2, ?3, ?4)")           \
-	X(OUTBOX_COUNT, "SELECT COUNT(*) FROM outbox")                                             \
 	X(MARK_INSERT, "INSERT OR IGNORE INTO marks (user_id, at_ms, order_id, mark) "             \
 		       "VALUES (?1, ?2, ?3, ?4)")                                                  \
 	X(MARK_COUNTS, "SELECT mark, SUM(at_ms > ?2), SUM(at_ms > ?3) FROM marks "                 \
 		       "WHERE user_id = ?1 AND at_ms > MIN(?2, ?3) GROUP BY mark")                 \
-	X(MARKS_LIST, "SELECT " ESC_MARK_COLUMNS " FROM marks WHERE user_id = ?1 AND at_ms > ?2 "  \
-		      "ORDER BY at_ms DESC, order_id DESC, mark DESC LIMIT ?3")                    \
-	X(LIFT_INSERT, "INSERT INTO suspension_lifts (user_id, at_ms, arbiter_id, reason) "        \
-		       "VALUES (?1, ?2, ?3, ?4)")                                                  \
-	X(LIFTS_LIST, "SELECT " ESC_LIFT_COLUMNS " FROM suspension_lifts WHERE user_id = ?1 "      \
-		      "ORDER BY at_ms DESC LIMIT ?2")                                              \
-	X(META_GET, "SELECT value FROM meta WHERE key = ?1")                                       \
-	X(META_SET, "INSERT INTO meta (key, value) VALUES (?1, ?2) "                               \
-		    "ON CONFLICT (key) DO UPDATE SET value = excluded.value")                      \
-	X(SESSION_INSERT, "INSERT INTO sessions (token_hash, user_id, csrf, created_at_ms, "       \
-			  "last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5)")                             \
-	X(SESSION_GET, "SELECT " ESC_SESSION_COLUMNS " "                                           \
-		       "FROM sessions WHERE token_hash = ?1")                                      \
-	X(SESSION_TOUCH, "UPDATE sessions SET last_seen_ms = ?2 WHERE token_hash = ?1")            \
-	X(SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = ?1")                            \
-	X(API_KEY_INSERT, "INSERT INTO api_keys (key_hash, created_at_ms) VALUES (?1, ?2)")        \
-	X(API_KEY_EXISTS, "SELECT 1 FROM api_keys WHERE key_hash = ?1")                            \
-	X(REFUNDS_COUNT, "SELECT COUNT(*) FROM refunds WHERE status = ?1")                         \
-	X(API_KEYS_COUNT, "SELECT COUNT(*) FROM api_keys")                                         \
-	X(IDEM_PUT, "INSERT INTO idempotency (scope, key, request_hash, status, response, "        \
-		    "created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                              \
-	X(IDEM_GET, "SELECT request_hash, status, response, created_at_ms FROM idempotency "       \
-		    "WHERE scope = ?1 AND key = ?2")                                               \
-	X(IDEM_PURGE, "DELETE FROM idempotency WHERE created_at_ms < ?1")                          \
-	X(IDEM_ANSWER, "UPDATE idempotency SET status = ?3, response = ?4 "                        \
-		       "WHERE scope = ?1 AND key = ?2")                                            \
-	X(MESSAGE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE order_id = ?1")      \
-	X(MESSAGE_INSERT, "INSERT INTO messages (order_id, seq, at_ms, author_id, role, body) "    \
-			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                       \
-	X(MESSAGES_LIST, "SELECT " ESC_MESSAGE_COLUMNS " FROM messages "                           \
-			 "WHERE order_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")                 \
-	X(EVIDENCE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM evidence WHERE order_id = ?1")     \
-	X(EVIDENCE_INSERT, "INSERT INTO evidence (order_id, seq, at_ms, author_id, role, "         \
-			   "content_type, filename, size, sha256, data) "                          \
-			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                     \
-	X(EVIDENCE_LIST, "SELECT " ESC_EVIDENCE_COLUMNS " FROM evidence WHERE order_id = ?1 "      \
-			 "ORDER BY seq LIMIT ?2")                                                  \
-	X(EVIDENCE_GET, "SELECT " ESC_EVIDENCE_COLUMNS ", data FROM evidence "                     \
-			"WHERE order_id = ?1 AND seq = ?2")                                        \
+	ESC_SQL_STATEMENTS(X)                                                                      \
 	ESC_SQL_CHECKS(X)
 
 ESC_STATEMENTS_TABLE(STATEMENTS);
@@ -416,24 +297,38 @@ static int read_record(sqlite3_stmt *st, const struct esc_record *r, void *out)
 }
 
 /* The rows of a bound statement, each a record r, into out (at most max):
- * *n of them. Readies the statement again. */
-static int read_rows(sqlite3_stmt *st, const struct esc_record *r, void *out, size_t max, size_t *n)
+ * *n of them. With more, steps once beyond max to say in *more whether
+ * another row follows. Readies the statement again. */
+static int read_list(sqlite3_stmt *st, const struct esc_record *r, void *out, size_t max, size_t *n,
+		     bool *more)
 {
 	struct esc_row row = row_of(st);
 	int rc = 0;
 
 	*n = 0;
-	while (*n < max) {
+	for (;;) {
+		if (*n == max && !more)
+			break;
 		rc = next_row(st);
 		if (rc <= 0)
 			break;
+		if (*n == max) {
+			*more = true;
+			rc = 0;
+			break;
+		}
 		rc = esc_record_read(r, &row, (char *)out + *n * r->size);
 		if (rc)
 			break;
 		(*n)++;
 	}
 	finish(st);
-	return rc < 0 ? rc : 0;
+	return rc;
+}
+
+static int read_rows(sqlite3_stmt *st, const struct esc_record *r, void *out, size_t max, size_t *n)
+{
+	return read_list(st, r, out, max, n, NULL);
 }
 
 /* Copy a text column into a field of size bytes: bounded, cut at a UTF-8
@@ -796,16 +691,8 @@ static int orders_list_stmt(struct sq *q, unsigned mask, sqlite3_stmt **out)
 	int rc = 0;
 
 	if (!q->orders_list[mask]) {
-		int len = snprintf(
-			sql, sizeof sql, "%s WHERE 1 = 1%s%s%s%s%s ORDER BY id DESC LIMIT :limit",
-			ESC_ORDER_SELECT, mask & ESC_F_BUYER ? " AND buyer_id = :buyer" : "",
-			mask & ESC_F_SELLER ? " AND seller_id = :seller" : "",
-			mask & ESC_F_STATE ? " AND state = :state" : "",
-			mask & ESC_F_DISPUTE ? " AND dispute_state = :dispute" : "",
-			mask & ESC_F_AFTER ? " AND id < :after" : "");
-		ESC_ASSERT(len > 0 && (size_t)len < sizeof sql,
-			   "an orders_list statement longer than its buffer");
-		src = sqlite3_prepare_v3(q->db, sql, len + 1, SQLITE_PREPARE_PERSISTENT,
+		esc_orders_list_sql(mask, sql, sizeof sql);
+		src = sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
 					 &q->orders_list[mask], NULL);
 		if (src != SQLITE_OK) {
 			rc = map_rc(src);
@@ -817,59 +704,23 @@ out:
 	return rc;
 }
 
-static int bind_named(struct bind *b, const char *name)
-{
-	int i = sqlite3_bind_parameter_index(b->st, name);
-	ESC_ASSERT(i > 0, "a named parameter the statement lacks");
-	return i;
-}
-
 static int sq_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 			  struct esc_order *out, size_t max, size_t *n, bool *has_more)
 {
-	struct sq *q = sq_of(s);
-	unsigned mask = 0;
 	struct bind b = {NULL, SQLITE_OK, false};
 	int rc = 0;
 
 	ESC_ASSERT(f, "orders_list without a filter");
 	*n = 0;
 	*has_more = false;
-	mask = esc_order_filter_mask(f);
-	rc = orders_list_stmt(q, mask, &b.st);
+	rc = orders_list_stmt(sq_of(s), esc_order_filter_mask(f), &b.st);
 	if (rc)
 		goto out;
-	if (mask & ESC_F_BUYER)
-		b_str(&b, bind_named(&b, ":buyer"), f->buyer_id);
-	if (mask & ESC_F_SELLER)
-		b_str(&b, bind_named(&b, ":seller"), f->seller_id);
-	if (mask & ESC_F_STATE)
-		b_enum(&b, bind_named(&b, ":state"), &esc_enum_state, f->state);
-	if (mask & ESC_F_AFTER)
-		b_str(&b, bind_named(&b, ":after"), f->starting_after);
-	if (mask & ESC_F_DISPUTE)
-		b_enum(&b, bind_named(&b, ":dispute"), &esc_enum_dispute_state, f->dispute_state);
-	/* One more than asked tells whether more follow. */
-	b_i64(&b, bind_named(&b, ":limit"),
-	      limit_of(max) < INT64_MAX ? limit_of(max) + 1 : INT64_MAX);
+	if (esc_orders_list_bind(f, max, &binder, &b))
+		b.invalid = true;
 	rc = bind_end(&b);
-	if (rc)
-		goto out;
-	for (;;) {
-		rc = next_row(b.st);
-		if (rc <= 0)
-			break;
-		if (*n == max) {
-			*has_more = true;
-			rc = 0;
-			break;
-		}
-		rc = read_record(b.st, &esc_order_record, &out[*n]);
-		if (rc)
-			break;
-		(*n)++;
-	}
-	finish(b.st);
+	if (!rc)
+		rc = read_list(b.st, &esc_order_record, out, max, n, has_more);
 out:
 	return rc;
 }
@@ -1079,16 +930,20 @@ static int sq_refunds_list(struct esc_store *s, const char *order_id, int status
 {
 	struct sq *q = sq_of(s);
 	struct bind b = {q->stmts[order_id ? S_REFUNDS_BY_ORDER : S_REFUNDS_ALL], SQLITE_OK, false};
+	int i = 1;
 	int rc = 0;
 
 	*n = 0;
+	/* REFUNDS_BY_ORDER: order, status, limit, after; REFUNDS_ALL: the
+	 * same without the order. */
 	if (order_id)
-		b_str(&b, 1, order_id);
+		b_str(&b, i++, order_id);
 	if (status >= 0)
-		b_enum(&b, 2, &esc_enum_refund_status, status);
-	b_i64(&b, 3, limit_of(max));
-	if (after_id)
-		b_str(&b, 4, after_id);
+		b_enum(&b, i++, &esc_enum_refund_status, status);
+	else
+		b_str(&b, i++, NULL);
+	b_i64(&b, i++, limit_of(max));
+	b_str(&b, i++, after_id);
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
@@ -1141,6 +996,7 @@ static int sq_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *o
 			      int64_t real_ms, struct esc_deadline *out, size_t max, size_t *n)
 {
 	struct bind b = {sq_of(s)->stmts[S_DEADLINES_CLAIM], SQLITE_OK, false};
+	bool more = false;
 	int rc = 0;
 
 	*n = 0;
@@ -1151,18 +1007,9 @@ static int sq_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *o
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
-	for (;;) {
-		rc = next_row(b.st);
-		if (rc <= 0)
-			break;
-		/* The LIMIT holds the rows to max; a row beyond it is a bug. */
-		ESC_ASSERT(*n < max, "more claimed deadlines than the LIMIT");
-		rc = read_record(b.st, &esc_deadline_record, &out[*n]);
-		if (rc)
-			break;
-		(*n)++;
-	}
-	finish(b.st);
+	rc = read_list(b.st, &esc_deadline_record, out, max, n, &more);
+	/* The LIMIT holds the rows to max; a row beyond it is a bug. */
+	ESC_ASSERT(!more, "more claimed deadlines than the LIMIT");
 	if (!rc)
 		qsort(out, *n, sizeof *out, esc_deadline_cmp);
 out:
