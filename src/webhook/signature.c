@@ -128,125 +128,138 @@ static int is_space(char c)
 	return c == ' ' || c == '\t';
 }
 
-int esc_webhook_signature_verify(const char *header, const void *body, size_t body_bytes,
-				 const char *secret, int64_t now_s, int64_t tolerance_s, char *err,
-				 size_t err_size)
-{
+/* A parsed Escrowd-Signature header: its t= and its v1= entries. */
+struct parsed {
+	int64_t t_s; /* -1 until seen */
 	unsigned char v1[ESC_WEBHOOK_SIGNATURE_V1_MAX][crypto_auth_hmacsha256_BYTES];
-	unsigned char mac[crypto_auth_hmacsha256_BYTES];
-	size_t v1_count = 0;
-	int64_t t_s = -1;
-	int matched = 0;
-	const char *p;
-	int rc = 0;
+	size_t v1_count;
+};
 
-	ESC_ASSERT(header != NULL && secret != NULL && secret[0] != '\0', "a header and secret");
-	ESC_ASSERT(body != NULL || body_bytes == 0, "a body");
-	ESC_ASSERT(tolerance_s >= 0, "tolerance %" PRId64, tolerance_s);
+/* One "key=value" entry of the header (entry to end, trimmed) into *h.
+ * Unknown keys (v0, a future v2) are skipped. */
+static int parse_entry(struct parsed *h, const char *entry, const char *end, char *err,
+		       size_t err_size)
+{
+	const char *equals = memchr(entry, '=', (size_t)(end - entry));
+	if (equals == NULL) {
+		esc_set_err(err, err_size,
+			    "the signature header has an entry without \"=\": \"%.*s\"",
+			    (int)(end - entry), entry);
+		return ESC_EINVAL;
+	}
+	size_t key_length = (size_t)(equals - entry);
+	const char *value = equals + 1;
+	size_t value_length = (size_t)(end - value);
+
+	if (key_length == 1 && entry[0] == 't') {
+		if (h->t_s >= 0) {
+			esc_set_err(err, err_size, "the signature header has two t= entries");
+			return ESC_EINVAL;
+		}
+		if (parse_seconds(value, value_length, &h->t_s) != 0) {
+			esc_set_err(err, err_size,
+				    "the signature header's t= is not a number of seconds: "
+				    "\"%.*s\"",
+				    (int)value_length, value);
+			h->t_s = -1;
+			return ESC_EINVAL;
+		}
+	} else if (key_length == 2 && entry[0] == 'v' && entry[1] == '1') {
+		size_t bin_bytes = 0;
+		const char *hex_end = NULL;
+
+		if (h->v1_count == ESC_WEBHOOK_SIGNATURE_V1_MAX) {
+			esc_set_err(err, err_size,
+				    "the signature header has more than %d v1= entries",
+				    ESC_WEBHOOK_SIGNATURE_V1_MAX);
+			return ESC_EINVAL;
+		}
+		unsigned char *bin = h->v1[h->v1_count];
+		if (value_length != MAC_HEX_LENGTH ||
+		    sodium_hex2bin(bin, crypto_auth_hmacsha256_BYTES, value, value_length, NULL,
+				   &bin_bytes, &hex_end) != 0 ||
+		    bin_bytes != crypto_auth_hmacsha256_BYTES || hex_end != end) {
+			esc_set_err(err, err_size,
+				    "the signature header's v1= is not %d hex digits: \"%.*s\"",
+				    (int)MAC_HEX_LENGTH, (int)value_length, value);
+			return ESC_EINVAL;
+		}
+		h->v1_count++;
+	}
+	return 0;
+}
+
+/* The header's comma-separated entries into *h; both t= and a v1= must be
+ * there. */
+static int parse_header(struct parsed *h, const char *header, char *err, size_t err_size)
+{
+	const char *p = header;
+
+	h->t_s = -1;
+	h->v1_count = 0;
 	if (strlen(header) > ESC_WEBHOOK_SIGNATURE_BYTES_MAX) {
 		esc_set_err(err, err_size, "the signature header is longer than %d bytes",
 			    ESC_WEBHOOK_SIGNATURE_BYTES_MAX);
-		rc = ESC_EINVAL;
-		goto out;
+		return ESC_EINVAL;
 	}
-	p = header;
 	for (;;) {
-		const char *entry, *equals, *end, *value;
-		size_t key_length, value_length;
-
 		while (is_space(*p))
 			p++;
-		entry = p;
-		end = strchr(entry, ',');
+		const char *entry = p;
+		const char *end = strchr(entry, ',');
 		if (end == NULL)
 			end = entry + strlen(entry);
 		p = end;
 		while (end > entry && is_space(end[-1]))
 			end--;
-		equals = memchr(entry, '=', (size_t)(end - entry));
-		if (equals == NULL) {
-			esc_set_err(err, err_size,
-				    "the signature header has an entry without \"=\": \"%.*s\"",
-				    (int)(end - entry), entry);
-			rc = ESC_EINVAL;
-			goto out;
-		}
-		key_length = (size_t)(equals - entry);
-		value = equals + 1;
-		value_length = (size_t)(end - value);
-		if (key_length == 1 && entry[0] == 't') {
-			if (t_s >= 0) {
-				esc_set_err(err, err_size,
-					    "the signature header has two t= entries");
-				rc = ESC_EINVAL;
-				goto out;
-			}
-			if (parse_seconds(value, value_length, &t_s) != 0) {
-				esc_set_err(err, err_size,
-					    "the signature header's t= is not a number of seconds: "
-					    "\"%.*s\"",
-					    (int)value_length, value);
-				t_s = -1;
-				rc = ESC_EINVAL;
-				goto out;
-			}
-		} else if (key_length == 2 && entry[0] == 'v' && entry[1] == '1') {
-			size_t bin_bytes = 0;
-			const char *hex_end = NULL;
-
-			if (v1_count == ESC_WEBHOOK_SIGNATURE_V1_MAX) {
-				esc_set_err(err, err_size,
-					    "the signature header has more than %d v1= entries",
-					    ESC_WEBHOOK_SIGNATURE_V1_MAX);
-				rc = ESC_EINVAL;
-				goto out;
-			}
-			if (value_length != MAC_HEX_LENGTH ||
-			    sodium_hex2bin(v1[v1_count], sizeof v1[v1_count], value, value_length,
-					   NULL, &bin_bytes, &hex_end) != 0 ||
-			    bin_bytes != crypto_auth_hmacsha256_BYTES || hex_end != end) {
-				esc_set_err(
-					err, err_size,
-					"the signature header's v1= is not %d hex digits: \"%.*s\"",
-					(int)MAC_HEX_LENGTH, (int)value_length, value);
-				rc = ESC_EINVAL;
-				goto out;
-			}
-			v1_count++;
-		}
-		/* Other keys (v0, a future v2) are skipped. */
+		int rc = parse_entry(h, entry, end, err, err_size);
+		if (rc)
+			return rc;
 		if (*p == '\0')
 			break;
 		p++;
 	}
-	if (t_s < 0) {
+	if (h->t_s < 0) {
 		esc_set_err(err, err_size, "the signature header has no t= entry");
-		rc = ESC_EINVAL;
-		goto out;
+		return ESC_EINVAL;
 	}
-	if (v1_count == 0) {
+	if (h->v1_count == 0) {
 		esc_set_err(err, err_size, "the signature header has no v1= entry");
-		rc = ESC_EINVAL;
-		goto out;
+		return ESC_EINVAL;
 	}
-	if (t_s < now_s - tolerance_s || t_s > now_s + tolerance_s) {
+	return 0;
+}
+
+int esc_webhook_signature_verify(const char *header, const void *body, size_t body_bytes,
+				 const char *secret, int64_t now_s, int64_t tolerance_s, char *err,
+				 size_t err_size)
+{
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	struct parsed h;
+	int matched = 0;
+	int rc;
+
+	ESC_ASSERT(header != NULL && secret != NULL && secret[0] != '\0', "a header and secret");
+	ESC_ASSERT(body != NULL || body_bytes == 0, "a body");
+	ESC_ASSERT(tolerance_s >= 0, "tolerance %" PRId64, tolerance_s);
+	rc = parse_header(&h, header, err, err_size);
+	if (rc)
+		return rc;
+	if (h.t_s < now_s - tolerance_s || h.t_s > now_s + tolerance_s) {
 		esc_set_err(err, err_size,
 			    "the signature's timestamp %" PRId64 " is %" PRId64
 			    " seconds from now; at most %" PRId64 " are allowed",
-			    t_s, t_s < now_s ? now_s - t_s : t_s - now_s, tolerance_s);
-		rc = ESC_EUNAUTH;
-		goto out;
+			    h.t_s, h.t_s < now_s ? now_s - h.t_s : h.t_s - now_s, tolerance_s);
+		return ESC_EUNAUTH;
 	}
-	sign(mac, t_s, body, body_bytes, secret);
+	sign(mac, h.t_s, body, body_bytes, secret);
 	/* Compare with every entry, not stopping at a match, in constant time. */
-	for (size_t i = 0; i < v1_count; i++)
-		matched |= sodium_memcmp(mac, v1[i], sizeof mac) == 0;
+	for (size_t i = 0; i < h.v1_count; i++)
+		matched |= sodium_memcmp(mac, h.v1[i], sizeof mac) == 0;
+	sodium_memzero(mac, sizeof mac);
 	if (!matched) {
 		esc_set_err(err, err_size, "no v1= signature matches the secret and the body");
-		rc = ESC_EUNAUTH;
-		goto out;
+		return ESC_EUNAUTH;
 	}
-out:
-	sodium_memzero(mac, sizeof mac);
-	return rc;
+	return 0;
 }

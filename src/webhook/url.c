@@ -126,11 +126,43 @@ static int url_error(CURLUcode uc, char *err, size_t err_size)
 	return ESC_EINVAL;
 }
 
+/* The parsed url's scheme is http or https, followed by "//" and a host
+ * as written. */
+static int check_scheme(CURLU *u, const char *url, char *err, size_t err_size)
+{
+	char *scheme = NULL;
+	size_t length;
+	int rc = 0;
+	CURLUcode uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+
+	if (uc != CURLUE_OK) {
+		rc = url_error(uc, err, err_size);
+		goto out;
+	}
+	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+		esc_set_err(err, err_size, "url must start with http:// or https://, not %s://",
+			    scheme);
+		rc = ESC_EINVAL;
+		goto out;
+	}
+	/* libcurl reads "https:/host" and "https:///host" as https://host;
+	 * an operator who typed either meant something else. */
+	length = strlen(scheme);
+	if (strncasecmp(url, scheme, length) != 0 || strncmp(url + length, "://", 3) != 0 ||
+	    url[length + 3] == '/' || url[length + 3] == '\\') {
+		esc_set_err(err, err_size, "url has no host: it must start with %s://HOST", scheme);
+		rc = ESC_EINVAL;
+	}
+out:
+	curl_free(scheme);
+	return rc;
+}
+
 int esc_webhook_url_parse(const char *url, char host[ESC_WEBHOOK_HOST_SIZE], char *err,
 			  size_t err_size)
 {
 	CURLU *u = NULL;
-	char *scheme = NULL, *part = NULL;
+	char *part = NULL;
 	CURLUcode uc;
 	size_t length;
 	int rc = 0;
@@ -153,26 +185,9 @@ int esc_webhook_url_parse(const char *url, char host[ESC_WEBHOOK_HOST_SIZE], cha
 		rc = url_error(uc, err, err_size);
 		goto out;
 	}
-	uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-	if (uc != CURLUE_OK) {
-		rc = url_error(uc, err, err_size);
+	rc = check_scheme(u, url, err, err_size);
+	if (rc)
 		goto out;
-	}
-	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-		esc_set_err(err, err_size, "url must start with http:// or https://, not %s://",
-			    scheme);
-		rc = ESC_EINVAL;
-		goto out;
-	}
-	/* libcurl reads "https:/host" and "https:///host" as https://host;
-	 * an operator who typed either meant something else. */
-	length = strlen(scheme);
-	if (strncasecmp(url, scheme, length) != 0 || strncmp(url + length, "://", 3) != 0 ||
-	    url[length + 3] == '/' || url[length + 3] == '\\') {
-		esc_set_err(err, err_size, "url has no host: it must start with %s://HOST", scheme);
-		rc = ESC_EINVAL;
-		goto out;
-	}
 	uc = curl_url_get(u, CURLUPART_USER, &part, 0);
 	if (uc == CURLUE_OK || (uc = curl_url_get(u, CURLUPART_PASSWORD, &part, 0)) == CURLUE_OK) {
 		esc_set_err(err, err_size,
@@ -203,7 +218,6 @@ int esc_webhook_url_parse(const char *url, char host[ESC_WEBHOOK_HOST_SIZE], cha
 		memcpy(host, part, length + 1);
 out:
 	curl_free(part);
-	curl_free(scheme);
 	curl_url_cleanup(u);
 	return rc;
 }

@@ -499,7 +499,7 @@ static void test_url_check_refuses_a_host_that_does_not_resolve(void **state)
 
 /* ---- the sender, against a real receiver ----------------------------- */
 
-#define SLOW_MS         500  /* how long /slow takes to answer */
+#define GATE_COUNT      50   /* /gate answers once this many wait at it */
 #define HANG_TIMEOUT_MS 1500 /* the request timeout of the hanging test */
 #define SEEN_MAX        256
 #define BIG_BYTES       5000
@@ -521,6 +521,10 @@ static struct receiver {
 	pthread_mutex_t lock;
 	pthread_cond_t released_cond;
 	bool released;
+	/* /gate: requests waiting there now, the most at once, and whether
+	 * GATE_COUNT were there together (then all are answered). */
+	int gate_waiting, gate_most;
+	bool gate_open;
 	struct seen seen[SEEN_MAX];
 	size_t seen_count;
 } rx = {.lock = PTHREAD_MUTEX_INITIALIZER, .released_cond = PTHREAD_COND_INITIALIZER};
@@ -608,9 +612,24 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	record(c, url, u);
 	if (strstr(url, "/fail") != NULL)
 		return answer(c, 500, "boom: the receiver failed", 25);
-	if (strstr(url, "/slow") != NULL) {
-		usleep(SLOW_MS * 1000);
-		return answer(c, 200, "slow ok", 7);
+	if (strstr(url, "/gate") != NULL) {
+		/* Held until GATE_COUNT requests are here at once: a sender
+		 * that sent one at a time would see none answered. */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 20; /* at most, should the sender never get there */
+		pthread_mutex_lock(&rx.lock);
+		if (++rx.gate_waiting > rx.gate_most)
+			rx.gate_most = rx.gate_waiting;
+		if (rx.gate_waiting >= GATE_COUNT)
+			rx.gate_open = true;
+		pthread_cond_broadcast(&rx.released_cond);
+		while (!rx.gate_open &&
+		       pthread_cond_timedwait(&rx.released_cond, &rx.lock, &until) == 0)
+			;
+		rx.gate_waiting--;
+		pthread_mutex_unlock(&rx.lock);
+		return answer(c, 200, "gate ok", 7);
 	}
 	if (strstr(url, "/hang") != NULL) {
 		struct timespec until;
@@ -825,34 +844,32 @@ static void test_sender_times_out_a_hanging_receiver_while_others_are_served(voi
 	esc_webhook_sender_free(s);
 }
 
-/* A slow receiver holds up no one: 50 requests in flight at once take
- * about one receiver delay, not fifty (the bound of ten delays leaves room
- * for a loaded machine and sanitizers; one at a time would take 25 s). */
-static void test_sender_fifty_requests_to_a_slow_receiver_take_one_delay(void **state)
+/* A slow receiver holds up no one: 50 requests are in flight at once.
+ * The receiver holds each until all 50 wait there together, so a sender
+ * that sent them one by one would get no answer: no clock is read. */
+static void test_sender_fifty_requests_are_in_flight_at_once(void **state)
 {
 	(void)state;
 	struct esc_webhook_sender *s = sender_new(true, 0);
-	struct esc_webhook_result *results = calloc(50, sizeof *results);
-	size_t before = seen_count("/slow");
-	int64_t start;
+	struct esc_webhook_result *results = calloc(GATE_COUNT, sizeof *results);
+	size_t before = seen_count("/gate");
 
 	assert_non_null(results);
-	for (int i = 0; i < 50; i++) {
+	for (int i = 0; i < GATE_COUNT; i++) {
 		char id[16];
-		snprintf(id, sizeof id, "slow%d", i);
-		add(s, "/slow", id);
+		snprintf(id, sizeof id, "gate%d", i);
+		add(s, "/gate", id);
 	}
-	start = now_ms();
-	assert_int_equal(collect(s, results, 50, 30000), 50);
-	int64_t elapsed_ms = now_ms() - start;
-	for (int i = 0; i < 50; i++) {
+	assert_int_equal(collect(s, results, GATE_COUNT, 30000), GATE_COUNT);
+	for (int i = 0; i < GATE_COUNT; i++) {
 		assert_int_equal(results[i].http_status, 200);
-		assert_string_equal(results[i].answer, "slow ok");
+		assert_string_equal(results[i].answer, "gate ok");
 	}
-	assert_int_equal(seen_count("/slow"), before + 50);
-	if (elapsed_ms >= 10 * SLOW_MS)
-		fail_msg("50 requests took %lld ms; one receiver delay is %d ms",
-			 (long long)elapsed_ms, SLOW_MS);
+	assert_int_equal(seen_count("/gate"), before + GATE_COUNT);
+	pthread_mutex_lock(&rx.lock);
+	int most = rx.gate_most;
+	pthread_mutex_unlock(&rx.lock);
+	assert_int_equal(most, GATE_COUNT);
 	free(results);
 	esc_webhook_sender_free(s);
 }
@@ -1318,7 +1335,7 @@ int main(void)
 		cmocka_unit_test(test_sender_posts_a_signed_event_the_receiver_verifies),
 		cmocka_unit_test(test_sender_reports_a_500_with_the_answer),
 		cmocka_unit_test(test_sender_times_out_a_hanging_receiver_while_others_are_served),
-		cmocka_unit_test(test_sender_fifty_requests_to_a_slow_receiver_take_one_delay),
+		cmocka_unit_test(test_sender_fifty_requests_are_in_flight_at_once),
 		cmocka_unit_test(test_sender_does_not_follow_a_redirect),
 		cmocka_unit_test(test_sender_keeps_the_first_kib_of_the_answer),
 		cmocka_unit_test(test_sender_reuses_a_kept_alive_connection),
