@@ -1,6 +1,8 @@
 /* engine.c - commands: load, decide (core), persist (store), commit. */
 #include "engine/engine.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,41 @@
 #include "util/timefmt.h"
 
 #define MANUAL_CLOCK_KEY "manual_clock_ms"
+
+struct esc_engine {
+	struct esc_store *store;
+	struct esc_policy policy;
+	struct esc_clock clock;
+	bool fast_password_hashing;
+	/* This process as a deadline worker: id ("prc_" and 16 hex) names
+	 * it on the deadlines it claims; its row is written at its first
+	 * claim (working), renewed by every claim, deleted at free. */
+	struct esc_process process;
+	bool working;
+	struct esc_clock real_own;
+	struct esc_clock *real; /* real_own or the options' real_clock */
+	pthread_mutex_t lock;   /* one command batch at a time */
+	/* Read connections, each lent to one caller at a time. */
+	struct esc_store *readers[ESC_POOL_MAX];
+	bool reader_busy[ESC_POOL_MAX];
+	size_t readers_count;
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_free;
+	/* Group commit: callers of esc_engine_submit queue here; one of them
+	 * at a time leads, running the queue as one batch. */
+	pthread_mutex_t queue_lock;
+	pthread_cond_t queue_done;
+	struct esc_submission *queue_head, *queue_tail;
+	bool leading;
+	/* Counters since open, for metrics and benchmarks: atomics, added
+	 * to by whoever holds lock and read by any thread without one
+	 * (esc_engine_counters). Relaxed: each is a count of its own, and
+	 * no other memory is published through them. commands_ok is not
+	 * kept: it is the sum of events_ok, taken when read. */
+	_Atomic int64_t commands_refused, commits, deadlines_fired;
+	_Atomic int64_t retries; /* transactions run again after losing to another */
+	_Atomic int64_t events_ok[ESC_EV_COUNT]; /* accepted commands by event */
+};
 
 int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_policy *policy,
 		    const struct esc_engine_options *opt, char *err, size_t err_size)
@@ -42,7 +79,6 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	pthread_cond_init(&e->pool_free, NULL);
 	pthread_mutex_init(&e->queue_lock, NULL);
 	pthread_cond_init(&e->queue_done, NULL);
-	pthread_mutex_init(&e->counters_lock, NULL);
 	if (policy)
 		e->policy = *policy;
 	else
@@ -136,7 +172,6 @@ void esc_engine_free(struct esc_engine *e)
 	pthread_cond_destroy(&e->pool_free);
 	pthread_mutex_destroy(&e->queue_lock);
 	pthread_cond_destroy(&e->queue_done);
-	pthread_mutex_destroy(&e->counters_lock);
 	free(e);
 }
 
@@ -157,22 +192,21 @@ int64_t esc_engine_now(struct esc_engine *e)
 
 void esc_engine_counters(struct esc_engine *e, struct esc_engine_counters *out)
 {
-	pthread_mutex_lock(&e->counters_lock);
-	out->commands_ok = e->commands_ok;
-	out->commands_refused = e->commands_refused;
-	out->commits = e->commits;
-	out->deadlines_fired = e->deadlines_fired;
-	out->retries = e->retries;
-	memcpy(out->events_ok, e->events_ok, sizeof out->events_ok);
-	pthread_mutex_unlock(&e->counters_lock);
+	out->commands_ok = 0;
+	for (size_t i = 0; i < ESC_EV_COUNT; i++) {
+		out->events_ok[i] = atomic_load_explicit(&e->events_ok[i], memory_order_relaxed);
+		out->commands_ok += out->events_ok[i];
+	}
+	out->commands_refused = atomic_load_explicit(&e->commands_refused, memory_order_relaxed);
+	out->commits = atomic_load_explicit(&e->commits, memory_order_relaxed);
+	out->deadlines_fired = atomic_load_explicit(&e->deadlines_fired, memory_order_relaxed);
+	out->retries = atomic_load_explicit(&e->retries, memory_order_relaxed);
 }
 
-/* Add n to one of the counters, under their lock. */
-static void counter_add(struct esc_engine *e, int64_t *counter, int64_t n)
+/* Add n to one of the counters. */
+static void counter_add(_Atomic int64_t *counter, int64_t n)
 {
-	pthread_mutex_lock(&e->counters_lock);
-	*counter += n;
-	pthread_mutex_unlock(&e->counters_lock);
+	atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
 }
 
 int64_t esc_engine_real_ms(struct esc_engine *e)
@@ -288,8 +322,8 @@ void esc_command_init(struct esc_command *c, enum esc_event event, enum esc_acto
 
 /* Reputation. */
 
-static int load_counts(struct esc_engine *e, struct esc_store *s, const char *user_id,
-		       int64_t now, struct esc_rep_counts *c)
+static int load_counts(struct esc_engine *e, struct esc_store *s, const char *user_id, int64_t now,
+		       struct esc_rep_counts *c)
 {
 	int rc;
 	const struct esc_policy *p = &e->policy;
@@ -318,8 +352,8 @@ static int get_user(struct esc_store *s, const char *id, struct esc_user *u)
 	return rc;
 }
 
-int esc_engine_buyer_reputation_held(struct esc_engine *e, struct esc_store *s,
-				     const char *user_id, struct esc_buyer_rep *out)
+int esc_engine_buyer_reputation_held(struct esc_engine *e, struct esc_store *s, const char *user_id,
+				     struct esc_buyer_rep *out)
 {
 	struct esc_user u;
 	int rc = get_user(s, user_id, &u);
@@ -828,7 +862,7 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 {
 	struct esc_store *s = e->store;
 	int rc = 0, undo;
-	size_t ok = 0, refused = 0;
+	size_t refused = 0;
 
 	for (size_t i = 0; i < n; i++)
 		result_reset(&res[i]);
@@ -875,9 +909,7 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 				fail_all(n, res, rc);
 				goto out;
 			}
-			if (res[i].rc == 0)
-				ok++;
-			else
+			if (res[i].rc != 0)
 				refused++;
 		}
 	}
@@ -888,14 +920,11 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 		fail_all(n, res, rc);
 		goto out;
 	}
-	pthread_mutex_lock(&e->counters_lock);
-	e->commits++;
+	counter_add(&e->commits, 1);
 	for (size_t i = 0; i < n; i++)
 		if (res[i].rc == 0)
-			e->events_ok[cmds[i].event]++;
-	e->commands_ok += (int64_t)ok;
-	e->commands_refused += (int64_t)refused;
-	pthread_mutex_unlock(&e->counters_lock);
+			counter_add(&e->events_ok[cmds[i].event], 1);
+	counter_add(&e->commands_refused, (int64_t)refused);
 out:
 	return rc;
 }
@@ -927,7 +956,7 @@ static int exec_batch(struct esc_engine *e, const struct esc_command *cmds, size
 		rc = exec_batch_once(e, cmds, n, res);
 		if (!lost_race(rc, res, n))
 			break;
-		counter_add(e, &e->retries, 1);
+		counter_add(&e->retries, 1);
 		if (n > 1) {
 			size_t half = n / 2;
 			int first = exec_batch(e, cmds, half, res);
@@ -1131,7 +1160,7 @@ int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired)
 			}
 		}
 	} while (!rc && !failure && count == 0 && c.n == max);
-	counter_add(e, &e->deadlines_fired, (int64_t)count);
+	counter_add(&e->deadlines_fired, (int64_t)count);
 	if (!rc)
 		rc = failure;
 	pthread_mutex_unlock(&e->lock);
@@ -1163,7 +1192,7 @@ static int transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *a
 		}
 		if (rc != ESC_ERETRY || attempt + 1 >= ESC_RETRY_MAX)
 			return rc;
-		counter_add(e, &e->retries, 1);
+		counter_add(&e->retries, 1);
 		esc_backoff_sleep(attempt);
 	}
 }
@@ -1318,8 +1347,9 @@ static int evidence_tx(struct esc_store *s, void *arg)
 	if (!rc)
 		ESC_STORE(rc, s, evidence_list, x->ev->order_id, x->have, ESC_EVIDENCE_MAX, &n);
 	if (!rc)
-		rc = esc_evidence_allowed(&o, x->ev->role, x->ev->author_id[0] ? x->ev->author_id : NULL,
-					  n, x->why, x->why_size);
+		rc = esc_evidence_allowed(&o, x->ev->role,
+					  x->ev->author_id[0] ? x->ev->author_id : NULL, n, x->why,
+					  x->why_size);
 	if (!rc)
 		ESC_STORE(rc, s, evidence_append, x->ev, x->data);
 	if (!rc && x->after)
@@ -1401,6 +1431,11 @@ void esc_engine_store_release(struct esc_engine *e, struct esc_store *s)
 			e->reader_busy[i] = false;
 	pthread_cond_signal(&e->pool_free);
 	pthread_mutex_unlock(&e->pool_lock);
+}
+
+struct esc_store *esc_engine_writer(struct esc_engine *e)
+{
+	return e->store;
 }
 
 int esc_engine_check(struct esc_engine *e, struct esc_ledger_report *out)

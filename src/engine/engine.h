@@ -14,7 +14,6 @@
 #ifndef ESC_ENGINE_H
 #define ESC_ENGINE_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,46 +57,25 @@ struct esc_engine_options {
 	struct esc_clock *real_clock;
 };
 
+/* The most store connections an engine opens (esc_engine_options.pool). */
 #define ESC_POOL_MAX 64
 
-struct esc_engine {
-	struct esc_store *store;
-	struct esc_policy policy;
-	struct esc_clock clock;
-	bool fast_password_hashing;
-	/* This process as a deadline worker: id ("prc_" and 16 hex) names
-	 * it on the deadlines it claims; its row is written at its first
-	 * claim (working), renewed by every claim, deleted at free. */
-	struct esc_process process;
-	bool working;
-	struct esc_clock real_own;
-	struct esc_clock *real; /* real_own or the options' real_clock */
-	pthread_mutex_t lock; /* one command batch at a time */
-	/* Read connections, each lent to one caller at a time. */
-	struct esc_store *readers[ESC_POOL_MAX];
-	bool reader_busy[ESC_POOL_MAX];
-	size_t readers_count;
-	pthread_mutex_t pool_lock;
-	pthread_cond_t pool_free;
-	/* Group commit: callers of esc_engine_submit queue here; one of them
-	 * at a time leads, running the queue as one batch. */
-	pthread_mutex_t queue_lock;
-	pthread_cond_t queue_done;
-	struct esc_submission *queue_head, *queue_tail;
-	bool leading;
-	/* Counters since open, for metrics and benchmarks: written under
-	 * lock and counters_lock together, so that another thread reads
-	 * them through esc_engine_counters() only. */
-	pthread_mutex_t counters_lock;
-	int64_t commands_ok, commands_refused, commits, deadlines_fired;
-	int64_t retries; /* batches run again after losing to another process */
-	int64_t events_ok[ESC_EV_COUNT]; /* accepted commands by event */
-};
+/* The engine: opaque. Callers reach what they need of it through the
+ * functions below (esc_engine_policy, esc_engine_clock_manual,
+ * esc_engine_counters, esc_engine_writer). */
+struct esc_engine;
 
-/* The engine's counters at one moment (commands_ok is the sum of
- * events_ok, as of the same commits). */
+/* The engine's counters since it opened. Each is exact and never goes
+ * back; a snapshot reads them one after another without stopping the
+ * commands, so the counters of a commit made meanwhile may show in some
+ * and not yet in others (commits counting it, events_ok not yet).
+ * commands_ok is the sum of the snapshot's events_ok, always. */
 struct esc_engine_counters {
-	int64_t commands_ok, commands_refused, commits, deadlines_fired, retries;
+	int64_t commands_ok;      /* accepted commands, committed */
+	int64_t commands_refused; /* refused ones, and deadline rows dropped */
+	int64_t commits;          /* durable commits of command batches */
+	int64_t deadlines_fired;  /* deadlines that changed an order */
+	int64_t retries;          /* transactions run again after losing to another */
 	int64_t events_ok[ESC_EV_COUNT];
 };
 
@@ -115,8 +93,8 @@ const struct esc_policy *esc_engine_policy(const struct esc_engine *e);
  * (esc_engine_advance); a real clock cannot be moved. */
 bool esc_engine_clock_manual(const struct esc_engine *e);
 /* Copy the counters into *out, from any thread. It waits for no command
- * or commit (a lock of their own), so /metrics answers while a commit
- * hangs. */
+ * or commit (the counters are atomics), so /metrics answers while a
+ * commit hangs. */
 void esc_engine_counters(struct esc_engine *e, struct esc_engine_counters *out);
 /* Real time (the options' real_clock, or the machine's), whatever
  * esc_engine_now() says: what leases run on and Idempotency-Keys age by,
@@ -170,8 +148,8 @@ struct esc_result;
 /* What a command's issuer answers, built inside the command's transaction.
  * build() runs after the command succeeded, under the engine's lock: it
  * may read s (the command's store, inside its transaction) and call
- * esc_engine_*_held() with it, never a locking esc_engine_* function. When record is set, build() fills its status and
- * response (malloc'd; the issuer frees it) and the engine keeps the record
+ * esc_engine_*_held() with it, never a locking esc_engine_* function. When record is set, build()
+ * fills its status and response (malloc'd; the issuer frees it) and the engine keeps the record
  * with the command, so that the answer to an Idempotency-Key exists
  * exactly when the command does. If the key was answered meanwhile, the
  * command is undone with ESC_EDUPLICATE. */
@@ -268,10 +246,10 @@ int esc_engine_user_create_with(struct esc_engine *e, enum esc_actor role, const
 int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,
 				struct esc_buyer_rep *out);
 /* The same for a caller that holds a store s: between
- * esc_engine_store_acquire() and release, or e->store in an esc_reply's
+ * esc_engine_store_acquire() and release, or the store an esc_reply's
  * build(). */
-int esc_engine_buyer_reputation_held(struct esc_engine *e, struct esc_store *s,
-				     const char *user_id, struct esc_buyer_rep *out);
+int esc_engine_buyer_reputation_held(struct esc_engine *e, struct esc_store *s, const char *user_id,
+				     struct esc_buyer_rep *out);
 int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
 				 struct esc_seller_rep *out);
 int esc_engine_seller_reputation_held(struct esc_engine *e, struct esc_store *s,
@@ -294,14 +272,19 @@ int esc_engine_lift_suspension(struct esc_engine *e, const char *arbiter_id, con
 /* fn in a transaction of its own, under the engine's lock, run again
  * (with backoff) while it loses to a concurrent transaction: for writes
  * that are not commands, such as a message. fn returns 0 to commit. */
-int esc_engine_transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg),
-			void *arg);
+int esc_engine_transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg), void *arg);
 
 /* Reads for the API: a connection of the pool's, or with a pool of one
  * the writer's under the engine's lock, so that reads see only committed
  * commands. Give it back with esc_engine_store_release(). */
 struct esc_store *esc_engine_store_acquire(struct esc_engine *e);
 void esc_engine_store_release(struct esc_engine *e, struct esc_store *s);
+
+/* The writer's connection, the one commands and esc_engine_transact()
+ * write through: for tests and offline tools, when no command runs (no
+ * other thread uses the engine meanwhile). A daemon's code reads through
+ * esc_engine_store_acquire() and writes through the doors above. */
+struct esc_store *esc_engine_writer(struct esc_engine *e);
 
 /* The ledger invariants (escrowd check). */
 int esc_engine_check(struct esc_engine *e, struct esc_ledger_report *out);

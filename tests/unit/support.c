@@ -276,7 +276,7 @@ struct esc_order esc_fixture_get(struct esc_fixture *f, const char *order_id)
 {
 	struct esc_order o;
 	int rc;
-	ESC_STORE(rc, f->e->store, order_get, order_id, &o);
+	ESC_STORE(rc, esc_engine_writer(f->e), order_get, order_id, &o);
 	assert_int_equal(rc, 0);
 	return o;
 }
@@ -288,7 +288,7 @@ struct esc_history *esc_fixture_history(struct esc_fixture *f, const char *order
 	struct esc_history *h = calloc(HISTORY_ROWS_MAX, sizeof *h);
 	int rc;
 	assert_non_null(h);
-	ESC_STORE(rc, f->e->store, history_list, order_id, 0, h, HISTORY_ROWS_MAX, n);
+	ESC_STORE(rc, esc_engine_writer(f->e), history_list, order_id, 0, h, HISTORY_ROWS_MAX, n);
 	assert_int_equal(rc, 0);
 	return h;
 }
@@ -304,7 +304,7 @@ int64_t esc_fixture_outbox_count(struct esc_fixture *f)
 {
 	int64_t n = 0;
 	int rc;
-	ESC_STORE(rc, f->e->store, outbox_count, &n);
+	ESC_STORE(rc, esc_engine_writer(f->e), outbox_count, &n);
 	assert_int_equal(rc, 0);
 	return n;
 }
@@ -320,7 +320,7 @@ int64_t esc_fixture_balance(struct esc_fixture *f, const char *account)
 {
 	int64_t b = 0;
 	int rc;
-	ESC_STORE(rc, f->e->store, balance_get, account, "EUR", &b);
+	ESC_STORE(rc, esc_engine_writer(f->e), balance_get, account, "EUR", &b);
 	assert_int_equal(rc, 0);
 	return b;
 }

@@ -43,7 +43,7 @@ static size_t refunds_of(struct esc_fixture *f, const char *order_id, struct esc
 {
 	size_t n = 0;
 	int rc;
-	ESC_STORE(rc, f->e->store, refunds_list, order_id, -1, NULL, out, max, &n);
+	ESC_STORE(rc, esc_engine_writer(f->e), refunds_list, order_id, -1, NULL, out, max, &n);
 	assert_int_equal(rc, 0);
 	return n;
 }
@@ -55,7 +55,7 @@ static void last_type(struct esc_fixture *f, const char *order_id, char *out, si
 	size_t n = 0;
 	int rc;
 	assert_non_null(h);
-	ESC_STORE(rc, f->e->store, history_list, order_id, 0, h, 32, &n);
+	ESC_STORE(rc, esc_engine_writer(f->e), history_list, order_id, 0, h, 32, &n);
 	assert_int_equal(rc, 0);
 	assert_true(n > 0);
 	snprintf(out, size, "%s", h[n - 1].type);
@@ -671,8 +671,8 @@ static int64_t kill_mid_firing(struct esc_fixture *f, struct esc_clock *real, in
 		o[i] = requested_order(f, ESC_REFUND_TO_ORIGINAL);
 	struct esc_engine *killed = process_on(f, real, lease_ms);
 	memset(&k, 0, sizeof k);
-	killed->store->fault = kill_after_claim;
-	killed->store->fault_arg = &k;
+	esc_engine_writer(killed)->fault = kill_after_claim;
+	esc_engine_writer(killed)->fault_arg = &k;
 	assert_int_equal(esc_engine_advance(killed, 72 * HOUR), 0);
 	assert_int_not_equal(esc_engine_fire_due(killed, 0, &fired), 0);
 	assert_int_equal(fired, 0);
@@ -683,7 +683,7 @@ static int64_t kill_mid_firing(struct esc_fixture *f, struct esc_clock *real, in
 	struct esc_deadline rows[KILLED_MAX + 1];
 	size_t due = 0;
 	int rc;
-	ESC_STORE(rc, f->e->store, deadlines_due, now, rows, KILLED_MAX + 1, &due);
+	ESC_STORE(rc, esc_engine_writer(f->e), deadlines_due, now, rows, KILLED_MAX + 1, &due);
 	assert_int_equal(rc, 0);
 	assert_int_equal(due, n);
 	return now;
@@ -749,7 +749,7 @@ static void spec_8_a_restart_fires_what_a_killed_process_held(void **state)
 
 	struct esc_engine *restarted = process_on(f, &real, 0);
 	int64_t now = esc_engine_now(restarted);
-	if (restarted->store->ops->shared) {
+	if (esc_engine_writer(restarted)->ops->shared) {
 		assert_int_equal(esc_engine_fire_due(restarted, 0, &fired), 0);
 		assert_int_equal(fired, 0);
 		esc_clock_advance(&real, ESC_LEASE_MS_DEFAULT);
@@ -785,13 +785,13 @@ static void spec_9_a_process_that_stops_gives_its_claims_back(void **state)
 	assert_int_equal(esc_engine_advance(stopping, 72 * HOUR), 0);
 	assert_int_equal(
 		esc_engine_advance(other, esc_engine_now(stopping) - esc_engine_now(other)), 0);
-	stopping->store->fault = fail_firing;
+	esc_engine_writer(stopping)->fault = fail_firing;
 	assert_int_equal(esc_engine_fire_due(stopping, 0, &fired), ESC_EIO);
 	assert_int_equal(fired, 0);
 	/* Held: the other may not fire it. */
 	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
 	assert_int_equal(fired, 0);
-	stopping->store->fault = NULL;
+	esc_engine_writer(stopping)->fault = NULL;
 	esc_engine_free(stopping);
 	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
 	assert_int_equal(fired, 1);
@@ -833,7 +833,7 @@ int main(void)
 		T(spec_2_ship_deadline_marks_the_seller_missed_ship),
 		T(spec_2_response_deadline_does_not_fire_a_millisecond_early),
 		T(spec_2_response_deadline_auto_approves_with_a_refund_at_72_hours),
-	T(issue_11_item_4_a_late_deadline_says_when_it_was_due),
+		T(issue_11_item_4_a_late_deadline_says_when_it_was_due),
 		T(spec_2_protection_deadline_does_not_fire_a_millisecond_early),
 		T(spec_2_protection_deadline_releases_to_the_seller_less_5_percent),
 		T(spec_2_delivery_days_sets_the_promised_date_and_protection),

@@ -30,7 +30,15 @@
 
 static struct esc_store *store(struct esc_fixture *f)
 {
-	return f->e->store;
+	return esc_engine_writer(f->e);
+}
+
+/* Durable commits since the engine opened. */
+static int64_t commits_made(struct esc_fixture *f)
+{
+	struct esc_engine_counters n;
+	esc_engine_counters(f->e, &n);
+	return n.commits;
 }
 
 static int64_t orders_total(struct esc_fixture *f)
@@ -1268,7 +1276,7 @@ static void test_engine_submit_from_threads_shares_commits(void **state)
 	enum { THREADS = 8 };
 	struct submitter subs[THREADS];
 	pthread_t t[THREADS];
-	int64_t commits = f->e->commits, before = orders_total(f);
+	int64_t commits = commits_made(f), before = orders_total(f);
 	for (int i = 0; i < THREADS; i++) {
 		subs[i] = (struct submitter){f, 0};
 		assert_int_equal(pthread_create(&t[i], NULL, submit_creates, &subs[i]), 0);
@@ -1278,9 +1286,9 @@ static void test_engine_submit_from_threads_shares_commits(void **state)
 		assert_int_equal(subs[i].ok, 40);
 	}
 	assert_int_equal(orders_total(f) - before, THREADS * 40);
-	assert_true(f->e->commits - commits <= THREADS * 40);
+	assert_true(commits_made(f) - commits <= THREADS * 40);
 	print_message("%d commands in %lld commits\n", THREADS * 40,
-		      (long long)(f->e->commits - commits));
+		      (long long)(commits_made(f) - commits));
 }
 
 /* --- the manual clock's move and its Idempotency-Key (issue 12, defect 3) */
@@ -1354,10 +1362,10 @@ static void issue_12_a_move_whose_answer_is_not_kept_does_not_move(void **state)
 	char text[64];
 	int64_t at = esc_engine_now(f->e);
 	struct esc_advance_reply reply = {.build = answer, .arg = &calls, .record = &record};
-	f->e->store->fault = fail_verb;
-	f->e->store->fault_arg = (void *)"idempotency_put";
+	esc_engine_writer(f->e)->fault = fail_verb;
+	esc_engine_writer(f->e)->fault_arg = (void *)"idempotency_put";
 	assert_int_equal(esc_engine_advance_and_fire(f->e, HOUR, &reply, NULL), ESC_EIO);
-	f->e->store->fault = NULL;
+	esc_engine_writer(f->e)->fault = NULL;
 	free(record.response);
 	assert_int_equal(esc_engine_now(f->e), at);
 	assert_int_equal(kept(f, "k1", text, sizeof text), ESC_ENOTFOUND);
@@ -1413,8 +1421,8 @@ static void issue_12_a_move_sent_again_after_a_crash_moves_the_clock_once(void *
 	int64_t at = esc_engine_now(f->e);
 	struct esc_order o = esc_fixture_order(f, &f->buyer, &f->seller, TOTAL);
 	struct esc_advance_reply reply = {.build = answer, .arg = &calls, .record = &record};
-	f->e->store->fault = dead_after_commit;
-	f->e->store->fault_arg = &dead;
+	esc_engine_writer(f->e)->fault = dead_after_commit;
+	esc_engine_writer(f->e)->fault_arg = &dead;
 	assert_int_equal(esc_engine_advance_and_fire(f->e, 24 * HOUR, &reply, NULL), ESC_EIO);
 	assert_true(dead);
 	free(record.response);
@@ -1487,23 +1495,28 @@ static void issue_12_idempotency_keys_age_by_real_time_not_the_manual_clock(void
 	first.response = (char *)"the answer";
 	other.created_at_ms = first.created_at_ms + 1;
 	other.response = (char *)"";
-	ESC_STORE(rc, e->store, idempotency_put, &first);
+	ESC_STORE(rc, esc_engine_writer(e), idempotency_put, &first);
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, e->store, idempotency_put, &other);
+	ESC_STORE(rc, esc_engine_writer(e), idempotency_put, &other);
 	assert_int_equal(rc, 0);
 
 	assert_int_equal(esc_engine_advance(e, 72 * HOUR), 0);
 	esc_clock_advance(&real, ESC_IDEMPOTENCY_KEEP_MS);
-	assert_int_equal(esc_engine_idempotency_get(e, e->store, "operator:test", "k1", &got), 0);
+	assert_int_equal(
+		esc_engine_idempotency_get(e, esc_engine_writer(e), "operator:test", "k1", &got),
+		0);
 	assert_string_equal(got.response, "the answer");
 	free(got.response);
 	esc_clock_advance(&real, 1);
-	assert_int_equal(esc_engine_idempotency_get(e, e->store, "operator:test", "k1", &got),
-			 ESC_ENOTFOUND);
-	ESC_STORE(rc, e->store, idempotency_get, "operator:test", "k1", &got);
+	assert_int_equal(
+		esc_engine_idempotency_get(e, esc_engine_writer(e), "operator:test", "k1", &got),
+		ESC_ENOTFOUND);
+	ESC_STORE(rc, esc_engine_writer(e), idempotency_get, "operator:test", "k1", &got);
 	assert_int_equal(rc, ESC_ENOTFOUND);
 	/* A millisecond younger: kept. */
-	assert_int_equal(esc_engine_idempotency_get(e, e->store, "operator:test", "k2", &got), 0);
+	assert_int_equal(
+		esc_engine_idempotency_get(e, esc_engine_writer(e), "operator:test", "k2", &got),
+		0);
 	free(got.response);
 	esc_engine_free(e);
 }

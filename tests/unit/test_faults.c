@@ -88,14 +88,14 @@ static int hook_fn(void *arg, const char *verb)
 
 static void hook_install(struct esc_fixture *f, struct hook *h)
 {
-	f->e->store->fault = hook_fn;
-	f->e->store->fault_arg = h;
+	esc_engine_writer(f->e)->fault = hook_fn;
+	esc_engine_writer(f->e)->fault_arg = h;
 }
 
 static void hook_remove(struct esc_fixture *f)
 {
-	f->e->store->fault = NULL;
-	f->e->store->fault_arg = NULL;
+	esc_engine_writer(f->e)->fault = NULL;
+	esc_engine_writer(f->e)->fault_arg = NULL;
 }
 
 /* ---- the starting states and the commands ---- */
@@ -614,7 +614,7 @@ static struct esc_message messages_buf[MESSAGES_MAX];
 
 static void take_snapshot(struct state *st, struct snapshot *sn)
 {
-	struct esc_store *s = st->f.e->store;
+	struct esc_store *s = esc_engine_writer(st->f.e);
 	const struct esc_user *users[USERS] = {&st->f.buyer, &st->f.buyer2, &st->f.seller,
 					       &st->f.seller2};
 	char account[ESC_ACCOUNT_SIZE];
@@ -914,7 +914,7 @@ static int find_verb(const struct hook *h, const char *verb, int nth)
 static void order_now(struct state *st, size_t i, struct esc_order *out)
 {
 	int rc;
-	ESC_STORE(rc, st->f.e->store, order_get, st->o[i].id, out);
+	ESC_STORE(rc, esc_engine_writer(st->f.e), order_get, st->o[i].id, out);
 	assert_int_equal(rc, 0);
 }
 
@@ -1036,13 +1036,15 @@ static void batch_retried(const char *verb, int nth)
 	h.fail_verb_nth = nth;
 	h.code = ESC_ERETRY;
 	hook_install(&st.f, &h);
-	int64_t retries = st.f.e->retries, commits = st.f.e->commits;
+	struct esc_engine_counters before, after;
+	esc_engine_counters(st.f.e, &before);
 	int rc = run_batch(&st, res);
 	hook_remove(&st.f);
 	assert_int_equal(h.failed, 1);
 	assert_int_equal(rc, 0);
-	assert_int_equal(st.f.e->retries, retries + 1);
-	assert_int_equal(st.f.e->commits, commits + 2);
+	esc_engine_counters(st.f.e, &after);
+	assert_int_equal(after.retries, before.retries + 1);
+	assert_int_equal(after.commits, before.commits + 2);
 	for (size_t i = 0; i < 3; i++) {
 		struct esc_order o;
 		struct esc_history hist[8];
@@ -1051,7 +1053,8 @@ static void batch_retried(const char *verb, int nth)
 		order_now(&st, i, &o);
 		assert_int_equal(o.state, batch_after[i]);
 		/* Once: the first attempt left no row behind. */
-		ESC_STORE(rc, st.f.e->store, history_list, o.id, o.version - 1, hist, 8, &n);
+		ESC_STORE(rc, esc_engine_writer(st.f.e), history_list, o.id, o.version - 1, hist, 8,
+			  &n);
 		assert_int_equal(rc, 0);
 		assert_int_equal(n, 1);
 	}
@@ -1135,7 +1138,7 @@ static void a_kept_answer_is_kept_once(void **cmstate)
 	setup_requested(&st);
 	add_order(&st, requested(&st, 500));
 	assert_int_equal(cmd_accept_kept(&st), 0);
-	ESC_STORE(rc, st.f.e->store, idempotency_get, "user:test", "accept-1", &got);
+	ESC_STORE(rc, esc_engine_writer(st.f.e), idempotency_get, "user:test", "accept-1", &got);
 	assert_int_equal(rc, 0);
 	assert_int_equal(got.status, 200);
 	assert_string_equal(got.response, "{\"status\":\"cancelled\",\"version\":4}");
@@ -1153,7 +1156,7 @@ static void a_kept_answer_is_kept_once(void **cmstate)
 	order_now(&st, 1, &o);
 	assert_int_equal(o.state, ESC_ST_CANCELLATION_REQUESTED);
 	assert_true(o.version == st.o[1].version);
-	ESC_STORE(rc, st.f.e->store, idempotency_get, "user:test", "accept-1", &got);
+	ESC_STORE(rc, esc_engine_writer(st.f.e), idempotency_get, "user:test", "accept-1", &got);
 	assert_int_equal(rc, 0);
 	assert_string_equal(got.response, "{\"status\":\"cancelled\",\"version\":4}");
 	free(got.response);

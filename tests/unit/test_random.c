@@ -141,7 +141,7 @@ static struct esc_engine *E(struct sim *s)
 static int load(struct sim *s, const char *id, struct esc_order *o)
 {
 	int rc;
-	ESC_STORE(rc, E(s)->store, order_get, id, o);
+	ESC_STORE(rc, esc_engine_writer(E(s)), order_get, id, o);
 	REQUIRE(s, rc == 0 || rc == ESC_ENOTFOUND, "order_get %s: %s", id, esc_error_name(rc));
 	return rc;
 }
@@ -179,7 +179,8 @@ static struct esc_refund *list_refunds(struct sim *s, int status, size_t *n)
 	struct esc_refund *r = calloc(REFUNDS_SEEN, sizeof *r);
 	int rc;
 	assert_non_null(r);
-	ESC_STORE(rc, E(s)->store, refunds_list, NULL, status, NULL, r, REFUNDS_SEEN, n);
+	ESC_STORE(rc, esc_engine_writer(E(s)), refunds_list, NULL, status, NULL, r, REFUNDS_SEEN,
+		  n);
 	REQUIRE(s, rc == 0, "refunds_list: %s", esc_error_name(rc));
 	REQUIRE(s, *n < REFUNDS_SEEN, "more than %d refunds", REFUNDS_SEEN);
 	/* Insertion sort: the list is short and mostly sorted already. */
@@ -319,7 +320,8 @@ static void check_order_store(struct sim *s, const struct esc_order *o)
 	size_t n = 0;
 	int64_t sum = 0;
 	int rc;
-	ESC_STORE(rc, E(s)->store, refunds_list, o->id, -1, NULL, r, ESC_REFUNDS_MAX + 2, &n);
+	ESC_STORE(rc, esc_engine_writer(E(s)), refunds_list, o->id, -1, NULL, r,
+		  ESC_REFUNDS_MAX + 2, &n);
 	REQUIRE(s, rc == 0, "refunds_list: %s", esc_error_name(rc));
 	for (size_t i = 0; i < n; i++) {
 		REQUIRE(s, r[i].amount_minor > 0, "%s: refund of %lld", r[i].id,
@@ -330,7 +332,7 @@ static void check_order_store(struct sim *s, const struct esc_order *o)
 		(long long)sum, (long long)o->refunded_minor);
 	REQUIRE(s, (int32_t)n == o->refunds_count, "%s: %zu refunds, refunds_count %d", o->id, n,
 		o->refunds_count);
-	ESC_STORE(rc, E(s)->store, history_list, o->id, o->version - 1, &h, 1, &n);
+	ESC_STORE(rc, esc_engine_writer(E(s)), history_list, o->id, o->version - 1, &h, 1, &n);
 	REQUIRE(s, rc == 0 && n == 1 && h.version == o->version && h.to == o->state,
 		"%s: the history does not end at version %lld", o->id, (long long)o->version);
 }
@@ -344,7 +346,7 @@ static void check_queue(struct sim *s, bool fired)
 	size_t n = 0, np = 0;
 	int64_t now = esc_engine_now(E(s));
 	int rc;
-	ESC_STORE(rc, E(s)->store, deadlines_due, INT64_MAX, rows, ROWS_MAX, &n);
+	ESC_STORE(rc, esc_engine_writer(E(s)), deadlines_due, INT64_MAX, rows, ROWS_MAX, &n);
 	REQUIRE(s, rc == 0, "deadlines_due: %s", esc_error_name(rc));
 	if (fired)
 		REQUIRE(s, n == 0 || rows[0].due_ms > now,
@@ -397,7 +399,7 @@ static void check_ledger(struct sim *s)
 	}
 	REQUIRE(s, rep.orders_count == s->orders_expected, "%lld orders stored, %lld created",
 		(long long)rep.orders_count, (long long)s->orders_expected);
-	ESC_STORE(rc, E(s)->store, outbox_count, &outbox);
+	ESC_STORE(rc, esc_engine_writer(E(s)), outbox_count, &outbox);
 	REQUIRE(s, rc == 0 && outbox == s->outbox_expected,
 		"%lld outbox rows, %lld accepted events", (long long)outbox,
 		(long long)s->outbox_expected);
@@ -405,7 +407,7 @@ static void check_ledger(struct sim *s)
 		char account[ESC_ACCOUNT_SIZE];
 		int64_t b = 0;
 		esc_account_buyer(account, s->buyers[i].id);
-		ESC_STORE(rc, E(s)->store, balance_get, account, "EUR", &b);
+		ESC_STORE(rc, esc_engine_writer(E(s)), balance_get, account, "EUR", &b);
 		REQUIRE(s, rc == 0 && b >= 0, "%s: balance %lld", account, (long long)b);
 	}
 }
@@ -705,7 +707,7 @@ static void fill_args(struct sim *s, struct esc_command *c, const struct esc_ord
 			struct esc_refund r[ESC_REFUNDS_MAX];
 			size_t n = 0;
 			int rc;
-			ESC_STORE(rc, E(s)->store, refunds_list, o->id, -1, NULL, r,
+			ESC_STORE(rc, esc_engine_writer(E(s)), refunds_list, o->id, -1, NULL, r,
 				  ESC_REFUNDS_MAX, &n);
 			REQUIRE(s, rc == 0, "refunds_list: %s", esc_error_name(rc));
 			if (n)
@@ -995,7 +997,7 @@ static bool may_fire(const struct esc_order *o, int64_t fired_at, int64_t alert_
 static void step_advance(struct sim *s)
 {
 	int64_t ms;
-	int64_t alert = E(s)->policy.refund_alert_ms;
+	int64_t alert = esc_engine_policy(E(s))->refund_alert_ms;
 	switch (below(&s->rng, 20)) {
 	case 0:
 	case 1:

@@ -29,7 +29,7 @@
 
 static struct esc_store *store(struct esc_fixture *f)
 {
-	return f->e->store;
+	return esc_engine_writer(f->e);
 }
 
 static struct esc_refund refund_get(struct esc_fixture *f, const char *id)
