@@ -1219,14 +1219,21 @@ static bool email_ok(const char *s)
 }
 
 struct user_insert {
-	const struct esc_user *u;
+	struct esc_engine *e;
+	struct esc_user *u;
+	struct esc_user *out;
 	const struct esc_tx_hook *after;
 };
 
+/* The user is born at its transaction's time, its id made of it. */
 static int user_tx(struct esc_store *s, void *arg)
 {
 	struct user_insert *x = arg;
 	int rc;
+	x->u->created_at_ms = esc_clock_now(&x->e->clock);
+	esc_id_new(x->u->id, "usr_", x->u->created_at_ms);
+	if (x->out)
+		*x->out = *x->u; /* for after->run, which may answer with it */
 	ESC_STORE(rc, s, user_insert, x->u);
 	if (!rc && x->after)
 		rc = x->after->run(x->after->arg, s);
@@ -1262,14 +1269,8 @@ int esc_engine_user_create_with(struct esc_engine *e, enum esc_actor role, const
 					      : crypto_pwhash_MEMLIMIT_INTERACTIVE;
 	if (crypto_pwhash_str(u.password_hash, password, strlen(password), ops, mem))
 		return ESC_ENOMEM;
-	pthread_mutex_lock(&e->lock);
-	u.created_at_ms = esc_clock_now(&e->clock);
-	esc_id_new(u.id, "usr_", u.created_at_ms);
-	if (out)
-		*out = u; /* for after->run, which may answer with it */
-	struct user_insert x = {.u = &u, .after = after};
-	rc = transact(e, user_tx, &x);
-	pthread_mutex_unlock(&e->lock);
+	struct user_insert x = {.e = e, .u = &u, .out = out, .after = after};
+	rc = esc_engine_transact(e, user_tx, &x);
 	return rc;
 }
 
@@ -1278,12 +1279,14 @@ struct lift {
 	const char *user_id;
 	struct esc_lift l;
 	struct esc_user u;
+	struct esc_buyer_rep *after;
 };
 
 static int lift_tx(struct esc_store *s, void *arg)
 {
 	struct lift *x = arg;
 	struct esc_buyer_rep rep;
+	x->l.at_ms = esc_clock_now(&x->e->clock);
 	int rc = get_user(s, x->user_id, &x->u);
 	if (!rc && x->u.role != ESC_ACTOR_BUYER)
 		rc = ESC_ENOTFOUND;
@@ -1298,29 +1301,27 @@ static int lift_tx(struct esc_store *s, void *arg)
 	ESC_STORE(rc, s, user_update, &x->u);
 	if (!rc)
 		ESC_STORE(rc, s, lift_insert, &x->l);
+	/* The level it leaves, as read once it is written. */
+	if (!rc)
+		rc = buyer_reputation(x->e, s, &x->u, x->l.at_ms, x->after);
 	return rc;
 }
 
 int esc_engine_lift_suspension(struct esc_engine *e, const char *arbiter_id, const char *user_id,
 			       const char *reason, struct esc_buyer_rep *after)
 {
-	struct lift x = {.e = e, .user_id = user_id};
+	struct lift x = {.e = e, .user_id = user_id, .after = after};
 	size_t n = reason ? strlen(reason) : 0;
 	if (n == 0 || n > ESC_TEXT_MAX)
 		return ESC_EINVAL;
-	pthread_mutex_lock(&e->lock);
-	x.l.at_ms = esc_clock_now(&e->clock);
 	snprintf(x.l.user_id, sizeof x.l.user_id, "%s", user_id);
 	snprintf(x.l.arbiter_id, sizeof x.l.arbiter_id, "%s", arbiter_id ? arbiter_id : "");
 	snprintf(x.l.reason, sizeof x.l.reason, "%s", reason);
-	int rc = transact(e, lift_tx, &x);
-	if (!rc)
-		rc = buyer_reputation(e, e->store, &x.u, x.l.at_ms, after);
-	pthread_mutex_unlock(&e->lock);
-	return rc;
+	return esc_engine_transact(e, lift_tx, &x);
 }
 
 struct evidence {
+	struct esc_engine *e;
 	struct esc_evidence *ev;
 	const void *data;
 	const struct esc_tx_hook *after;
@@ -1339,6 +1340,7 @@ static int evidence_tx(struct esc_store *s, void *arg)
 	int rc;
 
 	x->why[0] = '\0';
+	x->ev->at_ms = esc_clock_now(&x->e->clock);
 	ESC_STORE(rc, s, order_get, x->ev->order_id, &o);
 	if (rc == ESC_ENOTFOUND)
 		snprintf(x->why, x->why_size, "no such dispute");
@@ -1388,14 +1390,11 @@ int esc_engine_evidence_add(struct esc_engine *e, enum esc_actor actor, const ch
 	crypto_hash_sha256(h, data, len);
 	sodium_bin2hex(out->sha256, sizeof out->sha256, h, sizeof h);
 	struct evidence x = {
-		.ev = out, .data = data, .after = after, .why = why, .why_size = why_size};
+		.e = e, .ev = out, .data = data, .after = after, .why = why, .why_size = why_size};
 	x.have = calloc(ESC_EVIDENCE_MAX, sizeof *x.have);
 	if (!x.have)
 		return ESC_ENOMEM;
-	pthread_mutex_lock(&e->lock);
-	out->at_ms = esc_clock_now(&e->clock);
-	int rc = transact(e, evidence_tx, &x);
-	pthread_mutex_unlock(&e->lock);
+	int rc = esc_engine_transact(e, evidence_tx, &x);
 	free(x.have);
 	return rc;
 }

@@ -211,11 +211,24 @@ int esc_engine_submit(struct esc_engine *e, const struct esc_command *cmd, struc
  * ESC_LEASE_MS_DEFAULT), which the claim renews. */
 int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired);
 
-/* Work for the transaction of a write that is not a command, after the
- * write and before its commit: an HTTP request keeps its Idempotency-Key's
- * answer there, so that the key and the write exist together. A non-zero
- * return undoes the write and is returned. It may run more than once (a
- * transaction that lost a race runs again). */
+/* Writes that are not commands: one door.
+ *
+ * A command changes an order, through esc_engine_exec(), _exec_batch() or
+ * _submit(). Every other write goes through esc_engine_transact(): a
+ * session's sign-in, touch and sign-out, API keys, the Idempotency-Key
+ * record of a request that ran no command, messages, sign-in counts, and
+ * the engine's own below (users, evidence, a lifted suspension, the
+ * manual clock, deadline claims). It runs on the writer's connection,
+ * under the lock that serializes command batches, in a transaction of its
+ * own that runs again, with backoff, while it loses to a concurrent one
+ * (at most ESC_RETRY_MAX times). The connections of
+ * esc_engine_store_acquire() are for reads only.
+ *
+ * Work for the transaction of such a write, after the write and before
+ * its commit: an HTTP request keeps its Idempotency-Key's answer there,
+ * so that the key and the write exist together. A non-zero return undoes
+ * the write and is returned. It may run more than once (a transaction
+ * that lost a race runs again). */
 struct esc_tx_hook {
 	int (*run)(void *arg, struct esc_store *s);
 	void *arg;
@@ -269,14 +282,21 @@ int esc_engine_dispute_facts_held(struct esc_engine *e, struct esc_store *s,
 int esc_engine_lift_suspension(struct esc_engine *e, const char *arbiter_id, const char *user_id,
 			       const char *reason, struct esc_buyer_rep *after);
 
-/* fn in a transaction of its own, under the engine's lock, run again
- * (with backoff) while it loses to a concurrent transaction: for writes
- * that are not commands, such as a message. fn returns 0 to commit. */
+/* The door for writes that are not commands (see above): fn in a
+ * transaction of its own on the writer's connection, under the engine's
+ * lock, run again (with backoff) while it loses to a concurrent
+ * transaction. fn returns 0 to commit; anything else rolls back and is
+ * returned. Since it may run more than once, fn starts afresh each time
+ * (what it read or wrote in arg before is stale). Not from inside
+ * another engine call (an esc_reply's build(), a hook), nor while holding
+ * a store from esc_engine_store_acquire(): with a pool of one, that is
+ * the writer, under the same lock. */
 int esc_engine_transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg), void *arg);
 
 /* Reads for the API: a connection of the pool's, or with a pool of one
  * the writer's under the engine's lock, so that reads see only committed
- * commands. Give it back with esc_engine_store_release(). */
+ * commands. For reads only: writes go through esc_engine_transact(). Give
+ * it back with esc_engine_store_release(). */
 struct esc_store *esc_engine_store_acquire(struct esc_engine *e);
 void esc_engine_store_release(struct esc_engine *e, struct esc_store *s);
 
