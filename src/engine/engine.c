@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "core/event.h"
 #include "util/bug.h"
 #include "util/error.h"
 #include "util/id.h"
@@ -52,12 +53,64 @@ struct esc_engine {
 	_Atomic int64_t events_ok[ESC_EV_COUNT]; /* accepted commands by event */
 };
 
+/* This process's name on the deadlines it claims, and its lease. */
+static void process_init(struct esc_engine *e, int64_t lease_ms)
+{
+	unsigned char r[8];
+	randombytes_buf(r, sizeof r);
+	memcpy(e->process.id, "prc_", 4);
+	sodium_bin2hex(e->process.id + 4, sizeof e->process.id - 4, r, sizeof r);
+	e->process.started_ms = esc_clock_now(e->real);
+	e->process.lease_ms = lease_ms ? lease_ms : ESC_LEASE_MS_DEFAULT;
+}
+
+/* The writer's connection, and pool - 1 for reads, which then wait for no
+ * commit. */
+static int pool_open(struct esc_engine *e, const char *url, size_t pool, char *err, size_t err_size)
+{
+	int rc = esc_store_open(url, &e->store, err, err_size);
+	if (!pool)
+		pool = 1;
+	if (pool > ESC_POOL_MAX)
+		pool = ESC_POOL_MAX;
+	while (!rc && e->readers_count + 1 < pool) {
+		rc = esc_store_open(url, &e->readers[e->readers_count], err, err_size);
+		if (!rc)
+			e->readers_count++;
+	}
+	return rc;
+}
+
+/* A real clock, or a manual one whose time is kept in the store: a
+ * restart does not turn time back. */
+static int clock_open(struct esc_engine *e, const struct esc_engine_options *opt, char *err,
+		      size_t err_size)
+{
+	int64_t saved = 0;
+	int rc;
+
+	if (!opt->manual_clock) {
+		esc_clock_init_real(&e->clock);
+		return 0;
+	}
+	ESC_STORE(rc, e->store, meta_get, MANUAL_CLOCK_KEY, &saved);
+	if (rc == ESC_ENOTFOUND) {
+		saved = opt->manual_start_ms ? opt->manual_start_ms : esc_time_real_ms();
+		ESC_STORE(rc, e->store, meta_set, MANUAL_CLOCK_KEY, saved);
+	}
+	if (rc) {
+		esc_set_err(err, err_size, "cannot read or save the manual clock in the store");
+		return rc;
+	}
+	esc_clock_init_manual(&e->clock, saved);
+	return 0;
+}
+
 int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_policy *policy,
 		    const struct esc_engine_options *opt, char *err, size_t err_size)
 {
 	static const struct esc_engine_options defaults = {0};
 	struct esc_engine *e = NULL;
-	int64_t saved = 0;
 	int rc = 0;
 
 	if (!opt)
@@ -94,42 +147,10 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	}
 	esc_clock_init_real(&e->real_own);
 	e->real = opt->real_clock ? opt->real_clock : &e->real_own;
-	/* This process's name on the deadlines it claims. */
-	unsigned char r[8];
-	randombytes_buf(r, sizeof r);
-	memcpy(e->process.id, "prc_", 4);
-	sodium_bin2hex(e->process.id + 4, sizeof e->process.id - 4, r, sizeof r);
-	e->process.started_ms = esc_clock_now(e->real);
-	e->process.lease_ms = opt->lease_ms ? opt->lease_ms : ESC_LEASE_MS_DEFAULT;
-	rc = esc_store_open(url, &e->store, err, err_size);
-	if (rc)
-		goto out;
-	/* The pool: the writer above, and connections for reads, which then
-	 * wait for no commit. */
-	size_t pool = opt->pool ? opt->pool : 1;
-	if (pool > ESC_POOL_MAX)
-		pool = ESC_POOL_MAX;
-	for (; e->readers_count + 1 < pool; e->readers_count++) {
-		rc = esc_store_open(url, &e->readers[e->readers_count], err, err_size);
-		if (rc)
-			goto out;
-	}
-	if (!opt->manual_clock) {
-		esc_clock_init_real(&e->clock);
-		goto out;
-	}
-	/* The manual clock's time is kept in the store: a restart does not
-	 * turn time back. */
-	ESC_STORE(rc, e->store, meta_get, MANUAL_CLOCK_KEY, &saved);
-	if (rc == ESC_ENOTFOUND) {
-		saved = opt->manual_start_ms ? opt->manual_start_ms : esc_time_real_ms();
-		ESC_STORE(rc, e->store, meta_set, MANUAL_CLOCK_KEY, saved);
-	}
-	if (rc) {
-		esc_set_err(err, err_size, "cannot read or save the manual clock in the store");
-		goto out;
-	}
-	esc_clock_init_manual(&e->clock, saved);
+	process_init(e, opt->lease_ms);
+	rc = pool_open(e, url, opt->pool, err, err_size);
+	if (!rc)
+		rc = clock_open(e, opt, err, err_size);
 out:
 	if (rc && e) {
 		esc_engine_free(e);
@@ -421,135 +442,54 @@ int esc_engine_dispute_facts_held(struct esc_engine *e, struct esc_store *s,
 	return rc;
 }
 
-/* The system event that a deadline's passing is (a refund's alert for
- * ESC_DL_REFUND). */
-static enum esc_event deadline_event(enum esc_deadline_kind k)
-{
-	switch (k) {
-	case ESC_DL_PAYMENT:
-		return ESC_EV_PAYMENT_DEADLINE;
-	case ESC_DL_SHIP:
-		return ESC_EV_SHIP_DEADLINE;
-	case ESC_DL_RESPONSE:
-		return ESC_EV_RESPONSE_DEADLINE;
-	case ESC_DL_PROTECTION:
-		return ESC_EV_PROTECTION_DEADLINE;
-	case ESC_DL_CONFIRM:
-		return ESC_EV_CONFIRM_DEADLINE;
-	case ESC_DL_DISPUTE:
-		return ESC_EV_DISPUTE_DEADLINE;
-	default:
-		return ESC_EV_REFUND_OVERDUE;
-	}
-}
-
-/* The order deadline whose passing is this system event, or -1. */
-static int deadline_of(enum esc_event ev)
-{
-	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
-		if (deadline_event((enum esc_deadline_kind)k) == ev)
-			return k;
-	return -1;
-}
+/* What one command works on: what the engine loaded for the core, then
+ * what the core decided. */
+struct run {
+	const struct esc_command *cmd;
+	struct esc_context ctx;
+	struct esc_args args;       /* the command's, with what the engine adds */
+	char order_id[ESC_ID_SIZE]; /* create: the new order's id */
+	bool have_order, have_refund;
+	struct esc_order order; /* as it was before the command */
+	struct esc_refund refund;
+	struct esc_dispute_facts facts;
+	struct esc_effects *fx;
+	/* A deadline row that no longer matches its order or refund, or that
+	 * cannot fire: it is dropped, the refusal being the code returned. */
+	bool stale;
+};
 
 /* History detail and outbox payload: small JSON documents. */
 
-/* `before` is the order before the event (NULL for create). */
-static int detail_json(const struct esc_command *cmd, const struct esc_order *before,
-		       const struct esc_effects *fx, struct esc_strbuf *sb)
+/* The history row's detail: the event's fields as the table of events
+ * lists them (esc_event_details), in its order. */
+static int detail_json(const struct run *r, struct esc_strbuf *sb)
 {
-	const struct esc_args *a = &cmd->args;
+	const struct esc_effects *fx = r->fx;
+	const struct esc_refund *refund = fx->refund_new || fx->refund_changed ? &fx->refund : NULL;
+	struct esc_detail d[ESC_DETAILS_MAX];
+	size_t n = esc_event_details(r->cmd->event, r->have_order ? &r->order : NULL, &fx->order,
+				     &r->cmd->args, refund, d);
 	int rc = esc_strbuf_adds(sb, "{");
-	const char *sep = "";
-#define FIELD_S(name, value)                                                                       \
-	do {                                                                                       \
-		if (!rc && (value)) {                                                              \
-			rc = esc_strbuf_addf(sb, "%s\"%s\":", sep, name);                          \
-			if (!rc)                                                                   \
-				rc = esc_strbuf_add_json(sb, (value));                             \
-			sep = ",";                                                                 \
-		}                                                                                  \
-	} while (0)
-#define FIELD_I(name, value)                                                                       \
-	do {                                                                                       \
-		if (!rc) {                                                                         \
-			rc = esc_strbuf_addf(sb, "%s\"%s\":%lld", sep, name, (long long)(value));  \
-			sep = ",";                                                                 \
-		}                                                                                  \
-	} while (0)
-	/* A deadline that passed says when it was due: it may fire later (the
-	 * daemon was down), and a reader tells the window from it. */
-	int dl = deadline_of(cmd->event);
-	if (dl >= 0 && before && before->due_ms[dl]) {
-		char due_at[ESC_TIME_SIZE];
-		const char *due = due_at;
-		esc_time_format(before->due_ms[dl], due_at);
-		FIELD_S("due_at", due);
-	}
-	switch (cmd->event) {
-	case ESC_EV_CREATE:
-		FIELD_I("total", fx->order.total_minor);
-		FIELD_S("currency", fx->order.currency);
-		break;
-	case ESC_EV_PAY:
-		FIELD_I("amount", a->amount_minor);
-		FIELD_S("payment_method", esc_method_name(fx->order.method));
-		break;
-	case ESC_EV_CANCEL:
-		if (fx->order.state == ESC_ST_CANCELLATION_REQUESTED) {
-			FIELD_S("reason", fx->order.cancel_reason);
-			if (fx->order.cancel_comment[0])
-				FIELD_S("comment", fx->order.cancel_comment);
-			FIELD_S("refund_to", esc_refund_to_name(fx->order.refund_to));
+	for (size_t i = 0; !rc && i < n; i++) {
+		rc = esc_strbuf_addf(sb, "%s\"%s\":", i ? "," : "", d[i].name);
+		if (rc)
+			break;
+		switch (d[i].kind) {
+		case ESC_DETAIL_TEXT:
+			rc = esc_strbuf_add_json(sb, d[i].text);
+			break;
+		case ESC_DETAIL_INT:
+			rc = esc_strbuf_addf(sb, "%lld", (long long)d[i].value);
+			break;
+		case ESC_DETAIL_TIME: {
+			char at[ESC_TIME_SIZE];
+			esc_time_format(d[i].value, at);
+			rc = esc_strbuf_add_json(sb, at);
+			break;
 		}
-		break;
-	case ESC_EV_REJECT_CANCELLATION:
-		FIELD_S("message", fx->order.reject_message);
-		break;
-	case ESC_EV_SHIP:
-		FIELD_S("carrier", fx->order.carrier);
-		FIELD_S("tracking_number", fx->order.tracking);
-		break;
-	case ESC_EV_OPEN_DISPUTE:
-		FIELD_S("ground", fx->order.dispute_ground);
-		FIELD_S("outcome", fx->order.dispute_outcome);
-		FIELD_I("amount", fx->order.dispute_amount_minor);
-		FIELD_S("description", a->description);
-		break;
-	case ESC_EV_COUNTER_OFFER:
-		FIELD_I("amount", fx->order.dispute_offer_minor);
-		if (fx->order.dispute_message[0])
-			FIELD_S("message", fx->order.dispute_message);
-		break;
-	case ESC_EV_REJECT_DISPUTE:
-		FIELD_S("message", fx->order.dispute_message);
-		break;
-	case ESC_EV_RETURN_SHIPMENT:
-		FIELD_S("carrier", fx->order.return_carrier);
-		FIELD_S("tracking_number", fx->order.return_tracking);
-		break;
-	case ESC_EV_RESOLVE_DISPUTE:
-		FIELD_S("reason", a->message);
-		break;
-	default:
-		break;
-	}
-	if (esc_event_is_dispute(cmd->event)) {
-		FIELD_S("dispute_status", esc_dispute_state_name(fx->order.dispute_state));
-		if (fx->order.dispute_state == ESC_DS_AWAITING_RETURN)
-			FIELD_I("agreed_amount", fx->order.dispute_agreed_minor);
-		if (fx->order.dispute_state == ESC_DS_RESOLVED) {
-			FIELD_S("resolution", fx->order.dispute_resolution);
-			FIELD_I("dispute_refund", fx->order.dispute_refund_minor);
 		}
 	}
-	if (fx->refund_new || fx->refund_changed) {
-		FIELD_S("refund_id", fx->refund.id);
-		FIELD_I("refund_amount", fx->refund.amount_minor);
-		FIELD_S("refund_status", esc_refund_status_name(fx->refund.status));
-	}
-#undef FIELD_S
-#undef FIELD_I
 	if (!rc)
 		rc = esc_strbuf_adds(sb, "}");
 	return rc;
@@ -595,242 +535,282 @@ static int expect_user(struct esc_engine *e, const char *id, enum esc_actor role
 	return rc;
 }
 
-/* One command, inside the caller's savepoint. Returns 0 when there is
- * something to keep (res->rc may still be a refusal for a deadline row that
- * was dropped), or the refusal or failure, when the savepoint must be
- * rolled back. */
-static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res)
+/* Load the order the command names (create: give the new one its id), and
+ * check the deadline row and If-Match against it. */
+static int load_order(struct esc_engine *e, struct run *r, struct esc_result *res)
 {
-	struct esc_store *s = e->store;
-	struct esc_order order;
-	struct esc_refund refund;
-	struct esc_effects *fx = NULL;
-	struct esc_context ctx = {.policy = &e->policy,
-				  .now_ms = esc_clock_now(&e->clock),
-				  .actor = cmd->actor,
-				  .actor_id = cmd->actor_id,
-				  .buyer_level = ESC_LEVEL_GOOD};
-	struct esc_args args = cmd->args;
-	struct esc_dispute_facts facts;
-	struct esc_strbuf sb;
-	char order_id[ESC_ID_SIZE];
-	bool have_order = false, have_refund = false;
+	const struct esc_command *cmd = r->cmd;
 	int rc = 0;
 
-	esc_strbuf_init(&sb, sizeof((struct esc_history *)0)->detail - 1);
-	fx = malloc(sizeof *fx);
-	if (!fx) {
-		rc = ESC_ENOMEM;
-		goto out;
-	}
-
 	if (cmd->event == ESC_EV_CREATE) {
-		esc_id_new(order_id, "ord_", ctx.now_ms);
-		args.order_id = order_id;
-		rc = expect_user(e, args.buyer_id, ESC_ACTOR_BUYER, res);
-		if (!rc)
-			rc = expect_user(e, args.seller_id, ESC_ACTOR_SELLER, res);
-		if (rc)
-			goto out;
-	} else {
-		if (!cmd->order_id) {
-			rc = ESC_ENOTFOUND;
-			goto out;
-		}
-		ESC_STORE(rc, s, order_get, cmd->order_id, &order);
-		if (rc == ESC_ENOTFOUND && cmd->deadline)
-			goto stale;
-		if (rc)
-			goto out;
-		esc_order_assert(&order, "as read from the store");
-		have_order = true;
-		res->has_order = true;
-		res->order = order;
+		esc_id_new(r->order_id, "ord_", r->ctx.now_ms);
+		r->args.order_id = r->order_id;
+		return 0;
 	}
+	if (!cmd->order_id)
+		return ESC_ENOTFOUND;
+	ESC_STORE(rc, e->store, order_get, cmd->order_id, &r->order);
+	r->stale = rc == ESC_ENOTFOUND && cmd->deadline;
+	if (rc)
+		return rc;
+	esc_order_assert(&r->order, "as read from the store");
+	r->have_order = true;
+	res->has_order = true;
+	res->order = r->order;
 
 	if (cmd->deadline && cmd->deadline->kind < ESC_DL_ORDER_COUNT &&
-	    order.due_ms[cmd->deadline->kind] != cmd->deadline->due_ms)
-		goto stale;
-
-	if (cmd->if_match && have_order && order.version != cmd->if_match) {
+	    r->order.due_ms[cmd->deadline->kind] != cmd->deadline->due_ms) {
+		r->stale = true;
+		return 0;
+	}
+	if (cmd->if_match && r->order.version != cmd->if_match) {
 		/* Another party's order stays unknown to them. */
-		const char *party = cmd->actor == ESC_ACTOR_BUYER    ? order.buyer_id
-				    : cmd->actor == ESC_ACTOR_SELLER ? order.seller_id
+		const char *party = cmd->actor == ESC_ACTOR_BUYER    ? r->order.buyer_id
+				    : cmd->actor == ESC_ACTOR_SELLER ? r->order.seller_id
 								     : NULL;
 		bool mine = !party || (cmd->actor_id && !strcmp(cmd->actor_id, party));
-		rc = mine ? ESC_EPRECONDITION : ESC_ENOTFOUND;
 		if (!mine)
 			res->has_order = false;
-		goto out;
+		return mine ? ESC_EPRECONDITION : ESC_ENOTFOUND;
 	}
+	return 0;
+}
 
-	/* What the core needs beyond the order. */
-	if (((cmd->event == ESC_EV_CANCEL && order.state == ESC_ST_AWAITING_SHIPMENT) ||
-	     cmd->event == ESC_EV_OPEN_DISPUTE) &&
-	    cmd->actor == ESC_ACTOR_BUYER && cmd->actor_id &&
-	    !strcmp(cmd->actor_id, order.buyer_id)) {
+/* What the core needs beyond the order, as the table of events says for
+ * this event, actor and order (esc_event_loads). */
+static int load_needs(struct esc_engine *e, struct run *r, struct esc_result *res)
+{
+	const struct esc_command *cmd = r->cmd;
+	struct esc_store *s = e->store;
+	const struct esc_order *o = r->have_order ? &r->order : NULL;
+	unsigned loads = esc_event_loads(cmd->event, cmd->actor, cmd->actor_id, o, &r->args);
+	int rc = 0;
+
+	if (loads & ESC_LOAD_PARTIES) {
+		rc = expect_user(e, r->args.buyer_id, ESC_ACTOR_BUYER, res);
+		if (!rc)
+			rc = expect_user(e, r->args.seller_id, ESC_ACTOR_SELLER, res);
+		if (rc)
+			return rc;
+	}
+	if (loads & ESC_LOAD_BUYER_LEVEL) {
 		struct esc_user u;
 		struct esc_buyer_rep rep;
-		rc = get_user(s, order.buyer_id, &u);
+		rc = get_user(s, o->buyer_id, &u);
 		if (!rc)
-			rc = buyer_reputation(e, s, &u, ctx.now_ms, &rep);
+			rc = buyer_reputation(e, s, &u, r->ctx.now_ms, &rep);
 		if (rc)
-			goto out;
-		ctx.buyer_level = rep.level;
+			return rc;
+		r->ctx.buyer_level = rep.level;
 		res->buyer_level = rep.level;
 	}
-	if (cmd->event == ESC_EV_PAY && args.method == ESC_METHOD_BALANCE) {
+	if (loads & ESC_LOAD_BALANCE) {
 		char account[ESC_ACCOUNT_SIZE];
-		esc_account_buyer(account, order.buyer_id);
-		ESC_STORE(rc, s, balance_get, account, order.currency, &args.buyer_balance_minor);
+		esc_account_buyer(account, o->buyer_id);
+		ESC_STORE(rc, s, balance_get, account, o->currency, &r->args.buyer_balance_minor);
 		if (rc)
-			goto out;
+			return rc;
 	}
-	if (cmd->event == ESC_EV_REFUND_SETTLED || cmd->event == ESC_EV_REFUND_FAILED ||
-	    cmd->event == ESC_EV_REFUND_OVERDUE) {
-		const char *rid = cmd->deadline ? cmd->deadline->ref : args.refund_id;
+	if (loads & ESC_LOAD_REFUND) {
+		const char *rid = cmd->deadline ? cmd->deadline->ref : r->args.refund_id;
 		rc = rid ? 0 : ESC_ENOTFOUND;
 		if (!rc)
-			ESC_STORE(rc, s, refund_get, rid, &refund);
-		if (rc == ESC_ENOTFOUND && cmd->deadline)
-			goto stale;
+			ESC_STORE(rc, s, refund_get, rid, &r->refund);
+		r->stale = rc == ESC_ENOTFOUND && cmd->deadline;
 		if (rc)
-			goto out;
-		have_refund = true;
-		if (cmd->deadline && refund.alert_due_ms != cmd->deadline->due_ms)
-			goto stale;
+			return rc;
+		r->have_refund = true;
+		if (cmd->deadline && r->refund.alert_due_ms != cmd->deadline->due_ms) {
+			r->stale = true;
+			return 0;
+		}
 	}
-
 	/* An arbiter's decision keeps the recommendation it was made beside,
 	 * read as the arbiter's view reads it (GET /v1/disputes/{id}). */
-	if (cmd->event == ESC_EV_RESOLVE_DISPUTE && cmd->actor == ESC_ACTOR_ARBITER &&
-	    order.disputes_count) {
-		rc = esc_engine_dispute_facts_held(e, s, &order, &facts);
+	if (loads & ESC_LOAD_DISPUTE_FACTS) {
+		rc = esc_engine_dispute_facts_held(e, s, o, &r->facts);
 		if (rc)
-			goto out;
-		ctx.dispute_facts = &facts;
+			return rc;
+		r->ctx.dispute_facts = &r->facts;
 	}
+	return 0;
+}
 
-	rc = esc_decide(&ctx, have_order ? &order : NULL, cmd->event, &args,
-			have_refund ? &refund : NULL, fx);
+/* The core decides. A refusal says why in res; on a deadline row, it
+ * makes the row stale: a row that cannot fire is dropped. */
+static int decide(struct run *r, struct esc_result *res)
+{
+	int rc = esc_decide(&r->ctx, r->have_order ? &r->order : NULL, r->cmd->event, &r->args,
+			    r->have_refund ? &r->refund : NULL, r->fx);
 	if (rc) {
-		snprintf(res->message, sizeof res->message, "%s", fx->refusal_message);
-		if (cmd->deadline) /* a row that cannot fire: drop it */
-			goto stale;
-		goto out;
+		snprintf(res->message, sizeof res->message, "%s", r->fx->refusal_message);
+		r->stale = r->cmd->deadline != NULL;
 	}
+	return rc;
+}
 
-	/* Persist: the order, then everything that hangs off it. */
-	if (have_order) {
-		ESC_STORE(rc, s, order_update, &fx->order, order.version);
-	} else {
-		ESC_STORE(rc, s, order_insert, &fx->order, args.items, args.items_count);
-	}
-	if (rc)
-		goto out;
-	if (fx->transfers_count) {
-		ESC_STORE(rc, s, transfers_append, fx->transfers, fx->transfers_count, ctx.now_ms);
-		if (rc)
-			goto out;
-	}
-	if (fx->refund_new)
+/* Persist what the core decided: the order, then everything that hangs
+ * off it (transfers, the refund, deadline changes, reputation marks, the
+ * message the event carries). */
+static int persist(struct esc_engine *e, const struct run *r)
+{
+	struct esc_store *s = e->store;
+	const struct esc_effects *fx = r->fx;
+	int64_t now = r->ctx.now_ms;
+	int rc;
+
+	if (r->have_order)
+		ESC_STORE(rc, s, order_update, &fx->order, r->order.version);
+	else
+		ESC_STORE(rc, s, order_insert, &fx->order, r->args.items, r->args.items_count);
+	if (!rc && fx->transfers_count)
+		ESC_STORE(rc, s, transfers_append, fx->transfers, fx->transfers_count, now);
+	if (!rc && fx->refund_new)
 		ESC_STORE(rc, s, refund_insert, &fx->refund);
-	else if (fx->refund_changed)
+	else if (!rc && fx->refund_changed)
 		ESC_STORE(rc, s, refund_update, &fx->refund);
-	if (rc)
-		goto out;
-	for (size_t i = 0; i < fx->deadlines_count; i++) {
+	for (size_t i = 0; !rc && i < fx->deadlines_count; i++)
 		ESC_STORE(rc, s, deadline_apply, fx->order.id, &fx->deadlines[i]);
-		if (rc)
-			goto out;
-	}
-	for (size_t i = 0; i < fx->marks_count; i++) {
+	for (size_t i = 0; !rc && i < fx->marks_count; i++)
 		ESC_STORE(rc, s, mark_append, fx->marks[i].user_id, fx->marks[i].mark, fx->order.id,
-			  ctx.now_ms);
-		if (rc)
-			goto out;
-	}
-	if (fx->message_new) {
+			  now);
+	if (!rc && fx->message_new) {
 		/* As if its author had posted it: one conversation per order. */
-		struct esc_message m = {.at_ms = ctx.now_ms, .role = fx->message.role};
+		struct esc_message m = {.at_ms = now, .role = fx->message.role};
 		snprintf(m.order_id, sizeof m.order_id, "%s", fx->order.id);
 		snprintf(m.author_id, sizeof m.author_id, "%s", fx->message.author_id);
 		snprintf(m.body, sizeof m.body, "%s", fx->message.body);
 		ESC_STORE(rc, s, message_append, &m);
-		if (rc)
-			goto out;
 	}
+	return rc;
+}
 
+/* The order's history row and its outbox row; sb is scratch. */
+static int record(struct esc_engine *e, const struct run *r, struct esc_strbuf *sb)
+{
+	const struct esc_command *cmd = r->cmd;
+	const struct esc_effects *fx = r->fx;
+	int64_t now = r->ctx.now_ms;
 	struct esc_history h = {.version = fx->order.version,
-				.at_ms = ctx.now_ms,
+				.at_ms = now,
 				.actor = cmd->actor,
 				.event = cmd->event,
-				.from = have_order ? order.state : ESC_ST_NONE,
+				.from = r->have_order ? r->order.state : ESC_ST_NONE,
 				.to = fx->order.state};
+	int rc;
+
 	snprintf(h.order_id, sizeof h.order_id, "%s", fx->order.id);
 	snprintf(h.actor_id, sizeof h.actor_id, "%s", cmd->actor_id ? cmd->actor_id : "");
 	snprintf(h.type, sizeof h.type, "%s", fx->outbox_type);
-	rc = detail_json(cmd, have_order ? &order : NULL, fx, &sb);
+	rc = detail_json(r, sb);
 	/* The detail is sized for what the guards allow: every text at most
 	 * doubles when escaped. Only running out of memory may fail it. */
 	ESC_ASSERT(rc != ESC_EINVAL, "the history detail of %s on %s outgrew %zu bytes",
 		   esc_event_name(cmd->event), fx->order.id, sizeof h.detail - 1);
 	if (rc)
-		goto out;
-	snprintf(h.detail, sizeof h.detail, "%s", esc_strbuf_str(&sb));
-	ESC_STORE(rc, s, history_append, &h);
+		return rc;
+	snprintf(h.detail, sizeof h.detail, "%s", esc_strbuf_str(sb));
+	ESC_STORE(rc, e->store, history_append, &h);
 	if (rc)
-		goto out;
+		return rc;
 
-	esc_strbuf_release(&sb);
-	rc = payload_json(fx, ctx.now_ms, &sb);
+	esc_strbuf_release(sb);
+	rc = payload_json(fx, now, sb);
 	if (rc)
-		goto out;
-	struct esc_outbox_row row = {.at_ms = ctx.now_ms, .payload = esc_strbuf_str(&sb)};
+		return rc;
+	struct esc_outbox_row row = {.at_ms = now, .payload = esc_strbuf_str(sb)};
 	snprintf(row.type, sizeof row.type, "%s", fx->outbox_type);
 	snprintf(row.order_id, sizeof row.order_id, "%s", fx->order.id);
-	ESC_STORE(rc, s, outbox_append, &row);
-	if (rc)
-		goto out;
+	ESC_STORE(rc, e->store, outbox_append, &row);
+	return rc;
+}
+
+/* The result, and the issuer's answer kept with the command. */
+static int answer(struct esc_engine *e, const struct run *r, struct esc_result *res)
+{
+	const struct esc_command *cmd = r->cmd;
+	int rc = 0;
 
 	res->has_order = true;
-	res->order = fx->order;
-	res->has_refund = fx->refund_new || fx->refund_changed;
+	res->order = r->fx->order;
+	res->has_refund = r->fx->refund_new || r->fx->refund_changed;
 	if (res->has_refund)
-		res->refund = fx->refund;
-	if (cmd->reply) {
-		rc = cmd->reply->build(cmd->reply->arg, e, e->store, res);
-		if (!rc && cmd->reply->record)
-			ESC_STORE(rc, s, idempotency_put, cmd->reply->record);
-		if (rc == ESC_EDUPLICATE)
-			snprintf(res->message, sizeof res->message,
-				 "the Idempotency-Key was answered meanwhile");
-	}
-	goto out;
+		res->refund = r->fx->refund;
+	if (!cmd->reply)
+		return 0;
+	rc = cmd->reply->build(cmd->reply->arg, e, e->store, res);
+	if (!rc && cmd->reply->record)
+		ESC_STORE(rc, e->store, idempotency_put, cmd->reply->record);
+	if (rc == ESC_EDUPLICATE)
+		snprintf(res->message, sizeof res->message,
+			 "the Idempotency-Key was answered meanwhile");
+	return rc;
+}
 
-stale:
-	/* A queue row that no longer matches its order or refund: drop it,
-	 * so it never fires. Nothing else changes. */
-	{
-		struct esc_deadline_op op = {
-			.set = false, .kind = cmd->deadline->kind, .due_ms = cmd->deadline->due_ms};
-		snprintf(op.ref, sizeof op.ref, "%s", cmd->deadline->ref);
-		int refusal = rc ? rc : ESC_ESTATE;
-		ESC_STORE(rc, s, deadline_apply, cmd->deadline->order_id, &op);
-		if (!rc) {
-			res->rc = refusal;
-			if (!res->message[0])
-				snprintf(res->message, sizeof res->message,
-					 "the deadline no longer applies");
-		}
+/* A queue row that no longer matches its order or refund: drop it, so it
+ * never fires; refusal (0: ESC_ESTATE) is the command's result. Nothing
+ * else changes. */
+static int drop_stale(struct esc_engine *e, const struct esc_command *cmd, int refusal,
+		      struct esc_result *res)
+{
+	struct esc_deadline_op op = {
+		.set = false, .kind = cmd->deadline->kind, .due_ms = cmd->deadline->due_ms};
+	int rc;
+	snprintf(op.ref, sizeof op.ref, "%s", cmd->deadline->ref);
+	ESC_STORE(rc, e->store, deadline_apply, cmd->deadline->order_id, &op);
+	if (!rc) {
+		res->rc = refusal ? refusal : ESC_ESTATE;
+		if (!res->message[0])
+			snprintf(res->message, sizeof res->message,
+				 "the deadline no longer applies");
 	}
+	return rc;
+}
+
+/* One command, inside the caller's savepoint: load what the core needs,
+ * let it decide, persist its effects, record the history and outbox rows,
+ * answer. Returns 0 when there is something to keep (res->rc may still be
+ * a refusal for a deadline row that was dropped), or the refusal or
+ * failure, when the savepoint must be rolled back. */
+static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res)
+{
+	struct run r = {.cmd = cmd,
+			.args = cmd->args,
+			.ctx = {.policy = &e->policy,
+				.now_ms = esc_clock_now(&e->clock),
+				.actor = cmd->actor,
+				.actor_id = cmd->actor_id,
+				.buyer_level = ESC_LEVEL_GOOD}};
+	struct esc_strbuf sb;
+	int rc = 0;
+
+	esc_strbuf_init(&sb, sizeof((struct esc_history *)0)->detail - 1);
+	r.fx = malloc(sizeof *r.fx);
+	if (!r.fx)
+		rc = ESC_ENOMEM;
+	if (!rc)
+		rc = load_order(e, &r, res);
+	if (!rc && !r.stale)
+		rc = load_needs(e, &r, res);
+	if (!rc && !r.stale)
+		rc = decide(&r, res);
+	if (r.stale) {
+		rc = drop_stale(e, cmd, rc, res);
+		goto out;
+	}
+	if (!rc)
+		rc = persist(e, &r);
+	if (!rc)
+		rc = record(e, &r, &sb);
+	if (!rc)
+		rc = answer(e, &r, res);
 out:
 	if (rc == ESC_ENOTFOUND)
 		res->has_order = false; /* another party's order stays unknown */
 	if (rc && !res->message[0])
 		snprintf(res->message, sizeof res->message, "%s", esc_error_message(rc));
 	esc_strbuf_release(&sb);
-	free(fx);
+	free(r.fx);
 	return rc;
 }
 
@@ -1142,8 +1122,10 @@ int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired)
 		if (rc || !c.n)
 			break;
 		for (size_t i = 0; i < c.n; i++) {
-			esc_command_init(&cmds[i], deadline_event(c.rows[i].kind), ESC_ACTOR_SYSTEM,
-					 NULL, c.rows[i].order_id);
+			int ev = esc_event_of_deadline(c.rows[i].kind);
+			ESC_ASSERT(ev >= 0, "deadline kind %d has no event", (int)c.rows[i].kind);
+			esc_command_init(&cmds[i], (enum esc_event)ev, ESC_ACTOR_SYSTEM, NULL,
+					 c.rows[i].order_id);
 			cmds[i].deadline = &c.rows[i];
 		}
 		rc = exec_batch(e, cmds, c.n, res);
