@@ -197,11 +197,139 @@ static void settle(struct demo *d, struct esc_order *o, enum esc_event ev)
 	run(d, &c, o);
 }
 
+/* The people, in the order of people[]. */
+enum { ANA, BJORN, CHLOE, KNITS, CERAMICS, RECORDS, ARBITER };
+
+/* Orders in each state of the order machine, cancellations and refunds
+ * included. */
+static void orders_in_flow(struct demo *d)
+{
+	struct esc_order o;
+
+	/* awaiting_payment */
+	create(d, &o, ANA, KNITS, "Lopapeysa wool sweater", 18900);
+	create(d, &o, BJORN, RECORDS, "Vinyl record, first pressing", 4500);
+	/* awaiting_shipment */
+	create(d, &o, ANA, CERAMICS, "Stoneware mug, set of 2", 5200);
+	pay(d, &o, ESC_METHOD_CARD);
+	create(d, &o, CHLOE, KNITS, "Wool mittens", 3900);
+	pay(d, &o, ESC_METHOD_WALLET);
+	/* awaiting_shipment after a rejected request: one request left */
+	create(d, &o, BJORN, CERAMICS, "Serving bowl", 7400);
+	pay(d, &o, ESC_METHOD_CARD);
+	request(d, &o, "better_price", ESC_REFUND_TO_ORIGINAL);
+	reject(d, &o, "The bowl is glazed and packed; it ships tomorrow.");
+	/* cancellation_requested */
+	create(d, &o, ANA, RECORDS, "Record player needle", 2900);
+	pay(d, &o, ESC_METHOD_CARD);
+	request(d, &o, "no_longer_needed", ESC_REFUND_TO_ORIGINAL);
+	create(d, &o, CHLOE, CERAMICS, "Vase", 6100);
+	pay(d, &o, ESC_METHOD_CARD);
+	request(d, &o, "out_of_stock", ESC_REFUND_TO_BALANCE);
+	/* shipped */
+	create(d, &o, BJORN, KNITS, "Wool socks, 3 pairs", 2700);
+	pay(d, &o, ESC_METHOD_CARD);
+	as(d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	/* delivered */
+	create(d, &o, ANA, KNITS, "Wool hat", 3300);
+	pay(d, &o, ESC_METHOD_WALLET);
+	as(d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	/* completed */
+	create(d, &o, CHLOE, RECORDS, "Jazz LP box set", 12900);
+	pay(d, &o, ESC_METHOD_CARD);
+	as(d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	as(d, &o, ESC_EV_CONFIRM_RECEIPT, ESC_ACTOR_BUYER);
+	/* cancelled: unpaid */
+	create(d, &o, BJORN, KNITS, "Scarf", 2500);
+	as(d, &o, ESC_EV_CANCEL, ESC_ACTOR_BUYER);
+	/* cancelled: accepted, card refund pending */
+	create(d, &o, ANA, CERAMICS, "Teapot", 8800);
+	pay(d, &o, ESC_METHOD_CARD);
+	request(d, &o, "seller_asked", ESC_REFUND_TO_ORIGINAL);
+	as(d, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+	/* cancelled: accepted, refund settled */
+	create(d, &o, CHLOE, RECORDS, "Cassette tape", 1500);
+	pay(d, &o, ESC_METHOD_WALLET);
+	request(d, &o, "change_order", ESC_REFUND_TO_ORIGINAL);
+	as(d, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+	settle(d, &o, ESC_EV_REFUND_SETTLED);
+	/* cancelled: card refund failed, so it went to the store balance */
+	create(d, &o, BJORN, RECORDS, "Poster", 1900);
+	pay(d, &o, ESC_METHOD_CARD);
+	request(d, &o, "no_longer_needed", ESC_REFUND_TO_ORIGINAL);
+	as(d, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+	settle(d, &o, ESC_EV_REFUND_FAILED);
+}
+
+/* Orders in each state of the dispute machine, and two decided. */
+static void orders_in_dispute(struct demo *d)
+{
+	struct esc_order o;
+
+	/* in_dispute, awaiting the seller: a cup arrived chipped */
+	create(d, &o, ANA, CERAMICS, "Espresso cups, set of 4", 6400);
+	pay(d, &o, ESC_METHOD_CARD);
+	as(d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	dispute(d, &o, "not_as_described", 1600, "One of the four cups arrived chipped.");
+	/* in_dispute, counter-offered: the buyer has 5 days to take it */
+	create(d, &o, BJORN, KNITS, "Cardigan", 11900);
+	pay(d, &o, ESC_METHOD_CARD);
+	as(d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	dispute(d, &o, "not_as_described", 6000, "The colour is grey, not the blue shown.");
+	answer(d, &o, ESC_EV_COUNTER_OFFER, ESC_ACTOR_SELLER, 3000,
+	       "The photo was taken in daylight; I can refund half of what you ask.");
+	/* in_dispute, rejected: the buyer may escalate within 5 days */
+	create(d, &o, CHLOE, RECORDS, "Signed poster", 4900);
+	pay(d, &o, ESC_METHOD_CARD);
+	as(d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	dispute(d, &o, "not_as_described", 4900, "The signature looks printed.");
+	answer(d, &o, ESC_EV_REJECT_DISPUTE, ESC_ACTOR_SELLER, 0,
+	       "It was signed at the 2019 concert; the certificate is in the tube.");
+	/* in_dispute, escalated: in the arbiters' queue */
+	create(d, &o, ANA, RECORDS, "Box of 45s", 7700);
+	pay(d, &o, ESC_METHOD_CARD);
+	as(d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	dispute(d, &o, "not_as_described", 3500, "Five of the records are warped.");
+	evidence(d, &o, ESC_ACTOR_BUYER, "warped-records.png");
+	escalate(d, &o, "They were flat when I packed them.");
+	evidence(d, &o, ESC_ACTOR_SELLER, "packed-flat.png");
+	/* in_dispute, awaiting the return: the seller accepted a return */
+	create(d, &o, BJORN, CERAMICS, "Teacup", 3200);
+	pay(d, &o, ESC_METHOD_CARD);
+	as(d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	dispute_as(d, &o, "not_as_described", "return_and_refund", 3200,
+		   "The cup leaks at the handle.");
+	answer(d, &o, ESC_EV_ACCEPT_DISPUTE, ESC_ACTOR_SELLER, 0, NULL);
+	/* closed: the tracking number belonged to another parcel; full refund */
+	create(d, &o, BJORN, RECORDS, "Limited edition LP", 9900);
+	pay(d, &o, ESC_METHOD_CARD);
+	as(d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	dispute(d, &o, "invalid_tracking", 9900,
+		"The tracking number shows a parcel delivered to another town.");
+	escalate(d, &o, "I gave the parcel to the carrier myself.");
+	decide(d, &o, d->users[ARBITER].id, 9900,
+	       "The carrier confirms the number belongs to another parcel.");
+	/* completed after a dispute: part refunded, the rest released */
+	create(d, &o, CHLOE, KNITS, "Wool blanket", 15900);
+	pay(d, &o, ESC_METHOD_CARD);
+	as(d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	as(d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	dispute(d, &o, "not_as_described", 8000, "The blanket is smaller than described.");
+	escalate(d, &o, "The size is in the listing.");
+	decide(d, &o, d->users[ARBITER].id, 4000,
+	       "The size differs by 10 cm from the listing; half the asked amount is fair.");
+}
+
 int esc_demo_fill(struct esc_engine *e, FILE *out)
 {
 	struct demo d = {.e = e};
-	struct esc_order o;
-	enum { ANA, BJORN, CHLOE, KNITS, CERAMICS, RECORDS, ARBITER };
 
 	for (size_t i = 0; i < PEOPLE && !d.rc; i++) {
 		d.rc = esc_engine_user_create(e, people[i].role, people[i].name, people[i].email,
@@ -212,121 +340,8 @@ int esc_demo_fill(struct esc_engine *e, FILE *out)
 			return ESC_EDUPLICATE;
 		}
 	}
-
-	/* awaiting_payment */
-	create(&d, &o, ANA, KNITS, "Lopapeysa wool sweater", 18900);
-	create(&d, &o, BJORN, RECORDS, "Vinyl record, first pressing", 4500);
-	/* awaiting_shipment */
-	create(&d, &o, ANA, CERAMICS, "Stoneware mug, set of 2", 5200);
-	pay(&d, &o, ESC_METHOD_CARD);
-	create(&d, &o, CHLOE, KNITS, "Wool mittens", 3900);
-	pay(&d, &o, ESC_METHOD_WALLET);
-	/* awaiting_shipment after a rejected request: one request left */
-	create(&d, &o, BJORN, CERAMICS, "Serving bowl", 7400);
-	pay(&d, &o, ESC_METHOD_CARD);
-	request(&d, &o, "better_price", ESC_REFUND_TO_ORIGINAL);
-	reject(&d, &o, "The bowl is glazed and packed; it ships tomorrow.");
-	/* cancellation_requested */
-	create(&d, &o, ANA, RECORDS, "Record player needle", 2900);
-	pay(&d, &o, ESC_METHOD_CARD);
-	request(&d, &o, "no_longer_needed", ESC_REFUND_TO_ORIGINAL);
-	create(&d, &o, CHLOE, CERAMICS, "Vase", 6100);
-	pay(&d, &o, ESC_METHOD_CARD);
-	request(&d, &o, "out_of_stock", ESC_REFUND_TO_BALANCE);
-	/* shipped */
-	create(&d, &o, BJORN, KNITS, "Wool socks, 3 pairs", 2700);
-	pay(&d, &o, ESC_METHOD_CARD);
-	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
-	/* delivered */
-	create(&d, &o, ANA, KNITS, "Wool hat", 3300);
-	pay(&d, &o, ESC_METHOD_WALLET);
-	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
-	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
-	/* completed */
-	create(&d, &o, CHLOE, RECORDS, "Jazz LP box set", 12900);
-	pay(&d, &o, ESC_METHOD_CARD);
-	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
-	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
-	as(&d, &o, ESC_EV_CONFIRM_RECEIPT, ESC_ACTOR_BUYER);
-	/* cancelled: unpaid */
-	create(&d, &o, BJORN, KNITS, "Scarf", 2500);
-	as(&d, &o, ESC_EV_CANCEL, ESC_ACTOR_BUYER);
-	/* cancelled: accepted, card refund pending */
-	create(&d, &o, ANA, CERAMICS, "Teapot", 8800);
-	pay(&d, &o, ESC_METHOD_CARD);
-	request(&d, &o, "seller_asked", ESC_REFUND_TO_ORIGINAL);
-	as(&d, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
-	/* cancelled: accepted, refund settled */
-	create(&d, &o, CHLOE, RECORDS, "Cassette tape", 1500);
-	pay(&d, &o, ESC_METHOD_WALLET);
-	request(&d, &o, "change_order", ESC_REFUND_TO_ORIGINAL);
-	as(&d, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
-	settle(&d, &o, ESC_EV_REFUND_SETTLED);
-	/* cancelled: card refund failed, so it went to the store balance */
-	create(&d, &o, BJORN, RECORDS, "Poster", 1900);
-	pay(&d, &o, ESC_METHOD_CARD);
-	request(&d, &o, "no_longer_needed", ESC_REFUND_TO_ORIGINAL);
-	as(&d, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
-	settle(&d, &o, ESC_EV_REFUND_FAILED);
-
-	/* in_dispute, awaiting the seller: a cup arrived chipped */
-	create(&d, &o, ANA, CERAMICS, "Espresso cups, set of 4", 6400);
-	pay(&d, &o, ESC_METHOD_CARD);
-	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
-	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
-	dispute(&d, &o, "not_as_described", 1600, "One of the four cups arrived chipped.");
-	/* in_dispute, counter-offered: the buyer has 5 days to take it */
-	create(&d, &o, BJORN, KNITS, "Cardigan", 11900);
-	pay(&d, &o, ESC_METHOD_CARD);
-	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
-	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
-	dispute(&d, &o, "not_as_described", 6000, "The colour is grey, not the blue shown.");
-	answer(&d, &o, ESC_EV_COUNTER_OFFER, ESC_ACTOR_SELLER, 3000,
-	       "The photo was taken in daylight; I can refund half of what you ask.");
-	/* in_dispute, rejected: the buyer may escalate within 5 days */
-	create(&d, &o, CHLOE, RECORDS, "Signed poster", 4900);
-	pay(&d, &o, ESC_METHOD_CARD);
-	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
-	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
-	dispute(&d, &o, "not_as_described", 4900, "The signature looks printed.");
-	answer(&d, &o, ESC_EV_REJECT_DISPUTE, ESC_ACTOR_SELLER, 0,
-	       "It was signed at the 2019 concert; the certificate is in the tube.");
-	/* in_dispute, escalated: in the arbiters' queue */
-	create(&d, &o, ANA, RECORDS, "Box of 45s", 7700);
-	pay(&d, &o, ESC_METHOD_CARD);
-	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
-	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
-	dispute(&d, &o, "not_as_described", 3500, "Five of the records are warped.");
-	evidence(&d, &o, ESC_ACTOR_BUYER, "warped-records.png");
-	escalate(&d, &o, "They were flat when I packed them.");
-	evidence(&d, &o, ESC_ACTOR_SELLER, "packed-flat.png");
-	/* in_dispute, awaiting the return: the seller accepted a return */
-	create(&d, &o, BJORN, CERAMICS, "Teacup", 3200);
-	pay(&d, &o, ESC_METHOD_CARD);
-	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
-	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
-	dispute_as(&d, &o, "not_as_described", "return_and_refund", 3200,
-		   "The cup leaks at the handle.");
-	answer(&d, &o, ESC_EV_ACCEPT_DISPUTE, ESC_ACTOR_SELLER, 0, NULL);
-	/* closed: the tracking number belonged to another parcel; full refund */
-	create(&d, &o, BJORN, RECORDS, "Limited edition LP", 9900);
-	pay(&d, &o, ESC_METHOD_CARD);
-	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
-	dispute(&d, &o, "invalid_tracking", 9900,
-		"The tracking number shows a parcel delivered to another town.");
-	escalate(&d, &o, "I gave the parcel to the carrier myself.");
-	decide(&d, &o, d.users[ARBITER].id, 9900,
-	       "The carrier confirms the number belongs to another parcel.");
-	/* completed after a dispute: part refunded, the rest released */
-	create(&d, &o, CHLOE, KNITS, "Wool blanket", 15900);
-	pay(&d, &o, ESC_METHOD_CARD);
-	as(&d, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
-	as(&d, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
-	dispute(&d, &o, "not_as_described", 8000, "The blanket is smaller than described.");
-	escalate(&d, &o, "The size is in the listing.");
-	decide(&d, &o, d.users[ARBITER].id, 4000,
-	       "The size differs by 10 cm from the listing; half the asked amount is fair.");
-
+	orders_in_flow(&d);
+	orders_in_dispute(&d);
 	if (d.rc)
 		return d.rc;
 	fprintf(out, "Demo marketplace created: %zu users, %d orders.\n", PEOPLE, d.orders);
