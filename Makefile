@@ -133,7 +133,7 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 300
 FUZZ_TEST_SECONDS ?= 12
 FUZZ_TARGETS = config evidence request body http
-FUZZ_PKGS = sqlite3 libpq libsodium libmicrohttpd jansson
+FUZZ_PKGS = sqlite3 libpq libsodium libmicrohttpd jansson libcurl
 FUZZ_FLAGS = -std=c17 -D_GNU_SOURCE -DESC_VERSION='"fuzz"' -g -O1 -fno-omit-frame-pointer \
   -fsanitize=address,undefined -fno-sanitize-recover=all -Wall -Wextra -Isrc \
   $(shell pkg-config --cflags $(FUZZ_PKGS) 2>/dev/null)

@@ -47,6 +47,7 @@ struct esc_http_call {
 	struct esc_caller caller;
 	const char *method;
 	const char *param; /* the {id} of the path, or NULL */
+	int event;         /* a command route's event (its row's), or -1 */
 	json_t *body;      /* an object ({} when the route takes none) */
 	const void *file;  /* an ESC_BODY_FILE route's bytes */
 	size_t file_len;

@@ -1614,11 +1614,14 @@ static int refund_command(struct esc_http_call *call, enum esc_event ev)
 	return rc;
 }
 
-/* A command route's request (core/event.h's row of ev): its fields, then
- * the command on the order the path names (an order, a dispute's, a
- * refund's). The engine decides; an event that creates answers 201. */
-static int h_event(struct esc_http_call *call, enum esc_event ev)
+/* A command route's request (core/event.h's row of the route's event):
+ * its fields, then the command on the order the path names (an order, a
+ * dispute's, a refund's). The engine decides; an event that creates
+ * answers 201. */
+static int h_event(struct esc_http_call *call)
 {
+	ESC_ASSERT(call->event >= 0 && call->event < ESC_EV_COUNT, "a command route's event");
+	enum esc_event ev = (enum esc_event)call->event;
 	const struct esc_event_spec *spec = esc_event_spec(ev);
 	char order_id[ESC_ID_SIZE];
 	struct esc_command cmd;
@@ -1641,34 +1644,6 @@ static int h_event(struct esc_http_call *call, enum esc_event ev)
 	rc = event_fields(call, spec, &cmd.args);
 	return rc ? rc : command_reply(call, &cmd, spec->creates);
 }
-
-/* A route's handler gets the call alone (server.c and the fuzzers call it
- * so): each command route names its event's one line here. */
-#define EVENT_HANDLER(ev)                                                                          \
-	static int h_##ev(struct esc_http_call *call)                                              \
-	{                                                                                          \
-		return h_event(call, ESC_EV_##ev);                                                 \
-	}
-EVENT_HANDLER(PAY)
-EVENT_HANDLER(CANCEL)
-EVENT_HANDLER(ACCEPT_CANCELLATION)
-EVENT_HANDLER(REJECT_CANCELLATION)
-EVENT_HANDLER(WITHDRAW_CANCELLATION)
-EVENT_HANDLER(SHIP)
-EVENT_HANDLER(DELIVER)
-EVENT_HANDLER(CONFIRM_RECEIPT)
-EVENT_HANDLER(OPEN_DISPUTE)
-EVENT_HANDLER(ACCEPT_DISPUTE)
-EVENT_HANDLER(COUNTER_OFFER)
-EVENT_HANDLER(REJECT_DISPUTE)
-EVENT_HANDLER(ACCEPT_OFFER)
-EVENT_HANDLER(ESCALATE)
-EVENT_HANDLER(WITHDRAW_DISPUTE)
-EVENT_HANDLER(RETURN_SHIPMENT)
-EVENT_HANDLER(RETURN_RECEIVED)
-EVENT_HANDLER(RESOLVE_DISPUTE)
-EVENT_HANDLER(REFUND_SETTLED)
-EVENT_HANDLER(REFUND_FAILED)
 
 static int h_ledger_check(struct esc_http_call *call)
 {
@@ -1735,10 +1710,10 @@ static int h_clock_advance(struct esc_http_call *call)
 #define ANY    ESC_WHO_ANYONE
 #define SIGNED ESC_WHO_SIGNED_IN
 
-/* A command's row: its event's handler, a JSON body, its event. */
+/* A command's row: a JSON body, its event, served by h_event. */
 #define EVENT(ev, path, who)                                                                       \
 	{                                                                                          \
-		"POST", path, h_##ev, who, ESC_BODY_JSON, false, ESC_EV_##ev                       \
+		"POST", path, h_event, who, ESC_BODY_JSON, false, ESC_EV_##ev                      \
 	}
 
 const struct esc_route esc_routes[] = {

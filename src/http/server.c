@@ -729,6 +729,7 @@ static enum MHD_Result dispatch(struct esc_http_server *srv, struct MHD_Connecti
 	if (!route)
 		return respond_error(c, req, path_known ? ESC_EMETHOD : ESC_ENOTFOUND,
 				     path_known ? NULL : "no such path");
+	call.event = route->event;
 	int rc = admit(srv, c, route, &call, &hint);
 	if (rc)
 		return respond_error(c, req, rc, hint);

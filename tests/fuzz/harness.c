@@ -464,6 +464,7 @@ static const struct esc_route *handle(const char *method, const char *path_in, e
 	call->opt = &world.opt;
 	call->method = method;
 	call->param = id_param;
+	call->event = route->event;
 	call->limits = &world.limits;
 	call->buyer_level = -1;
 	snprintf(call->address, sizeof call->address, "127.0.0.1");
