@@ -2,8 +2,10 @@
 #include "store/common.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/error.h"
@@ -219,8 +221,8 @@ static const struct esc_col order_cols[] = {
 	TEXT(O, dispute_recommendation),
 };
 #undef O
-_Static_assert(sizeof order_cols / sizeof order_cols[0] == ESC_ORDER_KEYS + ESC_ORDER_COLUMNS_COUNT,
-	       "ESC_ORDER_COLUMNS_COUNT counts the order columns");
+_Static_assert(sizeof order_cols / sizeof order_cols[0] + 2 <= ESC_SQL_PARAMS_MAX,
+	       "order_update's parameters fit a bind");
 const struct esc_record esc_order_record = RECORD(struct esc_order, order_cols);
 
 #define U struct esc_user
@@ -488,9 +490,11 @@ static int sql_add(char *sql, size_t size, int len, const char *fmt, int k)
 
 void esc_orders_list_sql(unsigned mask, char *sql, size_t size)
 {
-	int len = snprintf(sql, size, "%s WHERE TRUE", ESC_ORDER_SELECT);
+	int len = 0;
 	int k = 1;
 
+	esc_sql_init();
+	len = snprintf(sql, size, "%s WHERE TRUE", esc_sql_order_select);
 	for (size_t i = 0; i < ORDER_FILTERS_COUNT; i++)
 		if (mask & order_filters[i].flag)
 			len = sql_add(sql, size, len, order_filters[i].cond, k++);
@@ -549,6 +553,107 @@ int esc_orders_list_bind(const struct esc_order_filter *f, size_t max, const str
 }
 
 /* ---- the SQL both dialects share ---- */
+
+char esc_sql_order_select[ESC_SQL_SIZE], esc_sql_order_get[ESC_SQL_SIZE],
+	esc_sql_order_insert[ESC_SQL_SIZE], esc_sql_order_update[ESC_SQL_SIZE];
+
+static pthread_once_t sql_once = PTHREAD_ONCE_INIT;
+
+/* Append to out (ESC_SQL_SIZE bytes, *len of them used) what fmt says. */
+static void sql_put(char *out, int *len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void sql_put(char *out, int *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	ESC_ASSERT(*len >= 0 && *len < ESC_SQL_SIZE, "a built statement longer than its buffer");
+	va_start(ap, fmt);
+	n = vsnprintf(out + *len, ESC_SQL_SIZE - (size_t)*len, fmt, ap);
+	va_end(ap);
+	ESC_ASSERT(n >= 0 && *len + n < ESC_SQL_SIZE, "a built statement longer than its buffer");
+	*len += n;
+}
+
+/* r's column names from first on, joined by ", ". */
+static void sql_names(char *out, int *len, const struct esc_record *r, int first)
+{
+	for (int i = first; i < r->count; i++)
+		sql_put(out, len, "%s%s", i > first ? ", " : "", r->cols[i].name);
+}
+
+/* count placeholders, ?param on, joined by ", ". */
+static void sql_params(char *out, int *len, int param, int count)
+{
+	for (int i = 0; i < count; i++)
+		sql_put(out, len, "%s?%d", i ? ", " : "", param + i);
+}
+
+static void sql_build(void)
+{
+	const struct esc_record *r = &esc_order_record;
+	int updated = r->count - ESC_ORDER_KEYS;
+	int len = 0;
+
+	ESC_ASSERT(esc_order_update_params() <= ESC_SQL_PARAMS_MAX &&
+			   esc_order_insert_params() <= ESC_SQL_PARAMS_MAX,
+		   "more order columns than a bind has parameters");
+	sql_put(esc_sql_order_select, &len, "SELECT ");
+	sql_names(esc_sql_order_select, &len, r, 0);
+	sql_put(esc_sql_order_select, &len, " FROM orders");
+
+	len = 0;
+	sql_put(esc_sql_order_get, &len, "%s WHERE id = ?1", esc_sql_order_select);
+
+	len = 0;
+	sql_put(esc_sql_order_insert, &len, "INSERT INTO orders (");
+	sql_names(esc_sql_order_insert, &len, r, 0);
+	sql_put(esc_sql_order_insert, &len, ") VALUES (");
+	sql_params(esc_sql_order_insert, &len, 1, r->count);
+	sql_put(esc_sql_order_insert, &len, ")");
+
+	len = 0;
+	sql_put(esc_sql_order_update, &len, "UPDATE orders SET (");
+	sql_names(esc_sql_order_update, &len, r, ESC_ORDER_KEYS);
+	sql_put(esc_sql_order_update, &len, ") = (");
+	sql_params(esc_sql_order_update, &len, 1, updated);
+	sql_put(esc_sql_order_update, &len, ") WHERE id = ?%d AND version = ?%d", updated + 1,
+		updated + 2);
+}
+
+void esc_sql_init(void)
+{
+	int rc = pthread_once(&sql_once, sql_build);
+
+	ESC_ASSERT(rc == 0, "the order statements not built");
+}
+
+int esc_order_insert_params(void)
+{
+	return esc_order_record.count;
+}
+
+int esc_order_update_params(void)
+{
+	return esc_order_record.count - ESC_ORDER_KEYS + 2;
+}
+
+int esc_order_bind_insert(const struct esc_order *o, const struct esc_binder *b, void *bind)
+{
+	return esc_record_bind(&esc_order_record, 0, esc_order_record.count, o, 1, b, bind);
+}
+
+int esc_order_bind_update(const struct esc_order *o, int64_t expected_version,
+			  const struct esc_binder *b, void *bind)
+{
+	int updated = esc_order_record.count - ESC_ORDER_KEYS;
+	int rc = esc_record_bind(&esc_order_record, ESC_ORDER_KEYS, updated, o, 1, b, bind);
+
+	b->text(bind, updated + 1, o->id, strnlen(o->id, sizeof o->id));
+	b->i64(bind, updated + 2, expected_version);
+	return rc;
+}
 
 void esc_sql_dollars(const char *sql, char *out, size_t size)
 {
@@ -652,4 +757,75 @@ void esc_check_say(enum esc_check which, const struct esc_row *row, struct esc_l
 	}
 #undef S
 #undef I
+}
+
+/* ---- migrations written once ---- */
+
+const char *const esc_migrations_shared[] = {
+	/* Append steps here, each a string of SQL with the type words of
+	 * common.h, for example:
+	 *   "ALTER TABLE orders ADD COLUMN foo_minor {int} DEFAULT 0;\n",
+	 * The first step is the SQLite store's version 8 and the PostgreSQL
+	 * database's version 5. */
+	NULL,
+};
+
+int esc_migrations_count(const char *const *steps)
+{
+	int n = 0;
+
+	while (steps[n])
+		n++;
+	return n;
+}
+
+/* A type word and what each dialect writes for it. */
+static const struct {
+	const char *word;
+	const char *sqlite;
+	const char *pg;
+} type_words[] = {
+	{"{int}", "INTEGER NOT NULL", "BIGINT NOT NULL"},
+	{"{int_null}", "INTEGER", "BIGINT"},
+	{"{text}", "TEXT NOT NULL", "TEXT COLLATE \"C\" NOT NULL"},
+	{"{text_null}", "TEXT", "TEXT COLLATE \"C\""},
+	{"{bytes}", "BLOB NOT NULL", "BYTEA NOT NULL"},
+	{"{without_rowid}", " WITHOUT ROWID", ""},
+};
+
+#define TYPE_WORDS_COUNT (sizeof type_words / sizeof type_words[0])
+
+/* Write step in d's words into out (NULL: only count); its length. */
+static size_t migration_put(const char *step, enum esc_dialect d, char *out)
+{
+	size_t n = 0;
+
+	while (*step) {
+		const char *put = NULL;
+		size_t skip = 1, len = 1;
+		for (size_t i = 0; *step == '{' && !put && i < TYPE_WORDS_COUNT; i++) {
+			size_t w = strlen(type_words[i].word);
+			if (strncmp(step, type_words[i].word, w) == 0) {
+				put = d == ESC_DIALECT_PG ? type_words[i].pg : type_words[i].sqlite;
+				skip = w;
+				len = strlen(put);
+			}
+		}
+		if (out)
+			memcpy(out + n, put ? put : step, len);
+		n += len;
+		step += skip;
+	}
+	if (out)
+		out[n] = '\0';
+	return n;
+}
+
+char *esc_migration_sql(const char *step, enum esc_dialect d)
+{
+	char *out = malloc(migration_put(step, d, NULL) + 1);
+
+	if (out)
+		(void)migration_put(step, d, out);
+	return out;
 }

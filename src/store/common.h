@@ -81,25 +81,12 @@ struct esc_record {
 	size_t size; /* of the struct */
 };
 
-/* orders: id, buyer_id, seller_id, then ESC_ORDER_COLUMNS, the columns an
- * update writes (the first three are written at insert only: the last two
- * are indexed, and leaving them out of the UPDATE keeps their indexes off
- * the hot path). */
-#define ESC_ORDER_KEYS          3
-#define ESC_ORDER_COLUMNS_COUNT 53
-#define ESC_ORDER_COLUMNS                                                                          \
-	"currency, total_minor, paid_minor, refunded_minor, released_minor, fee_minor, method, "   \
-	"state, version, delivery_days, items_count, cancel_requests, cancel_reason, "             \
-	"cancel_comment, refund_to, reject_message, carrier, tracking, created_at_ms, "            \
-	"paid_at_ms, shipped_at_ms, promised_at_ms, delivered_at_ms, ended_at_ms, "                \
-	"due_payment_ms, due_ship_ms, due_response_ms, due_protection_ms, due_confirm_ms, "        \
-	"due_dispute_ms, refunds_count, disputes_count, dispute_ground, dispute_outcome, "         \
-	"dispute_amount_minor, dispute_opened_at_ms, dispute_paused_ms, dispute_refund_minor, "    \
-	"dispute_state, dispute_from, dispute_description, dispute_offer_minor, "                  \
-	"dispute_agreed_minor, dispute_message, dispute_resolution, dispute_reason, "              \
-	"dispute_escalated_at_ms, dispute_resolved_at_ms, return_carrier, return_tracking, "       \
-	"return_shipped_at_ms, dispute_recommended_minor, dispute_recommendation"
-#define ESC_ORDER_SELECT "SELECT id, buyer_id, seller_id, " ESC_ORDER_COLUMNS " FROM orders"
+/* orders: id, buyer_id, seller_id, then the columns an update writes
+ * (the first three are written at insert only: the last two are indexed,
+ * and leaving them out of the UPDATE keeps their indexes off the hot
+ * path). The order's statements are built from this table (esc_sql_init),
+ * so a new column is one row of it and one migration. */
+#define ESC_ORDER_KEYS 3
 extern const struct esc_record esc_order_record;
 
 #define ESC_USER_COLUMNS                                                                           \
@@ -187,12 +174,40 @@ int esc_record_bind(const struct esc_record *r, int first, int count, const void
  * longer than out is a bug. */
 void esc_sql_dollars(const char *sql, char *out, size_t size);
 
-#define ESC_SQL_ORDER_PARAMS                                                                       \
-	"?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "        \
-	"?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, "    \
-	"?36, ?37, ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45, ?46, ?47, ?48, ?49, ?50, ?51, ?52, "    \
-	"?53"
-_Static_assert(ESC_ORDER_COLUMNS_COUNT == 53, "ESC_SQL_ORDER_PARAMS numbers the order columns");
+/* The longest statement a backend builds or rewrites, in bytes, and the
+ * most parameters one takes (order_insert's, with room to grow:
+ * esc_sql_init asserts that the order's columns fit). */
+#define ESC_SQL_SIZE       8192
+#define ESC_SQL_PARAMS_MAX 128
+
+/* The order's statements, built from esc_order_record with ?N
+ * placeholders by esc_sql_init(), which each backend calls when it opens
+ * a store and before it prepares any; read-only after that.
+ * - esc_sql_order_select: every column, in the table's order, FROM orders
+ * - esc_sql_order_get: that WHERE id = ?1
+ * - esc_sql_order_insert: every column, bound by esc_order_bind_insert
+ * - esc_sql_order_update: the columns after the keys, WHERE id and
+ *   version, bound by esc_order_bind_update */
+extern char esc_sql_order_select[ESC_SQL_SIZE], esc_sql_order_get[ESC_SQL_SIZE],
+	esc_sql_order_insert[ESC_SQL_SIZE], esc_sql_order_update[ESC_SQL_SIZE];
+
+/* Build the statements above, once per process (pthread_once); later
+ * calls return at once. */
+void esc_sql_init(void);
+
+/* The number of parameters of esc_sql_order_insert and of
+ * esc_sql_order_update. */
+int esc_order_insert_params(void);
+int esc_order_update_params(void);
+
+/* Bind o to esc_sql_order_insert's parameters: 0, or ESC_EINVAL for an
+ * enum value with no name (the others are bound all the same). */
+int esc_order_bind_insert(const struct esc_order *o, const struct esc_binder *b, void *bind);
+
+/* Bind o, and the version the row must still have, to
+ * esc_sql_order_update's parameters: as esc_order_bind_insert. */
+int esc_order_bind_update(const struct esc_order *o, int64_t expected_version,
+			  const struct esc_binder *b, void *bind);
 
 #define ESC_SQL_USER_SELECT    "SELECT " ESC_USER_COLUMNS " FROM users"
 #define ESC_SQL_HISTORY_SELECT "SELECT " ESC_HISTORY_COLUMNS " FROM history"
@@ -219,11 +234,9 @@ _Static_assert(ESC_ORDER_COLUMNS_COUNT == 53, "ESC_SQL_ORDER_PARAMS numbers the 
 	X(USER_UPDATE, "UPDATE users SET role = ?2, name = ?3, email = ?4, password_hash = ?5, "   \
 		       "created_at_ms = ?6, suspension_lifted_at_ms = ?7 WHERE id = ?1")           \
 	X(USERS_LIST, ESC_SQL_USER_SELECT " WHERE id > ?1 ORDER BY id LIMIT ?2")                   \
-	X(ORDER_INSERT, "INSERT INTO orders (" ESC_ORDER_COLUMNS ", id, buyer_id, seller_id) "     \
-			"VALUES (" ESC_SQL_ORDER_PARAMS ", ?54, ?55, ?56)")                        \
-	X(ORDER_UPDATE, "UPDATE orders SET (" ESC_ORDER_COLUMNS ") = (" ESC_SQL_ORDER_PARAMS ") "  \
-			"WHERE id = ?54 AND version = ?55")                                        \
-	X(ORDER_GET, ESC_ORDER_SELECT " WHERE id = ?1")                                            \
+	X(ORDER_INSERT, esc_sql_order_insert)                                                      \
+	X(ORDER_UPDATE, esc_sql_order_update)                                                      \
+	X(ORDER_GET, esc_sql_order_get)                                                            \
 	X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE id = ?1")                                      \
 	X(ITEM_INSERT, "INSERT INTO order_items (order_id, line, title, quantity, "                \
 		       "unit_price_minor) VALUES (?1, ?2, ?3, ?4, ?5)")                            \
@@ -420,6 +433,33 @@ enum esc_check {
 
 /* Add the problem a row of check which says to r. */
 void esc_check_say(enum esc_check which, const struct esc_row *row, struct esc_ledger_report *r);
+
+/* ---- migrations written once ---- */
+
+/* Each backend has its own numbered migrations (sqlite/migrations.c,
+ * pg/migrations.c), append-only, for what was written before this list.
+ * Then it applies the steps of esc_migrations_shared, in order, as its
+ * next numbers, recorded as its own are: a store's schema version is its
+ * own count plus the shared count. A step is SQL both dialects read the
+ * same way, with these words for the types of columns:
+ *   {int}   a 64-bit integer, NOT NULL    {int_null}   one that may be NULL
+ *   {text}  a text, NOT NULL              {text_null}  one that may be NULL
+ *   {bytes} bytes, NOT NULL
+ *   {without_rowid} after a CREATE TABLE's ")" whose key grows with time
+ *                   (SQLite's WITHOUT ROWID; nothing on PostgreSQL)
+ * Text compares byte by byte on both (PostgreSQL's COLLATE "C"). */
+enum esc_dialect { ESC_DIALECT_SQLITE, ESC_DIALECT_PG };
+
+/* NULL-terminated. Append at the end; never edit a step that has
+ * shipped. */
+extern const char *const esc_migrations_shared[];
+
+/* The number of steps of a NULL-terminated list. */
+int esc_migrations_count(const char *const *steps);
+
+/* step in d's words: malloc'd, the caller's to free; NULL when out of
+ * memory. Braces that are not one of the words above stay as they are. */
+char *esc_migration_sql(const char *step, enum esc_dialect d);
 
 /* The verbs of struct esc_store_ops, each given by the backend's function
  * prefix_verb (close and the flags are the backend's to set). */

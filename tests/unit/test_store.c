@@ -2353,6 +2353,112 @@ static void ledger_check_finds_escrow_without_an_order(void **state)
 	assert_true(has_problem(r, "escrow_matches_order: escrow:ord_9 holds 10 EUR"));
 }
 
+/* ---- the schema's runner ---- */
+
+#define ESC_MIGRATIONS_TEST_MAX 64
+
+/* The schema version f's store records. */
+static int64_t recorded_version(struct store_fixture *f)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	if (backend == &pg_backend)
+		return pg_raw_int(f, "SELECT MAX(version) FROM schema_migrations");
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static int64_t written_version(void)
+{
+	return backend == &pg_backend ? esc_pg_schema_version() : esc_sqlite_schema_version();
+}
+
+/* Run the backend's migrations with steps as the shared list, through a
+ * connection of the test's own. */
+static void migrate_with(struct store_fixture *f, const char *const *steps)
+{
+	char err[256] = "";
+	int rc = 0;
+
+	if (backend == &pg_backend) {
+		PGconn *conn = PQconnectdb(f->url);
+		assert_int_equal(PQstatus(conn), CONNECTION_OK);
+		rc = esc_pg_migrate_with(conn, steps, err, sizeof err);
+		PQfinish(conn);
+	} else {
+		sqlite3 *db = NULL;
+		assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL),
+				 SQLITE_OK);
+		sqlite3_busy_timeout(db, 5000);
+		rc = esc_sqlite_migrate_with(db, steps, err, sizeof err);
+		sqlite3_close(db);
+	}
+	if (rc)
+		fprintf(stderr, "migrate: %s\n", err);
+	assert_int_equal(rc, 0);
+}
+
+/* A fresh store and the same store opened again record the version this
+ * binary writes: its own migrations and the shared ones. */
+static void a_store_opened_again_keeps_the_schema_version(void **state)
+{
+	struct store_fixture *f = *state;
+
+	/* Each backend's own list ends there: what comes after is shared. */
+	assert_int_equal(written_version(), (backend == &pg_backend ? 4 : 7) +
+						    esc_migrations_count(esc_migrations_shared));
+	assert_int_equal(recorded_version(f), written_version());
+	insert_user(f->s, "usr_a");
+	reopen(f);
+	assert_int_equal(recorded_version(f), written_version());
+	assert_true(user_exists(f->s, "usr_a"));
+}
+
+/* A shared step applies after the backend's own migrations, in its words,
+ * as the next version, once. */
+static void a_shared_step_applies_once_after_the_backends_own(void **state)
+{
+	struct store_fixture *f = *state;
+	static const char *const steps[] = {
+		"CREATE TABLE migration_probe (id {text} PRIMARY KEY, n {int}, b {bytes}, "
+		"t {text_null}, m {int_null}){without_rowid};\n"
+		"ALTER TABLE orders ADD COLUMN probe_minor {int} DEFAULT 0;\n",
+		NULL,
+	};
+	const char *more[ESC_MIGRATIONS_TEST_MAX];
+	int n = esc_migrations_count(esc_migrations_shared);
+
+	/* The product's shared steps, then the probe. */
+	assert_true(n + 2 <= ESC_MIGRATIONS_TEST_MAX);
+	for (int i = 0; i < n; i++)
+		more[i] = esc_migrations_shared[i];
+	more[n] = steps[0];
+	more[n + 1] = NULL;
+	insert_user(f->s, "usr_a");
+	migrate_with(f, more);
+	assert_int_equal(recorded_version(f), written_version() + 1);
+	migrate_with(f, more);
+	assert_int_equal(recorded_version(f), written_version() + 1);
+	raw_sql(f, "INSERT INTO migration_probe (id, n, b) VALUES ('a', 1, 'x')");
+	raw_sql(f, "UPDATE orders SET probe_minor = 1");
+	/* The store as this binary knows it is older: it refuses to open it. */
+	esc_store_close(f->s);
+	f->s = NULL;
+	{
+		struct esc_store *s = NULL;
+		char err[256] = "";
+		assert_int_equal(esc_store_open(f->url, &s, err, sizeof err), ESC_EUNSUPPORTED);
+		assert_null(s);
+	}
+}
+
 /* ---- the contract table ---- */
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -2452,6 +2558,8 @@ static const struct CMUnitTest contract[] = {
 	T(ledger_check_finds_a_refund_beyond_what_was_paid),
 	T(ledger_check_finds_escrow_that_differs_from_its_order),
 	T(ledger_check_finds_escrow_without_an_order),
+	T(a_store_opened_again_keeps_the_schema_version),
+	T(a_shared_step_applies_once_after_the_backends_own),
 };
 
 /* Run every contract test against a new store of backend b per test. */
@@ -2833,10 +2941,6 @@ static void a_postgresql_url_parameter_libpq_does_not_know_is_refused(void **sta
 static void each_records_columns_are_the_ones_its_sql_lists(void **state)
 {
 	(void)state;
-	assert_true(esc_record_names(&esc_order_record, 0,
-				     "id, buyer_id, seller_id, " ESC_ORDER_COLUMNS));
-	assert_true(esc_record_names(&esc_order_record, ESC_ORDER_KEYS, ESC_ORDER_COLUMNS));
-	assert_int_equal(esc_order_record.count, ESC_ORDER_KEYS + ESC_ORDER_COLUMNS_COUNT);
 	assert_true(esc_record_names(&esc_user_record, 0, ESC_USER_COLUMNS));
 	assert_true(esc_record_names(&esc_history_record, 0, ESC_HISTORY_COLUMNS));
 	assert_true(esc_record_names(&esc_refund_record, 0, ESC_REFUND_COLUMNS));
@@ -2849,6 +2953,98 @@ static void each_records_columns_are_the_ones_its_sql_lists(void **state)
 	assert_true(esc_record_names(&esc_evidence_record, 0, ESC_EVIDENCE_COLUMNS));
 	assert_false(esc_record_names(&esc_user_record, 0, "id, role"));
 	assert_false(esc_record_names(&esc_user_record, 1, ESC_USER_COLUMNS));
+}
+
+/* The text of sql between after and before, into out. */
+static void between(const char *sql, const char *after, const char *before, char *out, size_t size)
+{
+	const char *from = strstr(sql, after);
+	const char *to = NULL;
+
+	assert_non_null(from);
+	from += strlen(after);
+	to = strstr(from, before);
+	assert_non_null(to);
+	assert_true((size_t)(to - from) < size);
+	memcpy(out, from, (size_t)(to - from));
+	out[to - from] = '\0';
+}
+
+/* "?first, ?first+1, ..., ?last" */
+static void numbered(int first, int last, char *out, size_t size)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (int i = first; i <= last; i++)
+		n += (size_t)snprintf(out + n, size - n, "%s?%d", i > first ? ", " : "", i);
+	assert_true(n < size);
+}
+
+/* The order's statements are written from its column table: every
+ * column, in its order, each with its own parameter, and the keys only at
+ * insert. */
+static void the_order_statements_are_built_from_its_columns(void **state)
+{
+	int count = esc_order_record.count, updated = count - ESC_ORDER_KEYS;
+	char list[ESC_SQL_SIZE], want[ESC_SQL_SIZE + 64];
+
+	(void)state;
+	esc_sql_init();
+	esc_sql_init();
+	between(esc_sql_order_select, "SELECT ", " FROM orders", list, sizeof list);
+	assert_true(esc_record_names(&esc_order_record, 0, list));
+	snprintf(want, sizeof want, "%s WHERE id = ?1", esc_sql_order_select);
+	assert_string_equal(esc_sql_order_get, want);
+
+	between(esc_sql_order_insert, "INSERT INTO orders (", ") VALUES (", list, sizeof list);
+	assert_true(esc_record_names(&esc_order_record, 0, list));
+	between(esc_sql_order_insert, ") VALUES (", ")", list, sizeof list);
+	numbered(1, count, want, sizeof want);
+	assert_string_equal(list, want);
+	assert_int_equal(esc_order_insert_params(), count);
+
+	between(esc_sql_order_update, "UPDATE orders SET (", ") = (", list, sizeof list);
+	assert_true(esc_record_names(&esc_order_record, ESC_ORDER_KEYS, list));
+	assert_null(strstr(list, "buyer_id"));
+	between(esc_sql_order_update, ") = (", ") WHERE", list, sizeof list);
+	numbered(1, updated, want, sizeof want);
+	assert_string_equal(list, want);
+	snprintf(want, sizeof want, ") WHERE id = ?%d AND version = ?%d", updated + 1, updated + 2);
+	assert_non_null(strstr(esc_sql_order_update, want));
+	assert_int_equal(esc_order_update_params(), updated + 2);
+	assert_true(esc_order_update_params() <= ESC_SQL_PARAMS_MAX);
+}
+
+/* A shared migration step in each dialect's words; other braces stay. */
+static void a_shared_migration_step_gets_each_dialects_types(void **state)
+{
+	const char *step = "CREATE TABLE t (a {text}, b {int}, c {bytes}, d {text_null}, "
+			   "e {int_null}, f {text} DEFAULT '{}'){without_rowid};";
+	char *sq = esc_migration_sql(step, ESC_DIALECT_SQLITE);
+	char *pg = esc_migration_sql(step, ESC_DIALECT_PG);
+
+	(void)state;
+	assert_string_equal(sq, "CREATE TABLE t (a TEXT NOT NULL, b INTEGER NOT NULL, "
+				"c BLOB NOT NULL, d TEXT, e INTEGER, f TEXT NOT NULL DEFAULT "
+				"'{}') WITHOUT ROWID;");
+	assert_string_equal(pg, "CREATE TABLE t (a TEXT COLLATE \"C\" NOT NULL, b BIGINT NOT "
+				"NULL, c BYTEA NOT NULL, d TEXT COLLATE \"C\", e BIGINT, "
+				"f TEXT COLLATE \"C\" NOT NULL DEFAULT '{}');");
+	free(sq);
+	free(pg);
+	/* Every shipped step reads as SQL in both: no type word left over. */
+	for (int i = 0; esc_migrations_shared[i]; i++) {
+		for (int d = ESC_DIALECT_SQLITE; d <= ESC_DIALECT_PG; d++) {
+			char *text = esc_migration_sql(esc_migrations_shared[i], d);
+			assert_non_null(text);
+			assert_null(strstr(text, "{int"));
+			assert_null(strstr(text, "{text"));
+			assert_null(strstr(text, "{bytes}"));
+			assert_null(strstr(text, "{without_rowid}"));
+			free(text);
+		}
+	}
 }
 
 /* PostgreSQL's dialect of the shared SQL: each ?N placeholder becomes $N,
@@ -2868,6 +3064,8 @@ static void shared_sql_gets_dollar_placeholders_for_postgresql(void **state)
 
 static const struct CMUnitTest urls[] = {
 	cmocka_unit_test(each_records_columns_are_the_ones_its_sql_lists),
+	cmocka_unit_test(the_order_statements_are_built_from_its_columns),
+	cmocka_unit_test(a_shared_migration_step_gets_each_dialects_types),
 	cmocka_unit_test(shared_sql_gets_dollar_placeholders_for_postgresql),
 	cmocka_unit_test(a_postgresql_server_that_cannot_be_reached_fails_with_a_message),
 	cmocka_unit_test(a_postgresql_url_parameter_libpq_does_not_know_is_refused),

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/common.h"
 #include "util/error.h"
 
 #define TXT "TEXT COLLATE \"C\" NOT NULL"
@@ -280,15 +281,13 @@ static const char *const migrations[] = {
 	"WHERE claim_owner IS NOT NULL;\n",
 };
 
+/* Our own; then the shared steps of common.c (esc_migrations_shared)
+ * take the numbers after these. */
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
-
-/* Each migration applied or lost to another process costs one round; a
- * bound keeps a database that misbehaves from looping for ever. */
-#define ROUNDS_MAX (4 * MIGRATIONS_COUNT + 8)
 
 int esc_pg_schema_version(void)
 {
-	return MIGRATIONS_COUNT;
+	return MIGRATIONS_COUNT + esc_migrations_count(esc_migrations_shared);
 }
 
 /* The SQLSTATEs that mean another process got there first: a key taken
@@ -399,10 +398,12 @@ out:
 	return rc;
 }
 
-/* Apply migration `index` (0-based). Its row goes in first: a process
- * applying it at the same time holds that key, so we wait for it and then
- * fail with 23505, and leave the migration to it. *applied is false then. */
-static int apply_one(PGconn *conn, int index, bool *applied, char *err, size_t err_size)
+/* Apply migration `index` (0-based), whose SQL is text. Its row goes in
+ * first: a process applying it at the same time holds that key, so we
+ * wait for it and then fail with 23505, and leave the migration to it.
+ * *applied is false then. */
+static int apply_one(PGconn *conn, int index, const char *text, bool *applied, char *err,
+		     size_t err_size)
 {
 	char number[16];
 	const char *values[1] = {number};
@@ -429,7 +430,7 @@ static int apply_one(PGconn *conn, int index, bool *applied, char *err, size_t e
 	}
 	PQclear(res);
 	res = NULL;
-	if (!run(conn, migrations[index], &res)) {
+	if (!run(conn, text, &res)) {
 		rc = ESC_EIO;
 		snprintf(what, sizeof what, "migration %d failed", index + 1);
 		say(conn, res, err, err_size, what);
@@ -452,8 +453,39 @@ out:
 	return rc;
 }
 
+/* Apply migration index (0-based): one of ours, or a shared step in
+ * PostgreSQL's words. */
+static int apply_index(PGconn *conn, int index, const char *const *shared, bool *applied, char *err,
+		       size_t err_size)
+{
+	char *text = NULL;
+	int rc = 0;
+
+	*applied = false;
+	if (index < MIGRATIONS_COUNT)
+		return apply_one(conn, index, migrations[index], applied, err, err_size);
+	text = esc_migration_sql(shared[index - MIGRATIONS_COUNT], ESC_DIALECT_PG);
+	if (!text) {
+		rc = ESC_ENOMEM;
+		esc_set_err(err, err_size, "out of memory");
+	} else {
+		rc = apply_one(conn, index, text, applied, err, err_size);
+	}
+	free(text);
+	return rc;
+}
+
 int esc_pg_migrate(PGconn *conn, char *err, size_t err_size)
 {
+	return esc_pg_migrate_with(conn, esc_migrations_shared, err, err_size);
+}
+
+int esc_pg_migrate_with(PGconn *conn, const char *const *shared, char *err, size_t err_size)
+{
+	int count = MIGRATIONS_COUNT + esc_migrations_count(shared);
+	/* Each migration applied or lost to another process costs one round;
+	 * a bound keeps a database that misbehaves from looping for ever. */
+	int rounds_max = 4 * count + 8;
 	int version = 0;
 	bool applied = false, missing = false;
 	int rc = read_version(conn, &version, &missing, err, err_size);
@@ -473,23 +505,23 @@ int esc_pg_migrate(PGconn *conn, char *err, size_t err_size)
 				    version);
 			break;
 		}
-		if (version > MIGRATIONS_COUNT) {
+		if (version > count) {
 			rc = ESC_EUNSUPPORTED;
 			esc_set_err(err, err_size,
 				    "the database has schema version %d, newer than this escrowd "
 				    "knows (%d); use a newer escrowd",
-				    version, MIGRATIONS_COUNT);
+				    version, count);
 			break;
 		}
-		if (version == MIGRATIONS_COUNT)
+		if (version == count)
 			break;
-		if (round == ROUNDS_MAX) {
+		if (round == rounds_max) {
 			rc = ESC_EIO;
 			esc_set_err(err, err_size, "cannot migrate: migration %d keeps failing",
 				    version + 1);
 			break;
 		}
-		rc = apply_one(conn, version, &applied, err, err_size);
+		rc = apply_index(conn, version, shared, &applied, err, err_size);
 	}
 	return rc;
 }

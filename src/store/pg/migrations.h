@@ -5,7 +5,9 @@
  * applies the missing ones at open, each in its own transaction that first
  * records its number, so that of several processes opening one database at
  * once exactly one applies each; it refuses a database whose version is
- * newer than this binary knows. */
+ * newer than this binary knows. After this file's own come the steps both
+ * backends share (common.h's esc_migrations_shared), in PostgreSQL's
+ * words, as the next numbers. */
 #ifndef ESC_PG_MIGRATIONS_H
 #define ESC_PG_MIGRATIONS_H
 
@@ -13,13 +15,18 @@
 
 #include <libpq-fe.h>
 
-/* The schema version this binary writes: the number of migrations. */
+/* The schema version this binary writes: the number of migrations, ours
+ * and the shared ones. */
 int esc_pg_schema_version(void);
 
 /* Bring the database of conn up to esc_pg_schema_version(). Returns 0,
  * ESC_EUNSUPPORTED when the database is newer than this binary, or ESC_EIO;
  * with a message in err (err_size bytes, may be NULL). */
 int esc_pg_migrate(PGconn *conn, char *err, size_t err_size);
+
+/* esc_pg_migrate with shared (NULL-terminated) in place of
+ * esc_migrations_shared: for the tests of the runner. */
+int esc_pg_migrate_with(PGconn *conn, const char *const *shared, char *err, size_t err_size);
 
 /* A libpq message on one line in dst (size bytes, cut to fit): PostgreSQL's
  * end in a newline and may go on over indented lines. For both files of

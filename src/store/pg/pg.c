@@ -54,15 +54,13 @@
  * forcing it to abort, before ESC_ERETRY reaches the caller; between
  * tries it waits as esc_backoff_sleep() says. */
 #define OWN_TX_TRIES  8
-#define PARAMS_MAX    56 /* order_insert's */
+#define PARAMS_MAX    ESC_SQL_PARAMS_MAX
 #define ERROR_SIZE    256
-#define SQL_SIZE      4096 /* a statement's, with $N placeholders */
+#define SQL_SIZE      ESC_SQL_SIZE /* a statement's, with $N placeholders */
 #define TEXT_FORMAT   0
 #define BINARY_FORMAT 1
 
 /* ---- statements ---- */
-
-_Static_assert(ESC_ORDER_COLUMNS_COUNT + 3 <= PARAMS_MAX, "order_insert's parameters fit a bind");
 
 /* X(ID, SQL): prepared on first use on each connection, each ?N written
  * $N then (esc_sql_dollars); the shared ones are common.h's. */
@@ -801,8 +799,8 @@ static int order_insert_body(struct pg *p, void *arg)
 	struct bind b = {0};
 	int rc = 0;
 
-	b_cols(&b, &esc_order_record, ESC_ORDER_KEYS, ESC_ORDER_COLUMNS_COUNT, o, 1);
-	b_cols(&b, &esc_order_record, 0, ESC_ORDER_KEYS, o, ESC_ORDER_COLUMNS_COUNT + 1);
+	if (esc_order_bind_insert(o, &binder, &b))
+		b.invalid = true;
 	rc = run(p, S_ORDER_INSERT, &b);
 	for (size_t i = 0; !rc && i < a->items_count; i++) {
 		struct bind bi = {0};
@@ -864,9 +862,8 @@ static int pg_order_update(struct esc_store *s, const struct esc_order *o, int64
 	int64_t changes = 0;
 	int rc = 0;
 
-	b_cols(&b, &esc_order_record, ESC_ORDER_KEYS, ESC_ORDER_COLUMNS_COUNT, o, 1);
-	B_FIELD(&b, ESC_ORDER_COLUMNS_COUNT + 1, o->id);
-	b_i64(&b, ESC_ORDER_COLUMNS_COUNT + 2, expected_version);
+	if (esc_order_bind_update(o, expected_version, &binder, &b))
+		b.invalid = true;
 	rc = run_changes(p, S_ORDER_UPDATE, &b, &changes);
 	if (rc || changes > 0)
 		goto out;
@@ -901,7 +898,7 @@ static int pg_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 	unsigned mask = 0;
 	struct bind b = {0};
 	PGresult *res = NULL;
-	char sql[1024], name[16];
+	char sql[ESC_SQL_SIZE], name[16];
 	int rc = 0;
 
 	ESC_ASSERT(f, "orders_list without a filter");
@@ -1780,6 +1777,7 @@ int esc_pg_open(const char *url, struct esc_store **out, char *err, size_t err_s
 		goto fail;
 	}
 	PQsetNoticeProcessor(p->conn, quiet, NULL);
+	esc_sql_init();
 	rc = esc_pg_migrate(p->conn, err, err_size);
 	if (rc) {
 		/* Say which database: the message names the problem only. */

@@ -9,7 +9,9 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "store/common.h"
 #include "util/error.h"
 
 static const char *const migrations[] = {
@@ -274,11 +276,13 @@ static const char *const migrations[] = {
 	"WHERE claim_owner IS NOT NULL;\n",
 };
 
+/* Our own; then the shared steps of common.c (esc_migrations_shared)
+ * take the numbers after these. */
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 int esc_sqlite_schema_version(void)
 {
-	return MIGRATIONS_COUNT;
+	return MIGRATIONS_COUNT + esc_migrations_count(esc_migrations_shared);
 }
 
 static int map_rc(int src)
@@ -311,8 +315,9 @@ out:
 	return rc;
 }
 
-/* Apply migration `index` (0-based) unless another process did meanwhile. */
-static int apply_one(sqlite3 *db, int index, char *err, size_t err_size)
+/* Apply migration `index` (0-based), whose SQL is text, unless another
+ * process did meanwhile. */
+static int apply_one(sqlite3 *db, int index, const char *text, char *err, size_t err_size)
 {
 	char sql[64];
 	int version = 0;
@@ -333,7 +338,7 @@ static int apply_one(sqlite3 *db, int index, char *err, size_t err_size)
 	}
 	if (version > index)
 		goto commit;
-	src = sqlite3_exec(db, migrations[index], NULL, NULL, NULL);
+	src = sqlite3_exec(db, text, NULL, NULL, NULL);
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
 		esc_set_err(err, err_size, "migration %d failed: %s", index + 1,
@@ -365,8 +370,35 @@ out:
 	return rc;
 }
 
+/* Apply migration index (0-based): one of ours, or a shared step in
+ * SQLite's words. */
+static int apply_index(sqlite3 *db, int index, const char *const *shared, char *err,
+		       size_t err_size)
+{
+	char *text = NULL;
+	int rc = 0;
+
+	if (index < MIGRATIONS_COUNT)
+		return apply_one(db, index, migrations[index], err, err_size);
+	text = esc_migration_sql(shared[index - MIGRATIONS_COUNT], ESC_DIALECT_SQLITE);
+	if (!text) {
+		rc = ESC_ENOMEM;
+		esc_set_err(err, err_size, "out of memory");
+	} else {
+		rc = apply_one(db, index, text, err, err_size);
+	}
+	free(text);
+	return rc;
+}
+
 int esc_sqlite_migrate(sqlite3 *db, char *err, size_t err_size)
 {
+	return esc_sqlite_migrate_with(db, esc_migrations_shared, err, err_size);
+}
+
+int esc_sqlite_migrate_with(sqlite3 *db, const char *const *shared, char *err, size_t err_size)
+{
+	int count = MIGRATIONS_COUNT + esc_migrations_count(shared);
 	int version = 0;
 	int rc = user_version(db, &version);
 
@@ -380,16 +412,16 @@ int esc_sqlite_migrate(sqlite3 *db, char *err, size_t err_size)
 		esc_set_err(err, err_size, "the store's schema version %d is not valid", version);
 		goto out;
 	}
-	if (version > MIGRATIONS_COUNT) {
+	if (version > count) {
 		rc = ESC_EUNSUPPORTED;
 		esc_set_err(err, err_size,
 			    "the store has schema version %d, newer than this escrowd knows (%d); "
 			    "use a newer escrowd",
-			    version, MIGRATIONS_COUNT);
+			    version, count);
 		goto out;
 	}
-	for (int i = version; i < MIGRATIONS_COUNT; i++) {
-		rc = apply_one(db, i, err, err_size);
+	for (int i = version; i < count; i++) {
+		rc = apply_index(db, i, shared, err, err_size);
 		if (rc)
 			goto out;
 	}

@@ -567,10 +567,10 @@ static int sq_order_insert(struct esc_store *s, const struct esc_order *o,
 	int rc = 0;
 
 	ESC_ASSERT(items || !items_count, "items counted but not given");
-	ESC_ASSERT(sqlite3_bind_parameter_count(b.st) == ESC_ORDER_COLUMNS_COUNT + 3,
+	ESC_ASSERT(sqlite3_bind_parameter_count(b.st) == esc_order_insert_params(),
 		   "order_insert's statement and the order columns disagree");
-	b_cols(&b, &esc_order_record, ESC_ORDER_KEYS, ESC_ORDER_COLUMNS_COUNT, o, 1);
-	b_cols(&b, &esc_order_record, 0, ESC_ORDER_KEYS, o, ESC_ORDER_COLUMNS_COUNT + 1);
+	if (esc_order_bind_insert(o, &binder, &b))
+		b.invalid = true;
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
@@ -648,11 +648,10 @@ static int sq_order_update(struct esc_store *s, const struct esc_order *o, int64
 	bool exists = false;
 	int rc = 0;
 
-	ESC_ASSERT(sqlite3_bind_parameter_count(b.st) == ESC_ORDER_COLUMNS_COUNT + 2,
+	ESC_ASSERT(sqlite3_bind_parameter_count(b.st) == esc_order_update_params(),
 		   "order_update's statement and the order columns disagree");
-	b_cols(&b, &esc_order_record, ESC_ORDER_KEYS, ESC_ORDER_COLUMNS_COUNT, o, 1);
-	B_FIELD(&b, ESC_ORDER_COLUMNS_COUNT + 1, o->id);
-	b_i64(&b, ESC_ORDER_COLUMNS_COUNT + 2, expected_version);
+	if (esc_order_bind_update(o, expected_version, &binder, &b))
+		b.invalid = true;
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
@@ -686,7 +685,7 @@ out:
 /* The cached statement for one combination of orders_list filters. */
 static int orders_list_stmt(struct sq *q, unsigned mask, sqlite3_stmt **out)
 {
-	char sql[1024];
+	char sql[ESC_SQL_SIZE];
 	int src = SQLITE_OK;
 	int rc = 0;
 
@@ -1844,6 +1843,7 @@ static int prepare_all(struct sq *q, const char *path, char *err, size_t err_siz
 {
 	int rc = 0;
 
+	esc_sql_init();
 	for (int i = 0; i < S_COUNT; i++) {
 		int src = sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 					     &q->stmts[i], NULL);
