@@ -111,6 +111,7 @@ struct pg {
 	bool in_tx;     /* a transaction is open: the caller's or a verb's own */
 	bool doomed;    /* it met a concurrent one: only a rollback helps */
 	bool read_only; /* read_only was called: every transaction is READ ONLY */
+	bool closing;   /* the server said it closes the connection (a FATAL notice) */
 	char error[ERROR_SIZE];
 };
 
@@ -273,17 +274,29 @@ static int64_t limit_of(size_t n)
 
 /* ---- running ---- */
 
-static void quiet(void *arg, const char *message)
+/* Notices (a ROLLBACK with no transaction, say) are not errors, except
+ * one: the reason the server gives for closing the connection, sent
+ * unasked while it sat idle, which libpq hands to the notice receiver.
+ * arg is the store. */
+static void on_notice(void *arg, const PGresult *res)
 {
-	/* Notices (a ROLLBACK with no transaction, say) are not errors. */
-	(void)arg;
-	(void)message;
+	struct pg *p = arg;
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+	if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0)) {
+		p->closing = true;
+		esc_pg_one_line(p->error, sizeof p->error, msg ? msg : "the server closes");
+	}
 }
 
 /* Read what the server sent unasked while the connection sat idle: only
  * its reason for closing it (a restart, pg_terminate_backend, an idle
  * timeout), then the end. libpq marks the connection lost once it has
- * read both, so that the next statement does not fail on it. */
+ * read the end; the reason alone (the server may not have closed its end
+ * yet when it has left pg_stat_activity) sets p->closing, as parsing it
+ * (PQisBusy) passes it to on_notice. Either way the next statement does
+ * not fail on it: ready() makes the connection anew. */
 static void read_idle_input(struct pg *p)
 {
 	struct pollfd pfd = {.fd = PQsocket(p->conn), .events = POLLIN};
@@ -291,6 +304,7 @@ static void read_idle_input(struct pg *p)
 	for (int i = 0; i < 4 && PQstatus(p->conn) == CONNECTION_OK; i++) {
 		if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0 || !PQconsumeInput(p->conn))
 			break;
+		(void)PQisBusy(p->conn);
 	}
 }
 
@@ -315,14 +329,16 @@ static int ready(struct pg *p)
 
 	if (!p->in_tx)
 		read_idle_input(p);
-	if (PQstatus(p->conn) == CONNECTION_OK)
+	if (PQstatus(p->conn) == CONNECTION_OK && !p->closing)
 		goto out;
 	if (p->in_tx) {
 		rc = ESC_EBUSY;
-		esc_pg_one_line(p->error, sizeof p->error, PQerrorMessage(p->conn));
+		if (PQstatus(p->conn) != CONNECTION_OK)
+			esc_pg_one_line(p->error, sizeof p->error, PQerrorMessage(p->conn));
 		goto out;
 	}
 	PQreset(p->conn);
+	p->closing = false;
 	memset(p->prepared, 0, sizeof p->prepared);
 	memset(p->orders_list_prepared, 0, sizeof p->orders_list_prepared);
 	if (PQstatus(p->conn) != CONNECTION_OK) {
@@ -330,7 +346,7 @@ static int ready(struct pg *p)
 		esc_pg_one_line(p->error, sizeof p->error, PQerrorMessage(p->conn));
 		goto out;
 	}
-	PQsetNoticeProcessor(p->conn, quiet, NULL);
+	PQsetNoticeReceiver(p->conn, on_notice, p);
 	/* A session's settings go with it: the new one refuses writes too. */
 	if (p->read_only)
 		rc = set_read_only(p);
@@ -1776,7 +1792,7 @@ int esc_pg_open(const char *url, struct esc_store **out, char *err, size_t err_s
 		esc_set_err(err, err_size, "cannot connect to PostgreSQL: %s", msg);
 		goto fail;
 	}
-	PQsetNoticeProcessor(p->conn, quiet, NULL);
+	PQsetNoticeReceiver(p->conn, on_notice, p);
 	esc_sql_init();
 	rc = esc_pg_migrate(p->conn, err, err_size);
 	if (rc) {
