@@ -65,7 +65,7 @@ static void process_init(struct esc_engine *e, int64_t lease_ms)
 }
 
 /* The writer's connection, and pool - 1 for reads, which then wait for no
- * commit. */
+ * commit and refuse writes. */
 static int pool_open(struct esc_engine *e, const char *url, size_t pool, char *err, size_t err_size)
 {
 	int rc = esc_store_open(url, &e->store, err, err_size);
@@ -74,9 +74,16 @@ static int pool_open(struct esc_engine *e, const char *url, size_t pool, char *e
 	if (pool > ESC_POOL_MAX)
 		pool = ESC_POOL_MAX;
 	while (!rc && e->readers_count + 1 < pool) {
-		rc = esc_store_open(url, &e->readers[e->readers_count], err, err_size);
-		if (!rc)
-			e->readers_count++;
+		struct esc_store *r = NULL;
+		rc = esc_store_open(url, &r, err, err_size);
+		if (rc)
+			break;
+		e->readers[e->readers_count++] = r;
+		/* Reads only: a write there is a bug (writes go through
+		 * esc_engine_transact), and the store refuses it. */
+		ESC_STORE0(rc, r, read_only);
+		if (rc)
+			esc_set_err(err, err_size, "cannot make a read connection read-only");
 	}
 	return rc;
 }
@@ -235,6 +242,15 @@ int64_t esc_engine_real_ms(struct esc_engine *e)
 	return esc_clock_now(e->real);
 }
 
+/* Forget the answers kept before *arg (ms of real time). */
+static int purge_tx(struct esc_store *s, void *arg)
+{
+	const int64_t *before = arg;
+	int rc;
+	ESC_STORE(rc, s, idempotency_purge, *before);
+	return rc;
+}
+
 int esc_engine_idempotency_get(struct esc_engine *e, struct esc_store *s, const char *scope,
 			       const char *key, struct esc_idempotency *out)
 {
@@ -244,7 +260,12 @@ int esc_engine_idempotency_get(struct esc_engine *e, struct esc_store *s, const 
 	if (!rc && out->created_at_ms < before) {
 		free(out->response);
 		out->response = NULL;
-		ESC_STORE(rc, s, idempotency_purge, before);
+		/* Forgetting is a write: on the writer, which s is when the pool
+		 * is one (under the lock), else through the door. */
+		if (s == e->store)
+			rc = purge_tx(s, &before);
+		else
+			rc = esc_engine_transact(e, purge_tx, &before);
 		if (!rc)
 			rc = ESC_ENOTFOUND;
 	}

@@ -113,7 +113,8 @@ int esc_engine_advance(struct esc_engine *e, int64_t ms);
 /* The answer kept for scope's key (out->response malloc'd, the caller's),
  * or ESC_ENOTFOUND when there is none or it was kept more than
  * ESC_IDEMPOTENCY_KEEP_MS ago in real time: then it, and every other that
- * old, is forgotten. The caller holds s, from esc_engine_store_acquire(). */
+ * old, is forgotten (through esc_engine_transact() when s is a read
+ * connection). The caller holds s, from esc_engine_store_acquire(). */
 int esc_engine_idempotency_get(struct esc_engine *e, struct esc_store *s, const char *scope,
 			       const char *key, struct esc_idempotency *out);
 
@@ -222,7 +223,8 @@ int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired);
  * under the lock that serializes command batches, in a transaction of its
  * own that runs again, with backoff, while it loses to a concurrent one
  * (at most ESC_RETRY_MAX times). The connections of
- * esc_engine_store_acquire() are for reads only.
+ * esc_engine_store_acquire() are for reads only: the store refuses a
+ * write there (read_only), as a bug.
  *
  * Work for the transaction of such a write, after the write and before
  * its commit: an HTTP request keeps its Idempotency-Key's answer there,
@@ -295,7 +297,8 @@ int esc_engine_transact(struct esc_engine *e, int (*fn)(struct esc_store *s, voi
 
 /* Reads for the API: a connection of the pool's, or with a pool of one
  * the writer's under the engine's lock, so that reads see only committed
- * commands. For reads only: writes go through esc_engine_transact(). Give
+ * commands. For reads only (a pool's connection is read-only): writes go
+ * through esc_engine_transact(). Give
  * it back with esc_engine_store_release(). */
 struct esc_store *esc_engine_store_acquire(struct esc_engine *e);
 void esc_engine_store_release(struct esc_engine *e, struct esc_store *s);
