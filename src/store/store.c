@@ -50,3 +50,10 @@ void esc_store_close(struct esc_store *s)
 	if (s)
 		s->ops->close(s);
 }
+
+const char *esc_store_last_error(const struct esc_store *s)
+{
+	const char *msg = s && s->ops->last_error ? s->ops->last_error(s) : NULL;
+
+	return msg ? msg : "";
+}

@@ -181,6 +181,8 @@ struct esc_store_ops {
 	 * the claims a new process finds there are a dead one's. */
 	bool shared;
 	void (*close)(struct esc_store *s);
+	/* The backend's last error message, for logs (NULL: it keeps none). */
+	const char *(*last_error)(const struct esc_store *s);
 
 	int (*begin)(struct esc_store *s);
 	int (*commit)(struct esc_store *s);
@@ -362,6 +364,12 @@ struct esc_store {
  * owned by the caller; release with esc_store_close(). */
 int esc_store_open(const char *url, struct esc_store **out, char *err, size_t err_size);
 void esc_store_close(struct esc_store *s);
+
+/* What the backend last said of a failure on s, on one line, for the log
+ * line of an answer that a store's failure made (a 503, say): "" when it
+ * said nothing or keeps no message (SQLite). Valid until s's next call;
+ * the verbs themselves return only ESC_E* codes. */
+const char *esc_store_last_error(const struct esc_store *s);
 
 static inline int esc_store_fault_(struct esc_store *s, const char *verb)
 {

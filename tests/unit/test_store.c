@@ -464,6 +464,25 @@ static void user_insert_of_taken_id_is_duplicate(void **state)
 	assert_int_equal(rc, ESC_EDUPLICATE);
 }
 
+/* A failed verb leaves the backend's words for the log: PostgreSQL's
+ * message; SQLite keeps none. */
+static void a_failed_verb_leaves_the_stores_message_for_the_log(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_user a = user("usr_a", "a@example.com");
+	int rc;
+
+	assert_string_equal(esc_store_last_error(NULL), "");
+	ESC_STORE(rc, f->s, user_insert, &a);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, user_insert, &a);
+	assert_int_equal(rc, ESC_EDUPLICATE);
+	if (backend == &pg_backend)
+		assert_non_null(strstr(esc_store_last_error(f->s), "duplicate key"));
+	else
+		assert_string_equal(esc_store_last_error(f->s), "");
+}
+
 static void user_insert_of_taken_email_in_any_case_is_duplicate(void **state)
 {
 	struct store_fixture *f = *state;
@@ -2467,6 +2486,7 @@ static const struct CMUnitTest contract[] = {
 	T(user_insert_then_get_returns_every_field),
 	T(user_get_of_missing_id_is_not_found),
 	T(user_insert_of_taken_id_is_duplicate),
+	T(a_failed_verb_leaves_the_stores_message_for_the_log),
 	T(user_insert_of_taken_email_in_any_case_is_duplicate),
 	T(user_by_email_finds_the_user),
 	T(user_update_writes_every_field),

@@ -1753,6 +1753,7 @@ static const struct esc_store_ops pg_ops = {
 	.name = "postgresql",
 	.shared = true,
 	.close = pg_close,
+	.last_error = esc_pg_last_error,
 	ESC_STORE_VERBS(pg),
 };
 
