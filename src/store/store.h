@@ -25,11 +25,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/limits.h"
 #include "core/order.h"
 #include "core/reputation.h"
 
-#define ESC_NAME_MAX  128
-#define ESC_EMAIL_MAX 254
 #define ESC_HASH_SIZE 128 /* crypto_pwhash_STRBYTES */
 
 struct esc_user {
@@ -121,7 +120,6 @@ struct esc_session {
 };
 
 /* A file of evidence for an order's dispute; its bytes travel apart. */
-#define ESC_FILENAME_MAX 100
 struct esc_evidence {
 	char order_id[ESC_ID_SIZE];
 	int64_t seq; /* 1, 2, ... per order; set by evidence_append */
@@ -162,7 +160,6 @@ struct esc_message {
 /* An Idempotency-Key's record: who sent it, the hash of the request, and
  * the answer to replay. */
 #define ESC_IDEM_SCOPE_SIZE 96
-#define ESC_IDEM_KEY_MAX    255
 struct esc_idempotency {
 	char scope[ESC_IDEM_SCOPE_SIZE]; /* the caller: keys are theirs alone */
 	char key[ESC_IDEM_KEY_MAX + 1];
