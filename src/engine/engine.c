@@ -842,6 +842,19 @@ static void result_reset(struct esc_result *r)
 
 /* The transaction is gone: what had succeeded fails with rc. Refusals
  * stand, as they wrote nothing either way. */
+/* A store's failure of a whole batch, to the log with what the backend
+ * said (before a rollback replaces it): the answers say only "the store is
+ * unavailable", which tells the operator nothing. Losing a race is not a
+ * failure. */
+static void log_failure(struct esc_store *s, int rc, const char *what, size_t n)
+{
+	if (rc == ESC_ERETRY)
+		return;
+	const char *said = esc_store_last_error(s);
+	fprintf(stderr, "escrowd: store failure at %s (%zu command%s undone): %s%s%s\n", what, n,
+		n == 1 ? "" : "s", esc_error_message(rc), said[0] ? ": " : "", said);
+}
+
 static void fail_all(size_t n, struct esc_result *res, int rc)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -869,6 +882,7 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 		result_reset(&res[i]);
 	ESC_STORE0(rc, s, begin);
 	if (rc) {
+		log_failure(s, rc, "begin", n);
 		fail_all(n, res, rc);
 		goto out;
 	}
@@ -892,9 +906,12 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 		}
 		if (one) {
 			res[i].rc = one;
+			if (esc_error_status(one) >= 500)
+				log_failure(s, one, "a command's statement", 1);
 			ESC_STORE0(undo, s, savepoint_rollback);
 			if (undo) {
 				/* Cannot undo one command: undo them all. */
+				log_failure(s, undo, "savepoint rollback", n);
 				rc = undo;
 				ESC_STORE0(undo, s, rollback);
 				(void)undo;
@@ -905,6 +922,7 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 		} else {
 			ESC_STORE0(rc, s, savepoint_release);
 			if (rc) {
+				log_failure(s, rc, "savepoint release", n);
 				ESC_STORE0(undo, s, rollback);
 				(void)undo;
 				fail_all(n, res, rc);
@@ -916,6 +934,7 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 	}
 	ESC_STORE0(rc, s, commit);
 	if (rc) {
+		log_failure(s, rc, "commit", n);
 		ESC_STORE0(undo, s, rollback);
 		(void)undo;
 		fail_all(n, res, rc);

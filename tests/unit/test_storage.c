@@ -138,7 +138,34 @@ struct daemon {
 	int pid; /* 0 once stopped */
 	int port;
 	pthread_t drain;
+	FILE *log;
+	/* Lines of its log saying a store failure with what the backend
+	 * said (engine.c's log_failure): read once the drain has ended. */
+	long store_failures, store_failures_said;
 };
+
+/* The daemon's log, read to its end (shown with ESC_TEST_VERBOSE), its
+ * store failure lines counted. */
+static void *drain_counting(void *arg)
+{
+	struct daemon *d = arg;
+	char line[2048];
+	while (fgets(line, sizeof line, d->log)) {
+		if (getenv("ESC_TEST_VERBOSE"))
+			fputs(line, stderr);
+		const char *p = strstr(line, "store failure at ");
+		if (!strncmp(line, "escrowd: ", 9) && p) {
+			d->store_failures++;
+			/* "... at commit (N commands undone): the message: what
+			 * the store said" */
+			const char *colon = strchr(p, ':');
+			if (colon && strchr(colon + 1, ':'))
+				d->store_failures_said++;
+		}
+	}
+	fclose(d->log);
+	return NULL;
+}
 
 struct loads;
 
@@ -210,7 +237,9 @@ static void daemon_start(struct daemon *d, const char *db, const char *const *ex
 		waitpid(d->pid, NULL, 0);
 		fail_msg("escrowd serve --db %s did not start", db);
 	}
-	assert_int_equal(pthread_create(&d->drain, NULL, esc_test_drain_log, f), 0);
+	d->log = f;
+	d->store_failures = d->store_failures_said = 0;
+	assert_int_equal(pthread_create(&d->drain, NULL, drain_counting, d), 0);
 	live.daemon = d;
 }
 
@@ -992,6 +1021,11 @@ static void issue_12_storage_pg_backends_killed_under_load(void **cmstate)
 	PQfinish(admin);
 	serves_at_once(&m, "kill-after", &after);
 	daemon_stop(&d);
+	/* Every 503 has a line in the log saying what PostgreSQL said. */
+	if (!d.store_failures_said)
+		fail_msg("%ld commands answered 503, and no log line says what the store said "
+			 "(%ld store failure lines)",
+			 (long)ls.t.unavailable, d.store_failures);
 	loads_hold(&ls, &after, db);
 	long acked = (long)ls.t.ok;
 	print_message("pg backends killed: %ld commands by %d clients, %ld answered 2xx, %ld "
