@@ -10,6 +10,8 @@
 
 #include "util/error.h"
 #include "util/bug.h"
+#include "webhook/signature.h"
+#include "webhook/url.h"
 
 /* ---- enums stored as their names ---- */
 
@@ -342,6 +344,22 @@ static const struct esc_col evidence_cols[] = {
 };
 #undef E
 const struct esc_record esc_evidence_record = RECORD(struct esc_evidence, evidence_cols);
+
+_Static_assert(sizeof(((struct esc_webhook_endpoint *)0)->url) == ESC_WEBHOOK_URL_BYTES_MAX + 1 &&
+		       sizeof(((struct esc_webhook_endpoint *)0)->secret) ==
+			       ESC_WEBHOOK_SECRET_SIZE,
+	       "an endpoint holds the longest URL and a secret");
+
+#define W struct esc_webhook_endpoint
+static const struct esc_col webhook_endpoint_cols[] = {
+	TEXT(W, id),           INT(W, created_at_ms),    TEXT(W, url),
+	TEXT(W, description),  TEXT(W, events),          INT(W, enabled),
+	TEXT(W, secret),       TEXT(W, secret_previous), INT(W, secret_previous_until_ms),
+	INT(W, updated_at_ms), INT(W, failing_since_ms), INT(W, disabled_at_ms),
+};
+#undef W
+const struct esc_record esc_webhook_endpoint_record =
+	RECORD(struct esc_webhook_endpoint, webhook_endpoint_cols);
 
 bool esc_record_names(const struct esc_record *r, int first, const char *list)
 {
@@ -767,6 +785,22 @@ const char *const esc_migrations_shared[] = {
 	 *   "ALTER TABLE orders ADD COLUMN foo_minor {int} DEFAULT 0;\n",
 	 * The first step is the SQLite store's version 8 and the PostgreSQL
 	 * database's version 5. */
+	/* Issue 14: webhook endpoints. events: the subscribed patterns,
+	 * joined by spaces. */
+	"CREATE TABLE webhook_endpoints (\n"
+	"    id {text} PRIMARY KEY,\n"
+	"    created_at_ms {int},\n"
+	"    url {text},\n"
+	"    description {text} DEFAULT '',\n"
+	"    events {text},\n"
+	"    enabled {int} DEFAULT 1,\n"
+	"    secret {text},\n"
+	"    secret_previous {text} DEFAULT '',\n"
+	"    secret_previous_until_ms {int} DEFAULT 0,\n"
+	"    updated_at_ms {int},\n"
+	"    failing_since_ms {int} DEFAULT 0,\n"
+	"    disabled_at_ms {int} DEFAULT 0\n"
+	"){without_rowid};\n",
 	NULL,
 };
 

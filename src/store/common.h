@@ -124,6 +124,14 @@ extern const struct esc_record esc_message_record;
 	"order_id, seq, at_ms, author_id, role, content_type, filename, size, sha256"
 extern const struct esc_record esc_evidence_record;
 
+#define ESC_WEBHOOK_ENDPOINT_COLUMNS                                                               \
+	"id, created_at_ms, url, description, events, enabled, secret, secret_previous, "          \
+	"secret_previous_until_ms, updated_at_ms, failing_since_ms, disabled_at_ms"
+extern const struct esc_record esc_webhook_endpoint_record;
+/* webhook_endpoint_update binds id at ?1 and the columns from this one
+ * on at ?2.. (created_at_ms, before it, is never written again). */
+#define ESC_WEBHOOK_ENDPOINT_KEYS 2
+
 /* orders_list's filters; each combination is its own statement so that
  * the planner picks the index and the id range for it. */
 enum {
@@ -212,6 +220,8 @@ int esc_order_bind_update(const struct esc_order *o, int64_t expected_version,
 #define ESC_SQL_USER_SELECT    "SELECT " ESC_USER_COLUMNS " FROM users"
 #define ESC_SQL_HISTORY_SELECT "SELECT " ESC_HISTORY_COLUMNS " FROM history"
 #define ESC_SQL_REFUND_SELECT  "SELECT " ESC_REFUND_COLUMNS " FROM refunds"
+#define ESC_SQL_WEBHOOK_ENDPOINT_SELECT                                                            \
+	"SELECT " ESC_WEBHOOK_ENDPOINT_COLUMNS " FROM webhook_endpoints"
 /* After the refund named by parameter p in (created_at_ms, id) order, or
  * from the first when it is NULL; an unknown refund compares as NULL,
  * which gives none. (PostgreSQL needs the CAST to type a NULL.) */
@@ -326,7 +336,17 @@ int esc_order_bind_update(const struct esc_order *o, int64_t expected_version,
 	X(EVIDENCE_LIST, "SELECT " ESC_EVIDENCE_COLUMNS " FROM evidence WHERE order_id = ?1 "      \
 			 "ORDER BY seq LIMIT ?2")                                                  \
 	X(EVIDENCE_GET, "SELECT " ESC_EVIDENCE_COLUMNS ", data FROM evidence "                     \
-			"WHERE order_id = ?1 AND seq = ?2")
+			"WHERE order_id = ?1 AND seq = ?2")                                        \
+	X(WEBHOOK_ENDPOINT_INSERT, "INSERT INTO webhook_endpoints (" ESC_WEBHOOK_ENDPOINT_COLUMNS  \
+				   ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)") \
+	X(WEBHOOK_ENDPOINT_GET, ESC_SQL_WEBHOOK_ENDPOINT_SELECT " WHERE id = ?1")                  \
+	X(WEBHOOK_ENDPOINT_UPDATE,                                                                 \
+	  "UPDATE webhook_endpoints SET url = ?2, description = ?3, events = ?4, enabled = ?5, "   \
+	  "secret = ?6, secret_previous = ?7, secret_previous_until_ms = ?8, "                     \
+	  "updated_at_ms = ?9, failing_since_ms = ?10, disabled_at_ms = ?11 WHERE id = ?1")        \
+	X(WEBHOOK_ENDPOINT_DELETE, "DELETE FROM webhook_endpoints WHERE id = ?1")                  \
+	X(WEBHOOK_ENDPOINTS_LIST, ESC_SQL_WEBHOOK_ENDPOINT_SELECT                                  \
+	  " WHERE (CAST(?1 AS TEXT) IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2")
 
 /* Bind f's values and the LIMIT (one more than max: whether more follow)
  * to the parameters of esc_orders_list_sql's statement for f: 0, or
@@ -496,6 +516,11 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.message_append = prefix##_message_append, .messages_list = prefix##_messages_list,        \
 	.evidence_append = prefix##_evidence_append, .evidence_list = prefix##_evidence_list,      \
 	.evidence_get = prefix##_evidence_get, .rate_hit = prefix##_rate_hit,                      \
-	.read_only = prefix##_read_only
+	.read_only = prefix##_read_only,                                                           \
+	.webhook_endpoint_insert = prefix##_webhook_endpoint_insert,                               \
+	.webhook_endpoint_get = prefix##_webhook_endpoint_get,                                     \
+	.webhook_endpoint_update = prefix##_webhook_endpoint_update,                               \
+	.webhook_endpoint_delete = prefix##_webhook_endpoint_delete,                               \
+	.webhook_endpoints_list = prefix##_webhook_endpoints_list
 
 #endif

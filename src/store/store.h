@@ -169,6 +169,29 @@ struct esc_idempotency {
 	int64_t created_at_ms;
 };
 
+/* A webhook endpoint: where events are POSTed, which ones, and the
+ * secrets that sign them. events holds the subscribed patterns joined by
+ * single spaces ("order.* refund.created"). While a secret is rotated,
+ * the previous one signs beside the new until secret_previous_until_ms
+ * (escrowd's clock); "" and 0 when there is none. */
+#define ESC_WEBHOOK_DESCRIPTION_MAX 200
+#define ESC_WEBHOOK_EVENTS_MAX      32
+#define ESC_WEBHOOK_EVENTS_SIZE     (ESC_WEBHOOK_EVENTS_MAX * 48)
+struct esc_webhook_endpoint {
+	char id[ESC_ID_SIZE];
+	char url[2048 + 1]; /* ESC_WEBHOOK_URL_BYTES_MAX */
+	char description[ESC_WEBHOOK_DESCRIPTION_MAX + 1];
+	char events[ESC_WEBHOOK_EVENTS_SIZE];
+	int enabled;              /* 0 or 1 */
+	char secret[50];          /* ESC_WEBHOOK_SECRET_SIZE */
+	char secret_previous[50]; /* "" when none */
+	int64_t secret_previous_until_ms;
+	int64_t created_at_ms;
+	int64_t updated_at_ms;
+	int64_t failing_since_ms; /* 0 = not failing */
+	int64_t disabled_at_ms;   /* 0 = not disabled by failures */
+};
+
 struct esc_store;
 
 struct esc_store_ops {
@@ -343,6 +366,20 @@ struct esc_store_ops {
 	 * next. */
 	int (*rate_hit)(struct esc_store *s, const char *key, int64_t window_start_ms,
 			int64_t delta, int64_t *count);
+
+	/* Webhook endpoints, by id: insert (ESC_EDUPLICATE when the id is
+	 * taken), get, update every field but id and created_at_ms, delete
+	 * (the last three ESC_ENOTFOUND when there is none); list gives them
+	 * newest id first, after the id starting_after (NULL: from the
+	 * first), at most max, *has_more telling whether more follow. */
+	int (*webhook_endpoint_insert)(struct esc_store *s, const struct esc_webhook_endpoint *w);
+	int (*webhook_endpoint_get)(struct esc_store *s, const char *id,
+				    struct esc_webhook_endpoint *out);
+	int (*webhook_endpoint_update)(struct esc_store *s, const struct esc_webhook_endpoint *w);
+	int (*webhook_endpoint_delete)(struct esc_store *s, const char *id);
+	int (*webhook_endpoints_list)(struct esc_store *s, const char *starting_after,
+				      struct esc_webhook_endpoint *out, size_t max, size_t *n,
+				      bool *has_more);
 };
 
 /* Fault injection for tests: called before every wrapped verb with its

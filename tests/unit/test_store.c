@@ -1881,6 +1881,188 @@ static void session_delete_of_missing_hash_is_not_found(void **state)
 	assert_int_equal(rc, ESC_ENOTFOUND);
 }
 
+/* ---- webhook endpoints ---- */
+
+/* An endpoint with every field set, the long ones to their full length. */
+static struct esc_webhook_endpoint endpoint(const char *id)
+{
+	struct esc_webhook_endpoint w;
+
+	memset(&w, 0, sizeof w);
+	COPY(w.id, id);
+	COPY(w.url, "https://example.com/hooks");
+	FILL(w.description, 'd');
+	FILL(w.events, 'e');
+	COPY(w.events, "order.* refund.created");
+	w.enabled = 1;
+	FILL(w.secret, 's');
+	FILL(w.secret_previous, 'p');
+	w.secret_previous_until_ms = T0 + 5;
+	w.created_at_ms = T0;
+	w.updated_at_ms = T0 + 1;
+	w.failing_since_ms = T0 + 2;
+	w.disabled_at_ms = T0 + 3;
+	return w;
+}
+
+static void insert_endpoint(struct esc_store *s, const struct esc_webhook_endpoint *w)
+{
+	int rc;
+
+	ESC_STORE(rc, s, webhook_endpoint_insert, w);
+	assert_int_equal(rc, 0);
+}
+
+static void assert_endpoint_equal(const struct esc_webhook_endpoint *got,
+				  const struct esc_webhook_endpoint *want)
+{
+	assert_string_equal(got->id, want->id);
+	assert_string_equal(got->url, want->url);
+	assert_string_equal(got->description, want->description);
+	assert_string_equal(got->events, want->events);
+	assert_int_equal(got->enabled, want->enabled);
+	assert_string_equal(got->secret, want->secret);
+	assert_string_equal(got->secret_previous, want->secret_previous);
+	assert_int_equal(got->secret_previous_until_ms, want->secret_previous_until_ms);
+	assert_int_equal(got->created_at_ms, want->created_at_ms);
+	assert_int_equal(got->updated_at_ms, want->updated_at_ms);
+	assert_int_equal(got->failing_since_ms, want->failing_since_ms);
+	assert_int_equal(got->disabled_at_ms, want->disabled_at_ms);
+}
+
+static void webhook_endpoint_insert_then_get_returns_every_field(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_webhook_endpoint w = endpoint("whe_a"), got;
+	int rc;
+
+	FILL(w.url, 'u');
+	insert_endpoint(f->s, &w);
+	ESC_STORE(rc, f->s, webhook_endpoint_get, "whe_a", &got);
+	assert_int_equal(rc, 0);
+	assert_endpoint_equal(&got, &w);
+}
+
+static void webhook_endpoint_get_of_missing_id_is_not_found(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_webhook_endpoint w = endpoint("whe_a"), got;
+	int rc;
+
+	insert_endpoint(f->s, &w);
+	ESC_STORE(rc, f->s, webhook_endpoint_get, "whe_b", &got);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+}
+
+static void webhook_endpoint_insert_of_taken_id_is_duplicate(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_webhook_endpoint w = endpoint("whe_a");
+	int rc;
+
+	insert_endpoint(f->s, &w);
+	ESC_STORE(rc, f->s, webhook_endpoint_insert, &w);
+	assert_int_equal(rc, ESC_EDUPLICATE);
+}
+
+/* Every field is written but the id and the time of creation. */
+static void webhook_endpoint_update_writes_all_but_id_and_creation(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_webhook_endpoint w = endpoint("whe_a"), other = endpoint("whe_b"), got;
+	int rc;
+
+	insert_endpoint(f->s, &w);
+	insert_endpoint(f->s, &other);
+	COPY(w.url, "http://example.org/other");
+	COPY(w.description, "new");
+	COPY(w.events, "*");
+	w.enabled = 0;
+	COPY(w.secret, "whsec_new");
+	COPY(w.secret_previous, "");
+	w.secret_previous_until_ms = 0;
+	w.updated_at_ms = T0 + 10;
+	w.failing_since_ms = 0;
+	w.disabled_at_ms = T0 + 11;
+	w.created_at_ms = T0 + 99; /* not written */
+	ESC_STORE(rc, f->s, webhook_endpoint_update, &w);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, webhook_endpoint_get, "whe_a", &got);
+	assert_int_equal(rc, 0);
+	w.created_at_ms = T0;
+	assert_endpoint_equal(&got, &w);
+	ESC_STORE(rc, f->s, webhook_endpoint_get, "whe_b", &got);
+	assert_int_equal(rc, 0);
+	assert_endpoint_equal(&got, &other);
+}
+
+static void webhook_endpoint_update_of_missing_id_is_not_found(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_webhook_endpoint w = endpoint("whe_a");
+	int rc;
+
+	ESC_STORE(rc, f->s, webhook_endpoint_update, &w);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+}
+
+static void webhook_endpoint_delete_then_get_is_not_found(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_webhook_endpoint w = endpoint("whe_a"), other = endpoint("whe_b"), got;
+	int rc;
+
+	insert_endpoint(f->s, &w);
+	insert_endpoint(f->s, &other);
+	ESC_STORE(rc, f->s, webhook_endpoint_delete, "whe_a");
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, webhook_endpoint_get, "whe_a", &got);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	ESC_STORE(rc, f->s, webhook_endpoint_get, "whe_b", &got);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, webhook_endpoint_delete, "whe_a");
+	assert_int_equal(rc, ESC_ENOTFOUND);
+}
+
+/* Newest id first, a page at a time, with whether more follow. */
+static void webhook_endpoints_list_pages_by_id_descending(void **state)
+{
+	struct store_fixture *f = *state;
+	static const char *const ids[] = {"whe_b", "whe_d", "whe_a", "whe_c", "whe_e"};
+	struct esc_webhook_endpoint w, got[4];
+	bool more = true;
+	size_t n = 99;
+	int rc;
+
+	ESC_STORE(rc, f->s, webhook_endpoints_list, NULL, got, 4, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
+	assert_false(more);
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		w = endpoint(ids[i]);
+		insert_endpoint(f->s, &w);
+	}
+	ESC_STORE(rc, f->s, webhook_endpoints_list, NULL, got, 2, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_true(more);
+	assert_string_equal(got[0].id, "whe_e");
+	assert_string_equal(got[1].id, "whe_d");
+	w = endpoint("whe_e");
+	assert_endpoint_equal(&got[0], &w);
+	ESC_STORE(rc, f->s, webhook_endpoints_list, "whe_d", got, 3, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 3);
+	assert_false(more);
+	assert_string_equal(got[0].id, "whe_c");
+	assert_string_equal(got[2].id, "whe_a");
+	ESC_STORE(rc, f->s, webhook_endpoints_list, "whe_b", got, 4, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_false(more);
+	assert_string_equal(got[0].id, "whe_a");
+}
+
 static void api_key_exists_once_inserted(void **state)
 {
 	struct store_fixture *f = *state;
@@ -2559,6 +2741,13 @@ static const struct CMUnitTest contract[] = {
 	T(session_touch_of_missing_hash_is_not_found),
 	T(session_delete_then_get_is_not_found),
 	T(session_delete_of_missing_hash_is_not_found),
+	T(webhook_endpoint_insert_then_get_returns_every_field),
+	T(webhook_endpoint_get_of_missing_id_is_not_found),
+	T(webhook_endpoint_insert_of_taken_id_is_duplicate),
+	T(webhook_endpoint_update_writes_all_but_id_and_creation),
+	T(webhook_endpoint_update_of_missing_id_is_not_found),
+	T(webhook_endpoint_delete_then_get_is_not_found),
+	T(webhook_endpoints_list_pages_by_id_descending),
 	T(api_key_exists_once_inserted),
 	T(api_key_exists_of_unknown_hash_is_not_found),
 	T(api_key_insert_of_taken_hash_is_duplicate),
@@ -2971,6 +3160,8 @@ static void each_records_columns_are_the_ones_its_sql_lists(void **state)
 	assert_true(esc_record_names(&esc_lift_record, 0, ESC_LIFT_COLUMNS));
 	assert_true(esc_record_names(&esc_message_record, 0, ESC_MESSAGE_COLUMNS));
 	assert_true(esc_record_names(&esc_evidence_record, 0, ESC_EVIDENCE_COLUMNS));
+	assert_true(
+		esc_record_names(&esc_webhook_endpoint_record, 0, ESC_WEBHOOK_ENDPOINT_COLUMNS));
 	assert_false(esc_record_names(&esc_user_record, 0, "id, role"));
 	assert_false(esc_record_names(&esc_user_record, 1, ESC_USER_COLUMNS));
 }

@@ -1687,6 +1687,72 @@ out:
 	return rc;
 }
 
+/* ---- webhook endpoints ---- */
+
+static int pg_webhook_endpoint_insert(struct esc_store *s, const struct esc_webhook_endpoint *w)
+{
+	struct bind b = {0};
+
+	b_record(&b, &esc_webhook_endpoint_record, w);
+	return run(pg_of(s), S_WEBHOOK_ENDPOINT_INSERT, &b);
+}
+
+static int pg_webhook_endpoint_get(struct esc_store *s, const char *id,
+				   struct esc_webhook_endpoint *out)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc = 0;
+
+	b_str(&b, 1, id);
+	rc = query(pg_of(s), S_WEBHOOK_ENDPOINT_GET, &b, &res);
+	if (!rc)
+		rc = PQntuples(res) > 0 ? read_record(res, 0, &esc_webhook_endpoint_record, out)
+					: ESC_ENOTFOUND;
+	PQclear(res);
+	return rc;
+}
+
+static int pg_webhook_endpoint_update(struct esc_store *s, const struct esc_webhook_endpoint *w)
+{
+	const struct esc_record *r = &esc_webhook_endpoint_record;
+	struct bind b = {0};
+
+	b_cols(&b, r, 0, 1, w, 1);
+	b_cols(&b, r, ESC_WEBHOOK_ENDPOINT_KEYS, r->count - ESC_WEBHOOK_ENDPOINT_KEYS, w, 2);
+	return run_one(pg_of(s), S_WEBHOOK_ENDPOINT_UPDATE, &b);
+}
+
+static int pg_webhook_endpoint_delete(struct esc_store *s, const char *id)
+{
+	struct bind b = {0};
+
+	b_str(&b, 1, id);
+	return run_one(pg_of(s), S_WEBHOOK_ENDPOINT_DELETE, &b);
+}
+
+static int pg_webhook_endpoints_list(struct esc_store *s, const char *starting_after,
+				     struct esc_webhook_endpoint *out, size_t max, size_t *n,
+				     bool *has_more)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc = 0;
+
+	*n = 0;
+	*has_more = false;
+	b_str(&b, 1, starting_after);
+	/* One more than asked tells whether more follow. */
+	b_i64(&b, 2, limit_of(max) < INT64_MAX ? limit_of(max) + 1 : INT64_MAX);
+	rc = query(pg_of(s), S_WEBHOOK_ENDPOINTS_LIST, &b, &res);
+	if (!rc) {
+		*has_more = (size_t)PQntuples(res) > max;
+		rc = read_rows(res, &esc_webhook_endpoint_record, out, max, n);
+	}
+	PQclear(res);
+	return rc;
+}
+
 static int pg_refunds_count(struct esc_store *s, enum esc_refund_status status, int64_t *n)
 {
 	struct bind b = {0};

@@ -1579,6 +1579,86 @@ out:
 	return rc;
 }
 
+/* ---- webhook endpoints ---- */
+
+static int sq_webhook_endpoint_insert(struct esc_store *s, const struct esc_webhook_endpoint *w)
+{
+	struct bind b = {sq_of(s)->stmts[S_WEBHOOK_ENDPOINT_INSERT], SQLITE_OK, false};
+	int rc = 0;
+
+	B_RECORD(&b, &esc_webhook_endpoint_record, w);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_webhook_endpoint_get(struct esc_store *s, const char *id,
+				   struct esc_webhook_endpoint *out)
+{
+	struct bind b = {sq_of(s)->stmts[S_WEBHOOK_ENDPOINT_GET], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, id);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = next_row(b.st);
+	if (rc == 1)
+		rc = read_record(b.st, &esc_webhook_endpoint_record, out);
+	else if (rc == 0)
+		rc = ESC_ENOTFOUND;
+	finish(b.st);
+out:
+	return rc;
+}
+
+static int sq_webhook_endpoint_update(struct esc_store *s, const struct esc_webhook_endpoint *w)
+{
+	const struct esc_record *r = &esc_webhook_endpoint_record;
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_WEBHOOK_ENDPOINT_UPDATE], SQLITE_OK, false};
+	int rc = 0;
+
+	b_cols(&b, r, 0, 1, w, 1);
+	b_cols(&b, r, ESC_WEBHOOK_ENDPOINT_KEYS, r->count - ESC_WEBHOOK_ENDPOINT_KEYS, w, 2);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run_one(q, b.st);
+	return rc;
+}
+
+static int sq_webhook_endpoint_delete(struct esc_store *s, const char *id)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_WEBHOOK_ENDPOINT_DELETE], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, id);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run_one(q, b.st);
+	return rc;
+}
+
+static int sq_webhook_endpoints_list(struct esc_store *s, const char *starting_after,
+				     struct esc_webhook_endpoint *out, size_t max, size_t *n,
+				     bool *has_more)
+{
+	struct bind b = {sq_of(s)->stmts[S_WEBHOOK_ENDPOINTS_LIST], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	*has_more = false;
+	b_str(&b, 1, starting_after);
+	/* One more than asked tells whether more follow. */
+	b_i64(&b, 2, limit_of(max) < INT64_MAX ? limit_of(max) + 1 : INT64_MAX);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = read_list(b.st, &esc_webhook_endpoint_record, out, max, n, has_more);
+	return rc;
+}
+
 static int sq_refunds_count(struct esc_store *s, enum esc_refund_status status, int64_t *n)
 {
 	struct bind b = {sq_of(s)->stmts[S_REFUNDS_COUNT], SQLITE_OK, false};
