@@ -419,6 +419,50 @@ bool esc_event_writes(enum esc_event e, const char *outbox_type)
 	return false;
 }
 
+const char *const esc_event_families[] = {"order",   "cancellation", "refund",
+					  "dispute", "reputation",   NULL};
+
+bool esc_event_type_known(const char *type)
+{
+	for (int e = 0; type && e < ESC_EV_COUNT; e++)
+		if (esc_event_writes((enum esc_event)e, type))
+			return true;
+	return false;
+}
+
+/* The family whose wildcard pattern is, or NULL. */
+static const char *family_of_wildcard(const char *pattern)
+{
+	for (size_t i = 0; esc_event_families[i]; i++) {
+		size_t n = strlen(esc_event_families[i]);
+		if (!strncmp(pattern, esc_event_families[i], n) && !strcmp(pattern + n, ".*"))
+			return esc_event_families[i];
+	}
+	return NULL;
+}
+
+bool esc_event_pattern_valid(const char *pattern)
+{
+	return pattern && (!strcmp(pattern, "*") || family_of_wildcard(pattern) ||
+			   esc_event_type_known(pattern));
+}
+
+bool esc_event_pattern_matches(const char *pattern, const char *type)
+{
+	const char *family = NULL;
+	size_t n = 0;
+
+	if (!pattern || !type)
+		return false;
+	if (!strcmp(pattern, "*"))
+		return true;
+	family = family_of_wildcard(pattern);
+	if (!family)
+		return !strcmp(pattern, type);
+	n = strlen(family);
+	return !strncmp(type, family, n) && type[n] == '.';
+}
+
 /* The buyer's level counts where a guard reads it: a cancellation request
  * (cancel of an order awaiting shipment; an unpaid order is cancelled
  * whatever the level) and open_dispute. */

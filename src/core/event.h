@@ -107,6 +107,21 @@ bool esc_event_sent_by(enum esc_event e, enum esc_actor actor);
 /* Is outbox_type one of the types event e may write? */
 bool esc_event_writes(enum esc_event e, const char *outbox_type);
 
+/* The families of outbox types, NULL-terminated: "order", "cancellation",
+ * "refund", "dispute", "reputation" (a webhook endpoint may subscribe to
+ * "order.*" and the like). */
+extern const char *const esc_event_families[];
+
+/* Is type an outbox type some event's row may write ("order.paid")? */
+bool esc_event_type_known(const char *type);
+
+/* Is pattern one a webhook endpoint may subscribe to: "*", a family's
+ * wildcard ("order.*") or a known outbox type? */
+bool esc_event_pattern_valid(const char *pattern);
+
+/* Does pattern (valid) take an event of outbox type type? */
+bool esc_event_pattern_matches(const char *pattern, const char *type);
+
 /* What the engine must load for event e sent by actor (actor_id) on o (NULL
  * for create) with args (may be NULL): the row's loads, refined:
  * BUYER_LEVEL only when o's own buyer sends it and it counts (cancel of an

@@ -567,6 +567,60 @@ static void test_details_of_a_counter_offer(void **state)
 	assert_details(out, n, want, COUNT(want));
 }
 
+/* Webhook patterns: "*", a family's wildcard, or a type escrowd writes. */
+static void test_webhook_patterns_are_all_a_family_or_a_written_type(void **state)
+{
+	(void)state;
+	assert_true(esc_event_pattern_valid("*"));
+	for (size_t i = 0; esc_event_families[i]; i++) {
+		char wildcard[64];
+		snprintf(wildcard, sizeof wildcard, "%s.*", esc_event_families[i]);
+		assert_true(esc_event_pattern_valid(wildcard));
+		assert_false(esc_event_pattern_valid(esc_event_families[i]));
+	}
+	assert_true(esc_event_pattern_valid("reputation.*"));
+	/* Every type a row writes, and each in its family. */
+	for (int e = 0; e < ESC_EV_COUNT; e++) {
+		const struct esc_event_spec *spec = esc_event_spec((enum esc_event)e);
+		for (size_t i = 0; i < COUNT(spec->outbox_types) && spec->outbox_types[i]; i++) {
+			const char *type = spec->outbox_types[i];
+			bool in_family = false;
+			assert_true(esc_event_type_known(type));
+			assert_true(esc_event_pattern_valid(type));
+			for (size_t f = 0; esc_event_families[f]; f++) {
+				size_t n = strlen(esc_event_families[f]);
+				in_family =
+					in_family || (!strncmp(type, esc_event_families[f], n) &&
+						      type[n] == '.');
+			}
+			assert_true(in_family);
+		}
+	}
+	assert_true(esc_event_type_known("order.paid"));
+	assert_true(esc_event_type_known("dispute.resolved"));
+	assert_false(esc_event_type_known("order.exploded"));
+	assert_false(esc_event_pattern_valid("order.exploded"));
+	assert_false(esc_event_pattern_valid(""));
+	assert_false(esc_event_pattern_valid(NULL));
+	assert_false(esc_event_pattern_valid("**"));
+	assert_false(esc_event_pattern_valid("order.*.x"));
+	assert_false(esc_event_pattern_valid("orders.*"));
+	assert_false(esc_event_pattern_valid("order.paid "));
+	assert_false(esc_event_pattern_valid("ORDER.*"));
+}
+
+static void test_webhook_patterns_match_their_types(void **state)
+{
+	(void)state;
+	assert_true(esc_event_pattern_matches("*", "order.paid"));
+	assert_true(esc_event_pattern_matches("order.*", "order.paid"));
+	assert_false(esc_event_pattern_matches("order.*", "refund.settled"));
+	assert_false(esc_event_pattern_matches("order.*", "orderx.paid"));
+	assert_true(esc_event_pattern_matches("refund.settled", "refund.settled"));
+	assert_false(esc_event_pattern_matches("refund.settled", "refund.failed"));
+	assert_false(esc_event_pattern_matches(NULL, "order.paid"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -589,6 +643,8 @@ int main(void)
 		cmocka_unit_test(test_details_of_ship_deadline_with_its_due_time_and_refund),
 		cmocka_unit_test(test_details_of_open_dispute_and_of_a_decision),
 		cmocka_unit_test(test_details_of_a_counter_offer),
+		cmocka_unit_test(test_webhook_patterns_are_all_a_family_or_a_written_type),
+		cmocka_unit_test(test_webhook_patterns_match_their_types),
 	};
 	return cmocka_run_group_tests(tests, setup_policy, NULL);
 }
