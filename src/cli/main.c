@@ -27,7 +27,7 @@ struct options {
 	const char *clock;
 	const char *operator_key;
 	bool quiet, quiet_set;
-	unsigned pool; /* db_pool: store connections, 0 = the default */
+	unsigned pool;    /* db_pool: store connections, 0 = the default */
 	int64_t lease_ms; /* deadline_lease, 0 = the engine's default */
 	struct esc_policy policy;
 	struct esc_http_options http; /* the config file's http. keys */
@@ -75,7 +75,9 @@ static const struct command commands[] = {
 	 "    http.session_idle = 12h          http.hashing_max = 2 (argon2id at once)\n"
 	 "    http.signin_per_account = 10 (failed sign-ins per account per 15 minutes;\n"
 	 "      one address gets half)\n"
-	 "    http.signin_per_address = 30 (failed sign-ins per address per minute)\n"},
+	 "    http.signin_per_address = 30 (failed sign-ins per address per minute)\n"
+	 "  webhooks.allow_private = false: true lets a webhook endpoint's URL reach a\n"
+	 "  loopback, private or link-local address (tests, a receiver nearby).\n"},
 	{"demo", cmd_demo, "fill a store with a small demo marketplace",
 	 "escrowd demo --db PATH [--config FILE]\n"
 	 "  Creates buyers, sellers, an arbiter and orders in every state by running\n"
@@ -118,6 +120,11 @@ static void usage(FILE *out)
 static int set_http(void *arg, const char *key, const char *value, char *err, size_t err_size)
 {
 	return esc_http_option_set(arg, key, value, err, err_size);
+}
+
+static int set_webhooks(void *arg, const char *key, const char *value, char *err, size_t err_size)
+{
+	return esc_webhook_option_set(arg, key, value, err, err_size);
 }
 
 static const char *const option_keys[] = {"db",    "listen",  "clock",          "operator_key",
@@ -247,6 +254,7 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 	const struct esc_config_section sections[] = {
 		{.keys = option_keys, .set = set_option, .arg = o},
 		{.prefix = "http.", .set = set_http, .arg = &o->http},
+		{.prefix = "webhooks.", .set = set_webhooks, .arg = &o->http.webhooks},
 		{0},
 	};
 	if (o->config && *o->config &&

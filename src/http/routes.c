@@ -14,10 +14,13 @@
 #include "http/assets.h"
 #include "http/idempotency.h"
 #include "http/openapi.h"
+#include "http/server.h" /* struct esc_http_options: webhooks.allow_private */
 #include "util/bug.h"
 #include "util/error.h"
 #include "util/text.h"
 #include "util/timefmt.h"
+#include "webhook/signature.h"
+#include "webhook/url.h"
 
 #define PAGE_DEFAULT 20
 #define PAGE_MAX     100
@@ -1700,6 +1703,357 @@ static int h_clock_advance(struct esc_http_call *call)
 	return rc;
 }
 
+/* ---- webhook endpoints (issue 14; docs/webhooks.md) ---- */
+
+/* After a rotation the previous secret signs beside the new one this long,
+ * on escrowd's clock. */
+#define WEBHOOK_OVERLAP_MS (24 * ESC_MS_PER_HOUR)
+
+/* The previous secret while it still signs at now, or NULL. */
+static const char *webhook_previous(const struct esc_webhook_endpoint *w, int64_t now)
+{
+	return w->secret_previous[0] && now < w->secret_previous_until_ms ? w->secret_previous
+									  : NULL;
+}
+
+/* An endpoint as the API shows it at now: never its secrets. */
+struct webhook_view {
+	struct esc_webhook_endpoint w;
+	int64_t now;
+	bool with_secret; /* the answer to create and rotate-secret */
+};
+
+static json_t *webhook_events_json(const char *events)
+{
+	json_t *list = json_array();
+	while (*events) {
+		size_t n = strcspn(events, " ");
+		if (n)
+			json_array_append_new(list, json_stringn(events, n));
+		events += n + (events[n] == ' ');
+	}
+	return list;
+}
+
+static json_t *webhook_json(const struct webhook_view *v)
+{
+	const struct esc_webhook_endpoint *w = &v->w;
+	json_t *j = json_pack(
+		"{s:s, s:s, s:o, s:o, s:b, s:o, s:o, s:o}", "id", w->id, "url", w->url,
+		"description", text_or_null(w->description), "events",
+		webhook_events_json(w->events), "enabled", w->enabled != 0, "created_at",
+		time_or_null(w->created_at_ms), "updated_at", time_or_null(w->updated_at_ms),
+		"secret_previous_expires_at",
+		time_or_null(webhook_previous(w, v->now) ? w->secret_previous_until_ms : 0));
+	if (j && v->with_secret)
+		json_object_set_new(j, "secret", json_string(w->secret));
+	return j;
+}
+
+static json_t *webhook_doc(const void *v)
+{
+	return webhook_json(v);
+}
+
+/* The url field, checked by the SSRF guard (webhook/url.h). */
+static int webhook_url(struct esc_http_call *call, bool required, const char **url)
+{
+	char why[300] = "";
+	int rc = get_string(call, "url", required, url);
+	if (rc || !*url)
+		return rc;
+	bool allow = call->opt && call->opt->webhooks.allow_private;
+	rc = esc_webhook_url_check(*url, allow, why, sizeof why);
+	if (rc == ESC_EINVAL)
+		return fail(call, rc, "%s", why);
+	return rc;
+}
+
+/* The events field: 1 to 32 distinct patterns, each "*", a family's
+ * wildcard or a type escrowd sends; joined by spaces into out. */
+static int webhook_events(struct esc_http_call *call, bool required, bool *given,
+			  char out[ESC_WEBHOOK_EVENTS_SIZE])
+{
+	json_t *list = json_object_get(call->body, "events");
+	char msg[300];
+	size_t len = 0;
+	*given = list != NULL;
+	out[0] = '\0';
+	if (!list && !required)
+		return 0;
+	if (!list)
+		return fail(call, ESC_EINVAL,
+			    "'events' is required: a list of event types or patterns, e.g. "
+			    "[\"order.*\"] or [\"*\"]",
+			    NULL);
+	if (!json_is_array(list) || json_array_size(list) == 0 ||
+	    json_array_size(list) > ESC_WEBHOOK_EVENTS_MAX)
+		return fail(call, ESC_EINVAL,
+			    "'events' must be a list of 1 to 32 event types or patterns, e.g. "
+			    "[\"order.*\"] or [\"*\"]",
+			    NULL);
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		json_t *v = json_array_get(list, i);
+		const char *p = json_is_string(v) ? json_string_value(v) : NULL;
+		if (!p || strlen(p) != json_string_length(v) || !esc_event_pattern_valid(p)) {
+			snprintf(msg, sizeof msg,
+				 "'events[%zu]' is not an event type escrowd sends: use \"*\", a "
+				 "family's wildcard (order.*, cancellation.*, refund.*, dispute.*, "
+				 "reputation.*) or a type listed in docs/webhooks.md",
+				 i);
+			return fail(call, ESC_EINVAL, "%s", msg);
+		}
+		for (size_t k = 0; k < i; k++) {
+			if (!strcmp(json_string_value(json_array_get(list, k)), p)) {
+				snprintf(msg, sizeof msg,
+					 "'events' lists '%.60s' twice: list each once", p);
+				return fail(call, ESC_EINVAL, "%s", msg);
+			}
+		}
+		len += (size_t)snprintf(out + len, ESC_WEBHOOK_EVENTS_SIZE - len, "%s%s",
+					i ? " " : "", p);
+		ESC_ASSERT(len < ESC_WEBHOOK_EVENTS_SIZE,
+			   "webhook patterns longer than their room");
+	}
+	return 0;
+}
+
+/* The description field: one line of at most 200 bytes. */
+static int webhook_description(struct esc_http_call *call, const char **out)
+{
+	int rc = get_text(call, "description", false, ESC_TEXT_LINE, out);
+	if (!rc && *out && (strlen(*out) > ESC_WEBHOOK_DESCRIPTION_MAX || strchr(*out, '\n')))
+		return fail(call, ESC_EINVAL, "'description' must be one line of at most 200 bytes",
+			    NULL);
+	return rc;
+}
+
+static int webhook_not_found(struct esc_http_call *call)
+{
+	return fail(call, ESC_ENOTFOUND, "no webhook endpoint with this id", NULL);
+}
+
+struct webhook_write {
+	struct webhook_view v;
+	struct esc_idem_tx k;
+	/* An update's changes. */
+	const char *url, *description;
+	bool events_given;
+	char events[ESC_WEBHOOK_EVENTS_SIZE];
+	int enabled; /* -1: unchanged */
+	bool rotate;
+};
+
+static int webhook_insert_tx(struct esc_store *s, void *arg)
+{
+	struct webhook_write *x = arg;
+	int rc;
+	ESC_STORE(rc, s, webhook_endpoint_insert, &x->v.w);
+	return rc;
+}
+
+static int h_webhook_create(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"url", "events", "description", NULL};
+	struct webhook_write *x = calloc(1, sizeof *x);
+	struct esc_webhook_endpoint *w;
+	const char *url = NULL, *description = NULL;
+	bool given;
+	int rc;
+	if (!x)
+		return ESC_ENOMEM;
+	w = &x->v.w;
+	rc = only_fields(call, fields);
+	if (!rc)
+		rc = webhook_url(call, true, &url);
+	if (!rc)
+		rc = webhook_events(call, true, &given, w->events);
+	if (!rc)
+		rc = webhook_description(call, &description);
+	if (!rc)
+		rc = esc_webhook_secret_new(w->secret);
+	if (rc)
+		goto out;
+	x->v.now = esc_engine_now(call->e);
+	esc_id_new(w->id, "whe_", x->v.now);
+	snprintf(w->url, sizeof w->url, "%s", url);
+	snprintf(w->description, sizeof w->description, "%s", description ? description : "");
+	w->enabled = 1;
+	w->created_at_ms = w->updated_at_ms = x->v.now;
+	rc = esc_engine_transact(call->e, webhook_insert_tx, x);
+	if (rc)
+		goto out;
+	x->v.with_secret = true;
+	call->status = 201;
+	call->out = webhook_json(&x->v);
+out:
+	sodium_memzero(x, sizeof *x);
+	free(x);
+	return rc;
+}
+
+static int h_webhooks_list(struct esc_http_call *call)
+{
+	struct esc_webhook_endpoint *list = NULL;
+	struct webhook_view v = {.now = esc_engine_now(call->e)};
+	size_t limit, n = 0;
+	bool more = false;
+	int rc = page_limit(call, &limit);
+	if (rc)
+		return rc;
+	list = calloc(limit, sizeof *list);
+	if (!list)
+		return ESC_ENOMEM;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, webhook_endpoints_list, esc_http_query(call, "starting_after"), list,
+		  limit, &n, &more);
+	esc_engine_store_release(call->e, s);
+	if (!rc) {
+		json_t *data = json_array();
+		for (size_t i = 0; i < n; i++) {
+			v.w = list[i];
+			json_array_append_new(data, webhook_json(&v));
+		}
+		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
+	}
+	sodium_memzero(list, limit * sizeof *list);
+	sodium_memzero(&v, sizeof v);
+	free(list);
+	return rc;
+}
+
+static int h_webhook_get(struct esc_http_call *call)
+{
+	struct webhook_view v = {.now = esc_engine_now(call->e)};
+	int rc;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, webhook_endpoint_get, call->param, &v.w);
+	esc_engine_store_release(call->e, s);
+	if (rc == ESC_ENOTFOUND)
+		return webhook_not_found(call);
+	if (!rc)
+		call->out = webhook_json(&v);
+	sodium_memzero(&v, sizeof v);
+	return rc;
+}
+
+/* An update or a rotation: read, change, write, in one transaction; a
+ * previous secret whose overlap ended is forgotten on the way. */
+static int webhook_update_tx(struct esc_store *s, void *arg)
+{
+	struct webhook_write *x = arg;
+	struct esc_webhook_endpoint *w = &x->v.w;
+	int rc;
+	ESC_STORE(rc, s, webhook_endpoint_get, x->k.call->param, w);
+	if (rc)
+		return rc;
+	if (!webhook_previous(w, x->v.now)) {
+		w->secret_previous[0] = '\0';
+		w->secret_previous_until_ms = 0;
+	}
+	if (x->url)
+		snprintf(w->url, sizeof w->url, "%s", x->url);
+	if (x->description)
+		snprintf(w->description, sizeof w->description, "%s", x->description);
+	if (x->events_given)
+		snprintf(w->events, sizeof w->events, "%s", x->events);
+	if (x->enabled >= 0 && x->enabled != w->enabled) {
+		w->enabled = x->enabled;
+		/* Enabled again by hand: its failures start over. */
+		w->failing_since_ms = 0;
+		w->disabled_at_ms = 0;
+	}
+	if (x->rotate) {
+		snprintf(w->secret_previous, sizeof w->secret_previous, "%s", w->secret);
+		w->secret_previous_until_ms = x->v.now + WEBHOOK_OVERLAP_MS;
+		rc = esc_webhook_secret_new(w->secret);
+	}
+	w->updated_at_ms = x->v.now;
+	if (!rc)
+		ESC_STORE(rc, s, webhook_endpoint_update, w);
+	if (!rc && !x->rotate)
+		rc = esc_idem_tx_run(&x->k, s);
+	return rc;
+}
+
+static int webhook_write(struct esc_http_call *call, struct webhook_write *x)
+{
+	x->v.now = esc_engine_now(call->e);
+	x->k = (struct esc_idem_tx){.call = call, .status = 200, .doc = webhook_doc, .obj = &x->v};
+	x->v.with_secret = x->rotate;
+	int rc = esc_engine_transact(call->e, webhook_update_tx, x);
+	if (!x->rotate)
+		esc_idem_done(call, rc, x->k.built);
+	if (call->idem_answered)
+		return rc;
+	if (rc == ESC_ENOTFOUND)
+		return webhook_not_found(call);
+	if (!rc)
+		call->out = webhook_json(&x->v);
+	return rc;
+}
+
+static int h_webhook_update(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"url", "events", "enabled", "description", NULL};
+	struct webhook_write *x = calloc(1, sizeof *x);
+	int rc;
+	if (!x)
+		return ESC_ENOMEM;
+	x->enabled = -1;
+	rc = only_fields(call, fields);
+	if (!rc)
+		rc = webhook_url(call, false, &x->url);
+	if (!rc)
+		rc = webhook_events(call, false, &x->events_given, x->events);
+	if (!rc)
+		rc = webhook_description(call, &x->description);
+	json_t *enabled = json_object_get(call->body, "enabled");
+	if (!rc && enabled && !json_is_boolean(enabled))
+		rc = fail(call, ESC_EINVAL, "'enabled' must be true or false", NULL);
+	if (!rc && enabled)
+		x->enabled = json_is_true(enabled);
+	if (!rc)
+		rc = webhook_write(call, x);
+	sodium_memzero(x, sizeof *x);
+	free(x);
+	return rc;
+}
+
+static int h_webhook_rotate(struct esc_http_call *call)
+{
+	static const char *const fields[] = {NULL};
+	struct webhook_write *x = calloc(1, sizeof *x);
+	int rc;
+	if (!x)
+		return ESC_ENOMEM;
+	x->enabled = -1;
+	x->rotate = true;
+	rc = only_fields(call, fields);
+	if (!rc)
+		rc = webhook_write(call, x);
+	sodium_memzero(x, sizeof *x);
+	free(x);
+	return rc;
+}
+
+static int webhook_delete_tx(struct esc_store *s, void *arg)
+{
+	int rc;
+	ESC_STORE(rc, s, webhook_endpoint_delete, (const char *)arg);
+	return rc;
+}
+
+static int h_webhook_delete(struct esc_http_call *call)
+{
+	int rc = esc_engine_transact(call->e, webhook_delete_tx, (void *)call->param);
+	if (rc == ESC_ENOTFOUND)
+		return webhook_not_found(call);
+	if (!rc)
+		call->out = json_pack("{s:s, s:b}", "id", call->param, "deleted", 1);
+	return rc;
+}
+
 /* ---- the table ---- */
 
 #define P      ESC_WHO_OPERATOR
@@ -1764,6 +2118,13 @@ const struct esc_route esc_routes[] = {
 	EVENT(REFUND_FAILED, "/v1/refunds/{id}/fail", P),
 	{"GET", "/v1/ledger/check", h_ledger_check, P, false, false, -1},
 	{"POST", "/v1/clock/advance", h_clock_advance, P, true, false, -1},
+	/* Their answers hold the signing secret: never kept for a replay. */
+	{"POST", "/v1/webhook-endpoints", h_webhook_create, P, true, true, -1},
+	{"GET", "/v1/webhook-endpoints", h_webhooks_list, P, false, false, -1},
+	{"GET", "/v1/webhook-endpoints/{id}", h_webhook_get, P, false, false, -1},
+	{"POST", "/v1/webhook-endpoints/{id}", h_webhook_update, P, true, false, -1},
+	{"DELETE", "/v1/webhook-endpoints/{id}", h_webhook_delete, P, false, false, -1},
+	{"POST", "/v1/webhook-endpoints/{id}/rotate-secret", h_webhook_rotate, P, true, true, -1},
 };
 const size_t esc_routes_count = sizeof esc_routes / sizeof esc_routes[0];
 

@@ -159,6 +159,7 @@ void esc_http_options_default(struct esc_http_options *o)
 	o->signin_per_account = 10;
 	o->signin_per_address = 30;
 	o->hashing_max = 2;
+	esc_webhook_options_default(&o->webhooks);
 }
 
 /* A whole number from min to max, with an optional KiB or MiB unit when

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "engine/engine.h"
+#include "webhook/options.h"
 
 struct esc_http_options {
 	char listen[64];          /* "HOST:PORT", IPv4; port 0 picks one */
@@ -40,6 +41,7 @@ struct esc_http_options {
 	int signin_per_address;  /* failures per address per minute, 30 */
 	unsigned hashing_max;    /* argon2id hashes running at once, 2 */
 	bool quiet;              /* no request log lines */
+	struct esc_webhook_options webhooks; /* the file's webhooks. keys */
 };
 
 void esc_http_options_default(struct esc_http_options *o);

@@ -59,6 +59,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+static int set_webhooks(void *arg, const char *key, const char *value, char *err, size_t err_size)
+{
+	return esc_webhook_option_set(arg, key, value, err, err_size);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct esc_policy p, before, again;
@@ -73,6 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct esc_config_section sections[] = {
 		{.keys = option_keys, .set = set_option},
 		{.prefix = "http.", .set = set_http, .arg = &http},
+		{.prefix = "webhooks.", .set = set_webhooks, .arg = &http.webhooks},
 		{0},
 	};
 	before = p;

@@ -26,7 +26,10 @@
 
 #include "core/event.h"
 #include "http/routes.h"
+#include "store/store.h"
 #include "support.h"
+#include "util/timefmt.h"
+#include "webhook/signature.h"
 
 #define KEY "scenario-operator-key-0001"
 
@@ -2402,6 +2405,364 @@ static void issue_13_item_4_each_event_route_is_its_row(void **state)
 	}
 }
 
+/* ---- issue 14 item 1: webhook endpoints ---- */
+
+#define WEBHOOK_URL "https://198.51.100.7/hooks" /* a public address: no DNS */
+
+/* POST /v1/webhook-endpoints with body: the reply. */
+static struct reply webhook_create(const char *body)
+{
+	return call("POST", "/v1/webhook-endpoints", KEY, body, NULL);
+}
+
+/* A new endpoint's id, and its secret when secret is not NULL. */
+static void webhook_new(const char *body, char id[64], char secret[64])
+{
+	struct reply r = webhook_create(body);
+	expect(&r, 201);
+	snprintf(id, 64, "%s", str(r.json, "id"));
+	if (secret)
+		snprintf(secret, 64, "%s", str(r.json, "secret"));
+	drop(&r);
+}
+
+/* A refusal with status and code whose message holds each of the words
+ * (NULL-ended). */
+static void expect_refusal(struct reply *r, long status, const char *code, ...)
+{
+	va_list ap;
+	const char *word;
+	expect(r, status);
+	assert_string_equal(err_code(r), code);
+	const char *msg = str(json_object_get(r->json, "error"), "message");
+	va_start(ap, code);
+	while ((word = va_arg(ap, const char *)))
+		if (!strstr(msg, word))
+			fail_msg("'%s' is not in the message: %s", word, msg);
+	va_end(ap);
+	drop(r);
+}
+
+static void assert_no_secret(json_t *endpoint)
+{
+	assert_null(json_object_get(endpoint, "secret"));
+	assert_null(json_object_get(endpoint, "secret_previous"));
+	assert_non_null(json_object_get(endpoint, "secret_previous_expires_at"));
+}
+
+static void issue_14_webhook_endpoints_are_created_read_updated_and_deleted(void **state)
+{
+	char id[64], path[128];
+	(void)state;
+	struct reply r = webhook_create("{\"url\":\"" WEBHOOK_URL "\",\"events\":[\"order.*\","
+					"\"refund.settled\"],\"description\":\"The shop\"}");
+	expect(&r, 201);
+	snprintf(id, sizeof id, "%s", str(r.json, "id"));
+	assert_true(!strncmp(id, "whe_", 4));
+	assert_true(esc_webhook_secret_valid(str(r.json, "secret")));
+	assert_string_equal(str(r.json, "url"), WEBHOOK_URL);
+	assert_string_equal(str(r.json, "description"), "The shop");
+	assert_true(json_is_true(json_object_get(r.json, "enabled")));
+	json_t *events = json_object_get(r.json, "events");
+	assert_int_equal(json_array_size(events), 2);
+	assert_string_equal(json_string_value(json_array_get(events, 0)), "order.*");
+	assert_string_equal(json_string_value(json_array_get(events, 1)), "refund.settled");
+	assert_true(json_is_null(json_object_get(r.json, "secret_previous_expires_at")));
+	assert_string_equal(str(r.json, "created_at"), str(r.json, "updated_at"));
+	assert_null(json_object_get(r.json, "object"));
+	drop(&r);
+
+	/* Read: never the secret. */
+	snprintf(path, sizeof path, "/v1/webhook-endpoints/%s", id);
+	r = call("GET", path, KEY, NULL, NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "id"), id);
+	assert_string_equal(str(r.json, "url"), WEBHOOK_URL);
+	assert_no_secret(r.json);
+	drop(&r);
+
+	/* Update: url, events, enabled, description; the rest stays. */
+	r = call("POST", path, KEY,
+		 "{\"url\":\"http://198.51.100.8:8080/in\",\"events\":[\"*\"],\"enabled\":false}",
+		 NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "url"), "http://198.51.100.8:8080/in");
+	assert_int_equal(json_array_size(json_object_get(r.json, "events")), 1);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(r.json, "events"), 0)),
+			    "*");
+	assert_true(json_is_false(json_object_get(r.json, "enabled")));
+	assert_string_equal(str(r.json, "description"), "The shop");
+	assert_no_secret(r.json);
+	drop(&r);
+	r = call("POST", path, KEY, "{\"enabled\":true,\"description\":\"\"}", NULL);
+	expect(&r, 200);
+	assert_true(json_is_true(json_object_get(r.json, "enabled")));
+	assert_true(json_is_null(json_object_get(r.json, "description")));
+	assert_string_equal(str(r.json, "url"), "http://198.51.100.8:8080/in");
+	drop(&r);
+	r = call("GET", path, KEY, NULL, NULL);
+	expect(&r, 200);
+	assert_true(json_is_true(json_object_get(r.json, "enabled")));
+	drop(&r);
+
+	/* An update sent again with its Idempotency-Key is replayed. */
+	r = call("POST", path, KEY, "{\"description\":\"again\"}", "Idempotency-Key: whe-upd-1");
+	expect(&r, 200);
+	drop(&r);
+	r = call("POST", path, KEY, "{\"description\":\"again\"}", "Idempotency-Key: whe-upd-1");
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "description"), "again");
+	drop(&r);
+
+	/* Delete: then it is gone. */
+	r = call("DELETE", path, KEY, NULL, NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "id"), id);
+	assert_true(json_is_true(json_object_get(r.json, "deleted")));
+	drop(&r);
+	r = call("GET", path, KEY, NULL, NULL);
+	expect_refusal(&r, 404, "not_found", "webhook endpoint", NULL);
+	r = call("DELETE", path, KEY, NULL, NULL);
+	expect_refusal(&r, 404, "not_found", NULL);
+	r = call("POST", path, KEY, "{\"enabled\":true}", NULL);
+	expect_refusal(&r, 404, "not_found", NULL);
+	strcat(path, "/rotate-secret");
+	r = call("POST", path, KEY, "{}", NULL);
+	expect_refusal(&r, 404, "not_found", NULL);
+}
+
+static void issue_14_webhook_endpoints_list_by_cursor_without_secrets(void **state)
+{
+	char ids[3][64], after[64] = "", path[160];
+	bool seen[3] = {false, false, false};
+	bool more = true;
+	int pages = 0;
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		webhook_new("{\"url\":\"" WEBHOOK_URL "\",\"events\":[\"dispute.*\"]}", ids[i],
+			    NULL);
+	while (more) {
+		snprintf(path, sizeof path, "/v1/webhook-endpoints?limit=2%s%s",
+			 after[0] ? "&starting_after=" : "", after);
+		struct reply r = call("GET", path, KEY, NULL, NULL);
+		expect(&r, 200);
+		json_t *data = json_object_get(r.json, "data");
+		more = json_is_true(json_object_get(r.json, "has_more"));
+		assert_true(json_array_size(data) <= 2);
+		assert_true(json_array_size(data) == 2 || !more);
+		for (size_t i = 0; i < json_array_size(data); i++) {
+			json_t *w = json_array_get(data, i);
+			const char *id = str(w, "id");
+			assert_no_secret(w);
+			if (after[0])
+				assert_true(strcmp(id, after) < 0); /* newest first */
+			snprintf(after, sizeof after, "%s", id);
+			for (int k = 0; k < 3; k++)
+				seen[k] = seen[k] || !strcmp(id, ids[k]);
+		}
+		drop(&r);
+		assert_true(++pages < 100);
+	}
+	assert_true(seen[0] && seen[1] && seen[2]);
+	struct reply r = call("GET", "/v1/webhook-endpoints?limit=0", KEY, NULL, NULL);
+	expect_refusal(&r, 400, "invalid_request", "limit", NULL);
+}
+
+/* The stored endpoint, read from the store itself. */
+static void webhook_stored(const char *id, struct esc_webhook_endpoint *out)
+{
+	struct esc_store *s = NULL;
+	char err[256] = "";
+	int rc = esc_store_open(d.db, &s, err, sizeof err);
+	if (rc)
+		fail_msg("open %s: %s", d.db, err);
+	ESC_STORE(rc, s, webhook_endpoint_get, id, out);
+	assert_int_equal(rc, 0);
+	esc_store_close(s);
+}
+
+static void issue_14_a_rotated_secret_keeps_the_old_one_for_24_hours(void **state)
+{
+	char id[64], first[64], second[64], path[160], created[64], expires[64];
+	struct esc_webhook_endpoint stored;
+	int64_t created_ms = 0, expires_ms = 0;
+	(void)state;
+	webhook_new("{\"url\":\"" WEBHOOK_URL "\",\"events\":[\"*\"]}", id, first);
+	snprintf(path, sizeof path, "/v1/webhook-endpoints/%s", id);
+	struct reply r = call("GET", path, KEY, NULL, NULL);
+	expect(&r, 200);
+	snprintf(created, sizeof created, "%s", str(r.json, "created_at"));
+	drop(&r);
+
+	snprintf(path, sizeof path, "/v1/webhook-endpoints/%s/rotate-secret", id);
+	r = call("POST", path, KEY, "{}", NULL);
+	expect(&r, 200);
+	snprintf(second, sizeof second, "%s", str(r.json, "secret"));
+	assert_true(esc_webhook_secret_valid(second));
+	assert_string_not_equal(second, first);
+	snprintf(expires, sizeof expires, "%s", str(r.json, "secret_previous_expires_at"));
+	drop(&r);
+	/* 24 hours ahead on escrowd's clock, which has not moved. */
+	assert_int_equal(esc_time_parse(created, &created_ms), 0);
+	assert_int_equal(esc_time_parse(expires, &expires_ms), 0);
+	assert_int_equal(expires_ms - created_ms, 24 * ESC_MS_PER_HOUR);
+	webhook_stored(id, &stored);
+	assert_string_equal(stored.secret, second);
+	assert_string_equal(stored.secret_previous, first);
+
+	snprintf(path, sizeof path, "/v1/webhook-endpoints/%s", id);
+	r = call("GET", path, KEY, NULL, NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "secret_previous_expires_at"), expires);
+	assert_no_secret(r.json);
+	drop(&r);
+
+	/* The overlap ends with escrowd's clock: the previous is gone. */
+	r = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":86400}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	r = call("GET", path, KEY, NULL, NULL);
+	expect(&r, 200);
+	assert_true(json_is_null(json_object_get(r.json, "secret_previous_expires_at")));
+	drop(&r);
+	/* ... and the next write forgets it. */
+	r = call("POST", path, KEY, "{\"description\":\"rotated\"}", NULL);
+	expect(&r, 200);
+	assert_true(json_is_null(json_object_get(r.json, "secret_previous_expires_at")));
+	drop(&r);
+	webhook_stored(id, &stored);
+	assert_string_equal(stored.secret, second);
+	assert_string_equal(stored.secret_previous, "");
+	assert_int_equal(stored.secret_previous_until_ms, 0);
+
+	/* A rotation's answer holds a secret: an Idempotency-Key is not kept,
+	 * and each rotation makes a new one. */
+	snprintf(path, sizeof path, "/v1/webhook-endpoints/%s/rotate-secret", id);
+	r = call("POST", path, KEY, "{}", "Idempotency-Key: whe-rot-1");
+	expect(&r, 200);
+	snprintf(first, sizeof first, "%s", str(r.json, "secret"));
+	drop(&r);
+	r = call("POST", path, KEY, "{}", "Idempotency-Key: whe-rot-1");
+	expect(&r, 200);
+	assert_string_not_equal(str(r.json, "secret"), first);
+	drop(&r);
+	r = call("DELETE", path, KEY, NULL, NULL); /* a rotation is not deleted */
+	assert_int_equal(r.status, 405);
+	drop(&r);
+}
+
+static void issue_14_webhook_endpoints_refuse_bad_input(void **state)
+{
+	char body[2048], id[64], path[128];
+	(void)state;
+	/* The SSRF guard, webhooks.allow_private being off here. */
+	struct reply r = webhook_create("{\"url\":\"http://127.0.0.1:9/\",\"events\":[\"*\"]}");
+	expect_refusal(&r, 400, "invalid_request", "127.0.0.1", "webhooks.allow_private", NULL);
+	r = webhook_create("{\"url\":\"http://10.0.0.1/\",\"events\":[\"*\"]}");
+	expect_refusal(&r, 400, "invalid_request", "10.0.0.1", "webhooks.allow_private", NULL);
+	r = webhook_create("{\"url\":\"http://169.254.169.254/latest\",\"events\":[\"*\"]}");
+	expect_refusal(&r, 400, "invalid_request", "169.254.169.254", NULL);
+	/* Bad URLs. */
+	r = webhook_create("{\"url\":\"ftp://198.51.100.7/\",\"events\":[\"*\"]}");
+	expect_refusal(&r, 400, "invalid_request", "http", NULL);
+	r = webhook_create("{\"url\":\"https:///hooks\",\"events\":[\"*\"]}");
+	expect_refusal(&r, 400, "invalid_request", "url", NULL);
+	r = webhook_create("{\"url\":\"https://user:pass@198.51.100.7/\",\"events\":[\"*\"]}");
+	expect_refusal(&r, 400, "invalid_request", "url", NULL);
+	r = webhook_create("{\"url\":42,\"events\":[\"*\"]}");
+	expect_refusal(&r, 400, "invalid_request", "url", NULL);
+	r = webhook_create("{\"events\":[\"*\"]}");
+	expect_refusal(&r, 400, "invalid_request", "url", NULL);
+	/* Events. */
+	r = webhook_create("{\"url\":\"" WEBHOOK_URL "\"}");
+	expect_refusal(&r, 400, "invalid_request", "events", NULL);
+	r = webhook_create("{\"url\":\"" WEBHOOK_URL "\",\"events\":[]}");
+	expect_refusal(&r, 400, "invalid_request", "events", NULL);
+	r = webhook_create("{\"url\":\"" WEBHOOK_URL "\",\"events\":\"order.*\"}");
+	expect_refusal(&r, 400, "invalid_request", "events", NULL);
+	r = webhook_create("{\"url\":\"" WEBHOOK_URL
+			   "\",\"events\":[\"order.*\",\"order.exploded\"]}");
+	expect_refusal(&r, 400, "invalid_request", "events[1]", "order.*", NULL);
+	r = webhook_create("{\"url\":\"" WEBHOOK_URL "\",\"events\":[\"orders.*\"]}");
+	expect_refusal(&r, 400, "invalid_request", "events[0]", NULL);
+	r = webhook_create("{\"url\":\"" WEBHOOK_URL "\",\"events\":[7]}");
+	expect_refusal(&r, 400, "invalid_request", "events[0]", NULL);
+	r = webhook_create("{\"url\":\"" WEBHOOK_URL
+			   "\",\"events\":[\"order.paid\",\"order.paid\"]}");
+	expect_refusal(&r, 400, "invalid_request", "order.paid", "twice", NULL);
+	int len = snprintf(body, sizeof body, "{\"url\":\"" WEBHOOK_URL "\",\"events\":[");
+	for (int i = 0; i < 33; i++)
+		len += snprintf(body + len, sizeof body - (size_t)len, "%s\"%s\"", i ? "," : "",
+				i == 0 ? "*" : "order.paid");
+	snprintf(body + len, sizeof body - (size_t)len, "]}");
+	r = webhook_create(body);
+	expect_refusal(&r, 400, "invalid_request", "32", NULL);
+	/* Description; unknown fields. */
+	r = webhook_create("{\"url\":\"" WEBHOOK_URL
+			   "\",\"events\":[\"*\"],\"description\":\"a\\nb\"}");
+	expect_refusal(&r, 400, "invalid_request", "description", NULL);
+	len = snprintf(body, sizeof body,
+		       "{\"url\":\"" WEBHOOK_URL "\",\"events\":[\"*\"],\"description\":\"");
+	for (int i = 0; i < 201; i++)
+		body[len++] = 'd';
+	snprintf(body + len, sizeof body - (size_t)len, "\"}");
+	r = webhook_create(body);
+	expect_refusal(&r, 400, "invalid_request", "description", "200", NULL);
+	r = webhook_create("{\"url\":\"" WEBHOOK_URL "\",\"events\":[\"*\"],\"secret\":\"x\"}");
+	expect_refusal(&r, 400, "invalid_request", "unknown field 'secret'", NULL);
+	/* An update refuses the same, and fields it does not take. */
+	webhook_new("{\"url\":\"" WEBHOOK_URL "\",\"events\":[\"*\"]}", id, NULL);
+	snprintf(path, sizeof path, "/v1/webhook-endpoints/%s", id);
+	r = call("POST", path, KEY, "{\"url\":\"http://10.0.0.1/\"}", NULL);
+	expect_refusal(&r, 400, "invalid_request", "10.0.0.1", NULL);
+	r = call("POST", path, KEY, "{\"events\":[]}", NULL);
+	expect_refusal(&r, 400, "invalid_request", "events", NULL);
+	r = call("POST", path, KEY, "{\"enabled\":\"yes\"}", NULL);
+	expect_refusal(&r, 400, "invalid_request", "enabled", NULL);
+	r = call("POST", path, KEY, "{\"secret\":\"whsec_x\"}", NULL);
+	expect_refusal(&r, 400, "invalid_request", "unknown field", NULL);
+	r = call("GET", path, KEY, NULL, NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "url"), WEBHOOK_URL);
+	drop(&r);
+	/* Operator only. */
+	r = call("GET", "/v1/webhook-endpoints", NULL, NULL, NULL);
+	expect(&r, 401);
+	drop(&r);
+}
+
+/* webhooks.allow_private = true in the configuration lets an endpoint
+ * reach a loopback or private address. */
+static void issue_14_allow_private_lets_a_loopback_endpoint_in(void **state)
+{
+	struct esc_test_daemon pd = {0};
+	(void)state;
+	esc_test_tmpdir(pd.dir, sizeof pd.dir);
+	esc_test_store(pd.db, sizeof pd.db, pd.dir);
+	esc_test_path(pd.config, sizeof pd.config, pd.dir, "escrowd.conf");
+	FILE *f = fopen(pd.config, "w");
+	assert_non_null(f);
+	fprintf(f, "webhooks.allow_private = true\n");
+	fclose(f);
+	esc_test_daemon_start(&pd, KEY);
+	struct reply r = call_at(pd.port, "POST", "/v1/webhook-endpoints", KEY,
+				 "{\"url\":\"http://127.0.0.1:9/\",\"events\":[\"*\"]}", NULL);
+	expect(&r, 201);
+	drop(&r);
+	r = call_at(pd.port, "POST", "/v1/webhook-endpoints", KEY,
+		    "{\"url\":\"http://10.0.0.1/\",\"events\":[\"order.*\"]}", NULL);
+	expect(&r, 201);
+	drop(&r);
+	/* Bad URLs are still bad. */
+	r = call_at(pd.port, "POST", "/v1/webhook-endpoints", KEY,
+		    "{\"url\":\"ftp://127.0.0.1/\",\"events\":[\"*\"]}", NULL);
+	expect(&r, 400);
+	drop(&r);
+	esc_test_daemon_stop(&pd);
+	esc_test_store_drop(pd.db);
+	esc_test_rmdir(pd.dir);
+}
+
 int main(void)
 {
 	esc_test_store_or_skip("http");
@@ -2445,6 +2806,11 @@ int main(void)
 		cmocka_unit_test(limits_slow_clients_do_not_stall_the_daemon),
 		cmocka_unit_test(limits_from_the_config_file_hold_and_the_daemon_answers),
 		cmocka_unit_test(issue_13_item_4_each_event_route_is_its_row),
+		cmocka_unit_test(issue_14_webhook_endpoints_are_created_read_updated_and_deleted),
+		cmocka_unit_test(issue_14_webhook_endpoints_list_by_cursor_without_secrets),
+		cmocka_unit_test(issue_14_a_rotated_secret_keeps_the_old_one_for_24_hours),
+		cmocka_unit_test(issue_14_webhook_endpoints_refuse_bad_input),
+		cmocka_unit_test(issue_14_allow_private_lets_a_loopback_endpoint_in),
 	};
 	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
 }
