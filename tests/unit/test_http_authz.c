@@ -264,6 +264,7 @@ enum prep {
 	PREP_RETURN_SHIPPED,
 	PREP_EVIDENCE,  /* awaiting_seller, with a PNG from the buyer */
 	PREP_SUSPENDED, /* no order: a new buyer who lost 3 disputes */
+	PREP_WEBHOOK,   /* no order: a webhook endpoint */
 };
 
 /* The smallest file the type check takes for a PNG: its signature. */
@@ -287,6 +288,8 @@ struct setup {
 #define ORDER_BODY                                                                                 \
 	"{\"buyer_id\":\"{buyer}\",\"seller_id\":\"{seller}\",\"currency\":\"EUR\","               \
 	"\"items\":[{\"title\":\"Mug\",\"quantity\":2,\"unit_price\":2500}]}"
+
+#define WEBHOOK_BODY "{\"url\":\"https://198.51.100.7/hooks\",\"events\":[\"*\"]}"
 
 static const struct setup setups[] = {
 	{"POST", "/v1/users", PREP_NONE,
@@ -355,6 +358,17 @@ static const struct setup setups[] = {
 	 NULL},
 	/* The web interface's files are anyone's. */
 	{"GET", "/static/{id}", PREP_NONE, NULL, "app.js", NULL, 200, false, NULL},
+	/* Webhook endpoints (issue 14): the operator's alone. */
+	{"POST", "/v1/webhook-endpoints", PREP_NONE, WEBHOOK_BODY, NULL, NULL, 201, false, NULL},
+	{"GET", "/v1/webhook-endpoints", PREP_NONE, NULL, NULL, NULL, 200, false, NULL},
+	{"GET", "/v1/webhook-endpoints/{id}", PREP_WEBHOOK, NULL, "{webhook}", NULL, 200, false,
+	 NULL},
+	{"POST", "/v1/webhook-endpoints/{id}", PREP_WEBHOOK, "{\"description\":\"D{n}\"}",
+	 "{webhook}", NULL, 200, false, NULL},
+	{"DELETE", "/v1/webhook-endpoints/{id}", PREP_WEBHOOK, NULL, "{webhook}", NULL, 200, false,
+	 NULL},
+	{"POST", "/v1/webhook-endpoints/{id}/rotate-secret", PREP_WEBHOOK, "{}", "{webhook}", NULL,
+	 200, false, NULL},
 	/* Only its status is checked: the clock moving is its effect. */
 	{"POST", "/v1/clock/advance", PREP_NONE, "{\"seconds\":60}", NULL, NULL, 200, false, NULL},
 };
@@ -375,8 +389,9 @@ static struct setup setup_for(const struct esc_route *rt)
 /* Does the request name an order, so that the order-party rule applies? */
 static bool on_order(const struct esc_route *rt, const struct setup *su)
 {
-	bool names_user = su->id && (!strcmp(su->id, "{buyer}") || !strcmp(su->id, "{seller}") ||
-				     !strcmp(su->id, "{suspended}"));
+	bool names_user =
+		su->id && (!strcmp(su->id, "{buyer}") || !strcmp(su->id, "{seller}") ||
+			   !strcmp(su->id, "{suspended}") || !strcmp(su->id, "{webhook}"));
 	return (strstr(rt->path, "{id}") && !names_user) ||
 	       (su->query && strstr(su->query, "{order}"));
 }
@@ -408,6 +423,7 @@ struct cell {
 	char dispute[64];
 	char evidence[80];
 	char suspended[64]; /* a suspended buyer's id */
+	char webhook[64];   /* a webhook endpoint's id */
 };
 
 static unsigned long serial;
@@ -431,6 +447,8 @@ static void expand(const char *t, const struct cell *x, unsigned long n, char *o
 			v = x->evidence, skip = 10;
 		else if (!strncmp(t, "{suspended}", 11))
 			v = x->suspended, skip = 11;
+		else if (!strncmp(t, "{webhook}", 9))
+			v = x->webhook, skip = 9;
 		else if (!strncmp(t, "{buyer}", 7))
 			v = users[C_BUYER].id, skip = 7;
 		else if (!strncmp(t, "{seller}", 8))
@@ -578,6 +596,12 @@ static void prepare(enum prep prep, struct cell *x)
 		return;
 	if (prep == PREP_SUSPENDED) {
 		suspended_buyer(x);
+		return;
+	}
+	if (prep == PREP_WEBHOOK) {
+		j = op("POST", "/v1/webhook-endpoints", WEBHOOK_BODY, 201);
+		snprintf(x->webhook, sizeof x->webhook, "%s", str(j, "id"));
+		json_decref(j);
 		return;
 	}
 	expand(ORDER_BODY, x, 0, body, sizeof body);
