@@ -8,8 +8,8 @@
  * disk, the connection to the server lost: roll back, and try again
  * later), ESC_ERETRY when a concurrent transaction forced this one to
  * abort (roll back and run the whole transaction again), ESC_EBUG for a
- * write through a connection made read-only (read_only), ESC_EIO for
- * anything else.
+ * write through a connection made read-only (read_only: a bug, on which
+ * ESC_STORE aborts), ESC_EIO for anything else.
  *
  * Transactions: begin .. commit|rollback brackets one commit; inside it,
  * savepoint .. release|rollback_to brackets one command, so that several
@@ -28,6 +28,8 @@
 #include "core/limits.h"
 #include "core/order.h"
 #include "core/reputation.h"
+#include "util/bug.h"
+#include "util/error.h"
 
 #define ESC_HASH_SIZE 128 /* crypto_pwhash_STRBYTES */
 
@@ -410,18 +412,29 @@ static inline int esc_store_fault_(struct esc_store *s, const char *verb)
 	return s->fault ? s->fault(s->fault_arg, verb) : 0;
 }
 
+/* A verb's ESC_EBUG is a write sent through a connection made read-only:
+ * a bug of ours, which aborts here (util/bug.h), naming the verb and what
+ * the store said. Only the store's own tests call a verb without it. */
+static inline int esc_store_checked_(struct esc_store *s, const char *verb, int rc)
+{
+	if (rc == ESC_EBUG)
+		ESC_BUG("the store verb %s wrote through a read-only connection: %s", verb,
+			esc_store_last_error(s));
+	return rc;
+}
+
 /* rc = the verb's result, or the injected fault's. */
 #define ESC_STORE(rc, s, verb, ...)                                                                \
 	do {                                                                                       \
 		(rc) = esc_store_fault_((s), #verb);                                               \
 		if (!(rc))                                                                         \
-			(rc) = (s)->ops->verb((s), __VA_ARGS__);                                   \
+			(rc) = esc_store_checked_((s), #verb, (s)->ops->verb((s), __VA_ARGS__));   \
 	} while (0)
 #define ESC_STORE0(rc, s, verb)                                                                    \
 	do {                                                                                       \
 		(rc) = esc_store_fault_((s), #verb);                                               \
 		if (!(rc))                                                                         \
-			(rc) = (s)->ops->verb((s));                                                \
+			(rc) = esc_store_checked_((s), #verb, (s)->ops->verb((s)));                \
 	} while (0)
 
 #endif
