@@ -149,9 +149,10 @@ struct esc_result;
 /* What a command's issuer answers, built inside the command's transaction.
  * build() runs after the command succeeded, under the engine's lock: it
  * may read s (the command's store, inside its transaction) and call
- * esc_engine_*_held() with it, never a locking esc_engine_* function. When record is set, build()
- * fills its status and response (malloc'd; the issuer frees it) and the engine keeps the record
- * with the command, so that the answer to an Idempotency-Key exists
+ * esc_engine_*_held() with it, never a locking esc_engine_* function.
+ * When record is set, build() fills its status and response (malloc'd;
+ * the issuer frees it) and the engine keeps the record with the command,
+ * so that the answer to an Idempotency-Key exists
  * exactly when the command does. If the key was answered meanwhile, the
  * command is undone with ESC_EDUPLICATE. */
 struct esc_reply {
