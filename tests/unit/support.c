@@ -11,6 +11,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -409,4 +410,38 @@ void esc_test_daemon_stop(struct esc_test_daemon *d)
 	assert_int_equal(waitpid(d->pid, &status, 0), d->pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+void esc_test_expect_abort(void (*fn)(void), const char *want)
+{
+	int fds[2];
+	char out[2048];
+	size_t n = 0;
+	int status = 0;
+	assert_int_equal(pipe(fds), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit none = {0, 0};
+		setrlimit(RLIMIT_CORE, &none); /* no core file */
+		dup2(fds[1], STDERR_FILENO);
+		close(fds[0]);
+		fn();
+		_exit(0); /* not reached when fn aborts */
+	}
+	close(fds[1]);
+	while (n < sizeof out - 1) {
+		ssize_t got = read(fds[0], out + n, sizeof out - 1 - n);
+		if (got <= 0)
+			break;
+		n += (size_t)got;
+	}
+	out[n] = '\0';
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
+		fail_msg("the child did not abort (status %d): %s", status, out);
+	if (!strstr(out, want))
+		fail_msg("wanted \"%s\" in \"%s\"", want, out);
 }

@@ -48,11 +48,16 @@ struct esc_test_daemon {
 /* A thread's body: read a daemon's log (a FILE * on its stderr) to its
  * end, which its exit brings, echoing it when ESC_TEST_VERBOSE is set. */
 void *esc_test_drain_log(void *arg);
+
+/* Run fn in a child; it must die of SIGABRT, having written want (a part
+ * of its stderr): a bug's ESC_BUG or ESC_ASSERT. */
+void esc_test_expect_abort(void (*fn)(void), const char *want);
+
 void esc_test_daemon_start(struct esc_test_daemon *d, const char *operator_key);
 void esc_test_daemon_stop(struct esc_test_daemon *d);
 
-/* Engine fixtures: an engine on a new store (esc_test_store), with a manual clock at ESC_TEST_T0 and fast password hashing,
- * and a buyer and a seller. */
+/* Engine fixtures: an engine on a new store (esc_test_store), with a manual clock at ESC_TEST_T0
+ * and fast password hashing, and a buyer and a seller. */
 #include "engine/engine.h"
 
 struct esc_fixture {

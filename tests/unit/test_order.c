@@ -2938,42 +2938,6 @@ static void test_issue_13_item_5_check_names_each_broken_invariant(void **state)
 #undef BROKEN
 }
 
-/* Run `fn` in a child; it must die of SIGABRT, having written `want` (a
- * part of its stderr). */
-static void expect_abort(void (*fn)(void), const char *want)
-{
-	int fds[2];
-	char out[2048];
-	size_t n = 0;
-	int status = 0;
-	assert_int_equal(pipe(fds), 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct rlimit none = {0, 0};
-		setrlimit(RLIMIT_CORE, &none); /* no core file */
-		dup2(fds[1], STDERR_FILENO);
-		close(fds[0]);
-		fn();
-		_exit(0); /* not reached when fn aborts */
-	}
-	close(fds[1]);
-	while (n < sizeof out - 1) {
-		ssize_t got = read(fds[0], out + n, sizeof out - 1 - n);
-		if (got <= 0)
-			break;
-		n += (size_t)got;
-	}
-	out[n] = '\0';
-	close(fds[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
-		fail_msg("the child did not abort (status %d): %s", status, out);
-	if (!strstr(out, want))
-		fail_msg("wanted \"%s\" in \"%s\"", want, out);
-}
-
 static void bug_now(void)
 {
 	ESC_BUG("the %s is %d", "answer", 42);
@@ -2996,14 +2960,16 @@ static void broken_order_now(void)
 static void test_issue_13_item_5_a_bug_aborts_saying_where_and_why(void **state)
 {
 	(void)state;
-	expect_abort(bug_now, "escrowd: BUG at tests/unit/test_order.c:");
-	expect_abort(bug_now, " in bug_now: the answer is 42\n");
-	expect_abort(assert_false_now,
-		     " in assert_false_now: two and two make 4 (failed: two + two == 5)\n");
-	expect_abort(broken_order_now, "BUG at src/core/order.c:");
-	expect_abort(broken_order_now,
-		     "order " ORDER_ID " (shipped, version 3) in a test breaks an invariant: once "
-		     "shipped, the carrier, tracking and promised date are set\n");
+	esc_test_expect_abort(bug_now, "escrowd: BUG at tests/unit/test_order.c:");
+	esc_test_expect_abort(bug_now, " in bug_now: the answer is 42\n");
+	esc_test_expect_abort(
+		assert_false_now,
+		" in assert_false_now: two and two make 4 (failed: two + two == 5)\n");
+	esc_test_expect_abort(broken_order_now, "BUG at src/core/order.c:");
+	esc_test_expect_abort(broken_order_now,
+			      "order " ORDER_ID
+			      " (shipped, version 3) in a test breaks an invariant: once "
+			      "shipped, the carrier, tracking and promised date are set\n");
 }
 
 int main(void)
