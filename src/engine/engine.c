@@ -739,7 +739,8 @@ static int record(struct esc_engine *e, const struct run *r, struct esc_strbuf *
 	rc = payload_json(fx, now, sb);
 	if (rc)
 		return rc;
-	struct esc_outbox_row row = {.at_ms = now, .payload = esc_strbuf_str(sb)};
+	struct esc_outbox_row row = {
+		.at_ms = now, .version = fx->order.version, .payload = esc_strbuf_str(sb)};
 	snprintf(row.type, sizeof row.type, "%s", fx->outbox_type);
 	snprintf(row.order_id, sizeof row.order_id, "%s", fx->order.id);
 	ESC_STORE(rc, e->store, outbox_append, &row);

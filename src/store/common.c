@@ -801,6 +801,15 @@ const char *const esc_migrations_shared[] = {
 	"    failing_since_ms {int} DEFAULT 0,\n"
 	"    disabled_at_ms {int} DEFAULT 0\n"
 	"){without_rowid};\n",
+	/* Issue 14: each outbox row is an event (webhook/feed.h): the order's
+	 * version it shows, and whether the delivery worker has made its
+	 * deliveries yet (fanout_done). Rows written before webhooks existed
+	 * had no endpoint to go to: they count as done. */
+	"ALTER TABLE outbox ADD COLUMN version {int} DEFAULT 0;\n"
+	"ALTER TABLE outbox ADD COLUMN fanout_done {int} DEFAULT 0;\n"
+	"UPDATE outbox SET fanout_done = 1;\n"
+	"CREATE INDEX outbox_fanout ON outbox (seq) WHERE fanout_done = 0;\n"
+	"CREATE INDEX outbox_order ON outbox (order_id, seq);\n",
 	NULL,
 };
 

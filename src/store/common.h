@@ -299,7 +299,7 @@ int esc_order_bind_update(const struct esc_order *o, int64_t expected_version,
 	X(PROCESS_GET, "SELECT started_real_ms, heartbeat_real_ms, lease_ms FROM processes "       \
 		       "WHERE id = ?1")                                                            \
 	X(OUTBOX_INSERT,                                                                           \
-	  "INSERT INTO outbox (at_ms, type, order_id, payload) VALUES (?1, ?2, ?3, ?4)")           \
+	  "INSERT INTO outbox (at_ms, type, order_id, payload, version) VALUES (?1, ?2, ?3, ?4, ?5)")           \
 	X(OUTBOX_COUNT, "SELECT COUNT(*) FROM outbox")                                             \
 	X(MARKS_LIST, "SELECT " ESC_MARK_COLUMNS " FROM marks WHERE user_id = ?1 AND at_ms > ?2 "  \
 		      "ORDER BY at_ms DESC, order_id DESC, mark DESC LIMIT ?3")                    \

@@ -76,11 +76,15 @@ struct esc_deadline {
 	char ref[ESC_ID_SIZE];
 };
 
+/* An outbox row: one event (webhook/feed.h) that a command wrote. Its id
+ * is "evt_" and its seq (feed.h: esc_feed_event_id). */
 struct esc_outbox_row {
+	int64_t seq; /* given by the store on append; read back by lists */
 	int64_t at_ms;
 	char type[48];
-	char order_id[ESC_ID_SIZE];
-	const char *payload; /* JSON text */
+	char order_id[ESC_ID_SIZE]; /* "" for an event of no order */
+	int64_t version;            /* the order's version the event shows; 0 for none */
+	const char *payload;        /* JSON text: the event's data.object */
 };
 
 struct esc_order_filter {

@@ -1493,7 +1493,11 @@ static void rate_hits_survive_close_and_reopen(void **state)
 static void outbox_append_adds_one_row(void **state)
 {
 	struct store_fixture *f = *state;
-	struct esc_outbox_row row = {T0, "order.paid", "ord_1", "{\"id\":\"ord_1\"}"};
+	struct esc_outbox_row row = {.at_ms = T0,
+				     .type = "order.paid",
+				     .order_id = "ord_1",
+				     .version = 2,
+				     .payload = "{\"id\":\"ord_1\"}"};
 	int64_t n = -1;
 	int rc;
 
@@ -2340,7 +2344,11 @@ static void everything_written_survives_close_and_reopen(void **state)
 	struct esc_order o = order("ord_1", "usr_b", "usr_s"), got;
 	struct esc_refund r = refund("ord_1-r1", "ord_1", T0), rgot;
 	struct esc_history h = history("ord_1", 1), hgot[2];
-	struct esc_outbox_row row = {T0, "order.created", "ord_1", "{}"};
+	struct esc_outbox_row row = {.at_ms = T0,
+				     .type = "order.created",
+				     .order_id = "ord_1",
+				     .version = 1,
+				     .payload = "{}"};
 	struct esc_session se = session('a'), sgot;
 	char key[ESC_HASH_HEX_SIZE];
 	struct esc_deadline dl[2];

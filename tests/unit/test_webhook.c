@@ -25,6 +25,7 @@
 
 #include "support.h"
 #include "util/error.h"
+#include "webhook/feed.h"
 #include "webhook/sender.h"
 #include "webhook/signature.h"
 #include "webhook/url.h"
@@ -1092,6 +1093,45 @@ static void *wake(void *arg)
 	return NULL;
 }
 
+/* feed.h: an event's id is its seq in hex, read back the same; its JSON
+ * wraps the row's payload as data.object. */
+static void test_feed_event_ids_and_json(void **state)
+{
+	(void)state;
+	char id[ESC_FEED_ID_SIZE];
+	int64_t seq = -1;
+	esc_feed_event_id(42, id);
+	assert_string_equal(id, "evt_000000000000002a");
+	assert_true(esc_feed_event_seq(id, &seq));
+	assert_int_equal(seq, 42);
+	assert_true(esc_feed_event_seq("evt_000000000000002A", &seq));
+	assert_false(esc_feed_event_seq("evt_2a", &seq));
+	assert_false(esc_feed_event_seq("ord_000000000000002a", &seq));
+	assert_false(esc_feed_event_seq("evt_00000000000000zz", &seq));
+	assert_false(esc_feed_event_seq("evt_8000000000000000", &seq));
+	assert_false(esc_feed_event_seq(NULL, &seq));
+
+	struct esc_outbox_row row = {
+		.seq = 42, .at_ms = 1764669600000, .version = 7, .payload = "{\"id\":\"ord_x\"}"};
+	snprintf(row.type, sizeof row.type, "order.paid");
+	snprintf(row.order_id, sizeof row.order_id, "ord_x");
+	struct esc_strbuf sb;
+	esc_strbuf_init(&sb, 4096);
+	assert_int_equal(esc_feed_event_json(&row, &sb), 0);
+	assert_string_equal(esc_strbuf_str(&sb),
+			    "{\"id\":\"evt_000000000000002a\",\"type\":\"order.paid\","
+			    "\"created_at\":\"2025-12-02T10:00:00.000Z\",\"order_id\":\"ord_x\","
+			    "\"version\":7,\"data\":{\"object\":{\"id\":\"ord_x\"}}}");
+	esc_strbuf_release(&sb);
+	row.order_id[0] = '\0';
+	row.version = 0;
+	row.payload = NULL;
+	assert_int_equal(esc_feed_event_json(&row, &sb), 0);
+	assert_non_null(strstr(esc_strbuf_str(&sb), "\"order_id\":null,\"version\":null,"
+						    "\"data\":{\"object\":null}}"));
+	esc_strbuf_release(&sb);
+}
+
 static void test_sender_wakeup_ends_a_runs_wait(void **state)
 {
 	(void)state;
@@ -1345,6 +1385,7 @@ int main(void)
 		cmocka_unit_test(test_sender_reports_a_refused_connection),
 		cmocka_unit_test(test_sender_add_refuses_bad_requests_and_a_full_sender),
 		cmocka_unit_test(test_sender_wakeup_ends_a_runs_wait),
+		cmocka_unit_test(test_feed_event_ids_and_json),
 	};
 	int failed =
 		cmocka_run_group_tests_name("webhook signatures, URLs, docs", pure, NULL, NULL);

@@ -1104,6 +1104,7 @@ static int sq_outbox_append(struct esc_store *s, const struct esc_outbox_row *ro
 	B_FIELD(&b, 2, row->type);
 	B_FIELD(&b, 3, row->order_id);
 	b_str(&b, 4, row->payload ? row->payload : "{}");
+	b_i64(&b, 5, row->version);
 	rc = bind_end(&b);
 	if (!rc)
 		rc = run(b.st);
