@@ -361,6 +361,35 @@ static const struct esc_col webhook_endpoint_cols[] = {
 const struct esc_record esc_webhook_endpoint_record =
 	RECORD(struct esc_webhook_endpoint, webhook_endpoint_cols);
 
+#define D struct esc_webhook_delivery
+static const struct esc_col webhook_delivery_cols[] = {
+	TEXT(D, id),
+	INT(D, event_seq),
+	TEXT(D, endpoint_id),
+	TEXT(D, order_id),
+	TEXT(D, status),
+	INT(D, created_at_ms),
+	INT(D, next_at_ms),
+	INT(D, attempts),
+	TEXT(D, claim_owner),
+	INT(D, claim_until_ms),
+	INT(D, last_attempt_at_ms),
+	INT(D, last_status_code),
+	INT(D, delivered_at_ms),
+};
+#undef D
+const struct esc_record esc_webhook_delivery_record =
+	RECORD(struct esc_webhook_delivery, webhook_delivery_cols);
+
+#define A struct esc_webhook_attempt
+static const struct esc_col webhook_attempt_cols[] = {
+	TEXT(A, delivery_id), INT(A, n),      INT(A, at_ms),   INT(A, status_code),
+	INT(A, duration_ms),  TEXT(A, error), TEXT(A, answer),
+};
+#undef A
+const struct esc_record esc_webhook_attempt_record =
+	RECORD(struct esc_webhook_attempt, webhook_attempt_cols);
+
 bool esc_record_names(const struct esc_record *r, int first, const char *list)
 {
 	bool same = true;
@@ -810,6 +839,41 @@ const char *const esc_migrations_shared[] = {
 	"UPDATE outbox SET fanout_done = 1;\n"
 	"CREATE INDEX outbox_fanout ON outbox (seq) WHERE fanout_done = 0;\n"
 	"CREATE INDEX outbox_order ON outbox (order_id, seq);\n",
+	/* Issue 14: deliveries, one per (event, endpoint), and their attempts.
+	 * Times are escrowd's clock but claim_until_ms (real time, as the
+	 * leases in processes). */
+	"CREATE TABLE webhook_deliveries (\n"
+	"    id {text} PRIMARY KEY,\n"
+	"    event_seq {int},\n"
+	"    endpoint_id {text},\n"
+	"    order_id {text} DEFAULT '',\n"
+	"    status {text},\n"
+	"    created_at_ms {int},\n"
+	"    next_at_ms {int},\n"
+	"    attempts {int} DEFAULT 0,\n"
+	"    claim_owner {text_null},\n"
+	"    claim_until_ms {int} DEFAULT 0,\n"
+	"    last_attempt_at_ms {int} DEFAULT 0,\n"
+	"    last_status_code {int} DEFAULT 0,\n"
+	"    delivered_at_ms {int} DEFAULT 0,\n"
+	"    UNIQUE (event_seq, endpoint_id)\n"
+	");\n"
+	"CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at_ms, event_seq) "
+	"WHERE status = 'pending';\n"
+	"CREATE INDEX webhook_deliveries_order ON webhook_deliveries "
+	"(endpoint_id, order_id, event_seq) WHERE status = 'pending';\n"
+	"CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, id);\n"
+	"CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_seq, id);\n"
+	"CREATE TABLE webhook_attempts (\n"
+	"    delivery_id {text},\n"
+	"    n {int},\n"
+	"    at_ms {int},\n"
+	"    status_code {int} DEFAULT 0,\n"
+	"    duration_ms {int} DEFAULT 0,\n"
+	"    error {text} DEFAULT '',\n"
+	"    answer {text} DEFAULT '',\n"
+	"    PRIMARY KEY (delivery_id, n)\n"
+	"){without_rowid};\n",
 	NULL,
 };
 

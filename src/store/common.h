@@ -132,6 +132,14 @@ extern const struct esc_record esc_webhook_endpoint_record;
  * on at ?2.. (created_at_ms, before it, is never written again). */
 #define ESC_WEBHOOK_ENDPOINT_KEYS 2
 
+#define ESC_WEBHOOK_DELIVERY_COLUMNS                                                               \
+	"id, event_seq, endpoint_id, order_id, status, created_at_ms, next_at_ms, attempts, "      \
+	"claim_owner, claim_until_ms, last_attempt_at_ms, last_status_code, delivered_at_ms"
+extern const struct esc_record esc_webhook_delivery_record;
+
+#define ESC_WEBHOOK_ATTEMPT_COLUMNS "delivery_id, n, at_ms, status_code, duration_ms, error, answer"
+extern const struct esc_record esc_webhook_attempt_record;
+
 /* orders_list's filters; each combination is its own statement so that
  * the planner picks the index and the id range for it. */
 enum {

@@ -198,6 +198,51 @@ struct esc_webhook_endpoint {
 	int64_t disabled_at_ms;   /* 0 = not disabled by failures */
 };
 
+/* A delivery of one event to one endpoint (issue 14): made by the
+ * worker's fanout, claimed when due, finished after each attempt. Times
+ * are escrowd's clock, except claim_until_ms (real time, as leases). */
+#define ESC_WD_PENDING   "pending"
+#define ESC_WD_DELIVERED "delivered"
+#define ESC_WD_FAILED    "failed"
+struct esc_webhook_delivery {
+	char id[ESC_ID_SIZE]; /* "whd_..." */
+	int64_t event_seq;    /* the outbox row's seq: the event is "evt_" + it */
+	char endpoint_id[ESC_ID_SIZE];
+	char order_id[ESC_ID_SIZE]; /* the event's; "" when none */
+	char status[12];            /* ESC_WD_PENDING, _DELIVERED or _FAILED */
+	int64_t created_at_ms;
+	int64_t next_at_ms;            /* when the next attempt is due (pending) */
+	int64_t attempts;              /* made so far */
+	char claim_owner[ESC_ID_SIZE]; /* the process sending it now; "" (NULL) for none */
+	int64_t claim_until_ms;        /* real time: the claim is free after it */
+	int64_t last_attempt_at_ms;    /* 0 = none yet */
+	int64_t last_status_code;      /* the last answer's HTTP status; 0 = none */
+	int64_t delivered_at_ms;       /* 0 = not delivered */
+};
+
+/* One attempt of a delivery: n from 1; status_code 0 when no answer came
+ * (error says why, "" when one came); answer holds the first 1 KiB of
+ * the answer's body as text. */
+#define ESC_WEBHOOK_ATTEMPT_ERROR_SIZE  256
+#define ESC_WEBHOOK_ATTEMPT_ANSWER_SIZE (1024 + 1)
+struct esc_webhook_attempt {
+	char delivery_id[ESC_ID_SIZE];
+	int64_t n;
+	int64_t at_ms;
+	int64_t status_code;
+	int64_t duration_ms;
+	char error[ESC_WEBHOOK_ATTEMPT_ERROR_SIZE];
+	char answer[ESC_WEBHOOK_ATTEMPT_ANSWER_SIZE];
+};
+
+/* What GET /metrics shows of deliveries, from the store. */
+struct esc_webhook_stats {
+	int64_t oldest_undelivered_ms; /* the at_ms of the oldest event not yet fanned out or
+					* with a pending delivery; 0 when none */
+	int64_t endpoints_disabled;    /* endpoints disabled by failures */
+	int64_t deliveries_pending;
+};
+
 struct esc_store;
 
 struct esc_store_ops {
@@ -386,6 +431,48 @@ struct esc_store_ops {
 	int (*webhook_endpoints_list)(struct esc_store *s, const char *starting_after,
 				      struct esc_webhook_endpoint *out, size_t max, size_t *n,
 				      bool *has_more);
+
+	/* Deliveries (the worker's). fanout takes up to max events not yet
+	 * fanned out, in seq order (PostgreSQL: rows another transaction
+	 * holds are skipped, so several daemons split them), makes one
+	 * pending delivery due at now_ms per enabled endpoint whose patterns
+	 * match the event's type (one that exists already is kept), and marks
+	 * them done; *events counts them, *made the deliveries made. */
+	int (*webhook_fanout)(struct esc_store *s, int64_t now_ms, size_t max, size_t *events,
+			      size_t *made);
+	/* Claim for owner up to max pending deliveries due at or before
+	 * now_ms, oldest event first, free as deadlines are (no live holder:
+	 * unclaimed, or a holder with no lease at real_ms, or a claim whose
+	 * claim_until_ms has passed), never two of one (endpoint, order) at
+	 * once nor one whose earlier same-(endpoint, order) delivery is still
+	 * pending untried or due; each claimed gets claim_until_ms
+	 * until_real_ms. out lists those claimed, oldest event first. */
+	int (*webhook_deliveries_claim)(struct esc_store *s, int64_t now_ms, const char *owner,
+					int64_t real_ms, int64_t until_real_ms,
+					struct esc_webhook_delivery *out, size_t max, size_t *n);
+	/* Record an attempt of d, claimed by owner: a's row (a->n is
+	 * d->attempts), and d's status, next_at_ms, attempts, last_* and
+	 * delivered_at_ms; the claim is released. The endpoint's
+	 * failing_since_ms is cleared when d was delivered, else set to
+	 * a->at_ms unless set already. ESC_ECONFLICT when owner no longer
+	 * holds d (its claim passed on): nothing is written. */
+	int (*webhook_delivery_finish)(struct esc_store *s, const char *owner,
+				       const struct esc_webhook_delivery *d,
+				       const struct esc_webhook_attempt *a);
+	/* Give back owner's claims on deliveries, or every claim (NULL). */
+	int (*webhook_deliveries_release)(struct esc_store *s, const char *owner);
+	/* The outbox row of seq with its payload (malloc'd into *payload and
+	 * pointed at by out->payload; the caller frees it): ESC_ENOTFOUND
+	 * when there is none (purged). */
+	int (*webhook_event_get)(struct esc_store *s, int64_t seq, struct esc_outbox_row *out,
+				 char **payload);
+	/* Enabled endpoints failing since at or before before_ms, at most max. */
+	int (*webhook_endpoints_failing)(struct esc_store *s, int64_t before_ms,
+					 struct esc_webhook_endpoint *out, size_t max, size_t *n);
+	/* Delete up to max events with at_ms < before_ms, oldest first, with
+	 * their deliveries and attempts; *purged counts the events. */
+	int (*webhook_purge)(struct esc_store *s, int64_t before_ms, size_t max, size_t *purged);
+	int (*webhook_stats)(struct esc_store *s, struct esc_webhook_stats *out);
 };
 
 /* Fault injection for tests: called before every wrapped verb with its

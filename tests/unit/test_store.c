@@ -3189,6 +3189,9 @@ static void each_records_columns_are_the_ones_its_sql_lists(void **state)
 	assert_true(esc_record_names(&esc_evidence_record, 0, ESC_EVIDENCE_COLUMNS));
 	assert_true(
 		esc_record_names(&esc_webhook_endpoint_record, 0, ESC_WEBHOOK_ENDPOINT_COLUMNS));
+	assert_true(
+		esc_record_names(&esc_webhook_delivery_record, 0, ESC_WEBHOOK_DELIVERY_COLUMNS));
+	assert_true(esc_record_names(&esc_webhook_attempt_record, 0, ESC_WEBHOOK_ATTEMPT_COLUMNS));
 	assert_false(esc_record_names(&esc_user_record, 0, "id, role"));
 	assert_false(esc_record_names(&esc_user_record, 1, ESC_USER_COLUMNS));
 }
