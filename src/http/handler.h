@@ -17,6 +17,7 @@
 #include <semaphore.h>
 
 #include "engine/engine.h"
+#include "engine/view.h"
 #include "http/ratelimit.h"
 
 struct esc_http_options; /* server.h: the daemon's settings */
@@ -57,14 +58,10 @@ struct esc_http_call {
 	 * handler runs without one (the fuzzers). */
 	const struct esc_http_server *server;
 	char address[64]; /* the client's IP address */
-	int buyer_level;  /* the calling buyer's level, read once: -1 until then */
-	/* Users' names already read for this answer (a list names the same
-	 * parties again and again). */
-	struct {
-		char id[ESC_ID_SIZE];
-		char name[ESC_NAME_MAX + 1];
-	} names[4];
-	unsigned names_next;
+	/* The caller as the views see it, with what they read once for this
+	 * answer (a list names the same parties again and again); routes.c
+	 * sets its actor and id from caller. */
+	struct esc_viewer viewer;
 	/* The request's Idempotency-Key, or NULL (idempotency.h). A handler
 	 * whose write keeps the answer sets idem_kept; idem_answered when
 	 * the key was answered meanwhile, so the kept answer is replayed. */

@@ -10,7 +10,7 @@
 #include <sodium.h>
 
 #include "core/event.h"
-#include "core/recommend.h"
+#include "engine/view.h"
 #include "http/assets.h"
 #include "http/idempotency.h"
 #include "http/openapi.h"
@@ -24,19 +24,17 @@
 
 #define PAGE_DEFAULT 20
 #define PAGE_MAX     100
-#define ACTIONS_MAX  8
-/* Items shown with an order (an order holds up to 100; items_count says). */
-#define ORDER_ITEMS_SHOWN 10
 
 /* ---- JSON helpers ---- */
 
 static json_t *time_or_null(int64_t ms)
 {
-	char s[ESC_TIME_SIZE];
-	if (!ms)
-		return json_null();
-	esc_time_format(ms, s);
-	return json_string(s);
+	return esc_view_time(ms);
+}
+
+static json_t *text_or_null(const char *s)
+{
+	return s[0] ? json_string(s) : json_null();
 }
 
 static int fail(struct esc_http_call *call, int rc, const char *fmt, const char *arg)
@@ -156,115 +154,15 @@ static int page_after_number(struct esc_http_call *call, const char *what, int64
 	return 0;
 }
 
-/* The name an order's `actions` lists e by (core/event.h), or NULL. */
-static const char *action_name(enum esc_event e)
+/* The caller as the views see it (engine/view.h), with what they read
+ * once for this answer. */
+static struct esc_viewer *viewer(struct esc_http_call *call)
 {
-	const struct esc_event_spec *spec = esc_event_spec(e);
-	return spec && spec->machine == ESC_MACHINE_ORDER ? spec->action_name : NULL;
-}
-
-static json_t *refund_json(const struct esc_refund *r)
-{
-	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:o, s:{s:i, s:i}}", "id", r->id,
-			 "order_id", r->order_id, "amount", (json_int_t)r->amount_minor, "method",
-			 esc_method_name(r->method), "status", esc_refund_status_name(r->status),
-			 "created_at", time_or_null(r->created_at_ms), "resolved_at",
-			 time_or_null(r->resolved_at_ms), "expected_days", "min",
-			 (int)r->settle_days_min, "max", (int)r->settle_days_max);
-}
-
-/* What the caller may do now on the order and its dispute. Reads, for a
- * buyer, their level once per request: the caller holds the store. */
-static size_t actions_of(struct esc_http_call *call, struct esc_store *s, const struct esc_order *o,
-			 struct esc_action actions[ACTIONS_MAX])
-{
-	struct esc_engine *e = call->e;
-	struct esc_context ctx = {.policy = esc_engine_policy(e), .now_ms = esc_engine_now(e)};
-	if (call->caller.kind == ESC_CALLER_OPERATOR) {
-		ctx.actor = ESC_ACTOR_OPERATOR;
-	} else {
-		ctx.actor = call->caller.user.role;
-		ctx.actor_id = call->caller.user.id;
-		/* Read once per request: a list shows many orders. */
-		if (ctx.actor == ESC_ACTOR_BUYER && call->buyer_level < 0) {
-			struct esc_buyer_rep rep;
-			if (!esc_engine_buyer_reputation_held(e, s, call->caller.user.id, &rep))
-				call->buyer_level = (int)rep.level;
-		}
-		if (call->buyer_level >= 0)
-			ctx.buyer_level = (enum esc_buyer_level)call->buyer_level;
-	}
-	return esc_order_actions(&ctx, o, actions, ACTIONS_MAX);
-}
-
-/* The name a dispute's `actions` lists e by (core/event.h), or NULL. */
-static const char *dispute_action_name(enum esc_event e)
-{
-	const struct esc_event_spec *spec = esc_event_spec(e);
-	return spec && spec->machine == ESC_MACHINE_DISPUTE ? spec->action_name : NULL;
-}
-
-static json_t *amount_or_null(bool set, int64_t amount)
-{
-	return set ? json_integer((json_int_t)amount) : json_null();
-}
-
-static json_t *text_or_null(const char *s)
-{
-	return s[0] ? json_string(s) : json_null();
-}
-
-/* The actions a list of them names (by name(), NULL for those not
- * listed), each with the window that bounds it. */
-static json_t *actions_json(const struct esc_action *actions, size_t n,
-			    const char *(*name)(enum esc_event e))
-{
-	json_t *as = json_array();
-	for (size_t i = 0; i < n; i++) {
-		const char *nm = name(actions[i].event);
-		if (nm)
-			json_array_append_new(as, json_pack("{s:s, s:o}", "name", nm, "deadline",
-							    time_or_null(actions[i].deadline_ms)));
-	}
-	return as;
-}
-
-/* The order's dispute (SPEC §5), with the actions the caller may send to
- * /v1/disputes/{id}/ACTION now, each with the window that bounds it. */
-static json_t *dispute_json(const struct esc_order *o, const struct esc_action *actions,
-			    size_t n_actions)
-{
-	char id[ESC_ID_SIZE];
-	enum esc_dispute_state st = o->dispute_state;
-	esc_dispute_id(id, o->id);
-	json_t *j = json_pack(
-		"{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:o}", "id", id, "order_id", o->id, "status",
-		esc_dispute_state_name(st), "ground", o->dispute_ground, "outcome",
-		o->dispute_outcome, "amount", (json_int_t)o->dispute_amount_minor, "description",
-		o->dispute_description, "opened_at", time_or_null(o->dispute_opened_at_ms));
-	json_object_set_new(j, "currency", json_string(o->currency));
-	json_object_set_new(j, "deadline", time_or_null(o->due_ms[ESC_DL_DISPUTE]));
-	json_object_set_new(j, "offer",
-			    amount_or_null(o->dispute_offer_minor > 0, o->dispute_offer_minor));
-	json_object_set_new(j, "seller_message", text_or_null(o->dispute_message));
-	json_object_set_new(j, "agreed_amount",
-			    amount_or_null(o->dispute_agreed_minor > 0, o->dispute_agreed_minor));
-	json_object_set_new(j, "return_shipment",
-			    o->return_shipped_at_ms
-				    ? json_pack("{s:s, s:s, s:o}", "carrier", o->return_carrier,
-						"tracking_number", o->return_tracking, "shipped_at",
-						time_or_null(o->return_shipped_at_ms))
-				    : json_null());
-	json_object_set_new(j, "escalated_at", time_or_null(o->dispute_escalated_at_ms));
-	json_object_set_new(j, "resolved_at", time_or_null(o->dispute_resolved_at_ms));
-	json_object_set_new(j, "resolution", text_or_null(o->dispute_resolution));
-	json_object_set_new(j, "refund_amount",
-			    amount_or_null(st == ESC_DS_RESOLVED, o->dispute_refund_minor));
-	json_object_set_new(j, "decision_reason", text_or_null(o->dispute_reason));
-	json_object_set_new(j, "order_status", json_string(esc_state_name(o->state)));
-	json_object_set_new(j, "order_version", json_integer((json_int_t)o->version));
-	json_object_set_new(j, "actions", actions_json(actions, n_actions, dispute_action_name));
-	return j;
+	struct esc_viewer *v = &call->viewer;
+	bool user = call->caller.kind == ESC_CALLER_USER;
+	v->actor = user ? call->caller.user.role : ESC_ACTOR_OPERATOR;
+	v->user_id = user ? call->caller.user.id : NULL;
+	return v;
 }
 
 static bool caller_is_arbiter(const struct esc_http_call *call)
@@ -272,155 +170,10 @@ static bool caller_is_arbiter(const struct esc_http_call *call)
 	return call->caller.kind == ESC_CALLER_USER && call->caller.user.role == ESC_ACTOR_ARBITER;
 }
 
-/* The arbiter's recommendation (SPEC §5). An arbiter's decision keeps it
- * as it stood then (issue 11 item 14): the decision lowers the seller's
- * score or marks the buyer, and a recommendation computed again would
- * contradict the decision beside it. An undecided dispute's is computed
- * from facts (those of now_ms); a decision made before escrowd kept it
- * has none (null). */
-static json_t *recommendation_json(const struct esc_order *o, const struct esc_dispute_facts *facts,
-				   int64_t now_ms)
-{
-	struct esc_recommendation rec;
-	int64_t as_of = o->dispute_resolved_at_ms;
-	if (!esc_recommendation_kept(o, &rec)) {
-		bool decided = o->dispute_state == ESC_DS_RESOLVED &&
-			       !strcmp(o->dispute_resolution, "decided");
-		if (decided || !facts)
-			return json_null();
-		esc_dispute_recommend(o, facts, &rec);
-		as_of = now_ms;
-	}
-	json_t *why = json_array();
-	for (size_t i = 0; i < rec.reasons_count; i++)
-		json_array_append_new(why, json_string(rec.reasons[i]));
-	return json_pack("{s:I, s:o, s:o}", "refund_amount", (json_int_t)rec.refund_minor,
-			 "reasons", why, "as_of", time_or_null(as_of));
-}
-
-/* A user's name, for an order's parties: read once per answer. A user
- * that cannot be read has no name (null), which hides nothing the order
- * does not already say (its ids). */
-static json_t *user_name(struct esc_http_call *call, struct esc_store *s, const char *id)
-{
-	const size_t n = sizeof call->names / sizeof call->names[0];
-	for (size_t i = 0; i < n; i++)
-		if (call->names[i].id[0] && !strcmp(call->names[i].id, id))
-			return json_string(call->names[i].name);
-	struct esc_user u;
-	int rc;
-	ESC_STORE(rc, s, user_get, id, &u);
-	if (rc)
-		return json_null();
-	size_t slot = call->names_next++ % n;
-	snprintf(call->names[slot].id, sizeof call->names[slot].id, "%s", u.id);
-	snprintf(call->names[slot].name, sizeof call->names[slot].name, "%s", u.name);
-	return json_string(u.name);
-}
-
-/* The order's refunds (none when the store does not answer). */
-static json_t *order_refunds_json(struct esc_store *s, const char *order_id)
-{
-	struct esc_refund refunds[ESC_REFUNDS_MAX];
-	size_t n = 0;
-	int rc;
-	json_t *rs = json_array();
-	ESC_STORE(rc, s, refunds_list, order_id, -1, NULL, refunds, ESC_REFUNDS_MAX, &n);
-	for (size_t i = 0; !rc && i < n; i++)
-		json_array_append_new(rs, refund_json(&refunds[i]));
-	return rs;
-}
-
-/* The order's first items (ORDER_ITEMS_SHOWN; none when the store does
- * not answer). */
-static json_t *order_items_json(struct esc_store *s, const char *order_id)
-{
-	struct esc_item items[ORDER_ITEMS_SHOWN];
-	size_t n = 0;
-	int rc;
-	json_t *is = json_array();
-	ESC_STORE(rc, s, order_items, order_id, items, ORDER_ITEMS_SHOWN, &n);
-	for (size_t i = 0; !rc && i < n; i++)
-		json_array_append_new(is, json_pack("{s:s, s:I, s:I}", "title", items[i].title,
-						    "quantity", (json_int_t)items[i].quantity,
-						    "unit_price",
-						    (json_int_t)items[i].unit_price_minor));
-	return is;
-}
-
-/* The order's times and deadlines, set in j. */
-static void order_times(json_t *j, const struct esc_order *o)
-{
-	json_object_set_new(j, "created_at", time_or_null(o->created_at_ms));
-	json_object_set_new(j, "paid_at", time_or_null(o->paid_at_ms));
-	json_object_set_new(j, "shipped_at", time_or_null(o->shipped_at_ms));
-	json_object_set_new(j, "promised_delivery_at", time_or_null(o->promised_at_ms));
-	json_object_set_new(j, "delivered_at", time_or_null(o->delivered_at_ms));
-	json_object_set_new(j, "ended_at", time_or_null(o->ended_at_ms));
-	json_t *deadlines = json_object();
-	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
-		json_object_set_new(deadlines, esc_deadline_name((enum esc_deadline_kind)k),
-				    time_or_null(o->due_ms[k]));
-	json_object_set_new(j, "deadlines", deadlines);
-}
-
-/* The buyer's cancellation requests (SPEC §3), or null when none was made. */
-static json_t *cancellation_json(const struct esc_policy *p, const struct esc_order *o)
-{
-	if (!o->cancel_requests)
-		return json_null();
-	json_t *c = json_pack("{s:i, s:i, s:s, s:s}", "requests_made", (int)o->cancel_requests,
-			      "requests_allowed", (int)p->cancel_requests_max, "reason",
-			      o->cancel_reason, "refund_to", esc_refund_to_name(o->refund_to));
-	json_object_set_new(c, "open", json_boolean(o->state == ESC_ST_CANCELLATION_REQUESTED));
-	json_object_set_new(c, "comment",
-			    o->cancel_comment[0] ? json_string(o->cancel_comment) : json_null());
-	json_object_set_new(c, "rejection_message",
-			    o->reject_message[0] ? json_string(o->reject_message) : json_null());
-	return c;
-}
-
-/* The order as the caller may see it, with what they may do now. Reads
- * the refunds and, for a buyer, their level: the caller holds the store
- * (esc_engine_store_acquire, or inside a command's reply). */
 static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 			  const struct esc_order *o)
 {
-	const struct esc_policy *p = esc_engine_policy(call->e);
-	struct esc_action actions[ACTIONS_MAX];
-	size_t n_actions = actions_of(call, s, o, actions);
-	json_t *refunds = order_refunds_json(s, o->id), *items = order_items_json(s, o->id);
-
-	json_t *j = json_pack(
-		"{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i}", "id", o->id,
-		"version", (json_int_t)o->version, "status", esc_state_name(o->state), "buyer_id",
-		o->buyer_id, "seller_id", o->seller_id, "currency", o->currency, "total",
-		(json_int_t)o->total_minor, "paid", (json_int_t)o->paid_minor, "refunded",
-		(json_int_t)o->refunded_minor, "released", (json_int_t)o->released_minor, "fee",
-		(json_int_t)o->fee_minor, "delivery_days", (int)o->delivery_days);
-	json_object_set_new(j, "payment_method",
-			    o->paid_at_ms ? json_string(esc_method_name(o->method)) : json_null());
-	/* What a refund to the way the buyer paid takes to arrive (SPEC §4),
-	 * so that an interface promises it before asking. */
-	json_object_set_new(j, "refund_expected_days",
-			    o->paid_at_ms ? json_pack("{s:i, s:i}", "min",
-						      (int)p->settle_days_min[o->method], "max",
-						      (int)p->settle_days_max[o->method])
-					  : json_null());
-	json_object_set_new(j, "buyer_name", user_name(call, s, o->buyer_id));
-	json_object_set_new(j, "seller_name", user_name(call, s, o->seller_id));
-	order_times(j, o);
-	json_object_set_new(j, "cancellation", cancellation_json(p, o));
-	json_object_set_new(j, "shipment",
-			    o->carrier[0] ? json_pack("{s:s, s:s}", "carrier", o->carrier,
-						      "tracking_number", o->tracking)
-					  : json_null());
-	json_object_set_new(j, "dispute",
-			    o->disputes_count ? dispute_json(o, actions, n_actions) : json_null());
-	json_object_set_new(j, "refunds", refunds);
-	json_object_set_new(j, "items", items);
-	json_object_set_new(j, "actions", actions_json(actions, n_actions, action_name));
-	return j;
+	return esc_view_order(call->e, s, viewer(call), o);
 }
 
 /* The answer to a command that succeeded, built inside its transaction
@@ -434,11 +187,9 @@ static int reply_build(void *arg, struct esc_engine *e, struct esc_store *s,
 	(void)e;
 	json_decref(call->out);
 	if (ev == ESC_EV_REFUND_SETTLED || ev == ESC_EV_REFUND_FAILED) {
-		call->out = refund_json(&res->refund);
+		call->out = esc_view_refund(&res->refund);
 	} else if (ev == ESC_EV_OPEN_DISPUTE || esc_event_is_dispute(ev)) {
-		struct esc_action actions[ACTIONS_MAX];
-		size_t n = actions_of(call, s, &res->order, actions);
-		call->out = dispute_json(&res->order, actions, n);
+		call->out = esc_view_dispute(call->e, s, viewer(call), &res->order);
 	} else {
 		call->out = order_json(call, s, &res->order);
 	}
@@ -447,7 +198,7 @@ static int reply_build(void *arg, struct esc_engine *e, struct esc_store *s,
 	/* The decision with the recommendation it kept, as GET shows them. */
 	if (ev == ESC_EV_RESOLVE_DISPUTE && caller_is_arbiter(call))
 		json_object_set_new(call->out, "recommendation",
-				    recommendation_json(&res->order, NULL, 0));
+				    esc_view_recommendation(&res->order, NULL, 0));
 	if (ev == ESC_EV_CANCEL && res->order.state == ESC_ST_CANCELLATION_REQUESTED)
 		json_object_set_new(call->out, "buyer_level",
 				    json_string(esc_level_name(res->buyer_level)));
@@ -923,25 +674,6 @@ static int h_order_get(struct esc_http_call *call)
 	return rc;
 }
 
-static json_t *history_json(const struct esc_history *h)
-{
-	json_error_t jerr;
-	json_t *detail = json_loads(h->detail, 0, &jerr);
-	return json_pack("{s:I, s:o, s:s, s:o, s:s, s:s, s:s, s:s, s:o}", "version",
-			 (json_int_t)h->version, "at", time_or_null(h->at_ms), "actor",
-			 esc_actor_name(h->actor), "actor_id",
-			 h->actor_id[0] ? json_string(h->actor_id) : json_null(), "event",
-			 esc_event_name(h->event), "type", h->type, "from", esc_state_name(h->from),
-			 "to", esc_state_name(h->to), "detail", detail ? detail : json_object());
-}
-
-static json_t *message_json(const struct esc_message *m)
-{
-	return json_pack("{s:I, s:o, s:s, s:s, s:s}", "seq", (json_int_t)m->seq, "at",
-			 time_or_null(m->at_ms), "author_id", m->author_id, "role",
-			 esc_actor_name(m->role), "body", m->body);
-}
-
 static int h_order_events(struct esc_http_call *call)
 {
 	struct esc_order o;
@@ -966,7 +698,7 @@ static int h_order_events(struct esc_http_call *call)
 		bool more = n > limit;
 		n = more ? limit : n;
 		for (size_t i = 0; i < n; i++)
-			json_array_append_new(data, history_json(&h[i]));
+			json_array_append_new(data, esc_view_history(&h[i]));
 		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
 	}
 	free(h);
@@ -997,7 +729,7 @@ static int h_messages_list(struct esc_http_call *call)
 		bool more = n > limit;
 		n = more ? limit : n;
 		for (size_t i = 0; i < n; i++)
-			json_array_append_new(data, message_json(&m[i]));
+			json_array_append_new(data, esc_view_message(&m[i]));
 		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
 	}
 	free(m);
@@ -1007,7 +739,7 @@ static int h_messages_list(struct esc_http_call *call)
 /* A message from the buyer or the seller to the other. */
 static json_t *message_doc(const void *m)
 {
-	return message_json(m);
+	return esc_view_message(m);
 }
 
 struct message_post {
@@ -1056,78 +788,16 @@ static int h_message_post(struct esc_http_call *call)
 	if (rc)
 		return rc;
 	call->status = 201;
-	call->out = message_json(m);
+	call->out = esc_view_message(m);
 	return 0;
-}
-
-#define REP_EVENTS_MAX 50
-
-/* The marks that moved a reputation, newest first, over its window. */
-static json_t *rep_events_json(struct esc_store *s, const char *user_id, int64_t since_ms)
-{
-	struct esc_mark_row m[REP_EVENTS_MAX];
-	size_t n = 0;
-	int rc;
-	ESC_STORE(rc, s, marks_list, user_id, since_ms, m, REP_EVENTS_MAX, &n);
-	json_t *list = json_array();
-	for (size_t i = 0; !rc && i < n; i++)
-		json_array_append_new(
-			list,
-			json_pack("{s:o, s:s, s:o}", "at", time_or_null(m[i].at_ms), "event",
-				  esc_mark_name(m[i].mark), "order_id",
-				  m[i].order_id[0] ? json_string(m[i].order_id) : json_null()));
-	return list;
 }
 
 /* A buyer's level or a seller's score, with the counts behind it and the
- * events that moved it; a buyer's lifted suspensions with their reasons.
- * The caller holds the store. */
+ * events that moved it (engine/view.h). The caller holds the store. */
 static int reputation_json(struct esc_http_call *call, struct esc_store *s,
 			   const struct esc_user *u)
 {
-	int64_t now = esc_engine_now(call->e);
-	const struct esc_policy *p = esc_engine_policy(call->e);
-	int rc;
-	if (u->role == ESC_ACTOR_BUYER) {
-		struct esc_buyer_rep r;
-		struct esc_lift lifts[8];
-		size_t n = 0;
-		rc = esc_engine_buyer_reputation_held(call->e, s, u->id, &r);
-		if (!rc)
-			ESC_STORE(rc, s, lifts_list, u->id, lifts, 8, &n);
-		if (rc)
-			return rc;
-		call->out = json_pack(
-			"{s:s, s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i}}", "user_id", u->id,
-			"role", "buyer", "level", esc_level_name(r.level), "why", r.why, "counts",
-			"cancellations_30_days", (int)r.cancellations_short,
-			"cancellations_90_days", (int)r.cancellations_long, "paid_orders_90_days",
-			(int)r.paid_long, "cancellation_rate_percent", (int)r.rate_percent,
-			"disputes_lost_90_days", (int)r.disputes_lost_long);
-		json_object_set_new(call->out, "events",
-				    rep_events_json(s, u->id, now - p->buyer_long_window_ms));
-		json_t *ls = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(ls, json_pack("{s:o, s:s, s:s}", "at",
-							    time_or_null(lifts[i].at_ms),
-							    "arbiter_id", lifts[i].arbiter_id,
-							    "reason", lifts[i].reason));
-		json_object_set_new(call->out, "suspensions_lifted", ls);
-		return 0;
-	}
-	struct esc_seller_rep r;
-	rc = esc_engine_seller_reputation_held(call->e, s, u->id, &r);
-	if (rc)
-		return rc;
-	call->out = json_pack("{s:s, s:s, s:i, s:s, s:{s:i, s:i, s:i, s:i, s:i}}", "user_id", u->id,
-			      "role", "seller", "score", (int)r.score, "why", r.why, "counts",
-			      "orders_90_days", (int)r.orders_long, "seller_fault_cancellations",
-			      (int)r.fault_cancels, "missed_ship_deadlines", (int)r.missed_ships,
-			      "disputes_lost", (int)r.disputes_lost, "invalid_tracking_numbers",
-			      (int)r.invalid_tracking);
-	json_object_set_new(call->out, "events",
-			    rep_events_json(s, u->id, now - p->seller_window_ms));
-	return 0;
+	return esc_view_reputation(call->e, s, u, &call->out);
 }
 
 /* A buyer's level or a seller's score: visible to everyone signed in. */
@@ -1232,14 +902,6 @@ static int h_orders_list(struct esc_http_call *call)
 
 /* ---- disputes (SPEC §5) ---- */
 
-/* Evidence: "evd_" and the order id's own part, "-", its number. */
-static void evidence_id(char out[ESC_ID_SIZE + 8], const struct esc_evidence *ev)
-{
-	char dsp[ESC_ID_SIZE];
-	esc_dispute_id(dsp, ev->order_id);
-	snprintf(out, ESC_ID_SIZE + 8, "evd_%s-%lld", dsp + 4, (long long)ev->seq);
-}
-
 static bool evidence_parse(const char *id, char order_id[ESC_ID_SIZE], int64_t *seq)
 {
 	const char *dash = strrchr(id, '-');
@@ -1254,19 +916,6 @@ static bool evidence_parse(const char *id, char order_id[ESC_ID_SIZE], int64_t *
 		return false;
 	*seq = n;
 	return esc_dispute_order_id(order_id, dsp);
-}
-
-static json_t *evidence_json(const struct esc_evidence *ev)
-{
-	char id[ESC_ID_SIZE + 8], url[ESC_ID_SIZE + 32];
-	evidence_id(id, ev);
-	snprintf(url, sizeof url, "/v1/evidence/%s", id);
-	return json_pack("{s:s, s:I, s:s, s:o, s:I, s:s, s:s, s:s, s:o, s:s}", "id", id, "seq",
-			 (json_int_t)ev->seq, "content_type", ev->content_type, "filename",
-			 ev->filename[0] ? json_string(ev->filename) : json_null(), "size",
-			 (json_int_t)ev->size, "sha256", ev->sha256, "author_id", ev->author_id,
-			 "role", esc_actor_name(ev->role), "at", time_or_null(ev->at_ms), "url",
-			 url);
 }
 
 /* The order of the dispute named by call->param, if the caller may see
@@ -1289,74 +938,14 @@ static int visible_dispute_held(struct esc_http_call *call, struct esc_store *s,
 	return rc;
 }
 
-#define DISPUTE_LIST_MAX 100
-
-/* The order's history (first 100 events), for the dispute's view. */
-static json_t *dispute_history(struct esc_store *s, const char *order_id)
-{
-	struct esc_history *h = calloc(DISPUTE_LIST_MAX, sizeof *h);
-	size_t n = 0;
-	int rc = h ? 0 : ESC_ENOMEM;
-	json_t *list = json_array();
-	if (!rc)
-		ESC_STORE(rc, s, history_list, order_id, 0, h, DISPUTE_LIST_MAX, &n);
-	for (size_t i = 0; !rc && i < n; i++)
-		json_array_append_new(list, history_json(&h[i]));
-	free(h);
-	return list;
-}
-
-/* The messages between the parties (first 100), kept with the dispute. */
-static json_t *dispute_messages(struct esc_store *s, const char *order_id)
-{
-	struct esc_message *m = calloc(DISPUTE_LIST_MAX, sizeof *m);
-	size_t n = 0;
-	int rc = m ? 0 : ESC_ENOMEM;
-	json_t *list = json_array();
-	if (!rc)
-		ESC_STORE(rc, s, messages_list, order_id, 0, m, DISPUTE_LIST_MAX, &n);
-	for (size_t i = 0; !rc && i < n; i++)
-		json_array_append_new(list, message_json(&m[i]));
-	free(m);
-	return list;
-}
-
 static int h_dispute_get(struct esc_http_call *call)
 {
 	struct esc_order o;
-	struct esc_action actions[ACTIONS_MAX];
 	char order_id[ESC_ID_SIZE];
-	struct esc_evidence ev[ESC_EVIDENCE_MAX];
-	struct esc_dispute_facts facts;
-	size_t n = 0;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	int rc = visible_dispute_held(call, s, &o, order_id);
 	if (!rc)
-		ESC_STORE(rc, s, evidence_list, order_id, ev, ESC_EVIDENCE_MAX, &n);
-	/* What the recommendation reads, as the decide command reads it. */
-	if (!rc)
-		rc = esc_engine_dispute_facts_held(call->e, s, &o, &facts);
-	if (!rc) {
-		call->out = dispute_json(&o, actions, actions_of(call, s, &o, actions));
-		json_t *list = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(list, evidence_json(&ev[i]));
-		json_object_set_new(call->out, "evidence", list);
-		json_object_set_new(call->out, "history", dispute_history(s, order_id));
-		json_object_set_new(call->out, "messages", dispute_messages(s, order_id));
-		/* Both reputations, to the parties too (SPEC §6). */
-		json_object_set_new(call->out, "buyer_reputation",
-				    json_pack("{s:s, s:s, s:s}", "user_id", o.buyer_id, "level",
-					      esc_level_name(facts.buyer.level), "why",
-					      facts.buyer.why));
-		json_object_set_new(call->out, "seller_reputation",
-				    json_pack("{s:s, s:i, s:s}", "user_id", o.seller_id, "score",
-					      (int)facts.seller.score, "why", facts.seller.why));
-		if (caller_is_arbiter(call))
-			json_object_set_new(
-				call->out, "recommendation",
-				recommendation_json(&o, &facts, esc_engine_now(call->e)));
-	}
+		rc = esc_view_dispute_full(call->e, s, viewer(call), &o, &call->out);
 	esc_engine_store_release(call->e, s);
 	return rc;
 }
@@ -1383,7 +972,7 @@ static bool filename_ok(const char *name)
  * in Content-Type, its name in ?filename=. */
 static json_t *evidence_doc(const void *ev)
 {
-	return evidence_json(ev);
+	return esc_view_evidence(ev);
 }
 
 static int h_evidence_add(struct esc_http_call *call)
@@ -1417,7 +1006,7 @@ static int h_evidence_add(struct esc_http_call *call)
 	if (rc)
 		return fail(call, rc, "%s", why[0] ? why : esc_error_message(rc));
 	call->status = 201;
-	call->out = evidence_json(&ev);
+	call->out = esc_view_evidence(&ev);
 	return 0;
 }
 
@@ -1488,9 +1077,8 @@ static int h_disputes_list(struct esc_http_call *call)
 	if (!rc) {
 		json_t *data = json_array();
 		for (size_t i = 0; i < n; i++) {
-			struct esc_action actions[ACTIONS_MAX];
-			size_t na = actions_of(call, s, &orders[i], actions);
-			json_array_append_new(data, dispute_json(&orders[i], actions, na));
+			json_array_append_new(
+				data, esc_view_dispute(call->e, s, viewer(call), &orders[i]));
 		}
 		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
 	}
@@ -1530,7 +1118,7 @@ static int h_refunds_list(struct esc_http_call *call)
 	n = more ? limit : n;
 	json_t *data = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(data, refund_json(&r[i]));
+		json_array_append_new(data, esc_view_refund(&r[i]));
 	call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
 	return 0;
 }

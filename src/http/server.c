@@ -715,7 +715,7 @@ static enum MHD_Result dispatch(struct esc_http_server *srv, struct MHD_Connecti
 				     .method = route_method(method),
 				     .connection = c,
 				     .limits = srv->limits,
-				     .buyer_level = -1,
+				     .viewer = {.buyer_level = -1},
 				     .server = srv};
 	struct esc_idempotency idem = {0};
 	struct esc_idem_claim claim = {0};

@@ -466,7 +466,7 @@ static const struct esc_route *handle(const char *method, const char *path_in, e
 	call->param = id_param;
 	call->event = route->event;
 	call->limits = &world.limits;
-	call->buyer_level = -1;
+	call->viewer.buyer_level = -1;
 	snprintf(call->address, sizeof call->address, "127.0.0.1");
 	call->caller.kind = role == FUZZ_AS_OPERATOR ? ESC_CALLER_OPERATOR
 			    : role_mask(role)        ? ESC_CALLER_USER

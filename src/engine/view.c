@@ -1,0 +1,484 @@
+/* view.c - the JSON views of orders, refunds, disputes and reputations
+ * (view.h), for the API's answers and the events' data.object. */
+#include "engine/view.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/event.h"
+#include "core/recommend.h"
+#include "util/timefmt.h"
+
+#define ACTIONS_MAX 8
+/* Items shown with an order (an order holds up to 100; items_count says). */
+#define ORDER_ITEMS_SHOWN 10
+/* History rows and messages shown with a dispute. */
+#define DISPUTE_LIST_MAX 100
+/* Marks shown with a reputation, newest first. */
+#define REP_EVENTS_MAX 50
+/* Lifted suspensions shown with a buyer's reputation. */
+#define LIFTS_SHOWN 8
+
+void esc_viewer_init(struct esc_viewer *v, enum esc_actor actor, const char *user_id)
+{
+	memset(v, 0, sizeof *v);
+	v->actor = actor;
+	v->user_id = user_id;
+	v->buyer_level = -1;
+}
+
+json_t *esc_view_time(int64_t ms)
+{
+	char s[ESC_TIME_SIZE];
+	if (!ms)
+		return json_null();
+	esc_time_format(ms, s);
+	return json_string(s);
+}
+
+static json_t *amount_or_null(bool set, int64_t amount)
+{
+	return set ? json_integer((json_int_t)amount) : json_null();
+}
+
+static json_t *text_or_null(const char *s)
+{
+	return s[0] ? json_string(s) : json_null();
+}
+
+json_t *esc_view_refund(const struct esc_refund *r)
+{
+	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:o, s:{s:i, s:i}}", "id", r->id,
+			 "order_id", r->order_id, "amount", (json_int_t)r->amount_minor, "method",
+			 esc_method_name(r->method), "status", esc_refund_status_name(r->status),
+			 "created_at", esc_view_time(r->created_at_ms), "resolved_at",
+			 esc_view_time(r->resolved_at_ms), "expected_days", "min",
+			 (int)r->settle_days_min, "max", (int)r->settle_days_max);
+}
+
+json_t *esc_view_history(const struct esc_history *h)
+{
+	json_error_t jerr;
+	json_t *detail = json_loads(h->detail, 0, &jerr);
+	return json_pack("{s:I, s:o, s:s, s:o, s:s, s:s, s:s, s:s, s:o}", "version",
+			 (json_int_t)h->version, "at", esc_view_time(h->at_ms), "actor",
+			 esc_actor_name(h->actor), "actor_id",
+			 h->actor_id[0] ? json_string(h->actor_id) : json_null(), "event",
+			 esc_event_name(h->event), "type", h->type, "from", esc_state_name(h->from),
+			 "to", esc_state_name(h->to), "detail", detail ? detail : json_object());
+}
+
+json_t *esc_view_message(const struct esc_message *m)
+{
+	return json_pack("{s:I, s:o, s:s, s:s, s:s}", "seq", (json_int_t)m->seq, "at",
+			 esc_view_time(m->at_ms), "author_id", m->author_id, "role",
+			 esc_actor_name(m->role), "body", m->body);
+}
+
+void esc_view_evidence_id(char out[ESC_EVIDENCE_ID_SIZE], const struct esc_evidence *ev)
+{
+	char dsp[ESC_ID_SIZE];
+	esc_dispute_id(dsp, ev->order_id);
+	snprintf(out, ESC_EVIDENCE_ID_SIZE, "evd_%s-%lld", dsp + 4, (long long)ev->seq);
+}
+
+json_t *esc_view_evidence(const struct esc_evidence *ev)
+{
+	char id[ESC_EVIDENCE_ID_SIZE], url[ESC_ID_SIZE + 32];
+	esc_view_evidence_id(id, ev);
+	snprintf(url, sizeof url, "/v1/evidence/%s", id);
+	return json_pack("{s:s, s:I, s:s, s:o, s:I, s:s, s:s, s:s, s:o, s:s}", "id", id, "seq",
+			 (json_int_t)ev->seq, "content_type", ev->content_type, "filename",
+			 ev->filename[0] ? json_string(ev->filename) : json_null(), "size",
+			 (json_int_t)ev->size, "sha256", ev->sha256, "author_id", ev->author_id,
+			 "role", esc_actor_name(ev->role), "at", esc_view_time(ev->at_ms), "url",
+			 url);
+}
+
+/* ---- orders and disputes ---- */
+
+/* The name an order's `actions` lists e by (core/event.h), or NULL. */
+static const char *action_name(enum esc_event e)
+{
+	const struct esc_event_spec *spec = esc_event_spec(e);
+	return spec && spec->machine == ESC_MACHINE_ORDER ? spec->action_name : NULL;
+}
+
+/* The name a dispute's `actions` lists e by (core/event.h), or NULL. */
+static const char *dispute_action_name(enum esc_event e)
+{
+	const struct esc_event_spec *spec = esc_event_spec(e);
+	return spec && spec->machine == ESC_MACHINE_DISPUTE ? spec->action_name : NULL;
+}
+
+/* What the viewer may do now on the order and its dispute. Reads, for a
+ * buyer, their level once per viewer: a list shows many orders. */
+static size_t actions_of(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+			 const struct esc_order *o, struct esc_action actions[ACTIONS_MAX])
+{
+	struct esc_context ctx = {.policy = esc_engine_policy(e), .now_ms = esc_engine_now(e)};
+	ctx.actor = v->actor;
+	if (v->user_id) {
+		ctx.actor_id = v->user_id;
+		if (ctx.actor == ESC_ACTOR_BUYER && v->buyer_level < 0) {
+			struct esc_buyer_rep rep;
+			if (!esc_engine_buyer_reputation_held(e, s, v->user_id, &rep))
+				v->buyer_level = (int)rep.level;
+		}
+		if (v->buyer_level >= 0)
+			ctx.buyer_level = (enum esc_buyer_level)v->buyer_level;
+	}
+	return esc_order_actions(&ctx, o, actions, ACTIONS_MAX);
+}
+
+/* The actions a list of them names (by name(), NULL for those not
+ * listed), each with the window that bounds it. */
+static json_t *actions_json(const struct esc_action *actions, size_t n,
+			    const char *(*name)(enum esc_event e))
+{
+	json_t *as = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const char *nm = name(actions[i].event);
+		if (nm)
+			json_array_append_new(as, json_pack("{s:s, s:o}", "name", nm, "deadline",
+							    esc_view_time(actions[i].deadline_ms)));
+	}
+	return as;
+}
+
+/* The order's dispute (SPEC §5), with the actions the viewer may send to
+ * /v1/disputes/{id}/ACTION now, each with the window that bounds it. */
+static json_t *dispute_json(const struct esc_order *o, const struct esc_action *actions,
+			    size_t n_actions)
+{
+	char id[ESC_ID_SIZE];
+	enum esc_dispute_state st = o->dispute_state;
+	esc_dispute_id(id, o->id);
+	json_t *j = json_pack(
+		"{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:o}", "id", id, "order_id", o->id, "status",
+		esc_dispute_state_name(st), "ground", o->dispute_ground, "outcome",
+		o->dispute_outcome, "amount", (json_int_t)o->dispute_amount_minor, "description",
+		o->dispute_description, "opened_at", esc_view_time(o->dispute_opened_at_ms));
+	json_object_set_new(j, "currency", json_string(o->currency));
+	json_object_set_new(j, "deadline", esc_view_time(o->due_ms[ESC_DL_DISPUTE]));
+	json_object_set_new(j, "offer",
+			    amount_or_null(o->dispute_offer_minor > 0, o->dispute_offer_minor));
+	json_object_set_new(j, "seller_message", text_or_null(o->dispute_message));
+	json_object_set_new(j, "agreed_amount",
+			    amount_or_null(o->dispute_agreed_minor > 0, o->dispute_agreed_minor));
+	json_object_set_new(j, "return_shipment",
+			    o->return_shipped_at_ms
+				    ? json_pack("{s:s, s:s, s:o}", "carrier", o->return_carrier,
+						"tracking_number", o->return_tracking, "shipped_at",
+						esc_view_time(o->return_shipped_at_ms))
+				    : json_null());
+	json_object_set_new(j, "escalated_at", esc_view_time(o->dispute_escalated_at_ms));
+	json_object_set_new(j, "resolved_at", esc_view_time(o->dispute_resolved_at_ms));
+	json_object_set_new(j, "resolution", text_or_null(o->dispute_resolution));
+	json_object_set_new(j, "refund_amount",
+			    amount_or_null(st == ESC_DS_RESOLVED, o->dispute_refund_minor));
+	json_object_set_new(j, "decision_reason", text_or_null(o->dispute_reason));
+	json_object_set_new(j, "order_status", json_string(esc_state_name(o->state)));
+	json_object_set_new(j, "order_version", json_integer((json_int_t)o->version));
+	json_object_set_new(j, "actions", actions_json(actions, n_actions, dispute_action_name));
+	return j;
+}
+
+json_t *esc_view_recommendation(const struct esc_order *o, const struct esc_dispute_facts *facts,
+				int64_t now_ms)
+{
+	struct esc_recommendation rec;
+	int64_t as_of = o->dispute_resolved_at_ms;
+	/* An arbiter's decision keeps it as it stood then (issue 11 item
+	 * 14): the decision lowers the seller's score or marks the buyer,
+	 * and a recommendation computed again would contradict the decision
+	 * beside it. */
+	if (!esc_recommendation_kept(o, &rec)) {
+		bool decided = o->dispute_state == ESC_DS_RESOLVED &&
+			       !strcmp(o->dispute_resolution, "decided");
+		if (decided || !facts)
+			return json_null();
+		esc_dispute_recommend(o, facts, &rec);
+		as_of = now_ms;
+	}
+	json_t *why = json_array();
+	for (size_t i = 0; i < rec.reasons_count; i++)
+		json_array_append_new(why, json_string(rec.reasons[i]));
+	return json_pack("{s:I, s:o, s:o}", "refund_amount", (json_int_t)rec.refund_minor,
+			 "reasons", why, "as_of", esc_view_time(as_of));
+}
+
+/* A user's name, for an order's parties: read once per viewer. A user
+ * that cannot be read has no name (null), which hides nothing the order
+ * does not already say (its ids). */
+static json_t *user_name(struct esc_viewer *v, struct esc_store *s, const char *id)
+{
+	const size_t n = sizeof v->names / sizeof v->names[0];
+	for (size_t i = 0; i < n; i++)
+		if (v->names[i].id[0] && !strcmp(v->names[i].id, id))
+			return json_string(v->names[i].name);
+	struct esc_user u;
+	int rc;
+	ESC_STORE(rc, s, user_get, id, &u);
+	if (rc)
+		return json_null();
+	size_t slot = v->names_next++ % n;
+	snprintf(v->names[slot].id, sizeof v->names[slot].id, "%s", u.id);
+	snprintf(v->names[slot].name, sizeof v->names[slot].name, "%s", u.name);
+	return json_string(u.name);
+}
+
+/* The order's refunds (none when the store does not answer). */
+static json_t *order_refunds_json(struct esc_store *s, const char *order_id)
+{
+	struct esc_refund refunds[ESC_REFUNDS_MAX];
+	size_t n = 0;
+	int rc;
+	json_t *rs = json_array();
+	ESC_STORE(rc, s, refunds_list, order_id, -1, NULL, refunds, ESC_REFUNDS_MAX, &n);
+	for (size_t i = 0; !rc && i < n; i++)
+		json_array_append_new(rs, esc_view_refund(&refunds[i]));
+	return rs;
+}
+
+/* The order's first items (ORDER_ITEMS_SHOWN; none when the store does
+ * not answer). */
+static json_t *order_items_json(struct esc_store *s, const char *order_id)
+{
+	struct esc_item items[ORDER_ITEMS_SHOWN];
+	size_t n = 0;
+	int rc;
+	json_t *is = json_array();
+	ESC_STORE(rc, s, order_items, order_id, items, ORDER_ITEMS_SHOWN, &n);
+	for (size_t i = 0; !rc && i < n; i++)
+		json_array_append_new(is, json_pack("{s:s, s:I, s:I}", "title", items[i].title,
+						    "quantity", (json_int_t)items[i].quantity,
+						    "unit_price",
+						    (json_int_t)items[i].unit_price_minor));
+	return is;
+}
+
+/* The order's times and deadlines, set in j. */
+static void order_times(json_t *j, const struct esc_order *o)
+{
+	json_object_set_new(j, "created_at", esc_view_time(o->created_at_ms));
+	json_object_set_new(j, "paid_at", esc_view_time(o->paid_at_ms));
+	json_object_set_new(j, "shipped_at", esc_view_time(o->shipped_at_ms));
+	json_object_set_new(j, "promised_delivery_at", esc_view_time(o->promised_at_ms));
+	json_object_set_new(j, "delivered_at", esc_view_time(o->delivered_at_ms));
+	json_object_set_new(j, "ended_at", esc_view_time(o->ended_at_ms));
+	json_t *deadlines = json_object();
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+		json_object_set_new(deadlines, esc_deadline_name((enum esc_deadline_kind)k),
+				    esc_view_time(o->due_ms[k]));
+	json_object_set_new(j, "deadlines", deadlines);
+}
+
+/* The buyer's cancellation requests (SPEC §3), or null when none was made. */
+static json_t *cancellation_json(const struct esc_policy *p, const struct esc_order *o)
+{
+	if (!o->cancel_requests)
+		return json_null();
+	json_t *c = json_pack("{s:i, s:i, s:s, s:s}", "requests_made", (int)o->cancel_requests,
+			      "requests_allowed", (int)p->cancel_requests_max, "reason",
+			      o->cancel_reason, "refund_to", esc_refund_to_name(o->refund_to));
+	json_object_set_new(c, "open", json_boolean(o->state == ESC_ST_CANCELLATION_REQUESTED));
+	json_object_set_new(c, "comment",
+			    o->cancel_comment[0] ? json_string(o->cancel_comment) : json_null());
+	json_object_set_new(c, "rejection_message",
+			    o->reject_message[0] ? json_string(o->reject_message) : json_null());
+	return c;
+}
+
+json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+		       const struct esc_order *o)
+{
+	const struct esc_policy *p = esc_engine_policy(e);
+	struct esc_action actions[ACTIONS_MAX];
+	size_t n_actions = actions_of(e, s, v, o, actions);
+	json_t *refunds = order_refunds_json(s, o->id), *items = order_items_json(s, o->id);
+
+	json_t *j = json_pack(
+		"{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i}", "id", o->id,
+		"version", (json_int_t)o->version, "status", esc_state_name(o->state), "buyer_id",
+		o->buyer_id, "seller_id", o->seller_id, "currency", o->currency, "total",
+		(json_int_t)o->total_minor, "paid", (json_int_t)o->paid_minor, "refunded",
+		(json_int_t)o->refunded_minor, "released", (json_int_t)o->released_minor, "fee",
+		(json_int_t)o->fee_minor, "delivery_days", (int)o->delivery_days);
+	json_object_set_new(j, "payment_method",
+			    o->paid_at_ms ? json_string(esc_method_name(o->method)) : json_null());
+	/* What a refund to the way the buyer paid takes to arrive (SPEC §4),
+	 * so that an interface promises it before asking. */
+	json_object_set_new(j, "refund_expected_days",
+			    o->paid_at_ms ? json_pack("{s:i, s:i}", "min",
+						      (int)p->settle_days_min[o->method], "max",
+						      (int)p->settle_days_max[o->method])
+					  : json_null());
+	json_object_set_new(j, "buyer_name", user_name(v, s, o->buyer_id));
+	json_object_set_new(j, "seller_name", user_name(v, s, o->seller_id));
+	order_times(j, o);
+	json_object_set_new(j, "cancellation", cancellation_json(p, o));
+	json_object_set_new(j, "shipment",
+			    o->carrier[0] ? json_pack("{s:s, s:s}", "carrier", o->carrier,
+						      "tracking_number", o->tracking)
+					  : json_null());
+	json_object_set_new(j, "dispute",
+			    o->disputes_count ? dispute_json(o, actions, n_actions) : json_null());
+	json_object_set_new(j, "refunds", refunds);
+	json_object_set_new(j, "items", items);
+	json_object_set_new(j, "actions", actions_json(actions, n_actions, action_name));
+	return j;
+}
+
+json_t *esc_view_dispute(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+			 const struct esc_order *o)
+{
+	struct esc_action actions[ACTIONS_MAX];
+	size_t n = actions_of(e, s, v, o, actions);
+	return dispute_json(o, actions, n);
+}
+
+/* The order's history (first 100 events), for the dispute's view. */
+static json_t *dispute_history(struct esc_store *s, const char *order_id)
+{
+	struct esc_history *h = calloc(DISPUTE_LIST_MAX, sizeof *h);
+	size_t n = 0;
+	int rc = h ? 0 : ESC_ENOMEM;
+	json_t *list = json_array();
+	if (!rc)
+		ESC_STORE(rc, s, history_list, order_id, 0, h, DISPUTE_LIST_MAX, &n);
+	for (size_t i = 0; !rc && i < n; i++)
+		json_array_append_new(list, esc_view_history(&h[i]));
+	free(h);
+	return list;
+}
+
+/* The messages between the parties (first 100), kept with the dispute. */
+static json_t *dispute_messages(struct esc_store *s, const char *order_id)
+{
+	struct esc_message *m = calloc(DISPUTE_LIST_MAX, sizeof *m);
+	size_t n = 0;
+	int rc = m ? 0 : ESC_ENOMEM;
+	json_t *list = json_array();
+	if (!rc)
+		ESC_STORE(rc, s, messages_list, order_id, 0, m, DISPUTE_LIST_MAX, &n);
+	for (size_t i = 0; !rc && i < n; i++)
+		json_array_append_new(list, esc_view_message(&m[i]));
+	free(m);
+	return list;
+}
+
+int esc_view_dispute_full(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+			  const struct esc_order *o, json_t **out)
+{
+	struct esc_evidence ev[ESC_EVIDENCE_MAX];
+	struct esc_dispute_facts facts;
+	size_t n = 0;
+	int rc;
+	*out = NULL;
+	ESC_STORE(rc, s, evidence_list, o->id, ev, ESC_EVIDENCE_MAX, &n);
+	/* What the recommendation reads, as the decide command reads it. */
+	if (!rc)
+		rc = esc_engine_dispute_facts_held(e, s, o, &facts);
+	if (rc)
+		return rc;
+	json_t *j = esc_view_dispute(e, s, v, o);
+	json_t *list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, esc_view_evidence(&ev[i]));
+	json_object_set_new(j, "evidence", list);
+	json_object_set_new(j, "history", dispute_history(s, o->id));
+	json_object_set_new(j, "messages", dispute_messages(s, o->id));
+	/* Both reputations, to the parties too (SPEC §6). */
+	json_object_set_new(j, "buyer_reputation",
+			    json_pack("{s:s, s:s, s:s}", "user_id", o->buyer_id, "level",
+				      esc_level_name(facts.buyer.level), "why", facts.buyer.why));
+	json_object_set_new(j, "seller_reputation",
+			    json_pack("{s:s, s:i, s:s}", "user_id", o->seller_id, "score",
+				      (int)facts.seller.score, "why", facts.seller.why));
+	if (v->actor == ESC_ACTOR_ARBITER && v->user_id)
+		json_object_set_new(j, "recommendation",
+				    esc_view_recommendation(o, &facts, esc_engine_now(e)));
+	*out = j;
+	return 0;
+}
+
+/* ---- reputations ---- */
+
+/* The marks that moved a reputation, newest first, over its window. */
+static json_t *rep_events_json(struct esc_store *s, const char *user_id, int64_t since_ms)
+{
+	struct esc_mark_row m[REP_EVENTS_MAX];
+	size_t n = 0;
+	int rc;
+	ESC_STORE(rc, s, marks_list, user_id, since_ms, m, REP_EVENTS_MAX, &n);
+	json_t *list = json_array();
+	for (size_t i = 0; !rc && i < n; i++)
+		json_array_append_new(
+			list,
+			json_pack("{s:o, s:s, s:o}", "at", esc_view_time(m[i].at_ms), "event",
+				  esc_mark_name(m[i].mark), "order_id",
+				  m[i].order_id[0] ? json_string(m[i].order_id) : json_null()));
+	return list;
+}
+
+/* A buyer's level, the counts behind it, the marks that moved it, and
+ * their lifted suspensions with their reasons. */
+static int buyer_json(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
+		      json_t **out)
+{
+	int64_t now = esc_engine_now(e);
+	struct esc_buyer_rep r;
+	struct esc_lift lifts[LIFTS_SHOWN];
+	size_t n = 0;
+	int rc = esc_engine_buyer_reputation_held(e, s, u->id, &r);
+	if (!rc)
+		ESC_STORE(rc, s, lifts_list, u->id, lifts, LIFTS_SHOWN, &n);
+	if (rc)
+		return rc;
+	json_t *j =
+		json_pack("{s:s, s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i}}", "user_id", u->id,
+			  "role", "buyer", "level", esc_level_name(r.level), "why", r.why, "counts",
+			  "cancellations_30_days", (int)r.cancellations_short,
+			  "cancellations_90_days", (int)r.cancellations_long, "paid_orders_90_days",
+			  (int)r.paid_long, "cancellation_rate_percent", (int)r.rate_percent,
+			  "disputes_lost_90_days", (int)r.disputes_lost_long);
+	json_object_set_new(
+		j, "events",
+		rep_events_json(s, u->id, now - esc_engine_policy(e)->buyer_long_window_ms));
+	json_t *ls = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(ls,
+				      json_pack("{s:o, s:s, s:s}", "at",
+						esc_view_time(lifts[i].at_ms), "arbiter_id",
+						lifts[i].arbiter_id, "reason", lifts[i].reason));
+	json_object_set_new(j, "suspensions_lifted", ls);
+	*out = j;
+	return 0;
+}
+
+int esc_view_reputation(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
+			json_t **out)
+{
+	int64_t now = esc_engine_now(e);
+	struct esc_seller_rep r;
+	int rc;
+	*out = NULL;
+	if (u->role == ESC_ACTOR_BUYER)
+		return buyer_json(e, s, u, out);
+	rc = esc_engine_seller_reputation_held(e, s, u->id, &r);
+	if (rc)
+		return rc;
+	json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:{s:i, s:i, s:i, s:i, s:i}}", "user_id", u->id,
+			      "role", "seller", "score", (int)r.score, "why", r.why, "counts",
+			      "orders_90_days", (int)r.orders_long, "seller_fault_cancellations",
+			      (int)r.fault_cancels, "missed_ship_deadlines", (int)r.missed_ships,
+			      "disputes_lost", (int)r.disputes_lost, "invalid_tracking_numbers",
+			      (int)r.invalid_tracking);
+	json_object_set_new(
+		j, "events",
+		rep_events_json(s, u->id, now - esc_engine_policy(e)->seller_window_ms));
+	*out = j;
+	return 0;
+}

@@ -1,0 +1,82 @@
+/* view.h - the JSON views of orders, refunds, disputes and reputations:
+ * what the API answers (http/routes.c) and what an event carries as its
+ * data.object (engine.c: the outbox row a command writes). One rendering
+ * serves both, so a receiver of an event holds what GET answered at the
+ * event's version.
+ *
+ * A view depends on who looks (a viewer: the operator, or a signed-in
+ * user in a role) for the actions it lists and, for an arbiter, the
+ * recommendation. Functions that read take the engine (policy, clock) and
+ * a store the caller holds: the read pool's (esc_engine_store_acquire), or
+ * the writer's inside a command's transaction. Returned documents are
+ * new references the caller owns; NULL only when out of memory. */
+#ifndef ESC_ENGINE_VIEW_H
+#define ESC_ENGINE_VIEW_H
+
+#include <jansson.h>
+
+#include "engine/engine.h"
+
+/* Who looks at a view, with what it read once for one answer (a list
+ * shows many orders of the same parties). */
+struct esc_viewer {
+	enum esc_actor actor; /* ESC_ACTOR_OPERATOR, or the signed-in user's role */
+	const char *user_id;  /* the user's id; NULL for the operator */
+	int buyer_level;      /* a viewing buyer's level, read once: -1 until then */
+	/* Users' names already read for this answer. */
+	struct {
+		char id[ESC_ID_SIZE];
+		char name[ESC_NAME_MAX + 1];
+	} names[4];
+	unsigned names_next;
+};
+
+/* The operator (user_id NULL) or a user of role actor, nothing read yet. */
+void esc_viewer_init(struct esc_viewer *v, enum esc_actor actor, const char *user_id);
+
+/* A time as RFC 3339 text, or null for 0. */
+json_t *esc_view_time(int64_t ms);
+
+/* A refund, as GET /v1/refunds lists it. */
+json_t *esc_view_refund(const struct esc_refund *r);
+
+/* A history row (GET /v1/orders/{id}/events) and a message. */
+json_t *esc_view_history(const struct esc_history *h);
+json_t *esc_view_message(const struct esc_message *m);
+
+/* Evidence: its id ("evd_" and the order id's own part, "-", its number)
+ * and its JSON. */
+#define ESC_EVIDENCE_ID_SIZE (ESC_ID_SIZE + 8)
+void esc_view_evidence_id(char out[ESC_EVIDENCE_ID_SIZE], const struct esc_evidence *ev);
+json_t *esc_view_evidence(const struct esc_evidence *ev);
+
+/* The order as GET /v1/orders/{id} answers v, with what v may do now.
+ * Reads the order's refunds and items, its parties' names and, for a
+ * buyer, their level (once per viewer). */
+json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+		       const struct esc_order *o);
+
+/* The order's dispute as lists and commands answer it, with the actions v
+ * may send to /v1/disputes/{id}/ now. */
+json_t *esc_view_dispute(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+			 const struct esc_order *o);
+
+/* The dispute as GET /v1/disputes/{id} answers v: esc_view_dispute with
+ * its evidence, history, messages, both parties' reputations and, for an
+ * arbiter, the recommendation. 0 and *out, or the store's failure. */
+int esc_view_dispute_full(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+			  const struct esc_order *o, json_t **out);
+
+/* The arbiter's recommendation on o: the one its decision kept, else
+ * computed from facts at now_ms (null without facts, or for a decision
+ * made before escrowd kept it). */
+json_t *esc_view_recommendation(const struct esc_order *o, const struct esc_dispute_facts *facts,
+				int64_t now_ms);
+
+/* A buyer's or a seller's reputation as GET /v1/users/{id}/reputation
+ * answers it (u a buyer or a seller). 0 and *out, or the store's
+ * failure. */
+int esc_view_reputation(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
+			json_t **out);
+
+#endif
