@@ -12,6 +12,7 @@
 #include "engine/engine.h"
 #include "http/server.h"
 #include "util/error.h"
+#include "webhook/worker.h"
 
 #ifndef ESC_VERSION
 #define ESC_VERSION "0.0.0"
@@ -77,7 +78,12 @@ static const struct command commands[] = {
 	 "      one address gets half)\n"
 	 "    http.signin_per_address = 30 (failed sign-ins per address per minute)\n"
 	 "  webhooks.allow_private = false: true lets a webhook endpoint's URL reach a\n"
-	 "  loopback, private or link-local address (tests, a receiver nearby).\n"},
+	 "  loopback, private or link-local address (tests, a receiver nearby).\n"
+	 "  Webhook delivery (docs/webhooks.md), whole numbers:\n"
+	 "    webhooks.retry_first_seconds = 30  webhooks.retry_max_seconds = 21600\n"
+	 "    webhooks.retry_for_hours = 72      webhooks.disable_after_hours = 72\n"
+	 "    webhooks.retention_days = 30       webhooks.connect_timeout_seconds = 5\n"
+	 "    webhooks.request_timeout_seconds = 10\n"},
 	{"demo", cmd_demo, "fill a store with a small demo marketplace",
 	 "escrowd demo --db PATH [--config FILE]\n"
 	 "  Creates buyers, sellers, an arbiter and orders in every state by running\n"
@@ -434,9 +440,22 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	if (eo.manual_clock)
 		fprintf(stderr, "escrowd: manual clock: time moves only through "
 				"POST /v1/clock/advance\n");
+	/* The webhook delivery worker: a thread of its own, beside the
+	 * deadline worker that esc_http_serve runs. */
+	struct esc_webhook_worker *hooks = NULL;
+	rc = esc_webhook_worker_new(e, &ho.webhooks, &hooks);
+	if (!rc)
+		rc = esc_webhook_worker_start(hooks);
+	if (rc) {
+		fprintf(stderr, "escrowd serve: webhooks: %s\n", esc_error_message(rc));
+		esc_webhook_worker_free(hooks);
+		esc_engine_free(e);
+		return 1;
+	}
 	rc = esc_http_serve(e, &ho, &stopping, NULL, err, sizeof err);
 	if (rc)
 		fprintf(stderr, "escrowd serve: %s\n", err[0] ? err : esc_error_message(rc));
+	esc_webhook_worker_free(hooks);
 	esc_engine_free(e);
 	return rc ? 1 : 0;
 }

@@ -419,11 +419,17 @@ bool esc_event_writes(enum esc_event e, const char *outbox_type)
 	return false;
 }
 
-const char *const esc_event_families[] = {"order",   "cancellation", "refund",
-					  "dispute", "reputation",   NULL};
+const char *const esc_event_families[] = {"order",      "cancellation",     "refund", "dispute",
+					  "reputation", "webhook_endpoint", NULL};
+
+/* Types no command writes: the delivery worker's (webhook/worker.c). */
+static const char *const other_types[] = {"webhook_endpoint.disabled"};
 
 bool esc_event_type_known(const char *type)
 {
+	for (size_t i = 0; type && i < COUNT(other_types); i++)
+		if (!strcmp(type, other_types[i]))
+			return true;
 	for (int e = 0; type && e < ESC_EV_COUNT; e++)
 		if (esc_event_writes((enum esc_event)e, type))
 			return true;

@@ -108,11 +108,12 @@ bool esc_event_sent_by(enum esc_event e, enum esc_actor actor);
 bool esc_event_writes(enum esc_event e, const char *outbox_type);
 
 /* The families of outbox types, NULL-terminated: "order", "cancellation",
- * "refund", "dispute", "reputation" (a webhook endpoint may subscribe to
- * "order.*" and the like). */
+ * "refund", "dispute", "reputation", "webhook_endpoint" (a webhook
+ * endpoint may subscribe to "order.*" and the like). */
 extern const char *const esc_event_families[];
 
-/* Is type an outbox type some event's row may write ("order.paid")? */
+/* Is type an outbox type some event's row may write ("order.paid"), or
+ * one the delivery worker writes ("webhook_endpoint.disabled")? */
 bool esc_event_type_known(const char *type);
 
 /* Is pattern one a webhook endpoint may subscribe to: "*", a family's

@@ -51,6 +51,9 @@ struct esc_engine {
 	_Atomic int64_t commands_refused, commits, deadlines_fired;
 	_Atomic int64_t retries; /* transactions run again after losing to another */
 	_Atomic int64_t events_ok[ESC_EV_COUNT]; /* accepted commands by event */
+	_Atomic int64_t webhook[ESC_WC_COUNT];
+	void (*on_commit)(void *arg); /* under lock */
+	void *on_commit_arg;
 };
 
 /* This process's name on the deadlines it claims, and its lease. */
@@ -177,6 +180,8 @@ static int end_tx(struct esc_store *s, void *arg)
 	int rc;
 	ESC_STORE(rc, s, deadlines_release, p->id);
 	if (!rc)
+		ESC_STORE(rc, s, webhook_deliveries_release, p->id);
+	if (!rc)
 		ESC_STORE(rc, s, process_end, p->id);
 	return rc;
 }
@@ -229,6 +234,35 @@ void esc_engine_counters(struct esc_engine *e, struct esc_engine_counters *out)
 	out->commits = atomic_load_explicit(&e->commits, memory_order_relaxed);
 	out->deadlines_fired = atomic_load_explicit(&e->deadlines_fired, memory_order_relaxed);
 	out->retries = atomic_load_explicit(&e->retries, memory_order_relaxed);
+	for (size_t i = 0; i < ESC_WC_COUNT; i++)
+		out->webhook[i] = atomic_load_explicit(&e->webhook[i], memory_order_relaxed);
+}
+
+void esc_engine_webhook_count(struct esc_engine *e, enum esc_webhook_counter c, int64_t n)
+{
+	if ((int)c >= 0 && c < ESC_WC_COUNT)
+		atomic_fetch_add_explicit(&e->webhook[c], n, memory_order_relaxed);
+}
+
+void esc_engine_on_commit(struct esc_engine *e, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&e->lock);
+	e->on_commit = fn;
+	e->on_commit_arg = arg;
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* Under lock. */
+static void committed(struct esc_engine *e)
+{
+	if (e->on_commit)
+		e->on_commit(e->on_commit_arg);
+}
+
+void esc_engine_process(struct esc_engine *e, struct esc_process *out)
+{
+	*out = e->process; /* id, started_ms and lease_ms never change */
+	out->heartbeat_ms = esc_clock_now(e->real);
 }
 
 /* Add n to one of the counters. */
@@ -296,8 +330,10 @@ static int move(struct esc_engine *e, int64_t ms, const struct esc_advance_reply
 {
 	struct move m = {.next_ms = esc_clock_now(&e->clock) + ms, .reply = reply};
 	int rc = transact(e, move_tx, &m);
-	if (!rc)
+	if (!rc) {
 		esc_clock_advance(&e->clock, ms);
+		committed(e);
+	}
 	return rc;
 }
 
@@ -942,6 +978,7 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 		goto out;
 	}
 	counter_add(&e->commits, 1);
+	committed(e);
 	for (size_t i = 0; i < n; i++)
 		if (res[i].rc == 0)
 			counter_add(&e->events_ok[cmds[i].event], 1);

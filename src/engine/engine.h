@@ -65,6 +65,19 @@ struct esc_engine_options {
  * esc_engine_counters, esc_engine_writer). */
 struct esc_engine;
 
+/* The webhook delivery worker's counters (webhook/worker.h), kept with
+ * the engine's so that /metrics shows them: deliveries by the outcome of
+ * an attempt (delivered; failed and retried later; failed for good),
+ * attempts in all, and endpoints the worker disabled. */
+enum esc_webhook_counter {
+	ESC_WC_DELIVERED,
+	ESC_WC_RETRIED,
+	ESC_WC_FAILED,
+	ESC_WC_ATTEMPTS,
+	ESC_WC_DISABLED,
+	ESC_WC_COUNT
+};
+
 /* The engine's counters since it opened. Each is exact and never goes
  * back; a snapshot reads them one after another without stopping the
  * commands, so the counters of a commit made meanwhile may show in some
@@ -77,6 +90,7 @@ struct esc_engine_counters {
 	int64_t deadlines_fired;  /* deadlines that changed an order */
 	int64_t retries;          /* transactions run again after losing to another */
 	int64_t events_ok[ESC_EV_COUNT];
+	int64_t webhook[ESC_WC_COUNT]; /* the delivery worker's (esc_engine_webhook_count) */
 };
 
 /* Open the store at url and an engine over it. policy may be NULL for the
@@ -96,6 +110,15 @@ bool esc_engine_clock_manual(const struct esc_engine *e);
  * or commit (the counters are atomics), so /metrics answers while a
  * commit hangs. */
 void esc_engine_counters(struct esc_engine *e, struct esc_engine_counters *out);
+/* Add n to a webhook counter, from any thread. */
+void esc_engine_webhook_count(struct esc_engine *e, enum esc_webhook_counter c, int64_t n);
+/* Call fn(arg) after every durable commit of commands and every move of
+ * the manual clock (NULL: none), under the engine's lock: fn must be
+ * quick and take no engine lock (the delivery worker's wakeup). */
+void esc_engine_on_commit(struct esc_engine *e, void (*fn)(void *arg), void *arg);
+/* This process as a worker that claims rows (deadlines, deliveries): its
+ * id and lease, with heartbeat_ms the real time now. */
+void esc_engine_process(struct esc_engine *e, struct esc_process *out);
 /* Real time (the options' real_clock, or the machine's), whatever
  * esc_engine_now() says: what leases run on and Idempotency-Keys age by,
  * so that moving a manual clock neither ends a lease nor forgets a key. */

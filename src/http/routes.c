@@ -19,6 +19,7 @@
 #include "util/error.h"
 #include "util/text.h"
 #include "util/timefmt.h"
+#include "webhook/endpoint.h"
 #include "webhook/signature.h"
 #include "webhook/url.h"
 
@@ -1293,17 +1294,6 @@ static int h_clock_advance(struct esc_http_call *call)
 
 /* ---- webhook endpoints (issue 14; docs/webhooks.md) ---- */
 
-/* After a rotation the previous secret signs beside the new one this long,
- * on escrowd's clock. */
-#define WEBHOOK_OVERLAP_MS (24 * ESC_MS_PER_HOUR)
-
-/* The previous secret while it still signs at now, or NULL. */
-static const char *webhook_previous(const struct esc_webhook_endpoint *w, int64_t now)
-{
-	return w->secret_previous[0] && now < w->secret_previous_until_ms ? w->secret_previous
-									  : NULL;
-}
-
 /* An endpoint as the API shows it at now: never its secrets. */
 struct webhook_view {
 	struct esc_webhook_endpoint w;
@@ -1311,30 +1301,11 @@ struct webhook_view {
 	bool with_secret; /* the answer to create and rotate-secret */
 };
 
-static json_t *webhook_events_json(const char *events)
-{
-	json_t *list = json_array();
-	while (*events) {
-		size_t n = strcspn(events, " ");
-		if (n)
-			json_array_append_new(list, json_stringn(events, n));
-		events += n + (events[n] == ' ');
-	}
-	return list;
-}
-
 static json_t *webhook_json(const struct webhook_view *v)
 {
-	const struct esc_webhook_endpoint *w = &v->w;
-	json_t *j = json_pack(
-		"{s:s, s:s, s:o, s:o, s:b, s:o, s:o, s:o}", "id", w->id, "url", w->url,
-		"description", text_or_null(w->description), "events",
-		webhook_events_json(w->events), "enabled", w->enabled != 0, "created_at",
-		time_or_null(w->created_at_ms), "updated_at", time_or_null(w->updated_at_ms),
-		"secret_previous_expires_at",
-		time_or_null(webhook_previous(w, v->now) ? w->secret_previous_until_ms : 0));
+	json_t *j = esc_webhook_endpoint_json(&v->w, v->now);
 	if (j && v->with_secret)
-		json_object_set_new(j, "secret", json_string(w->secret));
+		json_object_set_new(j, "secret", json_string(v->w.secret));
 	return j;
 }
 
@@ -1535,7 +1506,7 @@ static int webhook_update_tx(struct esc_store *s, void *arg)
 	ESC_STORE(rc, s, webhook_endpoint_get, x->k.call->param, w);
 	if (rc)
 		return rc;
-	if (!webhook_previous(w, x->v.now)) {
+	if (!esc_webhook_previous(w, x->v.now)) {
 		w->secret_previous[0] = '\0';
 		w->secret_previous_until_ms = 0;
 	}
@@ -1553,7 +1524,7 @@ static int webhook_update_tx(struct esc_store *s, void *arg)
 	}
 	if (x->rotate) {
 		snprintf(w->secret_previous, sizeof w->secret_previous, "%s", w->secret);
-		w->secret_previous_until_ms = x->v.now + WEBHOOK_OVERLAP_MS;
+		w->secret_previous_until_ms = x->v.now + ESC_WEBHOOK_OVERLAP_MS;
 		rc = esc_webhook_secret_new(w->secret);
 	}
 	w->updated_at_ms = x->v.now;

@@ -896,6 +896,51 @@ static void metrics_engine(struct esc_strbuf *sb, struct esc_engine *e)
 		(long long)pending);
 }
 
+/* The webhook delivery worker's counters, and what the store says of
+ * deliveries now (-1: the store did not answer). */
+static void metrics_webhooks(struct esc_strbuf *sb, struct esc_engine *e)
+{
+	static const char *const outcomes[] = {"delivered", "retried", "failed"};
+	struct esc_engine_counters n;
+	struct esc_webhook_stats st;
+	int64_t lag_ms = 0;
+	int rc;
+	esc_engine_counters(e, &n);
+	struct esc_store *s = esc_engine_store_acquire(e);
+	ESC_STORE(rc, s, webhook_stats, &st);
+	esc_engine_store_release(e, s);
+	if (!rc && st.oldest_undelivered_ms)
+		lag_ms = esc_engine_now(e) - st.oldest_undelivered_ms;
+	esc_strbuf_adds(sb, "# HELP escrowd_webhook_deliveries_total Delivery attempts by "
+			    "outcome: delivered, failed and retried later, failed for good.\n"
+			    "# TYPE escrowd_webhook_deliveries_total counter\n");
+	for (int i = 0; i < 3; i++)
+		esc_strbuf_addf(sb, "escrowd_webhook_deliveries_total{outcome=\"%s\"} %lld\n",
+				outcomes[i], (long long)n.webhook[ESC_WC_DELIVERED + i]);
+	esc_strbuf_addf(
+		sb,
+		"# HELP escrowd_webhook_attempts_total Delivery attempts made.\n"
+		"# TYPE escrowd_webhook_attempts_total counter\n"
+		"escrowd_webhook_attempts_total %lld\n"
+		"# HELP escrowd_webhook_endpoints_disabled_total Endpoints this process disabled "
+		"after failing too long.\n"
+		"# TYPE escrowd_webhook_endpoints_disabled_total counter\n"
+		"escrowd_webhook_endpoints_disabled_total %lld\n"
+		"# HELP escrowd_webhook_endpoints_disabled Endpoints disabled by failures.\n"
+		"# TYPE escrowd_webhook_endpoints_disabled gauge\n"
+		"escrowd_webhook_endpoints_disabled %lld\n"
+		"# HELP escrowd_webhook_deliveries_pending Deliveries waiting to be delivered.\n"
+		"# TYPE escrowd_webhook_deliveries_pending gauge\n"
+		"escrowd_webhook_deliveries_pending %lld\n"
+		"# HELP escrowd_webhook_outbox_lag_seconds Age of the oldest undelivered event "
+		"(not yet fanned out, or with a pending delivery); 0 when none.\n"
+		"# TYPE escrowd_webhook_outbox_lag_seconds gauge\n"
+		"escrowd_webhook_outbox_lag_seconds %.3f\n",
+		(long long)n.webhook[ESC_WC_ATTEMPTS], (long long)n.webhook[ESC_WC_DISABLED],
+		(long long)(rc ? -1 : st.endpoints_disabled),
+		(long long)(rc ? -1 : st.deliveries_pending), rc ? -1.0 : (double)lag_ms / 1000.0);
+}
+
 char *esc_http_metrics(const struct esc_http_call *call)
 {
 	const struct esc_http_server *srv = call->server;
@@ -905,6 +950,7 @@ char *esc_http_metrics(const struct esc_http_call *call)
 	metrics_latency(&sb, srv->metrics);
 	metrics_connections(&sb, srv);
 	metrics_engine(&sb, srv->e);
+	metrics_webhooks(&sb, srv->e);
 	char *out = strdup(esc_strbuf_str(&sb));
 	esc_strbuf_release(&sb);
 	return out;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/event.h"
 #include "util/error.h"
 #include "util/bug.h"
 #include "webhook/signature.h"
@@ -389,6 +390,33 @@ static const struct esc_col webhook_attempt_cols[] = {
 #undef A
 const struct esc_record esc_webhook_attempt_record =
 	RECORD(struct esc_webhook_attempt, webhook_attempt_cols);
+
+bool esc_webhook_events_match(const char *events, const char *type)
+{
+	char pattern[64];
+
+	while (events && *events) {
+		size_t n = strcspn(events, " ");
+		if (n > 0 && n < sizeof pattern) {
+			memcpy(pattern, events, n);
+			pattern[n] = '\0';
+			if (esc_event_pattern_matches(pattern, type))
+				return true;
+		}
+		events += n;
+		events += strspn(events, " ");
+	}
+	return false;
+}
+
+int esc_delivery_cmp(const void *a, const void *b)
+{
+	const struct esc_webhook_delivery *x = a, *y = b;
+
+	if (x->event_seq != y->event_seq)
+		return x->event_seq < y->event_seq ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
 
 bool esc_record_names(const struct esc_record *r, int first, const char *list)
 {

@@ -243,6 +243,89 @@ int esc_order_bind_update(const struct esc_order *o, int64_t expected_version,
 	"(claim_owner IS NULL OR claim_owner = ?3 OR NOT EXISTS (SELECT 1 FROM processes p "       \
 	"WHERE p.id = deadlines.claim_owner AND p.heartbeat_real_ms + p.lease_ms > ?4))"
 
+/* ---- webhook deliveries (the worker's verbs) ---- */
+
+/* The events fanout takes; PostgreSQL adds FOR UPDATE SKIP LOCKED. */
+#define ESC_SQL_FANOUT_EVENTS                                                                      \
+	"SELECT seq, type, order_id, at_ms FROM outbox WHERE fanout_done = 0 ORDER BY seq LIMIT "  \
+	"?1"
+
+/* Delivery row t is held: by a process with a lease at the real time ?4,
+ * and before its claim_until_ms. */
+#define ESC_SQL_DELIVERY_HELD(t)                                                                   \
+	"(" t ".claim_owner IS NOT NULL AND " t ".claim_until_ms > ?4 AND EXISTS (SELECT 1 FROM "  \
+	"processes p WHERE p.id = " t ".claim_owner AND p.heartbeat_real_ms + p.lease_ms > ?4))"
+
+/* The events purge takes: of the oldest ?2, those written before ?1 (the
+ * oldest rows only, so that a purge with nothing to do reads few). */
+#define ESC_SQL_PURGE_EVENTS                                                                       \
+	"(SELECT seq FROM (SELECT seq, at_ms FROM outbox ORDER BY seq LIMIT ?2) t "                \
+	"WHERE at_ms < ?1)"
+
+/* Claim for ?3 up to ?2 deliveries due at ?1 (escrowd's clock), not held
+ * at the real time ?4, with the claim held until ?5: see store.h. Neither
+ * two of one (endpoint, order) at once nor one ahead of an earlier one
+ * not tried yet or due again. The outer test runs again on each row
+ * (PostgreSQL outside SERIALIZABLE: a row claimed meanwhile is skipped). */
+#define ESC_SQL_DELIVERIES_CLAIM                                                                   \
+	"UPDATE webhook_deliveries AS w SET claim_owner = ?3, claim_until_ms = ?5 "                \
+	"WHERE w.id IN (SELECT d.id FROM webhook_deliveries d WHERE d.status = 'pending' "         \
+	"AND d.next_at_ms <= ?1 AND NOT " ESC_SQL_DELIVERY_HELD(                                   \
+		"d") " AND NOT EXISTS ("                                                           \
+		     "SELECT 1 FROM webhook_deliveries o WHERE d.order_id <> '' "                  \
+		     "AND o.endpoint_id = d.endpoint_id AND o.order_id = d.order_id AND o.status " \
+		     "= 'pending' "                                                                \
+		     "AND o.id <> d.id AND ((o.event_seq < d.event_seq AND (o.attempts = 0 OR "    \
+		     "o.next_at_ms <= ?1)) OR " ESC_SQL_DELIVERY_HELD(                             \
+			     "o") ")) "                                                            \
+				  "ORDER BY d.event_seq, d.id LIMIT ?2) AND w.status = 'pending' " \
+				  "AND NOT " ESC_SQL_DELIVERY_HELD(                                \
+					  "w") " RETURNING " ESC_WEBHOOK_DELIVERY_COLUMNS
+
+#define ESC_SQL_DELIVERY_STATEMENTS(X)                                                             \
+	X(FANOUT_ENDPOINTS, "SELECT id, events FROM webhook_endpoints WHERE enabled = 1 "          \
+			    "ORDER BY id LIMIT ?1")                                                \
+	X(FANOUT_INSERT, "INSERT INTO webhook_deliveries (id, event_seq, endpoint_id, order_id, "  \
+			 "status, created_at_ms, next_at_ms) VALUES (?1, ?2, ?3, ?4, 'pending', "  \
+			 "?5, ?5) ON CONFLICT (event_seq, endpoint_id) DO NOTHING")                \
+	X(FANOUT_DONE, "UPDATE outbox SET fanout_done = 1 WHERE seq = ?1")                         \
+	X(DELIVERIES_CLAIM, ESC_SQL_DELIVERIES_CLAIM)                                              \
+	X(DELIVERY_FINISH,                                                                         \
+	  "UPDATE webhook_deliveries SET status = ?3, next_at_ms = ?4, attempts = ?5, "            \
+	  "last_attempt_at_ms = ?6, last_status_code = ?7, delivered_at_ms = ?8, "                 \
+	  "claim_owner = NULL, claim_until_ms = 0 WHERE id = ?1 AND claim_owner = ?2")             \
+	X(ATTEMPT_INSERT, "INSERT INTO webhook_attempts (" ESC_WEBHOOK_ATTEMPT_COLUMNS ") "        \
+			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                                   \
+	X(ENDPOINT_FAILING, "UPDATE webhook_endpoints SET failing_since_ms = CASE "                \
+			    "WHEN CAST(?2 AS BIGINT) = 0 THEN 0 WHEN failing_since_ms = 0 "        \
+			    "THEN CAST(?2 AS BIGINT) ELSE failing_since_ms END WHERE id = ?1")     \
+	X(DELIVERIES_RELEASE,                                                                      \
+	  "UPDATE webhook_deliveries SET claim_owner = NULL, claim_until_ms = 0 "                  \
+	  "WHERE claim_owner IS NOT NULL AND (CAST(?1 AS TEXT) IS NULL OR claim_owner = ?1)")      \
+	X(EVENT_GET, "SELECT seq, at_ms, type, order_id, version, payload FROM outbox "            \
+		     "WHERE seq = ?1")                                                             \
+	X(ENDPOINTS_FAILING, ESC_SQL_WEBHOOK_ENDPOINT_SELECT                                       \
+	  " WHERE enabled = 1 AND failing_since_ms > 0 AND failing_since_ms <= ?1 "                \
+	  "ORDER BY id LIMIT ?2")                                                                  \
+	X(PURGE_ATTEMPTS, "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM "     \
+			  "webhook_deliveries WHERE event_seq IN " ESC_SQL_PURGE_EVENTS ")")       \
+	X(PURGE_DELIVERIES,                                                                        \
+	  "DELETE FROM webhook_deliveries WHERE event_seq IN " ESC_SQL_PURGE_EVENTS)               \
+	X(PURGE_EVENTS, "DELETE FROM outbox WHERE seq IN " ESC_SQL_PURGE_EVENTS)                   \
+	X(WEBHOOK_STATS,                                                                           \
+	  "SELECT COALESCE((SELECT at_ms FROM outbox WHERE fanout_done = 0 ORDER BY seq "          \
+	  "LIMIT 1), 0), COALESCE((SELECT MIN(o.at_ms) FROM webhook_deliveries d JOIN outbox o "   \
+	  "ON o.seq = d.event_seq WHERE d.status = 'pending'), 0), "                               \
+	  "(SELECT COUNT(*) FROM webhook_endpoints WHERE enabled = 0 AND disabled_at_ms > 0), "    \
+	  "(SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending')")
+
+/* Whether an endpoint's patterns (events: joined by single spaces) take
+ * an event of type type. */
+bool esc_webhook_events_match(const char *events, const char *type);
+
+/* qsort order of claimed deliveries: oldest event first. */
+int esc_delivery_cmp(const void *a, const void *b);
+
 /* X(ID, SQL) for every statement both backends run as it is written here,
  * for a backend's list of statements. */
 #define ESC_SQL_STATEMENTS(X)                                                                      \
@@ -354,7 +437,8 @@ int esc_order_bind_update(const struct esc_order *o, int64_t expected_version,
 	  "updated_at_ms = ?9, failing_since_ms = ?10, disabled_at_ms = ?11 WHERE id = ?1")        \
 	X(WEBHOOK_ENDPOINT_DELETE, "DELETE FROM webhook_endpoints WHERE id = ?1")                  \
 	X(WEBHOOK_ENDPOINTS_LIST, ESC_SQL_WEBHOOK_ENDPOINT_SELECT                                  \
-	  " WHERE (CAST(?1 AS TEXT) IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2")
+	  " WHERE (CAST(?1 AS TEXT) IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2")                \
+	ESC_SQL_DELIVERY_STATEMENTS(X)
 
 /* Bind f's values and the LIMIT (one more than max: whether more follow)
  * to the parameters of esc_orders_list_sql's statement for f: 0, or
@@ -529,6 +613,13 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.webhook_endpoint_get = prefix##_webhook_endpoint_get,                                     \
 	.webhook_endpoint_update = prefix##_webhook_endpoint_update,                               \
 	.webhook_endpoint_delete = prefix##_webhook_endpoint_delete,                               \
-	.webhook_endpoints_list = prefix##_webhook_endpoints_list
+	.webhook_endpoints_list = prefix##_webhook_endpoints_list,                                 \
+	.webhook_fanout = prefix##_webhook_fanout,                                                 \
+	.webhook_deliveries_claim = prefix##_webhook_deliveries_claim,                             \
+	.webhook_delivery_finish = prefix##_webhook_delivery_finish,                               \
+	.webhook_deliveries_release = prefix##_webhook_deliveries_release,                         \
+	.webhook_event_get = prefix##_webhook_event_get,                                           \
+	.webhook_endpoints_failing = prefix##_webhook_endpoints_failing,                           \
+	.webhook_purge = prefix##_webhook_purge, .webhook_stats = prefix##_webhook_stats
 
 #endif

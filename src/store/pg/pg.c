@@ -47,6 +47,7 @@
 #include "store/pg/migrations.h"
 #include "util/clock.h"
 #include "store/common.h"
+#include "util/id.h"
 #include "util/error.h"
 #include "util/bug.h"
 
@@ -75,6 +76,7 @@
 	  "FROM deadlines WHERE due_ms <= ?1 AND " ESC_SQL_CLAIM_FREE " "                          \
 	  "ORDER BY due_ms, order_id, kind, ref LIMIT ?2) AND " ESC_SQL_CLAIM_FREE " "             \
 	  "RETURNING due_ms, order_id, kind, ref")                                                 \
+	X(FANOUT_EVENTS, ESC_SQL_FANOUT_EVENTS " FOR UPDATE SKIP LOCKED")                          \
 	X(MARK_INSERT, "INSERT INTO marks (user_id, at_ms, order_id, mark) "                       \
 		       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")                           \
 	X(MARK_COUNTS, "SELECT mark, SUM(CASE WHEN at_ms > ?2 THEN 1 ELSE 0 END), "                \
@@ -1749,6 +1751,281 @@ static int pg_webhook_endpoints_list(struct esc_store *s, const char *starting_a
 	if (!rc) {
 		*has_more = (size_t)PQntuples(res) > max;
 		rc = read_rows(res, &esc_webhook_endpoint_record, out, max, n);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* ---- webhook deliveries ---- */
+
+/* An endpoint fanout matches events against. */
+struct fan_endpoint {
+	char id[ESC_ID_SIZE];
+	char events[ESC_WEBHOOK_EVENTS_SIZE];
+};
+
+#define FANOUT_ENDPOINTS_MAX 1024
+
+struct fanout {
+	int64_t now_ms;
+	size_t max, events, made;
+	struct fan_endpoint *eps;
+};
+
+static int fan_endpoints(struct pg *p, struct fan_endpoint *out, size_t *n)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, FANOUT_ENDPOINTS_MAX);
+	rc = query(p, S_FANOUT_ENDPOINTS, &b, &res);
+	for (int i = 0; !rc && i < rows_max(res, FANOUT_ENDPOINTS_MAX); i++) {
+		COL_FIELD(res, i, 0, out[*n].id);
+		COL_FIELD(res, i, 1, out[*n].events);
+		(*n)++;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Event row i of res: its deliveries, then its mark. */
+static int fan_one(struct pg *p, struct fanout *f, const PGresult *res, int i, size_t eps_n)
+{
+	int64_t seq = col_i64(res, i, 0);
+	int rc = 0;
+
+	for (size_t k = 0; !rc && k < eps_n; k++) {
+		struct bind b = {0};
+		char id[ESC_ID_SIZE];
+		int64_t changes = 0;
+		if (!esc_webhook_events_match(f->eps[k].events, col_str(res, i, 1)))
+			continue;
+		esc_id_new(id, "whd_", f->now_ms);
+		b_str(&b, 1, id);
+		b_i64(&b, 2, seq);
+		B_FIELD(&b, 3, f->eps[k].id);
+		b_str(&b, 4, col_str(res, i, 2));
+		b_i64(&b, 5, f->now_ms);
+		rc = run_changes(p, S_FANOUT_INSERT, &b, &changes);
+		f->made += (size_t)changes;
+	}
+	if (!rc) {
+		struct bind b = {0};
+		b_i64(&b, 1, seq);
+		rc = run(p, S_FANOUT_DONE, &b);
+	}
+	return rc;
+}
+
+static int fanout_body(struct pg *p, void *arg)
+{
+	struct fanout *f = arg;
+	struct bind b = {0};
+	PGresult *res = NULL;
+	size_t eps_n = 0;
+	int rc = 0;
+
+	f->events = f->made = 0;
+	b_i64(&b, 1, limit_of(f->max));
+	rc = query(p, S_FANOUT_EVENTS, &b, &res);
+	if (!rc && PQntuples(res) > 0)
+		rc = fan_endpoints(p, f->eps, &eps_n);
+	for (int i = 0; !rc && i < rows_max(res, f->max); i++) {
+		rc = fan_one(p, f, res, i, eps_n);
+		if (!rc)
+			f->events++;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int pg_webhook_fanout(struct esc_store *s, int64_t now_ms, size_t max, size_t *events,
+			     size_t *made)
+{
+	struct fanout f = {.now_ms = now_ms, .max = max};
+	int rc = 0;
+
+	f.eps = calloc(FANOUT_ENDPOINTS_MAX, sizeof *f.eps);
+	rc = f.eps ? atomically(pg_of(s), SQL_BEGIN, fanout_body, &f) : ESC_ENOMEM;
+	*events = rc ? 0 : f.events;
+	*made = rc ? 0 : f.made;
+	free(f.eps);
+	return rc;
+}
+
+/* As pg_deadlines_claim: under SERIALIZABLE two claimers of one row
+ * cannot both commit; outside, the outer test runs again on each row. */
+static int pg_webhook_deliveries_claim(struct esc_store *s, int64_t now_ms, const char *owner,
+				       int64_t real_ms, int64_t until_real_ms,
+				       struct esc_webhook_delivery *out, size_t max, size_t *n)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, now_ms);
+	b_i64(&b, 2, limit_of(max));
+	b_str(&b, 3, owner);
+	b_i64(&b, 4, real_ms);
+	b_i64(&b, 5, until_real_ms);
+	rc = query(pg_of(s), S_DELIVERIES_CLAIM, &b, &res);
+	ESC_ASSERT(rc || (size_t)PQntuples(res) <= max, "more claimed deliveries than the LIMIT");
+	if (!rc)
+		rc = read_rows(res, &esc_webhook_delivery_record, out, max, n);
+	if (!rc)
+		qsort(out, *n, sizeof *out, esc_delivery_cmp);
+	PQclear(res);
+	return rc;
+}
+
+struct finish {
+	const char *owner;
+	const struct esc_webhook_delivery *d;
+	const struct esc_webhook_attempt *a;
+};
+
+static int finish_body(struct pg *p, void *arg)
+{
+	const struct finish *f = arg;
+	struct bind b = {0}, ba = {0}, be = {0};
+	int rc = 0;
+
+	B_FIELD(&b, 1, f->d->id);
+	b_str(&b, 2, f->owner);
+	B_FIELD(&b, 3, f->d->status);
+	b_i64(&b, 4, f->d->next_at_ms);
+	b_i64(&b, 5, f->d->attempts);
+	b_i64(&b, 6, f->d->last_attempt_at_ms);
+	b_i64(&b, 7, f->d->last_status_code);
+	b_i64(&b, 8, f->d->delivered_at_ms);
+	rc = run_one(p, S_DELIVERY_FINISH, &b);
+	if (rc == ESC_ENOTFOUND)
+		rc = ESC_ECONFLICT;
+	if (!rc) {
+		b_record(&ba, &esc_webhook_attempt_record, f->a);
+		rc = run(p, S_ATTEMPT_INSERT, &ba);
+	}
+	if (!rc) {
+		B_FIELD(&be, 1, f->d->endpoint_id);
+		b_i64(&be, 2, !strcmp(f->d->status, ESC_WD_DELIVERED) ? 0 : f->a->at_ms);
+		rc = run(p, S_ENDPOINT_FAILING, &be);
+	}
+	return rc;
+}
+
+static int pg_webhook_delivery_finish(struct esc_store *s, const char *owner,
+				      const struct esc_webhook_delivery *d,
+				      const struct esc_webhook_attempt *a)
+{
+	struct finish f = {owner, d, a};
+
+	return atomically(pg_of(s), SQL_BEGIN, finish_body, &f);
+}
+
+static int pg_webhook_deliveries_release(struct esc_store *s, const char *owner)
+{
+	struct bind b = {0};
+
+	b_str(&b, 1, owner);
+	return run(pg_of(s), S_DELIVERIES_RELEASE, &b);
+}
+
+static int pg_webhook_event_get(struct esc_store *s, int64_t seq, struct esc_outbox_row *out,
+				char **payload)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc = 0;
+
+	*payload = NULL;
+	memset(out, 0, sizeof *out);
+	b_i64(&b, 1, seq);
+	rc = query(pg_of(s), S_EVENT_GET, &b, &res);
+	if (!rc && PQntuples(res) > 0) {
+		out->seq = col_i64(res, 0, 0);
+		out->at_ms = col_i64(res, 0, 1);
+		COL_FIELD(res, 0, 2, out->type);
+		COL_FIELD(res, 0, 3, out->order_id);
+		out->version = col_i64(res, 0, 4);
+		*payload = strdup(col_str(res, 0, 5));
+		rc = *payload ? 0 : ESC_ENOMEM;
+		out->payload = *payload;
+	} else if (!rc) {
+		rc = ESC_ENOTFOUND;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int pg_webhook_endpoints_failing(struct esc_store *s, int64_t before_ms,
+					struct esc_webhook_endpoint *out, size_t max, size_t *n)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, before_ms);
+	b_i64(&b, 2, limit_of(max));
+	rc = query(pg_of(s), S_ENDPOINTS_FAILING, &b, &res);
+	if (!rc)
+		rc = read_rows(res, &esc_webhook_endpoint_record, out, max, n);
+	PQclear(res);
+	return rc;
+}
+
+struct purge {
+	int64_t before_ms;
+	size_t max, purged;
+};
+
+static int purge_body(struct pg *p, void *arg)
+{
+	static const enum stmt_id steps[] = {S_PURGE_ATTEMPTS, S_PURGE_DELIVERIES, S_PURGE_EVENTS};
+	struct purge *u = arg;
+	int64_t changes = 0;
+	int rc = 0;
+
+	u->purged = 0;
+	for (size_t i = 0; !rc && i < sizeof steps / sizeof steps[0]; i++) {
+		struct bind b = {0};
+		b_i64(&b, 1, u->before_ms);
+		b_i64(&b, 2, limit_of(u->max));
+		rc = run_changes(p, steps[i], &b, &changes);
+	}
+	if (!rc)
+		u->purged = (size_t)changes;
+	return rc;
+}
+
+static int pg_webhook_purge(struct esc_store *s, int64_t before_ms, size_t max, size_t *purged)
+{
+	struct purge u = {before_ms, max, 0};
+	int rc = atomically(pg_of(s), SQL_BEGIN, purge_body, &u);
+
+	*purged = rc ? 0 : u.purged;
+	return rc;
+}
+
+static int pg_webhook_stats(struct esc_store *s, struct esc_webhook_stats *out)
+{
+	struct bind none = {0};
+	PGresult *res = NULL;
+	int rc = query(pg_of(s), S_WEBHOOK_STATS, &none, &res);
+
+	memset(out, 0, sizeof *out);
+	if (!rc && PQntuples(res) == 1) {
+		int64_t fan = col_i64(res, 0, 0), pending = col_i64(res, 0, 1);
+		out->oldest_undelivered_ms = !fan                        ? pending
+					     : !pending || fan < pending ? fan
+									 : pending;
+		out->endpoints_disabled = col_i64(res, 0, 2);
+		out->deliveries_pending = col_i64(res, 0, 3);
+	} else if (!rc) {
+		rc = ESC_EIO;
 	}
 	PQclear(res);
 	return rc;

@@ -35,6 +35,7 @@
 
 #include "store/sqlite/migrations.h"
 #include "store/common.h"
+#include "util/id.h"
 #include "util/error.h"
 #include "util/bug.h"
 
@@ -69,6 +70,7 @@
 		    "THEN max(count + ?3, 0) ELSE count END, "                                     \
 		    "window_start_ms = max(window_start_ms, excluded.window_start_ms) "            \
 		    "RETURNING count")                                                             \
+	X(FANOUT_EVENTS, ESC_SQL_FANOUT_EVENTS)                                                    \
 	X(MARK_INSERT, "INSERT OR IGNORE INTO marks (user_id, at_ms, order_id, mark) "             \
 		       "VALUES (?1, ?2, ?3, ?4)")                                                  \
 	X(MARK_COUNTS, "SELECT mark, SUM(at_ms > ?2), SUM(at_ms > ?3) FROM marks "                 \
@@ -1657,6 +1659,303 @@ static int sq_webhook_endpoints_list(struct esc_store *s, const char *starting_a
 	rc = bind_end(&b);
 	if (!rc)
 		rc = read_list(b.st, &esc_webhook_endpoint_record, out, max, n, has_more);
+	return rc;
+}
+
+/* ---- webhook deliveries ---- */
+
+/* An event fanout reads, and an endpoint it matches against. */
+struct fan_event {
+	int64_t seq, at_ms;
+	char type[48];
+	char order_id[ESC_ID_SIZE];
+};
+struct fan_endpoint {
+	char id[ESC_ID_SIZE];
+	char events[ESC_WEBHOOK_EVENTS_SIZE];
+};
+
+#define FANOUT_ENDPOINTS_MAX 1024
+
+static int fan_events(struct sq *q, size_t max, struct fan_event *out, size_t *n)
+{
+	struct bind b = {q->stmts[S_FANOUT_EVENTS], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, limit_of(max));
+	rc = bind_end(&b);
+	while (!rc && *n < max && (rc = next_row(b.st)) == 1) {
+		out[*n].seq = sqlite3_column_int64(b.st, 0);
+		COL_FIELD(b.st, 1, out[*n].type);
+		COL_FIELD(b.st, 2, out[*n].order_id);
+		out[*n].at_ms = sqlite3_column_int64(b.st, 3);
+		(*n)++;
+		rc = 0;
+	}
+	if (rc == 1)
+		rc = 0;
+	finish(b.st);
+	return rc;
+}
+
+static int fan_endpoints(struct sq *q, struct fan_endpoint *out, size_t max, size_t *n)
+{
+	struct bind b = {q->stmts[S_FANOUT_ENDPOINTS], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, limit_of(max));
+	rc = bind_end(&b);
+	while (!rc && *n < max && (rc = next_row(b.st)) == 1) {
+		COL_FIELD(b.st, 0, out[*n].id);
+		COL_FIELD(b.st, 1, out[*n].events);
+		(*n)++;
+		rc = 0;
+	}
+	if (rc == 1)
+		rc = 0;
+	finish(b.st);
+	return rc;
+}
+
+/* One event's deliveries, then its mark. */
+static int fan_one(struct sq *q, const struct fan_event *ev, const struct fan_endpoint *eps,
+		   size_t eps_n, int64_t now_ms, size_t *made)
+{
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < eps_n; i++) {
+		struct bind b = {q->stmts[S_FANOUT_INSERT], SQLITE_OK, false};
+		char id[ESC_ID_SIZE];
+		if (!esc_webhook_events_match(eps[i].events, ev->type))
+			continue;
+		esc_id_new(id, "whd_", now_ms);
+		b_str(&b, 1, id);
+		b_i64(&b, 2, ev->seq);
+		B_FIELD(&b, 3, eps[i].id);
+		B_FIELD(&b, 4, ev->order_id);
+		b_i64(&b, 5, now_ms);
+		rc = bind_end(&b);
+		if (!rc)
+			rc = run(b.st);
+		if (!rc)
+			*made += (size_t)sqlite3_changes(q->db);
+	}
+	if (!rc) {
+		struct bind b = {q->stmts[S_FANOUT_DONE], SQLITE_OK, false};
+		b_i64(&b, 1, ev->seq);
+		rc = bind_end(&b);
+		if (!rc)
+			rc = run(b.st);
+	}
+	return rc;
+}
+
+static int sq_webhook_fanout(struct esc_store *s, int64_t now_ms, size_t max, size_t *events,
+			     size_t *made)
+{
+	struct sq *q = sq_of(s);
+	struct fan_event *evs = calloc(max ? max : 1, sizeof *evs);
+	struct fan_endpoint *eps = calloc(FANOUT_ENDPOINTS_MAX, sizeof *eps);
+	size_t eps_n = 0;
+	bool owned = false;
+	int rc = evs && eps ? 0 : ESC_ENOMEM;
+
+	*events = *made = 0;
+	if (!rc)
+		rc = auto_begin(q, S_BEGIN, &owned);
+	if (!rc)
+		rc = fan_events(q, max, evs, events);
+	if (!rc && *events)
+		rc = fan_endpoints(q, eps, FANOUT_ENDPOINTS_MAX, &eps_n);
+	for (size_t i = 0; !rc && i < *events; i++)
+		rc = fan_one(q, &evs[i], eps, eps_n, now_ms, made);
+	rc = auto_end(q, owned, rc);
+	if (rc)
+		*events = *made = 0;
+	free(evs);
+	free(eps);
+	return rc;
+}
+
+/* SQLite runs one writer at a time, so the UPDATE alone hands each row to
+ * one caller. */
+static int sq_webhook_deliveries_claim(struct esc_store *s, int64_t now_ms, const char *owner,
+				       int64_t real_ms, int64_t until_real_ms,
+				       struct esc_webhook_delivery *out, size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_DELIVERIES_CLAIM], SQLITE_OK, false};
+	bool more = false;
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, now_ms);
+	b_i64(&b, 2, limit_of(max));
+	b_str(&b, 3, owner);
+	b_i64(&b, 4, real_ms);
+	b_i64(&b, 5, until_real_ms);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = read_list(b.st, &esc_webhook_delivery_record, out, max, n, &more);
+	ESC_ASSERT(!more, "more claimed deliveries than the LIMIT");
+	if (!rc)
+		qsort(out, *n, sizeof *out, esc_delivery_cmp);
+out:
+	return rc;
+}
+
+static int finish_body(struct sq *q, const char *owner, const struct esc_webhook_delivery *d,
+		       const struct esc_webhook_attempt *a)
+{
+	struct bind b = {q->stmts[S_DELIVERY_FINISH], SQLITE_OK, false};
+	bool delivered = !strcmp(d->status, ESC_WD_DELIVERED);
+	int rc = 0;
+
+	B_FIELD(&b, 1, d->id);
+	b_str(&b, 2, owner);
+	B_FIELD(&b, 3, d->status);
+	b_i64(&b, 4, d->next_at_ms);
+	b_i64(&b, 5, d->attempts);
+	b_i64(&b, 6, d->last_attempt_at_ms);
+	b_i64(&b, 7, d->last_status_code);
+	b_i64(&b, 8, d->delivered_at_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run_one(q, b.st);
+	if (rc == ESC_ENOTFOUND)
+		rc = ESC_ECONFLICT;
+	if (!rc) {
+		struct bind ba = {q->stmts[S_ATTEMPT_INSERT], SQLITE_OK, false};
+		B_RECORD(&ba, &esc_webhook_attempt_record, a);
+		rc = bind_end(&ba);
+		if (!rc)
+			rc = run(ba.st);
+	}
+	if (!rc) {
+		struct bind be = {q->stmts[S_ENDPOINT_FAILING], SQLITE_OK, false};
+		B_FIELD(&be, 1, d->endpoint_id);
+		b_i64(&be, 2, delivered ? 0 : a->at_ms);
+		rc = bind_end(&be);
+		if (!rc)
+			rc = run(be.st);
+	}
+	return rc;
+}
+
+static int sq_webhook_delivery_finish(struct esc_store *s, const char *owner,
+				      const struct esc_webhook_delivery *d,
+				      const struct esc_webhook_attempt *a)
+{
+	struct sq *q = sq_of(s);
+	bool owned = false;
+	int rc = auto_begin(q, S_BEGIN, &owned);
+
+	if (!rc)
+		rc = finish_body(q, owner, d, a);
+	return auto_end(q, owned, rc);
+}
+
+static int sq_webhook_deliveries_release(struct esc_store *s, const char *owner)
+{
+	struct bind b = {sq_of(s)->stmts[S_DELIVERIES_RELEASE], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, owner);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_webhook_event_get(struct esc_store *s, int64_t seq, struct esc_outbox_row *out,
+				char **payload)
+{
+	struct bind b = {sq_of(s)->stmts[S_EVENT_GET], SQLITE_OK, false};
+	int rc = 0;
+
+	*payload = NULL;
+	memset(out, 0, sizeof *out);
+	b_i64(&b, 1, seq);
+	rc = bind_end(&b);
+	if (rc)
+		return rc;
+	rc = next_row(b.st);
+	if (rc == 1) {
+		const char *text = (const char *)sqlite3_column_text(b.st, 5);
+		out->seq = sqlite3_column_int64(b.st, 0);
+		out->at_ms = sqlite3_column_int64(b.st, 1);
+		COL_FIELD(b.st, 2, out->type);
+		COL_FIELD(b.st, 3, out->order_id);
+		out->version = sqlite3_column_int64(b.st, 4);
+		*payload = strdup(text ? text : "{}");
+		rc = *payload ? 0 : ESC_ENOMEM;
+		out->payload = *payload;
+	} else if (rc == 0) {
+		rc = ESC_ENOTFOUND;
+	}
+	finish(b.st);
+	return rc;
+}
+
+static int sq_webhook_endpoints_failing(struct esc_store *s, int64_t before_ms,
+					struct esc_webhook_endpoint *out, size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_ENDPOINTS_FAILING], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, before_ms);
+	b_i64(&b, 2, limit_of(max));
+	rc = bind_end(&b);
+	if (!rc)
+		rc = read_rows(b.st, &esc_webhook_endpoint_record, out, max, n);
+	return rc;
+}
+
+static int sq_webhook_purge(struct esc_store *s, int64_t before_ms, size_t max, size_t *purged)
+{
+	static const enum stmt_id steps[] = {S_PURGE_ATTEMPTS, S_PURGE_DELIVERIES, S_PURGE_EVENTS};
+	struct sq *q = sq_of(s);
+	bool owned = false;
+	int rc = auto_begin(q, S_BEGIN, &owned);
+
+	*purged = 0;
+	for (size_t i = 0; !rc && i < sizeof steps / sizeof steps[0]; i++) {
+		struct bind b = {q->stmts[steps[i]], SQLITE_OK, false};
+		b_i64(&b, 1, before_ms);
+		b_i64(&b, 2, limit_of(max));
+		rc = bind_end(&b);
+		if (!rc)
+			rc = run(b.st);
+		if (!rc && steps[i] == S_PURGE_EVENTS)
+			*purged = (size_t)sqlite3_changes(q->db);
+	}
+	rc = auto_end(q, owned, rc);
+	if (rc)
+		*purged = 0;
+	return rc;
+}
+
+static int sq_webhook_stats(struct esc_store *s, struct esc_webhook_stats *out)
+{
+	sqlite3_stmt *st = sq_of(s)->stmts[S_WEBHOOK_STATS];
+	int rc = next_row(st);
+
+	memset(out, 0, sizeof *out);
+	if (rc == 1) {
+		int64_t fan = sqlite3_column_int64(st, 0), pending = sqlite3_column_int64(st, 1);
+		out->oldest_undelivered_ms = !fan                        ? pending
+					     : !pending || fan < pending ? fan
+									 : pending;
+		out->endpoints_disabled = sqlite3_column_int64(st, 2);
+		out->deliveries_pending = sqlite3_column_int64(st, 3);
+		rc = 0;
+	} else if (rc == 0) {
+		rc = ESC_EIO;
+	}
+	finish(st);
 	return rc;
 }
 
