@@ -33,11 +33,6 @@ static json_t *time_or_null(int64_t ms)
 	return esc_view_time(ms);
 }
 
-static json_t *text_or_null(const char *s)
-{
-	return s[0] ? json_string(s) : json_null();
-}
-
 static int fail(struct esc_http_call *call, int rc, const char *fmt, const char *arg)
 {
 	char msg[300];
