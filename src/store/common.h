@@ -392,6 +392,11 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(OUTBOX_INSERT,                                                                           \
 	  "INSERT INTO outbox (at_ms, type, order_id, payload, version) VALUES (?1, ?2, ?3, ?4, ?5)")           \
 	X(OUTBOX_COUNT, "SELECT COUNT(*) FROM outbox")                                             \
+	X(EVENTS_LIST, "SELECT seq, at_ms, type, order_id, version, payload FROM outbox "          \
+		       "WHERE seq > ?1 AND (CAST(?2 AS TEXT) IS NULL OR type = ?2) "               \
+		       "AND (CAST(?3 AS TEXT) IS NULL OR substr(type, 1, length(CAST(?3 AS TEXT))) " \
+		       "= CAST(?3 AS TEXT)) AND (CAST(?4 AS TEXT) IS NULL OR order_id = ?4) "      \
+		       "ORDER BY seq LIMIT ?5")                                                    \
 	X(MARKS_LIST, "SELECT " ESC_MARK_COLUMNS " FROM marks WHERE user_id = ?1 AND at_ms > ?2 "  \
 		      "ORDER BY at_ms DESC, order_id DESC, mark DESC LIMIT ?3")                    \
 	X(LIFT_INSERT, "INSERT INTO suspension_lifts (" ESC_LIFT_COLUMNS ") "                      \
@@ -593,7 +598,8 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.deadlines_release = prefix##_deadlines_release, .process_beat = prefix##_process_beat,    \
 	.process_end = prefix##_process_end, .processes_purge = prefix##_processes_purge,          \
 	.process_get = prefix##_process_get, .outbox_append = prefix##_outbox_append,              \
-	.outbox_count = prefix##_outbox_count, .mark_append = prefix##_mark_append,                \
+	.outbox_count = prefix##_outbox_count, .events_list = prefix##_events_list,                \
+	.mark_append = prefix##_mark_append,                \
 	.mark_counts = prefix##_mark_counts, .marks_list = prefix##_marks_list,                    \
 	.lift_insert = prefix##_lift_insert, .lifts_list = prefix##_lifts_list,                    \
 	.meta_get = prefix##_meta_get, .meta_set = prefix##_meta_set,                              \

@@ -84,7 +84,17 @@ struct esc_outbox_row {
 	char type[48];
 	char order_id[ESC_ID_SIZE]; /* "" for an event of no order */
 	int64_t version;            /* the order's version the event shows; 0 for none */
-	const char *payload;        /* JSON text: the event's data.object */
+	const char *payload;        /* JSON text: the event's data (webhook/feed.h) */
+};
+
+/* Which events GET /v1/events lists: those after after_seq, oldest first,
+ * of type type (exact), or whose type begins with type_prefix ("order."
+ * for "order.*"), and of order order_id; NULL for any. */
+struct esc_event_filter {
+	int64_t after_seq;
+	const char *type;
+	const char *type_prefix;
+	const char *order_id;
 };
 
 struct esc_order_filter {
@@ -350,6 +360,11 @@ struct esc_store_ops {
 
 	int (*outbox_append)(struct esc_store *s, const struct esc_outbox_row *row);
 	int (*outbox_count)(struct esc_store *s, int64_t *n);
+	/* The events f selects, oldest first, at most max: out[i] with its
+	 * payload malloc'd into payloads[i] (out[i].payload points at it).
+	 * The caller frees payloads[0..*n), also after a failure. */
+	int (*events_list)(struct esc_store *s, const struct esc_event_filter *f,
+			   struct esc_outbox_row *out, char **payloads, size_t max, size_t *n);
 
 	int (*mark_append)(struct esc_store *s, const char *user_id, enum esc_mark mark,
 			   const char *order_id, int64_t at_ms);

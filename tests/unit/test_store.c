@@ -1513,6 +1513,72 @@ static void outbox_append_adds_one_row(void **state)
 	assert_int_equal(n, 2);
 }
 
+/* GET /v1/events's verb: oldest first after a seq, by exact type, by
+ * family prefix and by order, each payload returned whole. */
+static void events_list_filters_by_seq_type_family_and_order(void **state)
+{
+	struct store_fixture *f = *state;
+	static const struct {
+		const char *type, *order_id;
+	} rows[] = {{"order.created", "ord_1"},
+		    {"order.paid", "ord_1"},
+		    {"cancellation.requested", "ord_2"},
+		    {"reputation.suspension_lifted", ""}};
+	struct esc_outbox_row out[8];
+	char *payloads[8];
+	size_t n = 0;
+	int rc;
+
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		struct esc_outbox_row row = {.at_ms = T0 + (int64_t)i,
+					     .version = (int64_t)i,
+					     .payload = "{\"object\":{\"id\":\"x\"}}"};
+		snprintf(row.type, sizeof row.type, "%s", rows[i].type);
+		snprintf(row.order_id, sizeof row.order_id, "%s", rows[i].order_id);
+		ESC_STORE(rc, f->s, outbox_append, &row);
+		assert_int_equal(rc, 0);
+	}
+	struct esc_event_filter all = {0};
+	ESC_STORE(rc, f->s, events_list, &all, out, payloads, 8, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(out[0].type, "order.created");
+	assert_string_equal(out[3].order_id, "");
+	assert_true(out[0].seq < out[1].seq && out[2].seq < out[3].seq);
+	assert_int_equal(out[2].at_ms, T0 + 2);
+	assert_int_equal(out[2].version, 2);
+	assert_string_equal(out[1].payload, "{\"object\":{\"id\":\"x\"}}");
+	int64_t second = out[1].seq;
+	for (size_t i = 0; i < n; i++)
+		free(payloads[i]);
+
+	struct esc_event_filter after = {.after_seq = second};
+	ESC_STORE(rc, f->s, events_list, &after, out, payloads, 1, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].type, "cancellation.requested");
+	free(payloads[0]);
+
+	struct esc_event_filter family = {.type_prefix = "order."};
+	ESC_STORE(rc, f->s, events_list, &family, out, payloads, 8, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++)
+		free(payloads[i]);
+
+	struct esc_event_filter exact = {.type = "order.paid", .order_id = "ord_1"};
+	ESC_STORE(rc, f->s, events_list, &exact, out, payloads, 8, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].seq, second);
+	free(payloads[0]);
+
+	struct esc_event_filter other = {.order_id = "ord_2", .type_prefix = "order."};
+	ESC_STORE(rc, f->s, events_list, &other, out, payloads, 8, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
+}
+
 static void mark_counts_count_marks_strictly_after_each_window_start(void **state)
 {
 	struct store_fixture *f = *state;
@@ -2752,6 +2818,7 @@ static const struct CMUnitTest contract[] = {
 	T(rate_hit_takes_back_only_from_the_window_named),
 	T(rate_hits_survive_close_and_reopen),
 	T(outbox_append_adds_one_row),
+	T(events_list_filters_by_seq_type_family_and_order),
 	T(mark_counts_count_marks_strictly_after_each_window_start),
 	T(marks_list_gives_marks_after_a_time_newest_first),
 	T(lifts_list_gives_a_users_lifts_newest_first),

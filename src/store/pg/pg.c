@@ -1294,6 +1294,38 @@ static int pg_outbox_count(struct esc_store *s, int64_t *n)
 	return scalar(pg_of(s), S_OUTBOX_COUNT, &b, n);
 }
 
+static int pg_events_list(struct esc_store *s, const struct esc_event_filter *f,
+			  struct esc_outbox_row *out, char **payloads, size_t max, size_t *n)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, f->after_seq);
+	b_str(&b, 2, f->type);
+	b_str(&b, 3, f->type_prefix);
+	b_str(&b, 4, f->order_id);
+	b_i64(&b, 5, limit_of(max));
+	rc = query(pg_of(s), S_EVENTS_LIST, &b, &res);
+	for (int i = 0; !rc && i < rows_max(res, max); i++) {
+		struct esc_outbox_row *row = &out[*n];
+		memset(row, 0, sizeof *row);
+		row->seq = col_i64(res, i, 0);
+		row->at_ms = col_i64(res, i, 1);
+		COL_FIELD(res, i, 2, row->type);
+		COL_FIELD(res, i, 3, row->order_id);
+		row->version = col_i64(res, i, 4);
+		payloads[*n] = strdup(col_str(res, i, 5));
+		if (!payloads[*n])
+			rc = ESC_ENOMEM;
+		else
+			row->payload = payloads[(*n)++];
+	}
+	PQclear(res);
+	return rc;
+}
+
 /* The same mark for the same user, order and time is one fact: appending
  * it again changes nothing. */
 static int pg_mark_append(struct esc_store *s, const char *user_id, enum esc_mark mark,

@@ -1134,6 +1134,41 @@ static int sq_outbox_count(struct esc_store *s, int64_t *n)
 	return scalar(sq_of(s)->stmts[S_OUTBOX_COUNT], n);
 }
 
+static int sq_events_list(struct esc_store *s, const struct esc_event_filter *f,
+			  struct esc_outbox_row *out, char **payloads, size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_EVENTS_LIST], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, f->after_seq);
+	b_str(&b, 2, f->type);
+	b_str(&b, 3, f->type_prefix);
+	b_str(&b, 4, f->order_id);
+	b_i64(&b, 5, limit_of(max));
+	rc = bind_end(&b);
+	if (rc)
+		return rc;
+	while (*n < max && (rc = next_row(b.st)) == 1) {
+		struct esc_outbox_row *row = &out[*n];
+		const char *text = (const char *)sqlite3_column_text(b.st, 5);
+		memset(row, 0, sizeof *row);
+		row->seq = sqlite3_column_int64(b.st, 0);
+		row->at_ms = sqlite3_column_int64(b.st, 1);
+		COL_FIELD(b.st, 2, row->type);
+		COL_FIELD(b.st, 3, row->order_id);
+		row->version = sqlite3_column_int64(b.st, 4);
+		payloads[*n] = strdup(text ? text : "");
+		if (!payloads[*n]) {
+			rc = ESC_ENOMEM;
+			break;
+		}
+		row->payload = payloads[(*n)++];
+	}
+	finish(b.st);
+	return rc < 0 ? rc : 0;
+}
+
 /* The same mark for the same user, order and time is one fact: appending
  * it again changes nothing. */
 static int sq_mark_append(struct esc_store *s, const char *user_id, enum esc_mark mark,
