@@ -422,18 +422,46 @@ bool esc_event_writes(enum esc_event e, const char *outbox_type)
 const char *const esc_event_families[] = {"order",      "cancellation",     "refund", "dispute",
 					  "reputation", "webhook_endpoint", NULL};
 
-/* Types no command writes: the delivery worker's (webhook/worker.c). */
-static const char *const other_types[] = {"webhook_endpoint.disabled"};
+/* Types no event's row writes (event.h): the engine's reputation events
+ * and the delivery worker's (webhook/worker.c). */
+const char *const esc_event_other_types[] = {
+	ESC_TYPE_BUYER_LEVEL_CHANGED, ESC_TYPE_SELLER_SCORE_CHANGED, ESC_TYPE_SUSPENSION_LIFTED,
+	"webhook_endpoint.disabled", NULL};
 
 bool esc_event_type_known(const char *type)
 {
-	for (size_t i = 0; type && i < COUNT(other_types); i++)
-		if (!strcmp(type, other_types[i]))
-			return true;
 	for (int e = 0; type && e < ESC_EV_COUNT; e++)
 		if (esc_event_writes((enum esc_event)e, type))
 			return true;
+	for (size_t i = 0; type && esc_event_other_types[i]; i++)
+		if (!strcmp(esc_event_other_types[i], type))
+			return true;
 	return false;
+}
+
+/* Add type to all[] (n so far) unless it is there already. */
+static size_t add_type(const char **all, size_t n, const char *type)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(all[i], type))
+			return n;
+	all[n] = type;
+	return n + 1;
+}
+
+size_t esc_event_types(const char **out, size_t max)
+{
+	const char *all[ESC_EV_COUNT * COUNT(specs[0].outbox_types) + COUNT(esc_event_other_types)];
+	size_t n = 0;
+	for (int e = 0; e < ESC_EV_COUNT; e++)
+		for (size_t k = 0; k < COUNT(specs[e].outbox_types) && specs[e].outbox_types[k];
+		     k++)
+			n = add_type(all, n, specs[e].outbox_types[k]);
+	for (size_t i = 0; esc_event_other_types[i]; i++)
+		n = add_type(all, n, esc_event_other_types[i]);
+	for (size_t i = 0; i < n && i < max; i++)
+		out[i] = all[i];
+	return n;
 }
 
 /* The family whose wildcard pattern is, or NULL. */

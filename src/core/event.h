@@ -112,9 +112,24 @@ bool esc_event_writes(enum esc_event e, const char *outbox_type);
  * endpoint may subscribe to "order.*" and the like). */
 extern const char *const esc_event_families[];
 
-/* Is type an outbox type some event's row may write ("order.paid"), or
- * one the delivery worker writes ("webhook_endpoint.disabled")? */
+/* Outbox types that no event's row writes: those the engine writes
+ * beside a command's own event, in its transaction (engine.c: a buyer's
+ * level or a seller's score that the command's reputation marks changed,
+ * and an arbiter lifting a suspension), and the delivery worker's
+ * (webhook/worker.c: an endpoint it disabled). */
+#define ESC_TYPE_BUYER_LEVEL_CHANGED  "reputation.buyer_level_changed"
+#define ESC_TYPE_SELLER_SCORE_CHANGED "reputation.seller_score_changed"
+#define ESC_TYPE_SUSPENSION_LIFTED    "reputation.suspension_lifted"
+extern const char *const esc_event_other_types[]; /* those and "webhook_endpoint.disabled" */
+
+/* Is type an outbox type escrowd writes: one some event's row may write
+ * ("order.paid") or one of esc_event_other_types? */
 bool esc_event_type_known(const char *type);
+
+/* Every outbox type escrowd writes, each once: the rows' in the table's
+ * order, then the others. Fills out[] with up to max of them and returns
+ * how many there are in all. */
+size_t esc_event_types(const char **out, size_t max);
 
 /* Is pattern one a webhook endpoint may subscribe to: "*", a family's
  * wildcard ("order.*") or a known outbox type? */

@@ -621,6 +621,47 @@ static void test_webhook_patterns_match_their_types(void **state)
 	assert_false(esc_event_pattern_matches(NULL, "order.paid"));
 }
 
+/* Issue 14: the reputation events are known types, in their family, and
+ * esc_event_types lists every type once, the rows' and these. */
+static void test_every_type_is_listed_once_reputation_events_included(void **state)
+{
+	(void)state;
+	const char *types[128];
+	size_t n = esc_event_types(types, COUNT(types));
+	assert_true(n > 3 && n <= COUNT(types));
+	for (size_t i = 0; i < n; i++) {
+		assert_true(esc_event_type_known(types[i]));
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(types[i], types[j]);
+	}
+	for (size_t i = 0; esc_event_other_types[i]; i++) {
+		const char *t = esc_event_other_types[i];
+		bool listed = false;
+		assert_true(esc_event_type_known(t));
+		assert_true(esc_event_pattern_valid(t));
+		assert_true(esc_event_pattern_matches("reputation.*", t) ||
+			    !strcmp(t, "webhook_endpoint.disabled"));
+		for (size_t j = 0; j < n; j++)
+			listed = listed || !strcmp(types[j], t);
+		assert_true(listed);
+	}
+	for (int e = 0; e < ESC_EV_COUNT; e++) {
+		const struct esc_event_spec *spec = esc_event_spec((enum esc_event)e);
+		for (size_t k = 0; k < COUNT(spec->outbox_types) && spec->outbox_types[k]; k++) {
+			bool listed = false;
+			for (size_t j = 0; j < n; j++)
+				listed = listed || !strcmp(types[j], spec->outbox_types[k]);
+			assert_true(listed);
+		}
+	}
+	assert_true(esc_event_type_known(ESC_TYPE_SUSPENSION_LIFTED));
+	assert_false(esc_event_type_known("reputation.exploded"));
+	/* A short out[] gets the first ones; the count is all of them. */
+	const char *two[2];
+	assert_int_equal(esc_event_types(two, 2), n);
+	assert_string_equal(two[0], types[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -645,6 +686,7 @@ int main(void)
 		cmocka_unit_test(test_details_of_a_counter_offer),
 		cmocka_unit_test(test_webhook_patterns_are_all_a_family_or_a_written_type),
 		cmocka_unit_test(test_webhook_patterns_match_their_types),
+		cmocka_unit_test(test_every_type_is_listed_once_reputation_events_included),
 	};
 	return cmocka_run_group_tests(tests, setup_policy, NULL);
 }
