@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "core/event.h"
+#include "engine/view.h"
 #include "util/bug.h"
 #include "util/error.h"
 #include "util/id.h"
@@ -516,7 +517,8 @@ struct run {
 	bool stale;
 };
 
-/* History detail and outbox payload: small JSON documents. */
+/* The history row's detail, and the event's data (the outbox row's
+ * payload). */
 
 /* The history row's detail: the event's fields as the table of events
  * lists them (esc_event_details), in its order. */
@@ -552,28 +554,55 @@ static int detail_json(const struct run *r, struct esc_strbuf *sb)
 	return rc;
 }
 
-static int payload_json(const struct esc_effects *fx, int64_t now, struct esc_strbuf *sb)
+/* An event's data (webhook/feed.h) as JSON text (malloc'd into *out):
+ * {"object": object}, or with "previous" beside it (reputation events).
+ * Takes object. */
+static int data_text(json_t *object, json_t *previous, char **out)
 {
-	char at[ESC_TIME_SIZE];
-	esc_time_format(now, at);
-	int rc = esc_strbuf_addf(
-		sb, "{\"type\":\"%s\",\"created_at\":\"%s\",\"order_id\":", fx->outbox_type, at);
-	if (!rc)
-		rc = esc_strbuf_add_json(sb, fx->order.id);
-	if (!rc)
-		rc = esc_strbuf_addf(sb, ",\"status\":\"%s\",\"version\":%lld",
-				     esc_state_name(fx->order.state), (long long)fx->order.version);
-	if (!rc && (fx->refund_new || fx->refund_changed)) {
-		rc = esc_strbuf_adds(sb, ",\"refund_id\":");
+	json_t *data = json_pack("{s:o}", "object", object);
+	*out = NULL;
+	if (data && previous)
+		json_object_set_new(data, "previous", previous);
+	else
+		json_decref(previous);
+	if (data)
+		*out = json_dumps(data, JSON_COMPACT);
+	json_decref(data);
+	return *out ? 0 : ESC_ENOMEM;
+}
+
+/* The event's data.object: what the operator's GET answers now, inside the
+ * command's transaction: the refund (refund.*, as GET /v1/refunds lists
+ * it), the dispute (dispute.*, as GET /v1/disputes/{id}), else the order
+ * (GET /v1/orders/{id}). The refund is read back, as the list reads it. */
+static int event_object(struct esc_engine *e, const struct run *r, json_t **out)
+{
+	const struct esc_effects *fx = r->fx;
+	struct esc_viewer v;
+	int rc = 0;
+
+	*out = NULL;
+	esc_viewer_init(&v, ESC_ACTOR_OPERATOR, NULL);
+	if (!strncmp(fx->outbox_type, "refund.", 7)) {
+		struct esc_refund refund;
+		const char *id =
+			fx->refund_new || fx->refund_changed ? fx->refund.id : r->refund.id;
+		ESC_STORE(rc, e->store, refund_get, id, &refund);
 		if (!rc)
-			rc = esc_strbuf_add_json(sb, fx->refund.id);
-		if (!rc)
-			rc = esc_strbuf_addf(sb, ",\"refund_status\":\"%s\",\"amount\":%lld",
-					     esc_refund_status_name(fx->refund.status),
-					     (long long)fx->refund.amount_minor);
+			*out = esc_view_refund(&refund);
+	} else if (!strncmp(fx->outbox_type, "dispute.", 8)) {
+		rc = esc_view_dispute_full(e, e->store, &v, &fx->order, out);
+	} else {
+		*out = esc_view_order(e, e->store, &v, &fx->order);
 	}
-	if (!rc)
-		rc = esc_strbuf_adds(sb, "}");
+	if (!rc && v.failed)
+		rc = v.failed;
+	if (!rc && !*out)
+		rc = ESC_ENOMEM;
+	if (rc) {
+		json_decref(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 
@@ -742,7 +771,8 @@ static int persist(struct esc_engine *e, const struct run *r)
 	return rc;
 }
 
-/* The order's history row and its outbox row; sb is scratch. */
+/* The order's history row, then its outbox row (the event, whose data
+ * shows the history row too); sb is scratch. */
 static int record(struct esc_engine *e, const struct run *r, struct esc_strbuf *sb)
 {
 	const struct esc_command *cmd = r->cmd;
@@ -771,15 +801,18 @@ static int record(struct esc_engine *e, const struct run *r, struct esc_strbuf *
 	if (rc)
 		return rc;
 
-	esc_strbuf_release(sb);
-	rc = payload_json(fx, now, sb);
+	json_t *object = NULL;
+	char *data = NULL;
+	rc = event_object(e, r, &object);
+	if (!rc)
+		rc = data_text(object, NULL, &data);
 	if (rc)
 		return rc;
-	struct esc_outbox_row row = {
-		.at_ms = now, .version = fx->order.version, .payload = esc_strbuf_str(sb)};
+	struct esc_outbox_row row = {.at_ms = now, .version = fx->order.version, .payload = data};
 	snprintf(row.type, sizeof row.type, "%s", fx->outbox_type);
 	snprintf(row.order_id, sizeof row.order_id, "%s", fx->order.id);
 	ESC_STORE(rc, e->store, outbox_append, &row);
+	free(data);
 	return rc;
 }
 

@@ -209,6 +209,13 @@ json_t *esc_view_recommendation(const struct esc_order *o, const struct esc_disp
 			 "reasons", why, "as_of", esc_view_time(as_of));
 }
 
+/* Note a store failure a view reads past (the first one). */
+static void read_past(struct esc_viewer *v, int rc)
+{
+	if (rc && !v->failed)
+		v->failed = rc;
+}
+
 /* A user's name, for an order's parties: read once per viewer. A user
  * that cannot be read has no name (null), which hides nothing the order
  * does not already say (its ids). */
@@ -221,6 +228,8 @@ static json_t *user_name(struct esc_viewer *v, struct esc_store *s, const char *
 	struct esc_user u;
 	int rc;
 	ESC_STORE(rc, s, user_get, id, &u);
+	if (rc != ESC_ENOTFOUND)
+		read_past(v, rc);
 	if (rc)
 		return json_null();
 	size_t slot = v->names_next++ % n;
@@ -230,13 +239,14 @@ static json_t *user_name(struct esc_viewer *v, struct esc_store *s, const char *
 }
 
 /* The order's refunds (none when the store does not answer). */
-static json_t *order_refunds_json(struct esc_store *s, const char *order_id)
+static json_t *order_refunds_json(struct esc_store *s, struct esc_viewer *v, const char *order_id)
 {
 	struct esc_refund refunds[ESC_REFUNDS_MAX];
 	size_t n = 0;
 	int rc;
 	json_t *rs = json_array();
 	ESC_STORE(rc, s, refunds_list, order_id, -1, NULL, refunds, ESC_REFUNDS_MAX, &n);
+	read_past(v, rc);
 	for (size_t i = 0; !rc && i < n; i++)
 		json_array_append_new(rs, esc_view_refund(&refunds[i]));
 	return rs;
@@ -244,13 +254,14 @@ static json_t *order_refunds_json(struct esc_store *s, const char *order_id)
 
 /* The order's first items (ORDER_ITEMS_SHOWN; none when the store does
  * not answer). */
-static json_t *order_items_json(struct esc_store *s, const char *order_id)
+static json_t *order_items_json(struct esc_store *s, struct esc_viewer *v, const char *order_id)
 {
 	struct esc_item items[ORDER_ITEMS_SHOWN];
 	size_t n = 0;
 	int rc;
 	json_t *is = json_array();
 	ESC_STORE(rc, s, order_items, order_id, items, ORDER_ITEMS_SHOWN, &n);
+	read_past(v, rc);
 	for (size_t i = 0; !rc && i < n; i++)
 		json_array_append_new(is, json_pack("{s:s, s:I, s:I}", "title", items[i].title,
 						    "quantity", (json_int_t)items[i].quantity,
@@ -297,7 +308,7 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
 	const struct esc_policy *p = esc_engine_policy(e);
 	struct esc_action actions[ACTIONS_MAX];
 	size_t n_actions = actions_of(e, s, v, o, actions);
-	json_t *refunds = order_refunds_json(s, o->id), *items = order_items_json(s, o->id);
+	json_t *refunds = order_refunds_json(s, v, o->id), *items = order_items_json(s, v, o->id);
 
 	json_t *j = json_pack(
 		"{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i}", "id", o->id,
@@ -340,7 +351,7 @@ json_t *esc_view_dispute(struct esc_engine *e, struct esc_store *s, struct esc_v
 }
 
 /* The order's history (first 100 events), for the dispute's view. */
-static json_t *dispute_history(struct esc_store *s, const char *order_id)
+static json_t *dispute_history(struct esc_store *s, struct esc_viewer *v, const char *order_id)
 {
 	struct esc_history *h = calloc(DISPUTE_LIST_MAX, sizeof *h);
 	size_t n = 0;
@@ -348,6 +359,7 @@ static json_t *dispute_history(struct esc_store *s, const char *order_id)
 	json_t *list = json_array();
 	if (!rc)
 		ESC_STORE(rc, s, history_list, order_id, 0, h, DISPUTE_LIST_MAX, &n);
+	read_past(v, rc);
 	for (size_t i = 0; !rc && i < n; i++)
 		json_array_append_new(list, esc_view_history(&h[i]));
 	free(h);
@@ -355,7 +367,7 @@ static json_t *dispute_history(struct esc_store *s, const char *order_id)
 }
 
 /* The messages between the parties (first 100), kept with the dispute. */
-static json_t *dispute_messages(struct esc_store *s, const char *order_id)
+static json_t *dispute_messages(struct esc_store *s, struct esc_viewer *v, const char *order_id)
 {
 	struct esc_message *m = calloc(DISPUTE_LIST_MAX, sizeof *m);
 	size_t n = 0;
@@ -363,6 +375,7 @@ static json_t *dispute_messages(struct esc_store *s, const char *order_id)
 	json_t *list = json_array();
 	if (!rc)
 		ESC_STORE(rc, s, messages_list, order_id, 0, m, DISPUTE_LIST_MAX, &n);
+	read_past(v, rc);
 	for (size_t i = 0; !rc && i < n; i++)
 		json_array_append_new(list, esc_view_message(&m[i]));
 	free(m);
@@ -388,8 +401,8 @@ int esc_view_dispute_full(struct esc_engine *e, struct esc_store *s, struct esc_
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(list, esc_view_evidence(&ev[i]));
 	json_object_set_new(j, "evidence", list);
-	json_object_set_new(j, "history", dispute_history(s, o->id));
-	json_object_set_new(j, "messages", dispute_messages(s, o->id));
+	json_object_set_new(j, "history", dispute_history(s, v, o->id));
+	json_object_set_new(j, "messages", dispute_messages(s, v, o->id));
 	/* Both reputations, to the parties too (SPEC §6). */
 	json_object_set_new(j, "buyer_reputation",
 			    json_pack("{s:s, s:s, s:s}", "user_id", o->buyer_id, "level",
@@ -407,12 +420,14 @@ int esc_view_dispute_full(struct esc_engine *e, struct esc_store *s, struct esc_
 /* ---- reputations ---- */
 
 /* The marks that moved a reputation, newest first, over its window. */
-static json_t *rep_events_json(struct esc_store *s, const char *user_id, int64_t since_ms)
+static json_t *rep_events_json(struct esc_store *s, struct esc_viewer *v, const char *user_id,
+			       int64_t since_ms)
 {
 	struct esc_mark_row m[REP_EVENTS_MAX];
 	size_t n = 0;
 	int rc;
 	ESC_STORE(rc, s, marks_list, user_id, since_ms, m, REP_EVENTS_MAX, &n);
+	read_past(v, rc);
 	json_t *list = json_array();
 	for (size_t i = 0; !rc && i < n; i++)
 		json_array_append_new(
@@ -425,8 +440,8 @@ static json_t *rep_events_json(struct esc_store *s, const char *user_id, int64_t
 
 /* A buyer's level, the counts behind it, the marks that moved it, and
  * their lifted suspensions with their reasons. */
-static int buyer_json(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
-		      json_t **out)
+static int buyer_json(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+		      const struct esc_user *u, json_t **out)
 {
 	int64_t now = esc_engine_now(e);
 	struct esc_buyer_rep r;
@@ -446,7 +461,7 @@ static int buyer_json(struct esc_engine *e, struct esc_store *s, const struct es
 			  "disputes_lost_90_days", (int)r.disputes_lost_long);
 	json_object_set_new(
 		j, "events",
-		rep_events_json(s, u->id, now - esc_engine_policy(e)->buyer_long_window_ms));
+		rep_events_json(s, v, u->id, now - esc_engine_policy(e)->buyer_long_window_ms));
 	json_t *ls = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(ls,
@@ -458,15 +473,15 @@ static int buyer_json(struct esc_engine *e, struct esc_store *s, const struct es
 	return 0;
 }
 
-int esc_view_reputation(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
-			json_t **out)
+int esc_view_reputation(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+			const struct esc_user *u, json_t **out)
 {
 	int64_t now = esc_engine_now(e);
 	struct esc_seller_rep r;
 	int rc;
 	*out = NULL;
 	if (u->role == ESC_ACTOR_BUYER)
-		return buyer_json(e, s, u, out);
+		return buyer_json(e, s, v, u, out);
 	rc = esc_engine_seller_reputation_held(e, s, u->id, &r);
 	if (rc)
 		return rc;
@@ -478,7 +493,7 @@ int esc_view_reputation(struct esc_engine *e, struct esc_store *s, const struct 
 			      (int)r.invalid_tracking);
 	json_object_set_new(
 		j, "events",
-		rep_events_json(s, u->id, now - esc_engine_policy(e)->seller_window_ms));
+		rep_events_json(s, v, u->id, now - esc_engine_policy(e)->seller_window_ms));
 	*out = j;
 	return 0;
 }

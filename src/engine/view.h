@@ -29,6 +29,10 @@ struct esc_viewer {
 		char name[ESC_NAME_MAX + 1];
 	} names[4];
 	unsigned names_next;
+	/* The first store failure a view read past, showing that part empty
+	 * or null (an answer shows what it could read), or 0: a command's
+	 * event fails on it instead. */
+	int failed;
 };
 
 /* The operator (user_id NULL) or a user of role actor, nothing read yet. */
@@ -76,7 +80,7 @@ json_t *esc_view_recommendation(const struct esc_order *o, const struct esc_disp
 /* A buyer's or a seller's reputation as GET /v1/users/{id}/reputation
  * answers it (u a buyer or a seller). 0 and *out, or the store's
  * failure. */
-int esc_view_reputation(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
-			json_t **out);
+int esc_view_reputation(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+			const struct esc_user *u, json_t **out);
 
 #endif

@@ -793,7 +793,7 @@ static int h_message_post(struct esc_http_call *call)
 static int reputation_json(struct esc_http_call *call, struct esc_store *s,
 			   const struct esc_user *u)
 {
-	return esc_view_reputation(call->e, s, u, &call->out);
+	return esc_view_reputation(call->e, s, viewer(call), u, &call->out);
 }
 
 /* A buyer's level or a seller's score: visible to everyone signed in. */

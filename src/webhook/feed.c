@@ -37,6 +37,13 @@ bool esc_feed_event_seq(const char *id, int64_t *seq)
 	return true;
 }
 
+/* Is payload an event's whole data (feed.h), as the engine writes it? */
+static bool is_data(const char *payload)
+{
+	static const char prefix[] = "{\"object\":";
+	return payload && !strncmp(payload, prefix, sizeof prefix - 1);
+}
+
 int esc_feed_event_json(const struct esc_outbox_row *row, struct esc_strbuf *sb)
 {
 	char id[ESC_FEED_ID_SIZE], at[ESC_TIME_SIZE];
@@ -56,11 +63,10 @@ int esc_feed_event_json(const struct esc_outbox_row *row, struct esc_strbuf *sb)
 		rc = esc_strbuf_addf(sb, ",\"version\":%" PRId64, row->version);
 	else if (!rc)
 		rc = esc_strbuf_adds(sb, ",\"version\":null");
-	if (!rc)
-		rc = esc_strbuf_adds(sb, ",\"data\":{\"object\":");
-	if (!rc)
-		rc = esc_strbuf_adds(sb, row->payload && row->payload[0] ? row->payload : "null");
-	if (!rc)
-		rc = esc_strbuf_adds(sb, "}}");
+	if (!rc && is_data(row->payload))
+		rc = esc_strbuf_addf(sb, ",\"data\":%s}", row->payload);
+	else if (!rc)
+		rc = esc_strbuf_addf(sb, ",\"data\":{\"object\":%s}}",
+				     row->payload && row->payload[0] ? row->payload : "null");
 	return rc;
 }

@@ -14,6 +14,12 @@
  *      "version": 7,                     (the order's; null for none)
  *      "data": {"object": {...}}}        (the row's payload, verbatim)
  *
+ * The payload is the event's whole data, as the engine wrote it: the
+ * object as GET answered it at that version and, for reputation events,
+ * "previous" beside it (docs/webhooks.md). A payload that does not begin
+ * with {"object": (a row written before payloads were data) is taken as
+ * data.object itself.
+ *
  * The same row gives the same bytes every time: a retried delivery and
  * the feed carry the same event. Pure: no I/O. */
 #ifndef ESC_WEBHOOK_FEED_H
