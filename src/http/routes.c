@@ -20,6 +20,7 @@
 #include "util/text.h"
 #include "util/timefmt.h"
 #include "webhook/endpoint.h"
+#include "webhook/feed.h"
 #include "webhook/signature.h"
 #include "webhook/url.h"
 
@@ -1610,6 +1611,122 @@ static int h_webhook_delete(struct esc_http_call *call)
 
 /* ---- the table ---- */
 
+/* ---- the event feed (issue 14): GET /v1/events ---- */
+
+/* The most one event's JSON may take (a dispute's data carries its
+ * history and messages). */
+#define EVENT_JSON_MAX (16u << 20)
+
+/* rows as events (webhook/feed.h: the same bytes a webhook posts),
+ * appended to list. */
+static int events_append(json_t *list, const struct esc_outbox_row *rows, size_t n)
+{
+	struct esc_strbuf sb;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		json_error_t jerr;
+		esc_strbuf_init(&sb, EVENT_JSON_MAX);
+		rc = esc_feed_event_json(&rows[i], &sb);
+		json_t *ev = rc ? NULL : json_loads(esc_strbuf_str(&sb), 0, &jerr);
+		esc_strbuf_release(&sb);
+		if (!rc && !ev) /* a payload that is not JSON: a row damaged by hand */
+			rc = ESC_EIO;
+		if (!rc)
+			rc = json_array_append_new(list, ev) ? ESC_ENOMEM : 0;
+	}
+	return rc;
+}
+
+/* The feed's filters: ?type= (a type or a pattern, as endpoints
+ * subscribe), ?order_id=, ?starting_after= (an event id). */
+static int events_filter(struct esc_http_call *call, struct esc_event_filter *f, char *prefix,
+			 size_t prefix_size)
+{
+	const char *type = esc_http_query(call, "type"), *after;
+	memset(f, 0, sizeof *f);
+	if (type && !esc_event_pattern_valid(type))
+		return fail(call, ESC_EINVAL,
+			    "type must be an event type, a family's pattern such as order.* or "
+			    "*: %s is none",
+			    type);
+	if (type && strcmp(type, "*")) {
+		size_t n = strlen(type);
+		if (n > 2 && !strcmp(type + n - 2, ".*")) {
+			snprintf(prefix, prefix_size, "%.*s", (int)(n - 1), type);
+			f->type_prefix = prefix;
+		} else {
+			f->type = type;
+		}
+	}
+	f->order_id = esc_http_query(call, "order_id");
+	after = esc_http_query(call, "starting_after");
+	if (after && !esc_feed_event_seq(after, &f->after_seq))
+		return fail(call, ESC_EINVAL, "starting_after must be an event id (evt_...)", NULL);
+	return 0;
+}
+
+/* The events, oldest first: a receiver catching up pages forward. */
+static int h_events_list(struct esc_http_call *call)
+{
+	struct esc_event_filter f;
+	char prefix[48];
+	size_t n = 0, limit;
+	int rc = page_limit(call, &limit);
+	if (!rc)
+		rc = events_filter(call, &f, prefix, sizeof prefix);
+	if (rc)
+		return rc;
+	struct esc_outbox_row *rows = calloc(limit + 1, sizeof *rows);
+	char **payloads = calloc(limit + 1, sizeof *payloads);
+	json_t *data = json_array();
+	rc = rows && payloads && data ? 0 : ESC_ENOMEM;
+	if (!rc) {
+		struct esc_store *s = esc_engine_store_acquire(call->e);
+		ESC_STORE(rc, s, events_list, &f, rows, payloads, limit + 1, &n);
+		esc_engine_store_release(call->e, s);
+	}
+	bool more = n > limit;
+	if (!rc)
+		rc = events_append(data, rows, more ? limit : n);
+	if (!rc) {
+		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
+		data = NULL;
+	}
+	for (size_t i = 0; payloads && i < n; i++)
+		free(payloads[i]);
+	free(payloads);
+	free(rows);
+	json_decref(data);
+	return rc;
+}
+
+/* One event by its id. */
+static int h_event_get(struct esc_http_call *call)
+{
+	struct esc_event_filter f = {0};
+	struct esc_outbox_row row;
+	char *payload = NULL;
+	size_t n = 0;
+	int64_t seq;
+	int rc = 0;
+	if (!esc_feed_event_seq(call->param, &seq) || seq < 1)
+		return fail(call, ESC_ENOTFOUND, "no such event", NULL);
+	f.after_seq = seq - 1;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, events_list, &f, &row, &payload, 1, &n);
+	esc_engine_store_release(call->e, s);
+	if (!rc && (n != 1 || row.seq != seq))
+		rc = fail(call, ESC_ENOTFOUND, "no such event", NULL);
+	json_t *list = rc ? NULL : json_array();
+	if (!rc)
+		rc = list ? events_append(list, &row, 1) : ESC_ENOMEM;
+	if (!rc)
+		call->out = json_incref(json_array_get(list, 0));
+	json_decref(list);
+	free(n ? payload : NULL);
+	return rc;
+}
+
 #define P      ESC_WHO_OPERATOR
 #define B      ESC_WHO_BUYER
 #define S      ESC_WHO_SELLER
@@ -1679,6 +1796,8 @@ const struct esc_route esc_routes[] = {
 	{"POST", "/v1/webhook-endpoints/{id}", h_webhook_update, P, true, false, -1},
 	{"DELETE", "/v1/webhook-endpoints/{id}", h_webhook_delete, P, false, false, -1},
 	{"POST", "/v1/webhook-endpoints/{id}/rotate-secret", h_webhook_rotate, P, true, true, -1},
+	{"GET", "/v1/events", h_events_list, P, false, false, -1},
+	{"GET", "/v1/events/{id}", h_event_get, P, false, false, -1},
 };
 const size_t esc_routes_count = sizeof esc_routes / sizeof esc_routes[0];
 

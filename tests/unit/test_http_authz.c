@@ -369,6 +369,9 @@ static const struct setup setups[] = {
 	 NULL},
 	{"POST", "/v1/webhook-endpoints/{id}/rotate-secret", PREP_WEBHOOK, "{}", "{webhook}", NULL,
 	 200, false, NULL},
+	/* The event feed (issue 14): the operator's alone. The first event
+	 * exists once any order does. */
+	{"GET", "/v1/events/{id}", PREP_PAID, NULL, "evt_0000000000000001", NULL, 200, false, NULL},
 	/* Only its status is checked: the clock moving is its effect. */
 	{"POST", "/v1/clock/advance", PREP_NONE, "{\"seconds\":60}", NULL, NULL, 200, false, NULL},
 };

@@ -527,6 +527,46 @@ static void test_event_operations_match_the_table_of_events(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* Issue 14: the webhooks object (OpenAPI 3.1) has an entry for every
+ * event type escrowd can write, each posting an Event (its schema, or
+ * one made of it with allOf), and EventType lists exactly those types. */
+static bool is_event_schema(json_t *doc, json_t *schema)
+{
+	json_t *ref = json_object_get(schema, "$ref"), *all, *part;
+	size_t i;
+	if (json_is_string(ref) && !strcmp(json_string_value(ref), "#/components/schemas/Event"))
+		return true;
+	schema = deref(doc, schema);
+	all = json_object_get(schema, "allOf");
+	json_array_foreach(all, i, part) if (is_event_schema(doc, part)) return true;
+	return false;
+}
+
+static void test_every_event_type_is_a_webhook(void **state)
+{
+	json_t *doc = *state;
+	json_t *webhooks = json_object_get(doc, "webhooks");
+	json_t *enumed = resolve(doc, "#/components/schemas/EventType/enum");
+	const char *types[128];
+	size_t n = esc_event_types(types, 128);
+	assert_true(n <= 128);
+	assert_true(json_is_object(webhooks));
+	assert_int_equal(json_object_size(webhooks), n);
+	assert_int_equal(json_array_size(enumed), n);
+	for (size_t i = 0; i < n; i++) {
+		json_t *post = json_object_get(json_object_get(webhooks, types[i]), "post");
+		json_t *schema = resolve(post, "#/requestBody/content/application~1json/schema");
+		if (!post || !schema || !is_event_schema(doc, schema))
+			fail_msg("webhooks: %s does not post an Event", types[i]);
+		bool listed = false;
+		for (size_t j = 0; j < json_array_size(enumed); j++)
+			listed = listed ||
+				 !strcmp(json_string_value(json_array_get(enumed, j)), types[i]);
+		if (!listed)
+			fail_msg("EventType does not list %s", types[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +578,7 @@ int main(void)
 		cmocka_unit_test(test_error_codes_match_error_h),
 		cmocka_unit_test(test_history_events_match_the_machine),
 		cmocka_unit_test(test_event_operations_match_the_table_of_events),
+		cmocka_unit_test(test_every_event_type_is_a_webhook),
 	};
 	return cmocka_run_group_tests_name("openapi", tests, setup, teardown);
 }
