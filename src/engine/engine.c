@@ -452,21 +452,28 @@ int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,
 	return rc;
 }
 
+static int seller_reputation(struct esc_engine *e, struct esc_store *s, const char *user_id,
+			     int64_t now, struct esc_seller_rep *out)
+{
+	struct esc_rep_counts counts;
+	int rc;
+	/* The seller's window is the long one of the counts. */
+	ESC_STORE(rc, s, mark_counts, user_id, now - e->policy.buyer_short_window_ms,
+		  now - e->policy.seller_window_ms, &counts);
+	if (!rc)
+		esc_seller_reputation(&e->policy, &counts, out);
+	return rc;
+}
+
 int esc_engine_seller_reputation_held(struct esc_engine *e, struct esc_store *s,
 				      const char *user_id, struct esc_seller_rep *out)
 {
 	struct esc_user u;
-	struct esc_rep_counts counts;
-	int64_t now = esc_engine_now(e);
 	int rc = get_user(s, user_id, &u);
 	if (!rc && u.role != ESC_ACTOR_SELLER)
 		rc = ESC_ENOTFOUND;
-	/* The seller's window is the long one of the counts. */
 	if (!rc)
-		ESC_STORE(rc, s, mark_counts, user_id, now - e->policy.buyer_short_window_ms,
-			  now - e->policy.seller_window_ms, &counts);
-	if (!rc)
-		esc_seller_reputation(&e->policy, &counts, out);
+		rc = seller_reputation(e, s, user_id, esc_engine_now(e), out);
 	return rc;
 }
 
@@ -771,6 +778,116 @@ static int persist(struct esc_engine *e, const struct run *r)
 	return rc;
 }
 
+/* An outbox row: the event of type (webhook/feed.h), with its data. */
+static int outbox_write(struct esc_store *s, const char *type, const char *order_id,
+			int64_t version, int64_t at_ms, const char *data)
+{
+	struct esc_outbox_row row = {.at_ms = at_ms, .version = version, .payload = data};
+	int rc;
+	snprintf(row.type, sizeof row.type, "%s", type);
+	snprintf(row.order_id, sizeof row.order_id, "%s", order_id);
+	ESC_STORE(rc, s, outbox_append, &row);
+	return rc;
+}
+
+/* Reputation events (issue 14): a buyer's level or a seller's score that
+ * a command's marks changed. Only a command that marks someone computes
+ * anything: most mark no one. */
+
+/* A user the command marks, and their level (a buyer) or score (a
+ * seller) before the marks. */
+struct rep_before {
+	struct esc_user u;
+	int value;
+};
+
+static int rep_value(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
+		     int64_t now, int *value)
+{
+	struct esc_buyer_rep b;
+	struct esc_seller_rep sr;
+	int rc;
+	if (u->role == ESC_ACTOR_BUYER) {
+		rc = buyer_reputation(e, s, u, now, &b);
+		*value = (int)b.level;
+	} else {
+		rc = seller_reputation(e, s, u->id, now, &sr);
+		*value = (int)sr.score;
+	}
+	return rc;
+}
+
+/* The marked buyers' and sellers' values before the command's marks. */
+static int reps_before(struct esc_engine *e, const struct run *r, struct rep_before *out, size_t *n)
+{
+	const struct esc_effects *fx = r->fx;
+	int rc = 0;
+	*n = 0;
+	for (size_t i = 0; !rc && i < fx->marks_count; i++) {
+		const char *id = fx->marks[i].user_id;
+		bool seen = false;
+		for (size_t j = 0; j < *n; j++)
+			seen = seen || !strcmp(out[j].u.id, id);
+		if (seen)
+			continue;
+		rc = get_user(e->store, id, &out[*n].u);
+		if (rc || (out[*n].u.role != ESC_ACTOR_BUYER && out[*n].u.role != ESC_ACTOR_SELLER))
+			continue;
+		rc = rep_value(e, e->store, &out[*n].u, r->ctx.now_ms, &out[*n].value);
+		if (!rc)
+			(*n)++;
+	}
+	return rc;
+}
+
+/* A reputation event's data: the user's reputation as GET
+ * /v1/users/{id}/reputation answers, and what changed as it was. */
+static int rep_data(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
+		    int previous, char **data)
+{
+	struct esc_viewer v;
+	json_t *object = NULL;
+	esc_viewer_init(&v, ESC_ACTOR_OPERATOR, NULL);
+	int rc = esc_view_reputation(e, s, &v, u, &object);
+	if (!rc && v.failed)
+		rc = v.failed;
+	if (rc) {
+		json_decref(object);
+		return rc;
+	}
+	json_t *prev = u->role == ESC_ACTOR_BUYER
+			       ? json_pack("{s:s}", "level",
+					   esc_level_name((enum esc_buyer_level)previous))
+			       : json_pack("{s:i}", "score", previous);
+	return data_text(object, prev, data);
+}
+
+/* After the command's own event: one for each marked user whose level or
+ * score its marks changed. */
+static int reps_after(struct esc_engine *e, const struct run *r, const struct rep_before *before,
+		      size_t n)
+{
+	const struct esc_effects *fx = r->fx;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		const struct esc_user *u = &before[i].u;
+		bool buyer = u->role == ESC_ACTOR_BUYER;
+		char *data = NULL;
+		int after = 0;
+		rc = rep_value(e, e->store, u, r->ctx.now_ms, &after);
+		if (rc || after == before[i].value)
+			continue;
+		rc = rep_data(e, e->store, u, before[i].value, &data);
+		if (!rc)
+			rc = outbox_write(e->store,
+					  buyer ? ESC_TYPE_BUYER_LEVEL_CHANGED
+						: ESC_TYPE_SELLER_SCORE_CHANGED,
+					  fx->order.id, fx->order.version, r->ctx.now_ms, data);
+		free(data);
+	}
+	return rc;
+}
+
 /* The order's history row, then its outbox row (the event, whose data
  * shows the history row too); sb is scratch. */
 static int record(struct esc_engine *e, const struct run *r, struct esc_strbuf *sb)
@@ -808,10 +925,7 @@ static int record(struct esc_engine *e, const struct run *r, struct esc_strbuf *
 		rc = data_text(object, NULL, &data);
 	if (rc)
 		return rc;
-	struct esc_outbox_row row = {.at_ms = now, .version = fx->order.version, .payload = data};
-	snprintf(row.type, sizeof row.type, "%s", fx->outbox_type);
-	snprintf(row.order_id, sizeof row.order_id, "%s", fx->order.id);
-	ESC_STORE(rc, e->store, outbox_append, &row);
+	rc = outbox_write(e->store, fx->outbox_type, fx->order.id, fx->order.version, now, data);
 	free(data);
 	return rc;
 }
@@ -873,6 +987,8 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 				.actor_id = cmd->actor_id,
 				.buyer_level = ESC_LEVEL_GOOD}};
 	struct esc_strbuf sb;
+	struct rep_before reps[ESC_EFFECT_MARKS_MAX];
+	size_t reps_n = 0;
 	int rc = 0;
 
 	esc_strbuf_init(&sb, sizeof((struct esc_history *)0)->detail - 1);
@@ -890,9 +1006,13 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 		goto out;
 	}
 	if (!rc)
+		rc = reps_before(e, &r, reps, &reps_n);
+	if (!rc)
 		rc = persist(e, &r);
 	if (!rc)
 		rc = record(e, &r, &sb);
+	if (!rc)
+		rc = reps_after(e, &r, reps, reps_n);
 	if (!rc)
 		rc = answer(e, &r, res);
 out:
@@ -1397,6 +1517,13 @@ static int lift_tx(struct esc_store *s, void *arg)
 	/* The level it leaves, as read once it is written. */
 	if (!rc)
 		rc = buyer_reputation(x->e, s, &x->u, x->l.at_ms, x->after);
+	/* Its event, in the same transaction: of no order. */
+	char *data = NULL;
+	if (!rc)
+		rc = rep_data(x->e, s, &x->u, ESC_LEVEL_SUSPENDED, &data);
+	if (!rc)
+		rc = outbox_write(s, ESC_TYPE_SUSPENSION_LIFTED, "", 0, x->l.at_ms, data);
+	free(data);
 	return rc;
 }
 
