@@ -1772,7 +1772,7 @@ const struct esc_route esc_routes[] = {
 	EVENT(CONFIRM_RECEIPT, "/v1/orders/{id}/confirm-receipt", B),
 	EVENT(OPEN_DISPUTE, "/v1/orders/{id}/disputes", B),
 	{"GET", "/v1/disputes", h_disputes_list, A, false, false, -1},
-	{"GET", "/v1/disputes/{id}", h_dispute_get, B | S | A, false, false, -1},
+	{"GET", "/v1/disputes/{id}", h_dispute_get, P | B | S | A, false, false, -1},
 	EVENT(ACCEPT_DISPUTE, "/v1/disputes/{id}/accept", S),
 	EVENT(COUNTER_OFFER, "/v1/disputes/{id}/counter-offer", S),
 	EVENT(REJECT_DISPUTE, "/v1/disputes/{id}/reject", S),
