@@ -486,6 +486,24 @@ int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
 	return rc;
 }
 
+int esc_engine_dispute_facts_of(struct esc_engine *e, struct esc_store *s,
+				const struct esc_order *o, const struct esc_evidence *ev, size_t n,
+				struct esc_dispute_facts *out)
+{
+	int rc;
+	memset(out, 0, sizeof *out);
+	for (size_t i = 0; i < n; i++) {
+		if (ev[i].role == ESC_ACTOR_BUYER)
+			out->buyer_evidence++;
+		else
+			out->seller_evidence++;
+	}
+	rc = esc_engine_buyer_reputation_held(e, s, o->buyer_id, &out->buyer);
+	if (!rc)
+		rc = esc_engine_seller_reputation_held(e, s, o->seller_id, &out->seller);
+	return rc;
+}
+
 int esc_engine_dispute_facts_held(struct esc_engine *e, struct esc_store *s,
 				  const struct esc_order *o, struct esc_dispute_facts *out)
 {
@@ -494,16 +512,8 @@ int esc_engine_dispute_facts_held(struct esc_engine *e, struct esc_store *s,
 	int rc;
 	memset(out, 0, sizeof *out);
 	ESC_STORE(rc, s, evidence_list, o->id, ev, ESC_EVIDENCE_MAX, &n);
-	for (size_t i = 0; !rc && i < n; i++) {
-		if (ev[i].role == ESC_ACTOR_BUYER)
-			out->buyer_evidence++;
-		else
-			out->seller_evidence++;
-	}
 	if (!rc)
-		rc = esc_engine_buyer_reputation_held(e, s, o->buyer_id, &out->buyer);
-	if (!rc)
-		rc = esc_engine_seller_reputation_held(e, s, o->seller_id, &out->seller);
+		rc = esc_engine_dispute_facts_of(e, s, o, ev, n, out);
 	return rc;
 }
 

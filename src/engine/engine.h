@@ -299,6 +299,10 @@ int esc_engine_seller_reputation_held(struct esc_engine *e, struct esc_store *s,
  * for the *_held reputations above; the decide command reads the same. */
 int esc_engine_dispute_facts_held(struct esc_engine *e, struct esc_store *s,
 				  const struct esc_order *o, struct esc_dispute_facts *out);
+/* The same from the dispute's evidence ev[0..n), already read. */
+int esc_engine_dispute_facts_of(struct esc_engine *e, struct esc_store *s,
+				const struct esc_order *o, const struct esc_evidence *ev, size_t n,
+				struct esc_dispute_facts *out);
 
 /* An arbiter lifts a buyer's suspension (SPEC §6), with a written reason
  * kept in the user's record: the buyer is then at most restricted for the

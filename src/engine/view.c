@@ -393,7 +393,7 @@ int esc_view_dispute_full(struct esc_engine *e, struct esc_store *s, struct esc_
 	ESC_STORE(rc, s, evidence_list, o->id, ev, ESC_EVIDENCE_MAX, &n);
 	/* What the recommendation reads, as the decide command reads it. */
 	if (!rc)
-		rc = esc_engine_dispute_facts_held(e, s, o, &facts);
+		rc = esc_engine_dispute_facts_of(e, s, o, ev, n, &facts);
 	if (rc)
 		return rc;
 	json_t *j = esc_view_dispute(e, s, v, o);

@@ -15,10 +15,15 @@
 
 #include <pthread.h>
 
+#include <jansson.h>
+
 #include "engine/engine.h"
+#include "engine/view.h"
 #include "store/store.h"
 #include "support.h"
 #include "util/error.h"
+#include "util/strbuf.h"
+#include "webhook/feed.h"
 
 #define DAY  ESC_MS_PER_DAY
 #define HOUR ESC_MS_PER_HOUR
@@ -321,6 +326,86 @@ static void test_spec_3_seller_fault_reason_marks_seller_and_lowers_score(void *
 	assert_int_equal(esc_engine_seller_reputation(f->e, f->seller.id, &rep), 0);
 	assert_int_equal(rep.fault_cancels, 1);
 	assert_true(rep.score < 100);
+	esc_fixture_check(f);
+}
+
+/* Issue 14: the events of the order, oldest first (at most 16), each as
+ * JSON; the caller frees them with json_decref. */
+static size_t events_of(struct esc_fixture *f, const char *order_id, json_t *out[16])
+{
+	struct esc_outbox_row rows[16];
+	char *payloads[16];
+	struct esc_event_filter filter = {.order_id = order_id};
+	size_t n = 0;
+	int rc;
+	ESC_STORE(rc, esc_engine_writer(f->e), events_list, &filter, rows, payloads, 16, &n);
+	assert_int_equal(rc, 0);
+	for (size_t i = 0; i < n; i++) {
+		struct esc_strbuf sb;
+		json_error_t err;
+		esc_strbuf_init(&sb, 1u << 24);
+		assert_int_equal(esc_feed_event_json(&rows[i], &sb), 0);
+		out[i] = json_loads(esc_strbuf_str(&sb), 0, &err);
+		assert_non_null(out[i]);
+		esc_strbuf_release(&sb);
+		free(payloads[i]);
+	}
+	return n;
+}
+
+/* Issue 14: the event of a command carries the order as the operator's
+ * view shows it after the command (engine/view.c), at its version; a
+ * seller-fault cancellation lowers the seller's score, which writes
+ * reputation.seller_score_changed after it with the score before, in the
+ * same transaction. */
+static void test_issue_14_events_carry_the_order_then_the_score_it_changed(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_seller_rep rep;
+	json_t *ev[16], *now = NULL;
+	struct esc_viewer v;
+	struct esc_order o = requested(f, "out_of_stock");
+	int64_t before = esc_fixture_outbox_count(f);
+
+	o = esc_fixture_as(f, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+	assert_int_equal(esc_fixture_outbox_count(f), before + 2);
+	size_t n = events_of(f, o.id, ev);
+	assert_true(n >= 2);
+	json_t *own = ev[n - 2], *score = ev[n - 1];
+	assert_string_equal(json_string_value(json_object_get(own, "type")),
+			    "cancellation.accepted");
+	assert_int_equal(json_integer_value(json_object_get(own, "version")), o.version);
+	esc_viewer_init(&v, ESC_ACTOR_OPERATOR, NULL);
+	now = esc_view_order(f->e, esc_engine_writer(f->e), &v, &o);
+	assert_true(json_equal(json_object_get(json_object_get(own, "data"), "object"), now));
+	json_decref(now);
+
+	assert_string_equal(json_string_value(json_object_get(score, "type")),
+			    "reputation.seller_score_changed");
+	assert_int_equal(json_integer_value(json_object_get(score, "version")), o.version);
+	json_t *data = json_object_get(score, "data");
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(data, "previous"), "score")),
+		100);
+	assert_int_equal(esc_engine_seller_reputation(f->e, f->seller.id, &rep), 0);
+	json_t *object = json_object_get(data, "object");
+	assert_string_equal(json_string_value(json_object_get(object, "user_id")), f->seller.id);
+	assert_int_equal(json_integer_value(json_object_get(object, "score")), rep.score);
+	for (size_t i = 0; i < n; i++)
+		json_decref(ev[i]);
+	esc_fixture_check(f);
+}
+
+/* Issue 14: marks that move no level or score write no reputation event
+ * (a cancellation for the buyer's own reason marks them once). */
+static void test_issue_14_marks_that_change_nothing_write_no_reputation_event(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = requested(f, "no_longer_needed");
+	int64_t before = esc_fixture_outbox_count(f);
+	esc_fixture_as(f, &o, ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER);
+	assert_int_equal(marks(f, f->buyer.id).long_[ESC_MARK_BUYER_CANCELLED], 1);
+	assert_int_equal(esc_fixture_outbox_count(f), before + 1);
 	esc_fixture_check(f);
 }
 
@@ -1534,6 +1619,8 @@ int main(void)
 		T(test_spec_7_outbox_has_one_row_per_command),
 		T(test_spec_6_accepted_cancellation_marks_buyer_cancelled),
 		T(test_spec_3_seller_fault_reason_marks_seller_and_lowers_score),
+		T(test_issue_14_events_carry_the_order_then_the_score_it_changed),
+		T(test_issue_14_marks_that_change_nothing_write_no_reputation_event),
 		T(test_spec_3_buyer_fault_reason_leaves_seller_score),
 		T(test_spec_2_request_sets_response_deadline_72_hours),
 		T(test_spec_2_seller_rejects_with_message_back_to_awaiting_shipment),
