@@ -1609,6 +1609,215 @@ static int h_webhook_delete(struct esc_http_call *call)
 	return rc;
 }
 
+/* ---- webhook deliveries: seeing and replaying them (issue 14 item 5;
+ * docs/webhooks.md) ---- */
+
+/* A delivery shows its last attempts, oldest first; attempts_count
+ * counts them all. */
+#define DELIVERY_ATTEMPTS_SHOWN 20
+
+/* A delivery as the API shows it, with its last attempts. */
+struct delivery_view {
+	struct esc_webhook_delivery_seen v;
+	struct esc_webhook_attempt attempts[DELIVERY_ATTEMPTS_SHOWN];
+	size_t attempts_n;
+};
+
+/* text as JSON, each byte that is not part of valid UTF-8 left out (an
+ * answer's first KiB is the receiver's bytes, cut anywhere). */
+static json_t *mended_string(const char *text)
+{
+	size_t n = strlen(text);
+	char *copy = malloc(n + 1);
+	json_t *j;
+	if (!copy)
+		return NULL;
+	memcpy(copy, text, n + 1);
+	esc_utf8_mend(copy);
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+static json_t *attempt_json(const struct esc_webhook_attempt *a)
+{
+	bool answered = a->status_code != 0;
+	return json_pack("{s:o, s:o, s:I, s:o, s:o}", "at", time_or_null(a->at_ms), "status_code",
+			 answered ? json_integer((json_int_t)a->status_code) : json_null(),
+			 "duration_ms", (json_int_t)a->duration_ms, "error",
+			 answered ? json_null()
+				  : mended_string(a->error[0] ? a->error : "no answer"),
+			 "response_body", answered ? mended_string(a->answer) : json_null());
+}
+
+static json_t *delivery_json(const struct delivery_view *x)
+{
+	const struct esc_webhook_delivery *d = &x->v.d;
+	char event_id[ESC_FEED_ID_SIZE];
+	bool pending = !strcmp(d->status, ESC_WD_PENDING);
+	json_t *attempts = json_array();
+	esc_feed_event_id(d->event_seq, event_id);
+	for (size_t i = 0; i < x->attempts_n; i++)
+		json_array_append_new(attempts, attempt_json(&x->attempts[i]));
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:o, s:o}", "id", d->id,
+			 "event_id", event_id, "event_type", x->v.event_type, "endpoint_id",
+			 d->endpoint_id, "order_id",
+			 d->order_id[0] ? json_string(d->order_id) : json_null(), "status",
+			 d->status, "created_at", time_or_null(d->created_at_ms), "next_attempt_at",
+			 time_or_null(pending ? d->next_at_ms : 0), "attempts_count",
+			 (json_int_t)d->attempts, "delivered_at", time_or_null(d->delivered_at_ms),
+			 "attempts", attempts);
+}
+
+static json_t *delivery_doc(const void *x)
+{
+	return delivery_json(x);
+}
+
+/* x->v's last attempts into x. */
+static int delivery_attempts(struct esc_store *s, struct delivery_view *x)
+{
+	int64_t after = x->v.d.attempts - DELIVERY_ATTEMPTS_SHOWN;
+	int rc;
+	ESC_STORE(rc, s, webhook_attempts_list, x->v.d.id, after > 0 ? after : 0, x->attempts,
+		  DELIVERY_ATTEMPTS_SHOWN, &x->attempts_n);
+	return rc;
+}
+
+static int delivery_not_found(struct esc_http_call *call)
+{
+	return fail(call, ESC_ENOTFOUND, "no webhook delivery with this id", NULL);
+}
+
+/* The list's filters from the query: endpoint_id, event_id, status. */
+static int delivery_filter(struct esc_http_call *call, struct esc_webhook_delivery_filter *f)
+{
+	static const char *const statuses[] = {ESC_WD_PENDING, ESC_WD_DELIVERED, ESC_WD_FAILED};
+	const char *event = esc_http_query(call, "event_id");
+	const char *status = esc_http_query(call, "status");
+	*f = (struct esc_webhook_delivery_filter){
+		.endpoint_id = esc_http_query(call, "endpoint_id"),
+		.event_seq = -1,
+		.starting_after = esc_http_query(call, "starting_after"),
+	};
+	if (event && !esc_feed_event_seq(event, &f->event_seq))
+		return fail(call, ESC_EINVAL,
+			    "event_id must be an event's id: evt_ and 16 hexadecimal digits", NULL);
+	for (size_t i = 0; status && !f->status && i < sizeof statuses / sizeof statuses[0]; i++)
+		if (!strcmp(status, statuses[i]))
+			f->status = statuses[i];
+	if (status && !f->status)
+		return fail(call, ESC_EINVAL, "status must be pending, delivered or failed", NULL);
+	return 0;
+}
+
+static int h_deliveries_list(struct esc_http_call *call)
+{
+	struct esc_webhook_delivery_filter f;
+	struct esc_webhook_delivery_seen *list = NULL;
+	struct delivery_view *x = NULL;
+	size_t limit, n = 0;
+	bool more = false;
+	int rc = page_limit(call, &limit);
+	if (!rc)
+		rc = delivery_filter(call, &f);
+	if (rc)
+		return rc;
+	list = calloc(limit, sizeof *list);
+	x = calloc(1, sizeof *x);
+	if (!list || !x) {
+		rc = ESC_ENOMEM;
+		goto out;
+	}
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, webhook_deliveries_list, &f, list, limit, &n, &more);
+	json_t *data = json_array();
+	for (size_t i = 0; !rc && i < n; i++) {
+		x->v = list[i];
+		rc = delivery_attempts(s, x);
+		if (!rc)
+			json_array_append_new(data, delivery_json(x));
+	}
+	esc_engine_store_release(call->e, s);
+	if (!rc)
+		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
+	else
+		json_decref(data);
+out:
+	free(list);
+	free(x);
+	return rc;
+}
+
+static int h_delivery_get(struct esc_http_call *call)
+{
+	struct delivery_view *x = calloc(1, sizeof *x);
+	int rc;
+	if (!x)
+		return ESC_ENOMEM;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, webhook_delivery_get, call->param, &x->v);
+	if (!rc)
+		rc = delivery_attempts(s, x);
+	esc_engine_store_release(call->e, s);
+	if (rc == ESC_ENOTFOUND)
+		rc = delivery_not_found(call);
+	else if (!rc)
+		call->out = delivery_json(x);
+	free(x);
+	return rc;
+}
+
+struct delivery_retry {
+	struct delivery_view x;
+	struct esc_idem_tx k;
+	int64_t now;
+};
+
+/* Pending and due now, then read back for the answer, which an
+ * Idempotency-Key keeps in the same transaction. */
+static int delivery_retry_tx(struct esc_store *s, void *arg)
+{
+	struct delivery_retry *r = arg;
+	const char *id = r->k.call->param;
+	int rc;
+	ESC_STORE(rc, s, webhook_delivery_retry_now, id, r->now);
+	if (!rc)
+		ESC_STORE(rc, s, webhook_delivery_get, id, &r->x.v);
+	if (!rc)
+		rc = delivery_attempts(s, &r->x);
+	if (!rc)
+		rc = esc_idem_tx_run(&r->k, s);
+	return rc;
+}
+
+static int h_delivery_retry(struct esc_http_call *call)
+{
+	static const char *const fields[] = {NULL};
+	struct delivery_retry *r = calloc(1, sizeof *r);
+	int rc;
+	if (!r)
+		return ESC_ENOMEM;
+	rc = only_fields(call, fields);
+	if (rc)
+		goto out;
+	r->now = esc_engine_now(call->e);
+	r->k = (struct esc_idem_tx){.call = call, .status = 202, .doc = delivery_doc, .obj = &r->x};
+	rc = esc_engine_transact(call->e, delivery_retry_tx, r);
+	esc_idem_done(call, rc, r->k.built);
+	if (call->idem_answered)
+		goto out;
+	if (rc == ESC_ENOTFOUND) {
+		rc = delivery_not_found(call);
+	} else if (!rc) {
+		call->status = 202;
+		call->out = delivery_json(&r->x);
+	}
+out:
+	free(r);
+	return rc;
+}
+
 /* ---- the table ---- */
 
 /* ---- the event feed (issue 14): GET /v1/events ---- */
@@ -1798,6 +2007,9 @@ const struct esc_route esc_routes[] = {
 	{"POST", "/v1/webhook-endpoints/{id}/rotate-secret", h_webhook_rotate, P, true, true, -1},
 	{"GET", "/v1/events", h_events_list, P, false, false, -1},
 	{"GET", "/v1/events/{id}", h_event_get, P, false, false, -1},
+	{"GET", "/v1/webhook-deliveries", h_deliveries_list, P, false, false, -1},
+	{"GET", "/v1/webhook-deliveries/{id}", h_delivery_get, P, false, false, -1},
+	{"POST", "/v1/webhook-deliveries/{id}/retry", h_delivery_retry, P, true, false, -1},
 };
 const size_t esc_routes_count = sizeof esc_routes / sizeof esc_routes[0];
 

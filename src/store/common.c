@@ -902,6 +902,10 @@ const char *const esc_migrations_shared[] = {
 	"    answer {text} DEFAULT '',\n"
 	"    PRIMARY KEY (delivery_id, n)\n"
 	"){without_rowid};\n",
+	/* Issue 14: GET /v1/webhook-deliveries?endpoint_id= pages an
+	 * endpoint's deliveries newest event first. */
+	"CREATE INDEX webhook_deliveries_endpoint_seq ON webhook_deliveries "
+	"(endpoint_id, event_seq, id);\n",
 	NULL,
 };
 

@@ -326,6 +326,38 @@ bool esc_webhook_events_match(const char *events, const char *type);
 /* qsort order of claimed deliveries: oldest event first. */
 int esc_delivery_cmp(const void *a, const void *b);
 
+/* Deliveries as the operator sees them: the row and its event's type, a
+ * column after the record's. The list goes newest event first (then by
+ * id: ids sort by the time on escrowd's clock, which a manual clock
+ * holds still), with the filters ?1 endpoint_id (NULL: any), ?2
+ * event_seq (-1: any), ?3 status (NULL: any), ?4 a delivery id to start
+ * after (NULL: from the newest; an unknown one gives none), and ?5 the
+ * LIMIT. Each statement names every parameter (PostgreSQL types them
+ * from their use); BY_EVENT and BY_ENDPOINT lead with the filter their
+ * index serves. */
+#define ESC_SQL_WEBHOOK_SEEN_SELECT                                                                \
+	"SELECT " ESC_WEBHOOK_DELIVERY_COLUMNS ", (SELECT o.type FROM outbox o "                   \
+	"WHERE o.seq = webhook_deliveries.event_seq) FROM webhook_deliveries"
+#define ESC_SQL_WEBHOOK_SEEN_FILTER                                                                \
+	"(CAST(?1 AS TEXT) IS NULL OR endpoint_id = ?1) AND "                                      \
+	"(CAST(?2 AS BIGINT) < 0 OR event_seq = ?2) AND "                                          \
+	"(CAST(?3 AS TEXT) IS NULL OR status = ?3) AND "                                           \
+	"(CAST(?4 AS TEXT) IS NULL OR (event_seq, id) < (SELECT s.event_seq, s.id FROM "           \
+	"webhook_deliveries s WHERE s.id = ?4)) ORDER BY event_seq DESC, id DESC LIMIT ?5"
+#define ESC_SQL_WEBHOOK_SEEN(X)                                                                    \
+	X(WEBHOOK_DELIVERIES_LIST,                                                                 \
+	  ESC_SQL_WEBHOOK_SEEN_SELECT " WHERE " ESC_SQL_WEBHOOK_SEEN_FILTER)                       \
+	X(WEBHOOK_DELIVERIES_BY_EVENT,                                                             \
+	  ESC_SQL_WEBHOOK_SEEN_SELECT " WHERE event_seq = ?2 AND " ESC_SQL_WEBHOOK_SEEN_FILTER)    \
+	X(WEBHOOK_DELIVERIES_BY_ENDPOINT,                                                          \
+	  ESC_SQL_WEBHOOK_SEEN_SELECT " WHERE endpoint_id = ?1 AND " ESC_SQL_WEBHOOK_SEEN_FILTER)  \
+	X(WEBHOOK_DELIVERY_GET, ESC_SQL_WEBHOOK_SEEN_SELECT " WHERE id = ?1")                      \
+	X(WEBHOOK_ATTEMPTS_LIST, "SELECT " ESC_WEBHOOK_ATTEMPT_COLUMNS " FROM webhook_attempts "   \
+				 "WHERE delivery_id = ?1 AND n > ?2 ORDER BY n LIMIT ?3")          \
+	X(WEBHOOK_DELIVERY_RETRY_NOW, "UPDATE webhook_deliveries SET status = 'pending', "         \
+				      "next_at_ms = ?2, claim_owner = NULL, claim_until_ms = 0 "   \
+				      "WHERE id = ?1")
+
 /* X(ID, SQL) for every statement both backends run as it is written here,
  * for a backend's list of statements. */
 #define ESC_SQL_STATEMENTS(X)                                                                      \
@@ -389,8 +421,8 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(PROCESSES_PURGE, "DELETE FROM processes WHERE heartbeat_real_ms + lease_ms <= ?1")       \
 	X(PROCESS_GET, "SELECT started_real_ms, heartbeat_real_ms, lease_ms FROM processes "       \
 		       "WHERE id = ?1")                                                            \
-	X(OUTBOX_INSERT,                                                                           \
-	  "INSERT INTO outbox (at_ms, type, order_id, payload, version) VALUES (?1, ?2, ?3, ?4, ?5)")           \
+	X(OUTBOX_INSERT, "INSERT INTO outbox (at_ms, type, order_id, payload, version) VALUES "    \
+			 "(?1, ?2, ?3, ?4, ?5)")                                                   \
 	X(OUTBOX_COUNT, "SELECT COUNT(*) FROM outbox")                                             \
 	X(EVENTS_LIST, "SELECT seq, at_ms, type, order_id, version, payload FROM outbox "          \
 		       "WHERE seq > ?1 AND (CAST(?2 AS TEXT) IS NULL OR type = ?2) "               \
@@ -443,7 +475,8 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(WEBHOOK_ENDPOINT_DELETE, "DELETE FROM webhook_endpoints WHERE id = ?1")                  \
 	X(WEBHOOK_ENDPOINTS_LIST, ESC_SQL_WEBHOOK_ENDPOINT_SELECT                                  \
 	  " WHERE (CAST(?1 AS TEXT) IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2")                \
-	ESC_SQL_DELIVERY_STATEMENTS(X)
+	ESC_SQL_DELIVERY_STATEMENTS(X)                                                             \
+	ESC_SQL_WEBHOOK_SEEN(X)
 
 /* Bind f's values and the LIMIT (one more than max: whether more follow)
  * to the parameters of esc_orders_list_sql's statement for f: 0, or
@@ -626,6 +659,10 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.webhook_deliveries_release = prefix##_webhook_deliveries_release,                         \
 	.webhook_event_get = prefix##_webhook_event_get,                                           \
 	.webhook_endpoints_failing = prefix##_webhook_endpoints_failing,                           \
-	.webhook_purge = prefix##_webhook_purge, .webhook_stats = prefix##_webhook_stats
+	.webhook_purge = prefix##_webhook_purge, .webhook_stats = prefix##_webhook_stats,          \
+	.webhook_deliveries_list = prefix##_webhook_deliveries_list,                               \
+	.webhook_delivery_get = prefix##_webhook_delivery_get,                                     \
+	.webhook_attempts_list = prefix##_webhook_attempts_list,                                   \
+	.webhook_delivery_retry_now = prefix##_webhook_delivery_retry_now
 
 #endif

@@ -253,6 +253,21 @@ struct esc_webhook_stats {
 	int64_t deliveries_pending;
 };
 
+/* A delivery as GET /v1/webhook-deliveries shows it: its row and its
+ * event's type ("" when the event was purged meanwhile). */
+struct esc_webhook_delivery_seen {
+	struct esc_webhook_delivery d;
+	char event_type[48];
+};
+
+/* Which deliveries webhook_deliveries_list gives: each field narrows. */
+struct esc_webhook_delivery_filter {
+	const char *endpoint_id;    /* NULL = any */
+	int64_t event_seq;          /* -1 = any */
+	const char *status;         /* ESC_WD_*, or NULL = any */
+	const char *starting_after; /* a delivery id, or NULL: from the newest */
+};
+
 struct esc_store;
 
 struct esc_store_ops {
@@ -488,6 +503,24 @@ struct esc_store_ops {
 	 * their deliveries and attempts; *purged counts the events. */
 	int (*webhook_purge)(struct esc_store *s, int64_t before_ms, size_t max, size_t *purged);
 	int (*webhook_stats)(struct esc_store *s, struct esc_webhook_stats *out);
+
+	/* Deliveries as the operator sees them (GET /v1/webhook-deliveries).
+	 * list gives those f lets through, newest event first (then by id,
+	 * descending), at most max, *has_more telling whether more follow;
+	 * get reads one (ESC_ENOTFOUND when there is none). attempts_list gives a delivery's
+	 * attempts with n > after_n, oldest first, at most max. retry_now makes a delivery pending
+	 * and due at now_ms whatever its status, and drops its claim (a worker sending it now finds
+	 * it passed on: ESC_ECONFLICT at finish, and it is sent again): ESC_ENOTFOUND when there is
+	 * none. */
+	int (*webhook_deliveries_list)(struct esc_store *s,
+				       const struct esc_webhook_delivery_filter *f,
+				       struct esc_webhook_delivery_seen *out, size_t max, size_t *n,
+				       bool *has_more);
+	int (*webhook_delivery_get)(struct esc_store *s, const char *id,
+				    struct esc_webhook_delivery_seen *out);
+	int (*webhook_attempts_list)(struct esc_store *s, const char *delivery_id, int64_t after_n,
+				     struct esc_webhook_attempt *out, size_t max, size_t *n);
+	int (*webhook_delivery_retry_now)(struct esc_store *s, const char *id, int64_t now_ms);
 };
 
 /* Fault injection for tests: called before every wrapped verb with its

@@ -265,6 +265,7 @@ enum prep {
 	PREP_EVIDENCE,  /* awaiting_seller, with a PNG from the buyer */
 	PREP_SUSPENDED, /* no order: a new buyer who lost 3 disputes */
 	PREP_WEBHOOK,   /* no order: a webhook endpoint */
+	PREP_DELIVERY,  /* no order: a webhook delivery */
 };
 
 /* The smallest file the type check takes for a PNG: its signature. */
@@ -372,6 +373,11 @@ static const struct setup setups[] = {
 	/* The event feed (issue 14): the operator's alone. The first event
 	 * exists once any order does. */
 	{"GET", "/v1/events/{id}", PREP_PAID, NULL, "evt_0000000000000001", NULL, 200, false, NULL},
+	{"GET", "/v1/webhook-deliveries", PREP_NONE, NULL, NULL, NULL, 200, false, NULL},
+	{"GET", "/v1/webhook-deliveries/{id}", PREP_DELIVERY, NULL, "{delivery}", NULL, 200, false,
+	 NULL},
+	{"POST", "/v1/webhook-deliveries/{id}/retry", PREP_DELIVERY, "{}", "{delivery}", NULL, 202,
+	 false, NULL},
 	/* Only its status is checked: the clock moving is its effect. */
 	{"POST", "/v1/clock/advance", PREP_NONE, "{\"seconds\":60}", NULL, NULL, 200, false, NULL},
 };
@@ -392,9 +398,9 @@ static struct setup setup_for(const struct esc_route *rt)
 /* Does the request name an order, so that the order-party rule applies? */
 static bool on_order(const struct esc_route *rt, const struct setup *su)
 {
-	bool names_user =
-		su->id && (!strcmp(su->id, "{buyer}") || !strcmp(su->id, "{seller}") ||
-			   !strcmp(su->id, "{suspended}") || !strcmp(su->id, "{webhook}"));
+	bool names_user = su->id && (!strcmp(su->id, "{buyer}") || !strcmp(su->id, "{seller}") ||
+				     !strcmp(su->id, "{suspended}") ||
+				     !strcmp(su->id, "{webhook}") || !strcmp(su->id, "{delivery}"));
 	return (strstr(rt->path, "{id}") && !names_user) ||
 	       (su->query && strstr(su->query, "{order}"));
 }
@@ -427,6 +433,7 @@ struct cell {
 	char evidence[80];
 	char suspended[64]; /* a suspended buyer's id */
 	char webhook[64];   /* a webhook endpoint's id */
+	char delivery[64];  /* a webhook delivery's id */
 };
 
 static unsigned long serial;
@@ -452,6 +459,8 @@ static void expand(const char *t, const struct cell *x, unsigned long n, char *o
 			v = x->suspended, skip = 11;
 		else if (!strncmp(t, "{webhook}", 9))
 			v = x->webhook, skip = 9;
+		else if (!strncmp(t, "{delivery}", 10))
+			v = x->delivery, skip = 10;
 		else if (!strncmp(t, "{buyer}", 7))
 			v = users[C_BUYER].id, skip = 7;
 		else if (!strncmp(t, "{seller}", 8))
@@ -589,6 +598,44 @@ static void suspended_buyer(struct cell *x)
 	}
 }
 
+/* A webhook delivery, the same for every cell (reading or retrying it
+ * changes nothing the matrix compares): an endpoint for order.created,
+ * an order, and the delivery the worker makes for it (waited for, in
+ * real time); the endpoint is then paused, so that the matrix's other
+ * orders make no more. */
+static void a_delivery(char id[64])
+{
+	static char made[64];
+	char path[160], body[600];
+	json_t *j;
+	if (!made[0]) {
+		j = op("POST", "/v1/webhook-endpoints",
+		       "{\"url\":\"https://198.51.100.7/hooks\",\"events\":[\"order.created\"]}",
+		       201);
+		char endpoint[64];
+		snprintf(endpoint, sizeof endpoint, "%s", str(j, "id"));
+		json_decref(j);
+		struct cell none = {0};
+		expand(ORDER_BODY, &none, 0, body, sizeof body);
+		json_decref(op("POST", "/v1/orders", body, 201));
+		snprintf(path, sizeof path, "/v1/webhook-deliveries?endpoint_id=%s", endpoint);
+		for (int i = 0; i < 200 && !made[0]; i++) {
+			j = op("GET", path, NULL, 200);
+			json_t *first = json_array_get(json_object_get(j, "data"), 0);
+			if (first)
+				snprintf(made, sizeof made, "%s", str(first, "id"));
+			json_decref(j);
+			if (!made[0])
+				usleep(100 * 1000);
+		}
+		if (!made[0])
+			fail_msg("setup: no delivery to %s within 20 s", endpoint);
+		snprintf(path, sizeof path, "/v1/webhook-endpoints/%s", endpoint);
+		json_decref(op("POST", path, "{\"enabled\":false}", 200));
+	}
+	snprintf(id, 64, "%s", made);
+}
+
 /* A fresh order of the order's buyer and seller, brought to `prep`. */
 static void prepare(enum prep prep, struct cell *x)
 {
@@ -605,6 +652,10 @@ static void prepare(enum prep prep, struct cell *x)
 		j = op("POST", "/v1/webhook-endpoints", WEBHOOK_BODY, 201);
 		snprintf(x->webhook, sizeof x->webhook, "%s", str(j, "id"));
 		json_decref(j);
+		return;
+	}
+	if (prep == PREP_DELIVERY) {
+		a_delivery(x->delivery);
 		return;
 	}
 	expand(ORDER_BODY, x, 0, body, sizeof body);

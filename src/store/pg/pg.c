@@ -2063,6 +2063,100 @@ static int pg_webhook_stats(struct esc_store *s, struct esc_webhook_stats *out)
 	return rc;
 }
 
+/* ---- webhook deliveries as the operator sees them ---- */
+
+/* The rows of res, deliveries with their event's type (the column after
+ * the record's), into out (at most max): *n of them. */
+static int read_deliveries(const PGresult *res, struct esc_webhook_delivery_seen *out, size_t max,
+			   size_t *n)
+{
+	const struct esc_record *r = &esc_webhook_delivery_record;
+	int rc = 0;
+
+	for (int i = 0; !rc && i < rows_max(res, max); i++) {
+		rc = read_record(res, i, r, &out[*n].d);
+		if (!rc) {
+			COL_FIELD(res, i, r->count, out[*n].event_type);
+			(*n)++;
+		}
+	}
+	return rc;
+}
+
+static int pg_webhook_deliveries_list(struct esc_store *s,
+				      const struct esc_webhook_delivery_filter *f,
+				      struct esc_webhook_delivery_seen *out, size_t max, size_t *n,
+				      bool *has_more)
+{
+	enum stmt_id id = f->event_seq >= 0 ? S_WEBHOOK_DELIVERIES_BY_EVENT
+			  : f->endpoint_id  ? S_WEBHOOK_DELIVERIES_BY_ENDPOINT
+					    : S_WEBHOOK_DELIVERIES_LIST;
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc = 0;
+
+	*n = 0;
+	*has_more = false;
+	b_str(&b, 1, f->endpoint_id);
+	b_i64(&b, 2, f->event_seq);
+	b_str(&b, 3, f->status);
+	b_str(&b, 4, f->starting_after);
+	/* One more than asked tells whether more follow. */
+	b_i64(&b, 5, limit_of(max) < INT64_MAX ? limit_of(max) + 1 : INT64_MAX);
+	rc = query(pg_of(s), id, &b, &res);
+	if (!rc) {
+		*has_more = (size_t)PQntuples(res) > max;
+		rc = read_deliveries(res, out, max, n);
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int pg_webhook_delivery_get(struct esc_store *s, const char *id,
+				   struct esc_webhook_delivery_seen *out)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	b_str(&b, 1, id);
+	rc = query(pg_of(s), S_WEBHOOK_DELIVERY_GET, &b, &res);
+	if (!rc)
+		rc = read_deliveries(res, out, 1, &n);
+	if (!rc && n == 0)
+		rc = ESC_ENOTFOUND;
+	PQclear(res);
+	return rc;
+}
+
+static int pg_webhook_attempts_list(struct esc_store *s, const char *delivery_id, int64_t after_n,
+				    struct esc_webhook_attempt *out, size_t max, size_t *n)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc = 0;
+
+	*n = 0;
+	b_str(&b, 1, delivery_id);
+	b_i64(&b, 2, after_n);
+	b_i64(&b, 3, limit_of(max));
+	rc = query(pg_of(s), S_WEBHOOK_ATTEMPTS_LIST, &b, &res);
+	if (!rc)
+		rc = read_rows(res, &esc_webhook_attempt_record, out, max, n);
+	PQclear(res);
+	return rc;
+}
+
+static int pg_webhook_delivery_retry_now(struct esc_store *s, const char *id, int64_t now_ms)
+{
+	struct bind b = {0};
+
+	b_str(&b, 1, id);
+	b_i64(&b, 2, now_ms);
+	return run_one(pg_of(s), S_WEBHOOK_DELIVERY_RETRY_NOW, &b);
+}
+
 static int pg_refunds_count(struct esc_store *s, enum esc_refund_status status, int64_t *n)
 {
 	struct bind b = {0};

@@ -1994,6 +1994,111 @@ static int sq_webhook_stats(struct esc_store *s, struct esc_webhook_stats *out)
 	return rc;
 }
 
+/* ---- webhook deliveries as the operator sees them ---- */
+
+/* Deliveries with their event's type (the column after the record's)
+ * into out, at most max: *n of them; *more (when not NULL) whether
+ * another row follows. Readies the statement again. */
+static int read_deliveries(sqlite3_stmt *st, struct esc_webhook_delivery_seen *out, size_t max,
+			   size_t *n, bool *more)
+{
+	const struct esc_record *r = &esc_webhook_delivery_record;
+	struct esc_row row = row_of(st);
+	int rc = 0;
+
+	*n = 0;
+	for (;;) {
+		rc = next_row(st);
+		if (rc <= 0)
+			break;
+		if (*n == max) {
+			if (more)
+				*more = true;
+			rc = 0;
+			break;
+		}
+		rc = esc_record_read(r, &row, &out[*n].d);
+		if (rc)
+			break;
+		COL_FIELD(st, r->count, out[*n].event_type);
+		(*n)++;
+	}
+	finish(st);
+	return rc;
+}
+
+static int sq_webhook_deliveries_list(struct esc_store *s,
+				      const struct esc_webhook_delivery_filter *f,
+				      struct esc_webhook_delivery_seen *out, size_t max, size_t *n,
+				      bool *has_more)
+{
+	struct sq *q = sq_of(s);
+	enum stmt_id id = f->event_seq >= 0 ? S_WEBHOOK_DELIVERIES_BY_EVENT
+			  : f->endpoint_id  ? S_WEBHOOK_DELIVERIES_BY_ENDPOINT
+					    : S_WEBHOOK_DELIVERIES_LIST;
+	struct bind b = {q->stmts[id], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	*has_more = false;
+	b_str(&b, 1, f->endpoint_id);
+	b_i64(&b, 2, f->event_seq);
+	b_str(&b, 3, f->status);
+	b_str(&b, 4, f->starting_after);
+	/* One more than asked tells whether more follow. */
+	b_i64(&b, 5, limit_of(max) < INT64_MAX ? limit_of(max) + 1 : INT64_MAX);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = read_deliveries(b.st, out, max, n, has_more);
+	return rc;
+}
+
+static int sq_webhook_delivery_get(struct esc_store *s, const char *id,
+				   struct esc_webhook_delivery_seen *out)
+{
+	struct bind b = {sq_of(s)->stmts[S_WEBHOOK_DELIVERY_GET], SQLITE_OK, false};
+	size_t n = 0;
+	int rc = 0;
+
+	b_str(&b, 1, id);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = read_deliveries(b.st, out, 1, &n, NULL);
+	if (!rc && n == 0)
+		rc = ESC_ENOTFOUND;
+	return rc;
+}
+
+static int sq_webhook_attempts_list(struct esc_store *s, const char *delivery_id, int64_t after_n,
+				    struct esc_webhook_attempt *out, size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_WEBHOOK_ATTEMPTS_LIST], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_str(&b, 1, delivery_id);
+	b_i64(&b, 2, after_n);
+	b_i64(&b, 3, limit_of(max));
+	rc = bind_end(&b);
+	if (!rc)
+		rc = read_rows(b.st, &esc_webhook_attempt_record, out, max, n);
+	return rc;
+}
+
+static int sq_webhook_delivery_retry_now(struct esc_store *s, const char *id, int64_t now_ms)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_WEBHOOK_DELIVERY_RETRY_NOW], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, id);
+	b_i64(&b, 2, now_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run_one(q, b.st);
+	return rc;
+}
+
 static int sq_refunds_count(struct esc_store *s, enum esc_refund_status status, int64_t *n)
 {
 	struct bind b = {sq_of(s)->stmts[S_REFUNDS_COUNT], SQLITE_OK, false};
