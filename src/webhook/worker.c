@@ -442,7 +442,8 @@ static int disable_one(struct esc_store *s, struct esc_webhook_endpoint *ep, int
 	ESC_STORE(rc, s, webhook_endpoint_update, ep);
 	if (rc)
 		return rc;
-	j = esc_webhook_endpoint_json(ep, now_ms);
+	/* The event's data, as the engine writes a command's (feed.h). */
+	j = json_pack("{s:o}", "object", esc_webhook_endpoint_json(ep, now_ms));
 	payload = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (!payload)
