@@ -7,7 +7,10 @@
  * cursor, its refusals, one delivery and its attempts, and
  * POST /v1/webhook-deliveries/{id}/retry of a failed and of a delivered
  * delivery. Waits are for the delivery worker's network I/O (real time,
- * generous); escrowd's time moves only through POST /v1/clock/advance. */
+ * generous); escrowd's time moves only through POST /v1/clock/advance.
+ * Last, the store's verbs behind them on a store of their own: the list's
+ * order, filters and cursor, attempts, and retry_now taking a claim away
+ * from the worker that holds it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/store.h"
 #include "support.h"
 #include "util/timefmt.h"
 
@@ -597,11 +601,181 @@ static void a_failed_delivery_retried_is_pending_due_now_and_delivered(void **st
 	endpoint_delete(endpoint);
 }
 
+/* ---- the store's verbs, on a store of their own (both backends) ---- */
+
+/* Three events (two of one order) fanned out to one endpoint for "*". */
+static struct esc_store *store_with_deliveries(char dir[256], char url[300])
+{
+	struct esc_store *s = NULL;
+	char err[256];
+	int rc;
+	esc_test_tmpdir(dir, 256);
+	esc_test_store(url, 300, dir);
+	assert_int_equal(esc_store_open(url, &s, err, sizeof err), 0);
+	struct esc_webhook_endpoint w = {.id = "whe_store",
+					 .url = "https://198.51.100.7/h",
+					 .events = "*",
+					 .enabled = 1,
+					 .secret = "whsec_x",
+					 .created_at_ms = ESC_TEST_T0,
+					 .updated_at_ms = ESC_TEST_T0};
+	ESC_STORE(rc, s, webhook_endpoint_insert, &w);
+	assert_int_equal(rc, 0);
+	const struct esc_outbox_row rows[] = {
+		{.at_ms = ESC_TEST_T0,
+		 .type = "order.created",
+		 .order_id = "ord_a",
+		 .version = 1,
+		 .payload = "{}"},
+		{.at_ms = ESC_TEST_T0,
+		 .type = "order.paid",
+		 .order_id = "ord_a",
+		 .version = 2,
+		 .payload = "{}"},
+		{.at_ms = ESC_TEST_T0,
+		 .type = "order.created",
+		 .order_id = "ord_b",
+		 .version = 1,
+		 .payload = "{}"},
+	};
+	for (size_t i = 0; i < 3; i++) {
+		ESC_STORE(rc, s, outbox_append, &rows[i]);
+		assert_int_equal(rc, 0);
+	}
+	size_t events = 0, made = 0;
+	ESC_STORE(rc, s, webhook_fanout, ESC_TEST_T0, 10, &events, &made);
+	assert_int_equal(rc, 0);
+	assert_int_equal(made, 3);
+	return s;
+}
+
+/* list: newest event first, each filter, the cursor; get; attempts after
+ * a number; retry_now drops a claim (the holder's finish is refused) and
+ * makes the delivery due; unknown ids. */
+static void store_verbs_list_get_attempts_and_retry(void **state)
+{
+	char dir[256], url[300];
+	struct esc_webhook_delivery_seen seen[4], one;
+	size_t n = 0;
+	bool more = false;
+	int rc;
+	(void)state;
+	struct esc_store *s = store_with_deliveries(dir, url);
+
+	struct esc_webhook_delivery_filter f = {.event_seq = -1};
+	ESC_STORE(rc, s, webhook_deliveries_list, &f, seen, 4, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 3);
+	assert_false(more);
+	assert_true(seen[0].d.event_seq > seen[1].d.event_seq &&
+		    seen[1].d.event_seq > seen[2].d.event_seq);
+	assert_string_equal(seen[1].event_type, "order.paid");
+	assert_string_equal(seen[1].d.order_id, "ord_a");
+	assert_string_equal(seen[1].d.status, ESC_WD_PENDING);
+	int64_t paid_seq = seen[1].d.event_seq;
+
+	/* The cursor: a page of two, then the rest after its last. */
+	ESC_STORE(rc, s, webhook_deliveries_list, &f, seen, 2, &n, &more);
+	assert_int_equal(n, 2);
+	assert_true(more);
+	f.starting_after = seen[1].d.id;
+	ESC_STORE(rc, s, webhook_deliveries_list, &f, seen, 2, &n, &more);
+	assert_int_equal(n, 1);
+	assert_false(more);
+	assert_string_equal(seen[0].event_type, "order.created");
+	assert_string_equal(seen[0].d.order_id, "ord_a");
+	f.starting_after = "whd_unknown";
+	ESC_STORE(rc, s, webhook_deliveries_list, &f, seen, 4, &n, &more);
+	assert_int_equal(n, 0);
+
+	/* Each filter. */
+	f = (struct esc_webhook_delivery_filter){.event_seq = paid_seq};
+	ESC_STORE(rc, s, webhook_deliveries_list, &f, seen, 4, &n, &more);
+	assert_int_equal(n, 1);
+	assert_int_equal(seen[0].d.event_seq, paid_seq);
+	f = (struct esc_webhook_delivery_filter){
+		.endpoint_id = "whe_store", .event_seq = -1, .status = ESC_WD_PENDING};
+	ESC_STORE(rc, s, webhook_deliveries_list, &f, seen, 4, &n, &more);
+	assert_int_equal(n, 3);
+	f.status = ESC_WD_DELIVERED;
+	ESC_STORE(rc, s, webhook_deliveries_list, &f, seen, 4, &n, &more);
+	assert_int_equal(n, 0);
+	f = (struct esc_webhook_delivery_filter){.endpoint_id = "whe_other", .event_seq = -1};
+	ESC_STORE(rc, s, webhook_deliveries_list, &f, seen, 4, &n, &more);
+	assert_int_equal(n, 0);
+
+	/* A worker claims and finishes one: its attempt is listed. */
+	int64_t real = ESC_TEST_T0;
+	struct esc_process p = {
+		.id = "prc_store", .started_ms = real, .heartbeat_ms = real, .lease_ms = 60000};
+	struct esc_webhook_delivery claimed[4];
+	ESC_STORE(rc, s, process_beat, &p);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, s, webhook_deliveries_claim, ESC_TEST_T0, p.id, real, real + 60000, claimed,
+		  4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2); /* ord_a's first event, and ord_b's */
+	struct esc_webhook_delivery done = claimed[0];
+	struct esc_webhook_attempt a = {
+		.n = 1, .at_ms = ESC_TEST_T0, .status_code = 200, .duration_ms = 7, .answer = "ok"};
+	snprintf(a.delivery_id, sizeof a.delivery_id, "%s", done.id);
+	snprintf(done.status, sizeof done.status, "%s", ESC_WD_DELIVERED);
+	done.attempts = 1;
+	done.delivered_at_ms = done.last_attempt_at_ms = ESC_TEST_T0;
+	done.last_status_code = 200;
+	ESC_STORE(rc, s, webhook_delivery_finish, p.id, &done, &a);
+	assert_int_equal(rc, 0);
+	struct esc_webhook_attempt got[2];
+	ESC_STORE(rc, s, webhook_attempts_list, done.id, 0, got, 2, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(got[0].status_code, 200);
+	assert_int_equal(got[0].duration_ms, 7);
+	assert_string_equal(got[0].answer, "ok");
+	ESC_STORE(rc, s, webhook_attempts_list, done.id, 1, got, 2, &n);
+	assert_int_equal(n, 0);
+	ESC_STORE(rc, s, webhook_delivery_get, done.id, &one);
+	assert_int_equal(rc, 0);
+	assert_string_equal(one.d.status, ESC_WD_DELIVERED);
+	assert_int_equal(one.d.attempts, 1);
+
+	/* retry_now on the other, still claimed: due now, its claim gone, so
+	 * the holder's finish is refused; on the delivered one: pending. */
+	struct esc_webhook_delivery held = claimed[1];
+	ESC_STORE(rc, s, webhook_delivery_retry_now, held.id, ESC_TEST_T0 + 5000);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, s, webhook_delivery_get, held.id, &one);
+	assert_string_equal(one.d.status, ESC_WD_PENDING);
+	assert_int_equal(one.d.next_at_ms, ESC_TEST_T0 + 5000);
+	assert_string_equal(one.d.claim_owner, "");
+	snprintf(a.delivery_id, sizeof a.delivery_id, "%s", held.id);
+	held.attempts = 1;
+	snprintf(held.status, sizeof held.status, "%s", ESC_WD_DELIVERED);
+	ESC_STORE(rc, s, webhook_delivery_finish, p.id, &held, &a);
+	assert_int_equal(rc, ESC_ECONFLICT);
+	ESC_STORE(rc, s, webhook_delivery_retry_now, done.id, ESC_TEST_T0 + 6000);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, s, webhook_delivery_get, done.id, &one);
+	assert_string_equal(one.d.status, ESC_WD_PENDING);
+	assert_int_equal(one.d.next_at_ms, ESC_TEST_T0 + 6000);
+	assert_int_equal(one.d.attempts, 1);
+
+	ESC_STORE(rc, s, webhook_delivery_get, "whd_unknown", &one);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	ESC_STORE(rc, s, webhook_delivery_retry_now, "whd_unknown", ESC_TEST_T0);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+
+	esc_store_close(s);
+	esc_test_store_drop(url);
+	esc_test_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(deliveries_are_listed_by_filter_and_cursor),
 		cmocka_unit_test(a_failed_delivery_retried_is_pending_due_now_and_delivered),
+		cmocka_unit_test(store_verbs_list_get_attempts_and_retry),
 	};
 	esc_test_store_or_skip("test_deliveries");
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
