@@ -14,8 +14,11 @@
  * after this setup: a daemon reads the manual clock's time from the store
  * when it starts, and only its own /v1/clock/advance moves it later. Client
  * thread i then talks to daemon i % N. Each client thread reuses one libcurl
- * handle; new connections are counted to show that keep-alive holds. Prints
- * figures; asserts nothing about speed.
+ * handle; new connections are counted to show that keep-alive holds. Then
+ * the flows run again with a webhook endpoint for every event at a receiver
+ * on loopback (in this process, answering 200 at once): the deliveries per
+ * second, and the outbox lag of each event of an order, from the answer to
+ * its command to its arrival. Prints figures; asserts nothing about speed.
  *
  * The store: a new SQLite file (the default); the URL in ESC_BENCH_DB; or,
  * with ESC_BENCH_PG (a PostgreSQL admin URL, postgresql://USER@HOST:PORT/DB),
@@ -32,6 +35,9 @@
 #include <errno.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -336,7 +342,8 @@ static void write_config(char *conf, size_t size)
 	fprintf(c, "watch_cancellations = 1000000000\n"
 		   "restricted_cancellations = 1000000000\n"
 		   "suspended_cancellations = 1000000000\n"
-		   "restricted_rate = 100%%\n");
+		   "restricted_rate = 100%%\n"
+		   "webhooks.allow_private = true\n");
 	if (getenv("ESC_BENCH_THREADS"))
 		fprintf(c, "http.threads = %s\n", getenv("ESC_BENCH_THREADS"));
 	fclose(c);
@@ -442,6 +449,57 @@ struct client {
 	char url[512];
 };
 
+/* The receiver answers every POST 200 at once and notes, for each event
+ * of an order, when it arrived; the clients note when each command on an
+ * order was acknowledged (its answer read, after its commit). The outbox
+ * lag of an event is the one less the other, joined by the order's id and
+ * version. The daemon's manual clock stands still: the events' created_at
+ * cannot serve. */
+#define RX_BODY_MAX (64 * 1024)
+#define RX_KEY_SIZE 64
+
+struct rx_note {
+	char key[RX_KEY_SIZE]; /* "ord_...:VERSION" */
+	double ms;             /* real time */
+};
+
+struct rx_notes {
+	struct rx_note *at;
+	size_t cap;
+	_Atomic size_t n;
+};
+
+static struct {
+	struct MHD_Daemon *d;
+	int port;
+	bool on;                 /* the clients note their acknowledgements */
+	struct rx_notes arrived; /* by the receiver */
+	struct rx_notes acked;   /* by the clients */
+	_Atomic size_t n;        /* deliveries received */
+	_Atomic long long first_us, last_us;
+} RX;
+
+static double real_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Note the event or answer j (an order: its id and version) at ms. */
+static void rx_note(struct rx_notes *notes, json_t *j, const char *id_key, double ms)
+{
+	const char *id = json_string_value(json_object_get(j, id_key));
+	json_t *v = json_object_get(j, "version");
+	if (!id || strncmp(id, "ord_", 4) || !json_is_integer(v))
+		return;
+	size_t i = atomic_fetch_add(&notes->n, 1);
+	if (i >= notes->cap)
+		return;
+	snprintf(notes->at[i].key, RX_KEY_SIZE, "%s:%lld", id, (long long)json_integer_value(v));
+	notes->at[i].ms = ms;
+}
+
 static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
 {
 	struct client *c = arg;
@@ -504,6 +562,11 @@ static double request(struct client *c, const char *path, struct curl_slist *hdr
 	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(c->h, CURLINFO_NUM_CONNECTS, &conns);
 	c->conns += conns;
+	if (RX.on && body && status == expect && c->buf) {
+		json_t *j = json_loadb(c->buf, c->len, 0, NULL);
+		rx_note(&RX.acked, j, "id", real_ms());
+		json_decref(j);
+	}
 	if (status != expect) {
 		char what[600];
 		snprintf(what, sizeof what, "%s %s: status %ld", body ? "POST" : "GET", path,
@@ -760,6 +823,14 @@ static void item_flow(struct client *c, size_t i, double *lat)
 	lat[4] = request(c, path, B.op_auth, "{}", 200);
 }
 
+/* The flows of the second run, numbered after the first's. */
+static size_t flows_done;
+
+static void item_flow_hooked(struct client *c, size_t i, double *lat)
+{
+	item_flow(c, flows_done + i, lat);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -901,6 +972,174 @@ static void summary_line(const struct figures *f, size_t flows, double flows_per
 		die("cannot write %s: %s", path, strerror(errno));
 }
 
+/* ---- webhooks: a receiver on loopback, and the outbox lag ---- */
+
+struct rx_upload {
+	char data[RX_BODY_MAX];
+	size_t bytes;
+};
+
+static void rx_record(const struct rx_upload *u)
+{
+	double now = real_ms();
+	json_t *j = json_loadb(u->data, u->bytes, 0, NULL);
+	rx_note(&RX.arrived, j, "order_id", now);
+	json_decref(j);
+	atomic_fetch_add(&RX.n, 1);
+	long long us = (long long)(now * 1000);
+	long long zero = 0;
+	atomic_compare_exchange_strong(&RX.first_us, &zero, us);
+	atomic_store(&RX.last_us, us);
+}
+
+static enum MHD_Result rx_handle(void *cls, struct MHD_Connection *c, const char *url,
+				 const char *method, const char *version, const char *data,
+				 size_t *size, void **state)
+{
+	struct rx_upload *u = *state;
+	(void)cls;
+	(void)url;
+	(void)method;
+	(void)version;
+	if (!u) {
+		*state = u = calloc(1, sizeof *u);
+		return u ? MHD_YES : MHD_NO;
+	}
+	if (*size) {
+		size_t n = *size < RX_BODY_MAX - u->bytes ? *size : RX_BODY_MAX - u->bytes;
+		memcpy(u->data + u->bytes, data, n);
+		u->bytes += n;
+		*size = 0;
+		return MHD_YES;
+	}
+	rx_record(u);
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(2, (void *)"ok", MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result rc = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static void rx_completed(void *cls, struct MHD_Connection *c, void **state,
+			 enum MHD_RequestTerminationCode code)
+{
+	(void)cls;
+	(void)c;
+	(void)code;
+	free(*state);
+	*state = NULL;
+}
+
+static void rx_start(size_t cap)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	RX.arrived.cap = RX.acked.cap = cap;
+	RX.arrived.at = calloc(cap, sizeof *RX.arrived.at);
+	RX.acked.at = calloc(cap, sizeof *RX.acked.at);
+	if (!RX.arrived.at || !RX.acked.at)
+		die("memory");
+	RX.d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, rx_handle, NULL,
+				MHD_OPTION_SOCK_ADDR, &a, MHD_OPTION_THREAD_POOL_SIZE, 4u,
+				MHD_OPTION_NOTIFY_COMPLETED, rx_completed, NULL,
+				MHD_OPTION_CONNECTION_LIMIT, 1000u, MHD_OPTION_END);
+	const union MHD_DaemonInfo *info =
+		RX.d ? MHD_get_daemon_info(RX.d, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+	if (!info)
+		die("cannot start the webhook receiver");
+	RX.port = info->port;
+}
+
+/* Register an endpoint for every event at the receiver. */
+static void rx_subscribe(void)
+{
+	struct client c;
+	char body[200];
+	client_open(&c, 0);
+	snprintf(body, sizeof body, "{\"url\":\"http://127.0.0.1:%d/hooks\",\"events\":[\"*\"]}",
+		 RX.port);
+	request(&c, "/v1/webhook-endpoints", B.op_auth, body, 201);
+	client_close(&c);
+}
+
+/* Deliveries waiting in daemon k (-1: not shown). */
+static long long daemon_pending(int k)
+{
+	struct client c;
+	long long n = -1;
+	const char *key = "escrowd_webhook_deliveries_pending ";
+	client_open(&c, k);
+	request(&c, "/metrics", NULL, NULL, 200);
+	const char *p = c.buf ? strstr(c.buf, key) : NULL;
+	if (p)
+		n = strtoll(p + strlen(key), NULL, 10);
+	client_close(&c);
+	return n;
+}
+
+/* Wait until the receiver has had nothing new for half a second and no
+ * delivery waits (at most a minute). */
+static void rx_drain(void)
+{
+	double t0 = now_s();
+	size_t seen = (size_t)-1;
+	while (now_s() - t0 < 60) {
+		size_t n = atomic_load(&RX.n);
+		if (n == seen && daemon_pending(0) == 0)
+			break;
+		seen = n;
+		usleep(500 * 1000);
+	}
+}
+
+static int note_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct rx_note *)a)->key, ((const struct rx_note *)b)->key);
+}
+
+/* The lags of the events both noted, into lag (sorted); how many. */
+static size_t rx_lags(double *lag)
+{
+	size_t na = atomic_load(&RX.arrived.n), nk = atomic_load(&RX.acked.n), k = 0;
+	na = na < RX.arrived.cap ? na : RX.arrived.cap;
+	nk = nk < RX.acked.cap ? nk : RX.acked.cap;
+	qsort(RX.arrived.at, na, sizeof *RX.arrived.at, note_cmp);
+	qsort(RX.acked.at, nk, sizeof *RX.acked.at, note_cmp);
+	for (size_t i = 0, j = 0; i < na && j < nk;) {
+		int c = strcmp(RX.arrived.at[i].key, RX.acked.at[j].key);
+		if (c == 0)
+			lag[k++] = RX.arrived.at[i++].ms - RX.acked.at[j].ms;
+		else if (c < 0)
+			i++;
+		else
+			j++;
+	}
+	qsort(lag, k, sizeof *lag, cmp_double);
+	return k;
+}
+
+/* The deliveries' figures, after the flows with webhooks on. */
+static void rx_report(size_t flows, double secs, double flows_per_s_without)
+{
+	size_t n = atomic_load(&RX.n);
+	double *lag = calloc(RX.arrived.cap, sizeof *lag);
+	if (!lag)
+		die("memory");
+	size_t k = rx_lags(lag);
+	struct figures f = percentiles(lag, k);
+	double span = (double)(atomic_load(&RX.last_us) - atomic_load(&RX.first_us)) / 1e6;
+	printf("\nWebhooks: %zu cancellation flows with an endpoint for every event at a receiver "
+	       "on loopback\n"
+	       "  (answering 200 at once): %.0f flows/s (%.0f without), %zu deliveries, "
+	       "%.0f deliveries/s\n"
+	       "  (first to last arrival, %.1f s). Outbox lag, from a command's answer to its "
+	       "event's arrival\n"
+	       "  (%zu events of orders): p50 %.1f ms, p99 %.1f ms, max %.1f ms (negative: the "
+	       "event came first).\n",
+	       flows, (double)flows / secs, flows_per_s_without, n, span > 0 ? (double)n / span : 0,
+	       span, k, f.p50, f.p99, k ? lag[k - 1] : 0.0);
+	free(lag);
+}
+
 /* The store of this run: a new database on ESC_BENCH_PG's server, the URL
  * in ESC_BENCH_DB, or a new SQLite file in B.dir. */
 static void choose_store(const char *db, const char *pg_admin)
@@ -1017,9 +1256,24 @@ int main(int argc, char **argv)
 	for (int k = 0; k < B.daemons_count; k++)
 		after[k] = daemon_counters(k);
 	double flows_per_s = (double)flows / flow.secs;
+	flows_done = flows;
 	printf("\n%zu cancellation flows of %d requests: %.0f flows/s.\n", flows, FLOW_STEPS,
 	       flows_per_s);
 	commit_rows(before, after);
+	/* The same flows again with a webhook endpoint for every event: the
+	 * deliveries per second and the outbox lag. */
+	rx_start(flows * 16 + 1024);
+	rx_subscribe();
+	RX.on = true;
+	struct test hooked = {.name = "flow, webhooks on",
+			      .count = flows,
+			      .per_item = FLOW_STEPS,
+			      .item = item_flow_hooked};
+	struct figures fh = measure(&hooked, clients);
+	row(hooked.name, &fh, flows * FLOW_STEPS, hooked.conns);
+	RX.on = false;
+	rx_drain();
+	rx_report(flows, hooked.secs, flows_per_s);
 	ledger_check();
 	keepalive_check(&health, clients);
 	keepalive_check(&get, clients);
@@ -1033,6 +1287,10 @@ int main(int argc, char **argv)
 	free(health.lat_ms);
 	free(get.lat_ms);
 	free(flow.lat_ms);
+	free(hooked.lat_ms);
+	MHD_stop_daemon(RX.d);
+	free(RX.arrived.at);
+	free(RX.acked.at);
 	free(B.orders);
 	curl_slist_free_all(B.op_auth);
 	for (size_t i = 0; i < B.buyers_count + B.sellers_count; i++)
