@@ -393,10 +393,5 @@ def wait_delivered(port, key, timeout_s):
 
 
 def event_ids(port, key):
-    """The ids of every event: GET /v1/events when the daemon has it, else
-    those the deliveries name (one endpoint for "*": one each)."""
-    status, j = once(port, "GET", "/v1/events?limit=1", key)
-    if status == 200:
-        return [e["id"] for e in list_all(port, key, "/v1/events")], "/v1/events"
-    return [d["event_id"] for d in list_all(port, key, "/v1/webhook-deliveries")], \
-        "the deliveries list"
+    """The ids of every event, from GET /v1/events."""
+    return [e["id"] for e in list_all(port, key, "/v1/events")], "/v1/events"

@@ -12,8 +12,8 @@ SIGKILL halfway, while the receiver holds a delivery. The deliveries it had
 claimed then are counted in the database (its claims outlive it), and pass
 to the others when its lease ends (2 s here). Once nothing is pending:
 
-  - every event (GET /v1/events, or the deliveries list while the feed is
-    not built) was received at least once, with a valid signature;
+  - every event of GET /v1/events was received at least once, with a
+    valid signature;
   - every duplicate carries the same event id and the same bytes;
   - there are no more duplicates than deliveries the killed daemon had
     claimed when it died: the live ones deliver each event once;
