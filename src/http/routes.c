@@ -1711,41 +1711,46 @@ static int delivery_filter(struct esc_http_call *call, struct esc_webhook_delive
 	return 0;
 }
 
+/* A page of deliveries, each with its last attempts, as JSON into *data. */
+static int deliveries_page(struct esc_http_call *call, const struct esc_webhook_delivery_filter *f,
+			   size_t limit, json_t **data, bool *more)
+{
+	struct esc_webhook_delivery_seen *list = calloc(limit, sizeof *list);
+	struct delivery_view *x = calloc(1, sizeof *x);
+	size_t n = 0;
+	int rc = list && x ? 0 : ESC_ENOMEM;
+	*data = json_array();
+	if (!rc) {
+		struct esc_store *s = esc_engine_store_acquire(call->e);
+		ESC_STORE(rc, s, webhook_deliveries_list, f, list, limit, &n, more);
+		for (size_t i = 0; !rc && i < n; i++) {
+			x->v = list[i];
+			rc = delivery_attempts(s, x);
+			if (!rc)
+				json_array_append_new(*data, delivery_json(x));
+		}
+		esc_engine_store_release(call->e, s);
+	}
+	free(list);
+	free(x);
+	return rc;
+}
+
 static int h_deliveries_list(struct esc_http_call *call)
 {
 	struct esc_webhook_delivery_filter f;
-	struct esc_webhook_delivery_seen *list = NULL;
-	struct delivery_view *x = NULL;
-	size_t limit, n = 0;
+	json_t *data = NULL;
+	size_t limit;
 	bool more = false;
 	int rc = page_limit(call, &limit);
 	if (!rc)
 		rc = delivery_filter(call, &f);
-	if (rc)
-		return rc;
-	list = calloc(limit, sizeof *list);
-	x = calloc(1, sizeof *x);
-	if (!list || !x) {
-		rc = ESC_ENOMEM;
-		goto out;
-	}
-	struct esc_store *s = esc_engine_store_acquire(call->e);
-	ESC_STORE(rc, s, webhook_deliveries_list, &f, list, limit, &n, &more);
-	json_t *data = json_array();
-	for (size_t i = 0; !rc && i < n; i++) {
-		x->v = list[i];
-		rc = delivery_attempts(s, x);
-		if (!rc)
-			json_array_append_new(data, delivery_json(x));
-	}
-	esc_engine_store_release(call->e, s);
+	if (!rc)
+		rc = deliveries_page(call, &f, limit, &data, &more);
 	if (!rc)
 		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
 	else
 		json_decref(data);
-out:
-	free(list);
-	free(x);
 	return rc;
 }
 
