@@ -32,9 +32,13 @@
 /* Upkeep (disable, purge) runs this often in real time, and at once when
  * escrowd's clock moved. */
 #define UPKEEP_EVERY_MS 1000
-/* The loop's waits: while work is in flight, and the longest idle one. */
+/* The loop's waits: while work is in flight, and the longest idle one;
+ * and the least time between the starts of two rounds, so that under load
+ * a round takes the events of several commits in one transaction instead
+ * of adding a transaction to each commit. */
 #define WAIT_BUSY_MS          10
 #define WAIT_IDLE_MS          200
+#define ROUND_MIN_MS          5
 #define ENDPOINTS_FAILING_MAX 16
 
 /* A delivery in flight: the claimed row and where it went. */
@@ -566,6 +570,26 @@ size_t esc_webhook_worker_in_flight(const struct esc_webhook_worker *w)
 	return w->in_flight;
 }
 
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until ROUND_MIN_MS after start, moving the transfers on meanwhile
+ * (a wakeup ends one wait, not the spacing). */
+static void space_rounds(struct esc_webhook_worker *w, int64_t start)
+{
+	for (;;) {
+		int64_t left = ROUND_MIN_MS - (monotonic_ms() - start);
+		if (left <= 0 || atomic_load(&w->stop))
+			break;
+		(void)esc_webhook_sender_run(w->sender, (int)left);
+	}
+}
+
 static void *loop(void *arg)
 {
 	struct esc_webhook_worker *w = arg;
@@ -573,8 +597,10 @@ static void *loop(void *arg)
 
 	while (!atomic_load(&w->stop)) {
 		int wait = w->in_flight ? WAIT_BUSY_MS : w->idle_ms;
+		int64_t start = monotonic_ms();
 		if (poll_round(w, wait, &worked))
 			worked = false; /* logged; look again after a wait */
+		space_rounds(w, start);
 		w->idle_ms = worked                          ? 1
 			     : w->idle_ms * 2 > WAIT_IDLE_MS ? WAIT_IDLE_MS
 							     : w->idle_ms * 2;
