@@ -906,6 +906,10 @@ const char *const esc_migrations_shared[] = {
 	 * endpoint's deliveries newest event first. */
 	"CREATE INDEX webhook_deliveries_endpoint_seq ON webhook_deliveries "
 	"(endpoint_id, event_seq, id);\n",
+	/* Issue 14: the deliveries claimed now, by endpoint: the worker sends
+	 * no endpoint more than a few at once (ESC_SQL_DELIVERIES_CLAIM). */
+	"CREATE INDEX webhook_deliveries_held ON webhook_deliveries (endpoint_id) "
+	"WHERE claim_owner IS NOT NULL;\n",
 	NULL,
 };
 

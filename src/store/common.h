@@ -265,22 +265,29 @@ int esc_order_bind_update(const struct esc_order *o, int64_t expected_version,
 /* Claim for ?3 up to ?2 deliveries due at ?1 (escrowd's clock), not held
  * at the real time ?4, with the claim held until ?5: see store.h. Neither
  * two of one (endpoint, order) at once nor one ahead of an earlier one
- * not tried yet or due again. The outer test runs again on each row
+ * not tried yet or due again, nor one of an endpoint that holds
+ * ESC_SQL_ENDPOINT_HELD_MAX already. The outer test runs again on each row
  * (PostgreSQL outside SERIALIZABLE: a row claimed meanwhile is skipped). */
+/* An endpoint with this many deliveries held gets no more claimed: a
+ * receiver that hangs holds at most these (and one claim's batch) of the
+ * worker's transfers, not all of them. */
+#define ESC_SQL_ENDPOINT_HELD_MAX "32"
+/* clang-format off */
 #define ESC_SQL_DELIVERIES_CLAIM                                                                   \
 	"UPDATE webhook_deliveries AS w SET claim_owner = ?3, claim_until_ms = ?5 "                \
 	"WHERE w.id IN (SELECT d.id FROM webhook_deliveries d WHERE d.status = 'pending' "         \
-	"AND d.next_at_ms <= ?1 AND NOT " ESC_SQL_DELIVERY_HELD(                                   \
-		"d") " AND NOT EXISTS ("                                                           \
-		     "SELECT 1 FROM webhook_deliveries o WHERE d.order_id <> '' "                  \
-		     "AND o.endpoint_id = d.endpoint_id AND o.order_id = d.order_id AND o.status " \
-		     "= 'pending' "                                                                \
-		     "AND o.id <> d.id AND ((o.event_seq < d.event_seq AND (o.attempts = 0 OR "    \
-		     "o.next_at_ms <= ?1)) OR " ESC_SQL_DELIVERY_HELD(                             \
-			     "o") ")) "                                                            \
-				  "ORDER BY d.event_seq, d.id LIMIT ?2) AND w.status = 'pending' " \
-				  "AND NOT " ESC_SQL_DELIVERY_HELD(                                \
-					  "w") " RETURNING " ESC_WEBHOOK_DELIVERY_COLUMNS
+	"AND d.next_at_ms <= ?1 AND NOT " ESC_SQL_DELIVERY_HELD("d") " "                           \
+	"AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o WHERE d.order_id <> '' "               \
+	"AND o.endpoint_id = d.endpoint_id AND o.order_id = d.order_id "                           \
+	"AND o.status = 'pending' AND o.id <> d.id "                                               \
+	"AND ((o.event_seq < d.event_seq AND (o.attempts = 0 OR o.next_at_ms <= ?1)) "             \
+	"OR " ESC_SQL_DELIVERY_HELD("o") ")) "                                                     \
+	"AND (SELECT COUNT(*) FROM webhook_deliveries h WHERE h.endpoint_id = d.endpoint_id "      \
+	"AND h.claim_owner IS NOT NULL AND " ESC_SQL_DELIVERY_HELD("h") ") < "                     \
+	ESC_SQL_ENDPOINT_HELD_MAX " "                                                              \
+	"ORDER BY d.event_seq, d.id LIMIT ?2) AND w.status = 'pending' "                           \
+	"AND NOT " ESC_SQL_DELIVERY_HELD("w") " RETURNING " ESC_WEBHOOK_DELIVERY_COLUMNS
+/* clang-format on */
 
 #define ESC_SQL_DELIVERY_STATEMENTS(X)                                                             \
 	X(FANOUT_ENDPOINTS, "SELECT id, events FROM webhook_endpoints WHERE enabled = 1 "          \

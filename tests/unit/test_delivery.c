@@ -664,6 +664,31 @@ static void test_a_hanging_receiver_times_out_while_another_is_served(void **sta
 	esc_webhook_worker_free(w);
 }
 
+/* A hanging receiver takes at most 32 of the worker's transfers: the
+ * others stay free for the other endpoints. */
+static void test_a_hanging_receiver_holds_at_most_32_deliveries(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_webhook_options o = options();
+	o.request_timeout_ms = 2000;
+	receiver_reset();
+	endpoint_add(f, "/hang", "order.created", false, 0);
+	endpoint_add(f, "/quick", "order.created", false, 0);
+	struct esc_webhook_worker *w = worker_new(f, &o);
+	for (int i = 0; i < 40; i++)
+		(void)one_order(f);
+	int64_t start = real_ms();
+	while (seen_at("/quick") < 40 && real_ms() - start < 5000)
+		assert_int_equal(esc_webhook_worker_poll(w, 20), 0);
+	assert_int_equal(seen_at("/quick"), 40);
+	/* The quick ones' answers are read; the hanging ones stay. */
+	while (esc_webhook_worker_in_flight(w) > 32 && real_ms() - start < 1500)
+		assert_int_equal(esc_webhook_worker_poll(w, 20), 0);
+	assert_int_equal(seen_at("/hang"), 32);
+	assert_int_equal(esc_webhook_worker_in_flight(w), 32);
+	esc_webhook_worker_free(w);
+}
+
 static void test_a_rotated_secret_signs_beside_the_new_for_24_hours(void **state)
 {
 	struct esc_fixture *f = *state;
@@ -739,6 +764,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_a_hanging_receiver_times_out_while_another_is_served,
 			esc_fixture_setup, esc_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_a_hanging_receiver_holds_at_most_32_deliveries,
+						esc_fixture_setup, esc_fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_a_rotated_secret_signs_beside_the_new_for_24_hours, esc_fixture_setup,
 			esc_fixture_teardown),
