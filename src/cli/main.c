@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "engine/config.h"
 #include "engine/demo.h"
 #include "engine/engine.h"
@@ -441,7 +443,9 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 		fprintf(stderr, "escrowd: manual clock: time moves only through "
 				"POST /v1/clock/advance\n");
 	/* The webhook delivery worker: a thread of its own, beside the
-	 * deadline worker that esc_http_serve runs. */
+	 * deadline worker that esc_http_serve runs. libcurl's global state
+	 * first, before any thread (webhook/sender.h). */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	struct esc_webhook_worker *hooks = NULL;
 	rc = esc_webhook_worker_new(e, &ho.webhooks, &hooks);
 	if (!rc)

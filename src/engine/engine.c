@@ -262,7 +262,12 @@ static void committed(struct esc_engine *e)
 
 void esc_engine_process(struct esc_engine *e, struct esc_process *out)
 {
-	*out = e->process; /* id, started_ms and lease_ms never change */
+	/* id, started_ms and lease_ms never change; heartbeat_ms is the
+	 * deadline worker's, written under lock, and not read here. */
+	memset(out, 0, sizeof *out);
+	memcpy(out->id, e->process.id, sizeof out->id);
+	out->started_ms = e->process.started_ms;
+	out->lease_ms = e->process.lease_ms;
 	out->heartbeat_ms = esc_clock_now(e->real);
 }
 
