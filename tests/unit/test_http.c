@@ -741,6 +741,12 @@ static void metrics_count_requests_and_commands(void **state)
 	assert_non_null(strstr(r.body, "escrowd_refunds_pending "));
 	assert_non_null(
 		strstr(r.body, "escrowd_http_request_duration_seconds_bucket{le=\"+Inf\"}"));
+	/* The delivery worker's. */
+	assert_non_null(strstr(r.body, "escrowd_webhook_deliveries_total{outcome=\"delivered\"} "));
+	assert_non_null(strstr(r.body, "escrowd_webhook_attempts_total "));
+	assert_non_null(strstr(r.body, "escrowd_webhook_endpoints_disabled "));
+	assert_non_null(strstr(r.body, "escrowd_webhook_deliveries_pending "));
+	assert_non_null(strstr(r.body, "escrowd_webhook_outbox_lag_seconds "));
 	drop(&r);
 }
 
