@@ -1401,14 +1401,18 @@ out:
 	return rc;
 }
 
-/* Already locked. fn in a transaction of its own, run again while it
- * loses to a concurrent one. */
-static int transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg), void *arg)
+/* Already locked. fn in a transaction of its own (weak: begin_weak's),
+ * run again while it loses to a concurrent one. */
+static int transact_in(struct esc_engine *e, bool weak, int (*fn)(struct esc_store *s, void *arg),
+		       void *arg)
 {
 	int rc, undo;
 
 	for (int attempt = 0;; attempt++) {
-		ESC_STORE0(rc, e->store, begin);
+		if (weak)
+			ESC_STORE0(rc, e->store, begin_weak);
+		else
+			ESC_STORE0(rc, e->store, begin);
 		if (!rc) {
 			rc = fn(e->store, arg);
 			if (!rc)
@@ -1425,10 +1429,24 @@ static int transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *a
 	}
 }
 
+static int transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg), void *arg)
+{
+	return transact_in(e, false, fn, arg);
+}
+
 int esc_engine_transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg), void *arg)
 {
 	pthread_mutex_lock(&e->lock);
 	int rc = transact(e, fn, arg);
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+int esc_engine_transact_weak(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg),
+			     void *arg)
+{
+	pthread_mutex_lock(&e->lock);
+	int rc = transact_in(e, true, fn, arg);
 	pthread_mutex_unlock(&e->lock);
 	return rc;
 }

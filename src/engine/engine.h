@@ -322,6 +322,12 @@ int esc_engine_lift_suspension(struct esc_engine *e, const char *arbiter_id, con
  * a store from esc_engine_store_acquire(): with a pool of one, that is
  * the writer, under the same lock. */
 int esc_engine_transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg), void *arg);
+/* The same in a transaction of the store's begin_weak (PostgreSQL: READ
+ * COMMITTED), for the delivery worker's writes, which must not make
+ * commands fail as concurrent with them; fn's statements keep themselves
+ * right with row locks and re-checks. */
+int esc_engine_transact_weak(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg),
+			     void *arg);
 
 /* Reads for the API: a connection of the pool's, or with a pool of one
  * the writer's under the engine's lock, so that reads see only committed

@@ -667,6 +667,7 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.webhook_event_get = prefix##_webhook_event_get,                                           \
 	.webhook_endpoints_failing = prefix##_webhook_endpoints_failing,                           \
 	.webhook_purge = prefix##_webhook_purge, .webhook_stats = prefix##_webhook_stats,          \
+	.begin_weak = prefix##_begin_weak,          \
 	.webhook_deliveries_list = prefix##_webhook_deliveries_list,                               \
 	.webhook_delivery_get = prefix##_webhook_delivery_get,                                     \
 	.webhook_attempts_list = prefix##_webhook_attempts_list,                                   \

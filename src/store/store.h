@@ -502,6 +502,13 @@ struct esc_store_ops {
 	/* Delete up to max events with at_ms < before_ms, oldest first, with
 	 * their deliveries and attempts; *purged counts the events. */
 	int (*webhook_purge)(struct esc_store *s, int64_t before_ms, size_t max, size_t *purged);
+	/* Begin a transaction that takes no part in PostgreSQL's
+	 * serializable checks (READ COMMITTED: each statement sees what was
+	 * committed before it), for the delivery worker's fanout, claims and
+	 * records, whose row locks and re-checks keep them right and which
+	 * would otherwise make the commands' transactions fail as concurrent
+	 * with them. SQLite: as begin. */
+	int (*begin_weak)(struct esc_store *s);
 	int (*webhook_stats)(struct esc_store *s, struct esc_webhook_stats *out);
 
 	/* Deliveries as the operator sees them (GET /v1/webhook-deliveries).

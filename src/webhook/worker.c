@@ -415,7 +415,7 @@ static int record(struct esc_webhook_worker *w)
 
 	if (!w->outcomes_n)
 		return 0;
-	rc = esc_engine_transact(w->e, finish_tx, &f);
+	rc = esc_engine_transact_weak(w->e, finish_tx, &f);
 	log_store("recording attempts", rc);
 	for (size_t i = 0; !rc && i < w->outcomes_n; i++)
 		if (!w->outcomes[i].conflict)
@@ -512,7 +512,7 @@ static int upkeep(struct esc_webhook_worker *w, int64_t now_ms)
 	log_store("disabling endpoints", rc);
 	free(x);
 	for (int i = 0; !rc && i < 20; i++) {
-		rc = esc_engine_transact(w->e, purge_tx, &p);
+		rc = esc_engine_transact_weak(w->e, purge_tx, &p);
 		if (p.purged < PURGE_MAX)
 			break;
 	}
@@ -538,7 +538,7 @@ static int poll_round(struct esc_webhook_worker *w, int wait_ms, bool *worked)
 	if (r->room > CLAIM_MAX)
 		r->room = CLAIM_MAX;
 	esc_engine_process(w->e, &w->process);
-	rc = esc_engine_transact(w->e, round_tx, r);
+	rc = esc_engine_transact_weak(w->e, round_tx, r);
 	log_store("fanout and claim", rc);
 	if (!rc && r->beat)
 		w->beat_real_ms = w->process.heartbeat_ms;

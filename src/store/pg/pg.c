@@ -664,6 +664,11 @@ static int pg_begin(struct esc_store *s)
 	return tx_begin(pg_of(s), SQL_BEGIN);
 }
 
+static int pg_begin_weak(struct esc_store *s)
+{
+	return tx_begin(pg_of(s), "BEGIN ISOLATION LEVEL READ COMMITTED");
+}
+
 static int pg_commit(struct esc_store *s)
 {
 	return tx_commit(pg_of(s));

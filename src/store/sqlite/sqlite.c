@@ -390,6 +390,11 @@ static int sq_begin(struct esc_store *s)
 	return rc;
 }
 
+static int sq_begin_weak(struct esc_store *s)
+{
+	return sq_begin(s);
+}
+
 static int sq_commit(struct esc_store *s)
 {
 	struct sq *q = sq_of(s);
