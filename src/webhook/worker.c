@@ -36,9 +36,13 @@
  * and the least time between the starts of two rounds, so that under load
  * a round takes the events of several commits in one transaction instead
  * of adding a transaction to each commit. */
-#define WAIT_BUSY_MS          10
-#define WAIT_IDLE_MS          200
-#define ROUND_MIN_MS          5
+#define WAIT_BUSY_MS 10
+#define WAIT_IDLE_MS 200
+#define ROUND_MIN_MS 5
+/* The same when the last round found no delivery to make, claim or
+ * record (events of no endpoint are fanned out all the same, a batch each
+ * round): no commit then wakes the worker sooner. */
+#define ROUND_IDLE_MS         100
 #define ENDPOINTS_FAILING_MAX 16
 
 /* A delivery in flight: the claimed row and where it went. */
@@ -546,7 +550,7 @@ static int poll_round(struct esc_webhook_worker *w, int wait_ms, bool *worked)
 		w->first = false;
 	if (!rc && r->n)
 		rc = send_claimed(w, r);
-	*worked = r->events || r->n || w->outcomes_n;
+	*worked = r->made || r->n || w->outcomes_n || r->events == FANOUT_MAX;
 	run = esc_webhook_sender_run(w->sender, *worked ? 0 : wait_ms);
 	if (run < 0 && !rc)
 		rc = run;
@@ -578,12 +582,12 @@ static int64_t monotonic_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait until ROUND_MIN_MS after start, moving the transfers on meanwhile
+/* Wait until spacing ms after start, moving the transfers on meanwhile
  * (a wakeup ends one wait, not the spacing). */
-static void space_rounds(struct esc_webhook_worker *w, int64_t start)
+static void space_rounds(struct esc_webhook_worker *w, int64_t start, int64_t spacing)
 {
 	for (;;) {
-		int64_t left = ROUND_MIN_MS - (monotonic_ms() - start);
+		int64_t left = spacing - (monotonic_ms() - start);
 		if (left <= 0 || atomic_load(&w->stop))
 			break;
 		(void)esc_webhook_sender_run(w->sender, (int)left);
@@ -600,7 +604,7 @@ static void *loop(void *arg)
 		int64_t start = monotonic_ms();
 		if (poll_round(w, wait, &worked))
 			worked = false; /* logged; look again after a wait */
-		space_rounds(w, start);
+		space_rounds(w, start, worked || w->in_flight ? ROUND_MIN_MS : ROUND_IDLE_MS);
 		w->idle_ms = worked                          ? 1
 			     : w->idle_ms * 2 > WAIT_IDLE_MS ? WAIT_IDLE_MS
 							     : w->idle_ms * 2;

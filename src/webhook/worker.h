@@ -22,7 +22,10 @@
  *
  * It wakes on every commit of commands and every move of the manual clock
  * (esc_engine_on_commit), and otherwise looks again every 10 ms while
- * work is in flight, backing off to 200 ms when idle. */
+ * work is in flight, backing off to 200 ms when idle; two rounds start
+ * 5 ms apart at the least while deliveries are made, and 100 ms apart
+ * when the last round made, claimed and recorded none (the events then
+ * go to no endpoint: they are only marked fanned out, in batches). */
 #ifndef ESC_WEBHOOK_WORKER_H
 #define ESC_WEBHOOK_WORKER_H
 
