@@ -534,6 +534,7 @@ struct run {
 	struct esc_refund refund;
 	struct esc_dispute_facts facts;
 	struct esc_effects *fx;
+	json_t *object; /* the event's data.object, once record() made it */
 	/* A deadline row that no longer matches its order or refund, or that
 	 * cannot fire: it is dropped, the refusal being the code returned. */
 	bool stale;
@@ -905,7 +906,7 @@ static int reps_after(struct esc_engine *e, const struct run *r, const struct re
 
 /* The order's history row, then its outbox row (the event, whose data
  * shows the history row too); sb is scratch. */
-static int record(struct esc_engine *e, const struct run *r, struct esc_strbuf *sb)
+static int record(struct esc_engine *e, struct run *r, struct esc_strbuf *sb)
 {
 	const struct esc_command *cmd = r->cmd;
 	const struct esc_effects *fx = r->fx;
@@ -933,11 +934,10 @@ static int record(struct esc_engine *e, const struct run *r, struct esc_strbuf *
 	if (rc)
 		return rc;
 
-	json_t *object = NULL;
 	char *data = NULL;
-	rc = event_object(e, r, &object);
+	rc = event_object(e, r, &r->object);
 	if (!rc)
-		rc = data_text(object, NULL, &data);
+		rc = data_text(json_incref(r->object), NULL, &data);
 	if (rc)
 		return rc;
 	rc = outbox_write(e->store, fx->outbox_type, fx->order.id, fx->order.version, now, data);
@@ -958,7 +958,9 @@ static int answer(struct esc_engine *e, const struct run *r, struct esc_result *
 		res->refund = r->fx->refund;
 	if (!cmd->reply)
 		return 0;
+	res->event_object = r->object;
 	rc = cmd->reply->build(cmd->reply->arg, e, e->store, res);
+	res->event_object = NULL;
 	if (!rc && cmd->reply->record)
 		ESC_STORE(rc, e->store, idempotency_put, cmd->reply->record);
 	if (rc == ESC_EDUPLICATE)
@@ -1036,6 +1038,7 @@ out:
 	if (rc && !res->message[0])
 		snprintf(res->message, sizeof res->message, "%s", esc_error_message(rc));
 	esc_strbuf_release(&sb);
+	json_decref(r.object);
 	free(r.fx);
 	return rc;
 }

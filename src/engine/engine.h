@@ -209,6 +209,12 @@ struct esc_result {
 	bool has_refund;
 	struct esc_refund refund;         /* a refund the command made or changed */
 	enum esc_buyer_level buyer_level; /* for cancel: the buyer's level before */
+	/* While esc_reply's build runs, and only then: the data.object of the
+	 * event the command wrote, the order, refund or dispute as the
+	 * operator's GET shows it now (engine/view.h), already written. An
+	 * answer to the operator that is that same view takes a reference
+	 * (json_incref) instead of rendering it again in the transaction. */
+	struct json_t *event_object;
 };
 
 /* Run one command in its own transaction. Returns res->rc. */

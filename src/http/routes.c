@@ -187,6 +187,9 @@ static int reply_build(void *arg, struct esc_engine *e, struct esc_store *s,
 		call->out = esc_view_refund(&res->refund);
 	} else if (ev == ESC_EV_OPEN_DISPUTE || esc_event_is_dispute(ev)) {
 		call->out = esc_view_dispute(call->e, s, viewer(call), &res->order);
+	} else if (res->event_object && call->caller.kind == ESC_CALLER_OPERATOR) {
+		/* The operator's view is what the event carries (engine.h). */
+		call->out = json_incref(res->event_object);
 	} else {
 		call->out = order_json(call, s, &res->order);
 	}
