@@ -257,15 +257,19 @@ int esc_order_bind_update(const struct esc_order *o, int64_t expected_version,
 	"processes p WHERE p.id = " t ".claim_owner AND p.heartbeat_real_ms + p.lease_ms > ?4))"
 
 /* The events purge takes: of the oldest ?2, those written before ?1 (the
- * oldest rows only, so that a purge with nothing to do reads few). */
+ * oldest rows only, so that a purge with nothing to do reads few), never
+ * the newest event: SQLite numbers a new row after the highest one left,
+ * and an emptied outbox would give old event ids again. */
 #define ESC_SQL_PURGE_EVENTS                                                                       \
 	"(SELECT seq FROM (SELECT seq, at_ms FROM outbox ORDER BY seq LIMIT ?2) t "                \
-	"WHERE at_ms < ?1)"
+	"WHERE at_ms < ?1 AND seq < (SELECT MAX(seq) FROM outbox))"
 
 /* Claim for ?3 up to ?2 deliveries due at ?1 (escrowd's clock), not held
  * at the real time ?4, with the claim held until ?5: see store.h. Neither
  * two of one (endpoint, order) at once nor one ahead of an earlier one
- * not tried yet or due again, nor one of an endpoint that holds
+ * not tried yet or due again, nor one after an earlier event of its order
+ * that is not fanned out yet (another daemon holds it: its delivery does
+ * not exist yet), nor one of an endpoint that holds
  * ESC_SQL_ENDPOINT_HELD_MAX already. The outer test runs again on each row
  * (PostgreSQL outside SERIALIZABLE: a row claimed meanwhile is skipped). */
 /* An endpoint with this many deliveries held gets no more claimed: a
@@ -282,6 +286,8 @@ int esc_order_bind_update(const struct esc_order *o, int64_t expected_version,
 	"AND o.status = 'pending' AND o.id <> d.id "                                               \
 	"AND ((o.event_seq < d.event_seq AND (o.attempts = 0 OR o.next_at_ms <= ?1)) "             \
 	"OR " ESC_SQL_DELIVERY_HELD("o") ")) "                                                     \
+	"AND NOT EXISTS (SELECT 1 FROM outbox e WHERE d.order_id <> '' "                           \
+	"AND e.order_id = d.order_id AND e.seq < d.event_seq AND e.fanout_done = 0) "              \
 	"AND (SELECT COUNT(*) FROM webhook_deliveries h WHERE h.endpoint_id = d.endpoint_id "      \
 	"AND h.claim_owner IS NOT NULL AND " ESC_SQL_DELIVERY_HELD("h") ") < "                     \
 	ESC_SQL_ENDPOINT_HELD_MAX " "                                                              \
@@ -362,7 +368,8 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(WEBHOOK_ATTEMPTS_LIST, "SELECT " ESC_WEBHOOK_ATTEMPT_COLUMNS " FROM webhook_attempts "   \
 				 "WHERE delivery_id = ?1 AND n > ?2 ORDER BY n LIMIT ?3")          \
 	X(WEBHOOK_DELIVERY_RETRY_NOW, "UPDATE webhook_deliveries SET status = 'pending', "         \
-				      "next_at_ms = ?2, claim_owner = NULL, claim_until_ms = 0 "   \
+				      "next_at_ms = ?2, claim_owner = NULL, claim_until_ms = 0, "  \
+				      "delivered_at_ms = 0 "                                       \
 				      "WHERE id = ?1")
 
 /* X(ID, SQL) for every statement both backends run as it is written here,
@@ -431,11 +438,12 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(OUTBOX_INSERT, "INSERT INTO outbox (at_ms, type, order_id, payload, version) VALUES "    \
 			 "(?1, ?2, ?3, ?4, ?5)")                                                   \
 	X(OUTBOX_COUNT, "SELECT COUNT(*) FROM outbox")                                             \
-	X(EVENTS_LIST, "SELECT seq, at_ms, type, order_id, version, payload FROM outbox "          \
-		       "WHERE seq > ?1 AND (CAST(?2 AS TEXT) IS NULL OR type = ?2) "               \
-		       "AND (CAST(?3 AS TEXT) IS NULL OR substr(type, 1, length(CAST(?3 AS TEXT))) " \
-		       "= CAST(?3 AS TEXT)) AND (CAST(?4 AS TEXT) IS NULL OR order_id = ?4) "      \
-		       "ORDER BY seq LIMIT ?5")                                                    \
+	X(EVENTS_LIST,                                                                             \
+	  "SELECT seq, at_ms, type, order_id, version, payload FROM outbox "                       \
+	  "WHERE seq > ?1 AND (CAST(?2 AS TEXT) IS NULL OR type = ?2) "                            \
+	  "AND (CAST(?3 AS TEXT) IS NULL OR substr(type, 1, length(CAST(?3 AS TEXT))) "            \
+	  "= CAST(?3 AS TEXT)) AND (CAST(?4 AS TEXT) IS NULL OR order_id = ?4) "                   \
+	  "ORDER BY seq LIMIT ?5")                                                                 \
 	X(MARKS_LIST, "SELECT " ESC_MARK_COLUMNS " FROM marks WHERE user_id = ?1 AND at_ms > ?2 "  \
 		      "ORDER BY at_ms DESC, order_id DESC, mark DESC LIMIT ?3")                    \
 	X(LIFT_INSERT, "INSERT INTO suspension_lifts (" ESC_LIFT_COLUMNS ") "                      \
@@ -639,15 +647,15 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.process_end = prefix##_process_end, .processes_purge = prefix##_processes_purge,          \
 	.process_get = prefix##_process_get, .outbox_append = prefix##_outbox_append,              \
 	.outbox_count = prefix##_outbox_count, .events_list = prefix##_events_list,                \
-	.mark_append = prefix##_mark_append,                \
-	.mark_counts = prefix##_mark_counts, .marks_list = prefix##_marks_list,                    \
-	.lift_insert = prefix##_lift_insert, .lifts_list = prefix##_lifts_list,                    \
-	.meta_get = prefix##_meta_get, .meta_set = prefix##_meta_set,                              \
-	.ledger_check = prefix##_ledger_check, .session_insert = prefix##_session_insert,          \
-	.session_get = prefix##_session_get, .session_touch = prefix##_session_touch,              \
-	.session_delete = prefix##_session_delete, .api_key_insert = prefix##_api_key_insert,      \
-	.api_key_exists = prefix##_api_key_exists, .api_keys_count = prefix##_api_keys_count,      \
-	.refunds_count = prefix##_refunds_count, .idempotency_put = prefix##_idempotency_put,      \
+	.mark_append = prefix##_mark_append, .mark_counts = prefix##_mark_counts,                  \
+	.marks_list = prefix##_marks_list, .lift_insert = prefix##_lift_insert,                    \
+	.lifts_list = prefix##_lifts_list, .meta_get = prefix##_meta_get,                          \
+	.meta_set = prefix##_meta_set, .ledger_check = prefix##_ledger_check,                      \
+	.session_insert = prefix##_session_insert, .session_get = prefix##_session_get,            \
+	.session_touch = prefix##_session_touch, .session_delete = prefix##_session_delete,        \
+	.api_key_insert = prefix##_api_key_insert, .api_key_exists = prefix##_api_key_exists,      \
+	.api_keys_count = prefix##_api_keys_count, .refunds_count = prefix##_refunds_count,        \
+	.idempotency_put = prefix##_idempotency_put,                                               \
 	.idempotency_answer = prefix##_idempotency_answer,                                         \
 	.idempotency_get = prefix##_idempotency_get,                                               \
 	.idempotency_purge = prefix##_idempotency_purge,                                           \
@@ -667,7 +675,7 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.webhook_event_get = prefix##_webhook_event_get,                                           \
 	.webhook_endpoints_failing = prefix##_webhook_endpoints_failing,                           \
 	.webhook_purge = prefix##_webhook_purge, .webhook_stats = prefix##_webhook_stats,          \
-	.begin_weak = prefix##_begin_weak,          \
+	.begin_weak = prefix##_begin_weak,                                                         \
 	.webhook_deliveries_list = prefix##_webhook_deliveries_list,                               \
 	.webhook_delivery_get = prefix##_webhook_delivery_get,                                     \
 	.webhook_attempts_list = prefix##_webhook_attempts_list,                                   \
