@@ -311,14 +311,22 @@ static int send_claimed(struct esc_webhook_worker *w, const struct round *r)
 
 	if (p)
 		esc_strbuf_init(&p->body, ESC_WEBHOOK_BODY_BYTES_MAX);
-	for (size_t i = 0; !rc && i < r->n; i++) {
+	/* A delivery that cannot be prepared (a store error, a body over the
+	 * limit) is an attempt that failed, retried on its schedule: the
+	 * others of the batch go on, none is left claimed and unsent. */
+	for (size_t i = 0; p && i < r->n; i++) {
 		const struct esc_webhook_delivery *d = &r->claimed[i];
-		rc = prepare(s, d, p);
-		if (!rc && p->missing)
+		int err = prepare(s, d, p);
+		if (err) {
+			log_store("a delivery's event or endpoint", err);
+			outcome_unsent(w, d, p->ep_found ? p->ep.url : "", esc_error_message(err),
+				       false, r->now_ms);
+		} else if (p->missing) {
 			outcome_unsent(w, d, p->ep_found ? p->ep.url : "", p->missing, true,
 				       r->now_ms);
-		else if (!rc)
+		} else {
 			send_one(w, d, p, r->now_ms);
+		}
 	}
 	esc_engine_store_release(w->e, s);
 	if (p)
