@@ -1405,8 +1405,13 @@ struct webhook_write {
 static int webhook_insert_tx(struct esc_store *s, void *arg)
 {
 	struct webhook_write *x = arg;
+	int64_t n = 0;
 	int rc;
-	ESC_STORE(rc, s, webhook_endpoint_insert, &x->v.w);
+	ESC_STORE(rc, s, webhook_endpoints_count, &n);
+	if (!rc && n >= ESC_WEBHOOK_ENDPOINTS_MAX)
+		rc = ESC_ELIMIT;
+	if (!rc)
+		ESC_STORE(rc, s, webhook_endpoint_insert, &x->v.w);
 	return rc;
 }
 
@@ -1439,6 +1444,16 @@ static int h_webhook_create(struct esc_http_call *call)
 	w->enabled = 1;
 	w->created_at_ms = w->updated_at_ms = x->v.now;
 	rc = esc_engine_transact(call->e, webhook_insert_tx, x);
+	if (rc == ESC_ELIMIT) {
+		char most[24];
+		snprintf(most, sizeof most, "%d", ESC_WEBHOOK_ENDPOINTS_MAX);
+		rc = fail(
+			call, rc,
+			"%s webhook endpoints are registered, the most escrowd keeps: delete one "
+			"(DELETE /v1/webhook-endpoints/{id}) or subscribe an existing one to more "
+			"events",
+			most);
+	}
 	if (rc)
 		goto out;
 	x->v.with_secret = true;

@@ -488,6 +488,7 @@ int esc_delivery_cmp(const void *a, const void *b);
 	  "secret = ?6, secret_previous = ?7, secret_previous_until_ms = ?8, "                     \
 	  "updated_at_ms = ?9, failing_since_ms = ?10, disabled_at_ms = ?11 WHERE id = ?1")        \
 	X(WEBHOOK_ENDPOINT_DELETE, "DELETE FROM webhook_endpoints WHERE id = ?1")                  \
+	X(WEBHOOK_ENDPOINTS_COUNT, "SELECT COUNT(*) FROM webhook_endpoints")                       \
 	X(WEBHOOK_ENDPOINTS_LIST, ESC_SQL_WEBHOOK_ENDPOINT_SELECT                                  \
 	  " WHERE (CAST(?1 AS TEXT) IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2")                \
 	ESC_SQL_DELIVERY_STATEMENTS(X)                                                             \
@@ -668,6 +669,7 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.webhook_endpoint_update = prefix##_webhook_endpoint_update,                               \
 	.webhook_endpoint_delete = prefix##_webhook_endpoint_delete,                               \
 	.webhook_endpoints_list = prefix##_webhook_endpoints_list,                                 \
+	.webhook_endpoints_count = prefix##_webhook_endpoints_count,                               \
 	.webhook_fanout = prefix##_webhook_fanout,                                                 \
 	.webhook_deliveries_claim = prefix##_webhook_deliveries_claim,                             \
 	.webhook_delivery_finish = prefix##_webhook_delivery_finish,                               \

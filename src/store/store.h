@@ -193,6 +193,10 @@ struct esc_idempotency {
 #define ESC_WEBHOOK_DESCRIPTION_MAX 200
 #define ESC_WEBHOOK_EVENTS_MAX      32
 #define ESC_WEBHOOK_EVENTS_SIZE     (ESC_WEBHOOK_EVENTS_MAX * 48)
+/* The most endpoints a store holds: fanout reads them all for each batch
+ * of events, and registering one more is refused (limit_reached). */
+#define ESC_WEBHOOK_ENDPOINTS_MAX 1024
+
 struct esc_webhook_endpoint {
 	char id[ESC_ID_SIZE];
 	char url[2048 + 1]; /* ESC_WEBHOOK_URL_BYTES_MAX */
@@ -461,6 +465,9 @@ struct esc_store_ops {
 	int (*webhook_endpoints_list)(struct esc_store *s, const char *starting_after,
 				      struct esc_webhook_endpoint *out, size_t max, size_t *n,
 				      bool *has_more);
+	/* Endpoints registered, enabled or not (at most
+	 * ESC_WEBHOOK_ENDPOINTS_MAX: fanout reads that many). */
+	int (*webhook_endpoints_count)(struct esc_store *s, int64_t *n);
 
 	/* Deliveries (the worker's). fanout takes up to max events not yet
 	 * fanned out, in seq order (PostgreSQL: rows another transaction

@@ -601,6 +601,58 @@ static void a_failed_delivery_retried_is_pending_due_now_and_delivered(void **st
 	endpoint_delete(endpoint);
 }
 
+/* Registering past ESC_WEBHOOK_ENDPOINTS_MAX (what fanout reads) is
+ * refused with limit_reached, saying what to do; nothing is written. The
+ * endpoints up to the limit are written by the test through its own
+ * connection to the daemon's store, in one transaction. */
+static void endpoints_past_the_limit_are_refused(void **state)
+{
+	(void)state;
+	struct esc_store *s = NULL;
+	char err[256], id[ESC_ID_SIZE];
+	int64_t n = 0, added = 0;
+	int rc;
+	assert_int_equal(esc_store_open(d.db, &s, err, sizeof err), 0);
+	ESC_STORE(rc, s, webhook_endpoints_count, &n);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, s, begin);
+	assert_int_equal(rc, 0);
+	for (; n + added < ESC_WEBHOOK_ENDPOINTS_MAX; added++) {
+		struct esc_webhook_endpoint w = {.url = "https://198.51.100.7/h",
+						 .events = "order.paid",
+						 .enabled = 0,
+						 .secret = "whsec_x",
+						 .created_at_ms = ESC_TEST_T0,
+						 .updated_at_ms = ESC_TEST_T0};
+		snprintf(w.id, sizeof w.id, "whe_limit%06lld", (long long)added);
+		ESC_STORE(rc, s, webhook_endpoint_insert, &w);
+		assert_int_equal(rc, 0);
+	}
+	ESC_STORE0(rc, s, commit);
+	assert_int_equal(rc, 0);
+
+	struct reply r = call("POST", "/v1/webhook-endpoints",
+			      "{\"url\":\"http://127.0.0.1:9/h\",\"events\":[\"*\"]}", NULL);
+	expect(&r, 409);
+	json_t *e = json_object_get(r.json, "error");
+	assert_string_equal(str(e, "code"), "limit_reached");
+	assert_non_null(strstr(str(e, "message"), "1024 webhook endpoints"));
+	drop(&r);
+	ESC_STORE(rc, s, webhook_endpoints_count, &n);
+	assert_int_equal(n, ESC_WEBHOOK_ENDPOINTS_MAX);
+
+	ESC_STORE0(rc, s, begin);
+	assert_int_equal(rc, 0);
+	for (int64_t i = 0; i < added; i++) {
+		snprintf(id, sizeof id, "whe_limit%06lld", (long long)i);
+		ESC_STORE(rc, s, webhook_endpoint_delete, id);
+		assert_int_equal(rc, 0);
+	}
+	ESC_STORE0(rc, s, commit);
+	assert_int_equal(rc, 0);
+	esc_store_close(s);
+}
+
 /* ---- the store's verbs, on a store of their own (both backends) ---- */
 
 /* Three events (two of one order) fanned out to one endpoint for "*". */
@@ -774,6 +826,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(deliveries_are_listed_by_filter_and_cursor),
+		cmocka_unit_test(endpoints_past_the_limit_are_refused),
 		cmocka_unit_test(a_failed_delivery_retried_is_pending_due_now_and_delivered),
 		cmocka_unit_test(store_verbs_list_get_attempts_and_retry),
 	};

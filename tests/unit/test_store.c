@@ -2112,6 +2112,10 @@ static void webhook_endpoints_list_pages_by_id_descending(void **state)
 		w = endpoint(ids[i]);
 		insert_endpoint(f->s, &w);
 	}
+	int64_t count = 0;
+	ESC_STORE(rc, f->s, webhook_endpoints_count, &count);
+	assert_int_equal(rc, 0);
+	assert_int_equal(count, 5);
 	ESC_STORE(rc, f->s, webhook_endpoints_list, NULL, got, 2, &n, &more);
 	assert_int_equal(rc, 0);
 	assert_int_equal(n, 2);

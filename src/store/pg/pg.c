@@ -1763,6 +1763,13 @@ static int pg_webhook_endpoint_update(struct esc_store *s, const struct esc_webh
 	return run_one(pg_of(s), S_WEBHOOK_ENDPOINT_UPDATE, &b);
 }
 
+static int pg_webhook_endpoints_count(struct esc_store *s, int64_t *n)
+{
+	struct bind b = {0};
+
+	return scalar(pg_of(s), S_WEBHOOK_ENDPOINTS_COUNT, &b, n);
+}
+
 static int pg_webhook_endpoint_delete(struct esc_store *s, const char *id)
 {
 	struct bind b = {0};
@@ -1801,7 +1808,7 @@ struct fan_endpoint {
 	char events[ESC_WEBHOOK_EVENTS_SIZE];
 };
 
-#define FANOUT_ENDPOINTS_MAX 1024
+#define FANOUT_ENDPOINTS_MAX ESC_WEBHOOK_ENDPOINTS_MAX
 
 struct fanout {
 	int64_t now_ms;

@@ -1671,6 +1671,11 @@ static int sq_webhook_endpoint_update(struct esc_store *s, const struct esc_webh
 	return rc;
 }
 
+static int sq_webhook_endpoints_count(struct esc_store *s, int64_t *n)
+{
+	return scalar(sq_of(s)->stmts[S_WEBHOOK_ENDPOINTS_COUNT], n);
+}
+
 static int sq_webhook_endpoint_delete(struct esc_store *s, const char *id)
 {
 	struct sq *q = sq_of(s);
@@ -1715,7 +1720,7 @@ struct fan_endpoint {
 	char events[ESC_WEBHOOK_EVENTS_SIZE];
 };
 
-#define FANOUT_ENDPOINTS_MAX 1024
+#define FANOUT_ENDPOINTS_MAX ESC_WEBHOOK_ENDPOINTS_MAX
 
 static int fan_events(struct sq *q, size_t max, struct fan_event *out, size_t *n)
 {
