@@ -921,9 +921,10 @@ static void matrix(bool by_cookie)
 			 mismatches, esc_routes_count, (int)C_COUNT);
 }
 
-/* Under ESC_TEST_QUICK (make test's sanitizer runs) only the matrix with
- * session cookies runs: it takes the same paths through the daemon and
- * CSRF besides, and each matrix costs minutes there. */
+/* Under ESC_TEST_QUICK (make test's sanitizer runs, and the PostgreSQL
+ * run) only the matrix with session cookies runs: it takes the same
+ * paths through the daemon and CSRF besides, and each matrix costs
+ * minutes there. */
 static void spec_1_every_route_by_every_caller_with_bearer_tokens(void **state)
 {
 	(void)state;
