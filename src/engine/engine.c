@@ -44,6 +44,12 @@ struct esc_engine {
 	pthread_cond_t queue_done;
 	struct esc_submission *queue_head, *queue_tail;
 	bool leading;
+	/* The leader's batch, allocated once: a result holds a whole order
+	 * (7 KiB), and 256 of them allocated per batch were a mapping of
+	 * their own, faulted in and unmapped each time (a quarter of the
+	 * daemon's CPU under load went to the page faults and TLB flushes). */
+	struct esc_command *group_cmds;
+	struct esc_result *group_results;
 	/* Counters since open, for metrics and benchmarks: atomics, added
 	 * to by whoever holds lock and read by any thread without one
 	 * (esc_engine_counters). Relaxed: each is a count of its own, and
@@ -206,6 +212,8 @@ void esc_engine_free(struct esc_engine *e)
 	pthread_cond_destroy(&e->pool_free);
 	pthread_mutex_destroy(&e->queue_lock);
 	pthread_cond_destroy(&e->queue_done);
+	free(e->group_cmds);
+	free(e->group_results);
 	free(e);
 }
 
@@ -1222,8 +1230,6 @@ struct esc_submission {
 int esc_engine_submit(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res)
 {
 	struct esc_submission me = {.cmd = cmd, .res = res};
-	struct esc_command *cmds = NULL;
-	struct esc_result *results = NULL;
 
 	pthread_mutex_lock(&e->queue_lock);
 	if (e->queue_tail)
@@ -1248,10 +1254,12 @@ int esc_engine_submit(struct esc_engine *e, const struct esc_command *cmd, struc
 		e->leading = true;
 		pthread_mutex_unlock(&e->queue_lock);
 
-		if (!cmds) {
-			cmds = malloc(GROUP_MAX * sizeof *cmds);
-			results = malloc(GROUP_MAX * sizeof *results);
-		}
+		if (!e->group_cmds)
+			e->group_cmds = malloc(GROUP_MAX * sizeof *e->group_cmds);
+		if (!e->group_results)
+			e->group_results = malloc(GROUP_MAX * sizeof *e->group_results);
+		struct esc_command *cmds = e->group_cmds;
+		struct esc_result *results = e->group_results;
 		if (cmds && results) {
 			for (size_t i = 0; i < n; i++)
 				cmds[i] = *batch[i]->cmd;
@@ -1271,8 +1279,6 @@ int esc_engine_submit(struct esc_engine *e, const struct esc_command *cmd, struc
 		pthread_cond_broadcast(&e->queue_done);
 	}
 	pthread_mutex_unlock(&e->queue_lock);
-	free(cmds);
-	free(results);
 	return res->rc;
 }
 

@@ -1563,6 +1563,13 @@ static void keep_large_blocks_out_of_arenas(void)
 #ifdef M_MMAP_THRESHOLD
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
+	/* Fixing the threshold also fixes the trim threshold at 128 KiB:
+	 * each arena then gave its top back (madvise, and a TLB flush on
+	 * every core) and faulted it in again many times a second under
+	 * load. 1 MiB of top per arena stays. */
+#ifdef M_TRIM_THRESHOLD
+	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+#endif
 }
 
 /* libmicrohttpd's messages, one line each; at most ten a second, since
