@@ -243,6 +243,7 @@ void esc_engine_counters(struct esc_engine *e, struct esc_engine_counters *out)
 	out->commits = atomic_load_explicit(&e->commits, memory_order_relaxed);
 	out->deadlines_fired = atomic_load_explicit(&e->deadlines_fired, memory_order_relaxed);
 	out->retries = atomic_load_explicit(&e->retries, memory_order_relaxed);
+	out->has_wal = esc_store_wal_stats(e->store, &out->wal_frames, &out->wal_page_size);
 	for (size_t i = 0; i < ESC_WC_COUNT; i++)
 		out->webhook[i] = atomic_load_explicit(&e->webhook[i], memory_order_relaxed);
 }

@@ -89,6 +89,11 @@ struct esc_engine_counters {
 	int64_t commits;          /* durable commits of command batches */
 	int64_t deadlines_fired;  /* deadlines that changed an order */
 	int64_t retries;          /* transactions run again after losing to another */
+	/* The writer's WAL frames appended, of wal_page_size bytes and a
+	 * 24-byte header each (esc_store_wal_stats); has_wal false, and both
+	 * 0, when the store keeps no such figure (PostgreSQL). */
+	bool has_wal;
+	int64_t wal_frames, wal_page_size;
 	int64_t events_ok[ESC_EV_COUNT];
 	int64_t webhook[ESC_WC_COUNT]; /* the delivery worker's (esc_engine_webhook_count) */
 };

@@ -894,6 +894,24 @@ static void metrics_engine(struct esc_strbuf *sb, struct esc_engine *e)
 		"escrowd_refunds_pending %lld\n",
 		(long long)n.commands_refused, (long long)n.commits, (long long)n.deadlines_fired,
 		(long long)pending);
+	esc_strbuf_addf(sb,
+			"# HELP escrowd_store_retries_total Transactions run again after losing "
+			"to a concurrent one (PostgreSQL serialization failures).\n"
+			"# TYPE escrowd_store_retries_total counter\n"
+			"escrowd_store_retries_total %lld\n",
+			(long long)n.retries);
+	if (n.has_wal)
+		esc_strbuf_addf(
+			sb,
+			"# HELP escrowd_store_wal_frames_total Frames the writer appended "
+			"to the SQLite WAL: escrowd_store_page_size_bytes and a 24-byte "
+			"header each.\n"
+			"# TYPE escrowd_store_wal_frames_total counter\n"
+			"escrowd_store_wal_frames_total %lld\n"
+			"# HELP escrowd_store_page_size_bytes The SQLite store's page size.\n"
+			"# TYPE escrowd_store_page_size_bytes gauge\n"
+			"escrowd_store_page_size_bytes %lld\n",
+			(long long)n.wal_frames, (long long)n.wal_page_size);
 }
 
 /* The webhook delivery worker's counters, and what the store says of

@@ -57,3 +57,13 @@ const char *esc_store_last_error(const struct esc_store *s)
 
 	return msg ? msg : "";
 }
+
+bool esc_store_wal_stats(const struct esc_store *s, int64_t *frames, int64_t *page_size)
+{
+	*frames = 0;
+	*page_size = 0;
+	if (!s || !s->ops->wal_stats)
+		return false;
+	s->ops->wal_stats(s, frames, page_size);
+	return true;
+}

@@ -283,6 +283,12 @@ struct esc_store_ops {
 	void (*close)(struct esc_store *s);
 	/* The backend's last error message, for logs (NULL: it keeps none). */
 	const char *(*last_error)(const struct esc_store *s);
+	/* What this connection appended to its write-ahead log since it
+	 * opened, in frames of *page_size bytes (each with a 24-byte header),
+	 * for /metrics and the benchmark's WAL bytes per command. Any thread
+	 * may call it while the connection works: it reads counters only.
+	 * NULL: the backend keeps no such figure (PostgreSQL). */
+	void (*wal_stats)(const struct esc_store *s, int64_t *frames, int64_t *page_size);
 
 	int (*begin)(struct esc_store *s);
 	int (*commit)(struct esc_store *s);
@@ -559,6 +565,10 @@ void esc_store_close(struct esc_store *s);
  * said nothing or keeps no message (SQLite). Valid until s's next call;
  * the verbs themselves return only ESC_E* codes. */
 const char *esc_store_last_error(const struct esc_store *s);
+
+/* The WAL frames s appended and its page size (store_ops.wal_stats):
+ * false, and both 0, when the backend keeps no such figure. */
+bool esc_store_wal_stats(const struct esc_store *s, int64_t *frames, int64_t *page_size);
 
 static inline int esc_store_fault_(struct esc_store *s, const char *verb)
 {

@@ -747,6 +747,23 @@ static void metrics_count_requests_and_commands(void **state)
 	assert_non_null(strstr(r.body, "escrowd_webhook_endpoints_disabled "));
 	assert_non_null(strstr(r.body, "escrowd_webhook_deliveries_pending "));
 	assert_non_null(strstr(r.body, "escrowd_webhook_outbox_lag_seconds "));
+	/* The store's: retries on both backends; on SQLite, the frames that
+	 * the paid order's commits appended to the WAL, and the page size
+	 * (their lines, not their HELP's). */
+	assert_non_null(strstr(r.body, "escrowd_store_retries_total "));
+	const char *backend = getenv("ESC_TEST_STORE");
+	const char *frames = strstr(r.body, "\nescrowd_store_wal_frames_total ");
+	if (backend && !strcmp(backend, "postgresql")) {
+		assert_null(frames);
+	} else {
+		const char *page = strstr(r.body, "\nescrowd_store_page_size_bytes ");
+		assert_non_null(frames);
+		assert_non_null(page);
+		assert_true(strtoll(frames + strlen("\nescrowd_store_wal_frames_total "), NULL,
+				    10) > 0);
+		assert_true(strtoll(page + strlen("\nescrowd_store_page_size_bytes "), NULL, 10) >=
+			    512);
+	}
 	drop(&r);
 }
 

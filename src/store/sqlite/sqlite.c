@@ -26,6 +26,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,10 @@ struct sq {
 	bool read_only;  /* read_only was called: PRAGMA query_only is on */
 	bool sync_ready; /* ck.mu and ck.cv are initialised */
 	struct checkpointer ck;
+	/* WAL frames this connection appended (wal_hook), and the page size:
+	 * read by wal_stats from other threads. */
+	_Atomic int64_t wal_frames;
+	int64_t page_size;
 };
 
 static struct sq *sq_of(struct esc_store *s)
@@ -2173,8 +2178,14 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
 	struct sq *q = arg;
 
-	(void)db;
 	(void)name;
+	/* The pages the pager wrote since the last call are the frames this
+	 * commit (and any spill before it) appended, however often the WAL
+	 * restarted: the WAL's page count alone would not say. */
+	int written = 0, highwater = 0;
+	if (sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &written, &highwater, 1) ==
+	    SQLITE_OK)
+		atomic_fetch_add_explicit(&q->wal_frames, written, memory_order_relaxed);
 	pthread_mutex_lock(&q->ck.mu);
 	q->ck.dirty = true;
 	if (pages >= CHECKPOINT_WAL_PAGES && !q->ck.wake) {
@@ -2315,10 +2326,19 @@ static void sq_close(struct esc_store *s)
 	free(q);
 }
 
+static void sq_wal_stats(const struct esc_store *s, int64_t *frames, int64_t *page_size)
+{
+	const struct sq *q = (const struct sq *)s;
+
+	*frames = atomic_load_explicit(&q->wal_frames, memory_order_relaxed);
+	*page_size = q->page_size;
+}
+
 static const struct esc_store_ops sqlite_ops = {
 	.name = "sqlite",
 	.shared = false,
 	.close = sq_close,
+	.wal_stats = sq_wal_stats,
 	ESC_STORE_VERBS(sq),
 };
 
@@ -2428,6 +2448,9 @@ int esc_sqlite_open(const char *path, struct esc_store **out, char *err, size_t 
 	rc = prepare_all(q, path, err, err_size);
 	if (rc)
 		goto fail;
+	char page_size[24];
+	if (!pragma_text(q->db, "PRAGMA page_size", page_size, sizeof page_size))
+		q->page_size = strtoll(page_size, NULL, 10);
 	sqlite3_wal_hook(q->db, wal_hook, q);
 	rc = checkpointer_start(q, path, err, err_size);
 	if (rc)
