@@ -425,17 +425,34 @@ static int load_counts(struct esc_engine *e, struct esc_store *s, const char *us
 	return rc;
 }
 
+/* The buyer's level from their counts at now. */
+static void buyer_level_of(struct esc_engine *e, const struct esc_user *u,
+			   const struct esc_rep_counts *counts, int64_t now,
+			   struct esc_buyer_rep *out)
+{
+	bool lifted = u->suspension_lifted_at_ms &&
+		      u->suspension_lifted_at_ms > now - e->policy.buyer_long_window_ms;
+	esc_buyer_reputation(&e->policy, counts, lifted, out);
+}
+
 static int buyer_reputation(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
 			    int64_t now, struct esc_buyer_rep *out)
 {
 	struct esc_rep_counts counts;
 	int rc = load_counts(e, s, u->id, now, &counts);
-	if (rc)
-		return rc;
-	bool lifted = u->suspension_lifted_at_ms &&
-		      u->suspension_lifted_at_ms > now - e->policy.buyer_long_window_ms;
-	esc_buyer_reputation(&e->policy, &counts, lifted, out);
-	return 0;
+	if (!rc)
+		buyer_level_of(e, u, &counts, now, out);
+	return rc;
+}
+
+/* A seller's counts: the long window of the counts is the seller's. */
+static int seller_counts(struct esc_engine *e, struct esc_store *s, const char *user_id,
+			 int64_t now, struct esc_rep_counts *c)
+{
+	int rc;
+	ESC_STORE(rc, s, mark_counts, user_id, now - e->policy.buyer_short_window_ms,
+		  now - e->policy.seller_window_ms, c);
+	return rc;
 }
 
 static int get_user(struct esc_store *s, const char *id, struct esc_user *u)
@@ -470,10 +487,7 @@ static int seller_reputation(struct esc_engine *e, struct esc_store *s, const ch
 			     int64_t now, struct esc_seller_rep *out)
 {
 	struct esc_rep_counts counts;
-	int rc;
-	/* The seller's window is the long one of the counts. */
-	ESC_STORE(rc, s, mark_counts, user_id, now - e->policy.buyer_short_window_ms,
-		  now - e->policy.seller_window_ms, &counts);
+	int rc = seller_counts(e, s, user_id, now, &counts);
 	if (!rc)
 		esc_seller_reputation(&e->policy, &counts, out);
 	return rc;
@@ -542,6 +556,11 @@ struct run {
 	struct esc_order order; /* as it was before the command */
 	struct esc_refund refund;
 	struct esc_dispute_facts facts;
+	/* The buyer's mark counts, when the core needed their level: the
+	 * reputation events reuse them instead of counting again. */
+	bool have_buyer_counts;
+	struct esc_user buyer;
+	struct esc_rep_counts buyer_counts;
 	struct esc_effects *fx;
 	json_t *object; /* the event's data.object, once record() made it */
 	/* A deadline row that no longer matches its order or refund, or that
@@ -712,13 +731,14 @@ static int load_needs(struct esc_engine *e, struct run *r, struct esc_result *re
 			return rc;
 	}
 	if (loads & ESC_LOAD_BUYER_LEVEL) {
-		struct esc_user u;
 		struct esc_buyer_rep rep;
-		rc = get_user(s, o->buyer_id, &u);
+		rc = get_user(s, o->buyer_id, &r->buyer);
 		if (!rc)
-			rc = buyer_reputation(e, s, &u, r->ctx.now_ms, &rep);
+			rc = load_counts(e, s, r->buyer.id, r->ctx.now_ms, &r->buyer_counts);
 		if (rc)
 			return rc;
+		r->have_buyer_counts = true;
+		buyer_level_of(e, &r->buyer, &r->buyer_counts, r->ctx.now_ms, &rep);
 		r->ctx.buyer_level = rep.level;
 		res->buyer_level = rep.level;
 	}
@@ -768,8 +788,8 @@ static int decide(struct run *r, struct esc_result *res)
 }
 
 /* Persist what the core decided: the order, then everything that hangs
- * off it (transfers, the refund, deadline changes, reputation marks, the
- * message the event carries). */
+ * off it (transfers, the refund, deadline changes, the message the event
+ * carries); the reputation marks are marks_write's. */
 static int persist(struct esc_engine *e, const struct run *r)
 {
 	struct esc_store *s = e->store;
@@ -789,9 +809,6 @@ static int persist(struct esc_engine *e, const struct run *r)
 		ESC_STORE(rc, s, refund_update, &fx->refund);
 	for (size_t i = 0; !rc && i < fx->deadlines_count; i++)
 		ESC_STORE(rc, s, deadline_apply, fx->order.id, &fx->deadlines[i]);
-	for (size_t i = 0; !rc && i < fx->marks_count; i++)
-		ESC_STORE(rc, s, mark_append, fx->marks[i].user_id, fx->marks[i].mark, fx->order.id,
-			  now);
 	if (!rc && fx->message_new) {
 		/* As if its author had posted it: one conversation per order. */
 		struct esc_message m = {.at_ms = now, .role = fx->message.role};
@@ -819,48 +836,92 @@ static int outbox_write(struct esc_store *s, const char *type, const char *order
  * a command's marks changed. Only a command that marks someone computes
  * anything: most mark no one. */
 
-/* A user the command marks, and their level (a buyer) or score (a
- * seller) before the marks. */
+/* A user the command marks: their counts, kept up to date with the
+ * command's marks as they are written, and their level (a buyer) or score
+ * (a seller) before the marks. */
 struct rep_before {
 	struct esc_user u;
+	struct esc_rep_counts counts;
 	int value;
 };
 
-static int rep_value(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
-		     int64_t now, int *value)
+/* The level or score that counts give u at now. */
+static int rep_value(struct esc_engine *e, const struct esc_user *u,
+		     const struct esc_rep_counts *counts, int64_t now)
 {
 	struct esc_buyer_rep b;
 	struct esc_seller_rep sr;
-	int rc;
 	if (u->role == ESC_ACTOR_BUYER) {
-		rc = buyer_reputation(e, s, u, now, &b);
-		*value = (int)b.level;
-	} else {
-		rc = seller_reputation(e, s, u->id, now, &sr);
-		*value = (int)sr.score;
+		buyer_level_of(e, u, counts, now, &b);
+		return (int)b.level;
 	}
-	return rc;
+	esc_seller_reputation(&e->policy, counts, &sr);
+	return (int)sr.score;
 }
 
-/* The marked buyers' and sellers' values before the command's marks. */
+/* The marked buyers' and sellers' counts and values before the command's
+ * marks: one count of each user's marks per command (a buyer's that the
+ * core's level needed is not counted again). */
 static int reps_before(struct esc_engine *e, const struct run *r, struct rep_before *out, size_t *n)
 {
 	const struct esc_effects *fx = r->fx;
+	int64_t now = r->ctx.now_ms;
 	int rc = 0;
 	*n = 0;
 	for (size_t i = 0; !rc && i < fx->marks_count; i++) {
 		const char *id = fx->marks[i].user_id;
+		struct rep_before *b = &out[*n];
 		bool seen = false;
 		for (size_t j = 0; j < *n; j++)
 			seen = seen || !strcmp(out[j].u.id, id);
 		if (seen)
 			continue;
-		rc = get_user(e->store, id, &out[*n].u);
-		if (rc || (out[*n].u.role != ESC_ACTOR_BUYER && out[*n].u.role != ESC_ACTOR_SELLER))
-			continue;
-		rc = rep_value(e, e->store, &out[*n].u, r->ctx.now_ms, &out[*n].value);
-		if (!rc)
-			(*n)++;
+		if (r->have_buyer_counts && !strcmp(r->buyer.id, id)) {
+			b->u = r->buyer;
+			b->counts = r->buyer_counts;
+		} else {
+			rc = get_user(e->store, id, &b->u);
+			if (rc || (b->u.role != ESC_ACTOR_BUYER && b->u.role != ESC_ACTOR_SELLER))
+				continue;
+			if (b->u.role == ESC_ACTOR_BUYER)
+				rc = load_counts(e, e->store, id, now, &b->counts);
+			else
+				rc = seller_counts(e, e->store, id, now, &b->counts);
+			if (rc)
+				continue;
+		}
+		b->value = rep_value(e, &b->u, &b->counts, now);
+		(*n)++;
+	}
+	return rc;
+}
+
+/* The command's marks, at now; each one added counts in its user's
+ * counts, as the store would count it: then the counts after the command
+ * need no second count. (The same fact again is one mark, not added.) */
+static int marks_write(struct esc_engine *e, const struct run *r, struct rep_before *reps, size_t n)
+{
+	const struct esc_effects *fx = r->fx;
+	const struct esc_policy *p = &e->policy;
+	int64_t now = r->ctx.now_ms;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < fx->marks_count; i++) {
+		const struct esc_mark_op *m = &fx->marks[i];
+		bool added = false;
+		ESC_STORE(rc, e->store, mark_append, m->user_id, m->mark, fx->order.id, now,
+			  &added);
+		for (size_t j = 0; !rc && added && j < n; j++) {
+			if (strcmp(reps[j].u.id, m->user_id))
+				continue;
+			int64_t long_ms = reps[j].u.role == ESC_ACTOR_BUYER
+						  ? p->buyer_long_window_ms
+						  : p->seller_window_ms;
+			/* mark_counts counts at_ms > now - window. */
+			if (now > now - p->buyer_short_window_ms)
+				reps[j].counts.short_[m->mark]++;
+			if (now > now - long_ms)
+				reps[j].counts.long_[m->mark]++;
+		}
 	}
 	return rc;
 }
@@ -898,9 +959,8 @@ static int reps_after(struct esc_engine *e, const struct run *r, const struct re
 		const struct esc_user *u = &before[i].u;
 		bool buyer = u->role == ESC_ACTOR_BUYER;
 		char *data = NULL;
-		int after = 0;
-		rc = rep_value(e, e->store, u, r->ctx.now_ms, &after);
-		if (rc || after == before[i].value)
+		int after = rep_value(e, u, &before[i].counts, r->ctx.now_ms);
+		if (after == before[i].value)
 			continue;
 		rc = rep_data(e, e->store, u, before[i].value, &data);
 		if (!rc)
@@ -1035,6 +1095,8 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 		rc = reps_before(e, &r, reps, &reps_n);
 	if (!rc)
 		rc = persist(e, &r);
+	if (!rc)
+		rc = marks_write(e, &r, reps, reps_n);
 	if (!rc)
 		rc = record(e, &r, &sb);
 	if (!rc)

@@ -391,8 +391,10 @@ struct esc_store_ops {
 	int (*events_list)(struct esc_store *s, const struct esc_event_filter *f,
 			   struct esc_outbox_row *out, char **payloads, size_t max, size_t *n);
 
+	/* A mark; the same fact again (user, time, order, mark) is one mark:
+	 * *added (unless NULL) says whether this call added it. */
 	int (*mark_append)(struct esc_store *s, const char *user_id, enum esc_mark mark,
-			   const char *order_id, int64_t at_ms);
+			   const char *order_id, int64_t at_ms, bool *added);
 	/* Count the user's marks with at_ms > short_since_ms and > long_since_ms. */
 	int (*mark_counts)(struct esc_store *s, const char *user_id, int64_t short_since_ms,
 			   int64_t long_since_ms, struct esc_rep_counts *out);

@@ -1591,12 +1591,13 @@ static void mark_counts_count_marks_strictly_after_each_window_start(void **stat
 	for (int i = 0; i < 4; i++) {
 		char oid[16];
 		snprintf(oid, sizeof oid, "ord_%d", i);
-		ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_CANCELLED, oid, times[i]);
+		ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_CANCELLED, oid, times[i],
+			  NULL);
 		assert_int_equal(rc, 0);
 	}
-	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_9", T0 - 10);
+	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_9", T0 - 10, NULL);
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, mark_append, "usr_other", ESC_MARK_BUYER_PAID, "ord_9", T0 - 10);
+	ESC_STORE(rc, f->s, mark_append, "usr_other", ESC_MARK_BUYER_PAID, "ord_9", T0 - 10, NULL);
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, mark_counts, "usr_b", T0 - 30, T0 - 90, &c);
 	assert_int_equal(rc, 0);
@@ -1614,16 +1615,21 @@ static void marks_list_gives_marks_after_a_time_newest_first(void **state)
 	size_t n = 99;
 	int rc;
 
-	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_1", T0 - 30);
+	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_1", T0 - 30, NULL);
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_CANCELLED, "ord_2", T0 - 10);
+	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_CANCELLED, "ord_2", T0 - 10, NULL);
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_0", T0 - 90);
+	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_0", T0 - 90, NULL);
 	assert_int_equal(rc, 0);
-	/* The same fact again is one mark. */
-	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_1", T0 - 30);
+	/* The same fact again is one mark, and the call says it added none. */
+	bool added = true;
+	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_1", T0 - 30, &added);
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, mark_append, "usr_x", ESC_MARK_BUYER_PAID, "ord_3", T0 - 5);
+	assert_false(added);
+	ESC_STORE(rc, f->s, mark_append, "usr_y", ESC_MARK_BUYER_PAID, "ord_1", T0 - 30, &added);
+	assert_int_equal(rc, 0);
+	assert_true(added);
+	ESC_STORE(rc, f->s, mark_append, "usr_x", ESC_MARK_BUYER_PAID, "ord_3", T0 - 5, NULL);
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, marks_list, "usr_b", T0 - 90, got, 4, &n);
 	assert_int_equal(rc, 0);
@@ -2439,7 +2445,7 @@ static void everything_written_survives_close_and_reopen(void **state)
 	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
 	ESC_STORE(rc, f->s, outbox_append, &row);
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_1", T0);
+	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_1", T0, NULL);
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, meta_set, "clock", 42);
 	assert_int_equal(rc, 0);

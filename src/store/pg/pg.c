@@ -1334,15 +1334,20 @@ static int pg_events_list(struct esc_store *s, const struct esc_event_filter *f,
 /* The same mark for the same user, order and time is one fact: appending
  * it again changes nothing. */
 static int pg_mark_append(struct esc_store *s, const char *user_id, enum esc_mark mark,
-			  const char *order_id, int64_t at_ms)
+			  const char *order_id, int64_t at_ms, bool *added)
 {
 	struct bind b = {0};
+	int64_t changes = 0;
+	int rc;
 
 	b_str(&b, 1, user_id);
 	b_i64(&b, 2, at_ms);
 	b_str(&b, 3, order_id ? order_id : "");
 	b_enum(&b, 4, &esc_enum_mark, (int)mark);
-	return run(pg_of(s), S_MARK_INSERT, &b);
+	rc = run_changes(pg_of(s), S_MARK_INSERT, &b, &changes);
+	if (added)
+		*added = !rc && changes > 0;
+	return rc;
 }
 
 static int pg_mark_counts(struct esc_store *s, const char *user_id, int64_t short_since_ms,

@@ -1182,7 +1182,7 @@ static int sq_events_list(struct esc_store *s, const struct esc_event_filter *f,
 /* The same mark for the same user, order and time is one fact: appending
  * it again changes nothing. */
 static int sq_mark_append(struct esc_store *s, const char *user_id, enum esc_mark mark,
-			  const char *order_id, int64_t at_ms)
+			  const char *order_id, int64_t at_ms, bool *added)
 {
 	struct bind b = {sq_of(s)->stmts[S_MARK_INSERT], SQLITE_OK, false};
 	int rc = 0;
@@ -1194,6 +1194,8 @@ static int sq_mark_append(struct esc_store *s, const char *user_id, enum esc_mar
 	rc = bind_end(&b);
 	if (!rc)
 		rc = run(b.st);
+	if (added)
+		*added = !rc && sqlite3_changes(sq_of(s)->db) > 0;
 	return rc;
 }
 
