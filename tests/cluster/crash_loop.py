@@ -1,22 +1,43 @@
 #!/usr/bin/env python3
-"""crash_loop.py - SIGKILL loop under load, with real-clock deadlines firing.
+"""crash_loop.py - the kill test: SIGKILL under load, with real-clock
+deadlines firing and webhooks delivered (issue 15, "What must not change").
 
-One `escrowd serve` on a SQLite file in a temporary directory, on the real
-clock, with short windows (payment 1.5 s, seller response 2.5 s, shipping
-4 s, receipt 2 s, dispute answers 2 s, refund alert 3 s) so that deadlines
-come due all the time the loop runs. Client threads run the order flows
-(unpaid; cancelled unpaid; cancellation asked and left to the deadline,
-accepted, rejected, withdrawn; shipped, delivered and confirmed or left;
-disputes left to the seller's or the buyer's deadline; messages; refunds
-settled or failed by the operator, or left to their alert), each POST with
-its own Idempotency-Key, retried with the same key until it is answered.
-A killer SIGKILLs the daemon at random moments 0.3-1.5 s apart: a
-quarter of the time as soon as the store shows deadlines claimed (the
-worker is firing them), now and then while it starts, and now and then
-after leaving it down 1-3 s, as it fires what came due meanwhile. It
-starts it again on the same file and port (another if that one is
-taken). Then, once every deadline is due:
+One `escrowd serve` on a SQLite file in a temporary directory (with
+--postgresql, on a fresh database of the server in ESC_TEST_PG), on the
+real clock, with short windows (payment 1.5 s, seller response 2.5 s,
+shipping 4 s, receipt 2 s, dispute answers 2 s, refund alert 3 s) so that
+deadlines come due all the time the loop runs, and a webhook endpoint for
+every event at a receiver on loopback that checks each signature. Client
+threads run the order flows (unpaid; cancelled unpaid; cancellation asked
+and left to the deadline, accepted, rejected, withdrawn; shipped,
+delivered and confirmed or left; disputes left to the seller's or the
+buyer's deadline; messages; refunds settled or failed by the operator, or
+left to their alert), each POST with its own Idempotency-Key, retried
+with the same key until it is answered. A killer SIGKILLs the daemon at
+random moments 0.3-1.5 s apart: a quarter of the time as soon as the
+store shows deadlines claimed (the worker is firing them), now and then
+while it starts, and now and then after leaving it down 1-3 s, as it
+fires what came due meanwhile. It starts it again on the same store and
+port (another if that one is taken).
 
+After each kill, before the daemon starts again, the store as the killed
+daemon left it (on SQLite a copy of the file and its WAL, so that the
+next daemon still recovers the WAL itself; the copy is checked while the
+load goes on, and the next kill waits for the check):
+
+  - `PRAGMA integrity_check` (SQLite) and `escrowd check` pass;
+  - every 2xx answer a client had received is in it: its key's kept
+    answer (same status, same bytes) and what it made (its order's
+    history row at the answered version, the refund's outcome, the
+    message): an answer never goes out before its commit;
+  - the requests sent and not answered when it died are noted: those it
+    had committed (their key's answer is in the store) must be answered
+    that kept answer when sent again, not run a second time.
+
+A failure names the kill ("kill 17 of 50") and keeps the copy. Then, once
+every deadline is due:
+
+  - every request unanswered at a kill was answered since, by its key;
   - every kept answer (2xx, and the refusals a key keeps), sent again with
     its key, is answered byte for byte the same, status and body;
   - every command a client was answered for is in its order's history
@@ -26,19 +47,23 @@ taken). Then, once every deadline is due:
     daemon's claims must not wait for their lease), none left due in the
     store, no order left in a state whose short deadline has passed;
   - no refund twice: an order's refunds sum to what it says it refunded,
-    never more than paid, one refund for each cancellation after payment;
+    never more than paid, one refund for each cancellation after payment,
+    one refund transfer each in the ledger;
+  - every event of GET /v1/events delivered to the receiver at least once
+    with a valid signature, every second delivery of an event the same
+    bytes (never two different events under one id);
   - `escrowd check` and `PRAGMA integrity_check` after the daemon stops;
-    the webhook outbox holds each event of the histories once (nothing
-    delivers from it yet: once webhooks land, this loop should cover
-    their deliveries too);
+    the outbox holds each event of the histories once;
   - the daemon printed nothing but its start and stop lines.
 
-It ends with one line starting "crash_loop:" with the figures (for
-docs/reliability.md). CRASH_LOOP_KILLS (default 30) and
+It ends with one line starting "crash_loop: summary:" with the figures
+(for docs/reliability.md). CRASH_LOOP_KILLS (default 50; 20 with --postgresql,
+where each kill's checks hold the daemon down; 10 under ESC_TEST_QUICK) and
 CRASH_LOOP_CLIENTS (default 6) make longer runs by hand, e.g.
   CRASH_LOOP_KILLS=100 ESC_BUILD_DIR=build python3 tests/cluster/crash_loop.py
+  ESC_BUILD_DIR=build tests/pg/with-server python3 tests/cluster/crash_loop.py --postgresql
 Exits 0 when it holds, 1 when it does not, 77 (skipped) when the daemon
-is not built.
+is not built or, with --postgresql, ESC_TEST_PG is not set.
 """
 import collections
 import datetime
@@ -58,10 +83,18 @@ import threading
 import time
 import uuid
 
+import webhook_common
+
 KEY = "crash-loop-operator-key-0001"
 PASSWORD = "crash-loop-password"
-# Fewer under ESC_TEST_QUICK (make test's sanitizer build).
-KILLS = int(os.environ.get("CRASH_LOOP_KILLS", "10" if os.environ.get("ESC_TEST_QUICK") else "30"))
+# --postgresql: the same loop on a fresh database of the server in
+# ESC_TEST_PG (tests/pg/with-server), skipped without it.
+POSTGRESQL = "--postgresql" in sys.argv[1:]
+# Kill cycles: fewer under ESC_TEST_QUICK (make test's sanitizer build),
+# and on PostgreSQL, whose database cannot be copied as SQLite's file is:
+# each kill's checks run there while the daemon is down, 1-2 s a kill.
+KILLS = int(os.environ.get("CRASH_LOOP_KILLS", "10" if os.environ.get("ESC_TEST_QUICK") else
+                           "20" if POSTGRESQL else "50"))
 CLIENTS = int(os.environ.get("CRASH_LOOP_CLIENTS", "6"))
 # The windows of the policy, in the config file and in seconds.
 WINDOWS = {"payment_window": 1.5, "response_window": 2.5, "ship_window": 4,
@@ -70,7 +103,13 @@ WINDOWS = {"payment_window": 1.5, "response_window": 2.5, "ship_window": 4,
 # A deadline fires within this much of the daemon's time up after it was
 # due (it looks once a second); a killed daemon's claims must not wait for
 # their lease (15 s by default) when it starts again.
-LATE_MAX_S = 6
+LATE_MAX_S = 10
+# The lease on a process's claims. On SQLite a daemon takes every claim it
+# finds when it starts, whatever the lease: a long one makes a daemon that
+# did not stand out (its deadlines would fire a minute late). On
+# PostgreSQL a daemon started again waits for its dead predecessor's
+# lease, as another daemon would: a short one.
+LEASE_S = 2 if POSTGRESQL else 60
 ANSWER_WAIT_S = 60  # a request unanswered this long, retried, fails the test
 # States whose deadline is one of the short windows above: none may be
 # left once they have all passed. (shipped waits for the protection
@@ -88,6 +127,107 @@ def log(*args):
 
 def ms_of(text):
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
+
+
+def sql_text(value):
+    """A string as an SQL literal (ids, keys and event names here)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_list(values):
+    return "(" + ",".join(sql_text(v) for v in values) + ")"
+
+
+class SqliteStore:
+    """The daemon's SQLite file, read beside it (read-only), or a copy of
+    the file as a killed daemon left it."""
+    kind = "SQLite"
+
+    def __init__(self, path, copy=False):
+        self.path = self.url = path
+        self.copy = copy
+
+    def connect(self):
+        # A copy has no -shm: a read-write connection makes one from the
+        # WAL (and never checkpoints before it closes).
+        if self.copy:
+            return sqlite3.connect(self.path, timeout=10)
+        return sqlite3.connect("file:%s?mode=ro" % self.path, uri=True, timeout=10)
+
+    def query(self, sql):
+        con = self.connect()
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+    def claimed(self, wait=0.0):
+        """Are deadlines claimed in the store? The daemon fires them in a
+        transaction after the one that claims them: seen claimed, they are
+        being fired. Looks again every millisecond for `wait` seconds."""
+        con = self.connect()
+        give_up = time.time() + wait
+        try:
+            while True:
+                if con.execute("SELECT 1 FROM deadlines WHERE claim_owner IS NOT NULL LIMIT 1"
+                               ).fetchone():
+                    return True
+                if time.time() >= give_up:
+                    return False
+                time.sleep(0.001)
+        finally:
+            con.close()
+
+    def as_killed(self, dest):
+        """A copy of the file and its WAL, as they are now (the daemon
+        dead): what a daemon started on it would find. The checks run on
+        the copy, so that the daemon started again still finds the WAL to
+        recover."""
+        os.makedirs(dest)
+        for suffix in ("", "-wal"):
+            if os.path.exists(self.path + suffix):
+                shutil.copyfile(self.path + suffix, os.path.join(dest, "escrowd.db" + suffix))
+        return SqliteStore(os.path.join(dest, "escrowd.db"), copy=True)
+
+    def integrity(self):
+        """PRAGMA integrity_check's rows, [("ok",)] when the file is sound."""
+        return self.query("PRAGMA integrity_check")
+
+
+class PgStore:
+    """A database on the test server, read through psql."""
+    kind = "PostgreSQL"
+    copy = False
+
+    def __init__(self, url):
+        self.url = url
+
+    def query(self, sql):
+        r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\x1f", "-v",
+                            "ON_ERROR_STOP=1", self.url, "-c", sql],
+                           capture_output=True, text=True)
+        if r.returncode:
+            raise RuntimeError("psql: %s: %s" % (sql[:200], r.stderr))
+        return [tuple(None if v == "" else int(v) if re.fullmatch(r"-?\d+", v) else v
+                      for v in line.split("\x1f"))
+                for line in r.stdout.split("\n") if line]
+
+    def claimed(self, wait=0.0):
+        give_up = time.time() + wait
+        while True:
+            if self.query("SELECT 1 FROM deadlines WHERE claim_owner IS NOT NULL LIMIT 1"):
+                return True
+            if time.time() >= give_up:
+                return False
+            time.sleep(0.01)
+
+    def as_killed(self, dest):
+        # The server lives on: the database is as the daemon left it for
+        # as long as no daemon runs on it.
+        return self
+
+    def integrity(self):
+        return None  # PRAGMA integrity_check is SQLite's
 
 
 class Daemon:
@@ -242,6 +382,14 @@ class Load:
         self.attempts = {}  # key -> [(sent, answered, port, status or None)]: for a failure's story
         self.retries = 0
         self.unavailable = 0  # 503 answers (retried)
+        # Every 2xx answer as it arrives, for the check after the next
+        # kill: (key, status, data, what it made: ("order", id, version,
+        # event), ("refund", id, event), ("message", order id, seq)).
+        self.acks = []
+        self.inflight = {}  # key -> (method, path): sent, not answered yet
+        # key -> (status, data) its killed daemon had kept: the answer the
+        # client must get once it sends the key again
+        self.committed_unanswered = {}
         self.stop = threading.Event()
 
     def error(self, text):
@@ -256,6 +404,15 @@ class Load:
         key = uuid.uuid4().hex
         token = self.tokens[who]
         give_up = time.time() + ANSWER_WAIT_S
+        with self.lock:
+            self.inflight[key] = (method, path)
+        try:
+            return self.send_key(client, method, path, token, body, key, give_up, event)
+        finally:
+            with self.lock:
+                self.inflight.pop(key, None)
+
+    def send_key(self, client, method, path, token, body, key, give_up, event):
         while True:
             sent = time.time()
             got = client.once(method, path, token, body, key)
@@ -285,14 +442,22 @@ class Load:
             return status, j
         with self.lock:
             self.kept.append((method, path, token, body, key, status, data))
+            made = None
             if 200 <= status < 300 and event:
                 if event.startswith("refund_"):
                     self.acked_refunds.setdefault(j["id"], []).append(event)
+                    made = ("refund", j["id"], event)
                 elif "order_version" in j:  # a dispute's answer
                     self.acked_orders.setdefault((j["order_id"], j["order_version"]),
                                                  []).append(event)
+                    made = ("order", j["order_id"], j["order_version"], event)
                 else:
                     self.acked_orders.setdefault((j["id"], j["version"]), []).append(event)
+                    made = ("order", j["id"], j["version"], event)
+            elif 200 <= status < 300 and path.endswith("/messages"):
+                made = ("message", path.split("/")[3], j["seq"])
+            if 200 <= status < 300:
+                self.acks.append((key, status, data, made))
         return status, j
 
     def get(self, client, path, who="operator"):
@@ -428,31 +593,137 @@ def client_main(load, n):
         client.close()
 
 
-def claimed(db, wait=0.0):
-    """Are deadlines claimed in the store? The daemon fires them in a
-    transaction after the one that claims them: seen claimed, they are
-    being fired. Looks again every millisecond for `wait` seconds."""
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
-    give_up = time.time() + wait
-    try:
+REFUND_STATUS = {"refund_settled": "settled", "refund_failed": "failed"}
+
+
+class Cycles:
+    """What each kill left: after each SIGKILL, before the daemon starts
+    again, the store as it found it (a copy of the SQLite file and its
+    WAL, checked in a thread of its own while the load goes on; on
+    PostgreSQL the database itself, checked there and then):
+
+      - `PRAGMA integrity_check` (SQLite) and `escrowd check` pass;
+      - every 2xx answer a client got before the kill is in it: its key's
+        kept answer, the same status and bytes, and what it made (the
+        history row of its order's version, the refund's outcome, the
+        message);
+      - the requests sent and not answered when it died: those whose
+        key's answer it had kept must get that answer when sent again.
+
+    A failure names the kill (1 = the first) and keeps the copy."""
+
+    def __init__(self, exe, store, load, tmp):
+        self.exe, self.store, self.load, self.tmp = exe, store, load, tmp
+        self.kills = 0
+        self.checked = 0  # load.acks before this index were checked at an earlier kill
+        self.failure = None
+        self.figures = collections.Counter()
+        self.unanswered = set()  # keys sent and not answered when a daemon died
+        self.took_max = 0.0
+        self.queue = queue.Queue()
+        threading.Thread(target=self.worker, daemon=True).start()
+
+    def worker(self):
         while True:
-            if con.execute("SELECT 1 FROM deadlines WHERE claim_owner IS NOT NULL LIMIT 1"
-                           ).fetchone():
-                return True
-            if time.time() >= give_up:
-                return False
-            time.sleep(0.001)
-    finally:
-        con.close()
+            job = self.queue.get()
+            try:
+                if self.failure is None:
+                    self.check(*job)
+            except Exception as e:  # AssertionError, or a tool that failed
+                self.failure = "kill %d of %d (the store left as it was in %s): %s" % (
+                    job[0], KILLS, os.path.dirname(job[1].path) if job[1].copy else
+                    "the database", str(e)[:3000])
+            finally:
+                self.queue.task_done()
+
+    def after_kill(self):
+        """With the daemon dead, before it starts again."""
+        self.kills += 1
+        with self.load.lock:
+            acks = self.load.acks[self.checked:]
+            inflight = set(self.load.inflight)
+        self.checked += len(acks)
+        store = self.store.as_killed(os.path.join(self.tmp, "kill-%d" % self.kills))
+        self.queue.put((self.kills, store, acks, inflight))
+        if not store.copy:
+            self.queue.join()
+        self.raise_failure()
+
+    def wait(self):
+        """Until every check is done (before a kill: one copy at a time)."""
+        self.queue.join()
+        self.raise_failure()
+
+    def raise_failure(self):
+        if self.failure:
+            raise AssertionError(self.failure)
+
+    def check(self, n, store, acks, inflight):
+        started = time.time()
+        integrity = store.integrity()
+        assert integrity in (None, [("ok",)]), ("PRAGMA integrity_check", integrity[:10])
+        kept = {}
+        keys = [a[0] for a in acks] + sorted(inflight)
+        for i in range(0, len(keys), 500):
+            kept.update((k, (status, response)) for k, status, response in store.query(
+                "SELECT key, status, response FROM idempotency WHERE key IN " +
+                sql_list(keys[i:i + 500])))
+        made = collections.defaultdict(list)
+        for key, status, data, what in acks:
+            assert kept.get(key) == (status, data.decode()), (
+                "answered %d before the kill, its key's answer not kept" % status, key,
+                data[:300], kept.get(key))
+            if what:
+                made[what[0]].append(what)
+        orders = sorted({m[1] for m in made["order"] + made["message"]})
+        history, messages = set(), set()
+        for i in range(0, len(orders), 500):
+            part = sql_list(orders[i:i + 500])
+            history.update(store.query(
+                "SELECT order_id, version, event FROM history WHERE order_id IN " + part))
+            messages.update(store.query(
+                "SELECT order_id, seq FROM messages WHERE order_id IN " + part))
+        for _, oid, version, event in made["order"]:
+            assert (oid, version, event) in history, (
+                "acknowledged before the kill, not in the history", oid, version, event)
+        for _, oid, seq in made["message"]:
+            assert (oid, seq) in messages, ("acknowledged before the kill, not kept",
+                                            oid, seq)
+        if made["refund"]:
+            refunds = dict(store.query("SELECT id, status FROM refunds WHERE id IN " +
+                                       sql_list(m[1] for m in made["refund"])))
+            for _, rid, event in made["refund"]:
+                assert refunds.get(rid) == REFUND_STATUS[event], (
+                    "acknowledged before the kill, not in the store", rid, event,
+                    refunds.get(rid))
+        committed = {k: kept[k] for k in inflight if k in kept}
+        # Deliveries it had claimed and not recorded: the most it may
+        # have sent that the next daemon sends again.
+        held = store.query("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' "
+                           "AND claim_owner IS NOT NULL")[0][0]
+        with self.load.lock:
+            self.load.committed_unanswered.update(committed)
+        r = subprocess.run([self.exe, "check", "--db", store.url], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, ("escrowd check", r.returncode, r.stdout + r.stderr)
+        if store.copy:
+            shutil.rmtree(os.path.dirname(store.path), ignore_errors=True)
+        with self.load.lock:
+            self.figures["acks"] += len(acks)
+            self.figures["deliveries_held"] += held
+            self.unanswered |= inflight
+        self.took_max = max(self.took_max, time.time() - started)
 
 
-def killer(daemon, kills, counts):
-    """SIGKILL the daemon `kills` times, and start it again."""
+def killer(daemon, store, cycles, kills, counts):
+    """SIGKILL the daemon `kills` times, check what each kill left, and
+    start it again."""
     rng = random.Random()
 
     def kill():
         daemon.kill()
-        counts["claims"] += claimed(daemon.db)
+        counts["claims"] += store.claimed()
+        cycles.after_kill()
 
     while len(daemon.kill_times) < kills:
         r = rng.random()
@@ -460,9 +731,11 @@ def killer(daemon, kills, counts):
             # Aimed at the deadline worker: as soon as it has claimed
             # what is due, before or as it commits their firing.
             time.sleep(0.3)
-            claimed(daemon.db, wait=2.5)
+            cycles.wait()
+            store.claimed(wait=2.5)
         else:
             time.sleep(rng.uniform(0.3, 1.5))
+            cycles.wait()
         if 0.25 <= r < 0.4 and len(daemon.kill_times) + 2 <= kills:
             # Now and then while it starts: opening the store, taking
             # back the dead one's claims, or firing what came due.
@@ -482,6 +755,7 @@ def killer(daemon, kills, counts):
             time.sleep(rng.uniform(0.0, 0.05))
             kill()
         daemon.start()
+    cycles.wait()
 
 
 def run_parallel(daemon, items, fn, threads=4):
@@ -548,16 +822,14 @@ def sign_up(daemon):
     return tokens, ids
 
 
-def wait_for_deadlines(db):
+def wait_for_deadlines(store):
     """Until the store holds no deadline of the short windows: every chain
     of them (a refund's alert after the deadline that refunded) has come
     due and fired."""
-    wait_until = time.time() + 2 * sum(WINDOWS.values()) + 10
+    wait_until = time.time() + 2 * sum(WINDOWS.values()) + LEASE_S + 10
     while True:
-        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
-        short = con.execute("SELECT count(*) FROM deadlines WHERE due_ms < ?",
-                            (int(time.time() * 1000) + 3600 * 1000,)).fetchone()[0]
-        con.close()
+        short = store.query("SELECT count(*) FROM deadlines WHERE due_ms < %d" %
+                            (int(time.time() * 1000) + 3600 * 1000))[0][0]
         if not short:
             return
         assert time.time() < wait_until, "%d short deadlines still wait" % short
@@ -663,39 +935,60 @@ def check_orders(histories, orders):
     return refunds
 
 
-def check_store(exe, db, orders):
-    """The stopped daemon's file: its ledger, its pages, its queues.
+def check_unanswered(load, unanswered):
+    """A request a daemon died before answering was sent again with its key
+    until answered; one that daemon had committed was answered what it had
+    kept, not run a second time."""
+    last = {r[4]: (r[5], r[6].decode()) for r in load.kept}
+    lost = unanswered - set(last)
+    assert not lost, ("unanswered at a kill, never answered since", sorted(lost)[:5])
+    for key, answer in load.committed_unanswered.items():
+        assert last.get(key) == answer, ("committed before a kill, answered otherwise after",
+                                         key, answer, last.get(key))
+
+
+def check_store(exe, store, orders):
+    """The stopped daemon's store: its ledger, its pages, its queues.
     Returns the number of outbox events."""
-    r = subprocess.run([exe, "check", "--db", db], capture_output=True, text=True)
+    r = subprocess.run([exe, "check", "--db", store.url], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    con = sqlite3.connect(db)
-    try:
-        integrity = con.execute("PRAGMA integrity_check").fetchall()
-        assert integrity == [("ok",)], integrity
-        due = con.execute("SELECT count(*) FROM deadlines WHERE due_ms <= ?",
-                          (int(time.time() * 1000),)).fetchone()[0]
-        assert due == 0, "%d deadlines due in the store" % due
-        claimed = con.execute("SELECT count(*) FROM deadlines WHERE claim_owner IS NOT NULL"
-                              ).fetchone()[0]
-        assert claimed == 0, "%d deadlines still claimed after SIGTERM" % claimed
-        # Each refund's transfer once, in the ledger as in the API.
-        ledger = dict(con.execute(
-            "SELECT order_id, count(DISTINCT transfer_id) FROM entries WHERE kind = 'refund' "
-            "GROUP BY order_id"))
-        for oid, o in orders.items():
-            assert ledger.get(oid, 0) == len(o["refunds"]), (oid, ledger.get(oid), o["refunds"])
-        # Each command's event once in the outbox that webhooks will
-        # deliver from, as in the history. The reputation events a
-        # command's marks cause have no history row of their own.
-        outbox = collections.Counter(con.execute(
-            "SELECT order_id, type, at_ms FROM outbox WHERE type NOT LIKE 'reputation.%'"))
-        history = collections.Counter(con.execute("SELECT order_id, type, at_ms FROM history"))
-        assert outbox == history, ("the outbox is not the history",
-                                   list((outbox - history).items())[:5],
-                                   list((history - outbox).items())[:5])
-        return sum(outbox.values())
-    finally:
-        con.close()
+    integrity = store.integrity()
+    assert integrity in (None, [("ok",)]), integrity
+    due = store.query("SELECT count(*) FROM deadlines WHERE due_ms <= %d" %
+                      int(time.time() * 1000))[0][0]
+    assert due == 0, "%d deadlines due in the store" % due
+    claimed = store.query("SELECT count(*) FROM deadlines WHERE claim_owner IS NOT NULL")[0][0]
+    assert claimed == 0, "%d deadlines still claimed after SIGTERM" % claimed
+    # Each refund's transfer once, in the ledger as in the API.
+    ledger = dict(store.query(
+        "SELECT order_id, count(DISTINCT transfer_id) FROM entries WHERE kind = 'refund' "
+        "GROUP BY order_id"))
+    for oid, o in orders.items():
+        assert ledger.get(oid, 0) == len(o["refunds"]), (oid, ledger.get(oid), o["refunds"])
+    # Each command's event once in the outbox that webhooks deliver from,
+    # as in the history. The reputation events a command's marks cause
+    # have no history row of their own.
+    outbox = collections.Counter(store.query(
+        "SELECT order_id, type, at_ms FROM outbox WHERE type NOT LIKE 'reputation.%'"))
+    history = collections.Counter(store.query("SELECT order_id, type, at_ms FROM history"))
+    assert outbox == history, ("the outbox is not the history",
+                               list((outbox - history).items())[:5],
+                               list((history - outbox).items())[:5])
+    return sum(outbox.values())
+
+
+def fresh_database(admin):
+    """A new database on the test server: (name, its URL)."""
+    name = "crash_loop_%d_%d" % (os.getpid(), random.randrange(1 << 30))
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", admin, "-c",
+                    "CREATE DATABASE " + name], check=True)
+    return name, re.sub(r"/[^/?]*(\?|$)", "/" + name + r"\1", admin, count=1)
+
+
+def drop_database(admin, name):
+    subprocess.run(["psql", "-X", "-q", "-v", "VERBOSITY=terse", admin, "-c",
+                    "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name], check=False,
+                   stderr=subprocess.DEVNULL)
 
 
 def main():
@@ -703,8 +996,18 @@ def main():
     if not os.access(exe, os.X_OK):
         log("skipped: no daemon at %s (set ESC_BUILD_DIR)" % exe)
         return 77
+    admin = os.environ.get("ESC_TEST_PG")
+    if POSTGRESQL and not admin:
+        log("skipped: ESC_TEST_PG is not set (make test starts a server)")
+        return 77
     tmp = tempfile.mkdtemp(prefix="escrowd-crash-loop-")
-    db = os.path.join(tmp, "escrowd.db")
+    database = None
+    if POSTGRESQL:
+        database, url = fresh_database(admin)
+        store = PgStore(url)
+        subprocess.run([exe, "migrate", "--db", url], check=True, stdout=subprocess.DEVNULL)
+    else:
+        store = SqliteStore(os.path.join(tmp, "escrowd.db"))
     config = os.path.join(tmp, "escrowd.conf")
     with open(config, "w") as f:
         for k, v in WINDOWS.items():
@@ -712,38 +1015,56 @@ def main():
         # One buyer per client cancels hundreds of orders: keep every
         # buyer in good standing, so that each may go on asking.
         f.write("watch_cancellations = 1000000000\nrestricted_cancellations = 1000000000\n"
-                "suspended_cancellations = 1000000000\nrestricted_rate = 100%\n"
+                "suspended_cancellations = 1000000000\nrestricted_rate = 100%%\n"
                 "suspended_lost_disputes = 1000000000\ncancel_requests_max = 2\n"
                 "http.signin_per_address = 1000\nhttp.signin_per_account = 1000\n"
-                "db_pool = 4\n")
-    daemon = Daemon(exe, db, config)
+                "db_pool = 4\ndeadline_lease = %ds\n"
+                # The receiver below listens on loopback.
+                "webhooks.allow_private = true\n" % LEASE_S)
+    daemon = Daemon(exe, store.url, config)
+    # Now and then slow to answer, so that kills find deliveries in flight.
+    receiver = webhook_common.Receiver(slow_share=0.05, slow_max_s=0.5)
     load = None
     started = time.time()
     try:
         daemon.start()
+        webhook_common.endpoint(daemon.port, KEY, receiver)
         load = Load(daemon, *sign_up(daemon))
+        cycles = Cycles(exe, store, load, tmp)
         counts = {"starting": 0, "down": 0, "claims": 0}
         loop_started = time.time()
         threads = [threading.Thread(target=client_main, args=(load, n)) for n in range(CLIENTS)]
         for t in threads:
             t.start()
-        killer(daemon, KILLS, counts)
-        time.sleep(0.5)
-        load.stop.set()
-        for t in threads:
-            t.join()
+        try:
+            killer(daemon, store, cycles, KILLS, counts)
+            time.sleep(0.5)
+        finally:
+            load.stop.set()
+            for t in threads:
+                t.join()
         loop_took = time.time() - loop_started
         assert not load.errors, load.errors[:10]
         acked = sum(1 for r in load.kept if 200 <= r[5] < 300)
         kills = len(daemon.kill_times)
-        log("%d kills (%d while starting, %d after 1-3 s down and then as it fired what came "
-            "due; %d with deadlines claimed) in %.1f s; %d orders, "
+        log("%s: %d kills (%d while starting, %d after 1-3 s down and then as it fired what "
+            "came due; %d with deadlines claimed) in %.1f s; %d orders, "
             "%d answers kept (%d 2xx), %d retries, %d 503s; %d port changes" % (
-                kills, counts["starting"], counts["down"], counts["claims"], loop_took,
-                len(load.orders),
-                len(load.kept), acked, load.retries, load.unavailable, daemon.port_changes))
+                store.kind, kills, counts["starting"], counts["down"], counts["claims"],
+                loop_took, len(load.orders), len(load.kept), acked, load.retries,
+                load.unavailable, daemon.port_changes))
+        f = cycles.figures
+        log("after each kill, before the restart: %sescrowd check passed; the %d answers "
+            "acknowledged before it were in the store (their keys' answers, history rows, "
+            "refund outcomes, messages); the %d checks took at most %.1f s" % (
+                "PRAGMA integrity_check ok, " if not POSTGRESQL else "", f["acks"],
+                cycles.kills, cycles.took_max))
+        check_unanswered(load, cycles.unanswered)
+        log("%d requests unanswered when their daemon died, all sent again with their keys "
+            "and answered; the %d of them it had committed were answered what it had kept" % (
+                len(cycles.unanswered), len(load.committed_unanswered)))
 
-        wait_for_deadlines(db)
+        wait_for_deadlines(store)
         log("no short deadline left, %.1f s after the loop" %
             (time.time() - loop_started - loop_took))
         check_replays(load)
@@ -758,20 +1079,33 @@ def main():
         check_messages(load)
         refunds = check_orders(histories, orders)
 
+        drained = webhook_common.wait_delivered(daemon.port, KEY, 120)
+        events, _ = webhook_common.event_ids(daemon.port, KEY)
+        assert len(set(events)) == len(events), "GET /v1/events lists an id twice"
+        received, duplicates = receiver.check(events)
+        held = cycles.figures["deliveries_held"]
+        log("webhooks: the %d events all delivered (%d deliveries, %d again with the same "
+            "bytes, of at most %d that killed daemons held; drained %.1f s after the checks "
+            "above)" % (received, receiver.total, duplicates, held, drained))
+        assert duplicates <= held, ("more deliveries sent twice than the killed daemons "
+                                    "held", duplicates, held)
+
         code = daemon.stop()
         assert code == 0, "the daemon exited %s on SIGTERM" % code
         assert not daemon.died, ("the daemon ended by itself", daemon.died)
         alarming = [(n, l) for n, l in daemon.lines if n not in daemon.bind_failed and
                     not re.match(r"escrowd: (listening on http://|stopped$)", l)]
         assert not alarming, alarming[:20]
-        events = check_store(exe, db, orders)
-        log("escrowd check: the ledger invariants hold; integrity_check ok; %d refunds, "
-            "each once; %d outbox events, each once" % (refunds, events))
+        outbox = check_store(exe, store, orders)
+        log("escrowd check: the ledger invariants hold; %s%d refunds, each once; %d outbox "
+            "events, each once" % ("integrity_check ok; " if not POSTGRESQL else "", refunds,
+                                   outbox))
 
-        log("summary: %d kills, %d acknowledged requests, %d replays identical, %d deadlines "
-            "fired once, %d refunds once, %d orders, %.0f s" % (
-                kills, acked, len(load.kept), fired, refunds, len(load.orders),
-                time.time() - started))
+        log("summary: %s, %d kills each checked, %d acknowledged requests, %d replays "
+            "identical, %d deadlines fired once, %d refunds once, %d events delivered, "
+            "%d orders, %.0f s" % (
+                store.kind, kills, acked, len(load.kept), fired, refunds, received,
+                len(load.orders), time.time() - started))
         return 0
     except AssertionError as e:
         log("FAILED:", str(e)[:4000])
@@ -779,13 +1113,17 @@ def main():
             for oid in sorted(set(re.findall(r"ord_[0-9a-z]+", str(e))))[:3]:
                 story(load, oid, started)
         daemon.stop()
-        log("the store and its config are kept in", tmp)
-        tmp = None
+        log("the store and its config are kept in", tmp if not POSTGRESQL else
+            "%s and database %s" % (tmp, database))
+        tmp = database = None
         return 1
     finally:
         daemon.stop()
+        receiver.close()
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
+        if database:
+            drop_database(admin, database)
 
 
 def story(load, oid, t0):
