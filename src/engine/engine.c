@@ -560,6 +560,9 @@ struct run {
 	 * reputation events reuse them instead of counting again. */
 	bool have_buyer_counts;
 	struct esc_user buyer;
+	/* create: the parties, read to check them (ESC_LOAD_PARTIES). */
+	bool have_parties;
+	struct esc_user parties[2];
 	struct esc_rep_counts buyer_counts;
 	struct esc_effects *fx;
 	json_t *object; /* the event's data.object, once record() made it */
@@ -634,6 +637,14 @@ static int event_object(struct esc_engine *e, const struct run *r, json_t **out)
 
 	*out = NULL;
 	esc_viewer_init(&v, ESC_ACTOR_OPERATOR, NULL);
+	/* What the command read or made already is not read back. */
+	for (int i = 0; r->have_parties && i < 2; i++)
+		esc_viewer_know_name(&v, &r->parties[i]);
+	if (!r->have_order) {
+		v.new_order = true;
+		v.items = r->args.items;
+		v.items_count = r->args.items_count;
+	}
 	if (!strncmp(fx->outbox_type, "refund.", 7)) {
 		struct esc_refund refund;
 		const char *id =
@@ -660,11 +671,10 @@ static int event_object(struct esc_engine *e, const struct run *r, json_t **out)
 /* The user named on a new order must exist in that role (a missing id is
  * the core's to refuse). */
 static int expect_user(struct esc_engine *e, const char *id, enum esc_actor role,
-		       struct esc_result *res)
+		       struct esc_user *u, struct esc_result *res)
 {
-	struct esc_user u;
-	int rc = id ? get_user(e->store, id, &u) : 0;
-	if (!rc && id && u.role != role)
+	int rc = id ? get_user(e->store, id, u) : 0;
+	if (!rc && id && u->role != role)
 		rc = ESC_ENOTFOUND;
 	if (rc == ESC_ENOTFOUND)
 		snprintf(res->message, sizeof res->message, "no %s with id %.60s",
@@ -724,11 +734,13 @@ static int load_needs(struct esc_engine *e, struct run *r, struct esc_result *re
 	int rc = 0;
 
 	if (loads & ESC_LOAD_PARTIES) {
-		rc = expect_user(e, r->args.buyer_id, ESC_ACTOR_BUYER, res);
+		rc = expect_user(e, r->args.buyer_id, ESC_ACTOR_BUYER, &r->parties[0], res);
 		if (!rc)
-			rc = expect_user(e, r->args.seller_id, ESC_ACTOR_SELLER, res);
+			rc = expect_user(e, r->args.seller_id, ESC_ACTOR_SELLER, &r->parties[1],
+					 res);
 		if (rc)
 			return rc;
+		r->have_parties = r->args.buyer_id && r->args.seller_id;
 	}
 	if (loads & ESC_LOAD_BUYER_LEVEL) {
 		struct esc_buyer_rep rep;

@@ -28,6 +28,13 @@ void esc_viewer_init(struct esc_viewer *v, enum esc_actor actor, const char *use
 	v->buyer_level = -1;
 }
 
+void esc_viewer_know_name(struct esc_viewer *v, const struct esc_user *u)
+{
+	size_t slot = v->names_next++ % (sizeof v->names / sizeof v->names[0]);
+	snprintf(v->names[slot].id, sizeof v->names[slot].id, "%s", u->id);
+	snprintf(v->names[slot].name, sizeof v->names[slot].name, "%s", u->name);
+}
+
 json_t *esc_view_time(int64_t ms)
 {
 	char s[ESC_TIME_SIZE];
@@ -245,6 +252,8 @@ static json_t *order_refunds_json(struct esc_store *s, struct esc_viewer *v, con
 	size_t n = 0;
 	int rc;
 	json_t *rs = json_array();
+	if (v->new_order)
+		return rs;
 	ESC_STORE(rc, s, refunds_list, order_id, -1, NULL, refunds, ESC_REFUNDS_MAX, &n);
 	read_past(v, rc);
 	for (size_t i = 0; !rc && i < n; i++)
@@ -256,12 +265,18 @@ static json_t *order_refunds_json(struct esc_store *s, struct esc_viewer *v, con
  * not answer). */
 static json_t *order_items_json(struct esc_store *s, struct esc_viewer *v, const char *order_id)
 {
-	struct esc_item items[ORDER_ITEMS_SHOWN];
+	struct esc_item read[ORDER_ITEMS_SHOWN];
+	const struct esc_item *items = read;
 	size_t n = 0;
-	int rc;
+	int rc = 0;
 	json_t *is = json_array();
-	ESC_STORE(rc, s, order_items, order_id, items, ORDER_ITEMS_SHOWN, &n);
-	read_past(v, rc);
+	if (v->new_order) {
+		items = v->items;
+		n = v->items_count < ORDER_ITEMS_SHOWN ? v->items_count : ORDER_ITEMS_SHOWN;
+	} else {
+		ESC_STORE(rc, s, order_items, order_id, read, ORDER_ITEMS_SHOWN, &n);
+		read_past(v, rc);
+	}
 	for (size_t i = 0; !rc && i < n; i++)
 		json_array_append_new(is, json_pack("{s:s, s:I, s:I}", "title", items[i].title,
 						    "quantity", (json_int_t)items[i].quantity,

@@ -29,6 +29,12 @@ struct esc_viewer {
 		char name[ESC_NAME_MAX + 1];
 	} names[4];
 	unsigned names_next;
+	/* A command that has just created the order it shows holds what the
+	 * view would read back: its items (shown from here) and its refunds
+	 * (none yet). */
+	bool new_order;
+	const struct esc_item *items;
+	size_t items_count;
 	/* The first store failure a view read past, showing that part empty
 	 * or null (an answer shows what it could read), or 0: a command's
 	 * event fails on it instead. */
@@ -37,6 +43,9 @@ struct esc_viewer {
 
 /* The operator (user_id NULL) or a user of role actor, nothing read yet. */
 void esc_viewer_init(struct esc_viewer *v, enum esc_actor actor, const char *user_id);
+
+/* A user's name the caller read already: the view does not read it. */
+void esc_viewer_know_name(struct esc_viewer *v, const struct esc_user *u);
 
 /* A time as RFC 3339 text, or null for 0. */
 json_t *esc_view_time(int64_t ms);
