@@ -1,0 +1,551 @@
+#!/usr/bin/env python3
+"""bench.py - issue 15's figures, as `make bench` prints them.
+
+Usage: bench/bench.py BUILD_DIR        (a release build: BUILD_DIR/escrowd,
+                                        the anchors and bench_deadlines)
+
+Everything over HTTP is driven by wrk (bench/phase.lua), on 127.0.0.1,
+on the same 2 cores as the daemon: the figures are the pair's. Printed,
+never asserted; the closing table says which of the issue's goals each
+figure meets.
+
+ 1. POST /v1/orders on a new SQLite store (WAL, synchronous=FULL, every
+    answer after its durable commit) at 64 and 256 connections, beside
+    the reference programs of bench/anchors/ measured in the same run:
+    the group-commit reference (mhd_sqlite_group, FULL) and the
+    libmicrohttpd hello ceiling (mhd_server), and the ratio to the first.
+ 2. The cancellation flow one command at a time, at 64 and 256
+    connections: create (the create phase of 1, for wrk's -d), then pay,
+    cancel (as the buyer), accept (as the seller) and settle the refund,
+    each phase sending one request for each order the phase before
+    answered (wrk's response() collects the ids) and ending when all are
+    answered. For each: durable commands a second, p50 and p99, and from
+    the daemon (/proc/PID/stat, /metrics) over the phase: CPU microseconds
+    a command (utime+stime / commands), WAL bytes a command
+    (escrowd_store_wal_frames_total times page size + 24), commands a
+    commit (escrowd_commits_total).
+ 3. p99 of POST /v1/orders at a fixed rate of half the highest measured in
+    1 (wrk's delay() pacing each of 64 connections; the rate reached is
+    printed).
+ 4. GET /v1/orders/{id} (as the order's buyer) against the same daemon's
+    GET /healthz, 64 connections.
+ 5. With ESC_BENCH_PG (a PostgreSQL admin URL, as tests/pg/server prints):
+    the flow on a new database with 1 and with 3 daemons (wrk thread i to
+    daemon i mod 3), flows a second, the ratio of 3 to 1, and the
+    serialization retries (escrowd_store_retries_total).
+ 6. BUILD_DIR/bench_deadlines: ESC_BENCH_ORDERS orders (1,000,000) created
+    through the engine and their payment deadlines fired; then a daemon
+    serves that store: its resident size (VmRSS) after reading orders,
+    and `escrowd check` on it.
+ 7. The summary: each goal, the figure, met or not.
+
+Environment: ESC_BENCH_SECONDS (5: each timed wrk run), ESC_BENCH_CONNS
+(64,256), ESC_BENCH_PG, ESC_BENCH_ORDERS (1000000; 0 skips 6),
+ESC_BENCH_PARTS (sqlite,pg,deadlines: 1-4, 5, 6),
+ESC_BENCH_DIR (a new directory under /tmp), ESC_BENCH_KEEP (keep it).
+Only Python's standard library, wrk and psql (for 5) are used.
+"""
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+KEY = "bench-operator-key-0123456789"
+PASSWORD = "bench-password-1"
+HZ = os.sysconf("SC_CLK_TCK")
+BUYERS, SELLERS = 16, 4  # 20 sign-ins: under the 30 an address may make a minute
+FLOW = [("create", "create"), ("pay", "pay"), ("cancel", "cancel"),
+        ("accept", "accept_cancellation"), ("settle", "refund_settled")]
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+SECONDS = int(os.environ.get("ESC_BENCH_SECONDS") or 5)
+CONNS = [int(c) for c in (os.environ.get("ESC_BENCH_CONNS") or "64,256").split(",")]
+ORDERS = int(os.environ.get("ESC_BENCH_ORDERS") or 1000000)
+PARTS = (os.environ.get("ESC_BENCH_PARTS") or "sqlite,pg,deadlines").split(",")
+
+GOALS = []  # (goal, figure, met)
+PHASES = 0  # wrk runs so far, naming their files
+
+
+def goal(what, figure, met):
+    """met: True, False, or None when the run did not measure what the
+    goal names (a smaller count than it says)."""
+    GOALS.append((what, figure, "not measured" if met is None else "met" if met else "NOT met"))
+
+
+def say(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def out(*args):
+    print(*args, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, path, proc, seconds=120):
+    end = time.time() + seconds
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise SystemExit(f"bench: the server on port {port} exited ({proc.returncode})")
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", path)
+            c.getresponse().read()
+            c.close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"bench: nothing answers on port {port}")
+
+
+def call(port, method, path, body=None, token=KEY, expect=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    c.request(method, path, json.dumps(body) if body is not None else None, headers)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    if expect and r.status != expect:
+        raise SystemExit(f"bench: {method} {path}: {r.status} {data[:300]!r}")
+    return json.loads(data) if data and data[:1] in (b"{", b"[") else data
+
+
+class Server:
+    """A process serving HTTP on a port of its own: escrowd or an anchor."""
+
+    def __init__(self, argv, port, path, log):
+        self.port = port
+        self.log = open(log, "w")
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(port, path, self.p)
+
+    def cpu(self):
+        with open(f"/proc/{self.p.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / HZ  # utime, stime
+
+    def rss_kib(self, what="VmRSS"):
+        with open(f"/proc/{self.p.pid}/status") as f:
+            for line in f:
+                if line.startswith(what + ":"):
+                    return int(line.split()[1])
+        return 0
+
+    def metrics(self):
+        text = call(self.port, "GET", "/metrics", token=None, expect=200).decode()
+        m = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                try:
+                    m[name] = float(value)
+                except ValueError:
+                    pass
+        return m
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(60)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+
+
+def latency_ms(text, pct):
+    m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\b" % pct, text, re.M)
+    if not m:
+        return float("nan")
+    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+
+def wrk_plain(url, conns, seconds):
+    """wrk on a fixed URL: req/s, p50 and p99 in ms, and its error lines."""
+    r = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", url],
+                       capture_output=True, text=True)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
+    bad = " ".join(l.strip() for l in r.stdout.splitlines()
+                   if "Socket errors" in l or "Non-2xx" in l)
+    return (float(rps.group(1)) if rps else 0.0, latency_ms(r.stdout, 50),
+            latency_ms(r.stdout, 99), bad)
+
+
+class Store:
+    """Daemons on one store, with users and their sessions."""
+
+    def __init__(self, exe, url, work, daemons, conf):
+        self.exe, self.url, self.work = exe, url, work
+        subprocess.run([exe, "migrate", "--db", url, "--config", conf], check=True,
+                       stdout=subprocess.DEVNULL)
+        self.daemons = []
+        for k in range(daemons):
+            port = free_port()
+            self.daemons.append(Server(
+                [exe, "serve", "--db", url, "--config", conf, "--listen",
+                 f"127.0.0.1:{port}", "--operator-key", KEY, "--quiet"],
+                port, "/healthz", os.path.join(work, f"escrowd-{k}.log")))
+        port = self.daemons[0].port
+        self.buyers, self.sellers, self.tokens = [], [], {}
+        for role, n, ids in (("buyer", BUYERS, self.buyers), ("seller", SELLERS, self.sellers)):
+            for i in range(n):
+                email = f"{role}{i}@bench.test"
+                u = call(port, "POST", "/v1/users", {"role": role, "name": f"Bench {role} {i}",
+                                                     "email": email, "password": PASSWORD},
+                         expect=201)
+                s = call(port, "POST", "/v1/sessions", {"email": email, "password": PASSWORD},
+                         token=None, expect=201)
+                ids.append(u["id"])
+                self.tokens[u["id"]] = s["token"]
+
+    def snapshot(self):
+        snap = {"t": time.time(), "cpu": 0.0, "m": {}}
+        for d in self.daemons:
+            snap["cpu"] += d.cpu()
+            for k, v in d.metrics().items():
+                if k == "escrowd_store_page_size_bytes":
+                    snap["m"][k] = v
+                else:
+                    snap["m"][k] = snap["m"].get(k, 0.0) + v
+        return snap
+
+    def script(self, phase, ids_in, threads, delay_ms=0.0):
+        """The wrk script of a phase: its settings, then phase.lua."""
+        global PHASES
+        PHASES += 1  # a new name each time: no file of an earlier run is read
+        prefix = os.path.join(self.work, f"p{PHASES:03d}-{phase}")
+        lua = lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        with open(prefix + ".lua", "w") as f:
+            f.write(f"phase = {lua(phase)}\nids_in = {lua(ids_in or '')}\n"
+                    f"out = {lua(prefix)}\nthreads = {threads}\n"
+                    f"ports = {{{', '.join(str(d.port) for d in self.daemons)}}}\n"
+                    f"key = {lua(KEY)}\ndelay_ms = {delay_ms}\n"
+                    f"buyers = {{{', '.join(lua(b) for b in self.buyers)}}}\n"
+                    f"sellers = {{{', '.join(lua(s) for s in self.sellers)}}}\n"
+                    "tokens = {" + ", ".join(f"[{lua(u)}] = {lua(t)}"
+                                             for u, t in self.tokens.items()) + "}\n"
+                    f"dofile({lua(os.path.join(HERE, 'phase.lua'))})\n")
+        return prefix
+
+    def phase(self, phase, event, conns, ids_in=None, seconds=SECONDS, delay_ms=0.0):
+        """One wrk run; the figures of the commands of `event` it made."""
+        threads = len(self.daemons) if len(self.daemons) > 1 else 2
+        prefix = self.script(phase, ids_in, threads, delay_ms)
+        timed = ids_in is None or phase == "get"
+        before = self.snapshot()
+        t0 = time.time()
+        p = subprocess.Popen(["wrk", f"-t{threads}", f"-c{conns}",
+                              f"-d{seconds if timed else 600}s", "--timeout", "30s",
+                              "-s", prefix + ".lua", f"http://127.0.0.1:{self.daemons[0].port}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if not timed:
+            # Every thread stops when all its commands are answered.
+            while p.poll() is None and not all(
+                    os.path.exists(f"{prefix}.done.{t}") for t in range(threads)):
+                if time.time() - t0 > 300:
+                    say(f"  {phase}: answers still missing after 300 s; stopped")
+                    break
+                time.sleep(0.01)
+            t1 = time.time()
+            after = self.snapshot()
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        stdout, stderr = p.communicate()
+        if timed:
+            t1 = time.time()
+            after = self.snapshot()
+        for line in stderr.splitlines()[:3]:
+            say("  wrk: " + line)
+        try:
+            with open(prefix + ".stats") as f:
+                answers, refused, p50, p99, _ = (int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            raise SystemExit(f"bench: wrk wrote no figures for {phase}: {stdout} {stderr}")
+        d = lambda k: after["m"].get(k, 0.0) - before["m"].get(k, 0.0)
+        all_cmds = sum(d(k) for k in after["m"] if k.startswith("escrowd_commands_total{"))
+        cmds = d(f'escrowd_commands_total{{event="{event}"}}') if event else answers
+        commits = d("escrowd_commits_total")
+        frames = d("escrowd_store_wal_frames_total")
+        page = after["m"].get("escrowd_store_page_size_bytes", 0.0)
+        secs = t1 - t0
+        return {
+            "phase": phase, "conns": conns, "secs": secs, "cmds": cmds, "answers": answers,
+            "refused": refused, "rate": cmds / secs if secs else 0.0,
+            "p50": p50 / 1000.0, "p99": p99 / 1000.0,
+            "cpu_us": (after["cpu"] - before["cpu"]) * 1e6 / all_cmds if all_cmds else 0.0,
+            "wal_b": frames * (page + 24) / all_cmds if all_cmds and page else None,
+            "per_commit": all_cmds / commits if commits else 0.0,
+            "retries": d("escrowd_store_retries_total"),
+            "ids": prefix + ".ids",
+        }
+
+    def flow(self, conns):
+        """The cancellation flow, a phase per command; their figures."""
+        rows, ids = [], None
+        for phase, event in FLOW:
+            r = self.phase(phase, event, conns, ids_in=ids)
+            rows.append(r)
+            ids = r["ids"]
+        return rows
+
+    def stop(self):
+        for d in self.daemons:
+            d.stop()
+
+
+HEAD = "%-8s %5s %9s %8s %8s %9s %8s %10s %8s %8s" % (
+    "command", "conns", "cmds/s", "p50 ms", "p99 ms", "commands", "refused", "CPU us/cmd",
+    "WAL B/cmd", "cmd/commit")
+
+
+def row(r, name=None):
+    wal = "%10.0f" % r["wal_b"] if r["wal_b"] is not None else "%10s" % "-"
+    out("%-8s %5d %9.0f %8.2f %8.2f %9d %8d %10.0f %s %8.1f" % (
+        name or r["phase"], r["conns"], r["rate"], r["p50"], r["p99"], r["cmds"], r["refused"],
+        r["cpu_us"], wal, r["per_commit"]))
+
+
+def flows_per_s(rows):
+    secs = sum(r["secs"] for r in rows)
+    return rows[-1]["cmds"] / secs if secs else 0.0
+
+
+def write_conf(work):
+    conf = os.path.join(work, "bench.conf")
+    with open(conf, "w") as f:
+        # The benchmark's buyers cancel everything: lift the thresholds.
+        f.write("watch_cancellations = 1000000000\nrestricted_cancellations = 1000000000\n"
+                "suspended_cancellations = 1000000000\nrestricted_rate = 100%\n"
+                # wrk's connections all come from 127.0.0.1.
+                "http.connections_per_address = 0\nhttp.connections_max = 4096\n")
+    return conf
+
+
+def references(build, work):
+    """The anchors at each connection count: {conns: (hello, group)}."""
+    refs = {}
+    for c in CONNS:
+        port = free_port()
+        s = Server([os.path.join(build, "anchor_mhd_server"), str(port), "2"], port, "/",
+                   os.path.join(work, "hello.log"))
+        hello = wrk_plain(f"http://127.0.0.1:{port}/", c, SECONDS)
+        s.stop()
+        port = free_port()
+        db = os.path.join(work, f"group-{c}.db")
+        s = Server([os.path.join(build, "anchor_mhd_sqlite_group"), db, "FULL", str(port)],
+                   port, "/", os.path.join(work, "group.log"))
+        group = wrk_plain(f"http://127.0.0.1:{port}/", c, SECONDS)
+        s.stop()
+        refs[c] = (hello, group)
+    return refs
+
+
+def sqlite_part(build, work, conf):
+    exe = os.path.join(build, "escrowd")
+    say("references: libmicrohttpd hello and the group-commit reference...")
+    refs = references(build, work)
+    say("escrowd on a new SQLite store...")
+    store = Store(exe, os.path.join(work, "escrowd.db"), work, 1, conf)
+    flows = {c: store.flow(c) for c in CONNS}
+
+    out("\n1. POST /v1/orders, durable (SQLite WAL, synchronous=FULL), wrk -t2 -d%ds" % SECONDS)
+    out("%-34s %5s %9s %8s %8s %s" % ("server", "conns", "req/s", "p50 ms", "p99 ms",
+                                      "x group ref"))
+    best = 0.0
+    for c in CONNS:
+        hello, group = refs[c]
+        create = flows[c][0]
+        best = max(best, create["rate"])
+        ratio = create["rate"] / group[0] if group[0] else 0.0
+        out("%-34s %5d %9.0f %8.2f %8.2f %s" % ("libmicrohttpd hello (ceiling)", c, *hello[:3],
+                                                hello[3]))
+        out("%-34s %5d %9.0f %8.2f %8.2f %s" % ("group-commit reference (FULL)", c, *group[:3],
+                                                group[3]))
+        out("%-34s %5d %9.0f %8.2f %8.2f %.2f" % ("escrowd POST /v1/orders", c, create["rate"],
+                                                  create["p50"], create["p99"], ratio))
+        goal(f"POST /v1/orders at {c} conns >= 20,000/s", "%.0f/s" % create["rate"],
+             create["rate"] >= 20000)
+        goal(f"POST /v1/orders at {c} conns >= 3x group ref", "%.2fx (ref %.0f/s)" %
+             (ratio, group[0]), ratio >= 3)
+
+    out("\n2. The cancellation flow, one phase a command (SQLite; refused: non-2xx answers)")
+    out(HEAD)
+    for c in CONNS:
+        for r in flows[c]:
+            row(r)
+        out("%-8s %5d %9.0f flows/s (commands a second of the slowest: %.0f)" % (
+            "flow", c, flows_per_s(flows[c]), min(r["rate"] for r in flows[c])))
+        for r in flows[c][1:]:
+            goal(f"{r['phase']} at {c} conns >= 20,000/s", "%.0f/s" % r["rate"],
+                 r["rate"] >= 20000)
+
+    out("\n3. POST /v1/orders at a fixed rate: half of %.0f/s, 64 connections paced by "
+        "wrk's delay()" % best)
+    target = best / 2
+    delay = 64 * 1000.0 / target if target else 0
+    for _ in range(2):
+        # The pause comes after each answer: take the answer's time off.
+        r = store.phase("fixed", "create", 64, seconds=2, delay_ms=delay)
+        if r["rate"]:
+            delay = max(0.0, delay - (64 * 1000.0 / r["rate"] - 64 * 1000.0 / target))
+    r = store.phase("fixed", "create", 64, seconds=max(SECONDS, 5), delay_ms=delay)
+    out("%-8s %5s %9s %8s %8s %9s %8s %10s %9s %8s" % (
+        "command", "conns", "cmds/s", "p50 ms", "p99 ms", "commands", "refused", "CPU us/cmd",
+        "WAL B/cmd", "cmd/commit"))
+    row(r, "create")
+    out("target %.0f/s, reached %.0f/s" % (target, r["rate"]))
+    goal("p99 at half the max rate <= 10 ms", "%.2f ms at %.0f/s" % (r["p99"], r["rate"]),
+         r["p99"] <= 10)
+
+    out("\n4. Reads on the same daemon, wrk -t2 -c64 -d%ds" % SECONDS)
+    port = store.daemons[0].port
+    hz = wrk_plain(f"http://127.0.0.1:{port}/healthz", 64, SECONDS)
+    g = store.phase("get", None, 64, ids_in=flows[CONNS[0]][0]["ids"])
+    g_rate = g["answers"] / g["secs"] if g["secs"] else 0.0
+    out("%-34s %9s %8s %8s" % ("", "req/s", "p50 ms", "p99 ms"))
+    out("%-34s %9.0f %8.2f %8.2f %s" % ("GET /healthz", *hz[:3], hz[3]))
+    out("%-34s %9.0f %8.2f %8.2f (refused %d)" % ("GET /v1/orders/{id} (as the buyer)", g_rate,
+                                                   g["p50"], g["p99"], g["refused"]))
+    pct = 100 * g_rate / hz[0] if hz[0] else 0.0
+    out("GET /v1/orders/{id}: %.0f %% of /healthz" % pct)
+    goal("GET /v1/orders/{id} >= 50% of /healthz", "%.0f %%" % pct, pct >= 50)
+    m = store.daemons[0].metrics()
+    store.stop()
+    check = subprocess.run([exe, "check", "--db", store.url], capture_output=True, text=True)
+    out("escrowd check: %s (%d orders)" % ("ok" if check.returncode == 0 else "FAILED: " +
+                                           check.stdout[-300:], m.get(
+                                               'escrowd_commands_total{event="create"}', 0)))
+
+
+def pg_url(admin, name):
+    return re.sub(r"/[^/?]*(\?|$)", "/" + name + r"\1", admin.split("://", 1)[1], count=1)
+
+
+def pg_part(build, work, conf, admin):
+    exe = os.path.join(build, "escrowd")
+    out("\n5. PostgreSQL (fsync on), the flow at 64 connections, a new database each run")
+    out(HEAD)
+    results = {}
+    for n in (1, 3):
+        name = f"escrowd_bench_{os.getpid()}_{n}"
+        scheme = admin.split("://", 1)[0]
+        url = scheme + "://" + pg_url(admin, name)
+        subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name}"], check=True)
+        try:
+            store = Store(exe, url, work, n, conf)
+            try:
+                rows = store.flow(64)
+            finally:
+                store.stop()
+        finally:
+            subprocess.run(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {name}"])
+        for r in rows:
+            row(r, f"{r['phase']}")
+        f = flows_per_s(rows)
+        retries = sum(r["retries"] for r in rows)
+        out("%d daemon%s: %.0f flows/s, %d serialization retries" % (n, "s" if n > 1 else "", f,
+                                                                     retries))
+        results[n] = f
+    ratio = results[3] / results[1] if results[1] else 0.0
+    out("3 daemons / 1: %.2f" % ratio)
+    goal("PG flow, 1 daemon >= 3x 145/s", "%.0f flows/s" % results[1], results[1] >= 435)
+    goal("PG flow, 3 daemons >= 3x 208/s", "%.0f flows/s" % results[3], results[3] >= 624)
+    goal("PG 3 daemons >= 1.5x 1 daemon", "%.2fx" % ratio, ratio >= 1.5)
+
+
+def deadlines_part(build, work):
+    exe = os.path.join(build, "escrowd")
+    db = os.path.join(work, "orders.db")
+    out("\n6. %d orders created through the engine (SQLite, FULL, 256 a commit), their "
+        "payment deadlines fired" % ORDERS)
+    r = subprocess.run([os.path.join(build, "bench_deadlines"), db], stdout=subprocess.PIPE,
+                       text=True, env=dict(os.environ, ESC_BENCH_ORDERS=str(ORDERS)))
+    if r.returncode:
+        out("bench_deadlines failed")
+        return
+    fig = dict(line.split() for line in r.stdout.splitlines())
+    fired, secs = int(fig["fired"]), float(fig["fire_seconds"])
+    out("created %s orders in %.1f s (%s/s); fired %d deadlines in %.1f s (%s/s, %s commits)" % (
+        fig["orders"], float(fig["create_seconds"]), fig["create_per_second"], fired, secs,
+        fig["fire_per_second"], fig["fire_commits"]))
+    scaled = ""
+    if fired and fired != 1000000:
+        scaled = " (%d fired; 1,000,000 at that rate: %.0f s)" % (fired, secs * 1e6 / fired)
+    goal("1,000,000 deadlines fired < 60 s", "%.1f s%s" % (secs, scaled),
+         secs < 60 if not scaled else None if secs * 1e6 / fired < 60 else False)
+    port = free_port()
+    s = Server([exe, "serve", "--db", db, "--listen", f"127.0.0.1:{port}", "--operator-key",
+                KEY, "--quiet"], port, "/healthz", os.path.join(work, "orders-serve.log"))
+    after = None
+    for _ in range(50):  # 5,000 orders read, newest first, through the list
+        page = call(s.port, "GET", "/v1/orders?limit=100" +
+                    (f"&starting_after={after}" if after else ""), expect=200)
+        for o in page.get("data", []):
+            call(s.port, "GET", f"/v1/orders/{o['id']}", expect=200)
+        if not page.get("data"):
+            break
+        after = page["data"][-1]["id"]
+    rss, hwm = s.rss_kib(), s.rss_kib("VmHWM")
+    s.stop()
+    size = sum(os.path.getsize(os.path.join(work, f)) for f in os.listdir(work)
+               if f.startswith("orders.db"))
+    out("a daemon serving them (store %.0f MiB), after reading 5,000 orders: VmRSS %.1f MiB, "
+        "VmHWM %.1f MiB" % (size / 2**20, rss / 1024, hwm / 1024))
+    t0 = time.time()
+    check = subprocess.run([exe, "check", "--db", db], capture_output=True, text=True)
+    out("escrowd check: %s (%.0f s)" % ("ok" if check.returncode == 0 else "FAILED " +
+                                        check.stdout[-300:], time.time() - t0))
+    n = int(fig["orders"])
+    goal("RSS < 100 MiB with 1,000,000 orders", "%.1f MiB with %d orders" % (rss / 1024, n),
+         (rss < 100 * 1024) if n >= 1000000 else None if rss < 100 * 1024 else False)
+
+
+def main():
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: bench/bench.py BUILD_DIR")
+    build = os.path.abspath(sys.argv[1])
+    if not shutil.which("wrk"):
+        raise SystemExit("bench: wrk is missing (make bench installs it: tools/install-debs)")
+    base = os.environ.get("ESC_BENCH_DIR") or "/tmp"
+    work = tempfile.mkdtemp(prefix="escrowd-bench-", dir=base)
+    conf = write_conf(work)
+    out("escrowd benchmark (issue 15), %s, %d cores shared by wrk and the servers; "
+        "wrk runs of %d s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                              os.cpu_count(), SECONDS))
+    try:
+        if "sqlite" in PARTS:
+            sqlite_part(build, work, conf)
+        if "pg" in PARTS and os.environ.get("ESC_BENCH_PG"):
+            pg_part(build, work, conf, os.environ["ESC_BENCH_PG"])
+        elif "pg" in PARTS:
+            out("\n5. PostgreSQL: skipped (ESC_BENCH_PG names no server)")
+        if "deadlines" in PARTS and ORDERS > 0:
+            deadlines_part(build, work)
+    finally:
+        if not os.environ.get("ESC_BENCH_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            say("kept " + work)
+    out("\n7. Issue 15's goals")
+    out("%-44s %-36s %s" % ("goal", "figure", ""))
+    for g in GOALS:
+        out("%-44s %-36s %s" % g)
+
+
+if __name__ == "__main__":
+    main()
