@@ -545,6 +545,15 @@ int esc_engine_dispute_facts_held(struct esc_engine *e, struct esc_store *s,
 	return rc;
 }
 
+/* A user the command marks: their counts, kept up to date with the
+ * command's marks as they are written, and their level (a buyer) or score
+ * (a seller) before the marks. */
+struct rep_before {
+	struct esc_user u;
+	struct esc_rep_counts counts;
+	int value;
+};
+
 /* What one command works on: what the engine loaded for the core, then
  * what the core decided. */
 struct run {
@@ -563,6 +572,9 @@ struct run {
 	/* create: the parties, read to check them (ESC_LOAD_PARTIES). */
 	bool have_parties;
 	struct esc_user parties[2];
+	/* The users the command marks, read by reps_before. */
+	const struct rep_before *reps;
+	size_t reps_n;
 	struct esc_rep_counts buyer_counts;
 	struct esc_effects *fx;
 	json_t *object; /* the event's data.object, once record() made it */
@@ -640,6 +652,10 @@ static int event_object(struct esc_engine *e, const struct run *r, json_t **out)
 	/* What the command read or made already is not read back. */
 	for (int i = 0; r->have_parties && i < 2; i++)
 		esc_viewer_know_name(&v, &r->parties[i]);
+	for (size_t i = 0; i < r->reps_n; i++)
+		esc_viewer_know_name(&v, &r->reps[i].u);
+	if (r->have_buyer_counts)
+		esc_viewer_know_name(&v, &r->buyer);
 	if (!r->have_order) {
 		v.new_order = true;
 		v.items = r->args.items;
@@ -847,15 +863,6 @@ static int outbox_write(struct esc_store *s, const char *type, const char *order
 /* Reputation events (issue 14): a buyer's level or a seller's score that
  * a command's marks changed. Only a command that marks someone computes
  * anything: most mark no one. */
-
-/* A user the command marks: their counts, kept up to date with the
- * command's marks as they are written, and their level (a buyer) or score
- * (a seller) before the marks. */
-struct rep_before {
-	struct esc_user u;
-	struct esc_rep_counts counts;
-	int value;
-};
 
 /* The level or score that counts give u at now. */
 static int rep_value(struct esc_engine *e, const struct esc_user *u,
@@ -1105,6 +1112,8 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 	}
 	if (!rc)
 		rc = reps_before(e, &r, reps, &reps_n);
+	r.reps = reps;
+	r.reps_n = reps_n;
 	if (!rc)
 		rc = persist(e, &r);
 	if (!rc)

@@ -30,6 +30,9 @@ void esc_viewer_init(struct esc_viewer *v, enum esc_actor actor, const char *use
 
 void esc_viewer_know_name(struct esc_viewer *v, const struct esc_user *u)
 {
+	for (size_t i = 0; i < sizeof v->names / sizeof v->names[0]; i++)
+		if (!strcmp(v->names[i].id, u->id))
+			return;
 	size_t slot = v->names_next++ % (sizeof v->names / sizeof v->names[0]);
 	snprintf(v->names[slot].id, sizeof v->names[slot].id, "%s", u->id);
 	snprintf(v->names[slot].name, sizeof v->names[slot].name, "%s", u->name);
