@@ -6,7 +6,8 @@
  * background thread with its own connection runs a PASSIVE checkpoint
  * every CHECKPOINT_INTERVAL_MS when something was committed, or at once
  * when the WAL grows past CHECKPOINT_WAL_PAGES (signalled from the WAL
- * hook); close stops it and truncates the WAL.
+ * hook), then a RESTART one when the WAL is that large, so that it stays
+ * bounded under load (checkpoint()); close stops it and truncates the WAL.
  *
  * Atomicity: a verb called outside a transaction runs in its own (BEGIN
  * IMMEDIATE .. COMMIT). Inside the caller's transaction a verb that fails
@@ -44,6 +45,7 @@
 #define CLOSE_BUSY_TIMEOUT_MS  200 /* the final checkpoint is best effort */
 #define CHECKPOINT_INTERVAL_MS 200
 #define CHECKPOINT_WAL_PAGES   4000
+#define CHECKPOINT_BUSY_MS     50
 
 /* ---- statements ---- */
 
@@ -2198,6 +2200,24 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	return SQLITE_OK;
 }
 
+/* A PASSIVE checkpoint copies the frames the WAL holds when it starts;
+ * under load the writer appends meanwhile, so the WAL is never all copied
+ * and SQLite never starts it over: it would grow as long as the load
+ * lasts, each frame extending the file. Once it holds
+ * CHECKPOINT_WAL_PAGES, a RESTART checkpoint follows, which holds the
+ * writer back (its busy handler, at most CHECKPOINT_BUSY_MS) only for
+ * what the passive one left, so that the next commit writes the WAL from
+ * its start. Busy (the writer or a reader kept it) is fine: the next
+ * round tries again. */
+static void checkpoint(struct checkpointer *ck)
+{
+	int log = 0, done = 0;
+	int src = sqlite3_wal_checkpoint_v2(ck->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+	if (src == SQLITE_OK && log >= CHECKPOINT_WAL_PAGES)
+		(void)sqlite3_wal_checkpoint_v2(ck->db, "main", SQLITE_CHECKPOINT_RESTART, NULL,
+						NULL);
+}
+
 static void *checkpointer_main(void *arg)
 {
 	struct sq *q = arg;
@@ -2223,8 +2243,7 @@ static void *checkpointer_main(void *arg)
 		 * SQLITE_BUSY (another checkpoint running) is fine, and the
 		 * next round retries whatever did not get done. */
 		if (work)
-			(void)sqlite3_wal_checkpoint_v2(ck->db, "main", SQLITE_CHECKPOINT_PASSIVE,
-							NULL, NULL);
+			checkpoint(ck);
 		pthread_mutex_lock(&ck->mu);
 	}
 	pthread_mutex_unlock(&ck->mu);
@@ -2262,6 +2281,8 @@ static int checkpointer_start(struct sq *q, const char *path, char *err, size_t 
 
 	if (src == SQLITE_OK)
 		src = sqlite3_exec(q->ck.db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	if (src == SQLITE_OK)
+		src = sqlite3_busy_timeout(q->ck.db, CHECKPOINT_BUSY_MS);
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
 		esc_set_err(err, err_size, "%s: cannot open the checkpoint connection: %s", path,
