@@ -38,13 +38,17 @@ struct esc_engine {
 	size_t readers_count;
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_free;
-	/* Group commit: callers of esc_engine_submit queue here; one of them
-	 * at a time leads, running the queue as one batch. */
+	/* Group commit: esc_engine_submit_async queues here, and the writer
+	 * thread takes the whole queue as one batch. queue_lock guards the
+	 * queue and the flags; the writer sleeps on queue_wake only when the
+	 * queue is empty (writer_idle), so that a submission wakes it once,
+	 * not at every command. */
 	pthread_mutex_t queue_lock;
-	pthread_cond_t queue_done;
+	pthread_cond_t queue_wake;
 	struct esc_submission *queue_head, *queue_tail;
-	bool leading;
-	/* The leader's batch, allocated once: a result holds a whole order
+	pthread_t writer;
+	bool writer_running, writer_idle, writer_stop;
+	/* The writer's batch, allocated once: a result holds a whole order
 	 * (7 KiB), and 256 of them allocated per batch were a mapping of
 	 * their own, faulted in and unmapped each time (a quarter of the
 	 * daemon's CPU under load went to the page faults and TLB flushes). */
@@ -123,6 +127,9 @@ static int clock_open(struct esc_engine *e, const struct esc_engine_options *opt
 	return 0;
 }
 
+static int writer_start(struct esc_engine *e, char *err, size_t err_size);
+static void writer_stop(struct esc_engine *e);
+
 int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_policy *policy,
 		    const struct esc_engine_options *opt, char *err, size_t err_size)
 {
@@ -148,7 +155,7 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	pthread_mutex_init(&e->pool_lock, NULL);
 	pthread_cond_init(&e->pool_free, NULL);
 	pthread_mutex_init(&e->queue_lock, NULL);
-	pthread_cond_init(&e->queue_done, NULL);
+	pthread_cond_init(&e->queue_wake, NULL);
 	if (policy)
 		e->policy = *policy;
 	else
@@ -168,6 +175,8 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	rc = pool_open(e, url, opt->pool, err, err_size);
 	if (!rc)
 		rc = clock_open(e, opt, err, err_size);
+	if (!rc)
+		rc = writer_start(e, err, err_size);
 out:
 	if (rc && e) {
 		esc_engine_free(e);
@@ -197,6 +206,7 @@ void esc_engine_free(struct esc_engine *e)
 {
 	if (!e)
 		return;
+	writer_stop(e);
 	if (e->store && e->working) {
 		pthread_mutex_lock(&e->lock);
 		/* Best effort: otherwise the lease ends by itself. */
@@ -211,7 +221,7 @@ void esc_engine_free(struct esc_engine *e)
 	pthread_mutex_destroy(&e->pool_lock);
 	pthread_cond_destroy(&e->pool_free);
 	pthread_mutex_destroy(&e->queue_lock);
-	pthread_cond_destroy(&e->queue_done);
+	pthread_cond_destroy(&e->queue_wake);
 	free(e->group_cmds);
 	free(e->group_results);
 	free(e);
@@ -1300,34 +1310,45 @@ int esc_engine_exec_batch(struct esc_engine *e, const struct esc_command *cmds, 
 	return rc;
 }
 
-/* A command waiting in the group-commit queue; it lives on its caller's
- * stack, which waits until done. */
-struct esc_submission {
-	const struct esc_command *cmd;
-	struct esc_result *res;
-	struct esc_submission *next;
-	bool done;
-};
+/* ---- group commit: the writer thread ---- */
 
 #define GROUP_MAX 256
 
-int esc_engine_submit(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res)
+/* Run n submissions as one batch and give each its result. Not under
+ * queue_lock: the next commands queue meanwhile, while this commit's
+ * fsync runs. */
+static void writer_run(struct esc_engine *e, struct esc_submission **batch, size_t n)
 {
-	struct esc_submission me = {.cmd = cmd, .res = res};
+	struct esc_command *cmds = e->group_cmds;
+	struct esc_result *results = e->group_results;
+	for (size_t i = 0; i < n; i++)
+		cmds[i] = *batch[i]->cmd;
+	esc_engine_exec_batch(e, cmds, n, results);
+	for (size_t i = 0; i < n; i++) {
+		/* done may free the submission: read it first. */
+		void (*done)(void *arg) = batch[i]->done;
+		void *arg = batch[i]->arg;
+		*batch[i]->res = results[i];
+		done(arg);
+	}
+}
 
+/* The writer: whatever is queued, up to GROUP_MAX commands, as one batch;
+ * asleep while nothing is. Once told to stop, it runs what is still
+ * queued, then ends. */
+static void *writer_main(void *arg)
+{
+	struct esc_engine *e = arg;
+	struct esc_submission *batch[GROUP_MAX];
 	pthread_mutex_lock(&e->queue_lock);
-	if (e->queue_tail)
-		e->queue_tail->next = &me;
-	else
-		e->queue_head = &me;
-	e->queue_tail = &me;
-	while (!me.done) {
-		if (e->leading) {
-			pthread_cond_wait(&e->queue_done, &e->queue_lock);
-			continue;
+	for (;;) {
+		while (!e->queue_head && !e->writer_stop) {
+			e->writer_idle = true;
+			pthread_cond_wait(&e->queue_wake, &e->queue_lock);
 		}
-		/* Lead: take what is queued, commit it as one batch. */
-		struct esc_submission *batch[GROUP_MAX];
+		e->writer_idle = false;
+		if (!e->queue_head)
+			break;
 		size_t n = 0;
 		while (e->queue_head && n < GROUP_MAX) {
 			batch[n++] = e->queue_head;
@@ -1335,34 +1356,103 @@ int esc_engine_submit(struct esc_engine *e, const struct esc_command *cmd, struc
 		}
 		if (!e->queue_head)
 			e->queue_tail = NULL;
-		e->leading = true;
 		pthread_mutex_unlock(&e->queue_lock);
-
-		if (!e->group_cmds)
-			e->group_cmds = malloc(GROUP_MAX * sizeof *e->group_cmds);
-		if (!e->group_results)
-			e->group_results = malloc(GROUP_MAX * sizeof *e->group_results);
-		struct esc_command *cmds = e->group_cmds;
-		struct esc_result *results = e->group_results;
-		if (cmds && results) {
-			for (size_t i = 0; i < n; i++)
-				cmds[i] = *batch[i]->cmd;
-			esc_engine_exec_batch(e, cmds, n, results);
-		}
+		writer_run(e, batch, n);
 		pthread_mutex_lock(&e->queue_lock);
-		for (size_t i = 0; i < n; i++) {
-			if (cmds && results) {
-				*batch[i]->res = results[i];
-			} else {
-				memset(batch[i]->res, 0, sizeof *batch[i]->res);
-				batch[i]->res->rc = ESC_ENOMEM;
-			}
-			batch[i]->done = true;
-		}
-		e->leading = false;
-		pthread_cond_broadcast(&e->queue_done);
 	}
 	pthread_mutex_unlock(&e->queue_lock);
+	return NULL;
+}
+
+static int writer_start(struct esc_engine *e, char *err, size_t err_size)
+{
+	e->group_cmds = malloc(GROUP_MAX * sizeof *e->group_cmds);
+	e->group_results = malloc(GROUP_MAX * sizeof *e->group_results);
+	if (!e->group_cmds || !e->group_results) {
+		esc_set_err(err, err_size, "no memory for the writer's batch");
+		return ESC_ENOMEM;
+	}
+	if (pthread_create(&e->writer, NULL, writer_main, e)) {
+		esc_set_err(err, err_size, "cannot start the writer thread");
+		return ESC_ENOMEM;
+	}
+	e->writer_running = true;
+	return 0;
+}
+
+/* Run what is queued, then stop the writer; later submissions are
+ * refused. */
+static void writer_stop(struct esc_engine *e)
+{
+	if (!e->writer_running)
+		return;
+	pthread_mutex_lock(&e->queue_lock);
+	e->writer_stop = true;
+	pthread_cond_signal(&e->queue_wake);
+	pthread_mutex_unlock(&e->queue_lock);
+	pthread_join(e->writer, NULL);
+	e->writer_running = false;
+}
+
+int esc_engine_submit_async(struct esc_engine *e, struct esc_submission *sub)
+{
+	bool wake = false;
+	sub->next = NULL;
+	pthread_mutex_lock(&e->queue_lock);
+	if (e->writer_stop || !e->writer_running) {
+		pthread_mutex_unlock(&e->queue_lock);
+		memset(sub->res, 0, sizeof *sub->res);
+		sub->res->rc = ESC_EBUSY;
+		snprintf(sub->res->message, sizeof sub->res->message, "the engine is stopping");
+		return ESC_EBUSY;
+	}
+	if (e->queue_tail)
+		e->queue_tail->next = sub;
+	else
+		e->queue_head = sub;
+	e->queue_tail = sub;
+	if (e->writer_idle) {
+		/* One wakeup for the writer, whatever joins the queue before
+		 * it runs. */
+		e->writer_idle = false;
+		wake = true;
+	}
+	pthread_mutex_unlock(&e->queue_lock);
+	if (wake)
+		pthread_cond_signal(&e->queue_wake);
+	return 0;
+}
+
+/* A synchronous caller, waiting for its command's done. */
+struct waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+};
+
+static void waiter_wake(void *arg)
+{
+	struct waiter *w = arg;
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int esc_engine_submit(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res)
+{
+	struct waiter w = {.done = false};
+	struct esc_submission sub = {.cmd = cmd, .res = res, .done = waiter_wake, .arg = &w};
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	if (!esc_engine_submit_async(e, &sub)) {
+		pthread_mutex_lock(&w.lock);
+		while (!w.done)
+			pthread_cond_wait(&w.cond, &w.lock);
+		pthread_mutex_unlock(&w.lock);
+	}
+	pthread_mutex_destroy(&w.lock);
+	pthread_cond_destroy(&w.cond);
 	return res->rc;
 }
 

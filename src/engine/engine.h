@@ -5,8 +5,9 @@
  * history row, transfers, refund, deadline changes, reputation marks, the
  * message the event carries and outbox row inside one savepoint of one
  * transaction. Several commands may share a transaction
- * (esc_engine_exec_batch: group commit); each stays all-or-nothing, and
- * none is acknowledged before the commit is durable.
+ * (esc_engine_exec_batch; the writer thread's group commit,
+ * esc_engine_submit_async); each stays all-or-nothing, and none is
+ * acknowledged before the commit is durable.
  *
  * Deadlines are rows of the store's queue; esc_engine_fire_due() runs the
  * due ones through the same path, as commands of the system actor. The
@@ -98,9 +99,11 @@ struct esc_engine_counters {
 	int64_t webhook[ESC_WC_COUNT]; /* the delivery worker's (esc_engine_webhook_count) */
 };
 
-/* Open the store at url and an engine over it. policy may be NULL for the
- * defaults; it is copied. On failure err says why. Free with
- * esc_engine_free(). */
+/* Open the store at url and an engine over it, and start its writer
+ * thread (esc_engine_submit_async). policy may be NULL for the defaults;
+ * it is copied. On failure err says why. Free with esc_engine_free(),
+ * which first runs what is queued for the writer (each done called) and
+ * stops it; a submission after that is refused (ESC_EBUSY). */
 int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_policy *policy,
 		    const struct esc_engine_options *opt, char *err, size_t err_size);
 void esc_engine_free(struct esc_engine *e);
@@ -232,11 +235,36 @@ int esc_engine_exec(struct esc_engine *e, const struct esc_command *cmd, struct 
 int esc_engine_exec_batch(struct esc_engine *e, const struct esc_command *cmds, size_t n,
 			  struct esc_result *res);
 
-/* Run one command from one of many threads, sharing a durable commit with
- * the commands other threads submit meanwhile (group commit): the first
- * caller to find no batch running leads, taking every command queued (up
- * to 256) into one esc_engine_exec_batch, while the others wait. Each
- * command stays all-or-nothing and is acknowledged after its commit.
+/* Group commit. The engine's writer, a thread of its own started by
+ * esc_engine_open, takes every command queued (up to 256) into one
+ * esc_engine_exec_batch: one durable commit for all of them, however many
+ * threads queued them. Each command stays all-or-nothing and is
+ * acknowledged after its commit.
+ *
+ * A command submitted for the writer: cmd, res, done and arg are the
+ * caller's, and so is the submission's memory; all of it (and whatever
+ * cmd points to, its reply's arg too) must live until done(arg) runs.
+ * next is the engine's. */
+struct esc_submission {
+	const struct esc_command *cmd;
+	struct esc_result *res;
+	void (*done)(void *arg);
+	void *arg;
+	struct esc_submission *next;
+};
+
+/* Queue sub for the writer and return at once. Once the commit that holds
+ * the command is durable (or the command failed), the writer fills
+ * *sub->res and calls sub->done(sub->arg), once, from its own thread:
+ * done must be quick (the next batch waits for it), must not call
+ * esc_engine_submit, and may free sub. cmd's reply (esc_reply) runs in the
+ * writer's thread too. Returns 0; or ESC_EBUSY when the engine is being
+ * freed: nothing is queued, done is not called, and res says why. */
+int esc_engine_submit_async(struct esc_engine *e, struct esc_submission *sub);
+
+/* Run one command through the writer, sharing its commit with what other
+ * threads submit meanwhile, and wait for its result: esc_engine_submit_async
+ * and a wait. Not from the writer's thread (a reply's build, a done).
  * Returns res->rc. */
 int esc_engine_submit(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res);
 
