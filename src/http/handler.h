@@ -41,6 +41,31 @@ struct esc_caller {
 	char csrf[64]; /* the session's CSRF token, for GET /v1/me */
 };
 
+struct esc_http_call;
+
+/* A command on its way through the engine (routes.c's submit): the
+ * handler's half before the commit is done, its answer comes after.
+ *
+ * In a call with async set (the server's), a command route's handler
+ * returns 0 with call->pending set, and the rest is the server's: it sets
+ * sub's done and arg, suspends the connection and queues sub
+ * (esc_engine_submit_async), so that no HTTP thread waits for a commit.
+ * The writer's done resumes the connection; in an HTTP thread again the
+ * server calls finish(call), which turns the result into the answer in
+ * call and returns what the handler would have returned, and answers as
+ * for any handler. release(p) frees it, and what sub's command points
+ * to, whether finish ran or not (the client may have gone, the daemon may
+ * be stopping): the server calls it once, when the request ends.
+ *
+ * Without async (a handler called outside the server, as the fuzzers do)
+ * the handler runs its command through esc_engine_submit and finishes it
+ * before it returns: call->pending stays NULL. */
+struct esc_http_pending {
+	struct esc_submission sub;
+	int (*finish)(struct esc_http_call *call);
+	void (*release)(struct esc_http_pending *p);
+};
+
 /* One call of a handler: what came in, and what goes out. */
 struct esc_http_call {
 	struct esc_engine *e;
@@ -69,6 +94,8 @@ struct esc_http_call {
 	bool idem_kept, idem_answered;
 	const struct esc_command *command; /* running, for its reply */
 	bool reply_built;
+	bool async;                       /* a command may be left pending */
+	struct esc_http_pending *pending; /* the command left pending, or NULL */
 	/* Out. */
 	int status;
 	json_t *out;            /* owned: the response document */

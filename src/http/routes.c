@@ -218,19 +218,51 @@ static int reply_build(void *arg, struct esc_engine *e, struct esc_store *s,
 	return call->idem ? esc_idem_answer(call->idem, call->status, call->out) : 0;
 }
 
-/* Run a command; on success call->out is its answer, with call->status.
- * On a refusal call->out is NULL, unless the Idempotency-Key was answered
- * meanwhile (call->idem_answered). */
-static int submit(struct esc_http_call *call, struct esc_command *cmd, int status,
-		  struct esc_result *res)
+/* A command from its handler to its answer (handler.h's esc_http_pending):
+ * the command and what it points to, which must live until the commit,
+ * and the half of the handler that runs after it. Heap-owned: by the
+ * handler until submit, then by the server (call->pending) or by submit
+ * itself when it waits. */
+struct command_run {
+	struct esc_http_pending pending; /* first: the server's handle */
+	struct esc_command cmd;
+	struct esc_reply reply;
+	struct esc_result res;
+	struct esc_item *items;     /* a new order's */
+	struct esc_refund refund;   /* the refund a refund's command names */
+	char order_id[ESC_ID_SIZE]; /* a dispute's order */
+	/* After the commit: the result into the answer, returning what the
+	 * handler returns. */
+	int (*then)(struct esc_http_call *call, struct command_run *run, int rc);
+};
+
+static void command_run_release(struct esc_http_pending *p)
 {
-	struct esc_reply reply = {.build = reply_build, .arg = call, .record = call->idem};
-	call->status = status;
-	call->command = cmd;
-	call->reply_built = false;
-	cmd->reply = &reply;
-	int rc = esc_engine_submit(call->e, cmd, res);
-	cmd->reply = NULL;
+	struct command_run *run = (struct command_run *)p;
+	if (!run)
+		return;
+	free(run->items);
+	free(run);
+}
+
+/* A new command_run, or NULL (ESC_ENOMEM). */
+static struct command_run *command_run_new(void)
+{
+	struct command_run *run = calloc(1, sizeof *run);
+	if (run)
+		run->pending.release = command_run_release;
+	return run;
+}
+
+/* The half of submit after the commit (esc_http_pending.finish): on
+ * success call->out is the command's answer, with call->status; on a
+ * refusal call->out is NULL, unless the Idempotency-Key was answered
+ * meanwhile (call->idem_answered). Then the handler's own half. */
+static int submit_finish(struct esc_http_call *call)
+{
+	struct command_run *run = (struct command_run *)call->pending;
+	int rc = run->res.rc;
+	run->cmd.reply = NULL;
 	call->command = NULL;
 	esc_idem_done(call, rc, call->reply_built);
 	if (rc) {
@@ -238,42 +270,75 @@ static int submit(struct esc_http_call *call, struct esc_command *cmd, int statu
 		json_decref(call->out);
 		call->out = NULL;
 	}
+	return run->then(call, run, rc);
+}
+
+/* Run run's command, answering with status on success; run is submit's.
+ * With call->async, the command is left pending for the server
+ * (handler.h) and 0 returned; else it runs here, and what the handler
+ * returns is returned. */
+static int submit(struct esc_http_call *call, struct command_run *run, int status)
+{
+	run->reply = (struct esc_reply){.build = reply_build, .arg = call, .record = call->idem};
+	call->status = status;
+	call->command = &run->cmd;
+	call->reply_built = false;
+	run->cmd.reply = &run->reply;
+	run->pending.sub.cmd = &run->cmd;
+	run->pending.sub.res = &run->res;
+	run->pending.finish = submit_finish;
+	call->pending = &run->pending;
+	if (call->async)
+		return 0;
+	esc_engine_submit(call->e, &run->cmd, &run->res);
+	int rc = submit_finish(call);
+	call->pending = NULL;
+	command_run_release(&run->pending);
 	return rc;
 }
 
-/* A command's result: the order, or the refusal with what the caller may
- * know (the current order on a conflict). */
-static int command_reply(struct esc_http_call *call, struct esc_command *cmd, int created)
+/* After command_reply's commit: the order, or the refusal with what the
+ * caller may know (the current order on a conflict). */
+static int command_done(struct esc_http_call *call, struct command_run *run, int rc)
 {
-	struct esc_result res;
+	const struct esc_result *res = &run->res;
+	if (!rc || call->idem_answered)
+		return rc;
+	fail(call, rc, "%s", res->message);
+	json_t *err = json_object_get(call->out, "error");
+	if (rc == ESC_ESHIPPED && run->cmd.order_id) {
+		char hint[120];
+		snprintf(hint, sizeof hint, "open a dispute: POST /v1/orders/%s/disputes",
+			 run->cmd.order_id);
+		json_object_set_new(err, "hint", json_string(hint));
+	}
+	if (res->has_order &&
+	    (rc == ESC_ECONFLICT || rc == ESC_EPRECONDITION || esc_error_status(rc) == 409)) {
+		struct esc_store *s = esc_engine_store_acquire(call->e);
+		json_object_set_new(call->out, "order", order_json(call, s, &res->order));
+		esc_engine_store_release(call->e, s);
+	}
+	return rc;
+}
+
+/* Run run's command with the request's If-Match, answered by
+ * command_done; run is command_reply's. */
+static int command_reply(struct esc_http_call *call, struct command_run *run, int created)
+{
 	const char *match = esc_http_header(call, "If-Match");
 	if (match) {
 		/* A version, bare or quoted as an entity tag. */
 		char *end;
 		const char *v = match[0] == '"' ? match + 1 : match;
 		long long version = strtoll(v, &end, 10);
-		if (end == v || version < 1 || (*end && !(*end == '"' && !end[1])))
+		if (end == v || version < 1 || (*end && !(*end == '"' && !end[1]))) {
+			command_run_release(&run->pending);
 			return fail(call, ESC_EINVAL, "If-Match must be the order's version", NULL);
-		cmd->if_match = version;
+		}
+		run->cmd.if_match = version;
 	}
-	int rc = submit(call, cmd, created ? 201 : 200, &res);
-	if (!rc || call->idem_answered)
-		return rc;
-	fail(call, rc, "%s", res.message);
-	json_t *err = json_object_get(call->out, "error");
-	if (rc == ESC_ESHIPPED && cmd->order_id) {
-		char hint[120];
-		snprintf(hint, sizeof hint, "open a dispute: POST /v1/orders/%s/disputes",
-			 cmd->order_id);
-		json_object_set_new(err, "hint", json_string(hint));
-	}
-	if (res.has_order &&
-	    (rc == ESC_ECONFLICT || rc == ESC_EPRECONDITION || esc_error_status(rc) == 409)) {
-		struct esc_store *s = esc_engine_store_acquire(call->e);
-		json_object_set_new(call->out, "order", order_json(call, s, &res.order));
-		esc_engine_store_release(call->e, s);
-	}
-	return rc;
+	run->then = command_done;
+	return submit(call, run, created ? 201 : 200);
 }
 
 static void command_for(struct esc_http_call *call, struct esc_command *cmd, enum esc_event ev)
@@ -601,44 +666,44 @@ static int h_order_create(struct esc_http_call *call)
 {
 	static const char *const fields[] = {"buyer_id", "seller_id",     "currency",
 					     "items",    "delivery_days", NULL};
-	struct esc_command cmd;
-	struct esc_item *items = NULL;
+	struct command_run *run = command_run_new();
 	int64_t days = 0;
+	if (!run)
+		return ESC_ENOMEM;
+	struct esc_command *cmd = &run->cmd;
 	int rc = only_fields(call, fields);
-	command_for(call, &cmd, ESC_EV_CREATE);
+	command_for(call, cmd, ESC_EV_CREATE);
 	if (!rc)
-		rc = get_string(call, "buyer_id", true, &cmd.args.buyer_id);
+		rc = get_string(call, "buyer_id", true, &cmd->args.buyer_id);
 	if (!rc)
-		rc = get_string(call, "seller_id", true, &cmd.args.seller_id);
+		rc = get_string(call, "seller_id", true, &cmd->args.seller_id);
 	if (!rc)
-		rc = get_string(call, "currency", true, &cmd.args.currency);
+		rc = get_string(call, "currency", true, &cmd->args.currency);
 	if (!rc)
 		rc = get_int(call, "delivery_days", false, &days);
-	if (rc)
-		return rc;
-	if (!esc_currency_valid(cmd.args.currency))
-		return fail(call, ESC_EINVAL,
-			    "'currency' must be an active ISO 4217 code such as EUR, USD or ISK, "
-			    "not '%.8s'",
-			    cmd.args.currency);
-	if (days < 0 || days > esc_engine_policy(call->e)->delivery_days_max)
-		return fail(call, ESC_EINVAL, "delivery_days is out of range", NULL);
-	cmd.args.delivery_days = (int32_t)days;
+	if (!rc && !esc_currency_valid(cmd->args.currency))
+		rc = fail(call, ESC_EINVAL,
+			  "'currency' must be an active ISO 4217 code such as EUR, USD or ISK, "
+			  "not '%.8s'",
+			  cmd->args.currency);
+	if (!rc && (days < 0 || days > esc_engine_policy(call->e)->delivery_days_max))
+		rc = fail(call, ESC_EINVAL, "delivery_days is out of range", NULL);
+	cmd->args.delivery_days = (int32_t)days;
 	json_t *list = json_object_get(call->body, "items");
-	if (!json_is_array(list) || json_array_size(list) == 0 ||
-	    json_array_size(list) > ITEMS_JSON_MAX)
-		return fail(call, ESC_EINVAL, "items must be a list of 1 to 100 items", NULL);
-	items = calloc(json_array_size(list), sizeof *items);
-	if (!items)
-		return ESC_ENOMEM;
-	rc = items_from_json(call, list, items);
+	if (!rc && (!json_is_array(list) || json_array_size(list) == 0 ||
+		    json_array_size(list) > ITEMS_JSON_MAX))
+		rc = fail(call, ESC_EINVAL, "items must be a list of 1 to 100 items", NULL);
 	if (!rc) {
-		cmd.args.items = items;
-		cmd.args.items_count = json_array_size(list);
-		rc = command_reply(call, &cmd, esc_event_spec(ESC_EV_CREATE)->creates);
+		run->items = calloc(json_array_size(list), sizeof *run->items);
+		rc = run->items ? items_from_json(call, list, run->items) : ESC_ENOMEM;
 	}
-	free(items);
-	return rc;
+	if (rc) {
+		command_run_release(&run->pending);
+		return rc;
+	}
+	cmd->args.items = run->items;
+	cmd->args.items_count = json_array_size(list);
+	return command_reply(call, run, esc_event_spec(ESC_EV_CREATE)->creates);
 }
 
 /* The order, if the caller may see it: another party's order is not
@@ -1182,27 +1247,34 @@ static int event_fields(struct esc_http_call *call, const struct esc_event_spec 
 	return rc;
 }
 
+/* After a refund's command: its refusal, if refused. */
+static int refund_done(struct esc_http_call *call, struct command_run *run, int rc)
+{
+	if (rc && !call->idem_answered)
+		return fail(call, rc, "%s", run->res.message);
+	return rc;
+}
+
 /* The operator's word on a refund (settle, fail): the command on the
  * refund's order. */
 static int refund_command(struct esc_http_call *call, enum esc_event ev)
 {
-	struct esc_refund r;
-	struct esc_command cmd;
+	struct command_run *run = command_run_new();
 	int rc;
+	if (!run)
+		return ESC_ENOMEM;
+	struct esc_refund *r = &run->refund;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
-	ESC_STORE(rc, s, refund_get, call->param, &r);
+	ESC_STORE(rc, s, refund_get, call->param, r);
 	esc_engine_store_release(call->e, s);
-	if (rc == ESC_ENOTFOUND)
-		return fail(call, rc, "no such refund", NULL);
-	if (rc)
-		return rc;
-	esc_command_init(&cmd, ev, ESC_ACTOR_OPERATOR, NULL, r.order_id);
-	cmd.args.refund_id = r.id;
-	struct esc_result res;
-	rc = submit(call, &cmd, 200, &res);
-	if (rc && !call->idem_answered)
-		return fail(call, rc, "%s", res.message);
-	return rc;
+	if (rc) {
+		command_run_release(&run->pending);
+		return rc == ESC_ENOTFOUND ? fail(call, rc, "no such refund", NULL) : rc;
+	}
+	esc_command_init(&run->cmd, ev, ESC_ACTOR_OPERATOR, NULL, r->order_id);
+	run->cmd.args.refund_id = r->id;
+	run->then = refund_done;
+	return submit(call, run, 200);
 }
 
 /* A command route's request (core/event.h's row of the route's event):
@@ -1214,26 +1286,30 @@ static int h_event(struct esc_http_call *call)
 	ESC_ASSERT(call->event >= 0 && call->event < ESC_EV_COUNT, "a command route's event");
 	enum esc_event ev = (enum esc_event)call->event;
 	const struct esc_event_spec *spec = esc_event_spec(ev);
-	char order_id[ESC_ID_SIZE];
-	struct esc_command cmd;
 	int rc = event_only_fields(call, spec);
 	if (rc)
 		return rc;
 	if (spec->machine == ESC_MACHINE_REFUND)
 		return refund_command(call, ev);
-	command_for(call, &cmd, ev);
+	struct command_run *run = command_run_new();
+	if (!run)
+		return ESC_ENOMEM;
+	command_for(call, &run->cmd, ev);
 	if (spec->machine == ESC_MACHINE_DISPUTE) {
 		/* An answer in the dispute: the command runs on its order. */
 		struct esc_order o;
 		struct esc_store *s = esc_engine_store_acquire(call->e);
-		rc = visible_dispute_held(call, s, &o, order_id);
+		rc = visible_dispute_held(call, s, &o, run->order_id);
 		esc_engine_store_release(call->e, s);
-		if (rc)
-			return rc;
-		cmd.order_id = order_id;
+		run->cmd.order_id = run->order_id;
 	}
-	rc = event_fields(call, spec, &cmd.args);
-	return rc ? rc : command_reply(call, &cmd, spec->creates);
+	if (!rc)
+		rc = event_fields(call, spec, &run->cmd.args);
+	if (rc) {
+		command_run_release(&run->pending);
+		return rc;
+	}
+	return command_reply(call, run, spec->creates);
 }
 
 static int h_ledger_check(struct esc_http_call *call)

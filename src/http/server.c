@@ -28,6 +28,7 @@
 #include "http/handler.h"
 #include "http/idempotency.h"
 #include "http/routes.h"
+#include "util/bug.h"
 #include "util/error.h"
 #include "util/text.h"
 #include "util/strbuf.h"
@@ -65,7 +66,7 @@ struct metrics {
  * touches a descriptor that another connection has taken.
  *
  * A pool thread busy with one request (an argon2id hash waiting its turn,
- * a command waiting for its commit) reads none of its other connections:
+ * a read waiting for the store) reads none of its other connections:
  * what their clients sent waits in the socket. A connection past its
  * deadline whose socket still holds unread bytes is behind through the
  * server's fault, not its client's: it is given the deadline's span again
@@ -120,6 +121,15 @@ struct esc_http_server {
 	/* Per pool thread (by slot): requests it is answering right now. */
 	atomic_int busy[THREAD_SLOTS];
 	atomic_int slots_given;
+	/* Commands left to the engine's writer (command_queue): suspended
+	 * counts the connections suspended until their commit, queued those
+	 * whose request has not ended yet. At the stop, no command is left
+	 * to the writer any more (stopping), and libmicrohttpd is stopped
+	 * only once none is suspended: it would abort otherwise. */
+	pthread_mutex_t queue_lock;
+	pthread_cond_t queue_idle;
+	size_t suspended, queued;
+	bool stopping;
 };
 
 struct request {
@@ -141,6 +151,21 @@ struct request {
 	int64_t body_started_us;
 	uint64_t body_received;
 	uint64_t body_length; /* by Content-Length; UINT64_MAX when chunked */
+	/* The handler's call, kept with the request: a command's answer is
+	 * sent by a later call of on_request, once its commit is durable
+	 * (handler.h's esc_http_pending). call.param points into path. */
+	struct esc_http_call call;
+	struct esc_idempotency idem;
+	struct esc_idem_claim claim;
+	char path[512];
+	/* A command left to the writer: its connection is suspended until
+	 * on_committed sets committed and resumes it. */
+	struct esc_http_server *srv;
+	struct MHD_Connection *connection;
+	bool queued;  /* its answer is still owed */
+	bool counted; /* in srv->queued until the request ends */
+	atomic_bool committed;
+	char method[8], target[200]; /* for the log, should its client go */
 };
 
 void esc_http_options_default(struct esc_http_options *o)
@@ -705,50 +730,138 @@ static enum MHD_Result answer(struct esc_http_server *srv, struct MHD_Connection
 	return ok;
 }
 
+/* What a request's call holds, freed once its answer is queued, or when
+ * the request ends without one (its client went away while its command
+ * was queued, or the daemon stopped). Each pointer is cleared: a second
+ * call frees nothing. */
+static void call_release(struct esc_http_server *srv, struct request *req)
+{
+	struct esc_http_call *call = &req->call;
+	esc_idem_release(&srv->running, &req->claim);
+	free(req->idem.response);
+	req->idem.response = NULL;
+	free(call->text);
+	call->text = NULL;
+	free(call->raw);
+	call->raw = NULL;
+	json_decref(call->out);
+	call->out = NULL;
+	json_decref(call->body);
+	call->body = NULL;
+	if (call->pending) {
+		call->pending->release(call->pending);
+		call->pending = NULL;
+	}
+}
+
+/* The half of a command's request after its commit, in an HTTP thread:
+ * the handler's own half (pending's finish), then the answer. */
+static enum MHD_Result command_answer(struct esc_http_server *srv, struct MHD_Connection *c,
+				      struct request *req)
+{
+	int rc = req->call.pending->finish(&req->call);
+	enum MHD_Result ok = answer(srv, c, req, &req->call, rc);
+	call_release(srv, req);
+	return ok;
+}
+
+/* The writer's done (engine.h), in its thread: the command's result is
+ * in, the connection goes back to libmicrohttpd, whose pool calls
+ * on_request again to answer. */
+static void on_committed(void *arg)
+{
+	struct request *req = arg;
+	struct esc_http_server *srv = req->srv;
+	atomic_store_explicit(&req->committed, true, memory_order_release);
+	MHD_resume_connection(req->connection);
+	/* From here the request may end in another thread: req is not ours. */
+	pthread_mutex_lock(&srv->queue_lock);
+	srv->suspended--;
+	if (srv->stopping)
+		pthread_cond_broadcast(&srv->queue_idle);
+	pthread_mutex_unlock(&srv->queue_lock);
+}
+
+/* Leave the call's pending command to the engine's writer
+ * (esc_engine_submit_async): the connection is suspended until its
+ * commit, and this thread goes on with other connections; so a commit
+ * holds every command waiting, however few the threads. While the daemon
+ * stops, the command runs here instead, this thread waiting for it:
+ * nothing may be suspended when libmicrohttpd stops. */
+static enum MHD_Result command_queue(struct esc_http_server *srv, struct MHD_Connection *c,
+				     const char *url, const char *method, struct request *req)
+{
+	struct esc_http_pending *p = req->call.pending;
+	pthread_mutex_lock(&srv->queue_lock);
+	bool stopping = srv->stopping;
+	if (!stopping) {
+		srv->suspended++;
+		srv->queued++;
+	}
+	pthread_mutex_unlock(&srv->queue_lock);
+	if (stopping) {
+		esc_engine_submit(srv->e, p->sub.cmd, p->sub.res);
+		return command_answer(srv, c, req);
+	}
+	req->srv = srv;
+	req->connection = c;
+	req->queued = req->counted = true;
+	snprintf(req->method, sizeof req->method, "%s", method);
+	snprintf(req->target, sizeof req->target, "%s", url);
+	p->sub.done = on_committed;
+	p->sub.arg = req;
+	/* Suspended before the writer may resume it. */
+	MHD_suspend_connection(c);
+	if (esc_engine_submit_async(srv->e, &p->sub))
+		on_committed(req); /* refused (the engine stops): answered at once */
+	return MHD_YES;
+}
+
 /* A whole request: its route, its caller, its body and its key, then its
- * handler and its answer. */
+ * handler and its answer; or, for a command, the command queued, and its
+ * answer later (command_answer). */
 static enum MHD_Result dispatch(struct esc_http_server *srv, struct MHD_Connection *c,
 				const char *url, const char *method, struct request *req)
 {
-	struct esc_http_call call = {.e = srv->e,
-				     .opt = &srv->opt,
-				     .method = route_method(method),
-				     .connection = c,
-				     .limits = srv->limits,
-				     .viewer = {.buyer_level = -1},
-				     .server = srv};
-	struct esc_idempotency idem = {0};
-	struct esc_idem_claim claim = {0};
-	char buf[512], why[512];
+	struct esc_http_call *call = &req->call;
+	char why[512];
 	const char *hint = NULL;
 	bool path_known = false;
 	enum MHD_Result ok;
 
-	const struct esc_route *route =
-		esc_route_find(call.method, url, buf, sizeof buf, &call.param, &path_known);
+	*call = (struct esc_http_call){.e = srv->e,
+				       .opt = &srv->opt,
+				       .method = route_method(method),
+				       .connection = c,
+				       .limits = srv->limits,
+				       .viewer = {.buyer_level = -1},
+				       .server = srv,
+				       .async = true};
+	const struct esc_route *route = esc_route_find(call->method, url, req->path,
+						       sizeof req->path, &call->param, &path_known);
 	req->route = route ? (int)(route - esc_routes) : -1;
 	if (!route)
 		return respond_error(c, req, path_known ? ESC_EMETHOD : ESC_ENOTFOUND,
 				     path_known ? NULL : "no such path");
-	call.event = route->event;
-	int rc = admit(srv, c, route, &call, &hint);
+	call->event = route->event;
+	int rc = admit(srv, c, route, call, &hint);
 	if (rc)
 		return respond_error(c, req, rc, hint);
-	rc = read_body(srv, c, route, req, &call, why, sizeof why, &hint);
-	if (rc)
+	rc = read_body(srv, c, route, req, call, why, sizeof why, &hint);
+	if (rc) {
+		call_release(srv, req);
 		return respond_error_hint(c, req, rc, why, hint);
-	client_address(c, call.address, sizeof call.address);
-	if (!idem_begin(srv, c, url, route, req, &call, &idem, &claim, &ok)) {
-		call.status = 200;
-		rc = route->handler(&call);
-		ok = answer(srv, c, req, &call, rc);
 	}
-	esc_idem_release(&srv->running, &claim);
-	free(idem.response);
-	free(call.text);
-	free(call.raw);
-	json_decref(call.out);
-	json_decref(call.body);
+	client_address(c, call->address, sizeof call->address);
+	if (!idem_begin(srv, c, url, route, req, call, &req->idem, &req->claim, &ok)) {
+		call->status = 200;
+		rc = route->handler(call);
+		if (!rc && call->pending)
+			return command_queue(srv, c, url, method, req);
+		ESC_ASSERT(!call->pending, "a handler that failed left a command pending");
+		ok = answer(srv, c, req, call, rc);
+	}
+	call_release(srv, req);
 	return ok;
 }
 
@@ -1411,8 +1524,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	struct esc_http_server *srv = cls;
 	struct request *req = *con_cls;
+	enum MHD_Result ok;
 	if (!req)
 		return MHD_NO; /* on_uri found no memory */
+	if (req->queued) {
+		/* Resumed (on_committed): the command's commit is in. */
+		ESC_ASSERT(atomic_load_explicit(&req->committed, memory_order_acquire),
+			   "a request called again before its command's commit");
+		req->queued = false;
+		int slot = thread_slot(srv);
+		atomic_fetch_add(&srv->busy[slot], 1);
+		ok = command_answer(srv, c, req);
+		atomic_fetch_sub(&srv->busy[slot], 1);
+		record(srv, req, url, method);
+		return ok;
+	}
 	if (req->answered) {
 		*upload_size = 0;
 		return MHD_YES;
@@ -1428,9 +1554,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	req->answered = true;
 	int slot = thread_slot(srv);
 	atomic_fetch_add(&srv->busy[slot], 1);
-	enum MHD_Result ok = dispatch(srv, c, url, method, req);
+	ok = dispatch(srv, c, url, method, req);
 	atomic_fetch_sub(&srv->busy[slot], 1);
-	record(srv, req, url, method);
+	if (!req->queued)
+		record(srv, req, url, method);
 	return ok;
 }
 
@@ -1443,11 +1570,26 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	/* Kept alive, the connection now waits for the next request's head. */
 	conn_deadline(srv, conn_of(c), now_us() + srv->opt.header_timeout_ms * 1000,
 		      srv->opt.header_timeout_ms * 1000, false);
-	if (req) {
-		esc_strbuf_release(&req->body);
-		free(req);
-		*con_cls = NULL;
+	if (!req)
+		return;
+	if (req->queued) {
+		/* Its command ran, but its client went (or the daemon stops)
+		 * before the answer: logged with the command's outcome. */
+		int rc = req->call.pending->sub.res->rc;
+		req->status = rc ? esc_error_status(rc) : req->call.status;
+		record(srv, req, req->target, req->method);
 	}
+	call_release(srv, req);
+	if (req->counted) {
+		pthread_mutex_lock(&srv->queue_lock);
+		srv->queued--;
+		if (srv->stopping)
+			pthread_cond_broadcast(&srv->queue_idle);
+		pthread_mutex_unlock(&srv->queue_lock);
+	}
+	esc_strbuf_release(&req->body);
+	free(req);
+	*con_cls = NULL;
 }
 
 static int parse_listen(const char *listen, struct sockaddr_in *sa)
@@ -1516,10 +1658,12 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 
 	esc_idem_running_init(&srv.running);
 	pthread_mutex_init(&srv.conns_lock, NULL);
+	pthread_mutex_init(&srv.queue_lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&srv.conns_wake, &ca);
+	pthread_cond_init(&srv.queue_idle, &ca);
 	pthread_condattr_destroy(&ca);
 	srv.limits = calloc(1, sizeof *srv.limits);
 	srv.metrics = calloc(1, sizeof *srv.metrics);
@@ -1529,6 +1673,8 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 		esc_idem_running_release(&srv.running);
 		pthread_mutex_destroy(&srv.conns_lock);
 		pthread_cond_destroy(&srv.conns_wake);
+		pthread_mutex_destroy(&srv.queue_lock);
+		pthread_cond_destroy(&srv.queue_idle);
 		return ESC_ENOMEM;
 	}
 	srv.limits->by_account =
@@ -1543,6 +1689,8 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 	esc_idem_running_release(&srv.running);
 	pthread_mutex_destroy(&srv.conns_lock);
 	pthread_cond_destroy(&srv.conns_wake);
+	pthread_mutex_destroy(&srv.queue_lock);
+	pthread_cond_destroy(&srv.queue_idle);
 	return rc;
 }
 
@@ -1618,6 +1766,26 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	pthread_mutex_unlock(&lock);
 }
 
+/* At the stop: no command is left to the writer any more (command_queue
+ * runs them in their thread), and libmicrohttpd 0.9.75 aborts in
+ * MHD_stop_daemon if a connection is still suspended: wait until the
+ * writer has resumed every one. Then give their answers up to 2 s to go
+ * out, as a request in flight in a thread gets. */
+static void drain_commands(struct esc_http_server *srv)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += 2;
+	pthread_mutex_lock(&srv->queue_lock);
+	srv->stopping = true;
+	while (srv->suspended)
+		pthread_cond_wait(&srv->queue_idle, &srv->queue_lock);
+	while (srv->queued &&
+	       pthread_cond_timedwait(&srv->queue_idle, &srv->queue_lock, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&srv->queue_lock);
+}
+
 /* Run the daemon until *stop; srv outlives it. */
 static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint16_t *port,
 		 char *err, size_t err_size)
@@ -1641,13 +1809,15 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 	make_room_for_connections(opt->connections_max);
 	keep_large_blocks_out_of_arenas();
 	/* epoll in each of the pool's threads: idle connections cost no
-	 * thread, and a request waits for its commit in the thread that
-	 * read it (so the pool's size bounds the commands in one commit). */
+	 * thread, and a command's connection is suspended while the
+	 * engine's writer commits it (command_queue): no thread waits for a
+	 * commit, and a commit holds every command waiting. */
 	d = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-		on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_SOCK_ADDR,
-		(struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opt->threads,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt->connections_max,
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
+			MHD_USE_ERROR_LOG,
+		0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt->connections_max,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)opt->connections_per_address,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
@@ -1684,6 +1854,7 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 	}
 	/* Stop accepting, let the requests in flight finish, then stop. */
 	MHD_quiesce_daemon(d);
+	drain_commands(srv);
 	MHD_stop_daemon(d);
 	pthread_mutex_lock(&srv->conns_lock);
 	srv->reaper_stop = true;

@@ -11,6 +11,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -787,7 +789,7 @@ static void *scrape_metrics(void *arg)
 	long long commits = 0;
 	while (!atomic_load(&sc->stop)) {
 		struct reply r = call("GET", "/metrics", NULL, NULL, NULL);
-		long long now = r.status == 200 ? metric(r.body, "escrowd_commits_total ") : -1;
+		long long now = r.status == 200 ? metric(r.body, "\nescrowd_commits_total ") : -1;
 		sc->commits_went_back += now < commits;
 		commits = now;
 		sc->scrapes++;
@@ -2786,6 +2788,225 @@ static void issue_14_allow_private_lets_a_loopback_endpoint_in(void **state)
 	esc_test_rmdir(pd.dir);
 }
 
+/* ---- issue 15: no thread waits for a commit ---- */
+
+/* A daemon for the tests below: one HTTP thread, so that every command
+ * is queued by the same thread, and the operator, a buyer and a seller. */
+struct one_thread {
+	struct esc_test_daemon d;
+	char buyer[64], seller[64];
+	char body[400];
+};
+
+static void one_thread_start(struct one_thread *t)
+{
+	memset(t, 0, sizeof *t);
+	esc_test_tmpdir(t->d.dir, sizeof t->d.dir);
+	esc_test_store(t->d.db, sizeof t->d.db, t->d.dir);
+	esc_test_path(t->d.config, sizeof t->d.config, t->d.dir, "escrowd.conf");
+	FILE *f = fopen(t->d.config, "w");
+	assert_non_null(f);
+	fprintf(f, "http.threads = 1\nhttp.connections_per_address = 0\n");
+	fclose(f);
+	esc_test_daemon_start(&t->d, KEY);
+	struct reply r = call_at(t->d.port, "POST", "/v1/users", KEY,
+				 "{\"role\":\"buyer\",\"name\":\"Ana\",\"email\":\"ana@one.test\","
+				 "\"password\":\"password-1\"}",
+				 NULL);
+	expect(&r, 201);
+	snprintf(t->buyer, sizeof t->buyer, "%s", str(r.json, "id"));
+	drop(&r);
+	r = call_at(t->d.port, "POST", "/v1/users", KEY,
+		    "{\"role\":\"seller\",\"name\":\"Shop\",\"email\":\"shop@one.test\","
+		    "\"password\":\"password-1\"}",
+		    NULL);
+	expect(&r, 201);
+	snprintf(t->seller, sizeof t->seller, "%s", str(r.json, "id"));
+	drop(&r);
+	snprintf(t->body, sizeof t->body,
+		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
+		 "\"items\":[{\"title\":\"Mug\",\"quantity\":1,\"unit_price\":700}]}",
+		 t->buyer, t->seller);
+}
+
+static void one_thread_done(struct one_thread *t)
+{
+	esc_test_daemon_stop(&t->d);
+	esc_test_store_drop(t->d.db);
+	esc_test_rmdir(t->d.dir);
+}
+
+static long long metric_at(int port, const char *name)
+{
+	struct reply r = call_at(port, "GET", "/metrics", NULL, NULL, NULL);
+	expect(&r, 200);
+	long long v = metric(r.body, name);
+	drop(&r);
+	return v;
+}
+
+/* POST /v1/orders with t's body on a connection of its own, sent whole
+ * and not waited for; key is its Idempotency-Key, or NULL. */
+static int post_order_raw(struct one_thread *t, const char *key)
+{
+	char head[600];
+	int fd = connect_to(t->d.port);
+	int n = snprintf(head, sizeof head,
+			 "POST /v1/orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+			 "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+			 "Connection: close\r\n%s%s%s\r\n%s",
+			 KEY, strlen(t->body), key ? "Idempotency-Key: " : "", key ? key : "",
+			 key ? "\r\n" : "", t->body);
+	assert_true(n > 0 && (size_t)n < sizeof head);
+	assert_int_equal(send(fd, head, (size_t)n, MSG_NOSIGNAL), n);
+	return fd;
+}
+
+/* Read fd's answer to its end (the server closes it): its status, or 0
+ * when none came; its body's order id into id (when not NULL). */
+static int read_answer(int fd, char id[64])
+{
+	char buf[16384];
+	size_t len = 0;
+	for (;;) {
+		ssize_t got = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+		if (len == sizeof buf - 1)
+			break;
+	}
+	buf[len] = '\0';
+	close(fd);
+	int status = 0;
+	if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
+		return 0;
+	const char *p = strstr(buf, "\"id\":\"");
+	if (id && p)
+		snprintf(id, 64, "%.*s", (int)strcspn(p + 6, "\""), p + 6);
+	return status;
+}
+
+/* Issue 15 lever 1: a connection waits for its command's commit
+ * suspended, not in a thread. With one HTTP thread, 50 commands sent at
+ * once are all answered, and they share commits: the thread reads and
+ * queues the next ones while the writer commits the first. */
+static void issue_15_one_thread_answers_50_commands_in_fewer_commits(void **state)
+{
+	enum { N = 50 };
+	struct one_thread t;
+	int fds[N];
+	(void)state;
+	one_thread_start(&t);
+	long long commits = metric_at(t.d.port, "\nescrowd_commits_total ");
+	long long created = metric_at(t.d.port, "escrowd_commands_total{event=\"create\"} ");
+	for (int i = 0; i < N; i++)
+		fds[i] = post_order_raw(&t, NULL);
+	for (int i = 0; i < N; i++) {
+		char id[64] = "";
+		assert_int_equal(read_answer(fds[i], id), 201);
+		assert_true(!strncmp(id, "ord_", 4));
+	}
+	long long made = metric_at(t.d.port, "\nescrowd_commits_total ") - commits;
+	assert_int_equal(metric_at(t.d.port, "escrowd_commands_total{event=\"create\"} ") - created,
+			 N);
+	print_message("%d commands in %lld commits on one HTTP thread\n", N, made);
+	assert_true(made >= 1 && made < N);
+	one_thread_done(&t);
+}
+
+/* Issue 15: a client that goes away while its command is queued. The
+ * command runs once (it commits or not, as any other), the daemon goes
+ * on, and stops clean (leaks are checked under ASan). Half the clients
+ * close, half reset; each then sends its request again with the same
+ * Idempotency-Key and gets 201, the first answer or a first run: one
+ * order per key in all. */
+static void issue_15_a_client_that_leaves_while_its_command_is_queued(void **state)
+{
+	enum { N = 40 };
+	struct one_thread t;
+	int fds[N];
+	char key[N][32];
+	(void)state;
+	one_thread_start(&t);
+	long long created = metric_at(t.d.port, "escrowd_commands_total{event=\"create\"} ");
+	for (int i = 0; i < N; i++) {
+		snprintf(key[i], sizeof key[i], "leaver-%d", i);
+		fds[i] = post_order_raw(&t, key[i]);
+	}
+	for (int i = 0; i < N; i++) {
+		if (i % 2) {
+			struct linger reset = {.l_onoff = 1, .l_linger = 0};
+			setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+		}
+		close(fds[i]);
+	}
+	char ids[N][64];
+	for (int i = 0; i < N; i++) {
+		char extra[64];
+		snprintf(extra, sizeof extra, "Idempotency-Key: %s", key[i]);
+		struct reply r = call_at(t.d.port, "POST", "/v1/orders", KEY, t.body, extra);
+		if (r.status == 409) { /* its first request still runs: again */
+			drop(&r);
+			i--;
+			continue;
+		}
+		expect(&r, 201);
+		snprintf(ids[i], sizeof ids[i], "%s", str(r.json, "id"));
+		for (int j = 0; j < i; j++)
+			assert_string_not_equal(ids[i], ids[j]);
+		drop(&r);
+	}
+	assert_int_equal(metric_at(t.d.port, "escrowd_commands_total{event=\"create\"} ") - created,
+			 N);
+	one_thread_done(&t);
+}
+
+/* Issue 15: the daemon stops while commands are queued and their
+ * connections suspended (libmicrohttpd aborts if it stops with one
+ * suspended): it exits 0 (esc_test_daemon_stop), and every command it
+ * acknowledged is in the store, as a daemon started again answers. */
+static void issue_15_stop_while_commands_are_queued(void **state)
+{
+	enum { N = 200 };
+	struct one_thread t;
+	int fds[N];
+	char ids[N][64];
+	int acked = 0;
+	(void)state;
+	one_thread_start(&t);
+	for (int i = 0; i < N; i++)
+		fds[i] = post_order_raw(&t, NULL);
+	/* Once the first is answered, the others are being read, queued and
+	 * committed. */
+	int first = read_answer(fds[0], ids[0]);
+	assert_int_equal(first, 201);
+	acked++;
+	esc_test_daemon_stop(&t.d);
+	for (int i = 1; i < N; i++) {
+		ids[i][0] = '\0';
+		int status = read_answer(fds[i], ids[i]);
+		assert_true(status == 0 || status == 201);
+		if (status != 201)
+			ids[i][0] = '\0';
+		acked += status == 201;
+	}
+	print_message("%d of %d commands answered before the stop\n", acked, N);
+	esc_test_daemon_start(&t.d, KEY);
+	for (int i = 0; i < N; i++) {
+		if (!ids[i][0])
+			continue;
+		char path[128];
+		snprintf(path, sizeof path, "/v1/orders/%.63s", ids[i]);
+		struct reply r = call_at(t.d.port, "GET", path, KEY, NULL, NULL);
+		expect(&r, 200);
+		drop(&r);
+	}
+	one_thread_done(&t);
+}
+
 int main(void)
 {
 	esc_test_store_or_skip("http");
@@ -2834,6 +3055,9 @@ int main(void)
 		cmocka_unit_test(issue_14_a_rotated_secret_keeps_the_old_one_for_24_hours),
 		cmocka_unit_test(issue_14_webhook_endpoints_refuse_bad_input),
 		cmocka_unit_test(issue_14_allow_private_lets_a_loopback_endpoint_in),
+		cmocka_unit_test(issue_15_one_thread_answers_50_commands_in_fewer_commits),
+		cmocka_unit_test(issue_15_a_client_that_leaves_while_its_command_is_queued),
+		cmocka_unit_test(issue_15_stop_while_commands_are_queued),
 	};
 	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
 }
