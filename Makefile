@@ -209,7 +209,7 @@ bench: deps $(BENCH_BUILD)/build.ninja
 	trap 'exit 130' INT TERM; \
 	ESC_BENCH_PG=$$url ESC_BENCH_ORDERS=$(BENCH_ORDERS) bench/bench.py $(BENCH_BUILD)
 	@echo; echo "Webhooks on: bench_http on SQLite"
-	ESC_BENCH_REQUESTS=5000 ./$(BENCH_BUILD)/bench_http $(BENCH_BUILD)/escrowd
+	ESC_BENCH_REQUESTS=5000 ESC_BENCH_BUYERS=32 ./$(BENCH_BUILD)/bench_http $(BENCH_BUILD)/escrowd
 	bench/bench_memory.py $(BENCH_BUILD)/escrowd
 
 format:

@@ -561,9 +561,9 @@ def main():
         else:
             say("kept " + work)
     out("\n7. Issue 15's goals")
-    out("%-44s %-36s %s" % ("goal", "figure", ""))
+    out("%-44s %-56s %s" % ("goal", "figure", ""))
     for g in GOALS:
-        out("%-44s %-36s %s" % g)
+        out("%-44s %-56s %s" % g)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,18 @@
 #define BUYERS  1000
 #define SELLERS 100
 
+/* Progress on stderr: on a terminal, one line redrawn every 2 s; in a
+ * log, a line every 20 s. */
+static double progress_every(void)
+{
+	return isatty(2) ? 2 : 20;
+}
+
+static const char *progress_end(void)
+{
+	return isatty(2) ? "\r" : "\n";
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -123,14 +135,14 @@ int main(int argc, char **argv)
 				return 1;
 			}
 		made += n;
-		if (now_s() - shown >= 2) {
+		if (now_s() - shown >= progress_every()) {
 			shown = now_s();
-			fprintf(stderr, "\r  %zu / %zu orders created (%.0f s)", made, orders,
-				shown - t0);
+			fprintf(stderr, "  %zu / %zu orders created (%.0f s)%s", made, orders,
+				shown - t0, progress_end());
 		}
 	}
 	double create_s = now_s() - t0;
-	fprintf(stderr, "\r  %zu orders created in %.1f s%20s\n", made, create_s, "");
+	fprintf(stderr, "  %zu orders created in %.1f s%20s\n", made, create_s, "");
 
 	/* Past every payment deadline; moving the clock fires nothing itself. */
 	esc_engine_advance(e, 25 * 3600 * 1000LL);
@@ -144,14 +156,15 @@ int main(int argc, char **argv)
 		if (rc)
 			die("deadlines", rc);
 		total += fired;
-		if (now_s() - shown >= 2) {
+		if (now_s() - shown >= progress_every()) {
 			shown = now_s();
-			fprintf(stderr, "\r  %zu deadlines fired (%.0f s)", total, shown - t0);
+			fprintf(stderr, "  %zu deadlines fired (%.0f s)%s", total, shown - t0,
+				progress_end());
 		}
 	} while (fired);
 	double fire_s = now_s() - t0;
 	esc_engine_counters(e, &after);
-	fprintf(stderr, "\r  %zu deadlines fired in %.1f s%20s\n", total, fire_s, "");
+	fprintf(stderr, "  %zu deadlines fired in %.1f s%20s\n", total, fire_s, "");
 	long long commits = after.commits - before.commits;
 	esc_engine_free(e);
 
