@@ -161,6 +161,14 @@ class SqliteStore:
         finally:
             con.close()
 
+    def queries(self, sqls):
+        """The rows of each query, on one connection."""
+        con = self.connect()
+        try:
+            return [con.execute(sql).fetchall() for sql in sqls]
+        finally:
+            con.close()
+
     def claimed(self, wait=0.0):
         """Are deadlines claimed in the store? The daemon fires them in a
         transaction after the one that claims them: seen claimed, they are
@@ -203,14 +211,28 @@ class PgStore:
         self.url = url
 
     def query(self, sql):
-        r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\x1f", "-v",
-                            "ON_ERROR_STOP=1", self.url, "-c", sql],
-                           capture_output=True, text=True)
+        return self.queries([sql])[0]
+
+    def queries(self, sqls):
+        """The rows of each query, from one psql: a line \\x1e between
+        the results, \\x1f between the fields."""
+        args = ["psql", "-X", "-q", "-A", "-t", "-F", "\x1f", "-v", "ON_ERROR_STOP=1",
+                self.url]
+        for i, sql in enumerate(sqls):
+            args += (["-c", "\\echo \x1e"] if i else []) + ["-c", sql]
+        r = subprocess.run(args, capture_output=True, text=True)
         if r.returncode:
-            raise RuntimeError("psql: %s: %s" % (sql[:200], r.stderr))
-        return [tuple(None if v == "" else int(v) if re.fullmatch(r"-?\d+", v) else v
-                      for v in line.split("\x1f"))
-                for line in r.stdout.split("\n") if line]
+            raise RuntimeError("psql: %s: %s" % (sqls[0][:200], r.stderr))
+        results = [[]]
+        for line in r.stdout.split("\n"):
+            if line == "\x1e":
+                results.append([])
+            elif line:
+                results[-1].append(tuple(
+                    None if v == "" else int(v) if re.fullmatch(r"-?\d+", v) else v
+                    for v in line.split("\x1f")))
+        assert len(results) == len(sqls), (len(results), len(sqls), r.stdout[:300])
+        return results
 
     def claimed(self, wait=0.0):
         give_up = time.time() + wait
@@ -662,45 +684,54 @@ class Cycles:
         started = time.time()
         integrity = store.integrity()
         assert integrity in (None, [("ok",)]), ("PRAGMA integrity_check", integrity[:10])
-        kept = {}
-        keys = [a[0] for a in acks] + sorted(inflight)
-        for i in range(0, len(keys), 500):
-            kept.update((k, (status, response)) for k, status, response in store.query(
-                "SELECT key, status, response FROM idempotency WHERE key IN " +
-                sql_list(keys[i:i + 500])))
         made = collections.defaultdict(list)
+        for a in acks:
+            if a[3]:
+                made[a[3][0]].append(a[3])
+        # Every query at once (one psql on PostgreSQL), 500 ids at most in
+        # each: [held deliveries, refunds, then idempotency, history and
+        # messages by parts].
+        keys = [a[0] for a in acks] + sorted(inflight)
+        orders = sorted({m[1] for m in made["order"] + made["message"]})
+        sqls = [
+            # Deliveries it had claimed and not recorded: the most it may
+            # have sent that the next daemon sends again.
+            "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' "
+            "AND claim_owner IS NOT NULL",
+            "SELECT id, status FROM refunds WHERE id IN " +
+            sql_list([m[1] for m in made["refund"]] or [""])]
+        parts = {"key": [], "history": [], "messages": []}
+        for i in range(0, len(keys), 500):
+            parts["key"].append(len(sqls))
+            sqls.append("SELECT key, status, response FROM idempotency WHERE key IN " +
+                        sql_list(keys[i:i + 500]))
+        for i in range(0, len(orders), 500):
+            part = sql_list(orders[i:i + 500])
+            parts["history"].append(len(sqls))
+            sqls.append("SELECT order_id, version, event FROM history WHERE order_id IN " +
+                        part)
+            parts["messages"].append(len(sqls))
+            sqls.append("SELECT order_id, seq FROM messages WHERE order_id IN " + part)
+        rows = store.queries(sqls)
+        held = rows[0][0][0]
+        refunds = dict(rows[1])
+        kept = {k: (status, response) for i in parts["key"] for k, status, response in rows[i]}
+        history = {r for i in parts["history"] for r in rows[i]}
+        messages = {r for i in parts["messages"] for r in rows[i]}
         for key, status, data, what in acks:
             assert kept.get(key) == (status, data.decode()), (
                 "answered %d before the kill, its key's answer not kept" % status, key,
                 data[:300], kept.get(key))
-            if what:
-                made[what[0]].append(what)
-        orders = sorted({m[1] for m in made["order"] + made["message"]})
-        history, messages = set(), set()
-        for i in range(0, len(orders), 500):
-            part = sql_list(orders[i:i + 500])
-            history.update(store.query(
-                "SELECT order_id, version, event FROM history WHERE order_id IN " + part))
-            messages.update(store.query(
-                "SELECT order_id, seq FROM messages WHERE order_id IN " + part))
         for _, oid, version, event in made["order"]:
             assert (oid, version, event) in history, (
                 "acknowledged before the kill, not in the history", oid, version, event)
         for _, oid, seq in made["message"]:
             assert (oid, seq) in messages, ("acknowledged before the kill, not kept",
                                             oid, seq)
-        if made["refund"]:
-            refunds = dict(store.query("SELECT id, status FROM refunds WHERE id IN " +
-                                       sql_list(m[1] for m in made["refund"])))
-            for _, rid, event in made["refund"]:
-                assert refunds.get(rid) == REFUND_STATUS[event], (
-                    "acknowledged before the kill, not in the store", rid, event,
-                    refunds.get(rid))
+        for _, rid, event in made["refund"]:
+            assert refunds.get(rid) == REFUND_STATUS[event], (
+                "acknowledged before the kill, not in the store", rid, event, refunds.get(rid))
         committed = {k: kept[k] for k in inflight if k in kept}
-        # Deliveries it had claimed and not recorded: the most it may
-        # have sent that the next daemon sends again.
-        held = store.query("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' "
-                           "AND claim_owner IS NOT NULL")[0][0]
         with self.load.lock:
             self.load.committed_unanswered.update(committed)
         r = subprocess.run([self.exe, "check", "--db", store.url], capture_output=True,
