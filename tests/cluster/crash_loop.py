@@ -241,7 +241,7 @@ class PgStore:
                 return True
             if time.time() >= give_up:
                 return False
-            time.sleep(0.01)
+            time.sleep(0.05)  # each look is a psql process
 
     def as_killed(self, dest):
         # The server lives on: the database is as the daemon left it for
