@@ -25,6 +25,8 @@
 #include "engine/engine.h"
 #include "util/error.h"
 
+#include "bench_util.h"
+
 #define BUYERS  1000
 #define SELLERS 100
 
@@ -38,19 +40,6 @@ static double progress_every(void)
 static const char *progress_end(void)
 {
 	return isatty(2) ? "\r" : "\n";
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long env_long(const char *name, long def)
-{
-	const char *v = getenv(name);
-	return v && *v ? strtol(v, NULL, 10) : def;
 }
 
 static void die(const char *what, int rc)

@@ -19,6 +19,8 @@
 #include "engine/engine.h"
 #include "util/error.h"
 
+#include "bench_util.h"
+
 #define BUYERS  2000
 #define SELLERS 100
 
@@ -28,19 +30,6 @@ struct bench {
 	double *lat_ms; /* per command */
 	size_t lat_n, lat_max;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long env_long(const char *name, long def)
-{
-	const char *v = getenv(name);
-	return v && *v ? strtol(v, NULL, 10) : def;
-}
 
 static void die(const char *what, int rc)
 {

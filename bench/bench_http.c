@@ -50,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define KEY           "bench-operator-key-0123456789"
 #define PASSWORD      "bench-password-1"
 #define BUYERS_MAX    240 /* the default; sellers are a quarter of the buyers */
@@ -96,19 +98,6 @@ struct bench {
 };
 
 static struct bench B;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long env_long(const char *name, long def)
-{
-	const char *v = getenv(name);
-	return v && *v ? strtol(v, NULL, 10) : def;
-}
 
 /* ---- PostgreSQL: a database of its own for each run ---- */
 
