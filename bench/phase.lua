@@ -2,7 +2,7 @@
 --
 -- bench.py writes a small file that sets the globals below and then runs
 -- this one (dofile), so that wrk loads one script per phase:
---   phase      "create", "fixed" (create, paced), "pay", "cancel",
+--   phase      "create", "pay", "cancel",
 --              "accept", "settle", "get"
 --   ids_in     for pay to settle and get: a file of lines
 --              "ORDER_ID BUYER_ID SELLER_ID" (settle: "REFUND_ID - -"),
@@ -15,7 +15,6 @@
 --   threads    wrk's -t; ports: the daemons' ports (thread i talks to
 --              ports[i mod #ports + 1]); key: the operator's API key;
 --   tokens     user id -> session token; buyers, sellers: user ids
---   delay_ms   the pause before each request of a connection ("fixed")
 --
 -- A phase with ids_in sends each line's command once and stops its thread
 -- when every one is answered (bench.py then stops wrk and reads the
@@ -50,7 +49,7 @@ function init(args)
 			i = i + 1
 		end
 	end
-	if phase ~= "create" and phase ~= "fixed" and phase ~= "get" and #slice == 0 then
+	if phase ~= "create" and phase ~= "get" and #slice == 0 then
 		io.open(out .. ".done." .. tid, "w"):close()
 	end
 end
@@ -71,7 +70,7 @@ function request()
 		verified = true
 		return wrk.format("GET", "/healthz")
 	end
-	if phase == "create" or phase == "fixed" then
+	if phase == "create" then
 		n = n + 1
 		local b = buyers[(tid * 31 + n) % #buyers + 1]
 		local s = sellers[(tid * 7 + n) % #sellers + 1]
@@ -103,15 +102,7 @@ function request()
 	end
 end
 
-function delay()
-	local whole = math.floor(delay_ms)
-	if math.random() < delay_ms - whole then
-		return whole + 1
-	end
-	return whole
-end
-
-local expect = { create = 201, fixed = 201 }
+local expect = { create = 201 }
 
 function response(status, headers, body)
 	answered = answered + 1
