@@ -40,14 +40,13 @@ enum { RBUF = 65536, MAX_CONNS = 4096 };
 
 struct conn {
 	int fd;
-	int busy;		/* a request is out on it */
-	int64_t due_us;		/* when that request was due */
+	int busy;       /* a request is out on it */
+	int64_t due_us; /* when that request was due */
 	size_t len;
 	char buf[RBUF];
 };
 
-static int64_t
-now_us(void)
+static int64_t now_us(void)
 {
 	struct timespec ts;
 
@@ -55,17 +54,15 @@ now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void
-die(const char *what)
+static void die(const char *what)
 {
 	perror(what);
 	exit(1);
 }
 
-static int
-dial(int port)
+static int dial(int port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	int one = 1;
 	int fd;
 
@@ -79,8 +76,7 @@ dial(int port)
 	return fd;
 }
 
-static int
-cmp_i64(const void *a, const void *b)
+static int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 
@@ -89,8 +85,7 @@ cmp_i64(const void *a, const void *b)
 
 /* The length of the whole answer at the start of c->buf, 0 while it is
  * incomplete, -1 when it cannot be read (no Content-Length). */
-static long
-answer_length(const struct conn *c, int *status)
+static long answer_length(const struct conn *c, int *status)
 {
 	const char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
 	const char *p;
@@ -102,8 +97,7 @@ answer_length(const struct conn *c, int *status)
 		return -1;
 	*status = atoi(c->buf + 9);
 	for (p = c->buf; p < end; p++) {
-		if ((p == c->buf || p[-1] == '\n') &&
-		    strncasecmp(p, "Content-Length:", 15) == 0) {
+		if ((p == c->buf || p[-1] == '\n') && strncasecmp(p, "Content-Length:", 15) == 0) {
 			body = strtol(p + 15, NULL, 10);
 			break;
 		}
@@ -115,8 +109,7 @@ answer_length(const struct conn *c, int *status)
 	return (long)(end + 4 - c->buf) + body;
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	static struct conn conns[MAX_CONNS];
 	struct epoll_event ev, evs[256];
@@ -175,11 +168,11 @@ main(int argc, char **argv)
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (ep < 0 || tfd < 0)
 		die("epoll/timerfd");
-	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = (uint32_t)nconns };
+	ev = (struct epoll_event){.events = EPOLLIN, .data.u32 = (uint32_t)nconns};
 	epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
 	for (i = 0; i < nconns; i++) {
 		conns[i].fd = dial(port);
-		ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = (uint32_t)i };
+		ev = (struct epoll_event){.events = EPOLLIN, .data.u32 = (uint32_t)i};
 		epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
 	}
 
@@ -187,7 +180,7 @@ main(int argc, char **argv)
 	end = start + (int64_t)(seconds * 1e6);
 	for (;;) {
 		int64_t now = now_us();
-		struct itimerspec its = { 0 };
+		struct itimerspec its = {0};
 
 		while (next < total && start + (int64_t)((double)next * 1e6 / rate) <= now)
 			queue[qtail++] = start + (int64_t)((double)next++ * 1e6 / rate);
@@ -199,11 +192,12 @@ main(int argc, char **argv)
 			if (c->busy)
 				continue;
 			body = bodies[sent % (int64_t)nbodies];
-			len = snprintf(req, sizeof(req),
-				       "POST /v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-				       "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
-				       "Content-Length: %zu\r\n\r\n%s",
-				       key, strlen(body), body);
+			len = snprintf(
+				req, sizeof(req),
+				"POST /v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+				"Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+				"Content-Length: %zu\r\n\r\n%s",
+				key, strlen(body), body);
 			if (len <= 0 || (size_t)len >= sizeof(req) ||
 			    write(c->fd, req, (size_t)len) != len)
 				die("write");
@@ -214,7 +208,8 @@ main(int argc, char **argv)
 		if (next >= total && answered + refused >= sent && qhead == qtail)
 			break;
 		if (now > end + 30000000) {
-			fprintf(stderr, "bench_fixed: %lld answers still missing 30 s after the end\n",
+			fprintf(stderr,
+				"bench_fixed: %lld answers still missing 30 s after the end\n",
 				(long long)(sent - answered - refused));
 			break;
 		}
@@ -254,7 +249,7 @@ main(int argc, char **argv)
 				c->busy = 0;
 				c->len = 0;
 				c->fd = dial(port);
-				ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = id };
+				ev = (struct epoll_event){.events = EPOLLIN, .data.u32 = id};
 				epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
 				continue;
 			}
@@ -277,10 +272,9 @@ main(int argc, char **argv)
 	}
 	qsort(lat, (size_t)answered, sizeof(*lat), cmp_i64);
 #define PCT(p) (answered ? lat[(int64_t)((double)(answered - 1) * (p))] : 0)
-	printf("%lld %lld %lld %lld %lld %lld %lld %lld %.3f\n", (long long)total,
-	       (long long)sent, (long long)answered, (long long)refused, (long long)PCT(0.50),
-	       (long long)PCT(0.99), (long long)PCT(0.999), (long long)PCT(1.0),
-	       (double)(now_us() - start) / 1e6);
+	printf("%lld %lld %lld %lld %lld %lld %lld %lld %.3f\n", (long long)total, (long long)sent,
+	       (long long)answered, (long long)refused, (long long)PCT(0.50), (long long)PCT(0.99),
+	       (long long)PCT(0.999), (long long)PCT(1.0), (double)(now_us() - start) / 1e6);
 	for (i = 0; i < nconns; i++)
 		close(conns[i].fd);
 	for (size_t b = 0; b < nbodies; b++)

@@ -1,0 +1,87 @@
+/* tracking.h - tracking numbers checked against their carrier (issue 16).
+ *
+ * Carriers are data: the configuration names each one with a pattern (a
+ * POSIX extended regular expression the whole number must match) and,
+ * where the carrier has one, a check-digit scheme:
+ *
+ *   s10     the UPU S10 international postal format: two letters, eight
+ *           digits, a check digit and a two-letter country code
+ *           ("RR123456785GB"); the check digit is 11 - the sum of the
+ *           digits weighted 8 6 4 2 3 5 9 7, mod 11 (10 -> 0, 11 -> 5).
+ *   ups_1z  UPS's "1Z" numbers: 1Z, fifteen letters or digits and a check
+ *           digit, the mod-10 sum of those fifteen (a letter counts as its
+ *           ASCII code - 3, mod 10) with every second one doubled.
+ *
+ * A number is compared in its normal form: upper case, without spaces and
+ * hyphens ("1z 999 aa1-0123456784" and "1Z999AA10123456784" are one
+ * number). Pure functions: no I/O, no clock. */
+#ifndef ESC_TRACKING_H
+#define ESC_TRACKING_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/limits.h"
+
+enum esc_check_scheme {
+	ESC_CHECK_NONE,
+	ESC_CHECK_S10,
+	ESC_CHECK_UPS_1Z,
+};
+
+#define ESC_CARRIER_PATTERN_MAX 200 /* a pattern's size */
+#define ESC_CARRIERS_MAX        32  /* carriers in the configuration */
+
+struct esc_carrier {
+	char name[ESC_CARRIER_MAX + 1];        /* as a seller sends `carrier`: "ups" */
+	char pattern[ESC_CARRIER_PATTERN_MAX]; /* as configured, without anchors */
+	enum esc_check_scheme check;
+	char example[ESC_TRACKING_MAX + 1]; /* a valid number, for hints; may be "" */
+	regex_t re;                         /* ^(pattern)$, compiled by esc_carrier_init */
+	bool compiled;
+};
+
+enum esc_tracking_verdict {
+	ESC_TRACKING_VALID,      /* matches its carrier's pattern and check digit */
+	ESC_TRACKING_UNCHECKED,  /* a carrier the configuration does not list */
+	ESC_TRACKING_BAD_FORMAT, /* does not match the carrier's pattern */
+	ESC_TRACKING_BAD_CHECK,  /* matches, but its check digit is wrong */
+};
+
+/* "s10", "ups_1z", "none" -> the scheme; false for another name. */
+bool esc_check_scheme_parse(const char *name, enum esc_check_scheme *out);
+const char *esc_check_scheme_name(enum esc_check_scheme scheme);
+
+/* Fill c and compile its pattern. 0, or ESC_EINVAL with a sentence in err
+ * (a name that is not 1-64 bytes of a-z, 0-9, _ and -, a pattern that does
+ * not compile or is too long, an example that fails the carrier's own
+ * check). example may be NULL or "": s10 and ups_1z then use one of their
+ * own where the pattern takes it. esc_carrier_free releases the pattern. */
+int esc_carrier_init(struct esc_carrier *c, const char *name, const char *pattern,
+		     enum esc_check_scheme check, const char *example, char *err, size_t err_size);
+void esc_carrier_free(struct esc_carrier *c);
+
+/* The normal form of a number into out (out_size >= ESC_TRACKING_MAX + 1):
+ * upper case, spaces and hyphens dropped. ESC_EINVAL when what is left is
+ * empty, longer than ESC_TRACKING_MAX or holds anything but A-Z and 0-9. */
+int esc_tracking_normalize(const char *number, char *out, size_t out_size);
+
+/* The carrier of that name in the table (names compare case-blind), or
+ * NULL. */
+const struct esc_carrier *esc_carrier_find(const struct esc_carrier *table, size_t n,
+					   const char *name);
+
+/* The verdict on a normalized number for carrier c (NULL: unchecked). */
+enum esc_tracking_verdict esc_tracking_check(const struct esc_carrier *c, const char *number);
+
+/* The check-digit schemes on their own, on a normalized number. */
+bool esc_s10_valid(const char *number);
+bool esc_ups_1z_valid(const char *number);
+
+/* One sentence on what a number of carrier c looks like, for a refusal's
+ * hint, into out: "ups numbers are 1Z, fifteen letters or digits and a
+ * check digit, like 1Z999AA10123456784." */
+void esc_tracking_hint(const struct esc_carrier *c, char *out, size_t out_size);
+
+#endif
