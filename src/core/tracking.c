@@ -3,6 +3,7 @@
 #include "core/tracking.h"
 
 #include <ctype.h>
+#include <regex.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -128,6 +129,15 @@ bool esc_ups_1z_valid(const char *number)
 	return ups_shape(number) && ups_digit(number);
 }
 
+/* The pattern anchored at both ends: the whole number must match. */
+static int compile(const char *pattern, regex_t *re)
+{
+	char anchored[ESC_CARRIER_PATTERN_MAX + 8];
+
+	snprintf(anchored, sizeof(anchored), "^(%s)$", pattern);
+	return regcomp(re, anchored, REG_EXTENDED | REG_NOSUB);
+}
+
 static bool name_valid(const char *name)
 {
 	size_t n = strlen(name);
@@ -144,8 +154,8 @@ static bool name_valid(const char *name)
 int esc_carrier_init(struct esc_carrier *c, const char *name, const char *pattern,
 		     enum esc_check_scheme check, const char *example, char *err, size_t err_size)
 {
-	char anchored[ESC_CARRIER_PATTERN_MAX + 8];
 	char normal[ESC_TRACKING_MAX + 1];
+	regex_t re;
 
 	memset(c, 0, sizeof(*c));
 	if (!name_valid(name)) {
@@ -162,15 +172,14 @@ int esc_carrier_init(struct esc_carrier *c, const char *name, const char *patter
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	snprintf(c->pattern, sizeof(c->pattern), "%s", pattern);
 	c->check = check;
-	snprintf(anchored, sizeof(anchored), "^(%s)$", *pattern ? pattern : ".*");
-	if (regcomp(&c->re, anchored, REG_EXTENDED | REG_NOSUB) != 0) {
+	if (compile(pattern, &re) != 0) {
 		esc_set_err(err, err_size,
 			    "carrier %s: the pattern \"%s\" is not a POSIX extended regular "
 			    "expression",
 			    name, pattern);
 		return ESC_EINVAL;
 	}
-	c->compiled = true;
+	regfree(&re);
 	if (example && *example) {
 		if (esc_tracking_normalize(example, normal, sizeof(normal)) != 0 ||
 		    esc_tracking_check(c, normal) != ESC_TRACKING_VALID) {
@@ -178,7 +187,6 @@ int esc_carrier_init(struct esc_carrier *c, const char *name, const char *patter
 				    "carrier %s: the example \"%s\" fails the carrier's own "
 				    "pattern or check digit",
 				    name, example);
-			esc_carrier_free(c);
 			return ESC_EINVAL;
 		}
 		snprintf(c->example, sizeof(c->example), "%s", normal);
@@ -188,13 +196,6 @@ int esc_carrier_init(struct esc_carrier *c, const char *name, const char *patter
 		snprintf(c->example, sizeof(c->example), "%s", SCHEMES[check].example);
 	}
 	return 0;
-}
-
-void esc_carrier_free(struct esc_carrier *c)
-{
-	if (c->compiled)
-		regfree(&c->re);
-	c->compiled = false;
 }
 
 const struct esc_carrier *esc_carrier_find(const struct esc_carrier *table, size_t n,
@@ -210,8 +211,17 @@ enum esc_tracking_verdict esc_tracking_check(const struct esc_carrier *c, const 
 {
 	if (c == NULL)
 		return ESC_TRACKING_UNCHECKED;
-	if (c->compiled && regexec(&c->re, number, 0, NULL, 0) != 0)
-		return ESC_TRACKING_BAD_FORMAT;
+	if (*c->pattern) {
+		regex_t re;
+		bool match;
+
+		if (compile(c->pattern, &re) != 0)
+			return ESC_TRACKING_BAD_FORMAT; /* esc_carrier_init let none such in */
+		match = regexec(&re, number, 0, NULL, 0) == 0;
+		regfree(&re);
+		if (!match)
+			return ESC_TRACKING_BAD_FORMAT;
+	}
 	switch (c->check) {
 	case ESC_CHECK_S10:
 		if (!s10_shape(number))

@@ -18,7 +18,6 @@
 #ifndef ESC_TRACKING_H
 #define ESC_TRACKING_H
 
-#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -38,8 +37,6 @@ struct esc_carrier {
 	char pattern[ESC_CARRIER_PATTERN_MAX]; /* as configured, without anchors */
 	enum esc_check_scheme check;
 	char example[ESC_TRACKING_MAX + 1]; /* a valid number, for hints; may be "" */
-	regex_t re;                         /* ^(pattern)$, compiled by esc_carrier_init */
-	bool compiled;
 };
 
 enum esc_tracking_verdict {
@@ -57,10 +54,10 @@ const char *esc_check_scheme_name(enum esc_check_scheme scheme);
  * (a name that is not 1-64 bytes of a-z, 0-9, _ and -, a pattern that does
  * not compile or is too long, an example that fails the carrier's own
  * check). example may be NULL or "": s10 and ups_1z then use one of their
- * own where the pattern takes it. esc_carrier_free releases the pattern. */
+ * own where the pattern takes it. A carrier is a plain value (copied with
+ * the policy that holds it): the pattern is compiled where it is used. */
 int esc_carrier_init(struct esc_carrier *c, const char *name, const char *pattern,
 		     enum esc_check_scheme check, const char *example, char *err, size_t err_size);
-void esc_carrier_free(struct esc_carrier *c);
 
 /* The normal form of a number into out (out_size >= ESC_TRACKING_MAX + 1):
  * upper case, spaces and hyphens dropped. ESC_EINVAL when what is left is

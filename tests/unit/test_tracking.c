@@ -132,8 +132,6 @@ static void test_carriers_and_verdicts(void **state)
 				  "digit, like 1Z999AA10123456784.");
 	esc_tracking_hint(&t[2], hint, sizeof(hint));
 	assert_string_equal(hint, "dhl numbers look like 1234567890.");
-	for (int i = 0; i < 3; i++)
-		esc_carrier_free(&t[i]);
 }
 
 static void test_bad_carriers_say_why(void **state)
