@@ -748,6 +748,36 @@ static int guard_reject(struct decision *d)
 	return 0;
 }
 
+/* The shipment's tracking number against its carrier in the policy (issue
+ * 16): ESC_TRACKING_UNCHECKED for a carrier the policy does not list. */
+static enum esc_tracking_verdict tracking_verdict(const struct decision *d,
+						  const struct esc_carrier **carrier)
+{
+	const struct esc_policy *p = d->ctx->policy;
+	char normal[ESC_TRACKING_MAX + 1];
+	*carrier = esc_carrier_find(p->carriers, p->carriers_count, d->args->carrier);
+	if (!*carrier)
+		return ESC_TRACKING_UNCHECKED;
+	if (esc_tracking_normalize(d->args->tracking, normal, sizeof normal) != 0)
+		return ESC_TRACKING_BAD_FORMAT;
+	return esc_tracking_check(*carrier, normal);
+}
+
+static const char *tracking_check_name(enum esc_tracking_verdict v)
+{
+	switch (v) {
+	case ESC_TRACKING_VALID:
+		return "valid";
+	case ESC_TRACKING_BAD_FORMAT:
+		return "invalid_format";
+	case ESC_TRACKING_BAD_CHECK:
+		return "invalid_check_digit";
+	case ESC_TRACKING_UNCHECKED:
+		break;
+	}
+	return "";
+}
+
 static int guard_ship(struct decision *d)
 {
 	const struct esc_args *a = d->args;
@@ -758,6 +788,18 @@ static int guard_ship(struct decision *d)
 	if (!text_ok(a->tracking, ESC_TRACKING_MAX, true))
 		return refuse(d, ESC_EINVAL, "tracking_number is required (at most 64 bytes)",
 			      NULL);
+	const struct esc_carrier *c;
+	enum esc_tracking_verdict v = tracking_verdict(d, &c);
+	if ((v == ESC_TRACKING_BAD_FORMAT || v == ESC_TRACKING_BAD_CHECK) &&
+	    d->ctx->policy->tracking_check == ESC_TRACKING_REFUSE) {
+		esc_tracking_hint(c, d->fx->refusal_hint, sizeof d->fx->refusal_hint);
+		return refuse(d, ESC_ETRACKING,
+			      v == ESC_TRACKING_BAD_CHECK
+				      ? "tracking_number's check digit is wrong for carrier %s: "
+					"check the number on the label"
+				      : "tracking_number is not a number of carrier %s",
+			      c->name);
+	}
 	return 0;
 }
 
@@ -949,6 +991,14 @@ static int effect_ship(struct decision *d)
 	const struct esc_policy *p = d->ctx->policy;
 	copy(o->carrier, sizeof o->carrier, d->args->carrier);
 	copy(o->tracking, sizeof o->tracking, d->args->tracking);
+	/* A number that failed its carrier's check got here only under
+	 * tracking_check = flag: flagged on the order, and on the seller's
+	 * score as an invalid tracking number (SPEC §6). */
+	const struct esc_carrier *c;
+	enum esc_tracking_verdict v = tracking_verdict(d, &c);
+	copy(o->tracking_check, sizeof o->tracking_check, tracking_check_name(v));
+	if (v == ESC_TRACKING_BAD_FORMAT || v == ESC_TRACKING_BAD_CHECK)
+		add_mark(d, o->seller_id, ESC_MARK_SELLER_INVALID_TRACKING);
 	o->shipped_at_ms = d->ctx->now_ms;
 	o->promised_at_ms = d->ctx->now_ms + (int64_t)o->delivery_days * ESC_MS_PER_DAY;
 	deadline_set(d, ESC_DL_SHIP, 0);
@@ -1044,7 +1094,9 @@ static int dispute_resolve(struct decision *d, int64_t amount, const char *resol
 	o->state = full ? ESC_ST_CLOSED : ESC_ST_COMPLETED;
 	if (amount > 0) {
 		add_mark(d, o->seller_id, ESC_MARK_SELLER_DISPUTE_LOST);
-		if (!strcmp(o->dispute_ground, "invalid_tracking"))
+		/* Counted once: a number flagged at ship time was counted then. */
+		if (!strcmp(o->dispute_ground, "invalid_tracking") &&
+		    strncmp(o->tracking_check, "invalid", 7) != 0)
 			add_mark(d, o->seller_id, ESC_MARK_SELLER_INVALID_TRACKING);
 	} else if (strcmp(resolution, "withdrawn")) {
 		add_mark(d, o->buyer_id, ESC_MARK_BUYER_DISPUTE_LOST);
@@ -1652,10 +1704,13 @@ static int refused(struct esc_effects *fx, int rc)
 {
 	int code = fx->refusal ? fx->refusal : rc;
 	char message[sizeof fx->refusal_message];
+	char hint[sizeof fx->refusal_hint];
 	memcpy(message, fx->refusal_message, sizeof message);
+	memcpy(hint, fx->refusal_hint, sizeof hint);
 	memset(fx, 0, sizeof *fx);
 	fx->refusal = code;
 	memcpy(fx->refusal_message, message, sizeof message);
+	memcpy(fx->refusal_hint, hint, sizeof hint);
 	if (!fx->refusal_message[0])
 		snprintf(fx->refusal_message, sizeof fx->refusal_message, "%s",
 			 esc_error_message(code));

@@ -194,6 +194,11 @@ struct esc_order {
 
 	char carrier[ESC_CARRIER_MAX + 1];
 	char tracking[ESC_TRACKING_MAX + 1];
+	/* The tracking number against its carrier at ship time (issue 16):
+	 * "valid", "invalid_format" or "invalid_check_digit" (taken and
+	 * flagged under tracking_check = flag), "" when the policy lists no
+	 * such carrier. */
+	char tracking_check[24];
 
 	int64_t created_at_ms;
 	int64_t paid_at_ms;
@@ -327,6 +332,7 @@ struct esc_message_op {
 struct esc_effects {
 	int refusal;               /* 0, or the ESC_E* code of the refusal */
 	char refusal_message[200]; /* English text saying why */
+	char refusal_hint[200];    /* what to do instead, or "" */
 
 	struct esc_order order; /* the order after the event */
 

@@ -36,6 +36,20 @@
  *         empties the table, so the lines after it define it anew.
  *     recommended_reason = CODE | none
  *         marks that reason (already in the table) as the recommended one.
+ *   the carriers whose tracking numbers are checked at ship time (issue
+ *   16; core/tracking.h), none by default
+ *     carrier.NAME = SCHEME PATTERN [EXAMPLE]
+ *         NAME as sellers send `carrier` (compared case-blind), SCHEME the
+ *         check digit: s10 (UPU S10), ups_1z or none; PATTERN a POSIX
+ *         extended regular expression the whole number (upper case, no
+ *         spaces or hyphens) must match; EXAMPLE a valid number for hints.
+ *         E.g. `carrier.ups = ups_1z 1Z[0-9A-Z]{16}`.
+ *     carriers = clear
+ *         empties the table.
+ *     tracking_check = refuse | flag
+ *         a number failing its carrier's check is refused (422 with a
+ *         hint; the default), or taken and flagged: the order shows it and
+ *         the seller's score counts it as an invalid tracking number.
  *
  * Values are checked one by one here; esc_policy_validate() checks how they
  * fit together. */
@@ -171,8 +185,9 @@ static const struct key keys[] = {
 	KEY("seller_weight_invalid_tracking", KIND_COUNT, seller_weight_invalid_tracking),
 };
 
-#define SETTLE_PREFIX "settle_days."
-#define REASON_PREFIX "reason."
+#define SETTLE_PREFIX  "settle_days."
+#define REASON_PREFIX  "reason."
+#define CARRIER_PREFIX "carrier."
 
 static bool is_space(char c)
 {
@@ -378,6 +393,54 @@ out:
 	return rc;
 }
 
+/* `carrier.NAME = SCHEME PATTERN [EXAMPLE]`: added, or replaced in place. */
+static int parse_carrier(struct esc_policy *p, int line, const char *name, char *value, char *err,
+			 size_t err_size)
+{
+	char *words[4] = {0}, *save = NULL;
+	size_t n = 0;
+	for (char *w = strtok_r(value, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (n == 3) {
+			n++;
+			break;
+		}
+		words[n++] = w;
+	}
+	enum esc_check_scheme scheme;
+	if (n < 2 || n > 3) {
+		esc_set_err(err, err_size,
+			    "line %d: carrier.%s: expected 'SCHEME PATTERN [EXAMPLE]', as in "
+			    "'ups_1z 1Z[0-9A-Z]{16}'",
+			    line, name);
+		return ESC_EINVAL;
+	}
+	if (!esc_check_scheme_parse(words[0], &scheme)) {
+		esc_set_err(err, err_size,
+			    "line %d: carrier.%s: check scheme '%s' is not s10, ups_1z or none",
+			    line, name, words[0]);
+		return ESC_EINVAL;
+	}
+	struct esc_carrier c;
+	char why[300];
+	if (esc_carrier_init(&c, name, words[1], scheme, words[2], why, sizeof why) != 0) {
+		esc_set_err(err, err_size, "line %d: %s", line, why);
+		return ESC_EINVAL;
+	}
+	for (size_t i = 0; i < p->carriers_count; i++) {
+		if (!strcmp(p->carriers[i].name, c.name)) {
+			memcpy(&p->carriers[i], &c, sizeof c);
+			return 0;
+		}
+	}
+	if (p->carriers_count >= ESC_CARRIERS_MAX) {
+		esc_set_err(err, err_size, "line %d: carrier.%s: at most %d carriers", line, name,
+			    ESC_CARRIERS_MAX);
+		return ESC_EINVAL;
+	}
+	memcpy(&p->carriers[p->carriers_count++], &c, sizeof c);
+	return 0;
+}
+
 static int parse_recommended(struct esc_policy *p, int line, const char *value, char *err,
 			     size_t err_size)
 {
@@ -495,6 +558,31 @@ static int parse_line(struct esc_policy *p, const struct esc_policy_other *other
 	}
 	if (strcmp(name, "recommended_reason") == 0)
 		return parse_recommended(p, line, value, err, err_size);
+	if (strncmp(name, CARRIER_PREFIX, strlen(CARRIER_PREFIX)) == 0)
+		return parse_carrier(p, line, name + strlen(CARRIER_PREFIX), value, err, err_size);
+	if (strcmp(name, "carriers") == 0) {
+		if (strcmp(value, "clear") != 0) {
+			esc_set_err(err, err_size, "line %d: carriers: the only value is 'clear'",
+				    line);
+			return ESC_EINVAL;
+		}
+		p->carriers_count = 0;
+		memset(p->carriers, 0, sizeof p->carriers);
+		return 0;
+	}
+	if (strcmp(name, "tracking_check") == 0) {
+		if (strcmp(value, "refuse") == 0)
+			p->tracking_check = ESC_TRACKING_REFUSE;
+		else if (strcmp(value, "flag") == 0)
+			p->tracking_check = ESC_TRACKING_FLAG;
+		else {
+			esc_set_err(err, err_size,
+				    "line %d: tracking_check: '%s' is not refuse or flag", line,
+				    value);
+			return ESC_EINVAL;
+		}
+		return 0;
+	}
 	if (strncmp(name, SETTLE_PREFIX, strlen(SETTLE_PREFIX)) == 0) {
 		int m = esc_method_parse(name + strlen(SETTLE_PREFIX));
 		if (m < 0) {

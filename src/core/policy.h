@@ -10,7 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/limits.h" /* ESC_REASON_CODE_MAX, ESC_REASON_LABEL_MAX, ESC_REASONS_MAX */
+#include "core/limits.h"   /* ESC_REASON_CODE_MAX, ESC_REASON_LABEL_MAX, ESC_REASONS_MAX */
+#include "core/tracking.h" /* struct esc_carrier */
 
 #define ESC_MS_PER_HOUR INT64_C(3600000)
 #define ESC_MS_PER_DAY  INT64_C(86400000)
@@ -23,6 +24,10 @@ struct esc_reason {
 	enum esc_fault fault;
 	bool recommended;
 };
+
+/* What a tracking number that fails its carrier's check does at ship time:
+ * refused (422, with a hint), or taken and flagged on the order. */
+enum esc_tracking_mode { ESC_TRACKING_REFUSE, ESC_TRACKING_FLAG };
 
 /* How a payment method settles a refund to it. */
 enum esc_method { ESC_METHOD_CARD, ESC_METHOD_WALLET, ESC_METHOD_BALANCE, ESC_METHOD_COUNT };
@@ -73,6 +78,13 @@ struct esc_policy {
 	/* The reason table (SPEC §3), in display order. */
 	struct esc_reason reasons[ESC_REASONS_MAX];
 	size_t reasons_count;
+
+	/* Tracking numbers (issue 16): the carriers whose numbers are checked
+	 * at ship time (none by default: another carrier's number is taken
+	 * unchecked), and what a failing number does. */
+	struct esc_carrier carriers[ESC_CARRIERS_MAX];
+	size_t carriers_count;
+	enum esc_tracking_mode tracking_check; /* refuse */
 };
 
 /* Fill *p with SPEC's defaults. */
@@ -86,8 +98,10 @@ void esc_policy_default(struct esc_policy *p);
  * `reason.CODE = buyer|seller, Label text` adds or replaces a reason; a line
  * `reasons = clear` empties the table first; `recommended_reason = CODE`
  * (or `none`) marks the recommended one. `settle_days.card = 3..7` sets a
- * method's expected settlement. The keys are listed at the top of
- * policy.c. Unknown keys are errors.
+ * method's expected settlement. `carrier.NAME = SCHEME PATTERN [EXAMPLE]`
+ * adds or replaces a carrier, `carriers = clear` empties their table, and
+ * `tracking_check = refuse|flag` says what a failing number does. The
+ * keys are listed at the top of policy.c. Unknown keys are errors.
  *
  * Returns 0, or ESC_EINVAL with a message "line N: ..." in err (err_size
  * bytes, may be NULL). On error *p is left unchanged. */

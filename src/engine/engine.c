@@ -820,6 +820,7 @@ static int decide(struct run *r, struct esc_result *res)
 			    r->have_refund ? &r->refund : NULL, r->fx);
 	if (rc) {
 		snprintf(res->message, sizeof res->message, "%s", r->fx->refusal_message);
+		snprintf(res->hint, sizeof res->hint, "%s", r->fx->refusal_hint);
 		r->stale = r->cmd->deadline != NULL;
 	}
 	return rc;

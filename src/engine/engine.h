@@ -212,6 +212,7 @@ void esc_command_init(struct esc_command *c, enum esc_event event, enum esc_acto
 struct esc_result {
 	int rc;            /* 0, or the ESC_E* refusal or failure */
 	char message[200]; /* why, when rc != 0 */
+	char hint[200];    /* what to do instead, or "" */
 	bool has_order;
 	struct esc_order order; /* after the command; on a refusal, as it is */
 	bool has_refund;

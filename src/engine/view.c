@@ -348,10 +348,12 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
 	json_object_set_new(j, "seller_name", user_name(v, s, o->seller_id));
 	order_times(j, o);
 	json_object_set_new(j, "cancellation", cancellation_json(p, o));
-	json_object_set_new(j, "shipment",
-			    o->carrier[0] ? json_pack("{s:s, s:s}", "carrier", o->carrier,
-						      "tracking_number", o->tracking)
-					  : json_null());
+	json_object_set_new(
+		j, "shipment",
+		o->carrier[0] ? json_pack("{s:s, s:s, s:s}", "carrier", o->carrier,
+					  "tracking_number", o->tracking, "tracking_check",
+					  o->tracking_check[0] ? o->tracking_check : "unchecked")
+			      : json_null());
 	json_object_set_new(j, "dispute",
 			    o->disputes_count ? dispute_json(o, actions, n_actions) : json_null());
 	json_object_set_new(j, "refunds", refunds);

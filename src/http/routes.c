@@ -311,6 +311,8 @@ static int command_done(struct esc_http_call *call, struct command_run *run, int
 		snprintf(hint, sizeof hint, "open a dispute: POST /v1/orders/%s/disputes",
 			 run->cmd.order_id);
 		json_object_set_new(err, "hint", json_string(hint));
+	} else if (res->hint[0]) {
+		json_object_set_new(err, "hint", json_string(res->hint));
 	}
 	if (res->has_order &&
 	    (rc == ESC_ECONFLICT || rc == ESC_EPRECONDITION || esc_error_status(rc) == 409)) {

@@ -222,6 +222,7 @@ static const struct esc_col order_cols[] = {
 	INT(O, return_shipped_at_ms),
 	INT(O, dispute_recommended_minor),
 	TEXT(O, dispute_recommendation),
+	TEXT(O, tracking_check),
 };
 #undef O
 _Static_assert(sizeof order_cols / sizeof order_cols[0] + 2 <= ESC_SQL_PARAMS_MAX,
@@ -910,6 +911,9 @@ const char *const esc_migrations_shared[] = {
 	 * no endpoint more than a few at once (ESC_SQL_DELIVERIES_CLAIM). */
 	"CREATE INDEX webhook_deliveries_held ON webhook_deliveries (endpoint_id) "
 	"WHERE claim_owner IS NOT NULL;\n",
+	/* Issue 16: the tracking number against its carrier at ship time
+	 * ("valid", "invalid_format", "invalid_check_digit"; "" unchecked). */
+	"ALTER TABLE orders ADD COLUMN tracking_check {text} DEFAULT '';\n",
 	NULL,
 };
 

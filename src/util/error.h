@@ -43,7 +43,9 @@
 	X(EIO, "internal", 500, "the store failed")                                                \
 	X(EBUSY, "unavailable", 503, "the store is busy; try again")                               \
 	X(ERETRY, "unavailable", 503, "the transaction met a concurrent one; try again")           \
-	X(EBUG, "internal", 500, "an internal error")
+	X(EBUG, "internal", 500, "an internal error")                                              \
+	X(ETRACKING, "invalid_tracking_number", 422,                                               \
+	  "the tracking number fails its carrier's pattern or check digit")
 
 enum esc_error {
 	ESC_OK = 0,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
@@ -444,4 +445,77 @@ void esc_test_expect_abort(void (*fn)(void), const char *want)
 		fail_msg("the child did not abort (status %d): %s", status, out);
 	if (!strstr(out, want))
 		fail_msg("wanted \"%s\" in \"%s\"", want, out);
+}
+
+/* ---- HTTP for the suites that drive the API ---- */
+
+static size_t reply_data(char *ptr, size_t size, size_t n, void *arg)
+{
+	struct esc_test_reply *r = arg;
+	char *p = realloc(r->body, r->len + size * n + 1);
+	assert_non_null(p);
+	memcpy(p + r->len, ptr, size * n);
+	r->len += size * n;
+	p[r->len] = '\0';
+	r->body = p;
+	return size * n;
+}
+
+struct esc_test_reply esc_test_call(int port, const char *method, const char *path,
+				    const char *token, const char *body)
+{
+	struct esc_test_reply r = {0};
+	char url[512], auth[300];
+	struct curl_slist *h = NULL;
+	CURL *c = curl_easy_init();
+	assert_non_null(c);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, reply_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	if (token && *token) {
+		snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+		h = curl_slist_append(h, auth);
+	}
+	if (body) {
+		h = curl_slist_append(h, "Content-Type: application/json");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	json_error_t err;
+	r.json = r.body ? json_loads(r.body, 0, &err) : NULL;
+	if (!r.json)
+		fail_msg("%s %s: not JSON: %s", method, path, r.body ? r.body : "(empty)");
+	return r;
+}
+
+void esc_test_reply_drop(struct esc_test_reply *r)
+{
+	json_decref(r->json);
+	free(r->body);
+	r->json = NULL;
+	r->body = NULL;
+}
+
+json_t *esc_test_must(int port, const char *method, const char *path, const char *token,
+		      const char *body, long status)
+{
+	struct esc_test_reply r = esc_test_call(port, method, path, token, body);
+	if (r.status != status)
+		fail_msg("%s %s: expected %ld, got %ld: %s", method, path, status, r.status,
+			 r.body);
+	json_t *j = json_incref(r.json);
+	esc_test_reply_drop(&r);
+	return j;
+}
+
+const char *esc_test_str(json_t *j, const char *key)
+{
+	const char *s = json_string_value(json_object_get(j, key));
+	return s ? s : "";
 }

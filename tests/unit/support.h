@@ -104,3 +104,25 @@ int64_t esc_fixture_escrow_balance(struct esc_fixture *f, const char *order_id);
 void esc_fixture_check(struct esc_fixture *f);
 /* Fire due deadlines until none is left; returns how many fired. */
 size_t esc_fixture_fire(struct esc_fixture *f);
+
+/* HTTP against a test daemon, for the suites that drive the API: one
+ * request with curl (the caller has run curl_global_init), its status and
+ * its JSON answer (fails the test when the answer is not JSON). token is
+ * an operator key or a session token, "" for none; body may be NULL. */
+#include <jansson.h>
+
+struct esc_test_reply {
+	long status;
+	char *body;
+	size_t len;
+	json_t *json;
+};
+
+struct esc_test_reply esc_test_call(int port, const char *method, const char *path,
+				    const char *token, const char *body);
+void esc_test_reply_drop(struct esc_test_reply *r);
+/* A request that must answer status; its JSON, the caller's reference. */
+json_t *esc_test_must(int port, const char *method, const char *path, const char *token,
+		      const char *body, long status);
+/* A string member of j, "" when missing. */
+const char *esc_test_str(json_t *j, const char *key);

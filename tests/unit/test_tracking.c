@@ -1,6 +1,10 @@
-/* test_tracking.c - carriers as data (core/tracking.h): the UPU S10 and
- * UPS 1Z check digits on published and corrupted numbers, the normal form,
- * patterns, the verdicts and the hints. */
+/* test_tracking.c - carriers as data (issue 16 item 5). The core
+ * (core/tracking.h): the UPU S10 and UPS 1Z check digits on published and
+ * corrupted numbers, the normal form, patterns, verdicts and hints. The
+ * configuration: carrier.NAME lines and tracking_check. And over HTTP,
+ * against the real daemon on each store: a failing number refused with 422
+ * and a hint under tracking_check = refuse; taken, flagged on the order and
+ * counted once on the seller's score under tracking_check = flag. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,7 +13,12 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <curl/curl.h>
+#include <stdlib.h>
+
+#include "core/policy.h"
 #include "core/tracking.h"
+#include "support.h"
 #include "util/error.h"
 
 static void test_s10_check_digit(void **state)
@@ -168,6 +177,255 @@ static void test_scheme_names(void **state)
 	assert_false(esc_check_scheme_parse("luhn", &s));
 }
 
+static void test_policy_carriers(void **state)
+{
+	(void)state;
+	struct esc_policy p;
+	char err[300];
+
+	esc_policy_default(&p);
+	assert_int_equal(p.carriers_count, 0);
+	assert_int_equal(p.tracking_check, ESC_TRACKING_REFUSE);
+	assert_int_equal(esc_policy_parse(&p,
+					  "carrier.ups = ups_1z 1Z[0-9A-Z]{16}\n"
+					  "carrier.dhl = none [0-9]{10,11} 1234567890\n"
+					  "tracking_check = flag\n",
+					  err, sizeof err),
+			 0);
+	assert_int_equal(p.carriers_count, 2);
+	assert_string_equal(p.carriers[0].name, "ups");
+	assert_int_equal(p.carriers[0].check, ESC_CHECK_UPS_1Z);
+	assert_string_equal(p.carriers[0].example, "1Z999AA10123456784");
+	assert_string_equal(p.carriers[1].pattern, "[0-9]{10,11}");
+	assert_int_equal(p.tracking_check, ESC_TRACKING_FLAG);
+	/* A later line replaces a carrier in place; clear empties the table. */
+	assert_int_equal(esc_policy_parse(&p, "carrier.ups = none 1Z.*\n", err, sizeof err), 0);
+	assert_int_equal(p.carriers_count, 2);
+	assert_int_equal(p.carriers[0].check, ESC_CHECK_NONE);
+	assert_int_equal(esc_policy_parse(&p, "carriers = clear\n", err, sizeof err), 0);
+	assert_int_equal(p.carriers_count, 0);
+
+	/* Mistakes are refused with the line and why, leaving p as it was. */
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{"carrier.ups = ups_1z\n", "line 1: carrier.ups: expected 'SCHEME PATTERN"},
+		{"carrier.ups = luhn [0-9]+\n", "check scheme 'luhn' is not s10, ups_1z or none"},
+		{"carrier.ups = none ([0-9]\n", "not a POSIX extended regular expression"},
+		{"carrier.UPS = none [0-9]+\n", "a-z, 0-9, _ and -"},
+		{"carrier.ups = ups_1z 1Z[0-9A-Z]{16} 1Z999AA10123456785\n",
+		 "fails the carrier's own"},
+		{"carrier.ups = none a b c\n", "expected 'SCHEME PATTERN [EXAMPLE]'"},
+		{"tracking_check = warn\n", "line 1: tracking_check: 'warn' is not refuse or flag"},
+		{"carriers = all\n", "the only value is 'clear'"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		assert_int_equal(esc_policy_parse(&p, bad[i].text, err, sizeof err), ESC_EINVAL);
+		if (!strstr(err, bad[i].why))
+			fail_msg("%s: said \"%s\", not \"%s\"", bad[i].text, err, bad[i].why);
+	}
+	assert_int_equal(p.carriers_count, 0);
+}
+
+/* ---- over HTTP ---- */
+
+#define KEY "tracking-operator-key-01"
+
+static struct esc_test_daemon d;
+
+struct party {
+	char id[64], token[80];
+};
+
+static struct party user(const char *role)
+{
+	static unsigned serial;
+	struct party p;
+	char body[300], email[80];
+	snprintf(email, sizeof email, "%s%u@tracking.test", role, ++serial);
+	snprintf(body, sizeof body,
+		 "{\"role\":\"%s\",\"name\":\"%s %u\",\"email\":\"%s\","
+		 "\"password\":\"password-1\"}",
+		 role, role, serial, email);
+	json_t *j = esc_test_must(d.port, "POST", "/v1/users", KEY, body, 201);
+	snprintf(p.id, sizeof p.id, "%s", esc_test_str(j, "id"));
+	json_decref(j);
+	snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"password-1\"}", email);
+	j = esc_test_must(d.port, "POST", "/v1/sessions", "", body, 201);
+	snprintf(p.token, sizeof p.token, "%s", esc_test_str(j, "token"));
+	json_decref(j);
+	return p;
+}
+
+/* A paid order from buyer to seller, awaiting shipment. */
+static void paid_order(const struct party *buyer, const struct party *seller, char id[64])
+{
+	char body[400], path[128];
+	snprintf(body, sizeof body,
+		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
+		 "\"items\":[{\"title\":\"Lamp\",\"quantity\":1,\"unit_price\":2900}]}",
+		 buyer->id, seller->id);
+	json_t *j = esc_test_must(d.port, "POST", "/v1/orders", KEY, body, 201);
+	snprintf(id, 64, "%s", esc_test_str(j, "id"));
+	json_decref(j);
+	snprintf(path, sizeof path, "/v1/orders/%s/pay", id);
+	json_decref(esc_test_must(d.port, "POST", path, KEY,
+				  "{\"amount\":2900,\"payment_method\":\"card\"}", 200));
+}
+
+static struct esc_test_reply ship(const struct party *seller, const char *id, const char *carrier,
+				  const char *number)
+{
+	char body[400], path[128];
+	snprintf(path, sizeof path, "/v1/orders/%s/ship", id);
+	snprintf(body, sizeof body, "{\"carrier\":\"%s\",\"tracking_number\":\"%s\"}", carrier,
+		 number);
+	return esc_test_call(d.port, "POST", path, seller->token, body);
+}
+
+static const char *shipment_check(json_t *order)
+{
+	return esc_test_str(json_object_get(order, "shipment"), "tracking_check");
+}
+
+static void start(const char *config_text)
+{
+	esc_test_tmpdir(d.dir, sizeof d.dir);
+	esc_test_store(d.db, sizeof d.db, d.dir);
+	esc_test_path(d.config, sizeof d.config, d.dir, "escrowd.conf");
+	FILE *f = fopen(d.config, "w");
+	assert_non_null(f);
+	fputs(config_text, f);
+	fclose(f);
+	esc_test_daemon_start(&d, KEY);
+}
+
+static void stop(void)
+{
+	esc_test_daemon_stop(&d);
+	esc_test_store_drop(d.db);
+	esc_test_rmdir(d.dir);
+}
+
+static const char CARRIERS[] = "carrier.ups = ups_1z 1Z[0-9A-Z]{16}\n"
+			       "carrier.posturinn = s10 [A-Z]{2}[0-9]{9}IS\n";
+
+static void test_http_refuse(void **state)
+{
+	(void)state;
+	char id[64], path[128];
+	start(CARRIERS);
+	struct party buyer = user("buyer"), seller = user("seller");
+	paid_order(&buyer, &seller, id);
+
+	/* One digit off: 422 with UPS's shape and example, nothing written. */
+	struct esc_test_reply r = ship(&seller, id, "UPS", "1Z999AA10123456785");
+	assert_int_equal(r.status, 422);
+	json_t *err = json_object_get(r.json, "error");
+	assert_string_equal(esc_test_str(err, "code"), "invalid_tracking_number");
+	assert_non_null(strstr(esc_test_str(err, "message"), "check digit is wrong"));
+	assert_string_equal(esc_test_str(err, "hint"),
+			    "ups numbers are 1Z, fifteen letters or digits and a check digit, like "
+			    "1Z999AA10123456784.");
+	esc_test_reply_drop(&r);
+	snprintf(path, sizeof path, "/v1/orders/%s", id);
+	json_t *o = esc_test_must(d.port, "GET", path, KEY, NULL, 200);
+	assert_string_equal(esc_test_str(o, "status"), "awaiting_shipment");
+	json_decref(o);
+
+	/* Not the carrier's shape at all. */
+	r = ship(&seller, id, "posturinn", "RR123IS");
+	assert_int_equal(r.status, 422);
+	assert_non_null(strstr(esc_test_str(json_object_get(r.json, "error"), "message"),
+			       "not a number of carrier posturinn"));
+	esc_test_reply_drop(&r);
+
+	/* The same number as a person types it: spaces, lower case. */
+	r = ship(&seller, id, "ups", "1z 999 aa1 0123456784");
+	assert_int_equal(r.status, 200);
+	assert_string_equal(shipment_check(r.json), "valid");
+	assert_string_equal(esc_test_str(r.json, "status"), "shipped");
+	esc_test_reply_drop(&r);
+
+	/* A carrier the configuration does not list: taken, unchecked. */
+	paid_order(&buyer, &seller, id);
+	r = ship(&seller, id, "DHL", "JD0146000034");
+	assert_int_equal(r.status, 200);
+	assert_string_equal(shipment_check(r.json), "unchecked");
+	esc_test_reply_drop(&r);
+	stop();
+}
+
+static int invalid_tracking_count(const char *seller_id)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/v1/users/%s/reputation", seller_id);
+	json_t *j = esc_test_must(d.port, "GET", path, KEY, NULL, 200);
+	int n = (int)json_integer_value(
+		json_object_get(json_object_get(j, "counts"), "invalid_tracking_numbers"));
+	json_decref(j);
+	return n;
+}
+
+static void test_http_flag(void **state)
+{
+	(void)state;
+	char id[64], path[128], body[300];
+	char config[400];
+	snprintf(config, sizeof config, "%stracking_check = flag\n", CARRIERS);
+	start(config);
+	struct party buyer = user("buyer"), seller = user("seller");
+	paid_order(&buyer, &seller, id);
+	assert_int_equal(invalid_tracking_count(seller.id), 0);
+
+	/* RR12345678 5 IS is valid: 4 is taken and flagged. */
+	struct esc_test_reply r = ship(&seller, id, "Posturinn", "RR123456784IS");
+	assert_int_equal(r.status, 200);
+	assert_string_equal(shipment_check(r.json), "invalid_check_digit");
+	esc_test_reply_drop(&r);
+	assert_int_equal(invalid_tracking_count(seller.id), 1);
+
+	/* The buyer may open the invalid_tracking dispute at once; the seller
+	 * gives in, and the number is still counted once. */
+	snprintf(path, sizeof path, "/v1/orders/%s/disputes", id);
+	json_t *dispute = esc_test_must(d.port, "POST", path, buyer.token,
+					"{\"ground\":\"invalid_tracking\",\"outcome\":"
+					"\"refund_only\",\"amount\":2900,\"description\":"
+					"\"The number is not a real one.\"}",
+					201);
+	snprintf(path, sizeof path, "/v1/disputes/%s/accept", esc_test_str(dispute, "id"));
+	json_decref(dispute);
+	json_t *after = esc_test_must(d.port, "POST", path, seller.token, "{}", 200);
+	assert_string_equal(esc_test_str(after, "status"), "resolved");
+	json_decref(after);
+	assert_int_equal(invalid_tracking_count(seller.id), 1);
+
+	/* A valid number is not flagged. */
+	paid_order(&buyer, &seller, id);
+	snprintf(body, sizeof body, "RR123456785IS");
+	r = ship(&seller, id, "posturinn", body);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(shipment_check(r.json), "valid");
+	esc_test_reply_drop(&r);
+	assert_int_equal(invalid_tracking_count(seller.id), 1);
+	stop();
+}
+
+static int http_setup(void **state)
+{
+	(void)state;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	return 0;
+}
+
+static int http_teardown(void **state)
+{
+	(void)state;
+	curl_global_cleanup();
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +436,12 @@ int main(void)
 		cmocka_unit_test(test_carriers_and_verdicts),
 		cmocka_unit_test(test_bad_carriers_say_why),
 		cmocka_unit_test(test_scheme_names),
+		cmocka_unit_test(test_policy_carriers),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest http[] = {
+		cmocka_unit_test(test_http_refuse),
+		cmocka_unit_test(test_http_flag),
+	};
+	int failed = cmocka_run_group_tests_name("core", tests, NULL, NULL);
+	return failed + cmocka_run_group_tests_name("http", http, http_setup, http_teardown);
 }
