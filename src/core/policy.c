@@ -61,6 +61,7 @@
 
 #include "util/bug.h"
 #include "util/error.h"
+#include "util/strbuf.h"
 
 /* Long enough for any sensible line; longer ones are refused rather than
  * cut, so a truncated label can never slip in. */
@@ -824,4 +825,79 @@ const char *esc_method_name(enum esc_method m)
 	if ((int)m < 0 || m >= ESC_METHOD_COUNT)
 		return "unknown";
 	return method_names[m];
+}
+
+/* A duration in its largest exact unit: 72h, 7d, 1500ms. */
+static int add_duration(struct esc_strbuf *sb, const char *name, int64_t ms)
+{
+	static const struct {
+		const char *unit;
+		int64_t ms;
+	} units[] = {{"d", ESC_MS_PER_DAY}, {"h", ESC_MS_PER_HOUR}, {"m", 60000}, {"s", 1000}};
+	for (size_t i = 0; ms > 0 && i < sizeof units / sizeof units[0]; i++)
+		if (ms % units[i].ms == 0)
+			return esc_strbuf_addf(sb, "%s = %lld%s\n", name,
+					       (long long)(ms / units[i].ms), units[i].unit);
+	return esc_strbuf_addf(sb, "%s = %lldms\n", name, (long long)ms);
+}
+
+int esc_policy_format(const struct esc_policy *p, struct esc_strbuf *sb)
+{
+	int rc = 0;
+	const struct esc_reason *recommended = NULL;
+	sb->len = 0;
+	if (sb->buf)
+		sb->buf[0] = '\0';
+	for (size_t i = 0; !rc && i < sizeof keys / sizeof keys[0]; i++) {
+		const char *field = (const char *)p + keys[i].offset;
+		int32_t v32;
+		int64_t v64;
+		switch (keys[i].kind) {
+		case KIND_DURATION:
+			memcpy(&v64, field, sizeof v64);
+			rc = add_duration(sb, keys[i].name, v64);
+			break;
+		case KIND_COUNT:
+			memcpy(&v32, field, sizeof v32);
+			rc = esc_strbuf_addf(sb, "%s = %d\n", keys[i].name, (int)v32);
+			break;
+		case KIND_BASIS_POINTS:
+			memcpy(&v32, field, sizeof v32);
+			rc = esc_strbuf_addf(sb, "%s = %d.%02d%%\n", keys[i].name, (int)(v32 / 100),
+					     (int)(v32 % 100));
+			break;
+		case KIND_PERCENT:
+			memcpy(&v32, field, sizeof v32);
+			rc = esc_strbuf_addf(sb, "%s = %d%%\n", keys[i].name, (int)v32);
+			break;
+		}
+	}
+	for (int m = 0; !rc && m < ESC_METHOD_COUNT; m++)
+		rc = esc_strbuf_addf(sb, SETTLE_PREFIX "%s = %d..%d\n",
+				     esc_method_name((enum esc_method)m),
+				     (int)p->settle_days_min[m], (int)p->settle_days_max[m]);
+	if (!rc)
+		rc = esc_strbuf_adds(sb, "reasons = clear\n");
+	for (size_t i = 0; !rc && i < p->reasons_count; i++) {
+		const struct esc_reason *r = &p->reasons[i];
+		rc = esc_strbuf_addf(sb, REASON_PREFIX "%s = %s, %s\n", r->code,
+				     r->fault == ESC_FAULT_SELLER ? "seller" : "buyer", r->label);
+		if (r->recommended)
+			recommended = r;
+	}
+	if (!rc)
+		rc = esc_strbuf_addf(sb, "recommended_reason = %s\n",
+				     recommended ? recommended->code : "none");
+	if (!rc)
+		rc = esc_strbuf_adds(sb, "carriers = clear\n");
+	for (size_t i = 0; !rc && i < p->carriers_count; i++) {
+		const struct esc_carrier *c = &p->carriers[i];
+		rc = esc_strbuf_addf(sb, CARRIER_PREFIX "%s = %s %s%s%s\n", c->name,
+				     esc_check_scheme_name(c->check), c->pattern,
+				     *c->example ? " " : "", c->example);
+	}
+	if (!rc)
+		rc = esc_strbuf_addf(sb, "tracking_check = %s\n",
+				     p->tracking_check == ESC_TRACKING_FLAG ? "flag" : "refuse");
+	return rc;
 }

@@ -119,6 +119,14 @@ struct esc_policy_other {
 int esc_policy_parse_with(struct esc_policy *p, const char *text,
 			  const struct esc_policy_other *other, char *err, size_t err_size);
 
+/* The policy as configuration text that esc_policy_parse reads back over
+ * SPEC's defaults into the same policy, every key on its own line in one
+ * fixed order: its canonical form, which a policy version's content hash
+ * is taken of (issue 16). Into sb (cleared first); 0, ESC_ENOMEM, or
+ * ESC_EINVAL when sb's limit is too small. */
+struct esc_strbuf;
+int esc_policy_format(const struct esc_policy *p, struct esc_strbuf *sb);
+
 /* Check the policy is usable (positive windows of at most 3650 days, so
  * that now + window cannot overflow; watch <= restricted <= suspended; at
  * least one reason). Returns 0 or ESC_EINVAL with a message in err. */

@@ -11,6 +11,7 @@
 
 #include "core/policy.h"
 #include "util/error.h"
+#include "util/strbuf.h"
 
 #define DAY  ESC_MS_PER_DAY
 #define HOUR ESC_MS_PER_HOUR
@@ -747,9 +748,89 @@ static void test_parse_with_gives_another_layer_its_keys(void **state)
 	assert_int_equal(esc_policy_parse(&p, "http.threads = 4\n", err, sizeof err), ESC_EINVAL);
 }
 
+/* esc_policy_format: the canonical text of a policy, which parses back
+ * over the defaults into the same policy (and so formats the same again). */
+static void format_of(const struct esc_policy *p, struct esc_strbuf *sb)
+{
+	esc_strbuf_init(sb, 64 * 1024);
+	assert_int_equal(esc_policy_format(p, sb), 0);
+}
+
+static void assert_round_trip(const struct esc_policy *p)
+{
+	struct esc_strbuf a, b;
+	struct esc_policy back;
+	char err[300];
+	format_of(p, &a);
+	esc_policy_default(&back);
+	if (esc_policy_parse(&back, esc_strbuf_str(&a), err, sizeof err) != 0)
+		fail_msg("the canonical text does not parse: %s\n%s", err, esc_strbuf_str(&a));
+	format_of(&back, &b);
+	assert_string_equal(esc_strbuf_str(&a), esc_strbuf_str(&b));
+	assert_true(back.response_window_ms == p->response_window_ms);
+	assert_int_equal(back.fee_basis_points, p->fee_basis_points);
+	assert_int_equal(back.reasons_count, p->reasons_count);
+	for (size_t i = 0; i < p->reasons_count; i++) {
+		assert_string_equal(back.reasons[i].code, p->reasons[i].code);
+		assert_string_equal(back.reasons[i].label, p->reasons[i].label);
+		assert_int_equal(back.reasons[i].fault, p->reasons[i].fault);
+		assert_int_equal(back.reasons[i].recommended, p->reasons[i].recommended);
+	}
+	assert_int_equal(back.carriers_count, p->carriers_count);
+	for (size_t i = 0; i < p->carriers_count; i++)
+		assert_string_equal(back.carriers[i].example, p->carriers[i].example);
+	esc_strbuf_release(&a);
+	esc_strbuf_release(&b);
+}
+
+static void test_format_parses_back_to_the_same_policy(void **state)
+{
+	(void)state;
+	struct esc_policy p;
+	struct esc_strbuf sb;
+	char err[300];
+	esc_policy_default(&p);
+	assert_round_trip(&p);
+	format_of(&p, &sb);
+	/* Each duration in its largest exact unit; the fee with two decimals. */
+	assert_non_null(strstr(esc_strbuf_str(&sb), "response_window = 3d\n"));
+	assert_non_null(strstr(esc_strbuf_str(&sb), "payment_window = 1d\n"));
+	assert_non_null(strstr(esc_strbuf_str(&sb), "fee = 5.00%\n"));
+	assert_non_null(strstr(esc_strbuf_str(&sb), "settle_days.card = 3..7\n"));
+	esc_strbuf_release(&sb);
+
+	assert_int_equal(
+		esc_policy_parse(&p,
+				 "response_window = 90m\nship_window = 1500ms\n"
+				 "fee = 2.55%\nrestricted_rate = 25%\n"
+				 "reason.damaged_listing = seller, The listing was wrong, badly\n"
+				 "recommended_reason = damaged_listing\n"
+				 "carrier.ups = ups_1z 1Z[0-9A-Z]{16}\n"
+				 "carrier.dhl = none [0-9]{10,11} 1234567890\n"
+				 "tracking_check = flag\n",
+				 err, sizeof err),
+		0);
+	assert_round_trip(&p);
+	format_of(&p, &sb);
+	assert_non_null(strstr(esc_strbuf_str(&sb), "response_window = 90m\n"));
+	assert_non_null(strstr(esc_strbuf_str(&sb), "ship_window = 1500ms\n"));
+	assert_non_null(strstr(esc_strbuf_str(&sb), "fee = 2.55%\n"));
+	assert_non_null(strstr(esc_strbuf_str(&sb),
+			       "carrier.ups = ups_1z 1Z[0-9A-Z]{16} 1Z999AA10123456784\n"));
+	assert_non_null(strstr(esc_strbuf_str(&sb), "recommended_reason = damaged_listing\n"));
+	esc_strbuf_release(&sb);
+
+	/* Too small a buffer is said so. */
+	struct esc_strbuf tiny;
+	esc_strbuf_init(&tiny, 100);
+	assert_int_equal(esc_policy_format(&p, &tiny), ESC_EINVAL);
+	esc_strbuf_release(&tiny);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_format_parses_back_to_the_same_policy),
 		cmocka_unit_test(test_default_order_windows_are_spec_2),
 		cmocka_unit_test(test_default_money_is_spec_4_fee_5_percent_refund_alert_10_days),
 		cmocka_unit_test(test_default_settlement_is_spec_4_card_3_to_7_wallet_1_balance_0),
