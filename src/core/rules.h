@@ -1,0 +1,113 @@
+/* rules.h - the catalogue of the rules escrowd decides by (issue 16).
+ *
+ * Every automatic decision names the rule behind it: a deadline names the
+ * window that set it, an event the system wrote names the rule that fired,
+ * a buyer's level and a seller's score the thresholds that set them. One
+ * catalogue, used by the API (GET /v1/rules, the `rule` of deadlines and
+ * events) and by the interface alike, so the words cannot drift apart.
+ *
+ * Each rule has an id (the configuration key it reads, where there is one:
+ * "response_window"), and three sentences in English and Icelandic:
+ *
+ *   says     what the rule is, for the help page: "The seller answers a
+ *            cancellation request within {window}."
+ *   passes   what happens when its deadline passes (deadline rules) or
+ *            what it does (the others), said before it happens.
+ *   passed   the same, once it has happened, for the event's sentence.
+ *
+ * Sentences hold {name} placeholders that esc_rule_render fills: window
+ * (a length, "72 h"), amount ("29.00 EUR"), method ("card"), from and to
+ * (dates), count, threshold, percent, min_paid, weight, score. A value not
+ * given is left as its placeholder, which a test would see.
+ *
+ * Pure: data and string functions, no I/O, no clock. */
+#ifndef ESC_RULES_H
+#define ESC_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/order.h"  /* enum esc_deadline_kind, struct esc_order */
+#include "core/policy.h" /* struct esc_policy */
+
+enum esc_rule {
+	/* Order deadlines (SPEC §2). */
+	ESC_RULE_PAYMENT_WINDOW,
+	ESC_RULE_SHIP_WINDOW,
+	ESC_RULE_RESPONSE_WINDOW,
+	ESC_RULE_PROTECTION_EXTRA,
+	ESC_RULE_CONFIRM_WINDOW,
+	/* Dispute windows (SPEC §5). */
+	ESC_RULE_DISPUTE_SELLER_WINDOW,
+	ESC_RULE_DISPUTE_BUYER_WINDOW,
+	ESC_RULE_DISPUTE_ESCALATE_WINDOW,
+	ESC_RULE_RETURN_SHIP_WINDOW,
+	ESC_RULE_RETURN_RECEIVE_WINDOW,
+	/* Money (SPEC §4). */
+	ESC_RULE_REFUND_ALERT,
+	ESC_RULE_FEE,
+	/* Orders. */
+	ESC_RULE_CANCEL_REQUESTS_MAX,
+	ESC_RULE_TRACKING_CHECK,
+	/* Buyer levels and the seller score (SPEC §6). */
+	ESC_RULE_WATCH_CANCELLATIONS,
+	ESC_RULE_RESTRICTED_CANCELLATIONS,
+	ESC_RULE_RESTRICTED_RATE,
+	ESC_RULE_SUSPENDED_CANCELLATIONS,
+	ESC_RULE_SUSPENDED_LOST_DISPUTES,
+	ESC_RULE_SELLER_SCORE,
+	ESC_RULE_COUNT
+};
+
+enum esc_lang { ESC_LANG_EN, ESC_LANG_IS, ESC_LANG_COUNT };
+
+struct esc_rule_text {
+	const char *says;
+	const char *passes;
+	const char *passed;
+};
+
+struct esc_rule_info {
+	const char *id;      /* "response_window" */
+	const char *keys;    /* the configuration keys it reads, space-separated */
+	const char *decides; /* the system event it fires, or "" */
+	struct esc_rule_text text[ESC_LANG_COUNT];
+};
+
+const struct esc_rule_info *esc_rule(enum esc_rule r);
+/* The rule of that id, or -1. */
+int esc_rule_parse(const char *id);
+/* "en", "is" -> the language; -1 for another. */
+int esc_lang_parse(const char *name);
+const char *esc_lang_name(enum esc_lang lang);
+
+/* The rule that set the order's deadline of kind k now: the order's own
+ * kinds by their window, ESC_DL_DISPUTE by the dispute's state (the
+ * seller's answer, the buyer's answer to an offer or a rejection, the
+ * return shipment or its receipt), ESC_DL_REFUND the refund alert. -1 when
+ * no rule sets that deadline in the order's state. */
+int esc_deadline_rule(const struct esc_order *o, enum esc_deadline_kind k);
+
+/* A placeholder's value. */
+struct esc_rule_var {
+	const char *name;
+	const char *value;
+};
+
+/* The sentence template with each {name} of vars replaced, into out
+ * (always NUL-terminated). 0, or ESC_EINVAL when out was too small (what
+ * fitted is there). */
+int esc_rule_render(const char *template, const struct esc_rule_var *vars, size_t n, char *out,
+		    size_t size);
+
+/* A window's length as the sentences say it: "72 hours", "7 days", "90
+ * minutes"; in Icelandic in the genitive, "72 klukkustunda", "7 daga"
+ * (days once it is over 72 hours and whole days, as the interface). */
+void esc_rule_window(int64_t ms, enum esc_lang lang, char *out, size_t size);
+
+/* The rule's `says` sentence with the policy's numbers in it, for the help
+ * page: "The seller answers a cancellation request within 72 hours." */
+int esc_rule_says(const struct esc_policy *p, enum esc_rule r, enum esc_lang lang, char *out,
+		  size_t size);
+
+#endif

@@ -1,0 +1,214 @@
+/* test_rules.c - the catalogue of rules (core/rules.h, issue 16 item 2):
+ * every rule has its id, keys the configuration knows, and its three
+ * sentences in both languages with the same placeholders; deadlines map
+ * to their rules by the order's state; rendering fills placeholders and
+ * says when it had to cut. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/policy.h"
+#include "core/rules.h"
+#include "util/error.h"
+#include "util/strbuf.h"
+
+/* The {names} of a sentence, sorted and joined, into out. */
+static void placeholders(const char *s, char *out, size_t size)
+{
+	char names[16][32];
+	size_t n = 0;
+	for (const char *p = strchr(s, '{'); p; p = strchr(p + 1, '{')) {
+		const char *close = strchr(p, '}');
+		assert_non_null(close);
+		assert_true(n < 16 && (size_t)(close - p) < 32);
+		snprintf(names[n++], 32, "%.*s", (int)(close - p - 1), p + 1);
+	}
+	qsort(names, n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (i && !strcmp(names[i], names[i - 1]))
+			continue;
+		strncat(out, names[i], size - strlen(out) - 2);
+		strcat(out, " ");
+	}
+}
+
+static void test_every_rule_is_whole_in_both_languages(void **state)
+{
+	(void)state;
+	struct esc_policy p;
+	struct esc_strbuf sb;
+	esc_policy_default(&p);
+	esc_strbuf_init(&sb, 64 * 1024);
+	assert_int_equal(esc_policy_format(&p, &sb), 0);
+	for (int r = 0; r < ESC_RULE_COUNT; r++) {
+		const struct esc_rule_info *info = esc_rule((enum esc_rule)r);
+		assert_non_null(info);
+		assert_non_null(info->id);
+		assert_int_equal(esc_rule_parse(info->id), r);
+		/* Each key it reads is one the configuration writes. */
+		char keys[300], *save = NULL;
+		snprintf(keys, sizeof keys, "%s", info->keys);
+		for (char *k = strtok_r(keys, " ", &save); k; k = strtok_r(NULL, " ", &save)) {
+			char line[64];
+			snprintf(line, sizeof line, "\n%s", k);
+			if (!strstr(esc_strbuf_str(&sb), line) &&
+			    strncmp(esc_strbuf_str(&sb), k, strlen(k)) && strcmp(k, "carriers"))
+				fail_msg("rule %s reads '%s', which the configuration has not",
+					 info->id, k);
+		}
+		for (int l = 0; l < ESC_LANG_COUNT; l++) {
+			const struct esc_rule_text *t = &info->text[l];
+			assert_true(t->says && *t->says && t->passes && *t->passes && t->passed &&
+				    *t->passed);
+		}
+		/* The same placeholders in English and Icelandic, sentence by sentence. */
+		const char *const *en = &info->text[ESC_LANG_EN].says;
+		const char *const *is = &info->text[ESC_LANG_IS].says;
+		for (int s = 0; s < 3; s++) {
+			char a[300], b[300];
+			placeholders(en[s], a, sizeof a);
+			placeholders(is[s], b, sizeof b);
+			if (strcmp(a, b))
+				fail_msg("rule %s sentence %d: en has {%s}, is has {%s}", info->id,
+					 s, a, b);
+		}
+		/* An event's sentence starts with the rule's id. */
+		for (int l = 0; l < ESC_LANG_COUNT; l++)
+			assert_int_equal(strncmp(info->text[l].passed, info->id, strlen(info->id)),
+					 0);
+	}
+	assert_null(esc_rule(ESC_RULE_COUNT));
+	assert_int_equal(esc_rule_parse("no_such_rule"), -1);
+	esc_strbuf_release(&sb);
+}
+
+static void test_deadlines_name_their_rule(void **state)
+{
+	(void)state;
+	struct esc_order o;
+	memset(&o, 0, sizeof o);
+	assert_int_equal(esc_deadline_rule(&o, ESC_DL_PAYMENT), ESC_RULE_PAYMENT_WINDOW);
+	assert_int_equal(esc_deadline_rule(&o, ESC_DL_SHIP), ESC_RULE_SHIP_WINDOW);
+	assert_int_equal(esc_deadline_rule(&o, ESC_DL_RESPONSE), ESC_RULE_RESPONSE_WINDOW);
+	assert_int_equal(esc_deadline_rule(&o, ESC_DL_PROTECTION), ESC_RULE_PROTECTION_EXTRA);
+	assert_int_equal(esc_deadline_rule(&o, ESC_DL_CONFIRM), ESC_RULE_CONFIRM_WINDOW);
+	assert_int_equal(esc_deadline_rule(&o, ESC_DL_REFUND), ESC_RULE_REFUND_ALERT);
+	assert_int_equal(esc_deadline_rule(&o, ESC_DL_DISPUTE), -1);
+	o.dispute_state = ESC_DS_AWAITING_SELLER;
+	assert_int_equal(esc_deadline_rule(&o, ESC_DL_DISPUTE), ESC_RULE_DISPUTE_SELLER_WINDOW);
+	o.dispute_state = ESC_DS_COUNTER_OFFERED;
+	assert_int_equal(esc_deadline_rule(&o, ESC_DL_DISPUTE), ESC_RULE_DISPUTE_BUYER_WINDOW);
+	o.dispute_state = ESC_DS_REJECTED;
+	assert_int_equal(esc_deadline_rule(&o, ESC_DL_DISPUTE), ESC_RULE_DISPUTE_ESCALATE_WINDOW);
+	o.dispute_state = ESC_DS_AWAITING_RETURN;
+	assert_int_equal(esc_deadline_rule(&o, ESC_DL_DISPUTE), ESC_RULE_RETURN_SHIP_WINDOW);
+	o.return_shipped_at_ms = 1;
+	assert_int_equal(esc_deadline_rule(&o, ESC_DL_DISPUTE), ESC_RULE_RETURN_RECEIVE_WINDOW);
+	o.dispute_state = ESC_DS_ESCALATED;
+	assert_int_equal(esc_deadline_rule(&o, ESC_DL_DISPUTE), -1);
+}
+
+static void test_render(void **state)
+{
+	(void)state;
+	const struct esc_rule_var vars[] = {{"window", "72 h"},
+					    {"amount", "29.00 EUR"},
+					    {"method", "card"},
+					    {"from", "2026-12-07"},
+					    {"to", "2026-12-11"}};
+	char out[300];
+	assert_int_equal(
+		esc_rule_render(esc_rule(ESC_RULE_RESPONSE_WINDOW)->text[ESC_LANG_EN].passed, vars,
+				5, out, sizeof out),
+		0);
+	assert_string_equal(out,
+			    "response_window of 72 h passed: the request was approved "
+			    "automatically, 29.00 EUR refunded to the card, expected 2026-12-07 "
+			    "to 2026-12-11.");
+	/* A placeholder without a value stays; braces without a name too. */
+	assert_int_equal(esc_rule_render("{a} and {b} {", vars, 1, out, sizeof out), 0);
+	assert_string_equal(out, "{a} and {b} {");
+	/* Too small: cut, NUL-terminated, and said so. */
+	assert_int_equal(esc_rule_render("window {window}!", vars, 1, out, 10), ESC_EINVAL);
+	assert_string_equal(out, "window 72");
+	assert_int_equal(esc_lang_parse("is"), ESC_LANG_IS);
+	assert_string_equal(esc_lang_name(ESC_LANG_EN), "en");
+	assert_int_equal(esc_lang_parse("de"), -1);
+}
+
+static void test_window_and_says(void **state)
+{
+	(void)state;
+	char out[400];
+	static const struct {
+		int64_t ms;
+		const char *en, *is;
+	} w[] = {
+		{72 * ESC_MS_PER_HOUR, "72 hours", "72 klukkustunda"},
+		{24 * ESC_MS_PER_HOUR, "24 hours", "24 klukkustunda"},
+		{ESC_MS_PER_HOUR, "1 hour", "1 klukkustundar"},
+		{7 * ESC_MS_PER_DAY, "7 days", "7 daga"},
+		{21 * ESC_MS_PER_DAY, "21 days", "21 dags"},
+		{11 * ESC_MS_PER_DAY, "11 days", "11 daga"},
+		{90 * 60000, "90 minutes", "90 mínútna"},
+		{1500, "1500 milliseconds", "1500 millisekúndna"},
+		{(72 + 1) * ESC_MS_PER_HOUR, "73 hours", "73 klukkustunda"},
+	};
+	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+		esc_rule_window(w[i].ms, ESC_LANG_EN, out, sizeof out);
+		assert_string_equal(out, w[i].en);
+		esc_rule_window(w[i].ms, ESC_LANG_IS, out, sizeof out);
+		assert_string_equal(out, w[i].is);
+	}
+
+	struct esc_policy p;
+	esc_policy_default(&p);
+	assert_int_equal(esc_rule_says(&p, ESC_RULE_RESPONSE_WINDOW, ESC_LANG_EN, out, sizeof out),
+			 0);
+	assert_string_equal(out, "The seller answers a cancellation request within 72 hours.");
+	assert_int_equal(esc_rule_says(&p, ESC_RULE_RESPONSE_WINDOW, ESC_LANG_IS, out, sizeof out),
+			 0);
+	assert_string_equal(out, "Seljandinn svarar beiðni um afturköllun innan 72 klukkustunda.");
+	assert_int_equal(
+		esc_rule_says(&p, ESC_RULE_WATCH_CANCELLATIONS, ESC_LANG_IS, out, sizeof out), 0);
+	assert_non_null(
+		strstr(out, "3 eða fleiri afturkallanir eftir greiðslu á 30 daga tímabili"));
+	assert_int_equal(esc_rule_says(&p, ESC_RULE_FEE, ESC_LANG_EN, out, sizeof out), 0);
+	assert_non_null(strstr(out, "keeps 5% of what is released"));
+	/* The policy's numbers, not SPEC's, once configured. */
+	p.response_window_ms = 48 * ESC_MS_PER_HOUR;
+	p.fee_basis_points = 255;
+	assert_int_equal(esc_rule_says(&p, ESC_RULE_RESPONSE_WINDOW, ESC_LANG_EN, out, sizeof out),
+			 0);
+	assert_string_equal(out, "The seller answers a cancellation request within 48 hours.");
+	assert_int_equal(esc_rule_says(&p, ESC_RULE_FEE, ESC_LANG_IS, out, sizeof out), 0);
+	assert_non_null(strstr(out, "2,55 %"));
+	/* Every rule's help sentence is whole: no placeholder left. */
+	for (int r = 0; r < ESC_RULE_COUNT; r++)
+		for (int l = 0; l < ESC_LANG_COUNT; l++) {
+			assert_int_equal(esc_rule_says(&p, (enum esc_rule)r, (enum esc_lang)l, out,
+						       sizeof out),
+					 0);
+			if (strchr(out, '{'))
+				fail_msg("%s in %s: %s", esc_rule((enum esc_rule)r)->id,
+					 esc_lang_name((enum esc_lang)l), out);
+		}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_rule_is_whole_in_both_languages),
+		cmocka_unit_test(test_deadlines_name_their_rule),
+		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_window_and_says),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
