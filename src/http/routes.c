@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "core/event.h"
+#include "core/rules.h"
 #include "engine/view.h"
 #include "http/assets.h"
 #include "http/idempotency.h"
@@ -614,6 +615,40 @@ static int h_reasons(struct esc_http_call *call)
 			data, json_pack("{s:s, s:s, s:s, s:b}", "code", r->code, "label", r->label,
 					"fault", r->fault == ESC_FAULT_SELLER ? "seller" : "buyer",
 					"recommended", r->recommended));
+	}
+	call->out = json_pack("{s:o, s:b}", "data", data, "has_more", 0);
+	return 0;
+}
+
+/* The catalogue of rules (issue 16; core/rules.h): each rule's sentence
+ * with the running policy's numbers in both languages, and its templates
+ * for deadlines and events. */
+static int h_rules(struct esc_http_call *call)
+{
+	const struct esc_policy *p = esc_engine_policy(call->e);
+	json_t *data = json_array();
+	for (int r = 0; r < ESC_RULE_COUNT; r++) {
+		const struct esc_rule_info *info = esc_rule((enum esc_rule)r);
+		json_t *keys = json_array(), *rule = json_object(), *templates = json_object();
+		char buf[400], *save = NULL;
+		snprintf(buf, sizeof buf, "%s", info->keys);
+		for (char *k = strtok_r(buf, " ", &save); k; k = strtok_r(NULL, " ", &save))
+			json_array_append_new(keys, json_string(k));
+		for (int l = 0; l < ESC_LANG_COUNT; l++) {
+			char says[600];
+			const struct esc_rule_text *t = &info->text[l];
+			esc_rule_says(p, (enum esc_rule)r, (enum esc_lang)l, says, sizeof says);
+			json_object_set_new(rule, esc_lang_name((enum esc_lang)l),
+					    json_string(says));
+			json_object_set_new(templates, esc_lang_name((enum esc_lang)l),
+					    json_pack("{s:s, s:s, s:s}", "rule", t->says, "passes",
+						      t->passes, "passed", t->passed));
+		}
+		json_array_append_new(
+			data, json_pack("{s:s, s:o, s:o, s:o, s:o}", "id", info->id, "keys", keys,
+					"event",
+					*info->decides ? json_string(info->decides) : json_null(),
+					"rule", rule, "templates", templates));
 	}
 	call->out = json_pack("{s:o, s:b}", "data", data, "has_more", 0);
 	return 0;
@@ -2064,6 +2099,7 @@ const struct esc_route esc_routes[] = {
 	{"DELETE", "/v1/sessions/current", h_session_delete, U, false, false, -1},
 	{"GET", "/v1/me", h_me, SIGNED, false, false, -1},
 	{"GET", "/v1/cancellation-reasons", h_reasons, ANY, false, false, -1},
+	{"GET", "/v1/rules", h_rules, ANY, false, false, -1},
 	{"POST", "/v1/orders", h_order_create, P, true, false, -1},
 	{"GET", "/v1/orders", h_orders_list, SIGNED, false, false, -1},
 	{"GET", "/v1/orders/{id}", h_order_get, SIGNED, false, false, -1},

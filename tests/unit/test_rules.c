@@ -13,9 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "core/policy.h"
 #include "core/rules.h"
 #include "util/error.h"
+#include "support.h"
 #include "util/strbuf.h"
 
 /* The {names} of a sentence, sorted and joined, into out. */
@@ -202,6 +205,64 @@ static void test_window_and_says(void **state)
 		}
 }
 
+/* GET /v1/rules on the real daemon, with a configured window: the
+ * running policy's numbers, in both languages, to anyone. */
+static void test_http_rules(void **state)
+{
+	(void)state;
+	struct esc_test_daemon d = {0};
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	esc_test_tmpdir(d.dir, sizeof d.dir);
+	esc_test_store(d.db, sizeof d.db, d.dir);
+	esc_test_path(d.config, sizeof d.config, d.dir, "escrowd.conf");
+	FILE *f = fopen(d.config, "w");
+	assert_non_null(f);
+	fputs("response_window = 48h\nwatch_cancellations = 4\n", f);
+	fclose(f);
+	esc_test_daemon_start(&d, "rules-operator-key-0001");
+
+	json_t *j = esc_test_must(d.port, "GET", "/v1/rules", "", NULL, 200);
+	json_t *data = json_object_get(j, "data"), *rule;
+	size_t i;
+	assert_int_equal(json_array_size(data), ESC_RULE_COUNT);
+	int seen = 0;
+	json_array_foreach(data, i, rule)
+	{
+		const char *id = esc_test_str(rule, "id");
+		json_t *says = json_object_get(rule, "rule");
+		assert_int_equal(esc_rule_parse(id), (int)i);
+		assert_non_null(strstr(
+			esc_test_str(json_object_get(json_object_get(rule, "templates"), "en"),
+				     "passed"),
+			id));
+		if (!strcmp(id, "response_window")) {
+			seen++;
+			assert_string_equal(esc_test_str(says, "en"),
+					    "The seller answers a cancellation "
+					    "request within 48 hours.");
+			assert_string_equal(esc_test_str(says, "is"),
+					    "Seljandinn svarar beiðni um afturköllun innan 48 "
+					    "klukkustunda.");
+			assert_string_equal(esc_test_str(rule, "event"), "response_deadline");
+			assert_string_equal(
+				json_string_value(json_array_get(json_object_get(rule, "keys"), 0)),
+				"response_window");
+		}
+		if (!strcmp(id, "watch_cancellations")) {
+			seen++;
+			assert_non_null(
+				strstr(esc_test_str(says, "en"), "4 or more cancellations"));
+			assert_true(json_is_null(json_object_get(rule, "event")));
+		}
+	}
+	assert_int_equal(seen, 2);
+	json_decref(j);
+	esc_test_daemon_stop(&d);
+	esc_test_store_drop(d.db);
+	esc_test_rmdir(d.dir);
+	curl_global_cleanup();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_deadlines_name_their_rule),
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_window_and_says),
+		cmocka_unit_test(test_http_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
