@@ -2,6 +2,8 @@
  * each with a sentence naming the rule that decided it. Integer math only. */
 #include "core/reputation.h"
 
+#include "core/rules.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -109,17 +111,20 @@ void esc_buyer_reputation(const struct esc_policy *p, const struct esc_rep_count
 
 	if (cancelled >= p->suspended_cancellations) {
 		out->level = suspended;
+		out->rule = ESC_RULE_SUSPENDED_CANCELLATIONS;
 		snprintf(out->why, sizeof out->why,
 			 "%s%lld %s after payment in %s (suspended at %d)", lift_note,
 			 (long long)cancelled, plural(cancelled, "cancellation", "cancellations"),
 			 long_w, p->suspended_cancellations);
 	} else if (lost >= p->suspended_lost_disputes) {
 		out->level = suspended;
+		out->rule = ESC_RULE_SUSPENDED_LOST_DISPUTES;
 		snprintf(out->why, sizeof out->why, "%s%d %s lost in %s (suspended at %d)",
 			 lift_note, lost, plural(lost, "dispute", "disputes"), long_w,
 			 p->suspended_lost_disputes);
 	} else if (cs >= p->restricted_cancellations) {
 		out->level = ESC_LEVEL_RESTRICTED;
+		out->rule = ESC_RULE_RESTRICTED_CANCELLATIONS;
 		snprintf(out->why, sizeof out->why, "%d %s after payment in %s (restricted at %d)",
 			 cs, plural(cs, "cancellation", "cancellations"), short_w,
 			 p->restricted_cancellations);
@@ -128,6 +133,7 @@ void esc_buyer_reputation(const struct esc_policy *p, const struct esc_rep_count
 		/* Compared as cross products, so 30.5 % is over 30 % even
 		 * though rate_percent shows 30. */
 		out->level = ESC_LEVEL_RESTRICTED;
+		out->rule = ESC_RULE_RESTRICTED_RATE;
 		snprintf(out->why, sizeof out->why,
 			 "%lld of %lld paid orders cancelled after payment in %s, over %d %% "
 			 "(restricted with %d+ paid)",
@@ -135,11 +141,13 @@ void esc_buyer_reputation(const struct esc_policy *p, const struct esc_rep_count
 			 p->restricted_rate_min_paid);
 	} else if (cs >= p->watch_cancellations) {
 		out->level = ESC_LEVEL_WATCH;
+		out->rule = ESC_RULE_WATCH_CANCELLATIONS;
 		snprintf(out->why, sizeof out->why, "%d %s after payment in %s (watch at %d)", cs,
 			 plural(cs, "cancellation", "cancellations"), short_w,
 			 p->watch_cancellations);
 	} else {
 		out->level = ESC_LEVEL_GOOD;
+		out->rule = ESC_RULE_WATCH_CANCELLATIONS; /* the one below which it stays good */
 		snprintf(out->why, sizeof out->why, "%d %s after payment in %s (below watch at %d)",
 			 cs, plural(cs, "cancellation", "cancellations"), short_w,
 			 p->watch_cancellations);
@@ -166,6 +174,7 @@ void esc_seller_reputation(const struct esc_policy *p, const struct esc_rep_coun
 	out->missed_ships = c->long_[ESC_MARK_SELLER_MISSED_SHIP];
 	out->disputes_lost = c->long_[ESC_MARK_SELLER_DISPUTE_LOST];
 	out->invalid_tracking = c->long_[ESC_MARK_SELLER_INVALID_TRACKING];
+	out->rule = ESC_RULE_SELLER_SCORE;
 	ESC_ASSERT(out->orders_long >= 0 && out->fault_cancels >= 0 && out->missed_ships >= 0 &&
 			   out->disputes_lost >= 0 && out->invalid_tracking >= 0,
 		   "negative mark counts for a seller");
@@ -204,4 +213,43 @@ void esc_seller_reputation(const struct esc_policy *p, const struct esc_rep_coun
 		snprintf(out->why, sizeof out->why, "no faults in %s", window);
 	else if (len < sizeof out->why)
 		snprintf(out->why + len, sizeof out->why - len, " in %s", window);
+}
+
+void esc_cancel_budget(const struct esc_policy *p, const struct esc_rep_counts *c, bool lifted,
+		       const int64_t *cancelled_at, size_t n, int64_t now_ms,
+		       struct esc_cancel_budget *out)
+{
+	struct esc_buyer_rep now_rep, then;
+	ESC_ASSERT(p && c && out && (n == 0 || cancelled_at), "a budget needs its inputs");
+	memset(out, 0, sizeof *out);
+	esc_buyer_reputation(p, c, lifted, &now_rep);
+	out->level = now_rep.level;
+	out->next_level = now_rep.level;
+	out->left = -1;
+	out->next_rule = -1;
+	/* Each cancellation after payment adds one to both windows; the
+	 * level can only rise with them, and the suspension threshold in the
+	 * long window bounds how many need trying. */
+	int32_t most = p->suspended_cancellations + 1;
+	for (int32_t k = 1; k <= most; k++) {
+		struct esc_rep_counts more = *c;
+		more.short_[ESC_MARK_BUYER_CANCELLED] += k;
+		more.long_[ESC_MARK_BUYER_CANCELLED] += k;
+		esc_buyer_reputation(p, &more, lifted, &then);
+		if (then.level != now_rep.level) {
+			out->next_level = then.level;
+			out->left = k - 1;
+			out->next_rule = then.rule;
+			break;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		int64_t t = cancelled_at[i];
+		if (t > now_ms - p->buyer_short_window_ms &&
+		    (!out->short_leaves_ms || t + p->buyer_short_window_ms < out->short_leaves_ms))
+			out->short_leaves_ms = t + p->buyer_short_window_ms;
+		if (t > now_ms - p->buyer_long_window_ms &&
+		    (!out->long_leaves_ms || t + p->buyer_long_window_ms < out->long_leaves_ms))
+			out->long_leaves_ms = t + p->buyer_long_window_ms;
+	}
 }

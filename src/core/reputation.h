@@ -7,6 +7,7 @@
 #define ESC_REPUTATION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/policy.h"
@@ -51,6 +52,7 @@ struct esc_buyer_rep {
 	/* Why: a short English sentence naming the rule and the numbers,
 	 * e.g. "5 cancellations after payment in 30 days (restricted at 5)". */
 	char why[160];
+	int rule; /* enum esc_rule (core/rules.h) of the threshold that set it */
 	int32_t cancellations_short;
 	int32_t cancellations_long;
 	int32_t paid_long;
@@ -67,6 +69,7 @@ void esc_buyer_reputation(const struct esc_policy *p, const struct esc_rep_count
 struct esc_seller_rep {
 	int32_t score; /* 0..100 */
 	char why[160];
+	int rule; /* ESC_RULE_SELLER_SCORE */
 	int32_t orders_long;
 	int32_t fault_cancels;
 	int32_t missed_ships;
@@ -76,5 +79,24 @@ struct esc_seller_rep {
 
 void esc_seller_reputation(const struct esc_policy *p, const struct esc_rep_counts *c,
 			   struct esc_seller_rep *out);
+
+/* The buyer's cancellation budget (issue 16 item 3): how many more
+ * cancellations after payment keep the buyer at their level, the level and
+ * the rule the next one beyond that brings, and when the oldest
+ * cancellation counted leaves each window. */
+struct esc_cancel_budget {
+	enum esc_buyer_level level;      /* now */
+	enum esc_buyer_level next_level; /* after `left` + 1 more; == level when none changes it */
+	int32_t left;                    /* more cancellations that keep the level; -1: no limit */
+	int next_rule;                   /* enum esc_rule that would set next_level, or -1 */
+	int64_t short_leaves_ms;         /* the oldest in the short window leaves it; 0: none */
+	int64_t long_leaves_ms;          /* the same for the long window */
+};
+
+/* From the counts and the times of the buyer's cancellations after payment
+ * (any order, those older than the long window ignored), at now_ms. */
+void esc_cancel_budget(const struct esc_policy *p, const struct esc_rep_counts *c, bool lifted,
+		       const int64_t *cancelled_at, size_t n, int64_t now_ms,
+		       struct esc_cancel_budget *out);
 
 #endif

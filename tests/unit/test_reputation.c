@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/reputation.h"
+#include "core/rules.h"
 
 static struct esc_policy policy;
 
@@ -367,10 +368,91 @@ static void test_seller_score_follows_configured_weights(void **state)
 
 #define T(name) cmocka_unit_test_setup(name, setup)
 
+/* --- the rule behind a level, and the cancellation budget (issue 16) ----- */
+
+static void test_levels_name_their_rule(void **state)
+{
+	(void)state;
+	assert_int_equal(buyer(0, 0, 0, 0, false).rule, ESC_RULE_WATCH_CANCELLATIONS);
+	assert_int_equal(buyer(3, 3, 20, 0, false).rule, ESC_RULE_WATCH_CANCELLATIONS);
+	assert_int_equal(buyer(5, 5, 20, 0, false).rule, ESC_RULE_RESTRICTED_CANCELLATIONS);
+	assert_int_equal(buyer(1, 4, 10, 0, false).rule, ESC_RULE_RESTRICTED_RATE);
+	assert_int_equal(buyer(1, 10, 40, 0, false).rule, ESC_RULE_SUSPENDED_CANCELLATIONS);
+	assert_int_equal(buyer(0, 0, 5, 3, false).rule, ESC_RULE_SUSPENDED_LOST_DISPUTES);
+	struct esc_rep_counts c;
+	struct esc_seller_rep s;
+	memset(&c, 0, sizeof c);
+	esc_seller_reputation(&policy, &c, &s);
+	assert_int_equal(s.rule, ESC_RULE_SELLER_SCORE);
+}
+
+static struct esc_cancel_budget budget(int32_t cancelled_30, int32_t cancelled_90, int32_t paid_90,
+				       const int64_t *at, size_t n, int64_t now)
+{
+	struct esc_rep_counts c = buyer_counts(cancelled_30, cancelled_90, paid_90, 0);
+	struct esc_cancel_budget b;
+	esc_cancel_budget(&policy, &c, false, at, n, now, &b);
+	return b;
+}
+
+static void test_cancel_budget(void **state)
+{
+	(void)state;
+	const int64_t day = ESC_MS_PER_DAY, now = 1000 * day;
+
+	/* None yet: two more keep the buyer good, the third makes them watched. */
+	struct esc_cancel_budget b = budget(0, 0, 20, NULL, 0, now);
+	assert_int_equal(b.level, ESC_LEVEL_GOOD);
+	assert_int_equal(b.left, 2);
+	assert_int_equal(b.next_level, ESC_LEVEL_WATCH);
+	assert_int_equal(b.next_rule, ESC_RULE_WATCH_CANCELLATIONS);
+	assert_true(b.short_leaves_ms == 0 && b.long_leaves_ms == 0);
+
+	/* Two, 10 and 40 days ago: the one of 10 days ago is the oldest in
+	 * the 30-day window and leaves it in 20 days; the 90-day window's
+	 * oldest leaves in 50. Next one makes them watched. */
+	const int64_t at[] = {now - 10 * day, now - 40 * day, now - 200 * day};
+	b = budget(1, 2, 20, at, 3, now);
+	assert_int_equal(b.left, 1);
+	assert_true(b.short_leaves_ms == now + 20 * day);
+	assert_true(b.long_leaves_ms == now + 50 * day);
+
+	/* Watched at 3: two more keep them watched, the third restricts. */
+	b = budget(3, 3, 20, NULL, 0, now);
+	assert_int_equal(b.level, ESC_LEVEL_WATCH);
+	assert_int_equal(b.left, 1);
+	assert_int_equal(b.next_level, ESC_LEVEL_RESTRICTED);
+	assert_int_equal(b.next_rule, ESC_RULE_RESTRICTED_CANCELLATIONS);
+
+	/* The rate bites first: 2 of 10 paid cancelled in 90 days, one more is
+	 * 30 %, not over; the second is 40 % and restricts. */
+	b = budget(0, 2, 10, NULL, 0, now);
+	assert_int_equal(b.level, ESC_LEVEL_GOOD);
+	assert_int_equal(b.left, 1);
+	assert_int_equal(b.next_level, ESC_LEVEL_RESTRICTED);
+	assert_int_equal(b.next_rule, ESC_RULE_RESTRICTED_RATE);
+
+	/* Restricted with 9 in 90 days: the next one suspends. */
+	b = budget(5, 9, 40, NULL, 0, now);
+	assert_int_equal(b.level, ESC_LEVEL_RESTRICTED);
+	assert_int_equal(b.left, 0);
+	assert_int_equal(b.next_level, ESC_LEVEL_SUSPENDED);
+	assert_int_equal(b.next_rule, ESC_RULE_SUSPENDED_CANCELLATIONS);
+
+	/* Suspended: nothing more changes it. */
+	b = budget(10, 10, 40, NULL, 0, now);
+	assert_int_equal(b.level, ESC_LEVEL_SUSPENDED);
+	assert_int_equal(b.left, -1);
+	assert_int_equal(b.next_rule, -1);
+	assert_int_equal(b.next_level, ESC_LEVEL_SUSPENDED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_mark_names_round_trip),
+		T(test_levels_name_their_rule),
+		T(test_cancel_budget),
 		T(test_level_names_are_good_watch_restricted_suspended),
 		T(test_buyer_good_with_no_marks),
 		T(test_buyer_good_at_2_cancellations_in_30_days),
