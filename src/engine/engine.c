@@ -32,12 +32,23 @@ struct esc_engine {
 	struct esc_clock real_own;
 	struct esc_clock *real; /* real_own or the options' real_clock */
 	pthread_mutex_t lock;   /* one command batch at a time */
-	/* Read connections, each lent to one caller at a time. */
+	/* Read connections, each lent to one caller at a time: a caller
+	 * takes a free one with an atomic exchange, from a place that turns
+	 * with each call, and waits on pool_free only when all are busy
+	 * (pool_waiters tells a release to wake it). A lock around the whole
+	 * pool made every read of every thread meet on one mutex. */
 	struct esc_store *readers[ESC_POOL_MAX];
-	bool reader_busy[ESC_POOL_MAX];
+	_Atomic bool reader_busy[ESC_POOL_MAX];
 	size_t readers_count;
+	_Atomic unsigned reader_next;
+	_Atomic int pool_waiters;
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_free;
+	/* SQLite: a lent reader reads in one transaction, one snapshot from
+	 * acquire to release, instead of one per statement (each took the
+	 * WAL's read lock: a mutex and fcntl calls). Not on PostgreSQL, where
+	 * BEGIN and its end would be two more round trips. */
+	bool read_snapshots;
 	/* Group commit: esc_engine_submit_async queues here, and the writer
 	 * thread takes the whole queue as one batch. queue_lock guards the
 	 * queue and the flags; the writer sleeps on queue_wake only when the
@@ -83,6 +94,7 @@ static void process_init(struct esc_engine *e, int64_t lease_ms)
 static int pool_open(struct esc_engine *e, const char *url, size_t pool, char *err, size_t err_size)
 {
 	int rc = esc_store_open(url, &e->store, err, err_size);
+	e->read_snapshots = strncmp(url, "postgresql://", 13) && strncmp(url, "postgres://", 11);
 	if (!pool)
 		pool = 1;
 	if (pool > ESC_POOL_MAX)
@@ -1836,23 +1848,54 @@ int esc_engine_evidence_add(struct esc_engine *e, enum esc_actor actor, const ch
 	return rc;
 }
 
+static bool reader_take(struct esc_engine *e, size_t *out)
+{
+	unsigned start = atomic_fetch_add(&e->reader_next, 1);
+	for (size_t i = 0; i < e->readers_count; i++) {
+		size_t k = (start + i) % e->readers_count;
+		if (!atomic_exchange(&e->reader_busy[k], true)) {
+			*out = k;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool reader_any_free(struct esc_engine *e)
+{
+	for (size_t i = 0; i < e->readers_count; i++)
+		if (!atomic_load(&e->reader_busy[i]))
+			return true;
+	return false;
+}
+
 struct esc_store *esc_engine_store_acquire(struct esc_engine *e)
 {
 	if (!e->readers_count) {
 		pthread_mutex_lock(&e->lock);
 		return e->store;
 	}
-	pthread_mutex_lock(&e->pool_lock);
-	for (;;) {
-		for (size_t i = 0; i < e->readers_count; i++) {
-			if (!e->reader_busy[i]) {
-				e->reader_busy[i] = true;
-				pthread_mutex_unlock(&e->pool_lock);
-				return e->readers[i];
-			}
-		}
-		pthread_cond_wait(&e->pool_free, &e->pool_lock);
+	size_t k;
+	while (!reader_take(e, &k)) {
+		/* All busy: wait for a release. The count is raised before
+		 * looking again, and a release frees before reading it, so one
+		 * of the two sees the other. */
+		pthread_mutex_lock(&e->pool_lock);
+		atomic_fetch_add(&e->pool_waiters, 1);
+		if (!reader_any_free(e))
+			pthread_cond_wait(&e->pool_free, &e->pool_lock);
+		atomic_fetch_sub(&e->pool_waiters, 1);
+		pthread_mutex_unlock(&e->pool_lock);
 	}
+	struct esc_store *s = e->readers[k];
+	if (e->read_snapshots) {
+		int rc;
+		/* A failed BEGIN leaves each statement its own transaction,
+		 * as before: the reads still answer. */
+		ESC_STORE0(rc, s, begin);
+		(void)rc;
+	}
+	return s;
 }
 
 void esc_engine_store_release(struct esc_engine *e, struct esc_store *s)
@@ -1861,12 +1904,22 @@ void esc_engine_store_release(struct esc_engine *e, struct esc_store *s)
 		pthread_mutex_unlock(&e->lock);
 		return;
 	}
-	pthread_mutex_lock(&e->pool_lock);
-	for (size_t i = 0; i < e->readers_count; i++)
-		if (e->readers[i] == s)
-			e->reader_busy[i] = false;
-	pthread_cond_signal(&e->pool_free);
-	pthread_mutex_unlock(&e->pool_lock);
+	if (e->read_snapshots) {
+		int rc;
+		ESC_STORE0(rc, s, rollback);
+		(void)rc;
+	}
+	for (size_t i = 0; i < e->readers_count; i++) {
+		if (e->readers[i] == s) {
+			atomic_store(&e->reader_busy[i], false);
+			break;
+		}
+	}
+	if (atomic_load(&e->pool_waiters)) {
+		pthread_mutex_lock(&e->pool_lock);
+		pthread_cond_signal(&e->pool_free);
+		pthread_mutex_unlock(&e->pool_lock);
+	}
 }
 
 struct esc_store *esc_engine_writer(struct esc_engine *e)
