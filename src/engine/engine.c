@@ -59,6 +59,13 @@ struct esc_engine {
 	struct esc_submission *queue_head, *queue_tail;
 	pthread_t writer;
 	bool writer_running, writer_idle, writer_stop;
+	/* A call of esc_engine_fire_due waiting for the writer to fire one
+	 * batch of deadlines (NULL: none), and the condition it waits on:
+	 * the writer takes it after the commands queued before it, so that a
+	 * worker firing batch after batch takes turns with the commands
+	 * instead of holding them back. */
+	struct fire_request *fire_req;
+	pthread_cond_t fire_done;
 	/* The writer's batch, allocated once: a result holds a whole order
 	 * (7 KiB), and 256 of them allocated per batch were a mapping of
 	 * their own, faulted in and unmapped each time (a quarter of the
@@ -168,6 +175,7 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	pthread_cond_init(&e->pool_free, NULL);
 	pthread_mutex_init(&e->queue_lock, NULL);
 	pthread_cond_init(&e->queue_wake, NULL);
+	pthread_cond_init(&e->fire_done, NULL);
 	if (policy)
 		e->policy = *policy;
 	else
@@ -234,6 +242,7 @@ void esc_engine_free(struct esc_engine *e)
 	pthread_cond_destroy(&e->pool_free);
 	pthread_mutex_destroy(&e->queue_lock);
 	pthread_cond_destroy(&e->queue_wake);
+	pthread_cond_destroy(&e->fire_done);
 	free(e->group_cmds);
 	free(e->group_results);
 	free(e);
@@ -1346,21 +1355,33 @@ static void writer_run(struct esc_engine *e, struct esc_submission **batch, size
 	}
 }
 
-/* The writer: whatever is queued, up to GROUP_MAX commands, as one batch;
- * asleep while nothing is. Once told to stop, it runs what is still
- * queued, then ends. */
+/* A call of esc_engine_fire_due, handed to the writer. */
+struct fire_request {
+	size_t max;
+	size_t fired;
+	int rc;
+	bool done;
+};
+
+static int fire_batch(struct esc_engine *e, size_t max, size_t *fired);
+
+/* The writer: whatever is queued, up to GROUP_MAX commands, as one batch,
+ * then one batch of deadlines if a worker asked for it; asleep while
+ * nothing is. A worker that asks again at once is behind the commands
+ * queued meanwhile: commands and deadlines take turns. Once told to stop,
+ * it runs what is still queued, then ends. */
 static void *writer_main(void *arg)
 {
 	struct esc_engine *e = arg;
 	struct esc_submission *batch[GROUP_MAX];
 	pthread_mutex_lock(&e->queue_lock);
 	for (;;) {
-		while (!e->queue_head && !e->writer_stop) {
+		while (!e->queue_head && !e->fire_req && !e->writer_stop) {
 			e->writer_idle = true;
 			pthread_cond_wait(&e->queue_wake, &e->queue_lock);
 		}
 		e->writer_idle = false;
-		if (!e->queue_head)
+		if (!e->queue_head && !e->fire_req)
 			break;
 		size_t n = 0;
 		while (e->queue_head && n < GROUP_MAX) {
@@ -1369,9 +1390,18 @@ static void *writer_main(void *arg)
 		}
 		if (!e->queue_head)
 			e->queue_tail = NULL;
+		struct fire_request *fire = e->fire_req;
 		pthread_mutex_unlock(&e->queue_lock);
-		writer_run(e, batch, n);
+		if (n)
+			writer_run(e, batch, n);
+		if (fire)
+			fire->rc = fire_batch(e, fire->max, &fire->fired);
 		pthread_mutex_lock(&e->queue_lock);
+		if (fire) {
+			e->fire_req = NULL;
+			fire->done = true;
+			pthread_cond_broadcast(&e->fire_done);
+		}
 	}
 	pthread_mutex_unlock(&e->queue_lock);
 	return NULL;
@@ -1531,6 +1561,34 @@ static bool store_failure(int rc)
 }
 
 int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired)
+{
+	struct fire_request req = {.max = max};
+	pthread_mutex_lock(&e->queue_lock);
+	/* One request at a time: a second caller waits for the first's turn
+	 * to end. */
+	while (e->fire_req && !e->writer_stop)
+		pthread_cond_wait(&e->fire_done, &e->queue_lock);
+	if (e->writer_stop || !e->writer_running) {
+		/* The engine is being freed: fire here, as the writer would. */
+		pthread_mutex_unlock(&e->queue_lock);
+		return fire_batch(e, max, fired);
+	}
+	e->fire_req = &req;
+	if (e->writer_idle) {
+		e->writer_idle = false;
+		pthread_cond_signal(&e->queue_wake);
+	}
+	while (!req.done)
+		pthread_cond_wait(&e->fire_done, &e->queue_lock);
+	pthread_mutex_unlock(&e->queue_lock);
+	if (fired)
+		*fired = req.fired;
+	return req.rc;
+}
+
+/* One batch of due deadlines, claimed and fired (see esc_engine_fire_due):
+ * in the writer's thread, or in the caller's once the writer is gone. */
+static int fire_batch(struct esc_engine *e, size_t max, size_t *fired)
 {
 	struct claim c = {.process = &e->process};
 	struct esc_command *cmds = NULL;
