@@ -2,6 +2,7 @@
  * a millisecond before and when it passes, exactly once, made obsolete by a
  * command, across restarts, and many at once. Time moves only with
  * esc_engine_advance (the manual clock); nothing sleeps. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -602,6 +603,73 @@ static void spec_8_many_deadlines_due_at_once_all_fire_once(void **state)
 	free(ids);
 }
 
+/* A worker thread that fires until a batch fires nothing, as serve's
+ * loop does. */
+struct firer {
+	struct esc_engine *e;
+	size_t total;
+	int rc;
+};
+
+static void *fire_all(void *arg)
+{
+	struct firer *w = arg;
+	size_t fired = 0;
+	do {
+		w->rc = esc_engine_fire_due(w->e, 0, &fired);
+		w->total += fired;
+	} while (!w->rc && fired);
+	return NULL;
+}
+
+/* Batches of deadlines are the writer's turns: two threads firing at
+ * once while commands are submitted fire each deadline once between
+ * the commands, and every command is answered. */
+static void spec_8_deadlines_fired_from_two_threads_take_turns_with_commands(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_command *c = calloc(MANY, sizeof *c);
+	struct esc_result *r = calloc(MANY, sizeof *r);
+	char(*ids)[ESC_ID_SIZE] = calloc(MANY, sizeof *ids);
+	struct esc_item item = {.quantity = 1, .unit_price_minor = TOTAL};
+	struct firer w[2] = {{.e = f->e}, {.e = f->e}};
+	pthread_t t[2];
+	assert_true(c && r && ids);
+	snprintf(item.title, sizeof item.title, "Bulk item");
+	for (size_t i = 0; i < MANY; i++) {
+		esc_command_init(&c[i], ESC_EV_CREATE, ESC_ACTOR_OPERATOR, NULL, NULL);
+		c[i].args.buyer_id = f->buyer.id;
+		c[i].args.seller_id = f->seller.id;
+		c[i].args.currency = "EUR";
+		c[i].args.items = &item;
+		c[i].args.items_count = 1;
+	}
+	assert_int_equal(esc_engine_exec_batch(f->e, c, MANY, r), 0);
+	for (size_t i = 0; i < MANY; i++)
+		snprintf(ids[i], sizeof ids[i], "%s", r[i].order.id);
+	advance(f, 24 * HOUR);
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(pthread_create(&t[k], NULL, fire_all, &w[k]), 0);
+	/* Meanwhile, new orders through the writer's queue. */
+	for (size_t i = 0; i < 20; i++)
+		assert_int_equal(esc_engine_submit(f->e, &c[i], &r[i]), 0);
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(pthread_join(t[k], NULL), 0);
+		assert_int_equal(w[k].rc, 0);
+	}
+	assert_int_equal(w[0].total + w[1].total, MANY);
+	assert_int_equal(esc_fixture_fire(f), 0);
+	for (size_t i = 0; i < MANY; i++) {
+		assert_int_equal(esc_fixture_get(f, ids[i]).state, ESC_ST_CANCELLED);
+		assert_int_equal(esc_fixture_history_count(f, ids[i]), 2); /* created, cancelled */
+	}
+	for (size_t i = 0; i < 20; i++)
+		assert_int_equal(esc_fixture_get(f, r[i].order.id).state, ESC_ST_AWAITING_PAYMENT);
+	free(c);
+	free(r);
+	free(ids);
+}
+
 /* ---- several processes on one store ---- */
 
 /* A second engine on the fixture's store, as another process would be,
@@ -855,6 +923,7 @@ int main(void)
 		T(spec_2_ship_deadline_during_a_request_grants_it_not_a_missed_shipment),
 		T(spec_2_ship_deadline_during_a_request_counts_as_the_buyers_cancellation),
 		T(spec_8_many_deadlines_due_at_once_all_fire_once),
+		T(spec_8_deadlines_fired_from_two_threads_take_turns_with_commands),
 		T(spec_9_a_killed_process_claims_fire_elsewhere_when_its_lease_ends),
 		T(spec_8_a_restart_fires_what_a_killed_process_held),
 		T(spec_9_a_process_that_stops_gives_its_claims_back),
