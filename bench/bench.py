@@ -534,9 +534,11 @@ def deadlines_part(build, work):
         return
     fig = dict(line.split() for line in r.stdout.splitlines())
     fired, secs = int(fig["fired"]), float(fig["fire_seconds"])
-    out("created %s orders in %.1f s (%s/s); fired %d deadlines in %.1f s (%s/s, %s commits)" % (
-        fig["orders"], float(fig["create_seconds"]), fig["create_per_second"], fired, secs,
-        fig["fire_per_second"], fig["fire_commits"]))
+    out("created %s orders in %.1f s (%s/s); fired %d deadlines in %.1f s (%s/s, %s commits, "
+        "%s us of CPU and %s WAL bytes a deadline)" % (
+            fig["orders"], float(fig["create_seconds"]), fig["create_per_second"], fired, secs,
+            fig["fire_per_second"], fig["fire_commits"], fig.get("fire_cpu_us_each", "?"),
+            fig.get("fire_wal_bytes_each", "?")))
     scaled = ""
     if fired and fired != 1000000:
         scaled = " (%d fired; 1,000,000 at that rate: %.0f s)" % (fired, secs * 1e6 / fired)

@@ -12,13 +12,16 @@
  * esc_engine_fire_due until it fires no more, as `escrowd serve --clock
  * manual` does when its clock is advanced: every order expires unpaid
  * (cancelled, its deadline row dropped), each a command of the system
- * actor in a durable commit. Prints the figures on stdout as
+ * actor in a durable commit; beside the time, the process's CPU time and
+ * the WAL bytes a deadline, which the machine's other load disturbs less.
+ * Prints the figures on stdout as
  * `name value` lines for bench.py, the progress on stderr; asserts nothing
  * about speed. The store is left at STORE_PATH: bench.py serves it to
  * read a daemon's resident size and runs `escrowd check` on it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +43,15 @@ static double progress_every(void)
 static const char *progress_end(void)
 {
 	return isatty(2) ? "\r" : "\n";
+}
+
+/* This process's CPU time so far, user and system, in seconds. */
+static double cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static void die(const char *what, int rc)
@@ -137,6 +149,7 @@ int main(int argc, char **argv)
 	esc_engine_advance(e, 25 * 3600 * 1000LL);
 	struct esc_engine_counters before, after;
 	esc_engine_counters(e, &before);
+	double cpu0 = cpu_s();
 	t0 = now_s();
 	shown = t0;
 	size_t fired = 0, total = 0;
@@ -152,9 +165,11 @@ int main(int argc, char **argv)
 		}
 	} while (fired);
 	double fire_s = now_s() - t0;
+	double fire_cpu = cpu_s() - cpu0;
 	esc_engine_counters(e, &after);
 	fprintf(stderr, "  %zu deadlines fired in %.1f s%20s\n", total, fire_s, "");
 	long long commits = after.commits - before.commits;
+	double wal = (double)(after.wal_frames - before.wal_frames) * (double)(after.wal_page_size + 24);
 	esc_engine_free(e);
 
 	printf("orders %zu\n", made);
@@ -164,6 +179,8 @@ int main(int argc, char **argv)
 	printf("fire_seconds %.3f\n", fire_s);
 	printf("fire_per_second %.0f\n", fire_s > 0 ? (double)total / fire_s : 0.0);
 	printf("fire_commits %lld\n", commits);
+	printf("fire_cpu_us_each %.1f\n", total ? fire_cpu * 1e6 / (double)total : 0.0);
+	printf("fire_wal_bytes_each %.0f\n", total ? wal / (double)total : 0.0);
 	free(cmds);
 	free(res);
 	free(items);
