@@ -101,8 +101,8 @@ ESC_STATEMENTS_TABLE(STATEMENTS);
 #define SQL_BEGIN       "BEGIN ISOLATION LEVEL SERIALIZABLE"
 #define SQL_BEGIN_READ  "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 #define SQL_SAVEPOINT   "SAVEPOINT cmd"
-#define SQL_RELEASE     "RELEASE SAVEPOINT cmd"
 #define SQL_ROLLBACK_TO "ROLLBACK TO SAVEPOINT cmd"
+#define SQL_RESAVEPOINT "RELEASE SAVEPOINT cmd; SAVEPOINT cmd"
 #define SQL_READ_ONLY   "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
 
 struct pg {
@@ -114,6 +114,12 @@ struct pg {
 	bool doomed;    /* it met a concurrent one: only a rollback helps */
 	bool read_only; /* read_only was called: every transaction is READ ONLY */
 	bool closing;   /* the server said it closes the connection (a FATAL notice) */
+	/* Savepoints cost no round trip of their own: savepoint only asks
+	 * for one (sp_wanted), and the next statement sends it first, in one
+	 * message with the release of the one before (sp_open: a savepoint
+	 * "cmd" is set in this transaction). A command that sends nothing
+	 * needs none; a release is left to the next savepoint or COMMIT. */
+	bool sp_wanted, sp_open;
 	char error[ERROR_SIZE];
 };
 
@@ -396,6 +402,13 @@ static int exec_stmt(struct pg *p, const char *name, const char *sql, bool *prep
 	rc = ready(p);
 	if (rc)
 		goto out;
+	if (p->sp_wanted) {
+		rc = exec_plain(p, p->sp_open ? SQL_RESAVEPOINT : SQL_SAVEPOINT);
+		if (rc)
+			goto out;
+		p->sp_open = true;
+		p->sp_wanted = false;
+	}
 	if (!*prepared) {
 		esc_sql_dollars(sql, text, sizeof text);
 		res = PQprepare(p->conn, name, text, 0, NULL);
@@ -603,6 +616,7 @@ static int tx_begin(struct pg *p, const char *sql)
 	if (!rc) {
 		p->in_tx = true;
 		p->doomed = false;
+		p->sp_wanted = p->sp_open = false;
 	}
 out:
 	return rc;
@@ -617,6 +631,7 @@ static int tx_rollback(struct pg *p)
 
 	p->in_tx = false;
 	p->doomed = false;
+	p->sp_wanted = p->sp_open = false;
 	if (PQstatus(p->conn) != CONNECTION_OK || PQtransactionStatus(p->conn) == PQTRANS_IDLE)
 		goto out;
 	rc = exec_plain(p, "ROLLBACK");
@@ -654,6 +669,7 @@ static int tx_commit(struct pg *p)
 		rc = ESC_EIO;
 	p->in_tx = false;
 	p->doomed = false;
+	p->sp_wanted = p->sp_open = false;
 out:
 	PQclear(res);
 	return rc;
@@ -679,31 +695,45 @@ static int pg_rollback(struct esc_store *s)
 	return tx_rollback(pg_of(s));
 }
 
+/* Asks for a savepoint, which the command's first statement sets. */
 static int pg_savepoint(struct esc_store *s)
 {
 	struct pg *p = pg_of(s);
 
-	return p->doomed ? ESC_ERETRY : exec_plain(p, SQL_SAVEPOINT);
+	if (p->doomed)
+		return ESC_ERETRY;
+	p->sp_wanted = true;
+	return 0;
 }
 
+/* Keeps the command's work: nothing to send (the next savepoint releases
+ * this one, COMMIT all). */
 static int pg_savepoint_release(struct esc_store *s)
 {
 	struct pg *p = pg_of(s);
 
-	return p->doomed ? ESC_ERETRY : exec_plain(p, SQL_RELEASE);
+	if (p->doomed)
+		return ESC_ERETRY;
+	p->sp_wanted = false;
+	return 0;
 }
 
 /* Undoes the command's statements, a failed one included, and leaves the
- * transaction usable; not after a serialization failure, which dooms the
- * whole transaction (the same statements would fail again). */
+ * transaction usable, the savepoint set where it was; nothing to undo
+ * when the command sent no statement. Not after a serialization failure,
+ * which dooms the whole transaction (the same statements would fail
+ * again). */
 static int pg_savepoint_rollback(struct esc_store *s)
 {
 	struct pg *p = pg_of(s);
-	int rc = p->doomed ? ESC_ERETRY : exec_plain(p, SQL_ROLLBACK_TO);
 
-	if (!rc)
-		rc = exec_plain(p, SQL_RELEASE);
-	return rc;
+	if (p->doomed)
+		return ESC_ERETRY;
+	if (p->sp_wanted) {
+		p->sp_wanted = false;
+		return 0;
+	}
+	return exec_plain(p, SQL_ROLLBACK_TO);
 }
 
 static int pg_read_only(struct esc_store *s)
