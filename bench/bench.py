@@ -512,8 +512,9 @@ def pg_part(build, work, conf, admin):
             row(r, f"{r['phase']}")
         f = flows_per_s(rows)
         retries = sum(r["retries"] for r in rows)
-        out("%d daemon%s: %.0f flows/s, %d serialization retries" % (n, "s" if n > 1 else "", f,
-                                                                     retries))
+        out("%d daemon%s: %.0f flows/s, %d serialization retries (%s)" % (
+            n, "s" if n > 1 else "", f, retries,
+            ", ".join("%s %d" % (r["phase"], r["retries"]) for r in rows)))
         results[n] = f
     ratio = results[3] / results[1] if results[1] else 0.0
     out("3 daemons / 1: %.2f" % ratio)
