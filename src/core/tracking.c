@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <regex.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -129,6 +130,99 @@ bool esc_ups_1z_valid(const char *number)
 	return ups_shape(number) && ups_digit(number);
 }
 
+/* How many copies of its atoms the pattern asks for, with bounded
+ * repetitions multiplied out as glibc's regcomp expands them ("[0-9]{10}"
+ * is 10, "(A{9}){9}" 81), alternatives added; TOO_MUCH when a count is
+ * over 255 or the total runs away, MALFORMED where it cannot read the
+ * pattern (regcomp then says why). A configuration cannot ask for a
+ * pattern that takes gigabytes to compile. */
+enum { TOO_MUCH = -1, MALFORMED = -2 };
+static long pattern_cost(const char *p)
+{
+	long stack[16], last[16];
+	int depth = 0;
+	stack[0] = 0;
+	last[0] = 0;
+	while (*p) {
+		long atom = 1;
+		switch (*p) {
+		case '\\':
+			if (!*++p)
+				return MALFORMED;
+			p++;
+			break;
+		case '[':
+			p++;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p && *p != ']')
+				p++;
+			if (!*p)
+				return MALFORMED;
+			p++;
+			break;
+		case '(':
+			if (++depth == 16)
+				return MALFORMED;
+			stack[depth] = 0;
+			last[depth] = 0;
+			p++;
+			continue;
+		case ')':
+			if (depth == 0)
+				return MALFORMED;
+			atom = stack[depth--];
+			p++;
+			break;
+		case '{': {
+			char *end;
+			long n = strtol(p + 1, &end, 10), m = n;
+			if (end == p + 1 || n < 0)
+				return MALFORMED;
+			if (n > 255)
+				return TOO_MUCH;
+			if (*end == ',') {
+				m = end[1] == '}' ? n + 1 : strtol(end + 1, &end, 10);
+				if (end[0] == ',')
+					end++;
+				if (m < n)
+					return MALFORMED;
+				if (m > 255)
+					return TOO_MUCH;
+			}
+			if (*end != '}')
+				return MALFORMED;
+			p = end + 1;
+			/* The atom before it, repeated. */
+			stack[depth] += last[depth] * ((m > 1 ? m : 1) - 1);
+			last[depth] *= m > 1 ? m : 1;
+			if (stack[depth] > 100000)
+				return TOO_MUCH;
+			continue;
+		}
+		case '*':
+		case '?':
+		case '|':
+			p++;
+			continue;
+		case '+':
+			atom = last[depth];
+			p++;
+			break;
+		default:
+			p++;
+			break;
+		}
+		stack[depth] += atom;
+		last[depth] = atom;
+		if (stack[depth] > 100000)
+			return TOO_MUCH;
+	}
+	return depth == 0 ? stack[0] : MALFORMED;
+}
+
 /* The pattern anchored at both ends: the whole number must match. */
 static int compile(const char *pattern, regex_t *re)
 {
@@ -172,6 +266,15 @@ int esc_carrier_init(struct esc_carrier *c, const char *name, const char *patter
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	snprintf(c->pattern, sizeof(c->pattern), "%s", pattern);
 	c->check = check;
+	long cost = pattern_cost(pattern);
+	if (cost == TOO_MUCH || cost > 10000) {
+		esc_set_err(
+			err, err_size,
+			"carrier %s: the pattern \"%s\" repeats too much: counts up to 255, "
+			"and at most 10000 characters' worth once repetitions are multiplied out",
+			name, pattern);
+		return ESC_EINVAL;
+	}
 	if (compile(pattern, &re) != 0) {
 		esc_set_err(err, err_size,
 			    "carrier %s: the pattern \"%s\" is not a POSIX extended regular "

@@ -157,6 +157,22 @@ static void test_bad_carriers_say_why(void **state)
 		esc_carrier_init(&c, "x", "([0-9]", ESC_CHECK_NONE, NULL, err, sizeof(err)),
 		ESC_EINVAL);
 	assert_non_null(strstr(err, "regular expression"));
+	/* Repetitions that would take regcomp gigabytes are refused first. */
+	assert_int_equal(esc_carrier_init(&c, "x", "((([0-9]{100}){100}){100})", ESC_CHECK_NONE,
+					  NULL, err, sizeof(err)),
+			 ESC_EINVAL);
+	assert_non_null(strstr(err, "repeats too much"));
+	assert_int_equal(
+		esc_carrier_init(&c, "x", "[0-9]{300}", ESC_CHECK_NONE, NULL, err, sizeof(err)),
+		ESC_EINVAL);
+	assert_non_null(strstr(err, "repeats too much"));
+	/* Ordinary patterns pass: alternatives, ranges, escapes, a group repeated. */
+	assert_int_equal(esc_carrier_init(&c, "x", "JD[0-9]{16,18}|[0-9]{10}|\\([A-Z]+\\)",
+					  ESC_CHECK_NONE, NULL, err, sizeof(err)),
+			 0);
+	assert_int_equal(esc_carrier_init(&c, "x", "(1Z[0-9A-Z]{16}){1,3}", ESC_CHECK_NONE, NULL,
+					  err, sizeof(err)),
+			 0);
 	/* An example that fails the carrier's own check is a mistake in the
 	 * configuration, caught at start-up. */
 	assert_int_equal(esc_carrier_init(&c, "ups", "1Z[0-9A-Z]{16}", ESC_CHECK_UPS_1Z,
