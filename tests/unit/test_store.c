@@ -1222,6 +1222,31 @@ static void deadlines_claim_takes_due_rows_soonest_first_up_to_max(void **state)
 	assert_int_equal(claim(f->s, T0 + 50, "worker-c", R0, got, 4), 0);
 }
 
+/* Rows due at one time (a manual clock's orders made at once) are
+ * claimed in key order, max at a time, past the rows another holds. */
+static void deadlines_due_at_one_time_are_claimed_in_key_order(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[5];
+	char id[16];
+
+	for (int i = 5; i >= 1; i--) {
+		snprintf(id, sizeof id, "ord_%d", i);
+		set_deadline(f->s, id, ESC_DL_SHIP, T0, true);
+	}
+	beat(f->s, "worker-a", R0, 1000);
+	beat(f->s, "worker-b", R0, 1000);
+	assert_int_equal(claim(f->s, T0, "worker-a", R0, got, 2), 2);
+	assert_string_equal(got[0].order_id, "ord_1");
+	assert_string_equal(got[1].order_id, "ord_2");
+	assert_int_equal(claim(f->s, T0, "worker-b", R0, got, 2), 2);
+	assert_string_equal(got[0].order_id, "ord_3");
+	assert_string_equal(got[1].order_id, "ord_4");
+	/* Fewer left than max: all of them. */
+	assert_int_equal(claim(f->s, T0, "worker-c", R0, got, 5), 1);
+	assert_string_equal(got[0].order_id, "ord_5");
+}
+
 /* The lease is real time: escrowd's clock (a manual one, say) moving on
  * does not end it, and it ends on time whatever that clock says. */
 static void a_claim_passes_to_another_owner_when_its_lease_ends(void **state)
@@ -2811,6 +2836,7 @@ static const struct CMUnitTest contract[] = {
 	T(deadline_set_twice_is_one_row),
 	T(deadline_of_a_refund_keeps_its_ref),
 	T(deadlines_claim_takes_due_rows_soonest_first_up_to_max),
+	T(deadlines_due_at_one_time_are_claimed_in_key_order),
 	T(a_claim_passes_to_another_owner_when_its_lease_ends),
 	T(a_heartbeat_renews_the_lease_of_every_claim_of_its_process),
 	T(a_claim_of_a_process_without_a_row_is_free),

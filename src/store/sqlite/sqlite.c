@@ -61,11 +61,15 @@
 	X(USER_BY_EMAIL, ESC_SQL_USER_SELECT " WHERE email = ?1")                                  \
 	X(ENTRY_FIRST, "INSERT OR IGNORE INTO entries (transfer_id, leg, account, amount_minor, "  \
 		       "currency, order_id, kind, at_ms) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7)")  \
-	X(DEADLINES_CLAIM,                                                                         \
-	  "UPDATE deadlines SET claim_owner = ?3 "                                                 \
-	  "WHERE (due_ms, order_id, kind, ref) IN (SELECT due_ms, order_id, kind, ref "            \
-	  "FROM deadlines WHERE due_ms <= ?1 AND " ESC_SQL_CLAIM_FREE " "                          \
-	  "ORDER BY due_ms, order_id, kind, ref LIMIT ?2) RETURNING due_ms, order_id, kind, ref")  \
+	X(DEADLINES_CLAIM_LAST,                                                                    \
+	  "SELECT due_ms, order_id, kind, ref FROM deadlines WHERE due_ms <= ?1 AND "              \
+	  ESC_SQL_CLAIM_FREE " ORDER BY due_ms, order_id, kind, ref LIMIT 1 OFFSET ?2")            \
+	X(DEADLINES_CLAIM_UPTO,                                                                    \
+	  "UPDATE deadlines SET claim_owner = ?3 WHERE (due_ms, order_id, kind, ref) <= "          \
+	  "(?1, ?2, ?5, ?6) AND " ESC_SQL_CLAIM_FREE " RETURNING due_ms, order_id, kind, ref")     \
+	X(DEADLINES_CLAIM_ALL,                                                                     \
+	  "UPDATE deadlines SET claim_owner = ?3 WHERE due_ms <= ?1 AND " ESC_SQL_CLAIM_FREE " "   \
+	  "RETURNING due_ms, order_id, kind, ref")                                                 \
 	X(RATE_HIT, "INSERT INTO rate_limits (key, window_start_ms, count) "                       \
 		    "VALUES (?1, ?2, max(?3, 0)) ON CONFLICT (key) DO UPDATE SET count = CASE "    \
 		    "WHEN excluded.window_start_ms > window_start_ms THEN max(?3, 0) "             \
@@ -1004,24 +1008,53 @@ out:
 }
 
 /* SQLite runs one writer at a time, so the UPDATE alone hands each row to
- * one caller; the subquery picks the soonest. */
+ * one caller. The soonest max rows are those up to the max-th claimable
+ * one, whose key bounds the UPDATE's range of the primary key: an UPDATE
+ * of the rows IN a subquery of them looked each up by due_ms alone, and
+ * read every row of that due time for each claim (1,000,000 deadlines
+ * made at one time of a manual clock: each claim read all that were
+ * left). */
 static int sq_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *owner,
 			      int64_t real_ms, struct esc_deadline *out, size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_DEADLINES_CLAIM], SQLITE_OK, false};
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_DEADLINES_CLAIM_LAST], SQLITE_OK, false};
+	struct esc_deadline last;
+	size_t found = 0;
 	bool more = false;
 	int rc = 0;
 
 	*n = 0;
+	if (!max)
+		goto out;
 	b_i64(&b, 1, now_ms);
-	b_i64(&b, 2, limit_of(max));
+	b_i64(&b, 2, limit_of(max - 1));
+	b_str(&b, 3, owner);
+	b_i64(&b, 4, real_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = read_rows(b.st, &esc_deadline_record, &last, 1, &found);
+	if (rc)
+		goto out;
+	if (found) {
+		b = (struct bind){q->stmts[S_DEADLINES_CLAIM_UPTO], SQLITE_OK, false};
+		b_i64(&b, 1, last.due_ms);
+		b_str(&b, 2, last.order_id);
+		b_enum(&b, 5, &esc_enum_deadline, (int)last.kind);
+		B_FIELD(&b, 6, last.ref);
+	} else {
+		/* Fewer than max: all of them. */
+		b = (struct bind){q->stmts[S_DEADLINES_CLAIM_ALL], SQLITE_OK, false};
+		b_i64(&b, 1, now_ms);
+	}
 	b_str(&b, 3, owner);
 	b_i64(&b, 4, real_ms);
 	rc = bind_end(&b);
 	if (rc)
 		goto out;
 	rc = read_list(b.st, &esc_deadline_record, out, max, n, &more);
-	/* The LIMIT holds the rows to max; a row beyond it is a bug. */
+	/* The same rows as the count found, in the same transaction: a row
+	 * beyond max is a bug. */
 	ESC_ASSERT(!more, "more claimed deadlines than the LIMIT");
 	if (!rc)
 		qsort(out, *n, sizeof *out, esc_deadline_cmp);
