@@ -122,8 +122,31 @@ static const char *dispute_action_name(enum esc_event e)
 	return spec && spec->machine == ESC_MACHINE_DISPUTE ? spec->action_name : NULL;
 }
 
+/* Whether the buyer's level changes what they may do now on the order:
+ * the actions at every level, compared (the core's guards are pure and
+ * cheap; counting a buyer's marks is not: it grows with their orders). */
+static bool level_matters(struct esc_context *ctx, const struct esc_order *o)
+{
+	struct esc_action first[ACTIONS_MAX], other[ACTIONS_MAX];
+	ctx->buyer_level = ESC_LEVEL_GOOD;
+	size_t n = esc_order_actions(ctx, o, first, ACTIONS_MAX);
+	for (int l = ESC_LEVEL_GOOD + 1; l < ESC_LEVEL_COUNT; l++) {
+		ctx->buyer_level = (enum esc_buyer_level)l;
+		size_t m = esc_order_actions(ctx, o, other, ACTIONS_MAX);
+		if (m != n)
+			return true;
+		for (size_t i = 0; i < n; i++)
+			if (first[i].event != other[i].event ||
+			    first[i].deadline_ms != other[i].deadline_ms)
+				return true;
+	}
+	ctx->buyer_level = ESC_LEVEL_GOOD;
+	return false;
+}
+
 /* What the viewer may do now on the order and its dispute. Reads, for a
- * buyer, their level once per viewer: a list shows many orders. */
+ * buyer, their level once per viewer (a list shows many orders), and
+ * only when it changes the actions: on most orders it does not. */
 static size_t actions_of(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
 			 const struct esc_order *o, struct esc_action actions[ACTIONS_MAX])
 {
@@ -131,7 +154,7 @@ static size_t actions_of(struct esc_engine *e, struct esc_store *s, struct esc_v
 	ctx.actor = v->actor;
 	if (v->user_id) {
 		ctx.actor_id = v->user_id;
-		if (ctx.actor == ESC_ACTOR_BUYER && v->buyer_level < 0) {
+		if (ctx.actor == ESC_ACTOR_BUYER && v->buyer_level < 0 && level_matters(&ctx, o)) {
 			struct esc_buyer_rep rep;
 			if (!esc_engine_buyer_reputation_held(e, s, v->user_id, &rep))
 				v->buyer_level = (int)rep.level;
