@@ -207,6 +207,7 @@ out:
 }
 
 static int transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg), void *arg);
+static void reads_yield(struct esc_engine *e);
 
 /* A worker that stops gives its claims back and ends its lease, so that
  * another process fires them at once, not when the lease ends. */
@@ -1690,6 +1691,9 @@ static int transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *a
 
 int esc_engine_transact(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg), void *arg)
 {
+	/* The thread's reads after this write see it: their snapshot starts
+	 * again (esc_engine_reads_begin). */
+	reads_yield(e);
 	pthread_mutex_lock(&e->lock);
 	int rc = transact(e, fn, arg);
 	pthread_mutex_unlock(&e->lock);
@@ -1927,12 +1931,17 @@ static bool reader_any_free(struct esc_engine *e)
 	return false;
 }
 
-struct esc_store *esc_engine_store_acquire(struct esc_engine *e)
+/* A thread's reads that belong together (esc_engine_reads_begin): the
+ * reader its first acquire took, kept until reads_end, and how many of
+ * its acquires are not yet released. */
+static _Thread_local struct reads_scope {
+	struct esc_engine *e;
+	struct esc_store *held;
+	unsigned depth;
+} scope;
+
+static struct esc_store *reader_lend(struct esc_engine *e)
 {
-	if (!e->readers_count) {
-		pthread_mutex_lock(&e->lock);
-		return e->store;
-	}
 	size_t k;
 	while (!reader_take(e, &k)) {
 		/* All busy: wait for a release. The count is raised before
@@ -1956,12 +1965,8 @@ struct esc_store *esc_engine_store_acquire(struct esc_engine *e)
 	return s;
 }
 
-void esc_engine_store_release(struct esc_engine *e, struct esc_store *s)
+static void reader_return(struct esc_engine *e, struct esc_store *s)
 {
-	if (s == e->store) {
-		pthread_mutex_unlock(&e->lock);
-		return;
-	}
 	if (e->read_snapshots) {
 		int rc;
 		ESC_STORE0(rc, s, rollback);
@@ -1978,6 +1983,64 @@ void esc_engine_store_release(struct esc_engine *e, struct esc_store *s)
 		pthread_cond_signal(&e->pool_free);
 		pthread_mutex_unlock(&e->pool_lock);
 	}
+}
+
+struct esc_store *esc_engine_store_acquire(struct esc_engine *e)
+{
+	if (!e->readers_count) {
+		pthread_mutex_lock(&e->lock);
+		return e->store;
+	}
+	if (scope.e != e)
+		return reader_lend(e);
+	if (!scope.held)
+		scope.held = reader_lend(e);
+	scope.depth++;
+	return scope.held;
+}
+
+void esc_engine_store_release(struct esc_engine *e, struct esc_store *s)
+{
+	if (s == e->store) {
+		pthread_mutex_unlock(&e->lock);
+		return;
+	}
+	if (scope.e == e && s == scope.held) {
+		ESC_ASSERT(scope.depth > 0, "a reader released more often than acquired");
+		scope.depth--;
+		return;
+	}
+	reader_return(e, s);
+}
+
+void esc_engine_reads_begin(struct esc_engine *e)
+{
+	ESC_ASSERT(!scope.e, "esc_engine_reads_begin inside reads already begun");
+	/* With a pool of one the reader is the writer, under the engine's
+	 * lock: held for a whole request, it would keep every command and
+	 * write waiting, and a write of the request's own would wait for
+	 * ever. Each acquire takes it and gives it back, as outside. */
+	if (e->readers_count)
+		scope.e = e;
+}
+
+/* The scope's reader back to the pool, when no acquire of the thread
+ * still uses it. */
+static void reads_yield(struct esc_engine *e)
+{
+	if (scope.e == e && scope.held && !scope.depth) {
+		reader_return(e, scope.held);
+		scope.held = NULL;
+	}
+}
+
+void esc_engine_reads_end(struct esc_engine *e)
+{
+	if (scope.e != e)
+		return;
+	ESC_ASSERT(!scope.depth, "reads ended with %u acquires not released", scope.depth);
+	reads_yield(e);
+	scope = (struct reads_scope){0};
 }
 
 struct esc_store *esc_engine_writer(struct esc_engine *e)

@@ -377,6 +377,17 @@ int esc_engine_transact_weak(struct esc_engine *e, int (*fn)(struct esc_store *s
 struct esc_store *esc_engine_store_acquire(struct esc_engine *e);
 void esc_engine_store_release(struct esc_engine *e, struct esc_store *s);
 
+/* Reads that belong together, such as an HTTP request's authentication
+ * and its handler's: between begin and end, the calling thread's
+ * acquires all return the connection the first one took, which goes back
+ * to the pool at end (or at the thread's next esc_engine_transact(), so
+ * that its reads after a write see it). One connection a request, and on
+ * SQLite one snapshot and one read transaction. Release what you acquire
+ * as outside; end in the thread that began. With a pool of one (no read
+ * connection), nothing changes: each acquire takes the engine's lock. */
+void esc_engine_reads_begin(struct esc_engine *e);
+void esc_engine_reads_end(struct esc_engine *e);
+
 /* The writer's connection, the one commands and esc_engine_transact()
  * write through: for tests and offline tools, when no command runs (no
  * other thread uses the engine meanwhile). A daemon's code reads through

@@ -850,11 +850,22 @@ static enum MHD_Result dispatch(struct esc_http_server *srv, struct MHD_Connecti
 		return respond_error(c, req, path_known ? ESC_EMETHOD : ESC_ENOTFOUND,
 				     path_known ? NULL : "no such path");
 	call->event = route->event;
+	/* A read (GET, HEAD) authenticates and answers on one connection of
+	 * the read pool, taken at its first read: one snapshot, one
+	 * transaction. */
+	bool reads = !strcmp(call->method, "GET");
+	if (reads)
+		esc_engine_reads_begin(srv->e);
 	int rc = admit(srv, c, route, call, &hint);
-	if (rc)
+	if (rc) {
+		if (reads)
+			esc_engine_reads_end(srv->e);
 		return respond_error(c, req, rc, hint);
+	}
 	rc = read_body(srv, c, route, req, call, why, sizeof why, &hint);
 	if (rc) {
+		if (reads)
+			esc_engine_reads_end(srv->e);
 		call_release(srv, req);
 		return respond_error_hint(c, req, rc, why, hint);
 	}
@@ -862,11 +873,15 @@ static enum MHD_Result dispatch(struct esc_http_server *srv, struct MHD_Connecti
 	if (!idem_begin(srv, c, url, route, req, call, &req->idem, &req->claim, &ok)) {
 		call->status = 200;
 		rc = route->handler(call);
+		if (reads)
+			esc_engine_reads_end(srv->e);
 		if (!rc && call->pending)
 			return command_queue(srv, c, url, method, req);
 		ESC_ASSERT(!call->pending, "a handler that failed left a command pending");
 		ok = answer(srv, c, req, call, rc);
 	}
+	if (reads)
+		esc_engine_reads_end(srv->e); /* a replay or a refused key */
 	call_release(srv, req);
 	return ok;
 }

@@ -1606,6 +1606,59 @@ static void issue_12_idempotency_keys_age_by_real_time_not_the_manual_clock(void
 	esc_engine_free(e);
 }
 
+static int session_insert_tx(struct esc_store *s, void *arg)
+{
+	int rc;
+	ESC_STORE(rc, s, session_insert, arg);
+	return rc;
+}
+
+/* Issue 15 lever 3: a request's reads (esc_engine_reads_begin) share one
+ * connection of the pool, and a write of the same thread in between
+ * starts their snapshot again: the reads after it see it. */
+static void test_issue_15_reads_of_a_scope_share_a_connection_and_see_its_writes(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_engine_options opt = {.manual_clock = true,
+					 .manual_start_ms = ESC_TEST_T0,
+					 .fast_password_hashing = true,
+					 .pool = 3};
+	char err[300] = "";
+	struct esc_session in = {.created_at_ms = ESC_TEST_T0, .last_seen_ms = ESC_TEST_T0}, out;
+	int rc;
+	esc_engine_free(f->e);
+	assert_int_equal(esc_engine_open(&f->e, f->db, NULL, &opt, err, sizeof err), 0);
+	struct esc_engine *e = f->e;
+	snprintf(in.token_hash, sizeof in.token_hash, "%s", "scope-test-token-hash");
+	snprintf(in.user_id, sizeof in.user_id, "%s", f->buyer.id);
+	snprintf(in.csrf, sizeof in.csrf, "%s", "csrf");
+
+	esc_engine_reads_begin(e);
+	struct esc_store *a = esc_engine_store_acquire(e);
+	struct esc_store *b = esc_engine_store_acquire(e);
+	assert_ptr_equal(a, b);
+	assert_ptr_not_equal(a, esc_engine_writer(e));
+	ESC_STORE(rc, b, session_get, in.token_hash, &out);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	esc_engine_store_release(e, b);
+	esc_engine_store_release(e, a);
+	assert_int_equal(esc_engine_transact(e, session_insert_tx, &in), 0);
+	struct esc_store *c = esc_engine_store_acquire(e);
+	ESC_STORE(rc, c, session_get, in.token_hash, &out);
+	assert_int_equal(rc, 0);
+	assert_string_equal(out.user_id, f->buyer.id);
+	esc_engine_store_release(e, c);
+	esc_engine_reads_end(e);
+
+	/* Outside a scope each acquire lends a connection of its own: both
+	 * readers are free again. */
+	struct esc_store *x = esc_engine_store_acquire(e);
+	struct esc_store *y = esc_engine_store_acquire(e);
+	assert_ptr_not_equal(x, y);
+	esc_engine_store_release(e, y);
+	esc_engine_store_release(e, x);
+}
+
 int main(void)
 {
 	esc_test_store_or_skip("engine");
@@ -1613,6 +1666,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_spec_2_seller_accepts_cancellation_order_cancelled),
 		T(test_engine_submit_from_threads_shares_commits),
+		T(test_issue_15_reads_of_a_scope_share_a_connection_and_see_its_writes),
 		T(test_spec_2_seller_accepts_cancellation_full_refund_to_card_pending),
 		T(test_spec_2_accepted_cancellation_result_carries_the_refund),
 		T(test_spec_7_history_has_one_row_per_command_with_states_and_actor),
