@@ -483,18 +483,17 @@ static int authenticate(struct esc_http_server *srv, struct MHD_Connection *c, c
 	if (strlen(token) > 200)
 		return ESC_EUNAUTH;
 	token_hash(token, who->token_hash);
+	/* The key, the session and its user in one read (one round trip on
+	 * PostgreSQL). A cookie carries a session, never a key. */
+	bool is_key = false;
 	struct esc_store *s = esc_engine_store_acquire(srv->e);
-	if (!who->by_cookie) {
-		ESC_STORE(rc, s, api_key_exists, who->token_hash);
-		if (!rc) {
-			who->kind = ESC_CALLER_OPERATOR;
-			goto out;
-		}
-		if (rc != ESC_ENOTFOUND)
-			goto out;
+	ESC_STORE(rc, s, caller_get, who->token_hash, &is_key, &session, &who->user);
+	if (!rc && is_key && !who->by_cookie) {
+		memset(&who->user, 0, sizeof who->user);
+		who->kind = ESC_CALLER_OPERATOR;
+		goto out;
 	}
-	ESC_STORE(rc, s, session_get, who->token_hash, &session);
-	if (rc == ESC_ENOTFOUND) {
+	if (rc == ESC_ENOTFOUND || (!rc && !session.token_hash[0])) {
 		rc = ESC_EUNAUTH;
 		goto out;
 	}
@@ -514,15 +513,16 @@ static int authenticate(struct esc_http_server *srv, struct MHD_Connection *c, c
 		}
 	}
 	snprintf(who->csrf, sizeof who->csrf, "%s", session.csrf);
-	ESC_STORE(rc, s, user_get, session.user_id, &who->user);
-	if (rc == ESC_ENOTFOUND)
+	if (!who->user.id[0]) {
 		rc = ESC_EUNAUTH;
-	if (rc)
 		goto out;
+	}
 	/* Touch at most once a minute: a read stays a read. */
 	touch = now - session.last_seen_ms > 60 * 1000;
 	who->kind = ESC_CALLER_USER;
 out:
+	if (who->kind != ESC_CALLER_USER)
+		memset(&who->user, 0, sizeof who->user);
 	esc_engine_store_release(srv->e, s);
 	/* The expired session goes, whether or not its deletion succeeds:
 	 * the caller is refused either way. A failed touch fails the

@@ -458,6 +458,12 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(SESSION_GET, "SELECT " ESC_SESSION_COLUMNS " FROM sessions WHERE token_hash = ?1")       \
 	X(SESSION_TOUCH, "UPDATE sessions SET last_seen_ms = ?2 WHERE token_hash = ?1")            \
 	X(SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = ?1")                            \
+	X(CALLER_GET, "SELECT (SELECT COUNT(*) FROM api_keys WHERE key_hash = ?1), "               \
+		      "s.token_hash, s.user_id, s.csrf, s.created_at_ms, s.last_seen_ms, u.id, "   \
+		      "u.role, u.name, u.email, u.password_hash, u.created_at_ms, "                \
+		      "u.suspension_lifted_at_ms FROM (SELECT 1 AS one) AS o "                     \
+		      "LEFT JOIN sessions AS s ON s.token_hash = ?1 "                              \
+		      "LEFT JOIN users AS u ON u.id = s.user_id")                                  \
 	X(API_KEY_INSERT, "INSERT INTO api_keys (key_hash, created_at_ms) VALUES (?1, ?2)")        \
 	X(API_KEY_EXISTS, "SELECT 1 FROM api_keys WHERE key_hash = ?1")                            \
 	X(API_KEYS_COUNT, "SELECT COUNT(*) FROM api_keys")                                         \
@@ -654,6 +660,7 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.meta_set = prefix##_meta_set, .ledger_check = prefix##_ledger_check,                      \
 	.session_insert = prefix##_session_insert, .session_get = prefix##_session_get,            \
 	.session_touch = prefix##_session_touch, .session_delete = prefix##_session_delete,        \
+	.caller_get = prefix##_caller_get,                                                         \
 	.api_key_insert = prefix##_api_key_insert, .api_key_exists = prefix##_api_key_exists,      \
 	.api_keys_count = prefix##_api_keys_count, .refunds_count = prefix##_refunds_count,        \
 	.idempotency_put = prefix##_idempotency_put,                                               \

@@ -417,6 +417,13 @@ struct esc_store_ops {
 	int (*session_get)(struct esc_store *s, const char *token_hash, struct esc_session *out);
 	int (*session_touch)(struct esc_store *s, const char *token_hash, int64_t last_seen_ms);
 	int (*session_delete)(struct esc_store *s, const char *token_hash);
+	/* Who a request's token is, in one statement (one round trip): the
+	 * operator key whose hash is token_hash (*is_key), and the session of
+	 * that hash (session->token_hash empty when none) with its user
+	 * (user->id empty when none). 0, or ESC_ENOTFOUND when it is neither
+	 * a key nor a session. */
+	int (*caller_get)(struct esc_store *s, const char *token_hash, bool *is_key,
+			  struct esc_session *session, struct esc_user *user);
 	/* Operator API keys, by hash (ESC_EDUPLICATE when stored already). */
 	int (*api_key_insert)(struct esc_store *s, const char *key_hash, int64_t created_at_ms);
 	int (*api_key_exists)(struct esc_store *s, const char *key_hash); /* 0 or ENOTFOUND */

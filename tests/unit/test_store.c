@@ -2168,6 +2168,54 @@ static void webhook_endpoints_list_pages_by_id_descending(void **state)
 	assert_string_equal(got[0].id, "whe_a");
 }
 
+/* Issue 15 lever 3: who a token is, in one statement: a session with its
+ * user, a session whose user is not there, an operator key, or nothing. */
+static void caller_get_reads_a_key_or_a_session_with_its_user(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_session se = session('a'), sg;
+	struct esc_user u = user("usr_a", "a@example.test"), ug;
+	char key[ESC_HASH_HEX_SIZE];
+	bool is_key = true;
+	int rc;
+
+	insert_session(f->s, &se);
+	ESC_STORE(rc, f->s, caller_get, se.token_hash, &is_key, &sg, &ug);
+	assert_int_equal(rc, 0);
+	assert_false(is_key);
+	assert_string_equal(sg.token_hash, se.token_hash);
+	assert_string_equal(ug.id, "");
+	ESC_STORE(rc, f->s, user_insert, &u);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, caller_get, se.token_hash, &is_key, &sg, &ug);
+	assert_int_equal(rc, 0);
+	assert_false(is_key);
+	assert_string_equal(sg.user_id, "usr_a");
+	assert_string_equal(sg.csrf, se.csrf);
+	assert_int_equal(sg.created_at_ms, T0);
+	assert_int_equal(sg.last_seen_ms, T0 + 1);
+	assert_string_equal(ug.id, "usr_a");
+	assert_int_equal(ug.role, ESC_ACTOR_BUYER);
+	assert_string_equal(ug.name, u.name);
+	assert_string_equal(ug.email, u.email);
+	assert_string_equal(ug.password_hash, u.password_hash);
+	assert_int_equal(ug.created_at_ms, T0);
+
+	hash_hex(key, 'k');
+	ESC_STORE(rc, f->s, api_key_insert, key, T0);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, caller_get, key, &is_key, &sg, &ug);
+	assert_int_equal(rc, 0);
+	assert_true(is_key);
+	assert_string_equal(sg.token_hash, "");
+	assert_string_equal(ug.id, "");
+
+	se = session('b');
+	ESC_STORE(rc, f->s, caller_get, se.token_hash, &is_key, &sg, &ug);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	assert_false(is_key);
+}
+
 static void api_key_exists_once_inserted(void **state)
 {
 	struct store_fixture *f = *state;
@@ -2866,6 +2914,7 @@ static const struct CMUnitTest contract[] = {
 	T(meta_set_overwrites_the_value),
 	T(session_insert_then_get_returns_every_field),
 	T(session_get_of_missing_hash_is_not_found),
+	T(caller_get_reads_a_key_or_a_session_with_its_user),
 	T(session_insert_of_taken_hash_is_duplicate),
 	T(session_touch_moves_last_seen_only),
 	T(session_touch_of_missing_hash_is_not_found),

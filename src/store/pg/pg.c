@@ -1537,6 +1537,61 @@ static int pg_api_key_insert(struct esc_store *s, const char *key_hash, int64_t 
 	return run(pg_of(s), S_API_KEY_INSERT, &b);
 }
 
+/* Row 0 of a result from its column first on, as a row of its own: a
+ * statement that reads several records (caller_get). */
+struct shifted {
+	const PGresult *res;
+	int first;
+};
+
+static int64_t shifted_i64(const struct esc_row *row, int col)
+{
+	const struct shifted *sh = row->src;
+	return col_i64(sh->res, 0, sh->first + col);
+}
+
+static const char *shifted_text(const struct esc_row *row, int col, size_t *bytes)
+{
+	const struct shifted *sh = row->src;
+	struct esc_row plain = row_of(sh->res, 0);
+	return row_text(&plain, sh->first + col, bytes);
+}
+
+static int read_from(const PGresult *res, int first, const struct esc_record *r, void *out)
+{
+	struct shifted sh = {res, first};
+	struct esc_row row = {shifted_i64, shifted_text, &sh, 0};
+	return esc_record_read(r, &row, out);
+}
+
+static int pg_caller_get(struct esc_store *s, const char *token_hash, bool *is_key,
+			 struct esc_session *session, struct esc_user *user)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc = 0;
+
+	*is_key = false;
+	memset(session, 0, sizeof *session);
+	memset(user, 0, sizeof *user);
+	b_str(&b, 1, token_hash);
+	rc = query(pg_of(s), S_CALLER_GET, &b, &res);
+	if (!rc && PQntuples(res) != 1)
+		rc = ESC_EIO; /* the statement always answers one row */
+	if (!rc) {
+		/* The key's count, the session's 5 columns, the user's. */
+		*is_key = col_i64(res, 0, 0) > 0;
+		if (!PQgetisnull(res, 0, 1))
+			rc = read_from(res, 1, &esc_session_record, session);
+		if (!rc && !PQgetisnull(res, 0, 6))
+			rc = read_from(res, 6, &esc_user_record, user);
+		if (!rc && !*is_key && !session->token_hash[0])
+			rc = ESC_ENOTFOUND;
+	}
+	PQclear(res);
+	return rc;
+}
+
 static int pg_api_key_exists(struct esc_store *s, const char *key_hash)
 {
 	struct bind b = {0};

@@ -279,18 +279,19 @@ static int next_row(sqlite3_stmt *st)
 
 /* ---- reading ---- */
 
-/* The row st is on, for the readers of common.h. */
+/* The row st is on, for the readers of common.h; its columns from
+ * row->index on (0 but for a statement that reads several records). */
 static int64_t row_i64(const struct esc_row *row, int col)
 {
-	return sqlite3_column_int64((sqlite3_stmt *)row->src, col);
+	return sqlite3_column_int64((sqlite3_stmt *)row->src, row->index + col);
 }
 
 static const char *row_text(const struct esc_row *row, int col, size_t *bytes)
 {
 	sqlite3_stmt *st = (sqlite3_stmt *)row->src;
-	const char *text = (const char *)sqlite3_column_text(st, col);
+	const char *text = (const char *)sqlite3_column_text(st, row->index + col);
 
-	*bytes = text ? (size_t)sqlite3_column_bytes(st, col) : 0;
+	*bytes = text ? (size_t)sqlite3_column_bytes(st, row->index + col) : 0;
 	return text;
 }
 
@@ -1442,6 +1443,42 @@ static int sq_api_key_insert(struct esc_store *s, const char *key_hash, int64_t 
 	rc = bind_end(&b);
 	if (!rc)
 		rc = run(b.st);
+	return rc;
+}
+
+static int sq_caller_get(struct esc_store *s, const char *token_hash, bool *is_key,
+			 struct esc_session *session, struct esc_user *user)
+{
+	struct bind b = {sq_of(s)->stmts[S_CALLER_GET], SQLITE_OK, false};
+	struct esc_row row;
+	int rc = 0;
+
+	*is_key = false;
+	memset(session, 0, sizeof *session);
+	memset(user, 0, sizeof *user);
+	b_str(&b, 1, token_hash);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = next_row(b.st);
+	if (rc == 1) {
+		/* The key's count, the session's 5 columns, the user's. */
+		rc = 0;
+		*is_key = sqlite3_column_int64(b.st, 0) > 0;
+		row = row_of(b.st);
+		row.index = 1;
+		if (sqlite3_column_type(b.st, 1) != SQLITE_NULL)
+			rc = esc_record_read(&esc_session_record, &row, session);
+		row.index = 6;
+		if (!rc && sqlite3_column_type(b.st, 6) != SQLITE_NULL)
+			rc = esc_record_read(&esc_user_record, &row, user);
+		if (!rc && !*is_key && !session->token_hash[0])
+			rc = ESC_ENOTFOUND;
+	} else if (rc == 0) {
+		rc = ESC_EIO; /* the statement always answers one row */
+	}
+	finish(b.st);
+out:
 	return rc;
 }
 
