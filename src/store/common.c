@@ -772,6 +772,60 @@ int esc_deadline_cmp(const void *a, const void *b)
 	return c;
 }
 
+/* ---- reputation counters ---- */
+
+void esc_rep_row_read(const struct esc_row *row, struct esc_rep_row *out)
+{
+	memset(out, 0, sizeof *out);
+	out->short_since_ms = row->i64(row, 0);
+	out->long_since_ms = row->i64(row, 1);
+	for (int m = 0; m < ESC_MARK_COUNT; m++) {
+		out->counts.short_[m] = (int32_t)row->i64(row, 2 + m);
+		out->counts.long_[m] = (int32_t)row->i64(row, 2 + ESC_MARK_COUNT + m);
+	}
+}
+
+/* Move one window's start from *since to to, its counts n with it. */
+static int rep_window_move(int64_t *since, int64_t to, int32_t n[ESC_MARK_COUNT],
+			   int (*tally)(void *, int64_t, int64_t, int32_t[ESC_MARK_COUNT]),
+			   void *arg, bool *changed)
+{
+	int32_t between[ESC_MARK_COUNT] = {0};
+	int rc = 0;
+
+	if (*since == to)
+		return 0;
+	/* Later: the marks in (since, to] leave the window; earlier: those in
+	 * (to, since] come back into it. */
+	rc = to > *since ? tally(arg, *since, to, between) : tally(arg, to, *since, between);
+	for (int m = 0; !rc && m < ESC_MARK_COUNT; m++) {
+		if (!between[m])
+			continue;
+		*changed = true;
+		n[m] += to > *since ? -between[m] : between[m];
+		if (n[m] < 0)
+			rc = ESC_EIO;
+	}
+	if (!rc)
+		*since = to;
+	return rc;
+}
+
+int esc_rep_move(struct esc_rep_row *r, int64_t short_since_ms, int64_t long_since_ms,
+		 int (*tally)(void *arg, int64_t after, int64_t upto, int32_t n[ESC_MARK_COUNT]),
+		 void *arg, bool *changed)
+{
+	int rc;
+
+	*changed = false;
+	rc = rep_window_move(&r->short_since_ms, short_since_ms, r->counts.short_, tally, arg,
+			     changed);
+	if (!rc)
+		rc = rep_window_move(&r->long_since_ms, long_since_ms, r->counts.long_, tally, arg,
+				     changed);
+	return rc;
+}
+
 static void problem(struct esc_ledger_report *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -826,6 +880,16 @@ void esc_check_say(enum esc_check which, const struct esc_row *row, struct esc_l
 	case ESC_CHECK_BALANCES:
 		problem(r, "balances_match_entries: %s is %lld %s, but its entries sum to %lld",
 			S(0), I(2), S(1), I(3));
+		break;
+	case ESC_CHECK_REPUTATION:
+		if (I(1))
+			problem(r,
+				"reputation_counts_match_marks: %s's reputation counters disagree "
+				"with their marks",
+				S(0));
+		else
+			problem(r, "reputation_counts_match_marks: %s has marks but no counters",
+				S(0));
 		break;
 	case ESC_CHECKS_COUNT:
 		ESC_BUG("not a check");
@@ -914,6 +978,61 @@ const char *const esc_migrations_shared[] = {
 	/* Issue 16: the tracking number against its carrier at ship time
 	 * ("valid", "invalid_format", "invalid_check_digit"; "" unchecked). */
 	"ALTER TABLE orders ADD COLUMN tracking_check {text} DEFAULT '';\n",
+	/* Issue 15: reputation counters, one row a user (ESC_REP_MARKS in
+	 * common.h), so that a command reads a user's counts instead of
+	 * counting their marks. Each user's marks so far are counted from the
+	 * start of time; their first count moves the window starts. Keyed by
+	 * user: a row is rewritten in place. */
+	"CREATE TABLE reputation_counts (\n"
+	"    user_id {text} PRIMARY KEY,\n"
+	"    short_since_ms {int},\n"
+	"    long_since_ms {int},\n"
+	"    short_buyer_paid {int} DEFAULT 0,\n"
+	"    short_buyer_cancelled {int} DEFAULT 0,\n"
+	"    short_buyer_dispute_opened {int} DEFAULT 0,\n"
+	"    short_buyer_dispute_lost {int} DEFAULT 0,\n"
+	"    short_seller_sold {int} DEFAULT 0,\n"
+	"    short_seller_fault_cancel {int} DEFAULT 0,\n"
+	"    short_seller_missed_ship {int} DEFAULT 0,\n"
+	"    short_seller_dispute_lost {int} DEFAULT 0,\n"
+	"    short_seller_invalid_tracking {int} DEFAULT 0,\n"
+	"    long_buyer_paid {int} DEFAULT 0,\n"
+	"    long_buyer_cancelled {int} DEFAULT 0,\n"
+	"    long_buyer_dispute_opened {int} DEFAULT 0,\n"
+	"    long_buyer_dispute_lost {int} DEFAULT 0,\n"
+	"    long_seller_sold {int} DEFAULT 0,\n"
+	"    long_seller_fault_cancel {int} DEFAULT 0,\n"
+	"    long_seller_missed_ship {int} DEFAULT 0,\n"
+	"    long_seller_dispute_lost {int} DEFAULT 0,\n"
+	"    long_seller_invalid_tracking {int} DEFAULT 0\n"
+	"){without_rowid};\n"
+	"INSERT INTO reputation_counts (user_id, short_since_ms, long_since_ms, "
+	"short_buyer_paid, short_buyer_cancelled, short_buyer_dispute_opened, "
+	"short_buyer_dispute_lost, short_seller_sold, short_seller_fault_cancel, "
+	"short_seller_missed_ship, short_seller_dispute_lost, short_seller_invalid_tracking, "
+	"long_buyer_paid, long_buyer_cancelled, long_buyer_dispute_opened, "
+	"long_buyer_dispute_lost, long_seller_sold, long_seller_fault_cancel, "
+	"long_seller_missed_ship, long_seller_dispute_lost, long_seller_invalid_tracking) "
+	"SELECT user_id, -4611686018427387904, -4611686018427387904"
+	", SUM(CASE WHEN mark = 'buyer_paid' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'buyer_cancelled' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'buyer_dispute_opened' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'buyer_dispute_lost' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'seller_sold' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'seller_fault_cancel' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'seller_missed_ship' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'seller_dispute_lost' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'seller_invalid_tracking' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'buyer_paid' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'buyer_cancelled' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'buyer_dispute_opened' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'buyer_dispute_lost' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'seller_sold' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'seller_fault_cancel' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'seller_missed_ship' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'seller_dispute_lost' THEN 1 ELSE 0 END)"
+	", SUM(CASE WHEN mark = 'seller_invalid_tracking' THEN 1 ELSE 0 END)"
+	" FROM marks GROUP BY user_id;\n",
 	NULL,
 };
 

@@ -114,6 +114,56 @@ extern const struct esc_record esc_session_record;
 #define ESC_MARK_COLUMNS "at_ms, order_id, mark"
 extern const struct esc_record esc_mark_record;
 
+/* Reputation counters (issue 15): one row a user in reputation_counts,
+ * holding for each mark the count of the user's marks with at_ms >
+ * short_since_ms (short_<mark>) and with at_ms > long_since_ms
+ * (long_<mark>). mark_append adds each new mark to them; mark_counts
+ * moves the two window starts to those asked for, counting only the marks
+ * between the old start and the new (esc_rep_move), and keeps them when
+ * it is in a write transaction: each mark is read once as it enters the
+ * counts and once as it leaves each window, instead of every window's
+ * marks at every count. X(index, name, short parameter, long parameter)
+ * in enum esc_mark's order (test_store.c checks it against
+ * esc_mark_name); the parameters are REP_PUT's. */
+#define ESC_REP_MARKS(X)                                                                           \
+	X(0, buyer_paid, 4, 13)                                                                    \
+	X(1, buyer_cancelled, 5, 14)                                                               \
+	X(2, buyer_dispute_opened, 6, 15)                                                          \
+	X(3, buyer_dispute_lost, 7, 16)                                                            \
+	X(4, seller_sold, 8, 17)                                                                   \
+	X(5, seller_fault_cancel, 9, 18)                                                           \
+	X(6, seller_missed_ship, 10, 19)                                                           \
+	X(7, seller_dispute_lost, 11, 20)                                                          \
+	X(8, seller_invalid_tracking, 12, 21)
+/* The window start of a counter row that counts every mark (a new row's,
+ * and each migrated row's until its first count). */
+#define ESC_REP_SINCE_ALL_MS        (-4611686018427387904LL)
+#define ESC_SQL_REP_SINCE_ALL       "-4611686018427387904"
+#define ESC_REP_COL_S(k, m, sp, lp) ", short_" #m
+#define ESC_REP_COL_L(k, m, sp, lp) ", long_" #m
+#define ESC_REP_COLUMNS                                                                            \
+	"short_since_ms, long_since_ms" ESC_REP_MARKS(ESC_REP_COL_S) ESC_REP_MARKS(ESC_REP_COL_L)
+
+/* A user's counter row, as stored. */
+struct esc_rep_row {
+	int64_t short_since_ms, long_since_ms;
+	struct esc_rep_counts counts;
+};
+
+/* A row of ESC_REP_COLUMNS into out. */
+void esc_rep_row_read(const struct esc_row *row, struct esc_rep_row *out);
+
+/* Move r's window starts to short_since_ms and long_since_ms, keeping its
+ * counts exact: tally(arg, after, upto, n) adds to n[mark] the user's
+ * marks with after < at_ms <= upto, and is called only for a start that
+ * moves (either way: a process whose clock lags asks for an earlier one).
+ * *changed says whether a count changed. 0, a tally's failure, or
+ * ESC_EIO when the counts went negative (counters that disagree with
+ * their marks: escrowd check names them). */
+int esc_rep_move(struct esc_rep_row *r, int64_t short_since_ms, int64_t long_since_ms,
+		 int (*tally)(void *arg, int64_t after, int64_t upto, int32_t n[ESC_MARK_COUNT]),
+		 void *arg, bool *changed);
+
 #define ESC_LIFT_COLUMNS "user_id, at_ms, arbiter_id, reason"
 extern const struct esc_record esc_lift_record;
 
@@ -374,6 +424,29 @@ int esc_delivery_cmp(const void *a, const void *b);
 
 /* X(ID, SQL) for every statement both backends run as it is written here,
  * for a backend's list of statements. */
+/* A new mark (?2 its index in enum esc_mark, ?3 its at_ms) in its user's
+ * (?1) counters: a new row counts it in both windows; an old one in each
+ * window whose start is before it. */
+#define ESC_REP_NEW(k, m, sp, lp) ", CASE WHEN ?2 = " #k " THEN 1 ELSE 0 END"
+#define ESC_REP_ADD(k, m, sp, lp)                                                                  \
+	", short_" #m " = reputation_counts.short_" #m " + CASE WHEN ?2 = " #k                     \
+	" AND ?3 > reputation_counts.short_since_ms THEN 1 ELSE 0 END, long_" #m                   \
+	" = reputation_counts.long_" #m " + CASE WHEN ?2 = " #k                                    \
+	" AND ?3 > reputation_counts.long_since_ms THEN 1 ELSE 0 END"
+#define ESC_SQL_REP_MARK                                                                           \
+	"INSERT INTO reputation_counts (user_id, " ESC_REP_COLUMNS                                 \
+	") VALUES (?1, " ESC_SQL_REP_SINCE_ALL ", " ESC_SQL_REP_SINCE_ALL                          \
+	ESC_REP_MARKS(ESC_REP_NEW) ESC_REP_MARKS(                                                  \
+		ESC_REP_NEW) ") ON CONFLICT (user_id) DO UPDATE SET "                              \
+			     "short_since_ms = reputation_counts.short_since_ms" ESC_REP_MARKS(    \
+				     ESC_REP_ADD)
+/* A user's (?1) counters at new window starts (?2, ?3). */
+#define ESC_REP_SET_S(k, m, sp, lp) ", short_" #m " = ?" #sp
+#define ESC_REP_SET_L(k, m, sp, lp) ", long_" #m " = ?" #lp
+#define ESC_SQL_REP_PUT                                                                            \
+	"UPDATE reputation_counts SET short_since_ms = ?2, long_since_ms = ?3" ESC_REP_MARKS(      \
+		ESC_REP_SET_S) ESC_REP_MARKS(ESC_REP_SET_L) " WHERE user_id = ?1"
+
 #define ESC_SQL_STATEMENTS(X)                                                                      \
 	X(USER_INSERT,                                                                             \
 	  "INSERT INTO users (" ESC_USER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")          \
@@ -446,6 +519,11 @@ int esc_delivery_cmp(const void *a, const void *b);
 	  "ORDER BY seq LIMIT ?5")                                                                 \
 	X(MARKS_LIST, "SELECT " ESC_MARK_COLUMNS " FROM marks WHERE user_id = ?1 AND at_ms > ?2 "  \
 		      "ORDER BY at_ms DESC, order_id DESC, mark DESC LIMIT ?3")                    \
+	X(REP_GET, "SELECT " ESC_REP_COLUMNS " FROM reputation_counts WHERE user_id = ?1")         \
+	X(REP_MARK, ESC_SQL_REP_MARK)                                                              \
+	X(REP_PUT, ESC_SQL_REP_PUT)                                                                \
+	X(MARKS_BETWEEN, "SELECT mark FROM marks WHERE user_id = ?1 AND at_ms > ?2 "               \
+			 "AND at_ms <= ?3")                                                        \
 	X(LIFT_INSERT, "INSERT INTO suspension_lifts (" ESC_LIFT_COLUMNS ") "                      \
 		       "VALUES (?1, ?2, ?3, ?4)")                                                  \
 	X(LIFTS_LIST, "SELECT " ESC_LIFT_COLUMNS " FROM suspension_lifts WHERE user_id = ?1 "      \
@@ -530,6 +608,7 @@ enum esc_check {
 	ESC_CHECK_ESCROW_ORDERS,
 	ESC_CHECK_ESCROW_ORPHANS,
 	ESC_CHECK_BALANCES,
+	ESC_CHECK_REPUTATION,
 	ESC_CHECKS_COUNT
 };
 
@@ -579,6 +658,28 @@ enum esc_check {
 	"AND NOT EXISTS (SELECT 1 FROM balances b WHERE b.account = s.account "                    \
 	"AND b.currency = s.currency) ORDER BY 1, 2"
 
+/* Each user whose reputation counters disagree with their marks (1), or
+ * who has marks and no counters (0). */
+#define ESC_REP_KS(k, m, sp, lp)                                                                   \
+	", SUM(CASE WHEN m.mark = '" #m "' AND m.at_ms > r.short_since_ms THEN 1 ELSE 0 END) "     \
+	"AS short_" #m
+#define ESC_REP_KL(k, m, sp, lp)                                                                   \
+	", SUM(CASE WHEN m.mark = '" #m "' AND m.at_ms > r.long_since_ms THEN 1 ELSE 0 END) "      \
+	"AS long_" #m
+#define ESC_REP_DIFF(k, m, sp, lp)                                                                 \
+	" OR r.short_" #m " <> k.short_" #m " OR r.long_" #m " <> k.long_" #m
+#define ESC_SQL_CHECK_REPUTATION                                                                   \
+	"WITH k AS (SELECT r.user_id AS user_id" ESC_REP_MARKS(ESC_REP_KS) ESC_REP_MARKS(          \
+		ESC_REP_KL) " FROM reputation_counts r LEFT JOIN marks m "                         \
+			    "ON m.user_id = r.user_id GROUP BY r.user_id) "                        \
+			    "SELECT r.user_id, 1 FROM reputation_counts r JOIN k ON k.user_id = "  \
+			    "r.user_id "                                                           \
+			    "WHERE 1 = 0" ESC_REP_MARKS(                                           \
+				    ESC_REP_DIFF) " UNION ALL SELECT DISTINCT m.user_id, 0 "       \
+						  "FROM marks m WHERE NOT EXISTS (SELECT 1 FROM "  \
+						  "reputation_counts r "                           \
+						  "WHERE r.user_id = m.user_id) ORDER BY 1"
+
 /* X(ID, SQL) for every query of the ledger check, for a backend's list of
  * statements. */
 #define ESC_SQL_CHECKS(X)                                                                          \
@@ -590,7 +691,8 @@ enum esc_check {
 	X(CHECK_REFUNDS, ESC_SQL_CHECK_REFUNDS)                                                    \
 	X(CHECK_ESCROW_ORDERS, ESC_SQL_CHECK_ESCROW_ORDERS)                                        \
 	X(CHECK_ESCROW_ORPHANS, ESC_SQL_CHECK_ESCROW_ORPHANS)                                      \
-	X(CHECK_BALANCES, ESC_SQL_CHECK_BALANCES)
+	X(CHECK_BALANCES, ESC_SQL_CHECK_BALANCES)                                                  \
+	X(CHECK_REPUTATION, ESC_SQL_CHECK_REPUTATION)
 
 /* enum stmt_id (S_ID for each X(ID, SQL) of list, then S_COUNT) and
  * stmt_sql[], the SQL of each, from a backend's list of statements, which
@@ -599,7 +701,7 @@ enum esc_check {
 #define ESC_STMT_SQL(id, sql) [S_##id] = sql,
 #define ESC_STATEMENTS_TABLE(list)                                                                 \
 	enum stmt_id { list(ESC_STMT_ID) S_COUNT };                                                \
-	_Static_assert(S_CHECK_BALANCES - S_CHECK_CURRENCIES + 1 == ESC_CHECKS_COUNT,              \
+	_Static_assert(S_CHECK_REPUTATION - S_CHECK_CURRENCIES + 1 == ESC_CHECKS_COUNT,            \
 		       "the CHECK_* statements run in enum esc_check's order");                    \
 	static const char *const stmt_sql[S_COUNT] = {list(ESC_STMT_SQL)}
 

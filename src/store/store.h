@@ -392,10 +392,14 @@ struct esc_store_ops {
 			   struct esc_outbox_row *out, char **payloads, size_t max, size_t *n);
 
 	/* A mark; the same fact again (user, time, order, mark) is one mark:
-	 * *added (unless NULL) says whether this call added it. */
+	 * *added (unless NULL) says whether this call added it. A mark added
+	 * counts in its user's reputation counters too. */
 	int (*mark_append)(struct esc_store *s, const char *user_id, enum esc_mark mark,
 			   const char *order_id, int64_t at_ms, bool *added);
-	/* Count the user's marks with at_ms > short_since_ms and > long_since_ms. */
+	/* Count the user's marks with at_ms > short_since_ms and > long_since_ms,
+	 * from the counters mark_append keeps: only the marks between the
+	 * counters' window starts and these are read. Inside a write
+	 * transaction the counters are kept at these starts. */
 	int (*mark_counts)(struct esc_store *s, const char *user_id, int64_t short_since_ms,
 			   int64_t long_since_ms, struct esc_rep_counts *out);
 	/* The user's marks with at_ms > since_ms, newest first. */

@@ -1633,6 +1633,64 @@ static void mark_counts_count_marks_strictly_after_each_window_start(void **stat
 	assert_int_equal(c.long_[ESC_MARK_SELLER_SOLD], 0);
 }
 
+/* Issue 15: counts come from counters that mark_append keeps and
+ * mark_counts moves with the windows, exact at every window start: later
+ * (marks leave), earlier (a process whose clock lags), inside a write
+ * transaction (the moved counters are kept) and outside it. */
+static void mark_counts_follow_each_window_as_it_moves(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_rep_counts c;
+	int rc;
+
+	int64_t times[] = {T0 - 50, T0 - 40, T0 - 30, T0 - 20};
+	for (int i = 0; i < 4; i++) {
+		char oid[16];
+		snprintf(oid, sizeof oid, "ord_%d", i);
+		ESC_STORE(rc, f->s, mark_append, "usr_s", ESC_MARK_SELLER_SOLD, oid, times[i],
+			  NULL);
+		assert_int_equal(rc, 0);
+	}
+	ESC_STORE(rc, f->s, mark_append, "usr_s", ESC_MARK_SELLER_MISSED_SHIP, "ord_1", T0 - 40,
+		  NULL);
+	assert_int_equal(rc, 0);
+	/* Windows starting at T0-35 and T0-55, in a transaction: kept. */
+	ESC_STORE0(rc, f->s, begin);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, mark_counts, "usr_s", T0 - 35, T0 - 55, &c);
+	assert_int_equal(rc, 0);
+	assert_int_equal(c.short_[ESC_MARK_SELLER_SOLD], 2);
+	assert_int_equal(c.long_[ESC_MARK_SELLER_SOLD], 4);
+	assert_int_equal(c.short_[ESC_MARK_SELLER_MISSED_SHIP], 0);
+	assert_int_equal(c.long_[ESC_MARK_SELLER_MISSED_SHIP], 1);
+	/* A mark after the kept starts counts in both; one before the short
+	 * start in the long window only. */
+	ESC_STORE(rc, f->s, mark_append, "usr_s", ESC_MARK_SELLER_SOLD, "ord_5", T0 - 10, NULL);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, mark_append, "usr_s", ESC_MARK_SELLER_SOLD, "ord_6", T0 - 45, NULL);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, commit);
+	assert_int_equal(rc, 0);
+	assert_int_equal(check_ledger(f->s)->problems_count, 0);
+	/* Later: T0-40 is the start, excluded; T0-20 leaves the short one. */
+	ESC_STORE(rc, f->s, mark_counts, "usr_s", T0 - 20, T0 - 40, &c);
+	assert_int_equal(rc, 0);
+	assert_int_equal(c.short_[ESC_MARK_SELLER_SOLD], 1);
+	assert_int_equal(c.long_[ESC_MARK_SELLER_SOLD], 3);
+	assert_int_equal(c.long_[ESC_MARK_SELLER_MISSED_SHIP], 0);
+	/* Earlier than any start kept: the marks come back. */
+	ESC_STORE(rc, f->s, mark_counts, "usr_s", T0 - 60, T0 - 60, &c);
+	assert_int_equal(rc, 0);
+	assert_int_equal(c.short_[ESC_MARK_SELLER_SOLD], 6);
+	assert_int_equal(c.long_[ESC_MARK_SELLER_SOLD], 6);
+	assert_int_equal(c.long_[ESC_MARK_SELLER_MISSED_SHIP], 1);
+	/* A user with no marks has no counters, and counts nothing. */
+	ESC_STORE(rc, f->s, mark_counts, "usr_none", T0 - 60, T0 - 60, &c);
+	assert_int_equal(rc, 0);
+	assert_int_equal(c.long_[ESC_MARK_SELLER_SOLD], 0);
+	assert_int_equal(check_ledger(f->s)->problems_count, 0);
+}
+
 static void marks_list_gives_marks_after_a_time_newest_first(void **state)
 {
 	struct store_fixture *f = *state;
@@ -2904,6 +2962,7 @@ static const struct CMUnitTest contract[] = {
 	T(outbox_append_adds_one_row),
 	T(events_list_filters_by_seq_type_family_and_order),
 	T(mark_counts_count_marks_strictly_after_each_window_start),
+	T(mark_counts_follow_each_window_as_it_moves),
 	T(marks_list_gives_marks_after_a_time_newest_first),
 	T(lifts_list_gives_a_users_lifts_newest_first),
 	T(messages_are_numbered_per_order_and_listed_after_a_seq),
@@ -3221,6 +3280,65 @@ static void ledger_check_finds_a_balance_that_differs_from_its_entries(void **st
 				   "entries sum to -100"));
 }
 
+/* Issue 15: escrowd check proves the reputation counters against the
+ * marks they count. */
+static void ledger_check_finds_reputation_counters_that_disagree_with_marks(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_ledger_report *r;
+	int rc;
+
+	sound_order(f);
+	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_1", T0, NULL);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, mark_append, "usr_s", ESC_MARK_SELLER_SOLD, "ord_1", T0, NULL);
+	assert_int_equal(rc, 0);
+	assert_int_equal(check_ledger(f->s)->problems_count, 0);
+	raw_sql(f, "UPDATE reputation_counts SET long_buyer_paid = 2 WHERE user_id = 'usr_b'");
+	raw_sql(f, "DELETE FROM reputation_counts WHERE user_id = 'usr_s'");
+	r = check_ledger(f->s);
+	assert_int_equal(r->problems_count, 2);
+	assert_true(has_problem(r, "reputation_counts_match_marks: usr_b's reputation counters "
+				   "disagree with their marks"));
+	assert_true(has_problem(r, "reputation_counts_match_marks: usr_s has marks but no "
+				   "counters"));
+}
+
+/* Issue 15's migration step counts the marks a store held before it, as
+ * every mark from the start of time. */
+static void the_counters_step_counts_the_marks_already_there(void **state)
+{
+	struct store_fixture *f = *state;
+	const char *step = NULL;
+	struct esc_rep_counts c;
+	int rc;
+
+	for (int i = 0; esc_migrations_shared[i]; i++)
+		if (strstr(esc_migrations_shared[i], "CREATE TABLE reputation_counts"))
+			step = esc_migrations_shared[i];
+	assert_non_null(step);
+	raw_sql(f, "DROP TABLE reputation_counts");
+	raw_sql(f, "INSERT INTO marks (user_id, at_ms, order_id, mark) VALUES "
+		   "('usr_b', 100, 'ord_1', 'buyer_paid'), ('usr_b', 200, 'ord_1', "
+		   "'buyer_cancelled'), "
+		   "('usr_b', 300, 'ord_2', 'buyer_paid'), ('usr_s', 100, 'ord_1', 'seller_sold')");
+	char *sql = esc_migration_sql(step,
+				      backend == &pg_backend ? ESC_DIALECT_PG : ESC_DIALECT_SQLITE);
+	assert_non_null(sql);
+	raw_sql(f, sql);
+	free(sql);
+	assert_int_equal(check_ledger(f->s)->problems_count, 0);
+	ESC_STORE(rc, f->s, mark_counts, "usr_b", 150, 0, &c);
+	assert_int_equal(rc, 0);
+	assert_int_equal(c.short_[ESC_MARK_BUYER_PAID], 1);
+	assert_int_equal(c.long_[ESC_MARK_BUYER_PAID], 2);
+	assert_int_equal(c.short_[ESC_MARK_BUYER_CANCELLED], 1);
+	ESC_STORE(rc, f->s, mark_counts, "usr_s", 100, 99, &c);
+	assert_int_equal(rc, 0);
+	assert_int_equal(c.short_[ESC_MARK_SELLER_SOLD], 0);
+	assert_int_equal(c.long_[ESC_MARK_SELLER_SOLD], 1);
+}
+
 static void ledger_check_finds_entries_of_a_kept_account_without_a_balance(void **state)
 {
 	struct store_fixture *f = *state;
@@ -3271,6 +3389,8 @@ static const struct CMUnitTest damaged[] = {
 	S(ledger_check_finds_an_escrow_that_differs_from_the_order_row),
 	S(ledger_check_finds_a_balance_that_differs_from_its_entries),
 	S(ledger_check_finds_entries_of_a_kept_account_without_a_balance),
+	S(ledger_check_finds_reputation_counters_that_disagree_with_marks),
+	S(the_counters_step_counts_the_marks_already_there),
 	S(ledger_check_counts_problems_beyond_those_it_lists),
 };
 
@@ -3409,6 +3529,20 @@ static void the_order_statements_are_built_from_its_columns(void **state)
 	assert_true(esc_order_update_params() <= ESC_SQL_PARAMS_MAX);
 }
 
+/* The counters' columns are the marks, in enum esc_mark's order. */
+static void the_reputation_columns_are_the_marks_in_order(void **state)
+{
+	static const char *const names[] = {
+#define NAME(k, m, sp, lp) [k] = #m,
+		ESC_REP_MARKS(NAME)
+#undef NAME
+	};
+	(void)state;
+	assert_int_equal(sizeof names / sizeof names[0], ESC_MARK_COUNT);
+	for (int m = 0; m < ESC_MARK_COUNT; m++)
+		assert_string_equal(names[m], esc_mark_name((enum esc_mark)m));
+}
+
 /* A shared migration step in each dialect's words; other braces stay. */
 static void a_shared_migration_step_gets_each_dialects_types(void **state)
 {
@@ -3459,6 +3593,7 @@ static const struct CMUnitTest urls[] = {
 	cmocka_unit_test(each_records_columns_are_the_ones_its_sql_lists),
 	cmocka_unit_test(the_order_statements_are_built_from_its_columns),
 	cmocka_unit_test(a_shared_migration_step_gets_each_dialects_types),
+	cmocka_unit_test(the_reputation_columns_are_the_marks_in_order),
 	cmocka_unit_test(shared_sql_gets_dollar_placeholders_for_postgresql),
 	cmocka_unit_test(a_postgresql_server_that_cannot_be_reached_fails_with_a_message),
 	cmocka_unit_test(a_postgresql_url_parameter_libpq_does_not_know_is_refused),

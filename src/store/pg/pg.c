@@ -79,10 +79,6 @@
 	X(FANOUT_EVENTS, ESC_SQL_FANOUT_EVENTS " FOR UPDATE SKIP LOCKED")                          \
 	X(MARK_INSERT, "INSERT INTO marks (user_id, at_ms, order_id, mark) "                       \
 		       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")                           \
-	X(MARK_COUNTS, "SELECT mark, SUM(CASE WHEN at_ms > ?2 THEN 1 ELSE 0 END), "                \
-		       "SUM(CASE WHEN at_ms > ?3 THEN 1 ELSE 0 END) FROM marks "                   \
-		       "WHERE user_id = ?1 AND at_ms > LEAST(?2::bigint, ?3::bigint) "             \
-		       "GROUP BY mark")                                                            \
 	X(RATE_HIT, "INSERT INTO rate_limits (key, window_start_ms, count) "                       \
 		    "VALUES (?1, ?2, GREATEST(?3::bigint, 0)) ON CONFLICT (key) DO UPDATE SET "    \
 		    "count = CASE WHEN excluded.window_start_ms > rate_limits.window_start_ms "    \
@@ -1362,7 +1358,7 @@ static int pg_events_list(struct esc_store *s, const struct esc_event_filter *f,
 }
 
 /* The same mark for the same user, order and time is one fact: appending
- * it again changes nothing. */
+ * it again changes nothing. A new one counts in its user's counters. */
 static int pg_mark_append(struct esc_store *s, const char *user_id, enum esc_mark mark,
 			  const char *order_id, int64_t at_ms, bool *added)
 {
@@ -1375,32 +1371,83 @@ static int pg_mark_append(struct esc_store *s, const char *user_id, enum esc_mar
 	b_str(&b, 3, order_id ? order_id : "");
 	b_enum(&b, 4, &esc_enum_mark, (int)mark);
 	rc = run_changes(pg_of(s), S_MARK_INSERT, &b, &changes);
+	if (!rc && changes > 0) {
+		b = (struct bind){0};
+		b_str(&b, 1, user_id);
+		b_i64(&b, 2, (int64_t)mark);
+		b_i64(&b, 3, at_ms);
+		rc = run(pg_of(s), S_REP_MARK, &b);
+	}
 	if (added)
 		*added = !rc && changes > 0;
 	return rc;
 }
 
+struct tally_arg {
+	struct pg *p;
+	const char *user_id;
+};
+
+/* esc_rep_move's tally: the user's marks with after < at_ms <= upto. */
+static int pg_tally(void *arg, int64_t after, int64_t upto, int32_t n[ESC_MARK_COUNT])
+{
+	struct tally_arg *t = arg;
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc;
+
+	b_str(&b, 1, t->user_id);
+	b_i64(&b, 2, after);
+	b_i64(&b, 3, upto);
+	rc = query(t->p, S_MARKS_BETWEEN, &b, &res);
+	for (int row = 0; !rc && row < PQntuples(res); row++) {
+		int mark = 0;
+		rc = col_enum(res, row, 0, &esc_enum_mark, &mark);
+		if (!rc)
+			n[mark]++;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* The user's counters (none: no marks), moved to the windows asked for;
+ * kept so moved when this connection writes in a transaction. */
 static int pg_mark_counts(struct esc_store *s, const char *user_id, int64_t short_since_ms,
 			  int64_t long_since_ms, struct esc_rep_counts *out)
 {
+	struct pg *p = pg_of(s);
+	struct tally_arg t = {p, user_id};
 	struct bind b = {0};
 	PGresult *res = NULL;
+	struct esc_rep_row r;
+	bool changed = false;
 	int rc = 0;
 
 	memset(out, 0, sizeof *out);
 	b_str(&b, 1, user_id);
-	b_i64(&b, 2, short_since_ms);
-	b_i64(&b, 3, long_since_ms);
-	rc = query(pg_of(s), S_MARK_COUNTS, &b, &res);
-	for (int row = 0; !rc && row < PQntuples(res); row++) {
-		int mark = 0;
-		rc = col_enum(res, row, 0, &esc_enum_mark, &mark);
-		if (rc)
-			break;
-		out->short_[mark] = (int32_t)col_i64(res, row, 1);
-		out->long_[mark] = (int32_t)col_i64(res, row, 2);
+	rc = query(p, S_REP_GET, &b, &res);
+	if (!rc && PQntuples(res) > 0) {
+		struct esc_row row = row_of(res, 0);
+		esc_rep_row_read(&row, &r);
 	}
+	bool found = !rc && PQntuples(res) > 0;
 	PQclear(res);
+	if (!found)
+		return rc;
+	rc = esc_rep_move(&r, short_since_ms, long_since_ms, pg_tally, &t, &changed);
+	if (!rc && changed && p->in_tx && !p->read_only) {
+		b = (struct bind){0};
+		b_str(&b, 1, user_id);
+		b_i64(&b, 2, r.short_since_ms);
+		b_i64(&b, 3, r.long_since_ms);
+		for (int m = 0; m < ESC_MARK_COUNT; m++) {
+			b_i64(&b, 4 + m, r.counts.short_[m]);
+			b_i64(&b, 4 + ESC_MARK_COUNT + m, r.counts.long_[m]);
+		}
+		rc = run(p, S_REP_PUT, &b);
+	}
+	if (!rc)
+		*out = r.counts;
 	return rc;
 }
 

@@ -80,8 +80,6 @@
 	X(FANOUT_EVENTS, ESC_SQL_FANOUT_EVENTS)                                                    \
 	X(MARK_INSERT, "INSERT OR IGNORE INTO marks (user_id, at_ms, order_id, mark) "             \
 		       "VALUES (?1, ?2, ?3, ?4)")                                                  \
-	X(MARK_COUNTS, "SELECT mark, SUM(at_ms > ?2), SUM(at_ms > ?3) FROM marks "                 \
-		       "WHERE user_id = ?1 AND at_ms > MIN(?2, ?3) GROUP BY mark")                 \
 	ESC_SQL_STATEMENTS(X)                                                                      \
 	ESC_SQL_CHECKS(X)
 
@@ -1216,11 +1214,13 @@ static int sq_events_list(struct esc_store *s, const struct esc_event_filter *f,
 }
 
 /* The same mark for the same user, order and time is one fact: appending
- * it again changes nothing. */
+ * it again changes nothing. A new one counts in its user's counters. */
 static int sq_mark_append(struct esc_store *s, const char *user_id, enum esc_mark mark,
 			  const char *order_id, int64_t at_ms, bool *added)
 {
-	struct bind b = {sq_of(s)->stmts[S_MARK_INSERT], SQLITE_OK, false};
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_MARK_INSERT], SQLITE_OK, false};
+	bool add = false;
 	int rc = 0;
 
 	b_str(&b, 1, user_id);
@@ -1230,24 +1230,39 @@ static int sq_mark_append(struct esc_store *s, const char *user_id, enum esc_mar
 	rc = bind_end(&b);
 	if (!rc)
 		rc = run(b.st);
+	add = !rc && sqlite3_changes(q->db) > 0;
+	if (add) {
+		b = (struct bind){q->stmts[S_REP_MARK], SQLITE_OK, false};
+		b_str(&b, 1, user_id);
+		b_i64(&b, 2, (int64_t)mark);
+		b_i64(&b, 3, at_ms);
+		rc = bind_end(&b);
+		if (!rc)
+			rc = run(b.st);
+	}
 	if (added)
-		*added = !rc && sqlite3_changes(sq_of(s)->db) > 0;
+		*added = !rc && add;
 	return rc;
 }
 
-static int sq_mark_counts(struct esc_store *s, const char *user_id, int64_t short_since_ms,
-			  int64_t long_since_ms, struct esc_rep_counts *out)
+struct tally_arg {
+	struct sq *q;
+	const char *user_id;
+};
+
+/* esc_rep_move's tally: the user's marks with after < at_ms <= upto. */
+static int sq_tally(void *arg, int64_t after, int64_t upto, int32_t n[ESC_MARK_COUNT])
 {
-	struct bind b = {sq_of(s)->stmts[S_MARK_COUNTS], SQLITE_OK, false};
+	struct tally_arg *t = arg;
+	struct bind b = {t->q->stmts[S_MARKS_BETWEEN], SQLITE_OK, false};
 	int rc = 0;
 
-	memset(out, 0, sizeof *out);
-	b_str(&b, 1, user_id);
-	b_i64(&b, 2, short_since_ms);
-	b_i64(&b, 3, long_since_ms);
+	b_str(&b, 1, t->user_id);
+	b_i64(&b, 2, after);
+	b_i64(&b, 3, upto);
 	rc = bind_end(&b);
 	if (rc)
-		goto out;
+		return rc;
 	for (;;) {
 		int mark = 0;
 		rc = next_row(b.st);
@@ -1256,11 +1271,53 @@ static int sq_mark_counts(struct esc_store *s, const char *user_id, int64_t shor
 		rc = col_enum(b.st, 0, &esc_enum_mark, &mark);
 		if (rc)
 			break;
-		out->short_[mark] = (int32_t)sqlite3_column_int64(b.st, 1);
-		out->long_[mark] = (int32_t)sqlite3_column_int64(b.st, 2);
+		n[mark]++;
 	}
 	finish(b.st);
-out:
+	return rc;
+}
+
+/* The user's counters (none: no marks), moved to the windows asked for;
+ * kept so moved when this connection writes in a transaction. */
+static int sq_mark_counts(struct esc_store *s, const char *user_id, int64_t short_since_ms,
+			  int64_t long_since_ms, struct esc_rep_counts *out)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_REP_GET], SQLITE_OK, false};
+	struct tally_arg t = {q, user_id};
+	struct esc_rep_row r;
+	bool changed = false;
+	int rc = 0;
+
+	memset(out, 0, sizeof *out);
+	b_str(&b, 1, user_id);
+	rc = bind_end(&b);
+	if (rc)
+		return rc;
+	rc = next_row(b.st);
+	if (rc > 0) {
+		struct esc_row row = row_of(b.st);
+		esc_rep_row_read(&row, &r);
+	}
+	finish(b.st);
+	if (rc <= 0)
+		return rc;
+	rc = esc_rep_move(&r, short_since_ms, long_since_ms, sq_tally, &t, &changed);
+	if (!rc && changed && q->in_tx && !q->read_only) {
+		b = (struct bind){q->stmts[S_REP_PUT], SQLITE_OK, false};
+		b_str(&b, 1, user_id);
+		b_i64(&b, 2, r.short_since_ms);
+		b_i64(&b, 3, r.long_since_ms);
+		for (int m = 0; m < ESC_MARK_COUNT; m++) {
+			b_i64(&b, 4 + m, r.counts.short_[m]);
+			b_i64(&b, 4 + ESC_MARK_COUNT + m, r.counts.long_[m]);
+		}
+		rc = bind_end(&b);
+		if (!rc)
+			rc = run(b.st);
+	}
+	if (!rc)
+		*out = r.counts;
 	return rc;
 }
 
