@@ -72,6 +72,11 @@ struct esc_engine {
 	 * daemon's CPU under load went to the page faults and TLB flushes). */
 	struct esc_command *group_cmds;
 	struct esc_result *group_results;
+	/* While the writer runs a command's reply builder: the event's
+	 * object and the order it shows (esc_engine_reply_object). Only the
+	 * writer, under lock, reads or writes them. */
+	json_t *reply_object;
+	const struct esc_order *reply_order;
 	/* Counters since open, for metrics and benchmarks: atomics, added
 	 * to by whoever holds lock and read by any thread without one
 	 * (esc_engine_counters). Relaxed: each is a count of its own, and
@@ -1080,7 +1085,11 @@ static int answer(struct esc_engine *e, const struct run *r, struct esc_result *
 	if (!cmd->reply)
 		return 0;
 	res->event_object = r->object;
+	e->reply_object = r->object;
+	e->reply_order = &r->fx->order;
 	rc = cmd->reply->build(cmd->reply->arg, e, e->store, res);
+	e->reply_object = NULL;
+	e->reply_order = NULL;
 	res->event_object = NULL;
 	if (!rc && cmd->reply->record)
 		ESC_STORE(rc, e->store, idempotency_put, cmd->reply->record);
@@ -1088,6 +1097,18 @@ static int answer(struct esc_engine *e, const struct run *r, struct esc_result *
 		snprintf(res->message, sizeof res->message,
 			 "the Idempotency-Key was answered meanwhile");
 	return rc;
+}
+
+json_t *esc_engine_reply_object(struct esc_engine *e, struct esc_store *s,
+				const struct esc_order *o)
+{
+	/* Another connection is never the writer's command: its reader
+	 * reads nothing the writer writes here. */
+	if (s != e->store || !e->reply_object || !e->reply_order)
+		return NULL;
+	if (strcmp(o->id, e->reply_order->id) || o->version != e->reply_order->version)
+		return NULL;
+	return e->reply_object;
 }
 
 /* A queue row that no longer matches its order or refund: drop it, so it

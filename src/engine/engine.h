@@ -226,6 +226,13 @@ struct esc_result {
 	struct json_t *event_object;
 };
 
+/* Inside a reply's build (struct esc_reply), on the writer's connection s:
+ * the event's object (the operator's view of the order, engine/view.h) when
+ * o is the order the command leaves, or NULL. The view of that order for
+ * another viewer differs only in its actions (esc_view_order). */
+struct json_t *esc_engine_reply_object(struct esc_engine *e, struct esc_store *s,
+				       const struct esc_order *o);
+
 /* Run one command in its own transaction. Returns res->rc. */
 int esc_engine_exec(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res);
 

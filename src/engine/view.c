@@ -343,11 +343,47 @@ static json_t *cancellation_json(const struct esc_policy *p, const struct esc_or
 	return c;
 }
 
+/* The order a command has just written, for v: the event's object (the
+ * operator's view, rendered in the same transaction) with v's actions, so
+ * that its refunds, items and parties are not read again. NULL when the
+ * event's object is not at hand, or not an order. */
+static json_t *order_of_reply(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+			      const struct esc_order *o)
+{
+	json_t *base = esc_engine_reply_object(e, s, o), *j = NULL, *dispute = NULL;
+	struct esc_action actions[ACTIONS_MAX];
+	size_t n_actions;
+
+	if (!base || !json_is_array(json_object_get(base, "items")))
+		return NULL;
+	n_actions = actions_of(e, s, v, o, actions);
+	/* A shallow copy: its members are the event's, but for those set
+	 * here (the event's object is not changed). */
+	j = json_copy(base);
+	if (j && o->disputes_count)
+		dispute = json_copy(json_object_get(base, "dispute"));
+	if (!j || (o->disputes_count && !dispute)) {
+		json_decref(j);
+		json_decref(dispute);
+		return NULL;
+	}
+	if (dispute) {
+		json_object_set_new(dispute, "actions",
+				    actions_json(actions, n_actions, dispute_action_name));
+		json_object_set_new(j, "dispute", dispute);
+	}
+	json_object_set_new(j, "actions", actions_json(actions, n_actions, action_name));
+	return j;
+}
+
 json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
 		       const struct esc_order *o)
 {
 	const struct esc_policy *p = esc_engine_policy(e);
 	struct esc_action actions[ACTIONS_MAX];
+	json_t *reply = order_of_reply(e, s, v, o);
+	if (reply)
+		return reply;
 	size_t n_actions = actions_of(e, s, v, o, actions);
 	json_t *refunds = order_refunds_json(s, v, o->id), *items = order_items_json(s, v, o->id);
 

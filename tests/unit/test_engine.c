@@ -1659,12 +1659,88 @@ static void test_issue_15_reads_of_a_scope_share_a_connection_and_see_its_writes
 	esc_engine_store_release(e, x);
 }
 
+/* --- issue 15: a reply is the order as a read after the commit shows it -- */
+
+struct view_reply {
+	enum esc_actor actor;
+	const char *user_id;
+	char *json; /* what the reply showed, malloc'd */
+};
+
+static int view_reply_build(void *arg, struct esc_engine *e, struct esc_store *s,
+			    const struct esc_result *res)
+{
+	struct view_reply *vr = arg;
+	struct esc_viewer v;
+	esc_viewer_init(&v, vr->actor, vr->user_id);
+	json_t *j = esc_view_order(e, s, &v, &res->order);
+	free(vr->json);
+	vr->json = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	return vr->json ? 0 : ESC_ENOMEM;
+}
+
+/* The order as v reads it on a read connection, after the commit. */
+static char *view_read(struct esc_fixture *f, enum esc_actor actor, const char *user_id,
+		       const char *order_id)
+{
+	struct esc_store *s = esc_engine_store_acquire(f->e);
+	struct esc_order o;
+	struct esc_viewer v;
+	int rc;
+	ESC_STORE(rc, s, order_get, order_id, &o);
+	assert_int_equal(rc, 0);
+	esc_viewer_init(&v, actor, user_id);
+	json_t *j = esc_view_order(f->e, s, &v, &o);
+	esc_engine_store_release(f->e, s);
+	char *out = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	assert_non_null(out);
+	return out;
+}
+
+/* The reply of each command, built from the event's object inside the
+ * transaction, is byte for byte what a read shows the same viewer. */
+static void test_issue_15_a_commands_reply_is_the_order_a_read_shows(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_order o = paid(f, &f->buyer);
+	struct {
+		enum esc_event ev;
+		enum esc_actor who;
+	} steps[] = {
+		{ESC_EV_CANCEL, ESC_ACTOR_BUYER},
+		{ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER},
+		{ESC_EV_CANCEL, ESC_ACTOR_BUYER},
+		{ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER},
+	};
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		struct view_reply vr = {steps[i].who, NULL, NULL};
+		struct esc_reply reply = {view_reply_build, &vr, NULL};
+		struct esc_command c;
+		struct esc_result r;
+		cmd_init(&c, steps[i].ev, steps[i].who, &o);
+		c.args.reason = "out_of_stock";
+		c.args.message = "It is on its way";
+		c.reply = &reply;
+		vr.user_id = c.actor_id;
+		assert_int_equal(run(f, &c, &r), 0);
+		o = r.order;
+		assert_non_null(vr.json);
+		char *read = view_read(f, steps[i].who, c.actor_id, o.id);
+		assert_string_equal(vr.json, read);
+		free(read);
+		free(vr.json);
+	}
+}
+
 int main(void)
 {
 	esc_test_store_or_skip("engine");
 #define T(name) cmocka_unit_test_setup_teardown(name, esc_fixture_setup, esc_fixture_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_spec_2_seller_accepts_cancellation_order_cancelled),
+		T(test_issue_15_a_commands_reply_is_the_order_a_read_shows),
 		T(test_engine_submit_from_threads_shares_commits),
 		T(test_issue_15_reads_of_a_scope_share_a_connection_and_see_its_writes),
 		T(test_spec_2_seller_accepts_cancellation_full_refund_to_card_pending),
