@@ -8,6 +8,10 @@
  * card refund. Every command is acknowledged after a durable commit
  * (WAL, synchronous=FULL). Prints figures; asserts nothing about speed.
  *
+ * Each run also prints, per kind of command, the WAL frames it appended
+ * and the process's CPU time, per command (the write set: docs/
+ * ARCHITECTURE.md).
+ *
  * Environment: ESC_BENCH_FLOWS (2000), ESC_BENCH_PREFILL (100000),
  * ESC_BENCH_BATCH (64), ESC_BENCH_DIR (a new directory under /tmp). */
 #include <stdio.h>
@@ -24,8 +28,23 @@
 #define BUYERS  2000
 #define SELLERS 100
 
+/* What each kind of command costs in a measured run: the writer's WAL
+ * frames and the process's CPU time, per command (kinds: the flow's
+ * steps, then the expired requests the deadline worker fires). */
+enum { KIND_EXPIRE = 5, KINDS = 6 }; /* 0 to 4: the flow's steps */
+static const char *const kind_names[KINDS] = {"create",           "pay",
+					      "cancel (request)", "accept cancellation",
+					      "refund settled",   "response deadline"};
+
+struct kind_cost {
+	size_t commands;
+	int64_t frames;
+	double cpu_s;
+};
+
 struct bench {
 	struct esc_engine *e;
+	struct kind_cost kinds[KINDS];
 	struct esc_user buyers[BUYERS], sellers[SELLERS];
 	double *lat_ms; /* per command */
 	size_t lat_n, lat_max;
@@ -90,6 +109,28 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static double cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t wal_frames(struct bench *b)
+{
+	struct esc_engine_counters c;
+	esc_engine_counters(b->e, &c);
+	return c.wal_frames;
+}
+
+/* Charge what happened since *frames and *cpu to kind's n commands. */
+static void charge(struct bench *b, int kind, size_t n, int64_t frames, double cpu)
+{
+	b->kinds[kind].commands += n;
+	b->kinds[kind].frames += wal_frames(b) - frames;
+	b->kinds[kind].cpu_s += cpu_s() - cpu;
+}
+
 static void record(struct bench *b, double ms)
 {
 	if (b->lat_n < b->lat_max)
@@ -113,11 +154,14 @@ static size_t run_flows(struct bench *b, size_t count, size_t batch, size_t base
 			size_t fired = 0;
 			esc_engine_advance(b->e, 72 * 3600 * 1000LL);
 			do {
-				double t0 = now_s();
+				double t0 = now_s(), c0 = cpu_s();
+				int64_t f0 = wal_frames(b);
 				int rc = esc_engine_fire_due(b->e, batch, &fired);
 				double dt = (now_s() - t0) * 1000;
 				if (rc)
 					die("deadlines", rc);
+				if (measure)
+					charge(b, KIND_EXPIRE, fired, f0, c0);
 				for (size_t k = 0; measure && k < fired; k++)
 					record(b, dt);
 				commands += fired;
@@ -134,11 +178,14 @@ static size_t run_flows(struct bench *b, size_t count, size_t batch, size_t base
 			}
 			if (!n)
 				continue;
-			double t0 = now_s();
+			double t0 = now_s(), c0 = cpu_s();
+			int64_t f0 = wal_frames(b);
 			int rc = esc_engine_exec_batch(b->e, cmds, n, res);
 			double dt = (now_s() - t0) * 1000;
 			if (rc)
 				die("commit", rc);
+			if (measure)
+				charge(b, step, n, f0, c0);
 			for (size_t k = 0; k < n; k++) {
 				if (res[k].rc) {
 					fprintf(stderr, "bench: %s refused: %s\n",
@@ -186,6 +233,14 @@ static void measure(struct bench *b, const char *store, size_t flows, size_t bat
 	double p99 = b->lat_n ? b->lat_ms[(size_t)((double)b->lat_n * 0.99)] : 0;
 	printf("%-16s %4zu/commit %9.0f %9.3f %9.3f %9zu\n", store, batch, (double)commands / secs,
 	       p50, p99, commands);
+	for (int k = 0; k < KINDS; k++) {
+		struct kind_cost *c = &b->kinds[k];
+		if (c->commands)
+			printf("  %-22s %6.2f WAL frames %7.0f us CPU per command\n", kind_names[k],
+			       (double)c->frames / (double)c->commands,
+			       c->cpu_s * 1e6 / (double)c->commands);
+	}
+	memset(b->kinds, 0, sizeof b->kinds);
 	fflush(stdout);
 }
 
