@@ -678,7 +678,8 @@ static int data_text(json_t *object, json_t *previous, char **out)
  * command's transaction: the refund (refund.*, as GET /v1/refunds lists
  * it), the dispute (dispute.*, as GET /v1/disputes/{id}), else the order
  * (GET /v1/orders/{id}). The refund is read back, as the list reads it. */
-static int event_object(struct esc_engine *e, const struct run *r, json_t **out)
+static int event_object(struct esc_engine *e, const struct run *r, const struct esc_history *h,
+			json_t **out)
 {
 	const struct esc_effects *fx = r->fx;
 	struct esc_viewer v;
@@ -686,6 +687,7 @@ static int event_object(struct esc_engine *e, const struct run *r, json_t **out)
 
 	*out = NULL;
 	esc_viewer_init(&v, ESC_ACTOR_OPERATOR, NULL);
+	v.history_next = h; /* written with the event, after this view */
 	/* What the command read or made already is not read back. */
 	for (int i = 0; r->have_parties && i < 2; i++)
 		esc_viewer_know_name(&v, &r->parties[i]);
@@ -1030,8 +1032,8 @@ static int reps_after(struct esc_engine *e, const struct run *r, const struct re
 	return rc;
 }
 
-/* The order's history row, then its outbox row (the event, whose data
- * shows the history row too); sb is scratch. */
+/* The command's event, with the order's history line in the same row
+ * (outbox_append); sb is scratch. */
 static int record(struct esc_engine *e, struct run *r, struct esc_strbuf *sb)
 {
 	const struct esc_command *cmd = r->cmd;
@@ -1056,17 +1058,19 @@ static int record(struct esc_engine *e, struct run *r, struct esc_strbuf *sb)
 	if (rc)
 		return rc;
 	snprintf(h.detail, sizeof h.detail, "%s", esc_strbuf_str(sb));
-	ESC_STORE(rc, e->store, history_append, &h);
-	if (rc)
-		return rc;
 
 	char *data = NULL;
-	rc = event_object(e, r, &r->object);
+	rc = event_object(e, r, &h, &r->object);
 	if (!rc)
 		rc = data_text(json_incref(r->object), NULL, &data);
 	if (rc)
 		return rc;
-	rc = outbox_write(e->store, fx->outbox_type, fx->order.id, fx->order.version, now, data);
+	/* One row: the event, carrying the history line. */
+	struct esc_outbox_row row = {
+		.at_ms = now, .version = h.version, .payload = data, .history = &h};
+	snprintf(row.type, sizeof row.type, "%s", h.type);
+	snprintf(row.order_id, sizeof row.order_id, "%s", h.order_id);
+	ESC_STORE(rc, e->store, outbox_append, &row);
 	free(data);
 	return rc;
 }

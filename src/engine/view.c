@@ -441,6 +441,9 @@ static json_t *dispute_history(struct esc_store *s, struct esc_viewer *v, const 
 	read_past(v, rc);
 	for (size_t i = 0; !rc && i < n; i++)
 		json_array_append_new(list, esc_view_history(&h[i]));
+	if (!rc && n < DISPUTE_LIST_MAX && v->history_next &&
+	    !strcmp(v->history_next->order_id, order_id))
+		json_array_append_new(list, esc_view_history(v->history_next));
 	free(h);
 	return list;
 }

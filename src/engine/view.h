@@ -35,6 +35,10 @@ struct esc_viewer {
 	bool new_order;
 	const struct esc_item *items;
 	size_t items_count;
+	/* A command's own history line, which its event's row writes after
+	 * the view is made: the dispute's history shows it last. NULL for
+	 * none. */
+	const struct esc_history *history_next;
 	/* The first store failure a view read past, showing that part empty
 	 * or null (an answer shows what it could read), or 0: a command's
 	 * event fails on it instead. */

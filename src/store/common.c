@@ -258,6 +258,23 @@ static const struct esc_col history_cols[] = {
 #undef H
 const struct esc_record esc_history_record = RECORD(struct esc_history, history_cols);
 
+void esc_outbox_history_assert(const struct esc_outbox_row *row)
+{
+	const struct esc_history *h = row->history;
+
+	ESC_ASSERT(h->version == row->version && h->at_ms == row->at_ms &&
+			   !strcmp(h->order_id, row->order_id) && !strcmp(h->type, row->type),
+		   "the history line of %s version %lld is not its event's", h->order_id,
+		   (long long)h->version);
+}
+
+const char *esc_outbox_payload(const struct esc_outbox_row *row)
+{
+	if (!row->payload)
+		return "{}";
+	return row->payload[0] ? row->payload : "null";
+}
+
 #define R struct esc_refund
 static const struct esc_col refund_cols[] = {
 	TEXT(R, id),
@@ -1033,6 +1050,31 @@ const char *const esc_migrations_shared[] = {
 	", SUM(CASE WHEN mark = 'seller_dispute_lost' THEN 1 ELSE 0 END)"
 	", SUM(CASE WHEN mark = 'seller_invalid_tracking' THEN 1 ELSE 0 END)"
 	" FROM marks GROUP BY user_id;\n",
+	/* Issue 15: one row per command for its event and its history line.
+	 * The history's columns join the outbox's; history rows move into
+	 * the row of their event (same order, version and type; rows written
+	 * before events had versions stay as they were), or, without one (a
+	 * purged event, or one of before versions), become rows of their own
+	 * with an empty payload: a purged event, which no list shows. An
+	 * event's empty payload was shown as null: it is stored as that. */
+	"ALTER TABLE outbox ADD COLUMN actor {text} DEFAULT '';\n"
+	"ALTER TABLE outbox ADD COLUMN actor_id {text} DEFAULT '';\n"
+	"ALTER TABLE outbox ADD COLUMN event {text} DEFAULT '';\n"
+	"ALTER TABLE outbox ADD COLUMN from_state {text} DEFAULT '';\n"
+	"ALTER TABLE outbox ADD COLUMN to_state {text} DEFAULT '';\n"
+	"ALTER TABLE outbox ADD COLUMN detail {text} DEFAULT '';\n"
+	"UPDATE outbox SET payload = 'null' WHERE payload = '';\n"
+	"UPDATE outbox SET actor = h.actor, actor_id = h.actor_id, event = h.event, "
+	"from_state = h.from_state, to_state = h.to_state, detail = h.detail "
+	"FROM history AS h WHERE h.order_id = outbox.order_id AND h.version = outbox.version "
+	"AND h.type = outbox.type AND outbox.version > 0;\n"
+	"INSERT INTO outbox (order_id, version, at_ms, actor, actor_id, event, from_state, "
+	"to_state, type, detail, payload, fanout_done) "
+	"SELECT h.order_id, h.version, h.at_ms, h.actor, h.actor_id, h.event, h.from_state, "
+	"h.to_state, h.type, h.detail, '', 1 FROM history AS h WHERE NOT EXISTS (SELECT 1 "
+	"FROM outbox AS o WHERE o.order_id = h.order_id AND o.version = h.version "
+	"AND o.event <> '') ORDER BY h.order_id, h.version;\n"
+	"DROP TABLE history;\n",
 	NULL,
 };
 

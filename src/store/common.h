@@ -275,8 +275,10 @@ int esc_order_bind_insert(const struct esc_order *o, const struct esc_binder *b,
 int esc_order_bind_update(const struct esc_order *o, int64_t expected_version,
 			  const struct esc_binder *b, void *bind);
 
+/* The history is read from the one event table (outbox): an order's rows
+ * that carry a history line (event <> ''). */
 #define ESC_SQL_USER_SELECT    "SELECT " ESC_USER_COLUMNS " FROM users"
-#define ESC_SQL_HISTORY_SELECT "SELECT " ESC_HISTORY_COLUMNS " FROM history"
+#define ESC_SQL_HISTORY_SELECT "SELECT " ESC_HISTORY_COLUMNS " FROM outbox"
 #define ESC_SQL_REFUND_SELECT  "SELECT " ESC_REFUND_COLUMNS " FROM refunds"
 #define ESC_SQL_WEBHOOK_ENDPOINT_SELECT                                                            \
 	"SELECT " ESC_WEBHOOK_ENDPOINT_COLUMNS " FROM webhook_endpoints"
@@ -293,6 +295,13 @@ int esc_order_bind_update(const struct esc_order *o, int64_t expected_version,
 	"(claim_owner IS NULL OR claim_owner = ?3 OR NOT EXISTS (SELECT 1 FROM processes p "       \
 	"WHERE p.id = deadlines.claim_owner AND p.heartbeat_real_ms + p.lease_ms > ?4))"
 
+/* outbox_append's row: its history line, when it carries one, is of the
+ * same order, version, time and type (asserted); the payload to store
+ * ("" stored as "null", which the feed shows the same: an empty payload
+ * marks a purged event). */
+void esc_outbox_history_assert(const struct esc_outbox_row *row);
+const char *esc_outbox_payload(const struct esc_outbox_row *row);
+
 /* ---- webhook deliveries (the worker's verbs) ---- */
 
 /* The events fanout takes; PostgreSQL adds FOR UPDATE SKIP LOCKED. */
@@ -306,13 +315,8 @@ int esc_order_bind_update(const struct esc_order *o, int64_t expected_version,
 	"(" t ".claim_owner IS NOT NULL AND " t ".claim_until_ms > ?4 AND EXISTS (SELECT 1 FROM "  \
 	"processes p WHERE p.id = " t ".claim_owner AND p.heartbeat_real_ms + p.lease_ms > ?4))"
 
-/* The events purge takes: of the oldest ?2, those written before ?1 (the
- * oldest rows only, so that a purge with nothing to do reads few), never
- * the newest event: SQLite numbers a new row after the highest one left,
- * and an emptied outbox would give old event ids again. */
-#define ESC_SQL_PURGE_EVENTS                                                                       \
-	"(SELECT seq FROM (SELECT seq, at_ms FROM outbox ORDER BY seq LIMIT ?2) t "                \
-	"WHERE at_ms < ?1 AND seq < (SELECT MAX(seq) FROM outbox))"
+/* The purge's cursor: every event up to this seq is purged (meta). */
+#define ESC_META_EVENTS_PURGED "events_purged_seq"
 
 /* Claim for ?3 up to ?2 deliveries due at ?1 (escrowd's clock), not held
  * at the real time ?4, with the claim held until ?5: see store.h. Neither
@@ -366,15 +370,20 @@ int esc_order_bind_update(const struct esc_order *o, int64_t expected_version,
 	  "UPDATE webhook_deliveries SET claim_owner = NULL, claim_until_ms = 0 "                  \
 	  "WHERE claim_owner IS NOT NULL AND (CAST(?1 AS TEXT) IS NULL OR claim_owner = ?1)")      \
 	X(EVENT_GET, "SELECT seq, at_ms, type, order_id, version, payload FROM outbox "            \
-		     "WHERE seq = ?1")                                                             \
+		     "WHERE seq = ?1 AND payload <> ''")                                           \
 	X(ENDPOINTS_FAILING, ESC_SQL_WEBHOOK_ENDPOINT_SELECT                                       \
 	  " WHERE enabled = 1 AND failing_since_ms > 0 AND failing_since_ms <= ?1 "                \
 	  "ORDER BY id LIMIT ?2")                                                                  \
+	X(PURGE_WINDOW, "SELECT seq, at_ms, CASE WHEN payload = '' THEN 0 ELSE 1 END FROM outbox " \
+			"WHERE seq > ?1 ORDER BY seq LIMIT ?2")                                    \
+	X(PURGE_LAST, "SELECT COALESCE(MAX(seq), 0) FROM outbox")                                  \
 	X(PURGE_ATTEMPTS, "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM "     \
-			  "webhook_deliveries WHERE event_seq IN " ESC_SQL_PURGE_EVENTS ")")       \
-	X(PURGE_DELIVERIES,                                                                        \
-	  "DELETE FROM webhook_deliveries WHERE event_seq IN " ESC_SQL_PURGE_EVENTS)               \
-	X(PURGE_EVENTS, "DELETE FROM outbox WHERE seq IN " ESC_SQL_PURGE_EVENTS)                   \
+			  "webhook_deliveries WHERE event_seq > ?1 AND event_seq <= ?2)")          \
+	X(PURGE_DELIVERIES, "DELETE FROM webhook_deliveries WHERE event_seq > ?1 "                 \
+			    "AND event_seq <= ?2")                                                 \
+	X(PURGE_EVENTS, "DELETE FROM outbox WHERE seq > ?1 AND seq <= ?2 AND event = ''")          \
+	X(PURGE_PAYLOADS, "UPDATE outbox SET payload = '', fanout_done = 1 WHERE seq > ?1 "        \
+			  "AND seq <= ?2 AND event <> '' AND payload <> ''")                       \
 	X(WEBHOOK_STATS,                                                                           \
 	  "SELECT COALESCE((SELECT at_ms FROM outbox WHERE fanout_done = 0 ORDER BY seq "          \
 	  "LIMIT 1), 0), COALESCE((SELECT MIN(o.at_ms) FROM webhook_deliveries d JOIN outbox o "   \
@@ -463,10 +472,8 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(ITEMS_LIST, "SELECT " ESC_ITEM_COLUMNS " FROM order_items "                              \
 		      "WHERE order_id = ?1 ORDER BY line LIMIT ?2")                                \
 	X(ORDERS_COUNT, "SELECT state, COUNT(*) FROM orders GROUP BY state")                       \
-	X(HISTORY_INSERT, "INSERT INTO history (" ESC_HISTORY_COLUMNS ") "                         \
-			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                      \
-	X(HISTORY_LIST, ESC_SQL_HISTORY_SELECT " WHERE order_id = ?1 AND version > ?2 "            \
-					       "ORDER BY version LIMIT ?3")                        \
+	X(HISTORY_LIST, ESC_SQL_HISTORY_SELECT " WHERE order_id = ?1 AND event <> '' "             \
+					       "AND version > ?2 ORDER BY version LIMIT ?3")       \
 	X(ENTRY_SECOND, "INSERT INTO entries (transfer_id, leg, account, amount_minor, currency, " \
 			"order_id, kind, at_ms) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7)")           \
 	X(BALANCE_ADD, "INSERT INTO balances (account, currency, balance_minor) "                  \
@@ -508,12 +515,12 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(PROCESSES_PURGE, "DELETE FROM processes WHERE heartbeat_real_ms + lease_ms <= ?1")       \
 	X(PROCESS_GET, "SELECT started_real_ms, heartbeat_real_ms, lease_ms FROM processes "       \
 		       "WHERE id = ?1")                                                            \
-	X(OUTBOX_INSERT, "INSERT INTO outbox (at_ms, type, order_id, payload, version) VALUES "    \
-			 "(?1, ?2, ?3, ?4, ?5)")                                                   \
-	X(OUTBOX_COUNT, "SELECT COUNT(*) FROM outbox")                                             \
+	X(OUTBOX_INSERT, "INSERT INTO outbox (" ESC_HISTORY_COLUMNS ", payload) VALUES "           \
+			 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")                         \
+	X(OUTBOX_COUNT, "SELECT COUNT(*) FROM outbox WHERE payload <> ''")                         \
 	X(EVENTS_LIST,                                                                             \
 	  "SELECT seq, at_ms, type, order_id, version, payload FROM outbox "                       \
-	  "WHERE seq > ?1 AND (CAST(?2 AS TEXT) IS NULL OR type = ?2) "                            \
+	  "WHERE seq > ?1 AND payload <> '' AND (CAST(?2 AS TEXT) IS NULL OR type = ?2) "          \
 	  "AND (CAST(?3 AS TEXT) IS NULL OR substr(type, 1, length(CAST(?3 AS TEXT))) "            \
 	  "= CAST(?3 AS TEXT)) AND (CAST(?4 AS TEXT) IS NULL OR order_id = ?4) "                   \
 	  "ORDER BY seq LIMIT ?5")                                                                 \
@@ -746,12 +753,11 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.order_insert = prefix##_order_insert, .order_get = prefix##_order_get,                    \
 	.order_update = prefix##_order_update, .order_items = prefix##_order_items,                \
 	.orders_list = prefix##_orders_list, .orders_count = prefix##_orders_count,                \
-	.history_append = prefix##_history_append, .history_list = prefix##_history_list,          \
-	.transfers_append = prefix##_transfers_append, .balance_get = prefix##_balance_get,        \
-	.refund_insert = prefix##_refund_insert, .refund_update = prefix##_refund_update,          \
-	.refund_get = prefix##_refund_get, .refunds_list = prefix##_refunds_list,                  \
-	.deadline_apply = prefix##_deadline_apply, .deadlines_due = prefix##_deadlines_due,        \
-	.deadlines_claim = prefix##_deadlines_claim,                                               \
+	.history_list = prefix##_history_list, .transfers_append = prefix##_transfers_append,      \
+	.balance_get = prefix##_balance_get, .refund_insert = prefix##_refund_insert,              \
+	.refund_update = prefix##_refund_update, .refund_get = prefix##_refund_get,                \
+	.refunds_list = prefix##_refunds_list, .deadline_apply = prefix##_deadline_apply,          \
+	.deadlines_due = prefix##_deadlines_due, .deadlines_claim = prefix##_deadlines_claim,      \
 	.deadlines_release = prefix##_deadlines_release, .process_beat = prefix##_process_beat,    \
 	.process_end = prefix##_process_end, .processes_purge = prefix##_processes_purge,          \
 	.process_get = prefix##_process_get, .outbox_append = prefix##_outbox_append,              \

@@ -43,7 +43,9 @@ struct esc_user {
 	int64_t suspension_lifted_at_ms; /* 0 = never lifted */
 };
 
-/* One row of an order's history: who, what, when, before and after. */
+/* One line of an order's history: who, what, when, before and after. It
+ * is kept in the row of the command's own event (outbox_append), and
+ * stays when the event is purged. */
 struct esc_history {
 	char order_id[ESC_ID_SIZE];
 	int64_t version; /* the order's version after: the row's key */
@@ -77,7 +79,10 @@ struct esc_deadline {
 };
 
 /* An outbox row: one event (webhook/feed.h) that a command wrote. Its id
- * is "evt_" and its seq (feed.h: esc_feed_event_id). */
+ * is "evt_" and its seq (feed.h: esc_feed_event_id). The command's own
+ * event carries its order's history line in the same row (history); the
+ * events a command causes besides (reputation.*) and those of no order
+ * carry none. */
 struct esc_outbox_row {
 	int64_t seq; /* given by the store on append; read back by lists */
 	int64_t at_ms;
@@ -85,6 +90,9 @@ struct esc_outbox_row {
 	char order_id[ESC_ID_SIZE]; /* "" for an event of no order */
 	int64_t version;            /* the order's version the event shows; 0 for none */
 	const char *payload;        /* JSON text: the event's data (webhook/feed.h) */
+	/* Appending: the history line this event writes (its order_id,
+	 * version, at_ms and type are the row's), or NULL. Not read back. */
+	const struct esc_history *history;
 };
 
 /* Which events GET /v1/events lists: those after after_seq, oldest first,
@@ -329,8 +337,9 @@ struct esc_store_ops {
 	/* How many orders are in each state. */
 	int (*orders_count)(struct esc_store *s, int64_t counts[ESC_ST_COUNT]);
 
-	int (*history_append)(struct esc_store *s, const struct esc_history *h);
-	/* History rows of an order with version > after_version, oldest first. */
+	/* History lines of an order with version > after_version, oldest
+	 * first: those its commands' events wrote (outbox_append), purged
+	 * or not. */
 	int (*history_list)(struct esc_store *s, const char *order_id, int64_t after_version,
 			    struct esc_history *out, size_t max, size_t *n);
 
@@ -383,7 +392,10 @@ struct esc_store_ops {
 	/* The process row of id (ESC_ENOTFOUND when none). */
 	int (*process_get)(struct esc_store *s, const char *id, struct esc_process *out);
 
+	/* Append one event, with the history line it carries (row->history):
+	 * one row for both. */
 	int (*outbox_append)(struct esc_store *s, const struct esc_outbox_row *row);
+	/* How many events there are (purged ones not counted). */
 	int (*outbox_count)(struct esc_store *s, int64_t *n);
 	/* The events f selects, oldest first, at most max: out[i] with its
 	 * payload malloc'd into payloads[i] (out[i].payload points at it).
@@ -525,8 +537,11 @@ struct esc_store_ops {
 	/* Enabled endpoints failing since at or before before_ms, at most max. */
 	int (*webhook_endpoints_failing)(struct esc_store *s, int64_t before_ms,
 					 struct esc_webhook_endpoint *out, size_t max, size_t *n);
-	/* Delete up to max events with at_ms < before_ms, oldest first, with
-	 * their deliveries and attempts; *purged counts the events. */
+	/* Purge the oldest events with at_ms < before_ms, in seq order up to
+	 * the first younger one, never the newest event, with their
+	 * deliveries and attempts; of up to max rows. A purged event is gone
+	 * from the feed and webhook_event_get; a history line it carried
+	 * stays (its row loses the payload). *purged counts the events. */
 	int (*webhook_purge)(struct esc_store *s, int64_t before_ms, size_t max, size_t *purged);
 	/* Begin a transaction that takes no part in PostgreSQL's
 	 * serializable checks (READ COMMITTED: each statement sees what was

@@ -53,7 +53,8 @@ every deadline is due:
     with a valid signature, every second delivery of an event the same
     bytes (never two different events under one id);
   - `escrowd check` and `PRAGMA integrity_check` after the daemon stops;
-    the outbox holds each event of the histories once;
+    the outbox holds each event of the histories once, each carrying its
+    history line;
   - the daemon printed nothing but its start and stop lines.
 
 It ends with one line starting "crash_loop: summary:" with the figures
@@ -708,8 +709,8 @@ class Cycles:
         for i in range(0, len(orders), 500):
             part = sql_list(orders[i:i + 500])
             parts["history"].append(len(sqls))
-            sqls.append("SELECT order_id, version, event FROM history WHERE order_id IN " +
-                        part)
+            sqls.append("SELECT order_id, version, event FROM outbox WHERE event <> '' "
+                        "AND order_id IN " + part)
             parts["messages"].append(len(sqls))
             sqls.append("SELECT order_id, seq FROM messages WHERE order_id IN " + part)
         rows = store.queries(sqls)
@@ -997,14 +998,21 @@ def check_store(exe, store, orders):
     for oid, o in orders.items():
         assert ledger.get(oid, 0) == len(o["refunds"]), (oid, ledger.get(oid), o["refunds"])
     # Each command's event once in the outbox that webhooks deliver from,
-    # as in the history. The reputation events a command's marks cause
-    # have no history row of their own.
+    # carrying its history line in the same row (issue 15): the rows with
+    # a history line are the events of commands (none is purged here),
+    # one line per order's version. The reputation events a command's
+    # marks cause carry no history line.
     outbox = collections.Counter(store.query(
-        "SELECT order_id, type, at_ms FROM outbox WHERE type NOT LIKE 'reputation.%'"))
-    history = collections.Counter(store.query("SELECT order_id, type, at_ms FROM history"))
+        "SELECT order_id, type, at_ms FROM outbox WHERE type NOT LIKE 'reputation.%' "
+        "AND payload <> ''"))
+    history = collections.Counter(store.query(
+        "SELECT order_id, type, at_ms FROM outbox WHERE event <> ''"))
     assert outbox == history, ("the outbox is not the history",
                                list((outbox - history).items())[:5],
                                list((history - outbox).items())[:5])
+    twice = store.query("SELECT order_id, version FROM outbox WHERE event <> '' "
+                        "GROUP BY order_id, version HAVING count(*) > 1")
+    assert not twice, ("two history lines of one version", twice[:5])
     return sum(outbox.values())
 
 

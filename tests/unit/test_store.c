@@ -366,6 +366,19 @@ static struct esc_history history(const char *order_id, int64_t version)
 	return h;
 }
 
+/* h's event (a command's), carrying h: one row. */
+static void append_history(struct esc_store *s, const struct esc_history *h)
+{
+	struct esc_outbox_row row = {
+		.at_ms = h->at_ms, .version = h->version, .payload = "{}", .history = h};
+	int rc;
+
+	COPY(row.type, h->type);
+	COPY(row.order_id, h->order_id);
+	ESC_STORE(rc, s, outbox_append, &row);
+	assert_int_equal(rc, 0);
+}
+
 static void set_deadline(struct esc_store *s, const char *order_id, enum esc_deadline_kind kind,
 			 int64_t due, bool set)
 {
@@ -882,12 +895,10 @@ static void history_list_returns_versions_after_oldest_first(void **state)
 
 	for (int v = 3; v >= 1; v--) {
 		struct esc_history h = history("ord_1", v);
-		ESC_STORE(rc, f->s, history_append, &h);
-		assert_int_equal(rc, 0);
+		append_history(f->s, &h);
 	}
 	struct esc_history other = history("ord_2", 2);
-	ESC_STORE(rc, f->s, history_append, &other);
-	assert_int_equal(rc, 0);
+	append_history(f->s, &other);
 	ESC_STORE(rc, f->s, history_list, "ord_1", 1, got, 4, &n);
 	assert_int_equal(rc, 0);
 	assert_int_equal(n, 2);
@@ -905,16 +916,67 @@ static void history_list_returns_versions_after_oldest_first(void **state)
 	assert_string_equal(got[0].detail, want.detail);
 }
 
-static void history_append_of_a_taken_version_is_duplicate(void **state)
+/* Issue 15: a command's event and its history line are one row. Purged
+ * (webhooks.retention_days), the event leaves the feed, and its line
+ * stays; an event of no history line goes. The newest row stays. */
+static void a_purged_event_keeps_its_history_line(void **state)
 {
 	struct store_fixture *f = *state;
-	struct esc_history h = history("ord_1", 1);
+	struct esc_history h1 = history("ord_1", 1), h2 = history("ord_1", 2), got[4];
+	struct esc_outbox_row rep = {.at_ms = T0 + 2,
+				     .type = "reputation.buyer_level_changed",
+				     .order_id = "ord_1",
+				     .version = 2,
+				     .payload = "{\"object\":{}}"};
+	struct esc_history late = history("ord_2", 1);
+	struct esc_outbox_row out[4], one;
+	char *payloads[4], *payload = NULL;
+	size_t n = 0, purged = 0;
+	int64_t count = 0;
 	int rc;
 
-	ESC_STORE(rc, f->s, history_append, &h);
+	late.at_ms = T0 + 100;
+	append_history(f->s, &h1);
+	append_history(f->s, &h2);
+	ESC_STORE(rc, f->s, outbox_append, &rep);
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, history_append, &h);
-	assert_int_equal(rc, ESC_EDUPLICATE);
+	append_history(f->s, &late);
+	struct esc_event_filter all = {0};
+	ESC_STORE(rc, f->s, events_list, &all, out, payloads, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 4);
+	int64_t first = out[0].seq;
+	for (size_t i = 0; i < n; i++)
+		free(payloads[i]);
+
+	ESC_STORE(rc, f->s, webhook_purge, T0 + 50, 100, &purged);
+	assert_int_equal(rc, 0);
+	assert_int_equal(purged, 3);
+	ESC_STORE(rc, f->s, events_list, &all, out, payloads, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].order_id, "ord_2");
+	free(payloads[0]);
+	ESC_STORE(rc, f->s, webhook_event_get, first, &one, &payload);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	ESC_STORE(rc, f->s, outbox_count, &count);
+	assert_int_equal(rc, 0);
+	assert_int_equal(count, 1);
+	ESC_STORE(rc, f->s, history_list, "ord_1", 0, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(got[1].version, 2);
+	assert_int_equal(got[1].event, ESC_EV_SHIP);
+	assert_string_equal(got[1].detail, h2.detail);
+	/* Nothing more is old enough; the newest row is never purged. */
+	ESC_STORE(rc, f->s, webhook_purge, T0 + 50, 100, &purged);
+	assert_int_equal(rc, 0);
+	assert_int_equal(purged, 0);
+	ESC_STORE(rc, f->s, webhook_purge, T0 + 500, 100, &purged);
+	assert_int_equal(rc, 0);
+	assert_int_equal(purged, 0);
+	ESC_STORE(rc, f->s, outbox_count, &count);
+	assert_int_equal(count, 1);
 }
 
 /* ---- transfers and balances ---- */
@@ -2551,11 +2613,12 @@ static void everything_written_survives_close_and_reopen(void **state)
 	struct esc_order o = order("ord_1", "usr_b", "usr_s"), got;
 	struct esc_refund r = refund("ord_1-r1", "ord_1", T0), rgot;
 	struct esc_history h = history("ord_1", 1), hgot[2];
-	struct esc_outbox_row row = {.at_ms = T0,
-				     .type = "order.created",
+	struct esc_outbox_row row = {.at_ms = T0 + 1,
+				     .type = "order.shipped",
 				     .order_id = "ord_1",
 				     .version = 1,
-				     .payload = "{}"};
+				     .payload = "{}",
+				     .history = &h};
 	struct esc_session se = session('a'), sgot;
 	char key[ESC_HASH_HEX_SIZE];
 	struct esc_deadline dl[2];
@@ -2568,8 +2631,6 @@ static void everything_written_survives_close_and_reopen(void **state)
 	hash_hex(key, 'k');
 	insert_user(f->s, "usr_b");
 	insert_order(f->s, &o);
-	ESC_STORE(rc, f->s, history_append, &h);
-	assert_int_equal(rc, 0);
 	append(f->s, transfer("t1", "ord_1", "payment", "buyer:usr_b", "escrow:ord_1", 10));
 	ESC_STORE(rc, f->s, refund_insert, &r);
 	assert_int_equal(rc, 0);
@@ -2856,6 +2917,119 @@ static void a_store_opened_again_keeps_the_schema_version(void **state)
 	assert_true(user_exists(f->s, "usr_a"));
 }
 
+static int64_t raw_int(struct store_fixture *f, const char *sql);
+
+/* Issue 15: a store of the schema before, with its history table and its
+ * outbox, upgrades in place with nothing lost: each history row in the
+ * row of its event, events as they were (ids, payloads, fanout), and
+ * the history rows whose event is gone (purged, or written before events
+ * had versions) kept as history lines that no list shows as events. */
+static void a_store_with_history_and_outbox_tables_upgrades_to_one_row(void **state)
+{
+	struct store_fixture *f = *state;
+	const char *before[ESC_MIGRATIONS_TEST_MAX];
+	struct esc_history h[4];
+	struct esc_outbox_row out[8];
+	char *payloads[8];
+	size_t n = 0, i = 0;
+	int64_t count = 0;
+	int rc;
+
+	/* A new store, migrated up to the step that merges the tables. */
+	esc_store_close(f->s);
+	f->s = NULL;
+	backend->cleanup(f);
+	backend->fresh(f);
+	if (backend != &pg_backend) {
+		sqlite3 *db = NULL;
+		assert_int_equal(sqlite3_open_v2(f->path, &db,
+						 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+				 SQLITE_OK);
+		sqlite3_close(db);
+	}
+	while (esc_migrations_shared[i] &&
+	       !strstr(esc_migrations_shared[i], "DROP TABLE history")) {
+		before[i] = esc_migrations_shared[i];
+		i++;
+	}
+	assert_non_null(esc_migrations_shared[i]);
+	before[i] = NULL;
+	migrate_with(f, before);
+	raw_sql(f, "INSERT INTO history (order_id, version, at_ms, actor, actor_id, event, "
+		   "from_state, to_state, type, detail) VALUES "
+		   "('ord_1', 1, 1000, 'operator', '', 'create', 'none', 'awaiting_payment', "
+		   "'order.created', '{}'), "
+		   "('ord_1', 2, 2000, 'operator', '', 'pay', 'awaiting_payment', "
+		   "'awaiting_shipment', 'order.paid', '{\"amount\":500}'), "
+		   "('ord_0', 1, 500, 'operator', '', 'create', 'none', 'awaiting_payment', "
+		   "'order.created', '{}'), "
+		   "('ord_9', 1, 100, 'operator', '', 'create', 'none', 'awaiting_payment', "
+		   "'order.created', '{}')");
+	raw_sql(f, "INSERT INTO outbox (at_ms, type, order_id, payload, version, fanout_done) "
+		   "VALUES (500, 'order.created', 'ord_0', '{\"id\":\"ord_0\"}', 0, 1), "
+		   "(1000, 'order.created', 'ord_1', '{\"object\":{\"v\":1}}', 1, 1), "
+		   "(2000, 'order.paid', 'ord_1', '{\"object\":{\"v\":2}}', 2, 0), "
+		   "(2000, 'reputation.buyer_level_changed', 'ord_1', '{\"object\":{}}', 2, 1), "
+		   "(2500, 'reputation.suspension_lifted', '', '', 0, 1)");
+
+	migrate_with(f, esc_migrations_shared);
+	assert_int_equal(recorded_version(f), written_version());
+	open_url(f);
+	struct esc_event_filter all = {0};
+	ESC_STORE(rc, f->s, events_list, &all, out, payloads, 8, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 5);
+	static const char *const types[] = {"order.created", "order.created", "order.paid",
+					    "reputation.buyer_level_changed",
+					    "reputation.suspension_lifted"};
+	for (size_t k = 0; k < n; k++) {
+		assert_int_equal(out[k].seq, (int64_t)k + 1);
+		assert_string_equal(out[k].type, types[k]);
+	}
+	assert_string_equal(out[0].payload, "{\"id\":\"ord_0\"}");
+	assert_int_equal(out[0].version, 0);
+	assert_string_equal(out[2].payload, "{\"object\":{\"v\":2}}");
+	assert_int_equal(out[2].version, 2);
+	assert_string_equal(out[4].payload, "null"); /* shown as before: "object": null */
+	for (size_t k = 0; k < n; k++)
+		free(payloads[k]);
+	ESC_STORE(rc, f->s, outbox_count, &count);
+	assert_int_equal(rc, 0);
+	assert_int_equal(count, 5);
+	/* order.paid was not fanned out yet: it still is to be. */
+	assert_int_equal(backend == &pg_backend
+				 ? pg_raw_int(f, "SELECT seq FROM outbox WHERE fanout_done = 0")
+				 : raw_int(f, "SELECT seq FROM outbox WHERE fanout_done = 0"),
+			 3);
+
+	ESC_STORE(rc, f->s, history_list, "ord_1", 0, h, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(h[0].event, ESC_EV_CREATE);
+	assert_int_equal(h[1].event, ESC_EV_PAY);
+	assert_int_equal(h[1].from, ESC_ST_AWAITING_PAYMENT);
+	assert_int_equal(h[1].to, ESC_ST_AWAITING_SHIPMENT);
+	assert_int_equal(h[1].at_ms, 2000);
+	assert_string_equal(h[1].type, "order.paid");
+	assert_string_equal(h[1].detail, "{\"amount\":500}");
+	for (const char *const *id = (const char *const[]){"ord_0", "ord_9", NULL}; *id; id++) {
+		ESC_STORE(rc, f->s, history_list, *id, 0, h, 4, &n);
+		assert_int_equal(rc, 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(h[0].event, ESC_EV_CREATE);
+		assert_int_equal(h[0].to, ESC_ST_AWAITING_PAYMENT);
+	}
+	/* A new event is numbered after every row. */
+	struct esc_history next = history("ord_1", 3);
+	append_history(f->s, &next);
+	struct esc_event_filter after = {.after_seq = 5};
+	ESC_STORE(rc, f->s, events_list, &after, out, payloads, 8, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_true(out[0].seq > 7);
+	free(payloads[0]);
+}
+
 /* A shared step applies after the backend's own migrations, in its words,
  * as the next version, once. */
 static void a_shared_step_applies_once_after_the_backends_own(void **state)
@@ -2925,7 +3099,7 @@ static const struct CMUnitTest contract[] = {
 	T(orders_list_combines_filters),
 	T(orders_count_counts_each_state),
 	T(history_list_returns_versions_after_oldest_first),
-	T(history_append_of_a_taken_version_is_duplicate),
+	T(a_purged_event_keeps_its_history_line),
 	T(transfer_moves_the_amount_between_accounts),
 	T(transfer_with_a_recorded_id_is_recorded_once),
 	T(transfers_keep_buyer_and_seller_balances),
@@ -3007,6 +3181,7 @@ static const struct CMUnitTest contract[] = {
 	T(ledger_check_finds_escrow_without_an_order),
 	T(a_store_opened_again_keeps_the_schema_version),
 	T(a_shared_step_applies_once_after_the_backends_own),
+	T(a_store_with_history_and_outbox_tables_upgrades_to_one_row),
 };
 
 /* Run every contract test against a new store of backend b per test. */

@@ -987,15 +987,7 @@ static int pg_orders_count(struct esc_store *s, int64_t counts[ESC_ST_COUNT])
 	return rc;
 }
 
-/* ---- history ---- */
-
-static int pg_history_append(struct esc_store *s, const struct esc_history *h)
-{
-	struct bind b = {0};
-
-	b_record(&b, &esc_history_record, h);
-	return run(pg_of(s), S_HISTORY_INSERT, &b);
-}
+/* ---- history: the lines the events carry (pg_outbox_append) ---- */
 
 static int pg_history_list(struct esc_store *s, const char *order_id, int64_t after_version,
 			   struct esc_history *out, size_t max, size_t *n)
@@ -1291,15 +1283,25 @@ static int pg_process_get(struct esc_store *s, const char *id, struct esc_proces
 
 /* ---- outbox, marks, meta ---- */
 
+/* One row: the event, and the history line it carries, if any. */
 static int pg_outbox_append(struct esc_store *s, const struct esc_outbox_row *row)
 {
 	struct bind b = {0};
+	const struct esc_history *h = row->history;
 
-	b_i64(&b, 1, row->at_ms);
-	B_FIELD(&b, 2, row->type);
-	B_FIELD(&b, 3, row->order_id);
-	b_str(&b, 4, row->payload ? row->payload : "{}");
-	b_i64(&b, 5, row->version);
+	if (h) {
+		esc_outbox_history_assert(row);
+		b_record(&b, &esc_history_record, h);
+	} else {
+		B_FIELD(&b, 1, row->order_id);
+		b_i64(&b, 2, row->version);
+		b_i64(&b, 3, row->at_ms);
+		for (int i = 4; i <= 8; i++)
+			b_str(&b, i, "");
+		B_FIELD(&b, 9, row->type);
+		b_str(&b, 10, "");
+	}
+	b_str(&b, 11, esc_outbox_payload(row));
 	return run(pg_of(s), S_OUTBOX_INSERT, &b);
 }
 
@@ -1325,6 +1327,8 @@ static int pg_outbox_count(struct esc_store *s, int64_t *n)
 	return scalar(pg_of(s), S_OUTBOX_COUNT, &b, n);
 }
 
+static int pg_meta_get(struct esc_store *s, const char *key, int64_t *value);
+
 static int pg_events_list(struct esc_store *s, const struct esc_event_filter *f,
 			  struct esc_outbox_row *out, char **payloads, size_t max, size_t *n)
 {
@@ -1332,8 +1336,14 @@ static int pg_events_list(struct esc_store *s, const struct esc_event_filter *f,
 	PGresult *res = NULL;
 	int rc = 0;
 
+	int64_t purged = 0;
+
 	*n = 0;
-	b_i64(&b, 1, f->after_seq);
+	/* Purged events stay as history lines: start after them. */
+	rc = pg_meta_get(s, ESC_META_EVENTS_PURGED, &purged);
+	if (rc && rc != ESC_ENOTFOUND)
+		return rc;
+	b_i64(&b, 1, f->after_seq > purged ? f->after_seq : purged);
 	b_str(&b, 2, f->type);
 	b_str(&b, 3, f->type_prefix);
 	b_str(&b, 4, f->order_id);
@@ -2163,22 +2173,63 @@ struct purge {
 	size_t max, purged;
 };
 
+/* The purge's range (*from, *to]: the events after the cursor, in seq
+ * order, up to the first not older than before_ms, never the newest
+ * row; u->purged counts those not purged yet. */
+static int purge_range(struct pg *p, struct purge *u, int64_t *from, int64_t *to)
+{
+	struct bind b = {0}, none = {0};
+	PGresult *res = NULL;
+	int64_t last = 0;
+	int rc;
+
+	b_str(&b, 1, ESC_META_EVENTS_PURGED);
+	rc = query(p, S_META_GET, &b, &res);
+	*from = !rc && PQntuples(res) > 0 ? col_i64(res, 0, 0) : 0;
+	*to = *from;
+	PQclear(res);
+	res = NULL;
+	if (!rc)
+		rc = scalar(p, S_PURGE_LAST, &none, &last);
+	if (rc)
+		return rc;
+	b = (struct bind){0};
+	b_i64(&b, 1, *from);
+	b_i64(&b, 2, limit_of(u->max));
+	rc = query(p, S_PURGE_WINDOW, &b, &res);
+	for (int i = 0; !rc && i < PQntuples(res); i++) {
+		int64_t seq = col_i64(res, i, 0);
+		if (col_i64(res, i, 1) >= u->before_ms || seq >= last)
+			break;
+		*to = seq;
+		u->purged += (size_t)col_i64(res, i, 2);
+	}
+	PQclear(res);
+	return rc;
+}
+
 static int purge_body(struct pg *p, void *arg)
 {
-	static const enum stmt_id steps[] = {S_PURGE_ATTEMPTS, S_PURGE_DELIVERIES, S_PURGE_EVENTS};
+	static const enum stmt_id steps[] = {S_PURGE_ATTEMPTS, S_PURGE_DELIVERIES, S_PURGE_EVENTS,
+					     S_PURGE_PAYLOADS};
 	struct purge *u = arg;
-	int64_t changes = 0;
+	int64_t from = 0, to = 0;
 	int rc = 0;
 
 	u->purged = 0;
-	for (size_t i = 0; !rc && i < sizeof steps / sizeof steps[0]; i++) {
+	rc = purge_range(p, u, &from, &to);
+	for (size_t i = 0; !rc && to > from && i < sizeof steps / sizeof steps[0]; i++) {
 		struct bind b = {0};
-		b_i64(&b, 1, u->before_ms);
-		b_i64(&b, 2, limit_of(u->max));
-		rc = run_changes(p, steps[i], &b, &changes);
+		b_i64(&b, 1, from);
+		b_i64(&b, 2, to);
+		rc = run(p, steps[i], &b);
 	}
-	if (!rc)
-		u->purged = (size_t)changes;
+	if (!rc && to > from) {
+		struct bind b = {0};
+		b_str(&b, 1, ESC_META_EVENTS_PURGED);
+		b_i64(&b, 2, to);
+		rc = run(p, S_META_SET, &b);
+	}
 	return rc;
 }
 

@@ -762,19 +762,7 @@ static int sq_orders_count(struct esc_store *s, int64_t counts[ESC_ST_COUNT])
 	return rc;
 }
 
-/* ---- history ---- */
-
-static int sq_history_append(struct esc_store *s, const struct esc_history *h)
-{
-	struct bind b = {sq_of(s)->stmts[S_HISTORY_INSERT], SQLITE_OK, false};
-	int rc = 0;
-
-	B_RECORD(&b, &esc_history_record, h);
-	rc = bind_end(&b);
-	if (!rc)
-		rc = run(b.st);
-	return rc;
-}
+/* ---- history: the lines the events carry (sq_outbox_append) ---- */
 
 static int sq_history_list(struct esc_store *s, const char *order_id, int64_t after_version,
 			   struct esc_history *out, size_t max, size_t *n)
@@ -1141,16 +1129,26 @@ out:
 
 /* ---- outbox, marks, meta ---- */
 
+/* One row: the event, and the history line it carries, if any. */
 static int sq_outbox_append(struct esc_store *s, const struct esc_outbox_row *row)
 {
 	struct bind b = {sq_of(s)->stmts[S_OUTBOX_INSERT], SQLITE_OK, false};
+	const struct esc_history *h = row->history;
 	int rc = 0;
 
-	b_i64(&b, 1, row->at_ms);
-	B_FIELD(&b, 2, row->type);
-	B_FIELD(&b, 3, row->order_id);
-	b_str(&b, 4, row->payload ? row->payload : "{}");
-	b_i64(&b, 5, row->version);
+	if (h) {
+		esc_outbox_history_assert(row);
+		B_RECORD(&b, &esc_history_record, h);
+	} else {
+		B_FIELD(&b, 1, row->order_id);
+		b_i64(&b, 2, row->version);
+		b_i64(&b, 3, row->at_ms);
+		for (int i = 4; i <= 8; i++)
+			b_str(&b, i, "");
+		B_FIELD(&b, 9, row->type);
+		b_str(&b, 10, "");
+	}
+	b_str(&b, 11, esc_outbox_payload(row));
 	rc = bind_end(&b);
 	if (!rc)
 		rc = run(b.st);
@@ -1178,14 +1176,24 @@ static int sq_outbox_count(struct esc_store *s, int64_t *n)
 	return scalar(sq_of(s)->stmts[S_OUTBOX_COUNT], n);
 }
 
+static int sq_meta_get(struct esc_store *s, const char *key, int64_t *value);
+static int sq_meta_set(struct esc_store *s, const char *key, int64_t value);
+
 static int sq_events_list(struct esc_store *s, const struct esc_event_filter *f,
 			  struct esc_outbox_row *out, char **payloads, size_t max, size_t *n)
 {
 	struct bind b = {sq_of(s)->stmts[S_EVENTS_LIST], SQLITE_OK, false};
 	int rc = 0;
 
+	int64_t purged = 0;
+
 	*n = 0;
-	b_i64(&b, 1, f->after_seq);
+	/* Purged events stay as history lines: start after them. */
+	rc = sq_meta_get(s, ESC_META_EVENTS_PURGED, &purged);
+	if (rc && rc != ESC_ENOTFOUND)
+		return rc;
+	rc = 0;
+	b_i64(&b, 1, f->after_seq > purged ? f->after_seq : purged);
 	b_str(&b, 2, f->type);
 	b_str(&b, 3, f->type_prefix);
 	b_str(&b, 4, f->order_id);
@@ -2095,27 +2103,68 @@ static int sq_webhook_endpoints_failing(struct esc_store *s, int64_t before_ms,
 	return rc;
 }
 
+/* The purge's range (*from, *to]: the events after the cursor, in seq
+ * order, up to the first not older than before_ms, never the newest
+ * row; *events counts those not purged yet. */
+static int purge_range(struct esc_store *s, int64_t before_ms, size_t max, int64_t *from,
+		       int64_t *to, size_t *events)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_PURGE_WINDOW], SQLITE_OK, false};
+	int64_t last = 0;
+	int rc = sq_meta_get(s, ESC_META_EVENTS_PURGED, from);
+
+	if (rc == ESC_ENOTFOUND)
+		*from = 0;
+	else if (rc)
+		return rc;
+	*to = *from;
+	*events = 0;
+	rc = scalar(q->stmts[S_PURGE_LAST], &last);
+	if (rc)
+		return rc;
+	b_i64(&b, 1, *from);
+	b_i64(&b, 2, limit_of(max));
+	rc = bind_end(&b);
+	if (rc)
+		return rc;
+	while ((rc = next_row(b.st)) == 1) {
+		int64_t seq = sqlite3_column_int64(b.st, 0);
+		if (sqlite3_column_int64(b.st, 1) >= before_ms || seq >= last)
+			break;
+		*to = seq;
+		*events += (size_t)sqlite3_column_int64(b.st, 2);
+	}
+	finish(b.st);
+	return rc < 0 ? rc : 0;
+}
+
 static int sq_webhook_purge(struct esc_store *s, int64_t before_ms, size_t max, size_t *purged)
 {
-	static const enum stmt_id steps[] = {S_PURGE_ATTEMPTS, S_PURGE_DELIVERIES, S_PURGE_EVENTS};
+	static const enum stmt_id steps[] = {S_PURGE_ATTEMPTS, S_PURGE_DELIVERIES, S_PURGE_EVENTS,
+					     S_PURGE_PAYLOADS};
 	struct sq *q = sq_of(s);
 	bool owned = false;
+	int64_t from = 0, to = 0;
+	size_t events = 0;
 	int rc = auto_begin(q, S_BEGIN, &owned);
 
 	*purged = 0;
-	for (size_t i = 0; !rc && i < sizeof steps / sizeof steps[0]; i++) {
+	if (!rc)
+		rc = purge_range(s, before_ms, max, &from, &to, &events);
+	for (size_t i = 0; !rc && to > from && i < sizeof steps / sizeof steps[0]; i++) {
 		struct bind b = {q->stmts[steps[i]], SQLITE_OK, false};
-		b_i64(&b, 1, before_ms);
-		b_i64(&b, 2, limit_of(max));
+		b_i64(&b, 1, from);
+		b_i64(&b, 2, to);
 		rc = bind_end(&b);
 		if (!rc)
 			rc = run(b.st);
-		if (!rc && steps[i] == S_PURGE_EVENTS)
-			*purged = (size_t)sqlite3_changes(q->db);
 	}
+	if (!rc && to > from)
+		rc = sq_meta_set(s, ESC_META_EVENTS_PURGED, to);
 	rc = auto_end(q, owned, rc);
-	if (rc)
-		*purged = 0;
+	if (!rc)
+		*purged = events;
 	return rc;
 }
 
