@@ -6,10 +6,11 @@ import {S} from './state.js';
 import {t} from './text.js';
 
 export class ApiError extends Error {
-	constructor(status, code, message) {
+	constructor(status, code, message, hint) {
 		super(message);
 		this.status = status;
 		this.code = code;
+		this.hint = hint || '';
 	}
 }
 
@@ -80,16 +81,19 @@ export async function api(method, path, body) {
 	if (!r.ok) {
 		const err = (j && j.error) || {};
 		throw new ApiError(r.status, err.code || 'http_' + r.status,
-			err.message || r.statusText);
+			err.message || r.statusText, err.hint);
 	}
 	return j;
 }
 
-/* An API error in words: the catalogue's, else the API's own message. */
+/* An API error in words: the catalogue's, else the API's own message and
+ * its hint ("... check the number on the label. ups numbers are 1Z ..."). */
 export function problem(e) {
 	if (e instanceof ApiError) {
 		const key = 'error.' + e.code;
-		return Object.prototype.hasOwnProperty.call(S.T, key) ? t(key) : e.message;
+		if (Object.prototype.hasOwnProperty.call(S.T, key))
+			return t(key);
+		return e.hint ? e.message + '. ' + e.hint : e.message;
 	}
 	return t('error.network');
 }

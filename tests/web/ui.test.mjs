@@ -503,3 +503,24 @@ test('WCAG 2.1 AA on the main screens, at both sizes', async () => {
 		await seller.context().close();
 	}
 });
+
+test('desktop: a tracking number with a wrong check digit is refused with what the carrier\'s numbers look like', async () => {
+	const id = await newBuyer('tracked@demo.escrowd.test');
+	const o = await paidOrder(id, 'Mohair scarf');
+	const page = await signedIn('knits@demo.escrowd.test', DESKTOP);
+	const card = page.locator('#orders li.card').filter({hasText: 'Mohair scarf'});
+	await card.getByRole('button', {name: 'More'}).click();
+	await card.getByRole('button', {name: 'Ship'}).click();
+	await page.getByLabel('Carrier').fill('UPS');
+	await page.getByLabel('Tracking number').fill('1Z999AA10123456785');
+	await page.getByRole('button', {name: 'OK'}).click();
+	await page.getByText('like 1Z999AA10123456784', {exact: false}).waitFor();
+	assert.equal((await operator('GET', '/v1/orders/' + o)).status, 'awaiting_shipment');
+	await page.getByLabel('Tracking number').fill('1Z 999 AA1 0123456784');
+	await page.getByRole('button', {name: 'OK'}).click();
+	await page.getByText('The order is marked shipped.').waitFor();
+	const after = await operator('GET', '/v1/orders/' + o);
+	assert.equal(after.shipment.tracking_check, 'valid');
+	assert.deepEqual(page.problems, []);
+	await page.context().close();
+});
