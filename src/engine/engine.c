@@ -511,6 +511,39 @@ int esc_engine_buyer_reputation_held(struct esc_engine *e, struct esc_store *s, 
 	return rc;
 }
 
+int esc_engine_cancel_budget_held(struct esc_engine *e, struct esc_store *s, const char *user_id,
+				  struct esc_cancel_budget *out)
+{
+	const struct esc_policy *p = &e->policy;
+	int64_t now = esc_engine_now(e), at[2] = {0, 0};
+	struct esc_rep_counts counts;
+	struct esc_user u;
+	int rc = get_user(s, user_id, &u);
+	if (!rc && u.role != ESC_ACTOR_BUYER)
+		rc = ESC_ENOTFOUND;
+	if (!rc)
+		rc = load_counts(e, s, u.id, now, &counts);
+	/* The oldest cancellation in each window is all the budget needs of
+	 * their times. */
+	if (!rc)
+		ESC_STORE(rc, s, mark_oldest, u.id, ESC_MARK_BUYER_CANCELLED,
+			  now - p->buyer_short_window_ms, &at[0]);
+	if (!rc)
+		ESC_STORE(rc, s, mark_oldest, u.id, ESC_MARK_BUYER_CANCELLED,
+			  now - p->buyer_long_window_ms, &at[1]);
+	if (rc)
+		return rc;
+	bool lifted = u.suspension_lifted_at_ms &&
+		      u.suspension_lifted_at_ms > now - p->buyer_long_window_ms;
+	int64_t times[2];
+	size_t n = 0;
+	for (size_t i = 0; i < 2; i++)
+		if (at[i])
+			times[n++] = at[i];
+	esc_cancel_budget(p, &counts, lifted, times, n, now, out);
+	return 0;
+}
+
 int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,
 				struct esc_buyer_rep *out)
 {

@@ -336,6 +336,11 @@ int esc_engine_buyer_reputation(struct esc_engine *e, const char *user_id,
  * build(). */
 int esc_engine_buyer_reputation_held(struct esc_engine *e, struct esc_store *s, const char *user_id,
 				     struct esc_buyer_rep *out);
+/* The buyer's cancellation budget now (issue 16 item 3; core/reputation.h),
+ * on a store the caller holds. ESC_ENOTFOUND for a user who is not a
+ * buyer. */
+int esc_engine_cancel_budget_held(struct esc_engine *e, struct esc_store *s, const char *user_id,
+				  struct esc_cancel_budget *out);
 int esc_engine_seller_reputation(struct esc_engine *e, const char *user_id,
 				 struct esc_seller_rep *out);
 int esc_engine_seller_reputation_held(struct esc_engine *e, struct esc_store *s,

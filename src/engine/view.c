@@ -8,6 +8,7 @@
 
 #include "core/event.h"
 #include "core/recommend.h"
+#include "core/rules.h"
 #include "util/timefmt.h"
 
 #define ACTIONS_MAX 8
@@ -520,6 +521,25 @@ static json_t *rep_events_json(struct esc_store *s, struct esc_viewer *v, const 
 	return list;
 }
 
+json_t *esc_view_cancel_budget(struct esc_engine *e, struct esc_store *s, const char *user_id,
+			       int *rc)
+{
+	struct esc_cancel_budget b;
+	*rc = esc_engine_cancel_budget_held(e, s, user_id, &b);
+	if (*rc)
+		return NULL;
+	const struct esc_rule_info *rule =
+		b.next_rule >= 0 ? esc_rule((enum esc_rule)b.next_rule) : NULL;
+	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "level", esc_level_name(b.level),
+			 "cancellations_left", b.left >= 0 ? json_integer(b.left) : json_null(),
+			 "next_level",
+			 b.next_level != b.level ? json_string(esc_level_name(b.next_level))
+						 : json_null(),
+			 "next_rule", rule ? json_string(rule->id) : json_null(),
+			 "oldest_leaves_30_days_at", esc_view_time(b.short_leaves_ms),
+			 "oldest_leaves_90_days_at", esc_view_time(b.long_leaves_ms));
+}
+
 /* A buyer's level, the counts behind it, the marks that moved it, and
  * their lifted suspensions with their reasons. */
 static int buyer_json(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
@@ -551,6 +571,17 @@ static int buyer_json(struct esc_engine *e, struct esc_store *s, struct esc_view
 						esc_view_time(lifts[i].at_ms), "arbiter_id",
 						lifts[i].arbiter_id, "reason", lifts[i].reason));
 	json_object_set_new(j, "suspensions_lifted", ls);
+	/* The budget is the buyer's own business: theirs, the operator's
+	 * and an arbiter's to see, not a seller's. */
+	if (v->actor == ESC_ACTOR_OPERATOR || v->actor == ESC_ACTOR_ARBITER ||
+	    (v->user_id && !strcmp(v->user_id, u->id))) {
+		json_t *budget = esc_view_cancel_budget(e, s, u->id, &rc);
+		if (!budget) {
+			json_decref(j);
+			return rc;
+		}
+		json_object_set_new(j, "cancellation_budget", budget);
+	}
 	*out = j;
 	return 0;
 }

@@ -93,6 +93,13 @@ json_t *esc_view_recommendation(const struct esc_order *o, const struct esc_disp
 /* A buyer's or a seller's reputation as GET /v1/users/{id}/reputation
  * answers it (u a buyer or a seller). 0 and *out, or the store's
  * failure. */
+/* A buyer's cancellation budget (issue 16 item 3): how many more
+ * cancellations after payment keep their level, what the next brings and
+ * by which rule, and when the oldest counted one leaves each window. NULL
+ * when it cannot be read (rc in *rc). */
+json_t *esc_view_cancel_budget(struct esc_engine *e, struct esc_store *s, const char *user_id,
+			       int *rc);
+
 int esc_view_reputation(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
 			const struct esc_user *u, json_t **out);
 

@@ -602,6 +602,15 @@ static int h_me(struct esc_http_call *call)
 	if (call->caller.kind == ESC_CALLER_USER)
 		json_object_set_new(call->out, "csrf_token", json_string(call->caller.csrf));
 	json_object_set_new(call->out, "now", time_or_null(esc_engine_now(call->e)));
+	if (call->caller.kind == ESC_CALLER_USER && call->caller.user.role == ESC_ACTOR_BUYER) {
+		int rc = 0;
+		struct esc_store *s = esc_engine_store_acquire(call->e);
+		json_t *budget = esc_view_cancel_budget(call->e, s, call->caller.user.id, &rc);
+		esc_engine_store_release(call->e, s);
+		if (!budget)
+			return rc;
+		json_object_set_new(call->out, "cancellation_budget", budget);
+	}
 	return 0;
 }
 

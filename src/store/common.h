@@ -524,6 +524,8 @@ int esc_delivery_cmp(const void *a, const void *b);
 	  "AND (CAST(?3 AS TEXT) IS NULL OR substr(type, 1, length(CAST(?3 AS TEXT))) "            \
 	  "= CAST(?3 AS TEXT)) AND (CAST(?4 AS TEXT) IS NULL OR order_id = ?4) "                   \
 	  "ORDER BY seq LIMIT ?5")                                                                 \
+	X(MARK_OLDEST, "SELECT COALESCE(MIN(at_ms), 0) FROM marks "                                \
+		       "WHERE user_id = ?1 AND mark = ?2 AND at_ms > ?3")                          \
 	X(MARKS_LIST, "SELECT " ESC_MARK_COLUMNS " FROM marks WHERE user_id = ?1 AND at_ms > ?2 "  \
 		      "ORDER BY at_ms DESC, order_id DESC, mark DESC LIMIT ?3")                    \
 	X(REP_GET, "SELECT " ESC_REP_COLUMNS " FROM reputation_counts WHERE user_id = ?1")         \
@@ -763,12 +765,12 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.process_get = prefix##_process_get, .outbox_append = prefix##_outbox_append,              \
 	.outbox_count = prefix##_outbox_count, .events_list = prefix##_events_list,                \
 	.mark_append = prefix##_mark_append, .mark_counts = prefix##_mark_counts,                  \
-	.marks_list = prefix##_marks_list, .lift_insert = prefix##_lift_insert,                    \
-	.lifts_list = prefix##_lifts_list, .meta_get = prefix##_meta_get,                          \
-	.meta_set = prefix##_meta_set, .ledger_check = prefix##_ledger_check,                      \
-	.session_insert = prefix##_session_insert, .session_get = prefix##_session_get,            \
-	.session_touch = prefix##_session_touch, .session_delete = prefix##_session_delete,        \
-	.caller_get = prefix##_caller_get,                                                         \
+	.marks_list = prefix##_marks_list, .mark_oldest = prefix##_mark_oldest,                    \
+	.lift_insert = prefix##_lift_insert, .lifts_list = prefix##_lifts_list,                    \
+	.meta_get = prefix##_meta_get, .meta_set = prefix##_meta_set,                              \
+	.ledger_check = prefix##_ledger_check, .session_insert = prefix##_session_insert,          \
+	.session_get = prefix##_session_get, .session_touch = prefix##_session_touch,              \
+	.session_delete = prefix##_session_delete, .caller_get = prefix##_caller_get,              \
 	.api_key_insert = prefix##_api_key_insert, .api_key_exists = prefix##_api_key_exists,      \
 	.api_keys_count = prefix##_api_keys_count, .refunds_count = prefix##_refunds_count,        \
 	.idempotency_put = prefix##_idempotency_put,                                               \

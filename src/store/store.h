@@ -417,6 +417,10 @@ struct esc_store_ops {
 	/* The user's marks with at_ms > since_ms, newest first. */
 	int (*marks_list)(struct esc_store *s, const char *user_id, int64_t since_ms,
 			  struct esc_mark_row *out, size_t max, size_t *n);
+	/* The time of the user's oldest mark of that kind after since_ms, 0
+	 * when there is none (a cancellation budget's window, issue 16). */
+	int (*mark_oldest)(struct esc_store *s, const char *user_id, enum esc_mark mark,
+			   int64_t since_ms, int64_t *at_ms);
 	/* Suspensions lifted: record one; list a user's, newest first. */
 	int (*lift_insert)(struct esc_store *s, const struct esc_lift *l);
 	int (*lifts_list)(struct esc_store *s, const char *user_id, struct esc_lift *out,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -263,6 +264,110 @@ static void test_http_rules(void **state)
 	curl_global_cleanup();
 }
 
+/* The cancellation budget (issue 16 item 3) over HTTP: in /v1/me for the
+ * buyer, in their reputation for them and the operator, never for a
+ * seller; after one cancellation after payment, one more keeps the buyer
+ * good, and it leaves the 30-day window 30 days after it was made. */
+static int64_t parse_time(const char *s)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	assert_non_null(strptime(s, "%Y-%m-%dT%H:%M:%S", &tm));
+	return (int64_t)timegm(&tm);
+}
+
+static void test_http_cancel_budget(void **state)
+{
+	(void)state;
+	struct esc_test_daemon d = {0};
+	const char *key = "rules-operator-key-0002";
+	char body[400], path[160], buyer_id[64], seller_id[64], buyer_tok[80], seller_tok[80],
+		order[64];
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	esc_test_tmpdir(d.dir, sizeof d.dir);
+	esc_test_store(d.db, sizeof d.db, d.dir);
+	esc_test_daemon_start(&d, key);
+
+	struct {
+		const char *role;
+		char *id, *tok;
+	} who[] = {{"buyer", buyer_id, buyer_tok}, {"seller", seller_id, seller_tok}};
+	for (int i = 0; i < 2; i++) {
+		snprintf(body, sizeof body,
+			 "{\"role\":\"%s\",\"name\":\"%s\",\"email\":\"%s@budget.test\","
+			 "\"password\":\"password-1\"}",
+			 who[i].role, who[i].role, who[i].role);
+		json_t *j = esc_test_must(d.port, "POST", "/v1/users", key, body, 201);
+		snprintf(who[i].id, 64, "%s", esc_test_str(j, "id"));
+		json_decref(j);
+		snprintf(body, sizeof body,
+			 "{\"email\":\"%s@budget.test\",\"password\":\"password-1\"}", who[i].role);
+		j = esc_test_must(d.port, "POST", "/v1/sessions", "", body, 201);
+		snprintf(who[i].tok, 80, "%s", esc_test_str(j, "token"));
+		json_decref(j);
+	}
+
+	/* No cancellation yet: two more keep the buyer good. */
+	json_t *me = esc_test_must(d.port, "GET", "/v1/me", buyer_tok, NULL, 200);
+	json_t *b = json_object_get(me, "cancellation_budget");
+	assert_string_equal(esc_test_str(b, "level"), "good");
+	assert_int_equal(json_integer_value(json_object_get(b, "cancellations_left")), 2);
+	assert_string_equal(esc_test_str(b, "next_level"), "watch");
+	assert_string_equal(esc_test_str(b, "next_rule"), "watch_cancellations");
+	assert_true(json_is_null(json_object_get(b, "oldest_leaves_30_days_at")));
+	json_decref(me);
+
+	/* A paid order, cancelled at the buyer's request. */
+	snprintf(body, sizeof body,
+		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
+		 "\"items\":[{\"title\":\"Kettle\",\"quantity\":1,\"unit_price\":2900}]}",
+		 buyer_id, seller_id);
+	json_t *o = esc_test_must(d.port, "POST", "/v1/orders", key, body, 201);
+	snprintf(order, sizeof order, "%s", esc_test_str(o, "id"));
+	json_decref(o);
+	snprintf(path, sizeof path, "/v1/orders/%s/pay", order);
+	json_decref(esc_test_must(d.port, "POST", path, key,
+				  "{\"amount\":2900,\"payment_method\":\"card\"}", 200));
+	snprintf(path, sizeof path, "/v1/orders/%s/cancel", order);
+	json_decref(esc_test_must(d.port, "POST", path, buyer_tok,
+				  "{\"reason\":\"no_longer_needed\"}", 200));
+	snprintf(path, sizeof path, "/v1/orders/%s/cancellation/accept", order);
+	json_decref(esc_test_must(d.port, "POST", path, seller_tok, "{}", 200));
+
+	me = esc_test_must(d.port, "GET", "/v1/me", buyer_tok, NULL, 200);
+	b = json_object_get(me, "cancellation_budget");
+	assert_int_equal(json_integer_value(json_object_get(b, "cancellations_left")), 1);
+	int64_t now = parse_time(esc_test_str(me, "now"));
+	assert_true(parse_time(esc_test_str(b, "oldest_leaves_30_days_at")) == now + 30 * 86400);
+	assert_true(parse_time(esc_test_str(b, "oldest_leaves_90_days_at")) == now + 90 * 86400);
+	json_decref(me);
+
+	/* The same in the buyer's reputation, to them and to the operator; a
+	 * seller sees the level, not the budget. */
+	snprintf(path, sizeof path, "/v1/users/%s/reputation", buyer_id);
+	json_t *r = esc_test_must(d.port, "GET", path, buyer_tok, NULL, 200);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(r, "cancellation_budget"), "cancellations_left")),
+			 1);
+	json_decref(r);
+	r = esc_test_must(d.port, "GET", path, key, NULL, 200);
+	assert_non_null(json_object_get(r, "cancellation_budget"));
+	json_decref(r);
+	r = esc_test_must(d.port, "GET", path, seller_tok, NULL, 200);
+	assert_string_equal(esc_test_str(r, "level"), "good");
+	assert_null(json_object_get(r, "cancellation_budget"));
+	json_decref(r);
+	/* A seller's /v1/me has none. */
+	me = esc_test_must(d.port, "GET", "/v1/me", seller_tok, NULL, 200);
+	assert_null(json_object_get(me, "cancellation_budget"));
+	json_decref(me);
+
+	esc_test_daemon_stop(&d);
+	esc_test_store_drop(d.db);
+	esc_test_rmdir(d.dir);
+	curl_global_cleanup();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_window_and_says),
 		cmocka_unit_test(test_http_rules),
+		cmocka_unit_test(test_http_cancel_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

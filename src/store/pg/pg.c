@@ -1479,6 +1479,17 @@ static int pg_marks_list(struct esc_store *s, const char *user_id, int64_t since
 	return rc;
 }
 
+static int pg_mark_oldest(struct esc_store *s, const char *user_id, enum esc_mark mark,
+			  int64_t since_ms, int64_t *at_ms)
+{
+	struct bind b = {0};
+
+	b_str(&b, 1, user_id);
+	b_str(&b, 2, esc_mark_name(mark));
+	b_i64(&b, 3, since_ms);
+	return scalar(pg_of(s), S_MARK_OLDEST, &b, at_ms);
+}
+
 static int pg_lift_insert(struct esc_store *s, const struct esc_lift *l)
 {
 	struct bind b = {0};

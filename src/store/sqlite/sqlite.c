@@ -62,8 +62,8 @@
 	X(ENTRY_FIRST, "INSERT OR IGNORE INTO entries (transfer_id, leg, account, amount_minor, "  \
 		       "currency, order_id, kind, at_ms) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7)")  \
 	X(DEADLINES_CLAIM_LAST,                                                                    \
-	  "SELECT due_ms, order_id, kind, ref FROM deadlines WHERE due_ms <= ?1 AND "              \
-	  ESC_SQL_CLAIM_FREE " ORDER BY due_ms, order_id, kind, ref LIMIT 1 OFFSET ?2")            \
+	  "SELECT due_ms, order_id, kind, ref FROM deadlines WHERE due_ms <= ?1 "                  \
+	  "AND " ESC_SQL_CLAIM_FREE " ORDER BY due_ms, order_id, kind, ref LIMIT 1 OFFSET ?2")     \
 	X(DEADLINES_CLAIM_UPTO,                                                                    \
 	  "UPDATE deadlines SET claim_owner = ?3 WHERE (due_ms, order_id, kind, ref) <= "          \
 	  "(?1, ?2, ?5, ?6) AND " ESC_SQL_CLAIM_FREE " RETURNING due_ms, order_id, kind, ref")     \
@@ -1345,6 +1345,21 @@ static int sq_marks_list(struct esc_store *s, const char *user_id, int64_t since
 	rc = read_rows(b.st, &esc_mark_record, out, max, n);
 out:
 	return rc < 0 ? rc : 0;
+}
+
+static int sq_mark_oldest(struct esc_store *s, const char *user_id, enum esc_mark mark,
+			  int64_t since_ms, int64_t *at_ms)
+{
+	struct bind b = {sq_of(s)->stmts[S_MARK_OLDEST], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, user_id);
+	b_str(&b, 2, esc_mark_name(mark));
+	b_i64(&b, 3, since_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = scalar(b.st, at_ms);
+	return rc;
 }
 
 static int sq_lift_insert(struct esc_store *s, const struct esc_lift *l)
