@@ -561,6 +561,7 @@ static int buyer_json(struct esc_engine *e, struct esc_store *s, struct esc_view
 			  "cancellations_90_days", (int)r.cancellations_long, "paid_orders_90_days",
 			  (int)r.paid_long, "cancellation_rate_percent", (int)r.rate_percent,
 			  "disputes_lost_90_days", (int)r.disputes_lost_long);
+	json_object_set_new(j, "rule", json_string(esc_rule((enum esc_rule)r.rule)->id));
 	json_object_set_new(
 		j, "events",
 		rep_events_json(s, v, u->id, now - esc_engine_policy(e)->buyer_long_window_ms));
@@ -604,6 +605,7 @@ int esc_view_reputation(struct esc_engine *e, struct esc_store *s, struct esc_vi
 			      (int)r.fault_cancels, "missed_ship_deadlines", (int)r.missed_ships,
 			      "disputes_lost", (int)r.disputes_lost, "invalid_tracking_numbers",
 			      (int)r.invalid_tracking);
+	json_object_set_new(j, "rule", json_string(esc_rule((enum esc_rule)r.rule)->id));
 	json_object_set_new(
 		j, "events",
 		rep_events_json(s, v, u->id, now - esc_engine_policy(e)->seller_window_ms));

@@ -355,7 +355,13 @@ static void test_http_cancel_budget(void **state)
 	json_decref(r);
 	r = esc_test_must(d.port, "GET", path, seller_tok, NULL, 200);
 	assert_string_equal(esc_test_str(r, "level"), "good");
+	assert_string_equal(esc_test_str(r, "rule"), "watch_cancellations");
 	assert_null(json_object_get(r, "cancellation_budget"));
+	json_decref(r);
+	/* A seller's score names its rule. */
+	snprintf(path, sizeof path, "/v1/users/%s/reputation", seller_id);
+	r = esc_test_must(d.port, "GET", path, key, NULL, 200);
+	assert_string_equal(esc_test_str(r, "rule"), "seller_score");
 	json_decref(r);
 	/* A seller's /v1/me has none. */
 	me = esc_test_must(d.port, "GET", "/v1/me", seller_tok, NULL, 200);
