@@ -46,69 +46,24 @@ static int group_teardown(void **state)
 
 /* ---- HTTP ---- */
 
-struct reply {
-	long status;
-	char *body;
-	size_t len;
-	json_t *json;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
+/* One request, through support.c's client; body may be NULL. */
+static struct esc_test_reply call(const char *method, const char *path, const char *token,
+				  const char *body)
 {
-	struct reply *r = arg;
-	char *p = realloc(r->body, r->len + size * n + 1);
-	assert_non_null(p);
-	memcpy(p + r->len, ptr, size * n);
-	r->len += size * n;
-	p[r->len] = '\0';
-	r->body = p;
-	return size * n;
+	return esc_test_call(d.port, method, path, token, body);
 }
 
-/* One request; body may be NULL. */
-static struct reply call(const char *method, const char *path, const char *token, const char *body)
+static void drop(struct esc_test_reply *r)
 {
-	struct reply r = {0};
-	char url[512], auth[300];
-	struct curl_slist *h = NULL;
-	CURL *c = curl_easy_init();
-	assert_non_null(c);
-	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", d.port, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-	snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-	h = curl_slist_append(h, auth);
-	if (body) {
-		h = curl_slist_append(h, "Content-Type: application/json");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	assert_int_equal(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	json_error_t err;
-	r.json = r.body ? json_loads(r.body, 0, &err) : NULL;
-	if (!r.json)
-		fail_msg("%s %s: not JSON: %s", method, path, r.body ? r.body : "(empty)");
-	return r;
-}
-
-static void drop(struct reply *r)
-{
-	json_decref(r->json);
-	free(r->body);
+	esc_test_reply_drop(r);
 }
 
 static const char *str(json_t *j, const char *key)
 {
-	const char *s = json_string_value(json_object_get(j, key));
-	return s ? s : "";
+	return esc_test_str(j, key);
 }
 
-static void expect(const struct reply *r, long status)
+static void expect(const struct esc_test_reply *r, long status)
 {
 	if (r->status != status)
 		fail_msg("expected %ld, got %ld: %s", status, r->status, r->body);
@@ -118,7 +73,7 @@ static void expect(const struct reply *r, long status)
 static json_t *must(const char *method, const char *path, const char *token, const char *body,
 		    long status)
 {
-	struct reply r = call(method, path, token, body);
+	struct esc_test_reply r = call(method, path, token, body);
 	expect(&r, status);
 	json_t *j = json_incref(r.json);
 	drop(&r);
@@ -563,7 +518,7 @@ static void the_feed_pages_forward_and_filters(void **state)
 static void the_feed_refuses_bad_filters_and_unknown_ids(void **state)
 {
 	(void)state;
-	struct reply r = call("GET", "/v1/events?type=order.exploded", KEY, NULL);
+	struct esc_test_reply r = call("GET", "/v1/events?type=order.exploded", KEY, NULL);
 	expect(&r, 400);
 	assert_non_null(strstr(r.body, "order.exploded"));
 	drop(&r);
