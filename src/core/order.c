@@ -463,6 +463,9 @@ struct decision {
 	const struct esc_refund *refund;
 	struct esc_effects *fx;
 	enum esc_event event;
+	/* ship: the tracking number's verdict, found by guard_ship (which
+	 * runs first) for effect_ship; unchecked until then. */
+	enum esc_tracking_verdict tracking;
 };
 
 typedef int (*guard_fn)(struct decision *d);
@@ -790,6 +793,7 @@ static int guard_ship(struct decision *d)
 			      NULL);
 	const struct esc_carrier *c;
 	enum esc_tracking_verdict v = tracking_verdict(d, &c);
+	d->tracking = v;
 	if ((v == ESC_TRACKING_BAD_FORMAT || v == ESC_TRACKING_BAD_CHECK) &&
 	    d->ctx->policy->tracking_check == ESC_TRACKING_REFUSE) {
 		esc_tracking_hint(c, d->fx->refusal_hint, sizeof d->fx->refusal_hint);
@@ -994,8 +998,7 @@ static int effect_ship(struct decision *d)
 	/* A number that failed its carrier's check got here only under
 	 * tracking_check = flag: flagged on the order, and on the seller's
 	 * score as an invalid tracking number (SPEC §6). */
-	const struct esc_carrier *c;
-	enum esc_tracking_verdict v = tracking_verdict(d, &c);
+	enum esc_tracking_verdict v = d->tracking;
 	copy(o->tracking_check, sizeof o->tracking_check, tracking_check_name(v));
 	if (v == ESC_TRACKING_BAD_FORMAT || v == ESC_TRACKING_BAD_CHECK)
 		add_mark(d, o->seller_id, ESC_MARK_SELLER_INVALID_TRACKING);
@@ -1721,7 +1724,8 @@ int esc_decide(const struct esc_context *ctx, const struct esc_order *order, enu
 	       const struct esc_args *args, const struct esc_refund *refund, struct esc_effects *fx)
 {
 	static const struct esc_args no_args = {.method = -1, .refund_to = -1};
-	struct decision d = {ctx, order, args ? args : &no_args, refund, fx, event};
+	struct decision d = {ctx, order, args ? args : &no_args, refund,
+			     fx,  event, ESC_TRACKING_UNCHECKED};
 	int rc = 0;
 
 	memset(fx, 0, sizeof *fx);
@@ -1785,7 +1789,7 @@ size_t esc_order_actions(const struct esc_context *ctx, const struct esc_order *
 		if (t->from != order->state || t->actor != ctx->actor || t->refusal ||
 		    t->actor == ESC_ACTOR_SYSTEM)
 			continue;
-		struct decision d = {ctx, order, NULL, NULL, &fx, t->event};
+		struct decision d = {ctx, order, NULL, NULL, &fx, t->event, ESC_TRACKING_UNCHECKED};
 		memset(&fx, 0, sizeof fx);
 		if (check_party(&d) || check_row(&d, t))
 			continue;
@@ -1801,7 +1805,7 @@ size_t esc_order_actions(const struct esc_context *ctx, const struct esc_order *
 		if (order->state != ESC_ST_IN_DISPUTE || t->from != order->dispute_state ||
 		    t->actor != ctx->actor || t->actor == ESC_ACTOR_SYSTEM)
 			continue;
-		struct decision d = {ctx, order, NULL, NULL, &fx, t->event};
+		struct decision d = {ctx, order, NULL, NULL, &fx, t->event, ESC_TRACKING_UNCHECKED};
 		memset(&fx, 0, sizeof fx);
 		if (check_party(&d) || check_dispute_row(&d, t))
 			continue;

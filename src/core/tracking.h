@@ -40,8 +40,8 @@ struct esc_carrier {
 };
 
 enum esc_tracking_verdict {
-	ESC_TRACKING_VALID,      /* matches its carrier's pattern and check digit */
 	ESC_TRACKING_UNCHECKED,  /* a carrier the configuration does not list */
+	ESC_TRACKING_VALID,      /* matches its carrier's pattern and check digit */
 	ESC_TRACKING_BAD_FORMAT, /* does not match the carrier's pattern */
 	ESC_TRACKING_BAD_CHECK,  /* matches, but its check digit is wrong */
 };

@@ -463,13 +463,18 @@ static int load_counts(struct esc_engine *e, struct esc_store *s, const char *us
 }
 
 /* The buyer's level from their counts at now. */
+/* Did an arbiter lift the buyer's suspension within the long window? */
+static bool suspension_lifted(const struct esc_engine *e, const struct esc_user *u, int64_t now)
+{
+	return u->suspension_lifted_at_ms &&
+	       u->suspension_lifted_at_ms > now - e->policy.buyer_long_window_ms;
+}
+
 static void buyer_level_of(struct esc_engine *e, const struct esc_user *u,
 			   const struct esc_rep_counts *counts, int64_t now,
 			   struct esc_buyer_rep *out)
 {
-	bool lifted = u->suspension_lifted_at_ms &&
-		      u->suspension_lifted_at_ms > now - e->policy.buyer_long_window_ms;
-	esc_buyer_reputation(&e->policy, counts, lifted, out);
+	esc_buyer_reputation(&e->policy, counts, suspension_lifted(e, u, now), out);
 }
 
 static int buyer_reputation(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
@@ -533,14 +538,12 @@ int esc_engine_cancel_budget_held(struct esc_engine *e, struct esc_store *s, con
 			  now - p->buyer_long_window_ms, &at[1]);
 	if (rc)
 		return rc;
-	bool lifted = u.suspension_lifted_at_ms &&
-		      u.suspension_lifted_at_ms > now - p->buyer_long_window_ms;
 	int64_t times[2];
 	size_t n = 0;
 	for (size_t i = 0; i < 2; i++)
 		if (at[i])
 			times[n++] = at[i];
-	esc_cancel_budget(p, &counts, lifted, times, n, now, out);
+	esc_cancel_budget(p, &counts, suspension_lifted(e, &u, now), times, n, now, out);
 	return 0;
 }
 
