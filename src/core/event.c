@@ -554,6 +554,10 @@ static void event_details(struct details *d, enum esc_event e, const struct esc_
 	case ESC_EV_CREATE:
 		number(d, "total", ESC_DETAIL_INT, a->total_minor);
 		text(d, "currency", a->currency);
+		/* As asked (escrowd replay reads it): absent, the policy's
+		 * default, which the order keeps resolved. */
+		if (args && args->delivery_days)
+			number(d, "delivery_days", ESC_DETAIL_INT, args->delivery_days);
 		break;
 	case ESC_EV_PAY:
 		number(d, "amount", ESC_DETAIL_INT, args ? args->amount_minor : 0);

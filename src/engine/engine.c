@@ -103,9 +103,11 @@ static void process_init(struct esc_engine *e, int64_t lease_ms)
 
 /* The writer's connection, and pool - 1 for reads, which then wait for no
  * commit and refuse writes. */
-static int pool_open(struct esc_engine *e, const char *url, size_t pool, char *err, size_t err_size)
+static int pool_open(struct esc_engine *e, const char *url, size_t pool, bool scratch, char *err,
+		     size_t err_size)
 {
-	int rc = esc_store_open(url, &e->store, err, err_size);
+	int rc = esc_store_open_mode(url, scratch ? ESC_STORE_SCRATCH : ESC_STORE_NORMAL, &e->store,
+				     err, err_size);
 	e->read_snapshots = strncmp(url, "postgresql://", 13) && strncmp(url, "postgres://", 11);
 	if (!pool)
 		pool = 1;
@@ -197,7 +199,7 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	esc_clock_init_real(&e->real_own);
 	e->real = opt->real_clock ? opt->real_clock : &e->real_own;
 	process_init(e, opt->lease_ms);
-	rc = pool_open(e, url, opt->pool, err, err_size);
+	rc = pool_open(e, url, opt->scratch ? 1 : opt->pool, opt->scratch, err, err_size);
 	if (!rc)
 		rc = clock_open(e, opt, err, err_size);
 	if (!rc)

@@ -56,6 +56,9 @@ struct esc_engine_options {
 	 * manual clock and move it, so that none sleeps; it must outlive the
 	 * engine. */
 	struct esc_clock *real_clock;
+	/* A throwaway SQLite store (store.h: ESC_STORE_SCRATCH), such as
+	 * escrowd replay's: no commit is made durable. */
+	bool scratch;
 };
 
 /* The most store connections an engine opens (esc_engine_options.pool). */

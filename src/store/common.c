@@ -258,6 +258,26 @@ static const struct esc_col history_cols[] = {
 #undef H
 const struct esc_record esc_history_record = RECORD(struct esc_history, history_cols);
 
+#define HR struct esc_history_row
+static const struct esc_col history_row_cols[] = {
+	INT(HR, seq),
+	COL(ESC_COL_TEXT, HR, h.order_id, "order_id", NULL),
+	COL(ESC_COL_INT, HR, h.version, "version", NULL),
+	COL(ESC_COL_INT, HR, h.at_ms, "at_ms", NULL),
+	COL(ESC_COL_ENUM, HR, h.actor, "actor", &esc_enum_actor),
+	COL(ESC_COL_TEXT, HR, h.actor_id, "actor_id", NULL),
+	COL(ESC_COL_ENUM, HR, h.event, "event", &esc_enum_event),
+	COL(ESC_COL_ENUM, HR, h.from, "from_state", &esc_enum_state),
+	COL(ESC_COL_ENUM, HR, h.to, "to_state", &esc_enum_state),
+	COL(ESC_COL_TEXT, HR, h.type, "type", NULL),
+	COL(ESC_COL_TEXT, HR, h.detail, "detail", NULL),
+};
+#undef HR
+_Static_assert(sizeof history_row_cols / sizeof history_row_cols[0] ==
+		       sizeof history_cols / sizeof history_cols[0] + 1,
+	       "a history row is seq and a history line");
+const struct esc_record esc_history_row_record = RECORD(struct esc_history_row, history_row_cols);
+
 void esc_outbox_history_assert(const struct esc_outbox_row *row)
 {
 	const struct esc_history *h = row->history;

@@ -96,6 +96,8 @@ extern const struct esc_record esc_user_record;
 #define ESC_HISTORY_COLUMNS                                                                        \
 	"order_id, version, at_ms, actor, actor_id, event, from_state, to_state, type, detail"
 extern const struct esc_record esc_history_record;
+/* struct esc_history_row: seq, then ESC_HISTORY_COLUMNS. */
+extern const struct esc_record esc_history_row_record;
 
 #define ESC_REFUND_COLUMNS                                                                         \
 	"id, order_id, amount_minor, method, status, created_at_ms, resolved_at_ms, "              \
@@ -474,6 +476,8 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(ORDERS_COUNT, "SELECT state, COUNT(*) FROM orders GROUP BY state")                       \
 	X(HISTORY_LIST, ESC_SQL_HISTORY_SELECT " WHERE order_id = ?1 AND event <> '' "             \
 					       "AND version > ?2 ORDER BY version LIMIT ?3")       \
+	X(HISTORY_SCAN, "SELECT seq, " ESC_HISTORY_COLUMNS " FROM outbox WHERE seq > ?1 "            \
+			"AND event <> '' ORDER BY seq LIMIT ?2")                                   \
 	X(ENTRY_SECOND, "INSERT INTO entries (transfer_id, leg, account, amount_minor, currency, " \
 			"order_id, kind, at_ms) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7)")           \
 	X(BALANCE_ADD, "INSERT INTO balances (account, currency, balance_minor) "                  \
@@ -755,7 +759,7 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.order_insert = prefix##_order_insert, .order_get = prefix##_order_get,                    \
 	.order_update = prefix##_order_update, .order_items = prefix##_order_items,                \
 	.orders_list = prefix##_orders_list, .orders_count = prefix##_orders_count,                \
-	.history_list = prefix##_history_list, .transfers_append = prefix##_transfers_append,      \
+	.history_list = prefix##_history_list, .history_scan = prefix##_history_scan, .transfers_append = prefix##_transfers_append,      \
 	.balance_get = prefix##_balance_get, .refund_insert = prefix##_refund_insert,              \
 	.refund_update = prefix##_refund_update, .refund_get = prefix##_refund_get,                \
 	.refunds_list = prefix##_refunds_list, .deadline_apply = prefix##_deadline_apply,          \

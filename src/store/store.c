@@ -15,6 +15,12 @@ static bool has_prefix(const char *s, const char *prefix)
 
 int esc_store_open(const char *url, struct esc_store **out, char *err, size_t err_size)
 {
+	return esc_store_open_mode(url, ESC_STORE_NORMAL, out, err, err_size);
+}
+
+int esc_store_open_mode(const char *url, enum esc_store_mode mode, struct esc_store **out,
+			char *err, size_t err_size)
+{
 	const char *path = url;
 	int rc = 0;
 
@@ -29,7 +35,13 @@ int esc_store_open(const char *url, struct esc_store **out, char *err, size_t er
 	}
 	/* libpq takes both URI prefixes; the URL goes to it whole. */
 	if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://")) {
-		rc = esc_pg_open(url, out, err, err_size);
+		if (mode == ESC_STORE_SCRATCH) {
+			rc = ESC_EINVAL;
+			if (err && err_size)
+				snprintf(err, err_size, "a scratch store is a SQLite one");
+			goto out;
+		}
+		rc = esc_pg_open_mode(url, mode == ESC_STORE_READ, out, err, err_size);
 		goto out;
 	}
 	if (has_prefix(url, "sqlite:"))
@@ -40,7 +52,7 @@ int esc_store_open(const char *url, struct esc_store **out, char *err, size_t er
 			snprintf(err, err_size, "the store URL \"%s\" names no file", url);
 		goto out;
 	}
-	rc = esc_sqlite_open(path, out, err, err_size);
+	rc = esc_sqlite_open_mode(path, mode, out, err, err_size);
 out:
 	return rc;
 }

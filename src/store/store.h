@@ -60,6 +60,13 @@ struct esc_history {
 	char detail[2 * ESC_TEXT_MAX + 400];
 };
 
+/* A history line with its row's seq (history_scan): replay reads the
+ * recorded commands of every order in the order they committed. */
+struct esc_history_row {
+	int64_t seq;
+	struct esc_history h;
+};
+
 /* A process that fires deadlines, and its lease on what it claims. Times
  * are real time (the machine's clock, never a manual one), so that a
  * lease ends on time whatever escrowd's clock says. */
@@ -343,6 +350,12 @@ struct esc_store_ops {
 	int (*history_list)(struct esc_store *s, const char *order_id, int64_t after_version,
 			    struct esc_history *out, size_t max, size_t *n);
 
+	/* History lines of every order with after_seq < seq, in seq order
+	 * (the order the commands committed), at most max: the recorded
+	 * commands, system ones included, that `escrowd replay` reads. */
+	int (*history_scan)(struct esc_store *s, int64_t after_seq, struct esc_history_row *out,
+			    size_t max, size_t *n);
+
 	/* Append transfers; a transfer whose id is stored already is skipped
 	 * (ESC_EDUPLICATE is not returned). Keeps buyer: and seller: balances. */
 	int (*transfers_append)(struct esc_store *s, const struct esc_transfer *t, size_t n,
@@ -590,6 +603,24 @@ struct esc_store {
  * per store; see store/pg/pg.h). Applies migrations. On success *out is
  * owned by the caller; release with esc_store_close(). */
 int esc_store_open(const char *url, struct esc_store **out, char *err, size_t err_size);
+
+/* How esc_store_open_mode opens a store. */
+enum esc_store_mode {
+	ESC_STORE_NORMAL, /* as esc_store_open */
+	/* Reads only, for a tool that must leave the store as it is
+	 * (escrowd replay): nothing is migrated or written (SQLite: the file
+	 * opened read-only, PostgreSQL: every transaction READ ONLY), and a
+	 * store whose schema is not this version's is refused (ESC_EUNSUPPORTED,
+	 * err says to migrate it). A path with no file is ESC_ENOTFOUND. */
+	ESC_STORE_READ,
+	/* A throwaway SQLite store (replay's scratch, ":memory:" or a file):
+	 * migrated, but no commit is made durable (synchronous off, the
+	 * journal in memory, no checkpointer). Its data may be lost in a
+	 * crash: never a real store. PostgreSQL refuses it (ESC_EINVAL). */
+	ESC_STORE_SCRATCH,
+};
+int esc_store_open_mode(const char *url, enum esc_store_mode mode, struct esc_store **out,
+			char *err, size_t err_size);
 void esc_store_close(struct esc_store *s);
 
 /* What the backend last said of a failure on s, on one line, for the log

@@ -472,6 +472,14 @@ static void test_details_of_create_and_pay(void **state)
 	const struct want create[] = {{"total", ESC_DETAIL_INT, NULL, TOTAL},
 				      {"currency", ESC_DETAIL_TEXT, "EUR", 0}};
 	assert_details(out, n, create, COUNT(create));
+	/* delivery_days as asked, when asked (escrowd replay reads it). */
+	a.delivery_days = 20;
+	n = esc_event_details(ESC_EV_CREATE, NULL, &o, &a, NULL, out);
+	const struct want create_days[] = {{"total", ESC_DETAIL_INT, NULL, TOTAL},
+					   {"currency", ESC_DETAIL_TEXT, "EUR", 0},
+					   {"delivery_days", ESC_DETAIL_INT, NULL, 20}};
+	assert_details(out, n, create_days, COUNT(create_days));
+	a.delivery_days = 0;
 
 	n = esc_event_details(ESC_EV_PAY, &o, &p, &a, NULL, out);
 	const struct want pay[] = {{"amount", ESC_DETAIL_INT, NULL, TOTAL},

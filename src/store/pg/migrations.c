@@ -525,3 +525,25 @@ int esc_pg_migrate_with(PGconn *conn, const char *const *shared, char *err, size
 	}
 	return rc;
 }
+
+int esc_pg_schema_check(PGconn *conn, char *err, size_t err_size)
+{
+	int count = MIGRATIONS_COUNT + esc_migrations_count(esc_migrations_shared);
+	int version = 0;
+	bool missing = false;
+	int rc = read_version(conn, &version, &missing, err, err_size);
+
+	if (rc)
+		return rc;
+	if (!missing && version == count)
+		return 0;
+	if (missing || version == 0)
+		esc_set_err(err, err_size, "not an escrowd database");
+	else
+		esc_set_err(err, err_size,
+			    "the database has schema version %d, this escrowd reads %d: %s",
+			    version, count,
+			    version < count ? "migrate it first (escrowd migrate)"
+					    : "use a newer escrowd");
+	return ESC_EUNSUPPORTED;
+}

@@ -33,4 +33,8 @@ int esc_pg_migrate_with(PGconn *conn, const char *const *shared, char *err, size
  * the backend. */
 void esc_pg_one_line(char *dst, size_t size, const char *msg);
 
+/* 0 when the schema is this version's; else ESC_EUNSUPPORTED with why in
+ * err (for a store opened read-only, which cannot migrate). */
+int esc_pg_schema_check(PGconn *conn, char *err, size_t err_size);
+
 #endif

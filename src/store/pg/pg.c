@@ -1007,6 +1007,23 @@ static int pg_history_list(struct esc_store *s, const char *order_id, int64_t af
 	return rc;
 }
 
+static int pg_history_scan(struct esc_store *s, int64_t after_seq, struct esc_history_row *out,
+			   size_t max, size_t *n)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, after_seq);
+	b_i64(&b, 2, limit_of(max));
+	rc = query(pg_of(s), S_HISTORY_SCAN, &b, &res);
+	if (!rc)
+		rc = read_rows(res, &esc_history_row_record, out, max, n);
+	PQclear(res);
+	return rc;
+}
+
 /* ---- ledger ---- */
 
 static int entry_insert(struct pg *p, enum stmt_id id, const struct esc_transfer *t,
@@ -2445,6 +2462,12 @@ const char *esc_pg_last_error(const struct esc_store *s)
 
 int esc_pg_open(const char *url, struct esc_store **out, char *err, size_t err_size)
 {
+	return esc_pg_open_mode(url, false, out, err, err_size);
+}
+
+int esc_pg_open_mode(const char *url, bool read_only, struct esc_store **out, char *err,
+		     size_t err_size)
+{
 	/* The URL is expanded in place of dbname, as PQconnectdb would;
 	 * after it, UTF-8 (every string escrowd stores is) and a name for
 	 * pg_stat_activity unless the URL gives one. */
@@ -2476,7 +2499,14 @@ int esc_pg_open(const char *url, struct esc_store **out, char *err, size_t err_s
 	}
 	PQsetNoticeReceiver(p->conn, on_notice, p);
 	esc_sql_init();
-	rc = esc_pg_migrate(p->conn, err, err_size);
+	rc = read_only ? esc_pg_schema_check(p->conn, err, err_size)
+		       : esc_pg_migrate(p->conn, err, err_size);
+	if (!rc && read_only) {
+		rc = set_read_only(p);
+		p->read_only = !rc;
+		if (rc)
+			esc_set_err(err, err_size, "cannot make the connection read-only");
+	}
 	if (rc) {
 		/* Say which database: the message names the problem only. */
 		snprintf(msg, sizeof msg, "%s", err && err_size ? err : "");

@@ -2,6 +2,7 @@
 #ifndef ESC_STORE_PG_H
 #define ESC_STORE_PG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "store/store.h"
@@ -20,6 +21,11 @@
  * everything in its transaction until rollback; the next call outside a
  * transaction connects again. */
 int esc_pg_open(const char *url, struct esc_store **out, char *err, size_t err_size);
+/* The same; read_only migrates nothing, refuses a database whose schema
+ * is not this version's (ESC_EUNSUPPORTED) and makes every transaction of
+ * the connection READ ONLY (store.h: ESC_STORE_READ). */
+int esc_pg_open_mode(const char *url, bool read_only, struct esc_store **out, char *err,
+		     size_t err_size);
 
 /* The last error PostgreSQL reported on this store's connection, on one
  * line ("" when none), for logs: the verbs return only ESC_E* codes. */

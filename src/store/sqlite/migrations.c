@@ -428,3 +428,27 @@ int esc_sqlite_migrate_with(sqlite3 *db, const char *const *shared, char *err, s
 out:
 	return rc;
 }
+
+int esc_sqlite_schema_check(sqlite3 *db, char *err, size_t err_size)
+{
+	int count = MIGRATIONS_COUNT + esc_migrations_count(esc_migrations_shared);
+	int version = 0;
+	int rc = user_version(db, &version);
+
+	if (rc) {
+		esc_set_err(err, err_size, "cannot read the schema version: %s",
+			    sqlite3_errmsg(db));
+		return rc;
+	}
+	if (version == count)
+		return 0;
+	if (version == 0)
+		esc_set_err(err, err_size, "not an escrowd store");
+	else
+		esc_set_err(err, err_size,
+			    "the store has schema version %d, this escrowd reads %d: %s", version,
+			    count,
+			    version < count ? "migrate it first (escrowd migrate)"
+					    : "use a newer escrowd");
+	return ESC_EUNSUPPORTED;
+}

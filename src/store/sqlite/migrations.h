@@ -27,4 +27,8 @@ int esc_sqlite_migrate(sqlite3 *db, char *err, size_t err_size);
  * esc_migrations_shared: for the tests of the runner. */
 int esc_sqlite_migrate_with(sqlite3 *db, const char *const *shared, char *err, size_t err_size);
 
+/* 0 when the schema is this version's; else ESC_EUNSUPPORTED with why in
+ * err (for a store opened read-only, which cannot migrate). */
+int esc_sqlite_schema_check(sqlite3 *db, char *err, size_t err_size);
+
 #endif

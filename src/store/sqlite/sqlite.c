@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -103,6 +104,7 @@ struct sq {
 	sqlite3_stmt *orders_list[ESC_F_COMBINATIONS];
 	bool in_tx;      /* the caller's begin succeeded, and it has not ended it */
 	bool read_only;  /* read_only was called: PRAGMA query_only is on */
+	bool file_read_only; /* opened ESC_STORE_READ: the file itself read-only */
 	bool sync_ready; /* ck.mu and ck.cv are initialised */
 	struct checkpointer ck;
 	/* WAL frames this connection appended (wal_hook), and the page size:
@@ -779,6 +781,21 @@ static int sq_history_list(struct esc_store *s, const char *order_id, int64_t af
 		goto out;
 	rc = read_rows(b.st, &esc_history_record, out, max, n);
 out:
+	return rc;
+}
+
+static int sq_history_scan(struct esc_store *s, int64_t after_seq, struct esc_history_row *out,
+			   size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_HISTORY_SCAN], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, after_seq);
+	b_i64(&b, 2, limit_of(max));
+	rc = bind_end(&b);
+	if (!rc)
+		rc = read_rows(b.st, &esc_history_row_record, out, max, n);
 	return rc;
 }
 
@@ -2527,8 +2544,9 @@ static void sq_close(struct esc_store *s)
 			sqlite3_finalize(q->orders_list[i]);
 		/* Best effort: another process may be reading. */
 		sqlite3_busy_timeout(q->db, CLOSE_BUSY_TIMEOUT_MS);
-		(void)sqlite3_wal_checkpoint_v2(q->db, "main", SQLITE_CHECKPOINT_TRUNCATE, NULL,
-						NULL);
+		if (!q->file_read_only)
+			(void)sqlite3_wal_checkpoint_v2(q->db, "main", SQLITE_CHECKPOINT_TRUNCATE,
+							NULL, NULL);
 		src = sqlite3_close(q->db);
 		ESC_ASSERT(src == SQLITE_OK, "a connection closed with statements not finalized");
 	}
@@ -2632,6 +2650,27 @@ static void sqlite_configure(void)
 
 int esc_sqlite_open(const char *path, struct esc_store **out, char *err, size_t err_size)
 {
+	return esc_sqlite_open_mode(path, ESC_STORE_NORMAL, out, err, err_size);
+}
+
+/* A scratch store (ESC_STORE_SCRATCH): nothing made durable. */
+static int configure_scratch(struct sq *q, const char *path, char *err, size_t err_size)
+{
+	int src = sqlite3_exec(q->db,
+			       "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; "
+			       "PRAGMA locking_mode = EXCLUSIVE; PRAGMA temp_store = MEMORY; "
+			       "PRAGMA cache_size = -262144",
+			       NULL, NULL, NULL);
+	if (src == SQLITE_OK)
+		return 0;
+	esc_set_err(err, err_size, "%s: cannot configure the scratch store: %s", path,
+		    sqlite3_errmsg(q->db));
+	return map_rc(src);
+}
+
+int esc_sqlite_open_mode(const char *path, enum esc_store_mode mode, struct esc_store **out,
+			 char *err, size_t err_size)
+{
 	static pthread_once_t configured = PTHREAD_ONCE_INIT;
 	struct sq *q = calloc(1, sizeof *q);
 	int src = SQLITE_OK;
@@ -2650,8 +2689,15 @@ int esc_sqlite_open(const char *path, struct esc_store **out, char *err, size_t 
 		esc_set_err(err, err_size, "cannot create the checkpoint lock");
 		goto fail;
 	}
+	if (mode == ESC_STORE_READ && access(path, F_OK)) {
+		rc = ESC_ENOTFOUND;
+		esc_set_err(err, err_size, "no store at %s", path);
+		goto fail;
+	}
 	src = sqlite3_open_v2(path, &q->db,
-			      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			      (mode == ESC_STORE_READ ? SQLITE_OPEN_READONLY
+						      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+				      SQLITE_OPEN_NOMUTEX,
 			      NULL);
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
@@ -2659,7 +2705,30 @@ int esc_sqlite_open(const char *path, struct esc_store **out, char *err, size_t 
 			    q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(src));
 		goto fail;
 	}
-	rc = configure(q, path, err, err_size);
+	if (mode == ESC_STORE_READ) {
+		q->file_read_only = true;
+		sqlite3_extended_result_codes(q->db, 1);
+		sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+		rc = esc_sqlite_schema_check(q->db, err, err_size);
+		if (!rc)
+			rc = prepare_all(q, path, err, err_size);
+		if (!rc)
+			rc = sq_read_only(&q->base);
+		if (rc) {
+			char why[256];
+			snprintf(why, sizeof why, "%s", err && err_size ? err : "");
+			esc_set_err(err, err_size, "%s: %s", path, why);
+			goto fail;
+		}
+		*out = &q->base;
+		goto out;
+	}
+	if (mode == ESC_STORE_SCRATCH) {
+		sqlite3_extended_result_codes(q->db, 1);
+		rc = configure_scratch(q, path, err, err_size);
+	} else {
+		rc = configure(q, path, err, err_size);
+	}
 	if (rc)
 		goto fail;
 	rc = esc_sqlite_migrate(q->db, err, err_size);
@@ -2676,6 +2745,10 @@ int esc_sqlite_open(const char *path, struct esc_store **out, char *err, size_t 
 	char page_size[24];
 	if (!pragma_text(q->db, "PRAGMA page_size", page_size, sizeof page_size))
 		q->page_size = strtoll(page_size, NULL, 10);
+	if (mode == ESC_STORE_SCRATCH) {
+		*out = &q->base;
+		goto out;
+	}
 	sqlite3_wal_hook(q->db, wal_hook, q);
 	rc = checkpointer_start(q, path, err, err_size);
 	if (rc)

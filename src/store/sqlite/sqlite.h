@@ -13,5 +13,10 @@
  *
  * A store is used by one thread at a time; its statements are cached. */
 int esc_sqlite_open(const char *path, struct esc_store **out, char *err, size_t err_size);
+/* The same in a mode of store.h's: ESC_STORE_READ opens the file
+ * read-only, migrates nothing and refuses another schema version;
+ * ESC_STORE_SCRATCH makes no commit durable (replay's scratch store). */
+int esc_sqlite_open_mode(const char *path, enum esc_store_mode mode, struct esc_store **out,
+			 char *err, size_t err_size);
 
 #endif
