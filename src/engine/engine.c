@@ -24,6 +24,9 @@ struct esc_engine {
 	struct esc_policy policy;
 	struct esc_clock clock;
 	bool fast_password_hashing;
+	/* A scratch store (options.scratch): no one reads its events, so
+	 * they carry no data (the history lines are kept). */
+	bool scratch;
 	/* This process as a deadline worker: id ("prc_" and 16 hex) names
 	 * it on the deadlines it claims; its row is written at its first
 	 * claim (working), renewed by every claim, deleted at free. */
@@ -191,6 +194,7 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	if (rc)
 		goto out;
 	e->fast_password_hashing = opt->fast_password_hashing;
+	e->scratch = opt->scratch;
 	if (opt->lease_ms < 0) {
 		esc_set_err(err, err_size, "the deadline lease must not be negative");
 		rc = ESC_EINVAL;
@@ -1052,7 +1056,7 @@ static int reps_after(struct esc_engine *e, const struct run *r, const struct re
 {
 	const struct esc_effects *fx = r->fx;
 	int rc = 0;
-	for (size_t i = 0; !rc && i < n; i++) {
+	for (size_t i = 0; !rc && !e->scratch && i < n; i++) {
 		const struct esc_user *u = &before[i].u;
 		bool buyer = u->role == ESC_ACTOR_BUYER;
 		char *data = NULL;
@@ -1098,8 +1102,9 @@ static int record(struct esc_engine *e, struct run *r, struct esc_strbuf *sb)
 	snprintf(h.detail, sizeof h.detail, "%s", esc_strbuf_str(sb));
 
 	char *data = NULL;
-	rc = event_object(e, r, &h, &r->object);
-	if (!rc)
+	if (!e->scratch)
+		rc = event_object(e, r, &h, &r->object);
+	if (!rc && !e->scratch)
 		rc = data_text(json_incref(r->object), NULL, &data);
 	if (rc)
 		return rc;
@@ -1183,7 +1188,7 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 	struct run r = {.cmd = cmd,
 			.args = cmd->args,
 			.ctx = {.policy = &e->policy,
-				.now_ms = esc_clock_now(&e->clock),
+				.now_ms = cmd->at_ms ? cmd->at_ms : esc_clock_now(&e->clock),
 				.actor = cmd->actor,
 				.actor_id = cmd->actor_id,
 				.buyer_level = ESC_LEVEL_GOOD}};

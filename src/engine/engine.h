@@ -57,7 +57,9 @@ struct esc_engine_options {
 	 * engine. */
 	struct esc_clock *real_clock;
 	/* A throwaway SQLite store (store.h: ESC_STORE_SCRATCH), such as
-	 * escrowd replay's: no commit is made durable. */
+	 * escrowd replay's: no commit is made durable, and events carry no
+	 * data (their outbox rows keep the history lines; no reputation
+	 * events are written): no one reads them. */
 	bool scratch;
 };
 
@@ -206,6 +208,10 @@ struct esc_command {
 	/* Set by the deadline worker: the queue row that fired. */
 	const struct esc_deadline *deadline;
 	const struct esc_reply *reply; /* optional */
+	/* When it runs: 0 for now, the clock's time. escrowd replay
+	 * (engine/replay.h) gives each command of a batch its recorded
+	 * time, at or after the clock's, with no deadline due in between. */
+	int64_t at_ms;
 };
 
 /* Initialize a command with no arguments (method and refund_to unset). */

@@ -317,48 +317,122 @@ static int fire_until(struct side *sd, int64_t t)
 	return rc;
 }
 
+/* How far past a batch's first command the batch may reach: the shortest
+ * window a command can set a deadline by, so that no deadline a command
+ * of the batch sets falls due before the batch's last command. (A
+ * dispute's end resumes a paused deadline with what it had left, which
+ * may be shorter: a batch ends after each dispute event.) */
+static int64_t horizon(const struct esc_policy *p)
+{
+	const int64_t w[] = {p->payment_window_ms,        p->ship_window_ms,
+			     p->response_window_ms,       p->protection_extra_ms,
+			     p->confirm_window_ms,        p->dispute_seller_window_ms,
+			     p->dispute_buyer_window_ms,  p->return_ship_window_ms,
+			     p->return_receive_window_ms, p->refund_alert_ms};
+	int64_t h = INT64_MAX;
+	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+		if (w[i] > 0 && w[i] < h)
+			h = w[i];
+	return h;
+}
+
+static bool ends_batch(enum esc_event ev)
+{
+	return ev == ESC_EV_OPEN_DISPUTE || esc_event_is_dispute(ev);
+}
+
+static void refuse(struct side *sd, enum esc_event ev)
+{
+	sd->rp->out->refused[sd->k]++;
+	sd->rp->out->refused_by_event[sd->k][ev]++;
+}
+
+/* The commands sd->recs[0..n), in batches of one transaction each (one
+ * commit, as the daemon's group commit): each batch holds commands up to
+ * the next deadline due, within the horizon, and none that needs an order
+ * the batch itself creates. Between batches, what is due fires. */
 static void side_step(struct side *sd)
 {
+	static _Thread_local struct esc_command cmds[PAGE];
+	static _Thread_local struct esc_result res[PAGE];
+	static _Thread_local char refund_ids[PAGE][ESC_ID_SIZE + 16];
+	static _Thread_local size_t at[PAGE]; /* cmds[i] is recs[at[i]] */
 	struct replay *rp = sd->rp;
 	struct esc_replay_report *r = rp->out;
+	struct esc_store *s = esc_engine_writer(sd->e);
+	int64_t h = horizon(esc_engine_policy(sd->e));
+	size_t i = 0;
 	int rc = 0;
 
-	for (size_t i = 0; !rc && i < sd->n; i++) {
-		const struct rec *c = &sd->recs[i];
-		char *id = rp->ids[c->order][sd->k];
-		char refund_id[ESC_ID_SIZE + 16];
-		struct esc_command cmd;
-		struct esc_result res;
-
-		rc = fire_until(sd, c->at_ms);
+	while (!rc && i < sd->n) {
+		struct esc_deadline d;
+		size_t due_n = 0, m = 0;
+		rc = fire_until(sd, sd->recs[i].at_ms);
+		if (!rc)
+			ESC_STORE(rc, s, deadlines_due, INT64_MAX, &d, 1, &due_n);
 		if (rc)
 			break;
-		if (c->event != ESC_EV_CREATE && !id[0]) {
-			/* Its order was never made on this side. */
-			r->refused[sd->k]++;
-			r->refused_by_event[sd->k][c->event]++;
+		int64_t limit = due_n ? d.due_ms : INT64_MAX;
+		if (sd->now < limit - h)
+			limit = sd->now + h < limit ? sd->now + h : limit;
+		for (; i < sd->n && m < PAGE; i++) {
+			const struct rec *c = &sd->recs[i];
+			const char *id = rp->ids[c->order][sd->k];
+			if (m && c->at_ms >= limit)
+				break;
+			if (c->event != ESC_EV_CREATE && !id[0]) {
+				bool pending = false;
+				for (size_t j = 0; j < m && !pending; j++)
+					pending = cmds[j].event == ESC_EV_CREATE &&
+						  sd->recs[at[j]].order == c->order;
+				if (pending)
+					break; /* its id comes with the batch's results */
+				refuse(sd, c->event); /* its order was never made here */
+				continue;
+			}
+			struct esc_command *cmd = &cmds[m];
+			esc_command_init(cmd, c->event, c->actor, c->actor_id[0] ? c->actor_id : NULL,
+					 c->event == ESC_EV_CREATE ? NULL : id);
+			cmd->args = c->args;
+			cmd->at_ms = c->at_ms > sd->now ? c->at_ms : sd->now;
+			if (c->refund_n) {
+				snprintf(refund_ids[m], sizeof refund_ids[m], "%s-r%d", id,
+					 c->refund_n);
+				cmd->args.refund_id = refund_ids[m];
+			}
+			at[m++] = i;
+			if (ends_batch(c->event)) {
+				i++;
+				break;
+			}
+		}
+		if (!m)
 			continue;
+		rc = esc_engine_exec_batch(sd->e, cmds, m, res);
+		if (rc) {
+			snprintf(sd->err, sizeof sd->err, "a batch of %zu commands: %s", m,
+				 res[0].message);
+			break;
 		}
-		esc_command_init(&cmd, c->event, c->actor, c->actor_id[0] ? c->actor_id : NULL,
-				 c->event == ESC_EV_CREATE ? NULL : id);
-		cmd.args = c->args;
-		if (c->refund_n) {
-			snprintf(refund_id, sizeof refund_id, "%s-r%d", id, c->refund_n);
-			cmd.args.refund_id = refund_id;
+		for (size_t j = 0; j < m; j++) {
+			const struct rec *c = &sd->recs[at[j]];
+			if (!res[j].rc && c->event == ESC_EV_CREATE) {
+				snprintf(rp->ids[c->order][sd->k], ESC_ID_SIZE, "%s",
+					 res[j].order.id);
+				r->orders[c->order].made[sd->k] = true;
+			} else if (res[j].rc && store_failure(res[j].rc)) {
+				rc = res[j].rc;
+				snprintf(sd->err, sizeof sd->err, "%s on %s: %s",
+					 esc_event_name(c->event), r->orders[c->order].order_id,
+					 res[j].message);
+				break;
+			} else if (res[j].rc) {
+				refuse(sd, c->event);
+			}
 		}
-		rc = esc_engine_exec(sd->e, &cmd, &res);
-		if (!rc && c->event == ESC_EV_CREATE) {
-			snprintf(id, ESC_ID_SIZE, "%s", res.order.id);
-			r->orders[c->order].made[sd->k] = true;
-		}
-		if (rc && !store_failure(rc)) {
-			r->refused[sd->k]++;
-			r->refused_by_event[sd->k][c->event]++;
-			rc = 0;
-		} else if (rc) {
-			snprintf(sd->err, sizeof sd->err, "%s on %s: %s", esc_event_name(c->event),
-				 r->orders[c->order].order_id, res.message);
-		}
+		/* The clock follows the batch's last command. */
+		if (!rc)
+			rc = clock_to(sd, cmds[m - 1].at_ms);
 	}
 	sd->rc = rc;
 }
@@ -595,7 +669,11 @@ int esc_replay_run(const struct esc_replay_options *opt, struct esc_replay_repor
 			 why[0] ? why : esc_error_message(rc));
 		goto out;
 	}
-	rc = survey(&rp, rows, &total);
+	/* One read transaction for all that is read: one snapshot of the
+	 * store, however long the replay takes. */
+	ESC_STORE0(rc, rp.src, begin);
+	if (!rc)
+		rc = survey(&rp, rows, &total);
 	if (!rc && !out->orders_count)
 		goto out; /* nothing to replay */
 	if (!rc)
@@ -647,6 +725,11 @@ out:
 	for (int k = 0; k < SIDES; k++)
 		if (rp.sides[k].e)
 			esc_engine_free(rp.sides[k].e);
+	if (rp.src) {
+		int end = 0;
+		ESC_STORE0(end, rp.src, rollback);
+		(void)end;
+	}
 	esc_store_close(rp.src);
 	free(rp.ids);
 	free(rp.slots);
