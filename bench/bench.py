@@ -38,11 +38,17 @@ figure meets.
     through the engine and their payment deadlines fired; then a daemon
     serves that store: its resident size (VmRSS) after reading orders,
     and `escrowd check` on it.
- 7. The summary: each goal, the figure, met or not.
+ 7. BUILD_DIR/bench_replay (issue 16): a source store of
+    ESC_BENCH_REPLAY_COMMANDS recorded commands (1,000,000) built through
+    the engine, then `escrowd replay`'s work on it under a 48-hour
+    response window (both runs, the base policy's and the new one's):
+    "replay: N commands/s", and its CPU per command.
+ 8. The summary: each goal, the figure, met or not.
 
 Environment: ESC_BENCH_SECONDS (5: each timed wrk run), ESC_BENCH_CONNS
 (64,256), ESC_BENCH_PG, ESC_BENCH_ORDERS (1000000; 0 skips 6),
-ESC_BENCH_PARTS (sqlite,pg,deadlines: 1-4, 5, 6),
+ESC_BENCH_REPLAY_COMMANDS (1000000; 0 skips 7),
+ESC_BENCH_PARTS (sqlite,pg,deadlines,replay: 1-4, 5, 6, 7),
 ESC_BENCH_DIR (a new directory under /tmp), ESC_BENCH_KEEP (keep it).
 Only Python's standard library, wrk and psql (for 5) are used.
 """
@@ -69,7 +75,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SECONDS = int(os.environ.get("ESC_BENCH_SECONDS") or 5)
 CONNS = [int(c) for c in (os.environ.get("ESC_BENCH_CONNS") or "64,256").split(",")]
 ORDERS = int(os.environ.get("ESC_BENCH_ORDERS") or 1000000)
-PARTS = (os.environ.get("ESC_BENCH_PARTS") or "sqlite,pg,deadlines").split(",")
+PARTS = (os.environ.get("ESC_BENCH_PARTS") or "sqlite,pg,deadlines,replay").split(",")
+REPLAY_COMMANDS = int(os.environ.get("ESC_BENCH_REPLAY_COMMANDS") or 1000000)
 
 GOALS = []  # (goal, figure, met)
 PHASES = 0  # wrk runs so far, naming their files
@@ -572,6 +579,29 @@ def deadlines_part(build, work):
          (rss < 100 * 1024) if n >= 1000000 else None if rss < 100 * 1024 else False)
 
 
+def replay_part(build, work):
+    out("\n7. escrowd replay: %d recorded commands, replayed under a 48-hour response "
+        "window (both runs)" % REPLAY_COMMANDS)
+    r = subprocess.run([os.path.join(build, "bench_replay")], stdout=subprocess.PIPE,
+                       text=True, env=dict(os.environ, ESC_BENCH_DIR=work,
+                                           ESC_BENCH_REPLAY_COMMANDS=str(REPLAY_COMMANDS)))
+    if r.returncode:
+        out("bench_replay failed")
+        return
+    for line in r.stdout.splitlines():
+        out(line)
+    m = re.search(r"replayed (\d+) commands .* in ([0-9.]+) s", r.stdout)
+    if not m:
+        return
+    n, secs = int(m.group(1)), float(m.group(2))
+    scaled = n < 1000000
+    figure = "%.1f s for %d" % (secs, n)
+    if scaled:
+        figure += " (1,000,000 at that rate: %.0f s)" % (secs * 1e6 / n)
+    goal("1,000,000 commands replayed < 60 s", figure,
+         secs < 60 if not scaled else None if secs * 1e6 / n < 60 else False)
+
+
 def main():
     if len(sys.argv) != 2:
         raise SystemExit("usage: bench/bench.py BUILD_DIR")
@@ -593,12 +623,14 @@ def main():
             out("\n5. PostgreSQL: skipped (ESC_BENCH_PG names no server)")
         if "deadlines" in PARTS and ORDERS > 0:
             deadlines_part(build, work)
+        if "replay" in PARTS and REPLAY_COMMANDS > 0:
+            replay_part(build, work)
     finally:
         if not os.environ.get("ESC_BENCH_KEEP"):
             shutil.rmtree(work, ignore_errors=True)
         else:
             say("kept " + work)
-    out("\n7. Issue 15's goals")
+    out("\n8. The goals (issue 15's, and issue 16's replay)")
     out("%-44s %-56s %s" % ("goal", "figure", ""))
     for g in GOALS:
         out("%-44s %-56s %s" % g)
