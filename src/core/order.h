@@ -182,6 +182,10 @@ struct esc_order {
 	enum esc_method method; /* meaningful once paid */
 	enum esc_state state;
 	int64_t version; /* 1 at creation, +1 per change */
+	/* The policy version the order was created under (pol_N, issue 16),
+	 * which decides its deadlines, fees and outcomes; 0 until the
+	 * engine pins a new order. */
+	int32_t policy_version;
 	int32_t delivery_days;
 	int32_t items_count;
 

@@ -19,9 +19,23 @@
 
 #define MANUAL_CLOCK_KEY "manual_clock_ms"
 
+struct known_policy {
+	int32_t version;
+	struct esc_policy *policy; /* owned */
+};
+
 struct esc_engine {
 	struct esc_store *store;
 	struct esc_policy policy;
+	/* Policy versions (issue 16): policy is pol_<policy_version>; an
+	 * order decides by the version it was created under, each other
+	 * version parsed once from the store when first asked for, into
+	 * known (appended to under policies_lock, never shrunk: each parsed
+	 * policy stays where it is until the engine is freed). */
+	int32_t policy_version;
+	pthread_mutex_t policies_lock;
+	struct known_policy *known;
+	size_t known_count, known_cap;
 	struct esc_clock clock;
 	bool fast_password_hashing;
 	/* A scratch store (options.scratch): no one reads its events, so
@@ -158,6 +172,7 @@ static int clock_open(struct esc_engine *e, const struct esc_engine_options *opt
 
 static int writer_start(struct esc_engine *e, char *err, size_t err_size);
 static void writer_stop(struct esc_engine *e);
+static int policies_open(struct esc_engine *e, char *err, size_t err_size);
 
 int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_policy *policy,
 		    const struct esc_engine_options *opt, char *err, size_t err_size)
@@ -186,6 +201,7 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	pthread_mutex_init(&e->queue_lock, NULL);
 	pthread_cond_init(&e->queue_wake, NULL);
 	pthread_cond_init(&e->fire_done, NULL);
+	pthread_mutex_init(&e->policies_lock, NULL);
 	if (policy)
 		e->policy = *policy;
 	else
@@ -206,6 +222,8 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	rc = pool_open(e, url, opt->scratch ? 1 : opt->pool, opt->scratch, err, err_size);
 	if (!rc)
 		rc = clock_open(e, opt, err, err_size);
+	if (!rc)
+		rc = policies_open(e, err, err_size);
 	if (!rc)
 		rc = writer_start(e, err, err_size);
 out:
@@ -255,6 +273,10 @@ void esc_engine_free(struct esc_engine *e)
 	pthread_mutex_destroy(&e->queue_lock);
 	pthread_cond_destroy(&e->queue_wake);
 	pthread_cond_destroy(&e->fire_done);
+	pthread_mutex_destroy(&e->policies_lock);
+	for (size_t i = 0; i < e->known_count; i++)
+		free(e->known[i].policy);
+	free(e->known);
 	free(e->group_cmds);
 	free(e->group_results);
 	free(e);
@@ -263,6 +285,181 @@ void esc_engine_free(struct esc_engine *e)
 const struct esc_policy *esc_engine_policy(const struct esc_engine *e)
 {
 	return &e->policy;
+}
+
+/* Policy versions (issue 16). */
+
+/* The longest canonical text kept: every key, the reason table and the
+ * carriers at their limits fit well within it. */
+#define POLICY_TEXT_MAX (256 * 1024)
+
+/* The canonical text of p (esc_policy_format, into sb) and the hex of its
+ * generichash. */
+static int policy_hash(const struct esc_policy *p, struct esc_strbuf *sb,
+		       char hex[ESC_POLICY_HASH_HEX_SIZE])
+{
+	unsigned char h[32];
+	int rc = esc_policy_format(p, sb);
+	if (rc)
+		return rc;
+	crypto_generichash(h, sizeof h, (const unsigned char *)esc_strbuf_str(sb),
+			   strlen(esc_strbuf_str(sb)), NULL, 0);
+	sodium_bin2hex(hex, ESC_POLICY_HASH_HEX_SIZE, h, sizeof h);
+	return 0;
+}
+
+/* SPEC's defaults, then the daemon's policy: each found by its hash, or
+ * added as the next version. */
+struct policies_tx {
+	const char *hash[2], *text[2];
+	int64_t now_ms;
+	int64_t version;
+};
+
+static int policies_tx(struct esc_store *s, void *arg)
+{
+	struct policies_tx *t = arg;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < 2; i++) {
+		ESC_STORE(rc, s, policy_find, t->hash[i], &t->version);
+		if (rc == ESC_ENOTFOUND)
+			ESC_STORE(rc, s, policy_add, t->hash[i], t->text[i], t->now_ms,
+				  &t->version);
+	}
+	return rc;
+}
+
+/* The daemon's policy gets its version, registered if it is new. SPEC's
+ * defaults are registered first, so that they are always pol_1. Two
+ * daemons registering at once take the same number: the one that loses
+ * runs its transaction again and finds the other's. */
+static int policies_open(struct esc_engine *e, char *err, size_t err_size)
+{
+	struct esc_policy defaults;
+	struct esc_strbuf sb[2];
+	char hex[2][ESC_POLICY_HASH_HEX_SIZE];
+	struct policies_tx t = {.now_ms = esc_clock_now(&e->clock)};
+	int rc = 0;
+
+	esc_policy_default(&defaults);
+	for (size_t i = 0; i < 2; i++)
+		esc_strbuf_init(&sb[i], POLICY_TEXT_MAX);
+	rc = policy_hash(&defaults, &sb[0], hex[0]);
+	if (!rc)
+		rc = policy_hash(&e->policy, &sb[1], hex[1]);
+	for (size_t i = 0; i < 2; i++) {
+		t.hash[i] = hex[i];
+		t.text[i] = esc_strbuf_str(&sb[i]);
+	}
+	pthread_mutex_lock(&e->lock);
+	for (int attempt = 0; !rc; attempt++) {
+		rc = transact(e, policies_tx, &t);
+		if (rc != ESC_EDUPLICATE || attempt + 1 >= ESC_RETRY_MAX)
+			break;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (rc)
+		esc_set_err(err, err_size, "cannot register the policy's version in the store: %s",
+			    esc_error_message(rc));
+	else
+		e->policy_version = (int32_t)t.version;
+	for (size_t i = 0; i < 2; i++)
+		esc_strbuf_release(&sb[i]);
+	return rc;
+}
+
+int32_t esc_engine_policy_version(const struct esc_engine *e)
+{
+	return e->policy_version;
+}
+
+static const struct esc_policy *known_find(struct esc_engine *e, int32_t version)
+{
+	const struct esc_policy *p = NULL;
+	pthread_mutex_lock(&e->policies_lock);
+	for (size_t i = 0; !p && i < e->known_count; i++)
+		if (e->known[i].version == version)
+			p = e->known[i].policy;
+	pthread_mutex_unlock(&e->policies_lock);
+	return p;
+}
+
+/* Keep p (parsed by this thread) as version's, unless another thread kept
+ * one first: the one kept, and p freed otherwise. */
+static const struct esc_policy *known_add(struct esc_engine *e, int32_t version,
+					  struct esc_policy *p)
+{
+	const struct esc_policy *kept = NULL;
+	pthread_mutex_lock(&e->policies_lock);
+	for (size_t i = 0; !kept && i < e->known_count; i++)
+		if (e->known[i].version == version)
+			kept = e->known[i].policy;
+	if (!kept && e->known_count == e->known_cap) {
+		size_t cap = e->known_cap ? 2 * e->known_cap : 4;
+		struct known_policy *k = realloc(e->known, cap * sizeof *k);
+		if (k) {
+			e->known = k;
+			e->known_cap = cap;
+		}
+	}
+	if (!kept && e->known_count < e->known_cap) {
+		e->known[e->known_count++] = (struct known_policy){version, p};
+		kept = p;
+		p = NULL;
+	}
+	pthread_mutex_unlock(&e->policies_lock);
+	free(p);
+	return kept;
+}
+
+int esc_engine_policy_of(struct esc_engine *e, struct esc_store *s, int64_t version,
+			 const struct esc_policy **out)
+{
+	struct esc_policy_row row = {0};
+	struct esc_policy *p = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (version == e->policy_version) {
+		*out = &e->policy;
+		return 0;
+	}
+	if (version < 1 || version > INT32_MAX)
+		return ESC_ENOTFOUND;
+	*out = known_find(e, (int32_t)version);
+	if (*out)
+		return 0;
+	ESC_STORE(rc, s, policy_get, version, &row);
+	if (!rc) {
+		p = malloc(sizeof *p);
+		rc = p ? 0 : ESC_ENOMEM;
+	}
+	if (!rc) {
+		/* A stored text is one a daemon parsed and validated; one this
+		 * build cannot read is the store's fault, not the caller's. */
+		esc_policy_default(p);
+		if (esc_policy_parse(p, row.text, NULL, 0) || esc_policy_validate(p, NULL, 0))
+			rc = ESC_EIO;
+	}
+	if (!rc) {
+		*out = known_add(e, (int32_t)version, p);
+		p = NULL;
+		rc = *out ? 0 : ESC_ENOMEM;
+	}
+	free(p);
+	free(row.text);
+	return rc;
+}
+
+int esc_engine_order_policy(struct esc_engine *e, struct esc_store *s, const struct esc_order *o,
+			    const struct esc_policy **out)
+{
+	if (!o->policy_version) {
+		*out = &e->policy; /* a new order, not pinned yet */
+		return 0;
+	}
+	return esc_engine_policy_of(e, s, o->policy_version, out);
 }
 
 bool esc_engine_clock_manual(const struct esc_engine *e)
@@ -1203,10 +1400,15 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 		rc = ESC_ENOMEM;
 	if (!rc)
 		rc = load_order(e, &r, res);
+	/* An order decides by the policy it was created under (issue 16). */
+	if (!rc && !r.stale && r.have_order)
+		rc = esc_engine_order_policy(e, e->store, &r.order, &r.ctx.policy);
 	if (!rc && !r.stale)
 		rc = load_needs(e, &r, res);
 	if (!rc && !r.stale)
 		rc = decide(&r, res);
+	if (!rc && !r.stale && !r.have_order)
+		r.fx->order.policy_version = e->policy_version;
 	if (r.stale) {
 		rc = drop_stale(e, cmd, rc, res);
 		goto out;

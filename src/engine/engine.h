@@ -114,8 +114,23 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 void esc_engine_free(struct esc_engine *e);
 
 int64_t esc_engine_now(struct esc_engine *e);
-/* The policy the engine decides by (fixed for its life). */
+/* The policy the engine decides by (fixed for its life): the current
+ * one, which new orders are pinned to and reputations are computed by. */
 const struct esc_policy *esc_engine_policy(const struct esc_engine *e);
+/* Its version in the store, N of "pol_N" (issue 16): found by the hash of
+ * its canonical text, or registered as the next when the engine opened
+ * (SPEC's defaults always pol_1). */
+int32_t esc_engine_policy_version(const struct esc_engine *e);
+/* The policy of an order: the version it was created under, by which its
+ * deadlines, fees, outcomes and reasons are decided (the current one for
+ * a new order, policy_version 0). *out stays valid until the engine is
+ * freed. A version another daemon registered is read once through s (any
+ * connection) and kept. 0, or a store failure. */
+int esc_engine_order_policy(struct esc_engine *e, struct esc_store *s, const struct esc_order *o,
+			    const struct esc_policy **out);
+/* The same for a version number: ESC_ENOTFOUND when there is none. */
+int esc_engine_policy_of(struct esc_engine *e, struct esc_store *s, int64_t version,
+			 const struct esc_policy **out);
 /* Whether the clock is manual: tests and demos move it
  * (esc_engine_advance); a real clock cannot be moved. */
 bool esc_engine_clock_manual(const struct esc_engine *e);

@@ -145,13 +145,26 @@ static bool level_matters(struct esc_context *ctx, const struct esc_order *o)
 	return false;
 }
 
+static void read_past(struct esc_viewer *v, int rc);
+
+/* The policy the order decides by (issue 16): its pinned version, or the
+ * current one shown when that cannot be read (a failure read past). */
+static const struct esc_policy *order_policy(struct esc_engine *e, struct esc_store *s,
+					     struct esc_viewer *v, const struct esc_order *o)
+{
+	const struct esc_policy *p = NULL;
+	int rc = esc_engine_order_policy(e, s, o, &p);
+	read_past(v, rc);
+	return rc ? esc_engine_policy(e) : p;
+}
+
 /* What the viewer may do now on the order and its dispute. Reads, for a
  * buyer, their level once per viewer (a list shows many orders), and
  * only when it changes the actions: on most orders it does not. */
 static size_t actions_of(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
 			 const struct esc_order *o, struct esc_action actions[ACTIONS_MAX])
 {
-	struct esc_context ctx = {.policy = esc_engine_policy(e), .now_ms = esc_engine_now(e)};
+	struct esc_context ctx = {.policy = order_policy(e, s, v, o), .now_ms = esc_engine_now(e)};
 	ctx.actor = v->actor;
 	if (v->user_id) {
 		ctx.actor_id = v->user_id;
@@ -241,6 +254,13 @@ json_t *esc_view_recommendation(const struct esc_order *o, const struct esc_disp
 		json_array_append_new(why, json_string(rec.reasons[i]));
 	return json_pack("{s:I, s:o, s:o}", "refund_amount", (json_int_t)rec.refund_minor,
 			 "reasons", why, "as_of", esc_view_time(as_of));
+}
+
+json_t *esc_view_policy_id(int64_t version)
+{
+	char id[32];
+	snprintf(id, sizeof id, "pol_%lld", (long long)version);
+	return json_string(id);
 }
 
 /* Note a store failure a view reads past (the first one). */
@@ -380,11 +400,11 @@ static json_t *order_of_reply(struct esc_engine *e, struct esc_store *s, struct 
 json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
 		       const struct esc_order *o)
 {
-	const struct esc_policy *p = esc_engine_policy(e);
 	struct esc_action actions[ACTIONS_MAX];
 	json_t *reply = order_of_reply(e, s, v, o);
 	if (reply)
 		return reply;
+	const struct esc_policy *p = order_policy(e, s, v, o);
 	size_t n_actions = actions_of(e, s, v, o, actions);
 	json_t *refunds = order_refunds_json(s, v, o->id), *items = order_items_json(s, v, o->id);
 
@@ -395,6 +415,7 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
 		(json_int_t)o->total_minor, "paid", (json_int_t)o->paid_minor, "refunded",
 		(json_int_t)o->refunded_minor, "released", (json_int_t)o->released_minor, "fee",
 		(json_int_t)o->fee_minor, "delivery_days", (int)o->delivery_days);
+	json_object_set_new(j, "policy_version", esc_view_policy_id(o->policy_version));
 	json_object_set_new(j, "payment_method",
 			    o->paid_at_ms ? json_string(esc_method_name(o->method)) : json_null());
 	/* What a refund to the way the buyer paid takes to arrive (SPEC §4),

@@ -53,6 +53,8 @@ void esc_viewer_know_name(struct esc_viewer *v, const struct esc_user *u);
 
 /* A time as RFC 3339 text, or null for 0. */
 json_t *esc_view_time(int64_t ms);
+/* A policy version's id: "pol_" and its number (issue 16). */
+json_t *esc_view_policy_id(int64_t version);
 
 /* A refund, as GET /v1/refunds lists it. */
 json_t *esc_view_refund(const struct esc_refund *r);

@@ -629,6 +629,198 @@ static int h_reasons(struct esc_http_call *call)
 	return 0;
 }
 
+/* Policy versions (issue 16): GET /v1/policies and /v1/policies/{id}. */
+
+/* A window in seconds, the API's unit for lengths of time (a whole number
+ * unless the configuration gave milliseconds). */
+static json_t *seconds_json(int64_t ms)
+{
+	return ms % 1000 ? json_real((double)ms / 1000.0) : json_integer((json_int_t)(ms / 1000));
+}
+
+/* The policy's members by their names in the API: windows (int64_t ms)
+ * and whole numbers (int32_t). */
+struct policy_field {
+	const char *name;
+	size_t offset;
+};
+
+/* clang-format off */
+static const struct policy_field policy_windows[] = {
+#define W(f) {#f "_seconds", offsetof(struct esc_policy, f##_ms)}
+	W(payment_window),
+	W(ship_window),
+	W(response_window),
+	W(protection_extra),
+	W(confirm_window),
+	W(dispute_after_completion),
+	W(dispute_seller_window),
+	W(dispute_buyer_window),
+	W(return_ship_window),
+	W(return_receive_window),
+	W(refund_alert),
+	W(buyer_short_window),
+	W(buyer_long_window),
+	W(seller_window),
+#undef W
+};
+static const struct policy_field policy_numbers[] = {
+#define N(f) {#f, offsetof(struct esc_policy, f)}
+	N(delivery_days_default),
+	N(delivery_days_max),
+	N(cancel_requests_max),
+	N(watch_cancellations),
+	N(restricted_cancellations),
+	N(restricted_rate_percent),
+	N(restricted_rate_min_paid),
+	N(suspended_cancellations),
+	N(suspended_lost_disputes),
+	N(seller_min_orders),
+	N(seller_weight_fault_cancel),
+	N(seller_weight_missed_ship),
+	N(seller_weight_lost_dispute),
+	N(seller_weight_invalid_tracking),
+	N(fee_basis_points),
+#undef N
+};
+/* clang-format on */
+
+/* The policy's values, named by their configuration keys (docs/policies.md),
+ * windows with the unit last. */
+static json_t *policy_values_json(const struct esc_policy *p)
+{
+	json_t *v = json_object(), *settle = json_object(), *reasons = json_array(),
+	       *carriers = json_array();
+	for (size_t i = 0; i < sizeof policy_windows / sizeof policy_windows[0]; i++) {
+		int64_t ms;
+		memcpy(&ms, (const char *)p + policy_windows[i].offset, sizeof ms);
+		json_object_set_new(v, policy_windows[i].name, seconds_json(ms));
+	}
+	for (size_t i = 0; i < sizeof policy_numbers / sizeof policy_numbers[0]; i++) {
+		int32_t n;
+		memcpy(&n, (const char *)p + policy_numbers[i].offset, sizeof n);
+		json_object_set_new(v, policy_numbers[i].name, json_integer(n));
+	}
+	for (int m = 0; m < ESC_METHOD_COUNT; m++)
+		json_object_set_new(settle, esc_method_name((enum esc_method)m),
+				    json_pack("{s:i, s:i}", "min", (int)p->settle_days_min[m],
+					      "max", (int)p->settle_days_max[m]));
+	json_object_set_new(v, "settle_days", settle);
+	for (size_t i = 0; i < p->reasons_count; i++) {
+		const struct esc_reason *r = &p->reasons[i];
+		json_array_append_new(reasons,
+				      json_pack("{s:s, s:s, s:s, s:b}", "code", r->code, "label",
+						r->label, "fault",
+						r->fault == ESC_FAULT_SELLER ? "seller" : "buyer",
+						"recommended", r->recommended));
+	}
+	json_object_set_new(v, "reasons", reasons);
+	for (size_t i = 0; i < p->carriers_count; i++) {
+		const struct esc_carrier *c = &p->carriers[i];
+		json_array_append_new(carriers, json_pack("{s:s, s:s, s:s, s:s?}", "name", c->name,
+							  "scheme", esc_check_scheme_name(c->check),
+							  "pattern", c->pattern, "example",
+							  c->example[0] ? c->example : NULL));
+	}
+	json_object_set_new(v, "carriers", carriers);
+	json_object_set_new(
+		v, "tracking_check",
+		json_string(p->tracking_check == ESC_TRACKING_FLAG ? "flag" : "refuse"));
+	return v;
+}
+
+/* One version as the API shows it, its values parsed (once per engine)
+ * from its text. */
+static int policy_json(struct esc_engine *e, struct esc_store *s, const struct esc_policy_row *row,
+		       json_t **out)
+{
+	const struct esc_policy *p = NULL;
+	int rc = esc_engine_policy_of(e, s, row->version, &p);
+	*out = NULL;
+	if (rc)
+		return rc;
+	*out = json_pack("{s:o, s:s, s:o, s:b, s:o, s:s}", "id", esc_view_policy_id(row->version),
+			 "hash", row->hash, "created_at", esc_view_time(row->created_at_ms),
+			 "current", row->version == esc_engine_policy_version(e), "values",
+			 policy_values_json(p), "text", row->text);
+	return *out ? 0 : ESC_ENOMEM;
+}
+
+/* "pol_N" to N; false for anything else. */
+static bool policy_id_parse(const char *id, int64_t *version)
+{
+	char *end;
+	if (!id || strncmp(id, "pol_", 4) || id[4] < '1' || id[4] > '9')
+		return false;
+	long long n = strtoll(id + 4, &end, 10);
+	if (*end || n < 1 || n > INT32_MAX)
+		return false;
+	*version = n;
+	return true;
+}
+
+/* The versions, oldest first. */
+static int h_policies_list(struct esc_http_call *call)
+{
+	const char *after = esc_http_query(call, "starting_after");
+	int64_t after_version = 0;
+	size_t n = 0, limit;
+	int rc = page_limit(call, &limit);
+	if (!rc && after && !policy_id_parse(after, &after_version))
+		rc = fail(call, ESC_EINVAL,
+			  "starting_after must be a policy version's id (pol_...)", NULL);
+	if (rc)
+		return rc;
+	struct esc_policy_row *rows = calloc(limit + 1, sizeof *rows);
+	json_t *data = json_array();
+	rc = rows && data ? 0 : ESC_ENOMEM;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	if (!rc)
+		ESC_STORE(rc, s, policies_list, after_version, rows, limit + 1, &n);
+	bool more = n > limit;
+	for (size_t i = 0; !rc && i < (more ? limit : n); i++) {
+		json_t *one = NULL;
+		rc = policy_json(call->e, s, &rows[i], &one);
+		if (!rc)
+			json_array_append_new(data, one);
+	}
+	esc_engine_store_release(call->e, s);
+	if (!rc) {
+		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
+		data = NULL;
+	}
+	for (size_t i = 0; rows && i < n; i++)
+		free(rows[i].text);
+	free(rows);
+	json_decref(data);
+	return rc;
+}
+
+/* One version by its id. */
+static int h_policy_get(struct esc_http_call *call)
+{
+	struct esc_policy_row row = {0};
+	int64_t version = 0;
+	int rc = 0;
+	if (!policy_id_parse(call->param, &version))
+		return fail(call, ESC_ENOTFOUND,
+			    "no policy version '%.40s': ids are pol_ and a number, as GET "
+			    "/v1/policies lists them",
+			    call->param);
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, policy_get, version, &row);
+	if (!rc)
+		rc = policy_json(call->e, s, &row, &call->out);
+	esc_engine_store_release(call->e, s);
+	free(row.text);
+	if (rc == ESC_ENOTFOUND)
+		rc = fail(
+			call, ESC_ENOTFOUND,
+			"no policy version '%.40s': GET /v1/policies lists the versions there are",
+			call->param);
+	return rc;
+}
+
 /* The catalogue of rules (issue 16; core/rules.h): each rule's sentence
  * with the running policy's numbers in both languages, and its templates
  * for deadlines and events. */
@@ -2109,6 +2301,8 @@ const struct esc_route esc_routes[] = {
 	{"GET", "/v1/me", h_me, SIGNED, false, false, -1},
 	{"GET", "/v1/cancellation-reasons", h_reasons, ANY, false, false, -1},
 	{"GET", "/v1/rules", h_rules, ANY, false, false, -1},
+	{"GET", "/v1/policies", h_policies_list, SIGNED, false, false, -1},
+	{"GET", "/v1/policies/{id}", h_policy_get, SIGNED, false, false, -1},
 	{"POST", "/v1/orders", h_order_create, P, true, false, -1},
 	{"GET", "/v1/orders", h_orders_list, SIGNED, false, false, -1},
 	{"GET", "/v1/orders/{id}", h_order_get, SIGNED, false, false, -1},

@@ -223,6 +223,7 @@ static const struct esc_col order_cols[] = {
 	INT(O, dispute_recommended_minor),
 	TEXT(O, dispute_recommendation),
 	TEXT(O, tracking_check),
+	INT(O, policy_version),
 };
 #undef O
 _Static_assert(sizeof order_cols / sizeof order_cols[0] + 2 <= ESC_SQL_PARAMS_MAX,
@@ -1095,6 +1096,17 @@ const char *const esc_migrations_shared[] = {
 	"FROM outbox AS o WHERE o.order_id = h.order_id AND o.version = h.version "
 	"AND o.event <> '') ORDER BY h.order_id, h.version;\n"
 	"DROP TABLE history;\n",
+	/* Issue 16: policy versions, numbered from 1 (pol_1, SPEC's defaults,
+	 * which the engine keeps first), each kept once by the hash of its
+	 * canonical text. An order is pinned to the version it was created
+	 * under; the orders of before are pinned to pol_1. */
+	"CREATE TABLE policies (\n"
+	"    version {int} PRIMARY KEY,\n"
+	"    hash {text} UNIQUE,\n"
+	"    text {text},\n"
+	"    created_at_ms {int}\n"
+	");\n"
+	"ALTER TABLE orders ADD COLUMN policy_version {int} DEFAULT 1;\n",
 	NULL,
 };
 

@@ -528,6 +528,12 @@ int esc_delivery_cmp(const void *a, const void *b);
 	  "AND (CAST(?3 AS TEXT) IS NULL OR substr(type, 1, length(CAST(?3 AS TEXT))) "            \
 	  "= CAST(?3 AS TEXT)) AND (CAST(?4 AS TEXT) IS NULL OR order_id = ?4) "                   \
 	  "ORDER BY seq LIMIT ?5")                                                                 \
+	X(POLICY_ADD, "INSERT INTO policies (version, hash, text, created_at_ms) "                 \
+		      "SELECT COALESCE(MAX(version), 0) + 1, CAST(?1 AS TEXT), CAST(?2 AS TEXT), " \
+		      "CAST(?3 AS BIGINT) FROM policies RETURNING version")                        \
+	X(POLICY_FIND, "SELECT COALESCE(MAX(version), 0) FROM policies WHERE hash = ?1")           \
+	X(POLICIES_LIST, "SELECT version, hash, text, created_at_ms FROM policies "                \
+			 "WHERE version > ?1 ORDER BY version LIMIT ?2")                           \
 	X(MARK_OLDEST, "SELECT COALESCE(MIN(at_ms), 0) FROM marks "                                \
 		       "WHERE user_id = ?1 AND mark = ?2 AND at_ms > ?3")                          \
 	X(MARKS_LIST, "SELECT " ESC_MARK_COLUMNS " FROM marks WHERE user_id = ?1 AND at_ms > ?2 "  \
@@ -802,6 +808,8 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.webhook_deliveries_list = prefix##_webhook_deliveries_list,                               \
 	.webhook_delivery_get = prefix##_webhook_delivery_get,                                     \
 	.webhook_attempts_list = prefix##_webhook_attempts_list,                                   \
-	.webhook_delivery_retry_now = prefix##_webhook_delivery_retry_now
+	.webhook_delivery_retry_now = prefix##_webhook_delivery_retry_now,                         \
+	.policy_add = prefix##_policy_add, .policy_find = prefix##_policy_find,                    \
+	.policy_get = prefix##_policy_get, .policies_list = prefix##_policies_list
 
 #endif

@@ -102,6 +102,18 @@ struct esc_outbox_row {
 	const struct esc_history *history;
 };
 
+/* A policy version (issue 16): pol_N, the hex of the generichash of its
+ * canonical text (esc_policy_format), the text itself, and when a daemon
+ * first ran with it. text is malloc'd by the verbs that read a row: the
+ * caller's to free. */
+#define ESC_POLICY_HASH_HEX_SIZE 65 /* 32 bytes in hex, and the NUL */
+struct esc_policy_row {
+	int64_t version;
+	char hash[ESC_POLICY_HASH_HEX_SIZE];
+	char *text;
+	int64_t created_at_ms;
+};
+
 /* Which events GET /v1/events lists: those after after_seq, oldest first,
  * of type type (exact), or whose type begins with type_prefix ("order."
  * for "order.*"), and of order order_id; NULL for any. */
@@ -586,6 +598,21 @@ struct esc_store_ops {
 	int (*webhook_attempts_list)(struct esc_store *s, const char *delivery_id, int64_t after_n,
 				     struct esc_webhook_attempt *out, size_t max, size_t *n);
 	int (*webhook_delivery_retry_now)(struct esc_store *s, const char *id, int64_t now_ms);
+
+	/* Policy versions (issue 16). policy_add keeps a new one numbered
+	 * one after the last (*version): ESC_EDUPLICATE when its hash is kept
+	 * already, or when a concurrent transaction took the number (run the
+	 * transaction again). policy_find gives the version of a hash
+	 * (ESC_ENOTFOUND when none); policy_get one version (ESC_ENOTFOUND);
+	 * policies_list those after after_version, oldest first, at most max.
+	 * The texts read are malloc'd: the caller frees them, also after a
+	 * failure (policies_list sets *n to those read). */
+	int (*policy_add)(struct esc_store *s, const char *hash, const char *text,
+			  int64_t created_at_ms, int64_t *version);
+	int (*policy_find)(struct esc_store *s, const char *hash, int64_t *version);
+	int (*policy_get)(struct esc_store *s, int64_t version, struct esc_policy_row *out);
+	int (*policies_list)(struct esc_store *s, int64_t after_version, struct esc_policy_row *out,
+			     size_t max, size_t *n);
 };
 
 /* Fault injection for tests: called before every wrapped verb with its

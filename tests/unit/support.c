@@ -93,6 +93,7 @@ void esc_assert_orders_equal(const struct esc_order *a, const struct esc_order *
 	assert_int_equal(a->method, b->method);
 	assert_int_equal(a->state, b->state);
 	assert_int_equal(a->version, b->version);
+	assert_int_equal(a->policy_version, b->policy_version);
 	assert_int_equal(a->delivery_days, b->delivery_days);
 	assert_int_equal(a->items_count, b->items_count);
 	assert_int_equal(a->cancel_requests, b->cancel_requests);

@@ -373,6 +373,9 @@ static const struct setup setups[] = {
 	/* The event feed (issue 14): the operator's alone. The first event
 	 * exists once any order does. */
 	{"GET", "/v1/events/{id}", PREP_PAID, NULL, "evt_0000000000000001", NULL, 200, false, NULL},
+	/* Policy versions are no secret: anyone signed in reads them. pol_1
+	 * is SPEC's defaults, in every store. */
+	{"GET", "/v1/policies/{id}", PREP_NONE, NULL, "pol_1", NULL, 200, false, NULL},
 	{"GET", "/v1/webhook-deliveries", PREP_NONE, NULL, NULL, NULL, 200, false, NULL},
 	{"GET", "/v1/webhook-deliveries/{id}", PREP_DELIVERY, NULL, "{delivery}", NULL, 200, false,
 	 NULL},
@@ -398,9 +401,11 @@ static struct setup setup_for(const struct esc_route *rt)
 /* Does the request name an order, so that the order-party rule applies? */
 static bool on_order(const struct esc_route *rt, const struct setup *su)
 {
-	bool names_user = su->id && (!strcmp(su->id, "{buyer}") || !strcmp(su->id, "{seller}") ||
-				     !strcmp(su->id, "{suspended}") ||
-				     !strcmp(su->id, "{webhook}") || !strcmp(su->id, "{delivery}"));
+	bool names_user =
+		su->id && (!strcmp(su->id, "{buyer}") || !strcmp(su->id, "{seller}") ||
+			   !strcmp(su->id, "{suspended}") || !strcmp(su->id, "{webhook}") ||
+			   !strcmp(su->id, "{delivery}") ||
+			   !strncmp(su->id, "pol_", 4)); /* a policy version */
 	return (strstr(rt->path, "{id}") && !names_user) ||
 	       (su->query && strstr(su->query, "{order}"));
 }

@@ -231,6 +231,7 @@ static struct esc_order order(const char *id, const char *buyer, const char *sel
 	o.method = ESC_METHOD_WALLET;
 	o.state = ESC_ST_SHIPPED;
 	o.version = 7;
+	o.policy_version = 3;
 	o.delivery_days = 30;
 	o.items_count = 2;
 	o.cancel_requests = 1;

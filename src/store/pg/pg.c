@@ -1507,6 +1507,74 @@ static int pg_mark_oldest(struct esc_store *s, const char *user_id, enum esc_mar
 	return scalar(pg_of(s), S_MARK_OLDEST, &b, at_ms);
 }
 
+/* Policy versions (issue 16). Two processes adding a version at once
+ * both take the same number: one fails (EDUPLICATE or ERETRY) and its
+ * transaction runs again. */
+
+static int pg_policy_add(struct esc_store *s, const char *hash, const char *text,
+			 int64_t created_at_ms, int64_t *version)
+{
+	struct bind b = {0};
+
+	b_str(&b, 1, hash);
+	b_str(&b, 2, text);
+	b_i64(&b, 3, created_at_ms);
+	return scalar(pg_of(s), S_POLICY_ADD, &b, version);
+}
+
+static int pg_policy_find(struct esc_store *s, const char *hash, int64_t *version)
+{
+	struct bind b = {0};
+	int rc;
+
+	b_str(&b, 1, hash);
+	rc = scalar(pg_of(s), S_POLICY_FIND, &b, version);
+	if (!rc && *version == 0)
+		rc = ESC_ENOTFOUND;
+	return rc;
+}
+
+static int pg_policies_list(struct esc_store *s, int64_t after_version, struct esc_policy_row *out,
+			    size_t max, size_t *n)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, after_version);
+	b_i64(&b, 2, limit_of(max));
+	rc = query(pg_of(s), S_POLICIES_LIST, &b, &res);
+	for (int i = 0; !rc && i < rows_max(res, max); i++) {
+		struct esc_policy_row *row = &out[*n];
+		memset(row, 0, sizeof *row);
+		row->version = col_i64(res, i, 0);
+		COL_FIELD(res, i, 1, row->hash);
+		row->created_at_ms = col_i64(res, i, 3);
+		row->text = strdup(col_str(res, i, 2));
+		if (!row->text)
+			rc = ESC_ENOMEM;
+		else
+			(*n)++;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int pg_policy_get(struct esc_store *s, int64_t version, struct esc_policy_row *out)
+{
+	size_t n = 0;
+	int rc = pg_policies_list(s, version - 1, out, 1, &n);
+
+	if (!rc && (n == 0 || out->version != version))
+		rc = ESC_ENOTFOUND;
+	if (rc && n) {
+		free(out->text);
+		out->text = NULL;
+	}
+	return rc;
+}
+
 static int pg_lift_insert(struct esc_store *s, const struct esc_lift *l)
 {
 	struct bind b = {0};

@@ -1379,6 +1379,81 @@ static int sq_mark_oldest(struct esc_store *s, const char *user_id, enum esc_mar
 	return rc;
 }
 
+/* Policy versions (issue 16). */
+
+static int sq_policy_add(struct esc_store *s, const char *hash, const char *text,
+			 int64_t created_at_ms, int64_t *version)
+{
+	struct bind b = {sq_of(s)->stmts[S_POLICY_ADD], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, hash);
+	b_str(&b, 2, text);
+	b_i64(&b, 3, created_at_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = scalar(b.st, version);
+	return rc;
+}
+
+static int sq_policy_find(struct esc_store *s, const char *hash, int64_t *version)
+{
+	struct bind b = {sq_of(s)->stmts[S_POLICY_FIND], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, hash);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = scalar(b.st, version);
+	if (!rc && *version == 0)
+		rc = ESC_ENOTFOUND;
+	return rc;
+}
+
+static int sq_policies_list(struct esc_store *s, int64_t after_version, struct esc_policy_row *out,
+			    size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_POLICIES_LIST], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, after_version);
+	b_i64(&b, 2, limit_of(max));
+	rc = bind_end(&b);
+	if (rc)
+		return rc;
+	while (*n < max && (rc = next_row(b.st)) == 1) {
+		struct esc_policy_row *row = &out[*n];
+		const char *text = (const char *)sqlite3_column_text(b.st, 2);
+		memset(row, 0, sizeof *row);
+		row->version = sqlite3_column_int64(b.st, 0);
+		COL_FIELD(b.st, 1, row->hash);
+		row->created_at_ms = sqlite3_column_int64(b.st, 3);
+		row->text = strdup(text ? text : "");
+		if (!row->text) {
+			rc = ESC_ENOMEM;
+			break;
+		}
+		(*n)++;
+	}
+	finish(b.st);
+	return rc < 0 ? rc : 0;
+}
+
+static int sq_policy_get(struct esc_store *s, int64_t version, struct esc_policy_row *out)
+{
+	size_t n = 0;
+	int rc = sq_policies_list(s, version - 1, out, 1, &n);
+
+	if (!rc && (n == 0 || out->version != version))
+		rc = ESC_ENOTFOUND;
+	if (rc && n) {
+		free(out->text);
+		out->text = NULL;
+	}
+	return rc;
+}
+
 static int sq_lift_insert(struct esc_store *s, const struct esc_lift *l)
 {
 	struct bind b = {sq_of(s)->stmts[S_LIFT_INSERT], SQLITE_OK, false};

@@ -1,0 +1,422 @@
+/* test_policies.c - policy versions (issue 16 item 1): an order keeps the
+ * policy it was created under across a restart with a new configuration,
+ * a new order takes the new one, the same policy is one version however
+ * many daemons start with it, and GET /v1/policies shows them. On both
+ * stores (the -pg variant). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <pthread.h>
+
+#include "engine/engine.h"
+#include "store/store.h"
+#include "support.h"
+#include "util/timefmt.h"
+
+#define KEY "policies-operator-key-0001"
+
+static struct esc_test_daemon d;
+
+struct party {
+	const char *role;
+	char id[64], token[80];
+};
+
+static void config(const char *text)
+{
+	if (!text) {
+		d.config[0] = '\0';
+		return;
+	}
+	esc_test_path(d.config, sizeof d.config, d.dir, "escrowd.conf");
+	FILE *f = fopen(d.config, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void party_new(struct party *p, const char *role)
+{
+	char body[300];
+	p->role = role;
+	snprintf(body, sizeof body,
+		 "{\"role\":\"%s\",\"name\":\"%s\",\"email\":\"%s@policies.test\","
+		 "\"password\":\"password-1\"}",
+		 role, role, role);
+	json_t *j = esc_test_must(d.port, "POST", "/v1/users", KEY, body, 201);
+	snprintf(p->id, sizeof p->id, "%s", esc_test_str(j, "id"));
+	json_decref(j);
+	snprintf(body, sizeof body, "{\"email\":\"%s@policies.test\",\"password\":\"password-1\"}",
+		 role);
+	j = esc_test_must(d.port, "POST", "/v1/sessions", "", body, 201);
+	snprintf(p->token, sizeof p->token, "%s", esc_test_str(j, "token"));
+	json_decref(j);
+}
+
+/* A new order, paid: its id into id. */
+static void order_paid(const struct party *buyer, const struct party *seller, char *id, size_t size)
+{
+	char body[400], path[160];
+	snprintf(body, sizeof body,
+		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
+		 "\"items\":[{\"title\":\"Kettle\",\"quantity\":1,\"unit_price\":2900}]}",
+		 buyer->id, seller->id);
+	json_t *o = esc_test_must(d.port, "POST", "/v1/orders", KEY, body, 201);
+	snprintf(id, size, "%s", esc_test_str(o, "id"));
+	json_decref(o);
+	snprintf(path, sizeof path, "/v1/orders/%s/pay", id);
+	json_decref(esc_test_must(d.port, "POST", path, KEY,
+				  "{\"amount\":2900,\"payment_method\":\"card\"}", 200));
+}
+
+static json_t *order_get(const char *id)
+{
+	char path[160];
+	snprintf(path, sizeof path, "/v1/orders/%s", id);
+	return esc_test_must(d.port, "GET", path, KEY, NULL, 200);
+}
+
+static int64_t ms_of(const char *s)
+{
+	int64_t ms = 0;
+	assert_int_equal(esc_time_parse(s, &ms), 0);
+	return ms;
+}
+
+/* A deadline of the order, in ms, less a time of the order, in ms. */
+static int64_t deadline_after(json_t *o, const char *deadline, const char *since)
+{
+	json_t *dl = json_object_get(o, "deadlines");
+	return ms_of(esc_test_str(dl, deadline)) - ms_of(esc_test_str(o, since));
+}
+
+static void cancel(const struct party *buyer, const char *id)
+{
+	char path[160];
+	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
+	json_decref(esc_test_must(d.port, "POST", path, buyer->token,
+				  "{\"reason\":\"no_longer_needed\"}", 200));
+}
+
+/* The time of the order's last history line: when the cancel request was
+ * made. */
+static int64_t requested_at(const char *id)
+{
+	char path[160];
+	snprintf(path, sizeof path, "/v1/orders/%s/events", id);
+	json_t *h = esc_test_must(d.port, "GET", path, KEY, NULL, 200);
+	json_t *data = json_object_get(h, "data");
+	assert_true(json_array_size(data) > 0);
+	int64_t at = ms_of(esc_test_str(json_array_get(data, json_array_size(data) - 1), "at"));
+	json_decref(h);
+	return at;
+}
+
+static void advance(int64_t seconds)
+{
+	char body[64];
+	snprintf(body, sizeof body, "{\"seconds\":%lld}", (long long)seconds);
+	json_decref(esc_test_must(d.port, "POST", "/v1/clock/advance", KEY, body, 200));
+}
+
+static const char *status_of(const char *id, char *out, size_t size)
+{
+	json_t *o = order_get(id);
+	snprintf(out, size, "%s", esc_test_str(o, "status"));
+	json_decref(o);
+	return out;
+}
+
+#define HOUR INT64_C(3600000)
+#define DAY  (24 * HOUR)
+
+/* An order created under pol_1 keeps its windows after a restart with a
+ * new configuration: the deadline set before, and one set after (the
+ * response window of a cancel request made after the restart); a new order
+ * takes the new policy, and its deadlines fire by it. */
+static void test_an_order_keeps_the_policy_it_was_created_under(void **state)
+{
+	(void)state;
+	struct party buyer, seller;
+	char old_id[64], new_id[64], status[64];
+	memset(&d, 0, sizeof d);
+	esc_test_tmpdir(d.dir, sizeof d.dir);
+	esc_test_store(d.db, sizeof d.db, d.dir);
+	esc_test_daemon_start(&d, KEY);
+	party_new(&buyer, "buyer");
+	party_new(&seller, "seller");
+
+	/* Under SPEC's defaults (pol_1): shipped within 7 days of payment. */
+	order_paid(&buyer, &seller, old_id, sizeof old_id);
+	json_t *o = order_get(old_id);
+	assert_string_equal(esc_test_str(o, "policy_version"), "pol_1");
+	assert_int_equal(deadline_after(o, "ship", "paid_at"), 7 * DAY);
+	json_decref(o);
+
+	/* A restart with shorter windows: pol_2. */
+	esc_test_daemon_stop(&d);
+	config("ship_window = 3d\nresponse_window = 48h\n");
+	esc_test_daemon_start(&d, KEY);
+
+	o = order_get(old_id);
+	assert_string_equal(esc_test_str(o, "policy_version"), "pol_1");
+	assert_int_equal(deadline_after(o, "ship", "paid_at"), 7 * DAY);
+	json_decref(o);
+	/* A deadline set after the restart follows the order's policy too. */
+	cancel(&buyer, old_id);
+	o = order_get(old_id);
+	assert_int_equal(ms_of(esc_test_str(json_object_get(o, "deadlines"), "response")) -
+				 requested_at(old_id),
+			 72 * HOUR);
+	json_decref(o);
+
+	/* A new order takes the new policy. */
+	order_paid(&buyer, &seller, new_id, sizeof new_id);
+	o = order_get(new_id);
+	assert_string_equal(esc_test_str(o, "policy_version"), "pol_2");
+	assert_int_equal(deadline_after(o, "ship", "paid_at"), 3 * DAY);
+	json_decref(o);
+	cancel(&buyer, new_id);
+	o = order_get(new_id);
+	assert_int_equal(ms_of(esc_test_str(json_object_get(o, "deadlines"), "response")) -
+				 requested_at(new_id),
+			 48 * HOUR);
+	json_decref(o);
+
+	/* 50 hours on: the new order's request was approved by its 48-hour
+	 * window; the old one's 72 hours have not passed. */
+	advance(50 * 3600);
+	assert_string_equal(status_of(new_id, status, sizeof status), "cancelled");
+	assert_string_equal(status_of(old_id, status, sizeof status), "cancellation_requested");
+	advance(24 * 3600);
+	assert_string_equal(status_of(old_id, status, sizeof status), "cancelled");
+
+	esc_test_daemon_stop(&d);
+	esc_test_store_drop(d.db);
+	esc_test_rmdir(d.dir);
+}
+
+/* The ids of GET /v1/policies, joined by spaces, and the current one. */
+static void policies_ids(const char *token, char *ids, size_t size, char *current,
+			 size_t current_size)
+{
+	json_t *j = esc_test_must(d.port, "GET", "/v1/policies", token, NULL, 200);
+	json_t *data = json_object_get(j, "data"), *p;
+	size_t i, n = 0;
+	ids[0] = current[0] = '\0';
+	json_array_foreach(data, i, p)
+	{
+		n += (size_t)snprintf(ids + n, size - n, "%s%s", i ? " " : "",
+				      esc_test_str(p, "id"));
+		if (json_is_true(json_object_get(p, "current")))
+			snprintf(current, current_size, "%s", esc_test_str(p, "id"));
+	}
+	assert_false(json_is_true(json_object_get(j, "has_more")));
+	json_decref(j);
+}
+
+/* GET /v1/policies and /v1/policies/{id}: both versions with their values
+ * and text; restarts with a policy already kept make no new version; an
+ * unknown id is a 404 that says where the ids are. */
+static void test_the_versions_over_http(void **state)
+{
+	(void)state;
+	struct party buyer;
+	char ids[200], current[32];
+	memset(&d, 0, sizeof d);
+	esc_test_tmpdir(d.dir, sizeof d.dir);
+	esc_test_store(d.db, sizeof d.db, d.dir);
+	config("response_window = 48h\nfee = 2.55%\n");
+	esc_test_daemon_start(&d, KEY);
+	party_new(&buyer, "buyer");
+
+	/* SPEC's defaults are pol_1 even when the first daemon runs another
+	 * policy. */
+	policies_ids(buyer.token, ids, sizeof ids, current, sizeof current);
+	assert_string_equal(ids, "pol_1 pol_2");
+	assert_string_equal(current, "pol_2");
+
+	/* Each version by its id, with its values. */
+	json_t *p1 = esc_test_must(d.port, "GET", "/v1/policies/pol_1", buyer.token, NULL, 200);
+	json_t *p2 = esc_test_must(d.port, "GET", "/v1/policies/pol_2", KEY, NULL, 200);
+	json_t *v1 = json_object_get(p1, "values"), *v2 = json_object_get(p2, "values");
+	assert_int_equal(json_integer_value(json_object_get(v1, "response_window_seconds")),
+			 72 * 3600);
+	assert_int_equal(json_integer_value(json_object_get(v2, "response_window_seconds")),
+			 48 * 3600);
+	assert_int_equal(json_integer_value(json_object_get(v1, "fee_basis_points")), 500);
+	assert_int_equal(json_integer_value(json_object_get(v2, "fee_basis_points")), 255);
+	assert_int_equal(json_integer_value(json_object_get(v2, "ship_window_seconds")), 7 * 86400);
+	assert_int_equal(json_array_size(json_object_get(v2, "reasons")), 7);
+	assert_false(json_is_true(json_object_get(p1, "current")));
+	assert_true(json_is_true(json_object_get(p2, "current")));
+	assert_int_equal(strlen(esc_test_str(p1, "hash")), 64);
+	assert_string_not_equal(esc_test_str(p1, "hash"), esc_test_str(p2, "hash"));
+	assert_non_null(strstr(esc_test_str(p2, "text"), "response_window = 2d\n"));
+	assert_non_null(strstr(esc_test_str(p1, "text"), "response_window = 3d\n"));
+	assert_true(ms_of(esc_test_str(p2, "created_at")) > 0);
+	json_decref(p1);
+	json_decref(p2);
+
+	/* A page at a time. */
+	json_t *j = esc_test_must(d.port, "GET", "/v1/policies?limit=1", KEY, NULL, 200);
+	assert_true(json_is_true(json_object_get(j, "has_more")));
+	assert_string_equal(esc_test_str(json_array_get(json_object_get(j, "data"), 0), "id"),
+			    "pol_1");
+	json_decref(j);
+	j = esc_test_must(d.port, "GET", "/v1/policies?starting_after=pol_1", KEY, NULL, 200);
+	assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
+	assert_string_equal(esc_test_str(json_array_get(json_object_get(j, "data"), 0), "id"),
+			    "pol_2");
+	json_decref(j);
+	json_decref(esc_test_must(d.port, "GET", "/v1/policies?starting_after=2", KEY, NULL, 400));
+
+	/* Unknown ids: 404, saying where the ids are. */
+	const char *unknown[] = {"/v1/policies/pol_3", "/v1/policies/pol_0", "/v1/policies/2",
+				 "/v1/policies/pol_x"};
+	for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+		j = esc_test_must(d.port, "GET", unknown[i], KEY, NULL, 404);
+		json_t *err = json_object_get(j, "error");
+		assert_string_equal(esc_test_str(err, "code"), "not_found");
+		assert_non_null(strstr(esc_test_str(err, "message"), "GET /v1/policies"));
+		json_decref(j);
+	}
+	/* Signed-in callers only. */
+	json_decref(esc_test_must(d.port, "GET", "/v1/policies", "", NULL, 401));
+
+	/* The same configuration again, then SPEC's defaults again: no new
+	 * version, the current one follows the daemon. */
+	esc_test_daemon_stop(&d);
+	esc_test_daemon_start(&d, KEY);
+	policies_ids(KEY, ids, sizeof ids, current, sizeof current);
+	assert_string_equal(ids, "pol_1 pol_2");
+	assert_string_equal(current, "pol_2");
+	esc_test_daemon_stop(&d);
+	config(NULL);
+	esc_test_daemon_start(&d, KEY);
+	policies_ids(KEY, ids, sizeof ids, current, sizeof current);
+	assert_string_equal(ids, "pol_1 pol_2");
+	assert_string_equal(current, "pol_1");
+
+	esc_test_daemon_stop(&d);
+	esc_test_store_drop(d.db);
+	esc_test_rmdir(d.dir);
+}
+
+/* Engines opening at once on one store, two with one policy and two with
+ * another: each policy is one version, SPEC's defaults pol_1, and nothing
+ * else is kept (on PostgreSQL, the loser of a race for a number runs its
+ * transaction again). */
+struct opener {
+	const char *url;
+	struct esc_policy policy;
+	struct esc_engine *e;
+	int rc;
+	pthread_barrier_t *start;
+};
+
+static void *open_one(void *arg)
+{
+	struct opener *o = arg;
+	struct esc_engine_options opt = {.manual_clock = true,
+					 .manual_start_ms = ESC_TEST_T0,
+					 .fast_password_hashing = true};
+	char err[256] = "";
+	pthread_barrier_wait(o->start);
+	o->rc = esc_engine_open(&o->e, o->url, &o->policy, &opt, err, sizeof err);
+	if (o->rc)
+		fprintf(stderr, "open: %s\n", err);
+	return NULL;
+}
+
+static void test_daemons_at_once_make_one_version_each(void **state)
+{
+	(void)state;
+	char dir[256], url[300];
+	struct opener o[4];
+	pthread_t t[4];
+	pthread_barrier_t start;
+	esc_test_tmpdir(dir, sizeof dir);
+	esc_test_store(url, sizeof url, dir);
+	/* The store migrated first: the race is for the numbers, not the
+	 * schema. */
+	struct esc_engine *first = NULL;
+	struct esc_policy defaults;
+	esc_policy_default(&defaults);
+	char err[256];
+	assert_int_equal(esc_engine_open(&first, url, &defaults, NULL, err, sizeof err), 0);
+	assert_int_equal(esc_engine_policy_version(first), 1);
+	esc_engine_free(first);
+
+	pthread_barrier_init(&start, NULL, 4);
+	for (int i = 0; i < 4; i++) {
+		memset(&o[i], 0, sizeof o[i]);
+		o[i].url = url;
+		o[i].start = &start;
+		esc_policy_default(&o[i].policy);
+		assert_int_equal(
+			esc_policy_parse(&o[i].policy,
+					 i % 2 ? "response_window = 24h\n" : "ship_window = 2d\n",
+					 NULL, 0),
+			0);
+		assert_int_equal(pthread_create(&t[i], NULL, open_one, &o[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&start);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(o[i].rc, 0);
+	int32_t a = esc_engine_policy_version(o[0].e), b = esc_engine_policy_version(o[1].e);
+	assert_int_equal(esc_engine_policy_version(o[2].e), a);
+	assert_int_equal(esc_engine_policy_version(o[3].e), b);
+	assert_true((a == 2 && b == 3) || (a == 3 && b == 2));
+
+	/* Each engine reads the other's version from the store, once. */
+	struct esc_store *s = esc_engine_store_acquire(o[0].e);
+	const struct esc_policy *other = NULL, *again = NULL;
+	assert_int_equal(esc_engine_policy_of(o[0].e, s, b, &other), 0);
+	assert_int_equal(other->response_window_ms, 24 * HOUR);
+	assert_int_equal(esc_engine_policy_of(o[0].e, s, b, &again), 0);
+	assert_ptr_equal(other, again);
+	assert_int_equal(esc_engine_policy_of(o[0].e, s, 1, &other), 0);
+	assert_int_equal(other->response_window_ms, 72 * HOUR);
+	assert_int_equal(esc_engine_policy_of(o[0].e, s, 4, &other), ESC_ENOTFOUND);
+	struct esc_policy_row rows[8];
+	size_t n = 0;
+	int rc;
+	ESC_STORE(rc, s, policies_list, 0, rows, 8, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(rows[i].version, (int64_t)i + 1);
+		free(rows[i].text);
+	}
+	esc_engine_store_release(o[0].e, s);
+
+	for (int i = 0; i < 4; i++)
+		esc_engine_free(o[i].e);
+	esc_test_store_drop(url);
+	esc_test_rmdir(dir);
+}
+
+int main(void)
+{
+	esc_test_store_or_skip("policies");
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_an_order_keeps_the_policy_it_was_created_under),
+		cmocka_unit_test(test_the_versions_over_http),
+		cmocka_unit_test(test_daemons_at_once_make_one_version_each),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	curl_global_cleanup();
+	return rc;
+}
