@@ -127,6 +127,25 @@ static void advance(int64_t seconds)
 	json_decref(esc_test_must(d.port, "POST", "/v1/clock/advance", KEY, body, 200));
 }
 
+/* Shipped, delivered and confirmed: the order completes, the seller is
+ * paid and the fee kept. Its fee, in minor units. */
+static int64_t complete(const struct party *buyer, const struct party *seller, const char *id)
+{
+	char path[160];
+	snprintf(path, sizeof path, "/v1/orders/%s/ship", id);
+	json_decref(esc_test_must(
+		d.port, "POST", path, seller->token,
+		"{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR123456785IS\"}", 200));
+	snprintf(path, sizeof path, "/v1/orders/%s/deliver", id);
+	json_decref(esc_test_must(d.port, "POST", path, KEY, "{}", 200));
+	snprintf(path, sizeof path, "/v1/orders/%s/confirm-receipt", id);
+	json_t *o = esc_test_must(d.port, "POST", path, buyer->token, "{}", 200);
+	assert_string_equal(esc_test_str(o, "status"), "completed");
+	int64_t fee = json_integer_value(json_object_get(o, "fee"));
+	json_decref(o);
+	return fee;
+}
+
 static const char *status_of(const char *id, char *out, size_t size)
 {
 	json_t *o = order_get(id);
@@ -140,13 +159,13 @@ static const char *status_of(const char *id, char *out, size_t size)
 
 /* An order created under pol_1 keeps its windows after a restart with a
  * new configuration: the deadline set before, and one set after (the
- * response window of a cancel request made after the restart); a new order
- * takes the new policy, and its deadlines fire by it. */
+ * response window of a cancel request made after the restart), and its
+ * fee; a new order takes the new policy, and its deadlines fire by it. */
 static void test_an_order_keeps_the_policy_it_was_created_under(void **state)
 {
 	(void)state;
 	struct party buyer, seller;
-	char old_id[64], new_id[64], status[64];
+	char old_id[64], new_id[64], status[64], old_paid[64], new_paid[64];
 	memset(&d, 0, sizeof d);
 	esc_test_tmpdir(d.dir, sizeof d.dir);
 	esc_test_store(d.db, sizeof d.db, d.dir);
@@ -160,10 +179,11 @@ static void test_an_order_keeps_the_policy_it_was_created_under(void **state)
 	assert_string_equal(esc_test_str(o, "policy_version"), "pol_1");
 	assert_int_equal(deadline_after(o, "ship", "paid_at"), 7 * DAY);
 	json_decref(o);
+	order_paid(&buyer, &seller, old_paid, sizeof old_paid);
 
-	/* A restart with shorter windows: pol_2. */
+	/* A restart with shorter windows and a smaller fee: pol_2. */
 	esc_test_daemon_stop(&d);
-	config("ship_window = 3d\nresponse_window = 48h\n");
+	config("ship_window = 3d\nresponse_window = 48h\nfee = 2%\n");
 	esc_test_daemon_start(&d, KEY);
 
 	o = order_get(old_id);
@@ -178,7 +198,12 @@ static void test_an_order_keeps_the_policy_it_was_created_under(void **state)
 			 72 * HOUR);
 	json_decref(o);
 
+	/* Its fee is the one it was created under: 5 % of 29.00. */
+	assert_int_equal(complete(&buyer, &seller, old_paid), 145);
+
 	/* A new order takes the new policy. */
+	order_paid(&buyer, &seller, new_paid, sizeof new_paid);
+	assert_int_equal(complete(&buyer, &seller, new_paid), 58);
 	order_paid(&buyer, &seller, new_id, sizeof new_id);
 	o = order_get(new_id);
 	assert_string_equal(esc_test_str(o, "policy_version"), "pol_2");
