@@ -17,6 +17,7 @@
 #include <pthread.h>
 
 #include "engine/engine.h"
+#include "engine/view.h"
 #include "store/store.h"
 #include "support.h"
 #include "util/timefmt.h"
@@ -432,6 +433,54 @@ static void test_daemons_at_once_make_one_version_each(void **state)
 	esc_test_rmdir(dir);
 }
 
+/* Two daemons on one store with different policies: an order created by
+ * one is decided by the other under the order's version, which the other
+ * reads from the store (it never ran it), and shows as that version. */
+static void test_another_daemons_order_follows_its_version(void **state)
+{
+	(void)state;
+	struct esc_fixture f;
+	struct esc_engine *defaults_engine, *other = NULL;
+	struct esc_policy p;
+	char err[256] = "";
+	esc_fixture_init(&f); /* SPEC's defaults: pol_1 */
+	esc_policy_default(&p);
+	assert_int_equal(esc_policy_parse(&p, "response_window = 30h\n", NULL, 0), 0);
+	struct esc_engine_options opt = {.manual_clock = true,
+					 .manual_start_ms = ESC_TEST_T0,
+					 .fast_password_hashing = true};
+	assert_int_equal(esc_engine_open(&other, f.db, &p, &opt, err, sizeof err), 0);
+	assert_int_equal(esc_engine_policy_version(other), 2);
+
+	/* The other daemon creates and takes payment for the order. */
+	defaults_engine = f.e;
+	f.e = other;
+	struct esc_order o = esc_fixture_order(&f, &f.buyer, &f.seller, 2900);
+	o = esc_fixture_pay(&f, &o, ESC_METHOD_CARD);
+	assert_int_equal(o.policy_version, 2);
+	f.e = defaults_engine;
+
+	/* The first daemon, which runs pol_1, takes the cancel request: the
+	 * seller has the order's 30 hours to answer, not 72. */
+	int64_t now = esc_engine_now(f.e);
+	o = esc_fixture_request(&f, &o, "no_longer_needed", ESC_REFUND_TO_ORIGINAL);
+	assert_int_equal(o.policy_version, 2);
+	assert_int_equal(o.due_ms[ESC_DL_RESPONSE] - now, 30 * HOUR);
+	/* And its view of the order says so. */
+	struct esc_store *s = esc_engine_store_acquire(f.e);
+	struct esc_viewer v;
+	esc_viewer_init(&v, ESC_ACTOR_OPERATOR, NULL);
+	json_t *j = esc_view_order(f.e, s, &v, &o);
+	esc_engine_store_release(f.e, s);
+	assert_int_equal(v.failed, 0);
+	assert_string_equal(esc_test_str(j, "policy_version"), "pol_2");
+	json_decref(j);
+
+	esc_engine_free(other);
+	esc_fixture_check(&f);
+	esc_fixture_release(&f);
+}
+
 int main(void)
 {
 	esc_test_store_or_skip("policies");
@@ -440,6 +489,7 @@ int main(void)
 		cmocka_unit_test(test_an_order_keeps_the_policy_it_was_created_under),
 		cmocka_unit_test(test_the_versions_over_http),
 		cmocka_unit_test(test_daemons_at_once_make_one_version_each),
+		cmocka_unit_test(test_another_daemons_order_follows_its_version),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	curl_global_cleanup();
