@@ -372,7 +372,7 @@ static void side_step(struct side *sd)
 			ESC_STORE(rc, s, deadlines_due, INT64_MAX, &d, 1, &due_n);
 		if (rc)
 			break;
-		int64_t limit = due_n ? d.due_ms : INT64_MAX;
+		int64_t limit = due_n ? d.due_ms : INT64_MAX, last = sd->now;
 		if (sd->now < limit - h)
 			limit = sd->now + h < limit ? sd->now + h : limit;
 		for (; i < sd->n && m < PAGE; i++) {
@@ -394,7 +394,9 @@ static void side_step(struct side *sd)
 			esc_command_init(cmd, c->event, c->actor, c->actor_id[0] ? c->actor_id : NULL,
 					 c->event == ESC_EV_CREATE ? NULL : id);
 			cmd->args = c->args;
-			cmd->at_ms = c->at_ms > sd->now ? c->at_ms : sd->now;
+			/* Time never goes back, even where two processes' clocks
+			 * recorded it so. */
+			cmd->at_ms = last = c->at_ms > last ? c->at_ms : last;
 			if (c->refund_n) {
 				snprintf(refund_ids[m], sizeof refund_ids[m], "%s-r%d", id,
 					 c->refund_n);
