@@ -38,9 +38,9 @@ struct esc_engine {
 	size_t known_count, known_cap;
 	struct esc_clock clock;
 	bool fast_password_hashing;
-	/* A scratch store (options.scratch): no one reads its events, so
-	 * they carry no data (the history lines are kept). */
-	bool scratch;
+	/* options.no_events: no one reads this store's events or history,
+	 * so none are written (escrowd replay's scratch stores). */
+	bool no_events;
 	/* This process as a deadline worker: id ("prc_" and 16 hex) names
 	 * it on the deadlines it claims; its row is written at its first
 	 * claim (working), renewed by every claim, deleted at free. */
@@ -210,7 +210,7 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	if (rc)
 		goto out;
 	e->fast_password_hashing = opt->fast_password_hashing;
-	e->scratch = opt->scratch;
+	e->no_events = opt->no_events;
 	if (opt->lease_ms < 0) {
 		esc_set_err(err, err_size, "the deadline lease must not be negative");
 		rc = ESC_EINVAL;
@@ -1253,7 +1253,7 @@ static int reps_after(struct esc_engine *e, const struct run *r, const struct re
 {
 	const struct esc_effects *fx = r->fx;
 	int rc = 0;
-	for (size_t i = 0; !rc && !e->scratch && i < n; i++) {
+	for (size_t i = 0; !rc && !e->no_events && i < n; i++) {
 		const struct esc_user *u = &before[i].u;
 		bool buyer = u->role == ESC_ACTOR_BUYER;
 		char *data = NULL;
@@ -1286,6 +1286,8 @@ static int record(struct esc_engine *e, struct run *r, struct esc_strbuf *sb)
 				.to = fx->order.state};
 	int rc;
 
+	if (e->no_events)
+		return 0; /* no one reads this store's events or history */
 	snprintf(h.order_id, sizeof h.order_id, "%s", fx->order.id);
 	snprintf(h.actor_id, sizeof h.actor_id, "%s", cmd->actor_id ? cmd->actor_id : "");
 	snprintf(h.type, sizeof h.type, "%s", fx->outbox_type);
@@ -1299,9 +1301,8 @@ static int record(struct esc_engine *e, struct run *r, struct esc_strbuf *sb)
 	snprintf(h.detail, sizeof h.detail, "%s", esc_strbuf_str(sb));
 
 	char *data = NULL;
-	if (!e->scratch)
-		rc = event_object(e, r, &h, &r->object);
-	if (!rc && !e->scratch)
+	rc = event_object(e, r, &h, &r->object);
+	if (!rc)
 		rc = data_text(json_incref(r->object), NULL, &data);
 	if (rc)
 		return rc;

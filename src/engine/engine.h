@@ -57,10 +57,12 @@ struct esc_engine_options {
 	 * engine. */
 	struct esc_clock *real_clock;
 	/* A throwaway SQLite store (store.h: ESC_STORE_SCRATCH), such as
-	 * escrowd replay's: no commit is made durable, and events carry no
-	 * data (their outbox rows keep the history lines; no reputation
-	 * events are written): no one reads them. */
+	 * escrowd replay's: no commit is made durable. */
 	bool scratch;
+	/* No event (nor the history line it carries) is written, and no
+	 * reputation event: for escrowd replay's scratch stores, whose
+	 * events no one reads. */
+	bool no_events;
 };
 
 /* The most store connections an engine opens (esc_engine_options.pool). */

@@ -517,7 +517,10 @@ static int open_sides(struct replay *rp, char *err, size_t err_size)
 	const struct esc_policy *pol[SIDES] = {rp->opt->base, rp->opt->policy};
 	for (int k = 0; k < SIDES; k++) {
 		struct esc_engine_options eo = {
-			.manual_clock = true, .manual_start_ms = rp->out->first_ms, .scratch = true};
+			.manual_clock = true,
+			.manual_start_ms = rp->out->first_ms,
+			.scratch = true,
+			.no_events = true};
 		char why[256] = "";
 		struct side *sd = &rp->sides[k];
 		sd->rp = rp;
