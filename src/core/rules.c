@@ -6,9 +6,11 @@
  * "á {window} tímabili", "{window} frestur". */
 #include "core/rules.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/event.h"
 #include "util/error.h"
 
 #define RULE(e, i, k, ev, en_says, en_passes, en_passed, is_says, is_passes, is_passed)            \
@@ -408,43 +410,56 @@ void esc_rule_window(int64_t ms, enum esc_lang lang, char *out, size_t size)
 		 singular(n, lang) ? units[u].one[lang] : units[u].many[lang]);
 }
 
+int64_t esc_rule_window_ms(const struct esc_policy *p, enum esc_rule r)
+{
+	switch (r) {
+	case ESC_RULE_PAYMENT_WINDOW:
+		return p->payment_window_ms;
+	case ESC_RULE_SHIP_WINDOW:
+		return p->ship_window_ms;
+	case ESC_RULE_RESPONSE_WINDOW:
+		return p->response_window_ms;
+	case ESC_RULE_PROTECTION_EXTRA:
+		return p->protection_extra_ms;
+	case ESC_RULE_CONFIRM_WINDOW:
+		return p->confirm_window_ms;
+	case ESC_RULE_DISPUTE_SELLER_WINDOW:
+		return p->dispute_seller_window_ms;
+	case ESC_RULE_DISPUTE_BUYER_WINDOW:
+	case ESC_RULE_DISPUTE_ESCALATE_WINDOW:
+		return p->dispute_buyer_window_ms;
+	case ESC_RULE_RETURN_SHIP_WINDOW:
+		return p->return_ship_window_ms;
+	case ESC_RULE_RETURN_RECEIVE_WINDOW:
+		return p->return_receive_window_ms;
+	case ESC_RULE_REFUND_ALERT:
+		return p->refund_alert_ms;
+	case ESC_RULE_WATCH_CANCELLATIONS:
+	case ESC_RULE_RESTRICTED_CANCELLATIONS:
+		return p->buyer_short_window_ms;
+	case ESC_RULE_RESTRICTED_RATE:
+	case ESC_RULE_SUSPENDED_CANCELLATIONS:
+	case ESC_RULE_SUSPENDED_LOST_DISPUTES:
+		return p->buyer_long_window_ms;
+	case ESC_RULE_SELLER_SCORE:
+		return p->seller_window_ms;
+	case ESC_RULE_FEE:
+	case ESC_RULE_CANCEL_REQUESTS_MAX:
+	case ESC_RULE_TRACKING_CHECK:
+	case ESC_RULE_COUNT:
+		break;
+	}
+	return 0;
+}
+
 int esc_rule_says(const struct esc_policy *p, enum esc_rule r, enum esc_lang lang, char *out,
 		  size_t size)
 {
 	char window[64] = "", threshold[32] = "", percent[32] = "", from[16] = "", to[16] = "",
 	     min_paid[16] = "";
-	int64_t w = 0;
+	int64_t w = esc_rule_window_ms(p, r);
 	switch (r) {
-	case ESC_RULE_PAYMENT_WINDOW:
-		w = p->payment_window_ms;
-		break;
-	case ESC_RULE_SHIP_WINDOW:
-		w = p->ship_window_ms;
-		break;
-	case ESC_RULE_RESPONSE_WINDOW:
-		w = p->response_window_ms;
-		break;
-	case ESC_RULE_PROTECTION_EXTRA:
-		w = p->protection_extra_ms;
-		break;
-	case ESC_RULE_CONFIRM_WINDOW:
-		w = p->confirm_window_ms;
-		break;
-	case ESC_RULE_DISPUTE_SELLER_WINDOW:
-		w = p->dispute_seller_window_ms;
-		break;
-	case ESC_RULE_DISPUTE_BUYER_WINDOW:
-	case ESC_RULE_DISPUTE_ESCALATE_WINDOW:
-		w = p->dispute_buyer_window_ms;
-		break;
-	case ESC_RULE_RETURN_SHIP_WINDOW:
-		w = p->return_ship_window_ms;
-		break;
-	case ESC_RULE_RETURN_RECEIVE_WINDOW:
-		w = p->return_receive_window_ms;
-		break;
 	case ESC_RULE_REFUND_ALERT:
-		w = p->refund_alert_ms;
 		snprintf(from, sizeof from, "%d", (int)p->settle_days_min[ESC_METHOD_CARD]);
 		snprintf(to, sizeof to, "%d", (int)p->settle_days_max[ESC_METHOD_CARD]);
 		break;
@@ -461,35 +476,27 @@ int esc_rule_says(const struct esc_policy *p, enum esc_rule r, enum esc_lang lan
 	case ESC_RULE_CANCEL_REQUESTS_MAX:
 		snprintf(threshold, sizeof threshold, "%d", (int)p->cancel_requests_max);
 		break;
-	case ESC_RULE_TRACKING_CHECK:
-		break;
 	case ESC_RULE_WATCH_CANCELLATIONS:
-		w = p->buyer_short_window_ms;
 		snprintf(threshold, sizeof threshold, "%d", (int)p->watch_cancellations);
 		break;
 	case ESC_RULE_RESTRICTED_CANCELLATIONS:
-		w = p->buyer_short_window_ms;
 		snprintf(threshold, sizeof threshold, "%d", (int)p->restricted_cancellations);
 		break;
 	case ESC_RULE_RESTRICTED_RATE:
-		w = p->buyer_long_window_ms;
 		snprintf(threshold, sizeof threshold, lang == ESC_LANG_IS ? "%d %%" : "%d%%",
 			 (int)p->restricted_rate_percent);
 		snprintf(min_paid, sizeof min_paid, "%d", (int)p->restricted_rate_min_paid);
 		break;
 	case ESC_RULE_SUSPENDED_CANCELLATIONS:
-		w = p->buyer_long_window_ms;
 		snprintf(threshold, sizeof threshold, "%d", (int)p->suspended_cancellations);
 		break;
 	case ESC_RULE_SUSPENDED_LOST_DISPUTES:
-		w = p->buyer_long_window_ms;
 		snprintf(threshold, sizeof threshold, "%d", (int)p->suspended_lost_disputes);
-		break;
-	case ESC_RULE_SELLER_SCORE:
-		w = p->seller_window_ms;
 		break;
 	case ESC_RULE_COUNT:
 		return ESC_EINVAL;
+	default:
+		break;
 	}
 	if (w)
 		esc_rule_window(w, lang, window, sizeof window);
@@ -498,4 +505,128 @@ int esc_rule_says(const struct esc_policy *p, enum esc_rule r, enum esc_lang lan
 					    {"to", to},           {"min_paid", min_paid}};
 	return esc_rule_render(rules[r].text[lang].says, vars, sizeof vars / sizeof vars[0], out,
 			       size);
+}
+
+void esc_explain_deadline(const struct esc_policy *p, const struct esc_order *o,
+			  enum esc_deadline_kind k, int64_t due_ms, const struct esc_refund *refund,
+			  const struct esc_effects *fx, struct esc_explanation *x)
+{
+	struct esc_effects foreseen;
+	memset(x, 0, sizeof *x);
+	x->method = -1;
+	x->rule = esc_deadline_rule(o, k);
+	x->policy_version = o->policy_version;
+	if (x->rule < 0)
+		return;
+	x->window_ms = esc_rule_window_ms(p, (enum esc_rule)x->rule);
+	x->due_ms = due_ms;
+	x->since_ms = due_ms - x->window_ms;
+	snprintf(x->currency, sizeof x->currency, "%s", o->currency);
+	if (!fx) {
+		/* What the core decides when it passes: the same decision the
+		 * system's event will take, on the order as it is now. */
+		int ev = esc_event_of_deadline(k);
+		struct esc_context ctx = {.policy = p, .now_ms = due_ms, .actor = ESC_ACTOR_SYSTEM};
+		struct esc_args args = {.method = -1, .refund_to = -1};
+		if (ev < 0 || esc_decide(&ctx, o, (enum esc_event)ev, &args, refund, &foreseen))
+			return;
+		fx = &foreseen;
+	}
+	if (fx->refund_new) {
+		x->has_amount = true;
+		x->amount_minor = fx->refund.amount_minor;
+		x->method = (int)fx->refund.method;
+		x->expected_from_ms =
+			fx->refund.created_at_ms + fx->refund.settle_days_min * ESC_MS_PER_DAY;
+		x->expected_to_ms =
+			fx->refund.created_at_ms + fx->refund.settle_days_max * ESC_MS_PER_DAY;
+		return;
+	}
+	if (k == ESC_DL_REFUND && refund) {
+		x->has_amount = true;
+		x->amount_minor = refund->amount_minor;
+		x->method = (int)refund->method;
+		return;
+	}
+	for (size_t i = 0; i < fx->transfers_count; i++) {
+		if (!strcmp(fx->transfers[i].kind, "release")) {
+			x->has_amount = true;
+			x->amount_minor += fx->transfers[i].amount_minor;
+		}
+	}
+	if (!x->has_amount && fx->order.dispute_agreed_minor > o->dispute_agreed_minor) {
+		x->has_amount = true;
+		x->amount_minor = fx->order.dispute_agreed_minor;
+	}
+}
+
+/* The currency's minor unit (ISO 4217): 0 or 3 digits for these, else 2. */
+static int minor_digits(const char *currency)
+{
+	static const char zero[] = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF "
+				   "XOF XPF",
+			  three[] = "BHD IQD JOD KWD LYD OMR TND";
+	if (strlen(currency) != 3)
+		return 2;
+	if (strstr(zero, currency))
+		return 0;
+	return strstr(three, currency) ? 3 : 2;
+}
+
+void esc_rule_amount(int64_t minor, const char *currency, enum esc_lang lang, char *out,
+		     size_t size)
+{
+	int digits = minor_digits(currency);
+	int64_t per = digits == 0 ? 1 : digits == 3 ? 1000 : 100;
+	const char *sign = minor < 0 ? "-" : "";
+	uint64_t abs = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
+	if (!digits)
+		snprintf(out, size, "%s%llu %s", sign, (unsigned long long)abs, currency);
+	else
+		snprintf(out, size, "%s%llu%c%0*llu %s", sign, (unsigned long long)(abs / per),
+			 lang == ESC_LANG_IS ? ',' : '.', digits, (unsigned long long)(abs % per),
+			 currency);
+}
+
+/* A day as the sentences say it: "2026-12-07". */
+static void day_of(int64_t ms, char out[32])
+{
+	int64_t days = ms / ESC_MS_PER_DAY - (ms % ESC_MS_PER_DAY < 0);
+	/* Civil from days (H. Hinnant's algorithm). */
+	int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+	int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+	int64_t y = yoe + era * 400 + (m <= 2);
+	snprintf(out, 32, "%04d-%02d-%02d", (int)(y % 100000), (int)(m % 100), (int)(d % 100));
+}
+
+int esc_explanation_render(const struct esc_explanation *x, bool passed, enum esc_lang lang,
+			   char *out, size_t size)
+{
+	char window[64] = "", amount[48] = "", from[32] = "", to[32] = "";
+	const char *method = "";
+	if (!size)
+		return ESC_EINVAL;
+	out[0] = '\0';
+	if (x->rule < 0 || x->rule >= ESC_RULE_COUNT)
+		return ESC_EINVAL;
+	esc_rule_window(x->window_ms, lang, window, sizeof window);
+	if (x->has_amount)
+		esc_rule_amount(x->amount_minor, x->currency, lang, amount, sizeof amount);
+	if (x->method >= 0)
+		method = esc_method_name((enum esc_method)x->method);
+	if (x->expected_from_ms) {
+		day_of(x->expected_from_ms, from);
+		day_of(x->expected_to_ms, to);
+	}
+	const struct esc_rule_var vars[] = {{"window", window},
+					    {"amount", amount},
+					    {"method", method},
+					    {"from", from},
+					    {"to", to}};
+	const struct esc_rule_text *t = &rules[x->rule].text[lang];
+	return esc_rule_render(passed ? t->passed : t->passes, vars, sizeof vars / sizeof vars[0],
+			       out, size);
 }

@@ -105,6 +105,51 @@ int esc_rule_render(const char *template, const struct esc_rule_var *vars, size_
  * (days once it is over 72 hours and whole days, as the interface). */
 void esc_rule_window(int64_t ms, enum esc_lang lang, char *out, size_t size);
 
+/* The length of the window a rule reads from p, in ms; 0 for a rule of
+ * no window (fee, cancel_requests_max, tracking_check). */
+int64_t esc_rule_window_ms(const struct esc_policy *p, enum esc_rule r);
+
+/* An automatic decision, explained (issue 16 item 2): the rule that made
+ * it and the numbers behind it, for a deadline before it passes (what
+ * would happen, in the order's `deadline_rules`) and for the event the
+ * system wrote when it did (the event's `explanation`). */
+struct esc_explanation {
+	int rule;               /* enum esc_rule; -1: nothing to explain */
+	int32_t policy_version; /* the order's policy (pol_N), set by the caller */
+	int64_t window_ms;      /* the rule's window */
+	int64_t since_ms;       /* when the window began: due_ms - window_ms */
+	int64_t due_ms;         /* when it passes or passed */
+	/* What moves: the refund (method where it goes) or the release to
+	 * the seller (method -1); has_amount false when nothing does. */
+	bool has_amount;
+	int64_t amount_minor;
+	char currency[ESC_CURRENCY_SIZE];
+	int method; /* enum esc_method of the refund, or -1 */
+	/* When a refund should arrive: due_ms plus the method's settle days
+	 * (0 = no refund). */
+	int64_t expected_from_ms, expected_to_ms;
+};
+
+/* Explain deadline k of order o passing at due_ms: what the core decides
+ * then (esc_decide as the system at due_ms; refund: the refund it names,
+ * for ESC_DL_REFUND, else NULL), or, with fx given, what it decided
+ * (the event written). x->rule is -1 when no rule sets that deadline or
+ * the core would refuse it. */
+void esc_explain_deadline(const struct esc_policy *p, const struct esc_order *o,
+			  enum esc_deadline_kind k, int64_t due_ms, const struct esc_refund *refund,
+			  const struct esc_effects *fx, struct esc_explanation *x);
+
+/* An amount as the sentences say it: "29.00 EUR" (the currency's own
+ * minor unit, ISO 4217: "2599 ISK", "1.500 KWD"). */
+void esc_rule_amount(int64_t minor, const char *currency, enum esc_lang lang, char *out,
+		     size_t size);
+
+/* The rule's `passes` (passed false) or `passed` sentence with x's
+ * numbers, in lang; 0, or ESC_EINVAL when x explains nothing or out was
+ * too small. */
+int esc_explanation_render(const struct esc_explanation *x, bool passed, enum esc_lang lang,
+			   char *out, size_t size);
+
 /* The rule's `says` sentence with the policy's numbers in it, for the help
  * page: "The seller answers a cancellation request within 72 hours." */
 int esc_rule_says(const struct esc_policy *p, enum esc_rule r, enum esc_lang lang, char *out,

@@ -897,9 +897,10 @@ static int detail_json(const struct run *r, struct esc_strbuf *sb)
 }
 
 /* An event's data (webhook/feed.h) as JSON text (malloc'd into *out):
- * {"object": object}, or with "previous" beside it (reputation events).
- * Takes object. */
-static int data_text(json_t *object, json_t *previous, char **out)
+ * {"object": object}, with "previous" beside it (reputation events) or
+ * "explanation" (the system's events, issue 16) when given. Takes
+ * object, previous and explanation. */
+static int data_text(json_t *object, json_t *previous, json_t *explanation, char **out)
 {
 	json_t *data = json_pack("{s:o}", "object", object);
 	*out = NULL;
@@ -907,6 +908,10 @@ static int data_text(json_t *object, json_t *previous, char **out)
 		json_object_set_new(data, "previous", previous);
 	else
 		json_decref(previous);
+	if (data && explanation)
+		json_object_set_new(data, "explanation", explanation);
+	else
+		json_decref(explanation);
 	if (data)
 		*out = json_dumps(data, JSON_COMPACT);
 	json_decref(data);
@@ -926,6 +931,7 @@ static int event_object(struct esc_engine *e, const struct run *r, const struct 
 
 	*out = NULL;
 	esc_viewer_init(&v, ESC_ACTOR_OPERATOR, NULL);
+	v.for_event = true;
 	v.history_next = h; /* written with the event, after this view */
 	/* What the command read or made already is not read back. */
 	for (int i = 0; r->have_parties && i < 2; i++)
@@ -1243,7 +1249,7 @@ static int rep_data(struct esc_engine *e, struct esc_store *s, const struct esc_
 			       ? json_pack("{s:s}", "level",
 					   esc_level_name((enum esc_buyer_level)previous))
 			       : json_pack("{s:i}", "score", previous);
-	return data_text(object, prev, data);
+	return data_text(object, prev, NULL, data);
 }
 
 /* After the command's own event: one for each marked user whose level or
@@ -1269,6 +1275,28 @@ static int reps_after(struct esc_engine *e, const struct run *r, const struct re
 		free(data);
 	}
 	return rc;
+}
+
+/* The history line's detail with "explanation": why beside its fields. */
+static int add_explanation(char *detail, size_t size, json_t *why)
+{
+	char *text = json_is_null(why) ? NULL : json_dumps(why, JSON_COMPACT);
+	size_t len = strlen(detail);
+	if (json_is_null(why))
+		return 0;
+	if (!text)
+		return ESC_ENOMEM;
+	ESC_ASSERT(len >= 2 && detail[len - 1] == '}' &&
+			   len + strlen(text) + sizeof ",\"explanation\":" < size,
+		   "the explanation does not fit the history detail %s", detail);
+	char *at = detail + len - 1;
+	if (len > 2)
+		*at++ = ',';
+	at = stpcpy(at, "\"explanation\":");
+	at = stpcpy(at, text);
+	strcpy(at, "}");
+	free(text);
+	return 0;
 }
 
 /* The command's event, with the order's history line in the same row
@@ -1300,10 +1328,27 @@ static int record(struct esc_engine *e, struct run *r, struct esc_strbuf *sb)
 		return rc;
 	snprintf(h.detail, sizeof h.detail, "%s", esc_strbuf_str(sb));
 
+	/* The system's event explains itself (issue 16 item 2): the rule
+	 * whose deadline passed and the numbers of what it did, in the
+	 * history line and the event's data alike. */
+	json_t *why = NULL;
+	if (cmd->actor == ESC_ACTOR_SYSTEM && cmd->deadline) {
+		struct esc_explanation x;
+		esc_explain_deadline(r->ctx.policy, &r->order, cmd->deadline->kind,
+				     cmd->deadline->due_ms, r->have_refund ? &r->refund : NULL, fx,
+				     &x);
+		why = esc_view_explanation(&x, true, ESC_LANG_EN);
+		rc = why ? add_explanation(h.detail, sizeof h.detail, why) : ESC_ENOMEM;
+		if (rc)
+			return rc;
+	}
+
 	char *data = NULL;
 	rc = event_object(e, r, &h, &r->object);
 	if (!rc)
-		rc = data_text(json_incref(r->object), NULL, &data);
+		rc = data_text(json_incref(r->object), NULL, why, &data);
+	else
+		json_decref(why);
 	if (rc)
 		return rc;
 	/* One row: the event, carrying the history line. */

@@ -58,6 +58,43 @@ static json_t *text_or_null(const char *s)
 	return s[0] ? json_string(s) : json_null();
 }
 
+/* A day as RFC 3339's full-date, "2026-12-07", or null for 0. */
+static json_t *view_day(int64_t ms)
+{
+	char s[ESC_TIME_SIZE];
+	if (!ms)
+		return json_null();
+	esc_time_format(ms, s);
+	s[10] = '\0';
+	return json_string(s);
+}
+
+json_t *esc_view_explanation(const struct esc_explanation *x, bool passed, enum esc_lang lang)
+{
+	char window[64], text[600];
+	if (x->rule < 0)
+		return json_null();
+	esc_rule_window(x->window_ms, lang, window, sizeof window);
+	esc_explanation_render(x, passed, lang, text, sizeof text);
+	json_t *j =
+		json_pack("{s:s, s:I, s:s, s:o, s:o}", "rule", esc_rule((enum esc_rule)x->rule)->id,
+			  "window_ms", (json_int_t)x->window_ms, "window", window, "since",
+			  esc_view_time(x->since_ms), "due", esc_view_time(x->due_ms));
+	json_object_set_new(j, "policy_version",
+			    x->policy_version ? esc_view_policy_id(x->policy_version)
+					      : json_null());
+	json_object_set_new(j, "amount", amount_or_null(x->has_amount, x->amount_minor));
+	json_object_set_new(j, "currency", json_string(x->currency));
+	json_object_set_new(j, "method",
+			    x->method >= 0
+				    ? json_string(esc_method_name((enum esc_method)x->method))
+				    : json_null());
+	json_object_set_new(j, "expected_from", view_day(x->expected_from_ms));
+	json_object_set_new(j, "expected_to", view_day(x->expected_to_ms));
+	json_object_set_new(j, "text", json_string(text));
+	return j;
+}
+
 json_t *esc_view_refund(const struct esc_refund *r)
 {
 	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:o, s:{s:i, s:i}}", "id", r->id,
@@ -179,25 +216,68 @@ static size_t actions_of(struct esc_engine *e, struct esc_store *s, struct esc_v
 	return esc_order_actions(&ctx, o, actions, ACTIONS_MAX);
 }
 
+/* The rule of the order's deadline that falls at due_ms, from the order's
+ * deadline_rules (NULL: none shown), or null. */
+static json_t *rule_at(const struct esc_order *o, json_t *rules, int64_t due_ms)
+{
+	for (int k = 0; rules && due_ms && k < ESC_DL_ORDER_COUNT; k++) {
+		json_t *r = json_object_get(rules, esc_deadline_name((enum esc_deadline_kind)k));
+		if (o->due_ms[k] == due_ms && r)
+			return json_incref(r);
+	}
+	return json_null();
+}
+
 /* The actions a list of them names (by name(), NULL for those not
- * listed), each with the window that bounds it. */
+ * listed), each with the window that bounds it and, when rules (the
+ * order's deadline_rules) are given, the rule that set it. */
 static json_t *actions_json(const struct esc_action *actions, size_t n,
-			    const char *(*name)(enum esc_event e))
+			    const char *(*name)(enum esc_event e), const struct esc_order *o,
+			    json_t *rules)
 {
 	json_t *as = json_array();
 	for (size_t i = 0; i < n; i++) {
 		const char *nm = name(actions[i].event);
-		if (nm)
-			json_array_append_new(as, json_pack("{s:s, s:o}", "name", nm, "deadline",
-							    esc_view_time(actions[i].deadline_ms)));
+		if (!nm)
+			continue;
+		json_t *a = json_pack("{s:s, s:o}", "name", nm, "deadline",
+				      esc_view_time(actions[i].deadline_ms));
+		if (rules)
+			json_object_set_new(a, "deadline_rule",
+					    rule_at(o, rules, actions[i].deadline_ms));
+		json_array_append_new(as, a);
 	}
 	return as;
+}
+
+/* Each deadline the order has, with the rule that set it and what
+ * happens when it passes (issue 16 item 2), in v's language; NULL for an
+ * event's object (view.h). */
+static json_t *deadline_rules_json(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+				   const struct esc_order *o)
+{
+	if (v->for_event)
+		return NULL;
+	const struct esc_policy *p = order_policy(e, s, v, o);
+	int32_t version = o->policy_version ? o->policy_version : esc_engine_policy_version(e);
+	json_t *rules = json_object();
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++) {
+		struct esc_explanation x;
+		if (!o->due_ms[k])
+			continue;
+		esc_explain_deadline(p, o, (enum esc_deadline_kind)k, o->due_ms[k], NULL, NULL, &x);
+		x.policy_version = version;
+		if (x.rule >= 0)
+			json_object_set_new(rules, esc_deadline_name((enum esc_deadline_kind)k),
+					    esc_view_explanation(&x, false, v->lang));
+	}
+	return rules;
 }
 
 /* The order's dispute (SPEC §5), with the actions the viewer may send to
  * /v1/disputes/{id}/ACTION now, each with the window that bounds it. */
 static json_t *dispute_json(const struct esc_order *o, const struct esc_action *actions,
-			    size_t n_actions)
+			    size_t n_actions, json_t *rules)
 {
 	char id[ESC_ID_SIZE];
 	enum esc_dispute_state st = o->dispute_state;
@@ -228,7 +308,11 @@ static json_t *dispute_json(const struct esc_order *o, const struct esc_action *
 	json_object_set_new(j, "decision_reason", text_or_null(o->dispute_reason));
 	json_object_set_new(j, "order_status", json_string(esc_state_name(o->state)));
 	json_object_set_new(j, "order_version", json_integer((json_int_t)o->version));
-	json_object_set_new(j, "actions", actions_json(actions, n_actions, dispute_action_name));
+	if (rules)
+		json_object_set_new(j, "deadline_rule",
+				    rule_at(o, rules, o->due_ms[ESC_DL_DISPUTE]));
+	json_object_set_new(j, "actions",
+			    actions_json(actions, n_actions, dispute_action_name, o, rules));
 	return j;
 }
 
@@ -332,8 +416,9 @@ static json_t *order_items_json(struct esc_store *s, struct esc_viewer *v, const
 	return is;
 }
 
-/* The order's times and deadlines, set in j. */
-static void order_times(json_t *j, const struct esc_order *o)
+/* The order's times and deadlines, set in j; with the deadlines' rules
+ * when given (taken). */
+static void order_times(json_t *j, const struct esc_order *o, json_t *rules)
 {
 	json_object_set_new(j, "created_at", esc_view_time(o->created_at_ms));
 	json_object_set_new(j, "paid_at", esc_view_time(o->paid_at_ms));
@@ -346,6 +431,8 @@ static void order_times(json_t *j, const struct esc_order *o)
 		json_object_set_new(deadlines, esc_deadline_name((enum esc_deadline_kind)k),
 				    esc_view_time(o->due_ms[k]));
 	json_object_set_new(j, "deadlines", deadlines);
+	if (rules)
+		json_object_set_new(j, "deadline_rules", rules);
 }
 
 /* The buyer's cancellation requests (SPEC §3), or null when none was made. */
@@ -371,7 +458,7 @@ static json_t *cancellation_json(const struct esc_policy *p, const struct esc_or
 static json_t *order_of_reply(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
 			      const struct esc_order *o)
 {
-	json_t *base = esc_engine_reply_object(e, s, o), *j = NULL, *dispute = NULL;
+	json_t *base = esc_engine_reply_object(e, s, o), *j = NULL, *dispute = NULL, *rules;
 	struct esc_action actions[ACTIONS_MAX];
 	size_t n_actions;
 
@@ -388,12 +475,19 @@ static json_t *order_of_reply(struct esc_engine *e, struct esc_store *s, struct 
 		json_decref(dispute);
 		return NULL;
 	}
+	rules = deadline_rules_json(e, s, v, o);
 	if (dispute) {
-		json_object_set_new(dispute, "actions",
-				    actions_json(actions, n_actions, dispute_action_name));
+		if (rules)
+			json_object_set_new(dispute, "deadline_rule",
+					    rule_at(o, rules, o->due_ms[ESC_DL_DISPUTE]));
+		json_object_set_new(
+			dispute, "actions",
+			actions_json(actions, n_actions, dispute_action_name, o, rules));
 		json_object_set_new(j, "dispute", dispute);
 	}
-	json_object_set_new(j, "actions", actions_json(actions, n_actions, action_name));
+	json_object_set_new(j, "actions", actions_json(actions, n_actions, action_name, o, rules));
+	if (rules)
+		json_object_set_new(j, "deadline_rules", rules);
 	return j;
 }
 
@@ -407,6 +501,7 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
 	const struct esc_policy *p = order_policy(e, s, v, o);
 	size_t n_actions = actions_of(e, s, v, o, actions);
 	json_t *refunds = order_refunds_json(s, v, o->id), *items = order_items_json(s, v, o->id);
+	json_t *rules = deadline_rules_json(e, s, v, o);
 
 	json_t *j = json_pack(
 		"{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i}", "id", o->id,
@@ -427,7 +522,7 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
 					  : json_null());
 	json_object_set_new(j, "buyer_name", user_name(v, s, o->buyer_id));
 	json_object_set_new(j, "seller_name", user_name(v, s, o->seller_id));
-	order_times(j, o);
+	order_times(j, o, json_incref(rules));
 	json_object_set_new(j, "cancellation", cancellation_json(p, o));
 	json_object_set_new(
 		j, "shipment",
@@ -436,10 +531,12 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
 					  o->tracking_check[0] ? o->tracking_check : "unchecked")
 			      : json_null());
 	json_object_set_new(j, "dispute",
-			    o->disputes_count ? dispute_json(o, actions, n_actions) : json_null());
+			    o->disputes_count ? dispute_json(o, actions, n_actions, rules)
+					      : json_null());
 	json_object_set_new(j, "refunds", refunds);
 	json_object_set_new(j, "items", items);
-	json_object_set_new(j, "actions", actions_json(actions, n_actions, action_name));
+	json_object_set_new(j, "actions", actions_json(actions, n_actions, action_name, o, rules));
+	json_decref(rules);
 	return j;
 }
 
@@ -448,7 +545,10 @@ json_t *esc_view_dispute(struct esc_engine *e, struct esc_store *s, struct esc_v
 {
 	struct esc_action actions[ACTIONS_MAX];
 	size_t n = actions_of(e, s, v, o, actions);
-	return dispute_json(o, actions, n);
+	json_t *rules = deadline_rules_json(e, s, v, o);
+	json_t *j = dispute_json(o, actions, n, rules);
+	json_decref(rules);
+	return j;
 }
 
 /* The order's history (first 100 events), for the dispute's view. */

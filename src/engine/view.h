@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "core/rules.h"
 #include "engine/engine.h"
 
 /* Who looks at a view, with what it read once for one answer (a list
@@ -43,6 +44,12 @@ struct esc_viewer {
 	 * or null (an answer shows what it could read), or 0: a command's
 	 * event fails on it instead. */
 	int failed;
+	/* The language of the sentences (the request's Accept-Language;
+	 * English, 0, unless it asks for Icelandic). */
+	enum esc_lang lang;
+	/* The view is an event's data.object: the deadlines' rules are left
+	 * out (GET the order for them), keeping the event row lean. */
+	bool for_event;
 };
 
 /* The operator (user_id NULL) or a user of role actor, nothing read yet. */
@@ -55,6 +62,11 @@ void esc_viewer_know_name(struct esc_viewer *v, const struct esc_user *u);
 json_t *esc_view_time(int64_t ms);
 /* A policy version's id: "pol_" and its number (issue 16). */
 json_t *esc_view_policy_id(int64_t version);
+
+/* An automatic decision explained (core/rules.h): the rule, its window,
+ * the numbers and the sentence, `passes` (a deadline ahead) or `passed`
+ * (the event the system wrote), in lang. */
+json_t *esc_view_explanation(const struct esc_explanation *x, bool passed, enum esc_lang lang);
 
 /* A refund, as GET /v1/refunds lists it. */
 json_t *esc_view_refund(const struct esc_refund *r);

@@ -2,9 +2,11 @@
  * JSON out. Nothing here decides a rule; the core does. */
 #include "http/routes.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <pthread.h>
 #include <sodium.h>
@@ -152,6 +154,19 @@ static int page_after_number(struct esc_http_call *call, const char *what, int64
 	return 0;
 }
 
+/* The language the sentences of an answer are in (the deadlines'
+ * rules, the cancellation preview): Icelandic when the request's
+ * Accept-Language puts "is" first, else English. */
+static enum esc_lang request_lang(struct esc_http_call *call)
+{
+	const char *accept = esc_http_header(call, "Accept-Language");
+	if (!accept)
+		return ESC_LANG_EN;
+	accept += strspn(accept, " \t");
+	return !strncasecmp(accept, "is", 2) && !isalpha((unsigned char)accept[2]) ? ESC_LANG_IS
+										   : ESC_LANG_EN;
+}
+
 /* The caller as the views see it (engine/view.h), with what they read
  * once for this answer. */
 static struct esc_viewer *viewer(struct esc_http_call *call)
@@ -160,6 +175,7 @@ static struct esc_viewer *viewer(struct esc_http_call *call)
 	bool user = call->caller.kind == ESC_CALLER_USER;
 	v->actor = user ? call->caller.user.role : ESC_ACTOR_OPERATOR;
 	v->user_id = user ? call->caller.user.id : NULL;
+	v->lang = request_lang(call);
 	return v;
 }
 
@@ -188,9 +204,6 @@ static int reply_build(void *arg, struct esc_engine *e, struct esc_store *s,
 		call->out = esc_view_refund(&res->refund);
 	} else if (ev == ESC_EV_OPEN_DISPUTE || esc_event_is_dispute(ev)) {
 		call->out = esc_view_dispute(call->e, s, viewer(call), &res->order);
-	} else if (res->event_object && call->caller.kind == ESC_CALLER_OPERATOR) {
-		/* The operator's view is what the event carries (engine.h). */
-		call->out = json_incref(res->event_object);
 	} else {
 		call->out = order_json(call, s, &res->order);
 	}

@@ -462,6 +462,8 @@ static size_t reply_data(char *ptr, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+const char *esc_test_header;
+
 struct esc_test_reply esc_test_call(int port, const char *method, const char *path,
 				    const char *token, const char *body)
 {
@@ -478,6 +480,10 @@ struct esc_test_reply esc_test_call(int port, const char *method, const char *pa
 	if (token && *token) {
 		snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
 		h = curl_slist_append(h, auth);
+	}
+	if (esc_test_header) {
+		h = curl_slist_append(h, esc_test_header);
+		esc_test_header = NULL;
 	}
 	if (body) {
 		h = curl_slist_append(h, "Content-Type: application/json");

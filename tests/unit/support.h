@@ -118,6 +118,8 @@ struct esc_test_reply {
 	json_t *json;
 };
 
+/* One more header ("Accept-Language: is") for the next call only. */
+extern const char *esc_test_header;
 struct esc_test_reply esc_test_call(int port, const char *method, const char *path,
 				    const char *token, const char *body);
 void esc_test_reply_drop(struct esc_test_reply *r);

@@ -180,6 +180,24 @@ static void same(json_t *a, json_t *b, const char *what)
 	}
 }
 
+/* GET's answer without the rules of the deadlines ahead, which an
+ * event's object leaves out (docs/webhooks.md): deadline_rules and each
+ * action's deadline_rule, the dispute's too. Returns j. */
+static json_t *without_deadline_rules(json_t *j)
+{
+	json_t *parts[] = {j, json_object_get(j, "dispute")}, *a;
+	size_t i;
+	for (size_t p = 0; p < 2; p++) {
+		if (!json_is_object(parts[p]))
+			continue;
+		json_object_del(parts[p], "deadline_rules");
+		json_object_del(parts[p], "deadline_rule");
+		json_array_foreach(json_object_get(parts[p], "actions"), i, a)
+			json_object_del(a, "deadline_rule");
+	}
+	return j;
+}
+
 /* The object a GET answers the operator now, for an event's type. */
 static json_t *object_now(json_t *ev)
 {
@@ -203,7 +221,7 @@ static json_t *object_now(json_t *ev)
 		snprintf(path, sizeof path, "/v1/users/%s/reputation", str(object, "user_id"));
 	else
 		order_path(path, sizeof path, str(ev, "order_id"), NULL);
-	return must("GET", path, KEY, NULL, 200);
+	return without_deadline_rules(must("GET", path, KEY, NULL, 200));
 }
 
 /* The newest event of type's family on the order is of type, and carries

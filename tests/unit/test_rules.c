@@ -21,6 +21,7 @@
 #include "util/error.h"
 #include "support.h"
 #include "util/strbuf.h"
+#include "util/timefmt.h"
 
 /* The {names} of a sentence, sorted and joined, into out. */
 static void placeholders(const char *s, char *out, size_t size)
@@ -374,6 +375,467 @@ static void test_http_cancel_budget(void **state)
 	curl_global_cleanup();
 }
 
+/* ---- every deadline's rule explains itself (issue 16 item 2) ---- */
+
+static struct esc_test_daemon X;
+static const char *XKEY = "rules-operator-key-0003";
+
+struct who {
+	char id[64], tok[80], email[80];
+};
+
+static void sign_in(struct who *w)
+{
+	char body[200];
+	snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"password-1\"}", w->email);
+	json_t *j = esc_test_must(X.port, "POST", "/v1/sessions", "", body, 201);
+	snprintf(w->tok, sizeof w->tok, "%s", esc_test_str(j, "token"));
+	json_decref(j);
+}
+
+static void user_new(struct who *w, const char *role)
+{
+	static unsigned serial;
+	char body[300];
+	snprintf(w->email, sizeof w->email, "%s%u@explain.test", role, ++serial);
+	snprintf(
+		body, sizeof body,
+		"{\"role\":\"%s\",\"name\":\"%s %u\",\"email\":\"%s\",\"password\":\"password-1\"}",
+		role, role, serial, w->email);
+	json_t *j = esc_test_must(X.port, "POST", "/v1/users", XKEY, body, 201);
+	snprintf(w->id, sizeof w->id, "%s", esc_test_str(j, "id"));
+	json_decref(j);
+	sign_in(w);
+}
+
+/* The clock moves by seconds; b and s sign in again after it. */
+static void advance(int64_t seconds, struct who *b, struct who *s)
+{
+	char body[64];
+	snprintf(body, sizeof body, "{\"seconds\":%lld}", (long long)seconds);
+	json_decref(esc_test_must(X.port, "POST", "/v1/clock/advance", XKEY, body, 200));
+	sign_in(b);
+	sign_in(s);
+}
+
+static void step(const char *token, const char *fmt, const char *id, const char *body, long status)
+{
+	char path[200];
+	snprintf(path, sizeof path, fmt, id);
+	json_decref(esc_test_must(X.port, "POST", path, token, body, status));
+}
+
+/* An order of 29.00 EUR, paid by card unless paid is false. */
+static void order_new(const struct who *b, const struct who *s, char id[64], bool paid)
+{
+	char body[300];
+	snprintf(body, sizeof body,
+		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
+		 "\"items\":[{\"title\":\"Kettle\",\"quantity\":1,\"unit_price\":2900}]}",
+		 b->id, s->id);
+	json_t *o = esc_test_must(X.port, "POST", "/v1/orders", XKEY, body, 201);
+	snprintf(id, 64, "%s", esc_test_str(o, "id"));
+	json_decref(o);
+	if (paid)
+		step(XKEY, "/v1/orders/%s/pay", id, "{\"amount\":2900,\"payment_method\":\"card\"}",
+		     200);
+}
+
+static json_t *order_get(const char *id, const char *token)
+{
+	char path[160];
+	snprintf(path, sizeof path, "/v1/orders/%s", id);
+	return esc_test_must(X.port, "GET", path, token, NULL, 200);
+}
+
+static int64_t ms_of(json_t *j, const char *key)
+{
+	int64_t ms = 0;
+	assert_int_equal(esc_time_parse(esc_test_str(j, key), &ms), 0);
+	return ms;
+}
+
+/* "2026-12-07": the day of ms. */
+static void day_of(int64_t ms, char out[16])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
+/* x explains rule over window_ms, from since to due, moving amount (-1:
+ * nothing) to method (NULL: none). */
+static void check_numbers(json_t *x, const char *rule, int64_t window_ms, json_int_t amount,
+			  const char *method)
+{
+	if (!json_is_object(x))
+		fail_msg("no explanation of %s", rule);
+	assert_string_equal(esc_test_str(x, "rule"), rule);
+	assert_string_equal(esc_test_str(x, "policy_version"), "pol_1");
+	assert_int_equal(json_integer_value(json_object_get(x, "window_ms")), window_ms);
+	assert_int_equal(ms_of(x, "due") - ms_of(x, "since"), window_ms);
+	assert_string_equal(esc_test_str(x, "currency"), "EUR");
+	if (amount < 0)
+		assert_true(json_is_null(json_object_get(x, "amount")));
+	else
+		assert_int_equal(json_integer_value(json_object_get(x, "amount")), amount);
+	if (method)
+		assert_string_equal(esc_test_str(x, "method"), method);
+	else
+		assert_true(json_is_null(json_object_get(x, "method")));
+	assert_null(strchr(esc_test_str(x, "text"), '{'));
+}
+
+/* The explanation of the system's event on order id that rule fired: in
+ * the feed (GET /v1/events) and the same in the order's history. The
+ * caller's reference. */
+static json_t *explanation_of(const char *id, const char *rule)
+{
+	char path[200];
+	json_t *found = NULL, *ev;
+	size_t i;
+	snprintf(path, sizeof path, "/v1/events?limit=100&order_id=%s", id);
+	json_t *feed = esc_test_must(X.port, "GET", path, XKEY, NULL, 200);
+	json_array_foreach(json_object_get(feed, "data"), i, ev)
+	{
+		json_t *x = json_object_get(json_object_get(ev, "data"), "explanation");
+		if (x && !strcmp(esc_test_str(x, "rule"), rule)) {
+			assert_null(found);
+			found = json_incref(x);
+		}
+	}
+	json_decref(feed);
+	if (!found)
+		fail_msg("no event of %s explained by %s", id, rule);
+	snprintf(path, sizeof path, "/v1/orders/%s/events", id);
+	json_t *history = esc_test_must(X.port, "GET", path, XKEY, NULL, 200), *h;
+	bool same = false;
+	json_array_foreach(json_object_get(history, "data"), i, h)
+	{
+		json_t *x = json_object_get(json_object_get(h, "detail"), "explanation");
+		same = same || (x && json_equal(x, found));
+		if (x)
+			assert_string_equal(esc_test_str(h, "actor"), "system");
+	}
+	json_decref(history);
+	assert_true(same);
+	return found;
+}
+
+/* The order's first refund: its expected arrival from its creation. */
+static void refund_days(const char *id, char from[16], char to[16])
+{
+	char path[200];
+	snprintf(path, sizeof path, "/v1/refunds?order_id=%s", id);
+	json_t *list = esc_test_must(X.port, "GET", path, XKEY, NULL, 200);
+	json_t *r = json_array_get(json_object_get(list, "data"), 0);
+	assert_non_null(r);
+	int64_t at = ms_of(r, "created_at");
+	json_t *days = json_object_get(r, "expected_days");
+	day_of(at + json_integer_value(json_object_get(days, "min")) * 86400000, from);
+	day_of(at + json_integer_value(json_object_get(days, "max")) * 86400000, to);
+	json_decref(list);
+}
+
+/* The rule of the action named name in list, or NULL. */
+static json_t *action_rule(json_t *list, const char *name)
+{
+	size_t i;
+	json_t *a;
+	json_array_foreach(list, i, a) if (!strcmp(esc_test_str(a, "name"),
+						   name)) return json_object_get(a,
+										 "deadline_rule");
+	return NULL;
+}
+
+static void explain_start(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	memset(&X, 0, sizeof X);
+	esc_test_tmpdir(X.dir, sizeof X.dir);
+	esc_test_store(X.db, sizeof X.db, X.dir);
+	esc_test_daemon_start(&X, XKEY);
+}
+
+static void explain_stop(void)
+{
+	esc_test_daemon_stop(&X);
+	esc_test_store_drop(X.db);
+	esc_test_rmdir(X.dir);
+	curl_global_cleanup();
+}
+
+#define H  (INT64_C(3600000))
+#define DY (24 * H)
+
+/* The order's own windows: payment, ship (and the refund's alert after
+ * it), response, protection and confirm; each deadline names its rule
+ * and says what its passing does with the order's numbers, in English or
+ * Icelandic; each firing writes the rule's explanation with the numbers. */
+static void test_http_order_deadlines_explained(void **state)
+{
+	(void)state;
+	struct who b, s;
+	char id[64], from[16], to[16], want[400];
+	explain_start();
+	user_new(&b, "buyer");
+	user_new(&s, "seller");
+
+	/* payment_window */
+	order_new(&b, &s, id, false);
+	json_t *o = order_get(id, b.tok);
+	json_t *x = json_object_get(json_object_get(o, "deadline_rules"), "payment");
+	check_numbers(x, "payment_window", 24 * H, -1, NULL);
+	assert_string_equal(esc_test_str(x, "window"), "24 hours");
+	assert_string_equal(esc_test_str(x, "text"),
+			    "If it is not paid by then, the order is cancelled.");
+	assert_true(json_equal(json_object_get(x, "due"),
+			       json_object_get(json_object_get(o, "deadlines"), "payment")));
+	assert_true(json_equal(action_rule(json_object_get(o, "actions"), "pay"), x) ||
+		    !action_rule(json_object_get(o, "actions"), "pay"));
+	json_decref(o);
+	advance(25 * 3600, &b, &s);
+	x = explanation_of(id, "payment_window");
+	check_numbers(x, "payment_window", 24 * H, -1, NULL);
+	assert_string_equal(esc_test_str(x, "text"),
+			    "payment_window of 24 hours passed: the order was cancelled.");
+	json_decref(x);
+
+	/* ship_window, then refund_alert on its refund */
+	order_new(&b, &s, id, true);
+	o = order_get(id, s.tok);
+	x = json_object_get(json_object_get(o, "deadline_rules"), "ship");
+	check_numbers(x, "ship_window", 7 * DY, 2900, "card");
+	assert_string_equal(esc_test_str(x, "window"), "7 days");
+	assert_string_equal(esc_test_str(x, "text"),
+			    "If the seller has not shipped by then, the order is cancelled and "
+			    "29.00 EUR goes back to the card it was paid with.");
+	assert_true(json_equal(action_rule(json_object_get(o, "actions"), "ship"), x));
+	json_decref(o);
+	esc_test_header = "Accept-Language: is";
+	o = order_get(id, b.tok);
+	x = json_object_get(json_object_get(o, "deadline_rules"), "ship");
+	assert_string_equal(esc_test_str(x, "window"), "7 daga");
+	assert_string_equal(esc_test_str(x, "text"),
+			    "Ef seljandinn hefur ekki sent fyrir þann tíma er pöntunin afturkölluð "
+			    "og 29,00 EUR fer aftur á card sem greitt var með.");
+	json_decref(o);
+	advance(8 * 86400, &b, &s);
+	x = explanation_of(id, "ship_window");
+	check_numbers(x, "ship_window", 7 * DY, 2900, "card");
+	refund_days(id, from, to);
+	assert_string_equal(esc_test_str(x, "expected_from"), from);
+	assert_string_equal(esc_test_str(x, "expected_to"), to);
+	snprintf(want, sizeof want,
+		 "ship_window of 7 days passed: the order was cancelled, 29.00 EUR refunded to "
+		 "the card, expected %s to %s.",
+		 from, to);
+	assert_string_equal(esc_test_str(x, "text"), want);
+	json_decref(x);
+	advance(11 * 86400, &b, &s);
+	x = explanation_of(id, "refund_alert");
+	check_numbers(x, "refund_alert", 10 * DY, 2900, "card");
+	assert_string_equal(esc_test_str(x, "text"),
+			    "refund_alert of 10 days passed: the refund of 29.00 EUR was not "
+			    "confirmed, the marketplace was alerted.");
+	json_decref(x);
+
+	/* response_window */
+	order_new(&b, &s, id, true);
+	step(b.tok, "/v1/orders/%s/cancel", id, "{\"reason\":\"no_longer_needed\"}", 200);
+	o = order_get(id, b.tok);
+	x = json_object_get(json_object_get(o, "deadline_rules"), "response");
+	check_numbers(x, "response_window", 72 * H, 2900, "card");
+	assert_string_equal(esc_test_str(x, "window"), "72 hours");
+	assert_string_equal(esc_test_str(x, "text"),
+			    "If the seller has not answered by then, the request is approved and "
+			    "29.00 EUR goes back to the card.");
+	json_decref(o);
+	o = order_get(id, s.tok);
+	assert_true(json_equal(action_rule(json_object_get(o, "actions"), "cancellation/accept"),
+			       json_object_get(json_object_get(o, "deadline_rules"), "response")));
+	json_decref(o);
+	advance(73 * 3600, &b, &s);
+	x = explanation_of(id, "response_window");
+	check_numbers(x, "response_window", 72 * H, 2900, "card");
+	refund_days(id, from, to);
+	snprintf(want, sizeof want,
+		 "response_window of 72 hours passed: the request was approved automatically, "
+		 "29.00 EUR refunded to the card, expected %s to %s.",
+		 from, to);
+	assert_string_equal(esc_test_str(x, "text"), want);
+	json_decref(x);
+
+	/* protection_extra: 29.00 less the 5 % fee is released */
+	order_new(&b, &s, id, true);
+	step(s.tok, "/v1/orders/%s/ship", id,
+	     "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR1IS\"}", 200);
+	o = order_get(id, b.tok);
+	x = json_object_get(json_object_get(o, "deadline_rules"), "protection");
+	check_numbers(x, "protection_extra", 15 * DY, 2755, NULL);
+	assert_string_equal(esc_test_str(x, "text"),
+			    "If no dispute is open by then, the order completes and 27.55 EUR is "
+			    "released to the seller.");
+	json_decref(o);
+	advance(76 * 86400, &b, &s);
+	x = explanation_of(id, "protection_extra");
+	check_numbers(x, "protection_extra", 15 * DY, 2755, NULL);
+	assert_string_equal(esc_test_str(x, "text"),
+			    "protection_extra of 15 days after the promised date passed: the order "
+			    "completed, 27.55 EUR released to the seller.");
+	json_decref(x);
+
+	/* confirm_window */
+	order_new(&b, &s, id, true);
+	step(s.tok, "/v1/orders/%s/ship", id,
+	     "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR2IS\"}", 200);
+	step(XKEY, "/v1/orders/%s/deliver", id, "{}", 200);
+	o = order_get(id, b.tok);
+	x = json_object_get(json_object_get(o, "deadline_rules"), "confirm");
+	check_numbers(x, "confirm_window", 15 * DY, 2755, NULL);
+	json_decref(o);
+	advance(16 * 86400, &b, &s);
+	x = explanation_of(id, "confirm_window");
+	check_numbers(x, "confirm_window", 15 * DY, 2755, NULL);
+	assert_string_equal(esc_test_str(x, "text"),
+			    "confirm_window of 15 days after delivery passed: the order completed, "
+			    "27.55 EUR released to the seller.");
+	json_decref(x);
+	explain_stop();
+}
+
+/* A shipped order with a dispute opened for outcome and 29.00 EUR; its
+ * dispute's id into dsp. */
+static void disputed(const struct who *b, const struct who *s, const char *outcome, char id[64],
+		     char dsp[64])
+{
+	char path[200], body[300];
+	order_new(b, s, id, true);
+	step(s->tok, "/v1/orders/%s/ship", id,
+	     "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR3IS\"}", 200);
+	snprintf(path, sizeof path, "/v1/orders/%s/disputes", id);
+	snprintf(body, sizeof body,
+		 "{\"ground\":\"not_as_described\",\"outcome\":\"%s\",\"amount\":2900,"
+		 "\"description\":\"The handle came off\"}",
+		 outcome);
+	json_t *j = esc_test_must(X.port, "POST", path, b->tok, body, 201);
+	snprintf(dsp, 64, "%s", esc_test_str(j, "id"));
+	json_decref(j);
+}
+
+/* The dispute's deadline, as the order shows it, names rule. */
+static json_t *dispute_rule(const char *id, const char *token, const char *rule)
+{
+	json_t *o = order_get(id, token);
+	json_t *x = json_object_get(json_object_get(o, "deadline_rules"), "dispute");
+	assert_string_equal(esc_test_str(x, "rule"), rule);
+	assert_true(json_equal(json_object_get(json_object_get(o, "dispute"), "deadline_rule"), x));
+	json_incref(x);
+	json_decref(o);
+	return x;
+}
+
+/* The dispute's windows: the seller's answer, the buyer's answer to an
+ * offer or a rejection, the return's shipment and its receipt. */
+static void test_http_dispute_deadlines_explained(void **state)
+{
+	(void)state;
+	struct who b, s;
+	char id[64], dsp[64], path[200];
+	explain_start();
+	user_new(&s, "seller");
+
+	/* dispute_seller_window: resolved for the buyer as asked */
+	user_new(&b, "buyer");
+	disputed(&b, &s, "refund_only", id, dsp);
+	json_t *x = dispute_rule(id, b.tok, "dispute_seller_window");
+	check_numbers(x, "dispute_seller_window", 5 * DY, 2900, "card");
+	assert_string_equal(esc_test_str(x, "text"),
+			    "If the seller has not answered by then, the dispute is resolved for "
+			    "the buyer as asked: 29.00 EUR back.");
+	json_decref(x);
+	advance(6 * 86400, &b, &s);
+	x = explanation_of(id, "dispute_seller_window");
+	check_numbers(x, "dispute_seller_window", 5 * DY, 2900, "card");
+	assert_string_equal(esc_test_str(x, "text"),
+			    "dispute_seller_window of 5 days passed: the dispute was resolved for "
+			    "the buyer, 29.00 EUR refunded.");
+	json_decref(x);
+
+	/* dispute_buyer_window: the offer is taken */
+	user_new(&b, "buyer");
+	disputed(&b, &s, "refund_only", id, dsp);
+	snprintf(path, sizeof path, "/v1/disputes/%s/counter-offer", dsp);
+	json_decref(esc_test_must(X.port, "POST", path, s.tok,
+				  "{\"amount\":1000,\"message\":\"Half of it\"}", 200));
+	x = dispute_rule(id, b.tok, "dispute_buyer_window");
+	check_numbers(x, "dispute_buyer_window", 5 * DY, 1000, "card");
+	json_decref(x);
+	advance(6 * 86400, &b, &s);
+	x = explanation_of(id, "dispute_buyer_window");
+	check_numbers(x, "dispute_buyer_window", 5 * DY, 1000, "card");
+	assert_string_equal(esc_test_str(x, "text"),
+			    "dispute_buyer_window of 5 days passed: the seller's offer was "
+			    "accepted, 10.00 EUR refunded.");
+	json_decref(x);
+
+	/* dispute_escalate_window: resolved for the seller, nothing moves
+	 * back; the seller's money is released. */
+	user_new(&b, "buyer");
+	disputed(&b, &s, "refund_only", id, dsp);
+	snprintf(path, sizeof path, "/v1/disputes/%s/reject", dsp);
+	json_decref(
+		esc_test_must(X.port, "POST", path, s.tok, "{\"message\":\"It was fine\"}", 200));
+	x = dispute_rule(id, b.tok, "dispute_escalate_window");
+	assert_int_equal(json_integer_value(json_object_get(x, "window_ms")), 5 * DY);
+	json_decref(x);
+	advance(6 * 86400, &b, &s);
+	x = explanation_of(id, "dispute_escalate_window");
+	assert_int_equal(json_integer_value(json_object_get(x, "window_ms")), 5 * DY);
+	assert_string_equal(esc_test_str(x, "text"),
+			    "dispute_escalate_window of 5 days after the rejection passed: the "
+			    "dispute was resolved for the seller.");
+	json_decref(x);
+
+	/* return_ship_window: the goods never went back */
+	user_new(&b, "buyer");
+	disputed(&b, &s, "return_and_refund", id, dsp);
+	snprintf(path, sizeof path, "/v1/disputes/%s/accept", dsp);
+	json_decref(esc_test_must(X.port, "POST", path, s.tok, "{}", 200));
+	x = dispute_rule(id, b.tok, "return_ship_window");
+	assert_int_equal(json_integer_value(json_object_get(x, "window_ms")), 10 * DY);
+	json_decref(x);
+	advance(11 * 86400, &b, &s);
+	x = explanation_of(id, "return_ship_window");
+	assert_int_equal(json_integer_value(json_object_get(x, "window_ms")), 10 * DY);
+	assert_string_equal(esc_test_str(x, "text"),
+			    "return_ship_window of 10 days passed: the goods were not shipped "
+			    "back, the dispute was resolved for the seller.");
+	json_decref(x);
+
+	/* return_receive_window: taken as received, refunded */
+	user_new(&b, "buyer");
+	disputed(&b, &s, "return_and_refund", id, dsp);
+	snprintf(path, sizeof path, "/v1/disputes/%s/accept", dsp);
+	json_decref(esc_test_must(X.port, "POST", path, s.tok, "{}", 200));
+	snprintf(path, sizeof path, "/v1/disputes/%s/return-shipment", dsp);
+	json_decref(esc_test_must(X.port, "POST", path, b.tok,
+				  "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR4IS\"}",
+				  200));
+	x = dispute_rule(id, b.tok, "return_receive_window");
+	check_numbers(x, "return_receive_window", 10 * DY, 2900, "card");
+	json_decref(x);
+	advance(11 * 86400, &b, &s);
+	x = explanation_of(id, "return_receive_window");
+	check_numbers(x, "return_receive_window", 10 * DY, 2900, "card");
+	assert_string_equal(esc_test_str(x, "text"),
+			    "return_receive_window of 10 days passed: receipt was taken as "
+			    "confirmed, 29.00 EUR refunded.");
+	json_decref(x);
+	explain_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +845,8 @@ int main(void)
 		cmocka_unit_test(test_window_and_says),
 		cmocka_unit_test(test_http_rules),
 		cmocka_unit_test(test_http_cancel_budget),
+		cmocka_unit_test(test_http_order_deadlines_explained),
+		cmocka_unit_test(test_http_dispute_deadlines_explained),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
