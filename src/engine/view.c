@@ -308,11 +308,11 @@ static json_t *dispute_json(const struct esc_order *o, const struct esc_action *
 	json_object_set_new(j, "decision_reason", text_or_null(o->dispute_reason));
 	json_object_set_new(j, "order_status", json_string(esc_state_name(o->state)));
 	json_object_set_new(j, "order_version", json_integer((json_int_t)o->version));
+	json_object_set_new(j, "actions",
+			    actions_json(actions, n_actions, dispute_action_name, o, rules));
 	if (rules)
 		json_object_set_new(j, "deadline_rule",
 				    rule_at(o, rules, o->due_ms[ESC_DL_DISPUTE]));
-	json_object_set_new(j, "actions",
-			    actions_json(actions, n_actions, dispute_action_name, o, rules));
 	return j;
 }
 
@@ -416,9 +416,8 @@ static json_t *order_items_json(struct esc_store *s, struct esc_viewer *v, const
 	return is;
 }
 
-/* The order's times and deadlines, set in j; with the deadlines' rules
- * when given (taken). */
-static void order_times(json_t *j, const struct esc_order *o, json_t *rules)
+/* The order's times and deadlines, set in j. */
+static void order_times(json_t *j, const struct esc_order *o)
 {
 	json_object_set_new(j, "created_at", esc_view_time(o->created_at_ms));
 	json_object_set_new(j, "paid_at", esc_view_time(o->paid_at_ms));
@@ -431,8 +430,6 @@ static void order_times(json_t *j, const struct esc_order *o, json_t *rules)
 		json_object_set_new(deadlines, esc_deadline_name((enum esc_deadline_kind)k),
 				    esc_view_time(o->due_ms[k]));
 	json_object_set_new(j, "deadlines", deadlines);
-	if (rules)
-		json_object_set_new(j, "deadline_rules", rules);
 }
 
 /* The buyer's cancellation requests (SPEC §3), or null when none was made. */
@@ -477,12 +474,12 @@ static json_t *order_of_reply(struct esc_engine *e, struct esc_store *s, struct 
 	}
 	rules = deadline_rules_json(e, s, v, o);
 	if (dispute) {
-		if (rules)
-			json_object_set_new(dispute, "deadline_rule",
-					    rule_at(o, rules, o->due_ms[ESC_DL_DISPUTE]));
 		json_object_set_new(
 			dispute, "actions",
 			actions_json(actions, n_actions, dispute_action_name, o, rules));
+		if (rules)
+			json_object_set_new(dispute, "deadline_rule",
+					    rule_at(o, rules, o->due_ms[ESC_DL_DISPUTE]));
 		json_object_set_new(j, "dispute", dispute);
 	}
 	json_object_set_new(j, "actions", actions_json(actions, n_actions, action_name, o, rules));
@@ -522,7 +519,7 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
 					  : json_null());
 	json_object_set_new(j, "buyer_name", user_name(v, s, o->buyer_id));
 	json_object_set_new(j, "seller_name", user_name(v, s, o->seller_id));
-	order_times(j, o, json_incref(rules));
+	order_times(j, o);
 	json_object_set_new(j, "cancellation", cancellation_json(p, o));
 	json_object_set_new(
 		j, "shipment",
@@ -536,7 +533,10 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
 	json_object_set_new(j, "refunds", refunds);
 	json_object_set_new(j, "items", items);
 	json_object_set_new(j, "actions", actions_json(actions, n_actions, action_name, o, rules));
-	json_decref(rules);
+	/* After actions, where a command's reply adds them to its event's
+	 * object (order_of_reply): the same bytes either way. */
+	if (rules)
+		json_object_set_new(j, "deadline_rules", rules);
 	return j;
 }
 
