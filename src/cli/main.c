@@ -111,9 +111,10 @@ static const struct command commands[] = {
 	 "               [--csv FILE]\n"
 	 "  Replays the recorded commands of the orders created in the period (DATE is\n"
 	 "  2026-11-01 or an RFC 3339 time, UTC; --until excluded) twice, on scratch\n"
-	 "  stores in memory: under the configuration's policy (--config, else the\n"
-	 "  defaults) and under FILE's, a configuration file whose policy lines are\n"
-	 "  read (other keys ignored). Prints what differs: orders whose outcome\n"
+	 "  stores in memory: under the policies the store recorded (each order under\n"
+	 "  the version it was created under; with --config, all under its policy)\n"
+	 "  and under FILE's, a configuration file whose policy lines are read\n"
+	 "  (other keys ignored). Prints what differs: orders whose outcome\n"
 	 "  changes, by kind; refunds added and removed, per currency; buyers whose\n"
 	 "  level changes; sellers whose score moves by more than 5 points. --csv FILE\n"
 	 "  writes one row per order that changes. The store is opened read-only and\n"
@@ -538,7 +539,7 @@ static int cmd_replay(const struct command *c, struct options *o, int argc, char
 		}
 	}
 	ro.source = o->db;
-	ro.base = &base;
+	ro.base = o->config && *o->config ? &base : NULL;
 	ro.policy = &next;
 	if (isatty(STDERR_FILENO))
 		ro.progress = progress_bar;

@@ -1449,12 +1449,15 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 	/* An order decides by the policy it was created under (issue 16). */
 	if (!rc && !r.stale && r.have_order)
 		rc = esc_engine_order_policy(e, e->store, &r.order, &r.ctx.policy);
+	else if (!rc && !r.have_order && cmd->policy_version)
+		rc = esc_engine_policy_of(e, e->store, cmd->policy_version, &r.ctx.policy);
 	if (!rc && !r.stale)
 		rc = load_needs(e, &r, res);
 	if (!rc && !r.stale)
 		rc = decide(&r, res);
 	if (!rc && !r.stale && !r.have_order)
-		r.fx->order.policy_version = e->policy_version;
+		r.fx->order.policy_version =
+			cmd->policy_version ? cmd->policy_version : e->policy_version;
 	if (r.stale) {
 		rc = drop_stale(e, cmd, rc, res);
 		goto out;

@@ -229,6 +229,11 @@ struct esc_command {
 	 * (engine/replay.h) gives each command of a batch its recorded
 	 * time, at or after the clock's, with no deadline due in between. */
 	int64_t at_ms;
+	/* create only: pin the new order to this policy version of the
+	 * store's (pol_N) and decide it by it, instead of the engine's own:
+	 * escrowd replay's base run, which follows the versions the store
+	 * recorded. 0: the engine's. */
+	int32_t policy_version;
 };
 
 /* Initialize a command with no arguments (method and refund_to unset). */

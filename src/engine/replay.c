@@ -27,6 +27,7 @@ struct rec {
 	int64_t at_ms;
 	struct esc_args args; /* strings point into the fields below */
 	int refund_n;         /* the refund's number on its order (id-rN), 0 for none */
+	int32_t policy_version; /* create: the store's version of the order (pol_N) */
 	char reason[ESC_REASON_CODE_MAX];
 	char comment[ESC_TEXT_MAX + 1];
 	char message[ESC_TEXT_MAX + 1];
@@ -61,6 +62,13 @@ struct replay {
 	size_t *slots;                   /* hash of the store's order ids: index + 1, 0 empty */
 	size_t slots_cap;
 	struct side sides[SIDES];
+	/* The base run follows the store's policy versions (opt->base NULL):
+	 * each of the store's versions, by number, as the base store numbers
+	 * it (0: none). */
+	bool pin;
+	int32_t *versions;
+	size_t versions_n;
+	struct esc_policy newest; /* the store's newest version: the base engine's */
 };
 
 /* ---- the store's orders: an open-addressing hash of their ids ---- */
@@ -192,6 +200,7 @@ static int rec_make(struct replay *rp, const struct esc_history *h, size_t order
 		snprintf(o->buyer_id, sizeof o->buyer_id, "%s", so.buyer_id);
 		snprintf(o->seller_id, sizeof o->seller_id, "%s", so.seller_id);
 		snprintf(o->currency, sizeof o->currency, "%s", so.currency);
+		c->policy_version = so.policy_version;
 		a->buyer_id = o->buyer_id;
 		a->seller_id = o->seller_id;
 		a->currency = o->currency;
@@ -394,6 +403,9 @@ static void side_step(struct side *sd)
 			esc_command_init(cmd, c->event, c->actor, c->actor_id[0] ? c->actor_id : NULL,
 					 c->event == ESC_EV_CREATE ? NULL : id);
 			cmd->args = c->args;
+			if (sd->k == 0 && rp->pin && c->event == ESC_EV_CREATE &&
+			    c->policy_version > 0 && (size_t)c->policy_version < rp->versions_n)
+				cmd->policy_version = rp->versions[c->policy_version];
 			/* Time never goes back, even where two processes' clocks
 			 * recorded it so. */
 			cmd->at_ms = last = c->at_ms > last ? c->at_ms : last;
@@ -512,9 +524,89 @@ static int users_copy(struct replay *rp)
 	return rc;
 }
 
+/* The store's policy versions, oldest first. */
+struct versions {
+	struct esc_policy_row *rows;
+	size_t n;
+	int32_t *map;
+};
+
+static void versions_release(struct versions *v)
+{
+	for (size_t i = 0; v->rows && i < v->n; i++)
+		free(v->rows[i].text);
+	free(v->rows);
+	v->rows = NULL;
+	v->n = 0;
+}
+
+static int versions_read(struct replay *rp, struct versions *v)
+{
+	size_t cap = 0;
+	int64_t after = 0;
+	int rc = 0;
+	for (;;) {
+		size_t n = 0;
+		if (v->n + 16 > cap) {
+			size_t c = cap ? 2 * cap : 64;
+			void *rows = realloc(v->rows, c * sizeof *v->rows);
+			if (!rows)
+				return ESC_ENOMEM;
+			v->rows = rows;
+			cap = c;
+		}
+		ESC_STORE(rc, rp->src, policies_list, after, v->rows + v->n, 16, &n);
+		v->n += n;
+		if (rc || n < 16)
+			break;
+		after = v->rows[v->n - 1].version;
+	}
+	return rc;
+}
+
+/* Each version in the base store, found by its hash or added. */
+static int versions_tx(struct esc_store *s, void *arg)
+{
+	struct versions *v = arg;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < v->n; i++) {
+		int64_t local = 0;
+		ESC_STORE(rc, s, policy_find, v->rows[i].hash, &local);
+		if (rc == ESC_ENOTFOUND)
+			ESC_STORE(rc, s, policy_add, v->rows[i].hash, v->rows[i].text,
+				  v->rows[i].created_at_ms, &local);
+		if (!rc && v->rows[i].version > 0 && v->rows[i].version <= INT32_MAX)
+			v->map[v->rows[i].version] = (int32_t)local;
+	}
+	return rc;
+}
+
 static int open_sides(struct replay *rp, char *err, size_t err_size)
 {
 	const struct esc_policy *pol[SIDES] = {rp->opt->base, rp->opt->policy};
+	struct versions v = {0};
+	int rc = 0;
+
+	if (!pol[0]) {
+		/* The base run: the store's own policies, each order under the
+		 * version it recorded, the engine (reputations) under the
+		 * newest. */
+		rp->pin = true;
+		rp->out->base_recorded = true;
+		esc_policy_default(&rp->newest);
+		rc = versions_read(rp, &v);
+		if (!rc && v.n &&
+		    (esc_policy_parse(&rp->newest, v.rows[v.n - 1].text, NULL, 0) ||
+		     esc_policy_validate(&rp->newest, NULL, 0)))
+			rc = ESC_EIO;
+		if (rc) {
+			snprintf(err, err_size, "cannot read the store's policy versions");
+			versions_release(&v);
+			return rc;
+		}
+		pol[0] = &rp->newest;
+		rp->out->base_versions = v.n;
+	}
 	for (int k = 0; k < SIDES; k++) {
 		struct esc_engine_options eo = {
 			.manual_clock = true,
@@ -526,14 +618,24 @@ static int open_sides(struct replay *rp, char *err, size_t err_size)
 		sd->rp = rp;
 		sd->k = k;
 		sd->now = rp->out->first_ms;
-		int rc = esc_engine_open(&sd->e, ":memory:", pol[k], &eo, why, sizeof why);
+		rc = esc_engine_open(&sd->e, ":memory:", pol[k], &eo, why, sizeof why);
 		if (rc) {
 			snprintf(err, err_size, "the %s policy: %s", k ? "new" : "base",
 				 why[0] ? why : esc_error_message(rc));
-			return rc;
+			break;
 		}
 	}
-	return 0;
+	if (!rc && v.n) {
+		int64_t top = v.rows[v.n - 1].version;
+		rp->versions_n = top > 0 && top < INT32_MAX ? (size_t)top + 1 : 0;
+		rp->versions = v.map = calloc(rp->versions_n ? rp->versions_n : 1, sizeof *v.map);
+		rc = v.map ? esc_engine_transact(rp->sides[0].e, versions_tx, &v) : ESC_ENOMEM;
+		if (rc)
+			snprintf(err, err_size, "cannot copy the store's policy versions: %s",
+				 esc_error_message(rc));
+	}
+	versions_release(&v);
+	return rc;
 }
 
 static int user_add(struct esc_replay_report *r, size_t *cap, const char *id, enum esc_actor role)
@@ -738,6 +840,7 @@ out:
 	esc_store_close(rp.src);
 	free(rp.ids);
 	free(rp.slots);
+	free(rp.versions);
 	free(rows);
 	free(recs);
 	if (rc)
@@ -813,6 +916,15 @@ void esc_replay_print(const struct esc_replay_report *r, FILE *out)
 		r->orders_count, from, to);
 	fprintf(out, "(deadlines fired by each policy; %lld recorded deadline events not replayed)\n",
 		(long long)r->deadlines_skipped);
+	if (r->base_recorded && r->base_versions)
+		fprintf(out, "base: each order under the policy version the store recorded for it "
+			     "(%zu %s)\n",
+			r->base_versions, r->base_versions == 1 ? "version" : "versions");
+	else if (r->base_recorded)
+		fprintf(out, "base: the store records no policy version yet: every order under "
+			     "SPEC's defaults (pol_1)\n");
+	else
+		fprintf(out, "base: every order under the configuration's policy\n");
 	if (r->base_unlike_store)
 		fprintf(out,
 			"note: under the base policy %zu orders end otherwise than the store has "

@@ -7,8 +7,10 @@
  * reads the commands of the orders created in a period, in the order they
  * committed, from the store opened read-only (store.h: ESC_STORE_READ),
  * and runs them through the engine twice, on two scratch stores in memory
- * (ESC_STORE_SCRATCH) with the same users: once under the policy the
- * store ran under (base) and once under the policy to try. Each command
+ * (ESC_STORE_SCRATCH) with the same users: once under the policies the
+ * store ran under (base: each order under the policy version it was
+ * created under, as the store recorded it) and once under the policy to
+ * try. Each command
  * runs at its recorded time on a manual clock; deadlines are not replayed
  * but fire as the clock passes them, each at its due time, under the
  * replay's own policy. The two runs are compared, not the replay against
@@ -32,7 +34,10 @@
 
 struct esc_replay_options {
 	const char *source;              /* the store's URL: opened read-only */
-	const struct esc_policy *base;   /* the policy the store ran under */
+	/* The base run's policy; NULL for the store's own: each order
+	 * under the policy version the store recorded for it (pol_N, the
+	 * engine's reputations under the newest). */
+	const struct esc_policy *base;
 	const struct esc_policy *policy; /* the policy to try */
 	int64_t since_ms, until_ms;      /* orders created in [since, until); 0: open */
 	/* Called now and then with the commands replayed so far and in all
@@ -73,6 +78,10 @@ struct esc_replay_report {
 	 * under, or commands refused then would pass now. 0 when the replay
 	 * is faithful. */
 	size_t base_unlike_store;
+	/* The store's policy versions the base run followed (0: it ran under
+	 * options.base). */
+	size_t base_versions;
+	bool base_recorded; /* the base run followed the store's versions */
 	int64_t first_ms, end_ms;     /* the first command's time; the store's last */
 	struct esc_replay_order *orders; /* in creation order */
 	size_t orders_count;

@@ -252,6 +252,84 @@ static void test_48h_window(void **state)
 	esc_replay_report_release(&rep);
 }
 
+static void replay_base(const struct esc_policy *base, const struct esc_policy *policy,
+			const char *db, struct esc_replay_report *rep)
+{
+	struct esc_replay_options ro = {.source = db, .base = base, .policy = policy};
+	char err[400] = "";
+	int rc = esc_replay_run(&ro, rep, err, sizeof err);
+	if (rc)
+		fail_msg("replay: %s", err);
+}
+
+/* A store that ran under two policies: the default one (pol_1), then a
+ * 96-hour response window (pol_2), under which a seller rejected a
+ * request at 80 h and the order completed. The base run follows each
+ * order's recorded version and ends as the store does; a base run of one
+ * policy (--config) does not; and under 72 h that order alone changes. */
+static void test_recorded_versions(void **state)
+{
+	struct esc_fixture f;
+	struct esc_policy p96, p72;
+	struct esc_replay_report rep;
+	struct esc_engine_options eo = {
+		.manual_clock = true, .manual_start_ms = ESC_TEST_T0, .fast_password_hashing = true};
+	char err[300] = "";
+	(void)state;
+	esc_policy_default(&p72);
+	esc_policy_default(&p96);
+	p96.response_window_ms = 96 * HOUR;
+
+	esc_fixture_init(&f);
+	struct esc_order a = esc_fixture_order(&f, &f.buyer, &f.seller, 1500);
+	esc_fixture_pay(&f, &a, ESC_METHOD_CARD);
+	esc_fixture_as(&f, &a, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	esc_engine_free(f.e);
+	assert_int_equal(esc_engine_open(&f.e, f.db, &p96, &eo, err, sizeof err), 0);
+	struct esc_order z = esc_fixture_order(&f, &f.buyer2, &f.seller2, 4200);
+	esc_fixture_pay(&f, &z, ESC_METHOD_CARD);
+	esc_fixture_request(&f, &z, "no_longer_needed", ESC_REFUND_TO_ORIGINAL);
+	assert_int_equal(esc_engine_advance(f.e, 80 * HOUR), 0);
+	esc_fixture_fire(&f);
+	esc_fixture_as(&f, &z, ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER);
+	esc_fixture_as(&f, &z, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	esc_fixture_as(&f, &z, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	esc_fixture_as(&f, &z, ESC_EV_CONFIRM_RECEIPT, ESC_ACTOR_BUYER);
+	esc_fixture_as(&f, &a, ESC_EV_CONFIRM_RECEIPT, ESC_ACTOR_BUYER);
+	assert_int_not_equal(esc_fixture_get(&f, z.id).policy_version,
+			     esc_fixture_get(&f, a.id).policy_version);
+	esc_engine_free(f.e);
+	f.e = NULL;
+
+	replay_base(NULL, &p96, f.db, &rep);
+	assert_int_equal(rep.orders_count, 2);
+	assert_true(rep.base_versions >= 2);
+	assert_int_equal(rep.base_unlike_store, 0);
+	for (size_t i = 0; i < rep.orders_count; i++) {
+		assert_int_equal(rep.orders[i].state[0], ESC_ST_COMPLETED);
+		assert_int_equal(rep.orders[i].state[1], ESC_ST_COMPLETED);
+	}
+	esc_replay_report_release(&rep);
+
+	replay_base(&p72, &p72, f.db, &rep);
+	assert_int_equal(rep.base_versions, 0);
+	assert_int_equal(rep.base_unlike_store, 1);
+	esc_replay_report_release(&rep);
+
+	replay_base(NULL, &p72, f.db, &rep);
+	assert_int_equal(rep.base_unlike_store, 0);
+	for (size_t i = 0; i < rep.orders_count; i++) {
+		const struct esc_replay_order *o = &rep.orders[i];
+		bool is_z = !strcmp(o->order_id, z.id);
+		assert_int_equal(o->state[0], ESC_ST_COMPLETED);
+		assert_int_equal(o->state[1], is_z ? ESC_ST_CANCELLED : ESC_ST_COMPLETED);
+		assert_int_equal(o->refunded_minor[1], is_z ? 4200 : 0);
+	}
+	esc_replay_report_release(&rep);
+	esc_test_store_drop(f.db);
+	esc_test_rmdir(f.dir);
+}
+
 /* --- the command line --- */
 
 static char binary[512];
@@ -417,6 +495,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_policy),
 		cmocka_unit_test(test_48h_window),
+		cmocka_unit_test(test_recorded_versions),
 		cmocka_unit_test(test_cli_report_and_csv),
 		cmocka_unit_test(test_cli_bad_arguments),
 	};
