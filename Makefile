@@ -193,12 +193,15 @@ fuzz: fuzz-deps fuzz-build
 # production (with 1 and 3 daemons, a new database each; the server is
 # stopped however the runs end); deadlines fired and a daemon's size over
 # BENCH_ORDERS orders (1,000,000 is the goal's count, and takes some 20
-# minutes to create at today's engine speed: make bench BENCH_ORDERS=1000000).
+# minutes to create at today's engine speed: make bench BENCH_ORDERS=1000000);
+# escrowd replay's commands a second over BENCH_REPLAY recorded commands
+# (1,000,000, the goal's count: some 4 minutes to build and 2 to replay).
 # Then bench_http on SQLite for the webhook figures (deliveries a second,
 # outbox lag), and bench_memory (a script) the daemon's resident size
 # through 30,000 bodies of 200 KB.
 BENCH_DEBS = postgresql wrk
 BENCH_ORDERS ?= 100000
+BENCH_REPLAY ?= 1000000
 bench: deps $(BENCH_BUILD)/build.ninja
 	@tools/install-debs $(BENCH_DEBS)
 	meson setup --reconfigure $(BENCH_BUILD) >/dev/null
@@ -207,7 +210,8 @@ bench: deps $(BENCH_BUILD)/build.ninja
 	url=$$(tests/pg/server start $$dir) || exit 1; \
 	trap 'tests/pg/server stop "$$dir"' EXIT; \
 	trap 'exit 130' INT TERM; \
-	ESC_BENCH_PG=$$url ESC_BENCH_ORDERS=$(BENCH_ORDERS) bench/bench.py $(BENCH_BUILD)
+	ESC_BENCH_PG=$$url ESC_BENCH_ORDERS=$(BENCH_ORDERS) \
+	ESC_BENCH_REPLAY_COMMANDS=$(BENCH_REPLAY) bench/bench.py $(BENCH_BUILD)
 	@echo; echo "Webhooks on: bench_http on SQLite"
 	ESC_BENCH_REQUESTS=5000 ESC_BENCH_BUYERS=32 ./$(BENCH_BUILD)/bench_http $(BENCH_BUILD)/escrowd
 	bench/bench_memory.py $(BENCH_BUILD)/escrowd
