@@ -858,6 +858,9 @@ struct run {
 	size_t reps_n;
 	struct esc_rep_counts buyer_counts;
 	struct esc_effects *fx;
+	/* Where load_order and load_needs read: the writer's connection in a
+	 * command's transaction, a read connection for a preview. */
+	struct esc_store *store;
 	json_t *object; /* the event's data.object, once record() made it */
 	/* A deadline row that no longer matches its order or refund, or that
 	 * cannot fire: it is dropped, the refusal being the code returned. */
@@ -991,6 +994,7 @@ static int expect_user(struct esc_engine *e, const char *id, enum esc_actor role
  * check the deadline row and If-Match against it. */
 static int load_order(struct esc_engine *e, struct run *r, struct esc_result *res)
 {
+	(void)e;
 	const struct esc_command *cmd = r->cmd;
 	int rc = 0;
 
@@ -1001,7 +1005,7 @@ static int load_order(struct esc_engine *e, struct run *r, struct esc_result *re
 	}
 	if (!cmd->order_id)
 		return ESC_ENOTFOUND;
-	ESC_STORE(rc, e->store, order_get, cmd->order_id, &r->order);
+	ESC_STORE(rc, r->store, order_get, cmd->order_id, &r->order);
 	r->stale = rc == ESC_ENOTFOUND && cmd->deadline;
 	if (rc)
 		return rc;
@@ -1033,7 +1037,7 @@ static int load_order(struct esc_engine *e, struct run *r, struct esc_result *re
 static int load_needs(struct esc_engine *e, struct run *r, struct esc_result *res)
 {
 	const struct esc_command *cmd = r->cmd;
-	struct esc_store *s = e->store;
+	struct esc_store *s = r->store;
 	const struct esc_order *o = r->have_order ? &r->order : NULL;
 	unsigned loads = esc_event_loads(cmd->event, cmd->actor, cmd->actor_id, o, &r->args);
 	int rc = 0;
@@ -1435,6 +1439,7 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 {
 	struct run r = {.cmd = cmd,
 			.args = cmd->args,
+			.store = e->store,
 			.ctx = {.policy = &e->policy,
 				.now_ms = cmd->at_ms ? cmd->at_ms : esc_clock_now(&e->clock),
 				.actor = cmd->actor,
@@ -1491,6 +1496,123 @@ out:
 	esc_strbuf_release(&sb);
 	json_decref(r.object);
 	return rc;
+}
+
+/* The cancellation preview (issue 16 item 3): see engine.h. */
+int esc_engine_preview_cancel(struct esc_engine *e, struct esc_store *s,
+			      const struct esc_command *cmd, struct esc_cancel_preview *out)
+{
+	struct run r = {.cmd = cmd,
+			.args = cmd->args,
+			.store = s,
+			.ctx = {.policy = &e->policy,
+				.now_ms = esc_engine_now(e),
+				.actor = cmd->actor,
+				.actor_id = cmd->actor_id,
+				.buyer_level = ESC_LEVEL_GOOD}};
+	struct esc_result *res = calloc(1, sizeof *res);
+	struct esc_effects *accept = malloc(sizeof *accept);
+	const struct esc_effects *final;
+	struct esc_rep_counts counts;
+	struct esc_buyer_rep rep;
+	int64_t now = r.ctx.now_ms, at[2] = {0, 0};
+	int rc = 0;
+
+	memset(out, 0, sizeof *out);
+	out->response.rule = -1;
+	r.fx = malloc(sizeof *r.fx);
+	if (!r.fx || !res || !accept)
+		rc = ESC_ENOMEM;
+	if (!rc)
+		rc = load_order(e, &r, res);
+	if (!rc && r.have_order)
+		rc = esc_engine_order_policy(e, s, &r.order, &r.ctx.policy);
+	if (!rc)
+		rc = load_needs(e, &r, res);
+	if (!rc)
+		rc = decide(&r, res);
+	out->rc = rc;
+	snprintf(out->message, sizeof out->message, "%s",
+		 res && res->message[0] ? res->message : esc_error_message(rc));
+	snprintf(out->hint, sizeof out->hint, "%s", res ? res->hint : "");
+	if (res && res->has_order)
+		out->order = res->order;
+	if (rc)
+		goto done;
+	out->order = r.fx->order;
+	out->policy_version = r.order.policy_version;
+	final = r.fx;
+	/* A request: what its acceptance does, which the response window's
+	 * passing does too (the seller's answer, decided as the core would
+	 * now). */
+	if (r.fx->order.state == ESC_ST_CANCELLATION_REQUESTED) {
+		struct esc_context seller = r.ctx;
+		struct esc_args none = {.method = -1, .refund_to = -1};
+		seller.actor = ESC_ACTOR_SELLER;
+		seller.actor_id = r.order.seller_id;
+		rc = esc_decide(&seller, &r.fx->order, ESC_EV_ACCEPT_CANCELLATION, &none, NULL,
+				accept);
+		ESC_ASSERT(rc == 0, "a cancellation request on %s cannot be accepted: %s",
+			   r.order.id, accept->refusal_message);
+		final = accept;
+		esc_explain_deadline(r.ctx.policy, &r.fx->order, ESC_DL_RESPONSE,
+				     r.fx->order.due_ms[ESC_DL_RESPONSE], NULL, NULL,
+				     &out->response);
+		out->response.policy_version = r.order.policy_version;
+	} else {
+		out->immediate = true;
+	}
+	out->has_refund = final->refund_new;
+	if (out->has_refund)
+		out->refund = final->refund;
+	const struct esc_reason *why = r.args.reason && *r.args.reason
+					       ? esc_policy_reason(r.ctx.policy, r.args.reason)
+					       : NULL;
+	out->fault = why ? (why->fault == ESC_FAULT_SELLER ? "seller" : "buyer") : NULL;
+	/* The buyer's level and budget after: their counts with the marks
+	 * the cancellation adds. */
+	if (!r.have_buyer_counts) {
+		rc = get_user(s, r.order.buyer_id, &r.buyer);
+		if (!rc)
+			rc = load_counts(e, s, r.buyer.id, now, &r.buyer_counts);
+	}
+	if (!rc)
+		ESC_STORE(rc, s, mark_oldest, r.buyer.id, ESC_MARK_BUYER_CANCELLED,
+			  now - e->policy.buyer_short_window_ms, &at[0]);
+	if (!rc)
+		ESC_STORE(rc, s, mark_oldest, r.buyer.id, ESC_MARK_BUYER_CANCELLED,
+			  now - e->policy.buyer_long_window_ms, &at[1]);
+	if (rc) {
+		out->rc = rc;
+		snprintf(out->message, sizeof out->message, "%s", esc_error_message(rc));
+		goto done;
+	}
+	counts = r.buyer_counts;
+	buyer_level_of(e, &r.buyer, &counts, now, &rep);
+	out->level_before = rep.level;
+	int64_t times[3];
+	size_t n = 0;
+	for (size_t i = 0; i < 2; i++)
+		if (at[i])
+			times[n++] = at[i];
+	for (size_t i = 0; i < final->marks_count; i++) {
+		const struct esc_mark_op *m = &final->marks[i];
+		if (strcmp(m->user_id, r.buyer.id))
+			continue;
+		counts.short_[m->mark]++;
+		counts.long_[m->mark]++;
+		if (m->mark == ESC_MARK_BUYER_CANCELLED)
+			times[n++] = now;
+	}
+	buyer_level_of(e, &r.buyer, &counts, now, &rep);
+	out->level_after = rep.level;
+	esc_cancel_budget(&e->policy, &counts, suspension_lifted(e, &r.buyer, now), times, n, now,
+			  &out->budget_after);
+done:
+	free(r.fx);
+	free(accept);
+	free(res);
+	return out->rc;
 }
 
 static void result_reset(struct esc_result *r)

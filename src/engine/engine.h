@@ -23,6 +23,7 @@
 #include "core/policy.h"
 #include "core/recommend.h"
 #include "core/reputation.h"
+#include "core/rules.h"
 #include "store/store.h"
 #include "util/clock.h"
 
@@ -263,6 +264,31 @@ struct esc_result {
  * another viewer differs only in its actions (esc_view_order). */
 struct json_t *esc_engine_reply_object(struct esc_engine *e, struct esc_store *s,
 				       const struct esc_order *o);
+
+/* What a buyer's cancel command would do now, without writing anything
+ * (issue 16 item 3): the core decides on what the engine loads for the
+ * command, read through s (a read connection); no transaction is
+ * committed, no idempotency row or event written. A request (a paid order)
+ * is followed by the seller's acceptance, decided now, which its response
+ * window's passing does too. */
+struct esc_cancel_preview {
+	int rc;            /* 0, or the refusal the command would answer */
+	char message[200]; /* why, when rc != 0 */
+	char hint[200];
+	struct esc_order order; /* after the cancel command (as it is, refused) */
+	bool immediate;         /* cancelled at once, not a request to the seller */
+	bool has_refund;
+	struct esc_refund refund; /* what confirming (and its acceptance) refunds */
+	const char *fault;        /* "buyer" or "seller", by the reason; NULL for none */
+	/* A request's response deadline: its rule and what its passing does
+	 * (core/rules.h); rule -1 when immediate. */
+	struct esc_explanation response;
+	int32_t policy_version;
+	enum esc_buyer_level level_before, level_after;
+	struct esc_cancel_budget budget_after;
+};
+int esc_engine_preview_cancel(struct esc_engine *e, struct esc_store *s,
+			      const struct esc_command *cmd, struct esc_cancel_preview *out);
 
 /* Run one command in its own transaction. Returns res->rc. */
 int esc_engine_exec(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res);

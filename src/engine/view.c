@@ -647,18 +647,54 @@ json_t *esc_view_cancel_budget(struct esc_engine *e, struct esc_store *s, const 
 {
 	struct esc_cancel_budget b;
 	*rc = esc_engine_cancel_budget_held(e, s, user_id, &b);
-	if (*rc)
-		return NULL;
+	return *rc ? NULL : esc_view_budget(&b);
+}
+
+json_t *esc_view_budget(const struct esc_cancel_budget *b)
+{
 	const struct esc_rule_info *rule =
-		b.next_rule >= 0 ? esc_rule((enum esc_rule)b.next_rule) : NULL;
-	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "level", esc_level_name(b.level),
-			 "cancellations_left", b.left >= 0 ? json_integer(b.left) : json_null(),
+		b->next_rule >= 0 ? esc_rule((enum esc_rule)b->next_rule) : NULL;
+	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "level", esc_level_name(b->level),
+			 "cancellations_left", b->left >= 0 ? json_integer(b->left) : json_null(),
 			 "next_level",
-			 b.next_level != b.level ? json_string(esc_level_name(b.next_level))
-						 : json_null(),
+			 b->next_level != b->level ? json_string(esc_level_name(b->next_level))
+						   : json_null(),
 			 "next_rule", rule ? json_string(rule->id) : json_null(),
-			 "oldest_leaves_30_days_at", esc_view_time(b.short_leaves_ms),
-			 "oldest_leaves_90_days_at", esc_view_time(b.long_leaves_ms));
+			 "oldest_leaves_30_days_at", esc_view_time(b->short_leaves_ms),
+			 "oldest_leaves_90_days_at", esc_view_time(b->long_leaves_ms));
+}
+
+json_t *esc_view_cancel_preview(const struct esc_cancel_preview *pv, enum esc_lang lang)
+{
+	const struct esc_order *o = &pv->order;
+	json_t *refund = json_null();
+	if (pv->has_refund) {
+		const struct esc_refund *r = &pv->refund;
+		refund =
+			json_pack("{s:I, s:s, s:s, s:o, s:o}", "amount",
+				  (json_int_t)r->amount_minor, "currency", o->currency, "method",
+				  esc_method_name(r->method), "expected_from",
+				  view_day(r->created_at_ms + r->settle_days_min * ESC_MS_PER_DAY),
+				  "expected_to",
+				  view_day(r->created_at_ms + r->settle_days_max * ESC_MS_PER_DAY));
+	}
+	json_t *j =
+		json_pack("{s:b, s:s, s:s, s:b, s:o, s:o}", "preview", 1, "order_id", o->id,
+			  "status", esc_state_name(o->state), "immediate", pv->immediate, "refund",
+			  refund, "fault", pv->fault ? json_string(pv->fault) : json_null());
+	json_object_set_new(j, "response_deadline",
+			    esc_view_time(pv->immediate ? 0 : o->due_ms[ESC_DL_RESPONSE]));
+	json_object_set_new(j, "response_rule",
+			    pv->response.rule >= 0
+				    ? esc_view_explanation(&pv->response, false, lang)
+				    : json_null());
+	json_object_set_new(j, "policy_version",
+			    pv->policy_version ? esc_view_policy_id(pv->policy_version)
+					       : json_null());
+	json_object_set_new(j, "buyer_level", json_string(esc_level_name(pv->level_before)));
+	json_object_set_new(j, "buyer_level_after", json_string(esc_level_name(pv->level_after)));
+	json_object_set_new(j, "cancellation_budget_after", esc_view_budget(&pv->budget_after));
+	return j;
 }
 
 /* A buyer's level, the counts behind it, the marks that moved it, and

@@ -111,6 +111,11 @@ json_t *esc_view_recommendation(const struct esc_order *o, const struct esc_disp
  * cancellations after payment keep their level, what the next brings and
  * by which rule, and when the oldest counted one leaves each window. NULL
  * when it cannot be read (rc in *rc). */
+/* A budget as the API shows it (CancellationBudget). */
+json_t *esc_view_budget(const struct esc_cancel_budget *b);
+/* What confirming a cancellation would do (POST /v1/orders/{id}/cancel
+ * with "preview": true; CancelPreview), its sentences in lang. */
+json_t *esc_view_cancel_preview(const struct esc_cancel_preview *pv, enum esc_lang lang);
 json_t *esc_view_cancel_budget(struct esc_engine *e, struct esc_store *s, const char *user_id,
 			       int *rc);
 

@@ -339,19 +339,27 @@ static int command_done(struct esc_http_call *call, struct command_run *run, int
 
 /* Run run's command with the request's If-Match, answered by
  * command_done; run is command_reply's. */
+/* If-Match's version, bare or quoted as an entity tag, into *out. */
+static int if_match_of(struct esc_http_call *call, const char *match, int64_t *out)
+{
+	char *end;
+	const char *v = match[0] == '"' ? match + 1 : match;
+	long long version = strtoll(v, &end, 10);
+	if (end == v || version < 1 || (*end && !(*end == '"' && !end[1])))
+		return fail(call, ESC_EINVAL, "If-Match must be the order's version", NULL);
+	*out = version;
+	return 0;
+}
+
 static int command_reply(struct esc_http_call *call, struct command_run *run, int created)
 {
 	const char *match = esc_http_header(call, "If-Match");
 	if (match) {
-		/* A version, bare or quoted as an entity tag. */
-		char *end;
-		const char *v = match[0] == '"' ? match + 1 : match;
-		long long version = strtoll(v, &end, 10);
-		if (end == v || version < 1 || (*end && !(*end == '"' && !end[1]))) {
+		int rc = if_match_of(call, match, &run->cmd.if_match);
+		if (rc) {
 			command_run_release(&run->pending);
-			return fail(call, ESC_EINVAL, "If-Match must be the order's version", NULL);
+			return rc;
 		}
-		run->cmd.if_match = version;
 	}
 	run->then = command_done;
 	return submit(call, run, created ? 201 : 200);
@@ -1532,12 +1540,61 @@ static int refund_command(struct esc_http_call *call, enum esc_event ev)
  * its fields, then the command on the order the path names (an order, a
  * dispute's, a refund's). The engine decides; an event that creates
  * answers 201. */
+/* POST /v1/orders/{id}/cancel with "preview": true (issue 16 item 3):
+ * what confirming would do, decided by the core on a read connection,
+ * writing nothing; refused as the command would refuse. */
+static int cancel_preview(struct esc_http_call *call, const struct esc_event_spec *spec)
+{
+	struct esc_command cmd;
+	struct esc_cancel_preview *pv = malloc(sizeof *pv);
+	int rc = pv ? 0 : ESC_ENOMEM;
+	/* Nothing is written: no answer is kept for an Idempotency-Key. */
+	call->idem_kept = true;
+	command_for(call, &cmd, ESC_EV_CANCEL);
+	const char *match = esc_http_header(call, "If-Match");
+	if (!rc && match)
+		rc = if_match_of(call, match, &cmd.if_match);
+	if (!rc)
+		rc = event_fields(call, spec, &cmd.args);
+	if (!rc) {
+		struct esc_store *s = esc_engine_store_acquire(call->e);
+		rc = esc_engine_preview_cancel(call->e, s, &cmd, pv);
+		if (rc) {
+			fail(call, rc, "%s", pv->message);
+			json_t *err = json_object_get(call->out, "error");
+			if (rc == ESC_ESHIPPED) {
+				char hint[120];
+				snprintf(hint, sizeof hint,
+					 "open a dispute: POST /v1/orders/%s/disputes",
+					 call->param);
+				json_object_set_new(err, "hint", json_string(hint));
+			} else if (pv->hint[0]) {
+				json_object_set_new(err, "hint", json_string(pv->hint));
+			}
+		} else {
+			call->out = esc_view_cancel_preview(pv, viewer(call)->lang);
+			call->status = 200;
+		}
+		esc_engine_store_release(call->e, s);
+	}
+	free(pv);
+	return rc;
+}
+
 static int h_event(struct esc_http_call *call)
 {
 	ESC_ASSERT(call->event >= 0 && call->event < ESC_EV_COUNT, "a command route's event");
 	enum esc_event ev = (enum esc_event)call->event;
 	const struct esc_event_spec *spec = esc_event_spec(ev);
+	json_t *preview = ev == ESC_EV_CANCEL ? json_object_get(call->body, "preview") : NULL;
+	if (preview && !json_is_boolean(preview))
+		return fail(call, ESC_EINVAL, "preview must be true or false", NULL);
+	bool previewing = json_is_true(preview);
+	if (preview)
+		json_object_del(call->body, "preview");
 	int rc = event_only_fields(call, spec);
+	if (!rc && previewing)
+		return cancel_preview(call, spec);
 	if (rc)
 		return rc;
 	if (spec->machine == ESC_MACHINE_REFUND)

@@ -500,6 +500,16 @@ static int check_event_body(json_t *doc, const struct esc_event_spec *ev)
 		}
 		required_fields += f->required;
 	}
+	/* cancel takes preview beside its fields (issue 16): a request
+	 * answered without running the command. */
+	if (ev->event == ESC_EV_CANCEL) {
+		json_t *pv = json_object_get(props, "preview");
+		if (!pv || !is_str(json_object_get(pv, "type"), "boolean")) {
+			print_error("cancel: POST %s does not document preview\n", path);
+			bad++;
+		}
+		fields++;
+	}
 	if (json_object_size(props) != fields) {
 		print_error("%s: POST %s documents %zu fields, the event takes %zu\n", ev->name,
 			    path, json_object_size(props), fields);

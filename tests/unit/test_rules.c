@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <sqlite3.h>
 
 #include "core/policy.h"
 #include "core/rules.h"
@@ -836,6 +837,164 @@ static void test_http_dispute_deadlines_explained(void **state)
 	explain_stop();
 }
 
+/* ---- the cancellation preview (issue 16 item 3) ---- */
+
+/* The SQLite file's bytes after a checkpoint that empties the WAL, into
+ * *out (malloc'd; *len its size); false on PostgreSQL. */
+static bool store_bytes(char **out, size_t *len)
+{
+	sqlite3 *db;
+	*out = NULL;
+	*len = 0;
+	if (!strncmp(X.db, "postgresql://", 13))
+		return false;
+	assert_int_equal(sqlite3_open_v2(X.db, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	int busy = -1;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	busy = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(busy, 0);
+	FILE *f = fopen(X.db, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	*len = (size_t)ftell(f);
+	fseek(f, 0, SEEK_SET);
+	*out = malloc(*len ? *len : 1);
+	assert_non_null(*out);
+	assert_int_equal(fread(*out, 1, *len, f), *len);
+	fclose(f);
+	return true;
+}
+
+/* What the store shows of the order and the ledger: its history, the
+ * events, the ledger's check. The caller's. */
+static json_t *what_shows(const char *id)
+{
+	char path[200];
+	json_t *j = json_object();
+	snprintf(path, sizeof path, "/v1/orders/%s/events", id);
+	json_object_set_new(j, "history", esc_test_must(X.port, "GET", path, XKEY, NULL, 200));
+	snprintf(path, sizeof path, "/v1/events?limit=100&order_id=%s", id);
+	json_object_set_new(j, "events", esc_test_must(X.port, "GET", path, XKEY, NULL, 200));
+	json_object_set_new(j, "check",
+			    esc_test_must(X.port, "GET", "/v1/ledger/check", XKEY, NULL, 200));
+	json_object_set_new(j, "order", order_get(id, XKEY));
+	return j;
+}
+
+static json_t *preview(const char *id, const char *token, const char *body, long status)
+{
+	char path[200];
+	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
+	return esc_test_must(X.port, "POST", path, token, body, status);
+}
+
+static void test_http_cancel_preview(void **state)
+{
+	(void)state;
+	struct who b, s;
+	char id[64], unpaid[64], from[16], to[16], *bytes0, *bytes1;
+	size_t len0, len1;
+	explain_start();
+	user_new(&b, "buyer");
+	user_new(&s, "seller");
+	order_new(&b, &s, unpaid, false);
+	order_new(&b, &s, id, true);
+
+	json_t *before = what_shows(id);
+	bool sqlite = store_bytes(&bytes0, &len0);
+
+	/* A paid order: a request to the seller, who has 72 hours; if
+	 * accepted (or not answered) 29.00 EUR goes back to the card. */
+	esc_test_header = "Idempotency-Key: preview-key-1";
+	json_t *p = preview(id, b.tok, "{\"reason\":\"no_longer_needed\",\"preview\":true}", 200);
+	assert_true(json_is_true(json_object_get(p, "preview")));
+	assert_string_equal(esc_test_str(p, "status"), "cancellation_requested");
+	assert_false(json_is_true(json_object_get(p, "immediate")));
+	json_t *r = json_object_get(p, "refund");
+	assert_int_equal(json_integer_value(json_object_get(r, "amount")), 2900);
+	assert_string_equal(esc_test_str(r, "currency"), "EUR");
+	assert_string_equal(esc_test_str(r, "method"), "card");
+	json_t *me = esc_test_must(X.port, "GET", "/v1/me", b.tok, NULL, 200);
+	int64_t now = ms_of(me, "now");
+	json_decref(me);
+	day_of(now + 3 * 86400000LL, from);
+	day_of(now + 7 * 86400000LL, to);
+	assert_string_equal(esc_test_str(r, "expected_from"), from);
+	assert_string_equal(esc_test_str(r, "expected_to"), to);
+	assert_string_equal(esc_test_str(p, "fault"), "buyer");
+	assert_int_equal(ms_of(p, "response_deadline"), now + 72 * H);
+	json_t *x = json_object_get(p, "response_rule");
+	check_numbers(x, "response_window", 72 * H, 2900, "card");
+	assert_string_equal(esc_test_str(x, "text"),
+			    "If the seller has not answered by then, the request is approved and "
+			    "29.00 EUR goes back to the card.");
+	assert_string_equal(esc_test_str(p, "policy_version"), "pol_1");
+	assert_string_equal(esc_test_str(p, "buyer_level"), "good");
+	assert_string_equal(esc_test_str(p, "buyer_level_after"), "good");
+	json_t *budget = json_object_get(p, "cancellation_budget_after");
+	assert_int_equal(json_integer_value(json_object_get(budget, "cancellations_left")), 1);
+	assert_int_equal(ms_of(budget, "oldest_leaves_30_days_at"), now + 30 * DY);
+	json_decref(p);
+
+	/* A seller-fault reason counts against the seller's score; the
+	 * buyer's budget counts every cancellation after payment (SPEC §6),
+	 * as the core marks it. In Icelandic when asked. */
+	esc_test_header = "Accept-Language: is";
+	p = preview(id, b.tok, "{\"reason\":\"seller_asked\",\"preview\":true}", 200);
+	assert_string_equal(esc_test_str(p, "fault"), "seller");
+	budget = json_object_get(p, "cancellation_budget_after");
+	assert_int_equal(json_integer_value(json_object_get(budget, "cancellations_left")), 1);
+	assert_non_null(strstr(esc_test_str(json_object_get(p, "response_rule"), "text"),
+			       "29,00 EUR fer aftur á card"));
+	json_decref(p);
+
+	/* Refused as the command would be: no reason, another's order, an
+	 * unknown reason, a stale If-Match; preview must be a boolean. */
+	json_decref(preview(id, b.tok, "{\"preview\":true}", 400));
+	json_decref(preview(id, s.tok, "{\"reason\":\"no_longer_needed\",\"preview\":true}", 403));
+	json_decref(preview(id, b.tok, "{\"reason\":\"nope\",\"preview\":true}", 400));
+	json_decref(preview(id, b.tok, "{\"reason\":\"no_longer_needed\",\"preview\":1}", 400));
+	esc_test_header = "If-Match: 1";
+	json_decref(preview(id, b.tok, "{\"reason\":\"no_longer_needed\",\"preview\":true}", 412));
+
+	/* Unpaid: cancelled at once, nothing to refund. */
+	p = preview(unpaid, b.tok, "{\"preview\":true}", 200);
+	assert_string_equal(esc_test_str(p, "status"), "cancelled");
+	assert_true(json_is_true(json_object_get(p, "immediate")));
+	assert_true(json_is_null(json_object_get(p, "refund")));
+	assert_true(json_is_null(json_object_get(p, "response_rule")));
+	assert_true(json_is_null(json_object_get(p, "response_deadline")));
+	json_decref(p);
+
+	/* Nothing was written: the file byte for byte, the history, the
+	 * events, the ledger and the order. */
+	json_t *after = what_shows(id);
+	assert_true(json_equal(before, after));
+	json_decref(after);
+	if (sqlite) {
+		assert_true(store_bytes(&bytes1, &len1));
+		assert_int_equal(len0, len1);
+		assert_memory_equal(bytes0, bytes1, len0);
+		free(bytes1);
+	}
+	free(bytes0);
+	json_decref(before);
+
+	/* The preview kept no answer for its Idempotency-Key: the command
+	 * with the same key and another body runs. */
+	esc_test_header = "Idempotency-Key: preview-key-1";
+	p = preview(id, b.tok, "{\"reason\":\"no_longer_needed\"}", 200);
+	assert_string_equal(esc_test_str(p, "status"), "cancellation_requested");
+	json_decref(p);
+	explain_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -847,6 +1006,7 @@ int main(void)
 		cmocka_unit_test(test_http_cancel_budget),
 		cmocka_unit_test(test_http_order_deadlines_explained),
 		cmocka_unit_test(test_http_dispute_deadlines_explained),
+		cmocka_unit_test(test_http_cancel_preview),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
