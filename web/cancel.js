@@ -4,7 +4,7 @@
 
 import {S} from './state.js';
 import {h, toast} from './dom.js';
-import {t, reasonLabel} from './text.js';
+import {t, reasonLabel, money, day, when} from './text.js';
 import {api, reasons} from './api.js';
 import {dialog} from './dialogs.js';
 import {days} from './order-status.js';
@@ -37,14 +37,53 @@ function refundChoice(o) {
 		h('label', {}, h('input', {type: 'radio', name: 'refund_to', value: 'balance'}), ' ', t('cancel.to_balance')));
 }
 
+/* What confirming would do (issue 16: the API's preview, which writes
+ * nothing): the refund, where it goes and when it should arrive, the
+ * seller's time to answer, and the buyer's cancellations left after it. */
+async function showPreview(o, out, reason, refundTo) {
+	let p;
+	try {
+		p = await cancel(o, {reason: reason, refund_to: refundTo, preview: true});
+	} catch (e) {
+		out.hidden = true;
+		return;
+	}
+	const lines = [];
+	const r = p.refund;
+	if (r) {
+		lines.push(t('cancel.preview_refund', {amount: money(r.amount, r.currency)}));
+		if (r.method === 'card' || r.method === 'wallet')
+			lines.push(r.expected_from === r.expected_to
+				? t('refund.due_day.' + r.method, {date: day(r.expected_to)})
+				: t('refund.due_range.' + r.method, {from: day(r.expected_from), to: day(r.expected_to)}));
+		else
+			lines.push(t('cancel.preview_to_balance'));
+	}
+	if (!p.immediate && p.response_deadline)
+		lines.push(t('cancel.preview_request', {due: when(p.response_deadline)}));
+	const b = p.cancellation_budget_after;
+	if (b && b.cancellations_left !== null && b.next_level)
+		lines.push(t('cancel.preview_budget', {left: b.cancellations_left, level: t('level.' + b.next_level)}));
+	out.textContent = lines.join(' ');
+	out.hidden = lines.length === 0;
+}
+
 export async function cancelDialog(o) {
 	if (o.status === 'awaiting_payment')
 		return unpaidDialog(o);
 	const list = (await reasons()).slice().sort((a, b) => (b.recommended ? 1 : 0) - (a.recommended ? 1 : 0));
 	const note = h('p', {class: 'note warn', id: 'fault-note', hidden: true, text: t('cancel.seller_fault_note')});
+	const preview = h('p', {class: 'note', id: 'cancel-preview', 'aria-live': 'polite', hidden: true});
+	const refreshPreview = () => {
+		if (!select.value)
+			return;
+		const chosen = document.querySelector('input[name="refund_to"]:checked');
+		showPreview(o, preview, select.value, chosen ? chosen.value : 'original');
+	};
 	const select = h('select', {id: 'reason', name: 'reason', required: true, onchange: () => {
 		const r = list.find((x) => x.code === select.value);
 		note.hidden = !(r && r.fault === 'seller');
+		refreshPreview();
 	}},
 	h('option', {value: '', disabled: true, selected: true, text: t('cancel.select_here')}),
 	list.map((r) => h('option', {value: r.code, text: reasonLabel(r.code) +
@@ -56,8 +95,8 @@ export async function cancelDialog(o) {
 	body.push(h('label', {for: 'reason', text: t('cancel.reason')}), select, note,
 		h('label', {for: 'comment', text: t('cancel.comment_label')}),
 		h('textarea', {id: 'comment', name: 'comment', maxlength: '1000'}),
-		refundChoice(o));
-	dialog(t('cancel.title'), body, t('dialog.ok'), async (form) => {
+		refundChoice(o), preview);
+	const dlg = dialog(t('cancel.title'), body, t('dialog.ok'), async (form) => {
 		if (!select.value)
 			throw new Error(t('cancel.choose'));
 		const payload = {reason: select.value, refund_to: form.refund_to ? form.refund_to.value : 'original'};
@@ -66,4 +105,6 @@ export async function cancelDialog(o) {
 		await cancel(o, payload);
 		toast(t('done.cancel'));
 	});
+	for (const radio of dlg.querySelectorAll('input[name="refund_to"]'))
+		radio.addEventListener('change', refreshPreview);
 }

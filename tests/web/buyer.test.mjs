@@ -401,3 +401,34 @@ test('issue 11 item 4: an order the system cancelled says why, to the buyer and 
 	assert.deepEqual(page.problems.concat(phone.problems, shopPage.problems), []);
 	await shopPage.context().close();
 });
+
+test('issue 16 item 3: the cancellation dialog shows what confirming would do before OK, writing nothing', async () => {
+	const email = 'preview@demo.escrowd.test';
+	const id = await newBuyer(email);
+	const o = await order(id, 'Previewed teapot', {method: 'card'});
+	const before = await operator('GET', '/v1/orders/' + o);
+	const page = await signedIn(email, DESKTOP);
+	const c = cardOf(page, 'Previewed teapot');
+	await c.getByRole('button', {name: 'More'}).click();
+	await c.getByRole('button', {name: 'Request cancellation'}).click();
+	const dialog = page.getByRole('dialog', {name: 'Request cancellation'});
+	await chooseReason(page, 'I no longer need this order (recommended)');
+	const preview = dialog.locator('#cancel-preview');
+	await preview.waitFor({state: 'visible'});
+	await dialog.getByText('If you confirm, ' + await money(page, 1000, 'EUR') + ' goes back to you.', {exact: false}).waitFor();
+	const text = await preview.textContent();
+	assert.match(text, /It should reach your card between .+ and .+\./);
+	assert.match(text, /The seller has until .+ to answer; without an answer the request is approved\./);
+	assert.match(text, /before your account becomes watch\./);
+	// The preview wrote nothing: the order is as it was.
+	assert.deepEqual(await operator('GET', '/v1/orders/' + o), before);
+	await wcag(page, 'the cancellation dialog with its preview');
+	// Choosing the balance says so.
+	await dialog.getByLabel('My store balance (at once)').check();
+	await dialog.getByText('It goes to your store balance at once.', {exact: false}).waitFor();
+	await page.getByRole('button', {name: 'OK'}).click();
+	await c.getByText('Cancellation requested.', {exact: false}).waitFor();
+	assert.equal((await operator('GET', '/v1/orders/' + o)).version, before.version + 1);
+	assert.deepEqual(page.problems, []);
+	await page.context().close();
+});
