@@ -115,3 +115,35 @@ bool esc_recommendation_kept(const struct esc_order *o, struct esc_recommendatio
 	}
 	return true;
 }
+
+bool esc_recommendation_rule(const struct esc_order *o, const char *reason, const char **id,
+			     int *weight_percent)
+{
+	static const struct {
+		const char *starts;
+		const char *id;
+		int weight;
+	} rules[] = {
+		{"The carrier reported the parcel delivered", "recommend_delivery", 0},
+		{"The carrier never reported delivery", "recommend_delivery", 100},
+		{"The buyer gave no evidence", "recommend_evidence", 0},
+		{"The buyer gave ", "recommend_evidence", 100},
+		{"Both gave evidence", "recommend_evidence", 50},
+		{"The seller's score is", "recommend_seller_score", 200},
+		{"The buyer is ", "recommend_buyer_level", 50},
+		{"The seller offered", "recommend_offer_floor", -1},
+	};
+	for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+		if (strncmp(reason, rules[i].starts, strlen(rules[i].starts)))
+			continue;
+		*id = rules[i].id;
+		*weight_percent = rules[i].weight;
+		if (rules[i].weight < 0)
+			*weight_percent = o->dispute_amount_minor > 0
+						  ? (int)(o->dispute_offer_minor * 100 /
+							  o->dispute_amount_minor)
+						  : 0;
+		return true;
+	}
+	return false;
+}

@@ -43,6 +43,18 @@ struct esc_dispute_facts {
 void esc_dispute_recommend(const struct esc_order *o, const struct esc_dispute_facts *f,
 			   struct esc_recommendation *out);
 
+/* The rule a reason of a recommendation applied (issue 16): its id and
+ * its weight, the percent of the amount asked it sets or multiplies by:
+ *   recommend_delivery         100 (never delivered) or 0 (delivered)
+ *   recommend_evidence         100 (only the buyer's), 50 (both), 0 (none)
+ *   recommend_seller_score     200: a poor seller's half becomes all
+ *   recommend_buyer_level      50: a restricted or suspended buyer's halved
+ *   recommend_offer_floor      the seller's offer, in percent of asked
+ * Read from the reason's words, so a kept recommendation names its rules
+ * too. false for a reason of none of them. */
+bool esc_recommendation_rule(const struct esc_order *o, const char *reason, const char **id,
+			     int *weight_percent);
+
 /* Keep r in o (dispute_recommended_minor and dispute_recommendation, its
  * reasons one a line; a line break inside a reason becomes a space). */
 void esc_recommendation_keep(const struct esc_recommendation *r, struct esc_order *o);

@@ -333,11 +333,17 @@ json_t *esc_view_recommendation(const struct esc_order *o, const struct esc_disp
 		esc_dispute_recommend(o, facts, &rec);
 		as_of = now_ms;
 	}
-	json_t *why = json_array();
-	for (size_t i = 0; i < rec.reasons_count; i++)
+	json_t *why = json_array(), *rules = json_array();
+	for (size_t i = 0; i < rec.reasons_count; i++) {
+		const char *id;
+		int weight;
 		json_array_append_new(why, json_string(rec.reasons[i]));
-	return json_pack("{s:I, s:o, s:o}", "refund_amount", (json_int_t)rec.refund_minor,
-			 "reasons", why, "as_of", esc_view_time(as_of));
+		if (esc_recommendation_rule(o, rec.reasons[i], &id, &weight))
+			json_array_append_new(rules, json_pack("{s:s, s:i}", "rule", id,
+							       "weight_percent", weight));
+	}
+	return json_pack("{s:I, s:o, s:o, s:o}", "refund_amount", (json_int_t)rec.refund_minor,
+			 "reasons", why, "rules", rules, "as_of", esc_view_time(as_of));
 }
 
 json_t *esc_view_policy_id(int64_t version)

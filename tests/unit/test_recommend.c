@@ -42,8 +42,15 @@ static int64_t recommend(const struct esc_order *o, const struct esc_dispute_fac
 {
 	esc_dispute_recommend(o, f, r);
 	assert_true(r->reasons_count >= 1);
-	for (size_t i = 0; i < r->reasons_count; i++)
+	for (size_t i = 0; i < r->reasons_count; i++) {
+		const char *id = NULL;
+		int weight = -1;
 		assert_true(strlen(r->reasons[i]) > 10);
+		/* Each reason names the rule it applied, with its weight. */
+		if (!esc_recommendation_rule(o, r->reasons[i], &id, &weight))
+			fail_msg("no rule for the reason '%s'", r->reasons[i]);
+		assert_true(!strncmp(id, "recommend_", 10) && weight >= 0);
+	}
 	return r->refund_minor;
 }
 
@@ -72,6 +79,11 @@ static void not_as_described_follows_the_evidence(void **state)
 	assert_true(recommend(&o, &f, &r) == 4001);
 	f = facts(2, 1);
 	assert_true(recommend(&o, &f, &r) == 2000); /* half, rounded down */
+	const char *id;
+	int weight;
+	assert_true(esc_recommendation_rule(&o, r.reasons[0], &id, &weight));
+	assert_string_equal(id, "recommend_evidence");
+	assert_int_equal(weight, 50);
 }
 
 static void a_counter_offer_is_the_least(void **state)
