@@ -40,8 +40,8 @@ static void placeholders(const char *s, char *out, size_t size)
 	for (size_t i = 0; i < n; i++) {
 		if (i && !strcmp(names[i], names[i - 1]))
 			continue;
-		strncat(out, names[i], size - strlen(out) - 2);
-		strcat(out, " ");
+		size_t len = strlen(out);
+		snprintf(out + len, size - len, "%s ", names[i]);
 	}
 }
 
