@@ -419,7 +419,7 @@ test('issue 16 item 3: the cancellation dialog shows what confirming would do be
 	const text = await preview.textContent();
 	assert.match(text, /It should reach your card between .+ and .+\./);
 	assert.match(text, /The seller has until .+ to answer; without an answer the request is approved\./);
-	assert.match(text, /before your account becomes watch\./);
+	assert.match(text, /before your account's level changes to “watch”\./);
 	// The preview wrote nothing: the order is as it was.
 	assert.deepEqual(await operator('GET', '/v1/orders/' + o), before);
 	await wcag(page, 'the cancellation dialog with its preview');
