@@ -12,6 +12,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -376,6 +377,9 @@ void esc_test_daemon_start(struct esc_test_daemon *d, const char *operator_key)
 	d->pid = fork();
 	assert_true(d->pid >= 0);
 	if (d->pid == 0) {
+		/* A test that fails ends without stopping its daemon, which
+		 * holds the test's stdout: the runner would wait for it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(fds[1], 2);
 		close(fds[0]);
 		if (d->config[0])
