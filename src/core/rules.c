@@ -33,9 +33,9 @@ static const struct esc_rule_info rules[ESC_RULE_COUNT] = {
 	     "Seljandinn sendir innan {window} frá greiðslu.",
 	     "Ef seljandinn hefur ekki sent fyrir þann tíma er pöntunin afturkölluð og {amount} "
 	     "fer "
-	     "aftur á {method} sem greitt var með.",
+	     "aftur {method} sem greitt var með.",
 	     "ship_window ({window} frestur) rann út: pöntunin var afturkölluð, {amount} "
-	     "endurgreitt á "
+	     "endurgreitt "
 	     "{method}, væntanlegt {from} til {to}."),
 	RULE(ESC_RULE_RESPONSE_WINDOW, "response_window", "response_window", "response_deadline",
 	     "The seller answers a cancellation request within {window}.",
@@ -45,10 +45,10 @@ static const struct esc_rule_info rules[ESC_RULE_COUNT] = {
 	     "refunded to the {method}, expected {from} to {to}.",
 	     "Seljandinn svarar beiðni um afturköllun innan {window}.",
 	     "Ef seljandinn hefur ekki svarað fyrir þann tíma er beiðnin samþykkt og {amount} fer "
-	     "aftur á {method}.",
+	     "aftur {method}.",
 	     "response_window ({window} frestur) rann út: beiðnin var samþykkt sjálfkrafa, "
 	     "{amount} "
-	     "endurgreitt á {method}, væntanlegt {from} til {to}."),
+	     "endurgreitt {method}, væntanlegt {from} til {to}."),
 	RULE(ESC_RULE_PROTECTION_EXTRA, "protection_extra",
 	     "protection_extra delivery_days_default", "protection_deadline",
 	     "The buyer is protected until {window} after the promised delivery date.",
@@ -602,6 +602,22 @@ static void day_of(int64_t ms, char out[32])
 	snprintf(out, 32, "%04d-%02d-%02d", (int)(y % 100000), (int)(m % 100), (int)(d % 100));
 }
 
+/* {method}: where a refund goes. In English the method's name ("the
+ * card"); in Icelandic its word with the preposition it takes, as the
+ * interface says it (web/is.json): "á kortið", "í veskið", "á
+ * inneignina". */
+static const char *method_words(int method, enum esc_lang lang)
+{
+	static const char *const is[ESC_METHOD_COUNT] = {
+		[ESC_METHOD_CARD] = "á kortið",
+		[ESC_METHOD_WALLET] = "í veskið",
+		[ESC_METHOD_BALANCE] = "á inneignina",
+	};
+	if (lang == ESC_LANG_IS && method >= 0 && method < ESC_METHOD_COUNT)
+		return is[method];
+	return esc_method_name((enum esc_method)method);
+}
+
 int esc_explanation_render(const struct esc_explanation *x, bool passed, enum esc_lang lang,
 			   char *out, size_t size)
 {
@@ -616,7 +632,7 @@ int esc_explanation_render(const struct esc_explanation *x, bool passed, enum es
 	if (x->has_amount)
 		esc_rule_amount(x->amount_minor, x->currency, lang, amount, sizeof amount);
 	if (x->method >= 0)
-		method = esc_method_name((enum esc_method)x->method);
+		method = method_words(x->method, lang);
 	if (x->expected_from_ms) {
 		day_of(x->expected_from_ms, from);
 		day_of(x->expected_to_ms, to);

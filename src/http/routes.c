@@ -1571,6 +1571,13 @@ static int cancel_preview(struct esc_http_call *call, const struct esc_event_spe
 			} else if (pv->hint[0]) {
 				json_object_set_new(err, "hint", json_string(pv->hint));
 			}
+			/* As the command's (command_done): a conflict carries the
+			 * order as it is, when the caller may see it (the engine
+			 * left its id empty otherwise). */
+			if (pv->order.id[0] && (rc == ESC_ECONFLICT || rc == ESC_EPRECONDITION ||
+						esc_error_status(rc) == 409))
+				json_object_set_new(call->out, "order",
+						    order_json(call, s, &pv->order));
 		} else {
 			call->out = esc_view_cancel_preview(pv, viewer(call)->lang);
 			call->status = 200;

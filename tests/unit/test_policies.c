@@ -481,6 +481,165 @@ static void test_another_daemons_order_follows_its_version(void **state)
 	esc_fixture_release(&f);
 }
 
+/* A paid order, by method ("card", "wallet"): its id into id. */
+static void order_paid_by(const struct party *buyer, const struct party *seller,
+			  const char *method, char *id, size_t size)
+{
+	char body[400], path[160];
+	snprintf(body, sizeof body,
+		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
+		 "\"items\":[{\"title\":\"Kettle\",\"quantity\":1,\"unit_price\":2900}]}",
+		 buyer->id, seller->id);
+	json_t *o = esc_test_must(d.port, "POST", "/v1/orders", KEY, body, 201);
+	snprintf(id, size, "%s", esc_test_str(o, "id"));
+	json_decref(o);
+	snprintf(path, sizeof path, "/v1/orders/%s/pay", id);
+	snprintf(body, sizeof body, "{\"amount\":2900,\"payment_method\":\"%s\"}", method);
+	json_decref(esc_test_must(d.port, "POST", path, KEY, body, 200));
+}
+
+/* POST /v1/orders/{id}/cancel with body (and header, for this call only)
+ * as token: the answer, which must be status. */
+static json_t *cancel_answer(const char *id, const char *token, const char *header,
+			     const char *body, long status)
+{
+	char path[160];
+	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
+	esc_test_header = header;
+	return esc_test_must(d.port, "POST", path, token, body, status);
+}
+
+/* The preview's refusals are the command's, byte for byte as JSON: a
+ * stale If-Match (412) and an order past cancelling (409) carry the order
+ * as it is, so the client can refresh; a 403 shows none. */
+static void test_preview_refusals_show_the_order(void **state)
+{
+	(void)state;
+	struct party buyer, seller;
+	char paid[64], shipped[64], unpaid[64], path[160];
+	memset(&d, 0, sizeof d);
+	esc_test_tmpdir(d.dir, sizeof d.dir);
+	esc_test_store(d.db, sizeof d.db, d.dir);
+	esc_test_daemon_start(&d, KEY);
+	party_new(&buyer, "buyer");
+	party_new(&seller, "seller");
+	order_paid(&buyer, &seller, paid, sizeof paid);
+	order_paid(&buyer, &seller, shipped, sizeof shipped);
+	snprintf(path, sizeof path, "/v1/orders/%s/ship", shipped);
+	json_decref(esc_test_must(
+		d.port, "POST", path, seller.token,
+		"{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR123456785IS\"}", 200));
+	/* An unpaid order, cancelled at once: no more to cancel. */
+	char body[400];
+	snprintf(body, sizeof body,
+		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
+		 "\"items\":[{\"title\":\"Kettle\",\"quantity\":1,\"unit_price\":2900}]}",
+		 buyer.id, seller.id);
+	json_t *o = esc_test_must(d.port, "POST", "/v1/orders", KEY, body, 201);
+	snprintf(unpaid, sizeof unpaid, "%s", esc_test_str(o, "id"));
+	json_decref(o);
+	json_decref(cancel_answer(unpaid, buyer.token, NULL, "{}", 200));
+
+	const struct {
+		const char *id, *header;
+		long status;
+	} cases[] = {
+		{paid, "If-Match: 1", 412},
+		{paid, "If-Match: \"1\"", 412},
+		{shipped, NULL, 409},
+		{unpaid, NULL, 409},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		json_t *pv = cancel_answer(
+			cases[i].id, buyer.token, cases[i].header,
+			"{\"reason\":\"no_longer_needed\",\"preview\":true}", cases[i].status);
+		json_t *cmd = cancel_answer(cases[i].id, buyer.token, cases[i].header,
+					    "{\"reason\":\"no_longer_needed\"}", cases[i].status);
+		json_t *now = order_get(cases[i].id);
+		json_t *shown = json_object_get(pv, "order");
+		assert_non_null(shown);
+		assert_string_equal(esc_test_str(shown, "id"), cases[i].id);
+		assert_int_equal(json_integer_value(json_object_get(shown, "version")),
+				 json_integer_value(json_object_get(now, "version")));
+		assert_string_equal(esc_test_str(shown, "status"), esc_test_str(now, "status"));
+		assert_true(json_equal(pv, cmd));
+		json_decref(now);
+		json_decref(cmd);
+		json_decref(pv);
+	}
+
+	/* Not the buyer's to cancel: refused as the command is, with no
+	 * order. */
+	json_t *pv = cancel_answer(paid, seller.token, "If-Match: 1",
+				   "{\"reason\":\"no_longer_needed\",\"preview\":true}", 403);
+	json_t *cmd = cancel_answer(paid, seller.token, "If-Match: 1",
+				    "{\"reason\":\"no_longer_needed\"}", 403);
+	assert_null(json_object_get(pv, "order"));
+	assert_true(json_equal(pv, cmd));
+	json_decref(cmd);
+	json_decref(pv);
+
+	esc_test_daemon_stop(&d);
+	esc_test_store_drop(d.db);
+	esc_test_rmdir(d.dir);
+}
+
+/* The refund sentences in Icelandic name the method in Icelandic, with
+ * the preposition it takes: "á kortið", "í veskið"; English keeps the
+ * method's name. */
+static void test_icelandic_sentences_name_the_method(void **state)
+{
+	(void)state;
+	struct party buyer, seller;
+	char card[64], wallet[64], path[160];
+	memset(&d, 0, sizeof d);
+	esc_test_tmpdir(d.dir, sizeof d.dir);
+	esc_test_store(d.db, sizeof d.db, d.dir);
+	esc_test_daemon_start(&d, KEY);
+	party_new(&buyer, "buyer");
+	party_new(&seller, "seller");
+	order_paid_by(&buyer, &seller, "card", card, sizeof card);
+	order_paid_by(&buyer, &seller, "wallet", wallet, sizeof wallet);
+
+	const struct {
+		const char *id, *is, *en;
+	} cases[] = {
+		{card, "29,00 EUR fer aftur á kortið sem greitt var með.",
+		 "29.00 EUR goes back to the card it was paid with."},
+		{wallet, "29,00 EUR fer aftur í veskið sem greitt var með.",
+		 "29.00 EUR goes back to the wallet it was paid with."},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		/* The ship deadline's sentence on the order. */
+		snprintf(path, sizeof path, "/v1/orders/%s", cases[i].id);
+		esc_test_header = "Accept-Language: is";
+		json_t *o = esc_test_must(d.port, "GET", path, buyer.token, NULL, 200);
+		const char *text =
+			esc_test_str(json_object_get(json_object_get(o, "deadline_rules"), "ship"),
+				     "text");
+		assert_non_null(strstr(text, cases[i].is));
+		assert_null(strstr(text, "card"));
+		assert_null(strstr(text, "wallet"));
+		json_decref(o);
+		o = esc_test_must(d.port, "GET", path, buyer.token, NULL, 200);
+		text = esc_test_str(json_object_get(json_object_get(o, "deadline_rules"), "ship"),
+				    "text");
+		assert_non_null(strstr(text, cases[i].en));
+		json_decref(o);
+	}
+	/* The cancellation preview's: "fer aftur í veskið." */
+	json_t *p = cancel_answer(wallet, buyer.token, "Accept-Language: is",
+				  "{\"reason\":\"no_longer_needed\",\"preview\":true}", 200);
+	assert_non_null(strstr(esc_test_str(json_object_get(p, "response_rule"), "text"),
+			       "29,00 EUR fer aftur í veskið."));
+	assert_string_equal(esc_test_str(json_object_get(p, "refund"), "method"), "wallet");
+	json_decref(p);
+
+	esc_test_daemon_stop(&d);
+	esc_test_store_drop(d.db);
+	esc_test_rmdir(d.dir);
+}
+
 int main(void)
 {
 	esc_test_store_or_skip("policies");
@@ -490,6 +649,8 @@ int main(void)
 		cmocka_unit_test(test_the_versions_over_http),
 		cmocka_unit_test(test_daemons_at_once_make_one_version_each),
 		cmocka_unit_test(test_another_daemons_order_follows_its_version),
+		cmocka_unit_test(test_preview_refusals_show_the_order),
+		cmocka_unit_test(test_icelandic_sentences_name_the_method),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	curl_global_cleanup();

@@ -620,7 +620,7 @@ static void test_http_order_deadlines_explained(void **state)
 	assert_string_equal(esc_test_str(x, "window"), "7 daga");
 	assert_string_equal(esc_test_str(x, "text"),
 			    "Ef seljandinn hefur ekki sent fyrir þann tíma er pöntunin afturkölluð "
-			    "og 29,00 EUR fer aftur á card sem greitt var með.");
+			    "og 29,00 EUR fer aftur á kortið sem greitt var með.");
 	json_decref(o);
 	advance(8 * 86400, &b, &s);
 	x = explanation_of(id, "ship_window");
@@ -970,7 +970,7 @@ static void test_http_cancel_preview(void **state)
 	budget = json_object_get(p, "cancellation_budget_after");
 	assert_int_equal(json_integer_value(json_object_get(budget, "cancellations_left")), 1);
 	assert_non_null(strstr(esc_test_str(json_object_get(p, "response_rule"), "text"),
-			       "29,00 EUR fer aftur á card"));
+			       "29,00 EUR fer aftur á kortið"));
 	json_decref(p);
 
 	/* Refused as the command would be: no reason, another's order, an
