@@ -99,8 +99,9 @@ static const struct command commands[] = {
 	 "escrowd check --db PATH\n"
 	 "  Verifies that each currency's transfers sum to zero, that no escrow\n"
 	 "  account is negative and that no order refunded more than it was paid,\n"
-	 "  with the store's own consistency checks. Exits 1 naming each broken\n"
-	 "  invariant.\n"},
+	 "  with the store's own consistency checks, and that every order's policy\n"
+	 "  version is kept and each kept version's text matches its hash. Exits 1\n"
+	 "  naming each broken invariant.\n"},
 	{"migrate", cmd_migrate, "bring a store's schema up to this version, then exit",
 	 "escrowd migrate --db URL [--config FILE]\n"
 	 "  Applies the migrations the store lacks, in one transaction each, and\n"

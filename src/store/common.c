@@ -929,6 +929,12 @@ void esc_check_say(enum esc_check which, const struct esc_row *row, struct esc_l
 			problem(r, "reputation_counts_match_marks: %s has marks but no counters",
 				S(0));
 		break;
+	case ESC_CHECK_POLICY_VERSIONS:
+		problem(r,
+			"policy_version_exists: order %s is pinned to pol_%lld, which the store's "
+			"policies do not hold",
+			S(0), I(1));
+		break;
 	case ESC_CHECKS_COUNT:
 		ESC_BUG("not a check");
 		break;

@@ -628,6 +628,7 @@ enum esc_check {
 	ESC_CHECK_ESCROW_ORPHANS,
 	ESC_CHECK_BALANCES,
 	ESC_CHECK_REPUTATION,
+	ESC_CHECK_POLICY_VERSIONS,
 	ESC_CHECKS_COUNT
 };
 
@@ -699,6 +700,12 @@ enum esc_check {
 						  "reputation_counts r "                           \
 						  "WHERE r.user_id = m.user_id) ORDER BY 1"
 
+/* Each order pinned to a policy version the store does not keep (issue
+ * 16): its id and the version (0 when none). */
+#define ESC_SQL_CHECK_POLICY_VERSIONS                                                              \
+	"SELECT o.id, COALESCE(o.policy_version, 0) FROM orders o WHERE NOT EXISTS "               \
+	"(SELECT 1 FROM policies p WHERE p.version = o.policy_version) ORDER BY o.id"
+
 /* X(ID, SQL) for every query of the ledger check, for a backend's list of
  * statements. */
 #define ESC_SQL_CHECKS(X)                                                                          \
@@ -711,7 +718,8 @@ enum esc_check {
 	X(CHECK_ESCROW_ORDERS, ESC_SQL_CHECK_ESCROW_ORDERS)                                        \
 	X(CHECK_ESCROW_ORPHANS, ESC_SQL_CHECK_ESCROW_ORPHANS)                                      \
 	X(CHECK_BALANCES, ESC_SQL_CHECK_BALANCES)                                                  \
-	X(CHECK_REPUTATION, ESC_SQL_CHECK_REPUTATION)
+	X(CHECK_REPUTATION, ESC_SQL_CHECK_REPUTATION)                                              \
+	X(CHECK_POLICY_VERSIONS, ESC_SQL_CHECK_POLICY_VERSIONS)
 
 /* enum stmt_id (S_ID for each X(ID, SQL) of list, then S_COUNT) and
  * stmt_sql[], the SQL of each, from a backend's list of statements, which
@@ -720,7 +728,7 @@ enum esc_check {
 #define ESC_STMT_SQL(id, sql) [S_##id] = sql,
 #define ESC_STATEMENTS_TABLE(list)                                                                 \
 	enum stmt_id { list(ESC_STMT_ID) S_COUNT };                                                \
-	_Static_assert(S_CHECK_REPUTATION - S_CHECK_CURRENCIES + 1 == ESC_CHECKS_COUNT,            \
+	_Static_assert(S_CHECK_POLICY_VERSIONS - S_CHECK_CURRENCIES + 1 == ESC_CHECKS_COUNT,            \
 		       "the CHECK_* statements run in enum esc_check's order");                    \
 	static const char *const stmt_sql[S_COUNT] = {list(ESC_STMT_SQL)}
 

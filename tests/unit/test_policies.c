@@ -14,7 +14,10 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <libpq-fe.h>
 #include <pthread.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
 
 #include "engine/engine.h"
 #include "engine/view.h"
@@ -640,6 +643,101 @@ static void test_icelandic_sentences_name_the_method(void **state)
 	esc_test_rmdir(d.dir);
 }
 
+/* Run sql on the store at db behind escrowd's back: one row changed. */
+static void tamper(const char *db, const char *sql)
+{
+	if (!strncmp(db, "postgres", 8)) {
+		PGconn *conn = PQconnectdb(db);
+		assert_int_equal(PQstatus(conn), CONNECTION_OK);
+		PGresult *res = PQexec(conn, sql);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			fail_msg("%s: %s", sql, PQerrorMessage(conn));
+		assert_string_equal(PQcmdTuples(res), "1");
+		PQclear(res);
+		PQfinish(conn);
+		return;
+	}
+	sqlite3 *q = NULL;
+	char *why = NULL;
+	assert_int_equal(sqlite3_open(db, &q), SQLITE_OK);
+	if (sqlite3_exec(q, sql, NULL, NULL, &why) != SQLITE_OK)
+		fail_msg("%s: %s", sql, why ? why : "?");
+	assert_int_equal(sqlite3_changes(q), 1);
+	sqlite3_close(q);
+}
+
+/* `escrowd check --db db`: its exit status, its output into out. */
+static int check_run(const char *db, char *out, size_t size)
+{
+	char cmd[1024];
+	size_t len = 0;
+	snprintf(cmd, sizeof cmd, "env -u ESCROWD_DB -u ESCROWD_CONFIG '%s/escrowd' check --db '%s' 2>&1",
+		 getenv("ESC_BUILD_DIR"), db);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	while (len + 1 < size) {
+		size_t got = fread(out + len, 1, size - 1 - len, p);
+		if (!got)
+			break;
+		len += got;
+	}
+	out[len] = '\0';
+	int status = pclose(p);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static void contains(const char *out, const char *what)
+{
+	if (!strstr(out, what))
+		fail_msg("expected \"%s\" in the output:\n%s", what, out);
+}
+
+/* escrowd check verifies the policy versions: each order's version is
+ * kept, and each kept version's text hashes to its hash and parses. A
+ * row changed behind escrowd's back is named (the order's id, the
+ * version) and check exits 1. */
+static void test_check_verifies_the_policy_versions(void **state)
+{
+	(void)state;
+	struct esc_fixture f;
+	char out[8192], sql[300], want[200];
+	esc_fixture_init(&f);
+	struct esc_order o = esc_fixture_order(&f, &f.buyer, &f.seller, 2900);
+	esc_fixture_pay(&f, &o, ESC_METHOD_CARD);
+	esc_engine_free(f.e);
+	f.e = NULL;
+	int status = check_run(f.db, out, sizeof out);
+	if (status)
+		fail_msg("check on a sound store exited %d:\n%s", status, out);
+
+	/* An order pinned to a version the store does not keep. */
+	snprintf(sql, sizeof sql, "UPDATE orders SET policy_version = 7 WHERE id = '%s'", o.id);
+	tamper(f.db, sql);
+	assert_int_equal(check_run(f.db, out, sizeof out), 1);
+	snprintf(want, sizeof want, "BROKEN policy_version_exists: order %s is pinned to pol_7",
+		 o.id);
+	contains(out, want);
+	snprintf(sql, sizeof sql, "UPDATE orders SET policy_version = 1 WHERE id = '%s'", o.id);
+	tamper(f.db, sql);
+	status = check_run(f.db, out, sizeof out);
+	if (status)
+		fail_msg("check on a mended store exited %d:\n%s", status, out);
+
+	/* A version whose text was changed: it no longer hashes to its hash;
+	 * changed to what no policy is, it does not parse either. */
+	tamper(f.db, "UPDATE policies SET text = text || 'fee = 4%\n' WHERE version = 1");
+	assert_int_equal(check_run(f.db, out, sizeof out), 1);
+	contains(out, "BROKEN policy_hash_matches_text: pol_1's text hashes to ");
+	assert_null(strstr(out, "policy_text_parses"));
+	tamper(f.db, "UPDATE policies SET text = 'fee = lots' WHERE version = 1");
+	assert_int_equal(check_run(f.db, out, sizeof out), 1);
+	contains(out, "BROKEN policy_hash_matches_text: pol_1's");
+	contains(out, "BROKEN policy_text_parses: pol_1's text is not a policy: line 1");
+
+	esc_fixture_release(&f);
+}
+
 int main(void)
 {
 	esc_test_store_or_skip("policies");
@@ -651,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_another_daemons_order_follows_its_version),
 		cmocka_unit_test(test_preview_refusals_show_the_order),
 		cmocka_unit_test(test_icelandic_sentences_name_the_method),
+		cmocka_unit_test(test_check_verifies_the_policy_versions),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	curl_global_cleanup();
