@@ -41,17 +41,29 @@ struct rec {
 
 struct replay;
 
-/* One run: an engine on a scratch store in memory, under one policy. */
+/* One run: an engine on a scratch store in memory, under one policy, in
+ * a thread of its own. */
 struct side {
 	struct replay *rp;
 	int k;
 	struct esc_engine *e;
 	int64_t now;
-	const struct rec *recs;
+	const struct rec *recs; /* the page it replays */
 	size_t n;
 	int rc;
 	char err[256];
 };
+
+/* The commands of one page of history, as the reader left them for both
+ * runs: each run replays the pages in order at its own pace, and the
+ * reader fills a page again once both have replayed it. */
+struct page {
+	struct rec *recs;
+	size_t n;
+	int readers; /* runs yet to replay it */
+};
+
+#define PAGES 4 /* pages read ahead of the slower run */
 
 struct replay {
 	const struct esc_replay_options *opt;
@@ -62,6 +74,15 @@ struct replay {
 	size_t *slots;                   /* hash of the store's order ids: index + 1, 0 empty */
 	size_t slots_cap;
 	struct side sides[SIDES];
+	/* The pipeline: the calling thread reads, each run replays (mu
+	 * guards what follows). */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct page pages[PAGES];
+	int64_t published;   /* pages filled so far */
+	bool read_all;       /* no page is to come */
+	bool stop;           /* a run or the reader failed: all stop */
+	int64_t done[SIDES]; /* commands each run replayed */
 	/* The base run follows the store's policy versions (opt->base NULL):
 	 * each of the store's versions, by number, as the base store numbers
 	 * it (0: none). */
@@ -451,27 +472,106 @@ static void side_step(struct side *sd)
 	sd->rc = rc;
 }
 
+/* Wait for page p (false: no more pages, or stop). */
+static bool page_wait(struct replay *rp, int64_t p)
+{
+	bool go;
+	pthread_mutex_lock(&rp->mu);
+	while (p >= rp->published && !rp->read_all && !rp->stop)
+		pthread_cond_wait(&rp->cv, &rp->mu);
+	go = p < rp->published && !rp->stop;
+	pthread_mutex_unlock(&rp->mu);
+	return go;
+}
+
+static int read_side(struct side *sd);
+
+/* One run's thread: every page as the reader publishes it, then the last
+ * deadlines, then its orders as it left them. */
 static void *side_main(void *arg)
 {
-	side_step(arg);
+	struct side *sd = arg;
+	struct replay *rp = sd->rp;
+	bool stopped;
+
+	for (int64_t p = 0; page_wait(rp, p); p++) {
+		struct page *pg = &rp->pages[p % PAGES];
+		sd->recs = pg->recs;
+		sd->n = pg->n;
+		side_step(sd);
+		pthread_mutex_lock(&rp->mu);
+		pg->readers--;
+		rp->done[sd->k] += (int64_t)pg->n;
+		if (sd->rc)
+			rp->stop = true;
+		pthread_cond_broadcast(&rp->cv);
+		pthread_mutex_unlock(&rp->mu);
+		if (sd->rc)
+			return NULL;
+	}
+	pthread_mutex_lock(&rp->mu);
+	stopped = rp->stop;
+	pthread_mutex_unlock(&rp->mu);
+	if (stopped)
+		return NULL;
+	sd->rc = fire_until(sd, rp->out->end_ms);
+	if (sd->rc && !sd->err[0])
+		snprintf(sd->err, sizeof sd->err, "firing the last deadlines: %s",
+			 esc_error_message(sd->rc));
+	if (!sd->rc)
+		sd->rc = read_side(sd);
 	return NULL;
 }
 
-/* Both runs over the same commands, the second in a thread of its own. */
-static int step(struct replay *rp, const struct rec *recs, size_t n, char *err, size_t err_size)
+/* The reader's side of the pipeline: the page it may fill next, once both
+ * runs are done with it (NULL: stop). */
+static struct page *page_free(struct replay *rp, int64_t p, int64_t *done)
+{
+	struct page *pg = &rp->pages[p % PAGES];
+	bool stop;
+	pthread_mutex_lock(&rp->mu);
+	while (pg->readers && !rp->stop)
+		pthread_cond_wait(&rp->cv, &rp->mu);
+	stop = rp->stop;
+	*done = (rp->done[0] + rp->done[1]) / SIDES;
+	pthread_mutex_unlock(&rp->mu);
+	return stop ? NULL : pg;
+}
+
+static void page_publish(struct replay *rp, struct page *pg, size_t n)
+{
+	pthread_mutex_lock(&rp->mu);
+	pg->n = n;
+	pg->readers = SIDES;
+	rp->published++;
+	pthread_cond_broadcast(&rp->cv);
+	pthread_mutex_unlock(&rp->mu);
+}
+
+static void read_end(struct replay *rp, int rc)
+{
+	pthread_mutex_lock(&rp->mu);
+	rp->read_all = true;
+	if (rc)
+		rp->stop = true;
+	pthread_cond_broadcast(&rp->cv);
+	pthread_mutex_unlock(&rp->mu);
+}
+
+/* fn on each side, side 1 in a thread of its own when one starts. */
+static void both(struct replay *rp, void *(*fn)(void *))
 {
 	pthread_t t;
-	bool threaded;
-	for (int k = 0; k < SIDES; k++) {
-		rp->sides[k].recs = recs;
-		rp->sides[k].n = n;
-	}
-	threaded = !pthread_create(&t, NULL, side_main, &rp->sides[1]);
-	side_step(&rp->sides[0]);
+	bool threaded = !pthread_create(&t, NULL, fn, &rp->sides[1]);
+	fn(&rp->sides[0]);
 	if (threaded)
 		pthread_join(t, NULL);
 	else
-		side_step(&rp->sides[1]);
+		fn(&rp->sides[1]);
+}
+
+static int sides_rc(struct replay *rp, char *err, size_t err_size)
+{
 	for (int k = 0; k < SIDES; k++) {
 		if (rp->sides[k].rc) {
 			snprintf(err, err_size, "the replay under the %s policy failed: %s",
@@ -664,8 +764,60 @@ static int user_cmp(const void *a, const void *b)
 	return c ? c : (int)x->role - (int)y->role;
 }
 
-/* Each order, buyer and seller as each run left them, at the end. */
-static int read_out(struct replay *rp)
+/* Each order as run sd left it, at the end (in its thread). */
+static int read_side(struct side *sd)
+{
+	struct esc_replay_report *r = sd->rp->out;
+	struct esc_store *s = esc_engine_writer(sd->e);
+	int k = sd->k, rc = 0;
+
+	for (size_t i = 0; !rc && i < r->orders_count; i++) {
+		struct esc_replay_order *o = &r->orders[i];
+		struct esc_order so;
+		if (!o->made[k])
+			continue;
+		ESC_STORE(rc, s, order_get, sd->rp->ids[i][k], &so);
+		if (rc)
+			break;
+		o->state[k] = so.state;
+		o->refunded_minor[k] = so.refunded_minor;
+		o->refunds_count[k] = so.refunds_count;
+	}
+	if (rc && !sd->err[0])
+		snprintf(sd->err, sizeof sd->err, "reading the orders: %s",
+			 esc_store_last_error(s));
+	return rc;
+}
+
+/* Each buyer's level and seller's score as run sd left them. */
+static void *users_side(void *arg)
+{
+	struct side *sd = arg;
+	struct esc_replay_report *r = sd->rp->out;
+	int k = sd->k, rc = 0;
+
+	for (size_t i = 0; !rc && i < r->users_count; i++) {
+		struct esc_replay_user *u = &r->users[i];
+		if (u->role == ESC_ACTOR_BUYER) {
+			struct esc_buyer_rep b;
+			rc = esc_engine_buyer_reputation(sd->e, u->id, &b);
+			u->value[k] = (int)b.level;
+		} else {
+			struct esc_seller_rep sr;
+			rc = esc_engine_seller_reputation(sd->e, u->id, &sr);
+			u->value[k] = (int)sr.score;
+		}
+	}
+	sd->rc = rc;
+	if (rc)
+		snprintf(sd->err, sizeof sd->err, "reading the reputations: %s",
+			 esc_error_message(rc));
+	return NULL;
+}
+
+/* The store's side of each order, then the buyers and sellers as each run
+ * left them (the runs' orders are read in their threads: read_side). */
+static int read_out(struct replay *rp, char *err, size_t err_size)
 {
 	struct esc_replay_report *r = rp->out;
 	size_t cap = 0;
@@ -673,21 +825,8 @@ static int read_out(struct replay *rp)
 
 	for (size_t i = 0; !rc && i < r->orders_count; i++) {
 		struct esc_replay_order *o = &r->orders[i];
-		for (int k = 0; !rc && k < SIDES; k++) {
-			struct esc_order so;
-			if (!o->made[k])
-				continue;
-			ESC_STORE(rc, esc_engine_writer(rp->sides[k].e), order_get, rp->ids[i][k],
-				  &so);
-			if (rc)
-				break;
-			o->state[k] = so.state;
-			o->refunded_minor[k] = so.refunded_minor;
-			o->refunds_count[k] = so.refunds_count;
-		}
 		struct esc_order so;
-		if (!rc)
-			ESC_STORE(rc, rp->src, order_get, o->order_id, &so);
+		ESC_STORE(rc, rp->src, order_get, o->order_id, &so);
 		if (!rc) {
 			o->state_store = so.state;
 			o->refunded_store_minor = so.refunded_minor;
@@ -708,21 +847,8 @@ static int read_out(struct replay *rp)
 		if (user_cmp(&r->users[i], &r->users[n - 1]))
 			r->users[n++] = r->users[i];
 	r->users_count = n;
-	for (size_t i = 0; !rc && i < n; i++) {
-		struct esc_replay_user *u = &r->users[i];
-		for (int k = 0; !rc && k < SIDES; k++) {
-			if (u->role == ESC_ACTOR_BUYER) {
-				struct esc_buyer_rep b;
-				rc = esc_engine_buyer_reputation(rp->sides[k].e, u->id, &b);
-				u->value[k] = (int)b.level;
-			} else {
-				struct esc_seller_rep s;
-				rc = esc_engine_seller_reputation(rp->sides[k].e, u->id, &s);
-				u->value[k] = (int)s.score;
-			}
-		}
-	}
-	return rc;
+	both(rp, users_side);
+	return sides_rc(rp, err, err_size);
 }
 
 /* The first pass: the orders created in the period, how many commands of
@@ -758,15 +884,87 @@ static int survey(struct replay *rp, struct esc_history_row *rows, int64_t *tota
 	return rc;
 }
 
+/* The second pass: the reader (this thread) turns each page of history
+ * into commands for both runs, each run replaying in its own thread what
+ * was read, PAGES pages behind at most. */
+static int replay_pages(struct replay *rp, struct esc_history_row *rows, int64_t total,
+			char *err, size_t err_size)
+{
+	const struct esc_replay_options *opt = rp->opt;
+	struct esc_replay_report *out = rp->out;
+	pthread_t t[SIDES];
+	int started = 0, rc = 0;
+	int64_t after = 0, done = 0;
+
+	for (int p = 0; p < PAGES; p++) {
+		rp->pages[p].recs = malloc(PAGE * sizeof *rp->pages[p].recs);
+		if (!rp->pages[p].recs)
+			rc = ESC_ENOMEM;
+	}
+	for (; !rc && started < SIDES; started++)
+		if (pthread_create(&t[started], NULL, side_main, &rp->sides[started]))
+			break;
+	if (!rc && started < SIDES) {
+		snprintf(err, err_size, "cannot start the replay's threads");
+		rc = ESC_ENOMEM;
+	}
+	for (int64_t p = 0; !rc;) {
+		size_t n = 0, m = 0;
+		struct page *pg = page_free(rp, p, &done);
+		if (!pg)
+			break;
+		if (opt->progress)
+			opt->progress(opt->progress_arg, done, total);
+		ESC_STORE(rc, rp->src, history_scan, after, rows, PAGE, &n);
+		if (rc || !n)
+			break;
+		for (size_t i = 0; !rc && i < n; i++) {
+			const struct esc_history *h = &rows[i].h;
+			long o = order_find(rp, h->order_id);
+			if (o < 0)
+				continue;
+			if (h->event == ESC_EV_CREATE && !in_period(opt, h->at_ms))
+				continue;
+			if (h->actor == ESC_ACTOR_SYSTEM) {
+				out->deadlines_skipped++;
+				continue;
+			}
+			rc = rec_make(rp, h, (size_t)o, &pg->recs[m]);
+			if (!rc)
+				m++;
+		}
+		after = rows[n - 1].seq;
+		if (!rc && m) {
+			out->commands += (int64_t)m;
+			page_publish(rp, pg, m);
+			p++;
+		}
+		if (n < PAGE)
+			break;
+	}
+	read_end(rp, rc);
+	for (int k = 0; k < started; k++)
+		pthread_join(t[k], NULL);
+	if (opt->progress && !rc)
+		opt->progress(opt->progress_arg, out->commands, total);
+	for (int p = 0; p < PAGES; p++)
+		free(rp->pages[p].recs);
+	if (!rc)
+		rc = sides_rc(rp, err, err_size);
+	return rc;
+}
+
 int esc_replay_run(const struct esc_replay_options *opt, struct esc_replay_report *out, char *err,
 		   size_t err_size)
 {
-	struct replay rp = {.opt = opt, .out = out};
+	struct replay rp = {.opt = opt,
+			    .out = out,
+			    .mu = PTHREAD_MUTEX_INITIALIZER,
+			    .cv = PTHREAD_COND_INITIALIZER};
 	struct esc_history_row *rows = malloc(PAGE * sizeof *rows);
-	struct rec *recs = malloc(PAGE * sizeof *recs);
 	char why[300] = "";
-	int64_t total = 0, after = 0;
-	int rc = rows && recs ? 0 : ESC_ENOMEM;
+	int64_t total = 0;
+	int rc = rows ? 0 : ESC_ENOMEM;
 
 	memset(out, 0, sizeof *out);
 	if (!rc)
@@ -788,43 +986,10 @@ int esc_replay_run(const struct esc_replay_options *opt, struct esc_replay_repor
 	if (rc)
 		goto out;
 	rc = users_copy(&rp);
-	while (!rc) {
-		size_t n = 0, m = 0;
-		ESC_STORE(rc, rp.src, history_scan, after, rows, PAGE, &n);
-		if (rc || !n)
-			break;
-		for (size_t i = 0; !rc && i < n; i++) {
-			const struct esc_history *h = &rows[i].h;
-			long o = order_find(&rp, h->order_id);
-			if (o < 0)
-				continue;
-			if (h->event == ESC_EV_CREATE && !in_period(opt, h->at_ms))
-				continue;
-			if (h->actor == ESC_ACTOR_SYSTEM) {
-				out->deadlines_skipped++;
-				continue;
-			}
-			rc = rec_make(&rp, h, (size_t)o, &recs[m]);
-			if (!rc)
-				m++;
-		}
-		after = rows[n - 1].seq;
-		if (!rc && m)
-			rc = step(&rp, recs, m, err, err_size);
-		out->commands += (int64_t)m;
-		if (opt->progress)
-			opt->progress(opt->progress_arg, out->commands, total);
-		if (n < PAGE)
-			break;
-	}
-	for (int k = 0; !rc && k < SIDES; k++) {
-		rc = fire_until(&rp.sides[k], out->end_ms);
-		if (rc)
-			snprintf(err, err_size, "firing the last deadlines: %s",
-				 rp.sides[k].err[0] ? rp.sides[k].err : esc_error_message(rc));
-	}
 	if (!rc)
-		rc = read_out(&rp);
+		rc = replay_pages(&rp, rows, total, err, err_size);
+	if (!rc)
+		rc = read_out(&rp, err, err_size);
 	if (rc && !err[0])
 		snprintf(err, err_size, "%s: %s", opt->source,
 			 rp.src ? esc_store_last_error(rp.src) : esc_error_message(rc));
@@ -842,7 +1007,8 @@ out:
 	free(rp.slots);
 	free(rp.versions);
 	free(rows);
-	free(recs);
+	pthread_cond_destroy(&rp.cv);
+	pthread_mutex_destroy(&rp.mu);
 	if (rc)
 		esc_replay_report_release(out);
 	return rc;
