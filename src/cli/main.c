@@ -221,10 +221,16 @@ static void options_release(struct options *o)
 		free(o->from_config[i]);
 }
 
-/* Parse the common options; returns 0, 1 for --help shown, or 2 on error. */
-static int parse(const struct command *c, struct options *o, int argc, char **argv)
+#define EXTRA_MAX 8 /* a command's own options, beside the common ones */
+#define EXTRA_OPT 0x100
+
+/* Parse the common options and a command's own (extra: each takes a
+ * value, stored into values[i] for extra[i]; NULL for none); returns 0, 1
+ * for --help shown, or 2 on error. */
+static int parse_with(const struct command *c, struct options *o, int argc, char **argv,
+		      const char *const *extra, const char **values)
 {
-	static const struct option longopts[] = {
+	struct option longopts[8 + EXTRA_MAX] = {
 		{"db", required_argument, NULL, 'd'},
 		{"config", required_argument, NULL, 'c'},
 		{"listen", required_argument, NULL, 'l'},
@@ -232,10 +238,15 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 		{"operator-key", required_argument, NULL, 'o'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
 	};
+	size_t common = 7, extra_n = 0;
 	char err[300];
 	int ch;
+	for (; extra && extra[extra_n]; extra_n++) {
+		ESC_ASSERT(extra_n < EXTRA_MAX, "escrowd %s: too many options", c->name);
+		longopts[common + extra_n] = (struct option){extra[extra_n], required_argument,
+							     NULL, EXTRA_OPT + (int)extra_n};
+	}
 	o->db = getenv("ESCROWD_DB");
 	o->config = getenv("ESCROWD_CONFIG");
 	o->listen = getenv("ESCROWD_LISTEN");
@@ -268,6 +279,10 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 			fputs(c->usage, stdout);
 			return 1;
 		default:
+			if (ch >= EXTRA_OPT && ch < EXTRA_OPT + (int)extra_n) {
+				values[ch - EXTRA_OPT] = optarg;
+				break;
+			}
 			fputs(c->usage, stderr);
 			return 2;
 		}
@@ -297,6 +312,11 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 		return 2;
 	}
 	return 0;
+}
+
+static int parse(const struct command *c, struct options *o, int argc, char **argv)
+{
+	return parse_with(c, o, argc, argv, NULL, NULL);
 }
 
 static int open_engine(const char *name, struct options *o, struct esc_engine **e)
@@ -446,62 +466,20 @@ static void progress_bar(void *arg, int64_t done, int64_t total)
 
 static int cmd_replay(const struct command *c, struct options *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"db", required_argument, NULL, 'd'},
-		{"config", required_argument, NULL, 'c'},
-		{"policy", required_argument, NULL, 'p'},
-		{"since", required_argument, NULL, 's'},
-		{"until", required_argument, NULL, 'u'},
-		{"csv", required_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *policy = NULL, *since = NULL, *until = NULL, *csv = NULL;
-	struct esc_policy base, next;
+	static const char *const extra[] = {"policy", "since", "until", "csv", NULL};
+	const char *values[4] = {NULL};
+	const char *policy, *since, *until, *csv;
+	struct esc_policy next;
 	struct esc_replay_options ro = {0};
 	struct esc_replay_report rep;
 	char err[400] = "";
-	int ch;
+	int rc = parse_with(c, o, argc, argv, extra, values);
 
-	(void)o;
-	o->db = getenv("ESCROWD_DB");
-	o->config = getenv("ESCROWD_CONFIG");
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'd':
-			o->db = optarg;
-			break;
-		case 'c':
-			o->config = optarg;
-			break;
-		case 'p':
-			policy = optarg;
-			break;
-		case 's':
-			since = optarg;
-			break;
-		case 'u':
-			until = optarg;
-			break;
-		case 'v':
-			csv = optarg;
-			break;
-		case 'h':
-			fputs(c->usage, stdout);
-			return 0;
-		default:
-			fputs(c->usage, stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "escrowd replay: unexpected argument '%s'\n%s", argv[optind],
-			c->usage);
-		return 2;
-	}
-	if (!o->db || !*o->db || !policy || !*policy) {
-		fprintf(stderr, "escrowd replay: --db and --policy are required\n%s", c->usage);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	policy = values[0], since = values[1], until = values[2], csv = values[3];
+	if (!policy || !*policy) {
+		fprintf(stderr, "escrowd replay: --policy is required\n%s", c->usage);
 		return 2;
 	}
 	if (since && parse_date(since, &ro.since_ms)) {
@@ -522,11 +500,6 @@ static int cmd_replay(const struct command *c, struct options *o, int argc, char
 		fprintf(stderr, "escrowd replay: --until must come after --since\n");
 		return 2;
 	}
-	esc_policy_default(&base);
-	if (o->config && *o->config && load_policy(o->config, &base, err, sizeof err)) {
-		fprintf(stderr, "escrowd replay: the base policy: %s\n", err);
-		return 2;
-	}
 	if (load_policy(policy, &next, err, sizeof err)) {
 		fprintf(stderr, "escrowd replay: --policy: %s\n", err);
 		return 2;
@@ -540,11 +513,11 @@ static int cmd_replay(const struct command *c, struct options *o, int argc, char
 		}
 	}
 	ro.source = o->db;
-	ro.base = o->config && *o->config ? &base : NULL;
+	ro.base = o->config && *o->config ? &o->policy : NULL;
 	ro.policy = &next;
 	if (isatty(STDERR_FILENO))
 		ro.progress = progress_bar;
-	int rc = esc_replay_run(&ro, &rep, err, sizeof err);
+	rc = esc_replay_run(&ro, &rep, err, sizeof err);
 	if (rc) {
 		fprintf(stderr, "escrowd replay: %s\n", err[0] ? err : esc_error_message(rc));
 		if (csv_out) {

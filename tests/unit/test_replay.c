@@ -463,7 +463,10 @@ static void test_cli_bad_arguments(void **state)
 
 	snprintf(args, sizeof args, "replay --db '%s'", fx.db);
 	assert_int_equal(run(args, out, sizeof out), 2);
-	contains(out, "--db and --policy are required");
+	contains(out, "--policy is required");
+	snprintf(args, sizeof args, "replay --policy '%s'", policy);
+	assert_int_equal(run(args, out, sizeof out), 2);
+	contains(out, "--db is required");
 	snprintf(args, sizeof args, "replay --db '%s' --policy '%s'", missing, policy);
 	assert_int_equal(run(args, out, sizeof out), 1);
 	contains(out, "no store at");
