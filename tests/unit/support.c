@@ -20,6 +20,29 @@
 #include "pgtest.h"
 #include "util/error.h"
 
+int esc_test_run_cli(const char *binary, const char *env, const char *args, char *out,
+		     size_t size)
+{
+	char cmd[4096];
+	size_t len = 0;
+	int n = snprintf(cmd, sizeof cmd, "env -u ESCROWD_DB -u ESCROWD_CONFIG %s '%s' %s 2>&1",
+			 env ? env : "", binary, args);
+	assert_true(n > 0 && (size_t)n < sizeof cmd);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	out[0] = '\0';
+	while (len + 1 < size) {
+		size_t got = fread(out + len, 1, size - 1 - len, p);
+		if (!got)
+			break;
+		len += got;
+	}
+	out[len] = '\0';
+	int status = pclose(p);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
 void esc_test_tmpdir(char *out, size_t size)
 {
 	const char *base = getenv("TMPDIR");

@@ -17,6 +17,13 @@ void esc_test_path(char *out, size_t size, const char *dir, const char *name);
 /* A fixed start for manual clocks: 2026-01-05T12:00:00Z. */
 #define ESC_TEST_T0 INT64_C(1767614400000)
 
+/* Run the escrowd binary at path with args (shell words, quoted by the
+ * caller), ESCROWD_DB and ESCROWD_CONFIG unset and env (NAME=value
+ * words, or NULL) set; its stdout and stderr together into out (cut to
+ * size). Returns its exit status; fails the test if it did not exit. */
+int esc_test_run_cli(const char *binary, const char *env, const char *args, char *out,
+		     size_t size);
+
 #endif
 
 /* Assert that two orders agree in every field. */

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "core/policy.h"
 #include "engine/engine.h"
@@ -336,24 +335,7 @@ static char binary[512];
 
 static int run(const char *args, char *out, size_t size)
 {
-	char cmd[4096];
-	size_t len = 0;
-	int n = snprintf(cmd, sizeof cmd, "env -u ESCROWD_DB -u ESCROWD_CONFIG '%s' %s 2>&1",
-			 binary, args);
-	assert_true(n > 0 && (size_t)n < sizeof cmd);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	out[0] = '\0';
-	while (len + 1 < size) {
-		size_t got = fread(out + len, 1, size - 1 - len, p);
-		if (!got)
-			break;
-		len += got;
-	}
-	out[len] = '\0';
-	int status = pclose(p);
-	assert_true(WIFEXITED(status));
-	return WEXITSTATUS(status);
+	return esc_test_run_cli(binary, NULL, args, out, size);
 }
 
 static void contains(const char *out, const char *what)
