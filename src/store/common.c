@@ -1113,6 +1113,15 @@ const char *const esc_migrations_shared[] = {
 	"    created_at_ms {int}\n"
 	");\n"
 	"ALTER TABLE orders ADD COLUMN policy_version {int} DEFAULT 1;\n",
+	/* Issue 15: the events the webhook fanout has not passed yet, one
+	 * narrow row each, which the command writes beside its event and the
+	 * fanout deletes: the event row is written once (the fanout rewrote
+	 * it to set fanout_done, payload and all). The pending events move
+	 * across; outbox.fanout_done stays, no longer read or written, and
+	 * its index goes (new rows take the column's default, 0). */
+	"CREATE TABLE fanout_pending (seq {int} PRIMARY KEY);\n"
+	"INSERT INTO fanout_pending (seq) SELECT seq FROM outbox WHERE fanout_done = 0;\n"
+	"DROP INDEX outbox_fanout;\n",
 	NULL,
 };
 

@@ -303,13 +303,21 @@ int esc_order_bind_update(const struct esc_order *o, int64_t expected_version,
  * marks a purged event). */
 void esc_outbox_history_assert(const struct esc_outbox_row *row);
 const char *esc_outbox_payload(const struct esc_outbox_row *row);
+/* The event row; each store writes its fanout_pending row beside it in
+ * the same transaction (SQLite: a second statement, PostgreSQL: this
+ * one's RETURNING seq). */
+#define ESC_SQL_OUTBOX_INSERT                                                                      \
+	"INSERT INTO outbox (" ESC_HISTORY_COLUMNS ", payload) VALUES "                            \
+	"(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
 
 /* ---- webhook deliveries (the worker's verbs) ---- */
 
-/* The events fanout takes; PostgreSQL adds FOR UPDATE SKIP LOCKED. */
+/* The events fanout takes: those with a row in fanout_pending, which the
+ * command writes beside its event and fanout deletes (the event row is
+ * written once). PostgreSQL adds FOR UPDATE OF f SKIP LOCKED. */
 #define ESC_SQL_FANOUT_EVENTS                                                                      \
-	"SELECT seq, type, order_id, at_ms FROM outbox WHERE fanout_done = 0 ORDER BY seq LIMIT "  \
-	"?1"
+	"SELECT f.seq, o.type, o.order_id, o.at_ms FROM fanout_pending f JOIN outbox o "           \
+	"ON o.seq = f.seq ORDER BY f.seq LIMIT ?1"
 
 /* Delivery row t is held: by a process with a lease at the real time ?4,
  * and before its claim_until_ms. */
@@ -342,8 +350,8 @@ const char *esc_outbox_payload(const struct esc_outbox_row *row);
 	"AND o.status = 'pending' AND o.id <> d.id "                                               \
 	"AND ((o.event_seq < d.event_seq AND (o.attempts = 0 OR o.next_at_ms <= ?1)) "             \
 	"OR " ESC_SQL_DELIVERY_HELD("o") ")) "                                                     \
-	"AND NOT EXISTS (SELECT 1 FROM outbox e WHERE d.order_id <> '' "                           \
-	"AND e.order_id = d.order_id AND e.seq < d.event_seq AND e.fanout_done = 0) "              \
+	"AND NOT EXISTS (SELECT 1 FROM fanout_pending f JOIN outbox e ON e.seq = f.seq "           \
+	"WHERE d.order_id <> '' AND f.seq < d.event_seq AND e.order_id = d.order_id) "             \
 	"AND (SELECT COUNT(*) FROM webhook_deliveries h WHERE h.endpoint_id = d.endpoint_id "      \
 	"AND h.claim_owner IS NOT NULL AND " ESC_SQL_DELIVERY_HELD("h") ") < "                     \
 	ESC_SQL_ENDPOINT_HELD_MAX " "                                                              \
@@ -357,7 +365,7 @@ const char *esc_outbox_payload(const struct esc_outbox_row *row);
 	X(FANOUT_INSERT, "INSERT INTO webhook_deliveries (id, event_seq, endpoint_id, order_id, "  \
 			 "status, created_at_ms, next_at_ms) VALUES (?1, ?2, ?3, ?4, 'pending', "  \
 			 "?5, ?5) ON CONFLICT (event_seq, endpoint_id) DO NOTHING")                \
-	X(FANOUT_DONE, "UPDATE outbox SET fanout_done = 1 WHERE seq = ?1")                         \
+	X(FANOUT_DONE, "DELETE FROM fanout_pending WHERE seq = ?1")                                \
 	X(DELIVERIES_CLAIM, ESC_SQL_DELIVERIES_CLAIM)                                              \
 	X(DELIVERY_FINISH,                                                                         \
 	  "UPDATE webhook_deliveries SET status = ?3, next_at_ms = ?4, attempts = ?5, "            \
@@ -384,11 +392,13 @@ const char *esc_outbox_payload(const struct esc_outbox_row *row);
 	X(PURGE_DELIVERIES, "DELETE FROM webhook_deliveries WHERE event_seq > ?1 "                 \
 			    "AND event_seq <= ?2")                                                 \
 	X(PURGE_EVENTS, "DELETE FROM outbox WHERE seq > ?1 AND seq <= ?2 AND event = ''")          \
-	X(PURGE_PAYLOADS, "UPDATE outbox SET payload = '', fanout_done = 1 WHERE seq > ?1 "        \
+	X(PURGE_PAYLOADS, "UPDATE outbox SET payload = '' WHERE seq > ?1 "                         \
 			  "AND seq <= ?2 AND event <> '' AND payload <> ''")                       \
+	X(PURGE_PENDING, "DELETE FROM fanout_pending WHERE seq > ?1 AND seq <= ?2")                \
 	X(WEBHOOK_STATS,                                                                           \
-	  "SELECT COALESCE((SELECT at_ms FROM outbox WHERE fanout_done = 0 ORDER BY seq "          \
-	  "LIMIT 1), 0), COALESCE((SELECT MIN(o.at_ms) FROM webhook_deliveries d JOIN outbox o "   \
+	  "SELECT COALESCE((SELECT o.at_ms FROM fanout_pending f JOIN outbox o ON o.seq = f.seq "  \
+	  "ORDER BY f.seq LIMIT 1), 0), "                                                          \
+	  "COALESCE((SELECT MIN(o.at_ms) FROM webhook_deliveries d JOIN outbox o "                 \
 	  "ON o.seq = d.event_seq WHERE d.status = 'pending'), 0), "                               \
 	  "(SELECT COUNT(*) FROM webhook_endpoints WHERE enabled = 0 AND disabled_at_ms > 0), "    \
 	  "(SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending')")
@@ -519,8 +529,6 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(PROCESSES_PURGE, "DELETE FROM processes WHERE heartbeat_real_ms + lease_ms <= ?1")       \
 	X(PROCESS_GET, "SELECT started_real_ms, heartbeat_real_ms, lease_ms FROM processes "       \
 		       "WHERE id = ?1")                                                            \
-	X(OUTBOX_INSERT, "INSERT INTO outbox (" ESC_HISTORY_COLUMNS ", payload) VALUES "           \
-			 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")                         \
 	X(OUTBOX_COUNT, "SELECT COUNT(*) FROM outbox WHERE payload <> ''")                         \
 	X(EVENTS_LIST,                                                                             \
 	  "SELECT seq, at_ms, type, order_id, version, payload FROM outbox "                       \

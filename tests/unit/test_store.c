@@ -2931,6 +2931,12 @@ static void a_store_opened_again_keeps_the_schema_version(void **state)
 
 static int64_t raw_int(struct store_fixture *f, const char *sql);
 
+/* The single integer sql returns, on either backend. */
+static int64_t any_raw_int(struct store_fixture *f, const char *sql)
+{
+	return backend == &pg_backend ? pg_raw_int(f, sql) : raw_int(f, sql);
+}
+
 /* Issue 15: a store of the schema before, with its history table and its
  * outbox, upgrades in place with nothing lost: each history row in the
  * row of its event, events as they were (ids, payloads, fanout), and
@@ -3009,10 +3015,8 @@ static void a_store_with_history_and_outbox_tables_upgrades_to_one_row(void **st
 	assert_int_equal(rc, 0);
 	assert_int_equal(count, 5);
 	/* order.paid was not fanned out yet: it still is to be. */
-	assert_int_equal(backend == &pg_backend
-				 ? pg_raw_int(f, "SELECT seq FROM outbox WHERE fanout_done = 0")
-				 : raw_int(f, "SELECT seq FROM outbox WHERE fanout_done = 0"),
-			 3);
+	assert_int_equal(any_raw_int(f, "SELECT COUNT(*) FROM fanout_pending"), 1);
+	assert_int_equal(any_raw_int(f, "SELECT seq FROM fanout_pending"), 3);
 
 	ESC_STORE(rc, f->s, history_list, "ord_1", 0, h, 4, &n);
 	assert_int_equal(rc, 0);
@@ -3040,6 +3044,136 @@ static void a_store_with_history_and_outbox_tables_upgrades_to_one_row(void **st
 	assert_int_equal(n, 1);
 	assert_true(out[0].seq > 7);
 	free(payloads[0]);
+}
+
+/* Issue 15: the fanout deletes the events' rows of fanout_pending and
+ * leaves their event rows as the command wrote them (on PostgreSQL the
+ * same tuple: ctid and xmin); a purge takes the pending row of an event
+ * it purges with it. */
+static void the_fanout_leaves_the_event_rows_as_they_were(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_webhook_endpoint w = {.id = "whe_all",
+					 .url = "https://198.51.100.7/h",
+					 .events = "*",
+					 .enabled = 1,
+					 .secret = "whsec_x",
+					 .created_at_ms = T0,
+					 .updated_at_ms = T0};
+	struct esc_history h1 = history("ord_1", 1), h2 = history("ord_1", 2);
+	struct esc_history h3 = history("ord_2", 1);
+	size_t events = 0, made = 0, purged = 0;
+	int rc;
+
+	ESC_STORE(rc, f->s, webhook_endpoint_insert, &w);
+	assert_int_equal(rc, 0);
+	append_history(f->s, &h1);
+	append_history(f->s, &h2);
+	append_history(f->s, &h3);
+	assert_int_equal(any_raw_int(f, "SELECT COUNT(*) FROM fanout_pending f JOIN outbox o "
+					"ON o.seq = f.seq"),
+			 3);
+	raw_sql(f, backend == &pg_backend
+			   ? "CREATE TABLE outbox_before AS SELECT *, ctid::text AS at_ctid, "
+			     "xmin::text AS at_xmin FROM outbox"
+			   : "CREATE TABLE outbox_before AS SELECT * FROM outbox");
+
+	ESC_STORE(rc, f->s, webhook_fanout, T0, 10, &events, &made);
+	assert_int_equal(rc, 0);
+	assert_int_equal(events, 3);
+	assert_int_equal(made, 3);
+	assert_int_equal(any_raw_int(f, "SELECT COUNT(*) FROM fanout_pending"), 0);
+	assert_int_equal(any_raw_int(f, "SELECT COUNT(*) FROM outbox"), 3);
+	if (backend == &pg_backend)
+		assert_int_equal(pg_raw_int(f, "SELECT COUNT(*) FROM outbox o JOIN outbox_before b "
+					       "ON b.seq = o.seq AND b.at_ctid = o.ctid::text "
+					       "AND b.at_xmin = o.xmin::text"),
+				 3);
+	else
+		assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM (SELECT * FROM outbox EXCEPT "
+					    "SELECT * FROM outbox_before)"),
+				 0);
+	ESC_STORE(rc, f->s, webhook_fanout, T0, 10, &events, &made);
+	assert_int_equal(rc, 0);
+	assert_int_equal(events, 0);
+
+	/* Two events not fanned out; the purge takes the older (never the
+	 * newest row), and its pending row: the fanout passes only the
+	 * other. */
+	struct esc_history h4 = history("ord_3", 1), h5 = history("ord_3", 2);
+	h4.at_ms = h5.at_ms = T0 + 10;
+	append_history(f->s, &h4);
+	append_history(f->s, &h5);
+	assert_int_equal(any_raw_int(f, "SELECT COUNT(*) FROM fanout_pending"), 2);
+	ESC_STORE(rc, f->s, webhook_purge, T0 + 50, 100, &purged);
+	assert_int_equal(rc, 0);
+	assert_int_equal(purged, 4);
+	assert_int_equal(any_raw_int(f, "SELECT COUNT(*) FROM fanout_pending"), 1);
+	ESC_STORE(rc, f->s, webhook_fanout, T0, 10, &events, &made);
+	assert_int_equal(rc, 0);
+	assert_int_equal(events, 1);
+	assert_int_equal(made, 1);
+	assert_int_equal(any_raw_int(f, "SELECT COUNT(*) FROM fanout_pending"), 0);
+}
+
+/* Issue 15: a store of the schema before fanout_pending (each event's
+ * outbox.fanout_done) upgrades with the events not fanned out yet still
+ * to be, and only those; the column's partial index is gone. */
+static void a_store_with_fanout_done_upgrades_to_fanout_pending(void **state)
+{
+	struct store_fixture *f = *state;
+	const char *before[ESC_MIGRATIONS_TEST_MAX];
+	size_t i = 0, events = 0, made = 0;
+	int rc;
+
+	esc_store_close(f->s);
+	f->s = NULL;
+	backend->cleanup(f);
+	backend->fresh(f);
+	if (backend != &pg_backend) {
+		sqlite3 *db = NULL;
+		assert_int_equal(sqlite3_open_v2(f->path, &db,
+						 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+				 SQLITE_OK);
+		sqlite3_close(db);
+	}
+	while (esc_migrations_shared[i] &&
+	       !strstr(esc_migrations_shared[i], "CREATE TABLE fanout_pending")) {
+		before[i] = esc_migrations_shared[i];
+		i++;
+	}
+	assert_non_null(esc_migrations_shared[i]);
+	before[i] = NULL;
+	migrate_with(f, before);
+	raw_sql(f, "INSERT INTO webhook_endpoints (id, created_at_ms, url, events, secret, "
+		   "updated_at_ms) VALUES ('whe_all', 1, 'https://198.51.100.7/h', '*', "
+		   "'whsec_x', 1)");
+	raw_sql(f, "INSERT INTO outbox (at_ms, type, order_id, payload, version, fanout_done) "
+		   "VALUES (1000, 'order.created', 'ord_1', '{}', 1, 1), "
+		   "(2000, 'order.paid', 'ord_1', '{}', 2, 0), "
+		   "(2500, 'order.created', 'ord_2', '{}', 1, 1), "
+		   "(3000, 'order.created', 'ord_3', '{}', 1, 0)");
+
+	migrate_with(f, esc_migrations_shared);
+	assert_int_equal(recorded_version(f), written_version());
+	assert_int_equal(any_raw_int(f, "SELECT COUNT(*) FROM fanout_pending"), 2);
+	assert_int_equal(any_raw_int(f, "SELECT MIN(seq) FROM fanout_pending"), 2);
+	assert_int_equal(any_raw_int(f, "SELECT MAX(seq) FROM fanout_pending"), 4);
+	assert_int_equal(any_raw_int(f, backend == &pg_backend
+						? "SELECT COUNT(*) FROM pg_indexes "
+						  "WHERE indexname = 'outbox_fanout'"
+						: "SELECT COUNT(*) FROM sqlite_master "
+						  "WHERE name = 'outbox_fanout'"),
+			 0);
+	open_url(f);
+	ESC_STORE(rc, f->s, webhook_fanout, T0, 10, &events, &made);
+	assert_int_equal(rc, 0);
+	assert_int_equal(events, 2);
+	assert_int_equal(made, 2);
+	assert_int_equal(any_raw_int(f, "SELECT COUNT(*) FROM webhook_deliveries "
+					"WHERE event_seq IN (2, 4)"),
+			 2);
+	assert_int_equal(any_raw_int(f, "SELECT COUNT(*) FROM fanout_pending"), 0);
 }
 
 /* A shared step applies after the backend's own migrations, in its words,
@@ -3194,6 +3328,8 @@ static const struct CMUnitTest contract[] = {
 	T(a_store_opened_again_keeps_the_schema_version),
 	T(a_shared_step_applies_once_after_the_backends_own),
 	T(a_store_with_history_and_outbox_tables_upgrades_to_one_row),
+	T(the_fanout_leaves_the_event_rows_as_they_were),
+	T(a_store_with_fanout_done_upgrades_to_fanout_pending),
 };
 
 /* Run every contract test against a new store of backend b per test. */

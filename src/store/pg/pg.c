@@ -76,7 +76,9 @@
 	  "FROM deadlines WHERE due_ms <= ?1 AND " ESC_SQL_CLAIM_FREE " "                          \
 	  "ORDER BY due_ms, order_id, kind, ref LIMIT ?2) AND " ESC_SQL_CLAIM_FREE " "             \
 	  "RETURNING due_ms, order_id, kind, ref")                                                 \
-	X(FANOUT_EVENTS, ESC_SQL_FANOUT_EVENTS " FOR UPDATE SKIP LOCKED")                          \
+	X(FANOUT_EVENTS, ESC_SQL_FANOUT_EVENTS " FOR UPDATE OF f SKIP LOCKED")                     \
+	X(OUTBOX_INSERT, "WITH e AS (" ESC_SQL_OUTBOX_INSERT " RETURNING seq) "                    \
+			 "INSERT INTO fanout_pending (seq) SELECT seq FROM e")                     \
 	X(MARK_INSERT, "INSERT INTO marks (user_id, at_ms, order_id, mark) "                       \
 		       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")                           \
 	X(RATE_HIT, "INSERT INTO rate_limits (key, window_start_ms, count) "                       \
@@ -2307,7 +2309,7 @@ static int purge_range(struct pg *p, struct purge *u, int64_t *from, int64_t *to
 static int purge_body(struct pg *p, void *arg)
 {
 	static const enum stmt_id steps[] = {S_PURGE_ATTEMPTS, S_PURGE_DELIVERIES, S_PURGE_EVENTS,
-					     S_PURGE_PAYLOADS};
+					     S_PURGE_PAYLOADS, S_PURGE_PENDING};
 	struct purge *u = arg;
 	int64_t from = 0, to = 0;
 	int rc = 0;

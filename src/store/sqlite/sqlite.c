@@ -79,6 +79,8 @@
 		    "window_start_ms = max(window_start_ms, excluded.window_start_ms) "            \
 		    "RETURNING count")                                                             \
 	X(FANOUT_EVENTS, ESC_SQL_FANOUT_EVENTS)                                                    \
+	X(OUTBOX_INSERT, ESC_SQL_OUTBOX_INSERT)                                                    \
+	X(FANOUT_PENDING_ADD, "INSERT INTO fanout_pending (seq) VALUES (?1)")                      \
 	X(MARK_INSERT, "INSERT OR IGNORE INTO marks (user_id, at_ms, order_id, mark) "             \
 		       "VALUES (?1, ?2, ?3, ?4)")                                                  \
 	ESC_SQL_STATEMENTS(X)                                                                      \
@@ -1146,11 +1148,14 @@ out:
 
 /* ---- outbox, marks, meta ---- */
 
-/* One row: the event, and the history line it carries, if any. */
+/* One row: the event, and the history line it carries, if any; and its
+ * row of fanout_pending, in the same transaction. */
 static int sq_outbox_append(struct esc_store *s, const struct esc_outbox_row *row)
 {
-	struct bind b = {sq_of(s)->stmts[S_OUTBOX_INSERT], SQLITE_OK, false};
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_OUTBOX_INSERT], SQLITE_OK, false};
 	const struct esc_history *h = row->history;
+	bool owned = false;
 	int rc = 0;
 
 	if (h) {
@@ -1166,10 +1171,21 @@ static int sq_outbox_append(struct esc_store *s, const struct esc_outbox_row *ro
 		b_str(&b, 10, "");
 	}
 	b_str(&b, 11, esc_outbox_payload(row));
-	rc = bind_end(&b);
+	rc = auto_begin(q, S_BEGIN, &owned);
+	if (!rc)
+		rc = bind_end(&b);
+	else
+		finish(b.st);
 	if (!rc)
 		rc = run(b.st);
-	return rc;
+	if (!rc) {
+		struct bind f = {q->stmts[S_FANOUT_PENDING_ADD], SQLITE_OK, false};
+		b_i64(&f, 1, sqlite3_last_insert_rowid(q->db));
+		rc = bind_end(&f);
+		if (!rc)
+			rc = run(f.st);
+	}
+	return auto_end(q, owned, rc);
 }
 
 /* The single integer a statement without parameters returns. */
@@ -2249,7 +2265,7 @@ static int purge_range(struct esc_store *s, int64_t before_ms, size_t max, int64
 static int sq_webhook_purge(struct esc_store *s, int64_t before_ms, size_t max, size_t *purged)
 {
 	static const enum stmt_id steps[] = {S_PURGE_ATTEMPTS, S_PURGE_DELIVERIES, S_PURGE_EVENTS,
-					     S_PURGE_PAYLOADS};
+					     S_PURGE_PAYLOADS, S_PURGE_PENDING};
 	struct sq *q = sq_of(s);
 	bool owned = false;
 	int64_t from = 0, to = 0;
