@@ -788,9 +788,12 @@ static int guard_ship(struct decision *d)
 		return 0;
 	if (!text_ok(a->carrier, ESC_CARRIER_MAX, true))
 		return refuse(d, ESC_EINVAL, "carrier is required (at most 64 bytes)", NULL);
+	if (!a->tracking || !a->tracking[0])
+		return refuse(d, ESC_EINVAL, "tracking_number is required", NULL);
+	if (strlen(a->tracking) > ESC_TRACKING_MAX)
+		return refuse(d, ESC_EINVAL, "tracking_number is at most 64 characters", NULL);
 	if (!text_ok(a->tracking, ESC_TRACKING_MAX, true))
-		return refuse(d, ESC_EINVAL, "tracking_number is required (at most 64 bytes)",
-			      NULL);
+		return refuse(d, ESC_EINVAL, "tracking_number must be printable characters", NULL);
 	const struct esc_carrier *c;
 	enum esc_tracking_verdict v = tracking_verdict(d, &c);
 	d->tracking = v;
@@ -994,7 +997,7 @@ static int effect_ship(struct decision *d)
 	struct esc_order *o = &d->fx->order;
 	const struct esc_policy *p = d->ctx->policy;
 	copy(o->carrier, sizeof o->carrier, d->args->carrier);
-	copy(o->tracking, sizeof o->tracking, d->args->tracking);
+	esc_tracking_kept(d->args->tracking, o->tracking, sizeof o->tracking);
 	/* A number that failed its carrier's check got here only under
 	 * tracking_check = flag: flagged on the order, and on the seller's
 	 * score as an invalid tracking number (SPEC §6). */
@@ -1229,7 +1232,7 @@ static int effect_return_shipment(struct decision *d)
 {
 	struct esc_order *o = &d->fx->order;
 	copy(o->return_carrier, sizeof o->return_carrier, d->args->carrier);
-	copy(o->return_tracking, sizeof o->return_tracking, d->args->tracking);
+	esc_tracking_kept(d->args->tracking, o->return_tracking, sizeof o->return_tracking);
 	o->return_shipped_at_ms = d->ctx->now_ms;
 	deadline_set(d, ESC_DL_DISPUTE, d->ctx->now_ms + d->ctx->policy->return_receive_window_ms);
 	return 0;

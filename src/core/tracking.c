@@ -59,6 +59,12 @@ int esc_tracking_normalize(const char *number, char *out, size_t out_size)
 	return n ? 0 : ESC_EINVAL;
 }
 
+void esc_tracking_kept(const char *typed, char *out, size_t out_size)
+{
+	if (esc_tracking_normalize(typed, out, out_size) != 0)
+		snprintf(out, out_size, "%s", typed);
+}
+
 static bool all_digits(const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

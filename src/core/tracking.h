@@ -64,6 +64,14 @@ int esc_carrier_init(struct esc_carrier *c, const char *name, const char *patter
  * empty, longer than ESC_TRACKING_MAX or holds anything but A-Z and 0-9. */
 int esc_tracking_normalize(const char *number, char *out, size_t out_size);
 
+/* The form an order keeps of a number as typed, into out (out_size >=
+ * ESC_TRACKING_MAX + 1): its normal form, which is what the carrier's
+ * check reads and what a carrier's site takes; what a person typed
+ * besides (spaces, hyphens, lower case) says nothing more. A number with
+ * no normal form (another character: an unlisted carrier's, or one
+ * flagged invalid_format) is kept as typed. */
+void esc_tracking_kept(const char *typed, char *out, size_t out_size);
+
 /* The carrier of that name in the table (names compare case-blind), or
  * NULL. */
 const struct esc_carrier *esc_carrier_find(const struct esc_carrier *table, size_t n,

@@ -102,6 +102,15 @@ static void test_normalize(void **state)
 	assert_int_equal(esc_tracking_normalize(long_one, out, sizeof(out)), ESC_EINVAL);
 	long_one[ESC_TRACKING_MAX] = '\0';
 	assert_int_equal(esc_tracking_normalize(long_one, out, sizeof(out)), 0);
+
+	/* What an order keeps: the normal form, or as typed when there is
+	 * none. */
+	esc_tracking_kept("rr 123 456 785-is", out, sizeof(out));
+	assert_string_equal(out, "RR123456785IS");
+	esc_tracking_kept("RR12/3456785GB", out, sizeof(out));
+	assert_string_equal(out, "RR12/3456785GB");
+	esc_tracking_kept(" - ", out, sizeof(out));
+	assert_string_equal(out, " - ");
 }
 
 static void test_carriers_and_verdicts(void **state)
@@ -373,6 +382,63 @@ static void test_http_refuse(void **state)
 	stop();
 }
 
+static const char *shipment_number(json_t *order)
+{
+	return esc_test_str(json_object_get(order, "shipment"), "tracking_number");
+}
+
+/* A number is kept and shown in its normal form, whatever the carrier; one
+ * with no normal form as typed. Its length: at most 64 characters, said
+ * so; an empty one is required. */
+static void test_http_normal_form(void **state)
+{
+	(void)state;
+	char id[64], path[128], long_one[ESC_TRACKING_MAX + 2];
+	start(CARRIERS);
+	struct party buyer = user("buyer"), seller = user("seller");
+
+	const struct {
+		const char *carrier, *typed, *kept, *check;
+	} cases[] = {
+		{"ups", "1z 999 aa1-0123456784", "1Z999AA10123456784", "valid"},
+		{"DHL", "jd 0146-000034", "JD0146000034", "unchecked"},
+		{"DHL", "JD0146/000034", "JD0146/000034", "unchecked"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		paid_order(&buyer, &seller, id);
+		struct esc_test_reply r = ship(&seller, id, cases[i].carrier, cases[i].typed);
+		assert_int_equal(r.status, 200);
+		assert_string_equal(shipment_number(r.json), cases[i].kept);
+		assert_string_equal(shipment_check(r.json), cases[i].check);
+		esc_test_reply_drop(&r);
+		snprintf(path, sizeof path, "/v1/orders/%s", id);
+		json_t *o = esc_test_must(d.port, "GET", path, buyer.token, NULL, 200);
+		assert_string_equal(shipment_number(o), cases[i].kept);
+		json_decref(o);
+	}
+
+	/* 65 characters: refused, saying the limit; 64 are taken. */
+	paid_order(&buyer, &seller, id);
+	memset(long_one, '7', sizeof long_one - 1);
+	long_one[sizeof long_one - 1] = '\0';
+	struct esc_test_reply r = ship(&seller, id, "DHL", long_one);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(esc_test_str(json_object_get(r.json, "error"), "message"),
+			    "tracking_number is at most 64 characters");
+	esc_test_reply_drop(&r);
+	r = ship(&seller, id, "DHL", "");
+	assert_int_equal(r.status, 400);
+	assert_string_equal(esc_test_str(json_object_get(r.json, "error"), "message"),
+			    "tracking_number is required");
+	esc_test_reply_drop(&r);
+	long_one[ESC_TRACKING_MAX] = '\0';
+	r = ship(&seller, id, "DHL", long_one);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(shipment_number(r.json), long_one);
+	esc_test_reply_drop(&r);
+	stop();
+}
+
 static int invalid_tracking_count(const char *seller_id)
 {
 	char path[128];
@@ -457,6 +523,7 @@ int main(void)
 	const struct CMUnitTest http[] = {
 		cmocka_unit_test(test_http_refuse),
 		cmocka_unit_test(test_http_flag),
+		cmocka_unit_test(test_http_normal_form),
 	};
 	int failed = cmocka_run_group_tests_name("core", tests, NULL, NULL);
 	return failed + cmocka_run_group_tests_name("http", http, http_setup, http_teardown);
