@@ -2,7 +2,6 @@
 #include "engine/engine.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2496,20 +2495,6 @@ struct esc_store *esc_engine_writer(struct esc_engine *e)
 	return e->store;
 }
 
-static void check_problem(struct esc_ledger_report *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void check_problem(struct esc_ledger_report *r, const char *fmt, ...)
-{
-	va_list ap;
-	if (r->problems_count < ESC_CHECK_PROBLEMS_MAX) {
-		va_start(ap, fmt);
-		vsnprintf(r->problems[r->problems_count], ESC_CHECK_PROBLEM_SIZE, fmt, ap);
-		va_end(ap);
-	}
-	r->problems_count++;
-}
-
 /* Each kept policy version (issue 16) is what it says: its text hashes to
  * its hash, as at registration (policy_hash), and parses as a policy
  * this build can decide by. An order pinned to a version the store lacks
@@ -2523,7 +2508,8 @@ static int check_policies(struct esc_store *s, struct esc_ledger_report *out)
 	int rc = p ? 0 : ESC_ENOMEM;
 	do {
 		if (!rc)
-			ESC_STORE(rc, s, policies_list, after, rows, sizeof rows / sizeof rows[0], &n);
+			ESC_STORE(rc, s, policies_list, after, rows, sizeof rows / sizeof rows[0],
+				  &n);
 		for (size_t i = 0; i < n; i++) {
 			const char *text = rows[i].text;
 			unsigned char h[32];
@@ -2532,18 +2518,20 @@ static int check_policies(struct esc_store *s, struct esc_ledger_report *out)
 					   NULL, 0);
 			sodium_bin2hex(hex, sizeof hex, h, sizeof h);
 			if (!rc && strcmp(hex, rows[i].hash))
-				check_problem(out,
-					      "policy_hash_matches_text: pol_%lld's text hashes to "
-					      "%.16s..., not its stored %.16s...",
-					      (long long)rows[i].version, hex, rows[i].hash);
+				esc_ledger_problem(
+					out,
+					"policy_hash_matches_text: pol_%lld's text hashes to "
+					"%.16s..., not its stored %.16s...",
+					(long long)rows[i].version, hex, rows[i].hash);
 			if (!rc) {
 				esc_policy_default(p);
 				if (esc_policy_parse(p, text, err, sizeof err) ||
 				    esc_policy_validate(p, err, sizeof err))
-					check_problem(out,
-						      "policy_text_parses: pol_%lld's text is not "
-						      "a policy: %s",
-						      (long long)rows[i].version, err);
+					esc_ledger_problem(
+						out,
+						"policy_text_parses: pol_%lld's text is not "
+						"a policy: %s",
+						(long long)rows[i].version, err);
 			}
 			after = rows[i].version;
 			free(rows[i].text);

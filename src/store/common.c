@@ -117,6 +117,33 @@ void esc_field_copy(char *dst, size_t size, const char *text, size_t n)
 	dst[n] = '\0';
 }
 
+int esc_policy_row_read(const struct esc_row *row, struct esc_policy_row *out)
+{
+	size_t bytes = 0;
+	const char *hash = row->text(row, 1, &bytes);
+
+	memset(out, 0, sizeof *out);
+	out->version = row->i64(row, 0);
+	esc_field_copy(out->hash, sizeof out->hash, hash, hash ? bytes : 0);
+	out->created_at_ms = row->i64(row, 3);
+	out->text = strdup(esc_row_str(row, 2));
+	return out->text ? 0 : ESC_ENOMEM;
+}
+
+int esc_policy_get(struct esc_store *s, int64_t version, struct esc_policy_row *out)
+{
+	size_t n = 0;
+	int rc = s->ops->policies_list(s, version - 1, out, 1, &n);
+
+	if (!rc && (n == 0 || out->version != version))
+		rc = ESC_ENOTFOUND;
+	if (rc && n) {
+		free(out->text);
+		out->text = NULL;
+	}
+	return rc;
+}
+
 int esc_row_enum(const struct esc_row *row, int col, const struct esc_enum *e, int *out)
 {
 	size_t bytes = 0;
@@ -864,10 +891,7 @@ int esc_rep_move(struct esc_rep_row *r, int64_t short_since_ms, int64_t long_sin
 	return rc;
 }
 
-static void problem(struct esc_ledger_report *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void problem(struct esc_ledger_report *r, const char *fmt, ...)
+void esc_ledger_problem(struct esc_ledger_report *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -885,52 +909,62 @@ void esc_check_say(enum esc_check which, const struct esc_row *row, struct esc_l
 #define I(col) ((long long)row->i64(row, (col)))
 	switch (which) {
 	case ESC_CHECK_CURRENCIES:
-		problem(r, "transfers_sum_to_zero: %s entries sum to %lld, not 0", S(0), I(1));
+		esc_ledger_problem(r, "transfers_sum_to_zero: %s entries sum to %lld, not 0", S(0),
+				   I(1));
 		break;
 	case ESC_CHECK_LEGS:
 		if (I(3) != 1)
-			problem(r, "transfer_legs: %s has legs in %lld currencies", S(0), I(3));
+			esc_ledger_problem(r, "transfer_legs: %s has legs in %lld currencies", S(0),
+					   I(3));
 		else
-			problem(r,
+			esc_ledger_problem(
+				r,
 				"transfer_legs: %s has %lld legs summing to %lld, not 2 summing to "
 				"0",
 				S(0), I(1), I(2));
 		break;
 	case ESC_CHECK_ESCROW_NEGATIVE:
-		problem(r, "escrow_not_negative: %s is %lld %s", S(0), I(2), S(1));
+		esc_ledger_problem(r, "escrow_not_negative: %s is %lld %s", S(0), I(2), S(1));
 		break;
 	case ESC_CHECK_REFUNDS:
-		problem(r,
+		esc_ledger_problem(
+			r,
 			"refunds_within_paid: %s refunded %lld %s out of escrow, more than the "
 			"%lld paid",
 			S(0), I(3), S(1), I(2));
 		break;
 	case ESC_CHECK_ESCROW_ORDERS:
-		problem(r,
+		esc_ledger_problem(
+			r,
 			"escrow_matches_order: escrow:%s holds %lld %s, but the order says "
 			"paid - refunded - released = %lld",
 			S(0), I(3), S(1), I(2));
 		break;
 	case ESC_CHECK_ESCROW_ORPHANS:
-		problem(r, "escrow_matches_order: %s holds %lld %s, but no order in %s has it",
+		esc_ledger_problem(
+			r, "escrow_matches_order: %s holds %lld %s, but no order in %s has it",
 			S(0), I(2), S(1), S(1));
 		break;
 	case ESC_CHECK_BALANCES:
-		problem(r, "balances_match_entries: %s is %lld %s, but its entries sum to %lld",
+		esc_ledger_problem(
+			r, "balances_match_entries: %s is %lld %s, but its entries sum to %lld",
 			S(0), I(2), S(1), I(3));
 		break;
 	case ESC_CHECK_REPUTATION:
 		if (I(1))
-			problem(r,
+			esc_ledger_problem(
+				r,
 				"reputation_counts_match_marks: %s's reputation counters disagree "
 				"with their marks",
 				S(0));
 		else
-			problem(r, "reputation_counts_match_marks: %s has marks but no counters",
+			esc_ledger_problem(
+				r, "reputation_counts_match_marks: %s has marks but no counters",
 				S(0));
 		break;
 	case ESC_CHECK_POLICY_VERSIONS:
-		problem(r,
+		esc_ledger_problem(
+			r,
 			"policy_version_exists: order %s is pinned to pol_%lld, which the store's "
 			"policies do not hold",
 			S(0), I(1));

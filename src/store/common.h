@@ -230,6 +230,13 @@ struct esc_binder {
 int esc_record_bind(const struct esc_record *r, int first, int count, const void *in, int param,
 		    const struct esc_binder *b, void *bind);
 
+/* Policy versions (issue 16), the same in both backends: a row of
+ * POLICIES_LIST (version, hash, text, created_at_ms) into out, its text
+ * malloc'd (0, or ESC_ENOMEM); and the policy_get verb, one row of the
+ * backend's policies_list. */
+int esc_policy_row_read(const struct esc_row *row, struct esc_policy_row *out);
+int esc_policy_get(struct esc_store *s, int64_t version, struct esc_policy_row *out);
+
 /* ---- the SQL both dialects share ---- */
 
 /* Statements are written once, with ?N placeholders: SQLite takes them
@@ -736,7 +743,7 @@ enum esc_check {
 #define ESC_STMT_SQL(id, sql) [S_##id] = sql,
 #define ESC_STATEMENTS_TABLE(list)                                                                 \
 	enum stmt_id { list(ESC_STMT_ID) S_COUNT };                                                \
-	_Static_assert(S_CHECK_POLICY_VERSIONS - S_CHECK_CURRENCIES + 1 == ESC_CHECKS_COUNT,            \
+	_Static_assert(S_CHECK_POLICY_VERSIONS - S_CHECK_CURRENCIES + 1 == ESC_CHECKS_COUNT,       \
 		       "the CHECK_* statements run in enum esc_check's order");                    \
 	static const char *const stmt_sql[S_COUNT] = {list(ESC_STMT_SQL)}
 
@@ -826,6 +833,6 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.webhook_attempts_list = prefix##_webhook_attempts_list,                                   \
 	.webhook_delivery_retry_now = prefix##_webhook_delivery_retry_now,                         \
 	.policy_add = prefix##_policy_add, .policy_find = prefix##_policy_find,                    \
-	.policy_get = prefix##_policy_get, .policies_list = prefix##_policies_list
+	.policy_get = esc_policy_get, .policies_list = prefix##_policies_list
 
 #endif

@@ -142,13 +142,20 @@ struct esc_order_filter {
  *   escrow_not_negative     an escrow account is below zero
  *   refunds_within_paid     an order refunded more than it was paid
  *   escrow_matches_order    an escrow balance differs from the order's
- *   balances_match_entries  a kept user balance differs from its entries */
+ *   balances_match_entries  a kept user balance differs from its entries
+ *   policy_version_exists   an order is pinned to a version not kept
+ *   policy_hash_matches_text, policy_text_parses  a kept policy version
+ *                           is not the text registered (engine.c) */
 struct esc_ledger_report {
 	int64_t transfers_count;
 	int64_t orders_count;
 	size_t problems_count; /* may exceed what is listed */
 	char problems[ESC_CHECK_PROBLEMS_MAX][ESC_CHECK_PROBLEM_SIZE];
 };
+
+/* Add a problem to r (counted always, listed while there is room). */
+void esc_ledger_problem(struct esc_ledger_report *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* A signed-in session. The token itself is never stored: only its hash
  * (hex of a 32-byte BLAKE2b), so a copy of the store signs no one in. */

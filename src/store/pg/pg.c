@@ -565,6 +565,20 @@ static int read_rows(const PGresult *res, const struct esc_record *r, void *out,
 	return rc;
 }
 
+/* Run statement id with b and read its rows, r's records, into out: the
+ * shape of every list verb. */
+static int query_rows(struct pg *p, enum stmt_id id, struct bind *b, const struct esc_record *r,
+		      void *out, size_t max, size_t *n)
+{
+	PGresult *res = NULL;
+	int rc = query(p, id, b, &res);
+
+	if (!rc)
+		rc = read_rows(res, r, out, max, n);
+	PQclear(res);
+	return rc;
+}
+
 /* Copy a text column into a field of size bytes: bounded, cut at a UTF-8
  * character boundary, always NUL-terminated. */
 static void col_field(const PGresult *res, int row, int col, char *dst, size_t size)
@@ -821,18 +835,12 @@ static int pg_users_list(struct esc_store *s, const char *starting_after, struct
 			 size_t max, size_t *n)
 {
 	struct bind b = {0};
-	PGresult *res = NULL;
-	int rc = 0;
 
 	*n = 0;
 	/* Every id sorts after "". */
 	b_str(&b, 1, starting_after ? starting_after : "");
 	b_i64(&b, 2, limit_of(max));
-	rc = query(pg_of(s), S_USERS_LIST, &b, &res);
-	if (!rc)
-		rc = read_rows(res, &esc_user_record, out, max, n);
-	PQclear(res);
-	return rc;
+	return query_rows(pg_of(s), S_USERS_LIST, &b, &esc_user_record, out, max, n);
 }
 
 /* ---- orders ---- */
@@ -929,17 +937,11 @@ static int pg_order_items(struct esc_store *s, const char *order_id, struct esc_
 			  size_t max, size_t *n)
 {
 	struct bind b = {0};
-	PGresult *res = NULL;
-	int rc = 0;
 
 	*n = 0;
 	b_str(&b, 1, order_id);
 	b_i64(&b, 2, limit_of(max));
-	rc = query(pg_of(s), S_ITEMS_LIST, &b, &res);
-	if (!rc)
-		rc = read_rows(res, &esc_item_record, out, max, n);
-	PQclear(res);
-	return rc;
+	return query_rows(pg_of(s), S_ITEMS_LIST, &b, &esc_item_record, out, max, n);
 }
 
 static int pg_orders_list(struct esc_store *s, const struct esc_order_filter *f,
@@ -995,35 +997,23 @@ static int pg_history_list(struct esc_store *s, const char *order_id, int64_t af
 			   struct esc_history *out, size_t max, size_t *n)
 {
 	struct bind b = {0};
-	PGresult *res = NULL;
-	int rc = 0;
 
 	*n = 0;
 	b_str(&b, 1, order_id);
 	b_i64(&b, 2, after_version);
 	b_i64(&b, 3, limit_of(max));
-	rc = query(pg_of(s), S_HISTORY_LIST, &b, &res);
-	if (!rc)
-		rc = read_rows(res, &esc_history_record, out, max, n);
-	PQclear(res);
-	return rc;
+	return query_rows(pg_of(s), S_HISTORY_LIST, &b, &esc_history_record, out, max, n);
 }
 
 static int pg_history_scan(struct esc_store *s, int64_t after_seq, struct esc_history_row *out,
 			   size_t max, size_t *n)
 {
 	struct bind b = {0};
-	PGresult *res = NULL;
-	int rc = 0;
 
 	*n = 0;
 	b_i64(&b, 1, after_seq);
 	b_i64(&b, 2, limit_of(max));
-	rc = query(pg_of(s), S_HISTORY_SCAN, &b, &res);
-	if (!rc)
-		rc = read_rows(res, &esc_history_row_record, out, max, n);
-	PQclear(res);
-	return rc;
+	return query_rows(pg_of(s), S_HISTORY_SCAN, &b, &esc_history_row_record, out, max, n);
 }
 
 /* ---- ledger ---- */
@@ -1158,9 +1148,7 @@ static int pg_refunds_list(struct esc_store *s, const char *order_id, int status
 			   const char *after_id, struct esc_refund *out, size_t max, size_t *n)
 {
 	struct bind b = {0};
-	PGresult *res = NULL;
 	int i = 1;
-	int rc = 0;
 
 	*n = 0;
 	/* REFUNDS_BY_ORDER: order, status, limit, after; REFUNDS_ALL: the
@@ -1173,11 +1161,8 @@ static int pg_refunds_list(struct esc_store *s, const char *order_id, int status
 		b_str(&b, i++, NULL);
 	b_i64(&b, i++, limit_of(max));
 	b_str(&b, i++, after_id);
-	rc = query(pg_of(s), order_id ? S_REFUNDS_BY_ORDER : S_REFUNDS_ALL, &b, &res);
-	if (!rc)
-		rc = read_rows(res, &esc_refund_record, out, max, n);
-	PQclear(res);
-	return rc;
+	return query_rows(pg_of(s), order_id ? S_REFUNDS_BY_ORDER : S_REFUNDS_ALL, &b,
+			  &esc_refund_record, out, max, n);
 }
 
 /* ---- deadlines ---- */
@@ -1200,17 +1185,11 @@ static int pg_deadlines_due(struct esc_store *s, int64_t now_ms, struct esc_dead
 			    size_t max, size_t *n)
 {
 	struct bind b = {0};
-	PGresult *res = NULL;
-	int rc = 0;
 
 	*n = 0;
 	b_i64(&b, 1, now_ms);
 	b_i64(&b, 2, limit_of(max));
-	rc = query(pg_of(s), S_DEADLINES_DUE, &b, &res);
-	if (!rc)
-		rc = read_rows(res, &esc_deadline_record, out, max, n);
-	PQclear(res);
-	return rc;
+	return query_rows(pg_of(s), S_DEADLINES_DUE, &b, &esc_deadline_record, out, max, n);
 }
 
 /* Under SERIALIZABLE two callers that pick the same row cannot both
@@ -1484,18 +1463,12 @@ static int pg_marks_list(struct esc_store *s, const char *user_id, int64_t since
 			 struct esc_mark_row *out, size_t max, size_t *n)
 {
 	struct bind b = {0};
-	PGresult *res = NULL;
-	int rc = 0;
 
 	*n = 0;
 	b_str(&b, 1, user_id);
 	b_i64(&b, 2, since_ms);
 	b_i64(&b, 3, limit_of(max));
-	rc = query(pg_of(s), S_MARKS_LIST, &b, &res);
-	if (!rc)
-		rc = read_rows(res, &esc_mark_record, out, max, n);
-	PQclear(res);
-	return rc;
+	return query_rows(pg_of(s), S_MARKS_LIST, &b, &esc_mark_record, out, max, n);
 }
 
 static int pg_mark_oldest(struct esc_store *s, const char *user_id, enum esc_mark mark,
@@ -1548,32 +1521,12 @@ static int pg_policies_list(struct esc_store *s, int64_t after_version, struct e
 	b_i64(&b, 2, limit_of(max));
 	rc = query(pg_of(s), S_POLICIES_LIST, &b, &res);
 	for (int i = 0; !rc && i < rows_max(res, max); i++) {
-		struct esc_policy_row *row = &out[*n];
-		memset(row, 0, sizeof *row);
-		row->version = col_i64(res, i, 0);
-		COL_FIELD(res, i, 1, row->hash);
-		row->created_at_ms = col_i64(res, i, 3);
-		row->text = strdup(col_str(res, i, 2));
-		if (!row->text)
-			rc = ESC_ENOMEM;
-		else
+		struct esc_row row = row_of(res, i);
+		rc = esc_policy_row_read(&row, &out[*n]);
+		if (!rc)
 			(*n)++;
 	}
 	PQclear(res);
-	return rc;
-}
-
-static int pg_policy_get(struct esc_store *s, int64_t version, struct esc_policy_row *out)
-{
-	size_t n = 0;
-	int rc = pg_policies_list(s, version - 1, out, 1, &n);
-
-	if (!rc && (n == 0 || out->version != version))
-		rc = ESC_ENOTFOUND;
-	if (rc && n) {
-		free(out->text);
-		out->text = NULL;
-	}
 	return rc;
 }
 
@@ -1589,17 +1542,11 @@ static int pg_lifts_list(struct esc_store *s, const char *user_id, struct esc_li
 			 size_t *n)
 {
 	struct bind b = {0};
-	PGresult *res = NULL;
-	int rc = 0;
 
 	*n = 0;
 	b_str(&b, 1, user_id);
 	b_i64(&b, 2, limit_of(max));
-	rc = query(pg_of(s), S_LIFTS_LIST, &b, &res);
-	if (!rc)
-		rc = read_rows(res, &esc_lift_record, out, max, n);
-	PQclear(res);
-	return rc;
+	return query_rows(pg_of(s), S_LIFTS_LIST, &b, &esc_lift_record, out, max, n);
 }
 
 static int pg_meta_get(struct esc_store *s, const char *key, int64_t *value)
@@ -1877,18 +1824,12 @@ static int pg_messages_list(struct esc_store *s, const char *order_id, int64_t a
 			    struct esc_message *out, size_t max, size_t *n)
 {
 	struct bind b = {0};
-	PGresult *res = NULL;
-	int rc = 0;
 
 	*n = 0;
 	b_str(&b, 1, order_id);
 	b_i64(&b, 2, after_seq);
 	b_i64(&b, 3, limit_of(max));
-	rc = query(pg_of(s), S_MESSAGES_LIST, &b, &res);
-	if (!rc)
-		rc = read_rows(res, &esc_message_record, out, max, n);
-	PQclear(res);
-	return rc;
+	return query_rows(pg_of(s), S_MESSAGES_LIST, &b, &esc_message_record, out, max, n);
 }
 
 struct evidence_append {
@@ -1924,17 +1865,11 @@ static int pg_evidence_list(struct esc_store *s, const char *order_id, struct es
 			    size_t max, size_t *n)
 {
 	struct bind b = {0};
-	PGresult *res = NULL;
-	int rc = 0;
 
 	*n = 0;
 	b_str(&b, 1, order_id);
 	b_i64(&b, 2, limit_of(max));
-	rc = query(pg_of(s), S_EVIDENCE_LIST, &b, &res);
-	if (!rc)
-		rc = read_rows(res, &esc_evidence_record, out, max, n);
-	PQclear(res);
-	return rc;
+	return query_rows(pg_of(s), S_EVIDENCE_LIST, &b, &esc_evidence_record, out, max, n);
 }
 
 /* The bytes come in binary, as they are: text would double them. */

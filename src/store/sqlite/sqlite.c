@@ -1438,36 +1438,15 @@ static int sq_policies_list(struct esc_store *s, int64_t after_version, struct e
 	rc = bind_end(&b);
 	if (rc)
 		return rc;
+	struct esc_row row = row_of(b.st);
 	while (*n < max && (rc = next_row(b.st)) == 1) {
-		struct esc_policy_row *row = &out[*n];
-		const char *text = (const char *)sqlite3_column_text(b.st, 2);
-		memset(row, 0, sizeof *row);
-		row->version = sqlite3_column_int64(b.st, 0);
-		COL_FIELD(b.st, 1, row->hash);
-		row->created_at_ms = sqlite3_column_int64(b.st, 3);
-		row->text = strdup(text ? text : "");
-		if (!row->text) {
-			rc = ESC_ENOMEM;
+		rc = esc_policy_row_read(&row, &out[*n]);
+		if (rc)
 			break;
-		}
 		(*n)++;
 	}
 	finish(b.st);
 	return rc < 0 ? rc : 0;
-}
-
-static int sq_policy_get(struct esc_store *s, int64_t version, struct esc_policy_row *out)
-{
-	size_t n = 0;
-	int rc = sq_policies_list(s, version - 1, out, 1, &n);
-
-	if (!rc && (n == 0 || out->version != version))
-		rc = ESC_ENOTFOUND;
-	if (rc && n) {
-		free(out->text);
-		out->text = NULL;
-	}
-	return rc;
 }
 
 static int sq_lift_insert(struct esc_store *s, const struct esc_lift *l)
