@@ -17,7 +17,6 @@
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <sys/wait.h>
 
 #include "engine/engine.h"
 #include "engine/view.h"
@@ -65,10 +64,30 @@ static void party_new(struct party *p, const char *role)
 	json_decref(j);
 }
 
-/* A new order, paid: its id into id. */
-static void order_paid(const struct party *buyer, const struct party *seller, char *id, size_t size)
+/* A daemon on a new store with SPEC's defaults, and a buyer and a seller
+ * signed in. */
+static void daemon_start(struct party *buyer, struct party *seller)
 {
-	char body[400], path[160];
+	memset(&d, 0, sizeof d);
+	esc_test_tmpdir(d.dir, sizeof d.dir);
+	esc_test_store(d.db, sizeof d.db, d.dir);
+	esc_test_daemon_start(&d, KEY);
+	party_new(buyer, "buyer");
+	party_new(seller, "seller");
+}
+
+static void daemon_stop(void)
+{
+	esc_test_daemon_stop(&d);
+	esc_test_store_drop(d.db);
+	esc_test_rmdir(d.dir);
+}
+
+/* A new order of 29.00 EUR, not paid: its id into id. */
+static void order_created(const struct party *buyer, const struct party *seller, char *id,
+			  size_t size)
+{
+	char body[400];
 	snprintf(body, sizeof body,
 		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
 		 "\"items\":[{\"title\":\"Kettle\",\"quantity\":1,\"unit_price\":2900}]}",
@@ -76,9 +95,23 @@ static void order_paid(const struct party *buyer, const struct party *seller, ch
 	json_t *o = esc_test_must(d.port, "POST", "/v1/orders", KEY, body, 201);
 	snprintf(id, size, "%s", esc_test_str(o, "id"));
 	json_decref(o);
+}
+
+/* A new order, paid by method ("card", "wallet"): its id into id. */
+static void order_paid_by(const struct party *buyer, const struct party *seller, const char *method,
+			  char *id, size_t size)
+{
+	char body[100], path[160];
+	order_created(buyer, seller, id, size);
 	snprintf(path, sizeof path, "/v1/orders/%s/pay", id);
-	json_decref(esc_test_must(d.port, "POST", path, KEY,
-				  "{\"amount\":2900,\"payment_method\":\"card\"}", 200));
+	snprintf(body, sizeof body, "{\"amount\":2900,\"payment_method\":\"%s\"}", method);
+	json_decref(esc_test_must(d.port, "POST", path, KEY, body, 200));
+}
+
+/* A new order, paid by card: its id into id. */
+static void order_paid(const struct party *buyer, const struct party *seller, char *id, size_t size)
+{
+	order_paid_by(buyer, seller, "card", id, size);
 }
 
 static json_t *order_get(const char *id)
@@ -170,12 +203,7 @@ static void test_an_order_keeps_the_policy_it_was_created_under(void **state)
 	(void)state;
 	struct party buyer, seller;
 	char old_id[64], new_id[64], status[64], old_paid[64], new_paid[64];
-	memset(&d, 0, sizeof d);
-	esc_test_tmpdir(d.dir, sizeof d.dir);
-	esc_test_store(d.db, sizeof d.db, d.dir);
-	esc_test_daemon_start(&d, KEY);
-	party_new(&buyer, "buyer");
-	party_new(&seller, "seller");
+	daemon_start(&buyer, &seller);
 
 	/* Under SPEC's defaults (pol_1): shipped within 7 days of payment. */
 	order_paid(&buyer, &seller, old_id, sizeof old_id);
@@ -228,9 +256,7 @@ static void test_an_order_keeps_the_policy_it_was_created_under(void **state)
 	advance(24 * 3600);
 	assert_string_equal(status_of(old_id, status, sizeof status), "cancelled");
 
-	esc_test_daemon_stop(&d);
-	esc_test_store_drop(d.db);
-	esc_test_rmdir(d.dir);
+	daemon_stop();
 }
 
 /* The ids of GET /v1/policies, joined by spaces, and the current one. */
@@ -335,9 +361,7 @@ static void test_the_versions_over_http(void **state)
 	assert_string_equal(ids, "pol_1 pol_2");
 	assert_string_equal(current, "pol_1");
 
-	esc_test_daemon_stop(&d);
-	esc_test_store_drop(d.db);
-	esc_test_rmdir(d.dir);
+	daemon_stop();
 }
 
 /* Engines opening at once on one store, two with one policy and two with
@@ -484,23 +508,6 @@ static void test_another_daemons_order_follows_its_version(void **state)
 	esc_fixture_release(&f);
 }
 
-/* A paid order, by method ("card", "wallet"): its id into id. */
-static void order_paid_by(const struct party *buyer, const struct party *seller,
-			  const char *method, char *id, size_t size)
-{
-	char body[400], path[160];
-	snprintf(body, sizeof body,
-		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
-		 "\"items\":[{\"title\":\"Kettle\",\"quantity\":1,\"unit_price\":2900}]}",
-		 buyer->id, seller->id);
-	json_t *o = esc_test_must(d.port, "POST", "/v1/orders", KEY, body, 201);
-	snprintf(id, size, "%s", esc_test_str(o, "id"));
-	json_decref(o);
-	snprintf(path, sizeof path, "/v1/orders/%s/pay", id);
-	snprintf(body, sizeof body, "{\"amount\":2900,\"payment_method\":\"%s\"}", method);
-	json_decref(esc_test_must(d.port, "POST", path, KEY, body, 200));
-}
-
 /* POST /v1/orders/{id}/cancel with body (and header, for this call only)
  * as token: the answer, which must be status. */
 static json_t *cancel_answer(const char *id, const char *token, const char *header,
@@ -520,12 +527,7 @@ static void test_preview_refusals_show_the_order(void **state)
 	(void)state;
 	struct party buyer, seller;
 	char paid[64], shipped[64], unpaid[64], path[160];
-	memset(&d, 0, sizeof d);
-	esc_test_tmpdir(d.dir, sizeof d.dir);
-	esc_test_store(d.db, sizeof d.db, d.dir);
-	esc_test_daemon_start(&d, KEY);
-	party_new(&buyer, "buyer");
-	party_new(&seller, "seller");
+	daemon_start(&buyer, &seller);
 	order_paid(&buyer, &seller, paid, sizeof paid);
 	order_paid(&buyer, &seller, shipped, sizeof shipped);
 	snprintf(path, sizeof path, "/v1/orders/%s/ship", shipped);
@@ -533,14 +535,7 @@ static void test_preview_refusals_show_the_order(void **state)
 		d.port, "POST", path, seller.token,
 		"{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR123456785IS\"}", 200));
 	/* An unpaid order, cancelled at once: no more to cancel. */
-	char body[400];
-	snprintf(body, sizeof body,
-		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
-		 "\"items\":[{\"title\":\"Kettle\",\"quantity\":1,\"unit_price\":2900}]}",
-		 buyer.id, seller.id);
-	json_t *o = esc_test_must(d.port, "POST", "/v1/orders", KEY, body, 201);
-	snprintf(unpaid, sizeof unpaid, "%s", esc_test_str(o, "id"));
-	json_decref(o);
+	order_created(&buyer, &seller, unpaid, sizeof unpaid);
 	json_decref(cancel_answer(unpaid, buyer.token, NULL, "{}", 200));
 
 	const struct {
@@ -553,9 +548,9 @@ static void test_preview_refusals_show_the_order(void **state)
 		{unpaid, NULL, 409},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		json_t *pv = cancel_answer(
-			cases[i].id, buyer.token, cases[i].header,
-			"{\"reason\":\"no_longer_needed\",\"preview\":true}", cases[i].status);
+		json_t *pv = cancel_answer(cases[i].id, buyer.token, cases[i].header,
+					   "{\"reason\":\"no_longer_needed\",\"preview\":true}",
+					   cases[i].status);
 		json_t *cmd = cancel_answer(cases[i].id, buyer.token, cases[i].header,
 					    "{\"reason\":\"no_longer_needed\"}", cases[i].status);
 		json_t *now = order_get(cases[i].id);
@@ -582,9 +577,7 @@ static void test_preview_refusals_show_the_order(void **state)
 	json_decref(cmd);
 	json_decref(pv);
 
-	esc_test_daemon_stop(&d);
-	esc_test_store_drop(d.db);
-	esc_test_rmdir(d.dir);
+	daemon_stop();
 }
 
 /* The refund sentences in Icelandic name the method in Icelandic, with
@@ -595,12 +588,7 @@ static void test_icelandic_sentences_name_the_method(void **state)
 	(void)state;
 	struct party buyer, seller;
 	char card[64], wallet[64], path[160];
-	memset(&d, 0, sizeof d);
-	esc_test_tmpdir(d.dir, sizeof d.dir);
-	esc_test_store(d.db, sizeof d.db, d.dir);
-	esc_test_daemon_start(&d, KEY);
-	party_new(&buyer, "buyer");
-	party_new(&seller, "seller");
+	daemon_start(&buyer, &seller);
 	order_paid_by(&buyer, &seller, "card", card, sizeof card);
 	order_paid_by(&buyer, &seller, "wallet", wallet, sizeof wallet);
 
@@ -617,9 +605,8 @@ static void test_icelandic_sentences_name_the_method(void **state)
 		snprintf(path, sizeof path, "/v1/orders/%s", cases[i].id);
 		esc_test_header = "Accept-Language: is";
 		json_t *o = esc_test_must(d.port, "GET", path, buyer.token, NULL, 200);
-		const char *text =
-			esc_test_str(json_object_get(json_object_get(o, "deadline_rules"), "ship"),
-				     "text");
+		const char *text = esc_test_str(
+			json_object_get(json_object_get(o, "deadline_rules"), "ship"), "text");
 		assert_non_null(strstr(text, cases[i].is));
 		assert_null(strstr(text, "card"));
 		assert_null(strstr(text, "wallet"));
@@ -638,9 +625,7 @@ static void test_icelandic_sentences_name_the_method(void **state)
 	assert_string_equal(esc_test_str(json_object_get(p, "refund"), "method"), "wallet");
 	json_decref(p);
 
-	esc_test_daemon_stop(&d);
-	esc_test_store_drop(d.db);
-	esc_test_rmdir(d.dir);
+	daemon_stop();
 }
 
 /* Run sql on the store at db behind escrowd's back: one row changed. */
@@ -669,22 +654,10 @@ static void tamper(const char *db, const char *sql)
 /* `escrowd check --db db`: its exit status, its output into out. */
 static int check_run(const char *db, char *out, size_t size)
 {
-	char cmd[1024];
-	size_t len = 0;
-	snprintf(cmd, sizeof cmd, "env -u ESCROWD_DB -u ESCROWD_CONFIG '%s/escrowd' check --db '%s' 2>&1",
-		 getenv("ESC_BUILD_DIR"), db);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	while (len + 1 < size) {
-		size_t got = fread(out + len, 1, size - 1 - len, p);
-		if (!got)
-			break;
-		len += got;
-	}
-	out[len] = '\0';
-	int status = pclose(p);
-	assert_true(WIFEXITED(status));
-	return WEXITSTATUS(status);
+	char args[400], binary[512];
+	snprintf(args, sizeof args, "check --db '%s'", db);
+	snprintf(binary, sizeof binary, "%s/escrowd", getenv("ESC_BUILD_DIR"));
+	return esc_test_run_cli(binary, NULL, args, out, size);
 }
 
 static void contains(const char *out, const char *what)
