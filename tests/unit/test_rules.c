@@ -737,103 +737,118 @@ static json_t *dispute_rule(const char *id, const char *token, const char *rule)
 	return x;
 }
 
+/* A step of a case: who sends what where ({dsp}: the dispute's id). */
+struct dispute_step {
+	bool seller;
+	const char *path, *body;
+};
+
 /* The dispute's windows: the seller's answer, the buyer's answer to an
- * offer or a rejection, the return's shipment and its receipt. */
+ * offer or a rejection, the return's shipment and its receipt. Each case
+ * opens a dispute for outcome, takes its steps, checks the rule its
+ * deadline names and what it says, lets it pass and checks the event's
+ * explanation: amount -1 when nothing moves back (no method then). */
 static void test_http_dispute_deadlines_explained(void **state)
 {
+	static const struct {
+		const char *outcome;
+		struct dispute_step steps[2];
+		const char *rule;
+		int64_t window_ms, advance_s;
+		json_int_t amount;
+		const char *passes, *passed;
+	} cases[] = {
+		{"refund_only",
+		 {{0}},
+		 "dispute_seller_window",
+		 5 * DY,
+		 6 * 86400,
+		 2900,
+		 "If the seller has not answered by then, the dispute is resolved for the buyer "
+		 "as asked: 29.00 EUR back.",
+		 "dispute_seller_window of 5 days passed: the dispute was resolved for the buyer, "
+		 "29.00 EUR refunded."},
+		{"refund_only",
+		 {{true, "/v1/disputes/%s/counter-offer",
+		   "{\"amount\":1000,\"message\":\"Half of it\"}"}},
+		 "dispute_buyer_window",
+		 5 * DY,
+		 6 * 86400,
+		 1000,
+		 NULL,
+		 "dispute_buyer_window of 5 days passed: the seller's offer was accepted, 10.00 "
+		 "EUR "
+		 "refunded."},
+		/* Resolved for the seller: nothing moves back; the seller's
+		 * money is released. */
+		{"refund_only",
+		 {{true, "/v1/disputes/%s/reject", "{\"message\":\"It was fine\"}"}},
+		 "dispute_escalate_window",
+		 5 * DY,
+		 6 * 86400,
+		 -1,
+		 NULL,
+		 "dispute_escalate_window of 5 days after the rejection passed: the dispute was "
+		 "resolved for the seller."},
+		/* The goods never went back. */
+		{"return_and_refund",
+		 {{true, "/v1/disputes/%s/accept", "{}"}},
+		 "return_ship_window",
+		 10 * DY,
+		 11 * 86400,
+		 -1,
+		 NULL,
+		 "return_ship_window of 10 days passed: the goods were not shipped back, the "
+		 "dispute was resolved for the seller."},
+		/* Taken as received, refunded. */
+		{"return_and_refund",
+		 {{true, "/v1/disputes/%s/accept", "{}"},
+		  {false, "/v1/disputes/%s/return-shipment",
+		   "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR4IS\"}"}},
+		 "return_receive_window",
+		 10 * DY,
+		 11 * 86400,
+		 2900,
+		 NULL,
+		 "return_receive_window of 10 days passed: receipt was taken as confirmed, 29.00 "
+		 "EUR refunded."},
+	};
 	(void)state;
 	struct who b, s;
 	char id[64], dsp[64], path[200];
 	explain_start();
 	user_new(&s, "seller");
-
-	/* dispute_seller_window: resolved for the buyer as asked */
-	user_new(&b, "buyer");
-	disputed(&b, &s, "refund_only", id, dsp);
-	json_t *x = dispute_rule(id, b.tok, "dispute_seller_window");
-	check_numbers(x, "dispute_seller_window", 5 * DY, 2900, "card");
-	assert_string_equal(esc_test_str(x, "text"),
-			    "If the seller has not answered by then, the dispute is resolved for "
-			    "the buyer as asked: 29.00 EUR back.");
-	json_decref(x);
-	advance(6 * 86400, &b, &s);
-	x = explanation_of(id, "dispute_seller_window");
-	check_numbers(x, "dispute_seller_window", 5 * DY, 2900, "card");
-	assert_string_equal(esc_test_str(x, "text"),
-			    "dispute_seller_window of 5 days passed: the dispute was resolved for "
-			    "the buyer, 29.00 EUR refunded.");
-	json_decref(x);
-
-	/* dispute_buyer_window: the offer is taken */
-	user_new(&b, "buyer");
-	disputed(&b, &s, "refund_only", id, dsp);
-	snprintf(path, sizeof path, "/v1/disputes/%s/counter-offer", dsp);
-	json_decref(esc_test_must(X.port, "POST", path, s.tok,
-				  "{\"amount\":1000,\"message\":\"Half of it\"}", 200));
-	x = dispute_rule(id, b.tok, "dispute_buyer_window");
-	check_numbers(x, "dispute_buyer_window", 5 * DY, 1000, "card");
-	json_decref(x);
-	advance(6 * 86400, &b, &s);
-	x = explanation_of(id, "dispute_buyer_window");
-	check_numbers(x, "dispute_buyer_window", 5 * DY, 1000, "card");
-	assert_string_equal(esc_test_str(x, "text"),
-			    "dispute_buyer_window of 5 days passed: the seller's offer was "
-			    "accepted, 10.00 EUR refunded.");
-	json_decref(x);
-
-	/* dispute_escalate_window: resolved for the seller, nothing moves
-	 * back; the seller's money is released. */
-	user_new(&b, "buyer");
-	disputed(&b, &s, "refund_only", id, dsp);
-	snprintf(path, sizeof path, "/v1/disputes/%s/reject", dsp);
-	json_decref(
-		esc_test_must(X.port, "POST", path, s.tok, "{\"message\":\"It was fine\"}", 200));
-	x = dispute_rule(id, b.tok, "dispute_escalate_window");
-	assert_int_equal(json_integer_value(json_object_get(x, "window_ms")), 5 * DY);
-	json_decref(x);
-	advance(6 * 86400, &b, &s);
-	x = explanation_of(id, "dispute_escalate_window");
-	assert_int_equal(json_integer_value(json_object_get(x, "window_ms")), 5 * DY);
-	assert_string_equal(esc_test_str(x, "text"),
-			    "dispute_escalate_window of 5 days after the rejection passed: the "
-			    "dispute was resolved for the seller.");
-	json_decref(x);
-
-	/* return_ship_window: the goods never went back */
-	user_new(&b, "buyer");
-	disputed(&b, &s, "return_and_refund", id, dsp);
-	snprintf(path, sizeof path, "/v1/disputes/%s/accept", dsp);
-	json_decref(esc_test_must(X.port, "POST", path, s.tok, "{}", 200));
-	x = dispute_rule(id, b.tok, "return_ship_window");
-	assert_int_equal(json_integer_value(json_object_get(x, "window_ms")), 10 * DY);
-	json_decref(x);
-	advance(11 * 86400, &b, &s);
-	x = explanation_of(id, "return_ship_window");
-	assert_int_equal(json_integer_value(json_object_get(x, "window_ms")), 10 * DY);
-	assert_string_equal(esc_test_str(x, "text"),
-			    "return_ship_window of 10 days passed: the goods were not shipped "
-			    "back, the dispute was resolved for the seller.");
-	json_decref(x);
-
-	/* return_receive_window: taken as received, refunded */
-	user_new(&b, "buyer");
-	disputed(&b, &s, "return_and_refund", id, dsp);
-	snprintf(path, sizeof path, "/v1/disputes/%s/accept", dsp);
-	json_decref(esc_test_must(X.port, "POST", path, s.tok, "{}", 200));
-	snprintf(path, sizeof path, "/v1/disputes/%s/return-shipment", dsp);
-	json_decref(esc_test_must(X.port, "POST", path, b.tok,
-				  "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR4IS\"}",
-				  200));
-	x = dispute_rule(id, b.tok, "return_receive_window");
-	check_numbers(x, "return_receive_window", 10 * DY, 2900, "card");
-	json_decref(x);
-	advance(11 * 86400, &b, &s);
-	x = explanation_of(id, "return_receive_window");
-	check_numbers(x, "return_receive_window", 10 * DY, 2900, "card");
-	assert_string_equal(esc_test_str(x, "text"),
-			    "return_receive_window of 10 days passed: receipt was taken as "
-			    "confirmed, 29.00 EUR refunded.");
-	json_decref(x);
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		const char *method = cases[c].amount < 0 ? NULL : "card";
+		user_new(&b, "buyer");
+		disputed(&b, &s, cases[c].outcome, id, dsp);
+		for (size_t i = 0; i < 2 && cases[c].steps[i].path; i++) {
+			snprintf(path, sizeof path, cases[c].steps[i].path, dsp);
+			json_decref(esc_test_must(X.port, "POST", path,
+						  cases[c].steps[i].seller ? s.tok : b.tok,
+						  cases[c].steps[i].body, 200));
+		}
+		json_t *x = dispute_rule(id, b.tok, cases[c].rule);
+		if (cases[c].amount < 0)
+			assert_int_equal(json_integer_value(json_object_get(x, "window_ms")),
+					 cases[c].window_ms);
+		else
+			check_numbers(x, cases[c].rule, cases[c].window_ms, cases[c].amount,
+				      method);
+		if (cases[c].passes)
+			assert_string_equal(esc_test_str(x, "text"), cases[c].passes);
+		json_decref(x);
+		advance(cases[c].advance_s, &b, &s);
+		x = explanation_of(id, cases[c].rule);
+		if (cases[c].amount < 0)
+			assert_int_equal(json_integer_value(json_object_get(x, "window_ms")),
+					 cases[c].window_ms);
+		else
+			check_numbers(x, cases[c].rule, cases[c].window_ms, cases[c].amount,
+				      method);
+		assert_string_equal(esc_test_str(x, "text"), cases[c].passed);
+		json_decref(x);
+	}
 	explain_stop();
 }
 
