@@ -57,6 +57,7 @@
 
 #include "core/event.h"
 #include "core/recommend.h"
+#include "core/rules.h"
 
 #include "util/bug.h"
 #include "util/error.h"
@@ -728,9 +729,15 @@ static int guard_request(struct decision *d)
 	if (d->ctx->buyer_level == ESC_LEVEL_SUSPENDED)
 		return refuse(d, ESC_ESUSPENDED,
 			      "your account is suspended: you cannot request cancellations", NULL);
-	if (o->cancel_requests >= d->ctx->policy->cancel_requests_max)
+	if (o->cancel_requests >= d->ctx->policy->cancel_requests_max) {
+		d->fx->refusal_rule =
+			(struct esc_refusal_rule){.set = true,
+						  .rule = ESC_RULE_CANCEL_REQUESTS_MAX,
+						  .threshold = d->ctx->policy->cancel_requests_max,
+						  .count = o->cancel_requests};
 		return refuse(d, ESC_ELIMIT,
 			      "you have asked to cancel this order as many times as allowed", NULL);
+	}
 	if (!a)
 		return 0;
 	if (!a->reason || !esc_policy_reason(d->ctx->policy, a->reason))
@@ -800,6 +807,11 @@ static int guard_ship(struct decision *d)
 	if ((v == ESC_TRACKING_BAD_FORMAT || v == ESC_TRACKING_BAD_CHECK) &&
 	    d->ctx->policy->tracking_check == ESC_TRACKING_REFUSE) {
 		esc_tracking_hint(c, d->fx->refusal_hint, sizeof d->fx->refusal_hint);
+		d->fx->refusal_rule =
+			(struct esc_refusal_rule){.set = true, .rule = ESC_RULE_TRACKING_CHECK};
+		copy(d->fx->refusal_rule.carrier, sizeof d->fx->refusal_rule.carrier, c->name);
+		copy(d->fx->refusal_rule.scheme, sizeof d->fx->refusal_rule.scheme,
+		     esc_check_scheme_name(c->check));
 		return refuse(d, ESC_ETRACKING,
 			      v == ESC_TRACKING_BAD_CHECK
 				      ? "tracking_number's check digit is wrong for carrier %s: "
@@ -1711,10 +1723,12 @@ static int refused(struct esc_effects *fx, int rc)
 	int code = fx->refusal ? fx->refusal : rc;
 	char message[sizeof fx->refusal_message];
 	char hint[sizeof fx->refusal_hint];
+	struct esc_refusal_rule rule = fx->refusal_rule;
 	memcpy(message, fx->refusal_message, sizeof message);
 	memcpy(hint, fx->refusal_hint, sizeof hint);
 	memset(fx, 0, sizeof *fx);
 	fx->refusal = code;
+	fx->refusal_rule = rule;
 	memcpy(fx->refusal_message, message, sizeof message);
 	memcpy(fx->refusal_hint, hint, sizeof hint);
 	if (!fx->refusal_message[0])

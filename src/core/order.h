@@ -332,11 +332,23 @@ struct esc_message_op {
 #define ESC_EFFECT_DEADLINES_MAX 8
 #define ESC_EFFECT_MARKS_MAX     4
 
+/* The rule of the policy a refusal applied (issue 16), for its answer to
+ * name with its numbers. */
+struct esc_refusal_rule {
+	bool set;
+	int rule;                          /* enum esc_rule (core/rules.h) */
+	int32_t threshold;                 /* cancel_requests_max: the requests allowed */
+	int32_t count;                     /* cancel_requests_max: the requests made */
+	char carrier[ESC_CARRIER_MAX + 1]; /* tracking_check: the carrier's name */
+	char scheme[16];                   /* tracking_check: its check scheme */
+};
+
 /* What a decision does. Zeroed by esc_decide before filling. */
 struct esc_effects {
 	int refusal;               /* 0, or the ESC_E* code of the refusal */
 	char refusal_message[200]; /* English text saying why */
 	char refusal_hint[200];    /* what to do instead, or "" */
+	struct esc_refusal_rule refusal_rule;
 
 	struct esc_order order; /* the order after the event */
 

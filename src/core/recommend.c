@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SELLER_POOR_SCORE 60
+#define SELLER_POOR_SCORE ESC_RECOMMEND_POOR_SCORE
 
 static void reason(struct esc_recommendation *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

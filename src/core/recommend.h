@@ -15,6 +15,10 @@
 #include "core/order.h"
 #include "core/reputation.h"
 
+/* Under this score a seller's doubt goes to the buyer (rule 2 below,
+ * recommend_seller_score). */
+#define ESC_RECOMMEND_POOR_SCORE 60
+
 struct esc_recommendation {
 	int64_t refund_minor;
 	char reasons[ESC_RECOMMEND_REASONS_MAX][ESC_RECOMMEND_REASON_SIZE];

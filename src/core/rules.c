@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/event.h"
+#include "core/recommend.h"
 #include "util/error.h"
 
 #define RULE(e, i, k, ev, en_says, en_passes, en_passed, is_says, is_passes, is_passed)            \
@@ -153,11 +154,13 @@ static const struct esc_rule_info rules[ESC_RULE_COUNT] = {
 	     "The marketplace keeps {percent} of what is released to "
 	     "the seller, rounded half to even.",
 	     "{amount} is kept as the fee when the money is released.",
-	     "fee of {percent}: {amount} kept when the money was released.",
+	     "fee of {percent}: {amount} kept when the money was released, {released} paid to "
+	     "the seller.",
 	     "Markaðstorgið heldur eftir {percent} af því sem greitt er seljandanum, námundað að "
 	     "sléttri tölu.",
 	     "{amount} er haldið eftir sem þóknun þegar greitt er út.",
-	     "fee, {percent}: {amount} haldið eftir þegar greitt var út."),
+	     "fee, {percent}: {amount} haldið eftir þegar greitt var út, {released} greitt "
+	     "seljandanum."),
 	RULE(ESC_RULE_CANCEL_REQUESTS_MAX, "cancel_requests_max", "cancel_requests_max", "",
 	     "A buyer may ask to cancel an order at most {threshold} times.",
 	     "After {threshold} requests no more can be sent for this order.",
@@ -169,14 +172,12 @@ static const struct esc_rule_info rules[ESC_RULE_COUNT] = {
 	     "A tracking number must fit its carrier's format and check digit.",
 	     "A number that does not is refused, or taken and counted against the seller as an "
 	     "invalid tracking number.",
-	     "tracking_check: the number failed its carrier's check and was counted against the "
-	     "seller as an invalid tracking number.",
+	     "tracking_check: the number failed the check of carrier {carrier} ({scheme}).",
 	     "Rakningarnúmer verður að passa við snið og vartölu flutningsaðilans.",
 	     "Númeri sem passar ekki er hafnað, eða það er tekið og talið gegn seljandanum sem "
 	     "ógilt "
 	     "rakningarnúmer.",
-	     "tracking_check: númerið stóðst ekki athugun flutningsaðilans og var talið gegn "
-	     "seljandanum sem ógilt rakningarnúmer."),
+	     "tracking_check: númerið stóðst ekki athugun flutningsaðilans {carrier} ({scheme})."),
 	RULE(ESC_RULE_WATCH_CANCELLATIONS, "watch_cancellations",
 	     "watch_cancellations buyer_short_window", "",
 	     "A buyer with {threshold} or more cancellations after payment in {window} is watched "
@@ -276,6 +277,66 @@ static const struct esc_rule_info rules[ESC_RULE_COUNT] = {
 	     "ógilt rakningarnúmer vegur.",
 	     "Einkunnin er {score}: {count} brot á pöntunum {window} tímabils.",
 	     "seller_score: {score}, af {count} brotum á pöntunum {window} tímabils."),
+	RULE(ESC_RULE_RECOMMEND_DELIVERY, "recommend_delivery", "", "",
+	     "A dispute that the parcel never came (not_delivered, invalid_tracking) starts from "
+	     "the carrier: all of the amount asked when it never reported delivery, none when it "
+	     "did.",
+	     "The recommendation starts at {weight} of the amount asked, by the carrier's "
+	     "delivery report.",
+	     "recommend_delivery: {weight} of the amount asked, by the carrier's delivery report.",
+	     "Ágreiningsmál um að sending hafi ekki borist (not_delivered, invalid_tracking) "
+	     "byrjar á flutningsaðilanum: öll upphæðin sem beðið var um ef hann tilkynnti aldrei "
+	     "afhendingu, ekkert ef hann gerði það.",
+	     "Ráðleggingin byrjar í {weight} af upphæðinni sem beðið var um, samkvæmt "
+	     "afhendingartilkynningu flutningsaðilans.",
+	     "recommend_delivery: {weight} af upphæðinni sem beðið var um, samkvæmt "
+	     "afhendingartilkynningu flutningsaðilans."),
+	RULE(ESC_RULE_RECOMMEND_EVIDENCE, "recommend_evidence", "", "",
+	     "A dispute that the goods are not as described starts from the evidence: all of the "
+	     "amount asked when only the buyer gave some, half when both did, none when the buyer "
+	     "gave none.",
+	     "The recommendation starts at {weight} of the amount asked, by the evidence given.",
+	     "recommend_evidence: {weight} of the amount asked, by the evidence given.",
+	     "Ágreiningsmál um að vara sé ekki eins og lýst var byrjar á sönnunargögnunum: öll "
+	     "upphæðin sem beðið var um ef aðeins kaupandinn lagði fram gögn, helmingur ef báðir "
+	     "gerðu það, ekkert ef kaupandinn lagði engin fram.",
+	     "Ráðleggingin byrjar í {weight} af upphæðinni sem beðið var um, samkvæmt "
+	     "sönnunargögnunum.",
+	     "recommend_evidence: {weight} af upphæðinni sem beðið var um, samkvæmt "
+	     "sönnunargögnunum."),
+	RULE(ESC_RULE_RECOMMEND_SELLER_SCORE, "recommend_seller_score", "", "",
+	     "When the seller's score is under {threshold}, the doubt goes to the buyer: a part of "
+	     "the amount asked becomes all of it.",
+	     "The recommendation is multiplied by {weight}, up to the amount asked: the seller's "
+	     "score is under {threshold}.",
+	     "recommend_seller_score: multiplied by {weight}, up to the amount asked, the seller's "
+	     "score being under {threshold}.",
+	     "Þegar einkunn seljandans er undir {threshold} fær kaupandinn að njóta vafans: hluti "
+	     "upphæðarinnar sem beðið var um verður öll upphæðin.",
+	     "Ráðleggingin er margfölduð með {weight}, að hámarki upphæðin sem beðið var um: "
+	     "einkunn seljandans er undir {threshold}.",
+	     "recommend_seller_score: margfaldað með {weight}, að hámarki upphæðin sem beðið var "
+	     "um, þar sem einkunn seljandans er undir {threshold}."),
+	RULE(ESC_RULE_RECOMMEND_BUYER_LEVEL, "recommend_buyer_level", "", "",
+	     "A restricted or suspended buyer's recommendation is weighted towards the seller: it "
+	     "is halved.",
+	     "The recommendation is multiplied by {weight}: the buyer is restricted or suspended.",
+	     "recommend_buyer_level: multiplied by {weight}, the buyer being restricted or "
+	     "suspended.",
+	     "Ráðlegging takmarkaðs kaupanda eða kaupanda í banni hallar að seljandanum: hún er "
+	     "helminguð.",
+	     "Ráðleggingin er margfölduð með {weight}: kaupandinn er takmarkaður eða í banni.",
+	     "recommend_buyer_level: margfaldað með {weight}, þar sem kaupandinn er takmarkaður "
+	     "eða í banni."),
+	RULE(ESC_RULE_RECOMMEND_OFFER_FLOOR, "recommend_offer_floor", "", "",
+	     "A recommendation is never less than what the seller offered.",
+	     "The recommendation is at least the seller's offer, {weight} of the amount asked.",
+	     "recommend_offer_floor: at least the seller's offer, {weight} of the amount asked.",
+	     "Ráðlegging er aldrei lægri en það sem seljandinn bauð.",
+	     "Ráðleggingin er að minnsta kosti tilboð seljandans, {weight} af upphæðinni sem "
+	     "beðið var um.",
+	     "recommend_offer_floor: að minnsta kosti tilboð seljandans, {weight} af "
+	     "upphæðinni sem beðið var um."),
 };
 
 const struct esc_rule_info *esc_rule(enum esc_rule r)
@@ -446,10 +507,41 @@ int64_t esc_rule_window_ms(const struct esc_policy *p, enum esc_rule r)
 	case ESC_RULE_FEE:
 	case ESC_RULE_CANCEL_REQUESTS_MAX:
 	case ESC_RULE_TRACKING_CHECK:
+	case ESC_RULE_RECOMMEND_DELIVERY:
+	case ESC_RULE_RECOMMEND_EVIDENCE:
+	case ESC_RULE_RECOMMEND_SELLER_SCORE:
+	case ESC_RULE_RECOMMEND_BUYER_LEVEL:
+	case ESC_RULE_RECOMMEND_OFFER_FLOOR:
 	case ESC_RULE_COUNT:
 		break;
 	}
 	return 0;
+}
+
+void esc_rule_percent(int64_t basis_points, enum esc_lang lang, char *out, size_t size)
+{
+	if (basis_points % 100)
+		snprintf(out, size, lang == ESC_LANG_IS ? "%lld,%02d %%" : "%lld.%02d%%",
+			 (long long)(basis_points / 100), (int)(basis_points % 100));
+	else
+		snprintf(out, size, lang == ESC_LANG_IS ? "%lld %%" : "%lld%%",
+			 (long long)(basis_points / 100));
+}
+
+int esc_rule_sentence(enum esc_rule r, int which, enum esc_lang lang,
+		      const struct esc_rule_var *vars, size_t n, char *out, size_t size)
+{
+	if (r < 0 || r >= ESC_RULE_COUNT || which < 0 || which > 2 || lang < 0 ||
+	    lang >= ESC_LANG_COUNT) {
+		if (size)
+			out[0] = '\0';
+		return ESC_EINVAL;
+	}
+	const struct esc_rule_text *t = &rules[r].text[lang];
+	return esc_rule_render(which == 0   ? t->says
+			       : which == 1 ? t->passes
+					    : t->passed,
+			       vars, n, out, size);
 }
 
 int esc_rule_says(const struct esc_policy *p, enum esc_rule r, enum esc_lang lang, char *out,
@@ -464,14 +556,10 @@ int esc_rule_says(const struct esc_policy *p, enum esc_rule r, enum esc_lang lan
 		snprintf(to, sizeof to, "%d", (int)p->settle_days_max[ESC_METHOD_CARD]);
 		break;
 	case ESC_RULE_FEE:
-		if (p->fee_basis_points % 100)
-			snprintf(percent, sizeof percent,
-				 lang == ESC_LANG_IS ? "%d,%02d %%" : "%d.%02d%%",
-				 (int)(p->fee_basis_points / 100),
-				 (int)(p->fee_basis_points % 100));
-		else
-			snprintf(percent, sizeof percent, lang == ESC_LANG_IS ? "%d %%" : "%d%%",
-				 (int)(p->fee_basis_points / 100));
+		esc_rule_percent(p->fee_basis_points, lang, percent, sizeof percent);
+		break;
+	case ESC_RULE_RECOMMEND_SELLER_SCORE:
+		snprintf(threshold, sizeof threshold, "%d", ESC_RECOMMEND_POOR_SCORE);
 		break;
 	case ESC_RULE_CANCEL_REQUESTS_MAX:
 		snprintf(threshold, sizeof threshold, "%d", (int)p->cancel_requests_max);

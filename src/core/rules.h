@@ -17,7 +17,8 @@
  *
  * Sentences hold {name} placeholders that esc_rule_render fills: window
  * (a length, "72 h"), amount ("29.00 EUR"), method ("card"), from and to
- * (dates), count, threshold, percent, min_paid, weight, score. A value not
+ * (dates), count, threshold, percent, min_paid, weight, score, released
+ * (what the seller got), carrier and scheme (a carrier's check). A value not
  * given is left as its placeholder, which a test would see.
  *
  * Pure: data and string functions, no I/O, no clock. */
@@ -56,6 +57,13 @@ enum esc_rule {
 	ESC_RULE_SUSPENDED_CANCELLATIONS,
 	ESC_RULE_SUSPENDED_LOST_DISPUTES,
 	ESC_RULE_SELLER_SCORE,
+	/* The arbiter's recommendation (core/recommend.h): each step that
+	 * sets or weighs the refund it advises. */
+	ESC_RULE_RECOMMEND_DELIVERY,
+	ESC_RULE_RECOMMEND_EVIDENCE,
+	ESC_RULE_RECOMMEND_SELLER_SCORE,
+	ESC_RULE_RECOMMEND_BUYER_LEVEL,
+	ESC_RULE_RECOMMEND_OFFER_FLOOR,
 	ESC_RULE_COUNT
 };
 
@@ -108,6 +116,15 @@ void esc_rule_window(int64_t ms, enum esc_lang lang, char *out, size_t size);
 /* The length of the window a rule reads from p, in ms; 0 for a rule of
  * no window (fee, cancel_requests_max, tracking_check). */
 int64_t esc_rule_window_ms(const struct esc_policy *p, enum esc_rule r);
+
+/* A percent as the sentences say it, from basis points: "5%", "2.55%";
+ * in Icelandic "5 %", "2,55 %". */
+void esc_rule_percent(int64_t basis_points, enum esc_lang lang, char *out, size_t size);
+
+/* The rule's sentence (0 says, 1 passes, 2 passed) in lang with vars
+ * filled; as esc_rule_render. */
+int esc_rule_sentence(enum esc_rule r, int which, enum esc_lang lang,
+		      const struct esc_rule_var *vars, size_t n, char *out, size_t size);
 
 /* An automatic decision, explained (issue 16 item 2): the rule that made
  * it and the numbers behind it, for a deadline before it passes (what

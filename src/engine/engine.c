@@ -906,9 +906,10 @@ static int detail_json(const struct run *r, struct esc_strbuf *sb)
 
 /* An event's data (webhook/feed.h) as JSON text (malloc'd into *out):
  * {"object": object}, with "previous" beside it (reputation events) or
- * "explanation" (the system's events, issue 16) when given. Takes
- * object, previous and explanation. */
-static int data_text(json_t *object, json_t *previous, json_t *explanation, char **out)
+ * "explanation" (the system's events, issue 16) and "fee_explanation"
+ * (money released to the seller) when given. Takes object, previous,
+ * explanation and fee. */
+static int data_text(json_t *object, json_t *previous, json_t *explanation, json_t *fee, char **out)
 {
 	json_t *data = json_pack("{s:o}", "object", object);
 	*out = NULL;
@@ -920,6 +921,10 @@ static int data_text(json_t *object, json_t *previous, json_t *explanation, char
 		json_object_set_new(data, "explanation", explanation);
 	else
 		json_decref(explanation);
+	if (data && fee)
+		json_object_set_new(data, "fee_explanation", fee);
+	else
+		json_decref(fee);
 	if (data)
 		*out = json_dumps(data, JSON_COMPACT);
 	json_decref(data);
@@ -1104,6 +1109,7 @@ static int decide(struct run *r, struct esc_result *res)
 	if (rc) {
 		snprintf(res->message, sizeof res->message, "%s", r->fx->refusal_message);
 		snprintf(res->hint, sizeof res->hint, "%s", r->fx->refusal_hint);
+		res->refusal_rule = r->fx->refusal_rule;
 		r->stale = r->cmd->deadline != NULL;
 	}
 	return rc;
@@ -1258,7 +1264,7 @@ static int rep_data(struct esc_engine *e, struct esc_store *s, const struct esc_
 			       ? json_pack("{s:s}", "level",
 					   esc_level_name((enum esc_buyer_level)previous))
 			       : json_pack("{s:i}", "score", previous);
-	return data_text(object, prev, NULL, data);
+	return data_text(object, prev, NULL, NULL, data);
 }
 
 /* After the command's own event: one for each marked user whose level or
@@ -1308,6 +1314,63 @@ static int add_explanation(char *detail, size_t size, json_t *why)
 	return 0;
 }
 
+/* The fee taken from money the command released to the seller (a
+ * RuleExplanation of rule fee), or NULL when it released none. */
+static json_t *fee_explanation(const struct run *r)
+{
+	const struct esc_effects *fx = r->fx;
+	const struct esc_policy *p = r->ctx.policy;
+	int64_t released = 0, fee = 0;
+	bool release = false;
+	for (size_t i = 0; i < fx->transfers_count; i++) {
+		if (!strcmp(fx->transfers[i].kind, "release")) {
+			release = true;
+			released += fx->transfers[i].amount_minor;
+		} else if (!strcmp(fx->transfers[i].kind, "fee")) {
+			fee += fx->transfers[i].amount_minor;
+		}
+	}
+	if (!release)
+		return NULL;
+	const char *currency = fx->order.currency;
+	char pct[32], amount[48], paid[48];
+	esc_rule_percent(p->fee_basis_points, ESC_LANG_EN, pct, sizeof pct);
+	esc_rule_amount(fee, currency, ESC_LANG_EN, amount, sizeof amount);
+	esc_rule_amount(released, currency, ESC_LANG_EN, paid, sizeof paid);
+	const struct esc_rule_var vars[] = {
+		{"percent", pct}, {"amount", amount}, {"released", paid}};
+	json_t *j = esc_view_rule_explanation(ESC_RULE_FEE, fx->order.policy_version, true, 0, vars,
+					      3, ESC_LANG_EN);
+	if (!j)
+		return NULL;
+	json_object_set_new(j, "percent", json_real((double)p->fee_basis_points / 100.0));
+	json_object_set_new(j, "amount", json_integer((json_int_t)fee));
+	json_object_set_new(j, "released", json_integer((json_int_t)released));
+	json_object_set_new(j, "currency", json_string(currency));
+	return j;
+}
+
+/* The history line's detail with "key": value beside its fields, when it
+ * fits: 0, ESC_EINVAL when it does not (detail unchanged), ESC_ENOMEM. */
+static int add_field(char *detail, size_t size, const char *key, json_t *value)
+{
+	char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+	size_t len = strlen(detail);
+	if (!text)
+		return ESC_ENOMEM;
+	if (len < 2 || detail[len - 1] != '}' ||
+	    len + strlen(text) + strlen(key) + sizeof ",\"\":" >= size) {
+		free(text);
+		return ESC_EINVAL;
+	}
+	char *at = detail + len - 1;
+	if (len > 2)
+		*at++ = ',';
+	at += sprintf(at, "\"%s\":%s}", key, text);
+	free(text);
+	return 0;
+}
+
 /* The command's event, with the order's history line in the same row
  * (outbox_append); sb is scratch. */
 static int record(struct esc_engine *e, struct run *r, struct esc_strbuf *sb)
@@ -1352,12 +1415,28 @@ static int record(struct esc_engine *e, struct run *r, struct esc_strbuf *sb)
 			return rc;
 	}
 
+	/* Money released to the seller names the fee taken from it (rule
+	 * fee), in the event's data and, where it fits beside the longest
+	 * texts the guards allow, in the history line. */
+	json_t *fee = fee_explanation(r);
+	if (fee) {
+		rc = add_field(h.detail, sizeof h.detail, "fee_explanation", fee);
+		if (rc == ESC_ENOMEM) {
+			json_decref(why);
+			json_decref(fee);
+			return rc;
+		}
+		rc = 0;
+	}
+
 	char *data = NULL;
 	rc = event_object(e, r, &h, &r->object);
-	if (!rc)
-		rc = data_text(json_incref(r->object), NULL, why, &data);
-	else
+	if (!rc) {
+		rc = data_text(json_incref(r->object), NULL, why, fee, &data);
+	} else {
 		json_decref(why);
+		json_decref(fee);
+	}
 	if (rc)
 		return rc;
 	/* One row: the event, carrying the history line. */

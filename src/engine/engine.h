@@ -242,9 +242,10 @@ void esc_command_init(struct esc_command *c, enum esc_event event, enum esc_acto
 		      const char *actor_id, const char *order_id);
 
 struct esc_result {
-	int rc;            /* 0, or the ESC_E* refusal or failure */
-	char message[200]; /* why, when rc != 0 */
-	char hint[200];    /* what to do instead, or "" */
+	int rc;                               /* 0, or the ESC_E* refusal or failure */
+	char message[200];                    /* why, when rc != 0 */
+	char hint[200];                       /* what to do instead, or "" */
+	struct esc_refusal_rule refusal_rule; /* the policy's rule it applied, if set */
 	bool has_order;
 	struct esc_order order; /* after the command; on a refusal, as it is */
 	bool has_refund;

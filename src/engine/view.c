@@ -95,6 +95,32 @@ json_t *esc_view_explanation(const struct esc_explanation *x, bool passed, enum 
 	return j;
 }
 
+json_t *esc_view_rule_explanation(int rule, int32_t policy_version, bool passed, int64_t window_ms,
+				  const struct esc_rule_var *vars, size_t n, enum esc_lang lang)
+{
+	struct esc_rule_var all[16];
+	char window[64] = "", text[600];
+	size_t k = 0;
+	const struct esc_rule_info *info = esc_rule((enum esc_rule)rule);
+	if (!info)
+		return json_null();
+	if (window_ms > 0) {
+		esc_rule_window(window_ms, lang, window, sizeof window);
+		all[k++] = (struct esc_rule_var){"window", window};
+	}
+	for (size_t i = 0; i < n && k < sizeof all / sizeof all[0]; i++)
+		all[k++] = vars[i];
+	esc_rule_sentence((enum esc_rule)rule, passed ? 2 : 1, lang, all, k, text, sizeof text);
+	json_t *j = json_pack("{s:s, s:o, s:s}", "rule", info->id, "policy_version",
+			      policy_version ? esc_view_policy_id(policy_version) : json_null(),
+			      "text", text);
+	if (window_ms > 0) {
+		json_object_set_new(j, "window_ms", json_integer((json_int_t)window_ms));
+		json_object_set_new(j, "window", json_string(window));
+	}
+	return j;
+}
+
 json_t *esc_view_refund(const struct esc_refund *r)
 {
 	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:o, s:{s:i, s:i}}", "id", r->id,
@@ -338,9 +364,19 @@ json_t *esc_view_recommendation(const struct esc_order *o, const struct esc_disp
 		const char *id;
 		int weight;
 		json_array_append_new(why, json_string(rec.reasons[i]));
-		if (esc_recommendation_rule(o, rec.reasons[i], &id, &weight))
-			json_array_append_new(rules, json_pack("{s:s, s:i}", "rule", id,
-							       "weight_percent", weight));
+		if (esc_recommendation_rule(o, rec.reasons[i], &id, &weight)) {
+			/* The rule's event sentence with its weight (GET /v1/rules). */
+			char pct[32], threshold[16], text[400];
+			esc_rule_percent((int64_t)weight * 100, ESC_LANG_EN, pct, sizeof pct);
+			snprintf(threshold, sizeof threshold, "%d", ESC_RECOMMEND_POOR_SCORE);
+			const struct esc_rule_var vars[] = {{"weight", pct},
+							    {"threshold", threshold}};
+			esc_rule_sentence((enum esc_rule)esc_rule_parse(id), 2, ESC_LANG_EN, vars,
+					  2, text, sizeof text);
+			json_array_append_new(rules,
+					      json_pack("{s:s, s:i, s:s}", "rule", id,
+							"weight_percent", weight, "text", text));
+		}
 	}
 	return json_pack("{s:I, s:o, s:o, s:o}", "refund_amount", (json_int_t)rec.refund_minor,
 			 "reasons", why, "rules", rules, "as_of", esc_view_time(as_of));
@@ -494,6 +530,30 @@ static json_t *order_of_reply(struct esc_engine *e, struct esc_store *s, struct 
 	return j;
 }
 
+/* The order's shipment; a number its carrier's check failed, taken under
+ * tracking_check = flag, names the rule (tracking_rule). */
+static json_t *shipment_json(const struct esc_policy *p, const struct esc_order *o,
+			     enum esc_lang lang)
+{
+	if (!o->carrier[0])
+		return json_null();
+	json_t *j =
+		json_pack("{s:s, s:s, s:s}", "carrier", o->carrier, "tracking_number", o->tracking,
+			  "tracking_check", o->tracking_check[0] ? o->tracking_check : "unchecked");
+	const struct esc_carrier *c = esc_carrier_find(p->carriers, p->carriers_count, o->carrier);
+	if (c && (!strcmp(o->tracking_check, "invalid_format") ||
+		  !strcmp(o->tracking_check, "invalid_check_digit"))) {
+		const char *scheme = esc_check_scheme_name(c->check);
+		const struct esc_rule_var vars[] = {{"carrier", c->name}, {"scheme", scheme}};
+		json_t *x = esc_view_rule_explanation(ESC_RULE_TRACKING_CHECK, o->policy_version,
+						      true, 0, vars, 2, lang);
+		json_object_set_new(x, "carrier", json_string(c->name));
+		json_object_set_new(x, "scheme", json_string(scheme));
+		json_object_set_new(j, "tracking_rule", x);
+	}
+	return j;
+}
+
 json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
 		       const struct esc_order *o)
 {
@@ -527,12 +587,7 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
 	json_object_set_new(j, "seller_name", user_name(v, s, o->seller_id));
 	order_times(j, o);
 	json_object_set_new(j, "cancellation", cancellation_json(p, o));
-	json_object_set_new(
-		j, "shipment",
-		o->carrier[0] ? json_pack("{s:s, s:s, s:s}", "carrier", o->carrier,
-					  "tracking_number", o->tracking, "tracking_check",
-					  o->tracking_check[0] ? o->tracking_check : "unchecked")
-			      : json_null());
+	json_object_set_new(j, "shipment", shipment_json(p, o, v->lang));
 	json_object_set_new(j, "dispute",
 			    o->disputes_count ? dispute_json(o, actions, n_actions, rules)
 					      : json_null());
@@ -703,6 +758,88 @@ json_t *esc_view_cancel_preview(const struct esc_cancel_preview *pv, enum esc_la
 	return j;
 }
 
+/* The rule that set a buyer's level, with the count it read, its
+ * threshold and window: its passed sentence once it set a level, its
+ * passes sentence (how far from it) while the buyer is good. */
+static json_t *buyer_explanation(const struct esc_policy *p, int32_t version,
+				 const struct esc_buyer_rep *r, enum esc_lang lang)
+{
+	int32_t count = 0, threshold = 0;
+	bool rate = false;
+	switch ((enum esc_rule)r->rule) {
+	case ESC_RULE_WATCH_CANCELLATIONS:
+		count = r->cancellations_short;
+		threshold = p->watch_cancellations;
+		break;
+	case ESC_RULE_RESTRICTED_CANCELLATIONS:
+		count = r->cancellations_short;
+		threshold = p->restricted_cancellations;
+		break;
+	case ESC_RULE_RESTRICTED_RATE:
+		count = r->paid_long;
+		threshold = p->restricted_rate_percent;
+		rate = true;
+		break;
+	case ESC_RULE_SUSPENDED_CANCELLATIONS:
+		count = r->cancellations_long;
+		threshold = p->suspended_cancellations;
+		break;
+	case ESC_RULE_SUSPENDED_LOST_DISPUTES:
+		count = r->disputes_lost_long;
+		threshold = p->suspended_lost_disputes;
+		break;
+	default:
+		return json_null();
+	}
+	char c[16], t[32], pct[32] = "", min_paid[16];
+	snprintf(c, sizeof c, "%d", (int)count);
+	snprintf(min_paid, sizeof min_paid, "%d", (int)p->restricted_rate_min_paid);
+	if (rate) {
+		esc_rule_percent((int64_t)threshold * 100, lang, t, sizeof t);
+		esc_rule_percent((int64_t)r->rate_percent * 100, lang, pct, sizeof pct);
+	} else {
+		snprintf(t, sizeof t, "%d", (int)threshold);
+	}
+	const struct esc_rule_var vars[] = {
+		{"count", c}, {"threshold", t}, {"percent", pct}, {"min_paid", min_paid}};
+	json_t *j = esc_view_rule_explanation(r->rule, version, r->level != ESC_LEVEL_GOOD,
+					      esc_rule_window_ms(p, (enum esc_rule)r->rule), vars,
+					      sizeof vars / sizeof vars[0], lang);
+	json_object_set_new(j, "count", json_integer(count));
+	json_object_set_new(j, "threshold", json_integer(threshold));
+	if (rate) {
+		json_object_set_new(j, "percent", json_integer(r->rate_percent));
+		json_object_set_new(j, "min_paid", json_integer(p->restricted_rate_min_paid));
+	}
+	return j;
+}
+
+/* A seller's score explained: the faults counted, the weight of each,
+ * the orders they are spread over and the score. */
+static json_t *seller_explanation(const struct esc_policy *p, int32_t version,
+				  const struct esc_seller_rep *r, enum esc_lang lang)
+{
+	int32_t faults =
+		r->fault_cancels + r->missed_ships + r->disputes_lost + r->invalid_tracking;
+	char c[16], score[16];
+	snprintf(c, sizeof c, "%d", (int)faults);
+	snprintf(score, sizeof score, "%d", (int)r->score);
+	const struct esc_rule_var vars[] = {{"count", c}, {"score", score}};
+	json_t *j = esc_view_rule_explanation(ESC_RULE_SELLER_SCORE, version, true,
+					      p->seller_window_ms, vars, 2, lang);
+	json_object_set_new(j, "count", json_integer(faults));
+	json_object_set_new(j, "score", json_integer(r->score));
+	json_object_set_new(j, "min_orders", json_integer(p->seller_min_orders));
+	json_object_set_new(j, "weights",
+			    json_pack("{s:i, s:i, s:i, s:i}", "seller_fault_cancellations",
+				      (int)p->seller_weight_fault_cancel, "missed_ship_deadlines",
+				      (int)p->seller_weight_missed_ship, "disputes_lost",
+				      (int)p->seller_weight_lost_dispute,
+				      "invalid_tracking_numbers",
+				      (int)p->seller_weight_invalid_tracking));
+	return j;
+}
+
 /* A buyer's level, the counts behind it, the marks that moved it, and
  * their lifted suspensions with their reasons. */
 static int buyer_json(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
@@ -725,6 +862,9 @@ static int buyer_json(struct esc_engine *e, struct esc_store *s, struct esc_view
 			  (int)r.paid_long, "cancellation_rate_percent", (int)r.rate_percent,
 			  "disputes_lost_90_days", (int)r.disputes_lost_long);
 	json_object_set_new(j, "rule", json_string(esc_rule((enum esc_rule)r.rule)->id));
+	json_object_set_new(
+		j, "explanation",
+		buyer_explanation(esc_engine_policy(e), esc_engine_policy_version(e), &r, v->lang));
 	json_object_set_new(
 		j, "events",
 		rep_events_json(s, v, u->id, now - esc_engine_policy(e)->buyer_long_window_ms));
@@ -769,6 +909,9 @@ int esc_view_reputation(struct esc_engine *e, struct esc_store *s, struct esc_vi
 			      "disputes_lost", (int)r.disputes_lost, "invalid_tracking_numbers",
 			      (int)r.invalid_tracking);
 	json_object_set_new(j, "rule", json_string(esc_rule((enum esc_rule)r.rule)->id));
+	json_object_set_new(j, "explanation",
+			    seller_explanation(esc_engine_policy(e), esc_engine_policy_version(e),
+					       &r, v->lang));
 	json_object_set_new(
 		j, "events",
 		rep_events_json(s, v, u->id, now - esc_engine_policy(e)->seller_window_ms));

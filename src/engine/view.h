@@ -63,6 +63,15 @@ json_t *esc_view_time(int64_t ms);
 /* A policy version's id: "pol_" and its number (issue 16). */
 json_t *esc_view_policy_id(int64_t version);
 
+/* A decision of a rule without a deadline explained (issue 16): a fee
+ * taken, a refusal, a buyer's level, a seller's score. A RuleExplanation
+ * (OpenAPI): the rule's id, policy_version (0: null), the rule's passed
+ * sentence (passes when passed is false) with vars filled in lang, and
+ * window_ms and window when window_ms > 0 (then also the {window} of the
+ * sentence). The caller adds the numbers. */
+json_t *esc_view_rule_explanation(int rule, int32_t policy_version, bool passed, int64_t window_ms,
+				  const struct esc_rule_var *vars, size_t n, enum esc_lang lang);
+
 /* An automatic decision explained (core/rules.h): the rule, its window,
  * the numbers and the sentence, `passes` (a deadline ahead) or `passed`
  * (the event the system wrote), in lang. */

@@ -311,6 +311,29 @@ static int submit(struct esc_http_call *call, struct command_run *run, int statu
 	return rc;
 }
 
+/* The rule a refusal applied, with its numbers (a RuleExplanation). */
+static json_t *refusal_explanation(const struct esc_refusal_rule *r, int32_t version,
+				   enum esc_lang lang)
+{
+	char threshold[16], count[16];
+	snprintf(threshold, sizeof threshold, "%d", (int)r->threshold);
+	snprintf(count, sizeof count, "%d", (int)r->count);
+	const struct esc_rule_var vars[] = {{"threshold", threshold},
+					    {"count", count},
+					    {"carrier", r->carrier},
+					    {"scheme", r->scheme}};
+	json_t *j = esc_view_rule_explanation(r->rule, version, true, 0, vars,
+					      sizeof vars / sizeof vars[0], lang);
+	if (r->rule == ESC_RULE_CANCEL_REQUESTS_MAX) {
+		json_object_set_new(j, "threshold", json_integer(r->threshold));
+		json_object_set_new(j, "count", json_integer(r->count));
+	} else if (r->rule == ESC_RULE_TRACKING_CHECK) {
+		json_object_set_new(j, "carrier", json_string(r->carrier));
+		json_object_set_new(j, "scheme", json_string(r->scheme));
+	}
+	return j;
+}
+
 /* After command_reply's commit: the order, or the refusal with what the
  * caller may know (the current order on a conflict). */
 static int command_done(struct esc_http_call *call, struct command_run *run, int rc)
@@ -328,6 +351,12 @@ static int command_done(struct esc_http_call *call, struct command_run *run, int
 	} else if (res->hint[0]) {
 		json_object_set_new(err, "hint", json_string(res->hint));
 	}
+	if (res->refusal_rule.set)
+		json_object_set_new(
+			err, "explanation",
+			refusal_explanation(&res->refusal_rule,
+					    res->has_order ? res->order.policy_version : 0,
+					    request_lang(call)));
 	if (res->has_order &&
 	    (rc == ESC_ECONFLICT || rc == ESC_EPRECONDITION || esc_error_status(rc) == 409)) {
 		struct esc_store *s = esc_engine_store_acquire(call->e);

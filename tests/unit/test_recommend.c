@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/recommend.h"
+#include "core/rules.h"
 
 static struct esc_order disputed(const char *ground, int64_t asked)
 {
@@ -50,6 +51,8 @@ static int64_t recommend(const struct esc_order *o, const struct esc_dispute_fac
 		if (!esc_recommendation_rule(o, r->reasons[i], &id, &weight))
 			fail_msg("no rule for the reason '%s'", r->reasons[i]);
 		assert_true(!strncmp(id, "recommend_", 10) && weight >= 0);
+		/* A rule of the one catalogue (GET /v1/rules). */
+		assert_true(esc_rule_parse(id) >= 0);
 	}
 	return r->refund_minor;
 }

@@ -257,8 +257,17 @@ static void test_http_rules(void **state)
 				strstr(esc_test_str(says, "en"), "4 or more cancellations"));
 			assert_true(json_is_null(json_object_get(rule, "event")));
 		}
+		/* The recommendation's rules are in the one catalogue. */
+		if (!strcmp(id, "recommend_seller_score")) {
+			seen++;
+			assert_string_equal(
+				esc_test_str(says, "en"),
+				"When the seller's score is under 60, the doubt goes to "
+				"the buyer: a part of the amount asked becomes all of it.");
+			assert_int_equal(json_array_size(json_object_get(rule, "keys")), 0);
+		}
 	}
-	assert_int_equal(seen, 2);
+	assert_int_equal(seen, 3);
 	json_decref(j);
 	esc_test_daemon_stop(&d);
 	esc_test_store_drop(d.db);
@@ -550,13 +559,26 @@ static json_t *action_rule(json_t *list, const char *name)
 	return NULL;
 }
 
-static void explain_start(void)
+/* A daemon of its own, under config (policy lines; NULL: SPEC's). */
+static void explain_start_with(const char *config)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	memset(&X, 0, sizeof X);
 	esc_test_tmpdir(X.dir, sizeof X.dir);
 	esc_test_store(X.db, sizeof X.db, X.dir);
+	if (config) {
+		esc_test_path(X.config, sizeof X.config, X.dir, "escrowd.conf");
+		FILE *f = fopen(X.config, "w");
+		assert_non_null(f);
+		fputs(config, f);
+		fclose(f);
+	}
 	esc_test_daemon_start(&X, XKEY);
+}
+
+static void explain_start(void)
+{
+	explain_start_with(NULL);
 }
 
 static void explain_stop(void)
@@ -1032,6 +1054,453 @@ static void test_http_cancel_preview(void **state)
 	explain_stop();
 }
 
+/* ---- the rules without a deadline fire with their numbers (issue 16) ---- */
+
+/* The reputation of w, as the operator (or token) reads it. The caller's. */
+static json_t *reputation_of(const struct who *w, const char *token)
+{
+	char path[160];
+	snprintf(path, sizeof path, "/v1/users/%s/reputation", w->id);
+	return esc_test_must(X.port, "GET", path, token ? token : XKEY, NULL, 200);
+}
+
+/* A paid order of b's with s, cancelled at b's request for reason and
+ * accepted by s: one cancellation after payment. */
+static void cancelled(const struct who *b, const struct who *s, const char *reason)
+{
+	char id[64], body[100];
+	order_new(b, s, id, true);
+	snprintf(body, sizeof body, "{\"reason\":\"%s\"}", reason);
+	step(b->tok, "/v1/orders/%s/cancel", id, body, 200);
+	step(s->tok, "/v1/orders/%s/cancellation/accept", id, "{}", 200);
+}
+
+/* x (a RuleExplanation) names rule under the policy pol_N of version,
+ * with count and threshold (-1: not there) over window_ms (0: none). */
+static void check_rule(json_t *x, const char *rule, const char *version, json_int_t count,
+		       json_int_t threshold, int64_t window_ms)
+{
+	if (!json_is_object(x))
+		fail_msg("no explanation of %s", rule);
+	assert_string_equal(esc_test_str(x, "rule"), rule);
+	assert_string_equal(esc_test_str(x, "policy_version"), version);
+	if (count < 0)
+		assert_null(json_object_get(x, "count"));
+	else
+		assert_int_equal(json_integer_value(json_object_get(x, "count")), count);
+	if (threshold < 0)
+		assert_null(json_object_get(x, "threshold"));
+	else
+		assert_int_equal(json_integer_value(json_object_get(x, "threshold")), threshold);
+	if (window_ms)
+		assert_int_equal(json_integer_value(json_object_get(x, "window_ms")), window_ms);
+	else
+		assert_null(json_object_get(x, "window_ms"));
+	assert_null(strchr(esc_test_str(x, "text"), '{'));
+}
+
+/* Each buyer level by its own rule, a seller's score, and the refusals a
+ * rule makes, under a small policy so that few orders reach them. */
+static const char *const SMALL =
+	"watch_cancellations = 1\nrestricted_cancellations = 2\nsuspended_cancellations = 3\n"
+	"suspended_lost_disputes = 1\nrestricted_rate = 30%\nrestricted_rate_min_paid = 2\n"
+	"cancel_requests_max = 1\nseller_min_orders = 1\n"
+	"carrier.ups = ups_1z 1Z[0-9A-Z]{16}\n";
+
+static void test_http_levels_and_refusals_explained(void **state)
+{
+	(void)state;
+	struct who s, lost, watch, restricted, suspended, rate, good, sx, bq;
+	char id[64], dsp[64], path[200];
+	explain_start_with(SMALL);
+	user_new(&s, "seller");
+
+	/* suspended_lost_disputes: a dispute the seller rejected and the buyer
+	 * did not escalate is lost; one suspends under this policy. */
+	user_new(&lost, "buyer");
+	disputed(&lost, &s, "refund_only", id, dsp);
+	snprintf(path, sizeof path, "/v1/disputes/%s/reject", dsp);
+	json_decref(esc_test_must(X.port, "POST", path, s.tok, "{\"message\":\"Fine\"}", 200));
+	advance(6 * 86400, &lost, &s);
+
+	user_new(&watch, "buyer");
+	cancelled(&watch, &s, "no_longer_needed");
+	user_new(&restricted, "buyer");
+	for (int i = 0; i < 2; i++)
+		cancelled(&restricted, &s, "no_longer_needed");
+	user_new(&suspended, "buyer");
+	for (int i = 0; i < 3; i++)
+		cancelled(&suspended, &s, "no_longer_needed");
+	/* restricted_rate: one of two paid orders cancelled, 50 % over 30 %,
+	 * with one cancellation, under restricted_cancellations' 2. */
+	user_new(&rate, "buyer");
+	order_new(&rate, &s, id, true);
+	cancelled(&rate, &s, "no_longer_needed");
+
+	const struct {
+		struct who *w;
+		const char *level, *rule;
+		json_int_t count, threshold;
+		int64_t window_ms;
+		const char *text;
+	} levels[] = {
+		{&watch, "watch", "watch_cancellations", 1, 1, 30 * DY,
+		 "watch_cancellations: 1 cancellations in 30 days, 1 or more: the buyer is "
+		 "watched."},
+		{&restricted, "restricted", "restricted_cancellations", 2, 2, 30 * DY,
+		 "restricted_cancellations: 2 cancellations in 30 days, 2 or more: the buyer is "
+		 "restricted."},
+		{&rate, "restricted", "restricted_rate", 2, 30, 90 * DY,
+		 "restricted_rate: 50% of 2 paid orders cancelled in 90 days, over 30%: the buyer "
+		 "is restricted."},
+		{&suspended, "suspended", "suspended_cancellations", 3, 3, 90 * DY,
+		 "suspended_cancellations: 3 cancellations in 90 days, 3 or more: the buyer is "
+		 "suspended."},
+		{&lost, "suspended", "suspended_lost_disputes", 1, 1, 90 * DY,
+		 "suspended_lost_disputes: 1 disputes lost in 90 days, 1 or more: the buyer is "
+		 "suspended."},
+	};
+	for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+		json_t *r = reputation_of(levels[i].w, NULL);
+		assert_string_equal(esc_test_str(r, "level"), levels[i].level);
+		assert_string_equal(esc_test_str(r, "rule"), levels[i].rule);
+		json_t *x = json_object_get(r, "explanation");
+		check_rule(x, levels[i].rule, "pol_2", levels[i].count, levels[i].threshold,
+			   levels[i].window_ms);
+		assert_string_equal(esc_test_str(x, "text"), levels[i].text);
+		json_decref(r);
+	}
+	json_t *r = reputation_of(&rate, NULL), *x = json_object_get(r, "explanation");
+	assert_int_equal(json_integer_value(json_object_get(x, "percent")), 50);
+	assert_int_equal(json_integer_value(json_object_get(x, "min_paid")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "counts"),
+							    "cancellation_rate_percent")),
+			 50);
+	json_decref(r);
+	/* To the buyer, in Icelandic when asked. */
+	esc_test_header = "Accept-Language: is";
+	r = reputation_of(&restricted, restricted.tok);
+	assert_string_equal(esc_test_str(json_object_get(r, "explanation"), "text"),
+			    "restricted_cancellations: 2 afturkallanir á 30 daga tímabili, 2 eða "
+			    "fleiri: kaupandinn er takmarkaður.");
+	assert_string_equal(esc_test_str(json_object_get(r, "explanation"), "window"), "30 daga");
+	json_decref(r);
+
+	/* cancel_requests_max: one request an order; the second is refused
+	 * with the rule and its numbers. A good buyer's level says how far
+	 * from watch it is. */
+	user_new(&good, "buyer");
+	order_new(&good, &s, id, true);
+	step(good.tok, "/v1/orders/%s/cancel", id, "{\"reason\":\"no_longer_needed\"}", 200);
+	step(s.tok, "/v1/orders/%s/cancellation/reject", id, "{\"message\":\"Sent already\"}", 200);
+	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
+	json_t *e = esc_test_must(X.port, "POST", path, good.tok,
+				  "{\"reason\":\"no_longer_needed\"}", 409);
+	json_t *err = json_object_get(e, "error");
+	assert_string_equal(esc_test_str(err, "code"), "limit_reached");
+	x = json_object_get(err, "explanation");
+	check_rule(x, "cancel_requests_max", "pol_2", 1, 1, 0);
+	assert_string_equal(esc_test_str(x, "text"),
+			    "cancel_requests_max of 1 reached: no more requests for this order.");
+	json_decref(e);
+	r = reputation_of(&good, good.tok);
+	assert_string_equal(esc_test_str(r, "level"), "good");
+	x = json_object_get(r, "explanation");
+	check_rule(x, "watch_cancellations", "pol_2", 0, 1, 30 * DY);
+	assert_string_equal(esc_test_str(x, "text"),
+			    "0 of 1 cancellations in 30 days: the next ones make the account "
+			    "watched.");
+	json_decref(r);
+
+	/* tracking_check = refuse (SPEC's): a 1Z number with a wrong check
+	 * digit is refused, naming the rule, the carrier and its scheme. */
+	snprintf(path, sizeof path, "/v1/orders/%s/ship", id);
+	e = esc_test_must(X.port, "POST", path, s.tok,
+			  "{\"carrier\":\"ups\",\"tracking_number\":\"1Z999AA10123456785\"}", 422);
+	err = json_object_get(e, "error");
+	assert_string_equal(esc_test_str(err, "code"), "invalid_tracking_number");
+	x = json_object_get(err, "explanation");
+	check_rule(x, "tracking_check", "pol_2", -1, -1, 0);
+	assert_string_equal(esc_test_str(x, "carrier"), "ups");
+	assert_string_equal(esc_test_str(x, "scheme"), "ups_1z");
+	assert_string_equal(esc_test_str(x, "text"),
+			    "tracking_check: the number failed the check of carrier ups (ups_1z).");
+	json_decref(e);
+	/* A refusal of no rule names none. */
+	e = esc_test_must(X.port, "POST", path, s.tok, "{\"carrier\":\"ups\"}", 400);
+	assert_null(json_object_get(json_object_get(e, "error"), "explanation"));
+	json_decref(e);
+
+	/* seller_score: a seller-fault cancellation (100 points) and a
+	 * missed ship deadline (150) over three orders sold. */
+	user_new(&sx, "seller");
+	user_new(&bq, "buyer");
+	cancelled(&bq, &sx, "seller_asked");
+	order_new(&bq, &sx, id, true);
+	order_new(&bq, &sx, id, true);
+	step(sx.tok, "/v1/orders/%s/ship", id,
+	     "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR9IS\"}", 200);
+	advance(8 * 86400, &bq, &sx);
+	r = reputation_of(&sx, NULL);
+	json_t *counts = json_object_get(r, "counts");
+	assert_int_equal(json_integer_value(json_object_get(counts, "orders_90_days")), 3);
+	assert_int_equal(json_integer_value(json_object_get(counts, "seller_fault_cancellations")),
+			 1);
+	assert_int_equal(json_integer_value(json_object_get(counts, "missed_ship_deadlines")), 1);
+	x = json_object_get(r, "explanation");
+	check_rule(x, "seller_score", "pol_2", 2, -1, 90 * DY);
+	json_t *w = json_object_get(x, "weights");
+	json_int_t penalty = json_integer_value(json_object_get(w, "seller_fault_cancellations")) +
+			     json_integer_value(json_object_get(w, "missed_ship_deadlines"));
+	assert_int_equal(penalty, 250);
+	assert_int_equal(json_integer_value(json_object_get(x, "min_orders")), 1);
+	/* 100 less 250 points over 3 orders, rounded up: 84. */
+	assert_int_equal(json_integer_value(json_object_get(x, "score")), 16);
+	assert_int_equal(json_integer_value(json_object_get(r, "score")), 16);
+	assert_string_equal(esc_test_str(x, "text"),
+			    "seller_score: 16, from 2 faults over the orders of 90 days.");
+	json_decref(r);
+	explain_stop();
+}
+
+/* Evidence of a dispute: a few bytes of PNG, sent by token. */
+static void evidence(const char *dsp, const char *token)
+{
+	static const char png[] = {(char)0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 'x', 'y'};
+	char url[300], auth[200];
+	struct curl_slist *h = NULL;
+	long status = 0;
+	CURL *c = curl_easy_init();
+	assert_non_null(c);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/disputes/%s/evidence", X.port, dsp);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, png);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)sizeof png);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fwrite);
+	FILE *sink = fopen("/dev/null", "w");
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+	h = curl_slist_append(h, auth);
+	h = curl_slist_append(h, "Content-Type: image/png");
+	h = curl_slist_append(h, "Expect:");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	fclose(sink);
+	assert_int_equal(status, 201);
+}
+
+/* The fee of the one event of order id that released money: in the feed
+ * and the same in the order's history. The caller's. */
+static json_t *fee_of(const char *id)
+{
+	char path[200];
+	json_t *found = NULL, *ev;
+	size_t i;
+	snprintf(path, sizeof path, "/v1/events?limit=100&order_id=%s", id);
+	json_t *feed = esc_test_must(X.port, "GET", path, XKEY, NULL, 200);
+	json_array_foreach(json_object_get(feed, "data"), i, ev)
+	{
+		json_t *x = json_object_get(json_object_get(ev, "data"), "fee_explanation");
+		if (x) {
+			assert_null(found);
+			found = json_incref(x);
+		}
+	}
+	json_decref(feed);
+	if (!found)
+		fail_msg("no event of %s released money", id);
+	snprintf(path, sizeof path, "/v1/orders/%s/events", id);
+	json_t *history = esc_test_must(X.port, "GET", path, XKEY, NULL, 200), *h;
+	bool same = false;
+	json_array_foreach(json_object_get(history, "data"), i, h)
+	{
+		json_t *x = json_object_get(json_object_get(h, "detail"), "fee_explanation");
+		same = same || (x && json_equal(x, found));
+	}
+	json_decref(history);
+	assert_true(same);
+	return found;
+}
+
+static void check_fee(json_t *x, json_int_t fee, json_int_t released, const char *text)
+{
+	check_rule(x, "fee", "pol_2", -1, -1, 0);
+	assert_true(json_number_value(json_object_get(x, "percent")) == 5.0);
+	assert_int_equal(json_integer_value(json_object_get(x, "amount")), fee);
+	assert_int_equal(json_integer_value(json_object_get(x, "released")), released);
+	assert_string_equal(esc_test_str(x, "currency"), "EUR");
+	assert_string_equal(esc_test_str(x, "text"), text);
+}
+
+/* The arbiter's view of dispute dsp: its recommendation's rules are, in
+ * order, rules[] with weights[]; it advises refund. */
+static void check_recommendation(const char *dsp, const char *arbiter, json_int_t refund,
+				 const char *const *rules, const int *weights, size_t n,
+				 const char *first_text)
+{
+	char path[160];
+	snprintf(path, sizeof path, "/v1/disputes/%s", dsp);
+	json_t *d = esc_test_must(X.port, "GET", path, arbiter, NULL, 200);
+	json_t *rec = json_object_get(d, "recommendation"), *list = json_object_get(rec, "rules");
+	assert_int_equal(json_integer_value(json_object_get(rec, "refund_amount")), refund);
+	if (json_array_size(list) != n)
+		fail_msg("dispute %s: %s", dsp, json_dumps(rec, 0));
+	for (size_t i = 0; i < n; i++) {
+		json_t *r = json_array_get(list, i);
+		assert_string_equal(esc_test_str(r, "rule"), rules[i]);
+		assert_int_equal(json_integer_value(json_object_get(r, "weight_percent")),
+				 weights[i]);
+		/* A rule of the catalogue, its sentence with the weight. */
+		assert_true(esc_rule_parse(rules[i]) >= 0);
+		assert_int_equal(strncmp(esc_test_str(r, "text"), rules[i], strlen(rules[i])), 0);
+		assert_null(strchr(esc_test_str(r, "text"), '{'));
+	}
+	assert_string_equal(esc_test_str(json_array_get(list, 0), "text"), first_text);
+	json_decref(d);
+}
+
+/* An escalated dispute of b's with s: ground, outcome refund_only, 29.00
+ * EUR; evidence from each (buyer, seller) when asked; offer (0: none) or a
+ * rejection before the buyer escalates. On a shipped order of ship's
+ * carrier and number. */
+static void escalated(const struct who *b, const struct who *s, const char *ground,
+		      const char *ship, bool buyer_files, bool seller_files, int offer, char id[64],
+		      char dsp[64])
+{
+	char path[200], body[300];
+	order_new(b, s, id, true);
+	step(s->tok, "/v1/orders/%s/ship", id, ship, 200);
+	snprintf(path, sizeof path, "/v1/orders/%s/disputes", id);
+	snprintf(body, sizeof body,
+		 "{\"ground\":\"%s\",\"outcome\":\"refund_only\",\"amount\":2900,"
+		 "\"description\":\"Not what I paid for\"}",
+		 ground);
+	json_t *j = esc_test_must(X.port, "POST", path, b->tok, body, 201);
+	snprintf(dsp, 64, "%s", esc_test_str(j, "id"));
+	json_decref(j);
+	if (buyer_files)
+		evidence(dsp, b->tok);
+	if (seller_files)
+		evidence(dsp, s->tok);
+	if (offer) {
+		snprintf(path, sizeof path, "/v1/disputes/%s/counter-offer", dsp);
+		snprintf(body, sizeof body, "{\"amount\":%d,\"message\":\"Some of it\"}", offer);
+	} else {
+		snprintf(path, sizeof path, "/v1/disputes/%s/reject", dsp);
+		snprintf(body, sizeof body, "{\"message\":\"It was fine\"}");
+	}
+	json_decref(esc_test_must(X.port, "POST", path, s->tok, body, 200));
+	snprintf(path, sizeof path, "/v1/disputes/%s/escalate", dsp);
+	json_decref(esc_test_must(X.port, "POST", path, b->tok, "{}", 200));
+}
+
+/* The fee on every release (a confirmed receipt, a dispute decided in
+ * part, the confirm window passing), a number taken and flagged, and the
+ * arbiter's recommendation naming each rule it applied with its weight. */
+static void test_http_fee_flag_and_recommendation_explained(void **state)
+{
+	(void)state;
+	struct who b, restricted, s, poor, s3, arbiter;
+	char id[64], dsp[64], flagged[64], flagged_dsp[64], path[200];
+	static const char *const ups_bad =
+		"{\"carrier\":\"ups\",\"tracking_number\":\"1Z999AA10123456785\"}";
+	static const char *const posturinn =
+		"{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR5IS\"}";
+	explain_start_with("carrier.ups = ups_1z 1Z[0-9A-Z]{16}\ntracking_check = flag\n"
+			   "restricted_cancellations = 1\nwatch_cancellations = 1\n"
+			   "seller_min_orders = 1\n");
+	user_new(&b, "buyer");
+	user_new(&s, "seller");
+	user_new(&poor, "seller");
+	user_new(&s3, "seller");
+	user_new(&arbiter, "arbiter");
+
+	/* fee: the buyer confirms receipt; 5 % of 29.00 is kept. */
+	order_new(&b, &s, id, true);
+	step(s.tok, "/v1/orders/%s/ship", id, posturinn, 200);
+	step(XKEY, "/v1/orders/%s/deliver", id, "{}", 200);
+	step(b.tok, "/v1/orders/%s/confirm-receipt", id, "{}", 200);
+	json_t *x = fee_of(id);
+	check_fee(x, 145, 2755,
+		  "fee of 5%: 1.45 EUR kept when the money was released, 27.55 EUR paid to the "
+		  "seller.");
+	json_decref(x);
+
+	/* tracking_check = flag: the number is taken, the shipment names
+	 * the rule; the invalid_tracking dispute opens at once. The carrier
+	 * never reported delivery: all of it (recommend_delivery). */
+	escalated(&b, &poor, "invalid_tracking", ups_bad, false, false, 0, flagged, flagged_dsp);
+	json_t *o = order_get(flagged, b.tok);
+	json_t *ship = json_object_get(o, "shipment");
+	assert_string_equal(esc_test_str(ship, "tracking_check"), "invalid_check_digit");
+	x = json_object_get(ship, "tracking_rule");
+	check_rule(x, "tracking_check", "pol_2", -1, -1, 0);
+	assert_string_equal(esc_test_str(x, "carrier"), "ups");
+	assert_string_equal(esc_test_str(x, "scheme"), "ups_1z");
+	assert_string_equal(esc_test_str(x, "text"),
+			    "tracking_check: the number failed the check of carrier ups (ups_1z).");
+	json_decref(o);
+	check_recommendation(flagged_dsp, arbiter.tok, 2900,
+			     (const char *const[]){"recommend_delivery"}, (const int[]){100}, 1,
+			     "recommend_delivery: 100% of the amount asked, by the carrier's "
+			     "delivery report.");
+
+	/* Both gave evidence: half; the seller's score is under 60 (the
+	 * flagged number: 200 points over 2 orders), so all of it. */
+	escalated(&b, &poor, "not_as_described", posturinn, true, true, 0, id, dsp);
+	check_recommendation(dsp, arbiter.tok, 2900,
+			     (const char *const[]){"recommend_evidence", "recommend_seller_score"},
+			     (const int[]){50, 200}, 2,
+			     "recommend_evidence: 50% of the amount asked, by the evidence given.");
+
+	/* A restricted buyer (one cancellation under this policy) with only
+	 * their own evidence: all of it, halved. */
+	user_new(&restricted, "buyer");
+	cancelled(&restricted, &s3, "no_longer_needed");
+	escalated(&restricted, &s3, "not_as_described", posturinn, true, false, 0, id, dsp);
+	check_recommendation(
+		dsp, arbiter.tok, 1450,
+		(const char *const[]){"recommend_evidence", "recommend_buyer_level"},
+		(const int[]){100, 50}, 2,
+		"recommend_evidence: 100% of the amount asked, by the evidence given.");
+
+	/* No evidence: nothing, but the seller offered 10.00 of 29.00. */
+	escalated(&b, &s3, "not_as_described", posturinn, false, false, 1000, id, dsp);
+	check_recommendation(dsp, arbiter.tok, 1000,
+			     (const char *const[]){"recommend_evidence", "recommend_offer_floor"},
+			     (const int[]){0, 34}, 2,
+			     "recommend_evidence: 0% of the amount asked, by the evidence given.");
+
+	/* fee: the arbiter decides 10.00 back; 5 % of the 19.00 released. */
+	snprintf(path, sizeof path, "/v1/disputes/%s/decide", dsp);
+	json_decref(esc_test_must(X.port, "POST", path, arbiter.tok,
+				  "{\"refund_amount\":1000,\"reason\":\"As offered\"}", 200));
+	x = fee_of(id);
+	check_fee(x, 95, 1805,
+		  "fee of 5%: 0.95 EUR kept when the money was released, 18.05 EUR paid to the "
+		  "seller.");
+	json_decref(x);
+
+	/* fee: the confirm window passes; the event explains both rules. */
+	order_new(&b, &s, id, true);
+	step(s.tok, "/v1/orders/%s/ship", id, posturinn, 200);
+	step(XKEY, "/v1/orders/%s/deliver", id, "{}", 200);
+	advance(16 * 86400, &b, &s);
+	x = explanation_of(id, "confirm_window");
+	assert_int_equal(json_integer_value(json_object_get(x, "amount")), 2755);
+	json_decref(x);
+	x = fee_of(id);
+	check_fee(x, 145, 2755,
+		  "fee of 5%: 1.45 EUR kept when the money was released, 27.55 EUR paid to the "
+		  "seller.");
+	json_decref(x);
+	explain_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1044,6 +1513,8 @@ int main(void)
 		cmocka_unit_test(test_http_order_deadlines_explained),
 		cmocka_unit_test(test_http_dispute_deadlines_explained),
 		cmocka_unit_test(test_http_cancel_preview),
+		cmocka_unit_test(test_http_levels_and_refusals_explained),
+		cmocka_unit_test(test_http_fee_flag_and_recommendation_explained),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
