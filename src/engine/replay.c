@@ -221,6 +221,8 @@ static int rec_make(struct replay *rp, const struct esc_history *h, size_t order
 		snprintf(o->buyer_id, sizeof o->buyer_id, "%s", so.buyer_id);
 		snprintf(o->seller_id, sizeof o->seller_id, "%s", so.seller_id);
 		snprintf(o->currency, sizeof o->currency, "%s", so.currency);
+		o->state_store = so.state;
+		o->refunded_store_minor = so.refunded_minor;
 		c->policy_version = so.policy_version;
 		a->buyer_id = o->buyer_id;
 		a->seller_id = o->seller_id;
@@ -815,7 +817,7 @@ static void *users_side(void *arg)
 	return NULL;
 }
 
-/* The store's side of each order, then the buyers and sellers as each run
+/* Each order against the store, then the buyers and sellers as each run
  * left them (the runs' orders are read in their threads: read_side). */
 static int read_out(struct replay *rp, char *err, size_t err_size)
 {
@@ -825,17 +827,12 @@ static int read_out(struct replay *rp, char *err, size_t err_size)
 
 	for (size_t i = 0; !rc && i < r->orders_count; i++) {
 		struct esc_replay_order *o = &r->orders[i];
-		struct esc_order so;
-		ESC_STORE(rc, rp->src, order_get, o->order_id, &so);
-		if (!rc) {
-			o->state_store = so.state;
-			o->refunded_store_minor = so.refunded_minor;
-			if (!o->made[0] || o->state[0] != so.state ||
-			    o->refunded_minor[0] != so.refunded_minor)
-				r->base_unlike_store++;
-		}
-		if (!rc)
-			rc = user_add(r, &cap, o->buyer_id, ESC_ACTOR_BUYER);
+		/* The store's state was read with the order's create
+		 * (rec_make), in the same read transaction. */
+		if (!o->made[0] || o->state[0] != o->state_store ||
+		    o->refunded_minor[0] != o->refunded_store_minor)
+			r->base_unlike_store++;
+		rc = user_add(r, &cap, o->buyer_id, ESC_ACTOR_BUYER);
 		if (!rc)
 			rc = user_add(r, &cap, o->seller_id, ESC_ACTOR_SELLER);
 	}
