@@ -187,17 +187,43 @@ static int refund_number(const char *id)
 	return r && r[1] == 'r' ? atoi(r + 2) : 0;
 }
 
+static bool detail_read(enum esc_event ev)
+{
+	switch (ev) {
+	case ESC_EV_CREATE:
+	case ESC_EV_PAY:
+	case ESC_EV_CANCEL:
+	case ESC_EV_REJECT_CANCELLATION:
+	case ESC_EV_REJECT_DISPUTE:
+	case ESC_EV_SHIP:
+	case ESC_EV_RETURN_SHIPMENT:
+	case ESC_EV_OPEN_DISPUTE:
+	case ESC_EV_COUNTER_OFFER:
+	case ESC_EV_RESOLVE_DISPUTE:
+	case ESC_EV_REFUND_SETTLED:
+	case ESC_EV_REFUND_FAILED:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* rec from h, the line of an order of the replay's (index order). */
 static int rec_make(struct replay *rp, const struct esc_history *h, size_t order, struct rec *c)
 {
 	struct esc_args *a = &c->args;
 	struct esc_replay_order *o = &rp->out->orders[order];
 	json_error_t jerr;
-	json_t *d = json_loads(h->detail[0] ? h->detail : "{}", 0, &jerr);
+	json_t *d = NULL;
 	int rc = 0;
 
-	if (!d)
-		return ESC_EIO;
+	/* The detail is parsed only for the events that take inputs from it
+	 * (the switch below); a missing member reads as empty. */
+	if (detail_read(h->event)) {
+		d = json_loads(h->detail[0] ? h->detail : "{}", 0, &jerr);
+		if (!d)
+			return ESC_EIO;
+	}
 	memset(a, 0, sizeof *a);
 	a->method = -1;
 	a->refund_to = -1;
