@@ -2913,6 +2913,34 @@ static void migrate_with(struct store_fixture *f, const char *const *steps)
 	assert_int_equal(rc, 0);
 }
 
+/* The fixture's store, new, with the shared migrations run up to (not
+ * including) the first step whose SQL holds marker: a store of the schema
+ * before that step, for an upgrade test. */
+static void migrated_before(struct store_fixture *f, const char *marker)
+{
+	const char *before[ESC_MIGRATIONS_TEST_MAX];
+	size_t i = 0;
+
+	esc_store_close(f->s);
+	f->s = NULL;
+	backend->cleanup(f);
+	backend->fresh(f);
+	if (backend != &pg_backend) {
+		sqlite3 *db = NULL;
+		assert_int_equal(sqlite3_open_v2(f->path, &db,
+						 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+				 SQLITE_OK);
+		sqlite3_close(db);
+	}
+	while (esc_migrations_shared[i] && !strstr(esc_migrations_shared[i], marker)) {
+		before[i] = esc_migrations_shared[i];
+		i++;
+	}
+	assert_non_null(esc_migrations_shared[i]);
+	before[i] = NULL;
+	migrate_with(f, before);
+}
+
 /* A fresh store and the same store opened again record the version this
  * binary writes: its own migrations and the shared ones. */
 static void a_store_opened_again_keeps_the_schema_version(void **state)
@@ -2945,34 +2973,15 @@ static int64_t any_raw_int(struct store_fixture *f, const char *sql)
 static void a_store_with_history_and_outbox_tables_upgrades_to_one_row(void **state)
 {
 	struct store_fixture *f = *state;
-	const char *before[ESC_MIGRATIONS_TEST_MAX];
 	struct esc_history h[4];
 	struct esc_outbox_row out[8];
 	char *payloads[8];
-	size_t n = 0, i = 0;
+	size_t n = 0;
 	int64_t count = 0;
 	int rc;
 
 	/* A new store, migrated up to the step that merges the tables. */
-	esc_store_close(f->s);
-	f->s = NULL;
-	backend->cleanup(f);
-	backend->fresh(f);
-	if (backend != &pg_backend) {
-		sqlite3 *db = NULL;
-		assert_int_equal(sqlite3_open_v2(f->path, &db,
-						 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
-				 SQLITE_OK);
-		sqlite3_close(db);
-	}
-	while (esc_migrations_shared[i] &&
-	       !strstr(esc_migrations_shared[i], "DROP TABLE history")) {
-		before[i] = esc_migrations_shared[i];
-		i++;
-	}
-	assert_non_null(esc_migrations_shared[i]);
-	before[i] = NULL;
-	migrate_with(f, before);
+	migrated_before(f, "DROP TABLE history");
 	raw_sql(f, "INSERT INTO history (order_id, version, at_ms, actor, actor_id, event, "
 		   "from_state, to_state, type, detail) VALUES "
 		   "('ord_1', 1, 1000, 'operator', '', 'create', 'none', 'awaiting_payment', "
@@ -3122,29 +3131,10 @@ static void the_fanout_leaves_the_event_rows_as_they_were(void **state)
 static void a_store_with_fanout_done_upgrades_to_fanout_pending(void **state)
 {
 	struct store_fixture *f = *state;
-	const char *before[ESC_MIGRATIONS_TEST_MAX];
-	size_t i = 0, events = 0, made = 0;
+	size_t events = 0, made = 0;
 	int rc;
 
-	esc_store_close(f->s);
-	f->s = NULL;
-	backend->cleanup(f);
-	backend->fresh(f);
-	if (backend != &pg_backend) {
-		sqlite3 *db = NULL;
-		assert_int_equal(sqlite3_open_v2(f->path, &db,
-						 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
-				 SQLITE_OK);
-		sqlite3_close(db);
-	}
-	while (esc_migrations_shared[i] &&
-	       !strstr(esc_migrations_shared[i], "CREATE TABLE fanout_pending")) {
-		before[i] = esc_migrations_shared[i];
-		i++;
-	}
-	assert_non_null(esc_migrations_shared[i]);
-	before[i] = NULL;
-	migrate_with(f, before);
+	migrated_before(f, "CREATE TABLE fanout_pending");
 	raw_sql(f, "INSERT INTO webhook_endpoints (id, created_at_ms, url, events, secret, "
 		   "updated_at_ms) VALUES ('whe_all', 1, 'https://198.51.100.7/h', '*', "
 		   "'whsec_x', 1)");
