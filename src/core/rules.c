@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/event.h"
@@ -162,11 +163,11 @@ static const struct esc_rule_info rules[ESC_RULE_COUNT] = {
 	     "fee, {percent}: {amount} haldið eftir þegar greitt var út, {released} greitt "
 	     "seljandanum."),
 	RULE(ESC_RULE_CANCEL_REQUESTS_MAX, "cancel_requests_max", "cancel_requests_max", "",
-	     "A buyer may ask to cancel an order at most {threshold} times.",
-	     "After {threshold} requests no more can be sent for this order.",
+	     "A buyer may ask to cancel an order at most {threshold:time|times}.",
+	     "After {threshold:request|requests} no more can be sent for this order.",
 	     "cancel_requests_max of {threshold} reached: no more requests for this order.",
-	     "Kaupandi getur beðið um afturköllun pöntunar í mesta lagi {threshold} sinnum.",
-	     "Eftir {threshold} beiðnir er ekki hægt að senda fleiri fyrir þessa pöntun.",
+	     "Kaupandi getur beðið um afturköllun pöntunar í mesta lagi {threshold:sinni|sinnum}.",
+	     "Eftir {threshold:beiðni|beiðnir} er ekki hægt að senda fleiri fyrir þessa pöntun.",
 	     "cancel_requests_max, {threshold}, náð: ekki fleiri beiðnir fyrir þessa pöntun."),
 	RULE(ESC_RULE_TRACKING_CHECK, "tracking_check", "tracking_check carriers", "",
 	     "A tracking number must fit its carrier's format and check digit.",
@@ -182,17 +183,21 @@ static const struct esc_rule_info rules[ESC_RULE_COUNT] = {
 	     "watch_cancellations buyer_short_window", "",
 	     "A buyer with {threshold} or more cancellations after payment in {window} is watched "
 	     "and warned before the next one.",
-	     "{count} of {threshold} cancellations in {window}: the next ones make the account "
+	     "{count} of {threshold:cancellation|cancellations} in {window}: the next ones make "
+	     "the account "
 	     "watched.",
-	     "watch_cancellations: {count} cancellations in {window}, {threshold} or more: the "
+	     "watch_cancellations: {count:cancellation|cancellations} in {window}, {threshold} or "
+	     "more: the "
 	     "buyer is watched.",
 	     "Fylgst er með kaupanda sem hefur {threshold} eða fleiri afturkallanir eftir greiðslu "
 	     "á {window} tímabili og hann varaður við áður en hann afturkallar aftur.",
-	     "{count} af {threshold} afturköllunum á {window} tímabili: þær næstu valda því að "
+	     "{count} af {threshold:afturköllun|afturköllunum} á {window} tímabili: þær næstu "
+	     "valda því að "
 	     "fylgst er "
 	     "með "
 	     "aðganginum.",
-	     "watch_cancellations: {count} afturkallanir á {window} tímabili, {threshold} eða "
+	     "watch_cancellations: {count:afturköllun|afturkallanir} á {window} tímabili, "
+	     "{threshold} eða "
 	     "fleiri: "
 	     "fylgst "
 	     "er með kaupandanum."),
@@ -200,16 +205,19 @@ static const struct esc_rule_info rules[ESC_RULE_COUNT] = {
 	     "restricted_cancellations buyer_short_window", "",
 	     "A buyer with {threshold} or more cancellations after payment in {window} is "
 	     "restricted: disputes they open lean towards the seller.",
-	     "{count} of {threshold} cancellations in {window} before the account is restricted.",
-	     "restricted_cancellations: {count} cancellations in {window}, {threshold} or more: "
+	     "{count} of {threshold:cancellation|cancellations} in {window} before the account is "
+	     "restricted.",
+	     "restricted_cancellations: {count:cancellation|cancellations} in {window}, "
+	     "{threshold} or more: "
 	     "the "
 	     "buyer is restricted.",
 	     "Kaupandi með {threshold} eða fleiri afturkallanir eftir greiðslu á {window} tímabili "
 	     "er "
 	     "takmarkaður: ágreiningsmál sem hann opnar halla að seljandanum.",
-	     "{count} af {threshold} afturköllunum á {window} tímabili áður en aðgangurinn er "
-	     "takmarkaður.",
-	     "restricted_cancellations: {count} afturkallanir á {window} tímabili, {threshold} eða "
+	     "{count} af {threshold:afturköllun|afturköllunum} á {window} tímabili áður en "
+	     "aðgangurinn er takmarkaður.",
+	     "restricted_cancellations: {count:afturköllun|afturkallanir} á {window} tímabili, "
+	     "{threshold} eða "
 	     "fleiri: "
 	     "kaupandinn er takmarkaður."),
 	RULE(ESC_RULE_RESTRICTED_RATE, "restricted_rate",
@@ -219,14 +227,16 @@ static const struct esc_rule_info rules[ESC_RULE_COUNT] = {
 	     "orders in {window}, is restricted.",
 	     "{percent} of paid orders cancelled in {window}; over {threshold} restricts the "
 	     "account.",
-	     "restricted_rate: {percent} of {count} paid orders cancelled in {window}, over "
+	     "restricted_rate: {percent} of {count:paid order|paid orders} cancelled in {window}, "
+	     "over "
 	     "{threshold}: the buyer is restricted.",
 	     "Kaupandi sem afturkallar meira en {threshold} greiddra pantana, með {min_paid} eða "
 	     "fleiri greiddar pantanir á {window} tímabili, er takmarkaður.",
 	     "{percent} greiddra pantana afturkallað á {window} tímabili; meira en {threshold} "
 	     "takmarkar "
 	     "aðganginn.",
-	     "restricted_rate: {percent} af {count} greiddum pöntunum afturkallað á {window} "
+	     "restricted_rate: {percent} af {count:greiddri pöntun|greiddum pöntunum} afturkallað "
+	     "á {window} "
 	     "tímabili, "
 	     "meira "
 	     "en {threshold}: kaupandinn er takmarkaður."),
@@ -235,31 +245,39 @@ static const struct esc_rule_info rules[ESC_RULE_COUNT] = {
 	     "A buyer with {threshold} or more cancellations after payment in {window} is "
 	     "suspended: "
 	     "no new cancellation requests or disputes until an arbiter lifts it.",
-	     "{count} of {threshold} cancellations in {window} before the account is suspended.",
-	     "suspended_cancellations: {count} cancellations in {window}, {threshold} or more: the "
+	     "{count} of {threshold:cancellation|cancellations} in {window} before the account is "
+	     "suspended.",
+	     "suspended_cancellations: {count:cancellation|cancellations} in {window}, {threshold} "
+	     "or more: the "
 	     "buyer is suspended.",
 	     "Kaupandi með {threshold} eða fleiri afturkallanir eftir greiðslu á {window} tímabili "
 	     "fer í "
 	     "bann: "
 	     "engar nýjar beiðnir um afturköllun eða ágreiningsmál fyrr en gerðardómari afléttir "
 	     "því.",
-	     "{count} af {threshold} afturköllunum á {window} tímabili áður en aðgangurinn fer í "
+	     "{count} af {threshold:afturköllun|afturköllunum} á {window} tímabili áður en "
+	     "aðgangurinn fer í "
 	     "bann.",
-	     "suspended_cancellations: {count} afturkallanir á {window} tímabili, {threshold} eða "
+	     "suspended_cancellations: {count:afturköllun|afturkallanir} á {window} tímabili, "
+	     "{threshold} eða "
 	     "fleiri: "
 	     "kaupandinn er í banni."),
 	RULE(ESC_RULE_SUSPENDED_LOST_DISPUTES, "suspended_lost_disputes",
 	     "suspended_lost_disputes buyer_long_window", "",
 	     "A buyer who loses {threshold} or more disputes in {window} is suspended.",
-	     "{count} of {threshold} lost disputes in {window} before the account is suspended.",
-	     "suspended_lost_disputes: {count} disputes lost in {window}, {threshold} or more: the "
+	     "{count} of {threshold:lost dispute|lost disputes} in {window} before the account is "
+	     "suspended.",
+	     "suspended_lost_disputes: {count:dispute|disputes} lost in {window}, {threshold} or "
+	     "more: the "
 	     "buyer is suspended.",
 	     "Kaupandi sem tapar {threshold} eða fleiri ágreiningsmálum á {window} tímabili fer í "
 	     "bann.",
-	     "{count} af {threshold} töpuðum ágreiningsmálum á {window} tímabili áður en "
+	     "{count} af {threshold:töpuðu ágreiningsmáli|töpuðum ágreiningsmálum} á {window} "
+	     "tímabili áður en "
 	     "aðgangurinn fer í "
 	     "bann.",
-	     "suspended_lost_disputes: {count} töpuð ágreiningsmál á {window} tímabili, "
+	     "suspended_lost_disputes: {count:tapað ágreiningsmál|töpuð ágreiningsmál} á {window} "
+	     "tímabili, "
 	     "{threshold} eða "
 	     "fleiri: kaupandinn er í banni."),
 	RULE(ESC_RULE_SELLER_SCORE, "seller_score",
@@ -269,14 +287,14 @@ static const struct esc_rule_info rules[ESC_RULE_COUNT] = {
 	     "A seller's score is 100 less the weighted faults per order over {window}: each "
 	     "seller-fault cancellation, missed ship deadline, lost dispute and invalid tracking "
 	     "number weighs in.",
-	     "The score is {score}: {count} faults over the orders of {window}.",
-	     "seller_score: {score}, from {count} faults over the orders of {window}.",
+	     "The score is {score}: {count:fault|faults} over the orders of {window}.",
+	     "seller_score: {score}, from {count:fault|faults} over the orders of {window}.",
 	     "Einkunn seljanda er 100 að frádregnum vegnum brotum á pöntun á {window} tímabili: "
 	     "hver "
 	     "afturköllun af ástæðu seljanda, sendingarfrestur sem rann út, tapað ágreiningsmál og "
 	     "ógilt rakningarnúmer vegur.",
-	     "Einkunnin er {score}: {count} brot á pöntunum {window} tímabils.",
-	     "seller_score: {score}, af {count} brotum á pöntunum {window} tímabils."),
+	     "Einkunnin er {score}: {count:brot|brot} á pöntunum {window} tímabils.",
+	     "seller_score: {score}, af {count:broti|brotum} á pöntunum {window} tímabils."),
 	RULE(ESC_RULE_RECOMMEND_DELIVERY, "recommend_delivery", "", "",
 	     "A dispute that the parcel never came (not_delivered, invalid_tracking) starts from "
 	     "the carrier: all of the amount asked when it never reported delivery, none when it "
@@ -402,22 +420,52 @@ int esc_deadline_rule(const struct esc_order *o, enum esc_deadline_kind k)
 	return -1;
 }
 
-int esc_rule_render(const char *template, const struct esc_rule_var *vars, size_t n, char *out,
-		    size_t size)
+/* English: 1 alone takes the singular; Icelandic: 1, 21, 31 ..., not 11. */
+static bool singular(int64_t n, enum esc_lang lang)
+{
+	return lang == ESC_LANG_IS ? n % 10 == 1 && n % 100 != 11 : n == 1;
+}
+
+/* {name:one|many}: the value, a space and the noun in the number the
+ * value takes in lang, into word; "1 cancellation", "2 cancellations". A
+ * value that is not a whole number takes the plural. */
+static void counted(const char *value, const char *forms, const char *close, enum esc_lang lang,
+		    char *word, size_t size)
+{
+	const char *bar = memchr(forms, '|', (size_t)(close - forms));
+	const char *one = forms, *many = bar ? bar + 1 : forms;
+	size_t one_len = (size_t)((bar ? bar : close) - one), many_len = (size_t)(close - many);
+	char *end = NULL;
+	long long n = strtoll(value, &end, 10);
+	bool one_of = *value && end && !*end && singular(n, lang);
+	snprintf(word, size, "%s %.*s", value, (int)(one_of ? one_len : many_len),
+		 one_of ? one : many);
+}
+
+int esc_rule_render(const char *template, enum esc_lang lang, const struct esc_rule_var *vars,
+		    size_t n, char *out, size_t size)
 {
 	size_t len = 0;
 	int rc = 0;
+	char word[160];
 	if (!size)
 		return ESC_EINVAL;
 	for (const char *p = template; *p;) {
 		const char *piece = p, *close = NULL;
 		size_t piece_len = 1;
 		if (*p == '{' && (close = strchr(p + 1, '}')) != NULL) {
+			const char *colon = memchr(p + 1, ':', (size_t)(close - p - 1));
+			const char *name_end = colon ? colon : close;
 			for (size_t i = 0; i < n; i++) {
 				size_t name_len = strlen(vars[i].name);
-				if ((size_t)(close - p - 1) == name_len &&
+				if ((size_t)(name_end - p - 1) == name_len &&
 				    !strncmp(p + 1, vars[i].name, name_len)) {
 					piece = vars[i].value;
+					if (colon) {
+						counted(piece, colon + 1, close, lang, word,
+							sizeof word);
+						piece = word;
+					}
 					piece_len = strlen(piece);
 					break;
 				}
@@ -439,12 +487,6 @@ int esc_rule_render(const char *template, const struct esc_rule_var *vars, size_
 	}
 	out[len] = '\0';
 	return rc;
-}
-
-/* English: 1 alone takes the singular; Icelandic: 1, 21, 31 ..., not 11. */
-static bool singular(int64_t n, enum esc_lang lang)
-{
-	return lang == ESC_LANG_IS ? n % 10 == 1 && n % 100 != 11 : n == 1;
 }
 
 void esc_rule_window(int64_t ms, enum esc_lang lang, char *out, size_t size)
@@ -541,7 +583,7 @@ int esc_rule_sentence(enum esc_rule r, int which, enum esc_lang lang,
 	return esc_rule_render(which == 0   ? t->says
 			       : which == 1 ? t->passes
 					    : t->passed,
-			       vars, n, out, size);
+			       lang, vars, n, out, size);
 }
 
 int esc_rule_says(const struct esc_policy *p, enum esc_rule r, enum esc_lang lang, char *out,
@@ -591,8 +633,8 @@ int esc_rule_says(const struct esc_policy *p, enum esc_rule r, enum esc_lang lan
 	const struct esc_rule_var vars[] = {{"window", window},   {"threshold", threshold},
 					    {"percent", percent}, {"from", from},
 					    {"to", to},           {"min_paid", min_paid}};
-	return esc_rule_render(rules[r].text[lang].says, vars, sizeof vars / sizeof vars[0], out,
-			       size);
+	return esc_rule_render(rules[r].text[lang].says, lang, vars, sizeof vars / sizeof vars[0],
+			       out, size);
 }
 
 void esc_explain_deadline(const struct esc_policy *p, const struct esc_order *o,
@@ -731,6 +773,6 @@ int esc_explanation_render(const struct esc_explanation *x, bool passed, enum es
 					    {"from", from},
 					    {"to", to}};
 	const struct esc_rule_text *t = &rules[x->rule].text[lang];
-	return esc_rule_render(passed ? t->passed : t->passes, vars, sizeof vars / sizeof vars[0],
-			       out, size);
+	return esc_rule_render(passed ? t->passed : t->passes, lang, vars,
+			       sizeof vars / sizeof vars[0], out, size);
 }

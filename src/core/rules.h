@@ -15,7 +15,8 @@
  *            what it does (the others), said before it happens.
  *   passed   the same, once it has happened, for the event's sentence.
  *
- * Sentences hold {name} placeholders that esc_rule_render fills: window
+ * Sentences hold {name} placeholders that esc_rule_render fills (or
+ * {name:one|many} where a noun follows a number: see esc_rule_render): window
  * (a length, "72 h"), amount ("29.00 EUR"), method ("card"), from and to
  * (dates), count, threshold, percent, min_paid, weight, score, released
  * (what the seller got), carrier and scheme (a carrier's check). A value not
@@ -103,10 +104,13 @@ struct esc_rule_var {
 };
 
 /* The sentence template with each {name} of vars replaced, into out
- * (always NUL-terminated). 0, or ESC_EINVAL when out was too small (what
- * fitted is there). */
-int esc_rule_render(const char *template, const struct esc_rule_var *vars, size_t n, char *out,
-		    size_t size);
+ * (always NUL-terminated). A counted placeholder, {name:one|many}, gives
+ * the value and the noun in the number it takes in lang ("{count:
+ * cancellation|cancellations}": "1 cancellation", "0 cancellations"; in
+ * Icelandic 21 takes the singular, 11 the plural). 0, or ESC_EINVAL when
+ * out was too small (what fitted is there). */
+int esc_rule_render(const char *template, enum esc_lang lang, const struct esc_rule_var *vars,
+		    size_t n, char *out, size_t size);
 
 /* A window's length as the sentences say it: "72 hours", "7 days", "90
  * minutes"; in Icelandic in the genitive, "72 klukkustunda", "7 daga"

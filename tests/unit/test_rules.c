@@ -24,7 +24,9 @@
 #include "util/strbuf.h"
 #include "util/timefmt.h"
 
-/* The {names} of a sentence, sorted and joined, into out. */
+/* The {names} of a sentence, sorted and joined, into out; a counted one,
+ * {name:one|many}, as "name:" (the nouns differ by language, the name and
+ * that it is counted do not). */
 static void placeholders(const char *s, char *out, size_t size)
 {
 	char names[16][32];
@@ -32,8 +34,12 @@ static void placeholders(const char *s, char *out, size_t size)
 	for (const char *p = strchr(s, '{'); p; p = strchr(p + 1, '{')) {
 		const char *close = strchr(p, '}');
 		assert_non_null(close);
-		assert_true(n < 16 && (size_t)(close - p) < 32);
-		snprintf(names[n++], 32, "%.*s", (int)(close - p - 1), p + 1);
+		const char *colon = memchr(p, ':', (size_t)(close - p));
+		const char *end = colon ? colon + 1 : close;
+		if (colon)
+			assert_non_null(memchr(colon, '|', (size_t)(close - colon)));
+		assert_true(n < 16 && (size_t)(end - p) < 32);
+		snprintf(names[n++], 32, "%.*s", (int)(end - p - 1), p + 1);
 	}
 	qsort(names, n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
 	out[0] = '\0';
@@ -131,19 +137,127 @@ static void test_render(void **state)
 					    {"to", "2026-12-11"}};
 	char out[300];
 	assert_int_equal(
-		esc_rule_render(esc_rule(ESC_RULE_RESPONSE_WINDOW)->text[ESC_LANG_EN].passed, vars,
-				5, out, sizeof out),
+		esc_rule_render(esc_rule(ESC_RULE_RESPONSE_WINDOW)->text[ESC_LANG_EN].passed,
+				ESC_LANG_EN, vars, 5, out, sizeof out),
 		0);
 	assert_string_equal(out,
 			    "response_window of 72 h passed: the request was approved "
 			    "automatically, 29.00 EUR refunded to the card, expected 2026-12-07 "
 			    "to 2026-12-11.");
 	/* A placeholder without a value stays; braces without a name too. */
-	assert_int_equal(esc_rule_render("{a} and {b} {", vars, 1, out, sizeof out), 0);
+	assert_int_equal(esc_rule_render("{a} and {b} {", ESC_LANG_EN, vars, 1, out, sizeof out),
+			 0);
 	assert_string_equal(out, "{a} and {b} {");
 	/* Too small: cut, NUL-terminated, and said so. */
-	assert_int_equal(esc_rule_render("window {window}!", vars, 1, out, 10), ESC_EINVAL);
+	assert_int_equal(esc_rule_render("window {window}!", ESC_LANG_EN, vars, 1, out, 10),
+			 ESC_EINVAL);
 	assert_string_equal(out, "window 72");
+	/* A counted placeholder: the noun in the number its value takes, 1
+	 * alone singular in English, 1, 21, 31 ... (not 11) in Icelandic; a
+	 * value not a number takes the plural; without a value it stays. */
+	static const struct {
+		const char *count;
+		enum esc_lang lang;
+		enum esc_rule rule;
+		const char *text;
+	} counts[] = {
+		{"0", ESC_LANG_EN, ESC_RULE_WATCH_CANCELLATIONS,
+		 "watch_cancellations: 0 cancellations in 30 days, 3 or more: the buyer is "
+		 "watched."},
+		{"1", ESC_LANG_EN, ESC_RULE_WATCH_CANCELLATIONS,
+		 "watch_cancellations: 1 cancellation in 30 days, 3 or more: the buyer is "
+		 "watched."},
+		{"2", ESC_LANG_EN, ESC_RULE_WATCH_CANCELLATIONS,
+		 "watch_cancellations: 2 cancellations in 30 days, 3 or more: the buyer is "
+		 "watched."},
+		{"0", ESC_LANG_IS, ESC_RULE_WATCH_CANCELLATIONS,
+		 "watch_cancellations: 0 afturkallanir á 30 daga tímabili, 3 eða fleiri: fylgst er "
+		 "með kaupandanum."},
+		{"1", ESC_LANG_IS, ESC_RULE_WATCH_CANCELLATIONS,
+		 "watch_cancellations: 1 afturköllun á 30 daga tímabili, 3 eða fleiri: fylgst er "
+		 "með kaupandanum."},
+		{"2", ESC_LANG_IS, ESC_RULE_WATCH_CANCELLATIONS,
+		 "watch_cancellations: 2 afturkallanir á 30 daga tímabili, 3 eða fleiri: fylgst er "
+		 "með kaupandanum."},
+		{"21", ESC_LANG_IS, ESC_RULE_WATCH_CANCELLATIONS,
+		 "watch_cancellations: 21 afturköllun á 30 daga tímabili, 3 eða fleiri: fylgst er "
+		 "með kaupandanum."},
+		{"11", ESC_LANG_IS, ESC_RULE_WATCH_CANCELLATIONS,
+		 "watch_cancellations: 11 afturkallanir á 30 daga tímabili, 3 eða fleiri: fylgst "
+		 "er "
+		 "með kaupandanum."},
+		{"21", ESC_LANG_EN, ESC_RULE_WATCH_CANCELLATIONS,
+		 "watch_cancellations: 21 cancellations in 30 days, 3 or more: the buyer is "
+		 "watched."},
+		{"0", ESC_LANG_EN, ESC_RULE_SUSPENDED_LOST_DISPUTES,
+		 "suspended_lost_disputes: 0 disputes lost in 30 days, 3 or more: the buyer is "
+		 "suspended."},
+		{"1", ESC_LANG_EN, ESC_RULE_SUSPENDED_LOST_DISPUTES,
+		 "suspended_lost_disputes: 1 dispute lost in 30 days, 3 or more: the buyer is "
+		 "suspended."},
+		{"2", ESC_LANG_EN, ESC_RULE_SUSPENDED_LOST_DISPUTES,
+		 "suspended_lost_disputes: 2 disputes lost in 30 days, 3 or more: the buyer is "
+		 "suspended."},
+		{"0", ESC_LANG_IS, ESC_RULE_SUSPENDED_LOST_DISPUTES,
+		 "suspended_lost_disputes: 0 töpuð ágreiningsmál á 30 daga tímabili, 3 eða fleiri: "
+		 "kaupandinn er í banni."},
+		{"1", ESC_LANG_IS, ESC_RULE_SUSPENDED_LOST_DISPUTES,
+		 "suspended_lost_disputes: 1 tapað ágreiningsmál á 30 daga tímabili, 3 eða fleiri: "
+		 "kaupandinn er í banni."},
+		{"2", ESC_LANG_IS, ESC_RULE_SUSPENDED_LOST_DISPUTES,
+		 "suspended_lost_disputes: 2 töpuð ágreiningsmál á 30 daga tímabili, 3 eða fleiri: "
+		 "kaupandinn er í banni."},
+		{"1", ESC_LANG_EN, ESC_RULE_RESTRICTED_RATE,
+		 "restricted_rate: 50% of 1 paid order cancelled in 30 days, over 3: the buyer is "
+		 "restricted."},
+		{"1", ESC_LANG_IS, ESC_RULE_RESTRICTED_RATE,
+		 "restricted_rate: 50% af 1 greiddri pöntun afturkallað á 30 daga tímabili, meira "
+		 "en 3: kaupandinn er takmarkaður."},
+		{"1", ESC_LANG_EN, ESC_RULE_SELLER_SCORE,
+		 "seller_score: 67, from 1 fault over the orders of 30 days."},
+		{"2", ESC_LANG_EN, ESC_RULE_SELLER_SCORE,
+		 "seller_score: 67, from 2 faults over the orders of 30 days."},
+		{"1", ESC_LANG_IS, ESC_RULE_SELLER_SCORE,
+		 "seller_score: 67, af 1 broti á pöntunum 30 daga tímabils."},
+		{"2", ESC_LANG_IS, ESC_RULE_SELLER_SCORE,
+		 "seller_score: 67, af 2 brotum á pöntunum 30 daga tímabils."},
+		{"many", ESC_LANG_EN, ESC_RULE_WATCH_CANCELLATIONS,
+		 "watch_cancellations: many cancellations in 30 days, 3 or more: the buyer is "
+		 "watched."},
+	};
+	for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+		const struct esc_rule_var cv[] = {
+			{"count", counts[i].count},
+			{"threshold", "3"},
+			{"percent", "50%"},
+			{"score", "67"},
+			{"window", counts[i].lang == ESC_LANG_IS ? "30 daga" : "30 days"}};
+		assert_int_equal(esc_rule_sentence(counts[i].rule, 2, counts[i].lang, cv, 5, out,
+						   sizeof out),
+				 0);
+		assert_string_equal(out, counts[i].text);
+	}
+	/* The threshold is counted too where a noun follows it: "at most 1
+	 * time", "0 of 1 cancellation"; and a counted placeholder without a
+	 * value stays as it is. */
+	const struct esc_rule_var one[] = {
+		{"threshold", "1"}, {"count", "0"}, {"window", "7 days"}};
+	assert_int_equal(esc_rule_sentence(ESC_RULE_CANCEL_REQUESTS_MAX, 0, ESC_LANG_EN, one, 1,
+					   out, sizeof out),
+			 0);
+	assert_string_equal(out, "A buyer may ask to cancel an order at most 1 time.");
+	assert_int_equal(esc_rule_sentence(ESC_RULE_CANCEL_REQUESTS_MAX, 0, ESC_LANG_IS, one, 1,
+					   out, sizeof out),
+			 0);
+	assert_string_equal(out,
+			    "Kaupandi getur beðið um afturköllun pöntunar í mesta lagi 1 sinni.");
+	assert_int_equal(esc_rule_sentence(ESC_RULE_SUSPENDED_LOST_DISPUTES, 1, ESC_LANG_EN, one, 3,
+					   out, sizeof out),
+			 0);
+	assert_string_equal(out, "0 of 1 lost dispute in 7 days before the account is suspended.");
+	assert_int_equal(
+		esc_rule_render("{n:day|days} left", ESC_LANG_EN, NULL, 0, out, sizeof out), 0);
+	assert_string_equal(out, "{n:day|days} left");
 	assert_int_equal(esc_lang_parse("is"), ESC_LANG_IS);
 	assert_string_equal(esc_lang_name(ESC_LANG_EN), "en");
 	assert_int_equal(esc_lang_parse("de"), -1);
@@ -1145,7 +1259,7 @@ static void test_http_levels_and_refusals_explained(void **state)
 		const char *text;
 	} levels[] = {
 		{&watch, "watch", "watch_cancellations", 1, 1, 30 * DY,
-		 "watch_cancellations: 1 cancellations in 30 days, 1 or more: the buyer is "
+		 "watch_cancellations: 1 cancellation in 30 days, 1 or more: the buyer is "
 		 "watched."},
 		{&restricted, "restricted", "restricted_cancellations", 2, 2, 30 * DY,
 		 "restricted_cancellations: 2 cancellations in 30 days, 2 or more: the buyer is "
@@ -1157,7 +1271,7 @@ static void test_http_levels_and_refusals_explained(void **state)
 		 "suspended_cancellations: 3 cancellations in 90 days, 3 or more: the buyer is "
 		 "suspended."},
 		{&lost, "suspended", "suspended_lost_disputes", 1, 1, 90 * DY,
-		 "suspended_lost_disputes: 1 disputes lost in 90 days, 1 or more: the buyer is "
+		 "suspended_lost_disputes: 1 dispute lost in 90 days, 1 or more: the buyer is "
 		 "suspended."},
 	};
 	for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
@@ -1208,7 +1322,7 @@ static void test_http_levels_and_refusals_explained(void **state)
 	x = json_object_get(r, "explanation");
 	check_rule(x, "watch_cancellations", "pol_2", 0, 1, 30 * DY);
 	assert_string_equal(esc_test_str(x, "text"),
-			    "0 of 1 cancellations in 30 days: the next ones make the account "
+			    "0 of 1 cancellation in 30 days: the next ones make the account "
 			    "watched.");
 	json_decref(r);
 
