@@ -95,7 +95,7 @@ static const struct command commands[] = {
 	 "  Creates buyers, sellers, an arbiter and orders in every state by running\n"
 	 "  escrowd's own commands, then prints how to sign in. On a store that has\n"
 	 "  the demo already it only prints the sign-in details.\n"},
-	{"check", cmd_check, "verify the ledger invariants of a store",
+	{"check", cmd_check, "verify the invariants of a store (ledger, policies)",
 	 "escrowd check --db PATH\n"
 	 "  Verifies that each currency's transfers sum to zero, that no escrow\n"
 	 "  account is negative and that no order refunded more than it was paid,\n"
@@ -391,11 +391,31 @@ static int cmd_check(const struct command *c, struct options *o, int argc, char 
 		printf("BROKEN %s\n", rep.problems[i]);
 	if (rep.problems_count > ESC_CHECK_PROBLEMS_MAX)
 		printf("... and %zu more\n", rep.problems_count - ESC_CHECK_PROBLEMS_MAX);
-	printf("%lld orders, %lld transfers: %s\n", (long long)rep.orders_count,
-	       (long long)rep.transfers_count,
-	       rep.problems_count ? "the ledger invariants are BROKEN"
-				  : "the ledger invariants hold");
-	return rep.problems_count ? 1 : 0;
+	printf("%lld orders, %lld transfers: ", (long long)rep.orders_count,
+	       (long long)rep.transfers_count);
+	if (!rep.problems_count) {
+		printf("the store's invariants hold\n");
+		return 0;
+	}
+	/* The verdict names the invariants broken (those listed), not only
+	 * the ledger's: a policy version's problem is no ledger's. */
+	printf("the store's invariants are BROKEN: %zu %s", rep.problems_count,
+	       rep.problems_count == 1 ? "problem" : "problems");
+	size_t listed = rep.problems_count < ESC_CHECK_PROBLEMS_MAX ? rep.problems_count
+								    : ESC_CHECK_PROBLEMS_MAX;
+	for (size_t i = 0, named = 0; i < listed; i++) {
+		size_t len = strcspn(rep.problems[i], ":");
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcspn(rep.problems[j], ":") == len &&
+			       !strncmp(rep.problems[j], rep.problems[i], len);
+		if (!seen)
+			printf("%s%.*s", named++ ? ", " : " (", (int)len, rep.problems[i]);
+		if (i == listed - 1)
+			printf(")");
+	}
+	printf("\n");
+	return 1;
 }
 
 static int cmd_deadlines(const struct command *c, struct options *o, int argc, char **argv)

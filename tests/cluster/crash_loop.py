@@ -1136,7 +1136,7 @@ def main():
                     not re.match(r"escrowd: (listening on http://|stopped$)", l)]
         assert not alarming, alarming[:20]
         outbox = check_store(exe, store, orders)
-        log("escrowd check: the ledger invariants hold; %s%d refunds, each once; %d outbox "
+        log("escrowd check: the store's invariants hold; %s%d refunds, each once; %d outbox "
             "events, each once" % ("integrity_check ok; " if not POSTGRESQL else "", refunds,
                                    outbox))
 

@@ -144,7 +144,7 @@ static void check_after_demo_says_the_invariants_hold(void **state)
 	int status = runf(NULL, out, sizeof out, "check --db '%s'", demo_db);
 	if (status)
 		fail_msg("check exited %d:\n%s", status, out);
-	contains(out, "the ledger invariants hold");
+	contains(out, "the store's invariants hold");
 }
 
 static void demo_store_holds_every_state(void **state)
@@ -196,7 +196,7 @@ static void escrowd_db_in_the_environment_replaces_db(void **state)
 	int status = run(env, "check", out, sizeof out);
 	if (status)
 		fail_msg("check with ESCROWD_DB exited %d:\n%s", status, out);
-	contains(out, "the ledger invariants hold");
+	contains(out, "the store's invariants hold");
 }
 
 static void check_without_db_exits_2_naming_db(void **state)
@@ -305,7 +305,7 @@ static void config_gives_the_options_and_flags_win(void **state)
 	contains(out, "from-flag.db");
 	status = runf(NULL, out, sizeof out, "check --config '%s'", config);
 	assert_int_equal(status, 0);
-	contains(out, "the ledger invariants hold");
+	contains(out, "the store's invariants hold");
 	esc_test_rmdir(dir);
 }
 
@@ -317,7 +317,7 @@ static void db_takes_a_sqlite_url(void **state)
 	int status = runf(NULL, out, sizeof out, "check --db 'sqlite:%s'", demo_db);
 	if (status)
 		fail_msg("check --db sqlite:PATH exited %d:\n%s", status, out);
-	contains(out, "the ledger invariants hold");
+	contains(out, "the store's invariants hold");
 }
 
 /* ---- check on a missing or damaged store ---- */
@@ -392,7 +392,8 @@ static void check_on_a_broken_ledger_exits_1_naming_the_invariant(void **state)
 	if (status != 1)
 		fail_msg("check on a broken ledger exited %d:\n%s", status, out);
 	contains(out, "BROKEN transfers_sum_to_zero");
-	contains(out, "the ledger invariants are BROKEN");
+	contains(out, "the store's invariants are BROKEN: 2 problems (transfers_sum_to_zero, "
+		      "transfer_legs)");
 }
 
 /* ---- deadlines ---- */

@@ -691,6 +691,9 @@ static void test_check_verifies_the_policy_versions(void **state)
 	snprintf(want, sizeof want, "BROKEN policy_version_exists: order %s is pinned to pol_7",
 		 o.id);
 	contains(out, want);
+	/* The verdict names what is broken: a policy version, no ledger. */
+	contains(out, "the store's invariants are BROKEN: 1 problem (policy_version_exists)\n");
+	assert_null(strstr(out, "ledger"));
 	snprintf(sql, sizeof sql, "UPDATE orders SET policy_version = 1 WHERE id = '%s'", o.id);
 	tamper(f.db, sql);
 	status = check_run(f.db, out, sizeof out);
@@ -707,6 +710,8 @@ static void test_check_verifies_the_policy_versions(void **state)
 	assert_int_equal(check_run(f.db, out, sizeof out), 1);
 	contains(out, "BROKEN policy_hash_matches_text: pol_1's");
 	contains(out, "BROKEN policy_text_parses: pol_1's text is not a policy: line 1");
+	contains(out, "the store's invariants are BROKEN: 2 problems (policy_hash_matches_text, "
+		      "policy_text_parses)\n");
 
 	esc_fixture_release(&f);
 }
