@@ -565,18 +565,34 @@ static int read_rows(const PGresult *res, const struct esc_record *r, void *out,
 	return rc;
 }
 
-/* Run statement id with b and read its rows, r's records, into out: the
- * shape of every list verb. */
-static int query_rows(struct pg *p, enum stmt_id id, struct bind *b, const struct esc_record *r,
-		      void *out, size_t max, size_t *n)
+/* How a list verb reads its rows: read_rows, or a verb's own that reads
+ * a column after the record's (read_deliveries). */
+typedef int rows_reader(const PGresult *res, const struct esc_record *r, void *out, size_t max,
+			size_t *n);
+
+/* Run statement id with b and read its rows, r's records, with read into
+ * out (at most max): the shape of every list verb. has_more, unless NULL,
+ * says whether the statement gave more rows than max (a page's verb asks
+ * for one more than it takes). */
+static int query_rows_with(struct pg *p, enum stmt_id id, struct bind *b, rows_reader *read,
+			   const struct esc_record *r, void *out, size_t max, size_t *n,
+			   bool *has_more)
 {
 	PGresult *res = NULL;
 	int rc = query(p, id, b, &res);
 
+	if (!rc && has_more)
+		*has_more = (size_t)PQntuples(res) > max;
 	if (!rc)
-		rc = read_rows(res, r, out, max, n);
+		rc = read(res, r, out, max, n);
 	PQclear(res);
 	return rc;
+}
+
+static int query_rows(struct pg *p, enum stmt_id id, struct bind *b, const struct esc_record *r,
+		      void *out, size_t max, size_t *n)
+{
+	return query_rows_with(p, id, b, read_rows, r, out, max, n, NULL);
 }
 
 /* Copy a text column into a field of size bytes: bounded, cut at a UTF-8
@@ -1963,21 +1979,14 @@ static int pg_webhook_endpoints_list(struct esc_store *s, const char *starting_a
 				     bool *has_more)
 {
 	struct bind b = {0};
-	PGresult *res = NULL;
-	int rc = 0;
 
 	*n = 0;
 	*has_more = false;
 	b_str(&b, 1, starting_after);
 	/* One more than asked tells whether more follow. */
 	b_i64(&b, 2, limit_of(max) < INT64_MAX ? limit_of(max) + 1 : INT64_MAX);
-	rc = query(pg_of(s), S_WEBHOOK_ENDPOINTS_LIST, &b, &res);
-	if (!rc) {
-		*has_more = (size_t)PQntuples(res) > max;
-		rc = read_rows(res, &esc_webhook_endpoint_record, out, max, n);
-	}
-	PQclear(res);
-	return rc;
+	return query_rows_with(pg_of(s), S_WEBHOOK_ENDPOINTS_LIST, &b, read_rows,
+			       &esc_webhook_endpoint_record, out, max, n, has_more);
 }
 
 /* ---- webhook deliveries ---- */
@@ -2188,17 +2197,12 @@ static int pg_webhook_endpoints_failing(struct esc_store *s, int64_t before_ms,
 					struct esc_webhook_endpoint *out, size_t max, size_t *n)
 {
 	struct bind b = {0};
-	PGresult *res = NULL;
-	int rc = 0;
 
 	*n = 0;
 	b_i64(&b, 1, before_ms);
 	b_i64(&b, 2, limit_of(max));
-	rc = query(pg_of(s), S_ENDPOINTS_FAILING, &b, &res);
-	if (!rc)
-		rc = read_rows(res, &esc_webhook_endpoint_record, out, max, n);
-	PQclear(res);
-	return rc;
+	return query_rows(pg_of(s), S_ENDPOINTS_FAILING, &b, &esc_webhook_endpoint_record, out, max,
+			  n);
 }
 
 struct purge {
@@ -2298,18 +2302,19 @@ static int pg_webhook_stats(struct esc_store *s, struct esc_webhook_stats *out)
 
 /* ---- webhook deliveries as the operator sees them ---- */
 
-/* The rows of res, deliveries with their event's type (the column after
- * the record's), into out (at most max): *n of them. */
-static int read_deliveries(const PGresult *res, struct esc_webhook_delivery_seen *out, size_t max,
+/* The rows of res, deliveries (r: esc_webhook_delivery_record) with their
+ * event's type (the column after the record's), into out, an array of
+ * struct esc_webhook_delivery_seen (at most max): *n of them. */
+static int read_deliveries(const PGresult *res, const struct esc_record *r, void *out, size_t max,
 			   size_t *n)
 {
-	const struct esc_record *r = &esc_webhook_delivery_record;
+	struct esc_webhook_delivery_seen *seen = out;
 	int rc = 0;
 
 	for (int i = 0; !rc && i < rows_max(res, max); i++) {
-		rc = read_record(res, i, r, &out[*n].d);
+		rc = read_record(res, i, r, &seen[*n].d);
 		if (!rc) {
-			COL_FIELD(res, i, r->count, out[*n].event_type);
+			COL_FIELD(res, i, r->count, seen[*n].event_type);
 			(*n)++;
 		}
 	}
@@ -2325,8 +2330,6 @@ static int pg_webhook_deliveries_list(struct esc_store *s,
 			  : f->endpoint_id  ? S_WEBHOOK_DELIVERIES_BY_ENDPOINT
 					    : S_WEBHOOK_DELIVERIES_LIST;
 	struct bind b = {0};
-	PGresult *res = NULL;
-	int rc = 0;
 
 	*n = 0;
 	*has_more = false;
@@ -2336,49 +2339,34 @@ static int pg_webhook_deliveries_list(struct esc_store *s,
 	b_str(&b, 4, f->starting_after);
 	/* One more than asked tells whether more follow. */
 	b_i64(&b, 5, limit_of(max) < INT64_MAX ? limit_of(max) + 1 : INT64_MAX);
-	rc = query(pg_of(s), id, &b, &res);
-	if (!rc) {
-		*has_more = (size_t)PQntuples(res) > max;
-		rc = read_deliveries(res, out, max, n);
-	}
-	PQclear(res);
-	return rc;
+	return query_rows_with(pg_of(s), id, &b, read_deliveries, &esc_webhook_delivery_record, out,
+			       max, n, has_more);
 }
 
 static int pg_webhook_delivery_get(struct esc_store *s, const char *id,
 				   struct esc_webhook_delivery_seen *out)
 {
 	struct bind b = {0};
-	PGresult *res = NULL;
 	size_t n = 0;
 	int rc = 0;
 
 	b_str(&b, 1, id);
-	rc = query(pg_of(s), S_WEBHOOK_DELIVERY_GET, &b, &res);
-	if (!rc)
-		rc = read_deliveries(res, out, 1, &n);
-	if (!rc && n == 0)
-		rc = ESC_ENOTFOUND;
-	PQclear(res);
-	return rc;
+	rc = query_rows_with(pg_of(s), S_WEBHOOK_DELIVERY_GET, &b, read_deliveries,
+			     &esc_webhook_delivery_record, out, 1, &n, NULL);
+	return !rc && n == 0 ? ESC_ENOTFOUND : rc;
 }
 
 static int pg_webhook_attempts_list(struct esc_store *s, const char *delivery_id, int64_t after_n,
 				    struct esc_webhook_attempt *out, size_t max, size_t *n)
 {
 	struct bind b = {0};
-	PGresult *res = NULL;
-	int rc = 0;
 
 	*n = 0;
 	b_str(&b, 1, delivery_id);
 	b_i64(&b, 2, after_n);
 	b_i64(&b, 3, limit_of(max));
-	rc = query(pg_of(s), S_WEBHOOK_ATTEMPTS_LIST, &b, &res);
-	if (!rc)
-		rc = read_rows(res, &esc_webhook_attempt_record, out, max, n);
-	PQclear(res);
-	return rc;
+	return query_rows(pg_of(s), S_WEBHOOK_ATTEMPTS_LIST, &b, &esc_webhook_attempt_record, out,
+			  max, n);
 }
 
 static int pg_webhook_delivery_retry_now(struct esc_store *s, const char *id, int64_t now_ms)
