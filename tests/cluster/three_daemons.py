@@ -17,7 +17,7 @@ dead leases have ended:
     order, and none left due),
   - every command a daemon acknowledged (a 2xx answer) is in its order's
     history, once,
-  - `escrowd check` finds the ledger invariants hold.
+  - `escrowd check` finds the store's invariants hold.
 
 Real time passes here, because the daemons run on the real clock, as they
 would in production; the leases are short (deadline_lease = 2s), so that
