@@ -464,7 +464,9 @@ void esc_engine_reads_end(struct esc_engine *e);
  * esc_engine_store_acquire() and writes through the doors above. */
 struct esc_store *esc_engine_writer(struct esc_engine *e);
 
-/* The ledger invariants (escrowd check). */
+/* The store's invariants (escrowd check): the ledger's (SPEC §4) and the
+ * policy versions' (every order's version kept, each kept text hashing to
+ * its hash and parsing); each broken one a problem in *out. */
 int esc_engine_check(struct esc_engine *e, struct esc_ledger_report *out);
 
 #endif

@@ -107,7 +107,7 @@ int64_t esc_fixture_transfers_count(struct esc_fixture *f);
 /* An account's EUR balance; escrow_balance: that of the order's escrow. */
 int64_t esc_fixture_balance(struct esc_fixture *f, const char *account);
 int64_t esc_fixture_escrow_balance(struct esc_fixture *f, const char *order_id);
-/* Assert the ledger invariants hold. */
+/* Assert the store's invariants hold (escrowd check's). */
 void esc_fixture_check(struct esc_fixture *f);
 /* Fire due deadlines until none is left; returns how many fired. */
 size_t esc_fixture_fire(struct esc_fixture *f);
