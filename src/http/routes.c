@@ -905,6 +905,65 @@ static int h_rules(struct esc_http_call *call)
 	return 0;
 }
 
+/* The dispute grounds (SPEC §5) and when each may be opened, for the help
+ * page: the order must be shipped (not_delivered: past its promised
+ * delivery date without delivery, as guard_open_dispute in core/order.c
+ * decides), and a completed order stays open to a dispute for the
+ * policy's dispute_after_completion. */
+static int h_dispute_grounds(struct esc_http_call *call)
+{
+	/* clang-format off */
+	static const struct {
+		const char *ground, *opens, *says[ESC_LANG_COUNT];
+	} grounds[] = {
+		{"invalid_tracking", "shipped", {
+		 "A dispute that the tracking number is invalid or belongs to another parcel "
+		 "can be opened once the order is shipped, and until {window} after it is "
+		 "completed.",
+		 "Opna má ágreiningsmál um að rakningarnúmerið sé ógilt eða tilheyri annarri "
+		 "sendingu þegar pöntunin hefur verið send, og innan {window} frá því að henni "
+		 "lýkur."}},
+		{"not_as_described", "shipped", {
+		 "A dispute that the goods arrived in poor quality or not as described can be "
+		 "opened once the order is shipped, and until {window} after it is completed.",
+		 "Opna má ágreiningsmál um að varan hafi borist í lélegu ástandi eða ekki eins "
+		 "og henni var lýst þegar pöntunin hefur verið send, og innan {window} frá því "
+		 "að henni lýkur."}},
+		{"not_delivered", "promised_delivery_passed", {
+		 "A dispute that the parcel never came can be opened once the promised delivery "
+		 "date has passed without delivery, and until {window} after the order is "
+		 "completed.",
+		 "Opna má ágreiningsmál um að sendingin hafi ekki borist þegar lofaður "
+		 "afhendingardagur er liðinn án afhendingar, og innan {window} frá því að "
+		 "pöntuninni lýkur."}},
+	};
+	/* clang-format on */
+	_Static_assert(sizeof grounds / sizeof grounds[0] == ESC_GROUND_COUNT,
+		       "every ground is said");
+	const struct esc_policy *p = esc_engine_policy(call->e);
+	json_t *data = json_array();
+	for (size_t g = 0; g < sizeof grounds / sizeof grounds[0]; g++) {
+		json_t *says = json_object();
+		for (int l = 0; l < ESC_LANG_COUNT; l++) {
+			char window[64], out[600];
+			esc_rule_window(p->dispute_after_completion_ms, (enum esc_lang)l, window,
+					sizeof window);
+			const struct esc_rule_var var = {"window", window};
+			esc_rule_render(grounds[g].says[l], (enum esc_lang)l, &var, 1, out,
+					sizeof out);
+			json_object_set_new(says, esc_lang_name((enum esc_lang)l),
+					    json_string(out));
+		}
+		json_array_append_new(data, json_pack("{s:s, s:s, s:o, s:o}", "ground",
+						      grounds[g].ground, "opens", grounds[g].opens,
+						      "after_completion_seconds",
+						      seconds_json(p->dispute_after_completion_ms),
+						      "rule", says));
+	}
+	call->out = json_pack("{s:o, s:b}", "data", data, "has_more", 0);
+	return 0;
+}
+
 #define ITEMS_JSON_MAX ESC_ITEMS_MAX
 
 /* An order's items (SPEC §7: 1 to 100, each a title, a whole quantity and
@@ -2407,6 +2466,7 @@ const struct esc_route esc_routes[] = {
 	{"GET", "/v1/me", h_me, SIGNED, false, false, -1},
 	{"GET", "/v1/cancellation-reasons", h_reasons, ANY, false, false, -1},
 	{"GET", "/v1/rules", h_rules, ANY, false, false, -1},
+	{"GET", "/v1/dispute-grounds", h_dispute_grounds, ANY, false, false, -1},
 	{"GET", "/v1/policies", h_policies_list, SIGNED, false, false, -1},
 	{"GET", "/v1/policies/{id}", h_policy_get, SIGNED, false, false, -1},
 	{"POST", "/v1/orders", h_order_create, P, true, false, -1},

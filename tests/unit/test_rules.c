@@ -389,6 +389,49 @@ static void test_http_rules(void **state)
 	curl_global_cleanup();
 }
 
+/* GET /v1/dispute-grounds on the real daemon (issue 17 item 6, the help
+ * page): the three grounds, when each opens, and the running policy's
+ * dispute_after_completion in both languages, to anyone. */
+static void test_http_dispute_grounds(void **state)
+{
+	(void)state;
+	struct esc_test_daemon d = {0};
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	esc_test_tmpdir(d.dir, sizeof d.dir);
+	esc_test_store(d.db, sizeof d.db, d.dir);
+	esc_test_path(d.config, sizeof d.config, d.dir, "escrowd.conf");
+	FILE *f = fopen(d.config, "w");
+	assert_non_null(f);
+	fputs("dispute_after_completion = 20d\n", f);
+	fclose(f);
+	esc_test_daemon_start(&d, "rules-operator-key-0001");
+
+	json_t *j = esc_test_must(d.port, "GET", "/v1/dispute-grounds", "", NULL, 200);
+	json_t *data = json_object_get(j, "data");
+	assert_int_equal(json_array_size(data), 3);
+	static const char *const want[][2] = {{"invalid_tracking", "shipped"},
+					      {"not_as_described", "shipped"},
+					      {"not_delivered", "promised_delivery_passed"}};
+	for (size_t i = 0; i < 3; i++) {
+		json_t *g = json_array_get(data, i), *says = json_object_get(g, "rule");
+		assert_string_equal(esc_test_str(g, "ground"), want[i][0]);
+		assert_string_equal(esc_test_str(g, "opens"), want[i][1]);
+		assert_int_equal(json_integer_value(json_object_get(g, "after_completion_seconds")),
+				 20 * 86400);
+		assert_non_null(strstr(esc_test_str(says, "en"), "until 20 days after"));
+		assert_non_null(strstr(esc_test_str(says, "is"), "innan 20 daga frá"));
+		assert_null(strchr(esc_test_str(says, "en"), '{'));
+		assert_null(strchr(esc_test_str(says, "is"), '{'));
+	}
+	assert_non_null(strstr(esc_test_str(json_object_get(json_array_get(data, 2), "rule"), "en"),
+			       "promised delivery date has passed without delivery"));
+	json_decref(j);
+	esc_test_daemon_stop(&d);
+	esc_test_store_drop(d.db);
+	esc_test_rmdir(d.dir);
+	curl_global_cleanup();
+}
+
 /* The cancellation budget (issue 16 item 3) over HTTP: in /v1/me for the
  * buyer, in their reputation for them and the operator, never for a
  * seller; after one cancellation after payment, one more keeps the buyer
@@ -1623,6 +1666,7 @@ int main(void)
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_window_and_says),
 		cmocka_unit_test(test_http_rules),
+		cmocka_unit_test(test_http_dispute_grounds),
 		cmocka_unit_test(test_http_cancel_budget),
 		cmocka_unit_test(test_http_order_deadlines_explained),
 		cmocka_unit_test(test_http_dispute_deadlines_explained),
