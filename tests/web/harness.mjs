@@ -85,9 +85,20 @@ export async function paidOrder(buyerId, title) {
 	return o.id;
 }
 
+/* More configuration lines for this file's daemon (a non-default policy:
+ * "response_window = 48h\n"), given at the test file's top level. */
+let policyLines = '';
+export function policy(lines) {
+	policyLines = lines;
+}
+
 /* Each test file has its own daemon on a temporary demo store, and its
  * own browser. */
 before(async () => {
+	// The root's hooks start as they are registered, while this module is
+	// evaluated: one turn later the test file's top level, and its
+	// policy(), have run.
+	await null;
 	dir = mkdtempSync(join(tmpdir(), 'escrowd-web-'));
 	const db = join(dir, 'escrowd.db');
 	execFileSync(join(build, 'escrowd'), ['demo', '--db', db], {stdio: 'ignore'});
@@ -95,7 +106,8 @@ before(async () => {
 	// still: the per-address limit would soon refuse them.
 	const config = join(dir, 'escrowd.conf');
 	// One carrier checked (issue 16): UPS numbers must pass their check digit.
-	writeFileSync(config, 'http.signin_per_address = 1000\ncarrier.ups = ups_1z 1Z[0-9A-Z]{16}\n');
+	writeFileSync(config, 'http.signin_per_address = 1000\ncarrier.ups = ups_1z 1Z[0-9A-Z]{16}\n' +
+		policyLines);
 	daemon = await startDaemon(db, config);
 	browser = await chromium.launch({
 		executablePath: process.env.ESC_CHROMIUM || '/usr/bin/chromium',
@@ -163,4 +175,17 @@ export async function chooseReason(page, label) {
 	assert.equal(await select.locator('option').first().textContent(), 'Select here');
 	assert.match(await select.locator('option').nth(1).textContent(), /\(recommended\)/);
 	await select.selectOption({label});
+}
+
+/* WCAG 2.1 A and AA rules, checked by axe-core in the page as it stands
+ * (contrast measured from the computed colours, names, labels, roles). */
+export async function wcag(page, what) {
+	await page.evaluate(AXE);
+	const found = await page.evaluate(async () => {
+		const r = await window.axe.run(document, {runOnly: {type: 'tag',
+			values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+		return r.violations.map((v) => v.id + ': ' + v.help + ' [' +
+			v.nodes.map((n) => n.target.join(' ') + (n.failureSummary ? ' ' + n.failureSummary.replace(/\s+/g, ' ') : '')).join('; ') + ']');
+	});
+	assert.deepEqual(found, [], what);
 }

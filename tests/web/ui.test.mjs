@@ -5,8 +5,8 @@
 // never by sleeping. ESC_SCREENSHOTS=DIR saves the main screens there.
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
-import {DESKTOP, MOBILE, AXE, PASSWORD, base, browser, operator, token, as, newBuyer, paidOrder, signedIn, shot,
-	openTab, openOnPhone, cardOf, chooseReason} from './harness.mjs';
+import {DESKTOP, MOBILE, PASSWORD, base, browser, operator, token, as, newBuyer, paidOrder, signedIn, shot,
+	openTab, openOnPhone, cardOf, chooseReason, wcag} from './harness.mjs';
 
 test('desktop: the buyer requests a cancellation, the seller accepts, the refund shows', async () => {
 	const buyer = await signedIn('ana@demo.escrowd.test', DESKTOP);
@@ -444,19 +444,6 @@ test('dialogs take the focus, keep the tab order, and give it back', async () =>
 	assert.equal(await page.evaluate(() => document.activeElement.textContent), 'More');
 	await page.context().close();
 });
-
-/* WCAG 2.1 A and AA rules, checked by axe-core in the page as it stands
- * (contrast measured from the computed colours, names, labels, roles). */
-async function wcag(page, what) {
-	await page.evaluate(AXE);
-	const found = await page.evaluate(async () => {
-		const r = await window.axe.run(document, {runOnly: {type: 'tag',
-			values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
-		return r.violations.map((v) => v.id + ': ' + v.help + ' [' +
-			v.nodes.map((n) => n.target.join(' ') + (n.failureSummary ? ' ' + n.failureSummary.replace(/\s+/g, ' ') : '')).join('; ') + ']');
-	});
-	assert.deepEqual(found, [], what);
-}
 
 test('WCAG 2.1 AA on the main screens, at both sizes', async () => {
 	for (const size of [DESKTOP, MOBILE]) {
