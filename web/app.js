@@ -17,6 +17,7 @@ import {ApiError, problem, loadMe} from './api.js';
 import {renderBar, viewSignin} from './frame.js';
 import {viewOrders, viewOrder, viewProfile} from './orders.js';
 import {viewDispute, viewDisputes} from './disputes.js';
+import {viewHelp} from './help.js';
 import {route, setRoute} from './router.js';
 
 /* Drawing a page waits for the API: after a moment without an answer the
@@ -49,6 +50,9 @@ async function drawPage() {
 	const query = new URLSearchParams(qs || '');
 	const parts = path.split('/').filter(Boolean);
 	try {
+		/* Help is open to anyone, signed in or not. */
+		if (parts[0] === 'help')
+			return await viewHelp();
 		if (!S.me) {
 			if (parts[0] !== 'signin')
 				location.hash = '#/signin';

@@ -18,8 +18,15 @@ export function renderBar() {
 			nav.append(h('a', {class: 'button', href: '#/orders',
 				text: t(S.me.role === 'seller' ? 'nav.sales' : 'nav.orders')}),
 				h('a', {class: 'button', href: '#/profile', text: t('nav.profile')}));
-		nav.append(h('button', {type: 'button', onclick: signOut, text: t('nav.signout')}));
+		nav.append(h('a', {class: 'button', href: '#/help', text: t('nav.help')}),
+			h('button', {type: 'button', onclick: signOut, text: t('nav.signout')}));
 		bar.append(h('span', {class: 'who', text: S.me.name + ' (' + t('role.' + S.me.role) + ')'}), nav);
+	} else {
+		/* Signed out: the help page, and from it the way back. */
+		const onHelp = location.hash.startsWith('#/help');
+		bar.append(h('nav', {'aria-label': t('nav.label')},
+			onHelp ? h('a', {class: 'button', href: '#/signin', text: t('signin.submit')})
+				: h('a', {class: 'button', href: '#/help', text: t('nav.help')})));
 	}
 	const sel = h('select', {id: 'lang', onchange: async (ev) => {
 		localStorage.setItem('escrowd.lang', ev.target.value);
