@@ -837,10 +837,12 @@ static int guard_open_dispute(struct decision *d)
 	if (o->disputes_count > 0)
 		return refuse(d, ESC_ELIMIT, "an order has one dispute at most", NULL);
 	if (o->state == ESC_ST_COMPLETED &&
-	    d->ctx->now_ms >= o->ended_at_ms + p->dispute_after_completion_ms)
+	    d->ctx->now_ms >= o->ended_at_ms + p->dispute_after_completion_ms) {
+		char window[64];
+		esc_rule_window(p->dispute_after_completion_ms, ESC_LANG_EN, window, sizeof window);
 		return refuse(d, ESC_EDEADLINE,
-			      "a completed order can be disputed within 15 days of completion",
-			      NULL);
+			      "a completed order can be disputed within %s of completion", window);
+	}
 	if (!a)
 		return 0;
 	int ground = esc_ground_parse(a->ground);

@@ -1800,6 +1800,14 @@ static void test_spec_5_not_delivered_on_an_order_completed_without_delivery(voi
 	assert_int_equal(fx.order.state, ESC_ST_IN_DISPUTE);
 	assert_true(esc_order_held(&fx.order) == TOTAL); /* clawed back */
 	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_BUYER, due + 15 * DAY, &o, ESC_EV_OPEN_DISPUTE, &a);
+	/* The refusal says the policy's window, whatever it is. */
+	struct esc_policy twenty = policy;
+	twenty.dispute_after_completion_ms = 20 * DAY;
+	struct esc_context c = ctx_of(ESC_ACTOR_BUYER, due + 20 * DAY);
+	c.policy = &twenty;
+	assert_int_equal(esc_decide(&c, &o, ESC_EV_OPEN_DISPUTE, &a, NULL, &fx), ESC_EDEADLINE);
+	assert_string_equal(fx.refusal_message,
+			    "a completed order can be disputed within 20 days of completion");
 }
 
 static void
