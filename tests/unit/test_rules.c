@@ -322,23 +322,48 @@ static void test_window_and_says(void **state)
 		}
 }
 
+/* The daemon of a test over HTTP. */
+static struct esc_test_daemon X;
+static const char *XKEY = "rules-operator-key-0003";
+
+/* A daemon of its own, under config (policy lines; NULL: SPEC's). */
+static void explain_start_with(const char *config)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	memset(&X, 0, sizeof X);
+	esc_test_tmpdir(X.dir, sizeof X.dir);
+	esc_test_store(X.db, sizeof X.db, X.dir);
+	if (config) {
+		esc_test_path(X.config, sizeof X.config, X.dir, "escrowd.conf");
+		FILE *f = fopen(X.config, "w");
+		assert_non_null(f);
+		fputs(config, f);
+		fclose(f);
+	}
+	esc_test_daemon_start(&X, XKEY);
+}
+
+static void explain_start(void)
+{
+	explain_start_with(NULL);
+}
+
+static void explain_stop(void)
+{
+	esc_test_daemon_stop(&X);
+	esc_test_store_drop(X.db);
+	esc_test_rmdir(X.dir);
+	curl_global_cleanup();
+}
+
 /* GET /v1/rules on the real daemon, with a configured window: the
  * running policy's numbers, in both languages, to anyone. */
 static void test_http_rules(void **state)
 {
 	(void)state;
-	struct esc_test_daemon d = {0};
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	esc_test_tmpdir(d.dir, sizeof d.dir);
-	esc_test_store(d.db, sizeof d.db, d.dir);
-	esc_test_path(d.config, sizeof d.config, d.dir, "escrowd.conf");
-	FILE *f = fopen(d.config, "w");
-	assert_non_null(f);
-	fputs("response_window = 48h\nwatch_cancellations = 4\n", f);
-	fclose(f);
-	esc_test_daemon_start(&d, "rules-operator-key-0001");
+	explain_start_with("response_window = 48h\nwatch_cancellations = 4\n");
 
-	json_t *j = esc_test_must(d.port, "GET", "/v1/rules", "", NULL, 200);
+	json_t *j = esc_test_must(X.port, "GET", "/v1/rules", "", NULL, 200);
 	json_t *data = json_object_get(j, "data"), *rule;
 	size_t i;
 	assert_int_equal(json_array_size(data), ESC_RULE_COUNT);
@@ -383,10 +408,7 @@ static void test_http_rules(void **state)
 	}
 	assert_int_equal(seen, 3);
 	json_decref(j);
-	esc_test_daemon_stop(&d);
-	esc_test_store_drop(d.db);
-	esc_test_rmdir(d.dir);
-	curl_global_cleanup();
+	explain_stop();
 }
 
 /* GET /v1/dispute-grounds on the real daemon (issue 17 item 6, the help
@@ -395,18 +417,9 @@ static void test_http_rules(void **state)
 static void test_http_dispute_grounds(void **state)
 {
 	(void)state;
-	struct esc_test_daemon d = {0};
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	esc_test_tmpdir(d.dir, sizeof d.dir);
-	esc_test_store(d.db, sizeof d.db, d.dir);
-	esc_test_path(d.config, sizeof d.config, d.dir, "escrowd.conf");
-	FILE *f = fopen(d.config, "w");
-	assert_non_null(f);
-	fputs("dispute_after_completion = 20d\n", f);
-	fclose(f);
-	esc_test_daemon_start(&d, "rules-operator-key-0001");
+	explain_start_with("dispute_after_completion = 20d\n");
 
-	json_t *j = esc_test_must(d.port, "GET", "/v1/dispute-grounds", "", NULL, 200);
+	json_t *j = esc_test_must(X.port, "GET", "/v1/dispute-grounds", "", NULL, 200);
 	json_t *data = json_object_get(j, "data");
 	assert_int_equal(json_array_size(data), 3);
 	static const char *const want[][2] = {{"invalid_tracking", "shipped"},
@@ -426,10 +439,7 @@ static void test_http_dispute_grounds(void **state)
 	assert_non_null(strstr(esc_test_str(json_object_get(json_array_get(data, 2), "rule"), "en"),
 			       "promised delivery date has passed without delivery"));
 	json_decref(j);
-	esc_test_daemon_stop(&d);
-	esc_test_store_drop(d.db);
-	esc_test_rmdir(d.dir);
-	curl_global_cleanup();
+	explain_stop();
 }
 
 /* The cancellation budget (issue 16 item 3) over HTTP: in /v1/me for the
@@ -544,8 +554,6 @@ static void test_http_cancel_budget(void **state)
 
 /* ---- every deadline's rule explains itself (issue 16 item 2) ---- */
 
-static struct esc_test_daemon X;
-static const char *XKEY = "rules-operator-key-0003";
 
 struct who {
 	char id[64], tok[80], email[80];
@@ -716,35 +724,6 @@ static json_t *action_rule(json_t *list, const char *name)
 	return NULL;
 }
 
-/* A daemon of its own, under config (policy lines; NULL: SPEC's). */
-static void explain_start_with(const char *config)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	memset(&X, 0, sizeof X);
-	esc_test_tmpdir(X.dir, sizeof X.dir);
-	esc_test_store(X.db, sizeof X.db, X.dir);
-	if (config) {
-		esc_test_path(X.config, sizeof X.config, X.dir, "escrowd.conf");
-		FILE *f = fopen(X.config, "w");
-		assert_non_null(f);
-		fputs(config, f);
-		fclose(f);
-	}
-	esc_test_daemon_start(&X, XKEY);
-}
-
-static void explain_start(void)
-{
-	explain_start_with(NULL);
-}
-
-static void explain_stop(void)
-{
-	esc_test_daemon_stop(&X);
-	esc_test_store_drop(X.db);
-	esc_test_rmdir(X.dir);
-	curl_global_cleanup();
-}
 
 #define H  (INT64_C(3600000))
 #define DY (24 * H)
