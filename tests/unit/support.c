@@ -389,6 +389,19 @@ void *esc_test_drain_log(void *arg)
 	return NULL;
 }
 
+void esc_test_daemon_config(struct esc_test_daemon *d, const char *text)
+{
+	if (!text) {
+		d->config[0] = '\0';
+		return;
+	}
+	esc_test_path(d->config, sizeof d->config, d->dir, "escrowd.conf");
+	FILE *f = fopen(d->config, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
 void esc_test_daemon_start(struct esc_test_daemon *d, const char *operator_key)
 {
 	int fds[2];

@@ -61,6 +61,9 @@ void *esc_test_drain_log(void *arg);
 void esc_test_expect_abort(void (*fn)(void), const char *want);
 
 void esc_test_daemon_start(struct esc_test_daemon *d, const char *operator_key);
+/* The daemon's --config: text (policy and settings lines) written to
+ * escrowd.conf in d->dir (set dir first); NULL for none. */
+void esc_test_daemon_config(struct esc_test_daemon *d, const char *text);
 void esc_test_daemon_stop(struct esc_test_daemon *d);
 
 /* Engine fixtures: an engine on a new store (esc_test_store), with a manual clock at ESC_TEST_T0

@@ -148,11 +148,7 @@ static int group_setup(void **state)
 
 	esc_test_tmpdir(d.dir, sizeof d.dir);
 	esc_test_store(d.db, sizeof d.db, d.dir);
-	esc_test_path(d.config, sizeof d.config, d.dir, "escrowd.conf");
-	FILE *f = fopen(d.config, "w");
-	assert_non_null(f);
-	fputs("webhooks.allow_private = true\n", f);
-	fclose(f);
+	esc_test_daemon_config(&d, "webhooks.allow_private = true\n");
 	esc_test_daemon_start(&d, KEY);
 	return 0;
 }

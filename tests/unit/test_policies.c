@@ -33,19 +33,6 @@ struct party {
 	char id[64], token[80];
 };
 
-static void config(const char *text)
-{
-	if (!text) {
-		d.config[0] = '\0';
-		return;
-	}
-	esc_test_path(d.config, sizeof d.config, d.dir, "escrowd.conf");
-	FILE *f = fopen(d.config, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 static void party_new(struct party *p, const char *role)
 {
 	char body[300];
@@ -215,7 +202,7 @@ static void test_an_order_keeps_the_policy_it_was_created_under(void **state)
 
 	/* A restart with shorter windows and a smaller fee: pol_2. */
 	esc_test_daemon_stop(&d);
-	config("ship_window = 3d\nresponse_window = 48h\nfee = 2%\n");
+	esc_test_daemon_config(&d, "ship_window = 3d\nresponse_window = 48h\nfee = 2%\n");
 	esc_test_daemon_start(&d, KEY);
 
 	o = order_get(old_id);
@@ -289,7 +276,7 @@ static void test_the_versions_over_http(void **state)
 	memset(&d, 0, sizeof d);
 	esc_test_tmpdir(d.dir, sizeof d.dir);
 	esc_test_store(d.db, sizeof d.db, d.dir);
-	config("response_window = 48h\nfee = 2.55%\n");
+	esc_test_daemon_config(&d, "response_window = 48h\nfee = 2.55%\n");
 	esc_test_daemon_start(&d, KEY);
 	party_new(&buyer, "buyer");
 
@@ -355,7 +342,7 @@ static void test_the_versions_over_http(void **state)
 	assert_string_equal(ids, "pol_1 pol_2");
 	assert_string_equal(current, "pol_2");
 	esc_test_daemon_stop(&d);
-	config(NULL);
+	esc_test_daemon_config(&d, NULL);
 	esc_test_daemon_start(&d, KEY);
 	policies_ids(KEY, ids, sizeof ids, current, sizeof current);
 	assert_string_equal(ids, "pol_1 pol_2");

@@ -333,13 +333,7 @@ static void explain_start_with(const char *config)
 	memset(&X, 0, sizeof X);
 	esc_test_tmpdir(X.dir, sizeof X.dir);
 	esc_test_store(X.db, sizeof X.db, X.dir);
-	if (config) {
-		esc_test_path(X.config, sizeof X.config, X.dir, "escrowd.conf");
-		FILE *f = fopen(X.config, "w");
-		assert_non_null(f);
-		fputs(config, f);
-		fclose(f);
-	}
+	esc_test_daemon_config(&X, config);
 	esc_test_daemon_start(&X, XKEY);
 }
 

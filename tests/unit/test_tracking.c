@@ -318,11 +318,7 @@ static void start(const char *config_text)
 {
 	esc_test_tmpdir(d.dir, sizeof d.dir);
 	esc_test_store(d.db, sizeof d.db, d.dir);
-	esc_test_path(d.config, sizeof d.config, d.dir, "escrowd.conf");
-	FILE *f = fopen(d.config, "w");
-	assert_non_null(f);
-	fputs(config_text, f);
-	fclose(f);
+	esc_test_daemon_config(&d, config_text);
 	esc_test_daemon_start(&d, KEY);
 }
 
