@@ -1,8 +1,9 @@
-/* The orders: tabs, cards, the profile and one order's page. */
+/* The orders: the tabs and the cards (profile.js has the profile, order.js
+ * one order's page). */
 
 import {S} from './state.js';
 import {h, $, toast, page} from './dom.js';
-import {t, money, when, titleOf, repWhy} from './text.js';
+import {t, money, titleOf, repWhy} from './text.js';
 import {api, problem, reasons, allOrders} from './api.js';
 import {dialog, rejectDialog, shipDialog} from './dialogs.js';
 import {cancelDialog} from './cancel.js';
@@ -101,7 +102,7 @@ export async function simple(o, name) {
 }
 
 /* Who is on the other side of the order, for the card and the page. */
-function party(o) {
+export function party(o) {
 	if (S.me.role === 'seller' && o.buyer_name)
 		return t('order.buyer_is', {name: o.buyer_name});
 	if (S.me.role !== 'seller' && o.seller_name)
@@ -194,53 +195,4 @@ export async function loadLevel() {
 	} catch (e) {
 		S.level = null;
 	}
-}
-
-/* The narrow screens' way in: the order tabs as a list. */
-export async function viewProfile() {
-	const list = await allOrders();
-	const rep = await api('GET', '/v1/users/' + encodeURIComponent(S.me.id) + '/reputation');
-	const standing = rep.role === 'buyer'
-		? t('profile.level', {level: t('level.' + rep.level)})
-		: t('profile.score', {score: rep.score});
-	page(t('profile.title'),
-		h('p', {text: S.me.name + ' · ' + S.me.email}),
-		h('section', {'aria-labelledby': 'rep-h'},
-			h('h2', {id: 'rep-h', text: standing}),
-			h('p', {id: 'rep-why', text: repWhy(rep)}),
-			h('h3', {text: t('profile.events')}),
-			(rep.events || []).length
-				? h('ul', {id: 'rep-events'}, rep.events.slice(0, 20).map((e) =>
-					h('li', {text: when(e.at) + ' · ' + t('mark.' + e.event)})))
-				: h('p', {text: t('profile.no_events')})),
-		h('ul', {class: 'cards'}, TABS.slice(1).map((x) => h('li', {},
-			h('a', {class: 'button', href: '#/orders?tab=' + x.id},
-				t('tab.' + x.id), h('span', {class: 'count', text: '(' + list.filter((o) => inTab(x, o)).length + ')'}))))));
-}
-
-export async function viewOrder(id) {
-	const o = await api('GET', '/v1/orders/' + encodeURIComponent(id));
-	await reasons();
-	if (S.me.role === 'buyer')
-		await loadLevel();
-	const mine = ACTIONS[S.me.role] || {};
-	const acts = (o.actions || []).filter((a) => mine[a.name]);
-	const facts = h('dl', {class: 'facts'},
-		h('dt', {text: t('order.state')}), h('dd', {text: t('state.' + o.status)}),
-		party(o) ? [h('dt', {text: t(S.me.role === 'seller' ? 'order.buyer' : 'order.seller')}),
-			h('dd', {text: S.me.role === 'seller' ? o.buyer_name : o.seller_name})] : null,
-		h('dt', {text: t('order.total')}), h('dd', {text: money(o.total, o.currency)}),
-		h('dt', {text: t('order.created')}), h('dd', {text: when(o.created_at)}),
-		o.shipment ? [h('dt', {text: t('order.shipment')}),
-			h('dd', {text: o.shipment.carrier + ' ' + o.shipment.tracking_number})] : null,
-		o.promised_delivery_at ? [h('dt', {text: t('order.promised')}),
-			h('dd', {text: when(o.promised_delivery_at)})] : null);
-	const items = h('ul', {}, (o.items || []).map((i) =>
-		h('li', {text: i.quantity + ' × ' + i.title + ' · ' + money(i.unit_price, o.currency)})));
-	const buttons = h('div', {class: 'actions'}, acts.map((a) => h('button', {
-		type: 'button', class: a.name === 'cancel' ? 'primary' : null,
-		onclick: () => runAction(o, a.name),
-		text: a.name === 'cancel' ? t('action.cancel_order') : actionLabel(o, a.name),
-	})));
-	page(titleOf(o), facts, items, statusLines(o), buttons);
 }
