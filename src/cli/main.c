@@ -32,12 +32,13 @@ struct options {
 	const char *listen;
 	const char *clock;
 	const char *operator_key;
+	const char *password_hashing; /* interactive (the default) or minimum */
 	bool quiet, quiet_set;
 	unsigned pool;    /* db_pool: store connections, 0 = the default */
 	int64_t lease_ms; /* deadline_lease, 0 = the engine's default */
 	struct esc_policy policy;
 	struct esc_http_options http; /* the config file's http. keys */
-	char *from_config[4];         /* values read from the file, owned */
+	char *from_config[5];         /* values read from the file, owned */
 };
 
 struct command {
@@ -58,16 +59,18 @@ static int cmd_replay(const struct command *c, struct options *o, int argc, char
 static const struct command commands[] = {
 	{"serve", cmd_serve, "run the HTTP/JSON API daemon",
 	 "escrowd serve --db PATH [--listen HOST:PORT] [--config FILE] [--clock manual]\n"
-	 "              [--operator-key KEY] [--quiet]\n"
+	 "              [--operator-key KEY] [--password-hashing minimum] [--quiet]\n"
 	 "  Serves the API on HOST:PORT (127.0.0.1:8080; ESCROWD_LISTEN). --operator-key\n"
 	 "  (ESCROWD_OPERATOR_KEY, at least 16 characters) installs an operator API key.\n"
 	 "  --clock manual (ESCROWD_CLOCK) starts a manual clock that moves only through\n"
 	 "  POST /v1/clock/advance: for tests and demos only. SIGTERM or SIGINT finish\n"
 	 "  the requests in flight and stop. Each request is logged as a JSON line on\n"
-	 "  stderr unless --quiet (ESCROWD_QUIET).\n"
+	 "  stderr unless --quiet (ESCROWD_QUIET). --password-hashing minimum\n"
+	 "  (ESCROWD_PASSWORD_HASHING; also for demo) hashes new passwords with argon2id\n"
+	 "  at libsodium's least cost instead of its interactive one: for tests only.\n"
 	 "  Every option may also be a line of the config file (db = PATH, listen =,\n"
-	 "  clock =, operator_key =, quiet = true); a flag wins over the environment,\n"
-	 "  which wins over the file. db_pool = 8 is the file's alone: store\n"
+	 "  clock =, operator_key =, password_hashing =, quiet = true); a flag wins\n"
+	 "  over the environment, which wins over the file. db_pool = 8 is the file's alone: store\n"
 	 "  connections in all, one for writes and the rest for reads. So is\n"
 	 "  deadline_lease = 15s: a daemon killed while firing deadlines holds them\n"
 	 "  this long, in real time, before another takes them (1s to 1h). The\n"
@@ -155,8 +158,11 @@ static int set_webhooks(void *arg, const char *key, const char *value, char *err
 	return esc_webhook_option_set(arg, key, value, err, err_size);
 }
 
-static const char *const option_keys[] = {"db",    "listen",  "clock",          "operator_key",
-					  "quiet", "db_pool", "deadline_lease", NULL};
+/* The first five are strings, in the order of set_option's fields. */
+static const char *const option_keys[] = {"db",	     "listen",	"clock",
+					  "operator_key",    "password_hashing",
+					  "quiet",	     "db_pool", "deadline_lease",
+					  NULL};
 
 #define LEASE_MS_MIN 1000
 #define LEASE_MS_MAX (3600 * 1000)
@@ -167,7 +173,8 @@ _Static_assert(ESC_LEASE_MS_DEFAULT == 15000, "serve --help says deadline_lease 
 static int set_option(void *arg, const char *key, const char *value, char *err, size_t err_size)
 {
 	struct options *o = arg;
-	const char **fields[] = {&o->db, &o->listen, &o->clock, &o->operator_key};
+	const char **fields[] = {&o->db, &o->listen, &o->clock, &o->operator_key,
+				&o->password_hashing};
 	if (!strcmp(key, "quiet")) {
 		bool on = !strcmp(value, "true"), off = !strcmp(value, "false");
 		if (!on && !off) {
@@ -230,16 +237,17 @@ static void options_release(struct options *o)
 static int parse_with(const struct command *c, struct options *o, int argc, char **argv,
 		      const char *const *extra, const char **values)
 {
-	struct option longopts[8 + EXTRA_MAX] = {
+	struct option longopts[9 + EXTRA_MAX] = {
 		{"db", required_argument, NULL, 'd'},
 		{"config", required_argument, NULL, 'c'},
 		{"listen", required_argument, NULL, 'l'},
 		{"clock", required_argument, NULL, 'k'},
 		{"operator-key", required_argument, NULL, 'o'},
+		{"password-hashing", required_argument, NULL, 'p'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 	};
-	size_t common = 7, extra_n = 0;
+	size_t common = 8, extra_n = 0;
 	char err[300];
 	int ch;
 	for (; extra && extra[extra_n]; extra_n++) {
@@ -252,6 +260,7 @@ static int parse_with(const struct command *c, struct options *o, int argc, char
 	o->listen = getenv("ESCROWD_LISTEN");
 	o->clock = getenv("ESCROWD_CLOCK");
 	o->operator_key = getenv("ESCROWD_OPERATOR_KEY");
+	o->password_hashing = getenv("ESCROWD_PASSWORD_HASHING");
 	o->quiet = getenv("ESCROWD_QUIET") && *getenv("ESCROWD_QUIET");
 	o->quiet_set = o->quiet;
 	optind = 1;
@@ -271,6 +280,9 @@ static int parse_with(const struct command *c, struct options *o, int argc, char
 			break;
 		case 'o':
 			o->operator_key = optarg;
+			break;
+		case 'p':
+			o->password_hashing = optarg;
 			break;
 		case 'q':
 			o->quiet = o->quiet_set = true;
@@ -305,6 +317,12 @@ static int parse_with(const struct command *c, struct options *o, int argc, char
 		fprintf(stderr, "escrowd %s: %s\n", c->name, err);
 		return 2;
 	}
+	if (o->password_hashing && *o->password_hashing &&
+	    strcmp(o->password_hashing, "interactive") && strcmp(o->password_hashing, "minimum")) {
+		fprintf(stderr, "escrowd %s: --password-hashing takes interactive or minimum\n",
+			c->name);
+		return 2;
+	}
 	if (!o->db || !*o->db) {
 		fprintf(stderr,
 			"escrowd %s: --db is required (or ESCROWD_DB, or db = in the config)\n%s",
@@ -319,10 +337,17 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 	return parse_with(c, o, argc, argv, NULL, NULL);
 }
 
+/* password_hashing = minimum: argon2id at libsodium's least cost. */
+static bool fast_hashing(const struct options *o)
+{
+	return o->password_hashing && !strcmp(o->password_hashing, "minimum");
+}
+
 static int open_engine(const char *name, struct options *o, struct esc_engine **e)
 {
 	char err[300] = "";
-	struct esc_engine_options eo = {.lease_ms = o->lease_ms};
+	struct esc_engine_options eo = {.lease_ms = o->lease_ms,
+					.fast_password_hashing = fast_hashing(o)};
 	int rc = esc_engine_open(e, o->db, &o->policy, &eo, err, sizeof err);
 	if (rc)
 		fprintf(stderr, "escrowd %s: cannot open %s: %s\n", name, o->db,
@@ -584,6 +609,7 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	eo.manual_clock = o->clock && !strcmp(o->clock, "manual");
 	eo.pool = o->pool ? o->pool : 8;
 	eo.lease_ms = o->lease_ms;
+	eo.fast_password_hashing = fast_hashing(o);
 	rc = esc_engine_open(&e, o->db, &o->policy, &eo, err, sizeof err);
 	if (rc) {
 		fprintf(stderr, "escrowd serve: cannot open %s: %s\n", o->db,
@@ -622,6 +648,9 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	if (eo.manual_clock)
 		fprintf(stderr, "escrowd: manual clock: time moves only through "
 				"POST /v1/clock/advance\n");
+	if (eo.fast_password_hashing)
+		fprintf(stderr, "escrowd: password_hashing = minimum: passwords are hashed at "
+				"argon2id's least cost, for tests only\n");
 	/* The webhook delivery worker: a thread of its own, beside the
 	 * deadline worker that esc_http_serve runs. libcurl's global state
 	 * first, before any thread (webhook/sender.h). */

@@ -472,6 +472,11 @@ bool esc_engine_clock_manual(const struct esc_engine *e)
 	return e->clock.manual;
 }
 
+bool esc_engine_fast_password_hashing(const struct esc_engine *e)
+{
+	return e->fast_password_hashing;
+}
+
 int64_t esc_engine_now(struct esc_engine *e)
 {
 	return esc_clock_now(&e->clock);

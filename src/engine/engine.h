@@ -137,6 +137,8 @@ int esc_engine_policy_of(struct esc_engine *e, struct esc_store *s, int64_t vers
 /* Whether the clock is manual: tests and demos move it
  * (esc_engine_advance); a real clock cannot be moved. */
 bool esc_engine_clock_manual(const struct esc_engine *e);
+/* New passwords are hashed at argon2id's least cost (options). */
+bool esc_engine_fast_password_hashing(const struct esc_engine *e);
 /* Copy the counters into *out, from any thread. It waits for no command
  * or commit (the counters are atomics), so /metrics answers while a
  * commit hangs. */

@@ -528,24 +528,37 @@ static int h_user_create(struct esc_http_call *call)
 	return 0;
 }
 
-/* The hash of a random password, made once, for unknown emails. */
-static char dummy[crypto_pwhash_STRBYTES];
+/* The hash of a random password, made once per cost, for unknown emails:
+ * at the cost the engine hashes new passwords with, so that checking one
+ * takes as long as checking a known email's. */
+static char dummy[2][crypto_pwhash_STRBYTES];
 
-static void make_dummy_hash(void)
+static void make_dummy_hash(int fast)
 {
 	unsigned char pw[16];
 	randombytes_buf(pw, sizeof pw);
-	if (crypto_pwhash_str(dummy, (const char *)pw, sizeof pw,
-			      crypto_pwhash_OPSLIMIT_INTERACTIVE,
-			      crypto_pwhash_MEMLIMIT_INTERACTIVE))
-		dummy[0] = '\0';
+	if (crypto_pwhash_str(dummy[fast], (const char *)pw, sizeof pw,
+			      fast ? crypto_pwhash_OPSLIMIT_MIN : crypto_pwhash_OPSLIMIT_INTERACTIVE,
+			      fast ? crypto_pwhash_MEMLIMIT_MIN : crypto_pwhash_MEMLIMIT_INTERACTIVE))
+		dummy[fast][0] = '\0';
 }
 
-static const char *dummy_hash(void)
+static void make_dummy_interactive(void)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, make_dummy_hash);
-	return dummy;
+	make_dummy_hash(0);
+}
+
+static void make_dummy_fast(void)
+{
+	make_dummy_hash(1);
+}
+
+static const char *dummy_hash(const struct esc_engine *e)
+{
+	static pthread_once_t once[2] = {PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT};
+	const int fast = esc_engine_fast_password_hashing(e);
+	pthread_once(&once[fast], fast ? make_dummy_fast : make_dummy_interactive);
+	return dummy[fast];
 }
 
 static int session_insert_tx(struct esc_store *s, void *arg)
@@ -596,7 +609,7 @@ static int h_session_create(struct esc_http_call *call)
 	 * unknown email is checked against a hash too, so that the answer's
 	 * time does not tell which emails exist. */
 	sem_wait(&call->limits->hashing);
-	bool bad = crypto_pwhash_str_verify(rc ? dummy_hash() : u.password_hash, password,
+	bool bad = crypto_pwhash_str_verify(rc ? dummy_hash(call->e) : u.password_hash, password,
 					    strlen(password)) != 0;
 	sem_post(&call->limits->hashing);
 	if (rc || bad)

@@ -173,6 +173,48 @@ static void demo_store_holds_every_state(void **state)
 			fail_msg("the demo has no order in state %s", esc_state_name(reachable[i]));
 }
 
+/* The argon2id cost a store's user was hashed at: "m=65536,t=2" is
+ * libsodium's interactive cost, "m=8,t=1" its least. */
+static void hash_of(const char *db, const char *email, char *out, size_t size)
+{
+	struct esc_store *s = NULL;
+	struct esc_user u;
+	char err[300] = "";
+	int rc = esc_store_open(db, &s, err, sizeof err);
+	if (rc)
+		fail_msg("open %s: %s", db, err);
+	ESC_STORE(rc, s, user_by_email, email, &u);
+	esc_store_close(s);
+	assert_int_equal(rc, 0);
+	snprintf(out, size, "%s", u.password_hash);
+}
+
+/* Passwords are hashed at argon2id's interactive cost unless
+ * password_hashing = minimum says otherwise, as the tests' daemons do
+ * (meson.build): the demo above ran with the tests' environment. */
+static void passwords_are_hashed_at_the_interactive_cost_by_default(void **state)
+{
+	char dir[256], db[300], out[OUTPUT_MAX], hash[ESC_HASH_SIZE];
+	(void)state;
+	esc_test_tmpdir(dir, sizeof dir);
+	esc_test_path(db, sizeof db, dir, "default.db");
+	int status = runf("ESCROWD_PASSWORD_HASHING=", out, sizeof out, "demo --db '%s'", db);
+	if (status)
+		fail_msg("demo exited %d:\n%s", status, out);
+	hash_of(db, "ana@demo.escrowd.test", hash, sizeof hash);
+	if (!strstr(hash, "$argon2id$") || !strstr(hash, "$m=65536,t=2,"))
+		fail_msg("a default hash is not argon2id at the interactive cost: %s", hash);
+	status = runf("ESCROWD_PASSWORD_HASHING=fast", out, sizeof out, "demo --db '%s'", db);
+	assert_int_equal(status, 2);
+	contains(out, "--password-hashing takes interactive or minimum");
+	esc_test_rmdir(dir);
+	if (getenv("ESCROWD_PASSWORD_HASHING")) {
+		hash_of(demo_db, "ana@demo.escrowd.test", hash, sizeof hash);
+		if (!strstr(hash, "$m=8,t=1,"))
+			fail_msg("password_hashing = minimum gave %s", hash);
+	}
+}
+
 static void demo_twice_says_it_holds_the_demo_already(void **state)
 {
 	char out[OUTPUT_MAX];
@@ -455,6 +497,7 @@ int main(void)
 		cmocka_unit_test(demo_exits_0_and_prints_how_to_sign_in),
 		cmocka_unit_test(check_after_demo_says_the_invariants_hold),
 		cmocka_unit_test(demo_store_holds_every_state),
+		cmocka_unit_test(passwords_are_hashed_at_the_interactive_cost_by_default),
 		cmocka_unit_test(demo_twice_says_it_holds_the_demo_already),
 		cmocka_unit_test(escrowd_db_in_the_environment_replaces_db),
 		cmocka_unit_test(check_without_db_exits_2_naming_db),
