@@ -8,7 +8,13 @@
  * Each FILE becomes an entry of esc_assets[] named by its base name, with
  * a Content-Type from its extension; an unknown extension is an error.
  * With --string, the one FILE becomes `const char SYMBOL[]`, its bytes
- * and a NUL (the OpenAPI document, from src/http/openapi.json). */
+ * and a NUL (the OpenAPI document, from src/http/openapi.json).
+ *
+ * The service worker (sw.js) is written with two words replaced, so that
+ * it always names this build's files: '@BUILD@' becomes a hash of every
+ * other file's name and bytes (a new build's worker differs, and the
+ * browser installs it with a new cache), and '@FILES@' the list of their
+ * addresses ("/" for index.html, /static/NAME for the rest). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +28,7 @@ static const struct {
 	{".json", "application/json"},
 	{".svg", "image/svg+xml"},
 	{".png", "image/png"},
+	{".webmanifest", "application/manifest+json"},
 };
 
 static const char *type_of(const char *name)
@@ -70,6 +77,93 @@ static int one_string(const char *symbol, const char *output, const char *path)
 	return 0;
 }
 
+static const char *base_of(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	return base ? base + 1 : path;
+}
+
+/* FNV-1a, 64 bits, over the bytes of FILE, continuing from h. */
+static int hash_file(const char *path, unsigned long long *h)
+{
+	FILE *in = fopen(path, "rb");
+	if (!in) {
+		perror(path);
+		return 1;
+	}
+	int c;
+	while ((c = fgetc(in)) != EOF)
+		*h = (*h ^ (unsigned char)c) * 0x100000001b3ULL;
+	fclose(in);
+	return 0;
+}
+
+/* One byte as a C initializer's element. */
+static void put(FILE *out, size_t *n, int c)
+{
+	fprintf(out, "%s0x%02x,", (*n)++ % 16 ? "" : "\n\t", c);
+}
+
+static void put_text(FILE *out, size_t *n, const char *text)
+{
+	while (*text)
+		put(out, n, (unsigned char)*text++);
+}
+
+/* The service worker's bytes, with '@BUILD@' and '@FILES@' replaced. */
+static int worker_bytes(FILE *out, const char *path, char **files, int count)
+{
+	unsigned long long h = 0xcbf29ce484222325ULL;
+	for (int i = 0; i < count; i++) {
+		if (!strcmp(base_of(files[i]), "sw.js"))
+			continue;
+		for (const char *p = base_of(files[i]); *p; p++)
+			h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+		if (hash_file(files[i], &h))
+			return 1;
+	}
+	FILE *in = fopen(path, "rb");
+	if (!in) {
+		perror(path);
+		return 1;
+	}
+	static char text[1 << 16];
+	size_t len = fread(text, 1, sizeof text - 1, in);
+	int big = !feof(in);
+	fclose(in);
+	if (big) {
+		fprintf(stderr, "embed: %s: larger than %zu bytes\n", path, sizeof text - 1);
+		return 1;
+	}
+	text[len] = '\0';
+	size_t n = 0;
+	for (const char *p = text; *p;) {
+		if (!strncmp(p, "'@BUILD@'", 9)) {
+			char word[32];
+			snprintf(word, sizeof word, "'%016llx'", h);
+			put_text(out, &n, word);
+			p += 9;
+		} else if (!strncmp(p, "'@FILES@'", 9)) {
+			for (int i = 0, first = 1; i < count; i++) {
+				const char *base = base_of(files[i]);
+				if (!strcmp(base, "sw.js"))
+					continue;
+				put_text(out, &n, first ? "'" : ", '");
+				put_text(out, &n, strcmp(base, "index.html") ? "/static/" : "/");
+				if (strcmp(base, "index.html"))
+					put_text(out, &n, base);
+				put_text(out, &n, "'");
+				first = 0;
+			}
+			p += 9;
+		} else {
+			put(out, &n, (unsigned char)*p++);
+		}
+	}
+	fprintf(out, "\n\t0x00};\n\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 5 && !strcmp(argv[1], "--string"))
@@ -88,13 +182,15 @@ int main(int argc, char **argv)
 		     "#include \"http/assets.h\"\n\n");
 	for (int i = 2; i < argc; i++) {
 		fprintf(out, "static const unsigned char asset_%d[] = {", i - 2);
-		if (bytes(out, argv[i]))
+		int rc = strcmp(base_of(argv[i]), "sw.js")
+				 ? bytes(out, argv[i])
+				 : worker_bytes(out, argv[i], argv + 2, argc - 2);
+		if (rc)
 			return 1;
 	}
 	fprintf(out, "const struct esc_asset esc_assets[] = {\n");
 	for (int i = 2; i < argc; i++) {
-		const char *base = strrchr(argv[i], '/');
-		base = base ? base + 1 : argv[i];
+		const char *base = base_of(argv[i]);
 		const char *type = type_of(base);
 		if (!type) {
 			fprintf(stderr, "embed: %s: no known type for its extension\n", argv[i]);

@@ -14,7 +14,8 @@ import {S} from './state.js';
 import {h, page} from './dom.js';
 import {t, chosenLang, loadLang} from './text.js';
 import {ApiError, problem, loadMe} from './api.js';
-import {renderBar, viewSignin} from './frame.js';
+import {renderBar, viewSignin, showSelectedTab} from './frame.js';
+import {registerWorker, newBuild} from './install.js';
 import {viewOrders} from './orders.js';
 import {viewOrder} from './order.js';
 import {viewProfile} from './profile.js';
@@ -37,6 +38,7 @@ async function draw() {
 	}, 300);
 	try {
 		await drawPage();
+		showSelectedTab();
 	} finally {
 		clearTimeout(timer);
 		if (mine === drawing) {
@@ -86,8 +88,10 @@ async function drawPage() {
 }
 
 setRoute(draw);
-window.addEventListener('hashchange', route);
+/* After a new build took over (install.js), the next screen comes from it. */
+window.addEventListener('hashchange', () => (newBuild() ? location.reload() : route()));
 document.addEventListener('DOMContentLoaded', async () => {
+	registerWorker();
 	await loadLang(chosenLang());
 	await loadMe();
 	await route();

@@ -1,4 +1,4 @@
-/* The bar at the top, signing in and out. */
+/* The bar at the top, the bottom bar on a phone, signing in and out. */
 
 import {S} from './state.js';
 import {h, $, page} from './dom.js';
@@ -6,21 +6,58 @@ import {t, loadLang} from './text.js';
 import {api, problem, loadMe} from './api.js';
 import {route} from './router.js';
 
+/* The screens a signed-in person moves between: the top bar's links on a
+ * wide screen, the bottom bar on a phone. Each is [route, label key,
+ * unread count or undefined]. */
+function sections() {
+	if (S.me.role === 'arbiter')
+		return [['#/disputes', 'nav.disputes'], ['#/profile', 'nav.profile']];
+	return [
+		['#/orders', S.me.role === 'seller' ? 'nav.sales' : 'nav.orders'],
+		['#/messages', 'nav.messages', S.me.unread_messages],
+		['#/notifications', 'nav.notifications', S.me.unread_notifications],
+		['#/profile', 'nav.profile'],
+	];
+}
+
+/* The section the address is in: an order's or a dispute's page belongs
+ * to the list it was opened from. */
+function current() {
+	const top = (location.hash.split('?')[0].split('/')[1] || '');
+	const of = {order: 'orders', dispute: 'disputes', signin: 'orders', '': 'orders'};
+	const name = of[top] || top;
+	return '#/' + (S.me.role === 'arbiter' && name === 'orders' ? 'disputes' : name);
+}
+
+/* A link to a section, with its unread count when there is one: the
+ * count shows as a badge and is read out as "3 unread". */
+function sectionLink(cls, [href, key, unread], here) {
+	const n = Number.isInteger(unread) && unread > 0 ? unread : 0;
+	return h('a', {class: cls, href, 'aria-current': href === here ? 'page' : null},
+		h('span', {class: 'label', text: t(key)}),
+		n ? h('span', {class: 'badge', 'aria-hidden': 'true', text: n > 99 ? '99+' : String(n)}) : null,
+		n ? h('span', {class: 'visually-hidden', text: ' ' + t('nav.unread', {n})}) : null);
+}
+
 export function renderBar() {
 	const bar = $('bar');
+	const bottom = $('tabbar');
 	bar.replaceChildren();
+	bottom.replaceChildren();
+	bottom.hidden = !S.me;
 	bar.append(h('a', {class: 'brand', href: S.me ? '#/orders' : '#/signin', text: 'escrowd'}));
 	if (S.me) {
-		const nav = h('nav', {'aria-label': t('nav.label')});
-		if (S.me.role === 'arbiter')
-			nav.append(h('a', {class: 'button', href: '#/disputes', text: t('nav.disputes')}));
-		else
-			nav.append(h('a', {class: 'button', href: '#/orders',
-				text: t(S.me.role === 'seller' ? 'nav.sales' : 'nav.orders')}),
-				h('a', {class: 'button', href: '#/profile', text: t('nav.profile')}));
-		nav.append(h('a', {class: 'button', href: '#/help', text: t('nav.help')}),
-			h('button', {type: 'button', onclick: signOut, text: t('nav.signout')}));
-		bar.append(h('span', {class: 'who', text: S.me.name + ' (' + t('role.' + S.me.role) + ')'}), nav);
+		const here = current();
+		/* On a phone the sections are in the bottom bar, and signing out
+		 * in the profile: the top keeps the name, help and the language. */
+		const nav = h('nav', {'aria-label': t('nav.label')},
+			sections().map((x) => sectionLink('button wide', x, here)),
+			h('a', {class: 'button', href: '#/help', 'aria-current': here === '#/help' ? 'page' : null,
+				text: t('nav.help')}),
+			h('button', {type: 'button', class: 'wide', onclick: signOut, text: t('nav.signout')}));
+		bar.append(h('span', {class: 'who wide', text: S.me.name + ' (' + t('role.' + S.me.role) + ')'}), nav);
+		bottom.setAttribute('aria-label', t('nav.sections'));
+		bottom.append(h('ul', {}, sections().map((x) => h('li', {}, sectionLink('section', x, here)))));
 	} else {
 		/* Signed out: the help page, and from it the way back. */
 		const onHelp = location.hash.startsWith('#/help');
@@ -98,4 +135,16 @@ export function viewSignin() {
 	error,
 	h('div', {class: 'actions'}, h('button', {class: 'primary', type: 'submit', text: t('signin.submit')})));
 	page(t('signin.title'), form);
+}
+
+/* A strip of tabs wider than the screen scrolls sideways: the selected
+ * tab is brought into its middle, without scrolling the page. */
+export function showSelectedTab() {
+	for (const strip of document.querySelectorAll('#main [role="tablist"]')) {
+		const tab = strip.querySelector('[aria-selected="true"]');
+		if (!tab || strip.scrollWidth <= strip.clientWidth)
+			continue;
+		const a = strip.getBoundingClientRect(), b = tab.getBoundingClientRect();
+		strip.scrollLeft += (b.left - a.left) - (a.width - b.width) / 2;
+	}
 }

@@ -1,30 +1,59 @@
-/* The profile: the caller's standing, and on narrow screens the way in to
- * the order tabs. */
+/* The profile: first the order shortcuts with their counts (the phone's
+ * way in to the order lists, as a marketplace's app has them), then the
+ * standing, the other lists, and signing out. */
 
 import {S} from './state.js';
 import {h, page} from './dom.js';
 import {t, when, repWhy} from './text.js';
 import {api, allOrders} from './api.js';
 import {TABS, inTab} from './orders.js';
+import {signOut} from './frame.js';
 
-/* The narrow screens' way in: the order tabs as a list. */
-export async function viewProfile() {
-	const list = await allOrders();
-	const rep = await api('GET', '/v1/users/' + encodeURIComponent(S.me.id) + '/reputation');
-	const standing = rep.role === 'buyer'
+/* The four lists a person looks at most, in the order their orders move. */
+const SHORTCUTS = ['awaiting_payment', 'awaiting_shipment', 'shipped', 'disputes'];
+
+function tabLink(cls, tab, n) {
+	return h('a', {class: cls, href: '#/orders?tab=' + tab.id},
+		h('span', {class: 'label', text: t('tab.' + tab.id)}),
+		h('span', {class: 'count', text: String(n)}));
+}
+
+function standing(rep) {
+	const title = rep.role === 'buyer'
 		? t('profile.level', {level: t('level.' + rep.level)})
 		: t('profile.score', {score: rep.score});
+	return h('section', {'aria-labelledby': 'rep-h'},
+		h('h2', {id: 'rep-h', text: title}),
+		h('p', {id: 'rep-why', text: repWhy(rep)}),
+		h('h3', {text: t('profile.events')}),
+		(rep.events || []).length
+			? h('ul', {id: 'rep-events'}, rep.events.slice(0, 20).map((e) =>
+				h('li', {text: when(e.at) + ' · ' + t('mark.' + e.event)})))
+			: h('p', {text: t('profile.no_events')}));
+}
+
+function account() {
+	return h('section', {class: 'account', 'aria-labelledby': 'account-h'},
+		h('h2', {id: 'account-h', text: t('phone.account')}),
+		h('p', {text: S.me.name + ' · ' + S.me.email + ' · ' + t('role.' + S.me.role)}),
+		h('div', {class: 'actions'},
+			h('button', {type: 'button', id: 'profile-signout', onclick: signOut, text: t('nav.signout')})));
+}
+
+export async function viewProfile() {
+	if (S.me.role === 'arbiter')
+		return page(t('profile.title'), account());
+	const [list, rep] = await Promise.all([allOrders(),
+		api('GET', '/v1/users/' + encodeURIComponent(S.me.id) + '/reputation')]);
+	const count = (tab) => list.filter((o) => inTab(tab, o)).length;
+	const tab = (id) => TABS.find((x) => x.id === id);
 	page(t('profile.title'),
-		h('p', {text: S.me.name + ' · ' + S.me.email}),
-		h('section', {'aria-labelledby': 'rep-h'},
-			h('h2', {id: 'rep-h', text: standing}),
-			h('p', {id: 'rep-why', text: repWhy(rep)}),
-			h('h3', {text: t('profile.events')}),
-			(rep.events || []).length
-				? h('ul', {id: 'rep-events'}, rep.events.slice(0, 20).map((e) =>
-					h('li', {text: when(e.at) + ' · ' + t('mark.' + e.event)})))
-				: h('p', {text: t('profile.no_events')})),
-		h('ul', {class: 'cards'}, TABS.slice(1).map((x) => h('li', {},
-			h('a', {class: 'button', href: '#/orders?tab=' + x.id},
-				t('tab.' + x.id), h('span', {class: 'count', text: '(' + list.filter((o) => inTab(x, o)).length + ')'}))))));
+		h('nav', {class: 'shortcuts', 'aria-label': t('phone.shortcuts')},
+			h('ul', {}, SHORTCUTS.map((id) => h('li', {}, tabLink('shortcut', tab(id), count(tab(id))))))),
+		standing(rep),
+		h('section', {'aria-labelledby': 'lists-h'},
+			h('h2', {id: 'lists-h', text: t('phone.lists')}),
+			h('ul', {class: 'cards lists'}, TABS.filter((x) => !SHORTCUTS.includes(x.id)).map((x) =>
+				h('li', {}, tabLink('button', x, count(x)))))),
+		account());
 }

@@ -439,10 +439,18 @@ static int h_page(struct esc_http_call *call)
 
 static int h_static(struct esc_http_call *call)
 {
-	/* index.html is the page at /; the rest are its files. */
-	if (!strcmp(call->param, "index.html"))
+	/* index.html is the page at /, sw.js the worker at /sw.js; the rest
+	 * are their files. */
+	if (!strcmp(call->param, "index.html") || !strcmp(call->param, "sw.js"))
 		return fail(call, ESC_ENOTFOUND, "no such file", NULL);
 	return serve_asset(call, call->param);
+}
+
+/* The service worker, at the top so that its scope is the whole site (a
+ * worker controls only the addresses under its own folder). */
+static int h_worker(struct esc_http_call *call)
+{
+	return serve_asset(call, "sw.js");
 }
 
 static int h_openapi(struct esc_http_call *call)
@@ -2468,6 +2476,7 @@ static int h_event_get(struct esc_http_call *call)
 const struct esc_route esc_routes[] = {
 	{"GET", "/", h_page, ANY, false, false, -1},
 	{"GET", "/static/{id}", h_static, ANY, false, false, -1},
+	{"GET", "/sw.js", h_worker, ANY, false, false, -1},
 	{"GET", "/healthz", h_health, ANY, false, false, -1},
 	{"GET", "/readyz", h_ready, ANY, false, false, -1},
 	{"GET", "/metrics", h_metrics, ANY, false, false, -1},

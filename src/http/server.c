@@ -388,11 +388,13 @@ static enum MHD_Result respond_raw(struct MHD_Connection *c, struct request *req
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	/* The web interface runs no inline script and loads nothing from
-	 * elsewhere (issue 5); a file of evidence cannot run at all. */
+	 * elsewhere (issue 5); a file of evidence cannot run at all. Its
+	 * manifest and service worker are its own (issue 17). */
 	MHD_add_response_header(
 		r, "Content-Security-Policy",
 		"default-src 'none'; script-src 'self'; style-src 'self'; "
 		"img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; "
+		"manifest-src 'self'; worker-src 'self'; "
 		"frame-ancestors 'none'; base-uri 'none'");
 	MHD_add_response_header(r, "X-Frame-Options", "DENY");
 	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
