@@ -90,6 +90,15 @@ async function drawPage() {
 setRoute(draw);
 /* After a new build took over (install.js), the next screen comes from it. */
 window.addEventListener('hashchange', () => (newBuild() ? location.reload() : route()));
+/* Back online after opening offline: the session may be alive still. */
+window.addEventListener('online', async () => {
+	if (S.me)
+		return;
+	await loadMe();
+	if (S.me)
+		location.hash = '#/orders';
+	await route();
+});
 document.addEventListener('DOMContentLoaded', async () => {
 	registerWorker();
 	await loadLang(chosenLang());

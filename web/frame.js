@@ -128,6 +128,9 @@ export function viewSignin() {
 		}
 	}},
 	ended ? h('p', {class: 'note warn', id: 'session-ended', role: 'status', text: t('signin.ended')}) : null,
+	/* Opened offline (from the home screen, the worker's files): the
+	 * session may well be alive, escrowd is only out of reach. */
+	navigator.onLine ? null : h('p', {class: 'note warn', id: 'offline', role: 'status', text: t('phone.offline')}),
 	h('label', {for: 'email', text: t('signin.email')}),
 	h('input', {id: 'email', name: 'email', type: 'email', autocomplete: 'username', required: true}),
 	h('label', {for: 'password', text: t('signin.password')}),

@@ -3007,6 +3007,119 @@ static void issue_15_stop_while_commands_are_queued(void **state)
 	one_thread_done(&t);
 }
 
+/* ---- issue 17 item 1: the app on a phone's home screen ---- */
+
+struct web_file {
+	long status;
+	char type[64];
+	char csp[512];
+	char *body;
+	size_t len;
+};
+
+static size_t web_header(char *ptr, size_t size, size_t n, void *arg)
+{
+	struct web_file *f = arg;
+	size_t len = size * n;
+	static const char csp[] = "Content-Security-Policy: ";
+	if (len > sizeof csp - 1 && !strncasecmp(ptr, csp, sizeof csp - 1))
+		snprintf(f->csp, sizeof f->csp, "%.*s", (int)strcspn(ptr + sizeof csp - 1, "\r\n"),
+			 ptr + sizeof csp - 1);
+	return len;
+}
+
+static size_t web_data(char *ptr, size_t size, size_t n, void *arg)
+{
+	struct web_file *f = arg;
+	char *p = realloc(f->body, f->len + size * n + 1);
+	assert_non_null(p);
+	memcpy(p + f->len, ptr, size * n);
+	f->len += size * n;
+	p[f->len] = '\0';
+	f->body = p;
+	return size * n;
+}
+
+/* GET a file of the web interface, without signing in. */
+static struct web_file web_get(const char *path)
+{
+	struct web_file f = {0};
+	char url[512];
+	char *ct = NULL;
+	CURL *c = curl_easy_init();
+	assert_non_null(c);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", d.port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, web_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &f);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, web_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &f);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &f.status);
+	curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+	snprintf(f.type, sizeof f.type, "%s", ct ? ct : "");
+	curl_easy_cleanup(c);
+	return f;
+}
+
+static void issue_17_item_1_manifest_worker_and_icons_are_served_with_their_types(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *path, *type;
+	} files[] = {
+		{"/", "text/html; charset=utf-8"},
+		{"/static/manifest.webmanifest", "application/manifest+json"},
+		{"/sw.js", "text/javascript; charset=utf-8"},
+		{"/static/icon-192.png", "image/png"},
+		{"/static/icon-512.png", "image/png"},
+	};
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		struct web_file f = web_get(files[i].path);
+		assert_int_equal(f.status, 200);
+		assert_string_equal(f.type, files[i].type);
+		/* The same policy as the page's, with the manifest and the
+		 * worker allowed from escrowd itself and no inline script. */
+		assert_non_null(strstr(f.csp, "script-src 'self';"));
+		assert_non_null(strstr(f.csp, "manifest-src 'self';"));
+		assert_non_null(strstr(f.csp, "worker-src 'self';"));
+		assert_null(strstr(f.csp, "unsafe-inline"));
+		if (!strcmp(files[i].type, "image/png"))
+			assert_memory_equal(f.body, "\x89PNG\r\n\x1a\n", 8);
+		free(f.body);
+	}
+
+	/* The page links the manifest; the manifest is JSON naming its icons. */
+	struct web_file page = web_get("/");
+	assert_non_null(strstr(page.body, "<link rel=\"manifest\" href=\"/static/manifest.webmanifest\">"));
+	free(page.body);
+	struct web_file m = web_get("/static/manifest.webmanifest");
+	json_error_t err;
+	json_t *doc = json_loads(m.body, 0, &err);
+	assert_non_null(doc);
+	assert_string_equal(json_string_value(json_object_get(doc, "display")), "standalone");
+	assert_string_equal(json_string_value(json_object_get(doc, "scope")), "/");
+	assert_string_equal(json_string_value(json_object_get(doc, "start_url")), "/");
+	assert_int_equal(json_array_size(json_object_get(doc, "icons")), 3);
+	json_decref(doc);
+	free(m.body);
+
+	/* The worker names this build's cache and files, never the API. */
+	struct web_file w = web_get("/sw.js");
+	assert_null(strstr(w.body, "'@BUILD@'"));
+	assert_null(strstr(w.body, "'@FILES@'"));
+	assert_non_null(strstr(w.body, "const FILES = ['/', '/static/"));
+	assert_non_null(strstr(w.body, "'/static/app.js'"));
+	assert_null(strstr(w.body, "'/static/sw.js'"));
+	assert_null(strstr(w.body, "'/v1/"));
+	free(w.body);
+
+	/* One address for the worker: not also under /static/. */
+	struct web_file again = web_get("/static/sw.js");
+	assert_int_equal(again.status, 404);
+	free(again.body);
+}
+
 int main(void)
 {
 	esc_test_store_or_skip("http");
@@ -3058,6 +3171,7 @@ int main(void)
 		cmocka_unit_test(issue_15_one_thread_answers_50_commands_in_fewer_commits),
 		cmocka_unit_test(issue_15_a_client_that_leaves_while_its_command_is_queued),
 		cmocka_unit_test(issue_15_stop_while_commands_are_queued),
+		cmocka_unit_test(issue_17_item_1_manifest_worker_and_icons_are_served_with_their_types),
 	};
 	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
 }

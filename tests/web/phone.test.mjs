@@ -6,7 +6,7 @@
 // worker active, the shell drawn offline, no API answer in its cache.
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
-import {DESKTOP, MOBILE, base, browser, operator, token, as, newBuyer, paidOrder, signedIn, shot,
+import {DESKTOP, MOBILE, base, operator, token, as, newBuyer, paidOrder, signedIn, shot,
 	wcag} from './harness.mjs';
 
 /* A buyer with one order in each of the four shortcuts' lists but
@@ -171,9 +171,11 @@ function cached(page) {
 	});
 }
 
-test('installable: the manifest reads without errors, the worker is active, the shell opens offline, no API answer is kept', async () => {
-	await buyerWithOrders('phone-offline@demo.escrowd.test');
-	const page = await signedIn('phone-offline@demo.escrowd.test', MOBILE);
+for (const [at, size] of [['phone', MOBILE], ['desktop', DESKTOP]])
+test(at + ', installable: the manifest reads without errors, the worker is active, the shell opens offline, no API answer is kept', async () => {
+	const email = at + '-offline@demo.escrowd.test';
+	await buyerWithOrders(email);
+	const page = await signedIn(email, size);
 	await page.getByRole('link', {name: 'Phone scarf'}).waitFor();
 	const cdp = await page.context().newCDPSession(page);
 	const manifest = await cdp.send('Page.getAppManifest');
@@ -208,12 +210,18 @@ test('installable: the manifest reads without errors, the worker is active, the 
 	assert.equal(names.length, 1);
 	assert.match(names[0], /^escrowd-[0-9a-f]{16}$/);
 
-	// Offline, a reload still draws the shell: the bar, the page, its styles.
+	// Offline, a reload still draws the shell: the bar, the page, its
+	// styles, and a word that escrowd is out of reach.
 	await page.context().setOffline(true);
 	await page.reload();
 	await page.locator('#bar .brand').waitFor();
 	await page.getByRole('heading', {level: 1}).waitFor();
 	assert.equal(await page.locator('#bar').evaluate((el) => getComputedStyle(el).display), 'flex');
+	await page.locator('#offline').filter({hasText: 'You are offline'}).waitFor();
+	await wcag(page, at + ': offline');
+	// Back online, the session is still there: the orders again.
 	await page.context().setOffline(false);
+	await page.getByRole('heading', {name: 'My orders'}).waitFor();
+	assert.deepEqual(await cached(page).then((u) => u.filter((x) => x.includes('/v1/'))), []);
 	await page.context().close();
 });
