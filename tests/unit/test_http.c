@@ -3091,7 +3091,8 @@ static void issue_17_item_1_manifest_worker_and_icons_are_served_with_their_type
 
 	/* The page links the manifest; the manifest is JSON naming its icons. */
 	struct web_file page = web_get("/");
-	assert_non_null(strstr(page.body, "<link rel=\"manifest\" href=\"/static/manifest.webmanifest\">"));
+	assert_non_null(
+		strstr(page.body, "<link rel=\"manifest\" href=\"/static/manifest.webmanifest\">"));
 	free(page.body);
 	struct web_file m = web_get("/static/manifest.webmanifest");
 	json_error_t err;
@@ -3171,7 +3172,8 @@ int main(void)
 		cmocka_unit_test(issue_15_one_thread_answers_50_commands_in_fewer_commits),
 		cmocka_unit_test(issue_15_a_client_that_leaves_while_its_command_is_queued),
 		cmocka_unit_test(issue_15_stop_while_commands_are_queued),
-		cmocka_unit_test(issue_17_item_1_manifest_worker_and_icons_are_served_with_their_types),
+		cmocka_unit_test(
+			issue_17_item_1_manifest_worker_and_icons_are_served_with_their_types),
 	};
 	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
 }
