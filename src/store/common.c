@@ -397,6 +397,21 @@ static const struct esc_col message_cols[] = {
 #undef M
 const struct esc_record esc_message_record = RECORD(struct esc_message, message_cols);
 
+#define C struct esc_conversation
+static const struct esc_col conversation_cols[] = {
+	INT(C, messages),
+	INT(C, unread),
+	TEXT(C, last.order_id),
+	INT(C, last.seq),
+	INT(C, last.at_ms),
+	TEXT(C, last.author_id),
+	ENUM(C, last.role, esc_enum_actor),
+	TEXT(C, last.body),
+};
+#undef C
+const struct esc_record esc_conversation_record =
+	RECORD(struct esc_conversation, conversation_cols);
+
 #define E struct esc_evidence
 static const struct esc_col evidence_cols[] = {
 	TEXT(E, order_id),
@@ -1156,6 +1171,22 @@ const char *const esc_migrations_shared[] = {
 	"CREATE TABLE fanout_pending (seq {int} PRIMARY KEY);\n"
 	"INSERT INTO fanout_pending (seq) SELECT seq FROM outbox WHERE fanout_done = 0;\n"
 	"DROP INDEX outbox_fanout;\n",
+	/* Issue 17 item 3: how far each party of an order read its messages
+	 * (the highest seq read), for the unread counts. */
+	"CREATE TABLE message_reads (\n"
+	"    order_id {text},\n"
+	"    user_id {text},\n"
+	"    seq {int},\n"
+	"    PRIMARY KEY (order_id, user_id)\n"
+	"){without_rowid};\n"
+	/* Issue 17 item 4: how far each user read their notifications, as
+	 * the (at_ms, seq) of the newest read; the notifications are read
+	 * from the outbox by order (outbox_order), newest first. */
+	"CREATE TABLE notification_reads (\n"
+	"    user_id {text} PRIMARY KEY,\n"
+	"    at_ms {int},\n"
+	"    seq {int}\n"
+	"){without_rowid};\n",
 	NULL,
 };
 

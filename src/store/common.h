@@ -171,6 +171,35 @@ extern const struct esc_record esc_lift_record;
 
 #define ESC_MESSAGE_COLUMNS "order_id, seq, at_ms, author_id, role, body"
 extern const struct esc_record esc_message_record;
+/* struct esc_conversation: messages, unread, then the newest message's
+ * ESC_MESSAGE_COLUMNS. */
+extern const struct esc_record esc_conversation_record;
+
+/* The ids of the orders user ?1 is the buyer or the seller of: each half
+ * reads its own index (orders_buyer, orders_seller). */
+#define ESC_SQL_USER_ORDERS                                                                        \
+	"SELECT id FROM orders WHERE buyer_id = ?1 UNION ALL "                                     \
+	"SELECT id FROM orders WHERE seller_id = ?1"
+/* The history lines that are user ?1's notifications (store.h). */
+#define ESC_SQL_NOTIFICATIONS_OF                                                                   \
+	"FROM outbox WHERE order_id IN (" ESC_SQL_USER_ORDERS ") AND event <> '' "                 \
+	"AND event <> 'create' AND actor_id <> ?1"
+/* Conversations (conversations_list): each of user ?1's orders that holds
+ * messages, with u (1 when some are unread) and the newest one's time. */
+#define ESC_SQL_CONVERSATIONS                                                                      \
+	"WITH c AS (SELECT m.order_id AS order_id, COUNT(*) AS messages, "                         \
+	"SUM(CASE WHEN m.author_id <> ?1 AND m.seq > COALESCE(r.seq, 0) THEN 1 ELSE 0 END) "      \
+	"AS unread, MAX(m.seq) AS last_seq FROM messages AS m "                                    \
+	"LEFT JOIN message_reads AS r ON r.order_id = m.order_id AND r.user_id = ?1 "              \
+	"WHERE m.order_id IN (" ESC_SQL_USER_ORDERS ") GROUP BY m.order_id), "                    \
+	"k AS (SELECT c.order_id, c.messages, c.unread, c.last_seq, "                              \
+	"CASE WHEN c.unread > 0 THEN 1 ELSE 0 END AS u, l.at_ms AS last_at_ms FROM c "             \
+	"JOIN messages AS l ON l.order_id = c.order_id AND l.seq = c.last_seq) "                   \
+	"SELECT k.messages, k.unread, l.order_id, l.seq, l.at_ms, l.author_id, l.role, l.body "    \
+	"FROM k JOIN messages AS l ON l.order_id = k.order_id AND l.seq = k.last_seq "             \
+	"WHERE CAST(?2 AS TEXT) IS NULL OR (k.u, k.last_at_ms, k.order_id) < "                     \
+	"(SELECT u, last_at_ms, order_id FROM k WHERE order_id = ?2) "                             \
+	"ORDER BY k.u DESC, k.last_at_ms DESC, k.order_id DESC LIMIT ?3"
 
 #define ESC_EVIDENCE_COLUMNS                                                                       \
 	"order_id, seq, at_ms, author_id, role, content_type, filename, size, sha256"
@@ -591,6 +620,29 @@ int esc_delivery_cmp(const void *a, const void *b);
 			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                       \
 	X(MESSAGES_LIST, "SELECT " ESC_MESSAGE_COLUMNS " FROM messages "                           \
 			 "WHERE order_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")                 \
+	X(MESSAGE_READ, "INSERT INTO message_reads (order_id, user_id, seq) VALUES (?1, ?2, ?3) "  \
+			"ON CONFLICT (order_id, user_id) DO UPDATE SET seq = CASE WHEN "           \
+			"excluded.seq > message_reads.seq THEN excluded.seq "                      \
+			"ELSE message_reads.seq END")                                              \
+	X(MESSAGES_UNREAD_ORDER, "SELECT COUNT(*) FROM messages WHERE order_id = ?2 "              \
+				 "AND author_id <> ?1 AND seq > COALESCE((SELECT seq FROM "        \
+				 "message_reads WHERE order_id = ?2 AND user_id = ?1), 0)")        \
+	X(MESSAGES_UNREAD_ALL, "SELECT COUNT(*) FROM messages AS m LEFT JOIN message_reads AS r "  \
+			       "ON r.order_id = m.order_id AND r.user_id = ?1 WHERE m.order_id "   \
+			       "IN (" ESC_SQL_USER_ORDERS ") AND m.author_id <> ?1 "               \
+			       "AND m.seq > COALESCE(r.seq, 0)")                                   \
+	X(CONVERSATIONS_LIST, ESC_SQL_CONVERSATIONS)                                               \
+	X(NOTIFICATIONS_LIST, "SELECT seq, " ESC_HISTORY_COLUMNS " " ESC_SQL_NOTIFICATIONS_OF      \
+			      " AND (at_ms < ?2 OR (at_ms = ?2 AND seq < ?3)) "                    \
+			      "ORDER BY at_ms DESC, seq DESC LIMIT ?4")                            \
+	X(NOTIFICATIONS_UNREAD, "SELECT COUNT(*) " ESC_SQL_NOTIFICATIONS_OF                        \
+				" AND (at_ms > ?2 OR (at_ms = ?2 AND seq > ?3))")                  \
+	X(NOTIFICATION_MARK, "SELECT at_ms, seq FROM notification_reads WHERE user_id = ?1")       \
+	X(NOTIFICATION_READ, "INSERT INTO notification_reads (user_id, at_ms, seq) "               \
+			     "VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO UPDATE SET "            \
+			     "at_ms = excluded.at_ms, seq = excluded.seq WHERE "                   \
+			     "excluded.at_ms > notification_reads.at_ms OR (excluded.at_ms = "     \
+			     "notification_reads.at_ms AND excluded.seq > notification_reads.seq)") \
 	X(EVIDENCE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM evidence WHERE order_id = ?1")     \
 	X(EVIDENCE_INSERT, "INSERT INTO evidence (" ESC_EVIDENCE_COLUMNS ", data) "                \
 			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                     \
@@ -811,6 +863,12 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.idempotency_get = prefix##_idempotency_get,                                               \
 	.idempotency_purge = prefix##_idempotency_purge,                                           \
 	.message_append = prefix##_message_append, .messages_list = prefix##_messages_list,        \
+	.message_read = prefix##_message_read, .messages_unread = prefix##_messages_unread,        \
+	.conversations_list = prefix##_conversations_list,                                         \
+	.notifications_list = prefix##_notifications_list,                                         \
+	.notifications_unread = prefix##_notifications_unread,                                     \
+	.notification_mark = prefix##_notification_mark,                                           \
+	.notification_read = prefix##_notification_read,                                           \
 	.evidence_append = prefix##_evidence_append, .evidence_list = prefix##_evidence_list,      \
 	.evidence_get = prefix##_evidence_get, .rate_hit = prefix##_rate_hit,                      \
 	.read_only = prefix##_read_only,                                                           \

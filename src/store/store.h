@@ -207,6 +207,23 @@ struct esc_message {
 	char body[ESC_TEXT_MAX + 1];
 };
 
+/* An order's conversation as one of its parties sees it
+ * (conversations_list): how many messages it holds, how many of them the
+ * other party wrote after the party's read marker, and the newest. */
+struct esc_conversation {
+	int64_t messages;
+	int64_t unread;
+	struct esc_message last;
+};
+
+/* Where a user's notifications were read up to (issue 17 item 4): a
+ * notification at (at_ms, seq) is read when it is not after this, in that
+ * order. Both 0 when the user read none. */
+struct esc_notification_mark {
+	int64_t at_ms;
+	int64_t seq;
+};
+
 /* An Idempotency-Key's record: who sent it, the hash of the request, and
  * the answer to replay. */
 #define ESC_IDEM_SCOPE_SIZE 96
@@ -498,6 +515,42 @@ struct esc_store_ops {
 	int (*message_append)(struct esc_store *s, struct esc_message *m);
 	int (*messages_list)(struct esc_store *s, const char *order_id, int64_t after_seq,
 			     struct esc_message *out, size_t max, size_t *n);
+
+	/* Read markers of messages (issue 17 item 3): message_read records
+	 * that user_id read order_id's messages up to seq (a marker never
+	 * moves back, so a repeat or an older seq changes nothing).
+	 * messages_unread counts the messages another wrote after the user's
+	 * marker: of order_id, or (order_id NULL) of every order the user is
+	 * the buyer or the seller of. conversations_list gives the user's
+	 * orders that hold messages, those with unread ones first, then by
+	 * their newest message, newest first (then order id, descending),
+	 * after the order starting_after in that order (NULL: from the
+	 * first; an order of no conversation gives none), at most max. */
+	int (*message_read)(struct esc_store *s, const char *order_id, const char *user_id,
+			    int64_t seq);
+	int (*messages_unread)(struct esc_store *s, const char *user_id, const char *order_id,
+			       int64_t *n);
+	int (*conversations_list)(struct esc_store *s, const char *user_id,
+				  const char *starting_after, struct esc_conversation *out,
+				  size_t max, size_t *n);
+
+	/* Notifications (issue 17 item 4): the history lines of the orders
+	 * user_id is the buyer or the seller of that someone else wrote (the
+	 * other party, an arbiter, the operator, escrowd; never the order's
+	 * creation), newest first by (at_ms, seq), those before `before` (a
+	 * mark; {INT64_MAX, INT64_MAX} from the newest), at most max.
+	 * notifications_unread counts those after `after`. notification_mark
+	 * reads the user's mark ({0, 0} when none); notification_read moves it
+	 * to m when m is after it (never back). */
+	int (*notifications_list)(struct esc_store *s, const char *user_id,
+				  const struct esc_notification_mark *before,
+				  struct esc_history_row *out, size_t max, size_t *n);
+	int (*notifications_unread)(struct esc_store *s, const char *user_id,
+				    const struct esc_notification_mark *after, int64_t *n);
+	int (*notification_mark)(struct esc_store *s, const char *user_id,
+				 struct esc_notification_mark *out);
+	int (*notification_read)(struct esc_store *s, const char *user_id,
+				 const struct esc_notification_mark *m);
 
 	/* Evidence: append numbers the file (ev->seq) and keeps its bytes
 	 * (ev->size of them); list gives an order's files, oldest first;

@@ -1869,6 +1869,100 @@ out:
 	return rc;
 }
 
+/* ---- read markers and notifications (issue 17) ---- */
+
+static int pg_message_read(struct esc_store *s, const char *order_id, const char *user_id,
+			   int64_t seq)
+{
+	struct bind b = {0};
+
+	b_str(&b, 1, order_id);
+	b_str(&b, 2, user_id);
+	b_i64(&b, 3, seq);
+	return run(pg_of(s), S_MESSAGE_READ, &b);
+}
+
+static int pg_messages_unread(struct esc_store *s, const char *user_id, const char *order_id,
+			      int64_t *n)
+{
+	struct bind b = {0};
+
+	b_str(&b, 1, user_id);
+	if (order_id)
+		b_str(&b, 2, order_id);
+	return scalar(pg_of(s), order_id ? S_MESSAGES_UNREAD_ORDER : S_MESSAGES_UNREAD_ALL, &b,
+		      n);
+}
+
+static int pg_conversations_list(struct esc_store *s, const char *user_id,
+				 const char *starting_after, struct esc_conversation *out,
+				 size_t max, size_t *n)
+{
+	struct bind b = {0};
+
+	*n = 0;
+	b_str(&b, 1, user_id);
+	b_str(&b, 2, starting_after);
+	b_i64(&b, 3, limit_of(max));
+	return query_rows(pg_of(s), S_CONVERSATIONS_LIST, &b, &esc_conversation_record, out, max,
+			  n);
+}
+
+static int pg_notifications_list(struct esc_store *s, const char *user_id,
+				 const struct esc_notification_mark *before,
+				 struct esc_history_row *out, size_t max, size_t *n)
+{
+	struct bind b = {0};
+
+	*n = 0;
+	b_str(&b, 1, user_id);
+	b_i64(&b, 2, before->at_ms);
+	b_i64(&b, 3, before->seq);
+	b_i64(&b, 4, limit_of(max));
+	return query_rows(pg_of(s), S_NOTIFICATIONS_LIST, &b, &esc_history_row_record, out, max,
+			  n);
+}
+
+static int pg_notifications_unread(struct esc_store *s, const char *user_id,
+				   const struct esc_notification_mark *after, int64_t *n)
+{
+	struct bind b = {0};
+
+	b_str(&b, 1, user_id);
+	b_i64(&b, 2, after->at_ms);
+	b_i64(&b, 3, after->seq);
+	return scalar(pg_of(s), S_NOTIFICATIONS_UNREAD, &b, n);
+}
+
+static int pg_notification_mark(struct esc_store *s, const char *user_id,
+				 struct esc_notification_mark *out)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc = 0;
+
+	out->at_ms = out->seq = 0;
+	b_str(&b, 1, user_id);
+	rc = query(pg_of(s), S_NOTIFICATION_MARK, &b, &res);
+	if (!rc && PQntuples(res) == 1) {
+		out->at_ms = col_i64(res, 0, 0);
+		out->seq = col_i64(res, 0, 1);
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int pg_notification_read(struct esc_store *s, const char *user_id,
+				 const struct esc_notification_mark *m)
+{
+	struct bind b = {0};
+
+	b_str(&b, 1, user_id);
+	b_i64(&b, 2, m->at_ms);
+	b_i64(&b, 3, m->seq);
+	return run(pg_of(s), S_NOTIFICATION_READ, &b);
+}
+
 static int pg_evidence_append(struct esc_store *s, struct esc_evidence *ev, const void *data)
 {
 	struct evidence_append a = {ev, data};

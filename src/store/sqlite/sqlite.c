@@ -1798,6 +1798,132 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
+/* ---- read markers and notifications (issue 17) ---- */
+
+static int sq_message_read(struct esc_store *s, const char *order_id, const char *user_id,
+			   int64_t seq)
+{
+	struct bind b = {sq_of(s)->stmts[S_MESSAGE_READ], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, order_id);
+	b_str(&b, 2, user_id);
+	b_i64(&b, 3, seq);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_messages_unread(struct esc_store *s, const char *user_id, const char *order_id,
+			      int64_t *n)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[order_id ? S_MESSAGES_UNREAD_ORDER : S_MESSAGES_UNREAD_ALL],
+			 SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_str(&b, 1, user_id);
+	if (order_id)
+		b_str(&b, 2, order_id);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = scalar(b.st, n);
+	return rc;
+}
+
+static int sq_conversations_list(struct esc_store *s, const char *user_id,
+				 const char *starting_after, struct esc_conversation *out,
+				 size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_CONVERSATIONS_LIST], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_str(&b, 1, user_id);
+	b_str(&b, 2, starting_after);
+	b_i64(&b, 3, limit_of(max));
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = read_rows(b.st, &esc_conversation_record, out, max, n);
+out:
+	return rc < 0 ? rc : 0;
+}
+
+static int sq_notifications_list(struct esc_store *s, const char *user_id,
+				 const struct esc_notification_mark *before,
+				 struct esc_history_row *out, size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_NOTIFICATIONS_LIST], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_str(&b, 1, user_id);
+	b_i64(&b, 2, before->at_ms);
+	b_i64(&b, 3, before->seq);
+	b_i64(&b, 4, limit_of(max));
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = read_rows(b.st, &esc_history_row_record, out, max, n);
+out:
+	return rc < 0 ? rc : 0;
+}
+
+static int sq_notifications_unread(struct esc_store *s, const char *user_id,
+				   const struct esc_notification_mark *after, int64_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_NOTIFICATIONS_UNREAD], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_str(&b, 1, user_id);
+	b_i64(&b, 2, after->at_ms);
+	b_i64(&b, 3, after->seq);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = scalar(b.st, n);
+	return rc;
+}
+
+static int sq_notification_mark(struct esc_store *s, const char *user_id,
+				 struct esc_notification_mark *out)
+{
+	struct bind b = {sq_of(s)->stmts[S_NOTIFICATION_MARK], SQLITE_OK, false};
+	int rc = 0;
+
+	out->at_ms = out->seq = 0;
+	b_str(&b, 1, user_id);
+	rc = bind_end(&b);
+	if (rc)
+		return rc;
+	rc = next_row(b.st);
+	if (rc == 1) {
+		out->at_ms = sqlite3_column_int64(b.st, 0);
+		out->seq = sqlite3_column_int64(b.st, 1);
+		rc = 0;
+	}
+	finish(b.st);
+	return rc < 0 ? rc : 0;
+}
+
+static int sq_notification_read(struct esc_store *s, const char *user_id,
+				 const struct esc_notification_mark *m)
+{
+	struct bind b = {sq_of(s)->stmts[S_NOTIFICATION_READ], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, user_id);
+	b_i64(&b, 2, m->at_ms);
+	b_i64(&b, 3, m->seq);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
 static int sq_evidence_append(struct esc_store *s, struct esc_evidence *ev, const void *data)
 {
 	struct sq *q = sq_of(s);
