@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "core/event.h"
+#include "core/notice.h"
 #include "core/rules.h"
 #include "engine/view.h"
 #include "http/assets.h"
@@ -184,10 +185,22 @@ static bool caller_is_arbiter(const struct esc_http_call *call)
 	return call->caller.kind == ESC_CALLER_USER && call->caller.user.role == ESC_ACTOR_ARBITER;
 }
 
+/* The order as the caller sees it; its buyer and its seller also read how
+ * many of its messages the other wrote that they have not read. */
 static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 			  const struct esc_order *o)
 {
-	return esc_view_order(call->e, s, viewer(call), o);
+	json_t *j = esc_view_order(call->e, s, viewer(call), o);
+	const char *me = call->caller.user.id;
+	int64_t unread = 0;
+	int rc = 0;
+	if (j && call->caller.kind == ESC_CALLER_USER &&
+	    (!strcmp(me, o->buyer_id) || !strcmp(me, o->seller_id))) {
+		ESC_STORE(rc, s, messages_unread, me, o->id, &unread);
+		if (!rc)
+			json_object_set_new(j, "unread_messages", json_integer(unread));
+	}
+	return j;
 }
 
 /* The answer to a command that succeeded, built inside its transaction
@@ -664,6 +677,9 @@ static int h_session_delete(struct esc_http_call *call)
 /* The caller; for a session, its CSRF token (a page that reloads keeps
  * its cookie but not its memory), and escrowd's time (deadlines count down
  * from it, manual clock or not). */
+static bool caller_is_party_role(const struct esc_http_call *call);
+static int me_unread(struct esc_http_call *call, struct esc_store *s);
+
 static int h_me(struct esc_http_call *call)
 {
 	if (call->caller.kind == ESC_CALLER_OPERATOR)
@@ -681,6 +697,13 @@ static int h_me(struct esc_http_call *call)
 		if (!budget)
 			return rc;
 		json_object_set_new(call->out, "cancellation_budget", budget);
+	}
+	if (caller_is_party_role(call)) {
+		struct esc_store *s = esc_engine_store_acquire(call->e);
+		int rc = me_unread(call, s);
+		esc_engine_store_release(call->e, s);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -1223,6 +1246,441 @@ static int h_message_post(struct esc_http_call *call)
 	call->status = 201;
 	call->out = esc_view_message(m);
 	return 0;
+}
+
+/* ---- the inbox: unread messages, conversations, notifications (issue 17) ---- */
+
+/* The caller is a buyer or a seller (the inbox's people). */
+static bool caller_is_party_role(const struct esc_http_call *call)
+{
+	return call->caller.kind == ESC_CALLER_USER &&
+	       (call->caller.user.role == ESC_ACTOR_BUYER ||
+		call->caller.user.role == ESC_ACTOR_SELLER);
+}
+
+struct messages_read {
+	const char *order_id, *user_id;
+	int64_t seq, unread;
+	struct esc_idem_tx k;
+};
+
+static json_t *messages_read_doc(const void *arg)
+{
+	const struct messages_read *x = arg;
+	return json_pack("{s:s, s:I}", "order_id", x->order_id, "unread_messages",
+			 (json_int_t)x->unread);
+}
+
+static int messages_read_tx(struct esc_store *s, void *arg)
+{
+	struct messages_read *x = arg;
+	int rc;
+	ESC_STORE(rc, s, message_read, x->order_id, x->user_id, x->seq);
+	if (!rc)
+		ESC_STORE(rc, s, messages_unread, x->user_id, x->order_id, &x->unread);
+	if (!rc)
+		rc = esc_idem_tx_run(&x->k, s);
+	return rc;
+}
+
+/* POST /v1/orders/{id}/messages/read: the caller read the order's
+ * messages up to seq (one they were shown). Idempotent: the marker never
+ * moves back. */
+static int h_messages_read(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"seq", NULL};
+	struct esc_order o;
+	struct esc_message m;
+	size_t n = 0;
+	int64_t seq = 0;
+	int rc = only_fields(call, fields);
+	if (!rc)
+		rc = get_int(call, "seq", true, &seq);
+	if (!rc)
+		rc = visible_order(call, &o);
+	if (rc)
+		return rc;
+	if (seq > 0) {
+		struct esc_store *s = esc_engine_store_acquire(call->e);
+		ESC_STORE(rc, s, messages_list, o.id, seq - 1, &m, 1, &n);
+		esc_engine_store_release(call->e, s);
+		if (rc)
+			return rc;
+	}
+	if (seq < 0 || (seq > 0 && (n != 1 || m.seq != seq))) {
+		fail(call, ESC_EINVAL, "seq must be the seq of one of the order's messages", NULL);
+		json_object_set_new(json_object_get(call->out, "error"), "hint",
+				    json_string("send the seq of the newest message shown, from "
+						"GET /v1/orders/{id}/messages"));
+		return ESC_EINVAL;
+	}
+	struct messages_read x = {.order_id = o.id,
+				  .user_id = call->caller.user.id,
+				  .seq = seq,
+				  .k = {.call = call, .status = 200, .doc = messages_read_doc}};
+	x.k.obj = &x;
+	rc = esc_engine_transact(call->e, messages_read_tx, &x);
+	esc_idem_done(call, rc, x.k.built);
+	if (rc)
+		return rc;
+	call->out = messages_read_doc(&x);
+	return 0;
+}
+
+/* GET /v1/conversations: the caller's orders that hold messages, unread
+ * ones first, then the newest message first. */
+static int h_conversations(struct esc_http_call *call)
+{
+	struct esc_conversation *c = NULL;
+	size_t n = 0, limit;
+	int rc = page_limit(call, &limit);
+	if (rc)
+		return rc;
+	c = calloc(limit + 1, sizeof *c);
+	if (!c)
+		return ESC_ENOMEM;
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	ESC_STORE(rc, s, conversations_list, call->caller.user.id,
+		  esc_http_query(call, "starting_after"), c, limit + 1, &n);
+	esc_engine_store_release(call->e, s);
+	if (!rc) {
+		json_t *data = json_array();
+		bool more = n > limit;
+		n = more ? limit : n;
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(
+				data, json_pack("{s:s, s:I, s:I, s:o}", "order_id", c[i].last.order_id,
+						"messages", (json_int_t)c[i].messages,
+						"unread_messages", (json_int_t)c[i].unread,
+						"last_message", esc_view_message(&c[i].last)));
+		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
+	}
+	free(c);
+	return rc;
+}
+
+/* A notification's place in the list, newest first: (at_ms, seq) for an
+ * event; a reminder's seq is 0, with its order's id after. Its id says
+ * it: "ntf_AT_SEQ", or "ntf_AT_0_ORDER" for a reminder. */
+struct notification_key {
+	int64_t at_ms, seq;
+	char order_id[ESC_ID_SIZE];
+};
+
+static int key_cmp(const struct notification_key *a, const struct notification_key *b)
+{
+	if (a->at_ms != b->at_ms)
+		return a->at_ms < b->at_ms ? -1 : 1;
+	if (a->seq != b->seq)
+		return a->seq < b->seq ? -1 : 1;
+	return strcmp(a->order_id, b->order_id);
+}
+
+static void key_id(const struct notification_key *k, char *out, size_t size)
+{
+	if (k->seq)
+		snprintf(out, size, "ntf_%lld_%lld", (long long)k->at_ms, (long long)k->seq);
+	else
+		snprintf(out, size, "ntf_%lld_0_%s", (long long)k->at_ms, k->order_id);
+}
+
+/* 0, or ESC_EINVAL when id is not a notification's. */
+static int key_parse(const char *id, struct notification_key *k)
+{
+	char *end;
+	memset(k, 0, sizeof *k);
+	if (strncmp(id, "ntf_", 4) || !isdigit((unsigned char)id[4]))
+		return ESC_EINVAL;
+	k->at_ms = strtoll(id + 4, &end, 10);
+	if (*end != '_' || !isdigit((unsigned char)end[1]))
+		return ESC_EINVAL;
+	k->seq = strtoll(end + 1, &end, 10);
+	if (k->seq > 0 && !*end)
+		return 0;
+	if (k->seq == 0 && *end == '_' && end[1] && strlen(end + 1) < sizeof k->order_id) {
+		snprintf(k->order_id, sizeof k->order_id, "%s", end + 1);
+		return 0;
+	}
+	return ESC_EINVAL;
+}
+
+/* A reminder due now: an open deadline of one of the caller's orders
+ * within ESC_NOTICE_REMIND_MS. */
+struct reminder {
+	struct notification_key key;
+	enum esc_deadline_kind kind;
+};
+
+#define REMINDERS_MAX 50
+
+/* The caller's reminders due at now, newest first (at most
+ * REMINDERS_MAX: the orders with a cancellation request open). */
+static int reminders_due(struct esc_http_call *call, struct esc_store *s, struct reminder *out,
+			 size_t *n)
+{
+	const struct esc_user *u = &call->caller.user;
+	struct esc_order_filter f = {.state = ESC_ST_CANCELLATION_REQUESTED};
+	struct esc_order *orders = calloc(REMINDERS_MAX, sizeof *orders);
+	size_t got = 0;
+	bool more = false;
+	int64_t now = esc_engine_now(call->e);
+	int rc = orders ? 0 : ESC_ENOMEM;
+
+	*n = 0;
+	if (u->role == ESC_ACTOR_BUYER)
+		f.buyer_id = u->id;
+	else
+		f.seller_id = u->id;
+	if (!rc)
+		ESC_STORE(rc, s, orders_list, &f, orders, REMINDERS_MAX, &got, &more);
+	for (size_t i = 0; !rc && i < got; i++) {
+		int64_t due = orders[i].due_ms[ESC_DL_RESPONSE];
+		if (!due || now < due - ESC_NOTICE_REMIND_MS || now >= due)
+			continue;
+		struct reminder *r = &out[(*n)++];
+		r->kind = ESC_DL_RESPONSE;
+		r->key.at_ms = due - ESC_NOTICE_REMIND_MS;
+		r->key.seq = 0;
+		snprintf(r->key.order_id, sizeof r->key.order_id, "%s", orders[i].id);
+	}
+	free(orders);
+	/* Newest first, as the list. */
+	for (size_t i = 1; i < *n; i++)
+		for (size_t j = i; j > 0 && key_cmp(&out[j - 1].key, &out[j].key) < 0; j--) {
+			struct reminder t = out[j];
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return rc;
+}
+
+/* The caller's unread notifications: the events after their mark and the
+ * reminders due after it. */
+static int notifications_unread(struct esc_http_call *call, struct esc_store *s, int64_t *count)
+{
+	struct esc_notification_mark mark;
+	struct reminder r[REMINDERS_MAX];
+	size_t n = 0;
+	int rc;
+	ESC_STORE(rc, s, notification_mark, call->caller.user.id, &mark);
+	if (!rc)
+		ESC_STORE(rc, s, notifications_unread, call->caller.user.id, &mark, count);
+	if (!rc)
+		rc = reminders_due(call, s, r, &n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct notification_key m = {.at_ms = mark.at_ms, .seq = mark.seq};
+		if (key_cmp(&r[i].key, &m) > 0)
+			(*count)++;
+	}
+	return rc;
+}
+
+/* The amount an event's sentence names, as the sentences say it, or ""
+ * when it cannot be found (a refund purged). *order caches the order. */
+static int notice_amount(struct esc_store *s, const struct esc_history_row *row,
+			 struct esc_order *order, enum esc_lang lang, char *out, size_t size)
+{
+	const struct esc_history *h = &row->h;
+	int64_t amount = -1;
+	int rc = 0;
+	out[0] = '\0';
+	if (strcmp(order->id, h->order_id))
+		ESC_STORE(rc, s, order_get, h->order_id, order);
+	if (rc)
+		return rc;
+	if (h->event == ESC_EV_PAY || h->event == ESC_EV_COUNTER_OFFER) {
+		json_t *d = json_loads(h->detail, 0, NULL);
+		json_t *a = json_object_get(d, "amount");
+		if (json_is_integer(a))
+			amount = (int64_t)json_integer_value(a);
+		json_decref(d);
+	} else {
+		struct esc_refund refunds[8];
+		size_t n = 0;
+		ESC_STORE(rc, s, refunds_list, h->order_id, -1, NULL, refunds, 8, &n);
+		for (size_t i = 0; !rc && i < n; i++)
+			if (refunds[i].resolved_at_ms == h->at_ms || amount < 0 ||
+			    (h->event == ESC_EV_REFUND_OVERDUE &&
+			     refunds[i].status == ESC_REFUND_PENDING))
+				amount = refunds[i].amount_minor;
+	}
+	if (!rc && amount >= 0)
+		esc_rule_amount(amount, order->currency, lang, out, size);
+	return rc;
+}
+
+static json_t *notification_json(const struct notification_key *k, const char *order_id,
+				 const char *event, const char *type, const char *sentence,
+				 bool read)
+{
+	char id[96];
+	key_id(k, id, sizeof id);
+	return json_pack("{s:s, s:s, s:o, s:s, s:o, s:s, s:s, s:b}", "id", id, "kind",
+			 k->seq ? "event" : "reminder", "at", time_or_null(k->at_ms), "order_id",
+			 order_id, "event", event ? json_string(event) : json_null(), "type", type,
+			 "sentence", sentence, "read", read);
+}
+
+/* One page of notifications: the events before the cursor from the store
+ * and the reminders due now, merged newest first. */
+static int notifications_page(struct esc_http_call *call, struct esc_store *s,
+			      const struct notification_key *before, size_t limit, json_t *data,
+			      bool *more)
+{
+	const struct esc_user *u = &call->caller.user;
+	enum esc_lang lang = request_lang(call);
+	struct esc_notification_mark cursor = {before->at_ms, before->seq}, mark;
+	struct esc_history_row *rows = calloc(limit + 1, sizeof *rows);
+	struct reminder r[REMINDERS_MAX];
+	struct esc_order order = {.id = ""};
+	size_t n = 0, nr = 0, i = 0, j = 0, taken = 0;
+	char sentence[600], amount[64];
+	int rc = rows ? 0 : ESC_ENOMEM;
+	if (!rc)
+		ESC_STORE(rc, s, notifications_list, u->id, &cursor, rows, limit + 1, &n);
+	if (!rc)
+		ESC_STORE(rc, s, notification_mark, u->id, &mark);
+	if (!rc)
+		rc = reminders_due(call, s, r, &nr);
+	struct notification_key m = {.at_ms = mark.at_ms, .seq = mark.seq};
+	/* Skip the reminders at or after the cursor. */
+	while (!rc && j < nr && key_cmp(&r[j].key, before) >= 0)
+		j++;
+	while (!rc && taken < limit && (i < n || j < nr)) {
+		struct notification_key ek = {0};
+		if (i < n) {
+			ek.at_ms = rows[i].h.at_ms;
+			ek.seq = rows[i].seq;
+		}
+		if (i < n && (j >= nr || key_cmp(&ek, &r[j].key) > 0)) {
+			const struct esc_history *h = &rows[i].h;
+			if (esc_notice_has_amount(h->event))
+				rc = notice_amount(s, &rows[i], &order, lang, amount, sizeof amount);
+			if (!rc)
+				rc = esc_notice_sentence(h->event, h->to, u->role,
+							 amount[0] ? amount : NULL, lang, sentence,
+							 sizeof sentence);
+			if (!rc)
+				json_array_append_new(
+					data, notification_json(&ek, h->order_id,
+								esc_event_name(h->event), h->type,
+								sentence, key_cmp(&ek, &m) <= 0));
+			amount[0] = '\0';
+			i++;
+		} else {
+			rc = esc_notice_reminder(r[j].kind, u->role, lang, sentence, sizeof sentence);
+			if (!rc)
+				json_array_append_new(
+					data, notification_json(&r[j].key, r[j].key.order_id, NULL,
+								"reminder.response_deadline",
+								sentence, key_cmp(&r[j].key, &m) <= 0));
+			j++;
+		}
+		taken++;
+	}
+	*more = i < n || j < nr;
+	free(rows);
+	return rc;
+}
+
+/* GET /v1/notifications: what happened on the caller's orders that
+ * someone else did, and the reminders due, newest first. */
+static int h_notifications(struct esc_http_call *call)
+{
+	struct notification_key before = {.at_ms = INT64_MAX, .seq = INT64_MAX};
+	const char *after = esc_http_query(call, "starting_after");
+	size_t limit;
+	bool more = false;
+	int rc = page_limit(call, &limit);
+	if (!rc && after && key_parse(after, &before))
+		rc = fail(call, ESC_EINVAL, "starting_after must be a notification's id", NULL);
+	if (rc)
+		return rc;
+	json_t *data = json_array();
+	struct esc_store *s = esc_engine_store_acquire(call->e);
+	rc = notifications_page(call, s, &before, limit, data, &more);
+	esc_engine_store_release(call->e, s);
+	if (rc) {
+		json_decref(data);
+		return rc;
+	}
+	call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
+	return 0;
+}
+
+struct notifications_read {
+	const char *user_id;
+	struct esc_notification_mark mark;
+	struct esc_http_call *call;
+	int64_t unread;
+	struct esc_idem_tx k;
+};
+
+static json_t *notifications_read_doc(const void *arg)
+{
+	const struct notifications_read *x = arg;
+	return json_pack("{s:I}", "unread_notifications", (json_int_t)x->unread);
+}
+
+static int notifications_read_tx(struct esc_store *s, void *arg)
+{
+	struct notifications_read *x = arg;
+	int rc;
+	ESC_STORE(rc, s, notification_read, x->user_id, &x->mark);
+	if (!rc)
+		rc = notifications_unread(x->call, s, &x->unread);
+	if (!rc)
+		rc = esc_idem_tx_run(&x->k, s);
+	return rc;
+}
+
+/* POST /v1/notifications/read: the caller saw their notifications up to
+ * `through` (a notification's id) and every one before it. */
+static int h_notifications_read(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"through", NULL};
+	struct notification_key k;
+	const char *through;
+	int rc = only_fields(call, fields);
+	if (!rc)
+		rc = get_string(call, "through", true, &through);
+	if (rc)
+		return rc;
+	if (key_parse(through, &k)) {
+		fail(call, ESC_EINVAL, "through must be a notification's id", NULL);
+		json_object_set_new(json_object_get(call->out, "error"), "hint",
+				    json_string("send the id of the newest notification shown, from "
+						"GET /v1/notifications"));
+		return ESC_EINVAL;
+	}
+	struct notifications_read x = {
+		.user_id = call->caller.user.id,
+		.mark = {k.at_ms, k.seq},
+		.call = call,
+		.k = {.call = call, .status = 200, .doc = notifications_read_doc}};
+	x.k.obj = &x;
+	rc = esc_engine_transact(call->e, notifications_read_tx, &x);
+	esc_idem_done(call, rc, x.k.built);
+	if (rc)
+		return rc;
+	call->out = notifications_read_doc(&x);
+	return 0;
+}
+
+/* /v1/me's unread counts for a buyer or a seller. The caller holds s. */
+static int me_unread(struct esc_http_call *call, struct esc_store *s)
+{
+	int64_t messages = 0, notifications = 0;
+	int rc;
+	ESC_STORE(rc, s, messages_unread, call->caller.user.id, NULL, &messages);
+	if (!rc)
+		rc = notifications_unread(call, s, &notifications);
+	if (!rc) {
+		json_object_set_new(call->out, "unread_messages", json_integer(messages));
+		json_object_set_new(call->out, "unread_notifications",
+				    json_integer(notifications));
+	}
+	return rc;
 }
 
 /* A buyer's level or a seller's score, with the counts behind it and the
@@ -2497,6 +2955,10 @@ const struct esc_route esc_routes[] = {
 	{"GET", "/v1/orders/{id}/events", h_order_events, SIGNED, false, false, -1},
 	{"GET", "/v1/orders/{id}/messages", h_messages_list, SIGNED, false, false, -1},
 	{"POST", "/v1/orders/{id}/messages", h_message_post, B | S, true, false, -1},
+	{"POST", "/v1/orders/{id}/messages/read", h_messages_read, B | S, true, false, -1},
+	{"GET", "/v1/conversations", h_conversations, B | S, false, false, -1},
+	{"GET", "/v1/notifications", h_notifications, B | S, false, false, -1},
+	{"POST", "/v1/notifications/read", h_notifications_read, B | S, true, false, -1},
 	{"GET", "/v1/users/{id}/reputation", h_reputation, SIGNED, false, false, -1},
 	{"POST", "/v1/users/{id}/suspension/lift", h_lift_suspension, A, true, false, -1},
 	EVENT(PAY, "/v1/orders/{id}/pay", P),
