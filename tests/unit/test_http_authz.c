@@ -324,6 +324,12 @@ static const struct setup setups[] = {
 	{"POST", "/v1/refunds/{id}/fail", PREP_REFUND, "{}", "{refund}", NULL, 200, false, NULL},
 	{"POST", "/v1/orders/{id}/messages", PREP_PAID, "{\"body\":\"Hello {n}\"}", NULL, NULL, 201,
 	 false, NULL},
+	/* Issue 17: the read markers (seq 0 reads none; the id of a
+	 * notification of long ago). */
+	{"POST", "/v1/orders/{id}/messages/read", PREP_PAID, "{\"seq\":0}", NULL, NULL, 200, false,
+	 NULL},
+	{"POST", "/v1/notifications/read", PREP_NONE, "{\"through\":\"ntf_1_1\"}", NULL, NULL, 200,
+	 false, NULL},
 	/* A user's reputation is visible to everyone signed in. */
 	{"GET", "/v1/users/{id}/reputation", PREP_NONE, NULL, "{seller}", NULL, 200, false, NULL},
 	{"POST", "/v1/orders/{id}/disputes", PREP_SHIPPED,
