@@ -22,6 +22,9 @@
 #define ESC_ITEMS_MAX    100     /* items on one order */
 #define ESC_QUANTITY_MAX 1000000 /* an item's quantity, from 1 */
 #define ESC_TITLE_MAX    200     /* an item's title, bytes */
+/* An item's image_url, bytes: an absolute URL under one of the
+ * configuration's http.image_origins (issue 17). */
+#define ESC_IMAGE_URL_MAX 300
 #define ESC_REFUNDS_MAX  8       /* refunds on one order (SPEC §4) */
 
 /* Text a person writes (SPEC §2, §5): a cancellation's comment, a

@@ -153,6 +153,7 @@ struct esc_item {
 	char title[ESC_TITLE_MAX + 1];
 	int64_t quantity;
 	int64_t unit_price_minor;
+	char image_url[ESC_IMAGE_URL_MAX + 1]; /* "" when the marketplace gave none */
 };
 
 /* A refund of part or all of an order's escrow. */

@@ -46,6 +46,11 @@
  *         E.g. `carrier.ups = ups_1z 1Z[0-9A-Z]{16}`.
  *     carriers = clear
  *         empties the table.
+ *     carrier.NAME.tracking_url = https://...{tracking_number}...
+ *         where the carrier's site shows a number (issue 17): an order
+ *         shipped with NAME links there, the number percent-encoded in
+ *         place of {tracking_number}. Any carrier, checked or not; no
+ *         part of a policy version's text (it decides nothing).
  *     tracking_check = refuse | flag
  *         a number failing its carrier's check is refused (422 with a
  *         hint; the default), or taken and flagged: the order shows it and
@@ -394,6 +399,37 @@ out:
 	return rc;
 }
 
+#define TRACKING_URL_SUFFIX ".tracking_url"
+
+/* `carrier.NAME.tracking_url = TEMPLATE`: added, or replaced in place. */
+static int parse_tracking_url(struct esc_policy *p, int line, const char *key, const char *value,
+			      char *err, size_t err_size)
+{
+	char name[ESC_CARRIER_MAX + 2], why[300];
+	size_t n = strlen(key) - strlen(TRACKING_URL_SUFFIX);
+	struct esc_tracking_url u;
+	snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), key);
+	if (n >= sizeof name || esc_tracking_url_init(&u, name, value, why, sizeof why) != 0) {
+		if (n >= sizeof name)
+			snprintf(why, sizeof why, "carrier name '%.64s...' is too long", key);
+		esc_set_err(err, err_size, "line %d: %s", line, why);
+		return ESC_EINVAL;
+	}
+	for (size_t i = 0; i < p->tracking_urls_count; i++) {
+		if (!strcmp(p->tracking_urls[i].carrier, u.carrier)) {
+			memcpy(&p->tracking_urls[i], &u, sizeof u);
+			return 0;
+		}
+	}
+	if (p->tracking_urls_count >= ESC_CARRIERS_MAX) {
+		esc_set_err(err, err_size, "line %d: carrier.%s: at most %d tracking URLs", line,
+			    key, ESC_CARRIERS_MAX);
+		return ESC_EINVAL;
+	}
+	memcpy(&p->tracking_urls[p->tracking_urls_count++], &u, sizeof u);
+	return 0;
+}
+
 /* `carrier.NAME = SCHEME PATTERN [EXAMPLE]`: added, or replaced in place. */
 static int parse_carrier(struct esc_policy *p, int line, const char *name, char *value, char *err,
 			 size_t err_size)
@@ -559,6 +595,11 @@ static int parse_line(struct esc_policy *p, const struct esc_policy_other *other
 	}
 	if (strcmp(name, "recommended_reason") == 0)
 		return parse_recommended(p, line, value, err, err_size);
+	if (strncmp(name, CARRIER_PREFIX, strlen(CARRIER_PREFIX)) == 0 &&
+	    strlen(name) > strlen(CARRIER_PREFIX TRACKING_URL_SUFFIX) &&
+	    !strcmp(name + strlen(name) - strlen(TRACKING_URL_SUFFIX), TRACKING_URL_SUFFIX))
+		return parse_tracking_url(p, line, name + strlen(CARRIER_PREFIX), value, err,
+					  err_size);
 	if (strncmp(name, CARRIER_PREFIX, strlen(CARRIER_PREFIX)) == 0)
 		return parse_carrier(p, line, name + strlen(CARRIER_PREFIX), value, err, err_size);
 	if (strcmp(name, "carriers") == 0) {

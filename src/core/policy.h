@@ -85,6 +85,13 @@ struct esc_policy {
 	struct esc_carrier carriers[ESC_CARRIERS_MAX];
 	size_t carriers_count;
 	enum esc_tracking_mode tracking_check; /* refuse */
+
+	/* Where each carrier's site shows a number (issue 17), none by
+	 * default. Not a rule: left out of the canonical text
+	 * (esc_policy_format), so that a carrier's new site makes no new
+	 * version and every order links to the running configuration's. */
+	struct esc_tracking_url tracking_urls[ESC_CARRIERS_MAX];
+	size_t tracking_urls_count;
 };
 
 /* Fill *p with SPEC's defaults. */
@@ -100,7 +107,9 @@ void esc_policy_default(struct esc_policy *p);
  * (or `none`) marks the recommended one. `settle_days.card = 3..7` sets a
  * method's expected settlement. `carrier.NAME = SCHEME PATTERN [EXAMPLE]`
  * adds or replaces a carrier, `carriers = clear` empties their table, and
- * `tracking_check = refuse|flag` says what a failing number does. The
+ * `tracking_check = refuse|flag` says what a failing number does;
+ * `carrier.NAME.tracking_url = https://...{tracking_number}...` says
+ * where the carrier's site shows a number. The
  * keys are listed at the top of policy.c. Unknown keys are errors.
  *
  * Returns 0, or ESC_EINVAL with a message "line N: ..." in err (err_size

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/bug.h"
 #include "util/error.h"
 
 static const struct {
@@ -358,4 +359,69 @@ void esc_tracking_hint(const struct esc_carrier *c, char *out, size_t out_size)
 		snprintf(out, out_size, "%s numbers look like %s.", c->name, c->example);
 	else
 		snprintf(out, out_size, "%s numbers match the pattern %s.", c->name, c->pattern);
+}
+
+#define NUMBER_PLACEHOLDER "{tracking_number}"
+
+int esc_tracking_url_init(struct esc_tracking_url *u, const char *carrier, const char *template_,
+			  char *err, size_t err_size)
+{
+	const char *at = strstr(template_, NUMBER_PLACEHOLDER);
+	size_t n = strlen(template_);
+	bool ok = n <= ESC_TRACKING_URL_MAX && !strncmp(template_, "https://", 8) && n > 8 &&
+		  at && !strstr(at + 1, NUMBER_PLACEHOLDER);
+
+	memset(u, 0, sizeof(*u));
+	if (!name_valid(carrier)) {
+		esc_set_err(err, err_size,
+			    "carrier name '%.64s' must be 1-%d characters of a-z, 0-9, _ and -",
+			    carrier, ESC_CARRIER_MAX);
+		return ESC_EINVAL;
+	}
+	for (const char *p = template_; ok && *p; p++)
+		ok = *p > ' ' && *p < 0x7f && !strchr("\"'<>\\^`|", *p);
+	if (!ok) {
+		esc_set_err(err, err_size,
+			    "carrier.%s.tracking_url must be an https:// URL of at most %d bytes "
+			    "(no spaces or quotes) with {tracking_number} once where the number "
+			    "goes, as in https://www.dhl.com/track?id={tracking_number}",
+			    carrier, ESC_TRACKING_URL_MAX);
+		return ESC_EINVAL;
+	}
+	snprintf(u->carrier, sizeof(u->carrier), "%s", carrier);
+	snprintf(u->template_, sizeof(u->template_), "%s", template_);
+	return 0;
+}
+
+const struct esc_tracking_url *esc_tracking_url_find(const struct esc_tracking_url *table, size_t n,
+						     const char *carrier)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(table[i].carrier, carrier) == 0)
+			return &table[i];
+	return NULL;
+}
+
+void esc_tracking_url_fill(const struct esc_tracking_url *u, const char *number, char *out,
+			   size_t out_size)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *at = strstr(u->template_, NUMBER_PLACEHOLDER);
+	size_t used = 0;
+
+	ESC_ASSERT(at && out_size >= ESC_TRACKING_LINK_SIZE, "a checked template and room for it");
+	memcpy(out, u->template_, (size_t)(at - u->template_));
+	used = (size_t)(at - u->template_);
+	for (const unsigned char *p = (const unsigned char *)number;
+	     *p && used + 4 < out_size && p - (const unsigned char *)number < ESC_TRACKING_MAX;
+	     p++) {
+		if (isalnum(*p) || strchr("-._~", *p)) {
+			out[used++] = (char)*p;
+		} else {
+			out[used++] = '%';
+			out[used++] = hex[*p >> 4];
+			out[used++] = hex[*p & 15];
+		}
+	}
+	snprintf(out + used, out_size - used, "%s", at + strlen(NUMBER_PLACEHOLDER));
 }

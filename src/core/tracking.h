@@ -84,6 +84,35 @@ enum esc_tracking_verdict esc_tracking_check(const struct esc_carrier *c, const 
 bool esc_s10_valid(const char *number);
 bool esc_ups_1z_valid(const char *number);
 
+/* Where a carrier's site shows a number (issue 17): the configuration's
+ * `carrier.NAME.tracking_url = https://...{tracking_number}...`. It
+ * decides nothing, so it is no part of a policy version's text: an order
+ * links to the running configuration's page for its carrier. */
+#define ESC_TRACKING_URL_MAX 200 /* a template's bytes */
+/* A filled template's size: every byte of a number may be %XX. */
+#define ESC_TRACKING_LINK_SIZE (ESC_TRACKING_URL_MAX + 3 * ESC_TRACKING_MAX + 1)
+
+struct esc_tracking_url {
+	char carrier[ESC_CARRIER_MAX + 1];
+	char template_[ESC_TRACKING_URL_MAX + 1];
+};
+
+/* Fill u. 0, or ESC_EINVAL with a sentence in err: a carrier name as
+ * esc_carrier_init takes, a template that is not an https:// URL of at
+ * most ESC_TRACKING_URL_MAX bytes of printable ASCII (no spaces, quotes
+ * or angle brackets) holding {tracking_number} exactly once. */
+int esc_tracking_url_init(struct esc_tracking_url *u, const char *carrier, const char *template_,
+			  char *err, size_t err_size);
+
+/* The template of that carrier in the table (case-blind), or NULL. */
+const struct esc_tracking_url *esc_tracking_url_find(const struct esc_tracking_url *table, size_t n,
+						     const char *carrier);
+
+/* u's template with number percent-encoded in its place, into out
+ * (out_size >= ESC_TRACKING_LINK_SIZE). */
+void esc_tracking_url_fill(const struct esc_tracking_url *u, const char *number, char *out,
+			   size_t out_size);
+
 /* One sentence on what a number of carrier c looks like, for a refusal's
  * hint, into out: "ups numbers are 1Z, fifteen letters or digits and a
  * check digit, like 1Z999AA10123456784." */

@@ -451,10 +451,12 @@ static json_t *order_items_json(struct esc_store *s, struct esc_viewer *v, const
 		read_past(v, rc);
 	}
 	for (size_t i = 0; !rc && i < n; i++)
-		json_array_append_new(is, json_pack("{s:s, s:I, s:I}", "title", items[i].title,
-						    "quantity", (json_int_t)items[i].quantity,
-						    "unit_price",
-						    (json_int_t)items[i].unit_price_minor));
+		json_array_append_new(
+			is, json_pack("{s:s, s:I, s:I, s:o}", "title", items[i].title, "quantity",
+				      (json_int_t)items[i].quantity, "unit_price",
+				      (json_int_t)items[i].unit_price_minor, "image_url",
+				      items[i].image_url[0] ? json_string(items[i].image_url)
+							    : json_null()));
 	return is;
 }
 
@@ -530,16 +532,32 @@ static json_t *order_of_reply(struct esc_engine *e, struct esc_store *s, struct 
 	return j;
 }
 
+/* Where the running configuration says carrier's site shows number
+ * (carrier.NAME.tracking_url), or null. */
+static json_t *tracking_url_json(const struct esc_policy *running, const char *carrier,
+				 const char *number)
+{
+	const struct esc_tracking_url *u =
+		esc_tracking_url_find(running->tracking_urls, running->tracking_urls_count, carrier);
+	char link[ESC_TRACKING_LINK_SIZE];
+	if (!u || !number[0])
+		return json_null();
+	esc_tracking_url_fill(u, number, link, sizeof link);
+	return json_string(link);
+}
+
 /* The order's shipment; a number its carrier's check failed, taken under
- * tracking_check = flag, names the rule (tracking_rule). */
-static json_t *shipment_json(const struct esc_policy *p, const struct esc_order *o,
-			     enum esc_lang lang)
+ * tracking_check = flag, names the rule (tracking_rule). running is the
+ * daemon's policy, for the carrier's tracking page. */
+static json_t *shipment_json(const struct esc_policy *p, const struct esc_policy *running,
+			     const struct esc_order *o, enum esc_lang lang)
 {
 	if (!o->carrier[0])
 		return json_null();
 	json_t *j =
 		json_pack("{s:s, s:s, s:s}", "carrier", o->carrier, "tracking_number", o->tracking,
 			  "tracking_check", o->tracking_check[0] ? o->tracking_check : "unchecked");
+	json_object_set_new(j, "tracking_url", tracking_url_json(running, o->carrier, o->tracking));
 	const struct esc_carrier *c = esc_carrier_find(p->carriers, p->carriers_count, o->carrier);
 	if (c && (!strcmp(o->tracking_check, "invalid_format") ||
 		  !strcmp(o->tracking_check, "invalid_check_digit"))) {
@@ -587,7 +605,7 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
 	json_object_set_new(j, "seller_name", user_name(v, s, o->seller_id));
 	order_times(j, o);
 	json_object_set_new(j, "cancellation", cancellation_json(p, o));
-	json_object_set_new(j, "shipment", shipment_json(p, o, v->lang));
+	json_object_set_new(j, "shipment", shipment_json(p, esc_engine_policy(e), o, v->lang));
 	json_object_set_new(j, "dispute",
 			    o->disputes_count ? dispute_json(o, actions, n_actions, rules)
 					      : json_null());

@@ -1010,11 +1010,81 @@ static int h_dispute_grounds(struct esc_http_call *call)
 
 #define ITEMS_JSON_MAX ESC_ITEMS_MAX
 
+/* A refusal with what to do about it (SPEC §7). */
+static int fail_hint(struct esc_http_call *call, int rc, const char *msg, const char *hint)
+{
+	fail(call, rc, "%s", msg);
+	json_object_set_new(json_object_get(call->out, "error"), "hint", json_string(hint));
+	return rc;
+}
+
+/* Whether url starts with one of the configuration's image origins and a
+ * path ("https://img.example.com/a.png" under "https://img.example.com"). */
+static bool image_origin_allowed(const char *origins, const char *url)
+{
+	for (const char *o = origins; *o;) {
+		o += strspn(o, " ");
+		size_t len = strcspn(o, " ");
+		if (len && !strncasecmp(o, url, len) && url[len] == '/')
+			return true;
+		o += len;
+	}
+	return false;
+}
+
+/* Item i's image_url (issue 17) into out: a URL of printable ASCII
+ * without quotes, spaces or angle brackets, at most ESC_IMAGE_URL_MAX
+ * bytes, under one of http.image_origins, so that the page's
+ * Content-Security-Policy lets the browser load it. Refused at creation
+ * rather than taken and left for the browser to block: a marketplace
+ * learns of its mistake when it makes it. */
+static int image_url_from_json(struct esc_http_call *call, size_t i, json_t *v, char *out,
+			       size_t out_size)
+{
+	const char *origins = call->opt ? call->opt->image_origins : "";
+	char msg[300];
+	if (!v || json_is_null(v))
+		return 0;
+	bool ok = json_is_string(v) && json_string_length(v) <= ESC_IMAGE_URL_MAX &&
+		  strlen(json_string_value(v)) == json_string_length(v);
+	for (const char *c = ok ? json_string_value(v) : ""; ok && *c; c++)
+		ok = *c > ' ' && *c < 0x7f && !strchr("\"'<>\\^`{|}", *c);
+	if (!ok) {
+		snprintf(msg, sizeof msg,
+			 "items[%zu].image_url must be a URL of at most %d bytes of printable "
+			 "ASCII, without spaces, quotes or angle brackets",
+			 i, ESC_IMAGE_URL_MAX);
+		return fail_hint(call, ESC_EINVAL, msg,
+				 "Send the picture's address percent-encoded, or leave image_url "
+				 "out");
+	}
+	if (!origins[0]) {
+		snprintf(msg, sizeof msg,
+			 "items[%zu].image_url: this escrowd takes no pictures (http.image_origins "
+			 "is not set)",
+			 i);
+		return fail_hint(call, ESC_EINVAL, msg,
+				 "Leave image_url out, or ask the operator to list the pictures' "
+				 "origins in http.image_origins");
+	}
+	if (!image_origin_allowed(origins, json_string_value(v))) {
+		snprintf(msg, sizeof msg,
+			 "items[%zu].image_url is not under one of the allowed image origins:%.150s",
+			 i, origins);
+		return fail_hint(call, ESC_EINVAL, msg,
+				 "Serve the picture from one of those origins, or ask the operator "
+				 "to add its origin to http.image_origins");
+	}
+	snprintf(out, out_size, "%s", json_string_value(v));
+	return 0;
+}
+
 /* An order's items (SPEC §7: 1 to 100, each a title, a whole quantity and
  * a whole unit_price) into items, which holds json_array_size(list). */
 static int items_from_json(struct esc_http_call *call, json_t *list, struct esc_item *items)
 {
-	static const char *const item_fields[] = {"title", "quantity", "unit_price", NULL};
+	static const char *const item_fields[] = {"title", "quantity", "unit_price", "image_url",
+						  NULL};
 	size_t i;
 	json_t *it;
 	json_array_foreach(list, i, it)
@@ -1049,6 +1119,10 @@ static int items_from_json(struct esc_http_call *call, json_t *list, struct esc_
 		snprintf(items[i].title, sizeof items[i].title, "%s", json_string_value(title));
 		items[i].quantity = (int64_t)json_integer_value(qty);
 		items[i].unit_price_minor = (int64_t)json_integer_value(price);
+		rc = image_url_from_json(call, i, json_object_get(it, "image_url"),
+					 items[i].image_url, sizeof items[i].image_url);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }

@@ -216,6 +216,98 @@ static int parse_number(const char *value, bool bytes, int64_t min, int64_t max,
 	return 0;
 }
 
+/* One origin of http.image_origins, of len bytes at s: a scheme, a host
+ * and perhaps a port, nothing else. https for any host; http only for a
+ * loopback one, since a page served over https would not load it. */
+static bool image_origin_ok(const char *s, size_t len)
+{
+	const char *host, *end = s + len, *port = NULL;
+	bool https = len > 8 && !strncmp(s, "https://", 8);
+	if (len > ESC_IMAGE_ORIGIN_BYTES_MAX || (!https && (len <= 7 || strncmp(s, "http://", 7))))
+		return false;
+	host = s + (https ? 8 : 7);
+	if (*host == '[') {
+		const char *close = memchr(host, ']', (size_t)(end - host));
+		if (!close || close == host + 1)
+			return false;
+		for (const char *c = host + 1; c < close; c++)
+			if (!isxdigit((unsigned char)*c) && *c != ':' && *c != '.')
+				return false;
+		port = close + 1 < end ? close + 1 : NULL;
+		if (port && *port != ':')
+			return false;
+	} else {
+		const char *c = host;
+		while (c < end && (isalnum((unsigned char)*c) || *c == '-' || *c == '.'))
+			c++;
+		if (c == host || host[0] == '.' || host[0] == '-' || c[-1] == '.' || c[-1] == '-')
+			return false;
+		port = c < end ? c : NULL;
+		if (port && *port != ':')
+			return false;
+	}
+	if (port) {
+		long v = 0;
+		if (port + 1 == end || end - port > 6)
+			return false;
+		for (const char *c = port + 1; c < end; c++) {
+			if (!isdigit((unsigned char)*c))
+				return false;
+			v = v * 10 + (*c - '0');
+		}
+		if (v < 1 || v > 65535)
+			return false;
+	}
+	if (!https) {
+		size_t hl = (size_t)((port ? port : end) - host);
+		bool loop = (hl == 9 && !strncasecmp(host, "localhost", 9)) ||
+			    (hl == 5 && !strncmp(host, "[::1]", 5)) ||
+			    (hl >= 9 && !strncmp(host, "127.", 4) && isdigit((unsigned char)host[4]));
+		if (!loop)
+			return false;
+	}
+	return true;
+}
+
+/* http.image_origins = ORIGIN ...: each checked, kept with a space before
+ * it (as img-src lists them). */
+static int image_origins_set(struct esc_http_options *o, const char *value, char *err,
+			     size_t err_size)
+{
+	char kept[sizeof o->image_origins] = "";
+	size_t used = 0;
+	int n = 0;
+	for (const char *s = value; *s;) {
+		size_t len = strcspn(s, " \t");
+		if (!len) {
+			s++;
+			continue;
+		}
+		if (!image_origin_ok(s, len)) {
+			esc_set_err(err, err_size,
+				    "http.image_origins: '%.*s' is not an origin like "
+				    "https://img.example.com or https://cdn.example.com:8443 (a "
+				    "scheme and a host, no path; http:// only for a loopback host)",
+				    (int)(len > ESC_IMAGE_ORIGIN_BYTES_MAX ? ESC_IMAGE_ORIGIN_BYTES_MAX
+									 : len),
+				    s);
+			return ESC_EINVAL;
+		}
+		if (++n > ESC_IMAGE_ORIGINS_MAX) {
+			esc_set_err(err, err_size, "http.image_origins: at most %d origins",
+				    ESC_IMAGE_ORIGINS_MAX);
+			return ESC_EINVAL;
+		}
+		kept[used++] = ' ';
+		memcpy(kept + used, s, len);
+		used += len;
+		kept[used] = '\0';
+		s += len;
+	}
+	memcpy(o->image_origins, kept, sizeof kept);
+	return 0;
+}
+
 int esc_http_option_set(struct esc_http_options *o, const char *key, const char *value, char *err,
 			size_t err_size)
 {
@@ -254,6 +346,8 @@ int esc_http_option_set(struct esc_http_options *o, const char *key, const char 
 		{"hashing_max", 'u', offsetof(struct esc_http_options, hashing_max), 1, 64,
 		 "a number of hashes from 1 to 64"},
 	};
+	if (!strcmp(key, "image_origins"))
+		return image_origins_set(o, value, err, err_size);
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		if (strcmp(key, keys[i].key))
 			continue;
@@ -388,14 +482,17 @@ static enum MHD_Result respond_raw(struct MHD_Connection *c, struct request *req
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	/* The web interface runs no inline script and loads nothing from
-	 * elsewhere (issue 5); a file of evidence cannot run at all. Its
-	 * manifest and service worker are its own (issue 17). */
-	MHD_add_response_header(
-		r, "Content-Security-Policy",
-		"default-src 'none'; script-src 'self'; style-src 'self'; "
-		"img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; "
-		"manifest-src 'self'; worker-src 'self'; "
-		"frame-ancestors 'none'; base-uri 'none'");
+	 * elsewhere (issue 5) but items' pictures from the configuration's
+	 * http.image_origins (issue 17); a file of evidence cannot run at
+	 * all. Its manifest and service worker are its own (issue 17). */
+	char csp[320 + sizeof call->opt->image_origins];
+	snprintf(csp, sizeof csp,
+		 "default-src 'none'; script-src 'self'; style-src 'self'; "
+		 "img-src 'self' data: blob:%s; connect-src 'self'; form-action 'self'; "
+		 "manifest-src 'self'; worker-src 'self'; "
+		 "frame-ancestors 'none'; base-uri 'none'",
+		 call->opt ? call->opt->image_origins : "");
+	MHD_add_response_header(r, "Content-Security-Policy", csp);
 	MHD_add_response_header(r, "X-Frame-Options", "DENY");
 	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(r, "X-Request-Id", req->id);

@@ -16,6 +16,11 @@
 #include "engine/engine.h"
 #include "webhook/options.h"
 
+/* http.image_origins (issue 17): the origins items' pictures may come
+ * from, at most 8 of at most 100 bytes each. */
+#define ESC_IMAGE_ORIGINS_MAX      8
+#define ESC_IMAGE_ORIGIN_BYTES_MAX 100
+
 struct esc_http_options {
 	char listen[64];          /* "HOST:PORT", IPv4; port 0 picks one */
 	const char *operator_key; /* installed at start when set */
@@ -41,6 +46,11 @@ struct esc_http_options {
 	int signin_per_address;  /* failures per address per minute, 30 */
 	unsigned hashing_max;    /* argon2id hashes running at once, 2 */
 	bool quiet;              /* no request log lines */
+	/* The origins ("https://img.example.com", "http://127.0.0.1:8000")
+	 * an item's image_url may name, each after one space; the
+	 * Content-Security-Policy's img-src lists them. "" for none: an
+	 * order may then carry no image_url. */
+	char image_origins[ESC_IMAGE_ORIGINS_MAX * (ESC_IMAGE_ORIGIN_BYTES_MAX + 1) + 1];
 	struct esc_webhook_options webhooks; /* the file's webhooks. keys */
 };
 
@@ -49,7 +59,9 @@ void esc_http_options_default(struct esc_http_options *o);
 /* One setting from the configuration file's http. keys (the key without
  * its prefix): threads, connections_max, connections_per_address,
  * timeout, header_timeout, body_timeout, body_rate_min, body_max,
- * session_idle, signin_per_account, signin_per_address, hashing_max.
+ * session_idle, signin_per_account, signin_per_address, hashing_max,
+ * image_origins (origins separated by spaces: https://HOST[:PORT], or
+ * http:// for a loopback host: localhost, 127.x.x.x, [::1]).
  * ESC_EINVAL with why in err for an unknown key or a bad value. */
 int esc_http_option_set(struct esc_http_options *o, const char *key, const char *value, char *err,
 			size_t err_size);

@@ -354,6 +354,7 @@ static const struct esc_col item_cols[] = {
 	TEXT(I, title),
 	INT(I, quantity),
 	INT(I, unit_price_minor),
+	TEXT(I, image_url),
 };
 #undef I
 const struct esc_record esc_item_record = RECORD(struct esc_item, item_cols);
@@ -1187,6 +1188,9 @@ const char *const esc_migrations_shared[] = {
 	"    at_ms {int},\n"
 	"    seq {int}\n"
 	"){without_rowid};\n",
+	/* Issue 17: an item's picture, as the marketplace gave it at
+	 * creation ("" for none). */
+	"ALTER TABLE order_items ADD COLUMN image_url {text} DEFAULT '';\n",
 	NULL,
 };
 

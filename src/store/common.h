@@ -107,7 +107,7 @@ extern const struct esc_record esc_refund_record;
 #define ESC_DEADLINE_COLUMNS "due_ms, order_id, kind, ref"
 extern const struct esc_record esc_deadline_record;
 
-#define ESC_ITEM_COLUMNS "title, quantity, unit_price_minor"
+#define ESC_ITEM_COLUMNS "title, quantity, unit_price_minor, image_url"
 extern const struct esc_record esc_item_record;
 
 #define ESC_SESSION_COLUMNS "token_hash, user_id, csrf, created_at_ms, last_seen_ms"
@@ -516,7 +516,7 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(ORDER_GET, esc_sql_order_get)                                                            \
 	X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE id = ?1")                                      \
 	X(ITEM_INSERT, "INSERT INTO order_items (order_id, line, title, quantity, "                \
-		       "unit_price_minor) VALUES (?1, ?2, ?3, ?4, ?5)")                            \
+		       "unit_price_minor, image_url) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                            \
 	X(ITEMS_LIST, "SELECT " ESC_ITEM_COLUMNS " FROM order_items "                              \
 		      "WHERE order_id = ?1 ORDER BY line LIMIT ?2")                                \
 	X(ORDERS_COUNT, "SELECT state, COUNT(*) FROM orders GROUP BY state")                       \

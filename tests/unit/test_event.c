@@ -41,7 +41,7 @@ static int setup_policy(void **state)
 	return 0;
 }
 
-static const struct esc_item one_item[] = {{"Blue teapot", 1, TOTAL}};
+static const struct esc_item one_item[] = {{"Blue teapot", 1, TOTAL, ""}};
 
 static struct esc_args good_args(void)
 {

@@ -290,7 +290,7 @@ static struct esc_context ctx_of(enum esc_actor actor, int64_t now_ms)
 	return c;
 }
 
-static const struct esc_item one_item[] = {{"Blue teapot", 1, TOTAL}};
+static const struct esc_item one_item[] = {{"Blue teapot", 1, TOTAL, ""}};
 
 /* Arguments good for every event: each reads only its own fields. */
 static struct esc_args good_args(void)
@@ -540,7 +540,7 @@ static struct esc_order cancelled_unpaid(void)
 
 static struct esc_order paid_of(int64_t total, enum esc_method m)
 {
-	struct esc_item item = {"Teapot", 1, total};
+	struct esc_item item = {"Teapot", 1, total, ""};
 	struct esc_args a = good_args();
 	a.items = &item;
 	a.items_count = 1;
@@ -1512,7 +1512,7 @@ static void test_spec_4_fee_rounds_half_even(void **state)
 		int64_t total, fee;
 	} cases[] = {{12330, 616}, {12350, 618}, {10, 0}, {30, 2}};
 	for (size_t i = 0; i < COUNT(cases); i++) {
-		struct esc_item item = {"Teapot", 1, cases[i].total};
+		struct esc_item item = {"Teapot", 1, cases[i].total, ""};
 		struct esc_args a = good_args();
 		struct esc_effects fx;
 		a.items = &item;
@@ -2513,7 +2513,7 @@ static void test_spec_7_create_with_more_than_100_items_refused(void **state)
 static void test_spec_7_create_with_quantity_0_refused(void **state)
 {
 	(void)state;
-	struct esc_item item = {"Teapot", 0, 100};
+	struct esc_item item = {"Teapot", 0, 100, ""};
 	struct esc_args a = good_args();
 	a.items = &item;
 	a.items_count = 1;
@@ -2523,7 +2523,7 @@ static void test_spec_7_create_with_quantity_0_refused(void **state)
 static void test_spec_4_create_with_negative_price_refused(void **state)
 {
 	(void)state;
-	struct esc_item item = {"Teapot", 1, -1};
+	struct esc_item item = {"Teapot", 1, -1, ""};
 	struct esc_args a = good_args();
 	a.items = &item;
 	a.items_count = 1;
@@ -2533,7 +2533,7 @@ static void test_spec_4_create_with_negative_price_refused(void **state)
 static void test_spec_4_create_with_overflowing_total_refused(void **state)
 {
 	(void)state;
-	struct esc_item items[2] = {{"Yacht", 1, ESC_AMOUNT_MAX}, {"Yacht", 1, ESC_AMOUNT_MAX}};
+	struct esc_item items[2] = {{"Yacht", 1, ESC_AMOUNT_MAX, ""}, {"Yacht", 1, ESC_AMOUNT_MAX, ""}};
 	struct esc_args a = good_args();
 	a.items = items;
 	a.items_count = 2;

@@ -284,6 +284,7 @@ static void insert_order(struct esc_store *s, const struct esc_order *o)
 	COPY(items[0].title, "Blue scarf");
 	items[0].quantity = 2;
 	items[0].unit_price_minor = 1500;
+	COPY(items[0].image_url, "https://img.example.com/scarf.png");
 	COPY(items[1].title, "Red hat");
 	items[1].quantity = 1;
 	items[1].unit_price_minor = 9345;
@@ -671,9 +672,12 @@ static void order_items_come_back_in_line_order(void **state)
 	assert_string_equal(items[0].title, "Blue scarf");
 	assert_int_equal(items[0].quantity, 2);
 	assert_int_equal(items[0].unit_price_minor, 1500);
+	/* Issue 17: an item's picture; "" for none. */
+	assert_string_equal(items[0].image_url, "https://img.example.com/scarf.png");
 	assert_string_equal(items[1].title, "Red hat");
 	assert_int_equal(items[1].quantity, 1);
 	assert_int_equal(items[1].unit_price_minor, 9345);
+	assert_string_equal(items[1].image_url, "");
 }
 
 static void order_items_stop_at_max(void **state)

@@ -884,6 +884,7 @@ static int order_insert_body(struct pg *p, void *arg)
 		B_FIELD(&bi, 3, a->items[i].title);
 		b_i64(&bi, 4, a->items[i].quantity);
 		b_i64(&bi, 5, a->items[i].unit_price_minor);
+		B_FIELD(&bi, 6, a->items[i].image_url);
 		rc = run(p, S_ITEM_INSERT, &bi);
 	}
 	return rc;

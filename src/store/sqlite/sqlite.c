@@ -608,6 +608,7 @@ static int sq_order_insert(struct esc_store *s, const struct esc_order *o,
 		B_FIELD(&bi, 3, items[i].title);
 		b_i64(&bi, 4, items[i].quantity);
 		b_i64(&bi, 5, items[i].unit_price_minor);
+		B_FIELD(&bi, 6, items[i].image_url);
 		rc = bind_end(&bi);
 		if (!rc)
 			rc = run(bi.st);
