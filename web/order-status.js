@@ -51,6 +51,51 @@ function refundLine(o, r) {
 	return line;
 }
 
+/* Where a cancellation's refund goes, in words: refund_to ("original",
+ * "balance") and the way the order was paid. */
+export function refundDestination(refundTo, method) {
+	return refundTo === 'balance' || method === 'balance'
+		? t('order.refund_to.balance')
+		: t('order.refund_to.original.' + (method || 'card'));
+}
+
+/* A refund's tracker (issue 17 item 2): requested -> on its way ->
+ * arrived (or bounced), each step with its date, and while it is on its
+ * way the days it should arrive between. requested is when the buyer
+ * asked (the cancellation or dispute that led to it, from the order's
+ * history), else when the refund was made. */
+export function refundTracker(o, r, events) {
+	const made = Date.parse(r.created_at);
+	const asked = (events || []).filter((e) => ['cancel', 'open_dispute'].includes(e.event) &&
+		Date.parse(e.at) <= made).pop();
+	const failed = r.status === 'failed';
+	const steps = [
+		['requested', asked ? asked.at : r.created_at, true],
+		['sent', r.created_at, true],
+		[failed ? 'failed' : 'arrived', r.resolved_at, r.status !== 'pending'],
+	];
+	const due = r.status === 'pending' && r.expected_days
+		? t(r.expected_days.min === r.expected_days.max ? 'refund.step.due_day' : 'refund.step.due_range', {
+			date: day(made + r.expected_days.max * DAY_MS),
+			from: day(made + r.expected_days.min * DAY_MS),
+			to: day(made + r.expected_days.max * DAY_MS),
+		})
+		: null;
+	const open = steps.findIndex((s) => !s[2]);
+	const current = open < 0 ? steps.length - 1 : open - 1;
+	return h('section', {class: 'refund-tracker', 'data-refund': r.id, 'data-status': r.status,
+		'aria-label': t('refund.tracker', {amount: money(r.amount, o.currency)})},
+	h('h3', {text: t('refund.tracker', {amount: money(r.amount, o.currency)})}),
+	h('ol', {class: 'steps'}, steps.map(([name, at, done], i) => h('li', {
+		class: 'step' + (done ? ' done' : '') + (name === 'failed' ? ' warn' : ''),
+		'data-step': name,
+		'aria-current': i === current ? 'step' : null,
+	},
+	h('span', {class: 'step-name', text: t('refund.step.' + name)}),
+	done && at ? h('time', {datetime: at, text: day(at)}) : null,
+	!done && due ? h('span', {class: 'step-due', text: due}) : null))));
+}
+
 /* An ended order's history does not change: fetched once a session. */
 const histories = new Map();
 

@@ -86,6 +86,8 @@ static const struct command commands[] = {
 	 "    http.signin_per_account = 10 (failed sign-ins per account per 15 minutes;\n"
 	 "      one address gets half)\n"
 	 "    http.signin_per_address = 30 (failed sign-ins per address per minute)\n"
+	 "    http.image_origins = (none) origins items' image_url may name, as\n"
+	 "      https://img.example.com; the pages' img-src lists them\n"
 	 "  webhooks.allow_private = false: true lets a webhook endpoint's URL reach a\n"
 	 "  loopback, private or link-local address (tests, a receiver nearby).\n"
 	 "  Webhook delivery (docs/webhooks.md), whole numbers:\n"
