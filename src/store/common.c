@@ -1,6 +1,7 @@
 /* common.c - what the two store backends share; see common.h. */
 #include "store/common.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -614,24 +615,52 @@ unsigned esc_order_filter_mask(const struct esc_order_filter *f)
 		mask |= ESC_F_AFTER;
 	if (f->dispute_state > ESC_DS_NONE)
 		mask |= ESC_F_DISPUTE;
+	if (f->q)
+		mask |= ESC_F_Q;
+	if (f->created_from_ms)
+		mask |= ESC_F_FROM;
+	if (f->created_until_ms)
+		mask |= ESC_F_UNTIL;
+	if (f->oldest_dispute_first)
+		mask |= ESC_F_OLDEST;
 	ESC_ASSERT(mask < ESC_F_COMBINATIONS, "an order filter mask out of range");
+	ESC_ASSERT(!f->states_also_count || f->state >= 0, "states_also without a state");
+	ESC_ASSERT(f->states_also_count <= ESC_FILTER_STATES_ALSO, "too many states_also");
 	return mask;
 }
 
 /* The filters in parameter order: a statement and its values both follow
- * this table. */
+ * this table. A condition takes params parameters, numbered from its
+ * first (the %d's, in turn). A state is one of three (a web tab's; the
+ * state again where fewer are given). A search matches the id, the end of
+ * the id or an item's title: on the caller's own orders (buyer_id's or
+ * seller_id's index) it reads only those. */
 static const struct {
 	unsigned flag;
-	const char *cond; /* with the parameter's number */
+	int params;
+	const char *cond;
 } order_filters[] = {
-	{ESC_F_BUYER, " AND buyer_id = ?%d"}, {ESC_F_SELLER, " AND seller_id = ?%d"},
-	{ESC_F_STATE, " AND state = ?%d"},    {ESC_F_DISPUTE, " AND dispute_state = ?%d"},
-	{ESC_F_AFTER, " AND id < ?%d"},
+	{ESC_F_BUYER, 1, " AND buyer_id = ?%d"},
+	{ESC_F_SELLER, 1, " AND seller_id = ?%d"},
+	{ESC_F_STATE, 3, " AND state IN (?%d, ?%d, ?%d)"},
+	{ESC_F_DISPUTE, 1, " AND dispute_state = ?%d"},
+	{ESC_F_FROM, 1, " AND created_at_ms >= ?%d"},
+	{ESC_F_UNTIL, 1, " AND created_at_ms < ?%d"},
+	{ESC_F_Q, 3,
+	 " AND (id = ?%d OR id LIKE ?%d ESCAPE '\\' OR EXISTS (SELECT 1 FROM order_items AS i "
+	 "WHERE i.order_id = orders.id AND lower(i.title) LIKE ?%d ESCAPE '\\'))"},
+	{ESC_F_AFTER, 1, " AND id < ?%d"},
 };
 
 #define ORDER_FILTERS_COUNT (sizeof order_filters / sizeof order_filters[0])
 
-/* Append to sql (size bytes, len of them used) what fmt says of k. */
+/* Oldest dispute first: the cursor is the order after which to go on. */
+#define AFTER_OLDEST                                                                               \
+	" AND (dispute_opened_at_ms, id) > (SELECT dispute_opened_at_ms, id FROM orders "          \
+	"WHERE id = ?%d)"
+
+/* Append to sql (size bytes, len of them used) what fmt says of k, k + 1
+ * and k + 2 (those it names). */
 static int sql_add(char *sql, size_t size, int len, const char *fmt, int k)
 	__attribute__((format(printf, 4, 0)));
 
@@ -639,7 +668,7 @@ static int sql_add(char *sql, size_t size, int len, const char *fmt, int k)
 {
 	ESC_ASSERT(len > 0 && (size_t)len < size,
 		   "an orders_list statement longer than its buffer");
-	len += snprintf(sql + len, size - (size_t)len, fmt, k);
+	len += snprintf(sql + len, size - (size_t)len, fmt, k, k + 1, k + 2);
 	ESC_ASSERT(len > 0 && (size_t)len < size,
 		   "an orders_list statement longer than its buffer");
 	return len;
@@ -652,14 +681,23 @@ void esc_orders_list_sql(unsigned mask, char *sql, size_t size)
 
 	esc_sql_init();
 	len = snprintf(sql, size, "%s WHERE TRUE", esc_sql_order_select);
-	for (size_t i = 0; i < ORDER_FILTERS_COUNT; i++)
-		if (mask & order_filters[i].flag)
-			len = sql_add(sql, size, len, order_filters[i].cond, k++);
-	(void)sql_add(sql, size, len, " ORDER BY id DESC LIMIT ?%d", k);
+	for (size_t i = 0; i < ORDER_FILTERS_COUNT; i++) {
+		if (!(mask & order_filters[i].flag))
+			continue;
+		if (order_filters[i].flag == ESC_F_AFTER && (mask & ESC_F_OLDEST))
+			len = sql_add(sql, size, len, AFTER_OLDEST, k);
+		else
+			len = sql_add(sql, size, len, order_filters[i].cond, k);
+		k += order_filters[i].params;
+	}
+	if (mask & ESC_F_OLDEST)
+		(void)sql_add(sql, size, len, " ORDER BY dispute_opened_at_ms, id LIMIT ?%d", k);
+	else
+		(void)sql_add(sql, size, len, " ORDER BY id DESC LIMIT ?%d", k);
 }
 
 /* An enum's name bound as text: false when value has none. */
-static bool bind_enum(const struct esc_binder *b, void *bind, int param, const struct esc_enum *e,
+static bool bind_enum(const struct esc_enum *e, const struct esc_binder *b, void *bind, int param,
 		      int value)
 {
 	const char *name = esc_enum_name(e, value);
@@ -674,8 +712,41 @@ static void bind_str(const struct esc_binder *b, void *bind, int param, const ch
 	b->text(bind, param, s, strlen(s));
 }
 
-int esc_orders_list_bind(const struct esc_order_filter *f, size_t max, const struct esc_binder *b,
-			 void *bind)
+/* q into out in lower case (ASCII: as SQL's lower() on both stores)
+ * with LIKE's own characters escaped: the bytes written. */
+static size_t like_put(char *out, const char *q)
+{
+	size_t n = 0;
+
+	for (; *q; q++) {
+		if (*q == '%' || *q == '_' || *q == '\\')
+			out[n++] = '\\';
+		out[n++] = (char)tolower((unsigned char)*q);
+	}
+	return n;
+}
+
+static void search_fill(const char *q, struct esc_order_search *s)
+{
+	size_t len = strlen(q), n = 0;
+
+	ESC_ASSERT(len <= ESC_SEARCH_MAX, "a search of %zu bytes", len);
+	for (size_t i = 0; i <= len; i++)
+		s->exact[i] = (char)tolower((unsigned char)q[i]);
+	s->id_end[0] = '\0';
+	if (len >= ESC_SEARCH_ID_END_MIN) {
+		s->id_end[0] = '%';
+		n = 1 + like_put(s->id_end + 1, q);
+		s->id_end[n] = '\0';
+	}
+	s->title[0] = '%';
+	n = 1 + like_put(s->title + 1, q);
+	s->title[n++] = '%';
+	s->title[n] = '\0';
+}
+
+int esc_orders_list_bind(const struct esc_order_filter *f, size_t max,
+			 struct esc_order_search *search, const struct esc_binder *b, void *bind)
 {
 	unsigned mask = esc_order_filter_mask(f);
 	bool valid = true;
@@ -684,25 +755,43 @@ int esc_orders_list_bind(const struct esc_order_filter *f, size_t max, const str
 	for (size_t i = 0; i < ORDER_FILTERS_COUNT; i++) {
 		switch (mask & order_filters[i].flag) {
 		case ESC_F_BUYER:
-			bind_str(b, bind, k++, f->buyer_id);
+			bind_str(b, bind, k, f->buyer_id);
 			break;
 		case ESC_F_SELLER:
-			bind_str(b, bind, k++, f->seller_id);
+			bind_str(b, bind, k, f->seller_id);
 			break;
 		case ESC_F_STATE:
-			valid = bind_enum(b, bind, k++, &esc_enum_state, f->state) && valid;
+			for (int j = 0; j < 3; j++) {
+				int st = (size_t)j >= 1 && (size_t)j <= f->states_also_count
+						 ? f->states_also[j - 1]
+						 : f->state;
+				valid = bind_enum(&esc_enum_state, b, bind, k + j, st) && valid;
+			}
 			break;
 		case ESC_F_DISPUTE:
-			valid = bind_enum(b, bind, k++, &esc_enum_dispute_state,
-					  f->dispute_state) &&
+			valid = bind_enum(&esc_enum_dispute_state, b, bind, k, f->dispute_state) &&
 				valid;
 			break;
+		case ESC_F_FROM:
+			b->i64(bind, k, f->created_from_ms);
+			break;
+		case ESC_F_UNTIL:
+			b->i64(bind, k, f->created_until_ms);
+			break;
+		case ESC_F_Q:
+			search_fill(f->q, search);
+			bind_str(b, bind, k, search->exact);
+			bind_str(b, bind, k + 1, search->id_end);
+			bind_str(b, bind, k + 2, search->title);
+			break;
 		case ESC_F_AFTER:
-			bind_str(b, bind, k++, f->starting_after);
+			bind_str(b, bind, k, f->starting_after);
 			break;
 		default:
 			break;
 		}
+		if (mask & order_filters[i].flag)
+			k += order_filters[i].params;
 	}
 	/* One more than asked tells whether more follow. */
 	b->i64(bind, k, max < (size_t)INT64_MAX ? (int64_t)max + 1 : INT64_MAX);

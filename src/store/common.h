@@ -229,7 +229,19 @@ enum {
 	ESC_F_STATE = 4,
 	ESC_F_AFTER = 8,
 	ESC_F_DISPUTE = 16,
-	ESC_F_COMBINATIONS = 32
+	ESC_F_Q = 32,
+	ESC_F_FROM = 64,
+	ESC_F_UNTIL = 128,
+	ESC_F_OLDEST = 256,
+	ESC_F_COMBINATIONS = 512
+};
+
+/* What a search binds: the backend's, kept until the statement has run
+ * (the binders do not copy). */
+struct esc_order_search {
+	char exact[ESC_SEARCH_MAX + 1];        /* q in lower case */
+	char id_end[2 * ESC_SEARCH_MAX + 2];   /* LIKE '%q', or "" (matches no id) */
+	char title[2 * ESC_SEARCH_MAX + 3];    /* LIKE '%q%' in lower case */
 };
 
 /* The ESC_F_* filters f sets. */
@@ -520,6 +532,10 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(ITEMS_LIST, "SELECT " ESC_ITEM_COLUMNS " FROM order_items "                              \
 		      "WHERE order_id = ?1 ORDER BY line LIMIT ?2")                                \
 	X(ORDERS_COUNT, "SELECT state, COUNT(*) FROM orders GROUP BY state")                       \
+	X(ORDERS_COUNT_BUYER, "SELECT state, COUNT(*) FROM orders WHERE buyer_id = ?1 "            \
+			      "GROUP BY state")                                                    \
+	X(ORDERS_COUNT_SELLER, "SELECT state, COUNT(*) FROM orders WHERE seller_id = ?1 "          \
+			       "GROUP BY state")                                                   \
 	X(HISTORY_LIST, ESC_SQL_HISTORY_SELECT " WHERE order_id = ?1 AND event <> '' "             \
 					       "AND version > ?2 ORDER BY version LIMIT ?3")       \
 	X(HISTORY_SCAN, "SELECT seq, " ESC_HISTORY_COLUMNS " FROM outbox WHERE seq > ?1 "            \
@@ -667,8 +683,8 @@ int esc_delivery_cmp(const void *a, const void *b);
 /* Bind f's values and the LIMIT (one more than max: whether more follow)
  * to the parameters of esc_orders_list_sql's statement for f: 0, or
  * ESC_EINVAL for an enum value with no name. */
-int esc_orders_list_bind(const struct esc_order_filter *f, size_t max, const struct esc_binder *b,
-			 void *bind);
+int esc_orders_list_bind(const struct esc_order_filter *f, size_t max,
+			 struct esc_order_search *search, const struct esc_binder *b, void *bind);
 
 /* ---- the ledger ---- */
 

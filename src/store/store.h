@@ -124,12 +124,31 @@ struct esc_event_filter {
 	const char *order_id;
 };
 
+/* The longest search (GET /v1/orders?q=) in bytes. */
+#define ESC_SEARCH_MAX 100
+/* The shortest end of an order id that q matches (an exact id always). */
+#define ESC_SEARCH_ID_END_MIN 6
+/* The most states one filter takes (a web tab's: state and states_also). */
+#define ESC_FILTER_STATES_ALSO 2
+
 struct esc_order_filter {
 	const char *buyer_id;       /* NULL = any */
 	const char *seller_id;      /* NULL = any */
 	int state;                  /* enum esc_state, or -1 = any */
+	/* more states besides state (which must then be set): any of them */
+	int states_also[ESC_FILTER_STATES_ALSO];
+	size_t states_also_count;
 	int dispute_state;          /* enum esc_dispute_state; ESC_DS_NONE (0) = any */
 	const char *starting_after; /* an order id, or NULL: ids descending */
+	/* Issue 17: an item title containing q (ASCII letters in any case),
+	 * the order id q, or an id ending in q (ESC_SEARCH_ID_END_MIN bytes or
+	 * more); at most ESC_SEARCH_MAX bytes. NULL = any. */
+	const char *q;
+	int64_t created_from_ms;  /* created at or after; 0 = any */
+	int64_t created_until_ms; /* created before; 0 = any */
+	/* Disputes oldest first (by dispute_opened_at_ms, then id), and
+	 * starting_after the one after it in that order; else ids descending. */
+	bool oldest_dispute_first;
 };
 
 #define ESC_CHECK_PROBLEMS_MAX 32
@@ -377,8 +396,10 @@ struct esc_store_ops {
 	 * whether more follow. */
 	int (*orders_list)(struct esc_store *s, const struct esc_order_filter *f,
 			   struct esc_order *out, size_t max, size_t *n, bool *has_more);
-	/* How many orders are in each state. */
-	int (*orders_count)(struct esc_store *s, int64_t counts[ESC_ST_COUNT]);
+	/* How many orders are in each state: of buyer_id's if given, else of
+	 * seller_id's if given, else all. */
+	int (*orders_count)(struct esc_store *s, const char *buyer_id, const char *seller_id,
+			    int64_t counts[ESC_ST_COUNT]);
 
 	/* History lines of an order with version > after_version, oldest
 	 * first: those its commands' events wrote (outbox_append), purged

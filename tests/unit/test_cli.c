@@ -165,7 +165,7 @@ static void demo_store_holds_every_state(void **state)
 	rc = esc_store_open(demo_db, &s, err, sizeof err);
 	if (rc)
 		fail_msg("open %s: %s", demo_db, err);
-	ESC_STORE(rc, s, orders_count, counts);
+	ESC_STORE(rc, s, orders_count, NULL, NULL, counts);
 	esc_store_close(s);
 	assert_int_equal(rc, 0);
 	for (size_t i = 0; i < sizeof reachable / sizeof reachable[0]; i++)

@@ -50,7 +50,7 @@ static int64_t orders_total(struct esc_fixture *f)
 {
 	int64_t counts[ESC_ST_COUNT], total = 0;
 	int rc;
-	ESC_STORE(rc, store(f), orders_count, counts);
+	ESC_STORE(rc, store(f), orders_count, NULL, NULL, counts);
 	assert_int_equal(rc, 0);
 	for (int i = 0; i < ESC_ST_COUNT; i++)
 		total += counts[i];

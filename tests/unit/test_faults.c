@@ -623,7 +623,7 @@ static void take_snapshot(struct state *st, struct snapshot *sn)
 
 	assert_null(s->fault);
 	memset(sn, 0, sizeof *sn);
-	ESC_STORE(rc, s, orders_count, sn->counts);
+	ESC_STORE(rc, s, orders_count, NULL, NULL, sn->counts);
 	assert_int_equal(rc, 0);
 	for (size_t i = 0; i < st->orders; i++) {
 		struct order_snapshot *os = &sn->orders[i];

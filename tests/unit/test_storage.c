@@ -509,7 +509,7 @@ static void store_holds(const char *db, struct slot *const *slots, const int *co
 	escrowd_check(db);
 	if (esc_store_open(db, &s, err, sizeof err))
 		fail_msg("cannot open %s: %s", db, err);
-	ESC_STORE(rc, s, orders_count, by_state);
+	ESC_STORE(rc, s, orders_count, NULL, NULL, by_state);
 	assert_int_equal(rc, 0);
 	for (int k = 0; k < ESC_ST_COUNT; k++)
 		orders += by_state[k];

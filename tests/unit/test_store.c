@@ -6,6 +6,7 @@
  * the facts of one backend (SQLite's file, WAL and checkpoints;
  * PostgreSQL's serialization failures and lost connections) follow in
  * groups of their own. */
+#include <ctype.h>
 #include <setjmp.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -761,7 +762,7 @@ static void orders_list_pages_newest_first_with_has_more(void **state)
 	struct store_fixture *f = *state;
 	char ids[5][ESC_ID_SIZE];
 	struct esc_order got[5];
-	struct esc_order_filter all = {NULL, NULL, -1, 0, NULL};
+	struct esc_order_filter all = {.state = -1};
 	size_t n = 99;
 	bool more = false;
 	int rc;
@@ -793,7 +794,7 @@ static void orders_list_with_exactly_max_left_has_no_more(void **state)
 	struct store_fixture *f = *state;
 	char ids[5][ESC_ID_SIZE];
 	struct esc_order got[5];
-	struct esc_order_filter all = {NULL, NULL, -1, 0, NULL};
+	struct esc_order_filter all = {.state = -1};
 	size_t n = 99;
 	bool more = true;
 	int rc;
@@ -810,7 +811,7 @@ static void orders_list_filters_by_buyer(void **state)
 	struct store_fixture *f = *state;
 	char ids[5][ESC_ID_SIZE];
 	struct esc_order got[5];
-	struct esc_order_filter by = {"usr_b1", NULL, -1, 0, NULL};
+	struct esc_order_filter by = {.buyer_id = "usr_b1", .state = -1};
 	size_t n = 99;
 	bool more = true;
 	int rc;
@@ -835,7 +836,7 @@ static void orders_list_filters_by_seller(void **state)
 	struct store_fixture *f = *state;
 	char ids[5][ESC_ID_SIZE];
 	struct esc_order got[5];
-	struct esc_order_filter by = {NULL, "usr_s2", -1, 0, NULL};
+	struct esc_order_filter by = {.seller_id = "usr_s2", .state = -1};
 	size_t n = 99;
 	bool more = true;
 	int rc;
@@ -853,7 +854,7 @@ static void orders_list_filters_by_state(void **state)
 	struct store_fixture *f = *state;
 	char ids[5][ESC_ID_SIZE];
 	struct esc_order got[5];
-	struct esc_order_filter by = {NULL, NULL, ESC_ST_SHIPPED, 0, NULL};
+	struct esc_order_filter by = {.state = ESC_ST_SHIPPED};
 	size_t n = 99;
 	bool more = true;
 	int rc;
@@ -871,7 +872,7 @@ static void orders_list_combines_filters(void **state)
 	struct store_fixture *f = *state;
 	char ids[5][ESC_ID_SIZE];
 	struct esc_order got[5];
-	struct esc_order_filter by = {"usr_b1", "usr_s1", ESC_ST_AWAITING_PAYMENT, 0, NULL};
+	struct esc_order_filter by = {.buyer_id = "usr_b1", .seller_id = "usr_s1", .state = ESC_ST_AWAITING_PAYMENT};
 	size_t n = 99;
 	bool more = true;
 	int rc;
@@ -892,12 +893,191 @@ static void orders_count_counts_each_state(void **state)
 	int rc;
 
 	five_orders(f, ids);
-	ESC_STORE(rc, f->s, orders_count, counts);
+	ESC_STORE(rc, f->s, orders_count, NULL, NULL, counts);
 	assert_int_equal(rc, 0);
 	for (int i = 0; i < ESC_ST_COUNT; i++) {
 		int64_t want = i == ESC_ST_AWAITING_PAYMENT ? 3 : i == ESC_ST_SHIPPED ? 2 : 0;
 		assert_int_equal(counts[i], want);
 	}
+}
+
+/* Issue 17: an order of buyer usr_b1 with one item titled title,
+ * created at created_ms. */
+static void insert_titled(struct esc_store *s, const char *id, const char *title,
+			  int64_t created_ms)
+{
+	struct esc_order o = order(id, "usr_b1", "usr_s1");
+	struct esc_item item;
+	int rc;
+
+	memset(&item, 0, sizeof item);
+	COPY(item.title, title);
+	item.quantity = 1;
+	item.unit_price_minor = 500;
+	o.created_at_ms = created_ms;
+	ESC_STORE(rc, s, order_insert, &o, &item, 1);
+	assert_int_equal(rc, 0);
+}
+
+/* The orders q finds among usr_b1's, as their count; the first's id. */
+static size_t found(struct store_fixture *f, const char *q, char first[ESC_ID_SIZE])
+{
+	struct esc_order_filter by = {.buyer_id = "usr_b1", .state = -1, .q = q};
+	struct esc_order got[5];
+	size_t n = 99;
+	bool more = true;
+	int rc;
+
+	ESC_STORE(rc, f->s, orders_list, &by, got, 5, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_false(more);
+	if (first)
+		snprintf(first, ESC_ID_SIZE, "%s", n ? got[0].id : "");
+	return n;
+}
+
+static void orders_list_q_finds_a_title_in_any_case_or_the_order_number(void **state)
+{
+	struct store_fixture *f = *state;
+	char ids[4][ESC_ID_SIZE], first[ESC_ID_SIZE], end[16];
+
+	order_ids(ids, 4);
+	insert_titled(f->s, ids[0], "Wool Scarf, blue", T0);
+	insert_titled(f->s, ids[1], "100% cotton shirt", T0);
+	insert_titled(f->s, ids[2], "Lamp_shade", T0);
+	insert_titled(f->s, ids[3], "Blue SCARF", T0);
+	assert_int_equal(found(f, "scarf", first), 2);
+	assert_string_equal(first, ids[3]);
+	assert_int_equal(found(f, "WOOL sc", first), 1);
+	assert_string_equal(first, ids[0]);
+	/* LIKE's own characters are only themselves. */
+	assert_int_equal(found(f, "0%", first), 1);
+	assert_string_equal(first, ids[1]);
+	assert_int_equal(found(f, "p_s", NULL), 1);
+	assert_int_equal(found(f, "%", NULL), 1);
+	assert_int_equal(found(f, "nothing like it", NULL), 0);
+	/* The whole number, in any case, or its last 6 characters or more;
+	 * fewer say nothing of the id. */
+	assert_int_equal(found(f, ids[2], first), 1);
+	assert_string_equal(first, ids[2]);
+	for (char *c = ids[2]; *c; c++)
+		*c = (char)toupper((unsigned char)*c);
+	assert_int_equal(found(f, ids[2], first), 1);
+	snprintf(end, sizeof end, "%s", ids[1] + strlen(ids[1]) - 6);
+	assert_int_equal(found(f, end, first), 1);
+	assert_int_equal(found(f, ids[1] + strlen(ids[1]) - 5, NULL), 0);
+}
+
+static void orders_list_filters_by_creation_time(void **state)
+{
+	struct store_fixture *f = *state;
+	char ids[4][ESC_ID_SIZE];
+	struct esc_order_filter by = {.buyer_id = "usr_b1", .state = -1};
+	struct esc_order got[5];
+	size_t n = 99;
+	bool more = true;
+	int rc;
+
+	order_ids(ids, 4);
+	for (int i = 0; i < 4; i++)
+		insert_titled(f->s, ids[i], "Mug", T0 + i * 1000);
+	by.created_from_ms = T0 + 1000;
+	ESC_STORE(rc, f->s, orders_list, &by, got, 5, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 3);
+	by.created_until_ms = T0 + 3000;
+	ESC_STORE(rc, f->s, orders_list, &by, got, 5, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(got[0].id, ids[2]);
+	assert_string_equal(got[1].id, ids[1]);
+	by.created_from_ms = 0;
+	by.q = "mug";
+	ESC_STORE(rc, f->s, orders_list, &by, got, 5, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(got[0].id, ids[2]);
+}
+
+static void orders_list_takes_a_tabs_states(void **state)
+{
+	struct store_fixture *f = *state;
+	char ids[5][ESC_ID_SIZE];
+	struct esc_order got[5];
+	struct esc_order_filter by = {.state = ESC_ST_SHIPPED,
+				      .states_also = {ESC_ST_AWAITING_PAYMENT},
+				      .states_also_count = 1};
+	size_t n = 99;
+	bool more = true;
+	int rc;
+
+	five_orders(f, ids);
+	ESC_STORE(rc, f->s, orders_list, &by, got, 5, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 5);
+	by.states_also[0] = ESC_ST_COMPLETED;
+	by.states_also[1] = ESC_ST_CLOSED;
+	by.states_also_count = 2;
+	ESC_STORE(rc, f->s, orders_list, &by, got, 5, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+}
+
+static void orders_list_pages_disputes_oldest_first(void **state)
+{
+	struct store_fixture *f = *state;
+	char ids[4][ESC_ID_SIZE];
+	/* opened: ids[2] first, then ids[0], ids[3]; ids[1] is not escalated */
+	const int64_t opened[4] = {T0 + 20, T0 + 5, T0 + 10, T0 + 30};
+	struct esc_order_filter by = {
+		.state = -1, .dispute_state = ESC_DS_ESCALATED, .oldest_dispute_first = true};
+	struct esc_order got[4];
+	size_t n = 99;
+	bool more = false;
+	int rc;
+
+	order_ids(ids, 4);
+	for (int i = 0; i < 4; i++) {
+		struct esc_order o = order(ids[i], "usr_b1", "usr_s1");
+		o.state = ESC_ST_IN_DISPUTE;
+		o.dispute_state = i == 1 ? ESC_DS_REJECTED : ESC_DS_ESCALATED;
+		o.dispute_opened_at_ms = opened[i];
+		insert_order(f->s, &o);
+	}
+	ESC_STORE(rc, f->s, orders_list, &by, got, 2, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_true(more);
+	assert_string_equal(got[0].id, ids[2]);
+	assert_string_equal(got[1].id, ids[0]);
+	by.starting_after = ids[0];
+	ESC_STORE(rc, f->s, orders_list, &by, got, 2, &n, &more);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_false(more);
+	assert_string_equal(got[0].id, ids[3]);
+}
+
+static void orders_count_counts_a_partys_orders(void **state)
+{
+	struct store_fixture *f = *state;
+	char ids[5][ESC_ID_SIZE];
+	int64_t counts[ESC_ST_COUNT];
+	int rc;
+
+	five_orders(f, ids);
+	ESC_STORE(rc, f->s, orders_count, "usr_b1", NULL, counts);
+	assert_int_equal(rc, 0);
+	assert_int_equal(counts[ESC_ST_AWAITING_PAYMENT], 3);
+	assert_int_equal(counts[ESC_ST_SHIPPED], 0);
+	ESC_STORE(rc, f->s, orders_count, NULL, "usr_s2", counts);
+	assert_int_equal(rc, 0);
+	assert_int_equal(counts[ESC_ST_AWAITING_PAYMENT], 1);
+	assert_int_equal(counts[ESC_ST_SHIPPED], 1);
+	ESC_STORE(rc, f->s, orders_count, "usr_nobody", NULL, counts);
+	assert_int_equal(rc, 0);
+	for (int i = 0; i < ESC_ST_COUNT; i++)
+		assert_int_equal(counts[i], 0);
 }
 
 /* ---- history ---- */
@@ -3238,6 +3418,11 @@ static const struct CMUnitTest contract[] = {
 	T(orders_list_filters_by_state),
 	T(orders_list_combines_filters),
 	T(orders_count_counts_each_state),
+	T(orders_list_q_finds_a_title_in_any_case_or_the_order_number),
+	T(orders_list_filters_by_creation_time),
+	T(orders_list_takes_a_tabs_states),
+	T(orders_list_pages_disputes_oldest_first),
+	T(orders_count_counts_a_partys_orders),
 	T(history_list_returns_versions_after_oldest_first),
 	T(a_purged_event_keeps_its_history_line),
 	T(transfer_moves_the_amount_between_accounts),

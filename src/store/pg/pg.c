@@ -967,6 +967,7 @@ static int pg_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 	struct pg *p = pg_of(s);
 	unsigned mask = 0;
 	struct bind b = {0};
+	struct esc_order_search search;
 	PGresult *res = NULL;
 	char sql[ESC_SQL_SIZE], name[16];
 	int rc = 0;
@@ -975,7 +976,7 @@ static int pg_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 	*n = 0;
 	*has_more = false;
 	mask = esc_order_filter_mask(f);
-	if (esc_orders_list_bind(f, max, &binder, &b))
+	if (esc_orders_list_bind(f, max, &search, &binder, &b))
 		b.invalid = true;
 	esc_orders_list_sql(mask, sql, sizeof sql);
 	snprintf(name, sizeof name, "l%u", mask);
@@ -989,7 +990,8 @@ out:
 	return rc;
 }
 
-static int pg_orders_count(struct esc_store *s, int64_t counts[ESC_ST_COUNT])
+static int pg_orders_count(struct esc_store *s, const char *buyer_id, const char *seller_id,
+			   int64_t counts[ESC_ST_COUNT])
 {
 	struct bind b = {0};
 	PGresult *res = NULL;
@@ -997,7 +999,12 @@ static int pg_orders_count(struct esc_store *s, int64_t counts[ESC_ST_COUNT])
 
 	for (int i = 0; i < ESC_ST_COUNT; i++)
 		counts[i] = 0;
-	rc = query(pg_of(s), S_ORDERS_COUNT, &b, &res);
+	if (buyer_id || seller_id)
+		b_str(&b, 1, buyer_id ? buyer_id : seller_id);
+	rc = query(pg_of(s), buyer_id	 ? S_ORDERS_COUNT_BUYER
+			     : seller_id ? S_ORDERS_COUNT_SELLER
+					 : S_ORDERS_COUNT,
+		   &b, &res);
 	for (int row = 0; !rc && row < PQntuples(res); row++) {
 		int state = 0;
 		rc = col_enum(res, row, 0, &esc_enum_state, &state);

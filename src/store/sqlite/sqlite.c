@@ -729,6 +729,7 @@ static int sq_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 			  struct esc_order *out, size_t max, size_t *n, bool *has_more)
 {
 	struct bind b = {NULL, SQLITE_OK, false};
+	struct esc_order_search search;
 	int rc = 0;
 
 	ESC_ASSERT(f, "orders_list without a filter");
@@ -737,7 +738,7 @@ static int sq_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 	rc = orders_list_stmt(sq_of(s), esc_order_filter_mask(f), &b.st);
 	if (rc)
 		goto out;
-	if (esc_orders_list_bind(f, max, &binder, &b))
+	if (esc_orders_list_bind(f, max, &search, &binder, &b))
 		b.invalid = true;
 	rc = bind_end(&b);
 	if (!rc)
@@ -746,14 +747,24 @@ out:
 	return rc;
 }
 
-static int sq_orders_count(struct esc_store *s, int64_t counts[ESC_ST_COUNT])
+static int sq_orders_count(struct esc_store *s, const char *buyer_id, const char *seller_id,
+			   int64_t counts[ESC_ST_COUNT])
 {
-	sqlite3_stmt *st = sq_of(s)->stmts[S_ORDERS_COUNT];
+	struct sq *q = sq_of(s);
+	const char *party = buyer_id ? buyer_id : seller_id;
+	struct bind b = {q->stmts[buyer_id    ? S_ORDERS_COUNT_BUYER
+				  : seller_id ? S_ORDERS_COUNT_SELLER
+					      : S_ORDERS_COUNT],
+			 SQLITE_OK, false};
+	sqlite3_stmt *st = b.st;
 	int rc = 0;
 
 	for (int i = 0; i < ESC_ST_COUNT; i++)
 		counts[i] = 0;
-	for (;;) {
+	if (party)
+		b_str(&b, 1, party);
+	rc = bind_end(&b);
+	for (; !rc;) {
 		int state = 0;
 		rc = next_row(st);
 		if (rc <= 0)
