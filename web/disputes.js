@@ -7,6 +7,7 @@ import {t, money, minorPerUnit, decimalOf, when, countdown, titleOf} from './tex
 import {api, problem, upload} from './api.js';
 import {dialog, busy} from './dialogs.js';
 import {route} from './router.js';
+import {PAGE, loadMore, ageOf} from './find.js';
 
 /* What each role may answer on the dispute page. */
 export const DISPUTE_ACTIONS = {
@@ -173,14 +174,29 @@ export function liftDialog(userId) {
 	});
 }
 
+/* A card of the arbiters' queue: the order (its items and number), both
+ * parties, the amount asked, how long the dispute has been open. */
+function queueCard(d) {
+	return h('li', {class: 'card queue-card', 'data-dispute': d.id},
+		h('div', {class: 'head'},
+			h('a', {class: 'title', href: '#/dispute/' + d.id, text: titleOf({id: d.order_id, items: d.items})}),
+			h('span', {class: 'state', text: t('dispute.state.' + d.status)})),
+		h('p', {class: 'queue-number', text: t('queue.order', {id: d.order_id})}),
+		h('p', {class: 'queue-parties'},
+			t('order.buyer_is', {name: d.buyer_name || '—'}), ' · ', t('order.seller_is', {name: d.seller_name || '—'})),
+		h('p', {class: 'queue-ask'},
+			h('strong', {text: t('dispute.asked', {amount: money(d.amount, d.currency)})}),
+			' · ', t('ground.' + d.ground),
+			' · ', h('span', {class: 'queue-age', text: t('queue.opened', {age: ageOf(d.opened_at)})})));
+}
+
+/* The arbiters' queue, oldest first, a page at a time. */
 export async function viewDisputes() {
-	const r = await api('GET', '/v1/disputes?limit=100');
+	const path = '/v1/disputes?limit=' + PAGE;
+	const r = await api('GET', path);
+	const ul = h('ul', {class: 'cards', id: 'disputes', tabindex: '-1', 'aria-label': t('queue.list')},
+		r.data.map(queueCard));
 	page(t('disputes.title'), r.data.length
-		? h('ul', {class: 'cards', id: 'disputes'}, r.data.map((d) => h('li', {class: 'card'},
-			h('div', {class: 'head'},
-				h('span', {class: 'title', text: t('ground.' + d.ground)}),
-				h('span', {class: 'state', text: t('dispute.state.' + d.status)})),
-			h('p', {}, h('a', {href: '#/dispute/' + d.id, text: t('dispute.asked', {amount: money(d.amount, d.currency)})}),
-				' · ', h('q', {text: d.description})))))
+		? [h('p', {class: 'note', text: t('queue.oldest_first')}), ul, loadMore(ul, path, r, queueCard)]
 		: h('p', {text: t('disputes.none')}));
 }

@@ -4,7 +4,8 @@
 import {S} from './state.js';
 import {h, $, toast, page} from './dom.js';
 import {t, money, titleOf, repWhy} from './text.js';
-import {api, problem, reasons, allOrders} from './api.js';
+import {api, problem, reasons, loadMe} from './api.js';
+import {PAGE, searchOf, hashOf, apiParams, searchForm, refocusFind, loadMore} from './find.js';
 import {dialog, rejectDialog, shipDialog} from './dialogs.js';
 import {cancelDialog} from './cancel.js';
 import {statusLines} from './order-status.js';
@@ -139,52 +140,83 @@ export function card(o) {
 	return li;
 }
 
+/* The API's status filter for a tab: its states, separated by commas. */
+export function tabStatus(tab) {
+	return tab.states ? tab.states.join(',') : '';
+}
+
+/* A tab's count, from /v1/me's order_counts (every order, whatever the
+ * search); '' while the API does not say. */
+function tabCount(id) {
+	const counts = S.me && S.me.order_counts;
+	return counts && typeof counts[id] === 'number' ? '(' + counts[id] + ')' : '';
+}
+
+/* A seller's open cancellation requests, soonest deadline first. */
+async function waitingRequests() {
+	const r = await api('GET', '/v1/orders?status=cancellation_requested&limit=100');
+	return r.data.filter((o) => o.cancellation && o.cancellation.open)
+		.sort((a, b) => Date.parse(a.deadlines.response) - Date.parse(b.deadlines.response));
+}
+
 export async function viewOrders(query) {
-	const list = await allOrders();
 	const tabId = query.get('tab') || 'all';
 	const tab = TABS.find((x) => x.id === tabId) || TABS[0];
-	await reasons();
-	if (S.me.role === 'buyer')
-		await loadLevel();
+	const search = searchOf(query);
+	const params = apiParams(search);
+	params.set('limit', String(PAGE));
+	if (tab.states)
+		params.set('status', tabStatus(tab));
+	const path = '/v1/orders?' + params.toString();
+	await loadMe(); /* the tabs' counts, now */
+	const [first] = await Promise.all([api('GET', path), reasons(),
+		S.me.role === 'buyer' ? loadLevel() : null]);
 	const tabs = h('div', {class: 'tabs', role: 'tablist', 'aria-label': t('orders.tabs')},
 		TABS.map((x) => h('button', {
 			type: 'button', role: 'tab', id: 'tab-' + x.id, 'aria-selected': String(x === tab),
 			'aria-controls': 'tabpanel', tabindex: x === tab ? '0' : '-1',
-			onclick: () => { location.hash = '#/orders?tab=' + x.id; },
+			onclick: () => { location.hash = hashOf('orders', x.id, search); },
 			onkeydown: (ev) => {
 				/* Arrow keys move between the tabs (WAI-ARIA tabs). */
 				const i = TABS.indexOf(x), step = ev.key === 'ArrowRight' ? 1 : ev.key === 'ArrowLeft' ? -1 : 0;
 				if (step) {
 					const next = TABS[(i + step + TABS.length) % TABS.length];
 					S.focusTab = true;
-					location.hash = '#/orders?tab=' + next.id;
+					location.hash = hashOf('orders', next.id, search);
 				}
 			},
-		}, t('tab.' + x.id), h('span', {class: 'count', text: '(' + list.filter((o) => inTab(x, o)).length + ')'}))));
-	let shown = list.filter((o) => inTab(tab, o));
+		}, t('tab.' + x.id), h('span', {class: 'count', text: tabCount(x.id)}))));
 	const parts = [];
-	let above = 0;
+	let above = 0, waitingIds = new Set();
 	if (S.me.role === 'seller') {
 		/* A seller's waiting requests are listed once, at the top, soonest
 		 * first; the tab below says they are there. */
-		const waiting = list.filter((o) => o.cancellation && o.cancellation.open)
-			.sort((a, b) => Date.parse(a.deadlines.response) - Date.parse(b.deadlines.response));
+		const waiting = await waitingRequests();
+		waitingIds = new Set(waiting.map((o) => o.id));
 		parts.push(h('section', {'aria-labelledby': 'waiting-h'},
 			h('h2', {id: 'waiting-h', text: t('seller.waiting', {n: waiting.length})}),
 			waiting.length ? h('ul', {class: 'cards', id: 'waiting'}, waiting.map(card))
 				: h('p', {text: t('seller.none_waiting')})));
-		above = shown.filter((o) => waiting.includes(o)).length;
-		shown = shown.filter((o) => !waiting.includes(o));
+		if (!Object.keys(search).length)
+			above = waiting.filter((o) => inTab(tab, o)).length;
 	}
-	parts.push(tabs, h('div', {role: 'tabpanel', id: 'tabpanel', 'aria-labelledby': 'tab-' + tab.id},
-		above ? h('p', {class: 'note', id: 'waiting-above', text: t('seller.waiting_above', {n: above})}) : null,
-		shown.length ? h('ul', {class: 'cards', id: 'orders'}, shown.map(card))
-			: above ? null : h('p', {text: t('orders.none')})));
+	const skip = (o) => waitingIds.has(o.id);
+	const shown = first.data.filter((o) => !skip(o));
+	const found = Object.keys(search).length > 0;
+	const ul = h('ul', {class: 'cards', id: 'orders', tabindex: '-1', 'aria-label': t('find.results')},
+		shown.map(card));
+	parts.push(searchForm('orders', tab.id, search), tabs,
+		h('div', {role: 'tabpanel', id: 'tabpanel', 'aria-labelledby': 'tab-' + tab.id},
+			above ? h('p', {class: 'note', id: 'waiting-above', text: t('seller.waiting_above', {n: above})}) : null,
+			shown.length || first.has_more ? ul
+				: above ? null : h('p', {id: 'orders-none', text: t(found ? 'find.none' : 'orders.none')}),
+			loadMore(ul, path, first, card, skip)));
 	page(S.me.role === 'seller' ? t('orders.title_seller') : t('orders.title'), parts);
 	if (S.focusTab) {
 		S.focusTab = false;
 		$('tab-' + tab.id).focus();
 	}
+	refocusFind();
 }
 
 export async function loadLevel() {

@@ -630,6 +630,16 @@ json_t *esc_view_dispute(struct esc_engine *e, struct esc_store *s, struct esc_v
 	return j;
 }
 
+json_t *esc_view_dispute_listed(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+				const struct esc_order *o)
+{
+	json_t *j = esc_view_dispute(e, s, v, o);
+	json_object_set_new(j, "buyer_name", user_name(v, s, o->buyer_id));
+	json_object_set_new(j, "seller_name", user_name(v, s, o->seller_id));
+	json_object_set_new(j, "items", order_items_json(s, v, o->id));
+	return j;
+}
+
 /* The order's history (first 100 events), for the dispute's view. */
 static json_t *dispute_history(struct esc_store *s, struct esc_viewer *v, const char *order_id)
 {

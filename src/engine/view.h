@@ -101,6 +101,12 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
 json_t *esc_view_dispute(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
 			 const struct esc_order *o);
 
+/* The dispute as GET /v1/disputes lists it (issue 17): esc_view_dispute
+ * with both parties' names and the order's items, for the arbiter's
+ * queue's cards. */
+json_t *esc_view_dispute_listed(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+				const struct esc_order *o);
+
 /* The dispute as GET /v1/disputes/{id} answers v: esc_view_dispute with
  * its evidence, history, messages, both parties' reputations and, for an
  * arbiter, the recommendation. 0 and *out, or the store's failure. */

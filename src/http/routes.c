@@ -674,9 +674,47 @@ static int h_session_delete(struct esc_http_call *call)
 	return 0;
 }
 
+/* The web's order tabs and the states each holds (issue 17): /v1/me's
+ * order_counts, so that the tabs count without listing every order. */
+static const struct {
+	const char *tab;
+	int states[3]; /* -1 ends */
+} order_tabs[] = {
+	{"awaiting_payment", {ESC_ST_AWAITING_PAYMENT, -1, -1}},
+	{"awaiting_shipment", {ESC_ST_AWAITING_SHIPMENT, ESC_ST_CANCELLATION_REQUESTED, -1}},
+	{"shipped", {ESC_ST_SHIPPED, ESC_ST_DELIVERED, -1}},
+	{"disputes", {ESC_ST_IN_DISPUTE, -1, -1}},
+	{"completed", {ESC_ST_COMPLETED, -1, -1}},
+	{"cancelled", {ESC_ST_CANCELLED, ESC_ST_CLOSED, -1}},
+};
+
+/* A buyer's or seller's number of orders in each tab ("all" too), or
+ * NULL with *rc the store's failure. */
+static json_t *order_counts_json(struct esc_http_call *call, struct esc_store *s, int *rc)
+{
+	int64_t counts[ESC_ST_COUNT], all = 0;
+	bool buyer = call->caller.user.role == ESC_ACTOR_BUYER;
+	ESC_STORE(*rc, s, orders_count, buyer ? call->caller.user.id : NULL,
+		  buyer ? NULL : call->caller.user.id, counts);
+	if (*rc)
+		return NULL;
+	json_t *j = json_object();
+	for (int i = 0; i < ESC_ST_COUNT; i++)
+		all += counts[i];
+	json_object_set_new(j, "all", json_integer((json_int_t)all));
+	for (size_t t = 0; t < sizeof order_tabs / sizeof order_tabs[0]; t++) {
+		int64_t n = 0;
+		for (int k = 0; k < 3 && order_tabs[t].states[k] >= 0; k++)
+			n += counts[order_tabs[t].states[k]];
+		json_object_set_new(j, order_tabs[t].tab, json_integer((json_int_t)n));
+	}
+	return j;
+}
+
 /* The caller; for a session, its CSRF token (a page that reloads keeps
  * its cookie but not its memory), and escrowd's time (deadlines count down
- * from it, manual clock or not). */
+ * from it, manual clock or not); a buyer's or seller's unread counts and
+ * order_counts. */
 static bool caller_is_party_role(const struct esc_http_call *call);
 static int me_unread(struct esc_http_call *call, struct esc_store *s);
 
@@ -701,9 +739,11 @@ static int h_me(struct esc_http_call *call)
 	if (caller_is_party_role(call)) {
 		struct esc_store *s = esc_engine_store_acquire(call->e);
 		int rc = me_unread(call, s);
+		json_t *counts = rc ? NULL : order_counts_json(call, s, &rc);
 		esc_engine_store_release(call->e, s);
 		if (rc)
 			return rc;
+		json_object_set_new(call->out, "order_counts", counts);
 	}
 	return 0;
 }
@@ -1822,10 +1862,97 @@ static int status_filter(struct esc_http_call *call, const char **out)
 	return 0;
 }
 
+/* created_after or created_before (issue 17): an RFC 3339 date-time, or a
+ * date, which stands for the whole day (UTC): created_after from its
+ * start, created_before to its end. *ms stays 0 when absent. */
+static int created_bound(struct esc_http_call *call, const char *name, bool day_end, int64_t *ms)
+{
+	const char *v = esc_http_query(call, name);
+	char full[ESC_TIME_SIZE], msg[120];
+	int rc = 0;
+	if (!v)
+		return 0;
+	size_t len = strlen(v);
+	bool date = len == 10 && v[4] == '-' && v[7] == '-';
+	if (date) {
+		snprintf(full, sizeof full, "%sT00:00:00Z", v);
+		rc = esc_time_parse(full, ms);
+		if (!rc && day_end)
+			*ms += 86400000;
+	} else {
+		rc = len < ESC_TIME_SIZE ? esc_time_parse(v, ms) : ESC_EINVAL;
+	}
+	if (!rc && *ms <= 0)
+		rc = ESC_EINVAL;
+	if (rc) {
+		snprintf(msg, sizeof msg, "%s must be a date or a date-time (RFC 3339)", name);
+		return fail_hint(call, ESC_EINVAL, msg,
+				 "give a date such as 2026-12-03 or a date-time such as "
+				 "2026-12-03T08:30:00Z");
+	}
+	return 0;
+}
+
+/* The order list's status: one status, or a few separated by commas
+ * (a web tab's: awaiting_shipment,cancellation_requested). */
+static int statuses_parse(struct esc_http_call *call, const char *v, struct esc_order_filter *f)
+{
+	char one[40];
+	const char *at = v;
+	size_t n = 0;
+	for (;;) {
+		size_t len = strcspn(at, ",");
+		int st = -1;
+		if (len < sizeof one) {
+			memcpy(one, at, len);
+			one[len] = '\0';
+			st = esc_state_parse(one);
+		}
+		if (st < 0 || n > ESC_FILTER_STATES_ALSO)
+			return fail_hint(call, ESC_EINVAL, "unknown status, or more than three",
+					 "give one to three of awaiting_payment, awaiting_shipment, "
+					 "cancellation_requested, shipped, delivered, in_dispute, "
+					 "completed, cancelled, closed, separated by commas");
+		if (n == 0)
+			f->state = st;
+		else
+			f->states_also[f->states_also_count++] = st;
+		n++;
+		if (!at[len])
+			break;
+		at += len + 1;
+	}
+	return 0;
+}
+
+/* q (issue 17): trimmed; empty is no search. */
+static int search_query(struct esc_http_call *call, char out[ESC_SEARCH_MAX + 1], const char **q)
+{
+	const char *v = esc_http_query(call, "q");
+	*q = NULL;
+	if (!v)
+		return 0;
+	while (isspace((unsigned char)*v))
+		v++;
+	size_t len = strlen(v);
+	while (len && isspace((unsigned char)v[len - 1]))
+		len--;
+	if (len > ESC_SEARCH_MAX)
+		return fail_hint(call, ESC_EINVAL, "q is longer than 100 bytes",
+				 "search for a shorter part of the title, or the order number");
+	if (!len)
+		return 0;
+	memcpy(out, v, len);
+	out[len] = '\0';
+	*q = out;
+	return 0;
+}
+
 static int h_orders_list(struct esc_http_call *call)
 {
 	struct esc_order_filter f = {.state = -1};
 	struct esc_order *orders = NULL;
+	char q[ESC_SEARCH_MAX + 1];
 	const char *v;
 	size_t n = 0;
 	bool more = false;
@@ -1833,21 +1960,26 @@ static int h_orders_list(struct esc_http_call *call)
 	int rc = page_limit(call, &limit);
 	if (!rc)
 		rc = status_filter(call, &v);
+	if (!rc && v)
+		rc = statuses_parse(call, v, &f);
+	if (!rc)
+		rc = search_query(call, q, &f.q);
+	if (!rc)
+		rc = created_bound(call, "created_after", false, &f.created_from_ms);
+	if (!rc)
+		rc = created_bound(call, "created_before", true, &f.created_until_ms);
 	if (rc)
 		return rc;
-	if (v) {
-		f.state = esc_state_parse(v);
-		if (f.state < 0)
-			return fail(call, ESC_EINVAL, "unknown status '%s'", v);
-	}
 	f.starting_after = esc_http_query(call, "starting_after");
 	if (call->caller.kind == ESC_CALLER_USER) {
-		if (call->caller.user.role == ESC_ACTOR_BUYER)
+		if (call->caller.user.role == ESC_ACTOR_BUYER) {
 			f.buyer_id = call->caller.user.id;
-		else if (call->caller.user.role == ESC_ACTOR_SELLER)
+		} else if (call->caller.user.role == ESC_ACTOR_SELLER) {
 			f.seller_id = call->caller.user.id;
-		else
+		} else {
 			f.state = ESC_ST_IN_DISPUTE;
+			f.states_also_count = 0;
+		}
 	}
 	orders = calloc(limit, sizeof *orders);
 	if (!orders)
@@ -2007,10 +2139,12 @@ static int h_evidence_get(struct esc_http_call *call)
 }
 
 /* The arbiter's queue: disputes by status (escalated unless status, or
- * its alias state, says otherwise), newest first, paged by dispute id. */
+ * its alias state, says otherwise), oldest first (by when each was
+ * opened; issue 17), paged by dispute id. */
 static int h_disputes_list(struct esc_http_call *call)
 {
-	struct esc_order_filter f = {.state = -1, .dispute_state = ESC_DS_ESCALATED};
+	struct esc_order_filter f = {
+		.state = -1, .dispute_state = ESC_DS_ESCALATED, .oldest_dispute_first = true};
 	struct esc_order *orders = NULL;
 	char after[ESC_ID_SIZE];
 	const char *v;
@@ -2042,8 +2176,8 @@ static int h_disputes_list(struct esc_http_call *call)
 	if (!rc) {
 		json_t *data = json_array();
 		for (size_t i = 0; i < n; i++) {
-			json_array_append_new(
-				data, esc_view_dispute(call->e, s, viewer(call), &orders[i]));
+			json_array_append_new(data, esc_view_dispute_listed(call->e, s, viewer(call),
+									    &orders[i]));
 		}
 		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
 	}

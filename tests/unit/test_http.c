@@ -1,6 +1,7 @@
 /* test_http.c - scenarios over HTTP: the real escrowd daemon on a loopback
  * port with a temporary store and a manual clock, driven with libcurl as a
  * client would. */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1511,6 +1512,188 @@ static bool listed(const char *ids, const char *id)
 	char item[96];
 	snprintf(item, sizeof item, "%s,", id);
 	return strstr(ids, item) != NULL;
+}
+
+/* The test buyer and seller signed in now (earlier tests move the clock
+ * past their sessions). */
+static void sessions_now(void)
+{
+	ensure_users();
+	sign_in("ana@http.test", buyer_token);
+	sign_in("shop@http.test", seller_token);
+}
+
+/* Issue 17 item 5: an unpaid order of buyer from the test seller with one
+ * item called title; its id. */
+static void titled_order(const char *buyer, const char *title, char id[64])
+{
+	char body[400];
+	snprintf(body, sizeof body,
+		 "{\"buyer_id\":\"%s\",\"seller_id\":\"%s\",\"currency\":\"EUR\","
+		 "\"items\":[{\"title\":\"%s\",\"quantity\":1,\"unit_price\":900}]}",
+		 buyer, seller_id, title);
+	struct reply r = call("POST", "/v1/orders", KEY, body, NULL);
+	expect(&r, 201);
+	snprintf(id, 64, "%s", str(r.json, "id"));
+	drop(&r);
+}
+
+/* The number of orders path lists for token. */
+static size_t listed_count(const char *path, const char *token)
+{
+	struct reply r = call("GET", path, token, NULL, NULL);
+	expect(&r, 200);
+	size_t n = json_array_size(json_object_get(r.json, "data"));
+	drop(&r);
+	return n;
+}
+
+/* A 400 invalid_request whose error has a hint. */
+static void refused_with_hint(const char *path, const char *token)
+{
+	struct reply r = call("GET", path, token, NULL, NULL);
+	expect(&r, 400);
+	assert_string_equal(err_code(&r), "invalid_request");
+	assert_true(strlen(str(json_object_get(r.json, "error"), "hint")) > 0);
+	drop(&r);
+}
+
+/* Issue 17 item 5: GET /v1/orders finds an item's title (any case) or the
+ * order number (whole, or its end), filters by creation date (a date is
+ * the whole day), takes a tab's statuses; /v1/me counts the tabs. */
+static void issue_17_item_5_orders_search_dates_tabs_and_counts(void **state)
+{
+	char id[64], tok[80], a[64], b[64], path[400], today[16], end[16];
+	(void)state;
+	sessions_now();
+	make_user("buyer", "Finder", "finder@http.test", id, tok);
+	titled_order(id, "Green Teapot", a);
+	titled_order(id, "Red kettle", b);
+	snprintf(path, sizeof path, "/v1/orders/%s/pay", b);
+	struct reply r = call("POST", path, KEY, "{\"amount\":900,\"payment_method\":\"card\"}", NULL);
+	expect(&r, 200);
+	drop(&r);
+
+	r = call("GET", "/v1/me", tok, NULL, NULL);
+	expect(&r, 200);
+	json_t *counts = json_object_get(r.json, "order_counts");
+	assert_int_equal(json_integer_value(json_object_get(counts, "all")), 2);
+	assert_int_equal(json_integer_value(json_object_get(counts, "awaiting_payment")), 1);
+	assert_int_equal(json_integer_value(json_object_get(counts, "awaiting_shipment")), 1);
+	assert_int_equal(json_integer_value(json_object_get(counts, "cancelled")), 0);
+	snprintf(today, sizeof today, "%.10s", str(r.json, "now"));
+	drop(&r);
+	r = call("GET", "/v1/me", seller_token, NULL, NULL);
+	assert_true(json_integer_value(json_object_get(json_object_get(r.json, "order_counts"),
+						       "all")) >= 2);
+	drop(&r);
+
+	assert_int_equal(listed_count("/v1/orders?q=teapot", tok), 1);
+	assert_int_equal(listed_count("/v1/orders?q=%20TEA%20", tok), 1);
+	assert_int_equal(listed_count("/v1/orders?q=e", tok), 2);
+	assert_int_equal(listed_count("/v1/orders?q=", tok), 2);
+	assert_int_equal(listed_count("/v1/orders?q=teapot", buyer_token), 0);
+	snprintf(end, sizeof end, "%s", a + strlen(a) - 8);
+	snprintf(path, sizeof path, "/v1/orders?q=%s", end);
+	list_ids(path, tok, 200, path, sizeof path);
+	assert_true(listed(path, a) && !listed(path, b));
+	snprintf(path, sizeof path, "/v1/orders?q=%s", b);
+	for (char *c = path + strlen("/v1/orders?q="); *c; c++)
+		*c = (char)toupper((unsigned char)*c);
+	list_ids(path, tok, 200, path, sizeof path);
+	assert_true(listed(path, b) && !listed(path, a));
+	/* The seller searches their sales the same way. */
+	snprintf(path, sizeof path, "/v1/orders?q=green%%20teapot&limit=100");
+	list_ids(path, seller_token, 200, path, sizeof path);
+	assert_true(listed(path, a));
+
+	assert_int_equal(listed_count("/v1/orders?created_after=1999-01-01", tok), 2);
+	assert_int_equal(listed_count("/v1/orders?created_before=1999-01-01", tok), 0);
+	snprintf(path, sizeof path, "/v1/orders?created_after=%s&created_before=%s", today, today);
+	assert_int_equal(listed_count(path, tok), 2);
+	snprintf(path, sizeof path, "/v1/orders?created_after=%sT00:00:00Z&q=kettle", today);
+	assert_int_equal(listed_count(path, tok), 1);
+	assert_int_equal(listed_count("/v1/orders?created_after=2999-01-01T00:00:00%2B02:00", tok),
+			 0);
+
+	assert_int_equal(listed_count("/v1/orders?status=awaiting_payment,awaiting_shipment", tok),
+			 2);
+	assert_int_equal(
+		listed_count("/v1/orders?status=awaiting_shipment,cancellation_requested", tok), 1);
+
+	refused_with_hint("/v1/orders?created_after=yesterday", tok);
+	refused_with_hint("/v1/orders?created_before=2026-13-45", tok);
+	refused_with_hint("/v1/orders?status=shipped,lost", tok);
+	refused_with_hint("/v1/orders?status=shipped,delivered,completed,closed", tok);
+	memset(path, 0, sizeof path);
+	memcpy(path, "/v1/orders?q=", 13);
+	memset(path + 13, 'x', 101);
+	refused_with_hint(path, tok);
+}
+
+/* The test buyer's shipped order, disputed and escalated; its dispute. */
+static void escalated_dispute(char dsp[64])
+{
+	char id[64];
+	shipped_order(id);
+	open_dispute(id, "refund_only", 3000, dsp);
+	struct reply r = answer(dsp, "counter-offer", seller_token,
+				"{\"amount\":1000,\"message\":\"A small scratch only\"}");
+	expect(&r, 200);
+	drop(&r);
+	r = answer(dsp, "escalate", buyer_token, "{}");
+	expect(&r, 200);
+	drop(&r);
+}
+
+/* Issue 17 item 5: the arbiters' queue is oldest first and names the
+ * order, both parties and the amount asked. */
+static void issue_17_item_5_the_queue_is_oldest_first_with_parties(void **state)
+{
+	char first[64], second[64], path[200], ids[4000];
+	(void)state;
+	sessions_now();
+	ensure_arbiter();
+	escalated_dispute(first);
+	struct reply r = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":60}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	sessions_now();
+	ensure_arbiter();
+	escalated_dispute(second);
+	r = call("GET", "/v1/disputes?limit=100", arbiter_token, NULL, NULL);
+	expect(&r, 200);
+	size_t i;
+	json_t *v;
+	char last[40] = "";
+	long at_first = -1, at_second = -1;
+	json_array_foreach(json_object_get(r.json, "data"), i, v)
+	{
+		/* RFC 3339 in UTC with milliseconds: text order is time order. */
+		assert_true(strcmp(last, str(v, "opened_at")) <= 0);
+		snprintf(last, sizeof last, "%s", str(v, "opened_at"));
+		if (!strcmp(str(v, "id"), first))
+			at_first = (long)i;
+		if (!strcmp(str(v, "id"), second)) {
+			at_second = (long)i;
+			assert_string_equal(str(v, "buyer_name"), "Ana");
+			assert_string_equal(str(v, "seller_name"), "Shop");
+			assert_string_equal(str(json_array_get(json_object_get(v, "items"), 0),
+						"title"),
+					    "Mug");
+			assert_int_equal(json_integer_value(json_object_get(v, "amount")), 3000);
+		}
+	}
+	assert_true(at_first >= 0 && at_first < at_second);
+	drop(&r);
+	/* Paged one at a time, the same order. */
+	snprintf(path, sizeof path, "/v1/disputes?limit=1&starting_after=%s", first);
+	list_ids(path, arbiter_token, 200, ids, sizeof ids);
+	r = call("GET", "/v1/disputes?limit=100", arbiter_token, NULL, NULL);
+	assert_string_equal(
+		str(json_array_get(json_object_get(r.json, "data"), (size_t)at_first + 1), "id"),
+		strtok(ids, ","));
+	drop(&r);
 }
 
 /* Issue 11 item 2: one word for a lifecycle. Orders, disputes and refunds
@@ -3174,6 +3357,8 @@ int main(void)
 		cmocka_unit_test(issue_15_stop_while_commands_are_queued),
 		cmocka_unit_test(
 			issue_17_item_1_manifest_worker_and_icons_are_served_with_their_types),
+		cmocka_unit_test(issue_17_item_5_orders_search_dates_tabs_and_counts),
+		cmocka_unit_test(issue_17_item_5_the_queue_is_oldest_first_with_parties),
 	};
 	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
 }
