@@ -175,7 +175,8 @@ export function liftDialog(userId) {
 }
 
 /* A card of the arbiters' queue: the order (its items and number), both
- * parties, the amount asked, how long the dispute has been open. */
+ * parties, the amount asked, how long the dispute has been open, and the
+ * buyer's words. */
 function queueCard(d) {
 	return h('li', {class: 'card queue-card', 'data-dispute': d.id},
 		h('div', {class: 'head'},
@@ -187,7 +188,8 @@ function queueCard(d) {
 		h('p', {class: 'queue-ask'},
 			h('strong', {text: t('dispute.asked', {amount: money(d.amount, d.currency)})}),
 			' · ', t('ground.' + d.ground),
-			' · ', h('span', {class: 'queue-age', text: t('queue.opened', {age: ageOf(d.opened_at)})})));
+			' · ', h('span', {class: 'queue-age', text: t('queue.opened', {age: ageOf(d.opened_at)})})),
+		h('p', {}, h('q', {text: d.description})));
 }
 
 /* The arbiters' queue, oldest first, a page at a time. */

@@ -634,7 +634,9 @@ unsigned esc_order_filter_mask(const struct esc_order_filter *f)
  * first (the %d's, in turn). A state is one of three (a web tab's; the
  * state again where fewer are given). A search matches the id, the end of
  * the id or an item's title: on the caller's own orders (buyer_id's or
- * seller_id's index) it reads only those. */
+ * seller_id's index) it reads only those, and each one's items by its key.
+ * The items are counted in a scalar subquery, not tested with EXISTS,
+ * which PostgreSQL may turn into a hash of every order's items. */
 static const struct {
 	unsigned flag;
 	int params;
@@ -647,8 +649,8 @@ static const struct {
 	{ESC_F_FROM, 1, " AND created_at_ms >= ?%d"},
 	{ESC_F_UNTIL, 1, " AND created_at_ms < ?%d"},
 	{ESC_F_Q, 3,
-	 " AND (id = ?%d OR id LIKE ?%d ESCAPE '\\' OR EXISTS (SELECT 1 FROM order_items AS i "
-	 "WHERE i.order_id = orders.id AND lower(i.title) LIKE ?%d ESCAPE '\\'))"},
+	 " AND (id = ?%d OR id LIKE ?%d ESCAPE '\\' OR (SELECT COUNT(*) FROM order_items AS i "
+	 "WHERE i.order_id = orders.id AND lower(i.title) LIKE ?%d ESCAPE '\\') > 0)"},
 	{ESC_F_AFTER, 1, " AND id < ?%d"},
 };
 
