@@ -134,6 +134,8 @@ for (const [name, size] of SIZES) {
 		assert.equal(await cards(page).count(), 1);
 		await page.goForward();
 		await page.waitForURL(new RegExp('q=' + teapot.slice(-8)));
+		// Drawn again for it before the next click.
+		await page.waitForFunction((q) => document.getElementById('find-q')?.value === q, teapot.slice(-8));
 
 		// A tab keeps the search; clearing it lists everything again.
 		await page.getByRole('tab', {name: /Shipped/}).click();
