@@ -59,8 +59,10 @@ function sessionEnded() {
 	location.hash = '#/signin';
 }
 
-export async function api(method, path, body) {
-	const opt = {method: method, credentials: 'same-origin', headers: {}};
+/* headers: more request headers, such as the interface's language for an
+ * answer that holds sentences ({'Accept-Language': S.lang}). */
+export async function api(method, path, body, headers) {
+	const opt = {method: method, credentials: 'same-origin', headers: {...(headers || {})}};
 	if (body !== undefined) {
 		opt.headers['Content-Type'] = 'application/json';
 		opt.body = JSON.stringify(body);

@@ -21,6 +21,8 @@ import {viewOrder} from './order.js';
 import {viewProfile} from './profile.js';
 import {viewDispute, viewDisputes} from './disputes.js';
 import {viewHelp} from './help.js';
+import {viewMessages} from './messages.js';
+import {viewNotifications} from './notifications.js';
 import {route, setRoute} from './router.js';
 
 /* Drawing a page waits for the API: after a moment without an answer the
@@ -67,6 +69,10 @@ async function drawPage() {
 			return await viewOrder(decodeURIComponent(parts[1] || ''));
 		case 'profile':
 			return await viewProfile();
+		case 'messages':
+			return await viewMessages();
+		case 'notifications':
+			return await viewNotifications();
 		case 'disputes':
 			return await viewDisputes();
 		case 'dispute':

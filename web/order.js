@@ -11,6 +11,7 @@ import {api, reasons} from './api.js';
 import {statusLines, refundTracker, refundDestination} from './order-status.js';
 import {ACTIONS, actionLabel, runAction, loadLevel, party} from './orders.js';
 import {timeline} from './timeline.js';
+import {conversation} from './messages.js';
 
 /* The order's number, selectable as text, and a button that copies it. */
 function orderNumber(o) {
@@ -107,5 +108,5 @@ export async function viewOrder(id) {
 		trackers.replaceChildren(...(o.refunds || []).map((r) => refundTracker(o, r, ev.detail)));
 	});
 	trackers.replaceChildren(...(o.refunds || []).map((r) => refundTracker(o, r, null)));
-	page(titleOf(o), orderNumber(o), facts(o), items(o), statusLines(o), trackers, buttons, story);
+	page(titleOf(o), orderNumber(o), facts(o), items(o), statusLines(o), trackers, buttons, story, conversation(o));
 }

@@ -1456,19 +1456,25 @@ static int h_conversations(struct esc_http_call *call)
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	ESC_STORE(rc, s, conversations_list, call->caller.user.id,
 		  esc_http_query(call, "starting_after"), c, limit + 1, &n);
-	esc_engine_store_release(call->e, s);
-	if (!rc) {
-		json_t *data = json_array();
-		bool more = n > limit;
-		n = more ? limit : n;
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(
-				data, json_pack("{s:s, s:I, s:I, s:o}", "order_id", c[i].last.order_id,
-						"messages", (json_int_t)c[i].messages,
-						"unread_messages", (json_int_t)c[i].unread,
-						"last_message", esc_view_message(&c[i].last)));
-		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
+	json_t *data = json_array();
+	bool more = n > limit;
+	n = more ? limit : n;
+	for (size_t i = 0; !rc && i < n; i++) {
+		/* The order's first item names it, as on its card. */
+		struct esc_item item = {.title = ""};
+		size_t got = 0;
+		ESC_STORE(rc, s, order_items, c[i].last.order_id, &item, 1, &got);
+		json_array_append_new(
+			data, json_pack("{s:s, s:s, s:I, s:I, s:o}", "order_id", c[i].last.order_id,
+					"title", item.title, "messages", (json_int_t)c[i].messages,
+					"unread_messages", (json_int_t)c[i].unread, "last_message",
+					esc_view_message(&c[i].last)));
 	}
+	esc_engine_store_release(call->e, s);
+	if (!rc)
+		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
+	else
+		json_decref(data);
 	free(c);
 	return rc;
 }

@@ -208,6 +208,7 @@ static void issue_17_item_3_unread_messages_go_up_and_down(void **state)
 	assert_string_equal(esc_test_str(first, "order_id"), id);
 	assert_int_equal(integer(first, "unread_messages"), 2);
 	assert_int_equal(integer(first, "messages"), 2);
+	assert_string_equal(esc_test_str(first, "title"), "Kettle");
 	assert_string_equal(esc_test_str(json_object_get(first, "last_message"), "body"),
 			    "Or green?");
 	json_decref(c);
