@@ -2058,6 +2058,136 @@ static void messages_are_numbered_per_order_and_listed_after_a_seq(void **state)
 	assert_string_equal(got[0].body, m.body);
 }
 
+/* Issue 17 item 3: a party's read marker counts the other party's
+ * messages after it as unread, per order and over all the party's orders,
+ * and never moves back; the conversations put the unread ones first. */
+static void message_read_markers_count_what_the_other_party_wrote(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o1 = order("ord_1", "usr_b", "usr_s"), o2 = order("ord_2", "usr_b", "usr_s");
+	struct esc_conversation c[4];
+	struct esc_message m;
+	size_t n = 99;
+	int64_t unread = -1;
+	int rc;
+
+	insert_order(f->s, &o1);
+	insert_order(f->s, &o2);
+	for (int i = 0; i < 2; i++) {
+		m = message("ord_1", "Where is it?");
+		m.at_ms = T0 + i;
+		ESC_STORE(rc, f->s, message_append, &m);
+		assert_int_equal(rc, 0);
+	}
+	m = message("ord_2", "Shipped today");
+	COPY(m.author_id, "usr_s");
+	m.role = ESC_ACTOR_SELLER;
+	m.at_ms = T0 + 5;
+	ESC_STORE(rc, f->s, message_append, &m);
+	assert_int_equal(rc, 0);
+
+	ESC_STORE(rc, f->s, messages_unread, "usr_s", NULL, &unread);
+	assert_int_equal(rc, 0);
+	assert_int_equal(unread, 2);
+	ESC_STORE(rc, f->s, messages_unread, "usr_b", NULL, &unread);
+	assert_int_equal(unread, 1);
+	ESC_STORE(rc, f->s, message_read, "ord_1", "usr_s", 1);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, messages_unread, "usr_s", "ord_1", &unread);
+	assert_int_equal(unread, 1);
+	ESC_STORE(rc, f->s, message_read, "ord_1", "usr_s", 0); /* never back */
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, messages_unread, "usr_s", "ord_1", &unread);
+	assert_int_equal(unread, 1);
+	ESC_STORE(rc, f->s, message_read, "ord_1", "usr_s", 2);
+	ESC_STORE(rc, f->s, messages_unread, "usr_s", NULL, &unread);
+	assert_int_equal(unread, 0);
+	ESC_STORE(rc, f->s, messages_unread, "usr_x", NULL, &unread);
+	assert_int_equal(unread, 0);
+
+	/* The buyer: ord_2 has one unread, ord_1 none, though newer. */
+	ESC_STORE(rc, f->s, conversations_list, "usr_b", NULL, c, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(c[0].last.order_id, "ord_2");
+	assert_int_equal(c[0].unread, 1);
+	assert_int_equal(c[0].messages, 1);
+	assert_string_equal(c[0].last.body, "Shipped today");
+	assert_int_equal(c[0].last.role, ESC_ACTOR_SELLER);
+	assert_string_equal(c[1].last.order_id, "ord_1");
+	assert_int_equal(c[1].unread, 0);
+	assert_int_equal(c[1].messages, 2);
+	assert_int_equal(c[1].last.seq, 2);
+	ESC_STORE(rc, f->s, conversations_list, "usr_b", "ord_2", c, 4, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(c[0].last.order_id, "ord_1");
+	ESC_STORE(rc, f->s, conversations_list, "usr_b", "ord_9", c, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
+}
+
+/* Issue 17 item 4: a user's notifications are the history lines of their
+ * orders that others wrote, newest first before a mark; the mark counts
+ * the unread and never moves back. */
+static void notifications_are_the_others_history_of_ones_orders(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o1 = order("ord_1", "usr_b", "usr_seller");
+	struct esc_order o2 = order("ord_2", "usr_other", "usr_seller");
+	struct esc_history_row got[8];
+	struct esc_notification_mark all = {INT64_MAX, INT64_MAX}, mark;
+	size_t n = 99;
+	int64_t unread = -1;
+	int rc;
+
+	insert_order(f->s, &o1);
+	insert_order(f->s, &o2);
+	for (int v = 1; v <= 3; v++) {
+		struct esc_history h = history("ord_1", v);
+		append_history(f->s, &h);
+	}
+	struct esc_history mine = history("ord_1", 4);
+	COPY(mine.actor_id, "usr_b");
+	mine.actor = ESC_ACTOR_BUYER;
+	append_history(f->s, &mine);
+	struct esc_history other = history("ord_2", 1);
+	append_history(f->s, &other);
+
+	ESC_STORE(rc, f->s, notifications_list, "usr_b", &all, got, 8, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(got[0].h.version, 3);
+	assert_int_equal(got[2].h.version, 1);
+	assert_string_equal(got[0].h.order_id, "ord_1");
+	assert_int_equal(got[0].h.event, ESC_EV_SHIP);
+	struct esc_notification_mark before = {got[1].h.at_ms, got[1].seq};
+	ESC_STORE(rc, f->s, notifications_list, "usr_b", &before, got, 8, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(got[0].h.version, 1);
+
+	ESC_STORE(rc, f->s, notification_mark, "usr_b", &mark);
+	assert_int_equal(rc, 0);
+	assert_int_equal(mark.at_ms, 0);
+	assert_int_equal(mark.seq, 0);
+	ESC_STORE(rc, f->s, notifications_unread, "usr_b", &mark, &unread);
+	assert_int_equal(unread, 3);
+	ESC_STORE(rc, f->s, notification_read, "usr_b", &before);
+	assert_int_equal(rc, 0);
+	struct esc_notification_mark older = {before.at_ms - 1, 1};
+	ESC_STORE(rc, f->s, notification_read, "usr_b", &older); /* never back */
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, notification_mark, "usr_b", &mark);
+	assert_int_equal(mark.at_ms, before.at_ms);
+	assert_int_equal(mark.seq, before.seq);
+	ESC_STORE(rc, f->s, notifications_unread, "usr_b", &mark, &unread);
+	assert_int_equal(unread, 1);
+	/* The seller's: the buyer's line only, the others being their own
+	 * (history() is usr_seller's). */
+	ESC_STORE(rc, f->s, notifications_list, "usr_seller", &all, got, 8, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(got[0].h.version, 4);
+}
+
 static struct esc_evidence evidence(const char *order_id, int64_t size)
 {
 	struct esc_evidence ev;
@@ -3465,6 +3595,8 @@ static const struct CMUnitTest contract[] = {
 	T(marks_list_gives_marks_after_a_time_newest_first),
 	T(lifts_list_gives_a_users_lifts_newest_first),
 	T(messages_are_numbered_per_order_and_listed_after_a_seq),
+	T(message_read_markers_count_what_the_other_party_wrote),
+	T(notifications_are_the_others_history_of_ones_orders),
 	T(evidence_keeps_every_byte_and_is_numbered_per_order),
 	T(evidence_of_no_bytes_reads_back_empty),
 	T(evidence_of_bytes_without_data_is_refused),
