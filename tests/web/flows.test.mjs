@@ -225,6 +225,9 @@ test('issue 11 item 9: a session that ended says so, and signing in returns to t
 	const page = await signedIn(email, DESKTOP);
 	await page.goto(base + '/#/order/' + id);
 	await page.getByRole('heading', {name: 'Linen apron'}).waitFor();
+	// The page has asked for all it shows (the order's conversation too)
+	// before the clock moves.
+	await page.locator('#messages li').first().waitFor();
 	await operator('POST', '/v1/clock/advance', {seconds: 13 * 3600});
 	await page.getByRole('button', {name: 'Cancel order'}).click();
 	// Choosing a reason asks the API for the cancellation's preview (issue
