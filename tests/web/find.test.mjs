@@ -5,7 +5,7 @@
 // buyer with 500 orders whose first screen draws 50.
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
-import {DESKTOP, MOBILE, base, operator, token, as, newBuyer, signedIn, wcag} from './harness.mjs';
+import {DESKTOP, MOBILE, base, operator, token, as, newBuyer, signedIn, shot, wcag} from './harness.mjs';
 
 const SIZES = [['desktop', DESKTOP], ['phone', MOBILE]];
 const MANY = 500;
@@ -110,6 +110,7 @@ for (const [name, size] of SIZES) {
 		// Focus is back in the search box, which keeps what was typed.
 		assert.equal(await page.evaluate(() => document.activeElement.id), 'find-q');
 		await wcag(page, name + ' search results');
+		await shot(page, 'find-search-' + name);
 
 		// The order number's last 8 characters.
 		await page.getByLabel('Search by item or order number').fill(teapot.slice(-8));
@@ -224,6 +225,7 @@ test('the arbiters\' queue: oldest first, with the order, both parties, the amou
 		const newer = page.locator('#disputes li.card[data-dispute="' + opened[1].dispute + '"]');
 		assert.match(await newer.locator('.queue-age').textContent(), /^opened \d+ (minute|minutes) ago$/);
 		await wcag(page, name + ' arbiters\' queue');
+		await shot(page, 'find-queue-' + name);
 		await older.getByRole('link').click();
 		await page.waitForURL(new RegExp('#/dispute/' + opened[0].dispute));
 		assert.deepEqual(page.problems, []);
