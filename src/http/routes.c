@@ -558,9 +558,10 @@ static void make_dummy_hash(int fast)
 {
 	unsigned char pw[16];
 	randombytes_buf(pw, sizeof pw);
-	if (crypto_pwhash_str(dummy[fast], (const char *)pw, sizeof pw,
-			      fast ? crypto_pwhash_OPSLIMIT_MIN : crypto_pwhash_OPSLIMIT_INTERACTIVE,
-			      fast ? crypto_pwhash_MEMLIMIT_MIN : crypto_pwhash_MEMLIMIT_INTERACTIVE))
+	if (crypto_pwhash_str(
+		    dummy[fast], (const char *)pw, sizeof pw,
+		    fast ? crypto_pwhash_OPSLIMIT_MIN : crypto_pwhash_OPSLIMIT_INTERACTIVE,
+		    fast ? crypto_pwhash_MEMLIMIT_MIN : crypto_pwhash_MEMLIMIT_INTERACTIVE))
 		dummy[fast][0] = '\0';
 }
 
@@ -1108,9 +1109,10 @@ static int image_url_from_json(struct esc_http_call *call, size_t i, json_t *v, 
 				 "origins in http.image_origins");
 	}
 	if (!image_origin_allowed(origins, json_string_value(v))) {
-		snprintf(msg, sizeof msg,
-			 "items[%zu].image_url is not under one of the allowed image origins:%.150s",
-			 i, origins);
+		snprintf(
+			msg, sizeof msg,
+			"items[%zu].image_url is not under one of the allowed image origins:%.150s",
+			i, origins);
 		return fail_hint(call, ESC_EINVAL, msg,
 				 "Serve the picture from one of those origins, or ask the operator "
 				 "to add its origin to http.image_origins");
@@ -1367,9 +1369,8 @@ static int h_message_post(struct esc_http_call *call)
 /* The caller is a buyer or a seller (the inbox's people). */
 static bool caller_is_party_role(const struct esc_http_call *call)
 {
-	return call->caller.kind == ESC_CALLER_USER &&
-	       (call->caller.user.role == ESC_ACTOR_BUYER ||
-		call->caller.user.role == ESC_ACTOR_SELLER);
+	return call->caller.kind == ESC_CALLER_USER && (call->caller.user.role == ESC_ACTOR_BUYER ||
+							call->caller.user.role == ESC_ACTOR_SELLER);
 }
 
 struct messages_read {
@@ -1675,7 +1676,8 @@ static int notifications_page(struct esc_http_call *call, struct esc_store *s,
 		if (i < n && (j >= nr || key_cmp(&ek, &r[j].key) > 0)) {
 			const struct esc_history *h = &rows[i].h;
 			if (esc_notice_has_amount(h->event))
-				rc = notice_amount(s, &rows[i], &order, lang, amount, sizeof amount);
+				rc = notice_amount(s, &rows[i], &order, lang, amount,
+						   sizeof amount);
 			if (!rc)
 				rc = esc_notice_sentence(h->event, h->to, u->role,
 							 amount[0] ? amount : NULL, lang, sentence,
@@ -1688,12 +1690,14 @@ static int notifications_page(struct esc_http_call *call, struct esc_store *s,
 			amount[0] = '\0';
 			i++;
 		} else {
-			rc = esc_notice_reminder(r[j].kind, u->role, lang, sentence, sizeof sentence);
+			rc = esc_notice_reminder(r[j].kind, u->role, lang, sentence,
+						 sizeof sentence);
 			if (!rc)
 				json_array_append_new(
-					data, notification_json(&r[j].key, r[j].key.order_id, NULL,
-								"reminder.response_deadline",
-								sentence, key_cmp(&r[j].key, &m) <= 0));
+					data,
+					notification_json(&r[j].key, r[j].key.order_id, NULL,
+							  "reminder.response_deadline", sentence,
+							  key_cmp(&r[j].key, &m) <= 0));
 			j++;
 		}
 		taken++;
@@ -1768,9 +1772,10 @@ static int h_notifications_read(struct esc_http_call *call)
 		return rc;
 	if (key_parse(through, &k)) {
 		fail(call, ESC_EINVAL, "through must be a notification's id", NULL);
-		json_object_set_new(json_object_get(call->out, "error"), "hint",
-				    json_string("send the id of the newest notification shown, from "
-						"GET /v1/notifications"));
+		json_object_set_new(
+			json_object_get(call->out, "error"), "hint",
+			json_string("send the id of the newest notification shown, from "
+				    "GET /v1/notifications"));
 		return ESC_EINVAL;
 	}
 	struct notifications_read x = {
@@ -1797,8 +1802,7 @@ static int me_unread(struct esc_http_call *call, struct esc_store *s)
 		rc = notifications_unread(call, s, &notifications);
 	if (!rc) {
 		json_object_set_new(call->out, "unread_messages", json_integer(messages));
-		json_object_set_new(call->out, "unread_notifications",
-				    json_integer(notifications));
+		json_object_set_new(call->out, "unread_notifications", json_integer(notifications));
 	}
 	return rc;
 }
@@ -1915,10 +1919,11 @@ static int statuses_parse(struct esc_http_call *call, const char *v, struct esc_
 			st = esc_state_parse(one);
 		}
 		if (st < 0 || n > ESC_FILTER_STATES_ALSO)
-			return fail_hint(call, ESC_EINVAL, "unknown status, or more than three",
-					 "give one to three of awaiting_payment, awaiting_shipment, "
-					 "cancellation_requested, shipped, delivered, in_dispute, "
-					 "completed, cancelled, closed, separated by commas");
+			return fail_hint(
+				call, ESC_EINVAL, "unknown status, or more than three",
+				"give one to three of awaiting_payment, awaiting_shipment, "
+				"cancellation_requested, shipped, delivered, in_dispute, "
+				"completed, cancelled, closed, separated by commas");
 		if (n == 0)
 			f->state = st;
 		else
@@ -2182,8 +2187,8 @@ static int h_disputes_list(struct esc_http_call *call)
 	if (!rc) {
 		json_t *data = json_array();
 		for (size_t i = 0; i < n; i++) {
-			json_array_append_new(data, esc_view_dispute_listed(call->e, s, viewer(call),
-									    &orders[i]));
+			json_array_append_new(data, esc_view_dispute_listed(
+							    call->e, s, viewer(call), &orders[i]));
 		}
 		call->out = json_pack("{s:o, s:b}", "data", data, "has_more", more);
 	}
