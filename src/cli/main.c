@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -15,6 +16,7 @@
 #include "engine/engine.h"
 #include "engine/replay.h"
 #include "http/server.h"
+#include "store/sqlite/backup.h"
 #include "util/error.h"
 #include "util/timefmt.h"
 #include "webhook/worker.h"
@@ -51,6 +53,7 @@ struct command {
 struct command;
 static int cmd_demo(const struct command *c, struct options *o, int argc, char **argv);
 static int cmd_check(const struct command *c, struct options *o, int argc, char **argv);
+static int cmd_backup(const struct command *c, struct options *o, int argc, char **argv);
 static int cmd_deadlines(const struct command *c, struct options *o, int argc, char **argv);
 static int cmd_migrate(const struct command *c, struct options *o, int argc, char **argv);
 static int cmd_serve(const struct command *c, struct options *o, int argc, char **argv);
@@ -70,10 +73,10 @@ static const struct command commands[] = {
 	 "  at libsodium's least cost instead of its interactive one: for tests only.\n"
 	 "  Every option may also be a line of the config file (db = PATH, listen =,\n"
 	 "  clock =, operator_key =, password_hashing =, quiet = true); a flag wins\n"
-	 "  over the environment, which wins over the file. db_pool = 8 is the file's alone: store\n"
-	 "  connections in all, one for writes and the rest for reads. So is\n"
-	 "  deadline_lease = 15s: a daemon killed while firing deadlines holds them\n"
-	 "  this long, in real time, before another takes them (1s to 1h). The\n"
+	 "  over the environment, which wins over the file. db_pool = 8 is the file's\n"
+	 "  alone: store connections in all, one for writes and the rest for reads.\n"
+	 "  So is deadline_lease = 15s: a daemon killed while firing deadlines holds\n"
+	 "  them this long, in real time, before another takes them (1s to 1h). The\n"
 	 "  file's http. keys set the daemon's limits (defaults shown):\n"
 	 "    http.threads = 32                http.connections_max = 1024\n"
 	 "    http.connections_per_address = 64 (0: no limit, as behind a proxy)\n"
@@ -107,6 +110,17 @@ static const struct command commands[] = {
 	 "  with the store's own consistency checks, and that every order's policy\n"
 	 "  version is kept and each kept version's text matches its hash. Exits 1\n"
 	 "  naming each broken invariant.\n"},
+	{"backup", cmd_backup, "copy a live SQLite store to a new file",
+	 "escrowd backup --db PATH --to FILE\n"
+	 "  Copies the SQLite store at PATH, while a daemon serves it, to the new file\n"
+	 "  FILE (which must not exist) with SQLite's online backup API: the store as\n"
+	 "  it stood when the copy began. On a terminal it shows the pages copied.\n"
+	 "  The copy is checked with PRAGMA integrity_check before it takes its\n"
+	 "  name, then as escrowd check does. To restore, stop the daemon and put\n"
+	 "  FILE in the store's place (docs/operations.md). A PostgreSQL store is\n"
+	 "  backed up with pg_dump or continuous archiving instead. Exits 0 when the\n"
+	 "  copy is made and checked, 1 when it failed or its check did, 2 on a\n"
+	 "  usage error (FILE exists, no store at PATH).\n"},
 	{"migrate", cmd_migrate, "bring a store's schema up to this version, then exit",
 	 "escrowd migrate --db URL [--config FILE]\n"
 	 "  Applies the migrations the store lacks, in one transaction each, and\n"
@@ -161,10 +175,9 @@ static int set_webhooks(void *arg, const char *key, const char *value, char *err
 }
 
 /* The first five are strings, in the order of set_option's fields. */
-static const char *const option_keys[] = {"db",	     "listen",	"clock",
-					  "operator_key",    "password_hashing",
-					  "quiet",	     "db_pool", "deadline_lease",
-					  NULL};
+static const char *const option_keys[] = {"db",           "listen",           "clock",
+					  "operator_key", "password_hashing", "quiet",
+					  "db_pool",      "deadline_lease",   NULL};
 
 #define LEASE_MS_MIN 1000
 #define LEASE_MS_MAX (3600 * 1000)
@@ -176,7 +189,7 @@ static int set_option(void *arg, const char *key, const char *value, char *err, 
 {
 	struct options *o = arg;
 	const char **fields[] = {&o->db, &o->listen, &o->clock, &o->operator_key,
-				&o->password_hashing};
+				 &o->password_hashing};
 	if (!strcmp(key, "quiet")) {
 		bool on = !strcmp(value, "true"), off = !strcmp(value, "false");
 		if (!on && !off) {
@@ -393,25 +406,19 @@ static int cmd_migrate(const struct command *c, struct options *o, int argc, cha
 	return 0;
 }
 
-static int cmd_check(const struct command *c, struct options *o, int argc, char **argv)
+/* escrowd check's verdict on the store o->db names, printed: 0 when its
+ * invariants hold, else 1. */
+static int check_store(const char *name, struct options *o)
 {
 	struct esc_engine *e = NULL;
 	struct esc_ledger_report rep;
-	int rc = parse(c, o, argc, argv);
-	if (rc)
-		return rc == 1 ? 0 : rc;
-	/* Checking a mistyped path must not create an empty store and pass. */
-	const char *path = strncmp(o->db, "sqlite:", 7) ? o->db : o->db + 7;
-	if (!is_postgresql(o->db) && access(path, F_OK)) {
-		fprintf(stderr, "escrowd check: no store at %s\n", path);
-		return 1;
-	}
-	if (open_engine("check", o, &e))
+	int rc;
+	if (open_engine(name, o, &e))
 		return 1;
 	rc = esc_engine_check(e, &rep);
 	esc_engine_free(e);
 	if (rc) {
-		fprintf(stderr, "escrowd check: the store failed: %s\n", esc_error_message(rc));
+		fprintf(stderr, "escrowd %s: the store failed: %s\n", name, esc_error_message(rc));
 		return 1;
 	}
 	for (size_t i = 0; i < rep.problems_count && i < ESC_CHECK_PROBLEMS_MAX; i++)
@@ -445,6 +452,73 @@ static int cmd_check(const struct command *c, struct options *o, int argc, char 
 	return 1;
 }
 
+static int cmd_check(const struct command *c, struct options *o, int argc, char **argv)
+{
+	int rc = parse(c, o, argc, argv);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	/* Checking a mistyped path must not create an empty store and pass. */
+	const char *path = strncmp(o->db, "sqlite:", 7) ? o->db : o->db + 7;
+	if (!is_postgresql(o->db) && access(path, F_OK)) {
+		fprintf(stderr, "escrowd check: no store at %s\n", path);
+		return 1;
+	}
+	return check_store("check", o);
+}
+
+/* The copy's progress, on a terminal only: one line, drawn again. */
+static void backup_progress(void *arg, int64_t copied, int64_t total)
+{
+	(void)arg;
+	fprintf(stderr, "\rescrowd backup: %lld of %lld pages copied (%lld%%)", (long long)copied,
+		(long long)total, total ? (long long)(copied * 100 / total) : 100LL);
+	if (copied == total)
+		fputc('\n', stderr);
+}
+
+static int cmd_backup(const struct command *c, struct options *o, int argc, char **argv)
+{
+	static const char *const extra[] = {"to", NULL};
+	const char *values[1] = {NULL};
+	struct esc_backup_report rep;
+	struct timespec t0, t1;
+	char err[600] = "";
+	int rc = parse_with(c, o, argc, argv, extra, values);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	const char *to = values[0];
+	if (!to || !*to) {
+		fprintf(stderr,
+			"escrowd backup: --to FILE is required: the new file to copy to\n%s",
+			c->usage);
+		return 2;
+	}
+	if (is_postgresql(o->db)) {
+		fprintf(stderr,
+			"escrowd backup: %s is a PostgreSQL store: back it up with pg_dump "
+			"or continuous archiving (docs/operations.md)\n",
+			o->db);
+		return 2;
+	}
+	const char *path = strncmp(o->db, "sqlite:", 7) ? o->db : o->db + 7;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = esc_sqlite_backup(path, to, isatty(STDERR_FILENO) ? backup_progress : NULL, NULL, &rep,
+			       err, sizeof err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc) {
+		fprintf(stderr, "escrowd backup: %s\n", err);
+		return rc == ESC_EIO ? 1 : 2;
+	}
+	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("escrowd backup: %s copied to %s: %lld pages, %.1f MiB, in %.1f s; "
+	       "integrity_check ok\n",
+	       path, to, (long long)rep.pages_total,
+	       (double)(rep.pages_total * rep.page_size) / (1024.0 * 1024.0), s);
+	/* The copy must pass what the store passes. */
+	o->db = to;
+	return check_store("backup", o);
+}
+
 static int cmd_deadlines(const struct command *c, struct options *o, int argc, char **argv)
 {
 	struct esc_engine *e = NULL;
@@ -469,8 +543,7 @@ static int cmd_deadlines(const struct command *c, struct options *o, int argc, c
 
 /* A policy file's other keys (db =, http. and webhooks. lines) are the
  * daemon's, not the policy's: replay reads past them. */
-static int ignore_option(void *arg, const char *key, const char *value, char *err,
-			 size_t err_size)
+static int ignore_option(void *arg, const char *key, const char *value, char *err, size_t err_size)
 {
 	(void)arg, (void)key, (void)value, (void)err, (void)err_size;
 	return 0;
@@ -555,7 +628,8 @@ static int cmd_replay(const struct command *c, struct options *o, int argc, char
 	if (csv) {
 		csv_out = fopen(csv, "w");
 		if (!csv_out) {
-			fprintf(stderr, "escrowd replay: cannot write %s: %s\n", csv, strerror(errno));
+			fprintf(stderr, "escrowd replay: cannot write %s: %s\n", csv,
+				strerror(errno));
 			return 2;
 		}
 	}
@@ -577,7 +651,8 @@ static int cmd_replay(const struct command *c, struct options *o, int argc, char
 	if (csv_out) {
 		size_t rows = esc_replay_csv(&rep, csv_out);
 		if (fclose(csv_out)) {
-			fprintf(stderr, "escrowd replay: cannot write %s: %s\n", csv, strerror(errno));
+			fprintf(stderr, "escrowd replay: cannot write %s: %s\n", csv,
+				strerror(errno));
 			rc = 1;
 		} else {
 			printf("\n%zu orders written to %s\n", rows, csv);
