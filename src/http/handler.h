@@ -82,7 +82,12 @@ struct esc_http_call {
 	/* The server, for its metrics (esc_http_metrics); NULL when a
 	 * handler runs without one (the fuzzers). */
 	const struct esc_http_server *server;
-	char address[64]; /* the client's IP address */
+	/* The client's IP address: the peer's, or the one a trusted proxy
+	 * forwarded (X-Forwarded-For). */
+	char address[64];
+	/* Cookies are Secure: served over TLS, behind a trusted proxy that
+	 * says https, or anywhere but plain HTTP on loopback. */
+	bool cookie_secure;
 	/* The caller as the views see it, with what they read once for this
 	 * answer (a list names the same parties again and again); routes.c
 	 * sets its actor and id from caller. */

@@ -654,7 +654,8 @@ static int h_session_create(struct esc_http_call *call)
 	if (rc)
 		return rc;
 	snprintf(call->set_cookie, sizeof call->set_cookie,
-		 "escrowd_session=%s; Path=/; HttpOnly; SameSite=Strict", token);
+		 "escrowd_session=%s; Path=/; HttpOnly; SameSite=Strict%s", token,
+		 call->cookie_secure ? "; Secure" : "");
 	call->status = 201;
 	call->out = json_pack("{s:s, s:s, s:o}", "token", token, "csrf_token", session.csrf, "user",
 			      user_json(&u));
@@ -670,7 +671,8 @@ static int h_session_delete(struct esc_http_call *call)
 	if (rc)
 		return rc;
 	snprintf(call->set_cookie, sizeof call->set_cookie,
-		 "escrowd_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+		 "escrowd_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s",
+		 call->cookie_secure ? "; Secure" : "");
 	call->out = json_pack("{s:b}", "signed_out", 1);
 	return 0;
 }

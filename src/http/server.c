@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <netinet/in.h>
@@ -130,6 +131,8 @@ struct esc_http_server {
 	pthread_cond_t queue_idle;
 	size_t suspended, queued;
 	bool stopping;
+	bool tls;      /* TLS served here (http.tls_cert) */
+	bool loopback; /* listening on a loopback address only */
 };
 
 struct request {
@@ -308,6 +311,97 @@ static int image_origins_set(struct esc_http_options *o, const char *value, char
 	return 0;
 }
 
+/* An IP address (IPv4, or IPv6 perhaps in brackets) of len bytes at s
+ * into family and addr; an IPv4-mapped IPv6 address is its IPv4 one. */
+static bool ip_parse(const char *s, size_t len, int *family, unsigned char addr[16])
+{
+	char text[INET6_ADDRSTRLEN + 2];
+	if (len && s[0] == '[' && s[len - 1] == ']') {
+		s++;
+		len -= 2;
+	}
+	if (!len || len >= sizeof text)
+		return false;
+	memcpy(text, s, len);
+	text[len] = '\0';
+	if (inet_pton(AF_INET, text, addr) == 1) {
+		*family = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, text, addr) != 1)
+		return false;
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	*family = AF_INET6;
+	if (!memcmp(addr, mapped, sizeof mapped)) {
+		memmove(addr, addr + 12, 4);
+		*family = AF_INET;
+	}
+	return true;
+}
+
+/* http.trusted_proxies = ADDRESS[/BITS] ...: separated by spaces or
+ * commas; "" trusts none. */
+static int trusted_proxies_set(struct esc_http_options *o, const char *value, char *err,
+			       size_t err_size)
+{
+	struct esc_cidr kept[ESC_TRUSTED_PROXIES_MAX];
+	size_t n = 0;
+	const char *s = value;
+	for (;;) {
+		while (*s == ' ' || *s == ',' || *s == '\t')
+			s++;
+		if (!*s)
+			break;
+		size_t len = strcspn(s, " ,\t");
+		const char *slash = memchr(s, '/', len);
+		size_t alen = slash ? (size_t)(slash - s) : len;
+		struct esc_cidr c = {0};
+		bool ok = ip_parse(s, alen, &c.family, c.addr);
+		unsigned max = c.family == AF_INET ? 32 : 128;
+		c.bits = max;
+		if (ok && slash) {
+			int64_t bits = -1;
+			char digits[8] = "";
+			size_t dlen = len - alen - 1;
+			if (dlen && dlen < sizeof digits) {
+				memcpy(digits, slash + 1, dlen);
+				digits[dlen] = '\0';
+			}
+			ok = dlen && dlen < sizeof digits && !parse_number(digits, false, 0, max, &bits);
+			c.bits = (unsigned)bits;
+		}
+		if (!ok) {
+			esc_set_err(err, err_size,
+				    "http.trusted_proxies: '%.*s' is not an address or a range like "
+				    "127.0.0.1, 10.0.0.0/8 or fd00::/8",
+				    (int)(len > 100 ? 100 : len), s);
+			return ESC_EINVAL;
+		}
+		if (n == ESC_TRUSTED_PROXIES_MAX) {
+			esc_set_err(err, err_size, "http.trusted_proxies: at most %d addresses or ranges",
+				    ESC_TRUSTED_PROXIES_MAX);
+			return ESC_EINVAL;
+		}
+		kept[n++] = c;
+		s += len;
+	}
+	memcpy(o->trusted_proxies, kept, n * sizeof kept[0]);
+	o->trusted_proxies_count = n;
+	return 0;
+}
+
+/* http.tls_cert and http.tls_key: a file's path, "" for none. */
+static int path_set(char *out, size_t size, const char *key, const char *value, char *err,
+		    size_t err_size)
+{
+	if (strlen(value) >= size) {
+		esc_set_err(err, err_size, "http.%s: a path of at most %zu bytes", key, size - 1);
+		return ESC_EINVAL;
+	}
+	snprintf(out, size, "%s", value);
+	return 0;
+}
+
 int esc_http_option_set(struct esc_http_options *o, const char *key, const char *value, char *err,
 			size_t err_size)
 {
@@ -345,9 +439,21 @@ int esc_http_option_set(struct esc_http_options *o, const char *key, const char 
 		 1, 1000000, "a number of attempts from 1 to 1000000"},
 		{"hashing_max", 'u', offsetof(struct esc_http_options, hashing_max), 1, 64,
 		 "a number of hashes from 1 to 64"},
+		{"hsts", 'm', offsetof(struct esc_http_options, hsts_ms), 0, 730 * ESC_MS_PER_DAY,
+		 "a duration from 0 (none) to 730d, like 180d"},
 	};
 	if (!strcmp(key, "image_origins"))
 		return image_origins_set(o, value, err, err_size);
+	if (!strcmp(key, "hsts") && !strcmp(value, "0")) {
+		o->hsts_ms = 0;
+		return 0;
+	}
+	if (!strcmp(key, "trusted_proxies"))
+		return trusted_proxies_set(o, value, err, err_size);
+	if (!strcmp(key, "tls_cert"))
+		return path_set(o->tls_cert, sizeof o->tls_cert, key, value, err, err_size);
+	if (!strcmp(key, "tls_key"))
+		return path_set(o->tls_key, sizeof o->tls_key, key, value, err, err_size);
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		if (strcmp(key, keys[i].key))
 			continue;
@@ -442,6 +548,9 @@ static json_t *error_doc(int rc, const char *message, const char *hint)
 	return json_pack("{s:o}", "error", err);
 }
 
+static void add_hsts(struct MHD_Response *r, const struct request *req,
+		     struct MHD_Connection *c);
+
 static enum MHD_Result respond_text(struct MHD_Connection *c, struct request *req, int status,
 				    char *text, const char *type, const char *set_cookie,
 				    const char *retry_after)
@@ -461,6 +570,7 @@ static enum MHD_Result respond_text(struct MHD_Connection *c, struct request *re
 		MHD_add_response_header(r, "Set-Cookie", set_cookie);
 	if (retry_after && *retry_after)
 		MHD_add_response_header(r, "Retry-After", retry_after);
+	add_hsts(r, req, c);
 	enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
 	MHD_destroy_response(r);
 	return ok;
@@ -496,6 +606,7 @@ static enum MHD_Result respond_raw(struct MHD_Connection *c, struct request *req
 	MHD_add_response_header(r, "X-Frame-Options", "DENY");
 	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(r, "X-Request-Id", req->id);
+	add_hsts(r, req, c);
 	if (call->raw_disposition[0])
 		MHD_add_response_header(r, "Content-Disposition", call->raw_disposition);
 	enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
@@ -764,13 +875,129 @@ static int read_body(struct esc_http_server *srv, struct MHD_Connection *c,
 	return 0;
 }
 
-static void client_address(struct MHD_Connection *c, char *out, size_t out_size)
+/* The peer's address, IPv4-mapped IPv6 ones as IPv4; false when unknown. */
+static bool peer_address(struct MHD_Connection *c, int *family, unsigned char addr[16])
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out,
-			  (socklen_t)out_size);
+	if (!ci || !ci->client_addr)
+		return false;
+	char text[INET6_ADDRSTRLEN];
+	if (ci->client_addr->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, text,
+			  sizeof text);
+	else if (ci->client_addr->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
+			  text, sizeof text);
+	else
+		return false;
+	return ip_parse(text, strlen(text), family, addr);
+}
+
+static bool trusted(const struct esc_http_options *o, int family, const unsigned char addr[16])
+{
+	for (size_t i = 0; i < o->trusted_proxies_count; i++) {
+		const struct esc_cidr *t = &o->trusted_proxies[i];
+		if (t->family != family)
+			continue;
+		unsigned whole = t->bits / 8, rest = t->bits % 8;
+		if (memcmp(t->addr, addr, whole))
+			continue;
+		if (rest && ((t->addr[whole] ^ addr[whole]) & (0xff00u >> rest) & 0xff))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+struct forwarded {
+	char list[1024]; /* every X-Forwarded-For header's addresses, joined by commas */
+	size_t len;
+	bool cut; /* longer than list */
+};
+
+static enum MHD_Result forwarded_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+					 const char *value)
+{
+	struct forwarded *f = cls;
+	(void)kind;
+	if (strcasecmp(key, "X-Forwarded-For") || !value)
+		return MHD_YES;
+	int n = snprintf(f->list + f->len, sizeof f->list - f->len, "%s%s", f->len ? "," : "",
+			 value);
+	if (n < 0 || (size_t)n >= sizeof f->list - f->len)
+		f->cut = true;
+	else
+		f->len += (size_t)n;
+	return MHD_YES;
+}
+
+/* The client's address (call->address) and whether it came over https:
+ * the peer's own, unless the peer is a trusted proxy (http.trusted_proxies);
+ * then the right-most address of X-Forwarded-For that is not itself a
+ * trusted proxy (each proxy appends the address it heard from, so those
+ * to its left are the client's to forge), and X-Forwarded-Proto. */
+static void client_address(const struct esc_http_server *srv, struct MHD_Connection *c,
+			   char *out, size_t out_size, bool *https)
+{
+	int family;
+	unsigned char addr[16];
+	*https = srv->tls;
+	if (!peer_address(c, &family, addr)) {
+		snprintf(out, out_size, "unknown");
+		return;
+	}
+	if (trusted(&srv->opt, family, addr)) {
+		const char *proto =
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-Proto");
+		if (proto && !srv->tls) {
+			size_t len = strcspn(proto, ", ");
+			*https = len == 5 && !strncasecmp(proto, "https", 5);
+		}
+		struct forwarded f = {.len = 0};
+		MHD_get_connection_values(c, MHD_HEADER_KIND, forwarded_collect, &f);
+		size_t end = f.cut ? 0 : f.len; /* a list cut short: the peer's */
+		while (end > 0) {
+			size_t start = end;
+			while (start > 0 && f.list[start - 1] != ',')
+				start--;
+			const char *a = f.list + start;
+			size_t len = end - start;
+			while (len && (*a == ' ' || *a == '\t')) {
+				a++;
+				len--;
+			}
+			while (len && (a[len - 1] == ' ' || a[len - 1] == '\t'))
+				len--;
+			int ff;
+			unsigned char fa[16];
+			if (!ip_parse(a, len, &ff, fa))
+				break; /* not an address: the last proxy's word stands */
+			family = ff;
+			memcpy(addr, fa, sizeof fa);
+			if (!trusted(&srv->opt, family, addr))
+				break;
+			end = start ? start - 1 : 0;
+		}
+	}
+	inet_ntop(family, addr, out, (socklen_t)out_size);
+}
+
+/* Strict-Transport-Security on an answer that goes out over https, when
+ * http.hsts is set. */
+static void add_hsts(struct MHD_Response *r, const struct request *req, struct MHD_Connection *c)
+{
+	const struct esc_http_server *srv = req->srv;
+	if (!srv || !srv->opt.hsts_ms)
+		return;
+	char address[64], value[64];
+	bool https;
+	client_address(srv, c, address, sizeof address, &https);
+	if (!https)
+		return;
+	snprintf(value, sizeof value, "max-age=%lld",
+		 (long long)(srv->opt.hsts_ms / 1000));
+	MHD_add_response_header(r, "Strict-Transport-Security", value);
 }
 
 /* Step 1 of idempotency.h, for a POST that sends a key to a route whose
@@ -968,7 +1195,9 @@ static enum MHD_Result dispatch(struct esc_http_server *srv, struct MHD_Connecti
 		call_release(srv, req);
 		return respond_error_hint(c, req, rc, why, hint);
 	}
-	client_address(c, call->address, sizeof call->address);
+	bool https;
+	client_address(srv, c, call->address, sizeof call->address, &https);
+	call->cookie_secure = https || !srv->loopback;
 	if (!idem_begin(srv, c, url, route, req, call, &req->idem, &req->claim, &ok)) {
 		call->status = 200;
 		rc = route->handler(call);
@@ -1018,6 +1247,8 @@ static void record(struct esc_http_server *srv, struct request *req, const char 
 		json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:f}", "ts", ts, "level",
 			  req->status >= 500 ? "error" : "info", "request_id", req->id, "method",
 			  method, "path", url, "status", req->status, "ms", (double)us / 1000.0);
+	if (req->call.address[0])
+		json_object_set_new(line, "address", json_string(req->call.address));
 	char *text = json_dumps(line, JSON_COMPACT);
 	if (text)
 		fprintf(stderr, "%s\n", text);
@@ -1550,10 +1781,10 @@ static uint64_t request_id_next(void)
  * the request begins here, with its target as received. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-	(void)cls;
 	struct request *req = calloc(1, sizeof *req);
 	if (!req)
 		return NULL;
+	req->srv = cls;
 	req->started_us = now_us();
 	req->route = -1;
 	uint64_t id = request_id_next();
@@ -1732,25 +1963,85 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
-static int parse_listen(const char *listen, struct sockaddr_in *sa)
+/* --listen's HOST:PORT: an IPv4 address, [IPv6] or a host name, and a
+ * port; *list the addresses it names (freeaddrinfo), or ESC_EINVAL with
+ * why in err. */
+static int parse_listen(const char *listen, struct addrinfo **list, char *err, size_t err_size)
 {
-	char host[64];
-	const char *colon = strrchr(listen, ':');
-	if (!colon || (size_t)(colon - listen) >= sizeof host)
-		return ESC_EINVAL;
-	memcpy(host, listen, (size_t)(colon - listen));
-	host[colon - listen] = '\0';
+	char host[256];
+	const char *colon = strrchr(listen, ':'), *h = listen;
+	size_t hlen = colon ? (size_t)(colon - listen) : 0;
+	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+		h++;
+		hlen -= 2;
+	}
 	char *end = NULL;
-	long port = strtol(colon + 1, &end, 10);
-	if (!*(colon + 1) || *end || port < 0 || port > 65535)
+	long port = colon ? strtol(colon + 1, &end, 10) : -1;
+	if (!colon || !hlen || hlen >= sizeof host || !colon[1] || *end || port < 0 ||
+	    port > 65535 || (memchr(h, ':', hlen) && h == listen)) {
+		esc_set_err(err, err_size,
+			    "--listen must be HOST:PORT (127.0.0.1:8080, [::1]:8080 or "
+			    "localhost:8080), not '%s'",
+			    listen);
 		return ESC_EINVAL;
-	memset(sa, 0, sizeof *sa);
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	if (!strcmp(host, "localhost"))
-		snprintf(host, sizeof host, "127.0.0.1");
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+	}
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	int grc = getaddrinfo(host, colon + 1, &hints, list);
+	if (grc) {
+		esc_set_err(err, err_size, "--listen %s: cannot resolve '%s': %s", listen, host,
+			    gai_strerror(grc));
 		return ESC_EINVAL;
+	}
+	return 0;
+}
+
+static void address_text(const struct sockaddr *sa, char *out, size_t size)
+{
+	char text[INET6_ADDRSTRLEN];
+	if (sa->sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof text);
+		snprintf(out, size, "[%s]", text);
+	} else {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof text);
+		snprintf(out, size, "%s", text);
+	}
+}
+
+static bool address_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+}
+
+/* A PEM file of at most 1 MiB, NUL-terminated, into *out (free it). */
+static int read_pem(const char *key, const char *path, char **out, char *err, size_t err_size)
+{
+	struct esc_strbuf sb;
+	char chunk[4096];
+	esc_strbuf_init(&sb, 1024 * 1024);
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		esc_set_err(err, err_size, "http.%s: cannot read %s: %s", key, path, strerror(errno));
+		return ESC_EINVAL;
+	}
+	size_t n;
+	bool failed = false;
+	while (!failed && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		failed = esc_strbuf_add(&sb, chunk, n) != 0;
+	failed = failed || ferror(f);
+	fclose(f);
+	if (failed || !strstr(esc_strbuf_str(&sb), "-----BEGIN ")) {
+		esc_set_err(err, err_size, "http.%s: %s is not a PEM file (-----BEGIN ...)", key,
+			    path);
+		esc_strbuf_release(&sb);
+		return ESC_EINVAL;
+	}
+	*out = sb.buf;
 	return 0;
 }
 
@@ -1932,53 +2223,116 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 {
 	struct esc_engine *e = srv->e;
 	const struct esc_http_options *opt = &srv->opt;
-	struct sockaddr_in sa;
+	struct addrinfo *list = NULL;
 	struct MHD_Daemon *d = NULL;
+	char *cert = NULL, *key = NULL;
 	int rc = 0;
 
-	if (parse_listen(opt->listen, &sa)) {
-		esc_set_err(err, err_size, "--listen must be HOST:PORT with an IPv4 host, not '%s'",
-			    opt->listen);
+	if (parse_listen(opt->listen, &list, err, err_size))
 		return ESC_EINVAL;
+	if (!*opt->tls_cert != !*opt->tls_key) {
+		esc_set_err(err, err_size,
+			    "TLS needs both http.tls_cert and http.tls_key (or neither, for "
+			    "plain HTTP)");
+		freeaddrinfo(list);
+		return ESC_EINVAL;
+	}
+	if (*opt->tls_cert) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			esc_set_err(err, err_size,
+				    "this libmicrohttpd serves no TLS: leave http.tls_cert and "
+				    "http.tls_key out and put a proxy in front");
+			rc = ESC_EINVAL;
+		}
+		if (!rc)
+			rc = read_pem("tls_cert", opt->tls_cert, &cert, err, err_size);
+		if (!rc)
+			rc = read_pem("tls_key", opt->tls_key, &key, err, err_size);
+		if (rc) {
+			free(cert);
+			freeaddrinfo(list);
+			return rc;
+		}
+		srv->tls = true;
 	}
 	if (opt->operator_key && *opt->operator_key) {
 		rc = install_key(e, opt->operator_key, err, err_size);
-		if (rc)
+		if (rc) {
+			free(cert);
+			free(key);
+			freeaddrinfo(list);
 			return rc;
+		}
 	}
 	make_room_for_connections(opt->connections_max);
 	keep_large_blocks_out_of_arenas();
 	/* epoll in each of the pool's threads: idle connections cost no
 	 * thread, and a command's connection is suspended while the
 	 * engine's writer commits it (command_queue): no thread waits for a
-	 * commit, and a commit holds every command waiting. */
-	d = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
-			MHD_USE_ERROR_LOG,
-		0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
-		(unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt->connections_max,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)opt->connections_per_address,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
-		on_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_END);
+	 * commit, and a commit holds every command waiting. A host name's
+	 * addresses are tried in getaddrinfo's order: the first that binds
+	 * serves. */
+	char tried[512] = "", where[INET6_ADDRSTRLEN + 2] = "";
+	const struct addrinfo *ai;
+	for (ai = list; ai && !d; ai = ai->ai_next) {
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		address_text(ai->ai_addr, where, sizeof where);
+		size_t used = strlen(tried);
+		snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "", where);
+		unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+				 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+		if (ai->ai_family == AF_INET6)
+			flags |= MHD_USE_IPv6;
+		if (srv->tls)
+			flags |= MHD_USE_TLS;
+		d = MHD_start_daemon(
+			flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+			srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+			(unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT,
+			(unsigned)opt->connections_max, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			(unsigned)opt->connections_per_address, MHD_OPTION_CONNECTION_TIMEOUT,
+			(unsigned)opt->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+			MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_URI_LOG_CALLBACK,
+			on_uri, srv, srv->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+			MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+		if (d)
+			srv->loopback = address_loopback(ai->ai_addr);
+	}
+	uint16_t wanted = 0;
+	if (list)
+		wanted = ntohs(list->ai_family == AF_INET6
+				       ? ((struct sockaddr_in6 *)list->ai_addr)->sin6_port
+				       : ((struct sockaddr_in *)list->ai_addr)->sin_port);
+	freeaddrinfo(list);
 	if (!d) {
-		esc_set_err(err, err_size, "cannot listen on %s", opt->listen);
+		free(cert);
+		free(key);
+		if (srv->tls)
+			esc_set_err(err, err_size,
+				    "cannot serve TLS on %s (tried %s): is the address free, and "
+				    "are http.tls_cert and http.tls_key a certificate and its key "
+				    "in PEM? (the line above says which)",
+				    opt->listen, tried);
+		else
+			esc_set_err(err, err_size, "cannot listen on %s (tried %s)", opt->listen,
+				    tried);
 		return ESC_EIO;
 	}
 	pthread_t reaper;
 	if (pthread_create(&reaper, NULL, reaper_main, srv)) {
 		MHD_stop_daemon(d);
+		free(cert);
+		free(key);
 		esc_set_err(err, err_size, "cannot start a thread");
 		return ESC_ENOMEM;
 	}
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	uint16_t bound = info ? info->port : ntohs(sa.sin_port);
+	uint16_t bound = info ? info->port : wanted;
 	if (port)
 		*port = bound;
-	char host[INET_ADDRSTRLEN];
-	inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
-	fprintf(stderr, "escrowd: listening on http://%s:%u\n", host, (unsigned)bound);
+	fprintf(stderr, "escrowd: listening on %s://%s:%u\n", srv->tls ? "https" : "http", where,
+		(unsigned)bound);
 
 	/* The deadline worker: fire what is due, batch after batch while
 	 * batches fire something, then look again about a second later. Each
@@ -2007,6 +2361,8 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 	pthread_cond_signal(&srv->conns_wake);
 	pthread_mutex_unlock(&srv->conns_lock);
 	pthread_join(reaper, NULL);
+	free(cert);
+	free(key);
 	fprintf(stderr, "escrowd: stopped\n");
 	return 0;
 }

@@ -21,8 +21,19 @@
 #define ESC_IMAGE_ORIGINS_MAX      8
 #define ESC_IMAGE_ORIGIN_BYTES_MAX 100
 
+/* http.trusted_proxies (issue 18): at most 16 addresses or CIDR ranges. */
+#define ESC_TRUSTED_PROXIES_MAX 16
+
+struct esc_cidr {
+	int family;              /* AF_INET or AF_INET6 */
+	unsigned char addr[16];  /* 4 bytes for IPv4 */
+	unsigned bits;           /* the prefix's length */
+};
+
 struct esc_http_options {
-	char listen[64];          /* "HOST:PORT", IPv4; port 0 picks one */
+	/* "HOST:PORT": an IPv4 address, [IPv6] or a host name (the first
+	 * of its addresses that binds); port 0 picks one. */
+	char listen[280];
 	const char *operator_key; /* installed at start when set */
 	size_t body_bytes_max;    /* 1 MiB */
 	unsigned connections_max; /* 1024: epoll holds idle ones cheaply */
@@ -51,6 +62,16 @@ struct esc_http_options {
 	 * Content-Security-Policy's img-src lists them. "" for none: an
 	 * order may then carry no image_url. */
 	char image_origins[ESC_IMAGE_ORIGINS_MAX * (ESC_IMAGE_ORIGIN_BYTES_MAX + 1) + 1];
+	/* The proxies whose X-Forwarded-For and X-Forwarded-Proto are
+	 * believed (issue 18): from anyone else both are ignored. */
+	struct esc_cidr trusted_proxies[ESC_TRUSTED_PROXIES_MAX];
+	size_t trusted_proxies_count;
+	/* Strict-Transport-Security's max-age on answers served over https
+	 * (TLS, or a trusted proxy's https); 0: none. */
+	int64_t hsts_ms;
+	/* TLS served here: PEM files of the certificate (chain) and its
+	 * key; both empty for plain HTTP. */
+	char tls_cert[256], tls_key[256];
 	struct esc_webhook_options webhooks; /* the file's webhooks. keys */
 };
 
@@ -61,7 +82,9 @@ void esc_http_options_default(struct esc_http_options *o);
  * timeout, header_timeout, body_timeout, body_rate_min, body_max,
  * session_idle, signin_per_account, signin_per_address, hashing_max,
  * image_origins (origins separated by spaces: https://HOST[:PORT], or
- * http:// for a loopback host: localhost, 127.x.x.x, [::1]).
+ * http:// for a loopback host: localhost, 127.x.x.x, [::1]),
+ * trusted_proxies (addresses and CIDR ranges separated by spaces or
+ * commas), hsts (a duration, 0 for none), tls_cert, tls_key (files).
  * ESC_EINVAL with why in err for an unknown key or a bad value. */
 int esc_http_option_set(struct esc_http_options *o, const char *key, const char *value, char *err,
 			size_t err_size);
