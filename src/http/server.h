@@ -25,9 +25,9 @@
 #define ESC_TRUSTED_PROXIES_MAX 16
 
 struct esc_cidr {
-	int family;              /* AF_INET or AF_INET6 */
-	unsigned char addr[16];  /* 4 bytes for IPv4 */
-	unsigned bits;           /* the prefix's length */
+	int family;             /* AF_INET or AF_INET6 */
+	unsigned char addr[16]; /* 4 bytes for IPv4 */
+	unsigned bits;          /* the prefix's length */
 };
 
 struct esc_http_options {

@@ -224,9 +224,9 @@ static long wrong_password(const struct daemon *d, const char *xff)
 	char line[200];
 	snprintf(line, sizeof line, "X-Forwarded-For: %s", xff ? xff : "");
 	const char *headers[] = {xff ? line : NULL, NULL};
-	struct reply r = call(d, "POST", "/v1/sessions",
-			      "{\"email\":\"nobody@proxy.test\",\"password\":\"guess-123\"}", NULL,
-			      headers);
+	struct reply r =
+		call(d, "POST", "/v1/sessions",
+		     "{\"email\":\"nobody@proxy.test\",\"password\":\"guess-123\"}", NULL, headers);
 	if (r.status != 401 && r.status != 429)
 		fail_msg("sign-in: %ld %s", r.status, r.body);
 	return r.status;
@@ -414,8 +414,8 @@ static void test_tls(void **state)
 	snprintf(ca, sizeof ca, "%s", cert);
 
 	struct daemon d;
-	snprintf(config, sizeof config,
-		 "http.tls_cert = %s\nhttp.tls_key = %s\nhttp.hsts = 180d\n", cert, key);
+	snprintf(config, sizeof config, "http.tls_cert = %s\nhttp.tls_key = %s\nhttp.hsts = 180d\n",
+		 cert, key);
 	daemon_start(&d, "127.0.0.1:0", config);
 	assert_non_null(strstr(d.url, "https://127.0.0.1:"));
 	struct reply r = call(&d, "GET", "/healthz", NULL, ca, NULL);
@@ -434,8 +434,8 @@ static void test_tls(void **state)
 
 	snprintf(config, sizeof config, "http.tls_cert = %s\n", cert);
 	refused("127.0.0.1:0", config, "TLS needs both http.tls_cert and http.tls_key");
-	snprintf(config, sizeof config, "http.tls_cert = %s\nhttp.tls_key = %s/missing.pem\n",
-		 cert, certs);
+	snprintf(config, sizeof config, "http.tls_cert = %s\nhttp.tls_key = %s/missing.pem\n", cert,
+		 certs);
 	refused("127.0.0.1:0", config, "http.tls_key: cannot read");
 	char plain[300];
 	esc_test_path(plain, sizeof plain, certs, "plain.txt");
