@@ -367,18 +367,21 @@ static int trusted_proxies_set(struct esc_http_options *o, const char *value, ch
 				memcpy(digits, slash + 1, dlen);
 				digits[dlen] = '\0';
 			}
-			ok = dlen && dlen < sizeof digits && !parse_number(digits, false, 0, max, &bits);
+			ok = dlen && dlen < sizeof digits &&
+			     !parse_number(digits, false, 0, max, &bits);
 			c.bits = (unsigned)bits;
 		}
 		if (!ok) {
-			esc_set_err(err, err_size,
-				    "http.trusted_proxies: '%.*s' is not an address or a range like "
-				    "127.0.0.1, 10.0.0.0/8 or fd00::/8",
-				    (int)(len > 100 ? 100 : len), s);
+			esc_set_err(
+				err, err_size,
+				"http.trusted_proxies: '%.*s' is not an address or a range like "
+				"127.0.0.1, 10.0.0.0/8 or fd00::/8",
+				(int)(len > 100 ? 100 : len), s);
 			return ESC_EINVAL;
 		}
 		if (n == ESC_TRUSTED_PROXIES_MAX) {
-			esc_set_err(err, err_size, "http.trusted_proxies: at most %d addresses or ranges",
+			esc_set_err(err, err_size,
+				    "http.trusted_proxies: at most %d addresses or ranges",
 				    ESC_TRUSTED_PROXIES_MAX);
 			return ESC_EINVAL;
 		}
@@ -548,8 +551,7 @@ static json_t *error_doc(int rc, const char *message, const char *hint)
 	return json_pack("{s:o}", "error", err);
 }
 
-static void add_hsts(struct MHD_Response *r, const struct request *req,
-		     struct MHD_Connection *c);
+static void add_hsts(struct MHD_Response *r, const struct request *req, struct MHD_Connection *c);
 
 static enum MHD_Result respond_text(struct MHD_Connection *c, struct request *req, int status,
 				    char *text, const char *type, const char *set_cookie,
@@ -937,8 +939,8 @@ static enum MHD_Result forwarded_collect(void *cls, enum MHD_ValueKind kind, con
  * then the right-most address of X-Forwarded-For that is not itself a
  * trusted proxy (each proxy appends the address it heard from, so those
  * to its left are the client's to forge), and X-Forwarded-Proto. */
-static void client_address(const struct esc_http_server *srv, struct MHD_Connection *c,
-			   char *out, size_t out_size, bool *https)
+static void client_address(const struct esc_http_server *srv, struct MHD_Connection *c, char *out,
+			   size_t out_size, bool *https)
 {
 	int family;
 	unsigned char addr[16];
@@ -995,8 +997,7 @@ static void add_hsts(struct MHD_Response *r, const struct request *req, struct M
 	client_address(srv, c, address, sizeof address, &https);
 	if (!https)
 		return;
-	snprintf(value, sizeof value, "max-age=%lld",
-		 (long long)(srv->opt.hsts_ms / 1000));
+	snprintf(value, sizeof value, "max-age=%lld", (long long)(srv->opt.hsts_ms / 1000));
 	MHD_add_response_header(r, "Strict-Transport-Security", value);
 }
 
@@ -2003,7 +2004,8 @@ static void address_text(const struct sockaddr *sa, char *out, size_t size)
 {
 	char text[INET6_ADDRSTRLEN];
 	if (sa->sa_family == AF_INET6) {
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof text);
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text,
+			  sizeof text);
 		snprintf(out, size, "[%s]", text);
 	} else {
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof text);
@@ -2026,7 +2028,8 @@ static int read_pem(const char *key, const char *path, char **out, char *err, si
 	esc_strbuf_init(&sb, 1024 * 1024);
 	FILE *f = fopen(path, "rb");
 	if (!f) {
-		esc_set_err(err, err_size, "http.%s: cannot read %s: %s", key, path, strerror(errno));
+		esc_set_err(err, err_size, "http.%s: cannot read %s: %s", key, path,
+			    strerror(errno));
 		return ESC_EINVAL;
 	}
 	size_t n;
@@ -2287,14 +2290,16 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 		if (srv->tls)
 			flags |= MHD_USE_TLS;
 		d = MHD_start_daemon(
-			flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-			srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
-			(unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT,
-			(unsigned)opt->connections_max, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-			(unsigned)opt->connections_per_address, MHD_OPTION_CONNECTION_TIMEOUT,
-			(unsigned)opt->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-			MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_URI_LOG_CALLBACK,
-			on_uri, srv, srv->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+			flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+			on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+			MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opt->threads,
+			MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt->connections_max,
+			MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)opt->connections_per_address,
+			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s,
+			MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+			MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+			MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+			srv->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
 			MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
 		if (d)
 			srv->loopback = address_loopback(ai->ai_addr);
