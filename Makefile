@@ -21,9 +21,11 @@ DB         ?= escrowd.db
 # Debian's chromium (browser tests), postgresql (a private server for the
 # PostgreSQL runs), Node.js with npm when there is none, and clang with its
 # runtimes (libclang-rt-14-dev holds libFuzzer and the sanitizers).
+# libsystemd-dev gives sd_notify (escrowd serve in a Type=notify unit);
+# systemd gives systemd-analyze, which test_systemd runs on the unit.
 DEBS = gcc make meson ninja-build pkg-config libsqlite3-dev libsodium-dev libcmocka-dev \
-       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev
-TEST_DEBS = chromium postgresql node $(FUZZ_DEBS)
+       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev libsystemd-dev
+TEST_DEBS = chromium postgresql node systemd $(FUZZ_DEBS)
 FUZZ_DEBS = clang libclang-rt-14-dev
 
 .PHONY: all deps test-deps run test test-plain test-web test-asan test-tsan test-fuzz fuzz fuzz-deps \

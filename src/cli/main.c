@@ -10,12 +10,15 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include "engine/config.h"
 #include "engine/demo.h"
 #include "engine/engine.h"
 #include "engine/replay.h"
 #include "http/server.h"
+#include "cli/systemd.h"
 #include "store/sqlite/backup.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -34,13 +37,14 @@ struct options {
 	const char *listen;
 	const char *clock;
 	const char *operator_key;
-	const char *password_hashing; /* interactive (the default) or minimum */
+	const char *password_hashing;  /* interactive (the default) or minimum */
+	const char *operator_key_file; /* the operator key, in a file of its own */
 	bool quiet, quiet_set;
 	unsigned pool;    /* db_pool: store connections, 0 = the default */
 	int64_t lease_ms; /* deadline_lease, 0 = the engine's default */
 	struct esc_policy policy;
 	struct esc_http_options http; /* the config file's http. keys */
-	char *from_config[5];         /* values read from the file, owned */
+	char *from_config[6];         /* values read from the file, owned */
 };
 
 struct command {
@@ -62,11 +66,17 @@ static int cmd_replay(const struct command *c, struct options *o, int argc, char
 static const struct command commands[] = {
 	{"serve", cmd_serve, "run the HTTP/JSON API daemon",
 	 "escrowd serve --db PATH [--listen HOST:PORT] [--config FILE] [--clock manual]\n"
-	 "              [--operator-key KEY] [--password-hashing minimum] [--quiet]\n"
+	 "              [--operator-key KEY | --operator-key-file FILE]\n"
+	 "              [--password-hashing minimum] [--quiet]\n"
 	 "  Serves the API on HOST:PORT (127.0.0.1:8080; ESCROWD_LISTEN): an IPv4\n"
 	 "  address, [IPv6] ([::1]:8080) or a host name (the first of its addresses\n"
 	 "  that binds). --operator-key\n"
-	 "  (ESCROWD_OPERATOR_KEY, at least 16 characters) installs an operator API key.\n"
+	 "  (ESCROWD_OPERATOR_KEY, at least 16 characters) installs an operator API key;\n"
+	 "  --operator-key-file (ESCROWD_OPERATOR_KEY_FILE) reads it from FILE's first\n"
+	 "  line instead. With neither, the systemd credential operator_key is used\n"
+	 "  when there is one ($CREDENTIALS_DIRECTORY/operator_key, LoadCredential=).\n"
+	 "  Under systemd (NOTIFY_SOCKET) it says READY=1 once it listens, STOPPING=1\n"
+	 "  on SIGTERM, and WATCHDOG=1 while it serves when WATCHDOG_USEC is set.\n"
 	 "  --clock manual (ESCROWD_CLOCK) starts a manual clock that moves only through\n"
 	 "  POST /v1/clock/advance: for tests and demos only. SIGTERM or SIGINT finish\n"
 	 "  the requests in flight and stop. Each request is logged as a JSON line on\n"
@@ -74,9 +84,10 @@ static const struct command commands[] = {
 	 "  (ESCROWD_PASSWORD_HASHING; also for demo) hashes new passwords with argon2id\n"
 	 "  at libsodium's least cost instead of its interactive one: for tests only.\n"
 	 "  Every option may also be a line of the config file (db = PATH, listen =,\n"
-	 "  clock =, operator_key =, password_hashing =, quiet = true); a flag wins\n"
-	 "  over the environment, which wins over the file. db_pool = 8 is the file's\n"
-	 "  alone: store connections in all, one for writes and the rest for reads.\n"
+	 "  clock =, operator_key =, operator_key_file =, password_hashing =,\n"
+	 "  quiet = true); a flag wins over the environment, which wins over the\n"
+	 "  file. db_pool = 8 is the file's alone: store connections in all, one for\n"
+	 "  writes and the rest for reads.\n"
 	 "  So is deadline_lease = 15s: a daemon killed while firing deadlines holds\n"
 	 "  them this long, in real time, before another takes them (1s to 1h). The\n"
 	 "  file's http. keys set the daemon's limits (defaults shown):\n"
@@ -182,10 +193,17 @@ static int set_webhooks(void *arg, const char *key, const char *value, char *err
 	return esc_webhook_option_set(arg, key, value, err, err_size);
 }
 
-/* The first five are strings, in the order of set_option's fields. */
-static const char *const option_keys[] = {"db",           "listen",           "clock",
-					  "operator_key", "password_hashing", "quiet",
-					  "db_pool",      "deadline_lease",   NULL};
+/* The first six are strings, in the order of set_option's fields. */
+static const char *const option_keys[] = {"db",
+					  "listen",
+					  "clock",
+					  "operator_key",
+					  "password_hashing",
+					  "operator_key_file",
+					  "quiet",
+					  "db_pool",
+					  "deadline_lease",
+					  NULL};
 
 #define LEASE_MS_MIN 1000
 #define LEASE_MS_MAX (3600 * 1000)
@@ -196,8 +214,8 @@ _Static_assert(ESC_LEASE_MS_DEFAULT == 15000, "serve --help says deadline_lease 
 static int set_option(void *arg, const char *key, const char *value, char *err, size_t err_size)
 {
 	struct options *o = arg;
-	const char **fields[] = {&o->db, &o->listen, &o->clock, &o->operator_key,
-				 &o->password_hashing};
+	const char **fields[] = {&o->db,           &o->listen,           &o->clock,
+				 &o->operator_key, &o->password_hashing, &o->operator_key_file};
 	if (!strcmp(key, "quiet")) {
 		bool on = !strcmp(value, "true"), off = !strcmp(value, "false");
 		if (!on && !off) {
@@ -260,17 +278,18 @@ static void options_release(struct options *o)
 static int parse_with(const struct command *c, struct options *o, int argc, char **argv,
 		      const char *const *extra, const char **values)
 {
-	struct option longopts[9 + EXTRA_MAX] = {
+	struct option longopts[10 + EXTRA_MAX] = {
 		{"db", required_argument, NULL, 'd'},
 		{"config", required_argument, NULL, 'c'},
 		{"listen", required_argument, NULL, 'l'},
 		{"clock", required_argument, NULL, 'k'},
 		{"operator-key", required_argument, NULL, 'o'},
+		{"operator-key-file", required_argument, NULL, 'f'},
 		{"password-hashing", required_argument, NULL, 'p'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 	};
-	size_t common = 8, extra_n = 0;
+	size_t common = 9, extra_n = 0;
 	char err[300];
 	int ch;
 	for (; extra && extra[extra_n]; extra_n++) {
@@ -283,6 +302,7 @@ static int parse_with(const struct command *c, struct options *o, int argc, char
 	o->listen = getenv("ESCROWD_LISTEN");
 	o->clock = getenv("ESCROWD_CLOCK");
 	o->operator_key = getenv("ESCROWD_OPERATOR_KEY");
+	o->operator_key_file = getenv("ESCROWD_OPERATOR_KEY_FILE");
 	o->password_hashing = getenv("ESCROWD_PASSWORD_HASHING");
 	o->quiet = getenv("ESCROWD_QUIET") && *getenv("ESCROWD_QUIET");
 	o->quiet_set = o->quiet;
@@ -303,6 +323,9 @@ static int parse_with(const struct command *c, struct options *o, int argc, char
 			break;
 		case 'o':
 			o->operator_key = optarg;
+			break;
+		case 'f':
+			o->operator_key_file = optarg;
 			break;
 		case 'p':
 			o->password_hashing = optarg;
@@ -672,6 +695,85 @@ static int cmd_replay(const struct command *c, struct options *o, int argc, char
 
 static volatile sig_atomic_t stopping;
 
+#define KEY_BYTES_MAX 512
+
+/* A secret from a file of its own: its first line, without the line's
+ * end or trailing blanks. 0, or 2 with why on stderr. */
+static int read_secret(const char *what, const char *path, char *out, size_t size)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		fprintf(stderr, "escrowd serve: cannot read %s %s: %s\n", what, path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 2;
+	}
+	if (st.st_mode & (S_IROTH | S_IWOTH))
+		fprintf(stderr,
+			"escrowd serve: %s %s may be read by every user of this machine: "
+			"chmod 600 it, or give it as a systemd credential (LoadCredential=)\n",
+			what, path);
+	size_t n = 0;
+	ssize_t got;
+	while (n < size && (got = read(fd, out + n, size - n)) > 0)
+		n += (size_t)got;
+	close(fd);
+	if (n == size) {
+		explicit_bzero(out, size);
+		fprintf(stderr, "escrowd serve: %s %s is longer than %zu bytes\n", what, path,
+			size - 1);
+		return 2;
+	}
+	out[n] = '\0';
+	out[strcspn(out, "\r\n")] = '\0';
+	n = strlen(out);
+	while (n && (out[n - 1] == ' ' || out[n - 1] == '\t'))
+		out[--n] = '\0';
+	if (!n) {
+		fprintf(stderr, "escrowd serve: %s %s is empty\n", what, path);
+		return 2;
+	}
+	return 0;
+}
+
+/* The operator key: --operator-key, or the file --operator-key-file
+ * names, or else the systemd credential operator_key when the unit gave
+ * one ($CREDENTIALS_DIRECTORY/operator_key); NULL for none. 0, or 2. */
+static int operator_key(const struct options *o, char *buf, size_t size, const char **key)
+{
+	bool inline_key = o->operator_key && *o->operator_key;
+	bool file = o->operator_key_file && *o->operator_key_file;
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	*key = NULL;
+	if (inline_key && file) {
+		fprintf(stderr, "escrowd serve: both operator_key and operator_key_file are set "
+				"(flag, environment or config file): keep one\n");
+		return 2;
+	}
+	if (inline_key) {
+		*key = o->operator_key;
+		return 0;
+	}
+	if (file) {
+		if (read_secret("operator_key_file", o->operator_key_file, buf, size))
+			return 2;
+		*key = buf;
+		return 0;
+	}
+	if (creds && *creds) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/operator_key", creds);
+		if (access(path, F_OK))
+			return 0; /* no such credential: no operator key */
+		if (read_secret("the systemd credential", path, buf, size))
+			return 2;
+		*key = buf;
+	}
+	return 0;
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -728,8 +830,16 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 		}
 		snprintf(ho.listen, sizeof ho.listen, "%s", o->listen);
 	}
-	ho.operator_key = o->operator_key;
+	char key[KEY_BYTES_MAX];
+	if (operator_key(o, key, sizeof key, &ho.operator_key)) {
+		esc_engine_free(e);
+		return 2;
+	}
 	ho.quiet = o->quiet;
+	struct esc_systemd sd;
+	esc_systemd_init(&sd);
+	ho.on_state = esc_systemd_on_state;
+	ho.on_state_arg = &sd;
 	if (eo.manual_clock)
 		fprintf(stderr, "escrowd: manual clock: time moves only through "
 				"POST /v1/clock/advance\n");
@@ -751,6 +861,7 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 		return 1;
 	}
 	rc = esc_http_serve(e, &ho, &stopping, NULL, err, sizeof err);
+	explicit_bzero(key, sizeof key);
 	if (rc)
 		fprintf(stderr, "escrowd serve: %s\n", err[0] ? err : esc_error_message(rc));
 	esc_webhook_worker_free(hooks);

@@ -2221,6 +2221,12 @@ static void drain_commands(struct esc_http_server *srv)
 }
 
 /* Run the daemon until *stop; srv outlives it. */
+static void tell(const struct esc_http_options *opt, enum esc_http_state state)
+{
+	if (opt->on_state)
+		opt->on_state(opt->on_state_arg, state);
+}
+
 static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint16_t *port,
 		 char *err, size_t err_size)
 {
@@ -2338,6 +2344,7 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 		*port = bound;
 	fprintf(stderr, "escrowd: listening on %s://%s:%u\n", srv->tls ? "https" : "http", where,
 		(unsigned)bound);
+	tell(opt, ESC_HTTP_READY);
 
 	/* The deadline worker: fire what is due, batch after batch while
 	 * batches fire something, then look again about a second later. Each
@@ -2354,9 +2361,13 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 			if (!frc && fired)
 				continue;
 		}
-		for (int i = 0; i < 10 && !*stop; i++)
+		tell(opt, ESC_HTTP_ALIVE);
+		for (int i = 0; i < 10 && !*stop; i++) {
 			usleep(100 * 1000);
+			tell(opt, ESC_HTTP_ALIVE);
+		}
 	}
+	tell(opt, ESC_HTTP_STOPPING);
 	/* Stop accepting, let the requests in flight finish, then stop. */
 	MHD_quiesce_daemon(d);
 	drain_commands(srv);

@@ -30,6 +30,14 @@ struct esc_cidr {
 	unsigned bits;          /* the prefix's length */
 };
 
+/* What esc_http_serve tells its caller about its life (escrowd serve
+ * passes it on to systemd, cli/main.c). */
+enum esc_http_state {
+	ESC_HTTP_READY,    /* the socket listens: requests are answered */
+	ESC_HTTP_ALIVE,    /* the serving loop turned, about every 100 ms */
+	ESC_HTTP_STOPPING, /* asked to stop: finishing the requests in flight */
+};
+
 struct esc_http_options {
 	/* "HOST:PORT": an IPv4 address, [IPv6] or a host name (the first
 	 * of its addresses that binds); port 0 picks one. */
@@ -73,6 +81,9 @@ struct esc_http_options {
 	 * key; both empty for plain HTTP. */
 	char tls_cert[256], tls_key[256];
 	struct esc_webhook_options webhooks; /* the file's webhooks. keys */
+	/* Called from the serving thread as its state changes; NULL: none. */
+	void (*on_state)(void *arg, enum esc_http_state state);
+	void *on_state_arg;
 };
 
 void esc_http_options_default(struct esc_http_options *o);
