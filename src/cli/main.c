@@ -272,6 +272,20 @@ static void options_release(struct options *o)
 #define EXTRA_MAX 8 /* a command's own options, beside the common ones */
 #define EXTRA_OPT 0x100
 
+/* The options the environment gives; flags then win over them. */
+static void options_from_env(struct options *o)
+{
+	o->db = getenv("ESCROWD_DB");
+	o->config = getenv("ESCROWD_CONFIG");
+	o->listen = getenv("ESCROWD_LISTEN");
+	o->clock = getenv("ESCROWD_CLOCK");
+	o->operator_key = getenv("ESCROWD_OPERATOR_KEY");
+	o->operator_key_file = getenv("ESCROWD_OPERATOR_KEY_FILE");
+	o->password_hashing = getenv("ESCROWD_PASSWORD_HASHING");
+	o->quiet = getenv("ESCROWD_QUIET") && *getenv("ESCROWD_QUIET");
+	o->quiet_set = o->quiet;
+}
+
 /* Parse the common options and a command's own (extra: each takes a
  * value, stored into values[i] for extra[i]; NULL for none); returns 0, 1
  * for --help shown, or 2 on error. */
@@ -297,15 +311,7 @@ static int parse_with(const struct command *c, struct options *o, int argc, char
 		longopts[common + extra_n] = (struct option){extra[extra_n], required_argument,
 							     NULL, EXTRA_OPT + (int)extra_n};
 	}
-	o->db = getenv("ESCROWD_DB");
-	o->config = getenv("ESCROWD_CONFIG");
-	o->listen = getenv("ESCROWD_LISTEN");
-	o->clock = getenv("ESCROWD_CLOCK");
-	o->operator_key = getenv("ESCROWD_OPERATOR_KEY");
-	o->operator_key_file = getenv("ESCROWD_OPERATOR_KEY_FILE");
-	o->password_hashing = getenv("ESCROWD_PASSWORD_HASHING");
-	o->quiet = getenv("ESCROWD_QUIET") && *getenv("ESCROWD_QUIET");
-	o->quiet_set = o->quiet;
+	options_from_env(o);
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -780,6 +786,28 @@ static void on_signal(int sig)
 	stopping = 1;
 }
 
+/* The daemon's options beyond the file's http. keys: --listen, the
+ * operator key (into key), --quiet, and systemd's messages (sd). 0, or 2
+ * with why on stderr. */
+static int http_options(const struct options *o, struct esc_http_options *ho, char *key,
+			size_t key_size, struct esc_systemd *sd)
+{
+	if (o->listen && *o->listen) {
+		if (strlen(o->listen) >= sizeof ho->listen) {
+			fprintf(stderr, "escrowd serve: --listen '%s' is too long\n", o->listen);
+			return 2;
+		}
+		snprintf(ho->listen, sizeof ho->listen, "%s", o->listen);
+	}
+	if (operator_key(o, key, key_size, &ho->operator_key))
+		return 2;
+	ho->quiet = o->quiet;
+	esc_systemd_init(sd);
+	ho->on_state = esc_systemd_on_state;
+	ho->on_state_arg = sd;
+	return 0;
+}
+
 static int cmd_serve(const struct command *c, struct options *o, int argc, char **argv)
 {
 	struct esc_engine *e = NULL;
@@ -822,24 +850,12 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	struct esc_http_options ho = o->http;
-	if (o->listen && *o->listen) {
-		if (strlen(o->listen) >= sizeof ho.listen) {
-			fprintf(stderr, "escrowd serve: --listen '%s' is too long\n", o->listen);
-			esc_engine_free(e);
-			return 2;
-		}
-		snprintf(ho.listen, sizeof ho.listen, "%s", o->listen);
-	}
 	char key[KEY_BYTES_MAX];
-	if (operator_key(o, key, sizeof key, &ho.operator_key)) {
+	struct esc_systemd sd;
+	if (http_options(o, &ho, key, sizeof key, &sd)) {
 		esc_engine_free(e);
 		return 2;
 	}
-	ho.quiet = o->quiet;
-	struct esc_systemd sd;
-	esc_systemd_init(&sd);
-	ho.on_state = esc_systemd_on_state;
-	ho.on_state_arg = &sd;
 	if (eo.manual_clock)
 		fprintf(stderr, "escrowd: manual clock: time moves only through "
 				"POST /v1/clock/advance\n");

@@ -2227,6 +2227,17 @@ static void tell(const struct esc_http_options *opt, enum esc_http_state state)
 		opt->on_state(opt->on_state_arg, state);
 }
 
+/* The deadline worker's second between looks, in tenths, each told as
+ * ALIVE (systemd's watchdog: a loop that hangs stops telling). */
+static void nap(const struct esc_http_options *opt, volatile sig_atomic_t *stop)
+{
+	tell(opt, ESC_HTTP_ALIVE);
+	for (int i = 0; i < 10 && !*stop; i++) {
+		usleep(100 * 1000);
+		tell(opt, ESC_HTTP_ALIVE);
+	}
+}
+
 static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint16_t *port,
 		 char *err, size_t err_size)
 {
@@ -2361,11 +2372,7 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 			if (!frc && fired)
 				continue;
 		}
-		tell(opt, ESC_HTTP_ALIVE);
-		for (int i = 0; i < 10 && !*stop; i++) {
-			usleep(100 * 1000);
-			tell(opt, ESC_HTTP_ALIVE);
-		}
+		nap(opt, stop);
 	}
 	tell(opt, ESC_HTTP_STOPPING);
 	/* Stop accepting, let the requests in flight finish, then stop. */
