@@ -28,6 +28,7 @@
 
 #include "http/handler.h"
 #include "http/idempotency.h"
+#include "http/keys.h"
 #include "http/routes.h"
 #include "util/bug.h"
 #include "util/error.h"
@@ -504,9 +505,7 @@ const char *esc_http_header(const struct esc_http_call *call, const char *name)
 /* The hex BLAKE2b-256 of a token: what the store keeps. */
 static void token_hash(const char *token, char out[ESC_HASH_HEX_SIZE])
 {
-	unsigned char h[32];
-	crypto_generichash(h, sizeof h, (const unsigned char *)token, strlen(token), NULL, 0);
-	sodium_bin2hex(out, ESC_HASH_HEX_SIZE, h, sizeof h);
+	esc_key_hash(token, out);
 }
 
 static int json_depth(const json_t *j)
@@ -675,6 +674,14 @@ static int session_touch_tx(struct esc_store *s, void *arg)
 	return rc;
 }
 
+static int key_touch_tx(struct esc_store *s, void *arg)
+{
+	const struct session_touch *t = arg;
+	int rc;
+	ESC_STORE(rc, s, api_key_touch, t->token_hash, t->now_ms);
+	return rc;
+}
+
 /* Who is calling: an operator key, a live session, or no one. A cookie
  * session must send its CSRF token with a POST. The reads use a
  * connection of the read pool; an expired session's deletion and a
@@ -686,7 +693,8 @@ static int authenticate(struct esc_http_server *srv, struct MHD_Connection *c, c
 	struct esc_session session;
 	const char *token = find_token(c, &who->by_cookie);
 	int64_t now = esc_engine_now(srv->e);
-	bool expired = false, touch = false;
+	bool expired = false, touch = false, key_touch = false;
+	int64_t key_used_at_ms = -1;
 	int rc = 0;
 
 	who->kind = ESC_CALLER_ANONYMOUS;
@@ -699,10 +707,14 @@ static int authenticate(struct esc_http_server *srv, struct MHD_Connection *c, c
 	 * PostgreSQL). A cookie carries a session, never a key. */
 	bool is_key = false;
 	struct esc_store *s = esc_engine_store_acquire(srv->e);
-	ESC_STORE(rc, s, caller_get, who->token_hash, &is_key, &session, &who->user);
+	ESC_STORE(rc, s, caller_get, who->token_hash, &is_key, &key_used_at_ms, &session,
+		  &who->user);
 	if (!rc && is_key && !who->by_cookie) {
 		memset(&who->user, 0, sizeof who->user);
 		who->kind = ESC_CALLER_OPERATOR;
+		/* A key's last use is written at most once a minute (as a
+		 * session's touch): a read stays a read. */
+		key_touch = now - key_used_at_ms >= 60 * 1000;
 		goto out;
 	}
 	if (rc == ESC_ENOTFOUND || (!rc && !session.token_hash[0])) {
@@ -744,6 +756,10 @@ out:
 	if (touch) {
 		struct session_touch t = {.token_hash = who->token_hash, .now_ms = now};
 		rc = esc_engine_transact(srv->e, session_touch_tx, &t);
+	}
+	if (key_touch) {
+		struct session_touch t = {.token_hash = who->token_hash, .now_ms = now};
+		rc = esc_engine_transact(srv->e, key_touch_tx, &t);
 	}
 	return rc;
 }
@@ -2048,33 +2064,16 @@ static int read_pem(const char *key, const char *path, char **out, char *err, si
 	return 0;
 }
 
-struct api_key {
-	char hash[ESC_HASH_HEX_SIZE];
-	int64_t created_at_ms;
-};
-
-static int api_key_insert_tx(struct esc_store *s, void *arg)
-{
-	const struct api_key *k = arg;
-	int rc;
-	ESC_STORE(rc, s, api_key_insert, k->hash, k->created_at_ms);
-	return rc;
-}
-
 /* Install the operator key given at start (kept hashed). */
 static int install_key(struct esc_engine *e, const char *key, char *err, size_t err_size)
 {
-	struct api_key k;
 	int rc;
-	if (strlen(key) < 16) {
-		esc_set_err(err, err_size, "--operator-key must be at least 16 characters");
+	if (strlen(key) < ESC_KEY_SECRET_MIN) {
+		esc_set_err(err, err_size, "--operator-key must be at least %d characters",
+			    ESC_KEY_SECRET_MIN);
 		return ESC_EINVAL;
 	}
-	token_hash(key, k.hash);
-	k.created_at_ms = esc_engine_now(e);
-	rc = esc_engine_transact(e, api_key_insert_tx, &k);
-	if (rc == ESC_EDUPLICATE)
-		rc = 0;
+	rc = esc_keys_install(e, key, ESC_KEY_NAME_OPERATOR_KEY);
 	if (rc)
 		esc_set_err(err, err_size, "cannot store the operator key: %s",
 			    esc_error_message(rc));

@@ -360,6 +360,14 @@ static const struct esc_col item_cols[] = {
 #undef I
 const struct esc_record esc_item_record = RECORD(struct esc_item, item_cols);
 
+#define K struct esc_api_key
+static const struct esc_col api_key_cols[] = {
+	TEXT(K, id),	       TEXT(K, name),		 TEXT(K, key_hash),
+	INT(K, created_at_ms), INT(K, last_used_at_ms), INT(K, revoked_at_ms),
+};
+#undef K
+const struct esc_record esc_api_key_record = RECORD(struct esc_api_key, api_key_cols);
+
 #define S struct esc_session
 static const struct esc_col session_cols[] = {
 	TEXT(S, token_hash),   TEXT(S, user_id),     TEXT(S, csrf),
@@ -1282,6 +1290,18 @@ const char *const esc_migrations_shared[] = {
 	/* Issue 17: an item's picture, as the marketplace gave it at
 	 * creation ("" for none). */
 	"ALTER TABLE order_items ADD COLUMN image_url {text} DEFAULT '';\n",
+	/* Issue 18 item 7: operator keys get an id, a name, the time of their
+	 * last use (0: never) and of their revocation (0: active). A key
+	 * installed before (by --operator-key) gets an id from its hash's
+	 * start (the hash of a random secret: it tells nothing) and says where
+	 * it came from. */
+	"ALTER TABLE api_keys ADD COLUMN id {text} DEFAULT '';\n"
+	"ALTER TABLE api_keys ADD COLUMN name {text} DEFAULT '';\n"
+	"ALTER TABLE api_keys ADD COLUMN last_used_at_ms {int} DEFAULT 0;\n"
+	"ALTER TABLE api_keys ADD COLUMN revoked_at_ms {int} DEFAULT 0;\n"
+	"UPDATE api_keys SET id = 'key_' || substr(key_hash, 1, 20), "
+	"name = 'operator-key (from --operator-key)';\n"
+	"CREATE UNIQUE INDEX api_keys_id ON api_keys (id);\n",
 	NULL,
 };
 

@@ -110,6 +110,10 @@ extern const struct esc_record esc_deadline_record;
 #define ESC_ITEM_COLUMNS "title, quantity, unit_price_minor, image_url"
 extern const struct esc_record esc_item_record;
 
+#define ESC_API_KEY_COLUMNS                                                                        \
+	"id, name, key_hash, created_at_ms, last_used_at_ms, revoked_at_ms"
+extern const struct esc_record esc_api_key_record;
+
 #define ESC_SESSION_COLUMNS "token_hash, user_id, csrf, created_at_ms, last_seen_ms"
 extern const struct esc_record esc_session_record;
 
@@ -615,15 +619,24 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(SESSION_GET, "SELECT " ESC_SESSION_COLUMNS " FROM sessions WHERE token_hash = ?1")       \
 	X(SESSION_TOUCH, "UPDATE sessions SET last_seen_ms = ?2 WHERE token_hash = ?1")            \
 	X(SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = ?1")                            \
-	X(CALLER_GET, "SELECT (SELECT COUNT(*) FROM api_keys WHERE key_hash = ?1), "               \
+	X(CALLER_GET, "SELECT COALESCE((SELECT last_used_at_ms FROM api_keys WHERE key_hash = ?1 " \
+		      "AND revoked_at_ms = 0), -1), "                                              \
 		      "s.token_hash, s.user_id, s.csrf, s.created_at_ms, s.last_seen_ms, u.id, "   \
 		      "u.role, u.name, u.email, u.password_hash, u.created_at_ms, "                \
 		      "u.suspension_lifted_at_ms FROM (SELECT 1 AS one) AS o "                     \
 		      "LEFT JOIN sessions AS s ON s.token_hash = ?1 "                              \
 		      "LEFT JOIN users AS u ON u.id = s.user_id")                                  \
-	X(API_KEY_INSERT, "INSERT INTO api_keys (key_hash, created_at_ms) VALUES (?1, ?2)")        \
-	X(API_KEY_EXISTS, "SELECT 1 FROM api_keys WHERE key_hash = ?1")                            \
-	X(API_KEYS_COUNT, "SELECT COUNT(*) FROM api_keys")                                         \
+	X(API_KEY_INSERT, "INSERT INTO api_keys (" ESC_API_KEY_COLUMNS ") "                        \
+			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                       \
+	X(API_KEY_EXISTS, "SELECT 1 FROM api_keys WHERE key_hash = ?1 AND revoked_at_ms = 0")      \
+	X(API_KEYS_COUNT, "SELECT COUNT(*) FROM api_keys WHERE revoked_at_ms = 0")                 \
+	X(API_KEYS_LIST, "SELECT " ESC_API_KEY_COLUMNS " FROM api_keys "                           \
+			 "ORDER BY created_at_ms, id LIMIT ?1")                                    \
+	X(API_KEY_GET, "SELECT " ESC_API_KEY_COLUMNS " FROM api_keys WHERE id = ?1")               \
+	X(API_KEY_REVOKE, "UPDATE api_keys SET revoked_at_ms = ?2 "                                \
+			  "WHERE id = ?1 AND revoked_at_ms = 0")                                   \
+	X(API_KEY_TOUCH, "UPDATE api_keys SET last_used_at_ms = ?2 "                               \
+			 "WHERE key_hash = ?1 AND last_used_at_ms <= ?3")                          \
 	X(IDEM_PUT, "INSERT INTO idempotency (scope, key, request_hash, status, response, "        \
 		    "created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                              \
 	X(IDEM_GET, "SELECT request_hash, status, response, created_at_ms FROM idempotency "       \
@@ -873,7 +886,9 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.session_get = prefix##_session_get, .session_touch = prefix##_session_touch,              \
 	.session_delete = prefix##_session_delete, .caller_get = prefix##_caller_get,              \
 	.api_key_insert = prefix##_api_key_insert, .api_key_exists = prefix##_api_key_exists,      \
-	.api_keys_count = prefix##_api_keys_count, .refunds_count = prefix##_refunds_count,        \
+	.api_keys_count = prefix##_api_keys_count, .api_keys_list = prefix##_api_keys_list,        \
+	.api_key_get = prefix##_api_key_get, .api_key_revoke = prefix##_api_key_revoke,            \
+	.api_key_touch = prefix##_api_key_touch, .refunds_count = prefix##_refunds_count,        \
 	.idempotency_put = prefix##_idempotency_put,                                               \
 	.idempotency_answer = prefix##_idempotency_answer,                                         \
 	.idempotency_get = prefix##_idempotency_get,                                               \

@@ -180,6 +180,19 @@ void esc_ledger_problem(struct esc_ledger_report *r, const char *fmt, ...)
  * (hex of a 32-byte BLAKE2b), so a copy of the store signs no one in. */
 #define ESC_HASH_HEX_SIZE 65
 #define ESC_CSRF_SIZE     48
+/* An operator API key (issue 18 item 7). The secret is shown once, when
+ * it is made; the store keeps its hash. */
+#define ESC_API_KEY_NAME_MAX 100
+#define ESC_API_KEYS_MAX 1000
+struct esc_api_key {
+	char id[ESC_ID_SIZE]; /* "key_..." */
+	char name[ESC_API_KEY_NAME_MAX + 1];
+	char key_hash[ESC_HASH_HEX_SIZE];
+	int64_t created_at_ms;
+	int64_t last_used_at_ms; /* 0: never used */
+	int64_t revoked_at_ms;	 /* 0: active */
+};
+
 struct esc_session {
 	char token_hash[ESC_HASH_HEX_SIZE];
 	char user_id[ESC_ID_SIZE];
@@ -508,16 +521,31 @@ struct esc_store_ops {
 	int (*session_touch)(struct esc_store *s, const char *token_hash, int64_t last_seen_ms);
 	int (*session_delete)(struct esc_store *s, const char *token_hash);
 	/* Who a request's token is, in one statement (one round trip): the
-	 * operator key whose hash is token_hash (*is_key), and the session of
-	 * that hash (session->token_hash empty when none) with its user
-	 * (user->id empty when none). 0, or ESC_ENOTFOUND when it is neither
-	 * a key nor a session. */
+	 * active (not revoked) operator key whose hash is token_hash (*is_key,
+	 * with *key_used_at_ms its last_used_at_ms), and the session of that
+	 * hash (session->token_hash empty when none) with its user (user->id
+	 * empty when none). 0, or ESC_ENOTFOUND when it is neither an active
+	 * key nor a session. */
 	int (*caller_get)(struct esc_store *s, const char *token_hash, bool *is_key,
-			  struct esc_session *session, struct esc_user *user);
-	/* Operator API keys, by hash (ESC_EDUPLICATE when stored already). */
-	int (*api_key_insert)(struct esc_store *s, const char *key_hash, int64_t created_at_ms);
+			  int64_t *key_used_at_ms, struct esc_session *session,
+			  struct esc_user *user);
+	/* Operator API keys. insert: ESC_EDUPLICATE when the id or the hash
+	 * is stored already. exists: an active key of that hash (0 or
+	 * ESC_ENOTFOUND). count: the active keys. */
+	int (*api_key_insert)(struct esc_store *s, const struct esc_api_key *k);
 	int (*api_key_exists)(struct esc_store *s, const char *key_hash); /* 0 or ENOTFOUND */
 	int (*api_keys_count)(struct esc_store *s, int64_t *n);
+	/* Every key, revoked ones too, oldest first (at most max). */
+	int (*api_keys_list)(struct esc_store *s, struct esc_api_key *out, size_t max, size_t *n);
+	/* The key of that id, revoked or not; ESC_ENOTFOUND. */
+	int (*api_key_get)(struct esc_store *s, const char *id, struct esc_api_key *out);
+	/* Revoke the active key of that id at at_ms: ESC_ENOTFOUND when no
+	 * active key has it. */
+	int (*api_key_revoke)(struct esc_store *s, const char *id, int64_t at_ms);
+	/* Set last_used_at_ms to at_ms when it is older than a minute: the
+	 * caller calls it only when caller_get's key_used_at_ms is, so a
+	 * key's requests write at most once a minute. */
+	int (*api_key_touch)(struct esc_store *s, const char *key_hash, int64_t at_ms);
 
 	/* Idempotency keys: put keeps a request's answer (ESC_EDUPLICATE
 	 * when the scope has the key already); answer writes a kept key's

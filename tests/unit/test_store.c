@@ -2614,6 +2614,82 @@ static void webhook_endpoints_list_pages_by_id_descending(void **state)
 	assert_string_equal(got[0].id, "whe_a");
 }
 
+/* An operator key of hash at at_ms, its id from the hash. */
+static int insert_key(struct esc_store *s, const char *hash, int64_t at_ms)
+{
+	struct esc_api_key k = {.created_at_ms = at_ms};
+	int rc;
+
+	snprintf(k.id, sizeof k.id, "key_%.12s", hash);
+	snprintf(k.name, sizeof k.name, "key %.4s", hash);
+	snprintf(k.key_hash, sizeof k.key_hash, "%s", hash);
+	ESC_STORE(rc, s, api_key_insert, &k);
+	return rc;
+}
+
+/* Issue 18 item 7: a revoked key is no caller, and counts no more; a
+ * key's last use moves at most once a minute. */
+static void revoked_key_is_no_caller(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_session sg;
+	struct esc_user ug;
+	struct esc_api_key k[4];
+	char a[ESC_HASH_HEX_SIZE], b[ESC_HASH_HEX_SIZE], id[ESC_ID_SIZE];
+	bool is_key = false;
+	int64_t used = 0, n = 0;
+	size_t count = 0;
+	int rc;
+
+	hash_hex(a, 'a');
+	hash_hex(b, 'b');
+	assert_int_equal(insert_key(f->s, a, T0), 0);
+	assert_int_equal(insert_key(f->s, b, T0 + 1), 0);
+	ESC_STORE(rc, f->s, caller_get, a, &is_key, &used, &sg, &ug);
+	assert_int_equal(rc, 0);
+	assert_true(is_key);
+	assert_int_equal(used, 0);
+	snprintf(id, sizeof id, "key_%.12s", a);
+	ESC_STORE(rc, f->s, api_key_revoke, id, T0 + 5);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, api_key_revoke, id, T0 + 6);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	ESC_STORE(rc, f->s, caller_get, a, &is_key, &used, &sg, &ug);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	assert_false(is_key);
+	ESC_STORE(rc, f->s, api_key_exists, a);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	ESC_STORE(rc, f->s, api_keys_count, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	ESC_STORE(rc, f->s, api_keys_list, k, 4, &count);
+	assert_int_equal(rc, 0);
+	assert_int_equal(count, 2);
+	assert_string_equal(k[0].id, id);
+	assert_int_equal(k[0].revoked_at_ms, T0 + 5);
+	assert_int_equal(k[1].revoked_at_ms, 0);
+	assert_int_equal(k[1].created_at_ms, T0 + 1);
+	assert_string_equal(k[1].key_hash, b);
+	ESC_STORE(rc, f->s, api_key_get, k[1].id, &k[2]);
+	assert_int_equal(rc, 0);
+	assert_string_equal(k[2].name, k[1].name);
+	ESC_STORE(rc, f->s, api_key_get, "key_none", &k[2]);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+
+	ESC_STORE(rc, f->s, api_key_touch, b, T0 + 120000);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, api_key_touch, b, T0 + 150000); /* within the minute */
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, caller_get, b, &is_key, &used, &sg, &ug);
+	assert_int_equal(rc, 0);
+	assert_int_equal(used, T0 + 120000);
+	ESC_STORE(rc, f->s, api_key_touch, b, T0 + 180000);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, caller_get, b, &is_key, &used, &sg, &ug);
+	assert_int_equal(rc, 0);
+	assert_int_equal(used, T0 + 180000);
+}
+
 /* Issue 15 lever 3: who a token is, in one statement: a session with its
  * user, a session whose user is not there, an operator key, or nothing. */
 static void caller_get_reads_a_key_or_a_session_with_its_user(void **state)
@@ -2623,17 +2699,18 @@ static void caller_get_reads_a_key_or_a_session_with_its_user(void **state)
 	struct esc_user u = user("usr_a", "a@example.test"), ug;
 	char key[ESC_HASH_HEX_SIZE];
 	bool is_key = true;
+	int64_t used = 0;
 	int rc;
 
 	insert_session(f->s, &se);
-	ESC_STORE(rc, f->s, caller_get, se.token_hash, &is_key, &sg, &ug);
+	ESC_STORE(rc, f->s, caller_get, se.token_hash, &is_key, &used, &sg, &ug);
 	assert_int_equal(rc, 0);
 	assert_false(is_key);
 	assert_string_equal(sg.token_hash, se.token_hash);
 	assert_string_equal(ug.id, "");
 	ESC_STORE(rc, f->s, user_insert, &u);
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, caller_get, se.token_hash, &is_key, &sg, &ug);
+	ESC_STORE(rc, f->s, caller_get, se.token_hash, &is_key, &used, &sg, &ug);
 	assert_int_equal(rc, 0);
 	assert_false(is_key);
 	assert_string_equal(sg.user_id, "usr_a");
@@ -2648,16 +2725,16 @@ static void caller_get_reads_a_key_or_a_session_with_its_user(void **state)
 	assert_int_equal(ug.created_at_ms, T0);
 
 	hash_hex(key, 'k');
-	ESC_STORE(rc, f->s, api_key_insert, key, T0);
+	rc = insert_key(f->s, key, T0);
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, caller_get, key, &is_key, &sg, &ug);
+	ESC_STORE(rc, f->s, caller_get, key, &is_key, &used, &sg, &ug);
 	assert_int_equal(rc, 0);
 	assert_true(is_key);
 	assert_string_equal(sg.token_hash, "");
 	assert_string_equal(ug.id, "");
 
 	se = session('b');
-	ESC_STORE(rc, f->s, caller_get, se.token_hash, &is_key, &sg, &ug);
+	ESC_STORE(rc, f->s, caller_get, se.token_hash, &is_key, &used, &sg, &ug);
 	assert_int_equal(rc, ESC_ENOTFOUND);
 	assert_false(is_key);
 }
@@ -2669,7 +2746,7 @@ static void api_key_exists_once_inserted(void **state)
 	int rc;
 
 	hash_hex(key, 'k');
-	ESC_STORE(rc, f->s, api_key_insert, key, T0);
+	rc = insert_key(f->s, key, T0);
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, api_key_exists, key);
 	assert_int_equal(rc, 0);
@@ -2683,7 +2760,7 @@ static void api_key_exists_of_unknown_hash_is_not_found(void **state)
 
 	hash_hex(key, 'k');
 	hash_hex(other, 'j');
-	ESC_STORE(rc, f->s, api_key_insert, key, T0);
+	rc = insert_key(f->s, key, T0);
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, api_key_exists, other);
 	assert_int_equal(rc, ESC_ENOTFOUND);
@@ -2696,9 +2773,9 @@ static void api_key_insert_of_taken_hash_is_duplicate(void **state)
 	int rc;
 
 	hash_hex(key, 'k');
-	ESC_STORE(rc, f->s, api_key_insert, key, T0);
+	rc = insert_key(f->s, key, T0);
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, api_key_insert, key, T0 + 1);
+	rc = insert_key(f->s, key, T0 + 1);
 	assert_int_equal(rc, ESC_EDUPLICATE);
 }
 
@@ -2785,9 +2862,9 @@ static void api_keys_count_counts_each_key(void **state)
 	assert_int_equal(n, 0);
 	hash_hex(a, 'a');
 	hash_hex(b, 'b');
-	ESC_STORE(rc, f->s, api_key_insert, a, T0);
+	rc = insert_key(f->s, a, T0);
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, api_key_insert, b, T0);
+	rc = insert_key(f->s, b, T0);
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, api_keys_count, &n);
 	assert_int_equal(rc, 0);
@@ -2968,7 +3045,7 @@ static void everything_written_survives_close_and_reopen(void **state)
 	ESC_STORE(rc, f->s, meta_set, "clock", 42);
 	assert_int_equal(rc, 0);
 	insert_session(f->s, &se);
-	ESC_STORE(rc, f->s, api_key_insert, key, T0);
+	rc = insert_key(f->s, key, T0);
 	assert_int_equal(rc, 0);
 
 	reopen(f);
@@ -3621,6 +3698,7 @@ static const struct CMUnitTest contract[] = {
 	T(api_key_exists_of_unknown_hash_is_not_found),
 	T(api_key_insert_of_taken_hash_is_duplicate),
 	T(api_keys_count_counts_each_key),
+	T(revoked_key_is_no_caller),
 	T(idempotency_key_keeps_its_first_answer),
 	T(idempotency_answer_rewrites_a_kept_keys_answer),
 	T(idempotency_answer_of_a_key_not_kept_is_not_found),

@@ -1654,13 +1654,55 @@ static int pg_session_delete(struct esc_store *s, const char *token_hash)
 	return run_one(pg_of(s), S_SESSION_DELETE, &b);
 }
 
-static int pg_api_key_insert(struct esc_store *s, const char *key_hash, int64_t created_at_ms)
+static int pg_api_key_insert(struct esc_store *s, const struct esc_api_key *k)
+{
+	struct bind b = {0};
+
+	b_record(&b, &esc_api_key_record, k);
+	return run(pg_of(s), S_API_KEY_INSERT, &b);
+}
+
+static int pg_api_keys_list(struct esc_store *s, struct esc_api_key *out, size_t max, size_t *n)
+{
+	struct bind b = {0};
+
+	*n = 0;
+	b_i64(&b, 1, limit_of(max));
+	return query_rows(pg_of(s), S_API_KEYS_LIST, &b, &esc_api_key_record, out, max, n);
+}
+
+static int pg_api_key_get(struct esc_store *s, const char *id, struct esc_api_key *out)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc = 0;
+
+	b_str(&b, 1, id);
+	rc = query(pg_of(s), S_API_KEY_GET, &b, &res);
+	if (!rc)
+		rc = PQntuples(res) > 0 ? read_record(res, 0, &esc_api_key_record, out)
+					: ESC_ENOTFOUND;
+	PQclear(res);
+	return rc;
+}
+
+static int pg_api_key_revoke(struct esc_store *s, const char *id, int64_t at_ms)
+{
+	struct bind b = {0};
+
+	b_str(&b, 1, id);
+	b_i64(&b, 2, at_ms);
+	return run_one(pg_of(s), S_API_KEY_REVOKE, &b);
+}
+
+static int pg_api_key_touch(struct esc_store *s, const char *key_hash, int64_t at_ms)
 {
 	struct bind b = {0};
 
 	b_str(&b, 1, key_hash);
-	b_i64(&b, 2, created_at_ms);
-	return run(pg_of(s), S_API_KEY_INSERT, &b);
+	b_i64(&b, 2, at_ms);
+	b_i64(&b, 3, at_ms - 60 * 1000);
+	return run(pg_of(s), S_API_KEY_TOUCH, &b);
 }
 
 /* Row 0 of a result from its column first on, as a row of its own: a
@@ -1691,13 +1733,14 @@ static int read_from(const PGresult *res, int first, const struct esc_record *r,
 }
 
 static int pg_caller_get(struct esc_store *s, const char *token_hash, bool *is_key,
-			 struct esc_session *session, struct esc_user *user)
+			 int64_t *key_used_at_ms, struct esc_session *session, struct esc_user *user)
 {
 	struct bind b = {0};
 	PGresult *res = NULL;
 	int rc = 0;
 
 	*is_key = false;
+	*key_used_at_ms = -1;
 	memset(session, 0, sizeof *session);
 	memset(user, 0, sizeof *user);
 	b_str(&b, 1, token_hash);
@@ -1705,8 +1748,10 @@ static int pg_caller_get(struct esc_store *s, const char *token_hash, bool *is_k
 	if (!rc && PQntuples(res) != 1)
 		rc = ESC_EIO; /* the statement always answers one row */
 	if (!rc) {
-		/* The key's count, the session's 5 columns, the user's. */
-		*is_key = col_i64(res, 0, 0) > 0;
+		/* The key's last use (-1: no active key), the session's 5
+		 * columns, the user's. */
+		*key_used_at_ms = col_i64(res, 0, 0);
+		*is_key = *key_used_at_ms >= 0;
 		if (!PQgetisnull(res, 0, 1))
 			rc = read_from(res, 1, &esc_session_record, session);
 		if (!rc && !PQgetisnull(res, 0, 6))

@@ -1612,13 +1612,72 @@ static int sq_session_delete(struct esc_store *s, const char *token_hash)
 	return rc;
 }
 
-static int sq_api_key_insert(struct esc_store *s, const char *key_hash, int64_t created_at_ms)
+static int sq_api_key_insert(struct esc_store *s, const struct esc_api_key *k)
 {
 	struct bind b = {sq_of(s)->stmts[S_API_KEY_INSERT], SQLITE_OK, false};
 	int rc = 0;
 
+	B_RECORD(&b, &esc_api_key_record, k);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run(b.st);
+	return rc;
+}
+
+static int sq_api_keys_list(struct esc_store *s, struct esc_api_key *out, size_t max, size_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_API_KEYS_LIST], SQLITE_OK, false};
+	int rc = 0;
+
+	*n = 0;
+	b_i64(&b, 1, limit_of(max));
+	rc = bind_end(&b);
+	if (!rc)
+		rc = read_rows(b.st, &esc_api_key_record, out, max, n);
+	return rc;
+}
+
+static int sq_api_key_get(struct esc_store *s, const char *id, struct esc_api_key *out)
+{
+	struct bind b = {sq_of(s)->stmts[S_API_KEY_GET], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, id);
+	rc = bind_end(&b);
+	if (rc)
+		goto out;
+	rc = next_row(b.st);
+	if (rc == 1)
+		rc = read_record(b.st, &esc_api_key_record, out);
+	else if (rc == 0)
+		rc = ESC_ENOTFOUND;
+	finish(b.st);
+out:
+	return rc;
+}
+
+static int sq_api_key_revoke(struct esc_store *s, const char *id, int64_t at_ms)
+{
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_API_KEY_REVOKE], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, id);
+	b_i64(&b, 2, at_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = run_one(q, b.st);
+	return rc;
+}
+
+static int sq_api_key_touch(struct esc_store *s, const char *key_hash, int64_t at_ms)
+{
+	struct bind b = {sq_of(s)->stmts[S_API_KEY_TOUCH], SQLITE_OK, false};
+	int rc = 0;
+
 	b_str(&b, 1, key_hash);
-	b_i64(&b, 2, created_at_ms);
+	b_i64(&b, 2, at_ms);
+	b_i64(&b, 3, at_ms - 60 * 1000);
 	rc = bind_end(&b);
 	if (!rc)
 		rc = run(b.st);
@@ -1626,13 +1685,14 @@ static int sq_api_key_insert(struct esc_store *s, const char *key_hash, int64_t 
 }
 
 static int sq_caller_get(struct esc_store *s, const char *token_hash, bool *is_key,
-			 struct esc_session *session, struct esc_user *user)
+			 int64_t *key_used_at_ms, struct esc_session *session, struct esc_user *user)
 {
 	struct bind b = {sq_of(s)->stmts[S_CALLER_GET], SQLITE_OK, false};
 	struct esc_row row;
 	int rc = 0;
 
 	*is_key = false;
+	*key_used_at_ms = -1;
 	memset(session, 0, sizeof *session);
 	memset(user, 0, sizeof *user);
 	b_str(&b, 1, token_hash);
@@ -1641,9 +1701,11 @@ static int sq_caller_get(struct esc_store *s, const char *token_hash, bool *is_k
 		goto out;
 	rc = next_row(b.st);
 	if (rc == 1) {
-		/* The key's count, the session's 5 columns, the user's. */
+		/* The key's last use (-1: no active key), the session's 5
+		 * columns, the user's. */
 		rc = 0;
-		*is_key = sqlite3_column_int64(b.st, 0) > 0;
+		*key_used_at_ms = sqlite3_column_int64(b.st, 0);
+		*is_key = *key_used_at_ms >= 0;
 		row = row_of(b.st);
 		row.index = 1;
 		if (sqlite3_column_type(b.st, 1) != SQLITE_NULL)
