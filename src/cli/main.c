@@ -17,6 +17,7 @@
 #include "engine/demo.h"
 #include "engine/engine.h"
 #include "engine/replay.h"
+#include "http/keys.h"
 #include "http/server.h"
 #include "cli/systemd.h"
 #include "store/sqlite/backup.h"
@@ -62,6 +63,7 @@ static int cmd_deadlines(const struct command *c, struct options *o, int argc, c
 static int cmd_migrate(const struct command *c, struct options *o, int argc, char **argv);
 static int cmd_serve(const struct command *c, struct options *o, int argc, char **argv);
 static int cmd_replay(const struct command *c, struct options *o, int argc, char **argv);
+static int cmd_keys(const struct command *c, struct options *o, int argc, char **argv);
 
 static const struct command commands[] = {
 	{"serve", cmd_serve, "run the HTTP/JSON API daemon",
@@ -160,6 +162,19 @@ static const struct command commands[] = {
 	 "  never written. A progress bar goes to stderr when it is a terminal.\n"
 	 "  Exits 0 after a report, 1 when the store cannot be read, 2 on bad\n"
 	 "  arguments or an invalid policy.\n"},
+	{"keys", cmd_keys, "create, list and revoke operator API keys",
+	 "escrowd keys create --db URL --name NAME [--config FILE]\n"
+	 "escrowd keys list --db URL [--config FILE]\n"
+	 "escrowd keys revoke --db URL (--id ID | --name NAME) [--config FILE]\n"
+	 "  create makes an operator API key named NAME (1 to 100 characters) and\n"
+	 "  prints its id and its secret, once: the store keeps only its hash.\n"
+	 "  list prints each key's id, name, creation, last use (written at most once\n"
+	 "  a minute) and revocation, times in UTC. revoke revokes the key of that id,\n"
+	 "  or the one active key of that name; every daemon on the store refuses it\n"
+	 "  from its next request on (the key is read from the store on each). Here\n"
+	 "  the last active key may be revoked (the API refuses that); create another\n"
+	 "  to call the API again. Exits 0 when done, 1 when the store fails or no key\n"
+	 "  matches, 2 on a usage error.\n"},
 	{"deadlines", cmd_deadlines, "fire the deadlines that are due, then exit",
 	 "escrowd deadlines --db PATH [--config FILE]\n"
 	 "  Fires every deadline due now (payment, ship, response, protection,\n"
@@ -883,6 +898,114 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	esc_webhook_worker_free(hooks);
 	esc_engine_free(e);
 	return rc ? 1 : 0;
+}
+
+static void key_time(int64_t ms, char out[ESC_TIME_SIZE])
+{
+	if (ms > 0)
+		esc_time_format(ms, out);
+	else
+		snprintf(out, ESC_TIME_SIZE, "-");
+}
+
+static int keys_list(struct esc_engine *e)
+{
+	struct esc_api_key *k = NULL;
+	size_t n = 0;
+	int rc = esc_keys_list(e, &k, &n);
+	if (rc) {
+		fprintf(stderr, "escrowd keys list: %s\n", esc_error_message(rc));
+		return 1;
+	}
+	printf("%-26s %-24s %-24s %-24s %s\n", "ID", "CREATED", "LAST USED", "REVOKED", "NAME");
+	for (size_t i = 0; i < n; i++) {
+		char created[ESC_TIME_SIZE], used[ESC_TIME_SIZE], revoked[ESC_TIME_SIZE];
+		esc_time_format(k[i].created_at_ms, created);
+		key_time(k[i].last_used_at_ms, used);
+		key_time(k[i].revoked_at_ms, revoked);
+		printf("%-26s %-24s %-24s %-24s %s\n", k[i].id, created, used, revoked, k[i].name);
+	}
+	free(k);
+	return 0;
+}
+
+static int cmd_keys(const struct command *c, struct options *o, int argc, char **argv)
+{
+	static const char *const extra[] = {"name", "id", NULL};
+	const char *values[2] = {NULL, NULL};
+	struct esc_engine *e = NULL;
+	struct esc_api_key k;
+	const char *verb = argc > 1 ? argv[1] : "";
+	int rc;
+
+	if (!strcmp(verb, "--help") || !strcmp(verb, "-h")) {
+		fputs(c->usage, stdout);
+		return 0;
+	}
+	if (strcmp(verb, "create") && strcmp(verb, "list") && strcmp(verb, "revoke")) {
+		fprintf(stderr, "escrowd keys: say create, list or revoke\n%s", c->usage);
+		return 2;
+	}
+	rc = parse_with(c, o, argc - 1, argv + 1, extra, values);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	const char *name = values[0], *id = values[1];
+	if (!strcmp(verb, "create") && (!name || !*name)) {
+		fprintf(stderr, "escrowd keys create: --name NAME is required\n%s", c->usage);
+		return 2;
+	}
+	if (!strcmp(verb, "revoke") && !(id && *id) == !(name && *name)) {
+		fprintf(stderr, "escrowd keys revoke: give --id ID or --name NAME\n%s", c->usage);
+		return 2;
+	}
+	if (open_engine("keys", o, &e))
+		return 1;
+	if (!strcmp(verb, "list")) {
+		rc = keys_list(e);
+	} else if (!strcmp(verb, "create")) {
+		char secret[ESC_KEY_SECRET_SIZE];
+		rc = esc_keys_create(e, name, secret, &k);
+		if (rc == ESC_EINVAL) {
+			fprintf(stderr,
+				"escrowd keys create: --name takes 1 to %d characters, no control "
+				"characters\n",
+				ESC_API_KEY_NAME_MAX);
+			rc = 2;
+		} else if (rc) {
+			fprintf(stderr, "escrowd keys create: %s\n", esc_error_message(rc));
+			rc = 1;
+		} else {
+			printf("id: %s\nname: %s\nsecret: %s\n"
+			       "The secret is shown only now: keep it (the store keeps its "
+			       "hash).\n",
+			       k.id, k.name, secret);
+		}
+	} else {
+		enum esc_keys_refusal why = 0;
+		const char *ref = id && *id ? id : name;
+		rc = esc_keys_revoke(e, ref, false, &k, &why);
+		if (rc == ESC_ENOTFOUND) {
+			fprintf(stderr, "escrowd keys revoke: no key is %s (escrowd keys list)\n",
+				ref);
+		} else if (rc == ESC_ECONFLICT && why == ESC_KEYS_REVOKED) {
+			char at[ESC_TIME_SIZE];
+			esc_time_format(k.revoked_at_ms, at);
+			fprintf(stderr, "escrowd keys revoke: %s was revoked already, at %s\n",
+				k.id, at);
+		} else if (rc == ESC_ECONFLICT) {
+			fprintf(stderr,
+				"escrowd keys revoke: several active keys are named %s: give --id "
+				"(escrowd keys list)\n",
+				ref);
+		} else if (rc) {
+			fprintf(stderr, "escrowd keys revoke: %s\n", esc_error_message(rc));
+		} else {
+			printf("revoked %s (%s)\n", k.id, k.name);
+		}
+		rc = rc ? 1 : 0;
+	}
+	esc_engine_free(e);
+	return rc;
 }
 
 int main(int argc, char **argv)
