@@ -28,20 +28,9 @@ import {route, setRoute} from './router.js';
 /* Drawing a page waits for the API: after a moment without an answer the
  * page says that it is loading, and the main region is busy. */
 let drawing = 0;
-let last = Promise.resolve();
 
-/* One page at a time: a screen asked for while another is still being
- * drawn is drawn once that one is done, and of those asked for meanwhile
- * only the newest, so that a slow page (the orders, say) never lands over
- * the newer one the person went on to. */
-function draw() {
+async function draw() {
 	const mine = ++drawing;
-	const run = () => (mine === drawing ? drawOnce(mine) : undefined);
-	last = last.then(run, run);
-	return last;
-}
-
-async function drawOnce(mine) {
 	const main = document.getElementById('main');
 	const note = document.getElementById('loading');
 	main.setAttribute('aria-busy', 'true');
