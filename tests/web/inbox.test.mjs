@@ -124,6 +124,9 @@ for (const [name, size] of [['desktop', DESKTOP], ['phone', MOBILE]]) {
 		await as(sellerTok, 'POST', '/v1/orders/' + id + '/cancellation/accept', {});
 		assert.equal(await unread(buyerTok, 'unread_notifications'), 1);
 		await open(buyer, '#/orders');
+		// The orders drawn before the next screen is asked for: a slower
+		// draw of the orders could otherwise land over the notifications.
+		await buyer.getByRole('heading', {level: 1, name: 'My orders'}).waitFor();
 		await open(buyer, '#/notifications');
 		const accepted = buyer.locator('#notifications li.notification.unread')
 			.filter({hasText: 'The seller accepted your cancellation.'});
@@ -137,6 +140,9 @@ for (const [name, size] of [['desktop', DESKTOP], ['phone', MOBILE]]) {
 		await operator('POST', '/v1/refunds/' + refund.id + '/settle', {});
 		assert.equal(await unread(buyerTok, 'unread_notifications'), 1);
 		await open(buyer, '#/orders');
+		// The orders drawn before the next screen is asked for: a slower
+		// draw of the orders could otherwise land over the notifications.
+		await buyer.getByRole('heading', {level: 1, name: 'My orders'}).waitFor();
 		await open(buyer, '#/notifications');
 		await buyer.locator('#notifications li.notification.unread')
 			.filter({hasText: 'Your refund of 10.00 EUR arrived.'}).waitFor();
@@ -166,6 +172,9 @@ for (const [name, size] of [['desktop', DESKTOP], ['phone', MOBILE]]) {
 		const tok = await token(email);
 		assert.equal(await unread(tok, 'unread_notifications'), 1);
 		await open(buyer, '#/orders');
+		// The orders drawn before the next screen is asked for: a slower
+		// draw of the orders could otherwise land over the notifications.
+		await buyer.getByRole('heading', {level: 1, name: 'My orders'}).waitFor();
 		await open(buyer, '#/notifications');
 		await buyer.locator('#notifications li.notification.unread')
 			.filter({hasText: 'The seller has 24 hours left to answer your cancellation request.'}).waitFor();
