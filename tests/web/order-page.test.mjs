@@ -115,6 +115,8 @@ for (const [size, label] of [[DESKTOP, 'desktop'], [MOBILE, 'phone']]) {
 		assert.equal(await items.nth(0).locator('.item-price').textContent(), '€25.00');
 		assert.equal(await items.nth(1).locator('.item-title').textContent(), '2 × Bulb');
 		assert.equal(await items.nth(1).locator('.item-price').textContent(), '€2.00 each · €4.00');
+		// Laid out at this size too: a picture, the title and the price in one row.
+		assert.equal(await items.nth(0).evaluate((el) => getComputedStyle(el).display), 'flex');
 		const img = items.nth(0).locator('img');
 		assert.equal(await img.getAttribute('src'), ORIGIN + '/lamp.png');
 		await page.waitForFunction((el) => el.complete && el.naturalWidth === 1, await img.elementHandle());
