@@ -59,6 +59,15 @@ function sessionEnded() {
 	location.hash = '#/signin';
 }
 
+/* The answer to a page draw's GET when a newer draw began while it was
+ * on its way: none, ever. The older page's drawing stops there instead of
+ * drawing over the newer page. Commands (POST) and GETs outside a draw
+ * (the caller at start-up, Load more) always answer: a dialog closed with
+ * Back still says what was done. */
+function stale() {
+	return new Promise(() => {});
+}
+
 /* headers: more request headers, such as the interface's language for an
  * answer that holds sentences ({'Accept-Language': S.lang}). */
 export async function api(method, path, body, headers) {
@@ -71,7 +80,15 @@ export async function api(method, path, body, headers) {
 		opt.headers['X-CSRF-Token'] = S.csrf;
 	if (method === 'POST')
 		opt.headers['Idempotency-Key'] = keyFor(path + ' ' + (opt.body || ''));
-	const r = await fetch(path, opt);
+	/* The draw this GET is for, if one is under way. */
+	const draw = method === 'GET' && S.drawn !== S.draw ? S.draw : 0;
+	let r;
+	try {
+		r = await fetch(path, opt);
+	} finally {
+		if (draw && draw !== S.draw)
+			await stale();
+	}
 	if (r.status === 401 && path !== '/v1/sessions' && path !== '/v1/me')
 		sessionEnded();
 	let j = null;

@@ -26,16 +26,16 @@ import {viewNotifications} from './notifications.js';
 import {route, setRoute} from './router.js';
 
 /* Drawing a page waits for the API: after a moment without an answer the
- * page says that it is loading, and the main region is busy. */
-let drawing = 0;
-
+ * page says that it is loading, and the main region is busy. A draw
+ * begun later makes this one stale: its GETs never answer (api.js), so
+ * it stops where it waits and never draws over the newer page. */
 async function draw() {
-	const mine = ++drawing;
+	const mine = ++S.draw;
 	const main = document.getElementById('main');
 	const note = document.getElementById('loading');
 	main.setAttribute('aria-busy', 'true');
 	const timer = setTimeout(() => {
-		if (mine === drawing)
+		if (mine === S.draw)
 			note.hidden = false;
 	}, 300);
 	try {
@@ -43,7 +43,8 @@ async function draw() {
 		showSelectedTab();
 	} finally {
 		clearTimeout(timer);
-		if (mine === drawing) {
+		if (mine === S.draw) {
+			S.drawn = mine;
 			note.hidden = true;
 			main.removeAttribute('aria-busy');
 		}

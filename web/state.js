@@ -8,4 +8,9 @@ export const S = {
 	lang: 'en',
 	T: {},
 	reasons: null,
+	/* The newest page draw begun, and the newest finished (app.js): a GET
+	 * sent during a draw that a newer one then replaced is never answered
+	 * (api.js), so a slow page cannot land over a newer one. */
+	draw: 0,
+	drawn: 0,
 };
