@@ -79,6 +79,8 @@ int esc_keys_install(struct esc_engine *e, const char *secret, const char *name)
 struct revoke {
 	const char *ref;
 	bool keep_one;
+	bool by_name;                    /* ref may be an active key's name */
+	const struct esc_tx_hook *after; /* or NULL */
 	int64_t now_ms;
 	struct esc_api_key *out;
 	enum esc_keys_refusal why;
@@ -104,7 +106,7 @@ static int revoke_tx(struct esc_store *s, void *arg)
 		if (!strcmp(r->all[i].id, r->ref))
 			hit = &r->all[i];
 	}
-	for (size_t i = 0; !hit && i < n; i++)
+	for (size_t i = 0; !hit && r->by_name && i < n; i++)
 		if (!r->all[i].revoked_at_ms && !strcmp(r->all[i].name, r->ref))
 			named++;
 	for (size_t i = 0; !hit && named == 1 && i < n; i++)
@@ -125,25 +127,39 @@ static int revoke_tx(struct esc_store *s, void *arg)
 	ESC_STORE(rc, s, api_key_revoke, hit->id, r->now_ms);
 	if (!rc)
 		r->out->revoked_at_ms = r->now_ms;
+	if (!rc && r->after)
+		rc = r->after->run(r->after->arg, s);
+	return rc;
+}
+
+static int revoke(struct esc_engine *e, struct revoke *r, enum esc_keys_refusal *why)
+{
+	int rc;
+
+	memset(r->out, 0, sizeof *r->out);
+	*why = 0;
+	r->all = calloc(ESC_API_KEYS_MAX, sizeof *r->all);
+	if (!r->all)
+		return ESC_ENOMEM;
+	r->now_ms = esc_engine_now(e);
+	rc = esc_engine_transact(e, revoke_tx, r);
+	*why = r->why;
+	free(r->all);
 	return rc;
 }
 
 int esc_keys_revoke(struct esc_engine *e, const char *ref, bool keep_one, struct esc_api_key *out,
 		    enum esc_keys_refusal *why)
 {
-	struct revoke r = {.ref = ref, .keep_one = keep_one, .out = out};
-	int rc;
+	struct revoke r = {.ref = ref, .keep_one = keep_one, .by_name = true, .out = out};
+	return revoke(e, &r, why);
+}
 
-	memset(out, 0, sizeof *out);
-	*why = 0;
-	r.all = calloc(ESC_API_KEYS_MAX, sizeof *r.all);
-	if (!r.all)
-		return ESC_ENOMEM;
-	r.now_ms = esc_engine_now(e);
-	rc = esc_engine_transact(e, revoke_tx, &r);
-	*why = r.why;
-	free(r.all);
-	return rc;
+int esc_keys_revoke_id(struct esc_engine *e, const char *id, const struct esc_tx_hook *after,
+		       struct esc_api_key *out, enum esc_keys_refusal *why)
+{
+	struct revoke r = {.ref = id, .keep_one = true, .after = after, .out = out};
+	return revoke(e, &r, why);
 }
 
 int esc_keys_list(struct esc_engine *e, struct esc_api_key **out, size_t *n)

@@ -47,6 +47,13 @@ enum esc_keys_refusal {
 int esc_keys_revoke(struct esc_engine *e, const char *ref, bool keep_one, struct esc_api_key *out,
 		    enum esc_keys_refusal *why);
 
+/* The API's revocation (POST /v1/operator-keys/{id}/revoke): the key of
+ * that id only (never a name), refused when it is the last active key
+ * (ESC_KEYS_LAST); after (or NULL) runs in the revocation's transaction,
+ * once *out holds the key as revoked. Returns as esc_keys_revoke. */
+int esc_keys_revoke_id(struct esc_engine *e, const char *id, const struct esc_tx_hook *after,
+		       struct esc_api_key *out, enum esc_keys_refusal *why);
+
 /* Every key, revoked ones too, oldest first: *n of them in out (malloc'd,
  * the caller's to free). */
 int esc_keys_list(struct esc_engine *e, struct esc_api_key **out, size_t *n);

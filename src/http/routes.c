@@ -17,6 +17,7 @@
 #include "engine/view.h"
 #include "http/assets.h"
 #include "http/idempotency.h"
+#include "http/keys.h"
 #include "http/openapi.h"
 #include "http/server.h" /* struct esc_http_options: webhooks.allow_private */
 #include "util/bug.h"
@@ -3138,6 +3139,122 @@ static int h_event_get(struct esc_http_call *call)
 	return rc;
 }
 
+/* ---- operator keys (issue 18 item 7; docs/operations.md) ---- */
+
+/* A key as the API shows it: never its hash; its secret only in the
+ * answer to its creation. */
+static json_t *operator_key_json(const struct esc_api_key *k, const char *secret)
+{
+	json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:o}", "id", k->id, "name", k->name,
+			      "created_at", time_or_null(k->created_at_ms), "last_used_at",
+			      time_or_null(k->last_used_at_ms), "revoked_at",
+			      time_or_null(k->revoked_at_ms));
+	if (j && secret)
+		json_object_set_new(j, "secret", json_string(secret));
+	return j;
+}
+
+static json_t *operator_key_doc(const void *k)
+{
+	return operator_key_json(k, NULL);
+}
+
+static int h_operator_key_create(struct esc_http_call *call)
+{
+	static const char *const fields[] = {"name", NULL};
+	char secret[ESC_KEY_SECRET_SIZE], most[24];
+	struct esc_api_key k;
+	const char *name;
+	int rc = only_fields(call, fields);
+	if (!rc)
+		rc = get_text(call, "name", true, ESC_TEXT_LINE, &name);
+	if (rc)
+		return rc;
+	rc = esc_keys_create(call->e, name, secret, &k);
+	if (rc == ESC_EINVAL) {
+		snprintf(most, sizeof most, "%d", ESC_API_KEY_NAME_MAX);
+		return fail(call, rc,
+			    "'name' must be 1 to %s bytes on one line, with no control characters",
+			    most);
+	}
+	if (rc)
+		return rc;
+	call->status = 201;
+	call->out = operator_key_json(&k, secret);
+	sodium_memzero(secret, sizeof secret);
+	return 0;
+}
+
+/* Every key, revoked ones too, oldest first, in pages (starting_after: a
+ * key's id). */
+static int h_operator_keys_list(struct esc_http_call *call)
+{
+	const char *after = esc_http_query(call, "starting_after");
+	struct esc_api_key *keys = NULL;
+	size_t limit, n = 0, from = 0;
+	int rc = page_limit(call, &limit);
+	if (!rc)
+		rc = esc_keys_list(call->e, &keys, &n);
+	if (rc)
+		return rc;
+	if (after) {
+		while (from < n && strcmp(keys[from].id, after))
+			from++;
+		if (from == n) {
+			free(keys);
+			return fail(call, ESC_EINVAL,
+				    "starting_after must be an operator key's id (the last id of "
+				    "the page before)",
+				    NULL);
+		}
+		from++;
+	}
+	json_t *data = json_array();
+	for (size_t i = from; i < n && i < from + limit; i++)
+		json_array_append_new(data, operator_key_json(&keys[i], NULL));
+	call->out = json_pack("{s:o, s:b}", "data", data, "has_more", from + limit < n);
+	free(keys);
+	return call->out ? 0 : ESC_ENOMEM;
+}
+
+/* Revoked at once for every daemon on the store (each reads the key on
+ * every request), the caller's own key too; never the last active key. */
+static int h_operator_key_revoke(struct esc_http_call *call)
+{
+	static const char *const fields[] = {NULL};
+	enum esc_keys_refusal why = 0;
+	struct esc_api_key k;
+	char at[ESC_TIME_SIZE], msg[200];
+	int rc = only_fields(call, fields);
+	if (rc)
+		return rc;
+	struct esc_idem_tx idem = {.call = call, .status = 200, .doc = operator_key_doc, .obj = &k};
+	struct esc_tx_hook hook = {.run = esc_idem_tx_run, .arg = &idem};
+	rc = esc_keys_revoke_id(call->e, call->param, &hook, &k, &why);
+	esc_idem_done(call, rc, idem.built);
+	if (call->idem_answered)
+		return rc;
+	if (rc == ESC_ENOTFOUND)
+		return fail(call, rc,
+			    "no operator key with this id (GET /v1/operator-keys lists them)",
+			    NULL);
+	if (rc == ESC_ECONFLICT && why == ESC_KEYS_REVOKED) {
+		esc_time_format(k.revoked_at_ms, at);
+		return fail(call, rc, "this key was revoked already, at %s", at);
+	}
+	if (rc == ESC_ECONFLICT && why == ESC_KEYS_LAST) {
+		snprintf(msg, sizeof msg, "%s is the last active operator key", k.id);
+		return fail(call, rc,
+			    "%s: create another first (POST /v1/operator-keys), or revoke it on "
+			    "the host with escrowd keys revoke",
+			    msg);
+	}
+	if (rc)
+		return rc;
+	call->out = operator_key_json(&k, NULL);
+	return 0;
+}
+
 #define P      ESC_WHO_OPERATOR
 #define B      ESC_WHO_BUYER
 #define S      ESC_WHO_SELLER
@@ -3221,6 +3338,10 @@ const struct esc_route esc_routes[] = {
 	{"GET", "/v1/webhook-deliveries", h_deliveries_list, P, false, false, -1},
 	{"GET", "/v1/webhook-deliveries/{id}", h_delivery_get, P, false, false, -1},
 	{"POST", "/v1/webhook-deliveries/{id}/retry", h_delivery_retry, P, true, false, -1},
+	/* Its answer holds the key's secret: never kept for a replay. */
+	{"POST", "/v1/operator-keys", h_operator_key_create, P, true, true, -1},
+	{"GET", "/v1/operator-keys", h_operator_keys_list, P, false, false, -1},
+	{"POST", "/v1/operator-keys/{id}/revoke", h_operator_key_revoke, P, true, false, -1},
 };
 const size_t esc_routes_count = sizeof esc_routes / sizeof esc_routes[0];
 

@@ -266,6 +266,7 @@ enum prep {
 	PREP_SUSPENDED, /* no order: a new buyer who lost 3 disputes */
 	PREP_WEBHOOK,   /* no order: a webhook endpoint */
 	PREP_DELIVERY,  /* no order: a webhook delivery */
+	PREP_KEY,       /* no order: an operator key (not the operator's own) */
 };
 
 /* The smallest file the type check takes for a PNG: its signature. */
@@ -387,6 +388,12 @@ static const struct setup setups[] = {
 	 NULL},
 	{"POST", "/v1/webhook-deliveries/{id}/retry", PREP_DELIVERY, "{}", "{delivery}", NULL, 202,
 	 false, NULL},
+	/* Operator keys (issue 18 item 7): the operator's alone. A revocation
+	 * revokes a key made for the cell, never the operator's own. */
+	{"POST", "/v1/operator-keys", PREP_NONE, "{\"name\":\"K{n}\"}", NULL, NULL, 201, false,
+	 NULL},
+	{"GET", "/v1/operator-keys", PREP_NONE, NULL, NULL, NULL, 200, false, NULL},
+	{"POST", "/v1/operator-keys/{id}/revoke", PREP_KEY, "{}", "{key}", NULL, 200, false, NULL},
 	/* Only its status is checked: the clock moving is its effect. */
 	{"POST", "/v1/clock/advance", PREP_NONE, "{\"seconds\":60}", NULL, NULL, 200, false, NULL},
 };
@@ -410,7 +417,7 @@ static bool on_order(const struct esc_route *rt, const struct setup *su)
 	bool names_user =
 		su->id && (!strcmp(su->id, "{buyer}") || !strcmp(su->id, "{seller}") ||
 			   !strcmp(su->id, "{suspended}") || !strcmp(su->id, "{webhook}") ||
-			   !strcmp(su->id, "{delivery}") ||
+			   !strcmp(su->id, "{delivery}") || !strcmp(su->id, "{key}") ||
 			   !strncmp(su->id, "pol_", 4)); /* a policy version */
 	return (strstr(rt->path, "{id}") && !names_user) ||
 	       (su->query && strstr(su->query, "{order}"));
@@ -445,6 +452,7 @@ struct cell {
 	char suspended[64]; /* a suspended buyer's id */
 	char webhook[64];   /* a webhook endpoint's id */
 	char delivery[64];  /* a webhook delivery's id */
+	char key[64];       /* an operator key's id */
 };
 
 static unsigned long serial;
@@ -472,6 +480,8 @@ static void expand(const char *t, const struct cell *x, unsigned long n, char *o
 			v = x->webhook, skip = 9;
 		else if (!strncmp(t, "{delivery}", 10))
 			v = x->delivery, skip = 10;
+		else if (!strncmp(t, "{key}", 5))
+			v = x->key, skip = 5;
 		else if (!strncmp(t, "{buyer}", 7))
 			v = users[C_BUYER].id, skip = 7;
 		else if (!strncmp(t, "{seller}", 8))
@@ -667,6 +677,12 @@ static void prepare(enum prep prep, struct cell *x)
 	}
 	if (prep == PREP_DELIVERY) {
 		a_delivery(x->delivery);
+		return;
+	}
+	if (prep == PREP_KEY) {
+		j = op("POST", "/v1/operator-keys", "{\"name\":\"to revoke\"}", 201);
+		snprintf(x->key, sizeof x->key, "%s", str(j, "id"));
+		json_decref(j);
 		return;
 	}
 	expand(ORDER_BODY, x, 0, body, sizeof body);
