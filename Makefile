@@ -10,6 +10,7 @@
 #                 cluster tests under ThreadSanitizer
 #   make bench    build optimized and print the benchmark figures
 #   make fuzz     run each libFuzzer target for FUZZ_SECONDS (tests/fuzz/)
+#   make deb      build the Debian package (debian/) into build-deb/
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -25,11 +26,14 @@ DB         ?= escrowd.db
 # systemd gives systemd-analyze, which test_systemd runs on the unit.
 DEBS = gcc make meson ninja-build pkg-config libsqlite3-dev libsodium-dev libcmocka-dev \
        libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev libsystemd-dev
-TEST_DEBS = chromium postgresql node systemd $(FUZZ_DEBS)
+# debhelper and dpkg-dev build the Debian package (make deb, and the test
+# deb that builds it).
+TEST_DEBS = chromium postgresql node systemd $(FUZZ_DEBS) $(DEB_DEBS)
+DEB_DEBS = debhelper dpkg-dev
 FUZZ_DEBS = clang libclang-rt-14-dev
 
 .PHONY: all deps test-deps run test test-plain test-web test-asan test-tsan test-fuzz fuzz fuzz-deps \
-	fuzz-build bench screenshots clean format
+	fuzz-build bench screenshots clean format deb
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -99,7 +103,7 @@ test-asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ESC_TEST_QUICK=1 tests/pg/with-server meson test -C $(ASAN_BUILD) --no-suite postgresql \
-	  --print-errorlogs
+	  --no-suite deb --print-errorlogs
 
 # The tests that drive the daemon, under ThreadSanitizer: the test
 # programs and the daemons they start (from ESC_BUILD_DIR, meson's build
@@ -219,8 +223,18 @@ bench: deps $(BENCH_BUILD)/build.ninja
 	ESC_BENCH_REQUESTS=5000 ESC_BENCH_BUYERS=32 ./$(BENCH_BUILD)/bench_http $(BENCH_BUILD)/escrowd
 	bench/bench_memory.py $(BENCH_BUILD)/escrowd
 
+# The Debian package (debian/: debhelper with meson), built by
+# dpkg-buildpackage from a copy of the source in a temporary directory
+# under DEB_BUILD, so that the checkout stays clean; the .deb (and its
+# debug symbols' escrowd-dbgsym) land in DEB_BUILD, and the last line
+# names it. docs/operations.md, "Install from the Debian package".
+DEB_BUILD ?= build-deb
+deb:
+	@tools/install-debs $(DEBS) $(DEB_DEBS)
+	@tools/build-deb $(DEB_BUILD) -jauto
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(BENCH_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(BENCH_BUILD) $(FUZZ_BUILD) $(DEB_BUILD)
