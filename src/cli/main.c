@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "cli/systemd.h"
 #include "store/sqlite/backup.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/timefmt.h"
 #include "webhook/worker.h"
 
@@ -40,12 +42,13 @@ struct options {
 	const char *operator_key;
 	const char *password_hashing;  /* interactive (the default) or minimum */
 	const char *operator_key_file; /* the operator key, in a file of its own */
+	const char *log_level;         /* debug, info (the default), warn or error */
 	bool quiet, quiet_set;
 	unsigned pool;    /* db_pool: store connections, 0 = the default */
 	int64_t lease_ms; /* deadline_lease, 0 = the engine's default */
 	struct esc_policy policy;
 	struct esc_http_options http; /* the config file's http. keys */
-	char *from_config[6];         /* values read from the file, owned */
+	char *from_config[7];         /* values read from the file, owned */
 };
 
 struct command {
@@ -69,7 +72,7 @@ static const struct command commands[] = {
 	{"serve", cmd_serve, "run the HTTP/JSON API daemon",
 	 "escrowd serve --db PATH [--listen HOST:PORT] [--config FILE] [--clock manual]\n"
 	 "              [--operator-key KEY | --operator-key-file FILE]\n"
-	 "              [--password-hashing minimum] [--quiet]\n"
+	 "              [--password-hashing minimum] [--quiet] [--log-level LEVEL]\n"
 	 "  Serves the API on HOST:PORT (127.0.0.1:8080; ESCROWD_LISTEN): an IPv4\n"
 	 "  address, [IPv6] ([::1]:8080) or a host name (the first of its addresses\n"
 	 "  that binds). --operator-key\n"
@@ -81,13 +84,17 @@ static const struct command commands[] = {
 	 "  on SIGTERM, and WATCHDOG=1 while it serves when WATCHDOG_USEC is set.\n"
 	 "  --clock manual (ESCROWD_CLOCK) starts a manual clock that moves only through\n"
 	 "  POST /v1/clock/advance: for tests and demos only. SIGTERM or SIGINT finish\n"
-	 "  the requests in flight and stop. Each request is logged as a JSON line on\n"
-	 "  stderr unless --quiet (ESCROWD_QUIET). --password-hashing minimum\n"
+	 "  the requests in flight and stop. Every line the daemon writes to stderr is\n"
+	 "  one JSON object (time, level, msg, fields); each request is one unless\n"
+	 "  --quiet (ESCROWD_QUIET). --log-level (ESCROWD_LOG_LEVEL) is debug, info\n"
+	 "  (the default), warn or error: the least level written. A mistake in the\n"
+	 "  command line or the config file is told in plain text before the daemon\n"
+	 "  starts. --password-hashing minimum\n"
 	 "  (ESCROWD_PASSWORD_HASHING; also for demo) hashes new passwords with argon2id\n"
 	 "  at libsodium's least cost instead of its interactive one: for tests only.\n"
 	 "  Every option may also be a line of the config file (db = PATH, listen =,\n"
 	 "  clock =, operator_key =, operator_key_file =, password_hashing =,\n"
-	 "  quiet = true); a flag wins over the environment, which wins over the\n"
+	 "  log_level =, quiet = true); a flag wins over the environment, which wins over the\n"
 	 "  file. db_pool = 8 is the file's alone: store connections in all, one for\n"
 	 "  writes and the rest for reads.\n"
 	 "  So is deadline_lease = 15s: a daemon killed while firing deadlines holds\n"
@@ -208,13 +215,14 @@ static int set_webhooks(void *arg, const char *key, const char *value, char *err
 	return esc_webhook_option_set(arg, key, value, err, err_size);
 }
 
-/* The first six are strings, in the order of set_option's fields. */
+/* The first seven are strings, in the order of set_option's fields. */
 static const char *const option_keys[] = {"db",
 					  "listen",
 					  "clock",
 					  "operator_key",
 					  "password_hashing",
 					  "operator_key_file",
+					  "log_level",
 					  "quiet",
 					  "db_pool",
 					  "deadline_lease",
@@ -230,7 +238,8 @@ static int set_option(void *arg, const char *key, const char *value, char *err, 
 {
 	struct options *o = arg;
 	const char **fields[] = {&o->db,           &o->listen,           &o->clock,
-				 &o->operator_key, &o->password_hashing, &o->operator_key_file};
+				 &o->operator_key, &o->password_hashing, &o->operator_key_file,
+				 &o->log_level};
 	if (!strcmp(key, "quiet")) {
 		bool on = !strcmp(value, "true"), off = !strcmp(value, "false");
 		if (!on && !off) {
@@ -297,6 +306,7 @@ static void options_from_env(struct options *o)
 	o->operator_key = getenv("ESCROWD_OPERATOR_KEY");
 	o->operator_key_file = getenv("ESCROWD_OPERATOR_KEY_FILE");
 	o->password_hashing = getenv("ESCROWD_PASSWORD_HASHING");
+	o->log_level = getenv("ESCROWD_LOG_LEVEL");
 	o->quiet = getenv("ESCROWD_QUIET") && *getenv("ESCROWD_QUIET");
 	o->quiet_set = o->quiet;
 }
@@ -307,7 +317,7 @@ static void options_from_env(struct options *o)
 static int parse_with(const struct command *c, struct options *o, int argc, char **argv,
 		      const char *const *extra, const char **values)
 {
-	struct option longopts[10 + EXTRA_MAX] = {
+	struct option longopts[11 + EXTRA_MAX] = {
 		{"db", required_argument, NULL, 'd'},
 		{"config", required_argument, NULL, 'c'},
 		{"listen", required_argument, NULL, 'l'},
@@ -316,9 +326,10 @@ static int parse_with(const struct command *c, struct options *o, int argc, char
 		{"operator-key-file", required_argument, NULL, 'f'},
 		{"password-hashing", required_argument, NULL, 'p'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"log-level", required_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 	};
-	size_t common = 9, extra_n = 0;
+	size_t common = 10, extra_n = 0;
 	char err[300];
 	int ch;
 	for (; extra && extra[extra_n]; extra_n++) {
@@ -353,6 +364,9 @@ static int parse_with(const struct command *c, struct options *o, int argc, char
 			break;
 		case 'q':
 			o->quiet = o->quiet_set = true;
+			break;
+		case 'v':
+			o->log_level = optarg;
 			break;
 		case 'h':
 			fputs(c->usage, stdout);
@@ -390,6 +404,15 @@ static int parse_with(const struct command *c, struct options *o, int argc, char
 			c->name);
 		return 2;
 	}
+	enum esc_log_level level = ESC_LOG_INFO;
+	if (o->log_level && *o->log_level && esc_log_level_parse(o->log_level, &level)) {
+		fprintf(stderr,
+			"escrowd %s: --log-level (log_level, ESCROWD_LOG_LEVEL) takes debug, info, "
+			"warn or error, not '%s'\n",
+			c->name, o->log_level);
+		return 2;
+	}
+	esc_log_set_level(level);
 	if (!o->db || !*o->db) {
 		fprintf(stderr,
 			"escrowd %s: --db is required (or ESCROWD_DB, or db = in the config)\n%s",
@@ -714,6 +737,21 @@ static int cmd_replay(const struct command *c, struct options *o, int argc, char
 	return rc ? 1 : 0;
 }
 
+/* escrowd serve's own lines, from the start of its work on: one JSON
+ * line each (util/log.h), as every line of the running daemon. */
+static void say(enum esc_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(enum esc_log_level level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	esc_log(level, msg);
+}
+
 static volatile sig_atomic_t stopping;
 
 #define KEY_BYTES_MAX 512
@@ -725,17 +763,16 @@ static int read_secret(const char *what, const char *path, char *out, size_t siz
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
-		fprintf(stderr, "escrowd serve: cannot read %s %s: %s\n", what, path,
-			strerror(errno));
+		say(ESC_LOG_ERROR, "cannot read %s %s: %s", what, path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return 2;
 	}
 	if (st.st_mode & (S_IROTH | S_IWOTH))
-		fprintf(stderr,
-			"escrowd serve: %s %s may be read by every user of this machine: "
-			"chmod 600 it, or give it as a systemd credential (LoadCredential=)\n",
-			what, path);
+		say(ESC_LOG_WARN,
+		    "%s %s may be read by every user of this machine: "
+		    "chmod 600 it, or give it as a systemd credential (LoadCredential=)",
+		    what, path);
 	size_t n = 0;
 	ssize_t got;
 	while (n < size && (got = read(fd, out + n, size - n)) > 0)
@@ -743,8 +780,7 @@ static int read_secret(const char *what, const char *path, char *out, size_t siz
 	close(fd);
 	if (n == size) {
 		explicit_bzero(out, size);
-		fprintf(stderr, "escrowd serve: %s %s is longer than %zu bytes\n", what, path,
-			size - 1);
+		say(ESC_LOG_ERROR, "%s %s is longer than %zu bytes", what, path, size - 1);
 		return 2;
 	}
 	out[n] = '\0';
@@ -753,7 +789,7 @@ static int read_secret(const char *what, const char *path, char *out, size_t siz
 	while (n && (out[n - 1] == ' ' || out[n - 1] == '\t'))
 		out[--n] = '\0';
 	if (!n) {
-		fprintf(stderr, "escrowd serve: %s %s is empty\n", what, path);
+		say(ESC_LOG_ERROR, "%s %s is empty", what, path);
 		return 2;
 	}
 	return 0;
@@ -769,8 +805,8 @@ static int operator_key(const struct options *o, char *buf, size_t size, const c
 	const char *creds = getenv("CREDENTIALS_DIRECTORY");
 	*key = NULL;
 	if (inline_key && file) {
-		fprintf(stderr, "escrowd serve: both operator_key and operator_key_file are set "
-				"(flag, environment or config file): keep one\n");
+		say(ESC_LOG_ERROR, "both operator_key and operator_key_file are set "
+				   "(flag, environment or config file): keep one");
 		return 2;
 	}
 	if (inline_key) {
@@ -809,7 +845,7 @@ static int http_options(const struct options *o, struct esc_http_options *ho, ch
 {
 	if (o->listen && *o->listen) {
 		if (strlen(o->listen) >= sizeof ho->listen) {
-			fprintf(stderr, "escrowd serve: --listen '%s' is too long\n", o->listen);
+			say(ESC_LOG_ERROR, "--listen '%s' is too long", o->listen);
 			return 2;
 		}
 		snprintf(ho->listen, sizeof ho->listen, "%s", o->listen);
@@ -833,7 +869,7 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (o->clock && *o->clock && strcmp(o->clock, "manual") && strcmp(o->clock, "real")) {
-		fprintf(stderr, "escrowd serve: --clock takes manual or real\n");
+		say(ESC_LOG_ERROR, "--clock takes manual or real");
 		return 2;
 	}
 	eo.manual_clock = o->clock && !strcmp(o->clock, "manual");
@@ -842,8 +878,8 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	eo.fast_password_hashing = fast_hashing(o);
 	rc = esc_engine_open(&e, o->db, &o->policy, &eo, err, sizeof err);
 	if (rc) {
-		fprintf(stderr, "escrowd serve: cannot open %s: %s\n", o->db,
-			err[0] ? err : esc_error_message(rc));
+		say(ESC_LOG_ERROR, "cannot open %s: %s", o->db,
+		    err[0] ? err : esc_error_message(rc));
 		return 1;
 	}
 	/* SPEC §8: what is due at start fires now. The real clock's worker
@@ -856,7 +892,7 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 			rc = esc_engine_fire_due(e, 0, &fired);
 		while (!rc && fired);
 		if (rc)
-			fprintf(stderr, "escrowd: deadlines: %s\n", esc_error_message(rc));
+			say(ESC_LOG_ERROR, "deadlines: firing failed: %s", esc_error_message(rc));
 		rc = 0;
 	}
 	memset(&sa, 0, sizeof sa);
@@ -872,11 +908,11 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 		return 2;
 	}
 	if (eo.manual_clock)
-		fprintf(stderr, "escrowd: manual clock: time moves only through "
-				"POST /v1/clock/advance\n");
+		say(ESC_LOG_WARN, "manual clock: time moves only through "
+				  "POST /v1/clock/advance");
 	if (eo.fast_password_hashing)
-		fprintf(stderr, "escrowd: password_hashing = minimum: passwords are hashed at "
-				"argon2id's least cost, for tests only\n");
+		say(ESC_LOG_WARN, "password_hashing = minimum: passwords are hashed at "
+				  "argon2id's least cost, for tests only");
 	/* The webhook delivery worker: a thread of its own, beside the
 	 * deadline worker that esc_http_serve runs. libcurl's global state
 	 * first, before any thread (webhook/sender.h). */
@@ -886,7 +922,7 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	if (!rc)
 		rc = esc_webhook_worker_start(hooks);
 	if (rc) {
-		fprintf(stderr, "escrowd serve: webhooks: %s\n", esc_error_message(rc));
+		say(ESC_LOG_ERROR, "webhooks: %s", esc_error_message(rc));
 		esc_webhook_worker_free(hooks);
 		esc_engine_free(e);
 		return 1;
@@ -894,7 +930,7 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	rc = esc_http_serve(e, &ho, &stopping, NULL, err, sizeof err);
 	explicit_bzero(key, sizeof key);
 	if (rc)
-		fprintf(stderr, "escrowd serve: %s\n", err[0] ? err : esc_error_message(rc));
+		say(ESC_LOG_ERROR, "%s", err[0] ? err : esc_error_message(rc));
 	esc_webhook_worker_free(hooks);
 	esc_engine_free(e);
 	return rc ? 1 : 0;

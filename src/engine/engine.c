@@ -11,6 +11,7 @@
 
 #include "core/event.h"
 #include "engine/view.h"
+#include "util/log.h"
 #include "util/bug.h"
 #include "util/error.h"
 #include "util/id.h"
@@ -1715,8 +1716,12 @@ static void log_failure(struct esc_store *s, int rc, const char *what, size_t n)
 	if (rc == ESC_ERETRY)
 		return;
 	const char *said = esc_store_last_error(s);
-	fprintf(stderr, "escrowd: store failure at %s (%zu command%s undone): %s%s%s\n", what, n,
-		n == 1 ? "" : "s", esc_error_message(rc), said[0] ? ": " : "", said);
+	char msg[160];
+	snprintf(msg, sizeof msg, "store failure at %s (%zu command%s undone)", what, n,
+		 n == 1 ? "" : "s");
+	esc_log(ESC_LOG_ERROR, msg, ESC_LOG_STR("at", what), ESC_LOG_INT("commands_undone", n),
+		ESC_LOG_STR("error", esc_error_message(rc)),
+		ESC_LOG_STR("store_said", said[0] ? said : NULL));
 }
 
 static void fail_all(size_t n, struct esc_result *res, int rc)

@@ -35,7 +35,8 @@ enum esc_caller_kind { ESC_CALLER_ANONYMOUS, ESC_CALLER_OPERATOR, ESC_CALLER_USE
 
 struct esc_caller {
 	enum esc_caller_kind kind;
-	struct esc_user user; /* when kind is ESC_CALLER_USER */
+	struct esc_user user;     /* when kind is ESC_CALLER_USER */
+	char key_id[ESC_ID_SIZE]; /* the operator key's id, when ESC_CALLER_OPERATOR */
 	bool by_cookie;
 	char token_hash[ESC_HASH_HEX_SIZE];
 	char csrf[64]; /* the session's CSRF token, for GET /v1/me */

@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "util/log.h"
 #include "util/error.h"
 
 void esc_idem_running_init(struct esc_idem_running *r)
@@ -153,8 +154,8 @@ void esc_idem_keep(struct esc_engine *e, struct esc_idempotency *idem, int statu
 	rc = esc_engine_transact(e, put_tx, idem);
 	idem->response = NULL;
 	if (rc && rc != ESC_EDUPLICATE)
-		fprintf(stderr, "escrowd: cannot keep an idempotent answer: %s\n",
-			esc_error_message(rc));
+		esc_log(ESC_LOG_ERROR, "cannot keep an idempotent answer",
+			ESC_LOG_STR("error", esc_error_message(rc)));
 }
 
 char *esc_idem_kept(struct esc_engine *e, const struct esc_idempotency *idem, int *status)

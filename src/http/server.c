@@ -32,6 +32,7 @@
 #include "http/routes.h"
 #include "util/bug.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/text.h"
 #include "util/strbuf.h"
 #include "util/timefmt.h"
@@ -264,9 +265,10 @@ static bool image_origin_ok(const char *s, size_t len)
 	}
 	if (!https) {
 		size_t hl = (size_t)((port ? port : end) - host);
-		bool loop = (hl == 9 && !strncasecmp(host, "localhost", 9)) ||
-			    (hl == 5 && !strncmp(host, "[::1]", 5)) ||
-			    (hl >= 9 && !strncmp(host, "127.", 4) && isdigit((unsigned char)host[4]));
+		bool loop =
+			(hl == 9 && !strncasecmp(host, "localhost", 9)) ||
+			(hl == 5 && !strncmp(host, "[::1]", 5)) ||
+			(hl >= 9 && !strncmp(host, "127.", 4) && isdigit((unsigned char)host[4]));
 		if (!loop)
 			return false;
 	}
@@ -292,8 +294,9 @@ static int image_origins_set(struct esc_http_options *o, const char *value, char
 				    "http.image_origins: '%.*s' is not an origin like "
 				    "https://img.example.com or https://cdn.example.com:8443 (a "
 				    "scheme and a host, no path; http:// only for a loopback host)",
-				    (int)(len > ESC_IMAGE_ORIGIN_BYTES_MAX ? ESC_IMAGE_ORIGIN_BYTES_MAX
-									 : len),
+				    (int)(len > ESC_IMAGE_ORIGIN_BYTES_MAX
+						  ? ESC_IMAGE_ORIGIN_BYTES_MAX
+						  : len),
 				    s);
 			return ESC_EINVAL;
 		}
@@ -707,8 +710,8 @@ static int authenticate(struct esc_http_server *srv, struct MHD_Connection *c, c
 	 * PostgreSQL). A cookie carries a session, never a key. */
 	bool is_key = false;
 	struct esc_store *s = esc_engine_store_acquire(srv->e);
-	ESC_STORE(rc, s, caller_get, who->token_hash, &is_key, &key_used_at_ms, &session,
-		  &who->user);
+	ESC_STORE(rc, s, caller_get, who->token_hash, &is_key, &key_used_at_ms, who->key_id,
+		  &session, &who->user);
 	if (!rc && is_key && !who->by_cookie) {
 		memset(&who->user, 0, sizeof who->user);
 		who->kind = ESC_CALLER_OPERATOR;
@@ -1186,6 +1189,11 @@ static enum MHD_Result dispatch(struct esc_http_server *srv, struct MHD_Connecti
 				       .viewer = {.buyer_level = -1},
 				       .server = srv,
 				       .async = true};
+	/* The client, for the log and the limits, before anything may
+	 * refuse the request. */
+	bool https;
+	client_address(srv, c, call->address, sizeof call->address, &https);
+	call->cookie_secure = https || !srv->loopback;
 	const struct esc_route *route = esc_route_find(call->method, url, req->path,
 						       sizeof req->path, &call->param, &path_known);
 	req->route = route ? (int)(route - esc_routes) : -1;
@@ -1212,9 +1220,6 @@ static enum MHD_Result dispatch(struct esc_http_server *srv, struct MHD_Connecti
 		call_release(srv, req);
 		return respond_error_hint(c, req, rc, why, hint);
 	}
-	bool https;
-	client_address(srv, c, call->address, sizeof call->address, &https);
-	call->cookie_secure = https || !srv->loopback;
 	if (!idem_begin(srv, c, url, route, req, call, &req->idem, &req->claim, &ok)) {
 		call->status = 200;
 		rc = route->handler(call);
@@ -1256,21 +1261,27 @@ static void record(struct esc_http_server *srv, struct request *req, const char 
 	atomic_fetch_add_explicit(&m->latency[b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&m->latency_sum_us, (uint64_t)us, memory_order_relaxed);
 	atomic_fetch_add_explicit(&m->latency_count, 1, memory_order_relaxed);
-	if (srv->opt.quiet)
+	enum esc_log_level level = req->status >= 500 ? ESC_LOG_ERROR : ESC_LOG_INFO;
+	if (srv->opt.quiet || !esc_log_enabled(level))
 		return;
-	char ts[ESC_TIME_SIZE];
-	esc_time_format(esc_time_real_ms(), ts);
-	json_t *line =
-		json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:f}", "ts", ts, "level",
-			  req->status >= 500 ? "error" : "info", "request_id", req->id, "method",
-			  method, "path", url, "status", req->status, "ms", (double)us / 1000.0);
-	if (req->call.address[0])
-		json_object_set_new(line, "address", json_string(req->call.address));
-	char *text = json_dumps(line, JSON_COMPACT);
-	if (text)
-		fprintf(stderr, "%s\n", text);
-	free(text);
-	json_decref(line);
+	/* Who called: a user's id, or "operator:" and the key's id. */
+	const struct esc_caller *who = &req->call.caller;
+	char caller[ESC_ID_SIZE + 16];
+	if (who->kind == ESC_CALLER_USER)
+		snprintf(caller, sizeof caller, "%s", who->user.id);
+	else if (who->kind == ESC_CALLER_OPERATOR)
+		snprintf(caller, sizeof caller, "operator:%s",
+			 who->key_id[0] ? who->key_id : "unknown");
+	else
+		caller[0] = '\0';
+	/* url is the path: libmicrohttpd keeps the query apart, so that no
+	 * query argument (a search, a secret sent where it should not be)
+	 * reaches the log. */
+	esc_log(level, "request", ESC_LOG_STR("request_id", req->id), ESC_LOG_STR("method", method),
+		ESC_LOG_STR("path", url), ESC_LOG_INT("status", req->status),
+		ESC_LOG_REAL("duration_ms", (double)us / 1000.0),
+		ESC_LOG_STR("address", req->call.address[0] ? req->call.address : NULL),
+		ESC_LOG_STR("caller", caller[0] ? caller : NULL));
 }
 
 /* Requests by route and status. */
@@ -2138,12 +2149,16 @@ static void make_room_for_connections(unsigned connections)
 		return;
 	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
 	setrlimit(RLIMIT_NOFILE, &rl);
-	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < want)
-		fprintf(stderr,
-			"escrowd: at most %llu files may be open, and http.connections_max = %u "
-			"needs %llu: raise the limit (ulimit -n, or LimitNOFILE= for systemd) or "
-			"lower http.connections_max\n",
-			(unsigned long long)rl.rlim_cur, connections, (unsigned long long)want);
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < want) {
+		char msg[300];
+		snprintf(msg, sizeof msg,
+			 "at most %llu files may be open, and http.connections_max = %u needs "
+			 "%llu: raise the limit (ulimit -n, or LimitNOFILE= for systemd) or lower "
+			 "http.connections_max",
+			 (unsigned long long)rl.rlim_cur, connections, (unsigned long long)want);
+		esc_log(ESC_LOG_WARN, msg, ESC_LOG_INT("open_files_max", rl.rlim_cur),
+			ESC_LOG_INT("open_files_wanted", want));
+	}
 }
 
 /* Request bodies (up to http.body_max, 1 MiB; evidence files 5 MiB) and
@@ -2186,13 +2201,16 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	pthread_mutex_lock(&lock);
 	if (now != second) {
 		if (dropped)
-			fprintf(stderr, "escrowd: http: %u more messages left out\n", dropped);
+			esc_log(ESC_LOG_WARN, "libmicrohttpd: more messages left out",
+				ESC_LOG_INT("count", dropped));
 		second = now;
 		lines = dropped = 0;
 	}
 	if (lines < 10) {
 		lines++;
-		fprintf(stderr, "escrowd: http: %s\n", line);
+		char msg[320];
+		snprintf(msg, sizeof msg, "libmicrohttpd: %s", line);
+		esc_log(ESC_LOG_WARN, msg);
 	} else {
 		dropped++;
 	}
@@ -2352,8 +2370,11 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 	uint16_t bound = info ? info->port : wanted;
 	if (port)
 		*port = bound;
-	fprintf(stderr, "escrowd: listening on %s://%s:%u\n", srv->tls ? "https" : "http", where,
-		(unsigned)bound);
+	char url[INET6_ADDRSTRLEN + 20], msg[sizeof url + 16];
+	snprintf(url, sizeof url, "%s://%s:%u", srv->tls ? "https" : "http", where,
+		 (unsigned)bound);
+	snprintf(msg, sizeof msg, "listening on %s", url);
+	esc_log(ESC_LOG_INFO, msg, ESC_LOG_STR("url", url));
 	tell(opt, ESC_HTTP_READY);
 
 	/* The deadline worker: fire what is due, batch after batch while
@@ -2367,7 +2388,8 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 		if (!esc_engine_clock_manual(e)) {
 			int frc = esc_engine_fire_due(e, 0, &fired);
 			if (frc)
-				fprintf(stderr, "escrowd: deadlines: %s\n", esc_error_message(frc));
+				esc_log(ESC_LOG_ERROR, "deadlines: firing failed",
+					ESC_LOG_STR("error", esc_error_message(frc)));
 			if (!frc && fired)
 				continue;
 		}
@@ -2385,6 +2407,6 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 	pthread_join(reaper, NULL);
 	free(cert);
 	free(key);
-	fprintf(stderr, "escrowd: stopped\n");
+	esc_log(ESC_LOG_INFO, "stopped");
 	return 0;
 }

@@ -110,8 +110,7 @@ extern const struct esc_record esc_deadline_record;
 #define ESC_ITEM_COLUMNS "title, quantity, unit_price_minor, image_url"
 extern const struct esc_record esc_item_record;
 
-#define ESC_API_KEY_COLUMNS                                                                        \
-	"id, name, key_hash, created_at_ms, last_used_at_ms, revoked_at_ms"
+#define ESC_API_KEY_COLUMNS "id, name, key_hash, created_at_ms, last_used_at_ms, revoked_at_ms"
 extern const struct esc_record esc_api_key_record;
 
 #define ESC_SESSION_COLUMNS "token_hash, user_id, csrf, created_at_ms, last_seen_ms"
@@ -192,10 +191,10 @@ extern const struct esc_record esc_conversation_record;
  * messages, with u (1 when some are unread) and the newest one's time. */
 #define ESC_SQL_CONVERSATIONS                                                                      \
 	"WITH c AS (SELECT m.order_id AS order_id, COUNT(*) AS messages, "                         \
-	"SUM(CASE WHEN m.author_id <> ?1 AND m.seq > COALESCE(r.seq, 0) THEN 1 ELSE 0 END) "      \
+	"SUM(CASE WHEN m.author_id <> ?1 AND m.seq > COALESCE(r.seq, 0) THEN 1 ELSE 0 END) "       \
 	"AS unread, MAX(m.seq) AS last_seq FROM messages AS m "                                    \
 	"LEFT JOIN message_reads AS r ON r.order_id = m.order_id AND r.user_id = ?1 "              \
-	"WHERE m.order_id IN (" ESC_SQL_USER_ORDERS ") GROUP BY m.order_id), "                    \
+	"WHERE m.order_id IN (" ESC_SQL_USER_ORDERS ") GROUP BY m.order_id), "                     \
 	"k AS (SELECT c.order_id, c.messages, c.unread, c.last_seq, "                              \
 	"CASE WHEN c.unread > 0 THEN 1 ELSE 0 END AS u, l.at_ms AS last_at_ms FROM c "             \
 	"JOIN messages AS l ON l.order_id = c.order_id AND l.seq = c.last_seq) "                   \
@@ -243,9 +242,9 @@ enum {
 /* What a search binds: the backend's, kept until the statement has run
  * (the binders do not copy). */
 struct esc_order_search {
-	char exact[ESC_SEARCH_MAX + 1];        /* q in lower case */
-	char id_end[2 * ESC_SEARCH_MAX + 2];   /* LIKE '%q', or "" (matches no id) */
-	char title[2 * ESC_SEARCH_MAX + 3];    /* LIKE '%q%' in lower case */
+	char exact[ESC_SEARCH_MAX + 1];      /* q in lower case */
+	char id_end[2 * ESC_SEARCH_MAX + 2]; /* LIKE '%q', or "" (matches no id) */
+	char title[2 * ESC_SEARCH_MAX + 3];  /* LIKE '%q%' in lower case */
 };
 
 /* The ESC_F_* filters f sets. */
@@ -532,7 +531,7 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(ORDER_GET, esc_sql_order_get)                                                            \
 	X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE id = ?1")                                      \
 	X(ITEM_INSERT, "INSERT INTO order_items (order_id, line, title, quantity, "                \
-		       "unit_price_minor, image_url) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                            \
+		       "unit_price_minor, image_url) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")             \
 	X(ITEMS_LIST, "SELECT " ESC_ITEM_COLUMNS " FROM order_items "                              \
 		      "WHERE order_id = ?1 ORDER BY line LIMIT ?2")                                \
 	X(ORDERS_COUNT, "SELECT state, COUNT(*) FROM orders GROUP BY state")                       \
@@ -542,7 +541,7 @@ int esc_delivery_cmp(const void *a, const void *b);
 			       "GROUP BY state")                                                   \
 	X(HISTORY_LIST, ESC_SQL_HISTORY_SELECT " WHERE order_id = ?1 AND event <> '' "             \
 					       "AND version > ?2 ORDER BY version LIMIT ?3")       \
-	X(HISTORY_SCAN, "SELECT seq, " ESC_HISTORY_COLUMNS " FROM outbox WHERE seq > ?1 "            \
+	X(HISTORY_SCAN, "SELECT seq, " ESC_HISTORY_COLUMNS " FROM outbox WHERE seq > ?1 "          \
 			"AND event <> '' ORDER BY seq LIMIT ?2")                                   \
 	X(ENTRY_SECOND, "INSERT INTO entries (transfer_id, leg, account, amount_minor, currency, " \
 			"order_id, kind, at_ms) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7)")           \
@@ -623,7 +622,9 @@ int esc_delivery_cmp(const void *a, const void *b);
 		      "AND revoked_at_ms = 0), -1), "                                              \
 		      "s.token_hash, s.user_id, s.csrf, s.created_at_ms, s.last_seen_ms, u.id, "   \
 		      "u.role, u.name, u.email, u.password_hash, u.created_at_ms, "                \
-		      "u.suspension_lifted_at_ms FROM (SELECT 1 AS one) AS o "                     \
+		      "u.suspension_lifted_at_ms, COALESCE((SELECT id FROM api_keys "              \
+		      "WHERE key_hash = ?1 AND revoked_at_ms = 0), '') "                           \
+		      "FROM (SELECT 1 AS one) AS o "                                               \
 		      "LEFT JOIN sessions AS s ON s.token_hash = ?1 "                              \
 		      "LEFT JOIN users AS u ON u.id = s.user_id")                                  \
 	X(API_KEY_INSERT, "INSERT INTO api_keys (" ESC_API_KEY_COLUMNS ") "                        \
@@ -667,11 +668,12 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(NOTIFICATIONS_UNREAD, "SELECT COUNT(*) " ESC_SQL_NOTIFICATIONS_OF                        \
 				" AND (at_ms > ?2 OR (at_ms = ?2 AND seq > ?3))")                  \
 	X(NOTIFICATION_MARK, "SELECT at_ms, seq FROM notification_reads WHERE user_id = ?1")       \
-	X(NOTIFICATION_READ, "INSERT INTO notification_reads (user_id, at_ms, seq) "               \
-			     "VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO UPDATE SET "            \
-			     "at_ms = excluded.at_ms, seq = excluded.seq WHERE "                   \
-			     "excluded.at_ms > notification_reads.at_ms OR (excluded.at_ms = "     \
-			     "notification_reads.at_ms AND excluded.seq > notification_reads.seq)") \
+	X(NOTIFICATION_READ,                                                                       \
+	  "INSERT INTO notification_reads (user_id, at_ms, seq) "                                  \
+	  "VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO UPDATE SET "                               \
+	  "at_ms = excluded.at_ms, seq = excluded.seq WHERE "                                      \
+	  "excluded.at_ms > notification_reads.at_ms OR (excluded.at_ms = "                        \
+	  "notification_reads.at_ms AND excluded.seq > notification_reads.seq)")                   \
 	X(EVIDENCE_NEXT, "SELECT COALESCE(MAX(seq), 0) + 1 FROM evidence WHERE order_id = ?1")     \
 	X(EVIDENCE_INSERT, "INSERT INTO evidence (" ESC_EVIDENCE_COLUMNS ", data) "                \
 			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                     \
@@ -869,11 +871,12 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.order_insert = prefix##_order_insert, .order_get = prefix##_order_get,                    \
 	.order_update = prefix##_order_update, .order_items = prefix##_order_items,                \
 	.orders_list = prefix##_orders_list, .orders_count = prefix##_orders_count,                \
-	.history_list = prefix##_history_list, .history_scan = prefix##_history_scan, .transfers_append = prefix##_transfers_append,      \
-	.balance_get = prefix##_balance_get, .refund_insert = prefix##_refund_insert,              \
-	.refund_update = prefix##_refund_update, .refund_get = prefix##_refund_get,                \
-	.refunds_list = prefix##_refunds_list, .deadline_apply = prefix##_deadline_apply,          \
-	.deadlines_due = prefix##_deadlines_due, .deadlines_claim = prefix##_deadlines_claim,      \
+	.history_list = prefix##_history_list, .history_scan = prefix##_history_scan,              \
+	.transfers_append = prefix##_transfers_append, .balance_get = prefix##_balance_get,        \
+	.refund_insert = prefix##_refund_insert, .refund_update = prefix##_refund_update,          \
+	.refund_get = prefix##_refund_get, .refunds_list = prefix##_refunds_list,                  \
+	.deadline_apply = prefix##_deadline_apply, .deadlines_due = prefix##_deadlines_due,        \
+	.deadlines_claim = prefix##_deadlines_claim,                                               \
 	.deadlines_release = prefix##_deadlines_release, .process_beat = prefix##_process_beat,    \
 	.process_end = prefix##_process_end, .processes_purge = prefix##_processes_purge,          \
 	.process_get = prefix##_process_get, .outbox_append = prefix##_outbox_append,              \
@@ -888,7 +891,7 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.api_key_insert = prefix##_api_key_insert, .api_key_exists = prefix##_api_key_exists,      \
 	.api_keys_count = prefix##_api_keys_count, .api_keys_list = prefix##_api_keys_list,        \
 	.api_key_get = prefix##_api_key_get, .api_key_revoke = prefix##_api_key_revoke,            \
-	.api_key_touch = prefix##_api_key_touch, .refunds_count = prefix##_refunds_count,        \
+	.api_key_touch = prefix##_api_key_touch, .refunds_count = prefix##_refunds_count,          \
 	.idempotency_put = prefix##_idempotency_put,                                               \
 	.idempotency_answer = prefix##_idempotency_answer,                                         \
 	.idempotency_get = prefix##_idempotency_get,                                               \

@@ -132,9 +132,9 @@ struct esc_event_filter {
 #define ESC_FILTER_STATES_ALSO 2
 
 struct esc_order_filter {
-	const char *buyer_id;       /* NULL = any */
-	const char *seller_id;      /* NULL = any */
-	int state;                  /* enum esc_state, or -1 = any */
+	const char *buyer_id;  /* NULL = any */
+	const char *seller_id; /* NULL = any */
+	int state;             /* enum esc_state, or -1 = any */
 	/* more states besides state (which must then be set): any of them */
 	int states_also[ESC_FILTER_STATES_ALSO];
 	size_t states_also_count;
@@ -183,14 +183,14 @@ void esc_ledger_problem(struct esc_ledger_report *r, const char *fmt, ...)
 /* An operator API key (issue 18 item 7). The secret is shown once, when
  * it is made; the store keeps its hash. */
 #define ESC_API_KEY_NAME_MAX 100
-#define ESC_API_KEYS_MAX 1000
+#define ESC_API_KEYS_MAX     1000
 struct esc_api_key {
 	char id[ESC_ID_SIZE]; /* "key_..." */
 	char name[ESC_API_KEY_NAME_MAX + 1];
 	char key_hash[ESC_HASH_HEX_SIZE];
 	int64_t created_at_ms;
 	int64_t last_used_at_ms; /* 0: never used */
-	int64_t revoked_at_ms;	 /* 0: active */
+	int64_t revoked_at_ms;   /* 0: active */
 };
 
 struct esc_session {
@@ -522,12 +522,13 @@ struct esc_store_ops {
 	int (*session_delete)(struct esc_store *s, const char *token_hash);
 	/* Who a request's token is, in one statement (one round trip): the
 	 * active (not revoked) operator key whose hash is token_hash (*is_key,
-	 * with *key_used_at_ms its last_used_at_ms), and the session of that
+	 * with *key_used_at_ms its last_used_at_ms and key_id, when not NULL,
+	 * its id: ESC_ID_SIZE bytes, "" when none), and the session of that
 	 * hash (session->token_hash empty when none) with its user (user->id
 	 * empty when none). 0, or ESC_ENOTFOUND when it is neither an active
 	 * key nor a session. */
 	int (*caller_get)(struct esc_store *s, const char *token_hash, bool *is_key,
-			  int64_t *key_used_at_ms, struct esc_session *session,
+			  int64_t *key_used_at_ms, char *key_id, struct esc_session *session,
 			  struct esc_user *user);
 	/* Operator API keys. insert: ESC_EDUPLICATE when the id or the hash
 	 * is stored already. exists: an active key of that hash (0 or

@@ -1,6 +1,8 @@
 /* bug.c - ESC_BUG and ESC_ASSERT's one way out. */
 #include "util/bug.h"
 
+#include "util/log.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +18,7 @@ void esc_bug_at(const char *file, int line, const char *func, const char *cond, 
 	/* The build passes sources as "../src/...": say "src/...". */
 	while (!strncmp(file, "../", 3))
 		file += 3;
-	n = (size_t)snprintf(message, sizeof message, "escrowd: BUG at %s:%d in %s: ", file, line,
-			     func);
+	n = (size_t)snprintf(message, sizeof message, "BUG at %s:%d in %s: ", file, line, func);
 	if (n < sizeof message) {
 		va_start(ap, fmt);
 		n += (size_t)vsnprintf(message + n, sizeof message - n, fmt, ap);
@@ -25,8 +26,10 @@ void esc_bug_at(const char *file, int line, const char *func, const char *cond, 
 	}
 	if (cond && n < sizeof message)
 		n += (size_t)snprintf(message + n, sizeof message - n, " (failed: %s)", cond);
-	/* One write, so the line stays whole among other threads' lines. */
-	fprintf(stderr, "%.*s\n", (int)(sizeof message - 1), message);
+	message[sizeof message - 1] = '\0';
+	/* One JSON line, written whole among other threads' lines, whatever
+	 * the log level. */
 	fflush(stderr);
+	esc_log(ESC_LOG_FATAL, message);
 	abort();
 }

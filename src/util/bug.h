@@ -1,9 +1,10 @@
 /* bug.h - one way to fail on a bug: say where and why, then abort.
  *
  * ESC_BUG(fmt, ...) always aborts. ESC_ASSERT(cond, fmt, ...) aborts when
- * cond is false. Both write one line to the log (stderr):
+ * cond is false. Both write one line to the log (stderr, util/log.h), at
+ * level fatal, whose msg is
  *
- *     escrowd: BUG at src/core/order.c:383 in add_transfer: <message>
+ *     BUG at src/core/order.c:383 in add_transfer: <message>
  *
  * then abort(), in every build: NDEBUG does not remove them, unlike
  * assert(). Keep the condition cheap and free of side effects.
@@ -30,8 +31,8 @@
 #ifndef ESC_BUG_H
 #define ESC_BUG_H
 
-/* Writes "escrowd: BUG at file:line in func: message" (and the failed
- * condition when cond is not NULL) to stderr and aborts. Use the macros. */
+/* Logs "BUG at file:line in func: message" (and the failed condition when
+ * cond is not NULL) as a fatal line (util/log.h) and aborts. Use the macros. */
 _Noreturn void esc_bug_at(const char *file, int line, const char *func, const char *cond,
 			  const char *fmt, ...) __attribute__((format(printf, 5, 6), cold));
 

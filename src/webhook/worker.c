@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "util/log.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 #include "util/text.h"
@@ -184,8 +185,11 @@ static int finish_tx(struct esc_store *s, void *arg)
 
 static void log_store(const char *what, int rc)
 {
-	if (rc)
-		fprintf(stderr, "escrowd: webhooks: %s: %s\n", what, esc_error_message(rc));
+	if (rc) {
+		char msg[120];
+		snprintf(msg, sizeof msg, "webhooks: %s failed", what);
+		esc_log(ESC_LOG_ERROR, msg, ESC_LOG_STR("error", esc_error_message(rc)));
+	}
 }
 
 /* ---- sending ---- */
@@ -390,18 +394,12 @@ static void log_failed(const struct outcome *o)
 
 	esc_feed_event_id(o->d.event_seq, event_id);
 	esc_time_format(o->d.next_at_ms, next);
-	json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:s}",
-				 "level", "warn", "msg", "webhook attempt failed", "delivery_id",
-				 o->d.id, "event_id", event_id, "endpoint_id", o->d.endpoint_id,
-				 "url", o->url, "status", o->d.status, "attempt",
-				 (json_int_t)o->a.n, "status_code", (json_int_t)o->a.status_code,
-				 "error", o->a.error, "duration_ms", (json_int_t)o->a.duration_ms,
-				 "next_attempt_at", failed ? "failed" : next);
-	char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
-	if (text)
-		fprintf(stderr, "%s\n", text);
-	free(text);
-	json_decref(line);
+	esc_log(ESC_LOG_WARN, "webhook attempt failed", ESC_LOG_STR("delivery_id", o->d.id),
+		ESC_LOG_STR("event_id", event_id), ESC_LOG_STR("endpoint_id", o->d.endpoint_id),
+		ESC_LOG_STR("url", o->url), ESC_LOG_STR("status", o->d.status),
+		ESC_LOG_INT("attempt", o->a.n), ESC_LOG_INT("status_code", o->a.status_code),
+		ESC_LOG_STR("error", o->a.error), ESC_LOG_INT("duration_ms", o->a.duration_ms),
+		ESC_LOG_STR("next_attempt_at", failed ? "failed" : next));
 }
 
 static void count(struct esc_webhook_worker *w, const struct outcome *o)

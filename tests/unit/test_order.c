@@ -2533,7 +2533,8 @@ static void test_spec_4_create_with_negative_price_refused(void **state)
 static void test_spec_4_create_with_overflowing_total_refused(void **state)
 {
 	(void)state;
-	struct esc_item items[2] = {{"Yacht", 1, ESC_AMOUNT_MAX, ""}, {"Yacht", 1, ESC_AMOUNT_MAX, ""}};
+	struct esc_item items[2] = {{"Yacht", 1, ESC_AMOUNT_MAX, ""},
+				    {"Yacht", 1, ESC_AMOUNT_MAX, ""}};
 	struct esc_args a = good_args();
 	a.items = items;
 	a.items_count = 2;
@@ -2968,16 +2969,16 @@ static void broken_order_now(void)
 static void test_issue_13_item_5_a_bug_aborts_saying_where_and_why(void **state)
 {
 	(void)state;
-	esc_test_expect_abort(bug_now, "escrowd: BUG at tests/unit/test_order.c:");
-	esc_test_expect_abort(bug_now, " in bug_now: the answer is 42\n");
+	esc_test_expect_abort(bug_now, "BUG at tests/unit/test_order.c:");
+	esc_test_expect_abort(bug_now, " in bug_now: the answer is 42\"}\n");
 	esc_test_expect_abort(
 		assert_false_now,
-		" in assert_false_now: two and two make 4 (failed: two + two == 5)\n");
+		" in assert_false_now: two and two make 4 (failed: two + two == 5)\"}\n");
 	esc_test_expect_abort(broken_order_now, "BUG at src/core/order.c:");
 	esc_test_expect_abort(broken_order_now,
 			      "order " ORDER_ID
 			      " (shipped, version 3) in a test breaks an invariant: once "
-			      "shipped, the carrier, tracking and promised date are set\n");
+			      "shipped, the carrier, tracking and promised date are set\"}\n");
 }
 
 int main(void)

@@ -85,7 +85,7 @@ static bool daemon_try(struct daemon *d, const char *listen, const char *config)
 		const char *at = strstr(text, "listening on ");
 		if (at && strchr(at, '\n')) {
 			at += strlen("listening on ");
-			size_t len = strcspn(at, "\n");
+			size_t len = strcspn(at, "\"\n"); /* the msg of a JSON line */
 			assert_true(len < sizeof d->url);
 			memcpy(d->url, at, len);
 			d->url[len] = '\0';

@@ -153,13 +153,13 @@ static void *drain_counting(void *arg)
 	while (fgets(line, sizeof line, d->log)) {
 		if (getenv("ESC_TEST_VERBOSE"))
 			fputs(line, stderr);
-		const char *p = strstr(line, "store failure at ");
-		if (!strncmp(line, "escrowd: ", 9) && p) {
+		/* engine.c's log_failure: {"time":...,"level":"error","msg":
+		 * "store failure at commit (N commands undone)",...,
+		 * "store_said":"what the store said"} */
+		if (strstr(line, "\"msg\":\"store failure at ") &&
+		    strstr(line, "\"level\":\"error\"")) {
 			d->store_failures++;
-			/* "... at commit (N commands undone): the message: what
-			 * the store said" */
-			const char *colon = strchr(p, ':');
-			if (colon && strchr(colon + 1, ':'))
+			if (strstr(line, "\"store_said\":\""))
 				d->store_failures_said++;
 		}
 	}

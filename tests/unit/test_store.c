@@ -872,7 +872,8 @@ static void orders_list_combines_filters(void **state)
 	struct store_fixture *f = *state;
 	char ids[5][ESC_ID_SIZE];
 	struct esc_order got[5];
-	struct esc_order_filter by = {.buyer_id = "usr_b1", .seller_id = "usr_s1", .state = ESC_ST_AWAITING_PAYMENT};
+	struct esc_order_filter by = {
+		.buyer_id = "usr_b1", .seller_id = "usr_s1", .state = ESC_ST_AWAITING_PAYMENT};
 	size_t n = 99;
 	bool more = true;
 	int rc;
@@ -2064,7 +2065,8 @@ static void messages_are_numbered_per_order_and_listed_after_a_seq(void **state)
 static void message_read_markers_count_what_the_other_party_wrote(void **state)
 {
 	struct store_fixture *f = *state;
-	struct esc_order o1 = order("ord_1", "usr_b", "usr_s"), o2 = order("ord_2", "usr_b", "usr_s");
+	struct esc_order o1 = order("ord_1", "usr_b", "usr_s"),
+			 o2 = order("ord_2", "usr_b", "usr_s");
 	struct esc_conversation c[4];
 	struct esc_message m;
 	size_t n = 99;
@@ -2645,7 +2647,7 @@ static void revoked_key_is_no_caller(void **state)
 	hash_hex(b, 'b');
 	assert_int_equal(insert_key(f->s, a, T0), 0);
 	assert_int_equal(insert_key(f->s, b, T0 + 1), 0);
-	ESC_STORE(rc, f->s, caller_get, a, &is_key, &used, &sg, &ug);
+	ESC_STORE(rc, f->s, caller_get, a, &is_key, &used, NULL, &sg, &ug);
 	assert_int_equal(rc, 0);
 	assert_true(is_key);
 	assert_int_equal(used, 0);
@@ -2654,7 +2656,7 @@ static void revoked_key_is_no_caller(void **state)
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, api_key_revoke, id, T0 + 6);
 	assert_int_equal(rc, ESC_ENOTFOUND);
-	ESC_STORE(rc, f->s, caller_get, a, &is_key, &used, &sg, &ug);
+	ESC_STORE(rc, f->s, caller_get, a, &is_key, &used, NULL, &sg, &ug);
 	assert_int_equal(rc, ESC_ENOTFOUND);
 	assert_false(is_key);
 	ESC_STORE(rc, f->s, api_key_exists, a);
@@ -2680,12 +2682,12 @@ static void revoked_key_is_no_caller(void **state)
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, api_key_touch, b, T0 + 150000); /* within the minute */
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, caller_get, b, &is_key, &used, &sg, &ug);
+	ESC_STORE(rc, f->s, caller_get, b, &is_key, &used, NULL, &sg, &ug);
 	assert_int_equal(rc, 0);
 	assert_int_equal(used, T0 + 120000);
 	ESC_STORE(rc, f->s, api_key_touch, b, T0 + 180000);
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, caller_get, b, &is_key, &used, &sg, &ug);
+	ESC_STORE(rc, f->s, caller_get, b, &is_key, &used, NULL, &sg, &ug);
 	assert_int_equal(rc, 0);
 	assert_int_equal(used, T0 + 180000);
 }
@@ -2703,14 +2705,14 @@ static void caller_get_reads_a_key_or_a_session_with_its_user(void **state)
 	int rc;
 
 	insert_session(f->s, &se);
-	ESC_STORE(rc, f->s, caller_get, se.token_hash, &is_key, &used, &sg, &ug);
+	ESC_STORE(rc, f->s, caller_get, se.token_hash, &is_key, &used, NULL, &sg, &ug);
 	assert_int_equal(rc, 0);
 	assert_false(is_key);
 	assert_string_equal(sg.token_hash, se.token_hash);
 	assert_string_equal(ug.id, "");
 	ESC_STORE(rc, f->s, user_insert, &u);
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, caller_get, se.token_hash, &is_key, &used, &sg, &ug);
+	ESC_STORE(rc, f->s, caller_get, se.token_hash, &is_key, &used, NULL, &sg, &ug);
 	assert_int_equal(rc, 0);
 	assert_false(is_key);
 	assert_string_equal(sg.user_id, "usr_a");
@@ -2727,16 +2729,20 @@ static void caller_get_reads_a_key_or_a_session_with_its_user(void **state)
 	hash_hex(key, 'k');
 	rc = insert_key(f->s, key, T0);
 	assert_int_equal(rc, 0);
-	ESC_STORE(rc, f->s, caller_get, key, &is_key, &used, &sg, &ug);
+	char key_id[ESC_ID_SIZE] = "?", want[ESC_ID_SIZE];
+	ESC_STORE(rc, f->s, caller_get, key, &is_key, &used, key_id, &sg, &ug);
 	assert_int_equal(rc, 0);
 	assert_true(is_key);
+	snprintf(want, sizeof want, "key_%.12s", key); /* insert_key's id: the log's caller */
+	assert_string_equal(key_id, want);
 	assert_string_equal(sg.token_hash, "");
 	assert_string_equal(ug.id, "");
 
 	se = session('b');
-	ESC_STORE(rc, f->s, caller_get, se.token_hash, &is_key, &used, &sg, &ug);
+	ESC_STORE(rc, f->s, caller_get, se.token_hash, &is_key, &used, key_id, &sg, &ug);
 	assert_int_equal(rc, ESC_ENOTFOUND);
 	assert_false(is_key);
+	assert_string_equal(key_id, "");
 }
 
 static void api_key_exists_once_inserted(void **state)

@@ -1001,9 +1001,10 @@ static int pg_orders_count(struct esc_store *s, const char *buyer_id, const char
 		counts[i] = 0;
 	if (buyer_id || seller_id)
 		b_str(&b, 1, buyer_id ? buyer_id : seller_id);
-	rc = query(pg_of(s), buyer_id	 ? S_ORDERS_COUNT_BUYER
-			     : seller_id ? S_ORDERS_COUNT_SELLER
-					 : S_ORDERS_COUNT,
+	rc = query(pg_of(s),
+		   buyer_id    ? S_ORDERS_COUNT_BUYER
+		   : seller_id ? S_ORDERS_COUNT_SELLER
+			       : S_ORDERS_COUNT,
 		   &b, &res);
 	for (int row = 0; !rc && row < PQntuples(res); row++) {
 		int state = 0;
@@ -1733,7 +1734,8 @@ static int read_from(const PGresult *res, int first, const struct esc_record *r,
 }
 
 static int pg_caller_get(struct esc_store *s, const char *token_hash, bool *is_key,
-			 int64_t *key_used_at_ms, struct esc_session *session, struct esc_user *user)
+			 int64_t *key_used_at_ms, char *key_id, struct esc_session *session,
+			 struct esc_user *user)
 {
 	struct bind b = {0};
 	PGresult *res = NULL;
@@ -1741,6 +1743,8 @@ static int pg_caller_get(struct esc_store *s, const char *token_hash, bool *is_k
 
 	*is_key = false;
 	*key_used_at_ms = -1;
+	if (key_id)
+		key_id[0] = '\0';
 	memset(session, 0, sizeof *session);
 	memset(user, 0, sizeof *user);
 	b_str(&b, 1, token_hash);
@@ -1752,6 +1756,8 @@ static int pg_caller_get(struct esc_store *s, const char *token_hash, bool *is_k
 		 * columns, the user's. */
 		*key_used_at_ms = col_i64(res, 0, 0);
 		*is_key = *key_used_at_ms >= 0;
+		if (key_id && *is_key)
+			col_field(res, 0, 13, key_id, ESC_ID_SIZE);
 		if (!PQgetisnull(res, 0, 1))
 			rc = read_from(res, 1, &esc_session_record, session);
 		if (!rc && !PQgetisnull(res, 0, 6))
@@ -1943,8 +1949,7 @@ static int pg_messages_unread(struct esc_store *s, const char *user_id, const ch
 	b_str(&b, 1, user_id);
 	if (order_id)
 		b_str(&b, 2, order_id);
-	return scalar(pg_of(s), order_id ? S_MESSAGES_UNREAD_ORDER : S_MESSAGES_UNREAD_ALL, &b,
-		      n);
+	return scalar(pg_of(s), order_id ? S_MESSAGES_UNREAD_ORDER : S_MESSAGES_UNREAD_ALL, &b, n);
 }
 
 static int pg_conversations_list(struct esc_store *s, const char *user_id,
@@ -1972,8 +1977,7 @@ static int pg_notifications_list(struct esc_store *s, const char *user_id,
 	b_i64(&b, 2, before->at_ms);
 	b_i64(&b, 3, before->seq);
 	b_i64(&b, 4, limit_of(max));
-	return query_rows(pg_of(s), S_NOTIFICATIONS_LIST, &b, &esc_history_row_record, out, max,
-			  n);
+	return query_rows(pg_of(s), S_NOTIFICATIONS_LIST, &b, &esc_history_row_record, out, max, n);
 }
 
 static int pg_notifications_unread(struct esc_store *s, const char *user_id,
@@ -1988,7 +1992,7 @@ static int pg_notifications_unread(struct esc_store *s, const char *user_id,
 }
 
 static int pg_notification_mark(struct esc_store *s, const char *user_id,
-				 struct esc_notification_mark *out)
+				struct esc_notification_mark *out)
 {
 	struct bind b = {0};
 	PGresult *res = NULL;
@@ -2006,7 +2010,7 @@ static int pg_notification_mark(struct esc_store *s, const char *user_id,
 }
 
 static int pg_notification_read(struct esc_store *s, const char *user_id,
-				 const struct esc_notification_mark *m)
+				const struct esc_notification_mark *m)
 {
 	struct bind b = {0};
 

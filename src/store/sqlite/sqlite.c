@@ -104,10 +104,10 @@ struct sq {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[S_COUNT];
 	sqlite3_stmt *orders_list[ESC_F_COMBINATIONS];
-	bool in_tx;      /* the caller's begin succeeded, and it has not ended it */
-	bool read_only;  /* read_only was called: PRAGMA query_only is on */
+	bool in_tx;          /* the caller's begin succeeded, and it has not ended it */
+	bool read_only;      /* read_only was called: PRAGMA query_only is on */
 	bool file_read_only; /* opened ESC_STORE_READ: the file itself read-only */
-	bool sync_ready; /* ck.mu and ck.cv are initialised */
+	bool sync_ready;     /* ck.mu and ck.cv are initialised */
 	struct checkpointer ck;
 	/* WAL frames this connection appended (wal_hook), and the page size:
 	 * read by wal_stats from other threads. */
@@ -1685,7 +1685,8 @@ static int sq_api_key_touch(struct esc_store *s, const char *key_hash, int64_t a
 }
 
 static int sq_caller_get(struct esc_store *s, const char *token_hash, bool *is_key,
-			 int64_t *key_used_at_ms, struct esc_session *session, struct esc_user *user)
+			 int64_t *key_used_at_ms, char *key_id, struct esc_session *session,
+			 struct esc_user *user)
 {
 	struct bind b = {sq_of(s)->stmts[S_CALLER_GET], SQLITE_OK, false};
 	struct esc_row row;
@@ -1693,6 +1694,8 @@ static int sq_caller_get(struct esc_store *s, const char *token_hash, bool *is_k
 
 	*is_key = false;
 	*key_used_at_ms = -1;
+	if (key_id)
+		key_id[0] = '\0';
 	memset(session, 0, sizeof *session);
 	memset(user, 0, sizeof *user);
 	b_str(&b, 1, token_hash);
@@ -1706,6 +1709,8 @@ static int sq_caller_get(struct esc_store *s, const char *token_hash, bool *is_k
 		rc = 0;
 		*key_used_at_ms = sqlite3_column_int64(b.st, 0);
 		*is_key = *key_used_at_ms >= 0;
+		if (key_id && *is_key)
+			col_field(b.st, 13, key_id, ESC_ID_SIZE);
 		row = row_of(b.st);
 		row.index = 1;
 		if (sqlite3_column_type(b.st, 1) != SQLITE_NULL)
@@ -1963,7 +1968,7 @@ static int sq_notifications_unread(struct esc_store *s, const char *user_id,
 }
 
 static int sq_notification_mark(struct esc_store *s, const char *user_id,
-				 struct esc_notification_mark *out)
+				struct esc_notification_mark *out)
 {
 	struct bind b = {sq_of(s)->stmts[S_NOTIFICATION_MARK], SQLITE_OK, false};
 	int rc = 0;
@@ -1984,7 +1989,7 @@ static int sq_notification_mark(struct esc_store *s, const char *user_id,
 }
 
 static int sq_notification_read(struct esc_store *s, const char *user_id,
-				 const struct esc_notification_mark *m)
+				const struct esc_notification_mark *m)
 {
 	struct bind b = {sq_of(s)->stmts[S_NOTIFICATION_READ], SQLITE_OK, false};
 	int rc = 0;
@@ -2987,8 +2992,8 @@ static int gather_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 
 	bool ends_commit = n != WAL_FRAME_HEADER && g->commit_pending;
 	int src = SQLITE_OK;
 
-	g->commit_pending = n == WAL_FRAME_HEADER ? commit_header(data, n)
-						 : g->commit_pending && !ends_commit;
+	g->commit_pending =
+		n == WAL_FRAME_HEADER ? commit_header(data, n) : g->commit_pending && !ends_commit;
 	if (!g->buf)
 		g->buf = malloc(WAL_GATHER_BYTES);
 	if (g->len &&
@@ -3187,8 +3192,9 @@ int esc_sqlite_open_mode(const char *path, enum esc_store_mode mode, struct esc_
 		goto fail;
 	}
 	src = sqlite3_open_v2(path, &q->db,
-			      (mode == ESC_STORE_READ ? SQLITE_OPEN_READONLY
-						      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+			      (mode == ESC_STORE_READ
+				       ? SQLITE_OPEN_READONLY
+				       : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
 				      SQLITE_OPEN_NOMUTEX,
 			      gather_vfs.zName);
 	if (src != SQLITE_OK) {
@@ -3204,7 +3210,8 @@ int esc_sqlite_open_mode(const char *path, enum esc_store_mode mode, struct esc_
 		/* A reader of the whole store (replay): the file mapped, not
 		 * read a page a system call (SQLite caps the size at what it
 		 * was built for), and a larger cache. Nothing depends on it. */
-		(void)sqlite3_exec(q->db, "PRAGMA mmap_size = 1099511627776; PRAGMA cache_size = -65536",
+		(void)sqlite3_exec(q->db,
+				   "PRAGMA mmap_size = 1099511627776; PRAGMA cache_size = -65536",
 				   NULL, NULL, NULL);
 		rc = esc_sqlite_schema_check(q->db, err, err_size);
 		if (!rc)
