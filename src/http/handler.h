@@ -122,6 +122,9 @@ const char *esc_http_header(const struct esc_http_call *call, const char *name);
 /* The Prometheus text of the daemon's counters (malloc'd), from
  * call->server. */
 char *esc_http_metrics(const struct esc_http_call *call);
+/* Whether the call's listener serves /metrics: false when the admin
+ * listener (http.admin_listen) does instead. */
+bool esc_http_metrics_here(const struct esc_http_call *call);
 
 /* End the session whose token hashes to token_hash, through the engine's
  * door for writes (esc_engine_transact): 0 or the store's failure. */

@@ -481,6 +481,11 @@ static int h_openapi(struct esc_http_call *call)
 
 static int h_metrics(struct esc_http_call *call)
 {
+	if (!esc_http_metrics_here(call))
+		return fail(call, ESC_ENOTFOUND,
+			    "no such path here: the metrics are served on the admin listener "
+			    "(http.admin_listen)",
+			    NULL);
 	call->text = esc_http_metrics(call);
 	return call->text ? 0 : ESC_ENOMEM;
 }

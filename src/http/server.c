@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -461,6 +462,17 @@ int esc_http_option_set(struct esc_http_options *o, const char *key, const char 
 		return path_set(o->tls_cert, sizeof o->tls_cert, key, value, err, err_size);
 	if (!strcmp(key, "tls_key"))
 		return path_set(o->tls_key, sizeof o->tls_key, key, value, err, err_size);
+	if (!strcmp(key, "admin_listen")) {
+		if (strlen(value) >= sizeof o->admin_listen || !strchr(value, ':')) {
+			esc_set_err(err, err_size,
+				    "http.admin_listen: '%s' is not HOST:PORT (127.0.0.1:9090, "
+				    "[::1]:9090)",
+				    value);
+			return ESC_EINVAL;
+		}
+		snprintf(o->admin_listen, sizeof o->admin_listen, "%s", value);
+		return 0;
+	}
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		if (strcmp(key, keys[i].key))
 			continue;
@@ -1352,20 +1364,76 @@ static void metrics_connections(struct esc_strbuf *sb, const struct esc_http_ser
 			open, (unsigned long long)atomic_load(&srv->metrics->connections_cut));
 }
 
-/* The engine's counters, and the refunds pending in the store. */
+/* The version built, and the process as the kernel sees it (the names
+ * Prometheus's client libraries give these figures). */
+static void metrics_process(struct esc_strbuf *sb)
+{
+	double resident = -1, cpu = -1;
+	long long fds = -1, fds_max = -1;
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long long size, pages;
+	if (f && fscanf(f, "%llu %llu", &size, &pages) == 2)
+		resident = (double)pages * (double)sysconf(_SC_PAGESIZE);
+	if (f)
+		fclose(f);
+	DIR *d = opendir("/proc/self/fd");
+	if (d) {
+		fds = -1; /* d's own descriptor is not the process's */
+		for (struct dirent *ent; (ent = readdir(d));)
+			if (ent->d_name[0] != '.')
+				fds++;
+		closedir(d);
+	}
+	struct rlimit rl;
+	if (!getrlimit(RLIMIT_NOFILE, &rl))
+		fds_max = rl.rlim_cur == RLIM_INFINITY ? -1 : (long long)rl.rlim_cur;
+	struct rusage ru;
+	if (!getrusage(RUSAGE_SELF, &ru))
+		cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+		      (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	esc_strbuf_addf(sb,
+			"# HELP escrowd_build_info The escrowd version serving, always 1.\n"
+			"# TYPE escrowd_build_info gauge\n"
+			"escrowd_build_info{version=\"%s\"} 1\n"
+			"# HELP process_resident_memory_bytes Resident memory (-1: unknown).\n"
+			"# TYPE process_resident_memory_bytes gauge\n"
+			"process_resident_memory_bytes %.0f\n"
+			"# HELP process_open_fds Open file descriptors (-1: unknown).\n"
+			"# TYPE process_open_fds gauge\n"
+			"process_open_fds %lld\n"
+			"# HELP process_max_fds The most file descriptors the process may open "
+			"(-1: no limit).\n"
+			"# TYPE process_max_fds gauge\n"
+			"process_max_fds %lld\n"
+			"# HELP process_cpu_seconds_total User and system CPU time spent.\n"
+			"# TYPE process_cpu_seconds_total counter\n"
+			"process_cpu_seconds_total %.3f\n",
+			ESC_VERSION, resident, fds, fds_max, cpu);
+}
+
+/* The engine's counters, and what the store holds: refunds pending and
+ * overdue, and the oldest deadline due and not fired. */
 static void metrics_engine(struct esc_strbuf *sb, struct esc_engine *e)
 {
 	struct esc_engine_counters n;
-	int64_t pending = 0;
+	int64_t pending = 0, overdue = 0, soonest = 0, now = esc_engine_now(e);
 	int rc;
 	esc_strbuf_adds(sb, "# HELP escrowd_commands_total Accepted commands by event.\n"
 			    "# TYPE escrowd_commands_total counter\n");
 	esc_engine_counters(e, &n);
 	struct esc_store *s = esc_engine_store_acquire(e);
 	ESC_STORE(rc, s, refunds_count, ESC_REFUND_PENDING, &pending);
-	esc_engine_store_release(e, s);
 	if (rc)
 		pending = -1;
+	ESC_STORE(rc, s, refunds_overdue, now, &overdue);
+	if (rc)
+		overdue = -1;
+	ESC_STORE(rc, s, deadline_soonest, &soonest);
+	esc_engine_store_release(e, s);
+	/* In the escrow's time: a manual clock's moves age it. */
+	double oldest_due = rc                         ? -1.0
+			    : soonest && soonest < now ? (double)(now - soonest) / 1000.0
+						       : 0;
 	for (int ev = 0; ev < ESC_EV_COUNT; ev++)
 		esc_strbuf_addf(sb, "escrowd_commands_total{event=\"%s\"} %lld\n",
 				esc_event_name((enum esc_event)ev), (long long)n.events_ok[ev]);
@@ -1383,15 +1451,25 @@ static void metrics_engine(struct esc_strbuf *sb, struct esc_engine *e)
 		"# HELP escrowd_refunds_pending Refunds waiting for the payment integration "
 		"(-1: the store did not answer).\n"
 		"# TYPE escrowd_refunds_pending gauge\n"
-		"escrowd_refunds_pending %lld\n",
+		"escrowd_refunds_pending %lld\n"
+		"# HELP escrowd_refunds_overdue Pending refunds past their refund_alert window "
+		"(refund_overdue raised, or due to be): not confirmed by the payment "
+		"integration in time (-1: the store did not answer).\n"
+		"# TYPE escrowd_refunds_overdue gauge\n"
+		"escrowd_refunds_overdue %lld\n"
+		"# HELP escrowd_deadline_oldest_due_seconds How long the oldest deadline due "
+		"and not yet fired has been due, in the escrow's time; 0 when none (-1: the "
+		"store did not answer).\n"
+		"# TYPE escrowd_deadline_oldest_due_seconds gauge\n"
+		"escrowd_deadline_oldest_due_seconds %.3f\n",
 		(long long)n.commands_refused, (long long)n.commits, (long long)n.deadlines_fired,
-		(long long)pending);
+		(long long)pending, (long long)overdue, oldest_due);
 	esc_strbuf_addf(sb,
 			"# HELP escrowd_store_retries_total Transactions run again after losing "
-			"to a concurrent one (PostgreSQL serialization failures).\n"
+			"to a concurrent one (PostgreSQL serialization failures and deadlocks).\n"
 			"# TYPE escrowd_store_retries_total counter\n"
 			"escrowd_store_retries_total %lld\n",
-			(long long)n.retries);
+			(long long)(n.retries + esc_store_retries()));
 	if (n.has_wal)
 		esc_strbuf_addf(
 			sb,
@@ -1451,11 +1529,11 @@ static void metrics_webhooks(struct esc_strbuf *sb, struct esc_engine *e)
 		(long long)(rc ? -1 : st.deliveries_pending), rc ? -1.0 : (double)lag_ms / 1000.0);
 }
 
-char *esc_http_metrics(const struct esc_http_call *call)
+static char *metrics_text(const struct esc_http_server *srv)
 {
-	const struct esc_http_server *srv = call->server;
 	struct esc_strbuf sb;
 	esc_strbuf_init(&sb, 4 * 1024 * 1024);
+	metrics_process(&sb);
 	metrics_requests(&sb, srv->metrics);
 	metrics_latency(&sb, srv->metrics);
 	metrics_connections(&sb, srv);
@@ -1464,6 +1542,87 @@ char *esc_http_metrics(const struct esc_http_call *call)
 	char *out = strdup(esc_strbuf_str(&sb));
 	esc_strbuf_release(&sb);
 	return out;
+}
+
+char *esc_http_metrics(const struct esc_http_call *call)
+{
+	return metrics_text(call->server);
+}
+
+bool esc_http_metrics_here(const struct esc_http_call *call)
+{
+	return !call->server || !call->server->opt.admin_listen[0];
+}
+
+/* ---- the admin listener (http.admin_listen) ----
+ *
+ * /metrics and /healthz on an address of their own, for Prometheus and
+ * a load balancer's checks on a network the API's clients do not reach;
+ * the API's listener then answers /metrics with a 404. One thread: a
+ * scrape every few seconds is all it serves. Nothing else is there:
+ * no session, no key, no body. */
+static enum MHD_Result admin_answer(struct MHD_Connection *c, unsigned status, const char *type,
+				    char *text)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	enum MHD_Result ok = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ok;
+}
+
+static char *admin_error(int rc, const char *message)
+{
+	json_t *doc = error_doc(rc, message, "this listener serves GET /metrics and GET /healthz");
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	return text;
+}
+
+static enum MHD_Result on_admin(void *cls, struct MHD_Connection *c, const char *url,
+				const char *method, const char *version, const char *upload,
+				size_t *upload_size, void **con_cls)
+{
+	static int seen;
+	struct esc_http_server *srv = cls;
+	(void)version;
+	(void)upload;
+	if (!*con_cls) {
+		*con_cls = &seen; /* the head: wait for the end of the request */
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*upload_size = 0; /* a body is read and dropped */
+		return MHD_YES;
+	}
+	int64_t started = now_us();
+	unsigned status = 200;
+	const char *type = "application/json";
+	char *text;
+	bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	if (get && !strcmp(url, "/metrics")) {
+		text = metrics_text(srv);
+		type = "text/plain; version=0.0.4";
+	} else if (get && !strcmp(url, "/healthz")) {
+		text = strdup("{\"status\":\"ok\"}");
+	} else {
+		bool known = !strcmp(url, "/metrics") || !strcmp(url, "/healthz");
+		int rc = known ? ESC_EMETHOD : ESC_ENOTFOUND;
+		status = (unsigned)esc_error_status(rc);
+		text = admin_error(rc, known ? "this path takes GET" : "no such path");
+	}
+	if (!text)
+		return MHD_NO;
+	esc_log(ESC_LOG_DEBUG, "admin request", ESC_LOG_STR("method", method),
+		ESC_LOG_STR("path", url), ESC_LOG_INT("status", status),
+		ESC_LOG_REAL("duration_ms", (double)(now_us() - started) / 1000.0));
+	return admin_answer(c, status, type, text);
 }
 
 /* ---- connections and their deadlines (issue 12 defect 1) ---- */
@@ -1994,7 +2153,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 /* --listen's HOST:PORT: an IPv4 address, [IPv6] or a host name, and a
  * port; *list the addresses it names (freeaddrinfo), or ESC_EINVAL with
  * why in err. */
-static int parse_listen(const char *listen, struct addrinfo **list, char *err, size_t err_size)
+static int parse_listen(const char *name, const char *listen, struct addrinfo **list, char *err,
+			size_t err_size)
 {
 	char host[256];
 	const char *colon = strrchr(listen, ':'), *h = listen;
@@ -2008,9 +2168,9 @@ static int parse_listen(const char *listen, struct addrinfo **list, char *err, s
 	if (!colon || !hlen || hlen >= sizeof host || !colon[1] || *end || port < 0 ||
 	    port > 65535 || (memchr(h, ':', hlen) && h == listen)) {
 		esc_set_err(err, err_size,
-			    "--listen must be HOST:PORT (127.0.0.1:8080, [::1]:8080 or "
+			    "%s must be HOST:PORT (127.0.0.1:8080, [::1]:8080 or "
 			    "localhost:8080), not '%s'",
-			    listen);
+			    name, listen);
 		return ESC_EINVAL;
 	}
 	memcpy(host, h, hlen);
@@ -2020,7 +2180,7 @@ static int parse_listen(const char *listen, struct addrinfo **list, char *err, s
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	int grc = getaddrinfo(host, colon + 1, &hints, list);
 	if (grc) {
-		esc_set_err(err, err_size, "--listen %s: cannot resolve '%s': %s", listen, host,
+		esc_set_err(err, err_size, "%s %s: cannot resolve '%s': %s", name, listen, host,
 			    gai_strerror(grc));
 		return ESC_EINVAL;
 	}
@@ -2255,6 +2415,46 @@ static void nap(const struct esc_http_options *opt, volatile sig_atomic_t *stop)
 	}
 }
 
+/* The admin listener (on_admin) when http.admin_listen is set; *out
+ * stays NULL otherwise. 0, or ESC_EINVAL or ESC_EIO with why in err. */
+static int admin_start(struct esc_http_server *srv, struct MHD_Daemon **out, char *err,
+		       size_t err_size)
+{
+	struct addrinfo *list = NULL;
+	char tried[512] = "", where[INET6_ADDRSTRLEN + 2] = "";
+	*out = NULL;
+	if (!srv->opt.admin_listen[0])
+		return 0;
+	if (parse_listen("http.admin_listen", srv->opt.admin_listen, &list, err, err_size))
+		return ESC_EINVAL;
+	for (const struct addrinfo *ai = list; ai && !*out; ai = ai->ai_next) {
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		address_text(ai->ai_addr, where, sizeof where);
+		size_t used = strlen(tried);
+		snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "", where);
+		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+		if (ai->ai_family == AF_INET6)
+			flags |= MHD_USE_IPv6;
+		*out = MHD_start_daemon(
+			flags, 0, NULL, NULL, on_admin, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+			srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, 64u,
+			MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+	}
+	freeaddrinfo(list);
+	if (!*out) {
+		esc_set_err(err, err_size, "cannot listen on http.admin_listen = %s (tried %s)",
+			    srv->opt.admin_listen, tried);
+		return ESC_EIO;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(*out, MHD_DAEMON_INFO_BIND_PORT);
+	char url[INET6_ADDRSTRLEN + 20], msg[sizeof url + 64];
+	snprintf(url, sizeof url, "http://%s:%u", where, info ? (unsigned)info->port : 0u);
+	snprintf(msg, sizeof msg, "admin listener on %s: /metrics and /healthz", url);
+	esc_log(ESC_LOG_INFO, msg, ESC_LOG_STR("url", url));
+	return 0;
+}
+
 static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint16_t *port,
 		 char *err, size_t err_size)
 {
@@ -2265,7 +2465,7 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 	char *cert = NULL, *key = NULL;
 	int rc = 0;
 
-	if (parse_listen(opt->listen, &list, err, err_size))
+	if (parse_listen("--listen", opt->listen, &list, err, err_size))
 		return ESC_EINVAL;
 	if (!*opt->tls_cert != !*opt->tls_key) {
 		esc_set_err(err, err_size,
@@ -2358,8 +2558,18 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 				    tried);
 		return ESC_EIO;
 	}
+	struct MHD_Daemon *admin = NULL;
+	rc = admin_start(srv, &admin, err, err_size);
+	if (rc) {
+		MHD_stop_daemon(d);
+		free(cert);
+		free(key);
+		return rc;
+	}
 	pthread_t reaper;
 	if (pthread_create(&reaper, NULL, reaper_main, srv)) {
+		if (admin)
+			MHD_stop_daemon(admin);
 		MHD_stop_daemon(d);
 		free(cert);
 		free(key);
@@ -2400,6 +2610,8 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 	MHD_quiesce_daemon(d);
 	drain_commands(srv);
 	MHD_stop_daemon(d);
+	if (admin)
+		MHD_stop_daemon(admin);
 	pthread_mutex_lock(&srv->conns_lock);
 	srv->reaper_stop = true;
 	pthread_cond_signal(&srv->conns_wake);

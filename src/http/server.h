@@ -80,6 +80,10 @@ struct esc_http_options {
 	/* TLS served here: PEM files of the certificate (chain) and its
 	 * key; both empty for plain HTTP. */
 	char tls_cert[256], tls_key[256];
+	/* "HOST:PORT" of the admin listener, which serves /metrics and
+	 * /healthz alone (the API's listener then answers /metrics with a
+	 * 404); "" for none. */
+	char admin_listen[280];
 	struct esc_webhook_options webhooks; /* the file's webhooks. keys */
 	/* Called from the serving thread as its state changes; NULL: none. */
 	void (*on_state)(void *arg, enum esc_http_state state);
@@ -95,7 +99,8 @@ void esc_http_options_default(struct esc_http_options *o);
  * image_origins (origins separated by spaces: https://HOST[:PORT], or
  * http:// for a loopback host: localhost, 127.x.x.x, [::1]),
  * trusted_proxies (addresses and CIDR ranges separated by spaces or
- * commas), hsts (a duration, 0 for none), tls_cert, tls_key (files).
+ * commas), hsts (a duration, 0 for none), tls_cert, tls_key (files),
+ * admin_listen (HOST:PORT).
  * ESC_EINVAL with why in err for an unknown key or a bad value. */
 int esc_http_option_set(struct esc_http_options *o, const char *key, const char *value, char *err,
 			size_t err_size);

@@ -567,6 +567,9 @@ int esc_delivery_cmp(const void *a, const void *b);
 	  "AND " ESC_SQL_REFUNDS_AFTER("?3") " "                                                   \
 					     "ORDER BY created_at_ms, id LIMIT ?2")                \
 	X(REFUNDS_COUNT, "SELECT COUNT(*) FROM refunds WHERE status = ?1")                         \
+	X(REFUNDS_OVERDUE, "SELECT COUNT(*) FROM refunds WHERE status = ?1 "                       \
+			   "AND alert_due_ms <= ?2")                                               \
+	X(DEADLINE_SOONEST, "SELECT COALESCE(MIN(due_ms), 0) FROM deadlines")                      \
 	X(DEADLINE_INSERT, "INSERT INTO deadlines (" ESC_DEADLINE_COLUMNS ") "                     \
 			   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (" ESC_DEADLINE_COLUMNS ") "       \
 			   "DO UPDATE SET claim_owner = NULL, claim_until_ms = 0")                 \
@@ -892,6 +895,8 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.api_keys_count = prefix##_api_keys_count, .api_keys_list = prefix##_api_keys_list,        \
 	.api_key_get = prefix##_api_key_get, .api_key_revoke = prefix##_api_key_revoke,            \
 	.api_key_touch = prefix##_api_key_touch, .refunds_count = prefix##_refunds_count,          \
+	.refunds_overdue = prefix##_refunds_overdue,                                               \
+	.deadline_soonest = prefix##_deadline_soonest,                                             \
 	.idempotency_put = prefix##_idempotency_put,                                               \
 	.idempotency_answer = prefix##_idempotency_answer,                                         \
 	.idempotency_get = prefix##_idempotency_get,                                               \

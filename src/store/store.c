@@ -1,6 +1,7 @@
 /* store.c - open a store by URL and pick its backend. */
 #include "store/store.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,6 +69,18 @@ const char *esc_store_last_error(const struct esc_store *s)
 	const char *msg = s && s->ops->last_error ? s->ops->last_error(s) : NULL;
 
 	return msg ? msg : "";
+}
+
+static _Atomic int64_t retries;
+
+int64_t esc_store_retries(void)
+{
+	return atomic_load_explicit(&retries, memory_order_relaxed);
+}
+
+void esc_store_retries_count(void)
+{
+	atomic_fetch_add_explicit(&retries, 1, memory_order_relaxed);
 }
 
 bool esc_store_wal_stats(const struct esc_store *s, int64_t *frames, int64_t *page_size)

@@ -444,6 +444,15 @@ struct esc_store_ops {
 			    const char *after_id, struct esc_refund *out, size_t max, size_t *n);
 	/* How many refunds are in a status (for the pending gauge). */
 	int (*refunds_count)(struct esc_store *s, enum esc_refund_status status, int64_t *n);
+	/* Pending refunds whose refund_alert is due at now_ms: raised
+	 * (refund_overdue fired, which clears alert_due_ms) or due and not
+	 * fired yet. For /metrics: escrowd_refunds_overdue. */
+	int (*refunds_overdue)(struct esc_store *s, int64_t now_ms, int64_t *n);
+	/* The due time of the soonest row of the deadline queue, fired or
+	 * claimed or not (the queue holds only deadlines not yet fired); 0
+	 * when the queue is empty. Read by the primary key's first column.
+	 * For /metrics: escrowd_deadline_oldest_due_seconds. */
+	int (*deadline_soonest)(struct esc_store *s, int64_t *due_ms);
 
 	/* Insert (op->set) or delete a row of the deadline queue. */
 	int (*deadline_apply)(struct esc_store *s, const char *order_id,
@@ -769,6 +778,14 @@ const char *esc_store_last_error(const struct esc_store *s);
 /* The WAL frames s appended and its page size (store_ops.wal_stats):
  * false, and both 0, when the backend keeps no such figure. */
 bool esc_store_wal_stats(const struct esc_store *s, int64_t *frames, int64_t *page_size);
+
+/* Transactions a backend ran again by itself, in every store of the
+ * process: a verb's own transaction that lost to a concurrent one
+ * (PostgreSQL's serialization failures, pg.c's atomically). The engine
+ * counts the transactions it runs again (esc_engine_counters' retries);
+ * /metrics adds both. count adds one. */
+int64_t esc_store_retries(void);
+void esc_store_retries_count(void);
 
 static inline int esc_store_fault_(struct esc_store *s, const char *verb)
 {

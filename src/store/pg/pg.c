@@ -798,6 +798,7 @@ static int atomically(struct pg *p, const char *begin, int (*body)(struct pg *, 
 			rc = tx_commit(p);
 		if (rc != ESC_ERETRY || tries == OWN_TX_TRIES)
 			break;
+		esc_store_retries_count();
 		esc_backoff_sleep(tries);
 	}
 	return rc;
@@ -2535,6 +2536,22 @@ static int pg_refunds_count(struct esc_store *s, enum esc_refund_status status, 
 
 	b_enum(&b, 1, &esc_enum_refund_status, (int)status);
 	return scalar(pg_of(s), S_REFUNDS_COUNT, &b, n);
+}
+
+static int pg_refunds_overdue(struct esc_store *s, int64_t now_ms, int64_t *n)
+{
+	struct bind b = {0};
+
+	b_enum(&b, 1, &esc_enum_refund_status, ESC_REFUND_PENDING);
+	b_i64(&b, 2, now_ms);
+	return scalar(pg_of(s), S_REFUNDS_OVERDUE, &b, n);
+}
+
+static int pg_deadline_soonest(struct esc_store *s, int64_t *due_ms)
+{
+	struct bind b = {0};
+
+	return scalar(pg_of(s), S_DEADLINE_SOONEST, &b, due_ms);
 }
 
 /* ---- ledger_check ---- */

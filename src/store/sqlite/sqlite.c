@@ -2613,6 +2613,24 @@ static int sq_refunds_count(struct esc_store *s, enum esc_refund_status status, 
 	return rc;
 }
 
+static int sq_refunds_overdue(struct esc_store *s, int64_t now_ms, int64_t *n)
+{
+	struct bind b = {sq_of(s)->stmts[S_REFUNDS_OVERDUE], SQLITE_OK, false};
+	int rc = 0;
+
+	b_str(&b, 1, esc_refund_status_name(ESC_REFUND_PENDING));
+	b_i64(&b, 2, now_ms);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = scalar(b.st, n);
+	return rc;
+}
+
+static int sq_deadline_soonest(struct esc_store *s, int64_t *due_ms)
+{
+	return scalar(sq_of(s)->stmts[S_DEADLINE_SOONEST], due_ms);
+}
+
 static int sq_api_keys_count(struct esc_store *s, int64_t *n)
 {
 	return scalar(sq_of(s)->stmts[S_API_KEYS_COUNT], n);
