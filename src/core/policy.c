@@ -343,22 +343,20 @@ static struct esc_reason *find_reason(struct esc_policy *p, const char *code)
 }
 
 /* `reason.CODE = buyer|seller, Label`. */
-static int parse_reason(struct esc_policy *p, int line, const char *code, char *value, char *err,
+static int parse_reason(struct esc_policy *p, const char *code, char *value, char *err,
 			size_t err_size)
 {
 	int rc = 0;
 	enum esc_fault fault;
 	char *comma = strchr(value, ',');
 	if (!reason_code_valid(code)) {
-		esc_set_err(err, err_size,
-			    "line %d: reason code '%s' must be 1 to %d of a-z, 0-9 and _", line,
+		esc_set_err(err, err_size, "reason code '%s' must be 1 to %d of a-z, 0-9 and _",
 			    code, ESC_REASON_CODE_MAX - 1);
 		rc = ESC_EINVAL;
 		goto out;
 	}
 	if (!comma) {
-		esc_set_err(err, err_size, "line %d: reason.%s: expected 'buyer|seller, Label'",
-			    line, code);
+		esc_set_err(err, err_size, "reason.%s: expected 'buyer|seller, Label'", code);
 		rc = ESC_EINVAL;
 		goto out;
 	}
@@ -370,22 +368,22 @@ static int parse_reason(struct esc_policy *p, int line, const char *code, char *
 	} else if (strcmp(who, "seller") == 0) {
 		fault = ESC_FAULT_SELLER;
 	} else {
-		esc_set_err(err, err_size, "line %d: reason.%s: fault '%s' is not buyer or seller",
-			    line, code, who);
+		esc_set_err(err, err_size, "reason.%s: fault '%s' is not buyer or seller", code,
+			    who);
 		rc = ESC_EINVAL;
 		goto out;
 	}
 	if (label[0] == '\0' || strlen(label) >= ESC_REASON_LABEL_MAX) {
-		esc_set_err(err, err_size, "line %d: reason.%s: the label must be 1 to %d bytes",
-			    line, code, ESC_REASON_LABEL_MAX - 1);
+		esc_set_err(err, err_size, "reason.%s: the label must be 1 to %d bytes", code,
+			    ESC_REASON_LABEL_MAX - 1);
 		rc = ESC_EINVAL;
 		goto out;
 	}
 	struct esc_reason *r = find_reason(p, code);
 	if (!r) {
 		if (p->reasons_count >= ESC_REASONS_MAX) {
-			esc_set_err(err, err_size, "line %d: reason.%s: at most %d reasons", line,
-				    code, ESC_REASONS_MAX);
+			esc_set_err(err, err_size, "reason.%s: at most %d reasons", code,
+				    ESC_REASONS_MAX);
 			rc = ESC_EINVAL;
 			goto out;
 		}
@@ -402,8 +400,8 @@ out:
 #define TRACKING_URL_SUFFIX ".tracking_url"
 
 /* `carrier.NAME.tracking_url = TEMPLATE`: added, or replaced in place. */
-static int parse_tracking_url(struct esc_policy *p, int line, const char *key, const char *value,
-			      char *err, size_t err_size)
+static int parse_tracking_url(struct esc_policy *p, const char *key, const char *value, char *err,
+			      size_t err_size)
 {
 	char name[ESC_CARRIER_MAX + 2], why[300];
 	size_t n = strlen(key) - strlen(TRACKING_URL_SUFFIX);
@@ -412,7 +410,7 @@ static int parse_tracking_url(struct esc_policy *p, int line, const char *key, c
 	if (n >= sizeof name || esc_tracking_url_init(&u, name, value, why, sizeof why) != 0) {
 		if (n >= sizeof name)
 			snprintf(why, sizeof why, "carrier name '%.64s...' is too long", key);
-		esc_set_err(err, err_size, "line %d: %s", line, why);
+		esc_set_err(err, err_size, "%s", why);
 		return ESC_EINVAL;
 	}
 	for (size_t i = 0; i < p->tracking_urls_count; i++) {
@@ -422,8 +420,8 @@ static int parse_tracking_url(struct esc_policy *p, int line, const char *key, c
 		}
 	}
 	if (p->tracking_urls_count >= ESC_CARRIERS_MAX) {
-		esc_set_err(err, err_size, "line %d: carrier.%s: at most %d tracking URLs", line,
-			    key, ESC_CARRIERS_MAX);
+		esc_set_err(err, err_size, "carrier.%s: at most %d tracking URLs", key,
+			    ESC_CARRIERS_MAX);
 		return ESC_EINVAL;
 	}
 	memcpy(&p->tracking_urls[p->tracking_urls_count++], &u, sizeof u);
@@ -431,7 +429,7 @@ static int parse_tracking_url(struct esc_policy *p, int line, const char *key, c
 }
 
 /* `carrier.NAME = SCHEME PATTERN [EXAMPLE]`: added, or replaced in place. */
-static int parse_carrier(struct esc_policy *p, int line, const char *name, char *value, char *err,
+static int parse_carrier(struct esc_policy *p, const char *name, char *value, char *err,
 			 size_t err_size)
 {
 	char *words[4] = {0}, *save = NULL;
@@ -446,21 +444,21 @@ static int parse_carrier(struct esc_policy *p, int line, const char *name, char 
 	enum esc_check_scheme scheme;
 	if (n < 2 || n > 3) {
 		esc_set_err(err, err_size,
-			    "line %d: carrier.%s: expected 'SCHEME PATTERN [EXAMPLE]', as in "
+			    "carrier.%s: expected 'SCHEME PATTERN [EXAMPLE]', as in "
 			    "'ups_1z 1Z[0-9A-Z]{16}'",
-			    line, name);
+			    name);
 		return ESC_EINVAL;
 	}
 	if (!esc_check_scheme_parse(words[0], &scheme)) {
 		esc_set_err(err, err_size,
-			    "line %d: carrier.%s: check scheme '%s' is not s10, ups_1z or none",
-			    line, name, words[0]);
+			    "carrier.%s: check scheme '%s' is not s10, ups_1z or none", name,
+			    words[0]);
 		return ESC_EINVAL;
 	}
 	struct esc_carrier c;
 	char why[300];
 	if (esc_carrier_init(&c, name, words[1], scheme, words[2], why, sizeof why) != 0) {
-		esc_set_err(err, err_size, "line %d: %s", line, why);
+		esc_set_err(err, err_size, "%s", why);
 		return ESC_EINVAL;
 	}
 	for (size_t i = 0; i < p->carriers_count; i++) {
@@ -470,7 +468,7 @@ static int parse_carrier(struct esc_policy *p, int line, const char *name, char 
 		}
 	}
 	if (p->carriers_count >= ESC_CARRIERS_MAX) {
-		esc_set_err(err, err_size, "line %d: carrier.%s: at most %d carriers", line, name,
+		esc_set_err(err, err_size, "carrier.%s: at most %d carriers", name,
 			    ESC_CARRIERS_MAX);
 		return ESC_EINVAL;
 	}
@@ -478,16 +476,14 @@ static int parse_carrier(struct esc_policy *p, int line, const char *name, char 
 	return 0;
 }
 
-static int parse_recommended(struct esc_policy *p, int line, const char *value, char *err,
-			     size_t err_size)
+static int parse_recommended(struct esc_policy *p, const char *value, char *err, size_t err_size)
 {
 	struct esc_reason *r = NULL;
 	if (strcmp(value, "none") != 0) {
 		r = find_reason(p, value);
 		if (!r) {
 			esc_set_err(err, err_size,
-				    "line %d: recommended_reason: no reason '%s' is defined above",
-				    line, value);
+				    "recommended_reason: no reason '%s' is defined above", value);
 			return ESC_EINVAL;
 		}
 	}
@@ -496,8 +492,8 @@ static int parse_recommended(struct esc_policy *p, int line, const char *value, 
 	return 0;
 }
 
-static int parse_plain(struct esc_policy *p, int line, const char *name, const char *value,
-		       char *err, size_t err_size)
+static int parse_plain(struct esc_policy *p, const char *name, const char *value, char *err,
+		       size_t err_size)
 {
 	const struct key *k = NULL;
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -507,7 +503,7 @@ static int parse_plain(struct esc_policy *p, int line, const char *name, const c
 		}
 	}
 	if (!k) {
-		esc_set_err(err, err_size, "line %d: unknown key '%s'", line, name);
+		esc_set_err(err, err_size, "unknown key '%s'", name);
 		return ESC_EINVAL;
 	}
 	char *field = (char *)p + k->offset;
@@ -515,78 +511,41 @@ static int parse_plain(struct esc_policy *p, int line, const char *name, const c
 	case KIND_DURATION:
 		if (esc_duration_parse(value, (int64_t *)(void *)field) == 0)
 			return 0;
-		esc_set_err(
-			err, err_size,
-			"line %d: %s: '%s' is not a duration (a whole number and ms, s, m, h or d)",
-			line, name, value);
+		esc_set_err(err, err_size,
+			    "%s: '%s' is not a duration (a whole number and ms, s, m, h or d)",
+			    name, value);
 		return ESC_EINVAL;
 	case KIND_COUNT:
 		if (parse_count(value, (int32_t *)(void *)field) == 0)
 			return 0;
-		esc_set_err(err, err_size, "line %d: %s: '%s' is not a whole number", line, name,
-			    value);
+		esc_set_err(err, err_size, "%s: '%s' is not a whole number", name, value);
 		return ESC_EINVAL;
 	case KIND_BASIS_POINTS:
 		if (parse_basis_points(value, (int32_t *)(void *)field) == 0)
 			return 0;
-		esc_set_err(
-			err, err_size,
-			"line %d: %s: '%s' is not a percentage from 0%% to 100%% with at most two "
-			"decimals",
-			line, name, value);
+		esc_set_err(err, err_size,
+			    "%s: '%s' is not a percentage from 0%% to 100%% with at most two "
+			    "decimals",
+			    name, value);
 		return ESC_EINVAL;
 	case KIND_PERCENT:
 		if (parse_percent(value, (int32_t *)(void *)field) == 0)
 			return 0;
-		esc_set_err(err, err_size,
-			    "line %d: %s: '%s' is not a whole percentage from 0%% to 100%%", line,
+		esc_set_err(err, err_size, "%s: '%s' is not a whole percentage from 0%% to 100%%",
 			    name, value);
 		return ESC_EINVAL;
 	}
 	ESC_BUG("key '%s' has value kind %d, which no case handles", name, (int)k->kind);
 }
 
-/* One line, without its newline, into p. */
-static int parse_line(struct esc_policy *p, const struct esc_policy_other *other, int line,
-		      char *text, char *err, size_t err_size)
+/* One key's value into p (value may be cut up in place). */
+static int set_key(struct esc_policy *p, const char *name, char *value, char *err, size_t err_size)
 {
-	char *hash = strchr(text, '#');
-	if (hash)
-		*hash = '\0';
-	char *s = trim(text);
-	if (*s == '\0')
-		return 0;
-	char *eq = strchr(s, '=');
-	if (!eq) {
-		esc_set_err(err, err_size, "line %d: expected 'key = value'", line);
-		return ESC_EINVAL;
-	}
-	*eq = '\0';
-	char *name = trim(s);
-	char *value = trim(eq + 1);
-	if (*name == '\0') {
-		esc_set_err(err, err_size, "line %d: expected a key before '='", line);
-		return ESC_EINVAL;
-	}
-	if (*value == '\0') {
-		esc_set_err(err, err_size, "line %d: %s: expected a value after '='", line, name);
-		return ESC_EINVAL;
-	}
-	if (other) {
-		char why[200] = "";
-		int rc = other->set(other->arg, name, value, why, sizeof why);
-		if (rc != ESC_ENOTFOUND) {
-			if (rc)
-				esc_set_err(err, err_size, "line %d: %s", line, why);
-			return rc;
-		}
-	}
 	if (strncmp(name, REASON_PREFIX, strlen(REASON_PREFIX)) == 0)
-		return parse_reason(p, line, name + strlen(REASON_PREFIX), value, err, err_size);
+		return parse_reason(p, name + strlen(REASON_PREFIX), value, err, err_size);
 	if (strcmp(name, "reasons") == 0) {
 		if (strcmp(value, "clear") != 0) {
-			esc_set_err(err, err_size, "line %d: reasons: the only value is 'clear'",
-				    line);
+			esc_set_err(err, err_size, "reasons: the only value is 'clear'");
 			return ESC_EINVAL;
 		}
 		p->reasons_count = 0;
@@ -594,18 +553,16 @@ static int parse_line(struct esc_policy *p, const struct esc_policy_other *other
 		return 0;
 	}
 	if (strcmp(name, "recommended_reason") == 0)
-		return parse_recommended(p, line, value, err, err_size);
+		return parse_recommended(p, value, err, err_size);
 	if (strncmp(name, CARRIER_PREFIX, strlen(CARRIER_PREFIX)) == 0 &&
 	    strlen(name) > strlen(CARRIER_PREFIX TRACKING_URL_SUFFIX) &&
 	    !strcmp(name + strlen(name) - strlen(TRACKING_URL_SUFFIX), TRACKING_URL_SUFFIX))
-		return parse_tracking_url(p, line, name + strlen(CARRIER_PREFIX), value, err,
-					  err_size);
+		return parse_tracking_url(p, name + strlen(CARRIER_PREFIX), value, err, err_size);
 	if (strncmp(name, CARRIER_PREFIX, strlen(CARRIER_PREFIX)) == 0)
-		return parse_carrier(p, line, name + strlen(CARRIER_PREFIX), value, err, err_size);
+		return parse_carrier(p, name + strlen(CARRIER_PREFIX), value, err, err_size);
 	if (strcmp(name, "carriers") == 0) {
 		if (strcmp(value, "clear") != 0) {
-			esc_set_err(err, err_size, "line %d: carriers: the only value is 'clear'",
-				    line);
+			esc_set_err(err, err_size, "carriers: the only value is 'clear'");
 			return ESC_EINVAL;
 		}
 		p->carriers_count = 0;
@@ -618,8 +575,7 @@ static int parse_line(struct esc_policy *p, const struct esc_policy_other *other
 		else if (strcmp(value, "flag") == 0)
 			p->tracking_check = ESC_TRACKING_FLAG;
 		else {
-			esc_set_err(err, err_size,
-				    "line %d: tracking_check: '%s' is not refuse or flag", line,
+			esc_set_err(err, err_size, "tracking_check: '%s' is not refuse or flag",
 				    value);
 			return ESC_EINVAL;
 		}
@@ -628,20 +584,90 @@ static int parse_line(struct esc_policy *p, const struct esc_policy_other *other
 	if (strncmp(name, SETTLE_PREFIX, strlen(SETTLE_PREFIX)) == 0) {
 		int m = esc_method_parse(name + strlen(SETTLE_PREFIX));
 		if (m < 0) {
-			esc_set_err(err, err_size, "line %d: unknown payment method in '%s'", line,
-				    name);
+			esc_set_err(err, err_size, "unknown payment method in '%s'", name);
 			return ESC_EINVAL;
 		}
 		if (parse_day_range(value, &p->settle_days_min[m], &p->settle_days_max[m]) != 0) {
 			esc_set_err(err, err_size,
-				    "line %d: %s: '%s' is not a day range like 3..7 (0 to %d, min "
+				    "%s: '%s' is not a day range like 3..7 (0 to %d, min "
 				    "first)",
-				    line, name, value, DAYS_MAX);
+				    name, value, DAYS_MAX);
 			return ESC_EINVAL;
 		}
 		return 0;
 	}
-	return parse_plain(p, line, name, value, err, err_size);
+	return parse_plain(p, name, value, err, err_size);
+}
+
+/* One line, without its newline, into p; its errors without the line's
+ * number (parse_line adds it). */
+static int parse_line_at(struct esc_policy *p, const struct esc_policy_other *other, char *text,
+			 char *err, size_t err_size)
+{
+	char *hash = strchr(text, '#');
+	if (hash)
+		*hash = '\0';
+	char *s = trim(text);
+	if (*s == '\0')
+		return 0;
+	char *eq = strchr(s, '=');
+	if (!eq) {
+		esc_set_err(err, err_size, "expected 'key = value'");
+		return ESC_EINVAL;
+	}
+	*eq = '\0';
+	char *name = trim(s);
+	char *value = trim(eq + 1);
+	if (*name == '\0') {
+		esc_set_err(err, err_size, "expected a key before '='");
+		return ESC_EINVAL;
+	}
+	if (*value == '\0') {
+		esc_set_err(err, err_size, "%s: expected a value after '='", name);
+		return ESC_EINVAL;
+	}
+	if (other) {
+		char why[200] = "";
+		int rc = other->set(other->arg, name, value, why, sizeof why);
+		if (rc != ESC_ENOTFOUND) {
+			if (rc)
+				esc_set_err(err, err_size, "%s", why);
+			return rc;
+		}
+	}
+	return set_key(p, name, value, err, err_size);
+}
+
+static int parse_line(struct esc_policy *p, const struct esc_policy_other *other, int line,
+		      char *text, char *err, size_t err_size)
+{
+	char why[300] = "";
+	int rc = parse_line_at(p, other, text, why, sizeof why);
+	if (rc)
+		esc_set_err(err, err_size, "line %d: %s", line, why);
+	return rc;
+}
+
+int esc_policy_set(struct esc_policy *p, const char *key, const char *value, char *err,
+		   size_t err_size)
+{
+	char buf[LINE_MAX_BYTES];
+	struct esc_policy copy;
+	ESC_ASSERT(p && key && value, "setting a key needs a policy, a key and a value");
+	if (strlen(value) >= sizeof buf) {
+		esc_set_err(err, err_size, "%s: longer than %d bytes", key, LINE_MAX_BYTES - 1);
+		return ESC_EINVAL;
+	}
+	if (!*key || !*value) {
+		esc_set_err(err, err_size, "%s: expected a key and a value", key);
+		return ESC_EINVAL;
+	}
+	snprintf(buf, sizeof buf, "%s", value);
+	memcpy(&copy, p, sizeof copy);
+	int rc = set_key(&copy, key, buf, err, err_size);
+	if (!rc)
+		memcpy(p, &copy, sizeof *p);
+	return rc;
 }
 
 int esc_policy_parse(struct esc_policy *p, const char *text, char *err, size_t err_size)

@@ -128,6 +128,13 @@ struct esc_policy_other {
 int esc_policy_parse_with(struct esc_policy *p, const char *text,
 			  const struct esc_policy_other *other, char *err, size_t err_size);
 
+/* One key's value over *p, as a line `key = value` of the text would set
+ * it (reason.CODE, reasons = clear, ... in the order given). Returns 0, or
+ * ESC_EINVAL with "KEY: ..." in err (no line number); *p is unchanged on
+ * failure. Not validated: esc_policy_validate() once all are set. */
+int esc_policy_set(struct esc_policy *p, const char *key, const char *value, char *err,
+		   size_t err_size);
+
 /* The policy as configuration text that esc_policy_parse reads back over
  * SPEC's defaults into the same policy, every key on its own line in one
  * fixed order: its canonical form, which a policy version's content hash
