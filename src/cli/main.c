@@ -31,9 +31,11 @@
 #define ESC_VERSION "0.0.0"
 #endif
 
-/* What every subcommand may take: each flag also comes from the
- * environment (ESCROWD_DB, ...) and the configuration file (db = ...), in
- * that order of precedence. */
+/* What every subcommand may take. Each is a configuration key
+ * (engine/config.h) with a flag of its own: the default, then the
+ * configuration file (db = ...), then the environment (ESCROWD_DB), then
+ * the flags and --set KEY=VALUE, in the order given, each winning over
+ * those before (README, "Configuration"). */
 struct options {
 	const char *db;
 	const char *config;
@@ -43,12 +45,12 @@ struct options {
 	const char *password_hashing;  /* interactive (the default) or minimum */
 	const char *operator_key_file; /* the operator key, in a file of its own */
 	const char *log_level;         /* debug, info (the default), warn or error */
-	bool quiet, quiet_set;
+	bool quiet;
 	unsigned pool;    /* db_pool: store connections, 0 = the default */
 	int64_t lease_ms; /* deadline_lease, 0 = the engine's default */
 	struct esc_policy policy;
 	struct esc_http_options http; /* the config file's http. keys */
-	char *from_config[7];         /* values read from the file, owned */
+	char *owned[7];               /* the string options' values, copies */
 };
 
 struct command {
@@ -67,6 +69,7 @@ static int cmd_migrate(const struct command *c, struct options *o, int argc, cha
 static int cmd_serve(const struct command *c, struct options *o, int argc, char **argv);
 static int cmd_replay(const struct command *c, struct options *o, int argc, char **argv);
 static int cmd_keys(const struct command *c, struct options *o, int argc, char **argv);
+static int cmd_config(const struct command *c, struct options *o, int argc, char **argv);
 
 static const struct command commands[] = {
 	{"serve", cmd_serve, "run the HTTP/JSON API daemon",
@@ -86,20 +89,22 @@ static const struct command commands[] = {
 	 "  POST /v1/clock/advance: for tests and demos only. SIGTERM or SIGINT finish\n"
 	 "  the requests in flight and stop. Every line the daemon writes to stderr is\n"
 	 "  one JSON object (time, level, msg, fields); each request is one unless\n"
-	 "  --quiet (ESCROWD_QUIET). --log-level (ESCROWD_LOG_LEVEL) is debug, info\n"
-	 "  (the default), warn or error: the least level written. A mistake in the\n"
-	 "  command line or the config file is told in plain text before the daemon\n"
-	 "  starts. --password-hashing minimum\n"
+	 "  --quiet (ESCROWD_QUIET=true). --log-level (ESCROWD_LOG_LEVEL) is debug,\n"
+	 "  info (the default), warn or error: the least level written. A mistake in\n"
+	 "  the command line or the configuration is told in plain text before the\n"
+	 "  daemon starts. --password-hashing minimum\n"
 	 "  (ESCROWD_PASSWORD_HASHING; also for demo) hashes new passwords with argon2id\n"
 	 "  at libsodium's least cost instead of its interactive one: for tests only.\n"
-	 "  Every option may also be a line of the config file (db = PATH, listen =,\n"
-	 "  clock =, operator_key =, operator_key_file =, password_hashing =,\n"
-	 "  log_level =, quiet = true); a flag wins over the environment, which wins\n"
-	 "  over the file. db_pool = 8 is the file's alone: store connections in all,\n"
-	 "  one for writes and the rest for reads.\n"
-	 "  So is deadline_lease = 15s: a daemon killed while firing deadlines holds\n"
+	 "  Every option is also a configuration key (db = PATH, listen =, clock =,\n"
+	 "  operator_key =, operator_key_file =, password_hashing =, log_level =,\n"
+	 "  quiet = true),\n"
+	 "  and every key may be set in the config file, by its ESCROWD_ variable\n"
+	 "  or with --set KEY=VALUE: a flag or --set wins over the environment, which\n"
+	 "  wins over the file (escrowd config --help). db_pool = 8: store\n"
+	 "  connections in all, one for writes and the rest for reads.\n"
+	 "  deadline_lease = 15s: a daemon killed while firing deadlines holds\n"
 	 "  them this long, in real time, before another takes them (1s to 1h). The\n"
-	 "  file's http. keys set the daemon's limits (defaults shown):\n"
+	 "  http. keys set the daemon's limits (defaults shown):\n"
 	 "    http.threads = 32                http.connections_max = 1024\n"
 	 "    http.connections_per_address = 64 (0: no limit, as behind a proxy)\n"
 	 "    http.timeout = 30s (silent)      http.body_max = 1MiB\n"
@@ -184,6 +189,20 @@ static const struct command commands[] = {
 	 "  the last active key may be revoked (the API refuses that); create another\n"
 	 "  to call the API again. Exits 0 when done, 1 when the store fails or no key\n"
 	 "  matches, 2 on a usage error.\n"},
+	{"config", cmd_config, "list the configuration keys, or check a configuration",
+	 "escrowd config keys\n"
+	 "escrowd config check [--config FILE] [--set KEY=VALUE]... [--db URL] [...]\n"
+	 "  keys prints every configuration key, one a line: its name, its default\n"
+	 "  (- for none) and what it sets. A pattern's capitals stand for any name\n"
+	 "  (reason.CODE, carrier.NAME). Each key may be a line of the config file\n"
+	 "  (KEY = VALUE), --set KEY=VALUE (any command, repeatable) or, unless a\n"
+	 "  pattern, the variable ESCROWD_KEY (upper case, dots to underscores:\n"
+	 "  ESCROWD_HTTP_THREADS). The default, then the file, then the environment,\n"
+	 "  then the flags and --set in their order: each wins over those before.\n"
+	 "  check reads the configuration as every command does (the file, the\n"
+	 "  environment, the flags and --set), checks every value and the policy\n"
+	 "  they make, and says so: it exits 0 when it is valid, 2 naming the first\n"
+	 "  bad setting and where it came from.\n"},
 	{"deadlines", cmd_deadlines, "fire the deadlines that are due, then exit",
 	 "escrowd deadlines --db PATH [--config FILE]\n"
 	 "  Fires every deadline due now (payment, ship, response, protection,\n"
@@ -203,6 +222,8 @@ static void usage(FILE *out)
 		     "  --db URL         the store: a SQLite file, sqlite:PATH, or\n"
 		     "                   postgresql://USER@HOST:PORT/DB (ESCROWD_DB)\n"
 		     "  --config FILE    policy, limits and these options (ESCROWD_CONFIG)\n"
+		     "  --set KEY=VALUE  any configuration key (escrowd config keys), over the\n"
+		     "                   file and the ESCROWD_ variables; repeatable\n"
 		     "  --help           this text; escrowd COMMAND --help for one command\n"
 		     "  --version        the version\n");
 }
@@ -234,8 +255,19 @@ static const char *const option_keys[] = {"db",
 #define LEASE_MS_MAX (3600 * 1000)
 _Static_assert(ESC_LEASE_MS_DEFAULT == 15000, "serve --help says deadline_lease = 15s");
 
-/* An option from the configuration file, unless a flag or the environment
- * gave it already. */
+/* A string option's value, when it is one of those given. */
+static int one_of(const char *key, const char *value, const char *a, const char *b, char *err,
+		  size_t err_size)
+{
+	if (!*value || !strcmp(value, a) || !strcmp(value, b))
+		return 0;
+	snprintf(err, err_size, "%s: '%s' is not %s or %s", key, value, a, b);
+	return ESC_EINVAL;
+}
+
+/* One of the options, from wherever it came (the configuration's order
+ * decides which wins). An empty string, which only a flag can give
+ * (--db ''), unsets a string option. */
 static int set_option(void *arg, const char *key, const char *value, char *err, size_t err_size)
 {
 	struct options *o = arg;
@@ -248,8 +280,7 @@ static int set_option(void *arg, const char *key, const char *value, char *err, 
 			snprintf(err, err_size, "quiet: '%s' is not true or false", value);
 			return ESC_EINVAL;
 		}
-		if (!o->quiet_set)
-			o->quiet = on;
+		o->quiet = on;
 		return 0;
 	}
 	if (!strcmp(key, "db_pool")) {
@@ -273,16 +304,23 @@ static int set_option(void *arg, const char *key, const char *value, char *err, 
 		o->lease_ms = ms;
 		return 0;
 	}
+	enum esc_log_level level;
+	if (!strcmp(key, "log_level") && *value && esc_log_level_parse(value, &level)) {
+		snprintf(err, err_size, "log_level: '%s' is not debug, info, warn or error", value);
+		return ESC_EINVAL;
+	}
+	if ((!strcmp(key, "clock") && one_of(key, value, "real", "manual", err, err_size)) ||
+	    (!strcmp(key, "password_hashing") &&
+	     one_of(key, value, "interactive", "minimum", err, err_size)))
+		return ESC_EINVAL;
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
 		if (strcmp(key, option_keys[i]))
 			continue;
-		if (*fields[i] && *fields[i] != o->from_config[i])
-			return 0; /* a flag or the environment wins */
-		free(o->from_config[i]);
-		o->from_config[i] = strdup(value);
-		if (!o->from_config[i])
+		free(o->owned[i]);
+		o->owned[i] = *value ? strdup(value) : NULL;
+		if (*value && !o->owned[i])
 			return ESC_ENOMEM;
-		*fields[i] = o->from_config[i];
+		*fields[i] = o->owned[i];
 		return 0;
 	}
 	snprintf(err, err_size, "unknown option '%s'", key);
@@ -291,35 +329,169 @@ static int set_option(void *arg, const char *key, const char *value, char *err, 
 
 static void options_release(struct options *o)
 {
-	for (size_t i = 0; i < sizeof o->from_config / sizeof o->from_config[0]; i++)
-		free(o->from_config[i]);
+	for (size_t i = 0; i < sizeof o->owned / sizeof o->owned[0]; i++)
+		free(o->owned[i]);
 }
 
 #define EXTRA_MAX 8 /* a command's own options, beside the common ones */
 #define EXTRA_OPT 0x100
+#define KEY_MAX   128 /* a configuration key's bytes, at most */
 
-/* The options the environment gives; flags then win over them. */
-static void options_from_env(struct options *o)
+/* A setting of the command line, applied once the file and the
+ * environment have been: a flag's (key and value) or --set's (KEY=VALUE
+ * in text, key NULL). */
+struct setting {
+	const char *key, *text, *flag;
+};
+
+/* Warn of the ESCROWD_ variables that are no key's: a typo would
+ * otherwise change nothing without a word. */
+static void warn_unknown_env(void)
 {
-	o->db = getenv("ESCROWD_DB");
-	o->config = getenv("ESCROWD_CONFIG");
-	o->listen = getenv("ESCROWD_LISTEN");
-	o->clock = getenv("ESCROWD_CLOCK");
-	o->operator_key = getenv("ESCROWD_OPERATOR_KEY");
-	o->operator_key_file = getenv("ESCROWD_OPERATOR_KEY_FILE");
-	o->password_hashing = getenv("ESCROWD_PASSWORD_HASHING");
-	o->log_level = getenv("ESCROWD_LOG_LEVEL");
-	o->quiet = getenv("ESCROWD_QUIET") && *getenv("ESCROWD_QUIET");
-	o->quiet_set = o->quiet;
+	extern char **environ;
+	char known[KEY_MAX + 16];
+	for (char **e = environ; e && *e; e++) {
+		size_t n = strcspn(*e, "=");
+		bool found = !strncmp(*e, "ESCROWD_CONFIG=", 15);
+		if (strncmp(*e, "ESCROWD_", 8))
+			continue;
+		for (size_t i = 0; !found && i < esc_config_keys_count; i++)
+			found = !esc_config_env_name(&esc_config_keys[i], known, sizeof known) &&
+				strlen(known) == n && !strncmp(*e, known, n);
+		if (!found)
+			fprintf(stderr,
+				"escrowd: %.*s is no configuration key's variable: ignored "
+				"(escrowd "
+				"config keys lists the keys; reason.CODE and carrier.NAME keys "
+				"have "
+				"none: set them in the file or with --set)\n",
+				(int)n, *e);
+	}
 }
 
-/* Parse the common options and a command's own (extra: each takes a
- * value, stored into values[i] for extra[i]; NULL for none); returns 0, 1
- * for --help shown, or 2 on error. */
-static int parse_with(const struct command *c, struct options *o, int argc, char **argv,
-		      const char *const *extra, const char **values)
+/* Every key's variable that is set and not empty, over what the file
+ * gave. 0, or 2 with why on stderr. */
+static int options_from_env(const struct command *c, struct options *o,
+			    const struct esc_config_section *sections, bool *policy)
 {
-	struct option longopts[11 + EXTRA_MAX] = {
+	char name[KEY_MAX + 16], err[400];
+	warn_unknown_env();
+	for (size_t i = 0; i < esc_config_keys_count; i++) {
+		bool to_policy = false;
+		if (esc_config_env_name(&esc_config_keys[i], name, sizeof name))
+			continue;
+		const char *value = getenv(name);
+		if (!value || !*value)
+			continue;
+		if (esc_config_set(&o->policy, sections, esc_config_keys[i].name, value, &to_policy,
+				   err, sizeof err)) {
+			fprintf(stderr, "escrowd %s: %s: %s\n", c->name, name, err);
+			return 2;
+		}
+		*policy |= to_policy;
+	}
+	return 0;
+}
+
+/* The command line's settings, in their order. 0, or 2 with why on
+ * stderr. */
+static int options_from_flags(const struct command *c, struct options *o,
+			      const struct esc_config_section *sections,
+			      const struct setting *settings, size_t n, bool *policy)
+{
+	char key[KEY_MAX], err[400];
+	for (size_t i = 0; i < n; i++) {
+		const struct setting *s = &settings[i];
+		const char *value = s->text;
+		bool to_policy = false;
+		if (!s->key) {
+			const char *eq = strchr(s->text, '=');
+			size_t len = eq ? (size_t)(eq - s->text) : 0;
+			if (!eq || !len || len >= sizeof key || !eq[1]) {
+				fprintf(stderr,
+					"escrowd %s: --set '%s': expected KEY=VALUE, as in --set "
+					"http.threads=16 (escrowd config keys lists the keys)\n",
+					c->name, s->text);
+				return 2;
+			}
+			memcpy(key, s->text, len);
+			key[len] = '\0';
+			value = eq + 1;
+		}
+		if (esc_config_set(&o->policy, sections, s->key ? s->key : key, value, &to_policy,
+				   err, sizeof err)) {
+			fprintf(stderr, "escrowd %s: %s: %s\n", c->name, s->flag, err);
+			return 2;
+		}
+		*policy |= to_policy;
+	}
+	return 0;
+}
+
+/* The configuration, lowest first: the defaults, the file, the
+ * environment, the command line's settings; then the policy they made is
+ * validated. 0, or 2 with why on stderr. */
+static int configure(const struct command *c, struct options *o, const struct setting *settings,
+		     size_t n)
+{
+	char err[400] = "", why[300] = "";
+	bool policy = false;
+	esc_policy_default(&o->policy);
+	esc_http_options_default(&o->http);
+	const struct esc_config_section sections[] = {
+		{.keys = option_keys, .set = set_option, .arg = o},
+		{.prefix = "http.", .set = set_http, .arg = &o->http},
+		{.prefix = "webhooks.", .set = set_webhooks, .arg = &o->http.webhooks},
+		{0},
+	};
+	if (!o->config || !*o->config)
+		o->config = getenv("ESCROWD_CONFIG");
+	if (o->config && *o->config &&
+	    esc_config_read(&o->policy, o->config, sections, err, sizeof err)) {
+		fprintf(stderr, "escrowd %s: %s\n", c->name, err);
+		return 2;
+	}
+	if (options_from_env(c, o, sections, &policy) ||
+	    options_from_flags(c, o, sections, settings, n, &policy))
+		return 2;
+	if (esc_policy_validate(&o->policy, why, sizeof why)) {
+		if (policy)
+			fprintf(stderr,
+				"escrowd %s: the policy (the config file, ESCROWD_ variables and "
+				"--set together): %s\n",
+				c->name, why);
+		else
+			fprintf(stderr, "escrowd %s: %s: %s\n", c->name,
+				o->config && *o->config ? o->config : "the policy", why);
+		return 2;
+	}
+	return 0;
+}
+
+/* The flags that set a key: each one's getopt character and key. */
+static const struct {
+	int ch;
+	const char *key, *flag;
+} key_flags[] = {
+	{'d', "db", "--db"},
+	{'l', "listen", "--listen"},
+	{'k', "clock", "--clock"},
+	{'o', "operator_key", "--operator-key"},
+	{'f', "operator_key_file", "--operator-key-file"},
+	{'p', "password_hashing", "--password-hashing"},
+	{'q', "quiet", "--quiet"},
+	{'v', "log_level", "--log-level"},
+};
+#define KEY_FLAGS (sizeof key_flags / sizeof key_flags[0])
+
+/* Read the command line: the settings (into settings, *n of them) to
+ * apply once the file and the environment have been, --config, and the
+ * command's own options. 0, 1 for --help shown, or 2 on error. */
+static int read_flags(const struct command *c, struct options *o, int argc, char **argv,
+		      const char *const *extra, const char **values, struct setting *settings,
+		      size_t *n)
+{
+	struct option longopts[12 + EXTRA_MAX] = {
 		{"db", required_argument, NULL, 'd'},
 		{"config", required_argument, NULL, 'c'},
 		{"listen", required_argument, NULL, 'l'},
@@ -329,57 +501,32 @@ static int parse_with(const struct command *c, struct options *o, int argc, char
 		{"password-hashing", required_argument, NULL, 'p'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"log-level", required_argument, NULL, 'v'},
+		{"set", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 	};
-	size_t common = 10, extra_n = 0;
-	char err[300];
+	size_t common = 11, extra_n = 0, f;
 	int ch;
 	for (; extra && extra[extra_n]; extra_n++) {
 		ESC_ASSERT(extra_n < EXTRA_MAX, "escrowd %s: too many options", c->name);
 		longopts[common + extra_n] = (struct option){extra[extra_n], required_argument,
 							     NULL, EXTRA_OPT + (int)extra_n};
 	}
-	options_from_env(o);
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'd':
-			o->db = optarg;
-			break;
-		case 'c':
+		for (f = 0; f < KEY_FLAGS && key_flags[f].ch != ch; f++)
+			;
+		if (f < KEY_FLAGS)
+			settings[(*n)++] = (struct setting){
+				key_flags[f].key, ch == 'q' ? "true" : optarg, key_flags[f].flag};
+		else if (ch == 's')
+			settings[(*n)++] = (struct setting){NULL, optarg, "--set"};
+		else if (ch == 'c')
 			o->config = optarg;
-			break;
-		case 'l':
-			o->listen = optarg;
-			break;
-		case 'k':
-			o->clock = optarg;
-			break;
-		case 'o':
-			o->operator_key = optarg;
-			break;
-		case 'f':
-			o->operator_key_file = optarg;
-			break;
-		case 'p':
-			o->password_hashing = optarg;
-			break;
-		case 'q':
-			o->quiet = o->quiet_set = true;
-			break;
-		case 'v':
-			o->log_level = optarg;
-			break;
-		case 'h':
-			fputs(c->usage, stdout);
-			return 1;
-		default:
-			if (ch >= EXTRA_OPT && ch < EXTRA_OPT + (int)extra_n) {
-				values[ch - EXTRA_OPT] = optarg;
-				break;
-			}
-			fputs(c->usage, stderr);
-			return 2;
+		else if (ch >= EXTRA_OPT && ch < EXTRA_OPT + (int)extra_n)
+			values[ch - EXTRA_OPT] = optarg;
+		else {
+			fputs(c->usage, ch == 'h' ? stdout : stderr);
+			return ch == 'h' ? 1 : 2;
 		}
 	}
 	if (optind < argc) {
@@ -387,35 +534,34 @@ static int parse_with(const struct command *c, struct options *o, int argc, char
 			c->usage);
 		return 2;
 	}
-	esc_policy_default(&o->policy);
-	esc_http_options_default(&o->http);
-	const struct esc_config_section sections[] = {
-		{.keys = option_keys, .set = set_option, .arg = o},
-		{.prefix = "http.", .set = set_http, .arg = &o->http},
-		{.prefix = "webhooks.", .set = set_webhooks, .arg = &o->http.webhooks},
-		{0},
-	};
-	if (o->config && *o->config &&
-	    esc_config_load(&o->policy, o->config, sections, err, sizeof err)) {
-		fprintf(stderr, "escrowd %s: %s\n", c->name, err);
+	return 0;
+}
+
+/* Parse the common options and a command's own (extra: each takes a
+ * value, stored into values[i] for extra[i]; NULL for none), and read the
+ * configuration; returns 0, 1 for --help shown, or 2 on error. */
+static int parse_with(const struct command *c, struct options *o, int argc, char **argv,
+		      const char *const *extra, const char **values)
+{
+	size_t n = 0;
+	struct setting *settings = calloc((size_t)argc + 1, sizeof *settings);
+	if (!settings) {
+		fprintf(stderr, "escrowd %s: out of memory\n", c->name);
 		return 2;
 	}
-	if (o->password_hashing && *o->password_hashing &&
-	    strcmp(o->password_hashing, "interactive") && strcmp(o->password_hashing, "minimum")) {
-		fprintf(stderr, "escrowd %s: --password-hashing takes interactive or minimum\n",
-			c->name);
-		return 2;
-	}
+	int rc = read_flags(c, o, argc, argv, extra, values, settings, &n);
+	if (!rc)
+		rc = configure(c, o, settings, n);
+	free(settings);
+	if (rc)
+		return rc;
+	/* log_level is checked as it is set. */
 	enum esc_log_level level = ESC_LOG_INFO;
-	if (o->log_level && *o->log_level && esc_log_level_parse(o->log_level, &level)) {
-		fprintf(stderr,
-			"escrowd %s: --log-level (log_level, ESCROWD_LOG_LEVEL) takes debug, info, "
-			"warn or error, not '%s'\n",
-			c->name, o->log_level);
-		return 2;
-	}
+	if (o->log_level && *o->log_level)
+		esc_log_level_parse(o->log_level, &level);
 	esc_log_set_level(level);
-	if (!o->db || !*o->db) {
+	/* Every command but escrowd config works on a store. */
+	if (c->run != cmd_config && (!o->db || !*o->db)) {
 		fprintf(stderr,
 			"escrowd %s: --db is required (or ESCROWD_DB, or db = in the config)\n%s",
 			c->name, c->usage);
@@ -870,10 +1016,6 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	int rc = parse(c, o, argc, argv);
 	if (rc)
 		return rc == 1 ? 0 : rc;
-	if (o->clock && *o->clock && strcmp(o->clock, "manual") && strcmp(o->clock, "real")) {
-		say(ESC_LOG_ERROR, "--clock takes manual or real");
-		return 2;
-	}
 	eo.manual_clock = o->clock && !strcmp(o->clock, "manual");
 	eo.pool = o->pool ? o->pool : 8;
 	eo.lease_ms = o->lease_ms;
@@ -936,6 +1078,36 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	esc_webhook_worker_free(hooks);
 	esc_engine_free(e);
 	return rc ? 1 : 0;
+}
+
+static int cmd_config(const struct command *c, struct options *o, int argc, char **argv)
+{
+	const char *verb = argc > 1 ? argv[1] : "";
+	if (!strcmp(verb, "--help") || !strcmp(verb, "-h")) {
+		fputs(c->usage, stdout);
+		return 0;
+	}
+	if (!strcmp(verb, "keys")) {
+		if (argc > 2) {
+			fprintf(stderr, "escrowd config keys: takes no arguments\n%s", c->usage);
+			return 2;
+		}
+		for (size_t i = 0; i < esc_config_keys_count; i++) {
+			const struct esc_config_key *k = &esc_config_keys[i];
+			printf("%-34s %-17s %s\n", k->name, k->value ? k->value : "-", k->meaning);
+		}
+		return 0;
+	}
+	if (strcmp(verb, "check")) {
+		fprintf(stderr, "escrowd config: say keys or check\n%s", c->usage);
+		return 2;
+	}
+	int rc = parse(c, o, argc - 1, argv + 1);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	printf("escrowd config: the configuration is valid%s%s\n",
+	       o->config && *o->config ? ": " : "", o->config && *o->config ? o->config : "");
+	return 0;
 }
 
 static void key_time(int64_t ms, char out[ESC_TIME_SIZE])
