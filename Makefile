@@ -24,8 +24,9 @@ DB         ?= escrowd.db
 # runtimes (libclang-rt-14-dev holds libFuzzer and the sanitizers).
 # libsystemd-dev gives sd_notify (escrowd serve in a Type=notify unit);
 # systemd gives systemd-analyze, which test_systemd runs on the unit.
+# scdoc builds the man page, escrowd(8), from doc/escrowd.8.scd.
 DEBS = gcc make meson ninja-build pkg-config libsqlite3-dev libsodium-dev libcmocka-dev \
-       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev libsystemd-dev
+       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev libsystemd-dev scdoc
 # debhelper and dpkg-dev build the Debian package (make deb, and the test
 # deb that builds it).
 TEST_DEBS = chromium postgresql node systemd $(FUZZ_DEBS) $(DEB_DEBS)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""meson install (issue 18 item 1): into a DESTDIR, the binary, the example
-configuration and the systemd unit land where the build's options say, and
-nothing else; the installed binary runs, and takes the example as its
-configuration."""
+"""meson install (issue 18 item 1): into a DESTDIR, the binary, the man page,
+the example configuration and the systemd unit land where the build's
+options say, and nothing else; the installed binary runs, and takes the
+example as its configuration."""
 import json
 import os
 import subprocess
@@ -22,6 +22,7 @@ def main():
     prefix = option(options, "prefix")
     bindir = os.path.join(prefix, option(options, "bindir"))
     sysconfdir = os.path.join(prefix, option(options, "sysconfdir"))
+    mandir = os.path.join(prefix, option(options, "mandir"))
     with tempfile.TemporaryDirectory() as dest:
         subprocess.run(["meson", "install", "-C", build, "--destdir", dest, "--no-rebuild",
                         "--quiet"], check=True)
@@ -29,11 +30,13 @@ def main():
                            for d, _, files in os.walk(dest) for f in files)
         binary = os.path.join(dest + bindir, "escrowd")
         example = os.path.join(dest + sysconfdir, "escrowd", "escrowd.conf.example")
+        manpage = os.path.join(dest + mandir, "man8", "escrowd.8")
         units = [p for p in installed if p.endswith("/systemd/system/escrowd.service")]
         print("installed:", *installed, sep="\n  ")
-        assert len(installed) == 3, "only the binary, the example and the unit"
+        assert len(installed) == 4, "only the binary, the man page, the example and the unit"
         assert os.access(binary, os.X_OK), binary
         assert os.path.isfile(example), example
+        assert os.path.isfile(manpage), manpage
         assert len(units) == 1, "the unit in a systemd/system directory"
         version = subprocess.run([binary, "--version"], check=True, capture_output=True,
                                  text=True).stdout
