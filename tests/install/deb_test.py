@@ -2,8 +2,8 @@
 """make deb (issue 18 item 1): the Debian package, built by tools/build-deb
 (dpkg-buildpackage, debhelper with meson) in a temporary directory, puts
 escrowd in its Debian places: /usr/bin/escrowd, the conffile
-/etc/escrowd/escrowd.conf, the systemd unit (enabled, not started), a
-postinst that makes the system user escrowd and /var/lib/escrowd, and
+/etc/escrowd/escrowd.conf, the man page escrowd(8), the systemd unit
+(enabled, not started), a postinst that makes the system user escrowd and /var/lib/escrowd, and
 nothing else; what meson install installs is all in it; the checkout stays
 clean; and the packaged binary runs: --version, then migrate, keys and
 check on a new store with the packaged configuration.
@@ -63,8 +63,8 @@ def check_contents(deb, files):
     assert len(units) == 1, f"the unit under /lib or /usr/lib/systemd/system: {sorted(files)}"
     unit_dir = units[0]
     expected = {"./usr/bin/escrowd", "./etc/escrowd/escrowd.conf", unit_dir + "escrowd.service",
-                unit_dir + "escrowd.service.d/debian.conf", "./usr/share/doc/escrowd/copyright",
-                "./usr/share/doc/escrowd/changelog.gz"}
+                unit_dir + "escrowd.service.d/debian.conf", "./usr/share/man/man8/escrowd.8.gz",
+                "./usr/share/doc/escrowd/copyright", "./usr/share/doc/escrowd/changelog.gz"}
     # What meson install installs (in the plain build's configuration) is
     # all in the package, at its Debian place.
     prefix = next(o["value"] for o in introspect("--buildoptions") if o["name"] == "prefix")
@@ -131,6 +131,10 @@ def check_tree(root, unit_dir):
         assert "db = /var/lib/escrowd/escrowd.db" in f.read().splitlines()
     with gzip.open(os.path.join(root, "usr/share/doc/escrowd/changelog.gz"), "rt") as f:
         assert f.readline().startswith("escrowd (")
+    # escrowd(8), as scdoc made it, compressed by dh_compress.
+    with gzip.open(os.path.join(root, "usr/share/man/man8/escrowd.8.gz"), "rt") as f:
+        page = f.read()
+    assert '.TH "escrowd" "8"' in page, page[:300]
 
 
 def check_binary(root, tmp):
