@@ -25,8 +25,8 @@ struct rec {
 	char actor_id[ESC_ID_SIZE];
 	size_t order; /* index in the replay's orders */
 	int64_t at_ms;
-	struct esc_args args; /* strings point into the fields below */
-	int refund_n;         /* the refund's number on its order (id-rN), 0 for none */
+	struct esc_args args;   /* strings point into the fields below */
+	int refund_n;           /* the refund's number on its order (id-rN), 0 for none */
 	int32_t policy_version; /* create: the store's version of the order (pol_N) */
 	char reason[ESC_REASON_CODE_MAX];
 	char comment[ESC_TEXT_MAX + 1];
@@ -41,10 +41,21 @@ struct rec {
 
 struct replay;
 
+/* A side's room for one step's batch. On the heap, not _Thread_local: a
+ * thread-local array is part of every thread the process starts (each of
+ * serve's HTTP workers got these 2 MB, zeroed, for nothing). */
+struct step_space {
+	struct esc_command cmds[PAGE];
+	struct esc_result res[PAGE];
+	char refund_ids[PAGE][ESC_ID_SIZE + 16];
+	size_t at[PAGE]; /* cmds[i] is recs[at[i]] */
+};
+
 /* One run: an engine on a scratch store in memory, under one policy, in
  * a thread of its own. */
 struct side {
 	struct replay *rp;
+	struct step_space *space;
 	int k;
 	struct esc_engine *e;
 	int64_t now;
@@ -164,7 +175,8 @@ static int order_add(struct replay *rp, const char *id)
 
 static bool in_period(const struct esc_replay_options *opt, int64_t at_ms)
 {
-	return (!opt->since_ms || at_ms >= opt->since_ms) && (!opt->until_ms || at_ms < opt->until_ms);
+	return (!opt->since_ms || at_ms >= opt->since_ms) &&
+	       (!opt->until_ms || at_ms < opt->until_ms);
 }
 
 /* ---- a command's inputs, from its history line ---- */
@@ -241,7 +253,8 @@ static int rec_make(struct replay *rp, const struct esc_history *h, size_t order
 		size_t n = 0;
 		ESC_STORE(rc, rp->src, order_get, h->order_id, &so);
 		if (!rc)
-			ESC_STORE(rc, rp->src, order_items, h->order_id, c->items, ESC_ITEMS_MAX, &n);
+			ESC_STORE(rc, rp->src, order_items, h->order_id, c->items, ESC_ITEMS_MAX,
+				  &n);
 		if (rc)
 			break;
 		snprintf(o->buyer_id, sizeof o->buyer_id, "%s", so.buyer_id);
@@ -362,7 +375,8 @@ static int fire_until(struct side *sd, int64_t t)
 			ESC_STORE(rc, s, deadlines_due, d.due_ms, &d2, 1, &again);
 			if (!rc && again && !strcmp(d2.order_id, d.order_id) && d2.kind == d.kind) {
 				snprintf(sd->err, sizeof sd->err,
-					 "a deadline of %s does not fire in the replay", d.order_id);
+					 "a deadline of %s does not fire in the replay",
+					 d.order_id);
 				rc = ESC_EBUG;
 			}
 			if (rc)
@@ -411,10 +425,10 @@ static void refuse(struct side *sd, enum esc_event ev)
  * the batch itself creates. Between batches, what is due fires. */
 static void side_step(struct side *sd)
 {
-	static _Thread_local struct esc_command cmds[PAGE];
-	static _Thread_local struct esc_result res[PAGE];
-	static _Thread_local char refund_ids[PAGE][ESC_ID_SIZE + 16];
-	static _Thread_local size_t at[PAGE]; /* cmds[i] is recs[at[i]] */
+	struct esc_command *cmds = sd->space->cmds;
+	struct esc_result *res = sd->space->res;
+	char(*refund_ids)[ESC_ID_SIZE + 16] = sd->space->refund_ids;
+	size_t *at = sd->space->at;
 	struct replay *rp = sd->rp;
 	struct esc_replay_report *r = rp->out;
 	struct esc_store *s = esc_engine_writer(sd->e);
@@ -444,12 +458,13 @@ static void side_step(struct side *sd)
 					pending = cmds[j].event == ESC_EV_CREATE &&
 						  sd->recs[at[j]].order == c->order;
 				if (pending)
-					break; /* its id comes with the batch's results */
+					break;        /* its id comes with the batch's results */
 				refuse(sd, c->event); /* its order was never made here */
 				continue;
 			}
 			struct esc_command *cmd = &cmds[m];
-			esc_command_init(cmd, c->event, c->actor, c->actor_id[0] ? c->actor_id : NULL,
+			esc_command_init(cmd, c->event, c->actor,
+					 c->actor_id[0] ? c->actor_id : NULL,
 					 c->event == ESC_EV_CREATE ? NULL : id);
 			cmd->args = c->args;
 			if (sd->k == 0 && rp->pin && c->event == ESC_EV_CREATE &&
@@ -736,16 +751,20 @@ static int open_sides(struct replay *rp, char *err, size_t err_size)
 		rp->out->base_versions = v.n;
 	}
 	for (int k = 0; k < SIDES; k++) {
-		struct esc_engine_options eo = {
-			.manual_clock = true,
-			.manual_start_ms = rp->out->first_ms,
-			.scratch = true,
-			.no_events = true};
+		struct esc_engine_options eo = {.manual_clock = true,
+						.manual_start_ms = rp->out->first_ms,
+						.scratch = true,
+						.no_events = true};
 		char why[256] = "";
 		struct side *sd = &rp->sides[k];
 		sd->rp = rp;
 		sd->k = k;
 		sd->now = rp->out->first_ms;
+		sd->space = malloc(sizeof *sd->space);
+		if (!sd->space) {
+			rc = ESC_ENOMEM;
+			break;
+		}
 		rc = esc_engine_open(&sd->e, ":memory:", pol[k], &eo, why, sizeof why);
 		if (rc) {
 			snprintf(err, err_size, "the %s policy: %s", k ? "new" : "base",
@@ -896,7 +915,8 @@ static int survey(struct replay *rp, struct esc_history_row *rows, int64_t *tota
 					r->first_ms = h->at_ms;
 				rc = order_add(rp, h->order_id);
 				(*total)++;
-			} else if (h->actor != ESC_ACTOR_SYSTEM && order_find(rp, h->order_id) >= 0) {
+			} else if (h->actor != ESC_ACTOR_SYSTEM &&
+				   order_find(rp, h->order_id) >= 0) {
 				(*total)++;
 			}
 		}
@@ -910,8 +930,8 @@ static int survey(struct replay *rp, struct esc_history_row *rows, int64_t *tota
 /* The second pass: the reader (this thread) turns each page of history
  * into commands for both runs, each run replaying in its own thread what
  * was read, PAGES pages behind at most. */
-static int replay_pages(struct replay *rp, struct esc_history_row *rows, int64_t total,
-			char *err, size_t err_size)
+static int replay_pages(struct replay *rp, struct esc_history_row *rows, int64_t total, char *err,
+			size_t err_size)
 {
 	const struct esc_replay_options *opt = rp->opt;
 	struct esc_replay_report *out = rp->out;
@@ -1017,9 +1037,11 @@ int esc_replay_run(const struct esc_replay_options *opt, struct esc_replay_repor
 		snprintf(err, err_size, "%s: %s", opt->source,
 			 rp.src ? esc_store_last_error(rp.src) : esc_error_message(rc));
 out:
-	for (int k = 0; k < SIDES; k++)
+	for (int k = 0; k < SIDES; k++) {
 		if (rp.sides[k].e)
 			esc_engine_free(rp.sides[k].e);
+		free(rp.sides[k].space);
+	}
 	if (rp.src) {
 		int end = 0;
 		ESC_STORE0(end, rp.src, rollback);
@@ -1103,11 +1125,13 @@ void esc_replay_print(const struct esc_replay_report *r, FILE *out)
 	esc_time_format(r->end_ms, to);
 	fprintf(out, "replayed %lld commands of %zu orders, %s to %s\n", (long long)r->commands,
 		r->orders_count, from, to);
-	fprintf(out, "(deadlines fired by each policy; %lld recorded deadline events not replayed)\n",
+	fprintf(out,
+		"(deadlines fired by each policy; %lld recorded deadline events not replayed)\n",
 		(long long)r->deadlines_skipped);
 	if (r->base_recorded && r->base_versions)
-		fprintf(out, "base: each order under the policy version the store recorded for it "
-			     "(%zu %s)\n",
+		fprintf(out,
+			"base: each order under the policy version the store recorded for it "
+			"(%zu %s)\n",
 			r->base_versions, r->base_versions == 1 ? "version" : "versions");
 	else if (r->base_recorded)
 		fprintf(out, "base: the store records no policy version yet: every order under "
@@ -1165,7 +1189,8 @@ void esc_replay_print(const struct esc_replay_report *r, FILE *out)
 		if (money[i].removed_n)
 			fprintf(out, ", %lld %s", (long long)money[i].removed_minor,
 				money[i].currency);
-	fprintf(out, "\n(amounts in minor units, the sum of what each order's refunds change by)\n");
+	fprintf(out,
+		"\n(amounts in minor units, the sum of what each order's refunds change by)\n");
 
 	size_t buyers = 0, sellers = 0;
 	for (size_t i = 0; i < r->users_count; i++) {
