@@ -834,7 +834,8 @@ static int admit(struct esc_http_server *srv, struct MHD_Connection *c,
 	if (rc) {
 		*why = rc == ESC_EFORBIDDEN
 			       ? "a cookie-authenticated change needs the X-CSRF-Token header"
-		       : rc == ESC_EUNAUTH ? "the session is unknown or has expired"
+		       : rc == ESC_EUNAUTH ? "the session or API key is unknown, expired or "
+					     "revoked: sign in again, or use a live key"
 					   : NULL;
 		return rc;
 	}
