@@ -1181,6 +1181,12 @@ static int cmd_keys(const struct command *c, struct options *o, int argc, char *
 				"characters\n",
 				ESC_API_KEY_NAME_MAX);
 			rc = 2;
+		} else if (rc == ESC_ELIMIT) {
+			fprintf(stderr,
+				"escrowd keys create: the store holds %d operator keys, revoked "
+				"ones included, the most it keeps\n",
+				ESC_API_KEYS_MAX);
+			rc = 1;
 		} else if (rc) {
 			fprintf(stderr, "escrowd keys create: %s\n", esc_error_message(rc));
 			rc = 1;

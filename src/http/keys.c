@@ -35,6 +35,22 @@ static int insert_tx(struct esc_store *s, void *arg)
 	return rc;
 }
 
+/* A new key, when the store holds fewer than ESC_API_KEYS_MAX (revoked ones
+ * count: they are listed, and a key past the last listed could be neither
+ * seen nor revoked); ESC_ELIMIT otherwise. */
+static int create_tx(struct esc_store *s, void *arg)
+{
+	struct esc_api_key *all = calloc(ESC_API_KEYS_MAX, sizeof *all);
+	size_t n = 0;
+	int rc = all ? 0 : ESC_ENOMEM;
+	if (!rc)
+		ESC_STORE(rc, s, api_keys_list, all, ESC_API_KEYS_MAX, &n);
+	free(all);
+	if (!rc && n >= ESC_API_KEYS_MAX)
+		rc = ESC_ELIMIT;
+	return rc ? rc : insert_tx(s, arg);
+}
+
 int esc_keys_create(struct esc_engine *e, const char *name, char secret[ESC_KEY_SECRET_SIZE],
 		    struct esc_api_key *out)
 {
@@ -53,7 +69,7 @@ int esc_keys_create(struct esc_engine *e, const char *name, char secret[ESC_KEY_
 	esc_id_new(out->id, "key_", out->created_at_ms);
 	snprintf(out->name, sizeof out->name, "%s", name);
 	esc_key_hash(secret, out->key_hash);
-	rc = esc_engine_transact(e, insert_tx, out);
+	rc = esc_engine_transact(e, create_tx, out);
 	if (rc)
 		sodium_memzero(secret, ESC_KEY_SECRET_SIZE);
 	return rc;

@@ -3182,6 +3182,13 @@ static int h_operator_key_create(struct esc_http_call *call)
 			    "'name' must be 1 to %s bytes on one line, with no control characters",
 			    most);
 	}
+	if (rc == ESC_ELIMIT) {
+		snprintf(most, sizeof most, "%d", ESC_API_KEYS_MAX);
+		return fail(call, rc,
+			    "the store holds %s operator keys, revoked ones included, "
+			    "the most it keeps",
+			    most);
+	}
 	if (rc)
 		return rc;
 	call->status = 201;

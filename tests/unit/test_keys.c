@@ -384,6 +384,35 @@ static void issue_18_operator_routes_refuse_bad_requests_and_page(void **state)
 	json_decref(all);
 }
 
+/* The store keeps at most ESC_API_KEYS_MAX keys, revoked ones included
+ * (each is listed, and each can be revoked): the next one is refused with
+ * 409 limit_reached by the API and by `escrowd keys create`, and the list
+ * still holds every key. Runs last: it fills the store. */
+static void issue_18_keys_past_the_most_kept_are_refused(void **state)
+{
+	char msg[300], out[4096];
+	(void)state;
+	json_t *all = api_all(&a, KEY);
+	size_t had = json_array_size(all);
+	json_decref(all);
+	for (size_t i = had; i < ESC_API_KEYS_MAX; i++)
+		assert_int_equal(api_status(&a, "POST", "/v1/operator-keys", KEY,
+					    "{\"name\":\"filler\"}", msg),
+				 201);
+	assert_int_equal(
+		api_status(&b, "POST", "/v1/operator-keys", KEY, "{\"name\":\"one more\"}", msg),
+		409);
+	assert_non_null(strstr(msg, "the store holds 1000 operator keys"));
+	assert_int_equal(keys("create --name 'one more'", out, sizeof out), 1);
+	assert_non_null(strstr(out, "the most it keeps"));
+	json_t *page = esc_test_must(a.port, "GET", "/v1/operator-keys?limit=100", KEY, NULL, 200);
+	assert_true(json_is_true(json_object_get(page, "has_more")));
+	json_decref(page);
+	all = api_all(&a, KEY);
+	assert_int_equal(json_array_size(all), ESC_API_KEYS_MAX);
+	json_decref(all);
+}
+
 int main(void)
 {
 	esc_test_store_or_skip("keys");
@@ -395,6 +424,7 @@ int main(void)
 		cmocka_unit_test(issue_18_operator_routes_make_list_and_revoke_a_key),
 		cmocka_unit_test(issue_18_operator_key_revokes_itself_but_never_the_last),
 		cmocka_unit_test(issue_18_operator_routes_refuse_bad_requests_and_page),
+		cmocka_unit_test(issue_18_keys_past_the_most_kept_are_refused),
 	};
 	return cmocka_run_group_tests_name("keys", tests, setup, teardown);
 }
