@@ -1282,6 +1282,39 @@ static void refund_insert_of_a_taken_id_is_duplicate(void **state)
 	assert_int_equal(rc, ESC_EDUPLICATE);
 }
 
+/* /metrics' escrowd_refunds_overdue: pending refunds whose alert is due
+ * (raised: alert_due_ms 0; or due and not fired yet), never resolved
+ * ones. */
+static void refunds_overdue_counts_pending_refunds_past_their_alert(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_refund early = refund("ord_1-r1", "ord_1", T0),
+			  late = refund("ord_2-r1", "ord_2", T0 + ESC_MS_PER_DAY),
+			  raised = refund("ord_3-r1", "ord_3", T0),
+			  settled = refund("ord_4-r1", "ord_4", T0);
+	int64_t n = -1;
+	int rc;
+
+	raised.alert_due_ms = 0;
+	settled.status = ESC_REFUND_SETTLED;
+	settled.resolved_at_ms = T0 + 1;
+	settled.alert_due_ms = 0;
+	const struct esc_refund *all[] = {&early, &late, &raised, &settled};
+	for (size_t i = 0; i < 4; i++) {
+		ESC_STORE(rc, f->s, refund_insert, all[i]);
+		assert_int_equal(rc, 0);
+	}
+	ESC_STORE(rc, f->s, refunds_overdue, T0, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1); /* raised */
+	ESC_STORE(rc, f->s, refunds_overdue, early.alert_due_ms, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2); /* and early, due now */
+	ESC_STORE(rc, f->s, refunds_overdue, late.alert_due_ms, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 3);
+}
+
 static void refund_update_writes_status_and_times(void **state)
 {
 	struct store_fixture *f = *state;
@@ -1456,6 +1489,31 @@ static void beat(struct esc_store *s, const char *id, int64_t real, int64_t leas
 	copy(p.id, sizeof p.id, id);
 	ESC_STORE(rc, s, process_beat, &p);
 	assert_int_equal(rc, 0);
+}
+
+/* /metrics' escrowd_deadline_oldest_due_seconds: the soonest row's due
+ * time, claimed or not; 0 for an empty queue. */
+static void deadline_soonest_is_the_queue_head_or_zero(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_deadline got[1];
+	int64_t due = -1;
+	int rc;
+
+	ESC_STORE(rc, f->s, deadline_soonest, &due);
+	assert_int_equal(rc, 0);
+	assert_int_equal(due, 0);
+	set_deadline(f->s, "ord_2", ESC_DL_SHIP, T0 + 20, true);
+	set_deadline(f->s, "ord_1", ESC_DL_PAYMENT, T0 + 10, true);
+	beat(f->s, "worker-a", R0, 1000);
+	assert_int_equal(claim(f->s, T0 + 10, "worker-a", R0, got, 1), 1);
+	ESC_STORE(rc, f->s, deadline_soonest, &due);
+	assert_int_equal(rc, 0);
+	assert_int_equal(due, T0 + 10);
+	set_deadline(f->s, "ord_1", ESC_DL_PAYMENT, T0 + 10, false);
+	ESC_STORE(rc, f->s, deadline_soonest, &due);
+	assert_int_equal(rc, 0);
+	assert_int_equal(due, T0 + 20);
 }
 
 static void deadlines_claim_takes_due_rows_soonest_first_up_to_max(void **state)
@@ -3653,6 +3711,8 @@ static const struct CMUnitTest contract[] = {
 	T(deadline_delete_removes_only_that_row),
 	T(deadline_set_twice_is_one_row),
 	T(deadline_of_a_refund_keeps_its_ref),
+	T(refunds_overdue_counts_pending_refunds_past_their_alert),
+	T(deadline_soonest_is_the_queue_head_or_zero),
 	T(deadlines_claim_takes_due_rows_soonest_first_up_to_max),
 	T(deadlines_due_at_one_time_are_claimed_in_key_order),
 	T(a_claim_passes_to_another_owner_when_its_lease_ends),
