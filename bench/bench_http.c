@@ -6,8 +6,9 @@
  *
  * It runs `escrowd migrate` on the store once, then starts the daemon
  * (argv[1], or ESC_BENCH_ESCROWD, or build-release/escrowd) with `serve
- * --listen 127.0.0.1:0 --clock manual`, with a configuration that lifts the
- * buyer reputation thresholds (the benchmark's buyers cancel everything),
+ * --listen 127.0.0.1:0 --mode test --clock manual` (a manual clock needs
+ * mode = test), with a configuration that lifts the buyer reputation
+ * thresholds (the benchmark's buyers cancel everything),
  * creates its buyers and sellers through the API and signs each in once (30
  * at a time, moving the manual clock past the per-address sign-in window
  * between batches). With several daemons on one store, the others start
@@ -383,7 +384,8 @@ static void start_daemon(const char *exe, const char *conf)
 		close(fds[0]);
 		close(fds[1]);
 		execl(exe, exe, "serve", "--db", B.db, "--config", conf, "--listen", "127.0.0.1:0",
-		      "--clock", "manual", "--operator-key", KEY, "--quiet", (char *)NULL);
+		      "--mode", "test", "--clock", "manual", "--operator-key", KEY, "--quiet",
+		      (char *)NULL);
 		_exit(127);
 	}
 	B.daemons_count++;

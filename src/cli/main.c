@@ -45,12 +45,13 @@ struct options {
 	const char *password_hashing;  /* interactive (the default) or minimum */
 	const char *operator_key_file; /* the operator key, in a file of its own */
 	const char *log_level;         /* debug, info (the default), warn or error */
+	const char *mode;              /* production (the default) or test */
 	bool quiet;
 	unsigned pool;    /* db_pool: store connections, 0 = the default */
 	int64_t lease_ms; /* deadline_lease, 0 = the engine's default */
 	struct esc_policy policy;
 	struct esc_http_options http; /* the config file's http. keys */
-	char *owned[7];               /* the string options' values, copies */
+	char *owned[8];               /* the string options' values, copies */
 };
 
 struct command {
@@ -75,7 +76,8 @@ static const struct command commands[] = {
 	{"serve", cmd_serve, "run the HTTP/JSON API daemon",
 	 "escrowd serve --db PATH [--listen HOST:PORT] [--config FILE] [--clock manual]\n"
 	 "              [--operator-key KEY | --operator-key-file FILE]\n"
-	 "              [--password-hashing minimum] [--quiet] [--log-level LEVEL]\n"
+	 "              [--mode production|test] [--password-hashing minimum] [--quiet]\n"
+	 "              [--log-level LEVEL]\n"
 	 "  Serves the API on HOST:PORT (127.0.0.1:8080; ESCROWD_LISTEN): an IPv4\n"
 	 "  address, [IPv6] ([::1]:8080) or a host name (the first of its addresses\n"
 	 "  that binds). --operator-key\n"
@@ -86,7 +88,9 @@ static const struct command commands[] = {
 	 "  Under systemd (NOTIFY_SOCKET) it says READY=1 once it listens, STOPPING=1\n"
 	 "  on SIGTERM, and WATCHDOG=1 while it serves when WATCHDOG_USEC is set.\n"
 	 "  --clock manual (ESCROWD_CLOCK) starts a manual clock that moves only through\n"
-	 "  POST /v1/clock/advance: for tests and demos only. SIGTERM or SIGINT finish\n"
+	 "  POST /v1/clock/advance: for tests and demos only, in --mode test\n"
+	 "  (ESCROWD_MODE). --mode production, the default, refuses both: serve exits 2\n"
+	 "  and the route answers 403 production_mode. SIGTERM or SIGINT finish\n"
 	 "  the requests in flight and stop. Every line the daemon writes to stderr is\n"
 	 "  one JSON object (time, level, msg, fields); each request is one unless\n"
 	 "  --quiet (ESCROWD_QUIET=true). --log-level (ESCROWD_LOG_LEVEL) is debug,\n"
@@ -94,10 +98,11 @@ static const struct command commands[] = {
 	 "  the command line or the configuration is told in plain text before the\n"
 	 "  daemon starts. --password-hashing minimum\n"
 	 "  (ESCROWD_PASSWORD_HASHING; also for demo) hashes new passwords with argon2id\n"
-	 "  at libsodium's least cost instead of its interactive one: for tests only.\n"
+	 "  at libsodium's least cost instead of its interactive one: for tests only\n"
+	 "  (warned against in production mode).\n"
 	 "  Every option is also a configuration key (db = PATH, listen =, clock =,\n"
 	 "  operator_key =, operator_key_file =, password_hashing =, log_level =,\n"
-	 "  quiet = true),\n"
+	 "  mode =, quiet = true),\n"
 	 "  and every key may be set in the config file, by its ESCROWD_ variable\n"
 	 "  or with --set KEY=VALUE: a flag or --set wins over the environment, which\n"
 	 "  wins over the file (escrowd config --help). db_pool = 8: store\n"
@@ -134,10 +139,11 @@ static const struct command commands[] = {
 	 "    webhooks.retention_days = 30       webhooks.connect_timeout_seconds = 5\n"
 	 "    webhooks.request_timeout_seconds = 10\n"},
 	{"demo", cmd_demo, "fill a store with a small demo marketplace",
-	 "escrowd demo --db PATH [--config FILE]\n"
+	 "escrowd demo --db PATH [--config FILE] [--mode production|test]\n"
 	 "  Creates buyers, sellers, an arbiter and orders in every state by running\n"
 	 "  escrowd's own commands, then prints how to sign in. On a store that has\n"
-	 "  the demo already it only prints the sign-in details.\n"},
+	 "  the demo already it only prints the sign-in details. It says the mode\n"
+	 "  (ESCROWD_MODE, mode =) escrowd serve would run the store in.\n"},
 	{"check", cmd_check, "verify the invariants of a store (ledger, policies)",
 	 "escrowd check --db PATH\n"
 	 "  Verifies that each currency's transfers sum to zero, that no escrow\n"
@@ -238,18 +244,10 @@ static int set_webhooks(void *arg, const char *key, const char *value, char *err
 	return esc_webhook_option_set(arg, key, value, err, err_size);
 }
 
-/* The first seven are strings, in the order of set_option's fields. */
-static const char *const option_keys[] = {"db",
-					  "listen",
-					  "clock",
-					  "operator_key",
-					  "password_hashing",
-					  "operator_key_file",
-					  "log_level",
-					  "quiet",
-					  "db_pool",
-					  "deadline_lease",
-					  NULL};
+/* The first eight are strings, in the order of set_option's fields. */
+static const char *const option_keys[] = {
+	"db",        "listen", "clock", "operator_key", "password_hashing", "operator_key_file",
+	"log_level", "mode",   "quiet", "db_pool",      "deadline_lease",   NULL};
 
 #define LEASE_MS_MIN 1000
 #define LEASE_MS_MAX (3600 * 1000)
@@ -271,9 +269,14 @@ static int one_of(const char *key, const char *value, const char *a, const char 
 static int set_option(void *arg, const char *key, const char *value, char *err, size_t err_size)
 {
 	struct options *o = arg;
-	const char **fields[] = {&o->db,           &o->listen,           &o->clock,
-				 &o->operator_key, &o->password_hashing, &o->operator_key_file,
-				 &o->log_level};
+	const char **fields[] = {&o->db,
+				 &o->listen,
+				 &o->clock,
+				 &o->operator_key,
+				 &o->password_hashing,
+				 &o->operator_key_file,
+				 &o->log_level,
+				 &o->mode};
 	if (!strcmp(key, "quiet")) {
 		bool on = !strcmp(value, "true"), off = !strcmp(value, "false");
 		if (!on && !off) {
@@ -307,6 +310,13 @@ static int set_option(void *arg, const char *key, const char *value, char *err, 
 	enum esc_log_level level;
 	if (!strcmp(key, "log_level") && *value && esc_log_level_parse(value, &level)) {
 		snprintf(err, err_size, "log_level: '%s' is not debug, info, warn or error", value);
+		return ESC_EINVAL;
+	}
+	if (!strcmp(key, "mode") && one_of(key, value, "production", "test", err, err_size)) {
+		snprintf(err, err_size,
+			 "mode: '%s' is neither production (the default) nor test (which allows "
+			 "--clock manual, for tests only)",
+			 value);
 		return ESC_EINVAL;
 	}
 	if ((!strcmp(key, "clock") && one_of(key, value, "real", "manual", err, err_size)) ||
@@ -481,6 +491,7 @@ static const struct {
 	{'p', "password_hashing", "--password-hashing"},
 	{'q', "quiet", "--quiet"},
 	{'v', "log_level", "--log-level"},
+	{'m', "mode", "--mode"},
 };
 #define KEY_FLAGS (sizeof key_flags / sizeof key_flags[0])
 
@@ -491,7 +502,7 @@ static int read_flags(const struct command *c, struct options *o, int argc, char
 		      const char *const *extra, const char **values, struct setting *settings,
 		      size_t *n)
 {
-	struct option longopts[12 + EXTRA_MAX] = {
+	struct option longopts[13 + EXTRA_MAX] = {
 		{"db", required_argument, NULL, 'd'},
 		{"config", required_argument, NULL, 'c'},
 		{"listen", required_argument, NULL, 'l'},
@@ -501,10 +512,11 @@ static int read_flags(const struct command *c, struct options *o, int argc, char
 		{"password-hashing", required_argument, NULL, 'p'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"log-level", required_argument, NULL, 'v'},
+		{"mode", required_argument, NULL, 'm'},
 		{"set", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 	};
-	size_t common = 11, extra_n = 0, f;
+	size_t common = 12, extra_n = 0, f;
 	int ch;
 	for (; extra && extra[extra_n]; extra_n++) {
 		ESC_ASSERT(extra_n < EXTRA_MAX, "escrowd %s: too many options", c->name);
@@ -575,6 +587,13 @@ static int parse(const struct command *c, struct options *o, int argc, char **ar
 	return parse_with(c, o, argc, argv, NULL, NULL);
 }
 
+/* mode = test (SPEC §8): a manual clock may be asked for; production,
+ * the default, refuses it. */
+static bool test_mode(const struct options *o)
+{
+	return o->mode && !strcmp(o->mode, "test");
+}
+
 /* password_hashing = minimum: argon2id at libsodium's least cost. */
 static bool fast_hashing(const struct options *o)
 {
@@ -603,6 +622,12 @@ static int cmd_demo(const struct command *c, struct options *o, int argc, char *
 		return 1;
 	rc = esc_demo_fill(e, stdout);
 	esc_engine_free(e);
+	if (!rc || rc == ESC_EDUPLICATE)
+		printf(test_mode(o)
+			       ? "mode = test: escrowd serve may run this store on a manual "
+				 "clock (--clock manual, POST /v1/clock/advance)\n"
+			       : "mode = production (the default): escrowd serve runs this "
+				 "store on the real clock; a manual clock needs mode = test\n");
 	return rc && rc != ESC_EDUPLICATE ? 1 : 0;
 }
 
@@ -1017,6 +1042,16 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	eo.manual_clock = o->clock && !strcmp(o->clock, "manual");
+	if (eo.manual_clock && !test_mode(o)) {
+		/* A mistake in the configuration: plain text, as parse's. */
+		fprintf(stderr,
+			"escrowd serve: --clock manual is for tests and demos: it lets the "
+			"operator move time and fire every deadline at once. This daemon runs in "
+			"production mode (the default); to use a manual clock, set mode = test in "
+			"the config (or --mode test, ESCROWD_MODE=test), never on a store that "
+			"serves real orders\n");
+		return 2;
+	}
 	eo.pool = o->pool ? o->pool : 8;
 	eo.lease_ms = o->lease_ms;
 	eo.fast_password_hashing = fast_hashing(o);
@@ -1051,10 +1086,25 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 		esc_engine_free(e);
 		return 2;
 	}
+	ho.test_mode = test_mode(o);
+	if (ho.test_mode)
+		esc_log(ESC_LOG_WARN,
+			"mode = test: --clock manual and POST /v1/clock/advance are allowed; never "
+			"serve real orders in this mode",
+			ESC_LOG_STR("mode", "test"));
+	else
+		esc_log(ESC_LOG_INFO, "mode = production: the clock is real",
+			ESC_LOG_STR("mode", "production"));
 	if (eo.manual_clock)
 		say(ESC_LOG_WARN, "manual clock: time moves only through "
 				  "POST /v1/clock/advance");
-	if (eo.fast_password_hashing)
+	if (eo.fast_password_hashing && !ho.test_mode)
+		say(ESC_LOG_WARN,
+		    "password_hashing = minimum in production mode: passwords are "
+		    "hashed at argon2id's least cost, which makes a stolen store's "
+		    "passwords cheap to guess; remove the setting (interactive is the "
+		    "default)");
+	else if (eo.fast_password_hashing)
 		say(ESC_LOG_WARN, "password_hashing = minimum: passwords are hashed at "
 				  "argon2id's least cost, for tests only");
 	/* The webhook delivery worker: a thread of its own, beside the

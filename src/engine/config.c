@@ -20,6 +20,7 @@ const struct esc_config_key esc_config_keys[] = {
 	{"db", NULL, "the store: a SQLite file, sqlite:PATH, or postgresql://USER@HOST:PORT/DB"},
 	{"listen", "127.0.0.1:8080", "where serve answers: IPv4:PORT, [IPv6]:PORT or HOST:PORT"},
 	{"clock", "real", "real, or manual: time moves only by POST /v1/clock/advance (tests)"},
+	{"mode", "production", "production, or test: allows clock = manual (tests and demos only)"},
 	{"operator_key", NULL, "an operator API key serve installs (16 characters at least)"},
 	{"operator_key_file", NULL, "a file whose first line is that key (chmod 600)"},
 	{"password_hashing", "interactive", "argon2id's cost: interactive, or minimum (tests)"},

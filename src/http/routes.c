@@ -421,7 +421,8 @@ static void command_for(struct esc_http_call *call, struct esc_command *cmd, enu
 
 static int h_health(struct esc_http_call *call)
 {
-	call->out = json_pack("{s:s}", "status", "ok");
+	call->out = json_pack("{s:s, s:s}", "status", "ok", "mode",
+			      call->opt && call->opt->test_mode ? "test" : "production");
 	return 0;
 }
 
@@ -2454,6 +2455,14 @@ static int h_clock_advance(struct esc_http_call *call)
 {
 	static const char *const fields[] = {"seconds", NULL};
 	int64_t seconds = 0;
+	/* SPEC §8: production mode (the default) has no manual clock;
+	 * refused whatever the body says. */
+	if (!esc_engine_clock_manual(call->e) && !(call->opt && call->opt->test_mode))
+		return fail_hint(call, ESC_EPRODUCTION,
+				 "the daemon runs in production mode: its clock is real and "
+				 "cannot be advanced",
+				 "a manual clock is for tests and demos: start a daemon on a "
+				 "test store with mode = test (or --mode test) and --clock manual");
 	int rc = only_fields(call, fields);
 	if (!rc)
 		rc = get_int(call, "seconds", true, &seconds);

@@ -2261,6 +2261,12 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 	struct esc_http_server srv = {.e = e, .opt = *opt};
 	int rc;
 
+	/* SPEC §8: production mode never serves a manual clock (escrowd
+	 * serve says so before it gets here). */
+	if (esc_engine_clock_manual(e) && !opt->test_mode) {
+		esc_set_err(err, err_size, "a manual clock is served in mode = test only");
+		return ESC_EINVAL;
+	}
 	esc_idem_running_init(&srv.running);
 	pthread_mutex_init(&srv.conns_lock, NULL);
 	pthread_mutex_init(&srv.queue_lock, NULL);

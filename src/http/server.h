@@ -65,6 +65,11 @@ struct esc_http_options {
 	int signin_per_address;  /* failures per address per minute, 30 */
 	unsigned hashing_max;    /* argon2id hashes running at once, 2 */
 	bool quiet;              /* no request log lines */
+	/* mode = test (SPEC §8): a manual clock is served, and
+	 * POST /v1/clock/advance moves it. false, production, the default:
+	 * esc_http_serve refuses an engine on a manual clock, and the route
+	 * answers 403 production_mode. */
+	bool test_mode;
 	/* The origins ("https://img.example.com", "http://127.0.0.1:8000")
 	 * an item's image_url may name, each after one space; the
 	 * Content-Security-Policy's img-src lists them. "" for none: an

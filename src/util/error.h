@@ -45,7 +45,9 @@
 	X(ERETRY, "unavailable", 503, "the transaction met a concurrent one; try again")           \
 	X(EBUG, "internal", 500, "an internal error")                                              \
 	X(ETRACKING, "invalid_tracking_number", 422,                                               \
-	  "the tracking number fails its carrier's pattern or check digit")
+	  "the tracking number fails its carrier's pattern or check digit")                        \
+	X(EPRODUCTION, "production_mode", 403,                                                     \
+	  "the daemon runs in production mode: this is for tests only")
 
 enum esc_error {
 	ESC_OK = 0,

@@ -143,13 +143,14 @@ def sql_list(values):
 def expected_line(line):
     """A line of the daemon's log (one JSON object, docs/operations.md)
     that says nothing went wrong: it listens, it stopped, it hashes at the
-    tests' cost."""
+    tests' cost, its mode."""
     try:
         said = json.loads(line)
     except ValueError:
         return False
     return isinstance(said, dict) and "time" in said and bool(re.match(
-        r"(listening on http://|stopped$|password_hashing = minimum: )", said.get("msg", "")))
+        r"(listening on http://|stopped$|password_hashing = minimum: |"
+        r"mode = (test|production): )", said.get("msg", "")))
 
 
 class SqliteStore:

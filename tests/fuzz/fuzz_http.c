@@ -371,6 +371,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(srv.opt.listen, sizeof srv.opt.listen, "127.0.0.1:0");
 	srv.opt.operator_key = OPERATOR_KEY;
 	srv.opt.quiet = true;
+	srv.opt.test_mode = true; /* the world's clock is manual (SPEC §8) */
 	srv.opt.threads = 4;
 	/* A request cut short waits this long for the rest (the reaper
 	 * looks ten times a second): short, or such inputs set the pace. */

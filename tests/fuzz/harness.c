@@ -290,6 +290,7 @@ void fuzz_world_init(void)
 	world.verbose = getenv("ESC_FUZZ_VERBOSE") && *getenv("ESC_FUZZ_VERBOSE");
 	esc_http_options_default(&world.opt);
 	world.opt.quiet = true;
+	world.opt.test_mode = true; /* the world's clock is manual */
 	world.limits.by_account = (struct esc_ratelimit){"signin.account", 15 * 60 * 1000,
 							 world.opt.signin_per_account};
 	world.limits.by_address =

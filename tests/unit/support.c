@@ -20,8 +20,7 @@
 #include "pgtest.h"
 #include "util/error.h"
 
-int esc_test_run_cli(const char *binary, const char *env, const char *args, char *out,
-		     size_t size)
+int esc_test_run_cli(const char *binary, const char *env, const char *args, char *out, size_t size)
 {
 	char cmd[4096];
 	size_t len = 0;
@@ -418,13 +417,15 @@ void esc_test_daemon_start(struct esc_test_daemon *d, const char *operator_key)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(fds[1], 2);
 		close(fds[0]);
+		/* A manual clock needs mode = test (SPEC §8). */
 		if (d->config[0])
-			execl(exe, exe, "serve", "--db", d->db, "--listen", listen_arg, "--clock",
-			      "manual", "--operator-key", operator_key, "--config", d->config,
-			      (char *)NULL);
+			execl(exe, exe, "serve", "--db", d->db, "--listen", listen_arg, "--mode",
+			      "test", "--clock", "manual", "--operator-key", operator_key,
+			      "--config", d->config, (char *)NULL);
 		else
-			execl(exe, exe, "serve", "--db", d->db, "--listen", listen_arg, "--clock",
-			      "manual", "--operator-key", operator_key, (char *)NULL);
+			execl(exe, exe, "serve", "--db", d->db, "--listen", listen_arg, "--mode",
+			      "test", "--clock", "manual", "--operator-key", operator_key,
+			      (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);

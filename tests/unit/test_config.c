@@ -84,7 +84,8 @@ static bool option_key(const char *name)
 					      "quiet",
 					      "db_pool",
 					      "deadline_lease",
-					      "log_level"};
+					      "log_level",
+					      "mode"};
 	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
 		if (!strcmp(name, options[i]))
 			return true;

@@ -75,8 +75,8 @@ static bool daemon_try(struct daemon *d, const char *listen, const char *config)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (!freopen(d->log, "w", stderr))
 			_exit(127);
-		execl(exe, exe, "serve", "--db", db, "--listen", listen, "--clock", "manual",
-		      "--operator-key", KEY, "--config", conf, (char *)NULL);
+		execl(exe, exe, "serve", "--db", db, "--listen", listen, "--mode", "test",
+		      "--clock", "manual", "--operator-key", KEY, "--config", conf, (char *)NULL);
 		_exit(127);
 	}
 	char text[8192];

@@ -217,7 +217,8 @@ static void daemon_start(struct daemon *d, const char *db, const char *const *ex
 		close(fds[1]);
 		execve(exe,
 		       (char *const[]){exe, "serve", "--db", (char *)db, "--listen", "127.0.0.1:0",
-				       "--clock", "manual", "--operator-key", KEY, NULL},
+				       "--mode", "test", "--clock", "manual", "--operator-key", KEY,
+				       NULL},
 		       (char *const *)env);
 		_exit(127);
 	}

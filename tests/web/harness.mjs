@@ -25,8 +25,9 @@ export let base, browser;
 
 export function startDaemon(db, config) {
 	return new Promise((ok, fail) => {
+		// A manual clock needs mode = test (SPEC §8).
 		const p = spawn(join(build, 'escrowd'), ['serve', '--db', db, '--listen', '127.0.0.1:0',
-			'--clock', 'manual', '--operator-key', KEY, '--quiet', '--config', config,
+			'--mode', 'test', '--clock', 'manual', '--operator-key', KEY, '--quiet', '--config', config,
 			/* Signing in is a step of these tests, not their subject. */
 			'--password-hashing', 'minimum'],
 		{stdio: ['ignore', 'ignore', 'pipe']});
@@ -103,7 +104,7 @@ before(async () => {
 	await null;
 	dir = mkdtempSync(join(tmpdir(), 'escrowd-web-'));
 	const db = join(dir, 'escrowd.db');
-	execFileSync(join(build, 'escrowd'), ['demo', '--db', db, '--password-hashing', 'minimum'],
+	execFileSync(join(build, 'escrowd'), ['demo', '--db', db, '--mode', 'test', '--password-hashing', 'minimum'],
 		{stdio: 'ignore'});
 	// Every sign-in comes from 127.0.0.1 while the manual clock stands
 	// still: the per-address limit would soon refuse them.
