@@ -69,6 +69,7 @@ run: deps all
 	./$(BUILD)/escrowd check --db $(DB)
 	@echo "Operator API key: $(OPERATOR_KEY)"
 	@echo "Open http://$(LISTEN)/ and sign in with the details above; the API is under /v1."
+	@echo "The daemon runs in production mode (the default): the real clock, no /v1/clock/advance."
 	./$(BUILD)/escrowd serve --db $(DB) --listen $(LISTEN) --operator-key $(OPERATOR_KEY)
 
 test: test-deps test-plain test-web test-asan test-tsan test-fuzz
