@@ -397,7 +397,8 @@ static void start_daemon(const char *exe, const char *conf)
 		fputs(line, log);
 		if (p)
 			d->port = atoi(p + strlen(mark));
-		else if (getenv("ESC_BENCH_VERBOSE") || !strstr(line, "manual clock"))
+		else if (getenv("ESC_BENCH_VERBOSE") ||
+			 (!strstr(line, "manual clock") && !strstr(line, "mode = test")))
 			fputs(line, stderr);
 	}
 	if (!d->port)
