@@ -150,6 +150,22 @@ export async function signedIn(email, size, lang = 'en') {
 	return page;
 }
 
+/* Wait until fn, run in the page, gives a truthy answer: for a predicate
+ * that awaits (a fetch). page.waitForFunction does not await what its
+ * predicate returns, and a promise is truthy: that wait ended after the
+ * first look, whatever the look saw (inbox.test.mjs then read /v1/me
+ * before the page had marked the messages read, and failed under load).
+ * Here each look is awaited, and the next waits for the page's next
+ * frame, as Playwright's own polling does; 30 s at most, its default. */
+export async function until(page, fn, arg) {
+	const end = Date.now() + 30000;
+	while (!(await page.evaluate(fn, arg))) {
+		if (Date.now() > end)
+			throw new Error('until: still false after 30 s: ' + fn);
+		await page.evaluate(() => new Promise((next) => requestAnimationFrame(next)));
+	}
+}
+
 export async function shot(page, name) {
 	if (shots)
 		await page.screenshot({path: join(shots, name + '.png'), fullPage: true});

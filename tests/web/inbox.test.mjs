@@ -9,7 +9,7 @@
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import {DESKTOP, MOBILE, base, operator, token, as, newBuyer, paidOrder, signedIn, shot,
-	wcag} from './harness.mjs';
+	until, wcag} from './harness.mjs';
 
 const SELLER = 'knits@demo.escrowd.test';
 
@@ -50,7 +50,7 @@ for (const [name, size] of [['desktop', DESKTOP], ['phone', MOBILE]]) {
 		await open(seller, '#/order/' + id);
 		const item = seller.locator('#messages li.message.unread').filter({hasText: 'Could you gift-wrap them?'});
 		await item.getByText('New').waitFor();
-		await seller.waitForFunction(async (oid) => {
+		await until(seller, async (oid) => {
 			const r = await fetch('/v1/orders/' + oid, {credentials: 'same-origin'});
 			return (await r.json()).unread_messages === 0;
 		}, id);
@@ -71,7 +71,7 @@ for (const [name, size] of [['desktop', DESKTOP], ['phone', MOBILE]]) {
 		await card.getByRole('link', {name: new RegExp(title.replace(/[()]/g, '\\$&'))}).click();
 		await buyer.getByRole('heading', {level: 1, name: title}).waitFor();
 		await buyer.locator('#messages li.message.unread').filter({hasText: 'Yes, in red paper.'}).waitFor();
-		await buyer.waitForFunction(async () => {
+		await until(buyer, async () => {
 			const r = await fetch('/v1/me', {credentials: 'same-origin'});
 			return (await r.json()).unread_messages === 0;
 		});
@@ -116,7 +116,7 @@ for (const [name, size] of [['desktop', DESKTOP], ['phone', MOBILE]]) {
 		// The payment the marketplace reported is the first one; seen, it is read.
 		await buyer.locator('#notifications li.notification.unread')
 			.filter({hasText: 'Your payment of 10.00 EUR was received.'}).waitFor();
-		await buyer.waitForFunction(async () =>
+		await until(buyer, async () =>
 			(await (await fetch('/v1/me', {credentials: 'same-origin'})).json()).unread_notifications === 0);
 
 		await as(buyerTok, 'POST', '/v1/orders/' + id + '/cancel', {reason: 'change_order'});
@@ -131,7 +131,7 @@ for (const [name, size] of [['desktop', DESKTOP], ['phone', MOBILE]]) {
 		const accepted = buyer.locator('#notifications li.notification.unread')
 			.filter({hasText: 'The seller accepted your cancellation.'});
 		await accepted.getByText('New').waitFor();
-		await buyer.waitForFunction(async () =>
+		await until(buyer, async () =>
 			(await (await fetch('/v1/me', {credentials: 'same-origin'})).json()).unread_notifications === 0);
 		await wcag(buyer, `the notifications (${name})`);
 		await shot(buyer, `inbox-notifications-${name}`);
@@ -197,7 +197,7 @@ for (const [name, size] of [['desktop', DESKTOP], ['phone', MOBILE]]) {
 		await buyer.getByRole('heading', {level: 1, name: 'Notifications'}).waitFor();
 		await buyer.locator('#notifications li').first().waitFor();
 		assert.equal(await buyer.locator('#notifications li.notification').count(), 20);
-		await buyer.waitForFunction(async () =>
+		await until(buyer, async () =>
 			(await (await fetch('/v1/me', {credentials: 'same-origin'})).json()).unread_notifications === 0);
 		await buyer.getByRole('button', {name: 'Load more'}).click();
 		await buyer.waitForFunction(() =>
