@@ -15,6 +15,7 @@
 #include "util/bug.h"
 #include "util/error.h"
 #include "util/id.h"
+#include "util/json.h"
 #include "util/strbuf.h"
 #include "util/timefmt.h"
 
@@ -932,7 +933,7 @@ static int data_text(json_t *object, json_t *previous, json_t *explanation, json
 	else
 		json_decref(fee);
 	if (data)
-		*out = json_dumps(data, JSON_COMPACT);
+		*out = esc_json_text(data, 4096, NULL); /* json_dumps's bytes, faster */
 	json_decref(data);
 	return *out ? 0 : ESC_ENOMEM;
 }

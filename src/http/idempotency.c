@@ -10,6 +10,7 @@
 
 #include "util/log.h"
 #include "util/error.h"
+#include "util/json.h"
 
 void esc_idem_running_init(struct esc_idem_running *r)
 {
@@ -175,7 +176,7 @@ int esc_idem_answer(struct esc_idempotency *idem, int status, const json_t *doc)
 {
 	free(idem->response);
 	idem->status = status;
-	idem->response = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	idem->response = doc ? esc_json_text(doc, 0, NULL) : NULL;
 	return idem->response ? 0 : ESC_ENOMEM;
 }
 

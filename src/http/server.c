@@ -33,6 +33,7 @@
 #include "http/routes.h"
 #include "util/bug.h"
 #include "util/error.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/text.h"
 #include "util/strbuf.h"
@@ -567,13 +568,15 @@ static json_t *error_doc(int rc, const char *message, const char *hint)
 
 static void add_hsts(struct MHD_Response *r, const struct request *req, struct MHD_Connection *c);
 
-static enum MHD_Result respond_text(struct MHD_Connection *c, struct request *req, int status,
-				    char *text, const char *type, const char *set_cookie,
-				    const char *retry_after)
+/* The first block of an answer's text: an order is about 2 KB, and a
+ * block grown by doubling would copy it once or twice. */
+#define ANSWER_BYTES 4096
+
+/* Queue r, the answer of status with its headers; r is released. */
+static enum MHD_Result respond_with(struct MHD_Connection *c, struct request *req, int status,
+				    struct MHD_Response *r, const char *type,
+				    const char *set_cookie, const char *retry_after)
 {
-	size_t len = text ? strlen(text) : 0;
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(len, text ? text : "", MHD_RESPMEM_MUST_COPY);
 	req->status = status;
 	if (!r)
 		return MHD_NO;
@@ -590,6 +593,30 @@ static enum MHD_Result respond_text(struct MHD_Connection *c, struct request *re
 	enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
 	MHD_destroy_response(r);
 	return ok;
+}
+
+static enum MHD_Result respond_text(struct MHD_Connection *c, struct request *req, int status,
+				    char *text, const char *type, const char *set_cookie,
+				    const char *retry_after)
+{
+	size_t len = text ? strlen(text) : 0;
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(len, text ? text : "", MHD_RESPMEM_MUST_COPY);
+	return respond_with(c, req, status, r, type, set_cookie, retry_after);
+}
+
+/* JSON text of len bytes, malloc'd (or NULL: an empty body), handed to
+ * libmicrohttpd, which frees it once sent: no copy. */
+static enum MHD_Result respond_json_owned(struct MHD_Connection *c, struct request *req, int status,
+					  char *text, size_t len, const char *set_cookie,
+					  const char *retry_after)
+{
+	struct MHD_Response *r =
+		text ? MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE)
+		     : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		free(text);
+	return respond_with(c, req, status, r, "application/json", set_cookie, retry_after);
 }
 
 /* A file's bytes, as a download the browser does not interpret. */
@@ -634,12 +661,10 @@ static enum MHD_Result respond_error_hint(struct MHD_Connection *c, struct reque
 					  const char *message, const char *hint)
 {
 	json_t *doc = error_doc(rc, message, hint);
-	char *text = json_dumps(doc, JSON_COMPACT);
-	enum MHD_Result ok =
-		respond_text(c, req, esc_error_status(rc), text, "application/json", NULL, NULL);
-	free(text);
+	size_t len = 0;
+	char *text = esc_json_text(doc, 0, &len);
 	json_decref(doc);
-	return ok;
+	return respond_json_owned(c, req, esc_error_status(rc), text, len, NULL, NULL);
 }
 
 static enum MHD_Result respond_error(struct MHD_Connection *c, struct request *req, int rc,
@@ -1084,15 +1109,14 @@ static enum MHD_Result answer(struct esc_http_server *srv, struct MHD_Connection
 		return respond_text(c, req, call->status, call->text, "text/plain; version=0.0.4",
 				    NULL, NULL);
 	json_t *doc = call->out ? call->out : json_object();
-	char *text = json_dumps(doc, JSON_COMPACT);
-	if (call->idem && !call->idem_kept)
-		esc_idem_keep(srv->e, call->idem, call->status, text ? text : "{}");
-	ok = respond_text(c, req, call->status, text, "application/json", call->set_cookie,
-			  call->retry_after);
-	free(text);
+	size_t len = 0;
+	char *text = esc_json_text(doc, ANSWER_BYTES, &len);
 	if (!call->out)
 		json_decref(doc);
-	return ok;
+	if (call->idem && !call->idem_kept)
+		esc_idem_keep(srv->e, call->idem, call->status, text ? text : "{}");
+	return respond_json_owned(c, req, call->status, text, len, call->set_cookie,
+				  call->retry_after);
 }
 
 /* What a request's call holds, freed once its answer is queued, or when

@@ -1,0 +1,248 @@
+/* json.c - compact JSON text from jansson's values, byte for byte as
+ * json_dumps(j, JSON_COMPACT) writes it (json.h). */
+#include "util/json.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct out {
+	char *buf;
+	size_t len, alloc;
+	bool failed;
+};
+
+static bool reserve(struct out *o, size_t extra)
+{
+	if (o->failed)
+		return false;
+	if (extra < o->alloc - o->len)
+		return true;
+	size_t alloc = o->alloc;
+	while (extra >= alloc - o->len) {
+		if (alloc > SIZE_MAX / 2) {
+			o->failed = true;
+			return false;
+		}
+		alloc *= 2;
+	}
+	char *p = realloc(o->buf, alloc);
+	if (!p) {
+		o->failed = true;
+		return false;
+	}
+	o->buf = p;
+	o->alloc = alloc;
+	return true;
+}
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (reserve(o, n)) {
+		memcpy(o->buf + o->len, s, n);
+		o->len += n;
+	}
+}
+
+static void put_c(struct out *o, char c)
+{
+	if (reserve(o, 1))
+		o->buf[o->len++] = c;
+}
+
+/* The length of the UTF-8 character at s (n bytes left), 0 when it is
+ * not one: jansson's utf8_check_first and utf8_check_full, which refuse
+ * overlong forms, surrogates and what is past U+10FFFF. */
+static size_t utf8_char(const unsigned char *s, size_t n)
+{
+	unsigned char u = s[0];
+	size_t count;
+	int32_t value;
+	if (u >= 0xC2 && u <= 0xDF) {
+		count = 2;
+		value = u & 0x1F;
+	} else if (u >= 0xE0 && u <= 0xEF) {
+		count = 3;
+		value = u & 0xF;
+	} else if (u >= 0xF0 && u <= 0xF4) {
+		count = 4;
+		value = u & 0x7;
+	} else {
+		return 0;
+	}
+	if (count > n)
+		return 0;
+	for (size_t i = 1; i < count; i++) {
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+		value = (value << 6) + (s[i] & 0x3F);
+	}
+	if (value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF) ||
+	    (count == 3 && value < 0x800) || (count == 4 && value < 0x10000))
+		return 0;
+	return count;
+}
+
+/* s (n bytes) as a JSON string: '"' and '\\' escaped, control characters
+ * by name or as \u00XX (upper-case hex), everything else as it is. */
+static void put_string(struct out *o, const char *str, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, run = 0;
+	put_c(o, '"');
+	while (i < n) {
+		unsigned char c = s[i];
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0x80) {
+			size_t k = utf8_char(s + i, n - i);
+			if (!k) {
+				o->failed = true;
+				return;
+			}
+			i += k;
+			continue;
+		}
+		put(o, str + run, i - run);
+		char esc[6] = {'\\', 0, '0', '0', 0, 0};
+		size_t esc_len = 2;
+		switch (c) {
+		case '"':
+		case '\\':
+			esc[1] = (char)c;
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		default:
+			esc[1] = 'u';
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 0xF];
+			esc_len = 6;
+		}
+		put(o, esc, esc_len);
+		run = ++i;
+	}
+	put(o, str + run, n - run);
+	put_c(o, '"');
+}
+
+static void put_integer(struct out *o, json_int_t v)
+{
+	char digits[24];
+	size_t at = sizeof digits;
+	/* The magnitude as unsigned: INT64_MIN has none as signed. */
+	uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		digits[--at] = (char)('0' + m % 10);
+		m /= 10;
+	} while (m);
+	if (v < 0)
+		digits[--at] = '-';
+	put(o, digits + at, sizeof digits - at);
+}
+
+static void put_value(struct out *o, const json_t *j, int depth)
+{
+	if (o->failed)
+		return;
+	if (depth > ESC_JSON_DEPTH_MAX) {
+		o->failed = true;
+		return;
+	}
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: {
+		const char *key;
+		json_t *v;
+		bool first = true;
+		put_c(o, '{');
+		/* Insertion order, as json_dumps without JSON_SORT_KEYS. */
+		for (void *it = json_object_iter((json_t *)j); it && !o->failed;
+		     it = json_object_iter_next((json_t *)j, it)) {
+			key = json_object_iter_key(it);
+			v = json_object_iter_value(it);
+			if (!first)
+				put_c(o, ',');
+			first = false;
+			put_string(o, key, json_object_iter_key_len(it));
+			put_c(o, ':');
+			put_value(o, v, depth + 1);
+		}
+		put_c(o, '}');
+		break;
+	}
+	case JSON_ARRAY: {
+		size_t n = json_array_size(j);
+		put_c(o, '[');
+		for (size_t i = 0; i < n && !o->failed; i++) {
+			if (i)
+				put_c(o, ',');
+			put_value(o, json_array_get(j, i), depth + 1);
+		}
+		put_c(o, ']');
+		break;
+	}
+	case JSON_STRING:
+		put_string(o, json_string_value(j), json_string_length(j));
+		break;
+	case JSON_INTEGER:
+		put_integer(o, json_integer_value(j));
+		break;
+	case JSON_REAL: {
+		/* Rare in an answer: jansson's own digits (%.17g, trimmed). */
+		char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (!text) {
+			o->failed = true;
+			return;
+		}
+		put(o, text, strlen(text));
+		free(text);
+		break;
+	}
+	case JSON_TRUE:
+		put(o, "true", 4);
+		break;
+	case JSON_FALSE:
+		put(o, "false", 5);
+		break;
+	case JSON_NULL:
+		put(o, "null", 4);
+		break;
+	}
+}
+
+char *esc_json_text(const json_t *j, size_t size_hint, size_t *len)
+{
+	if (!json_is_object(j) && !json_is_array(j))
+		return NULL;
+	struct out o = {.alloc = size_hint ? size_hint : 1024};
+	o.buf = malloc(o.alloc);
+	if (!o.buf)
+		return NULL;
+	put_value(&o, j, 1);
+	if (reserve(&o, 1))
+		o.buf[o.len] = '\0';
+	if (o.failed) {
+		free(o.buf);
+		return NULL;
+	}
+	if (len)
+		*len = o.len;
+	return o.buf;
+}
