@@ -437,6 +437,53 @@ static void every_line_the_daemon_wrote_is_json_with_level_and_caller(void **sta
 	assert_null(strstr(text, "query-secret-1"));
 }
 
+/* log_level = warn (here --log-level): the daemon's warnings, and no
+ * info line (no "listening on", no "stopped"). */
+static void log_level_warn_leaves_the_info_lines_out(void **state)
+{
+	(void)state;
+	char exe[512], dir[256], db[300], log[300], text[8192] = "";
+	snprintf(exe, sizeof exe, "%s/escrowd", getenv("ESC_BUILD_DIR"));
+	esc_test_tmpdir(dir, sizeof dir);
+	esc_test_store(db, sizeof db, dir);
+	esc_test_path(log, sizeof log, dir, "daemon.log");
+	int pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (!freopen(log, "w", stderr))
+			_exit(127);
+		execl(exe, exe, "serve", "--db", db, "--listen", "127.0.0.1:0", "--clock", "manual",
+		      "--operator-key", KEY, "--log-level", "warn", (char *)NULL);
+		_exit(127);
+	}
+	/* The manual clock's warning comes before the daemon listens. */
+	size_t n = 0;
+	for (int i = 0; i < 3000 && !strstr(text, "manual clock"); i++) {
+		FILE *f = fopen(log, "r");
+		n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+		if (f)
+			fclose(f);
+		text[n] = '\0';
+		if (!strstr(text, "manual clock"))
+			usleep(10 * 1000); /* the daemon starting */
+	}
+	assert_non_null(strstr(text, "\"level\":\"warn\",\"msg\":\"manual clock"));
+	kill(pid, SIGTERM);
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	FILE *f = fopen(log, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof text - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	assert_null(strstr(text, "\"level\":\"info\""));
+	assert_null(strstr(text, "listening on"));
+	esc_test_store_drop(db);
+	esc_test_rmdir(dir);
+}
+
 /* ---- util/log.h ---- */
 
 static void a_log_line_is_json_whatever_its_fields_hold(void **state)
@@ -518,6 +565,7 @@ int main(void)
 	};
 	const struct CMUnitTest log_tests[] = {
 		cmocka_unit_test(a_log_line_is_json_whatever_its_fields_hold),
+		cmocka_unit_test(log_level_warn_leaves_the_info_lines_out),
 	};
 	int failed = cmocka_run_group_tests_name("log", log_tests, NULL, NULL);
 	return failed + cmocka_run_group_tests_name("daemon", daemon_tests, setup, teardown);
