@@ -116,9 +116,10 @@ test-asan: $(ASAN_BUILD)/build.ninja
 # keep or drop: any report there fails the target and is shown. Nothing
 # is suppressed: the runs so far found no race in libmicrohttpd, libpq,
 # SQLite or jansson. delivery runs the webhook worker's thread beside the
-# engine's; replay runs its reader and its two runs in three threads.
+# engine's; replay runs its reader and its two runs in three threads;
+# read_your_writes runs 32 clients on the read pool at three sizes.
 # ESC_TEST_QUICK shortens the slowest (http_authz) as under ASan.
-TSAN_TESTS = http http_authz hardening three_daemons delivery replay
+TSAN_TESTS = http http_authz hardening three_daemons delivery replay read_your_writes
 TSAN_REPORTS = $(abspath $(TSAN_BUILD))/tsan
 test-tsan: $(TSAN_BUILD)/build.ninja
 	meson setup --reconfigure $(TSAN_BUILD) >/dev/null
