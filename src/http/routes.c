@@ -178,6 +178,13 @@ static struct esc_viewer *viewer(struct esc_http_call *call)
 	v->actor = user ? call->caller.user.role : ESC_ACTOR_OPERATOR;
 	v->user_id = user ? call->caller.user.id : NULL;
 	v->lang = request_lang(call);
+	/* A read's caller was read in the snapshot the view reads: the
+	 * name of a party that is the caller is not read again. */
+	if (user && !v->names[0].id[0] && !strcmp(call->method, "GET")) {
+		snprintf(v->names[0].id, sizeof v->names[0].id, "%s", call->caller.user.id);
+		snprintf(v->names[0].name, sizeof v->names[0].name, "%s", call->caller.user.name);
+		v->names_next = 1;
+	}
 	return v;
 }
 

@@ -125,6 +125,11 @@ struct esc_http_server {
 	size_t lingering_count;
 	/* Per pool thread (by slot): requests it is answering right now. */
 	atomic_int busy[THREAD_SLOTS];
+	/* Per pool thread (by slot): a request's block, ended and kept for
+	 * the next (on_uri, on_completed). A request is 4 KB: allocated
+	 * anew, its calloc made malloc merge every small block the last
+	 * answer freed (malloc_consolidate), 4 % of a GET's CPU. */
+	_Atomic(struct request *) spare[THREAD_SLOTS];
 	atomic_int slots_given;
 	/* Commands left to the engine's writer (command_queue): suspended
 	 * counts the connections suspended until their commit, queued those
@@ -1993,7 +1998,12 @@ static uint64_t request_id_next(void)
  * the request begins here, with its target as received. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-	struct request *req = calloc(1, sizeof *req);
+	struct esc_http_server *srv = cls;
+	struct request *req = atomic_exchange(&srv->spare[thread_slot(srv)], NULL);
+	if (req)
+		memset(req, 0, sizeof *req);
+	else
+		req = calloc(1, sizeof *req);
 	if (!req)
 		return NULL;
 	req->srv = cls;
@@ -2171,7 +2181,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		pthread_mutex_unlock(&srv->queue_lock);
 	}
 	esc_strbuf_release(&req->body);
-	free(req);
+	free(atomic_exchange(&srv->spare[thread_slot(srv)], req));
 	*con_cls = NULL;
 }
 
@@ -2318,6 +2328,8 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 		(struct esc_ratelimit){"signin.address", 60 * 1000, opt->signin_per_address};
 	sem_init(&srv.limits->hashing, 0, opt->hashing_max ? opt->hashing_max : 1);
 	rc = serve(&srv, stop, port, err, err_size);
+	for (size_t i = 0; i < THREAD_SLOTS; i++)
+		free(atomic_load(&srv.spare[i]));
 	sem_destroy(&srv.limits->hashing);
 	free(srv.limits);
 	free(srv.metrics);
