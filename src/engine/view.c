@@ -45,7 +45,7 @@ json_t *esc_view_time(int64_t ms)
 	if (!ms)
 		return json_null();
 	esc_time_format(ms, s);
-	return json_string(s);
+	return json_stringn_nocheck(s, strlen(s)); /* digits and ASCII: no UTF-8 to check */
 }
 
 static json_t *amount_or_null(bool set, int64_t amount)

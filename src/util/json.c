@@ -84,6 +84,23 @@ static size_t utf8_char(const unsigned char *s, size_t n)
 	return count;
 }
 
+/* The bytes a string shows as they are, unless UTF-8 must be checked:
+ * printable ASCII but '"' and '\\'. */
+#define P16 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+#define Z16 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+/* clang-format off */
+static const unsigned char plain[256] = {
+	Z16, Z16,                                        /* 0x00-0x1F */
+	1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x22 '"' */
+	P16, P16,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,  /* 0x5C '\\' */
+	P16, P16,                                        /* 0x60-0x7F */
+	Z16, Z16, Z16, Z16, Z16, Z16, Z16, Z16,          /* 0x80-0xFF */
+};
+/* clang-format on */
+#undef P16
+#undef Z16
+
 /* s (n bytes) as a JSON string: '"' and '\\' escaped, control characters
  * by name or as \u00XX (upper-case hex), everything else as it is. */
 static void put_string(struct out *o, const char *str, size_t n)
@@ -93,11 +110,11 @@ static void put_string(struct out *o, const char *str, size_t n)
 	size_t i = 0, run = 0;
 	put_c(o, '"');
 	while (i < n) {
-		unsigned char c = s[i];
-		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+		while (i < n && plain[s[i]])
 			i++;
-			continue;
-		}
+		if (i == n)
+			break;
+		unsigned char c = s[i];
 		if (c >= 0x80) {
 			size_t k = utf8_char(s + i, n - i);
 			if (!k) {
