@@ -1113,6 +1113,17 @@ static enum MHD_Result answer(struct esc_http_server *srv, struct MHD_Connection
 	if (call->text)
 		return respond_text(c, req, call->status, call->text, "text/plain; version=0.0.4",
 				    NULL, NULL);
+	/* A command's reply kept for its key was made from this document with
+	 * this status (routes.c's reply_build, esc_idem_answer, then nothing
+	 * changes it on success): that text is the answer, not made again. */
+	struct esc_idempotency *kept = call->idem;
+	if (!rc && call->reply_built && call->idem_kept && call->out && kept && kept->response &&
+	    kept->status == call->status) {
+		char *text = kept->response;
+		kept->response = NULL;
+		return respond_json_owned(c, req, call->status, text, strlen(text),
+					  call->set_cookie, call->retry_after);
+	}
 	json_t *doc = call->out ? call->out : json_object();
 	size_t len = 0;
 	char *text = esc_json_text(doc, ANSWER_BYTES, &len);

@@ -933,6 +933,10 @@ static void spec_7_idempotency_keys_replay_and_refuse_another_body(void **state)
 	struct reply b = call("POST", "/v1/orders", KEY, body, "Idempotency-Key: order-lamp-1");
 	expect(&b, 201);
 	assert_string_equal(str(a.json, "id"), str(b.json, "id"));
+	/* The replay is the first answer's bytes (the first is sent from the
+	 * text kept with the command). */
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.body, b.body, a.len);
 	drop(&b);
 	/* The same with a unit price of 901: another request. */
 	snprintf(again, sizeof again, "%s", body);
@@ -1570,7 +1574,8 @@ static void issue_17_item_5_orders_search_dates_tabs_and_counts(void **state)
 	titled_order(id, "Green Teapot", a);
 	titled_order(id, "Red kettle", b);
 	snprintf(path, sizeof path, "/v1/orders/%s/pay", b);
-	struct reply r = call("POST", path, KEY, "{\"amount\":900,\"payment_method\":\"card\"}", NULL);
+	struct reply r =
+		call("POST", path, KEY, "{\"amount\":900,\"payment_method\":\"card\"}", NULL);
 	expect(&r, 200);
 	drop(&r);
 
@@ -1584,8 +1589,8 @@ static void issue_17_item_5_orders_search_dates_tabs_and_counts(void **state)
 	snprintf(today, sizeof today, "%.10s", str(r.json, "now"));
 	drop(&r);
 	r = call("GET", "/v1/me", seller_token, NULL, NULL);
-	assert_true(json_integer_value(json_object_get(json_object_get(r.json, "order_counts"),
-						       "all")) >= 2);
+	assert_true(json_integer_value(
+			    json_object_get(json_object_get(r.json, "order_counts"), "all")) >= 2);
 	drop(&r);
 
 	assert_int_equal(listed_count("/v1/orders?q=teapot", tok), 1);
@@ -1678,9 +1683,9 @@ static void issue_17_item_5_the_queue_is_oldest_first_with_parties(void **state)
 			at_second = (long)i;
 			assert_string_equal(str(v, "buyer_name"), "Ana");
 			assert_string_equal(str(v, "seller_name"), "Shop");
-			assert_string_equal(str(json_array_get(json_object_get(v, "items"), 0),
-						"title"),
-					    "Mug");
+			assert_string_equal(
+				str(json_array_get(json_object_get(v, "items"), 0), "title"),
+				"Mug");
 			assert_int_equal(json_integer_value(json_object_get(v, "amount")), 3000);
 		}
 	}
