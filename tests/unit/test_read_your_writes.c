@@ -375,19 +375,19 @@ static int rounds_or(int n)
 static void a_read_after_an_acknowledged_write_sees_it(void **state)
 {
 	(void)state;
-	hammer(0, 32, rounds_or(40));
+	hammer(0, 32, rounds_or(20));
 }
 
 static void the_same_with_one_read_connection(void **state)
 {
 	(void)state;
-	hammer(2, 16, rounds_or(40));
+	hammer(2, 16, rounds_or(20));
 }
 
 static void the_same_with_fifteen_read_connections(void **state)
 {
 	(void)state;
-	hammer(16, 32, rounds_or(40));
+	hammer(16, 32, rounds_or(20));
 }
 
 static int setup(void **state)
