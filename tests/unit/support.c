@@ -42,6 +42,32 @@ int esc_test_run_cli(const char *binary, const char *env, const char *args, char
 	return WEXITSTATUS(status);
 }
 
+int esc_test_run_clif(const char *binary, const char *env, char *out, size_t size, const char *fmt,
+		      ...)
+{
+	char args[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(args, sizeof args, fmt, ap);
+	va_end(ap);
+	assert_true(n > 0 && (size_t)n < sizeof args);
+	return esc_test_run_cli(binary, env, args, out, size);
+}
+
+void esc_test_contains(const char *out, const char *what)
+{
+	if (!strstr(out, what))
+		fail_msg("expected \"%s\" in the output:\n%s", what, out);
+}
+
+void esc_test_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
 void esc_test_tmpdir(char *out, size_t size)
 {
 	const char *base = getenv("TMPDIR");

@@ -21,8 +21,16 @@ void esc_test_path(char *out, size_t size, const char *dir, const char *name);
  * caller), ESCROWD_DB and ESCROWD_CONFIG unset and env (NAME=value
  * words, or NULL) set; its stdout and stderr together into out (cut to
  * size). Returns its exit status; fails the test if it did not exit. */
-int esc_test_run_cli(const char *binary, const char *env, const char *args, char *out,
-		     size_t size);
+int esc_test_run_cli(const char *binary, const char *env, const char *args, char *out, size_t size);
+/* The same with args made printf's way from fmt. */
+int esc_test_run_clif(const char *binary, const char *env, char *out, size_t size, const char *fmt,
+		      ...) __attribute__((format(printf, 5, 6)));
+
+/* Fail the test unless out holds what (and show out). */
+void esc_test_contains(const char *out, const char *what);
+
+/* Write text to a new file at path (or over it). */
+void esc_test_write_file(const char *path, const char *text);
 
 #endif
 

@@ -38,24 +38,6 @@ static int run(const char *env, const char *args, char *out, size_t size)
 	return esc_test_run_cli(binary, env, args, out, size);
 }
 
-/* printf-style args. */
-static int runf(const char *env, char *out, size_t size, const char *fmt, ...)
-{
-	char args[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(args, sizeof args, fmt, ap);
-	va_end(ap);
-	assert_true(n > 0 && (size_t)n < sizeof args);
-	return run(env, args, out, size);
-}
-
-static void contains(const char *out, const char *what)
-{
-	if (!strstr(out, what))
-		fail_msg("expected \"%s\" in the output:\n%s", what, out);
-}
-
 static int group_setup(void **state)
 {
 	const char *dir = getenv("ESC_BUILD_DIR");
@@ -67,7 +49,8 @@ static int group_setup(void **state)
 	snprintf(binary, sizeof binary, "%s/escrowd", dir);
 	esc_test_tmpdir(demo_dir, sizeof demo_dir);
 	esc_test_path(demo_db, sizeof demo_db, demo_dir, "demo.db");
-	demo_status = runf(NULL, demo_output, sizeof demo_output, "demo --db '%s'", demo_db);
+	demo_status = esc_test_run_clif(binary, NULL, demo_output, sizeof demo_output,
+					"demo --db '%s'", demo_db);
 	return 0;
 }
 
@@ -94,9 +77,9 @@ static void help_lists_demo_and_check(void **state)
 	char out[OUTPUT_MAX];
 	(void)state;
 	assert_int_equal(run(NULL, "--help", out, sizeof out), 0);
-	contains(out, "demo");
-	contains(out, "check");
-	contains(out, "deadlines");
+	esc_test_contains(out, "demo");
+	esc_test_contains(out, "check");
+	esc_test_contains(out, "deadlines");
 }
 
 static void command_help_shows_its_usage_and_exits_0(void **state)
@@ -104,7 +87,7 @@ static void command_help_shows_its_usage_and_exits_0(void **state)
 	char out[OUTPUT_MAX];
 	(void)state;
 	assert_int_equal(run(NULL, "check --help", out, sizeof out), 0);
-	contains(out, "escrowd check --db");
+	esc_test_contains(out, "escrowd check --db");
 }
 
 static void unknown_command_exits_2(void **state)
@@ -112,7 +95,7 @@ static void unknown_command_exits_2(void **state)
 	char out[OUTPUT_MAX];
 	(void)state;
 	assert_int_equal(run(NULL, "frobnicate", out, sizeof out), 2);
-	contains(out, "unknown command 'frobnicate'");
+	esc_test_contains(out, "unknown command 'frobnicate'");
 }
 
 static void no_command_exits_2(void **state)
@@ -120,7 +103,7 @@ static void no_command_exits_2(void **state)
 	char out[OUTPUT_MAX];
 	(void)state;
 	assert_int_equal(run(NULL, "", out, sizeof out), 2);
-	contains(out, "usage");
+	esc_test_contains(out, "usage");
 }
 
 /* ---- demo ---- */
@@ -130,10 +113,10 @@ static void demo_exits_0_and_prints_how_to_sign_in(void **state)
 	(void)state;
 	if (demo_status)
 		fail_msg("demo exited %d:\n%s", demo_status, demo_output);
-	contains(demo_output, "password: " ESC_DEMO_PASSWORD);
-	contains(demo_output, "ana@demo.escrowd.test");
-	contains(demo_output, "knits@demo.escrowd.test");
-	contains(demo_output, "arbiter@demo.escrowd.test");
+	esc_test_contains(demo_output, "password: " ESC_DEMO_PASSWORD);
+	esc_test_contains(demo_output, "ana@demo.escrowd.test");
+	esc_test_contains(demo_output, "knits@demo.escrowd.test");
+	esc_test_contains(demo_output, "arbiter@demo.escrowd.test");
 }
 
 static void check_after_demo_says_the_invariants_hold(void **state)
@@ -141,10 +124,10 @@ static void check_after_demo_says_the_invariants_hold(void **state)
 	char out[OUTPUT_MAX];
 	(void)state;
 	assert_int_equal(demo_status, 0);
-	int status = runf(NULL, out, sizeof out, "check --db '%s'", demo_db);
+	int status = esc_test_run_clif(binary, NULL, out, sizeof out, "check --db '%s'", demo_db);
 	if (status)
 		fail_msg("check exited %d:\n%s", status, out);
-	contains(out, "the store's invariants hold");
+	esc_test_contains(out, "the store's invariants hold");
 }
 
 static void demo_store_holds_every_state(void **state)
@@ -198,15 +181,17 @@ static void passwords_are_hashed_at_the_interactive_cost_by_default(void **state
 	(void)state;
 	esc_test_tmpdir(dir, sizeof dir);
 	esc_test_path(db, sizeof db, dir, "default.db");
-	int status = runf("ESCROWD_PASSWORD_HASHING=", out, sizeof out, "demo --db '%s'", db);
+	int status = esc_test_run_clif(binary, "ESCROWD_PASSWORD_HASHING=", out, sizeof out,
+				       "demo --db '%s'", db);
 	if (status)
 		fail_msg("demo exited %d:\n%s", status, out);
 	hash_of(db, "ana@demo.escrowd.test", hash, sizeof hash);
 	if (!strstr(hash, "$argon2id$") || !strstr(hash, "$m=65536,t=2,"))
 		fail_msg("a default hash is not argon2id at the interactive cost: %s", hash);
-	status = runf("ESCROWD_PASSWORD_HASHING=fast", out, sizeof out, "demo --db '%s'", db);
+	status = esc_test_run_clif(binary, "ESCROWD_PASSWORD_HASHING=fast", out, sizeof out,
+				   "demo --db '%s'", db);
 	assert_int_equal(status, 2);
-	contains(
+	esc_test_contains(
 		out,
 		"ESCROWD_PASSWORD_HASHING: password_hashing: 'fast' is not interactive or minimum");
 	esc_test_rmdir(dir);
@@ -222,11 +207,11 @@ static void demo_twice_says_it_holds_the_demo_already(void **state)
 	char out[OUTPUT_MAX];
 	(void)state;
 	assert_int_equal(demo_status, 0);
-	int status = runf(NULL, out, sizeof out, "demo --db '%s'", demo_db);
+	int status = esc_test_run_clif(binary, NULL, out, sizeof out, "demo --db '%s'", demo_db);
 	if (status)
 		fail_msg("second demo exited %d:\n%s", status, out);
-	contains(out, "holds the demo marketplace already");
-	contains(out, "password: " ESC_DEMO_PASSWORD);
+	esc_test_contains(out, "holds the demo marketplace already");
+	esc_test_contains(out, "password: " ESC_DEMO_PASSWORD);
 }
 
 /* ---- options ---- */
@@ -240,7 +225,7 @@ static void escrowd_db_in_the_environment_replaces_db(void **state)
 	int status = run(env, "check", out, sizeof out);
 	if (status)
 		fail_msg("check with ESCROWD_DB exited %d:\n%s", status, out);
-	contains(out, "the store's invariants hold");
+	esc_test_contains(out, "the store's invariants hold");
 }
 
 static void check_without_db_exits_2_naming_db(void **state)
@@ -248,7 +233,7 @@ static void check_without_db_exits_2_naming_db(void **state)
 	char out[OUTPUT_MAX];
 	(void)state;
 	assert_int_equal(run(NULL, "check", out, sizeof out), 2);
-	contains(out, "--db");
+	esc_test_contains(out, "--db");
 }
 
 static void config_with_a_bad_line_exits_2_naming_the_line(void **state)
@@ -262,11 +247,12 @@ static void config_with_a_bad_line_exits_2_naming_the_line(void **state)
 	assert_non_null(f);
 	fputs("# windows\nresponse_window = 72h\nthis line has no equals sign\n", f);
 	assert_int_equal(fclose(f), 0);
-	int status = runf(NULL, out, sizeof out, "check --db '%s' --config '%s'", db, config);
+	int status = esc_test_run_clif(binary, NULL, out, sizeof out,
+				       "check --db '%s' --config '%s'", db, config);
 	esc_test_rmdir(dir);
 	if (status != 2)
 		fail_msg("check with a bad config exited %d:\n%s", status, out);
-	contains(out, "line 3");
+	esc_test_contains(out, "line 3");
 }
 
 /* A NUL byte would end the parser's text early, and the lines after it
@@ -284,11 +270,12 @@ static void config_with_a_nul_byte_exits_2_naming_the_line(void **state)
 	assert_non_null(f);
 	assert_int_equal(fwrite(text, 1, sizeof text - 1, f), sizeof text - 1);
 	assert_int_equal(fclose(f), 0);
-	int status = runf(NULL, out, sizeof out, "check --db '%s' --config '%s'", db, config);
+	int status = esc_test_run_clif(binary, NULL, out, sizeof out,
+				       "check --db '%s' --config '%s'", db, config);
 	esc_test_rmdir(dir);
 	if (status != 2)
 		fail_msg("check with a NUL in its config exited %d:\n%s", status, out);
-	contains(out, "line 2: a NUL byte");
+	esc_test_contains(out, "line 2: a NUL byte");
 }
 
 /* The daemon's http. keys: an unknown key or a bad value names its line
@@ -317,8 +304,8 @@ static void config_http_keys_are_checked(void **state)
 		assert_non_null(f);
 		fputs(cases[i].text, f);
 		assert_int_equal(fclose(f), 0);
-		int status =
-			runf(NULL, out, sizeof out, "serve --db '%s' --config '%s'", db, config);
+		int status = esc_test_run_clif(binary, NULL, out, sizeof out,
+					       "serve --db '%s' --config '%s'", db, config);
 		if (status != 2 || !strstr(out, cases[i].expect))
 			fail_msg("%s: exited %d, expected 2 and '%s':\n%s", cases[i].text, status,
 				 cases[i].expect, out);
@@ -340,16 +327,17 @@ static void config_gives_the_options_and_flags_win(void **state)
 	assert_non_null(f);
 	fprintf(f, "db = %s\nquiet = true\n", db);
 	assert_int_equal(fclose(f), 0);
-	int status = runf(NULL, out, sizeof out, "demo --config '%s'", config);
+	int status = esc_test_run_clif(binary, NULL, out, sizeof out, "demo --config '%s'", config);
 	if (status != 0)
 		fail_msg("demo with db from the config exited %d:\n%s", status, out);
 	assert_int_equal(access(db, F_OK), 0);
-	status = runf(NULL, out, sizeof out, "check --config '%s' --db '%s'", config, other);
+	status = esc_test_run_clif(binary, NULL, out, sizeof out, "check --config '%s' --db '%s'",
+				   config, other);
 	assert_int_equal(status, 1); /* the flag's store, which does not exist */
-	contains(out, "from-flag.db");
-	status = runf(NULL, out, sizeof out, "check --config '%s'", config);
+	esc_test_contains(out, "from-flag.db");
+	status = esc_test_run_clif(binary, NULL, out, sizeof out, "check --config '%s'", config);
 	assert_int_equal(status, 0);
-	contains(out, "the store's invariants hold");
+	esc_test_contains(out, "the store's invariants hold");
 	esc_test_rmdir(dir);
 }
 
@@ -358,10 +346,11 @@ static void db_takes_a_sqlite_url(void **state)
 	char out[OUTPUT_MAX];
 	(void)state;
 	assert_int_equal(demo_status, 0);
-	int status = runf(NULL, out, sizeof out, "check --db 'sqlite:%s'", demo_db);
+	int status =
+		esc_test_run_clif(binary, NULL, out, sizeof out, "check --db 'sqlite:%s'", demo_db);
 	if (status)
 		fail_msg("check --db sqlite:PATH exited %d:\n%s", status, out);
-	contains(out, "the store's invariants hold");
+	esc_test_contains(out, "the store's invariants hold");
 }
 
 /* ---- check on a missing or damaged store ---- */
@@ -376,18 +365,20 @@ static void migrate_prepares_a_store_and_names_a_failure(void **state)
 	(void)state;
 	esc_test_tmpdir(dir, sizeof dir);
 	esc_test_path(db, sizeof db, dir, "escrowd.db");
-	int status = runf(NULL, out, sizeof out, "migrate --db '%s'", db);
+	int status = esc_test_run_clif(binary, NULL, out, sizeof out, "migrate --db '%s'", db);
 	if (status != 0)
 		fail_msg("migrate exited %d:\n%s", status, out);
-	contains(out, "the sqlite store is at this version's schema");
-	status = runf(NULL, out, sizeof out, "migrate --db '%s'", db); /* again: nothing to do */
+	esc_test_contains(out, "the sqlite store is at this version's schema");
+	status = esc_test_run_clif(binary, NULL, out, sizeof out, "migrate --db '%s'",
+				   db); /* again: nothing to do */
 	assert_int_equal(status, 0);
-	status = runf(NULL, out, sizeof out, "check --db '%s'", db);
+	status = esc_test_run_clif(binary, NULL, out, sizeof out, "check --db '%s'", db);
 	assert_int_equal(status, 0);
-	status = runf(NULL, out, sizeof out, "migrate --db '%s/no/such/dir/x.db'", dir);
+	status = esc_test_run_clif(binary, NULL, out, sizeof out,
+				   "migrate --db '%s/no/such/dir/x.db'", dir);
 	esc_test_rmdir(dir);
 	assert_int_equal(status, 1);
-	contains(out, "escrowd migrate: cannot migrate");
+	esc_test_contains(out, "escrowd migrate: cannot migrate");
 }
 
 static void check_on_a_missing_store_fails_and_creates_nothing(void **state)
@@ -396,7 +387,7 @@ static void check_on_a_missing_store_fails_and_creates_nothing(void **state)
 	(void)state;
 	esc_test_tmpdir(dir, sizeof dir);
 	esc_test_path(path, sizeof path, dir, "typo.db");
-	int status = runf(NULL, out, sizeof out, "check --db '%s'", path);
+	int status = esc_test_run_clif(binary, NULL, out, sizeof out, "check --db '%s'", path);
 	FILE *f = fopen(path, "rb");
 	bool created = f != NULL;
 	if (f)
@@ -431,13 +422,14 @@ static void check_on_a_broken_ledger_exits_1_naming_the_invariant(void **state)
 	assert_int_equal(sqlite3_changes(db), 1);
 	sqlite3_close(db);
 
-	int status = runf(NULL, out, sizeof out, "check --db '%s'", f.db);
+	int status = esc_test_run_clif(binary, NULL, out, sizeof out, "check --db '%s'", f.db);
 	esc_test_rmdir(f.dir);
 	if (status != 1)
 		fail_msg("check on a broken ledger exited %d:\n%s", status, out);
-	contains(out, "BROKEN transfers_sum_to_zero");
-	contains(out, "the store's invariants are BROKEN: 2 problems (transfers_sum_to_zero, "
-		      "transfer_legs)");
+	esc_test_contains(out, "BROKEN transfers_sum_to_zero");
+	esc_test_contains(out,
+			  "the store's invariants are BROKEN: 2 problems (transfers_sum_to_zero, "
+			  "transfer_legs)");
 }
 
 /* ---- deadlines ---- */
@@ -477,15 +469,15 @@ static void deadlines_prints_how_many_fired(void **state)
 	assert_int_equal(esc_engine_exec(e, &c, &r), 0);
 	esc_engine_free(e);
 
-	int status = runf(NULL, out, sizeof out, "deadlines --db '%s'", path);
+	int status = esc_test_run_clif(binary, NULL, out, sizeof out, "deadlines --db '%s'", path);
 	if (status)
 		fail_msg("deadlines exited %d:\n%s", status, out);
-	contains(out, "1 deadlines fired");
+	esc_test_contains(out, "1 deadlines fired");
 	/* Fired once, never twice. */
-	status = runf(NULL, out, sizeof out, "deadlines --db '%s'", path);
+	status = esc_test_run_clif(binary, NULL, out, sizeof out, "deadlines --db '%s'", path);
 	esc_test_rmdir(dir);
 	assert_int_equal(status, 0);
-	contains(out, "0 deadlines fired");
+	esc_test_contains(out, "0 deadlines fired");
 }
 
 int main(void)

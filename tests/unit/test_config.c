@@ -30,31 +30,6 @@ static int run(const char *env, const char *args, char *out, size_t size)
 	return esc_test_run_cli(binary, env, args, out, size);
 }
 
-static int runf(const char *env, char *out, size_t size, const char *fmt, ...)
-{
-	char args[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(args, sizeof args, fmt, ap);
-	va_end(ap);
-	assert_true(n > 0 && (size_t)n < sizeof args);
-	return run(env, args, out, size);
-}
-
-static void contains(const char *out, const char *what)
-{
-	if (!strstr(out, what))
-		fail_msg("expected \"%s\" in the output:\n%s", what, out);
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
 static int group_setup(void **state)
 {
 	const char *dir = getenv("ESC_BUILD_DIR");
@@ -184,17 +159,17 @@ static void a_key_the_table_lacks_is_refused(void **state)
 	esc_policy_default(&p);
 	assert_int_equal(esc_config_set(&p, greedy, "new.key", "1", NULL, err, sizeof err),
 			 ESC_EINVAL);
-	contains(err, "unknown key 'new.key'");
+	esc_test_contains(err, "unknown key 'new.key'");
 	assert_int_equal(esc_config_set(&p, greedy, "http.threadz", "1", NULL, err, sizeof err),
 			 ESC_EINVAL);
 	assert_int_equal(esc_config_set(&p, greedy, "http.threads", "1", NULL, err, sizeof err), 0);
 	esc_test_tmpdir(dir, sizeof dir);
 	esc_test_path(path, sizeof path, dir, "escrowd.conf");
-	write_file(path, "http.threads = 4\nnew.key = 1\n");
+	esc_test_write_file(path, "http.threads = 4\nnew.key = 1\n");
 	int rc = esc_config_load(&p, path, greedy, err, sizeof err);
 	esc_test_rmdir(dir);
 	assert_int_equal(rc, ESC_EINVAL);
-	contains(err, "line 2: unknown key 'new.key'");
+	esc_test_contains(err, "line 2: unknown key 'new.key'");
 }
 
 /* Patterns match names, plain keys only themselves; each plain key has a
@@ -265,8 +240,8 @@ static void every_key_takes_its_default_from_each_source(void **state)
 		const struct esc_config_key *k = &esc_config_keys[i];
 		if (!k->value)
 			continue;
-		int status = runf(NULL, out, sizeof out, "config check --set '%s=%s'", k->name,
-				  k->value);
+		int status = esc_test_run_clif(binary, NULL, out, sizeof out,
+					       "config check --set '%s=%s'", k->name, k->value);
 		if (status)
 			fail_msg("--set %s=%s exited %d:\n%s", k->name, k->value, status, out);
 		char name[200];
@@ -279,8 +254,9 @@ static void every_key_takes_its_default_from_each_source(void **state)
 	}
 	esc_test_tmpdir(dir, sizeof dir);
 	esc_test_path(path, sizeof path, dir, "defaults.conf");
-	write_file(path, esc_strbuf_str(&file));
-	int status = runf(NULL, out, sizeof out, "config check --config '%s'", path);
+	esc_test_write_file(path, esc_strbuf_str(&file));
+	int status = esc_test_run_clif(binary, NULL, out, sizeof out, "config check --config '%s'",
+				       path);
 	esc_test_rmdir(dir);
 	esc_strbuf_release(&file);
 	if (status)
@@ -297,48 +273,58 @@ static void the_file_then_the_environment_then_set(void **state)
 	(void)state;
 	esc_test_tmpdir(dir, sizeof dir);
 	esc_test_path(conf, sizeof conf, dir, "escrowd.conf");
-	write_file(conf, "watch_cancellations = 7\ndb = from-file.db\n");
+	esc_test_write_file(conf, "watch_cancellations = 7\ndb = from-file.db\n");
 
-	assert_int_equal(runf(NULL, out, sizeof out, "config check --config '%s'", conf), 2);
-	contains(out, "watch_cancellations");
+	assert_int_equal(esc_test_run_clif(binary, NULL, out, sizeof out,
+					   "config check --config '%s'", conf),
+			 2);
+	esc_test_contains(out, "watch_cancellations");
 	/* The environment over the file. */
-	assert_int_equal(runf("ESCROWD_WATCH_CANCELLATIONS=3", out, sizeof out,
-			      "config check --config '%s'", conf),
+	assert_int_equal(esc_test_run_clif(binary, "ESCROWD_WATCH_CANCELLATIONS=3", out, sizeof out,
+					   "config check --config '%s'", conf),
 			 0);
 	/* --set over the environment, and over the file. */
-	assert_int_equal(runf("ESCROWD_WATCH_CANCELLATIONS=3", out, sizeof out,
-			      "config check --config '%s' --set watch_cancellations=8", conf),
+	assert_int_equal(esc_test_run_clif(binary, "ESCROWD_WATCH_CANCELLATIONS=3", out, sizeof out,
+					   "config check --config '%s' --set watch_cancellations=8",
+					   conf),
 			 2);
-	contains(out, "the policy (the config file, ESCROWD_ variables and --set together)");
-	assert_int_equal(runf(NULL, out, sizeof out,
-			      "config check --config '%s' --set watch_cancellations=2", conf),
+	esc_test_contains(out,
+			  "the policy (the config file, ESCROWD_ variables and --set together)");
+	assert_int_equal(esc_test_run_clif(binary, NULL, out, sizeof out,
+					   "config check --config '%s' --set watch_cancellations=2",
+					   conf),
 			 0);
 	/* The last of --set and the flags wins. */
-	assert_int_equal(runf(NULL, out, sizeof out,
-			      "config check --config '%s' --set watch_cancellations=2 "
-			      "--set watch_cancellations=9",
-			      conf),
+	assert_int_equal(esc_test_run_clif(binary, NULL, out, sizeof out,
+					   "config check --config '%s' --set watch_cancellations=2 "
+					   "--set watch_cancellations=9",
+					   conf),
 			 2);
 
 	/* db: the file's, the environment's, a flag's, --set's. */
-	assert_int_equal(runf(NULL, out, sizeof out, "check --config '%s'", conf), 2);
 	assert_int_equal(
-		runf("ESCROWD_WATCH_CANCELLATIONS=3", out, sizeof out, "check --config '%s'", conf),
+		esc_test_run_clif(binary, NULL, out, sizeof out, "check --config '%s'", conf), 2);
+	assert_int_equal(esc_test_run_clif(binary, "ESCROWD_WATCH_CANCELLATIONS=3", out, sizeof out,
+					   "check --config '%s'", conf),
+			 1);
+	esc_test_contains(out, "from-file.db");
+	assert_int_equal(esc_test_run_clif(binary,
+					   "ESCROWD_WATCH_CANCELLATIONS=3 ESCROWD_DB=from-env.db",
+					   out, sizeof out, "check --config '%s'", conf),
+			 1);
+	esc_test_contains(out, "from-env.db");
+	assert_int_equal(esc_test_run_clif(
+				 binary, "ESCROWD_WATCH_CANCELLATIONS=3 ESCROWD_DB=from-env.db",
+				 out, sizeof out, "check --config '%s' --set db=from-set.db", conf),
+			 1);
+	esc_test_contains(out, "from-set.db");
+	assert_int_equal(
+		esc_test_run_clif(binary, "ESCROWD_WATCH_CANCELLATIONS=3 ESCROWD_DB=from-env.db",
+				  out, sizeof out,
+				  "check --config '%s' --set db=from-set.db --db from-flag.db",
+				  conf),
 		1);
-	contains(out, "from-file.db");
-	assert_int_equal(runf("ESCROWD_WATCH_CANCELLATIONS=3 ESCROWD_DB=from-env.db", out,
-			      sizeof out, "check --config '%s'", conf),
-			 1);
-	contains(out, "from-env.db");
-	assert_int_equal(runf("ESCROWD_WATCH_CANCELLATIONS=3 ESCROWD_DB=from-env.db", out,
-			      sizeof out, "check --config '%s' --set db=from-set.db", conf),
-			 1);
-	contains(out, "from-set.db");
-	assert_int_equal(runf("ESCROWD_WATCH_CANCELLATIONS=3 ESCROWD_DB=from-env.db", out,
-			      sizeof out,
-			      "check --config '%s' --set db=from-set.db --db from-flag.db", conf),
-			 1);
-	contains(out, "from-flag.db");
+	esc_test_contains(out, "from-flag.db");
 	esc_test_rmdir(dir);
 }
 
@@ -393,13 +379,13 @@ static void set_takes_patterns_and_unknown_variables_are_named(void **state)
 		fail_msg("pattern keys through --set exited %d:\n%s", status, out);
 	assert_int_equal(run(NULL, "config check --set recommended_reason=late", out, sizeof out),
 			 2);
-	contains(out, "--set: recommended_reason: no reason 'late'");
+	esc_test_contains(out, "--set: recommended_reason: no reason 'late'");
 	assert_int_equal(
 		run("ESCROWD_HTTP_THREAD=4 ESCROWD_CARRIER_UPS=x", "config check", out, sizeof out),
 		0);
-	contains(out, "ESCROWD_HTTP_THREAD is no configuration key's variable: ignored");
-	contains(out, "ESCROWD_CARRIER_UPS is no configuration key's variable");
-	contains(out, "the configuration is valid");
+	esc_test_contains(out, "ESCROWD_HTTP_THREAD is no configuration key's variable: ignored");
+	esc_test_contains(out, "ESCROWD_CARRIER_UPS is no configuration key's variable");
+	esc_test_contains(out, "the configuration is valid");
 }
 
 int main(void)

@@ -112,12 +112,6 @@ static void must_start(struct daemon *d, const char *mode, const char *const *ar
 		fail_msg("escrowd serve exited %d:\n%s", d->status, d->log);
 }
 
-static void contains(const char *text, const char *what)
-{
-	if (!strstr(text, what))
-		fail_msg("expected \"%s\" in:\n%s", what, text);
-}
-
 /* The daemon refuses to start: exit 2 and why. */
 static void refused(const char *mode, const char *const *args, const char *why)
 {
@@ -129,15 +123,7 @@ static void refused(const char *mode, const char *const *args, const char *why)
 	}
 	if (d.status != 2)
 		fail_msg("escrowd serve exited %d, not 2:\n%s", d.status, d.log);
-	contains(d.log, why);
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
+	esc_test_contains(d.log, why);
 }
 
 static int setup(void **state)
@@ -150,9 +136,9 @@ static int setup(void **state)
 	esc_test_path(config_test, sizeof config_test, dir, "test.conf");
 	esc_test_path(config_production, sizeof config_production, dir, "production.conf");
 	esc_test_path(config_bad, sizeof config_bad, dir, "bad.conf");
-	write_file(config_test, "mode = test\n");
-	write_file(config_production, "mode = production\n");
-	write_file(config_bad, "mode = staging\n");
+	esc_test_write_file(config_test, "mode = test\n");
+	esc_test_write_file(config_production, "mode = production\n");
+	esc_test_write_file(config_bad, "mode = staging\n");
 	return 0;
 }
 
@@ -185,7 +171,7 @@ static void issue_18_production_is_the_default_and_refuses_a_manual_clock(void *
 	/* ESCROWD_CLOCK and clock = in the file are the same request. */
 	char config[300];
 	esc_test_path(config, sizeof config, dir, "clock.conf");
-	write_file(config, "clock = manual\n");
+	esc_test_write_file(config, "clock = manual\n");
 	refused(NULL, (const char *const[]){"--config", config, NULL}, WHY_MANUAL);
 }
 
@@ -204,7 +190,7 @@ static void issue_18_a_bad_mode_is_a_clear_error(void **state)
 	int rc = esc_test_run_cli(binary, "ESCROWD_MODE=x", "demo --db /nonexistent/d.db", out,
 				  sizeof out);
 	assert_int_equal(rc, 2);
-	contains(out, "escrowd demo: ESCROWD_MODE: mode: 'x' is neither production");
+	esc_test_contains(out, "escrowd demo: ESCROWD_MODE: mode: 'x' is neither production");
 }
 
 /* An advance that must answer status, with code when not 200. */
@@ -236,8 +222,9 @@ static void issue_18_test_mode_allows_a_manual_clock(void **state)
 	struct daemon d;
 	(void)state;
 	must_start(&d, NULL, (const char *const[]){"--mode", "test", "--clock", "manual", NULL});
-	contains(d.log, "mode = test: --clock manual and POST /v1/clock/advance are allowed");
-	contains(d.log, "manual clock: time moves only through POST /v1/clock/advance");
+	esc_test_contains(d.log,
+			  "mode = test: --clock manual and POST /v1/clock/advance are allowed");
+	esc_test_contains(d.log, "manual clock: time moves only through POST /v1/clock/advance");
 	healthz_says(&d, "test");
 	advance(&d, 200, NULL);
 	stop(&d);
@@ -279,16 +266,16 @@ static void issue_18_a_production_daemon_refuses_clock_advance(void **state)
 	struct daemon d;
 	(void)state;
 	must_start(&d, NULL, NULL);
-	contains(d.log, "mode = production: the clock is real");
+	esc_test_contains(d.log, "mode = production: the clock is real");
 	healthz_says(&d, "production");
 	struct esc_test_reply r =
 		esc_test_call(d.port, "POST", "/v1/clock/advance", KEY, "{\"seconds\": 60}");
 	assert_int_equal(r.status, 403);
 	json_t *err = json_object_get(r.json, "error");
 	assert_string_equal(esc_test_str(err, "code"), "production_mode");
-	contains(esc_test_str(err, "message"), "the daemon runs in production mode");
-	contains(esc_test_str(err, "hint"), "mode = test");
-	contains(esc_test_str(err, "hint"), "--clock manual");
+	esc_test_contains(esc_test_str(err, "message"), "the daemon runs in production mode");
+	esc_test_contains(esc_test_str(err, "hint"), "mode = test");
+	esc_test_contains(esc_test_str(err, "hint"), "--clock manual");
 	esc_test_reply_drop(&r);
 	/* Not a question of the body: refused before it is read. */
 	json_decref(esc_test_must(d.port, "POST", "/v1/clock/advance", KEY, "{\"years\": 1}", 403));
@@ -315,8 +302,8 @@ static void issue_18_minimum_password_hashing_is_warned_against_in_production(vo
 	struct daemon d;
 	(void)state;
 	must_start(&d, NULL, (const char *const[]){"--password-hashing", "minimum", NULL});
-	contains(d.log, "password_hashing = minimum in production mode");
-	contains(d.log, "remove the setting");
+	esc_test_contains(d.log, "password_hashing = minimum in production mode");
+	esc_test_contains(d.log, "remove the setting");
 	stop(&d);
 	must_start(&d, "test", (const char *const[]){"--password-hashing", "minimum", NULL});
 	if (strstr(d.log, "in production mode"))
@@ -338,14 +325,14 @@ static void issue_18_demo_says_the_mode(void **state)
 	int rc = esc_test_run_cli(binary, "-u ESCROWD_MODE", args, out, sizeof out);
 	if (rc)
 		fail_msg("escrowd demo exited %d:\n%s", rc, out);
-	contains(out, "mode = production (the default)");
-	contains(out, "a manual clock needs mode = test");
+	esc_test_contains(out, "mode = production (the default)");
+	esc_test_contains(out, "a manual clock needs mode = test");
 	snprintf(args, sizeof args, "demo --db '%s' --mode test", db);
 	rc = esc_test_run_cli(binary, "-u ESCROWD_MODE", args, out, sizeof out);
 	if (rc)
 		fail_msg("escrowd demo --mode test exited %d:\n%s", rc, out);
-	contains(out, "The store holds the demo marketplace already.");
-	contains(out, "mode = test: escrowd serve may run this store on a manual clock");
+	esc_test_contains(out, "The store holds the demo marketplace already.");
+	esc_test_contains(out, "mode = test: escrowd serve may run this store on a manual clock");
 }
 
 int main(void)

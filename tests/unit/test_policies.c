@@ -647,12 +647,6 @@ static int check_run(const char *db, char *out, size_t size)
 	return esc_test_run_cli(binary, NULL, args, out, size);
 }
 
-static void contains(const char *out, const char *what)
-{
-	if (!strstr(out, what))
-		fail_msg("expected \"%s\" in the output:\n%s", what, out);
-}
-
 /* escrowd check verifies the policy versions: each order's version is
  * kept, and each kept version's text hashes to its hash and parses. A
  * row changed behind escrowd's back is named (the order's id, the
@@ -677,9 +671,10 @@ static void test_check_verifies_the_policy_versions(void **state)
 	assert_int_equal(check_run(f.db, out, sizeof out), 1);
 	snprintf(want, sizeof want, "BROKEN policy_version_exists: order %s is pinned to pol_7",
 		 o.id);
-	contains(out, want);
+	esc_test_contains(out, want);
 	/* The verdict names what is broken: a policy version, no ledger. */
-	contains(out, "the store's invariants are BROKEN: 1 problem (policy_version_exists)\n");
+	esc_test_contains(out,
+			  "the store's invariants are BROKEN: 1 problem (policy_version_exists)\n");
 	assert_null(strstr(out, "ledger"));
 	snprintf(sql, sizeof sql, "UPDATE orders SET policy_version = 1 WHERE id = '%s'", o.id);
 	tamper(f.db, sql);
@@ -691,14 +686,15 @@ static void test_check_verifies_the_policy_versions(void **state)
 	 * changed to what no policy is, it does not parse either. */
 	tamper(f.db, "UPDATE policies SET text = text || 'fee = 4%\n' WHERE version = 1");
 	assert_int_equal(check_run(f.db, out, sizeof out), 1);
-	contains(out, "BROKEN policy_hash_matches_text: pol_1's text hashes to ");
+	esc_test_contains(out, "BROKEN policy_hash_matches_text: pol_1's text hashes to ");
 	assert_null(strstr(out, "policy_text_parses"));
 	tamper(f.db, "UPDATE policies SET text = 'fee = lots' WHERE version = 1");
 	assert_int_equal(check_run(f.db, out, sizeof out), 1);
-	contains(out, "BROKEN policy_hash_matches_text: pol_1's");
-	contains(out, "BROKEN policy_text_parses: pol_1's text is not a policy: line 1");
-	contains(out, "the store's invariants are BROKEN: 2 problems (policy_hash_matches_text, "
-		      "policy_text_parses)\n");
+	esc_test_contains(out, "BROKEN policy_hash_matches_text: pol_1's");
+	esc_test_contains(out, "BROKEN policy_text_parses: pol_1's text is not a policy: line 1");
+	esc_test_contains(
+		out, "the store's invariants are BROKEN: 2 problems (policy_hash_matches_text, "
+		     "policy_text_parses)\n");
 
 	esc_fixture_release(&f);
 }

@@ -22,9 +22,9 @@
 #include "support.h"
 #include "util/error.h"
 
-#define HOUR   (3600 * INT64_C(1000))
+#define HOUR       (3600 * INT64_C(1000))
 #define OUTPUT_MAX 16384
-#define DIFFER 2
+#define DIFFER     2
 
 /* The source store, built once by the group's setup. */
 static struct esc_fixture fx;
@@ -221,7 +221,8 @@ static void test_48h_window(void **state)
 	size_t changed = 0;
 	for (size_t i = 0; i < rep.orders_count; i++) {
 		const struct esc_replay_order *o = &rep.orders[i];
-		bool differs = o->state[0] != o->state[1] || o->refunded_minor[0] != o->refunded_minor[1];
+		bool differs =
+			o->state[0] != o->state[1] || o->refunded_minor[0] != o->refunded_minor[1];
 		assert_int_equal(differs, is_differ(o->order_id));
 		if (!differs)
 			continue;
@@ -271,8 +272,9 @@ static void test_recorded_versions(void **state)
 	struct esc_fixture f;
 	struct esc_policy p96, p72;
 	struct esc_replay_report rep;
-	struct esc_engine_options eo = {
-		.manual_clock = true, .manual_start_ms = ESC_TEST_T0, .fast_password_hashing = true};
+	struct esc_engine_options eo = {.manual_clock = true,
+					.manual_start_ms = ESC_TEST_T0,
+					.fast_password_hashing = true};
 	char err[300] = "";
 	(void)state;
 	esc_policy_default(&p72);
@@ -338,20 +340,6 @@ static int run(const char *args, char *out, size_t size)
 	return esc_test_run_cli(binary, NULL, args, out, size);
 }
 
-static void contains(const char *out, const char *what)
-{
-	if (!strstr(out, what))
-		fail_msg("expected \"%s\" in the output:\n%s", what, out);
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
 static char *read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -383,17 +371,18 @@ static void test_cli_report_and_csv(void **state)
 	(void)state;
 	esc_test_path(policy, sizeof policy, fx.dir, "p48.conf");
 	esc_test_path(csv, sizeof csv, fx.dir, "changes.csv");
-	write_file(policy, "# a shorter answer window\nresponse_window = 48h\ndb = ignored.db\n");
+	esc_test_write_file(policy,
+			    "# a shorter answer window\nresponse_window = 48h\ndb = ignored.db\n");
 	if (on_sqlite())
 		before = read_file(fx.db, &before_len);
 	snprintf(args, sizeof args, "replay --db '%s' --policy '%s' --csv '%s'", fx.db, policy,
 		 csv);
 	assert_int_equal(run(args, out, sizeof out), 0);
-	contains(out, "replayed ");
-	contains(out, "commands of 9 orders");
-	contains(out, "orders whose outcome changes: 2 of 9");
-	contains(out, "completed -> cancelled");
-	contains(out, "2 orders written to");
+	esc_test_contains(out, "replayed ");
+	esc_test_contains(out, "commands of 9 orders");
+	esc_test_contains(out, "orders whose outcome changes: 2 of 9");
+	esc_test_contains(out, "completed -> cancelled");
+	esc_test_contains(out, "2 orders written to");
 	/* No progress bar when stderr is not a terminal. */
 	assert_null(strstr(out, "replaying ["));
 	char *text = read_file(csv, &csv_len);
@@ -416,21 +405,21 @@ static void test_cli_report_and_csv(void **state)
 		free(before);
 	}
 	/* The same policy: no difference. */
-	write_file(policy, "response_window = 72h\n");
+	esc_test_write_file(policy, "response_window = 72h\n");
 	snprintf(args, sizeof args, "replay --db '%s' --policy '%s'", fx.db, policy);
 	assert_int_equal(run(args, out, sizeof out), 0);
-	contains(out, "orders whose outcome changes: 0 of 9");
-	contains(out, "commands refused: 0 under the base policy, 0 under the new one");
+	esc_test_contains(out, "orders whose outcome changes: 0 of 9");
+	esc_test_contains(out, "commands refused: 0 under the base policy, 0 under the new one");
 	/* A period that holds no creation. */
 	snprintf(args, sizeof args, "replay --db '%s' --policy '%s' --since 2030-01-01", fx.db,
 		 policy);
 	assert_int_equal(run(args, out, sizeof out), 0);
-	contains(out, "nothing to replay");
+	esc_test_contains(out, "nothing to replay");
 	snprintf(args, sizeof args,
 		 "replay --db '%s' --policy '%s' --since 2026-01-05 --until 2026-01-06T00:00:00Z",
 		 fx.db, policy);
 	assert_int_equal(run(args, out, sizeof out), 0);
-	contains(out, "commands of 9 orders");
+	esc_test_contains(out, "commands of 9 orders");
 }
 
 static void test_cli_bad_arguments(void **state)
@@ -440,48 +429,46 @@ static void test_cli_bad_arguments(void **state)
 	esc_test_path(policy, sizeof policy, fx.dir, "same.conf");
 	esc_test_path(bad, sizeof bad, fx.dir, "bad.conf");
 	esc_test_path(missing, sizeof missing, fx.dir, "no-such.db");
-	write_file(policy, "");
-	write_file(bad, "response_window = soon\n");
+	esc_test_write_file(policy, "");
+	esc_test_write_file(bad, "response_window = soon\n");
 
 	snprintf(args, sizeof args, "replay --db '%s'", fx.db);
 	assert_int_equal(run(args, out, sizeof out), 2);
-	contains(out, "--policy is required");
+	esc_test_contains(out, "--policy is required");
 	snprintf(args, sizeof args, "replay --policy '%s'", policy);
 	assert_int_equal(run(args, out, sizeof out), 2);
-	contains(out, "--db is required");
+	esc_test_contains(out, "--db is required");
 	snprintf(args, sizeof args, "replay --db '%s' --policy '%s'", missing, policy);
 	assert_int_equal(run(args, out, sizeof out), 1);
-	contains(out, "no store at");
+	esc_test_contains(out, "no store at");
 	snprintf(args, sizeof args, "replay --db '%s' --policy '%s'", fx.db, bad);
 	assert_int_equal(run(args, out, sizeof out), 2);
-	contains(out, "--policy: ");
-	contains(out, "response_window");
+	esc_test_contains(out, "--policy: ");
+	esc_test_contains(out, "response_window");
 	snprintf(args, sizeof args, "replay --db '%s' --policy '%s/nothing.conf'", fx.db, fx.dir);
 	assert_int_equal(run(args, out, sizeof out), 2);
-	contains(out, "--policy: ");
+	esc_test_contains(out, "--policy: ");
 	snprintf(args, sizeof args, "replay --db '%s' --policy '%s' --since yesterday", fx.db,
 		 policy);
 	assert_int_equal(run(args, out, sizeof out), 2);
-	contains(out, "--since 'yesterday' is not a date");
+	esc_test_contains(out, "--since 'yesterday' is not a date");
 	snprintf(args, sizeof args,
 		 "replay --db '%s' --policy '%s' --since 2026-02-01 --until 2026-01-01", fx.db,
 		 policy);
 	assert_int_equal(run(args, out, sizeof out), 2);
-	contains(out, "--until must come after --since");
+	esc_test_contains(out, "--until must come after --since");
 	snprintf(args, sizeof args, "replay --db '%s' --policy '%s' --frobnicate", fx.db, policy);
 	assert_int_equal(run(args, out, sizeof out), 2);
 	assert_int_equal(run("replay --help", out, sizeof out), 0);
-	contains(out, "escrowd replay --db URL --policy FILE");
+	esc_test_contains(out, "escrowd replay --db URL --policy FILE");
 }
 
 int main(void)
 {
 	const char *dir = getenv("ESC_BUILD_DIR");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_same_policy),
-		cmocka_unit_test(test_48h_window),
-		cmocka_unit_test(test_recorded_versions),
-		cmocka_unit_test(test_cli_report_and_csv),
+		cmocka_unit_test(test_same_policy),       cmocka_unit_test(test_48h_window),
+		cmocka_unit_test(test_recorded_versions), cmocka_unit_test(test_cli_report_and_csv),
 		cmocka_unit_test(test_cli_bad_arguments),
 	};
 	esc_test_store_or_skip("replay");
