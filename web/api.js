@@ -70,7 +70,19 @@ function stale() {
 
 /* headers: more request headers, such as the interface's language for an
  * answer that holds sentences ({'Accept-Language': S.lang}). */
-export async function api(method, path, body, headers) {
+export function api(method, path, body, headers) {
+	return request(method, path, body, headers, true);
+}
+
+/* A GET whose answer is kept for later pages too (a session's cache of
+ * rules or of an ended order's history): it answers even when the draw
+ * that asked for it was replaced, since the next page may wait for the
+ * same promise. */
+export function apiShared(path) {
+	return request('GET', path, undefined, undefined, false);
+}
+
+async function request(method, path, body, headers, ofDraw) {
 	const opt = {method: method, credentials: 'same-origin', headers: {...(headers || {})}};
 	if (body !== undefined) {
 		opt.headers['Content-Type'] = 'application/json';
@@ -81,7 +93,7 @@ export async function api(method, path, body, headers) {
 	if (method === 'POST')
 		opt.headers['Idempotency-Key'] = keyFor(path + ' ' + (opt.body || ''));
 	/* The draw this GET is for, if one is under way. */
-	const draw = method === 'GET' && S.drawn !== S.draw ? S.draw : 0;
+	const draw = ofDraw && method === 'GET' && S.drawn !== S.draw ? S.draw : 0;
 	let r;
 	try {
 		r = await fetch(path, opt);

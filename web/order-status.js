@@ -5,7 +5,7 @@
 import {S} from './state.js';
 import {h} from './dom.js';
 import {t, money, day, countdown, hasAction, reasonLabel, plural} from './text.js';
-import {api} from './api.js';
+import {apiShared} from './api.js';
 
 const DAY_MS = 86400000, HOUR_MS = 3600000;
 
@@ -101,7 +101,7 @@ const histories = new Map();
 
 function history(id) {
 	if (!histories.has(id)) {
-		histories.set(id, api('GET', '/v1/orders/' + encodeURIComponent(id) + '/events?limit=100')
+		histories.set(id, apiShared('/v1/orders/' + encodeURIComponent(id) + '/events?limit=100')
 			.then((r) => r.data)
 			.catch((e) => {
 				histories.delete(id);

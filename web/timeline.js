@@ -7,7 +7,7 @@
 import {S} from './state.js';
 import {h} from './dom.js';
 import {t, money, when, day, plural, reasonLabel} from './text.js';
-import {api} from './api.js';
+import {api, apiShared} from './api.js';
 import {refundDestination} from './order-status.js';
 
 const HOUR_MS = 3600000;
@@ -17,7 +17,7 @@ const HOUR_MS = 3600000;
 let rules = null;
 function ruleCatalogue() {
 	if (!rules) {
-		rules = api('GET', '/v1/rules').then((r) => new Map(r.data.map((x) => [x.id, x])))
+		rules = apiShared('/v1/rules').then((r) => new Map(r.data.map((x) => [x.id, x])))
 			.catch((e) => {
 				rules = null;
 				throw e;

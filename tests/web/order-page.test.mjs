@@ -228,3 +228,33 @@ test('an automatic decision says its rule and sentence, in English and Icelandic
 		await page.context().close();
 	}
 });
+
+// A page left before its answers came must not leave later pages waiting:
+// the rules' catalogue, read once a session, is asked for by the first
+// order page; when that page is replaced before the catalogue arrives, the
+// next order page waits for the same answer, which still comes.
+test('an order page left before the rules arrived: the next one draws its history', async () => {
+	const email = 'story-rules-left@example.test';
+	const buyerId = await newBuyer(email);
+	const first = await paidOrder(buyerId, 'Reading lamp');
+	const second = await paidOrder(buyerId, 'Floor lamp');
+	const page = await signedIn(email, DESKTOP);
+	let held = 0;
+	let release;
+	const released = new Promise((resolve) => { release = resolve; });
+	await page.route('**/v1/rules*', async (route) => {
+		held++;
+		await released;
+		await route.continue();
+	});
+	await page.evaluate((id) => { location.hash = '#/order/' + id; }, first);
+	await page.getByRole('heading', {level: 1, name: 'Reading lamp and 1 more'}).waitFor();
+	await page.evaluate((id) => { location.hash = '#/order/' + id; }, second);
+	await page.getByRole('heading', {level: 1, name: 'Floor lamp and 1 more'}).waitFor();
+	release();
+	await page.locator('ol.timeline:not([aria-busy])').waitFor();
+	assert.equal(held, 1, 'the first page asked for the rules, and only it');
+	assert.ok(await page.locator('ol.timeline > li').count() >= 2);
+	assert.deepEqual(page.problems, []);
+	await page.context().close();
+});
