@@ -127,17 +127,9 @@ static void put_field(struct line *l, const struct esc_log_field *f)
 	int n = 0;
 	if (f->kind == 's' && !f->str)
 		return;
-	/* A field is whole or absent: its key is not written unless its
-	 * value may follow. */
-	if (l->cut || l->len + strlen(f->key) + 8 > l->limit) {
-		l->cut = true;
-		return;
-	}
-	put_key(l, f->key);
 	switch (f->kind) {
 	case 's':
-		put_string(l, f->str);
-		return;
+		break;
 	case 'i':
 		n = snprintf(num, sizeof num, "%lld", (long long)f->num);
 		break;
@@ -150,8 +142,20 @@ static void put_field(struct line *l, const struct esc_log_field *f)
 		n = snprintf(num, sizeof num, "%s", f->num ? "true" : "false");
 		break;
 	}
-	if (!put(l, num, (size_t)n))
-		put(l, "null", 4); /* never happens: a number is short */
+	/* A field is whole or absent: its key is not written unless its
+	 * value may follow (a number whole; a string's quotes and a start,
+	 * since a string may be cut). Keys are the program's own words: plain
+	 * text, written as they are, between ',"' and '":' (4 bytes). */
+	size_t value = f->kind == 's' ? 4 : (size_t)n;
+	if (l->cut || l->len + strlen(f->key) + 4 + value > l->limit) {
+		l->cut = true;
+		return;
+	}
+	put_key(l, f->key);
+	if (f->kind == 's')
+		put_string(l, f->str);
+	else
+		put(l, num, (size_t)n);
 }
 
 unsigned long esc_log_format(char *out, enum esc_log_level level, int64_t time_ms, const char *msg,

@@ -539,6 +539,29 @@ static void a_log_line_is_json_whatever_its_fields_hold(void **state)
 	assert_null(json_object_get(j, "after"));
 	json_decref(j);
 
+	/* A request's line whose path (the client's) ends it anywhere near
+	 * the limit: whole fields or none, never a key without its value. */
+	char *path = malloc(ESC_LOG_LINE_MAX);
+	assert_non_null(path);
+	for (size_t len = ESC_LOG_LINE_MAX - 400; len < ESC_LOG_LINE_MAX; len++) {
+		memset(path, 'p', len);
+		path[len] = '\0';
+		n = esc_log_format(
+			out, ESC_LOG_INFO, ESC_TEST_T0, "request",
+			(const struct esc_log_field[]){
+				ESC_LOG_STR("path", path), ESC_LOG_INT("status", 404),
+				ESC_LOG_REAL("duration_ms", 1.105), ESC_LOG_BOOL("slow", false),
+				ESC_LOG_INT("bytes", 1234567), ESC_LOG_STR("caller", "anonymous")},
+			6);
+		assert_true(n <= ESC_LOG_LINE_MAX);
+		j = json_loads(out, 0, &jerr);
+		if (!j)
+			fail_msg("a %zu-byte path makes a line that is not JSON (%s): ...%s", len,
+				 jerr.text, out + (n > 120 ? n - 120 : 0));
+		json_decref(j);
+	}
+	free(path);
+
 	/* The levels: below the one set, nothing; a bug's line always. */
 	esc_log_set_level(ESC_LOG_WARN);
 	assert_false(esc_log_enabled(ESC_LOG_INFO));
