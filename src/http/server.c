@@ -1651,7 +1651,8 @@ static enum MHD_Result on_admin(void *cls, struct MHD_Connection *c, const char 
 		text = metrics_text(srv);
 		type = "text/plain; version=0.0.4";
 	} else if (get && !strcmp(url, "/healthz")) {
-		text = strdup("{\"status\":\"ok\"}");
+		text = strdup(srv->opt.test_mode ? "{\"status\":\"ok\",\"mode\":\"test\"}"
+						 : "{\"status\":\"ok\",\"mode\":\"production\"}");
 	} else {
 		bool known = !strcmp(url, "/metrics") || !strcmp(url, "/healthz");
 		int rc = known ? ESC_EMETHOD : ESC_ENOTFOUND;
@@ -2487,7 +2488,9 @@ static int admin_start(struct esc_http_server *srv, struct MHD_Daemon **out, cha
 		address_text(ai->ai_addr, where, sizeof where);
 		size_t used = strlen(tried);
 		snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "", where);
-		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+		/* epoll, as the API's listener: select() refuses a socket past
+		 * FD_SETSIZE, which a busy daemon's descriptors reach. */
+		unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
 		if (ai->ai_family == AF_INET6)
 			flags |= MHD_USE_IPv6;
 		*out = MHD_start_daemon(
@@ -2497,7 +2500,9 @@ static int admin_start(struct esc_http_server *srv, struct MHD_Daemon **out, cha
 	}
 	freeaddrinfo(list);
 	if (!*out) {
-		esc_set_err(err, err_size, "cannot listen on http.admin_listen = %s (tried %s)",
+		esc_set_err(err, err_size,
+			    "cannot listen on http.admin_listen = %s (tried %s): is the port taken "
+			    "(by another program, or by listen itself)? Choose another port",
 			    srv->opt.admin_listen, tried);
 		return ESC_EIO;
 	}

@@ -185,6 +185,9 @@ static void metrics_are_served_on_the_admin_listener_alone(void **state)
 	r = esc_test_call(d.admin, "GET", "/healthz", "", NULL);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(esc_test_str(r.json, "status"), "ok");
+	/* The mode too, as the API's /healthz says it: a check pointed here
+	 * can make sure a production host is not in test mode. */
+	assert_string_equal(esc_test_str(r.json, "mode"), "test");
 	esc_test_reply_drop(&r);
 	/* Nothing of the API is there, whoever asks. */
 	r = esc_test_call(d.admin, "GET", "/v1/orders", KEY, NULL);
