@@ -359,8 +359,9 @@ static void hammer(int pool, int threads, int rounds)
 			 pool);
 }
 
-/* Rounds per client, the environment's (ESC_RYW_ROUNDS) when set: a longer
- * run by hand. ESC_TEST_QUICK (the sanitizers' runs) takes a tenth. */
+/* Rounds per client: the environment's (ESC_RYW_ROUNDS) when set, for a
+ * longer run by hand, else n (n / 2 on PostgreSQL). hammer() then cuts
+ * either under ESC_TEST_QUICK (the sanitizers' runs): a tenth, at least 2. */
 static int rounds_or(int n)
 {
 	const char *s = getenv("ESC_RYW_ROUNDS");
