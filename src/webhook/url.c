@@ -256,3 +256,13 @@ out:
 		freeaddrinfo(list);
 	return rc;
 }
+
+void esc_webhook_url_for_log(const char *url, char *out, size_t size)
+{
+	const char *host = strstr(url, "://");
+	host = host ? host + 3 : url;
+	size_t scheme = (size_t)(host - url);
+	const char *at = memchr(host, '@', strcspn(host, "/?#"));
+	const char *from = at ? at + 1 : host;
+	snprintf(out, size, "%.*s%.*s", (int)scheme, url, (int)strcspn(from, "?#"), from);
+}

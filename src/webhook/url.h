@@ -52,6 +52,10 @@ int esc_webhook_url_parse(const char *url, char host[ESC_WEBHOOK_HOST_SIZE], cha
  * or ESC_EINVAL with the reason in err (ESC_ENOMEM when memory runs out). */
 int esc_webhook_url_check(const char *url, bool allow_private, char *err, size_t err_size);
 
+/* url as a log may show it, in out (size bytes): without a query or a
+ * fragment, which often hold a token, and without user:password@. */
+void esc_webhook_url_for_log(const char *url, char *out, size_t size);
+
 /* What kind of non-public address address is ("a private address", "a
  * loopback address", ...), or NULL when it is public or not IPv4 or IPv6.
  * The string is static. */

@@ -21,6 +21,7 @@
 #include "webhook/feed.h"
 #include "webhook/sender.h"
 #include "webhook/signature.h"
+#include "webhook/url.h"
 
 /* Rows a transaction takes at most: events fanned out, deliveries
  * claimed, events purged. */
@@ -386,17 +387,19 @@ static void take_results(struct esc_webhook_worker *w, int64_t now_ms)
 	}
 }
 
-/* One JSON line on stderr for a failed attempt. */
+/* One JSON line on stderr for a failed attempt: the endpoint's URL as a
+ * log may show it (esc_webhook_url_for_log); its id names it whole. */
 static void log_failed(const struct outcome *o)
 {
-	char event_id[ESC_FEED_ID_SIZE], next[ESC_TIME_SIZE];
+	char event_id[ESC_FEED_ID_SIZE], next[ESC_TIME_SIZE], url[sizeof o->url];
 	bool failed = !strcmp(o->d.status, ESC_WD_FAILED);
+	esc_webhook_url_for_log(o->url, url, sizeof url);
 
 	esc_feed_event_id(o->d.event_seq, event_id);
 	esc_time_format(o->d.next_at_ms, next);
 	esc_log(ESC_LOG_WARN, "webhook attempt failed", ESC_LOG_STR("delivery_id", o->d.id),
 		ESC_LOG_STR("event_id", event_id), ESC_LOG_STR("endpoint_id", o->d.endpoint_id),
-		ESC_LOG_STR("url", o->url), ESC_LOG_STR("status", o->d.status),
+		ESC_LOG_STR("url", url), ESC_LOG_STR("status", o->d.status),
 		ESC_LOG_INT("attempt", o->a.n), ESC_LOG_INT("status_code", o->a.status_code),
 		ESC_LOG_STR("error", o->a.error), ESC_LOG_INT("duration_ms", o->a.duration_ms),
 		ESC_LOG_STR("next_attempt_at", failed ? "failed" : next));

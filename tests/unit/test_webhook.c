@@ -410,6 +410,28 @@ static void test_url_parse_refuses_more_than_2048_bytes(void **state)
 	assert_string_equal(err, "url is longer than 2048 bytes");
 }
 
+/* A failed attempt's log line names the endpoint's URL without what often
+ * holds a secret: the query, the fragment, user:password@. */
+static void test_url_for_log_drops_the_query_and_the_credentials(void **state)
+{
+	static const struct {
+		const char *url, *logged;
+	} cases[] = {
+		{"https://hooks.example.com/escrowd", "https://hooks.example.com/escrowd"},
+		{"https://hooks.example.com/in?token=s3cret&x=1", "https://hooks.example.com/in"},
+		{"https://hooks.example.com/in#s3cret", "https://hooks.example.com/in"},
+		{"https://me:s3cret@hooks.example.com/in", "https://hooks.example.com/in"},
+		{"https://me:s3cret@hooks.example.com?token=s3cret", "https://hooks.example.com"},
+		{"http://127.0.0.1:8080/a@b", "http://127.0.0.1:8080/a@b"},
+	};
+	char out[200];
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		esc_webhook_url_for_log(cases[i].url, out, sizeof out);
+		assert_string_equal(out, cases[i].logged);
+	}
+}
+
 static void test_url_check_refuses_a_private_address_in_the_operators_words(void **state)
 {
 	(void)state;
@@ -1364,6 +1386,7 @@ int main(void)
 		cmocka_unit_test(test_url_parse_takes_http_and_https_urls_with_a_host),
 		cmocka_unit_test(test_url_parse_refuses_other_urls_with_a_reason),
 		cmocka_unit_test(test_url_parse_refuses_more_than_2048_bytes),
+		cmocka_unit_test(test_url_for_log_drops_the_query_and_the_credentials),
 		cmocka_unit_test(test_url_check_refuses_a_private_address_in_the_operators_words),
 		cmocka_unit_test(test_url_check_judges_every_kind_of_address),
 		cmocka_unit_test(test_url_check_refuses_a_host_that_does_not_resolve),
