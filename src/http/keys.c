@@ -37,14 +37,19 @@ static int insert_tx(struct esc_store *s, void *arg)
 
 /* A new key, when the store holds fewer than ESC_API_KEYS_MAX (revoked ones
  * count: they are listed, and a key past the last listed could be neither
- * seen nor revoked); ESC_ELIMIT otherwise. */
+ * seen nor revoked): ESC_EDUPLICATE when the store has that secret's key
+ * already, ESC_ELIMIT when it is full. */
 static int create_tx(struct esc_store *s, void *arg)
 {
+	const struct esc_api_key *k = arg;
 	struct esc_api_key *all = calloc(ESC_API_KEYS_MAX, sizeof *all);
 	size_t n = 0;
 	int rc = all ? 0 : ESC_ENOMEM;
 	if (!rc)
 		ESC_STORE(rc, s, api_keys_list, all, ESC_API_KEYS_MAX, &n);
+	for (size_t i = 0; !rc && i < n; i++)
+		if (!strcmp(all[i].key_hash, k->key_hash))
+			rc = ESC_EDUPLICATE;
 	free(all);
 	if (!rc && n >= ESC_API_KEYS_MAX)
 		rc = ESC_ELIMIT;
@@ -86,7 +91,7 @@ int esc_keys_install(struct esc_engine *e, const char *secret, const char *name)
 	esc_id_new(k.id, "key_", k.created_at_ms);
 	snprintf(k.name, sizeof k.name, "%s", name);
 	esc_key_hash(secret, k.key_hash);
-	rc = esc_engine_transact(e, insert_tx, &k);
+	rc = esc_engine_transact(e, create_tx, &k);
 	if (rc == ESC_EDUPLICATE)
 		rc = 0; /* installed at an earlier start */
 	return rc;

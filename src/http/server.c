@@ -2292,7 +2292,13 @@ static int install_key(struct esc_engine *e, const char *key, char *err, size_t 
 		return ESC_EINVAL;
 	}
 	rc = esc_keys_install(e, key, ESC_KEY_NAME_OPERATOR_KEY);
-	if (rc)
+	if (rc == ESC_ELIMIT)
+		esc_set_err(
+			err, err_size,
+			"cannot store the operator key: the store holds %d operator keys, revoked "
+			"ones included, the most it keeps; start with a key it has",
+			ESC_API_KEYS_MAX);
+	else if (rc)
 		esc_set_err(err, err_size, "cannot store the operator key: %s",
 			    esc_error_message(rc));
 	return rc;

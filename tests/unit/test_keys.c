@@ -411,6 +411,18 @@ static void issue_18_keys_past_the_most_kept_are_refused(void **state)
 	all = api_all(&a, KEY);
 	assert_int_equal(json_array_size(all), ESC_API_KEYS_MAX);
 	json_decref(all);
+
+	/* serve installs its --operator-key: one the store has already
+	 * still starts; a new one is refused, and says why. */
+	esc_test_daemon_stop(&b);
+	esc_test_daemon_start(&b, KEY);
+	char line[1200];
+	snprintf(line, sizeof line,
+		 "serve --db '%s' --listen 127.0.0.1:0 --operator-key one-more-operator-key-0001",
+		 a.db);
+	assert_int_equal(esc_test_run_cli(binary, "ESCROWD_MODE=test", line, out, sizeof out), 1);
+	if (!strstr(out, "the store holds 1000 operator keys"))
+		fail_msg("serve with a new key on a full store said:\n%s", out);
 }
 
 int main(void)
