@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -600,15 +601,89 @@ static bool fast_hashing(const struct options *o)
 	return o->password_hashing && !strcmp(o->password_hashing, "minimum");
 }
 
+/* A store URL as it may be written to a terminal or a log: a
+ * PostgreSQL password (postgresql://user:PASSWORD@host/db, ?password=
+ * in its query, or password= in a libpq keyword string) replaced by ***.
+ * Returns out, cut to size when it must be. */
+#define ESC_DB_SHOWN_MAX 1024
+static const char *db_shown(const char *db, char *out, size_t size)
+{
+	size_t n = 0;
+	const char *p = db;
+	const char *scheme = strstr(db, "://");
+	const char *at = NULL;
+	if (scheme) {
+		/* The authority ends at the first '/', '?' or '#'; its user
+		 * information, at its last '@'. */
+		const char *auth = scheme + 3;
+		size_t alen = strcspn(auth, "/?#");
+		for (size_t i = 0; i < alen; i++)
+			if (auth[i] == '@')
+				at = auth + i;
+		if (at) {
+			const char *colon = memchr(auth, ':', (size_t)(at - auth));
+			if (colon) {
+				n = (size_t)(colon + 1 - db);
+				if (n >= size)
+					n = size - 1;
+				memcpy(out, db, n);
+				n += (size_t)snprintf(out + n, size - n, "***");
+				if (n >= size)
+					n = size - 1;
+				p = at;
+			}
+		}
+	}
+	/* password=VALUE after the start, a blank, '?' or '&': the value
+	 * up to the next '&' (a URL's query) or blank (a keyword string; a
+	 * quoted value up to its closing quote). */
+	while (*p && n + 1 < size) {
+		bool start =
+			p == db || p[-1] == ' ' || p[-1] == '\t' || p[-1] == '?' || p[-1] == '&';
+		if (start && !strncasecmp(p, "password", 8)) {
+			const char *v = p + 8;
+			while (*v == ' ')
+				v++;
+			if (*v == '=') {
+				v++;
+				while (*v == ' ' && !scheme)
+					v++;
+				size_t keep = (size_t)(v - p);
+				if (n + keep + 4 >= size)
+					break;
+				memcpy(out + n, p, keep);
+				n += keep;
+				memcpy(out + n, "***", 3);
+				n += 3;
+				if (*v == '\'' && !scheme) {
+					for (v++; *v && *v != '\''; v++)
+						if (*v == '\\' && v[1])
+							v++;
+					if (*v)
+						v++;
+				} else {
+					v += strcspn(v, scheme ? "&#" : " \t");
+				}
+				p = v;
+				continue;
+			}
+		}
+		out[n++] = *p++;
+	}
+	out[n] = '\0';
+	return out;
+}
+
 static int open_engine(const char *name, struct options *o, struct esc_engine **e)
 {
 	char err[300] = "";
 	struct esc_engine_options eo = {.lease_ms = o->lease_ms,
 					.fast_password_hashing = fast_hashing(o)};
+	char db[ESC_DB_SHOWN_MAX];
 	int rc = esc_engine_open(e, o->db, &o->policy, &eo, err, sizeof err);
 	if (rc)
-		fprintf(stderr, "escrowd %s: cannot open %s: %s\n", name, o->db,
-			err[0] ? err : esc_error_message(rc));
+		fprintf(stderr, "escrowd %s: cannot open %s: %s\n", name,
+			db_shown(o->db, db, sizeof db), err[0] ? err : esc_error_message(rc));
 	return rc;
 }
 
@@ -645,8 +720,9 @@ static int cmd_migrate(const struct command *c, struct options *o, int argc, cha
 		return rc == 1 ? 0 : rc;
 	rc = esc_store_open(o->db, &s, err, sizeof err);
 	if (rc) {
-		fprintf(stderr, "escrowd migrate: cannot migrate %s: %s\n", o->db,
-			err[0] ? err : esc_error_message(rc));
+		char db[ESC_DB_SHOWN_MAX];
+		fprintf(stderr, "escrowd migrate: cannot migrate %s: %s\n",
+			db_shown(o->db, db, sizeof db), err[0] ? err : esc_error_message(rc));
 		return 1;
 	}
 	printf("the %s store is at this version's schema\n", s->ops->name);
@@ -742,10 +818,11 @@ static int cmd_backup(const struct command *c, struct options *o, int argc, char
 		return 2;
 	}
 	if (is_postgresql(o->db)) {
+		char db[ESC_DB_SHOWN_MAX];
 		fprintf(stderr,
 			"escrowd backup: %s is a PostgreSQL store: back it up with pg_dump "
 			"or continuous archiving (docs/operations.md)\n",
-			o->db);
+			db_shown(o->db, db, sizeof db));
 		return 2;
 	}
 	const char *path = strncmp(o->db, "sqlite:", 7) ? o->db : o->db + 7;
@@ -929,23 +1006,43 @@ static volatile sig_atomic_t stopping;
 
 #define KEY_BYTES_MAX 512
 
+/* A warning found by the start-up checks: a JSON line from serve (its
+ * lines are), plain text from escrowd config check. */
+static void check_warn(const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void check_warn(const char *name, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (!strcmp(name, "serve"))
+		esc_log(ESC_LOG_WARN, msg);
+	else
+		fprintf(stderr, "escrowd %s: warning: %s\n", name, msg);
+}
+
 /* A secret from a file of its own: its first line, without the line's
- * end or trailing blanks. 0, or 2 with why on stderr. */
-static int read_secret(const char *what, const char *path, char *out, size_t size)
+ * end or trailing blanks. 0, or 2 with why on stderr (plain text: a
+ * mistake in the configuration). */
+static int read_secret(const char *name, const char *what, const char *path, char *out, size_t size)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
-		say(ESC_LOG_ERROR, "cannot read %s %s: %s", what, path, strerror(errno));
+		fprintf(stderr, "escrowd %s: cannot read %s %s: %s\n", name, what, path,
+			strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return 2;
 	}
 	if (st.st_mode & (S_IROTH | S_IWOTH))
-		say(ESC_LOG_WARN,
-		    "%s %s may be read by every user of this machine: "
-		    "chmod 600 it, or give it as a systemd credential (LoadCredential=)",
-		    what, path);
+		check_warn(name,
+			   "%s %s may be read by every user of this machine: "
+			   "chmod 600 it, or give it as a systemd credential (LoadCredential=)",
+			   what, path);
 	size_t n = 0;
 	ssize_t got;
 	while (n < size && (got = read(fd, out + n, size - n)) > 0)
@@ -953,7 +1050,8 @@ static int read_secret(const char *what, const char *path, char *out, size_t siz
 	close(fd);
 	if (n == size) {
 		explicit_bzero(out, size);
-		say(ESC_LOG_ERROR, "%s %s is longer than %zu bytes", what, path, size - 1);
+		fprintf(stderr, "escrowd %s: %s %s is longer than %zu bytes\n", name, what, path,
+			size - 1);
 		return 2;
 	}
 	out[n] = '\0';
@@ -962,7 +1060,7 @@ static int read_secret(const char *what, const char *path, char *out, size_t siz
 	while (n && (out[n - 1] == ' ' || out[n - 1] == '\t'))
 		out[--n] = '\0';
 	if (!n) {
-		say(ESC_LOG_ERROR, "%s %s is empty", what, path);
+		fprintf(stderr, "escrowd %s: %s %s is empty\n", name, what, path);
 		return 2;
 	}
 	return 0;
@@ -970,26 +1068,33 @@ static int read_secret(const char *what, const char *path, char *out, size_t siz
 
 /* The operator key: --operator-key, or the file --operator-key-file
  * names, or else the systemd credential operator_key when the unit gave
- * one ($CREDENTIALS_DIRECTORY/operator_key); NULL for none. 0, or 2. */
-static int operator_key(const struct options *o, char *buf, size_t size, const char **key)
+ * one ($CREDENTIALS_DIRECTORY/operator_key); NULL for none. Its source
+ * into *source. 0, or 2 with why on stderr. */
+static int operator_key(const char *name, const struct options *o, char *buf, size_t size,
+			const char **key, const char **source)
 {
 	bool inline_key = o->operator_key && *o->operator_key;
 	bool file = o->operator_key_file && *o->operator_key_file;
 	const char *creds = getenv("CREDENTIALS_DIRECTORY");
 	*key = NULL;
+	*source = NULL;
 	if (inline_key && file) {
-		say(ESC_LOG_ERROR, "both operator_key and operator_key_file are set "
-				   "(flag, environment or config file): keep one");
+		fprintf(stderr,
+			"escrowd %s: both operator_key and operator_key_file are set "
+			"(flag, environment or config file): keep one\n",
+			name);
 		return 2;
 	}
 	if (inline_key) {
 		*key = o->operator_key;
+		*source = "operator_key (--operator-key, ESCROWD_OPERATOR_KEY)";
 		return 0;
 	}
 	if (file) {
-		if (read_secret("operator_key_file", o->operator_key_file, buf, size))
+		if (read_secret(name, "operator_key_file", o->operator_key_file, buf, size))
 			return 2;
 		*key = buf;
+		*source = "operator_key_file";
 		return 0;
 	}
 	if (creds && *creds) {
@@ -997,9 +1102,64 @@ static int operator_key(const struct options *o, char *buf, size_t size, const c
 		snprintf(path, sizeof path, "%s/operator_key", creds);
 		if (access(path, F_OK))
 			return 0; /* no such credential: no operator key */
-		if (read_secret("the systemd credential", path, buf, size))
+		if (read_secret(name, "the systemd credential", path, buf, size))
 			return 2;
 		*key = buf;
+		*source = "the systemd credential operator_key";
+	}
+	return 0;
+}
+
+/* What escrowd serve checks before it opens the store, and escrowd
+ * config check with it: the mode and the clock, the operator key's
+ * source and length, the TLS pair, --listen's and http.admin_listen's
+ * syntax. Fills ho->listen and ho->operator_key (read into key when it
+ * comes from a file). 0, or 2 with why on stderr, in plain text: a
+ * mistake here costs nothing. */
+static int startup_check(const char *name, const struct options *o, struct esc_http_options *ho,
+			 char *key, size_t key_size)
+{
+	char err[400] = "", host[256];
+	const char *source = NULL;
+	if (o->clock && !strcmp(o->clock, "manual") && !test_mode(o)) {
+		fprintf(stderr,
+			"escrowd %s: --clock manual is for tests and demos (clock = manual, "
+			"ESCROWD_CLOCK): it lets the operator move time and fire every deadline at "
+			"once. This daemon "
+			"runs in production mode (the default); to use a manual clock, set mode = "
+			"test in the config (or --mode test, ESCROWD_MODE=test), never on a store "
+			"that serves real orders\n",
+			name);
+		return 2;
+	}
+	if (o->listen && *o->listen) {
+		if (strlen(o->listen) >= sizeof ho->listen) {
+			fprintf(stderr, "escrowd %s: --listen '%s' is too long\n", name, o->listen);
+			return 2;
+		}
+		snprintf(ho->listen, sizeof ho->listen, "%s", o->listen);
+	}
+	if (esc_http_listen_check("--listen", ho->listen, host, sizeof host, err, sizeof err) ||
+	    (ho->admin_listen[0] && esc_http_listen_check("http.admin_listen", ho->admin_listen,
+							  host, sizeof host, err, sizeof err))) {
+		fprintf(stderr, "escrowd %s: %s\n", name, err);
+		return 2;
+	}
+	if (!ho->tls_cert[0] != !ho->tls_key[0]) {
+		fprintf(stderr,
+			"escrowd %s: TLS needs both http.tls_cert and http.tls_key (or neither, "
+			"for plain HTTP): %s is set alone\n",
+			name, ho->tls_cert[0] ? "http.tls_cert" : "http.tls_key");
+		return 2;
+	}
+	if (operator_key(name, o, key, key_size, &ho->operator_key, &source))
+		return 2;
+	if (ho->operator_key && strlen(ho->operator_key) < ESC_KEY_SECRET_MIN) {
+		fprintf(stderr,
+			"escrowd %s: %s: the operator key must be at least %d characters; make a "
+			"longer one (openssl rand -hex 24)\n",
+			name, source, ESC_KEY_SECRET_MIN);
+		return 2;
 	}
 	return 0;
 }
@@ -1010,55 +1170,38 @@ static void on_signal(int sig)
 	stopping = 1;
 }
 
-/* The daemon's options beyond the file's http. keys: --listen, the
- * operator key (into key), --quiet, and systemd's messages (sd). 0, or 2
- * with why on stderr. */
-static int http_options(const struct options *o, struct esc_http_options *ho, char *key,
-			size_t key_size, struct esc_systemd *sd)
-{
-	if (o->listen && *o->listen) {
-		if (strlen(o->listen) >= sizeof ho->listen) {
-			say(ESC_LOG_ERROR, "--listen '%s' is too long", o->listen);
-			return 2;
-		}
-		snprintf(ho->listen, sizeof ho->listen, "%s", o->listen);
-	}
-	if (operator_key(o, key, key_size, &ho->operator_key))
-		return 2;
-	ho->quiet = o->quiet;
-	esc_systemd_init(sd);
-	ho->on_state = esc_systemd_on_state;
-	ho->on_state_arg = sd;
-	return 0;
-}
-
 static int cmd_serve(const struct command *c, struct options *o, int argc, char **argv)
 {
 	struct esc_engine *e = NULL;
 	struct esc_engine_options eo = {0};
 	struct sigaction sa;
-	char err[300] = "";
+	char err[300] = "", db[ESC_DB_SHOWN_MAX];
 	int rc = parse(c, o, argc, argv);
 	if (rc)
 		return rc == 1 ? 0 : rc;
-	eo.manual_clock = o->clock && !strcmp(o->clock, "manual");
-	if (eo.manual_clock && !test_mode(o)) {
-		/* A mistake in the configuration: plain text, as parse's. */
-		fprintf(stderr,
-			"escrowd serve: --clock manual is for tests and demos: it lets the "
-			"operator move time and fire every deadline at once. This daemon runs in "
-			"production mode (the default); to use a manual clock, set mode = test in "
-			"the config (or --mode test, ESCROWD_MODE=test), never on a store that "
-			"serves real orders\n");
+	/* Every mistake the configuration can show is told before the store
+	 * is opened (or migrated). */
+	struct esc_http_options ho = o->http;
+	char key[KEY_BYTES_MAX];
+	struct esc_systemd sd;
+	if (startup_check(c->name, o, &ho, key, sizeof key)) {
+		explicit_bzero(key, sizeof key);
 		return 2;
 	}
+	ho.quiet = o->quiet;
+	esc_systemd_init(&sd);
+	ho.on_state = esc_systemd_on_state;
+	ho.on_state_arg = &sd;
+	ho.test_mode = test_mode(o);
+	eo.manual_clock = o->clock && !strcmp(o->clock, "manual");
 	eo.pool = o->pool ? o->pool : 8;
 	eo.lease_ms = o->lease_ms;
 	eo.fast_password_hashing = fast_hashing(o);
 	rc = esc_engine_open(&e, o->db, &o->policy, &eo, err, sizeof err);
 	if (rc) {
-		say(ESC_LOG_ERROR, "cannot open %s: %s", o->db,
+		say(ESC_LOG_ERROR, "cannot open %s: %s", db_shown(o->db, db, sizeof db),
 		    err[0] ? err : esc_error_message(rc));
+		explicit_bzero(key, sizeof key);
 		return 1;
 	}
 	/* SPEC §8: what is due at start fires now. The real clock's worker
@@ -1079,14 +1222,6 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	struct esc_http_options ho = o->http;
-	char key[KEY_BYTES_MAX];
-	struct esc_systemd sd;
-	if (http_options(o, &ho, key, sizeof key, &sd)) {
-		esc_engine_free(e);
-		return 2;
-	}
-	ho.test_mode = test_mode(o);
 	if (ho.test_mode)
 		esc_log(ESC_LOG_WARN,
 			"mode = test: --clock manual and POST /v1/clock/advance are allowed; never "
@@ -1117,6 +1252,7 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 		rc = esc_webhook_worker_start(hooks);
 	if (rc) {
 		say(ESC_LOG_ERROR, "webhooks: %s", esc_error_message(rc));
+		explicit_bzero(key, sizeof key);
 		esc_webhook_worker_free(hooks);
 		esc_engine_free(e);
 		return 1;
@@ -1155,6 +1291,13 @@ static int cmd_config(const struct command *c, struct options *o, int argc, char
 	int rc = parse(c, o, argc - 1, argv + 1);
 	if (rc)
 		return rc == 1 ? 0 : rc;
+	/* As escrowd serve will read it: its start-up checks too. */
+	struct esc_http_options ho = o->http;
+	char key[KEY_BYTES_MAX];
+	rc = startup_check("config check", o, &ho, key, sizeof key);
+	explicit_bzero(key, sizeof key);
+	if (rc)
+		return rc;
 	printf("escrowd config: the configuration is valid%s%s\n",
 	       o->config && *o->config ? ": " : "", o->config && *o->config ? o->config : "");
 	return 0;

@@ -2197,13 +2197,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
-/* --listen's HOST:PORT: an IPv4 address, [IPv6] or a host name, and a
- * port; *list the addresses it names (freeaddrinfo), or ESC_EINVAL with
- * why in err. */
-static int parse_listen(const char *name, const char *listen, struct addrinfo **list, char *err,
-			size_t err_size)
+int esc_http_listen_check(const char *name, const char *listen, char *host, size_t host_size,
+			  char *err, size_t err_size)
 {
-	char host[256];
 	const char *colon = strrchr(listen, ':'), *h = listen;
 	size_t hlen = colon ? (size_t)(colon - listen) : 0;
 	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
@@ -2212,8 +2208,8 @@ static int parse_listen(const char *name, const char *listen, struct addrinfo **
 	}
 	char *end = NULL;
 	long port = colon ? strtol(colon + 1, &end, 10) : -1;
-	if (!colon || !hlen || hlen >= sizeof host || !colon[1] || *end || port < 0 ||
-	    port > 65535 || (memchr(h, ':', hlen) && h == listen)) {
+	if (!colon || !hlen || hlen >= host_size || !colon[1] || *end || port < 0 || port > 65535 ||
+	    (memchr(h, ':', hlen) && h == listen)) {
 		esc_set_err(err, err_size,
 			    "%s must be HOST:PORT (127.0.0.1:8080, [::1]:8080 or "
 			    "localhost:8080), not '%s'",
@@ -2222,6 +2218,19 @@ static int parse_listen(const char *name, const char *listen, struct addrinfo **
 	}
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
+	return 0;
+}
+
+/* --listen's HOST:PORT: an IPv4 address, [IPv6] or a host name, and a
+ * port; *list the addresses it names (freeaddrinfo), or ESC_EINVAL with
+ * why in err. */
+static int parse_listen(const char *name, const char *listen, struct addrinfo **list, char *err,
+			size_t err_size)
+{
+	char host[256];
+	if (esc_http_listen_check(name, listen, host, sizeof host, err, err_size))
+		return ESC_EINVAL;
+	const char *colon = strrchr(listen, ':');
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 				 .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};

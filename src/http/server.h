@@ -110,6 +110,13 @@ void esc_http_options_default(struct esc_http_options *o);
 int esc_http_option_set(struct esc_http_options *o, const char *key, const char *value, char *err,
 			size_t err_size);
 
+/* A listen address's syntax (--listen, http.admin_listen; name says
+ * which): HOST:PORT with an IPv4 address, [IPv6] or a host name, and a
+ * port 0-65535. The host, without brackets, into host (host_size bytes;
+ * 256 is enough); ESC_EINVAL with why in err. Nothing is resolved. */
+int esc_http_listen_check(const char *name, const char *listen, char *host, size_t host_size,
+			  char *err, size_t err_size);
+
 /* Serve until *stop becomes non-zero (SIGTERM, SIGINT), then finish the
  * requests in flight and return 0. On a start failure err says why. The
  * bound port is written to *port when port is not NULL, and "listening on

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/policy.h"
 #include "engine/config.h"
@@ -388,6 +389,86 @@ static void set_takes_patterns_and_unknown_variables_are_named(void **state)
 	esc_test_contains(out, "the configuration is valid");
 }
 
+/* What escrowd serve refuses at start, escrowd config check refuses
+ * too, naming the setting, with the same words (exit 2); and serve says
+ * it before it opens the store: no file is made. --mode production, as
+ * the tests run with ESCROWD_MODE=test (meson.build). */
+static void config_check_refuses_what_serve_refuses(void **state)
+{
+	static const struct {
+		const char *args, *expect;
+	} cases[] = {
+		{"--set clock=manual", "--clock manual is for tests and demos (clock = manual"},
+		{"--set operator_key=0123456789abcdef --set operator_key_file=/nonexistent",
+		 "both operator_key and operator_key_file are set"},
+		{"--set operator_key=short", "operator_key (--operator-key, ESCROWD_OPERATOR_KEY): "
+					     "the operator key must be at least 16 characters"},
+		{"--set http.tls_cert=/nonexistent/cert.pem",
+		 "TLS needs both http.tls_cert and http.tls_key (or neither, for plain HTTP): "
+		 "http.tls_cert is set alone"},
+		{"--set http.tls_key=/nonexistent/key.pem",
+		 "TLS needs both http.tls_cert and http.tls_key (or neither, for plain HTTP): "
+		 "http.tls_key is set alone"},
+		{"--set http.admin_listen=127.0.0.1:99999",
+		 "http.admin_listen must be HOST:PORT (127.0.0.1:8080, [::1]:8080 or "
+		 "localhost:8080), not '127.0.0.1:99999'"},
+		{"--set http.admin_listen=::1:9090", "http.admin_listen must be HOST:PORT"},
+		{"--listen 127.0.0.1", "--listen must be HOST:PORT"},
+	};
+	char out[OUTPUT_MAX], dir[256], db[300];
+	(void)state;
+	esc_test_tmpdir(dir, sizeof dir);
+	esc_test_path(db, sizeof db, dir, "never.db");
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int status = esc_test_run_clif(binary, NULL, out, sizeof out,
+					       "config check --mode production %s", cases[i].args);
+		if (status != 2 || !strstr(out, "escrowd config check: ") ||
+		    !strstr(out, cases[i].expect))
+			fail_msg("config check %s: exited %d, expected 2 and \"%s\":\n%s",
+				 cases[i].args, status, cases[i].expect, out);
+		status = esc_test_run_clif(
+			binary, NULL, out, sizeof out,
+			"serve --db '%s' --listen 127.0.0.1:0 --mode production %s", db,
+			cases[i].args);
+		if (status != 2 || !strstr(out, "escrowd serve: ") || !strstr(out, cases[i].expect))
+			fail_msg("serve %s: exited %d, expected 2 and \"%s\":\n%s", cases[i].args,
+				 status, cases[i].expect, out);
+		if (!access(db, F_OK))
+			fail_msg("serve %s made the store before it refused", cases[i].args);
+	}
+	/* The same settings, right, pass. */
+	int status = esc_test_run_clif(binary, NULL, out, sizeof out,
+				       "config check --mode test --set clock=manual "
+				       "--set operator_key=0123456789abcdef "
+				       "--set http.admin_listen=[::1]:9090");
+	if (status)
+		fail_msg("a right configuration exited %d:\n%s", status, out);
+	esc_test_rmdir(dir);
+}
+
+/* A PostgreSQL URL's password is never written: a store that cannot be
+ * opened is named with *** in the password's place. */
+static void a_store_urls_password_is_not_written(void **state)
+{
+	static const char *const urls[] = {
+		"postgresql://escrow:Hunter2pw@127.0.0.1:1/escrowd?connect_timeout=2",
+		"postgres://127.0.0.1:1/escrowd?user=escrow&password=Hunter2pw&connect_timeout=2",
+	};
+	static const char *const commands[] = {"check", "migrate", "deadlines",
+					       "serve --listen 127.0.0.1:0"};
+	char out[OUTPUT_MAX];
+	(void)state;
+	for (size_t u = 0; u < sizeof urls / sizeof urls[0]; u++)
+		for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++) {
+			int status = esc_test_run_clif(binary, NULL, out, sizeof out,
+						       "%s --db '%s'", commands[c], urls[u]);
+			if (!status || strstr(out, "Hunter2pw") || !strstr(out, "***"))
+				fail_msg("%s --db %s: exited %d:\n%s", commands[c], urls[u], status,
+					 out);
+			esc_test_contains(out, "127.0.0.1:1/escrowd");
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -400,6 +481,8 @@ int main(void)
 		cmocka_unit_test(the_file_then_the_environment_then_set),
 		cmocka_unit_test(bad_settings_name_their_source),
 		cmocka_unit_test(set_takes_patterns_and_unknown_variables_are_named),
+		cmocka_unit_test(config_check_refuses_what_serve_refuses),
+		cmocka_unit_test(a_store_urls_password_is_not_written),
 	};
 	return cmocka_run_group_tests(tests, group_setup, NULL);
 }
