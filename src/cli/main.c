@@ -25,6 +25,7 @@
 #include "store/sqlite/backup.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/text.h"
 #include "util/timefmt.h"
 #include "webhook/worker.h"
 
@@ -166,8 +167,9 @@ static const struct command commands[] = {
 	{"migrate", cmd_migrate, "bring a store's schema up to this version, then exit",
 	 "escrowd migrate --db URL [--config FILE]\n"
 	 "  Applies the migrations the store lacks, in one transaction each, and\n"
-	 "  exits. Every command does this when it opens a store; run it alone to\n"
-	 "  migrate before starting several daemons on one PostgreSQL database.\n"},
+	 "  exits. serve, demo, check, deadlines and keys do this when they open a\n"
+	 "  store (backup and replay only read it); run it alone to migrate before\n"
+	 "  starting several daemons on one PostgreSQL database.\n"},
 	{"replay", cmd_replay, "what another policy would have done with the recorded commands",
 	 "escrowd replay --db URL --policy FILE [--config FILE] [--since DATE] [--until DATE]\n"
 	 "               [--csv FILE]\n"
@@ -601,79 +603,6 @@ static bool fast_hashing(const struct options *o)
 	return o->password_hashing && !strcmp(o->password_hashing, "minimum");
 }
 
-/* A store URL as it may be written to a terminal or a log: a
- * PostgreSQL password (postgresql://user:PASSWORD@host/db, ?password=
- * in its query, or password= in a libpq keyword string) replaced by ***.
- * Returns out, cut to size when it must be. */
-#define ESC_DB_SHOWN_MAX 1024
-static const char *db_shown(const char *db, char *out, size_t size)
-{
-	size_t n = 0;
-	const char *p = db;
-	const char *scheme = strstr(db, "://");
-	const char *at = NULL;
-	if (scheme) {
-		/* The authority ends at the first '/', '?' or '#'; its user
-		 * information, at its last '@'. */
-		const char *auth = scheme + 3;
-		size_t alen = strcspn(auth, "/?#");
-		for (size_t i = 0; i < alen; i++)
-			if (auth[i] == '@')
-				at = auth + i;
-		if (at) {
-			const char *colon = memchr(auth, ':', (size_t)(at - auth));
-			if (colon) {
-				n = (size_t)(colon + 1 - db);
-				if (n >= size)
-					n = size - 1;
-				memcpy(out, db, n);
-				n += (size_t)snprintf(out + n, size - n, "***");
-				if (n >= size)
-					n = size - 1;
-				p = at;
-			}
-		}
-	}
-	/* password=VALUE after the start, a blank, '?' or '&': the value
-	 * up to the next '&' (a URL's query) or blank (a keyword string; a
-	 * quoted value up to its closing quote). */
-	while (*p && n + 1 < size) {
-		bool start =
-			p == db || p[-1] == ' ' || p[-1] == '\t' || p[-1] == '?' || p[-1] == '&';
-		if (start && !strncasecmp(p, "password", 8)) {
-			const char *v = p + 8;
-			while (*v == ' ')
-				v++;
-			if (*v == '=') {
-				v++;
-				while (*v == ' ' && !scheme)
-					v++;
-				size_t keep = (size_t)(v - p);
-				if (n + keep + 4 >= size)
-					break;
-				memcpy(out + n, p, keep);
-				n += keep;
-				memcpy(out + n, "***", 3);
-				n += 3;
-				if (*v == '\'' && !scheme) {
-					for (v++; *v && *v != '\''; v++)
-						if (*v == '\\' && v[1])
-							v++;
-					if (*v)
-						v++;
-				} else {
-					v += strcspn(v, scheme ? "&#" : " \t");
-				}
-				p = v;
-				continue;
-			}
-		}
-		out[n++] = *p++;
-	}
-	out[n] = '\0';
-	return out;
-}
-
 static int open_engine(const char *name, struct options *o, struct esc_engine **e)
 {
 	char err[300] = "";
@@ -683,7 +612,7 @@ static int open_engine(const char *name, struct options *o, struct esc_engine **
 	int rc = esc_engine_open(e, o->db, &o->policy, &eo, err, sizeof err);
 	if (rc)
 		fprintf(stderr, "escrowd %s: cannot open %s: %s\n", name,
-			db_shown(o->db, db, sizeof db), err[0] ? err : esc_error_message(rc));
+			esc_db_shown(o->db, db, sizeof db), err[0] ? err : esc_error_message(rc));
 	return rc;
 }
 
@@ -722,7 +651,7 @@ static int cmd_migrate(const struct command *c, struct options *o, int argc, cha
 	if (rc) {
 		char db[ESC_DB_SHOWN_MAX];
 		fprintf(stderr, "escrowd migrate: cannot migrate %s: %s\n",
-			db_shown(o->db, db, sizeof db), err[0] ? err : esc_error_message(rc));
+			esc_db_shown(o->db, db, sizeof db), err[0] ? err : esc_error_message(rc));
 		return 1;
 	}
 	printf("the %s store is at this version's schema\n", s->ops->name);
@@ -822,7 +751,7 @@ static int cmd_backup(const struct command *c, struct options *o, int argc, char
 		fprintf(stderr,
 			"escrowd backup: %s is a PostgreSQL store: back it up with pg_dump "
 			"or continuous archiving (docs/operations.md)\n",
-			db_shown(o->db, db, sizeof db));
+			esc_db_shown(o->db, db, sizeof db));
 		return 2;
 	}
 	const char *path = strncmp(o->db, "sqlite:", 7) ? o->db : o->db + 7;
@@ -1199,7 +1128,7 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	eo.fast_password_hashing = fast_hashing(o);
 	rc = esc_engine_open(&e, o->db, &o->policy, &eo, err, sizeof err);
 	if (rc) {
-		say(ESC_LOG_ERROR, "cannot open %s: %s", db_shown(o->db, db, sizeof db),
+		say(ESC_LOG_ERROR, "cannot open %s: %s", esc_db_shown(o->db, db, sizeof db),
 		    err[0] ? err : esc_error_message(rc));
 		explicit_bzero(key, sizeof key);
 		return 1;

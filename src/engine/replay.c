@@ -12,6 +12,7 @@
 #include "engine/engine.h"
 #include "store/store.h"
 #include "util/error.h"
+#include "util/text.h"
 #include "util/timefmt.h"
 
 #define PAGE       256 /* history rows read at once, and commands run per step */
@@ -1013,7 +1014,9 @@ int esc_replay_run(const struct esc_replay_options *opt, struct esc_replay_repor
 	if (!rc)
 		rc = esc_store_open_mode(opt->source, ESC_STORE_READ, &rp.src, why, sizeof why);
 	if (rc) {
-		snprintf(err, err_size, "cannot read %s: %s", opt->source,
+		char shown[ESC_DB_SHOWN_MAX];
+		snprintf(err, err_size, "cannot read %s: %s",
+			 esc_db_shown(opt->source, shown, sizeof shown),
 			 why[0] ? why : esc_error_message(rc));
 		goto out;
 	}
@@ -1033,9 +1036,11 @@ int esc_replay_run(const struct esc_replay_options *opt, struct esc_replay_repor
 		rc = replay_pages(&rp, rows, total, err, err_size);
 	if (!rc)
 		rc = read_out(&rp, err, err_size);
-	if (rc && !err[0])
-		snprintf(err, err_size, "%s: %s", opt->source,
+	if (rc && !err[0]) {
+		char shown[ESC_DB_SHOWN_MAX];
+		snprintf(err, err_size, "%s: %s", esc_db_shown(opt->source, shown, sizeof shown),
 			 rp.src ? esc_store_last_error(rp.src) : esc_error_message(rc));
+	}
 out:
 	for (int k = 0; k < SIDES; k++) {
 		if (rp.sides[k].e)

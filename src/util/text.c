@@ -3,7 +3,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/error.h"
 
@@ -126,4 +128,76 @@ void esc_utf8_mend(char *s)
 		in += n;
 	}
 	*out = '\0';
+}
+
+/* A store URL as it may be written to a terminal or a log: a
+ * PostgreSQL password (postgresql://user:PASSWORD@host/db, ?password=
+ * in its query, or password= in a libpq keyword string) replaced by ***.
+ * Returns out, cut to size when it must be. */
+const char *esc_db_shown(const char *db, char *out, size_t size)
+{
+	size_t n = 0;
+	const char *p = db;
+	const char *scheme = strstr(db, "://");
+	const char *at = NULL;
+	if (scheme) {
+		/* The authority ends at the first '/', '?' or '#'; its user
+		 * information, at its last '@'. */
+		const char *auth = scheme + 3;
+		size_t alen = strcspn(auth, "/?#");
+		for (size_t i = 0; i < alen; i++)
+			if (auth[i] == '@')
+				at = auth + i;
+		if (at) {
+			const char *colon = memchr(auth, ':', (size_t)(at - auth));
+			if (colon) {
+				n = (size_t)(colon + 1 - db);
+				if (n >= size)
+					n = size - 1;
+				memcpy(out, db, n);
+				n += (size_t)snprintf(out + n, size - n, "***");
+				if (n >= size)
+					n = size - 1;
+				p = at;
+			}
+		}
+	}
+	/* password=VALUE after the start, a blank, '?' or '&': the value
+	 * up to the next '&' (a URL's query) or blank (a keyword string; a
+	 * quoted value up to its closing quote). */
+	while (*p && n + 1 < size) {
+		bool start =
+			p == db || p[-1] == ' ' || p[-1] == '\t' || p[-1] == '?' || p[-1] == '&';
+		if (start && !strncasecmp(p, "password", 8)) {
+			const char *v = p + 8;
+			while (*v == ' ')
+				v++;
+			if (*v == '=') {
+				v++;
+				while (*v == ' ' && !scheme)
+					v++;
+				size_t keep = (size_t)(v - p);
+				if (n + keep + 4 >= size)
+					break;
+				memcpy(out + n, p, keep);
+				n += keep;
+				memcpy(out + n, "***", 3);
+				n += 3;
+				if (*v == '\'' && !scheme) {
+					for (v++; *v && *v != '\''; v++)
+						if (*v == '\\' && v[1])
+							v++;
+					if (*v)
+						v++;
+				} else {
+					v += strcspn(v, scheme ? "&#" : " \t");
+				}
+				p = v;
+				continue;
+			}
+		}
+		out[n++] = *p++;
+	}
+	out[n] = '\0';
+	return out;
 }

@@ -33,4 +33,12 @@ int esc_text_check(const char *s, size_t n, enum esc_text_kind kind, char *why, 
  * may end inside a character, and JSON must hold UTF-8 only. */
 void esc_utf8_mend(char *s);
 
+/* A store URL as it may be written to a terminal or a log: a
+ * PostgreSQL password (postgresql://user:PASSWORD@host/db, ?password=
+ * in its query, or password= in a libpq keyword string) replaced by ***.
+ * Returns out, cut to size when it must be. ESC_DB_SHOWN_MAX is room
+ * enough for any URL escrowd takes. */
+#define ESC_DB_SHOWN_MAX 1024
+const char *esc_db_shown(const char *db, char *out, size_t size);
+
 #endif

@@ -456,17 +456,25 @@ static void a_store_urls_password_is_not_written(void **state)
 	};
 	static const char *const commands[] = {"check", "migrate", "deadlines",
 					       "serve --listen 127.0.0.1:0"};
-	char out[OUTPUT_MAX];
+	char out[OUTPUT_MAX], dir[256], policy[300], replay[400];
 	(void)state;
+	esc_test_tmpdir(dir, sizeof dir);
+	esc_test_path(policy, sizeof policy, dir, "policy.conf");
+	esc_test_write_file(policy, "response_window = 48h\n");
+	snprintf(replay, sizeof replay, "replay --policy '%s'", policy);
 	for (size_t u = 0; u < sizeof urls / sizeof urls[0]; u++)
-		for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++) {
+		for (size_t c = 0; c <= sizeof commands / sizeof commands[0]; c++) {
+			/* and replay, which reads the store */
+			const char *command =
+				c < sizeof commands / sizeof commands[0] ? commands[c] : replay;
 			int status = esc_test_run_clif(binary, NULL, out, sizeof out,
-						       "%s --db '%s'", commands[c], urls[u]);
+						       "%s --db '%s'", command, urls[u]);
 			if (!status || strstr(out, "Hunter2pw") || !strstr(out, "***"))
-				fail_msg("%s --db %s: exited %d:\n%s", commands[c], urls[u], status,
+				fail_msg("%s --db %s: exited %d:\n%s", command, urls[u], status,
 					 out);
 			esc_test_contains(out, "127.0.0.1:1/escrowd");
 		}
+	esc_test_rmdir(dir);
 }
 
 int main(void)
