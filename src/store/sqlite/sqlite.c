@@ -451,6 +451,8 @@ static int sq_savepoint_rollback(struct esc_store *s)
 	return rc;
 }
 
+static void checkpointer_stop(struct sq *q);
+
 static int sq_read_only(struct esc_store *s)
 {
 	struct sq *q = sq_of(s);
@@ -458,8 +460,14 @@ static int sq_read_only(struct esc_store *s)
 
 	ESC_ASSERT(sqlite3_get_autocommit(q->db), "read_only called inside a transaction");
 	src = sqlite3_exec(q->db, "PRAGMA query_only = ON", NULL, NULL, NULL);
-	if (src == SQLITE_OK)
+	if (src == SQLITE_OK) {
 		q->read_only = true;
+		/* It commits nothing, so it has nothing to checkpoint: its
+		 * thread and connection would only wake on a timer (each read
+		 * connection of the pool had them). The writer's checkpoints. */
+		sqlite3_wal_hook(q->db, NULL, NULL);
+		checkpointer_stop(q);
+	}
 	return src == SQLITE_OK ? 0 : map_rc(src);
 }
 
@@ -2804,22 +2812,30 @@ out:
 
 /* ---- open and close ---- */
 
-static void sq_close(struct esc_store *s)
+/* The checkpointer's thread stopped and its connection closed. */
+static void checkpointer_stop(struct sq *q)
 {
-	struct sq *q = sq_of(s);
-	int src = SQLITE_OK;
-
 	if (q->ck.started) {
 		pthread_mutex_lock(&q->ck.mu);
 		q->ck.stop = true;
 		pthread_cond_signal(&q->ck.cv);
 		pthread_mutex_unlock(&q->ck.mu);
 		pthread_join(q->ck.thread, NULL);
+		q->ck.started = false;
 	}
 	if (q->ck.db) {
-		src = sqlite3_close(q->ck.db);
+		int src = sqlite3_close(q->ck.db);
 		ESC_ASSERT(src == SQLITE_OK, "a connection closed with statements not finalized");
+		q->ck.db = NULL;
 	}
+}
+
+static void sq_close(struct esc_store *s)
+{
+	struct sq *q = sq_of(s);
+	int src = SQLITE_OK;
+
+	checkpointer_stop(q);
 	if (q->db) {
 		sqlite3_wal_hook(q->db, NULL, NULL);
 		for (int i = 0; i < S_COUNT; i++)
