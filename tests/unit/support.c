@@ -593,3 +593,21 @@ const char *esc_test_str(json_t *j, const char *key)
 	const char *s = json_string_value(json_object_get(j, key));
 	return s ? s : "";
 }
+
+void esc_test_user(int port, const char *key, const char *role, const char *name, const char *email,
+		   char *id, char *token)
+{
+	char body[400];
+	snprintf(body, sizeof body,
+		 "{\"role\":\"%s\",\"name\":\"%s\",\"email\":\"%s\",\"password\":\"password-1\"}",
+		 role, name, email);
+	json_t *j = esc_test_must(port, "POST", "/v1/users", key, body, 201);
+	snprintf(id, 64, "%s", esc_test_str(j, "id"));
+	json_decref(j);
+	if (!token)
+		return;
+	snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"password-1\"}", email);
+	j = esc_test_must(port, "POST", "/v1/sessions", NULL, body, 201);
+	snprintf(token, 80, "%s", esc_test_str(j, "token"));
+	json_decref(j);
+}

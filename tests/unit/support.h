@@ -146,3 +146,10 @@ json_t *esc_test_must(int port, const char *method, const char *path, const char
 		      const char *body, long status);
 /* A string member of j, "" when missing. */
 const char *esc_test_str(json_t *j, const char *key);
+
+/* A new user made by the operator (key) on the daemon at port, with the
+ * password "password-1": its id in id (64 bytes) and, when token is not
+ * NULL, a new session's token in token (80 bytes). Fails the test when
+ * the daemon refuses. */
+void esc_test_user(int port, const char *key, const char *role, const char *name, const char *email,
+		   char *id, char *token);

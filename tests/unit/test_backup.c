@@ -29,13 +29,7 @@ static char buyer_id[64], seller_id[64], binary[300];
 
 static void user(const char *role, const char *email, char id[64])
 {
-	char body[300];
-	snprintf(body, sizeof body,
-		 "{\"role\":\"%s\",\"name\":\"%s\",\"email\":\"%s\",\"password\":\"password-1\"}",
-		 role, email, email);
-	json_t *j = esc_test_must(d.port, "POST", "/v1/users", KEY, body, 201);
-	snprintf(id, 64, "%s", esc_test_str(j, "id"));
-	json_decref(j);
+	esc_test_user(d.port, KEY, role, email, email, id, NULL);
 }
 
 /* A new order; 0 when created, with its id. No cmocka assertion: the load

@@ -39,15 +39,9 @@ static void sign_in(struct party *p, const char *name)
 
 static void party_new(struct party *p, const char *role, const char *name)
 {
-	char body[300];
-	snprintf(body, sizeof body,
-		 "{\"role\":\"%s\",\"name\":\"%s\",\"email\":\"%s@inbox.test\","
-		 "\"password\":\"password-1\"}",
-		 role, name, name);
-	json_t *j = esc_test_must(d.port, "POST", "/v1/users", KEY, body, 201);
-	snprintf(p->id, sizeof p->id, "%s", esc_test_str(j, "id"));
-	json_decref(j);
-	sign_in(p, name);
+	char email[100];
+	snprintf(email, sizeof email, "%s@inbox.test", name);
+	esc_test_user(d.port, KEY, role, name, email, p->id, p->token);
 }
 
 static int setup(void **state)

@@ -237,17 +237,7 @@ static char buyer_id[64], seller_id[64], buyer_token[80], seller_token[80], refu
 
 static void make_user(const char *role, const char *email, char id[64], char token[80])
 {
-	char body[300];
-	snprintf(body, sizeof body,
-		 "{\"role\":\"%s\",\"name\":\"%s\",\"email\":\"%s\",\"password\":\"password-1\"}",
-		 role, role, email);
-	json_t *j = esc_test_must(d.port, "POST", "/v1/users", KEY, body, 201);
-	snprintf(id, 64, "%s", esc_test_str(j, "id"));
-	json_decref(j);
-	snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"password-1\"}", email);
-	j = esc_test_must(d.port, "POST", "/v1/sessions", NULL, body, 201);
-	snprintf(token, 80, "%s", esc_test_str(j, "token"));
-	json_decref(j);
+	esc_test_user(d.port, KEY, role, role, email, id, token);
 }
 
 /* A card-paid order cancelled by agreement: a refund pending, whose

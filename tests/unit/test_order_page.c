@@ -190,19 +190,10 @@ static struct party user(const char *role)
 {
 	static unsigned serial;
 	struct party p;
-	char body[300], email[80];
-	snprintf(email, sizeof email, "%s%u@order-page.test", role, ++serial);
-	snprintf(body, sizeof body,
-		 "{\"role\":\"%s\",\"name\":\"%s %u\",\"email\":\"%s\","
-		 "\"password\":\"password-1\"}",
-		 role, role, serial, email);
-	json_t *j = esc_test_must(d.port, "POST", "/v1/users", KEY, body, 201);
-	snprintf(p.id, sizeof p.id, "%s", esc_test_str(j, "id"));
-	json_decref(j);
-	snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"password-1\"}", email);
-	j = esc_test_must(d.port, "POST", "/v1/sessions", "", body, 201);
-	snprintf(p.token, sizeof p.token, "%s", esc_test_str(j, "token"));
-	json_decref(j);
+	char name[40], email[80];
+	snprintf(name, sizeof name, "%s %u", role, ++serial);
+	snprintf(email, sizeof email, "%s%u@order-page.test", role, serial);
+	esc_test_user(d.port, KEY, role, name, email, p.id, p.token);
 	return p;
 }
 
