@@ -13,7 +13,9 @@
  * ARCHITECTURE.md).
  *
  * Environment: ESC_BENCH_FLOWS (2000), ESC_BENCH_PREFILL (100000),
- * ESC_BENCH_BATCH (64), ESC_BENCH_DIR (a new directory under /tmp). */
+ * ESC_BENCH_BATCH (64), ESC_BENCH_DIR (a new directory under /tmp),
+ * ESC_BENCH_GROUP_ONLY (1: only the runs of many commands a commit, for a
+ * profile of the writer's CPU). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,6 +288,7 @@ int main(void)
 	size_t flows = (size_t)env_long("ESC_BENCH_FLOWS", 2000);
 	size_t prefill_orders = (size_t)env_long("ESC_BENCH_PREFILL", 100000);
 	size_t batch = (size_t)env_long("ESC_BENCH_BATCH", 64);
+	bool group_only = env_long("ESC_BENCH_GROUP_ONLY", 0) != 0;
 	char dir[256], path[300];
 	const char *base = getenv("ESC_BENCH_DIR");
 	snprintf(dir, sizeof dir, "%s/escrowd-bench-XXXXXX", base && *base ? base : "/tmp");
@@ -304,11 +307,13 @@ int main(void)
 	printf("%-16s %11s %9s %9s %9s %9s\n", "store", "commit", "cmds/s", "p50 ms", "p99 ms",
 	       "commands");
 
-	snprintf(path, sizeof path, "%s/empty.db", dir);
-	open_bench(&b, path);
-	measure(&b, "empty", flows, 1, 0);
-	esc_engine_free(b.e);
-	unlink(path);
+	if (!group_only) {
+		snprintf(path, sizeof path, "%s/empty.db", dir);
+		open_bench(&b, path);
+		measure(&b, "empty", flows, 1, 0);
+		esc_engine_free(b.e);
+		unlink(path);
+	}
 
 	snprintf(path, sizeof path, "%s/empty-group.db", dir);
 	open_bench(&b, path);
@@ -323,7 +328,8 @@ int main(void)
 	}
 	char label[32];
 	snprintf(label, sizeof label, "%zu orders", prefill_orders);
-	measure(&b, label, flows, 1, 0);
+	if (!group_only)
+		measure(&b, label, flows, 1, 0);
 	measure(&b, label, flows, batch, flows);
 	esc_engine_free(b.e);
 

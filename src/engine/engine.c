@@ -1737,19 +1737,88 @@ static void fail_all(size_t n, struct esc_result *res, int rc)
 	}
 }
 
+/* One command of a batch in its savepoint (guarded), or with none when
+ * the store counts its changes (esc_store_changes): a command that fails
+ * having changed nothing needs no undo, and one that fails after a write
+ * returns REDO_GUARDED, for the batch to be run again guarded.
+ * Returns 0, or a failure that dooms the whole transaction (which the
+ * caller rolls back). *refused counts the commands refused. */
+#define REDO_GUARDED 1 /* not an ESC_E* code: those are negative */
+static int exec_one(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res,
+		    bool guarded, size_t n, size_t *refused)
+{
+	struct esc_store *s = e->store;
+	int64_t before = guarded ? 0 : esc_store_changes(s);
+	int rc = 0, undo;
+
+	if (guarded) {
+		ESC_STORE0(rc, s, savepoint);
+		if (rc) {
+			res->rc = rc;
+			snprintf(res->message, sizeof res->message, "%s", esc_error_message(rc));
+			return 0;
+		}
+	}
+	int one = run_one(e, cmd, res);
+	if (one == ESC_ERETRY)
+		return one;
+	if (one) {
+		res->rc = one;
+		if (esc_error_status(one) >= 500)
+			log_failure(s, one, "a command's statement", 1);
+		if (guarded) {
+			ESC_STORE0(undo, s, savepoint_rollback);
+		} else {
+			int64_t after = esc_store_changes(s);
+			/* The transaction is gone (the backend rolled it back):
+			 * nothing can go on in it. */
+			undo = after < 0 ? ESC_EIO : after != before ? REDO_GUARDED : 0;
+		}
+		if (undo == REDO_GUARDED)
+			return undo;
+		if (undo) {
+			/* Cannot undo one command: undo them all. */
+			log_failure(s, undo, "savepoint rollback", n);
+			return undo;
+		}
+		(*refused)++;
+		return 0;
+	}
+	if (guarded) {
+		ESC_STORE0(rc, s, savepoint_release);
+		if (rc) {
+			log_failure(s, rc, "savepoint release", n);
+			return rc;
+		}
+	}
+	if (res->rc != 0)
+		(*refused)++;
+	return 0;
+}
+
 /* One attempt at a batch. A command that meets a concurrent transaction
  * (ESC_ERETRY: PostgreSQL's serialization failure or deadlock) dooms the
  * whole transaction: it is rolled back and every command fails with
- * ESC_ERETRY, for the caller to run the batch again. */
+ * ESC_ERETRY, for the caller to run the batch again.
+ *
+ * Commands run without savepoints when the store counts its changes
+ * (SQLite): a refusal writes nothing, so there is nothing to undo. When a
+ * command fails after a write, the transaction is rolled back and the
+ * batch runs again at once with a savepoint around each command, that
+ * command left out with the failure it met: the same outcome as if it had
+ * been guarded from the start. skip (NULL: none) marks the commands left
+ * out, whose results stand. */
 static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds, size_t n,
-			   struct esc_result *res)
+			   struct esc_result *res, const bool *skip)
 {
 	struct esc_store *s = e->store;
+	bool guarded = skip || esc_store_changes(s) == -2;
 	int rc = 0, undo;
 	size_t refused = 0;
 
 	for (size_t i = 0; i < n; i++)
-		result_reset(&res[i]);
+		if (!skip || !skip[i])
+			result_reset(&res[i]);
 	ESC_STORE0(rc, s, begin);
 	if (rc) {
 		log_failure(s, rc, "begin", n);
@@ -1757,49 +1826,37 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		ESC_STORE0(rc, s, savepoint);
-		if (rc) {
-			res[i].rc = rc;
-			snprintf(res[i].message, sizeof res[i].message, "%s",
-				 esc_error_message(rc));
-			rc = 0;
+		if (skip && skip[i]) {
+			refused++;
 			continue;
 		}
-		int one = run_one(e, &cmds[i], &res[i]);
-		if (one == ESC_ERETRY) {
-			rc = one;
+		rc = exec_one(e, &cmds[i], &res[i], guarded, n, &refused);
+		if (rc == REDO_GUARDED) {
+			ESC_STORE0(undo, s, rollback);
+			(void)undo;
+			bool *left = calloc(n, sizeof *left);
+			if (!left) {
+				rc = ESC_ENOMEM;
+				fail_all(n, res, rc);
+				goto out;
+			}
+			left[i] = true;
+			rc = exec_batch_once(e, cmds, n, res, left);
+			free(left);
+			return rc;
+		}
+		if (rc == ESC_ERETRY) {
 			ESC_STORE0(undo, s, rollback);
 			(void)undo;
 			fail_all(n, res, rc);
 			res[i].rc = rc;
 			goto out;
 		}
-		if (one) {
-			res[i].rc = one;
-			if (esc_error_status(one) >= 500)
-				log_failure(s, one, "a command's statement", 1);
-			ESC_STORE0(undo, s, savepoint_rollback);
-			if (undo) {
-				/* Cannot undo one command: undo them all. */
-				log_failure(s, undo, "savepoint rollback", n);
-				rc = undo;
-				ESC_STORE0(undo, s, rollback);
-				(void)undo;
-				fail_all(n, res, rc);
-				goto out;
-			}
-			refused++;
-		} else {
-			ESC_STORE0(rc, s, savepoint_release);
-			if (rc) {
-				log_failure(s, rc, "savepoint release", n);
-				ESC_STORE0(undo, s, rollback);
-				(void)undo;
-				fail_all(n, res, rc);
-				goto out;
-			}
-			if (res[i].rc != 0)
-				refused++;
+		if (rc) {
+			ESC_STORE0(undo, s, rollback);
+			(void)undo;
+			fail_all(n, res, rc);
+			goto out;
 		}
 	}
 	ESC_STORE0(rc, s, commit);
@@ -1844,7 +1901,7 @@ static int exec_batch(struct esc_engine *e, const struct esc_command *cmds, size
 	int rc = 0;
 
 	for (int attempt = 0;; attempt++) {
-		rc = exec_batch_once(e, cmds, n, res);
+		rc = exec_batch_once(e, cmds, n, res, NULL);
 		if (!lost_race(rc, res, n))
 			break;
 		counter_add(&e->retries, 1);

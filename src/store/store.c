@@ -92,3 +92,8 @@ bool esc_store_wal_stats(const struct esc_store *s, int64_t *frames, int64_t *pa
 	s->ops->wal_stats(s, frames, page_size);
 	return true;
 }
+
+int64_t esc_store_changes(const struct esc_store *s)
+{
+	return s && s->ops->changes ? s->ops->changes(s) : -2;
+}

@@ -14,7 +14,8 @@
  * Transactions: begin .. commit|rollback brackets one commit; inside it,
  * savepoint .. release|rollback_to brackets one command, so that several
  * commands share one durable commit (group commit) and each stays
- * all-or-nothing. commit returns only once the commit is durable.
+ * all-or-nothing (a backend with the changes op spares the engine the
+ * savepoints: see it). commit returns only once the commit is durable.
  *
  * Calls go through the esc_store_* wrappers below, which give tests one
  * place to inject a failure into any call of any backend. */
@@ -372,6 +373,16 @@ struct esc_store_ops {
 	 * may call it while the connection works: it reads counters only.
 	 * NULL: the backend keeps no such figure (PostgreSQL). */
 	void (*wal_stats)(const struct esc_store *s, int64_t *frames, int64_t *page_size);
+	/* The rows this connection has inserted, updated or deleted since it
+	 * opened, by statements that completed, or -1 outside a transaction
+	 * (one the backend rolled back by itself included). A backend that
+	 * gives it keeps a failed statement from leaving a change behind, so
+	 * that a command that failed with the count unchanged wrote nothing:
+	 * the engine then runs a batch's commands without savepoints (each
+	 * one's sub-journal cost SQLite a copy of every page it changed) and
+	 * runs the batch again with them only when a command fails after a
+	 * write. NULL: every command runs in its savepoint (PostgreSQL). */
+	int64_t (*changes)(const struct esc_store *s);
 
 	int (*begin)(struct esc_store *s);
 	int (*commit)(struct esc_store *s);
@@ -778,6 +789,9 @@ const char *esc_store_last_error(const struct esc_store *s);
 /* The WAL frames s appended and its page size (store_ops.wal_stats):
  * false, and both 0, when the backend keeps no such figure. */
 bool esc_store_wal_stats(const struct esc_store *s, int64_t *frames, int64_t *page_size);
+
+/* store_ops.changes: -2 when the backend gives no such count. */
+int64_t esc_store_changes(const struct esc_store *s);
 
 /* Transactions a backend ran again by itself, in every store of the
  * process: a verb's own transaction that lost to a concurrent one

@@ -919,7 +919,10 @@ static void order_now(struct state *st, size_t i, struct esc_order *out)
 }
 
 /* Failing any call of the 2nd command of a batch (its savepoint or its own
- * store calls) leaves the 1st and 3rd committed and the 2nd absent. */
+ * store calls) leaves the 1st and 3rd committed and the 2nd absent. On
+ * SQLite, which runs the commands without savepoints, a call failed after
+ * the 2nd's first write makes the engine run the batch again, guarded,
+ * without the 2nd: the same outcome. */
 static void failure_inside_a_batch_spares_the_other_commands(void **cmstate)
 {
 	static struct hook counted, h;
@@ -937,12 +940,20 @@ static void failure_inside_a_batch_spares_the_other_commands(void **cmstate)
 	hook_remove(&st.f);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(res[i].rc, 0);
+	bool counts_changes = esc_store_changes(esc_engine_writer(st.f.e)) != -2;
 	release_state(&st);
 	/* begin, savepoint, (1st), savepoint_release, savepoint, (2nd),
 	 * savepoint_release, ...: the 2nd command's calls are from the 2nd
 	 * savepoint up to its release, which is the batch's (see below). */
 	int first = find_verb(&counted, "savepoint", 2);
 	int last = find_verb(&counted, "savepoint_release", 2) - 1;
+	if (!first && counts_changes) {
+		/* A store that counts its changes (SQLite) runs the commands
+		 * without savepoints: the 2nd's calls are from its order_get
+		 * (each command reads its order once, first) to the 3rd's. */
+		first = find_verb(&counted, "order_get", 2);
+		last = find_verb(&counted, "order_get", 3) - 1;
+	}
 	assert_true(first > 0 && last > first);
 
 	for (int k = first; k <= last; k++) {
@@ -994,6 +1005,12 @@ static void batch_fails_whole(const char *verb, int nth)
 	struct state st;
 
 	setup_batch(&st);
+	if (!strncmp(verb, "savepoint", 9) && esc_store_changes(esc_engine_writer(st.f.e)) != -2) {
+		/* A store that counts its changes (SQLite) runs a batch's
+		 * commands without savepoints. */
+		release_state(&st);
+		skip();
+	}
 	take_snapshot(&st, &before);
 	memset(&h, 0, sizeof h);
 	h.fail_verb = verb;
@@ -1118,7 +1135,8 @@ static void failing_begin_fails_the_whole_batch(void **cmstate)
 }
 
 /* A savepoint that cannot be released (the 2nd) fails the whole batch:
- * the 1st, already released into the transaction, is not kept either. */
+ * the 1st, already released into the transaction, is not kept either.
+ * (PostgreSQL only: SQLite's batches have no savepoints.) */
 static void failing_release_fails_the_whole_batch(void **cmstate)
 {
 	(void)cmstate;

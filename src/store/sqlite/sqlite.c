@@ -431,6 +431,12 @@ static int sq_rollback(struct esc_store *s)
 	return rc;
 }
 
+static int64_t sq_changes(const struct esc_store *s)
+{
+	sqlite3 *db = ((const struct sq *)(const void *)s)->db;
+	return sqlite3_get_autocommit(db) ? -1 : (int64_t)sqlite3_total_changes64(db);
+}
+
 static int sq_savepoint(struct esc_store *s)
 {
 	return exec_in_tx(sq_of(s), S_SAVEPOINT);
@@ -2880,6 +2886,7 @@ static const struct esc_store_ops sqlite_ops = {
 	.shared = false,
 	.close = sq_close,
 	.wal_stats = sq_wal_stats,
+	.changes = sq_changes,
 	ESC_STORE_VERBS(sq),
 };
 
