@@ -264,7 +264,8 @@ struct esc_result {
 /* Inside a reply's build (struct esc_reply), on the writer's connection s:
  * the event's object (the operator's view of the order, engine/view.h) when
  * o is the order the command leaves, or NULL. The view of that order for
- * another viewer differs only in its actions (esc_view_order). */
+ * another viewer differs only in its actions (esc_view_order), which that
+ * view sets in this object itself: the event's text is written already. */
 struct json_t *esc_engine_reply_object(struct esc_engine *e, struct esc_store *s,
 				       const struct esc_order *o);
 

@@ -510,9 +510,13 @@ static json_t *order_of_reply(struct esc_engine *e, struct esc_store *s, struct 
 	if (!base || !json_is_array(json_object_get(base, "items")))
 		return NULL;
 	n_actions = actions_of(e, s, v, o, actions);
-	/* A shallow copy: its members are the event's, but for those set
-	 * here (the event's object is not changed). */
-	j = json_copy(base);
+	/* The event's object itself, v's members set in place: its text is
+	 * in the event's row already (the engine's record runs before the
+	 * answer), the command drops it after its answer, and one answer is
+	 * built from it. Members set again keep their place: the same bytes
+	 * as the view made anew. A copy of its 40-odd members cost ~3 % of
+	 * the writer's CPU under load (issue 15). */
+	j = json_incref(base);
 	if (j && o->disputes_count)
 		dispute = json_copy(json_object_get(base, "dispute"));
 	if (!j || (o->disputes_count && !dispute)) {
