@@ -3373,29 +3373,23 @@ const struct esc_route esc_routes[] = {
 };
 const size_t esc_routes_count = sizeof esc_routes / sizeof esc_routes[0];
 
-/* Compare path segments; "{id}" takes one non-empty segment. */
-static bool match(const char *pattern, const char *path, const char **param, char *buf,
-		  size_t buf_size)
+/* Compare path segments; "{id}" takes one non-empty segment, whose
+ * offset and length in path go to *at and *len (*at stays -1 when the
+ * pattern has none). Read only: a path is copied once, for the route
+ * that matches, not for every row tried. A trailing '/' after a last
+ * "{id}" is taken, as it always was. */
+static bool match(const char *pattern, const char *path, ptrdiff_t *at, size_t *len)
 {
-	size_t n = strlen(path);
-	if (n >= buf_size)
-		return false;
-	memcpy(buf, path, n + 1);
-	char *p = buf;
-	const char *q = pattern;
-	*param = NULL;
+	const char *p = path, *q = pattern;
+	*at = -1;
 	while (*q && *p) {
-		if (!strncmp(q, "{id}", 4)) {
-			char *end = strchr(p, '/');
+		if (q[0] == '{' && !strncmp(q, "{id}", 4)) {
+			const char *end = strchr(p, '/');
 			if (end == p)
 				return false;
-			*param = p;
-			if (end) {
-				*end = '\0';
-				p = end + 1;
-			} else {
-				p += strlen(p);
-			}
+			*at = p - path;
+			*len = end ? (size_t)(end - p) : strlen(p);
+			p += *len + (end ? 1 : 0);
 			q += 4;
 			if (*q == '/')
 				q++;
@@ -3414,13 +3408,26 @@ static bool match(const char *pattern, const char *path, const char **param, cha
 const struct esc_route *esc_route_find(const char *method, const char *path, char *buf,
 				       size_t buf_size, const char **param, bool *path_known)
 {
+	size_t n = strlen(path);
 	*path_known = false;
+	*param = NULL;
+	if (n >= buf_size)
+		return NULL; /* no row takes a path this long */
 	for (size_t i = 0; i < esc_routes_count; i++) {
-		if (!match(esc_routes[i].path, path, param, buf, buf_size))
+		ptrdiff_t at;
+		size_t len = 0;
+		if (!match(esc_routes[i].path, path, &at, &len))
 			continue;
-		if (!strcmp(esc_routes[i].method, method))
-			return &esc_routes[i];
-		*path_known = true;
+		if (strcmp(esc_routes[i].method, method)) {
+			*path_known = true;
+			continue;
+		}
+		memcpy(buf, path, n + 1);
+		if (at >= 0) {
+			buf[at + (ptrdiff_t)len] = '\0';
+			*param = buf + at;
+		}
+		return &esc_routes[i];
 	}
 	return NULL;
 }

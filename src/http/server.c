@@ -149,6 +149,11 @@ struct request {
 	int64_t started_us;
 	char id[20]; /* the request id, in the log and X-Request-Id */
 	int route;   /* index into esc_routes, or -1 */
+	/* The route found once, with the head (on_head), for dispatch: its
+	 * row, its {id} (in path) and whether another method has the path. */
+	const struct esc_route *found;
+	const char *param;
+	bool path_known;
 	int status;
 	bool too_large;
 	bool head_read; /* the handler saw the line and headers */
@@ -939,23 +944,33 @@ static int read_body(struct esc_http_server *srv, struct MHD_Connection *c,
 	return 0;
 }
 
-/* The peer's address, IPv4-mapped IPv6 ones as IPv4; false when unknown. */
+/* The peer's address, IPv4-mapped IPv6 ones as IPv4; false when unknown.
+ * Taken from the socket address as it is: no text and back (ip_parse
+ * reads the same bytes from inet_ntop's text). */
 static bool peer_address(struct MHD_Connection *c, int *family, unsigned char addr[16])
 {
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (!ci || !ci->client_addr)
 		return false;
-	char text[INET6_ADDRSTRLEN];
-	if (ci->client_addr->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, text,
-			  sizeof text);
-	else if (ci->client_addr->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
-			  text, sizeof text);
-	else
+	if (ci->client_addr->sa_family == AF_INET) {
+		memcpy(addr, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, 4);
+		*family = AF_INET;
+		return true;
+	}
+	if (ci->client_addr->sa_family != AF_INET6)
 		return false;
-	return ip_parse(text, strlen(text), family, addr);
+	const unsigned char *a6 =
+		((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr.s6_addr;
+	if (!memcmp(a6, mapped, sizeof mapped)) {
+		memcpy(addr, a6 + 12, 4);
+		*family = AF_INET;
+	} else {
+		memcpy(addr, a6, 16);
+		*family = AF_INET6;
+	}
+	return true;
 }
 
 static bool trusted(const struct esc_http_options *o, int family, const unsigned char addr[16])
@@ -994,6 +1009,28 @@ static enum MHD_Result forwarded_collect(void *cls, enum MHD_ValueKind kind, con
 	else
 		f->len += (size_t)n;
 	return MHD_YES;
+}
+
+/* An address as inet_ntop writes it; an IPv4 one digit by digit (glibc's
+ * inet_ntop formats each byte with sprintf, for every request). */
+static void address_format(int family, const unsigned char addr[16], char *out, size_t out_size)
+{
+	if (family != AF_INET || out_size < INET_ADDRSTRLEN) {
+		inet_ntop(family, addr, out, (socklen_t)out_size);
+		return;
+	}
+	char *o = out;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = addr[i];
+		if (i)
+			*o++ = '.';
+		if (v >= 100)
+			*o++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*o++ = (char)('0' + v / 10 % 10);
+		*o++ = (char)('0' + v % 10);
+	}
+	*o = '\0';
 }
 
 /* The client's address (call->address) and whether it came over https:
@@ -1044,7 +1081,7 @@ static void client_address(const struct esc_http_server *srv, struct MHD_Connect
 			end = start ? start - 1 : 0;
 		}
 	}
-	inet_ntop(family, addr, out, (socklen_t)out_size);
+	address_format(family, addr, out, out_size);
 }
 
 /* Strict-Transport-Security on an answer that goes out over https, when
@@ -1231,7 +1268,6 @@ static enum MHD_Result dispatch(struct esc_http_server *srv, struct MHD_Connecti
 	struct esc_http_call *call = &req->call;
 	char why[512];
 	const char *hint = NULL;
-	bool path_known = false;
 	enum MHD_Result ok;
 
 	*call = (struct esc_http_call){.e = srv->e,
@@ -1247,9 +1283,9 @@ static enum MHD_Result dispatch(struct esc_http_server *srv, struct MHD_Connecti
 	bool https;
 	client_address(srv, c, call->address, sizeof call->address, &https);
 	call->cookie_secure = https || !srv->loopback;
-	const struct esc_route *route = esc_route_find(call->method, url, req->path,
-						       sizeof req->path, &call->param, &path_known);
-	req->route = route ? (int)(route - esc_routes) : -1;
+	const struct esc_route *route = req->found;
+	bool path_known = req->path_known;
+	call->param = req->param;
 	if (!route)
 		return respond_error(c, req, path_known ? ESC_EMETHOD : ESC_ENOTFOUND,
 				     path_known ? NULL : "no such path");
@@ -2057,13 +2093,14 @@ static enum MHD_Result on_head(struct esc_http_server *srv, struct MHD_Connectio
 			       const char *url, const char *method, const char *version,
 			       struct request *req)
 {
-	char buf[512], why[200];
-	const char *param;
-	bool known;
+	char why[200];
 	enum MHD_Result ok;
 	req->head_read = true;
-	const struct esc_route *route =
-		esc_route_find(route_method(method), url, buf, sizeof buf, &param, &known);
+	/* Found once: dispatch takes it from here. */
+	const struct esc_route *route = esc_route_find(route_method(method), url, req->path,
+						       sizeof req->path, &req->param,
+						       &req->path_known);
+	req->found = route;
 	/* A file upload may be larger than a JSON body. */
 	size_t limit = route && route->body == ESC_BODY_FILE ? (size_t)ESC_EVIDENCE_BYTES_MAX
 							     : srv->opt.body_bytes_max;

@@ -156,6 +156,27 @@ static void test_random_documents(void **state)
 	}
 }
 
+/* Strings are scanned eight bytes at a time: every byte value (a lone
+ * byte of 0x80 or more is not UTF-8, refused) at every place of strings
+ * long enough for two words and a tail, in a value and in a key. */
+static void test_every_byte_at_every_place(void **state)
+{
+	(void)state;
+	char text[24];
+	for (int b = 1; b < 256; b++) {
+		for (size_t at = 0; at < 20; at++) {
+			memset(text, 'a', sizeof text - 1);
+			text[sizeof text - 1] = '\0';
+			text[at] = (char)b;
+			json_t *j = json_object();
+			json_object_set_new(j, "v", json_string_nocheck(text));
+			json_object_set_new(j, text, json_true());
+			assert_same(j);
+			json_decref(j);
+		}
+	}
+}
+
 static void test_depth_past_the_limit_is_refused(void **state)
 {
 	(void)state;
@@ -176,6 +197,7 @@ int main(void)
 		cmocka_unit_test(test_strings_escaped_as_jansson_does),
 		cmocka_unit_test(test_not_utf8_is_refused_as_jansson_does),
 		cmocka_unit_test(test_random_documents),
+		cmocka_unit_test(test_every_byte_at_every_place),
 		cmocka_unit_test(test_depth_past_the_limit_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
