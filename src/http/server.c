@@ -920,8 +920,12 @@ static int read_body(struct esc_http_server *srv, struct MHD_Connection *c,
 		call->file = req->body.buf;
 		call->file_len = req->body.len;
 	} else if (route->body && req->body.len) {
-		call->body =
-			json_loadb(req->body.buf, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
+		/* The common body quickly; jansson reads the rest, and says
+		 * what is wrong with a body that is not JSON. */
+		call->body = esc_json_parse(req->body.buf, req->body.len);
+		if (!call->body)
+			call->body = json_loadb(req->body.buf, req->body.len,
+						JSON_REJECT_DUPLICATES, &jerr);
 		if (!call->body) {
 			snprintf(why, why_size, "the body is not valid JSON: %s (line %d)",
 				 jerr.text, jerr.line);

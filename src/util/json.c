@@ -114,26 +114,32 @@ static inline bool plain8(uint64_t x)
 	return !((x & TOPS) | UNDER(x, 0x20) | EQUALS(x, '"') | EQUALS(x, '\\'));
 }
 
-/* s (n bytes) as a JSON string: '"' and '\\' escaped, control characters
- * by name or as \u00XX (upper-case hex), everything else as it is. */
-static void put_string(struct out *o, const char *str, size_t n)
+/* How many bytes from the start of s (n bytes) are plain: eight at a
+ * time, then one by one. */
+static inline size_t plain_run(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+	while (i + 8 <= n) {
+		uint64_t x;
+		memcpy(&x, s + i, 8);
+		if (!plain8(x))
+			break;
+		i += 8;
+	}
+	while (i < n && plain[s[i]])
+		i++;
+	return i;
+}
+
+/* The rest of put_string from i, the first byte that is not plain:
+ * characters past ASCII checked, the rest escaped. */
+static void put_string_slow(struct out *o, const char *str, size_t n, size_t i)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0, run = 0;
-	put_c(o, '"');
+	size_t run = 0;
 	while (i < n) {
-		/* Eight plain bytes at a time, then byte by byte up to the one
-		 * that is not. */
-		while (i + 8 <= n) {
-			uint64_t x;
-			memcpy(&x, s + i, 8);
-			if (!plain8(x))
-				break;
-			i += 8;
-		}
-		while (i < n && plain[s[i]])
-			i++;
+		i += plain_run(s + i, n - i);
 		if (i == n)
 			break;
 		unsigned char c = s[i];
@@ -182,6 +188,28 @@ static void put_string(struct out *o, const char *str, size_t n)
 	put_c(o, '"');
 }
 
+/* s (n bytes) as a JSON string: '"' and '\\' escaped, control characters
+ * by name or as \u00XX (upper-case hex), everything else as it is. Most
+ * strings (keys, ids, times) are plain ASCII: their bytes are copied
+ * at once, between quotes, with room made once; extra is room for what
+ * follows (a ':' after a key). */
+static void put_string(struct out *o, const char *str, size_t n, size_t extra)
+{
+	if (!reserve(o, n + 2 + extra))
+		return;
+	size_t i = plain_run((const unsigned char *)str, n);
+	char *d = o->buf + o->len;
+	*d = '"';
+	memcpy(d + 1, str, i);
+	o->len += i + 1;
+	if (i < n) {
+		put_string_slow(o, str + i, n - i, 0);
+		return;
+	}
+	d[i + 1] = '"';
+	o->len++;
+}
+
 static void put_integer(struct out *o, json_int_t v)
 {
 	char digits[24];
@@ -219,7 +247,7 @@ static void put_value(struct out *o, const json_t *j, int depth)
 			if (!first)
 				put_c(o, ',');
 			first = false;
-			put_string(o, key, json_object_iter_key_len(it));
+			put_string(o, key, json_object_iter_key_len(it), 1);
 			put_c(o, ':');
 			put_value(o, v, depth + 1);
 		}
@@ -238,7 +266,7 @@ static void put_value(struct out *o, const json_t *j, int depth)
 		break;
 	}
 	case JSON_STRING:
-		put_string(o, json_string_value(j), json_string_length(j));
+		put_string(o, json_string_value(j), json_string_length(j), 0);
 		break;
 	case JSON_INTEGER:
 		put_integer(o, json_integer_value(j));
@@ -284,4 +312,208 @@ char *esc_json_text(const json_t *j, size_t size_hint, size_t *len)
 	if (len)
 		*len = o.len;
 	return o.buf;
+}
+
+/* ---- reading: esc_json_parse ---- */
+
+struct in {
+	const unsigned char *p, *end;
+	int depth;
+};
+
+static void skip_space(struct in *in)
+{
+	while (in->p < in->end &&
+	       (*in->p == ' ' || *in->p == '\t' || *in->p == '\n' || *in->p == '\r'))
+		in->p++;
+}
+
+/* A string at in->p (after its opening quote) with neither an escape nor
+ * a control byte, whose characters past ASCII are UTF-8 as jansson
+ * checks it: its bytes and their count, in->p past the closing quote.
+ * false for anything else. */
+static bool read_string(struct in *in, const char **s, size_t *n)
+{
+	const unsigned char *start = in->p, *p = in->p;
+	for (;;) {
+		p += plain_run(p, (size_t)(in->end - p));
+		if (p == in->end)
+			return false;
+		if (*p == '"')
+			break;
+		if (*p < 0x80)
+			return false; /* an escape or a control byte */
+		size_t k = utf8_char(p, (size_t)(in->end - p));
+		if (!k)
+			return false;
+		p += k;
+	}
+	*s = (const char *)start;
+	*n = (size_t)(p - start);
+	in->p = p + 1;
+	return true;
+}
+
+/* An integer of at most 18 digits (no overflow to check), with jansson's
+ * syntax: a '-' perhaps, then 0 or a digit 1-9 and more digits, and no
+ * fraction or exponent (a real is left to jansson). */
+static json_t *read_integer(struct in *in)
+{
+	const unsigned char *p = in->p;
+	bool minus = *p == '-';
+	if (minus)
+		p++;
+	const unsigned char *digits = p;
+	uint64_t v = 0; /* 19 digits at most: no wrap */
+	while (p < in->end && *p >= '0' && *p <= '9' && p - digits < 19)
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	size_t count = (size_t)(p - digits);
+	if (!count || count > 18 || (count > 1 && *digits == '0'))
+		return NULL;
+	if (p < in->end && (*p == '.' || *p == 'e' || *p == 'E'))
+		return NULL;
+	in->p = p;
+	return json_integer(minus ? -(json_int_t)v : (json_int_t)v);
+}
+
+static json_t *read_value(struct in *in);
+
+static json_t *read_object(struct in *in)
+{
+	json_t *obj = json_object();
+	if (!obj)
+		return NULL;
+	skip_space(in);
+	if (in->p < in->end && *in->p == '}') {
+		in->p++;
+		return obj;
+	}
+	for (;;) {
+		const char *key;
+		size_t key_len;
+		if (in->p == in->end || *in->p != '"')
+			break;
+		in->p++;
+		/* A key with a NUL is refused by jansson: read_string takes
+		 * none (a NUL is a control byte). */
+		if (!read_string(in, &key, &key_len))
+			break;
+		skip_space(in);
+		if (in->p == in->end || *in->p != ':')
+			break;
+		in->p++;
+		skip_space(in);
+		json_t *v = read_value(in);
+		if (!v)
+			break;
+		/* JSON_REJECT_DUPLICATES: jansson says which key. */
+		if (json_object_getn(obj, key, key_len)) {
+			json_decref(v);
+			break;
+		}
+		if (json_object_setn_new_nocheck(obj, key, key_len, v))
+			break; /* v is released */
+		skip_space(in);
+		if (in->p == in->end)
+			break;
+		if (*in->p == '}') {
+			in->p++;
+			return obj;
+		}
+		if (*in->p != ',')
+			break;
+		in->p++;
+		skip_space(in);
+	}
+	json_decref(obj);
+	return NULL;
+}
+
+static json_t *read_array(struct in *in)
+{
+	json_t *arr = json_array();
+	if (!arr)
+		return NULL;
+	skip_space(in);
+	if (in->p < in->end && *in->p == ']') {
+		in->p++;
+		return arr;
+	}
+	for (;;) {
+		json_t *v = read_value(in);
+		if (!v || json_array_append_new(arr, v))
+			break; /* v, if any, is released */
+		skip_space(in);
+		if (in->p == in->end)
+			break;
+		if (*in->p == ']') {
+			in->p++;
+			return arr;
+		}
+		if (*in->p != ',')
+			break;
+		in->p++;
+		skip_space(in);
+	}
+	json_decref(arr);
+	return NULL;
+}
+
+/* A literal's word, ended by what may follow a value. */
+static bool read_word(struct in *in, const char *word, size_t n)
+{
+	if ((size_t)(in->end - in->p) < n || memcmp(in->p, word, n))
+		return false;
+	const unsigned char *after = in->p + n;
+	if (after < in->end && !strchr(" \t\n\r,}]", *after))
+		return false;
+	in->p = after;
+	return true;
+}
+
+static json_t *read_value(struct in *in)
+{
+	if (in->p == in->end)
+		return NULL;
+	switch (*in->p) {
+	case '{':
+	case '[': {
+		if (++in->depth > ESC_JSON_READ_DEPTH_MAX)
+			return NULL;
+		bool obj = *in->p++ == '{';
+		json_t *v = obj ? read_object(in) : read_array(in);
+		in->depth--;
+		return v;
+	}
+	case '"': {
+		const char *s;
+		size_t n;
+		in->p++;
+		return read_string(in, &s, &n) ? json_stringn_nocheck(s, n) : NULL;
+	}
+	case 't':
+		return read_word(in, "true", 4) ? json_true() : NULL;
+	case 'f':
+		return read_word(in, "false", 5) ? json_false() : NULL;
+	case 'n':
+		return read_word(in, "null", 4) ? json_null() : NULL;
+	default:
+		return *in->p == '-' || (*in->p >= '0' && *in->p <= '9') ? read_integer(in)
+									  : NULL;
+	}
+}
+
+json_t *esc_json_parse(const char *text, size_t len)
+{
+	struct in in = {(const unsigned char *)text, (const unsigned char *)text + len, 0};
+	skip_space(&in);
+	if (in.p == in.end || *in.p != '{')
+		return NULL;
+	json_t *j = read_value(&in);
+	skip_space(&in);
+	if (j && in.p != in.end) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }

@@ -24,4 +24,15 @@
  * default), grown as needed. */
 char *esc_json_text(const json_t *j, size_t size_hint, size_t *len);
 
+/* A request body, read quickly (issue 15): a JSON object, as
+ * json_loadb(text, len, JSON_REJECT_DUPLICATES) reads it, the same tree
+ * with its keys in the same order (test_json compares them). Only what
+ * is common is read here: strings without escapes, integers of at most
+ * 18 digits, true, false and null, nested at most
+ * ESC_JSON_READ_DEPTH_MAX deep. NULL for anything else, valid or not,
+ * and when memory runs out: the caller then asks json_loadb, which reads
+ * it or says what is wrong, in its own words. */
+#define ESC_JSON_READ_DEPTH_MAX 32
+json_t *esc_json_parse(const char *text, size_t len);
+
 #endif

@@ -3,6 +3,7 @@
  * daemon stopped calling json_dumps (issue 15). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -177,6 +178,112 @@ static void test_every_byte_at_every_place(void **state)
 	}
 }
 
+/* esc_json_parse reads text as json_loadb(JSON_REJECT_DUPLICATES) does
+ * (the same values, keys in the same order), or leaves it to jansson:
+ * true when it read it. */
+static bool parse_same(const char *text, size_t len)
+{
+	json_error_t err;
+	json_t *want = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+	json_t *got = esc_json_parse(text, len);
+	if (got) {
+		assert_non_null(want);
+		assert_true(json_equal(got, want));
+		char *a = json_dumps(got, JSON_COMPACT), *b = json_dumps(want, JSON_COMPACT);
+		assert_string_equal(a, b);
+		free(a);
+		free(b);
+	}
+	bool read = got != NULL;
+	json_decref(got);
+	json_decref(want);
+	return read;
+}
+
+static bool parse_same_s(const char *text)
+{
+	return parse_same(text, strlen(text));
+}
+
+static void test_parse_reads_what_jansson_reads(void **state)
+{
+	(void)state;
+	/* A command's body, as clients send it: read here. */
+	assert_true(parse_same_s(
+		"{\"buyer_id\":\"usr_1\",\"seller_id\":\"usr_2\",\"currency\":\"EUR\","
+		"\"items\":[{\"title\":\"Bench item \xc3\xa9\xe2\x82\xac\",\"quantity\":1,"
+		"\"unit_price\":2599,\"image_url\":null}],\"delivery_days\":0}"));
+	assert_true(parse_same_s(" \t\r\n{ \"a\" : [ ] , \"b\" : { } , \"c\" : [1, -2, 0, -0,"
+				 " true, false, null, \"\"] }\n "));
+	assert_true(parse_same_s("{\"big\":999999999999999999,\"small\":-999999999999999999}"));
+	assert_true(parse_same_s("{}"));
+	/* Left to jansson: escapes, reals, long integers, other tops, and
+	 * everything it refuses. */
+	const char *left[] = {
+		"{\"a\":\"x\\\"y\"}", "{\"a\":\"\\u00e9\"}", "{\"a\\n\":1}", "{\"a\":1.5}",
+		"{\"a\":1e3}", "{\"a\":1E3}", "{\"a\":-0.0}", "{\"a\":1234567890123456789}",
+		"{\"a\":9223372036854775807}", "{\"a\":-9223372036854775808}",
+		"{\"a\":99999999999999999999999}", "[1,2]", "\"s\"", "1", "", "   ", "{",
+		"{\"a\":1,\"a\":2}", "{\"a\":01}", "{\"a\":-}", "{\"a\":--1}", "{\"a\":+1}",
+		"{\"a\":1,}", "{,}", "{\"a\"}", "{\"a\":}", "{\"a\" 1}", "{\"a\":1}x",
+		"{\"a\":1} {}", "{\"a\":tru}", "{\"a\":truex}", "{\"a\":nul}", "{\"a\":True}",
+		"{\"a\":[1 2]}", "{\"a\":[1,]}", "{a:1}", "{'a':1}", "{\"a\":\"\x01\"}",
+		"{\"a\":\"\t\"}", "{\"a\":\"\xc0\xaf\"}", "{\"a\":\"\xed\xa0\x80\"}",
+		"{\"a\":\"\xff\"}", "{\"a\":\"ab\xc3\"}", "\xef\xbb\xbf{}", "{\"a\":\"x}",
+		"{\"a\":1.}", "{\"a\":.5}", "{\"a\":0x10}", "{\"a\":NaN}", "{\"a\":Infinity}",
+		"{\"a\":[[[]]]]}", "{\"a\":{}}}", "{\"a\":/*c*/1}",
+	};
+	for (size_t i = 0; i < sizeof left / sizeof left[0]; i++)
+		assert_false(parse_same_s(left[i]));
+	/* NUL bytes, inside a string and outside. */
+	assert_false(parse_same("{\"a\":\"x\0y\"}", 11));
+	assert_false(parse_same("{\"a\":1}\0", 8));
+	assert_false(parse_same("{\"a\0\":1}", 9));
+	/* Nested to the limit, and past it. */
+	char deep[200] = "";
+	for (int i = 0; i < ESC_JSON_READ_DEPTH_MAX; i++)
+		strcat(deep, i ? "[" : "{\"a\":");
+	for (int i = 0; i < ESC_JSON_READ_DEPTH_MAX; i++)
+		strcat(deep, i < ESC_JSON_READ_DEPTH_MAX - 1 ? "]" : "}");
+	assert_true(parse_same_s(deep));
+	char deeper[200] = "";
+	for (int i = 0; i <= ESC_JSON_READ_DEPTH_MAX; i++)
+		strcat(deeper, i ? "[" : "{\"a\":");
+	for (int i = 0; i <= ESC_JSON_READ_DEPTH_MAX; i++)
+		strcat(deeper, i < ESC_JSON_READ_DEPTH_MAX ? "]" : "}");
+	assert_false(parse_same_s(deeper));
+}
+
+/* Random documents as jansson writes them, compact and indented, then
+ * each with every byte changed to each of a few others: whatever
+ * esc_json_parse reads, jansson reads the same. */
+static void test_parse_random_and_broken_documents(void **state)
+{
+	(void)state;
+	static const char swaps[] = {'"', '\\', ',', ':', '{', '}', '[', ']', '0', '9', '-',
+				     '.', 'e', ' ', '\n', 'a', 't', '\0', (char)0x80, (char)0xc3};
+	unsigned seed = 16;
+	size_t read = 0;
+	for (int i = 0; i < 400; i++) {
+		json_t *j = json_object();
+		json_object_set_new(j, "v", random_value(&seed, 4));
+		char *text = json_dumps(j, i % 2 ? JSON_COMPACT : JSON_INDENT(2));
+		size_t len = strlen(text);
+		read += parse_same(text, len);
+		for (size_t at = 0; at < len && at < 120; at++) {
+			char was = text[at];
+			for (size_t k = 0; k < sizeof swaps; k++) {
+				text[at] = swaps[k];
+				parse_same(text, len);
+			}
+			text[at] = was;
+		}
+		free(text);
+		json_decref(j);
+	}
+	assert_true(read > 40); /* documents without reals or escapes are read */
+}
+
 static void test_depth_past_the_limit_is_refused(void **state)
 {
 	(void)state;
@@ -198,6 +305,8 @@ int main(void)
 		cmocka_unit_test(test_not_utf8_is_refused_as_jansson_does),
 		cmocka_unit_test(test_random_documents),
 		cmocka_unit_test(test_every_byte_at_every_place),
+		cmocka_unit_test(test_parse_reads_what_jansson_reads),
+		cmocka_unit_test(test_parse_random_and_broken_documents),
 		cmocka_unit_test(test_depth_past_the_limit_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
