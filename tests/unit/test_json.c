@@ -1,11 +1,13 @@
 /* test_json.c - esc_json_text (util/json.h) writes the bytes of
  * json_dumps(j, JSON_COMPACT): the answers' text did not change when the
  * daemon stopped calling json_dumps (issue 15). */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -284,6 +286,57 @@ static void test_parse_random_and_broken_documents(void **state)
 	assert_true(read > 40); /* documents without reals or escapes are read */
 }
 
+/* jansson's blocks are kept by each thread for the next tree
+ * (util/json.c): they stay malloc's, so that what json_dumps returns
+ * may be freed with free(), a tree made in one thread may be freed in
+ * another, and a thread's kept blocks are freed when it ends (the ASan
+ * build finds a leak or a bad free). */
+static json_t *some_tree(int n)
+{
+	json_t *j = json_object();
+	for (int i = 0; i < n; i++) {
+		char key[64];
+		snprintf(key, sizeof key, "key-%d-%s", i, i % 3 ? "" : "a longer key, past 24 bytes");
+		json_object_set_new(j, key, json_pack("{s:s, s:i, s:[s, n]}", "text", key, "n", i,
+						      "list", "x", key));
+	}
+	return j;
+}
+
+static void *free_trees(void *arg)
+{
+	json_t **trees = arg;
+	for (int i = 0; i < 8; i++)
+		json_decref(trees[i]);
+	json_t *mine = some_tree(50); /* made from the blocks freed here */
+	char *text = json_dumps(mine, JSON_COMPACT);
+	free(text);
+	json_decref(mine);
+	return NULL;
+}
+
+static void test_blocks_are_malloc_blocks(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		json_t *j = some_tree(200);
+		char *text = json_dumps(j, JSON_COMPACT);
+		json_decref(j);
+		j = some_tree(200);
+		char *again = json_dumps(j, JSON_COMPACT);
+		assert_string_equal(text, again);
+		free(text);
+		free(again);
+		json_decref(j);
+	}
+	json_t *trees[8];
+	for (int i = 0; i < 8; i++)
+		trees[i] = some_tree(100);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, free_trees, trees), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+}
+
 static void test_depth_past_the_limit_is_refused(void **state)
 {
 	(void)state;
@@ -307,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_every_byte_at_every_place),
 		cmocka_unit_test(test_parse_reads_what_jansson_reads),
 		cmocka_unit_test(test_parse_random_and_broken_documents),
+		cmocka_unit_test(test_blocks_are_malloc_blocks),
 		cmocka_unit_test(test_depth_past_the_limit_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
