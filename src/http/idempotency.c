@@ -176,7 +176,8 @@ int esc_idem_answer(struct esc_idempotency *idem, int status, const json_t *doc)
 {
 	free(idem->response);
 	idem->status = status;
-	idem->response = doc ? esc_json_text(doc, 0, NULL) : NULL;
+	/* An order's answer is about 2 KB: one block, not grown. */
+	idem->response = doc ? esc_json_text(doc, 4096, NULL) : NULL;
 	return idem->response ? 0 : ESC_ENOMEM;
 }
 
