@@ -84,6 +84,26 @@ static void put_string(struct line *l, const char *s)
 	if (!put(l, "\"", 1))
 		return;
 	while (left) {
+		/* A run of printable ASCII but '"' and '\\' (most of a line)
+		 * goes as it is, at once; cut where the line ends, as byte by
+		 * byte would cut it. */
+		size_t run = 0;
+		while (run < left && p[run] >= 0x20 && p[run] < 0x7f && p[run] != '"' &&
+		       p[run] != '\\')
+			run++;
+		if (run) {
+			size_t room = l->cut || l->len >= l->limit ? 0 : l->limit - l->len;
+			size_t n = run < room ? run : room;
+			memcpy(l->buf + l->len, p, n);
+			l->len += n;
+			if (n < run) {
+				l->cut = true;
+				break;
+			}
+			p += run;
+			left -= run;
+			continue;
+		}
 		char esc[8];
 		const char *out = esc;
 		size_t n = utf8_char(p, left), used = n;
@@ -130,9 +150,21 @@ static void put_field(struct line *l, const struct esc_log_field *f)
 	switch (f->kind) {
 	case 's':
 		break;
-	case 'i':
-		n = snprintf(num, sizeof num, "%lld", (long long)f->num);
+	case 'i': {
+		/* "%lld", digit by digit. */
+		char digits[24];
+		size_t at = sizeof digits;
+		uint64_t m = f->num < 0 ? (uint64_t)0 - (uint64_t)f->num : (uint64_t)f->num;
+		do {
+			digits[--at] = (char)('0' + m % 10);
+			m /= 10;
+		} while (m);
+		if (f->num < 0)
+			digits[--at] = '-';
+		n = (int)(sizeof digits - at);
+		memcpy(num, digits + at, (size_t)n);
 		break;
+	}
 	case 'f':
 		/* JSON has no NaN or infinity. */
 		n = isfinite(f->real) ? snprintf(num, sizeof num, "%.6g", f->real)
