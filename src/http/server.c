@@ -40,6 +40,8 @@
 #include "util/timefmt.h"
 
 #define JSON_DEPTH_MAX 32
+_Static_assert(JSON_DEPTH_MAX == ESC_JSON_READ_DEPTH_MAX,
+	       "esc_json_parse reads bodies as deep as read_body accepts");
 #define COOKIE_NAME    "escrowd_session"
 
 /* Prometheus counters: requests by route and status, and one latency

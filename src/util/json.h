@@ -35,4 +35,13 @@ char *esc_json_text(const json_t *j, size_t size_hint, size_t *len);
 #define ESC_JSON_READ_DEPTH_MAX 32
 json_t *esc_json_parse(const char *text, size_t len);
 
+/* Linking json.o also sets jansson's allocator for the whole process,
+ * before main (json_set_alloc_funcs: nothing else may call it): each
+ * thread keeps up to 64 KiB of the small blocks jansson frees and hands
+ * them back to jansson first (at most 16 MiB with http.threads at 256),
+ * freed when the thread ends. They are malloc's blocks: a text jansson
+ * made may be freed with free(). Not in a sanitizer's build, where every
+ * block goes back to free() so that a use after the last json_decref is
+ * seen. */
+
 #endif

@@ -1,6 +1,7 @@
 /* test_json.c - esc_json_text (util/json.h) writes the bytes of
  * json_dumps(j, JSON_COMPACT): the answers' text did not change when the
- * daemon stopped calling json_dumps (issue 15). */
+ * daemon stopped calling json_dumps (issue 15); esc_json_parse reads what
+ * json_loadb reads; jansson's kept blocks stay malloc's. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -289,8 +290,10 @@ static void test_parse_random_and_broken_documents(void **state)
 /* jansson's blocks are kept by each thread for the next tree
  * (util/json.c): they stay malloc's, so that what json_dumps returns
  * may be freed with free(), a tree made in one thread may be freed in
- * another, and a thread's kept blocks are freed when it ends (the ASan
- * build finds a leak or a bad free). */
+ * another, and a thread's kept blocks are freed when it ends. A
+ * sanitizer's build keeps no blocks (json.h), so this runs the cache in
+ * the plain build only: `valgrind --leak-check=full build/test_json`
+ * finds a leak or a bad free there. */
 static json_t *some_tree(int n)
 {
 	json_t *j = json_object();
