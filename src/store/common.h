@@ -621,13 +621,12 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(SESSION_GET, "SELECT " ESC_SESSION_COLUMNS " FROM sessions WHERE token_hash = ?1")       \
 	X(SESSION_TOUCH, "UPDATE sessions SET last_seen_ms = ?2 WHERE token_hash = ?1")            \
 	X(SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = ?1")                            \
-	X(CALLER_GET, "SELECT COALESCE((SELECT last_used_at_ms FROM api_keys WHERE key_hash = ?1 " \
-		      "AND revoked_at_ms = 0), -1), "                                              \
+	X(CALLER_GET, "SELECT COALESCE(k.last_used_at_ms, -1), "                                   \
 		      "s.token_hash, s.user_id, s.csrf, s.created_at_ms, s.last_seen_ms, u.id, "   \
 		      "u.role, u.name, u.email, u.password_hash, u.created_at_ms, "                \
-		      "u.suspension_lifted_at_ms, COALESCE((SELECT id FROM api_keys "              \
-		      "WHERE key_hash = ?1 AND revoked_at_ms = 0), '') "                           \
+		      "u.suspension_lifted_at_ms, COALESCE(k.id, '') "                             \
 		      "FROM (SELECT 1 AS one) AS o "                                               \
+		      "LEFT JOIN api_keys AS k ON k.key_hash = ?1 AND k.revoked_at_ms = 0 "        \
 		      "LEFT JOIN sessions AS s ON s.token_hash = ?1 "                              \
 		      "LEFT JOIN users AS u ON u.id = s.user_id")                                  \
 	X(API_KEY_INSERT, "INSERT INTO api_keys (" ESC_API_KEY_COLUMNS ") "                        \
