@@ -4593,6 +4593,49 @@ static void pg_a_concurrent_update_makes_the_later_transaction_retry(void **stat
 	esc_store_close(b);
 }
 
+/* A write sent without waiting for its answer (pg.c's pipeline: here a
+ * deadline row changed by a concurrent transaction meanwhile) fails
+ * where the transaction next waits: it is doomed whole, the savepoint
+ * cannot save it, and nothing of it is kept. */
+static void pg_a_write_not_waited_for_that_fails_dooms_the_transaction(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_store *b = open_other(f);
+	struct esc_order o = order("ord_1", "usr_b", "usr_s"), got;
+	struct esc_deadline rows[2];
+	int rc;
+
+	insert_order(f->s, &o);
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	ESC_STORE0(rc, b, begin);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, b, savepoint);
+	assert_int_equal(rc, 0);
+	assert_int_equal(due(b, T0, rows, 2), 1); /* b's snapshot */
+	set_deadline(f->s, "ord_1", ESC_DL_SHIP, T0, true);
+	/* Prepared first (waited for), then sent and not waited for. */
+	set_deadline(b, "ord_1", ESC_DL_SHIP, T0, false);
+	ESC_STORE(rc, b, order_get, "ord_1", &got);
+	assert_int_equal(rc, ESC_ERETRY);
+	ESC_STORE0(rc, b, savepoint_rollback);
+	assert_int_equal(rc, ESC_ERETRY);
+	ESC_STORE0(rc, b, commit);
+	assert_int_equal(rc, ESC_ERETRY);
+	ESC_STORE0(rc, b, rollback);
+	assert_int_equal(rc, 0);
+	/* Nothing of b's: the row it deleted is there. */
+	assert_int_equal(due(f->s, T0 + 10, rows, 2), 1);
+	assert_int_equal(rows[0].kind, ESC_DL_SHIP);
+	/* And b goes on: its next transaction commits. */
+	ESC_STORE0(rc, b, begin);
+	assert_int_equal(rc, 0);
+	set_deadline(b, "ord_1", ESC_DL_CONFIRM, T0 + 5, true);
+	ESC_STORE0(rc, b, commit);
+	assert_int_equal(rc, 0);
+	assert_int_equal(due(f->s, T0 + 10, rows, 2), 2);
+	esc_store_close(b);
+}
+
 static void pg_a_claim_racing_a_committed_claim_is_retried_not_doubled(void **state)
 {
 	struct store_fixture *f = *state;
@@ -4729,6 +4772,7 @@ static const struct CMUnitTest pg_only[] = {
 	S(pg_text_sorts_byte_by_byte_whatever_the_locale),
 	S(pg_emails_fold_ascii_case_only),
 	S(pg_a_concurrent_update_makes_the_later_transaction_retry),
+	S(pg_a_write_not_waited_for_that_fails_dooms_the_transaction),
 	S(pg_a_claim_racing_a_committed_claim_is_retried_not_doubled),
 	S(pg_a_message_numbered_meanwhile_makes_the_transaction_retry),
 	S(pg_a_lost_connection_fails_the_transaction_then_comes_back),

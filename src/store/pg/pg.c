@@ -31,6 +31,19 @@
  * field's size, sent with no copy). Rows come back as text, except the
  * evidence bytes, which come back in binary.
  *
+ * Round trips: inside a transaction the connection is in libpq's pipeline
+ * mode. BEGIN, savepoints and the writes whose answer nothing waits for
+ * (run_later: outbox rows, deadline rows, transfers, counters, inserts of
+ * new ids) are sent as they come and their answers read with the next
+ * statement that must be answered (a read, COMMIT): one round trip for
+ * all. Such a write that fails dooms the whole transaction (every verb,
+ * savepoint_rollback and commit return its code), since the command that
+ * sent it may have answered already; the caller rolls back and runs it
+ * again as for a serialization failure. Writes whose answer decides
+ * something (a compare-and-set, a key the caller may find taken) are
+ * waited for, as are reads. A transaction also reads each user once
+ * (user_get): its snapshot gives the same row until it writes one.
+ *
  * One thread at a time uses a store, which is one connection; statements
  * are prepared on first use and again after the connection is made anew. */
 #include "store/pg/pg.h"
@@ -60,16 +73,51 @@
 #define SQL_SIZE      ESC_SQL_SIZE /* a statement's, with $N placeholders */
 #define TEXT_FORMAT   0
 #define BINARY_FORMAT 1
+/* The most answers owed in a pipeline before they are read (a Sync sent
+ * and every answer read): a command owes a dozen or so, and each of its
+ * reads collects them. */
+#define PIPE_MAX 256
+/* Users kept for the rest of a transaction (struct pg's users). */
+#define USERS_KEPT 32
 
 /* ---- statements ---- */
 
 /* X(ID, SQL): prepared on first use on each connection, each ?N written
  * $N then (esc_sql_dollars); the shared ones are common.h's. */
+#define TRANSFER_ADD                                                                               \
+	"ON CONFLICT (account, currency) DO UPDATE "                                               \
+	"SET balance_minor = balances.balance_minor + excluded.balance_minor"
+
 #define STATEMENTS(X)                                                                              \
 	X(USER_BY_EMAIL, ESC_SQL_USER_SELECT " WHERE lower(email) = lower(?1 COLLATE \"C\")")      \
 	X(ENTRY_FIRST, "INSERT INTO entries (transfer_id, leg, account, amount_minor, currency, "  \
 		       "order_id, kind, at_ms) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7) "            \
 		       "ON CONFLICT DO NOTHING")                                                   \
+	/* A transfer in one statement, sent without waiting (run_later):   \
+	 * its two legs and the kept balances it moves (?10, ?11: 1 when    \
+	 * the account's balance is kept), all only when leg 0 was not      \
+	 * stored already (a transfer recorded before). */                  \
+	X(TRANSFER, "WITH f AS (INSERT INTO entries (transfer_id, leg, account, amount_minor, "  \
+		    "currency, order_id, kind, at_ms) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7) "  \
+		    "ON CONFLICT DO NOTHING RETURNING transfer_id), "                           \
+		    "l AS (INSERT INTO entries (transfer_id, leg, account, amount_minor, "      \
+		    "currency, order_id, kind, at_ms) SELECT transfer_id, 1, CAST(?8 AS TEXT), " \
+		    "CAST(?9 AS BIGINT), ?4, ?5, ?6, ?7 FROM f), "                              \
+		    "b AS (INSERT INTO balances (account, currency, balance_minor) "            \
+		    "SELECT ?2, ?4, ?3 FROM f WHERE CAST(?10 AS BIGINT) = 1 " TRANSFER_ADD ") " \
+		    "INSERT INTO balances (account, currency, balance_minor) "                  \
+		    "SELECT ?8, ?4, ?9 FROM f WHERE CAST(?11 AS BIGINT) = 1 " TRANSFER_ADD)     \
+	/* The user's counters, and the marks each window's move passes     \
+	 * over (esc_rep_move's tallies: between the row's start and the    \
+	 * new one, ?2 and ?3), in one round trip. */                        \
+	X(REP_GET_MOVED, "SELECT " ESC_REP_COLUMNS ", "                                          \
+			 "ARRAY(SELECT m.mark FROM marks m WHERE m.user_id = r.user_id "          \
+			 "AND m.at_ms > LEAST(r.short_since_ms, CAST(?2 AS BIGINT)) "             \
+			 "AND m.at_ms <= GREATEST(r.short_since_ms, CAST(?2 AS BIGINT))), "       \
+			 "ARRAY(SELECT m.mark FROM marks m WHERE m.user_id = r.user_id "          \
+			 "AND m.at_ms > LEAST(r.long_since_ms, CAST(?3 AS BIGINT)) "              \
+			 "AND m.at_ms <= GREATEST(r.long_since_ms, CAST(?3 AS BIGINT))) "         \
+			 "FROM reputation_counts r WHERE r.user_id = ?1")                         \
 	X(DEADLINES_CLAIM,                                                                         \
 	  "UPDATE deadlines SET claim_owner = ?3 "                                                 \
 	  "WHERE (due_ms, order_id, kind, ref) IN (SELECT due_ms, order_id, kind, ref "            \
@@ -118,12 +166,36 @@ struct pg {
 	 * "cmd" is set in this transaction). A command that sends nothing
 	 * needs none; a release is left to the next savepoint or COMMIT. */
 	bool sp_wanted, sp_open;
+	/* Inside a transaction the connection is in libpq's pipeline mode:
+	 * statements are sent as they come, and a writer's statement whose
+	 * answer nothing waits for (run_later) is not waited for; the next
+	 * statement that must be answered (a read, COMMIT) sends a Sync and
+	 * reads every answer owed, in order, in the same round trip.
+	 * owed[0..owed_n) says what each answer owed must be. */
+	bool pipe;
+	int owed_n;
+	unsigned char owed[PIPE_MAX];
+	/* What every verb of a doomed transaction returns: ESC_ERETRY, or
+	 * the failure of a statement sent without waiting, which undoes the
+	 * whole transaction since no one command can be blamed for it. */
+	int doom_rc;
+	/* The users this transaction read (user_get), read again from here:
+	 * its snapshot gives the same row until it writes one, which
+	 * empties it, as do the transaction's end and a savepoint's
+	 * rollback. A batch reads its few sellers once. */
+	struct esc_user users[USERS_KEPT];
+	int users_n, users_next;
 	char error[ERROR_SIZE];
 };
 
 static struct pg *pg_of(struct esc_store *s)
 {
 	return (struct pg *)s;
+}
+
+static void users_forget(struct pg *p)
+{
+	p->users_n = p->users_next = 0;
 }
 
 /* ---- errors ---- */
@@ -148,8 +220,19 @@ static bool unavailable(const struct pg *p, const char *state)
 	       sqlstate_is(state, "57P03") || sqlstate_is(state, "58030");
 }
 
+/* From now on every verb of the transaction fails with rc, until the
+ * caller rolls back. */
+static void doom(struct pg *p, int rc)
+{
+	if (!p->in_tx || p->doomed)
+		return;
+	p->doomed = true;
+	p->doom_rc = rc;
+}
+
 /* The code of a failed statement (res NULL: libpq had no result). Once a
- * transaction met a concurrent one, everything in it fails: say ERETRY. */
+ * transaction met a concurrent one, everything in it fails: say ERETRY
+ * (or what doomed it). */
 static int fail(struct pg *p, const PGresult *res)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -168,9 +251,9 @@ static int fail(struct pg *p, const PGresult *res)
 	else if (unavailable(p, state))
 		rc = ESC_EBUSY;
 	else if (p->doomed)
-		rc = ESC_ERETRY;
-	if (rc == ESC_ERETRY && p->in_tx)
-		p->doomed = true;
+		rc = p->doom_rc;
+	if (rc == ESC_ERETRY)
+		doom(p, rc);
 	return rc;
 }
 
@@ -376,12 +459,227 @@ out:
 	return rc;
 }
 
-/* Run a statement with b's values, preparing it first (its ?N written
- * $N) if this connection has not; *out (when not NULL) gets its result, the caller's to PQclear. */
-static int exec_stmt(struct pg *p, const char *name, const char *sql, bool *prepared,
-		     const struct bind *b, int result_format, PGresult **out)
+/* ---- the pipeline: statements of a transaction sent without waiting ---- */
+
+/* What an answer owed in the pipeline must be. */
+enum owed {
+	OWE_DONE,    /* any success */
+	OWE_ROW,     /* a write of one row or more: none is ESC_ECONFLICT */
+	OWE_ANSWER,  /* the statement waited for: its result is the caller's */
+	OWE_PREPARE, /* a statement prepared: 42P05 (prepared already) is fine */
+};
+
+/* The connection failed while sending or reading (a backend killed, the
+ * server gone): the transaction is gone with it, and the connection is
+ * made anew before the next one (ready), libpq's pipeline with it, even
+ * when libpq has not seen the end yet. */
+static int pipe_lost(struct pg *p)
+{
+	esc_pg_one_line(p->error, sizeof p->error, PQerrorMessage(p->conn));
+	p->owed_n = 0;
+	p->closing = true;
+	return ESC_EBUSY;
+}
+
+/* The code of one answer read from the pipeline, as it was owed. */
+static int pipe_answer(struct pg *p, PGresult *res, enum owed owed)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_PIPELINE_ABORTED)
+		return p->doomed ? p->doom_rc : ESC_EIO; /* skipped after a failure */
+	if (owed == OWE_PREPARE && st != PGRES_COMMAND_OK &&
+	    sqlstate_is(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42P05"))
+		return 0;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		return fail(p, res);
+	if (owed == OWE_ROW && strcmp(PQcmdTuples(res), "0") == 0) {
+		esc_pg_one_line(p->error, sizeof p->error,
+				"a write sent without waiting found no row at its version");
+		return ESC_ECONFLICT;
+	}
+	return 0;
+}
+
+/* Send a Sync and read every answer owed, in order. The first failure is
+ * returned; a failure of a statement nobody waited for dooms the
+ * transaction (no one command can be blamed for it), while the failure of
+ * the last statement, the one waited for, is its caller's as without a
+ * pipeline (a savepoint rollback undoes it). *last (unless NULL) gets the
+ * last answer when it was OWE_ANSWER and succeeded: the caller's to
+ * PQclear. */
+static int pipe_collect(struct pg *p, PGresult **last)
+{
+	int n = p->owed_n, rc = 0;
+
+	if (last)
+		*last = NULL;
+	if (!n)
+		return 0;
+	if (!PQpipelineSync(p->conn))
+		return pipe_lost(p);
+	for (int i = 0; i < n; i++) {
+		PGresult *res = PQgetResult(p->conn);
+		int one;
+
+		if (!res) {
+			rc = rc ? rc : pipe_lost(p);
+			goto out;
+		}
+		one = pipe_answer(p, res, (enum owed)p->owed[i]);
+		if (one && !rc) {
+			rc = one;
+			if (p->owed[i] != OWE_ANSWER)
+				doom(p, rc);
+		}
+		if (!one && last && i == n - 1 && p->owed[i] == OWE_ANSWER)
+			*last = res;
+		else
+			PQclear(res);
+		/* Each statement's answer ends with NULL. */
+		while ((res = PQgetResult(p->conn))) {
+			ExecStatusType st = PQresultStatus(res);
+			PQclear(res);
+			if (st == PGRES_PIPELINE_SYNC) {
+				rc = rc ? rc : ESC_EIO; /* fewer answers than owed */
+				p->owed_n = 0;
+				goto out_cleared;
+			}
+		}
+		if (PQstatus(p->conn) != CONNECTION_OK) {
+			rc = rc ? rc : pipe_lost(p);
+			goto out;
+		}
+	}
+	/* Then the Sync's own answer. */
+	for (;;) {
+		PGresult *res = PQgetResult(p->conn);
+		ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+		PQclear(res);
+		if (st == PGRES_PIPELINE_SYNC)
+			break;
+		if (!res || PQstatus(p->conn) != CONNECTION_OK) {
+			rc = rc ? rc : pipe_lost(p);
+			goto out;
+		}
+	}
+	p->owed_n = 0;
+out_cleared:
+	if (rc && last && *last) {
+		PQclear(*last);
+		*last = NULL;
+	}
+	return rc;
+out:
+	p->owed_n = 0;
+	goto out_cleared;
+}
+
+/* Send SQL with no values into the pipeline (a savepoint, COMMIT). */
+static int pipe_send_plain(struct pg *p, const char *sql, enum owed owed)
+{
+	int rc = 0;
+
+	if (p->owed_n >= PIPE_MAX && (rc = pipe_collect(p, NULL)))
+		return rc;
+	if (!PQsendQueryParams(p->conn, sql, 0, NULL, NULL, NULL, NULL, TEXT_FORMAT))
+		return pipe_lost(p);
+	p->owed[p->owed_n++] = (unsigned char)owed;
+	return 0;
+}
+
+/* Enter the pipeline, at BEGIN (which is sent, not waited for). */
+static int pipe_begin(struct pg *p, const char *sql)
+{
+	if (!PQenterPipelineMode(p->conn))
+		return ESC_EIO;
+	p->pipe = true;
+	p->owed_n = 0;
+	return pipe_send_plain(p, sql, OWE_DONE);
+}
+
+/* Leave the pipeline, reading what is still owed (whatever it says):
+ * before ROLLBACK, after COMMIT. A lost connection leaves it too
+ * (PQreset). */
+static void pipe_end(struct pg *p)
+{
+	if (!p->pipe)
+		return;
+	p->pipe = false;
+	if (PQstatus(p->conn) != CONNECTION_OK)
+		return;
+	if (p->owed_n) {
+		bool doomed = p->doomed;
+		int doom_rc = p->doom_rc;
+		(void)pipe_collect(p, NULL);
+		p->doomed = doomed;
+		p->doom_rc = doom_rc;
+	}
+	/* Answers libpq still waits for: only a new connection leaves them. */
+	if (!PQexitPipelineMode(p->conn))
+		p->closing = true;
+}
+
+/* The savepoint a command asked for, sent before its first statement: in
+ * the pipeline as two statements (a Parse holds one), else in one
+ * message. */
+static int send_savepoint(struct pg *p)
+{
+	int rc = 0;
+
+	if (!p->pipe)
+		rc = exec_plain(p, p->sp_open ? SQL_RESAVEPOINT : SQL_SAVEPOINT);
+	else {
+		if (p->sp_open)
+			rc = pipe_send_plain(p, "RELEASE SAVEPOINT cmd", OWE_DONE);
+		if (!rc)
+			rc = pipe_send_plain(p, SQL_SAVEPOINT, OWE_DONE);
+	}
+	if (!rc) {
+		p->sp_open = true;
+		p->sp_wanted = false;
+	}
+	return rc;
+}
+
+/* Prepare a statement (its ?N written $N) on this connection. */
+static int prepare(struct pg *p, const char *name, const char *sql, bool *prepared)
 {
 	char text[SQL_SIZE];
+	PGresult *res = NULL;
+	int rc = 0;
+
+	esc_sql_dollars(sql, text, sizeof text);
+	if (p->pipe) {
+		if (p->owed_n >= PIPE_MAX && (rc = pipe_collect(p, NULL)))
+			return rc;
+		if (!PQsendPrepare(p->conn, name, text, 0, NULL))
+			return pipe_lost(p);
+		p->owed[p->owed_n++] = OWE_PREPARE;
+		/* Waited for: a failed Parse must not be taken for a later
+		 * statement's failure. Once per connection and statement. */
+		rc = pipe_collect(p, NULL);
+	} else {
+		res = PQprepare(p->conn, name, text, 0, NULL);
+		/* 42P05: prepared already, though we did not hear back. */
+		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		    !sqlstate_is(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42P05"))
+			rc = fail(p, res);
+		PQclear(res);
+	}
+	if (!rc)
+		*prepared = true;
+	return rc;
+}
+
+/* Run a statement with b's values, preparing it first if this connection
+ * has not; *out (when not NULL) gets its result, the caller's to PQclear.
+ * later (OWE_DONE or OWE_ROW), inside a transaction: send it and return
+ * at once, its answer read with the next one waited for (pipe_collect);
+ * OWE_ANSWER: wait for it. */
+static int exec_stmt(struct pg *p, const char *name, const char *sql, bool *prepared,
+		     const struct bind *b, int result_format, PGresult **out, enum owed later)
+{
 	PGresult *res = NULL;
 	ExecStatusType st;
 	int rc = 0;
@@ -394,35 +692,37 @@ static int exec_stmt(struct pg *p, const char *name, const char *sql, bool *prep
 	}
 	/* Spare the round trip: the server would refuse it. */
 	if (p->doomed) {
-		rc = ESC_ERETRY;
+		rc = p->doom_rc;
 		goto out;
 	}
 	rc = ready(p);
+	if (!rc && p->sp_wanted)
+		rc = send_savepoint(p);
+	if (!rc && !*prepared)
+		rc = prepare(p, name, sql, prepared);
 	if (rc)
 		goto out;
-	if (p->sp_wanted) {
-		rc = exec_plain(p, p->sp_open ? SQL_RESAVEPOINT : SQL_SAVEPOINT);
-		if (rc)
+	if (p->pipe) {
+		if (p->owed_n >= PIPE_MAX && (rc = pipe_collect(p, NULL)))
 			goto out;
-		p->sp_open = true;
-		p->sp_wanted = false;
-	}
-	if (!*prepared) {
-		esc_sql_dollars(sql, text, sizeof text);
-		res = PQprepare(p->conn, name, text, 0, NULL);
-		/* 42P05: prepared already, though we did not hear back. */
-		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
-		    !sqlstate_is(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42P05")) {
-			rc = fail(p, res);
+		if (!PQsendQueryPrepared(p->conn, name, b->n, b->values, b->lengths, b->formats,
+					 result_format)) {
+			rc = pipe_lost(p);
 			goto out;
 		}
-		PQclear(res);
-		*prepared = true;
+		p->owed[p->owed_n++] = (unsigned char)later;
+		if (later == OWE_ANSWER)
+			rc = pipe_collect(p, out);
+		goto out;
 	}
 	res = PQexecPrepared(p->conn, name, b->n, b->values, b->lengths, b->formats, result_format);
 	st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		rc = fail(p, res);
+		goto out;
+	}
+	if (later == OWE_ROW && strcmp(PQcmdTuples(res), "0") == 0) {
+		rc = ESC_ECONFLICT;
 		goto out;
 	}
 	if (out) {
@@ -435,24 +735,33 @@ out:
 }
 
 static int exec_id(struct pg *p, enum stmt_id id, const struct bind *b, int result_format,
-		   PGresult **out)
+		   PGresult **out, enum owed later)
 {
 	char name[16];
 
 	snprintf(name, sizeof name, "e%d", (int)id);
-	return exec_stmt(p, name, stmt_sql[id], &p->prepared[id], b, result_format, out);
+	return exec_stmt(p, name, stmt_sql[id], &p->prepared[id], b, result_format, out, later);
 }
 
 /* A statement's rows, as text. */
 static int query(struct pg *p, enum stmt_id id, const struct bind *b, PGresult **out)
 {
-	return exec_id(p, id, b, TEXT_FORMAT, out);
+	return exec_id(p, id, b, TEXT_FORMAT, out, OWE_ANSWER);
 }
 
 /* Run a statement that returns no rows. */
 static int run(struct pg *p, enum stmt_id id, const struct bind *b)
 {
-	return exec_id(p, id, b, TEXT_FORMAT, NULL);
+	return exec_id(p, id, b, TEXT_FORMAT, NULL, OWE_ANSWER);
+}
+
+/* Run a statement that returns no rows, and whose failure is never a
+ * refusal of the command (no key of its can be taken by the caller's own
+ * doing): inside a transaction it is sent without waiting for its answer,
+ * and a failure found later fails the whole transaction. */
+static int run_later(struct pg *p, enum stmt_id id, const struct bind *b)
+{
+	return exec_id(p, id, b, TEXT_FORMAT, NULL, OWE_DONE);
 }
 
 /* Run a statement that writes rows; *changes is how many. */
@@ -632,6 +941,10 @@ static int tx_begin(struct pg *p, const char *sql)
 		rc = ESC_EIO;
 		goto out;
 	}
+	/* A connection lost or left unusable is made anew first. */
+	rc = ready(p);
+	if (rc)
+		goto out;
 	/* The server must agree that none is open: a COMMIT or ROLLBACK that
 	 * failed on a live connection could leave one, and BEGIN there only
 	 * warns, so that this transaction's writes would join the old one. */
@@ -640,11 +953,21 @@ static int tx_begin(struct pg *p, const char *sql)
 		rc = ESC_EIO;
 		goto out;
 	}
-	rc = exec_plain(p, sql);
+	/* BEGIN goes with the transaction's first statement, in the
+	 * pipeline (pipe_begin). */
+	rc = ready(p);
+	if (!rc)
+		rc = pipe_begin(p, sql);
+	if (rc == ESC_EIO && !p->pipe)
+		rc = exec_plain(p, sql); /* no pipeline: as it is */
+	else if (rc)
+		pipe_end(p);
 	if (!rc) {
 		p->in_tx = true;
 		p->doomed = false;
+		p->doom_rc = ESC_ERETRY;
 		p->sp_wanted = p->sp_open = false;
+		users_forget(p);
 	}
 out:
 	return rc;
@@ -657,9 +980,11 @@ static int tx_rollback(struct pg *p)
 {
 	int rc = 0;
 
+	pipe_end(p);
 	p->in_tx = false;
 	p->doomed = false;
 	p->sp_wanted = p->sp_open = false;
+	users_forget(p);
 	if (PQstatus(p->conn) != CONNECTION_OK || PQtransactionStatus(p->conn) == PQTRANS_IDLE)
 		goto out;
 	rc = exec_plain(p, "ROLLBACK");
@@ -681,20 +1006,31 @@ static int tx_commit(struct pg *p)
 	/* PostgreSQL answers COMMIT of a failed transaction by rolling it
 	 * back: say why it failed instead of pretending. */
 	if (p->doomed)
-		rc = ESC_ERETRY;
+		rc = p->doom_rc;
 	else if (PQstatus(p->conn) != CONNECTION_OK)
 		rc = ESC_EBUSY; /* lost before COMMIT: the server rolled back */
-	else if (PQtransactionStatus(p->conn) != PQTRANS_INTRANS)
+	else if (!p->pipe && PQtransactionStatus(p->conn) != PQTRANS_INTRANS)
 		rc = ESC_EIO;
 	if (rc) {
 		(void)tx_rollback(p);
 		goto out;
 	}
-	res = PQexec(p->conn, "COMMIT");
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		rc = fail(p, res);
-	else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+	if (p->pipe) {
+		/* COMMIT reads every answer still owed: a write that failed
+		 * unseen fails it (its transaction is left aborted, for the
+		 * caller's rollback). */
+		rc = pipe_send_plain(p, "COMMIT", OWE_ANSWER);
+		if (!rc)
+			rc = pipe_collect(p, &res);
+		pipe_end(p);
+	} else {
+		res = PQexec(p->conn, "COMMIT");
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			rc = fail(p, res);
+	}
+	if (!rc && strcmp(PQcmdStatus(res), "COMMIT") != 0)
 		rc = ESC_EIO;
+	users_forget(p);
 	p->in_tx = false;
 	p->doomed = false;
 	p->sp_wanted = p->sp_open = false;
@@ -729,7 +1065,7 @@ static int pg_savepoint(struct esc_store *s)
 	struct pg *p = pg_of(s);
 
 	if (p->doomed)
-		return ESC_ERETRY;
+		return p->doom_rc;
 	p->sp_wanted = true;
 	return 0;
 }
@@ -741,7 +1077,7 @@ static int pg_savepoint_release(struct esc_store *s)
 	struct pg *p = pg_of(s);
 
 	if (p->doomed)
-		return ESC_ERETRY;
+		return p->doom_rc;
 	p->sp_wanted = false;
 	return 0;
 }
@@ -756,12 +1092,16 @@ static int pg_savepoint_rollback(struct esc_store *s)
 	struct pg *p = pg_of(s);
 
 	if (p->doomed)
-		return ESC_ERETRY;
+		return p->doom_rc;
+	users_forget(p);
 	if (p->sp_wanted) {
 		p->sp_wanted = false;
 		return 0;
 	}
-	return exec_plain(p, SQL_ROLLBACK_TO);
+	/* In the pipeline it goes with the next statement, and a failure
+	 * of it fails the transaction there. */
+	return p->pipe ? pipe_send_plain(p, SQL_ROLLBACK_TO, OWE_DONE)
+		       : exec_plain(p, SQL_ROLLBACK_TO);
 }
 
 static int pg_read_only(struct esc_store *s)
@@ -810,6 +1150,7 @@ static int pg_user_insert(struct esc_store *s, const struct esc_user *u)
 {
 	struct bind b = {0};
 
+	users_forget(pg_of(s));
 	b_record(&b, &esc_user_record, u);
 	return run(pg_of(s), S_USER_INSERT, &b);
 }
@@ -818,6 +1159,7 @@ static int pg_user_update(struct esc_store *s, const struct esc_user *u)
 {
 	struct bind b = {0};
 
+	users_forget(pg_of(s));
 	b_record(&b, &esc_user_record, u);
 	return run_one(pg_of(s), S_USER_UPDATE, &b);
 }
@@ -840,7 +1182,25 @@ static int user_one(struct pg *p, enum stmt_id id, const char *key, struct esc_u
 
 static int pg_user_get(struct esc_store *s, const char *id, struct esc_user *out)
 {
-	return user_one(pg_of(s), S_USER_GET, id, out);
+	struct pg *p = pg_of(s);
+	int rc = 0;
+
+	if (!p->in_tx || !id)
+		return user_one(p, S_USER_GET, id, out);
+	for (int i = 0; i < p->users_n; i++) {
+		if (strcmp(p->users[i].id, id) == 0) {
+			*out = p->users[i];
+			return p->doomed ? p->doom_rc : 0;
+		}
+	}
+	rc = user_one(p, S_USER_GET, id, out);
+	if (!rc && strlen(id) < sizeof out->id) {
+		p->users[p->users_next] = *out;
+		p->users_next = (p->users_next + 1) % USERS_KEPT;
+		if (p->users_n < USERS_KEPT)
+			p->users_n++;
+	}
+	return rc;
 }
 
 static int pg_user_by_email(struct esc_store *s, const char *email, struct esc_user *out)
@@ -877,7 +1237,7 @@ static int order_insert_body(struct pg *p, void *arg)
 
 	if (esc_order_bind_insert(o, &binder, &b))
 		b.invalid = true;
-	rc = run(p, S_ORDER_INSERT, &b);
+	rc = run_later(p, S_ORDER_INSERT, &b);
 	for (size_t i = 0; !rc && i < a->items_count; i++) {
 		struct bind bi = {0};
 		B_FIELD(&bi, 1, o->id);
@@ -886,7 +1246,7 @@ static int order_insert_body(struct pg *p, void *arg)
 		b_i64(&bi, 4, a->items[i].quantity);
 		b_i64(&bi, 5, a->items[i].unit_price_minor);
 		B_FIELD(&bi, 6, a->items[i].image_url);
-		rc = run(p, S_ITEM_INSERT, &bi);
+		rc = run_later(p, S_ITEM_INSERT, &bi);
 	}
 	return rc;
 }
@@ -981,7 +1341,8 @@ static int pg_orders_list(struct esc_store *s, const struct esc_order_filter *f,
 		b.invalid = true;
 	esc_orders_list_sql(mask, sql, sizeof sql);
 	snprintf(name, sizeof name, "l%u", mask);
-	rc = exec_stmt(p, name, sql, &p->orders_list_prepared[mask], &b, TEXT_FORMAT, &res);
+	rc = exec_stmt(p, name, sql, &p->orders_list_prepared[mask], &b, TEXT_FORMAT, &res,
+		       OWE_ANSWER);
 	if (rc)
 		goto out;
 	*has_more = (size_t)PQntuples(res) > max;
@@ -1072,7 +1433,26 @@ static int balance_add(struct pg *p, const char *account, const char *currency, 
 static int transfer_append(struct pg *p, const struct esc_transfer *t, int64_t at_ms)
 {
 	int64_t changes = 0;
-	int rc = entry_insert(p, S_ENTRY_FIRST, t, t->from, -t->amount_minor, at_ms, &changes);
+	int rc = 0;
+
+	/* One statement, not waited for, unless both legs are on one
+	 * account (whose balance one statement could not move twice). */
+	if (strncmp(t->from, t->to, ESC_ACCOUNT_SIZE) != 0) {
+		struct bind b = {0};
+		B_FIELD(&b, 1, t->id);
+		b_field(&b, 2, t->from, ESC_ACCOUNT_SIZE);
+		b_i64(&b, 3, -t->amount_minor);
+		B_FIELD(&b, 4, t->currency);
+		B_FIELD(&b, 5, t->order_id);
+		B_FIELD(&b, 6, t->kind);
+		b_i64(&b, 7, at_ms);
+		b_field(&b, 8, t->to, ESC_ACCOUNT_SIZE);
+		b_i64(&b, 9, t->amount_minor);
+		b_i64(&b, 10, esc_kept_account(t->from));
+		b_i64(&b, 11, esc_kept_account(t->to));
+		return run_later(p, S_TRANSFER, &b);
+	}
+	rc = entry_insert(p, S_ENTRY_FIRST, t, t->from, -t->amount_minor, at_ms, &changes);
 
 	/* Leg 0 exists already: this transfer was recorded before. */
 	if (rc || changes == 0)
@@ -1144,7 +1524,7 @@ static int pg_refund_insert(struct esc_store *s, const struct esc_refund *r)
 	struct bind b = {0};
 
 	b_record(&b, &esc_refund_record, r);
-	return run(pg_of(s), S_REFUND_INSERT, &b);
+	return run_later(pg_of(s), S_REFUND_INSERT, &b);
 }
 
 static int pg_refund_update(struct esc_store *s, const struct esc_refund *r)
@@ -1204,7 +1584,7 @@ static int pg_deadline_apply(struct esc_store *s, const char *order_id,
 	b_str(&b, 2, order_id);
 	b_enum(&b, 3, &esc_enum_deadline, (int)op->kind);
 	B_FIELD(&b, 4, op->ref);
-	return run(pg_of(s), op->set ? S_DEADLINE_INSERT : S_DEADLINE_DELETE, &b);
+	return run_later(pg_of(s), op->set ? S_DEADLINE_INSERT : S_DEADLINE_DELETE, &b);
 }
 
 static int pg_deadlines_due(struct esc_store *s, int64_t now_ms, struct esc_deadline *out,
@@ -1326,7 +1706,7 @@ static int pg_outbox_append(struct esc_store *s, const struct esc_outbox_row *ro
 		b_str(&b, 10, "");
 	}
 	b_str(&b, 11, esc_outbox_payload(row));
-	return run(pg_of(s), S_OUTBOX_INSERT, &b);
+	return run_later(pg_of(s), S_OUTBOX_INSERT, &b);
 }
 
 /* The single integer a statement returns. */
@@ -1410,7 +1790,7 @@ static int pg_mark_append(struct esc_store *s, const char *user_id, enum esc_mar
 		b_str(&b, 1, user_id);
 		b_i64(&b, 2, (int64_t)mark);
 		b_i64(&b, 3, at_ms);
-		rc = run(pg_of(s), S_REP_MARK, &b);
+		rc = run_later(pg_of(s), S_REP_MARK, &b);
 	}
 	if (added)
 		*added = !rc && changes > 0;
@@ -1420,15 +1800,55 @@ static int pg_mark_append(struct esc_store *s, const char *user_id, enum esc_mar
 struct tally_arg {
 	struct pg *p;
 	const char *user_id;
+	/* What REP_GET_MOVED read of each window's move (short, long): the
+	 * marks in (after, upto], by kind. */
+	bool have[2];
+	int64_t after[2], upto[2];
+	int32_t n[2][ESC_MARK_COUNT];
 };
 
-/* esc_rep_move's tally: the user's marks with after < at_ms <= upto. */
+/* An array of mark names as PostgreSQL writes it ({a,b} or {}) into n:
+ * false when a name is not a mark's. */
+static bool marks_of_array(const char *text, int32_t n[ESC_MARK_COUNT])
+{
+	size_t len = strlen(text);
+	char name[64];
+
+	if (len < 2 || text[0] != '{' || text[len - 1] != '}')
+		return false;
+	for (size_t i = 1; i < len - 1;) {
+		size_t j = i;
+		while (j < len - 1 && text[j] != ',')
+			j++;
+		if (j - i >= sizeof name)
+			return false;
+		memcpy(name, text + i, j - i);
+		name[j - i] = '\0';
+		int mark = esc_enum_parse(&esc_enum_mark, name);
+		if (mark < 0 || mark >= ESC_MARK_COUNT)
+			return false;
+		n[mark]++;
+		i = j + 1;
+	}
+	return true;
+}
+
+/* esc_rep_move's tally: the user's marks with after < at_ms <= upto,
+ * as read with the row when it asks for what was read. */
 static int pg_tally(void *arg, int64_t after, int64_t upto, int32_t n[ESC_MARK_COUNT])
 {
 	struct tally_arg *t = arg;
 	struct bind b = {0};
 	PGresult *res = NULL;
 	int rc;
+
+	for (int w = 0; w < 2; w++) {
+		if (t->have[w] && t->after[w] == after && t->upto[w] == upto) {
+			for (int m = 0; m < ESC_MARK_COUNT; m++)
+				n[m] += t->n[w][m];
+			return 0;
+		}
+	}
 
 	b_str(&b, 1, t->user_id);
 	b_i64(&b, 2, after);
@@ -1450,7 +1870,7 @@ static int pg_mark_counts(struct esc_store *s, const char *user_id, int64_t shor
 			  int64_t long_since_ms, struct esc_rep_counts *out)
 {
 	struct pg *p = pg_of(s);
-	struct tally_arg t = {p, user_id};
+	struct tally_arg t = {.p = p, .user_id = user_id};
 	struct bind b = {0};
 	PGresult *res = NULL;
 	struct esc_rep_row r;
@@ -1459,10 +1879,20 @@ static int pg_mark_counts(struct esc_store *s, const char *user_id, int64_t shor
 
 	memset(out, 0, sizeof *out);
 	b_str(&b, 1, user_id);
-	rc = query(p, S_REP_GET, &b, &res);
+	b_i64(&b, 2, short_since_ms);
+	b_i64(&b, 3, long_since_ms);
+	rc = query(p, S_REP_GET_MOVED, &b, &res);
 	if (!rc && PQntuples(res) > 0) {
 		struct esc_row row = row_of(res, 0);
+		int64_t to[2] = {short_since_ms, long_since_ms};
 		esc_rep_row_read(&row, &r);
+		int64_t from[2] = {r.short_since_ms, r.long_since_ms};
+		for (int w = 0; w < 2; w++) {
+			t.after[w] = from[w] < to[w] ? from[w] : to[w];
+			t.upto[w] = from[w] < to[w] ? to[w] : from[w];
+			t.have[w] = marks_of_array(col_str(res, 0, 2 + 2 * ESC_MARK_COUNT + w),
+						   t.n[w]);
+		}
 	}
 	bool found = !rc && PQntuples(res) > 0;
 	PQclear(res);
@@ -1478,7 +1908,7 @@ static int pg_mark_counts(struct esc_store *s, const char *user_id, int64_t shor
 			b_i64(&b, 4 + m, r.counts.short_[m]);
 			b_i64(&b, 4 + ESC_MARK_COUNT + m, r.counts.long_[m]);
 		}
-		rc = run(p, S_REP_PUT, &b);
+		rc = run_later(p, S_REP_PUT, &b);
 	}
 	if (!rc)
 		*out = r.counts;
@@ -1871,8 +2301,7 @@ static int insert_numbered(struct pg *p, enum stmt_id id, const struct bind *b)
 
 	if (rc == ESC_EDUPLICATE) {
 		rc = ESC_ERETRY;
-		if (p->in_tx)
-			p->doomed = true;
+		doom(p, rc);
 	}
 	return rc;
 }
@@ -2052,7 +2481,7 @@ static int pg_evidence_get(struct esc_store *s, const char *order_id, int64_t se
 	*data = NULL;
 	b_str(&b, 1, order_id);
 	b_i64(&b, 2, seq);
-	rc = exec_id(pg_of(s), S_EVIDENCE_GET, &b, BINARY_FORMAT, &res);
+	rc = exec_id(pg_of(s), S_EVIDENCE_GET, &b, BINARY_FORMAT, &res, OWE_ANSWER);
 	if (rc)
 		goto out;
 	if (PQntuples(res) == 0) {
