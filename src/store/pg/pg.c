@@ -194,6 +194,7 @@ struct pg {
 	 * rollback. A batch reads its few sellers once. */
 	struct esc_user users[USERS_KEPT];
 	int users_n, users_next;
+	bool snapshot; /* the transaction reads one snapshot (not READ COMMITTED) */
 	char error[ERROR_SIZE];
 };
 
@@ -976,6 +977,7 @@ static int tx_begin(struct pg *p, const char *sql)
 		p->doomed = false;
 		p->doom_rc = ESC_ERETRY;
 		p->sp_wanted = p->sp_open = false;
+		p->snapshot = strstr(sql, "READ COMMITTED") == NULL;
 		users_forget(p);
 	}
 out:
@@ -1194,7 +1196,7 @@ static int pg_user_get(struct esc_store *s, const char *id, struct esc_user *out
 	struct pg *p = pg_of(s);
 	int rc = 0;
 
-	if (!p->in_tx || !id)
+	if (!p->in_tx || !p->snapshot || !id)
 		return user_one(p, S_USER_GET, id, out);
 	for (int i = 0; i < p->users_n; i++) {
 		if (strcmp(p->users[i].id, id) == 0) {
