@@ -93,45 +93,45 @@
 	X(ENTRY_FIRST, "INSERT INTO entries (transfer_id, leg, account, amount_minor, currency, "  \
 		       "order_id, kind, at_ms) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7) "            \
 		       "ON CONFLICT DO NOTHING")                                                   \
-	/* A transfer in one statement, sent without waiting (run_later):   \
-	 * its two legs and the kept balances it moves (?10, ?11: 1 when    \
-	 * the account's balance is kept), all only when leg 0 was not      \
-	 * stored already (a transfer recorded before). */                  \
-	X(TRANSFER, "WITH f AS (INSERT INTO entries (transfer_id, leg, account, amount_minor, "  \
-		    "currency, order_id, kind, at_ms) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7) "  \
-		    "ON CONFLICT DO NOTHING RETURNING transfer_id), "                           \
-		    "l AS (INSERT INTO entries (transfer_id, leg, account, amount_minor, "      \
-		    "currency, order_id, kind, at_ms) SELECT transfer_id, 1, CAST(?8 AS TEXT), " \
-		    "CAST(?9 AS BIGINT), ?4, ?5, ?6, ?7 FROM f), "                              \
-		    "b AS (INSERT INTO balances (account, currency, balance_minor) "            \
-		    "SELECT ?2, ?4, ?3 FROM f WHERE CAST(?10 AS BIGINT) = 1 " TRANSFER_ADD ") " \
-		    "INSERT INTO balances (account, currency, balance_minor) "                  \
-		    "SELECT ?8, ?4, ?9 FROM f WHERE CAST(?11 AS BIGINT) = 1 " TRANSFER_ADD)     \
-	/* The user's counters, and the marks each window's move passes     \
-	 * over (esc_rep_move's tallies: between the row's start and the    \
-	 * new one, ?2 and ?3), in one round trip. */                        \
-	X(REP_GET_MOVED, "SELECT " ESC_REP_COLUMNS ", "                                          \
-			 "ARRAY(SELECT m.mark FROM marks m WHERE m.user_id = r.user_id "          \
-			 "AND m.at_ms > LEAST(r.short_since_ms, CAST(?2 AS BIGINT)) "             \
-			 "AND m.at_ms <= GREATEST(r.short_since_ms, CAST(?2 AS BIGINT))), "       \
-			 "ARRAY(SELECT m.mark FROM marks m WHERE m.user_id = r.user_id "          \
-			 "AND m.at_ms > LEAST(r.long_since_ms, CAST(?3 AS BIGINT)) "              \
-			 "AND m.at_ms <= GREATEST(r.long_since_ms, CAST(?3 AS BIGINT))) "         \
-			 "FROM reputation_counts r WHERE r.user_id = ?1")                         \
+	/* A transfer in one statement, sent without waiting (run_later):                          \
+	 * its two legs and the kept balances it moves (?10, ?11: 1 when                           \
+	 * the account's balance is kept), all only when leg 0 was not                             \
+	 * stored already (a transfer recorded before). */                                         \
+	X(TRANSFER, "WITH f AS (INSERT INTO entries (transfer_id, leg, account, amount_minor, "    \
+		    "currency, order_id, kind, at_ms) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7) "     \
+		    "ON CONFLICT DO NOTHING RETURNING transfer_id), "                              \
+		    "l AS (INSERT INTO entries (transfer_id, leg, account, amount_minor, "         \
+		    "currency, order_id, kind, at_ms) SELECT transfer_id, 1, CAST(?8 AS TEXT), "   \
+		    "CAST(?9 AS BIGINT), ?4, ?5, ?6, ?7 FROM f), "                                 \
+		    "b AS (INSERT INTO balances (account, currency, balance_minor) "               \
+		    "SELECT ?2, ?4, ?3 FROM f WHERE CAST(?10 AS BIGINT) = 1 " TRANSFER_ADD ") "    \
+		    "INSERT INTO balances (account, currency, balance_minor) "                     \
+		    "SELECT ?8, ?4, ?9 FROM f WHERE CAST(?11 AS BIGINT) = 1 " TRANSFER_ADD)        \
+	/* The user's counters, and the marks each window's move passes                            \
+	 * over (esc_rep_move's tallies: between the row's start and the                           \
+	 * new one, ?2 and ?3), in one round trip. */                                              \
+	X(REP_GET_MOVED, "SELECT " ESC_REP_COLUMNS ", "                                            \
+			 "ARRAY(SELECT m.mark FROM marks m WHERE m.user_id = r.user_id "           \
+			 "AND m.at_ms > LEAST(r.short_since_ms, CAST(?2 AS BIGINT)) "              \
+			 "AND m.at_ms <= GREATEST(r.short_since_ms, CAST(?2 AS BIGINT))), "        \
+			 "ARRAY(SELECT m.mark FROM marks m WHERE m.user_id = r.user_id "           \
+			 "AND m.at_ms > LEAST(r.long_since_ms, CAST(?3 AS BIGINT)) "               \
+			 "AND m.at_ms <= GREATEST(r.long_since_ms, CAST(?3 AS BIGINT))) "          \
+			 "FROM reputation_counts r WHERE r.user_id = ?1")                          \
 	X(DEADLINES_CLAIM,                                                                         \
 	  "UPDATE deadlines SET claim_owner = ?3 "                                                 \
 	  "WHERE (due_ms, order_id, kind, ref) IN (SELECT due_ms, order_id, kind, ref "            \
 	  "FROM deadlines WHERE due_ms <= ?1 AND " ESC_SQL_CLAIM_FREE " "                          \
 	  "ORDER BY due_ms, order_id, kind, ref LIMIT ?2) AND " ESC_SQL_CLAIM_FREE " "             \
 	  "RETURNING due_ms, order_id, kind, ref")                                                 \
-	/* ESC_SQL_FANOUT_EVENTS with its LIMIT on the pending rows, inside:   \
-	 * then the plan is a walk of fanout_pending's first rows and one      \
-	 * outbox lookup each, whatever the statistics say. Joined first, a    \
-	 * planner that thought fanout_pending large (its rows come and go)    \
-	 * chose a merge join that read the outbox's key from its first row:   \
-	 * 15 ms a call with 50,000 events, 20 % of the server's CPU in the    \
-	 * flow's phases. */                                                   \
-	X(FANOUT_EVENTS, "SELECT f.seq, o.type, o.order_id, o.at_ms FROM (SELECT seq FROM "       \
+	/* ESC_SQL_FANOUT_EVENTS with its LIMIT on the pending rows, inside:                       \
+	 * then the plan is a walk of fanout_pending's first rows and one                          \
+	 * outbox lookup each, whatever the statistics say. Joined first, a                        \
+	 * planner that thought fanout_pending large (its rows come and go)                        \
+	 * chose a merge join that read the outbox's key from its first row:                       \
+	 * 15 ms a call with 50,000 events, 20 % of the server's CPU in the                        \
+	 * flow's phases. */                                                                       \
+	X(FANOUT_EVENTS, "SELECT f.seq, o.type, o.order_id, o.at_ms FROM (SELECT seq FROM "        \
 			 "fanout_pending ORDER BY seq LIMIT ?1 FOR UPDATE SKIP LOCKED) f "         \
 			 "JOIN outbox o ON o.seq = f.seq ORDER BY f.seq")                          \
 	X(OUTBOX_INSERT, "WITH e AS (" ESC_SQL_OUTBOX_INSERT " RETURNING seq) "                    \
@@ -1901,8 +1901,8 @@ static int pg_mark_counts(struct esc_store *s, const char *user_id, int64_t shor
 		for (int w = 0; w < 2; w++) {
 			t.after[w] = from[w] < to[w] ? from[w] : to[w];
 			t.upto[w] = from[w] < to[w] ? to[w] : from[w];
-			t.have[w] = marks_of_array(col_str(res, 0, 2 + 2 * ESC_MARK_COUNT + w),
-						   t.n[w]);
+			t.have[w] =
+				marks_of_array(col_str(res, 0, 2 + 2 * ESC_MARK_COUNT + w), t.n[w]);
 		}
 	}
 	bool found = !rc && PQntuples(res) > 0;
