@@ -1516,11 +1516,12 @@ static int drop_stale(struct esc_engine *e, const struct esc_command *cmd, int r
 	return rc;
 }
 
-/* One command, inside the caller's savepoint: load what the core needs,
+/* One command, inside the caller's transaction (and savepoint, when the
+ * batch is guarded: exec_one): load what the core needs,
  * let it decide, persist its effects, record the history and outbox rows,
  * answer. Returns 0 when there is something to keep (res->rc may still be
  * a refusal for a deadline row that was dropped), or the refusal or
- * failure, when the savepoint must be rolled back. */
+ * failure, when what it wrote must be undone. */
 static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct esc_result *res)
 {
 	struct run r = {.cmd = cmd,
@@ -1751,6 +1752,11 @@ static int exec_one(struct esc_engine *e, const struct esc_command *cmd, struct 
 	int64_t before = guarded ? 0 : esc_store_changes(s);
 	int rc = 0, undo;
 
+	/* The backend rolled the transaction back by itself (a full disk, an
+	 * I/O error, memory): nothing may run on outside it. ESC_EBUSY, as a
+	 * savepoint refused then: 503, the batch may well pass later. */
+	if (!guarded && before < 0)
+		return ESC_EBUSY;
 	if (guarded) {
 		ESC_STORE0(rc, s, savepoint);
 		if (rc) {
@@ -1772,13 +1778,13 @@ static int exec_one(struct esc_engine *e, const struct esc_command *cmd, struct 
 			int64_t after = esc_store_changes(s);
 			/* The transaction is gone (the backend rolled it back):
 			 * nothing can go on in it. */
-			undo = after < 0 ? ESC_EIO : after != before ? REDO_GUARDED : 0;
+			undo = after < 0 ? ESC_EBUSY : after != before ? REDO_GUARDED : 0;
 		}
 		if (undo == REDO_GUARDED)
 			return undo;
 		if (undo) {
 			/* Cannot undo one command: undo them all. */
-			log_failure(s, undo, "savepoint rollback", n);
+			log_failure(s, undo, guarded ? "savepoint rollback" : "transaction lost", n);
 			return undo;
 		}
 		(*refused)++;
@@ -1790,6 +1796,11 @@ static int exec_one(struct esc_engine *e, const struct esc_command *cmd, struct 
 			log_failure(s, rc, "savepoint release", n);
 			return rc;
 		}
+	} else if (esc_store_changes(s) < 0) {
+		/* Lost while the command ran (a read whose failure it let
+		 * pass): what it wrote is gone with it. */
+		log_failure(s, ESC_EBUSY, "transaction lost", n);
+		return ESC_EBUSY;
 	}
 	if (res->rc != 0)
 		(*refused)++;

@@ -256,11 +256,23 @@ static int bind_end(struct bind *b)
 	return rc;
 }
 
+/* The connection whose transaction this thread began (sq_begin), until
+ * it ends it: a statement of its must not run once SQLite rolled that
+ * transaction back by itself (a full disk, an I/O error, memory), or it
+ * would run on its own, outside it, and a verb of one statement would
+ * commit alone (a key's answer for a command that is gone, say). */
+static _Thread_local sqlite3 *tx_db;
+
+static bool tx_gone(sqlite3_stmt *st)
+{
+	return tx_db && sqlite3_db_handle(st) == tx_db && sqlite3_get_autocommit(tx_db);
+}
+
 /* Run a bound statement that returns no rows, then ready it again. */
 static int run(sqlite3_stmt *st)
 {
-	int src = sqlite3_step(st);
-	int rc = src == SQLITE_DONE ? 0 : step_rc(st, src);
+	int src = tx_gone(st) ? SQLITE_ABORT : sqlite3_step(st);
+	int rc = src == SQLITE_DONE ? 0 : src == SQLITE_ABORT ? ESC_EBUSY : step_rc(st, src);
 
 	finish(st);
 	return rc;
@@ -269,6 +281,8 @@ static int run(sqlite3_stmt *st)
 /* Step once: 1 for a row, 0 when done, or a negative code. */
 static int next_row(sqlite3_stmt *st)
 {
+	if (tx_gone(st))
+		return ESC_EBUSY;
 	int src = sqlite3_step(st);
 	int rc = 0;
 
@@ -393,14 +407,25 @@ static int exec_in_tx(struct sq *q, enum stmt_id id)
 	return tx_lost(q) ? ESC_EBUSY : exec_id(q, id);
 }
 
+/* The caller's transaction ended. */
+static void tx_end(struct sq *q)
+{
+	q->in_tx = false;
+	if (tx_db == q->db)
+		tx_db = NULL;
+}
+
 /* A read-only connection's transaction reads: BEGIN IMMEDIATE would ask
  * for the write lock, which query_only refuses. */
 static int sq_begin(struct esc_store *s)
 {
 	struct sq *q = sq_of(s);
+	tx_end(q); /* a new one: whatever came before is over */
 	int rc = exec_id(q, q->read_only ? S_BEGIN_READ : S_BEGIN);
 
 	q->in_tx = !rc;
+	if (!rc)
+		tx_db = q->db;
 	return rc;
 }
 
@@ -415,7 +440,7 @@ static int sq_commit(struct esc_store *s)
 	int rc = exec_in_tx(q, S_COMMIT);
 
 	if (!rc)
-		q->in_tx = false;
+		tx_end(q);
 	return rc;
 }
 
@@ -424,7 +449,7 @@ static int sq_rollback(struct esc_store *s)
 	struct sq *q = sq_of(s);
 	int rc = 0;
 
-	q->in_tx = false;
+	tx_end(q);
 	/* SQLite may have rolled back already (after an I/O error, say). */
 	if (!sqlite3_get_autocommit(q->db))
 		rc = exec_id(q, S_ROLLBACK);
@@ -2842,6 +2867,7 @@ static void sq_close(struct esc_store *s)
 	int src = SQLITE_OK;
 
 	checkpointer_stop(q);
+	tx_end(q);
 	if (q->db) {
 		sqlite3_wal_hook(q->db, NULL, NULL);
 		for (int i = 0; i < S_COUNT; i++)
