@@ -1784,7 +1784,8 @@ static int exec_one(struct esc_engine *e, const struct esc_command *cmd, struct 
 			return undo;
 		if (undo) {
 			/* Cannot undo one command: undo them all. */
-			log_failure(s, undo, guarded ? "savepoint rollback" : "transaction lost", n);
+			log_failure(s, undo, guarded ? "savepoint rollback" : "transaction lost",
+				    n);
 			return undo;
 		}
 		(*refused)++;

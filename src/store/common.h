@@ -365,7 +365,8 @@ const char *esc_outbox_payload(const struct esc_outbox_row *row);
 
 /* The events fanout takes: those with a row in fanout_pending, which the
  * command writes beside its event and fanout deletes (the event row is
- * written once). PostgreSQL adds FOR UPDATE OF f SKIP LOCKED. */
+ * written once). PostgreSQL has its own (pg.c's FANOUT_EVENTS: the
+ * pending rows taken FOR UPDATE SKIP LOCKED, then joined). */
 #define ESC_SQL_FANOUT_EVENTS                                                                      \
 	"SELECT f.seq, o.type, o.order_id, o.at_ms FROM fanout_pending f JOIN outbox o "           \
 	"ON o.seq = f.seq ORDER BY f.seq LIMIT ?1"

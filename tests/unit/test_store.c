@@ -4636,6 +4636,42 @@ static void pg_a_write_not_waited_for_that_fails_dooms_the_transaction(void **st
 	esc_store_close(b);
 }
 
+/* A write not waited for that fails for a reason of its own (here an
+ * order's id taken: a duplicate) fails the caller's transaction as a
+ * store failure, never with a refusal's code (ESC_EDUPLICATE would read
+ * as a key answered meanwhile), and the COMMIT the server skipped leaves
+ * no aborted transaction behind: the next statement outside one runs. */
+static void
+pg_a_duplicate_not_waited_for_fails_the_transaction_and_the_connection_goes_on(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s"), got;
+	struct esc_item item;
+	int rc;
+
+	insert_order(f->s, &o);
+	memset(&item, 0, sizeof item);
+	COPY(item.title, "Blue scarf");
+	item.quantity = 1;
+	item.unit_price_minor = 1500;
+	/* In the caller's transaction: seen at the commit. */
+	ESC_STORE0(rc, f->s, begin);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, order_insert, &o, &item, 1);
+	if (rc == 0)
+		ESC_STORE0(rc, f->s, commit);
+	assert_int_equal(rc, ESC_EIO);
+	ESC_STORE0(rc, f->s, rollback);
+	assert_int_equal(rc, 0);
+	/* On its own (the verb's own transaction, which holds it alone):
+	 * its own code, and then the connection reads again. */
+	ESC_STORE(rc, f->s, order_insert, &o, &item, 1);
+	assert_int_equal(rc, ESC_EDUPLICATE);
+	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
+	assert_int_equal(rc, 0);
+	assert_string_equal(got.id, "ord_1");
+}
+
 static void pg_a_claim_racing_a_committed_claim_is_retried_not_doubled(void **state)
 {
 	struct store_fixture *f = *state;
@@ -4773,6 +4809,7 @@ static const struct CMUnitTest pg_only[] = {
 	S(pg_emails_fold_ascii_case_only),
 	S(pg_a_concurrent_update_makes_the_later_transaction_retry),
 	S(pg_a_write_not_waited_for_that_fails_dooms_the_transaction),
+	S(pg_a_duplicate_not_waited_for_fails_the_transaction_and_the_connection_goes_on),
 	S(pg_a_claim_racing_a_committed_claim_is_retried_not_doubled),
 	S(pg_a_message_numbered_meanwhile_makes_the_transaction_retry),
 	S(pg_a_lost_connection_fails_the_transaction_then_comes_back),

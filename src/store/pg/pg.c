@@ -38,8 +38,11 @@
  * statement that must be answered (a read, COMMIT): one round trip for
  * all. Such a write that fails dooms the whole transaction (every verb,
  * savepoint_rollback and commit return its code), since the command that
- * sent it may have answered already; the caller rolls back and runs it
- * again as for a serialization failure. Writes whose answer decides
+ * sent it may have answered already: the caller rolls back, and the
+ * engine runs the batch again when the code is ESC_ERETRY (a
+ * serialization failure or a deadlock); any other failure there is
+ * ESC_EBUSY (a lock timeout, a lost connection: 503) or ESC_EIO for the
+ * batch's commands, never a refusal code. Writes whose answer decides
  * something (a compare-and-set, a key the caller may find taken) are
  * waited for, as are reads. A transaction also reads each user once
  * (user_get): its snapshot gives the same row until it writes one.
@@ -130,7 +133,9 @@
 	 * planner that thought fanout_pending large (its rows come and go)                        \
 	 * chose a merge join that read the outbox's key from its first row:                       \
 	 * 15 ms a call with 50,000 events, 20 % of the server's CPU in the                        \
-	 * flow's phases. */                                                                       \
+	 * flow's phases. A pending row always has its event (one                                  \
+	 * statement writes both, the purge deletes both in one                                    \
+	 * transaction): one without would take a place of LIMIT. */                               \
 	X(FANOUT_EVENTS, "SELECT f.seq, o.type, o.order_id, o.at_ms FROM (SELECT seq FROM "        \
 			 "fanout_pending ORDER BY seq LIMIT ?1 FOR UPDATE SKIP LOCKED) f "         \
 			 "JOIN outbox o ON o.seq = f.seq ORDER BY f.seq")                          \
@@ -167,6 +172,7 @@ struct pg {
 	bool orders_list_prepared[ESC_F_COMBINATIONS];
 	bool in_tx;     /* a transaction is open: the caller's or a verb's own */
 	bool doomed;    /* it met a concurrent one: only a rollback helps */
+	bool own_tx;    /* the transaction is a verb's own (atomically) */
 	bool read_only; /* read_only was called: every transaction is READ ONLY */
 	bool closing;   /* the server said it closes the connection (a FATAL notice) */
 	/* Savepoints cost no round trip of their own: savepoint only asks
@@ -474,7 +480,6 @@ out:
 /* What an answer owed in the pipeline must be. */
 enum owed {
 	OWE_DONE,    /* any success */
-	OWE_ROW,     /* a write of one row or more: none is ESC_ECONFLICT */
 	OWE_ANSWER,  /* the statement waited for: its result is the caller's */
 	OWE_PREPARE, /* a statement prepared: 42P05 (prepared already) is fine */
 };
@@ -503,11 +508,6 @@ static int pipe_answer(struct pg *p, PGresult *res, enum owed owed)
 		return 0;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
 		return fail(p, res);
-	if (owed == OWE_ROW && strcmp(PQcmdTuples(res), "0") == 0) {
-		esc_pg_one_line(p->error, sizeof p->error,
-				"a write sent without waiting found no row at its version");
-		return ESC_ECONFLICT;
-	}
 	return 0;
 }
 
@@ -539,8 +539,17 @@ static int pipe_collect(struct pg *p, PGresult **last)
 		one = pipe_answer(p, res, (enum owed)p->owed[i]);
 		if (one && !rc) {
 			rc = one;
-			if (p->owed[i] != OWE_ANSWER)
+			/* In the caller's transaction it is nobody's
+			 * refusal (a key taken, a duplicate): the batch's
+			 * commands fail with it, so only a race (ERETRY:
+			 * the engine runs them again) or a busy server or
+			 * connection (503) keeps its code. A verb's own
+			 * transaction holds that verb alone: its code. */
+			if (p->owed[i] != OWE_ANSWER) {
+				if (!p->own_tx && rc != ESC_ERETRY && rc != ESC_EBUSY)
+					rc = ESC_EIO;
 				doom(p, rc);
+			}
 		}
 		if (!one && last && i == n - 1 && p->owed[i] == OWE_ANSWER)
 			*last = res;
@@ -684,7 +693,7 @@ static int prepare(struct pg *p, const char *name, const char *sql, bool *prepar
 
 /* Run a statement with b's values, preparing it first if this connection
  * has not; *out (when not NULL) gets its result, the caller's to PQclear.
- * later (OWE_DONE or OWE_ROW), inside a transaction: send it and return
+ * later OWE_DONE, inside a transaction: send it and return
  * at once, its answer read with the next one waited for (pipe_collect);
  * OWE_ANSWER: wait for it. */
 static int exec_stmt(struct pg *p, const char *name, const char *sql, bool *prepared,
@@ -729,10 +738,6 @@ static int exec_stmt(struct pg *p, const char *name, const char *sql, bool *prep
 	st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		rc = fail(p, res);
-		goto out;
-	}
-	if (later == OWE_ROW && strcmp(PQcmdTuples(res), "0") == 0) {
-		rc = ESC_ECONFLICT;
 		goto out;
 	}
 	if (out) {
@@ -1034,6 +1039,14 @@ static int tx_commit(struct pg *p)
 		if (!rc)
 			rc = pipe_collect(p, &res);
 		pipe_end(p);
+		/* The server skipped COMMIT after the failure (its
+		 * transaction is left open and aborted): end it here, as a
+		 * failed COMMIT without a pipeline does, so that the next
+		 * statement outside a transaction is not refused. */
+		if (rc) {
+			(void)tx_rollback(p);
+			goto out;
+		}
 	} else {
 		res = PQexec(p->conn, "COMMIT");
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -1142,11 +1155,13 @@ static int atomically(struct pg *p, const char *begin, int (*body)(struct pg *, 
 		rc = tx_begin(p, begin);
 		if (rc)
 			break;
+		p->own_tx = true;
 		rc = body(p, arg);
 		if (rc)
 			(void)tx_rollback(p);
 		else
 			rc = tx_commit(p);
+		p->own_tx = false;
 		if (rc != ESC_ERETRY || tries == OWN_TX_TRIES)
 			break;
 		esc_store_retries_count();
