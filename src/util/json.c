@@ -394,6 +394,24 @@ static json_t *read_integer(struct in *in)
 
 static json_t *read_value(struct in *in);
 
+/* After a member of an object or an array: 1 at its close (taken), 0
+ * after a ',' (taken, and the space after it), -1 for anything else. */
+static int member_end(struct in *in, char close)
+{
+	skip_space(in);
+	if (in->p == in->end)
+		return -1;
+	if (*in->p == close) {
+		in->p++;
+		return 1;
+	}
+	if (*in->p != ',')
+		return -1;
+	in->p++;
+	skip_space(in);
+	return 0;
+}
+
 static json_t *read_object(struct in *in)
 {
 	json_t *obj = json_object();
@@ -429,17 +447,11 @@ static json_t *read_object(struct in *in)
 		}
 		if (json_object_setn_new_nocheck(obj, key, key_len, v))
 			break; /* v is released */
-		skip_space(in);
-		if (in->p == in->end)
-			break;
-		if (*in->p == '}') {
-			in->p++;
+		int end = member_end(in, '}');
+		if (end > 0)
 			return obj;
-		}
-		if (*in->p != ',')
+		if (end < 0)
 			break;
-		in->p++;
-		skip_space(in);
 	}
 	json_decref(obj);
 	return NULL;
@@ -459,17 +471,11 @@ static json_t *read_array(struct in *in)
 		json_t *v = read_value(in);
 		if (!v || json_array_append_new(arr, v))
 			break; /* v, if any, is released */
-		skip_space(in);
-		if (in->p == in->end)
-			break;
-		if (*in->p == ']') {
-			in->p++;
+		int end = member_end(in, ']');
+		if (end > 0)
 			return arr;
-		}
-		if (*in->p != ',')
+		if (end < 0)
 			break;
-		in->p++;
-		skip_space(in);
 	}
 	json_decref(arr);
 	return NULL;
