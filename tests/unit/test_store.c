@@ -4546,6 +4546,20 @@ static void pg_a_role_that_cannot_create_opens_a_migrated_database(void **state)
 
 /* Two transactions read one order; the first writes it and commits; the
  * second's write would lose that update, so PostgreSQL aborts it. */
+/* b's transaction met a concurrent one: neither its savepoint nor its
+ * commit can save it (ESC_ERETRY), and only its rollback ends it. */
+static void assert_doomed(struct esc_store *b)
+{
+	int rc;
+
+	ESC_STORE0(rc, b, savepoint_rollback);
+	assert_int_equal(rc, ESC_ERETRY);
+	ESC_STORE0(rc, b, commit);
+	assert_int_equal(rc, ESC_ERETRY);
+	ESC_STORE0(rc, b, rollback);
+	assert_int_equal(rc, 0);
+}
+
 static void pg_a_concurrent_update_makes_the_later_transaction_retry(void **state)
 {
 	struct store_fixture *f = *state;
@@ -4572,13 +4586,7 @@ static void pg_a_concurrent_update_makes_the_later_transaction_retry(void **stat
 	b_view.version = 8;
 	ESC_STORE(rc, b, order_update, &b_view, 7);
 	assert_int_equal(rc, ESC_ERETRY);
-	/* Doomed: neither the savepoint nor the commit can save it. */
-	ESC_STORE0(rc, b, savepoint_rollback);
-	assert_int_equal(rc, ESC_ERETRY);
-	ESC_STORE0(rc, b, commit);
-	assert_int_equal(rc, ESC_ERETRY);
-	ESC_STORE0(rc, b, rollback);
-	assert_int_equal(rc, 0);
+	assert_doomed(b);
 	/* Run again, it sees the first one's write and takes its turn. */
 	ESC_STORE0(rc, b, begin);
 	assert_int_equal(rc, 0);
@@ -4617,12 +4625,7 @@ static void pg_a_write_not_waited_for_that_fails_dooms_the_transaction(void **st
 	set_deadline(b, "ord_1", ESC_DL_SHIP, T0, false);
 	ESC_STORE(rc, b, order_get, "ord_1", &got);
 	assert_int_equal(rc, ESC_ERETRY);
-	ESC_STORE0(rc, b, savepoint_rollback);
-	assert_int_equal(rc, ESC_ERETRY);
-	ESC_STORE0(rc, b, commit);
-	assert_int_equal(rc, ESC_ERETRY);
-	ESC_STORE0(rc, b, rollback);
-	assert_int_equal(rc, 0);
+	assert_doomed(b);
 	/* Nothing of b's: the row it deleted is there. */
 	assert_int_equal(due(f->s, T0 + 10, rows, 2), 1);
 	assert_int_equal(rows[0].kind, ESC_DL_SHIP);
