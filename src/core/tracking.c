@@ -137,97 +137,244 @@ bool esc_ups_1z_valid(const char *number)
 	return ups_shape(number) && ups_digit(number);
 }
 
-/* How many copies of its atoms the pattern asks for, with bounded
- * repetitions multiplied out as glibc's regcomp expands them ("[0-9]{10}"
- * is 10, "(A{9}){9}" 81), alternatives added; TOO_MUCH when a count is
- * over 255 or the total runs away, MALFORMED where it cannot read the
- * pattern (regcomp then says why). A configuration cannot ask for a
- * pattern that takes gigabytes to compile. */
-enum { TOO_MUCH = -1, MALFORMED = -2 };
-static long pattern_cost(const char *p)
+/* What a pattern asks of glibc's regcomp, which builds a node for each
+ * atom, multiplies bounded repetitions out as copies ("[0-9]{10}" is ten,
+ * "(A{9}){9}" 81) and then, for each node, the set of nodes reachable
+ * without reading a character. That last step has no bound when a
+ * repetition applies to something that can match nothing:
+ * "((a{0,40}){0,40}){0,40}" takes gigabytes, "(()*){30}" minutes, and
+ * "((){255}){255}" overflows the stack. So pattern_check reads the whole
+ * pattern and refuses, with why:
+ *   - a repetition (*, +, ?, {n,m}) of something that can match nothing;
+ *   - a count over REPEAT_MAX, or over NODES_MAX nodes once repetitions
+ *     are multiplied out;
+ *   - parentheses deeper than DEPTH_MAX, or without their pair;
+ *   - a backslash before a letter or a digit (a back-reference, a word
+ *     boundary: nothing a tracking number needs), or before nothing;
+ *   - what it cannot read (an unclosed bracket, a '{' without its count).
+ * What it takes, regcomp may still refuse (a range "z-a"), and says so.
+ * A configuration cannot ask for a pattern that takes more than a few
+ * megabytes or a millisecond to compile. */
+enum { REPEAT_MAX = 255, NODES_MAX = 10000, DEPTH_MAX = 15 };
+
+struct pattern_level {
+	long nodes;            /* the level's nodes so far */
+	long last;             /* the last atom's, as repeated so far */
+	bool have_last;        /* an atom a repetition may follow */
+	bool last_empty;       /* the last atom can match nothing */
+	bool prefix_empty;     /* so can the present alternative before it */
+	bool any_branch_empty; /* an earlier alternative can */
+};
+
+static void level_open(struct pattern_level *l)
 {
-	long stack[16], last[16];
-	int depth = 0;
-	stack[0] = 0;
-	last[0] = 0;
+	*l = (struct pattern_level){.prefix_empty = true};
+}
+
+/* Whether the present alternative can match nothing. */
+static bool branch_empty(const struct pattern_level *l)
+{
+	return l->prefix_empty && (!l->have_last || l->last_empty);
+}
+
+static void level_atom(struct pattern_level *l, long nodes, bool empty)
+{
+	l->prefix_empty = branch_empty(l);
+	l->nodes += nodes;
+	l->last = nodes;
+	l->have_last = true;
+	l->last_empty = empty;
+}
+
+/* A count of at most REPEAT_MAX from *p: its digits, or -1 when there are
+ * none, -2 when it is over REPEAT_MAX. */
+static long read_count(const char **p)
+{
+	long n = -1;
+
+	while (isdigit((unsigned char)**p)) {
+		n = (n < 0 ? 0 : n) * 10 + (**p - '0');
+		if (n > REPEAT_MAX)
+			return -2;
+		(*p)++;
+	}
+	return n;
+}
+
+/* The repetition at *p ("{n}", "{n,}", "{n,m}", "{,m}") as n and m (-1 for
+ * no upper bound); 0, or -1 with why. */
+static int read_interval(const char **p, long *n, long *m, char *why, size_t why_size)
+{
+	(*p)++;
+	*n = read_count(p);
+	*m = *n;
+	if (**p == ',') {
+		(*p)++;
+		*m = read_count(p);
+		if (*n == -1)
+			*n = 0;
+	}
+	if (*n == -2 || *m == -2) {
+		snprintf(why, why_size, "a count is at most %d", REPEAT_MAX);
+		return -1;
+	}
+	if (*n < 0 || **p != '}') {
+		snprintf(why, why_size, "'{' is not followed by a count and '}'");
+		return -1;
+	}
+	(*p)++;
+	if (*m >= 0 && *m < *n) {
+		snprintf(why, why_size, "{%ld,%ld} counts down", *n, *m);
+		return -1;
+	}
+	return 0;
+}
+
+/* The bracket expression at *p ("[A-Z]", "[^0-9]", "[[:digit:]]") read
+ * past its ']'; false when it has none. */
+static bool read_bracket(const char **p)
+{
+	const char *s = *p + 1;
+
+	if (*s == '^')
+		s++;
+	if (*s == ']')
+		s++;
+	for (; *s && *s != ']'; s++) {
+		if (s[0] == '[' && (s[1] == ':' || s[1] == '.' || s[1] == '=')) {
+			char end = s[1];
+			const char *close = s + 2;
+			while (*close && !(close[0] == end && close[1] == ']'))
+				close++;
+			if (!*close)
+				return false;
+			s = close + 1;
+		}
+	}
+	if (!*s)
+		return false;
+	*p = s + 1;
+	return true;
+}
+
+/* The repetition at *p applied to l's last atom. */
+static int repeat(struct pattern_level *l, const char **p, char *why, size_t why_size)
+{
+	char op = **p;
+	long n = 1, m = -1, last;
+
+	if (!l->have_last) {
+		snprintf(why, why_size, "'%c' repeats nothing", op);
+		return -1;
+	}
+	if (l->last_empty) {
+		snprintf(why, why_size,
+			 "'%c' repeats what can match nothing: write [0-9]{0,5}, not ([0-9]?){5}",
+			 op);
+		return -1;
+	}
+	if (op == '{') {
+		if (read_interval(p, &n, &m, why, why_size) != 0)
+			return -1;
+	} else {
+		n = op == '+';
+		(*p)++;
+	}
+	/* regcomp's copies: n of the atom, then m - n optional ones (or one
+	 * starred), each optional one under a node of its own. */
+	long copies = m < 0 ? n + 1 : m;
+	last = l->last * (copies > 1 ? copies : 1) + (m < 0 ? 1 : m - n);
+	l->nodes += last - l->last;
+	l->last = last;
+	l->last_empty = n == 0;
+	return 0;
+}
+
+/* The nodes regcomp would build for pattern, or -1 with why it is
+ * refused. */
+static long pattern_check(const char *p, char *why, size_t why_size)
+{
+	struct pattern_level levels[DEPTH_MAX + 1], *l = levels;
+
+	level_open(l);
 	while (*p) {
-		long atom = 1;
 		switch (*p) {
 		case '\\':
-			if (!*++p)
-				return MALFORMED;
-			p++;
+			if (!p[1] || isalnum((unsigned char)p[1]) || strchr("<>`'", p[1])) {
+				snprintf(why, why_size,
+					 p[1] ? "\\%c: a backslash is taken only before a "
+						"punctuation character"
+					      : "it ends with a backslash",
+					 p[1]);
+				return -1;
+			}
+			p += 2;
+			level_atom(l, 1, false);
 			break;
 		case '[':
-			p++;
-			if (*p == '^')
-				p++;
-			if (*p == ']')
-				p++;
-			while (*p && *p != ']')
-				p++;
-			if (!*p)
-				return MALFORMED;
-			p++;
+			if (!read_bracket(&p)) {
+				snprintf(why, why_size, "a '[' without its ']'");
+				return -1;
+			}
+			level_atom(l, 1, false);
 			break;
 		case '(':
-			if (++depth == 16)
-				return MALFORMED;
-			stack[depth] = 0;
-			last[depth] = 0;
-			p++;
-			continue;
-		case ')':
-			if (depth == 0)
-				return MALFORMED;
-			atom = stack[depth--];
+			if (l == levels + DEPTH_MAX) {
+				snprintf(why, why_size, "parentheses are nested at most %d deep",
+					 DEPTH_MAX);
+				return -1;
+			}
+			level_open(++l);
 			p++;
 			break;
-		case '{': {
-			char *end;
-			long n = strtol(p + 1, &end, 10), m = n;
-			if (end == p + 1 || n < 0)
-				return MALFORMED;
-			if (n > 255)
-				return TOO_MUCH;
-			if (*end == ',') {
-				m = end[1] == '}' ? n + 1 : strtol(end + 1, &end, 10);
-				if (end[0] == ',')
-					end++;
-				if (m < n)
-					return MALFORMED;
-				if (m > 255)
-					return TOO_MUCH;
+		case ')': {
+			if (l == levels) {
+				snprintf(why, why_size, "a ')' without its '('");
+				return -1;
 			}
-			if (*end != '}')
-				return MALFORMED;
-			p = end + 1;
-			/* The atom before it, repeated. */
-			stack[depth] += last[depth] * ((m > 1 ? m : 1) - 1);
-			last[depth] *= m > 1 ? m : 1;
-			if (stack[depth] > 100000)
-				return TOO_MUCH;
-			continue;
+			bool empty = branch_empty(l) || l->any_branch_empty;
+			long nodes = l->nodes + 1;
+			l--;
+			level_atom(l, nodes, empty);
+			p++;
+			break;
 		}
-		case '*':
-		case '?':
 		case '|':
+			l->any_branch_empty = l->any_branch_empty || branch_empty(l);
+			l->prefix_empty = true;
+			l->have_last = false;
+			l->nodes++;
 			p++;
-			continue;
+			break;
+		case '^':
+		case '$':
+			level_atom(l, 1, true);
+			p++;
+			break;
+		case '*':
 		case '+':
-			atom = last[depth];
-			p++;
+		case '?':
+		case '{':
+			if (repeat(l, &p, why, why_size) != 0)
+				return -1;
 			break;
 		default:
+			level_atom(l, 1, false);
 			p++;
 			break;
 		}
-		stack[depth] += atom;
-		last[depth] = atom;
-		if (stack[depth] > 100000)
-			return TOO_MUCH;
+		if (l->nodes > NODES_MAX) {
+			snprintf(why, why_size,
+				 "it is over %d nodes once its repetitions are multiplied out",
+				 NODES_MAX);
+			return -1;
+		}
 	}
-	return depth == 0 ? stack[0] : MALFORMED;
+	if (l != levels) {
+		snprintf(why, why_size, "a '(' without its ')'");
+		return -1;
+	}
+	return l->nodes;
 }
 
 /* The pattern anchored at both ends: the whole number must match. */
@@ -273,13 +420,12 @@ int esc_carrier_init(struct esc_carrier *c, const char *name, const char *patter
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	snprintf(c->pattern, sizeof(c->pattern), "%s", pattern);
 	c->check = check;
-	long cost = pattern_cost(pattern);
-	if (cost == TOO_MUCH || cost > 10000) {
-		esc_set_err(
-			err, err_size,
-			"carrier %s: the pattern \"%s\" repeats too much: counts up to 255, "
-			"and at most 10000 characters' worth once repetitions are multiplied out",
-			name, pattern);
+	char why[200];
+	if (pattern_check(pattern, why, sizeof(why)) < 0) {
+		esc_set_err(err, err_size,
+			    "carrier %s: the pattern is not a POSIX extended regular expression "
+			    "escrowd takes (%s): \"%s\"",
+			    name, why, pattern);
 		return ESC_EINVAL;
 	}
 	if (compile(pattern, &re) != 0) {
@@ -368,8 +514,8 @@ int esc_tracking_url_init(struct esc_tracking_url *u, const char *carrier, const
 {
 	const char *at = strstr(template_, NUMBER_PLACEHOLDER);
 	size_t n = strlen(template_);
-	bool ok = n <= ESC_TRACKING_URL_MAX && !strncmp(template_, "https://", 8) && n > 8 &&
-		  at && !strstr(at + 1, NUMBER_PLACEHOLDER);
+	bool ok = n <= ESC_TRACKING_URL_MAX && !strncmp(template_, "https://", 8) && n > 8 && at &&
+		  !strstr(at + 1, NUMBER_PLACEHOLDER);
 
 	memset(u, 0, sizeof(*u));
 	if (!name_valid(carrier)) {
