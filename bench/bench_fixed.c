@@ -19,7 +19,9 @@
  *
  * Prints one line: "due sent answered refused p50_us p99_us p999_us
  * max_us seconds", where refused counts answers other than 201 and
- * connections lost with a request on them.
+ * connections lost with a request on them. With ESC_FIXED_TRACE=FILE it
+ * also writes each answer's due time (µs from the start) and latency
+ * there, a line each.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -121,7 +123,7 @@ int main(int argc, char **argv)
 	double rate, seconds;
 	const char *key;
 	ssize_t got;
-	FILE *f;
+	FILE *f, *trace = NULL;
 
 	if (argc != 7) {
 		fprintf(stderr, "usage: bench_fixed PORT RATE CONNS SECONDS KEY BODIES\n");
@@ -160,6 +162,12 @@ int main(int argc, char **argv)
 	}
 
 	total = (int64_t)(rate * seconds);
+	/* ESC_FIXED_TRACE=FILE: each answer's due time (µs from the start)
+	 * and latency, a line each, to see when the slow ones came. */
+	if (getenv("ESC_FIXED_TRACE") && !(trace = fopen(getenv("ESC_FIXED_TRACE"), "w"))) {
+		perror(getenv("ESC_FIXED_TRACE"));
+		return 2;
+	}
 	lat = calloc((size_t)total + 1, sizeof(*lat));
 	queue = calloc((size_t)total + 1, sizeof(*queue));
 	if (lat == NULL || queue == NULL)
@@ -261,9 +269,13 @@ int main(int argc, char **argv)
 				fprintf(stderr, "bench_fixed: an answer it cannot read\n");
 				return 1;
 			}
-			if (status == 201)
+			if (status == 201) {
 				lat[answered++] = now_us() - c->due_us;
-			else
+				if (trace)
+					fprintf(trace, "%lld %lld\n",
+						(long long)(c->due_us - start),
+						(long long)lat[answered - 1]);
+			} else
 				refused++;
 			c->busy = 0;
 			c->len -= (size_t)whole;
@@ -282,5 +294,7 @@ int main(int argc, char **argv)
 	free(bodies);
 	free(lat);
 	free(queue);
+	if (trace)
+		fclose(trace);
 	return 0;
 }
