@@ -149,6 +149,8 @@ bool esc_ups_1z_valid(const char *number)
  *   - a count over REPEAT_MAX, or over NODES_MAX nodes once repetitions
  *     are multiplied out;
  *   - parentheses deeper than DEPTH_MAX, or without their pair;
+ *   - '^' or '$' anywhere but at the start or end of the pattern or of
+ *     one of its alternatives;
  *   - a backslash before a letter or a digit (a back-reference, a word
  *     boundary: nothing a tracking number needs), or before nothing;
  *   - what it cannot read (an unclosed bracket, a '{' without its count).
@@ -348,6 +350,15 @@ static long pattern_check(const char *p, char *why, size_t why_size)
 			break;
 		case '^':
 		case '$':
+			/* Elsewhere regcomp copies what follows an anchor for
+			 * each one: "^^^($|^)($|^)a{0,255}" takes gigabytes. */
+			if (l != levels || (*p == '^' ? l->have_last : p[1] && p[1] != '|')) {
+				snprintf(why, why_size,
+					 "'%c' only at the start ('^') or the end ('$') of the "
+					 "pattern or of one of its alternatives",
+					 *p);
+				return -1;
+			}
 			level_atom(l, 1, true);
 			p++;
 			break;

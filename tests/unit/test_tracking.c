@@ -185,7 +185,11 @@ static void test_bad_carriers_say_why(void **state)
 		{"([0-9]?){5}", "can match nothing"},
 		{"(a?b?){3}", "can match nothing"},
 		{"(x|y?)+", "can match nothing"},
-		{"(^){9}", "can match nothing"},
+		{"(^){9}", "'^' only at the start"},
+		{"^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^($|^)($|^)(a|b|c|d){0,255}",
+		 "'^' only at the start"},
+		{"$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$(^|$)(^|$)", "'$' only at the start"},
+		{"1Z$[0-9]{16}", "'$' only at the start"},
 		{")+++++++++++", "')' without its '('"},
 		{"1)(([0-9]{100}){100}", "')' without its '('"},
 		{"(((((((((((((((((1)))))))))))))))))", "nested at most 15"},
@@ -214,9 +218,16 @@ static void test_bad_carriers_say_why(void **state)
 					  err, sizeof(err)),
 			 0);
 	static const char *const taken[] = {
-		"(JD)?[0-9]{10}", "[[:digit:]]{5}", "[[.-.]A-Z]{2}",
-		"1Z[0-9]{,16}",   "[0-9]{10,}",     "(a?b){3}",
-		"(x|y?z)+",       "\\.[0-9]+",      "(a|b|c|d|e|f|g|h|i|j){0,255}",
+		"(JD)?[0-9]{10}",
+		"[[:digit:]]{5}",
+		"[[.-.]A-Z]{2}",
+		"1Z[0-9]{,16}",
+		"[0-9]{10,}",
+		"(a?b){3}",
+		"^1Z[0-9]{16}$|^[0-9]{10}$",
+		"(x|y?z)+",
+		"\\.[0-9]+",
+		"(a|b|c|d|e|f|g|h|i|j){0,255}",
 	};
 	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++)
 		if (esc_carrier_init(&c, "x", taken[i], ESC_CHECK_NONE, NULL, err, sizeof(err)) !=
