@@ -155,8 +155,8 @@ bool esc_ups_1z_valid(const char *number)
  *     boundary: nothing a tracking number needs), or before nothing;
  *   - what it cannot read (an unclosed bracket, a '{' without its count).
  * What it takes, regcomp may still refuse (a range "z-a"), and says so.
- * A configuration cannot ask for a pattern that takes more than a few
- * megabytes or a millisecond to compile. */
+ * The costliest patterns it takes that a review found ("a{0,255}" nineteen
+ * times) compile in about 45 ms and 26 MB; none takes gigabytes. */
 enum { REPEAT_MAX = 255, NODES_MAX = 10000, DEPTH_MAX = 15 };
 
 struct pattern_level {
@@ -351,7 +351,8 @@ static long pattern_check(const char *p, char *why, size_t why_size)
 		case '^':
 		case '$':
 			/* Elsewhere regcomp copies what follows an anchor for
-			 * each one: "^^^($|^)($|^)a{0,255}" takes gigabytes. */
+			 * each one: thirty '^', twenty-four "($|^)" and three
+			 * "(a|b|c|d){0,255}" took over 1 GB. */
 			if (l != levels || (*p == '^' ? l->have_last : p[1] && p[1] != '|')) {
 				snprintf(why, why_size,
 					 "'%c' only at the start ('^') or the end ('$') of the "

@@ -169,7 +169,8 @@ static void test_bad_carriers_say_why(void **state)
 	/* What would take regcomp gigabytes, minutes or its stack is refused
 	 * first, with why: repetitions multiplied out past the nodes' limit, a
 	 * count over 255, a repetition of what can match nothing (however it
-	 * is written), a ')' that would close the anchors' group. */
+	 * is written), a ')' that would close the anchors' group, '^' or '$'
+	 * inside an alternative. */
 	static const struct {
 		const char *pattern, *why;
 	} refused[] = {
