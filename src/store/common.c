@@ -1302,6 +1302,13 @@ const char *const esc_migrations_shared[] = {
 	"UPDATE api_keys SET id = 'key_' || substr(key_hash, 1, 20), "
 	"name = 'operator-key (from --operator-key)';\n"
 	"CREATE UNIQUE INDEX api_keys_id ON api_keys (id);\n",
+	/* Issue 15: an order's refunds in the order its view lists them
+	 * (REFUNDS_BY_ORDER: created_at_ms, id), read off the index: SQLite
+	 * sorted them in a temporary b-tree, a new pager and its page buffers
+	 * for each view of an order with a refund (~4 % of the writer's CPU
+	 * in the flow's accept). */
+	"DROP INDEX refunds_order;\n"
+	"CREATE INDEX refunds_order ON refunds (order_id, created_at_ms, id);\n",
 	NULL,
 };
 
