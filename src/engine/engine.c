@@ -20,6 +20,11 @@
 #include "util/timefmt.h"
 
 #define MANUAL_CLOCK_KEY "manual_clock_ms"
+/* Answers given back to the writer and not yet released, at most (more:
+ * released by whoever gives them back), and the blocks of them its
+ * thread keeps for the next batches' trees. */
+#define GIVE_BACK_MAX           4096
+#define WRITER_JSON_CACHE_BYTES (16 * 1024 * 1024)
 
 struct known_policy {
 	int32_t version;
@@ -82,6 +87,12 @@ struct esc_engine {
 	struct esc_submission *queue_head, *queue_tail;
 	pthread_t writer;
 	bool writer_running, writer_idle, writer_stop;
+	/* Documents given back to the writer to release (under queue_lock;
+	 * esc_engine_json_release), and the writer's copy while it releases
+	 * them. */
+	json_t *give_back[GIVE_BACK_MAX];
+	size_t give_back_count;
+	json_t *give_back_taken[GIVE_BACK_MAX];
 	/* A call of esc_engine_fire_due waiting for the writer to fire one
 	 * batch of deadlines (NULL: none), and the condition it waits on:
 	 * the writer takes it after the commands queued before it, so that a
@@ -1977,10 +1988,41 @@ static int fire_batch(struct esc_engine *e, size_t max, size_t *fired);
  * nothing is. A worker that asks again at once is behind the commands
  * queued meanwhile: commands and deadlines take turns. Once told to stop,
  * it runs what is still queued, then ends. */
+/* The documents given back so far, released; the caller holds
+ * queue_lock, and holds it again on return. */
+static void give_back_release(struct esc_engine *e)
+{
+	size_t n = e->give_back_count;
+	if (!n)
+		return;
+	memcpy(e->give_back_taken, e->give_back, n * sizeof e->give_back[0]);
+	e->give_back_count = 0;
+	pthread_mutex_unlock(&e->queue_lock);
+	for (size_t i = 0; i < n; i++)
+		json_decref(e->give_back_taken[i]);
+	pthread_mutex_lock(&e->queue_lock);
+}
+
+void esc_engine_json_release(struct esc_engine *e, json_t *j)
+{
+	if (!j)
+		return;
+	pthread_mutex_lock(&e->queue_lock);
+	bool kept = e->writer_running && !e->writer_stop && e->give_back_count < GIVE_BACK_MAX;
+	if (kept)
+		e->give_back[e->give_back_count++] = j;
+	pthread_mutex_unlock(&e->queue_lock);
+	if (!kept)
+		json_decref(j);
+}
+
 static void *writer_main(void *arg)
 {
 	struct esc_engine *e = arg;
 	struct esc_submission *batch[GROUP_MAX];
+	/* The answers' trees come back here (esc_engine_json_release): room
+	 * for a few batches' blocks. */
+	esc_json_cache_limit(WRITER_JSON_CACHE_BYTES);
 	pthread_mutex_lock(&e->queue_lock);
 	for (;;) {
 		while (!e->queue_head && !e->fire_req && !e->writer_stop) {
@@ -1988,6 +2030,7 @@ static void *writer_main(void *arg)
 			pthread_cond_wait(&e->queue_wake, &e->queue_lock);
 		}
 		e->writer_idle = false;
+		give_back_release(e);
 		if (!e->queue_head && !e->fire_req)
 			break;
 		size_t n = 0;
@@ -2042,6 +2085,10 @@ static void writer_stop(struct esc_engine *e)
 	pthread_mutex_unlock(&e->queue_lock);
 	pthread_join(e->writer, NULL);
 	e->writer_running = false;
+	/* Given back after the writer's last look: released here. */
+	pthread_mutex_lock(&e->queue_lock);
+	give_back_release(e);
+	pthread_mutex_unlock(&e->queue_lock);
 }
 
 int esc_engine_submit_async(struct esc_engine *e, struct esc_submission *sub)

@@ -331,6 +331,14 @@ struct esc_submission {
  * freed: nothing is queued, done is not called, and res says why. */
 int esc_engine_submit_async(struct esc_engine *e, struct esc_submission *sub);
 
+/* Release j (json_decref) on the writer's thread, at its next batch: a
+ * command's answer, whose tree the writer made inside the command's
+ * transaction, given back once its text is sent. Its blocks then go back
+ * to the writer's own cache (util/json.h) for the next commands' trees,
+ * instead of through malloc's shared bins (issue 15). Released at once
+ * when the writer is not running, or has too many waiting. NULL: nothing. */
+void esc_engine_json_release(struct esc_engine *e, struct json_t *j);
+
 /* Run one command through the writer, sharing its commit with what other
  * threads submit meanwhile, and wait for its result: esc_engine_submit_async
  * and a wait. Not from the writer's thread (a reply's build, a done).

@@ -1192,7 +1192,12 @@ static void call_release(struct esc_http_server *srv, struct request *req)
 	call->text = NULL;
 	free(call->raw);
 	call->raw = NULL;
-	json_decref(call->out);
+	/* A command's answer, made by the writer: its blocks go back there
+	 * (esc_engine_json_release). */
+	if (call->reply_built)
+		esc_engine_json_release(srv->e, call->out);
+	else
+		json_decref(call->out);
 	call->out = NULL;
 	json_decref(call->body);
 	call->body = NULL;

@@ -553,7 +553,7 @@ json_t *esc_json_parse(const char *text, size_t len)
  * from malloc and given back to free: a block jansson hands out (the
  * text of json_dumps) may be freed with free(). */
 #define CACHE_CLASSES 32          /* blocks of 24 to 504 bytes: 16 * k + 8 */
-#define CACHE_BYTES   (64 * 1024) /* kept by a thread, at most */
+#define CACHE_BYTES   (64 * 1024) /* kept by a thread, at most, unless it says */
 
 struct cached {
 	struct cached *next;
@@ -567,6 +567,7 @@ struct block_cache {
 /* The thread's cache; DEAD once its thread has ended it. */
 #define DEAD ((struct block_cache *)1)
 static _Thread_local struct block_cache *cache;
+static _Thread_local size_t cache_limit = CACHE_BYTES;
 static pthread_key_t cache_key;
 static bool cache_key_made;
 
@@ -612,13 +613,13 @@ static void json_block_free(void *p)
 	}
 	/* Full (a thread that frees what others made, as the writer's
 	 * answers): straight to free(), without asking the block's size. */
-	if (!c || c == DEAD || c->bytes > CACHE_BYTES - (16 * CACHE_CLASSES - 8)) {
+	if (!c || c == DEAD || c->bytes > cache_limit - (16 * CACHE_CLASSES - 8)) {
 		free(p);
 		return;
 	}
 	size_t usable = malloc_usable_size(p);
 	size_t k = usable < 24 ? 0 : (usable - 8) / 16; /* 16 * k + 8 <= usable */
-	if (!k || k >= CACHE_CLASSES || c->bytes + 16 * k + 8 > CACHE_BYTES) {
+	if (!k || k >= CACHE_CLASSES || c->bytes + 16 * k + 8 > cache_limit) {
 		free(p);
 		return;
 	}
@@ -626,6 +627,11 @@ static void json_block_free(void *p)
 	b->next = c->head[k];
 	c->head[k] = b;
 	c->bytes += 16 * k + 8;
+}
+
+void esc_json_cache_limit(size_t bytes)
+{
+	cache_limit = bytes > 16 * CACHE_CLASSES ? bytes : 16 * CACHE_CLASSES;
 }
 
 /* A sanitizer's build keeps jansson on malloc and free: a block kept

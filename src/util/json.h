@@ -44,4 +44,9 @@ json_t *esc_json_parse(const char *text, size_t len);
  * block goes back to free() so that a use after the last json_decref is
  * seen. */
 
+/* The calling thread keeps up to bytes of them instead (at least 512):
+ * the engine's writer, which makes the trees of the commands' answers
+ * and gets them back to free (esc_engine_json_release). */
+void esc_json_cache_limit(size_t bytes);
+
 #endif
