@@ -3,6 +3,7 @@
 #include "core/tracking.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,6 +399,113 @@ static int compile(const char *pattern, regex_t *re)
 	return regcomp(re, anchored, REG_EXTENDED | REG_NOSUB);
 }
 
+/* Compiled patterns kept for the process, so that a ship command does not
+ * compile its carrier's pattern again (about 10 us for an ordinary one,
+ * 45 ms and 26 MB for the costliest pattern_check takes). Keyed by the
+ * pattern as configured. An entry, once in the table, is never changed or
+ * freed: a check finds its regex_t under the lock and runs it after,
+ * alongside other threads' checks (glibc's regexec locks the regex_t it
+ * runs, and POSIX makes regexec thread-safe). The table is bounded, in
+ * entries and in pattern_check's nodes between them (a rough measure of
+ * what they hold); a pattern past either is compiled for each check, as
+ * before. What it holds stays reachable from the static table, so leak
+ * checkers see no leak. */
+enum { MEMO_NODES_MAX = 4 * NODES_MAX };
+
+static struct {
+	char pattern[ESC_CARRIER_PATTERN_MAX];
+	regex_t *re;
+} memo[ESC_TRACKING_PATTERNS_KEPT];
+static size_t memo_count;
+static long memo_nodes;
+static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The kept regex_t of pattern, or NULL; under memo_lock. */
+static regex_t *memo_find(const char *pattern)
+{
+	for (size_t i = 0; i < memo_count; i++)
+		if (strcmp(memo[i].pattern, pattern) == 0)
+			return memo[i].re;
+	return NULL;
+}
+
+/* Keep re, compiled from pattern, when there is room; under memo_lock. */
+static bool memo_add(const char *pattern, regex_t *re)
+{
+	char why[200];
+	long nodes = pattern_check(pattern, why, sizeof(why));
+
+	if (memo_count == ESC_TRACKING_PATTERNS_KEPT || nodes < 0 ||
+	    memo_nodes + nodes > MEMO_NODES_MAX)
+		return false;
+	snprintf(memo[memo_count].pattern, sizeof(memo[memo_count].pattern), "%s", pattern);
+	memo[memo_count].re = re;
+	memo_count++;
+	memo_nodes += nodes;
+	return true;
+}
+
+/* pattern compiled: a kept one, or one of its own (*owned: the caller
+ * regfrees and frees it) when the table has no room; NULL when regcomp
+ * fails or memory runs out. */
+static regex_t *pattern_compiled(const char *pattern, bool *owned)
+{
+	regex_t *kept, *re;
+	bool added;
+
+	*owned = false;
+	pthread_mutex_lock(&memo_lock);
+	kept = memo_find(pattern);
+	pthread_mutex_unlock(&memo_lock);
+	if (kept)
+		return kept;
+	/* Compiled outside the lock, so that other carriers' checks go on
+	 * meanwhile; two threads may compile one pattern at once, and the
+	 * first to come back keeps it. */
+	re = malloc(sizeof(*re));
+	if (re == NULL)
+		return NULL;
+	if (compile(pattern, re) != 0) {
+		free(re);
+		return NULL;
+	}
+	pthread_mutex_lock(&memo_lock);
+	kept = memo_find(pattern);
+	added = kept == NULL && memo_add(pattern, re);
+	pthread_mutex_unlock(&memo_lock);
+	if (added)
+		return re;
+	if (kept) {
+		regfree(re);
+		free(re);
+		return kept;
+	}
+	*owned = true;
+	return re;
+}
+
+/* The verdict on number for c, whose pattern compiled is re (NULL when
+ * c has no pattern). */
+static enum esc_tracking_verdict verdict(const struct esc_carrier *c, const regex_t *re,
+					 const char *number)
+{
+	if (re && regexec(re, number, 0, NULL, 0) != 0)
+		return ESC_TRACKING_BAD_FORMAT;
+	switch (c->check) {
+	case ESC_CHECK_S10:
+		if (!s10_shape(number))
+			return ESC_TRACKING_BAD_FORMAT;
+		return s10_digit(number) ? ESC_TRACKING_VALID : ESC_TRACKING_BAD_CHECK;
+	case ESC_CHECK_UPS_1Z:
+		if (!ups_shape(number))
+			return ESC_TRACKING_BAD_FORMAT;
+		return ups_digit(number) ? ESC_TRACKING_VALID : ESC_TRACKING_BAD_CHECK;
+	case ESC_CHECK_NONE:
+		break;
+	}
+	return ESC_TRACKING_VALID;
+}
+
 static bool name_valid(const char *name)
 {
 	size_t n = strlen(name);
@@ -414,8 +522,9 @@ static bool name_valid(const char *name)
 int esc_carrier_init(struct esc_carrier *c, const char *name, const char *pattern,
 		     enum esc_check_scheme check, const char *example, char *err, size_t err_size)
 {
-	char normal[ESC_TRACKING_MAX + 1];
-	regex_t re;
+	char normal[ESC_TRACKING_MAX + 1], why[200];
+	regex_t re, *pattern_re;
+	int rc = 0;
 
 	memset(c, 0, sizeof(*c));
 	if (!name_valid(name)) {
@@ -432,7 +541,6 @@ int esc_carrier_init(struct esc_carrier *c, const char *name, const char *patter
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	snprintf(c->pattern, sizeof(c->pattern), "%s", pattern);
 	c->check = check;
-	char why[200];
 	if (pattern_check(pattern, why, sizeof(why)) < 0) {
 		esc_set_err(err, err_size,
 			    "carrier %s: the pattern is not a POSIX extended regular expression "
@@ -447,23 +555,29 @@ int esc_carrier_init(struct esc_carrier *c, const char *name, const char *patter
 			    name, pattern);
 		return ESC_EINVAL;
 	}
-	regfree(&re);
+	/* The examples are checked with this regex_t, not esc_tracking_check's
+	 * kept ones: reading a configuration (or a policy version, or the
+	 * fuzzer's inputs) keeps nothing. An empty pattern takes any number. */
+	pattern_re = *pattern ? &re : NULL;
 	if (example && *example) {
 		if (esc_tracking_normalize(example, normal, sizeof(normal)) != 0 ||
-		    esc_tracking_check(c, normal) != ESC_TRACKING_VALID) {
+		    verdict(c, pattern_re, normal) != ESC_TRACKING_VALID) {
 			esc_set_err(err, err_size,
 				    "carrier %s: the example \"%s\" fails the carrier's own "
 				    "pattern or check digit",
 				    name, example);
-			return ESC_EINVAL;
+			rc = ESC_EINVAL;
+			goto out;
 		}
 		snprintf(c->example, sizeof(c->example), "%s", normal);
 	} else if (SCHEMES[check].example &&
-		   esc_tracking_check(c, SCHEMES[check].example) == ESC_TRACKING_VALID) {
+		   verdict(c, pattern_re, SCHEMES[check].example) == ESC_TRACKING_VALID) {
 		/* The scheme's own example, when the carrier's pattern takes it. */
 		snprintf(c->example, sizeof(c->example), "%s", SCHEMES[check].example);
 	}
-	return 0;
+out:
+	regfree(&re);
+	return rc;
 }
 
 const struct esc_carrier *esc_carrier_find(const struct esc_carrier *table, size_t n,
@@ -477,32 +591,23 @@ const struct esc_carrier *esc_carrier_find(const struct esc_carrier *table, size
 
 enum esc_tracking_verdict esc_tracking_check(const struct esc_carrier *c, const char *number)
 {
+	enum esc_tracking_verdict v;
+	regex_t *re;
+	bool owned;
+
 	if (c == NULL)
 		return ESC_TRACKING_UNCHECKED;
-	if (*c->pattern) {
-		regex_t re;
-		bool match;
-
-		if (compile(c->pattern, &re) != 0)
-			return ESC_TRACKING_BAD_FORMAT; /* esc_carrier_init let none such in */
-		match = regexec(&re, number, 0, NULL, 0) == 0;
-		regfree(&re);
-		if (!match)
-			return ESC_TRACKING_BAD_FORMAT;
+	if (!*c->pattern)
+		return verdict(c, NULL, number);
+	re = pattern_compiled(c->pattern, &owned);
+	if (re == NULL)
+		return ESC_TRACKING_BAD_FORMAT; /* esc_carrier_init let none such in */
+	v = verdict(c, re, number);
+	if (owned) {
+		regfree(re);
+		free(re);
 	}
-	switch (c->check) {
-	case ESC_CHECK_S10:
-		if (!s10_shape(number))
-			return ESC_TRACKING_BAD_FORMAT;
-		return s10_digit(number) ? ESC_TRACKING_VALID : ESC_TRACKING_BAD_CHECK;
-	case ESC_CHECK_UPS_1Z:
-		if (!ups_shape(number))
-			return ESC_TRACKING_BAD_FORMAT;
-		return ups_digit(number) ? ESC_TRACKING_VALID : ESC_TRACKING_BAD_CHECK;
-	case ESC_CHECK_NONE:
-		break;
-	}
-	return ESC_TRACKING_VALID;
+	return v;
 }
 
 void esc_tracking_hint(const struct esc_carrier *c, char *out, size_t out_size)

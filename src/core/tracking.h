@@ -14,7 +14,8 @@
  *
  * A number is compared in its normal form: upper case, without spaces and
  * hyphens ("1z 999 aa1-0123456784" and "1Z999AA10123456784" are one
- * number). Pure functions: no I/O, no clock. */
+ * number). Pure functions: no I/O, no clock; esc_tracking_check keeps
+ * what it compiles (see there). */
 #ifndef ESC_TRACKING_H
 #define ESC_TRACKING_H
 
@@ -55,7 +56,8 @@ const char *esc_check_scheme_name(enum esc_check_scheme scheme);
  * not compile or is too long, an example that fails the carrier's own
  * check). example may be NULL or "": s10 and ups_1z then use one of their
  * own where the pattern takes it. A carrier is a plain value (copied with
- * the policy that holds it): the pattern is compiled where it is used. */
+ * the policy that holds it): the pattern is compiled where it is used,
+ * and what esc_carrier_init compiles to check it is freed. */
 int esc_carrier_init(struct esc_carrier *c, const char *name, const char *pattern,
 		     enum esc_check_scheme check, const char *example, char *err, size_t err_size);
 
@@ -77,7 +79,14 @@ void esc_tracking_kept(const char *typed, char *out, size_t out_size);
 const struct esc_carrier *esc_carrier_find(const struct esc_carrier *table, size_t n,
 					   const char *name);
 
-/* The verdict on a normalized number for carrier c (NULL: unchecked). */
+/* The verdict on a normalized number for carrier c (NULL: unchecked).
+ * Safe to call from several threads at once. The first check of a pattern
+ * compiles it and keeps it for the process, so that later checks of it
+ * compile nothing: up to ESC_TRACKING_PATTERNS_KEPT patterns (fewer when
+ * they are costly ones); past that, each check compiles its pattern and
+ * frees it. What is kept is never freed; it stays reachable, so leak
+ * checkers do not count it. */
+#define ESC_TRACKING_PATTERNS_KEPT 64
 enum esc_tracking_verdict esc_tracking_check(const struct esc_carrier *c, const char *number);
 
 /* The check-digit schemes on their own, on a normalized number. */

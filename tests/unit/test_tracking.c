@@ -14,12 +14,32 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "core/policy.h"
 #include "core/tracking.h"
 #include "support.h"
 #include "util/error.h"
+
+/* regcomp, interposed on the C library's: it counts its calls (a kept
+ * pattern is compiled once) and, while regcomp_fails is not 0, fails with
+ * that code, as glibc's does when memory runs out (REG_ESPACE). Set only
+ * while no other thread runs. */
+static int (*real_regcomp)(regex_t *, const char *, int);
+static atomic_long regcomp_calls;
+static int regcomp_fails;
+
+int regcomp(regex_t *restrict re, const char *restrict pattern, int flags)
+{
+	atomic_fetch_add(&regcomp_calls, 1);
+	if (regcomp_fails)
+		return regcomp_fails;
+	return real_regcomp(re, pattern, flags);
+}
 
 static void test_s10_check_digit(void **state)
 {
@@ -240,6 +260,129 @@ static void test_bad_carriers_say_why(void **state)
 					  "1Z999AA10123456785", err, sizeof(err)),
 			 ESC_EINVAL);
 	assert_non_null(strstr(err, "example"));
+}
+
+/* A check compiles its carrier's pattern the first time only: a second
+ * check of a number gives the same verdict and compiles nothing, and a
+ * kept pattern is still checked while regcomp would fail. */
+static void test_checks_keep_their_pattern(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *pattern;
+		enum esc_check_scheme check;
+		const char *number;
+		enum esc_tracking_verdict verdict;
+	} cases[] = {
+		{"TW[0-9]{8}", ESC_CHECK_NONE, "TW12345678", ESC_TRACKING_VALID},
+		{"TX[0-9]{8}", ESC_CHECK_NONE, "TX1234567", ESC_TRACKING_BAD_FORMAT},
+		{"1Z[0-9A-Z]{16}|TY", ESC_CHECK_UPS_1Z, "1Z999AA10123456784", ESC_TRACKING_VALID},
+		{"1Z[0-9A-Z]{16}|TZ", ESC_CHECK_UPS_1Z, "1Z999AA10123456785",
+		 ESC_TRACKING_BAD_CHECK},
+		{"[A-Z]{2}[0-9]{9}(IS|TW)", ESC_CHECK_S10, "EE000000005IS", ESC_TRACKING_VALID},
+		{"", ESC_CHECK_S10, "EE000000006IS", ESC_TRACKING_BAD_CHECK},
+	};
+	struct esc_carrier c;
+	char err[300];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(esc_carrier_init(&c, "x", cases[i].pattern, cases[i].check, NULL,
+						  err, sizeof(err)),
+				 0);
+		long before = atomic_load(&regcomp_calls);
+		assert_int_equal(esc_tracking_check(&c, cases[i].number), cases[i].verdict);
+		assert_int_equal(atomic_load(&regcomp_calls) - before, *cases[i].pattern ? 1 : 0);
+		before = atomic_load(&regcomp_calls);
+		assert_int_equal(esc_tracking_check(&c, cases[i].number), cases[i].verdict);
+		assert_int_equal(atomic_load(&regcomp_calls), before);
+		regcomp_fails = REG_ESPACE;
+		assert_int_equal(esc_tracking_check(&c, cases[i].number), cases[i].verdict);
+		regcomp_fails = 0;
+	}
+}
+
+/* Checks from several threads at once, on patterns kept and new (each
+ * thread races the others to compile and keep them): each verdict is the
+ * one a check on its own gives. ThreadSanitizer's build runs it too. */
+enum { CHECK_THREADS = 8, CHECKS_EACH = 400 };
+
+static const struct {
+	const char *name, *pattern;
+	enum esc_check_scheme check;
+	const char *number;
+	enum esc_tracking_verdict verdict;
+} THREADED[] = {
+	{"ups", "1Z[0-9A-Z]{16}", ESC_CHECK_UPS_1Z, "1Z999AA10123456784", ESC_TRACKING_VALID},
+	{"ups", "1Z[0-9A-Z]{16}", ESC_CHECK_UPS_1Z, "1Z999AA10123456780", ESC_TRACKING_BAD_CHECK},
+	{"t1", "TH1[0-9]{6}", ESC_CHECK_NONE, "TH1123456", ESC_TRACKING_VALID},
+	{"t1", "TH1[0-9]{6}", ESC_CHECK_NONE, "TH112345", ESC_TRACKING_BAD_FORMAT},
+	{"t2", "TH2([0-9]{3}|[A-Z]{3}){2}", ESC_CHECK_NONE, "TH2123ABC", ESC_TRACKING_VALID},
+	{"t3", "[A-Z]{2}[0-9]{9}TH", ESC_CHECK_S10, "RR123456785TH", ESC_TRACKING_VALID},
+	{"t3", "[A-Z]{2}[0-9]{9}TH", ESC_CHECK_S10, "RR123456785GB", ESC_TRACKING_BAD_FORMAT},
+	{"t4", "(a|b|c|d){0,255}TH", ESC_CHECK_NONE, "TH", ESC_TRACKING_VALID},
+};
+
+static void *check_many(void *arg)
+{
+	struct esc_carrier c[sizeof(THREADED) / sizeof(THREADED[0])];
+	size_t n = sizeof(THREADED) / sizeof(THREADED[0]), wrong = 0;
+	char err[300];
+
+	for (size_t i = 0; i < n; i++)
+		if (esc_carrier_init(&c[i], THREADED[i].name, THREADED[i].pattern,
+				     THREADED[i].check, NULL, err, sizeof(err)) != 0)
+			wrong++;
+	for (int k = 0; k < CHECKS_EACH; k++) {
+		size_t i = ((size_t)k + (size_t)(uintptr_t)arg) % n;
+		if (esc_tracking_check(&c[i], THREADED[i].number) != THREADED[i].verdict)
+			wrong++;
+	}
+	return (void *)(uintptr_t)wrong;
+}
+
+static void test_checks_from_threads(void **state)
+{
+	(void)state;
+	pthread_t t[CHECK_THREADS];
+
+	for (uintptr_t i = 0; i < CHECK_THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, check_many, (void *)i), 0);
+	for (int i = 0; i < CHECK_THREADS; i++) {
+		void *wrong;
+		assert_int_equal(pthread_join(t[i], &wrong), 0);
+		assert_int_equal((uintptr_t)wrong, 0);
+	}
+}
+
+/* Past ESC_TRACKING_PATTERNS_KEPT patterns, checks are as right as before,
+ * each compiling its own pattern. Last of the core tests: it fills the
+ * table. */
+static void test_patterns_past_the_kept(void **state)
+{
+	(void)state;
+	struct esc_carrier c;
+	char pattern[40], number[40], err[300];
+
+	for (int n = 1; n <= 2 * ESC_TRACKING_PATTERNS_KEPT; n++) {
+		snprintf(pattern, sizeof(pattern), "K[0-9]{%d}", n);
+		assert_int_equal(
+			esc_carrier_init(&c, "k", pattern, ESC_CHECK_NONE, NULL, err, sizeof(err)),
+			0);
+		snprintf(number, sizeof(number), "K%0*d", n > 9 ? 9 : n, 0);
+		for (int twice = 0; twice < 2; twice++) {
+			assert_int_equal(esc_tracking_check(&c, number),
+					 n <= 9 ? ESC_TRACKING_VALID : ESC_TRACKING_BAD_FORMAT);
+			assert_int_equal(esc_tracking_check(&c, "K"), ESC_TRACKING_BAD_FORMAT);
+		}
+	}
+	/* The table is full now: a new pattern is compiled for each check. */
+	assert_int_equal(
+		esc_carrier_init(&c, "k", "KN[0-9]+", ESC_CHECK_NONE, NULL, err, sizeof(err)), 0);
+	for (int i = 0; i < 3; i++) {
+		long before = atomic_load(&regcomp_calls);
+		assert_int_equal(esc_tracking_check(&c, "KN12"), ESC_TRACKING_VALID);
+		assert_int_equal(atomic_load(&regcomp_calls) - before, 1);
+	}
 }
 
 static void test_scheme_names(void **state)
@@ -558,6 +701,9 @@ static int http_teardown(void **state)
 
 int main(void)
 {
+	*(void **)&real_regcomp = dlsym(RTLD_NEXT, "regcomp");
+	if (real_regcomp == NULL)
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_s10_check_digit),
 		cmocka_unit_test(test_s10_every_remainder),
@@ -567,6 +713,9 @@ int main(void)
 		cmocka_unit_test(test_bad_carriers_say_why),
 		cmocka_unit_test(test_scheme_names),
 		cmocka_unit_test(test_policy_carriers),
+		cmocka_unit_test(test_checks_keep_their_pattern),
+		cmocka_unit_test(test_checks_from_threads),
+		cmocka_unit_test(test_patterns_past_the_kept),
 	};
 	const struct CMUnitTest http[] = {
 		cmocka_unit_test(test_http_refuse),
