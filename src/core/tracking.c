@@ -524,7 +524,7 @@ int esc_carrier_init(struct esc_carrier *c, const char *name, const char *patter
 {
 	char normal[ESC_TRACKING_MAX + 1], why[200];
 	regex_t re, *pattern_re;
-	int rc = 0;
+	int rc = 0, code;
 
 	memset(c, 0, sizeof(*c));
 	if (!name_valid(name)) {
@@ -548,7 +548,16 @@ int esc_carrier_init(struct esc_carrier *c, const char *name, const char *patter
 			    name, why, pattern);
 		return ESC_EINVAL;
 	}
-	if (compile(pattern, &re) != 0) {
+	code = compile(pattern, &re);
+	if (code == REG_ESPACE || code == REG_ESIZE) {
+		/* Not the pattern's fault (memory ran out): regcomp says what. */
+		regerror(code, &re, why, sizeof(why));
+		esc_set_err(err, err_size,
+			    "carrier %s: the pattern \"%s\" could not be compiled: %s", name,
+			    pattern, why);
+		return ESC_EINVAL;
+	}
+	if (code != 0) {
 		esc_set_err(err, err_size,
 			    "carrier %s: the pattern \"%s\" is not a POSIX extended regular "
 			    "expression",

@@ -301,6 +301,41 @@ static void test_checks_keep_their_pattern(void **state)
 	}
 }
 
+/* When regcomp fails for want of memory, the refusal says so in
+ * regerror's words, not that the pattern is not one escrowd takes; a check
+ * of a pattern not kept is then a bad format, as before. */
+static void test_regcomp_out_of_memory(void **state)
+{
+	(void)state;
+	static const int codes[] = {REG_ESPACE, REG_ESIZE};
+	struct esc_carrier c;
+	char err[300], words[100];
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		regerror(codes[i], NULL, words, sizeof(words));
+		regcomp_fails = codes[i];
+		assert_int_equal(esc_carrier_init(&c, "oom", "OM[0-9]{8}", ESC_CHECK_NONE, NULL,
+						  err, sizeof(err)),
+				 ESC_EINVAL);
+		regcomp_fails = 0;
+		if (strncmp(err, "carrier oom: ", 13) != 0 || !strstr(err, words) ||
+		    strstr(err, "not a POSIX"))
+			fail_msg("%s: \"%s\" does not say \"%s\"", words, err, words);
+	}
+	assert_int_equal(
+		esc_carrier_init(&c, "oom", "OM[0-9]{8}", ESC_CHECK_NONE, NULL, err, sizeof(err)),
+		0);
+	regcomp_fails = REG_ESPACE;
+	assert_int_equal(esc_tracking_check(&c, "OM12345678"), ESC_TRACKING_BAD_FORMAT);
+	regcomp_fails = 0;
+	/* Nothing was kept of the failure. */
+	assert_int_equal(esc_tracking_check(&c, "OM12345678"), ESC_TRACKING_VALID);
+	/* A pattern regcomp refuses is still said not to be one. */
+	assert_int_equal(esc_carrier_init(&c, "x", "[z-a]", ESC_CHECK_NONE, NULL, err, sizeof(err)),
+			 ESC_EINVAL);
+	assert_non_null(strstr(err, "is not a POSIX extended regular expression"));
+}
+
 /* Checks from several threads at once, on patterns kept and new (each
  * thread races the others to compile and keep them): each verdict is the
  * one a check on its own gives. ThreadSanitizer's build runs it too. */
@@ -714,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_scheme_names),
 		cmocka_unit_test(test_policy_carriers),
 		cmocka_unit_test(test_checks_keep_their_pattern),
+		cmocka_unit_test(test_regcomp_out_of_memory),
 		cmocka_unit_test(test_checks_from_threads),
 		cmocka_unit_test(test_patterns_past_the_kept),
 	};
