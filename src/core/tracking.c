@@ -154,6 +154,8 @@ bool esc_ups_1z_valid(const char *number)
  *     one of its alternatives;
  *   - a backslash before a letter or a digit (a back-reference, a word
  *     boundary: nothing a tracking number needs), or before nothing;
+ *   - a backslash inside brackets, where it is itself: "[\d]" is a
+ *     backslash or a d, not the digit its writer meant;
  *   - what it cannot read (an unclosed bracket, a '{' without its count).
  * What it takes, regcomp may still refuse (a range "z-a"), and says so.
  * The costliest patterns it takes that a review found ("a{0,255}" nineteen
@@ -233,12 +235,11 @@ static int read_interval(const char **p, long *n, long *m, char *why, size_t why
 	return 0;
 }
 
-/* The bracket expression at *p ("[A-Z]", "[^0-9]", "[[:digit:]]") read
- * past its ']'; false when it has none. */
-static bool read_bracket(const char **p)
+/* The ']' that closes the bracket expression at s ("[A-Z]", "[^0-9]",
+ * "[[:digit:]]"), or NULL when there is none. */
+static const char *bracket_end(const char *s)
 {
-	const char *s = *p + 1;
-
+	s++;
 	if (*s == '^')
 		s++;
 	if (*s == ']')
@@ -250,14 +251,32 @@ static bool read_bracket(const char **p)
 			while (*close && !(close[0] == end && close[1] == ']'))
 				close++;
 			if (!*close)
-				return false;
+				return NULL;
 			s = close + 1;
 		}
 	}
-	if (!*s)
-		return false;
-	*p = s + 1;
-	return true;
+	return *s ? s : NULL;
+}
+
+/* The bracket expression at *p read past its ']'; -1 with why when it has
+ * none or holds a backslash. */
+static int read_bracket(const char **p, char *why, size_t why_size)
+{
+	const char *end = bracket_end(*p);
+
+	if (end == NULL) {
+		snprintf(why, why_size, "a '[' without its ']'");
+		return -1;
+	}
+	/* Inside brackets a backslash is itself: "[\d]" is a backslash or a
+	 * d, never the digit its writer meant. */
+	if (memchr(*p, '\\', (size_t)(end - *p))) {
+		snprintf(why, why_size,
+			 "a backslash inside brackets matches a backslash: write [0-9], not [\\d]");
+		return -1;
+	}
+	*p = end + 1;
+	return 0;
 }
 
 /* The repetition at *p applied to l's last atom. */
@@ -315,10 +334,8 @@ static long pattern_check(const char *p, char *why, size_t why_size)
 			level_atom(l, 1, false);
 			break;
 		case '[':
-			if (!read_bracket(&p)) {
-				snprintf(why, why_size, "a '[' without its ']'");
+			if (read_bracket(&p, why, why_size) != 0)
 				return -1;
-			}
 			level_atom(l, 1, false);
 			break;
 		case '(':
