@@ -146,7 +146,8 @@ bool esc_ups_1z_valid(const char *number)
  * "((a{0,40}){0,40}){0,40}" takes gigabytes, "(()*){30}" minutes, and
  * "((){255}){255}" overflows the stack. So pattern_check reads the whole
  * pattern and refuses, with why:
- *   - a repetition (*, +, ?, {n,m}) of something that can match nothing;
+ *   - a repetition (*, +, ?, {n,m}) of something that can match nothing,
+ *     a repetition that can ("[0-9]*?") among them;
  *   - a count over REPEAT_MAX, or over NODES_MAX nodes once repetitions
  *     are multiplied out;
  *   - parentheses deeper than DEPTH_MAX, or without their pair;
@@ -167,6 +168,7 @@ struct pattern_level {
 	long last;             /* the last atom's, as repeated so far */
 	bool have_last;        /* an atom a repetition may follow */
 	bool last_empty;       /* the last atom can match nothing */
+	bool last_repeated;    /* the last atom is a repetition ("a*") */
 	bool prefix_empty;     /* so can the present alternative before it */
 	bool any_branch_empty; /* an earlier alternative can */
 };
@@ -189,6 +191,7 @@ static void level_atom(struct pattern_level *l, long nodes, bool empty)
 	l->last = nodes;
 	l->have_last = true;
 	l->last_empty = empty;
+	l->last_repeated = false;
 }
 
 /* A count of at most REPEAT_MAX from *p: its digits, or -1 when there are
@@ -289,6 +292,14 @@ static int repeat(struct pattern_level *l, const char **p, char *why, size_t why
 		snprintf(why, why_size, "'%c' repeats nothing", op);
 		return -1;
 	}
+	if (l->last_empty && l->last_repeated) {
+		/* "[0-9]*?" is PCRE's lazy star, not a POSIX one. */
+		snprintf(why, why_size,
+			 "'%c' repeats a repetition that can match nothing: write [0-9]*, not "
+			 "[0-9]*?",
+			 op);
+		return -1;
+	}
 	if (l->last_empty) {
 		snprintf(why, why_size,
 			 "'%c' repeats what can match nothing: write [0-9]{0,5}, not ([0-9]?){5}",
@@ -309,6 +320,7 @@ static int repeat(struct pattern_level *l, const char **p, char *why, size_t why
 	l->nodes += last - l->last;
 	l->last = last;
 	l->last_empty = n == 0;
+	l->last_repeated = true;
 	return 0;
 }
 
