@@ -952,7 +952,7 @@ static int data_text(json_t *object, json_t *previous, json_t *explanation, json
 /* The event's data.object: what the operator's GET answers now, inside the
  * command's transaction: the refund (refund.*, as GET /v1/refunds lists
  * it), the dispute (dispute.*, as GET /v1/disputes/{id}), else the order
- * (GET /v1/orders/{id}). The refund is read back, as the list reads it. */
+ * (GET /v1/orders/{id}). */
 static int event_object(struct esc_engine *e, const struct run *r, const struct esc_history *h,
 			json_t **out)
 {
@@ -977,10 +977,16 @@ static int event_object(struct esc_engine *e, const struct run *r, const struct 
 		v.items_count = r->args.items_count;
 	}
 	if (!strncmp(fx->outbox_type, "refund.", 7)) {
+		/* The refund as the command wrote it (every column, so the row
+		 * reads back the same) or loaded it: read again only when it
+		 * has neither. */
 		struct esc_refund refund;
-		const char *id =
-			fx->refund_new || fx->refund_changed ? fx->refund.id : r->refund.id;
-		ESC_STORE(rc, e->store, refund_get, id, &refund);
+		if (fx->refund_new || fx->refund_changed)
+			refund = fx->refund;
+		else if (r->have_refund)
+			refund = r->refund;
+		else
+			ESC_STORE(rc, e->store, refund_get, r->refund.id, &refund);
 		if (!rc)
 			*out = esc_view_refund(&refund);
 	} else if (!strncmp(fx->outbox_type, "dispute.", 8)) {
