@@ -448,8 +448,8 @@ const char *esc_outbox_payload(const struct esc_outbox_row *row);
 			  "AND seq <= ?2 AND event <> '' AND payload <> ''")                       \
 	X(PURGE_PENDING, "DELETE FROM fanout_pending WHERE seq > ?1 AND seq <= ?2")                \
 	X(WEBHOOK_STATS,                                                                           \
-	  "SELECT COALESCE((SELECT o.at_ms FROM fanout_pending f JOIN outbox o ON o.seq = f.seq "  \
-	  "ORDER BY f.seq LIMIT 1), 0), "                                                          \
+	  "SELECT COALESCE((SELECT o.at_ms FROM outbox o "                                         \
+	  "WHERE o.seq = (SELECT MIN(seq) FROM fanout_pending)), 0), "                             \
 	  "COALESCE((SELECT MIN(o.at_ms) FROM webhook_deliveries d JOIN outbox o "                 \
 	  "ON o.seq = d.event_seq WHERE d.status = 'pending'), 0), "                               \
 	  "(SELECT COUNT(*) FROM webhook_endpoints WHERE enabled = 0 AND disabled_at_ms > 0), "    \
