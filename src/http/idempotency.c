@@ -144,12 +144,12 @@ static int put_tx(struct esc_store *s, void *arg)
 	return rc;
 }
 
-void esc_idem_keep(struct esc_engine *e, struct esc_idempotency *idem, int status,
-		   const char *response)
+int esc_idem_keep(struct esc_engine *e, struct esc_idempotency *idem, int status,
+		  const char *response)
 {
 	int rc;
 	if (status >= 500 || status == 429)
-		return;
+		return 0;
 	idem->status = status;
 	idem->response = (char *)response;
 	rc = esc_engine_transact(e, put_tx, idem);
@@ -157,6 +157,7 @@ void esc_idem_keep(struct esc_engine *e, struct esc_idempotency *idem, int statu
 	if (rc && rc != ESC_EDUPLICATE)
 		esc_log(ESC_LOG_ERROR, "cannot keep an idempotent answer",
 			ESC_LOG_STR("error", esc_error_message(rc)));
+	return rc;
 }
 
 char *esc_idem_kept(struct esc_engine *e, const struct esc_idempotency *idem, int *status)
@@ -166,8 +167,14 @@ char *esc_idem_kept(struct esc_engine *e, const struct esc_idempotency *idem, in
 	struct esc_store *s = esc_engine_store_acquire(e);
 	ESC_STORE(rc, s, idempotency_get, idem->scope, idem->key, &seen);
 	esc_engine_store_release(e, s);
+	*status = 0;
 	if (rc)
 		return NULL;
+	if (strcmp(seen.request_hash, idem->request_hash)) {
+		free(seen.response);
+		*status = -1;
+		return NULL;
+	}
 	*status = seen.status;
 	return seen.response;
 }

@@ -88,12 +88,18 @@ const char *esc_idem_refusal(int rc);
 void esc_idem_release(struct esc_idem_running *r, struct esc_idem_claim *claim);
 
 /* Step 4: keep status and response for idem, through the engine's door
- * for writes, unless status is 5xx or 429. A failure is logged: the
- * request was answered. */
-void esc_idem_keep(struct esc_engine *e, struct esc_idempotency *idem, int status,
-		   const char *response);
+ * for writes, unless status is 5xx or 429 (0 then). ESC_EDUPLICATE when
+ * the key was answered meanwhile by another process (step 3 for a
+ * request that wrote nothing: a refusal of a command the other's commit
+ * had already changed, as a retry at another daemon after a crash may
+ * meet), whose answer is then the one to give (esc_idem_kept). Another
+ * failure is logged and returned. */
+int esc_idem_keep(struct esc_engine *e, struct esc_idempotency *idem, int status,
+		  const char *response);
 
-/* Step 3: the answer kept for idem (malloc'd, *status set), or NULL. */
+/* Step 3: the answer kept for idem (malloc'd, *status set), or NULL:
+ * *status is then -1 when the kept answer is another request's
+ * (ESC_EIDEMPOTENCY), else 0 (it cannot be read). */
 char *esc_idem_kept(struct esc_engine *e, const struct esc_idempotency *idem, int *status);
 
 /* Put status and doc (as compact JSON, malloc'd, replacing what idem held)

@@ -1135,18 +1135,24 @@ static bool idem_begin(struct esc_http_server *srv, struct MHD_Connection *c, co
 /* What the handler left in call, sent; rc is what it returned. An answer
  * no write kept is kept for the request's key (idempotency.h step 4); a
  * key that another process answered meanwhile gets that answer (step 3). */
+static enum MHD_Result answer_kept(struct esc_http_server *srv, struct MHD_Connection *c,
+				   struct request *req, struct esc_http_call *call)
+{
+	int status = 0;
+	char *kept = esc_idem_kept(srv->e, call->idem, &status);
+	enum MHD_Result ok =
+		kept ? respond_text(c, req, status, kept, "application/json", NULL, NULL)
+		     : respond_error(c, req, status < 0 ? ESC_EIDEMPOTENCY : ESC_ECONFLICT,
+				     status < 0 ? esc_idem_refusal(ESC_EIDEMPOTENCY) : NULL);
+	free(kept);
+	return ok;
+}
+
 static enum MHD_Result answer(struct esc_http_server *srv, struct MHD_Connection *c,
 			      struct request *req, struct esc_http_call *call, int rc)
 {
-	enum MHD_Result ok;
-	if (call->idem_answered) {
-		int status = 0;
-		char *kept = esc_idem_kept(srv->e, call->idem, &status);
-		ok = kept ? respond_text(c, req, status, kept, "application/json", NULL, NULL)
-			  : respond_error(c, req, ESC_ECONFLICT, NULL);
-		free(kept);
-		return ok;
-	}
+	if (call->idem_answered)
+		return answer_kept(srv, c, req, call);
 	if (rc && !call->out)
 		call->out = error_doc(rc, NULL, NULL);
 	if (rc)
@@ -1172,8 +1178,11 @@ static enum MHD_Result answer(struct esc_http_server *srv, struct MHD_Connection
 	char *text = esc_json_text(doc, ANSWER_BYTES, &len);
 	if (!call->out)
 		json_decref(doc);
-	if (call->idem && !call->idem_kept)
-		esc_idem_keep(srv->e, call->idem, call->status, text ? text : "{}");
+	if (call->idem && !call->idem_kept &&
+	    esc_idem_keep(srv->e, call->idem, call->status, text ? text : "{}") == ESC_EDUPLICATE) {
+		free(text);
+		return answer_kept(srv, c, req, call);
+	}
 	return respond_json_owned(c, req, call->status, text, len, call->set_cookie,
 				  call->retry_after);
 }

@@ -19,6 +19,7 @@
 
 #include "engine/engine.h"
 #include "engine/view.h"
+#include "http/idempotency.h"
 #include "store/store.h"
 #include "support.h"
 #include "util/error.h"
@@ -1482,6 +1483,43 @@ static void issue_12_a_move_whose_key_was_answered_meanwhile_does_not_move(void 
 	assert_int_equal(esc_engine_now(f->e), at);
 }
 
+/* A request that wrote nothing (a refusal) keeps its answer for its key
+ * (idempotency.h step 4). When another process answered the key
+ * meanwhile, as a retry at another daemon may meet while the first
+ * daemon's commit lands (three_daemons once answered a retried cancel
+ * with 409 cancellation_pending: the first daemon, killed, had made it),
+ * the keep says so, and that answer is the one to give, if it is this
+ * request's. */
+static void issue_15_a_refusal_whose_key_was_answered_meanwhile_gives_that_answer(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_idempotency first = advance_key("k2"), mine = advance_key("k2");
+	struct esc_idempotency fresh = advance_key("k3");
+	int rc, status = 0;
+	char *text;
+	first.status = 200;
+	first.response = (char *)"{\"the\":\"first answer\"}";
+	ESC_STORE(rc, store(f), idempotency_put, &first);
+	assert_int_equal(rc, 0);
+	assert_int_equal(esc_idem_keep(f->e, &mine, 409, "{\"error\":{}}"), ESC_EDUPLICATE);
+	text = esc_idem_kept(f->e, &mine, &status);
+	assert_non_null(text);
+	assert_int_equal(status, 200);
+	assert_string_equal(text, first.response);
+	free(text);
+	/* Another request under the same key: not its answer (422). */
+	snprintf(mine.request_hash, sizeof mine.request_hash, "%064d", 8);
+	assert_null(esc_idem_kept(f->e, &mine, &status));
+	assert_int_equal(status, -1);
+	/* A key no one answered keeps the refusal. */
+	assert_int_equal(esc_idem_keep(f->e, &fresh, 409, "{\"error\":{}}"), 0);
+	text = esc_idem_kept(f->e, &fresh, &status);
+	assert_non_null(text);
+	assert_int_equal(status, 409);
+	assert_string_equal(text, "{\"error\":{}}");
+	free(text);
+}
+
 /* SIGKILL, as an engine sees it: nothing it asks of the store happens
  * after the first commit (the move's). */
 static int dead_after_commit(void *arg, const char *verb)
@@ -1804,6 +1842,7 @@ int main(void)
 		T(issue_12_a_move_keeps_its_answer_in_its_transaction),
 		T(issue_12_a_move_whose_answer_is_not_kept_does_not_move),
 		T(issue_12_a_move_whose_key_was_answered_meanwhile_does_not_move),
+		T(issue_15_a_refusal_whose_key_was_answered_meanwhile_gives_that_answer),
 		T(issue_12_a_move_sent_again_after_a_crash_moves_the_clock_once),
 		T(issue_12_a_moves_answer_counts_the_deadlines_it_fired),
 		T(issue_12_a_move_without_a_key_is_answered_too),
