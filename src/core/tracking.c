@@ -458,12 +458,10 @@ static regex_t *memo_find(const char *pattern)
 	return NULL;
 }
 
-/* Keep re, compiled from pattern, when there is room; under memo_lock. */
-static bool memo_add(const char *pattern, regex_t *re)
+/* Keep re, compiled from pattern (pattern_check's nodes), when there is
+ * room; under memo_lock. */
+static bool memo_add(const char *pattern, long nodes, regex_t *re)
 {
-	char why[200];
-	long nodes = pattern_check(pattern, why, sizeof(why));
-
 	if (memo_count == ESC_TRACKING_PATTERNS_KEPT || nodes < 0 ||
 	    memo_nodes + nodes > MEMO_NODES_MAX)
 		return false;
@@ -480,6 +478,8 @@ static bool memo_add(const char *pattern, regex_t *re)
 static regex_t *pattern_compiled(const char *pattern, bool *owned)
 {
 	regex_t *kept, *re;
+	char why[200];
+	long nodes;
 	bool added;
 
 	*owned = false;
@@ -498,9 +498,10 @@ static regex_t *pattern_compiled(const char *pattern, bool *owned)
 		free(re);
 		return NULL;
 	}
+	nodes = pattern_check(pattern, why, sizeof(why)); /* its weight, outside the lock */
 	pthread_mutex_lock(&memo_lock);
 	kept = memo_find(pattern);
-	added = kept == NULL && memo_add(pattern, re);
+	added = kept == NULL && memo_add(pattern, nodes, re);
 	pthread_mutex_unlock(&memo_lock);
 	if (added)
 		return re;
