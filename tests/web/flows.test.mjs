@@ -170,9 +170,12 @@ test('issue 11 item 16: a double click sends one request with an Idempotency-Key
 		if (r.method() === 'POST')
 			posts.push({url: r.url(), key: r.headers()['idempotency-key']});
 	});
-	// Every answer is slow: 600 ms.
+	// Every answer is slow: 600 ms, and later held until `held` settles.
+	let held = null;
 	await seller.route('**/v1/**', async (r) => {
 		await new Promise((ok) => setTimeout(ok, 600));
+		if (held)
+			await held;
 		await r.continue();
 	});
 	const waiting = seller.locator('#waiting li.card').filter({hasText: 'Wool blanket'});
@@ -188,9 +191,14 @@ test('issue 11 item 16: a double click sends one request with an Idempotency-Key
 	const rejects = posts.filter((p) => p.url.endsWith('/cancellation/reject'));
 	assert.equal(rejects.length, 1, 'one request for a double click');
 	assert.match(rejects[0].key || '', /^[0-9a-f-]{36}$/);
-	// A page that waits for the API says it is loading.
+	// A page that waits for the API says it is loading. Its answers are
+	// held until the note has been seen, so the check does not depend on
+	// how fast the browser runs.
+	let release;
+	held = new Promise((ok) => { release = ok; });
 	await seller.evaluate(() => { location.hash = '#/profile'; });
 	await seller.getByRole('status').filter({hasText: 'Loading…'}).waitFor();
+	release();
 	await seller.getByRole('heading', {name: 'Profile'}).waitFor();
 	assert.equal(await seller.locator('#loading').isHidden(), true);
 	assert.deepEqual(seller.problems, []);
