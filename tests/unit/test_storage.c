@@ -943,29 +943,35 @@ static const char *db_name(const char *url)
 	return slash + 1;
 }
 
-/* Kill every connection the daemon has to name's database; how many. */
-static long kill_all(PGconn *admin, const char *name)
+/* Kill every connection the daemon has to name's database; how many.
+ * killed (unless NULL) gets their pids, as an int[] literal. */
+static long kill_all(PGconn *admin, const char *name, char *killed, size_t size)
 {
-	PGresult *res =
-		PQexecParams(admin,
-			     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-			     "WHERE datname = $1 AND pid <> pg_backend_pid()",
-			     1, NULL, (const char *const[]){name}, NULL, NULL, 0);
+	PGresult *res = PQexecParams(
+		admin,
+		"SELECT count(pg_terminate_backend(pid)), "
+		"'{' || COALESCE(string_agg(pid::text, ','), '') || '}' FROM pg_stat_activity "
+		"WHERE datname = $1 AND pid <> pg_backend_pid()",
+		1, NULL, (const char *const[]){name}, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		fail_msg("pg_terminate_backend: %s", PQerrorMessage(admin));
 	long n = atol(PQgetvalue(res, 0, 0));
+	if (killed)
+		snprintf(killed, size, "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return n;
 }
 
-/* Wait (5 s at most) until name's database has no connection left. */
-static void wait_gone(PGconn *admin, const char *name)
+/* Wait (5 s at most) until the backends killed (an int[] literal) are
+ * gone. The daemon's workers may connect anew meanwhile: those are not
+ * waited for. */
+static void wait_gone(PGconn *admin, const char *killed)
 {
 	for (int i = 0; i < 500; i++) {
 		PGresult *res = PQexecParams(admin,
 					     "SELECT count(*) FROM pg_stat_activity WHERE "
-					     "datname = $1 AND pid <> pg_backend_pid()",
-					     1, NULL, (const char *const[]){name}, NULL, NULL, 0);
+					     "pid = ANY(CAST($1 AS int[]))",
+					     1, NULL, (const char *const[]){killed}, NULL, NULL, 0);
 		assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
 		long n = atol(PQgetvalue(res, 0, 0));
 		PQclear(res);
@@ -973,7 +979,7 @@ static void wait_gone(PGconn *admin, const char *name)
 			return;
 		poll(NULL, 0, 10);
 	}
-	fail_msg("the killed connections to %s are still there after 5 s", name);
+	fail_msg("the killed connections %s are still there after 5 s", killed);
 }
 
 #define KILL_PAUSE_MS  40
@@ -1007,7 +1013,7 @@ static void issue_12_storage_pg_backends_killed_under_load(void **cmstate)
 	 * again, until enough commands met it. */
 	while (seconds_since(&t0) < KILL_SECONDS &&
 	       (ls.t.unavailable < KILL_ENOUGH || ls.t.ok < KILL_ACKED_MIN) && !ls.t.problem[0]) {
-		kills += kill_all(admin, name);
+		kills += kill_all(admin, name, NULL, 0);
 		rounds++;
 		poll(NULL, 0, KILL_PAUSE_MS);
 	}
@@ -1017,8 +1023,9 @@ static void issue_12_storage_pg_backends_killed_under_load(void **cmstate)
 			 (long)ls.t.unavailable);
 	/* Once more with the daemon idle: its next commands must not fail on
 	 * the connections it has not used since. */
-	long idle_kills = kill_all(admin, name);
-	wait_gone(admin, name);
+	char killed[4096];
+	long idle_kills = kill_all(admin, name, killed, sizeof killed);
+	wait_gone(admin, killed);
 	PQfinish(admin);
 	serves_at_once(&m, "kill-after", &after);
 	daemon_stop(&d);
