@@ -60,6 +60,10 @@ struct esc_engine {
 	 * lock: a block that large malloc'ed and freed each time made glibc
 	 * consolidate its fast bins each time (issue 15). */
 	struct esc_effects *fx;
+	/* The time of the batch under way (0: none), at which its commands
+	 * without one of their own run: read_ahead read the reputation
+	 * counters at this time's window starts. */
+	int64_t batch_now_ms;
 	/* Read connections, each lent to one caller at a time: a caller
 	 * takes a free one with an atomic exchange, from a place that turns
 	 * with each call, and waits on pool_free only when all are busy
@@ -1545,7 +1549,9 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 			.args = cmd->args,
 			.store = e->store,
 			.ctx = {.policy = &e->policy,
-				.now_ms = cmd->at_ms ? cmd->at_ms : esc_clock_now(&e->clock),
+				.now_ms = cmd->at_ms		? cmd->at_ms
+					  : e->batch_now_ms ? e->batch_now_ms
+							    : esc_clock_now(&e->clock),
 				.actor = cmd->actor,
 				.actor_id = cmd->actor_id,
 				.buyer_level = ESC_LEVEL_GOOD}};
@@ -1825,6 +1831,50 @@ static int exec_one(struct esc_engine *e, const struct esc_command *cmd, struct 
 	return 0;
 }
 
+/* Ask the store to read together what the batch's commands will read
+ * one by one (read_ahead): their orders and refunds, a new order's
+ * parties, and the counters of the parties at the windows' starts at now,
+ * as load_counts and seller_counts ask for them. */
+static int read_ahead(struct esc_engine *e, const struct esc_command *cmds, size_t n,
+		      const bool *skip, int64_t now)
+{
+	struct esc_store *s = e->store;
+	const struct esc_policy *p = &e->policy;
+	const char **ids = NULL;
+	struct esc_read_ahead ra = {
+		.buyer_since_ms = {now - p->buyer_short_window_ms, now - p->buyer_long_window_ms},
+		.seller_since_ms = {now - p->buyer_short_window_ms, now - p->seller_window_ms}};
+	int rc = 0;
+
+	if (!s->ops->read_ahead)
+		return 0;
+	ids = malloc(4 * n * sizeof *ids);
+	if (!ids)
+		return ESC_ENOMEM;
+	ra.order_ids = ids;
+	ra.user_ids = ids + n;
+	ra.refund_ids = ids + 3 * n;
+	for (size_t i = 0; i < n; i++) {
+		const struct esc_command *c = &cmds[i];
+		if (skip && skip[i])
+			continue;
+		if (c->order_id)
+			ids[ra.orders_count++] = c->order_id;
+		if (c->event == ESC_EV_CREATE) {
+			if (c->args.buyer_id)
+				ids[n + ra.users_count++] = c->args.buyer_id;
+			if (c->args.seller_id)
+				ids[n + ra.users_count++] = c->args.seller_id;
+		}
+		const char *refund = c->deadline ? c->deadline->ref : c->args.refund_id;
+		if (refund && refund[0])
+			ids[3 * n + ra.refunds_count++] = refund;
+	}
+	ESC_STORE(rc, s, read_ahead, &ra);
+	free(ids);
+	return rc;
+}
+
 /* One attempt at a batch. A command that meets a concurrent transaction
  * (ESC_ERETRY: PostgreSQL's serialization failure or deadlock) dooms the
  * whole transaction: it is rolled back and every command fails with
@@ -1851,6 +1901,15 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 	ESC_STORE0(rc, s, begin);
 	if (rc) {
 		log_failure(s, rc, "begin", n);
+		fail_all(n, res, rc);
+		goto out;
+	}
+	e->batch_now_ms = esc_clock_now(&e->clock);
+	rc = read_ahead(e, cmds, n, skip, e->batch_now_ms);
+	if (rc) {
+		log_failure(s, rc, "read ahead", n);
+		ESC_STORE0(undo, s, rollback);
+		(void)undo;
 		fail_all(n, res, rc);
 		goto out;
 	}
@@ -1903,6 +1962,7 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 			counter_add(&e->events_ok[cmds[i].event], 1);
 	counter_add(&e->commands_refused, (int64_t)refused);
 out:
+	e->batch_now_ms = 0;
 	return rc;
 }
 

@@ -358,6 +358,19 @@ struct esc_webhook_delivery_filter {
 
 struct esc_store;
 
+/* What a batch of commands is about to read (read_ahead). */
+struct esc_read_ahead {
+	const char *const *order_ids; /* the orders the commands name */
+	size_t orders_count;
+	const char *const *user_ids; /* users besides the orders' parties */
+	size_t users_count;
+	const char *const *refund_ids;
+	size_t refunds_count;
+	/* mark_counts' window starts for a buyer's counters and for a
+	 * seller's (short, long): the engine's, at the batch's time. */
+	int64_t buyer_since_ms[2], seller_since_ms[2];
+};
+
 struct esc_store_ops {
 	const char *name; /* "sqlite", "postgresql" */
 	/* Several processes share the store as a rule (PostgreSQL: the
@@ -383,6 +396,16 @@ struct esc_store_ops {
 	 * runs the batch again with them only when a command fails after a
 	 * write. NULL: every command runs in its savepoint (PostgreSQL). */
 	int64_t (*changes)(const struct esc_store *s);
+
+	/* Inside a transaction, before its first write: read together what
+	 * ra names (the orders, their items and parties, those parties'
+	 * reputation counters at ra's window starts, the refunds), so that
+	 * this transaction's later reads of the same rows (order_get,
+	 * order_items, user_get, mark_counts with those window starts,
+	 * refund_get) are answered from what was read, until a write of its
+	 * own changes one. What it does not find is read as usual. NULL: the
+	 * backend's reads cost no round trip to save (SQLite). */
+	int (*read_ahead)(struct esc_store *s, const struct esc_read_ahead *ra);
 
 	int (*begin)(struct esc_store *s);
 	int (*commit)(struct esc_store *s);

@@ -53,6 +53,7 @@
 
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,8 +159,71 @@
 		    "ELSE rate_limits.count END, "                                                 \
 		    "window_start_ms = GREATEST(rate_limits.window_start_ms, "                     \
 		    "excluded.window_start_ms) RETURNING count")                                   \
+	/* read_ahead's, one round trip for all: ?1 the orders' ids, ?2 the                        \
+	 * users' besides the orders' parties, ?3..?6 the window starts                            \
+	 * (buyer short, long, seller short, long). Each row is looked up by                       \
+	 * its key in a LATERAL subquery with its own LIMIT, which no plan                         \
+	 * can turn into a scan: a generic plan made while the orders were                         \
+	 * few (a new database) scanned them all at every call, 30 ms a                            \
+	 * batch once there were 20,000. The users: */                                             \
+	X(USERS_AHEAD, "WITH " AHEAD_USER_IDS " SELECT u.* FROM i CROSS JOIN LATERAL ("            \
+		       ESC_SQL_USER_SELECT " WHERE users.id = i.id LIMIT 1) u")                    \
+	/* ... their counters as REP_GET_MOVED reads them, each at its role's                      \
+	 * window starts (written after the arrays), with whether the user                         \
+	 * has a counters row at all: */                                                           \
+	X(COUNTS_AHEAD,                                                                            \
+	  "WITH " AHEAD_USER_IDS ", a AS (SELECT u.id, CASE WHEN u.role = 'seller' "               \
+	  "THEN CAST(?5 AS BIGINT) ELSE CAST(?3 AS BIGINT) END AS s, CASE WHEN "                   \
+	  "u.role = 'seller' THEN CAST(?6 AS BIGINT) ELSE CAST(?4 AS BIGINT) END AS l "            \
+	  "FROM i CROSS JOIN LATERAL (SELECT id, role FROM users WHERE users.id = i.id "           \
+	  "LIMIT 1) u) SELECT " ESC_REP_COLUMNS ", "                                               \
+	  "ARRAY(SELECT m.mark FROM marks m WHERE m.user_id = a.id "                               \
+	  "AND m.at_ms > LEAST(r.short_since_ms, a.s) "                                            \
+	  "AND m.at_ms <= GREATEST(r.short_since_ms, a.s)), "                                      \
+	  "ARRAY(SELECT m.mark FROM marks m WHERE m.user_id = a.id "                               \
+	  "AND m.at_ms > LEAST(r.long_since_ms, a.l) "                                             \
+	  "AND m.at_ms <= GREATEST(r.long_since_ms, a.l)), "                                       \
+	  "a.id, a.s, a.l, CASE WHEN r.user_id IS NULL THEN 0 ELSE 1 END FROM a "                  \
+	  "LEFT JOIN LATERAL (SELECT * FROM reputation_counts WHERE "                              \
+	  "reputation_counts.user_id = a.id LIMIT 1) r ON true")                                   \
+	/* ... the orders' items, an order's together (its id last): */                            \
+	X(ITEMS_AHEAD, "SELECT t.title, t.quantity, t.unit_price_minor, t.image_url, k.id "        \
+		       "FROM " AHEAD_KEYS " CROSS JOIN LATERAL (SELECT " ESC_ITEM_COLUMNS          \
+		       ", line FROM order_items WHERE order_items.order_id = k.id "                \
+		       "ORDER BY line LIMIT 1000) t ORDER BY k.id, t.line")                        \
+	/* ... the refunds (?1 their ids), and the orders: */                                      \
+	X(REFUNDS_AHEAD, "SELECT r.* FROM " AHEAD_KEYS " CROSS JOIN LATERAL ("                     \
+			 ESC_SQL_REFUND_SELECT " WHERE refunds.id = k.id LIMIT 1) r")              \
+	X(ORDERS_AHEAD, sql_orders_ahead)                                                          \
 	ESC_SQL_STATEMENTS(X)                                                                      \
 	ESC_SQL_CHECKS(X)
+
+/* read_ahead's keys (?1's ids, each once), and the users, i: the parties
+ * of ?1's orders and the users ?2 names. */
+#define AHEAD_KEYS "(SELECT DISTINCT unnest(CAST(?1 AS TEXT[])) AS id) k"
+#define AHEAD_USER_IDS                                                                             \
+	"o AS (SELECT x.buyer_id, x.seller_id FROM " AHEAD_KEYS " CROSS JOIN LATERAL "             \
+	"(SELECT buyer_id, seller_id FROM orders WHERE orders.id = k.id LIMIT 1) x), "             \
+	"i AS (SELECT buyer_id AS id FROM o UNION SELECT seller_id FROM o UNION "                  \
+	"SELECT unnest(CAST(?2 AS TEXT[])))"
+
+/* ORDER_GET's columns, for the orders of a list of ids (sql_build, once,
+ * from esc_sql_order_select). */
+static char sql_orders_ahead[ESC_SQL_SIZE];
+static pthread_once_t sql_once = PTHREAD_ONCE_INIT;
+
+static void sql_build(void)
+{
+	esc_sql_init();
+	ESC_ASSERT(strlen(esc_sql_order_select) < sizeof sql_orders_ahead / 2,
+		   "the order's columns leave no room for read_ahead's statement");
+	int len = snprintf(sql_orders_ahead, sizeof sql_orders_ahead,
+			   "SELECT o.* FROM " AHEAD_KEYS " CROSS JOIN LATERAL (%.*s "
+			   "WHERE orders.id = k.id LIMIT 1) o",
+			   (int)(sizeof sql_orders_ahead / 2), esc_sql_order_select);
+	ESC_ASSERT(len > 0 && (size_t)len < sizeof sql_orders_ahead,
+		   "the order's columns leave no room for read_ahead's statement");
+}
 
 ESC_STATEMENTS_TABLE(STATEMENTS);
 
@@ -170,6 +234,32 @@ ESC_STATEMENTS_TABLE(STATEMENTS);
 #define SQL_ROLLBACK_TO "ROLLBACK TO SAVEPOINT cmd"
 #define SQL_RESAVEPOINT "RELEASE SAVEPOINT cmd; SAVEPOINT cmd"
 #define SQL_READ_ONLY   "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
+
+/* read_ahead's rows, each a row (items: rows) of one of its answers,
+ * found by kind and id until the transaction ends or a write of its own
+ * changes the row (gone). Its snapshot gives the same rows meanwhile:
+ * read_ahead runs only in a transaction that reads one snapshot, before
+ * any write, and every verb that writes such a row marks it gone, so no
+ * row kept can be one that a savepoint's rollback undid. */
+enum ahead_kind { AH_ORDER, AH_ITEMS, AH_USER, AH_COUNTS, AH_REFUND, AH_KINDS };
+
+struct ahead_row {
+	unsigned char kind; /* enum ahead_kind */
+	bool gone;
+	bool absent;       /* AH_COUNTS: the user has no counters row */
+	const char *id;    /* the order's, user's or refund's, in res */
+	const PGresult *res;
+	int row, rows;     /* rows: AH_ITEMS's count, from row on */
+	int64_t since[2];  /* AH_COUNTS: the window starts it was read at */
+};
+
+struct ahead {
+	PGresult *res[AH_KINDS];
+	struct ahead_row *rows;
+	size_t n, cap;
+	uint32_t *slots; /* open addressing by kind and id: index + 1, 0 free */
+	size_t slots_n;  /* a power of two, at least twice n */
+};
 
 struct pg {
 	struct esc_store base; /* first: the interface's view of us */
@@ -206,6 +296,11 @@ struct pg {
 	 * rollback. A batch reads its few sellers once. */
 	struct esc_user users[USERS_KEPT];
 	int users_n, users_next;
+	/* What read_ahead read for this transaction (struct ahead), and
+	 * the answers of its statements as pipe_collect reads them. */
+	struct ahead ahead;
+	PGresult *kept[AH_KINDS];
+	int kept_n;
 	bool snapshot; /* the transaction reads one snapshot (not READ COMMITTED) */
 	char error[ERROR_SIZE];
 };
@@ -218,6 +313,115 @@ static struct pg *pg_of(struct esc_store *s)
 static void users_forget(struct pg *p)
 {
 	p->users_n = p->users_next = 0;
+}
+
+/* ---- what read_ahead read ---- */
+
+static size_t ahead_hash(unsigned kind, const char *id)
+{
+	uint64_t h = 1469598103934665603ULL ^ kind; /* FNV-1a */
+
+	for (const unsigned char *c = (const unsigned char *)id; *c; c++)
+		h = (h ^ *c) * 1099511628211ULL;
+	return (size_t)(h ^ (h >> 29));
+}
+
+/* The row kept of that kind and id, unless none or gone. */
+static struct ahead_row *ahead_find(struct pg *p, enum ahead_kind kind, const char *id)
+{
+	struct ahead *a = &p->ahead;
+
+	if (!a->slots_n || !id || !p->in_tx)
+		return NULL;
+	for (size_t i = ahead_hash(kind, id) & (a->slots_n - 1);; i = (i + 1) & (a->slots_n - 1)) {
+		uint32_t k = a->slots[i];
+		if (!k)
+			return NULL;
+		struct ahead_row *r = &a->rows[k - 1];
+		if (r->kind == kind && !strcmp(r->id, id))
+			return r->gone ? NULL : r;
+	}
+}
+
+/* A write of this transaction changes the row: read it as usual now. */
+static void ahead_drop(struct pg *p, enum ahead_kind kind, const char *id)
+{
+	struct ahead_row *r = ahead_find(p, kind, id);
+
+	if (r)
+		r->gone = true;
+}
+
+static void ahead_drop_kind(struct pg *p, enum ahead_kind kind)
+{
+	for (size_t i = 0; i < p->ahead.n; i++)
+		if (p->ahead.rows[i].kind == kind)
+			p->ahead.rows[i].gone = true;
+}
+
+/* At the transaction's end: nothing kept. */
+static void ahead_clear(struct pg *p)
+{
+	struct ahead *a = &p->ahead;
+
+	for (int k = 0; k < AH_KINDS; k++) {
+		PQclear(a->res[k]);
+		a->res[k] = NULL;
+	}
+	a->n = 0;
+	a->slots_n = 0;
+}
+
+static void ahead_free(struct pg *p)
+{
+	ahead_clear(p);
+	free(p->ahead.rows);
+	free(p->ahead.slots);
+	p->ahead = (struct ahead){0};
+}
+
+/* Keep row (rows) of res as kind's row for id (a key: one row a kind
+ * and id). */
+static int ahead_add(struct pg *p, enum ahead_kind kind, const PGresult *res, int row, int rows,
+		     const char *id)
+{
+	struct ahead *a = &p->ahead;
+
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? 2 * a->cap : 64;
+		struct ahead_row *more = realloc(a->rows, cap * sizeof *more);
+		if (!more)
+			return ESC_ENOMEM;
+		a->rows = more;
+		a->cap = cap;
+	}
+	a->rows[a->n] = (struct ahead_row){.kind = (unsigned char)kind, .id = id, .res = res,
+					   .row = row, .rows = rows};
+	a->n++;
+	return 0;
+}
+
+/* The slots for the rows read: made once they are all known. */
+static int ahead_index(struct pg *p)
+{
+	struct ahead *a = &p->ahead;
+	size_t want = 16;
+
+	while (want < 2 * a->n)
+		want *= 2;
+	uint32_t *slots = realloc(a->slots, want * sizeof *slots);
+	if (!slots)
+		return ESC_ENOMEM;
+	a->slots = slots;
+	memset(slots, 0, want * sizeof *slots);
+	for (size_t k = 0; k < a->n; k++) {
+		size_t i = ahead_hash(a->rows[k].kind, a->rows[k].id) & (want - 1);
+		while (slots[i])
+			i = (i + 1) & (want - 1);
+		slots[i] = (uint32_t)(k + 1);
+	}
+	a->slots_n = want;
+	return 0;
 }
 
 /* ---- errors ---- */
@@ -488,6 +692,7 @@ enum owed {
 	OWE_DONE,    /* any success */
 	OWE_ANSWER,  /* the statement waited for: its result is the caller's */
 	OWE_PREPARE, /* a statement prepared: 42P05 (prepared already) is fine */
+	OWE_KEEP,    /* a read whose result goes to p->kept (read_ahead) */
 };
 
 /* The connection failed while sending or reading (a backend killed, the
@@ -559,6 +764,8 @@ static int pipe_collect(struct pg *p, PGresult **last)
 		}
 		if (!one && last && i == n - 1 && p->owed[i] == OWE_ANSWER)
 			*last = res;
+		else if (!one && p->owed[i] == OWE_KEEP && p->kept_n < AH_KINDS)
+			p->kept[p->kept_n++] = res;
 		else
 			PQclear(res);
 		/* Each statement's answer ends with NULL. */
@@ -990,6 +1197,7 @@ static int tx_begin(struct pg *p, const char *sql)
 		p->sp_wanted = p->sp_open = false;
 		p->snapshot = strstr(sql, "READ COMMITTED") == NULL;
 		users_forget(p);
+		ahead_clear(p);
 	}
 out:
 	return rc;
@@ -1007,6 +1215,7 @@ static int tx_rollback(struct pg *p)
 	p->doomed = false;
 	p->sp_wanted = p->sp_open = false;
 	users_forget(p);
+	ahead_clear(p);
 	if (PQstatus(p->conn) != CONNECTION_OK || PQtransactionStatus(p->conn) == PQTRANS_IDLE)
 		goto out;
 	rc = exec_plain(p, "ROLLBACK");
@@ -1061,6 +1270,7 @@ static int tx_commit(struct pg *p)
 	if (!rc && strcmp(PQcmdStatus(res), "COMMIT") != 0)
 		rc = ESC_EIO;
 	users_forget(p);
+	ahead_clear(p);
 	p->in_tx = false;
 	p->doomed = false;
 	p->sp_wanted = p->sp_open = false;
@@ -1183,6 +1393,7 @@ static int pg_user_insert(struct esc_store *s, const struct esc_user *u)
 	struct bind b = {0};
 
 	users_forget(pg_of(s));
+	ahead_drop_kind(pg_of(s), AH_USER);
 	b_record(&b, &esc_user_record, u);
 	return run(pg_of(s), S_USER_INSERT, &b);
 }
@@ -1192,6 +1403,7 @@ static int pg_user_update(struct esc_store *s, const struct esc_user *u)
 	struct bind b = {0};
 
 	users_forget(pg_of(s));
+	ahead_drop_kind(pg_of(s), AH_USER);
 	b_record(&b, &esc_user_record, u);
 	return run_one(pg_of(s), S_USER_UPDATE, &b);
 }
@@ -1219,6 +1431,9 @@ static int pg_user_get(struct esc_store *s, const char *id, struct esc_user *out
 
 	if (!p->in_tx || !p->snapshot || !id)
 		return user_one(p, S_USER_GET, id, out);
+	const struct ahead_row *a = ahead_find(p, AH_USER, id);
+	if (a)
+		return p->doomed ? p->doom_rc : read_record(a->res, a->row, &esc_user_record, out);
 	for (int i = 0; i < p->users_n; i++) {
 		if (strcmp(p->users[i].id, id) == 0) {
 			*out = p->users[i];
@@ -1250,6 +1465,147 @@ static int pg_users_list(struct esc_store *s, const char *starting_after, struct
 	b_str(&b, 1, starting_after ? starting_after : "");
 	b_i64(&b, 2, limit_of(max));
 	return query_rows(pg_of(s), S_USERS_LIST, &b, &esc_user_record, out, max, n);
+}
+
+/* ---- reading ahead ---- */
+
+/* The ids as a text[] literal, {"a","b"}: only those that can be ours
+ * (letters, digits, '_' and '-', shorter than ESC_ID_SIZE), so that
+ * nothing a request names can make the statement fail for the batch; a
+ * command's read of any other finds it as usual. NULL: no memory. */
+static char *ids_array(const char *const *ids, size_t n, size_t *count)
+{
+	char *out = malloc(n * (ESC_ID_SIZE + 3) + 3), *o = out;
+
+	*count = 0;
+	if (!out)
+		return NULL;
+	*o++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		const char *id = ids[i];
+		size_t len = id ? strspn(id, "abcdefghijklmnopqrstuvwxyz"
+					     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+				: 0;
+		if (!len || id[len] || len >= ESC_ID_SIZE)
+			continue;
+		o += sprintf(o, "%s\"%s\"", *count ? "," : "", id);
+		(*count)++;
+	}
+	*o++ = '}';
+	*o = '\0';
+	return out;
+}
+
+/* Keep the rows of read_ahead's answers (in the order it sent them). */
+static int ahead_keep(struct pg *p, const enum ahead_kind *kinds, int sent)
+{
+	struct ahead *a = &p->ahead;
+	int rc = 0;
+
+	for (int k = 0; !rc && k < sent; k++) {
+		PGresult *res = p->kept[k];
+		int rows = PQntuples(res);
+		a->res[kinds[k]] = res;
+		p->kept[k] = NULL;
+		for (int i = 0; !rc && i < rows; i++) {
+			switch (kinds[k]) {
+			case AH_ITEMS: {
+				/* An order's items, together: its id last. */
+				int cols = PQnfields(res), j = i;
+				const char *id = col_str(res, i, cols - 1);
+				while (j + 1 < rows && !strcmp(col_str(res, j + 1, cols - 1), id))
+					j++;
+				rc = ahead_add(p, AH_ITEMS, res, i, j - i + 1, id);
+				i = j;
+				break;
+			}
+			case AH_COUNTS: {
+				/* After the counters and the two arrays: the
+				 * id, the window starts, whether a row is. */
+				int c = 2 + 2 * ESC_MARK_COUNT + 2;
+				rc = ahead_add(p, AH_COUNTS, res, i, 1, col_str(res, i, c));
+				if (!rc) {
+					struct ahead_row *r = &a->rows[a->n - 1];
+					r->since[0] = col_i64(res, i, c + 1);
+					r->since[1] = col_i64(res, i, c + 2);
+					r->absent = col_i64(res, i, c + 3) == 0;
+				}
+				break;
+			}
+			default: /* the id first */
+				rc = ahead_add(p, kinds[k], res, i, 1, col_str(res, i, 0));
+			}
+		}
+	}
+	return rc ? rc : ahead_index(p);
+}
+
+static int pg_read_ahead(struct esc_store *s, const struct esc_read_ahead *ra)
+{
+	struct pg *p = pg_of(s);
+	size_t orders = 0, users = 0, refunds = 0;
+	char *order_ids = NULL, *user_ids = NULL, *refund_ids = NULL;
+	enum ahead_kind kinds[AH_KINDS];
+	int sent = 0, rc = 0;
+
+	/* Kept rows must be what a later read would read: in a
+	 * transaction of one snapshot, before it writes. */
+	if (!p->in_tx || !p->snapshot || !p->pipe || p->ahead.n || p->doomed)
+		return p->doomed ? p->doom_rc : 0;
+	order_ids = ids_array(ra->order_ids, ra->orders_count, &orders);
+	user_ids = ids_array(ra->user_ids, ra->users_count, &users);
+	refund_ids = ids_array(ra->refund_ids, ra->refunds_count, &refunds);
+	if (!order_ids || !user_ids || !refund_ids) {
+		rc = ESC_ENOMEM;
+		goto out;
+	}
+	p->kept_n = 0;
+	if (orders) {
+		struct bind b = {0};
+		b_set(&b, 1, order_ids, strlen(order_ids), TEXT_FORMAT);
+		rc = exec_id(p, S_ORDERS_AHEAD, &b, TEXT_FORMAT, NULL, OWE_KEEP);
+		kinds[sent++] = AH_ORDER;
+		if (!rc)
+			rc = exec_id(p, S_ITEMS_AHEAD, &b, TEXT_FORMAT, NULL, OWE_KEEP);
+		kinds[sent++] = AH_ITEMS;
+	}
+	if (!rc && (orders || users)) {
+		struct bind b = {0};
+		b_set(&b, 1, order_ids, strlen(order_ids), TEXT_FORMAT);
+		b_set(&b, 2, user_ids, strlen(user_ids), TEXT_FORMAT);
+		rc = exec_id(p, S_USERS_AHEAD, &b, TEXT_FORMAT, NULL, OWE_KEEP);
+		kinds[sent++] = AH_USER;
+		b_i64(&b, 3, ra->buyer_since_ms[0]);
+		b_i64(&b, 4, ra->buyer_since_ms[1]);
+		b_i64(&b, 5, ra->seller_since_ms[0]);
+		b_i64(&b, 6, ra->seller_since_ms[1]);
+		if (!rc)
+			rc = exec_id(p, S_COUNTS_AHEAD, &b, TEXT_FORMAT, NULL, OWE_KEEP);
+		kinds[sent++] = AH_COUNTS;
+	}
+	if (!rc && refunds) {
+		struct bind b = {0};
+		b_set(&b, 1, refund_ids, strlen(refund_ids), TEXT_FORMAT);
+		rc = exec_id(p, S_REFUNDS_AHEAD, &b, TEXT_FORMAT, NULL, OWE_KEEP);
+		kinds[sent++] = AH_REFUND;
+	}
+	/* One round trip for all: their answers, BEGIN's before them. */
+	if (!rc && sent)
+		rc = pipe_collect(p, NULL);
+	if (!rc && p->kept_n != sent)
+		rc = ESC_EIO;
+	if (!rc)
+		rc = ahead_keep(p, kinds, sent);
+out:
+	for (int k = 0; k < p->kept_n; k++)
+		PQclear(p->kept[k]);
+	p->kept_n = 0;
+	if (rc)
+		ahead_clear(p);
+	free(order_ids);
+	free(user_ids);
+	free(refund_ids);
+	return rc;
 }
 
 /* ---- orders ---- */
@@ -1294,10 +1650,14 @@ static int pg_order_insert(struct esc_store *s, const struct esc_order *o,
 
 static int pg_order_get(struct esc_store *s, const char *id, struct esc_order *out)
 {
+	struct pg *p = pg_of(s);
+	const struct ahead_row *a = ahead_find(p, AH_ORDER, id);
 	struct bind b = {0};
 	PGresult *res = NULL;
 	int rc = 0;
 
+	if (a)
+		return p->doomed ? p->doom_rc : read_record(a->res, a->row, &esc_order_record, out);
 	b_str(&b, 1, id);
 	rc = query(pg_of(s), S_ORDER_GET, &b, &res);
 	if (!rc)
@@ -1333,6 +1693,7 @@ static int pg_order_update(struct esc_store *s, const struct esc_order *o, int64
 
 	if (esc_order_bind_update(o, expected_version, &binder, &b))
 		b.invalid = true;
+	ahead_drop(p, AH_ORDER, o->id);
 	rc = run_changes(p, S_ORDER_UPDATE, &b, &changes);
 	if (rc || changes > 0)
 		goto out;
@@ -1346,9 +1707,20 @@ out:
 static int pg_order_items(struct esc_store *s, const char *order_id, struct esc_item *out,
 			  size_t max, size_t *n)
 {
+	struct pg *p = pg_of(s);
+	const struct ahead_row *a = ahead_find(p, AH_ITEMS, order_id);
 	struct bind b = {0};
+	int rc = 0;
 
 	*n = 0;
+	if (a) {
+		for (int i = 0; !rc && i < a->rows && (size_t)i < max; i++) {
+			rc = read_record(a->res, a->row + i, &esc_item_record, &out[i]);
+			if (!rc)
+				(*n)++;
+		}
+		return rc ? rc : p->doomed ? p->doom_rc : 0;
+	}
 	b_str(&b, 1, order_id);
 	b_i64(&b, 2, limit_of(max));
 	return query_rows(pg_of(s), S_ITEMS_LIST, &b, &esc_item_record, out, max, n);
@@ -1555,6 +1927,7 @@ static int pg_refund_insert(struct esc_store *s, const struct esc_refund *r)
 {
 	struct bind b = {0};
 
+	ahead_drop(pg_of(s), AH_REFUND, r->id);
 	b_record(&b, &esc_refund_record, r);
 	return run_later(pg_of(s), S_REFUND_INSERT, &b);
 }
@@ -1563,16 +1936,21 @@ static int pg_refund_update(struct esc_store *s, const struct esc_refund *r)
 {
 	struct bind b = {0};
 
+	ahead_drop(pg_of(s), AH_REFUND, r->id);
 	b_record(&b, &esc_refund_record, r);
 	return run_one(pg_of(s), S_REFUND_UPDATE, &b);
 }
 
 static int pg_refund_get(struct esc_store *s, const char *id, struct esc_refund *out)
 {
+	struct pg *p = pg_of(s);
+	const struct ahead_row *a = ahead_find(p, AH_REFUND, id);
 	struct bind b = {0};
 	PGresult *res = NULL;
 	int rc = 0;
 
+	if (a)
+		return p->doomed ? p->doom_rc : read_record(a->res, a->row, &esc_refund_record, out);
 	b_str(&b, 1, id);
 	rc = query(pg_of(s), S_REFUND_GET, &b, &res);
 	if (!rc)
@@ -1816,6 +2194,7 @@ static int pg_mark_append(struct esc_store *s, const char *user_id, enum esc_mar
 	b_i64(&b, 2, at_ms);
 	b_str(&b, 3, order_id ? order_id : "");
 	b_enum(&b, 4, &esc_enum_mark, (int)mark);
+	ahead_drop(pg_of(s), AH_COUNTS, user_id);
 	rc = run_changes(pg_of(s), S_MARK_INSERT, &b, &changes);
 	if (!rc && changes > 0) {
 		b = (struct bind){0};
@@ -1897,36 +2276,51 @@ static int pg_tally(void *arg, int64_t after, int64_t upto, int32_t n[ESC_MARK_C
 }
 
 /* The user's counters (none: no marks), moved to the windows asked for;
- * kept so moved when this connection writes in a transaction. */
+ * kept so moved when this connection writes in a transaction. Read with
+ * REP_GET_MOVED, or from read_ahead's row for the user when it was read
+ * at the same window starts. */
 static int pg_mark_counts(struct esc_store *s, const char *user_id, int64_t short_since_ms,
 			  int64_t long_since_ms, struct esc_rep_counts *out)
 {
 	struct pg *p = pg_of(s);
+	struct ahead_row *a = ahead_find(p, AH_COUNTS, user_id);
 	struct tally_arg t = {.p = p, .user_id = user_id};
 	struct bind b = {0};
 	PGresult *res = NULL;
+	const PGresult *from_res = NULL;
+	int at = 0;
 	struct esc_rep_row r;
-	bool changed = false;
+	bool changed = false, found = false;
 	int rc = 0;
 
 	memset(out, 0, sizeof *out);
-	b_str(&b, 1, user_id);
-	b_i64(&b, 2, short_since_ms);
-	b_i64(&b, 3, long_since_ms);
-	rc = query(p, S_REP_GET_MOVED, &b, &res);
-	if (!rc && PQntuples(res) > 0) {
-		struct esc_row row = row_of(res, 0);
+	if (a && a->since[0] == short_since_ms && a->since[1] == long_since_ms) {
+		if (p->doomed)
+			return p->doom_rc;
+		from_res = a->absent ? NULL : a->res;
+		at = a->row;
+	} else {
+		a = NULL;
+		b_str(&b, 1, user_id);
+		b_i64(&b, 2, short_since_ms);
+		b_i64(&b, 3, long_since_ms);
+		rc = query(p, S_REP_GET_MOVED, &b, &res);
+		if (!rc && PQntuples(res) > 0)
+			from_res = res;
+	}
+	if (!rc && from_res) {
+		struct esc_row row = row_of(from_res, at);
 		int64_t to[2] = {short_since_ms, long_since_ms};
 		esc_rep_row_read(&row, &r);
 		int64_t from[2] = {r.short_since_ms, r.long_since_ms};
 		for (int w = 0; w < 2; w++) {
 			t.after[w] = from[w] < to[w] ? from[w] : to[w];
 			t.upto[w] = from[w] < to[w] ? to[w] : from[w];
-			t.have[w] =
-				marks_of_array(col_str(res, 0, 2 + 2 * ESC_MARK_COUNT + w), t.n[w]);
+			t.have[w] = marks_of_array(col_str(from_res, at, 2 + 2 * ESC_MARK_COUNT + w),
+						   t.n[w]);
 		}
+		found = true;
 	}
-	bool found = !rc && PQntuples(res) > 0;
 	PQclear(res);
 	if (!found)
 		return rc;
@@ -1940,6 +2334,8 @@ static int pg_mark_counts(struct esc_store *s, const char *user_id, int64_t shor
 			b_i64(&b, 4 + m, r.counts.short_[m]);
 			b_i64(&b, 4 + ESC_MARK_COUNT + m, r.counts.long_[m]);
 		}
+		if (a)
+			a->gone = true;
 		rc = run_later(p, S_REP_PUT, &b);
 	}
 	if (!rc)
@@ -3066,6 +3462,7 @@ static void pg_close(struct esc_store *s)
 		(void)tx_rollback(p);
 		PQfinish(p->conn);
 	}
+	ahead_free(p);
 	free(p);
 }
 
@@ -3074,6 +3471,7 @@ static const struct esc_store_ops pg_ops = {
 	.shared = true,
 	.close = pg_close,
 	.last_error = esc_pg_last_error,
+	.read_ahead = pg_read_ahead,
 	ESC_STORE_VERBS(pg),
 };
 
@@ -3120,7 +3518,7 @@ int esc_pg_open_mode(const char *url, bool read_only, struct esc_store **out, ch
 		goto fail;
 	}
 	PQsetNoticeReceiver(p->conn, on_notice, p);
-	esc_sql_init();
+	pthread_once(&sql_once, sql_build);
 	rc = read_only ? esc_pg_schema_check(p->conn, err, err_size)
 		       : esc_pg_migrate(p->conn, err, err_size);
 	if (!rc && read_only) {
