@@ -146,8 +146,10 @@ bool esc_ups_1z_valid(const char *number)
  * "((a{0,40}){0,40}){0,40}" takes gigabytes, "(()*){30}" minutes, and
  * "((){255}){255}" overflows the stack. So pattern_check reads the whole
  * pattern and refuses, with why:
- *   - a repetition (*, +, ?, {n,m}) of something that can match nothing,
- *     a repetition that can ("[0-9]*?") among them;
+ *   - a repetition (*, +, ?, {n,m}) of something that can match nothing;
+ *   - a repetition directly after another ("[0-9]+?", "a{2}{3}"), which
+ *     POSIX leaves undefined (an escaped "\+" or a bracketed "[+*]" is
+ *     a character, not a repetition);
  *   - a count over REPEAT_MAX, or over NODES_MAX nodes once repetitions
  *     are multiplied out;
  *   - parentheses deeper than DEPTH_MAX, or without their pair;
@@ -158,7 +160,7 @@ bool esc_ups_1z_valid(const char *number)
  *   - a backslash inside brackets, where it is itself: "[\d]" is a
  *     backslash or a d, not the digit its writer meant;
  *   - what it cannot read (an unclosed bracket, a '{' without its count).
- * What it takes, regcomp may still refuse (a range "z-a"), and says so.
+ * What it takes, regcomp may still refuse (a range "z-a"), in regerror's words.
  * The costliest patterns it takes that a review found ("a{0,255}" nineteen
  * times) compile in about 45 ms and 26 MB; none takes gigabytes. */
 enum { REPEAT_MAX = 255, NODES_MAX = 10000, DEPTH_MAX = 15 };
@@ -292,11 +294,14 @@ static int repeat(struct pattern_level *l, const char **p, char *why, size_t why
 		snprintf(why, why_size, "'%c' repeats nothing", op);
 		return -1;
 	}
-	if (l->last_empty && l->last_repeated) {
-		/* "[0-9]*?" is PCRE's lazy star, not a POSIX one. */
+	if (l->last_repeated) {
+		/* POSIX leaves two adjacent repetitions undefined; glibc reads
+		 * "[0-9]+?" as "([0-9]+)?", which matches nothing too, where
+		 * its writer meant PCRE's lazy '+'. */
 		snprintf(why, why_size,
-			 "'%c' repeats a repetition that can match nothing: write [0-9]*, not "
-			 "[0-9]*?",
+			 "'%c' repeats a repetition, which POSIX leaves undefined ([0-9]+? is "
+			 "([0-9]+)?, not a lazy +): write one, [0-9]{2,6}, or group the first, "
+			 "([0-9]{2}){3}",
 			 op);
 		return -1;
 	}
@@ -588,10 +593,11 @@ int esc_carrier_init(struct esc_carrier *c, const char *name, const char *patter
 		return ESC_EINVAL;
 	}
 	if (code != 0) {
+		regerror(code, &re, why, sizeof(why));
 		esc_set_err(err, err_size,
 			    "carrier %s: the pattern \"%s\" is not a POSIX extended regular "
-			    "expression",
-			    name, pattern);
+			    "expression: %s",
+			    name, pattern, why);
 		return ESC_EINVAL;
 	}
 	/* The examples are checked with this regex_t, not esc_tracking_check's

@@ -197,12 +197,23 @@ static void test_bad_carriers_say_why(void **state)
 		{"((([0-9]{100}){100}){100})", "over 10000 nodes"},
 		{"(a{,200}){,200}", "can match nothing"},
 		{"(a{1,200}){200}", "over 10000 nodes"},
-		{"q++++++++++++++++++++{8}IS", "over 10000 nodes"},
+		{"q++++++++++++++++++++{8}IS", "'+' repeats a repetition"},
 		{"[0-9]{300}", "at most 255"},
-		{"a{0,255}{0,255}", "'{' repeats a repetition that can match nothing"},
-		{"[0-9]*?", "'?' repeats a repetition that can match nothing: write [0-9]*, not "
-			    "[0-9]*?"},
+		{"a{0,255}{0,255}", "'{' repeats a repetition"},
+		{"[0-9]*?", "'?' repeats a repetition, which POSIX leaves undefined"},
 		{"1Z[0-9]?*", "'*' repeats a repetition"},
+		/* A repetition directly after another, whether or not the first
+		 * can match nothing: POSIX leaves it undefined, and glibc reads
+		 * "+?" as optional, so "[0-9]+?" takes an empty number. */
+		{"[0-9]+?", "'?' repeats a repetition, which POSIX leaves undefined ([0-9]+? is "
+			    "([0-9]+)?, not a lazy +): write one, [0-9]{2,6}, or group the first, "
+			    "([0-9]{2}){3}"},
+		{"[0-9]{2}?", "'?' repeats a repetition"},
+		{"a+*", "'*' repeats a repetition"},
+		{"a{2}{3}", "'{' repeats a repetition"},
+		{"1Z[0-9]++", "'+' repeats a repetition"},
+		{"(1Z)+{2}", "'{' repeats a repetition"},
+		{"[+*]\\+++", "'+' repeats a repetition"},
 		{"([0-9]*)?", "'?' repeats what can match nothing"},
 		{"((){255}){255}", "can match nothing"},
 		{"(()*){30}", "can match nothing"},
@@ -259,6 +270,14 @@ static void test_bad_carriers_say_why(void **state)
 		"(x|y?z)+",
 		"\\.[0-9]+",
 		"(a|b|c|d|e|f|g|h|i|j){0,255}",
+		/* A repetition character escaped or in brackets is a
+		 * character, so a repetition may follow it. */
+		"[+*]+",
+		"\\+*",
+		"A\\*?[0-9]{3}",
+		"[?]{2}",
+		"([0-9]{2}){3}",
+		"([0-9]+)?",
 	};
 	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++)
 		if (esc_carrier_init(&c, "x", taken[i], ESC_CHECK_NONE, NULL, err, sizeof(err)) !=
@@ -340,10 +359,13 @@ static void test_regcomp_out_of_memory(void **state)
 	regcomp_fails = 0;
 	/* Nothing was kept of the failure. */
 	assert_int_equal(esc_tracking_check(&c, "OM12345678"), ESC_TRACKING_VALID);
-	/* A pattern regcomp refuses is still said not to be one. */
+	/* A pattern regcomp refuses is still said not to be one, and why, in
+	 * regerror's words. */
 	assert_int_equal(esc_carrier_init(&c, "x", "[z-a]", ESC_CHECK_NONE, NULL, err, sizeof(err)),
 			 ESC_EINVAL);
-	assert_non_null(strstr(err, "is not a POSIX extended regular expression"));
+	regerror(REG_ERANGE, NULL, words, sizeof(words));
+	if (!strstr(err, "is not a POSIX extended regular expression: ") || !strstr(err, words))
+		fail_msg("\"%s\" does not say \"%s\"", err, words);
 }
 
 /* Checks from several threads at once, on patterns kept and new (each
