@@ -108,3 +108,15 @@ bool esc_currency_valid(const char *currency)
 		       sizeof active_currencies / sizeof active_currencies[0],
 		       sizeof active_currencies[0], currency_cmp) != NULL;
 }
+
+int esc_currency_digits(const char *currency)
+{
+	static const char zero[] = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF "
+				   "XOF XPF",
+			  three[] = "BHD IQD JOD KWD LYD OMR TND";
+	if (strlen(currency) != 3)
+		return 2;
+	if (strstr(zero, currency))
+		return 0;
+	return strstr(three, currency) ? 3 : 2;
+}

@@ -30,4 +30,8 @@ bool esc_amount_valid(int64_t amount);
  * funds or withdrawn codes (the table is in money.c). */
 bool esc_currency_valid(const char *currency);
 
+/* The digits of currency's minor unit (ISO 4217): 0 for ISK or JPY, 3
+ * for KWD, 2 for EUR and any code it does not list. */
+int esc_currency_digits(const char *currency);
+
 #endif

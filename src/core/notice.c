@@ -2,8 +2,12 @@
  * what its buyer and its seller read, in English and Icelandic. */
 #include "core/notice.h"
 
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/money.h"
 #include "util/error.h"
 
 /* say[viewer][lang]: viewer 0 the buyer, 1 the seller; NULL: the general
@@ -170,4 +174,167 @@ int esc_notice_reminder(enum esc_deadline_kind k, enum esc_actor viewer, enum es
 		return ESC_ENOTFOUND;
 	return esc_rule_render(response_reminder[viewer == ESC_ACTOR_SELLER][lang], lang, NULL, 0,
 			       out, size);
+}
+
+/* A currency's symbols as the web interface writes them: what its Intl
+ * (CLDR 48's narrow symbols) puts before an English amount, no-break
+ * space included where the symbol ends in a letter ("€29.00", "kr 2,599"),
+ * and after an Icelandic one, past a no-break space ("29,00 €",
+ * "2.599 kr."). A code not here is its own symbol both ways ("CHF 29.00",
+ * "29,00 CHF"). Sorted by code. */
+struct symbol {
+	char code[ESC_CURRENCY_SIZE];
+	const char *en, *is;
+};
+
+/* clang-format off */
+static const struct symbol symbols[] = {
+	{"AFN", "؋", "؋"},
+	{"AMD", "֏", "֏"},
+	{"AOA", "Kz\xc2\xa0", "Kz"},
+	{"ARS", "$", "$"},
+	{"AUD", "$", "$"},
+	{"AZN", "₼", "₼"},
+	{"BAM", "KM\xc2\xa0", "KM"},
+	{"BBD", "$", "$"},
+	{"BDT", "৳", "৳"},
+	{"BMD", "$", "$"},
+	{"BND", "$", "$"},
+	{"BOB", "Bs\xc2\xa0", "Bs"},
+	{"BRL", "R$", "R$"},
+	{"BSD", "$", "$"},
+	{"BWP", "P\xc2\xa0", "P"},
+	{"BZD", "$", "$"},
+	{"CAD", "$", "$"},
+	{"CLP", "$", "$"},
+	{"CNY", "¥", "¥"},
+	{"COP", "$", "$"},
+	{"CRC", "₡", "₡"},
+	{"CUP", "$", "$"},
+	{"CZK", "Kč\xc2\xa0", "Kč"},
+	{"DKK", "kr\xc2\xa0", "kr."},
+	{"DOP", "$", "$"},
+	{"EGP", "E£", "E£"},
+	{"EUR", "€", "€"},
+	{"FJD", "$", "$"},
+	{"FKP", "£", "£"},
+	{"GBP", "£", "£"},
+	{"GEL", "₾", "₾"},
+	{"GHS", "GH₵", "GH₵"},
+	{"GIP", "£", "£"},
+	{"GNF", "FG\xc2\xa0", "FG"},
+	{"GTQ", "Q\xc2\xa0", "Q"},
+	{"GYD", "$", "$"},
+	{"HKD", "$", "$"},
+	{"HNL", "L\xc2\xa0", "L"},
+	{"HUF", "Ft\xc2\xa0", "Ft"},
+	{"IDR", "Rp\xc2\xa0", "Rp"},
+	{"ILS", "₪", "₪"},
+	{"INR", "₹", "₹"},
+	{"ISK", "kr\xc2\xa0", "kr."},
+	{"JMD", "$", "$"},
+	{"JPY", "¥", "¥"},
+	{"KGS", "⃀", "⃀"},
+	{"KHR", "៛", "៛"},
+	{"KMF", "CF\xc2\xa0", "CF"},
+	{"KPW", "₩", "₩"},
+	{"KRW", "₩", "₩"},
+	{"KYD", "$", "$"},
+	{"KZT", "₸", "₸"},
+	{"LAK", "₭", "₭"},
+	{"LBP", "L£", "L£"},
+	{"LKR", "Rs\xc2\xa0", "Rs"},
+	{"LRD", "$", "$"},
+	{"MGA", "Ar\xc2\xa0", "Ar"},
+	{"MMK", "K\xc2\xa0", "K"},
+	{"MNT", "₮", "₮"},
+	{"MUR", "Rs\xc2\xa0", "Rs"},
+	{"MXN", "$", "$"},
+	{"MYR", "RM\xc2\xa0", "RM"},
+	{"NAD", "$", "$"},
+	{"NGN", "₦", "₦"},
+	{"NIO", "C$", "C$"},
+	{"NOK", "kr\xc2\xa0", "kr."},
+	{"NPR", "Rs\xc2\xa0", "Rs"},
+	{"NZD", "$", "$"},
+	{"PHP", "₱", "₱"},
+	{"PKR", "Rs\xc2\xa0", "Rs"},
+	{"PLN", "zł\xc2\xa0", "zł"},
+	{"PYG", "₲", "₲"},
+	{"RON", "lei\xc2\xa0", "lei"},
+	{"RUB", "₽", "₽"},
+	{"RWF", "RF\xc2\xa0", "RF"},
+	{"SBD", "$", "$"},
+	{"SEK", "kr\xc2\xa0", "kr."},
+	{"SGD", "$", "$"},
+	{"SHP", "£", "£"},
+	{"SRD", "$", "$"},
+	{"SSP", "£", "£"},
+	{"STN", "Db\xc2\xa0", "Db"},
+	{"SYP", "£", "£"},
+	{"THB", "฿", "฿"},
+	{"TOP", "T$", "T$"},
+	{"TRY", "₺", "₺"},
+	{"TTD", "$", "$"},
+	{"TWD", "$", "NT$"},
+	{"UAH", "₴", "₴"},
+	{"USD", "$", "$"},
+	{"UYU", "$", "$"},
+	{"VND", "₫", "₫"},
+	{"XAF", "FCFA\xc2\xa0", "FCFA"},
+	{"XCD", "$", "$"},
+	{"XCG", "Cg.\xc2\xa0", "XCG"},
+	{"XOF", "F CFA\xc2\xa0", "F CFA"},
+	{"XPF", "CFPF\xc2\xa0", "CFPF"},
+	{"ZAR", "R\xc2\xa0", "R"},
+	{"ZMW", "ZK\xc2\xa0", "ZK"},
+
+};
+/* clang-format on */
+
+static int symbol_cmp(const void *key, const void *row)
+{
+	return strcmp(key, ((const struct symbol *)row)->code);
+}
+
+/* Digits with a separator every three from the right: "1,234,567". */
+static void grouped(uint64_t n, char sep, char *out, size_t size)
+{
+	char digits[24], buf[32];
+	size_t len, o = 0;
+
+	snprintf(digits, sizeof digits, "%llu", (unsigned long long)n);
+	len = strlen(digits);
+	for (size_t i = 0; i < len; i++) {
+		if (i && (len - i) % 3 == 0)
+			buf[o++] = sep;
+		buf[o++] = digits[i];
+	}
+	buf[o] = '\0';
+	snprintf(out, size, "%s", buf);
+}
+
+void esc_notice_amount(int64_t minor, const char *currency, enum esc_lang lang, char *out,
+		       size_t size)
+{
+	int digits = esc_currency_digits(currency);
+	uint64_t per = digits == 0 ? 1 : digits == 3 ? 1000 : 100;
+	uint64_t abs = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
+	const char *sign = minor < 0 ? "-" : "";
+	const struct symbol *s = bsearch(currency, symbols, sizeof symbols / sizeof symbols[0],
+					 sizeof symbols[0], symbol_cmp);
+	bool is = lang == ESC_LANG_IS;
+	char whole[32], fraction[8] = "";
+
+	grouped(abs / per, is ? '.' : ',', whole, sizeof whole);
+	if (digits)
+		snprintf(fraction, sizeof fraction, "%c%0*llu", is ? ',' : '.', digits,
+			 (unsigned long long)(abs % per));
+	if (is)
+		snprintf(out, size, "%s%s%s\xc2\xa0%s", sign, whole, fraction,
+			 s ? s->is : currency);
+	else if (s)
+		snprintf(out, size, "%s%s%s%s", sign, s->en, whole, fraction);
+	else
+		snprintf(out, size, "%s%s\xc2\xa0%s%s", sign, currency, whole, fraction);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/event.h"
+#include "core/money.h"
 #include "core/recommend.h"
 #include "util/error.h"
 
@@ -690,23 +691,10 @@ void esc_explain_deadline(const struct esc_policy *p, const struct esc_order *o,
 	}
 }
 
-/* The currency's minor unit (ISO 4217): 0 or 3 digits for these, else 2. */
-static int minor_digits(const char *currency)
-{
-	static const char zero[] = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF "
-				   "XOF XPF",
-			  three[] = "BHD IQD JOD KWD LYD OMR TND";
-	if (strlen(currency) != 3)
-		return 2;
-	if (strstr(zero, currency))
-		return 0;
-	return strstr(three, currency) ? 3 : 2;
-}
-
 void esc_rule_amount(int64_t minor, const char *currency, enum esc_lang lang, char *out,
 		     size_t size)
 {
-	int digits = minor_digits(currency);
+	int digits = esc_currency_digits(currency);
 	int64_t per = digits == 0 ? 1 : digits == 3 ? 1000 : 100;
 	const char *sign = minor < 0 ? "-" : "";
 	uint64_t abs = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;

@@ -1642,7 +1642,7 @@ static int notice_amount(struct esc_store *s, const struct esc_history_row *row,
 				amount = refunds[i].amount_minor;
 	}
 	if (!rc && amount >= 0)
-		esc_rule_amount(amount, order->currency, lang, out, size);
+		esc_notice_amount(amount, order->currency, lang, out, size);
 	return rc;
 }
 

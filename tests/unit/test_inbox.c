@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "core/notice.h"
 #include "support.h"
 
 #define KEY "inbox-operator-key-0001"
@@ -142,8 +143,8 @@ static void advance(int64_t seconds)
 /* The caller's notifications (the first page, up to 100). */
 static json_t *notifications(const struct party *p)
 {
-	json_t *j = esc_test_must(d.port, "GET", "/v1/notifications?limit=100", p->token, NULL,
-				  200);
+	json_t *j =
+		esc_test_must(d.port, "GET", "/v1/notifications?limit=100", p->token, NULL, 200);
 	json_t *data = json_incref(json_object_get(j, "data"));
 	json_decref(j);
 	return data;
@@ -274,7 +275,8 @@ static void issue_17_the_rejection_message_is_in_the_conversation(void **state)
 	n = notifications(&seller);
 	json_t *asked = about(n, id);
 	assert_string_equal(esc_test_str(asked, "event"), "cancel");
-	assert_string_equal(esc_test_str(asked, "sentence"), "The buyer asked to cancel the order.");
+	assert_string_equal(esc_test_str(asked, "sentence"),
+			    "The buyer asked to cancel the order.");
 	json_decref(n);
 }
 
@@ -301,7 +303,8 @@ static void issue_17_item_4_notifications_after_acceptance_and_refund(void **sta
 	assert_int_equal(me(&buyer, "unread_notifications"), 1);
 	n = notifications(&buyer);
 	json_t *first = json_array_get(n, 0);
-	assert_string_equal(esc_test_str(first, "sentence"), "The seller accepted your cancellation.");
+	assert_string_equal(esc_test_str(first, "sentence"),
+			    "The seller accepted your cancellation.");
 	assert_false(json_is_true(json_object_get(first, "read")));
 	snprintf(through, sizeof through, "%s", esc_test_str(first, "id"));
 	json_decref(n);
@@ -319,14 +322,14 @@ static void issue_17_item_4_notifications_after_acceptance_and_refund(void **sta
 	assert_int_equal(me(&buyer, "unread_notifications"), 1);
 	n = notifications(&buyer);
 	first = json_array_get(n, 0);
-	assert_string_equal(esc_test_str(first, "sentence"), "Your refund of 29.00 EUR arrived.");
+	assert_string_equal(esc_test_str(first, "sentence"), "Your refund of €29.00 arrived.");
 	assert_string_equal(esc_test_str(first, "type"), "refund.settled");
 	assert_true(json_is_true(json_object_get(json_array_get(n, 1), "read")));
 	json_decref(n);
 	esc_test_header = "Accept-Language: is";
 	n = esc_test_must(d.port, "GET", "/v1/notifications?limit=1", buyer.token, NULL, 200);
 	assert_string_equal(esc_test_str(json_array_get(json_object_get(n, "data"), 0), "sentence"),
-			    "Endurgreiðsla þín, 29,00 EUR, barst.");
+			    "Endurgreiðsla þín, 29,00\xc2\xa0€, barst.");
 	json_decref(n);
 }
 
@@ -372,6 +375,64 @@ static void issue_17_item_4_the_reminder_comes_within_24_hours(void **state)
 	json_decref(n);
 }
 
+/* Issue 17 item 4: a notification says an amount as the interface around
+ * it does (web/text.js's money(), Intl with CLDR's narrow symbols), in
+ * English and Icelandic: the symbol, groups of three, the currency's own
+ * minor unit, and no-break spaces (U+00A0, written NB here). The expected
+ * texts are Intl's, en-GB and is-IS. */
+static void issue_17_item_4_amounts_as_the_interface_writes_them(void **state)
+{
+	(void)state;
+	static const struct {
+		int64_t minor;
+		const char *currency, *en, *is;
+	} cases[] = {
+		{2900, "EUR", "€29.00", "29,00NB€"},
+		{1000, "EUR", "€10.00", "10,00NB€"},
+		{123456789, "EUR", "€1,234,567.89", "1.234.567,89NB€"},
+		{5, "USD", "$0.05", "0,05NB$"},
+		{2599, "ISK", "krNB2,599", "2.599NBkr."},
+		{1500, "KWD", "KWDNB1.500", "1,500NBKWD"},
+		{123450, "CHF", "CHFNB1,234.50", "1.234,50NBCHF"},
+		{100, "GBP", "£1.00", "1,00NB£"},
+		{99, "AFN", "؋0.99", "0,99NB؋"},
+		{1234, "ZMW", "ZKNB12.34", "12,34NBZK"},
+		{1234, "TWD", "$12.34", "12,34NBNT$"},
+		{0, "JPY", "¥0", "0NB¥"},
+		{-1050, "EUR", "-€10.50", "-10,50NB€"},
+	};
+	char out[64], want[64];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (int lang = 0; lang < ESC_LANG_COUNT; lang++) {
+			const char *w = lang == ESC_LANG_IS ? cases[i].is : cases[i].en;
+			size_t o = 0;
+			for (const char *c = w; *c && o + 3 < sizeof want; c++) {
+				if (c[0] == 'N' && c[1] == 'B') {
+					want[o++] = '\xc2';
+					want[o++] = '\xa0';
+					c++;
+				} else {
+					want[o++] = *c;
+				}
+			}
+			want[o] = '\0';
+			esc_notice_amount(cases[i].minor, cases[i].currency, (enum esc_lang)lang,
+					  out, sizeof out);
+			if (strcmp(out, want))
+				fail_msg("%lld %s (%s): \"%s\", not \"%s\"",
+					 (long long)cases[i].minor, cases[i].currency,
+					 esc_lang_name((enum esc_lang)lang), out, want);
+		}
+	}
+	/* The sentence holds it as it is. */
+	esc_notice_amount(1000, "EUR", ESC_LANG_EN, out, sizeof out);
+	assert_int_equal(esc_notice_sentence(ESC_EV_PAY, ESC_ST_AWAITING_SHIPMENT, ESC_ACTOR_BUYER,
+					     out, ESC_LANG_EN, want, sizeof want),
+			 0);
+	assert_string_equal(want, "Your payment of €10.00 was received.");
+}
+
 /* SPEC §7: the notifications page by cursor, newest first, each once. */
 static void issue_17_item_4_notifications_page_by_cursor(void **state)
 {
@@ -411,6 +472,7 @@ int main(void)
 		cmocka_unit_test(issue_17_item_4_notifications_after_acceptance_and_refund),
 		cmocka_unit_test(issue_17_item_4_the_reminder_comes_within_24_hours),
 		cmocka_unit_test(issue_17_item_4_notifications_page_by_cursor),
+		cmocka_unit_test(issue_17_item_4_amounts_as_the_interface_writes_them),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
