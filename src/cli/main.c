@@ -208,6 +208,7 @@ static const struct command commands[] = {
 	 "  pattern, the variable ESCROWD_KEY (upper case, dots to underscores:\n"
 	 "  ESCROWD_HTTP_THREADS). The default, then the file, then the environment,\n"
 	 "  then the flags and --set in their order: each wins over those before.\n"
+	 "  --set KEY= puts a key back to its default (or none) over them all.\n"
 	 "  check reads the configuration as every command does (the file, the\n"
 	 "  environment, the flags and --set), checks every value and the policy\n"
 	 "  they make, and says so: it exits 0 when it is valid, 2 naming the first\n"
@@ -232,7 +233,8 @@ static void usage(FILE *out)
 		     "                   postgresql://USER@HOST:PORT/DB (ESCROWD_DB)\n"
 		     "  --config FILE    policy, limits and these options (ESCROWD_CONFIG)\n"
 		     "  --set KEY=VALUE  any configuration key (escrowd config keys), over the\n"
-		     "                   file and the ESCROWD_ variables; repeatable\n"
+		     "                   file and the ESCROWD_ variables; repeatable; KEY=\n"
+		     "                   for the key's default\n"
 		     "  --help           this text; escrowd COMMAND --help for one command\n"
 		     "  --version        the version\n");
 }
@@ -420,10 +422,11 @@ static int options_from_flags(const struct command *c, struct options *o,
 		if (!s->key) {
 			const char *eq = strchr(s->text, '=');
 			size_t len = eq ? (size_t)(eq - s->text) : 0;
-			if (!eq || !len || len >= sizeof key || !eq[1]) {
+			if (!eq || !len || len >= sizeof key) {
 				fprintf(stderr,
 					"escrowd %s: --set '%s': expected KEY=VALUE, as in --set "
-					"http.threads=16 (escrowd config keys lists the keys)\n",
+					"http.threads=16, or KEY= for the key's default (escrowd "
+					"config keys lists the keys)\n",
 					c->name, s->text);
 				return 2;
 			}
@@ -431,8 +434,14 @@ static int options_from_flags(const struct command *c, struct options *o,
 			key[len] = '\0';
 			value = eq + 1;
 		}
-		if (esc_config_set(&o->policy, sections, s->key ? s->key : key, value, &to_policy,
-				   err, sizeof err)) {
+		/* --set KEY= puts the key back to its default, over the file,
+		 * the environment and the flags before it. */
+		int rc = !s->key && !*value
+				 ? esc_config_clear(&o->policy, sections, key, &to_policy, err,
+						    sizeof err)
+				 : esc_config_set(&o->policy, sections, s->key ? s->key : key,
+						  value, &to_policy, err, sizeof err);
+		if (rc) {
 			fprintf(stderr, "escrowd %s: %s: %s\n", c->name, s->flag, err);
 			return 2;
 		}

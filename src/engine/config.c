@@ -204,6 +204,32 @@ int esc_config_set(struct esc_policy *p, const struct esc_config_section *sectio
 	return esc_policy_set(p, key, value, err, err_size);
 }
 
+int esc_config_clear(struct esc_policy *p, const struct esc_config_section *sections,
+		     const char *key, bool *policy, char *err, size_t err_size)
+{
+	const struct esc_config_key *k = esc_config_key_find(key);
+	const char *given = NULL;
+	if (policy)
+		*policy = false;
+	if (!k)
+		return unknown(key, err, err_size);
+	if (k->value)
+		return esc_config_set(p, sections, key, k->value, policy, err, err_size);
+	/* Without a default: a section's key (db, http.tls_cert) takes the
+	 * empty value as unset; the policy's (reasons, carrier.NAME) are
+	 * tables, changed by lines in order, with nothing to go back to. */
+	if (section_of(sections, key, &given))
+		return esc_config_set(p, sections, key, "", policy, err, err_size);
+	if (esc_config_key_is_pattern(k))
+		esc_set_err(err, err_size,
+			    "%s: a key of your naming has no default to go back to (carriers=clear "
+			    "empties the carriers, reasons=clear the reasons)",
+			    key);
+	else
+		esc_set_err(err, err_size, "%s: no default to go back to: it takes clear", key);
+	return ESC_EINVAL;
+}
+
 /* A line of the file: refused unless the table has its key; a section's,
  * or ESC_ENOTFOUND for the policy's. */
 static int set_in_section(void *arg, const char *key, const char *value, char *why, size_t why_size)

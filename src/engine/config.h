@@ -56,6 +56,18 @@ struct esc_config_section {
 int esc_config_set(struct esc_policy *p, const struct esc_config_section *sections, const char *key,
 		   const char *value, bool *policy, char *err, size_t err_size);
 
+/* Key back to its default over whatever gave it a value before (--set
+ * KEY=, an empty value): the table's default, given as esc_config_set
+ * gives a value; for a key without one, the empty value, which its
+ * section takes as unset (db, operator_key, http.tls_cert,
+ * http.admin_listen). Refused, ESC_EINVAL with "KEY: ..." in err, for an
+ * unknown key and for the policy's keys without a default: reasons,
+ * carriers and the keys of the operator's naming (reason.CODE,
+ * carrier.NAME), which change tables line by line. *policy as
+ * esc_config_set's. */
+int esc_config_clear(struct esc_policy *p, const struct esc_config_section *sections,
+		     const char *key, bool *policy, char *err, size_t err_size);
+
 /* Read the file at path (at most 1 MiB): each line as esc_config_set
  * would take it, the policy's lines over *p, not validated. Returns 0, or
  * ESC_EIO / ESC_EINVAL with "PATH: ..." (and "line N: ") in err; *p is

@@ -476,7 +476,8 @@ int esc_http_option_set(struct esc_http_options *o, const char *key, const char 
 	if (!strcmp(key, "tls_key"))
 		return path_set(o->tls_key, sizeof o->tls_key, key, value, err, err_size);
 	if (!strcmp(key, "admin_listen")) {
-		if (strlen(value) >= sizeof o->admin_listen || !strchr(value, ':')) {
+		/* "" for none, as --set http.admin_listen= puts it back. */
+		if (strlen(value) >= sizeof o->admin_listen || (*value && !strchr(value, ':'))) {
 			esc_set_err(err, err_size,
 				    "http.admin_listen: '%s' is not HOST:PORT (127.0.0.1:9090, "
 				    "[::1]:9090)",

@@ -329,6 +329,80 @@ static void the_file_then_the_environment_then_set(void **state)
 	esc_test_rmdir(dir);
 }
 
+/* --set KEY= puts the key back to its default over the file, the
+ * environment and the flags before it (the README's Configuration), and
+ * a later setting wins over it as over any. watch_cancellations = 7 or 8
+ * alone breaks the policy (watch <= restricted = 5); its default, 3, does
+ * not. */
+static void set_key_empty_puts_back_the_default(void **state)
+{
+	char out[OUTPUT_MAX], dir[256], conf[300];
+	(void)state;
+	esc_test_tmpdir(dir, sizeof dir);
+	esc_test_path(conf, sizeof conf, dir, "escrowd.conf");
+	esc_test_write_file(conf, "watch_cancellations = 7\ndb = from-file.db\n");
+
+	/* Over the file, the environment, and an earlier --set. */
+	assert_int_equal(
+		esc_test_run_clif(binary, NULL, out, sizeof out,
+				  "config check --config '%s' --set watch_cancellations=", conf),
+		0);
+	assert_int_equal(esc_test_run_clif(binary, "ESCROWD_WATCH_CANCELLATIONS=8", out, sizeof out,
+					   "config check --set watch_cancellations="),
+			 0);
+	assert_int_equal(esc_test_run_clif(binary, NULL, out, sizeof out,
+					   "config check --set watch_cancellations=8 --set "
+					   "watch_cancellations="),
+			 0);
+	/* The later wins. */
+	assert_int_equal(esc_test_run_clif(binary, NULL, out, sizeof out,
+					   "config check --set watch_cancellations= --set "
+					   "watch_cancellations=8"),
+			 2);
+	/* A key without a default is unset: db, as the file, the environment
+	 * or --db gave it. */
+	assert_int_equal(esc_test_run_clif(binary, "ESCROWD_WATCH_CANCELLATIONS=3", out, sizeof out,
+					   "check --config '%s' --set db=", conf),
+			 2);
+	esc_test_contains(out, "--db is required");
+	assert_int_equal(esc_test_run_clif(binary, "ESCROWD_DB=from-env.db", out, sizeof out,
+					   "check --set db="),
+			 2);
+	esc_test_contains(out, "--db is required");
+	assert_int_equal(esc_test_run_clif(binary, NULL, out, sizeof out,
+					   "check --db from-flag.db --set db="),
+			 2);
+	esc_test_contains(out, "--db is required");
+	/* And the other layers' keys without one: what config check refuses
+	 * set alone is not refused once cleared. */
+	static const char *const unset[] = {
+		"--set http.tls_cert=/nonexistent/cert.pem --set http.tls_cert=",
+		"--set http.admin_listen=127.0.0.1:99999 --set http.admin_listen=",
+		"--set operator_key=short --set operator_key=",
+		"--set http.trusted_proxies=10.0.0.0/8 --set http.trusted_proxies=",
+		"--set http.image_origins=https://img.example.com --set http.image_origins=",
+	};
+	for (size_t i = 0; i < sizeof unset / sizeof unset[0]; i++) {
+		int status = esc_test_run_clif(binary, NULL, out, sizeof out,
+					       "config check --mode production %s", unset[i]);
+		if (status)
+			fail_msg("%s exited %d:\n%s", unset[i], status, out);
+	}
+	/* Every key but the tables' (reasons, carriers and the keys of the
+	 * operator's naming) may be cleared. */
+	for (size_t i = 0; i < esc_config_keys_count; i++) {
+		const struct esc_config_key *k = &esc_config_keys[i];
+		bool table =
+			!k->value && (esc_config_key_is_pattern(k) || !strcmp(k->name, "reasons") ||
+				      !strcmp(k->name, "carriers"));
+		int status = esc_test_run_clif(binary, NULL, out, sizeof out,
+					       "config check --set '%s='", k->name);
+		if (status != (table ? 2 : 0))
+			fail_msg("--set %s= exited %d:\n%s", k->name, status, out);
+	}
+	esc_test_rmdir(dir);
+}
+
 /* A bad value names where it came from and what the key takes; exit 2. */
 static void bad_settings_name_their_source(void **state)
 {
@@ -343,7 +417,15 @@ static void bad_settings_name_their_source(void **state)
 		{NULL, "config check --set http.threadz=4",
 		 "--set: unknown key 'http.threadz' (escrowd config keys lists every key)"},
 		{NULL, "config check --set fee", "--set 'fee': expected KEY=VALUE"},
-		{NULL, "config check --set fee=", "--set 'fee=': expected KEY=VALUE"},
+		{NULL, "config check --set =5", "--set '=5': expected KEY=VALUE"},
+		{NULL, "config check --set http.threadz=",
+		 "--set: unknown key 'http.threadz' (escrowd config keys lists every key)"},
+		{NULL, "config check --set reasons=",
+		 "--set: reasons: no default to go back to: it takes clear"},
+		{NULL, "config check --set carrier.ups=",
+		 "--set: carrier.ups: a key of your naming has no default to go back to"},
+		{NULL, "config check --set reason.no_longer_needed=",
+		 "--set: reason.no_longer_needed: a key of your naming has no default"},
 		{NULL, "config check --set reason.x=platform,Label",
 		 "--set: reason.x: fault 'platform' is not buyer or seller"},
 		{NULL, "config check --clock sometimes", "--clock: clock: 'sometimes' is not real"},
@@ -487,6 +569,7 @@ int main(void)
 		cmocka_unit_test(config_keys_lists_every_key_with_its_default),
 		cmocka_unit_test(every_key_takes_its_default_from_each_source),
 		cmocka_unit_test(the_file_then_the_environment_then_set),
+		cmocka_unit_test(set_key_empty_puts_back_the_default),
 		cmocka_unit_test(bad_settings_name_their_source),
 		cmocka_unit_test(set_takes_patterns_and_unknown_variables_are_named),
 		cmocka_unit_test(config_check_refuses_what_serve_refuses),
