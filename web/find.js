@@ -1,7 +1,7 @@
 /* Finding orders (issue 17 item 5): the search and date form whose values
  * live in the address (#/orders?tab=..&q=..&from=..&to=..), so that back
- * and forward work; "Load more", which follows a list's cursor; a
- * dispute's age in words. */
+ * and forward work; a list's pages by its cursor, and "Load more" along
+ * them; a dispute's age in words. */
 
 import {S} from './state.js';
 import {h, $} from './dom.js';
@@ -86,6 +86,26 @@ export function refocusFind() {
 	}
 }
 
+/* A list's pages, following its cursor: each next() GETs path (the API's
+ * list, limit and filters included) after the last item of the page
+ * before it, or from `after` (none: the first page), and answers the
+ * page. key gives an item's cursor (its id unless told); headers go
+ * with each GET. `after` is the cursor now ('' before any item came). */
+export function pages(path, {after = '', key = (x) => x.id, headers} = {}) {
+	const p = {
+		after: after,
+		async next() {
+			const sep = path.includes('?') ? '&' : '?';
+			const r = await api('GET', p.after ? path + sep + 'starting_after=' +
+				encodeURIComponent(p.after) : path, undefined, headers);
+			if (r.data.length)
+				p.after = key(r.data[r.data.length - 1]);
+			return r;
+		},
+	};
+	return p;
+}
+
 /* "Load more" under the list ul: the next page from path (the API's
  * list, limit and filters included) after the last item, each drawn by
  * draw; skip leaves out what is shown elsewhere. Announces how many came
@@ -95,20 +115,17 @@ export function loadMore(ul, path, first, draw, skip) {
 	const status = h('p', {class: 'visually-hidden', role: 'status', id: 'more-status'});
 	if (!first.has_more || !first.data.length)
 		return [status];
-	let after = first.data[first.data.length - 1].id;
+	const rest = pages(path, {after: first.data[first.data.length - 1].id});
 	const button = h('button', {type: 'button', id: 'more', class: 'more', onclick: async () => {
 		if (button.disabled)
 			return;
 		button.disabled = true;
 		button.textContent = t('busy.working');
 		try {
-			const sep = path.includes('?') ? '&' : '?';
-			const r = await api('GET', path + sep + 'starting_after=' + encodeURIComponent(after));
+			const r = await rest.next();
 			const items = r.data.filter((x) => !skip || !skip(x));
 			const lis = items.map(draw);
 			ul.append(...lis);
-			if (r.data.length)
-				after = r.data[r.data.length - 1].id;
 			status.textContent = t('find.added', {n: items.length});
 			const link = lis.length && lis[0].querySelector('a');
 			if (!r.has_more || !r.data.length) {

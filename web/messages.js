@@ -9,6 +9,7 @@ import {h, page} from './dom.js';
 import {t, when} from './text.js';
 import {api, problem, loadMe} from './api.js';
 import {renderBar} from './frame.js';
+import {pages} from './find.js';
 
 const BODY_MAX = 1000;
 
@@ -108,14 +109,11 @@ async function fill(o, list, error) {
 export async function viewMessages() {
 	const list = h('ul', {class: 'cards conversations', id: 'conversations'});
 	const more = h('button', {type: 'button', id: 'msg-more', text: t('msg.more'), hidden: true});
-	let after = '';
+	const conversations = pages('/v1/conversations?limit=20', {key: (c) => c.order_id});
 	async function load() {
-		const r = await api('GET', '/v1/conversations?limit=20' +
-			(after ? '&starting_after=' + encodeURIComponent(after) : ''));
+		const r = await conversations.next();
 		for (const c of r.data)
 			list.append(conversationCard(c));
-		if (r.data.length)
-			after = r.data[r.data.length - 1].order_id;
 		more.hidden = !r.has_more;
 		if (!list.children.length)
 			list.append(h('li', {class: 'empty', text: t('msg.no_conversations')}));

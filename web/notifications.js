@@ -9,12 +9,7 @@ import {h, page} from './dom.js';
 import {t, when} from './text.js';
 import {api} from './api.js';
 import {refreshCounts} from './messages.js';
-
-function fetchPage(after) {
-	return api('GET', '/v1/notifications?limit=20' +
-		(after ? '&starting_after=' + encodeURIComponent(after) : ''), undefined,
-	{'Accept-Language': S.lang});
-}
+import {pages} from './find.js';
 
 function item(n) {
 	return h('li', {class: 'card notification' + (n.read ? '' : ' unread')},
@@ -29,17 +24,15 @@ function item(n) {
 export async function viewNotifications() {
 	const list = h('ul', {class: 'cards notifications', id: 'notifications'});
 	const more = h('button', {type: 'button', id: 'ntf-more', text: t('ntf.more'), hidden: true});
-	let after = '';
+	const notifications = pages('/v1/notifications?limit=20', {headers: {'Accept-Language': S.lang}});
 	async function load() {
-		const r = await fetchPage(after);
+		const first = notifications.after === '';
+		const r = await notifications.next();
 		for (const n of r.data)
 			list.append(item(n));
 		more.hidden = !r.has_more;
 		if (!list.children.length)
 			list.append(h('li', {class: 'empty', text: t('ntf.none')}));
-		const first = after === '';
-		if (r.data.length)
-			after = r.data[r.data.length - 1].id;
 		/* The newest shown is the first page's first: through it, every
 		 * one shown is read. */
 		if (first && r.data.length && r.data.some((n) => !n.read)) {

@@ -196,6 +196,33 @@ for (const [name, size] of [['desktop', DESKTOP], ['phone', MOBILE]]) {
 		await buyer.context().close();
 	});
 
+	test(`issue 17 item 3: Load more follows the conversations' cursor (${name})`, async () => {
+		// 21 conversations, a message from the buyer on each order: one
+		// more than a page; the cursor is the last one's order_id.
+		const email = `inbox-convs-${name}@demo.escrowd.test`;
+		await newBuyer(email);
+		const tok = await token(email);
+		const me = await as(tok, 'GET', '/v1/me');
+		for (let i = 0; i < 21; i++) {
+			const id = await paidOrder(me.id, `Mitten ${i} (${name})`);
+			await as(tok, 'POST', '/v1/orders/' + id + '/messages', {body: `Mitten ${i}: which colour?`});
+		}
+		const buyer = await signedIn(email, size);
+		await open(buyer, '#/messages');
+		await buyer.getByRole('heading', {level: 1, name: 'Messages'}).waitFor();
+		await buyer.locator('#conversations li').first().waitFor();
+		assert.equal(await buyer.locator('#conversations li.conversation-card').count(), 20);
+		await buyer.getByRole('button', {name: 'Load more'}).click();
+		await buyer.waitForFunction(() =>
+			document.querySelectorAll('#conversations li.conversation-card').length === 21);
+		assert.equal(await buyer.getByRole('button', {name: 'Load more'}).isHidden(), true);
+		const hrefs = await buyer.locator('#conversations li.conversation-card a').evaluateAll(
+			(as) => as.map((a) => a.getAttribute('href')));
+		assert.equal(new Set(hrefs).size, 21);
+		assert.deepEqual(buyer.problems, []);
+		await buyer.context().close();
+	});
+
 	test(`issue 17 item 4: Load more follows the cursor (${name})`, async () => {
 		// 21 payments the marketplace reported: one more than a page.
 		const email = `inbox-more-${name}@demo.escrowd.test`;
