@@ -1833,8 +1833,9 @@ static int exec_one(struct esc_engine *e, const struct esc_command *cmd, struct 
 
 /* Ask the store to read together what the batch's commands will read
  * one by one (read_ahead): their orders and refunds, a new order's
- * parties, and the counters of the parties at the windows' starts at now,
- * as load_counts and seller_counts ask for them. */
+ * parties, the counters of the parties at the windows' starts at now, as
+ * load_counts and seller_counts ask for them, and the messages a party
+ * acting has not read. */
 static int read_ahead(struct esc_engine *e, const struct esc_command *cmds, size_t n,
 		      const bool *skip, int64_t now)
 {
@@ -1848,18 +1849,27 @@ static int read_ahead(struct esc_engine *e, const struct esc_command *cmds, size
 
 	if (!s->ops->read_ahead)
 		return 0;
-	ids = malloc(4 * n * sizeof *ids);
+	ids = malloc(6 * n * sizeof *ids);
 	if (!ids)
 		return ESC_ENOMEM;
 	ra.order_ids = ids;
 	ra.user_ids = ids + n;
 	ra.refund_ids = ids + 3 * n;
+	ra.unread_order_ids = ids + 4 * n;
+	ra.unread_user_ids = ids + 5 * n;
 	for (size_t i = 0; i < n; i++) {
 		const struct esc_command *c = &cmds[i];
 		if (skip && skip[i])
 			continue;
 		if (c->order_id)
 			ids[ra.orders_count++] = c->order_id;
+		/* A party's answer says how many messages they have not read
+		 * (the HTTP layer's reply). */
+		if (c->order_id && c->actor_id &&
+		    (c->actor == ESC_ACTOR_BUYER || c->actor == ESC_ACTOR_SELLER)) {
+			ids[4 * n + ra.unread_count] = c->order_id;
+			ids[5 * n + ra.unread_count++] = c->actor_id;
+		}
 		if (c->event == ESC_EV_CREATE) {
 			if (c->args.buyer_id)
 				ids[n + ra.users_count++] = c->args.buyer_id;

@@ -366,6 +366,11 @@ struct esc_read_ahead {
 	size_t users_count;
 	const char *const *refund_ids;
 	size_t refunds_count;
+	/* The messages of order unread_order_ids[i] that user
+	 * unread_user_ids[i] has not read (messages_unread), for each i. */
+	const char *const *unread_order_ids;
+	const char *const *unread_user_ids;
+	size_t unread_count;
 	/* mark_counts' window starts for a buyer's counters and for a
 	 * seller's (short, long): the engine's, at the batch's time. */
 	int64_t buyer_since_ms[2], seller_since_ms[2];
@@ -398,12 +403,13 @@ struct esc_store_ops {
 	int64_t (*changes)(const struct esc_store *s);
 
 	/* Inside a transaction, before its first write: read together what
-	 * ra names (the orders, their items and parties, those parties'
-	 * reputation counters at ra's window starts, the refunds), so that
-	 * this transaction's later reads of the same rows (order_get,
-	 * order_items, user_get, mark_counts with those window starts,
-	 * refund_get) are answered from what was read, until a write of its
-	 * own changes one. What it does not find is read as usual. NULL: the
+	 * ra names (the orders, their items, refunds and parties, those
+	 * parties' reputation counters at ra's window starts, the refunds,
+	 * the messages unread), so that this transaction's later reads of
+	 * the same rows (order_get, order_items, refunds_list of an order's
+	 * every refund, user_get, mark_counts with those window starts,
+	 * refund_get, messages_unread of an order) are answered from what
+	 * was read, until a write of its own changes one. What it does not find is read as usual. NULL: the
 	 * backend's reads cost no round trip to save (SQLite). */
 	int (*read_ahead)(struct esc_store *s, const struct esc_read_ahead *ra);
 

@@ -1977,12 +1977,25 @@ static void reads_after_read_ahead_are_the_transactions_own(void **state)
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_0", T0 - 10, NULL);
 	assert_int_equal(rc, 0);
+	struct esc_message msg = {.at_ms = T0, .role = ESC_ACTOR_SELLER};
+	COPY(msg.order_id, "ord_1");
+	COPY(msg.author_id, "usr_s");
+	COPY(msg.body, "Shipping tomorrow");
+	ESC_STORE(rc, f->s, message_append, &msg);
+	assert_int_equal(rc, 0);
+	struct esc_refund list[ESC_REFUNDS_MAX];
+	int64_t unread = -1;
 
 	const char *orders[] = {"ord_1", "ord_\"}{,\\", "ord_\xff\xfe", "ord_missing",
 				"ord_0123456789012345678901234567890123456789012345678901234567"};
 	const char *users[] = {"usr_b", "usr_\"'"};
 	const char *refunds[] = {"ord_1-r1", "x}"};
+	const char *unread_orders[] = {"ord_1", "ord_1", "ord_\"", "ord_missing"};
+	const char *unread_users[] = {"usr_b", "usr_s", "usr_b", "usr_b"};
 	struct esc_read_ahead ra = {.order_ids = orders,
+				    .unread_order_ids = unread_orders,
+				    .unread_user_ids = unread_users,
+				    .unread_count = 4,
 				    .orders_count = 5,
 				    .user_ids = users,
 				    .users_count = 2,
@@ -2024,8 +2037,40 @@ static void reads_after_read_ahead_are_the_transactions_own(void **state)
 	ESC_STORE(rc, f->s, mark_counts, "usr_s", T0 - 30, T0 - 120, &c);
 	assert_int_equal(rc, 0);
 	assert_int_equal(c.long_[ESC_MARK_SELLER_SOLD], 0);
+	ESC_STORE(rc, f->s, messages_unread, "usr_b", "ord_1", &unread);
+	assert_int_equal(rc, 0);
+	assert_int_equal(unread, 1);
+	ESC_STORE(rc, f->s, messages_unread, "usr_s", "ord_1", &unread);
+	assert_int_equal(rc, 0);
+	assert_int_equal(unread, 0);
+	ESC_STORE(rc, f->s, refunds_list, "ord_1", -1, NULL, list, ESC_REFUNDS_MAX, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].id, "ord_1-r1");
 
-	/* The transaction's writes, read back. */
+	/* The transaction's writes, read back: a refund newer than the
+	 * order's others, ... */
+	struct esc_refund r2 = refund("ord_1-r2", "ord_1", T0 + 3);
+	ESC_STORE(rc, f->s, refund_insert, &r2);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, refunds_list, "ord_1", -1, NULL, list, ESC_REFUNDS_MAX, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].id, "ord_1-r1");
+	assert_string_equal(list[1].id, "ord_1-r2");
+	ESC_STORE(rc, f->s, refunds_list, "ord_1", -1, NULL, list, 1, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].id, "ord_1-r1");
+	COPY(msg.body, "Or today");
+	msg.at_ms = T0 + 4;
+	ESC_STORE(rc, f->s, message_append, &msg);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, messages_unread, "usr_b", "ord_1", &unread);
+	assert_int_equal(rc, 0);
+	assert_int_equal(unread, 2);
+
+	/* ... and the rows read ahead. */
 	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_CANCELLED, "ord_1", T0 - 5, NULL);
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, mark_counts, "usr_b", T0 - 30, T0 - 90, &c);
@@ -2093,6 +2138,27 @@ static void reads_after_read_ahead_are_the_transactions_own(void **state)
 	ESC_STORE(rc, f->s, user_get, "usr_s", &u);
 	assert_int_equal(rc, 0);
 	assert_string_equal(u.name, "Renamed Seller");
+	ESC_STORE(rc, f->s, messages_unread, "usr_b", "ord_1", &unread);
+	assert_int_equal(rc, 0);
+	assert_int_equal(unread, 2);
+	/* A refund inserted, then undone by a savepoint's rollback. */
+	ESC_STORE0(rc, f->s, savepoint);
+	assert_int_equal(rc, 0);
+	struct esc_refund r3 = refund("ord_1-r3", "ord_1", T0 + 6);
+	ESC_STORE(rc, f->s, refund_insert, &r3);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, refunds_list, "ord_1", -1, NULL, list, ESC_REFUNDS_MAX, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(list[2].id, "ord_1-r3");
+	ESC_STORE0(rc, f->s, savepoint_rollback);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, refunds_list, "ord_1", -1, NULL, list, ESC_REFUNDS_MAX, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].id, "ord_1-r1");
+	assert_int_equal(list[0].status, ESC_REFUND_SETTLED);
+	assert_string_equal(list[1].id, "ord_1-r2");
 	ESC_STORE0(rc, f->s, rollback);
 	assert_int_equal(rc, 0);
 }

@@ -191,6 +191,19 @@
 		       "FROM " AHEAD_KEYS " CROSS JOIN LATERAL (SELECT " ESC_ITEM_COLUMNS          \
 		       ", line FROM order_items WHERE order_items.order_id = k.id "                \
 		       "ORDER BY line LIMIT 1000) t ORDER BY k.id, t.line")                        \
+	/* ... the orders' refunds, oldest first, an order's together (its                         \
+	 * id last; one row of NULLs for an order without one): */                                 \
+	X(ORDER_REFUNDS_AHEAD, "SELECT r.*, k.id FROM " AHEAD_KEYS " LEFT JOIN LATERAL ("         \
+			       ESC_SQL_REFUND_SELECT " WHERE refunds.order_id = k.id ORDER BY "    \
+			       "created_at_ms, id LIMIT " AHEAD_STR(ESC_REFUNDS_MAX) ") r ON true " \
+			       "ORDER BY k.id, r.created_at_ms, r.id")                             \
+	/* ... the messages each user (?2) has not read of each order (?1),                        \
+	 * as MESSAGES_UNREAD_ORDER counts them, by "ORDER USER": */                               \
+	X(UNREAD_AHEAD, "SELECT k.o || ' ' || k.u, (SELECT COUNT(*) FROM messages "                \
+			"WHERE order_id = k.o AND author_id <> k.u AND seq > COALESCE("            \
+			"(SELECT seq FROM message_reads WHERE order_id = k.o AND "                 \
+			"user_id = k.u), 0)) FROM (SELECT DISTINCT o, u FROM "                     \
+			"unnest(CAST(?1 AS TEXT[]), CAST(?2 AS TEXT[])) AS x(o, u)) k")            \
 	/* ... the refunds (?1 their ids), and the orders: */                                      \
 	X(REFUNDS_AHEAD, "SELECT r.* FROM " AHEAD_KEYS " CROSS JOIN LATERAL ("                     \
 			 ESC_SQL_REFUND_SELECT " WHERE refunds.id = k.id LIMIT 1) r")              \
@@ -201,6 +214,8 @@
 /* read_ahead's keys (?1's ids, each once), and the users, i: the parties
  * of ?1's orders and the users ?2 names. */
 #define AHEAD_KEYS "(SELECT DISTINCT unnest(CAST(?1 AS TEXT[])) AS id) k"
+#define AHEAD_STR_(x) #x
+#define AHEAD_STR(x)  AHEAD_STR_(x)
 #define AHEAD_USER_IDS                                                                             \
 	"o AS (SELECT x.buyer_id, x.seller_id FROM " AHEAD_KEYS " CROSS JOIN LATERAL "             \
 	"(SELECT buyer_id, seller_id FROM orders WHERE orders.id = k.id LIMIT 1) x), "             \
@@ -241,7 +256,16 @@ ESC_STATEMENTS_TABLE(STATEMENTS);
  * read_ahead runs only in a transaction that reads one snapshot, before
  * any write, and every verb that writes such a row marks it gone, so no
  * row kept can be one that a savepoint's rollback undid. */
-enum ahead_kind { AH_ORDER, AH_ITEMS, AH_USER, AH_COUNTS, AH_REFUND, AH_KINDS };
+enum ahead_kind {
+	AH_ORDER,
+	AH_ITEMS,
+	AH_USER,
+	AH_COUNTS,
+	AH_REFUND,
+	AH_UNREAD,        /* id: "ORDER USER" */
+	AH_ORDER_REFUNDS, /* an order's every refund, oldest first */
+	AH_KINDS
+};
 
 struct ahead_row {
 	unsigned char kind; /* enum ahead_kind */
@@ -249,7 +273,7 @@ struct ahead_row {
 	bool absent;       /* AH_COUNTS: the user has no counters row */
 	const char *id;    /* the order's, user's or refund's, in res */
 	const PGresult *res;
-	int row, rows;     /* rows: AH_ITEMS's count, from row on */
+	int row, rows;     /* rows: AH_ITEMS's and AH_ORDER_REFUNDS's count, from row on */
 	int64_t since[2];  /* AH_COUNTS: the window starts it was read at */
 };
 
@@ -257,6 +281,11 @@ struct ahead {
 	PGresult *res[AH_KINDS];
 	struct ahead_row *rows;
 	size_t n, cap;
+	/* The refunds this transaction inserted into an order whose
+	 * AH_ORDER_REFUNDS row is kept, each newer than every refund before
+	 * it (else the row is gone): refunds_list gives them after it. */
+	struct esc_refund *added;
+	size_t added_n, added_cap;
 	uint32_t *slots; /* open addressing by kind and id: index + 1, 0 free */
 	size_t slots_n;  /* a power of two, at least twice n */
 };
@@ -359,6 +388,17 @@ static void ahead_drop_kind(struct pg *p, enum ahead_kind kind)
 			p->ahead.rows[i].gone = true;
 }
 
+/* A savepoint's rollback undoes the refunds inserted since: their
+ * orders' refunds are read again. */
+static void ahead_refunds_undone(struct pg *p)
+{
+	struct ahead *a = &p->ahead;
+
+	for (size_t i = 0; i < a->added_n; i++)
+		ahead_drop(p, AH_ORDER_REFUNDS, a->added[i].order_id);
+	a->added_n = 0;
+}
+
 /* At the transaction's end: nothing kept. */
 static void ahead_clear(struct pg *p)
 {
@@ -370,6 +410,7 @@ static void ahead_clear(struct pg *p)
 	}
 	a->n = 0;
 	a->slots_n = 0;
+	a->added_n = 0;
 }
 
 static void ahead_free(struct pg *p)
@@ -377,6 +418,7 @@ static void ahead_free(struct pg *p)
 	ahead_clear(p);
 	free(p->ahead.rows);
 	free(p->ahead.slots);
+	free(p->ahead.added);
 	p->ahead = (struct ahead){0};
 }
 
@@ -1334,6 +1376,7 @@ static int pg_savepoint_rollback(struct esc_store *s)
 	if (p->doomed)
 		return p->doom_rc;
 	users_forget(p);
+	ahead_refunds_undone(p);
 	if (p->sp_wanted) {
 		p->sp_wanted = false;
 		return 0;
@@ -1469,31 +1512,56 @@ static int pg_users_list(struct esc_store *s, const char *starting_after, struct
 
 /* ---- reading ahead ---- */
 
-/* The ids as a text[] literal, {"a","b"}: only those that can be ours
- * (letters, digits, '_' and '-', shorter than ESC_ID_SIZE), so that
- * nothing a request names can make the statement fail for the batch; a
- * command's read of any other finds it as usual. NULL: no memory. */
-static char *ids_array(const char *const *ids, size_t n, size_t *count)
+/* Whether id can be one of ours (letters, digits, '_' and '-', shorter
+ * than ESC_ID_SIZE): only those are sent, so that nothing a request
+ * names can make read_ahead's statements fail for the batch; a command's
+ * read of any other finds it as usual. */
+static bool ahead_id_ok(const char *id)
 {
-	char *out = malloc(n * (ESC_ID_SIZE + 3) + 3), *o = out;
+	size_t len = id ? strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "0123456789_-")
+			: 0;
+	return len && !id[len] && len < ESC_ID_SIZE;
+}
+
+/* ids[i] (and with[i], unless with is NULL) for each i whose ids are
+ * ahead_id_ok, as text[] literals, {"a","b"}: *out and *out_with,
+ * malloc'd (NULL: no memory), *count of them. */
+static int ids_arrays(const char *const *ids, const char *const *with, size_t n, char **out,
+		      char **out_with, size_t *count)
+{
+	char *o[2] = {malloc(n * (ESC_ID_SIZE + 3) + 3), malloc(n * (ESC_ID_SIZE + 3) + 3)};
+	size_t len[2] = {0, 0};
 
 	*count = 0;
-	if (!out)
-		return NULL;
-	*o++ = '{';
+	if (!o[0] || !o[1]) {
+		free(o[0]);
+		free(o[1]);
+		*out = NULL;
+		if (out_with)
+			*out_with = NULL;
+		return ESC_ENOMEM;
+	}
+	for (int k = 0; k < 2; k++)
+		o[k][len[k]++] = '{';
 	for (size_t i = 0; i < n; i++) {
-		const char *id = ids[i];
-		size_t len = id ? strspn(id, "abcdefghijklmnopqrstuvwxyz"
-					     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
-				: 0;
-		if (!len || id[len] || len >= ESC_ID_SIZE)
+		if (!ahead_id_ok(ids[i]) || (with && !ahead_id_ok(with[i])))
 			continue;
-		o += sprintf(o, "%s\"%s\"", *count ? "," : "", id);
+		for (int k = 0; k < (with ? 2 : 1); k++)
+			len[k] += (size_t)sprintf(o[k] + len[k], "%s\"%s\"", *count ? "," : "",
+						  k ? with[i] : ids[i]);
 		(*count)++;
 	}
-	*o++ = '}';
-	*o = '\0';
-	return out;
+	for (int k = 0; k < 2; k++) {
+		o[k][len[k]++] = '}';
+		o[k][len[k]] = '\0';
+	}
+	*out = o[0];
+	if (out_with)
+		*out_with = o[1];
+	else
+		free(o[1]);
+	return 0;
 }
 
 /* Keep the rows of read_ahead's answers (in the order it sent them). */
@@ -1509,13 +1577,18 @@ static int ahead_keep(struct pg *p, const enum ahead_kind *kinds, int sent)
 		p->kept[k] = NULL;
 		for (int i = 0; !rc && i < rows; i++) {
 			switch (kinds[k]) {
-			case AH_ITEMS: {
-				/* An order's items, together: its id last. */
+			case AH_ITEMS:
+			case AH_ORDER_REFUNDS: {
+				/* An order's rows, together: its id last; a
+				 * refund's id NULL in an order without one. */
 				int cols = PQnfields(res), j = i;
 				const char *id = col_str(res, i, cols - 1);
 				while (j + 1 < rows && !strcmp(col_str(res, j + 1, cols - 1), id))
 					j++;
-				rc = ahead_add(p, AH_ITEMS, res, i, j - i + 1, id);
+				int n = kinds[k] == AH_ORDER_REFUNDS && PQgetisnull(res, i, 0)
+						? 0
+						: j - i + 1;
+				rc = ahead_add(p, kinds[k], res, i, n, id);
 				i = j;
 				break;
 			}
@@ -1540,11 +1613,23 @@ static int ahead_keep(struct pg *p, const enum ahead_kind *kinds, int sent)
 	return rc ? rc : ahead_index(p);
 }
 
+/* One of read_ahead's statements, with its answer kept for ahead_keep. */
+static int ahead_send(struct pg *p, enum stmt_id id, const struct bind *b, enum ahead_kind kind,
+		      enum ahead_kind *kinds, int *sent)
+{
+	int rc = exec_id(p, id, b, TEXT_FORMAT, NULL, OWE_KEEP);
+
+	if (!rc)
+		kinds[(*sent)++] = kind;
+	return rc;
+}
+
 static int pg_read_ahead(struct esc_store *s, const struct esc_read_ahead *ra)
 {
 	struct pg *p = pg_of(s);
-	size_t orders = 0, users = 0, refunds = 0;
-	char *order_ids = NULL, *user_ids = NULL, *refund_ids = NULL;
+	size_t orders = 0, users = 0, refunds = 0, unread = 0;
+	char *order_ids = NULL, *user_ids = NULL, *refund_ids = NULL, *unread_orders = NULL,
+	     *unread_users = NULL;
 	enum ahead_kind kinds[AH_KINDS];
 	int sent = 0, rc = 0;
 
@@ -1552,42 +1637,49 @@ static int pg_read_ahead(struct esc_store *s, const struct esc_read_ahead *ra)
 	 * transaction of one snapshot, before it writes. */
 	if (!p->in_tx || !p->snapshot || !p->pipe || p->ahead.n || p->doomed)
 		return p->doomed ? p->doom_rc : 0;
-	order_ids = ids_array(ra->order_ids, ra->orders_count, &orders);
-	user_ids = ids_array(ra->user_ids, ra->users_count, &users);
-	refund_ids = ids_array(ra->refund_ids, ra->refunds_count, &refunds);
-	if (!order_ids || !user_ids || !refund_ids) {
-		rc = ESC_ENOMEM;
+	rc = ids_arrays(ra->order_ids, NULL, ra->orders_count, &order_ids, NULL, &orders);
+	if (!rc)
+		rc = ids_arrays(ra->user_ids, NULL, ra->users_count, &user_ids, NULL, &users);
+	if (!rc)
+		rc = ids_arrays(ra->refund_ids, NULL, ra->refunds_count, &refund_ids, NULL, &refunds);
+	if (!rc)
+		rc = ids_arrays(ra->unread_order_ids, ra->unread_user_ids, ra->unread_count,
+				&unread_orders, &unread_users, &unread);
+	if (rc)
 		goto out;
-	}
 	p->kept_n = 0;
+	struct bind b = {0};
+	b_set(&b, 1, order_ids, strlen(order_ids), TEXT_FORMAT);
+	b_set(&b, 2, user_ids, strlen(user_ids), TEXT_FORMAT);
 	if (orders) {
-		struct bind b = {0};
-		b_set(&b, 1, order_ids, strlen(order_ids), TEXT_FORMAT);
-		rc = exec_id(p, S_ORDERS_AHEAD, &b, TEXT_FORMAT, NULL, OWE_KEEP);
-		kinds[sent++] = AH_ORDER;
+		struct bind one = {0};
+		b_set(&one, 1, order_ids, strlen(order_ids), TEXT_FORMAT);
+		rc = ahead_send(p, S_ORDERS_AHEAD, &one, AH_ORDER, kinds, &sent);
 		if (!rc)
-			rc = exec_id(p, S_ITEMS_AHEAD, &b, TEXT_FORMAT, NULL, OWE_KEEP);
-		kinds[sent++] = AH_ITEMS;
+			rc = ahead_send(p, S_ITEMS_AHEAD, &one, AH_ITEMS, kinds, &sent);
+		if (!rc)
+			rc = ahead_send(p, S_ORDER_REFUNDS_AHEAD, &one, AH_ORDER_REFUNDS, kinds,
+					&sent);
 	}
 	if (!rc && (orders || users)) {
-		struct bind b = {0};
-		b_set(&b, 1, order_ids, strlen(order_ids), TEXT_FORMAT);
-		b_set(&b, 2, user_ids, strlen(user_ids), TEXT_FORMAT);
-		rc = exec_id(p, S_USERS_AHEAD, &b, TEXT_FORMAT, NULL, OWE_KEEP);
-		kinds[sent++] = AH_USER;
+		rc = ahead_send(p, S_USERS_AHEAD, &b, AH_USER, kinds, &sent);
 		b_i64(&b, 3, ra->buyer_since_ms[0]);
 		b_i64(&b, 4, ra->buyer_since_ms[1]);
 		b_i64(&b, 5, ra->seller_since_ms[0]);
 		b_i64(&b, 6, ra->seller_since_ms[1]);
 		if (!rc)
-			rc = exec_id(p, S_COUNTS_AHEAD, &b, TEXT_FORMAT, NULL, OWE_KEEP);
-		kinds[sent++] = AH_COUNTS;
+			rc = ahead_send(p, S_COUNTS_AHEAD, &b, AH_COUNTS, kinds, &sent);
 	}
 	if (!rc && refunds) {
-		struct bind b = {0};
-		b_set(&b, 1, refund_ids, strlen(refund_ids), TEXT_FORMAT);
-		rc = exec_id(p, S_REFUNDS_AHEAD, &b, TEXT_FORMAT, NULL, OWE_KEEP);
-		kinds[sent++] = AH_REFUND;
+		struct bind one = {0};
+		b_set(&one, 1, refund_ids, strlen(refund_ids), TEXT_FORMAT);
+		rc = ahead_send(p, S_REFUNDS_AHEAD, &one, AH_REFUND, kinds, &sent);
+	}
+	if (!rc && unread) {
+		struct bind two = {0};
+		b_set(&two, 1, unread_orders, strlen(unread_orders), TEXT_FORMAT);
+		b_set(&two, 2, unread_users, strlen(unread_users), TEXT_FORMAT);
+		rc = ahead_send(p, S_UNREAD_AHEAD, &two, AH_UNREAD, kinds, &sent);
 	}
 	/* One round trip for all: their answers, BEGIN's before them. */
 	if (!rc && sent)
@@ -1605,6 +1697,8 @@ out:
 	free(order_ids);
 	free(user_ids);
 	free(refund_ids);
+	free(unread_orders);
+	free(unread_users);
 	return rc;
 }
 
@@ -1923,11 +2017,43 @@ static int pg_balance_get(struct esc_store *s, const char *account, const char *
 
 /* ---- refunds ---- */
 
+/* A refund this transaction inserts: given after the order's kept ones
+ * (AH_ORDER_REFUNDS) when it is newer than each of them, else the
+ * order's are read again. */
+static void ahead_refund_added(struct pg *p, const struct esc_refund *r)
+{
+	struct ahead *a = &p->ahead;
+	struct ahead_row *kept = ahead_find(p, AH_ORDER_REFUNDS, r->order_id);
+	bool newest = kept != NULL;
+	struct esc_refund old;
+
+	for (int i = 0; newest && i < kept->rows; i++)
+		newest = !read_record(kept->res, kept->row + i, &esc_refund_record, &old) &&
+			 old.created_at_ms < r->created_at_ms;
+	for (size_t i = 0; newest && i < a->added_n; i++)
+		newest = strcmp(a->added[i].order_id, r->order_id) ||
+			 a->added[i].created_at_ms < r->created_at_ms;
+	if (newest && a->added_n == a->added_cap) {
+		size_t cap = a->added_cap ? 2 * a->added_cap : 16;
+		struct esc_refund *more = realloc(a->added, cap * sizeof *more);
+		if (more) {
+			a->added = more;
+			a->added_cap = cap;
+		}
+		newest = more != NULL;
+	}
+	if (newest)
+		a->added[a->added_n++] = *r;
+	else if (kept)
+		kept->gone = true;
+}
+
 static int pg_refund_insert(struct esc_store *s, const struct esc_refund *r)
 {
 	struct bind b = {0};
 
 	ahead_drop(pg_of(s), AH_REFUND, r->id);
+	ahead_refund_added(pg_of(s), r);
 	b_record(&b, &esc_refund_record, r);
 	return run_later(pg_of(s), S_REFUND_INSERT, &b);
 }
@@ -1937,6 +2063,7 @@ static int pg_refund_update(struct esc_store *s, const struct esc_refund *r)
 	struct bind b = {0};
 
 	ahead_drop(pg_of(s), AH_REFUND, r->id);
+	ahead_drop(pg_of(s), AH_ORDER_REFUNDS, r->order_id);
 	b_record(&b, &esc_refund_record, r);
 	return run_one(pg_of(s), S_REFUND_UPDATE, &b);
 }
@@ -1960,13 +2087,45 @@ static int pg_refund_get(struct esc_store *s, const char *id, struct esc_refund 
 	return rc;
 }
 
+/* An order's every refund, from read_ahead's rows and the refunds
+ * inserted since: false when they are not kept, or more than max. */
+static bool ahead_refunds(struct pg *p, const char *order_id, struct esc_refund *out, size_t max,
+			  size_t *n, int *rc)
+{
+	const struct ahead_row *kept = ahead_find(p, AH_ORDER_REFUNDS, order_id);
+	struct ahead *a = &p->ahead;
+	size_t added = 0;
+
+	if (!kept)
+		return false;
+	for (size_t i = 0; i < a->added_n; i++)
+		added += !strcmp(a->added[i].order_id, order_id);
+	if ((size_t)kept->rows + added > max)
+		return false;
+	*rc = 0;
+	for (int i = 0; !*rc && i < kept->rows; i++) {
+		*rc = read_record(kept->res, kept->row + i, &esc_refund_record, &out[*n]);
+		if (!*rc)
+			(*n)++;
+	}
+	for (size_t i = 0; !*rc && i < a->added_n; i++)
+		if (!strcmp(a->added[i].order_id, order_id))
+			out[(*n)++] = a->added[i];
+	if (!*rc && p->doomed)
+		*rc = p->doom_rc;
+	return true;
+}
+
 static int pg_refunds_list(struct esc_store *s, const char *order_id, int status,
 			   const char *after_id, struct esc_refund *out, size_t max, size_t *n)
 {
 	struct bind b = {0};
-	int i = 1;
+	int i = 1, rc = 0;
 
 	*n = 0;
+	if (order_id && status < 0 && !after_id &&
+	    ahead_refunds(pg_of(s), order_id, out, max, n, &rc))
+		return rc;
 	/* REFUNDS_BY_ORDER: order, status, limit, after; REFUNDS_ALL: the
 	 * same without the order. */
 	if (order_id)
@@ -2750,6 +2909,7 @@ out:
 
 static int pg_message_append(struct esc_store *s, struct esc_message *m)
 {
+	ahead_drop_kind(pg_of(s), AH_UNREAD);
 	return atomically(pg_of(s), SQL_BEGIN, message_append_body, m);
 }
 
@@ -2796,13 +2956,25 @@ static int pg_message_read(struct esc_store *s, const char *order_id, const char
 	b_str(&b, 1, order_id);
 	b_str(&b, 2, user_id);
 	b_i64(&b, 3, seq);
+	ahead_drop_kind(pg_of(s), AH_UNREAD);
 	return run(pg_of(s), S_MESSAGE_READ, &b);
 }
 
 static int pg_messages_unread(struct esc_store *s, const char *user_id, const char *order_id,
 			      int64_t *n)
 {
+	struct pg *p = pg_of(s);
 	struct bind b = {0};
+	char key[2 * ESC_ID_SIZE + 2];
+
+	if (order_id && user_id && p->ahead.n &&
+	    (size_t)snprintf(key, sizeof key, "%s %s", order_id, user_id) < sizeof key) {
+		const struct ahead_row *a = ahead_find(p, AH_UNREAD, key);
+		if (a) {
+			*n = col_i64(a->res, a->row, 1);
+			return p->doomed ? p->doom_rc : 0;
+		}
+	}
 
 	b_str(&b, 1, user_id);
 	if (order_id)
