@@ -43,9 +43,12 @@
  * serialization failure or a deadlock); any other failure there is
  * ESC_EBUSY (a lock timeout, a lost connection: 503) or ESC_EIO for the
  * batch's commands, never a refusal code. Writes whose answer decides
- * something (a compare-and-set, a key the caller may find taken) are
- * waited for, as are reads. A transaction also reads each user once
- * (user_get): its snapshot gives the same row until it writes one.
+ * something (a key the caller may find taken, a mark that may be there)
+ * are waited for, as are reads; the order's compare-and-set is not in a
+ * transaction of one snapshot (pg_order_update). A transaction also reads
+ * each user once (user_get): its snapshot gives the same row until it
+ * writes one; and read_ahead reads a batch's rows in one round trip,
+ * kept for the transaction (struct ahead).
  *
  * One thread at a time uses a store, which is one connection; statements
  * are prepared on first use and again after the connection is made anew. */
@@ -735,6 +738,7 @@ enum owed {
 	OWE_ANSWER,  /* the statement waited for: its result is the caller's */
 	OWE_PREPARE, /* a statement prepared: 42P05 (prepared already) is fine */
 	OWE_KEEP,    /* a read whose result goes to p->kept (read_ahead) */
+	OWE_ONE_ROW, /* a write that must change one row, else ESC_ERETRY */
 };
 
 /* The connection failed while sending or reading (a backend killed, the
@@ -790,6 +794,8 @@ static int pipe_collect(struct pg *p, PGresult **last)
 			goto out;
 		}
 		one = pipe_answer(p, res, (enum owed)p->owed[i]);
+		if (!one && p->owed[i] == OWE_ONE_ROW && strcmp(PQcmdTuples(res), "1") != 0)
+			one = ESC_ERETRY;
 		if (one && !rc) {
 			rc = one;
 			/* In the caller's transaction it is nobody's
@@ -1776,7 +1782,11 @@ static int order_exists(struct pg *p, const char *id, bool *exists)
 
 /* Compare-and-set on the version: no lock is taken before, and under
  * SERIALIZABLE a concurrent writer of the row makes one of the two fail
- * with ESC_ERETRY. */
+ * with ESC_ERETRY. In a transaction of one snapshot it is not waited for:
+ * the version the caller read there (order_get) is the row's, unless
+ * another transaction wrote it meanwhile, which fails this one with
+ * 40001 anyway; a change of no row then dooms the transaction with
+ * ESC_ERETRY (read again, the order says what happened). */
 static int pg_order_update(struct esc_store *s, const struct esc_order *o, int64_t expected_version)
 {
 	struct pg *p = pg_of(s);
@@ -1788,6 +1798,8 @@ static int pg_order_update(struct esc_store *s, const struct esc_order *o, int64
 	if (esc_order_bind_update(o, expected_version, &binder, &b))
 		b.invalid = true;
 	ahead_drop(p, AH_ORDER, o->id);
+	if (p->in_tx && p->pipe && p->snapshot && !p->own_tx)
+		return exec_id(p, S_ORDER_UPDATE, &b, TEXT_FORMAT, NULL, OWE_ONE_ROW);
 	rc = run_changes(p, S_ORDER_UPDATE, &b, &changes);
 	if (rc || changes > 0)
 		goto out;
