@@ -1844,7 +1844,8 @@ static int read_ahead(struct esc_engine *e, const struct esc_command *cmds, size
 	const char **ids = NULL;
 	struct esc_read_ahead ra = {
 		.buyer_since_ms = {now - p->buyer_short_window_ms, now - p->buyer_long_window_ms},
-		.seller_since_ms = {now - p->buyer_short_window_ms, now - p->seller_window_ms}};
+		.seller_since_ms = {now - p->buyer_short_window_ms, now - p->seller_window_ms},
+		.at_ms = now};
 	int rc = 0;
 
 	if (!s->ops->read_ahead)

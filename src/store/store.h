@@ -374,6 +374,9 @@ struct esc_read_ahead {
 	/* mark_counts' window starts for a buyer's counters and for a
 	 * seller's (short, long): the engine's, at the batch's time. */
 	int64_t buyer_since_ms[2], seller_since_ms[2];
+	/* The batch's time: the marks the parties have at it are read too,
+	 * so that mark_append at this time knows a mark there already. */
+	int64_t at_ms;
 };
 
 struct esc_store_ops {
@@ -408,8 +411,9 @@ struct esc_store_ops {
 	 * the messages unread), so that this transaction's later reads of
 	 * the same rows (order_get, order_items, refunds_list of an order's
 	 * every refund, user_get, mark_counts with those window starts,
-	 * refund_get, messages_unread of an order) are answered from what
-	 * was read, until a write of its own changes one. What it does not find is read as usual. NULL: the
+	 * refund_get, messages_unread of an order, whether mark_append at
+	 * ra's time adds a mark) are answered from what was read, until a
+	 * write of its own changes one. What it does not find is read as usual. NULL: the
 	 * backend's reads cost no round trip to save (SQLite). */
 	int (*read_ahead)(struct esc_store *s, const struct esc_read_ahead *ra);
 

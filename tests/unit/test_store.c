@@ -1977,6 +1977,11 @@ static void reads_after_read_ahead_are_the_transactions_own(void **state)
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_PAID, "ord_0", T0 - 10, NULL);
 	assert_int_equal(rc, 0);
+	/* A mark at the batch's time already (the same fact again adds
+	 * nothing). */
+	ESC_STORE(rc, f->s, mark_append, "usr_s", ESC_MARK_SELLER_SOLD, "ord_0", T0 - 5, NULL);
+	assert_int_equal(rc, 0);
+	bool added = false;
 	struct esc_message msg = {.at_ms = T0, .role = ESC_ACTOR_SELLER};
 	COPY(msg.order_id, "ord_1");
 	COPY(msg.author_id, "usr_s");
@@ -2002,7 +2007,8 @@ static void reads_after_read_ahead_are_the_transactions_own(void **state)
 				    .refund_ids = refunds,
 				    .refunds_count = 2,
 				    .buyer_since_ms = {T0 - 30, T0 - 90},
-				    .seller_since_ms = {T0 - 30, T0 - 120}};
+				    .seller_since_ms = {T0 - 30, T0 - 120},
+				    .at_ms = T0 - 5};
 	ESC_STORE0(rc, f->s, begin);
 	assert_int_equal(rc, 0);
 	if (f->s->ops->read_ahead) {
@@ -2036,7 +2042,7 @@ static void reads_after_read_ahead_are_the_transactions_own(void **state)
 	assert_int_equal(c.short_[ESC_MARK_BUYER_PAID], 1);
 	ESC_STORE(rc, f->s, mark_counts, "usr_s", T0 - 30, T0 - 120, &c);
 	assert_int_equal(rc, 0);
-	assert_int_equal(c.long_[ESC_MARK_SELLER_SOLD], 0);
+	assert_int_equal(c.long_[ESC_MARK_SELLER_SOLD], 1);
 	ESC_STORE(rc, f->s, messages_unread, "usr_b", "ord_1", &unread);
 	assert_int_equal(rc, 0);
 	assert_int_equal(unread, 1);
@@ -2048,8 +2054,28 @@ static void reads_after_read_ahead_are_the_transactions_own(void **state)
 	assert_int_equal(n, 1);
 	assert_string_equal(list[0].id, "ord_1-r1");
 
-	/* The transaction's writes, read back: a refund newer than the
-	 * order's others, ... */
+	/* The transaction's writes, read back: marks, the same fact once,
+	 * one undone by a savepoint's rollback, ... */
+	ESC_STORE(rc, f->s, mark_append, "usr_s", ESC_MARK_SELLER_SOLD, "ord_0", T0 - 5, &added);
+	assert_int_equal(rc, 0);
+	assert_false(added);
+	ESC_STORE0(rc, f->s, savepoint);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, mark_append, "usr_s", ESC_MARK_SELLER_MISSED_SHIP, "ord_1", T0 - 5,
+		  &added);
+	assert_int_equal(rc, 0);
+	assert_true(added);
+	ESC_STORE(rc, f->s, mark_append, "usr_s", ESC_MARK_SELLER_MISSED_SHIP, "ord_1", T0 - 5,
+		  &added);
+	assert_int_equal(rc, 0);
+	assert_false(added);
+	ESC_STORE0(rc, f->s, savepoint_rollback);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, mark_append, "usr_s", ESC_MARK_SELLER_MISSED_SHIP, "ord_1", T0 - 5,
+		  &added);
+	assert_int_equal(rc, 0);
+	assert_true(added);
+	/* ... a refund newer than the order's others, ... */
 	struct esc_refund r2 = refund("ord_1-r2", "ord_1", T0 + 3);
 	ESC_STORE(rc, f->s, refund_insert, &r2);
 	assert_int_equal(rc, 0);
@@ -2071,8 +2097,14 @@ static void reads_after_read_ahead_are_the_transactions_own(void **state)
 	assert_int_equal(unread, 2);
 
 	/* ... and the rows read ahead. */
-	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_CANCELLED, "ord_1", T0 - 5, NULL);
+	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_CANCELLED, "ord_1", T0 - 5,
+		  &added);
 	assert_int_equal(rc, 0);
+	assert_true(added);
+	ESC_STORE(rc, f->s, mark_append, "usr_b", ESC_MARK_BUYER_CANCELLED, "ord_1", T0 - 5,
+		  &added);
+	assert_int_equal(rc, 0);
+	assert_false(added);
 	ESC_STORE(rc, f->s, mark_counts, "usr_b", T0 - 30, T0 - 90, &c);
 	assert_int_equal(rc, 0);
 	assert_int_equal(c.short_[ESC_MARK_BUYER_CANCELLED], 1);
@@ -2081,7 +2113,8 @@ static void reads_after_read_ahead_are_the_transactions_own(void **state)
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, mark_counts, "usr_s", T0 - 30, T0 - 120, &c);
 	assert_int_equal(rc, 0);
-	assert_int_equal(c.long_[ESC_MARK_SELLER_SOLD], 1);
+	assert_int_equal(c.long_[ESC_MARK_SELLER_SOLD], 2);
+	assert_int_equal(c.long_[ESC_MARK_SELLER_MISSED_SHIP], 1);
 	struct esc_order o2 = o;
 	o2.version = o.version + 1;
 	o2.state = ESC_ST_DELIVERED;

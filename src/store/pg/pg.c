@@ -44,8 +44,9 @@
  * ESC_EBUSY (a lock timeout, a lost connection: 503) or ESC_EIO for the
  * batch's commands, never a refusal code. Writes whose answer decides
  * something (a key the caller may find taken, a mark that may be there)
- * are waited for, as are reads; the order's compare-and-set is not in a
- * transaction of one snapshot (pg_order_update). A transaction also reads
+ * are waited for, as are reads; in a transaction of one snapshot the
+ * order's compare-and-set is not (pg_order_update), nor a mark whose
+ * user's marks at its time read_ahead read (pg_mark_append). A transaction also reads
  * each user once (user_get): its snapshot gives the same row until it
  * writes one; and read_ahead reads a batch's rows in one round trip,
  * kept for the transaction (struct ahead).
@@ -207,6 +208,12 @@
 			"(SELECT seq FROM message_reads WHERE order_id = k.o AND "                 \
 			"user_id = k.u), 0)) FROM (SELECT DISTINCT o, u FROM "                     \
 			"unnest(CAST(?1 AS TEXT[]), CAST(?2 AS TEXT[])) AS x(o, u)) k")            \
+	/* ... the marks the users have at the batch's time (?3), by                               \
+	 * "USER ORDER MARK" (NULL for a user with none), after the user: */                       \
+	X(MARKS_AHEAD, "WITH " AHEAD_USER_IDS " SELECT i.id, i.id || ' ' || m.order_id || ' ' "    \
+		       "|| m.mark FROM i LEFT JOIN LATERAL (SELECT order_id, mark FROM marks "     \
+		       "WHERE marks.user_id = i.id AND marks.at_ms = CAST(?3 AS BIGINT) "          \
+		       "LIMIT 1000) m ON true ORDER BY i.id")                                      \
 	/* ... the refunds (?1 their ids), and the orders: */                                      \
 	X(REFUNDS_AHEAD, "SELECT r.* FROM " AHEAD_KEYS " CROSS JOIN LATERAL ("                     \
 			 ESC_SQL_REFUND_SELECT " WHERE refunds.id = k.id LIMIT 1) r")              \
@@ -267,8 +274,13 @@ enum ahead_kind {
 	AH_REFUND,
 	AH_UNREAD,        /* id: "ORDER USER" */
 	AH_ORDER_REFUNDS, /* an order's every refund, oldest first */
+	AH_MARKS_READ,    /* a user whose marks at marks_at were read */
+	AH_MARK,          /* id: "USER ORDER MARK", a mark at marks_at */
 	AH_KINDS
 };
+
+/* A mark's key in AH_MARK and in struct ahead's marks: "USER ORDER MARK". */
+#define MARK_KEY_SIZE (2 * ESC_ID_SIZE + 48)
 
 struct ahead_row {
 	unsigned char kind; /* enum ahead_kind */
@@ -289,6 +301,12 @@ struct ahead {
 	 * it (else the row is gone): refunds_list gives them after it. */
 	struct esc_refund *added;
 	size_t added_n, added_cap;
+	/* The time whose marks were read (0: none), and the marks this
+	 * transaction added at it: marks_sp of them before the command's
+	 * savepoint, which a rollback to it keeps. */
+	int64_t marks_at;
+	char (*marks)[MARK_KEY_SIZE];
+	size_t marks_n, marks_cap, marks_sp;
 	uint32_t *slots; /* open addressing by kind and id: index + 1, 0 free */
 	size_t slots_n;  /* a power of two, at least twice n */
 };
@@ -414,6 +432,8 @@ static void ahead_clear(struct pg *p)
 	a->n = 0;
 	a->slots_n = 0;
 	a->added_n = 0;
+	a->marks_at = 0;
+	a->marks_n = a->marks_sp = 0;
 }
 
 static void ahead_free(struct pg *p)
@@ -422,6 +442,7 @@ static void ahead_free(struct pg *p)
 	free(p->ahead.rows);
 	free(p->ahead.slots);
 	free(p->ahead.added);
+	free(p->ahead.marks);
 	p->ahead = (struct ahead){0};
 }
 
@@ -1355,6 +1376,7 @@ static int pg_savepoint(struct esc_store *s)
 	if (p->doomed)
 		return p->doom_rc;
 	p->sp_wanted = true;
+	p->ahead.marks_sp = p->ahead.marks_n; /* the command before is kept */
 	return 0;
 }
 
@@ -1383,6 +1405,7 @@ static int pg_savepoint_rollback(struct esc_store *s)
 		return p->doom_rc;
 	users_forget(p);
 	ahead_refunds_undone(p);
+	p->ahead.marks_n = p->ahead.marks_sp;
 	if (p->sp_wanted) {
 		p->sp_wanted = false;
 		return 0;
@@ -1598,6 +1621,13 @@ static int ahead_keep(struct pg *p, const enum ahead_kind *kinds, int sent)
 				i = j;
 				break;
 			}
+			case AH_MARKS_READ:
+				/* A user once, each of their marks. */
+				if (!i || strcmp(col_str(res, i - 1, 0), col_str(res, i, 0)))
+					rc = ahead_add(p, AH_MARKS_READ, res, i, 1, col_str(res, i, 0));
+				if (!rc && !PQgetisnull(res, i, 1))
+					rc = ahead_add(p, AH_MARK, res, i, 1, col_str(res, i, 1));
+				break;
 			case AH_COUNTS: {
 				/* After the counters and the two arrays: the
 				 * id, the window starts, whether a row is. */
@@ -1675,6 +1705,12 @@ static int pg_read_ahead(struct esc_store *s, const struct esc_read_ahead *ra)
 		b_i64(&b, 6, ra->seller_since_ms[1]);
 		if (!rc)
 			rc = ahead_send(p, S_COUNTS_AHEAD, &b, AH_COUNTS, kinds, &sent);
+		struct bind marks = {0};
+		b_set(&marks, 1, order_ids, strlen(order_ids), TEXT_FORMAT);
+		b_set(&marks, 2, user_ids, strlen(user_ids), TEXT_FORMAT);
+		b_i64(&marks, 3, ra->at_ms);
+		if (!rc && ra->at_ms > 0)
+			rc = ahead_send(p, S_MARKS_AHEAD, &marks, AH_MARKS_READ, kinds, &sent);
 	}
 	if (!rc && refunds) {
 		struct bind one = {0};
@@ -1694,6 +1730,8 @@ static int pg_read_ahead(struct esc_store *s, const struct esc_read_ahead *ra)
 		rc = ESC_EIO;
 	if (!rc)
 		rc = ahead_keep(p, kinds, sent);
+	if (!rc)
+		p->ahead.marks_at = ra->at_ms;
 out:
 	for (int k = 0; k < p->kept_n; k++)
 		PQclear(p->kept[k]);
@@ -2352,27 +2390,78 @@ static int pg_events_list(struct esc_store *s, const struct esc_event_filter *f,
 	return rc;
 }
 
+/* Whether the mark keyed key was added by this transaction (and not
+ * undone), or, when that is unknown, -1: outside read_ahead's users and
+ * time. */
+static int ahead_mark_known(struct pg *p, const char *user_id, const char *key, int64_t at_ms)
+{
+	struct ahead *a = &p->ahead;
+
+	if (!a->marks_at || at_ms != a->marks_at || !p->pipe || !p->snapshot || p->own_tx ||
+	    !ahead_find(p, AH_MARKS_READ, user_id))
+		return -1;
+	if (ahead_find(p, AH_MARK, key))
+		return 1;
+	for (size_t i = 0; i < a->marks_n; i++)
+		if (!strcmp(a->marks[i], key))
+			return 1;
+	return 0;
+}
+
 /* The same mark for the same user, order and time is one fact: appending
- * it again changes nothing. A new one counts in its user's counters. */
+ * it again changes nothing. A new one counts in its user's counters.
+ * Whether it is new is known without waiting when read_ahead read the
+ * user's marks at that time (those of this transaction are kept here):
+ * the insert must then add a row (OWE_ONE_ROW), which it does unless a
+ * concurrent transaction added the same mark, a serialization failure
+ * anyway. */
 static int pg_mark_append(struct esc_store *s, const char *user_id, enum esc_mark mark,
 			  const char *order_id, int64_t at_ms, bool *added)
 {
+	struct pg *p = pg_of(s);
+	struct ahead *a = &p->ahead;
+	const char *name = esc_enum_name(&esc_enum_mark, (int)mark);
+	char key[MARK_KEY_SIZE];
 	struct bind b = {0};
 	int64_t changes = 0;
-	int rc;
+	int known = -1, rc;
 
+	if (name && ahead_id_ok(user_id) && ahead_id_ok(order_id) &&
+	    (size_t)snprintf(key, sizeof key, "%s %s %s", user_id, order_id, name) < sizeof key)
+		known = ahead_mark_known(p, user_id, key, at_ms);
+	if (known == 1) {
+		if (added)
+			*added = false;
+		return p->doomed ? p->doom_rc : 0;
+	}
+	if (known == 0 && a->marks_n == a->marks_cap) {
+		size_t cap = a->marks_cap ? 2 * a->marks_cap : 64;
+		char(*more)[MARK_KEY_SIZE] = realloc(a->marks, cap * sizeof *more);
+		if (!more)
+			known = -1;
+		else {
+			a->marks = more;
+			a->marks_cap = cap;
+		}
+	}
 	b_str(&b, 1, user_id);
 	b_i64(&b, 2, at_ms);
 	b_str(&b, 3, order_id ? order_id : "");
 	b_enum(&b, 4, &esc_enum_mark, (int)mark);
-	ahead_drop(pg_of(s), AH_COUNTS, user_id);
-	rc = run_changes(pg_of(s), S_MARK_INSERT, &b, &changes);
+	ahead_drop(p, AH_COUNTS, user_id);
+	if (known == 0) {
+		rc = exec_id(p, S_MARK_INSERT, &b, TEXT_FORMAT, NULL, OWE_ONE_ROW);
+		if (!rc)
+			memcpy(a->marks[a->marks_n++], key, sizeof key);
+		changes = !rc;
+	} else
+		rc = run_changes(p, S_MARK_INSERT, &b, &changes);
 	if (!rc && changes > 0) {
 		b = (struct bind){0};
 		b_str(&b, 1, user_id);
 		b_i64(&b, 2, (int64_t)mark);
 		b_i64(&b, 3, at_ms);
-		rc = run_later(pg_of(s), S_REP_MARK, &b);
+		rc = run_later(p, S_REP_MARK, &b);
 	}
 	if (added)
 		*added = !rc && changes > 0;
