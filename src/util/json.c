@@ -10,13 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct out {
-	char *buf;
-	size_t len, alloc;
-	bool failed;
-};
-
-static bool reserve(struct out *o, size_t extra)
+static bool reserve(struct esc_json_out *o, size_t extra)
 {
 	if (o->failed)
 		return false;
@@ -40,7 +34,7 @@ static bool reserve(struct out *o, size_t extra)
 	return true;
 }
 
-static void put(struct out *o, const char *s, size_t n)
+static void put(struct esc_json_out *o, const char *s, size_t n)
 {
 	if (reserve(o, n)) {
 		memcpy(o->buf + o->len, s, n);
@@ -48,7 +42,7 @@ static void put(struct out *o, const char *s, size_t n)
 	}
 }
 
-static void put_c(struct out *o, char c)
+static void put_c(struct esc_json_out *o, char c)
 {
 	if (reserve(o, 1))
 		o->buf[o->len++] = c;
@@ -136,7 +130,7 @@ static inline size_t plain_run(const unsigned char *s, size_t n)
 
 /* The rest of put_string from i, the first byte that is not plain:
  * characters past ASCII checked, the rest escaped. */
-static void put_string_slow(struct out *o, const char *str, size_t n, size_t i)
+static void put_string_slow(struct esc_json_out *o, const char *str, size_t n, size_t i)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *s = (const unsigned char *)str;
@@ -197,7 +191,7 @@ static void put_string_slow(struct out *o, const char *str, size_t n, size_t i)
  * their bytes are copied as they are checked, eight at a time (room for
  * eight more is made, so that the last word may be stored whole); extra
  * is room for what follows (a ':' after a key). */
-static void put_string(struct out *o, const char *str, size_t n, size_t extra)
+static void put_string(struct esc_json_out *o, const char *str, size_t n, size_t extra)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	if (!reserve(o, n + 2 + 8 + extra))
@@ -226,7 +220,7 @@ static void put_string(struct out *o, const char *str, size_t n, size_t extra)
 	o->len++;
 }
 
-static void put_integer(struct out *o, json_int_t v)
+static void put_integer(struct esc_json_out *o, json_int_t v)
 {
 	char digits[24];
 	size_t at = sizeof digits;
@@ -241,7 +235,7 @@ static void put_integer(struct out *o, json_int_t v)
 	put(o, digits + at, sizeof digits - at);
 }
 
-static void put_value(struct out *o, const json_t *j, int depth)
+static void put_value(struct esc_json_out *o, const json_t *j, int depth)
 {
 	if (o->failed)
 		return;
@@ -314,7 +308,7 @@ char *esc_json_text(const json_t *j, size_t size_hint, size_t *len)
 {
 	if (!json_is_object(j) && !json_is_array(j))
 		return NULL;
-	struct out o = {.alloc = size_hint ? size_hint : 1024};
+	struct esc_json_out o = {.alloc = size_hint ? size_hint : 1024};
 	o.buf = malloc(o.alloc);
 	if (!o.buf)
 		return NULL;
@@ -328,6 +322,63 @@ char *esc_json_text(const json_t *j, size_t size_hint, size_t *len)
 	if (len)
 		*len = o.len;
 	return o.buf;
+}
+
+/* ---- writing without a tree ---- */
+
+int esc_json_out_init(struct esc_json_out *o, size_t size_hint)
+{
+	*o = (struct esc_json_out){.alloc = size_hint ? size_hint : 1024};
+	o->buf = malloc(o->alloc);
+	if (!o->buf) {
+		o->alloc = 0;
+		o->failed = true;
+	}
+	return o->failed ? -1 : 0;
+}
+
+void esc_json_out_release(struct esc_json_out *o)
+{
+	free(o->buf);
+	*o = (struct esc_json_out){.failed = true};
+}
+
+void esc_json_out_raw(struct esc_json_out *o, const char *text, size_t n)
+{
+	put(o, text, n);
+}
+
+void esc_json_out_string(struct esc_json_out *o, const char *s)
+{
+	put_string(o, s, strlen(s), 0);
+}
+
+void esc_json_out_int(struct esc_json_out *o, int64_t v)
+{
+	put_integer(o, (json_int_t)v);
+}
+
+void esc_json_out_value(struct esc_json_out *o, const json_t *j)
+{
+	if (!j)
+		o->failed = true;
+	else
+		put_value(o, j, 1);
+}
+
+char *esc_json_out_finish(struct esc_json_out *o, size_t *len)
+{
+	char *text = NULL;
+	if (reserve(o, 1))
+		o->buf[o->len] = '\0';
+	if (!o->failed) {
+		text = o->buf;
+		if (len)
+			*len = o->len;
+		o->buf = NULL;
+	}
+	esc_json_out_release(o);
+	return text;
 }
 
 /* ---- reading: esc_json_parse ---- */

@@ -11,7 +11,9 @@
 #ifndef ESC_UTIL_JSON_H
 #define ESC_UTIL_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -23,6 +25,37 @@
  * when memory runs out. size_hint: the bytes to start with (0: a
  * default), grown as needed. */
 char *esc_json_text(const json_t *j, size_t size_hint, size_t *len);
+
+/* A JSON text written piece by piece, for an answer made without a tree
+ * (issue 15: GET /v1/orders/{id}): each piece as esc_json_text writes
+ * its value, so that the text is the same bytes as the tree's. The
+ * caller writes the punctuation and the keys (esc_json_out_raw). A
+ * string that is not UTF-8, a NULL value and a failed allocation mark
+ * it failed; later pieces then write nothing. */
+struct esc_json_out {
+	char *buf;
+	size_t len, alloc;
+	bool failed;
+};
+
+/* 0, or -1 (failed) when the first size_hint bytes (0: a default) cannot
+ * be had. */
+int esc_json_out_init(struct esc_json_out *o, size_t size_hint);
+/* Free what o holds (it is left failed). */
+void esc_json_out_release(struct esc_json_out *o);
+/* n bytes as they are: punctuation, "key": and literals (null, true). */
+void esc_json_out_raw(struct esc_json_out *o, const char *text, size_t n);
+/* A string literal's bytes ("" lit "" refuses anything else, whose
+ * sizeof would not be its length). */
+#define ESC_JSON_OUT_LIT(o, lit) esc_json_out_raw((o), "" lit "", sizeof(lit) - 1)
+/* s as a JSON string, quoted and escaped as jansson dumps it. */
+void esc_json_out_string(struct esc_json_out *o, const char *s);
+void esc_json_out_int(struct esc_json_out *o, int64_t v);
+/* j (any value; NULL fails o) as esc_json_text writes it. */
+void esc_json_out_value(struct esc_json_out *o, const json_t *j);
+/* The text (malloc'd, NUL-terminated, its length in *len when len is
+ * not NULL), or NULL when o failed; o is released either way. */
+char *esc_json_out_finish(struct esc_json_out *o, size_t *len);
 
 /* A request body, read quickly (issue 15): a JSON object, as
  * json_loadb(text, len, JSON_REJECT_DUPLICATES) reads it, the same tree

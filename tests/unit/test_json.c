@@ -102,6 +102,46 @@ static void test_not_utf8_is_refused_as_jansson_does(void **state)
 	json_decref(s);
 }
 
+/* A text written piece by piece (esc_json_out) is the tree's text; a
+ * string that is not UTF-8 fails it, as it fails json_dumps. */
+static void test_pieces_write_what_the_tree_writes(void **state)
+{
+	(void)state;
+	const char *text = "caf\xc3\xa9 \"q\" \\ \n\x01 /";
+	json_t *sub = json_pack("{s:[i, n]}", "a", 7);
+	json_t *j = json_pack("{s:s, s:I, s:n, s:O}", "s", text, "n", (json_int_t)INT64_MIN, "z",
+			      "sub", sub);
+	char *want = esc_json_text(j, 0, NULL);
+	struct esc_json_out out;
+	assert_int_equal(esc_json_out_init(&out, 1), 0); /* grown as it goes */
+	ESC_JSON_OUT_LIT(&out, "{\"s\":");
+	esc_json_out_string(&out, text);
+	ESC_JSON_OUT_LIT(&out, ",\"n\":");
+	esc_json_out_int(&out, INT64_MIN);
+	ESC_JSON_OUT_LIT(&out, ",\"z\":null,\"sub\":");
+	esc_json_out_value(&out, sub);
+	ESC_JSON_OUT_LIT(&out, "}");
+	size_t len = 0;
+	char *got = esc_json_out_finish(&out, &len);
+	assert_non_null(want);
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	assert_int_equal(len, strlen(want));
+	free(got);
+	free(want);
+	json_decref(sub);
+	json_decref(j);
+
+	assert_int_equal(esc_json_out_init(&out, 0), 0);
+	esc_json_out_string(&out, "ab\xc3");
+	assert_true(out.failed);
+	ESC_JSON_OUT_LIT(&out, "}");
+	assert_null(esc_json_out_finish(&out, NULL));
+	assert_int_equal(esc_json_out_init(&out, 0), 0);
+	esc_json_out_value(&out, NULL);
+	assert_null(esc_json_out_finish(&out, NULL));
+}
+
 /* A random value of depth at most d, from seed. */
 static json_t *random_value(unsigned *seed, int d)
 {
@@ -359,6 +399,7 @@ int main(void)
 		cmocka_unit_test(test_scalars_and_containers),
 		cmocka_unit_test(test_strings_escaped_as_jansson_does),
 		cmocka_unit_test(test_not_utf8_is_refused_as_jansson_does),
+		cmocka_unit_test(test_pieces_write_what_the_tree_writes),
 		cmocka_unit_test(test_random_documents),
 		cmocka_unit_test(test_every_byte_at_every_place),
 		cmocka_unit_test(test_parse_reads_what_jansson_reads),
