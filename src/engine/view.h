@@ -96,6 +96,17 @@ json_t *esc_view_evidence(const struct esc_evidence *ev);
 json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
 		       const struct esc_order *o);
 
+/* esc_view_order's document as text, without the tree: its opening
+ * brace and its members, byte for byte as esc_json_text writes them,
+ * into out; the caller adds members of its own and the closing brace.
+ * It reads what esc_view_order reads. false, with nothing read or
+ * written, for a command's answer made from its event's object (make
+ * the tree instead); out->failed when a string is not UTF-8 or memory
+ * ran out (the tree then fails or shows the part null: make it). */
+struct esc_json_out;
+bool esc_view_order_text(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+			 const struct esc_order *o, struct esc_json_out *out);
+
 /* The order's dispute as lists and commands answer it, with the actions v
  * may send to /v1/disputes/{id}/ now. */
 json_t *esc_view_dispute(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,

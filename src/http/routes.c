@@ -22,6 +22,7 @@
 #include "http/server.h" /* struct esc_http_options: webhooks.allow_private */
 #include "util/bug.h"
 #include "util/error.h"
+#include "util/json.h"
 #include "util/text.h"
 #include "util/timefmt.h"
 #include "webhook/endpoint.h"
@@ -1251,12 +1252,48 @@ static int visible_order(struct esc_http_call *call, struct esc_order *o)
 	return rc;
 }
 
+/* order_json's document as its text (esc_view_order_text), handed to
+ * the server as call->raw of type application/json without a
+ * Content-Disposition, which it answers as it answers a document
+ * (server.c's answer). false when the tree must be made instead. */
+static bool order_text(struct esc_http_call *call, struct esc_store *s, const struct esc_order *o)
+{
+	struct esc_json_out out;
+	const char *me = call->caller.user.id;
+	int64_t unread = 0;
+	size_t len = 0;
+	int rc = 0;
+	if (esc_json_out_init(&out, 4096))
+		return false;
+	if (!esc_view_order_text(call->e, s, viewer(call), o, &out)) {
+		esc_json_out_release(&out);
+		return false;
+	}
+	if (call->caller.kind == ESC_CALLER_USER &&
+	    (!strcmp(me, o->buyer_id) || !strcmp(me, o->seller_id))) {
+		ESC_STORE(rc, s, messages_unread, me, o->id, &unread);
+		if (!rc) {
+			ESC_JSON_OUT_LIT(&out, ",\"unread_messages\":");
+			esc_json_out_int(&out, unread);
+		}
+	}
+	ESC_JSON_OUT_LIT(&out, "}");
+	char *text = esc_json_out_finish(&out, &len);
+	if (!text)
+		return false;
+	call->raw = text;
+	call->raw_len = len;
+	snprintf(call->raw_type, sizeof call->raw_type, "application/json");
+	call->raw_disposition[0] = '\0';
+	return true;
+}
+
 static int h_order_get(struct esc_http_call *call)
 {
 	struct esc_order o;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
 	int rc = visible_order_held(call, s, &o);
-	if (!rc)
+	if (!rc && !order_text(call, s, &o))
 		call->out = order_json(call, s, &o);
 	esc_engine_store_release(call->e, s);
 	return rc;

@@ -1158,6 +1158,16 @@ static enum MHD_Result answer(struct esc_http_server *srv, struct MHD_Connection
 		call->out = error_doc(rc, NULL, NULL);
 	if (rc)
 		call->status = esc_error_status(rc);
+	/* A document a handler wrote as text (routes.c's GET
+	 * /v1/orders/{id}: raw bytes of type application/json, not a
+	 * download) is answered as a document is: no copy, its headers. */
+	if (call->raw && !rc && !call->raw_disposition[0] &&
+	    !strcmp(call->raw_type, "application/json")) {
+		char *text = call->raw;
+		call->raw = NULL;
+		return respond_json_owned(c, req, call->status, text, call->raw_len,
+					  call->set_cookie, call->retry_after);
+	}
 	if ((call->raw || call->raw_static) && !rc)
 		return respond_raw(c, req, call->status, call);
 	if (call->text)

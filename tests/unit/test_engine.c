@@ -23,6 +23,7 @@
 #include "store/store.h"
 #include "support.h"
 #include "util/error.h"
+#include "util/json.h"
 #include "util/strbuf.h"
 #include "webhook/feed.h"
 
@@ -1773,6 +1774,101 @@ static void test_issue_15_a_commands_reply_is_the_order_a_read_shows(void **stat
 	}
 }
 
+/* The order as text (esc_view_order_text, GET /v1/orders/{id}) is byte
+ * for byte the text of its tree (esc_view_order, then esc_json_text):
+ * for every viewer, in both languages. */
+static void assert_text_is_tree(struct esc_fixture *f, const char *order_id)
+{
+	const enum esc_actor actors[] = {ESC_ACTOR_OPERATOR, ESC_ACTOR_BUYER, ESC_ACTOR_SELLER,
+					 ESC_ACTOR_ARBITER};
+	enum { N = sizeof actors / sizeof actors[0] * ESC_LANG_COUNT };
+	char *tree[N], *text[N];
+	bool written[N];
+	/* Read and written under the store's lock (a pool of one is the
+	 * writer's), compared after: a failed assertion leaves no lock
+	 * held. */
+	struct esc_store *s = esc_engine_store_acquire(f->e);
+	struct esc_order o;
+	int rc;
+	ESC_STORE(rc, s, order_get, order_id, &o);
+	for (size_t k = 0; k < N; k++) {
+		enum esc_actor actor = actors[k / ESC_LANG_COUNT];
+		const char *id = actor == ESC_ACTOR_BUYER    ? o.buyer_id
+				 : actor == ESC_ACTOR_SELLER ? o.seller_id
+							     : NULL;
+		struct esc_viewer v;
+		struct esc_json_out out;
+		esc_viewer_init(&v, actor, id);
+		v.lang = (enum esc_lang)(k % ESC_LANG_COUNT);
+		json_t *j = rc ? NULL : esc_view_order(f->e, s, &v, &o);
+		tree[k] = j ? esc_json_text(j, 0, NULL) : NULL;
+		json_decref(j);
+		esc_viewer_init(&v, actor, id);
+		v.lang = (enum esc_lang)(k % ESC_LANG_COUNT);
+		(void)esc_json_out_init(&out, 0);
+		written[k] = !rc && esc_view_order_text(f->e, s, &v, &o, &out);
+		esc_json_out_raw(&out, "}", 1);
+		text[k] = esc_json_out_finish(&out, NULL);
+	}
+	esc_engine_store_release(f->e, s);
+	assert_int_equal(rc, 0);
+	for (size_t k = 0; k < N; k++) {
+		assert_true(written[k]);
+		assert_non_null(tree[k]);
+		assert_non_null(text[k]);
+		assert_string_equal(text[k], tree[k]);
+		free(tree[k]);
+		free(text[k]);
+	}
+}
+
+static void test_issue_15_the_orders_text_is_its_trees(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_command c;
+	struct esc_result r;
+	/* Items past ASCII, with quotes, a control character and a
+	 * picture. */
+	struct esc_item items[2] = {{.quantity = 2, .unit_price_minor = 1500},
+				    {.quantity = 1, .unit_price_minor = 2000}};
+	snprintf(items[0].title, sizeof items[0].title, "Bók \"góð\"\tí \\ kassa");
+	snprintf(items[1].title, sizeof items[1].title, "Mug / 🍵");
+	snprintf(items[1].image_url, sizeof items[1].image_url, "https://img.example/m.png");
+	esc_command_init(&c, ESC_EV_CREATE, ESC_ACTOR_OPERATOR, NULL, NULL);
+	c.args.buyer_id = f->buyer.id;
+	c.args.seller_id = f->seller.id;
+	c.args.currency = "EUR";
+	c.args.items = items;
+	c.args.items_count = 2;
+	c.args.delivery_days = 3;
+	assert_int_equal(run(f, &c, &r), 0);
+	struct esc_order o = r.order;
+	assert_text_is_tree(f, o.id); /* unpaid: a payment deadline */
+	o = esc_fixture_pay(f, &o, ESC_METHOD_CARD);
+	assert_text_is_tree(f, o.id);
+	o = esc_fixture_request(f, &o, "no_longer_needed", ESC_REFUND_TO_ORIGINAL);
+	assert_text_is_tree(f, o.id); /* an open cancellation */
+	o = esc_fixture_as(f, &o, ESC_EV_REJECT_CANCELLATION, ESC_ACTOR_SELLER);
+	assert_text_is_tree(f, o.id); /* its rejection's message */
+	o = esc_fixture_as(f, &o, ESC_EV_SHIP, ESC_ACTOR_SELLER);
+	assert_text_is_tree(f, o.id); /* a shipment */
+	o = esc_fixture_as(f, &o, ESC_EV_DELIVER, ESC_ACTOR_OPERATOR);
+	assert_text_is_tree(f, o.id);
+	esc_command_init(&c, ESC_EV_OPEN_DISPUTE, ESC_ACTOR_BUYER, o.buyer_id, o.id);
+	c.args.ground = "not_as_described";
+	c.args.outcome = "refund_only";
+	c.args.amount_minor = 1000;
+	c.args.description = "The lid is \"cracked\"";
+	assert_int_equal(run(f, &c, &r), 0);
+	assert_text_is_tree(f, o.id); /* a dispute, its actions and rules */
+	o = esc_fixture_as(f, &r.order, ESC_EV_ACCEPT_DISPUTE, ESC_ACTOR_SELLER);
+	assert_text_is_tree(f, o.id); /* a refund */
+
+	/* A cancellation after payment, accepted: a refund pending. */
+	o = cancelled_after_payment(f);
+	assert_text_is_tree(f, o.id);
+}
+
 int main(void)
 {
 	esc_test_store_or_skip("engine");
@@ -1780,6 +1876,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_spec_2_seller_accepts_cancellation_order_cancelled),
 		T(test_issue_15_a_commands_reply_is_the_order_a_read_shows),
+		T(test_issue_15_the_orders_text_is_its_trees),
 		T(test_engine_submit_from_threads_shares_commits),
 		T(test_issue_15_reads_of_a_scope_share_a_connection_and_see_its_writes),
 		T(test_spec_2_seller_accepts_cancellation_full_refund_to_card_pending),
