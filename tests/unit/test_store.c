@@ -3416,6 +3416,71 @@ static struct esc_store *open_read_only(struct store_fixture *f)
 	return s;
 }
 
+/* Issue 15: a read connection may keep the callers it looked up, but
+ * whatever is committed meanwhile is read anew at once (SPEC's sessions:
+ * a sign-out, a user's role or suspension, a session's touch, a key's
+ * revocation), in a read transaction as on its own. */
+static void a_read_connections_caller_follows_every_commit(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_store *ro = open_read_only(f);
+	struct esc_session se = session('a'), sg;
+	struct esc_user u = user("usr_a", "a@example.test"), ug;
+	char key[ESC_HASH_HEX_SIZE], key_id[ESC_ID_SIZE] = "?", want[ESC_ID_SIZE];
+	bool is_key = true;
+	int64_t used = 0;
+	int rc;
+
+	ESC_STORE(rc, f->s, user_insert, &u);
+	assert_int_equal(rc, 0);
+	insert_session(f->s, &se);
+	for (int i = 0; i < 2; i++) {
+		ESC_STORE(rc, ro, caller_get, se.token_hash, &is_key, &used, NULL, &sg, &ug);
+		assert_int_equal(rc, 0);
+		assert_false(is_key);
+		assert_string_equal(ug.id, "usr_a");
+		assert_int_equal(ug.role, ESC_ACTOR_BUYER);
+		assert_int_equal(sg.last_seen_ms, T0 + 1);
+	}
+	u.role = ESC_ACTOR_SELLER;
+	u.suspension_lifted_at_ms = T0 + 7;
+	ESC_STORE(rc, f->s, user_update, &u);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, ro, caller_get, se.token_hash, &is_key, &used, NULL, &sg, &ug);
+	assert_int_equal(rc, 0);
+	assert_int_equal(ug.role, ESC_ACTOR_SELLER);
+	assert_int_equal(ug.suspension_lifted_at_ms, T0 + 7);
+	ESC_STORE(rc, f->s, session_touch, se.token_hash, T0 + 120000);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, ro, begin);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, ro, caller_get, se.token_hash, &is_key, &used, NULL, &sg, &ug);
+	assert_int_equal(rc, 0);
+	assert_int_equal(sg.last_seen_ms, T0 + 120000);
+	ESC_STORE0(rc, ro, rollback);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, session_delete, se.token_hash);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, ro, caller_get, se.token_hash, &is_key, &used, NULL, &sg, &ug);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+
+	/* A key: its id when asked for, after a lookup that did not ask. */
+	hash_hex(key, 'k');
+	assert_int_equal(insert_key(f->s, key, T0), 0);
+	ESC_STORE(rc, ro, caller_get, key, &is_key, &used, NULL, &sg, &ug);
+	assert_int_equal(rc, 0);
+	assert_true(is_key);
+	ESC_STORE(rc, ro, caller_get, key, &is_key, &used, key_id, &sg, &ug);
+	assert_int_equal(rc, 0);
+	snprintf(want, sizeof want, "key_%.12s", key);
+	assert_string_equal(key_id, want);
+	ESC_STORE(rc, f->s, api_key_revoke, want, T0 + 5);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, ro, caller_get, key, &is_key, &used, key_id, &sg, &ug);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	esc_store_close(ro);
+}
+
 /* For write_through_read_only, run in a child. */
 static struct store_fixture *read_only_fixture;
 
@@ -3995,6 +4060,7 @@ static const struct CMUnitTest contract[] = {
 	T(session_insert_then_get_returns_every_field),
 	T(session_get_of_missing_hash_is_not_found),
 	T(caller_get_reads_a_key_or_a_session_with_its_user),
+	T(a_read_connections_caller_follows_every_commit),
 	T(session_insert_of_taken_hash_is_duplicate),
 	T(session_touch_moves_last_seen_only),
 	T(session_touch_of_missing_hash_is_not_found),

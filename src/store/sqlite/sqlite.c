@@ -99,11 +99,29 @@ struct checkpointer {
 	bool dirty; /* something was committed since the last checkpoint */
 };
 
+/* A caller a read connection looked up (caller_get), with the version
+ * of the database it was read at (PRAGMA data_version). */
+#define CALLERS_KEPT 16
+struct caller_kept {
+	int64_t data_version; /* 0: an empty slot */
+	char token_hash[ESC_HASH_HEX_SIZE];
+	bool is_key;
+	int64_t key_used_at_ms;
+	char key_id[ESC_ID_SIZE];
+	struct esc_session session;
+	struct esc_user user;
+};
+
 struct sq {
 	struct esc_store base; /* first: the interface's view of us */
 	sqlite3 *db;
 	sqlite3_stmt *stmts[S_COUNT];
 	sqlite3_stmt *orders_list[ESC_F_COMBINATIONS];
+	/* A read connection's last callers (sq_caller_get), and its
+	 * PRAGMA data_version statement, made at the first lookup. */
+	struct caller_kept *callers;
+	unsigned callers_next;
+	sqlite3_stmt *data_version;
 	bool in_tx;          /* the caller's begin succeeded, and it has not ended it */
 	bool read_only;      /* read_only was called: PRAGMA query_only is on */
 	bool file_read_only; /* opened ESC_STORE_READ: the file itself read-only */
@@ -1732,13 +1750,85 @@ static int sq_api_key_touch(struct esc_store *s, const char *key_hash, int64_t a
 	return rc;
 }
 
+/* The version of the database a read connection reads now: PRAGMA
+ * data_version, which changes whenever another connection (the writer,
+ * another daemon) has committed since; a read connection commits
+ * nothing itself. Run first in a lending, it begins the lending's read
+ * transaction, so the reads after it see the version it says. 0 when it
+ * cannot be had. */
+static int64_t data_version(struct sq *q)
+{
+	int64_t v = 0;
+	if (!q->data_version &&
+	    sqlite3_prepare_v3(q->db, "PRAGMA data_version", -1, SQLITE_PREPARE_PERSISTENT,
+			       &q->data_version, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(q->data_version) == SQLITE_ROW)
+		v = sqlite3_column_int64(q->data_version, 0);
+	sqlite3_reset(q->data_version);
+	return v > 0 ? v : 0;
+}
+
+/* The caller a read connection read for token_hash at this version of
+ * the database, or NULL. The lookup reads no clock: at the same version
+ * it answers the same, so a kept answer is exact, and a sign-out, a
+ * session's expiry or touch, a key's revocation or a user's change,
+ * once committed, changes the version and is read anew. */
+static struct caller_kept *caller_find(struct sq *q, const char *token_hash, int64_t version)
+{
+	for (unsigned i = 0; q->callers && version && i < CALLERS_KEPT; i++)
+		if (q->callers[i].data_version == version &&
+		    !strcmp(q->callers[i].token_hash, token_hash))
+			return &q->callers[i];
+	return NULL;
+}
+
+static void caller_keep(struct sq *q, const char *token_hash, int64_t version, bool is_key,
+			int64_t key_used_at_ms, const char *key_id,
+			const struct esc_session *session, const struct esc_user *user)
+{
+	/* A key's id is kept only when the caller asked for it. */
+	if (!version || strlen(token_hash) >= ESC_HASH_HEX_SIZE || (is_key && !key_id))
+		return;
+	if (!q->callers)
+		q->callers = calloc(CALLERS_KEPT, sizeof *q->callers);
+	if (!q->callers)
+		return;
+	struct caller_kept *k = &q->callers[q->callers_next++ % CALLERS_KEPT];
+	k->data_version = version;
+	snprintf(k->token_hash, sizeof k->token_hash, "%s", token_hash);
+	k->is_key = is_key;
+	k->key_used_at_ms = key_used_at_ms;
+	snprintf(k->key_id, sizeof k->key_id, "%s", key_id ? key_id : "");
+	k->session = *session;
+	k->user = *user;
+}
+
 static int sq_caller_get(struct esc_store *s, const char *token_hash, bool *is_key,
 			 int64_t *key_used_at_ms, char *key_id, struct esc_session *session,
 			 struct esc_user *user)
 {
-	struct bind b = {sq_of(s)->stmts[S_CALLER_GET], SQLITE_OK, false};
+	struct sq *q = sq_of(s);
+	struct bind b = {q->stmts[S_CALLER_GET], SQLITE_OK, false};
 	struct esc_row row;
+	int64_t version = 0;
 	int rc = 0;
+
+	/* A read connection (the pool's: HTTP's lookups) keeps its last
+	 * callers, ~10 % of a GET /v1/orders/{id} (issue 15). Not the
+	 * writer: its own commits leave its data_version as it was. */
+	if (q->read_only && !q->file_read_only)
+		version = data_version(q);
+	const struct caller_kept *kept = caller_find(q, token_hash, version);
+	if (kept) {
+		*is_key = kept->is_key;
+		*key_used_at_ms = kept->key_used_at_ms;
+		if (key_id)
+			snprintf(key_id, ESC_ID_SIZE, "%s", kept->key_id);
+		*session = kept->session;
+		*user = kept->user;
+		return 0;
+	}
 
 	*is_key = false;
 	*key_used_at_ms = -1;
@@ -1772,6 +1862,9 @@ static int sq_caller_get(struct esc_store *s, const char *token_hash, bool *is_k
 		rc = ESC_EIO; /* the statement always answers one row */
 	}
 	finish(b.st);
+	if (!rc)
+		caller_keep(q, token_hash, version, *is_key, *key_used_at_ms, key_id, session,
+			    user);
 out:
 	return rc;
 }
@@ -2892,6 +2985,8 @@ static void sq_close(struct esc_store *s)
 			sqlite3_finalize(q->stmts[i]);
 		for (int i = 0; i < ESC_F_COMBINATIONS; i++)
 			sqlite3_finalize(q->orders_list[i]);
+		sqlite3_finalize(q->data_version);
+		q->data_version = NULL;
 		/* Best effort: another process may be reading. */
 		sqlite3_busy_timeout(q->db, CLOSE_BUSY_TIMEOUT_MS);
 		if (!q->file_read_only)
@@ -2905,6 +3000,7 @@ static void sq_close(struct esc_store *s)
 		pthread_mutex_destroy(&q->ck.mu);
 	}
 	(void)src;
+	free(q->callers);
 	free(q);
 }
 
