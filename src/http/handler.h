@@ -105,6 +105,8 @@ struct esc_http_call {
 	/* Out. */
 	int status;
 	json_t *out;            /* owned: the response document */
+	char *out_text;         /* or that document as its JSON text (owned) */
+	size_t out_text_len;
 	char set_cookie[200];   /* a Set-Cookie header, when not empty */
 	char retry_after[24];   /* a Retry-After header (seconds), when not empty */
 	char *text;             /* a text/plain response instead of out (owned) */

@@ -1252,10 +1252,8 @@ static int visible_order(struct esc_http_call *call, struct esc_order *o)
 	return rc;
 }
 
-/* order_json's document as its text (esc_view_order_text), handed to
- * the server as call->raw of type application/json without a
- * Content-Disposition, which it answers as it answers a document
- * (server.c's answer). false when the tree must be made instead. */
+/* order_json's document as its text (esc_view_order_text), in
+ * call->out_text. false when the tree must be made instead. */
 static bool order_text(struct esc_http_call *call, struct esc_store *s, const struct esc_order *o)
 {
 	struct esc_json_out out;
@@ -1281,10 +1279,8 @@ static bool order_text(struct esc_http_call *call, struct esc_store *s, const st
 	char *text = esc_json_out_finish(&out, &len);
 	if (!text)
 		return false;
-	call->raw = text;
-	call->raw_len = len;
-	snprintf(call->raw_type, sizeof call->raw_type, "application/json");
-	call->raw_disposition[0] = '\0';
+	call->out_text = text;
+	call->out_text_len = len;
 	return true;
 }
 

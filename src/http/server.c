@@ -1158,14 +1158,13 @@ static enum MHD_Result answer(struct esc_http_server *srv, struct MHD_Connection
 		call->out = error_doc(rc, NULL, NULL);
 	if (rc)
 		call->status = esc_error_status(rc);
-	/* A document a handler wrote as text (routes.c's GET
-	 * /v1/orders/{id}: raw bytes of type application/json, not a
-	 * download) is answered as a document is: no copy, its headers. */
-	if (call->raw && !rc && !call->raw_disposition[0] &&
-	    !strcmp(call->raw_type, "application/json")) {
-		char *text = call->raw;
-		call->raw = NULL;
-		return respond_json_owned(c, req, call->status, text, call->raw_len,
+	/* A document a handler wrote as its text (routes.c's GET
+	 * /v1/orders/{id}) is answered as a document is: no copy, its
+	 * headers. */
+	if (call->out_text && !rc) {
+		char *text = call->out_text;
+		call->out_text = NULL;
+		return respond_json_owned(c, req, call->status, text, call->out_text_len,
 					  call->set_cookie, call->retry_after);
 	}
 	if ((call->raw || call->raw_static) && !rc)
@@ -1212,6 +1211,8 @@ static void call_release(struct esc_http_server *srv, struct request *req)
 	call->text = NULL;
 	free(call->raw);
 	call->raw = NULL;
+	free(call->out_text);
+	call->out_text = NULL;
 	/* A command's answer, made by the writer: its blocks go back there
 	 * (esc_engine_json_release). */
 	if (call->reply_built)
