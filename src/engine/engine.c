@@ -1549,7 +1549,7 @@ static int run_one(struct esc_engine *e, const struct esc_command *cmd, struct e
 			.args = cmd->args,
 			.store = e->store,
 			.ctx = {.policy = &e->policy,
-				.now_ms = cmd->at_ms		? cmd->at_ms
+				.now_ms = cmd->at_ms        ? cmd->at_ms
 					  : e->batch_now_ms ? e->batch_now_ms
 							    : esc_clock_now(&e->clock),
 				.actor = cmd->actor,

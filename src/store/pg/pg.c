@@ -46,10 +46,10 @@
  * something (a key the caller may find taken, a mark that may be there)
  * are waited for, as are reads; in a transaction of one snapshot the
  * order's compare-and-set is not (pg_order_update), nor a mark whose
- * user's marks at its time read_ahead read (pg_mark_append). A transaction also reads
- * each user once (user_get): its snapshot gives the same row until it
- * writes one; and read_ahead reads a batch's rows in one round trip,
- * kept for the transaction (struct ahead).
+ * user's marks at its time read_ahead read (pg_mark_append). A
+ * transaction also reads each user once (user_get): its snapshot gives
+ * the same row until it writes one; and read_ahead reads a batch's rows
+ * in one round trip, kept for the transaction (struct ahead).
  *
  * One thread at a time uses a store, which is one connection; statements
  * are prepared on first use and again after the connection is made anew. */
@@ -141,11 +141,11 @@
 	 * flow's phases. A pending row always has its event (one                                  \
 	 * statement writes both, the purge deletes both in one                                    \
 	 * transaction): one without would take a place of LIMIT. The                              \
-	 * event is looked up by a LATERAL subquery with its own LIMIT,                             \
+	 * event is looked up by a LATERAL subquery with its own LIMIT,                            \
 	 * which the planner cannot turn into a join: a plan made while                            \
-	 * the outbox was small (a new database, statistics not yet                                 \
-	 * gathered) hashed the whole outbox at every call, 3 ms and more                           \
-	 * with 30,000 events (auto_explain during bench.py's pay phase). */                        \
+	 * the outbox was small (a new database, statistics not yet                                \
+	 * gathered) hashed the whole outbox at every call, 3 ms and more                          \
+	 * with 30,000 events (auto_explain during bench.py's pay phase). */                       \
 	X(FANOUT_EVENTS, "SELECT f.seq, o.type, o.order_id, o.at_ms FROM (SELECT seq FROM "        \
 			 "fanout_pending ORDER BY seq LIMIT ?1 FOR UPDATE SKIP LOCKED) f "         \
 			 "JOIN LATERAL (SELECT type, order_id, at_ms FROM outbox "                 \
@@ -170,8 +170,9 @@
 	 * can turn into a scan: a generic plan made while the orders were                         \
 	 * few (a new database) scanned them all at every call, 30 ms a                            \
 	 * batch once there were 20,000. The users: */                                             \
-	X(USERS_AHEAD, "WITH " AHEAD_USER_IDS " SELECT u.* FROM i CROSS JOIN LATERAL ("            \
-		       ESC_SQL_USER_SELECT " WHERE users.id = i.id LIMIT 1) u")                    \
+	X(USERS_AHEAD,                                                                             \
+	  "WITH " AHEAD_USER_IDS " SELECT u.* FROM i CROSS JOIN LATERAL (" ESC_SQL_USER_SELECT     \
+	  " WHERE users.id = i.id LIMIT 1) u")                                                     \
 	/* ... their counters as REP_GET_MOVED reads them, each at its role's                      \
 	 * window starts (written after the arrays), with whether the user                         \
 	 * has a counters row at all: */                                                           \
@@ -197,10 +198,12 @@
 		       "ORDER BY line LIMIT 1000) t ORDER BY k.id, t.line")                        \
 	/* ... the orders' refunds, oldest first, an order's together (its                         \
 	 * id last; one row of NULLs for an order without one): */                                 \
-	X(ORDER_REFUNDS_AHEAD, "SELECT r.*, k.id FROM " AHEAD_KEYS " LEFT JOIN LATERAL ("         \
-			       ESC_SQL_REFUND_SELECT " WHERE refunds.order_id = k.id ORDER BY "    \
-			       "created_at_ms, id LIMIT " AHEAD_STR(ESC_REFUNDS_MAX) ") r ON true " \
-			       "ORDER BY k.id, r.created_at_ms, r.id")                             \
+	X(ORDER_REFUNDS_AHEAD,                                                                     \
+	  "SELECT r.*, k.id FROM " AHEAD_KEYS " LEFT JOIN LATERAL (" ESC_SQL_REFUND_SELECT         \
+	  " WHERE refunds.order_id = k.id ORDER BY "                                               \
+	  "created_at_ms, id LIMIT " AHEAD_STR(                                                    \
+		  ESC_REFUNDS_MAX) ") r ON true "                                                  \
+				   "ORDER BY k.id, r.created_at_ms, r.id")                         \
 	/* ... the messages each user (?2) has not read of each order (?1),                        \
 	 * as MESSAGES_UNREAD_ORDER counts them, by "ORDER USER": */                               \
 	X(UNREAD_AHEAD, "SELECT k.o || ' ' || k.u, (SELECT COUNT(*) FROM messages "                \
@@ -215,15 +218,16 @@
 		       "WHERE marks.user_id = i.id AND marks.at_ms = CAST(?3 AS BIGINT) "          \
 		       "LIMIT 1000) m ON true ORDER BY i.id")                                      \
 	/* ... the refunds (?1 their ids), and the orders: */                                      \
-	X(REFUNDS_AHEAD, "SELECT r.* FROM " AHEAD_KEYS " CROSS JOIN LATERAL ("                     \
-			 ESC_SQL_REFUND_SELECT " WHERE refunds.id = k.id LIMIT 1) r")              \
+	X(REFUNDS_AHEAD,                                                                           \
+	  "SELECT r.* FROM " AHEAD_KEYS " CROSS JOIN LATERAL (" ESC_SQL_REFUND_SELECT              \
+	  " WHERE refunds.id = k.id LIMIT 1) r")                                                   \
 	X(ORDERS_AHEAD, sql_orders_ahead)                                                          \
 	ESC_SQL_STATEMENTS(X)                                                                      \
 	ESC_SQL_CHECKS(X)
 
 /* read_ahead's keys (?1's ids, each once), and the users, i: the parties
  * of ?1's orders and the users ?2 names. */
-#define AHEAD_KEYS "(SELECT DISTINCT unnest(CAST(?1 AS TEXT[])) AS id) k"
+#define AHEAD_KEYS    "(SELECT DISTINCT unnest(CAST(?1 AS TEXT[])) AS id) k"
 #define AHEAD_STR_(x) #x
 #define AHEAD_STR(x)  AHEAD_STR_(x)
 #define AHEAD_USER_IDS                                                                             \
@@ -285,11 +289,11 @@ enum ahead_kind {
 struct ahead_row {
 	unsigned char kind; /* enum ahead_kind */
 	bool gone;
-	bool absent;       /* AH_COUNTS: the user has no counters row */
-	const char *id;    /* the order's, user's or refund's, in res */
+	bool absent;    /* AH_COUNTS: the user has no counters row */
+	const char *id; /* the order's, user's or refund's, in res */
 	const PGresult *res;
-	int row, rows;     /* rows: AH_ITEMS's and AH_ORDER_REFUNDS's count, from row on */
-	int64_t since[2];  /* AH_COUNTS: the window starts it was read at */
+	int row, rows;    /* rows: AH_ITEMS's and AH_ORDER_REFUNDS's count, from row on */
+	int64_t since[2]; /* AH_COUNTS: the window starts it was read at */
 };
 
 struct ahead {
@@ -461,8 +465,8 @@ static int ahead_add(struct pg *p, enum ahead_kind kind, const PGresult *res, in
 		a->rows = more;
 		a->cap = cap;
 	}
-	a->rows[a->n] = (struct ahead_row){.kind = (unsigned char)kind, .id = id, .res = res,
-					   .row = row, .rows = rows};
+	a->rows[a->n] = (struct ahead_row){
+		.kind = (unsigned char)kind, .id = id, .res = res, .row = row, .rows = rows};
 	a->n++;
 	return 0;
 }
@@ -1624,7 +1628,8 @@ static int ahead_keep(struct pg *p, const enum ahead_kind *kinds, int sent)
 			case AH_MARKS_READ:
 				/* A user once, each of their marks. */
 				if (!i || strcmp(col_str(res, i - 1, 0), col_str(res, i, 0)))
-					rc = ahead_add(p, AH_MARKS_READ, res, i, 1, col_str(res, i, 0));
+					rc = ahead_add(p, AH_MARKS_READ, res, i, 1,
+						       col_str(res, i, 0));
 				if (!rc && !PQgetisnull(res, i, 1))
 					rc = ahead_add(p, AH_MARK, res, i, 1, col_str(res, i, 1));
 				break;
@@ -1677,7 +1682,8 @@ static int pg_read_ahead(struct esc_store *s, const struct esc_read_ahead *ra)
 	if (!rc)
 		rc = ids_arrays(ra->user_ids, NULL, ra->users_count, &user_ids, NULL, &users);
 	if (!rc)
-		rc = ids_arrays(ra->refund_ids, NULL, ra->refunds_count, &refund_ids, NULL, &refunds);
+		rc = ids_arrays(ra->refund_ids, NULL, ra->refunds_count, &refund_ids, NULL,
+				&refunds);
 	if (!rc)
 		rc = ids_arrays(ra->unread_order_ids, ra->unread_user_ids, ra->unread_count,
 				&unread_orders, &unread_users, &unread);
@@ -2127,7 +2133,8 @@ static int pg_refund_get(struct esc_store *s, const char *id, struct esc_refund 
 	int rc = 0;
 
 	if (a)
-		return p->doomed ? p->doom_rc : read_record(a->res, a->row, &esc_refund_record, out);
+		return p->doomed ? p->doom_rc
+				 : read_record(a->res, a->row, &esc_refund_record, out);
 	b_str(&b, 1, id);
 	rc = query(pg_of(s), S_REFUND_GET, &b, &res);
 	if (!rc)
@@ -2576,8 +2583,8 @@ static int pg_mark_counts(struct esc_store *s, const char *user_id, int64_t shor
 		for (int w = 0; w < 2; w++) {
 			t.after[w] = from[w] < to[w] ? from[w] : to[w];
 			t.upto[w] = from[w] < to[w] ? to[w] : from[w];
-			t.have[w] = marks_of_array(col_str(from_res, at, 2 + 2 * ESC_MARK_COUNT + w),
-						   t.n[w]);
+			t.have[w] = marks_of_array(
+				col_str(from_res, at, 2 + 2 * ESC_MARK_COUNT + w), t.n[w]);
 		}
 		found = true;
 	}
