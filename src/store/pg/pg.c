@@ -2116,12 +2116,18 @@ static int pg_refund_insert(struct esc_store *s, const struct esc_refund *r)
 
 static int pg_refund_update(struct esc_store *s, const struct esc_refund *r)
 {
+	struct pg *p = pg_of(s);
 	struct bind b = {0};
 
-	ahead_drop(pg_of(s), AH_REFUND, r->id);
-	ahead_drop(pg_of(s), AH_ORDER_REFUNDS, r->order_id);
+	ahead_drop(p, AH_REFUND, r->id);
+	ahead_drop(p, AH_ORDER_REFUNDS, r->order_id);
 	b_record(&b, &esc_refund_record, r);
-	return run_one(pg_of(s), S_REFUND_UPDATE, &b);
+	/* As the order's compare-and-set (pg_order_update): the refund the
+	 * caller read in this snapshot is there unless another transaction
+	 * wrote it, which fails this one anyway. */
+	if (p->in_tx && p->pipe && p->snapshot && !p->own_tx)
+		return exec_id(p, S_REFUND_UPDATE, &b, TEXT_FORMAT, NULL, OWE_ONE_ROW);
+	return run_one(p, S_REFUND_UPDATE, &b);
 }
 
 static int pg_refund_get(struct esc_store *s, const char *id, struct esc_refund *out)
