@@ -1950,6 +1950,20 @@ static void mark_counts_count_marks_strictly_after_each_window_start(void **stat
 	assert_int_equal(c.long_[ESC_MARK_SELLER_SOLD], 0);
 }
 
+/* A write transaction begun, and read_ahead asked for ra where the
+ * backend has it. */
+static void begin_reading_ahead(struct esc_store *s, const struct esc_read_ahead *ra)
+{
+	int rc;
+
+	ESC_STORE0(rc, s, begin);
+	assert_int_equal(rc, 0);
+	if (s->ops->read_ahead) {
+		ESC_STORE(rc, s, read_ahead, ra);
+		assert_int_equal(rc, 0);
+	}
+}
+
 /* Issue 15: read_ahead (PostgreSQL's one round trip for a batch's reads)
  * changes no answer: in a write transaction, what it read is what the
  * verbs give, until a write of the transaction changes a row, and after
@@ -2009,12 +2023,7 @@ static void reads_after_read_ahead_are_the_transactions_own(void **state)
 				    .buyer_since_ms = {T0 - 30, T0 - 90},
 				    .seller_since_ms = {T0 - 30, T0 - 120},
 				    .at_ms = T0 - 5};
-	ESC_STORE0(rc, f->s, begin);
-	assert_int_equal(rc, 0);
-	if (f->s->ops->read_ahead) {
-		ESC_STORE(rc, f->s, read_ahead, &ra);
-		assert_int_equal(rc, 0);
-	}
+	begin_reading_ahead(f->s, &ra);
 	/* What was read ahead, as the verbs read it. */
 	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
 	assert_int_equal(rc, 0);
@@ -2156,12 +2165,7 @@ static void reads_after_read_ahead_are_the_transactions_own(void **state)
 	assert_int_equal(rc, 0);
 
 	/* The next transaction reads what this one wrote. */
-	ESC_STORE0(rc, f->s, begin);
-	assert_int_equal(rc, 0);
-	if (f->s->ops->read_ahead) {
-		ESC_STORE(rc, f->s, read_ahead, &ra);
-		assert_int_equal(rc, 0);
-	}
+	begin_reading_ahead(f->s, &ra);
 	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
 	assert_int_equal(rc, 0);
 	assert_int_equal(got.version, o2.version);

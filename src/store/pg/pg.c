@@ -369,6 +369,15 @@ static void users_forget(struct pg *p)
 	p->users_n = p->users_next = 0;
 }
 
+/* Whether a write whose answer must change one row can go without
+ * waiting (OWE_ONE_ROW): in the caller's transaction of one snapshot, in
+ * the pipeline, where what the caller read is the row's unless another
+ * transaction wrote it, which fails this one with 40001 anyway. */
+static bool one_row_unwaited(const struct pg *p)
+{
+	return p->in_tx && p->pipe && p->snapshot && !p->own_tx;
+}
+
 /* ---- what read_ahead read ---- */
 
 static size_t ahead_hash(unsigned kind, const char *id)
@@ -1162,17 +1171,25 @@ static int rows_max(const PGresult *res, size_t max)
 }
 
 /* The rows of res, each a record r, into out (at most max): *n of them. */
-static int read_rows(const PGresult *res, const struct esc_record *r, void *out, size_t max,
-		     size_t *n)
+/* Rows first..first+count-1 of res, each a record r, appended to out
+ * after its *n records. */
+static int read_rows_at(const PGresult *res, int first, int count, const struct esc_record *r,
+			void *out, size_t *n)
 {
 	int rc = 0;
 
-	for (int i = 0; !rc && i < rows_max(res, max); i++) {
+	for (int i = first; !rc && i < first + count; i++) {
 		rc = read_record(res, i, r, (char *)out + *n * r->size);
 		if (!rc)
 			(*n)++;
 	}
 	return rc;
+}
+
+static int read_rows(const PGresult *res, const struct esc_record *r, void *out, size_t max,
+		     size_t *n)
+{
+	return read_rows_at(res, 0, rows_max(res, max), r, out, n);
 }
 
 /* How a list verb reads its rows: read_rows, or a verb's own that reads
@@ -1842,7 +1859,7 @@ static int pg_order_update(struct esc_store *s, const struct esc_order *o, int64
 	if (esc_order_bind_update(o, expected_version, &binder, &b))
 		b.invalid = true;
 	ahead_drop(p, AH_ORDER, o->id);
-	if (p->in_tx && p->pipe && p->snapshot && !p->own_tx)
+	if (one_row_unwaited(p))
 		return exec_id(p, S_ORDER_UPDATE, &b, TEXT_FORMAT, NULL, OWE_ONE_ROW);
 	rc = run_changes(p, S_ORDER_UPDATE, &b, &changes);
 	if (rc || changes > 0)
@@ -1864,11 +1881,8 @@ static int pg_order_items(struct esc_store *s, const char *order_id, struct esc_
 
 	*n = 0;
 	if (a) {
-		for (int i = 0; !rc && i < a->rows && (size_t)i < max; i++) {
-			rc = read_record(a->res, a->row + i, &esc_item_record, &out[i]);
-			if (!rc)
-				(*n)++;
-		}
+		int count = (size_t)a->rows < max ? a->rows : (int)max;
+		rc = read_rows_at(a->res, a->row, count, &esc_item_record, out, n);
 		return rc ? rc : p->doomed ? p->doom_rc : 0;
 	}
 	b_str(&b, 1, order_id);
@@ -2125,7 +2139,7 @@ static int pg_refund_update(struct esc_store *s, const struct esc_refund *r)
 	/* As the order's compare-and-set (pg_order_update): the refund the
 	 * caller read in this snapshot is there unless another transaction
 	 * wrote it, which fails this one anyway. */
-	if (p->in_tx && p->pipe && p->snapshot && !p->own_tx)
+	if (one_row_unwaited(p))
 		return exec_id(p, S_REFUND_UPDATE, &b, TEXT_FORMAT, NULL, OWE_ONE_ROW);
 	return run_one(p, S_REFUND_UPDATE, &b);
 }
@@ -2165,12 +2179,7 @@ static bool ahead_refunds(struct pg *p, const char *order_id, struct esc_refund 
 		added += !strcmp(a->added[i].order_id, order_id);
 	if ((size_t)kept->rows + added > max)
 		return false;
-	*rc = 0;
-	for (int i = 0; !*rc && i < kept->rows; i++) {
-		*rc = read_record(kept->res, kept->row + i, &esc_refund_record, &out[*n]);
-		if (!*rc)
-			(*n)++;
-	}
+	*rc = read_rows_at(kept->res, kept->row, kept->rows, &esc_refund_record, out, n);
 	for (size_t i = 0; !*rc && i < a->added_n; i++)
 		if (!strcmp(a->added[i].order_id, order_id))
 			out[(*n)++] = a->added[i];
@@ -2410,7 +2419,7 @@ static int ahead_mark_known(struct pg *p, const char *user_id, const char *key, 
 {
 	struct ahead *a = &p->ahead;
 
-	if (!a->marks_at || at_ms != a->marks_at || !p->pipe || !p->snapshot || p->own_tx ||
+	if (!a->marks_at || at_ms != a->marks_at || !one_row_unwaited(p) ||
 	    !ahead_find(p, AH_MARKS_READ, user_id))
 		return -1;
 	if (ahead_find(p, AH_MARK, key))
