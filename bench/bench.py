@@ -235,7 +235,8 @@ class Store:
                 self.tokens[u["id"]] = s["token"]
 
     def snapshot(self):
-        snap = {"t": time.time(), "cpu": 0.0, "m": {}, "db_cpu": self.db_cpu()}
+        snap = {"t": time.time(), "cpu": 0.0, "m": {}, "db_cpu": self.db_cpu(),
+                "machine": machine_cpu()}
         for d in self.daemons:
             snap["cpu"] += d.cpu()
             for k, v in d.metrics().items():
@@ -355,6 +356,7 @@ class Store:
             "retries": d("escrowd_store_retries_total"),
             "db_cpu_us": ((after["db_cpu"] - before["db_cpu"]) * 1e6 / all_cmds
                           if all_cmds and after["db_cpu"] is not None else None),
+            "busy": busy(before["machine"], after["machine"]),
             "ids": prefix + ".ids",
         }
 
@@ -532,6 +534,21 @@ def sqlite_part(build, work, conf):
                                                'escrowd_commands_total{event="create"}', 0)))
 
 
+def machine_cpu():
+    """The machine's CPU time so far (/proc/stat's cpu line): (busy, all)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]  # not guest: in user
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def busy(before, after):
+    """The share of the machine's CPU time that was busy between two
+    machine_cpu() readings, in %."""
+    total = after[1] - before[1]
+    return 100.0 * (after[0] - before[0]) / total if total else 0.0
+
+
 def pg_url(admin, name):
     return re.sub(r"/[^/?]*(\?|$)", "/" + name + r"\1", admin.split("://", 1)[1], count=1)
 
@@ -566,6 +583,8 @@ def pg_part(build, work, conf, admin):
         if all(r["db_cpu_us"] is not None for r in rows):
             out("PostgreSQL backends' CPU us/cmd (its server on this machine): " + ", ".join(
                 "%s %.0f" % (r["phase"], r["db_cpu_us"]) for r in rows))
+        out("The machine's %d cores busy (wrk, daemons, server): " % os.cpu_count() + ", ".join(
+            "%s %.0f %%" % (r["phase"], r["busy"]) for r in rows))
         results[n] = f
     if 1 in results:
         goal("PG flow, 1 daemon >= 3x 145/s", "%.0f flows/s" % results[1], results[1] >= 435)
