@@ -414,7 +414,10 @@ struct esc_store_ops {
 	 * refund_get, messages_unread of an order, whether mark_append at
 	 * ra's time adds a mark) are answered from what was read, until a
 	 * write of its own changes one. What it does not find is read as usual. NULL: the
-	 * backend's reads cost no round trip to save (SQLite). */
+	 * backend's reads cost no round trip to save (SQLite). Called first
+	 * thing in the transaction, it may also make it wait for other
+	 * processes' transactions with a user of ra's in common to end
+	 * (PostgreSQL's take_turns), so that they do not fail each other. */
 	int (*read_ahead)(struct esc_store *s, const struct esc_read_ahead *ra);
 
 	int (*begin)(struct esc_store *s);

@@ -4922,6 +4922,98 @@ static void pg_a_concurrent_update_makes_the_later_transaction_retry(void **stat
 	esc_store_close(b);
 }
 
+/* One batch's transaction of another process: read_ahead of an order,
+ * then the order as it reads it (version), then its write and commit. */
+struct turn {
+	struct esc_store *s;
+	const char *order_id;
+	int rc;
+	int64_t version;
+};
+
+static void *take_turn(void *arg)
+{
+	struct turn *t = arg;
+	const char *ids[] = {t->order_id};
+	struct esc_read_ahead ra = {.order_ids = ids, .orders_count = 1};
+	struct esc_order o;
+
+	ESC_STORE0(t->rc, t->s, begin);
+	if (!t->rc)
+		ESC_STORE(t->rc, t->s, read_ahead, &ra);
+	if (!t->rc)
+		ESC_STORE(t->rc, t->s, order_get, t->order_id, &o);
+	if (!t->rc) {
+		t->version = o.version;
+		o.version++;
+		ESC_STORE(t->rc, t->s, order_update, &o, t->version);
+	}
+	if (!t->rc)
+		ESC_STORE0(t->rc, t->s, commit);
+	else {
+		int rc;
+		ESC_STORE0(rc, t->s, rollback);
+		(void)rc;
+	}
+	return NULL;
+}
+
+#define ADVISORY_WAITING "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+#define ADVISORY_HELD    "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory'"
+
+/* Issue 15: batches of two processes that share a party take turns
+ * (pg.c's take_turns): the later waits for the earlier's commit before
+ * its snapshot, so it reads the earlier's write and commits its own
+ * instead of failing with a serialization failure; batches with no
+ * party in common do not wait; commit and rollback release the turns. */
+static void pg_batches_that_share_a_party_take_turns(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o1 = order("ord_1", "usr_b", "usr_s"),
+			 o2 = order("ord_2", "usr_c", "usr_t");
+	const char *ids[] = {"ord_1"};
+	struct esc_read_ahead ra = {.order_ids = ids, .orders_count = 1};
+	struct turn t = {.order_id = "ord_1"}, apart = {.order_id = "ord_2"};
+	struct esc_order got;
+	pthread_t thread;
+	int rc;
+
+	insert_order(f->s, &o1);
+	insert_order(f->s, &o2);
+	t.s = open_other(f);
+	apart.s = t.s;
+	begin_reading_ahead(f->s, &ra);
+	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
+	assert_int_equal(rc, 0);
+	got.version++;
+	ESC_STORE(rc, f->s, order_update, &got, got.version - 1);
+	assert_int_equal(rc, 0);
+	/* Another order, another buyer and seller: no wait. */
+	take_turn(&apart);
+	assert_int_equal(apart.rc, 0);
+	/* The same seller's order: it waits for the turn. */
+	assert_int_equal(pthread_create(&thread, NULL, take_turn, &t), 0);
+	for (int i = 0; i < 1000 && pg_raw_int(f, ADVISORY_WAITING) == 0; i++)
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	assert_int_equal(pg_raw_int(f, ADVISORY_WAITING), 1);
+	ESC_STORE0(rc, f->s, commit);
+	assert_int_equal(rc, 0);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	assert_int_equal(t.rc, 0);
+	assert_int_equal(t.version, o1.version + 1); /* the first one's write */
+	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
+	assert_int_equal(rc, 0);
+	assert_int_equal(got.version, o1.version + 2);
+	assert_int_equal(pg_raw_int(f, ADVISORY_HELD), 0);
+	/* A rollback gives the turns back too. */
+	begin_reading_ahead(f->s, &ra);
+	assert_true(pg_raw_int(f, ADVISORY_HELD) > 0);
+	ESC_STORE0(rc, f->s, rollback);
+	assert_int_equal(rc, 0);
+	assert_int_equal(pg_raw_int(f, ADVISORY_HELD), 0);
+	esc_store_close(t.s);
+}
+
 /* A write sent without waiting for its answer (pg.c's pipeline: here a
  * deadline row changed by a concurrent transaction meanwhile) fails
  * where the transaction next waits: it is doomed whole, the savepoint
@@ -5132,6 +5224,7 @@ static const struct CMUnitTest pg_only[] = {
 	S(pg_text_sorts_byte_by_byte_whatever_the_locale),
 	S(pg_emails_fold_ascii_case_only),
 	S(pg_a_concurrent_update_makes_the_later_transaction_retry),
+	S(pg_batches_that_share_a_party_take_turns),
 	S(pg_a_write_not_waited_for_that_fails_dooms_the_transaction),
 	S(pg_a_duplicate_not_waited_for_fails_the_transaction_and_the_connection_goes_on),
 	S(pg_a_claim_racing_a_committed_claim_is_retried_not_doubled),

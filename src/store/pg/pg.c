@@ -217,6 +217,11 @@
 		       "|| m.mark FROM i LEFT JOIN LATERAL (SELECT order_id, mark FROM marks "     \
 		       "WHERE marks.user_id = i.id AND marks.at_ms = CAST(?3 AS BIGINT) "          \
 		       "LIMIT 1000) m ON true ORDER BY i.id")                                      \
+	/* ... and, before BEGIN, the turns of the parties of ?1's orders                          \
+	 * and of the users ?2 names (take_turns): a session advisory lock                         \
+	 * on each, in one order: */                                                               \
+	X(PARTIES_LOCK, "WITH " AHEAD_USER_IDS " SELECT COUNT(pg_advisory_lock(" TURNS_CLASS       \
+			", l.k)) FROM (SELECT DISTINCT hashtext(id) AS k FROM i ORDER BY k) l")    \
 	/* ... the refunds (?1 their ids), and the orders: */                                      \
 	X(REFUNDS_AHEAD,                                                                           \
 	  "SELECT r.* FROM " AHEAD_KEYS " CROSS JOIN LATERAL (" ESC_SQL_REFUND_SELECT              \
@@ -224,6 +229,10 @@
 	X(ORDERS_AHEAD, sql_orders_ahead)                                                          \
 	ESC_SQL_STATEMENTS(X)                                                                      \
 	ESC_SQL_CHECKS(X)
+
+/* The first key of take_turns' advisory locks ("escr"), the second a
+ * user id's hashtext: apart from other applications' one-key locks. */
+#define TURNS_CLASS "1702060914"
 
 /* read_ahead's keys (?1's ids, each once), and the users, i: the parties
  * of ?1's orders and the users ?2 names. */
@@ -262,7 +271,15 @@ ESC_STATEMENTS_TABLE(STATEMENTS);
 #define SQL_SAVEPOINT   "SAVEPOINT cmd"
 #define SQL_ROLLBACK_TO "ROLLBACK TO SAVEPOINT cmd"
 #define SQL_RESAVEPOINT "RELEASE SAVEPOINT cmd; SAVEPOINT cmd"
-#define SQL_READ_ONLY   "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
+#define SQL_READ_ONLY   "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY; RESET plan_cache_mode"
+/* A writer's statements find rows by key, and a plan made for each call's
+ * values costs more than it could save: read_ahead's, whose arrays change
+ * size from batch to batch, were planned anew at one call in four (take
+ * turns' 1,031 times in 4,391 in one run). A session that reads only
+ * keeps PostgreSQL's choice: its lists' filters differ in how many rows
+ * they keep. */
+#define SQL_WRITER_PLANS "SET plan_cache_mode = force_generic_plan"
+#define SQL_UNLOCK_TURNS "SELECT pg_advisory_unlock_all()"
 
 /* read_ahead's rows, each a row (items: rows) of one of its answers,
  * found by kind and id until the transaction ends or a write of its own
@@ -338,6 +355,12 @@ struct pg {
 	 * reads every answer owed, in order, in the same round trip.
 	 * owed[0..owed_n) says what each answer owed must be. */
 	bool pipe;
+	/* BEGIN waits for the transaction's first statement, so that
+	 * take_turns can go before it: its SQL until it is sent. */
+	const char *begin_sql;
+	/* take_turns took session advisory locks: released after COMMIT
+	 * (in its round trip) or ROLLBACK, or with the session. */
+	bool turns;
 	int owed_n;
 	unsigned char owed[PIPE_MAX];
 	/* What every verb of a doomed transaction returns: ESC_ERETRY, or
@@ -702,6 +725,13 @@ static void read_idle_input(struct pg *p)
 	}
 }
 
+/* A writer session's plans (SQL_WRITER_PLANS): a server that does not
+ * know the setting (before PostgreSQL 12) plans as it would. */
+static void set_writer_plans(struct pg *p)
+{
+	PQclear(PQexec(p->conn, SQL_WRITER_PLANS));
+}
+
 /* Make every transaction of this session READ ONLY from the next on. */
 static int set_read_only(struct pg *p)
 {
@@ -744,6 +774,8 @@ static int ready(struct pg *p)
 	/* A session's settings go with it: the new one refuses writes too. */
 	if (p->read_only)
 		rc = set_read_only(p);
+	else
+		set_writer_plans(p);
 out:
 	return rc;
 }
@@ -773,6 +805,8 @@ enum owed {
 	OWE_PREPARE, /* a statement prepared: 42P05 (prepared already) is fine */
 	OWE_KEEP,    /* a read whose result goes to p->kept (read_ahead) */
 	OWE_ONE_ROW, /* a write that must change one row, else ESC_ERETRY */
+	OWE_SYNC,    /* a Sync sent amid the statements (take_turns) */
+	OWE_UNLOCK,  /* the release of take_turns' locks: no failure of the caller's */
 };
 
 /* The connection failed while sending or reading (a backend killed, the
@@ -805,9 +839,9 @@ static int pipe_answer(struct pg *p, PGresult *res, enum owed owed)
 /* Send a Sync and read every answer owed, in order. The first failure is
  * returned; a failure of a statement nobody waited for dooms the
  * transaction (no one command can be blamed for it), while the failure of
- * the last statement, the one waited for, is its caller's as without a
- * pipeline (a savepoint rollback undoes it). *last (unless NULL) gets the
- * last answer when it was OWE_ANSWER and succeeded: the caller's to
+ * the one waited for (OWE_ANSWER, the last but for a release of turns) is
+ * its caller's as without a pipeline (a savepoint rollback undoes it).
+ * *last (unless NULL) gets its answer when it succeeded: the caller's to
  * PQclear. */
 static int pipe_collect(struct pg *p, PGresult **last)
 {
@@ -827,9 +861,23 @@ static int pipe_collect(struct pg *p, PGresult **last)
 			rc = rc ? rc : pipe_lost(p);
 			goto out;
 		}
+		/* A Sync's answer is all it says (no NULL after it). */
+		if (p->owed[i] == OWE_SYNC) {
+			if (PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+				rc = rc ? rc : ESC_EIO;
+			PQclear(res);
+			continue;
+		}
 		one = pipe_answer(p, res, (enum owed)p->owed[i]);
 		if (!one && p->owed[i] == OWE_ONE_ROW && strcmp(PQcmdTuples(res), "1") != 0)
 			one = ESC_ERETRY;
+		/* Released or not (skipped after a failed COMMIT), the
+		 * transaction's fate is COMMIT's: unlock_turns sees to it. */
+		if (p->owed[i] == OWE_UNLOCK) {
+			if (!one)
+				p->turns = false;
+			one = 0;
+		}
 		if (one && !rc) {
 			rc = one;
 			/* In the caller's transaction it is nobody's
@@ -844,7 +892,7 @@ static int pipe_collect(struct pg *p, PGresult **last)
 				doom(p, rc);
 			}
 		}
-		if (!one && last && i == n - 1 && p->owed[i] == OWE_ANSWER)
+		if (!one && last && !*last && p->owed[i] == OWE_ANSWER)
 			*last = res;
 		else if (!one && p->owed[i] == OWE_KEEP && p->kept_n < AH_KINDS)
 			p->kept[p->kept_n++] = res;
@@ -902,14 +950,25 @@ static int pipe_send_plain(struct pg *p, const char *sql, enum owed owed)
 	return 0;
 }
 
-/* Enter the pipeline, at BEGIN (which is sent, not waited for). */
+/* Enter the pipeline, at BEGIN, which goes with the transaction's first
+ * statement (send_begin): take_turns may go before it. */
 static int pipe_begin(struct pg *p, const char *sql)
 {
 	if (!PQenterPipelineMode(p->conn))
 		return ESC_EIO;
 	p->pipe = true;
 	p->owed_n = 0;
-	return pipe_send_plain(p, sql, OWE_DONE);
+	p->begin_sql = sql;
+	return 0;
+}
+
+/* Send the BEGIN that waits for the transaction's first statement. */
+static int send_begin(struct pg *p)
+{
+	const char *sql = p->begin_sql;
+
+	p->begin_sql = NULL;
+	return sql ? pipe_send_plain(p, sql, OWE_DONE) : 0;
 }
 
 /* Leave the pipeline, reading what is still owed (whatever it says):
@@ -920,6 +979,7 @@ static void pipe_end(struct pg *p)
 	if (!p->pipe)
 		return;
 	p->pipe = false;
+	p->begin_sql = NULL;
 	if (PQstatus(p->conn) != CONNECTION_OK)
 		return;
 	if (p->owed_n) {
@@ -1010,6 +1070,8 @@ static int exec_stmt(struct pg *p, const char *name, const char *sql, bool *prep
 		goto out;
 	}
 	rc = ready(p);
+	if (!rc && p->pipe)
+		rc = send_begin(p);
 	if (!rc && p->sp_wanted)
 		rc = send_savepoint(p);
 	if (!rc && !*prepared)
@@ -1293,6 +1355,24 @@ out:
 	return rc;
 }
 
+/* Release take_turns' locks where COMMIT's round trip did not: after a
+ * rollback, or a COMMIT that failed. Should that fail too, the session
+ * ends, and its locks with it (ready makes the connection anew). */
+static void unlock_turns(struct pg *p)
+{
+	PGresult *res = NULL;
+
+	if (!p->turns)
+		return;
+	p->turns = false;
+	if (PQstatus(p->conn) != CONNECTION_OK)
+		return; /* gone with the session */
+	res = PQexec(p->conn, SQL_UNLOCK_TURNS);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		p->closing = true;
+	PQclear(res);
+}
+
 /* Works in any state: after a failed statement, after COMMIT failed, with
  * no transaction, and with the connection lost (the server rolled back
  * when it went). */
@@ -1312,6 +1392,7 @@ static int tx_rollback(struct pg *p)
 	if (rc && PQstatus(p->conn) != CONNECTION_OK)
 		rc = 0;
 out:
+	unlock_turns(p);
 	return rc;
 }
 
@@ -1336,11 +1417,21 @@ static int tx_commit(struct pg *p)
 		(void)tx_rollback(p);
 		goto out;
 	}
+	if (p->pipe && p->begin_sql) {
+		/* Nothing was sent but take_turns, if that: nothing to
+		 * commit. */
+		pipe_end(p);
+		unlock_turns(p);
+		goto done;
+	}
 	if (p->pipe) {
 		/* COMMIT reads every answer still owed: a write that failed
 		 * unseen fails it (its transaction is left aborted, for the
-		 * caller's rollback). */
+		 * caller's rollback). The turns are released in the same
+		 * round trip, once it is durable. */
 		rc = pipe_send_plain(p, "COMMIT", OWE_ANSWER);
+		if (!rc && p->turns)
+			rc = pipe_send_plain(p, SQL_UNLOCK_TURNS, OWE_UNLOCK);
 		if (!rc)
 			rc = pipe_collect(p, &res);
 		pipe_end(p);
@@ -1359,6 +1450,8 @@ static int tx_commit(struct pg *p)
 	}
 	if (!rc && strcmp(PQcmdStatus(res), "COMMIT") != 0)
 		rc = ESC_EIO;
+	unlock_turns(p);
+done:
 	users_forget(p);
 	ahead_clear(p);
 	p->in_tx = false;
@@ -1682,6 +1775,33 @@ static int ahead_send(struct pg *p, enum stmt_id id, const struct bind *b, enum 
 	return rc;
 }
 
+/* Before BEGIN: wait for the turns of the batch's parties (b: ?1 the
+ * orders, ?2 the other users), a session advisory lock on each taken in
+ * one order, so that a batch of another process that shares a user with
+ * this one is not concurrent with it: the later waits, and its snapshot,
+ * taken after, sees the earlier's work instead of failing with 40001
+ * after doing its own. A party's id never changes, so reading them
+ * before the snapshot is safe; SERIALIZABLE keeps the transaction
+ * correct without the locks (users the batch reads later, a hash shared
+ * by two ids only make it wait more or fail as before). Sent with a Sync
+ * of its own: BEGIN and the reads follow in the same round trip. */
+static int take_turns(struct pg *p, const struct bind *b)
+{
+	const char *begin = p->begin_sql;
+	int rc = 0;
+
+	p->begin_sql = NULL; /* not before the locks */
+	rc = exec_id(p, S_PARTIES_LOCK, b, TEXT_FORMAT, NULL, OWE_DONE);
+	p->begin_sql = begin;
+	if (rc)
+		return rc;
+	p->turns = true;
+	if (!PQpipelineSync(p->conn))
+		return pipe_lost(p);
+	p->owed[p->owed_n++] = OWE_SYNC;
+	return 0;
+}
+
 static int pg_read_ahead(struct esc_store *s, const struct esc_read_ahead *ra)
 {
 	struct pg *p = pg_of(s);
@@ -1710,7 +1830,9 @@ static int pg_read_ahead(struct esc_store *s, const struct esc_read_ahead *ra)
 	struct bind b = {0};
 	b_set(&b, 1, order_ids, strlen(order_ids), TEXT_FORMAT);
 	b_set(&b, 2, user_ids, strlen(user_ids), TEXT_FORMAT);
-	if (orders) {
+	if (p->begin_sql && !p->sp_wanted && (orders || users))
+		rc = take_turns(p, &b);
+	if (!rc && orders) {
 		struct bind one = {0};
 		b_set(&one, 1, order_ids, strlen(order_ids), TEXT_FORMAT);
 		rc = ahead_send(p, S_ORDERS_AHEAD, &one, AH_ORDER, kinds, &sent);
@@ -3821,7 +3943,8 @@ int esc_pg_open_mode(const char *url, bool read_only, struct esc_store **out, ch
 		p->read_only = !rc;
 		if (rc)
 			esc_set_err(err, err_size, "cannot make the connection read-only");
-	}
+	} else if (!rc)
+		set_writer_plans(p);
 	if (rc) {
 		/* Say which database: the message names the problem only. */
 		snprintf(msg, sizeof msg, "%s", err && err_size ? err : "");
