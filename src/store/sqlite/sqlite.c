@@ -513,15 +513,17 @@ static int sq_read_only(struct esc_store *s)
 
 	ESC_ASSERT(sqlite3_get_autocommit(q->db), "read_only called inside a transaction");
 	src = sqlite3_exec(q->db, "PRAGMA query_only = ON", NULL, NULL, NULL);
-	/* The file's first 256 MiB mapped: a page the connection's cache
-	 * lacks is read from the kernel's page cache without a pread (the
-	 * pool's caches of 2 MiB each miss often on a large store). About
-	 * 12 % less CPU a GET /v1/orders/{id} (issue 15). The pages touched
-	 * count in the process's resident size, as page cache the kernel may
-	 * take back. A reader of the whole store (ESC_STORE_READ) has its
-	 * own, larger mapping. */
-	if (src == SQLITE_OK && !q->file_read_only)
-		(void)sqlite3_exec(q->db, "PRAGMA mmap_size = 268435456", NULL, NULL, NULL);
+	/* No memory map (mmap_size stays 0): a connection that begins a
+	 * read after another one committed drops its cache, and with a map
+	 * SQLite unmaps the whole file too (sqlite3OsUnfetch), which costs a
+	 * TLB shootdown on every core and a page fault for each page read
+	 * again. With the writer committing hundreds of times a second,
+	 * every read of the pool (each request's caller lookup among them)
+	 * did so: munmap was 10 % of the daemon's CPU under POST
+	 * /v1/orders, 19,200 requests/s with a 256 MiB map against 22,800
+	 * without (compare.sh, alternate runs). A GET with no writes going
+	 * on is about 7 % slower without it. A reader of the whole store
+	 * (ESC_STORE_READ), which nothing writes meanwhile, maps it. */
 	if (src == SQLITE_OK) {
 		q->read_only = true;
 		/* It commits nothing, so it has nothing to checkpoint: its
