@@ -4923,12 +4923,14 @@ static void pg_a_concurrent_update_makes_the_later_transaction_retry(void **stat
 }
 
 /* One batch's transaction of another process: read_ahead of an order,
- * then the order as it reads it (version), then its write and commit. */
+ * then its seller as it reads them (name) and the order (version), then
+ * the order's write and commit. */
 struct turn {
 	struct esc_store *s;
-	const char *order_id;
+	const char *order_id, *seller_id;
 	int rc;
 	int64_t version;
+	char name[ESC_NAME_MAX + 1];
 };
 
 static void *take_turn(void *arg)
@@ -4936,13 +4938,18 @@ static void *take_turn(void *arg)
 	struct turn *t = arg;
 	const char *ids[] = {t->order_id};
 	struct esc_read_ahead ra = {.order_ids = ids, .orders_count = 1};
+	struct esc_user u;
 	struct esc_order o;
 
 	ESC_STORE0(t->rc, t->s, begin);
 	if (!t->rc)
 		ESC_STORE(t->rc, t->s, read_ahead, &ra);
 	if (!t->rc)
+		ESC_STORE(t->rc, t->s, user_get, t->seller_id, &u);
+	if (!t->rc) {
+		snprintf(t->name, sizeof t->name, "%s", u.name);
 		ESC_STORE(t->rc, t->s, order_get, t->order_id, &o);
+	}
 	if (!t->rc) {
 		t->version = o.version;
 		o.version++;
@@ -4958,31 +4965,53 @@ static void *take_turn(void *arg)
 	return NULL;
 }
 
-#define ADVISORY_WAITING "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-#define ADVISORY_HELD    "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory'"
+/* take_turns' locks in this test's database (others run beside it). */
+#define TURNS_IN_THIS_DATABASE                                                                     \
+	"SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1702060914 "      \
+	"AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+#define TURNS_WAITING TURNS_IN_THIS_DATABASE " AND NOT granted"
 
 /* Issue 15: batches of two processes that share a party take turns
  * (pg.c's take_turns): the later waits for the earlier's commit before
- * its snapshot, so it reads the earlier's write and commits its own
+ * its snapshot, so it reads the earlier's writes and commits its own
  * instead of failing with a serialization failure; batches with no
  * party in common do not wait; commit and rollback release the turns. */
 static void pg_batches_that_share_a_party_take_turns(void **state)
 {
 	struct store_fixture *f = *state;
 	struct esc_order o1 = order("ord_1", "usr_b", "usr_s"),
-			 o2 = order("ord_2", "usr_c", "usr_t");
+			 o2 = order("ord_2", "usr_c", "usr_t"),
+			 o3 = order("ord_3", "usr_d", "usr_s");
+	struct esc_user seller = user("usr_s", "s@example.com"),
+			other = user("usr_t", "t@example.com");
 	const char *ids[] = {"ord_1"};
 	struct esc_read_ahead ra = {.order_ids = ids, .orders_count = 1};
-	struct turn t = {.order_id = "ord_1"}, apart = {.order_id = "ord_2"};
+	struct turn t = {.order_id = "ord_3", .seller_id = "usr_s"},
+		    apart = {.order_id = "ord_2", .seller_id = "usr_t"};
+	struct store_fixture timed;
 	struct esc_order got;
 	pthread_t thread;
-	int rc;
+	int rc, n;
 
+	ESC_STORE(rc, f->s, user_insert, &seller);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, user_insert, &other);
+	assert_int_equal(rc, 0);
 	insert_order(f->s, &o1);
 	insert_order(f->s, &o2);
-	t.s = open_other(f);
+	insert_order(f->s, &o3);
+	/* A batch that waited wrongly fails after 10 s instead of hanging. */
+	memset(&timed, 0, sizeof timed);
+	n = snprintf(timed.url, sizeof timed.url, "%s%soptions=-clock_timeout%%3D10000", f->url,
+		     strchr(f->url, '?') ? "&" : "?");
+	assert_true(n > 0 && (size_t)n < sizeof timed.url);
+	t.s = open_other(&timed);
 	apart.s = t.s;
+	/* The first batch renames its seller and writes its order. */
 	begin_reading_ahead(f->s, &ra);
+	snprintf(seller.name, sizeof seller.name, "Renamed shop");
+	ESC_STORE(rc, f->s, user_update, &seller);
+	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
 	assert_int_equal(rc, 0);
 	got.version++;
@@ -4991,27 +5020,59 @@ static void pg_batches_that_share_a_party_take_turns(void **state)
 	/* Another order, another buyer and seller: no wait. */
 	take_turn(&apart);
 	assert_int_equal(apart.rc, 0);
-	/* The same seller's order: it waits for the turn. */
+	assert_int_equal(apart.version, o2.version);
+	/* Another order of the same seller: it waits for the turn, then
+	 * reads the seller as the first batch left them. */
 	assert_int_equal(pthread_create(&thread, NULL, take_turn, &t), 0);
-	for (int i = 0; i < 1000 && pg_raw_int(f, ADVISORY_WAITING) == 0; i++)
+	for (int i = 0; i < 1000 && pg_raw_int(f, TURNS_WAITING) == 0; i++)
 		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
-	assert_int_equal(pg_raw_int(f, ADVISORY_WAITING), 1);
+	assert_int_equal(pg_raw_int(f, TURNS_WAITING), 1);
 	ESC_STORE0(rc, f->s, commit);
 	assert_int_equal(rc, 0);
 	assert_int_equal(pthread_join(thread, NULL), 0);
 	assert_int_equal(t.rc, 0);
-	assert_int_equal(t.version, o1.version + 1); /* the first one's write */
-	ESC_STORE(rc, f->s, order_get, "ord_1", &got);
+	assert_string_equal(t.name, "Renamed shop");
+	ESC_STORE(rc, f->s, order_get, "ord_3", &got);
 	assert_int_equal(rc, 0);
-	assert_int_equal(got.version, o1.version + 2);
-	assert_int_equal(pg_raw_int(f, ADVISORY_HELD), 0);
+	assert_int_equal(got.version, o3.version + 1);
+	assert_int_equal(pg_raw_int(f, TURNS_IN_THIS_DATABASE), 0);
 	/* A rollback gives the turns back too. */
 	begin_reading_ahead(f->s, &ra);
-	assert_true(pg_raw_int(f, ADVISORY_HELD) > 0);
+	assert_true(pg_raw_int(f, TURNS_IN_THIS_DATABASE) > 0);
 	ESC_STORE0(rc, f->s, rollback);
 	assert_int_equal(rc, 0);
-	assert_int_equal(pg_raw_int(f, ADVISORY_HELD), 0);
+	assert_int_equal(pg_raw_int(f, TURNS_IN_THIS_DATABASE), 0);
 	esc_store_close(t.s);
+}
+
+/* A batch whose writes fill pg.c's pipeline (PIPE_MAX answers owed) up
+ * to COMMIT, for every count around its size: COMMIT and the release of
+ * the turns after it still fit in one round trip, COMMIT's answer is the
+ * one reported, and every transfer is kept. */
+static void pg_a_commit_after_a_full_pipeline_is_answered(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order o = order("ord_1", "usr_b", "usr_s");
+	const char *ids[] = {"ord_1"};
+	struct esc_read_ahead ra = {.order_ids = ids, .orders_count = 1};
+	int64_t moved = 0;
+	char id[ESC_ID_SIZE];
+	int rc;
+
+	insert_order(f->s, &o);
+	for (int n = 250; n <= 260; n++) {
+		begin_reading_ahead(f->s, &ra);
+		for (int i = 0; i < n; i++) {
+			snprintf(id, sizeof id, "trf_%d_%d", n, i);
+			append(f->s,
+			       transfer(id, "ord_1", "pay", "external:card", "escrow:ord_1", 1));
+		}
+		ESC_STORE0(rc, f->s, commit);
+		assert_int_equal(rc, 0);
+		moved += n;
+		assert_int_equal(balance(f->s, "escrow:ord_1"), moved);
+		assert_int_equal(pg_raw_int(f, TURNS_IN_THIS_DATABASE), 0);
+	}
 }
 
 /* A write sent without waiting for its answer (pg.c's pipeline: here a
@@ -5225,6 +5286,7 @@ static const struct CMUnitTest pg_only[] = {
 	S(pg_emails_fold_ascii_case_only),
 	S(pg_a_concurrent_update_makes_the_later_transaction_retry),
 	S(pg_batches_that_share_a_party_take_turns),
+	S(pg_a_commit_after_a_full_pipeline_is_answered),
 	S(pg_a_write_not_waited_for_that_fails_dooms_the_transaction),
 	S(pg_a_duplicate_not_waited_for_fails_the_transaction_and_the_connection_goes_on),
 	S(pg_a_claim_racing_a_committed_claim_is_retried_not_doubled),

@@ -271,7 +271,7 @@ ESC_STATEMENTS_TABLE(STATEMENTS);
 #define SQL_SAVEPOINT   "SAVEPOINT cmd"
 #define SQL_ROLLBACK_TO "ROLLBACK TO SAVEPOINT cmd"
 #define SQL_RESAVEPOINT "RELEASE SAVEPOINT cmd; SAVEPOINT cmd"
-#define SQL_READ_ONLY   "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY; RESET plan_cache_mode"
+#define SQL_READ_ONLY   "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
 /* A writer's statements find rows by key, and a plan made for each call's
  * values costs more than it could save: read_ahead's, whose arrays change
  * size from batch to batch, were planned anew at one call in four (take
@@ -741,6 +741,10 @@ static int set_read_only(struct pg *p)
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		rc = fail(p, res);
 	PQclear(res);
+	/* PostgreSQL's own plans again (SQL_WRITER_PLANS), where the
+	 * server knows the setting. */
+	if (!rc)
+		PQclear(PQexec(p->conn, "RESET plan_cache_mode"));
 	return rc;
 }
 
@@ -863,8 +867,10 @@ static int pipe_collect(struct pg *p, PGresult **last)
 		}
 		/* A Sync's answer is all it says (no NULL after it). */
 		if (p->owed[i] == OWE_SYNC) {
-			if (PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+			if (PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
 				rc = rc ? rc : ESC_EIO;
+				p->closing = true; /* out of step: made anew */
+			}
 			PQclear(res);
 			continue;
 		}
@@ -904,6 +910,7 @@ static int pipe_collect(struct pg *p, PGresult **last)
 			PQclear(res);
 			if (st == PGRES_PIPELINE_SYNC) {
 				rc = rc ? rc : ESC_EIO; /* fewer answers than owed */
+				p->closing = true;      /* out of step: made anew */
 				p->owed_n = 0;
 				goto out_cleared;
 			}
@@ -1356,8 +1363,10 @@ out:
 }
 
 /* Release take_turns' locks where COMMIT's round trip did not: after a
- * rollback, or a COMMIT that failed. Should that fail too, the session
- * ends, and its locks with it (ready makes the connection anew). */
+ * rollback, or a COMMIT that failed; called once the transaction is over.
+ * Should that fail too, the session ends at once, and its locks with it
+ * (ready makes the connection anew), rather than at this store's next
+ * transaction, which an idle daemon may not have for long. */
 static void unlock_turns(struct pg *p)
 {
 	PGresult *res = NULL;
@@ -1368,8 +1377,10 @@ static void unlock_turns(struct pg *p)
 	if (PQstatus(p->conn) != CONNECTION_OK)
 		return; /* gone with the session */
 	res = PQexec(p->conn, SQL_UNLOCK_TURNS);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		p->closing = true;
+		(void)ready(p);
+	}
 	PQclear(res);
 }
 
@@ -1421,15 +1432,18 @@ static int tx_commit(struct pg *p)
 		/* Nothing was sent but take_turns, if that: nothing to
 		 * commit. */
 		pipe_end(p);
-		unlock_turns(p);
 		goto done;
 	}
 	if (p->pipe) {
 		/* COMMIT reads every answer still owed: a write that failed
 		 * unseen fails it (its transaction is left aborted, for the
 		 * caller's rollback). The turns are released in the same
-		 * round trip, once it is durable. */
-		rc = pipe_send_plain(p, "COMMIT", OWE_ANSWER);
+		 * round trip, once it is durable: room for both first, so
+		 * that sending the release cannot read COMMIT's answer. */
+		if (p->owed_n >= PIPE_MAX - 1)
+			rc = pipe_collect(p, NULL);
+		if (!rc)
+			rc = pipe_send_plain(p, "COMMIT", OWE_ANSWER);
 		if (!rc && p->turns)
 			rc = pipe_send_plain(p, SQL_UNLOCK_TURNS, OWE_UNLOCK);
 		if (!rc)
@@ -1448,15 +1462,15 @@ static int tx_commit(struct pg *p)
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
 			rc = fail(p, res);
 	}
-	if (!rc && strcmp(PQcmdStatus(res), "COMMIT") != 0)
+	if (!rc && (!res || strcmp(PQcmdStatus(res), "COMMIT") != 0))
 		rc = ESC_EIO;
-	unlock_turns(p);
 done:
 	users_forget(p);
 	ahead_clear(p);
 	p->in_tx = false;
 	p->doomed = false;
 	p->sp_wanted = p->sp_open = false;
+	unlock_turns(p);
 out:
 	PQclear(res);
 	return rc;

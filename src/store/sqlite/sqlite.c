@@ -44,11 +44,11 @@
 #include "util/error.h"
 #include "util/bug.h"
 
-#define BUSY_TIMEOUT_MS        5000
+#define BUSY_TIMEOUT_MS             5000
 #define BUSY_SLEEP_US               100
-#define CLOSE_BUSY_TIMEOUT_MS  200 /* the final checkpoint is best effort */
-#define CHECKPOINT_INTERVAL_MS 200
-#define CHECKPOINT_WAL_PAGES   4000
+#define CLOSE_BUSY_TIMEOUT_MS       200 /* the final checkpoint is best effort */
+#define CHECKPOINT_INTERVAL_MS      200
+#define CHECKPOINT_WAL_PAGES        4000
 #define CHECKPOINT_RESTART_TRIES    20
 #define CHECKPOINT_RESTART_PAUSE_US 1000
 
