@@ -386,6 +386,7 @@ static int http_teardown(void **state)
 
 int main(void)
 {
+	esc_test_store_or_skip("order_page");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tracking_url_lines),
 		cmocka_unit_test(test_bad_tracking_urls_say_why),

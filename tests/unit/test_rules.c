@@ -1633,6 +1633,7 @@ static void test_http_fee_flag_and_recommendation_explained(void **state)
 
 int main(void)
 {
+	esc_test_store_or_skip("rules");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_rule_is_whole_in_both_languages),
 		cmocka_unit_test(test_deadlines_name_their_rule),
