@@ -52,6 +52,7 @@
  * Pure: no I/O, no clock, no allocation. */
 #include "core/order.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -1802,12 +1803,17 @@ size_t esc_order_actions(const struct esc_context *ctx, const struct esc_order *
 			 struct esc_action *out, size_t max)
 {
 	size_t n = 0;
-	/* Scratch for the checks, zeroed once: a guard or check only writes
-	 * a refusal into it, never reads it, so one row's refusal cannot
-	 * change the next row's answer (zeroing its 10 KiB for every row
-	 * tried was a tenth of a GET's CPU). */
+	/* Scratch for the checks: a guard or check only writes a refusal
+	 * into it (refusal, its message, hint and rule), never reads it, so
+	 * one row's refusal cannot change the next row's answer. Only those
+	 * fields are zeroed, once: zeroing all 10 KiB for every row tried
+	 * was a tenth of a GET's CPU, and once per call still 1.4 %. */
 	struct esc_effects fx;
-	memset(&fx, 0, sizeof fx);
+	_Static_assert(offsetof(struct esc_effects, refusal) == 0 &&
+			      offsetof(struct esc_effects, refusal_rule) <
+				      offsetof(struct esc_effects, order),
+		      "the refusal's fields come first in struct esc_effects");
+	memset(&fx, 0, offsetof(struct esc_effects, order));
 	for (size_t i = 0; i < COUNT(table) && n < max; i++) {
 		const struct transition *t = &table[i];
 		if (t->from != order->state || t->actor != ctx->actor || t->refusal ||
