@@ -725,13 +725,6 @@ static void read_idle_input(struct pg *p)
 	}
 }
 
-/* A writer session's plans (SQL_WRITER_PLANS): a server that does not
- * know the setting (before PostgreSQL 12) plans as it would. */
-static void set_writer_plans(struct pg *p)
-{
-	PQclear(PQexec(p->conn, SQL_WRITER_PLANS));
-}
-
 /* Make every transaction of this session READ ONLY from the next on. */
 static int set_read_only(struct pg *p)
 {
@@ -746,6 +739,18 @@ static int set_read_only(struct pg *p)
 	if (!rc)
 		PQclear(PQexec(p->conn, "RESET plan_cache_mode"));
 	return rc;
+}
+
+/* A new session's settings, at open and whenever the connection is made
+ * anew: read-only ones refuse writes (set_read_only), a writer's plan
+ * once (SQL_WRITER_PLANS; a server that does not know the setting,
+ * before PostgreSQL 12, plans as it would). */
+static int set_session(struct pg *p, bool read_only)
+{
+	if (read_only)
+		return set_read_only(p);
+	PQclear(PQexec(p->conn, SQL_WRITER_PLANS));
+	return 0;
 }
 
 /* The connection, made anew when it was lost, but only between
@@ -776,10 +781,7 @@ static int ready(struct pg *p)
 	}
 	PQsetNoticeReceiver(p->conn, on_notice, p);
 	/* A session's settings go with it: the new one refuses writes too. */
-	if (p->read_only)
-		rc = set_read_only(p);
-	else
-		set_writer_plans(p);
+	rc = set_session(p, p->read_only);
 out:
 	return rc;
 }
@@ -3952,13 +3954,12 @@ int esc_pg_open_mode(const char *url, bool read_only, struct esc_store **out, ch
 	pthread_once(&sql_once, sql_build);
 	rc = read_only ? esc_pg_schema_check(p->conn, err, err_size)
 		       : esc_pg_migrate(p->conn, err, err_size);
-	if (!rc && read_only) {
-		rc = set_read_only(p);
-		p->read_only = !rc;
+	if (!rc) {
+		rc = set_session(p, read_only);
+		p->read_only = read_only && !rc;
 		if (rc)
 			esc_set_err(err, err_size, "cannot make the connection read-only");
-	} else if (!rc)
-		set_writer_plans(p);
+	}
 	if (rc) {
 		/* Say which database: the message names the problem only. */
 		snprintf(msg, sizeof msg, "%s", err && err_size ? err : "");
