@@ -867,11 +867,16 @@ static int pipe_collect(struct pg *p, PGresult **last)
 			rc = rc ? rc : pipe_lost(p);
 			goto out;
 		}
-		/* A Sync's answer is all it says (no NULL after it). */
+		/* A Sync's answer is all it says (no NULL after it). In its
+		 * place, the server's reason for ending the session (a
+		 * restart, pg_terminate_backend) is a busy store's, as any
+		 * statement's would be; anything else is out of step. */
 		if (p->owed[i] == OWE_SYNC) {
 			if (PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
-				rc = rc ? rc : ESC_EIO;
-				p->closing = true; /* out of step: made anew */
+				one = PQresultStatus(res) == PGRES_FATAL_ERROR ? fail(p, res)
+									      : ESC_EIO;
+				rc = rc ? rc : (one == ESC_EBUSY ? one : ESC_EIO);
+				p->closing = true; /* made anew */
 			}
 			PQclear(res);
 			continue;
