@@ -47,17 +47,31 @@ function group(digits) {
 	return digits.replace(/\B(?=(\d{3})+(?!\d))/g, t('format.group'));
 }
 
+/* The digits of a currency's minor unit as escrowd counts its amounts
+ * (ISO 4217; src/core/money.c, esc_currency_digits): 0 for ISK or JPY, 3
+ * for KWD, else 2. Not Intl's: its CLDR data has fewer for some (HUF,
+ * IDR, COP, IQD...), and an amount of 2599 HUF minor units is 25.99 Ft,
+ * not 2,599 Ft, on the server's side of every total and refund. */
+const DIGITS_0 = 'BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF'.split(' ');
+const DIGITS_3 = 'BHD IQD JOD KWD LYD OMR TND'.split(' ');
+
+export function currencyDigits(currency) {
+	return DIGITS_0.includes(currency) ? 0 : DIGITS_3.includes(currency) ? 3 : 2;
+}
+
 /* An amount in minor units, in the interface's language: "€29.00",
- * "29,00 €". The currency's own minor unit (ISO 4217, as Intl knows it)
- * says where the point goes: 2 for EUR, 0 for ISK or JPY. */
+ * "29,00 €", with the currency's digits (currencyDigits): 2 for EUR, 0
+ * for ISK or JPY. */
 export function money(minor, currency) {
+	const digits = currencyDigits(currency);
 	try {
 		const f = new Intl.NumberFormat(intlKnows() ? locale() : 'en', {
 			style: 'currency',
 			currency: currency,
 			currencyDisplay: 'narrowSymbol',
+			minimumFractionDigits: digits,
+			maximumFractionDigits: digits,
 		});
-		const digits = f.resolvedOptions().maximumFractionDigits;
 		const value = minor / 10 ** digits;
 		if (intlKnows())
 			return f.format(value);
@@ -67,7 +81,7 @@ export function money(minor, currency) {
 		const symbol = f.formatToParts(value).find((p) => p.type === 'currency').value;
 		return t('format.money', {n: n, symbol: symbol});
 	} catch (e) {
-		return (minor / 100).toFixed(2) + ' ' + currency;
+		return (minor / 10 ** digits).toFixed(digits) + ' ' + currency;
 	}
 }
 
@@ -84,12 +98,7 @@ function dateParts(at) {
 /* Minor units per major unit of a currency (100 for EUR, 1 for ISK), for
  * amount fields. */
 export function minorPerUnit(currency) {
-	try {
-		return 10 ** new Intl.NumberFormat('en', {style: 'currency', currency: currency})
-			.resolvedOptions().maximumFractionDigits;
-	} catch (e) {
-		return 100;
-	}
+	return 10 ** currencyDigits(currency);
 }
 
 /* Minor units as a number field's value: 1050 EUR -> "10.50", 1050 ISK

@@ -6,6 +6,7 @@
 // its own orders; the tests that move the clock sign in after moving it.
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
+import {readFileSync} from 'node:fs';
 import {DESKTOP, MOBILE, AXE, base, operator, token, as, newBuyer, signedIn, cardOf, openTab, chooseReason}
 	from './harness.mjs';
 
@@ -33,16 +34,16 @@ async function advance(seconds) {
 	shop = null;
 }
 
-/* An order of one item at €10.00 for `buyerId`, paid by `method` unless
- * method is null. */
-async function order(buyerId, title, {method = 'card', deliveryDays} = {}) {
-	const body = {buyer_id: buyerId, seller_id: await knits(), currency: 'EUR',
-		items: [{title, quantity: 1, unit_price: 1000}]};
+/* An order of one item at €10.00 (or price minor units of currency) for
+ * `buyerId`, paid by `method` unless method is null. */
+async function order(buyerId, title, {method = 'card', deliveryDays, currency = 'EUR', price = 1000} = {}) {
+	const body = {buyer_id: buyerId, seller_id: await knits(), currency,
+		items: [{title, quantity: 1, unit_price: price}]};
 	if (deliveryDays)
 		body.delivery_days = deliveryDays;
 	const o = await operator('POST', '/v1/orders', body);
 	if (method)
-		await operator('POST', '/v1/orders/' + o.id + '/pay', {amount: 1000, payment_method: method});
+		await operator('POST', '/v1/orders/' + o.id + '/pay', {amount: price, payment_method: method});
 	return o.id;
 }
 
@@ -429,6 +430,51 @@ test('issue 16 item 3: the cancellation dialog shows what confirming would do be
 	await page.getByRole('button', {name: 'OK'}).click();
 	await c.getByText('Cancellation requested.', {exact: false}).waitFor();
 	assert.equal((await operator('GET', '/v1/orders/' + o)).version, before.version + 1);
+	assert.deepEqual(page.problems, []);
+	await page.context().close();
+});
+
+/* The words of a C string literal that may be split over lines: "A B "
+ * "C" -> [A, B, C]. */
+function cWords(source, name) {
+	const m = source.match(new RegExp(name + String.raw`\[\] = ((?:\s*"[^"]*")+)`));
+	assert.ok(m, name + ' not found');
+	return m[1].match(/"([^"]*)"/g).join(' ').replace(/"/g, ' ').trim().split(/\s+/);
+}
+
+test('the web counts a currency\'s digits as the server does (src/core/money.c)', () => {
+	const c = readFileSync(new URL('../../src/core/money.c', import.meta.url), 'utf8');
+	const js = readFileSync(new URL('../../web/text.js', import.meta.url), 'utf8');
+	const list = (name) => js.match(new RegExp(name + " = '([^']*)'"))[1].split(' ');
+	assert.deepEqual(list('DIGITS_0'), cWords(c, 'zero'));
+	assert.deepEqual(list('DIGITS_3'), cWords(c, 'three'));
+});
+
+test('an order in forints (2 digits for escrowd, none for Intl) shows and asks amounts as the server counts them', async () => {
+	const email = 'forint@demo.escrowd.test';
+	const o = await order(await newBuyer(email), 'Paprika tin', {currency: 'HUF', price: 2599});
+	await as(await seller(), 'POST', '/v1/orders/' + o + '/ship',
+		{carrier: 'Posturinn', tracking_number: 'RR100IS'});
+	const page = await signedIn(email, DESKTOP);
+	const shown = await money(page, 2599, 'HUF');
+	assert.match(shown, /25\.99/);
+	assert.match(await money(page, 2599, 'JPY'), /^[^.]*2,599[^.]*$/);
+	assert.match(await money(page, 2599, 'KWD'), /2\.599/);
+	const c = cardOf(page, 'Paprika tin');
+	await c.getByText(shown, {exact: false}).first().waitFor();
+	await c.getByRole('button', {name: 'More'}).click();
+	await c.getByRole('button', {name: 'Open dispute'}).click();
+	const amount = page.getByLabel('Amount', {exact: false});
+	assert.equal(await amount.getAttribute('max'), '25.99');
+	assert.equal(await amount.getAttribute('step'), '0.01');
+	assert.equal(await page.locator('#amount-currency').textContent(), 'HUF');
+	await page.getByLabel('What is wrong').selectOption({label: 'Not as described'});
+	await page.getByLabel('Describe the problem').fill('The tin was dented.');
+	await amount.fill('12.50');
+	await page.getByRole('button', {name: 'OK'}).click();
+	await page.getByRole('heading', {name: 'Dispute: Paprika tin'}).waitFor();
+	const d = (await operator('GET', '/v1/orders/' + o)).dispute;
+	assert.equal(d.amount, 1250);
 	assert.deepEqual(page.problems, []);
 	await page.context().close();
 });
