@@ -4228,6 +4228,79 @@ static void close_leaves_no_wal_behind(void **state)
 	open_url(f);
 }
 
+/* The mappings of path in this process (/proc/self/maps). */
+static int maps_of(const char *path)
+{
+	char line[1024];
+	size_t n = strlen(path);
+	int count = 0;
+	FILE *m = fopen("/proc/self/maps", "r");
+
+	assert_non_null(m);
+	while (fgets(line, sizeof line, m)) {
+		size_t len = strcspn(line, "\n");
+		if (len >= n && !strncmp(line + len - n, path, n))
+			count++;
+	}
+	fclose(m);
+	return count;
+}
+
+/* One lending of a read connection, as the engine's pool makes it: the
+ * caller first (it reads the store's version), then the user. */
+static void lend_and_read(struct esc_store *ro, const char *token_hash, const char *name)
+{
+	struct esc_session sg;
+	struct esc_user ug;
+	bool is_key = false;
+	int64_t used = 0;
+	int rc;
+
+	ESC_STORE0(rc, ro, begin);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, ro, caller_get, token_hash, &is_key, &used, NULL, &sg, &ug);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, ro, user_get, "usr_a", &ug);
+	assert_int_equal(rc, 0);
+	assert_string_equal(ug.name, name);
+	ESC_STORE0(rc, ro, rollback);
+	assert_int_equal(rc, 0);
+}
+
+/* Issue 15: a read connection maps the file once many lendings in a row
+ * have read the same version, reads a commit made meanwhile all the same,
+ * and drops the map at the lending after it (a map is unmapped by SQLite
+ * at every new version, which costs every core under writes). */
+static void a_quiet_read_connection_maps_the_file_until_a_commit(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_store *ro = open_read_only(f);
+	struct esc_session se = session('a');
+	struct esc_user u = user("usr_a", "a@example.test");
+	int rc;
+
+	ESC_STORE(rc, f->s, user_insert, &u);
+	assert_int_equal(rc, 0);
+	insert_session(f->s, &se);
+	/* In the database file, where a map reads them (not the WAL). */
+	raw_sql(f, "PRAGMA wal_checkpoint(TRUNCATE)");
+	assert_int_equal(maps_of(f->path), 0);
+	for (int i = 0; i < 10; i++)
+		lend_and_read(ro, se.token_hash, u.name);
+	assert_int_equal(maps_of(f->path), 0); /* not quiet for long yet */
+	for (int i = 0; i < 300; i++)
+		lend_and_read(ro, se.token_hash, u.name);
+	assert_true(maps_of(f->path) > 0);
+
+	snprintf(u.name, sizeof u.name, "%s", "Renamed while mapped");
+	ESC_STORE(rc, f->s, user_update, &u);
+	assert_int_equal(rc, 0);
+	lend_and_read(ro, se.token_hash, "Renamed while mapped");
+	lend_and_read(ro, se.token_hash, "Renamed while mapped");
+	assert_int_equal(maps_of(f->path), 0);
+	esc_store_close(ro);
+}
+
 static void the_checkpointer_moves_commits_into_the_database_file(void **state)
 {
 	struct store_fixture *f = *state;
@@ -4473,6 +4546,7 @@ static const struct CMUnitTest sqlite_only[] = {
 	S(close_leaves_no_wal_behind),
 	S(the_checkpointer_moves_commits_into_the_database_file),
 	S(an_overlong_stored_string_is_cut_to_its_field),
+	S(a_quiet_read_connection_maps_the_file_until_a_commit),
 };
 
 static const struct CMUnitTest damaged[] = {

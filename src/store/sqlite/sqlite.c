@@ -126,6 +126,12 @@ struct sq {
 	struct caller_kept *callers;
 	unsigned callers_next;
 	sqlite3_stmt *data_version;
+	/* A read connection's map (quiet_map): the last data_version it
+	 * read, how many lendings in a row read that same one, and whether
+	 * the file is mapped now. */
+	int64_t seen_version;
+	unsigned quiet;
+	bool mapped;
 	bool in_tx;          /* the caller's begin succeeded, and it has not ended it */
 	bool read_only;      /* read_only was called: PRAGMA query_only is on */
 	bool file_read_only; /* opened ESC_STORE_READ: the file itself read-only */
@@ -437,12 +443,46 @@ static void tx_end(struct sq *q)
 		tx_db = NULL;
 }
 
+/* A read connection of the pool maps the file's first MAP_BYTES only
+ * while nothing is committed: once QUIET_LENDINGS lendings in a row have
+ * read the same PRAGMA data_version (data_version counts them), and no
+ * longer from the lending after one that read a new version.
+ *
+ * Mapped, a page the connection's cache lacks is read from the kernel's
+ * page cache without a pread, and the cache is not churned: a GET
+ * /v1/orders/{id} of a random order on a store larger than the cache
+ * spends a fifth of its CPU in sq_order_get's step without it. But a
+ * read that begins after another connection committed drops the cache,
+ * and with a map SQLite unmaps the whole file too (sqlite3OsUnfetch): a
+ * TLB shootdown on every core, then a page fault for each page read
+ * again. With the writer committing hundreds of times a second every
+ * lending did so, and munmap was 10 % of the daemon's CPU under POST
+ * /v1/orders (19,200 requests/s with the map, 22,800 without, compare.sh).
+ * Unmapped while the version moves, a connection pays that at most twice
+ * for a run of QUIET_LENDINGS lendings. Only the daemon's speed depends
+ * on it, never what is read. A reader of the whole store
+ * (ESC_STORE_READ), which nothing writes meanwhile, maps it always. */
+#define MAP_BYTES      "268435456"
+#define QUIET_LENDINGS 256u
+
+static void quiet_map(struct sq *q)
+{
+	bool want = q->quiet >= QUIET_LENDINGS;
+
+	if (!q->read_only || q->file_read_only || want == q->mapped)
+		return;
+	if (sqlite3_exec(q->db, want ? "PRAGMA mmap_size = " MAP_BYTES : "PRAGMA mmap_size = 0",
+			 NULL, NULL, NULL) == SQLITE_OK)
+		q->mapped = want;
+}
+
 /* A read-only connection's transaction reads: BEGIN IMMEDIATE would ask
  * for the write lock, which query_only refuses. */
 static int sq_begin(struct esc_store *s)
 {
 	struct sq *q = sq_of(s);
 	tx_end(q); /* a new one: whatever came before is over */
+	quiet_map(q);
 	int rc = exec_id(q, q->read_only ? S_BEGIN_READ : S_BEGIN);
 
 	q->in_tx = !rc;
@@ -513,17 +553,8 @@ static int sq_read_only(struct esc_store *s)
 
 	ESC_ASSERT(sqlite3_get_autocommit(q->db), "read_only called inside a transaction");
 	src = sqlite3_exec(q->db, "PRAGMA query_only = ON", NULL, NULL, NULL);
-	/* No memory map (mmap_size stays 0): a connection that begins a
-	 * read after another one committed drops its cache, and with a map
-	 * SQLite unmaps the whole file too (sqlite3OsUnfetch), which costs a
-	 * TLB shootdown on every core and a page fault for each page read
-	 * again. With the writer committing hundreds of times a second,
-	 * every read of the pool (each request's caller lookup among them)
-	 * did so: munmap was 10 % of the daemon's CPU under POST
-	 * /v1/orders, 19,200 requests/s with a 256 MiB map against 22,800
-	 * without (compare.sh, alternate runs). A GET with no writes going
-	 * on is about 7 % slower without it. A reader of the whole store
-	 * (ESC_STORE_READ), which nothing writes meanwhile, maps it. */
+	/* No memory map at first: quiet_map maps the file once nothing
+	 * has been committed for a while. */
 	if (src == SQLITE_OK) {
 		q->read_only = true;
 		/* It commits nothing, so it has nothing to checkpoint: its
@@ -1772,6 +1803,12 @@ static int64_t data_version(struct sq *q)
 	if (sqlite3_step(q->data_version) == SQLITE_ROW)
 		v = sqlite3_column_int64(q->data_version, 0);
 	sqlite3_reset(q->data_version);
+	/* A run of lendings that read one version (quiet_map). */
+	if (v > 0 && v == q->seen_version)
+		q->quiet += q->quiet < QUIET_LENDINGS;
+	else
+		q->quiet = 0;
+	q->seen_version = v;
 	return v > 0 ? v : 0;
 }
 
