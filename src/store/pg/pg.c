@@ -874,7 +874,7 @@ static int pipe_collect(struct pg *p, PGresult **last)
 		if (p->owed[i] == OWE_SYNC) {
 			if (PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
 				one = PQresultStatus(res) == PGRES_FATAL_ERROR ? fail(p, res)
-									      : ESC_EIO;
+									       : ESC_EIO;
 				rc = rc ? rc : (one == ESC_EBUSY ? one : ESC_EIO);
 				p->closing = true; /* made anew */
 			}
