@@ -222,6 +222,8 @@ static int reply_build(void *arg, struct esc_engine *e, struct esc_store *s,
 	enum esc_event ev = call->command->event;
 	(void)e;
 	json_decref(call->out);
+	free(call->out_text);
+	call->out_text = NULL;
 	if (ev == ESC_EV_REFUND_SETTLED || ev == ESC_EV_REFUND_FAILED) {
 		call->out = esc_view_refund(&res->refund);
 	} else if (ev == ESC_EV_OPEN_DISPUTE || esc_event_is_dispute(ev)) {
@@ -251,7 +253,15 @@ static int reply_build(void *arg, struct esc_engine *e, struct esc_store *s,
 	}
 	call->reply_built = true;
 	/* Kept with the command (idempotency.h step 2). */
-	return call->idem ? esc_idem_answer(call->idem, call->status, call->out) : 0;
+	if (call->idem)
+		return esc_idem_answer(call->idem, call->status, call->out);
+	/* Else its text, made here by the thread that made the tree while
+	 * the tree is still in this core's cache. Written by the HTTP thread
+	 * it took ~6 % of the daemon's CPU under POST /v1/orders, against a
+	 * quarter of that for the event's text of the same order, made here
+	 * (perf, issue 15). */
+	call->out_text = esc_json_text(call->out, 4096, &call->out_text_len);
+	return call->out_text ? 0 : ESC_ENOMEM;
 }
 
 /* A command from its handler to its answer (handler.h's esc_http_pending):
@@ -305,6 +315,8 @@ static int submit_finish(struct esc_http_call *call)
 		/* A reply built before the commit failed is not the answer. */
 		json_decref(call->out);
 		call->out = NULL;
+		free(call->out_text);
+		call->out_text = NULL;
 	}
 	return run->then(call, run, rc);
 }
