@@ -21,11 +21,11 @@
 -- daemon's counters); create, get and healthz run for wrk's -d.
 --
 -- The reads cost wrk as little as it can: their requests are made once,
--- in init (get: each order of the slice as its buyer, picked at random
--- for each request; healthz: /healthz
--- with the same headers, the same client work against the daemon's
--- cheapest answer), and they have no response(), which makes wrk hand
--- every answer to Lua; their counts are wrk's own (done).
+-- in init, one picked at random for each request (get: each order of
+-- the slice as its buyer; healthz: /healthz with the same headers, the
+-- same client work against the daemon's cheapest answer), and they have
+-- no response(), which makes wrk hand every answer to Lua; their counts
+-- are wrk's own (done).
 
 local counter = 0
 local all = {}
