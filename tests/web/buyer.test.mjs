@@ -2,7 +2,8 @@
 // reads about cancelling, refunds and opening a dispute (issue 11): the
 // refund promise from the order's own payment method, why an order closed
 // itself, an unpaid order's cancellation, the dispute dialog, long titles
-// on a phone, and each party's own sentence about a refund. Each test makes
+// on a phone, each party's own sentence about a refund, and amounts in a
+// currency whose digits Intl counts otherwise than the server. Each test makes
 // its own orders; the tests that move the clock sign in after moving it.
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
