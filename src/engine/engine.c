@@ -122,6 +122,7 @@ struct esc_engine {
 	 * kept: it is the sum of events_ok, taken when read. */
 	_Atomic int64_t commands_refused, commits, deadlines_fired;
 	_Atomic int64_t retries; /* transactions run again after losing to another */
+	_Atomic int64_t batch_reruns;            /* batches run again guarded (REDO_GUARDED) */
 	_Atomic int64_t events_ok[ESC_EV_COUNT]; /* accepted commands by event */
 	_Atomic int64_t webhook[ESC_WC_COUNT];
 	void (*on_commit)(void *arg); /* under lock */
@@ -510,6 +511,7 @@ void esc_engine_counters(struct esc_engine *e, struct esc_engine_counters *out)
 	out->commits = atomic_load_explicit(&e->commits, memory_order_relaxed);
 	out->deadlines_fired = atomic_load_explicit(&e->deadlines_fired, memory_order_relaxed);
 	out->retries = atomic_load_explicit(&e->retries, memory_order_relaxed);
+	out->batch_reruns = atomic_load_explicit(&e->batch_reruns, memory_order_relaxed);
 	out->has_wal = esc_store_wal_stats(e->store, &out->wal_frames, &out->wal_page_size);
 	for (size_t i = 0; i < ESC_WC_COUNT; i++)
 		out->webhook[i] = atomic_load_explicit(&e->webhook[i], memory_order_relaxed);
@@ -1933,6 +1935,7 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 		if (rc == REDO_GUARDED) {
 			ESC_STORE0(undo, s, rollback);
 			(void)undo;
+			counter_add(&e->batch_reruns, 1);
 			bool *left = calloc(n, sizeof *left);
 			if (!left) {
 				rc = ESC_ENOMEM;

@@ -98,6 +98,9 @@ struct esc_engine_counters {
 	int64_t commits;          /* durable commits of command batches */
 	int64_t deadlines_fired;  /* deadlines that changed an order */
 	int64_t retries;          /* transactions run again after losing to another */
+	/* Batches rolled back and run again guarded (a savepoint a command)
+	 * because a command run without one failed after it had written. */
+	int64_t batch_reruns;
 	/* The writer's WAL frames appended, of wal_page_size bytes and a
 	 * 24-byte header each (esc_store_wal_stats); has_wal false, and both
 	 * 0, when the store keeps no such figure (PostgreSQL). */

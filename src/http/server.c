@@ -1577,8 +1577,13 @@ static void metrics_engine(struct esc_strbuf *sb, struct esc_engine *e)
 			"# HELP escrowd_store_retries_total Transactions run again after losing "
 			"to a concurrent one (PostgreSQL serialization failures and deadlocks).\n"
 			"# TYPE escrowd_store_retries_total counter\n"
-			"escrowd_store_retries_total %lld\n",
-			(long long)(n.retries + esc_store_retries()));
+			"escrowd_store_retries_total %lld\n"
+			"# HELP escrowd_batches_rerun_total Batches of commands rolled back and "
+			"run again with a savepoint for each command, because one run without "
+			"failed after it had written (SQLite).\n"
+			"# TYPE escrowd_batches_rerun_total counter\n"
+			"escrowd_batches_rerun_total %lld\n",
+			(long long)(n.retries + esc_store_retries()), (long long)n.batch_reruns);
 	if (n.has_wal)
 		esc_strbuf_addf(
 			sb,

@@ -956,15 +956,24 @@ static void failure_inside_a_batch_spares_the_other_commands(void **cmstate)
 	}
 	assert_true(first > 0 && last > first);
 
+	int reruns = 0; /* batches run again guarded, over every k */
 	for (int k = first; k <= last; k++) {
+		struct esc_engine_counters n0, n1;
 		start_copy(&start, &st);
 		take_snapshot(&st, &before);
 		memset(&h, 0, sizeof h);
 		h.fail_at = k;
 		hook_install(&st.f, &h);
+		esc_engine_counters(st.f.e, &n0);
 		int rc = run_batch(&st, res);
+		esc_engine_counters(st.f.e, &n1);
 		hook_remove(&st.f);
 		assert_int_equal(h.failed, 1);
+		/* At most once a failure, and only where there are no
+		 * savepoints to roll back to (/metrics'
+		 * escrowd_batches_rerun_total). */
+		assert_in_range(n1.batch_reruns - n0.batch_reruns, 0, counts_changes ? 1 : 0);
+		reruns += (int)(n1.batch_reruns - n0.batch_reruns);
 		if (rc || res[0].rc || !res[1].rc || res[2].rc)
 			fail_msg("failing call %d (%s): batch %d, results %d %d %d", k,
 				 counted.verbs[k - 1], rc, res[0].rc, res[1].rc, res[2].rc);
@@ -992,6 +1001,10 @@ static void failure_inside_a_batch_spares_the_other_commands(void **cmstate)
 		esc_fixture_check(&st.f);
 		release_state(&st);
 	}
+	/* A failure after the 2nd's first write, without savepoints, runs
+	 * the batch again. */
+	if (counts_changes)
+		assert_true(reruns > 0);
 	start_release(&start);
 }
 
