@@ -520,6 +520,16 @@ int esc_delivery_cmp(const void *a, const void *b);
 	"UPDATE reputation_counts SET short_since_ms = ?2, long_since_ms = ?3" ESC_REP_MARKS(      \
 		ESC_REP_SET_S) ESC_REP_MARKS(ESC_REP_SET_L) " WHERE user_id = ?1"
 
+/* A refund's later fields (ESC_REFUND_COLUMNS' numbering). Its order and
+ * its creation time are fixed when it is made: matched, not set. SQLite
+ * rewrites every index entry that holds a column a SET names, even to the
+ * same value, so setting created_at_ms wrote refunds_order's pages again
+ * at every settle (issue 15: the pages a command writes). */
+#define ESC_SQL_REFUND_UPDATE                                                                      \
+	"UPDATE refunds SET amount_minor = ?3, method = ?4, status = ?5, resolved_at_ms = ?7, "    \
+	"alert_due_ms = ?8, settle_days_min = ?9, settle_days_max = ?10 "                          \
+	"WHERE id = ?1 AND order_id = ?2 AND created_at_ms = ?6"
+
 #define ESC_SQL_STATEMENTS(X)                                                                      \
 	X(USER_INSERT,                                                                             \
 	  "INSERT INTO users (" ESC_USER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")          \
@@ -554,10 +564,7 @@ int esc_delivery_cmp(const void *a, const void *b);
 			   "WHERE account = ?1 AND currency = ?2")                                 \
 	X(REFUND_INSERT, "INSERT INTO refunds (" ESC_REFUND_COLUMNS ") "                           \
 			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                       \
-	X(REFUND_UPDATE, "UPDATE refunds SET amount_minor = ?3, method = ?4, status = ?5, "        \
-			 "created_at_ms = ?6, resolved_at_ms = ?7, alert_due_ms = ?8, "            \
-			 "settle_days_min = ?9, settle_days_max = ?10 "                            \
-			 "WHERE id = ?1 AND order_id = ?2")                                        \
+	X(REFUND_UPDATE, ESC_SQL_REFUND_UPDATE)                                                    \
 	X(REFUND_GET, ESC_SQL_REFUND_SELECT " WHERE id = ?1")                                      \
 	X(REFUNDS_BY_ORDER, ESC_SQL_REFUND_SELECT                                                  \
 	  " WHERE order_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR "                                 \
