@@ -256,21 +256,26 @@ struct esc_result {
 	bool has_refund;
 	struct esc_refund refund;         /* a refund the command made or changed */
 	enum esc_buyer_level buyer_level; /* for cancel: the buyer's level before */
-	/* While esc_reply's build runs, and only then: the data.object of the
-	 * event the command wrote, the order, refund or dispute as the
-	 * operator's GET shows it now (engine/view.h), already written. An
-	 * answer to the operator that is that same view takes a reference
-	 * (json_incref) instead of rendering it again in the transaction. */
-	struct json_t *event_object;
 };
 
 /* Inside a reply's build (struct esc_reply), on the writer's connection s:
  * the event's object (the operator's view of the order, engine/view.h) when
- * o is the order the command leaves, or NULL. The view of that order for
- * another viewer differs only in its actions (esc_view_order), which that
- * view sets in this object itself: the event's text is written already. */
+ * o is the order the command leaves and the event's object was made as a
+ * tree, or NULL. The view of that order for another viewer differs only in
+ * its actions (esc_view_order), which that view sets in this object
+ * itself: the event's text is written already. */
 struct json_t *esc_engine_reply_object(struct esc_engine *e, struct esc_store *s,
 				       const struct esc_order *o);
+
+/* The same when the event's object was written as text, without a tree
+ * (the order's events, unless its text could not be written): true, with
+ * *text and *len its members before "actions" (from its opening brace to
+ * esc_view_order_text's actions_at); false otherwise. Another viewer's
+ * view shares them unless the order has a dispute (the viewer's actions
+ * are in it) or a shipment and the viewer another language than the
+ * event's English (a tracking number's rule). */
+bool esc_engine_reply_text(struct esc_engine *e, struct esc_store *s, const struct esc_order *o,
+			   const char **text, size_t *len);
 
 /* What a buyer's cancel command would do now, without writing anything
  * (issue 16 item 3): the core decides on what the engine loads for the

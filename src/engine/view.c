@@ -504,10 +504,17 @@ static json_t *cancellation_json(const struct esc_policy *p, const struct esc_or
 	return c;
 }
 
+/* The event's view of o (English) shows its shipment as v's would: a
+ * tracking number's rule is in v's language. */
+static bool reply_shares_shipment(const struct esc_viewer *v, const struct esc_order *o)
+{
+	return !o->carrier[0] || v->lang == ESC_LANG_EN;
+}
+
 /* The order a command has just written, for v: the event's object (the
  * operator's view, rendered in the same transaction) with v's actions, so
  * that its refunds, items and parties are not read again. NULL when the
- * event's object is not at hand, or not an order. */
+ * event's object is not at hand, not an order, or not what v sees. */
 static json_t *order_of_reply(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
 			      const struct esc_order *o)
 {
@@ -515,7 +522,7 @@ static json_t *order_of_reply(struct esc_engine *e, struct esc_store *s, struct 
 	struct esc_action actions[ACTIONS_MAX];
 	size_t n_actions;
 
-	if (!base || !json_is_array(json_object_get(base, "items")))
+	if (!base || !json_is_array(json_object_get(base, "items")) || !reply_shares_shipment(v, o))
 		return NULL;
 	n_actions = actions_of(e, s, v, o, actions);
 	/* The event's object itself, v's members set in place: its text is
@@ -795,6 +802,21 @@ static void order_actions_text(struct esc_json_out *out, const struct esc_action
 	LIT(out, "]");
 }
 
+/* The order's last members: its actions, then the deadlines' rules when
+ * the viewer has them; *actions_at (when not NULL) where they begin. */
+static void order_tail_text(struct esc_json_out *out, const struct esc_action *actions, size_t n,
+			    const struct esc_order *o, json_t *rules, size_t *actions_at)
+{
+	if (actions_at)
+		*actions_at = out->len;
+	LIT(out, ",\"actions\":");
+	order_actions_text(out, actions, n, o, rules);
+	if (rules) {
+		LIT(out, ",\"deadline_rules\":");
+		esc_json_out_value(out, rules);
+	}
+}
+
 /* cancellation_json's object. */
 static void cancellation_text(struct esc_json_out *out, const struct esc_policy *p,
 			      const struct esc_order *o)
@@ -821,14 +843,37 @@ static void cancellation_text(struct esc_json_out *out, const struct esc_policy 
 	LIT(out, "}");
 }
 
+/* A command's answer (esc_view_order_text): the members before "actions"
+ * as its event wrote them (prefix), then v's actions and rules. */
+static void order_reply_text(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+			     const struct esc_order *o, const char *prefix, size_t prefix_len,
+			     struct esc_json_out *out, size_t *actions_at)
+{
+	struct esc_action actions[ACTIONS_MAX];
+	size_t n_actions = actions_of(e, s, v, o, actions);
+	json_t *rules = deadline_rules_json(e, s, v, o);
+	esc_json_out_raw(out, prefix, prefix_len);
+	order_tail_text(out, actions, n_actions, o, rules, actions_at);
+	json_decref(rules);
+}
+
 bool esc_view_order_text(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
-			 const struct esc_order *o, struct esc_json_out *out)
+			 const struct esc_order *o, struct esc_json_out *out, size_t *actions_at)
 {
 	struct esc_action actions[ACTIONS_MAX];
 	char policy_id[32];
-	/* A command's answer is made from its event's object: the tree. */
+	const char *prefix = NULL;
+	size_t prefix_len = 0;
+	/* A command's answer whose event's object is a tree is made from
+	 * it: the tree. */
 	if (esc_engine_reply_object(e, s, o))
 		return false;
+	if (esc_engine_reply_text(e, s, o, &prefix, &prefix_len)) {
+		if (o->disputes_count || !reply_shares_shipment(v, o))
+			return false;
+		order_reply_text(e, s, v, o, prefix, prefix_len, out, actions_at);
+		return true;
+	}
 	const struct esc_policy *p = order_policy(e, s, v, o);
 	size_t n_actions = actions_of(e, s, v, o, actions);
 	json_t *rules = deadline_rules_json(e, s, v, o);
@@ -918,12 +963,7 @@ bool esc_view_order_text(struct esc_engine *e, struct esc_store *s, struct esc_v
 	else
 		LIT(out, "null");
 	order_lists_text(out, &lists);
-	LIT(out, ",\"actions\":");
-	order_actions_text(out, actions, n_actions, o, rules);
-	if (rules) {
-		LIT(out, ",\"deadline_rules\":");
-		esc_json_out_value(out, rules);
-	}
+	order_tail_text(out, actions, n_actions, o, rules, actions_at);
 	json_decref(rules);
 	return true;
 }

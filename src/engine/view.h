@@ -99,13 +99,18 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
 /* esc_view_order's document as text, without the tree: its opening
  * brace and its members, byte for byte as esc_json_text writes them,
  * into out; the caller adds members of its own and the closing brace.
- * It reads what esc_view_order reads. false, with nothing read or
- * written, for a command's answer made from its event's object (make
- * the tree instead); out->failed when a string is not UTF-8 or memory
- * ran out (the tree then fails or shows the part null: make it). */
+ * actions_at, when not NULL, is set to where its "actions" member (the
+ * comma before it) begins in out. It reads what esc_view_order reads.
+ * Inside a command's reply, for the order the command leaves, the
+ * members before "actions" are its event's text (esc_engine_reply_text),
+ * not made again. false, with nothing read or written, when that answer
+ * must be the tree: its event's object is one, or the order has a
+ * dispute (whose actions are the viewer's, inside those members).
+ * out->failed when a string is not UTF-8 or memory ran out (the tree
+ * then fails or shows the part null: make it). */
 struct esc_json_out;
 bool esc_view_order_text(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
-			 const struct esc_order *o, struct esc_json_out *out);
+			 const struct esc_order *o, struct esc_json_out *out, size_t *actions_at);
 
 /* The order's dispute as lists and commands answer it, with the actions v
  * may send to /v1/disputes/{id}/ now. */

@@ -188,6 +188,13 @@ int esc_idem_answer(struct esc_idempotency *idem, int status, const json_t *doc)
 	return idem->response ? 0 : ESC_ENOMEM;
 }
 
+void esc_idem_answer_text(struct esc_idempotency *idem, int status, char *text)
+{
+	free(idem->response);
+	idem->status = status;
+	idem->response = text;
+}
+
 int esc_idem_tx_run(void *arg, struct esc_store *s)
 {
 	struct esc_idem_tx *k = arg;

@@ -105,6 +105,8 @@ char *esc_idem_kept(struct esc_engine *e, const struct esc_idempotency *idem, in
 /* Put status and doc (as compact JSON, malloc'd, replacing what idem held)
  * into idem, to be kept with a write. 0 or ESC_ENOMEM. */
 int esc_idem_answer(struct esc_idempotency *idem, int status, const json_t *doc);
+/* The same with the document's text already written (malloc'd, taken). */
+void esc_idem_answer_text(struct esc_idempotency *idem, int status, char *text);
 
 /* Step 2 for a write that is not a command: the answer (doc(obj) with
  * status) kept in the write's transaction; set .run = esc_idem_tx_run,

@@ -212,6 +212,78 @@ static json_t *order_json(struct esc_http_call *call, struct esc_store *s,
 	return j;
 }
 
+/* order_json's document as its text (esc_view_order_text) into out
+ * (initialized here), but its closing brace. false, out released, when
+ * the tree must be made instead. */
+static bool order_text_open(struct esc_http_call *call, struct esc_store *s,
+			    const struct esc_order *o, struct esc_json_out *out)
+{
+	const char *me = call->caller.user.id;
+	int64_t unread = 0;
+	int rc = 0;
+	if (esc_json_out_init(out, 4096))
+		return false;
+	if (!esc_view_order_text(call->e, s, viewer(call), o, out, NULL)) {
+		esc_json_out_release(out);
+		return false;
+	}
+	if (call->caller.kind == ESC_CALLER_USER &&
+	    (!strcmp(me, o->buyer_id) || !strcmp(me, o->seller_id))) {
+		ESC_STORE(rc, s, messages_unread, me, o->id, &unread);
+		if (!rc) {
+			ESC_JSON_OUT_LIT(out, ",\"unread_messages\":");
+			esc_json_out_int(out, unread);
+		}
+	}
+	return true;
+}
+
+/* order_json's document as its text, in call->out_text. false when the
+ * tree must be made instead. */
+static bool order_text(struct esc_http_call *call, struct esc_store *s, const struct esc_order *o)
+{
+	struct esc_json_out out;
+	size_t len = 0;
+	if (!order_text_open(call, s, o, &out))
+		return false;
+	ESC_JSON_OUT_LIT(&out, "}");
+	char *text = esc_json_out_finish(&out, &len);
+	if (!text)
+		return false;
+	call->out_text = text;
+	call->out_text_len = len;
+	return true;
+}
+
+/* The answer of a command that leaves an order, as its text (the order as
+ * order_text writes it, and what reply_build adds): false when the tree
+ * must be made instead. */
+static bool reply_text(struct esc_http_call *call, struct esc_store *s,
+		       const struct esc_result *res)
+{
+	struct esc_json_out out;
+	size_t len = 0;
+	if (!order_text_open(call, s, &res->order, &out))
+		return false;
+	if (call->command->event == ESC_EV_CANCEL &&
+	    res->order.state == ESC_ST_CANCELLATION_REQUESTED) {
+		ESC_JSON_OUT_LIT(&out, ",\"buyer_level\":");
+		esc_json_out_string(&out, esc_level_name(res->buyer_level));
+	}
+	ESC_JSON_OUT_LIT(&out, "}");
+	char *text = esc_json_out_finish(&out, &len);
+	if (!text)
+		return false;
+	call->reply_built = true;
+	if (call->idem) {
+		esc_idem_answer_text(call->idem, call->status, text);
+	} else {
+		call->out_text = text;
+		call->out_text_len = len;
+	}
+	return true;
+}
+
 /* The answer to a command that succeeded, built inside its transaction
  * (esc_reply): the order or the refund as it is now, kept with the
  * command when the request has an Idempotency-Key. */
@@ -222,8 +294,14 @@ static int reply_build(void *arg, struct esc_engine *e, struct esc_store *s,
 	enum esc_event ev = call->command->event;
 	(void)e;
 	json_decref(call->out);
+	call->out = NULL;
 	free(call->out_text);
 	call->out_text = NULL;
+	/* An order's answer is written as text (esc_view_order_text); kept
+	 * for its key, that text is the one kept (esc_idem_answer_text). */
+	if (ev != ESC_EV_REFUND_SETTLED && ev != ESC_EV_REFUND_FAILED &&
+	    ev != ESC_EV_OPEN_DISPUTE && !esc_event_is_dispute(ev) && reply_text(call, s, res))
+		return 0;
 	if (ev == ESC_EV_REFUND_SETTLED || ev == ESC_EV_REFUND_FAILED) {
 		call->out = esc_view_refund(&res->refund);
 	} else if (ev == ESC_EV_OPEN_DISPUTE || esc_event_is_dispute(ev)) {
@@ -1262,38 +1340,6 @@ static int visible_order(struct esc_http_call *call, struct esc_order *o)
 	int rc = visible_order_held(call, s, o);
 	esc_engine_store_release(call->e, s);
 	return rc;
-}
-
-/* order_json's document as its text (esc_view_order_text), in
- * call->out_text. false when the tree must be made instead. */
-static bool order_text(struct esc_http_call *call, struct esc_store *s, const struct esc_order *o)
-{
-	struct esc_json_out out;
-	const char *me = call->caller.user.id;
-	int64_t unread = 0;
-	size_t len = 0;
-	int rc = 0;
-	if (esc_json_out_init(&out, 4096))
-		return false;
-	if (!esc_view_order_text(call->e, s, viewer(call), o, &out)) {
-		esc_json_out_release(&out);
-		return false;
-	}
-	if (call->caller.kind == ESC_CALLER_USER &&
-	    (!strcmp(me, o->buyer_id) || !strcmp(me, o->seller_id))) {
-		ESC_STORE(rc, s, messages_unread, me, o->id, &unread);
-		if (!rc) {
-			ESC_JSON_OUT_LIT(&out, ",\"unread_messages\":");
-			esc_json_out_int(&out, unread);
-		}
-	}
-	ESC_JSON_OUT_LIT(&out, "}");
-	char *text = esc_json_out_finish(&out, &len);
-	if (!text)
-		return false;
-	call->out_text = text;
-	call->out_text_len = len;
-	return true;
 }
 
 static int h_order_get(struct esc_http_call *call)

@@ -1172,11 +1172,12 @@ static enum MHD_Result answer(struct esc_http_server *srv, struct MHD_Connection
 	if (call->text)
 		return respond_text(c, req, call->status, call->text, "text/plain; version=0.0.4",
 				    NULL, NULL);
-	/* A command's reply kept for its key was made from this document with
-	 * this status (routes.c's reply_build, esc_idem_answer, then nothing
-	 * changes it on success): that text is the answer, not made again. */
+	/* A command's reply kept for its key was written with this status
+	 * (routes.c's reply_build: esc_idem_answer from its document, or
+	 * esc_idem_answer_text, then nothing changes it on success): that
+	 * text is the answer, not made again. */
 	struct esc_idempotency *kept = call->idem;
-	if (!rc && call->reply_built && call->idem_kept && call->out && kept && kept->response &&
+	if (!rc && call->reply_built && call->idem_kept && kept && kept->response &&
 	    kept->status == call->status) {
 		char *text = kept->response;
 		kept->response = NULL;

@@ -331,17 +331,26 @@ static void test_spec_3_seller_fault_reason_marks_seller_and_lowers_score(void *
 	esc_fixture_check(f);
 }
 
+/* The order's event rows, oldest first (at most 16), with their payloads
+ * (malloc'd, the caller's). */
+static size_t order_rows(struct esc_fixture *f, const char *order_id,
+			 struct esc_outbox_row rows[16], char *payloads[16])
+{
+	struct esc_event_filter filter = {.order_id = order_id};
+	size_t n = 0;
+	int rc;
+	ESC_STORE(rc, esc_engine_writer(f->e), events_list, &filter, rows, payloads, 16, &n);
+	assert_int_equal(rc, 0);
+	return n;
+}
+
 /* Issue 14: the events of the order, oldest first (at most 16), each as
  * JSON; the caller frees them with json_decref. */
 static size_t events_of(struct esc_fixture *f, const char *order_id, json_t *out[16])
 {
 	struct esc_outbox_row rows[16];
 	char *payloads[16];
-	struct esc_event_filter filter = {.order_id = order_id};
-	size_t n = 0;
-	int rc;
-	ESC_STORE(rc, esc_engine_writer(f->e), events_list, &filter, rows, payloads, 16, &n);
-	assert_int_equal(rc, 0);
+	size_t n = order_rows(f, order_id, rows, payloads);
 	for (size_t i = 0; i < n; i++) {
 		struct esc_strbuf sb;
 		json_error_t err;
@@ -1705,6 +1714,9 @@ struct view_reply {
 	enum esc_actor actor;
 	const char *user_id;
 	char *json; /* what the reply showed, malloc'd */
+	char *text; /* the same written as text (esc_view_order_text) */
+	bool written;
+	bool from_event; /* the event's text was at hand */
 };
 
 static int view_reply_build(void *arg, struct esc_engine *e, struct esc_store *s,
@@ -1712,12 +1724,40 @@ static int view_reply_build(void *arg, struct esc_engine *e, struct esc_store *s
 {
 	struct view_reply *vr = arg;
 	struct esc_viewer v;
+	struct esc_json_out out;
+	/* As text first: from the event's text, which the tree does not
+	 * touch. */
+	const char *prefix = NULL;
+	size_t prefix_len = 0;
+	vr->from_event = esc_engine_reply_text(e, s, &res->order, &prefix, &prefix_len);
+	esc_viewer_init(&v, vr->actor, vr->user_id);
+	(void)esc_json_out_init(&out, 0);
+	vr->written = esc_view_order_text(e, s, &v, &res->order, &out, NULL);
+	esc_json_out_raw(&out, "}", 1);
+	free(vr->text);
+	vr->text = esc_json_out_finish(&out, NULL);
 	esc_viewer_init(&v, vr->actor, vr->user_id);
 	json_t *j = esc_view_order(e, s, &v, &res->order);
 	free(vr->json);
 	vr->json = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	return vr->json ? 0 : ESC_ENOMEM;
+}
+
+/* The data of the order's event at version, as written (malloc'd). */
+static char *event_data(struct esc_fixture *f, const char *order_id, int64_t version)
+{
+	struct esc_outbox_row rows[16];
+	char *payloads[16], *data = NULL;
+	size_t n = order_rows(f, order_id, rows, payloads);
+	for (size_t i = 0; i < n; i++) {
+		if (!data && rows[i].version == version && strncmp(rows[i].type, "reputation.", 11))
+			data = payloads[i];
+		else
+			free(payloads[i]);
+	}
+	assert_non_null(data);
+	return data;
 }
 
 /* The order as v reads it on a read connection, after the commit. */
@@ -1739,8 +1779,10 @@ static char *view_read(struct esc_fixture *f, enum esc_actor actor, const char *
 	return out;
 }
 
-/* The reply of each command, built from the event's object inside the
- * transaction, is byte for byte what a read shows the same viewer. */
+/* The reply of each command, built from the event's text inside the
+ * transaction (or as the tree, anew), is byte for byte what a read shows
+ * the same viewer; the event's data, written as text, is the operator's
+ * view for an event as its tree would be written. */
 static void test_issue_15_a_commands_reply_is_the_order_a_read_shows(void **state)
 {
 	struct esc_fixture *f = *state;
@@ -1755,7 +1797,7 @@ static void test_issue_15_a_commands_reply_is_the_order_a_read_shows(void **stat
 		{ESC_EV_ACCEPT_CANCELLATION, ESC_ACTOR_SELLER},
 	};
 	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-		struct view_reply vr = {steps[i].who, NULL, NULL};
+		struct view_reply vr = {.actor = steps[i].who};
 		struct esc_reply reply = {view_reply_build, &vr, NULL};
 		struct esc_command c;
 		struct esc_result r;
@@ -1769,8 +1811,27 @@ static void test_issue_15_a_commands_reply_is_the_order_a_read_shows(void **stat
 		assert_non_null(vr.json);
 		char *read = view_read(f, steps[i].who, c.actor_id, o.id);
 		assert_string_equal(vr.json, read);
+		assert_true(vr.from_event);
+		assert_true(vr.written);
+		assert_non_null(vr.text);
+		assert_string_equal(vr.text, read);
 		free(read);
 		free(vr.json);
+		free(vr.text);
+
+		struct esc_store *s = esc_engine_store_acquire(f->e);
+		struct esc_viewer v;
+		esc_viewer_init(&v, ESC_ACTOR_OPERATOR, NULL);
+		v.for_event = true;
+		json_t *object = esc_view_order(f->e, s, &v, &o);
+		esc_engine_store_release(f->e, s);
+		json_t *doc = json_pack("{s:o}", "object", object);
+		char *tree = esc_json_text(doc, 0, NULL), *data = event_data(f, o.id, o.version);
+		json_decref(doc);
+		assert_non_null(tree);
+		assert_string_equal(data, tree);
+		free(tree);
+		free(data);
 	}
 }
 
@@ -1806,7 +1867,7 @@ static void assert_text_is_tree(struct esc_fixture *f, const char *order_id)
 		esc_viewer_init(&v, actor, id);
 		v.lang = (enum esc_lang)(k % ESC_LANG_COUNT);
 		(void)esc_json_out_init(&out, 0);
-		written[k] = !rc && esc_view_order_text(f->e, s, &v, &o, &out);
+		written[k] = !rc && esc_view_order_text(f->e, s, &v, &o, &out, NULL);
 		esc_json_out_raw(&out, "}", 1);
 		text[k] = esc_json_out_finish(&out, NULL);
 	}

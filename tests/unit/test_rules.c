@@ -1574,6 +1574,20 @@ static void test_http_fee_flag_and_recommendation_explained(void **state)
 	assert_string_equal(esc_test_str(x, "text"),
 			    "tracking_check: the number failed the check of carrier ups (ups_1z).");
 	json_decref(o);
+
+	/* The ship command's answer in Icelandic names the rule in
+	 * Icelandic, as GET does: not the event's English view. */
+	order_new(&b, &poor, id, true);
+	snprintf(path, sizeof path, "/v1/orders/%s/ship", id);
+	esc_test_header = "Accept-Language: is";
+	o = esc_test_must(X.port, "POST", path, poor.tok, ups_bad, 200);
+	esc_test_header = "Accept-Language: is";
+	json_t *read = order_get(id, poor.tok);
+	x = json_object_get(json_object_get(o, "shipment"), "tracking_rule");
+	assert_non_null(strstr(esc_test_str(x, "text"), "flutningsaðilans"));
+	assert_true(json_equal(o, read));
+	json_decref(read);
+	json_decref(o);
 	check_recommendation(flagged_dsp, arbiter.tok, 2900,
 			     (const char *const[]){"recommend_delivery"}, (const int[]){100}, 1,
 			     "recommend_delivery: 100% of the amount asked, by the carrier's "
