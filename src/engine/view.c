@@ -280,24 +280,47 @@ static json_t *actions_json(const struct esc_action *actions, size_t n,
 /* Each deadline the order has, with the rule that set it and what
  * happens when it passes (issue 16 item 2), in v's language; NULL for an
  * event's object (view.h). */
+/* What deadline_rules_json shows: each deadline's explanation (rule -1
+ * for a deadline the order lacks, or that no rule explains). false, with
+ * nothing set, for an event's object. */
+struct deadline_rules {
+	struct esc_explanation x[ESC_DL_ORDER_COUNT];
+	/* Their window and sentence in the viewer's language, once written
+	 * (an action's rule is also in the order's rules): an empty text
+	 * until then. */
+	char window[ESC_DL_ORDER_COUNT][64], text[ESC_DL_ORDER_COUNT][600];
+};
+
+static bool deadline_rules_read(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+				const struct esc_order *o, struct deadline_rules *r)
+{
+	if (v->for_event)
+		return false;
+	const struct esc_policy *p = order_policy(e, s, v, o);
+	int32_t version = o->policy_version ? o->policy_version : esc_engine_policy_version(e);
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++) {
+		struct esc_explanation *x = &r->x[k];
+		x->rule = -1;
+		r->text[k][0] = '\0';
+		if (!o->due_ms[k])
+			continue;
+		esc_explain_deadline(p, o, (enum esc_deadline_kind)k, o->due_ms[k], NULL, NULL, x);
+		x->policy_version = version;
+	}
+	return true;
+}
+
 static json_t *deadline_rules_json(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
 				   const struct esc_order *o)
 {
-	if (v->for_event)
+	struct deadline_rules r;
+	if (!deadline_rules_read(e, s, v, o, &r))
 		return NULL;
-	const struct esc_policy *p = order_policy(e, s, v, o);
-	int32_t version = o->policy_version ? o->policy_version : esc_engine_policy_version(e);
 	json_t *rules = json_object();
-	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++) {
-		struct esc_explanation x;
-		if (!o->due_ms[k])
-			continue;
-		esc_explain_deadline(p, o, (enum esc_deadline_kind)k, o->due_ms[k], NULL, NULL, &x);
-		x.policy_version = version;
-		if (x.rule >= 0)
+	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
+		if (r.x[k].rule >= 0)
 			json_object_set_new(rules, esc_deadline_name((enum esc_deadline_kind)k),
-					    esc_view_explanation(&x, false, v->lang));
-	}
+					    esc_view_explanation(&r.x[k], false, v->lang));
 	return rules;
 }
 
@@ -776,9 +799,93 @@ static void order_lists_text(struct esc_json_out *out, const struct order_lists 
 	LIT(out, "]");
 }
 
+/* esc_view_explanation's object for deadline k of r (not passed), in
+ * lang. */
+static void explanation_text(struct esc_json_out *out, struct deadline_rules *r, int k,
+			     enum esc_lang lang)
+{
+	const struct esc_explanation *x = &r->x[k];
+	char *window = r->window[k], *text = r->text[k];
+	char day[ESC_TIME_SIZE], policy_id[32];
+	if (!text[0]) {
+		esc_rule_window(x->window_ms, lang, window, sizeof r->window[k]);
+		esc_explanation_render(x, false, lang, text, sizeof r->text[k]);
+	}
+	LIT(out, "{\"rule\":");
+	text_str(out, esc_rule((enum esc_rule)x->rule)->id);
+	LIT(out, ",\"window_ms\":");
+	esc_json_out_int(out, x->window_ms);
+	LIT(out, ",\"window\":");
+	text_str(out, window);
+	LIT(out, ",\"since\":");
+	text_time(out, x->since_ms);
+	LIT(out, ",\"due\":");
+	text_time(out, x->due_ms);
+	LIT(out, ",\"policy_version\":");
+	if (x->policy_version) {
+		snprintf(policy_id, sizeof policy_id, "pol_%lld", (long long)x->policy_version);
+		esc_json_out_string(out, policy_id);
+	} else {
+		LIT(out, "null");
+	}
+	LIT(out, ",\"amount\":");
+	if (x->has_amount)
+		esc_json_out_int(out, x->amount_minor);
+	else
+		LIT(out, "null");
+	LIT(out, ",\"currency\":");
+	text_str(out, x->currency);
+	LIT(out, ",\"method\":");
+	if (x->method >= 0)
+		text_str(out, esc_method_name((enum esc_method)x->method));
+	else
+		LIT(out, "null");
+	const int64_t days[2] = {x->expected_from_ms, x->expected_to_ms};
+	for (int i = 0; i < 2; i++) {
+		if (i)
+			LIT(out, ",\"expected_to\":");
+		else
+			LIT(out, ",\"expected_from\":");
+		if (days[i]) {
+			esc_time_format(days[i], day);
+			day[10] = '\0'; /* view_day's full-date */
+			esc_json_out_string(out, day);
+		} else {
+			LIT(out, "null");
+		}
+	}
+	LIT(out, ",\"text\":");
+	text_str(out, text);
+	LIT(out, "}");
+}
+
+/* The rules of an order's text: the tree (an order with a dispute, whose
+ * member is still made as one) or the explanations. */
+struct rules_of_text {
+	json_t *tree;
+	struct deadline_rules *x; /* NULL: none (an event's object) */
+	enum esc_lang lang;
+};
+
+/* The rule of the deadline at due_ms, as rule_at finds it, or null. */
+static void rule_at_text(struct esc_json_out *out, const struct esc_order *o,
+			 const struct rules_of_text *r, int64_t due_ms)
+{
+	if (r->tree) {
+		text_tree(out, rule_at(o, r->tree, due_ms));
+		return;
+	}
+	for (int k = 0; due_ms && k < ESC_DL_ORDER_COUNT; k++)
+		if (o->due_ms[k] == due_ms && r->x->x[k].rule >= 0) {
+			explanation_text(out, r->x, k, r->lang);
+			return;
+		}
+	LIT(out, "null");
+}
+
 /* actions_json's array, for the order's own actions. */
 static void order_actions_text(struct esc_json_out *out, const struct esc_action *actions, size_t n,
-			       const struct esc_order *o, json_t *rules)
+			       const struct esc_order *o, const struct rules_of_text *rules)
 {
 	bool first = true;
 	LIT(out, "[");
@@ -793,9 +900,9 @@ static void order_actions_text(struct esc_json_out *out, const struct esc_action
 		text_str(out, nm);
 		LIT(out, ",\"deadline\":");
 		text_time(out, actions[i].deadline_ms);
-		if (rules) {
+		if (rules->tree || rules->x) {
 			LIT(out, ",\"deadline_rule\":");
-			text_tree(out, rule_at(o, rules, actions[i].deadline_ms));
+			rule_at_text(out, o, rules, actions[i].deadline_ms);
 		}
 		LIT(out, "}");
 	}
@@ -805,15 +912,30 @@ static void order_actions_text(struct esc_json_out *out, const struct esc_action
 /* The order's last members: its actions, then the deadlines' rules when
  * the viewer has them; *actions_at (when not NULL) where they begin. */
 static void order_tail_text(struct esc_json_out *out, const struct esc_action *actions, size_t n,
-			    const struct esc_order *o, json_t *rules, size_t *actions_at)
+			    const struct esc_order *o, const struct rules_of_text *rules,
+			    size_t *actions_at)
 {
 	if (actions_at)
 		*actions_at = out->len;
 	LIT(out, ",\"actions\":");
 	order_actions_text(out, actions, n, o, rules);
-	if (rules) {
+	if (rules->tree) {
 		LIT(out, ",\"deadline_rules\":");
-		esc_json_out_value(out, rules);
+		esc_json_out_value(out, rules->tree);
+	} else if (rules->x) {
+		bool first = true;
+		LIT(out, ",\"deadline_rules\":{");
+		for (int k = 0; k < ESC_DL_ORDER_COUNT; k++) {
+			if (rules->x->x[k].rule < 0)
+				continue;
+			if (!first)
+				LIT(out, ",");
+			first = false;
+			text_str(out, esc_deadline_name((enum esc_deadline_kind)k));
+			LIT(out, ":");
+			explanation_text(out, rules->x, k, rules->lang);
+		}
+		LIT(out, "}");
 	}
 }
 
@@ -850,11 +972,12 @@ static void order_reply_text(struct esc_engine *e, struct esc_store *s, struct e
 			     struct esc_json_out *out, size_t *actions_at)
 {
 	struct esc_action actions[ACTIONS_MAX];
+	struct deadline_rules x;
 	size_t n_actions = actions_of(e, s, v, o, actions);
-	json_t *rules = deadline_rules_json(e, s, v, o);
+	struct rules_of_text rules = {.x = deadline_rules_read(e, s, v, o, &x) ? &x : NULL,
+				      .lang = v->lang};
 	esc_json_out_raw(out, prefix, prefix_len);
-	order_tail_text(out, actions, n_actions, o, rules, actions_at);
-	json_decref(rules);
+	order_tail_text(out, actions, n_actions, o, &rules, actions_at);
 }
 
 bool esc_view_order_text(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
@@ -876,7 +999,13 @@ bool esc_view_order_text(struct esc_engine *e, struct esc_store *s, struct esc_v
 	}
 	const struct esc_policy *p = order_policy(e, s, v, o);
 	size_t n_actions = actions_of(e, s, v, o, actions);
-	json_t *rules = deadline_rules_json(e, s, v, o);
+	/* A dispute's member, made as a tree, takes the rules' tree. */
+	struct deadline_rules x;
+	struct rules_of_text rules = {.lang = v->lang};
+	if (o->disputes_count)
+		rules.tree = deadline_rules_json(e, s, v, o);
+	else if (deadline_rules_read(e, s, v, o, &x))
+		rules.x = &x;
 
 	LIT(out, "{\"id\":");
 	text_str(out, o->id);
@@ -959,12 +1088,12 @@ bool esc_view_order_text(struct esc_engine *e, struct esc_store *s, struct esc_v
 		LIT(out, "null");
 	LIT(out, ",\"dispute\":");
 	if (o->disputes_count)
-		text_tree(out, dispute_json(o, actions, n_actions, rules));
+		text_tree(out, dispute_json(o, actions, n_actions, rules.tree));
 	else
 		LIT(out, "null");
 	order_lists_text(out, &lists);
-	order_tail_text(out, actions, n_actions, o, rules, actions_at);
-	json_decref(rules);
+	order_tail_text(out, actions, n_actions, o, &rules, actions_at);
+	json_decref(rules.tree);
 	return true;
 }
 
