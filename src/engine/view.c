@@ -277,9 +277,6 @@ static json_t *actions_json(const struct esc_action *actions, size_t n,
 	return as;
 }
 
-/* Each deadline the order has, with the rule that set it and what
- * happens when it passes (issue 16 item 2), in v's language; NULL for an
- * event's object (view.h). */
 /* What deadline_rules_json shows: each deadline's explanation (rule -1
  * for a deadline the order lacks, or that no rule explains). false, with
  * nothing set, for an event's object. */
@@ -310,6 +307,9 @@ static bool deadline_rules_read(struct esc_engine *e, struct esc_store *s, struc
 	return true;
 }
 
+/* Each deadline the order has, with the rule that set it and what
+ * happens when it passes (issue 16 item 2), in v's language; NULL for an
+ * event's object (view.h). */
 static json_t *deadline_rules_json(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
 				   const struct esc_order *o)
 {
