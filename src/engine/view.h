@@ -105,7 +105,8 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
  * members before "actions" are its event's text (esc_engine_reply_text),
  * not made again. false, with nothing read or written, when that answer
  * must be the tree: its event's object is one, or the order has a
- * dispute (whose actions are the viewer's, inside those members).
+ * dispute (whose actions are the viewer's, inside those members) or a
+ * shipment the viewer reads in another language than the event's.
  * out->failed when a string is not UTF-8 or memory ran out (the tree
  * then fails or shows the part null: make it). */
 struct esc_json_out;
