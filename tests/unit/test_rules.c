@@ -1576,13 +1576,16 @@ static void test_http_fee_flag_and_recommendation_explained(void **state)
 	json_decref(o);
 
 	/* The ship command's answer in Icelandic names the rule in
-	 * Icelandic, as GET does: not the event's English view. */
-	order_new(&b, &poor, id, true);
+	 * Icelandic, as GET does: not the event's English view. A seller of
+	 * its own: the flagged number counts against them. */
+	struct who shipper;
+	user_new(&shipper, "seller");
+	order_new(&b, &shipper, id, true);
 	snprintf(path, sizeof path, "/v1/orders/%s/ship", id);
 	esc_test_header = "Accept-Language: is";
-	o = esc_test_must(X.port, "POST", path, poor.tok, ups_bad, 200);
+	o = esc_test_must(X.port, "POST", path, shipper.tok, ups_bad, 200);
 	esc_test_header = "Accept-Language: is";
-	json_t *read = order_get(id, poor.tok);
+	json_t *read = order_get(id, shipper.tok);
 	x = json_object_get(json_object_get(o, "shipment"), "tracking_rule");
 	assert_non_null(strstr(esc_test_str(x, "text"), "flutningsaðilans"));
 	assert_true(json_equal(o, read));
