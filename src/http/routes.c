@@ -297,15 +297,14 @@ static int reply_build(void *arg, struct esc_engine *e, struct esc_store *s,
 	call->out = NULL;
 	free(call->out_text);
 	call->out_text = NULL;
-	/* An order's answer is written as text (esc_view_order_text); kept
-	 * for its key, that text is the one kept (esc_idem_answer_text). */
-	if (ev != ESC_EV_REFUND_SETTLED && ev != ESC_EV_REFUND_FAILED &&
-	    ev != ESC_EV_OPEN_DISPUTE && !esc_event_is_dispute(ev) && reply_text(call, s, res))
-		return 0;
 	if (ev == ESC_EV_REFUND_SETTLED || ev == ESC_EV_REFUND_FAILED) {
 		call->out = esc_view_refund(&res->refund);
 	} else if (ev == ESC_EV_OPEN_DISPUTE || esc_event_is_dispute(ev)) {
 		call->out = esc_view_dispute(call->e, s, viewer(call), &res->order);
+	} else if (reply_text(call, s, res)) {
+		/* An order's answer is written as text (esc_view_order_text);
+		 * kept for its key, that text is the one kept. */
+		return 0;
 	} else {
 		call->out = order_json(call, s, &res->order);
 	}
