@@ -414,6 +414,44 @@ void *esc_test_drain_log(void *arg)
 	return NULL;
 }
 
+/* The last lines a daemon wrote, for when it ends badly: the log is
+ * echoed only under ESC_TEST_VERBOSE, and a daemon that dies of a signal
+ * at its stop says nothing else. */
+struct esc_test_log {
+	FILE *f;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	char tail[8192];
+	size_t len;
+};
+
+static void *drain_kept(void *arg)
+{
+	struct esc_test_log *log = arg;
+	char line[2048];
+	while (fgets(line, sizeof line, log->f)) {
+		if (getenv("ESC_TEST_VERBOSE"))
+			fputs(line, stderr);
+		size_t n = strlen(line);
+		pthread_mutex_lock(&log->lock);
+		if (log->len + n >= sizeof log->tail) {
+			size_t drop = log->len + n - sizeof log->tail + 1;
+			if (drop > log->len)
+				drop = log->len;
+			memmove(log->tail, log->tail + drop, log->len - drop);
+			log->len -= drop;
+		}
+		if (n >= sizeof log->tail)
+			n = sizeof log->tail - 1;
+		memcpy(log->tail + log->len, line, n);
+		log->len += n;
+		log->tail[log->len] = '\0';
+		pthread_mutex_unlock(&log->lock);
+	}
+	fclose(log->f);
+	return NULL;
+}
+
 void esc_test_daemon_config(struct esc_test_daemon *d, const char *text)
 {
 	if (!text) {
@@ -467,9 +505,11 @@ void esc_test_daemon_start(struct esc_test_daemon *d, const char *operator_key)
 		}
 	}
 	assert_true(d->port > 0);
-	pthread_t drain;
-	assert_int_equal(pthread_create(&drain, NULL, esc_test_drain_log, f), 0);
-	pthread_detach(drain);
+	d->log = calloc(1, sizeof *d->log);
+	assert_non_null(d->log);
+	d->log->f = f;
+	pthread_mutex_init(&d->log->lock, NULL);
+	assert_int_equal(pthread_create(&d->log->thread, NULL, drain_kept, d->log), 0);
 }
 
 void esc_test_daemon_stop(struct esc_test_daemon *d)
@@ -477,6 +517,24 @@ void esc_test_daemon_stop(struct esc_test_daemon *d)
 	int status = 0;
 	kill(d->pid, SIGTERM);
 	assert_int_equal(waitpid(d->pid, &status, 0), d->pid);
+	/* Its exit closed the pipe: the thread has read it all. */
+	struct esc_test_log *log = d->log;
+	d->log = NULL;
+	if (log)
+		pthread_join(log->thread, NULL);
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		if (WIFSIGNALED(status))
+			fprintf(stderr, "the daemon on port %d died of signal %d (%s) after SIGTERM\n",
+				d->port, WTERMSIG(status), strsignal(WTERMSIG(status)));
+		else
+			fprintf(stderr, "the daemon on port %d exited %d after SIGTERM\n", d->port,
+				WEXITSTATUS(status));
+		fprintf(stderr, "the end of its log:\n%s\n", log ? log->tail : "(not kept)");
+	}
+	if (log) {
+		pthread_mutex_destroy(&log->lock);
+		free(log);
+	}
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 }

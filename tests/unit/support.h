@@ -59,6 +59,7 @@ struct esc_test_daemon {
 	char config[300]; /* --config, when not empty */
 	int pid;
 	int port;
+	struct esc_test_log *log; /* the end of its stderr, kept by a thread */
 };
 /* A thread's body: read a daemon's log (a FILE * on its stderr) to its
  * end, which its exit brings, echoing it when ESC_TEST_VERBOSE is set. */
@@ -72,6 +73,8 @@ void esc_test_daemon_start(struct esc_test_daemon *d, const char *operator_key);
 /* The daemon's --config: text (policy and settings lines) written to
  * escrowd.conf in d->dir (set dir first); NULL for none. */
 void esc_test_daemon_config(struct esc_test_daemon *d, const char *text);
+/* SIGTERM, then the daemon must exit 0; when it does not, its exit
+ * status or signal and the end of its log are shown. */
 void esc_test_daemon_stop(struct esc_test_daemon *d);
 
 /* Engine fixtures: an engine on a new store (esc_test_store), with a manual clock at ESC_TEST_T0
