@@ -2755,8 +2755,14 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 		nap(opt, stop);
 	}
 	tell(opt, ESC_HTTP_STOPPING);
-	/* Stop accepting, let the requests in flight finish, then stop. */
-	MHD_quiesce_daemon(d);
+	/* Let the commands in flight finish, then stop. The listening socket
+	 * stays open until MHD_stop_daemon: libmicrohttpd 0.9.75's
+	 * MHD_quiesce_daemon takes it out of each pool thread's epoll set
+	 * from this thread, and aborts ("Failed to remove listen FD from
+	 * epoll set") when a busy thread took it out first. A request that
+	 * comes in meanwhile is answered, its command run in its thread
+	 * (command_queue). tests/unit/test_http.c
+	 * limits_a_daemon_stopped_while_clients_connect_exits_cleanly. */
 	drain_commands(srv);
 	MHD_stop_daemon(d);
 	if (admin)

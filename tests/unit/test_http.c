@@ -2572,6 +2572,75 @@ static void limits_from_the_config_file_hold_and_the_daemon_answers(void **state
 	esc_test_rmdir(ld.dir);
 }
 
+/* A client that opens a connection for each GET /healthz, until stop. */
+struct knocker {
+	int port;
+	atomic_bool stop;
+	atomic_int answered;
+};
+
+static void *knock(void *arg)
+{
+	struct knocker *k = arg;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)k->port)};
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	const char *get = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	while (!atomic_load(&k->stop)) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			break;
+		struct timeval tv = {.tv_usec = 100 * 1000};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		char buf[256];
+		if (!connect(fd, (struct sockaddr *)&sa, sizeof sa) &&
+		    write(fd, get, strlen(get)) == (ssize_t)strlen(get) &&
+		    recv(fd, buf, sizeof buf, 0) > 0)
+			atomic_fetch_add(&k->answered, 1);
+		close(fd);
+	}
+	return NULL;
+}
+
+/* A daemon stopped while clients keep opening connections exits 0
+ * (esc_test_daemon_stop). libmicrohttpd 0.9.75's MHD_quiesce_daemon,
+ * which the stop called first, aborted about once in 60 such stops: it
+ * takes the listening socket out of each pool thread's epoll set from
+ * the stopping thread, and a pool thread busy accepting took it out
+ * first (server.c, serve). The race is a timing: each cycle gives it a
+ * chance, none proves it gone. */
+static void limits_a_daemon_stopped_while_clients_connect_exits_cleanly(void **state)
+{
+	enum { KNOCKERS = 3 };
+	int cycles = getenv("ESC_TEST_QUICK") ? 10 : 30;
+	int answered = 0;
+	(void)state;
+	for (int i = 0; i < cycles; i++) {
+		struct esc_test_daemon sd = {0};
+		struct knocker k = {0};
+		pthread_t t[KNOCKERS];
+		esc_test_tmpdir(sd.dir, sizeof sd.dir);
+		esc_test_store(sd.db, sizeof sd.db, sd.dir);
+		esc_test_daemon_config(&sd, "http.threads = 2\n");
+		esc_test_daemon_start(&sd, KEY);
+		k.port = sd.port;
+		for (int j = 0; j < KNOCKERS; j++)
+			assert_int_equal(pthread_create(&t[j], NULL, knock, &k), 0);
+		/* Stopped once the knocks are answered: the pool is busy. */
+		while (atomic_load(&k.answered) < 20)
+			usleep(1000);
+		esc_test_daemon_stop(&sd);
+		atomic_store(&k.stop, true);
+		for (int j = 0; j < KNOCKERS; j++)
+			pthread_join(t[j], NULL);
+		answered += atomic_load(&k.answered);
+		esc_test_store_drop(sd.db);
+		esc_test_rmdir(sd.dir);
+	}
+	print_message("%d stops under %d knocking clients, %d knocks answered\n", cycles,
+		      KNOCKERS, answered);
+}
+
 /* Issue 13 item 4: a command's route is its event's row in core/event.h:
  * its path is the row's path under its machine's route, its callers are
  * the row's actors, and every event a request sends has one route. */
@@ -3351,6 +3420,7 @@ int main(void)
 		cmocka_unit_test(spec_7_cancel_and_ship_race_one_wins),
 		cmocka_unit_test(limits_slow_clients_do_not_stall_the_daemon),
 		cmocka_unit_test(limits_from_the_config_file_hold_and_the_daemon_answers),
+		cmocka_unit_test(limits_a_daemon_stopped_while_clients_connect_exits_cleanly),
 		cmocka_unit_test(issue_13_item_4_each_event_route_is_its_row),
 		cmocka_unit_test(issue_14_webhook_endpoints_are_created_read_updated_and_deleted),
 		cmocka_unit_test(issue_14_webhook_endpoints_list_by_cursor_without_secrets),
