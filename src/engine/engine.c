@@ -50,9 +50,11 @@ struct esc_engine {
 	bool no_events;
 	/* This process as a deadline worker: id ("prc_" and 16 hex) names
 	 * it on the deadlines it claims; its row is written at its first
-	 * claim (working), renewed by every claim, deleted at free. */
+	 * claim (working), renewed by a claim a few times per lease
+	 * (beat_real_ms: the last renewal's real time), deleted at free. */
 	struct esc_process process;
 	bool working;
+	int64_t beat_real_ms;
 	struct esc_clock real_own;
 	struct esc_clock *real; /* real_own or the options' real_clock */
 	pthread_mutex_t lock;   /* one command batch at a time */
@@ -2328,16 +2330,22 @@ struct claim {
 	struct esc_process *process;
 	bool first; /* this process's first claim */
 	bool take_all;
+	bool beat; /* renew the lease */
 	int64_t now_ms; /* escrowd's clock: what is due */
 	struct esc_deadline *rows;
 	size_t max, n;
 };
 
-/* Renew this process's lease and claim under it, in one transaction, so
- * that every claim starts with a whole lease. The first claim also
- * forgets the processes whose lease has ended and, on a store that one
- * process serves, takes back every claim there: whoever held them is
- * gone. (A second daemon on the same SQLite file, if any, loses its
+/* Renew this process's lease when a quarter of it has passed, and claim
+ * under it, in one transaction, so that every claim starts with three
+ * quarters of a lease at least. Not every claim renews it: the deadline
+ * worker claims every second, a claim that changes nothing commits
+ * nothing, and a renewal is a commit, after which every read connection
+ * drops its cache and its map of the file (quiet_map in sqlite.c). The
+ * webhook worker's rounds renew it the same way (round_tx). The first
+ * claim also forgets the processes whose lease has ended and, on a store
+ * that one process serves, takes back every claim there: whoever held
+ * them is gone. (A second daemon on the same SQLite file, if any, loses its
  * claims too; SQLite runs one writer at a time, so each row it then fires
  * after us finds its order moved on, and is dropped: each deadline still
  * fires once.) */
@@ -2350,7 +2358,7 @@ static int claim_tx(struct esc_store *s, void *arg)
 		ESC_STORE(rc, s, processes_purge, real);
 	if (!rc && c->take_all)
 		ESC_STORE(rc, s, deadlines_release, NULL);
-	if (!rc)
+	if (!rc && c->beat)
 		ESC_STORE(rc, s, process_beat, c->process);
 	if (!rc)
 		ESC_STORE(rc, s, deadlines_claim, c->now_ms, c->process->id, real, c->rows, c->max,
@@ -2433,7 +2441,11 @@ static int fire_batch(struct esc_engine *e, size_t max, size_t *fired)
 		c.first = !e->working;
 		c.take_all = c.first && !e->store->ops->shared;
 		e->process.heartbeat_ms = esc_clock_now(e->real);
+		c.beat = c.first ||
+			 e->process.heartbeat_ms - e->beat_real_ms >= e->process.lease_ms / 4;
 		rc = transact(e, claim_tx, &c);
+		if (!rc && c.beat)
+			e->beat_real_ms = e->process.heartbeat_ms;
 		if (!rc)
 			e->working = true;
 		if (rc || !c.n)

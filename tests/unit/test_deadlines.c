@@ -801,6 +801,49 @@ static void spec_9_a_killed_process_claims_fire_elsewhere_when_its_lease_ends(vo
 	assert_granted_once(f, o, KILLED_MAX);
 }
 
+/* The process row's heartbeat, as another process reads it. */
+static int64_t heartbeat_of(struct esc_fixture *f, struct esc_engine *e)
+{
+	struct esc_process me, row;
+	int rc;
+	esc_engine_process(e, &me);
+	ESC_STORE(rc, esc_engine_writer(f->e), process_get, me.id, &row);
+	assert_int_equal(rc, 0);
+	return row.heartbeat_ms;
+}
+
+/* Issue 15: the deadline worker claims every second, and a claim renews
+ * the process's lease only once a quarter of it has passed since the
+ * last renewal: a claim that finds nothing due then commits nothing (a
+ * commit makes every read connection drop its cache and its map of the
+ * file). Each claim still starts with three quarters of a lease. */
+static void issue_15_a_claim_renews_the_lease_once_a_quarter_of_it_passed(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_clock real;
+	size_t fired = 99;
+	struct esc_order o = requested_order(f, ESC_REFUND_TO_ORIGINAL);
+	esc_clock_init_manual(&real, REAL0);
+	struct esc_engine *e = process_on(f, &real, 2000);
+	assert_int_equal(esc_engine_fire_due(e, 0, &fired), 0);
+	assert_int_equal(fired, 0);
+	assert_int_equal(heartbeat_of(f, e), REAL0);
+	esc_clock_advance(&real, 2000 / 4 - 1);
+	assert_int_equal(esc_engine_fire_due(e, 0, &fired), 0);
+	assert_int_equal(heartbeat_of(f, e), REAL0);
+	esc_clock_advance(&real, 1);
+	assert_int_equal(esc_engine_fire_due(e, 0, &fired), 0);
+	assert_int_equal(heartbeat_of(f, e), REAL0 + 2000 / 4);
+	/* What falls due meanwhile still fires, under the renewed lease. */
+	assert_int_equal(esc_engine_advance(e, 72 * HOUR), 0);
+	esc_clock_advance(&real, 1);
+	assert_int_equal(esc_engine_fire_due(e, 0, &fired), 0);
+	assert_int_equal(fired, 1);
+	assert_int_equal(heartbeat_of(f, e), REAL0 + 2000 / 4);
+	esc_engine_free(e);
+	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_CANCELLED);
+}
+
 /* SPEC §8: after a SIGKILL mid-firing, the restarted daemon fires what
  * the killed one held as soon as it may, escrowd's clock unmoved: at
  * once on SQLite, which one process serves, so that whoever held a claim
@@ -926,6 +969,7 @@ int main(void)
 		T(spec_8_deadlines_fired_from_two_threads_take_turns_with_commands),
 		T(spec_9_a_killed_process_claims_fire_elsewhere_when_its_lease_ends),
 		T(spec_8_a_restart_fires_what_a_killed_process_held),
+		T(issue_15_a_claim_renews_the_lease_once_a_quarter_of_it_passed),
 		T(spec_9_a_process_that_stops_gives_its_claims_back),
 		T(spec_9_two_processes_fire_each_deadline_once),
 	};
