@@ -50,11 +50,12 @@ struct esc_engine {
 	bool no_events;
 	/* This process as a deadline worker: id ("prc_" and 16 hex) names
 	 * it on the deadlines it claims; its row is written at its first
-	 * claim (working), renewed by a claim a few times per lease
-	 * (beat_real_ms: the last renewal's real time), deleted at free. */
+	 * claim (working), renewed a few times per lease by a claim or the
+	 * webhook worker (beat_real_ms: the last renewal's real time, by
+	 * either), deleted at free. */
 	struct esc_process process;
 	bool working;
-	int64_t beat_real_ms;
+	_Atomic int64_t beat_real_ms;
 	struct esc_clock real_own;
 	struct esc_clock *real; /* real_own or the options' real_clock */
 	pthread_mutex_t lock;   /* one command batch at a time */
@@ -551,6 +552,19 @@ void esc_engine_process(struct esc_engine *e, struct esc_process *out)
 	out->started_ms = e->process.started_ms;
 	out->lease_ms = e->process.lease_ms;
 	out->heartbeat_ms = esc_clock_now(e->real);
+}
+
+int64_t esc_engine_lease_renewed(struct esc_engine *e)
+{
+	return atomic_load(&e->beat_real_ms);
+}
+
+void esc_engine_lease_renewed_at(struct esc_engine *e, int64_t real_ms)
+{
+	/* The later of two renewals that race. */
+	int64_t seen = atomic_load(&e->beat_real_ms);
+	while (seen < real_ms && !atomic_compare_exchange_weak(&e->beat_real_ms, &seen, real_ms))
+		;
 }
 
 /* Add n to one of the counters. */
@@ -2441,11 +2455,11 @@ static int fire_batch(struct esc_engine *e, size_t max, size_t *fired)
 		c.first = !e->working;
 		c.take_all = c.first && !e->store->ops->shared;
 		e->process.heartbeat_ms = esc_clock_now(e->real);
-		c.beat = c.first ||
-			 e->process.heartbeat_ms - e->beat_real_ms >= e->process.lease_ms / 4;
+		c.beat = c.first || e->process.heartbeat_ms - esc_engine_lease_renewed(e) >=
+					    e->process.lease_ms / 4;
 		rc = transact(e, claim_tx, &c);
 		if (!rc && c.beat)
-			e->beat_real_ms = e->process.heartbeat_ms;
+			esc_engine_lease_renewed_at(e, e->process.heartbeat_ms);
 		if (!rc)
 			e->working = true;
 		if (rc || !c.n)

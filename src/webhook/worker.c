@@ -153,8 +153,12 @@ static int round_tx(struct esc_store *s, void *arg)
 	/* A store one process serves: whoever held claims there is gone. */
 	if (!rc && w->first && !s->ops->shared)
 		ESC_STORE(rc, s, webhook_deliveries_release, NULL);
-	/* The lease is renewed a few times per lease, not every round. */
-	r->beat = w->first || real - w->beat_real_ms >= w->process.lease_ms / 4;
+	/* The lease is renewed a few times per lease, not every round, and
+	 * not when the deadline worker's claim renewed it meanwhile. */
+	int64_t renewed = esc_engine_lease_renewed(w->e);
+	if (renewed < w->beat_real_ms)
+		renewed = w->beat_real_ms;
+	r->beat = w->first || real - renewed >= w->process.lease_ms / 4;
 	if (!rc && r->beat)
 		ESC_STORE(rc, s, process_beat, &w->process);
 	if (!rc)
@@ -553,8 +557,10 @@ static int poll_round(struct esc_webhook_worker *w, int wait_ms, bool *worked)
 	esc_engine_process(w->e, &w->process);
 	rc = esc_engine_transact_weak(w->e, round_tx, r);
 	log_store("fanout and claim", rc);
-	if (!rc && r->beat)
+	if (!rc && r->beat) {
 		w->beat_real_ms = w->process.heartbeat_ms;
+		esc_engine_lease_renewed_at(w->e, w->beat_real_ms);
+	}
 	if (!rc)
 		w->first = false;
 	if (!rc && r->n)
