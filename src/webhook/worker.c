@@ -73,7 +73,6 @@ struct esc_webhook_worker {
 	struct outcome *outcomes; /* flights_max of them: one round's */
 	size_t outcomes_n;
 	int64_t upkeep_real_ms, upkeep_now_ms; /* when upkeep last ran */
-	int64_t beat_real_ms;                  /* when the lease was last renewed */
 	int idle_ms;                           /* the next idle wait */
 	pthread_t thread;
 	bool started;
@@ -154,11 +153,9 @@ static int round_tx(struct esc_store *s, void *arg)
 	if (!rc && w->first && !s->ops->shared)
 		ESC_STORE(rc, s, webhook_deliveries_release, NULL);
 	/* The lease is renewed a few times per lease, not every round, and
-	 * not when the deadline worker's claim renewed it meanwhile. */
-	int64_t renewed = esc_engine_lease_renewed(w->e);
-	if (renewed < w->beat_real_ms)
-		renewed = w->beat_real_ms;
-	r->beat = w->first || real - renewed >= w->process.lease_ms / 4;
+	 * not when the deadline worker's claim renewed it meanwhile: the
+	 * engine keeps the later renewal of the two. */
+	r->beat = w->first || real - esc_engine_lease_renewed(w->e) >= w->process.lease_ms / 4;
 	if (!rc && r->beat)
 		ESC_STORE(rc, s, process_beat, &w->process);
 	if (!rc)
@@ -557,10 +554,8 @@ static int poll_round(struct esc_webhook_worker *w, int wait_ms, bool *worked)
 	esc_engine_process(w->e, &w->process);
 	rc = esc_engine_transact_weak(w->e, round_tx, r);
 	log_store("fanout and claim", rc);
-	if (!rc && r->beat) {
-		w->beat_real_ms = w->process.heartbeat_ms;
-		esc_engine_lease_renewed_at(w->e, w->beat_real_ms);
-	}
+	if (!rc && r->beat)
+		esc_engine_lease_renewed_at(w->e, w->process.heartbeat_ms);
 	if (!rc)
 		w->first = false;
 	if (!rc && r->n)
