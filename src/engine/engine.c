@@ -2344,19 +2344,23 @@ struct claim {
 	struct esc_process *process;
 	bool first; /* this process's first claim */
 	bool take_all;
-	bool beat; /* renew the lease */
+	bool stale; /* a quarter of the lease has passed since its renewal */
+	bool beat;  /* the lease was renewed */
 	int64_t now_ms; /* escrowd's clock: what is due */
 	struct esc_deadline *rows;
 	size_t max, n;
 };
 
-/* Renew this process's lease when a quarter of it has passed, and claim
- * under it, in one transaction, so that every claim starts with three
- * quarters of a lease at least. Not every claim renews it: the deadline
- * worker claims every second, a claim that changes nothing commits
- * nothing, and a renewal is a commit, after which every read connection
- * drops its cache and its map of the file (quiet_map in sqlite.c). The
- * webhook worker's rounds renew it the same way (round_tx). The first
+/* Claim under this process's lease, in one transaction: a claim that
+ * takes rows renews the lease with them once a quarter of it has passed
+ * since the last renewal (the first claim always does), so that every
+ * claim starts with three quarters of a lease at least. A claim that
+ * takes nothing renews nothing: a lease only holds claims, and this
+ * process holds none between its claims (each batch fires what it took,
+ * or gives it back). So an idle daemon writes nothing: a renewal is a
+ * commit, after which every read connection drops its cache and its map
+ * of the file (quiet_map in sqlite.c). The webhook worker renews the same
+ * row by the same rule while it holds deliveries (round_tx). The first
  * claim also forgets the processes whose lease has ended and, on a store
  * that one process serves, takes back every claim there: whoever held
  * them is gone. (A second daemon on the same SQLite file, if any, loses its
@@ -2372,11 +2376,12 @@ static int claim_tx(struct esc_store *s, void *arg)
 		ESC_STORE(rc, s, processes_purge, real);
 	if (!rc && c->take_all)
 		ESC_STORE(rc, s, deadlines_release, NULL);
-	if (!rc && c->beat)
-		ESC_STORE(rc, s, process_beat, c->process);
 	if (!rc)
 		ESC_STORE(rc, s, deadlines_claim, c->now_ms, c->process->id, real, c->rows, c->max,
 			  &c->n);
+	c->beat = !rc && (c->first || (c->stale && c->n));
+	if (c->beat)
+		ESC_STORE(rc, s, process_beat, c->process);
 	return rc;
 }
 
@@ -2455,8 +2460,8 @@ static int fire_batch(struct esc_engine *e, size_t max, size_t *fired)
 		c.first = !e->working;
 		c.take_all = c.first && !e->store->ops->shared;
 		e->process.heartbeat_ms = esc_clock_now(e->real);
-		c.beat = c.first || e->process.heartbeat_ms - esc_engine_lease_renewed(e) >=
-					    e->process.lease_ms / 4;
+		c.stale = e->process.heartbeat_ms - esc_engine_lease_renewed(e) >=
+			  e->process.lease_ms / 4;
 		rc = transact(e, claim_tx, &c);
 		if (!rc && c.beat)
 			esc_engine_lease_renewed_at(e, e->process.heartbeat_ms);

@@ -136,7 +136,7 @@ struct round {
 	bool beat; /* the lease was renewed */
 };
 
-/* Renew the lease, fan out, claim: one transaction. */
+/* Fan out, claim, renew the lease: one transaction. */
 static int round_tx(struct esc_store *s, void *arg)
 {
 	struct round *r = arg;
@@ -152,17 +152,21 @@ static int round_tx(struct esc_store *s, void *arg)
 	/* A store one process serves: whoever held claims there is gone. */
 	if (!rc && w->first && !s->ops->shared)
 		ESC_STORE(rc, s, webhook_deliveries_release, NULL);
-	/* The lease is renewed a few times per lease, not every round, and
-	 * not when the deadline worker's claim renewed it meanwhile: the
-	 * engine keeps the later renewal of the two. */
-	r->beat = w->first || real - esc_engine_lease_renewed(w->e) >= w->process.lease_ms / 4;
-	if (!rc && r->beat)
-		ESC_STORE(rc, s, process_beat, &w->process);
 	if (!rc)
 		ESC_STORE(rc, s, webhook_fanout, r->now_ms, FANOUT_MAX, &r->events, &r->made);
 	if (!rc && r->room)
 		ESC_STORE(rc, s, webhook_deliveries_claim, r->now_ms, w->process.id, real, until,
 			  r->claimed, r->room, &r->n);
+	/* The lease holds the deliveries claimed and in flight: it is
+	 * renewed with them once a quarter of it has passed, counted from
+	 * the deadline worker's renewal too (the engine keeps the later of
+	 * the two), and not while this process holds none: an idle daemon
+	 * writes nothing (claim_tx in engine.c). */
+	r->beat = !rc && (w->first ||
+			  ((r->n || w->in_flight) &&
+			   real - esc_engine_lease_renewed(w->e) >= w->process.lease_ms / 4));
+	if (r->beat)
+		ESC_STORE(rc, s, process_beat, &w->process);
 	return rc;
 }
 

@@ -815,57 +815,77 @@ static int64_t heartbeat_of(struct esc_fixture *f, struct esc_engine *e)
 	return row.heartbeat_ms;
 }
 
-/* Issue 15: the deadline worker claims every second, and a claim renews
- * the process's lease only once a quarter of it has passed since the
- * last renewal, its own or the webhook worker's: a claim that finds
- * nothing due then commits nothing (a
- * commit makes every read connection drop its cache and its map of the
- * file). Each claim still starts with three quarters of a lease. */
-static void issue_15_a_claim_renews_the_lease_once_a_quarter_of_it_passed(void **state)
+/* Issue 15: the deadline worker claims every second. A claim that takes
+ * rows renews the process's lease with them once a quarter of it has
+ * passed since the last renewal, its own or the webhook worker's, so that
+ * each claim starts with three quarters of a lease; a claim that takes
+ * nothing renews nothing. An idle daemon then commits nothing (a commit
+ * makes every read connection drop its cache and its map of the file). */
+static void issue_15_a_claim_renews_the_lease_only_with_rows_it_takes(void **state)
 {
 	struct esc_fixture *f = *state;
 	struct esc_clock real;
 	size_t fired = 99;
-	struct esc_order o = requested_order(f, ESC_REFUND_TO_ORIGINAL);
+	struct esc_order o[3];
+	for (size_t i = 0; i < 3; i++)
+		o[i] = requested_order(f, ESC_REFUND_TO_ORIGINAL);
 	esc_clock_init_manual(&real, REAL0);
 	struct esc_engine *e = process_on(f, &real, 2000);
+	/* The first claim writes the process's row. */
 	assert_int_equal(esc_engine_fire_due(e, 0, &fired), 0);
 	assert_int_equal(fired, 0);
 	assert_int_equal(heartbeat_of(f, e), REAL0);
-	esc_clock_advance(&real, 2000 / 4 - 1);
+	/* Idle: nothing due, nothing held, nothing written, even once the
+	 * lease has ended. */
+	esc_clock_advance(&real, 2000 / 4);
 	assert_int_equal(esc_engine_fire_due(e, 0, &fired), 0);
 	assert_int_equal(heartbeat_of(f, e), REAL0);
-	esc_clock_advance(&real, 1);
+	esc_clock_advance(&real, 3 * 2000);
 	assert_int_equal(esc_engine_fire_due(e, 0, &fired), 0);
-	assert_int_equal(heartbeat_of(f, e), REAL0 + 2000 / 4);
-	/* What falls due meanwhile still fires, under the renewed lease. */
+	assert_int_equal(fired, 0);
+	assert_int_equal(heartbeat_of(f, e), REAL0);
+	/* The three fall due: the claim that takes the first renews the
+	 * lease with it; one a quarter lease later, less a millisecond, does
+	 * not; one at the quarter does. */
+	int64_t t = REAL0 + 2000 / 4 + 3 * 2000;
 	assert_int_equal(esc_engine_advance(e, 72 * HOUR), 0);
-	esc_clock_advance(&real, 1);
-	assert_int_equal(esc_engine_fire_due(e, 0, &fired), 0);
+	assert_int_equal(esc_engine_fire_due(e, 1, &fired), 0);
 	assert_int_equal(fired, 1);
-	assert_int_equal(heartbeat_of(f, e), REAL0 + 2000 / 4);
-	assert_int_equal(esc_fixture_get(f, o.id).state, ESC_ST_CANCELLED);
+	assert_int_equal(heartbeat_of(f, e), t);
+	esc_clock_advance(&real, 2000 / 4 - 1);
+	assert_int_equal(esc_engine_fire_due(e, 1, &fired), 0);
+	assert_int_equal(fired, 1);
+	assert_int_equal(heartbeat_of(f, e), t);
+	esc_clock_advance(&real, 1);
+	assert_int_equal(esc_engine_fire_due(e, 1, &fired), 0);
+	assert_int_equal(fired, 1);
+	assert_int_equal(heartbeat_of(f, e), t + 2000 / 4);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(esc_fixture_get(f, o[i].id).state, ESC_ST_CANCELLED);
+	t += 2000 / 4;
 
-	/* The webhook worker renews the same row, and each worker counts
-	 * the quarter from the other's renewal too: an idle daemon writes
-	 * its row once a quarter, not once per worker. */
+	/* The webhook worker renews the same row. Its first round does; an
+	 * idle one does not; and a claim counts the quarter from its
+	 * renewal too. (Its renewals while it holds deliveries: test_delivery.) */
+	struct esc_order later = requested_order(f, ESC_REFUND_TO_ORIGINAL);
 	struct esc_webhook_options wo;
 	struct esc_webhook_worker *w = NULL;
 	esc_webhook_options_default(&wo);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	assert_int_equal(esc_webhook_worker_new(e, &wo, &w), 0);
-	esc_clock_advance(&real, 300 - 1); /* REAL0 + 800 */
+	esc_clock_advance(&real, 100);
 	assert_int_equal(esc_webhook_worker_poll(w, 0), 0); /* its first round */
-	assert_int_equal(heartbeat_of(f, e), REAL0 + 800);
-	esc_clock_advance(&real, 400); /* the claim's renewal was 700 ms ago */
+	assert_int_equal(heartbeat_of(f, e), t + 100);
+	/* 499 ms after the claim's renewal, 399 after the worker's. */
+	esc_clock_advance(&real, 399);
+	assert_int_equal(esc_engine_advance(e, 72 * HOUR), 0);
 	assert_int_equal(esc_engine_fire_due(e, 0, &fired), 0);
-	assert_int_equal(heartbeat_of(f, e), REAL0 + 800);
-	esc_clock_advance(&real, 100); /* the worker's, 500 ms ago */
+	assert_int_equal(fired, 1);
+	assert_int_equal(heartbeat_of(f, e), t + 100);
+	esc_clock_advance(&real, 2000);
 	assert_int_equal(esc_webhook_worker_poll(w, 0), 0);
-	assert_int_equal(heartbeat_of(f, e), REAL0 + 1300);
-	esc_clock_advance(&real, 400);
-	assert_int_equal(esc_engine_fire_due(e, 0, &fired), 0);
-	assert_int_equal(heartbeat_of(f, e), REAL0 + 1300);
+	assert_int_equal(heartbeat_of(f, e), t + 100);
+	assert_int_equal(esc_fixture_get(f, later.id).state, ESC_ST_CANCELLED);
 	esc_webhook_worker_free(w);
 	curl_global_cleanup();
 	esc_engine_free(e);
@@ -996,7 +1016,7 @@ int main(void)
 		T(spec_8_deadlines_fired_from_two_threads_take_turns_with_commands),
 		T(spec_9_a_killed_process_claims_fire_elsewhere_when_its_lease_ends),
 		T(spec_8_a_restart_fires_what_a_killed_process_held),
-		T(issue_15_a_claim_renews_the_lease_once_a_quarter_of_it_passed),
+		T(issue_15_a_claim_renews_the_lease_only_with_rows_it_takes),
 		T(spec_9_a_process_that_stops_gives_its_claims_back),
 		T(spec_9_two_processes_fire_each_deadline_once),
 	};
