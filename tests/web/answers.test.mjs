@@ -5,8 +5,9 @@
 // as OpenAPI 3.1 uses it, with the formats), and it holds no member that
 // the schema does not name. The flows: orders created, paid, cancelled
 // (a preview, then a request accepted, rejected or withdrawn), shipped,
-// delivered, confirmed, disputed up to an arbiter's decision; refunds
-// settled; messages, notifications, reputations, the feed of events,
+// delivered, confirmed, disputed (evidence, a return, an offer accepted,
+// a dispute withdrawn, an arbiter's decision); refunds settled and
+// failed; messages, notifications, reputations, the feed of events,
 // webhook endpoints and deliveries, operator keys; and refusals. No
 // browser: the daemon alone, on a manual clock.
 import {test, before, after} from 'node:test';
@@ -114,15 +115,17 @@ const problems = [];
 const seen = new Set();
 let checked = 0;
 
-/* Send a request and check its answer: want is its status (or '2xx'). */
-async function call(token, method, path, body, want = '2xx') {
-	const headers = {'Content-Type': 'application/json'};
+/* Send a request and check its answer: want is its status (or '2xx');
+ * a body of type other than JSON is sent as it is. */
+async function call(token, method, path, body, want = '2xx', type = 'application/json') {
+	const headers = {'Content-Type': type};
 	if (token)
 		headers.Authorization = 'Bearer ' + token;
 	const r = await fetch(base + path, {method, headers,
-		body: body === undefined ? undefined : JSON.stringify(body)});
+		body: body === undefined ? undefined : type === 'application/json' ? JSON.stringify(body) : body});
 	const text = await r.text();
-	const j = text ? JSON.parse(text) : null;
+	const json = (r.headers.get('content-type') ?? '').startsWith('application/json');
+	const j = json && text ? JSON.parse(text) : null;
 	const {template, operation} = documented(method, path);
 	const where = `${method} ${template} ${r.status}`;
 	const ok = want === '2xx' ? r.status >= 200 && r.status < 300 : r.status === want;
@@ -233,6 +236,49 @@ test('every answer along the flows is the one the OpenAPI document describes', a
 	await call(A, 'POST', `/v1/disputes/${dispute.id}/decide`, {refund_amount: 700,
 		reason: 'One pair is worn through.'}, 200);
 	await call(S, 'GET', `/v1/orders/${o2.id}`, undefined, 200);
+
+	// Disputes that end otherwise: a return, an offer accepted, one
+	// withdrawn after the seller rejected it.
+	const shipped = async (tracking) => {
+		const o = await order();
+		await pay(o);
+		await call(S, 'POST', `/v1/orders/${o.id}/ship`, {carrier: 'DHL', tracking_number: tracking}, 200);
+		await op('POST', `/v1/orders/${o.id}/deliver`, {}, 200);
+		return o;
+	};
+	const dispute5 = await call(B, 'POST', `/v1/orders/${(await shipped('JD014600003830')).id}/disputes`,
+		{ground: 'not_as_described', outcome: 'return_and_refund', amount: 2900,
+			description: 'The wrong colour.'}, 201);
+	const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9' +
+		'awAAAABJRU5ErkJggg==', 'base64');
+	const evidence = await call(B, 'POST', `/v1/disputes/${dispute5.id}/evidence?filename=colour.png`,
+		png, 201, 'image/png');
+	await call(S, 'GET', `/v1/evidence/${evidence.id}`, undefined, 200);
+	await call(S, 'POST', `/v1/disputes/${dispute5.id}/accept`, {}, 200);
+	await call(B, 'POST', `/v1/disputes/${dispute5.id}/return-shipment`, {carrier: 'DHL',
+		tracking_number: 'JD014600003831'}, 200);
+	await call(S, 'POST', `/v1/disputes/${dispute5.id}/return-received`, {}, 200);
+	await call(S, 'GET', `/v1/disputes/${dispute5.id}`, undefined, 200);
+	const dispute6 = await call(B, 'POST', `/v1/orders/${(await shipped('JD014600003832')).id}/disputes`,
+		{ground: 'not_as_described', outcome: 'refund_only', amount: 1000,
+			description: 'A loose seam.'}, 201);
+	await call(S, 'POST', `/v1/disputes/${dispute6.id}/counter-offer`, {amount: 400}, 200);
+	await call(B, 'POST', `/v1/disputes/${dispute6.id}/accept-offer`, {}, 200);
+	const dispute7 = await call(B, 'POST', `/v1/orders/${(await shipped('JD014600003833')).id}/disputes`,
+		{ground: 'not_as_described', outcome: 'refund_only', amount: 1000,
+			description: 'Too small.'}, 201);
+	await call(S, 'POST', `/v1/disputes/${dispute7.id}/reject`, {message: 'As described.'}, 200);
+	await call(B, 'POST', `/v1/disputes/${dispute7.id}/withdraw`, {}, 200);
+
+	// A refund that failed.
+	const o8 = await order();
+	await pay(o8);
+	await call(B, 'POST', `/v1/orders/${o8.id}/cancel`, {reason: 'change_order',
+		refund_to: 'original'}, 200);
+	await call(S, 'POST', `/v1/orders/${o8.id}/cancellation/accept`, {}, 200);
+	const refund8 = (await op('GET', `/v1/refunds?order_id=${o8.id}`, undefined, 200)).data[0];
+	await op('POST', `/v1/refunds/${refund8.id}/fail`, {}, 200);
+	await call(B, 'GET', `/v1/orders/${o8.id}`, undefined, 200);
 
 	// A cancellation withdrawn; shipped and confirmed.
 	const o3 = await order();
