@@ -43,6 +43,20 @@ async function listed(page, n) {
 	await page.waitForFunction((k) => document.querySelectorAll('#tabpanel li.card').length === k, n);
 }
 
+/* Search for q and wait until the page drawn for it has replaced the one
+ * before. Waiting for what it shows is not enough: the page before may
+ * show the same card, and the box, once filled, the same text; and a draw
+ * still to come replaces the form, losing what the next step types. */
+async function search(page, q) {
+	await page.evaluate(() => { document.getElementById('find-q').dataset.before = '1'; });
+	await page.getByLabel('Search by item or order number').fill(q);
+	await page.getByRole('button', {name: 'Search'}).click();
+	await page.waitForFunction(() => {
+		const box = document.getElementById('find-q');
+		return box && !box.dataset.before && !document.getElementById('main').hasAttribute('aria-busy');
+	});
+}
+
 test('setup: orders two days apart, then a buyer with 500 orders', async () => {
 	knits = (await operator('GET', '/v1/orders?limit=100')).data
 		.find((o) => o.items[0].title === 'Wool socks, 3 pairs').seller_id;
@@ -108,8 +122,7 @@ for (const [name, size] of SIZES) {
 		const page = await signedIn('many@demo.escrowd.test', size);
 		await go(page, '#/orders');
 		await cards(page).first().waitFor();
-		await page.getByLabel('Search by item or order number').fill('TEAPOT');
-		await page.getByRole('button', {name: 'Search'}).click();
+		await search(page, 'TEAPOT');
 		await page.waitForURL(/q=TEAPOT/);
 		await page.locator('#tabpanel li.card[data-order="' + teapot + '"]').waitFor();
 		await listed(page, 1);
@@ -120,16 +133,14 @@ for (const [name, size] of SIZES) {
 		await shot(page, 'find-search-' + name);
 
 		// The order number's last 8 characters.
-		await page.getByLabel('Search by item or order number').fill(teapot.slice(-8));
-		await page.getByRole('button', {name: 'Search'}).click();
+		await search(page, teapot.slice(-8));
 		await page.waitForURL(new RegExp('q=' + teapot.slice(-8)));
 		await cards(page).first().waitFor();
 		assert.equal(await cards(page).count(), 1);
 		assert.equal(await cards(page).first().getAttribute('data-order'), teapot);
 
 		// Nothing found says so.
-		await page.getByLabel('Search by item or order number').fill('no such thing');
-		await page.getByRole('button', {name: 'Search'}).click();
+		await search(page, 'no such thing');
 		await page.getByText('No orders match this search.').waitFor();
 
 		// Back: the number search again; back again: the title search.
