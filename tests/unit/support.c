@@ -333,6 +333,30 @@ struct esc_order esc_fixture_get(struct esc_fixture *f, const char *order_id)
 	return o;
 }
 
+struct esc_engine *esc_fixture_process(struct esc_fixture *f, struct esc_clock *real,
+				       int64_t lease_ms)
+{
+	struct esc_engine_options opt = {.manual_clock = true,
+					 .fast_password_hashing = true,
+					 .lease_ms = lease_ms,
+					 .real_clock = real};
+	struct esc_engine *e = NULL;
+	char err[300] = "";
+	if (esc_engine_open(&e, f->db, NULL, &opt, err, sizeof err))
+		fail_msg("another engine: %s", err);
+	return e;
+}
+
+int64_t esc_fixture_heartbeat(struct esc_fixture *f, struct esc_engine *e)
+{
+	struct esc_process me, row;
+	int rc;
+	esc_engine_process(e, &me);
+	ESC_STORE(rc, esc_engine_writer(f->e), process_get, me.id, &row);
+	assert_int_equal(rc, 0);
+	return row.heartbeat_ms;
+}
+
 #define HISTORY_ROWS_MAX 64
 
 struct esc_history *esc_fixture_history(struct esc_fixture *f, const char *order_id, size_t *n)

@@ -123,6 +123,12 @@ int64_t esc_fixture_balance(struct esc_fixture *f, const char *account);
 int64_t esc_fixture_escrow_balance(struct esc_fixture *f, const char *order_id);
 /* Assert the store's invariants hold (escrowd check's). */
 void esc_fixture_check(struct esc_fixture *f);
+/* An engine on the fixture's store, as another process would be (a manual
+ * clock), whose leases (lease_ms, 0 for the default) run on the clock
+ * real; and the heartbeat of its process's row, as another reads it. */
+struct esc_engine *esc_fixture_process(struct esc_fixture *f, struct esc_clock *real,
+				       int64_t lease_ms);
+int64_t esc_fixture_heartbeat(struct esc_fixture *f, struct esc_engine *e);
 /* Fire due deadlines until none is left; returns how many fired. */
 size_t esc_fixture_fire(struct esc_fixture *f);
 

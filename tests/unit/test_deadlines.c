@@ -693,23 +693,6 @@ static struct esc_engine *second_engine(struct esc_fixture *f)
  * start, as the machine's clock is not escrowd's. */
 #define REAL0 (ESC_TEST_T0 + DAY)
 
-/* An engine on the fixture's store, as another process would be, whose
- * leases (lease_ms, 0 for the default) run on the clock real. */
-static struct esc_engine *process_on(struct esc_fixture *f, struct esc_clock *real,
-				     int64_t lease_ms)
-{
-	struct esc_engine_options opt = {.manual_clock = true,
-					 .fast_password_hashing = true,
-					 .lease_ms = lease_ms,
-					 .real_clock = real};
-	struct esc_engine *e = NULL;
-	char err[300] = "";
-	int rc = esc_engine_open(&e, f->db, NULL, &opt, err, sizeof err);
-	if (rc)
-		fail_msg("another engine: %s", err);
-	return e;
-}
-
 /* SIGKILL, as an engine sees it: from the commit of its first claim on,
  * nothing it asks of the store happens, its release at the end included. */
 struct kill {
@@ -740,7 +723,7 @@ static int64_t kill_mid_firing(struct esc_fixture *f, struct esc_clock *real, in
 	size_t fired = 99;
 	for (size_t i = 0; i < n; i++)
 		o[i] = requested_order(f, ESC_REFUND_TO_ORIGINAL);
-	struct esc_engine *killed = process_on(f, real, lease_ms);
+	struct esc_engine *killed = esc_fixture_process(f, real, lease_ms);
 	memset(&k, 0, sizeof k);
 	esc_engine_writer(killed)->fault = kill_after_claim;
 	esc_engine_writer(killed)->fault_arg = &k;
@@ -783,7 +766,7 @@ static void spec_9_a_killed_process_claims_fire_elsewhere_when_its_lease_ends(vo
 	size_t fired = 99;
 	esc_clock_init_manual(&real, REAL0);
 	/* A process that was running already (it made its first claim). */
-	struct esc_engine *other = process_on(f, &real, 0);
+	struct esc_engine *other = esc_fixture_process(f, &real, 0);
 	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
 	assert_int_equal(fired, 0);
 
@@ -804,17 +787,6 @@ static void spec_9_a_killed_process_claims_fire_elsewhere_when_its_lease_ends(vo
 	assert_granted_once(f, o, KILLED_MAX);
 }
 
-/* The process row's heartbeat, as another process reads it. */
-static int64_t heartbeat_of(struct esc_fixture *f, struct esc_engine *e)
-{
-	struct esc_process me, row;
-	int rc;
-	esc_engine_process(e, &me);
-	ESC_STORE(rc, esc_engine_writer(f->e), process_get, me.id, &row);
-	assert_int_equal(rc, 0);
-	return row.heartbeat_ms;
-}
-
 /* Issue 15: the deadline worker claims every second. A claim that takes
  * rows renews the process's lease with them once a quarter of it has
  * passed since the last renewal, its own or the webhook worker's, so that
@@ -830,20 +802,20 @@ static void issue_15_a_claim_renews_the_lease_only_with_rows_it_takes(void **sta
 	for (size_t i = 0; i < 3; i++)
 		o[i] = requested_order(f, ESC_REFUND_TO_ORIGINAL);
 	esc_clock_init_manual(&real, REAL0);
-	struct esc_engine *e = process_on(f, &real, 2000);
+	struct esc_engine *e = esc_fixture_process(f, &real, 2000);
 	/* The first claim writes the process's row. */
 	assert_int_equal(esc_engine_fire_due(e, 0, &fired), 0);
 	assert_int_equal(fired, 0);
-	assert_int_equal(heartbeat_of(f, e), REAL0);
+	assert_int_equal(esc_fixture_heartbeat(f, e), REAL0);
 	/* Idle: nothing due, nothing held, nothing written, even once the
 	 * lease has ended. */
 	esc_clock_advance(&real, 2000 / 4);
 	assert_int_equal(esc_engine_fire_due(e, 0, &fired), 0);
-	assert_int_equal(heartbeat_of(f, e), REAL0);
+	assert_int_equal(esc_fixture_heartbeat(f, e), REAL0);
 	esc_clock_advance(&real, 3 * 2000);
 	assert_int_equal(esc_engine_fire_due(e, 0, &fired), 0);
 	assert_int_equal(fired, 0);
-	assert_int_equal(heartbeat_of(f, e), REAL0);
+	assert_int_equal(esc_fixture_heartbeat(f, e), REAL0);
 	/* The three fall due: the claim that takes the first renews the
 	 * lease with it; one a quarter lease later, less a millisecond, does
 	 * not; one at the quarter does. */
@@ -851,15 +823,15 @@ static void issue_15_a_claim_renews_the_lease_only_with_rows_it_takes(void **sta
 	assert_int_equal(esc_engine_advance(e, 72 * HOUR), 0);
 	assert_int_equal(esc_engine_fire_due(e, 1, &fired), 0);
 	assert_int_equal(fired, 1);
-	assert_int_equal(heartbeat_of(f, e), t);
+	assert_int_equal(esc_fixture_heartbeat(f, e), t);
 	esc_clock_advance(&real, 2000 / 4 - 1);
 	assert_int_equal(esc_engine_fire_due(e, 1, &fired), 0);
 	assert_int_equal(fired, 1);
-	assert_int_equal(heartbeat_of(f, e), t);
+	assert_int_equal(esc_fixture_heartbeat(f, e), t);
 	esc_clock_advance(&real, 1);
 	assert_int_equal(esc_engine_fire_due(e, 1, &fired), 0);
 	assert_int_equal(fired, 1);
-	assert_int_equal(heartbeat_of(f, e), t + 2000 / 4);
+	assert_int_equal(esc_fixture_heartbeat(f, e), t + 2000 / 4);
 	for (size_t i = 0; i < 3; i++)
 		assert_int_equal(esc_fixture_get(f, o[i].id).state, ESC_ST_CANCELLED);
 	t += 2000 / 4;
@@ -875,16 +847,16 @@ static void issue_15_a_claim_renews_the_lease_only_with_rows_it_takes(void **sta
 	assert_int_equal(esc_webhook_worker_new(e, &wo, &w), 0);
 	esc_clock_advance(&real, 100);
 	assert_int_equal(esc_webhook_worker_poll(w, 0), 0); /* its first round */
-	assert_int_equal(heartbeat_of(f, e), t + 100);
+	assert_int_equal(esc_fixture_heartbeat(f, e), t + 100);
 	/* 499 ms after the claim's renewal, 399 after the worker's. */
 	esc_clock_advance(&real, 399);
 	assert_int_equal(esc_engine_advance(e, 72 * HOUR), 0);
 	assert_int_equal(esc_engine_fire_due(e, 0, &fired), 0);
 	assert_int_equal(fired, 1);
-	assert_int_equal(heartbeat_of(f, e), t + 100);
+	assert_int_equal(esc_fixture_heartbeat(f, e), t + 100);
 	esc_clock_advance(&real, 2000);
 	assert_int_equal(esc_webhook_worker_poll(w, 0), 0);
-	assert_int_equal(heartbeat_of(f, e), t + 100);
+	assert_int_equal(esc_fixture_heartbeat(f, e), t + 100);
 	assert_int_equal(esc_fixture_get(f, later.id).state, ESC_ST_CANCELLED);
 	esc_webhook_worker_free(w);
 	curl_global_cleanup();
@@ -905,7 +877,7 @@ static void spec_8_a_restart_fires_what_a_killed_process_held(void **state)
 	esc_clock_init_manual(&real, REAL0);
 	kill_mid_firing(f, &real, 0, o, KILLED_MAX);
 
-	struct esc_engine *restarted = process_on(f, &real, 0);
+	struct esc_engine *restarted = esc_fixture_process(f, &real, 0);
 	int64_t now = esc_engine_now(restarted);
 	if (esc_engine_writer(restarted)->ops->shared) {
 		assert_int_equal(esc_engine_fire_due(restarted, 0, &fired), 0);
@@ -936,10 +908,10 @@ static void spec_9_a_process_that_stops_gives_its_claims_back(void **state)
 	struct esc_clock real;
 	size_t fired = 99;
 	esc_clock_init_manual(&real, REAL0);
-	struct esc_engine *other = process_on(f, &real, 0);
+	struct esc_engine *other = esc_fixture_process(f, &real, 0);
 	assert_int_equal(esc_engine_fire_due(other, 0, &fired), 0);
 	struct esc_order o = requested_order(f, ESC_REFUND_TO_ORIGINAL);
-	struct esc_engine *stopping = process_on(f, &real, 0);
+	struct esc_engine *stopping = esc_fixture_process(f, &real, 0);
 	assert_int_equal(esc_engine_advance(stopping, 72 * HOUR), 0);
 	assert_int_equal(
 		esc_engine_advance(other, esc_engine_now(stopping) - esc_engine_now(other)), 0);

@@ -762,16 +762,6 @@ static void test_events_older_than_retention_are_purged_with_deliveries(void **s
  * delivery, once a quarter of it has passed, and not while it holds none:
  * an idle daemon writes nothing. The lease runs on a clock moved by hand
  * (an engine of its own on the fixture's store, as test_deadlines does). */
-static int64_t heartbeat_of(struct esc_fixture *f, struct esc_engine *e)
-{
-	struct esc_process me, row;
-	int rc;
-	esc_engine_process(e, &me);
-	ESC_STORE(rc, esc_engine_writer(f->e), process_get, me.id, &row);
-	assert_int_equal(rc, 0);
-	return row.heartbeat_ms;
-}
-
 static void issue_15_the_lease_is_renewed_while_a_delivery_is_in_flight(void **state)
 {
 	struct esc_fixture *f = *state;
@@ -780,23 +770,16 @@ static void issue_15_the_lease_is_renewed_while_a_delivery_is_in_flight(void **s
 	const int64_t real0 = ESC_TEST_T0 + 24 * HOUR_MS, lease = 2000;
 	struct esc_clock real;
 	esc_clock_init_manual(&real, real0);
-	struct esc_engine_options opt = {.manual_clock = true,
-					 .fast_password_hashing = true,
-					 .lease_ms = lease,
-					 .real_clock = &real};
-	struct esc_engine *e = NULL;
-	char err[300] = "";
-	if (esc_engine_open(&e, f->db, NULL, &opt, err, sizeof err))
-		fail_msg("another engine: %s", err);
+	struct esc_engine *e = esc_fixture_process(f, &real, lease);
 	receiver_reset();
 	endpoint_add(f, "/hang", "order.created", false, 0);
 	struct esc_webhook_worker *w = NULL;
 	assert_int_equal(esc_webhook_worker_new(e, &o, &w), 0);
 	assert_int_equal(esc_webhook_worker_poll(w, 0), 0); /* the first round */
-	assert_int_equal(heartbeat_of(f, e), real0);
+	assert_int_equal(esc_fixture_heartbeat(f, e), real0);
 	esc_clock_advance(&real, lease);
 	poll_idle(w);
-	assert_int_equal(heartbeat_of(f, e), real0);
+	assert_int_equal(esc_fixture_heartbeat(f, e), real0);
 
 	/* The claim renews the lease with the delivery it takes... */
 	(void)one_order(f);
@@ -805,14 +788,14 @@ static void issue_15_the_lease_is_renewed_while_a_delivery_is_in_flight(void **s
 		assert_int_equal(esc_webhook_worker_poll(w, 20), 0);
 	assert_int_equal(seen_at("/hang"), 1);
 	assert_int_equal(esc_webhook_worker_in_flight(w), 1);
-	assert_int_equal(heartbeat_of(f, e), real0 + lease);
+	assert_int_equal(esc_fixture_heartbeat(f, e), real0 + lease);
 	/* ... and the rounds while it is in flight, each quarter. */
 	esc_clock_advance(&real, lease / 4 - 1);
 	assert_int_equal(esc_webhook_worker_poll(w, 0), 0);
-	assert_int_equal(heartbeat_of(f, e), real0 + lease);
+	assert_int_equal(esc_fixture_heartbeat(f, e), real0 + lease);
 	esc_clock_advance(&real, 1);
 	assert_int_equal(esc_webhook_worker_poll(w, 0), 0);
-	assert_int_equal(heartbeat_of(f, e), real0 + lease + lease / 4);
+	assert_int_equal(esc_fixture_heartbeat(f, e), real0 + lease + lease / 4);
 
 	/* Answered: nothing held, nothing renewed. */
 	pthread_mutex_lock(&rx.lock);
@@ -827,10 +810,10 @@ static void issue_15_the_lease_is_renewed_while_a_delivery_is_in_flight(void **s
 	pthread_mutex_lock(&rx.lock);
 	rx.released = false;
 	pthread_mutex_unlock(&rx.lock);
-	int64_t last = heartbeat_of(f, e);
+	int64_t last = esc_fixture_heartbeat(f, e);
 	esc_clock_advance(&real, 2 * lease);
 	poll_idle(w);
-	assert_int_equal(heartbeat_of(f, e), last);
+	assert_int_equal(esc_fixture_heartbeat(f, e), last);
 	esc_webhook_worker_free(w);
 	esc_engine_free(e);
 }
