@@ -101,8 +101,8 @@ function undocumented(j, s, at = '') {
 	return [...new Set(found)];
 }
 
-/* The schema documented for an answer of status to method path, or a
- * reason why there is none. */
+/* The document's path template that path matches (path itself when none
+ * does), and its operation for method (undefined when there is none). */
 function documented(method, path) {
 	const bare = path.split('?')[0];
 	const template = Object.keys(doc.paths).find((p) =>
