@@ -8,8 +8,8 @@
 // delivered, confirmed, disputed (evidence, a return, an offer accepted,
 // a dispute withdrawn, an arbiter's decision); refunds settled and
 // failed; messages, notifications, reputations, the feed of events,
-// webhook endpoints and deliveries, operator keys; and refusals. No
-// browser: the daemon alone, on a manual clock.
+// webhook endpoints and deliveries, operator keys; answers in Icelandic;
+// and refusals. No browser: the daemon alone, on a manual clock.
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawn} from 'node:child_process';
@@ -116,9 +116,12 @@ const seen = new Set();
 let checked = 0;
 
 /* Send a request and check its answer: want is its status (or '2xx');
- * a body of type other than JSON is sent as it is. */
-async function call(token, method, path, body, want = '2xx', type = 'application/json') {
+ * a body of type other than JSON is sent as it is; lang, when given, is
+ * the Accept-Language. */
+async function call(token, method, path, body, want = '2xx', type = 'application/json', lang) {
 	const headers = {'Content-Type': type};
+	if (lang)
+		headers['Accept-Language'] = lang;
 	if (token)
 		headers.Authorization = 'Bearer ' + token;
 	const r = await fetch(base + path, {method, headers,
@@ -314,11 +317,25 @@ test('every answer along the flows is the one the OpenAPI document describes', a
 	await op('GET', '/v1/operator-keys', undefined, 200);
 	await op('POST', `/v1/operator-keys/${key.id}/revoke`, {}, 200);
 
+	// Answers in Icelandic: the same members, other sentences.
+	const is = (token, method, path, body, want) =>
+		call(token, method, path, body, want, 'application/json', 'is');
+	await is(KEY, 'GET', `/v1/orders/${o2.id}`, undefined, 200);
+	await is(KEY, 'GET', '/v1/cancellation-reasons', undefined, 200);
+	await is(KEY, 'GET', '/v1/rules', undefined, 200);
+	await is(KEY, 'GET', `/v1/orders/${o1.id}/events`, undefined, 200);
+
 	// Refusals (the sessions ended with the days the clock moved).
 	await call(B, 'GET', '/v1/me', undefined, 401);
 	const B2 = await signIn(buyer), S2 = await signIn(seller);
 	await op('GET', '/v1/orders/ord_00000000000000000000', undefined, 404);
 	await call(B2, 'POST', `/v1/orders/${o1.id}/cancel`, {reason: 'bogus'}, 409);
+	const o9 = await order();
+	await pay(o9);
+	const preview = (lang) => call(B2, 'POST', `/v1/orders/${o9.id}/cancel`,
+		{reason: 'no_longer_needed', refund_to: 'original', preview: true}, 200, 'application/json', lang);
+	assert.notDeepEqual(await preview('is'), await preview(), 'the preview in Icelandic');
+	await call(B2, 'GET', `/v1/orders/${o9.id}`, undefined, 200, 'application/json', 'is');
 	await op('POST', '/v1/orders', {buyer_id: buyer.id}, 400);
 	await call(null, 'GET', '/v1/me', undefined, 401);
 	await call(S2, 'POST', `/v1/orders/${o3.id}/pay`, {amount: 2900, payment_method: 'card'}, 403);
