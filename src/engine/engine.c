@@ -50,9 +50,10 @@ struct esc_engine {
 	bool no_events;
 	/* This process as a deadline worker: id ("prc_" and 16 hex) names
 	 * it on the deadlines it claims; its row is written at its first
-	 * claim (working), renewed a few times per lease by a claim or the
-	 * webhook worker (beat_real_ms: the last renewal's real time, by
-	 * either), deleted at free. */
+	 * claim (working), renewed once a quarter of the lease by a claim
+	 * that takes rows or by the webhook worker while it holds deliveries
+	 * (beat_real_ms: the last renewal's real time, by either), deleted at
+	 * free. */
 	struct esc_process process;
 	bool working;
 	_Atomic int64_t beat_real_ms;
@@ -554,9 +555,9 @@ void esc_engine_process(struct esc_engine *e, struct esc_process *out)
 	out->heartbeat_ms = esc_clock_now(e->real);
 }
 
-int64_t esc_engine_lease_renewed(struct esc_engine *e)
+bool esc_engine_lease_due(struct esc_engine *e, int64_t real_ms)
 {
-	return atomic_load(&e->beat_real_ms);
+	return real_ms - atomic_load(&e->beat_real_ms) >= e->process.lease_ms / 4;
 }
 
 void esc_engine_lease_renewed_at(struct esc_engine *e, int64_t real_ms)
@@ -2344,8 +2345,8 @@ struct claim {
 	struct esc_process *process;
 	bool first; /* this process's first claim */
 	bool take_all;
-	bool stale; /* a quarter of the lease has passed since its renewal */
-	bool beat;  /* the lease was renewed */
+	bool stale;     /* a quarter of the lease has passed since its renewal */
+	bool beat;      /* the lease was renewed */
 	int64_t now_ms; /* escrowd's clock: what is due */
 	struct esc_deadline *rows;
 	size_t max, n;
@@ -2460,8 +2461,7 @@ static int fire_batch(struct esc_engine *e, size_t max, size_t *fired)
 		c.first = !e->working;
 		c.take_all = c.first && !e->store->ops->shared;
 		e->process.heartbeat_ms = esc_clock_now(e->real);
-		c.stale = e->process.heartbeat_ms - esc_engine_lease_renewed(e) >=
-			  e->process.lease_ms / 4;
+		c.stale = esc_engine_lease_due(e, e->process.heartbeat_ms);
 		rc = transact(e, claim_tx, &c);
 		if (!rc && c.beat)
 			esc_engine_lease_renewed_at(e, e->process.heartbeat_ms);

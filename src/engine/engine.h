@@ -155,12 +155,13 @@ void esc_engine_on_commit(struct esc_engine *e, void (*fn)(void *arg), void *arg
 /* This process as a worker that claims rows (deadlines, deliveries): its
  * id and lease, with heartbeat_ms the real time now. */
 void esc_engine_process(struct esc_engine *e, struct esc_process *out);
-/* The real time this process's lease was last renewed (0: not yet), by
- * the deadline worker's claim or another worker that renews the same row
- * (esc_engine_lease_renewed_at tells it): each renews once a quarter of
- * the lease has passed since either did, so that an idle daemon writes
- * its row once per quarter, not once per worker. */
-int64_t esc_engine_lease_renewed(struct esc_engine *e);
+/* Whether a quarter of this process's lease has passed at the real time
+ * real_ms since its last renewal, by the deadline worker's claim or
+ * another worker that renews the same row (esc_engine_lease_renewed_at
+ * tells it): a worker that holds claims renews it then, so that each
+ * claim starts with three quarters of a lease, and two workers do not
+ * both renew it within a quarter. */
+bool esc_engine_lease_due(struct esc_engine *e, int64_t real_ms);
 void esc_engine_lease_renewed_at(struct esc_engine *e, int64_t real_ms);
 /* Real time (the options' real_clock, or the machine's), whatever
  * esc_engine_now() says: what leases run on and Idempotency-Keys age by,

@@ -162,9 +162,7 @@ static int round_tx(struct esc_store *s, void *arg)
 	 * the deadline worker's renewal too (the engine keeps the later of
 	 * the two), and not while this process holds none: an idle daemon
 	 * writes nothing (claim_tx in engine.c). */
-	r->beat = !rc && (w->first ||
-			  ((r->n || w->in_flight) &&
-			   real - esc_engine_lease_renewed(w->e) >= w->process.lease_ms / 4));
+	r->beat = !rc && (w->first || ((r->n || w->in_flight) && esc_engine_lease_due(w->e, real)));
 	if (r->beat)
 		ESC_STORE(rc, s, process_beat, &w->process);
 	return rc;
