@@ -362,6 +362,23 @@ static void say_counts(void)
 			unanswered);
 }
 
+/* Where libmicrohttpd 0.9.75 looks for the request line: empty lines
+ * before it are skipped (RFC 9112 §2.2), and so is a line whose first
+ * byte is a NUL (empty as a C string), to its first CR or LF: "\r\n\r\nHEAD"
+ * and "\0abc\r\nHEAD" are both a HEAD, whose answer has no body. */
+static size_t lines_skipped(const char *s, size_t len)
+{
+	size_t p = 0;
+	while (p < len && (s[p] == '\r' || s[p] == '\n' || s[p] == '\0')) {
+		if (s[p] == '\0') /* the rest of a NUL-led line */
+			while (p < len && s[p] != '\r' && s[p] != '\n')
+				p++;
+		if (p < len)
+			p++; /* the CR or LF that ends a line */
+	}
+	return p;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
@@ -397,9 +414,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *out = expand(data, size, &out_len);
 	if (!out)
 		return -1;
-	/* Empty lines before the request line are skipped (RFC 9112 §2.2,
-	 * as libmicrohttpd does): "\r\n\r\nHEAD ..." is a HEAD too. */
-	size_t lead = strspn(out, "\r\n");
+	size_t lead = lines_skipped(out, out_len);
 	bool head_request = out_len - lead >= 5 && !memcmp(out + lead, "HEAD ", 5);
 	char *answer = exchange(out, out_len, head_request, &got);
 	if (!answer) {
