@@ -1190,6 +1190,23 @@ int esc_view_dispute_full(struct esc_engine *e, struct esc_store *s, struct esc_
 
 /* ---- reputations ---- */
 
+/* Whether a mark of user_id's reputation may name its order to v: the
+ * user, the operator (and webhook events, made for it) and arbiters see
+ * every one; another buyer or seller only the orders they are a party
+ * to. Anyone may read a reputation, but not learn of another's orders
+ * from it (SPEC §1: such an order answers 404, its existence not
+ * revealed). */
+static bool rep_order_shown(struct esc_store *s, const struct esc_viewer *v, const char *user_id,
+			    const char *order_id)
+{
+	if (!v->user_id || v->actor == ESC_ACTOR_ARBITER || !strcmp(v->user_id, user_id))
+		return true;
+	struct esc_order o;
+	int rc;
+	ESC_STORE(rc, s, order_get, order_id, &o);
+	return !rc && (!strcmp(o.buyer_id, v->user_id) || !strcmp(o.seller_id, v->user_id));
+}
+
 /* The marks that moved a reputation, newest first, over its window. */
 static json_t *rep_events_json(struct esc_store *s, struct esc_viewer *v, const char *user_id,
 			       int64_t since_ms)
@@ -1200,12 +1217,13 @@ static json_t *rep_events_json(struct esc_store *s, struct esc_viewer *v, const 
 	ESC_STORE(rc, s, marks_list, user_id, since_ms, m, REP_EVENTS_MAX, &n);
 	read_past(v, rc);
 	json_t *list = json_array();
-	for (size_t i = 0; !rc && i < n; i++)
-		json_array_append_new(
-			list,
-			json_pack("{s:o, s:s, s:o}", "at", esc_view_time(m[i].at_ms), "event",
-				  esc_mark_name(m[i].mark), "order_id",
-				  m[i].order_id[0] ? json_string(m[i].order_id) : json_null()));
+	for (size_t i = 0; !rc && i < n; i++) {
+		bool shown = m[i].order_id[0] && rep_order_shown(s, v, user_id, m[i].order_id);
+		json_array_append_new(list, json_pack("{s:o, s:s, s:o}", "at",
+						      esc_view_time(m[i].at_ms), "event",
+						      esc_mark_name(m[i].mark), "order_id",
+						      shown ? json_string(m[i].order_id) : json_null()));
+	}
 	return list;
 }
 

@@ -1131,6 +1131,69 @@ static void spec_6_reputation_shows_level_score_and_counts(void **state)
 	drop(&r);
 }
 
+/* How many of a reputation's events name order id, and how many name
+ * none, as token sees it. */
+static void rep_names(const char *user, const char *token, const char *id, int *named,
+		      int *hidden)
+{
+	char path[160];
+	snprintf(path, sizeof path, "/v1/users/%s/reputation", user);
+	struct reply r = call("GET", path, token, NULL, NULL);
+	expect(&r, 200);
+	json_t *events = json_object_get(r.json, "events"), *ev;
+	size_t i;
+	*named = *hidden = 0;
+	json_array_foreach(events, i, ev) {
+		json_t *order = json_object_get(ev, "order_id");
+		*named += json_is_string(order) && !strcmp(json_string_value(order), id);
+		*hidden += json_is_null(order);
+	}
+	drop(&r);
+}
+
+/* SPEC §1, §6: a reputation is visible to everyone signed in, but it
+ * names an order only to those who may see that order (the user, the
+ * order's other party, the operator, arbiters): to another user such an
+ * order answers 404, its existence not revealed. */
+static void spec_1_a_reputation_names_only_the_orders_its_viewer_may_see(void **state)
+{
+	char id[64], path[160];
+	int named, hidden;
+	(void)state;
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
+	struct reply r = call("POST", path, buyer_token, "{\"reason\":\"price_changed\"}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/orders/%s/cancellation/accept", id);
+	r = call("POST", path, seller_token, "{}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	/* The buyer's marks (paid, cancelled) and the seller's (sold, a
+	 * seller-fault cancellation) name the order to both parties and the
+	 * operator. */
+	rep_names(buyer_id, buyer_token, id, &named, &hidden);
+	assert_int_equal(named, 2);
+	rep_names(buyer_id, seller_token, id, &named, &hidden);
+	assert_int_equal(named, 2);
+	rep_names(seller_id, buyer_token, id, &named, &hidden);
+	assert_int_equal(named, 2);
+	rep_names(seller_id, KEY, id, &named, &hidden);
+	assert_int_equal(named, 2);
+	assert_int_equal(hidden, 0);
+	/* Another buyer sees the events, not the orders. */
+	rep_names(seller_id, other_token, id, &named, &hidden);
+	assert_int_equal(named, 0);
+	assert_true(hidden >= 2);
+	rep_names(buyer_id, other_token, id, &named, &hidden);
+	assert_int_equal(named, 0);
+	assert_true(hidden >= 2);
+	snprintf(path, sizeof path, "/v1/orders/%s", id);
+	r = call("GET", path, other_token, NULL, NULL);
+	expect(&r, 404);
+	drop(&r);
+}
+
 static struct reply post(const char *id, const char *what, const char *token, const char *body)
 {
 	char path[200];
@@ -3407,6 +3470,7 @@ int main(void)
 		cmocka_unit_test(spec_7_accept_and_withdraw_race_one_wins),
 		cmocka_unit_test(spec_7_messages_between_the_parties),
 		cmocka_unit_test(spec_6_reputation_shows_level_score_and_counts),
+		cmocka_unit_test(spec_1_a_reputation_names_only_the_orders_its_viewer_may_see),
 		cmocka_unit_test(spec_6_buyer_levels_watch_restricted_suspended),
 		cmocka_unit_test(spec_2_two_requests_then_limit_reached),
 		cmocka_unit_test(issue_11_item_1_rejection_and_comment_join_the_conversation),
