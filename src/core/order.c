@@ -977,7 +977,14 @@ static int effect_request(struct decision *d)
 	/* The comment is the buyer's word to the seller: in the conversation. */
 	if (o->cancel_comment[0])
 		add_message(d, ESC_ACTOR_BUYER, o->buyer_id, o->cancel_comment);
-	deadline_set(d, ESC_DL_RESPONSE, d->ctx->now_ms + d->ctx->policy->response_window_ms);
+	/* The response window, cut short by the ship deadline when that comes
+	 * first: it grants the request too (the table's row), so the time the
+	 * order shows, its actions and the buyer's preview say when the
+	 * request is granted (esc_deadline_rule: the ship window's rule). */
+	int64_t due = d->ctx->now_ms + d->ctx->policy->response_window_ms;
+	if (o->due_ms[ESC_DL_SHIP] && o->due_ms[ESC_DL_SHIP] < due)
+		due = o->due_ms[ESC_DL_SHIP];
+	deadline_set(d, ESC_DL_RESPONSE, due);
 	return 0;
 }
 

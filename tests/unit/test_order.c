@@ -2625,6 +2625,35 @@ static void test_spec_7_buyer_of_open_request_may_withdraw_until_response_deadli
 	assert_true(out[0].deadline_ms == T_REQUEST + 72 * HOUR);
 }
 
+/* SPEC §2: the seller answers a request within 72 hours, but the ship
+ * deadline, which grants an open request too, cuts that short when it
+ * comes first: the response deadline the order shows, and the actions'
+ * deadlines, are the ship deadline's time, explained by its rule. */
+static void test_spec_2_a_request_near_the_ship_deadline_is_answered_by_it(void **state)
+{
+	(void)state;
+	struct esc_order p = paid();
+	int64_t at = SHIP_DUE - 2 * DAY;
+	struct esc_order o = request_on(&p, at, "no_longer_needed", -1);
+	struct esc_action out[ACTIONS_MAX];
+	struct esc_context s = ctx_of(ESC_ACTOR_SELLER, at + HOUR);
+	struct esc_context b = ctx_of(ESC_ACTOR_BUYER, at + HOUR);
+	assert_int_equal(o.state, ESC_ST_CANCELLATION_REQUESTED);
+	assert_true(o.due_ms[ESC_DL_SHIP] == SHIP_DUE);
+	assert_true(o.due_ms[ESC_DL_RESPONSE] == SHIP_DUE);
+	assert_int_equal(esc_deadline_rule(&o, ESC_DL_RESPONSE), ESC_RULE_SHIP_WINDOW);
+	size_t n = actions_of(&s, &o, out);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++)
+		assert_true(out[i].deadline_ms == SHIP_DUE);
+	assert_int_equal(actions_of(&b, &o, out), 1);
+	assert_true(out[0].deadline_ms == SHIP_DUE);
+	/* Asked early, the full window, and its own rule. */
+	o = requested();
+	assert_true(o.due_ms[ESC_DL_RESPONSE] == T_REQUEST + 72 * HOUR);
+	assert_int_equal(esc_deadline_rule(&o, ESC_DL_RESPONSE), ESC_RULE_RESPONSE_WINDOW);
+}
+
 static void test_spec_7_seller_of_open_request_may_accept_or_reject(void **state)
 {
 	(void)state;
@@ -3097,6 +3126,7 @@ int main(void)
 		cmocka_unit_test(
 			test_spec_7_buyer_of_open_request_may_withdraw_until_response_deadline),
 		cmocka_unit_test(test_spec_7_seller_of_open_request_may_accept_or_reject),
+		cmocka_unit_test(test_spec_2_a_request_near_the_ship_deadline_is_answered_by_it),
 		cmocka_unit_test(test_spec_1_another_buyer_gets_no_actions),
 		cmocka_unit_test(test_spec_6_suspended_buyer_is_not_offered_cancel),
 		cmocka_unit_test(test_spec_2_buyer_with_two_requests_used_is_not_offered_cancel),
