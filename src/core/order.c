@@ -500,12 +500,20 @@ static int refuse(struct decision *d, int code, const char *fmt, const char *arg
 	return code;
 }
 
+/* Whether s holds nothing but spaces, tabs and line ends (or nothing). */
+static bool blank(const char *s)
+{
+	return s[strspn(s, " \t\r\n")] == '\0';
+}
+
+/* A text of at most max bytes, no control bytes but tab and line feed;
+ * a required one not blank: a message of spaces says nothing. */
 static bool text_ok(const char *s, size_t max, bool required)
 {
 	if (!s)
 		return !required;
 	size_t n = strlen(s);
-	if (required && n == 0)
+	if (required && blank(s))
 		return false;
 	if (n > max)
 		return false;
@@ -685,7 +693,7 @@ static int guard_create(struct decision *d)
 		int64_t line;
 		if (!text_ok(it->title, ESC_TITLE_MAX, true))
 			return refuse(d, ESC_EINVAL,
-				      "each item needs a title of 1 to 200 printable bytes", NULL);
+				      "each item needs a title of 1 to 200 printable bytes, not only spaces", NULL);
 		if (it->quantity < 1 || it->quantity > ESC_QUANTITY_MAX)
 			return refuse(d, ESC_EINVAL,
 				      "each item's quantity must be from 1 to 1000000", NULL);
@@ -755,7 +763,9 @@ static int guard_reject(struct decision *d)
 {
 	if (d->args && !text_ok(d->args->message, ESC_TEXT_MAX, true))
 		return refuse(d, ESC_EINVAL,
-			      "a rejection needs a message of 1 to 1000 printable bytes", NULL);
+			      "a rejection needs a message of 1 to 1000 printable bytes, not only "
+			      "spaces",
+			      NULL);
 	return 0;
 }
 
@@ -796,7 +806,7 @@ static int guard_ship(struct decision *d)
 		return 0;
 	if (!text_ok(a->carrier, ESC_CARRIER_MAX, true))
 		return refuse(d, ESC_EINVAL, "carrier is required (at most 64 bytes)", NULL);
-	if (!a->tracking || !a->tracking[0])
+	if (!a->tracking || blank(a->tracking))
 		return refuse(d, ESC_EINVAL, "tracking_number is required", NULL);
 	if (strlen(a->tracking) > ESC_TRACKING_MAX)
 		return refuse(d, ESC_EINVAL, "tracking_number is at most 64 characters", NULL);
@@ -868,7 +878,7 @@ static int guard_open_dispute(struct decision *d)
 			      NULL);
 	if (!text_ok(a->description, ESC_TEXT_MAX, true))
 		return refuse(d, ESC_EINVAL,
-			      "a dispute needs a description of 1 to 1000 printable bytes", NULL);
+			      "a dispute needs a description of 1 to 1000 printable bytes, not only spaces", NULL);
 	return 0;
 }
 
@@ -1167,7 +1177,9 @@ static int guard_reject_dispute(struct decision *d)
 		return 0;
 	if (!text_ok(d->args->message, ESC_TEXT_MAX, true))
 		return refuse(d, ESC_EINVAL,
-			      "a rejection needs a message of 1 to 1000 printable bytes", NULL);
+			      "a rejection needs a message of 1 to 1000 printable bytes, not only "
+			      "spaces",
+			      NULL);
 	return 0;
 }
 

@@ -1218,6 +1218,13 @@ static void test_spec_2_reject_requires_a_message(void **state)
 	a.message = "";
 	expect_refusal(ESC_EINVAL, ESC_ACTOR_SELLER, T_REQUEST + HOUR, &o,
 		       ESC_EV_REJECT_CANCELLATION, &a);
+	/* Blank says nothing either. */
+	a.message = "  \n\t ";
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_SELLER, T_REQUEST + HOUR, &o,
+		       ESC_EV_REJECT_CANCELLATION, &a);
+	a.message = " ok ";
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_SELLER, T_REQUEST + HOUR, &o, ESC_EV_REJECT_CANCELLATION, &a, &fx);
 }
 
 /* Reject and withdraw: back to awaiting_shipment, the response deadline
@@ -2492,6 +2499,26 @@ static void test_spec_7_create_with_no_items_refused(void **state)
 	expect_create_invalid(&a);
 }
 
+/* A required text that is blank is refused like an empty one: an item's
+ * title, a shipment's carrier and tracking number. */
+static void test_spec_7_required_texts_are_not_blank(void **state)
+{
+	(void)state;
+	struct esc_item blank_title = one_item[0];
+	struct esc_args a = good_args();
+	snprintf(blank_title.title, sizeof blank_title.title, "   ");
+	a.items = &blank_title;
+	a.items_count = 1;
+	expect_create_invalid(&a);
+	struct esc_order o = paid();
+	a = good_args();
+	a.tracking = " ";
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_SELLER, T_REQUEST, &o, ESC_EV_SHIP, &a);
+	a = good_args();
+	a.carrier = "\t";
+	expect_refusal(ESC_EINVAL, ESC_ACTOR_SELLER, T_REQUEST, &o, ESC_EV_SHIP, &a);
+}
+
 static void test_spec_7_create_with_more_than_100_items_refused(void **state)
 {
 	(void)state;
@@ -3041,6 +3068,7 @@ int main(void)
 		cmocka_unit_test(
 			test_spec_3_completed_cancellation_marks_seller_only_for_seller_fault),
 		cmocka_unit_test(test_spec_2_reject_requires_a_message),
+		cmocka_unit_test(test_spec_7_required_texts_are_not_blank),
 		cmocka_unit_test(
 			test_spec_2_reject_returns_to_awaiting_shipment_ship_deadline_unchanged),
 		cmocka_unit_test(test_spec_2_reject_keeps_the_message_for_the_buyer),
