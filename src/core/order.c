@@ -737,7 +737,9 @@ static int guard_request(struct decision *d)
 	const struct esc_args *a = d->args;
 	if (d->ctx->buyer_level == ESC_LEVEL_SUSPENDED)
 		return refuse(d, ESC_ESUSPENDED,
-			      "your account is suspended: you cannot request cancellations", NULL);
+			      "your account is suspended: you cannot request cancellations until "
+			      "an arbiter lifts the suspension (ask the marketplace)",
+			      NULL);
 	if (o->cancel_requests >= d->ctx->policy->cancel_requests_max) {
 		d->fx->refusal_rule =
 			(struct esc_refusal_rule){.set = true,
@@ -844,7 +846,9 @@ static int guard_open_dispute(struct decision *d)
 	int64_t can_ask = o->paid_minor - o->refunded_minor;
 	if (d->ctx->buyer_level == ESC_LEVEL_SUSPENDED)
 		return refuse(d, ESC_ESUSPENDED,
-			      "your account is suspended: you cannot open disputes", NULL);
+			      "your account is suspended: you cannot open disputes until an "
+			      "arbiter lifts the suspension (ask the marketplace)",
+			      NULL);
 	if (o->disputes_count > 0)
 		return refuse(d, ESC_ELIMIT, "an order has one dispute at most", NULL);
 	if (o->state == ESC_ST_COMPLETED &&

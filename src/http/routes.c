@@ -110,7 +110,7 @@ static int get_text(struct esc_http_call *call, const char *name, bool required,
 	return rc;
 }
 
-/* An integer field (amounts in minor units). */
+/* An integer field (amounts in minor units, which the refusal says). */
 static int get_int(struct esc_http_call *call, const char *name, bool required, int64_t *out)
 {
 	json_t *v = json_object_get(call->body, name);
@@ -120,7 +120,10 @@ static int get_int(struct esc_http_call *call, const char *name, bool required, 
 		return 0;
 	}
 	if (!json_is_integer(v))
-		return fail(call, ESC_EINVAL, "'%s' must be a whole number (minor units)", name);
+		return fail(call, ESC_EINVAL,
+			    strstr(name, "amount") ? "'%s' must be a whole number (minor units)"
+						   : "'%s' must be a whole number",
+			    name);
 	*out = (int64_t)json_integer_value(v);
 	return 0;
 }
@@ -1299,8 +1302,14 @@ static int h_order_create(struct esc_http_call *call)
 			  "'currency' must be an active ISO 4217 code such as EUR, USD or ISK, "
 			  "not '%.8s'",
 			  cmd->args.currency);
-	if (!rc && (days < 0 || days > esc_engine_policy(call->e)->delivery_days_max))
-		rc = fail(call, ESC_EINVAL, "delivery_days is out of range", NULL);
+	if (!rc && (days < 0 || days > esc_engine_policy(call->e)->delivery_days_max)) {
+		char why[120];
+		snprintf(why, sizeof why,
+			 "delivery_days must be from 1 to %d (left out: the policy's %d)",
+			 (int)esc_engine_policy(call->e)->delivery_days_max,
+			 (int)esc_engine_policy(call->e)->delivery_days_default);
+		rc = fail(call, ESC_EINVAL, "%s", why);
+	}
 	cmd->args.delivery_days = (int32_t)days;
 	json_t *list = json_object_get(call->body, "items");
 	if (!rc && (!json_is_array(list) || json_array_size(list) == 0 ||

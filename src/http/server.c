@@ -871,7 +871,8 @@ static int admit(struct esc_http_server *srv, struct MHD_Connection *c,
 	}
 	if (rc) {
 		*why = rc == ESC_EFORBIDDEN
-			       ? "a cookie-authenticated change needs the X-CSRF-Token header"
+			       ? "a cookie-authenticated change needs the X-CSRF-Token header with "
+				 "the session's csrf_token (GET /v1/me gives it)"
 		       : rc == ESC_EUNAUTH ? "the session or API key is unknown, expired or "
 					     "revoked: sign in again, or use a live key"
 					   : NULL;
