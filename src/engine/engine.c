@@ -2445,9 +2445,7 @@ static int fire_batch(struct esc_engine *e, size_t max, size_t *fired)
 		max = FIRE_BATCH_MAX;
 	c.max = max;
 	c.rows = calloc(max, sizeof *c.rows);
-	cmds = calloc(max, sizeof *cmds);
-	res = calloc(max, sizeof *res);
-	if (!c.rows || !cmds || !res) {
+	if (!c.rows) {
 		rc = ESC_ENOMEM;
 		goto out;
 	}
@@ -2469,6 +2467,19 @@ static int fire_batch(struct esc_engine *e, size_t max, size_t *fired)
 			e->working = true;
 		if (rc || !c.n)
 			break;
+		/* The commands and their results (~2 MB for a full batch, which
+		 * malloc maps and unmaps) only once there is something to fire:
+		 * most claims of an idle daemon take nothing. */
+		if (!cmds)
+			cmds = calloc(max, sizeof *cmds);
+		if (!res)
+			res = calloc(max, sizeof *res);
+		if (!cmds || !res) {
+			for (size_t i = 0; i < c.n; i++)
+				(void)transact(e, unclaim_tx, &c.rows[i]);
+			rc = ESC_ENOMEM;
+			break;
+		}
 		for (size_t i = 0; i < c.n; i++) {
 			int ev = esc_event_of_deadline(c.rows[i].kind);
 			ESC_ASSERT(ev >= 0, "deadline kind %d has no event", (int)c.rows[i].kind);

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,11 @@ struct esc_webhook_worker {
 	size_t flights_max, in_flight;
 	struct outcome *outcomes; /* flights_max of them: one round's */
 	size_t outcomes_n;
+	/* One round's scratch (poll_round), made once: its claims make it
+	 * larger than what malloc serves from its heap, and a round made at
+	 * each poll was a map and an unmap of memory several times a second
+	 * on an idle daemon. */
+	struct round *round;
 	int64_t upkeep_real_ms, upkeep_now_ms; /* when upkeep last ran */
 	int idle_ms;                           /* the next idle wait */
 	pthread_t thread;
@@ -131,9 +137,11 @@ struct round {
 	struct esc_webhook_worker *w;
 	int64_t now_ms;
 	size_t events, made;
-	struct esc_webhook_delivery claimed[CLAIM_MAX];
 	size_t room, n;
 	bool beat; /* the lease was renewed */
+	/* Last: a round starts with the members above zeroed, these as the
+	 * last round left them (the first n are written before being read). */
+	struct esc_webhook_delivery claimed[CLAIM_MAX];
 };
 
 /* Fan out, claim, renew the lease: one transaction. */
@@ -541,12 +549,11 @@ static int upkeep(struct esc_webhook_worker *w, int64_t now_ms)
 /* One round; *worked tells whether it found anything to do. */
 static int poll_round(struct esc_webhook_worker *w, int wait_ms, bool *worked)
 {
-	struct round *r = calloc(1, sizeof *r);
-	int rc = r ? 0 : ESC_ENOMEM, run = 0;
+	struct round *r = w->round;
+	int rc = 0, run = 0;
 
 	*worked = false;
-	if (rc)
-		return rc;
+	memset(r, 0, offsetof(struct round, claimed));
 	r->w = w;
 	r->now_ms = esc_engine_now(w->e);
 	rc = upkeep(w, r->now_ms);
@@ -570,7 +577,6 @@ static int poll_round(struct esc_webhook_worker *w, int wait_ms, bool *worked)
 	*worked = *worked || w->outcomes_n;
 	if (!rc)
 		rc = record(w);
-	free(r);
 	return rc;
 }
 
@@ -649,7 +655,9 @@ int esc_webhook_worker_new(struct esc_engine *e, const struct esc_webhook_option
 					       .allow_private = o->allow_private};
 	w->flights = calloc(w->flights_max, sizeof *w->flights);
 	w->outcomes = calloc(w->flights_max + CLAIM_MAX, sizeof *w->outcomes);
-	rc = w->flights && w->outcomes ? esc_webhook_sender_new(&sc, &w->sender) : ESC_ENOMEM;
+	w->round = calloc(1, sizeof *w->round);
+	rc = w->flights && w->outcomes && w->round ? esc_webhook_sender_new(&sc, &w->sender)
+						   : ESC_ENOMEM;
 	if (rc) {
 		esc_webhook_worker_free(w);
 		return rc;
@@ -694,5 +702,6 @@ void esc_webhook_worker_free(struct esc_webhook_worker *w)
 			  esc_engine_transact(w->e, release_tx, w->process.id));
 	free(w->flights);
 	free(w->outcomes);
+	free(w->round);
 	free(w);
 }

@@ -3510,8 +3510,12 @@ static int fanout_body(struct pg *p, void *arg)
 	f->events = f->made = 0;
 	b_i64(&b, 1, limit_of(f->max));
 	rc = query(p, S_FANOUT_EVENTS, &b, &res);
-	if (!rc && PQntuples(res) > 0)
-		rc = fan_endpoints(p, f->eps, &eps_n);
+	if (!rc && PQntuples(res) > 0) {
+		/* The endpoints' room (large) only when there is an event. */
+		if (!f->eps)
+			f->eps = calloc(FANOUT_ENDPOINTS_MAX, sizeof *f->eps);
+		rc = f->eps ? fan_endpoints(p, f->eps, &eps_n) : ESC_ENOMEM;
+	}
 	for (int i = 0; !rc && i < rows_max(res, f->max); i++) {
 		rc = fan_one(p, f, res, i, eps_n);
 		if (!rc)
@@ -3527,8 +3531,7 @@ static int pg_webhook_fanout(struct esc_store *s, int64_t now_ms, size_t max, si
 	struct fanout f = {.now_ms = now_ms, .max = max};
 	int rc = 0;
 
-	f.eps = calloc(FANOUT_ENDPOINTS_MAX, sizeof *f.eps);
-	rc = f.eps ? atomically(pg_of(s), SQL_BEGIN, fanout_body, &f) : ESC_ENOMEM;
+	rc = atomically(pg_of(s), SQL_BEGIN, fanout_body, &f);
 	*events = rc ? 0 : f.events;
 	*made = rc ? 0 : f.made;
 	free(f.eps);

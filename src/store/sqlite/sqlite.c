@@ -2444,18 +2444,20 @@ static int sq_webhook_fanout(struct esc_store *s, int64_t now_ms, size_t max, si
 {
 	struct sq *q = sq_of(s);
 	struct fan_event *evs = calloc(max ? max : 1, sizeof *evs);
-	struct fan_endpoint *eps = calloc(FANOUT_ENDPOINTS_MAX, sizeof *eps);
+	struct fan_endpoint *eps = NULL; /* large: made once there is an event */
 	size_t eps_n = 0;
 	bool owned = false;
-	int rc = evs && eps ? 0 : ESC_ENOMEM;
+	int rc = evs ? 0 : ESC_ENOMEM;
 
 	*events = *made = 0;
 	if (!rc)
 		rc = auto_begin(q, S_BEGIN, &owned);
 	if (!rc)
 		rc = fan_events(q, max, evs, events);
-	if (!rc && *events)
-		rc = fan_endpoints(q, eps, FANOUT_ENDPOINTS_MAX, &eps_n);
+	if (!rc && *events) {
+		eps = calloc(FANOUT_ENDPOINTS_MAX, sizeof *eps);
+		rc = eps ? fan_endpoints(q, eps, FANOUT_ENDPOINTS_MAX, &eps_n) : ESC_ENOMEM;
+	}
 	for (size_t i = 0; !rc && i < *events; i++)
 		rc = fan_one(q, &evs[i], eps, eps_n, now_ms, made);
 	rc = auto_end(q, owned, rc);
