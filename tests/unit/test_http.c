@@ -1097,12 +1097,11 @@ static void spec_7_messages_between_the_parties(void **state)
 	drop(&r);
 }
 
-/* SPEC §6: reputations are visible with the counts behind them; a
- * seller-fault cancellation lowers the seller's score. */
-static void spec_6_reputation_shows_level_score_and_counts(void **state)
+/* A paid order the buyer asked to cancel for a seller-fault reason
+ * (price_changed) and the seller let go: marks on both. */
+static void cancelled_for_price(char id[64])
 {
-	char id[64], path[160];
-	(void)state;
+	char path[160];
 	paid_order(id);
 	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
 	struct reply r = call("POST", path, buyer_token, "{\"reason\":\"price_changed\"}", NULL);
@@ -1112,8 +1111,17 @@ static void spec_6_reputation_shows_level_score_and_counts(void **state)
 	r = call("POST", path, seller_token, "{}", NULL);
 	expect(&r, 200);
 	drop(&r);
+}
+
+/* SPEC §6: reputations are visible with the counts behind them; a
+ * seller-fault cancellation lowers the seller's score. */
+static void spec_6_reputation_shows_level_score_and_counts(void **state)
+{
+	char id[64], path[160];
+	(void)state;
+	cancelled_for_price(id);
 	snprintf(path, sizeof path, "/v1/users/%s/reputation", seller_id);
-	r = call("GET", path, other_token, NULL, NULL);
+	struct reply r = call("GET", path, other_token, NULL, NULL);
 	expect(&r, 200);
 	assert_string_equal(str(r.json, "role"), "seller");
 	assert_true(json_integer_value(json_object_get(r.json, "score")) < 100);
@@ -1160,15 +1168,7 @@ static void spec_1_a_reputation_names_only_the_orders_its_viewer_may_see(void **
 	char id[64], path[160];
 	int named, hidden;
 	(void)state;
-	paid_order(id);
-	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
-	struct reply r = call("POST", path, buyer_token, "{\"reason\":\"price_changed\"}", NULL);
-	expect(&r, 200);
-	drop(&r);
-	snprintf(path, sizeof path, "/v1/orders/%s/cancellation/accept", id);
-	r = call("POST", path, seller_token, "{}", NULL);
-	expect(&r, 200);
-	drop(&r);
+	cancelled_for_price(id);
 	/* The buyer's marks (paid, cancelled) and the seller's (sold, a
 	 * seller-fault cancellation) name the order to both parties and the
 	 * operator. */
@@ -1189,7 +1189,7 @@ static void spec_1_a_reputation_names_only_the_orders_its_viewer_may_see(void **
 	assert_int_equal(named, 0);
 	assert_true(hidden >= 2);
 	snprintf(path, sizeof path, "/v1/orders/%s", id);
-	r = call("GET", path, other_token, NULL, NULL);
+	struct reply r = call("GET", path, other_token, NULL, NULL);
 	expect(&r, 404);
 	drop(&r);
 }
