@@ -693,7 +693,9 @@ static int guard_create(struct decision *d)
 		int64_t line;
 		if (!text_ok(it->title, ESC_TITLE_MAX, true))
 			return refuse(d, ESC_EINVAL,
-				      "each item needs a title of 1 to 200 printable bytes, not only spaces", NULL);
+				      "each item needs a title of 1 to 200 printable bytes, not "
+				      "only spaces",
+				      NULL);
 		if (it->quantity < 1 || it->quantity > ESC_QUANTITY_MAX)
 			return refuse(d, ESC_EINVAL,
 				      "each item's quantity must be from 1 to 1000000", NULL);
@@ -882,7 +884,9 @@ static int guard_open_dispute(struct decision *d)
 			      NULL);
 	if (!text_ok(a->description, ESC_TEXT_MAX, true))
 		return refuse(d, ESC_EINVAL,
-			      "a dispute needs a description of 1 to 1000 printable bytes, not only spaces", NULL);
+			      "a dispute needs a description of 1 to 1000 printable bytes, not "
+			      "only spaces",
+			      NULL);
 	return 0;
 }
 

@@ -395,7 +395,8 @@ int esc_deadline_rule(const struct esc_order *o, enum esc_deadline_kind k)
 		return ESC_RULE_SHIP_WINDOW;
 	case ESC_DL_RESPONSE:
 		/* Cut short by the ship deadline (effect_request in order.c). */
-		return o->due_ms[ESC_DL_RESPONSE] && o->due_ms[ESC_DL_RESPONSE] == o->due_ms[ESC_DL_SHIP]
+		return o->due_ms[ESC_DL_RESPONSE] &&
+				       o->due_ms[ESC_DL_RESPONSE] == o->due_ms[ESC_DL_SHIP]
 			       ? ESC_RULE_SHIP_WINDOW
 			       : ESC_RULE_RESPONSE_WINDOW;
 	case ESC_DL_PROTECTION:

@@ -1219,10 +1219,10 @@ static json_t *rep_events_json(struct esc_store *s, struct esc_viewer *v, const 
 	json_t *list = json_array();
 	for (size_t i = 0; !rc && i < n; i++) {
 		bool shown = m[i].order_id[0] && rep_order_shown(s, v, user_id, m[i].order_id);
-		json_array_append_new(list, json_pack("{s:o, s:s, s:o}", "at",
-						      esc_view_time(m[i].at_ms), "event",
-						      esc_mark_name(m[i].mark), "order_id",
-						      shown ? json_string(m[i].order_id) : json_null()));
+		json_array_append_new(list,
+				      json_pack("{s:o, s:s, s:o}", "at", esc_view_time(m[i].at_ms),
+						"event", esc_mark_name(m[i].mark), "order_id",
+						shown ? json_string(m[i].order_id) : json_null()));
 	}
 	return list;
 }

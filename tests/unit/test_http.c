@@ -1141,8 +1141,7 @@ static void spec_6_reputation_shows_level_score_and_counts(void **state)
 
 /* How many of a reputation's events name order id, and how many name
  * none, as token sees it. */
-static void rep_names(const char *user, const char *token, const char *id, int *named,
-		      int *hidden)
+static void rep_names(const char *user, const char *token, const char *id, int *named, int *hidden)
 {
 	char path[160];
 	snprintf(path, sizeof path, "/v1/users/%s/reputation", user);
@@ -1151,7 +1150,8 @@ static void rep_names(const char *user, const char *token, const char *id, int *
 	json_t *events = json_object_get(r.json, "events"), *ev;
 	size_t i;
 	*named = *hidden = 0;
-	json_array_foreach(events, i, ev) {
+	json_array_foreach(events, i, ev)
+	{
 		json_t *order = json_object_get(ev, "order_id");
 		*named += json_is_string(order) && !strcmp(json_string_value(order), id);
 		*hidden += json_is_null(order);
