@@ -500,6 +500,18 @@ static int refuse(struct decision *d, int code, const char *fmt, const char *arg
 	return code;
 }
 
+/* An answer refused because deadline `name` has passed (message: fmt
+ * with the name), and what to do instead: nothing, the deadline acts
+ * (SPEC §2 and §5: each deadline's row). */
+static int refuse_passed(struct decision *d, const char *fmt, const char *name)
+{
+	int rc = refuse(d, ESC_EDEADLINE, fmt, name);
+	snprintf(d->fx->refusal_hint, sizeof d->fx->refusal_hint,
+		 "escrowd acts on the %s deadline itself: GET /v1/orders/%s shows what it did",
+		 name, d->old->id);
+	return rc;
+}
+
 /* Whether s holds nothing but spaces, tabs and line ends (or nothing). */
 static bool blank(const char *s)
 {
@@ -1564,8 +1576,8 @@ static int check_row(struct decision *d, const struct transition *t)
 	if (t->strict && t->until != NO_DEADLINE) {
 		int64_t due = d->old->due_ms[t->until];
 		if (due && d->ctx->now_ms >= due) {
-			rc = refuse(d, ESC_EDEADLINE, "the %s deadline has passed",
-				    esc_deadline_name((enum esc_deadline_kind)t->until));
+			const char *name = esc_deadline_name((enum esc_deadline_kind)t->until);
+			rc = refuse_passed(d, "the %s deadline has passed", name);
 			goto out;
 		}
 	}
@@ -1651,7 +1663,7 @@ static int check_dispute_row(struct decision *d, const struct dispute_transition
 {
 	int64_t due = d->old->due_ms[ESC_DL_DISPUTE];
 	if (t->actor != ESC_ACTOR_SYSTEM && due && d->ctx->now_ms >= due)
-		return refuse(d, ESC_EDEADLINE, "the dispute's window has passed", NULL);
+		return refuse_passed(d, "the dispute's window has passed", "dispute");
 	return t->guard ? t->guard(d) : 0;
 }
 

@@ -1394,6 +1394,12 @@ static void test_spec_2_ship_at_or_after_ship_deadline_refused(void **state)
 	struct esc_args a = good_args();
 	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_SELLER, SHIP_DUE, &o, ESC_EV_SHIP, &a);
 	expect_refusal(ESC_EDEADLINE, ESC_ACTOR_SELLER, SHIP_DUE + DAY, &o, ESC_EV_SHIP, &a);
+	/* The refusal says what happens instead: the deadline acts. */
+	struct esc_context c = ctx_of(ESC_ACTOR_SELLER, SHIP_DUE);
+	struct esc_effects fx;
+	assert_int_equal(esc_decide(&c, &o, ESC_EV_SHIP, &a, NULL, &fx), ESC_EDEADLINE);
+	assert_non_null(strstr(fx.refusal_hint, "the ship deadline itself"));
+	assert_non_null(strstr(fx.refusal_hint, o.id));
 }
 
 static void test_spec_2_ship_while_cancellation_pending_refused(void **state)
