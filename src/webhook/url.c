@@ -30,7 +30,9 @@ static const struct {
 	{0x7F000000, 8, "a loopback address"},
 	{0xA9FE0000, 16, "a link-local address"},
 	{0xAC100000, 12, "a private address"},
+	{0xC0000000, 24, "a reserved address"}, /* IETF protocol assignments */
 	{0xC0A80000, 16, "a private address"},
+	{0xC6120000, 15, "a benchmarking address"},
 	{0xE0000000, 4, "a multicast address"},
 	{0xF0000000, 4, "a reserved address"},
 };
@@ -55,7 +57,11 @@ static const char *ipv6_kind(const unsigned char a[16])
 {
 	static const unsigned char zero[12] = {0};
 	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	/* IPv4-translated (RFC 2765): ::ffff:0:a.b.c.d */
+	static const unsigned char translated[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
 	static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
+	static const unsigned char nat64_local[6] = {0, 0x64, 0xff, 0x9b, 0, 1}; /* /48 */
+	static const unsigned char discard[8] = {0x01, 0x00};                   /* 100::/64 */
 
 	if (memcmp(a, zero, 12) == 0) {
 		uint32_t low = ipv4_at(a + 12);
@@ -65,8 +71,17 @@ static const char *ipv6_kind(const unsigned char a[16])
 			return "a loopback address";
 		return "a reserved address"; /* IPv4-compatible, deprecated */
 	}
-	if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
+	if (memcmp(a, mapped, 12) == 0 || memcmp(a, translated, 12) == 0 ||
+	    memcmp(a, nat64, 12) == 0)
 		return ipv4_kind(ipv4_at(a + 12));
+	/* Local-use NAT64 (RFC 8215): a translator of the network's own. */
+	if (memcmp(a, nat64_local, 6) == 0)
+		return "a private address";
+	if (memcmp(a, discard, 8) == 0)
+		return "a reserved address";
+	/* 2001::/23, IETF protocol assignments: Teredo, benchmarking, ... */
+	if (a[0] == 0x20 && a[1] == 0x01 && a[2] < 0x02)
+		return "a reserved address";
 	if (a[0] == 0x20 && a[1] == 0x02)
 		return ipv4_kind(ipv4_at(a + 2)); /* 6to4 */
 	if ((a[0] & 0xfe) == 0xfc)
