@@ -46,12 +46,12 @@ _Static_assert(JSON_DEPTH_MAX == ESC_JSON_READ_DEPTH_MAX,
 
 /* Prometheus counters: requests by route and status, and one latency
  * histogram. Updated with relaxed atomics from the worker threads. */
-static const int statuses[] = {200, 201, 400, 401, 403, 404, 405, 409,
-			       412, 413, 415, 422, 429, 500, 501, 503};
+static const int statuses[] = {200, 201, 202, 204, 304, 400, 401, 403, 404, 405,
+			       409, 412, 413, 415, 422, 429, 500, 501, 503, 505};
 #define STATUSES (sizeof statuses / sizeof statuses[0])
 static const double buckets_ms[] = {0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
 #define BUCKETS    (sizeof buckets_ms / sizeof buckets_ms[0])
-#define ROUTES_MAX 64
+#define ROUTES_MAX 128 /* at least esc_routes_count: esc_http_serve checks */
 
 struct metrics {
 	_Atomic uint64_t requests[ROUTES_MAX + 1][STATUSES + 1]; /* last row: no route */
@@ -1413,21 +1413,22 @@ static void metrics_requests(struct esc_strbuf *sb, const struct metrics *m)
 	esc_strbuf_adds(sb,
 			"# HELP escrowd_http_requests_total HTTP requests by route and status.\n"
 			"# TYPE escrowd_http_requests_total counter\n");
-	for (size_t r = 0; r <= ROUTES_MAX && r <= esc_routes_count; r++) {
+	for (size_t r = 0; r <= esc_routes_count; r++) {
 		const char *path = r < esc_routes_count ? esc_routes[r].path : "unmatched";
 		const char *method = r < esc_routes_count ? esc_routes[r].method : "";
-		if (r == esc_routes_count)
-			r = ROUTES_MAX;
+		size_t row = r < esc_routes_count ? r : ROUTES_MAX;
 		for (size_t st = 0; st <= STATUSES; st++) {
 			uint64_t v =
-				atomic_load_explicit(&m->requests[r][st], memory_order_relaxed);
+				atomic_load_explicit(&m->requests[row][st], memory_order_relaxed);
+			char status[8] = "other";
+			if (st < STATUSES)
+				snprintf(status, sizeof status, "%d", statuses[st]);
 			if (v)
 				esc_strbuf_addf(
 					sb,
 					"escrowd_http_requests_total{method=\"%s\",route=\"%s\","
-					"status=\"%s%d\"} %llu\n",
-					method, path, st < STATUSES ? "" : "other",
-					st < STATUSES ? statuses[st] : 0, (unsigned long long)v);
+					"status=\"%s\"} %llu\n",
+					method, path, status, (unsigned long long)v);
 		}
 	}
 }
@@ -2397,6 +2398,9 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 {
 	struct esc_http_server srv = {.e = e, .opt = *opt};
 	int rc;
+
+	ESC_ASSERT(esc_routes_count <= ROUTES_MAX, "%zu routes, and metrics count %d",
+		   esc_routes_count, ROUTES_MAX);
 
 	/* SPEC §8: production mode never serves a manual clock (escrowd
 	 * serve says so before it gets here). */
