@@ -2657,7 +2657,8 @@ static int webhook_events(struct esc_http_call *call, bool required, bool *given
 			snprintf(msg, sizeof msg,
 				 "'events[%zu]' is not an event type escrowd sends: use \"*\", a "
 				 "family's wildcard (order.*, cancellation.*, refund.*, dispute.*, "
-				 "reputation.*) or a type listed in docs/webhooks.md",
+				 "reputation.*, webhook_endpoint.*) or a type listed in "
+				 "docs/webhooks.md",
 				 i);
 			return fail(call, ESC_EINVAL, "%s", msg);
 		}
