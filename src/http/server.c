@@ -142,6 +142,10 @@ struct esc_http_server {
 	pthread_cond_t queue_idle;
 	size_t suspended, queued;
 	bool stopping;
+	/* Past the drain (drain_commands): libmicrohttpd is about to close
+	 * every connection, so a change that comes in now is refused (503,
+	 * nothing done) rather than done with its answer lost. */
+	bool closing;
 	bool tls;      /* TLS served here (http.tls_cert) */
 	bool loopback; /* listening on a loopback address only */
 };
@@ -1258,6 +1262,30 @@ static void on_committed(void *arg)
 	pthread_mutex_unlock(&srv->queue_lock);
 }
 
+/* Whether a request may be served: once the daemon stops, a change (any
+ * method but GET and HEAD) that comes in is refused (503, nothing done),
+ * so that the changes in flight drain and are answered before
+ * libmicrohttpd closes every connection: a change made then and its
+ * answer lost would be made again by a client that sends it again
+ * without an Idempotency-Key. Reads are served to the end: losing one
+ * loses nothing. */
+static bool stop_admit(struct esc_http_server *srv, const char *method)
+{
+	if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+		return true;
+	pthread_mutex_lock(&srv->queue_lock);
+	bool admitted = !srv->stopping;
+	pthread_mutex_unlock(&srv->queue_lock);
+	return admitted;
+}
+
+static enum MHD_Result refuse_stopping(struct MHD_Connection *c, struct request *req)
+{
+	return respond_error_hint(c, req, ESC_EBUSY, "escrowd is stopping: nothing was done",
+				  "send the request again: to another daemon of the store, or "
+				  "after the restart");
+}
+
 /* Leave the call's pending command to the engine's writer
  * (esc_engine_submit_async): the connection is suspended until its
  * commit, and this thread goes on with other connections; so a commit
@@ -1269,12 +1297,19 @@ static enum MHD_Result command_queue(struct esc_http_server *srv, struct MHD_Con
 {
 	struct esc_http_pending *p = req->call.pending;
 	pthread_mutex_lock(&srv->queue_lock);
-	bool stopping = srv->stopping;
+	bool stopping = srv->stopping, closing = srv->closing;
 	if (!stopping) {
 		srv->suspended++;
 		srv->queued++;
+	} else if (!closing) {
+		/* Admitted before the stop: run here, its answer owed all the
+		 * same, so the drain waits for it. */
+		srv->queued++;
+		req->counted = true;
 	}
 	pthread_mutex_unlock(&srv->queue_lock);
+	if (closing)
+		return refuse_stopping(c, req); /* the drain is over: nothing done */
 	if (stopping) {
 		esc_engine_submit(srv->e, p->sub.cmd, p->sub.res);
 		return command_answer(srv, c, req);
@@ -2234,6 +2269,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!conn_deadline(srv, req->conn, 0, 0, false))
 		return MHD_NO;
 	req->answered = true;
+	if (!stop_admit(srv, method)) {
+		enum MHD_Result refused = refuse_stopping(c, req);
+		record(srv, req, url, method);
+		return refused;
+	}
 	int slot = thread_slot(srv);
 	atomic_fetch_add(&srv->busy[slot], 1);
 	ok = dispatch(srv, c, url, method, req);
@@ -2544,6 +2584,7 @@ static void drain_commands(struct esc_http_server *srv)
 	while (srv->queued &&
 	       pthread_cond_timedwait(&srv->queue_idle, &srv->queue_lock, &until) != ETIMEDOUT)
 		;
+	srv->closing = true;
 	pthread_mutex_unlock(&srv->queue_lock);
 }
 
