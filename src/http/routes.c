@@ -3192,6 +3192,9 @@ static int events_filter(struct esc_http_call *call, struct esc_event_filter *f,
 		}
 	}
 	f->order_id = esc_http_query(call, "order_id");
+	if (f->order_id && !*f->order_id)
+		return fail(call, ESC_EINVAL,
+			    "order_id is empty: give an order's id, or leave it out", NULL);
 	after = esc_http_query(call, "starting_after");
 	if (after && !esc_feed_event_seq(after, &f->after_seq))
 		return fail(call, ESC_EINVAL, "starting_after must be an event id (evt_...)", NULL);

@@ -935,6 +935,10 @@ static int read_body(struct esc_http_server *srv, struct MHD_Connection *c,
 			call->body = json_loadb(req->body.buf, req->body.len,
 						JSON_REJECT_DUPLICATES, &jerr);
 		if (!call->body) {
+			/* jansson's words, but not the name of its flag. */
+			if (strstr(jerr.text, "JSON_ALLOW_NUL"))
+				snprintf(jerr.text, sizeof jerr.text,
+					 "a string holds \\u0000, which escrowd does not take");
 			snprintf(why, why_size, "the body is not valid JSON: %s (line %d)",
 				 jerr.text, jerr.line);
 			return ESC_EINVAL;
