@@ -1294,8 +1294,9 @@ static enum MHD_Result refuse_stopping(struct MHD_Connection *c, struct request 
  * (esc_engine_submit_async): the connection is suspended until its
  * commit, and this thread goes on with other connections; so a commit
  * holds every command waiting, however few the threads. While the daemon
- * stops, the command runs here instead, this thread waiting for it:
- * nothing may be suspended when libmicrohttpd stops. */
+ * stops, a command admitted before the stop runs here instead, this
+ * thread waiting for it (nothing may be suspended when libmicrohttpd
+ * stops), and once the drain is over one is refused. */
 static enum MHD_Result command_queue(struct esc_http_server *srv, struct MHD_Connection *c,
 				     const char *url, const char *method, struct request *req)
 {
@@ -2571,8 +2572,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	pthread_mutex_unlock(&lock);
 }
 
-/* At the stop: no command is left to the writer any more (command_queue
- * runs them in their thread), and libmicrohttpd 0.9.75 aborts in
+/* At the stop: a change that comes in is refused (stop_admit), one
+ * admitted before runs in its thread (command_queue) rather than being
+ * left to the writer, and libmicrohttpd 0.9.75 aborts in
  * MHD_stop_daemon if a connection is still suspended: wait until the
  * writer has resumed every one. Then give their answers up to 2 s to go
  * out, as a request in flight in a thread gets. */
@@ -2809,10 +2811,12 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 	 * stays open until MHD_stop_daemon: libmicrohttpd 0.9.75's
 	 * MHD_quiesce_daemon takes it out of each pool thread's epoll set
 	 * from this thread, and aborts ("Failed to remove listen FD from
-	 * epoll set") when a busy thread took it out first. A request that
-	 * comes in meanwhile is answered, its command run in its thread
-	 * (command_queue). tests/unit/test_http.c
-	 * limits_a_daemon_stopped_while_clients_connect_exits_cleanly. */
+	 * epoll set") when a busy thread took it out first. A change that
+	 * comes in meanwhile is refused, 503 and nothing done (stop_admit),
+	 * so that the drain ends and each change made is answered; a read is
+	 * served. tests/unit/test_http.c
+	 * limits_a_daemon_stopped_while_clients_connect_exits_cleanly and
+	 * limits_a_daemon_stopped_under_load_answers_every_change_it_made. */
 	drain_commands(srv);
 	MHD_stop_daemon(d);
 	if (admin)
