@@ -1277,10 +1277,10 @@ static bool stop_admit(struct esc_http_server *srv, const char *method)
 {
 	if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
 		return true;
-	pthread_mutex_lock(&srv->queue_lock);
-	bool admitted = !srv->stopping;
-	pthread_mutex_unlock(&srv->queue_lock);
-	return admitted;
+	/* Without queue_lock, which every command takes already: a change
+	 * that reads false as the stop begins is a change admitted before it
+	 * (command_queue decides under the lock). */
+	return !__atomic_load_n(&srv->stopping, __ATOMIC_ACQUIRE);
 }
 
 static enum MHD_Result refuse_stopping(struct MHD_Connection *c, struct request *req)
@@ -2584,7 +2584,7 @@ static void drain_commands(struct esc_http_server *srv)
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += 2;
 	pthread_mutex_lock(&srv->queue_lock);
-	srv->stopping = true;
+	__atomic_store_n(&srv->stopping, true, __ATOMIC_RELEASE); /* stop_admit reads it */
 	while (srv->suspended)
 		pthread_cond_wait(&srv->queue_idle, &srv->queue_lock);
 	while (srv->queued &&
