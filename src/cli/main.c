@@ -51,6 +51,7 @@ struct options {
 	bool quiet;
 	unsigned pool;    /* db_pool: store connections, 0 = the default */
 	int64_t lease_ms; /* deadline_lease, 0 = the engine's default */
+	int64_t commit_delay_us;
 	struct esc_policy policy;
 	struct esc_http_options http; /* the config file's http. keys */
 	char *owned[8];               /* the string options' values, copies */
@@ -110,7 +111,10 @@ static const struct command commands[] = {
 	 "  wins over the file (escrowd config --help). db_pool = 8: store\n"
 	 "  connections in all, one for writes and the rest for reads.\n"
 	 "  deadline_lease = 15s: a daemon killed while firing deadlines holds\n"
-	 "  them this long, in real time, before another takes them (1s to 1h). The\n"
+	 "  them this long, in real time, before another takes them (1s to 1h).\n"
+	 "  commit_delay_us = 500: while commands come faster than they are\n"
+	 "  committed, a commit starts this long after the one before at the\n"
+	 "  least, unless 8 commands wait (0 to 10000; 0: at once). The\n"
 	 "  http. keys set the daemon's limits (defaults shown):\n"
 	 "    http.threads = 32                http.connections_max = 1024\n"
 	 "    http.connections_per_address = 64 (0: no limit, as behind a proxy)\n"
@@ -252,11 +256,13 @@ static int set_webhooks(void *arg, const char *key, const char *value, char *err
 /* The first eight are strings, in the order of set_option's fields. */
 static const char *const option_keys[] = {
 	"db",        "listen", "clock", "operator_key", "password_hashing", "operator_key_file",
-	"log_level", "mode",   "quiet", "db_pool",      "deadline_lease",   NULL};
+	"log_level", "mode",   "quiet", "db_pool",      "deadline_lease",   "commit_delay_us",
+	NULL};
 
 #define LEASE_MS_MIN 1000
 #define LEASE_MS_MAX (3600 * 1000)
 _Static_assert(ESC_LEASE_MS_DEFAULT == 15000, "serve --help says deadline_lease = 15s");
+_Static_assert(ESC_COMMIT_DELAY_US_DEFAULT == 500, "serve --help and config.c say 500");
 
 /* A string option's value, when it is one of those given. */
 static int one_of(const char *key, const char *value, const char *a, const char *b, char *err,
@@ -300,6 +306,19 @@ static int set_option(void *arg, const char *key, const char *value, char *err, 
 			return ESC_EINVAL;
 		}
 		o->pool = (unsigned)n;
+		return 0;
+	}
+	if (!strcmp(key, "commit_delay_us")) {
+		char *end = NULL;
+		long long us = strtoll(value, &end, 10);
+		if (!*value || *end || us < 0 || us > ESC_COMMIT_DELAY_US_MAX) {
+			snprintf(err, err_size,
+				 "commit_delay_us: '%s' is not a number of microseconds from 0 "
+				 "(no delay) to %d",
+				 value, ESC_COMMIT_DELAY_US_MAX);
+			return ESC_EINVAL;
+		}
+		o->commit_delay_us = us;
 		return 0;
 	}
 	if (!strcmp(key, "deadline_lease")) {
@@ -1134,6 +1153,7 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	eo.manual_clock = o->clock && !strcmp(o->clock, "manual");
 	eo.pool = o->pool ? o->pool : 8;
 	eo.lease_ms = o->lease_ms;
+	eo.commit_delay_us = o->commit_delay_us;
 	eo.fast_password_hashing = fast_hashing(o);
 	rc = esc_engine_open(&e, o->db, &o->policy, &eo, err, sizeof err);
 	if (rc) {
@@ -1357,7 +1377,7 @@ static int cmd_keys(const struct command *c, struct options *o, int argc, char *
 
 int main(int argc, char **argv)
 {
-	struct options o = {0};
+	struct options o = {.commit_delay_us = ESC_COMMIT_DELAY_US_DEFAULT};
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

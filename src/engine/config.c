@@ -28,6 +28,8 @@ const struct esc_config_key esc_config_keys[] = {
 	{"log_level", "info", "the least level of serve's lines written: debug, info, warn, error"},
 	{"db_pool", "8", "store connections in all: one for writes, the rest for reads (1 to 64)"},
 	{"deadline_lease", "15s", "a killed daemon's deadlines pass to another after this"},
+	{"commit_delay_us", "500",
+	 "under load, commits start this far apart at the least (0-10000)"},
 	/* The policy (SPEC §2 to §6; core/policy.c). */
 	{"payment_window", "24h", "an order unpaid this long is cancelled"},
 	{"ship_window", "7d", "a paid order unshipped this long is cancelled, refunded"},

@@ -64,7 +64,17 @@ struct esc_engine_options {
 	 * reputation event: for escrowd replay's scratch stores, whose
 	 * events no one reads. */
 	bool no_events;
+	/* While commands come faster than the writer commits them, it takes
+	 * a batch this many microseconds after the one before at the least,
+	 * unless 8 commands wait (0: at once; at most ESC_COMMIT_DELAY_US_MAX).
+	 * See writer_linger in engine.c. */
+	int64_t commit_delay_us;
 };
+
+/* The daemon's esc_engine_options.commit_delay_us (commit_delay_us in
+ * its configuration), and the longest. */
+#define ESC_COMMIT_DELAY_US_DEFAULT 500
+#define ESC_COMMIT_DELAY_US_MAX     10000
 
 /* The most store connections an engine opens (esc_engine_options.pool). */
 #define ESC_POOL_MAX 64
@@ -101,6 +111,8 @@ struct esc_engine_counters {
 	/* Batches rolled back and run again guarded (a savepoint a command)
 	 * because a command run without one failed after it had written. */
 	int64_t batch_reruns;
+	/* Times the writer waited before a batch (commit_delay_us). */
+	int64_t commit_delays;
 	/* The writer's WAL frames appended, of wal_page_size bytes and a
 	 * 24-byte header each (esc_store_wal_stats); has_wal false, and both
 	 * 0, when the store keeps no such figure (PostgreSQL). */

@@ -1625,8 +1625,13 @@ static void metrics_engine(struct esc_strbuf *sb, struct esc_engine *e)
 			"run again with a savepoint for each command, because one run without "
 			"failed after it had written (SQLite).\n"
 			"# TYPE escrowd_batches_rerun_total counter\n"
-			"escrowd_batches_rerun_total %lld\n",
-			(long long)(n.retries + esc_store_retries()), (long long)n.batch_reruns);
+			"escrowd_batches_rerun_total %lld\n"
+			"# HELP escrowd_commit_delays_total Times the writer waited before a "
+			"commit for more commands to join it (commit_delay_us).\n"
+			"# TYPE escrowd_commit_delays_total counter\n"
+			"escrowd_commit_delays_total %lld\n",
+			(long long)(n.retries + esc_store_retries()), (long long)n.batch_reruns,
+			(long long)n.commit_delays);
 	if (n.has_wal)
 		esc_strbuf_addf(
 			sb,

@@ -291,6 +291,10 @@ static void config_http_keys_are_checked(void **state)
 		{"quiet = yes\n", "line 1: quiet: 'yes' is not true or false"},
 		{"db_pool = 0\n", "line 1: db_pool: '0' is not a number from 1 to 64"},
 		{"db_pool = 8x\n", "line 1: db_pool: '8x' is not a number from 1 to 64"},
+		{"commit_delay_us = 10001\n", "line 1: commit_delay_us: '10001' is not a number of "
+					      "microseconds from 0 (no delay) "
+					      "to 10000"},
+		{"commit_delay_us = -1\n", "commit_delay_us: '-1' is not a number of microseconds"},
 		{"http.connection_max = 4\n", "line 1: unknown key 'http.connection_max'"},
 		{"http.connections_max = 4 # fewer\nfee = 101%\n", "line 2"},
 	};

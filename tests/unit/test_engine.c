@@ -1344,6 +1344,7 @@ static void test_engine_cancelled_order_after_restart_is_the_same(void **state)
  * each is acknowledged with its own result after its commit. */
 struct submitter {
 	struct esc_fixture *f;
+	struct esc_engine *e; /* NULL: f->e */
 	int ok;
 };
 
@@ -1361,7 +1362,8 @@ static void *submit_creates(void *arg)
 		c.args.currency = "EUR";
 		c.args.items = &item;
 		c.args.items_count = 1;
-		if (esc_engine_submit(sub->f->e, &c, &r) == 0 && r.order.total_minor == 100 + i)
+		if (esc_engine_submit(sub->e ? sub->e : sub->f->e, &c, &r) == 0 &&
+		    r.order.total_minor == 100 + i)
 			sub->ok++;
 	}
 	return NULL;
@@ -1375,7 +1377,7 @@ static void test_engine_submit_from_threads_shares_commits(void **state)
 	pthread_t t[THREADS];
 	int64_t commits = commits_made(f), before = orders_total(f);
 	for (int i = 0; i < THREADS; i++) {
-		subs[i] = (struct submitter){f, 0};
+		subs[i] = (struct submitter){f, NULL, 0};
 		assert_int_equal(pthread_create(&t[i], NULL, submit_creates, &subs[i]), 0);
 	}
 	for (int i = 0; i < THREADS; i++) {
@@ -1386,6 +1388,75 @@ static void test_engine_submit_from_threads_shares_commits(void **state)
 	assert_true(commits_made(f) - commits <= THREADS * 40);
 	print_message("%d commands in %lld commits\n", THREADS * 40,
 		      (long long)(commits_made(f) - commits));
+}
+
+/* An engine on the fixture's store whose writer waits the longest commit
+ * delay under load. */
+static struct esc_engine *delaying_engine(struct esc_fixture *f)
+{
+	struct esc_engine_options opt = {.manual_clock = true,
+					 .fast_password_hashing = true,
+					 .commit_delay_us = ESC_COMMIT_DELAY_US_MAX};
+	struct esc_engine *e = NULL;
+	char err[300] = "";
+	assert_int_equal(esc_engine_open(&e, f->db, NULL, &opt, err, sizeof err), 0);
+	return e;
+}
+
+static int64_t commit_delays(struct esc_engine *e, int64_t *commits)
+{
+	struct esc_engine_counters n;
+	esc_engine_counters(e, &n);
+	*commits = n.commits;
+	return n.commit_delays;
+}
+
+/* Issue 15: the commit delay keeps no lone client waiting. A client that
+ * sends one command after another, each after its answer, has its own
+ * commit each time, at once: the writer waits only after a batch that
+ * showed commands coming faster than commits. */
+static void issue_15_the_commit_delay_keeps_a_lone_client_waiting_never(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_engine *e = delaying_engine(f);
+	struct submitter sub = {f, e, 0};
+	int64_t before = 0, commits = 0;
+	commit_delays(e, &before);
+	submit_creates(&sub);
+	assert_int_equal(sub.ok, 40);
+	assert_int_equal(commit_delays(e, &commits), 0);
+	assert_int_equal(commits - before, 40);
+	esc_engine_free(e);
+}
+
+/* Under load it waits, and every command still has its own answer after
+ * its commit: 4 threads of 40 commands each, with the longest delay (4:
+ * fewer than the 8 queued that end a wait at once). */
+static void issue_15_the_commit_delay_answers_every_command_under_load(void **state)
+{
+	struct esc_fixture *f = *state;
+	enum { THREADS = 4 };
+	struct esc_engine *e = delaying_engine(f);
+	struct submitter subs[THREADS];
+	pthread_t t[THREADS];
+	int64_t before = orders_total(f), first = 0, commits = 0, delays = 0;
+	commit_delays(e, &first);
+	for (int i = 0; i < THREADS; i++) {
+		subs[i] = (struct submitter){f, e, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, submit_creates, &subs[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(subs[i].ok, 40);
+	}
+	delays = commit_delays(e, &commits);
+	assert_int_equal(orders_total(f) - before, THREADS * 40);
+	assert_true(commits - first < THREADS * 40);
+	assert_true(delays > 0);
+	print_message("%d commands in %lld commits, %lld delays\n", THREADS * 40,
+		      (long long)(commits - first), (long long)delays);
+	esc_engine_free(e);
+	esc_fixture_check(f);
 }
 
 /* --- the manual clock's move and its Idempotency-Key (issue 12, defect 3) */
@@ -1939,6 +2010,8 @@ int main(void)
 		T(test_issue_15_a_commands_reply_is_the_order_a_read_shows),
 		T(test_issue_15_the_orders_text_is_its_trees),
 		T(test_engine_submit_from_threads_shares_commits),
+		T(issue_15_the_commit_delay_keeps_a_lone_client_waiting_never),
+		T(issue_15_the_commit_delay_answers_every_command_under_load),
 		T(test_issue_15_reads_of_a_scope_share_a_connection_and_see_its_writes),
 		T(test_spec_2_seller_accepts_cancellation_full_refund_to_card_pending),
 		T(test_spec_2_accepted_cancellation_result_carries_the_refund),

@@ -228,6 +228,8 @@ static void the_new_series_are_there_with_sensible_values(void **state)
 	assert_true(series(text, "escrowd_store_retries_total") >= 0);
 	described(text, "escrowd_batches_rerun_total", "counter");
 	assert_true(series(text, "escrowd_batches_rerun_total") >= 0);
+	described(text, "escrowd_commit_delays_total", "counter");
+	assert_true(series(text, "escrowd_commit_delays_total") >= 0);
 	free(text);
 	/* CPU time only grows. */
 	assert_true(metric("process_cpu_seconds_total") >= cpu);
