@@ -2239,12 +2239,12 @@ void esc_engine_json_release(struct esc_engine *e, json_t *j)
  *
  * Under load: the batch before held more than one command, or more were
  * queued when its commit ended, before its answers went out
- * (writer_pressed). A lone client sending one
- * command after another is never kept waiting, and clients that each
- * wait for their answer are not either once their turn takes longer than
- * the delay (a commit, its answer and the next request: about 0.5 ms
- * here). Nor is anything once the writer stops or a worker asks for
- * deadlines to be fired. Called and returning with queue_lock held. */
+ * (writer_pressed). A lone client sending one command after another is
+ * never kept waiting, and clients that each wait for their answer are
+ * not either once their turn takes longer than the delay (a commit, its
+ * answer and the next request: about 0.5 ms here). Nor is anything once
+ * the writer stops or a worker asks for deadlines to be fired. Called
+ * and returning with queue_lock held. */
 #define LINGER_MAX 8
 
 static void writer_linger(struct esc_engine *e)
