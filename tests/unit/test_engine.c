@@ -1369,21 +1369,29 @@ static void *submit_creates(void *arg)
 	return NULL;
 }
 
+/* threads threads (at most 8) submitting 40 creates each to e (NULL:
+ * f->e) at once, every one answered with its own result. */
+static void submit_from_threads(struct esc_fixture *f, struct esc_engine *e, int threads)
+{
+	struct submitter subs[8];
+	pthread_t t[8];
+	assert_true(threads <= 8);
+	for (int i = 0; i < threads; i++) {
+		subs[i] = (struct submitter){f, e, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, submit_creates, &subs[i]), 0);
+	}
+	for (int i = 0; i < threads; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(subs[i].ok, 40);
+	}
+}
+
 static void test_engine_submit_from_threads_shares_commits(void **state)
 {
 	struct esc_fixture *f = *state;
 	enum { THREADS = 8 };
-	struct submitter subs[THREADS];
-	pthread_t t[THREADS];
 	int64_t commits = commits_made(f), before = orders_total(f);
-	for (int i = 0; i < THREADS; i++) {
-		subs[i] = (struct submitter){f, NULL, 0};
-		assert_int_equal(pthread_create(&t[i], NULL, submit_creates, &subs[i]), 0);
-	}
-	for (int i = 0; i < THREADS; i++) {
-		pthread_join(t[i], NULL);
-		assert_int_equal(subs[i].ok, 40);
-	}
+	submit_from_threads(f, NULL, THREADS);
 	assert_int_equal(orders_total(f) - before, THREADS * 40);
 	assert_true(commits_made(f) - commits <= THREADS * 40);
 	print_message("%d commands in %lld commits\n", THREADS * 40,
@@ -1437,18 +1445,9 @@ static void issue_15_the_commit_delay_answers_every_command_under_load(void **st
 	struct esc_fixture *f = *state;
 	enum { THREADS = 4 };
 	struct esc_engine *e = delaying_engine(f);
-	struct submitter subs[THREADS];
-	pthread_t t[THREADS];
 	int64_t before = orders_total(f), first = 0, commits = 0, delays = 0;
 	commit_delays(e, &first);
-	for (int i = 0; i < THREADS; i++) {
-		subs[i] = (struct submitter){f, e, 0};
-		assert_int_equal(pthread_create(&t[i], NULL, submit_creates, &subs[i]), 0);
-	}
-	for (int i = 0; i < THREADS; i++) {
-		pthread_join(t[i], NULL);
-		assert_int_equal(subs[i].ok, 40);
-	}
+	submit_from_threads(f, e, THREADS);
 	delays = commit_delays(e, &commits);
 	assert_int_equal(orders_total(f) - before, THREADS * 40);
 	assert_true(commits - first < THREADS * 40);
