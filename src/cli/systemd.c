@@ -2,20 +2,14 @@
 #include "cli/systemd.h"
 
 #include <systemd/sd-daemon.h>
-#include <time.h>
 
-static int64_t monotonic_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+#include "util/clock.h"
 
 void esc_systemd_init(struct esc_systemd *s)
 {
 	uint64_t us = 0;
 	s->watchdog_us = sd_watchdog_enabled(0, &us) > 0 ? us : 0;
-	s->last_ping_us = monotonic_us();
+	s->last_ping_us = esc_time_monotonic_us();
 }
 
 void esc_systemd_on_state(void *arg, enum esc_http_state state)
@@ -24,15 +18,15 @@ void esc_systemd_on_state(void *arg, enum esc_http_state state)
 	switch (state) {
 	case ESC_HTTP_READY:
 		sd_notify(0, "READY=1\nSTATUS=serving");
-		s->last_ping_us = monotonic_us();
+		s->last_ping_us = esc_time_monotonic_us();
 		break;
 	case ESC_HTTP_ALIVE:
 		/* A quarter of the interval: the loop turns every 100 ms
 		 * or so, and a ping may then come up to a turn late. */
 		if (s->watchdog_us &&
-		    monotonic_us() - s->last_ping_us >= (int64_t)(s->watchdog_us / 4)) {
+		    esc_time_monotonic_us() - s->last_ping_us >= (int64_t)(s->watchdog_us / 4)) {
 			sd_notify(0, "WATCHDOG=1");
-			s->last_ping_us = monotonic_us();
+			s->last_ping_us = esc_time_monotonic_us();
 		}
 		break;
 	case ESC_HTTP_STOPPING:

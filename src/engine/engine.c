@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 
@@ -99,11 +98,11 @@ struct esc_engine {
 	pthread_t writer;
 	bool writer_running, writer_idle, writer_stop;
 	/* The commit delay (writer_linger): how long; when the writer took
-	 * its last batch (CLOCK_MONOTONIC); whether that batch showed
+	 * its last batch (esc_time_monotonic_us); whether that batch showed
 	 * commands coming faster than commits; whether the writer is waiting
 	 * now (the submission that makes LINGER_MAX wakes it). */
 	int64_t commit_delay_us;
-	struct timespec batch_taken;
+	int64_t batch_taken_us;
 	bool writer_pressed, writer_lingering;
 	/* Documents given back to the writer to release (under queue_lock;
 	 * esc_engine_json_release), and the writer's copy while it releases
@@ -238,11 +237,7 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 	pthread_mutex_init(&e->pool_lock, NULL);
 	pthread_cond_init(&e->pool_free, NULL);
 	pthread_mutex_init(&e->queue_lock, NULL);
-	pthread_condattr_t monotonic;
-	pthread_condattr_init(&monotonic);
-	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC); /* writer_linger's wait */
-	pthread_cond_init(&e->queue_wake, &monotonic);
-	pthread_condattr_destroy(&monotonic);
+	esc_cond_init_monotonic(&e->queue_wake); /* writer_linger's wait */
 	pthread_cond_init(&e->fire_done, NULL);
 	pthread_mutex_init(&e->policies_lock, NULL);
 	if (policy)
@@ -2169,9 +2164,11 @@ static void writer_run(struct esc_engine *e, struct esc_submission **batch, size
 	esc_engine_exec_batch(e, cmds, n, results);
 	/* Under load (writer_linger)? Read before the answers go out: a
 	 * client answered may send its next command at once. */
-	pthread_mutex_lock(&e->queue_lock);
-	e->writer_pressed = n > 1 || e->queue_head != NULL;
-	pthread_mutex_unlock(&e->queue_lock);
+	if (e->commit_delay_us) {
+		pthread_mutex_lock(&e->queue_lock);
+		e->writer_pressed = n > 1 || e->queue_head != NULL;
+		pthread_mutex_unlock(&e->queue_lock);
+	}
 	for (size_t i = 0; i < n; i++) {
 		/* done may free the submission: read it first. */
 		void (*done)(void *arg) = batch[i]->done;
@@ -2252,14 +2249,10 @@ static void writer_linger(struct esc_engine *e)
 	if (!e->commit_delay_us || !e->writer_pressed || !e->queue_head ||
 	    e->queue_len >= LINGER_MAX || e->writer_stop || e->fire_req)
 		return;
-	struct timespec until = e->batch_taken, now;
-	until.tv_nsec += (long)e->commit_delay_us * 1000L;
-	until.tv_sec += until.tv_nsec / 1000000000L;
-	until.tv_nsec %= 1000000000L;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec > until.tv_sec ||
-	    (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec))
+	int64_t until_us = e->batch_taken_us + e->commit_delay_us;
+	if (esc_time_monotonic_us() >= until_us)
 		return;
+	struct timespec until = esc_monotonic_deadline(until_us);
 	e->writer_lingering = true;
 	counter_add(&e->commit_delays, 1);
 	while (e->queue_len < LINGER_MAX && !e->writer_stop && !e->fire_req) {
@@ -2296,8 +2289,8 @@ static void *writer_main(void *arg)
 			e->queue_head = e->queue_head->next;
 		}
 		e->queue_len -= n;
-		if (n)
-			clock_gettime(CLOCK_MONOTONIC, &e->batch_taken);
+		if (n && e->commit_delay_us)
+			e->batch_taken_us = esc_time_monotonic_us();
 		if (!e->queue_head)
 			e->queue_tail = NULL;
 		struct fire_request *fire = e->fire_req;

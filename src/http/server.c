@@ -32,6 +32,7 @@
 #include "http/keys.h"
 #include "http/routes.h"
 #include "util/bug.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -1399,19 +1400,12 @@ static enum MHD_Result dispatch(struct esc_http_server *srv, struct MHD_Connecti
 	return ok;
 }
 
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Count the request, and log it as one JSON line on stderr. */
 static void record(struct esc_http_server *srv, struct request *req, const char *url,
 		   const char *method)
 {
 	struct metrics *m = srv->metrics;
-	int64_t us = now_us() - req->started_us;
+	int64_t us = esc_time_monotonic_us() - req->started_us;
 	size_t st = STATUSES;
 	for (size_t i = 0; i < STATUSES; i++)
 		if (statuses[i] == req->status)
@@ -1763,7 +1757,7 @@ static enum MHD_Result on_admin(void *cls, struct MHD_Connection *c, const char 
 		*upload_size = 0; /* a body is read and dropped */
 		return MHD_YES;
 	}
-	int64_t started = now_us();
+	int64_t started = esc_time_monotonic_us();
 	unsigned status = 200;
 	const char *type = "application/json";
 	char *text;
@@ -1784,7 +1778,7 @@ static enum MHD_Result on_admin(void *cls, struct MHD_Connection *c, const char 
 		return MHD_NO;
 	esc_log(ESC_LOG_DEBUG, "admin request", ESC_LOG_STR("method", method),
 		ESC_LOG_STR("path", url), ESC_LOG_INT("status", status),
-		ESC_LOG_REAL("duration_ms", (double)(now_us() - started) / 1000.0));
+		ESC_LOG_REAL("duration_ms", (double)(esc_time_monotonic_us() - started) / 1000.0));
 	return admin_answer(c, status, type, text);
 }
 
@@ -1820,7 +1814,7 @@ static bool conn_deadline(struct esc_http_server *srv, struct conn *k, int64_t d
 	if (!k)
 		return true;
 	pthread_mutex_lock(&srv->conns_lock);
-	if (!k->reaped && enforce && k->deadline_us && now_us() > k->deadline_us &&
+	if (!k->reaped && enforce && k->deadline_us && esc_time_monotonic_us() > k->deadline_us &&
 	    !conn_unread(srv, k)) {
 		k->reaped = true;
 		atomic_fetch_add_explicit(&srv->metrics->connections_cut, 1, memory_order_relaxed);
@@ -1868,7 +1862,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		k->fd = ci->connect_fd;
 		k->slot = thread_slot(srv);
 		k->span_us = srv->opt.header_timeout_ms * 1000;
-		k->deadline_us = now_us() + k->span_us;
+		k->deadline_us = esc_time_monotonic_us() + k->span_us;
 		pthread_mutex_lock(&srv->conns_lock);
 		k->next = srv->conns;
 		if (srv->conns)
@@ -1895,7 +1889,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		int fd = fcntl(k->fd, F_DUPFD_CLOEXEC, 0);
 		if (fd >= 0)
 			srv->lingering[srv->lingering_count++] =
-				(struct lingering){fd, now_us() + LINGER_US};
+				(struct lingering){fd, esc_time_monotonic_us() + LINGER_US};
 	}
 	pthread_mutex_unlock(&srv->conns_lock);
 	free(k);
@@ -1935,7 +1929,7 @@ static void *reaper_main(void *arg)
 	struct esc_http_server *srv = arg;
 	pthread_mutex_lock(&srv->conns_lock);
 	while (!srv->reaper_stop) {
-		int64_t now = now_us();
+		int64_t now = esc_time_monotonic_us();
 		for (struct conn *k = srv->conns; k; k = k->next) {
 			if (k->reaped || !k->deadline_us || now <= k->deadline_us)
 				continue;
@@ -1949,16 +1943,10 @@ static void *reaper_main(void *arg)
 						  memory_order_relaxed);
 		}
 		drain_lingering(srv, now, false);
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 100 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000 * 1000 * 1000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000 * 1000 * 1000;
-		}
+		struct timespec ts = esc_monotonic_deadline(esc_time_monotonic_us() + 100 * 1000);
 		pthread_cond_timedwait(&srv->conns_wake, &srv->conns_lock, &ts);
 	}
-	drain_lingering(srv, now_us(), true);
+	drain_lingering(srv, esc_time_monotonic_us(), true);
 	pthread_mutex_unlock(&srv->conns_lock);
 	return NULL;
 }
@@ -2140,7 +2128,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	if (!req)
 		return NULL;
 	req->srv = cls;
-	req->started_us = now_us();
+	req->started_us = esc_time_monotonic_us();
 	req->route = -1;
 	uint64_t id = request_id_next();
 	unsigned char rnd[8];
@@ -2219,7 +2207,7 @@ static enum MHD_Result on_head(struct esc_http_server *srv, struct MHD_Connectio
 	if (length)
 		body_reserve(&req->body, strtoull(length, NULL, 10));
 	req->body_length = length ? strtoull(length, NULL, 10) : UINT64_MAX;
-	req->body_started_us = now_us();
+	req->body_started_us = esc_time_monotonic_us();
 	if (!conn_deadline(srv, req->conn, req->body_started_us + srv->opt.body_timeout_ms * 1000,
 			   srv->opt.body_timeout_ms * 1000, false))
 		return MHD_NO;
@@ -2300,7 +2288,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct request *req = *con_cls;
 	(void)toe;
 	/* Kept alive, the connection now waits for the next request's head. */
-	conn_deadline(srv, conn_of(c), now_us() + srv->opt.header_timeout_ms * 1000,
+	conn_deadline(srv, conn_of(c), esc_time_monotonic_us() + srv->opt.header_timeout_ms * 1000,
 		      srv->opt.header_timeout_ms * 1000, false);
 	if (!req)
 		return;
@@ -2461,12 +2449,8 @@ int esc_http_serve(struct esc_engine *e, const struct esc_http_options *opt,
 	esc_idem_running_init(&srv.running);
 	pthread_mutex_init(&srv.conns_lock, NULL);
 	pthread_mutex_init(&srv.queue_lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&srv.conns_wake, &ca);
-	pthread_cond_init(&srv.queue_idle, &ca);
-	pthread_condattr_destroy(&ca);
+	esc_cond_init_monotonic(&srv.conns_wake);
+	esc_cond_init_monotonic(&srv.queue_idle);
 	srv.limits = calloc(1, sizeof *srv.limits);
 	srv.metrics = calloc(1, sizeof *srv.metrics);
 	if (!srv.limits || !srv.metrics) {
@@ -2557,7 +2541,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	(void)cls;
 	vsnprintf(line, sizeof line, fmt, ap);
 	line[strcspn(line, "\n")] = '\0';
-	int64_t now = now_us() / 1000000;
+	int64_t now = esc_time_monotonic_us() / 1000000;
 	pthread_mutex_lock(&lock);
 	if (now != second) {
 		if (dropped)
@@ -2585,9 +2569,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
  * out, as a request in flight in a thread gets. */
 static void drain_commands(struct esc_http_server *srv)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += 2;
+	struct timespec until = esc_monotonic_deadline(esc_time_monotonic_us() + 2 * 1000 * 1000);
 	pthread_mutex_lock(&srv->queue_lock);
 	__atomic_store_n(&srv->stopping, true, __ATOMIC_RELEASE); /* stop_admit reads it */
 	while (srv->suspended)

@@ -11,6 +11,33 @@ int64_t esc_time_real_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t esc_time_monotonic_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int esc_cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t attr;
+	int rc = pthread_condattr_init(&attr);
+
+	if (rc)
+		return rc;
+	rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (!rc)
+		rc = pthread_cond_init(c, &attr);
+	pthread_condattr_destroy(&attr);
+	return rc;
+}
+
+struct timespec esc_monotonic_deadline(int64_t at_us)
+{
+	return (struct timespec){.tv_sec = (time_t)(at_us / 1000000),
+				 .tv_nsec = (long)(at_us % 1000000) * 1000L};
+}
+
 void esc_clock_init_real(struct esc_clock *c)
 {
 	c->manual = false;

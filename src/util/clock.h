@@ -3,9 +3,11 @@
 #ifndef ESC_CLOCK_H
 #define ESC_CLOCK_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 struct esc_clock {
 	bool manual;
@@ -14,6 +16,14 @@ struct esc_clock {
 
 /* The system's real time in milliseconds since the Unix epoch, UTC. */
 int64_t esc_time_real_ms(void);
+/* The machine's monotonic time (CLOCK_MONOTONIC) in microseconds: for
+ * intervals and waits between threads, never for a time recorded. */
+int64_t esc_time_monotonic_us(void);
+/* A condition variable whose timed waits run on CLOCK_MONOTONIC, and the
+ * deadline such a wait takes for the monotonic instant at_us. 0, or
+ * pthread's error (the variable is then not made). */
+int esc_cond_init_monotonic(pthread_cond_t *c);
+struct timespec esc_monotonic_deadline(int64_t at_us);
 
 void esc_clock_init_real(struct esc_clock *c);
 /* A manual clock standing at start_ms. */

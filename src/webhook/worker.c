@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "util/log.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 #include "util/text.h"
@@ -594,10 +595,7 @@ size_t esc_webhook_worker_in_flight(const struct esc_webhook_worker *w)
 
 static int64_t monotonic_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return esc_time_monotonic_us() / 1000;
 }
 
 /* Wait until spacing ms after start, moving the transfers on meanwhile

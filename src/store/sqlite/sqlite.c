@@ -40,6 +40,7 @@
 
 #include "store/sqlite/migrations.h"
 #include "store/common.h"
+#include "util/clock.h"
 #include "util/id.h"
 #include "util/error.h"
 #include "util/bug.h"
@@ -2933,11 +2934,8 @@ static void *checkpointer_main(void *arg)
 	pthread_mutex_lock(&ck->mu);
 	while (!ck->stop) {
 		if (!ck->wake) {
-			struct timespec until;
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_nsec += (long)CHECKPOINT_INTERVAL_MS * 1000000L;
-			until.tv_sec += until.tv_nsec / 1000000000L;
-			until.tv_nsec %= 1000000000L;
+			struct timespec until = esc_monotonic_deadline(
+				esc_time_monotonic_us() + CHECKPOINT_INTERVAL_MS * INT64_C(1000));
 			pthread_cond_timedwait(&ck->cv, &ck->mu, &until);
 		}
 		if (ck->stop)
@@ -2959,17 +2957,10 @@ static void *checkpointer_main(void *arg)
 
 static int sync_init(struct sq *q)
 {
-	pthread_condattr_t attr;
 	int rc = ESC_EIO;
 
-	if (pthread_condattr_init(&attr))
+	if (esc_cond_init_monotonic(&q->ck.cv))
 		goto out;
-	if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) ||
-	    pthread_cond_init(&q->ck.cv, &attr)) {
-		pthread_condattr_destroy(&attr);
-		goto out;
-	}
-	pthread_condattr_destroy(&attr);
 	if (pthread_mutex_init(&q->ck.mu, NULL)) {
 		pthread_cond_destroy(&q->ck.cv);
 		goto out;
