@@ -2178,12 +2178,18 @@ static void writer_run(struct esc_engine *e, struct esc_submission **batch, size
 	}
 }
 
+/* What the store said of this thread's last failed transact or
+ * fire_batch (esc_engine_store_said). */
+#define ESC_STORE_SAID_SIZE 256
+static _Thread_local char store_said[ESC_STORE_SAID_SIZE];
+
 /* A call of esc_engine_fire_due, handed to the writer. */
 struct fire_request {
 	size_t max;
 	size_t fired;
 	int rc;
 	bool done;
+	char said[ESC_STORE_SAID_SIZE]; /* the writer's store_said after it */
 };
 
 static int fire_batch(struct esc_engine *e, size_t max, size_t *fired);
@@ -2297,8 +2303,10 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&e->queue_lock);
 		if (n)
 			writer_run(e, batch, n);
-		if (fire)
+		if (fire) {
 			fire->rc = fire_batch(e, fire->max, &fire->fired);
+			snprintf(fire->said, sizeof fire->said, "%s", store_said);
+		}
 		pthread_mutex_lock(&e->queue_lock);
 		if (fire) {
 			e->fire_req = NULL;
@@ -2502,6 +2510,7 @@ int esc_engine_fire_due(struct esc_engine *e, size_t max, size_t *fired)
 	pthread_mutex_unlock(&e->queue_lock);
 	if (fired)
 		*fired = req.fired;
+	snprintf(store_said, sizeof store_said, "%s", req.said);
 	return req.rc;
 }
 
@@ -2588,6 +2597,11 @@ out:
 	return rc;
 }
 
+const char *esc_engine_store_said(void)
+{
+	return store_said;
+}
+
 /* Already locked. fn in a transaction of its own (weak: begin_weak's),
  * run again while it loses to a concurrent one. */
 static int transact_in(struct esc_engine *e, bool weak, int (*fn)(struct esc_store *s, void *arg),
@@ -2595,19 +2609,24 @@ static int transact_in(struct esc_engine *e, bool weak, int (*fn)(struct esc_sto
 {
 	int rc, undo;
 
+	store_said[0] = '\0';
 	for (int attempt = 0;; attempt++) {
 		if (weak)
 			ESC_STORE0(rc, e->store, begin_weak);
 		else
 			ESC_STORE0(rc, e->store, begin);
-		if (!rc) {
+		bool begun = !rc;
+		if (begun) {
 			rc = fn(e->store, arg);
 			if (!rc)
 				ESC_STORE0(rc, e->store, commit);
-			if (rc) {
-				ESC_STORE0(undo, e->store, rollback);
-				(void)undo;
-			}
+		}
+		if (rc)
+			snprintf(store_said, sizeof store_said, "%s",
+				 esc_store_last_error(e->store));
+		if (rc && begun) {
+			ESC_STORE0(undo, e->store, rollback);
+			(void)undo;
 		}
 		if (rc != ESC_ERETRY || attempt + 1 >= ESC_RETRY_MAX)
 			return rc;

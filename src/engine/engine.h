@@ -478,6 +478,12 @@ int esc_engine_transact(struct esc_engine *e, int (*fn)(struct esc_store *s, voi
 int esc_engine_transact_weak(struct esc_engine *e, int (*fn)(struct esc_store *s, void *arg),
 			     void *arg);
 
+/* What the store said of the calling thread's last failed
+ * esc_engine_transact(), esc_engine_transact_weak() or
+ * esc_engine_fire_due() (esc_store_last_error's words, taken before the
+ * rollback), for a log line: "" when it said nothing. */
+const char *esc_engine_store_said(void);
+
 /* Reads for the API: a connection of the pool's, or with a pool of one
  * the writer's under the engine's lock, so that reads see only committed
  * commands. For reads only (a pool's connection is read-only): writes go

@@ -2781,13 +2781,18 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 	 * (esc_engine_fire_due), so that a million due deadlines fire at the
 	 * writer's speed without holding the commands back. A manual clock
 	 * fires when it is advanced, in the request that moved it. */
+	struct esc_log_run firing = {0};
 	while (!*stop) {
 		size_t fired = 0;
 		if (!esc_engine_clock_manual(e)) {
 			int frc = esc_engine_fire_due(e, 0, &fired);
+			/* While the store does not answer, the first failure
+			 * and the firing that works again are logged. */
 			if (frc)
-				esc_log(ESC_LOG_ERROR, "deadlines: firing failed",
-					ESC_LOG_STR("error", esc_error_message(frc)));
+				esc_log_run_failed(&firing, "deadlines", "firing",
+						   esc_error_message(frc), esc_engine_store_said());
+			else
+				esc_log_run_ok(&firing, "deadlines");
 			if (!frc && fired)
 				continue;
 		}

@@ -236,6 +236,32 @@ void esc_log_fields(enum esc_log_level level, const char *msg, const struct esc_
 	errno = saved;
 }
 
+void esc_log_run_failed(struct esc_log_run *r, const char *task, const char *what,
+			const char *error, const char *store_said)
+{
+	if (r->failures++)
+		return;
+	r->since_us = esc_time_monotonic_us();
+	char msg[200];
+	snprintf(msg, sizeof msg, "%s: %s failed", task, what);
+	esc_log(ESC_LOG_ERROR, msg, ESC_LOG_STR("error", error),
+		ESC_LOG_STR("store_said", store_said && store_said[0] ? store_said : NULL),
+		ESC_LOG_STR("next_failures", "counted, not logged, until it works again"));
+}
+
+void esc_log_run_ok(struct esc_log_run *r, const char *task)
+{
+	if (!r->failures)
+		return;
+	double seconds = (double)(esc_time_monotonic_us() - r->since_us) / 1e6;
+	char msg[200];
+	snprintf(msg, sizeof msg, "%s: working again after %lld failed tr%s over %.1f s", task,
+		 (long long)r->failures, r->failures == 1 ? "y" : "ies", seconds);
+	esc_log(ESC_LOG_INFO, msg, ESC_LOG_INT("failures", r->failures),
+		ESC_LOG_REAL("seconds", seconds));
+	*r = (struct esc_log_run){0};
+}
+
 bool esc_log_enabled(enum esc_log_level level)
 {
 	return level == ESC_LOG_FATAL ||

@@ -80,6 +80,28 @@ int esc_log_level_parse(const char *name, enum esc_log_level *out);
 /* The name of a level ("warn"). */
 const char *esc_log_level_name(enum esc_log_level level);
 
+/* A background task's run of failures (the webhook worker's rounds, the
+ * deadline worker's firing): logged at its first failure and at its end,
+ * not at each try, so that a store that does not answer for a minute is
+ * two lines, not hundreds. Zeroed, no run is going on; one thread uses
+ * it. */
+struct esc_log_run {
+	int64_t failures; /* tries failed in this run; 0: none */
+	int64_t since_us; /* the monotonic time of its first failure */
+};
+
+/* A try failed: at a run's first failure an error line "TASK: WHAT
+ * failed" with error and store_said (what the store said; NULL or "":
+ * left out) and a word that the next failures are counted; later ones
+ * only counted. */
+void esc_log_run_failed(struct esc_log_run *r, const char *task, const char *what,
+			const char *error, const char *store_said);
+
+/* A try worked: it ends the run, if one was going on, with an info line
+ * "TASK: working again" that says how many tries failed over how many
+ * seconds. */
+void esc_log_run_ok(struct esc_log_run *r, const char *task);
+
 /* Build the line at level into out (at most ESC_LOG_LINE_MAX bytes, the
  * '\n' included, and a NUL after it) without writing it; its length.
  * For the tests, and for esc_log_fields. */

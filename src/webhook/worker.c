@@ -81,6 +81,10 @@ struct esc_webhook_worker {
 	struct round *round;
 	int64_t upkeep_real_ms, upkeep_now_ms; /* when upkeep last ran */
 	int idle_ms;                           /* the next idle wait */
+	/* The store's failures: a run of them is logged at its first and
+	 * when a round works again (log_store); round_failed: this round's. */
+	struct esc_log_run store_run;
+	bool round_failed;
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
@@ -196,13 +200,23 @@ static int finish_tx(struct esc_store *s, void *arg)
 	return rc;
 }
 
-static void log_store(const char *what, int rc)
+/* A store failure of this round, to the log: while the store does not
+ * answer, each round fails the same way (about five a second, each in
+ * several steps), and only the first of them is written, then the round
+ * that works again (poll_round). */
+static void log_store_said(struct esc_webhook_worker *w, const char *what, int rc, const char *said)
 {
-	if (rc) {
-		char msg[120];
-		snprintf(msg, sizeof msg, "webhooks: %s failed", what);
-		esc_log(ESC_LOG_ERROR, msg, ESC_LOG_STR("error", esc_error_message(rc)));
-	}
+	/* A try is a round: its first failure counts. */
+	if (!rc || w->round_failed)
+		return;
+	w->round_failed = true;
+	esc_log_run_failed(&w->store_run, "webhooks", what, esc_error_message(rc), said);
+}
+
+/* The same for a failure of esc_engine_transact. */
+static void log_store(struct esc_webhook_worker *w, const char *what, int rc)
+{
+	log_store_said(w, what, rc, esc_engine_store_said());
 }
 
 /* ---- sending ---- */
@@ -335,7 +349,8 @@ static int send_claimed(struct esc_webhook_worker *w, const struct round *r)
 		const struct esc_webhook_delivery *d = &r->claimed[i];
 		int err = prepare(s, d, p);
 		if (err) {
-			log_store("a delivery's event or endpoint", err);
+			log_store_said(w, "a delivery's event or endpoint", err,
+				       esc_store_last_error(s));
 			outcome_unsent(w, d, p->ep_found ? p->ep.url : "", esc_error_message(err),
 				       false, r->now_ms);
 		} else if (p->missing) {
@@ -441,7 +456,7 @@ static int record(struct esc_webhook_worker *w)
 	if (!w->outcomes_n)
 		return 0;
 	rc = esc_engine_transact_weak(w->e, finish_tx, &f);
-	log_store("recording attempts", rc);
+	log_store(w, "recording attempts", rc);
 	for (size_t i = 0; !rc && i < w->outcomes_n; i++)
 		if (!w->outcomes[i].conflict)
 			count(w, &w->outcomes[i]);
@@ -534,14 +549,14 @@ static int upkeep(struct esc_webhook_worker *w, int64_t now_ms)
 		if (!rc && x->disabled)
 			esc_engine_webhook_count(w->e, ESC_WC_DISABLED, (int64_t)x->disabled);
 	} while (!rc && x->disabled == ENDPOINTS_FAILING_MAX);
-	log_store("disabling endpoints", rc);
+	log_store(w, "disabling endpoints", rc);
 	free(x);
 	for (int i = 0; !rc && i < 20; i++) {
 		rc = esc_engine_transact_weak(w->e, purge_tx, &p);
 		if (p.purged < PURGE_MAX)
 			break;
 	}
-	log_store("purging events", rc);
+	log_store(w, "purging events", rc);
 	return rc;
 }
 
@@ -554,6 +569,7 @@ static int poll_round(struct esc_webhook_worker *w, int wait_ms, bool *worked)
 	int rc = 0, run = 0;
 
 	*worked = false;
+	w->round_failed = false;
 	memset(r, 0, offsetof(struct round, claimed));
 	r->w = w;
 	r->now_ms = esc_engine_now(w->e);
@@ -563,7 +579,7 @@ static int poll_round(struct esc_webhook_worker *w, int wait_ms, bool *worked)
 		r->room = CLAIM_MAX;
 	esc_engine_process(w->e, &w->process);
 	rc = esc_engine_transact_weak(w->e, round_tx, r);
-	log_store("fanout and claim", rc);
+	log_store(w, "fanout and claim", rc);
 	if (!rc && r->beat)
 		esc_engine_lease_renewed_at(w->e, w->process.heartbeat_ms);
 	if (!rc)
@@ -578,6 +594,8 @@ static int poll_round(struct esc_webhook_worker *w, int wait_ms, bool *worked)
 	*worked = *worked || w->outcomes_n;
 	if (!rc)
 		rc = record(w);
+	if (!w->round_failed)
+		esc_log_run_ok(&w->store_run, "webhooks");
 	return rc;
 }
 
@@ -694,10 +712,17 @@ void esc_webhook_worker_free(struct esc_webhook_worker *w)
 		esc_engine_on_commit(w->e, NULL, NULL);
 	}
 	esc_webhook_sender_free(w->sender);
-	/* What was in flight goes again, at once, from whichever process. */
-	if (!w->first)
-		log_store("giving back claims",
-			  esc_engine_transact(w->e, release_tx, w->process.id));
+	/* What was in flight goes again, at once, from whichever process.
+	 * The last word: logged whatever failed before. */
+	if (!w->first) {
+		int rc = esc_engine_transact(w->e, release_tx, w->process.id);
+		if (rc)
+			esc_log(ESC_LOG_ERROR, "webhooks: giving back claims failed",
+				ESC_LOG_STR("error", esc_error_message(rc)),
+				ESC_LOG_STR("store_said", esc_engine_store_said()[0]
+								  ? esc_engine_store_said()
+								  : NULL));
+	}
 	free(w->flights);
 	free(w->outcomes);
 	free(w->round);

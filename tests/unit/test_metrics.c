@@ -543,6 +543,79 @@ static void log_level_warn_leaves_the_info_lines_out(void **state)
 
 /* ---- util/log.h ---- */
 
+/* A line of text's lines as JSON: the index'th, or fail. */
+static json_t *line_json(const char *text, int index)
+{
+	const char *p = text;
+	for (int i = 0; i < index && p; i++) {
+		p = strchr(p, '\n');
+		p = p ? p + 1 : NULL;
+	}
+	if (!p || !*p)
+		fail_msg("no line %d in:\n%s", index + 1, text);
+	json_error_t jerr;
+	json_t *j = json_loadb(p, strcspn(p, "\n"), 0, &jerr);
+	if (!j)
+		fail_msg("line %d is not JSON (%s):\n%s", index + 1, jerr.text, text);
+	return j;
+}
+
+/* A background task's run of failures (util/log.h's esc_log_run, the
+ * webhook worker's and the deadline worker's): its first failure is an
+ * error line with what the store said, the next ones are only counted,
+ * and the try that works ends the run with the count. A try that works
+ * with no run going on writes nothing. tests/unit/test_storage.c has the
+ * webhook worker's lines while a PostgreSQL server is down. */
+static void a_failing_task_is_logged_at_its_first_failure_and_when_it_works_again(void **state)
+{
+	(void)state;
+	char text[8192];
+	FILE *tmp = tmpfile();
+	assert_non_null(tmp);
+	fflush(stderr);
+	int saved = dup(2);
+	assert_true(saved >= 0);
+	assert_true(dup2(fileno(tmp), 2) >= 0);
+	struct esc_log_run run = {0};
+	esc_log_run_ok(&run, "deadlines");
+	for (int i = 0; i < 5; i++)
+		esc_log_run_failed(&run, "deadlines", "firing", "the store is busy; try again",
+				   i ? "the same again" : "connection refused");
+	esc_log_run_ok(&run, "deadlines");
+	esc_log_run_ok(&run, "deadlines");
+	esc_log_run_failed(&run, "deadlines", "firing", "the store failed", "");
+	assert_true(dup2(saved, 2) >= 0);
+	close(saved);
+	rewind(tmp);
+	size_t n = fread(text, 1, sizeof text - 1, tmp);
+	text[n] = '\0';
+	fclose(tmp);
+
+	int lines = 0;
+	for (const char *p = text; (p = strchr(p, '\n')); p++)
+		lines++;
+	if (lines != 3)
+		fail_msg("want 3 lines, the run wrote %d:\n%s", lines, text);
+	json_t *j = line_json(text, 0);
+	assert_string_equal(esc_test_str(j, "level"), "error");
+	assert_string_equal(esc_test_str(j, "msg"), "deadlines: firing failed");
+	assert_string_equal(esc_test_str(j, "error"), "the store is busy; try again");
+	assert_string_equal(esc_test_str(j, "store_said"), "connection refused");
+	assert_non_null(strstr(esc_test_str(j, "next_failures"), "counted"));
+	json_decref(j);
+	j = line_json(text, 1);
+	assert_string_equal(esc_test_str(j, "level"), "info");
+	assert_non_null(strstr(esc_test_str(j, "msg"),
+			       "deadlines: working again after 5 failed tries over "));
+	assert_int_equal(json_integer_value(json_object_get(j, "failures")), 5);
+	assert_true(json_real_value(json_object_get(j, "seconds")) >= 0);
+	json_decref(j);
+	j = line_json(text, 2);
+	assert_string_equal(esc_test_str(j, "msg"), "deadlines: firing failed");
+	assert_null(json_object_get(j, "store_said"));
+	json_decref(j);
+}
+
 static void a_log_line_is_json_whatever_its_fields_hold(void **state)
 {
 	(void)state;
@@ -645,6 +718,8 @@ int main(void)
 	};
 	const struct CMUnitTest log_tests[] = {
 		cmocka_unit_test(a_log_line_is_json_whatever_its_fields_hold),
+		cmocka_unit_test(
+			a_failing_task_is_logged_at_its_first_failure_and_when_it_works_again),
 		cmocka_unit_test(log_level_warn_leaves_the_info_lines_out),
 	};
 	int failed = cmocka_run_group_tests_name("log", log_tests, NULL, NULL);

@@ -142,6 +142,11 @@ struct daemon {
 	/* Lines of its log saying a store failure with what the backend
 	 * said (engine.c's log_failure): read once the drain has ended. */
 	long store_failures, store_failures_said;
+	/* The webhook worker's lines while its store failed: a failure
+	 * ("webhooks: ... failed"), whether it said what the store said, and
+	 * the line that it works again, with its count of failed rounds.
+	 * Read while the daemon runs. */
+	_Atomic long webhook_failed, webhook_failed_said, webhook_again, webhook_again_failures;
 };
 
 /* The daemon's log, read to its end (shown with ESC_TEST_VERBOSE), its
@@ -161,6 +166,18 @@ static void *drain_counting(void *arg)
 			d->store_failures++;
 			if (strstr(line, "\"store_said\":\""))
 				d->store_failures_said++;
+		}
+		/* util/log.c's esc_log_run_failed and esc_log_run_ok. */
+		if (strstr(line, "\"msg\":\"webhooks: ") && strstr(line, " failed\"")) {
+			if (strstr(line, "\"store_said\":\""))
+				d->webhook_failed_said++;
+			d->webhook_failed++;
+		}
+		const char *again = strstr(line, "\"msg\":\"webhooks: working again");
+		const char *count = again ? strstr(again, "\"failures\":") : NULL;
+		if (count) {
+			d->webhook_again_failures = atol(count + strlen("\"failures\":"));
+			d->webhook_again++;
 		}
 	}
 	fclose(d->log);
@@ -240,6 +257,8 @@ static void daemon_start(struct daemon *d, const char *db, const char *const *ex
 	}
 	d->log = f;
 	d->store_failures = d->store_failures_said = 0;
+	d->webhook_failed = d->webhook_failed_said = 0;
+	d->webhook_again = d->webhook_again_failures = 0;
 	assert_int_equal(pthread_create(&d->drain, NULL, drain_counting, d), 0);
 	live.daemon = d;
 }
@@ -1064,6 +1083,30 @@ static int pg_server(const char *verb, const char *dir, const char *arg, char *o
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* A private server (tests/pg/server start DIR --fast) with a database
+ * named name: the database's URL in db. */
+static void private_server(char *server, size_t server_size, const char *name, char *db,
+			   size_t db_size)
+{
+	char admin_url[300], sql[64];
+
+	/* Under /tmp, short, for its unix socket. */
+	snprintf(server, server_size, "/tmp/escrowd-pg-storage-%ld", (long)getpid());
+	if (pg_server("start", server, "--fast", admin_url, sizeof admin_url))
+		fail_msg("tests/pg/server start %s failed", server);
+	snprintf(live.server, sizeof live.server, "%s", server);
+	PGconn *admin = PQconnectdb(admin_url);
+	if (PQstatus(admin) != CONNECTION_OK)
+		fail_msg("%s: %s", admin_url, PQerrorMessage(admin));
+	snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+	PGresult *res = PQexec(admin, sql);
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	PQfinish(admin);
+	size_t base = strlen(admin_url) - strlen(db_name(admin_url));
+	snprintf(db, db_size, "%.*s%s", (int)base, admin_url, name);
+}
+
 #define RESTARTS        2
 #define RESTART_ACKED   40 /* commands answered between restarts */
 #define RESTART_SECONDS 60.0
@@ -1081,7 +1124,7 @@ static void wait_acked(struct loads *ls, long more, const struct timespec *t0)
 
 static void issue_12_storage_pg_server_restarted_under_load(void **cmstate)
 {
-	char server[64], admin_url[300], db[320];
+	char server[64], db[320];
 	struct daemon d = {0};
 	struct market m;
 	struct slot after;
@@ -1095,20 +1138,8 @@ static void issue_12_storage_pg_server_restarted_under_load(void **cmstate)
 		skip();
 	}
 	/* A server of this test's own: the one in ESC_TEST_PG serves the
-	 * other tests. Under /tmp, short, for its unix socket. */
-	snprintf(server, sizeof server, "/tmp/escrowd-pg-storage-%ld", (long)getpid());
-	if (pg_server("start", server, "--fast", admin_url, sizeof admin_url))
-		fail_msg("tests/pg/server start %s failed", server);
-	snprintf(live.server, sizeof live.server, "%s", server);
-	PGconn *admin = PQconnectdb(admin_url);
-	if (PQstatus(admin) != CONNECTION_OK)
-		fail_msg("%s: %s", admin_url, PQerrorMessage(admin));
-	PGresult *res = PQexec(admin, "CREATE DATABASE storage");
-	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
-	PQclear(res);
-	PQfinish(admin);
-	size_t base = strlen(admin_url) - strlen(db_name(admin_url));
-	snprintf(db, sizeof db, "%.*sstorage", (int)base, admin_url);
+	 * other tests. */
+	private_server(server, sizeof server, "storage", db, sizeof db);
 
 	daemon_start(&d, db, NULL);
 	market_init(&m, d.port);
@@ -1141,6 +1172,58 @@ static void issue_12_storage_pg_server_restarted_under_load(void **cmstate)
 		      RESTARTS, (long)ls.t.sent, LOAD_THREADS, (long)ls.t.ok,
 		      (long)ls.t.unavailable, unavailable_at[1] - unavailable_at[0],
 		      unavailable_at[2] - unavailable_at[1], most_tries, seconds_since(&t0));
+	live.server[0] = '\0';
+	(void)pg_server("stop", server, NULL, NULL, 0);
+}
+
+#define DOWN_SECONDS "2"
+#define AGAIN_WAIT_S 30.0
+
+/* The store gone for two seconds: the webhook worker, which tries its
+ * round about five times a second, logs the first failure with what
+ * PostgreSQL said, then nothing until a round works again, which it
+ * logs with the count of failed rounds. */
+static void issue_12_storage_pg_down_is_two_lines_of_the_webhook_worker(void **cmstate)
+{
+	char server[64], db[320];
+	struct daemon d = {0};
+	struct market m;
+	struct slot after;
+	struct timespec t0;
+	(void)cmstate;
+
+	if (!getenv("ESC_SOURCE_DIR")) {
+		print_message("skipped: no ESC_SOURCE_DIR to find tests/pg/server in\n");
+		skip();
+	}
+	private_server(server, sizeof server, "outage", db, sizeof db);
+	daemon_start(&d, db, NULL);
+	market_init(&m, d.port);
+	if (pg_server("restart", server, "--down " DOWN_SECONDS, NULL, 0))
+		fail_msg("tests/pg/server restart %s --down %s failed", server, DOWN_SECONDS);
+	serves_at_once(&m, "outage-after", &after);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!d.webhook_again) {
+		if (seconds_since(&t0) > AGAIN_WAIT_S)
+			fail_msg(
+				"%.0f s after the store came back, the webhook worker has not said "
+				"it works again (%ld failure lines)",
+				AGAIN_WAIT_S, (long)d.webhook_failed);
+		poll(NULL, 0, 20);
+	}
+	daemon_stop(&d);
+	if (d.webhook_failed != 1 || d.webhook_failed_said != 1 || d.webhook_again != 1)
+		fail_msg("the store down for %s s: %ld webhook failure lines (%ld with what the "
+			 "store "
+			 "said) and %ld \"working again\" lines; want 1, 1 and 1",
+			 DOWN_SECONDS, (long)d.webhook_failed, (long)d.webhook_failed_said,
+			 (long)d.webhook_again);
+	if (d.webhook_again_failures < 2)
+		fail_msg("the store down for %s s, and the worker counted %ld failed rounds",
+			 DOWN_SECONDS, (long)d.webhook_again_failures);
+	print_message("pg server down for %s s: the webhook worker logged its first failure and "
+		      "that it works again after %ld failed rounds, nothing between\n",
+		      DOWN_SECONDS, (long)d.webhook_again_failures);
 	live.server[0] = '\0';
 	(void)pg_server("stop", server, NULL, NULL, 0);
 }
@@ -1191,6 +1274,8 @@ int main(void)
 	const struct CMUnitTest pg_tests[] = {
 		cmocka_unit_test_teardown(issue_12_storage_pg_backends_killed_under_load, cleanup),
 		cmocka_unit_test_teardown(issue_12_storage_pg_server_restarted_under_load, cleanup),
+		cmocka_unit_test_teardown(
+			issue_12_storage_pg_down_is_two_lines_of_the_webhook_worker, cleanup),
 	};
 	if (pg)
 		failed = cmocka_run_group_tests_name("storage faults on PostgreSQL", pg_tests, NULL,
