@@ -590,6 +590,8 @@ static void add_hsts(struct MHD_Response *r, const struct request *req, struct M
  * block grown by doubling would copy it once or twice. */
 #define ANSWER_BYTES 4096
 
+#define SERVICE_UNAVAILABLE_RETRY_S "1"
+
 /* Queue r, the answer of status with its headers; r is released. */
 static enum MHD_Result respond_with(struct MHD_Connection *c, struct request *req, int status,
 				    struct MHD_Response *r, const char *type,
@@ -605,6 +607,11 @@ static enum MHD_Result respond_with(struct MHD_Connection *c, struct request *re
 		MHD_add_response_header(r, "Connection", "close");
 	if (set_cookie && *set_cookie)
 		MHD_add_response_header(r, "Set-Cookie", set_cookie);
+	/* A 503 (the store does not answer, or the daemon is stopping) says
+	 * when to try again: a second, as a client sending its key again
+	 * would anyway (RFC 9110 section 10.2.3). */
+	if (status == 503 && !(retry_after && *retry_after))
+		retry_after = SERVICE_UNAVAILABLE_RETRY_S;
 	if (retry_after && *retry_after)
 		MHD_add_response_header(r, "Retry-After", retry_after);
 	add_hsts(r, req, c);

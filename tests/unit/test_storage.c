@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -58,7 +59,17 @@ struct reply {
 	char *body;
 	size_t len;
 	json_t *json;
+	long retry_after; /* its Retry-After header's seconds; -1: none */
 };
+
+static size_t on_header(char *ptr, size_t size, size_t n, void *arg)
+{
+	struct reply *r = arg;
+	static const char name[] = "retry-after:";
+	if (size * n > sizeof name - 1 && !strncasecmp(ptr, name, sizeof name - 1))
+		r->retry_after = strtol(ptr + sizeof name - 1, NULL, 10);
+	return size * n;
+}
 
 static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
 {
@@ -78,7 +89,7 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
 static struct reply request(int port, const char *method, const char *path, const char *token,
 			    const char *body, const char *idempotency_key)
 {
-	struct reply r = {0};
+	struct reply r = {.retry_after = -1};
 	char url[512], auth[300], idem[300];
 	struct curl_slist *h = NULL;
 	CURL *c = curl_easy_init();
@@ -89,6 +100,8 @@ static struct reply request(int port, const char *method, const char *path, cons
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, REQUEST_TIMEOUT_S);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	if (token) {
@@ -359,7 +372,8 @@ static void tally_assert_clean(struct tally *t)
 
 /* Send the slot's next step with its Idempotency-Key (run, slot, step):
  * returns its status. 2xx moves the slot on; 503 must be a JSON error
- * "unavailable" with a message; anything else is a problem. */
+ * "unavailable" with a message and a Retry-After; anything else is a
+ * problem. */
 static long step_send(const struct market *m, const char *run, int index, struct slot *sl,
 		      struct tally *t)
 {
@@ -411,6 +425,8 @@ static long step_send(const struct market *m, const char *run, int index, struct
 		if (strcmp(str(err, "code"), "unavailable") || !str(err, "message")[0])
 			tally_problem(t, "POST %s (key %s): 503 without its JSON error: %s", path,
 				      key, r.body ? r.body : "");
+		if (r.retry_after < 1)
+			tally_problem(t, "POST %s (key %s): 503 without a Retry-After", path, key);
 	} else {
 		tally_problem(t, "POST %s (key %s): %ld %s", path, key, status,
 			      r.body ? r.body : "(no answer)");
