@@ -2304,6 +2304,7 @@ static void *writer_main(void *arg)
 		if (n)
 			writer_run(e, batch, n);
 		if (fire) {
+			store_said[0] = '\0';
 			fire->rc = fire_batch(e, fire->max, &fire->fired);
 			snprintf(fire->said, sizeof fire->said, "%s", store_said);
 		}
@@ -2599,7 +2600,7 @@ out:
 
 const char *esc_engine_store_said(void)
 {
-	return store_said;
+	return store_said[0] ? store_said : NULL;
 }
 
 /* Already locked. fn in a transaction of its own (weak: begin_weak's),

@@ -481,7 +481,7 @@ int esc_engine_transact_weak(struct esc_engine *e, int (*fn)(struct esc_store *s
 /* What the store said of the calling thread's last failed
  * esc_engine_transact(), esc_engine_transact_weak() or
  * esc_engine_fire_due() (esc_store_last_error's words, taken before the
- * rollback), for a log line: "" when it said nothing. */
+ * rollback), for a log line: NULL when it said nothing. */
 const char *esc_engine_store_said(void);
 
 /* Reads for the API: a connection of the pool's, or with a pool of one

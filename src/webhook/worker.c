@@ -719,9 +719,7 @@ void esc_webhook_worker_free(struct esc_webhook_worker *w)
 		if (rc)
 			esc_log(ESC_LOG_ERROR, "webhooks: giving back claims failed",
 				ESC_LOG_STR("error", esc_error_message(rc)),
-				ESC_LOG_STR("store_said", esc_engine_store_said()[0]
-								  ? esc_engine_store_said()
-								  : NULL));
+				ESC_LOG_STR("store_said", esc_engine_store_said()));
 	}
 	free(w->flights);
 	free(w->outcomes);

@@ -1100,12 +1100,17 @@ static int pg_server(const char *verb, const char *dir, const char *arg, char *o
 }
 
 /* A private server (tests/pg/server start DIR --fast) with a database
- * named name: the database's URL in db. */
+ * named name: the database's URL in db. The test is skipped without
+ * ESC_SOURCE_DIR, where the script is. */
 static void private_server(char *server, size_t server_size, const char *name, char *db,
 			   size_t db_size)
 {
 	char admin_url[300], sql[64];
 
+	if (!getenv("ESC_SOURCE_DIR")) {
+		print_message("skipped: no ESC_SOURCE_DIR to find tests/pg/server in\n");
+		skip();
+	}
 	/* Under /tmp, short, for its unix socket. */
 	snprintf(server, server_size, "/tmp/escrowd-pg-storage-%ld", (long)getpid());
 	if (pg_server("start", server, "--fast", admin_url, sizeof admin_url))
@@ -1149,10 +1154,6 @@ static void issue_12_storage_pg_server_restarted_under_load(void **cmstate)
 	int most_tries = 0;
 	(void)cmstate;
 
-	if (!getenv("ESC_SOURCE_DIR")) {
-		print_message("skipped: no ESC_SOURCE_DIR to find tests/pg/server in\n");
-		skip();
-	}
 	/* A server of this test's own: the one in ESC_TEST_PG serves the
 	 * other tests. */
 	private_server(server, sizeof server, "storage", db, sizeof db);
@@ -1208,10 +1209,6 @@ static void issue_12_storage_pg_down_is_two_lines_of_the_webhook_worker(void **c
 	struct timespec t0;
 	(void)cmstate;
 
-	if (!getenv("ESC_SOURCE_DIR")) {
-		print_message("skipped: no ESC_SOURCE_DIR to find tests/pg/server in\n");
-		skip();
-	}
 	private_server(server, sizeof server, "outage", db, sizeof db);
 	daemon_start(&d, db, NULL);
 	market_init(&m, d.port);
@@ -1229,9 +1226,8 @@ static void issue_12_storage_pg_down_is_two_lines_of_the_webhook_worker(void **c
 	}
 	daemon_stop(&d);
 	if (d.webhook_failed != 1 || d.webhook_failed_said != 1 || d.webhook_again != 1)
-		fail_msg("the store down for %s s: %ld webhook failure lines (%ld with what the "
-			 "store "
-			 "said) and %ld \"working again\" lines; want 1, 1 and 1",
+		fail_msg("the store down for %s s: %ld webhook failure lines (%ld saying what "
+			 "the store said) and %ld \"working again\" lines; want 1, 1 and 1",
 			 DOWN_SECONDS, (long)d.webhook_failed, (long)d.webhook_failed_said,
 			 (long)d.webhook_again);
 	if (d.webhook_again_failures < 2)
