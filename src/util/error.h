@@ -41,7 +41,7 @@
 	X(EUNSUPPORTED, "not_supported", 501, "this is not supported by this version of escrowd")  \
 	X(ENOMEM, "internal", 500, "out of memory")                                                \
 	X(EIO, "internal", 500, "the store failed")                                                \
-	X(EBUSY, "unavailable", 503, "the store is busy; try again")                               \
+	X(EBUSY, "unavailable", 503, "the store is unavailable; try again")                        \
 	X(ERETRY, "unavailable", 503, "the transaction met a concurrent one; try again")           \
 	X(EBUG, "internal", 500, "an internal error")                                              \
 	X(ETRACKING, "invalid_tracking_number", 422,                                               \

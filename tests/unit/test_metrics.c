@@ -579,7 +579,7 @@ static void a_failing_task_is_logged_at_its_first_failure_and_when_it_works_agai
 	struct esc_log_run run = {0};
 	esc_log_run_ok(&run, "deadlines");
 	for (int i = 0; i < 5; i++)
-		esc_log_run_failed(&run, "deadlines", "firing", "the store is busy; try again",
+		esc_log_run_failed(&run, "deadlines", "firing", "the store is unavailable; try again",
 				   i ? "the same again" : "connection refused");
 	esc_log_run_ok(&run, "deadlines");
 	esc_log_run_ok(&run, "deadlines");
@@ -599,7 +599,7 @@ static void a_failing_task_is_logged_at_its_first_failure_and_when_it_works_agai
 	json_t *j = line_json(text, 0);
 	assert_string_equal(esc_test_str(j, "level"), "error");
 	assert_string_equal(esc_test_str(j, "msg"), "deadlines: firing failed");
-	assert_string_equal(esc_test_str(j, "error"), "the store is busy; try again");
+	assert_string_equal(esc_test_str(j, "error"), "the store is unavailable; try again");
 	assert_string_equal(esc_test_str(j, "store_said"), "connection refused");
 	assert_non_null(strstr(esc_test_str(j, "next_failures"), "counted"));
 	json_decref(j);
