@@ -19,7 +19,7 @@ BENCH_BUILD ?= build-release
 DB         ?= escrowd.db
 
 # Debian 12 packages the build needs, and those only the tests need:
-# Debian's chromium (browser tests), postgresql (a private server for the
+# Debian's chromium-headless-shell (browser tests), postgresql (a private server for the
 # PostgreSQL runs), Node.js with npm when there is none, and clang with its
 # runtimes (libclang-rt-14-dev holds libFuzzer and the sanitizers).
 # libsystemd-dev gives sd_notify (escrowd serve in a Type=notify unit);
@@ -29,7 +29,7 @@ DEBS = gcc make meson ninja-build pkg-config libsqlite3-dev libsodium-dev libcmo
        libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev libsystemd-dev scdoc
 # debhelper and dpkg-dev build the Debian package (make deb, and the test
 # deb that builds it).
-TEST_DEBS = chromium postgresql node systemd $(FUZZ_DEBS) $(DEB_DEBS)
+TEST_DEBS = chromium-headless-shell postgresql node systemd $(FUZZ_DEBS) $(DEB_DEBS)
 DEB_DEBS = debhelper dpkg-dev
 FUZZ_DEBS = clang libclang-rt-14-dev
 
@@ -82,7 +82,7 @@ test-plain: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 	tests/pg/with-server meson test -C $(BUILD) --print-errorlogs
 
-# The web interface in Debian's chromium, driven by playwright-core from the
+# The web interface in Debian's chromium-headless-shell, driven by playwright-core from the
 # npm registry (tests/web/package-lock.json pins it).
 WEB_TESTS = $(wildcard tests/web/*.test.mjs)
 tests/web/node_modules: tests/web/package.json tests/web/package-lock.json
