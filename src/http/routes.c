@@ -160,6 +160,33 @@ static int page_after_number(struct esc_http_call *call, const char *what, int64
 	return 0;
 }
 
+/* starting_after for lists of ids made by esc_id_new with `prefix` (a
+ * refund's: its order's id, "-r" and its number): *after NULL when it is
+ * absent. An empty or malformed one is refused, saying what it must be:
+ * read as a position, it gave a page that was not the next one (an empty
+ * one for "starting_after=", the first for a mistyped id on orders). A
+ * well-formed id no row holds is a position: ids sort by creation time. */
+static int page_after_id(struct esc_http_call *call, const char *prefix, const char *what,
+			 const char *shape, const char **after)
+{
+	static const char id_chars[] = "0123456789abcdefghjkmnpqrstvwxyz-"; /* util/id.c */
+	const char *v = esc_http_query(call, "starting_after");
+	size_t p = strlen(prefix), n = v ? strlen(v) : 0;
+	*after = NULL;
+	if (!v)
+		return 0;
+	if (n <= p || n >= ESC_ID_SIZE || strncmp(v, prefix, p) ||
+	    strspn(v + p, id_chars) != n - p) {
+		char msg[160];
+		snprintf(msg, sizeof msg,
+			 "starting_after must be %s id (%s), the last one of the page before", what,
+			 shape);
+		return fail(call, ESC_EINVAL, "%s", msg);
+	}
+	*after = v;
+	return 0;
+}
+
 /* The language the sentences of an answer are in (the deadlines'
  * rules, the cancellation preview): Icelandic when the request's
  * Accept-Language puts "is" first, else English. */
@@ -1557,21 +1584,44 @@ static int h_messages_read(struct esc_http_call *call)
 	return 0;
 }
 
+/* Whether order_id is one of user_id's conversations: an order of theirs
+ * that holds a message. The list's cursor is one; its place in the list
+ * is read from it, so an unknown one starts no page. */
+static bool conversation_known(struct esc_store *s, const char *user_id, const char *order_id)
+{
+	struct esc_order o;
+	struct esc_message m;
+	size_t n = 0;
+	int rc;
+	ESC_STORE(rc, s, order_get, order_id, &o);
+	if (rc || (strcmp(o.buyer_id, user_id) && strcmp(o.seller_id, user_id)))
+		return false;
+	ESC_STORE(rc, s, messages_list, order_id, 0, &m, 1, &n);
+	return !rc && n == 1;
+}
+
 /* GET /v1/conversations: the caller's orders that hold messages, unread
  * ones first, then the newest message first. */
 static int h_conversations(struct esc_http_call *call)
 {
 	struct esc_conversation *c = NULL;
 	size_t n = 0, limit;
+	const char *after = NULL;
 	int rc = page_limit(call, &limit);
+	if (!rc)
+		rc = page_after_id(call, "ord_", "an order's", "ord_...", &after);
 	if (rc)
 		return rc;
 	c = calloc(limit + 1, sizeof *c);
 	if (!c)
 		return ESC_ENOMEM;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
-	ESC_STORE(rc, s, conversations_list, call->caller.user.id,
-		  esc_http_query(call, "starting_after"), c, limit + 1, &n);
+	ESC_STORE(rc, s, conversations_list, call->caller.user.id, after, c, limit + 1, &n);
+	if (!rc && !n && after && !conversation_known(s, call->caller.user.id, after))
+		rc = fail(call, ESC_EINVAL,
+			  "starting_after names none of your conversations: send the order_id of "
+			  "the last one of the page before, or none for the first page",
+			  NULL);
 	json_t *data = json_array();
 	bool more = n > limit;
 	n = more ? limit : n;
@@ -2094,9 +2144,10 @@ static int h_orders_list(struct esc_http_call *call)
 		rc = created_bound(call, "created_after", false, &f.created_from_ms);
 	if (!rc)
 		rc = created_bound(call, "created_before", true, &f.created_until_ms);
+	if (!rc)
+		rc = page_after_id(call, "ord_", "an order's", "ord_...", &f.starting_after);
 	if (rc)
 		return rc;
-	f.starting_after = esc_http_query(call, "starting_after");
 	if (call->caller.kind == ESC_CALLER_USER) {
 		if (call->caller.user.role == ESC_ACTOR_BUYER) {
 			f.buyer_id = call->caller.user.id;
@@ -2316,11 +2367,12 @@ static int h_refunds_list(struct esc_http_call *call)
 {
 	struct esc_refund r[PAGE_MAX + 1];
 	const char *order_id = esc_http_query(call, "order_id"),
-		   *status = esc_http_query(call, "status"),
-		   *after = esc_http_query(call, "starting_after");
+		   *status = esc_http_query(call, "status"), *after = NULL;
 	int st = -1;
 	size_t n = 0, limit;
 	int rc = page_limit(call, &limit);
+	if (!rc)
+		rc = page_after_id(call, "ord_", "a refund's", "ord_...-r1", &after);
 	if (rc)
 		return rc;
 	if (status && (st = esc_refund_status_parse(status)) < 0)
@@ -2772,15 +2824,17 @@ static int h_webhooks_list(struct esc_http_call *call)
 	struct webhook_view v = {.now = esc_engine_now(call->e)};
 	size_t limit, n = 0;
 	bool more = false;
+	const char *after = NULL;
 	int rc = page_limit(call, &limit);
+	if (!rc)
+		rc = page_after_id(call, "whe_", "a webhook endpoint's", "whe_...", &after);
 	if (rc)
 		return rc;
 	list = calloc(limit, sizeof *list);
 	if (!list)
 		return ESC_ENOMEM;
 	struct esc_store *s = esc_engine_store_acquire(call->e);
-	ESC_STORE(rc, s, webhook_endpoints_list, esc_http_query(call, "starting_after"), list,
-		  limit, &n, &more);
+	ESC_STORE(rc, s, webhook_endpoints_list, after, list, limit, &n, &more);
 	esc_engine_store_release(call->e, s);
 	if (!rc) {
 		json_t *data = json_array();
@@ -3017,8 +3071,10 @@ static int delivery_filter(struct esc_http_call *call, struct esc_webhook_delive
 	*f = (struct esc_webhook_delivery_filter){
 		.endpoint_id = esc_http_query(call, "endpoint_id"),
 		.event_seq = -1,
-		.starting_after = esc_http_query(call, "starting_after"),
 	};
+	int rc = page_after_id(call, "whd_", "a webhook delivery's", "whd_...", &f->starting_after);
+	if (rc)
+		return rc;
 	if (event && !esc_feed_event_seq(event, &f->event_seq))
 		return fail(call, ESC_EINVAL,
 			    "event_id must be an event's id: evt_ and 16 hexadecimal digits", NULL);
@@ -3042,6 +3098,17 @@ static int deliveries_page(struct esc_http_call *call, const struct esc_webhook_
 	if (!rc) {
 		struct esc_store *s = esc_engine_store_acquire(call->e);
 		ESC_STORE(rc, s, webhook_deliveries_list, f, list, limit, &n, more);
+		/* The cursor's place is read from its row: an unknown one
+		 * starts no page. */
+		if (!rc && !n && f->starting_after) {
+			ESC_STORE(rc, s, webhook_delivery_get, f->starting_after, &x->v);
+			if (rc == ESC_ENOTFOUND)
+				rc = fail(call, ESC_EINVAL,
+					  "starting_after names no webhook delivery: send the last "
+					  "id "
+					  "of the page before, or none for the first page",
+					  NULL);
+		}
 		for (size_t i = 0; !rc && i < n; i++) {
 			x->v = list[i];
 			rc = delivery_attempts(s, x);

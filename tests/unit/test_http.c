@@ -584,6 +584,69 @@ static void spec_7_lists_are_paged_by_cursor(void **state)
 	drop(&r);
 }
 
+/* GET path answers 400 invalid_request, its message holding `says`. */
+static void refused(const char *path, const char *token, const char *says)
+{
+	struct reply r = call("GET", path, token, NULL, NULL);
+	expect(&r, 400);
+	json_t *err = json_object_get(r.json, "error");
+	assert_string_equal(str(err, "code"), "invalid_request");
+	if (!strstr(str(err, "message"), says))
+		fail_msg("GET %s: \"%s\" does not say \"%s\"", path, str(err, "message"), says);
+	drop(&r);
+}
+
+/* A cursor a list cannot place is refused, saying what it must be: an
+ * empty or malformed one on every list of ids, and an unknown one where
+ * the place is read from the cursor's row (conversations, deliveries).
+ * Before, "starting_after=" gave an empty page and a mistyped id the
+ * first page, both answered 200. */
+static void spec_7_a_list_refuses_a_cursor_it_cannot_place(void **state)
+{
+	static const struct {
+		const char *list, *shape;
+		bool operator;
+	} lists[] = {
+		{"/v1/orders", "ord_...", false},
+		{"/v1/conversations", "ord_...", false},
+		{"/v1/refunds", "ord_...-r1", true},
+		{"/v1/webhook-endpoints", "whe_...", true},
+		{"/v1/webhook-deliveries", "whd_...", true},
+	};
+	char id[64], path[200];
+	(void)state;
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s/messages", id);
+	struct reply r = call("POST", path, buyer_token, "{\"body\":\"Is it wool?\"}", NULL);
+	expect(&r, 201);
+	drop(&r);
+	for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+		const char *token = lists[i].operator? KEY : buyer_token;
+		static const char *const bad[] = {"", "zzz", "ord_", "ord_01%20",
+						  "evt_0000000000000001"};
+		for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+			snprintf(path, sizeof path, "%s?starting_after=%s", lists[i].list, bad[k]);
+			refused(path, token, lists[i].shape);
+		}
+	}
+	/* Orders place a well-formed cursor by its id, known or not. */
+	r = call("GET", "/v1/orders?starting_after=ord_zzzzzzzzzzzzzzzzzzzz", buyer_token, NULL,
+		 NULL);
+	expect(&r, 200);
+	assert_true(json_array_size(json_object_get(r.json, "data")) >= 1);
+	drop(&r);
+	refused("/v1/conversations?starting_after=ord_zzzzzzzzzzzzzzzzzzzz", buyer_token,
+		"names none of your conversations");
+	refused("/v1/webhook-deliveries?starting_after=whd_zzzzzzzzzzzzzzzzzzzz", KEY,
+		"names no webhook delivery");
+	/* Another's conversation is not the buyer's cursor; their own is. */
+	snprintf(path, sizeof path, "/v1/conversations?starting_after=%s", id);
+	refused(path, other_token, "names none of your conversations");
+	r = call("GET", path, buyer_token, NULL, NULL);
+	expect(&r, 200);
+	drop(&r);
+}
+
 static struct reply post(const char *id, const char *what, const char *token, const char *body);
 
 /* Walk a list page by page (limit 1) with its cursor field; returns how
@@ -3609,6 +3672,7 @@ int main(void)
 		cmocka_unit_test(spec_7_cookie_posts_need_the_csrf_token),
 		cmocka_unit_test(spec_2_silent_seller_72_hours_across_a_restart_one_refund),
 		cmocka_unit_test(spec_7_lists_are_paged_by_cursor),
+		cmocka_unit_test(spec_7_a_list_refuses_a_cursor_it_cannot_place),
 		cmocka_unit_test(spec_7_history_messages_and_refunds_page_by_cursor),
 		cmocka_unit_test(spec_7_sign_in_attempts_are_rate_limited),
 		cmocka_unit_test(spec_9_sign_in_limits_are_shared_by_the_daemons),
