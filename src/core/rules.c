@@ -140,6 +140,17 @@ static const struct esc_rule_info rules[ESC_RULE_COUNT] = {
 	     "return_receive_window ({window} frestur) rann út: móttakan taldist staðfest, "
 	     "{amount} "
 	     "endurgreitt."),
+	RULE(ESC_RULE_DISPUTE_AFTER_COMPLETION, "dispute_after_completion",
+	     "dispute_after_completion", "",
+	     "A completed order may still be disputed within {window} of its completion.",
+	     "After that, no dispute can be opened on it, and what was released stays with the "
+	     "seller.",
+	     "dispute_after_completion of {window} passed: the order can no longer be disputed.",
+	     "Opna má ágreiningsmál um lokna pöntun innan {window} frá því að henni lauk.",
+	     "Eftir það er ekki hægt að opna ágreiningsmál um hana og það sem var greitt "
+	     "seljandanum er hans.",
+	     "dispute_after_completion ({window} frestur) rann út: ekki er lengur hægt að opna "
+	     "ágreiningsmál um pöntunina."),
 	RULE(ESC_RULE_REFUND_ALERT, "refund_alert",
 	     "refund_alert settle_days.card settle_days.wallet", "refund_overdue",
 	     "A refund is confirmed by the payment provider within {window}; a card refund usually "
@@ -540,6 +551,8 @@ int64_t esc_rule_window_ms(const struct esc_policy *p, enum esc_rule r)
 		return p->return_ship_window_ms;
 	case ESC_RULE_RETURN_RECEIVE_WINDOW:
 		return p->return_receive_window_ms;
+	case ESC_RULE_DISPUTE_AFTER_COMPLETION:
+		return p->dispute_after_completion_ms;
 	case ESC_RULE_REFUND_ALERT:
 		return p->refund_alert_ms;
 	case ESC_RULE_WATCH_CANCELLATIONS:
@@ -738,6 +751,22 @@ static const char *method_words(int method, enum esc_lang lang)
 	if (lang == ESC_LANG_IS && method >= 0 && method < ESC_METHOD_COUNT)
 		return is[method];
 	return esc_method_name((enum esc_method)method);
+}
+
+void esc_explain_dispute_cutoff(const struct esc_policy *p, const struct esc_order *o,
+				struct esc_explanation *x)
+{
+	memset(x, 0, sizeof *x);
+	x->method = -1;
+	x->rule = -1;
+	if (o->state != ESC_ST_COMPLETED)
+		return;
+	x->rule = ESC_RULE_DISPUTE_AFTER_COMPLETION;
+	x->policy_version = o->policy_version;
+	x->window_ms = p->dispute_after_completion_ms;
+	x->since_ms = o->ended_at_ms;
+	x->due_ms = o->ended_at_ms + x->window_ms;
+	snprintf(x->currency, sizeof x->currency, "%s", o->currency);
 }
 
 int esc_explanation_render(const struct esc_explanation *x, bool passed, enum esc_lang lang,

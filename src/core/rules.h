@@ -45,6 +45,9 @@ enum esc_rule {
 	ESC_RULE_DISPUTE_ESCALATE_WINDOW,
 	ESC_RULE_RETURN_SHIP_WINDOW,
 	ESC_RULE_RETURN_RECEIVE_WINDOW,
+	/* How long a completed order may still be disputed: the deadline of
+	 * the buyer's dispute action, which no event fires. */
+	ESC_RULE_DISPUTE_AFTER_COMPLETION,
 	/* Money (SPEC §4). */
 	ESC_RULE_REFUND_ALERT,
 	ESC_RULE_FEE,
@@ -159,6 +162,13 @@ struct esc_explanation {
 void esc_explain_deadline(const struct esc_policy *p, const struct esc_order *o,
 			  enum esc_deadline_kind k, int64_t due_ms, const struct esc_refund *refund,
 			  const struct esc_effects *fx, struct esc_explanation *x);
+
+/* Explain the deadline of a completed order's dispute action (the
+ * policy's dispute_after_completion from ended_at, as esc_order_actions
+ * gives it): nothing fires then, the action goes. x->rule is -1 for an
+ * order not completed. */
+void esc_explain_dispute_cutoff(const struct esc_policy *p, const struct esc_order *o,
+				struct esc_explanation *x);
 
 /* An amount as the sentences say it: "29.00 EUR" (the currency's own
  * minor unit, ISO 4217: "2599 ISK", "1.500 KWD"). */

@@ -255,12 +255,20 @@ static json_t *rule_at(const struct esc_order *o, json_t *rules, int64_t due_ms)
 	return json_null();
 }
 
+/* Whether the action is a completed order's dispute, whose deadline is
+ * the policy's dispute_after_completion, not one of the order's. */
+static bool is_cutoff(const struct esc_order *o, const struct esc_action *a)
+{
+	return a->event == ESC_EV_OPEN_DISPUTE && o->state == ESC_ST_COMPLETED;
+}
+
 /* The actions a list of them names (by name(), NULL for those not
  * listed), each with the window that bounds it and, when rules (the
- * order's deadline_rules) are given, the rule that set it. */
+ * order's deadline_rules) are given, the rule that set it: for a
+ * completed order's dispute action, cutoff (cutoff_json). */
 static json_t *actions_json(const struct esc_action *actions, size_t n,
 			    const char *(*name)(enum esc_event e), const struct esc_order *o,
-			    json_t *rules)
+			    json_t *rules, json_t *cutoff)
 {
 	json_t *as = json_array();
 	for (size_t i = 0; i < n; i++) {
@@ -271,7 +279,9 @@ static json_t *actions_json(const struct esc_action *actions, size_t n,
 				      esc_view_time(actions[i].deadline_ms));
 		if (rules)
 			json_object_set_new(a, "deadline_rule",
-					    rule_at(o, rules, actions[i].deadline_ms));
+					    cutoff && is_cutoff(o, &actions[i])
+						    ? json_incref(cutoff)
+						    : rule_at(o, rules, actions[i].deadline_ms));
 		json_array_append_new(as, a);
 	}
 	return as;
@@ -280,12 +290,13 @@ static json_t *actions_json(const struct esc_action *actions, size_t n,
 /* What deadline_rules_json shows: each deadline's explanation (rule -1
  * for a deadline the order lacks, or that no rule explains). false, with
  * nothing set, for an event's object. */
+#define CUTOFF ESC_DL_ORDER_COUNT /* x[CUTOFF]: a completed order's dispute action */
 struct deadline_rules {
-	struct esc_explanation x[ESC_DL_ORDER_COUNT];
+	struct esc_explanation x[ESC_DL_ORDER_COUNT + 1];
 	/* Their window and sentence in the viewer's language, once written
 	 * (an action's rule is also in the order's rules): an empty text
 	 * until then. */
-	char window[ESC_DL_ORDER_COUNT][64], text[ESC_DL_ORDER_COUNT][600];
+	char window[ESC_DL_ORDER_COUNT + 1][64], text[ESC_DL_ORDER_COUNT + 1][600];
 };
 
 static bool deadline_rules_read(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
@@ -304,6 +315,9 @@ static bool deadline_rules_read(struct esc_engine *e, struct esc_store *s, struc
 		esc_explain_deadline(p, o, (enum esc_deadline_kind)k, o->due_ms[k], NULL, NULL, x);
 		x->policy_version = version;
 	}
+	esc_explain_dispute_cutoff(p, o, &r->x[CUTOFF]);
+	r->x[CUTOFF].policy_version = version;
+	r->text[CUTOFF][0] = '\0';
 	return true;
 }
 
@@ -322,6 +336,19 @@ static json_t *deadline_rules_json(struct esc_engine *e, struct esc_store *s, st
 			json_object_set_new(rules, esc_deadline_name((enum esc_deadline_kind)k),
 					    esc_view_explanation(&r.x[k], false, v->lang));
 	return rules;
+}
+
+/* The rule of a completed order's dispute action (is_cutoff), in v's
+ * language; NULL for another order, or an event's object. */
+static json_t *cutoff_json(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
+			   const struct esc_order *o)
+{
+	struct esc_explanation x;
+	if (v->for_event || o->state != ESC_ST_COMPLETED)
+		return NULL;
+	esc_explain_dispute_cutoff(order_policy(e, s, v, o), o, &x);
+	x.policy_version = o->policy_version ? o->policy_version : esc_engine_policy_version(e);
+	return esc_view_explanation(&x, false, v->lang);
 }
 
 /* The order's dispute (SPEC §5), with the actions the viewer may send to
@@ -359,7 +386,7 @@ static json_t *dispute_json(const struct esc_order *o, const struct esc_action *
 	json_object_set_new(j, "order_status", json_string(esc_state_name(o->state)));
 	json_object_set_new(j, "order_version", json_integer((json_int_t)o->version));
 	json_object_set_new(j, "actions",
-			    actions_json(actions, n_actions, dispute_action_name, o, rules));
+			    actions_json(actions, n_actions, dispute_action_name, o, rules, NULL));
 	if (rules)
 		json_object_set_new(j, "deadline_rule",
 				    rule_at(o, rules, o->due_ms[ESC_DL_DISPUTE]));
@@ -566,13 +593,16 @@ static json_t *order_of_reply(struct esc_engine *e, struct esc_store *s, struct 
 	if (dispute) {
 		json_object_set_new(
 			dispute, "actions",
-			actions_json(actions, n_actions, dispute_action_name, o, rules));
+			actions_json(actions, n_actions, dispute_action_name, o, rules, NULL));
 		if (rules)
 			json_object_set_new(dispute, "deadline_rule",
 					    rule_at(o, rules, o->due_ms[ESC_DL_DISPUTE]));
 		json_object_set_new(j, "dispute", dispute);
 	}
-	json_object_set_new(j, "actions", actions_json(actions, n_actions, action_name, o, rules));
+	json_t *cutoff = rules ? cutoff_json(e, s, v, o) : NULL;
+	json_object_set_new(j, "actions",
+			    actions_json(actions, n_actions, action_name, o, rules, cutoff));
+	json_decref(cutoff);
 	if (rules)
 		json_object_set_new(j, "deadline_rules", rules);
 	return j;
@@ -657,7 +687,10 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
 					      : json_null());
 	json_object_set_new(j, "refunds", refunds);
 	json_object_set_new(j, "items", items);
-	json_object_set_new(j, "actions", actions_json(actions, n_actions, action_name, o, rules));
+	json_t *cutoff = rules ? cutoff_json(e, s, v, o) : NULL;
+	json_object_set_new(j, "actions",
+			    actions_json(actions, n_actions, action_name, o, rules, cutoff));
+	json_decref(cutoff);
 	/* After actions, where a command's reply adds them to its event's
 	 * object (order_of_reply): the same bytes either way. */
 	if (rules)
@@ -902,7 +935,12 @@ static void order_actions_text(struct esc_json_out *out, const struct esc_action
 		text_time(out, actions[i].deadline_ms);
 		if (rules->tree || rules->x) {
 			LIT(out, ",\"deadline_rule\":");
-			rule_at_text(out, o, rules, actions[i].deadline_ms);
+			/* The tree is an order's with a dispute, which has no
+			 * dispute action: rule_at_text's null. */
+			if (rules->x && is_cutoff(o, &actions[i]) && rules->x->x[CUTOFF].rule >= 0)
+				explanation_text(out, rules->x, CUTOFF, rules->lang);
+			else
+				rule_at_text(out, o, rules, actions[i].deadline_ms);
 		}
 		LIT(out, "}");
 	}

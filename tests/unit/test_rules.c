@@ -855,6 +855,30 @@ static void test_http_order_deadlines_explained(void **state)
 			    "confirm_window of 15 days after delivery passed: the order completed, "
 			    "27.55 EUR released to the seller.");
 	json_decref(x);
+
+	/* dispute_after_completion: the completed order's dispute action,
+	 * from its end; nothing fires then, the action goes. */
+	for (int lang = 0; lang < 2; lang++) {
+		esc_test_header = lang ? "Accept-Language: is" : NULL;
+		o = order_get(id, b.tok);
+		assert_string_equal(esc_test_str(o, "status"), "completed");
+		x = action_rule(json_object_get(o, "actions"), "disputes");
+		check_numbers(x, "dispute_after_completion", 15 * DY, -1, NULL);
+		assert_true(
+			json_equal(json_object_get(x, "since"), json_object_get(o, "ended_at")));
+		assert_true(
+			json_equal(json_object_get(x, "due"),
+				   json_object_get(json_array_get(json_object_get(o, "actions"), 0),
+						   "deadline")));
+		assert_string_equal(esc_test_str(x, "window"), lang ? "15 daga" : "15 days");
+		assert_string_equal(
+			esc_test_str(x, "text"),
+			lang ? "Eftir það er ekki hægt að opna ágreiningsmál um hana og "
+			       "það sem var greitt seljandanum er hans."
+			     : "After that, no dispute can be opened on it, and what was "
+			       "released stays with the seller.");
+		json_decref(o);
+	}
 	explain_stop();
 }
 
