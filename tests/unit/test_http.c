@@ -605,7 +605,7 @@ static void spec_7_a_list_refuses_a_cursor_it_cannot_place(void **state)
 {
 	static const struct {
 		const char *list, *shape;
-		bool operator;
+		bool by_operator;
 	} lists[] = {
 		{"/v1/orders", "ord_...", false},
 		{"/v1/conversations", "ord_...", false},
@@ -621,7 +621,7 @@ static void spec_7_a_list_refuses_a_cursor_it_cannot_place(void **state)
 	expect(&r, 201);
 	drop(&r);
 	for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
-		const char *token = lists[i].operator? KEY : buyer_token;
+		const char *token = lists[i].by_operator ? KEY : buyer_token;
 		static const char *const bad[] = {"", "zzz", "ord_", "ord_01%20",
 						  "evt_0000000000000001"};
 		for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
