@@ -19,9 +19,10 @@ BENCH_BUILD ?= build-release
 DB         ?= escrowd.db
 
 # Debian 12 packages the build needs, and those only the tests need:
-# Debian's chromium-headless-shell (browser tests), postgresql (a private server for the
-# PostgreSQL runs), Node.js with npm when there is none, and clang with its
-# runtimes (libclang-rt-14-dev holds libFuzzer and the sanitizers).
+# Debian's chromium-headless-shell (browser tests), postgresql (a private
+# server for the PostgreSQL runs), Node.js with npm when there is none, and
+# clang with its runtimes (libclang-rt-14-dev holds libFuzzer and the
+# sanitizers).
 # libsystemd-dev gives sd_notify (escrowd serve in a Type=notify unit);
 # systemd gives systemd-analyze, which test_systemd runs on the unit.
 # scdoc builds the man page, escrowd(8), from doc/escrowd.8.scd.
@@ -82,8 +83,9 @@ test-plain: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 	tests/pg/with-server meson test -C $(BUILD) --print-errorlogs
 
-# The web interface in Debian's chromium-headless-shell, driven by playwright-core from the
-# npm registry (tests/web/package-lock.json pins it).
+# The web interface in Debian's chromium-headless-shell, driven by
+# playwright-core from the npm registry (tests/web/package-lock.json pins
+# it).
 WEB_TESTS = $(wildcard tests/web/*.test.mjs)
 tests/web/node_modules: tests/web/package.json tests/web/package-lock.json
 	cd tests/web && npm ci --no-audit --no-fund

@@ -134,7 +134,7 @@ static void admin_exec(const char *admin, const char *verb, const char *name, co
 /* Production databases have a locale whose order is not the bytes' (ICU
  * en-US puts "usr_a" before "usr_B"), and the store must not depend on
  * it; servers without ICU (or before PostgreSQL 15) get the default.
- * STRATEGY (PostgreSQL 15 too) FILE_COPY: see esc_test_pg_copier_new. */
+ * STRATEGY, PostgreSQL 15's too: FILE_COPY, see esc_test_pg_copier_new. */
 #define ICU_EN_US " TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' STRATEGY FILE_COPY"
 
 static int icu_works = -1; /* not tried yet */
