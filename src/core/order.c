@@ -865,8 +865,7 @@ static int guard_open_dispute(struct decision *d)
 			      NULL);
 	if (o->disputes_count > 0)
 		return refuse(d, ESC_ELIMIT, "an order has one dispute at most", NULL);
-	if (o->state == ESC_ST_COMPLETED &&
-	    d->ctx->now_ms >= o->ended_at_ms + p->dispute_after_completion_ms) {
+	if (o->state == ESC_ST_COMPLETED && d->ctx->now_ms >= esc_order_dispute_until(p, o)) {
 		char window[64];
 		esc_rule_window(p->dispute_after_completion_ms, ESC_LANG_EN, window, sizeof window);
 		return refuse(d, ESC_EDEADLINE,
@@ -1838,6 +1837,11 @@ const char *esc_transition_outbox(enum esc_event event, size_t i)
 	return NULL;
 }
 
+int64_t esc_order_dispute_until(const struct esc_policy *p, const struct esc_order *o)
+{
+	return o->ended_at_ms + p->dispute_after_completion_ms;
+}
+
 size_t esc_order_actions(const struct esc_context *ctx, const struct esc_order *order,
 			 struct esc_action *out, size_t max)
 {
@@ -1864,8 +1868,7 @@ size_t esc_order_actions(const struct esc_context *ctx, const struct esc_order *
 		out[n].event = t->event;
 		out[n].deadline_ms = t->until == NO_DEADLINE ? 0 : order->due_ms[t->until];
 		if (t->event == ESC_EV_OPEN_DISPUTE && order->state == ESC_ST_COMPLETED)
-			out[n].deadline_ms =
-				order->ended_at_ms + ctx->policy->dispute_after_completion_ms;
+			out[n].deadline_ms = esc_order_dispute_until(ctx->policy, order);
 		n++;
 	}
 	for (size_t i = 0; i < COUNT(dispute_table) && n < max; i++) {

@@ -429,6 +429,11 @@ struct esc_action {
 size_t esc_order_actions(const struct esc_context *ctx, const struct esc_order *order,
 			 struct esc_action *out, size_t max);
 
+/* Until when a completed order may be disputed: the policy's
+ * dispute_after_completion from its ended_at (the deadline of the buyer's
+ * dispute action, and the guard's bound). */
+int64_t esc_order_dispute_until(const struct esc_policy *p, const struct esc_order *o);
+
 /* Account names: "escrow:ORDER", "buyer:USER", "seller:USER", and the
  * fixed ones. */
 #define ESC_ACCOUNT_EXTERNAL   "external"

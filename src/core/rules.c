@@ -765,7 +765,7 @@ void esc_explain_dispute_cutoff(const struct esc_policy *p, const struct esc_ord
 	x->policy_version = o->policy_version;
 	x->window_ms = p->dispute_after_completion_ms;
 	x->since_ms = o->ended_at_ms;
-	x->due_ms = o->ended_at_ms + x->window_ms;
+	x->due_ms = esc_order_dispute_until(p, o);
 	snprintf(x->currency, sizeof x->currency, "%s", o->currency);
 }
 

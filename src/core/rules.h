@@ -163,10 +163,9 @@ void esc_explain_deadline(const struct esc_policy *p, const struct esc_order *o,
 			  enum esc_deadline_kind k, int64_t due_ms, const struct esc_refund *refund,
 			  const struct esc_effects *fx, struct esc_explanation *x);
 
-/* Explain the deadline of a completed order's dispute action (the
- * policy's dispute_after_completion from ended_at, as esc_order_actions
- * gives it): nothing fires then, the action goes. x->rule is -1 for an
- * order not completed. */
+/* Explain the deadline of a completed order's dispute action
+ * (esc_order_dispute_until): nothing fires then, the action goes. x->rule
+ * is -1 for an order not completed. */
 void esc_explain_dispute_cutoff(const struct esc_policy *p, const struct esc_order *o,
 				struct esc_explanation *x);
 

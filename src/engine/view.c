@@ -265,7 +265,7 @@ static bool is_cutoff(const struct esc_order *o, const struct esc_action *a)
 /* The actions a list of them names (by name(), NULL for those not
  * listed), each with the window that bounds it and, when rules (the
  * order's deadline_rules) are given, the rule that set it: for a
- * completed order's dispute action, cutoff (cutoff_json). */
+ * completed order's dispute action, cutoff (deadline_rules_json's). */
 static json_t *actions_json(const struct esc_action *actions, size_t n,
 			    const char *(*name)(enum esc_event e), const struct esc_order *o,
 			    json_t *rules, json_t *cutoff)
@@ -323,32 +323,24 @@ static bool deadline_rules_read(struct esc_engine *e, struct esc_store *s, struc
 
 /* Each deadline the order has, with the rule that set it and what
  * happens when it passes (issue 16 item 2), in v's language; NULL for an
- * event's object (view.h). */
+ * event's object (view.h). With cutoff given, *cutoff is the rule of a
+ * completed order's dispute action (is_cutoff), or NULL. */
 static json_t *deadline_rules_json(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
-				   const struct esc_order *o)
+				   const struct esc_order *o, json_t **cutoff)
 {
 	struct deadline_rules r;
+	if (cutoff)
+		*cutoff = NULL;
 	if (!deadline_rules_read(e, s, v, o, &r))
 		return NULL;
+	if (cutoff && r.x[CUTOFF].rule >= 0)
+		*cutoff = esc_view_explanation(&r.x[CUTOFF], false, v->lang);
 	json_t *rules = json_object();
 	for (int k = 0; k < ESC_DL_ORDER_COUNT; k++)
 		if (r.x[k].rule >= 0)
 			json_object_set_new(rules, esc_deadline_name((enum esc_deadline_kind)k),
 					    esc_view_explanation(&r.x[k], false, v->lang));
 	return rules;
-}
-
-/* The rule of a completed order's dispute action (is_cutoff), in v's
- * language; NULL for another order, or an event's object. */
-static json_t *cutoff_json(struct esc_engine *e, struct esc_store *s, struct esc_viewer *v,
-			   const struct esc_order *o)
-{
-	struct esc_explanation x;
-	if (v->for_event || o->state != ESC_ST_COMPLETED)
-		return NULL;
-	esc_explain_dispute_cutoff(order_policy(e, s, v, o), o, &x);
-	x.policy_version = o->policy_version ? o->policy_version : esc_engine_policy_version(e);
-	return esc_view_explanation(&x, false, v->lang);
 }
 
 /* The order's dispute (SPEC §5), with the actions the viewer may send to
@@ -589,7 +581,8 @@ static json_t *order_of_reply(struct esc_engine *e, struct esc_store *s, struct 
 		json_decref(dispute);
 		return NULL;
 	}
-	rules = deadline_rules_json(e, s, v, o);
+	json_t *cutoff = NULL;
+	rules = deadline_rules_json(e, s, v, o, &cutoff);
 	if (dispute) {
 		json_object_set_new(
 			dispute, "actions",
@@ -599,7 +592,6 @@ static json_t *order_of_reply(struct esc_engine *e, struct esc_store *s, struct 
 					    rule_at(o, rules, o->due_ms[ESC_DL_DISPUTE]));
 		json_object_set_new(j, "dispute", dispute);
 	}
-	json_t *cutoff = rules ? cutoff_json(e, s, v, o) : NULL;
 	json_object_set_new(j, "actions",
 			    actions_json(actions, n_actions, action_name, o, rules, cutoff));
 	json_decref(cutoff);
@@ -658,7 +650,8 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
 	const struct esc_policy *p = order_policy(e, s, v, o);
 	size_t n_actions = actions_of(e, s, v, o, actions);
 	json_t *refunds = order_refunds_json(s, v, o), *items = order_items_json(s, v, o->id);
-	json_t *rules = deadline_rules_json(e, s, v, o);
+	json_t *cutoff = NULL;
+	json_t *rules = deadline_rules_json(e, s, v, o, &cutoff);
 
 	json_t *j = json_pack(
 		"{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i}", "id", o->id,
@@ -687,7 +680,6 @@ json_t *esc_view_order(struct esc_engine *e, struct esc_store *s, struct esc_vie
 					      : json_null());
 	json_object_set_new(j, "refunds", refunds);
 	json_object_set_new(j, "items", items);
-	json_t *cutoff = rules ? cutoff_json(e, s, v, o) : NULL;
 	json_object_set_new(j, "actions",
 			    actions_json(actions, n_actions, action_name, o, rules, cutoff));
 	json_decref(cutoff);
@@ -1041,7 +1033,7 @@ bool esc_view_order_text(struct esc_engine *e, struct esc_store *s, struct esc_v
 	struct deadline_rules x;
 	struct rules_of_text rules = {.lang = v->lang};
 	if (o->disputes_count)
-		rules.tree = deadline_rules_json(e, s, v, o);
+		rules.tree = deadline_rules_json(e, s, v, o, NULL);
 	else if (deadline_rules_read(e, s, v, o, &x))
 		rules.x = &x;
 
@@ -1140,7 +1132,7 @@ json_t *esc_view_dispute(struct esc_engine *e, struct esc_store *s, struct esc_v
 {
 	struct esc_action actions[ACTIONS_MAX];
 	size_t n = actions_of(e, s, v, o, actions);
-	json_t *rules = deadline_rules_json(e, s, v, o);
+	json_t *rules = deadline_rules_json(e, s, v, o, NULL);
 	json_t *j = dispute_json(o, actions, n, rules);
 	json_decref(rules);
 	return j;
