@@ -22,12 +22,13 @@
 
 int esc_test_run_cli(const char *binary, const char *env, const char *args, char *out, size_t size)
 {
-	char cmd[4096];
+	char *cmd = NULL;
 	size_t len = 0;
-	int n = snprintf(cmd, sizeof cmd, "env -u ESCROWD_DB -u ESCROWD_CONFIG %s '%s' %s 2>&1",
+	int n = asprintf(&cmd, "env -u ESCROWD_DB -u ESCROWD_CONFIG %s '%s' %s 2>&1",
 			 env ? env : "", binary, args);
-	assert_true(n > 0 && (size_t)n < sizeof cmd);
+	assert_true(n > 0);
 	FILE *p = popen(cmd, "r");
+	free(cmd);
 	assert_non_null(p);
 	out[0] = '\0';
 	while (len + 1 < size) {
