@@ -156,8 +156,8 @@ static void process_init(struct esc_engine *e, int64_t lease_ms)
 	e->process.lease_ms = lease_ms ? lease_ms : ESC_LEASE_MS_DEFAULT;
 }
 
-/* The writer's connection, and pool - 1 for reads, which then wait for no
- * commit and refuse writes. */
+/* The writer's connection, and pool - 1 for reads (ESC_STORE_READER),
+ * which wait for no commit and refuse writes. */
 static int pool_open(struct esc_engine *e, const char *url, size_t pool, bool scratch, char *err,
 		     size_t err_size)
 {
@@ -170,15 +170,12 @@ static int pool_open(struct esc_engine *e, const char *url, size_t pool, bool sc
 		pool = ESC_POOL_MAX;
 	while (!rc && e->readers_count + 1 < pool) {
 		struct esc_store *r = NULL;
-		rc = esc_store_open(url, &r, err, err_size);
+		/* Reads only: a write there is a bug (writes go through
+		 * esc_engine_transact), and the store refuses it. */
+		rc = esc_store_open_mode(url, ESC_STORE_READER, &r, err, err_size);
 		if (rc)
 			break;
 		e->readers[e->readers_count++] = r;
-		/* Reads only: a write there is a bug (writes go through
-		 * esc_engine_transact), and the store refuses it. */
-		ESC_STORE0(rc, r, read_only);
-		if (rc)
-			esc_set_err(err, err_size, "cannot make a read connection read-only");
 	}
 	return rc;
 }

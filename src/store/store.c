@@ -42,7 +42,8 @@ int esc_store_open_mode(const char *url, enum esc_store_mode mode, struct esc_st
 				snprintf(err, err_size, "a scratch store is a SQLite one");
 			goto out;
 		}
-		rc = esc_pg_open_mode(url, mode == ESC_STORE_READ, out, err, err_size);
+		rc = esc_pg_open_mode(url, mode == ESC_STORE_READ || mode == ESC_STORE_READER, out,
+				      err, err_size);
 		goto out;
 	}
 	if (has_prefix(url, "sqlite:"))

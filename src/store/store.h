@@ -811,6 +811,14 @@ enum esc_store_mode {
 	 * journal in memory, no checkpointer). Its data may be lost in a
 	 * crash: never a real store. PostgreSQL refuses it (ESC_EINVAL). */
 	ESC_STORE_SCRATCH,
+	/* A read connection of a daemon's pool (engine/engine.c), opened
+	 * after its writer's ESC_STORE_NORMAL one has migrated the store:
+	 * it refuses writes (as after read_only), migrates nothing (a schema
+	 * not this version's is refused, as by ESC_STORE_READ) and, on
+	 * SQLite, leaves checkpoints to the writer's connection and prepares
+	 * each statement at its first use. Seven of them opened as NORMAL
+	 * ones took half of a daemon's start. */
+	ESC_STORE_READER,
 };
 int esc_store_open_mode(const char *url, enum esc_store_mode mode, struct esc_store **out,
 			char *err, size_t err_size);

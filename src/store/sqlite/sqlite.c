@@ -268,6 +268,8 @@ static int64_t limit_of(size_t n)
 /* Ready a statement for the next call: drop its cursor and bindings. */
 static void finish(sqlite3_stmt *st)
 {
+	if (!st)
+		return; /* never prepared (bind_of) */
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 }
@@ -283,6 +285,35 @@ static int bind_end(struct bind *b)
 	if (rc)
 		finish(b->st);
 	return rc;
+}
+
+/* Statement id on q, prepared at its first use there (as the PostgreSQL
+ * store's are): a read connection of a daemon's pool (ESC_STORE_READER)
+ * prepares only what it runs, where preparing all 139 at open took 7 ms
+ * a connection, half of a daemon's start. Every other connection
+ * prepares them all at open (prepare_all), which checks this binary's
+ * SQL against the schema. NULL, SQLite's code in *src, when it cannot be
+ * prepared. */
+static sqlite3_stmt *stmt_of(struct sq *q, enum stmt_id id, int *src)
+{
+	*src = SQLITE_OK;
+	if (!q->stmts[id]) {
+		*src = sqlite3_prepare_v3(q->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+					  &q->stmts[id], NULL);
+		if (*src == SQLITE_OK && !q->stmts[id])
+			*src = SQLITE_ERROR; /* no statement in the text: a bug */
+	}
+	return q->stmts[id];
+}
+
+/* Statement id (stmt_of), to bind: one that cannot be prepared fails at
+ * bind_end, whose caller then runs nothing. */
+static struct bind bind_of(struct sq *q, enum stmt_id id)
+{
+	struct bind b = {NULL, SQLITE_OK, false};
+
+	b.st = stmt_of(q, id, &b.src);
+	return b;
 }
 
 /* The connection whose transaction this thread began (sq_begin), until
@@ -419,7 +450,10 @@ static int col_enum(sqlite3_stmt *st, int col, const struct esc_enum *d, int *ou
 
 static int exec_id(struct sq *q, enum stmt_id id)
 {
-	return run(q->stmts[id]);
+	int src = SQLITE_OK;
+	sqlite3_stmt *st = stmt_of(q, id, &src);
+
+	return st ? run(st) : map_rc(src);
 }
 
 /* The caller's transaction is gone: SQLite rolled it back by itself after
@@ -606,7 +640,7 @@ static int auto_end(struct sq *q, bool owned, int rc)
 
 static int sq_user_insert(struct esc_store *s, const struct esc_user *u)
 {
-	struct bind b = {sq_of(s)->stmts[S_USER_INSERT], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_USER_INSERT);
 	int rc = 0;
 
 	B_RECORD(&b, &esc_user_record, u);
@@ -619,7 +653,7 @@ static int sq_user_insert(struct esc_store *s, const struct esc_user *u)
 static int sq_user_update(struct esc_store *s, const struct esc_user *u)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_USER_UPDATE], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_USER_UPDATE);
 	int rc = 0;
 
 	B_RECORD(&b, &esc_user_record, u);
@@ -648,7 +682,7 @@ static int user_one(sqlite3_stmt *st, struct esc_user *out)
 
 static int sq_user_get(struct esc_store *s, const char *id, struct esc_user *out)
 {
-	struct bind b = {sq_of(s)->stmts[S_USER_GET], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_USER_GET);
 	int rc = 0;
 
 	b_str(&b, 1, id);
@@ -660,7 +694,7 @@ static int sq_user_get(struct esc_store *s, const char *id, struct esc_user *out
 
 static int sq_user_by_email(struct esc_store *s, const char *email, struct esc_user *out)
 {
-	struct bind b = {sq_of(s)->stmts[S_USER_BY_EMAIL], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_USER_BY_EMAIL);
 	int rc = 0;
 
 	b_str(&b, 1, email);
@@ -673,7 +707,7 @@ static int sq_user_by_email(struct esc_store *s, const char *email, struct esc_u
 static int sq_users_list(struct esc_store *s, const char *starting_after, struct esc_user *out,
 			 size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_USERS_LIST], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_USERS_LIST);
 	int rc = 0;
 
 	*n = 0;
@@ -694,7 +728,7 @@ static int sq_order_insert(struct esc_store *s, const struct esc_order *o,
 			   const struct esc_item *items, size_t items_count)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_ORDER_INSERT], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_ORDER_INSERT);
 	bool owned = false;
 	int rc = 0;
 
@@ -713,7 +747,7 @@ static int sq_order_insert(struct esc_store *s, const struct esc_order *o,
 	}
 	rc = run(b.st);
 	for (size_t i = 0; !rc && i < items_count; i++) {
-		struct bind bi = {q->stmts[S_ITEM_INSERT], SQLITE_OK, false};
+		struct bind bi = bind_of(q, S_ITEM_INSERT);
 		B_FIELD(&bi, 1, o->id);
 		b_i64(&bi, 2, (int64_t)i);
 		B_FIELD(&bi, 3, items[i].title);
@@ -744,7 +778,7 @@ static int order_one(sqlite3_stmt *st, struct esc_order *out)
 
 static int sq_order_get(struct esc_store *s, const char *id, struct esc_order *out)
 {
-	struct bind b = {sq_of(s)->stmts[S_ORDER_GET], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_ORDER_GET);
 	int rc = 0;
 
 	b_str(&b, 1, id);
@@ -756,7 +790,7 @@ static int sq_order_get(struct esc_store *s, const char *id, struct esc_order *o
 
 static int order_exists(struct sq *q, const char *id, bool *exists)
 {
-	struct bind b = {q->stmts[S_ORDER_EXISTS], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_ORDER_EXISTS);
 	int rc = 0;
 
 	*exists = false;
@@ -777,7 +811,7 @@ out:
 static int sq_order_update(struct esc_store *s, const struct esc_order *o, int64_t expected_version)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_ORDER_UPDATE], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_ORDER_UPDATE);
 	bool exists = false;
 	int rc = 0;
 
@@ -801,7 +835,7 @@ out:
 static int sq_order_items(struct esc_store *s, const char *order_id, struct esc_item *out,
 			  size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_ITEMS_LIST], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_ITEMS_LIST);
 	int rc = 0;
 
 	*n = 0;
@@ -863,10 +897,9 @@ static int sq_orders_count(struct esc_store *s, const char *buyer_id, const char
 {
 	struct sq *q = sq_of(s);
 	const char *party = buyer_id ? buyer_id : seller_id;
-	struct bind b = {q->stmts[buyer_id    ? S_ORDERS_COUNT_BUYER
-				  : seller_id ? S_ORDERS_COUNT_SELLER
-					      : S_ORDERS_COUNT],
-			 SQLITE_OK, false};
+	struct bind b = bind_of(q, buyer_id    ? S_ORDERS_COUNT_BUYER
+				   : seller_id ? S_ORDERS_COUNT_SELLER
+					       : S_ORDERS_COUNT);
 	sqlite3_stmt *st = b.st;
 	int rc = 0;
 
@@ -894,7 +927,7 @@ static int sq_orders_count(struct esc_store *s, const char *buyer_id, const char
 static int sq_history_list(struct esc_store *s, const char *order_id, int64_t after_version,
 			   struct esc_history *out, size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_HISTORY_LIST], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_HISTORY_LIST);
 	int rc = 0;
 
 	*n = 0;
@@ -912,7 +945,7 @@ out:
 static int sq_history_scan(struct esc_store *s, int64_t after_seq, struct esc_history_row *out,
 			   size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_HISTORY_SCAN], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_HISTORY_SCAN);
 	int rc = 0;
 
 	*n = 0;
@@ -929,7 +962,7 @@ static int sq_history_scan(struct esc_store *s, int64_t after_seq, struct esc_hi
 static int entry_insert(struct sq *q, enum stmt_id id, const struct esc_transfer *t,
 			const char *account, int64_t amount, int64_t at_ms)
 {
-	struct bind b = {q->stmts[id], SQLITE_OK, false};
+	struct bind b = bind_of(q, id);
 	int rc = 0;
 
 	B_FIELD(&b, 1, t->id);
@@ -947,7 +980,7 @@ static int entry_insert(struct sq *q, enum stmt_id id, const struct esc_transfer
 
 static int balance_add(struct sq *q, const char *account, const char *currency, int64_t amount)
 {
-	struct bind b = {q->stmts[S_BALANCE_ADD], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_BALANCE_ADD);
 	int rc = 0;
 
 	b_field(&b, 1, account, ESC_ACCOUNT_SIZE);
@@ -1001,11 +1034,11 @@ out:
 static int sq_balance_get(struct esc_store *s, const char *account, const char *currency,
 			  int64_t *out)
 {
-	struct bind b = {NULL, SQLITE_OK, false};
+	struct bind b =
+		bind_of(sq_of(s), esc_kept_account(account) ? S_BALANCE_KEPT : S_BALANCE_ENTRIES);
 	int rc = 0;
 
 	*out = 0;
-	b.st = sq_of(s)->stmts[esc_kept_account(account) ? S_BALANCE_KEPT : S_BALANCE_ENTRIES];
 	b_str(&b, 1, account);
 	b_str(&b, 2, currency);
 	rc = bind_end(&b);
@@ -1025,7 +1058,7 @@ out:
 
 static int sq_refund_insert(struct esc_store *s, const struct esc_refund *r)
 {
-	struct bind b = {sq_of(s)->stmts[S_REFUND_INSERT], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_REFUND_INSERT);
 	int rc = 0;
 
 	B_RECORD(&b, &esc_refund_record, r);
@@ -1038,7 +1071,7 @@ static int sq_refund_insert(struct esc_store *s, const struct esc_refund *r)
 static int sq_refund_update(struct esc_store *s, const struct esc_refund *r)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_REFUND_UPDATE], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_REFUND_UPDATE);
 	int rc = 0;
 
 	B_RECORD(&b, &esc_refund_record, r);
@@ -1054,7 +1087,7 @@ out:
 
 static int sq_refund_get(struct esc_store *s, const char *id, struct esc_refund *out)
 {
-	struct bind b = {sq_of(s)->stmts[S_REFUND_GET], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_REFUND_GET);
 	int rc = 0;
 
 	b_str(&b, 1, id);
@@ -1075,7 +1108,7 @@ static int sq_refunds_list(struct esc_store *s, const char *order_id, int status
 			   const char *after_id, struct esc_refund *out, size_t max, size_t *n)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[order_id ? S_REFUNDS_BY_ORDER : S_REFUNDS_ALL], SQLITE_OK, false};
+	struct bind b = bind_of(q, order_id ? S_REFUNDS_BY_ORDER : S_REFUNDS_ALL);
 	int i = 1;
 	int rc = 0;
 
@@ -1105,8 +1138,7 @@ out:
 static int sq_deadline_apply(struct esc_store *s, const char *order_id,
 			     const struct esc_deadline_op *op)
 {
-	struct bind b = {sq_of(s)->stmts[op->set ? S_DEADLINE_INSERT : S_DEADLINE_DELETE],
-			 SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), op->set ? S_DEADLINE_INSERT : S_DEADLINE_DELETE);
 	int rc = 0;
 
 	b_i64(&b, 1, op->due_ms);
@@ -1122,7 +1154,7 @@ static int sq_deadline_apply(struct esc_store *s, const char *order_id,
 static int sq_deadlines_due(struct esc_store *s, int64_t now_ms, struct esc_deadline *out,
 			    size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_DEADLINES_DUE], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_DEADLINES_DUE);
 	int rc = 0;
 
 	*n = 0;
@@ -1147,7 +1179,7 @@ static int sq_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *o
 			      int64_t real_ms, struct esc_deadline *out, size_t max, size_t *n)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_DEADLINES_CLAIM_LAST], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_DEADLINES_CLAIM_LAST);
 	struct esc_deadline last;
 	size_t found = 0;
 	bool more = false;
@@ -1166,14 +1198,14 @@ static int sq_deadlines_claim(struct esc_store *s, int64_t now_ms, const char *o
 	if (rc)
 		goto out;
 	if (found) {
-		b = (struct bind){q->stmts[S_DEADLINES_CLAIM_UPTO], SQLITE_OK, false};
+		b = bind_of(q, S_DEADLINES_CLAIM_UPTO);
 		b_i64(&b, 1, last.due_ms);
 		b_str(&b, 2, last.order_id);
 		b_enum(&b, 5, &esc_enum_deadline, (int)last.kind);
 		B_FIELD(&b, 6, last.ref);
 	} else {
 		/* Fewer than max: all of them. */
-		b = (struct bind){q->stmts[S_DEADLINES_CLAIM_ALL], SQLITE_OK, false};
+		b = bind_of(q, S_DEADLINES_CLAIM_ALL);
 		b_i64(&b, 1, now_ms);
 	}
 	b_str(&b, 3, owner);
@@ -1193,7 +1225,7 @@ out:
 
 static int sq_deadlines_release(struct esc_store *s, const char *owner)
 {
-	struct bind b = {sq_of(s)->stmts[S_DEADLINES_RELEASE], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_DEADLINES_RELEASE);
 	int rc = 0;
 
 	b_str(&b, 1, owner);
@@ -1207,7 +1239,7 @@ static int sq_deadlines_release(struct esc_store *s, const char *owner)
 
 static int sq_process_beat(struct esc_store *s, const struct esc_process *p)
 {
-	struct bind b = {sq_of(s)->stmts[S_PROCESS_BEAT], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_PROCESS_BEAT);
 	int rc = 0;
 
 	B_FIELD(&b, 1, p->id);
@@ -1222,7 +1254,7 @@ static int sq_process_beat(struct esc_store *s, const struct esc_process *p)
 
 static int sq_process_end(struct esc_store *s, const char *id)
 {
-	struct bind b = {sq_of(s)->stmts[S_PROCESS_END], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_PROCESS_END);
 	int rc = 0;
 
 	b_str(&b, 1, id);
@@ -1234,7 +1266,7 @@ static int sq_process_end(struct esc_store *s, const char *id)
 
 static int sq_processes_purge(struct esc_store *s, int64_t real_ms)
 {
-	struct bind b = {sq_of(s)->stmts[S_PROCESSES_PURGE], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_PROCESSES_PURGE);
 	int rc = 0;
 
 	b_i64(&b, 1, real_ms);
@@ -1246,7 +1278,7 @@ static int sq_processes_purge(struct esc_store *s, int64_t real_ms)
 
 static int sq_process_get(struct esc_store *s, const char *id, struct esc_process *out)
 {
-	struct bind b = {sq_of(s)->stmts[S_PROCESS_GET], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_PROCESS_GET);
 	int rc = 0;
 
 	b_str(&b, 1, id);
@@ -1276,7 +1308,7 @@ out:
 static int sq_outbox_append(struct esc_store *s, const struct esc_outbox_row *row)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_OUTBOX_INSERT], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_OUTBOX_INSERT);
 	const struct esc_history *h = row->history;
 	bool owned = false;
 	int rc = 0;
@@ -1302,7 +1334,7 @@ static int sq_outbox_append(struct esc_store *s, const struct esc_outbox_row *ro
 	if (!rc)
 		rc = run(b.st);
 	if (!rc) {
-		struct bind f = {q->stmts[S_FANOUT_PENDING_ADD], SQLITE_OK, false};
+		struct bind f = bind_of(q, S_FANOUT_PENDING_ADD);
 		b_i64(&f, 1, sqlite3_last_insert_rowid(q->db));
 		rc = bind_end(&f);
 		if (!rc)
@@ -1327,9 +1359,18 @@ static int scalar(sqlite3_stmt *st, int64_t *out)
 	return rc;
 }
 
+static int scalar_id(struct sq *q, enum stmt_id id, int64_t *out)
+{
+	int src = SQLITE_OK;
+	sqlite3_stmt *st = stmt_of(q, id, &src);
+
+	*out = 0;
+	return st ? scalar(st, out) : map_rc(src);
+}
+
 static int sq_outbox_count(struct esc_store *s, int64_t *n)
 {
-	return scalar(sq_of(s)->stmts[S_OUTBOX_COUNT], n);
+	return scalar_id(sq_of(s), S_OUTBOX_COUNT, n);
 }
 
 static int sq_meta_get(struct esc_store *s, const char *key, int64_t *value);
@@ -1338,7 +1379,7 @@ static int sq_meta_set(struct esc_store *s, const char *key, int64_t value);
 static int sq_events_list(struct esc_store *s, const struct esc_event_filter *f,
 			  struct esc_outbox_row *out, char **payloads, size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_EVENTS_LIST], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_EVENTS_LIST);
 	int rc = 0;
 
 	int64_t purged = 0;
@@ -1383,7 +1424,7 @@ static int sq_mark_append(struct esc_store *s, const char *user_id, enum esc_mar
 			  const char *order_id, int64_t at_ms, bool *added)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_MARK_INSERT], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_MARK_INSERT);
 	bool add = false;
 	int rc = 0;
 
@@ -1396,7 +1437,7 @@ static int sq_mark_append(struct esc_store *s, const char *user_id, enum esc_mar
 		rc = run(b.st);
 	add = !rc && sqlite3_changes(q->db) > 0;
 	if (add) {
-		b = (struct bind){q->stmts[S_REP_MARK], SQLITE_OK, false};
+		b = bind_of(q, S_REP_MARK);
 		b_str(&b, 1, user_id);
 		b_i64(&b, 2, (int64_t)mark);
 		b_i64(&b, 3, at_ms);
@@ -1418,7 +1459,7 @@ struct tally_arg {
 static int sq_tally(void *arg, int64_t after, int64_t upto, int32_t n[ESC_MARK_COUNT])
 {
 	struct tally_arg *t = arg;
-	struct bind b = {t->q->stmts[S_MARKS_BETWEEN], SQLITE_OK, false};
+	struct bind b = bind_of(t->q, S_MARKS_BETWEEN);
 	int rc = 0;
 
 	b_str(&b, 1, t->user_id);
@@ -1447,7 +1488,7 @@ static int sq_mark_counts(struct esc_store *s, const char *user_id, int64_t shor
 			  int64_t long_since_ms, struct esc_rep_counts *out)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_REP_GET], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_REP_GET);
 	struct tally_arg t = {q, user_id};
 	struct esc_rep_row r;
 	bool changed = false;
@@ -1468,7 +1509,7 @@ static int sq_mark_counts(struct esc_store *s, const char *user_id, int64_t shor
 		return rc;
 	rc = esc_rep_move(&r, short_since_ms, long_since_ms, sq_tally, &t, &changed);
 	if (!rc && changed && q->in_tx && !q->read_only) {
-		b = (struct bind){q->stmts[S_REP_PUT], SQLITE_OK, false};
+		b = bind_of(q, S_REP_PUT);
 		b_str(&b, 1, user_id);
 		b_i64(&b, 2, r.short_since_ms);
 		b_i64(&b, 3, r.long_since_ms);
@@ -1488,7 +1529,7 @@ static int sq_mark_counts(struct esc_store *s, const char *user_id, int64_t shor
 static int sq_marks_list(struct esc_store *s, const char *user_id, int64_t since_ms,
 			 struct esc_mark_row *out, size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_MARKS_LIST], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_MARKS_LIST);
 	int rc = 0;
 
 	*n = 0;
@@ -1506,7 +1547,7 @@ out:
 static int sq_mark_oldest(struct esc_store *s, const char *user_id, enum esc_mark mark,
 			  int64_t since_ms, int64_t *at_ms)
 {
-	struct bind b = {sq_of(s)->stmts[S_MARK_OLDEST], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_MARK_OLDEST);
 	int rc = 0;
 
 	b_str(&b, 1, user_id);
@@ -1523,7 +1564,7 @@ static int sq_mark_oldest(struct esc_store *s, const char *user_id, enum esc_mar
 static int sq_policy_add(struct esc_store *s, const char *hash, const char *text,
 			 int64_t created_at_ms, int64_t *version)
 {
-	struct bind b = {sq_of(s)->stmts[S_POLICY_ADD], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_POLICY_ADD);
 	int rc = 0;
 
 	b_str(&b, 1, hash);
@@ -1537,7 +1578,7 @@ static int sq_policy_add(struct esc_store *s, const char *hash, const char *text
 
 static int sq_policy_find(struct esc_store *s, const char *hash, int64_t *version)
 {
-	struct bind b = {sq_of(s)->stmts[S_POLICY_FIND], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_POLICY_FIND);
 	int rc = 0;
 
 	b_str(&b, 1, hash);
@@ -1552,7 +1593,7 @@ static int sq_policy_find(struct esc_store *s, const char *hash, int64_t *versio
 static int sq_policies_list(struct esc_store *s, int64_t after_version, struct esc_policy_row *out,
 			    size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_POLICIES_LIST], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_POLICIES_LIST);
 	int rc = 0;
 
 	*n = 0;
@@ -1574,7 +1615,7 @@ static int sq_policies_list(struct esc_store *s, int64_t after_version, struct e
 
 static int sq_lift_insert(struct esc_store *s, const struct esc_lift *l)
 {
-	struct bind b = {sq_of(s)->stmts[S_LIFT_INSERT], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_LIFT_INSERT);
 	int rc = 0;
 
 	B_RECORD(&b, &esc_lift_record, l);
@@ -1587,7 +1628,7 @@ static int sq_lift_insert(struct esc_store *s, const struct esc_lift *l)
 static int sq_lifts_list(struct esc_store *s, const char *user_id, struct esc_lift *out, size_t max,
 			 size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_LIFTS_LIST], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_LIFTS_LIST);
 	int rc = 0;
 
 	*n = 0;
@@ -1603,7 +1644,7 @@ out:
 
 static int sq_meta_get(struct esc_store *s, const char *key, int64_t *value)
 {
-	struct bind b = {sq_of(s)->stmts[S_META_GET], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_META_GET);
 	int rc = 0;
 
 	b_str(&b, 1, key);
@@ -1624,7 +1665,7 @@ out:
 
 static int sq_meta_set(struct esc_store *s, const char *key, int64_t value)
 {
-	struct bind b = {sq_of(s)->stmts[S_META_SET], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_META_SET);
 	int rc = 0;
 
 	b_str(&b, 1, key);
@@ -1638,7 +1679,7 @@ static int sq_meta_set(struct esc_store *s, const char *key, int64_t value)
 static int sq_rate_hit(struct esc_store *s, const char *key, int64_t window_start_ms, int64_t delta,
 		       int64_t *count)
 {
-	struct bind b = {sq_of(s)->stmts[S_RATE_HIT], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_RATE_HIT);
 	int rc = 0;
 
 	ESC_ASSERT(delta != 0, "rate_hit with no delta");
@@ -1656,7 +1697,7 @@ static int sq_rate_hit(struct esc_store *s, const char *key, int64_t window_star
 
 static int sq_session_insert(struct esc_store *s, const struct esc_session *session)
 {
-	struct bind b = {sq_of(s)->stmts[S_SESSION_INSERT], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_SESSION_INSERT);
 	int rc = 0;
 
 	B_RECORD(&b, &esc_session_record, session);
@@ -1668,7 +1709,7 @@ static int sq_session_insert(struct esc_store *s, const struct esc_session *sess
 
 static int sq_session_get(struct esc_store *s, const char *token_hash, struct esc_session *out)
 {
-	struct bind b = {sq_of(s)->stmts[S_SESSION_GET], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_SESSION_GET);
 	int rc = 0;
 
 	b_str(&b, 1, token_hash);
@@ -1699,7 +1740,7 @@ static int run_one(struct sq *q, sqlite3_stmt *st)
 static int sq_session_touch(struct esc_store *s, const char *token_hash, int64_t last_seen_ms)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_SESSION_TOUCH], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_SESSION_TOUCH);
 	int rc = 0;
 
 	b_str(&b, 1, token_hash);
@@ -1713,7 +1754,7 @@ static int sq_session_touch(struct esc_store *s, const char *token_hash, int64_t
 static int sq_session_delete(struct esc_store *s, const char *token_hash)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_SESSION_DELETE], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_SESSION_DELETE);
 	int rc = 0;
 
 	b_str(&b, 1, token_hash);
@@ -1725,7 +1766,7 @@ static int sq_session_delete(struct esc_store *s, const char *token_hash)
 
 static int sq_api_key_insert(struct esc_store *s, const struct esc_api_key *k)
 {
-	struct bind b = {sq_of(s)->stmts[S_API_KEY_INSERT], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_API_KEY_INSERT);
 	int rc = 0;
 
 	B_RECORD(&b, &esc_api_key_record, k);
@@ -1737,7 +1778,7 @@ static int sq_api_key_insert(struct esc_store *s, const struct esc_api_key *k)
 
 static int sq_api_keys_list(struct esc_store *s, struct esc_api_key *out, size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_API_KEYS_LIST], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_API_KEYS_LIST);
 	int rc = 0;
 
 	*n = 0;
@@ -1750,7 +1791,7 @@ static int sq_api_keys_list(struct esc_store *s, struct esc_api_key *out, size_t
 
 static int sq_api_key_get(struct esc_store *s, const char *id, struct esc_api_key *out)
 {
-	struct bind b = {sq_of(s)->stmts[S_API_KEY_GET], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_API_KEY_GET);
 	int rc = 0;
 
 	b_str(&b, 1, id);
@@ -1770,7 +1811,7 @@ out:
 static int sq_api_key_revoke(struct esc_store *s, const char *id, int64_t at_ms)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_API_KEY_REVOKE], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_API_KEY_REVOKE);
 	int rc = 0;
 
 	b_str(&b, 1, id);
@@ -1783,7 +1824,7 @@ static int sq_api_key_revoke(struct esc_store *s, const char *id, int64_t at_ms)
 
 static int sq_api_key_touch(struct esc_store *s, const char *key_hash, int64_t at_ms)
 {
-	struct bind b = {sq_of(s)->stmts[S_API_KEY_TOUCH], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_API_KEY_TOUCH);
 	int rc = 0;
 
 	b_str(&b, 1, key_hash);
@@ -1860,7 +1901,7 @@ static int sq_caller_get(struct esc_store *s, const char *token_hash, bool *is_k
 			 struct esc_user *user)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_CALLER_GET], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_CALLER_GET);
 	struct esc_row row;
 	int64_t version = 0;
 	int rc = 0;
@@ -1922,7 +1963,7 @@ out:
 
 static int sq_api_key_exists(struct esc_store *s, const char *key_hash)
 {
-	struct bind b = {sq_of(s)->stmts[S_API_KEY_EXISTS], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_API_KEY_EXISTS);
 	int rc = 0;
 
 	b_str(&b, 1, key_hash);
@@ -1941,7 +1982,7 @@ out:
 
 static int sq_idempotency_put(struct esc_store *s, const struct esc_idempotency *rec)
 {
-	struct bind b = {sq_of(s)->stmts[S_IDEM_PUT], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_IDEM_PUT);
 	int rc = 0;
 
 	B_FIELD(&b, 1, rec->scope);
@@ -1959,7 +2000,7 @@ static int sq_idempotency_put(struct esc_store *s, const struct esc_idempotency 
 static int sq_idempotency_answer(struct esc_store *s, const struct esc_idempotency *rec)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_IDEM_ANSWER], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_IDEM_ANSWER);
 	int rc = 0;
 
 	B_FIELD(&b, 1, rec->scope);
@@ -1975,7 +2016,7 @@ static int sq_idempotency_answer(struct esc_store *s, const struct esc_idempoten
 static int sq_idempotency_get(struct esc_store *s, const char *scope, const char *key,
 			      struct esc_idempotency *out)
 {
-	struct bind b = {sq_of(s)->stmts[S_IDEM_GET], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_IDEM_GET);
 	int rc = 0;
 
 	b_str(&b, 1, scope);
@@ -2004,7 +2045,7 @@ out:
 
 static int sq_idempotency_purge(struct esc_store *s, int64_t before_ms)
 {
-	struct bind b = {sq_of(s)->stmts[S_IDEM_PURGE], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_IDEM_PURGE);
 	int rc = 0;
 
 	b_i64(&b, 1, before_ms);
@@ -2018,7 +2059,7 @@ static int sq_idempotency_purge(struct esc_store *s, int64_t before_ms)
  * (SELECT COALESCE(MAX(seq), 0) + 1 ... WHERE order_id = ?1) answers. */
 static int next_seq(struct sq *q, enum stmt_id id, const char *order_id, int64_t *seq)
 {
-	struct bind b = {q->stmts[id], SQLITE_OK, false};
+	struct bind b = bind_of(q, id);
 	int rc = 0;
 
 	b_str(&b, 1, order_id);
@@ -2042,7 +2083,7 @@ static int sq_message_append(struct esc_store *s, struct esc_message *m)
 	int rc = next_seq(q, S_MESSAGE_NEXT, m->order_id, &m->seq);
 	if (rc)
 		goto out;
-	struct bind ins = {q->stmts[S_MESSAGE_INSERT], SQLITE_OK, false};
+	struct bind ins = bind_of(q, S_MESSAGE_INSERT);
 	B_RECORD(&ins, &esc_message_record, m);
 	rc = bind_end(&ins);
 	if (!rc)
@@ -2054,7 +2095,7 @@ out:
 static int sq_messages_list(struct esc_store *s, const char *order_id, int64_t after_seq,
 			    struct esc_message *out, size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_MESSAGES_LIST], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_MESSAGES_LIST);
 	int rc = 0;
 
 	*n = 0;
@@ -2074,7 +2115,7 @@ out:
 static int sq_message_read(struct esc_store *s, const char *order_id, const char *user_id,
 			   int64_t seq)
 {
-	struct bind b = {sq_of(s)->stmts[S_MESSAGE_READ], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_MESSAGE_READ);
 	int rc = 0;
 
 	b_str(&b, 1, order_id);
@@ -2090,8 +2131,7 @@ static int sq_messages_unread(struct esc_store *s, const char *user_id, const ch
 			      int64_t *n)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[order_id ? S_MESSAGES_UNREAD_ORDER : S_MESSAGES_UNREAD_ALL],
-			 SQLITE_OK, false};
+	struct bind b = bind_of(q, order_id ? S_MESSAGES_UNREAD_ORDER : S_MESSAGES_UNREAD_ALL);
 	int rc = 0;
 
 	*n = 0;
@@ -2108,7 +2148,7 @@ static int sq_conversations_list(struct esc_store *s, const char *user_id,
 				 const char *starting_after, struct esc_conversation *out,
 				 size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_CONVERSATIONS_LIST], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_CONVERSATIONS_LIST);
 	int rc = 0;
 
 	*n = 0;
@@ -2127,7 +2167,7 @@ static int sq_notifications_list(struct esc_store *s, const char *user_id,
 				 const struct esc_notification_mark *before,
 				 struct esc_history_row *out, size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_NOTIFICATIONS_LIST], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_NOTIFICATIONS_LIST);
 	int rc = 0;
 
 	*n = 0;
@@ -2146,7 +2186,7 @@ out:
 static int sq_notifications_unread(struct esc_store *s, const char *user_id,
 				   const struct esc_notification_mark *after, int64_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_NOTIFICATIONS_UNREAD], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_NOTIFICATIONS_UNREAD);
 	int rc = 0;
 
 	*n = 0;
@@ -2162,7 +2202,7 @@ static int sq_notifications_unread(struct esc_store *s, const char *user_id,
 static int sq_notification_mark(struct esc_store *s, const char *user_id,
 				struct esc_notification_mark *out)
 {
-	struct bind b = {sq_of(s)->stmts[S_NOTIFICATION_MARK], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_NOTIFICATION_MARK);
 	int rc = 0;
 
 	out->at_ms = out->seq = 0;
@@ -2183,7 +2223,7 @@ static int sq_notification_mark(struct esc_store *s, const char *user_id,
 static int sq_notification_read(struct esc_store *s, const char *user_id,
 				const struct esc_notification_mark *m)
 {
-	struct bind b = {sq_of(s)->stmts[S_NOTIFICATION_READ], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_NOTIFICATION_READ);
 	int rc = 0;
 
 	b_str(&b, 1, user_id);
@@ -2201,7 +2241,7 @@ static int sq_evidence_append(struct esc_store *s, struct esc_evidence *ev, cons
 	int rc = next_seq(q, S_EVIDENCE_NEXT, ev->order_id, &ev->seq);
 	if (rc)
 		goto out;
-	struct bind ins = {q->stmts[S_EVIDENCE_INSERT], SQLITE_OK, false};
+	struct bind ins = bind_of(q, S_EVIDENCE_INSERT);
 	B_RECORD(&ins, &esc_evidence_record, ev);
 	if (ins.src == SQLITE_OK)
 		ins.src = sqlite3_bind_blob64(ins.st, 10, data, (sqlite3_uint64)ev->size,
@@ -2217,7 +2257,7 @@ out:
 static int sq_evidence_list(struct esc_store *s, const char *order_id, struct esc_evidence *out,
 			    size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_EVIDENCE_LIST], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_EVIDENCE_LIST);
 	int rc = 0;
 
 	*n = 0;
@@ -2234,7 +2274,7 @@ out:
 static int sq_evidence_get(struct esc_store *s, const char *order_id, int64_t seq,
 			   struct esc_evidence *out, void **data)
 {
-	struct bind b = {sq_of(s)->stmts[S_EVIDENCE_GET], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_EVIDENCE_GET);
 	int rc = 0;
 
 	*data = NULL;
@@ -2269,7 +2309,7 @@ out:
 
 static int sq_webhook_endpoint_insert(struct esc_store *s, const struct esc_webhook_endpoint *w)
 {
-	struct bind b = {sq_of(s)->stmts[S_WEBHOOK_ENDPOINT_INSERT], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_WEBHOOK_ENDPOINT_INSERT);
 	int rc = 0;
 
 	B_RECORD(&b, &esc_webhook_endpoint_record, w);
@@ -2282,7 +2322,7 @@ static int sq_webhook_endpoint_insert(struct esc_store *s, const struct esc_webh
 static int sq_webhook_endpoint_get(struct esc_store *s, const char *id,
 				   struct esc_webhook_endpoint *out)
 {
-	struct bind b = {sq_of(s)->stmts[S_WEBHOOK_ENDPOINT_GET], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_WEBHOOK_ENDPOINT_GET);
 	int rc = 0;
 
 	b_str(&b, 1, id);
@@ -2303,7 +2343,7 @@ static int sq_webhook_endpoint_update(struct esc_store *s, const struct esc_webh
 {
 	const struct esc_record *r = &esc_webhook_endpoint_record;
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_WEBHOOK_ENDPOINT_UPDATE], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_WEBHOOK_ENDPOINT_UPDATE);
 	int rc = 0;
 
 	b_cols(&b, r, 0, 1, w, 1);
@@ -2316,13 +2356,13 @@ static int sq_webhook_endpoint_update(struct esc_store *s, const struct esc_webh
 
 static int sq_webhook_endpoints_count(struct esc_store *s, int64_t *n)
 {
-	return scalar(sq_of(s)->stmts[S_WEBHOOK_ENDPOINTS_COUNT], n);
+	return scalar_id(sq_of(s), S_WEBHOOK_ENDPOINTS_COUNT, n);
 }
 
 static int sq_webhook_endpoint_delete(struct esc_store *s, const char *id)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_WEBHOOK_ENDPOINT_DELETE], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_WEBHOOK_ENDPOINT_DELETE);
 	int rc = 0;
 
 	b_str(&b, 1, id);
@@ -2336,7 +2376,7 @@ static int sq_webhook_endpoints_list(struct esc_store *s, const char *starting_a
 				     struct esc_webhook_endpoint *out, size_t max, size_t *n,
 				     bool *has_more)
 {
-	struct bind b = {sq_of(s)->stmts[S_WEBHOOK_ENDPOINTS_LIST], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_WEBHOOK_ENDPOINTS_LIST);
 	int rc = 0;
 
 	*n = 0;
@@ -2367,7 +2407,7 @@ struct fan_endpoint {
 
 static int fan_events(struct sq *q, size_t max, struct fan_event *out, size_t *n)
 {
-	struct bind b = {q->stmts[S_FANOUT_EVENTS], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_FANOUT_EVENTS);
 	int rc = 0;
 
 	*n = 0;
@@ -2389,7 +2429,7 @@ static int fan_events(struct sq *q, size_t max, struct fan_event *out, size_t *n
 
 static int fan_endpoints(struct sq *q, struct fan_endpoint *out, size_t max, size_t *n)
 {
-	struct bind b = {q->stmts[S_FANOUT_ENDPOINTS], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_FANOUT_ENDPOINTS);
 	int rc = 0;
 
 	*n = 0;
@@ -2414,7 +2454,7 @@ static int fan_one(struct sq *q, const struct fan_event *ev, const struct fan_en
 	int rc = 0;
 
 	for (size_t i = 0; !rc && i < eps_n; i++) {
-		struct bind b = {q->stmts[S_FANOUT_INSERT], SQLITE_OK, false};
+		struct bind b = bind_of(q, S_FANOUT_INSERT);
 		char id[ESC_ID_SIZE];
 		if (!esc_webhook_events_match(eps[i].events, ev->type))
 			continue;
@@ -2431,7 +2471,7 @@ static int fan_one(struct sq *q, const struct fan_event *ev, const struct fan_en
 			*made += (size_t)sqlite3_changes(q->db);
 	}
 	if (!rc) {
-		struct bind b = {q->stmts[S_FANOUT_DONE], SQLITE_OK, false};
+		struct bind b = bind_of(q, S_FANOUT_DONE);
 		b_i64(&b, 1, ev->seq);
 		rc = bind_end(&b);
 		if (!rc)
@@ -2475,7 +2515,7 @@ static int sq_webhook_deliveries_claim(struct esc_store *s, int64_t now_ms, cons
 				       int64_t real_ms, int64_t until_real_ms,
 				       struct esc_webhook_delivery *out, size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_DELIVERIES_CLAIM], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_DELIVERIES_CLAIM);
 	bool more = false;
 	int rc = 0;
 
@@ -2499,7 +2539,7 @@ out:
 static int finish_body(struct sq *q, const char *owner, const struct esc_webhook_delivery *d,
 		       const struct esc_webhook_attempt *a)
 {
-	struct bind b = {q->stmts[S_DELIVERY_FINISH], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_DELIVERY_FINISH);
 	bool delivered = !strcmp(d->status, ESC_WD_DELIVERED);
 	int rc = 0;
 
@@ -2517,14 +2557,14 @@ static int finish_body(struct sq *q, const char *owner, const struct esc_webhook
 	if (rc == ESC_ENOTFOUND)
 		rc = ESC_ECONFLICT;
 	if (!rc) {
-		struct bind ba = {q->stmts[S_ATTEMPT_INSERT], SQLITE_OK, false};
+		struct bind ba = bind_of(q, S_ATTEMPT_INSERT);
 		B_RECORD(&ba, &esc_webhook_attempt_record, a);
 		rc = bind_end(&ba);
 		if (!rc)
 			rc = run(ba.st);
 	}
 	if (!rc) {
-		struct bind be = {q->stmts[S_ENDPOINT_FAILING], SQLITE_OK, false};
+		struct bind be = bind_of(q, S_ENDPOINT_FAILING);
 		B_FIELD(&be, 1, d->endpoint_id);
 		b_i64(&be, 2, delivered ? 0 : a->at_ms);
 		rc = bind_end(&be);
@@ -2549,7 +2589,7 @@ static int sq_webhook_delivery_finish(struct esc_store *s, const char *owner,
 
 static int sq_webhook_deliveries_release(struct esc_store *s, const char *owner)
 {
-	struct bind b = {sq_of(s)->stmts[S_DELIVERIES_RELEASE], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_DELIVERIES_RELEASE);
 	int rc = 0;
 
 	b_str(&b, 1, owner);
@@ -2562,7 +2602,7 @@ static int sq_webhook_deliveries_release(struct esc_store *s, const char *owner)
 static int sq_webhook_event_get(struct esc_store *s, int64_t seq, struct esc_outbox_row *out,
 				char **payload)
 {
-	struct bind b = {sq_of(s)->stmts[S_EVENT_GET], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_EVENT_GET);
 	int rc = 0;
 
 	*payload = NULL;
@@ -2592,7 +2632,7 @@ static int sq_webhook_event_get(struct esc_store *s, int64_t seq, struct esc_out
 static int sq_webhook_endpoints_failing(struct esc_store *s, int64_t before_ms,
 					struct esc_webhook_endpoint *out, size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_ENDPOINTS_FAILING], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_ENDPOINTS_FAILING);
 	int rc = 0;
 
 	*n = 0;
@@ -2611,7 +2651,7 @@ static int purge_range(struct esc_store *s, int64_t before_ms, size_t max, int64
 		       int64_t *to, size_t *events)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_PURGE_WINDOW], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_PURGE_WINDOW);
 	int64_t last = 0;
 	int rc = sq_meta_get(s, ESC_META_EVENTS_PURGED, from);
 
@@ -2621,7 +2661,7 @@ static int purge_range(struct esc_store *s, int64_t before_ms, size_t max, int64
 		return rc;
 	*to = *from;
 	*events = 0;
-	rc = scalar(q->stmts[S_PURGE_LAST], &last);
+	rc = scalar_id(q, S_PURGE_LAST, &last);
 	if (rc)
 		return rc;
 	b_i64(&b, 1, *from);
@@ -2654,7 +2694,7 @@ static int sq_webhook_purge(struct esc_store *s, int64_t before_ms, size_t max, 
 	if (!rc)
 		rc = purge_range(s, before_ms, max, &from, &to, &events);
 	for (size_t i = 0; !rc && to > from && i < sizeof steps / sizeof steps[0]; i++) {
-		struct bind b = {q->stmts[steps[i]], SQLITE_OK, false};
+		struct bind b = bind_of(q, steps[i]);
 		b_i64(&b, 1, from);
 		b_i64(&b, 2, to);
 		rc = bind_end(&b);
@@ -2671,10 +2711,14 @@ static int sq_webhook_purge(struct esc_store *s, int64_t before_ms, size_t max, 
 
 static int sq_webhook_stats(struct esc_store *s, struct esc_webhook_stats *out)
 {
-	sqlite3_stmt *st = sq_of(s)->stmts[S_WEBHOOK_STATS];
-	int rc = next_row(st);
+	int src = SQLITE_OK;
+	sqlite3_stmt *st = stmt_of(sq_of(s), S_WEBHOOK_STATS, &src);
+	int rc = 0;
 
 	memset(out, 0, sizeof *out);
+	if (!st)
+		return map_rc(src);
+	rc = next_row(st);
 	if (rc == 1) {
 		int64_t fan = sqlite3_column_int64(st, 0), pending = sqlite3_column_int64(st, 1);
 		out->oldest_undelivered_ms = !fan                        ? pending
@@ -2732,7 +2776,7 @@ static int sq_webhook_deliveries_list(struct esc_store *s,
 	enum stmt_id id = f->event_seq >= 0 ? S_WEBHOOK_DELIVERIES_BY_EVENT
 			  : f->endpoint_id  ? S_WEBHOOK_DELIVERIES_BY_ENDPOINT
 					    : S_WEBHOOK_DELIVERIES_LIST;
-	struct bind b = {q->stmts[id], SQLITE_OK, false};
+	struct bind b = bind_of(q, id);
 	int rc = 0;
 
 	*n = 0;
@@ -2752,7 +2796,7 @@ static int sq_webhook_deliveries_list(struct esc_store *s,
 static int sq_webhook_delivery_get(struct esc_store *s, const char *id,
 				   struct esc_webhook_delivery_seen *out)
 {
-	struct bind b = {sq_of(s)->stmts[S_WEBHOOK_DELIVERY_GET], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_WEBHOOK_DELIVERY_GET);
 	size_t n = 0;
 	int rc = 0;
 
@@ -2768,7 +2812,7 @@ static int sq_webhook_delivery_get(struct esc_store *s, const char *id,
 static int sq_webhook_attempts_list(struct esc_store *s, const char *delivery_id, int64_t after_n,
 				    struct esc_webhook_attempt *out, size_t max, size_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_WEBHOOK_ATTEMPTS_LIST], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_WEBHOOK_ATTEMPTS_LIST);
 	int rc = 0;
 
 	*n = 0;
@@ -2784,7 +2828,7 @@ static int sq_webhook_attempts_list(struct esc_store *s, const char *delivery_id
 static int sq_webhook_delivery_retry_now(struct esc_store *s, const char *id, int64_t now_ms)
 {
 	struct sq *q = sq_of(s);
-	struct bind b = {q->stmts[S_WEBHOOK_DELIVERY_RETRY_NOW], SQLITE_OK, false};
+	struct bind b = bind_of(q, S_WEBHOOK_DELIVERY_RETRY_NOW);
 	int rc = 0;
 
 	b_str(&b, 1, id);
@@ -2797,7 +2841,7 @@ static int sq_webhook_delivery_retry_now(struct esc_store *s, const char *id, in
 
 static int sq_refunds_count(struct esc_store *s, enum esc_refund_status status, int64_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_REFUNDS_COUNT], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_REFUNDS_COUNT);
 	int rc = 0;
 
 	b_str(&b, 1, esc_refund_status_name(status));
@@ -2809,7 +2853,7 @@ static int sq_refunds_count(struct esc_store *s, enum esc_refund_status status, 
 
 static int sq_refunds_overdue(struct esc_store *s, int64_t now_ms, int64_t *n)
 {
-	struct bind b = {sq_of(s)->stmts[S_REFUNDS_OVERDUE], SQLITE_OK, false};
+	struct bind b = bind_of(sq_of(s), S_REFUNDS_OVERDUE);
 	int rc = 0;
 
 	b_str(&b, 1, esc_refund_status_name(ESC_REFUND_PENDING));
@@ -2822,12 +2866,12 @@ static int sq_refunds_overdue(struct esc_store *s, int64_t now_ms, int64_t *n)
 
 static int sq_deadline_soonest(struct esc_store *s, int64_t *due_ms)
 {
-	return scalar(sq_of(s)->stmts[S_DEADLINE_SOONEST], due_ms);
+	return scalar_id(sq_of(s), S_DEADLINE_SOONEST, due_ms);
 }
 
 static int sq_api_keys_count(struct esc_store *s, int64_t *n)
 {
-	return scalar(sq_of(s)->stmts[S_API_KEYS_COUNT], n);
+	return scalar_id(sq_of(s), S_API_KEYS_COUNT, n);
 }
 
 /* ---- ledger_check ---- */
@@ -2835,10 +2879,13 @@ static int sq_api_keys_count(struct esc_store *s, int64_t *n)
 /* Run check which; each row it returns is a problem. */
 static int check(struct sq *q, enum esc_check which, struct esc_ledger_report *r)
 {
-	sqlite3_stmt *st = q->stmts[S_CHECK_CURRENCIES + which];
+	int src = SQLITE_OK;
+	sqlite3_stmt *st = stmt_of(q, (enum stmt_id)(S_CHECK_CURRENCIES + which), &src);
 	struct esc_row row = row_of(st);
 	int rc = 0;
 
+	if (!st)
+		return map_rc(src);
 	for (;;) {
 		rc = next_row(st);
 		if (rc <= 0)
@@ -2860,9 +2907,9 @@ static int sq_ledger_check(struct esc_store *s, struct esc_ledger_report *out)
 	rc = auto_begin(q, S_BEGIN_READ, &owned);
 	if (rc)
 		goto out;
-	rc = scalar(q->stmts[S_CHECK_TRANSFERS], &out->transfers_count);
+	rc = scalar_id(q, S_CHECK_TRANSFERS, &out->transfers_count);
 	if (!rc)
-		rc = scalar(q->stmts[S_CHECK_ORDERS], &out->orders_count);
+		rc = scalar_id(q, S_CHECK_ORDERS, &out->orders_count);
 	for (int k = 0; !rc && k < ESC_CHECKS_COUNT; k++)
 		rc = check(q, (enum esc_check)k, out);
 	rc = auto_end(q, owned, rc);
@@ -3433,8 +3480,9 @@ int esc_sqlite_open_mode(const char *path, enum esc_store_mode mode, struct esc_
 		goto fail;
 	}
 	src = sqlite3_open_v2(path, &q->db,
-			      (mode == ESC_STORE_READ
-				       ? SQLITE_OPEN_READONLY
+			      (mode == ESC_STORE_READ ? SQLITE_OPEN_READONLY
+			       : mode == ESC_STORE_READER
+				       ? SQLITE_OPEN_READWRITE
 				       : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
 				      SQLITE_OPEN_NOMUTEX,
 			      gather_vfs.zName);
@@ -3459,6 +3507,25 @@ int esc_sqlite_open_mode(const char *path, enum esc_store_mode mode, struct esc_
 			rc = prepare_all(q, path, err, err_size);
 		if (!rc)
 			rc = sq_read_only(&q->base);
+		if (rc) {
+			char why[256];
+			snprintf(why, sizeof why, "%s", err && err_size ? err : "");
+			esc_set_err(err, err_size, "%s: %s", path, why);
+			goto fail;
+		}
+		*out = &q->base;
+		goto out;
+	}
+	if (mode == ESC_STORE_READER) {
+		/* The writer's connection migrated the store and prepared
+		 * every statement: here each is prepared at its first use. */
+		esc_sql_init();
+		rc = configure(q, path, err, err_size);
+		if (rc)
+			goto fail;
+		rc = esc_sqlite_schema_check(q->db, err, err_size);
+		if (!rc && (rc = sq_read_only(&q->base)))
+			esc_set_err(err, err_size, "cannot make the connection read-only");
 		if (rc) {
 			char why[256];
 			snprintf(why, sizeof why, "%s", err && err_size ? err : "");
