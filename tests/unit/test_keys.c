@@ -21,8 +21,8 @@
 #include "http/keys.h"
 #include "store/store.h"
 #include "support.h"
-#include "util/id.h"
 #include "util/clock.h"
+#include "util/id.h"
 
 #define KEY "keys-operator-key-00001"
 
