@@ -780,7 +780,7 @@ def killer(daemon, store, cycles, kills, counts):
             cycles.wait()
             store.claimed(wait=2.5)
         else:
-            time.sleep(rng.uniform(0.3, 1.5))
+            time.sleep(rng.uniform(0.2, 1.0))
             cycles.wait()
         if 0.25 <= r < 0.4 and len(daemon.kill_times) + 2 <= kills:
             # Now and then while it starts: opening the store, taking
