@@ -395,17 +395,29 @@ static void set_key_empty_puts_back_the_default(void **state)
 			fail_msg("%s exited %d:\n%s", unset[i], status, out);
 	}
 	/* Every key but the tables' (reasons, carriers and the keys of the
-	 * operator's naming) may be cleared. */
+	 * operator's naming) may be cleared: all of them at once; each of
+	 * the tables' is refused alone. */
+	struct esc_strbuf all;
+	esc_strbuf_init(&all, 1 << 16);
+	assert_int_equal(esc_strbuf_adds(&all, "config check"), 0);
 	for (size_t i = 0; i < esc_config_keys_count; i++) {
 		const struct esc_config_key *k = &esc_config_keys[i];
 		bool table =
 			!k->value && (esc_config_key_is_pattern(k) || !strcmp(k->name, "reasons") ||
 				      !strcmp(k->name, "carriers"));
+		if (!table) {
+			assert_int_equal(esc_strbuf_addf(&all, " --set '%s='", k->name), 0);
+			continue;
+		}
 		int status = esc_test_run_clif(binary, NULL, out, sizeof out,
 					       "config check --set '%s='", k->name);
-		if (status != (table ? 2 : 0))
+		if (status != 2)
 			fail_msg("--set %s= exited %d:\n%s", k->name, status, out);
 	}
+	int status = esc_test_run_cli(binary, NULL, esc_strbuf_str(&all), out, sizeof out);
+	if (status)
+		fail_msg("every key but the tables' cleared exited %d:\n%s", status, out);
+	esc_strbuf_release(&all);
 	esc_test_rmdir(dir);
 }
 
