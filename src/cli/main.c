@@ -156,7 +156,8 @@ static const struct command commands[] = {
 	 "  account is negative and that no order refunded more than it was paid,\n"
 	 "  with the store's own consistency checks, and that every order's policy\n"
 	 "  version is kept and each kept version's text matches its hash. Exits 1\n"
-	 "  naming each broken invariant.\n"},
+	 "  naming each broken invariant, or when there is no store at PATH (none is\n"
+	 "  made).\n"},
 	{"backup", cmd_backup, "copy a live SQLite store to a new file",
 	 "escrowd backup --db PATH --to FILE\n"
 	 "  Copies the SQLite store at PATH, while a daemon serves it, to the new file\n"
@@ -200,8 +201,9 @@ static const struct command commands[] = {
 	 "  or the one active key of that name; every daemon on the store refuses it\n"
 	 "  from its next request on (the key is read from the store on each). Here\n"
 	 "  the last active key may be revoked (the API refuses that); create another\n"
-	 "  to call the API again. Exits 0 when done, 1 when the store fails or no key\n"
-	 "  matches, 2 on a usage error.\n"},
+	 "  to call the API again. Exits 0 when done, 1 when there is no store at\n"
+	 "  URL (none is made), the store fails or no key matches, 2 on a usage\n"
+	 "  error.\n"},
 	{"config", cmd_config, "list the configuration keys, or check a configuration",
 	 "escrowd config keys\n"
 	 "escrowd config check [--config FILE] [--set KEY=VALUE]... [--db URL] [...]\n"
@@ -220,7 +222,8 @@ static const struct command commands[] = {
 	{"deadlines", cmd_deadlines, "fire the deadlines that are due, then exit",
 	 "escrowd deadlines --db PATH [--config FILE]\n"
 	 "  Fires every deadline due now (payment, ship, response, protection,\n"
-	 "  confirm, refund alerts) exactly once, and prints how many fired.\n"},
+	 "  confirm, refund alerts) exactly once, and prints how many fired. Exits 1\n"
+	 "  when there is no store at PATH (none is made) or the store fails.\n"},
 };
 #define COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -668,6 +671,21 @@ static bool is_postgresql(const char *url)
 	return !strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11);
 }
 
+/* Whether o->db names a store that exists, said on stderr when not: the
+ * commands that work on a store (check, deadlines, keys) must not make an
+ * empty one at a mistyped path, and then pass, fire nothing or keep a key
+ * no daemon serves. serve, demo and migrate make the store. A PostgreSQL
+ * URL is left to the server. */
+static bool store_exists(const char *name, const struct options *o)
+{
+	const char *path = strncmp(o->db, "sqlite:", 7) ? o->db : o->db + 7;
+	if (is_postgresql(o->db) || !access(path, F_OK))
+		return true;
+	fprintf(stderr, "escrowd %s: no store at %s (escrowd migrate --db %s makes one)\n", name,
+		path, path);
+	return false;
+}
+
 static int cmd_migrate(const struct command *c, struct options *o, int argc, char **argv)
 {
 	struct esc_store *s = NULL;
@@ -738,12 +756,8 @@ static int cmd_check(const struct command *c, struct options *o, int argc, char 
 	int rc = parse(c, o, argc, argv);
 	if (rc)
 		return rc == 1 ? 0 : rc;
-	/* Checking a mistyped path must not create an empty store and pass. */
-	const char *path = strncmp(o->db, "sqlite:", 7) ? o->db : o->db + 7;
-	if (!is_postgresql(o->db) && access(path, F_OK)) {
-		fprintf(stderr, "escrowd check: no store at %s\n", path);
+	if (!store_exists("check", o))
 		return 1;
-	}
 	return check_store("check", o);
 }
 
@@ -808,7 +822,7 @@ static int cmd_deadlines(const struct command *c, struct options *o, int argc, c
 	int rc = parse(c, o, argc, argv);
 	if (rc)
 		return rc == 1 ? 0 : rc;
-	if (open_engine("deadlines", o, &e))
+	if (!store_exists("deadlines", o) || open_engine("deadlines", o, &e))
 		return 1;
 	do {
 		rc = esc_engine_fire_due(e, 0, &fired);
@@ -1319,7 +1333,7 @@ static int cmd_keys(const struct command *c, struct options *o, int argc, char *
 		fprintf(stderr, "escrowd keys revoke: give --id ID or --name NAME\n%s", c->usage);
 		return 2;
 	}
-	if (open_engine("keys", o, &e))
+	if (!store_exists("keys", o) || open_engine("keys", o, &e))
 		return 1;
 	if (!strcmp(verb, "list")) {
 		rc = keys_list(e);

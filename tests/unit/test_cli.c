@@ -359,8 +359,6 @@ static void db_takes_a_sqlite_url(void **state)
 
 /* ---- check on a missing or damaged store ---- */
 
-/* A mistyped path is not a store whose invariants hold: check says there
- * is no store there, exits non-zero, and leaves no new file behind. */
 /* migrate creates or brings a store to this version's schema, and says
  * why when it cannot reach one. */
 static void migrate_prepares_a_store_and_names_a_failure(void **state)
@@ -385,21 +383,32 @@ static void migrate_prepares_a_store_and_names_a_failure(void **state)
 	esc_test_contains(out, "escrowd migrate: cannot migrate");
 }
 
+/* A mistyped path is not a store: check (whose invariants would hold on an
+ * empty one), deadlines (which would fire nothing) and keys (whose key no
+ * daemon would serve) say there is no store there, exit 1, and leave no
+ * new file behind. */
 static void check_on_a_missing_store_fails_and_creates_nothing(void **state)
 {
-	char dir[256], path[300], out[OUTPUT_MAX];
+	static const char *const commands[] = {"check", "deadlines", "keys list",
+					       "keys create --name ops", "keys revoke --name ops"};
+	char dir[256], path[300], out[OUTPUT_MAX], said[700];
 	(void)state;
 	esc_test_tmpdir(dir, sizeof dir);
 	esc_test_path(path, sizeof path, dir, "typo.db");
-	int status = esc_test_run_clif(binary, NULL, out, sizeof out, "check --db '%s'", path);
-	FILE *f = fopen(path, "rb");
-	bool created = f != NULL;
-	if (f)
-		fclose(f);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		int status = esc_test_run_clif(binary, NULL, out, sizeof out, "%s --db '%s'",
+					       commands[i], path);
+		FILE *f = fopen(path, "rb");
+		bool created = f != NULL;
+		if (f)
+			fclose(f);
+		snprintf(said, sizeof said, "no store at %s (escrowd migrate --db %s makes one)",
+			 path, path);
+		if (status != 1 || created || !strstr(out, said))
+			fail_msg("%s on a missing store exited %d and %s the file:\n%s",
+				 commands[i], status, created ? "created" : "did not create", out);
+	}
 	esc_test_rmdir(dir);
-	if (status == 0 || created)
-		fail_msg("check on a missing store exited %d and %s the file:\n%s", status,
-			 created ? "created" : "did not create", out);
 }
 
 static void check_on_a_broken_ledger_exits_1_naming_the_invariant(void **state)
