@@ -395,6 +395,8 @@ static void check_on_a_missing_store_fails_and_creates_nothing(void **state)
 	(void)state;
 	esc_test_tmpdir(dir, sizeof dir);
 	esc_test_path(path, sizeof path, dir, "typo.db");
+	snprintf(said, sizeof said, "no store at %s (escrowd migrate --db %s makes one)", path,
+		 path);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
 		int status = esc_test_run_clif(binary, NULL, out, sizeof out, "%s --db '%s'",
 					       commands[i], path);
@@ -402,11 +404,11 @@ static void check_on_a_missing_store_fails_and_creates_nothing(void **state)
 		bool created = f != NULL;
 		if (f)
 			fclose(f);
-		snprintf(said, sizeof said, "no store at %s (escrowd migrate --db %s makes one)",
-			 path, path);
-		if (status != 1 || created || !strstr(out, said))
+		if (status != 1 || created || !strstr(out, said)) {
+			esc_test_rmdir(dir);
 			fail_msg("%s on a missing store exited %d and %s the file:\n%s",
 				 commands[i], status, created ? "created" : "did not create", out);
+		}
 	}
 	esc_test_rmdir(dir);
 }
