@@ -29,7 +29,8 @@ figure meets.
     (escrowd_store_wal_frames_total times page size + 24), commands a
     commit (escrowd_commits_total).
  3. p99 of POST /v1/orders at a fixed rate of half the highest measured in
-    1, on the same store right after 1 (before the flow of 2), open loop (bench_fixed: each request due at its time over 64
+    1, on the same store right after 1 (before the flow of 2), open loop
+    (bench_fixed: each request due at its time over 64
     connections, its latency counted from then even when it had to wait
     for a free connection; the rate reached, p99.9 and max are printed).
  4. GET /v1/orders/{id} (as the order's buyer, an order of the flow at

@@ -3438,6 +3438,15 @@ int esc_sqlite_open(const char *path, struct esc_store **out, char *err, size_t 
 	return esc_sqlite_open_mode(path, ESC_STORE_NORMAL, out, err, err_size);
 }
 
+/* Put the store's file before err's message, which names the problem
+ * only (the schema check, the migrations, read_only). */
+static void err_in_file(const char *path, char *err, size_t err_size)
+{
+	char why[256];
+	snprintf(why, sizeof why, "%s", err && err_size ? err : "");
+	esc_set_err(err, err_size, "%s: %s", path, why);
+}
+
 /* A scratch store (ESC_STORE_SCRATCH): nothing made durable. */
 static int configure_scratch(struct sq *q, const char *path, char *err, size_t err_size)
 {
@@ -3508,9 +3517,7 @@ int esc_sqlite_open_mode(const char *path, enum esc_store_mode mode, struct esc_
 		if (!rc)
 			rc = sq_read_only(&q->base);
 		if (rc) {
-			char why[256];
-			snprintf(why, sizeof why, "%s", err && err_size ? err : "");
-			esc_set_err(err, err_size, "%s: %s", path, why);
+			err_in_file(path, err, err_size);
 			goto fail;
 		}
 		*out = &q->base;
@@ -3527,9 +3534,7 @@ int esc_sqlite_open_mode(const char *path, enum esc_store_mode mode, struct esc_
 		if (!rc && (rc = sq_read_only(&q->base)))
 			esc_set_err(err, err_size, "cannot make the connection read-only");
 		if (rc) {
-			char why[256];
-			snprintf(why, sizeof why, "%s", err && err_size ? err : "");
-			esc_set_err(err, err_size, "%s: %s", path, why);
+			err_in_file(path, err, err_size);
 			goto fail;
 		}
 		*out = &q->base;
@@ -3545,10 +3550,7 @@ int esc_sqlite_open_mode(const char *path, enum esc_store_mode mode, struct esc_
 		goto fail;
 	rc = esc_sqlite_migrate(q->db, err, err_size);
 	if (rc) {
-		/* Say which file: the message names the problem only. */
-		char why[256];
-		snprintf(why, sizeof why, "%s", err && err_size ? err : "");
-		esc_set_err(err, err_size, "%s: %s", path, why);
+		err_in_file(path, err, err_size);
 		goto fail;
 	}
 	rc = prepare_all(q, path, err, err_size);
