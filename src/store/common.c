@@ -1094,6 +1094,12 @@ void esc_check_say(enum esc_check which, const struct esc_row *row, struct esc_l
 
 /* ---- migrations written once ---- */
 
+/* The three triggers that raise auth_version on a write to table t. */
+#define AUTH_BUMP_ON(t, what)                                                                      \
+	"CREATE TRIGGER " t "_" what "_auth AFTER " what " ON " t " BEGIN "                        \
+	"UPDATE auth_version SET version = version + 1 WHERE id = 1; END;\n"
+#define AUTH_BUMP(t) AUTH_BUMP_ON(t, "INSERT") AUTH_BUMP_ON(t, "UPDATE") AUTH_BUMP_ON(t, "DELETE")
+
 const char *const esc_migrations_shared[] = {
 	/* Append steps here, each a string of SQL with the type words of
 	 * common.h, for example:
@@ -1309,6 +1315,18 @@ const char *const esc_migrations_shared[] = {
 	 * in the flow's accept). */
 	"DROP INDEX refunds_order;\n"
 	"CREATE INDEX refunds_order ON refunds (order_id, created_at_ms, id);\n",
+	/* Issue 15: the version of the callers' tables, raised by each
+	 * write to them in its own transaction, so that a SQLite read
+	 * connection keeps the callers it looked up across the commits of
+	 * commands (sqlite.c, auth_version). PostgreSQL keeps no callers:
+	 * its daemons would all update the one row. */
+	ESC_SQLITE_ONLY
+	"CREATE TABLE auth_version (\n"
+	"    id INTEGER PRIMARY KEY CHECK (id = 1),\n"
+	"    version INTEGER NOT NULL\n"
+	");\n"
+	"INSERT INTO auth_version (id, version) VALUES (1, 1);\n" AUTH_BUMP("api_keys")
+		AUTH_BUMP("sessions") AUTH_BUMP("users"),
 	NULL,
 };
 
@@ -1365,6 +1383,16 @@ static size_t migration_put(const char *step, enum esc_dialect d, char *out)
 
 char *esc_migration_sql(const char *step, enum esc_dialect d)
 {
+	size_t only = strlen(ESC_SQLITE_ONLY);
+
+	/* PostgreSQL records the version of a step that is not its own, and
+	 * runs nothing. */
+	if (!strncmp(step, ESC_SQLITE_ONLY, only)) {
+		if (d == ESC_DIALECT_PG)
+			step = "SELECT 1;\n";
+		else
+			step += only;
+	}
 	char *out = malloc(migration_put(step, d, NULL) + 1);
 
 	if (out)

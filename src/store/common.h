@@ -858,6 +858,9 @@ void esc_check_say(enum esc_check which, const struct esc_row *row, struct esc_l
  *                   (SQLite's WITHOUT ROWID; nothing on PostgreSQL)
  * Text compares byte by byte on both (PostgreSQL's COLLATE "C"). */
 enum esc_dialect { ESC_DIALECT_SQLITE, ESC_DIALECT_PG };
+/* A shared migration step that begins with this is the SQLite store's
+ * alone: PostgreSQL counts it, and runs nothing. */
+#define ESC_SQLITE_ONLY "{sqlite_only}"
 
 /* NULL-terminated. Append at the end; never edit a step that has
  * shipped. */

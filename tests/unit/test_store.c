@@ -4267,6 +4267,122 @@ static void lend_and_read(struct esc_store *ro, const char *token_hash, const ch
 	assert_int_equal(rc, 0);
 }
 
+#define AUTH_VERSION "SELECT version FROM auth_version"
+
+/* Issue 15: every write to the callers' tables raises auth_version in its
+ * own transaction, whichever connection makes it (a daemon, escrowd keys,
+ * sqlite3), and a write to any other table leaves it: a read connection
+ * keeps its callers while it stays. */
+static void a_write_to_the_callers_tables_raises_the_auth_version(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_session se = session('a');
+	struct esc_user u = user("usr_a", "a@example.test");
+	struct esc_order o = order("ord_1", "usr_a", "usr_s");
+	char key[ESC_HASH_HEX_SIZE], key_id[ESC_ID_SIZE];
+	int64_t v = raw_int(f, AUTH_VERSION);
+	int rc;
+
+	assert_true(v > 0);
+	ESC_STORE(rc, f->s, user_insert, &u);
+	assert_int_equal(rc, 0);
+	assert_int_equal(raw_int(f, AUTH_VERSION), ++v);
+	insert_session(f->s, &se);
+	assert_int_equal(raw_int(f, AUTH_VERSION), ++v);
+	ESC_STORE(rc, f->s, session_touch, se.token_hash, T0 + 120000);
+	assert_int_equal(rc, 0);
+	assert_int_equal(raw_int(f, AUTH_VERSION), ++v);
+	hash_hex(key, 'k');
+	assert_int_equal(insert_key(f->s, key, T0), 0);
+	assert_int_equal(raw_int(f, AUTH_VERSION), ++v);
+	ESC_STORE(rc, f->s, api_key_touch, key, T0 + 120000);
+	assert_int_equal(rc, 0);
+	assert_int_equal(raw_int(f, AUTH_VERSION), ++v);
+
+	/* Other tables, in a transaction of several writes. */
+	ESC_STORE0(rc, f->s, begin);
+	assert_int_equal(rc, 0);
+	insert_order(f->s, &o);
+	ESC_STORE(rc, f->s, meta_set, "some_key", 42);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, commit);
+	assert_int_equal(rc, 0);
+	assert_int_equal(raw_int(f, AUTH_VERSION), v);
+
+	/* A rolled back write raises nothing. */
+	ESC_STORE0(rc, f->s, begin);
+	assert_int_equal(rc, 0);
+	u.suspension_lifted_at_ms = T0 + 9;
+	ESC_STORE(rc, f->s, user_update, &u);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, f->s, rollback);
+	assert_int_equal(rc, 0);
+	assert_int_equal(raw_int(f, AUTH_VERSION), v);
+
+	ESC_STORE(rc, f->s, user_update, &u);
+	assert_int_equal(rc, 0);
+	assert_int_equal(raw_int(f, AUTH_VERSION), ++v);
+	snprintf(key_id, sizeof key_id, "key_%.12s", key);
+	ESC_STORE(rc, f->s, api_key_revoke, key_id, T0 + 5);
+	assert_int_equal(rc, 0);
+	assert_int_equal(raw_int(f, AUTH_VERSION), ++v);
+	ESC_STORE(rc, f->s, session_delete, se.token_hash);
+	assert_int_equal(rc, 0);
+	assert_int_equal(raw_int(f, AUTH_VERSION), ++v);
+	/* Another connection's writes, none of the store's verbs. */
+	raw_sql(f, "UPDATE users SET name = 'Renamed' WHERE id = 'usr_a'");
+	assert_int_equal(raw_int(f, AUTH_VERSION), ++v);
+	raw_sql(f, "DELETE FROM api_keys");
+	assert_int_equal(raw_int(f, AUTH_VERSION), ++v);
+	raw_sql(f, "DELETE FROM users");
+	assert_int_equal(raw_int(f, AUTH_VERSION), ++v);
+}
+
+/* Issue 15: a read connection's kept caller outlives the commits of
+ * commands, and not a revocation or a sign-out that another process
+ * wrote straight into the file. */
+static void a_read_connection_keeps_its_caller_until_the_callers_tables_change(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_store *ro = open_read_only(f);
+	struct esc_session se = session('a'), sg;
+	struct esc_user u = user("usr_a", "a@example.test"), ug;
+	char key[ESC_HASH_HEX_SIZE], sql[200];
+	bool is_key = false;
+	int64_t used = 0;
+	int rc;
+
+	ESC_STORE(rc, f->s, user_insert, &u);
+	assert_int_equal(rc, 0);
+	insert_session(f->s, &se);
+	hash_hex(key, 'k');
+	assert_int_equal(insert_key(f->s, key, T0), 0);
+	for (int i = 0; i < 3; i++) {
+		char id[ESC_ID_SIZE];
+		esc_id_new(id, "ord_", T0 + i);
+		struct esc_order o = order(id, "usr_a", "usr_s");
+		insert_order(f->s, &o); /* a command's commit */
+		lend_and_read(ro, se.token_hash, u.name);
+		ESC_STORE0(rc, ro, begin);
+		assert_int_equal(rc, 0);
+		ESC_STORE(rc, ro, caller_get, key, &is_key, &used, NULL, &sg, &ug);
+		assert_int_equal(rc, 0);
+		assert_true(is_key);
+		ESC_STORE0(rc, ro, rollback);
+		assert_int_equal(rc, 0);
+	}
+	snprintf(sql, sizeof sql, "UPDATE api_keys SET revoked_at_ms = 5 WHERE key_hash = '%s'",
+		 key);
+	raw_sql(f, sql);
+	ESC_STORE(rc, ro, caller_get, key, &is_key, &used, NULL, &sg, &ug);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	snprintf(sql, sizeof sql, "DELETE FROM sessions WHERE token_hash = '%s'", se.token_hash);
+	raw_sql(f, sql);
+	ESC_STORE(rc, ro, caller_get, se.token_hash, &is_key, &used, NULL, &sg, &ug);
+	assert_int_equal(rc, ESC_ENOTFOUND);
+	esc_store_close(ro);
+}
+
 /* Issue 15: a read connection maps the file once many lendings in a row
  * have read the same version, reads a commit made meanwhile all the same,
  * and drops the map at the lending after it (a map is unmapped by SQLite
@@ -4547,6 +4663,8 @@ static const struct CMUnitTest sqlite_only[] = {
 	S(the_checkpointer_moves_commits_into_the_database_file),
 	S(an_overlong_stored_string_is_cut_to_its_field),
 	S(a_quiet_read_connection_maps_the_file_until_a_commit),
+	S(a_write_to_the_callers_tables_raises_the_auth_version),
+	S(a_read_connection_keeps_its_caller_until_the_callers_tables_change),
 };
 
 static const struct CMUnitTest damaged[] = {
@@ -4729,6 +4847,13 @@ static void a_shared_migration_step_gets_each_dialects_types(void **state)
 				"f TEXT COLLATE \"C\" NOT NULL DEFAULT '{}');");
 	free(sq);
 	free(pg);
+	/* A step of SQLite's alone: its SQL there, nothing on PostgreSQL. */
+	sq = esc_migration_sql(ESC_SQLITE_ONLY "CREATE TABLE t (a {int});", ESC_DIALECT_SQLITE);
+	pg = esc_migration_sql(ESC_SQLITE_ONLY "CREATE TABLE t (a {int});", ESC_DIALECT_PG);
+	assert_string_equal(sq, "CREATE TABLE t (a INTEGER NOT NULL);");
+	assert_string_equal(pg, "SELECT 1;\n");
+	free(sq);
+	free(pg);
 	/* Every shipped step reads as SQL in both: no type word left over. */
 	for (int i = 0; esc_migrations_shared[i]; i++) {
 		for (int d = ESC_DIALECT_SQLITE; d <= ESC_DIALECT_PG; d++) {
@@ -4738,6 +4863,7 @@ static void a_shared_migration_step_gets_each_dialects_types(void **state)
 			assert_null(strstr(text, "{text"));
 			assert_null(strstr(text, "{bytes}"));
 			assert_null(strstr(text, "{without_rowid}"));
+			assert_null(strstr(text, ESC_SQLITE_ONLY));
 			free(text);
 		}
 	}

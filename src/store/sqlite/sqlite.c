@@ -105,10 +105,10 @@ struct checkpointer {
 };
 
 /* A caller a read connection looked up (caller_get), with the version
- * of the database it was read at (PRAGMA data_version). */
+ * of the callers' tables it was read at (auth_version). */
 #define CALLERS_KEPT 16
 struct caller_kept {
-	int64_t data_version; /* 0: an empty slot */
+	int64_t auth_version; /* 0: an empty slot */
 	char token_hash[ESC_HASH_HEX_SIZE];
 	bool is_key;
 	int64_t key_used_at_ms;
@@ -122,11 +122,14 @@ struct sq {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[S_COUNT];
 	sqlite3_stmt *orders_list[ESC_F_COMBINATIONS];
-	/* A read connection's last callers (sq_caller_get), and its
-	 * PRAGMA data_version statement, made at the first lookup. */
+	/* A read connection's last callers (sq_caller_get), its PRAGMA
+	 * data_version statement and its auth_version one, made at the first
+	 * lookup, and the auth_version it read last, at which data_version. */
 	struct caller_kept *callers;
 	unsigned callers_next;
 	sqlite3_stmt *data_version;
+	sqlite3_stmt *auth_version;
+	int64_t auth_read, auth_read_at;
 	/* A read connection's map (quiet_map): the last data_version it
 	 * read, how many lendings in a row read that same one, and whether
 	 * the file is mapped now. */
@@ -1861,15 +1864,44 @@ static int64_t data_version(struct sq *q)
 	return v > 0 ? v : 0;
 }
 
+/* The version of the callers' tables (users, sessions, api_keys) that a
+ * read connection reads now: auth_version's one row, which the schema's
+ * triggers raise in the transaction of every write to them, whoever
+ * writes (this daemon, another, escrowd keys). Read again only when
+ * data_version has moved: a commit of anything. The commits of commands
+ * move data_version hundreds of times a second and auth_version hardly
+ * ever, so a lookup under writes reads this one page where the caller's
+ * statement read four to six (issue 15: sq_caller_get was 11 % of the
+ * HTTP threads' CPU under POST /v1/orders). 0 when it cannot be had. */
+static int64_t auth_version(struct sq *q)
+{
+	int64_t at = data_version(q), v = 0;
+
+	if (!at)
+		return 0;
+	if (at == q->auth_read_at)
+		return q->auth_read;
+	if (!q->auth_version &&
+	    sqlite3_prepare_v3(q->db, "SELECT version FROM auth_version WHERE id = 1", -1,
+			       SQLITE_PREPARE_PERSISTENT, &q->auth_version, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(q->auth_version) == SQLITE_ROW)
+		v = sqlite3_column_int64(q->auth_version, 0);
+	sqlite3_reset(q->auth_version);
+	q->auth_read = v > 0 ? v : 0;
+	q->auth_read_at = v > 0 ? at : 0;
+	return q->auth_read;
+}
+
 /* The caller a read connection read for token_hash at this version of
- * the database, or NULL. The lookup reads no clock: at the same version
- * it answers the same, so a kept answer is exact, and a sign-out, a
- * session's expiry or touch, a key's revocation or a user's change,
- * once committed, changes the version and is read anew. */
+ * the callers' tables, or NULL. The lookup reads no clock: at the same
+ * version it answers the same, so a kept answer is exact, and a
+ * sign-out, a session's touch, a key's revocation or touch or a user's
+ * change, once committed, changes the version and is read anew. */
 static struct caller_kept *caller_find(struct sq *q, const char *token_hash, int64_t version)
 {
 	for (unsigned i = 0; q->callers && version && i < CALLERS_KEPT; i++)
-		if (q->callers[i].data_version == version &&
+		if (q->callers[i].auth_version == version &&
 		    !strcmp(q->callers[i].token_hash, token_hash))
 			return &q->callers[i];
 	return NULL;
@@ -1887,7 +1919,7 @@ static void caller_keep(struct sq *q, const char *token_hash, int64_t version, b
 	if (!q->callers)
 		return;
 	struct caller_kept *k = &q->callers[q->callers_next++ % CALLERS_KEPT];
-	k->data_version = version;
+	k->auth_version = version;
 	snprintf(k->token_hash, sizeof k->token_hash, "%s", token_hash);
 	k->is_key = is_key;
 	k->key_used_at_ms = key_used_at_ms;
@@ -1910,7 +1942,7 @@ static int sq_caller_get(struct esc_store *s, const char *token_hash, bool *is_k
 	 * callers, ~10 % of a GET /v1/orders/{id} (issue 15). Not the
 	 * writer: its own commits leave its data_version as it was. */
 	if (q->read_only && !q->file_read_only)
-		version = data_version(q);
+		version = auth_version(q);
 	const struct caller_kept *kept = caller_find(q, token_hash, version);
 	if (kept) {
 		*is_key = kept->is_key;
@@ -3089,6 +3121,8 @@ static void sq_close(struct esc_store *s)
 			sqlite3_finalize(q->orders_list[i]);
 		sqlite3_finalize(q->data_version);
 		q->data_version = NULL;
+		sqlite3_finalize(q->auth_version);
+		q->auth_version = NULL;
 		/* Best effort: another process may be reading. */
 		sqlite3_busy_timeout(q->db, CLOSE_BUSY_TIMEOUT_MS);
 		if (!q->file_read_only)
