@@ -29,6 +29,7 @@
 #include "webhook/feed.h"
 #include "webhook/signature.h"
 #include "webhook/url.h"
+#include "webhook/worker.h"
 
 #define PAGE_DEFAULT 20
 #define PAGE_MAX     100
@@ -2764,6 +2765,8 @@ static int webhook_insert_tx(struct esc_store *s, void *arg)
 	if (!rc && n >= ESC_WEBHOOK_ENDPOINTS_MAX)
 		rc = ESC_ELIMIT;
 	if (!rc)
+		rc = esc_webhook_fanout_before_change(s, x->v.now);
+	if (!rc)
 		ESC_STORE(rc, s, webhook_endpoint_insert, &x->v.w);
 	return rc;
 }
@@ -2897,6 +2900,8 @@ static int webhook_update_tx(struct esc_store *s, void *arg)
 		rc = esc_webhook_secret_new(w->secret);
 	}
 	w->updated_at_ms = x->v.now;
+	if (!rc)
+		rc = esc_webhook_fanout_before_change(s, x->v.now);
 	if (!rc)
 		ESC_STORE(rc, s, webhook_endpoint_update, w);
 	if (!rc && !x->rotate)

@@ -181,6 +181,17 @@ static int round_tx(struct esc_store *s, void *arg)
 	return rc;
 }
 
+int esc_webhook_fanout_before_change(struct esc_store *s, int64_t now_ms)
+{
+	size_t events = 0, made = 0;
+	int rc = 0;
+
+	do
+		ESC_STORE(rc, s, webhook_fanout, now_ms, FANOUT_MAX, &events, &made);
+	while (!rc && events == FANOUT_MAX);
+	return rc;
+}
+
 struct finishing {
 	struct esc_webhook_worker *w;
 };
@@ -480,6 +491,9 @@ static int disable_one(struct esc_store *s, struct esc_webhook_endpoint *ep, int
 	char *payload = NULL;
 	int rc = 0;
 
+	rc = esc_webhook_fanout_before_change(s, now_ms);
+	if (rc)
+		return rc;
 	ep->enabled = 0;
 	ep->disabled_at_ms = now_ms;
 	ep->updated_at_ms = now_ms;

@@ -53,6 +53,13 @@ void esc_webhook_after_attempt(const struct esc_webhook_options *o, struct esc_w
 
 struct esc_webhook_worker;
 
+/* Before an endpoint is added, enabled, disabled or given other
+ * patterns, in that change's transaction on s: the events written so far
+ * and not fanned out yet are, to the endpoints as they are before it.
+ * Then an endpoint gets the events written while it is enabled and only
+ * those, however far behind the worker is (docs/webhooks.md). */
+int esc_webhook_fanout_before_change(struct esc_store *s, int64_t now_ms);
+
 /* A worker over e with options o (copied). Nothing runs until
  * esc_webhook_worker_start, or the caller's esc_webhook_worker_poll.
  * ESC_ENOMEM, or the sender's failure. */

@@ -597,6 +597,68 @@ static void a_failed_delivery_retried_is_pending_due_now_and_delivered(void **st
 	endpoint_delete(endpoint);
 }
 
+/* An event written through another connection to the store, as another
+ * daemon would: the worker finds it at its next round, not at once. */
+static void event_written_beside(const char *order_id)
+{
+	struct esc_store *s = NULL;
+	char err[256];
+	int rc;
+	struct esc_outbox_row row = {.at_ms = ESC_TEST_T0,
+				     .type = "order.paid",
+				     .version = 2,
+				     .payload = "{\"object\":{}}"};
+	snprintf(row.order_id, sizeof row.order_id, "%s", order_id);
+	assert_int_equal(esc_store_open(d.db, &s, err, sizeof err), 0);
+	ESC_STORE(rc, s, outbox_append, &row);
+	assert_int_equal(rc, 0);
+	esc_store_close(s);
+}
+
+/* The endpoint's deliveries: exactly want of them delivered, the newest
+ * of type newest_type. */
+static void endpoint_delivered(const char *endpoint, size_t want, const char *newest_type)
+{
+	char path[160];
+	snprintf(path, sizeof path, "/v1/webhook-deliveries?endpoint_id=%s", endpoint);
+	struct reply r = listed_delivered(path, want);
+	assert_string_equal(str(json_array_get(json_object_get(r.json, "data"), 0), "event_type"),
+			    newest_type);
+	drop(&r);
+}
+
+/* docs/webhooks.md: an endpoint gets the events written while it is
+ * enabled, and only those, however far behind the worker is when it is
+ * added or enabled again: an event it has not fanned out yet when that
+ * commits goes to the endpoints as they were. */
+static void an_endpoint_gets_only_the_events_written_while_it_is_enabled(void **state)
+{
+	(void)state;
+	char endpoint[64], order[64], path[128];
+
+	/* Written before the endpoint: not sent to it. */
+	event_written_beside("ord_before_the_endpoint");
+	endpoint_new("/enabled-only", "[\"order.*\"]", endpoint);
+	order_new(order);
+	endpoint_delivered(endpoint, 1, "order.created");
+
+	/* Written while it is off: not sent to it once enabled again. */
+	snprintf(path, sizeof path, "/v1/webhook-endpoints/%s", endpoint);
+	struct reply r = call("POST", path, "{\"enabled\":false}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	event_written_beside("ord_while_it_is_off");
+	r = call("POST", path, "{\"enabled\":true}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/orders/%s/pay", order);
+	r = call("POST", path, "{\"amount\":2500,\"payment_method\":\"card\"}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	endpoint_delivered(endpoint, 2, "order.paid");
+	endpoint_delete(endpoint);
+}
+
 /* Registering past ESC_WEBHOOK_ENDPOINTS_MAX (what fanout reads) is
  * refused with limit_reached, saying what to do; nothing is written. The
  * endpoints up to the limit are written by the test through its own
@@ -825,6 +887,7 @@ int main(void)
 		cmocka_unit_test(endpoints_past_the_limit_are_refused),
 		cmocka_unit_test(a_failed_delivery_retried_is_pending_due_now_and_delivered),
 		cmocka_unit_test(store_verbs_list_get_attempts_and_retry),
+		cmocka_unit_test(an_endpoint_gets_only_the_events_written_while_it_is_enabled),
 	};
 	esc_test_store_or_skip("test_deliveries");
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
