@@ -597,6 +597,14 @@ static void a_failed_delivery_retried_is_pending_due_now_and_delivered(void **st
 	endpoint_delete(endpoint);
 }
 
+/* POST body to path, answered 200. */
+static void post_ok(const char *path, const char *body)
+{
+	struct reply r = call("POST", path, body, NULL);
+	expect(&r, 200);
+	drop(&r);
+}
+
 /* An event written through another connection to the store, as another
  * daemon would: the worker finds it at its next round, not at once. */
 static void event_written_beside(const char *order_id)
@@ -644,17 +652,11 @@ static void an_endpoint_gets_only_the_events_written_while_it_is_enabled(void **
 
 	/* Written while it is off: not sent to it once enabled again. */
 	snprintf(path, sizeof path, "/v1/webhook-endpoints/%s", endpoint);
-	struct reply r = call("POST", path, "{\"enabled\":false}", NULL);
-	expect(&r, 200);
-	drop(&r);
+	post_ok(path, "{\"enabled\":false}");
 	event_written_beside("ord_while_it_is_off");
-	r = call("POST", path, "{\"enabled\":true}", NULL);
-	expect(&r, 200);
-	drop(&r);
+	post_ok(path, "{\"enabled\":true}");
 	snprintf(path, sizeof path, "/v1/orders/%s/pay", order);
-	r = call("POST", path, "{\"amount\":2500,\"payment_method\":\"card\"}", NULL);
-	expect(&r, 200);
-	drop(&r);
+	post_ok(path, "{\"amount\":2500,\"payment_method\":\"card\"}");
 	endpoint_delivered(endpoint, 2, "order.paid");
 	endpoint_delete(endpoint);
 }
