@@ -3936,6 +3936,77 @@ static void a_store_with_fanout_done_upgrades_to_fanout_pending(void **state)
 	assert_int_equal(any_raw_int(f, "SELECT COUNT(*) FROM fanout_pending"), 0);
 }
 
+/* Issue 15: a store of the schema before refunds were keyed by their
+ * order upgrades with every refund's every field, each still found by its
+ * id and by its order (oldest first), and a taken id still refused. */
+static void a_store_upgrades_to_refunds_keyed_by_their_order(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_refund got[4], r;
+	size_t n = 0;
+	int rc;
+
+	migrated_before(f, "CREATE TABLE refunds_by_order");
+	raw_sql(f, "INSERT INTO refunds (id, order_id, amount_minor, method, status, "
+		   "created_at_ms, resolved_at_ms, alert_due_ms, settle_days_min, "
+		   "settle_days_max) VALUES "
+		   "('ord_1-r2', 'ord_1', 300, 'card', 'pending', 1000, 0, 9000, 3, 7), "
+		   "('ord_1-r1', 'ord_1', 200, 'balance', 'settled', 2000, 2500, 0, 0, 0), "
+		   "('ord_2-r1', 'ord_2', 100, 'card', 'pending', 1500, 0, 9500, 3, 7)");
+
+	migrate_with(f, esc_migrations_shared);
+	assert_int_equal(recorded_version(f), written_version());
+	open_url(f);
+	ESC_STORE(rc, f->s, refund_get, "ord_1-r1", &r);
+	assert_int_equal(rc, 0);
+	assert_string_equal(r.order_id, "ord_1");
+	assert_int_equal(r.amount_minor, 200);
+	assert_int_equal(r.method, ESC_METHOD_BALANCE);
+	assert_int_equal(r.status, ESC_REFUND_SETTLED);
+	assert_int_equal(r.created_at_ms, 2000);
+	assert_int_equal(r.resolved_at_ms, 2500);
+	assert_int_equal(r.alert_due_ms, 0);
+	ESC_STORE(rc, f->s, refunds_list, "ord_1", -1, NULL, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(got[0].id, "ord_1-r2");
+	assert_int_equal(got[0].amount_minor, 300);
+	assert_int_equal(got[0].alert_due_ms, 9000);
+	assert_int_equal(got[0].settle_days_max, 7);
+	assert_string_equal(got[1].id, "ord_1-r1");
+	ESC_STORE(rc, f->s, refunds_list, NULL, ESC_REFUND_PENDING, NULL, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(got[0].id, "ord_1-r2");
+	assert_string_equal(got[1].id, "ord_2-r1");
+	r = got[1];
+	r.status = ESC_REFUND_SETTLED;
+	r.resolved_at_ms = 3000;
+	ESC_STORE(rc, f->s, refund_update, &r);
+	assert_int_equal(rc, 0);
+	ESC_STORE(rc, f->s, refund_get, "ord_2-r1", &r);
+	assert_int_equal(rc, 0);
+	assert_int_equal(r.status, ESC_REFUND_SETTLED);
+	assert_int_equal(r.resolved_at_ms, 3000);
+	ESC_STORE(rc, f->s, refund_insert, &r);
+	assert_int_equal(rc, ESC_EDUPLICATE);
+	/* Another order's refund of that id is the same id, refused too. */
+	COPY(r.order_id, "ord_9");
+	ESC_STORE(rc, f->s, refund_insert, &r);
+	assert_int_equal(rc, ESC_EDUPLICATE);
+	assert_int_equal(any_raw_int(f, "SELECT COUNT(*) FROM refunds"), 3);
+	/* SQLite keeps the rows in their order's key: the view reads them off
+	 * one b-tree. */
+	if (backend != &pg_backend)
+		assert_int_equal(raw_int(f,
+					 "SELECT COUNT(*) FROM pragma_index_list('refunds') AS l, "
+					 "pragma_index_info(l.name) AS i WHERE l.origin = 'pk' AND "
+					 "((i.seqno = 0 AND i.name = 'order_id') OR "
+					 "(i.seqno = 1 AND i.name = 'created_at_ms') OR "
+					 "(i.seqno = 2 AND i.name = 'id'))"),
+				 3);
+}
+
 /* A shared step applies after the backend's own migrations, in its words,
  * as the next version, once. */
 static void a_shared_step_applies_once_after_the_backends_own(void **state)
@@ -4102,6 +4173,7 @@ static const struct CMUnitTest contract[] = {
 	T(a_store_with_history_and_outbox_tables_upgrades_to_one_row),
 	T(the_fanout_leaves_the_event_rows_as_they_were),
 	T(a_store_with_fanout_done_upgrades_to_fanout_pending),
+	T(a_store_upgrades_to_refunds_keyed_by_their_order),
 };
 
 /* Run every contract test against a new store of backend b per test. */
