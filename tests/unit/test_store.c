@@ -7,6 +7,7 @@
  * PostgreSQL's serialization failures and lost connections) follow in
  * groups of their own. */
 #include <ctype.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -4300,24 +4301,6 @@ static void close_leaves_no_wal_behind(void **state)
 	open_url(f);
 }
 
-/* The mappings of path in this process (/proc/self/maps). */
-static int maps_of(const char *path)
-{
-	char line[1024];
-	size_t n = strlen(path);
-	int count = 0;
-	FILE *m = fopen("/proc/self/maps", "r");
-
-	assert_non_null(m);
-	while (fgets(line, sizeof line, m)) {
-		size_t len = strcspn(line, "\n");
-		if (len >= n && !strncmp(line + len - n, path, n))
-			count++;
-	}
-	fclose(m);
-	return count;
-}
-
 /* One lending of a read connection, as the engine's pool makes it: the
  * caller first (it reads the store's version), then the user. */
 static void lend_and_read(struct esc_store *ro, const char *token_hash, const char *name)
@@ -4455,37 +4438,151 @@ static void a_read_connection_keeps_its_caller_until_the_callers_tables_change(v
 	esc_store_close(ro);
 }
 
-/* Issue 15: a read connection maps the file once many lendings in a row
- * have read the same version, reads a commit made meanwhile all the same,
- * and drops the map at the lending after it (a map is unmapped by SQLite
- * at every new version, which costs every core under writes). */
-static void a_quiet_read_connection_maps_the_file_until_a_commit(void **state)
+/* A read connection of the pool, as the engine opens it. */
+static struct esc_store *open_pool_reader(struct store_fixture *f)
+{
+	struct esc_store *s = NULL;
+	char err[256] = "";
+	int rc = esc_store_open_mode(f->url, ESC_STORE_READER, &s, err, sizeof err);
+
+	if (rc)
+		fprintf(stderr, "open %s: %s\n", f->url, err);
+	assert_int_equal(rc, 0);
+	ESC_STORE0(rc, s, read_only);
+	assert_int_equal(rc, 0);
+	return s;
+}
+
+/* The bytes of path this process maps, and where its first map begins. */
+static int64_t mapped_of(const char *path, uintptr_t *start)
+{
+	char line[1024];
+	size_t n = strlen(path);
+	int64_t bytes = 0;
+	FILE *m = fopen("/proc/self/maps", "r");
+
+	*start = 0;
+	assert_non_null(m);
+	while (fgets(line, sizeof line, m)) {
+		size_t len = strcspn(line, "\n");
+		uintptr_t from = 0, to = 0;
+		if (len < n || strncmp(line + len - n, path, n) ||
+		    sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &from, &to) != 2)
+			continue;
+		if (!*start)
+			*start = from;
+		bytes += (int64_t)(to - from);
+	}
+	fclose(m);
+	return bytes;
+}
+
+static int64_t file_bytes(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return (int64_t)st.st_size;
+}
+
+/* n copies of the order seed_id, ids "ord_pad_" and a number, in the
+ * database file (one transaction, then a checkpoint). */
+static void pad_orders(struct store_fixture *f, const char *seed_id, int n)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char sql[4096];
+
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT group_concat(name, ', ') FROM "
+					    "pragma_table_info('orders') WHERE name <> 'id'",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	const char *cols = (const char *)sqlite3_column_text(st, 0);
+	snprintf(sql, sizeof sql,
+		 "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %d) "
+		 "INSERT INTO orders (id, %s) SELECT printf('ord_pad_%%06d', i), %s "
+		 "FROM k, orders WHERE orders.id = '%s'; PRAGMA wal_checkpoint(TRUNCATE);",
+		 n, cols, cols, seed_id);
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static int64_t orders_counted(struct esc_store *ro)
+{
+	int64_t counts[ESC_ST_COUNT], all = 0;
+	int rc;
+
+	ESC_STORE(rc, ro, orders_count, NULL, NULL, counts);
+	assert_int_equal(rc, 0);
+	for (int i = 0; i < ESC_ST_COUNT; i++)
+		all += counts[i];
+	return all;
+}
+
+/* Issue 15: a read connection of the pool reads the file through a map
+ * that commits leave in place (keep_vfs, sqlite.c): it reads each commit
+ * all the same; it maps the file again when the file has grown well past
+ * the map, when it shrank (nothing is read past its end), and when many
+ * pages were read past the map with nothing committed. */
+static void a_pool_read_connection_keeps_its_map_across_commits(void **state)
 {
 	struct store_fixture *f = *state;
-	struct esc_store *ro = open_read_only(f);
+	struct esc_store *ro = open_pool_reader(f);
 	struct esc_session se = session('a');
 	struct esc_user u = user("usr_a", "a@example.test");
+	struct esc_order o = order("ord_seed", "usr_a", "usr_s");
+	uintptr_t start = 0, now = 0;
 	int rc;
 
 	ESC_STORE(rc, f->s, user_insert, &u);
 	assert_int_equal(rc, 0);
 	insert_session(f->s, &se);
+	insert_order(f->s, &o);
 	/* In the database file, where a map reads them (not the WAL). */
 	raw_sql(f, "PRAGMA wal_checkpoint(TRUNCATE)");
-	assert_int_equal(maps_of(f->path), 0);
-	for (int i = 0; i < 10; i++)
+	lend_and_read(ro, se.token_hash, u.name);
+	int64_t mapped = mapped_of(f->path, &start);
+	assert_true(mapped > 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(u.name, sizeof u.name, "Renamed %d", i);
+		ESC_STORE(rc, f->s, user_update, &u);
+		assert_int_equal(rc, 0);
+		raw_sql(f, "PRAGMA wal_checkpoint(TRUNCATE)");
 		lend_and_read(ro, se.token_hash, u.name);
-	assert_int_equal(maps_of(f->path), 0); /* not quiet for long yet */
-	for (int i = 0; i < 300; i++)
-		lend_and_read(ro, se.token_hash, u.name);
-	assert_true(maps_of(f->path) > 0);
+		assert_int_equal(mapped_of(f->path, &now), mapped);
+		assert_true(now == start);
+	}
 
-	snprintf(u.name, sizeof u.name, "%s", "Renamed while mapped");
-	ESC_STORE(rc, f->s, user_update, &u);
-	assert_int_equal(rc, 0);
-	lend_and_read(ro, se.token_hash, "Renamed while mapped");
-	lend_and_read(ro, se.token_hash, "Renamed while mapped");
-	assert_int_equal(maps_of(f->path), 0);
+	/* Grown by fewer bytes than make it map again at a commit (the new
+	 * orders' pages are read with pread), then read with nothing
+	 * committed: a scan of them all, then a read, which maps them. */
+	pad_orders(f, "ord_seed", 12000);
+	assert_true(file_bytes(f->path) > mapped + 4 * 1024 * 1024);
+	assert_int_equal(orders_counted(ro), 12001);
+	assert_int_equal(mapped_of(f->path, &now), mapped);
+	assert_int_equal(orders_counted(ro), 12001);
+	assert_true(mapped_of(f->path, &now) >= file_bytes(f->path));
+
+	/* Grown well past it: mapped again at the commit. */
+	raw_sql(f, "CREATE TABLE pad (b BLOB); "
+		   "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 24) "
+		   "INSERT INTO pad SELECT randomblob(1048576) FROM k; "
+		   "PRAGMA wal_checkpoint(TRUNCATE)");
+	lend_and_read(ro, se.token_hash, u.name);
+	assert_true(mapped_of(f->path, &now) >= file_bytes(f->path));
+
+	/* Shrunk: never read past the file's end. */
+	raw_sql(f, "DROP TABLE pad; DELETE FROM orders WHERE id LIKE 'ord_pad_%'; VACUUM; "
+		   "PRAGMA wal_checkpoint(TRUNCATE)");
+	assert_true(file_bytes(f->path) < 1024 * 1024);
+	lend_and_read(ro, se.token_hash, u.name);
+	assert_int_equal(orders_counted(ro), 1);
+	assert_true(mapped_of(f->path, &now) <= file_bytes(f->path));
+	assert_true(mapped_of(f->path, &now) > 0);
 	esc_store_close(ro);
 }
 
@@ -4734,7 +4831,7 @@ static const struct CMUnitTest sqlite_only[] = {
 	S(close_leaves_no_wal_behind),
 	S(the_checkpointer_moves_commits_into_the_database_file),
 	S(an_overlong_stored_string_is_cut_to_its_field),
-	S(a_quiet_read_connection_maps_the_file_until_a_commit),
+	S(a_pool_read_connection_keeps_its_map_across_commits),
 	S(a_write_to_the_callers_tables_raises_the_auth_version),
 	S(a_read_connection_keeps_its_caller_until_the_callers_tables_change),
 };

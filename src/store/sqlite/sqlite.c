@@ -130,12 +130,7 @@ struct sq {
 	sqlite3_stmt *data_version;
 	sqlite3_stmt *auth_version;
 	int64_t auth_read, auth_read_at;
-	/* A read connection's map (quiet_map): the last data_version it
-	 * read, how many lendings in a row read that same one, and whether
-	 * the file is mapped now. */
-	int64_t seen_version;
-	unsigned quiet;
-	bool mapped;
+	bool keep_map;       /* a read connection of the pool: its file's map is kept */
 	bool in_tx;          /* the caller's begin succeeded, and it has not ended it */
 	bool read_only;      /* read_only was called: PRAGMA query_only is on */
 	bool file_read_only; /* opened ESC_STORE_READ: the file itself read-only */
@@ -481,53 +476,12 @@ static void tx_end(struct sq *q)
 		tx_db = NULL;
 }
 
-/* A read connection of the pool maps the file's first MAP_BYTES only
- * while nothing is committed: once QUIET_LENDINGS lendings in a row have
- * read the same PRAGMA data_version (data_version counts them), and no
- * longer from the lending after one that read a new version.
- *
- * Mapped, a page the connection's cache lacks is read from the kernel's
- * page cache without a pread, and the cache is not churned: a GET
- * /v1/orders/{id} of a random order on a store larger than the cache
- * spends a fifth of its CPU in sq_order_get's step without it. But a
- * read that begins after another connection committed drops the cache,
- * and with a map SQLite unmaps the whole file too (sqlite3OsUnfetch): a
- * TLB shootdown on every core, then a page fault for each page read
- * again. With the writer committing hundreds of times a second every
- * lending did so, and munmap was 10 % of the daemon's CPU under POST
- * /v1/orders (19,200 requests/s with the map, 22,800 without, compare.sh).
- * Unmapped while the version moves, a connection pays that at most twice
- * for a run of QUIET_LENDINGS lendings. Only the daemon's speed depends
- * on it, never what is read. A reader of the whole store
- * (ESC_STORE_READ), which nothing writes meanwhile, maps it always.
- *
- * The size weighs the quiet store against one written now and then: a
- * larger map saves more preads while nothing is committed, and faults
- * more pages in again after each commit. GET /v1/orders/{id} of random
- * orders of a 1.2 GB store, as a share of /healthz (2026-12-04): with no
- * commit 61-64 % at 2 GiB (SQLite's limit), 52-60 % at 256 MiB, 47-52 %
- * unmapped; with a commit a second 22-33, 43-50 and 46-49 %. */
-#define MAP_BYTES      "268435456"
-#define QUIET_LENDINGS 256u
-
-static void quiet_map(struct sq *q)
-{
-	bool want = q->quiet >= QUIET_LENDINGS;
-
-	if (!q->read_only || q->file_read_only || want == q->mapped)
-		return;
-	if (sqlite3_exec(q->db, want ? "PRAGMA mmap_size = " MAP_BYTES : "PRAGMA mmap_size = 0",
-			 NULL, NULL, NULL) == SQLITE_OK)
-		q->mapped = want;
-}
-
 /* A read-only connection's transaction reads: BEGIN IMMEDIATE would ask
  * for the write lock, which query_only refuses. */
 static int sq_begin(struct esc_store *s)
 {
 	struct sq *q = sq_of(s);
 	tx_end(q); /* a new one: whatever came before is over */
-	quiet_map(q);
 	int rc = exec_id(q, q->read_only ? S_BEGIN_READ : S_BEGIN);
 
 	q->in_tx = !rc;
@@ -591,6 +545,10 @@ static int sq_savepoint_rollback(struct esc_store *s)
 
 static void checkpointer_stop(struct sq *q);
 
+/* A read connection's map (keep_vfs): SQLite's limit, which a file
+ * larger than it is mapped up to. */
+#define KEEP_MAP_BYTES "2147418112"
+
 static int sq_read_only(struct esc_store *s)
 {
 	struct sq *q = sq_of(s);
@@ -598,8 +556,10 @@ static int sq_read_only(struct esc_store *s)
 
 	ESC_ASSERT(sqlite3_get_autocommit(q->db), "read_only called inside a transaction");
 	src = sqlite3_exec(q->db, "PRAGMA query_only = ON", NULL, NULL, NULL);
-	/* No memory map at first: quiet_map maps the file once nothing
-	 * has been committed for a while. */
+	/* A read connection of the pool reads the file through its map
+	 * (keep_vfs). Only the daemon's speed depends on it. */
+	if (src == SQLITE_OK && q->keep_map)
+		(void)sqlite3_exec(q->db, "PRAGMA mmap_size = " KEEP_MAP_BYTES, NULL, NULL, NULL);
 	if (src == SQLITE_OK) {
 		q->read_only = true;
 		/* It commits nothing, so it has nothing to checkpoint: its
@@ -1855,12 +1815,6 @@ static int64_t data_version(struct sq *q)
 	if (sqlite3_step(q->data_version) == SQLITE_ROW)
 		v = sqlite3_column_int64(q->data_version, 0);
 	sqlite3_reset(q->data_version);
-	/* A run of lendings that read one version (quiet_map). */
-	if (v > 0 && v == q->seen_version)
-		q->quiet += q->quiet < QUIET_LENDINGS;
-	else
-		q->quiet = 0;
-	q->seen_version = v;
 	return v > 0 ? v : 0;
 }
 
@@ -3448,6 +3402,242 @@ static void gather_register(void)
 		gather_vfs.zName = NULL; /* the default VFS then */
 }
 
+/* ---- a read connection's map, kept across commits ----
+ *
+ * A read connection of the pool reads the file through a memory map: a
+ * page its cache lacks is then a load from the kernel's page cache, not a
+ * pread. SQLite's own map (the default VFS's) is dropped whenever a read
+ * begins after another connection committed (xUnfetch(0, NULL), with the
+ * page cache), because the file's size may have changed: a TLB shootdown
+ * on every core, then a page fault for each page read again. Under writes
+ * every lending did so: munmap was 10 % of the daemon's CPU under POST
+ * /v1/orders (2026-12-04), and the pool read unmapped since. Unmapped, a
+ * GET of a random order of a store larger than the connection's cache is
+ * a pread for each b-tree leaf it reads (the order, its items, its
+ * refunds): 17.6 % of its CPU on bench.py's store after the flow.
+ *
+ * Whatever a commit changes, a page the connection reads from the file
+ * (not one its snapshot finds in the WAL) is the same bytes through a
+ * shared map as through a pread, so the map need not be dropped unless
+ * the file shrank (a page past its end would fault, SIGBUS) or grew past
+ * it (the new pages are read with pread meanwhile). keep_vfs forwards
+ * every call to the default VFS's file but the signal to drop the map:
+ * there it looks at the file's size and drops the map only when the file
+ * is smaller than it last saw, or KEEP_GROWN bytes larger than when it
+ * was mapped. And KEEP_MISSES fetches past the map with no commit in
+ * between (nothing else to drop it then) map the file's new end too.
+ * Only the daemon's speed depends on this, never what is read. */
+
+#define KEEP_GROWN  (16 << 20)
+#define KEEP_MISSES 1024u
+
+struct keep_file {
+	sqlite3_file base;  /* pMethods: keep_methods */
+	sqlite3_file *real; /* the default VFS's file, right after this */
+	sqlite3_int64 seen; /* the file's size when last looked at */
+	sqlite3_int64 at;   /* ... when the default VFS's file was last told to drop its map */
+	unsigned fetched;   /* pages fetched and not yet given back */
+	unsigned misses;    /* fetches past the map since the last commit */
+};
+
+static sqlite3_vfs keep_vfs;
+static sqlite3_io_methods keep_methods;
+
+#define KEEP_REAL(f) (((struct keep_file *)(f))->real)
+
+/* Drop the default VFS's map (made again, the file's size now, at the
+ * next fetch): only with no page fetched out. */
+static int keep_drop(struct keep_file *k, sqlite3_int64 size)
+{
+	k->at = size;
+	k->misses = 0;
+	return k->real->pMethods->xUnfetch(k->real, 0, NULL);
+}
+
+static int keep_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **out)
+{
+	struct keep_file *k = (struct keep_file *)f;
+	sqlite3_int64 size = 0;
+	int src = SQLITE_OK;
+
+	/* Quiet, and many pages read past the map: map the file's end too,
+	 * at the first fetch with no page fetched out. */
+	if (!k->fetched && k->misses >= KEEP_MISSES) {
+		k->misses = 0;
+		if (k->real->pMethods->xFileSize(k->real, &size) == SQLITE_OK && size > k->at) {
+			k->seen = size;
+			src = keep_drop(k, size);
+		}
+	}
+	if (src == SQLITE_OK)
+		src = k->real->pMethods->xFetch(k->real, off, n, out);
+	if (src == SQLITE_OK && *out)
+		k->fetched++;
+	else if (src == SQLITE_OK)
+		k->misses += k->misses < KEEP_MISSES;
+	return src;
+}
+
+static int keep_unfetch(sqlite3_file *f, sqlite3_int64 off, void *page)
+{
+	struct keep_file *k = (struct keep_file *)f;
+	sqlite3_int64 size = 0;
+
+	if (page) {
+		k->fetched--;
+		return k->real->pMethods->xUnfetch(k->real, off, page);
+	}
+	/* Something committed (or a read failed): nothing is fetched out. */
+	k->misses = 0;
+	if (k->real->pMethods->xFileSize(k->real, &size) != SQLITE_OK)
+		return keep_drop(k, 0);
+	bool drop = size < k->seen || size - k->at >= KEEP_GROWN;
+	k->seen = size;
+	return drop ? keep_drop(k, size) : SQLITE_OK;
+}
+
+static int keep_close(sqlite3_file *f)
+{
+	return KEEP_REAL(f)->pMethods->xClose(KEEP_REAL(f));
+}
+
+static int keep_read(sqlite3_file *f, void *out, int n, sqlite3_int64 off)
+{
+	return KEEP_REAL(f)->pMethods->xRead(KEEP_REAL(f), out, n, off);
+}
+
+static int keep_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
+{
+	return KEEP_REAL(f)->pMethods->xWrite(KEEP_REAL(f), data, n, off);
+}
+
+static int keep_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	return KEEP_REAL(f)->pMethods->xTruncate(KEEP_REAL(f), size);
+}
+
+static int keep_sync(sqlite3_file *f, int flags)
+{
+	return KEEP_REAL(f)->pMethods->xSync(KEEP_REAL(f), flags);
+}
+
+static int keep_file_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	return KEEP_REAL(f)->pMethods->xFileSize(KEEP_REAL(f), size);
+}
+
+static int keep_lock(sqlite3_file *f, int level)
+{
+	return KEEP_REAL(f)->pMethods->xLock(KEEP_REAL(f), level);
+}
+
+static int keep_unlock(sqlite3_file *f, int level)
+{
+	return KEEP_REAL(f)->pMethods->xUnlock(KEEP_REAL(f), level);
+}
+
+static int keep_check_lock(sqlite3_file *f, int *out)
+{
+	return KEEP_REAL(f)->pMethods->xCheckReservedLock(KEEP_REAL(f), out);
+}
+
+static int keep_control(sqlite3_file *f, int op, void *arg)
+{
+	return KEEP_REAL(f)->pMethods->xFileControl(KEEP_REAL(f), op, arg);
+}
+
+static int keep_sector_size(sqlite3_file *f)
+{
+	return KEEP_REAL(f)->pMethods->xSectorSize(KEEP_REAL(f));
+}
+
+static int keep_device(sqlite3_file *f)
+{
+	return KEEP_REAL(f)->pMethods->xDeviceCharacteristics(KEEP_REAL(f));
+}
+
+static int keep_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **out)
+{
+	return KEEP_REAL(f)->pMethods->xShmMap(KEEP_REAL(f), region, size, extend, out);
+}
+
+static int keep_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+{
+	return KEEP_REAL(f)->pMethods->xShmLock(KEEP_REAL(f), offset, n, flags);
+}
+
+static void keep_shm_barrier(sqlite3_file *f)
+{
+	KEEP_REAL(f)->pMethods->xShmBarrier(KEEP_REAL(f));
+}
+
+static int keep_shm_unmap(sqlite3_file *f, int delete_flag)
+{
+	return KEEP_REAL(f)->pMethods->xShmUnmap(KEEP_REAL(f), delete_flag);
+}
+
+static int keep_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
+{
+	sqlite3_vfs *base = vfs->pAppData;
+	struct keep_file *k = (struct keep_file *)f;
+	int src;
+
+	/* Not the database: the default VFS's own file, in place. */
+	if (!(flags & SQLITE_OPEN_MAIN_DB))
+		return base->xOpen(base, name, f, flags, out_flags);
+	memset(k, 0, sizeof *k);
+	k->real = (sqlite3_file *)(k + 1);
+	src = base->xOpen(base, name, k->real, flags, out_flags);
+	/* A file without the version 3 methods (fetch, the WAL's shared
+	 * memory) cannot be wrapped: none is then. */
+	if (src != SQLITE_OK || k->real->pMethods->iVersion >= 3) {
+		if (src == SQLITE_OK)
+			k->base.pMethods = &keep_methods;
+		return src;
+	}
+	k->real->pMethods->xClose(k->real);
+	return base->xOpen(base, name, f, flags, out_flags);
+}
+
+/* Registered once, over the default VFS, beside gather_vfs; the pool's
+ * read connections name it (esc_sqlite_open_mode, ESC_STORE_READER). */
+static void keep_register(void)
+{
+	sqlite3_vfs *base = sqlite3_vfs_find(NULL);
+
+	if (!base)
+		return;
+	keep_vfs = *base;
+	keep_vfs.pNext = NULL;
+	keep_vfs.zName = "escrowd-keep-map";
+	keep_vfs.pAppData = base;
+	keep_vfs.szOsFile = (int)sizeof(struct keep_file) + base->szOsFile;
+	keep_vfs.xOpen = keep_open;
+	keep_methods = (sqlite3_io_methods){
+		.iVersion = 3,
+		.xClose = keep_close,
+		.xRead = keep_read,
+		.xWrite = keep_write,
+		.xTruncate = keep_truncate,
+		.xSync = keep_sync,
+		.xFileSize = keep_file_size,
+		.xLock = keep_lock,
+		.xUnlock = keep_unlock,
+		.xCheckReservedLock = keep_check_lock,
+		.xFileControl = keep_control,
+		.xSectorSize = keep_sector_size,
+		.xDeviceCharacteristics = keep_device,
+		.xShmMap = keep_shm_map,
+		.xShmLock = keep_shm_lock,
+		.xShmBarrier = keep_shm_barrier,
+		.xShmUnmap = keep_shm_unmap,
+		.xFetch = keep_fetch,
+		.xUnfetch = keep_unfetch,
+	};
+	if (sqlite3_vfs_register(&keep_vfs, 0) != SQLITE_OK)
+		keep_vfs.zName = NULL; /* the default VFS then, with SQLite's own map */
+}
+
 /* SQLite counts the memory it holds under one mutex of the whole process,
  * taken by every allocation of every connection: under load most of the
  * daemon's futex calls were threads meeting there. escrowd reads no such
@@ -3465,6 +3655,7 @@ static void sqlite_configure(void)
 	 * most. (issue 15: CPU a command -10 to -25 %) */
 	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, -1);
 	gather_register();
+	keep_register();
 }
 
 int esc_sqlite_open(const char *path, struct esc_store **out, char *err, size_t err_size)
@@ -3522,13 +3713,14 @@ int esc_sqlite_open_mode(const char *path, enum esc_store_mode mode, struct esc_
 		esc_set_err(err, err_size, "no store at %s", path);
 		goto fail;
 	}
-	src = sqlite3_open_v2(path, &q->db,
-			      (mode == ESC_STORE_READ ? SQLITE_OPEN_READONLY
-			       : mode == ESC_STORE_READER
-				       ? SQLITE_OPEN_READWRITE
-				       : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-				      SQLITE_OPEN_NOMUTEX,
-			      gather_vfs.zName);
+	src = sqlite3_open_v2(
+		path, &q->db,
+		(mode == ESC_STORE_READ     ? SQLITE_OPEN_READONLY
+		 : mode == ESC_STORE_READER ? SQLITE_OPEN_READWRITE
+					    : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+			SQLITE_OPEN_NOMUTEX,
+		mode == ESC_STORE_READER && keep_vfs.zName ? keep_vfs.zName : gather_vfs.zName);
+	q->keep_map = mode == ESC_STORE_READER && keep_vfs.zName;
 	if (src != SQLITE_OK) {
 		rc = map_rc(src);
 		esc_set_err(err, err_size, "%s: cannot open the store: %s", path,
