@@ -3206,14 +3206,48 @@ static int prepare_all(struct sq *q, const char *path, char *err, size_t err_siz
  * default VFS unchanged. Only the writer's connection writes its WAL, so
  * only it allocates a buffer. */
 
+/* A file of a VFS below (gather_vfs, keep_vfs) over the default one: its
+ * own methods, and the default VFS's file, right after it, which the
+ * calls it does not change go to as they are. */
+struct shim_file {
+	sqlite3_file base;  /* pMethods: the shim's */
+	sqlite3_file *real; /* the default VFS's file */
+};
+
+#define SHIM_REAL(f) (((struct shim_file *)(f))->real)
+
+static int shim_lock(sqlite3_file *f, int level)
+{
+	return SHIM_REAL(f)->pMethods->xLock(SHIM_REAL(f), level);
+}
+
+static int shim_unlock(sqlite3_file *f, int level)
+{
+	return SHIM_REAL(f)->pMethods->xUnlock(SHIM_REAL(f), level);
+}
+
+static int shim_check_lock(sqlite3_file *f, int *out)
+{
+	return SHIM_REAL(f)->pMethods->xCheckReservedLock(SHIM_REAL(f), out);
+}
+
+static int shim_sector_size(sqlite3_file *f)
+{
+	return SHIM_REAL(f)->pMethods->xSectorSize(SHIM_REAL(f));
+}
+
+static int shim_device(sqlite3_file *f)
+{
+	return SHIM_REAL(f)->pMethods->xDeviceCharacteristics(SHIM_REAL(f));
+}
+
 /* The unix VFS writes at most 128 KiB - 1 bytes a call (a longer write
  * comes out short, as if the disk were full): 31 frames of 4 KiB pages. */
 #define WAL_GATHER_BYTES (124 * 1024)
 #define WAL_FRAME_HEADER 24
 
 struct gather_file {
-	sqlite3_file base;   /* pMethods: gather_methods */
-	sqlite3_file *real;  /* the default VFS's file, right after this */
+	struct shim_file shim; /* pMethods: gather_methods */
 	unsigned char *buf;  /* WAL_GATHER_BYTES, allocated at the first write */
 	size_t len;          /* bytes in buf */
 	sqlite3_int64 off;   /* where buf[0] goes in the file */
@@ -3228,7 +3262,7 @@ static int gather_flush(struct gather_file *g)
 	int src = SQLITE_OK;
 
 	if (g->len) {
-		src = g->real->pMethods->xWrite(g->real, g->buf, (int)g->len, g->off);
+		src = g->shim.real->pMethods->xWrite(g->shim.real, g->buf, (int)g->len, g->off);
 		/* Failed: SQLite fails the commit and writes its frames again. */
 		g->len = 0;
 	}
@@ -3239,7 +3273,7 @@ static int gather_close(sqlite3_file *f)
 {
 	struct gather_file *g = (struct gather_file *)f;
 	int src = gather_flush(g);
-	int closed = g->real->pMethods->xClose(g->real);
+	int closed = g->shim.real->pMethods->xClose(g->shim.real);
 
 	free(g->buf);
 	g->buf = NULL;
@@ -3251,7 +3285,7 @@ static int gather_read(sqlite3_file *f, void *out, int n, sqlite3_int64 off)
 	struct gather_file *g = (struct gather_file *)f;
 	int src = gather_flush(g);
 
-	return src != SQLITE_OK ? src : g->real->pMethods->xRead(g->real, out, n, off);
+	return src != SQLITE_OK ? src : g->shim.real->pMethods->xRead(g->shim.real, out, n, off);
 }
 
 /* A frame header's second word is the database's size in pages after a
@@ -3276,7 +3310,7 @@ static int gather_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 
 	    (off != g->off + (sqlite3_int64)g->len || g->len + (size_t)n > WAL_GATHER_BYTES))
 		src = gather_flush(g);
 	if (src == SQLITE_OK && (!g->buf || (size_t)n > WAL_GATHER_BYTES))
-		return g->real->pMethods->xWrite(g->real, data, n, off);
+		return g->shim.real->pMethods->xWrite(g->shim.real, data, n, off);
 	if (src != SQLITE_OK)
 		return src;
 	if (!g->len)
@@ -3291,7 +3325,7 @@ static int gather_truncate(sqlite3_file *f, sqlite3_int64 size)
 	struct gather_file *g = (struct gather_file *)f;
 	int src = gather_flush(g);
 
-	return src != SQLITE_OK ? src : g->real->pMethods->xTruncate(g->real, size);
+	return src != SQLITE_OK ? src : g->shim.real->pMethods->xTruncate(g->shim.real, size);
 }
 
 static int gather_sync(sqlite3_file *f, int flags)
@@ -3299,7 +3333,7 @@ static int gather_sync(sqlite3_file *f, int flags)
 	struct gather_file *g = (struct gather_file *)f;
 	int src = gather_flush(g);
 
-	return src != SQLITE_OK ? src : g->real->pMethods->xSync(g->real, flags);
+	return src != SQLITE_OK ? src : g->shim.real->pMethods->xSync(g->shim.real, flags);
 }
 
 static int gather_file_size(sqlite3_file *f, sqlite3_int64 *size)
@@ -3307,25 +3341,7 @@ static int gather_file_size(sqlite3_file *f, sqlite3_int64 *size)
 	struct gather_file *g = (struct gather_file *)f;
 	int src = gather_flush(g);
 
-	return src != SQLITE_OK ? src : g->real->pMethods->xFileSize(g->real, size);
-}
-
-static int gather_lock(sqlite3_file *f, int level)
-{
-	struct gather_file *g = (struct gather_file *)f;
-	return g->real->pMethods->xLock(g->real, level);
-}
-
-static int gather_unlock(sqlite3_file *f, int level)
-{
-	struct gather_file *g = (struct gather_file *)f;
-	return g->real->pMethods->xUnlock(g->real, level);
-}
-
-static int gather_check_lock(sqlite3_file *f, int *out)
-{
-	struct gather_file *g = (struct gather_file *)f;
-	return g->real->pMethods->xCheckReservedLock(g->real, out);
+	return src != SQLITE_OK ? src : g->shim.real->pMethods->xFileSize(g->shim.real, size);
 }
 
 static int gather_control(sqlite3_file *f, int op, void *arg)
@@ -3333,19 +3349,7 @@ static int gather_control(sqlite3_file *f, int op, void *arg)
 	struct gather_file *g = (struct gather_file *)f;
 	int src = gather_flush(g);
 
-	return src != SQLITE_OK ? src : g->real->pMethods->xFileControl(g->real, op, arg);
-}
-
-static int gather_sector_size(sqlite3_file *f)
-{
-	struct gather_file *g = (struct gather_file *)f;
-	return g->real->pMethods->xSectorSize(g->real);
-}
-
-static int gather_device(sqlite3_file *f)
-{
-	struct gather_file *g = (struct gather_file *)f;
-	return g->real->pMethods->xDeviceCharacteristics(g->real);
+	return src != SQLITE_OK ? src : g->shim.real->pMethods->xFileControl(g->shim.real, op, arg);
 }
 
 static int gather_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags,
@@ -3360,12 +3364,12 @@ static int gather_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int 
 	if (!(flags & SQLITE_OPEN_WAL))
 		return base->xOpen(base, name, f, flags, out_flags);
 	memset(g, 0, sizeof *g);
-	g->real = (sqlite3_file *)(g + 1);
-	src = base->xOpen(base, name, g->real, flags, out_flags);
+	g->shim.real = (sqlite3_file *)(g + 1);
+	src = base->xOpen(base, name, g->shim.real, flags, out_flags);
 	/* On failure SQLite calls xClose only if pMethods is set: the
 	 * default VFS's file cleans up after itself then. */
 	if (src == SQLITE_OK)
-		g->base.pMethods = &gather_methods;
+		g->shim.base.pMethods = &gather_methods;
 	return src;
 }
 
@@ -3391,12 +3395,12 @@ static void gather_register(void)
 		.xTruncate = gather_truncate,
 		.xSync = gather_sync,
 		.xFileSize = gather_file_size,
-		.xLock = gather_lock,
-		.xUnlock = gather_unlock,
-		.xCheckReservedLock = gather_check_lock,
+		.xLock = shim_lock,
+		.xUnlock = shim_unlock,
+		.xCheckReservedLock = shim_check_lock,
 		.xFileControl = gather_control,
-		.xSectorSize = gather_sector_size,
-		.xDeviceCharacteristics = gather_device,
+		.xSectorSize = shim_sector_size,
+		.xDeviceCharacteristics = shim_device,
 	};
 	if (sqlite3_vfs_register(&gather_vfs, 0) != SQLITE_OK)
 		gather_vfs.zName = NULL; /* the default VFS then */
@@ -3435,8 +3439,7 @@ static void gather_register(void)
 #define KEEP_MISSES 1024u
 
 struct keep_file {
-	sqlite3_file base;  /* pMethods: keep_methods */
-	sqlite3_file *real; /* the default VFS's file, right after this */
+	struct shim_file shim; /* pMethods: keep_methods */
 	sqlite3_int64 seen; /* the file's size when last looked at */
 	sqlite3_int64 at;   /* ... when the default VFS's file was last told to drop its map */
 	unsigned fetched;   /* pages fetched and not yet given back */
@@ -3446,15 +3449,13 @@ struct keep_file {
 static sqlite3_vfs keep_vfs;
 static sqlite3_io_methods keep_methods;
 
-#define KEEP_REAL(f) (((struct keep_file *)(f))->real)
-
 /* Drop the default VFS's map (made again, the file's size now, at the
  * next fetch): only with no page fetched out. */
 static int keep_drop(struct keep_file *k, sqlite3_int64 size)
 {
 	k->at = size;
 	k->misses = 0;
-	return k->real->pMethods->xUnfetch(k->real, 0, NULL);
+	return k->shim.real->pMethods->xUnfetch(k->shim.real, 0, NULL);
 }
 
 static int keep_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **out)
@@ -3467,13 +3468,14 @@ static int keep_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **out)
 	 * at the first fetch with no page fetched out. */
 	if (!k->fetched && k->misses >= KEEP_MISSES) {
 		k->misses = 0;
-		if (k->real->pMethods->xFileSize(k->real, &size) == SQLITE_OK && size > k->at) {
+		if (k->shim.real->pMethods->xFileSize(k->shim.real, &size) == SQLITE_OK &&
+		    size > k->at) {
 			k->seen = size;
 			src = keep_drop(k, size);
 		}
 	}
 	if (src == SQLITE_OK)
-		src = k->real->pMethods->xFetch(k->real, off, n, out);
+		src = k->shim.real->pMethods->xFetch(k->shim.real, off, n, out);
 	if (src == SQLITE_OK && *out)
 		k->fetched++;
 	else if (src == SQLITE_OK)
@@ -3488,11 +3490,11 @@ static int keep_unfetch(sqlite3_file *f, sqlite3_int64 off, void *page)
 
 	if (page) {
 		k->fetched--;
-		return k->real->pMethods->xUnfetch(k->real, off, page);
+		return k->shim.real->pMethods->xUnfetch(k->shim.real, off, page);
 	}
 	/* Something committed (or a read failed): nothing is fetched out. */
 	k->misses = 0;
-	if (k->real->pMethods->xFileSize(k->real, &size) != SQLITE_OK)
+	if (k->shim.real->pMethods->xFileSize(k->shim.real, &size) != SQLITE_OK)
 		return keep_drop(k, 0);
 	bool drop = size < k->seen;
 	k->seen = size;
@@ -3501,82 +3503,57 @@ static int keep_unfetch(sqlite3_file *f, sqlite3_int64 off, void *page)
 
 static int keep_close(sqlite3_file *f)
 {
-	return KEEP_REAL(f)->pMethods->xClose(KEEP_REAL(f));
+	return SHIM_REAL(f)->pMethods->xClose(SHIM_REAL(f));
 }
 
 static int keep_read(sqlite3_file *f, void *out, int n, sqlite3_int64 off)
 {
-	return KEEP_REAL(f)->pMethods->xRead(KEEP_REAL(f), out, n, off);
+	return SHIM_REAL(f)->pMethods->xRead(SHIM_REAL(f), out, n, off);
 }
 
 static int keep_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
 {
-	return KEEP_REAL(f)->pMethods->xWrite(KEEP_REAL(f), data, n, off);
+	return SHIM_REAL(f)->pMethods->xWrite(SHIM_REAL(f), data, n, off);
 }
 
 static int keep_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
-	return KEEP_REAL(f)->pMethods->xTruncate(KEEP_REAL(f), size);
+	return SHIM_REAL(f)->pMethods->xTruncate(SHIM_REAL(f), size);
 }
 
 static int keep_sync(sqlite3_file *f, int flags)
 {
-	return KEEP_REAL(f)->pMethods->xSync(KEEP_REAL(f), flags);
+	return SHIM_REAL(f)->pMethods->xSync(SHIM_REAL(f), flags);
 }
 
 static int keep_file_size(sqlite3_file *f, sqlite3_int64 *size)
 {
-	return KEEP_REAL(f)->pMethods->xFileSize(KEEP_REAL(f), size);
-}
-
-static int keep_lock(sqlite3_file *f, int level)
-{
-	return KEEP_REAL(f)->pMethods->xLock(KEEP_REAL(f), level);
-}
-
-static int keep_unlock(sqlite3_file *f, int level)
-{
-	return KEEP_REAL(f)->pMethods->xUnlock(KEEP_REAL(f), level);
-}
-
-static int keep_check_lock(sqlite3_file *f, int *out)
-{
-	return KEEP_REAL(f)->pMethods->xCheckReservedLock(KEEP_REAL(f), out);
+	return SHIM_REAL(f)->pMethods->xFileSize(SHIM_REAL(f), size);
 }
 
 static int keep_control(sqlite3_file *f, int op, void *arg)
 {
-	return KEEP_REAL(f)->pMethods->xFileControl(KEEP_REAL(f), op, arg);
-}
-
-static int keep_sector_size(sqlite3_file *f)
-{
-	return KEEP_REAL(f)->pMethods->xSectorSize(KEEP_REAL(f));
-}
-
-static int keep_device(sqlite3_file *f)
-{
-	return KEEP_REAL(f)->pMethods->xDeviceCharacteristics(KEEP_REAL(f));
+	return SHIM_REAL(f)->pMethods->xFileControl(SHIM_REAL(f), op, arg);
 }
 
 static int keep_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **out)
 {
-	return KEEP_REAL(f)->pMethods->xShmMap(KEEP_REAL(f), region, size, extend, out);
+	return SHIM_REAL(f)->pMethods->xShmMap(SHIM_REAL(f), region, size, extend, out);
 }
 
 static int keep_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
-	return KEEP_REAL(f)->pMethods->xShmLock(KEEP_REAL(f), offset, n, flags);
+	return SHIM_REAL(f)->pMethods->xShmLock(SHIM_REAL(f), offset, n, flags);
 }
 
 static void keep_shm_barrier(sqlite3_file *f)
 {
-	KEEP_REAL(f)->pMethods->xShmBarrier(KEEP_REAL(f));
+	SHIM_REAL(f)->pMethods->xShmBarrier(SHIM_REAL(f));
 }
 
 static int keep_shm_unmap(sqlite3_file *f, int delete_flag)
 {
-	return KEEP_REAL(f)->pMethods->xShmUnmap(KEEP_REAL(f), delete_flag);
+	return SHIM_REAL(f)->pMethods->xShmUnmap(SHIM_REAL(f), delete_flag);
 }
 
 static int keep_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
@@ -3589,19 +3566,19 @@ static int keep_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int fl
 	if (!(flags & SQLITE_OPEN_MAIN_DB))
 		return base->xOpen(base, name, f, flags, out_flags);
 	memset(k, 0, sizeof *k);
-	k->real = (sqlite3_file *)(k + 1);
-	src = base->xOpen(base, name, k->real, flags, out_flags);
+	k->shim.real = (sqlite3_file *)(k + 1);
+	src = base->xOpen(base, name, k->shim.real, flags, out_flags);
 	/* A file without the version 3 methods (fetch, the WAL's shared
 	 * memory) cannot be wrapped: none is then. */
-	if (src != SQLITE_OK || k->real->pMethods->iVersion >= 3) {
+	if (src != SQLITE_OK || k->shim.real->pMethods->iVersion >= 3) {
 		if (src == SQLITE_OK &&
-		    k->real->pMethods->xFileSize(k->real, &k->seen) != SQLITE_OK)
+		    k->shim.real->pMethods->xFileSize(k->shim.real, &k->seen) != SQLITE_OK)
 			k->seen = 0;
 		if (src == SQLITE_OK)
-			k->base.pMethods = &keep_methods;
+			k->shim.base.pMethods = &keep_methods;
 		return src;
 	}
-	k->real->pMethods->xClose(k->real);
+	k->shim.real->pMethods->xClose(k->shim.real);
 	return base->xOpen(base, name, f, flags, out_flags);
 }
 
@@ -3627,12 +3604,12 @@ static void keep_register(void)
 		.xTruncate = keep_truncate,
 		.xSync = keep_sync,
 		.xFileSize = keep_file_size,
-		.xLock = keep_lock,
-		.xUnlock = keep_unlock,
-		.xCheckReservedLock = keep_check_lock,
+		.xLock = shim_lock,
+		.xUnlock = shim_unlock,
+		.xCheckReservedLock = shim_check_lock,
 		.xFileControl = keep_control,
-		.xSectorSize = keep_sector_size,
-		.xDeviceCharacteristics = keep_device,
+		.xSectorSize = shim_sector_size,
+		.xDeviceCharacteristics = shim_device,
 		.xShmMap = keep_shm_map,
 		.xShmLock = keep_shm_lock,
 		.xShmBarrier = keep_shm_barrier,
