@@ -2439,8 +2439,8 @@ struct claim {
  * takes nothing renews nothing: a lease only holds claims, and this
  * process holds none between its claims (each batch fires what it took,
  * or gives it back). So an idle daemon writes nothing: a renewal is a
- * commit, after which every read connection drops its cache and its map
- * of the file (quiet_map in sqlite.c). The webhook worker renews the same
+ * commit, after which every read connection drops its cache (its map of
+ * the file stays: keep_vfs in sqlite.c). The webhook worker renews the same
  * row by the same rule while it holds deliveries (round_tx). The first
  * claim also forgets the processes whose lease has ended and, on a store
  * that one process serves, takes back every claim there: whoever held
