@@ -2642,6 +2642,17 @@ static void insert_session(struct esc_store *s, const struct esc_session *se)
 	assert_int_equal(rc, 0);
 }
 
+/* A user and a session of theirs: a read connection's caller. */
+static void insert_caller(struct esc_store *s, const struct esc_user *u,
+			  const struct esc_session *se)
+{
+	int rc;
+
+	ESC_STORE(rc, s, user_insert, u);
+	assert_int_equal(rc, 0);
+	insert_session(s, se);
+}
+
 static void session_insert_then_get_returns_every_field(void **state)
 {
 	struct store_fixture *f = *state;
@@ -3436,9 +3447,7 @@ static void a_read_connections_caller_follows_every_commit(void **state)
 	int64_t used = 0;
 	int rc;
 
-	ESC_STORE(rc, f->s, user_insert, &u);
-	assert_int_equal(rc, 0);
-	insert_session(f->s, &se);
+	insert_caller(f->s, &u, &se);
 	for (int i = 0; i < 2; i++) {
 		ESC_STORE(rc, ro, caller_get, se.token_hash, &is_key, &used, NULL, &sg, &ug);
 		assert_int_equal(rc, 0);
@@ -4407,9 +4416,7 @@ static void a_read_connection_keeps_its_caller_until_the_callers_tables_change(v
 	int64_t used = 0;
 	int rc;
 
-	ESC_STORE(rc, f->s, user_insert, &u);
-	assert_int_equal(rc, 0);
-	insert_session(f->s, &se);
+	insert_caller(f->s, &u, &se);
 	hash_hex(key, 'k');
 	assert_int_equal(insert_key(f->s, key, T0), 0);
 	for (int i = 0; i < 3; i++) {
@@ -4538,9 +4545,7 @@ static void a_pool_read_connection_keeps_its_map_across_commits(void **state)
 	uintptr_t start = 0, now = 0;
 	int rc;
 
-	ESC_STORE(rc, f->s, user_insert, &u);
-	assert_int_equal(rc, 0);
-	insert_session(f->s, &se);
+	insert_caller(f->s, &u, &se);
 	insert_order(f->s, &o);
 	/* In the database file, where a map reads them (not the WAL). */
 	raw_sql(f, "PRAGMA wal_checkpoint(TRUNCATE)");
