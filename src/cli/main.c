@@ -174,7 +174,9 @@ static const struct command commands[] = {
 	 "  Applies the migrations the store lacks, in one transaction each, and\n"
 	 "  exits. serve, demo, check, deadlines and keys do this when they open a\n"
 	 "  store (backup and replay only read it); run it alone to migrate before\n"
-	 "  starting several daemons on one PostgreSQL database.\n"},
+	 "  starting several daemons on one PostgreSQL database. It says whether it\n"
+	 "  made a new store, migrated one (from which schema version to which) or\n"
+	 "  found nothing to migrate.\n"},
 	{"replay", cmd_replay, "what another policy would have done with the recorded commands",
 	 "escrowd replay --db URL --policy FILE [--config FILE] [--since DATE] [--until DATE]\n"
 	 "               [--csv FILE]\n"
@@ -700,7 +702,15 @@ static int cmd_migrate(const struct command *c, struct options *o, int argc, cha
 			esc_db_shown(o->db, db, sizeof db), err[0] ? err : esc_error_message(rc));
 		return 1;
 	}
-	printf("the %s store is at this version's schema\n", s->ops->name);
+	int found = s->schema_version_found, now = s->schema_version;
+	if (found == 0)
+		printf("made a new %s store at schema version %d\n", s->ops->name, now);
+	else if (found < now)
+		printf("migrated the %s store from schema version %d to %d (%d step%s)\n",
+		       s->ops->name, found, now, now - found, now - found == 1 ? "" : "s");
+	else
+		printf("the %s store is at schema version %d, this version's: nothing to migrate\n",
+		       s->ops->name, now);
 	esc_store_close(s);
 	return 0;
 }

@@ -789,6 +789,13 @@ struct esc_store {
 	const struct esc_store_ops *ops;
 	esc_store_fault_fn fault;
 	void *fault_arg;
+	/* Set by an open that migrates (ESC_STORE_NORMAL, ESC_STORE_SCRATCH;
+	 * 0 after the others): the schema version the store had when opened,
+	 * 0 for a new store (PostgreSQL: as first read; other processes may
+	 * have migrated it since), and the one it has now, this binary's. For
+	 * escrowd migrate to say what it did. */
+	int schema_version_found;
+	int schema_version;
 };
 
 /* Open a store by URL: "sqlite:PATH" or a plain path (SQLite), or a

@@ -17,6 +17,8 @@
 
 #include "engine/demo.h"
 #include "engine/engine.h"
+#include "store/common.h"
+#include "store/sqlite/migrations.h"
 #include "store/store.h"
 #include "support.h"
 #include "util/error.h"
@@ -359,21 +361,27 @@ static void db_takes_a_sqlite_url(void **state)
 
 /* ---- check on a missing or damaged store ---- */
 
-/* migrate creates or brings a store to this version's schema, and says
- * why when it cannot reach one. */
+/* migrate creates or brings a store to this version's schema, says which
+ * it did, and says why when it cannot reach one. */
 static void migrate_prepares_a_store_and_names_a_failure(void **state)
 {
-	char dir[256], db[300], out[OUTPUT_MAX];
+	char dir[256], db[300], out[OUTPUT_MAX], said[200];
 	(void)state;
 	esc_test_tmpdir(dir, sizeof dir);
 	esc_test_path(db, sizeof db, dir, "escrowd.db");
 	int status = esc_test_run_clif(binary, NULL, out, sizeof out, "migrate --db '%s'", db);
 	if (status != 0)
 		fail_msg("migrate exited %d:\n%s", status, out);
-	esc_test_contains(out, "the sqlite store is at this version's schema");
+	snprintf(said, sizeof said, "made a new sqlite store at schema version %d\n",
+		 esc_sqlite_schema_version());
+	esc_test_contains(out, said);
 	status = esc_test_run_clif(binary, NULL, out, sizeof out, "migrate --db '%s'",
 				   db); /* again: nothing to do */
 	assert_int_equal(status, 0);
+	snprintf(said, sizeof said,
+		 "the sqlite store is at schema version %d, this version's: nothing to migrate\n",
+		 esc_sqlite_schema_version());
+	esc_test_contains(out, said);
 	status = esc_test_run_clif(binary, NULL, out, sizeof out, "check --db '%s'", db);
 	assert_int_equal(status, 0);
 	status = esc_test_run_clif(binary, NULL, out, sizeof out,
@@ -381,6 +389,38 @@ static void migrate_prepares_a_store_and_names_a_failure(void **state)
 	esc_test_rmdir(dir);
 	assert_int_equal(status, 1);
 	esc_test_contains(out, "escrowd migrate: cannot migrate");
+}
+
+/* migrate on a store two steps behind says from which version to which
+ * it took it. */
+static void migrate_says_from_which_version_it_took_an_older_store(void **state)
+{
+	const char *before[64];
+	char dir[256], path[300], err[256] = "", out[OUTPUT_MAX], said[200];
+	sqlite3 *db = NULL;
+	int n = esc_migrations_count(esc_migrations_shared), version = esc_sqlite_schema_version();
+	(void)state;
+	assert_true(n >= 2 && n - 2 < 64);
+	for (int i = 0; i < n - 2; i++)
+		before[i] = esc_migrations_shared[i];
+	before[n - 2] = NULL;
+	esc_test_tmpdir(dir, sizeof dir);
+	esc_test_path(path, sizeof path, dir, "escrowd.db");
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	int rc = esc_sqlite_migrate_with(db, before, NULL, err, sizeof err);
+	sqlite3_close(db);
+	if (rc) {
+		esc_test_rmdir(dir);
+		fail_msg("the older store: %s", err);
+	}
+	int status = esc_test_run_clif(binary, NULL, out, sizeof out, "migrate --db '%s'", path);
+	esc_test_rmdir(dir);
+	if (status != 0)
+		fail_msg("migrate exited %d:\n%s", status, out);
+	snprintf(said, sizeof said,
+		 "migrated the sqlite store from schema version %d to %d (2 steps)\n", version - 2,
+		 version);
+	esc_test_contains(out, said);
 }
 
 /* A mistyped path is not a store: check (whose invariants would hold on an
@@ -517,6 +557,7 @@ int main(void)
 		cmocka_unit_test(db_takes_a_sqlite_url),
 		cmocka_unit_test(check_on_a_missing_store_fails_and_creates_nothing),
 		cmocka_unit_test(migrate_prepares_a_store_and_names_a_failure),
+		cmocka_unit_test(migrate_says_from_which_version_it_took_an_older_store),
 		cmocka_unit_test(check_on_a_broken_ledger_exits_1_naming_the_invariant),
 		cmocka_unit_test(deadlines_prints_how_many_fired),
 	};

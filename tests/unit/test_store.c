@@ -3669,28 +3669,30 @@ static int64_t written_version(void)
 }
 
 /* Run the backend's migrations with steps as the shared list, through a
- * connection of the test's own. */
-static void migrate_with(struct store_fixture *f, const char *const *steps)
+ * connection of the test's own. Returns the schema version the runner
+ * found. */
+static int migrate_with(struct store_fixture *f, const char *const *steps)
 {
 	char err[256] = "";
-	int rc = 0;
+	int rc = 0, found = -1;
 
 	if (backend == &pg_backend) {
 		PGconn *conn = PQconnectdb(f->url);
 		assert_int_equal(PQstatus(conn), CONNECTION_OK);
-		rc = esc_pg_migrate_with(conn, steps, err, sizeof err);
+		rc = esc_pg_migrate_with(conn, steps, &found, err, sizeof err);
 		PQfinish(conn);
 	} else {
 		sqlite3 *db = NULL;
 		assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL),
 				 SQLITE_OK);
 		sqlite3_busy_timeout(db, 5000);
-		rc = esc_sqlite_migrate_with(db, steps, err, sizeof err);
+		rc = esc_sqlite_migrate_with(db, steps, &found, err, sizeof err);
 		sqlite3_close(db);
 	}
 	if (rc)
 		fprintf(stderr, "migrate: %s\n", err);
 	assert_int_equal(rc, 0);
+	return found;
 }
 
 /* The fixture's store, new, with the shared migrations run up to (not
@@ -3718,7 +3720,7 @@ static void migrated_before(struct store_fixture *f, const char *marker)
 	}
 	assert_non_null(esc_migrations_shared[i]);
 	before[i] = NULL;
-	migrate_with(f, before);
+	assert_int_equal(migrate_with(f, before), 0); /* a new store */
 }
 
 /* A fresh store and the same store opened again record the version this
@@ -3731,10 +3733,31 @@ static void a_store_opened_again_keeps_the_schema_version(void **state)
 	assert_int_equal(written_version(), (backend == &pg_backend ? 4 : 7) +
 						    esc_migrations_count(esc_migrations_shared));
 	assert_int_equal(recorded_version(f), written_version());
+	/* The store says it was new, and then that it was this version's. */
+	assert_int_equal(f->s->schema_version_found, 0);
+	assert_int_equal(f->s->schema_version, written_version());
 	insert_user(f->s, "usr_a");
 	reopen(f);
 	assert_int_equal(recorded_version(f), written_version());
+	assert_int_equal(f->s->schema_version_found, written_version());
+	assert_int_equal(f->s->schema_version, written_version());
 	assert_true(user_exists(f->s, "usr_a"));
+}
+
+/* A store two steps behind, opened, says the version it had and the one
+ * it has now (what escrowd migrate prints). */
+static void a_store_opened_at_an_older_schema_says_which_it_had(void **state)
+{
+	struct store_fixture *f = *state;
+	int n = esc_migrations_count(esc_migrations_shared);
+
+	assert_true(n >= 2);
+	migrated_before(f, esc_migrations_shared[n - 2]);
+	assert_int_equal(recorded_version(f), written_version() - 2);
+	open_url(f);
+	assert_int_equal(f->s->schema_version_found, written_version() - 2);
+	assert_int_equal(f->s->schema_version, written_version());
+	assert_int_equal(recorded_version(f), written_version());
 }
 
 static int64_t raw_int(struct store_fixture *f, const char *sql);
@@ -4038,9 +4061,9 @@ static void a_shared_step_applies_once_after_the_backends_own(void **state)
 	more[n] = steps[0];
 	more[n + 1] = NULL;
 	insert_user(f->s, "usr_a");
-	migrate_with(f, more);
+	assert_int_equal(migrate_with(f, more), written_version());
 	assert_int_equal(recorded_version(f), written_version() + 1);
-	migrate_with(f, more);
+	assert_int_equal(migrate_with(f, more), written_version() + 1);
 	assert_int_equal(recorded_version(f), written_version() + 1);
 	raw_sql(f, "INSERT INTO migration_probe (id, n, b) VALUES ('a', 1, 'x')");
 	raw_sql(f, "UPDATE orders SET probe_minor = 1");
@@ -4179,6 +4202,7 @@ static const struct CMUnitTest contract[] = {
 	T(ledger_check_finds_escrow_that_differs_from_its_order),
 	T(ledger_check_finds_escrow_without_an_order),
 	T(a_store_opened_again_keeps_the_schema_version),
+	T(a_store_opened_at_an_older_schema_says_which_it_had),
 	T(a_shared_step_applies_once_after_the_backends_own),
 	T(a_store_with_history_and_outbox_tables_upgrades_to_one_row),
 	T(the_fanout_leaves_the_event_rows_as_they_were),

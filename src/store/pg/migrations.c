@@ -475,12 +475,13 @@ static int apply_index(PGconn *conn, int index, const char *const *shared, bool 
 	return rc;
 }
 
-int esc_pg_migrate(PGconn *conn, char *err, size_t err_size)
+int esc_pg_migrate(PGconn *conn, int *found, char *err, size_t err_size)
 {
-	return esc_pg_migrate_with(conn, esc_migrations_shared, err, err_size);
+	return esc_pg_migrate_with(conn, esc_migrations_shared, found, err, err_size);
 }
 
-int esc_pg_migrate_with(PGconn *conn, const char *const *shared, char *err, size_t err_size)
+int esc_pg_migrate_with(PGconn *conn, const char *const *shared, int *found, char *err,
+			size_t err_size)
 {
 	int count = MIGRATIONS_COUNT + esc_migrations_count(shared);
 	/* Each migration applied or lost to another process costs one round;
@@ -490,6 +491,8 @@ int esc_pg_migrate_with(PGconn *conn, const char *const *shared, char *err, size
 	bool applied = false, missing = false;
 	int rc = read_version(conn, &version, &missing, err, err_size);
 
+	if (!rc && found)
+		*found = version; /* 0 when the table is missing */
 	/* CREATE TABLE IF NOT EXISTS needs the right to create in the schema
 	 * even when the table is there: a role that may only read and write
 	 * rows must still open a database migrated already. */

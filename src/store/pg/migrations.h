@@ -21,12 +21,16 @@ int esc_pg_schema_version(void);
 
 /* Bring the database of conn up to esc_pg_schema_version(). Returns 0,
  * ESC_EUNSUPPORTED when the database is newer than this binary, or ESC_EIO;
- * with a message in err (err_size bytes, may be NULL). */
-int esc_pg_migrate(PGconn *conn, char *err, size_t err_size);
+ * with a message in err (err_size bytes, may be NULL). *found (found may
+ * be NULL) gets the schema version the database had at the first read, 0
+ * for a new one, once it is read: other processes may move it on while
+ * this one migrates. */
+int esc_pg_migrate(PGconn *conn, int *found, char *err, size_t err_size);
 
 /* esc_pg_migrate with shared (NULL-terminated) in place of
  * esc_migrations_shared: for the tests of the runner. */
-int esc_pg_migrate_with(PGconn *conn, const char *const *shared, char *err, size_t err_size);
+int esc_pg_migrate_with(PGconn *conn, const char *const *shared, int *found, char *err,
+			size_t err_size);
 
 /* A libpq message on one line in dst (size bytes, cut to fit): PostgreSQL's
  * end in a newline and may go on over indented lines. For both files of

@@ -3961,7 +3961,9 @@ int esc_pg_open_mode(const char *url, bool read_only, struct esc_store **out, ch
 	PQsetNoticeReceiver(p->conn, on_notice, p);
 	pthread_once(&sql_once, sql_build);
 	rc = read_only ? esc_pg_schema_check(p->conn, err, err_size)
-		       : esc_pg_migrate(p->conn, err, err_size);
+		       : esc_pg_migrate(p->conn, &p->base.schema_version_found, err, err_size);
+	if (!rc && !read_only)
+		p->base.schema_version = esc_pg_schema_version();
 	if (!rc) {
 		rc = set_session(p, read_only);
 		p->read_only = read_only && !rc;

@@ -391,12 +391,13 @@ static int apply_index(sqlite3 *db, int index, const char *const *shared, char *
 	return rc;
 }
 
-int esc_sqlite_migrate(sqlite3 *db, char *err, size_t err_size)
+int esc_sqlite_migrate(sqlite3 *db, int *found, char *err, size_t err_size)
 {
-	return esc_sqlite_migrate_with(db, esc_migrations_shared, err, err_size);
+	return esc_sqlite_migrate_with(db, esc_migrations_shared, found, err, err_size);
 }
 
-int esc_sqlite_migrate_with(sqlite3 *db, const char *const *shared, char *err, size_t err_size)
+int esc_sqlite_migrate_with(sqlite3 *db, const char *const *shared, int *found, char *err,
+			    size_t err_size)
 {
 	int count = MIGRATIONS_COUNT + esc_migrations_count(shared);
 	int version = 0;
@@ -407,6 +408,8 @@ int esc_sqlite_migrate_with(sqlite3 *db, const char *const *shared, char *err, s
 			    sqlite3_errmsg(db));
 		goto out;
 	}
+	if (found)
+		*found = version;
 	if (version < 0) {
 		rc = ESC_EIO;
 		esc_set_err(err, err_size, "the store's schema version %d is not valid", version);

@@ -20,12 +20,14 @@ int esc_sqlite_schema_version(void);
 /* Bring db (WAL already set) up to esc_sqlite_schema_version(). Returns 0,
  * ESC_EUNSUPPORTED when the store is newer than this binary, ESC_EBUSY when
  * it stays locked, or ESC_EIO; with a message in err (err_size bytes, may
- * be NULL). */
-int esc_sqlite_migrate(sqlite3 *db, char *err, size_t err_size);
+ * be NULL). *found (found may be NULL) gets the schema version the store
+ * had before, 0 for a new one, once it is read. */
+int esc_sqlite_migrate(sqlite3 *db, int *found, char *err, size_t err_size);
 
 /* esc_sqlite_migrate with shared (NULL-terminated) in place of
  * esc_migrations_shared: for the tests of the runner. */
-int esc_sqlite_migrate_with(sqlite3 *db, const char *const *shared, char *err, size_t err_size);
+int esc_sqlite_migrate_with(sqlite3 *db, const char *const *shared, int *found, char *err,
+			    size_t err_size);
 
 /* 0 when the schema is this version's; else ESC_EUNSUPPORTED with why in
  * err (for a store opened read-only, which cannot migrate). */

@@ -3757,11 +3757,12 @@ int esc_sqlite_open_mode(const char *path, enum esc_store_mode mode, struct esc_
 	}
 	if (rc)
 		goto fail;
-	rc = esc_sqlite_migrate(q->db, err, err_size);
+	rc = esc_sqlite_migrate(q->db, &q->base.schema_version_found, err, err_size);
 	if (rc) {
 		err_in_file(path, err, err_size);
 		goto fail;
 	}
+	q->base.schema_version = esc_sqlite_schema_version();
 	rc = prepare_all(q, path, err, err_size);
 	if (rc)
 		goto fail;
