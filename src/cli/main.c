@@ -52,6 +52,7 @@ struct options {
 	unsigned pool;    /* db_pool: store connections, 0 = the default */
 	int64_t lease_ms; /* deadline_lease, 0 = the engine's default */
 	int64_t commit_delay_us;
+	int writer_nice;
 	struct esc_policy policy;
 	struct esc_http_options http; /* the config file's http. keys */
 	char *owned[8];               /* the string options' values, copies */
@@ -114,7 +115,11 @@ static const struct command commands[] = {
 	 "  them this long, in real time, before another takes them (1s to 1h).\n"
 	 "  commit_delay_us = 500: while commands come faster than they are\n"
 	 "  committed, a commit starts this long after the one before at the\n"
-	 "  least, unless 8 commands wait (0 to 10000; 0: at once). The\n"
+	 "  least, unless 8 commands wait (0 to 10000; 0: at once).\n"
+	 "  writer_nice = -10: the writer thread's nice (-20 to 0), so that\n"
+	 "  under load it gets a core first; below 0 needs CAP_SYS_NICE or an\n"
+	 "  RLIMIT_NICE that allows it (systemd: LimitNICE=-10), else it stays\n"
+	 "  at 0 and serve says so. The\n"
 	 "  http. keys set the daemon's limits (defaults shown):\n"
 	 "    http.threads = 32                http.connections_max = 1024\n"
 	 "    http.connections_per_address = 64 (0: no limit, as behind a proxy)\n"
@@ -260,14 +265,15 @@ static int set_webhooks(void *arg, const char *key, const char *value, char *err
 
 /* The first eight are strings, in the order of set_option's fields. */
 static const char *const option_keys[] = {
-	"db",        "listen", "clock", "operator_key", "password_hashing", "operator_key_file",
-	"log_level", "mode",   "quiet", "db_pool",      "deadline_lease",   "commit_delay_us",
-	NULL};
+	"db",          "listen", "clock", "operator_key", "password_hashing", "operator_key_file",
+	"log_level",   "mode",   "quiet", "db_pool",      "deadline_lease",   "commit_delay_us",
+	"writer_nice", NULL};
 
 #define LEASE_MS_MIN 1000
 #define LEASE_MS_MAX (3600 * 1000)
 _Static_assert(ESC_LEASE_MS_DEFAULT == 15000, "serve --help says deadline_lease = 15s");
 _Static_assert(ESC_COMMIT_DELAY_US_DEFAULT == 500, "serve --help and config.c say 500");
+_Static_assert(ESC_WRITER_NICE_DEFAULT == -10, "serve --help and config.c say -10");
 
 /* A string option's value, when it is one of those given. */
 static int one_of(const char *key, const char *value, const char *a, const char *b, char *err,
@@ -324,6 +330,18 @@ static int set_option(void *arg, const char *key, const char *value, char *err, 
 			return ESC_EINVAL;
 		}
 		o->commit_delay_us = us;
+		return 0;
+	}
+	if (!strcmp(key, "writer_nice")) {
+		char *end = NULL;
+		long n = strtol(value, &end, 10);
+		if (!*value || *end || n < ESC_WRITER_NICE_MIN || n > 0) {
+			snprintf(err, err_size,
+				 "writer_nice: '%s' is not a nice from %d (the most favoured) to 0",
+				 value, ESC_WRITER_NICE_MIN);
+			return ESC_EINVAL;
+		}
+		o->writer_nice = (int)n;
 		return 0;
 	}
 	if (!strcmp(key, "deadline_lease")) {
@@ -1178,6 +1196,7 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	eo.pool = o->pool ? o->pool : 8;
 	eo.lease_ms = o->lease_ms;
 	eo.commit_delay_us = o->commit_delay_us;
+	eo.writer_nice = o->writer_nice;
 	eo.fast_password_hashing = fast_hashing(o);
 	rc = esc_engine_open(&e, o->db, &o->policy, &eo, err, sizeof err);
 	if (rc) {
@@ -1215,6 +1234,16 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	if (eo.manual_clock)
 		say(ESC_LOG_WARN, "manual clock: time moves only through "
 				  "POST /v1/clock/advance");
+	int nice_error = 0, nice = esc_engine_writer_nice(e, &nice_error);
+	if (nice_error)
+		esc_log(ESC_LOG_INFO,
+			"the writer runs at nice 0, not writer_nice: lowering a nice needs "
+			"CAP_SYS_NICE or an RLIMIT_NICE that allows it (systemd: LimitNICE=)",
+			ESC_LOG_INT("writer_nice", eo.writer_nice),
+			ESC_LOG_STR("error", strerror(nice_error)));
+	else if (nice)
+		esc_log(ESC_LOG_INFO, "the writer runs at its writer_nice",
+			ESC_LOG_INT("writer_nice", nice));
 	if (eo.fast_password_hashing && !ho.test_mode)
 		say(ESC_LOG_WARN,
 		    "password_hashing = minimum in production mode: passwords are "
@@ -1401,7 +1430,8 @@ static int cmd_keys(const struct command *c, struct options *o, int argc, char *
 
 int main(int argc, char **argv)
 {
-	struct options o = {.commit_delay_us = ESC_COMMIT_DELAY_US_DEFAULT};
+	struct options o = {.commit_delay_us = ESC_COMMIT_DELAY_US_DEFAULT,
+			    .writer_nice = ESC_WRITER_NICE_DEFAULT};
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -30,6 +30,8 @@ const struct esc_config_key esc_config_keys[] = {
 	{"deadline_lease", "15s", "a killed daemon's deadlines pass to another after this"},
 	{"commit_delay_us", "500",
 	 "under load, commits start this far apart at the least (0-10000)"},
+	{"writer_nice", "-10",
+	 "the writer thread's nice (-20 to 0); below 0 needs CAP_SYS_NICE or LimitNICE"},
 	/* The policy (SPEC §2 to §6; core/policy.c). */
 	{"payment_window", "24h", "an order unpaid this long is cancelled"},
 	{"ship_window", "7d", "a paid order unshipped this long is cancelled, refunded"},

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -103,6 +105,11 @@ struct esc_engine {
 	 * now (the submission that makes LINGER_MAX wakes it). */
 	int64_t commit_delay_us;
 	int64_t batch_taken_us;
+	/* The writer's nice (esc_engine_options.writer_nice), the errno of
+	 * its refusal, and whether the writer has tried it (writer_start
+	 * waits on fire_done for that). */
+	int writer_nice, writer_nice_error;
+	bool writer_nice_tried;
 	bool writer_pressed, writer_lingering;
 	/* Documents given back to the writer to release (under queue_lock;
 	 * esc_engine_json_release), and the writer's copy while it releases
@@ -253,6 +260,13 @@ int esc_engine_open(struct esc_engine **out, const char *url, const struct esc_p
 		goto out;
 	}
 	e->commit_delay_us = opt->commit_delay_us;
+	if (opt->writer_nice < ESC_WRITER_NICE_MIN || opt->writer_nice > 0) {
+		esc_set_err(err, err_size, "the writer's nice must be from %d to 0",
+			    ESC_WRITER_NICE_MIN);
+		rc = ESC_EINVAL;
+		goto out;
+	}
+	e->writer_nice = opt->writer_nice;
 	if (opt->lease_ms < 0) {
 		esc_set_err(err, err_size, "the deadline lease must not be negative");
 		rc = ESC_EINVAL;
@@ -2268,10 +2282,27 @@ static void writer_linger(struct esc_engine *e)
 	e->writer_idle = false;
 }
 
+/* The writer's own nice (esc_engine_options.writer_nice): Linux sets a
+ * thread's with its id. Told to writer_start through fire_done. */
+static void writer_renice(struct esc_engine *e)
+{
+	int error = 0;
+	if (e->writer_nice && setpriority(PRIO_PROCESS, (id_t)gettid(), e->writer_nice))
+		error = errno;
+	pthread_mutex_lock(&e->queue_lock);
+	if (error)
+		e->writer_nice = 0;
+	e->writer_nice_error = error;
+	e->writer_nice_tried = true;
+	pthread_cond_broadcast(&e->fire_done);
+	pthread_mutex_unlock(&e->queue_lock);
+}
+
 static void *writer_main(void *arg)
 {
 	struct esc_engine *e = arg;
 	struct esc_submission *batch[GROUP_MAX];
+	writer_renice(e);
 	/* The answers' trees come back here (esc_engine_json_release): room
 	 * for a few batches' blocks. */
 	esc_json_cache_limit(WRITER_JSON_CACHE_BYTES);
@@ -2329,7 +2360,18 @@ static int writer_start(struct esc_engine *e, char *err, size_t err_size)
 		return ESC_ENOMEM;
 	}
 	e->writer_running = true;
+	/* Its nice tried, so that esc_engine_writer_nice says how it went. */
+	pthread_mutex_lock(&e->queue_lock);
+	while (!e->writer_nice_tried)
+		pthread_cond_wait(&e->fire_done, &e->queue_lock);
+	pthread_mutex_unlock(&e->queue_lock);
 	return 0;
+}
+
+int esc_engine_writer_nice(const struct esc_engine *e, int *error)
+{
+	*error = e->writer_nice_error;
+	return e->writer_nice;
 }
 
 /* Run what is queued, then stop the writer; later submissions are

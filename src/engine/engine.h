@@ -69,12 +69,25 @@ struct esc_engine_options {
 	 * unless 8 commands wait (0: at once; at most ESC_COMMIT_DELAY_US_MAX).
 	 * See writer_linger in engine.c. */
 	int64_t commit_delay_us;
+	/* The writer thread's nice, from ESC_WRITER_NICE_MIN to 0 (0: the
+	 * process's). Every command waits for the writer's commit, so a
+	 * writer that waits for a core holds all of them: at -10 it gets one
+	 * before the HTTP threads and whatever else runs at 0. Lowering a
+	 * nice needs CAP_SYS_NICE or an RLIMIT_NICE that allows it
+	 * (systemd's LimitNICE=); without, the writer stays at the
+	 * process's, and esc_engine_writer_nice says why. */
+	int writer_nice;
 };
 
 /* The daemon's esc_engine_options.commit_delay_us (commit_delay_us in
  * its configuration), and the longest. */
 #define ESC_COMMIT_DELAY_US_DEFAULT 500
 #define ESC_COMMIT_DELAY_US_MAX     10000
+
+/* The daemon's esc_engine_options.writer_nice (writer_nice in its
+ * configuration), and the lowest. */
+#define ESC_WRITER_NICE_DEFAULT (-10)
+#define ESC_WRITER_NICE_MIN     (-20)
 
 /* The most store connections an engine opens (esc_engine_options.pool). */
 #define ESC_POOL_MAX 64
@@ -154,6 +167,10 @@ int esc_engine_policy_of(struct esc_engine *e, struct esc_store *s, int64_t vers
 bool esc_engine_clock_manual(const struct esc_engine *e);
 /* New passwords are hashed at argon2id's least cost (options). */
 bool esc_engine_fast_password_hashing(const struct esc_engine *e);
+/* The nice the writer thread runs at: esc_engine_options.writer_nice,
+ * or 0 when it was not asked for or not allowed, with *error the errno
+ * of the refusal (EACCES, EPERM; else 0). */
+int esc_engine_writer_nice(const struct esc_engine *e, int *error);
 /* Copy the counters into *out, from any thread. It waits for no command
  * or commit (the counters are atomics), so /metrics answers while a
  * commit hangs. */

@@ -22,9 +22,10 @@ static int fd = -1;
 static char path[64];
 
 /* main.c's own keys: their values are its business, not the parser's. */
-static const char *const option_keys[] = {"db",    "listen",  "clock",          "operator_key",
-					  "quiet", "db_pool", "deadline_lease", "commit_delay_us",
-					  "mode",  NULL};
+static const char *const option_keys[] = {
+	"db",      "listen",         "clock",           "operator_key", "quiet",
+	"db_pool", "deadline_lease", "commit_delay_us", "mode",         "writer_nice",
+	NULL};
 
 static int set_option(void *arg, const char *key, const char *value, char *err, size_t err_size)
 {

@@ -297,6 +297,10 @@ static void config_http_keys_are_checked(void **state)
 					      "microseconds from 0 (no delay) "
 					      "to 10000"},
 		{"commit_delay_us = -1\n", "commit_delay_us: '-1' is not a number of microseconds"},
+		{"writer_nice = 1\n",
+		 "line 1: writer_nice: '1' is not a nice from -20 (the most favoured) to 0"},
+		{"writer_nice = -21\n", "writer_nice: '-21' is not a nice from -20"},
+		{"writer_nice = high\n", "writer_nice: 'high' is not a nice"},
 		{"http.connection_max = 4\n", "line 1: unknown key 'http.connection_max'"},
 		{"http.connections_max = 4 # fewer\nfee = 101%\n", "line 2"},
 	};

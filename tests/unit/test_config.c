@@ -61,6 +61,7 @@ static bool option_key(const char *name)
 					      "db_pool",
 					      "deadline_lease",
 					      "commit_delay_us",
+					      "writer_nice",
 					      "log_level",
 					      "mode"};
 	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)

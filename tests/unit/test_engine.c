@@ -13,7 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
+#include <errno.h>
+#include <linux/capability.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -1458,6 +1464,159 @@ static void issue_15_the_commit_delay_answers_every_command_under_load(void **st
 	esc_fixture_check(f);
 }
 
+/* --- the writer's nice (issue 15) */
+
+/* How many of this process's threads run at nice, from /proc: the
+ * 17th field after the command's closing parenthesis of each stat. */
+static int threads_at_nice(int nice)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *t;
+	int n = 0;
+	assert_non_null(d);
+	while ((t = readdir(d))) {
+		char path[300], stat[1024];
+		if (t->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/stat", t->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue; /* a thread that ended meanwhile */
+		size_t len = fread(stat, 1, sizeof stat - 1, f);
+		fclose(f);
+		stat[len] = '\0';
+		char *p = strrchr(stat, ')'), *save = NULL, *field = NULL;
+		assert_non_null(p);
+		field = strtok_r(p + 1, " ", &save);
+		for (int i = 1; field && i < 17; i++)
+			field = strtok_r(NULL, " ", &save);
+		assert_non_null(field);
+		n += atoi(field) == nice;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Whether a thread of this process may lower its nice to nice: a thread
+ * of its own tries, and ends. */
+static void *try_nice(void *arg)
+{
+	int *nice = arg;
+	*nice = setpriority(PRIO_PROCESS, (id_t)gettid(), *nice) ? errno : 0;
+	return NULL;
+}
+
+static int nice_refused(int nice)
+{
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, try_nice, &nice), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	return nice;
+}
+
+static struct esc_engine *nice_engine(struct esc_fixture *f, int nice)
+{
+	struct esc_engine_options opt = {
+		.manual_clock = true, .fast_password_hashing = true, .writer_nice = nice};
+	struct esc_engine *e = NULL;
+	char err[300] = "";
+	int rc = esc_engine_open(&e, f->db, NULL, &opt, err, sizeof err);
+	if (rc)
+		fail_msg("open with writer_nice %d: %s", nice, err);
+	return e;
+}
+
+/* Issue 15: the writer thread runs at its writer_nice, and only it, when
+ * the process may lower a nice (root, CAP_SYS_NICE, RLIMIT_NICE); else at
+ * the process's, with the refusal's errno to say why. A nice above 0 or
+ * below -20 is refused. */
+static void issue_15_the_writer_runs_at_its_nice(void **state)
+{
+	struct esc_fixture *f = *state;
+	enum { NICE = -3 };
+	int refused = nice_refused(NICE), error = -1;
+	assert_int_equal(threads_at_nice(NICE), 0);
+	struct esc_engine *e = nice_engine(f, NICE);
+	int nice = esc_engine_writer_nice(e, &error);
+	if (refused) {
+		assert_int_equal(nice, 0);
+		assert_int_equal(error, refused);
+		assert_int_equal(threads_at_nice(NICE), 0);
+	} else {
+		assert_int_equal(nice, NICE);
+		assert_int_equal(error, 0);
+		assert_int_equal(threads_at_nice(NICE), 1);
+	}
+	/* Its commands commit as before. */
+	struct submitter sub = {f, e, 0};
+	submit_creates(&sub);
+	assert_int_equal(sub.ok, 40);
+	esc_engine_free(e);
+	assert_int_equal(threads_at_nice(NICE), 0);
+	print_message("writer_nice %d: %s\n", NICE, refused ? strerror(refused) : "applied");
+
+	e = nice_engine(f, 0);
+	assert_int_equal(esc_engine_writer_nice(e, &error), 0);
+	assert_int_equal(error, 0);
+	esc_engine_free(e);
+
+	struct esc_engine_options opt = {.manual_clock = true, .writer_nice = 1};
+	char err[300] = "";
+	e = NULL;
+	assert_int_equal(esc_engine_open(&e, f->db, NULL, &opt, err, sizeof err), ESC_EINVAL);
+	assert_null(e);
+	esc_test_contains(err, "the writer's nice must be from -20 to 0");
+	opt.writer_nice = ESC_WRITER_NICE_MIN - 1;
+	assert_int_equal(esc_engine_open(&e, f->db, NULL, &opt, err, sizeof err), ESC_EINVAL);
+}
+
+/* An engine opened by a thread that may not lower a nice: it drops
+ * CAP_SYS_NICE from its own effective set (capabilities are a thread's;
+ * the writer it starts inherits them), under an RLIMIT_NICE of 0. */
+struct unprivileged_open {
+	struct esc_fixture *f;
+	int nice, error, capset;
+};
+
+static void *open_unprivileged(void *arg)
+{
+	struct unprivileged_open *u = arg;
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+	if (syscall(SYS_capget, &h, d) == 0) {
+		d[CAP_TO_INDEX(CAP_SYS_NICE)].effective &= ~CAP_TO_MASK(CAP_SYS_NICE);
+		u->capset = (int)syscall(SYS_capset, &h, d);
+	} else {
+		u->capset = -1;
+	}
+	struct esc_engine *e = nice_engine(u->f, -3);
+	u->nice = esc_engine_writer_nice(e, &u->error);
+	esc_engine_free(e);
+	return NULL;
+}
+
+/* Issue 15: where lowering a nice is not allowed, the engine opens all
+ * the same, its writer at the process's nice, and says why. */
+static void issue_15_a_writer_refused_its_nice_runs_at_the_processs(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct rlimit lim;
+	assert_int_equal(getrlimit(RLIMIT_NICE, &lim), 0);
+	if (lim.rlim_cur > 20 - (-3)) {
+		print_message("skipped: RLIMIT_NICE %llu allows nice -3 to anyone\n",
+			      (unsigned long long)lim.rlim_cur);
+		skip();
+	}
+	struct unprivileged_open u = {.f = f, .nice = 1, .error = 0};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, open_unprivileged, &u), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(u.capset, 0);
+	assert_int_equal(u.nice, 0);
+	assert_true(u.error == EACCES || u.error == EPERM);
+	assert_int_equal(threads_at_nice(-3), 0);
+}
+
 /* --- the manual clock's move and its Idempotency-Key (issue 12, defect 3) */
 
 /* An issuer's answer to a move: "NOW FIRED", counted in *calls. */
@@ -2011,6 +2170,8 @@ int main(void)
 		T(test_engine_submit_from_threads_shares_commits),
 		T(issue_15_the_commit_delay_keeps_a_lone_client_waiting_never),
 		T(issue_15_the_commit_delay_answers_every_command_under_load),
+		T(issue_15_the_writer_runs_at_its_nice),
+		T(issue_15_a_writer_refused_its_nice_runs_at_the_processs),
 		T(test_issue_15_reads_of_a_scope_share_a_connection_and_see_its_writes),
 		T(test_spec_2_seller_accepts_cancellation_full_refund_to_card_pending),
 		T(test_spec_2_accepted_cancellation_result_carries_the_refund),
