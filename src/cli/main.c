@@ -1237,7 +1237,7 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	int nice_error = 0, nice = esc_engine_writer_nice(e, &nice_error);
 	if (nice_error)
 		esc_log(ESC_LOG_INFO,
-			"the writer runs at nice 0, not writer_nice: lowering a nice needs "
+			"the writer runs at the process's nice, not writer_nice: lowering a nice needs "
 			"CAP_SYS_NICE or an RLIMIT_NICE that allows it (systemd: LimitNICE=)",
 			ESC_LOG_INT("writer_nice", eo.writer_nice),
 			ESC_LOG_STR("error", strerror(nice_error)));
