@@ -1237,8 +1237,9 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 	int nice_error = 0, nice = esc_engine_writer_nice(e, &nice_error);
 	if (nice_error)
 		esc_log(ESC_LOG_INFO,
-			"the writer runs at the process's nice, not writer_nice: lowering a nice needs "
-			"CAP_SYS_NICE or an RLIMIT_NICE that allows it (systemd: LimitNICE=)",
+			"the writer runs at the process's nice, not writer_nice: lowering a "
+			"nice needs CAP_SYS_NICE or an RLIMIT_NICE that allows it (systemd: "
+			"LimitNICE=)",
 			ESC_LOG_INT("writer_nice", eo.writer_nice),
 			ESC_LOG_STR("error", strerror(nice_error)));
 	else if (nice)
