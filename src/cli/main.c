@@ -1243,7 +1243,7 @@ static int cmd_serve(const struct command *c, struct options *o, int argc, char 
 			ESC_LOG_INT("writer_nice", eo.writer_nice),
 			ESC_LOG_STR("error", strerror(nice_error)));
 	else if (nice)
-		esc_log(ESC_LOG_INFO, "the writer runs at its writer_nice",
+		esc_log(ESC_LOG_DEBUG, "the writer runs at its writer_nice",
 			ESC_LOG_INT("writer_nice", nice));
 	if (eo.fast_password_hashing && !ho.test_mode)
 		say(ESC_LOG_WARN,

@@ -143,14 +143,15 @@ def sql_list(values):
 def expected_line(line):
     """A line of the daemon's log (one JSON object, docs/operations.md)
     that says nothing went wrong: it listens, it stopped, it hashes at the
-    tests' cost, its mode."""
+    tests' cost, its mode, the writer's nice where it may not lower one."""
     try:
         said = json.loads(line)
     except ValueError:
         return False
     return isinstance(said, dict) and "time" in said and bool(re.match(
         r"(listening on http://|stopped$|password_hashing = minimum: |"
-        r"mode = (test|production): )", said.get("msg", "")))
+        r"mode = (test|production): |the writer runs at the process's nice, not "
+        r"writer_nice: )", said.get("msg", "")))
 
 
 class SqliteStore:

@@ -1602,7 +1602,7 @@ static void issue_15_a_writer_refused_its_nice_runs_at_the_processs(void **state
 	struct esc_fixture *f = *state;
 	struct rlimit lim;
 	assert_int_equal(getrlimit(RLIMIT_NICE, &lim), 0);
-	if (lim.rlim_cur > 20 - (-3)) {
+	if (lim.rlim_cur >= 20 - (-3)) {
 		print_message("skipped: RLIMIT_NICE %llu allows nice -3 to anyone\n",
 			      (unsigned long long)lim.rlim_cur);
 		skip();
