@@ -3416,13 +3416,13 @@ static int fail_order_get(void *arg, const char *verb)
 	return strcmp(verb, "order_get") == 0 ? ESC_EIO : 0;
 }
 
-/* A second connection to f's store, made read-only as the engine's read
- * pool makes its own. */
-static struct esc_store *open_read_only(struct store_fixture *f)
+/* A second connection to f's store opened in mode, then made read-only
+ * (the read_only verb). */
+static struct esc_store *open_read_only_as(struct store_fixture *f, enum esc_store_mode mode)
 {
 	struct esc_store *s = NULL;
 	char err[256] = "";
-	int rc = esc_store_open(f->url, &s, err, sizeof err);
+	int rc = esc_store_open_mode(f->url, mode, &s, err, sizeof err);
 
 	if (rc)
 		fprintf(stderr, "open %s: %s\n", f->url, err);
@@ -3430,6 +3430,13 @@ static struct esc_store *open_read_only(struct store_fixture *f)
 	ESC_STORE0(rc, s, read_only);
 	assert_int_equal(rc, 0);
 	return s;
+}
+
+/* A second connection to f's store, made read-only as the engine's read
+ * pool makes its own. */
+static struct esc_store *open_read_only(struct store_fixture *f)
+{
+	return open_read_only_as(f, ESC_STORE_NORMAL);
 }
 
 /* Issue 15: a read connection may keep the callers it looked up, but
@@ -4469,21 +4476,6 @@ static void a_read_connection_keeps_its_caller_until_the_callers_tables_change(v
 	esc_store_close(ro);
 }
 
-/* A read connection of the pool, as the engine opens it. */
-static struct esc_store *open_pool_reader(struct store_fixture *f)
-{
-	struct esc_store *s = NULL;
-	char err[256] = "";
-	int rc = esc_store_open_mode(f->url, ESC_STORE_READER, &s, err, sizeof err);
-
-	if (rc)
-		fprintf(stderr, "open %s: %s\n", f->url, err);
-	assert_int_equal(rc, 0);
-	ESC_STORE0(rc, s, read_only);
-	assert_int_equal(rc, 0);
-	return s;
-}
-
 /* The bytes of path this process maps, and where its first map begins. */
 static int64_t mapped_of(const char *path, uintptr_t *start)
 {
@@ -4562,7 +4554,7 @@ static int64_t orders_counted(struct esc_store *ro)
 static void a_pool_read_connection_keeps_its_map_across_commits(void **state)
 {
 	struct store_fixture *f = *state;
-	struct esc_store *ro = open_pool_reader(f);
+	struct esc_store *ro = open_read_only_as(f, ESC_STORE_READER); /* the pool's */
 	struct esc_session se = session('a');
 	struct esc_user u = user("usr_a", "a@example.test");
 	struct esc_order o = order("ord_seed", "usr_a", "usr_s");
