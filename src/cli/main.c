@@ -1379,7 +1379,7 @@ static int cmd_keys(const struct command *c, struct options *o, int argc, char *
 		rc = keys_list(e);
 	} else if (!strcmp(verb, "create")) {
 		char secret[ESC_KEY_SECRET_SIZE];
-		rc = esc_keys_create(e, name, secret, &k);
+		rc = esc_keys_create(e, name, secret, &k, NULL);
 		if (rc == ESC_EINVAL) {
 			fprintf(stderr,
 				"escrowd keys create: --name takes 1 to %d characters, no control "

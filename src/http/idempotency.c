@@ -48,6 +48,93 @@ static void request_hash(const char *url, const void *body, size_t body_len,
 	sodium_bin2hex(idem->request_hash, sizeof idem->request_hash, h, sizeof h);
 }
 
+/* A sealed answer: SEALED, then in URL-safe base64 a nonce and the
+ * answer's text encrypted and authenticated with secretbox. */
+#define SEALED "sealed:"
+_Static_assert(sizeof(((struct esc_idempotency *)0)->seal) == crypto_secretbox_KEYBYTES,
+	       "a seal is a secretbox key");
+
+/* The key that seals the answers kept for idem's key and scope: a hash of
+ * the caller's bearer token, which the store never holds (only another
+ * hash of it, key_hash), with the scope and key, so that each key's
+ * answer has its own. */
+static void seal_key(const char *token, struct esc_idempotency *idem)
+{
+	static const char label[] = "escrowd idempotency seal 1";
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, sizeof idem->seal);
+	crypto_generichash_update(&st, (const unsigned char *)label, sizeof label);
+	crypto_generichash_update(&st, (const unsigned char *)token, strlen(token) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)idem->scope, strlen(idem->scope) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)idem->key, strlen(idem->key) + 1);
+	crypto_generichash_final(&st, idem->seal, sizeof idem->seal);
+	idem->sealed = true;
+}
+
+/* text sealed with idem's seal (malloc'd), or NULL when out of memory. */
+static char *seal(const struct esc_idempotency *idem, const char *text)
+{
+	size_t n = strlen(text),
+	       box_len = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + n;
+	size_t out_len =
+		sizeof SEALED - 1 +
+		sodium_base64_ENCODED_LEN(box_len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	unsigned char *box = malloc(box_len);
+	char *out = malloc(out_len);
+	if (box && out) {
+		randombytes_buf(box, crypto_secretbox_NONCEBYTES);
+		crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES,
+				      (const unsigned char *)text, n, box, idem->seal);
+		memcpy(out, SEALED, sizeof SEALED - 1);
+		sodium_bin2base64(out + sizeof SEALED - 1, out_len - (sizeof SEALED - 1), box,
+				  box_len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	} else {
+		free(out);
+		out = NULL;
+	}
+	free(box);
+	return out;
+}
+
+/* The text of a kept answer that idem's seal sealed (malloc'd), or NULL
+ * when it was not sealed so, or out of memory. */
+static char *unseal(const struct esc_idempotency *idem, const char *kept)
+{
+	const size_t head = sizeof SEALED - 1, nonce = crypto_secretbox_NONCEBYTES,
+		     over = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES;
+	size_t n = strlen(kept), box_len = 0;
+	unsigned char *box = NULL;
+	char *text = NULL;
+	if (strncmp(kept, SEALED, head) || !(box = malloc(n)))
+		return NULL;
+	if (!sodium_base642bin(box, n, kept + head, n - head, NULL, &box_len, NULL,
+			       sodium_base64_VARIANT_URLSAFE_NO_PADDING) &&
+	    box_len >= over && (text = malloc(box_len - over + 1))) {
+		if (crypto_secretbox_open_easy((unsigned char *)text, box + nonce, box_len - nonce,
+					       box, idem->seal)) {
+			free(text);
+			text = NULL;
+		} else {
+			text[box_len - over] = '\0';
+		}
+	}
+	free(box);
+	return text;
+}
+
+/* A kept answer read back for idem, in place: unsealed when idem is
+ * sealed. false when it cannot be (not sealed with idem's seal). */
+static bool opened(const struct esc_idempotency *idem, struct esc_idempotency *seen)
+{
+	if (!idem->sealed || !seen->response)
+		return true;
+	char *text = unseal(idem, seen->response);
+	sodium_memzero(seen->response, strlen(seen->response));
+	free(seen->response);
+	seen->response = text;
+	return text != NULL;
+}
+
 static bool key_ok(const char *key)
 {
 	size_t n = strlen(key);
@@ -80,8 +167,9 @@ static int claim_key(struct esc_idem_running *r, const struct esc_idempotency *i
 
 int esc_idem_start(struct esc_engine *e, struct esc_idem_running *r,
 		   const struct esc_http_call *call, const char *key, const char *url,
-		   const void *body, size_t body_len, struct esc_idempotency *idem,
-		   struct esc_idempotency *seen, struct esc_idem_claim *claim)
+		   const void *body, size_t body_len, const char *seal_with,
+		   struct esc_idempotency *idem, struct esc_idempotency *seen,
+		   struct esc_idem_claim *claim)
 {
 	int rc;
 	if (!key_ok(key))
@@ -89,6 +177,8 @@ int esc_idem_start(struct esc_engine *e, struct esc_idem_running *r,
 	scope_of(call, idem);
 	snprintf(idem->key, sizeof idem->key, "%s", key);
 	request_hash(url, body, body_len, idem);
+	if (seal_with)
+		seal_key(seal_with, idem);
 	idem->created_at_ms = esc_engine_real_ms(e);
 
 	/* Claim first, so that no answer lands between the read and the claim
@@ -104,6 +194,8 @@ int esc_idem_start(struct esc_engine *e, struct esc_idem_running *r,
 	if (!rc)
 		rc = strcmp(seen->request_hash, idem->request_hash) ? ESC_EIDEMPOTENCY
 								    : ESC_EDUPLICATE;
+	if (rc == ESC_EDUPLICATE && !opened(idem, seen))
+		rc = ESC_EIDEMPOTENCY;
 	return rc;
 }
 
@@ -148,12 +240,16 @@ int esc_idem_keep(struct esc_engine *e, struct esc_idempotency *idem, int status
 		  const char *response)
 {
 	int rc;
+	char *sealed = NULL;
 	if (status >= 500 || status == 429)
 		return 0;
+	if (idem->sealed && !(sealed = seal(idem, response)))
+		return ESC_ENOMEM;
 	idem->status = status;
-	idem->response = (char *)response;
+	idem->response = sealed ? sealed : (char *)response;
 	rc = esc_engine_transact(e, put_tx, idem);
 	idem->response = NULL;
+	free(sealed);
 	if (rc && rc != ESC_EDUPLICATE)
 		esc_log(ESC_LOG_ERROR, "cannot keep an idempotent answer",
 			ESC_LOG_STR("error", esc_error_message(rc)));
@@ -170,7 +266,7 @@ char *esc_idem_kept(struct esc_engine *e, const struct esc_idempotency *idem, in
 	*status = 0;
 	if (rc)
 		return NULL;
-	if (strcmp(seen.request_hash, idem->request_hash)) {
+	if (strcmp(seen.request_hash, idem->request_hash) || !opened(idem, &seen)) {
 		free(seen.response);
 		*status = -1;
 		return NULL;
@@ -179,20 +275,23 @@ char *esc_idem_kept(struct esc_engine *e, const struct esc_idempotency *idem, in
 	return seen.response;
 }
 
-int esc_idem_answer(struct esc_idempotency *idem, int status, const json_t *doc)
-{
-	free(idem->response);
-	idem->status = status;
-	/* An order's answer is about 2 KB: one block, not grown. */
-	idem->response = doc ? esc_json_text(doc, 4096, NULL) : NULL;
-	return idem->response ? 0 : ESC_ENOMEM;
-}
-
 void esc_idem_answer_text(struct esc_idempotency *idem, int status, char *text)
 {
 	free(idem->response);
 	idem->status = status;
 	idem->response = text;
+	if (text && idem->sealed) {
+		idem->response = seal(idem, text);
+		sodium_memzero(text, strlen(text));
+		free(text);
+	}
+}
+
+int esc_idem_answer(struct esc_idempotency *idem, int status, const json_t *doc)
+{
+	/* An order's answer is about 2 KB: one block, not grown. */
+	esc_idem_answer_text(idem, status, doc ? esc_json_text(doc, 4096, NULL) : NULL);
+	return idem->response ? 0 : ESC_ENOMEM;
 }
 
 int esc_idem_tx_run(void *arg, struct esc_store *s)

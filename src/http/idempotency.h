@@ -3,8 +3,9 @@
  * protocol is here; server.c and the handlers of routes.c call it.
  *
  * The key. 1 to 255 printable ASCII characters, in the Idempotency-Key
- * header of a POST (other methods ignore it, and so do the routes whose
- * answer holds a secret: a session's token is never kept). A key is the
+ * header of a POST (other methods ignore it, and so does a sign-in: its
+ * body holds a password and its answer a session's token, neither of
+ * which is kept in any form: routes.h's ESC_KEEP_NEVER). A key is the
  * caller's own: its scope is the user ("user:ID"), the operator key
  * ("operator:" and 16 hex of its hash), or for anyone else the client's
  * address. The request it names is the hash of its path and body.
@@ -39,6 +40,12 @@
  *    handler wrote nothing (a refusal, or a route that runs no write).
  *    Failures of the daemon (5xx) and rate limits (429) are not kept: a
  *    retry may succeed.
+ * Sealed answers. A route whose answer holds a secret (a webhook
+ * endpoint's signing secret, an operator key's: ESC_KEEP_SEALED) keeps
+ * it encrypted (secretbox) with a key hashed from the caller's bearer
+ * token, its scope and the key. The store holds only another hash of
+ * the token, so a copy of the store does not give the secret away, and
+ * only the caller that sent the first request can have it replayed.
  * 5. Forgotten after 24 hours of real time (ESC_IDEMPOTENCY_KEEP_MS),
  *    however a manual clock moves: esc_engine_idempotency_get forgets
  *    what is older when it reads. */
@@ -70,16 +77,18 @@ void esc_idem_running_init(struct esc_idem_running *r);
 void esc_idem_running_release(struct esc_idem_running *r);
 
 /* Step 1 for the request of call, sent to url with body (body_len bytes)
- * and key: fills *idem (scope, key, request hash, created_at_ms) and
- * claims it in r with *claim (released by esc_idem_release, whatever the
- * return). Returns 0 when the request may run; ESC_EDUPLICATE with the
- * first answer in *seen (its response malloc'd, the caller's), or
- * ESC_EIDEMPOTENCY, ESC_ECONFLICT, ESC_EINVAL as above, or the store's
- * failure. */
+ * and key: fills *idem (scope, key, request hash, created_at_ms; sealed
+ * with seal_with, the caller's bearer token, unless NULL) and claims it
+ * in r with *claim (released by esc_idem_release, whatever the return).
+ * Returns 0 when the request may run; ESC_EDUPLICATE with the first
+ * answer in *seen (its response malloc'd, the caller's, unsealed), or
+ * ESC_EIDEMPOTENCY (also for a sealed answer that idem's seal does not
+ * open), ESC_ECONFLICT, ESC_EINVAL as above, or the store's failure. */
 int esc_idem_start(struct esc_engine *e, struct esc_idem_running *r,
 		   const struct esc_http_call *call, const char *key, const char *url,
-		   const void *body, size_t body_len, struct esc_idempotency *idem,
-		   struct esc_idempotency *seen, struct esc_idem_claim *claim);
+		   const void *body, size_t body_len, const char *seal_with,
+		   struct esc_idempotency *idem, struct esc_idempotency *seen,
+		   struct esc_idem_claim *claim);
 
 /* The message of a refusal of esc_idem_start, or NULL for its code's own. */
 const char *esc_idem_refusal(int rc);
@@ -97,13 +106,15 @@ void esc_idem_release(struct esc_idem_running *r, struct esc_idem_claim *claim);
 int esc_idem_keep(struct esc_engine *e, struct esc_idempotency *idem, int status,
 		  const char *response);
 
-/* Step 3: the answer kept for idem (malloc'd, *status set), or NULL:
+/* Step 3: the answer kept for idem (malloc'd and unsealed, *status set),
+ * or NULL:
  * *status is then -1 when the kept answer is another request's
  * (ESC_EIDEMPOTENCY), else 0 (it cannot be read). */
 char *esc_idem_kept(struct esc_engine *e, const struct esc_idempotency *idem, int *status);
 
-/* Put status and doc (as compact JSON, malloc'd, replacing what idem held)
- * into idem, to be kept with a write. 0 or ESC_ENOMEM. */
+/* Put status and doc (as compact JSON, malloc'd, replacing what idem held;
+ * sealed when idem is) into idem, to be kept with a write. 0 or
+ * ESC_ENOMEM. */
 int esc_idem_answer(struct esc_idempotency *idem, int status, const json_t *doc);
 /* The same with the document's text already written (malloc'd, taken). */
 void esc_idem_answer_text(struct esc_idempotency *idem, int status, char *text);

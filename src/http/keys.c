@@ -27,21 +27,19 @@ static bool name_ok(const char *name)
 	return true;
 }
 
-static int insert_tx(struct esc_store *s, void *arg)
-{
-	const struct esc_api_key *k = arg;
-	int rc;
-	ESC_STORE(rc, s, api_key_insert, k);
-	return rc;
-}
-
 /* A new key, when the store holds fewer than ESC_API_KEYS_MAX (revoked ones
  * count: they are listed, and a key past the last listed could be neither
  * seen nor revoked): ESC_EDUPLICATE when the store has that secret's key
  * already, ESC_ELIMIT when it is full. */
+struct create {
+	const struct esc_api_key *k;
+	const struct esc_tx_hook *after; /* or NULL */
+};
+
 static int create_tx(struct esc_store *s, void *arg)
 {
-	const struct esc_api_key *k = arg;
+	const struct create *c = arg;
+	const struct esc_api_key *k = c->k;
 	struct esc_api_key *all = calloc(ESC_API_KEYS_MAX, sizeof *all);
 	size_t n = 0;
 	int rc = all ? 0 : ESC_ENOMEM;
@@ -53,12 +51,17 @@ static int create_tx(struct esc_store *s, void *arg)
 	free(all);
 	if (!rc && n >= ESC_API_KEYS_MAX)
 		rc = ESC_ELIMIT;
-	return rc ? rc : insert_tx(s, arg);
+	if (!rc)
+		ESC_STORE(rc, s, api_key_insert, k);
+	if (!rc && c->after)
+		rc = c->after->run(c->after->arg, s);
+	return rc;
 }
 
 int esc_keys_create(struct esc_engine *e, const char *name, char secret[ESC_KEY_SECRET_SIZE],
-		    struct esc_api_key *out)
+		    struct esc_api_key *out, const struct esc_tx_hook *after)
 {
+	struct create c = {.k = out, .after = after};
 	unsigned char raw[32];
 	int rc = 0;
 
@@ -74,7 +77,7 @@ int esc_keys_create(struct esc_engine *e, const char *name, char secret[ESC_KEY_
 	esc_id_new(out->id, "key_", out->created_at_ms);
 	snprintf(out->name, sizeof out->name, "%s", name);
 	esc_key_hash(secret, out->key_hash);
-	rc = esc_engine_transact(e, create_tx, out);
+	rc = esc_engine_transact(e, create_tx, &c);
 	if (rc)
 		sodium_memzero(secret, ESC_KEY_SECRET_SIZE);
 	return rc;
@@ -91,7 +94,7 @@ int esc_keys_install(struct esc_engine *e, const char *secret, const char *name)
 	esc_id_new(k.id, "key_", k.created_at_ms);
 	snprintf(k.name, sizeof k.name, "%s", name);
 	esc_key_hash(secret, k.key_hash);
-	rc = esc_engine_transact(e, create_tx, &k);
+	rc = esc_engine_transact(e, create_tx, &(struct create){.k = &k});
 	if (rc == ESC_EDUPLICATE)
 		rc = 0; /* installed at an earlier start */
 	return rc;

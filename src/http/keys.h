@@ -23,9 +23,10 @@ void esc_key_hash(const char *secret, char out[ESC_HASH_HEX_SIZE]);
 
 /* Make a key named name (1 to ESC_API_KEY_NAME_MAX bytes, no control
  * characters; ESC_EINVAL otherwise) at the engine's time: its secret in
- * secret (shown once, never stored), the key as stored in *out. */
+ * secret (shown once, never stored), the key as stored in *out; after
+ * (or NULL) runs in the key's transaction, with both filled. */
 int esc_keys_create(struct esc_engine *e, const char *name, char secret[ESC_KEY_SECRET_SIZE],
-		    struct esc_api_key *out);
+		    struct esc_api_key *out, const struct esc_tx_hook *after);
 
 /* Install secret (at least ESC_KEY_SECRET_MIN bytes: ESC_EINVAL) under
  * name unless a key of its hash is stored already (revoked or not: a

@@ -2768,6 +2768,8 @@ static int webhook_insert_tx(struct esc_store *s, void *arg)
 		rc = esc_webhook_fanout_before_change(s, x->v.now);
 	if (!rc)
 		ESC_STORE(rc, s, webhook_endpoint_insert, &x->v.w);
+	if (!rc)
+		rc = esc_idem_tx_run(&x->k, s);
 	return rc;
 }
 
@@ -2799,7 +2801,12 @@ static int h_webhook_create(struct esc_http_call *call)
 	snprintf(w->description, sizeof w->description, "%s", description ? description : "");
 	w->enabled = 1;
 	w->created_at_ms = w->updated_at_ms = x->v.now;
+	x->v.with_secret = true;
+	x->k = (struct esc_idem_tx){.call = call, .status = 201, .doc = webhook_doc, .obj = &x->v};
 	rc = esc_engine_transact(call->e, webhook_insert_tx, x);
+	esc_idem_done(call, rc, x->k.built);
+	if (call->idem_answered)
+		goto out;
 	if (rc == ESC_ELIMIT) {
 		char most[24];
 		snprintf(most, sizeof most, "%d", ESC_WEBHOOK_ENDPOINTS_MAX);
@@ -2812,7 +2819,6 @@ static int h_webhook_create(struct esc_http_call *call)
 	}
 	if (rc)
 		goto out;
-	x->v.with_secret = true;
 	call->status = 201;
 	call->out = webhook_json(&x->v);
 out:
@@ -2904,7 +2910,7 @@ static int webhook_update_tx(struct esc_store *s, void *arg)
 		rc = esc_webhook_fanout_before_change(s, x->v.now);
 	if (!rc)
 		ESC_STORE(rc, s, webhook_endpoint_update, w);
-	if (!rc && !x->rotate)
+	if (!rc)
 		rc = esc_idem_tx_run(&x->k, s);
 	return rc;
 }
@@ -2915,8 +2921,7 @@ static int webhook_write(struct esc_http_call *call, struct webhook_write *x)
 	x->k = (struct esc_idem_tx){.call = call, .status = 200, .doc = webhook_doc, .obj = &x->v};
 	x->v.with_secret = x->rotate;
 	int rc = esc_engine_transact(call->e, webhook_update_tx, x);
-	if (!x->rotate)
-		esc_idem_done(call, rc, x->k.built);
+	esc_idem_done(call, rc, x->k.built);
 	if (call->idem_answered)
 		return rc;
 	if (rc == ESC_ENOTFOUND)
@@ -3355,18 +3360,35 @@ static json_t *operator_key_doc(const void *k)
 	return operator_key_json(k, NULL);
 }
 
+/* A new key and its secret: the answer to its creation. */
+struct new_key {
+	struct esc_api_key k;
+	char secret[ESC_KEY_SECRET_SIZE];
+};
+
+static json_t *new_key_doc(const void *arg)
+{
+	const struct new_key *n = arg;
+	return operator_key_json(&n->k, n->secret);
+}
+
 static int h_operator_key_create(struct esc_http_call *call)
 {
 	static const char *const fields[] = {"name", NULL};
-	char secret[ESC_KEY_SECRET_SIZE], most[24];
-	struct esc_api_key k;
+	struct new_key n;
+	char most[24];
 	const char *name;
 	int rc = only_fields(call, fields);
 	if (!rc)
 		rc = get_text(call, "name", true, ESC_TEXT_LINE, &name);
 	if (rc)
 		return rc;
-	rc = esc_keys_create(call->e, name, secret, &k);
+	struct esc_idem_tx kept = {.call = call, .status = 201, .doc = new_key_doc, .obj = &n};
+	struct esc_tx_hook after = {.run = esc_idem_tx_run, .arg = &kept};
+	rc = esc_keys_create(call->e, name, n.secret, &n.k, &after);
+	esc_idem_done(call, rc, kept.built);
+	if (call->idem_answered)
+		return rc;
 	if (rc == ESC_EINVAL) {
 		snprintf(most, sizeof most, "%d", ESC_API_KEY_NAME_MAX);
 		return fail(call, rc,
@@ -3383,8 +3405,8 @@ static int h_operator_key_create(struct esc_http_call *call)
 	if (rc)
 		return rc;
 	call->status = 201;
-	call->out = operator_key_json(&k, secret);
-	sodium_memzero(secret, sizeof secret);
+	call->out = operator_key_json(&n.k, n.secret);
+	sodium_memzero(&n, sizeof n);
 	return 0;
 }
 
@@ -3469,39 +3491,38 @@ static int h_operator_key_revoke(struct esc_http_call *call)
 /* A command's row: a JSON body, its event, served by h_event. */
 #define EVENT(ev, path, who)                                                                       \
 	{                                                                                          \
-		"POST", path, h_event, who, ESC_BODY_JSON, false, ESC_EV_##ev                      \
+		"POST", path, h_event, who, ESC_BODY_JSON, ESC_KEEP_PLAIN, ESC_EV_##ev             \
 	}
 
 const struct esc_route esc_routes[] = {
-	{"GET", "/", h_page, ANY, false, false, -1},
-	{"GET", "/static/{id}", h_static, ANY, false, false, -1},
-	{"GET", "/sw.js", h_worker, ANY, false, false, -1},
-	{"GET", "/healthz", h_health, ANY, false, false, -1},
-	{"GET", "/readyz", h_ready, ANY, false, false, -1},
-	{"GET", "/metrics", h_metrics, ANY, false, false, -1},
-	{"GET", "/v1/openapi.json", h_openapi, ANY, false, false, -1},
-	{"POST", "/v1/users", h_user_create, P, true, false, -1},
-	/* Its answer holds the session token: never kept for a replay. */
-	{"POST", "/v1/sessions", h_session_create, ANY, true, true, -1},
-	{"DELETE", "/v1/sessions/current", h_session_delete, U, false, false, -1},
-	{"GET", "/v1/me", h_me, SIGNED, false, false, -1},
-	{"GET", "/v1/cancellation-reasons", h_reasons, ANY, false, false, -1},
-	{"GET", "/v1/rules", h_rules, ANY, false, false, -1},
-	{"GET", "/v1/dispute-grounds", h_dispute_grounds, ANY, false, false, -1},
-	{"GET", "/v1/policies", h_policies_list, SIGNED, false, false, -1},
-	{"GET", "/v1/policies/{id}", h_policy_get, SIGNED, false, false, -1},
-	{"POST", "/v1/orders", h_order_create, P, true, false, -1},
-	{"GET", "/v1/orders", h_orders_list, SIGNED, false, false, -1},
-	{"GET", "/v1/orders/{id}", h_order_get, SIGNED, false, false, -1},
-	{"GET", "/v1/orders/{id}/events", h_order_events, SIGNED, false, false, -1},
-	{"GET", "/v1/orders/{id}/messages", h_messages_list, SIGNED, false, false, -1},
-	{"POST", "/v1/orders/{id}/messages", h_message_post, B | S, true, false, -1},
-	{"POST", "/v1/orders/{id}/messages/read", h_messages_read, B | S, true, false, -1},
-	{"GET", "/v1/conversations", h_conversations, B | S, false, false, -1},
-	{"GET", "/v1/notifications", h_notifications, B | S, false, false, -1},
-	{"POST", "/v1/notifications/read", h_notifications_read, B | S, true, false, -1},
-	{"GET", "/v1/users/{id}/reputation", h_reputation, SIGNED, false, false, -1},
-	{"POST", "/v1/users/{id}/suspension/lift", h_lift_suspension, A, true, false, -1},
+	{"GET", "/", h_page, ANY, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/static/{id}", h_static, ANY, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/sw.js", h_worker, ANY, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/healthz", h_health, ANY, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/readyz", h_ready, ANY, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/metrics", h_metrics, ANY, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/openapi.json", h_openapi, ANY, false, ESC_KEEP_PLAIN, -1},
+	{"POST", "/v1/users", h_user_create, P, true, ESC_KEEP_PLAIN, -1},
+	{"POST", "/v1/sessions", h_session_create, ANY, true, ESC_KEEP_NEVER, -1},
+	{"DELETE", "/v1/sessions/current", h_session_delete, U, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/me", h_me, SIGNED, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/cancellation-reasons", h_reasons, ANY, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/rules", h_rules, ANY, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/dispute-grounds", h_dispute_grounds, ANY, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/policies", h_policies_list, SIGNED, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/policies/{id}", h_policy_get, SIGNED, false, ESC_KEEP_PLAIN, -1},
+	{"POST", "/v1/orders", h_order_create, P, true, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/orders", h_orders_list, SIGNED, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/orders/{id}", h_order_get, SIGNED, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/orders/{id}/events", h_order_events, SIGNED, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/orders/{id}/messages", h_messages_list, SIGNED, false, ESC_KEEP_PLAIN, -1},
+	{"POST", "/v1/orders/{id}/messages", h_message_post, B | S, true, ESC_KEEP_PLAIN, -1},
+	{"POST", "/v1/orders/{id}/messages/read", h_messages_read, B | S, true, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/conversations", h_conversations, B | S, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/notifications", h_notifications, B | S, false, ESC_KEEP_PLAIN, -1},
+	{"POST", "/v1/notifications/read", h_notifications_read, B | S, true, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/users/{id}/reputation", h_reputation, SIGNED, false, ESC_KEEP_PLAIN, -1},
+	{"POST", "/v1/users/{id}/suspension/lift", h_lift_suspension, A, true, ESC_KEEP_PLAIN, -1},
 	EVENT(PAY, "/v1/orders/{id}/pay", P),
 	EVENT(CANCEL, "/v1/orders/{id}/cancel", B),
 	EVENT(ACCEPT_CANCELLATION, "/v1/orders/{id}/cancellation/accept", S),
@@ -3511,8 +3532,8 @@ const struct esc_route esc_routes[] = {
 	EVENT(DELIVER, "/v1/orders/{id}/deliver", P),
 	EVENT(CONFIRM_RECEIPT, "/v1/orders/{id}/confirm-receipt", B),
 	EVENT(OPEN_DISPUTE, "/v1/orders/{id}/disputes", B),
-	{"GET", "/v1/disputes", h_disputes_list, A, false, false, -1},
-	{"GET", "/v1/disputes/{id}", h_dispute_get, P | B | S | A, false, false, -1},
+	{"GET", "/v1/disputes", h_disputes_list, A, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/disputes/{id}", h_dispute_get, P | B | S | A, false, ESC_KEEP_PLAIN, -1},
 	EVENT(ACCEPT_DISPUTE, "/v1/disputes/{id}/accept", S),
 	EVENT(COUNTER_OFFER, "/v1/disputes/{id}/counter-offer", S),
 	EVENT(REJECT_DISPUTE, "/v1/disputes/{id}/reject", S),
@@ -3522,29 +3543,31 @@ const struct esc_route esc_routes[] = {
 	EVENT(RETURN_SHIPMENT, "/v1/disputes/{id}/return-shipment", B),
 	EVENT(RETURN_RECEIVED, "/v1/disputes/{id}/return-received", S),
 	EVENT(RESOLVE_DISPUTE, "/v1/disputes/{id}/decide", A),
-	{"POST", "/v1/disputes/{id}/evidence", h_evidence_add, B | S, ESC_BODY_FILE, false, -1},
-	{"GET", "/v1/evidence/{id}", h_evidence_get, B | S | A, false, false, -1},
-	{"GET", "/v1/refunds", h_refunds_list, P | B | S, false, false, -1},
+	{"POST", "/v1/disputes/{id}/evidence", h_evidence_add, B | S, ESC_BODY_FILE, ESC_KEEP_PLAIN,
+	 -1},
+	{"GET", "/v1/evidence/{id}", h_evidence_get, B | S | A, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/refunds", h_refunds_list, P | B | S, false, ESC_KEEP_PLAIN, -1},
 	EVENT(REFUND_SETTLED, "/v1/refunds/{id}/settle", P),
 	EVENT(REFUND_FAILED, "/v1/refunds/{id}/fail", P),
-	{"GET", "/v1/ledger/check", h_ledger_check, P, false, false, -1},
-	{"POST", "/v1/clock/advance", h_clock_advance, P, true, false, -1},
-	/* Their answers hold the signing secret: never kept for a replay. */
-	{"POST", "/v1/webhook-endpoints", h_webhook_create, P, true, true, -1},
-	{"GET", "/v1/webhook-endpoints", h_webhooks_list, P, false, false, -1},
-	{"GET", "/v1/webhook-endpoints/{id}", h_webhook_get, P, false, false, -1},
-	{"POST", "/v1/webhook-endpoints/{id}", h_webhook_update, P, true, false, -1},
-	{"DELETE", "/v1/webhook-endpoints/{id}", h_webhook_delete, P, false, false, -1},
-	{"POST", "/v1/webhook-endpoints/{id}/rotate-secret", h_webhook_rotate, P, true, true, -1},
-	{"GET", "/v1/events", h_events_list, P, false, false, -1},
-	{"GET", "/v1/events/{id}", h_event_get, P, false, false, -1},
-	{"GET", "/v1/webhook-deliveries", h_deliveries_list, P, false, false, -1},
-	{"GET", "/v1/webhook-deliveries/{id}", h_delivery_get, P, false, false, -1},
-	{"POST", "/v1/webhook-deliveries/{id}/retry", h_delivery_retry, P, true, false, -1},
-	/* Its answer holds the key's secret: never kept for a replay. */
-	{"POST", "/v1/operator-keys", h_operator_key_create, P, true, true, -1},
-	{"GET", "/v1/operator-keys", h_operator_keys_list, P, false, false, -1},
-	{"POST", "/v1/operator-keys/{id}/revoke", h_operator_key_revoke, P, true, false, -1},
+	{"GET", "/v1/ledger/check", h_ledger_check, P, false, ESC_KEEP_PLAIN, -1},
+	{"POST", "/v1/clock/advance", h_clock_advance, P, true, ESC_KEEP_PLAIN, -1},
+	{"POST", "/v1/webhook-endpoints", h_webhook_create, P, true, ESC_KEEP_SEALED, -1},
+	{"GET", "/v1/webhook-endpoints", h_webhooks_list, P, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/webhook-endpoints/{id}", h_webhook_get, P, false, ESC_KEEP_PLAIN, -1},
+	{"POST", "/v1/webhook-endpoints/{id}", h_webhook_update, P, true, ESC_KEEP_PLAIN, -1},
+	{"DELETE", "/v1/webhook-endpoints/{id}", h_webhook_delete, P, false, ESC_KEEP_PLAIN, -1},
+	{"POST", "/v1/webhook-endpoints/{id}/rotate-secret", h_webhook_rotate, P, true,
+	 ESC_KEEP_SEALED, -1},
+	{"GET", "/v1/events", h_events_list, P, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/events/{id}", h_event_get, P, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/webhook-deliveries", h_deliveries_list, P, false, ESC_KEEP_PLAIN, -1},
+	{"GET", "/v1/webhook-deliveries/{id}", h_delivery_get, P, false, ESC_KEEP_PLAIN, -1},
+	{"POST", "/v1/webhook-deliveries/{id}/retry", h_delivery_retry, P, true, ESC_KEEP_PLAIN,
+	 -1},
+	{"POST", "/v1/operator-keys", h_operator_key_create, P, true, ESC_KEEP_SEALED, -1},
+	{"GET", "/v1/operator-keys", h_operator_keys_list, P, false, ESC_KEEP_PLAIN, -1},
+	{"POST", "/v1/operator-keys/{id}/revoke", h_operator_key_revoke, P, true, ESC_KEEP_PLAIN,
+	 -1},
 };
 const size_t esc_routes_count = sizeof esc_routes / sizeof esc_routes[0];
 

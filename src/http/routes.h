@@ -25,13 +25,27 @@ enum esc_body {
 	ESC_BODY_FILE = 2, /* a file's bytes, its type in Content-Type, up to 5 MiB */
 };
 
+/* What an Idempotency-Key keeps of a POST's answer (http/idempotency.h). */
+enum esc_keep {
+	ESC_KEEP_PLAIN = 0, /* the answer, as it was sent */
+	/* The answer holds a secret (a signing secret, an operator key's):
+	 * kept sealed with a key made from the caller's bearer token, which
+	 * the store never holds, so that only that caller can have it
+	 * replayed. */
+	ESC_KEEP_SEALED = 1,
+	/* Nothing; the key is ignored: a sign-in, whose body holds a password
+	 * that not even a hash of is to be kept, and whose answer is a new
+	 * session's token. */
+	ESC_KEEP_NEVER = 2,
+};
+
 struct esc_route {
 	const char *method;
 	const char *path; /* segments; "{id}" matches one segment */
 	int (*handler)(struct esc_http_call *call);
 	unsigned who;
 	enum esc_body body;
-	bool secret; /* the answer holds a secret: Idempotency-Key is ignored */
+	enum esc_keep keep; /* what an Idempotency-Key keeps of the answer */
 	/* A command's route: the event it sends (enum esc_event), whose row
 	 * in core/event.h says its fields, its path under its machine's
 	 * route and the name its action is listed by; -1 for other routes. */

@@ -1135,11 +1135,18 @@ static bool idem_begin(struct esc_http_server *srv, struct MHD_Connection *c, co
 		       struct esc_idem_claim *claim, enum MHD_Result *ok)
 {
 	const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+	const char *seal_with = NULL;
 	struct esc_idempotency seen = {0};
-	if (!key || strcmp(call->method, "POST") || route->secret)
+	bool by_cookie;
+	if (!key || strcmp(call->method, "POST") || route->keep == ESC_KEEP_NEVER)
+		return false;
+	/* A sealed answer's key comes from the caller's bearer token: a
+	 * caller without one (no such route takes it) keeps nothing. */
+	if (route->keep == ESC_KEEP_SEALED &&
+	    (!(seal_with = find_token(c, &by_cookie)) || by_cookie))
 		return false;
 	int rc = esc_idem_start(srv->e, &srv->running, call, key, url, req->body.buf, req->body.len,
-				idem, &seen, claim);
+				seal_with, idem, &seen, claim);
 	if (rc == ESC_EDUPLICATE) /* the same key and body: the first answer again */
 		*ok = respond_text(c, req, seen.status, seen.response, "application/json", NULL,
 				   NULL);
@@ -1196,7 +1203,7 @@ static enum MHD_Result answer(struct esc_http_server *srv, struct MHD_Connection
 	 * text is the answer, not made again. */
 	struct esc_idempotency *kept = call->idem;
 	if (!rc && call->reply_built && call->idem_kept && kept && kept->response &&
-	    kept->status == call->status) {
+	    !kept->sealed && kept->status == call->status) {
 		char *text = kept->response;
 		kept->response = NULL;
 		return respond_json_owned(c, req, call->status, text, strlen(text),

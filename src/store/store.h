@@ -267,6 +267,10 @@ struct esc_idempotency {
 	int status;     /* the answer's HTTP status */
 	char *response; /* the answer's body; malloc'd by idempotency_get */
 	int64_t created_at_ms;
+	/* Never stored: when sealed, response is written and read sealed
+	 * with this key (http/idempotency.h, a route's ESC_KEEP_SEALED). */
+	bool sealed;
+	unsigned char seal[32];
 };
 
 /* A webhook endpoint: where events are POSTed, which ones, and the

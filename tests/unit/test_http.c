@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "core/event.h"
+#include "http/keys.h"
 #include "http/routes.h"
 #include "store/store.h"
 #include "support.h"
@@ -3192,21 +3193,141 @@ static void issue_14_a_rotated_secret_keeps_the_old_one_for_24_hours(void **stat
 	assert_string_equal(stored.secret, second);
 	assert_string_equal(stored.secret_previous, "");
 	assert_int_equal(stored.secret_previous_until_ms, 0);
-
-	/* A rotation's answer holds a secret: an Idempotency-Key is not kept,
-	 * and each rotation makes a new one. */
 	snprintf(path, sizeof path, "/v1/webhook-endpoints/%s/rotate-secret", id);
-	r = call("POST", path, KEY, "{}", "Idempotency-Key: whe-rot-1");
-	expect(&r, 200);
-	snprintf(first, sizeof first, "%s", str(r.json, "secret"));
-	drop(&r);
-	r = call("POST", path, KEY, "{}", "Idempotency-Key: whe-rot-1");
-	expect(&r, 200);
-	assert_string_not_equal(str(r.json, "secret"), first);
-	drop(&r);
 	r = call("DELETE", path, KEY, NULL, NULL); /* a rotation is not deleted */
 	assert_int_equal(r.status, 405);
 	drop(&r);
+}
+
+/* The answer kept for KEY's Idempotency-Key key, read from the store
+ * itself (malloc'd), or NULL when none is. */
+static char *kept_answer(const char *key)
+{
+	struct esc_store *s = NULL;
+	struct esc_idempotency seen = {0};
+	char err[256] = "", hash[ESC_HASH_HEX_SIZE], scope[64];
+	int rc = esc_store_open(d.db, &s, err, sizeof err);
+	if (rc)
+		fail_msg("open %s: %s", d.db, err);
+	esc_key_hash(KEY, hash);
+	snprintf(scope, sizeof scope, "operator:%.16s", hash);
+	ESC_STORE(rc, s, idempotency_get, scope, key, &seen);
+	esc_store_close(s);
+	assert_true(rc == 0 || rc == ESC_ENOTFOUND);
+	return seen.response;
+}
+
+/* A POST whose answer holds a secret honours an Idempotency-Key like any
+ * other: a retry of a registration, a rotation or an operator key's
+ * creation with the first request's key gets the first answer, secret
+ * included, and changes nothing (one endpoint, one rotation: the secret
+ * signing before it still signs beside the new one; one key). Another
+ * body with that key is refused. The store keeps each answer sealed:
+ * no secret is in it, and the same key sent with another operator key
+ * is that key's own. */
+static void issue_14_a_secret_answer_is_replayed_to_its_caller_and_kept_sealed(void **state)
+{
+	char id[64], secret[64], rotated[64], key_id[64], key_secret[64], path[160], body[512];
+	struct esc_webhook_endpoint stored;
+	(void)state;
+	snprintf(body, sizeof body,
+		 "{\"url\":\"http://198.51.100.9:8080/sealed\",\"events\":[\"order.*\"]}");
+	struct reply r =
+		call("POST", "/v1/webhook-endpoints", KEY, body, "Idempotency-Key: seal-1");
+	expect(&r, 201);
+	snprintf(id, sizeof id, "%s", str(r.json, "id"));
+	snprintf(secret, sizeof secret, "%s", str(r.json, "secret"));
+	assert_int_equal(strncmp(secret, "whsec_", 6), 0);
+	drop(&r);
+	r = call("POST", "/v1/webhook-endpoints", KEY, body, "Idempotency-Key: seal-1");
+	expect(&r, 201);
+	assert_string_equal(str(r.json, "id"), id);
+	assert_string_equal(str(r.json, "secret"), secret);
+	drop(&r);
+	r = call("GET", "/v1/webhook-endpoints?limit=100", KEY, NULL, NULL);
+	expect(&r, 200);
+	size_t i, n = 0;
+	json_t *w;
+	json_array_foreach(json_object_get(r.json, "data"), i, w)
+	{
+		n += !strcmp(str(w, "url"), "http://198.51.100.9:8080/sealed");
+	}
+	assert_int_equal(n, 1);
+	drop(&r);
+	r = call("POST", "/v1/webhook-endpoints", KEY,
+		 "{\"url\":\"http://198.51.100.9:8080/other\",\"events\":[\"*\"]}",
+		 "Idempotency-Key: seal-1");
+	expect_refusal(&r, 422, "idempotency_mismatch", NULL);
+
+	/* A rotation sent twice rotates once. */
+	snprintf(path, sizeof path, "/v1/webhook-endpoints/%s/rotate-secret", id);
+	r = call("POST", path, KEY, "{}", "Idempotency-Key: seal-2");
+	expect(&r, 200);
+	snprintf(rotated, sizeof rotated, "%s", str(r.json, "secret"));
+	assert_string_not_equal(rotated, secret);
+	drop(&r);
+	r = call("POST", path, KEY, "{}", "Idempotency-Key: seal-2");
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "secret"), rotated);
+	drop(&r);
+	webhook_stored(id, &stored);
+	assert_string_equal(stored.secret, rotated);
+	assert_string_equal(stored.secret_previous, secret);
+
+	/* An operator key made twice is made once. */
+	r = call("POST", "/v1/operator-keys", KEY, "{\"name\":\"sealed\"}",
+		 "Idempotency-Key: seal-3");
+	expect(&r, 201);
+	snprintf(key_id, sizeof key_id, "%s", str(r.json, "id"));
+	snprintf(key_secret, sizeof key_secret, "%s", str(r.json, "secret"));
+	assert_int_equal(strncmp(key_secret, "esk_", 4), 0);
+	drop(&r);
+	r = call("POST", "/v1/operator-keys", KEY, "{\"name\":\"sealed\"}",
+		 "Idempotency-Key: seal-3");
+	expect(&r, 201);
+	assert_string_equal(str(r.json, "id"), key_id);
+	assert_string_equal(str(r.json, "secret"), key_secret);
+	drop(&r);
+	r = call("GET", "/v1/operator-keys?limit=100", KEY, NULL, NULL);
+	expect(&r, 200);
+	n = 0;
+	json_array_foreach(json_object_get(r.json, "data"), i, w)
+	{
+		n += !strcmp(str(w, "name"), "sealed");
+	}
+	assert_int_equal(n, 1);
+	drop(&r);
+
+	/* Kept sealed: none of the secrets is in the store's rows. */
+	static const char *const keys[] = {"seal-1", "seal-2", "seal-3"};
+	for (i = 0; i < 3; i++) {
+		char *kept = kept_answer(keys[i]);
+		assert_non_null(kept);
+		assert_int_equal(strncmp(kept, "sealed:", 7), 0);
+		assert_null(strstr(kept, "whsec_"));
+		assert_null(strstr(kept, "esk_"));
+		assert_null(strstr(kept, id));
+		free(kept);
+	}
+
+	/* The same Idempotency-Key from another operator key is its own. */
+	r = call("POST", "/v1/operator-keys", key_secret, "{\"name\":\"sealed\"}",
+		 "Idempotency-Key: seal-3");
+	expect(&r, 201);
+	assert_string_not_equal(str(r.json, "id"), key_id);
+	assert_string_not_equal(str(r.json, "secret"), key_secret);
+	drop(&r);
+
+	/* A sign-in keeps nothing: its body holds a password. */
+	char buyer[64];
+	esc_test_user(d.port, KEY, "buyer", "Sealed Buyer", "sealed@example.test", buyer, NULL);
+	r = call("POST", "/v1/sessions", NULL,
+		 "{\"email\":\"sealed@example.test\",\"password\":\"password-1\"}",
+		 "Idempotency-Key: seal-4");
+	expect(&r, 201);
+	drop(&r);
+	char *kept = kept_answer("seal-4");
+	assert_null(kept);
 }
 
 static void issue_14_webhook_endpoints_refuse_bad_input(void **state)
@@ -3707,6 +3828,8 @@ int main(void)
 		cmocka_unit_test(issue_14_webhook_endpoints_are_created_read_updated_and_deleted),
 		cmocka_unit_test(issue_14_webhook_endpoints_list_by_cursor_without_secrets),
 		cmocka_unit_test(issue_14_a_rotated_secret_keeps_the_old_one_for_24_hours),
+		cmocka_unit_test(
+			issue_14_a_secret_answer_is_replayed_to_its_caller_and_kept_sealed),
 		cmocka_unit_test(issue_14_webhook_endpoints_refuse_bad_input),
 		cmocka_unit_test(issue_14_allow_private_lets_a_loopback_endpoint_in),
 		cmocka_unit_test(issue_15_one_thread_answers_50_commands_in_fewer_commits),
