@@ -3217,6 +3217,22 @@ static char *kept_answer(const char *key)
 	return seen.response;
 }
 
+/* How many of the objects the list at path answers have field equal to
+ * value. */
+static size_t count_listed(const char *path, const char *field, const char *value)
+{
+	struct reply r = call("GET", path, KEY, NULL, NULL);
+	size_t i, n = 0;
+	json_t *x;
+	expect(&r, 200);
+	json_array_foreach(json_object_get(r.json, "data"), i, x)
+	{
+		n += !strcmp(str(x, field), value);
+	}
+	drop(&r);
+	return n;
+}
+
 /* A POST whose answer holds a secret honours an Idempotency-Key like any
  * other: a retry of a registration, a rotation or an operator key's
  * creation with the first request's key gets the first answer, secret
@@ -3244,16 +3260,9 @@ static void issue_14_a_secret_answer_is_replayed_to_its_caller_and_kept_sealed(v
 	assert_string_equal(str(r.json, "id"), id);
 	assert_string_equal(str(r.json, "secret"), secret);
 	drop(&r);
-	r = call("GET", "/v1/webhook-endpoints?limit=100", KEY, NULL, NULL);
-	expect(&r, 200);
-	size_t i, n = 0;
-	json_t *w;
-	json_array_foreach(json_object_get(r.json, "data"), i, w)
-	{
-		n += !strcmp(str(w, "url"), "http://198.51.100.9:8080/sealed");
-	}
-	assert_int_equal(n, 1);
-	drop(&r);
+	assert_int_equal(count_listed("/v1/webhook-endpoints?limit=100", "url",
+				      "http://198.51.100.9:8080/sealed"),
+			 1);
 	r = call("POST", "/v1/webhook-endpoints", KEY,
 		 "{\"url\":\"http://198.51.100.9:8080/other\",\"events\":[\"*\"]}",
 		 "Idempotency-Key: seal-1");
@@ -3288,19 +3297,11 @@ static void issue_14_a_secret_answer_is_replayed_to_its_caller_and_kept_sealed(v
 	assert_string_equal(str(r.json, "id"), key_id);
 	assert_string_equal(str(r.json, "secret"), key_secret);
 	drop(&r);
-	r = call("GET", "/v1/operator-keys?limit=100", KEY, NULL, NULL);
-	expect(&r, 200);
-	n = 0;
-	json_array_foreach(json_object_get(r.json, "data"), i, w)
-	{
-		n += !strcmp(str(w, "name"), "sealed");
-	}
-	assert_int_equal(n, 1);
-	drop(&r);
+	assert_int_equal(count_listed("/v1/operator-keys?limit=100", "name", "sealed"), 1);
 
 	/* Kept sealed: none of the secrets is in the store's rows. */
 	static const char *const keys[] = {"seal-1", "seal-2", "seal-3"};
-	for (i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		char *kept = kept_answer(keys[i]);
 		assert_non_null(kept);
 		assert_int_equal(strncmp(kept, "sealed:", 7), 0);
