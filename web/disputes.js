@@ -98,10 +98,12 @@ export async function viewDispute(id) {
 	/* A decided dispute shows the decision with its reason, beside the
 	 * recommendation as it stood when the arbiter decided (the decision
 	 * itself moves the reputations that a new one would be drawn from). */
-	const decided = d.status === 'resolved' && d.decision_reason;
+	const decided = d.decision_reason && (d.status === 'resolved' || d.status === 'awaiting_return');
 	if (decided)
 		parts.push(h('section', {class: 'note', id: 'decision', 'aria-labelledby': 'decision-h'},
-			h('h2', {id: 'decision-h', text: t('dispute.decision', {amount: money(d.refund_amount, cur)})}),
+			h('h2', {id: 'decision-h', text: d.status === 'resolved'
+				? t('dispute.decision', {amount: money(d.refund_amount, cur)})
+				: t('dispute.decision_return', {amount: money(d.agreed_amount, cur)})}),
 			h('p', {}, t('dispute.decision_reason') + ' ', h('q', {text: d.decision_reason}))));
 	if (d.recommendation)
 		parts.push(h('section', {class: 'note', id: 'recommendation', 'aria-labelledby': 'rec-h'},

@@ -274,7 +274,7 @@ static const struct esc_event_spec specs[ESC_EV_COUNT] = {
 				},
 			.path = "decide",
 			.action_name = "decide",
-			.outbox_types = {"dispute.resolved"},
+			.outbox_types = {"dispute.decided", "dispute.resolved"},
 		},
 	[ESC_EV_PAYMENT_DEADLINE] =
 		{

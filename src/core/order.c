@@ -1162,8 +1162,9 @@ static int dispute_resolve(struct decision *d, int64_t amount, const char *resol
 	return effect_end(d);
 }
 
-/* A refund is agreed (the seller accepted, or the buyer took an offer):
- * paid at once, or once the goods are back for a return_and_refund. */
+/* A refund is agreed (the seller accepted, the buyer took an offer, or
+ * an arbiter decided): paid at once, or once the goods are back for a
+ * return_and_refund. */
 static int dispute_agree(struct decision *d, int64_t amount, const char *resolution)
 {
 	struct esc_order *o = &d->fx->order;
@@ -1307,7 +1308,9 @@ static int effect_decide(struct decision *d)
 		esc_dispute_recommend(d->old, d->ctx->dispute_facts, &rec);
 		esc_recommendation_keep(&rec, o);
 	}
-	return dispute_resolve(d, d->args->amount_minor, "decided");
+	/* A refund decided on a return_and_refund dispute is agreed, as the
+	 * seller's acceptance is: paid once the goods are back (SPEC §5). */
+	return dispute_agree(d, d->args->amount_minor, "decided");
 }
 
 /* A window passed in silence (SPEC §5): the seller's, and the buyer is
@@ -1459,7 +1462,7 @@ static const struct dispute_transition dispute_table[] = {
 	 effect_dispute_deadline, "dispute.resolved"},
 
 	{DS(ESCALATED), ESC_EV_RESOLVE_DISPUTE, ESC_ACTOR_ARBITER, guard_resolve_dispute,
-	 effect_decide, "dispute.resolved"},
+	 effect_decide, "dispute.decided"},
 	{DS(ESCALATED), ESC_EV_WITHDRAW_DISPUTE, ESC_ACTOR_BUYER, NULL, effect_withdraw_dispute,
 	 "dispute.resolved"},
 

@@ -314,8 +314,12 @@ static int rec_make(struct replay *rp, const struct esc_history *h, size_t order
 		a->message = c->message[0] ? c->message : NULL;
 		break;
 	case ESC_EV_RESOLVE_DISPUTE:
-		/* A decision pays what was decided: the dispute's refund. */
-		a->amount_minor = take_int(d, "dispute_refund");
+		/* A decision pays what was decided: the dispute's refund, or on a
+		 * return_and_refund the amount agreed, paid once the goods are
+		 * back. */
+		a->amount_minor = json_object_get(d, "agreed_amount")
+					  ? take_int(d, "agreed_amount")
+					  : take_int(d, "dispute_refund");
 		take_text(d, "reason", c->message, sizeof c->message);
 		a->message = c->message;
 		break;

@@ -2378,17 +2378,24 @@ static int h_refunds_list(struct esc_http_call *call)
 		return rc;
 	if (status && (st = esc_refund_status_parse(status)) < 0)
 		return fail(call, ESC_EINVAL, "status must be pending, settled or failed", NULL);
-	if (call->caller.kind == ESC_CALLER_USER) {
+	/* A buyer or a seller sees the refunds of their own orders: of one
+	 * they may see, or of all of theirs. */
+	const struct esc_user *party = NULL;
+	if (call->caller.kind == ESC_CALLER_USER && order_id) {
 		struct esc_order o;
-		if (!order_id)
-			return fail(call, ESC_EINVAL, "order_id is required", NULL);
 		call->param = order_id;
 		rc = visible_order(call, &o);
 		if (rc)
 			return rc;
+	} else if (call->caller.kind == ESC_CALLER_USER) {
+		party = &call->caller.user;
 	}
 	struct esc_store *s = esc_engine_store_acquire(call->e);
-	ESC_STORE(rc, s, refunds_list, order_id, st, after, r, limit + 1, &n);
+	if (party)
+		ESC_STORE(rc, s, refunds_of, party->id, party->role == ESC_ACTOR_SELLER, st, after,
+			  r, limit + 1, &n);
+	else
+		ESC_STORE(rc, s, refunds_list, order_id, st, after, r, limit + 1, &n);
 	esc_engine_store_release(call->e, s);
 	if (rc)
 		return rc;

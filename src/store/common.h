@@ -574,6 +574,16 @@ int esc_delivery_cmp(const void *a, const void *b);
 	  " WHERE (CAST(?1 AS TEXT) IS NULL OR status = ?1) "                                      \
 	  "AND " ESC_SQL_REFUNDS_AFTER("?3") " "                                                   \
 					     "ORDER BY created_at_ms, id LIMIT ?2")                \
+	X(REFUNDS_OF_BUYER, ESC_SQL_REFUND_SELECT                                                  \
+	  " WHERE order_id IN (SELECT id FROM orders WHERE buyer_id = ?1) "                        \
+	  "AND (CAST(?2 AS TEXT) IS NULL OR status = ?2) AND " ESC_SQL_REFUNDS_AFTER(              \
+		  "?4") " "                                                                        \
+			"ORDER BY created_at_ms, id LIMIT ?3")                                     \
+	X(REFUNDS_OF_SELLER, ESC_SQL_REFUND_SELECT                                                 \
+	  " WHERE order_id IN (SELECT id FROM orders WHERE seller_id = ?1) "                       \
+	  "AND (CAST(?2 AS TEXT) IS NULL OR status = ?2) AND " ESC_SQL_REFUNDS_AFTER(              \
+		  "?4") " "                                                                        \
+			"ORDER BY created_at_ms, id LIMIT ?3")                                     \
 	X(REFUNDS_COUNT, "SELECT COUNT(*) FROM refunds WHERE status = ?1")                         \
 	X(REFUNDS_OVERDUE, "SELECT COUNT(*) FROM refunds WHERE status = ?1 "                       \
 			   "AND alert_due_ms <= ?2")                                               \
@@ -888,8 +898,8 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.transfers_append = prefix##_transfers_append, .balance_get = prefix##_balance_get,        \
 	.refund_insert = prefix##_refund_insert, .refund_update = prefix##_refund_update,          \
 	.refund_get = prefix##_refund_get, .refunds_list = prefix##_refunds_list,                  \
-	.deadline_apply = prefix##_deadline_apply, .deadlines_due = prefix##_deadlines_due,        \
-	.deadlines_claim = prefix##_deadlines_claim,                                               \
+	.refunds_of = prefix##_refunds_of, .deadline_apply = prefix##_deadline_apply,              \
+	.deadlines_due = prefix##_deadlines_due, .deadlines_claim = prefix##_deadlines_claim,      \
 	.deadlines_release = prefix##_deadlines_release, .process_beat = prefix##_process_beat,    \
 	.process_end = prefix##_process_end, .processes_purge = prefix##_processes_purge,          \
 	.process_get = prefix##_process_get, .outbox_append = prefix##_outbox_append,              \

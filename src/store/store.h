@@ -493,6 +493,10 @@ struct esc_store_ops {
 	 * first (NULL). An unknown after_id gives none. */
 	int (*refunds_list)(struct esc_store *s, const char *order_id, int status,
 			    const char *after_id, struct esc_refund *out, size_t max, size_t *n);
+	/* The same for the orders of one party: the buyer's (seller false)
+	 * or the seller's, user_id. */
+	int (*refunds_of)(struct esc_store *s, const char *user_id, bool seller, int status,
+			  const char *after_id, struct esc_refund *out, size_t max, size_t *n);
 	/* How many refunds are in a status (for the pending gauge). */
 	int (*refunds_count)(struct esc_store *s, enum esc_refund_status status, int64_t *n);
 	/* Pending refunds whose refund_alert is due at now_ms: raised

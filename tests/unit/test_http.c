@@ -2025,6 +2025,17 @@ static void issue_11_item_2_every_lifecycle_is_status(void **state)
 	snprintf(path, sizeof path, "/v1/refunds?order_id=%s&status=settled", cancelled);
 	list_ids(path, token, 200, a, sizeof a);
 	assert_false(listed(a, refund_id));
+	/* Without order_id a buyer's list is the refunds of their orders,
+	 * filtered by status like the operator's; never another's. */
+	list_ids("/v1/refunds?status=pending", token, 200, a, sizeof a);
+	assert_true(listed(a, refund_id));
+	list_ids("/v1/refunds", token, 200, b, sizeof b);
+	assert_string_equal(a, b);
+	list_ids("/v1/refunds?status=settled", token, 200, a, sizeof a);
+	assert_false(listed(a, refund_id));
+	list_ids("/v1/refunds?limit=100", other_token, 200, a, sizeof a);
+	assert_false(listed(a, refund_id));
+	list_ids("/v1/refunds?status=lost", token, 400, a, sizeof a);
 }
 
 /* The seller silent for 5 days, across the manual clock: refunded as
@@ -2098,7 +2109,7 @@ static void spec_5_every_outcome_guided_by_actions(void **state)
 	static const struct {
 		const char *outcome, *resolution, *order_status;
 		int64_t refund;
-		struct step steps[4];
+		struct step steps[6];
 	} cases[] = {
 		{"refund_only", "accepted", "closed", 5000, {{S, "accept", "{}", 0}}},
 		{"refund_only", "seller_silent", "closed", 5000, {{DAYS, NULL, NULL, 5}}},
@@ -2144,6 +2155,25 @@ static void spec_5_every_outcome_guided_by_actions(void **state)
 		 "completed",
 		 0,
 		 {{S, "accept", "{}", 0}, {DAYS, NULL, NULL, 10}}},
+		/* An arbiter's refund on a return waits for the goods too. */
+		{"return_and_refund",
+		 "return_received",
+		 "completed",
+		 3000,
+		 {{S, "reject", "{\"message\":\"It was whole\"}", 0},
+		  {B, "escalate", "{}", 0},
+		  {A, "decide", "{\"refund_amount\":3000,\"reason\":\"A chip, not a crack\"}", 0},
+		  {B, "return-shipment", "{\"carrier\":\"DHL\",\"tracking_number\":\"JD1\"}", 0},
+		  {S, "return-received", "{}", 0}}},
+		{"return_and_refund",
+		 "return_receipt_lapsed",
+		 "closed",
+		 5000,
+		 {{S, "reject", "{\"message\":\"It was whole\"}", 0},
+		  {B, "escalate", "{}", 0},
+		  {A, "decide", "{\"refund_amount\":5000,\"reason\":\"Cracked through\"}", 0},
+		  {B, "return-shipment", "{\"carrier\":\"DHL\",\"tracking_number\":\"JD1\"}", 0},
+		  {DAYS, NULL, NULL, 10}}},
 	};
 	(void)state;
 	ensure_arbiter();
@@ -2151,7 +2181,7 @@ static void spec_5_every_outcome_guided_by_actions(void **state)
 		char id[64], dsp[64], path[160];
 		shipped_order(id);
 		open_dispute(id, cases[i].outcome, 5000, dsp);
-		for (size_t k = 0; k < 4 && (cases[i].steps[k].action || cases[i].steps[k].days);
+		for (size_t k = 0; k < 6 && (cases[i].steps[k].action || cases[i].steps[k].days);
 		     k++) {
 			const struct step *st = &cases[i].steps[k];
 			if (st->who == DAYS) {

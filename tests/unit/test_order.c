@@ -2381,6 +2381,48 @@ static void test_spec_5_return_and_refund_ships_back_then_refunds(void **state)
 	assert_marks(&fx, M_BUYER_LOST);
 }
 
+/* An arbiter's refund on a return_and_refund dispute is agreed, as the
+ * seller's acceptance is (SPEC §5): nothing is paid until the goods are
+ * back, and a buyer who does not ship them back gets nothing. A decision
+ * of no refund ends it at once, for the seller. */
+static void test_spec_5_a_decided_return_and_refund_waits_for_the_goods(void **state)
+{
+	(void)state;
+	struct esc_order o = return_disputed(T10K), e = escalated_from(&o);
+	struct esc_args a = decision_args(6000);
+	struct esc_effects fx;
+	accept_at(ESC_ACTOR_ARBITER, T_RESOLVE, &e, ESC_EV_RESOLVE_DISPUTE, &a, &fx);
+	struct esc_order w = fx.order;
+	assert_int_equal(w.state, ESC_ST_IN_DISPUTE);
+	assert_int_equal(w.dispute_state, ESC_DS_AWAITING_RETURN);
+	assert_string_equal(w.dispute_resolution, "decided");
+	assert_string_equal(w.dispute_reason, a.message);
+	assert_true(w.dispute_agreed_minor == 6000);
+	assert_true(w.refunded_minor == 0 && w.dispute_refund_minor == 0);
+	assert_true(esc_order_held(&w) == T10K);
+	assert_int_equal(fx.transfers_count, 0);
+	assert_false(fx.refund_new);
+	assert_int_equal(fx.marks_count, 0);
+	assert_string_equal(fx.outbox_type, "dispute.decided");
+	assert_true(w.due_ms[ESC_DL_DISPUTE] == T_RESOLVE + 10 * DAY);
+
+	/* Shipped back and received: the decided refund is paid. */
+	struct esc_order s =
+		answer_at(&w, ESC_ACTOR_BUYER, T_RESOLVE + DAY, ESC_EV_RETURN_SHIPMENT, 0);
+	accept_at(ESC_ACTOR_SELLER, T_RESOLVE + 2 * DAY, &s, ESC_EV_RETURN_RECEIVED, NULL, &fx);
+	expect_resolved(&fx, 6000, "return_received");
+	assert_marks(&fx, M_SELLER_LOST);
+	/* Not shipped back in 10 days: the buyer gets nothing. */
+	accept_at(ESC_ACTOR_SYSTEM, T_RESOLVE + 10 * DAY, &w, ESC_EV_DISPUTE_DEADLINE, NULL, &fx);
+	expect_resolved(&fx, 0, "return_not_shipped");
+	assert_marks(&fx, M_BUYER_LOST);
+	/* No refund decided: over at once. */
+	a = decision_args(0);
+	accept_at(ESC_ACTOR_ARBITER, T_RESOLVE, &e, ESC_EV_RESOLVE_DISPUTE, &a, &fx);
+	expect_resolved(&fx, 0, "decided");
+	assert_marks(&fx, M_BUYER_LOST);
+}
+
 /* Withdrawn, the order goes back to shipped with the protection deadline
  * running from where it was paused; no mark on anyone; no second dispute. */
 static void test_spec_5_withdrawn_dispute_resumes_the_paused_deadline(void **state)
@@ -3175,6 +3217,7 @@ int main(void)
 		cmocka_unit_test(test_spec_5_seller_silent_for_5_days_refunds_as_asked),
 		cmocka_unit_test(test_spec_5_rejection_then_escalation_or_silence),
 		cmocka_unit_test(test_spec_5_return_and_refund_ships_back_then_refunds),
+		cmocka_unit_test(test_spec_5_a_decided_return_and_refund_waits_for_the_goods),
 		cmocka_unit_test(test_spec_5_withdrawn_dispute_resumes_the_paused_deadline),
 		cmocka_unit_test(test_spec_7_dispute_actions_follow_its_state),
 		cmocka_unit_test(test_spec_6_suspended_buyer_is_not_offered_open_dispute),

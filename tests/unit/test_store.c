@@ -1336,6 +1336,58 @@ static void refund_update_writes_status_and_times(void **state)
 	assert_int_equal(got.alert_due_ms, 0);
 }
 
+/* A party's refunds: those of the orders they bought (or sold), in a
+ * status or all, oldest first, after a cursor. */
+static void refunds_of_a_party_are_their_orders_refunds(void **state)
+{
+	struct store_fixture *f = *state;
+	struct esc_order os[3] = {order("ord_1", "usr_b1", "usr_s1"),
+				  order("ord_2", "usr_b2", "usr_s1"),
+				  order("ord_3", "usr_b1", "usr_s2")};
+	struct esc_refund rs[4] = {
+		refund("ord_1-r1", "ord_1", T0 + 1),
+		refund("ord_2-r1", "ord_2", T0 + 2),
+		refund("ord_3-r1", "ord_3", T0 + 3),
+		refund("ord_1-r2", "ord_1", T0 + 4),
+	};
+	struct esc_refund got[4];
+	size_t n = 99;
+	int rc;
+
+	for (int i = 0; i < 3; i++)
+		insert_order(f->s, &os[i]);
+	rs[2].status = ESC_REFUND_SETTLED;
+	for (int i = 0; i < 4; i++) {
+		ESC_STORE(rc, f->s, refund_insert, &rs[i]);
+		assert_int_equal(rc, 0);
+	}
+	ESC_STORE(rc, f->s, refunds_of, "usr_b1", false, -1, NULL, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(got[0].id, "ord_1-r1");
+	assert_string_equal(got[1].id, "ord_3-r1");
+	assert_string_equal(got[2].id, "ord_1-r2");
+	ESC_STORE(rc, f->s, refunds_of, "usr_b1", false, ESC_REFUND_PENDING, NULL, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(got[1].id, "ord_1-r2");
+	ESC_STORE(rc, f->s, refunds_of, "usr_s1", true, -1, NULL, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(got[1].id, "ord_2-r1");
+	ESC_STORE(rc, f->s, refunds_of, "usr_s1", true, -1, "ord_1-r1", got, 1, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(got[0].id, "ord_2-r1");
+	/* A buyer's id as a seller's, and one with no orders: none. */
+	ESC_STORE(rc, f->s, refunds_of, "usr_b1", true, -1, NULL, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
+	ESC_STORE(rc, f->s, refunds_of, "usr_none", false, -1, NULL, got, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
+}
+
 static void refund_get_and_update_of_missing_id_are_not_found(void **state)
 {
 	struct store_fixture *f = *state;
@@ -4133,6 +4185,7 @@ static const struct CMUnitTest contract[] = {
 	T(refund_update_writes_status_and_times),
 	T(refund_get_and_update_of_missing_id_are_not_found),
 	T(refunds_list_filters_by_order_and_status_oldest_first),
+	T(refunds_of_a_party_are_their_orders_refunds),
 	T(deadlines_due_come_soonest_first_up_to_max),
 	T(deadline_due_exactly_now_is_due_and_one_later_is_not),
 	T(deadline_delete_removes_only_that_row),

@@ -2355,6 +2355,23 @@ static int pg_refunds_list(struct esc_store *s, const char *order_id, int status
 			  &esc_refund_record, out, max, n);
 }
 
+static int pg_refunds_of(struct esc_store *s, const char *user_id, bool seller, int status,
+			 const char *after_id, struct esc_refund *out, size_t max, size_t *n)
+{
+	struct bind b = {0};
+
+	*n = 0;
+	b_str(&b, 1, user_id);
+	if (status >= 0)
+		b_enum(&b, 2, &esc_enum_refund_status, status);
+	else
+		b_str(&b, 2, NULL);
+	b_i64(&b, 3, limit_of(max));
+	b_str(&b, 4, after_id);
+	return query_rows(pg_of(s), seller ? S_REFUNDS_OF_SELLER : S_REFUNDS_OF_BUYER, &b,
+			  &esc_refund_record, out, max, n);
+}
+
 /* ---- deadlines ---- */
 
 /* Setting a row that is there (which drops its claim), or deleting one

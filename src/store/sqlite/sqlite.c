@@ -1094,6 +1094,26 @@ out:
 	return rc;
 }
 
+static int sq_refunds_of(struct esc_store *s, const char *user_id, bool seller, int status,
+			 const char *after_id, struct esc_refund *out, size_t max, size_t *n)
+{
+	struct bind b = bind_of(sq_of(s), seller ? S_REFUNDS_OF_SELLER : S_REFUNDS_OF_BUYER);
+	int rc;
+
+	*n = 0;
+	b_str(&b, 1, user_id);
+	if (status >= 0)
+		b_enum(&b, 2, &esc_enum_refund_status, status);
+	else
+		b_str(&b, 2, NULL);
+	b_i64(&b, 3, limit_of(max));
+	b_str(&b, 4, after_id);
+	rc = bind_end(&b);
+	if (!rc)
+		rc = read_rows(b.st, &esc_refund_record, out, max, n);
+	return rc;
+}
+
 /* ---- deadlines ---- */
 
 /* Setting a row that is there, or deleting one that is not, changes
