@@ -476,6 +476,32 @@ static json_t *refusal_explanation(const struct esc_refusal_rule *r, int32_t ver
 	return j;
 }
 
+/* The hint of an order_shipped refusal of a cancellation: where the
+ * money can still come back from, by the order's status. */
+static void shipped_hint(const struct esc_order *o, char *hint, size_t size)
+{
+	char dispute[ESC_ID_SIZE];
+	switch (o->state) {
+	case ESC_ST_IN_DISPUTE:
+		esc_dispute_id(dispute, o->id);
+		snprintf(hint, size, "a dispute is open on this order: GET /v1/disputes/%s",
+			 dispute);
+		break;
+	case ESC_ST_CLOSED:
+		snprintf(hint, size,
+			 "the order is closed and its money refunded: GET /v1/refunds?order_id=%s",
+			 o->id);
+		break;
+	default:
+		if (!o->disputes_count) {
+			snprintf(hint, size, "open a dispute: POST /v1/orders/%s/disputes", o->id);
+			break;
+		}
+		esc_dispute_id(dispute, o->id);
+		snprintf(hint, size, "its one dispute is over: GET /v1/disputes/%s", dispute);
+	}
+}
+
 /* After command_reply's commit: the order, or the refusal with what the
  * caller may know (the current order on a conflict). */
 static int command_done(struct esc_http_call *call, struct command_run *run, int rc)
@@ -485,10 +511,9 @@ static int command_done(struct esc_http_call *call, struct command_run *run, int
 		return rc;
 	fail(call, rc, "%s", res->message);
 	json_t *err = json_object_get(call->out, "error");
-	if (rc == ESC_ESHIPPED && run->cmd.order_id) {
-		char hint[120];
-		snprintf(hint, sizeof hint, "open a dispute: POST /v1/orders/%s/disputes",
-			 run->cmd.order_id);
+	if (rc == ESC_ESHIPPED && res->has_order) {
+		char hint[160];
+		shipped_hint(&res->order, hint, sizeof hint);
 		json_object_set_new(err, "hint", json_string(hint));
 	} else if (res->hint[0]) {
 		json_object_set_new(err, "hint", json_string(res->hint));
@@ -2524,10 +2549,8 @@ static int cancel_preview(struct esc_http_call *call, const struct esc_event_spe
 			fail(call, rc, "%s", pv->message);
 			json_t *err = json_object_get(call->out, "error");
 			if (rc == ESC_ESHIPPED) {
-				char hint[120];
-				snprintf(hint, sizeof hint,
-					 "open a dispute: POST /v1/orders/%s/disputes",
-					 call->param);
+				char hint[160];
+				shipped_hint(&pv->order, hint, sizeof hint);
 				json_object_set_new(err, "hint", json_string(hint));
 			} else if (pv->hint[0]) {
 				json_object_set_new(err, "hint", json_string(pv->hint));

@@ -394,6 +394,9 @@ static void spec_2_seller_accepts_a_request_and_the_card_refund_settles(void **s
 	ledger_holds();
 }
 
+static void open_dispute(const char *id, const char *outcome, int64_t amount, char dsp[64]);
+static struct reply answer(const char *dsp, const char *what, const char *token, const char *body);
+
 static void spec_2_shipped_order_refuses_cancel_and_points_to_a_dispute(void **state)
 {
 	char id[64], path[160];
@@ -410,6 +413,32 @@ static void spec_2_shipped_order_refuses_cancel_and_points_to_a_dispute(void **s
 	assert_string_equal(err_code(&r), "order_shipped");
 	assert_non_null(strstr(str(json_object_get(r.json, "error"), "hint"), "disputes"));
 	drop(&r);
+
+	/* In dispute, the hint points to the dispute; once it is over, to it
+	 * still (one dispute per order), the preview's as the command's. */
+	char dsp[64], hint[200];
+	open_dispute(id, "refund_only", 100, dsp);
+	static const char *const bodies[] = {"{\"reason\":\"no_longer_needed\"}",
+					     "{\"reason\":\"no_longer_needed\",\"preview\":true}"};
+	for (int i = 0; i < 2; i++) {
+		r = call("POST", path, buyer_token, bodies[i], NULL);
+		expect(&r, 409);
+		assert_string_equal(err_code(&r), "order_shipped");
+		snprintf(hint, sizeof hint, "a dispute is open on this order: GET /v1/disputes/%s",
+			 dsp);
+		assert_string_equal(str(json_object_get(r.json, "error"), "hint"), hint);
+		drop(&r);
+	}
+	r = answer(dsp, "withdraw", buyer_token, "{}");
+	expect(&r, 200);
+	drop(&r);
+	for (int i = 0; i < 2; i++) {
+		r = call("POST", path, buyer_token, bodies[i], NULL);
+		expect(&r, 409);
+		snprintf(hint, sizeof hint, "its one dispute is over: GET /v1/disputes/%s", dsp);
+		assert_string_equal(str(json_object_get(r.json, "error"), "hint"), hint);
+		drop(&r);
+	}
 }
 
 static void spec_1_another_buyer_gets_404_and_a_wrong_role_403(void **state)
