@@ -35,17 +35,30 @@ static void scope_of(const struct esc_http_call *call, struct esc_idempotency *i
 		snprintf(idem->scope, sizeof idem->scope, "address:%s", call->address);
 }
 
-/* The request a key names: its path and body, hashed. */
-static void request_hash(const char *url, const void *body, size_t body_len,
-			 struct esc_idempotency *idem)
+/* The request a key names: its path and body, hashed. A JSON body is
+ * hashed as its document, written with sorted members and no spaces, so
+ * that the same object sent again with its members in another order or
+ * otherwise spaced is the same request; another body (a file) as its
+ * bytes. ESC_ENOMEM when the document cannot be written. */
+static int request_hash(const char *url, const json_t *doc, const void *body, size_t body_len,
+			struct esc_idempotency *idem)
 {
 	crypto_generichash_state st;
 	unsigned char h[32];
+	char *text = NULL;
+	if (doc) {
+		if (!(text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS)))
+			return ESC_ENOMEM;
+		body = text;
+		body_len = strlen(text);
+	}
 	crypto_generichash_init(&st, NULL, 0, sizeof h);
 	crypto_generichash_update(&st, (const unsigned char *)url, strlen(url) + 1);
 	crypto_generichash_update(&st, (const unsigned char *)(body ? body : ""), body_len);
 	crypto_generichash_final(&st, h, sizeof h);
 	sodium_bin2hex(idem->request_hash, sizeof idem->request_hash, h, sizeof h);
+	free(text);
+	return 0;
 }
 
 /* A sealed answer: SEALED, then in URL-safe base64 a nonce and the
@@ -176,7 +189,9 @@ int esc_idem_start(struct esc_engine *e, struct esc_idem_running *r,
 		return ESC_EINVAL;
 	scope_of(call, idem);
 	snprintf(idem->key, sizeof idem->key, "%s", key);
-	request_hash(url, body, body_len, idem);
+	rc = request_hash(url, call->file ? NULL : call->body, body, body_len, idem);
+	if (rc)
+		return rc;
 	if (seal_with)
 		seal_key(seal_with, idem);
 	idem->created_at_ms = esc_engine_real_ms(e);

@@ -8,7 +8,9 @@
  * which is kept in any form: routes.h's ESC_KEEP_NEVER). A key is the
  * caller's own: its scope is the user ("user:ID"), the operator key
  * ("operator:" and 16 hex of its hash), or for anyone else the client's
- * address. The request it names is the hash of its path and body.
+ * address. The request it names is the hash of its path and body: a JSON
+ * body as its document (members sorted, no spaces), so that the same
+ * object with its members in another order is the same request.
  *
  * 1. Start (esc_idem_start), before the handler runs. The key is claimed
  *    in this process first (a list of the keys whose request is running
