@@ -638,17 +638,44 @@ int esc_engine_idempotency_get(struct esc_engine *e, struct esc_store *s, const 
 	return rc;
 }
 
+/* A manual clock is the store's: every daemon on it keeps the time kept
+ * there, which only moves forward. Catch up with it, never back: in a
+ * transaction of s, or on its own. Nothing on a real clock; a failed
+ * read leaves the time as it is (the next one catches up). */
+static void clock_sync(struct esc_engine *e, struct esc_store *s)
+{
+	int64_t kept = 0;
+	int rc;
+	if (!e->clock.manual)
+		return;
+	ESC_STORE(rc, s, meta_get, MANUAL_CLOCK_KEY, &kept);
+	if (!rc)
+		esc_clock_catch_up(&e->clock, kept);
+}
+
 struct move {
-	int64_t next_ms;
+	int64_t local_ms, ms; /* this daemon's time, and the step */
+	int64_t next_ms;      /* the new time: from the later of it and the store's */
 	const struct esc_advance_reply *reply;
 };
 
-/* The clock's new time and the answer to the move, together. */
+/* The clock's new time and the answer to the move, together. The step is
+ * taken from the time kept in the store when another daemon moved it
+ * further than this one has seen, so that no move turns it back. */
 static int move_tx(struct esc_store *s, void *arg)
 {
-	const struct move *m = arg;
+	struct move *m = arg;
 	const struct esc_advance_reply *r = m->reply;
+	int64_t kept = 0;
 	int rc;
+	ESC_STORE(rc, s, meta_get, MANUAL_CLOCK_KEY, &kept);
+	if (rc == ESC_ENOTFOUND) {
+		kept = 0;
+		rc = 0;
+	}
+	if (rc)
+		return rc;
+	m->next_ms = (kept > m->local_ms ? kept : m->local_ms) + m->ms;
 	ESC_STORE(rc, s, meta_set, MANUAL_CLOCK_KEY, m->next_ms);
 	if (!rc && r)
 		rc = r->build(r->arg, m->next_ms, 0, r->record);
@@ -660,10 +687,10 @@ static int move_tx(struct esc_store *s, void *arg)
 /* Already locked. */
 static int move(struct esc_engine *e, int64_t ms, const struct esc_advance_reply *reply)
 {
-	struct move m = {.next_ms = esc_clock_now(&e->clock) + ms, .reply = reply};
+	struct move m = {.local_ms = esc_clock_now(&e->clock), .ms = ms, .reply = reply};
 	int rc = transact(e, move_tx, &m);
 	if (!rc) {
-		esc_clock_advance(&e->clock, ms);
+		esc_clock_catch_up(&e->clock, m.next_ms);
 		committed(e);
 	}
 	return rc;
@@ -2046,6 +2073,7 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 		fail_all(n, res, rc);
 		goto out;
 	}
+	clock_sync(e, s);
 	e->batch_now_ms = esc_clock_now(&e->clock);
 	rc = read_ahead(e, cmds, n, skip, e->batch_now_ms);
 	if (rc) {
@@ -2578,6 +2606,7 @@ static int fire_batch(struct esc_engine *e, size_t max, size_t *fired)
 		/* Rows are claimed first, in a transaction of their own, so that
 		 * of several processes one fires each; a process that dies
 		 * holding claims loses them when its lease ends. */
+		clock_sync(e, e->store);
 		c.now_ms = esc_clock_now(&e->clock);
 		c.first = !e->working;
 		c.take_all = c.first && !e->store->ops->shared;

@@ -64,6 +64,16 @@ int64_t esc_clock_advance(struct esc_clock *c, int64_t ms)
 	return atomic_fetch_add(&c->manual_now_ms, ms) + ms;
 }
 
+int64_t esc_clock_catch_up(struct esc_clock *c, int64_t at_ms)
+{
+	if (!c->manual)
+		return -1;
+	int64_t now = atomic_load(&c->manual_now_ms);
+	while (now < at_ms && !atomic_compare_exchange_weak(&c->manual_now_ms, &now, at_ms))
+		;
+	return now < at_ms ? at_ms : now;
+}
+
 void esc_backoff_sleep(int attempt)
 {
 	uint32_t cap_us = 1000u << (attempt < 0 ? 0 : attempt < 6 ? attempt : 6);

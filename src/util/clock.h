@@ -39,5 +39,8 @@ void esc_backoff_sleep(int attempt);
 /* Move a manual clock forward by ms (>= 0). Returns the new time, or -1 on
  * a real clock or a negative step. */
 int64_t esc_clock_advance(struct esc_clock *c, int64_t ms);
+/* Move a manual clock forward to at_ms if it stands before it; never
+ * back. Returns its time, or -1 on a real clock. */
+int64_t esc_clock_catch_up(struct esc_clock *c, int64_t at_ms);
 
 #endif

@@ -1848,6 +1848,35 @@ static void issue_12_a_move_without_a_key_is_answered_too(void **state)
 /* SPEC §7's 24 hours are real ones: the manual clock's 72 h leave a key
  * kept; a day of real time and a millisecond forget it, and the others as
  * old with it. */
+/* SPEC §8: the manual clock is the store's, and never goes back. Two
+ * engines on one store (two daemons): a move on the one that is behind
+ * starts from the store's time, the other catches up at its next command
+ * or round of deadlines, and a restart finds the latest time. */
+static void spec_8_the_daemons_on_a_store_keep_one_manual_clock(void **state)
+{
+	struct esc_fixture *f = *state, g = *f;
+	struct esc_engine_options opt = {.manual_clock = true, .fast_password_hashing = true};
+	char err[300] = "";
+	int64_t t0 = esc_engine_now(f->e);
+	assert_int_equal(esc_engine_open(&g.e, f->db, NULL, &opt, err, sizeof err), 0);
+	assert_true(esc_engine_now(g.e) == t0);
+
+	assert_int_equal(esc_engine_advance(f->e, 3 * DAY), 0);
+	assert_int_equal(esc_engine_advance(g.e, 60000), 0);
+	assert_true(esc_engine_now(g.e) == t0 + 3 * DAY + 60000);
+	/* A round of deadlines catches up... */
+	assert_int_equal(esc_engine_fire_due(f->e, 0, NULL), 0);
+	assert_true(esc_engine_now(f->e) == t0 + 3 * DAY + 60000);
+	/* ... and so does a command, which runs at the store's time. */
+	assert_int_equal(esc_engine_advance(f->e, HOUR), 0);
+	struct esc_order o = esc_fixture_order(&g, &f->buyer, &f->seller, 1000);
+	assert_true(o.created_at_ms == t0 + 3 * DAY + 60000 + HOUR);
+	assert_true(esc_engine_now(g.e) == o.created_at_ms);
+	esc_engine_free(g.e);
+	esc_fixture_restart(f);
+	assert_true(esc_engine_now(f->e) == t0 + 3 * DAY + 60000 + HOUR);
+}
+
 static void issue_12_idempotency_keys_age_by_real_time_not_the_manual_clock(void **state)
 {
 	struct esc_fixture *f = *state;
@@ -2245,6 +2274,7 @@ int main(void)
 		T(issue_12_a_moves_answer_counts_the_deadlines_it_fired),
 		T(issue_12_a_move_without_a_key_is_answered_too),
 		T(issue_12_idempotency_keys_age_by_real_time_not_the_manual_clock),
+		T(spec_8_the_daemons_on_a_store_keep_one_manual_clock),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
