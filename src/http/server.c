@@ -150,6 +150,9 @@ struct esc_http_server {
 	bool closing;
 	bool tls;      /* TLS served here (http.tls_cert) */
 	bool loopback; /* listening on a loopback address only */
+	/* Bytes of files (evidence) answered and not yet sent or dropped:
+	 * each is held in memory until its client has read it. */
+	atomic_size_t files_held;
 };
 
 struct request {
@@ -645,15 +648,69 @@ static enum MHD_Result respond_json_owned(struct MHD_Connection *c, struct reque
 	return respond_with(c, req, status, r, "application/json", set_cookie, retry_after);
 }
 
-/* A file's bytes, as a download the browser does not interpret. */
-static enum MHD_Result respond_raw(struct MHD_Connection *c, struct request *req, int status,
-				   const struct esc_http_call *call)
+/* At most this many bytes of files held for their clients at once (a file
+ * of evidence is at most 5 MiB; about 25 of them): a download past it is
+ * answered 503, try again, so that slow or stalled readers cannot make the
+ * daemon hold every file they asked for. */
+#define FILES_HELD_MAX ((size_t)128 << 20)
+
+/* A file's bytes handed to libmicrohttpd, counted in files_held until it
+ * has sent them or dropped them with the connection. */
+struct file_held {
+	struct esc_http_server *srv;
+	void *data;
+	size_t len;
+};
+
+static void file_release(void *cls)
 {
+	struct file_held *h = cls;
+	atomic_fetch_sub(&h->srv->files_held, h->len);
+	free(h->data);
+	free(h);
+}
+
+/* A response with call's file, which it takes, or NULL: *full when
+ * files_held has no room for it (call keeps the file then). */
+static struct MHD_Response *file_response(struct esc_http_server *srv, struct esc_http_call *call,
+					  bool *full)
+{
+	size_t len = call->raw_len, held = atomic_fetch_add(&srv->files_held, len) + len;
+	struct file_held *h = NULL;
+	struct MHD_Response *r = NULL;
+	/* One file is always answered, whatever its size. */
+	*full = held > FILES_HELD_MAX && held != len;
+	if (!*full && (h = malloc(sizeof *h))) {
+		*h = (struct file_held){srv, call->raw, len};
+		r = MHD_create_response_from_buffer_with_free_callback_cls(len, call->raw,
+									   file_release, h);
+	}
+	if (r) {
+		call->raw = NULL;
+		return r;
+	}
+	free(h);
+	atomic_fetch_sub(&srv->files_held, len);
+	return NULL;
+}
+
+/* A file's bytes, as a download the browser does not interpret. */
+static enum MHD_Result respond_error(struct MHD_Connection *c, struct request *req, int rc,
+				     const char *message);
+
+static enum MHD_Result respond_raw(struct esc_http_server *srv, struct MHD_Connection *c,
+				   struct request *req, int status, struct esc_http_call *call)
+{
+	bool full = false;
 	struct MHD_Response *r =
-		call->raw ? MHD_create_response_from_buffer(call->raw_len, call->raw,
-							    MHD_RESPMEM_MUST_COPY)
+		call->raw ? file_response(srv, call, &full)
 			  : MHD_create_response_from_buffer(call->raw_len, (void *)call->raw_static,
 							    MHD_RESPMEM_PERSISTENT);
+	if (full)
+		return respond_error(
+			c, req, ESC_EBUSY,
+			"too many files are being downloaded from escrowd at once; try "
+			"again in a second");
 	req->status = status;
 	if (!r)
 		return MHD_NO;
@@ -1193,7 +1250,7 @@ static enum MHD_Result answer(struct esc_http_server *srv, struct MHD_Connection
 					  call->set_cookie, call->retry_after);
 	}
 	if ((call->raw || call->raw_static) && !rc)
-		return respond_raw(c, req, call->status, call);
+		return respond_raw(srv, c, req, call->status, call);
 	if (call->text)
 		return respond_text(c, req, call->status, call->text, "text/plain; version=0.0.4",
 				    NULL, NULL);

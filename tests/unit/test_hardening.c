@@ -1326,6 +1326,105 @@ static void issue_12_defect_1_a_busy_thread_does_not_cut_a_client_that_sent_its_
 		fail_msg("a head trickled for 20 s after the sign-ins was not cut off");
 }
 
+/* ---- files held for slow readers ---- */
+
+enum { FILE_BYTES = 5 << 20, STALLED = 32 };
+
+/* A GET of path with token sent on a new connection whose client reads
+ * nothing (its receive buffer kept small): the daemon holds the answer. */
+static int stalled_get(const char *path, const char *token)
+{
+	char req[512];
+	int small = 4096;
+	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d.port)};
+	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr), 1);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+	assert_int_equal(connect(fd, (struct sockaddr *)&dst, sizeof dst), 0);
+	snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n\r\n",
+		 path, token);
+	assert_true(send_bytes(fd, req, strlen(req)));
+	return fd;
+}
+
+/* Downloads of evidence that their clients do not read are held in
+ * memory until read: past 128 MiB of them (about 25 files of the largest
+ * size), another download is answered 503 with Retry-After, not held;
+ * once the stalled clients are gone, downloads are answered again. */
+static void files_held_for_stalled_readers_are_bounded(void **state)
+{
+	char id[64], path[200], dsp[64];
+	(void)state;
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s/ship", id);
+	struct answer a = request("POST", path, seller_token,
+				  "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR1IS\"}");
+	expect(&a, 200);
+	answer_free(&a);
+	snprintf(path, sizeof path, "/v1/orders/%s/disputes", id);
+	a = request("POST", path, buyer_token,
+		    "{\"ground\":\"not_as_described\",\"outcome\":\"refund_only\",\"amount\":100,"
+		    "\"description\":\"Cracked\"}");
+	expect(&a, 201);
+	snprintf(dsp, sizeof dsp, "%s", str(a.json, "id"));
+	answer_free(&a);
+	/* A PNG of 5 MiB: the signature, then filler. */
+	char *png = malloc(FILE_BYTES + 1);
+	assert_non_null(png);
+	memcpy(png, "\x89PNG\r\n\x1a\n", 8);
+	memset(png + 8, 'A', FILE_BYTES - 8);
+	png[FILE_BYTES] = '\0';
+	char auth[200];
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", buyer_token);
+	snprintf(path, sizeof path, "/v1/disputes/%s/evidence", dsp);
+	a = request_typed("POST", path, auth, "image/png", png);
+	free(png);
+	expect(&a, 201);
+	snprintf(path, sizeof path, "%s", str(a.json, "url"));
+	answer_free(&a);
+	assert_int_equal(strncmp(path, "/v1/evidence/", 13), 0);
+
+	static int fds[STALLED];
+	for (int i = 0; i < STALLED; i++)
+		fds[i] = stalled_get(path, buyer_token);
+	/* Once the daemon holds its share, a download is refused, not held. */
+	struct answer probe = {0};
+	char req[512];
+	snprintf(req, sizeof req,
+		 "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+		 "Authorization: Bearer %s\r\n\r\n",
+		 path, buyer_token);
+	for (double end = now_s() + 10; now_s() < end;) {
+		probe = exchange_from("127.0.0.2", d.port, req, 0, 20);
+		if (probe.status == 503)
+			break;
+		answer_free(&probe);
+		probe = (struct answer){0};
+		poll(NULL, 0, 100);
+	}
+	if (probe.status != 503)
+		fail_msg("with %d stalled downloads of 5 MiB, another was not refused", STALLED);
+	assert_string_equal(err_code(&probe), "unavailable");
+	assert_non_null(strstr(err_message(&probe), "downloaded"));
+	assert_non_null(strcasestr(probe.raw, "\r\nRetry-After: 1\r\n"));
+	answer_free(&probe);
+	for (int i = 0; i < STALLED; i++)
+		close(fds[i]);
+	/* Their files are let go: downloads are answered again. */
+	for (double end = now_s() + 10; now_s() < end;) {
+		probe = exchange_from("127.0.0.2", d.port, req, 0, 20);
+		if (probe.status == 200)
+			break;
+		answer_free(&probe);
+		probe = (struct answer){0};
+		poll(NULL, 0, 100);
+	}
+	assert_int_equal(probe.status, 200);
+	assert_true(probe.len > FILE_BYTES);
+	answer_free(&probe);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1359,6 +1458,7 @@ int main(void)
 		cmocka_unit_test(issue_12_defect_4_rotating_addresses_get_ten_guesses_per_window),
 		cmocka_unit_test(issue_12_defect_4_one_address_gets_thirty_failures_a_minute),
 		cmocka_unit_test(issue_12_defect_4_concurrent_guesses_from_one_address_get_five),
+		cmocka_unit_test(files_held_for_stalled_readers_are_bounded),
 	};
 	esc_test_store_or_skip("hardening");
 	return cmocka_run_group_tests_name("hardening", tests, group_setup, group_teardown);
