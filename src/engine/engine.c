@@ -640,17 +640,20 @@ int esc_engine_idempotency_get(struct esc_engine *e, struct esc_store *s, const 
 
 /* A manual clock is the store's: every daemon on it keeps the time kept
  * there, which only moves forward. Catch up with it, never back: in a
- * transaction of s, or on its own. Nothing on a real clock; a failed
- * read leaves the time as it is (the next one catches up). */
-static void clock_sync(struct esc_engine *e, struct esc_store *s)
+ * transaction of s, or on its own. 0 on a real clock; the store's
+ * failure, which fails what was to run at that time. */
+static int clock_sync(struct esc_engine *e, struct esc_store *s)
 {
 	int64_t kept = 0;
 	int rc;
 	if (!e->clock.manual)
-		return;
+		return 0;
 	ESC_STORE(rc, s, meta_get, MANUAL_CLOCK_KEY, &kept);
+	if (rc == ESC_ENOTFOUND)
+		return 0;
 	if (!rc)
 		esc_clock_catch_up(&e->clock, kept);
+	return rc;
 }
 
 struct move {
@@ -2073,9 +2076,10 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 		fail_all(n, res, rc);
 		goto out;
 	}
-	clock_sync(e, s);
+	rc = clock_sync(e, s);
 	e->batch_now_ms = esc_clock_now(&e->clock);
-	rc = read_ahead(e, cmds, n, skip, e->batch_now_ms);
+	if (!rc)
+		rc = read_ahead(e, cmds, n, skip, e->batch_now_ms);
 	if (rc) {
 		log_failure(s, rc, "read ahead", n);
 		ESC_STORE0(undo, s, rollback);
@@ -2606,7 +2610,9 @@ static int fire_batch(struct esc_engine *e, size_t max, size_t *fired)
 		/* Rows are claimed first, in a transaction of their own, so that
 		 * of several processes one fires each; a process that dies
 		 * holding claims loses them when its lease ends. */
-		clock_sync(e, e->store);
+		rc = clock_sync(e, e->store);
+		if (rc)
+			break;
 		c.now_ms = esc_clock_now(&e->clock);
 		c.first = !e->working;
 		c.take_all = c.first && !e->store->ops->shared;
