@@ -697,11 +697,22 @@ static int h_user_create(struct esc_http_call *call)
 		return rc;
 	if (rc == ESC_EDUPLICATE)
 		return fail(call, rc, "a user with this email exists already", NULL);
-	if (rc == ESC_EINVAL)
+	/* The engine's refusal, by the field it was for (its checks, in its
+	 * order). */
+	char most[24];
+	if (rc == ESC_EINVAL && (!*name || strlen(name) > ESC_NAME_MAX)) {
+		snprintf(most, sizeof most, "%d", ESC_NAME_MAX);
+		return fail(call, rc, "'name' must be 1 to %s bytes", most);
+	}
+	if (rc == ESC_EINVAL && (strlen(password) < 8 || strlen(password) > 1024))
+		return fail(call, rc, "'password' must be 8 to %s bytes", "1024");
+	if (rc == ESC_EINVAL) {
+		snprintf(most, sizeof most, "%d", ESC_EMAIL_MAX);
 		return fail(call, rc,
-			    "name (1 to 128 bytes), email (name@host) and password (8 to 1024 "
-			    "bytes) are required",
-			    NULL);
+			    "'email' must be one address such as name@example.com, at most %s "
+			    "bytes, with no spaces",
+			    most);
+	}
 	if (rc)
 		return rc;
 	call->status = 201;

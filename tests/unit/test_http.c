@@ -511,6 +511,26 @@ static void spec_7_bad_input_is_a_clear_error_and_writes_nothing(void **state)
 	assert_string_equal(str(r.json, "status"), "awaiting_shipment");
 	assert_int_equal(json_integer_value(json_object_get(r.json, "version")), 2);
 	drop(&r);
+	/* A user's fields: the refusal names the one that is wrong. */
+	static const char *const users[][2] = {
+		{"{\"role\":\"buyer\",\"name\":\"\",\"email\":\"n@x.test\",\"password\":\"password-"
+		 "1\"}",
+		 "'name' must be 1 to 128 bytes"},
+		{"{\"role\":\"buyer\",\"name\":\"N\",\"email\":\"n@x.test\",\"password\":"
+		 "\"short\"}",
+		 "'password' must be 8 to 1024 bytes"},
+		{"{\"role\":\"buyer\",\"name\":\"N\",\"email\":\"no-at-sign\",\"password\":"
+		 "\"password-1\"}",
+		 "'email' must be one address"},
+	};
+	for (size_t i = 0; i < sizeof users / sizeof users[0]; i++) {
+		r = call("POST", "/v1/users", KEY, users[i][0], NULL);
+		expect(&r, 400);
+		const char *m = str(json_object_get(r.json, "error"), "message");
+		if (strncmp(m, users[i][1], strlen(users[i][1])))
+			fail_msg("%s: %s", users[i][0], m);
+		drop(&r);
+	}
 }
 
 static void spec_7_if_match_with_a_stale_version_is_412(void **state)
