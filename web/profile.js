@@ -4,7 +4,7 @@
 
 import {S} from './state.js';
 import {h, page} from './dom.js';
-import {t, when, repWhy} from './text.js';
+import {t, when, repWhy, money} from './text.js';
 import {api, loadMe} from './api.js';
 import {TABS} from './orders.js';
 import {signOut} from './frame.js';
@@ -32,10 +32,21 @@ function standing(rep) {
 			: h('p', {text: t('profile.no_events')}));
 }
 
+/* A buyer's store balance (refunds to it, less payments from it), or a
+ * seller's payable one, per currency: none yet, nothing shown. */
+function balances() {
+	const list = (S.me.balances || []).filter((b) => b.amount !== 0);
+	if (!list.length)
+		return null;
+	return h('p', {id: 'balances', text: t(S.me.role === 'seller' ? 'profile.balance_seller' : 'profile.balance_buyer',
+		{amount: list.map((b) => money(b.amount, b.currency)).join(', ')})});
+}
+
 function account() {
 	return h('section', {class: 'account', 'aria-labelledby': 'account-h'},
 		h('h2', {id: 'account-h', text: t('phone.account')}),
 		h('p', {text: S.me.name + ' · ' + S.me.email + ' · ' + t('role.' + S.me.role)}),
+		balances(),
 		h('div', {class: 'actions'},
 			h('button', {type: 'button', id: 'profile-signout', onclick: signOut, text: t('nav.signout')})));
 }

@@ -892,6 +892,28 @@ static json_t *order_counts_json(struct esc_http_call *call, struct esc_store *s
 static bool caller_is_party_role(const struct esc_http_call *call);
 static int me_unread(struct esc_http_call *call, struct esc_store *s);
 
+/* The caller's balances, one per currency: a buyer's store balance (what
+ * refunds to the balance brought, less what paid from it), a seller's
+ * payable one (what was released to them, less what disputes took back). */
+static json_t *balances_json(struct esc_http_call *call, struct esc_store *s, int *rc)
+{
+	struct esc_balance b[16];
+	char account[ESC_ACCOUNT_SIZE];
+	size_t n = 0;
+	if (call->caller.user.role == ESC_ACTOR_SELLER)
+		esc_account_seller(account, call->caller.user.id);
+	else
+		esc_account_buyer(account, call->caller.user.id);
+	ESC_STORE(*rc, s, balances_of, account, b, sizeof b / sizeof b[0], &n);
+	if (*rc)
+		return NULL;
+	json_t *list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, json_pack("{s:s, s:I}", "currency", b[i].currency,
+						      "amount", (json_int_t)b[i].amount_minor));
+	return list;
+}
+
 static int h_me(struct esc_http_call *call)
 {
 	if (call->caller.kind == ESC_CALLER_OPERATOR)
@@ -914,10 +936,14 @@ static int h_me(struct esc_http_call *call)
 		struct esc_store *s = esc_engine_store_acquire(call->e);
 		int rc = me_unread(call, s);
 		json_t *counts = rc ? NULL : order_counts_json(call, s, &rc);
+		json_t *balances = rc ? NULL : balances_json(call, s, &rc);
 		esc_engine_store_release(call->e, s);
-		if (rc)
+		if (rc) {
+			json_decref(counts);
 			return rc;
+		}
 		json_object_set_new(call->out, "order_counts", counts);
+		json_object_set_new(call->out, "balances", balances);
 	}
 	return 0;
 }

@@ -560,6 +560,8 @@ int esc_delivery_cmp(const void *a, const void *b);
 		       "VALUES (?1, ?2, ?3) ON CONFLICT (account, currency) DO UPDATE "            \
 		       "SET balance_minor = balances.balance_minor + excluded.balance_minor")      \
 	X(BALANCE_KEPT, "SELECT balance_minor FROM balances WHERE account = ?1 AND currency = ?2") \
+	X(BALANCES_OF, "SELECT currency, balance_minor FROM balances WHERE account = ?1 "          \
+		       "ORDER BY currency LIMIT ?2")                                               \
 	X(BALANCE_ENTRIES, "SELECT COALESCE(SUM(amount_minor), 0) FROM entries "                   \
 			   "WHERE account = ?1 AND currency = ?2")                                 \
 	X(REFUND_INSERT, "INSERT INTO refunds (" ESC_REFUND_COLUMNS ") "                           \
@@ -896,10 +898,11 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.orders_list = prefix##_orders_list, .orders_count = prefix##_orders_count,                \
 	.history_list = prefix##_history_list, .history_scan = prefix##_history_scan,              \
 	.transfers_append = prefix##_transfers_append, .balance_get = prefix##_balance_get,        \
-	.refund_insert = prefix##_refund_insert, .refund_update = prefix##_refund_update,          \
-	.refund_get = prefix##_refund_get, .refunds_list = prefix##_refunds_list,                  \
-	.refunds_of = prefix##_refunds_of, .deadline_apply = prefix##_deadline_apply,              \
-	.deadlines_due = prefix##_deadlines_due, .deadlines_claim = prefix##_deadlines_claim,      \
+	.balances_of = prefix##_balances_of, .refund_insert = prefix##_refund_insert,              \
+	.refund_update = prefix##_refund_update, .refund_get = prefix##_refund_get,                \
+	.refunds_list = prefix##_refunds_list, .refunds_of = prefix##_refunds_of,                  \
+	.deadline_apply = prefix##_deadline_apply, .deadlines_due = prefix##_deadlines_due,        \
+	.deadlines_claim = prefix##_deadlines_claim,                                               \
 	.deadlines_release = prefix##_deadlines_release, .process_beat = prefix##_process_beat,    \
 	.process_end = prefix##_process_end, .processes_purge = prefix##_processes_purge,          \
 	.process_get = prefix##_process_get, .outbox_append = prefix##_outbox_append,              \

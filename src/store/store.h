@@ -273,6 +273,12 @@ struct esc_idempotency {
 	unsigned char seal[32];
 };
 
+/* An account's balance in one currency. */
+struct esc_balance {
+	char currency[ESC_CURRENCY_SIZE];
+	int64_t amount_minor;
+};
+
 /* A webhook endpoint: where events are POSTed, which ones, and the
  * secrets that sign them. events holds the subscribed patterns joined by
  * single spaces ("order.* refund.created"). While a secret is rotated,
@@ -484,6 +490,11 @@ struct esc_store_ops {
 	/* The balance of an account in a currency (0 when it has none). */
 	int (*balance_get)(struct esc_store *s, const char *account, const char *currency,
 			   int64_t *out);
+	/* A kept account's balances (a buyer's or a seller's: buyer: and
+	 * seller:), one per currency it ever held, by currency: at most max
+	 * into out, their number in *n. */
+	int (*balances_of)(struct esc_store *s, const char *account, struct esc_balance *out,
+			   size_t max, size_t *n);
 
 	int (*refund_insert)(struct esc_store *s, const struct esc_refund *r);
 	int (*refund_update)(struct esc_store *s, const struct esc_refund *r);

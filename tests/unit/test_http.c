@@ -2651,6 +2651,15 @@ static void spec_4_balance_refund_and_a_failed_card_refund(void **state)
 	expect(&r, 200);
 	assert_string_equal(str(r.json, "status"), "failed");
 	drop(&r);
+	/* Both refunds are the buyer's store balance, which GET /v1/me shows. */
+	r = call("GET", "/v1/me", token, NULL, NULL);
+	expect(&r, 200);
+	json_t *balances = json_object_get(r.json, "balances");
+	assert_int_equal(json_array_size(balances), 1);
+	assert_string_equal(str(json_array_get(balances, 0), "currency"), "EUR");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(balances, 0), "amount")),
+			 2 * 5000);
+	drop(&r);
 	ledger_holds();
 }
 

@@ -1219,6 +1219,28 @@ static void transfers_keep_buyer_and_seller_balances(void **state)
 	assert_int_equal(balance(f->s, "platform:fees"), 5);
 	assert_int_equal(balance(f->s, "escrow:ord_1"), 0);
 	assert_int_equal(balance(f->s, "refunds_in_transit"), -70);
+
+	/* A kept account's balances, one per currency, by currency. */
+	struct esc_transfer usd =
+		transfer("t5", "ord_2", "fail", "refunds_in_transit", "buyer:usr_b", 9);
+	COPY(usd.currency, "USD");
+	append(f->s, usd);
+	struct esc_balance b[4];
+	size_t n = 99;
+	int rc;
+	ESC_STORE(rc, f->s, balances_of, "buyer:usr_b", b, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(b[0].currency, "EUR");
+	assert_int_equal(b[0].amount_minor, 40);
+	assert_string_equal(b[1].currency, "USD");
+	assert_int_equal(b[1].amount_minor, 9);
+	ESC_STORE(rc, f->s, balances_of, "buyer:usr_b", b, 1, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	ESC_STORE(rc, f->s, balances_of, "seller:usr_nobody", b, 4, &n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
 }
 
 static void balance_of_an_account_without_entries_is_zero(void **state)

@@ -303,6 +303,9 @@ test('issue 11 item 12: the seller and the arbiter read their own sentences abou
 	const buyer = await signedIn('refund-words3@demo.escrowd.test', DESKTOP);
 	await cardOf(buyer, 'Linen towel')
 		.getByText('Refund of €10.00: it bounced, so it went to your store balance.', {exact: true}).waitFor();
+	// And the profile shows that balance.
+	await buyer.goto(base + '/#/profile');
+	await buyer.locator('#balances').getByText(/^Store balance: €10\.00\./).waitFor();
 	await buyer.context().close();
 
 	// An arbiter's decided dispute: a neutral sentence.

@@ -2228,6 +2228,25 @@ static int pg_balance_get(struct esc_store *s, const char *account, const char *
 	return rc;
 }
 
+static int pg_balances_of(struct esc_store *s, const char *account, struct esc_balance *out,
+			  size_t max, size_t *n)
+{
+	struct bind b = {0};
+	PGresult *res = NULL;
+	int rc;
+
+	*n = 0;
+	b_str(&b, 1, account);
+	b_i64(&b, 2, (int64_t)max);
+	rc = query(pg_of(s), S_BALANCES_OF, &b, &res);
+	for (int row = 0; !rc && row < PQntuples(res) && *n < max; row++) {
+		snprintf(out[*n].currency, sizeof out[*n].currency, "%s", col_str(res, row, 0));
+		out[(*n)++].amount_minor = col_i64(res, row, 1);
+	}
+	PQclear(res);
+	return rc;
+}
+
 /* ---- refunds ---- */
 
 /* A refund this transaction inserts: given after the order's kept ones

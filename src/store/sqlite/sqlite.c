@@ -1017,6 +1017,26 @@ out:
 	return rc;
 }
 
+static int sq_balances_of(struct esc_store *s, const char *account, struct esc_balance *out,
+			  size_t max, size_t *n)
+{
+	struct bind b = bind_of(sq_of(s), S_BALANCES_OF);
+	int rc;
+
+	*n = 0;
+	b_str(&b, 1, account);
+	b_i64(&b, 2, (int64_t)max);
+	rc = bind_end(&b);
+	while (!rc && *n < max && (rc = next_row(b.st)) == 1) {
+		const unsigned char *c = sqlite3_column_text(b.st, 0);
+		snprintf(out[*n].currency, sizeof out[*n].currency, "%s", c ? (const char *)c : "");
+		out[(*n)++].amount_minor = sqlite3_column_int64(b.st, 1);
+		rc = 0;
+	}
+	finish(b.st);
+	return rc;
+}
+
 /* ---- refunds ---- */
 
 static int sq_refund_insert(struct esc_store *s, const struct esc_refund *r)
