@@ -1554,7 +1554,10 @@ bool esc_order_visible(enum esc_actor actor, const char *actor_id, const struct 
 	case ESC_ACTOR_SELLER:
 		return !strcmp(id, o->seller_id);
 	case ESC_ACTOR_ARBITER:
-		return o->disputes_count > 0;
+		/* SPEC §1: the arbiter's are the escalated disputes (and, once
+		 * decided, still theirs); a dispute the parties settled alone
+		 * is not. */
+		return o->dispute_escalated_at_ms > 0;
 	default:
 		return true;
 	}

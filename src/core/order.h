@@ -413,7 +413,7 @@ int esc_evidence_allowed(const struct esc_order *o, enum esc_actor actor, const 
 			 size_t have, char *why, size_t why_size);
 
 /* May this actor see the order, and so act on it? Buyers and sellers see
- * their own orders; arbiters those that have or had a dispute; the
+ * their own orders; arbiters those whose dispute was escalated; the
  * operator and the system every order. Another's order answers
  * not_found, for reads and commands alike, so its existence is not
  * revealed. */

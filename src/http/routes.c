@@ -2219,6 +2219,7 @@ static int h_orders_list(struct esc_http_call *call)
 		} else {
 			f.state = ESC_ST_IN_DISPUTE;
 			f.states_also_count = 0;
+			f.escalated = true;
 		}
 	}
 	orders = calloc(limit, sizeof *orders);
@@ -2383,8 +2384,10 @@ static int h_evidence_get(struct esc_http_call *call)
  * opened; issue 17), paged by dispute id. */
 static int h_disputes_list(struct esc_http_call *call)
 {
-	struct esc_order_filter f = {
-		.state = -1, .dispute_state = ESC_DS_ESCALATED, .oldest_dispute_first = true};
+	struct esc_order_filter f = {.state = -1,
+				     .dispute_state = ESC_DS_ESCALATED,
+				     .oldest_dispute_first = true,
+				     .escalated = true};
 	struct esc_order *orders = NULL;
 	char after[ESC_ID_SIZE];
 	const char *v;

@@ -631,6 +631,8 @@ unsigned esc_order_filter_mask(const struct esc_order_filter *f)
 		mask |= ESC_F_UNTIL;
 	if (f->oldest_dispute_first)
 		mask |= ESC_F_OLDEST;
+	if (f->escalated)
+		mask |= ESC_F_ESCALATED;
 	ESC_ASSERT(mask < ESC_F_COMBINATIONS, "an order filter mask out of range");
 	ESC_ASSERT(!f->states_also_count || f->state >= 0, "states_also without a state");
 	ESC_ASSERT(f->states_also_count <= ESC_FILTER_STATES_ALSO, "too many states_also");
@@ -654,6 +656,7 @@ static const struct {
 	{ESC_F_SELLER, 1, " AND seller_id = ?%d"},
 	{ESC_F_STATE, 3, " AND state IN (?%d, ?%d, ?%d)"},
 	{ESC_F_DISPUTE, 1, " AND dispute_state = ?%d"},
+	{ESC_F_ESCALATED, 0, " AND dispute_escalated_at_ms > 0"},
 	{ESC_F_FROM, 1, " AND created_at_ms >= ?%d"},
 	{ESC_F_UNTIL, 1, " AND created_at_ms < ?%d"},
 	{ESC_F_Q, 3,

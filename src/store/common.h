@@ -236,7 +236,8 @@ enum {
 	ESC_F_FROM = 64,
 	ESC_F_UNTIL = 128,
 	ESC_F_OLDEST = 256,
-	ESC_F_COMBINATIONS = 512
+	ESC_F_ESCALATED = 512,
+	ESC_F_COMBINATIONS = 1024
 };
 
 /* What a search binds: the backend's, kept until the statement has run

@@ -150,6 +150,8 @@ struct esc_order_filter {
 	/* Disputes oldest first (by dispute_opened_at_ms, then id), and
 	 * starting_after the one after it in that order; else ids descending. */
 	bool oldest_dispute_first;
+	/* Only orders whose dispute was escalated (an arbiter's: SPEC §1). */
+	bool escalated;
 };
 
 #define ESC_CHECK_PROBLEMS_MAX 32

@@ -2073,8 +2073,20 @@ static void issue_11_item_2_every_lifecycle_is_status(void **state)
 	assert_true(listed(a, disputed) && !listed(a, cancelled));
 	list_ids("/v1/orders?status=cancelled&state=shipped", token, 400, a, sizeof a);
 	list_ids("/v1/orders?state=lost", token, 400, a, sizeof a);
+	/* A dispute the parties still hold is not the arbiter's (SPEC §1),
+	 * by any status, until the buyer escalates it. */
 	list_ids("/v1/disputes?status=rejected&limit=100", arbiter_token, 200, a, sizeof a);
-	list_ids("/v1/disputes?state=rejected&limit=100", arbiter_token, 200, b, sizeof b);
+	assert_false(listed(a, dsp));
+	snprintf(path, sizeof path, "/v1/disputes/%s", dsp);
+	r = call("GET", path, arbiter_token, NULL, NULL);
+	expect(&r, 404);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/disputes/%s/escalate", dsp);
+	r = call("POST", path, token, "{}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	list_ids("/v1/disputes?status=escalated&limit=100", arbiter_token, 200, a, sizeof a);
+	list_ids("/v1/disputes?state=escalated&limit=100", arbiter_token, 200, b, sizeof b);
 	assert_string_equal(a, b);
 	assert_true(listed(a, dsp));
 	list_ids("/v1/disputes?status=resolved&limit=100", arbiter_token, 200, a, sizeof a);
@@ -2447,7 +2459,19 @@ static void spec_5_evidence_types_sizes_and_who_may_download(void **state)
 	expect(&r, 201);
 	drop(&r);
 	free(blob);
-	/* The parties and arbiters download the bytes as they were. */
+	/* The parties download the bytes as they were; an arbiter once the
+	 * dispute is escalated (SPEC §1), not before. */
+	r = get_file(url, arbiter_token, type);
+	expect(&r, 404);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/disputes/%s/reject", dsp);
+	r = call("POST", path, seller_token, "{\"message\":\"It was whole\"}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/disputes/%s/escalate", dsp);
+	r = call("POST", path, buyer_token, "{}", NULL);
+	expect(&r, 200);
+	drop(&r);
 	const char *tokens[] = {buyer_token, seller_token, arbiter_token};
 	for (size_t i = 0; i < 3; i++) {
 		r = get_file(url, tokens[i], type);

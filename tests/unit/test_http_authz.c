@@ -426,7 +426,8 @@ static bool on_order(const struct esc_route *rt, const struct setup *su)
 /* The status a caller gets: the route table's role check first (anyone
  * passes an ANYONE route; no one signed in is 401; a role outside the
  * mask is 403), then the order-party rule of SPEC §1 (another party's
- * order is 404, not 403; an arbiter sees the orders with a dispute), else
+ * order is 404, not 403; an arbiter sees the orders whose dispute was
+ * escalated), else
  * the route's success. */
 static long expected_status(const struct esc_route *rt, const struct setup *su, bool about_order,
 			    enum caller c, long ok)
@@ -437,7 +438,7 @@ static long expected_status(const struct esc_route *rt, const struct setup *su, 
 		return 401;
 	if (!(rt->who & callers[c].mask))
 		return 403;
-	if (about_order && !callers[c].party && !(c == C_ARBITER && su->prep >= PREP_DISPUTED))
+	if (about_order && !callers[c].party && !(c == C_ARBITER && su->prep == PREP_ESCALATED))
 		return 404;
 	return ok;
 }

@@ -807,7 +807,7 @@ static void test_spec_2_table_every_state_event_actor_matches_spec(void **state)
 }
 
 /* One rule says who may see an order, for reads and commands alike. */
-static void test_visibility_parties_arbiters_with_a_dispute_operator_all(void **state)
+static void test_visibility_parties_arbiters_with_an_escalated_dispute_operator_all(void **state)
 {
 	struct esc_order o;
 	(void)state;
@@ -822,9 +822,17 @@ static void test_visibility_parties_arbiters_with_a_dispute_operator_all(void **
 	assert_false(esc_order_visible(ESC_ACTOR_ARBITER, "usr_a", &o));
 	assert_true(esc_order_visible(ESC_ACTOR_OPERATOR, NULL, &o));
 	assert_true(esc_order_visible(ESC_ACTOR_SYSTEM, NULL, &o));
-	/* A dispute, open or resolved, makes it the arbiters'. */
+	/* A dispute the parties settle alone is not the arbiters' (SPEC §1);
+	 * escalated, open or decided, it is. */
 	o.disputes_count = 1;
+	o.state = ESC_ST_IN_DISPUTE;
+	o.dispute_state = ESC_DS_REJECTED;
+	assert_false(esc_order_visible(ESC_ACTOR_ARBITER, "usr_a", &o));
+	o.dispute_state = ESC_DS_ESCALATED;
+	o.dispute_escalated_at_ms = T_CREATE;
+	assert_true(esc_order_visible(ESC_ACTOR_ARBITER, "usr_a", &o));
 	o.state = ESC_ST_COMPLETED;
+	o.dispute_state = ESC_DS_RESOLVED;
 	assert_true(esc_order_visible(ESC_ACTOR_ARBITER, "usr_a", &o));
 }
 
@@ -844,9 +852,10 @@ static void test_spec_2_decide_refuses_as_the_table_on_real_orders(void **state)
 			for (int a = 0; a < ESC_ACTOR_COUNT; a++) {
 				int want = spec_refusal((enum esc_state)s, (enum esc_event)e,
 							(enum esc_actor)a);
-				/* An order that never had a dispute is not an
-				 * arbiter's: not found, before the table. */
-				if (a == ESC_ACTOR_ARBITER && !o.disputes_count)
+				/* An order whose dispute was never escalated
+				 * is not an arbiter's: not found, before the
+				 * table. */
+				if (a == ESC_ACTOR_ARBITER && !o.dispute_escalated_at_ms)
 					want = ESC_ENOTFOUND;
 				if (!want)
 					continue;
@@ -3089,7 +3098,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spec_2_table_every_state_event_actor_matches_spec),
-		cmocka_unit_test(test_visibility_parties_arbiters_with_a_dispute_operator_all),
+		cmocka_unit_test(
+			test_visibility_parties_arbiters_with_an_escalated_dispute_operator_all),
 		cmocka_unit_test(test_spec_2_decide_refuses_as_the_table_on_real_orders),
 		cmocka_unit_test(test_spec_2_every_allowed_transition_from_a_real_order),
 		cmocka_unit_test(test_spec_2_create_sets_payment_deadline_24h_and_version_1),
