@@ -574,6 +574,57 @@ static int json_depth(const json_t *j)
 	return 0;
 }
 
+/* What to do about a refusal of code rc, for one whose handler said
+ * nothing more: NULL where only the message can say it (a field's
+ * bounds), or where saying more would reveal (not_found). */
+static const char *default_hint(int rc)
+{
+	switch (rc) {
+	case ESC_EUNAUTH:
+		return "sign in with POST /v1/sessions and send its token as Authorization: Bearer "
+		       "TOKEN, or an operator key";
+	case ESC_EFORBIDDEN:
+		return "the OpenAPI document (GET /v1/openapi.json) names the roles that may call "
+		       "each operation, in x-escrowd-who";
+	case ESC_ESTATE:
+	case ESC_EDEADLINE:
+		return "read the order or the dispute again: its actions list what may be done "
+		       "now, "
+		       "each with its deadline";
+	case ESC_ESUSPENDED:
+		return "an arbiter may lift the suspension: ask the marketplace";
+	case ESC_ECONFLICT:
+		return "read the current state (GET it) and send the request again if it still "
+		       "applies";
+	case ESC_EPRECONDITION:
+		return "read the order again and send its current version in If-Match";
+	case ESC_EIDEMPOTENCY:
+		return "send a new request with a new Idempotency-Key, or this key with the first "
+		       "request's path and body";
+	case ESC_EAMOUNT:
+		return "send the order's total as amount (GET /v1/orders/{id}: total)";
+	case ESC_EFUNDS:
+		return "GET /v1/me shows the store balance; pay by card or wallet, or the rest by "
+		       "another method";
+	case ESC_ERATE:
+		return "wait for the seconds in Retry-After before trying again";
+	case ESC_EBUSY:
+	case ESC_ERETRY:
+		return "send the request again after Retry-After, with the same Idempotency-Key";
+	default:
+		return NULL;
+	}
+}
+
+/* An error's document gets its code's default hint where it has none. */
+static void hint_default(json_t *doc, int rc)
+{
+	json_t *err = json_object_get(doc, "error");
+	const char *hint = default_hint(rc);
+	if (json_is_object(err) && hint && !json_object_get(err, "hint"))
+		json_object_set_new(err, "hint", json_string(hint));
+}
+
 static json_t *error_doc(int rc, const char *message, const char *hint)
 {
 	/* A message may quote what the client sent (its Content-Type, say),
@@ -585,7 +636,9 @@ static json_t *error_doc(int rc, const char *message, const char *hint)
 	json_t *err = json_pack("{s:s, s:s}", "code", esc_error_code(rc), "message", text);
 	if (hint)
 		json_object_set_new(err, "hint", json_string(hint));
-	return json_pack("{s:o}", "error", err);
+	json_t *doc = json_pack("{s:o}", "error", err);
+	hint_default(doc, rc);
+	return doc;
 }
 
 static void add_hsts(struct MHD_Response *r, const struct request *req, struct MHD_Connection *c);
@@ -1238,8 +1291,10 @@ static enum MHD_Result answer(struct esc_http_server *srv, struct MHD_Connection
 		return answer_kept(srv, c, req, call);
 	if (rc && !call->out)
 		call->out = error_doc(rc, NULL, NULL);
-	if (rc)
+	if (rc) {
 		call->status = esc_error_status(rc);
+		hint_default(call->out, rc);
+	}
 	/* A document a handler wrote as its text (routes.c's GET
 	 * /v1/orders/{id}) is answered as a document is: no copy, its
 	 * headers. */

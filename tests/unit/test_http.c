@@ -533,6 +533,40 @@ static void spec_7_bad_input_is_a_clear_error_and_writes_nothing(void **state)
 	}
 }
 
+/* SPEC §7: errors say what to do. A refusal whose handler had nothing
+ * more to say carries its code's hint. */
+static void spec_7_refusals_carry_a_hint(void **state)
+{
+	char id[64], path[160];
+	(void)state;
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s/pay", id);
+	const struct {
+		const char *method, *path, *token, *body, *extra;
+		long status;
+		const char *code, *hint;
+	} cases[] = {
+		{"GET", "/v1/orders", NULL, NULL, NULL, 401, "unauthenticated",
+		 "POST /v1/sessions"},
+		{"POST", "/v1/orders", buyer_token, "{}", NULL, 403, "forbidden", "x-escrowd-who"},
+		{"POST", path, KEY, "{\"amount\":5000,\"payment_method\":\"card\"}", NULL, 409,
+		 "invalid_state", "actions"},
+		{"POST", path, KEY, "{\"amount\":5000,\"payment_method\":\"card\"}", "If-Match: 1",
+		 412, "precondition_failed", "If-Match"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct reply r = call(cases[i].method, cases[i].path, cases[i].token, cases[i].body,
+				      cases[i].extra);
+		expect(&r, cases[i].status);
+		assert_string_equal(err_code(&r), cases[i].code);
+		const char *hint = str(json_object_get(r.json, "error"), "hint");
+		if (!strstr(hint, cases[i].hint))
+			fail_msg("%s %s: the hint does not name %s: %s", cases[i].method,
+				 cases[i].path, cases[i].hint, r.body);
+		drop(&r);
+	}
+}
+
 static void spec_7_if_match_with_a_stale_version_is_412(void **state)
 {
 	char id[64], path[160];
@@ -3925,6 +3959,7 @@ int main(void)
 		cmocka_unit_test(metrics_count_requests_and_commands),
 		cmocka_unit_test(metrics_read_while_commands_commit),
 		cmocka_unit_test(spec_7_idempotency_keys_replay_and_refuse_another_body),
+		cmocka_unit_test(spec_7_refusals_carry_a_hint),
 		cmocka_unit_test(idempotency_key_answers_409_while_its_first_request_runs),
 		cmocka_unit_test(spec_7_accept_and_withdraw_race_one_wins),
 		cmocka_unit_test(spec_7_messages_between_the_parties),
