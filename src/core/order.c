@@ -1301,6 +1301,7 @@ static int effect_decide(struct decision *d)
 {
 	struct esc_order *o = &d->fx->order;
 	copy(o->dispute_reason, sizeof o->dispute_reason, d->args->message);
+	o->dispute_decided_at_ms = d->ctx->now_ms;
 	/* The recommendation the arbiter decided beside, from the dispute as
 	 * it was: the decision's marks will move the reputations it reads. */
 	if (d->ctx->dispute_facts) {

@@ -239,6 +239,10 @@ struct esc_order {
 	int64_t dispute_recommended_minor;
 	char dispute_recommendation[ESC_RECOMMENDATION_MAX + 1]; /* its reasons, one a line */
 	int64_t dispute_escalated_at_ms;
+	/* When an arbiter decided (0: none did). A decided return_and_refund
+	 * is resolved only once the goods are back; its kept recommendation
+	 * is as of this time. */
+	int64_t dispute_decided_at_ms;
 	int64_t dispute_resolved_at_ms;
 	char return_carrier[ESC_CARRIER_MAX + 1];
 	char return_tracking[ESC_TRACKING_MAX + 1];

@@ -642,7 +642,7 @@ int esc_engine_idempotency_get(struct esc_engine *e, struct esc_store *s, const 
  * there, which only moves forward. Catch up with it, never back: in a
  * transaction of s, or on its own. 0 on a real clock; the store's
  * failure, which fails what was to run at that time. */
-static int clock_sync(struct esc_engine *e, struct esc_store *s)
+int esc_engine_clock_sync(struct esc_engine *e, struct esc_store *s)
 {
 	int64_t kept = 0;
 	int rc;
@@ -2076,7 +2076,7 @@ static int exec_batch_once(struct esc_engine *e, const struct esc_command *cmds,
 		fail_all(n, res, rc);
 		goto out;
 	}
-	rc = clock_sync(e, s);
+	rc = esc_engine_clock_sync(e, s);
 	e->batch_now_ms = esc_clock_now(&e->clock);
 	if (!rc)
 		rc = read_ahead(e, cmds, n, skip, e->batch_now_ms);
@@ -2610,7 +2610,7 @@ static int fire_batch(struct esc_engine *e, size_t max, size_t *fired)
 		/* Rows are claimed first, in a transaction of their own, so that
 		 * of several processes one fires each; a process that dies
 		 * holding claims loses them when its lease ends. */
-		rc = clock_sync(e, e->store);
+		rc = esc_engine_clock_sync(e, e->store);
 		if (rc)
 			break;
 		c.now_ms = esc_clock_now(&e->clock);
@@ -2737,7 +2737,7 @@ int esc_engine_transact_weak(struct esc_engine *e, int (*fn)(struct esc_store *s
 
 /* Users. */
 
-static bool email_ok(const char *s)
+bool esc_engine_email_ok(const char *s)
 {
 	const char *at = s ? strchr(s, '@') : NULL;
 	if (!at || at == s || !at[1] || strchr(at + 1, '@') || strlen(s) > ESC_EMAIL_MAX)
@@ -2785,7 +2785,7 @@ int esc_engine_user_create_with(struct esc_engine *e, enum esc_actor role, const
 	memset(&u, 0, sizeof u);
 	if (role != ESC_ACTOR_BUYER && role != ESC_ACTOR_SELLER && role != ESC_ACTOR_ARBITER)
 		return ESC_EINVAL;
-	if (!name || !*name || strlen(name) > ESC_NAME_MAX || !email_ok(email))
+	if (!name || !*name || strlen(name) > ESC_NAME_MAX || !esc_engine_email_ok(email))
 		return ESC_EINVAL;
 	if (!password || strlen(password) < 8 || strlen(password) > 1024)
 		return ESC_EINVAL;

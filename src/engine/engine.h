@@ -165,6 +165,12 @@ int esc_engine_policy_of(struct esc_engine *e, struct esc_store *s, int64_t vers
 /* Whether the clock is manual: tests and demos move it
  * (esc_engine_advance); a real clock cannot be moved. */
 bool esc_engine_clock_manual(const struct esc_engine *e);
+/* A manual clock is the store's: catch up (never back) with the time a
+ * move through any daemon kept in s (a connection the caller holds: the
+ * writer's in a transaction, or a read connection). 0 on a real clock,
+ * else the store's failure. Each batch of commands and round of deadlines
+ * does it; a request, at its authentication. */
+int esc_engine_clock_sync(struct esc_engine *e, struct esc_store *s);
 /* New passwords are hashed at argon2id's least cost (options). */
 bool esc_engine_fast_password_hashing(const struct esc_engine *e);
 /* The nice the writer thread runs at: esc_engine_options.writer_nice,
@@ -433,7 +439,13 @@ int esc_engine_evidence_add(struct esc_engine *e, enum esc_actor actor, const ch
 			    size_t why_size, const struct esc_tx_hook *after);
 
 /* Users. role is buyer, seller or arbiter; the password is hashed with
- * argon2id. ESC_EDUPLICATE when the email is taken. */
+ * argon2id. ESC_EDUPLICATE when the email is taken; ESC_EINVAL for a name
+ * of 0 or more than ESC_NAME_MAX bytes, an email esc_engine_email_ok
+ * refuses, or a password of fewer than 8 or more than 1024 bytes, checked
+ * in that order. */
+/* One address (name@host, one @, no spaces or control bytes), at most
+ * ESC_EMAIL_MAX bytes. */
+bool esc_engine_email_ok(const char *email);
 int esc_engine_user_create(struct esc_engine *e, enum esc_actor role, const char *name,
 			   const char *email, const char *password, struct esc_user *out);
 /* The same with after (or NULL) in the user's transaction; *out is the

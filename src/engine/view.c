@@ -389,7 +389,8 @@ json_t *esc_view_recommendation(const struct esc_order *o, const struct esc_disp
 				int64_t now_ms)
 {
 	struct esc_recommendation rec;
-	int64_t as_of = o->dispute_resolved_at_ms;
+	int64_t as_of =
+		o->dispute_decided_at_ms ? o->dispute_decided_at_ms : o->dispute_resolved_at_ms;
 	/* An arbiter's decision keeps it as it stood then (issue 11 item
 	 * 14): the decision lowers the seller's score or marks the buyer,
 	 * and a recommendation computed again would contradict the decision

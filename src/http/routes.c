@@ -481,25 +481,23 @@ static json_t *refusal_explanation(const struct esc_refusal_rule *r, int32_t ver
 static void shipped_hint(const struct esc_order *o, char *hint, size_t size)
 {
 	char dispute[ESC_ID_SIZE];
-	switch (o->state) {
-	case ESC_ST_IN_DISPUTE:
-		esc_dispute_id(dispute, o->id);
+	esc_dispute_id(dispute, o->id);
+	if (o->state == ESC_ST_IN_DISPUTE)
 		snprintf(hint, size, "a dispute is open on this order: GET /v1/disputes/%s",
 			 dispute);
-		break;
-	case ESC_ST_CLOSED:
+	else if (o->state == ESC_ST_CLOSED)
 		snprintf(hint, size,
 			 "the order is closed and its money refunded: GET /v1/refunds?order_id=%s",
 			 o->id);
-		break;
-	default:
-		if (!o->disputes_count) {
-			snprintf(hint, size, "open a dispute: POST /v1/orders/%s/disputes", o->id);
-			break;
-		}
-		esc_dispute_id(dispute, o->id);
+	else if (o->disputes_count)
 		snprintf(hint, size, "its one dispute is over: GET /v1/disputes/%s", dispute);
-	}
+	else if (o->state == ESC_ST_COMPLETED) /* within the window after completion only */
+		snprintf(hint, size,
+			 "open a dispute while the order's actions list one: POST "
+			 "/v1/orders/%s/disputes",
+			 o->id);
+	else
+		snprintf(hint, size, "open a dispute: POST /v1/orders/%s/disputes", o->id);
 }
 
 /* After command_reply's commit: the order, or the refusal with what the
@@ -704,15 +702,15 @@ static int h_user_create(struct esc_http_call *call)
 		snprintf(most, sizeof most, "%d", ESC_NAME_MAX);
 		return fail(call, rc, "'name' must be 1 to %s bytes", most);
 	}
-	if (rc == ESC_EINVAL && (strlen(password) < 8 || strlen(password) > 1024))
-		return fail(call, rc, "'password' must be 8 to %s bytes", "1024");
-	if (rc == ESC_EINVAL) {
+	if (rc == ESC_EINVAL && !esc_engine_email_ok(email)) {
 		snprintf(most, sizeof most, "%d", ESC_EMAIL_MAX);
 		return fail(call, rc,
 			    "'email' must be one address such as name@example.com, at most %s "
 			    "bytes, with no spaces",
 			    most);
 	}
+	if (rc == ESC_EINVAL)
+		return fail(call, rc, "'password' must be 8 to %s bytes", "1024");
 	if (rc)
 		return rc;
 	call->status = 201;
@@ -928,8 +926,12 @@ static int h_me(struct esc_http_call *call)
 		struct esc_store *s = esc_engine_store_acquire(call->e);
 		json_t *budget = esc_view_cancel_budget(call->e, s, call->caller.user.id, &rc);
 		esc_engine_store_release(call->e, s);
-		if (!budget)
+		if (!budget) {
+			/* The refusal's own document, not half of this one. */
+			json_decref(call->out);
+			call->out = NULL;
 			return rc;
+		}
 		json_object_set_new(call->out, "cancellation_budget", budget);
 	}
 	if (caller_is_party_role(call)) {
@@ -940,6 +942,8 @@ static int h_me(struct esc_http_call *call)
 		esc_engine_store_release(call->e, s);
 		if (rc) {
 			json_decref(counts);
+			json_decref(call->out);
+			call->out = NULL;
 			return rc;
 		}
 		json_object_set_new(call->out, "order_counts", counts);

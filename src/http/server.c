@@ -583,14 +583,10 @@ static const char *default_hint(int rc)
 	case ESC_EUNAUTH:
 		return "sign in with POST /v1/sessions and send its token as Authorization: Bearer "
 		       "TOKEN, or an operator key";
-	case ESC_EFORBIDDEN:
-		return "the OpenAPI document (GET /v1/openapi.json) names the roles that may call "
-		       "each operation, in x-escrowd-who";
 	case ESC_ESTATE:
 	case ESC_EDEADLINE:
-		return "read the order or the dispute again: its actions list what may be done "
-		       "now, "
-		       "each with its deadline";
+		return "read the object again: an order's or a dispute's actions list what may be "
+		       "done now, each with its deadline";
 	case ESC_ESUSPENDED:
 		return "an arbiter may lift the suspension: ask the marketplace";
 	case ESC_ECONFLICT:
@@ -604,13 +600,14 @@ static const char *default_hint(int rc)
 	case ESC_EAMOUNT:
 		return "send the order's total as amount (GET /v1/orders/{id}: total)";
 	case ESC_EFUNDS:
-		return "GET /v1/me shows the store balance; pay by card or wallet, or the rest by "
-		       "another method";
+		return "the buyer's store balance is less than the order's total: report the "
+		       "payment by card or wallet";
 	case ESC_ERATE:
 		return "wait for the seconds in Retry-After before trying again";
 	case ESC_EBUSY:
 	case ESC_ERETRY:
-		return "send the request again after Retry-After, with the same Idempotency-Key";
+		return "send the request again after Retry-After (a POST with the same "
+		       "Idempotency-Key)";
 	default:
 		return NULL;
 	}
@@ -868,7 +865,6 @@ static int authenticate(struct esc_http_server *srv, struct MHD_Connection *c, c
 {
 	struct esc_session session;
 	const char *token = find_token(c, &who->by_cookie);
-	int64_t now = esc_engine_now(srv->e);
 	bool expired = false, touch = false, key_touch = false;
 	int64_t key_used_at_ms = -1;
 	int rc = 0;
@@ -883,6 +879,10 @@ static int authenticate(struct esc_http_server *srv, struct MHD_Connection *c, c
 	 * PostgreSQL). A cookie carries a session, never a key. */
 	bool is_key = false;
 	struct esc_store *s = esc_engine_store_acquire(srv->e);
+	/* A manual clock moved through another daemon on the store: this
+	 * request runs at its time (nothing on a real clock). */
+	(void)esc_engine_clock_sync(srv->e, s);
+	int64_t now = esc_engine_now(srv->e);
 	ESC_STORE(rc, s, caller_get, who->token_hash, &is_key, &key_used_at_ms, who->key_id,
 		  &session, &who->user);
 	if (!rc && is_key && !who->by_cookie) {
@@ -1009,7 +1009,8 @@ static int admit(struct esc_http_server *srv, struct MHD_Connection *c,
 		return ESC_EUNAUTH;
 	}
 	if (!(route->who & mask)) {
-		*why = "your role may not do this";
+		*why = "your role may not do this (the OpenAPI document, GET /v1/openapi.json, "
+		       "names the roles of each operation in x-escrowd-who)";
 		return ESC_EFORBIDDEN;
 	}
 	return 0;
@@ -1264,6 +1265,8 @@ static bool idem_begin(struct esc_http_server *srv, struct MHD_Connection *c, co
 		*ok = respond_error(c, req, rc, esc_idem_refusal(rc));
 	else
 		call->idem = idem;
+	if (seen.response && idem->sealed) /* it held a secret */
+		sodium_memzero(seen.response, strlen(seen.response));
 	free(seen.response);
 	return rc != 0;
 }
@@ -1280,6 +1283,8 @@ static enum MHD_Result answer_kept(struct esc_http_server *srv, struct MHD_Conne
 		kept ? respond_text(c, req, status, kept, "application/json", NULL, NULL)
 		     : respond_error(c, req, status < 0 ? ESC_EIDEMPOTENCY : ESC_ECONFLICT,
 				     status < 0 ? esc_idem_refusal(ESC_EIDEMPOTENCY) : NULL);
+	if (kept && call->idem->sealed) /* it held a secret */
+		sodium_memzero(kept, strlen(kept));
 	free(kept);
 	return ok;
 }

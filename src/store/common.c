@@ -244,6 +244,7 @@ static const struct esc_col order_cols[] = {
 	TEXT(O, dispute_resolution),
 	TEXT(O, dispute_reason),
 	INT(O, dispute_escalated_at_ms),
+	INT(O, dispute_decided_at_ms),
 	INT(O, dispute_resolved_at_ms),
 	TEXT(O, return_carrier),
 	TEXT(O, return_tracking),
@@ -1360,6 +1361,12 @@ const char *const esc_migrations_shared[] = {
 	"DROP TABLE refunds;\n"
 	"ALTER TABLE refunds_by_order RENAME TO refunds;\n"
 	"CREATE UNIQUE INDEX refunds_id ON refunds (id);\n",
+	/* When an arbiter decided: a decided return_and_refund waits for the
+	 * goods before it is resolved, and its kept recommendation is as of
+	 * the decision. The decisions before this step resolved at once. */
+	"ALTER TABLE orders ADD COLUMN dispute_decided_at_ms {int} DEFAULT 0;\n"
+	"UPDATE orders SET dispute_decided_at_ms = dispute_resolved_at_ms "
+	"WHERE dispute_resolution = 'decided';\n",
 	NULL,
 };
 

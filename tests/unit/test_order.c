@@ -2406,6 +2406,7 @@ static void test_spec_5_a_decided_return_and_refund_waits_for_the_goods(void **s
 	assert_int_equal(w.dispute_state, ESC_DS_AWAITING_RETURN);
 	assert_string_equal(w.dispute_resolution, "decided");
 	assert_string_equal(w.dispute_reason, a.message);
+	assert_true(w.dispute_decided_at_ms == T_RESOLVE && w.dispute_resolved_at_ms == 0);
 	assert_true(w.dispute_agreed_minor == 6000);
 	assert_true(w.refunded_minor == 0 && w.dispute_refund_minor == 0);
 	assert_true(esc_order_held(&w) == T10K);

@@ -267,6 +267,7 @@ static struct esc_order order(const char *id, const char *buyer, const char *sel
 	COPY(o.dispute_resolution, "offer_accepted");
 	COPY(o.dispute_reason, "The photos show the crack");
 	o.dispute_escalated_at_ms = T0 + 8;
+	o.dispute_decided_at_ms = T0 + 11;
 	o.dispute_resolved_at_ms = T0 + 9;
 	COPY(o.return_carrier, "Posturinn");
 	COPY(o.return_tracking, "RR987654321IS");
