@@ -46,8 +46,10 @@
  * endpoint's signing secret, an operator key's: ESC_KEEP_SEALED) keeps
  * it encrypted (secretbox) with a key hashed from the caller's bearer
  * token, its scope and the key. The store holds only another hash of
- * the token, so a copy of the store does not give the secret away, and
- * only the caller that sent the first request can have it replayed.
+ * the token, so the kept answer adds nothing a copy of the store could
+ * read (an operator key's secret is kept nowhere; an endpoint's signing
+ * secret is in its row, for signing), and only the caller that sent the
+ * first request can have it replayed.
  * 5. Forgotten after 24 hours of real time (ESC_IDEMPOTENCY_KEEP_MS),
  *    however a manual clock moves: esc_engine_idempotency_get forgets
  *    what is older when it reads. */
