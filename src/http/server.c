@@ -60,7 +60,8 @@ struct metrics {
 	_Atomic uint64_t latency[BUCKETS + 1];
 	_Atomic uint64_t latency_sum_us;
 	_Atomic uint64_t latency_count;
-	_Atomic uint64_t connections_cut; /* past a head's or a body's deadline */
+	_Atomic uint64_t connections_cut;     /* past a head's or a body's deadline */
+	_Atomic uint64_t connections_evicted; /* idle, closed to make room */
 };
 
 /* A connection from its accept to its close (issue 12 defect 1), and the
@@ -92,10 +93,24 @@ struct conn {
 	int slot;            /* its pool thread's slot in server.busy */
 	int64_t deadline_us; /* 0: none, the daemon is answering */
 	int64_t span_us;     /* the deadline's length, given again when behind */
+	int64_t idle_us;     /* since when it waits for a request's head; 0: not */
 	bool reaped;         /* shut down, or about to be dropped */
 	bool linger;         /* answered before its body: drain it at the close */
+	unsigned char address[17]; /* the client's: family, then its bytes */
 	struct conn *prev, *next;
 };
+
+/* Connections past the limits (http.connections_per_address from one
+ * address, http.connections_max in all) are still accepted, up to an
+ * eighth more: each closes the connection that has waited longest for a
+ * request's head, from the same address first. Idle connections, or
+ * heads trickled a byte at a time, so hold no slot that a client with a
+ * request needs. Only past the eighth more does libmicrohttpd refuse
+ * (from one address) or stop accepting (in all). */
+static unsigned limit_hard(unsigned limit)
+{
+	return limit ? limit + limit / 8 + 1 : 0;
+}
 
 /* A connection answered before its body was read (a 413 for a body too
  * large, a 400 for a bad head) is closed with the client perhaps still
@@ -1625,7 +1640,8 @@ static void metrics_latency(struct esc_strbuf *sb, const struct metrics *m)
 			(unsigned long long)atomic_load(&m->latency_count));
 }
 
-/* Open connections, and those cut for slowness. */
+/* Open connections, those cut for slowness and those closed idle to
+ * make room. */
 static void metrics_connections(struct esc_strbuf *sb, const struct esc_http_server *srv)
 {
 	pthread_mutex_lock((pthread_mutex_t *)&srv->conns_lock);
@@ -1638,8 +1654,14 @@ static void metrics_connections(struct esc_strbuf *sb, const struct esc_http_ser
 			"# HELP escrowd_http_connections_cut_total Connections closed because "
 			"their client was too slow to send a request's head or body.\n"
 			"# TYPE escrowd_http_connections_cut_total counter\n"
-			"escrowd_http_connections_cut_total %llu\n",
-			open, (unsigned long long)atomic_load(&srv->metrics->connections_cut));
+			"escrowd_http_connections_cut_total %llu\n"
+			"# HELP escrowd_http_connections_evicted_total Idle connections closed to "
+			"make room for a new one past http.connections_per_address or "
+			"http.connections_max.\n"
+			"# TYPE escrowd_http_connections_evicted_total counter\n"
+			"escrowd_http_connections_evicted_total %llu\n",
+			open, (unsigned long long)atomic_load(&srv->metrics->connections_cut),
+			(unsigned long long)atomic_load(&srv->metrics->connections_evicted));
 }
 
 /* The version built, and the process as the kernel sees it (the names
@@ -1953,7 +1975,9 @@ static bool conn_unread(struct esc_http_server *srv, const struct conn *k)
 /* Set a connection's deadline (0: none), span_us after now or after the
  * moment it is found behind, unless the reaper cut it off; false when it
  * did. With enforce, a deadline that passed before the reaper saw it
- * counts too, unless the server is behind: the request is dropped. */
+ * counts too, unless the server is behind: the request is dropped. Its
+ * callers run once a request's head is in: the connection is no longer
+ * idle. */
 static bool conn_deadline(struct esc_http_server *srv, struct conn *k, int64_t deadline_us,
 			  int64_t span_us, bool enforce)
 {
@@ -1971,9 +1995,88 @@ static bool conn_deadline(struct esc_http_server *srv, struct conn *k, int64_t d
 	} else {
 		k->deadline_us = deadline_us;
 		k->span_us = span_us;
+		k->idle_us = 0;
 	}
 	pthread_mutex_unlock(&srv->conns_lock);
 	return ok;
+}
+
+/* The connection waits for its next request's head, by header_timeout. */
+static void conn_await_head(struct esc_http_server *srv, struct conn *k)
+{
+	if (!k)
+		return;
+	int64_t now = esc_time_monotonic_us();
+	pthread_mutex_lock(&srv->conns_lock);
+	if (!k->reaped) {
+		k->span_us = srv->opt.header_timeout_ms * 1000;
+		k->deadline_us = now + k->span_us;
+		k->idle_us = now;
+	}
+	pthread_mutex_unlock(&srv->conns_lock);
+}
+
+/* The client's address, as family and bytes (zeros when unknown). */
+static void conn_address(struct MHD_Connection *c, unsigned char address[17])
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	memset(address, 0, 17);
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	address[0] = (unsigned char)sa->sa_family;
+	if (sa->sa_family == AF_INET)
+		memcpy(address + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	else if (sa->sa_family == AF_INET6)
+		memcpy(address + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+}
+
+/* The connection that has waited longest for a request's head, other
+ * than k, and of k's address when mine; one the server is behind on
+ * does not count (its head may be read and not yet handled). Called
+ * with conns_lock held. */
+static struct conn *conn_idlest(struct esc_http_server *srv, const struct conn *k, bool mine)
+{
+	int64_t after = 0;
+	for (int tries = 0; tries < 8; tries++) {
+		struct conn *best = NULL;
+		for (struct conn *o = srv->conns; o; o = o->next) {
+			if (o == k || o->reaped || !o->idle_us || o->idle_us < after ||
+			    (mine && memcmp(o->address, k->address, sizeof k->address)))
+				continue;
+			if (!best || o->idle_us < best->idle_us)
+				best = o;
+		}
+		if (!best || !conn_unread(srv, best))
+			return best;
+		after = best->idle_us + 1;
+	}
+	return NULL;
+}
+
+/* Make room beside k, just accepted (limit_hard): past
+ * connections_per_address from its address, or connections_max in all,
+ * shut down the idlest connection. Called with conns_lock held. */
+static void conns_make_room(struct esc_http_server *srv, const struct conn *k)
+{
+	size_t live = 0, mine = 0;
+	for (const struct conn *o = srv->conns; o; o = o->next) {
+		if (o->reaped)
+			continue;
+		live++;
+		mine += !memcmp(o->address, k->address, sizeof k->address);
+	}
+	struct conn *victim = NULL;
+	if (srv->opt.connections_per_address && mine > srv->opt.connections_per_address)
+		victim = conn_idlest(srv, k, true);
+	if (!victim && live > srv->opt.connections_max)
+		victim = conn_idlest(srv, k, false);
+	if (!victim)
+		return;
+	shutdown(victim->fd, SHUT_RDWR);
+	victim->reaped = true;
+	atomic_fetch_add_explicit(&srv->metrics->connections_evicted, 1, memory_order_relaxed);
 }
 
 /* Drain the connection after its answer, at its close. */
@@ -2010,13 +2113,16 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		k->fd = ci->connect_fd;
 		k->slot = thread_slot(srv);
 		k->span_us = srv->opt.header_timeout_ms * 1000;
-		k->deadline_us = esc_time_monotonic_us() + k->span_us;
+		k->idle_us = esc_time_monotonic_us();
+		k->deadline_us = k->idle_us + k->span_us;
+		conn_address(c, k->address);
 		pthread_mutex_lock(&srv->conns_lock);
 		k->next = srv->conns;
 		if (srv->conns)
 			srv->conns->prev = k;
 		srv->conns = k;
 		srv->conns_count++;
+		conns_make_room(srv, k);
 		pthread_mutex_unlock(&srv->conns_lock);
 		*socket_context = k;
 		return;
@@ -2436,8 +2542,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct request *req = *con_cls;
 	(void)toe;
 	/* Kept alive, the connection now waits for the next request's head. */
-	conn_deadline(srv, conn_of(c), esc_time_monotonic_us() + srv->opt.header_timeout_ms * 1000,
-		      srv->opt.header_timeout_ms * 1000, false);
+	conn_await_head(srv, conn_of(c));
 	if (!req)
 		return;
 	if (req->queued) {
@@ -2837,7 +2942,7 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 			return rc;
 		}
 	}
-	make_room_for_connections(opt->connections_max);
+	make_room_for_connections(limit_hard(opt->connections_max));
 	keep_large_blocks_out_of_arenas();
 	/* epoll in each of the pool's threads: idle connections cost no
 	 * thread, and a command's connection is suspended while the
@@ -2863,10 +2968,10 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 			flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
 			on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 			MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opt->threads,
-			MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt->connections_max,
-			MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)opt->connections_per_address,
-			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s,
-			MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+			MHD_OPTION_CONNECTION_LIMIT, limit_hard(opt->connections_max),
+			MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			limit_hard(opt->connections_per_address), MHD_OPTION_CONNECTION_TIMEOUT,
+			(unsigned)opt->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 			MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 			MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 			srv->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,

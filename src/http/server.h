@@ -44,7 +44,10 @@ struct esc_http_options {
 	char listen[280];
 	const char *operator_key; /* installed at start when set */
 	size_t body_bytes_max;    /* 1 MiB */
-	unsigned connections_max; /* 1024: epoll holds idle ones cheaply */
+	/* 1024: epoll holds idle ones cheaply. Past it, and past
+	 * connections_per_address from one address, a new connection
+	 * closes the idlest (server.c, limit_hard). */
+	unsigned connections_max;
 	/* From one client address, 64; 0: no limit (behind a proxy, every
 	 * client has the proxy's address). */
 	unsigned connections_per_address;
