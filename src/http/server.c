@@ -2230,6 +2230,30 @@ static bool uri_refused(const char *uri, char *why, size_t why_size)
 	return false;
 }
 
+/* Whether a target's query holds more than QUERY_PARAMS_MAX parameters;
+ * it is then cut after the last one kept. libmicrohttpd 0.9.75 parses the
+ * query (after the URI callback) into records in the connection's 32 KiB
+ * pool; a few hundred "a=1&" fill it, and the 431 it then means to send
+ * is lost (it takes the read buffer away, and the caller sets the
+ * connection's state back to reading headers): the client waited for
+ * the head's deadline and got nothing. Cut, the query fits, and the
+ * request is answered 400. The target is libmicrohttpd's own buffer,
+ * which it writes a NUL into at each '&' next anyway. */
+#define QUERY_PARAMS_MAX 100 /* on_head's hint says it */
+static bool query_cut(char *uri, char *why, size_t why_size)
+{
+	char *p = strchr(uri, '?');
+	for (int params = 1; p && (p = strchr(p + 1, '&')); params++) {
+		if (params == QUERY_PARAMS_MAX) {
+			*p = '\0';
+			esc_set_err(why, why_size, "the query holds more than %d parameters",
+				    QUERY_PARAMS_MAX);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* libmicrohttpd (0.9.75) parses a request's head where it received it,
  * ending each string (method, target, version, each header's name and
  * value) with a NUL written over the separator after it. A NUL sent by
@@ -2390,7 +2414,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	sodium_bin2hex(req->id, sizeof req->id, rnd, sizeof rnd);
 	req->uri_at = uri;
 	req->uri_len = strlen(uri);
-	uri_refused(uri, req->uri_bad, sizeof req->uri_bad);
+	if (!uri_refused(uri, req->uri_bad, sizeof req->uri_bad))
+		query_cut((char *)uri, req->uri_bad, sizeof req->uri_bad);
 	req->conn = conn_of(c);
 	return req;
 }
@@ -2439,7 +2464,8 @@ static enum MHD_Result on_head(struct esc_http_server *srv, struct MHD_Connectio
 		conn_linger(srv, req->conn);
 		ok = respond_error_hint(c, req, rc, why,
 					"send each header once, with visible characters only, "
-					"and a path without control bytes");
+					"and a path without control bytes and with at most 100 "
+					"query parameters");
 		record(srv, req, url, method);
 		return ok;
 	}
