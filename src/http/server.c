@@ -96,20 +96,25 @@ struct conn {
 	int64_t idle_us;     /* since when it waits for a request's head; 0: not */
 	bool reaped;         /* shut down, or about to be dropped */
 	bool linger;         /* answered before its body: drain it at the close */
+	bool served;         /* a request was answered on it */
 	unsigned char address[17]; /* the client's: family, then its bytes */
 	struct conn *prev, *next;
 };
 
-/* Connections past the limits (http.connections_per_address from one
- * address, http.connections_max in all) are still accepted, up to an
- * eighth more: each closes the connection that has waited longest for a
- * request's head, from the same address first. Idle connections, or
- * heads trickled a byte at a time, so hold no slot that a client with a
- * request needs. Only past the eighth more does libmicrohttpd refuse
- * (from one address) or stop accepting (in all). */
+/* A connection past the limits (http.connections_per_address from one
+ * address, http.connections_max in all) is still accepted and closes the
+ * idlest connection, of its own address first: one waiting for a
+ * request's head, never answered on before one kept alive after an
+ * answer, then the one waiting longest. Idle connections, or heads
+ * trickled a byte at a time, so hold no slot that a client with a
+ * request needs. From one address with none idle, the new connection is
+ * closed instead (conns_make_room; libmicrohttpd's own count per address
+ * would also count the closed ones it has not yet seen go, and refuse
+ * in a burst). In all, libmicrohttpd stops accepting an eighth past
+ * connections_max: new connections wait in the listen queue. */
 static unsigned limit_hard(unsigned limit)
 {
-	return limit ? limit + limit / 8 + 1 : 0;
+	return limit + limit / 8 + 1;
 }
 
 /* A connection answered before its body was read (a 413 for a body too
@@ -1655,9 +1660,9 @@ static void metrics_connections(struct esc_strbuf *sb, const struct esc_http_ser
 			"their client was too slow to send a request's head or body.\n"
 			"# TYPE escrowd_http_connections_cut_total counter\n"
 			"escrowd_http_connections_cut_total %llu\n"
-			"# HELP escrowd_http_connections_evicted_total Idle connections closed to "
-			"make room for a new one past http.connections_per_address or "
-			"http.connections_max.\n"
+			"# HELP escrowd_http_connections_evicted_total Connections closed to hold "
+			"http.connections_per_address or http.connections_max: the idlest, or a "
+			"new one from an address whose connections were all busy.\n"
 			"# TYPE escrowd_http_connections_evicted_total counter\n"
 			"escrowd_http_connections_evicted_total %llu\n",
 			open, (unsigned long long)atomic_load(&srv->metrics->connections_cut),
@@ -2001,7 +2006,8 @@ static bool conn_deadline(struct esc_http_server *srv, struct conn *k, int64_t d
 	return ok;
 }
 
-/* The connection waits for its next request's head, by header_timeout. */
+/* Answered, the connection waits for its next request's head, by
+ * header_timeout. */
 static void conn_await_head(struct esc_http_server *srv, struct conn *k)
 {
 	if (!k)
@@ -2012,6 +2018,7 @@ static void conn_await_head(struct esc_http_server *srv, struct conn *k)
 		k->span_us = srv->opt.header_timeout_ms * 1000;
 		k->deadline_us = now + k->span_us;
 		k->idle_us = now;
+		k->served = true;
 	}
 	pthread_mutex_unlock(&srv->conns_lock);
 }
@@ -2032,33 +2039,42 @@ static void conn_address(struct MHD_Connection *c, unsigned char address[17])
 		memcpy(address + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
 }
 
-/* The connection that has waited longest for a request's head, other
- * than k, and of k's address when mine; one the server is behind on
- * does not count (its head may be read and not yet handled). Called
+/* The idlest connection waiting for a request's head, other than k,
+ * and of k's address when mine: one never answered on before one kept
+ * alive, then the one waiting longest. A kept-alive one the server is
+ * behind on does not count: its client's next request may be in, read
+ * or not, and not yet handled. One never answered on does: under a flood
+ * the server is behind on most of them, their heads half sent. Called
  * with conns_lock held. */
 static struct conn *conn_idlest(struct esc_http_server *srv, const struct conn *k, bool mine)
 {
-	int64_t after = 0;
-	for (int tries = 0; tries < 8; tries++) {
+	const struct conn *skipped[8];
+	int skips = 0;
+	while (skips < 8) {
 		struct conn *best = NULL;
 		for (struct conn *o = srv->conns; o; o = o->next) {
-			if (o == k || o->reaped || !o->idle_us || o->idle_us < after ||
-			    (mine && memcmp(o->address, k->address, sizeof k->address)))
+			bool skip = o == k || o->reaped || !o->idle_us ||
+				    (mine && memcmp(o->address, k->address, sizeof k->address));
+			for (int i = 0; i < skips && !skip; i++)
+				skip = skipped[i] == o;
+			if (skip)
 				continue;
-			if (!best || o->idle_us < best->idle_us)
+			if (!best || o->served < best->served ||
+			    (o->served == best->served && o->idle_us < best->idle_us))
 				best = o;
 		}
-		if (!best || !conn_unread(srv, best))
+		if (!best || !best->served || !conn_unread(srv, best))
 			return best;
-		after = best->idle_us + 1;
+		skipped[skips++] = best;
 	}
 	return NULL;
 }
 
 /* Make room beside k, just accepted (limit_hard): past
  * connections_per_address from its address, or connections_max in all,
- * shut down the idlest connection. Called with conns_lock held. */
-static void conns_make_room(struct esc_http_server *srv, const struct conn *k)
+ * shut down the idlest connection; from one address with none idle, k.
+ * Called with conns_lock held. */
+static void conns_make_room(struct esc_http_server *srv, struct conn *k)
 {
 	size_t live = 0, mine = 0;
 	for (const struct conn *o = srv->conns; o; o = o->next) {
@@ -2068,10 +2084,13 @@ static void conns_make_room(struct esc_http_server *srv, const struct conn *k)
 		mine += !memcmp(o->address, k->address, sizeof k->address);
 	}
 	struct conn *victim = NULL;
-	if (srv->opt.connections_per_address && mine > srv->opt.connections_per_address)
+	if (srv->opt.connections_per_address && mine > srv->opt.connections_per_address) {
 		victim = conn_idlest(srv, k, true);
-	if (!victim && live > srv->opt.connections_max)
+		if (!victim)
+			victim = k;
+	} else if (live > srv->opt.connections_max) {
 		victim = conn_idlest(srv, k, false);
+	}
 	if (!victim)
 		return;
 	shutdown(victim->fd, SHUT_RDWR);
@@ -2990,18 +3009,17 @@ static int serve(struct esc_http_server *srv, volatile sig_atomic_t *stop, uint1
 			flags |= MHD_USE_IPv6;
 		if (srv->tls)
 			flags |= MHD_USE_TLS;
-		d = MHD_start_daemon(
-			flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
-			on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-			MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opt->threads,
-			MHD_OPTION_CONNECTION_LIMIT, limit_hard(opt->connections_max),
-			MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-			limit_hard(opt->connections_per_address), MHD_OPTION_CONNECTION_TIMEOUT,
-			(unsigned)opt->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-			MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-			MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-			srv->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
-			MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+				     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+				     MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+				     (unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT,
+				     limit_hard(opt->connections_max),
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s,
+				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+				     MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+				     MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+				     srv->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+				     MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
 		if (d)
 			srv->loopback = address_loopback(ai->ai_addr);
 	}

@@ -46,7 +46,7 @@ struct esc_http_options {
 	size_t body_bytes_max;    /* 1 MiB */
 	/* 1024: epoll holds idle ones cheaply. Past it, and past
 	 * connections_per_address from one address, a new connection
-	 * closes the idlest (server.c, limit_hard). */
+	 * closes the idlest (server.c, conns_make_room). */
 	unsigned connections_max;
 	/* From one client address, 64; 0: no limit (behind a proxy, every
 	 * client has the proxy's address). */

@@ -337,6 +337,32 @@ static void paid_order(char id[64])
 
 enum { HOSTILE = 500, PER_ADDRESS_DEFAULT = 64 };
 
+/* GET /healthz on a connection kept alive: the answer's status, 0 when
+ * none came in 5 s. */
+static int healthz_kept_alive(int fd)
+{
+	const char *get = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+	char buf[4096];
+	size_t len = 0;
+	if (!send_bytes(fd, get, strlen(get)))
+		return 0;
+	for (double end = now_s() + 5; now_s() < end && len < sizeof buf - 1;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+		if (n <= 0)
+			return 0;
+		len += (size_t)n;
+		buf[len] = '\0';
+		const char *head_end = strstr(buf, "\r\n\r\n");
+		const char *cl = strcasestr(buf, "\r\nContent-Length:");
+		if (head_end && cl && head_end + 4 + atol(cl + 17) <= buf + len)
+			return atoi(buf + 9);
+	}
+	return 0;
+}
+
 /* With the defaults, 500 connections from one address, half of them
  * idle and half with a request's head half sent, leave room for another
  * client: its GET /healthz is answered (within seconds, where it waited
@@ -351,6 +377,9 @@ static void issue_12_defect_1_500_connections_from_one_address_leave_room_for_an
 	static int fds[HOSTILE];
 	(void)state;
 	daemon_with(&x, NULL);
+	/* A client's connection, kept alive after an answer, before them. */
+	int kept = connect_from("127.0.0.1", x.port);
+	assert_int_equal(healthz_kept_alive(kept), 200);
 	for (int i = 0; i < HOSTILE; i++) {
 		fds[i] = connect_from("127.0.0.1", x.port);
 		if (i % 2)
@@ -377,8 +406,11 @@ static void issue_12_defect_1_500_connections_from_one_address_leave_room_for_an
 		answer_free(&a);
 	}
 	/* The oldest were closed. (Those opened faster than closed ones
-	 * went, past an eighth more than the share, were refused.) */
+	 * went, past an eighth more than the share, were refused.) The
+	 * client's, older but answered on, was kept. */
 	assert_true(closed_by_server(fds[0], 1000));
+	assert_int_equal(healthz_kept_alive(kept), 200);
+	close(kept);
 	/* Only the address's share is kept: the rest were closed. */
 	int open = HOSTILE;
 	bool gone[HOSTILE] = {0};
