@@ -595,11 +595,13 @@ static int json_depth(const json_t *j)
 }
 
 /* What to do about a refusal of code rc, for one whose handler said
- * nothing more: NULL where only the message can say it (a field's
- * bounds), or where saying more would reveal (not_found). */
+ * nothing more: every error document has a hint (SPEC §7). A not_found
+ * one reveals nothing: a path, an id that does not exist and an object
+ * of another user's get the same. */
 static const char *default_hint(int rc)
 {
-	switch (rc) {
+	/* Every code has one: -Wswitch names a code added without it. */
+	switch ((enum esc_error)rc) {
 	case ESC_EUNAUTH:
 		return "sign in with POST /v1/sessions and send its token as Authorization: Bearer "
 		       "TOKEN, or an operator key";
@@ -628,9 +630,50 @@ static const char *default_hint(int rc)
 	case ESC_ERETRY:
 		return "send the request again after Retry-After (a POST with the same "
 		       "Idempotency-Key)";
-	default:
-		return NULL;
+	case ESC_EINVAL:
+		return "correct the value the message names and send it again";
+	case ESC_ENOTFOUND:
+		return "check the path and the id (GET /v1/openapi.json lists the paths); an "
+		       "object the caller may not see answers 404 too";
+	case ESC_EFORBIDDEN:
+		return "sign in with a role that may do this (x-escrowd-who in GET "
+		       "/v1/openapi.json names them); a change made with the session cookie also "
+		       "sends X-CSRF-Token";
+	case ESC_ESHIPPED:
+		return "open a dispute instead (POST /v1/orders/{id}/disputes) while the order's "
+		       "actions list one";
+	case ESC_EPENDING:
+		return "the seller answers the cancellation request first (accept or reject); the "
+		       "buyer may withdraw it";
+	case ESC_ELIMIT:
+		return "read the object again: its actions list what may still be done";
+	case ESC_EDUPLICATE:
+		return "use the one that exists, or send another value";
+	case ESC_ETOOLARGE:
+		return "send a smaller body";
+	case ESC_EMEDIA:
+		return "send the Content-Type the route takes: application/json, or for evidence a "
+		       "JPEG, PNG or PDF with its own type";
+	case ESC_EMETHOD:
+		return "GET /v1/openapi.json lists the methods each path takes";
+	case ESC_EUNSUPPORTED:
+		return "this build or store does not offer it: see the operator's documentation";
+	case ESC_ENOMEM:
+	case ESC_EIO:
+	case ESC_EBUG:
+		return "send the request again (a POST with the same Idempotency-Key); if it "
+		       "fails again, give the marketplace the X-Request-Id of the answer";
+	case ESC_ETRACKING:
+		return "check the tracking number with the carrier and send it as the carrier "
+		       "printed it";
+	case ESC_EPRODUCTION:
+		return "run a daemon in test mode (escrowd serve --mode test) for this";
+	case ESC_OK:
+	case ESC_ERROR_FIRST_:
+	case ESC_ERROR_END_:
+		break;
 	}
+	return NULL;
 }
 
 /* An error's document gets its code's default hint where it has none. */

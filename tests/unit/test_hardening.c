@@ -461,16 +461,31 @@ static void idle_connections_from_many_addresses_make_room_past_connections_max(
 			fail_msg("a probe from %s: status %d in %.1f s", probes[p], a.status, took);
 		answer_free(&a);
 	}
-	/* The first ones went, the last ones stay. */
-	assert_true(closed_by_server(fds[0], 1000));
-	assert_false(closed_by_server(fds[PER * ADDRESSES - 1], 0));
+	/* The idlest were closed, as many as were past the limit. (On a
+	 * loaded machine some may still wait to be accepted: libmicrohttpd's
+	 * pool threads each take a share of the limit.) */
+	long evicted = 0, open = 0;
+	int closed = 0;
+	for (double end = now_s() + 10; closed < PER * ADDRESSES - MAX && now_s() < end;) {
+		closed = 0;
+		for (int i = 0; i < PER * ADDRESSES; i++)
+			closed += closed_by_server(fds[i], 0);
+		if (closed < PER * ADDRESSES - MAX)
+			poll(NULL, 0, 100);
+	}
 	struct answer m = exchange_from(
 		"127.0.0.42", x.port,
 		"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 0, 10);
-	const char *evicted = strstr(m.raw, "\nescrowd_http_connections_evicted_total ");
-	assert_non_null(evicted);
-	assert_true(atol(evicted + 40) >= PER * ADDRESSES - MAX);
+	const char *e = strstr(m.raw, "\nescrowd_http_connections_evicted_total ");
+	const char *o = strstr(m.raw, "\nescrowd_http_connections ");
+	assert_non_null(e);
+	assert_non_null(o);
+	evicted = atol(e + 40);
+	open = atol(o + 26);
 	answer_free(&m);
+	if (closed < PER * ADDRESSES - MAX || evicted < PER * ADDRESSES - MAX)
+		fail_msg("%d of %d idle connections closed, %ld counted; %ld open", closed,
+			 PER * ADDRESSES, evicted, open);
 	for (int i = 0; i < PER * ADDRESSES; i++)
 		close(fds[i]);
 	daemon_done(&x);
@@ -1073,6 +1088,46 @@ static void issue_12_defect_7_the_text_and_currency_checks(void **state)
 	assert_false(esc_currency_valid(NULL));
 }
 
+/* Every refusal's document has code, message and hint (SPEC §7),
+ * whichever layer refused it. */
+static void every_refusal_says_what_to_do(void **state)
+{
+	(void)state;
+	ensure_users();
+	char buyer[200], key[200];
+	snprintf(buyer, sizeof buyer, "Authorization: Bearer %s\r\n", buyer_token);
+	snprintf(key, sizeof key, "Authorization: Bearer %s\r\n", KEY);
+	static const char json[] = "application/json";
+	const struct {
+		const char *method, *path, *headers, *type, *body;
+		int status;
+	} cases[] = {
+		{"GET", "/v1/no-such-path", "", NULL, NULL, 404},
+		{"GET", "/v1/orders/ord_00000000000000000000", buyer, NULL, NULL, 404},
+		{"PUT", "/v1/me", buyer, NULL, NULL, 405},
+		{"GET", "/v1/me", "", NULL, NULL, 401},
+		{"POST", "/v1/users", buyer, json, "{}", 403},
+		{"POST", "/v1/users", key, json, "{\"role\":", 400},
+		{"POST", "/v1/users", key, json, "{\"role\":\"king\"}", 400},
+		{"POST", "/v1/users", key, "text/plain", "x", 415},
+		{"POST", "/v1/users", key, json,
+		 "{\"role\":\"buyer\",\"name\":\"Ana\",\"email\":\"ana@hardening.test\","
+		 "\"password\":\"a-long-password-1\"}",
+		 409},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct answer a = request_typed(cases[i].method, cases[i].path, cases[i].headers,
+						cases[i].type, cases[i].body);
+		json_t *err = json_object_get(a.json, "error");
+		if (a.status != cases[i].status || !*str(err, "code") || !*str(err, "message") ||
+		    !*str(err, "hint"))
+			fail_msg("%s %s: %d, expected %d with code, message and hint: %.300s",
+				 cases[i].method, cases[i].path, a.status, cases[i].status,
+				 a.body ? a.body : "");
+		answer_free(&a);
+	}
+}
+
 /* The OpenAPI document says so: every route with a JSON body answers
  * 415 for another type. */
 static void issue_12_defect_7_the_openapi_document_lists_415(void **state)
@@ -1599,6 +1654,7 @@ int main(void)
 		cmocka_unit_test(issue_12_defect_7_the_text_and_currency_checks),
 		cmocka_unit_test(issue_12_a_cut_message_keeps_whole_characters),
 		cmocka_unit_test(issue_12_defect_7_the_openapi_document_lists_415),
+		cmocka_unit_test(every_refusal_says_what_to_do),
 		cmocka_unit_test(
 			issue_12_defect_4_the_owner_signs_in_after_ten_wrong_passwords_elsewhere),
 		cmocka_unit_test(issue_12_defect_4_correct_sign_ins_never_count),
