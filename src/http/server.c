@@ -2334,8 +2334,16 @@ struct head_scan {
 	int content_lengths;  /* Content-Length headers */
 	int transfer_codings; /* Transfer-Encoding headers */
 	bool chunked_only;    /* each of them says "chunked" alone */
+	unsigned singles;     /* which of single_headers were seen */
 	char why[160];        /* the first fault */
 };
+
+/* Headers a request sends once at most: where a proxy in front reads the
+ * last copy and escrowd the first, the two would see another caller,
+ * key or type (an attack review sent two Authorization headers, the
+ * operator key last). Content-Length is counted on its own. */
+static const char *const single_headers[] = {"Authorization",   "Content-Type", "Host",
+					     "Idempotency-Key", "If-Match",     "X-CSRF-Token"};
 
 static bool is_token_char(unsigned char ch)
 {
@@ -2351,8 +2359,10 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
 	if (!value)
 		v = k + key_size + 1;
 	if (k < h->cursor + 1 || v < k + key_size + 1 || v + value_size > h->end) {
-		snprintf(h->why, sizeof h->why, "the header %.*s is folded onto a second line",
-			 (int)(key_size > 40 ? 40 : key_size), key);
+		/* Not named: libmicrohttpd joined the lines, and the name
+		 * it reports runs on into the value (a credential's, say). */
+		snprintf(h->why, sizeof h->why,
+			 "a header is folded onto a second line (obsolete line folding)");
 		return MHD_NO;
 	}
 	if (k > h->cursor + 2) {
@@ -2379,6 +2389,17 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
 	}
 	if (key_size == 14 && !strncasecmp(key, "Content-Length", 14))
 		h->content_lengths++;
+	for (size_t i = 0; i < sizeof single_headers / sizeof *single_headers; i++) {
+		if (key_size != strlen(single_headers[i]) ||
+		    strncasecmp(key, single_headers[i], key_size))
+			continue;
+		if (h->singles & 1u << i) {
+			snprintf(h->why, sizeof h->why, "%s is sent more than once",
+				 single_headers[i]);
+			return MHD_NO;
+		}
+		h->singles |= 1u << i;
+	}
 	if (key_size == 17 && !strncasecmp(key, "Transfer-Encoding", 17)) {
 		size_t n = value_size;
 		while (n && (value[n - 1] == ' ' || value[n - 1] == '\t'))

@@ -39,17 +39,38 @@ static bool is_control(int32_t cp)
 	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
 }
 
+/* The embeddings and overrides (LRE, RLE, PDF, LRO, RLO): an override
+ * lays a run of letters out backwards ("Trojan Source"). Prose needs only
+ * the marks and the isolates, which Unicode recommends in their place. */
+static bool is_bidi_override(int32_t cp)
+{
+	return cp >= 0x202a && cp <= 0x202e;
+}
+
 /* Unicode's Bidi_Control characters. */
 static bool is_bidi_control(int32_t cp)
 {
-	return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+	return cp == 0x061c || cp == 0x200e || cp == 0x200f || is_bidi_override(cp) ||
 	       (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* White space, and the characters that show nothing: a text of them only
+ * shows as blank (a user named " " or U+200B). */
+static bool is_invisible(int32_t cp)
+{
+	return (cp >= 0x09 && cp <= 0x0d) || cp == 0x20 || cp == 0x85 || cp == 0xa0 || cp == 0xad ||
+	       cp == 0x34f || cp == 0x61c || cp == 0x115f || cp == 0x1160 || cp == 0x1680 ||
+	       cp == 0x17b4 || cp == 0x17b5 || cp == 0x180e || (cp >= 0x2000 && cp <= 0x200f) ||
+	       (cp >= 0x2028 && cp <= 0x202f) || (cp >= 0x205f && cp <= 0x206f) || cp == 0x3000 ||
+	       cp == 0x3164 || (cp >= 0xfe00 && cp <= 0xfe0f) || cp == 0xfeff || cp == 0xffa0 ||
+	       (cp >= 0xe0000 && cp <= 0xe0fff);
 }
 
 int esc_text_check(const char *s, size_t n, enum esc_text_kind kind, char *why, size_t why_size)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, used = 0;
+	bool shown = false;
 	while (i < n) {
 		int32_t cp = next_code_point(p + i, n - i, &used);
 		if (cp < 0) {
@@ -57,6 +78,7 @@ int esc_text_check(const char *s, size_t n, enum esc_text_kind kind, char *why, 
 			return ESC_EINVAL;
 		}
 		bool line_break = cp == '\n' || cp == '\r' || cp == 0x2028 || cp == 0x2029;
+		shown = shown || !is_invisible(cp);
 		if (kind == ESC_TEXT_LINES && (cp == '\t' || line_break)) {
 			i += used;
 			continue;
@@ -70,14 +92,18 @@ int esc_text_check(const char *s, size_t n, enum esc_text_kind kind, char *why, 
 			esc_set_err(why, why_size, "U+%04X, a control character", (unsigned)cp);
 			return ESC_EINVAL;
 		}
-		if (kind == ESC_TEXT_LINE && is_bidi_control(cp)) {
+		if (kind == ESC_TEXT_LINE ? is_bidi_control(cp) : is_bidi_override(cp)) {
 			esc_set_err(why, why_size,
-				    "U+%04X, a bidirectional control, which can make the text "
+				    "U+%04X, a bidirectional %s, which can make the text "
 				    "look like other text",
-				    (unsigned)cp);
+				    (unsigned)cp, is_bidi_override(cp) ? "override" : "control");
 			return ESC_EINVAL;
 		}
 		i += used;
+	}
+	if (n && !shown) {
+		esc_set_err(why, why_size, "only white space or characters that show nothing");
+		return ESC_EINVAL;
 	}
 	return 0;
 }

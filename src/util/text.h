@@ -19,13 +19,18 @@ enum esc_text_kind {
 	ESC_TEXT_LINE,
 	/* Lines: a message, a comment, a description. Tab, line feed and
 	 * carriage return are allowed; other control characters are not.
-	 * Bidirectional marks are allowed: right-to-left prose needs them. */
+	 * Bidirectional marks and isolates are allowed: right-to-left prose
+	 * needs them; the embeddings and overrides (U+202A to U+202E) are
+	 * not. */
 	ESC_TEXT_LINES,
 };
 
 /* 0 when s, n bytes of UTF-8, holds only what kind allows; ESC_EINVAL
- * otherwise (also for bytes that are not UTF-8), with what was found in
- * why ("U+202E, a bidirectional control"; why may be NULL). */
+ * otherwise (also for bytes that are not UTF-8, and for a text of white
+ * space and invisible characters only, which shows as blank), with what
+ * was found in why ("U+202E, a bidirectional override"; why may be
+ * NULL). An empty text passes: whether a field may be empty is its own
+ * rule. */
 int esc_text_check(const char *s, size_t n, enum esc_text_kind kind, char *why, size_t why_size);
 
 /* Drop from s, in place, every byte that is not part of a whole, valid

@@ -637,6 +637,40 @@ static void issue_12_defect_1_an_early_413_lets_a_client_still_sending_read_it(v
 
 /* ---- issue 12 defect 5: request smuggling's precondition ---- */
 
+/* A header that names the caller, the key, the body's type, the host
+ * or the version is sent once: two copies are refused (a proxy reading
+ * the last one would see another caller than escrowd). A folded header
+ * is refused without repeating its value (it may be a credential). */
+static void a_header_that_counts_twice_is_refused(void **state)
+{
+	(void)state;
+	static const char *const twice[] = {
+		"Authorization: Bearer a\r\nAuthorization: Bearer " KEY "\r\n",
+		"Idempotency-Key: one\r\nidempotency-key: two\r\n",
+		"Content-Type: application/json\r\nContent-Type: text/plain\r\n",
+		"Host: u\r\n",
+		"If-Match: \"1\"\r\nIf-Match: \"2\"\r\n",
+		"X-CSRF-Token: a\r\nX-CSRF-Token: b\r\n",
+	};
+	for (size_t i = 0; i < sizeof twice / sizeof *twice; i++) {
+		char req[600];
+		snprintf(req, sizeof req,
+			 "POST /v1/users HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s"
+			 "Content-Length: 2\r\n\r\n{}",
+			 twice[i]);
+		struct answer a = exchange(req, 0);
+		if (a.status != 400 || !strstr(err_message(&a), "is sent more than once"))
+			fail_msg("headers %zu: %d %s", i, a.status, a.raw);
+		answer_free(&a);
+	}
+	struct answer a = exchange("GET /v1/me HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+				   "Authorization: Bearer\r\n SECRETPART2-abcdef\r\n\r\n",
+				   0);
+	expect(&a, 400);
+	assert_null(strstr(a.raw, "SECRET"));
+	answer_free(&a);
+}
+
 /* RFC 9112 section 6.3: a request whose length two headers disagree on
  * is refused with 400 and its connection closed, so that what follows is
  * never read as a second request. */
@@ -1049,14 +1083,29 @@ static void issue_12_defect_7_the_text_and_currency_checks(void **state)
 		{"tab\tin a name", ESC_TEXT_LINE, false},
 		{"tab\tin a message\r\n", ESC_TEXT_LINES, true},
 		{"\x7f", ESC_TEXT_LINES, false},
-		{"\xc2\x85", ESC_TEXT_LINE, false},     /* U+0085 */
-		{"\xe2\x80\xae", ESC_TEXT_LINE, false}, /* U+202E */
-		{"\xe2\x80\xae", ESC_TEXT_LINES, true}, /* prose may need it */
+		{"\xc2\x85", ESC_TEXT_LINE, false},      /* U+0085 */
+		{"\xe2\x80\xae", ESC_TEXT_LINE, false},  /* U+202E */
+		{"\xe2\x80\xae", ESC_TEXT_LINES, false}, /* an override: no text needs it */
+		{"a\xe2\x80\xaa"
+		 "b",
+		 ESC_TEXT_LINES, false}, /* U+202A, an embedding */
+		{"\xd7\x90\xe2\x80\x8f"
+		 "1",
+		 ESC_TEXT_LINES, true},                                     /* U+200F, a mark */
+		{"\xe2\x81\xa7\xd7\x90\xe2\x81\xa9", ESC_TEXT_LINES, true}, /* an isolate */
+		{" ", ESC_TEXT_LINE, false},                                /* blank */
+		{"\xe2\x80\x8b", ESC_TEXT_LINE, false},                     /* U+200B only */
+		{"\xc2\xa0\xe3\x80\x80", ESC_TEXT_LINE, false},             /* U+00A0, U+3000 */
+		{" \r\n\t", ESC_TEXT_LINES, false},
+		{" a ", ESC_TEXT_LINE, true},
+		{"", ESC_TEXT_LINE, true},              /* empty: the field's own rule */
 		{"\xe2\x81\xa9", ESC_TEXT_LINE, false}, /* U+2069 */
-		{"\xe2\x81\xaa", ESC_TEXT_LINE, true},  /* U+206A: not a bidi control */
+		{"a\xe2\x81\xaa", ESC_TEXT_LINE, true}, /* U+206A: not a bidi control */
 		{"\xd8\x9c", ESC_TEXT_LINE, false},     /* U+061C */
 		{"\xe2\x80\xa8", ESC_TEXT_LINE, false}, /* U+2028 */
-		{"\xe2\x80\xa8", ESC_TEXT_LINES, true},
+		{"a\xe2\x80\xa8"
+		 "b",
+		 ESC_TEXT_LINES, true},
 		{"\xc0\xaf", ESC_TEXT_LINES, false},         /* overlong "/" */
 		{"\xed\xa0\x80", ESC_TEXT_LINES, false},     /* a surrogate */
 		{"\xf4\x90\x80\x80", ESC_TEXT_LINES, false}, /* above U+10FFFF */
@@ -1643,6 +1692,7 @@ int main(void)
 			issue_12_defect_1_a_busy_thread_does_not_cut_a_client_that_sent_its_head),
 		cmocka_unit_test(
 			issue_12_defect_5_an_ambiguous_length_is_refused_and_the_connection_closed),
+		cmocka_unit_test(a_header_that_counts_twice_is_refused),
 		cmocka_unit_test(issue_12_defect_6_a_nul_or_control_byte_in_a_header_is_refused),
 		cmocka_unit_test(issue_12_defect_6_a_nul_or_control_byte_in_the_path_is_refused),
 		cmocka_unit_test(a_query_of_hundreds_of_parameters_is_refused_at_once),
