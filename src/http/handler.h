@@ -109,6 +109,7 @@ struct esc_http_call {
 	size_t out_text_len;
 	char set_cookie[200];   /* a Set-Cookie header, when not empty */
 	char retry_after[24];   /* a Retry-After header (seconds), when not empty */
+	char etag[24];          /* an ETag header ("7": an order's version), or empty */
 	char *text;             /* a text/plain response instead of out (owned) */
 	void *raw;              /* or these bytes (owned) ... */
 	const void *raw_static; /* ... or these, which outlive the call */

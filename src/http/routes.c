@@ -531,20 +531,38 @@ static int command_done(struct esc_http_call *call, struct command_run *run, int
 	return rc;
 }
 
-/* Run run's command with the request's If-Match, answered by
- * command_done; run is command_reply's. */
-/* If-Match's version, bare or quoted as an entity tag, into *out. */
+/* If-Match's version into *out: the order's ETag ("7"), or its version
+ * bare (7); * matches any version (0: no check, the order exists or the
+ * command answers 404). Digits only, without a sign or leading zeros. */
 static int if_match_of(struct esc_http_call *call, const char *match, int64_t *out)
 {
-	char *end;
-	const char *v = match[0] == '"' ? match + 1 : match;
-	long long version = strtoll(v, &end, 10);
-	if (end == v || version < 1 || (*end && !(*end == '"' && !end[1])))
-		return fail(call, ESC_EINVAL, "If-Match must be the order's version", NULL);
+	size_t n = strlen(match);
+	const char *v = match;
+	if (n == 1 && match[0] == '*') {
+		*out = 0;
+		return 0;
+	}
+	if (n >= 2 && match[0] == '"' && match[n - 1] == '"') {
+		v++;
+		n -= 2;
+	}
+	bool digits = n >= 1 && n <= 18 && v[0] >= '1' && v[0] <= '9';
+	int64_t version = 0;
+	for (size_t i = 0; digits && i < n; i++) {
+		digits = v[i] >= '0' && v[i] <= '9';
+		version = version * 10 + (v[i] - '0');
+	}
+	if (!digits)
+		return fail(call, ESC_EINVAL,
+			    "If-Match must be the order's ETag (its version in quotes, \"7\"), the "
+			    "version bare, or *",
+			    NULL);
 	*out = version;
 	return 0;
 }
 
+/* Run run's command with the request's If-Match, answered by
+ * command_done; run is command_reply's. */
 static int command_reply(struct esc_http_call *call, struct command_run *run, int created)
 {
 	const char *match = esc_http_header(call, "If-Match");
@@ -1452,6 +1470,8 @@ static int h_order_get(struct esc_http_call *call)
 	if (!rc && !order_text(call, s, &o))
 		call->out = order_json(call, s, &o);
 	esc_engine_store_release(call->e, s);
+	if (!rc)
+		snprintf(call->etag, sizeof call->etag, "\"%lld\"", (long long)o.version);
 	return rc;
 }
 

@@ -179,7 +179,8 @@ struct request {
 	struct esc_strbuf body;
 	int64_t started_us;
 	char id[20]; /* the request id, in the log and X-Request-Id */
-	int route;   /* index into esc_routes, or -1 */
+	char etag[24]; /* the answer's ETag (the handler's), or empty */
+	int route;     /* index into esc_routes, or -1 */
 	/* The route found once, with the head (on_head), for dispatch: its
 	 * row, its {id} (in path) and whether another method has the path. */
 	const struct esc_route *found;
@@ -724,6 +725,8 @@ static enum MHD_Result respond_with(struct MHD_Connection *c, struct request *re
 		MHD_add_response_header(r, "Connection", "close");
 	if (set_cookie && *set_cookie)
 		MHD_add_response_header(r, "Set-Cookie", set_cookie);
+	if (req->etag[0] && status < 300)
+		MHD_add_response_header(r, "ETag", req->etag);
 	/* A 503 (the store does not answer, or the daemon is stopping) says
 	 * when to try again: a second, as a client sending its key again
 	 * would anyway (RFC 9110 section 10.2.3). */
@@ -1357,6 +1360,8 @@ static enum MHD_Result answer(struct esc_http_server *srv, struct MHD_Connection
 {
 	if (call->idem_answered)
 		return answer_kept(srv, c, req, call);
+	if (!rc)
+		snprintf(req->etag, sizeof req->etag, "%s", call->etag);
 	if (rc && !call->out)
 		call->out = error_doc(rc, NULL, NULL);
 	if (rc) {

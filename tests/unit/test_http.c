@@ -65,6 +65,7 @@ struct reply {
 	size_t len;
 	json_t *json;
 	char retry_after[32];
+	char etag[32];
 };
 
 static size_t on_header(char *ptr, size_t size, size_t n, void *arg)
@@ -74,6 +75,8 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *arg)
 	if (len > 13 && !strncasecmp(ptr, "Retry-After: ", 13))
 		snprintf(r->retry_after, sizeof r->retry_after, "%.*s",
 			 (int)strcspn(ptr + 13, "\r\n"), ptr + 13);
+	if (len > 6 && !strncasecmp(ptr, "ETag: ", 6))
+		snprintf(r->etag, sizeof r->etag, "%.*s", (int)strcspn(ptr + 6, "\r\n"), ptr + 6);
 	return len;
 }
 
@@ -585,8 +588,35 @@ static void spec_7_if_match_with_a_stale_version_is_412(void **state)
 			      "If-Match: \"1\"");
 	expect(&r, 412);
 	drop(&r);
-	r = call("POST", path, buyer_token, "{\"reason\":\"no_longer_needed\"}", "If-Match: \"2\"");
+	/* The order's ETag is what If-Match takes. */
+	char order_path[160], etag[64];
+	snprintf(order_path, sizeof order_path, "/v1/orders/%s", id);
+	r = call("GET", order_path, buyer_token, NULL, NULL);
 	expect(&r, 200);
+	assert_string_equal(r.etag, "\"2\"");
+	snprintf(etag, sizeof etag, "If-Match: %s", r.etag);
+	drop(&r);
+	/* Not a version: 400, whatever the order's is. */
+	static const char *const bad[] = {"If-Match: \"+2\"",  "If-Match: \"02\"",
+					  "If-Match: \" 2\"",  "If-Match: 99999999999999999999",
+					  "If-Match: W/\"2\"", "If-Match: \"2\", \"3\""};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		r = call("POST", path, buyer_token, "{\"reason\":\"no_longer_needed\"}", bad[i]);
+		expect(&r, 400);
+		drop(&r);
+	}
+	r = call("POST", path, buyer_token, "{\"reason\":\"no_longer_needed\"}", etag);
+	expect(&r, 200);
+	drop(&r);
+	/* * matches any version of an order that exists. */
+	paid_order(id);
+	snprintf(path, sizeof path, "/v1/orders/%s/cancel", id);
+	r = call("POST", path, buyer_token, "{\"reason\":\"no_longer_needed\"}", "If-Match: *");
+	expect(&r, 200);
+	drop(&r);
+	r = call("POST", "/v1/orders/ord_00000000000000000000/cancel", buyer_token,
+		 "{\"reason\":\"no_longer_needed\"}", "If-Match: *");
+	expect(&r, 404);
 	drop(&r);
 }
 
