@@ -2704,6 +2704,8 @@ static int clock_answer(void *arg, int64_t now, size_t fired, struct esc_idempot
 	return esc_idem_answer(record, 200, call->out);
 }
 
+#define CLOCK_END_MS 221845392000000LL /* 9000-01-01T00:00:00Z */
+
 static int h_clock_advance(struct esc_http_call *call)
 {
 	static const char *const fields[] = {"seconds", NULL};
@@ -2726,6 +2728,12 @@ static int h_clock_advance(struct esc_http_call *call)
 			    NULL);
 	if (seconds < 0 || seconds > 10LL * 365 * 86400)
 		return fail(call, ESC_EINVAL, "seconds must be from 0 to ten years", NULL);
+	/* RFC 3339 holds four-digit years (timefmt.c clamps at 9999): the
+	 * clock stays before the year 9000, so that every deadline it sets
+	 * is a time the API can write. */
+	if (esc_engine_now(call->e) + seconds * 1000 >= CLOCK_END_MS)
+		return fail_hint(call, ESC_EINVAL, "the clock cannot pass 9000-01-01T00:00:00Z",
+				 "advance it by fewer seconds, or start a new test store");
 	struct esc_advance_reply reply = {.build = clock_answer, .arg = call, .record = call->idem};
 	rc = esc_engine_advance_and_fire(call->e, seconds * 1000, &reply, NULL);
 	/* Kept with the move, or answered meanwhile: replayed. An answer

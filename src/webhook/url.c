@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -229,7 +230,14 @@ int esc_webhook_url_parse(const char *url, char host[ESC_WEBHOOK_HOST_SIZE], cha
 		rc = ESC_EINVAL;
 		goto out;
 	}
-	if (host != NULL)
+	/* libcurl takes port 0, which no delivery can reach. */
+	char *port = NULL;
+	if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && atoi(port) == 0) {
+		esc_set_err(err, err_size, "url's port must be from 1 to 65535");
+		rc = ESC_EINVAL;
+	}
+	curl_free(port);
+	if (!rc && host != NULL)
 		memcpy(host, part, length + 1);
 out:
 	curl_free(part);

@@ -387,6 +387,9 @@ static void test_url_parse_refuses_other_urls_with_a_reason(void **state)
 		{"https:\\\\hooks.example.com/", "url"},
 		{"https://hooks example.com/", "url is not a valid URL"},
 		{"https://hooks.example.com/\r\nX-Evil: 1", "url is not a valid URL"},
+		{"http://8.8.8.8:0/", "url's port must be from 1 to 65535"},
+		{"https://hooks.example.com:00/", "url's port must be from 1 to 65535"},
+		{"https://hooks.example.com:99999/", "url is not a valid URL"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char err[300] = "";
