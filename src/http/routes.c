@@ -533,18 +533,27 @@ static int command_done(struct esc_http_call *call, struct command_run *run, int
 
 /* If-Match's version into *out: the order's ETag ("7"), or its version
  * bare (7); * matches any version (0: no check, the order exists or the
- * command answers 404). Digits only, without a sign or leading zeros. */
+ * command answers 404); a weak tag (W/"7") matches none (RFC 9110's
+ * strong comparison: -1, a 412). Digits only, without a sign or leading
+ * zeros. */
 static int if_match_of(struct esc_http_call *call, const char *match, int64_t *out)
 {
 	size_t n = strlen(match);
 	const char *v = match;
+	bool weak = n > 2 && match[0] == 'W' && match[1] == '/' && match[2] == '"';
 	if (n == 1 && match[0] == '*') {
 		*out = 0;
 		return 0;
 	}
-	if (n >= 2 && match[0] == '"' && match[n - 1] == '"') {
+	if (weak) {
+		v += 2;
+		n -= 2;
+	}
+	if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
 		v++;
 		n -= 2;
+	} else if (weak) {
+		n = 0; /* W/ without its quotes */
 	}
 	bool digits = n >= 1 && n <= 18 && v[0] >= '1' && v[0] <= '9';
 	int64_t version = 0;
@@ -557,7 +566,7 @@ static int if_match_of(struct esc_http_call *call, const char *match, int64_t *o
 			    "If-Match must be the order's ETag (its version in quotes, \"7\"), the "
 			    "version bare, or *",
 			    NULL);
-	*out = version;
+	*out = weak ? -1 : version;
 	return 0;
 }
 
