@@ -117,6 +117,11 @@ async function request(method, path, body, headers, ofDraw) {
 	return j;
 }
 
+/* Codes whose hint is advice to the program that sent the request (every
+ * error has one): a person reads the message alone. */
+const FOR_PROGRAMS = ['invalid_request', 'unsupported_media_type', 'method_not_allowed',
+	'not_supported', 'production_mode'];
+
 /* An API error in words: the catalogue's, else the API's own message and
  * its hint ("... check the number on the label. ups numbers are 1Z ..."). */
 export function problem(e) {
@@ -124,7 +129,8 @@ export function problem(e) {
 		const key = 'error.' + e.code;
 		if (Object.prototype.hasOwnProperty.call(S.T, key))
 			return t(key);
-		return e.hint ? e.message + '. ' + e.hint : e.message;
+		return e.hint && !FOR_PROGRAMS.includes(e.code) ? e.message + '. ' + e.hint
+			: e.message;
 	}
 	return t('error.network');
 }

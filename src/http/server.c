@@ -97,20 +97,22 @@ struct conn {
 	bool reaped;         /* shut down, or about to be dropped */
 	bool linger;         /* answered before its body: drain it at the close */
 	bool served;         /* a request was answered on it */
+	bool line_in;        /* the request line of the head awaited came */
 	unsigned char address[17]; /* the client's: family, then its bytes */
 	struct conn *prev, *next;
 };
 
 /* A connection past the limits (http.connections_per_address from one
  * address, http.connections_max in all) is still accepted and closes the
- * idlest connection, of its own address first: one waiting for a
- * request's head, never answered on before one kept alive after an
- * answer, then the one waiting longest. Idle connections, or heads
+ * idlest connection, of its own address first (conn_idlest: one waiting
+ * for a request's head and holding none, never answered on before one
+ * kept alive, then the one waiting longest). Idle connections, or heads
  * trickled a byte at a time, so hold no slot that a client with a
- * request needs. From one address with none idle, the new connection is
- * closed instead (conns_make_room; libmicrohttpd's own count per address
- * would also count the closed ones it has not yet seen go, and refuse
- * in a burst). In all, libmicrohttpd stops accepting an eighth past
+ * request needs. From one address, when none is found, the one of any
+ * kind waiting longest goes, else the new connection (conns_make_room;
+ * libmicrohttpd's own count per address would also count the closed ones
+ * it has not yet seen go, and refuse in a burst). In all, the new one
+ * stays, and libmicrohttpd stops accepting an eighth past
  * connections_max: new connections wait in the listen queue. */
 static unsigned limit_hard(unsigned limit)
 {
@@ -2067,6 +2069,7 @@ static void conn_await_head(struct esc_http_server *srv, struct conn *k)
 		k->deadline_us = now + k->span_us;
 		k->idle_us = now;
 		k->served = true;
+		k->line_in = false;
 	}
 	pthread_mutex_unlock(&srv->conns_lock);
 }
@@ -2087,41 +2090,71 @@ static void conn_address(struct MHD_Connection *c, unsigned char address[17])
 		memcpy(address + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
 }
 
+/* A connection's rank as a victim, lowest first: never answered on (0:
+ * a flood's connections, silent or trickling a head, are such), kept
+ * alive after an answer and silent (1), kept alive with its next
+ * request's line come (2: a client's request may be under way). */
+static int conn_rank(const struct conn *o)
+{
+	return !o->served ? 0 : o->line_in ? 2 : 1;
+}
+
+/* Whether a silent connection may hold a request not yet handled: a
+ * whole head waits in its socket (over TLS, any bytes), or, kept alive,
+ * any bytes do or its thread is busy (libmicrohttpd may have read a head
+ * and not yet looked at it). A connection never answered on with part
+ * of a head unread does not: under a flood most of them are so. */
+static bool conn_holds_request(struct esc_http_server *srv, const struct conn *k)
+{
+	char buf[4096];
+	ssize_t n = recv(k->fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0 && (k->served || srv->tls || memmem(buf, (size_t)n, "\r\n\r\n", 4) ||
+		      memmem(buf, (size_t)n, "\n\n", 2)))
+		return true;
+	return k->served && k->slot >= 0 && atomic_load(&srv->busy[k->slot]) > 0;
+}
+
 /* The idlest connection waiting for a request's head, other than k,
- * and of k's address when mine: one never answered on before one kept
- * alive, then the one waiting longest. A kept-alive one the server is
- * behind on does not count: its client's next request may be in, read
- * or not, and not yet handled. One never answered on does: under a flood
- * the server is behind on most of them, their heads half sent. Called
- * with conns_lock held. */
-static struct conn *conn_idlest(struct esc_http_server *srv, const struct conn *k, bool mine)
+ * and of k's address when mine: by conn_rank, then the one waiting
+ * longest, passing over one that may hold a request (conn_holds_request).
+ * With last_resort, when none of the first ranks is found, the one of
+ * any rank that has waited longest: a head trickled a byte at a time has
+ * its line in too. Called with conns_lock held. */
+static struct conn *conn_idlest(struct esc_http_server *srv, const struct conn *k, bool mine,
+				bool last_resort)
 {
 	const struct conn *skipped[8];
+	struct conn *oldest = NULL;
 	int skips = 0;
 	while (skips < 8) {
 		struct conn *best = NULL;
 		for (struct conn *o = srv->conns; o; o = o->next) {
 			bool skip = o == k || o->reaped || !o->idle_us ||
 				    (mine && memcmp(o->address, k->address, sizeof k->address));
+			if (!skip && (!oldest || o->idle_us < oldest->idle_us))
+				oldest = o;
+			skip = skip || conn_rank(o) == 2;
 			for (int i = 0; i < skips && !skip; i++)
 				skip = skipped[i] == o;
 			if (skip)
 				continue;
-			if (!best || o->served < best->served ||
-			    (o->served == best->served && o->idle_us < best->idle_us))
+			if (!best || conn_rank(o) < conn_rank(best) ||
+			    (conn_rank(o) == conn_rank(best) && o->idle_us < best->idle_us))
 				best = o;
 		}
-		if (!best || !best->served || !conn_unread(srv, best))
+		if (!best)
+			break;
+		if (!conn_holds_request(srv, best))
 			return best;
 		skipped[skips++] = best;
 	}
-	return NULL;
+	return last_resort ? oldest : NULL;
 }
 
 /* Make room beside k, just accepted (limit_hard): past
  * connections_per_address from its address, or connections_max in all,
- * shut down the idlest connection; from one address with none idle, k.
- * Called with conns_lock held. */
+ * shut down the idlest connection; from one address with none at all
+ * waiting for a head, k. Called with conns_lock held. */
 static void conns_make_room(struct esc_http_server *srv, struct conn *k)
 {
 	size_t live = 0, mine = 0;
@@ -2133,11 +2166,11 @@ static void conns_make_room(struct esc_http_server *srv, struct conn *k)
 	}
 	struct conn *victim = NULL;
 	if (srv->opt.connections_per_address && mine > srv->opt.connections_per_address) {
-		victim = conn_idlest(srv, k, true);
+		victim = conn_idlest(srv, k, true, true);
 		if (!victim)
 			victim = k;
 	} else if (live > srv->opt.connections_max) {
-		victim = conn_idlest(srv, k, false);
+		victim = conn_idlest(srv, k, false, false);
 	}
 	if (!victim)
 		return;
@@ -2146,13 +2179,25 @@ static void conns_make_room(struct esc_http_server *srv, struct conn *k)
 	atomic_fetch_add_explicit(&srv->metrics->connections_evicted, 1, memory_order_relaxed);
 }
 
-/* Drain the connection after its answer, at its close. */
+/* Drain the connection after its answer, at its close. Being answered,
+ * it is not idle. */
 static void conn_linger(struct esc_http_server *srv, struct conn *k)
 {
 	if (!k)
 		return;
 	pthread_mutex_lock(&srv->conns_lock);
 	k->linger = true;
+	k->idle_us = 0;
+	pthread_mutex_unlock(&srv->conns_lock);
+}
+
+/* A request's line has come (its headers may still be on their way). */
+static void conn_line_in(struct esc_http_server *srv, struct conn *k)
+{
+	if (!k)
+		return;
+	pthread_mutex_lock(&srv->conns_lock);
+	k->line_in = true;
 	pthread_mutex_unlock(&srv->conns_lock);
 }
 
@@ -2505,6 +2550,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	if (!uri_refused(uri, req->uri_bad, sizeof req->uri_bad))
 		query_cut((char *)uri, req->uri_bad, sizeof req->uri_bad);
 	req->conn = conn_of(c);
+	conn_line_in(srv, req->conn);
 	return req;
 }
 
