@@ -405,9 +405,9 @@ static void issue_12_defect_1_500_connections_from_one_address_leave_room_for_an
 				 a.status, took);
 		answer_free(&a);
 	}
-	/* The oldest were closed. (Those opened faster than closed ones
-	 * went, past an eighth more than the share, were refused.) The
-	 * client's, older but answered on, was kept. */
+	/* The oldest were closed: each connection past the share closed the
+	 * idlest of the address. The client's, older but answered on, was
+	 * kept. */
 	assert_true(closed_by_server(fds[0], 1000));
 	assert_int_equal(healthz_kept_alive(kept), 200);
 	close(kept);
