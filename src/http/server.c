@@ -2107,11 +2107,11 @@ static int conn_rank(const struct conn *o)
 static bool conn_holds_request(struct esc_http_server *srv, const struct conn *k)
 {
 	char buf[4096];
+	if (k->served)
+		return conn_unread(srv, k);
 	ssize_t n = recv(k->fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
-	if (n > 0 && (k->served || srv->tls || memmem(buf, (size_t)n, "\r\n\r\n", 4) ||
-		      memmem(buf, (size_t)n, "\n\n", 2)))
-		return true;
-	return k->served && k->slot >= 0 && atomic_load(&srv->busy[k->slot]) > 0;
+	return n > 0 && (srv->tls || memmem(buf, (size_t)n, "\r\n\r\n", 4) ||
+			 memmem(buf, (size_t)n, "\n\n", 2));
 }
 
 /* The idlest connection waiting for a request's head, other than k,

@@ -337,20 +337,18 @@ static void paid_order(char id[64])
 
 enum { HOSTILE = 500, PER_ADDRESS_DEFAULT = 64 };
 
-/* GET /healthz on a connection kept alive: the answer's status, 0 when
- * none came in 5 s. */
-static int healthz_kept_alive(int fd)
+/* One response read from a connection left open, into buf (size bytes,
+ * NUL-terminated): its status once its head and Content-Length bytes of
+ * body are in, 0 when they did not come within seconds. */
+static int one_response(int fd, char *buf, size_t size, double seconds)
 {
-	const char *get = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
-	char buf[4096];
 	size_t len = 0;
-	if (!send_bytes(fd, get, strlen(get)))
-		return 0;
-	for (double end = now_s() + 5; now_s() < end && len < sizeof buf - 1;) {
+	buf[0] = '\0';
+	for (double end = now_s() + seconds; now_s() < end && len < size - 1;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (poll(&p, 1, 100) <= 0)
 			continue;
-		ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+		ssize_t n = recv(fd, buf + len, size - 1 - len, 0);
 		if (n <= 0)
 			return 0;
 		len += (size_t)n;
@@ -361,6 +359,17 @@ static int healthz_kept_alive(int fd)
 			return atoi(buf + 9);
 	}
 	return 0;
+}
+
+/* GET /healthz on a connection kept alive: the answer's status, 0 when
+ * none came in 5 s. */
+static int healthz_kept_alive(int fd)
+{
+	const char *get = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+	char buf[4096];
+	if (!send_bytes(fd, get, strlen(get)))
+		return 0;
+	return one_response(fd, buf, sizeof buf, 5);
 }
 
 /* With the defaults, 500 connections from one address, half of them
@@ -608,20 +617,7 @@ static void issue_12_defect_1_an_early_413_lets_a_client_still_sending_read_it(v
 		 6 * 1024 * 1024);
 	assert_true(send_bytes(fd, head, strlen(head)));
 	/* The answer, in full: its head and its JSON body. */
-	size_t got = 0;
-	for (double end = now_s() + 20; now_s() < end && got < sizeof answer - 1;) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		ssize_t n = recv(fd, answer + got, sizeof answer - 1 - got, 0);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		answer[got] = '\0';
-		if (strstr(answer, "\r\n\r\n") && strchr(strstr(answer, "\r\n\r\n"), '}'))
-			break;
-	}
-	answer[got] = '\0';
+	assert_int_equal(one_response(fd, answer, sizeof answer, 20), 413);
 	assert_true(!strncmp(answer, "HTTP/1.1 413", 12));
 	/* 1 MiB more of the body, as a client that has not looked yet. */
 	for (int i = 0; i < 16; i++) {
