@@ -108,8 +108,26 @@ void esc_buyer_reputation(const struct esc_policy *p, const struct esc_rep_count
 	int32_t lost = out->disputes_lost_long;
 	const char *lift_note = lifted ? "suspension lifted by an arbiter; " : "";
 	enum esc_buyer_level suspended = lifted ? ESC_LEVEL_RESTRICTED : ESC_LEVEL_SUSPENDED;
+	int32_t cancelled_since = c->lifted_[ESC_MARK_BUYER_CANCELLED];
+	int32_t lost_since = c->lifted_[ESC_MARK_BUYER_DISPUTE_LOST];
 
-	if (cancelled >= p->suspended_cancellations) {
+	if (lifted && cancelled_since >= p->suspended_cancellations) {
+		out->level = ESC_LEVEL_SUSPENDED;
+		out->rule = ESC_RULE_SUSPENDED_CANCELLATIONS;
+		snprintf(out->why, sizeof out->why,
+			 "%d %s after payment since an arbiter lifted the suspension (suspended at "
+			 "%d in %s)",
+			 cancelled_since, plural(cancelled_since, "cancellation", "cancellations"),
+			 p->suspended_cancellations, long_w);
+	} else if (lifted && lost_since >= p->suspended_lost_disputes) {
+		out->level = ESC_LEVEL_SUSPENDED;
+		out->rule = ESC_RULE_SUSPENDED_LOST_DISPUTES;
+		snprintf(
+			out->why, sizeof out->why,
+			"%d %s lost since an arbiter lifted the suspension (suspended at %d in %s)",
+			lost_since, plural(lost_since, "dispute", "disputes"),
+			p->suspended_lost_disputes, long_w);
+	} else if (cancelled >= p->suspended_cancellations) {
 		out->level = suspended;
 		out->rule = ESC_RULE_SUSPENDED_CANCELLATIONS;
 		snprintf(out->why, sizeof out->why,
@@ -235,6 +253,7 @@ void esc_cancel_budget(const struct esc_policy *p, const struct esc_rep_counts *
 		struct esc_rep_counts more = *c;
 		more.short_[ESC_MARK_BUYER_CANCELLED] += k;
 		more.long_[ESC_MARK_BUYER_CANCELLED] += k;
+		more.lifted_[ESC_MARK_BUYER_CANCELLED] += k;
 		esc_buyer_reputation(p, &more, lifted, &then);
 		if (then.level != now_rep.level) {
 			out->next_level = then.level;

@@ -31,10 +31,14 @@ const char *esc_mark_name(enum esc_mark m);
 int esc_mark_parse(const char *name); /* or -1 */
 
 /* Counts of each mark in the short (30 days) and long (90 days) windows
- * ending now. Buyer levels read both; seller scores read `long_`. */
+ * ending now. Buyer levels read both; seller scores read `long_`. A buyer
+ * whose suspension an arbiter lifted within the long window also has
+ * `lifted_`: the marks made since the lift, which alone can suspend them
+ * again. */
 struct esc_rep_counts {
 	int32_t short_[ESC_MARK_COUNT];
 	int32_t long_[ESC_MARK_COUNT];
+	int32_t lifted_[ESC_MARK_COUNT];
 };
 
 enum esc_buyer_level {
@@ -61,8 +65,9 @@ struct esc_buyer_rep {
 };
 
 /* The buyer's level from their counts. `lifted` is true when an arbiter
- * lifted a suspension that the counts would still impose; the level is
- * then at most restricted. */
+ * lifted a suspension within the long window: the marks from before the
+ * lift then hold the buyer at restricted at most, and only those since
+ * (c->lifted_) count towards a new suspension. */
 void esc_buyer_reputation(const struct esc_policy *p, const struct esc_rep_counts *c, bool lifted,
 			  struct esc_buyer_rep *out);
 

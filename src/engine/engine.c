@@ -762,23 +762,29 @@ void esc_command_init(struct esc_command *c, enum esc_event event, enum esc_acto
 
 /* Reputation. */
 
-static int load_counts(struct esc_engine *e, struct esc_store *s, const char *user_id, int64_t now,
-		       struct esc_rep_counts *c)
-{
-	int rc;
-	const struct esc_policy *p = &e->policy;
-	ESC_STORE(rc, s, mark_counts, user_id, now - p->buyer_short_window_ms,
-		  now - p->buyer_long_window_ms, c);
-	return rc;
-}
-
-/* The buyer's level from their counts at now. */
 /* Did an arbiter lift the buyer's suspension within the long window? */
 static bool suspension_lifted(const struct esc_engine *e, const struct esc_user *u, int64_t now)
 {
 	return u->suspension_lifted_at_ms &&
 	       u->suspension_lifted_at_ms > now - e->policy.buyer_long_window_ms;
 }
+
+/* A buyer's counts at now; after a lift, with the marks made since it
+ * (esc_buyer_reputation): a read of the buyer's marks that only a lifted
+ * buyer costs. */
+static int load_counts(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
+		       int64_t now, struct esc_rep_counts *c)
+{
+	int rc;
+	const struct esc_policy *p = &e->policy;
+	ESC_STORE(rc, s, mark_counts, u->id, now - p->buyer_short_window_ms,
+		  now - p->buyer_long_window_ms, c);
+	if (!rc && suspension_lifted(e, u, now))
+		ESC_STORE(rc, s, marks_tally, u->id, u->suspension_lifted_at_ms, now, c->lifted_);
+	return rc;
+}
+
+/* The buyer's level from their counts at now. */
 
 static void buyer_level_of(struct esc_engine *e, const struct esc_user *u,
 			   const struct esc_rep_counts *counts, int64_t now,
@@ -791,7 +797,7 @@ static int buyer_reputation(struct esc_engine *e, struct esc_store *s, const str
 			    int64_t now, struct esc_buyer_rep *out)
 {
 	struct esc_rep_counts counts;
-	int rc = load_counts(e, s, u->id, now, &counts);
+	int rc = load_counts(e, s, u, now, &counts);
 	if (!rc)
 		buyer_level_of(e, u, &counts, now, out);
 	return rc;
@@ -837,7 +843,7 @@ int esc_engine_cancel_budget_held(struct esc_engine *e, struct esc_store *s, con
 	if (!rc && u.role != ESC_ACTOR_BUYER)
 		rc = ESC_ENOTFOUND;
 	if (!rc)
-		rc = load_counts(e, s, u.id, now, &counts);
+		rc = load_counts(e, s, &u, now, &counts);
 	/* The oldest cancellation in each window is all the budget needs of
 	 * their times. */
 	if (!rc)
@@ -1226,7 +1232,7 @@ static int load_needs(struct esc_engine *e, struct run *r, struct esc_result *re
 		struct esc_buyer_rep rep;
 		rc = get_user(s, o->buyer_id, &r->buyer);
 		if (!rc)
-			rc = load_counts(e, s, r->buyer.id, r->ctx.now_ms, &r->buyer_counts);
+			rc = load_counts(e, s, &r->buyer, r->ctx.now_ms, &r->buyer_counts);
 		if (rc)
 			return rc;
 		r->have_buyer_counts = true;
@@ -1369,7 +1375,7 @@ static int reps_before(struct esc_engine *e, const struct run *r, struct rep_bef
 			if (rc || (b->u.role != ESC_ACTOR_BUYER && b->u.role != ESC_ACTOR_SELLER))
 				continue;
 			if (b->u.role == ESC_ACTOR_BUYER)
-				rc = load_counts(e, e->store, id, now, &b->counts);
+				rc = load_counts(e, e->store, &b->u, now, &b->counts);
 			else
 				rc = seller_counts(e, e->store, id, now, &b->counts);
 			if (rc)
@@ -1406,6 +1412,7 @@ static int marks_write(struct esc_engine *e, const struct run *r, struct rep_bef
 				reps[j].counts.short_[m->mark]++;
 			if (now > now - long_ms)
 				reps[j].counts.long_[m->mark]++;
+			reps[j].counts.lifted_[m->mark]++; /* read after a lift only */
 		}
 	}
 	return rc;
@@ -1845,7 +1852,7 @@ int esc_engine_preview_cancel(struct esc_engine *e, struct esc_store *s,
 	if (!r.have_buyer_counts) {
 		rc = get_user(s, r.order.buyer_id, &r.buyer);
 		if (!rc)
-			rc = load_counts(e, s, r.buyer.id, now, &r.buyer_counts);
+			rc = load_counts(e, s, &r.buyer, now, &r.buyer_counts);
 	}
 	if (!rc)
 		ESC_STORE(rc, s, mark_oldest, r.buyer.id, ESC_MARK_BUYER_CANCELLED,
@@ -1872,6 +1879,7 @@ int esc_engine_preview_cancel(struct esc_engine *e, struct esc_store *s,
 			continue;
 		counts.short_[m->mark]++;
 		counts.long_[m->mark]++;
+		counts.lifted_[m->mark]++;
 		if (m->mark == ESC_MARK_BUYER_CANCELLED)
 			times[n++] = now;
 	}

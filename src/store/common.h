@@ -910,16 +910,16 @@ char *esc_migration_sql(const char *step, enum esc_dialect d);
 	.outbox_count = prefix##_outbox_count, .events_list = prefix##_events_list,                \
 	.mark_append = prefix##_mark_append, .mark_counts = prefix##_mark_counts,                  \
 	.marks_list = prefix##_marks_list, .mark_oldest = prefix##_mark_oldest,                    \
-	.lift_insert = prefix##_lift_insert, .lifts_list = prefix##_lifts_list,                    \
-	.meta_get = prefix##_meta_get, .meta_set = prefix##_meta_set,                              \
-	.ledger_check = prefix##_ledger_check, .session_insert = prefix##_session_insert,          \
-	.session_get = prefix##_session_get, .session_touch = prefix##_session_touch,              \
-	.session_delete = prefix##_session_delete, .caller_get = prefix##_caller_get,              \
-	.api_key_insert = prefix##_api_key_insert, .api_key_exists = prefix##_api_key_exists,      \
-	.api_keys_count = prefix##_api_keys_count, .api_keys_list = prefix##_api_keys_list,        \
-	.api_key_get = prefix##_api_key_get, .api_key_revoke = prefix##_api_key_revoke,            \
-	.api_key_touch = prefix##_api_key_touch, .refunds_count = prefix##_refunds_count,          \
-	.refunds_overdue = prefix##_refunds_overdue,                                               \
+	.marks_tally = prefix##_marks_tally, .lift_insert = prefix##_lift_insert,                  \
+	.lifts_list = prefix##_lifts_list, .meta_get = prefix##_meta_get,                          \
+	.meta_set = prefix##_meta_set, .ledger_check = prefix##_ledger_check,                      \
+	.session_insert = prefix##_session_insert, .session_get = prefix##_session_get,            \
+	.session_touch = prefix##_session_touch, .session_delete = prefix##_session_delete,        \
+	.caller_get = prefix##_caller_get, .api_key_insert = prefix##_api_key_insert,              \
+	.api_key_exists = prefix##_api_key_exists, .api_keys_count = prefix##_api_keys_count,      \
+	.api_keys_list = prefix##_api_keys_list, .api_key_get = prefix##_api_key_get,              \
+	.api_key_revoke = prefix##_api_key_revoke, .api_key_touch = prefix##_api_key_touch,        \
+	.refunds_count = prefix##_refunds_count, .refunds_overdue = prefix##_refunds_overdue,      \
 	.deadline_soonest = prefix##_deadline_soonest,                                             \
 	.idempotency_put = prefix##_idempotency_put,                                               \
 	.idempotency_answer = prefix##_idempotency_answer,                                         \

@@ -574,6 +574,10 @@ struct esc_store_ops {
 	 * transaction the counters are kept at these starts. */
 	int (*mark_counts)(struct esc_store *s, const char *user_id, int64_t short_since_ms,
 			   int64_t long_since_ms, struct esc_rep_counts *out);
+	/* Add to n[mark] the user's marks with after_ms < at_ms <= upto_ms,
+	 * each kind (a buyer's since an arbiter lifted a suspension). */
+	int (*marks_tally)(struct esc_store *s, const char *user_id, int64_t after_ms,
+			   int64_t upto_ms, int32_t n[ESC_MARK_COUNT]);
 	/* The user's marks with at_ms > since_ms, newest first. */
 	int (*marks_list)(struct esc_store *s, const char *user_id, int64_t since_ms,
 			  struct esc_mark_row *out, size_t max, size_t *n);

@@ -2492,6 +2492,25 @@ static void spec_6_lost_disputes_suspend_and_an_arbiter_lifts_it(void **state)
 		 "\"description\":\"Scratched\"}");
 	expect(&r, 201);
 	drop(&r);
+	/* The lift forgives the marks before it, not those after: three more
+	 * lost disputes suspend the buyer again. */
+	r = call("POST", "/v1/clock/advance", KEY, "{\"seconds\":60}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	for (int i = 0; i < 2; i++)
+		lose_a_dispute(buyer, token);
+	snprintf(path, sizeof path, "/v1/users/%s/reputation", buyer);
+	r = call("GET", path, arbiter_token, NULL, NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "level"), "restricted");
+	drop(&r);
+	lose_a_dispute(buyer, token);
+	r = call("GET", path, arbiter_token, NULL, NULL);
+	expect(&r, 200);
+	assert_string_equal(str(r.json, "level"), "suspended");
+	if (!strstr(str(r.json, "why"), "3 disputes lost since an arbiter lifted the suspension"))
+		fail_msg("why: %s", r.body);
+	drop(&r);
 	/* A seller's record lists the events that moved it too. */
 	snprintf(path, sizeof path, "/v1/users/%s/reputation", seller_id);
 	r = call("GET", path, token, NULL, NULL);

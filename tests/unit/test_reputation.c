@@ -228,6 +228,43 @@ static void test_buyer_suspension_lifted_by_arbiter_is_restricted(void **state)
 	assert_int_equal(r.level, ESC_LEVEL_RESTRICTED);
 }
 
+/* After a lift, only the marks made since can suspend the buyer again
+ * (the counts' lifted_), by either rule. */
+static void test_buyer_suspended_again_by_marks_since_the_lift(void **state)
+{
+	(void)state;
+	struct esc_rep_counts c = buyer_counts(0, 12, 100, 0);
+	struct esc_buyer_rep r;
+	c.lifted_[ESC_MARK_BUYER_CANCELLED] = 9;
+	esc_buyer_reputation(&policy, &c, true, &r);
+	assert_int_equal(r.level, ESC_LEVEL_RESTRICTED);
+	c.lifted_[ESC_MARK_BUYER_CANCELLED] = 10;
+	esc_buyer_reputation(&policy, &c, true, &r);
+	assert_int_equal(r.level, ESC_LEVEL_SUSPENDED);
+	assert_int_equal(r.rule, ESC_RULE_SUSPENDED_CANCELLATIONS);
+	assert_string_equal(r.why, "10 cancellations after payment since an arbiter lifted the "
+				   "suspension (suspended at 10 in 90 days)");
+	/* Not read unless lifted. */
+	c = buyer_counts(0, 0, 10, 2);
+	c.lifted_[ESC_MARK_BUYER_DISPUTE_LOST] = 3;
+	esc_buyer_reputation(&policy, &c, false, &r);
+	assert_int_equal(r.level, ESC_LEVEL_GOOD);
+	c.long_[ESC_MARK_BUYER_DISPUTE_LOST] = 5;
+	esc_buyer_reputation(&policy, &c, true, &r);
+	assert_int_equal(r.level, ESC_LEVEL_SUSPENDED);
+	assert_int_equal(r.rule, ESC_RULE_SUSPENDED_LOST_DISPUTES);
+	assert_string_equal(r.why, "3 disputes lost since an arbiter lifted the suspension "
+				   "(suspended at 3 in 90 days)");
+	/* The budget counts the next cancellations towards it. */
+	struct esc_cancel_budget b;
+	c = buyer_counts(0, 12, 100, 0);
+	c.lifted_[ESC_MARK_BUYER_CANCELLED] = 7;
+	esc_cancel_budget(&policy, &c, true, NULL, 0, 0, &b);
+	assert_int_equal(b.level, ESC_LEVEL_RESTRICTED);
+	assert_int_equal(b.next_level, ESC_LEVEL_SUSPENDED);
+	assert_int_equal(b.left, 2);
+}
+
 static void test_buyer_lift_does_not_change_lower_levels(void **state)
 {
 	(void)state;
@@ -471,6 +508,7 @@ int main(void)
 		T(test_buyer_not_suspended_at_2_lost_disputes_in_90_days),
 		T(test_buyer_suspended_at_3_lost_disputes_in_90_days),
 		T(test_buyer_suspension_lifted_by_arbiter_is_restricted),
+		T(test_buyer_suspended_again_by_marks_since_the_lift),
 		T(test_buyer_lift_does_not_change_lower_levels),
 		T(test_buyer_levels_follow_configured_thresholds),
 		T(test_seller_score_100_with_no_faults_in_90_days),

@@ -1529,6 +1529,13 @@ static int sq_mark_counts(struct esc_store *s, const char *user_id, int64_t shor
 	return rc;
 }
 
+static int sq_marks_tally(struct esc_store *s, const char *user_id, int64_t after_ms,
+			  int64_t upto_ms, int32_t n[ESC_MARK_COUNT])
+{
+	struct tally_arg t = {sq_of(s), user_id};
+	return sq_tally(&t, after_ms, upto_ms, n);
+}
+
 static int sq_marks_list(struct esc_store *s, const char *user_id, int64_t since_ms,
 			 struct esc_mark_row *out, size_t max, size_t *n)
 {
