@@ -2,7 +2,9 @@
  *
  * "ord_" + 10 base-32 characters of the time in milliseconds + 10 of
  * random bits. Ids of one kind sort by creation time, so new rows append
- * at the end of their b-trees. */
+ * at the end of their b-trees and a list newest first is the order of
+ * creation. Within one millisecond a thread's ids still rise: the random
+ * part is the last one's plus a random step (as ULID's monotonic ids). */
 #ifndef ESC_ID_H
 #define ESC_ID_H
 

@@ -711,6 +711,34 @@ static void spec_7_lists_are_paged_by_cursor(void **state)
 	drop(&r);
 }
 
+/* Newest first is the order they were made in, also for orders made in
+ * one millisecond (the manual clock stands still here), page after page
+ * while more are made. */
+static void spec_7_orders_of_one_millisecond_list_newest_first(void **state)
+{
+	char buyer[64], token[80], made[8][64], path[200];
+	(void)state;
+	make_user("buyer", "Burst", "burst@http.test", buyer, token);
+	for (int i = 0; i < 6; i++)
+		paid_order_for(buyer, made[i]);
+	struct reply r = call("GET", "/v1/orders?limit=3", token, NULL, NULL);
+	expect(&r, 200);
+	json_t *data = json_object_get(r.json, "data");
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(str(json_array_get(data, (size_t)i), "id"), made[5 - i]);
+	snprintf(path, sizeof path, "/v1/orders?limit=3&starting_after=%s", made[3]);
+	drop(&r);
+	paid_order_for(buyer, made[6]);
+	r = call("GET", path, token, NULL, NULL);
+	expect(&r, 200);
+	data = json_object_get(r.json, "data");
+	assert_int_equal(json_array_size(data), 3);
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(str(json_array_get(data, (size_t)i), "id"), made[2 - i]);
+	assert_false(json_is_true(json_object_get(r.json, "has_more")));
+	drop(&r);
+}
+
 /* GET path answers 400 invalid_request, its message holding `says`. */
 static void refused(const char *path, const char *token, const char *says)
 {
@@ -4053,6 +4081,7 @@ int main(void)
 		cmocka_unit_test(spec_7_cookie_posts_need_the_csrf_token),
 		cmocka_unit_test(spec_2_silent_seller_72_hours_across_a_restart_one_refund),
 		cmocka_unit_test(spec_7_lists_are_paged_by_cursor),
+		cmocka_unit_test(spec_7_orders_of_one_millisecond_list_newest_first),
 		cmocka_unit_test(spec_7_a_list_refuses_a_cursor_it_cannot_place),
 		cmocka_unit_test(spec_7_history_messages_and_refunds_page_by_cursor),
 		cmocka_unit_test(spec_7_sign_in_attempts_are_rate_limited),

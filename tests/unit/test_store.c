@@ -295,6 +295,23 @@ static void insert_order(struct esc_store *s, const struct esc_order *o)
 	assert_int_equal(rc, 0);
 }
 
+/* Ids of one millisecond rise in the order they were made, and are
+ * unique; the next millisecond's are above them all. */
+static void ids_of_one_millisecond_rise(void **state)
+{
+	enum { N = 20000 };
+	static char ids[N + 1][ESC_ID_SIZE];
+	(void)state;
+	for (int i = 0; i < N; i++)
+		esc_id_new(ids[i], "ord_", T0);
+	esc_id_new(ids[N], "ord_", T0 + 1);
+	for (int i = 1; i <= N; i++) {
+		assert_int_equal(strlen(ids[i]), 24);
+		if (strcmp(ids[i - 1], ids[i]) >= 0)
+			fail_msg("id %d: %s after %s", i, ids[i], ids[i - 1]);
+	}
+}
+
 /* n time-ordered order ids, oldest first. */
 static void order_ids(char ids[][ESC_ID_SIZE], int n)
 {
@@ -5143,6 +5160,7 @@ static void shared_sql_gets_dollar_placeholders_for_postgresql(void **state)
 }
 
 static const struct CMUnitTest urls[] = {
+	cmocka_unit_test(ids_of_one_millisecond_rise),
 	cmocka_unit_test(each_records_columns_are_the_ones_its_sql_lists),
 	cmocka_unit_test(the_order_statements_are_built_from_its_columns),
 	cmocka_unit_test(a_shared_migration_step_gets_each_dialects_types),
