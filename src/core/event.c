@@ -157,6 +157,9 @@ static const struct esc_event_spec specs[ESC_EV_COUNT] = {
 					NAME("outcome", outcome, true),
 					INT("amount", amount_minor, true),
 					LINES("description", description, true),
+					{"refund_to", ESC_FIELD_ENUM, false,
+					 ARG(refund_to), esc_refund_to_parse, "original or balance",
+					 false},
 				},
 			.path = "disputes",
 			.creates = true,
@@ -583,6 +586,7 @@ static void event_details(struct details *d, enum esc_event e, const struct esc_
 		text(d, "outcome", a->dispute_outcome);
 		number(d, "amount", ESC_DETAIL_INT, a->dispute_amount_minor);
 		text(d, "description", args ? args->description : NULL);
+		text(d, "refund_to", esc_refund_to_name(a->refund_to));
 		break;
 	case ESC_EV_COUNTER_OFFER:
 		number(d, "amount", ESC_DETAIL_INT, a->dispute_offer_minor);

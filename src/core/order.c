@@ -898,6 +898,8 @@ static int guard_open_dispute(struct decision *d)
 			      "a dispute needs a description of 1 to 1000 printable bytes, not "
 			      "only spaces",
 			      NULL);
+	if (a->refund_to < -1 || a->refund_to > ESC_REFUND_TO_BALANCE)
+		return refuse(d, ESC_EINVAL, "refund_to must be original or balance", NULL);
 	return 0;
 }
 
@@ -1123,6 +1125,9 @@ static int effect_open_dispute(struct decision *d)
 	copy(o->dispute_outcome, sizeof o->dispute_outcome, a->outcome);
 	copy(o->dispute_description, sizeof o->dispute_description, a->description);
 	o->dispute_amount_minor = a->amount_minor;
+	/* Where its refund goes (SPEC §4), as a cancellation's: the request
+	 * the buyer makes now is the one it answers. */
+	o->refund_to = a->refund_to < 0 ? ESC_REFUND_TO_ORIGINAL : (enum esc_refund_to)a->refund_to;
 	o->dispute_opened_at_ms = now;
 	o->dispute_state = ESC_DS_AWAITING_SELLER;
 	o->dispute_from = d->old->state;
@@ -1131,7 +1136,8 @@ static int effect_open_dispute(struct decision *d)
 	return 0;
 }
 
-/* The dispute ends: `amount` goes back to the buyer's original method; a
+/* The dispute ends: `amount` goes back to the buyer, to where they asked
+ * when they opened it (the original method unless the balance); a
  * full refund closes the order, anything less completes it, releasing the
  * rest to the seller (SPEC §5). A dispute the buyer won money in counts
  * against the seller (and an invalid tracking number as such); one the
@@ -1145,7 +1151,7 @@ static int dispute_resolve(struct decision *d, int64_t amount, const char *resol
 	o->dispute_state = ESC_DS_RESOLVED;
 	o->dispute_resolved_at_ms = d->ctx->now_ms;
 	copy(o->dispute_resolution, sizeof o->dispute_resolution, resolution);
-	refund(d, ESC_REFUND_TO_ORIGINAL, amount);
+	refund(d, o->refund_to, amount);
 	if (!full)
 		release_held(d);
 	o->state = full ? ESC_ST_CLOSED : ESC_ST_COMPLETED;

@@ -307,6 +307,10 @@ static int rec_make(struct replay *rp, const struct esc_history *h, size_t order
 		a->outcome = c->outcome;
 		a->description = c->description;
 		a->amount_minor = take_int(d, "amount");
+		/* Absent from the history of a dispute opened before it was
+		 * asked: the original method. */
+		take_text(d, "refund_to", c->message, sizeof c->message);
+		a->refund_to = c->message[0] ? esc_refund_to_parse(c->message) : -1;
 		break;
 	case ESC_EV_COUNTER_OFFER:
 		a->amount_minor = take_int(d, "amount");

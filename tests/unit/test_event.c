@@ -536,7 +536,8 @@ static void test_details_of_open_dispute_and_of_a_decision(void **state)
 	const struct want open[] = {{"ground", ESC_DETAIL_TEXT, "not_as_described", 0},
 				    {"outcome", ESC_DETAIL_TEXT, "refund_only", 0},
 				    {"amount", ESC_DETAIL_INT, NULL, 5000},
-				    {"description", ESC_DETAIL_TEXT, "The lid arrived cracked", 0}};
+				    {"description", ESC_DETAIL_TEXT, "The lid arrived cracked", 0},
+				    {"refund_to", ESC_DETAIL_TEXT, "original", 0}};
 	assert_details(out, n, open, COUNT(open));
 
 	struct esc_order e = escalated();

@@ -2458,6 +2458,46 @@ static void lose_a_dispute(const char *buyer, const char *token)
 	}
 }
 
+/* SPEC §4: a dispute's refund goes to the store balance when the buyer
+ * asks for it on opening the dispute, at once and settled. */
+static void spec_4_a_disputes_refund_goes_to_the_balance_when_asked(void **state)
+{
+	char id[64], path[200];
+	(void)state;
+	paid_order(id);
+	struct reply r = post(id, "ship", seller_token,
+			      "{\"carrier\":\"Posturinn\",\"tracking_number\":\"RR9IS\"}");
+	expect(&r, 200);
+	drop(&r);
+	r = post(id, "disputes", buyer_token,
+		 "{\"ground\":\"not_as_described\",\"outcome\":\"refund_only\",\"amount\":250,"
+		 "\"description\":\"Torn\",\"refund_to\":\"bank\"}");
+	expect(&r, 400);
+	if (!strstr(r.body, "refund_to must be original or balance"))
+		fail_msg("%s", r.body);
+	drop(&r);
+	r = post(id, "disputes", buyer_token,
+		 "{\"ground\":\"not_as_described\",\"outcome\":\"refund_only\",\"amount\":250,"
+		 "\"description\":\"Torn\",\"refund_to\":\"balance\"}");
+	expect(&r, 201);
+	assert_string_equal(str(r.json, "refund_to"), "balance");
+	snprintf(path, sizeof path, "/v1/disputes/%s/accept", str(r.json, "id"));
+	drop(&r);
+	r = call("POST", path, seller_token, "{}", NULL);
+	expect(&r, 200);
+	drop(&r);
+	snprintf(path, sizeof path, "/v1/refunds?order_id=%s", id);
+	r = call("GET", path, KEY, NULL, NULL);
+	expect(&r, 200);
+	json_t *refund = json_array_get(json_object_get(r.json, "data"), 0);
+	assert_int_equal(json_array_size(json_object_get(r.json, "data")), 1);
+	assert_string_equal(str(refund, "method"), "balance");
+	assert_string_equal(str(refund, "status"), "settled");
+	assert_int_equal(json_integer_value(json_object_get(refund, "amount")), 250);
+	drop(&r);
+	ledger_holds();
+}
+
 /* SPEC §6: three lost disputes in 90 days suspend a buyer, who then cannot
  * open a dispute; an arbiter lifts it with a reason, which the buyer's
  * record keeps; the events that moved it are listed. */
@@ -4082,6 +4122,7 @@ int main(void)
 		cmocka_unit_test(spec_2_silent_seller_72_hours_across_a_restart_one_refund),
 		cmocka_unit_test(spec_7_lists_are_paged_by_cursor),
 		cmocka_unit_test(spec_7_orders_of_one_millisecond_list_newest_first),
+		cmocka_unit_test(spec_4_a_disputes_refund_goes_to_the_balance_when_asked),
 		cmocka_unit_test(spec_7_a_list_refuses_a_cursor_it_cannot_place),
 		cmocka_unit_test(spec_7_history_messages_and_refunds_page_by_cursor),
 		cmocka_unit_test(spec_7_sign_in_attempts_are_rate_limited),
