@@ -33,8 +33,8 @@ int esc_mark_parse(const char *name); /* or -1 */
 /* Counts of each mark in the short (30 days) and long (90 days) windows
  * ending now. Buyer levels read both; seller scores read `long_`. A buyer
  * whose suspension an arbiter lifted within the long window also has
- * `lifted_`: the marks made since the lift, which alone can suspend them
- * again. */
+ * `lifted_`: the cancellations after payment and lost disputes made since
+ * the lift, which alone can suspend them again. */
 struct esc_rep_counts {
 	int32_t short_[ESC_MARK_COUNT];
 	int32_t long_[ESC_MARK_COUNT];

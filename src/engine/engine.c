@@ -769,9 +769,22 @@ static bool suspension_lifted(const struct esc_engine *e, const struct esc_user 
 	       u->suspension_lifted_at_ms > now - e->policy.buyer_long_window_ms;
 }
 
+/* The buyer's marks from the long window before the lift at lift_ms up
+ * to upto_ms, by kind. */
+static int marks_from_lift_window(struct esc_engine *e, struct esc_store *s, const char *user_id,
+				  int64_t lift_ms, int64_t upto_ms, int32_t n[ESC_MARK_COUNT])
+{
+	int rc;
+	memset(n, 0, sizeof(int32_t) * ESC_MARK_COUNT);
+	ESC_STORE(rc, s, marks_tally, user_id, lift_ms - e->policy.buyer_long_window_ms, upto_ms,
+		  n);
+	return rc;
+}
+
 /* A buyer's counts at now; after a lift, with the marks made since it
- * (esc_buyer_reputation): a read of the buyer's marks that only a lifted
- * buyer costs. */
+ * (esc_buyer_reputation): those from the lift's long window on, less
+ * those it forgave, which counts the marks of its own millisecond made
+ * after it. A read of the buyer's marks that only a lifted buyer costs. */
 static int load_counts(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
 		       int64_t now, struct esc_rep_counts *c)
 {
@@ -779,8 +792,16 @@ static int load_counts(struct esc_engine *e, struct esc_store *s, const struct e
 	const struct esc_policy *p = &e->policy;
 	ESC_STORE(rc, s, mark_counts, u->id, now - p->buyer_short_window_ms,
 		  now - p->buyer_long_window_ms, c);
-	if (!rc && suspension_lifted(e, u, now))
-		ESC_STORE(rc, s, marks_tally, u->id, u->suspension_lifted_at_ms, now, c->lifted_);
+	if (rc || !suspension_lifted(e, u, now))
+		return rc;
+	rc = marks_from_lift_window(e, s, u->id, u->suspension_lifted_at_ms, now, c->lifted_);
+	int32_t cancelled =
+		c->lifted_[ESC_MARK_BUYER_CANCELLED] - (int32_t)u->lift_forgiven_cancellations;
+	int32_t lost =
+		c->lifted_[ESC_MARK_BUYER_DISPUTE_LOST] - (int32_t)u->lift_forgiven_lost_disputes;
+	memset(c->lifted_, 0, sizeof c->lifted_);
+	c->lifted_[ESC_MARK_BUYER_CANCELLED] = cancelled > 0 ? cancelled : 0;
+	c->lifted_[ESC_MARK_BUYER_DISPUTE_LOST] = lost > 0 ? lost : 0;
 	return rc;
 }
 
@@ -2832,10 +2853,16 @@ static int lift_tx(struct esc_store *s, void *arg)
 		rc = buyer_reputation(x->e, s, &x->u, x->l.at_ms, &rep);
 	if (!rc && rep.level != ESC_LEVEL_SUSPENDED)
 		rc = ESC_ESTATE;
+	/* What it forgives: the marks it lifts the suspension over. */
+	int32_t n[ESC_MARK_COUNT];
+	if (!rc)
+		rc = marks_from_lift_window(x->e, s, x->u.id, x->l.at_ms, x->l.at_ms, n);
 	if (rc)
 		return rc;
 	/* The user and the record of why, together. */
 	x->u.suspension_lifted_at_ms = x->l.at_ms;
+	x->u.lift_forgiven_cancellations = n[ESC_MARK_BUYER_CANCELLED];
+	x->u.lift_forgiven_lost_disputes = n[ESC_MARK_BUYER_DISPUTE_LOST];
 	ESC_STORE(rc, s, user_update, &x->u);
 	if (!rc)
 		ESC_STORE(rc, s, lift_insert, &x->l);

@@ -268,6 +268,8 @@ static const struct esc_col user_cols[] = {
 	TEXT(U, password_hash),
 	INT(U, created_at_ms),
 	INT(U, suspension_lifted_at_ms),
+	INT(U, lift_forgiven_cancellations),
+	INT(U, lift_forgiven_lost_disputes),
 };
 #undef U
 const struct esc_record esc_user_record = RECORD(struct esc_user, user_cols);
@@ -1367,6 +1369,12 @@ const char *const esc_migrations_shared[] = {
 	"ALTER TABLE orders ADD COLUMN dispute_decided_at_ms {int} DEFAULT 0;\n"
 	"UPDATE orders SET dispute_decided_at_ms = dispute_resolved_at_ms "
 	"WHERE dispute_resolution = 'decided';\n",
+	/* What an arbiter's lift forgave: the buyer's cancellations after
+	 * payment and lost disputes in the long window at the lift, so that
+	 * only the marks made after it (in its millisecond too) suspend the
+	 * buyer again. Lifts before this step forgave none. */
+	"ALTER TABLE users ADD COLUMN lift_forgiven_cancellations {int} DEFAULT 0;\n"
+	"ALTER TABLE users ADD COLUMN lift_forgiven_lost_disputes {int} DEFAULT 0;\n",
 	NULL,
 };
 

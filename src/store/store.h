@@ -42,6 +42,10 @@ struct esc_user {
 	char password_hash[ESC_HASH_SIZE];
 	int64_t created_at_ms;
 	int64_t suspension_lifted_at_ms; /* 0 = never lifted */
+	/* The buyer's cancellations after payment and lost disputes in the
+	 * long window at the lift, which it forgave. */
+	int64_t lift_forgiven_cancellations;
+	int64_t lift_forgiven_lost_disputes;
 };
 
 /* One line of an order's history: who, what, when, before and after. It

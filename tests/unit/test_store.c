@@ -572,6 +572,8 @@ static void user_update_writes_every_field(void **state)
 	COPY(u.email, "new@example.com");
 	COPY(u.password_hash, "$argon2id$new");
 	u.suspension_lifted_at_ms = T0 + 99;
+	u.lift_forgiven_cancellations = 12;
+	u.lift_forgiven_lost_disputes = 3;
 	ESC_STORE(rc, f->s, user_update, &u);
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, user_get, "usr_a", &got);
@@ -581,6 +583,8 @@ static void user_update_writes_every_field(void **state)
 	assert_string_equal(got.email, "new@example.com");
 	assert_string_equal(got.password_hash, "$argon2id$new");
 	assert_int_equal(got.suspension_lifted_at_ms, T0 + 99);
+	assert_int_equal(got.lift_forgiven_cancellations, 12);
+	assert_int_equal(got.lift_forgiven_lost_disputes, 3);
 }
 
 static void user_update_of_missing_id_is_not_found(void **state)

@@ -3084,7 +3084,7 @@ static int pg_caller_get(struct esc_store *s, const char *token_hash, bool *is_k
 		*key_used_at_ms = col_i64(res, 0, 0);
 		*is_key = *key_used_at_ms >= 0;
 		if (key_id && *is_key)
-			col_field(res, 0, 13, key_id, ESC_ID_SIZE);
+			col_field(res, 0, 15, key_id, ESC_ID_SIZE);
 		if (!PQgetisnull(res, 0, 1))
 			rc = read_from(res, 1, &esc_session_record, session);
 		if (!rc && !PQgetisnull(res, 0, 6))

@@ -1973,7 +1973,7 @@ static int sq_caller_get(struct esc_store *s, const char *token_hash, bool *is_k
 		*key_used_at_ms = sqlite3_column_int64(b.st, 0);
 		*is_key = *key_used_at_ms >= 0;
 		if (key_id && *is_key)
-			col_field(b.st, 13, key_id, ESC_ID_SIZE);
+			col_field(b.st, 15, key_id, ESC_ID_SIZE);
 		row = row_of(b.st);
 		row.index = 1;
 		if (sqlite3_column_type(b.st, 1) != SQLITE_NULL)
