@@ -586,7 +586,7 @@ static void event_details(struct details *d, enum esc_event e, const struct esc_
 		text(d, "outcome", a->dispute_outcome);
 		number(d, "amount", ESC_DETAIL_INT, a->dispute_amount_minor);
 		text(d, "description", args ? args->description : NULL);
-		text(d, "refund_to", esc_refund_to_name(a->refund_to));
+		text(d, "refund_to", esc_refund_to_name(a->dispute_refund_to));
 		break;
 	case ESC_EV_COUNTER_OFFER:
 		number(d, "amount", ESC_DETAIL_INT, a->dispute_offer_minor);

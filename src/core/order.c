@@ -1125,9 +1125,9 @@ static int effect_open_dispute(struct decision *d)
 	copy(o->dispute_outcome, sizeof o->dispute_outcome, a->outcome);
 	copy(o->dispute_description, sizeof o->dispute_description, a->description);
 	o->dispute_amount_minor = a->amount_minor;
-	/* Where its refund goes (SPEC §4), as a cancellation's: the request
-	 * the buyer makes now is the one it answers. */
-	o->refund_to = a->refund_to < 0 ? ESC_REFUND_TO_ORIGINAL : (enum esc_refund_to)a->refund_to;
+	/* Where its refund goes (SPEC §4), as a cancellation's has its own. */
+	o->dispute_refund_to =
+		a->refund_to < 0 ? ESC_REFUND_TO_ORIGINAL : (enum esc_refund_to)a->refund_to;
 	o->dispute_opened_at_ms = now;
 	o->dispute_state = ESC_DS_AWAITING_SELLER;
 	o->dispute_from = d->old->state;
@@ -1151,7 +1151,7 @@ static int dispute_resolve(struct decision *d, int64_t amount, const char *resol
 	o->dispute_state = ESC_DS_RESOLVED;
 	o->dispute_resolved_at_ms = d->ctx->now_ms;
 	copy(o->dispute_resolution, sizeof o->dispute_resolution, resolution);
-	refund(d, o->refund_to, amount);
+	refund(d, o->dispute_refund_to, amount);
 	if (!full)
 		release_held(d);
 	o->state = full ? ESC_ST_CLOSED : ESC_ST_COMPLETED;

@@ -233,6 +233,7 @@ struct esc_order {
 	char dispute_message[ESC_TEXT_MAX + 1];   /* the seller's, with an offer or rejection */
 	char dispute_resolution[ESC_GROUND_SIZE]; /* how it ended: "accepted", "decided", ... */
 	char dispute_reason[ESC_TEXT_MAX + 1];    /* the arbiter's written reason */
+	enum esc_refund_to dispute_refund_to;     /* where its refund goes, as the buyer asked */
 	/* The arbiter's recommendation as it stood when they decided: the
 	 * decision moves the reputations it reads, so it is kept, not
 	 * computed again. Kept when its reasons are not empty. */

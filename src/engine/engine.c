@@ -769,39 +769,47 @@ static bool suspension_lifted(const struct esc_engine *e, const struct esc_user 
 	       u->suspension_lifted_at_ms > now - e->policy.buyer_long_window_ms;
 }
 
-/* The buyer's marks from the long window before the lift at lift_ms up
- * to upto_ms, by kind. */
-static int marks_from_lift_window(struct esc_engine *e, struct esc_store *s, const char *user_id,
-				  int64_t lift_ms, int64_t upto_ms, int32_t n[ESC_MARK_COUNT])
+/* The buyer's marks with after_ms < at_ms <= upto_ms, by kind. */
+static int marks_between(struct esc_store *s, const char *user_id, int64_t after_ms,
+			 int64_t upto_ms, int32_t n[ESC_MARK_COUNT])
 {
 	int rc;
 	memset(n, 0, sizeof(int32_t) * ESC_MARK_COUNT);
-	ESC_STORE(rc, s, marks_tally, user_id, lift_ms - e->policy.buyer_long_window_ms, upto_ms,
-		  n);
+	ESC_STORE(rc, s, marks_tally, user_id, after_ms, upto_ms, n);
 	return rc;
 }
 
-/* A buyer's counts at now; after a lift, with the marks made since it
- * (esc_buyer_reputation): those from the lift's long window on, less
- * those it forgave, which counts the marks of its own millisecond made
- * after it. A read of the buyer's marks that only a lifted buyer costs. */
+/* Of the marks counted from the lift's millisecond on, those made after
+ * the lift: less those of its millisecond made before it, which the lift
+ * recorded (-1, a lift of an earlier version: none of its millisecond). */
+static int32_t since_lift(const int32_t *from_lift_ms, const int32_t *in_lift_ms, int64_t recorded,
+			  enum esc_mark m)
+{
+	int64_t n = from_lift_ms[m] - (recorded >= 0 ? recorded : in_lift_ms[m]);
+	return n > 0 ? (int32_t)n : 0;
+}
+
+/* A buyer's counts at now; after a lift, with the cancellations and lost
+ * disputes made since it (esc_buyer_reputation), in its own millisecond
+ * too: a read of the buyer's marks that only a lifted buyer costs. */
 static int load_counts(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
 		       int64_t now, struct esc_rep_counts *c)
 {
 	int rc;
 	const struct esc_policy *p = &e->policy;
+	int64_t lift = u->suspension_lifted_at_ms;
+	int32_t from[ESC_MARK_COUNT], in[ESC_MARK_COUNT] = {0};
 	ESC_STORE(rc, s, mark_counts, u->id, now - p->buyer_short_window_ms,
 		  now - p->buyer_long_window_ms, c);
 	if (rc || !suspension_lifted(e, u, now))
 		return rc;
-	rc = marks_from_lift_window(e, s, u->id, u->suspension_lifted_at_ms, now, c->lifted_);
-	int32_t cancelled =
-		c->lifted_[ESC_MARK_BUYER_CANCELLED] - (int32_t)u->lift_forgiven_cancellations;
-	int32_t lost =
-		c->lifted_[ESC_MARK_BUYER_DISPUTE_LOST] - (int32_t)u->lift_forgiven_lost_disputes;
-	memset(c->lifted_, 0, sizeof c->lifted_);
-	c->lifted_[ESC_MARK_BUYER_CANCELLED] = cancelled > 0 ? cancelled : 0;
-	c->lifted_[ESC_MARK_BUYER_DISPUTE_LOST] = lost > 0 ? lost : 0;
+	rc = marks_between(s, u->id, lift - 1, now, from);
+	if (!rc && (u->lift_ms_cancellations < 0 || u->lift_ms_lost_disputes < 0))
+		rc = marks_between(s, u->id, lift - 1, lift, in);
+	c->lifted_[ESC_MARK_BUYER_CANCELLED] =
+		since_lift(from, in, u->lift_ms_cancellations, ESC_MARK_BUYER_CANCELLED);
+	c->lifted_[ESC_MARK_BUYER_DISPUTE_LOST] =
+		since_lift(from, in, u->lift_ms_lost_disputes, ESC_MARK_BUYER_DISPUTE_LOST);
 	return rc;
 }
 
@@ -2853,16 +2861,16 @@ static int lift_tx(struct esc_store *s, void *arg)
 		rc = buyer_reputation(x->e, s, &x->u, x->l.at_ms, &rep);
 	if (!rc && rep.level != ESC_LEVEL_SUSPENDED)
 		rc = ESC_ESTATE;
-	/* What it forgives: the marks it lifts the suspension over. */
+	/* The marks of its millisecond it forgives: made before it. */
 	int32_t n[ESC_MARK_COUNT];
 	if (!rc)
-		rc = marks_from_lift_window(x->e, s, x->u.id, x->l.at_ms, x->l.at_ms, n);
+		rc = marks_between(s, x->u.id, x->l.at_ms - 1, x->l.at_ms, n);
 	if (rc)
 		return rc;
 	/* The user and the record of why, together. */
 	x->u.suspension_lifted_at_ms = x->l.at_ms;
-	x->u.lift_forgiven_cancellations = n[ESC_MARK_BUYER_CANCELLED];
-	x->u.lift_forgiven_lost_disputes = n[ESC_MARK_BUYER_DISPUTE_LOST];
+	x->u.lift_ms_cancellations = n[ESC_MARK_BUYER_CANCELLED];
+	x->u.lift_ms_lost_disputes = n[ESC_MARK_BUYER_DISPUTE_LOST];
 	ESC_STORE(rc, s, user_update, &x->u);
 	if (!rc)
 		ESC_STORE(rc, s, lift_insert, &x->l);

@@ -357,7 +357,7 @@ static json_t *dispute_json(const struct esc_order *o, const struct esc_action *
 		o->dispute_outcome, "amount", (json_int_t)o->dispute_amount_minor, "description",
 		o->dispute_description, "opened_at", esc_view_time(o->dispute_opened_at_ms));
 	json_object_set_new(j, "currency", json_string(o->currency));
-	json_object_set_new(j, "refund_to", json_string(esc_refund_to_name(o->refund_to)));
+	json_object_set_new(j, "refund_to", json_string(esc_refund_to_name(o->dispute_refund_to)));
 	json_object_set_new(j, "deadline", esc_view_time(o->due_ms[ESC_DL_DISPUTE]));
 	json_object_set_new(j, "offer",
 			    amount_or_null(o->dispute_offer_minor > 0, o->dispute_offer_minor));

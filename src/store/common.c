@@ -253,6 +253,7 @@ static const struct esc_col order_cols[] = {
 	TEXT(O, dispute_recommendation),
 	TEXT(O, tracking_check),
 	INT(O, policy_version),
+	ENUM(O, dispute_refund_to, esc_enum_refund_to),
 };
 #undef O
 _Static_assert(sizeof order_cols / sizeof order_cols[0] + 2 <= ESC_SQL_PARAMS_MAX,
@@ -268,8 +269,8 @@ static const struct esc_col user_cols[] = {
 	TEXT(U, password_hash),
 	INT(U, created_at_ms),
 	INT(U, suspension_lifted_at_ms),
-	INT(U, lift_forgiven_cancellations),
-	INT(U, lift_forgiven_lost_disputes),
+	INT(U, lift_ms_cancellations),
+	INT(U, lift_ms_lost_disputes),
 };
 #undef U
 const struct esc_record esc_user_record = RECORD(struct esc_user, user_cols);
@@ -1369,12 +1370,15 @@ const char *const esc_migrations_shared[] = {
 	"ALTER TABLE orders ADD COLUMN dispute_decided_at_ms {int} DEFAULT 0;\n"
 	"UPDATE orders SET dispute_decided_at_ms = dispute_resolved_at_ms "
 	"WHERE dispute_resolution = 'decided';\n",
-	/* What an arbiter's lift forgave: the buyer's cancellations after
-	 * payment and lost disputes in the long window at the lift, so that
-	 * only the marks made after it (in its millisecond too) suspend the
-	 * buyer again. Lifts before this step forgave none. */
-	"ALTER TABLE users ADD COLUMN lift_forgiven_cancellations {int} DEFAULT 0;\n"
-	"ALTER TABLE users ADD COLUMN lift_forgiven_lost_disputes {int} DEFAULT 0;\n",
+	/* The buyer's cancellations after payment and lost disputes made in
+	 * the millisecond of an arbiter's lift before it, so that the marks
+	 * made after it, in that millisecond too, suspend the buyer again;
+	 * -1 for the lifts before this step: none of their millisecond counts.
+	 * And where a dispute's refund goes, as the buyer asked (a dispute
+	 * opened before this step: the original method, as it was told). */
+	"ALTER TABLE users ADD COLUMN lift_ms_cancellations {int} DEFAULT -1;\n"
+	"ALTER TABLE users ADD COLUMN lift_ms_lost_disputes {int} DEFAULT -1;\n"
+	"ALTER TABLE orders ADD COLUMN dispute_refund_to {text} DEFAULT 'original';\n",
 	NULL,
 };
 

@@ -91,7 +91,7 @@ extern const struct esc_record esc_order_record;
 
 #define ESC_USER_COLUMNS                                                                           \
 	"id, role, name, email, password_hash, created_at_ms, suspension_lifted_at_ms, "           \
-	"lift_forgiven_cancellations, lift_forgiven_lost_disputes"
+	"lift_ms_cancellations, lift_ms_lost_disputes"
 extern const struct esc_record esc_user_record;
 
 #define ESC_HISTORY_COLUMNS                                                                        \
@@ -538,7 +538,7 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(USER_GET, ESC_SQL_USER_SELECT " WHERE id = ?1")                                          \
 	X(USER_UPDATE, "UPDATE users SET role = ?2, name = ?3, email = ?4, password_hash = ?5, "   \
 		       "created_at_ms = ?6, suspension_lifted_at_ms = ?7, "                        \
-		       "lift_forgiven_cancellations = ?8, lift_forgiven_lost_disputes = ?9 "       \
+		       "lift_ms_cancellations = ?8, lift_ms_lost_disputes = ?9 "                   \
 		       "WHERE id = ?1")                                                            \
 	X(USERS_LIST, ESC_SQL_USER_SELECT " WHERE id > ?1 ORDER BY id LIMIT ?2")                   \
 	X(ORDER_INSERT, esc_sql_order_insert)                                                      \
@@ -648,8 +648,8 @@ int esc_delivery_cmp(const void *a, const void *b);
 	X(CALLER_GET, "SELECT COALESCE(k.last_used_at_ms, -1), "                                   \
 		      "s.token_hash, s.user_id, s.csrf, s.created_at_ms, s.last_seen_ms, u.id, "   \
 		      "u.role, u.name, u.email, u.password_hash, u.created_at_ms, "                \
-		      "u.suspension_lifted_at_ms, u.lift_forgiven_cancellations, "                 \
-		      "u.lift_forgiven_lost_disputes, COALESCE(k.id, '') "                         \
+		      "u.suspension_lifted_at_ms, u.lift_ms_cancellations, "                       \
+		      "u.lift_ms_lost_disputes, COALESCE(k.id, '') "                               \
 		      "FROM (SELECT 1 AS one) AS o "                                               \
 		      "LEFT JOIN api_keys AS k ON k.key_hash = ?1 AND k.revoked_at_ms = 0 "        \
 		      "LEFT JOIN sessions AS s ON s.token_hash = ?1 "                              \

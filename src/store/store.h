@@ -42,10 +42,11 @@ struct esc_user {
 	char password_hash[ESC_HASH_SIZE];
 	int64_t created_at_ms;
 	int64_t suspension_lifted_at_ms; /* 0 = never lifted */
-	/* The buyer's cancellations after payment and lost disputes in the
-	 * long window at the lift, which it forgave. */
-	int64_t lift_forgiven_cancellations;
-	int64_t lift_forgiven_lost_disputes;
+	/* The buyer's cancellations after payment and lost disputes made in
+	 * the lift's millisecond before it (-1: not recorded, a lift of an
+	 * earlier version: none made in its millisecond counts after it). */
+	int64_t lift_ms_cancellations;
+	int64_t lift_ms_lost_disputes;
 };
 
 /* One line of an order's history: who, what, when, before and after. It

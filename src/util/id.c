@@ -53,8 +53,9 @@ static void random_take(unsigned char *out, size_t n)
 /* The random part: 50 bits, 10 base-32 characters. A thread's next id in
  * the same millisecond takes the last one's plus 1 to 65,536, so that ids
  * made in a burst (a manual clock's, or over 1,000 a second) still sort
- * as they were made; starting anywhere in 2^50, a millisecond would need
- * billions of ids to run out, and then it starts afresh. */
+ * as they were made. A millisecond's first is drawn from the lower half,
+ * so that the steps have 2^49 to go: 8 billion ids of one millisecond at
+ * the least before it would start afresh. */
 #define RANDOM_BITS 50
 #define RANDOM_MAX  ((UINT64_C(1) << RANDOM_BITS) - 1)
 #define STEP_MAX    (UINT64_C(1) << 16)
@@ -83,7 +84,7 @@ void esc_id_new(char out[ESC_ID_SIZE], const char *prefix, int64_t now_ms)
 	if (now_ms == last_ms && last_random <= RANDOM_MAX - STEP_MAX)
 		r = last_random + 1 + random_bits(2);
 	else
-		r = random_bits(7) & RANDOM_MAX;
+		r = random_bits(7) & RANDOM_MAX >> 1;
 	last_ms = now_ms;
 	last_random = r;
 	for (int i = 19; i >= 10; i--) {

@@ -572,8 +572,8 @@ static void user_update_writes_every_field(void **state)
 	COPY(u.email, "new@example.com");
 	COPY(u.password_hash, "$argon2id$new");
 	u.suspension_lifted_at_ms = T0 + 99;
-	u.lift_forgiven_cancellations = 12;
-	u.lift_forgiven_lost_disputes = 3;
+	u.lift_ms_cancellations = 12;
+	u.lift_ms_lost_disputes = 3;
 	ESC_STORE(rc, f->s, user_update, &u);
 	assert_int_equal(rc, 0);
 	ESC_STORE(rc, f->s, user_get, "usr_a", &got);
@@ -583,8 +583,8 @@ static void user_update_writes_every_field(void **state)
 	assert_string_equal(got.email, "new@example.com");
 	assert_string_equal(got.password_hash, "$argon2id$new");
 	assert_int_equal(got.suspension_lifted_at_ms, T0 + 99);
-	assert_int_equal(got.lift_forgiven_cancellations, 12);
-	assert_int_equal(got.lift_forgiven_lost_disputes, 3);
+	assert_int_equal(got.lift_ms_cancellations, 12);
+	assert_int_equal(got.lift_ms_lost_disputes, 3);
 }
 
 static void user_update_of_missing_id_is_not_found(void **state)
@@ -2045,6 +2045,43 @@ static void mark_counts_count_marks_strictly_after_each_window_start(void **stat
 	assert_int_equal(c.short_[ESC_MARK_BUYER_PAID], 1);
 	assert_int_equal(c.long_[ESC_MARK_BUYER_PAID], 1);
 	assert_int_equal(c.long_[ESC_MARK_SELLER_SOLD], 0);
+}
+
+/* marks_tally adds the marks of (after, upto] to what n holds, by kind,
+ * the user's only. */
+static void marks_tally_adds_a_users_marks_between_two_times(void **state)
+{
+	struct store_fixture *f = *state;
+	int32_t n[ESC_MARK_COUNT] = {0};
+	int rc;
+
+	int64_t times[] = {T0 - 20, T0 - 10, T0 - 10, T0};
+	for (int i = 0; i < 4; i++) {
+		char oid[16];
+		snprintf(oid, sizeof oid, "ord_%d", i);
+		ESC_STORE(rc, f->s, mark_append, "usr_b",
+			  i == 2 ? ESC_MARK_BUYER_DISPUTE_LOST : ESC_MARK_BUYER_CANCELLED, oid,
+			  times[i], NULL);
+		assert_int_equal(rc, 0);
+	}
+	ESC_STORE(rc, f->s, mark_append, "usr_other", ESC_MARK_BUYER_CANCELLED, "ord_9", T0 - 10,
+		  NULL);
+	assert_int_equal(rc, 0);
+	n[ESC_MARK_BUYER_CANCELLED] = 5;
+	ESC_STORE(rc, f->s, marks_tally, "usr_b", T0 - 20, T0 - 10, n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n[ESC_MARK_BUYER_CANCELLED], 6);
+	assert_int_equal(n[ESC_MARK_BUYER_DISPUTE_LOST], 1);
+	memset(n, 0, sizeof n);
+	ESC_STORE(rc, f->s, marks_tally, "usr_b", T0 - 21, T0, n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n[ESC_MARK_BUYER_CANCELLED], 3);
+	assert_int_equal(n[ESC_MARK_BUYER_DISPUTE_LOST], 1);
+	assert_int_equal(n[ESC_MARK_BUYER_PAID], 0);
+	memset(n, 0, sizeof n);
+	ESC_STORE(rc, f->s, marks_tally, "usr_b", T0, T0 + 100, n);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n[ESC_MARK_BUYER_CANCELLED], 0);
 }
 
 /* A write transaction begun, and read_ahead asked for ra where the
@@ -4258,6 +4295,7 @@ static const struct CMUnitTest contract[] = {
 	T(outbox_append_adds_one_row),
 	T(events_list_filters_by_seq_type_family_and_order),
 	T(mark_counts_count_marks_strictly_after_each_window_start),
+	T(marks_tally_adds_a_users_marks_between_two_times),
 	T(mark_counts_follow_each_window_as_it_moves),
 	T(marks_list_gives_marks_after_a_time_newest_first),
 	T(lifts_list_gives_a_users_lifts_newest_first),
