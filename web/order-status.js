@@ -4,7 +4,7 @@
 
 import {S} from './state.js';
 import {h} from './dom.js';
-import {t, money, day, countdown, hasAction, reasonLabel, plural} from './text.js';
+import {t, money, day, when, countdown, hasAction, reasonLabel, plural} from './text.js';
 import {apiShared} from './api.js';
 
 const DAY_MS = 86400000, HOUR_MS = 3600000;
@@ -160,22 +160,59 @@ function closedLine(o) {
 	return line;
 }
 
-/* What a card or the order's page says about the order now. */
-export function statusLines(o) {
+/* The deadline that runs in each status, as the order's deadlines name
+ * it; cancellation_requested's response deadline is said with the
+ * request. */
+const RUNNING = {
+	awaiting_payment: 'payment',
+	awaiting_shipment: 'ship',
+	cancellation_requested: 'ship',
+	shipped: 'protection',
+	delivered: 'confirm',
+};
+
+/* What the API says happens when a deadline passes (its deadline_rules'
+ * sentence, in the interface's language), or null. */
+function ruleText(o, name) {
+	const r = o.deadline_rules && o.deadline_rules[name];
+	return r && r.text ? r.text : null;
+}
+
+/* The running deadline (issue: deadlines shown as countdowns, SPEC's
+ * Web part): when, in the reader's words, the time left, and on the
+ * order's page what happens then. */
+function deadlineLine(o, full) {
+	const name = RUNNING[o.status];
+	const due = name && o.deadlines && o.deadlines[name];
+	/* A card counts down one deadline: an open request's answer. */
+	if (!due || (!full && o.status === 'cancellation_requested'))
+		return null;
+	const text = full ? ruleText(o, name) : null;
+	return h('p', {class: 'note deadline', 'data-deadline-name': name},
+		t('deadline.' + name + '.' + party(), {date: when(due)}), ' ',
+		countdown(due), text ? [' ', h('span', {class: 'deadline-rule', text: text})] : null);
+}
+
+/* What a card or the order's page (full: with what happens when a
+ * deadline passes) says about the order now. */
+export function statusLines(o, full) {
 	const lines = [];
 	const buyer = S.me.role === 'buyer';
 	const c = o.cancellation;
 	if (c && c.open) {
 		const due = o.deadlines.response;
-		lines.push(h('p', {class: 'note'},
+		const text = full && due ? ruleText(o, 'response') : null;
+		lines.push(h('p', {class: 'note', 'data-deadline-name': 'response'},
 			buyer ? t('cancel.waiting') : t('cancel.asked', {reason: reasonLabel(c.reason)}),
-			' ', due ? countdown(due) : null));
+			' ', due ? countdown(due) : null,
+			text ? [' ', h('span', {class: 'deadline-rule', text: text})] : null));
 		if (!buyer && c.comment)
 			lines.push(h('p', {}, t('cancel.comment') + ' ', h('q', {text: c.comment})));
 	} else if (c && c.rejection_message && o.status === 'awaiting_shipment') {
 		lines.push(h('p', {class: 'note'}, t(buyer ? 'cancel.rejected' : 'cancel.you_rejected') + ' ',
 			h('q', {text: c.rejection_message})));
 	}
+	lines.push(deadlineLine(o, full));
 	if (o.status === 'cancelled')
 		lines.push(closedLine(o));
 	for (const r of o.refunds || [])

@@ -33,7 +33,7 @@ function fact(key, ...value) {
 	return [h('dt', {text: t(key)}), h('dd', {}, ...value)];
 }
 
-function shipment(o) {
+export function shipment(o) {
 	const s = o.shipment;
 	if (!s)
 		return null;
@@ -44,6 +44,15 @@ function shipment(o) {
 		: h('span', {class: 'tracking-number', text: s.tracking_number});
 	return fact('order.shipment', h('span', {class: 'carrier', text: s.carrier}), ' ', number,
 		o.shipped_at ? [' · ', h('time', {datetime: o.shipped_at, text: day(o.shipped_at)})] : null);
+}
+
+/* The goods on their way back (a return_and_refund). */
+export function returnShipment(r) {
+	if (!r)
+		return null;
+	return fact('dispute.return', h('span', {class: 'carrier', text: r.carrier}), ' ',
+		h('span', {class: 'tracking-number', text: r.tracking_number}),
+		r.shipped_at ? [' · ', t('dispute.return_sent', {date: day(r.shipped_at)})] : null);
 }
 
 /* The cancellation asked for: its reason and where its refund goes. */
@@ -72,6 +81,7 @@ function facts(o) {
 			h('time', {datetime: o.promised_delivery_at, text: day(o.promised_delivery_at)})) : null,
 		o.delivered_at ? fact('order.delivered',
 			h('time', {datetime: o.delivered_at, text: day(o.delivered_at)})) : null,
+		o.dispute ? returnShipment(o.dispute.return_shipment) : null,
 		cancellation(o));
 }
 
@@ -108,5 +118,5 @@ export async function viewOrder(id) {
 		trackers.replaceChildren(...(o.refunds || []).map((r) => refundTracker(o, r, ev.detail)));
 	});
 	trackers.replaceChildren(...(o.refunds || []).map((r) => refundTracker(o, r, null)));
-	page(titleOf(o), orderNumber(o), facts(o), items(o), statusLines(o), trackers, buttons, story, conversation(o));
+	page(titleOf(o), orderNumber(o), facts(o), items(o), statusLines(o, true), trackers, buttons, story, conversation(o));
 }
