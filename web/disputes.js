@@ -6,7 +6,7 @@ import {h, toast, page} from './dom.js';
 import {t, money, minorPerUnit, decimalOf, when, day, countdown, titleOf, repWhy} from './text.js';
 import {api, problem, upload, evidenceProblem, EVIDENCE_MAX} from './api.js';
 import {shipment, returnShipment} from './order.js';
-import {dialog, busy} from './dialogs.js';
+import {dialog, busy, filled} from './dialogs.js';
 import {route} from './router.js';
 import {PAGE, loadMore, ageOf} from './find.js';
 
@@ -90,6 +90,9 @@ export function disputeAnswer(d, name, button, o) {
 	}
 	dialog(t(DISPUTE_ACTIONS[name]), body, t('dialog.ok'), async (form) => {
 		const payload = {};
+		for (const [f, kind, required] of fields)
+			if (kind !== 'number' && required !== false)
+				filled(form[f], t('field.' + f));
 		for (const [f, kind] of fields) {
 			const v = form[f].value;
 			if (kind === 'number')

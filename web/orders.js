@@ -4,7 +4,7 @@
 import {S} from './state.js';
 import {h, $, toast, page} from './dom.js';
 import {t, money, titleOf, repWhy} from './text.js';
-import {api, problem, reasons, loadMe} from './api.js';
+import {api, ApiError, problem, reasons, loadMe} from './api.js';
 import {PAGE, searchOf, hashOf, apiParams, searchForm, refocusFind, loadMore} from './find.js';
 import {dialog, rejectDialog, shipDialog} from './dialogs.js';
 import {cancelDialog} from './cancel.js';
@@ -97,6 +97,8 @@ export async function simple(o, name) {
 		route();
 	} catch (e) {
 		toast(problem(e));
+		if (e instanceof ApiError && e.status === 409)
+			route();
 	} finally {
 		running.delete(what);
 	}
