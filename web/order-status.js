@@ -4,7 +4,7 @@
 
 import {S} from './state.js';
 import {h} from './dom.js';
-import {t, money, day, when, countdown, hasAction, reasonLabel, plural} from './text.js';
+import {t, money, day, when, now, countdown, hasAction, reasonLabel, plural} from './text.js';
 import {apiShared} from './api.js';
 
 const DAY_MS = 86400000, HOUR_MS = 3600000;
@@ -36,6 +36,17 @@ function refundDue(r) {
 	});
 }
 
+/* The last day a pending refund should have arrived by (its creation
+ * plus the method's most settle days), and whether that day is over: a
+ * late refund says so, and what to do, instead of dates gone by. */
+function lateness(r) {
+	if (r.status !== 'pending' || !r.expected_days || r.method === 'balance')
+		return null;
+	const last = Date.parse(r.created_at) + r.expected_days.max * DAY_MS;
+	const over = Math.floor(last / DAY_MS) * DAY_MS + DAY_MS;
+	return now() >= over ? day(last) : null;
+}
+
 function refundLine(o, r) {
 	const amount = money(r.amount, o.currency);
 	const who = party();
@@ -43,7 +54,11 @@ function refundLine(o, r) {
 		? (r.status === 'settled' ? 'refund.settled.' + r.method : 'refund.' + r.status)
 		: 'refund.' + who + '.' + r.status;
 	const line = h('p', {class: r.status === 'failed' ? 'note warn' : 'note'}, t(key, {amount}));
-	if (who === 'buyer' && r.status === 'pending') {
+	const late = lateness(r);
+	if (late) {
+		line.className = 'note warn';
+		line.append(' ', t('refund.late.' + who, {date: late}));
+	} else if (who === 'buyer' && r.status === 'pending') {
 		const due = r.method === 'balance' ? t('refund.expected.balance') : refundDue(r);
 		if (due)
 			line.append(' ', due);
@@ -74,7 +89,8 @@ export function refundTracker(o, r, events) {
 		['sent', r.created_at, true],
 		[failed ? 'failed' : 'arrived', r.resolved_at, r.status !== 'pending'],
 	];
-	const due = r.status === 'pending' && r.expected_days
+	const late = lateness(r);
+	const due = late ? t('refund.step.late', {date: late}) : r.status === 'pending' && r.expected_days
 		? t(r.expected_days.min === r.expected_days.max ? 'refund.step.due_day' : 'refund.step.due_range', {
 			date: day(made + r.expected_days.max * DAY_MS),
 			from: day(made + r.expected_days.min * DAY_MS),
@@ -93,7 +109,7 @@ export function refundTracker(o, r, events) {
 	},
 	h('span', {class: 'step-name', text: t('refund.step.' + name)}),
 	done && at ? h('time', {datetime: at, text: day(at)}) : null,
-	!done && due ? h('span', {class: 'step-due', text: due}) : null))));
+	!done && due ? h('span', {class: 'step-due' + (late ? ' warn' : ''), text: due}) : null))));
 }
 
 /* An ended order's history does not change: fetched once a session. */

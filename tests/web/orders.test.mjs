@@ -45,3 +45,25 @@ test('review 4 items 11 and 14: a 409 in a dialog draws the page again; the reje
 	assert.deepEqual(seller.problems, []);
 	await seller.context().close();
 });
+
+test('review 4 item 8: a refund past its last expected day says it is late and what to do, not dates gone by', async () => {
+	const email = 'late8@example.test';
+	const buyerId = await newBuyer(email);
+	const id = await paidOrder(buyerId, 'Slow refund socks');
+	await as(await token(email), 'POST', '/v1/orders/' + id + '/cancel', {reason: 'no_longer_needed', refund_to: 'original'});
+	await as(await token(SELLER), 'POST', '/v1/orders/' + id + '/cancellation/accept', {});
+	const refund = (await operator('GET', '/v1/orders/' + id)).refunds[0];
+	assert.equal(refund.status, 'pending');
+	// A day past the card's last settle day.
+	await operator('POST', '/v1/clock/advance', {seconds: (refund.expected_days.max + 1) * 86400});
+	const page = await signedIn(email, MOBILE);
+	await page.goto(base + '/#/order/' + id);
+	await page.getByRole('heading', {name: 'Slow refund socks'}).waitFor();
+	const last = new Date(Date.parse(refund.created_at) + refund.expected_days.max * 86400000)
+		.toLocaleDateString('en-GB', {dateStyle: 'medium', timeZone: 'UTC'});
+	const line = page.locator('#main p.note.warn').filter({hasText: 'Refund of €10.00'});
+	assert.equal(await line.textContent(), 'Refund of €10.00: on its way. It is late: it should have arrived by ' +
+		last + '. If you still do not have it, contact the marketplace.');
+	assert.equal(await page.locator('.refund-tracker .step-due').textContent(), 'late: expected by ' + last);
+	await page.context().close();
+});
