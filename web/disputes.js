@@ -268,7 +268,8 @@ function queueCard(d) {
 		h('p', {class: 'queue-ask'},
 			h('strong', {text: t('dispute.asked', {amount: money(d.amount, d.currency)})}),
 			' · ', t('ground.' + d.ground),
-			' · ', h('span', {class: 'queue-age', text: t('queue.opened', {age: ageOf(d.opened_at)})})),
+			' · ', h('span', {class: 'queue-age', text: ageOf(d.opened_at)
+				? t('queue.opened', {age: ageOf(d.opened_at)}) : t('queue.opened_now')})),
 		h('p', {}, h('q', {text: d.description})));
 }
 

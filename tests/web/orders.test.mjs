@@ -67,3 +67,23 @@ test('review 4 item 8: a refund past its last expected day says it is late and w
 	assert.equal(await page.locator('.refund-tracker .step-due').textContent(), 'late: expected by ' + last);
 	await page.context().close();
 });
+
+test('review 4 item 13: an automatic refund expected on one day says that day once, in a person\'s words', async () => {
+	const email = 'oneday13@example.test';
+	const buyerId = await newBuyer(email);
+	const o = await operator('POST', '/v1/orders', {buyer_id: buyerId, seller_id: (await operator('GET', '/v1/orders/' +
+		await paidOrder(buyerId, 'Seller finder'))).seller_id, currency: 'EUR',
+	items: [{title: 'Wallet teapot', quantity: 1, unit_price: 2000}]});
+	await operator('POST', '/v1/orders/' + o.id + '/pay', {amount: 2000, payment_method: 'wallet'});
+	await as(await token(email), 'POST', '/v1/orders/' + o.id + '/cancel', {reason: 'no_longer_needed', refund_to: 'original'});
+	await operator('POST', '/v1/clock/advance', {seconds: 73 * 3600});
+	const page = await signedIn(email, DESKTOP);
+	await page.goto(base + '/#/order/' + o.id);
+	await page.getByRole('heading', {name: 'Wallet teapot'}).waitFor();
+	const rule = page.locator('ol.timeline li[data-event="response_deadline"] .rule');
+	await rule.waitFor();
+	const text = await rule.locator('.rule-text').textContent();
+	assert.match(text, /^The request was approved automatically, €20\.00 refunded to the wallet, expected \d+ \w+ \d{4}\.$/);
+	assert.doesNotMatch(await page.locator('ol.timeline').textContent(), /response_window| to \d+ \w+ \d{4}/);
+	await page.context().close();
+});
