@@ -55,10 +55,14 @@ export function returnShipment(r) {
 		r.shipped_at ? [' · ', t('dispute.return_sent', {date: day(r.shipped_at)})] : null);
 }
 
-/* The cancellation asked for: its reason and where its refund goes. */
+/* The cancellation asked for: its reason and where its refund goes,
+ * while the request is open or once it cancelled the order. A request
+ * rejected or withdrawn is past: the history tells it. */
 function cancellation(o) {
 	const c = o.cancellation;
 	if (!c || !c.reason)
+		return null;
+	if (!c.open && !(['cancelled', 'closed'].includes(o.status) && !c.rejection_message))
 		return null;
 	const to = refundDestination(c.refund_to, o.payment_method);
 	return [fact('order.cancel_reason', reasonLabel(c.reason)),

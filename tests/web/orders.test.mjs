@@ -27,6 +27,7 @@ test('review 4 items 11 and 14: a 409 in a dialog draws the page again; the reje
 	await seller.getByRole('dialog').getByRole('button', {name: 'Back'}).click();
 	await seller.locator('#main').getByText('The buyer asks to cancel', {exact: false}).waitFor();
 	assert.equal(await seller.getByRole('button', {name: 'Ship'}).count(), 0);
+	assert.equal(await seller.locator('#main dt', {hasText: 'Cancellation reason'}).count(), 1);
 
 	// Rejecting: the dialog says which order, and a message of spaces is
 	// refused in words before it is sent.
@@ -42,6 +43,9 @@ test('review 4 items 11 and 14: a 409 in a dialog draws the page again; the reje
 	await dlg.getByRole('button', {name: 'OK'}).click();
 	await seller.locator('#main').getByText('Ship by', {exact: false}).waitFor();
 	assert.equal((await operator('GET', '/v1/orders/' + id)).status, 'awaiting_shipment');
+	// Review 4 item 12: the rejected request is past, not the order's facts.
+	assert.equal(await seller.locator('#main dt', {hasText: 'Cancellation reason'}).count(), 0);
+	assert.equal(await seller.locator('#main dt', {hasText: 'Refund to'}).count(), 0);
 	assert.deepEqual(seller.problems, []);
 	await seller.context().close();
 });
