@@ -248,6 +248,7 @@ export function liftDialog(userId) {
 		h('label', {for: 'f-lift', text: t('field.reason')}),
 		h('textarea', {id: 'f-lift', name: 'reason', required: true, maxlength: '1000'}),
 	], t('dialog.ok'), async (form) => {
+		filled(form.reason, t('field.reason'));
 		await api('POST', '/v1/users/' + encodeURIComponent(userId) + '/suspension/lift',
 			{reason: form.reason.value});
 		toast(t('lift.done'));

@@ -113,6 +113,20 @@ export function party(o) {
 	return null;
 }
 
+function closeMenu(menu, more) {
+	menu.hidden = true;
+	more.setAttribute('aria-expanded', 'false');
+}
+
+/* A click outside an open "More" menu (and its button) closes it. */
+document.addEventListener('click', (ev) => {
+	for (const more of document.querySelectorAll('li.card button[aria-expanded="true"][aria-controls]')) {
+		const menu = document.getElementById(more.getAttribute('aria-controls'));
+		if (menu && !menu.contains(ev.target) && !more.contains(ev.target))
+			closeMenu(menu, more);
+	}
+});
+
 export function card(o) {
 	const mine = ACTIONS[S.me.role] || {};
 	const acts = (o.actions || []).filter((a) => mine[a.name]);
@@ -137,6 +151,16 @@ export function card(o) {
 				menu.hidden = !menu.hidden;
 				more.setAttribute('aria-expanded', String(!menu.hidden));
 			}, text: t('action.more')});
+		/* Escape closes the menu, back on its button. */
+		const escape = (ev) => {
+			if (ev.key === 'Escape' && !menu.hidden) {
+				ev.preventDefault();
+				closeMenu(menu, more);
+				more.focus();
+			}
+		};
+		more.addEventListener('keydown', escape);
+		menu.addEventListener('keydown', escape);
 		li.append(h('div', {class: 'actions'}, more), menu);
 	}
 	return li;

@@ -41,7 +41,8 @@ test('review 4 items 11 and 14: a 409 in a dialog draws the page again; the reje
 	assert.equal((await operator('GET', '/v1/orders/' + id)).status, 'cancellation_requested');
 	await dlg.getByLabel('Message to the buyer').fill('Already packed.');
 	await dlg.getByRole('button', {name: 'OK'}).click();
-	await seller.locator('#main').getByText('Ship by', {exact: false}).waitFor();
+	await seller.getByRole('button', {name: 'Reject cancellation'}).waitFor({state: 'detached'});
+	await seller.getByRole('button', {name: 'Ship'}).waitFor();
 	assert.equal((await operator('GET', '/v1/orders/' + id)).status, 'awaiting_shipment');
 	// Review 4 item 12: the rejected request is past, not the order's facts.
 	assert.equal(await seller.locator('#main dt', {hasText: 'Cancellation reason'}).count(), 0);
@@ -89,5 +90,38 @@ test('review 4 item 13: an automatic refund expected on one day says that day on
 	const text = await rule.locator('.rule-text').textContent();
 	assert.match(text, /^The request was approved automatically, €20\.00 refunded to the wallet, expected \d+ \w+ \d{4}\.$/);
 	assert.doesNotMatch(await page.locator('ol.timeline').textContent(), /response_window| to \d+ \w+ \d{4}/);
+	await page.context().close();
+});
+
+test('review 4 item 14: on a 360 px phone the first order shows above the fold; "More" closes on Escape and outside', async () => {
+	const email = 'phone14@example.test';
+	const buyerId = await newBuyer(email);
+	await paidOrder(buyerId, 'Fold-line mittens');
+	const page = await signedIn(email, {width: 360, height: 740});
+	const card = page.locator('#orders li.card').first();
+	await card.waitFor();
+	const box = await card.boundingBox();
+	const bar = await page.locator('nav[aria-label="Sections"]').boundingBox();
+	// The card's title and total show above the bottom bar.
+	assert.ok(box.y + 60 <= bar.y, 'the first card at ' + box.y + ', the bottom bar at ' + bar.y);
+
+	const more = card.getByRole('button', {name: 'More'});
+	const menu = card.locator('ul.menu');
+	await more.click();
+	assert.equal(await menu.isVisible(), true);
+	await page.keyboard.press('Escape');
+	assert.equal(await menu.isHidden(), true);
+	assert.equal(await more.getAttribute('aria-expanded'), 'false');
+	assert.equal(await page.evaluate(() => document.activeElement.textContent), 'More');
+	await more.click();
+	await card.getByRole('button', {name: 'Request cancellation'}).focus();
+	await page.keyboard.press('Escape');
+	assert.equal(await menu.isHidden(), true);
+	await more.click();
+	assert.equal(await menu.isVisible(), true);
+	await page.getByRole('heading', {level: 1}).click();
+	assert.equal(await menu.isHidden(), true);
+	assert.equal(await more.getAttribute('aria-expanded'), 'false');
+	assert.deepEqual(page.problems, []);
 	await page.context().close();
 });
