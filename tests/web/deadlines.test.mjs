@@ -34,6 +34,9 @@ test('review 4 item 1: each running deadline is shown, with its countdown and wh
 	let line = await deadlineOf(buyer, 'payment');
 	assert.match(line, /^Pay by \d+ Dec 2026, \d\d:\d\d UTC\. Time left: 0 d 23 h 59 min/);
 	assert.ok(line.includes(o.deadline_rules.payment.text), line);
+	// What happens then, on a line of its own under the countdown.
+	assert.equal(await buyer.locator('[data-deadline-name="payment"] .deadline-rule').evaluate((e) =>
+		getComputedStyle(e).display), 'block');
 	assert.match(o.deadline_rules.payment.text, /cancelled/);
 
 	// Paid: the buyer's card says when the seller must ship.

@@ -122,6 +122,20 @@ test('review 4 item 14: on a 360 px phone the first order shows above the fold; 
 	await page.getByRole('heading', {level: 1}).click();
 	assert.equal(await menu.isHidden(), true);
 	assert.equal(await more.getAttribute('aria-expanded'), 'false');
+
+	// The bottom bar's one-word labels stay whole in Icelandic at 360 px
+	// ("Tilkynningar", not "Tilkynninga / r"), the current one bold too.
+	await page.locator('#lang').selectOption('is');
+	await page.getByRole('link', {name: /^Tilkynningar/}).click();
+	await page.getByRole('heading', {level: 1, name: 'Tilkynningar'}).waitFor();
+	const lines = await page.locator('#tabbar .section .label').evaluateAll((labels) => labels.map((l) => {
+		const r = document.createRange();
+		r.selectNodeContents(l);
+		return [l.textContent, r.getClientRects().length];
+	}));
+	for (const [label, n] of lines)
+		if (!label.includes(' '))
+			assert.equal(n, 1, label + ' on ' + n + ' lines');
 	assert.deepEqual(page.problems, []);
 	await page.context().close();
 });
