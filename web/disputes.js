@@ -6,6 +6,7 @@ import {h, toast, page} from './dom.js';
 import {t, money, minorPerUnit, decimalOf, when, day, countdown, titleOf, repWhy} from './text.js';
 import {api, problem, upload, evidenceProblem, EVIDENCE_MAX} from './api.js';
 import {shipment, returnShipment} from './order.js';
+import {rulePasses} from './order-status.js';
 import {dialog, busy, filled} from './dialogs.js';
 import {route} from './router.js';
 import {PAGE, loadMore, ageOf} from './find.js';
@@ -138,7 +139,7 @@ export async function viewDispute(id) {
 	const d = await api('GET', '/v1/disputes/' + encodeURIComponent(id));
 	const o = await api('GET', '/v1/orders/' + encodeURIComponent(d.order_id));
 	const cur = o.currency;
-	const rule = d.deadline && d.deadline_rule && d.deadline_rule.text;
+	const rule = d.deadline && d.deadline_rule && d.deadline_rule.text ? rulePasses(d.deadline_rule, cur) : null;
 	const facts = h('dl', {class: 'facts'},
 		h('dt', {text: t('dispute.state')}), h('dd', {text: t('dispute.state.' + d.status)}),
 		h('dt', {text: t('dispute.ground')}), h('dd', {text: t('ground.' + d.ground)}),
@@ -151,7 +152,7 @@ export async function viewDispute(id) {
 		/* Whose time it is and what happens then: the API's sentence. */
 		d.deadline ? [h('dt', {text: t('dispute.deadline')}), h('dd', {id: 'dispute-deadline'},
 			t('dispute.until', {date: when(d.deadline)}), ' ', countdown(d.deadline),
-			rule ? h('span', {class: 'deadline-rule', text: ' ' + rule}) : null)] : null,
+			rule ? [' ', rule] : null)] : null,
 		d.refund_amount !== null ? [h('dt', {text: t('dispute.refunded')}), h('dd', {text: money(d.refund_amount, cur)})] : null,
 		h('dt', {text: t('dispute.buyer')}), h('dd', {id: 'buyer-rep'}, t('level.' + d.buyer_reputation.level),
 			d.buyer_reputation.why ? ' (' + d.buyer_reputation.why + ')' : null),

@@ -6,6 +6,7 @@ import {S} from './state.js';
 import {h} from './dom.js';
 import {t, money, day, when, now, countdown, hasAction, reasonLabel, plural} from './text.js';
 import {apiShared} from './api.js';
+import {passesSentence} from './timeline.js';
 
 const DAY_MS = 86400000, HOUR_MS = 3600000;
 
@@ -187,11 +188,23 @@ const RUNNING = {
 	delivered: 'confirm',
 };
 
-/* What the API says happens when a deadline passes (its deadline_rules'
- * sentence, in the interface's language), or null. */
+/* What happens when a deadline passes: the API's deadline_rules
+ * sentence (in the interface's language), then the same from the rule's
+ * template with the amounts as the screens write them (timeline.js). */
 function ruleText(o, name) {
 	const r = o.deadline_rules && o.deadline_rules[name];
-	return r && r.text ? r.text : null;
+	if (!r || !r.text)
+		return null;
+	return rulePasses(r, o.currency);
+}
+
+export function rulePasses(r, currency) {
+	const span = h('span', {class: 'deadline-rule', text: r.text});
+	passesSentence(r, currency).then((said) => {
+		if (said)
+			span.textContent = said;
+	}, () => {});
+	return span;
 }
 
 /* The running deadline (issue: deadlines shown as countdowns, SPEC's
@@ -206,7 +219,7 @@ function deadlineLine(o, full) {
 	const text = full ? ruleText(o, name) : null;
 	return h('p', {class: 'note deadline', 'data-deadline-name': name},
 		t('deadline.' + name + '.' + party(), {date: when(due)}), ' ',
-		countdown(due), text ? [' ', h('span', {class: 'deadline-rule', text: text})] : null);
+		countdown(due), text ? [' ', text] : null);
 }
 
 /* What a card or the order's page (full: with what happens when a
@@ -221,7 +234,7 @@ export function statusLines(o, full) {
 		lines.push(h('p', {class: 'note', 'data-deadline-name': 'response'},
 			buyer ? t('cancel.waiting') : t('cancel.asked', {reason: reasonLabel(c.reason)}),
 			' ', due ? countdown(due) : null,
-			text ? [' ', h('span', {class: 'deadline-rule', text: text})] : null));
+			text ? [' ', text] : null));
 		if (!buyer && c.comment)
 			lines.push(h('p', {}, t('cancel.comment') + ' ', h('q', {text: c.comment})));
 	} else if (c && c.rejection_message && o.status === 'awaiting_shipment') {

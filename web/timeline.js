@@ -47,6 +47,34 @@ function fill(tpl, x, vars) {
 	});
 }
 
+/* The numbers of an explanation, as the screens write them. */
+function varsOf(x, currency) {
+	return {
+		window: windowWords(x.window_ms || 0),
+		amount: x.amount === null || x.amount === undefined ? '' : money(x.amount, x.currency || currency),
+		method: x.method ? t('timeline.method.' + x.method) : '',
+		from: x.expected_from ? day(x.expected_from) : '',
+		to: x.expected_to ? day(x.expected_to) : '',
+		released: x.released === undefined ? '' : money(x.released, x.currency || currency),
+		percent: x.percent === undefined ? '' : x.percent + '%',
+	};
+}
+
+/* What happens when a running deadline passes (an order's
+ * deadline_rules entry, a dispute's deadline_rule): the rule's `passes`
+ * sentence in the interface's language with the amounts written as the
+ * screens write them ("€74.00", not "74.00 EUR"); null when the
+ * catalogue has none, and the API's own sentence stands. */
+export async function passesSentence(x, currency) {
+	const catalogue = await ruleCatalogue().catch(() => null);
+	const rule = catalogue && catalogue.get(x.rule);
+	const tpl = rule && rule.templates && (rule.templates[S.lang] || rule.templates.en);
+	if (!tpl || !tpl.passes)
+		return null;
+	const said = fill(tpl.passes, x, varsOf(x, currency));
+	return /\{\w+/.test(said) ? null : said;
+}
+
 /* What escrowd decided by a rule, in the interface's language and a
  * person's words: the rule's own sentence with the event's numbers ("The
  * seller answers a cancellation request within 72 hours.") and what
@@ -58,15 +86,7 @@ function ruleSentence(x, currency, catalogue) {
 	const tpl = rule && rule.templates && (rule.templates[S.lang] || rule.templates.en);
 	if (!tpl)
 		return {rule: '', text: x.text};
-	const vars = {
-		window: windowWords(x.window_ms || 0),
-		amount: x.amount === null || x.amount === undefined ? '' : money(x.amount, x.currency || currency),
-		method: x.method ? t('timeline.method.' + x.method) : '',
-		from: x.expected_from ? day(x.expected_from) : '',
-		to: x.expected_to ? day(x.expected_to) : '',
-		released: x.released === undefined ? '' : money(x.released, x.currency || currency),
-		percent: x.percent === undefined ? '' : x.percent + '%',
-	};
+	const vars = varsOf(x, currency);
 	let passed = tpl.passed;
 	if (vars.from && vars.from === vars.to)
 		passed = passed.replace(/\{from\}.*?\{to\}/, '{to}');

@@ -146,7 +146,10 @@ test('review 4 items 4, 5, 13: whose time it is and what then; the return shipme
 	await deadline.waitFor();
 	assert.match(await deadline.textContent(), /^Until \d+ Dec 2026, \d\d:\d\d UTC\. Time left:/);
 	assert.match(d0.deadline_rule.text, /^If the seller has not answered by then/);
-	assert.ok((await deadline.textContent()).includes(d0.deadline_rule.text));
+	// The amount as the screens write it: "€10.00", not "10.00 EUR".
+	const want = d0.deadline_rule.text.replace(/(\d+\.\d\d) EUR/, '€$1');
+	assert.notEqual(want, d0.deadline_rule.text);
+	await seller.waitForFunction((w) => document.querySelector('#dispute-deadline .deadline-rule').textContent === w, want);
 	// The history says "The marketplace", as the order page does.
 	const history = await seller.locator('#history li').allTextContents();
 	assert.ok(history.some((l) => l.includes('The marketplace')), history.join('\n'));
