@@ -86,6 +86,22 @@ test('review 4 item 2: a dispute opened whose file then fails goes to the disput
 	await page.context().close();
 });
 
+test('review 4 item 2: on the dispute\'s page a file escrowd would refuse is said there, naming it', async () => {
+	const email = 'evidence2c@example.test';
+	const {dispute} = await shipped(email, 'Torn scarf', {});
+	const page = await signedIn(email, DESKTOP);
+	await page.goto(base + '/#/dispute/' + dispute);
+	await page.locator('#more-evidence').setInputFiles({name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('plain words')});
+	await page.getByRole('button', {name: 'Add'}).click();
+	await page.locator('#evidence-error').getByText('notes.png is not a JPEG, PNG or PDF file.').waitFor();
+	assert.equal((await operator('GET', '/v1/disputes/' + dispute)).evidence.length, 0);
+	await page.locator('#more-evidence').setInputFiles({name: 'tear.png', mimeType: 'image/png', buffer: PNG});
+	await page.getByRole('button', {name: 'Add'}).click();
+	await page.getByRole('img', {name: 'tear.png, from the buyer'}).waitFor();
+	assert.deepEqual(page.problems, []);
+	await page.context().close();
+});
+
 test('review 4 item 3: the seller\'s "refund as asked" asks once, naming the amount and the lost dispute', async () => {
 	const {id, dispute} = await shipped('answer3@example.test', 'Felted bag', {amount: 800});
 	const page = await signedIn(SELLER, DESKTOP);
@@ -134,6 +150,23 @@ test('review 4 item 3: the buyer\'s withdrawal and acceptance of an offer ask on
 	assert.equal((await operator('GET', '/v1/orders/' + b.id)).refunded, 600);
 	await page.context().close();
 	await other.context().close();
+});
+
+test('review 4 items 2 and 11: an answer to a dispute that moved on is refused in the interface\'s words, and the page redrawn', async () => {
+	const email = 'moved11@example.test';
+	const {id, dispute} = await shipped(email, 'Moved mitts', {});
+	const page = await signedIn(email, MOBILE, 'is');
+	await page.goto(base + '/#/dispute/' + dispute);
+	await page.getByRole('button', {name: 'Draga ágreiningsmálið til baka'}).click();
+	// The seller refunds meanwhile.
+	await as(await token(SELLER), 'POST', '/v1/disputes/' + dispute + '/accept', {});
+	await page.getByRole('button', {name: 'Draga til baka án endurgreiðslu'}).click();
+	const dlg = page.getByRole('dialog');
+	await dlg.getByText('Þetta er ekki lengur hægt: pöntunin eða ágreiningsmálið hefur breyst í millitíðinni.').waitFor();
+	await dlg.getByRole('button', {name: 'Til baka', exact: true}).click();
+	await page.locator('#main').getByText('Ágreiningur leystur.').waitFor();
+	assert.equal((await operator('GET', '/v1/orders/' + id)).refunded, 1000);
+	await page.context().close();
 });
 
 test('review 4 items 4, 5, 13: whose time it is and what then; the return shipment to the seller; the history\'s words', async () => {

@@ -37,7 +37,7 @@ test('review 4 items 11 and 14: a 409 in a dialog draws the page again; the reje
 		new RegExp('^Raced mittens \\(order ' + id + '\\): the buyer\'s request is refused and the order stays open; ship it by \\d+ Dec 2026, \\d\\d:\\d\\d UTC\\.$'));
 	await dlg.getByLabel('Message to the buyer').fill('   ');
 	await dlg.getByRole('button', {name: 'OK'}).click();
-	await dlg.getByText('“Message to the buyer” is empty: write a few words.').waitFor();
+	await dlg.getByText('Fill in “Message to the buyer”: spaces alone are not enough.').waitFor();
 	assert.equal((await operator('GET', '/v1/orders/' + id)).status, 'cancellation_requested');
 	await dlg.getByLabel('Message to the buyer').fill('Already packed.');
 	await dlg.getByRole('button', {name: 'OK'}).click();
