@@ -211,6 +211,14 @@ export function rulePasses(r, currency) {
  * Web part): when, in the reader's words, the time left, and on the
  * order's page what happens then. */
 function deadlineLine(o, full) {
+	/* A completed order: how long the buyer may still open a dispute
+	 * (the disputes action's deadline, dispute_after_completion). */
+	const late = o.status === 'completed' && (o.actions || []).find((a) => a.name === 'disputes' && a.deadline);
+	if (late)
+		return h('p', {class: 'note deadline', 'data-deadline-name': 'dispute_after_completion'},
+			t('deadline.dispute_after.' + party(), {date: when(late.deadline)}), ' ', countdown(late.deadline),
+			full && late.deadline_rule && late.deadline_rule.text
+				? [' ', rulePasses(late.deadline_rule, o.currency)] : null);
 	const name = RUNNING[o.status];
 	const due = name && o.deadlines && o.deadlines[name];
 	/* A card counts down one deadline: an open request's answer. */

@@ -87,6 +87,16 @@ test('review 4 item 1: each running deadline is shown, with its countdown and wh
 	line = await deadlineOf(seller, 'confirm', asShown(o.deadline_rules.confirm.text));
 	assert.match(line, /^The buyer has until .* to confirm receipt or open a dispute\. Time left: \d+ d/);
 	assert.ok(line.includes(asShown(o.deadline_rules.confirm.text).replace(/\s+/g, ' ')), line);
+
+	// Completed: how long the buyer may still open a dispute.
+	await as(await token(email), 'POST', '/v1/orders/' + paid + '/confirm-receipt', {});
+	const mine = await as(await token(email), 'GET', '/v1/orders/' + paid);
+	const disputes = mine.actions.find((a) => a.name === 'disputes');
+	await buyer.reload();
+	await buyer.getByRole('heading', {name: 'Waiting shawl'}).waitFor();
+	line = await deadlineOf(buyer, 'dispute_after_completion', asShown(disputes.deadline_rule.text));
+	assert.match(line, /^You can still open a dispute until \d+ \w+ 20\d\d, \d\d:\d\d UTC\. Time left: \d+ d/);
+	assert.match(disputes.deadline_rule.text, /no dispute can be opened/);
 	await seller.context().close();
 	await buyer.context().close();
 });
