@@ -42,8 +42,12 @@ export function shipment(o) {
 			class: 'tracking-link', text: s.tracking_number,
 			'aria-label': t('order.track_label', {carrier: s.carrier, number: s.tracking_number})})
 		: h('span', {class: 'tracking-number', text: s.tracking_number});
+	/* A number taken though it failed its carrier's check (tracking_check
+	 * = flag): said, for the buyer and the arbiter. */
+	const flagged = (s.tracking_check || '').startsWith('invalid');
 	return fact('order.shipment', h('span', {class: 'carrier', text: s.carrier}), ' ', number,
-		o.shipped_at ? [' · ', h('time', {datetime: o.shipped_at, text: day(o.shipped_at)})] : null);
+		o.shipped_at ? [' · ', h('time', {datetime: o.shipped_at, text: day(o.shipped_at)})] : null,
+		flagged ? [' ', h('span', {class: 'tracking-flag warn', text: t('order.tracking_flagged')})] : null);
 }
 
 /* The goods on their way back (a return_and_refund). */

@@ -6,7 +6,10 @@
 // words. Each test names its item of the review.
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
-import {DESKTOP, MOBILE, base, operator, token, as, newBuyer, paidOrder, signedIn} from './harness.mjs';
+import {DESKTOP, MOBILE, base, operator, token, as, newBuyer, paidOrder, signedIn, policy} from './harness.mjs';
+
+/* A tracking number that fails its carrier's check is taken and flagged. */
+policy('tracking_check = flag\n');
 
 const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108020000009077' +
 	'53de0000000c49444154789c6338636c0c0003010133c4c27b130000000049454e44ae426082', 'hex');
@@ -218,7 +221,12 @@ test('review 4 items 4, 5, 13: whose time it is and what then; the return shipme
 
 test('review 4 item 6: the arbiter sees the order\'s shipment, dates and total, and why each reputation is what it is', async () => {
 	const email = 'arbiter6@example.test';
-	const {id, dispute} = await shipped(email, 'Knitted throw', {});
+	const buyerId = await newBuyer(email);
+	const id = await paidOrder(buyerId, 'Knitted throw');
+	// A UPS number whose check digit is wrong: taken, flagged.
+	await as(await token(SELLER), 'POST', '/v1/orders/' + id + '/ship', {carrier: 'ups', tracking_number: '1Z999AA10123456785'});
+	const {id: dispute} = await as(await token(email), 'POST', '/v1/orders/' + id + '/disputes', {ground: 'invalid_tracking',
+		outcome: 'refund_only', amount: 1000, description: 'The number is not found.'});
 	await as(await token(SELLER), 'POST', '/v1/disputes/' + dispute + '/reject', {message: 'It left whole.'});
 	await as(await token(email), 'POST', '/v1/disputes/' + dispute + '/escalate', {});
 	const o = await operator('GET', '/v1/orders/' + id);
@@ -228,7 +236,9 @@ test('review 4 item 6: the arbiter sees the order\'s shipment, dates and total, 
 	const facts = page.locator('#dispute-order');
 	await facts.waitFor();
 	const text = (await facts.textContent()).replace(/\s+/g, ' ');
-	for (const want of ['€10.00', 'Posturinn', o.shipment.tracking_number, 'Promised delivery', 'Not reported delivered'])
+	assert.equal(o.shipment.tracking_check, 'invalid_check_digit');
+	for (const want of ['€10.00', 'ups', o.shipment.tracking_number, '(the number failed the carrier\'s check)',
+		'Promised delivery', 'Not reported delivered'])
 		assert.ok(text.includes(want), want + ' in ' + text);
 	assert.ok((await page.locator('#buyer-rep').textContent()).includes(d.buyer_reputation.why));
 	assert.ok((await page.locator('#seller-rep').textContent()).includes(d.seller_reputation.why));
