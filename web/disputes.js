@@ -3,7 +3,7 @@
 
 import {S} from './state.js';
 import {h, toast, page} from './dom.js';
-import {t, money, minorPerUnit, decimalOf, when, day, countdown, titleOf, repWhy} from './text.js';
+import {t, money, minorPerUnit, decimalOf, when, day, countdown, titleOf} from './text.js';
 import {api, problem, upload, evidenceProblem, EVIDENCE_MAX} from './api.js';
 import {shipment, returnShipment} from './order.js';
 import {rulePasses} from './order-status.js';
