@@ -83,7 +83,10 @@ export function apiShared(path) {
 }
 
 async function request(method, path, body, headers, ofDraw) {
-	const opt = {method: method, credentials: 'same-origin', headers: {...(headers || {})}};
+	/* The API's sentences (what a deadline's passing does, a refusal's
+	 * words) in the interface's language. */
+	const opt = {method: method, credentials: 'same-origin',
+		headers: {...(S.lang ? {'Accept-Language': S.lang} : {}), ...(headers || {})}};
 	if (body !== undefined) {
 		opt.headers['Content-Type'] = 'application/json';
 		opt.body = JSON.stringify(body);
@@ -169,21 +172,63 @@ export async function allOrders() {
 	return list;
 }
 
+/* Evidence as escrowd takes it (SPEC §5): JPEG, PNG or PDF, told from
+ * the bytes, not the name (esc_evidence_sniff), 5 MiB each, 10 to a
+ * dispute. */
+export const EVIDENCE_MAX = 10, EVIDENCE_BYTES = 5 * 1024 * 1024;
+const KINDS = [
+	['image/jpeg', [0xff, 0xd8, 0xff]],
+	['image/png', [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]],
+	['application/pdf', [0x25, 0x50, 0x44, 0x46, 0x2d]],
+];
+
+async function sniff(f) {
+	const head = new Uint8Array(await f.slice(0, 8).arrayBuffer());
+	const kind = KINDS.find(([, magic]) => magic.every((b, i) => head[i] === b));
+	return kind ? kind[0] : null;
+}
+
+/* What is wrong with the files chosen, before anything is sent: a
+ * sentence naming the file and why, or null. room: how many more the
+ * dispute takes. */
+export async function evidenceProblem(files, room) {
+	const list = Array.from(files || []);
+	if (list.length > room)
+		return room > 0 ? t('evidence.too_many', {n: room}) : t('evidence.full', {n: EVIDENCE_MAX});
+	for (const f of list) {
+		if (f.size > EVIDENCE_BYTES)
+			return t('evidence.too_big', {name: f.name});
+		if (!(await sniff(f)))
+			return t('evidence.bad_type', {name: f.name});
+	}
+	return null;
+}
+
+/* Each file in turn, with the type its bytes say. An error says which
+ * file it was about (ApiError.file). */
 export async function upload(disputeId, files) {
 	for (const f of files || []) {
+		const type = (await sniff(f)) || f.type || 'application/octet-stream';
 		const r = await fetch('/v1/disputes/' + encodeURIComponent(disputeId) + '/evidence?filename=' +
 			encodeURIComponent(f.name), {
 			method: 'POST', credentials: 'same-origin',
-			headers: {'Content-Type': f.type || 'application/octet-stream', 'X-CSRF-Token': S.csrf,
+			headers: {'Content-Type': type, 'X-CSRF-Token': S.csrf, 'Accept-Language': S.lang,
 				'Idempotency-Key': keyFor('evidence ' + disputeId + ' ' + f.name + ' ' + f.size + ' ' + f.lastModified)},
 			body: f,
-		});
+		}).catch(() => null);
+		if (!r) {
+			const e = new Error(t('error.network'));
+			e.file = f.name;
+			throw e;
+		}
 		if (r.status === 401)
 			sessionEnded();
 		if (!r.ok) {
 			const j = await r.json().catch(() => ({}));
 			const err = j.error || {};
-			throw new ApiError(r.status, err.code, err.message || r.statusText);
+			const e = new ApiError(r.status, err.code, err.message || r.statusText);
+			e.file = f.name;
+			throw e;
 		}
 	}
 }

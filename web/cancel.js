@@ -52,12 +52,17 @@ async function showPreview(o, out, reason, refundTo) {
 	const r = p.refund;
 	if (r) {
 		lines.push(t('cancel.preview_refund', {amount: money(r.amount, r.currency)}));
-		if (r.method === 'card' || r.method === 'wallet')
+		const settle = o.refund_expected_days;
+		if (!p.immediate && (r.method === 'card' || r.method === 'wallet') && settle)
+			/* A request: the refund starts when the seller accepts (or the
+			 * request is approved unanswered), not now. */
+			lines.push(t('cancel.preview_after_accept.' + r.method, {days: days(settle)}));
+		else if (r.method === 'card' || r.method === 'wallet')
 			lines.push(r.expected_from === r.expected_to
 				? t('refund.due_day.' + r.method, {date: day(r.expected_to)})
 				: t('refund.due_range.' + r.method, {from: day(r.expected_from), to: day(r.expected_to)}));
 		else
-			lines.push(t('cancel.preview_to_balance'));
+			lines.push(t(p.immediate ? 'cancel.preview_to_balance' : 'cancel.preview_after_accept.balance'));
 	}
 	if (!p.immediate && p.response_deadline)
 		lines.push(t('cancel.preview_request', {due: when(p.response_deadline)}));

@@ -2,7 +2,7 @@
  * under way, and the seller's own dialogs (reject a request, ship). */
 
 import {h, toast, refocus} from './dom.js';
-import {t} from './text.js';
+import {t, titleOf, when} from './text.js';
 import {api, ApiError, problem, attempt} from './api.js';
 import {route} from './router.js';
 
@@ -46,15 +46,20 @@ export function dialog(title, body, okText, onOk) {
 		if (ok.disabled)
 			return;
 		error.textContent = '';
-		let done = false;
+		let done = false, changed = false;
 		await busy(ok, async () => {
 			try {
 				await onOk(form);
 				done = true;
 			} catch (e) {
 				error.textContent = e instanceof ApiError ? problem(e) : e.message;
+				/* 409: the order or dispute moved on meanwhile. The page
+				 * under the dialog is drawn again with where it stands. */
+				changed = e instanceof ApiError && e.status === 409;
 			}
 		});
+		if (changed)
+			await route();
 		if (!done)
 			return;
 		/* Closed with Back while the request ran: it was still done. */
@@ -72,11 +77,21 @@ export function dialog(title, body, okText, onOk) {
 	return dlg;
 }
 
+/* A required text that holds only spaces is said here, in words. */
+export function filled(field, label) {
+	if (!field.value.trim())
+		throw new Error(t('field.blank', {field: label}));
+}
+
 export function rejectDialog(o) {
+	const ship = o.deadlines && o.deadlines.ship;
+	const vars = {title: titleOf(o), id: o.id, date: ship ? when(ship) : ''};
 	dialog(t('reject.title'), [
+		h('p', {id: 'sure-text', text: t(ship ? 'reject.text_ship' : 'reject.text', vars)}),
 		h('label', {for: 'message', text: t('reject.message')}),
 		h('textarea', {id: 'message', name: 'message', required: true, maxlength: '1000'}),
 	], t('dialog.ok'), async (form) => {
+		filled(form.message, t('reject.message'));
 		await api('POST', '/v1/orders/' + encodeURIComponent(o.id) + '/cancellation/reject',
 			{message: form.message.value});
 		toast(t('done.cancellation/reject'));

@@ -2,9 +2,10 @@
  * open yet disabled with the day they open), the outcome, the amount up
  * to what is still held, and evidence. */
 
+import {S} from './state.js';
 import {h, toast} from './dom.js';
 import {t, money, day, now, minorPerUnit, decimalOf} from './text.js';
-import {api, upload} from './api.js';
+import {api, upload, evidenceProblem, problem, EVIDENCE_MAX} from './api.js';
 import {dialog} from './dialogs.js';
 
 /* The grounds open now (SPEC §5): not_delivered only after the
@@ -52,15 +53,28 @@ export function disputeDialog(o) {
 		h('input', {id: 'evidence', name: 'evidence', type: 'file', multiple: true,
 			accept: 'image/jpeg,image/png,application/pdf'}),
 	];
+	if (S.level === 'restricted')
+		body.unshift(h('p', {class: 'note warn', id: 'level-warning'}, t('cancel.warn_restricted', {why: S.levelWhy || ''})));
 	dialog(t('dispute.title'), body, t('dialog.ok'), async (form) => {
+		/* Files escrowd would refuse are said before anything is sent. */
+		const wrong = await evidenceProblem(form.evidence.files, EVIDENCE_MAX);
+		if (wrong)
+			throw new Error(wrong);
 		const d = await api('POST', '/v1/orders/' + encodeURIComponent(o.id) + '/disputes', {
 			ground: form.ground.value,
 			outcome: form.outcome.value,
 			amount: Math.round(Number(form.amount.value) * minorPerUnit(o.currency)),
 			description: form.description.value,
 		});
-		await upload(d.id, form.evidence.files);
-		toast(d.notice || t('done.disputes'));
+		/* The dispute is open whatever the files do: a file that fails is
+		 * said on the dispute's page, where evidence can be added. */
+		try {
+			await upload(d.id, form.evidence.files);
+			toast(d.notice || t('done.disputes'));
+		} catch (e) {
+			S.flash = {dispute: d.id, text: t('evidence.failed_after_open',
+				{name: e.file || '', why: problem(e)})};
+		}
 		location.hash = '#/dispute/' + d.id;
 	});
 }

@@ -3,9 +3,11 @@
 
 import {S} from './state.js';
 import {h, toast, page} from './dom.js';
-import {t, money, minorPerUnit, decimalOf, when, countdown, titleOf} from './text.js';
-import {api, problem, upload} from './api.js';
-import {dialog, busy} from './dialogs.js';
+import {t, money, minorPerUnit, decimalOf, when, day, countdown, titleOf} from './text.js';
+import {api, problem, upload, evidenceProblem, EVIDENCE_MAX} from './api.js';
+import {shipment, returnShipment} from './order.js';
+import {rulePasses} from './order-status.js';
+import {dialog, busy, filled} from './dialogs.js';
 import {route} from './router.js';
 import {PAGE, loadMore, ageOf} from './find.js';
 
@@ -36,7 +38,28 @@ function amountField(name, label, currency, min, max, value) {
 	];
 }
 
-export function disputeAnswer(d, name, button) {
+/* An answer without fields moves money or ends a step for good: it asks
+ * once, naming the order, the amount and what follows (as accepting a
+ * cancellation does). */
+function sureDialog(d, o, name, path) {
+	const cur = d.currency || o.currency;
+	const held = o.paid - o.refunded - o.released;
+	const ret = d.outcome === 'return_and_refund';
+	const amount = name === 'accept-offer' ? d.offer : name === 'return-received' ? d.agreed_amount : d.amount;
+	const vars = {title: titleOf(o), id: o.id, amount: money(amount || 0, cur),
+		held: money(held, cur), rest: money(Math.max(0, held - (amount || 0)), cur)};
+	const key = 'sure.dispute.' + name;
+	const text = t(key + (ret && (name === 'accept' || name === 'accept-offer') ? '.return' : '') + '.text', vars);
+	dialog(t(key + '.title'), [
+		h('p', {id: 'sure-text', text: text}),
+		name === 'escalate' ? null : h('p', {class: 'note', text: t('sure.final')}),
+	], t(key + '.ok'), async () => {
+		await api('POST', path, {});
+		toast(t('done.dispute'));
+	});
+}
+
+export function disputeAnswer(d, name, button, o) {
 	const path = '/v1/disputes/' + encodeURIComponent(d.id) + '/' + name;
 	const cur = d.currency, per = minorPerUnit(cur);
 	const fields = {
@@ -45,6 +68,8 @@ export function disputeAnswer(d, name, button) {
 		'return-shipment': [['carrier', 'text'], ['tracking_number', 'text']],
 		'decide': [['refund_amount', 'number'], ['reason', 'textarea', true]],
 	}[name];
+	if (!fields && o)
+		return sureDialog(d, o, name, path);
 	if (!fields)
 		return busy(button, () => api('POST', path, {}).then(() => { toast(t('done.dispute')); route(); },
 			(e) => toast(problem(e))));
@@ -66,6 +91,9 @@ export function disputeAnswer(d, name, button) {
 	}
 	dialog(t(DISPUTE_ACTIONS[name]), body, t('dialog.ok'), async (form) => {
 		const payload = {};
+		for (const [f, kind, required] of fields)
+			if (kind !== 'number' && required !== false)
+				filled(form[f], t('field.' + f));
 		for (const [f, kind] of fields) {
 			const v = form[f].value;
 			if (kind === 'number')
@@ -78,21 +106,64 @@ export function disputeAnswer(d, name, button) {
 	});
 }
 
+/* Who did a step of the dispute, in the order page's words ("The
+ * marketplace", not the operator). */
+function whoDid(e) {
+	if (S.me && e.actor === S.me.role && e.actor !== 'arbiter')
+		return t('timeline.who.you');
+	return t('timeline.who.' + ({buyer: 'buyer', seller: 'seller', arbiter: 'arbiter',
+		system: 'escrowd'}[e.actor] || 'marketplace'));
+}
+
+function fact(key, ...value) {
+	return [h('dt', {text: t(key)}), h('dd', {}, ...value)];
+}
+
+/* The order the dispute is about, as the arbiter weighs it: the total,
+ * the shipment, the promised and the delivery dates. */
+function orderFacts(o) {
+	return h('section', {'aria-labelledby': 'dispute-order-h'},
+		h('h2', {id: 'dispute-order-h', text: t('dispute.the_order')}),
+		h('dl', {class: 'facts', id: 'dispute-order'},
+			fact('order.number', h('a', {href: '#/order/' + o.id, text: o.id})),
+			fact('order.total', money(o.total, o.currency)),
+			o.paid_at ? fact('order.paid', h('time', {datetime: o.paid_at, text: when(o.paid_at)})) : null,
+			shipment(o),
+			o.promised_delivery_at ? fact('order.promised',
+				h('time', {datetime: o.promised_delivery_at, text: day(o.promised_delivery_at)})) : null,
+			fact('order.delivered', o.delivered_at
+				? h('time', {datetime: o.delivered_at, text: day(o.delivered_at)}) : t('dispute.not_delivered'))));
+}
+
 export async function viewDispute(id) {
 	const d = await api('GET', '/v1/disputes/' + encodeURIComponent(id));
 	const o = await api('GET', '/v1/orders/' + encodeURIComponent(d.order_id));
 	const cur = o.currency;
+	const rule = d.deadline && d.deadline_rule && d.deadline_rule.text ? rulePasses(d.deadline_rule, cur) : null;
 	const facts = h('dl', {class: 'facts'},
 		h('dt', {text: t('dispute.state')}), h('dd', {text: t('dispute.state.' + d.status)}),
 		h('dt', {text: t('dispute.ground')}), h('dd', {text: t('ground.' + d.ground)}),
 		h('dt', {text: t('dispute.outcome')}), h('dd', {text: t('outcome.' + d.outcome)}),
 		h('dt', {text: t('dispute.asked_label')}), h('dd', {text: money(d.amount, cur)}),
 		d.offer !== null ? [h('dt', {text: t('dispute.offer')}), h('dd', {text: money(d.offer, cur)})] : null,
-		d.deadline ? [h('dt', {text: t('dispute.deadline')}), h('dd', {}, countdown(d.deadline))] : null,
+		d.agreed_amount !== null && d.agreed_amount !== undefined
+			? fact('dispute.agreed', money(d.agreed_amount, cur)) : null,
+		returnShipment(d.return_shipment),
+		/* Whose time it is and what happens then: the API's sentence. */
+		d.deadline ? [h('dt', {text: t('dispute.deadline')}), h('dd', {id: 'dispute-deadline'},
+			t('dispute.until', {date: when(d.deadline)}), ' ', countdown(d.deadline),
+			rule ? [' ', rule] : null)] : null,
 		d.refund_amount !== null ? [h('dt', {text: t('dispute.refunded')}), h('dd', {text: money(d.refund_amount, cur)})] : null,
-		h('dt', {text: t('dispute.buyer')}), h('dd', {text: t('level.' + d.buyer_reputation.level)}),
-		h('dt', {text: t('dispute.seller')}), h('dd', {text: t('dispute.score', {score: d.seller_reputation.score})}));
-	const parts = [facts, h('p', {}, h('q', {text: d.description}))];
+		h('dt', {text: t('dispute.buyer')}), h('dd', {id: 'buyer-rep'}, t('level.' + d.buyer_reputation.level),
+			d.buyer_reputation.why ? ' (' + d.buyer_reputation.why + ')' : null),
+		h('dt', {text: t('dispute.seller')}), h('dd', {id: 'seller-rep'}, t('dispute.score', {score: d.seller_reputation.score}),
+			d.seller_reputation.why ? ' (' + d.seller_reputation.why + ')' : null));
+	const parts = [];
+	if (S.flash && S.flash.dispute === d.id) {
+		parts.push(h('p', {class: 'note warn', id: 'dispute-flash', role: 'alert', text: S.flash.text}));
+		S.flash = null;
+	}
+	parts.push(facts, h('p', {}, h('q', {text: d.description})), orderFacts(o));
 	if (d.seller_message)
 		parts.push(h('p', {}, t('dispute.seller_wrote') + ' ', h('q', {text: d.seller_message})));
 	/* A decided dispute shows the decision with its reason, beside the
@@ -119,19 +190,27 @@ export async function viewDispute(id) {
 			' ', h('a', {href: e.url, text: (e.filename || e.id) + ' (' + t('role.' + e.role) + ')'}))))
 			: h('p', {text: t('dispute.no_evidence')}));
 	if (d.status !== 'resolved' && S.me.role !== 'arbiter') {
-		const input = h('input', {id: 'more-evidence', type: 'file', accept: 'image/jpeg,image/png,application/pdf'});
+		const input = h('input', {id: 'more-evidence', type: 'file', multiple: true,
+			accept: 'image/jpeg,image/png,application/pdf'});
+		const said = h('p', {class: 'error', id: 'evidence-error', role: 'alert'});
 		parts.push(h('label', {for: 'more-evidence', text: t('dispute.evidence')}), input,
 			h('button', {type: 'button', onclick: (ev) => busy(ev.currentTarget, async () => {
+				said.textContent = '';
+				const wrong = await evidenceProblem(input.files, EVIDENCE_MAX - d.evidence.length);
+				if (wrong) {
+					said.textContent = wrong;
+					return;
+				}
 				try {
 					await upload(d.id, input.files);
 					await route();
 				} catch (e) {
-					toast(problem(e));
+					said.textContent = e.file ? t('evidence.failed', {name: e.file, why: problem(e)}) : problem(e);
 				}
-			}), text: t('dispute.add_evidence')}));
+			}), text: t('dispute.add_evidence')}), said);
 	}
 	parts.push(h('h2', {text: t('dispute.history')}), h('ol', {id: 'history'}, (d.history || []).map((e) =>
-		h('li', {text: when(e.at) + ' · ' + t('role.' + e.actor) + ' · ' + t('event.' + e.event)}))));
+		h('li', {text: when(e.at) + ' · ' + whoDid(e) + ' · ' + t('event.' + e.event)}))));
 	parts.push(h('h2', {text: t('dispute.messages')}), (d.messages || []).length
 		? h('ul', {id: 'messages'}, d.messages.map((m) => h('li', {}, t('role.' + m.role) + ': ', h('q', {text: m.body}))))
 		: h('p', {text: t('dispute.no_messages')}));
@@ -154,7 +233,7 @@ export async function viewDispute(id) {
 	}
 	const buttons = d.actions.map((a) => h('button', {
 		type: 'button', class: a.name === 'decide' ? 'primary' : null,
-		onclick: (ev) => disputeAnswer(d, a.name, ev.currentTarget), text: t(DISPUTE_ACTIONS[a.name]),
+		onclick: (ev) => disputeAnswer(d, a.name, ev.currentTarget, o), text: t(DISPUTE_ACTIONS[a.name]),
 	}));
 	/* An arbiter may lift a suspended buyer's suspension (SPEC §6). */
 	if (S.me.role === 'arbiter' && d.buyer_reputation.level === 'suspended')
@@ -170,6 +249,7 @@ export function liftDialog(userId) {
 		h('label', {for: 'f-lift', text: t('field.reason')}),
 		h('textarea', {id: 'f-lift', name: 'reason', required: true, maxlength: '1000'}),
 	], t('dialog.ok'), async (form) => {
+		filled(form.reason, t('field.reason'));
 		await api('POST', '/v1/users/' + encodeURIComponent(userId) + '/suspension/lift',
 			{reason: form.reason.value});
 		toast(t('lift.done'));
@@ -190,7 +270,8 @@ function queueCard(d) {
 		h('p', {class: 'queue-ask'},
 			h('strong', {text: t('dispute.asked', {amount: money(d.amount, d.currency)})}),
 			' · ', t('ground.' + d.ground),
-			' · ', h('span', {class: 'queue-age', text: t('queue.opened', {age: ageOf(d.opened_at)})})),
+			' · ', h('span', {class: 'queue-age', text: ageOf(d.opened_at)
+				? t('queue.opened', {age: ageOf(d.opened_at)}) : t('queue.opened_now')})),
 		h('p', {}, h('q', {text: d.description})));
 }
 

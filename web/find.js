@@ -152,5 +152,7 @@ export function ageOf(iso) {
 	const ms = Math.max(0, now() - Date.parse(iso));
 	const days = Math.floor(ms / 86400000), hours = Math.floor(ms / 3600000);
 	const [n, unit] = days ? [days, 'day'] : hours ? [hours, 'hour'] : [Math.floor(ms / 60000), 'minute'];
+	if (!n)
+		return null;
 	return t('queue.age_' + unit + (plural(n) ? '_one' : '_many'), {n});
 }

@@ -6,19 +6,41 @@
 
 import {S} from './state.js';
 import {h, page} from './dom.js';
-import {t, when} from './text.js';
-import {api} from './api.js';
+import {t, when, titleOf} from './text.js';
+import {api, apiShared} from './api.js';
 import {refreshCounts} from './messages.js';
 import {pages} from './find.js';
 
+/* The orders' titles, read once a session (an order's items do not
+ * change), so that each notification names its order. */
+const titles = new Map();
+
+function titleFor(id) {
+	if (!titles.has(id))
+		titles.set(id, apiShared('/v1/orders/' + encodeURIComponent(id))
+			.then((o) => titleOf(o), () => {
+				titles.delete(id);
+				return null;
+			}));
+	return titles.get(id);
+}
+
+/* A notification: its order (named by its number until its title is
+ * read, then by its items), what happened, and when. */
 function item(n) {
-	return h('li', {class: 'card notification' + (n.read ? '' : ' unread')},
+	const link = h('a', {href: '#/order/' + encodeURIComponent(n.order_id), class: 'ntf-order',
+		text: t('ntf.order_id', {id: n.order_id})});
+	titleFor(n.order_id).then((title) => {
+		if (title)
+			link.textContent = title;
+	});
+	return h('li', {class: 'card notification' + (n.read ? '' : ' unread'), 'data-order': n.order_id},
+		h('p', {class: 'ntf-head'}, link),
 		h('p', {},
 			n.read ? null : h('span', {class: 'new-mark', text: t('ntf.new')}),
 			h('span', {class: 'sentence', text: n.sentence})),
 		h('p', {class: 'muted'},
-			h('time', {datetime: n.at, text: when(n.at)}), ' · ',
-			h('a', {href: '#/order/' + encodeURIComponent(n.order_id), text: t('ntf.open_order')})));
+			h('time', {datetime: n.at, text: when(n.at)})));
 }
 
 export async function viewNotifications() {

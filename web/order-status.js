@@ -4,8 +4,9 @@
 
 import {S} from './state.js';
 import {h} from './dom.js';
-import {t, money, day, countdown, hasAction, reasonLabel, plural} from './text.js';
+import {t, money, day, when, now, countdown, hasAction, reasonLabel, plural} from './text.js';
 import {apiShared} from './api.js';
+import {passesSentence} from './timeline.js';
 
 const DAY_MS = 86400000, HOUR_MS = 3600000;
 
@@ -36,6 +37,17 @@ function refundDue(r) {
 	});
 }
 
+/* The last day a pending refund should have arrived by (its creation
+ * plus the method's most settle days), and whether that day is over: a
+ * late refund says so, and what to do, instead of dates gone by. */
+function lateness(r) {
+	if (r.status !== 'pending' || !r.expected_days || r.method === 'balance')
+		return null;
+	const last = Date.parse(r.created_at) + r.expected_days.max * DAY_MS;
+	const over = Math.floor(last / DAY_MS) * DAY_MS + DAY_MS;
+	return now() >= over ? day(last) : null;
+}
+
 function refundLine(o, r) {
 	const amount = money(r.amount, o.currency);
 	const who = party();
@@ -43,7 +55,11 @@ function refundLine(o, r) {
 		? (r.status === 'settled' ? 'refund.settled.' + r.method : 'refund.' + r.status)
 		: 'refund.' + who + '.' + r.status;
 	const line = h('p', {class: r.status === 'failed' ? 'note warn' : 'note'}, t(key, {amount}));
-	if (who === 'buyer' && r.status === 'pending') {
+	const late = lateness(r);
+	if (late) {
+		line.className = 'note warn';
+		line.append(' ', t('refund.late.' + who, {date: late}));
+	} else if (who === 'buyer' && r.status === 'pending') {
 		const due = r.method === 'balance' ? t('refund.expected.balance') : refundDue(r);
 		if (due)
 			line.append(' ', due);
@@ -74,7 +90,8 @@ export function refundTracker(o, r, events) {
 		['sent', r.created_at, true],
 		[failed ? 'failed' : 'arrived', r.resolved_at, r.status !== 'pending'],
 	];
-	const due = r.status === 'pending' && r.expected_days
+	const late = lateness(r);
+	const due = late ? t('refund.step.late', {date: late}) : r.status === 'pending' && r.expected_days
 		? t(r.expected_days.min === r.expected_days.max ? 'refund.step.due_day' : 'refund.step.due_range', {
 			date: day(made + r.expected_days.max * DAY_MS),
 			from: day(made + r.expected_days.min * DAY_MS),
@@ -93,7 +110,7 @@ export function refundTracker(o, r, events) {
 	},
 	h('span', {class: 'step-name', text: t('refund.step.' + name)}),
 	done && at ? h('time', {datetime: at, text: day(at)}) : null,
-	!done && due ? h('span', {class: 'step-due', text: due}) : null))));
+	!done && due ? h('span', {class: 'step-due' + (late ? ' warn' : ''), text: due}) : null))));
 }
 
 /* An ended order's history does not change: fetched once a session. */
@@ -160,22 +177,79 @@ function closedLine(o) {
 	return line;
 }
 
-/* What a card or the order's page says about the order now. */
-export function statusLines(o) {
+/* The deadline that runs in each status, as the order's deadlines name
+ * it; cancellation_requested's response deadline is said with the
+ * request. */
+const RUNNING = {
+	awaiting_payment: 'payment',
+	awaiting_shipment: 'ship',
+	cancellation_requested: 'ship',
+	shipped: 'protection',
+	delivered: 'confirm',
+};
+
+/* What happens when a deadline passes: the API's deadline_rules
+ * sentence (in the interface's language), then the same from the rule's
+ * template with the amounts as the screens write them (timeline.js). */
+function ruleText(o, name) {
+	const r = o.deadline_rules && o.deadline_rules[name];
+	if (!r || !r.text)
+		return null;
+	return rulePasses(r, o.currency);
+}
+
+export function rulePasses(r, currency) {
+	const span = h('span', {class: 'deadline-rule', text: r.text});
+	passesSentence(r, currency).then((said) => {
+		if (said)
+			span.textContent = said;
+	}, () => {});
+	return span;
+}
+
+/* The running deadline (issue: deadlines shown as countdowns, SPEC's
+ * Web part): when, in the reader's words, the time left, and on the
+ * order's page what happens then. */
+function deadlineLine(o, full) {
+	/* A completed order: how long the buyer may still open a dispute
+	 * (the disputes action's deadline, dispute_after_completion). */
+	const late = o.status === 'completed' && (o.actions || []).find((a) => a.name === 'disputes' && a.deadline);
+	if (late)
+		return h('p', {class: 'note deadline', 'data-deadline-name': 'dispute_after_completion'},
+			t('deadline.dispute_after.' + party(), {date: when(late.deadline)}), ' ', countdown(late.deadline),
+			full && late.deadline_rule && late.deadline_rule.text
+				? [' ', rulePasses(late.deadline_rule, o.currency)] : null);
+	const name = RUNNING[o.status];
+	const due = name && o.deadlines && o.deadlines[name];
+	/* A card counts down one deadline: an open request's answer. */
+	if (!due || (!full && o.status === 'cancellation_requested'))
+		return null;
+	const text = full ? ruleText(o, name) : null;
+	return h('p', {class: 'note deadline', 'data-deadline-name': name},
+		t('deadline.' + name + '.' + party(), {date: when(due)}), ' ',
+		countdown(due), text ? [' ', text] : null);
+}
+
+/* What a card or the order's page (full: with what happens when a
+ * deadline passes) says about the order now. */
+export function statusLines(o, full) {
 	const lines = [];
 	const buyer = S.me.role === 'buyer';
 	const c = o.cancellation;
 	if (c && c.open) {
 		const due = o.deadlines.response;
-		lines.push(h('p', {class: 'note'},
+		const text = full && due ? ruleText(o, 'response') : null;
+		lines.push(h('p', {class: 'note', 'data-deadline-name': 'response'},
 			buyer ? t('cancel.waiting') : t('cancel.asked', {reason: reasonLabel(c.reason)}),
-			' ', due ? countdown(due) : null));
+			' ', due ? countdown(due) : null,
+			text ? [' ', text] : null));
 		if (!buyer && c.comment)
 			lines.push(h('p', {}, t('cancel.comment') + ' ', h('q', {text: c.comment})));
 	} else if (c && c.rejection_message && o.status === 'awaiting_shipment') {
 		lines.push(h('p', {class: 'note'}, t(buyer ? 'cancel.rejected' : 'cancel.you_rejected') + ' ',
 			h('q', {text: c.rejection_message})));
 	}
+	lines.push(deadlineLine(o, full));
 	if (o.status === 'cancelled')
 		lines.push(closedLine(o));
 	for (const r of o.refunds || [])

@@ -33,7 +33,7 @@ function fact(key, ...value) {
 	return [h('dt', {text: t(key)}), h('dd', {}, ...value)];
 }
 
-function shipment(o) {
+export function shipment(o) {
 	const s = o.shipment;
 	if (!s)
 		return null;
@@ -42,14 +42,31 @@ function shipment(o) {
 			class: 'tracking-link', text: s.tracking_number,
 			'aria-label': t('order.track_label', {carrier: s.carrier, number: s.tracking_number})})
 		: h('span', {class: 'tracking-number', text: s.tracking_number});
+	/* A number taken though it failed its carrier's check (tracking_check
+	 * = flag): said, for the buyer and the arbiter. */
+	const flagged = (s.tracking_check || '').startsWith('invalid');
 	return fact('order.shipment', h('span', {class: 'carrier', text: s.carrier}), ' ', number,
-		o.shipped_at ? [' · ', h('time', {datetime: o.shipped_at, text: day(o.shipped_at)})] : null);
+		o.shipped_at ? [' · ', h('time', {datetime: o.shipped_at, text: day(o.shipped_at)})] : null,
+		flagged ? [' ', h('span', {class: 'tracking-flag warn', text: t('order.tracking_flagged')})] : null);
 }
 
-/* The cancellation asked for: its reason and where its refund goes. */
+/* The goods on their way back (a return_and_refund). */
+export function returnShipment(r) {
+	if (!r)
+		return null;
+	return fact('dispute.return', h('span', {class: 'carrier', text: r.carrier}), ' ',
+		h('span', {class: 'tracking-number', text: r.tracking_number}),
+		r.shipped_at ? [' · ', t('dispute.return_sent', {date: day(r.shipped_at)})] : null);
+}
+
+/* The cancellation asked for: its reason and where its refund goes,
+ * while the request is open or once it cancelled the order. A request
+ * rejected or withdrawn is past: the history tells it. */
 function cancellation(o) {
 	const c = o.cancellation;
 	if (!c || !c.reason)
+		return null;
+	if (!c.open && !(['cancelled', 'closed'].includes(o.status) && !c.rejection_message))
 		return null;
 	const to = refundDestination(c.refund_to, o.payment_method);
 	return [fact('order.cancel_reason', reasonLabel(c.reason)),
@@ -72,6 +89,7 @@ function facts(o) {
 			h('time', {datetime: o.promised_delivery_at, text: day(o.promised_delivery_at)})) : null,
 		o.delivered_at ? fact('order.delivered',
 			h('time', {datetime: o.delivered_at, text: day(o.delivered_at)})) : null,
+		o.dispute ? returnShipment(o.dispute.return_shipment) : null,
 		cancellation(o));
 }
 
@@ -108,5 +126,5 @@ export async function viewOrder(id) {
 		trackers.replaceChildren(...(o.refunds || []).map((r) => refundTracker(o, r, ev.detail)));
 	});
 	trackers.replaceChildren(...(o.refunds || []).map((r) => refundTracker(o, r, null)));
-	page(titleOf(o), orderNumber(o), facts(o), items(o), statusLines(o), trackers, buttons, story, conversation(o));
+	page(titleOf(o), orderNumber(o), facts(o), items(o), statusLines(o, true), trackers, buttons, story, conversation(o));
 }

@@ -4,7 +4,7 @@
 import {S} from './state.js';
 import {h, $, toast, page} from './dom.js';
 import {t, money, titleOf, repWhy} from './text.js';
-import {api, problem, reasons, loadMe} from './api.js';
+import {api, ApiError, problem, reasons, loadMe} from './api.js';
 import {PAGE, searchOf, hashOf, apiParams, searchForm, refocusFind, loadMore} from './find.js';
 import {dialog, rejectDialog, shipDialog} from './dialogs.js';
 import {cancelDialog} from './cancel.js';
@@ -97,6 +97,8 @@ export async function simple(o, name) {
 		route();
 	} catch (e) {
 		toast(problem(e));
+		if (e instanceof ApiError && e.status === 409)
+			route();
 	} finally {
 		running.delete(what);
 	}
@@ -110,6 +112,20 @@ export function party(o) {
 		return t('order.seller_is', {name: o.seller_name});
 	return null;
 }
+
+function closeMenu(menu, more) {
+	menu.hidden = true;
+	more.setAttribute('aria-expanded', 'false');
+}
+
+/* A click outside an open "More" menu (and its button) closes it. */
+document.addEventListener('click', (ev) => {
+	for (const more of document.querySelectorAll('li.card button[aria-expanded="true"][aria-controls]')) {
+		const menu = document.getElementById(more.getAttribute('aria-controls'));
+		if (menu && !menu.contains(ev.target) && !more.contains(ev.target))
+			closeMenu(menu, more);
+	}
+});
 
 export function card(o) {
 	const mine = ACTIONS[S.me.role] || {};
@@ -135,6 +151,16 @@ export function card(o) {
 				menu.hidden = !menu.hidden;
 				more.setAttribute('aria-expanded', String(!menu.hidden));
 			}, text: t('action.more')});
+		/* Escape closes the menu, back on its button. */
+		const escape = (ev) => {
+			if (ev.key === 'Escape' && !menu.hidden) {
+				ev.preventDefault();
+				closeMenu(menu, more);
+				more.focus();
+			}
+		};
+		more.addEventListener('keydown', escape);
+		menu.addEventListener('keydown', escape);
 		li.append(h('div', {class: 'actions'}, more), menu);
 	}
 	return li;

@@ -25,6 +25,9 @@ function standing(rep) {
 	return h('section', {'aria-labelledby': 'rep-h'},
 		h('h2', {id: 'rep-h', text: title}),
 		h('p', {id: 'rep-why', text: repWhy(rep)}),
+		/* What the level does (SPEC §6: a restricted buyer is told). */
+		rep.role === 'buyer' && ['restricted', 'suspended'].includes(rep.level)
+			? h('p', {class: 'note warn', id: 'rep-effect', text: t('profile.effect.' + rep.level)}) : null,
 		h('h3', {text: t('profile.events')}),
 		(rep.events || []).length
 			? h('ul', {id: 'rep-events'}, rep.events.slice(0, 20).map((e) =>

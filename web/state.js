@@ -8,6 +8,9 @@ export const S = {
 	lang: 'en',
 	T: {},
 	reasons: null,
+	/* A sentence for the next page drawn of one dispute ({dispute, text}):
+	 * the evidence that failed after the dispute was opened. */
+	flash: null,
 	/* The newest page draw begun, and the newest finished (app.js): a GET
 	 * sent during a draw that a newer one then replaced is never answered
 	 * (api.js), so a slow page cannot land over a newer one. */

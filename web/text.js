@@ -114,7 +114,34 @@ export function decimalOf(minor, currency) {
 export function repWhy(rep) {
 	if (S.lang === 'en' || !rep.counts)
 		return rep.why;
-	return t('rep.' + rep.role + '_counts', rep.counts);
+	const c = rep.counts;
+	/* A count with its noun, singular or plural as the language counts. */
+	const n = (name, k) => t('count.' + name + (plural(k) ? '_one' : '_many'), {n: k});
+	if (rep.role === 'buyer')
+		return t('rep.buyer_counts', {
+			cancellations_30_days: n('cancellation', c.cancellations_30_days),
+			cancellations_90_days: c.cancellations_90_days,
+			rate: percent(c.cancellations_90_days, c.paid_orders_90_days),
+			paid_orders_90_days: n('paid_order', c.paid_orders_90_days),
+			disputes_lost_90_days: n('dispute_lost', c.disputes_lost_90_days),
+		});
+	return t('rep.seller_counts', {
+		orders_90_days: n('order', c.orders_90_days),
+		seller_fault_cancellations: n('cancellation', c.seller_fault_cancellations),
+		missed_ship_deadlines: n('missed_ship', c.missed_ship_deadlines),
+		disputes_lost: n('dispute_lost', c.disputes_lost),
+		invalid_tracking_numbers: n('invalid_tracking', c.invalid_tracking_numbers),
+	});
+}
+
+/* part of whole as a percentage with at most one decimal, in the
+ * language's way: "16.7", "16,7", "20". */
+function percent(part, whole) {
+	if (!whole)
+		return '0';
+	const v = Math.round(part * 1000 / whole) / 10;
+	const [i, f] = v.toFixed(1).split('.');
+	return f === '0' ? i : i + t('format.decimal') + f;
 }
 
 export function now() {

@@ -34,16 +34,22 @@ function windowWords(ms) {
 	return t(plural(hours) ? 'span.hour_one' : 'span.hour_many', {n: hours});
 }
 
-/* A rule's passed sentence, in the interface's language, with the
- * event's numbers: {window}, {amount}, {method}, {from}, {to}, and
- * {name:one|many} for a noun after a number. The event's own English
- * text when the catalogue has no such rule. */
-function ruleSentence(x, currency, catalogue) {
-	const rule = catalogue && catalogue.get(x.rule);
-	const tpl = rule && rule.templates && (rule.templates[S.lang] || rule.templates.en);
-	if (!tpl)
-		return x.text;
-	const vars = {
+/* Fill a template of GET /v1/rules with an event's numbers: {window},
+ * {amount}, {method}, {from}, {to}, and {name:one|many} for a noun after
+ * a number. */
+function fill(tpl, x, vars) {
+	return tpl.replace(/\{(\w+)(?::([^|}]*)\|([^}]*))?\}/g, (all, name, one, many) => {
+		if (one !== undefined)
+			return x[name] === undefined ? all : x[name] + ' ' + (plural(x[name]) ? one : many);
+		if (Object.prototype.hasOwnProperty.call(vars, name))
+			return vars[name];
+		return x[name] === undefined ? all : String(x[name]);
+	});
+}
+
+/* The numbers of an explanation, as the screens write them. */
+function varsOf(x, currency) {
+	return {
 		window: windowWords(x.window_ms || 0),
 		amount: x.amount === null || x.amount === undefined ? '' : money(x.amount, x.currency || currency),
 		method: x.method ? t('timeline.method.' + x.method) : '',
@@ -52,13 +58,47 @@ function ruleSentence(x, currency, catalogue) {
 		released: x.released === undefined ? '' : money(x.released, x.currency || currency),
 		percent: x.percent === undefined ? '' : x.percent + '%',
 	};
-	return tpl.passed.replace(/\{(\w+)(?::([^|}]*)\|([^}]*))?\}/g, (all, name, one, many) => {
-		if (one !== undefined)
-			return x[name] === undefined ? all : x[name] + ' ' + (plural(x[name]) ? one : many);
-		if (Object.prototype.hasOwnProperty.call(vars, name))
-			return vars[name];
-		return x[name] === undefined ? all : String(x[name]);
-	});
+}
+
+/* What happens when a running deadline passes (an order's
+ * deadline_rules entry, a dispute's deadline_rule): the rule's `passes`
+ * sentence in the interface's language with the amounts written as the
+ * screens write them ("€74.00", not "74.00 EUR"); null when the
+ * catalogue has none, and the API's own sentence stands. */
+export async function passesSentence(x, currency) {
+	const catalogue = await ruleCatalogue().catch(() => null);
+	const rule = catalogue && catalogue.get(x.rule);
+	const tpl = rule && rule.templates && (rule.templates[S.lang] || rule.templates.en);
+	if (!tpl || !tpl.passes)
+		return null;
+	const said = fill(tpl.passes, x, varsOf(x, currency));
+	return /\{\w+/.test(said) ? null : said;
+}
+
+/* What escrowd decided by a rule, in the interface's language and a
+ * person's words: the rule's own sentence with the event's numbers ("The
+ * seller answers a cancellation request within 72 hours.") and what
+ * passing it did ("The request was approved automatically, ..."), not
+ * the rule's id. A refund expected on one day says that day once. The
+ * event's own English text when the catalogue has no such rule. */
+function ruleSentence(x, currency, catalogue) {
+	const rule = catalogue && catalogue.get(x.rule);
+	const tpl = rule && rule.templates && (rule.templates[S.lang] || rule.templates.en);
+	if (!tpl)
+		return {rule: '', text: x.text};
+	const vars = varsOf(x, currency);
+	let passed = tpl.passed;
+	if (vars.from && vars.from === vars.to)
+		passed = passed.replace(/\{from\}.*?\{to\}/, '{to}');
+	passed = fill(passed, x, vars);
+	/* The templates begin with the rule's id ("response_window of 72
+	 * hours passed: ..."): what follows the colon is what it did. */
+	const colon = passed.indexOf(': ');
+	if (!passed.startsWith(x.rule) || colon < 0)
+		return {rule: '', text: passed};
+	const did = passed.slice(colon + 2);
+	const own = tpl.rule ? fill(tpl.rule, x, vars) : '';
+	return {rule: /\{\w+/.test(own) ? '' : own, text: did.charAt(0).toLocaleUpperCase(S.lang) + did.slice(1)};
 }
 
 /* Who did it, as the reader sees it. */
@@ -84,7 +124,7 @@ function sentence(e, o) {
 		who: t('timeline.who.' + w),
 		amount: d.amount !== undefined ? money(d.amount, o.currency)
 			: d.refund_amount !== undefined ? money(d.refund_amount, o.currency) : '',
-		method: d.payment_method ? t('order.method.' + d.payment_method) : '',
+		method: d.payment_method ? t('timeline.paid_by.' + d.payment_method) : '',
 		reason: d.reason ? reasonLabel(d.reason) : '',
 		refund_to: d.refund_to ? refundDestination(d.refund_to, o.payment_method) : '',
 		carrier: d.carrier || '',
@@ -111,9 +151,10 @@ function line(e, o, catalogue) {
 	for (const x of [d.explanation, d.fee_explanation]) {
 		if (!x || !x.rule)
 			continue;
+		const rs = ruleSentence(x, o.currency, catalogue);
 		li.append(h('p', {class: 'rule', 'data-rule': x.rule},
-			h('span', {class: 'rule-id', text: t('timeline.rule', {rule: x.rule})}), ' ',
-			h('span', {class: 'rule-text', text: ruleSentence(x, o.currency, catalogue)}), ' ',
+			rs.rule ? [h('span', {class: 'rule-id', text: rs.rule}), ' '] : null,
+			h('span', {class: 'rule-text', text: rs.text}), ' ',
 			h('a', {href: '#/help', text: t('timeline.rules_link')})));
 	}
 	return li;

@@ -422,7 +422,12 @@ test('issue 16 item 3: the cancellation dialog shows what confirming would do be
 	await preview.waitFor({state: 'visible'});
 	await dialog.getByText('If you confirm, ' + await money(page, 1000, 'EUR') + ' goes back to you.', {exact: false}).waitFor();
 	const text = await preview.textContent();
-	assert.match(text, /It should reach your card between .+ and .+\./);
+	// Review 4 item 7: a request's refund starts when the seller accepts,
+	// so the days are counted from then, not dates from now.
+	const settle = before.refund_expected_days;
+	assert.ok(text.includes('It should reach your card ' + settle.min + '–' + settle.max +
+		' days after the seller accepts (or after the request is approved unanswered).'), text);
+	assert.doesNotMatch(text, /between/);
 	assert.match(text, /The seller has until .+ to answer; without an answer the request is approved\./);
 	assert.match(text, /before your account's level changes to “watch”\./);
 	// The preview wrote nothing: the order is as it was.
@@ -430,7 +435,7 @@ test('issue 16 item 3: the cancellation dialog shows what confirming would do be
 	await wcag(page, 'the cancellation dialog with its preview');
 	// Choosing the balance says so.
 	await dialog.getByLabel('My store balance (at once)').check();
-	await dialog.getByText('It goes to your store balance at once.', {exact: false}).waitFor();
+	await dialog.getByText('It goes to your store balance as soon as the seller accepts (or the request is approved unanswered).', {exact: false}).waitFor();
 	await page.getByRole('button', {name: 'OK'}).click();
 	await c.getByText('Cancellation requested.', {exact: false}).waitFor();
 	assert.equal((await operator('GET', '/v1/orders/' + o)).version, before.version + 1);

@@ -216,7 +216,9 @@ test('issue 11 item 16: Icelandic skip link, reputation sentence, dates and amou
 		assert.match(a, /^\d{1,3}(\.\d{3})*,\d{2}\s€/, a);
 	await page.getByRole('link', {name: 'Prófíll'}).click();
 	await page.locator('#rep-why').waitFor();
-	assert.match(await page.locator('#rep-why').textContent(), /afpantanir eftir greiðslu á 30 dögum/);
+	// Review 4 item 14: the singular with 1, the site's word, the rate as it is.
+	assert.equal(await page.locator('#rep-why').textContent(), '1 afturköllun eftir greiðslu á 30 dögum, 1 á 90 ' +
+		'dögum (16,7 % af 6 greiddum pöntunum), 0 töpuð ágreiningsmál á 90 dögum.');
 	// Dates: "4. des. 2026".
 	const first = await page.locator('#rep-events li').first().textContent().catch(() => '');
 	if (first)

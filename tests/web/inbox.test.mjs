@@ -131,6 +131,9 @@ for (const [name, size] of [['desktop', DESKTOP], ['phone', MOBILE]]) {
 		const accepted = buyer.locator('#notifications li.notification.unread')
 			.filter({hasText: 'The seller accepted your cancellation.'});
 		await accepted.getByText('New').waitFor();
+		// Review 4 item 10: each names its order, by its items.
+		await accepted.getByRole('link', {name: `Beanie (${name})`}).waitFor();
+		assert.equal(await accepted.getByRole('link').getAttribute('href'), '#/order/' + id);
 		await until(buyer, async () =>
 			(await (await fetch('/v1/me', {credentials: 'same-origin'})).json()).unread_notifications === 0);
 		await wcag(buyer, `the notifications (${name})`);

@@ -292,6 +292,7 @@ test('a shipped order: no cancellation, a dispute with a PNG, the seller rejects
 	assert.equal(await buyer.locator('#messages q').first().textContent(), '<b>No</b> holes here');
 	assert.equal(await buyer.locator('#messages b').count(), 0);
 	await buyer.getByRole('button', {name: 'Ask an arbiter'}).click();
+	await buyer.getByRole('dialog', {name: 'Ask an arbiter?'}).getByRole('button', {name: 'Send to an arbiter'}).click();
 	await buyer.getByText('Dispute: with an arbiter.').waitFor();
 
 	const arbiter = await signedIn('arbiter@demo.escrowd.test', DESKTOP);
@@ -398,6 +399,7 @@ test('mobile: a shipped order, a dispute with a PNG, a message with markup, an a
 	assert.equal(await buyer.locator('#messages q').first().textContent(), '<script>alert(1)</script> Soles are glued');
 	assert.equal(await buyer.locator('#messages script').count(), 0);
 	await buyer.getByRole('button', {name: 'Ask an arbiter'}).click();
+	await buyer.getByRole('dialog', {name: 'Ask an arbiter?'}).getByRole('button', {name: 'Send to an arbiter'}).click();
 	await buyer.getByText('Dispute: with an arbiter.').waitFor();
 
 	const arbiter = await signedIn('arbiter@demo.escrowd.test', MOBILE);
