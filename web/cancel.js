@@ -24,7 +24,7 @@ function unpaidDialog(o) {
 /* Where the refund may go, with what the order's own payment method
  * promises (the API's refund_expected_days); paid from the store
  * balance, there is only the balance. */
-function refundChoice(o) {
+export function refundChoice(o) {
 	const expected = o.refund_expected_days;
 	if (o.payment_method === 'balance')
 		return h('p', {class: 'note', id: 'refund-to-note', text: t('cancel.to_balance_only')});

@@ -1,12 +1,13 @@
 /* Opening a dispute on a shipped order: the ground (each shown, those not
  * open yet disabled with the day they open), the outcome, the amount up
- * to what is still held, and evidence. */
+ * to what is still held, where a refund goes, and evidence. */
 
 import {S} from './state.js';
 import {h, toast} from './dom.js';
 import {t, money, day, now, minorPerUnit, decimalOf} from './text.js';
 import {api, upload, evidenceProblem, problem, EVIDENCE_MAX} from './api.js';
 import {dialog} from './dialogs.js';
+import {refundChoice} from './cancel.js';
 
 /* The grounds open now (SPEC §5): not_delivered only after the
  * promised date, and only without a delivery. */
@@ -49,6 +50,7 @@ export function disputeDialog(o) {
 			h('span', {id: 'amount-currency', class: 'currency', text: o.currency})),
 		h('label', {for: 'description', text: t('dispute.description')}),
 		h('textarea', {id: 'description', name: 'description', required: true, maxlength: '1000'}),
+		refundChoice(o),
 		h('label', {for: 'evidence', text: t('dispute.evidence')}),
 		h('input', {id: 'evidence', name: 'evidence', type: 'file', multiple: true,
 			accept: 'image/jpeg,image/png,application/pdf'}),
@@ -65,6 +67,7 @@ export function disputeDialog(o) {
 			outcome: form.outcome.value,
 			amount: Math.round(Number(form.amount.value) * minorPerUnit(o.currency)),
 			description: form.description.value,
+			refund_to: form.refund_to ? form.refund_to.value : 'original',
 		});
 		/* The dispute is open whatever the files do: a file that fails is
 		 * said on the dispute's page, where evidence can be added. */

@@ -6,7 +6,7 @@ import {h, toast, page} from './dom.js';
 import {t, money, minorPerUnit, decimalOf, when, day, countdown, titleOf} from './text.js';
 import {api, problem, upload, evidenceProblem, EVIDENCE_MAX} from './api.js';
 import {shipment, returnShipment} from './order.js';
-import {rulePasses} from './order-status.js';
+import {rulePasses, refundDestination} from './order-status.js';
 import {dialog, busy, filled} from './dialogs.js';
 import {route} from './router.js';
 import {PAGE, loadMore, ageOf} from './find.js';
@@ -145,6 +145,7 @@ export async function viewDispute(id) {
 		h('dt', {text: t('dispute.ground')}), h('dd', {text: t('ground.' + d.ground)}),
 		h('dt', {text: t('dispute.outcome')}), h('dd', {text: t('outcome.' + d.outcome)}),
 		h('dt', {text: t('dispute.asked_label')}), h('dd', {text: money(d.amount, cur)}),
+		fact('order.refund_to', refundDestination(d.refund_to, o.payment_method)),
 		d.offer !== null ? [h('dt', {text: t('dispute.offer')}), h('dd', {text: money(d.offer, cur)})] : null,
 		d.agreed_amount !== null && d.agreed_amount !== undefined
 			? fact('dispute.agreed', money(d.agreed_amount, cur)) : null,

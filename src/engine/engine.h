@@ -483,8 +483,9 @@ int esc_engine_dispute_facts_of(struct esc_engine *e, struct esc_store *s,
 				struct esc_dispute_facts *out);
 
 /* An arbiter lifts a buyer's suspension (SPEC §6), with a written reason
- * kept in the user's record: the buyer is then at most restricted for the
- * rest of the long window. ESC_ENOTFOUND for no such buyer, ESC_ESTATE
+ * kept in the user's record: the marks before it then hold the buyer at
+ * restricted at most for the rest of the long window, and only those made
+ * after it can suspend them again. ESC_ENOTFOUND for no such buyer, ESC_ESTATE
  * when not suspended, ESC_EINVAL without a reason; *after is the level
  * then. */
 int esc_engine_lift_suspension(struct esc_engine *e, const char *arbiter_id, const char *user_id,

@@ -1080,6 +1080,57 @@ static void test_spec_6_ten_cancellations_in_90_days_suspend_requests(void **sta
 	esc_fixture_check(f);
 }
 
+/* Sets the marks a lift recorded of its millisecond (-1: a lift of a
+ * version before it recorded them). */
+static int lift_ms_set(struct esc_store *s, void *arg)
+{
+	struct esc_user *u = arg;
+	int rc;
+	ESC_STORE(rc, s, user_update, u);
+	return rc;
+}
+
+/* SPEC §6: an arbiter's lift holds the buyer at restricted; the
+ * cancellations after it suspend them again, those made in its own
+ * millisecond too (the manual clock stands still here). A lift of an
+ * earlier version counts none of its millisecond's. */
+static void test_spec_6_cancellations_after_a_lift_suspend_again(void **state)
+{
+	struct esc_fixture *f = *state;
+	struct esc_buyer_rep rep;
+	struct esc_user u;
+	int rc;
+
+	cancel_after_payment_times(f, 10);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_SUSPENDED);
+	assert_int_equal(esc_engine_lift_suspension(f->e, "usr_arbiter", f->buyer.id,
+						    "The card was stolen", &rep),
+			 0);
+	assert_int_equal(rep.level, ESC_LEVEL_RESTRICTED);
+	ESC_STORE(rc, store(f), user_get, f->buyer.id, &u);
+	assert_int_equal(rc, 0);
+	assert_int_equal(u.lift_ms_cancellations, 10);
+	assert_int_equal(u.lift_ms_lost_disputes, 0);
+	cancel_after_payment_times(f, 9);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_RESTRICTED);
+	cancel_after_payment_times(f, 1);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_SUSPENDED);
+	assert_int_equal(esc_engine_buyer_reputation(f->e, f->buyer.id, &rep), 0);
+	assert_string_equal(rep.why, "10 cancellations after payment since an arbiter lifted the "
+				     "suspension (suspended at 10 in 90 days)");
+
+	u.lift_ms_cancellations = -1;
+	u.lift_ms_lost_disputes = -1;
+	assert_int_equal(esc_engine_transact(f->e, lift_ms_set, &u), 0);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_RESTRICTED);
+	assert_int_equal(esc_engine_advance(f->e, 1), 0);
+	cancel_after_payment_times(f, 9);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_RESTRICTED);
+	cancel_after_payment_times(f, 1);
+	assert_int_equal(buyer_level(f), ESC_LEVEL_SUSPENDED);
+	esc_fixture_check(f);
+}
+
 static void test_spec_6_ten_cancellations_spread_over_90_days_suspend(void **state)
 {
 	struct esc_fixture *f = *state;
@@ -2255,6 +2306,7 @@ int main(void)
 		T(test_spec_6_five_cancellations_in_30_days_restrict_buyer),
 		T(test_spec_6_ten_cancellations_in_90_days_suspend_requests),
 		T(test_spec_6_ten_cancellations_spread_over_90_days_suspend),
+		T(test_spec_6_cancellations_after_a_lift_suspend_again),
 		T(test_spec_6_restricted_buyer_recovers_after_30_days),
 		T(test_spec_6_suspended_buyer_recovers_after_90_days),
 		T(test_spec_6_cancellation_rate_over_30_percent_of_10_paid_restricts),

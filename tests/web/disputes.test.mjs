@@ -269,3 +269,26 @@ test('review 4 item 9: a restricted buyer is told in the dispute dialog and on t
 	assert.match(await page.locator('#rep-effect').textContent(), /disputes you open lean towards the seller/);
 	await page.context().close();
 });
+
+test('SPEC §4: the buyer may have a dispute refunded to the store balance, and the dispute page says where it goes', async () => {
+	const email = 'balance-dispute@example.test';
+	const {id} = await shipped(email, 'Felted slippers');
+	const page = await signedIn(email, DESKTOP);
+	await openDialog(page, id, 'Felted slippers');
+	const dlg = page.getByRole('dialog', {name: 'Open a dispute'});
+	await dlg.getByLabel('My store balance (at once)').check();
+	await dlg.getByRole('button', {name: 'OK'}).click();
+	await page.waitForURL(/#\/dispute\//);
+	const refundTo = page.locator('dt', {hasText: 'Refund to'}).locator('xpath=following-sibling::dd[1]');
+	assert.equal((await refundTo.textContent()).trim(), 'Store balance');
+
+	const o = await operator('GET', '/v1/orders/' + id);
+	assert.equal(o.dispute.refund_to, 'balance');
+	await as(await token(SELLER), 'POST', '/v1/disputes/' + o.dispute.id + '/accept', {});
+	const refunds = await operator('GET', '/v1/refunds?order_id=' + id);
+	assert.equal(refunds.data.length, 1);
+	assert.equal(refunds.data[0].method, 'balance');
+	assert.equal(refunds.data[0].status, 'settled');
+	assert.deepEqual(page.problems, []);
+	await page.context().close();
+});
