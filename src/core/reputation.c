@@ -110,6 +110,9 @@ void esc_buyer_reputation(const struct esc_policy *p, const struct esc_rep_count
 	enum esc_buyer_level suspended = lifted ? ESC_LEVEL_RESTRICTED : ESC_LEVEL_SUSPENDED;
 	int32_t cancelled_since = c->lifted_[ESC_MARK_BUYER_CANCELLED];
 	int32_t lost_since = c->lifted_[ESC_MARK_BUYER_DISPUTE_LOST];
+	out->lifted = lifted;
+	out->cancellations_since_lift = lifted ? cancelled_since : 0;
+	out->disputes_lost_since_lift = lifted ? lost_since : 0;
 
 	if (lifted && cancelled_since >= p->suspended_cancellations) {
 		out->level = ESC_LEVEL_SUSPENDED;

@@ -62,6 +62,11 @@ struct esc_buyer_rep {
 	int32_t paid_long;
 	int32_t rate_percent; /* cancellations_long * 100 / paid_long, floor */
 	int32_t disputes_lost_long;
+	/* An arbiter lifted a suspension within the long window: the
+	 * cancellations after payment and lost disputes made since. */
+	bool lifted;
+	int32_t cancellations_since_lift;
+	int32_t disputes_lost_since_lift;
 };
 
 /* The buyer's level from their counts. `lifted` is true when an arbiter

@@ -1417,6 +1417,13 @@ static int buyer_json(struct esc_engine *e, struct esc_store *s, struct esc_view
 			  "cancellations_90_days", (int)r.cancellations_long, "paid_orders_90_days",
 			  (int)r.paid_long, "cancellation_rate_percent", (int)r.rate_percent,
 			  "disputes_lost_90_days", (int)r.disputes_lost_long);
+	if (r.lifted) {
+		json_t *counts = json_object_get(j, "counts");
+		json_object_set_new(counts, "cancellations_since_lift",
+				    json_integer(r.cancellations_since_lift));
+		json_object_set_new(counts, "disputes_lost_since_lift",
+				    json_integer(r.disputes_lost_since_lift));
+	}
 	json_object_set_new(j, "rule", json_string(esc_rule((enum esc_rule)r.rule)->id));
 	json_object_set_new(
 		j, "explanation",

@@ -2569,6 +2569,12 @@ static void spec_6_lost_disputes_suspend_and_an_arbiter_lifts_it(void **state)
 	r = call("GET", path, arbiter_token, NULL, NULL);
 	expect(&r, 200);
 	assert_string_equal(str(r.json, "level"), "restricted");
+	json_t *counts = json_object_get(r.json, "counts");
+	assert_int_equal(json_integer_value(json_object_get(counts, "disputes_lost_since_lift")),
+			 2);
+	assert_int_equal(json_integer_value(json_object_get(counts, "cancellations_since_lift")),
+			 0);
+	assert_int_equal(json_integer_value(json_object_get(counts, "disputes_lost_90_days")), 5);
 	drop(&r);
 	lose_a_dispute(buyer, token);
 	r = call("GET", path, arbiter_token, NULL, NULL);
