@@ -23,8 +23,9 @@ function unpaidDialog(o) {
 
 /* Where the refund may go, with what the order's own payment method
  * promises (the API's refund_expected_days); paid from the store
- * balance, there is only the balance. */
-export function refundChoice(o) {
+ * balance, there is only the balance. balanceKey words the balance's
+ * choice (a dispute's refund waits for its end). */
+export function refundChoice(o, balanceKey = 'cancel.to_balance') {
 	const expected = o.refund_expected_days;
 	if (o.payment_method === 'balance')
 		return h('p', {class: 'note', id: 'refund-to-note', text: t('cancel.to_balance_only')});
@@ -34,7 +35,7 @@ export function refundChoice(o) {
 	return h('fieldset', {},
 		h('legend', {text: t('cancel.refund_to')}),
 		h('label', {}, h('input', {type: 'radio', name: 'refund_to', value: 'original', checked: true}), ' ', original),
-		h('label', {}, h('input', {type: 'radio', name: 'refund_to', value: 'balance'}), ' ', t('cancel.to_balance')));
+		h('label', {}, h('input', {type: 'radio', name: 'refund_to', value: 'balance'}), ' ', t(balanceKey)));
 }
 
 /* What confirming would do (issue 16: the API's preview, which writes

@@ -39,7 +39,8 @@ export function dialog(title, body, okText, onOk) {
 	const dlg = h('dialog', {'aria-labelledby': 'dlg-title'},
 		h('h2', {id: 'dlg-title', text: title}), form);
 	const ok = h('button', {class: 'primary', type: 'submit', value: 'ok', text: okText});
-	form.append(...body, error, h('div', {class: 'actions'},
+	/* A body's parts may be left out as null (what a case does not need). */
+	form.append(...body.flat().filter((part) => part !== null && part !== undefined), error, h('div', {class: 'actions'},
 		ok, h('button', {type: 'button', onclick: () => dlg.close(), text: t('dialog.back')})));
 	form.addEventListener('submit', async (ev) => {
 		ev.preventDefault();
@@ -105,6 +106,8 @@ export function shipDialog(o) {
 		h('label', {for: 'tracking', text: t('ship.tracking')}),
 		h('input', {id: 'tracking', name: 'tracking', required: true, maxlength: '64'}),
 	], t('dialog.ok'), async (form) => {
+		filled(form.carrier, t('ship.carrier'));
+		filled(form.tracking, t('ship.tracking'));
 		await api('POST', '/v1/orders/' + encodeURIComponent(o.id) + '/ship',
 			{carrier: form.carrier.value, tracking_number: form.tracking.value});
 		toast(t('done.ship'));

@@ -6,7 +6,7 @@ import {S} from './state.js';
 import {h, toast} from './dom.js';
 import {t, money, day, now, minorPerUnit, decimalOf} from './text.js';
 import {api, upload, evidenceProblem, problem, EVIDENCE_MAX} from './api.js';
-import {dialog} from './dialogs.js';
+import {dialog, filled} from './dialogs.js';
 import {refundChoice} from './cancel.js';
 
 /* The grounds open now (SPEC §5): not_delivered only after the
@@ -50,7 +50,7 @@ export function disputeDialog(o) {
 			h('span', {id: 'amount-currency', class: 'currency', text: o.currency})),
 		h('label', {for: 'description', text: t('dispute.description')}),
 		h('textarea', {id: 'description', name: 'description', required: true, maxlength: '1000'}),
-		refundChoice(o),
+		refundChoice(o, 'dispute.to_balance'),
 		h('label', {for: 'evidence', text: t('dispute.evidence')}),
 		h('input', {id: 'evidence', name: 'evidence', type: 'file', multiple: true,
 			accept: 'image/jpeg,image/png,application/pdf'}),
@@ -59,6 +59,7 @@ export function disputeDialog(o) {
 		body.unshift(h('p', {class: 'note warn', id: 'level-warning'}, t('cancel.warn_restricted', {why: S.levelWhy || ''})));
 	dialog(t('dispute.title'), body, t('dialog.ok'), async (form) => {
 		/* Files escrowd would refuse are said before anything is sent. */
+		filled(form.description, t('dispute.description'));
 		const wrong = await evidenceProblem(form.evidence.files, EVIDENCE_MAX);
 		if (wrong)
 			throw new Error(wrong);

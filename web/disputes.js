@@ -3,7 +3,7 @@
 
 import {S} from './state.js';
 import {h, toast, page} from './dom.js';
-import {t, money, minorPerUnit, decimalOf, when, day, countdown, titleOf} from './text.js';
+import {t, money, minorPerUnit, decimalOf, when, day, countdown, titleOf, repWhy} from './text.js';
 import {api, problem, upload, evidenceProblem, EVIDENCE_MAX} from './api.js';
 import {shipment, returnShipment} from './order.js';
 import {rulePasses, refundDestination} from './order-status.js';
@@ -140,6 +140,12 @@ export async function viewDispute(id) {
 	const o = await api('GET', '/v1/orders/' + encodeURIComponent(d.order_id));
 	const cur = o.currency;
 	const rule = d.deadline && d.deadline_rule && d.deadline_rule.text ? rulePasses(d.deadline_rule, cur) : null;
+	/* Each party's reputation with its counts, so that why it is what it
+	 * is reads in the interface's language (repWhy): the dispute's own
+	 * says it in English. */
+	const [buyerRep, sellerRep] = S.lang === 'en' ? [d.buyer_reputation, d.seller_reputation]
+		: await Promise.all([d.buyer_reputation, d.seller_reputation].map((r) =>
+			api('GET', '/v1/users/' + encodeURIComponent(r.user_id) + '/reputation').catch(() => r)));
 	const facts = h('dl', {class: 'facts'},
 		h('dt', {text: t('dispute.state')}), h('dd', {text: t('dispute.state.' + d.status)}),
 		h('dt', {text: t('dispute.ground')}), h('dd', {text: t('ground.' + d.ground)}),
@@ -156,9 +162,9 @@ export async function viewDispute(id) {
 			rule ? [' ', rule] : null)] : null,
 		d.refund_amount !== null ? [h('dt', {text: t('dispute.refunded')}), h('dd', {text: money(d.refund_amount, cur)})] : null,
 		h('dt', {text: t('dispute.buyer')}), h('dd', {id: 'buyer-rep'}, t('level.' + d.buyer_reputation.level),
-			d.buyer_reputation.why ? ' (' + d.buyer_reputation.why + ')' : null),
+			buyerRep.why ? ' (' + repWhy(buyerRep) + ')' : null),
 		h('dt', {text: t('dispute.seller')}), h('dd', {id: 'seller-rep'}, t('dispute.score', {score: d.seller_reputation.score}),
-			d.seller_reputation.why ? ' (' + d.seller_reputation.why + ')' : null));
+			sellerRep.why ? ' (' + repWhy(sellerRep) + ')' : null));
 	const parts = [];
 	if (S.flash && S.flash.dispute === d.id) {
 		parts.push(h('p', {class: 'note warn', id: 'dispute-flash', role: 'alert', text: S.flash.text}));

@@ -37,7 +37,7 @@ function item(n) {
 	return h('li', {class: 'card notification' + (n.read ? '' : ' unread'), 'data-order': n.order_id},
 		h('p', {class: 'ntf-head'}, link),
 		h('p', {},
-			n.read ? null : h('span', {class: 'new-mark', text: t('ntf.new')}),
+			n.read ? null : [h('span', {class: 'new-mark', text: t('ntf.new')}), ' '],
 			h('span', {class: 'sentence', text: n.sentence})),
 		h('p', {class: 'muted'},
 			h('time', {datetime: n.at, text: when(n.at)})));

@@ -243,6 +243,17 @@ test('review 4 item 6: the arbiter sees the order\'s shipment, dates and total, 
 	assert.ok((await page.locator('#buyer-rep').textContent()).includes(d.buyer_reputation.why));
 	assert.ok((await page.locator('#seller-rep').textContent()).includes(d.seller_reputation.why));
 	await page.context().close();
+
+	// In Icelandic, why each reputation is what it is reads in Icelandic.
+	const is = await signedIn('arbiter@demo.escrowd.test', DESKTOP, 'is');
+	await is.goto(base + '/#/dispute/' + dispute);
+	await is.locator('#buyer-rep').waitFor();
+	const buyerWhy = await is.locator('#buyer-rep').textContent();
+	const sellerWhy = await is.locator('#seller-rep').textContent();
+	assert.ok(!buyerWhy.includes(d.buyer_reputation.why), buyerWhy);
+	assert.ok(!/cancellation|dispute|order/.test(buyerWhy + sellerWhy), buyerWhy + ' / ' + sellerWhy);
+	assert.deepEqual(is.problems, []);
+	await is.context().close();
 });
 
 test('review 4 item 9: a restricted buyer is told in the dispute dialog and on the profile that disputes lean towards the seller', async () => {
@@ -276,7 +287,7 @@ test('SPEC §4: the buyer may have a dispute refunded to the store balance, and 
 	const page = await signedIn(email, DESKTOP);
 	await openDialog(page, id, 'Felted slippers');
 	const dlg = page.getByRole('dialog', {name: 'Open a dispute'});
-	await dlg.getByLabel('My store balance (at once)').check();
+	await dlg.getByLabel('My store balance (once the dispute is resolved)').check();
 	await dlg.getByRole('button', {name: 'OK'}).click();
 	await page.waitForURL(/#\/dispute\//);
 	const refundTo = page.locator('dt', {hasText: 'Refund to'}).locator('xpath=following-sibling::dd[1]');
