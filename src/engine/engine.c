@@ -801,6 +801,7 @@ static int load_counts(struct esc_engine *e, struct esc_store *s, const struct e
 	int32_t from[ESC_MARK_COUNT], in[ESC_MARK_COUNT] = {0};
 	ESC_STORE(rc, s, mark_counts, u->id, now - p->buyer_short_window_ms,
 		  now - p->buyer_long_window_ms, c);
+	memset(c->lifted_, 0, sizeof c->lifted_);
 	if (rc || !suspension_lifted(e, u, now))
 		return rc;
 	rc = marks_between(s, u->id, lift - 1, now, from);
@@ -814,7 +815,6 @@ static int load_counts(struct esc_engine *e, struct esc_store *s, const struct e
 }
 
 /* The buyer's level from their counts at now. */
-
 static void buyer_level_of(struct esc_engine *e, const struct esc_user *u,
 			   const struct esc_rep_counts *counts, int64_t now,
 			   struct esc_buyer_rep *out)
