@@ -779,38 +779,30 @@ static int marks_between(struct esc_store *s, const char *user_id, int64_t after
 	return rc;
 }
 
-/* Of the marks counted from the lift's millisecond on, those made after
- * the lift: less those of its millisecond made before it, which the lift
- * recorded (-1, a lift of an earlier version: none of its millisecond). */
-static int32_t since_lift(const int32_t *from_lift_ms, const int32_t *in_lift_ms, int64_t recorded,
-			  enum esc_mark m)
-{
-	int64_t n = from_lift_ms[m] - (recorded >= 0 ? recorded : in_lift_ms[m]);
-	return n > 0 ? (int32_t)n : 0;
-}
-
 /* A buyer's counts at now; after a lift, with the cancellations and lost
  * disputes made since it (esc_buyer_reputation), in its own millisecond
- * too: a read of the buyer's marks that only a lifted buyer costs. */
+ * too: those counted from its millisecond on, less the ones of that
+ * millisecond it recorded as made before it. A lift of an earlier version
+ * recorded none (-1): the marks after its millisecond. A read of the
+ * buyer's marks that only a lifted buyer costs. */
 static int load_counts(struct esc_engine *e, struct esc_store *s, const struct esc_user *u,
 		       int64_t now, struct esc_rep_counts *c)
 {
 	int rc;
 	const struct esc_policy *p = &e->policy;
 	int64_t lift = u->suspension_lifted_at_ms;
-	int32_t from[ESC_MARK_COUNT], in[ESC_MARK_COUNT] = {0};
 	ESC_STORE(rc, s, mark_counts, u->id, now - p->buyer_short_window_ms,
 		  now - p->buyer_long_window_ms, c);
 	memset(c->lifted_, 0, sizeof c->lifted_);
 	if (rc || !suspension_lifted(e, u, now))
 		return rc;
-	rc = marks_between(s, u->id, lift - 1, now, from);
-	if (!rc && (u->lift_ms_cancellations < 0 || u->lift_ms_lost_disputes < 0))
-		rc = marks_between(s, u->id, lift - 1, lift, in);
-	c->lifted_[ESC_MARK_BUYER_CANCELLED] =
-		since_lift(from, in, u->lift_ms_cancellations, ESC_MARK_BUYER_CANCELLED);
-	c->lifted_[ESC_MARK_BUYER_DISPUTE_LOST] =
-		since_lift(from, in, u->lift_ms_lost_disputes, ESC_MARK_BUYER_DISPUTE_LOST);
+	bool recorded = u->lift_ms_cancellations >= 0 && u->lift_ms_lost_disputes >= 0;
+	int32_t n[ESC_MARK_COUNT];
+	rc = marks_between(s, u->id, recorded ? lift - 1 : lift, now, n);
+	int64_t cancelled = n[ESC_MARK_BUYER_CANCELLED] - (recorded ? u->lift_ms_cancellations : 0);
+	int64_t lost = n[ESC_MARK_BUYER_DISPUTE_LOST] - (recorded ? u->lift_ms_lost_disputes : 0);
+	c->lifted_[ESC_MARK_BUYER_CANCELLED] = cancelled > 0 ? (int32_t)cancelled : 0;
+	c->lifted_[ESC_MARK_BUYER_DISPUTE_LOST] = lost > 0 ? (int32_t)lost : 0;
 	return rc;
 }
 
