@@ -60,15 +60,20 @@ function varsOf(x, currency) {
 	};
 }
 
+/* The templates of x's rule in the interface's language (else English),
+ * from the catalogue of GET /v1/rules; undefined when it has none. */
+function templatesOf(x, catalogue) {
+	const rule = catalogue && catalogue.get(x.rule);
+	return rule && rule.templates && (rule.templates[S.lang] || rule.templates.en);
+}
+
 /* What happens when a running deadline passes (an order's
  * deadline_rules entry, a dispute's deadline_rule): the rule's `passes`
  * sentence in the interface's language with the amounts written as the
  * screens write them ("€74.00", not "74.00 EUR"); null when the
  * catalogue has none, and the API's own sentence stands. */
 export async function passesSentence(x, currency) {
-	const catalogue = await ruleCatalogue().catch(() => null);
-	const rule = catalogue && catalogue.get(x.rule);
-	const tpl = rule && rule.templates && (rule.templates[S.lang] || rule.templates.en);
+	const tpl = templatesOf(x, await ruleCatalogue().catch(() => null));
 	if (!tpl || !tpl.passes)
 		return null;
 	const said = fill(tpl.passes, x, varsOf(x, currency));
@@ -82,8 +87,7 @@ export async function passesSentence(x, currency) {
  * the rule's id. A refund expected on one day says that day once. The
  * event's own English text when the catalogue has no such rule. */
 function ruleSentence(x, currency, catalogue) {
-	const rule = catalogue && catalogue.get(x.rule);
-	const tpl = rule && rule.templates && (rule.templates[S.lang] || rule.templates.en);
+	const tpl = templatesOf(x, catalogue);
 	if (!tpl)
 		return {rule: '', text: x.text};
 	const vars = varsOf(x, currency);
